@@ -1,0 +1,77 @@
+"""Find the checkpoints of a training run: ours, or any run written by open_clip_train.
+
+Both write ``<run_dir>/checkpoints/epoch_<E>.pt`` and ``<run_dir>/params.txt``
+("key: value" lines naming the ``model`` and, when set, ``force_image_size``), so one
+reader serves both. For open_clip_train, ``run_dir`` is ``<logs>/<name>``.
+"""
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from . import models  # noqa: F401  (registers our model configs with open_clip)
+from .errors import CheckpointError
+
+_EPOCH_FILE = re.compile(r"^epoch_(\d+(?:\.\d+)?)\.pt$")
+
+
+@dataclass(frozen=True)
+class Checkpoint:
+    path: Path
+    epoch: float
+
+    @property
+    def name(self) -> str:
+        return self.path.stem
+
+
+@dataclass
+class Run:
+    run_dir: Path
+    model_name: str
+    image_size: int | None
+    checkpoints: list[Checkpoint]
+    params: dict = field(default_factory=dict)
+
+
+def read_params_txt(path: Path) -> dict[str, str]:
+    """open_clip_train's params.txt: one "key: value" per line."""
+    params = {}
+    for line in path.read_text().splitlines():
+        key, sep, value = line.partition(":")
+        if sep:
+            params[key.strip()] = value.strip()
+    return params
+
+
+def discover_run(run_dir: str | Path, model: str | None = None) -> Run:
+    """The run's checkpoints in epoch order with its model name and input size.
+
+    `model` overrides the name in params.txt (needed when a run has no params.txt).
+    ``epoch_latest.pt`` (open_clip_train's --save-most-recent) duplicates a numbered
+    checkpoint and is skipped.
+    """
+    run_dir = Path(run_dir)
+    ckpt_dir = run_dir / "checkpoints"
+    if not run_dir.is_dir():
+        raise CheckpointError(f"run_dir {run_dir} does not exist: run the train step first "
+                              f"(clipalign run --only train --out {run_dir})")
+    if not ckpt_dir.is_dir():
+        raise CheckpointError(f"run_dir {run_dir} has no checkpoints/ folder: point run_dir at a "
+                              f"training run (ours, or open_clip_train's <logs>/<name>)")
+    checkpoints = sorted((Checkpoint(p, float(m.group(1))) for p in ckpt_dir.iterdir()
+                          if (m := _EPOCH_FILE.match(p.name))), key=lambda c: c.epoch)
+    if not checkpoints:
+        raise CheckpointError(f"{ckpt_dir} holds no epoch_<N>.pt checkpoints")
+    params_path = run_dir / "params.txt"
+    params = read_params_txt(params_path) if params_path.exists() else {}
+    name = model or params.get("model")
+    if not name:
+        raise CheckpointError(f"{params_path} is missing, so the model is unknown: "
+                              f"pass the parameter model (e.g. model=ViT-B-32)")
+    name = models.open_clip_name(name)
+    # open_clip_train writes e.g. "force_image_size: [32]" (a list) or "None".
+    size = re.findall(r"\d+", params.get("force_image_size", ""))
+    image_size = int(size[0]) if size else None
+    return Run(run_dir, name, image_size, checkpoints, params)

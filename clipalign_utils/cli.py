@@ -1,0 +1,56 @@
+"""`clipalign` command line: run the pipeline, rebuild the book.
+
+Any ClipalignError (bad parameter, missing dataset, corrupt checkpoint, failed step)
+ends the command with one line on stderr and exit status 2.
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+
+from .config import PRESETS
+from .errors import ClipalignError, ParameterError
+from .pipeline import STEPS
+
+
+def _parse_overrides(items: list[str]) -> dict[str, str]:
+    overrides = {}
+    for item in items:
+        name, sep, value = item.partition("=")
+        if not sep or not name:
+            raise ParameterError(f"-p {item!r}: write parameters as name=value (e.g. -p epochs=3)")
+        overrides[name.strip()] = value.strip()
+    return overrides
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="clipalign", description=__doc__.splitlines()[0])
+    commands = parser.add_subparsers(dest="command", required=True)
+    run = commands.add_parser("run", help="execute the notebooks into a run directory, then build the book")
+    run.add_argument("--preset", default="default", help=f"one of: {', '.join(PRESETS)}")
+    run.add_argument("--out", required=True, help="run directory (created; re-used to resume)")
+    run.add_argument("--only", metavar="STEP", help=f"re-run one step: {', '.join(STEPS)}")
+    run.add_argument("-p", dest="params", action="append", default=[], metavar="NAME=VALUE",
+                     help="override a parameter in every notebook that declares it (repeatable)")
+    run.add_argument("--no-book", action="store_true", help="skip building the book")
+    book = commands.add_parser("book", help="build the book from an executed run directory")
+    book.add_argument("run_dir")
+    args = parser.parse_args(argv)
+    try:
+        if args.command == "run":
+            from .pipeline import run_pipeline
+
+            run_pipeline(args.out, args.preset, args.only, _parse_overrides(args.params),
+                         book=not args.no_book)
+        else:
+            from .book import build_book
+
+            print(f"book: {build_book(args.run_dir) / 'index.html'}")
+    except ClipalignError as error:
+        print(f"clipalign: error: {error}", file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,79 @@
+"""CIFAR-100 test split in its official "python version" layout.
+
+    <parent>/cifar-100-python/test     pickle: data (N×3072 uint8: R, G, B planes of 32×32),
+                                               fine_labels, coarse_labels, filenames, batch_label
+    <parent>/cifar-100-python/meta     pickle: fine_label_names, coarse_label_names
+
+Both pickles were written by Python 2, hence ``encoding="latin1"``. ``root`` may be
+``cifar-100-python`` itself or its parent.
+"""
+
+from __future__ import annotations
+
+import pickle
+from pathlib import Path
+
+import numpy as np
+
+from clipalign_utils.errors import DatasetError
+
+
+def load_cifar100(root) -> tuple[np.ndarray, np.ndarray, list[str]]:
+    """Return (images uint8 (N, 32, 32, 3), fine labels int64 (N,), class names).
+
+    Class names have '_' replaced by ' ' ("maple_tree" → "maple tree") so they read
+    naturally in zero-shot prompts.
+    """
+    folder = _find_folder(root)
+    test_path, meta_path = folder / "test", folder / "meta"
+    test = _load_pickle(test_path, ("data", "fine_labels"))
+    meta = _load_pickle(meta_path, ("fine_label_names",))
+
+    try:
+        data = np.asarray(test["data"], dtype=np.uint8)
+        labels = np.asarray(test["fine_labels"], dtype=np.int64)
+        names = [str(name).replace("_", " ") for name in meta["fine_label_names"]]
+    except (TypeError, ValueError, OverflowError) as exc:
+        raise DatasetError(f"{test_path}: unreadable 'data' or 'fine_labels' ({exc})") from exc
+    if data.ndim != 2 or data.shape[1] != 3 * 32 * 32:
+        raise DatasetError(f"{test_path}: expected 'data' of shape (N, 3072), got {data.shape}")
+    if labels.shape != (data.shape[0],):
+        raise DatasetError(f"{test_path}: expected {data.shape[0]} 'fine_labels', got shape {labels.shape}")
+    if labels.size and (labels.min() < 0 or labels.max() >= len(names)):
+        raise DatasetError(
+            f"{test_path}: 'fine_labels' range {labels.min()}..{labels.max()} does not fit the "
+            f"{len(names)} 'fine_label_names' in {meta_path}"
+        )
+    # Rows are channel-major (1024 R, then 1024 G, then 1024 B); go to height × width × channel.
+    images = np.ascontiguousarray(data.reshape(-1, 3, 32, 32).transpose(0, 2, 3, 1))
+    return images, labels, names
+
+
+def _find_folder(root) -> Path:
+    root = Path(root).expanduser().absolute()
+    if not root.is_dir():
+        raise DatasetError(
+            f"noise_root '{root}' does not exist: point it at the cifar-100-python/ folder "
+            "(holding test and meta) or its parent"
+        )
+    for folder in (root, root / "cifar-100-python"):
+        if (folder / "test").is_file() and (folder / "meta").is_file():
+            return folder
+    raise DatasetError(
+        f"noise_root '{root}' holds neither test and meta nor cifar-100-python/test and meta: "
+        "point it at the extracted CIFAR-100 python version"
+    )
+
+
+def _load_pickle(path: Path, keys: tuple[str, ...]) -> dict:
+    try:
+        with open(path, "rb") as f:
+            obj = pickle.load(f, encoding="latin1")
+    except Exception as exc:  # a corrupt pickle can raise almost anything
+        raise DatasetError(f"{path}: not a readable CIFAR-100 pickle ({type(exc).__name__}: {exc})") from exc
+    if not isinstance(obj, dict):
+        raise DatasetError(f"{path}: expected a pickled dict, got {type(obj).__name__}")
+    missing = [key for key in keys if key not in obj]
+    if missing:
+        raise DatasetError(f"{path}: missing key(s) {', '.join(map(repr, missing))}; expected {', '.join(keys)}")
+    return obj

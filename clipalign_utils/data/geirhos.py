@@ -1,0 +1,80 @@
+"""Geirhos et al. (2019) cue-conflict stimuli in their official layout.
+
+    <root>/cue-conflict/<shape_class>/<shape><i>-<texture><j>.png
+    e.g.  cue-conflict/airplane/airplane1-bicycle2.png   (shape airplane, texture bicycle)
+
+``root`` may be the ``cue-conflict`` folder itself or its parent. Files without an
+image extension (a README, .DS_Store) are skipped; images are only decoded by
+``read_image``, which turns an undecodable file into a DatasetError naming it.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pandas as pd
+from PIL import Image
+
+from clipalign_utils.errors import DatasetError
+
+GEIRHOS_CLASSES = (
+    "airplane", "bear", "bicycle", "bird", "boat", "bottle", "car", "cat",
+    "chair", "clock", "dog", "elephant", "keyboard", "knife", "oven", "truck",
+)  # fmt: skip
+
+IMAGE_EXTENSIONS = frozenset({".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp", ".ppm"})
+
+
+def load_geirhos(root) -> pd.DataFrame:
+    """One row per image, sorted by path. Columns: path (absolute str), shape, texture.
+
+    Images whose shape equals their texture are kept; the shape-bias formula drops them.
+    """
+    root = Path(root).expanduser().absolute()
+    if not root.is_dir():
+        raise DatasetError(
+            f"cue_conflict_root '{root}' does not exist: point it at the cue-conflict/ folder "
+            "(holding one folder per class) or its parent"
+        )
+    folder = root / "cue-conflict" if (root / "cue-conflict").is_dir() else root
+
+    rows = []
+    for class_dir in sorted(folder.iterdir()):
+        if not class_dir.is_dir() or class_dir.name.startswith("."):
+            continue
+        if class_dir.name not in GEIRHOS_CLASSES:
+            raise DatasetError(
+                f"{class_dir}: unknown class folder '{class_dir.name}'; expected one of {', '.join(GEIRHOS_CLASSES)}"
+            )
+        for path in sorted(class_dir.iterdir()):
+            if path.is_file() and not path.name.startswith(".") and path.suffix.lower() in IMAGE_EXTENSIONS:
+                rows.append((str(path), class_dir.name, _texture_of(path)))
+
+    if not rows:
+        raise DatasetError(
+            f"no images found in {folder}: expected <shape_class>/<shape><i>-<texture><j>.png, "
+            "e.g. airplane/airplane1-bicycle2.png"
+        )
+    return pd.DataFrame(sorted(rows), columns=["path", "shape", "texture"])
+
+
+def _texture_of(path: Path) -> str:
+    if "-" not in path.stem:
+        raise DatasetError(f"{path}: expected a name like '<shape><i>-<texture><j>.png', e.g. 'airplane1-bicycle2.png'")
+    texture = "".join(ch for ch in path.stem.rsplit("-", 1)[1] if not ch.isdigit())
+    if texture not in GEIRHOS_CLASSES:
+        raise DatasetError(
+            f"{path}: texture '{texture}' (after the last '-', digits removed) is not one of "
+            f"{', '.join(GEIRHOS_CLASSES)}"
+        )
+    return texture
+
+
+def read_image(path) -> Image.Image:
+    """Decode an image file to RGB; a file that cannot be decoded raises DatasetError naming it."""
+    path = Path(path)
+    try:
+        with Image.open(path) as img:
+            return img.convert("RGB")
+    except (OSError, SyntaxError, ValueError, Image.DecompressionBombError) as exc:
+        raise DatasetError(f"{path}: cannot decode image ({exc}); expected a readable PNG/JPEG/BMP file") from exc

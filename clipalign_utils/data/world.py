@@ -1,0 +1,236 @@
+"""The embedded shape–texture world: a procedural stand-in for natural images.
+
+Every image is a silhouette (one of 8 shape classes) at a random pose, scale and
+colour, filled with one of 8 texture families, on a plain background. Each shape
+class has a *canonical* texture; training images use it with probability
+``texture_correlation``, otherwise one of the other textures. So texture is a
+shortcut that usually works and shape is the cue that always works — the
+situation of natural images, where fur usually means cat.
+
+Captions describe the object only ("a photo of a star."), like alt-text.
+The same renderer makes training pairs, a held-out test set and cue-conflict
+images (shape of class i with the canonical texture of class j != i).
+
+Every image is a pure function of (seed, split, index[, epoch]): any item can be
+re-made in any order, in any process, which keeps training resumable and the
+datasets identical across notebooks without storing them.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import lru_cache
+
+import numpy as np
+from PIL import Image
+
+from ..errors import ParameterError
+
+SHAPES = ("circle", "square", "triangle", "star", "cross", "heart", "hexagon", "crescent")
+TEXTURES = ("stripes", "checkerboard", "dots", "waves", "blobs", "brick", "grass", "gravel")
+# Shape i's canonical texture is TEXTURES[i].
+CAPTION_TEMPLATES = (
+    "a photo of a {}.",
+    "a {}.",
+    "a picture of a {}.",
+    "an image of a {}.",
+    "a photo of the {}.",
+    "a drawing of a {}.",
+)
+# Split codes keep the random streams of the splits disjoint.
+SPLITS = {"train": 0, "test": 1, "cue_conflict": 2, "iqa": 3}
+
+# The period of procedural textures, in pixels of a 32 px image, at texture_scale 1.
+BASE_TEXTURE_PERIOD = 5.0
+SUPERSAMPLE = 2  # shape masks are drawn at 2x and averaged: anti-aliased edges
+
+
+@dataclass(frozen=True)
+class WorldConfig:
+    image_size: int = 32
+    texture_correlation: float = 0.8
+    texture_scale: float = 1.0  # multiplies every texture's period; > 1 = coarser texture
+
+    def __post_init__(self):
+        if not (isinstance(self.image_size, int) and self.image_size >= 16):
+            raise ParameterError(f"image_size must be an integer >= 16, got {self.image_size!r}")
+        if not 0.0 <= self.texture_correlation <= 1.0:
+            raise ParameterError(
+                f"texture_correlation must lie in [0, 1], got {self.texture_correlation!r}")
+        if not self.texture_scale > 0:
+            raise ParameterError(f"texture_scale must be > 0, got {self.texture_scale!r}")
+
+    @property
+    def texture_period(self) -> float:
+        return BASE_TEXTURE_PERIOD * self.texture_scale * self.image_size / 32
+
+
+@dataclass
+class WorldSample:
+    """Images (N,S,S,3) uint8 with their shape and texture class indices and captions."""
+
+    images: np.ndarray
+    shape_labels: np.ndarray
+    texture_labels: np.ndarray
+    captions: list[str]
+
+    def __len__(self) -> int:
+        return len(self.images)
+
+
+# --------------------------------------------------------------------------- shapes
+def _regular_polygon_radius(theta, n):
+    """Boundary radius of a regular n-gon of circumradius 1 in direction theta."""
+    sector = 2 * np.pi / n
+    return np.cos(np.pi / n) / np.cos(np.mod(theta, sector) - np.pi / n)
+
+
+def _shape_inside(shape: str, x: np.ndarray, y: np.ndarray) -> np.ndarray:
+    """Boolean mask of a shape in canonical coordinates (object spans about [-1, 1])."""
+    r, theta = np.hypot(x, y), np.arctan2(y, x)
+    if shape == "circle":
+        return r < 0.9
+    if shape == "square":
+        return np.maximum(np.abs(x), np.abs(y)) < 0.72
+    if shape == "triangle":
+        return r < _regular_polygon_radius(theta + np.pi / 2, 3)
+    if shape == "hexagon":
+        return r < 0.95 * _regular_polygon_radius(theta, 6)
+    if shape == "star":
+        spike = np.abs(np.mod(theta + np.pi / 2, 2 * np.pi / 5) - np.pi / 5) / (np.pi / 5)
+        return r < 0.42 + 0.6 * spike
+    if shape == "cross":
+        return ((np.abs(x) < 0.3) & (np.abs(y) < 0.95)) | ((np.abs(y) < 0.3) & (np.abs(x) < 0.95))
+    if shape == "heart":
+        u, v = x * 1.15, -y * 1.15 + 0.25
+        return (u**2 + v**2 - 1) ** 3 - u**2 * v**3 < 0
+    if shape == "crescent":
+        return (r < 0.95) & (np.hypot(x - 0.45, y) > 0.72)
+    raise ParameterError(f"unknown shape {shape!r}; known: {', '.join(SHAPES)}")
+
+
+def shape_alpha(shape: str, size: int, rng: np.random.Generator) -> np.ndarray:
+    """Anti-aliased coverage (size, size) in [0, 1] of one shape at a random pose."""
+    angle = rng.uniform(0, 2 * np.pi)
+    scale = rng.uniform(0.30, 0.42) * size  # half-extent in pixels
+    centre = size / 2 + rng.uniform(-0.1, 0.1, size=2) * size
+    n = size * SUPERSAMPLE
+    coords = (np.arange(n) + 0.5) / SUPERSAMPLE
+    gx, gy = np.meshgrid(coords - centre[0], coords - centre[1])
+    cos, sin = np.cos(angle), np.sin(angle)
+    x = (cos * gx + sin * gy) / scale
+    y = (-sin * gx + cos * gy) / scale
+    inside = _shape_inside(shape, x, y).astype(np.float32)
+    return inside.reshape(size, SUPERSAMPLE, size, SUPERSAMPLE).mean(axis=(1, 3))
+
+
+# ------------------------------------------------------------------------- textures
+@lru_cache(maxsize=None)
+def _texture_photo(name: str) -> np.ndarray:
+    """Grey-level texture photo that scikit-image ships, contrast-stretched to [0, 1]."""
+    import skimage.data
+
+    photo = getattr(skimage.data, name)().astype(np.float32)
+    if photo.ndim == 3:
+        photo = photo.mean(axis=2)
+    lo, hi = np.percentile(photo, [2, 98])
+    return np.clip((photo - lo) / (hi - lo), 0, 1)
+
+
+def texture_pattern(texture: str, size: int, period: float, rng: np.random.Generator) -> np.ndarray:
+    """A (size, size) pattern in [0, 1] of one texture family, random phase and slight tilt."""
+    yy, xx = np.mgrid[0:size, 0:size].astype(np.float32)
+    tilt = rng.uniform(-0.25, 0.25)
+    u = np.cos(tilt) * xx + np.sin(tilt) * yy + rng.uniform(0, period)
+    v = -np.sin(tilt) * xx + np.cos(tilt) * yy + rng.uniform(0, period)
+    k = 2 * np.pi / period
+    if texture == "stripes":
+        return (np.sin(k * v) > 0).astype(np.float32)
+    if texture == "checkerboard":
+        return (np.sin(k * u) * np.sin(k * v) > 0).astype(np.float32)
+    if texture == "dots":
+        du, dv = np.mod(u, period) - period / 2, np.mod(v, period) - period / 2
+        return (np.hypot(du, dv) < 0.3 * period).astype(np.float32)
+    if texture == "waves":
+        return (np.sin(k * u + 1.5 * np.sin(0.5 * k * v)) > 0).astype(np.float32)
+    if texture == "blobs":
+        # Smooth random field thresholded at its median: irregular spots of about one period.
+        cells = max(2, int(np.ceil(size / period)) + 2)
+        coarse = rng.standard_normal((cells, cells)).astype(np.float32)
+        field = np.asarray(Image.fromarray(coarse).resize(
+            (int(cells * period), int(cells * period)), Image.BICUBIC))[:size, :size]
+        return (field > np.median(field)).astype(np.float32)
+    if texture in ("brick", "grass", "gravel"):
+        photo = _texture_photo(texture)
+        # A crop whose features land at about the procedural period after resizing.
+        crop = int(np.clip(size * 40 / period, 16, min(photo.shape) - 1))
+        top, left = rng.integers(0, photo.shape[0] - crop), rng.integers(0, photo.shape[1] - crop)
+        patch = Image.fromarray(photo[top:top + crop, left:left + crop])
+        return np.asarray(patch.resize((size, size), Image.BILINEAR), dtype=np.float32)
+    raise ParameterError(f"unknown texture {texture!r}; known: {', '.join(TEXTURES)}")
+
+
+# ---------------------------------------------------------------------------- images
+def render(shape: int, texture: int, config: WorldConfig, rng: np.random.Generator) -> np.ndarray:
+    """One (S, S, 3) uint8 image: shape class `shape` filled with texture family `texture`."""
+    size = config.image_size
+    alpha = shape_alpha(SHAPES[shape], size, rng)[..., None]
+    pattern = texture_pattern(TEXTURES[texture], size, config.texture_period, rng)[..., None]
+    colour = rng.uniform(0.35, 1.0, size=3).astype(np.float32)
+    fill = colour * (0.25 + 0.75 * pattern)
+    # Background luminance on the far side of the fill's, so the silhouette stays visible.
+    grey = rng.uniform(0.0, 0.25) if fill.mean() > 0.45 else rng.uniform(0.7, 0.95)
+    background = np.clip(grey + rng.uniform(-0.05, 0.05, size=3), 0, 1).astype(np.float32)
+    image = alpha * fill + (1 - alpha) * background
+    return np.round(image * 255).astype(np.uint8)
+
+
+def _item_rng(seed: int, split: str, index: int, epoch: int = 0) -> np.random.Generator:
+    return np.random.default_rng([seed, SPLITS[split], epoch, index])
+
+
+def _sample_texture(shape: int, correlation: float, rng: np.random.Generator) -> int:
+    if rng.uniform() < correlation:
+        return shape
+    return int((shape + rng.integers(1, len(TEXTURES))) % len(TEXTURES))
+
+
+def make_pair(index: int, seed: int, config: WorldConfig, split: str = "train", epoch: int = 0):
+    """Training/test item `index`: (image, shape label, texture label, caption). Classes cycle
+    through the index, so any contiguous range is class-balanced."""
+    rng = _item_rng(seed, split, index, epoch)
+    shape = index % len(SHAPES)
+    texture = _sample_texture(shape, config.texture_correlation, rng)
+    image = render(shape, texture, config, rng)
+    caption = CAPTION_TEMPLATES[rng.integers(len(CAPTION_TEMPLATES))].format(SHAPES[shape])
+    return image, shape, texture, caption
+
+
+def make_pairs(n: int, seed: int, config: WorldConfig, split: str = "train", epoch: int = 0,
+               start: int = 0, progress: bool = False) -> WorldSample:
+    """Items start..start+n of a split (see make_pair)."""
+    from tqdm.auto import tqdm
+
+    images = np.empty((n, config.image_size, config.image_size, 3), np.uint8)
+    shapes, textures, captions = np.empty(n, np.int64), np.empty(n, np.int64), []
+    for i in tqdm(range(n), desc=f"world:{split}", disable=not progress, leave=False):
+        images[i], shapes[i], textures[i], caption = make_pair(start + i, seed, config, split, epoch)
+        captions.append(caption)
+    return WorldSample(images, shapes, textures, captions)
+
+
+def make_test_set(n_per_class: int, seed: int, config: WorldConfig) -> WorldSample:
+    """Held-out images from the training distribution (same texture_correlation), balanced."""
+    return make_pairs(n_per_class * len(SHAPES), seed, config, split="test")
+
+
+def make_cue_conflict(n_per_pair: int, seed: int, config: WorldConfig) -> WorldSample:
+    """Shape of class i with the canonical texture of class j != i, every ordered pair n times."""
+    pairs = [(i, j) for i in range(len(SHAPES)) for j in range(len(TEXTURES)) if i != j]
+    n = len(pairs) * n_per_pair
+    images = np.empty((n, config.image_size, config.image_size, 3), np.uint8)
+    shapes, textures = np.empty(n, np.int64), np.empty(n, np.int64)
+    for k in range(n):
+        shapes[k], textures[k] = pairs[k % len(pairs)]
+        images[k] = render(shapes[k], textures[k], config, _item_rng(seed, "cue_conflict", k))
+    captions = [CAPTION_TEMPLATES[0].format(SHAPES[s]) for s in shapes]
+    return WorldSample(images, shapes, textures, captions)

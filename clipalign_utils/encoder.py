@@ -1,0 +1,142 @@
+"""Batched, cached image and text encoding for one checkpoint.
+
+Embeddings are L2-normalised float32 arrays. Each (checkpoint file, image set,
+preprocessing) is encoded once and kept on disk under ``cache_dir``: every notebook
+of a run shares the cache, and a cache hit never loads the model.
+
+On CUDA the forward pass runs under autocast (fp16); on the CPU in fp32.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from open_clip.zero_shot_classifier import build_zero_shot_classifier
+from tqdm.auto import tqdm
+
+from . import models
+from .checkpoints import Checkpoint
+from .data.image_sets import ImageSet
+
+
+def _sha1(obj) -> str:
+    return hashlib.sha1(json.dumps(obj, sort_keys=True, default=str).encode()).hexdigest()
+
+
+def _file_identity(path: Path) -> dict:
+    stat = path.stat()
+    return {"path": str(path.resolve()), "size": stat.st_size, "mtime_ns": stat.st_mtime_ns}
+
+
+def _atomic_save_npy(path: Path, array: np.ndarray) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.stem + ".tmp.npy")
+    np.save(tmp, array)
+    os.replace(tmp, path)
+
+
+def preprocess_batch(images: torch.Tensor, size: int, mean: torch.Tensor, std: torch.Tensor) -> torch.Tensor:
+    """(N,H,W,3) uint8 or float in [0,1] -> normalised (N,3,size,size) float, as open_clip's
+    transform does: resize the shorter side (bicubic, antialiased), centre-crop, normalise."""
+    x = images.permute(0, 3, 1, 2)
+    x = x.float() / 255 if x.dtype == torch.uint8 else x.float()
+    h, w = x.shape[-2:]
+    if (h, w) != (size, size):
+        scale = size / min(h, w)
+        new_h, new_w = max(size, round(h * scale)), max(size, round(w * scale))
+        x = F.interpolate(x, size=(new_h, new_w), mode="bicubic", antialias=True, align_corners=False)
+        top, left = (new_h - size) // 2, (new_w - size) // 2
+        x = x[..., top:top + size, left:left + size].clamp(0, 1)
+    return (x - mean) / std
+
+
+class Encoder:
+    """Encode image sets and class prompts with one checkpoint.
+
+    >>> enc = Encoder(run.checkpoints[-1], run.model_name, run.image_size, cache_dir=run_dir / "cache")
+    >>> emb = enc.encode_images(images)            # (N, D), unit norm
+    >>> pred = enc.classify(images, classnames, templates)
+    """
+
+    def __init__(self, checkpoint: Checkpoint | str | Path, model_name: str, image_size: int | None = None,
+                 device: str = "auto", batch_size: int = 512, cache_dir: str | Path | None = None,
+                 progress: bool = False):
+        self.checkpoint_path = Path(checkpoint.path if isinstance(checkpoint, Checkpoint) else checkpoint)
+        self.model_name = model_name
+        self.image_size = image_size
+        self.device = models.resolve_device(device)
+        self.batch_size = batch_size
+        self.cache_dir = Path(cache_dir) if cache_dir else None
+        self.progress = progress
+        self._model = None
+        self._identity = {"checkpoint": _file_identity(self.checkpoint_path), "model": model_name,
+                          "image_size": image_size}
+
+    @property
+    def model(self) -> torch.nn.Module:
+        if self._model is None:
+            self._model = models.load_checkpoint_model(self.checkpoint_path, self.model_name,
+                                                       self.image_size, self.device)
+            cfg = models.preprocess_config(self._model)
+            self._size = cfg["size"]
+            self._mean = torch.tensor(cfg["mean"], device=self.device).view(1, 3, 1, 1)
+            self._std = torch.tensor(cfg["std"], device=self.device).view(1, 3, 1, 1)
+        return self._model
+
+    def _cached(self, key: dict, compute) -> np.ndarray:
+        if self.cache_dir is None:
+            return compute()
+        path = self.cache_dir / f"{_sha1({**self._identity, **key})}.npy"
+        if path.exists():
+            return np.load(path)
+        array = compute()
+        _atomic_save_npy(path, array)
+        return array
+
+    def _autocast(self):
+        if self.device.type == "cuda":
+            return torch.autocast("cuda", dtype=torch.float16)
+        return torch.autocast("cpu", enabled=False)
+
+    @torch.no_grad()
+    def encode_images(self, images: ImageSet, layer: str = "final") -> np.ndarray:
+        """(N, D) unit-norm embeddings of every image in the set."""
+        return self._cached({"images": images.identity, "layer": layer, "kind": "image"},
+                            lambda: self._encode_images(images))
+
+    def _encode_images(self, images: ImageSet) -> np.ndarray:
+        model = self.model
+        chunks = []
+        starts = range(0, len(images), self.batch_size)
+        for start in tqdm(starts, desc=f"encode {images.name} @ {self.checkpoint_path.stem}",
+                          disable=not self.progress, leave=False):
+            batch = images.batch(start, min(start + self.batch_size, len(images)))
+            batch = batch.to(self.device, non_blocking=True)
+            x = preprocess_batch(batch, self._size, self._mean, self._std)
+            with self._autocast():
+                features = model.encode_image(x)
+            chunks.append(F.normalize(features.float(), dim=-1).cpu())
+        return torch.cat(chunks).numpy()
+
+    @torch.no_grad()
+    def zero_shot_weights(self, classnames: Sequence[str], templates: Sequence[str]) -> np.ndarray:
+        """(D, C) zero-shot classifier: the normalised mean of each class's prompt embeddings."""
+        def compute():
+            tokenizer = models.tokenizer_for(self.model_name)
+            with self._autocast():
+                weights = build_zero_shot_classifier(self.model, tokenizer, classnames, templates,
+                                                     num_classes_per_batch=None, device=self.device)
+            return weights.float().cpu().numpy()
+        return self._cached({"classnames": list(classnames), "templates": list(templates), "kind": "text"},
+                            compute)
+
+    def classify(self, images: ImageSet, classnames: Sequence[str], templates: Sequence[str]) -> np.ndarray:
+        """Zero-shot predicted class index per image."""
+        logits = self.encode_images(images) @ self.zero_shot_weights(classnames, templates)
+        return logits.argmax(axis=1)

@@ -1,0 +1,162 @@
+"""Image-quality alignment: embedding distances between reference and distorted images vs human quality.
+
+Sign convention: human ``quality`` is higher = better (MOS, or −DMOS / 1 − full-reference score), and a
+model distance should fall as quality rises; every score here is signed so that higher = better alignment.
+"""
+
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+import pandas as pd
+from scipy import stats
+from scipy.optimize import OptimizeWarning, curve_fit
+
+from clipalign_utils.errors import ParameterError
+from clipalign_utils.metrics.stats import bootstrap_spearman_grouped, finite_pairs, spearman
+
+DISTANCES = ("cosine", "euclidean", "normalized_euclidean")
+
+
+def embedding_distance(ref: np.ndarray, dist: np.ndarray, kind: str = "cosine") -> np.ndarray:
+    """Distance between row i of ``ref`` and row i of ``dist`` (both (N, D)), one value per row.
+
+    - ``cosine``: 1 − <r, d> / (|r| |d|); inputs need not be unit-norm; nan for a zero vector.
+    - ``euclidean``: |r − d|.
+    - ``normalized_euclidean``: with s_ij = (r_ij − d_ij)² and m_j = (1/N) Σ_i s_ij, the dataset mean
+      squared difference of dimension j, distance_i = sqrt((1/D) Σ_j s_ij / m_j). A dimension with
+      m_j = 0 differs in no pair, so it contributes 0 (its s_ij are all 0).
+    """
+    if kind not in DISTANCES:
+        raise ParameterError(f"distance must be one of {', '.join(DISTANCES)}; got {kind!r}.")
+    ref = np.asarray(ref, dtype=float)
+    dist = np.asarray(dist, dtype=float)
+    if ref.ndim != 2 or ref.shape != dist.shape:
+        raise ParameterError(
+            f"ref and dist must both be (N, D) arrays of the same shape; got {ref.shape} and {dist.shape}."
+        )
+    if kind == "cosine":
+        norms = np.linalg.norm(ref, axis=1) * np.linalg.norm(dist, axis=1)
+        dots = np.einsum("ij,ij->i", ref, dist)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            return np.where(norms > 0, 1.0 - dots / norms, np.nan)
+    if kind == "euclidean":
+        return np.linalg.norm(ref - dist, axis=1)
+    squared = (ref - dist) ** 2
+    scale = squared.mean(axis=0)
+    ratio = np.divide(squared, scale, out=np.zeros_like(squared), where=scale > 0)
+    return np.sqrt(ratio.mean(axis=1))
+
+
+def logistic_4(x: np.ndarray, b1: float, b2: float, b3: float, b4: float) -> np.ndarray:
+    """VQEG 4-parameter logistic: (b1 − b2) / (1 + exp(−(x − b3) / |b4|)) + b2."""
+    with np.errstate(over="ignore", divide="ignore", invalid="ignore"):
+        return (b1 - b2) / (1.0 + np.exp(-(np.asarray(x, dtype=float) - b3) / abs(b4))) + b2
+
+
+def plcc_after_logistic(pred: np.ndarray, target: np.ndarray) -> float:
+    """Pearson correlation between ``target`` and logistic_4 fitted to map ``pred`` onto ``target``.
+
+    Initial guess b1 = max(target), b2 = min(target), b3 = mean(pred), b4 = std(pred) (1 if 0).
+    The result carries the sign of the fitted mapping (+ when it increases with pred, i.e. b1 > b2),
+    so an anti-aligned predictor scores negative as with plain Pearson. If the fit fails or gives a
+    non-finite or constant curve, falls back to plain Pearson on the raw predictions.
+    Non-finite pairs are dropped; nan when n < 3 or either side is constant.
+    """
+    pred, target = finite_pairs(pred, target)
+    if pred.size < 3 or np.ptp(pred) == 0 or np.ptp(target) == 0:
+        return float("nan")
+    p0 = [target.max(), target.min(), pred.mean(), pred.std() or 1.0]
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", OptimizeWarning)
+            # "trf" rather than the default "lm": lm's finite-difference step is relative to the parameter,
+            # so a b3 guess of (almost) 0 gets a zero derivative and never moves. Tolerances of 1e-6: on
+            # near-linear data the logistic flattens towards a line (|b4| → ∞) and never converges tightly;
+            # stopping there changes the PLCC by < 1e-4 and saves most of the time.
+            params, _ = curve_fit(logistic_4, pred, target, p0=p0, method="trf", max_nfev=20000,
+                                  ftol=1e-6, xtol=1e-6, gtol=1e-6)
+        fitted = logistic_4(pred, *params)
+    except (RuntimeError, ValueError):
+        fitted = None
+    if fitted is None or not np.all(np.isfinite(fitted)) or np.ptp(fitted) == 0:
+        return float(stats.pearsonr(pred, target)[0])
+    direction = 1.0 if params[0] > params[1] else -1.0
+    return direction * abs(float(stats.pearsonr(fitted, target)[0]))
+
+
+def _kendall(x: np.ndarray, y: np.ndarray) -> float:
+    x, y = finite_pairs(x, y)
+    if x.size < 3 or np.ptp(x) == 0 or np.ptp(y) == 0:
+        return float("nan")
+    return float(stats.kendalltau(x, y)[0])
+
+
+def alignment_scores(distance: np.ndarray, quality: np.ndarray) -> dict[str, float]:
+    """srcc = spearman(−distance, quality), krcc = kendall(−distance, quality),
+    plcc = plcc_after_logistic(−distance, quality); higher = better alignment, nan when undefined."""
+    negated = -np.asarray(distance, dtype=float)
+    return {
+        "srcc": spearman(negated, quality),
+        "krcc": _kendall(negated, quality),
+        "plcc": plcc_after_logistic(negated, quality),
+    }
+
+
+def iqa_table(
+    pairs: pd.DataFrame,
+    distance_col: str = "distance",
+    quality_col: str = "quality",
+    group_col: str = "reference",
+    distortion_col: str = "distortion",
+    n_boot: int = 1000,
+    seed: int = 0,
+) -> pd.DataFrame:
+    """Alignment scores overall (distortion ``all``) and per distortion type, one row each.
+
+    Columns: distortion, srcc, srcc_lo, srcc_hi, krcc, plcc, n_pairs. The srcc CI resamples
+    reference images (``group_col``) with replacement, since the distortions of one reference share it.
+    """
+    for name, col in [("distance_col", distance_col), ("quality_col", quality_col),
+                      ("group_col", group_col), ("distortion_col", distortion_col)]:
+        if col not in pairs.columns:
+            raise ParameterError(f"{name}={col!r} is not a column of pairs; columns are {list(pairs.columns)}.")
+    subsets = [("all", pairs)] + [(name, sub) for name, sub in pairs.groupby(distortion_col, sort=True)]
+    rows = []
+    for name, sub in subsets:
+        distance = sub[distance_col].to_numpy(dtype=float)
+        quality = sub[quality_col].to_numpy(dtype=float)
+        lo, hi = bootstrap_spearman_grouped(-distance, quality, sub[group_col].to_numpy(), n_boot=n_boot, seed=seed)
+        scores = alignment_scores(distance, quality)
+        rows.append({"distortion": name, "srcc": scores["srcc"], "srcc_lo": lo, "srcc_hi": hi,
+                     "krcc": scores["krcc"], "plcc": scores["plcc"], "n_pairs": len(sub)})
+    return pd.DataFrame(rows, columns=["distortion", "srcc", "srcc_lo", "srcc_hi", "krcc", "plcc", "n_pairs"])
+
+
+def peak_summary(epochs: np.ndarray, values: np.ndarray) -> dict:
+    """Peak and final point of a curve over checkpoints, after sorting by epoch and dropping nan values.
+
+    drop_from_peak = peak_value − final_value; peak_is_interior = the peak is neither the first nor the
+    last remaining checkpoint. Ties for the peak go to the earliest epoch. All nan when no value is finite.
+    """
+    epochs = np.asarray(epochs, dtype=float).ravel()
+    values = np.asarray(values, dtype=float).ravel()
+    if epochs.shape != values.shape:
+        raise ParameterError(f"epochs and values must have the same length; got {epochs.size} and {values.size}.")
+    keep = np.isfinite(values) & np.isfinite(epochs)
+    order = np.argsort(epochs[keep], kind="stable")
+    epochs, values = epochs[keep][order], values[keep][order]
+    if values.size == 0:
+        nan = float("nan")
+        return {"peak_epoch": nan, "peak_value": nan, "final_epoch": nan, "final_value": nan,
+                "drop_from_peak": nan, "peak_is_interior": False}
+    peak = int(np.argmax(values))
+    return {
+        "peak_epoch": float(epochs[peak]),
+        "peak_value": float(values[peak]),
+        "final_epoch": float(epochs[-1]),
+        "final_value": float(values[-1]),
+        "drop_from_peak": float(values[peak] - values[-1]),
+        "peak_is_interior": bool(0 < peak < values.size - 1),
+    }

@@ -1,0 +1,69 @@
+"""Shape bias on cue-conflict images, as bethgelab/model-vs-human computes it (Geirhos et al., ICLR 2019).
+
+shape_bias = shape hits / (shape hits + texture hits) over the cue-conflict images (shape ≠ texture).
+model-vs-human divides its shape/texture fractions by *all* images, including the non-conflicting
+ones; here the fractions are over the conflicting images only, so that shape + texture + neither = 1.
+The shape bias itself is the same either way.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from clipalign_utils.errors import ParameterError
+from clipalign_utils.metrics.stats import bootstrap_ci
+
+
+def _conflicting(predicted, shape_label, texture_label) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    predicted, shape_label, texture_label = (np.asarray(a).ravel() for a in (predicted, shape_label, texture_label))
+    if not predicted.size == shape_label.size == texture_label.size:
+        raise ParameterError(
+            "predicted, shape_label and texture_label must have the same length; "
+            f"got {predicted.size}, {shape_label.size} and {texture_label.size}."
+        )
+    keep = shape_label != texture_label
+    return predicted[keep], shape_label[keep], texture_label[keep]
+
+
+def _ratio(shape_hits: np.ndarray, texture_hits: np.ndarray) -> float:
+    total = shape_hits.sum() + texture_hits.sum()
+    return float(shape_hits.sum() / total) if total > 0 else float("nan")
+
+
+def shape_bias_summary(predicted, shape_label, texture_label, n_boot: int = 1000, seed: int = 0) -> dict:
+    """Shape bias of a model's decisions, with a bootstrap CI over the conflicting images.
+
+    Keys: shape_bias, lo, hi, shape_fraction, texture_fraction, neither_fraction, n_images
+    (the number of conflicting images; the fractions are over them).
+    """
+    predicted, shape_label, texture_label = _conflicting(predicted, shape_label, texture_label)
+    shape_hits = predicted == shape_label
+    texture_hits = predicted == texture_label
+    n_images = int(predicted.size)
+    lo, hi = bootstrap_ci(n_images, lambda idx: _ratio(shape_hits[idx], texture_hits[idx]), n_boot=n_boot, seed=seed)
+    shape_fraction = float(shape_hits.mean()) if n_images else float("nan")
+    texture_fraction = float(texture_hits.mean()) if n_images else float("nan")
+    return {
+        "shape_bias": _ratio(shape_hits, texture_hits),
+        "lo": lo,
+        "hi": hi,
+        "shape_fraction": shape_fraction,
+        "texture_fraction": texture_fraction,
+        "neither_fraction": 1.0 - shape_fraction - texture_fraction,
+        "n_images": n_images,
+    }
+
+
+def per_class_shape_bias(predicted, shape_label, texture_label) -> pd.DataFrame:
+    """Shape bias per shape class over its conflicting images; columns class, shape_bias, n_images."""
+    predicted, shape_label, texture_label = _conflicting(predicted, shape_label, texture_label)
+    rows = []
+    for cls in np.unique(shape_label):
+        mine = shape_label == cls
+        rows.append({
+            "class": cls,
+            "shape_bias": _ratio(predicted[mine] == shape_label[mine], predicted[mine] == texture_label[mine]),
+            "n_images": int(mine.sum()),
+        })
+    return pd.DataFrame(rows, columns=["class", "shape_bias", "n_images"])

@@ -1,0 +1,201 @@
+"""Resampling statistics shared by every metric: percentile bootstrap CIs and a permutation test.
+
+Statistics are passed as callables over *row indices*, so one bootstrap serves any metric
+(a correlation over pairs, a ratio over images, a mean over decisions).
+"""
+
+from __future__ import annotations
+
+from typing import Callable
+
+import numpy as np
+from scipy import stats
+
+from clipalign_utils.errors import ParameterError
+
+Statistic = Callable[[np.ndarray], float]
+
+
+def _check_resampling(n_boot: int, level: float) -> None:
+    if int(n_boot) < 1:
+        raise ParameterError(f"n_boot must be a positive integer; got {n_boot!r}.")
+    if not 0.0 < float(level) < 1.0:
+        raise ParameterError(f"level must lie strictly between 0 and 1; got {level!r}.")
+
+
+def percentile_interval(replicates: np.ndarray, level: float = 0.95) -> tuple[float, float]:
+    """(lo, hi) = the (1 − level)/2 and (1 + level)/2 quantiles of the finite replicates.
+
+    Returns (nan, nan) when fewer than half of the replicates are finite: the statistic is
+    then undefined too often for its spread to mean anything.
+    """
+    replicates = np.asarray(replicates, dtype=float)
+    finite = replicates[np.isfinite(replicates)]
+    if finite.size == 0 or finite.size < replicates.size / 2:
+        return float("nan"), float("nan")
+    alpha = (1.0 - level) / 2.0
+    lo, hi = np.quantile(finite, [alpha, 1.0 - alpha])
+    return float(lo), float(hi)
+
+
+def bootstrap_ci(
+    n_rows: int,
+    statistic: Statistic,
+    n_boot: int = 1000,
+    seed: int = 0,
+    level: float = 0.95,
+) -> tuple[float, float]:
+    """Percentile bootstrap CI of ``statistic(row_indices)``, resampling the n_rows rows with replacement."""
+    _check_resampling(n_boot, level)
+    n_rows = int(n_rows)
+    if n_rows < 1:
+        return float("nan"), float("nan")
+    rng = np.random.default_rng(seed)
+    replicates = np.array([statistic(rng.integers(0, n_rows, size=n_rows)) for _ in range(int(n_boot))], dtype=float)
+    return percentile_interval(replicates, level)
+
+
+def bootstrap_ci_grouped(
+    groups: np.ndarray,
+    statistic: Statistic,
+    n_boot: int = 1000,
+    seed: int = 0,
+    level: float = 0.95,
+) -> tuple[float, float]:
+    """Percentile bootstrap CI of ``statistic(row_indices)``, resampling whole groups with replacement.
+
+    ``groups`` holds one group id per row (e.g. the reference image of each distorted image).
+    A replicate draws as many groups as there are, with replacement, and passes the rows of
+    every drawn group (repeated as often as the group was drawn) to ``statistic``. Rows of one
+    group are not independent, so resampling rows would understate the uncertainty.
+    """
+    _check_resampling(n_boot, level)
+    group_of_row, draws = _draw_groups(groups, n_boot, seed)
+    if group_of_row.size == 0:
+        return float("nan"), float("nan")
+    order = np.argsort(group_of_row, kind="stable")
+    starts = np.searchsorted(group_of_row[order], np.arange(draws.shape[1] + 1))
+    rows_of_group = [order[starts[g] : starts[g + 1]] for g in range(draws.shape[1])]
+    replicates = np.array(
+        [statistic(np.concatenate([rows_of_group[g] for g in drawn])) for drawn in draws],
+        dtype=float,
+    )
+    return percentile_interval(replicates, level)
+
+
+def _draw_groups(groups: np.ndarray, n_boot: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """(group index of each row, (n_boot, n_groups) drawn group indices), the draws of a grouped bootstrap."""
+    groups = np.asarray(groups)
+    if groups.ndim != 1:
+        raise ParameterError(f"groups must be one group id per row (1-D); got shape {groups.shape}.")
+    _, group_of_row = np.unique(groups, return_inverse=True)
+    n_groups = int(group_of_row.max()) + 1 if groups.size else 0
+    rng = np.random.default_rng(seed)
+    return group_of_row, rng.integers(0, max(n_groups, 1), size=(int(n_boot), n_groups))
+
+
+def _resample_midranks(values: np.ndarray, counts: np.ndarray) -> np.ndarray:
+    """Average rank of each row's value within resamples that hold row i counts[b, i] times.
+
+    Rank of value v = (number of resampled values below v) + (number equal to v + 1) / 2,
+    which is what ranking the materialised resample (ties averaged) gives every copy of v.
+    """
+    _, level = np.unique(values, return_inverse=True)
+    order = np.argsort(level, kind="stable")
+    starts = np.flatnonzero(np.r_[True, np.diff(level[order]) != 0])
+    per_level = np.add.reduceat(counts[:, order], starts, axis=1)
+    midrank = np.cumsum(per_level, axis=1) - per_level + (per_level + 1) / 2.0
+    return midrank[:, level]
+
+
+def _weighted_pearson(a: np.ndarray, b: np.ndarray, weights: np.ndarray) -> np.ndarray:
+    total = weights.sum(axis=1, keepdims=True)
+    da = a - (weights * a).sum(axis=1, keepdims=True) / total
+    db = b - (weights * b).sum(axis=1, keepdims=True) / total
+    var_a, var_b = (weights * da * da).sum(axis=1), (weights * db * db).sum(axis=1)
+    undefined = (total[:, 0] < 3) | (var_a == 0) | (var_b == 0)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.where(undefined, np.nan, (weights * da * db).sum(axis=1) / np.sqrt(var_a * var_b))
+
+
+def bootstrap_spearman_grouped(
+    x: np.ndarray,
+    y: np.ndarray,
+    groups: np.ndarray,
+    n_boot: int = 1000,
+    seed: int = 0,
+    level: float = 0.95,
+) -> tuple[float, float]:
+    """Same interval as ``bootstrap_ci_grouped(groups, lambda idx: spearman(x[idx], y[idx]), ...)``.
+
+    The replicates are identical (same draws for the same seed) but computed from how often each row is
+    drawn instead of materialising and re-sorting every resample: Spearman of a resample is the Pearson
+    correlation of its average ranks, weighted by those counts. Orders of magnitude faster on IQA-sized data.
+    """
+    _check_resampling(n_boot, level)
+    x = np.asarray(x, dtype=float).ravel()
+    y = np.asarray(y, dtype=float).ravel()
+    group_of_row, draws = _draw_groups(groups, n_boot, seed)
+    if not x.size == y.size == group_of_row.size:
+        raise ParameterError(f"x, y and groups must have the same length; got {x.size}, {y.size} and {group_of_row.size}.")
+    finite = np.isfinite(x) & np.isfinite(y)
+    if not finite.any():
+        return float("nan"), float("nan")
+    x, y, group_of_row = x[finite], y[finite], group_of_row[finite]
+    n_groups = draws.shape[1]
+    replicates = []
+    chunk = max(1, 2**20 // x.size)  # bounds each (replicates × rows) array at about 8 MB
+    for start in range(0, draws.shape[0], chunk):
+        block = draws[start : start + chunk]
+        group_counts = np.zeros((block.shape[0], n_groups))
+        np.add.at(group_counts, (np.arange(block.shape[0])[:, None], block), 1.0)
+        counts = group_counts[:, group_of_row]
+        replicates.append(_weighted_pearson(_resample_midranks(x, counts), _resample_midranks(y, counts), counts))
+    return percentile_interval(np.concatenate(replicates), level)
+
+
+def finite_pairs(x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The pairs (x_i, y_i) where both are finite, as two flat float arrays."""
+    x = np.asarray(x, dtype=float).ravel()
+    y = np.asarray(y, dtype=float).ravel()
+    if x.shape != y.shape:
+        raise ParameterError(f"x and y must have the same length; got {x.size} and {y.size}.")
+    keep = np.isfinite(x) & np.isfinite(y)
+    return x[keep], y[keep]
+
+
+def spearman(x: np.ndarray, y: np.ndarray) -> float:
+    """Spearman rank correlation over the finite pairs; nan when n < 3 or either side is constant."""
+    x, y = finite_pairs(x, y)
+    if x.size < 3 or np.ptp(x) == 0 or np.ptp(y) == 0:
+        return float("nan")
+    return float(stats.spearmanr(x, y)[0])
+
+
+def permutation_spearman(
+    x: np.ndarray, y: np.ndarray, n_perm: int = 10000, seed: int = 0
+) -> tuple[float, float]:
+    """Spearman rho and its two-sided permutation p-value.
+
+    p = (#{perm: |rho_perm| ≥ |rho|} + 1) / (n_perm + 1), permuting y against x.
+    Non-finite pairs are dropped; (nan, nan) when rho is undefined (n < 3 or a constant side).
+    """
+    if int(n_perm) < 1:
+        raise ParameterError(f"n_perm must be a positive integer; got {n_perm!r}.")
+    rho = spearman(x, y)
+    if not np.isfinite(rho):
+        return float("nan"), float("nan")
+    x, y = finite_pairs(x, y)
+    # Spearman is Pearson on (average) ranks, so ranking once lets all permutations run as one product.
+    rx = stats.rankdata(x) - (x.size + 1) / 2.0
+    ry = stats.rankdata(y) - (y.size + 1) / 2.0
+    norm = np.sqrt((rx @ rx) * (ry @ ry))
+    rng = np.random.default_rng(seed)
+    chunk = max(1, 2**20 // x.size)  # bounds memory at about 8 MB of permuted ranks
+    count = 0
+    for start in range(0, int(n_perm), chunk):
+        rows = min(chunk, int(n_perm) - start)
+        rho_perm = rng.permuted(np.tile(ry, (rows, 1)), axis=1) @ rx / norm
+        # A small tolerance keeps permutations that tie the observed |rho| from being lost to rounding.
+        count += int(np.sum(np.abs(rho_perm) >= abs(rho) - 1e-12))
+    return rho, (count + 1) / (int(n_perm) + 1)

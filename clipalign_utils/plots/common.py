@@ -1,0 +1,27 @@
+"""Shared figure helpers: one style, atomic saving into RUN_DIR/figures."""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import matplotlib.pyplot as plt
+import seaborn as sns
+
+sns.set_theme(context="notebook", style="whitegrid")
+
+
+def save_figure(fig: plt.Figure, run_dir: str | Path, name: str) -> Path:
+    """Save `fig` as RUN_DIR/figures/<name>.png (written under a temporary name, then renamed)."""
+    out = Path(run_dir) / "figures" / f"{name}.png"
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = out.with_name(f".{name}.tmp.png")
+    fig.savefig(tmp, dpi=120, bbox_inches="tight")
+    os.replace(tmp, out)
+    return out
+
+
+def epoch_axis(ax: plt.Axes, epochs, log_x: bool = False) -> None:
+    """Epoch x-axis; with log_x, a symlog scale that keeps epoch 0 and spreads the first pass."""
+    ax.set_xlabel("epoch")
+    if log_x:
+        ax.set_xscale("symlog", linthresh=min([e for e in epochs if e > 0], default=1.0))

@@ -1,0 +1,212 @@
+"""Contrastive training of an open_clip CLIP on the embedded world, with dense early checkpoints.
+
+Built from open_clip's own pieces — ``ClipLoss`` and open_clip_train's ``cosine_lr`` —
+so one process on a CPU, one GPU, or many GPUs under ``torchrun`` run the same code
+(under torchrun each rank takes its slice of every batch and ``ClipLoss`` gathers
+features across ranks, as open_clip_train does).
+
+Checkpoints are open_clip_train's format: ``checkpoints/epoch_<E>.pt`` holding
+``{"epoch", "name", "state_dict", "optimizer"}``; ``open_clip.create_model(name,
+pretrained=path)`` loads them. ``E`` is 0 for the untrained model and a fraction for
+checkpoints inside the first pass over the data, where the dynamics of interest live.
+
+Running the same command on a run directory that holds an interrupted run continues
+from its last checkpoint; since every batch is a pure function of (seed, epoch, step),
+the result equals an uninterrupted run's.
+"""
+from __future__ import annotations
+
+import json
+import os
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.distributed as dist
+from open_clip.loss import ClipLoss
+from open_clip_train.scheduler import cosine_lr
+from tqdm.auto import tqdm
+
+from . import models
+from .data.world import WorldConfig, make_pairs
+from .errors import CheckpointError
+
+# The parameters that determine the trained weights; a run directory remembers them.
+TRAIN_KEYS = ("seed", "model", "image_size", "texture_correlation", "texture_scale", "epochs",
+              "samples_per_epoch", "batch_size", "lr", "weight_decay", "warmup", "fresh_data",
+              "early_checkpoints")
+
+
+def format_epoch(epoch: float) -> str:
+    """0 -> '0', 0.25 -> '0.25', 3.0 -> '3' (the file-name form of an epoch)."""
+    return f"{round(epoch, 4):g}"
+
+
+def checkpoint_schedule(steps_per_epoch: int, epochs: int, early: tuple[float, ...]) -> dict[int, float]:
+    """{step: epoch} at which to save: the untrained model, the early fractions, every epoch end."""
+    schedule = {0: 0.0}
+    for fraction in early:
+        step = int(round(fraction * steps_per_epoch))
+        if 0 < step < steps_per_epoch:
+            schedule[step] = round(step / steps_per_epoch, 4)
+    for epoch in range(1, epochs + 1):
+        schedule[epoch * steps_per_epoch] = float(epoch)
+    return dict(sorted(schedule.items()))
+
+
+def _atomic_torch_save(obj, path: Path) -> None:
+    tmp = path.with_name(path.name + ".tmp")
+    torch.save(obj, tmp)
+    os.replace(tmp, path)
+
+
+def _atomic_write_text(path: Path, text: str) -> None:
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(text)
+    os.replace(tmp, path)
+
+
+def _distributed() -> tuple[int, int]:
+    """(rank, world_size); initialises the process group when launched by torchrun."""
+    world_size = int(os.environ.get("WORLD_SIZE", "1"))
+    if world_size > 1 and not dist.is_initialized():
+        dist.init_process_group("nccl" if torch.cuda.is_available() else "gloo")
+    return (dist.get_rank(), world_size) if world_size > 1 else (0, 1)
+
+
+def _resume_point(ckpt_dir: Path, params: dict) -> tuple[Path | None, int]:
+    """The latest checkpoint of a matching earlier run and its step, or (None, -1)."""
+    record = ckpt_dir.parent / "train_params.json"
+    saved = sorted(ckpt_dir.glob("epoch_*.pt"), key=lambda p: float(p.stem.split("_")[1]))
+    if not saved:
+        return None, -1
+    if record.exists():
+        before = json.loads(record.read_text())
+        now = {k: _jsonable(params[k]) for k in TRAIN_KEYS}
+        changed = [f"{k}: {before.get(k)!r} -> {now[k]!r}" for k in TRAIN_KEYS if before.get(k) != now[k]]
+        if changed:
+            raise CheckpointError(
+                f"{ckpt_dir} holds a run trained with other parameters ({'; '.join(changed)}); "
+                f"use another run_dir, or delete {ckpt_dir} to retrain")
+    try:
+        step = int(torch.load(saved[-1], map_location="cpu", weights_only=True)["step"])
+    except Exception as error:  # any unreadable file: say which one
+        raise CheckpointError(f"checkpoint {saved[-1]} is corrupt ({type(error).__name__}); "
+                              f"delete it and run again to resume from the one before") from None
+    return saved[-1], step
+
+
+def _jsonable(value):
+    return list(value) if isinstance(value, tuple) else value
+
+
+def train(run_dir: str | Path, params: dict, progress: bool = True) -> list[Path]:
+    """Train (or resume) the run in `run_dir`; return the checkpoint paths in epoch order."""
+    run_dir = Path(run_dir)
+    ckpt_dir = run_dir / "checkpoints"
+    rank, world_size = _distributed()
+    device = models.resolve_device(params["device"])
+    if world_size > 1 and device.type == "cuda":
+        device = torch.device("cuda", int(os.environ.get("LOCAL_RANK", 0)))
+    torch.manual_seed(params["seed"])
+
+    world = WorldConfig(params["image_size"], params["texture_correlation"], params["texture_scale"])
+    name = models.open_clip_name(params["model"])
+    model = models.create_model(params["model"], image_size=params["image_size"],
+                                seed=params["seed"], device=device)
+    tokenizer = models.tokenizer_for(name)
+    preprocess = models.preprocess_config(model)
+    mean = torch.tensor(preprocess["mean"], device=device).view(1, 3, 1, 1)
+    std = torch.tensor(preprocess["std"], device=device).view(1, 3, 1, 1)
+
+    batch_size, n = params["batch_size"], params["samples_per_epoch"]
+    steps_per_epoch = n // batch_size
+    total_steps = steps_per_epoch * params["epochs"]
+    schedule = checkpoint_schedule(steps_per_epoch, params["epochs"], params["early_checkpoints"])
+
+    # No weight decay on gains, biases, embeddings and the logit scale, as in open_clip_train.
+    decay = [p for nm, p in model.named_parameters() if p.ndim >= 2 and "embedding" not in nm]
+    no_decay = [p for nm, p in model.named_parameters() if not (p.ndim >= 2 and "embedding" not in nm)]
+    optimizer = torch.optim.AdamW([{"params": decay, "weight_decay": params["weight_decay"]},
+                                   {"params": no_decay, "weight_decay": 0.0}], lr=params["lr"])
+    scheduler = cosine_lr(optimizer, params["lr"], params["warmup"], total_steps)
+    loss_fn = ClipLoss(gather_with_grad=world_size > 1, rank=rank, world_size=world_size)
+
+    ckpt_dir.mkdir(parents=True, exist_ok=True)
+    resume_from, start_step = _resume_point(ckpt_dir, params)
+    if resume_from is not None:
+        state = torch.load(resume_from, map_location=device, weights_only=True)
+        model.load_state_dict(state["state_dict"])
+        optimizer.load_state_dict(state["optimizer"])
+    if rank == 0:
+        _atomic_write_text(run_dir / "train_params.json",
+                           json.dumps({k: _jsonable(params[k]) for k in TRAIN_KEYS}, indent=1))
+        # open_clip_train's params.txt, so both kinds of run directory are read the same way.
+        _atomic_write_text(run_dir / "params.txt", "".join(
+            f"{k}: {v}\n" for k, v in sorted({**{k: params[k] for k in TRAIN_KEYS}, "model": name,
+                                             "force_image_size": params["image_size"]}.items())))
+    if world_size > 1:
+        model = torch.nn.parallel.DistributedDataParallel(
+            model, device_ids=[device.index] if device.type == "cuda" else None)
+
+    def save(step: int, epoch: float) -> None:
+        if rank != 0:
+            return
+        bare = model.module if world_size > 1 else model
+        _atomic_torch_save({"epoch": epoch, "step": step, "name": name, "state_dict": bare.state_dict(),
+                            "optimizer": optimizer.state_dict()},
+                           ckpt_dir / f"epoch_{format_epoch(epoch)}.pt")
+
+    if start_step < 0:
+        save(0, 0.0)
+        start_step = 0
+
+    def epoch_data(epoch: int):
+        # Fixed pairs repeat every epoch; fresh_data draws a new set per epoch, as web-scale CLIP sees.
+        return make_pairs(n, params["seed"], world, epoch=epoch if params["fresh_data"] else 0)
+
+    losses = []
+    log_path = run_dir / "train_log.csv"
+    if start_step > 0 and log_path.exists():
+        losses = [line for line in log_path.read_text().splitlines()[1:]
+                  if int(line.split(",")[0]) <= start_step]
+    first_epoch = start_step // steps_per_epoch + 1
+    bar = tqdm(total=total_steps, initial=start_step, desc="train", disable=not progress or rank != 0)
+    with ThreadPoolExecutor(max_workers=1) as prefetch:
+        upcoming = prefetch.submit(epoch_data, first_epoch)
+        for epoch in range(first_epoch, params["epochs"] + 1):
+            data = upcoming.result()
+            if epoch < params["epochs"] and params["fresh_data"]:
+                upcoming = prefetch.submit(epoch_data, epoch + 1)
+            elif epoch < params["epochs"]:
+                upcoming = prefetch.submit(lambda d=data: d)
+            order = np.random.default_rng([params["seed"], 99, epoch]).permutation(n)
+            model.train()
+            for step_in_epoch in range(steps_per_epoch):
+                step = (epoch - 1) * steps_per_epoch + step_in_epoch
+                if step < start_step:
+                    continue
+                batch = order[step_in_epoch * batch_size:(step_in_epoch + 1) * batch_size]
+                batch = batch[rank::world_size]
+                images = torch.from_numpy(data.images[batch]).to(device).permute(0, 3, 1, 2).float() / 255
+                images = (images - mean) / std
+                texts = tokenizer([data.captions[i] for i in batch]).to(device)
+                scheduler(step)
+                out = model(images, texts)
+                loss = loss_fn(out["image_features"], out["text_features"], out["logit_scale"])
+                optimizer.zero_grad(set_to_none=True)
+                loss.backward()
+                optimizer.step()
+                with torch.no_grad():  # open_clip_train clamps the temperature likewise
+                    (model.module if world_size > 1 else model).logit_scale.clamp_(0, np.log(100))
+                losses.append(f"{step + 1},{(step + 1) / steps_per_epoch:.4f},{loss.item():.6f},"
+                              f"{optimizer.param_groups[0]['lr']:.6g}")
+                bar.set_postfix(epoch=f"{(step + 1) / steps_per_epoch:.2f}", loss=f"{loss.item():.3f}")
+                bar.update(1)
+                if step + 1 in schedule:
+                    save(step + 1, schedule[step + 1])
+                    if rank == 0:
+                        _atomic_write_text(log_path, "step,epoch,loss,lr\n" + "\n".join(losses) + "\n")
+    bar.close()
+    return sorted(ckpt_dir.glob("epoch_*.pt"), key=lambda p: float(p.stem.split("_")[1]))

@@ -1,0 +1,127 @@
+"""Tiny copies of the four real datasets in their official on-disk layouts.
+
+Each ``make_*`` writes into ``root`` and returns the path a user would pass as the
+dataset root. Values are deterministic so tests can check them by hand.
+"""
+
+from __future__ import annotations
+
+import pickle
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+
+SIZE = (24, 16)  # width, height: small, and not square so a transposed array would show
+
+
+def _write_image(path: Path, seed: int) -> None:
+    pixels = np.random.default_rng(seed).integers(0, 256, size=(SIZE[1], SIZE[0], 3), dtype=np.uint8)
+    Image.fromarray(pixels).save(path)
+
+
+def tid2013_mos(ref: int, distortion: int, level: int) -> float:
+    """The MOS the TID2013 fixture writes for i<ref>_<distortion>_<level>.bmp."""
+    return round(7.0 - level + ref / 10 + distortion / 100, 5)
+
+
+def make_tid2013(root, n_refs=3, distortions=(1, 8, 10), levels=(1, 2, 3), crlf=True) -> Path:
+    """TID2013 with the release's case quirks.
+
+    References I01.BMP, I02.BMP, … but the last one lower case (i03.bmp), like the
+    release's i25.bmp. Distorted names are lower case except the very last image,
+    stored upper case (I03_10_3.BMP) while the MOS file lists it lower case.
+    ``mos_with_names.txt`` has one blank line in the middle and CRLF endings if ``crlf``.
+    """
+    root = Path(root)
+    (root / "reference_images").mkdir(parents=True, exist_ok=True)
+    (root / "distorted_images").mkdir(parents=True, exist_ok=True)
+    lines = []
+    for ref in range(1, n_refs + 1):
+        ref_name = f"i{ref:02d}.bmp" if ref == n_refs else f"I{ref:02d}.BMP"
+        _write_image(root / "reference_images" / ref_name, seed=ref)
+        for distortion in distortions:
+            for level in levels:
+                name = f"i{ref:02d}_{distortion:02d}_{level}.bmp"
+                on_disk = name.upper() if (ref, distortion, level) == (n_refs, distortions[-1], levels[-1]) else name
+                _write_image(root / "distorted_images" / on_disk, seed=1000 * ref + 10 * distortion + level)
+                lines.append(f"{tid2013_mos(ref, distortion, level):.5f} {name}")
+    lines.insert(len(lines) // 2, "")
+    newline = "\r\n" if crlf else "\n"
+    (root / "mos_with_names.txt").write_bytes((newline.join(lines) + newline).encode("ascii"))
+    return root
+
+
+def kadid10k_dmos(ref: int, distortion: int, level: int) -> float:
+    """The DMOS the KADID-10k fixture writes for I<ref>_<distortion>_<level>.png."""
+    return round(5.0 - 0.5 * level + ref / 10 + distortion / 100, 3)
+
+
+def make_kadid10k(root, n_refs=2, distortions=(1, 10, 25), levels=(1, 3, 5)) -> Path:
+    """KADID-10k: images/I01.png, images/I01_01_01.png, dmos.csv (dist_img,ref_img,dmos,var)."""
+    root = Path(root)
+    (root / "images").mkdir(parents=True, exist_ok=True)
+    lines = ["dist_img,ref_img,dmos,var"]
+    for ref in range(1, n_refs + 1):
+        _write_image(root / "images" / f"I{ref:02d}.png", seed=ref)
+        for distortion in distortions:
+            for level in levels:
+                name = f"I{ref:02d}_{distortion:02d}_{level:02d}.png"
+                _write_image(root / "images" / name, seed=1000 * ref + 10 * distortion + level)
+                lines.append(f"{name},I{ref:02d}.png,{kadid10k_dmos(ref, distortion, level)},0.25")
+    (root / "dmos.csv").write_text("\n".join(lines) + "\n")
+    return root
+
+
+def make_geirhos(root, classes=("airplane", "bear", "cat"), per_class=3) -> Path:
+    """cue-conflict/<shape>/<shape><i>-<texture><j>.png under ``root``; returns the cue-conflict folder.
+
+    Image i of class c takes its texture from class (c + i) mod len(classes), so image 0 of
+    every class is shape == texture. Texture indices run past 9 (e.g. "bear12") to check
+    that all digits are removed. A README.txt sits in the first class folder.
+    """
+    folder = Path(root) / "cue-conflict"
+    for c, shape in enumerate(classes):
+        (folder / shape).mkdir(parents=True, exist_ok=True)
+        for i in range(per_class):
+            texture = classes[(c + i) % len(classes)]
+            _write_image(folder / shape / f"{shape}{i + 1}-{texture}{10 + i}.png", seed=100 * c + i)
+    (folder / classes[0] / "README.txt").write_text("not an image\n")
+    return folder
+
+
+def cifar100_fine_names() -> list[str]:
+    """100 fine class names; the first few are real ones with underscores."""
+    real = ["apple", "aquarium_fish", "baby", "bear", "beaver", "maple_tree", "pickup_truck"]
+    return real + [f"class_{k}" for k in range(len(real), 100)]
+
+
+def make_cifar100(root, n=10) -> Path:
+    """cifar-100-python/test and meta, pickled (protocol 2) like the Python 2 release.
+
+    Image k has label (7 * k) % 100 and channel planes filled with k (R), 100 + k (G),
+    200 - k (B), except pixel (row 1, col 2) of image 0 which is (11, 22, 33).
+    Returns the parent folder (the one holding cifar-100-python/).
+    """
+    folder = Path(root) / "cifar-100-python"
+    folder.mkdir(parents=True, exist_ok=True)
+    planes = np.zeros((n, 3, 32, 32), dtype=np.uint8)
+    for k in range(n):
+        planes[k, 0], planes[k, 1], planes[k, 2] = k, 100 + k, 200 - k
+    planes[0, :, 1, 2] = (11, 22, 33)
+    test = {
+        "filenames": [f"image_{k}.png" for k in range(n)],
+        "batch_label": "testing batch 1 of 1",
+        "fine_labels": [(7 * k) % 100 for k in range(n)],
+        "coarse_labels": [k % 20 for k in range(n)],
+        "data": planes.reshape(n, 3072),
+    }
+    meta = {
+        "fine_label_names": cifar100_fine_names(),
+        "coarse_label_names": [f"superclass_{k}" for k in range(20)],
+    }
+    with open(folder / "test", "wb") as f:
+        pickle.dump(test, f, protocol=2)
+    with open(folder / "meta", "wb") as f:
+        pickle.dump(meta, f, protocol=2)
+    return Path(root)

@@ -1,0 +1,408 @@
+"""Metric functions against values worked out by hand."""
+
+import warnings
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from clipalign_utils.errors import ParameterError
+from clipalign_utils.metrics.iqa import (
+    alignment_scores,
+    embedding_distance,
+    iqa_table,
+    logistic_4,
+    peak_summary,
+    plcc_after_logistic,
+)
+from clipalign_utils.metrics.noise import accuracy_with_ci, mean_normalized_drop, noise_table, normalized_drop
+from clipalign_utils.metrics.shape_bias import per_class_shape_bias, shape_bias_summary
+from clipalign_utils.metrics.stats import (
+    bootstrap_ci,
+    bootstrap_ci_grouped,
+    bootstrap_spearman_grouped,
+    permutation_spearman,
+    spearman,
+)
+from clipalign_utils.metrics.tradeoff import (
+    monotone_trend,
+    pairwise_relations,
+    pareto_front,
+    rises_then_falls,
+    select_checkpoint,
+    verdicts,
+)
+
+N_PERM = 2000
+
+
+# --- distances ---------------------------------------------------------------------------------
+
+def test_cosine_distance_does_not_assume_unit_norm():
+    ref = np.array([[1.0, 0.0], [1.0, 0.0], [1.0, 0.0], [3.0, 4.0]])
+    dist = np.array([[0.0, 1.0], [2.0, 0.0], [-3.0, 0.0], [4.0, 3.0]])
+    # orthogonal → 1; same direction, other length → 0; opposite → 2; 1 − 24/25
+    np.testing.assert_allclose(embedding_distance(ref, dist, "cosine"), [1.0, 0.0, 2.0, 0.04])
+
+
+def test_cosine_distance_of_zero_vector_is_nan():
+    out = embedding_distance(np.zeros((1, 2)), np.ones((1, 2)), "cosine")
+    assert np.isnan(out[0])
+
+
+def test_euclidean_distance():
+    np.testing.assert_allclose(embedding_distance(np.zeros((1, 2)), np.array([[3.0, 4.0]]), "euclidean"), [5.0])
+
+
+def test_normalized_euclidean_by_hand():
+    # ref = 0, dist = [[1, 2], [3, 0]] → squared differences [[1, 4], [9, 0]].
+    # Per-dimension mean over the 2 pairs: dim0 (1 + 9)/2 = 5, dim1 (4 + 0)/2 = 2.
+    # Divided: [[0.2, 2.0], [1.8, 0.0]]; mean over dims: [1.1, 0.9]; distance = sqrt of that.
+    out = embedding_distance(np.zeros((2, 2)), np.array([[1.0, 2.0], [3.0, 0.0]]), "normalized_euclidean")
+    np.testing.assert_allclose(out, np.sqrt([1.1, 0.9]))
+
+
+def test_normalized_euclidean_ignores_dimension_that_never_differs():
+    # dim1 differs in no pair (mean 0) → contributes 0; dim0 squared [1, 4], mean 2.5 → [0.4, 1.6] / 2 dims.
+    ref = np.array([[1.0, 5.0], [2.0, 5.0]])
+    dist = np.array([[2.0, 5.0], [4.0, 5.0]])
+    np.testing.assert_allclose(embedding_distance(ref, dist, "normalized_euclidean"), np.sqrt([0.2, 0.8]))
+
+
+def test_unknown_distance_names_parameter_and_choices():
+    with pytest.raises(ParameterError, match="distance.*cosine, euclidean, normalized_euclidean"):
+        embedding_distance(np.zeros((1, 2)), np.zeros((1, 2)), "manhattan")
+
+
+def test_distance_shape_mismatch():
+    with pytest.raises(ParameterError, match="same shape"):
+        embedding_distance(np.zeros((2, 2)), np.zeros((3, 2)))
+
+
+# --- IQA alignment -----------------------------------------------------------------------------
+
+def test_alignment_sign_convention_on_monotone_set():
+    quality = np.array([1.0, 2.0, 3.0, 4.0, 5.0, 6.0])
+    distance = np.array([0.9, 0.7, 0.6, 0.4, 0.3, 0.1])  # falls as quality rises: perfect alignment
+    scores = alignment_scores(distance, quality)
+    assert scores["srcc"] == pytest.approx(1.0)
+    assert scores["krcc"] == pytest.approx(1.0)
+    assert scores["plcc"] > 0.95
+    flipped = alignment_scores(-distance, quality)
+    assert flipped["srcc"] == pytest.approx(-1.0)
+    assert flipped["krcc"] == pytest.approx(-1.0)
+    assert flipped["plcc"] < -0.95
+
+
+def test_alignment_constant_input_is_nan_without_warnings():
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        scores = alignment_scores(np.ones(5), np.arange(5.0))
+        assert all(np.isnan(v) for v in scores.values())
+        scores = alignment_scores(np.arange(5.0), np.full(5, 2.0))
+        assert all(np.isnan(v) for v in scores.values())
+
+
+def test_logistic_4_formula():
+    # At x = b3 the curve is halfway between b2 and b1; b4's sign does not matter.
+    assert logistic_4(0.5, 10.0, 2.0, 0.5, 1.0) == pytest.approx(6.0)
+    assert logistic_4(1.5, 10.0, 2.0, 0.5, -1.0) == pytest.approx(8.0 / (1 + np.exp(-1.0)) + 2.0)
+
+
+def test_plcc_after_logistic_recovers_logistic_data():
+    x = np.linspace(-5.0, 5.0, 60)
+    y = logistic_4(x, 10.0, 1.0, 0.5, 0.8)
+    raw = np.corrcoef(x, y)[0, 1]
+    assert raw < 0.97  # the nonlinearity costs plain Pearson…
+    assert plcc_after_logistic(x, y) == pytest.approx(1.0, abs=1e-6)  # …but not the fitted one
+    assert plcc_after_logistic(x, -y) == pytest.approx(-1.0, abs=1e-6)  # decreasing mapping keeps its sign
+
+
+def _toy_pairs(n_ref=8, seed=0):
+    rng = np.random.default_rng(seed)
+    rows = []
+    for ref in range(n_ref):
+        for distortion in ["blur", "noise"]:
+            for level in range(1, 4):
+                quality = 10.0 - 2.0 * level + rng.normal(0, 0.5)
+                rows.append({"reference": f"r{ref}", "distortion": distortion, "quality": quality,
+                             "distance": 0.1 * level + rng.normal(0, 0.05)})
+    return pd.DataFrame(rows)
+
+
+def test_iqa_table_rows_and_columns():
+    pairs = _toy_pairs()
+    table = iqa_table(pairs, n_boot=200)
+    assert list(table.columns) == ["distortion", "srcc", "srcc_lo", "srcc_hi", "krcc", "plcc", "n_pairs"]
+    assert list(table["distortion"]) == ["all", "blur", "noise"]
+    assert list(table["n_pairs"]) == [48, 24, 24]
+    overall = table.iloc[0]
+    assert overall["srcc"] == pytest.approx(alignment_scores(pairs["distance"], pairs["quality"])["srcc"])
+    assert overall["srcc_lo"] <= overall["srcc"] <= overall["srcc_hi"]
+    assert overall["srcc"] > 0.5
+    pd.testing.assert_frame_equal(table, iqa_table(pairs, n_boot=200))
+
+
+def test_iqa_table_missing_column_names_parameter():
+    with pytest.raises(ParameterError, match="quality_col"):
+        iqa_table(_toy_pairs(), quality_col="mos")
+
+
+def test_peak_summary_sorts_and_ignores_nan():
+    epochs = [3, 0, 1, 2, 4, 5]
+    values = [0.7, 0.5, 0.8, np.nan, 0.65, 0.6]
+    s = peak_summary(epochs, values)
+    assert s["peak_epoch"] == 1 and s["peak_value"] == 0.8
+    assert s["final_epoch"] == 5 and s["final_value"] == 0.6
+    assert s["drop_from_peak"] == pytest.approx(0.2)
+    assert s["peak_is_interior"] is True
+    assert peak_summary([0, 1, 2], [0.1, 0.2, 0.3])["peak_is_interior"] is False
+    assert peak_summary([0, 1, 2], [0.3, 0.2, 0.1])["peak_is_interior"] is False
+
+
+# --- bootstrap and permutation -----------------------------------------------------------------
+
+def test_grouped_bootstrap_resamples_whole_groups():
+    groups = np.array(["a"] + ["b"] * 9)  # group sizes 1 and 9
+    seen = []
+
+    def n_rows(idx):
+        seen.append(idx)
+        return len(idx)
+
+    lo, hi = bootstrap_ci_grouped(groups, n_rows, n_boot=500, seed=1)
+    # Two groups drawn with replacement: 1+1, 1+9 or 9+9 rows; each extreme has probability 1/4.
+    assert (lo, hi) == (2.0, 18.0)
+    for idx in seen:
+        counts = pd.Series(groups[idx]).value_counts()
+        assert counts.get("b", 0) % 9 == 0  # never a partial group
+        assert set(idx[groups[idx] == "b"]) <= set(range(1, 10))
+
+
+def test_row_bootstrap_keeps_row_count():
+    lo, hi = bootstrap_ci(10, len, n_boot=50)
+    assert (lo, hi) == (10.0, 10.0)
+
+
+def test_bootstrap_is_deterministic_by_seed():
+    values = np.random.default_rng(0).normal(size=40)
+    groups = np.repeat(np.arange(8), 5)
+    stat = lambda idx: values[idx].mean()  # noqa: E731
+    assert bootstrap_ci_grouped(groups, stat, n_boot=300, seed=3) == bootstrap_ci_grouped(groups, stat, n_boot=300, seed=3)
+    assert bootstrap_ci_grouped(groups, stat, n_boot=300, seed=3) != bootstrap_ci_grouped(groups, stat, n_boot=300, seed=4)
+    assert bootstrap_ci(40, stat, n_boot=300, seed=3) == bootstrap_ci(40, stat, n_boot=300, seed=3)
+    lo, hi = bootstrap_ci(40, stat, n_boot=1000, seed=0)
+    assert lo < values.mean() < hi
+
+
+def test_fast_grouped_spearman_matches_generic_bootstrap():
+    rng = np.random.default_rng(2)
+    x = rng.integers(0, 6, size=60).astype(float)  # ties in x, and duplicates in every resample
+    y = x + rng.normal(size=60)
+    y[[4, 17]] = np.nan
+    groups = rng.integers(0, 12, size=60)
+    for level in (0.95, 0.5):
+        generic = bootstrap_ci_grouped(groups, lambda idx: spearman(x[idx], y[idx]), n_boot=300, seed=7, level=level)
+        fast = bootstrap_spearman_grouped(x, y, groups, n_boot=300, seed=7, level=level)
+        np.testing.assert_allclose(fast, generic, rtol=1e-10)
+
+
+def test_bootstrap_ignores_nonfinite_replicates_unless_most_are():
+    # nan whenever the first drawn row is 0 (≈ 1/4 of replicates): still a finite interval.
+    lo, hi = bootstrap_ci(4, lambda idx: np.nan if idx[0] == 0 else 1.0, n_boot=400)
+    assert (lo, hi) == (1.0, 1.0)
+    # nan whenever the first drawn row is not 3 (≈ 3/4): too few finite replicates.
+    lo, hi = bootstrap_ci(4, lambda idx: np.nan if idx[0] != 3 else 1.0, n_boot=400)
+    assert np.isnan(lo) and np.isnan(hi)
+
+
+def test_bootstrap_rejects_bad_level():
+    with pytest.raises(ParameterError, match="level"):
+        bootstrap_ci(5, len, level=95)
+
+
+def test_permutation_spearman_anticorrelated():
+    x = np.arange(10.0)
+    rho, p = permutation_spearman(x, -x, n_perm=99, seed=0)
+    assert rho == pytest.approx(-1.0)
+    # No random permutation of 10 reaches |rho| = 1 (chance 2/10!), so p = (0 + 1) / (99 + 1).
+    assert p == pytest.approx(0.01)
+
+
+def test_permutation_spearman_independent():
+    rng = np.random.default_rng(5)
+    x, y = rng.normal(size=30), rng.normal(size=30)
+    rho, p = permutation_spearman(x, y, n_perm=N_PERM, seed=0)
+    assert abs(rho) < 0.3
+    assert p > 0.05
+    assert (rho, p) == permutation_spearman(x, y, n_perm=N_PERM, seed=0)
+
+
+def test_permutation_spearman_constant_is_nan():
+    rho, p = permutation_spearman(np.arange(5.0), np.ones(5))
+    assert np.isnan(rho) and np.isnan(p)
+
+
+# --- shape bias --------------------------------------------------------------------------------
+
+SHAPE = ["cat", "cat", "dog", "dog", "car", "car", "cat", "dog", "car", "cat"]
+TEXTURE = ["cat", "dog", "cat", "dog", "cat", "dog", "car", "car", "dog", "dog"]
+# images 0 and 3 have shape = texture (dropped); of the other 8: 5 shape hits (1, 2, 4, 6, 8),
+# 2 texture hits (5, 7), 1 neither (9).
+PREDICTED = ["cat", "cat", "dog", "dog", "car", "dog", "cat", "car", "car", "bird"]
+
+
+def test_shape_bias_summary_by_hand():
+    s = shape_bias_summary(PREDICTED, SHAPE, TEXTURE, n_boot=500)
+    assert s["shape_bias"] == pytest.approx(5 / 7)
+    assert s["shape_fraction"] == pytest.approx(5 / 8)
+    assert s["texture_fraction"] == pytest.approx(2 / 8)
+    assert s["neither_fraction"] == pytest.approx(1 / 8)
+    assert s["n_images"] == 8
+    assert s["lo"] <= s["shape_bias"] <= s["hi"]
+    assert set(s) == {"shape_bias", "lo", "hi", "shape_fraction", "texture_fraction", "neither_fraction", "n_images"}
+
+
+def test_shape_bias_without_hits_is_nan():
+    s = shape_bias_summary(["x", "y"], ["a", "b"], ["b", "a"], n_boot=50)
+    assert np.isnan(s["shape_bias"]) and s["neither_fraction"] == 1.0
+
+
+def test_per_class_shape_bias_by_hand():
+    table = per_class_shape_bias(PREDICTED, SHAPE, TEXTURE)
+    assert list(table.columns) == ["class", "shape_bias", "n_images"]
+    by_class = table.set_index("class")
+    # cat: images 1, 6 shape hits, 9 neither → 2/2; car: 4, 8 shape, 5 texture → 2/3; dog: 2 shape, 7 texture → 1/2
+    assert by_class.loc["cat", "shape_bias"] == pytest.approx(1.0)
+    assert by_class.loc["car", "shape_bias"] == pytest.approx(2 / 3)
+    assert by_class.loc["dog", "shape_bias"] == pytest.approx(1 / 2)
+    assert list(by_class["n_images"]) == [3, 3, 2]
+
+
+# --- noise -------------------------------------------------------------------------------------
+
+def test_normalized_drop_formula():
+    assert normalized_drop(0.8, 0.6) == pytest.approx(0.25)
+    np.testing.assert_allclose(normalized_drop(np.array([0.8, 0.5, 0.0]), np.array([0.6, 0.5, 0.0])), [0.25, 0.0, np.nan])
+
+
+def test_accuracy_with_ci():
+    acc, lo, hi = accuracy_with_ci(np.array([True] * 8 + [False] * 2), n_boot=500)
+    assert acc == pytest.approx(0.8)
+    assert lo <= 0.8 <= hi
+
+
+def test_noise_table_by_hand():
+    correct = {
+        0.1: np.array([True, True, True, False, False]),   # 0.6
+        0: np.array([True, True, True, True, False]),      # 0.8 clean
+        0.05: np.array([True, True, True, True, False]),   # 0.8
+    }
+    table = noise_table(correct, n_boot=200)
+    assert list(table.columns) == ["sigma", "accuracy", "lo", "hi", "normalized_drop", "n_images"]
+    assert list(table["sigma"]) == [0.0, 0.05, 0.1]
+    np.testing.assert_allclose(table["accuracy"], [0.8, 0.8, 0.6])
+    np.testing.assert_allclose(table["normalized_drop"], [0.0, 0.0, 0.25])
+    assert list(table["n_images"]) == [5, 5, 5]
+    assert mean_normalized_drop(table) == pytest.approx(0.125)
+
+
+def test_noise_table_requires_clean():
+    with pytest.raises(ParameterError, match="sigmas"):
+        noise_table({0.1: np.array([True])})
+
+
+# --- trade-off synthesis -----------------------------------------------------------------------
+
+def test_rises_then_falls():
+    epochs = np.arange(6.0)
+    peaked = np.array([0.5, 0.7, 0.8, 0.75, 0.7, 0.65])
+    tight = rises_then_falls(epochs, peaked, peaked - 0.01, peaked + 0.01)
+    assert tight["verdict"] and tight["peak_is_interior"] and tight["ci_separated"]
+    assert tight["peak_epoch"] == 2 and tight["final_value"] == 0.65
+    wide = rises_then_falls(epochs, peaked, peaked - 0.2, peaked + 0.2)
+    assert wide["peak_is_interior"] and not wide["ci_separated"] and not wide["verdict"]
+    rising = np.linspace(0.5, 0.8, 6)
+    assert not rises_then_falls(epochs, rising, rising - 0.01, rising + 0.01)["verdict"]
+
+
+def test_monotone_trend_directions():
+    epochs = np.arange(10.0)
+    assert monotone_trend(epochs, -epochs, n_perm=N_PERM)["direction"] == "falls"
+    assert monotone_trend(epochs, epochs**2, n_perm=N_PERM)["direction"] == "rises"
+    flat = np.array([3, 1, 4, 1.5, 5, 9, 2, 6, 5.5, 3.5])
+    assert monotone_trend(epochs, flat, n_perm=N_PERM)["direction"] == "flat"
+
+
+def test_pareto_front_by_hand():
+    alignment = [1.0, 0.0, 0.5, 0.4, 1.0, np.nan, 0.2]
+    robustness = [0.0, 1.0, 0.5, 0.4, 0.0, 2.0, np.nan]
+    # (0.4, 0.4) is dominated by (0.5, 0.5); the duplicate (1, 0) stays; nan rows are off the front.
+    assert list(pareto_front(alignment, robustness)) == [True, True, True, False, True, False, False]
+
+
+def _checkpoints(iqa, shape_bias, noise_drop, ci=0.01):
+    iqa = np.asarray(iqa, dtype=float)
+    return pd.DataFrame({
+        "epoch": np.arange(len(iqa), dtype=float),
+        "iqa_srcc": iqa, "iqa_srcc_lo": iqa - ci, "iqa_srcc_hi": iqa + ci,
+        "shape_bias": shape_bias, "clean_accuracy": 0.5, "noise_drop": noise_drop,
+    })
+
+
+def test_select_checkpoint_extremes():
+    df = _checkpoints([0.5, 0.9, 0.7, 0.6], [0.5] * 4, [0.4, 0.5, 0.3, 0.1]).set_index(pd.Index([10, 11, 12, 13]))
+    assert select_checkpoint(df, 1.0) == 11  # highest alignment
+    assert select_checkpoint(df, 0.0) == 13  # lowest noise drop
+    with pytest.raises(ParameterError, match="alignment_weight"):
+        select_checkpoint(df, 1.5)
+
+
+def test_pairwise_relations_columns():
+    df = _checkpoints([0.5, 0.6, 0.7, 0.8, 0.9], [0.9, 0.8, 0.7, 0.6, 0.5], [0.1, 0.2, 0.3, 0.4, 0.5])
+    rel = pairwise_relations(df, n_perm=N_PERM)
+    assert list(rel.columns) == ["x", "y", "spearman", "p_value", "n"]
+    assert list(zip(rel["x"], rel["y"])) == [("iqa_srcc", "texture_bias"), ("iqa_srcc", "noise_drop"),
+                                           ("texture_bias", "noise_drop")]
+    np.testing.assert_allclose(rel["spearman"], [1.0, 1.0, 1.0])
+    assert list(rel["n"]) == [5, 5, 5]
+
+
+def _verdict_of(table, word):
+    return table.loc[table["claim"].str.contains(word), "verdict"].item()
+
+
+def test_verdicts_paper_like_run_reproduces_everything():
+    # Texture bias and noise drop fall steadily; alignment starts low, peaks at epoch 1, then falls with them.
+    texture = np.linspace(0.95, 0.6, 20)
+    iqa = np.concatenate([[0.5], texture[1:]])
+    table = verdicts(_checkpoints(iqa, 1.0 - texture, texture), n_perm=N_PERM)
+    assert list(table.columns) == ["claim", "statistic", "value", "p_value", "verdict", "detail"]
+    assert list(table["verdict"]) == ["reproduced"] * 4
+    row = table.loc[table["claim"].str.contains("texture bias falls")].iloc[0]
+    assert row["statistic"] == "spearman(epoch, texture_bias)" and row["value"] < -0.7 and row["p_value"] < 0.05
+
+
+def test_verdicts_opposite_run():
+    up = np.linspace(0.5, 0.8, 8)
+    # alignment and texture bias rise to the end; noise drop falls, so it anti-covaries with alignment
+    table = verdicts(_checkpoints(up, 1.0 - up, 1.0 - up), n_perm=N_PERM)
+    assert _verdict_of(table, "peaks early") == "not reproduced"
+    assert _verdict_of(table, "texture bias falls") == "not reproduced"
+    assert _verdict_of(table, "noise drop falls") == "reproduced"
+    assert _verdict_of(table, "co-varies") == "not reproduced"
+    row = table.loc[table["claim"].str.contains("co-varies")].iloc[0]
+    assert row["statistic"] == "spearman(iqa_srcc, noise_drop)" and row["value"] == pytest.approx(-1.0)
+
+
+def test_verdicts_noisy_flat_run_is_inconclusive():
+    iqa = [0.70, 0.72, 0.71, 0.73, 0.72]
+    table = verdicts(_checkpoints(iqa, [0.5, 0.4, 0.6, 0.45, 0.55], [0.30, 0.20, 0.35, 0.25, 0.28], ci=0.05),
+                     n_perm=N_PERM)
+    assert list(table["verdict"]) == ["inconclusive"] * 4
+
+
+def test_verdicts_missing_column():
+    with pytest.raises(ParameterError, match="noise_drop"):
+        verdicts(pd.DataFrame({"epoch": [0.0], "iqa_srcc": [0.5], "iqa_srcc_lo": [0.4], "iqa_srcc_hi": [0.6],
+                               "shape_bias": [0.5]}))

@@ -1,0 +1,267 @@
+"""Loaders for TID2013, KADID-10k, Geirhos cue-conflict and CIFAR-100 on tiny official-layout fixtures."""
+
+import pickle
+from pathlib import Path
+
+import numpy as np
+import pytest
+from fixtures_real import (
+    cifar100_fine_names,
+    kadid10k_dmos,
+    make_cifar100,
+    make_geirhos,
+    make_kadid10k,
+    make_tid2013,
+    tid2013_mos,
+)
+
+from clipalign_utils.data.cifar100 import load_cifar100
+from clipalign_utils.data.geirhos import GEIRHOS_CLASSES, load_geirhos, read_image
+from clipalign_utils.data.kadid10k import load_kadid10k
+from clipalign_utils.data.tid2013 import load_tid2013
+from clipalign_utils.errors import ClipalignError, DatasetError
+
+IQA_COLUMNS = ["reference", "reference_path", "distorted_path", "distortion", "level", "quality"]
+
+
+# --- TID2013 -----------------------------------------------------------------
+
+
+def test_tid2013_rows_and_a_known_line(tmp_path):
+    root = make_tid2013(tmp_path)
+    frame = load_tid2013(root)
+    assert list(frame.columns) == IQA_COLUMNS
+    assert len(frame) == 3 * 3 * 3
+    assert frame["level"].dtype == np.int64 and frame["quality"].dtype == np.float64
+
+    row = frame[frame["distorted_path"].str.endswith("i02_08_2.bmp")].iloc[0]
+    assert row["reference"] == "I02"
+    assert row["reference_path"] == str(root / "reference_images" / "I02.BMP")
+    assert row["distorted_path"] == str(root / "distorted_images" / "i02_08_2.bmp")
+    assert row["distortion"] == "gaussian_blur"
+    assert row["level"] == 2
+    assert row["quality"] == pytest.approx(7.0 - 2 + 0.2 + 0.08)
+    assert Path(row["distorted_path"]).is_absolute()
+
+
+def test_tid2013_distortion_names_and_file_order(tmp_path):
+    frame = load_tid2013(make_tid2013(tmp_path, n_refs=1, distortions=(1, 24), levels=(5,)))
+    assert frame["distortion"].tolist() == ["additive_gaussian_noise", "sparse_sampling_and_reconstruction"]
+    assert frame["level"].tolist() == [5, 5]
+
+
+def test_tid2013_case_quirks(tmp_path):
+    root = make_tid2013(tmp_path)
+    frame = load_tid2013(root)
+    # Last reference is stored lower case (like the release's i25.bmp), the others upper case.
+    last = frame[frame["reference"] == "I03"].iloc[0]
+    assert last["reference_path"] == str(root / "reference_images" / "i03.bmp")
+    assert frame[frame["reference"] == "I01"].iloc[0]["reference_path"].endswith("I01.BMP")
+    # Listed lower case in the MOS file, stored upper case on disk.
+    upper = frame.iloc[-1]
+    assert upper["distorted_path"] == str(root / "distorted_images" / "I03_10_3.BMP")
+    assert upper["quality"] == pytest.approx(tid2013_mos(3, 10, 3))
+
+
+@pytest.mark.parametrize("crlf", [True, False])
+def test_tid2013_line_endings(tmp_path, crlf):
+    root = make_tid2013(tmp_path, crlf=crlf)
+    assert (b"\r\n" in (root / "mos_with_names.txt").read_bytes()) == crlf
+    frame = load_tid2013(root)
+    assert len(frame) == 27
+    assert not frame["distorted_path"].str.contains("\r").any()
+
+
+def test_tid2013_malformed_line_names_file_and_line(tmp_path):
+    root = make_tid2013(tmp_path)
+    mos = root / "mos_with_names.txt"
+    lines = mos.read_bytes().split(b"\r\n")
+    lines[6] = b"abc"
+    mos.write_bytes(b"\r\n".join(lines))
+    with pytest.raises(DatasetError) as info:
+        load_tid2013(root)
+    message = str(info.value)
+    assert str(mos) in message and "line 7" in message
+    assert "'MOS name'" in message and "'abc'" in message
+
+
+def test_tid2013_bad_distortion_index(tmp_path):
+    root = make_tid2013(tmp_path)
+    mos = root / "mos_with_names.txt"
+    mos.write_text("5.0 i01_25_1.bmp\n")
+    with pytest.raises(DatasetError, match=r"line 1: distortion index 25"):
+        load_tid2013(root)
+
+
+def test_tid2013_missing_images_are_named(tmp_path):
+    root = make_tid2013(tmp_path)
+    (root / "distorted_images" / "i01_08_2.bmp").unlink()
+    with pytest.raises(DatasetError, match=r"i01_08_2\.bmp"):
+        load_tid2013(root)
+
+    root = make_tid2013(tmp_path / "again")
+    (root / "reference_images" / "I02.BMP").unlink()
+    with pytest.raises(DatasetError, match=r"reference image 'I02\.BMP'"):
+        load_tid2013(root)
+
+
+def test_tid2013_missing_root_names_parameter(tmp_path):
+    with pytest.raises(DatasetError, match=r"iqa_root '.*nowhere' does not exist.*reference_images/"):
+        load_tid2013(tmp_path / "nowhere")
+    assert issubclass(DatasetError, ClipalignError)
+
+
+def test_iqa_loaders_on_the_wrong_folder_name_what_they_expect(tmp_path):
+    tid, kadid = make_tid2013(tmp_path / "tid"), make_kadid10k(tmp_path / "kadid")
+    with pytest.raises(DatasetError, match=r"reference_images not found: iqa_root '.*kadid' should hold"):
+        load_tid2013(kadid)
+    with pytest.raises(DatasetError, match=r"images not found: iqa_root '.*tid' should hold KADID-10k's"):
+        load_kadid10k(tid)
+
+
+# --- KADID-10k ---------------------------------------------------------------
+
+
+def test_kadid10k_rows_and_values(tmp_path):
+    root = make_kadid10k(tmp_path)
+    frame = load_kadid10k(root)
+    assert list(frame.columns) == IQA_COLUMNS
+    assert len(frame) == 2 * 3 * 3
+    row = frame[frame["distorted_path"].str.endswith("I02_25_03.png")].iloc[0]
+    assert row["reference"] == "I02"
+    assert row["reference_path"] == str(root / "images" / "I02.png")
+    assert row["distorted_path"] == str(root / "images" / "I02_25_03.png")
+    assert row["distortion"] == "contrast_change"
+    assert row["level"] == 3
+    assert row["quality"] == pytest.approx(5.0 - 1.5 + 0.2 + 0.25)
+    assert row["quality"] == pytest.approx(kadid10k_dmos(2, 25, 3))
+    assert set(frame["distortion"]) == {"gaussian_blur", "jpeg", "contrast_change"}
+    assert set(frame["level"]) == {1, 3, 5}
+
+
+def test_kadid10k_bad_header(tmp_path):
+    root = make_kadid10k(tmp_path)
+    csv_path = root / "dmos.csv"
+    csv_path.write_text("image,reference,score\n" + csv_path.read_text().split("\n", 1)[1])
+    with pytest.raises(DatasetError) as info:
+        load_kadid10k(root)
+    message = str(info.value)
+    assert str(csv_path) in message and "line 1" in message and "dist_img,ref_img,dmos,var" in message
+
+
+def test_kadid10k_bad_row_names_line(tmp_path):
+    root = make_kadid10k(tmp_path)
+    csv_path = root / "dmos.csv"
+    lines = csv_path.read_text().splitlines()
+    fields = lines[3].split(",")
+    fields[2] = "high"
+    lines[3] = ",".join(fields)
+    csv_path.write_text("\n".join(lines) + "\n")
+    with pytest.raises(DatasetError, match=r"dmos\.csv line 4: expected a number in column dmos, got 'high'"):
+        load_kadid10k(root)
+
+
+def test_kadid10k_missing_root_names_parameter(tmp_path):
+    with pytest.raises(DatasetError, match=r"iqa_root '.*nowhere' does not exist"):
+        load_kadid10k(tmp_path / "nowhere")
+
+
+# --- Geirhos cue-conflict ----------------------------------------------------
+
+
+def test_geirhos_classes():
+    assert len(GEIRHOS_CLASSES) == 16 and list(GEIRHOS_CLASSES) == sorted(GEIRHOS_CLASSES)
+
+
+def test_geirhos_rows_texture_parsing_and_readme_ignored(tmp_path):
+    folder = make_geirhos(tmp_path)
+    frame = load_geirhos(folder)
+    assert list(frame.columns) == ["path", "shape", "texture"]
+    assert len(frame) == 3 * 3  # README.txt is not a row
+    assert frame["path"].tolist() == sorted(frame["path"])
+    assert not frame["path"].str.endswith(".txt").any()
+
+    row = frame[frame["path"].str.endswith("airplane2-bear11.png")].iloc[0]
+    assert row["path"] == str(folder / "airplane" / "airplane2-bear11.png")
+    assert (row["shape"], row["texture"]) == ("airplane", "bear")
+    # Shape == texture images are kept (one per class in the fixture).
+    assert (frame["shape"] == frame["texture"]).sum() == 3
+
+
+def test_geirhos_root_may_be_parent(tmp_path):
+    folder = make_geirhos(tmp_path)
+    assert load_geirhos(tmp_path).equals(load_geirhos(folder))
+
+
+def test_geirhos_unknown_names_are_errors(tmp_path):
+    folder = make_geirhos(tmp_path)
+    stray = folder / "cat" / "cat9-zebra3.png"
+    stray.write_bytes((folder / "cat" / "cat1-cat10.png").read_bytes())
+    with pytest.raises(DatasetError, match=r"cat9-zebra3\.png.*texture 'zebra'"):
+        load_geirhos(folder)
+    stray.unlink()
+
+    (folder / "zebra").mkdir()
+    with pytest.raises(DatasetError, match=r"unknown class folder 'zebra'"):
+        load_geirhos(folder)
+
+
+def test_geirhos_missing_root_names_parameter(tmp_path):
+    with pytest.raises(DatasetError, match=r"cue_conflict_root '.*nowhere' does not exist"):
+        load_geirhos(tmp_path / "nowhere")
+
+
+def test_read_image_decodes_and_names_broken_files(tmp_path):
+    folder = make_geirhos(tmp_path)
+    good = load_geirhos(folder)["path"].iloc[0]
+    assert read_image(good).size == (24, 16)
+
+    broken = folder / "bear" / "bear7-cat1.png"
+    broken.write_bytes(b"not a png")
+    assert str(broken) in load_geirhos(folder)["path"].tolist()  # listing does not decode
+    with pytest.raises(DatasetError, match=r"bear7-cat1\.png: cannot decode image"):
+        read_image(broken)
+
+
+# --- CIFAR-100 ---------------------------------------------------------------
+
+
+@pytest.mark.parametrize("as_parent", [True, False])
+def test_cifar100_root_as_parent_or_folder(tmp_path, as_parent):
+    parent = make_cifar100(tmp_path, n=10)
+    images, labels, names = load_cifar100(parent if as_parent else parent / "cifar-100-python")
+    assert images.shape == (10, 32, 32, 3) and images.dtype == np.uint8
+    assert labels.dtype == np.int64 and labels.tolist() == [(7 * k) % 100 for k in range(10)]
+    assert len(names) == 100
+
+
+def test_cifar100_pixel_layout_and_class_names(tmp_path):
+    images, labels, names = load_cifar100(make_cifar100(tmp_path, n=5))
+    assert images[0, 1, 2].tolist() == [11, 22, 33]  # row 1, column 2, RGB
+    assert images[3, 0, 0].tolist() == [3, 103, 197]
+    assert images[3, 31, 31].tolist() == [3, 103, 197]
+    assert names[1] == "aquarium fish" and names[5] == "maple tree" and names[6] == "pickup truck"
+    assert names == [n.replace("_", " ") for n in cifar100_fine_names()]
+
+
+def test_cifar100_corrupt_pickle_and_missing_key(tmp_path):
+    parent = make_cifar100(tmp_path)
+    test_path = parent / "cifar-100-python" / "test"
+    test_path.write_bytes(b"\x80\x02garbage")
+    with pytest.raises(DatasetError, match=r"cifar-100-python/test: not a readable CIFAR-100 pickle"):
+        load_cifar100(parent)
+
+    meta_path = parent / "cifar-100-python" / "meta"
+    make_cifar100(tmp_path)
+    with open(meta_path, "wb") as f:
+        pickle.dump({"coarse_label_names": []}, f, protocol=2)
+    with pytest.raises(DatasetError, match=r"cifar-100-python/meta: missing key\(s\) 'fine_label_names'"):
+        load_cifar100(parent)
+
+
+def test_cifar100_missing_root_names_parameter(tmp_path):
+    with pytest.raises(DatasetError, match=r"noise_root '.*nowhere' does not exist"):
+        load_cifar100(tmp_path / "nowhere")
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(DatasetError, match=r"noise_root '.*empty' holds neither"):
+        load_cifar100(tmp_path / "empty")
