@@ -104,12 +104,12 @@ class Encoder:
             return torch.autocast("cuda", dtype=torch.float16)
         return torch.autocast("cpu", enabled=False)
 
-    @torch.no_grad()
     def encode_images(self, images: ImageSet, layer: str = "final") -> np.ndarray:
         """(N, D) unit-norm embeddings of every image in the set."""
         return self._cached({"images": images.identity, "layer": layer, "kind": "image"},
                             lambda: self._encode_images(images))
 
+    @torch.no_grad()
     def _encode_images(self, images: ImageSet) -> np.ndarray:
         model = self.model
         chunks = []
@@ -140,3 +140,10 @@ class Encoder:
         """Zero-shot predicted class index per image."""
         logits = self.encode_images(images) @ self.zero_shot_weights(classnames, templates)
         return logits.argmax(axis=1)
+
+
+def run_encoders(run, device: str = "auto", batch_size: int = 512, cache_dir: str | Path | None = None,
+                 progress: bool = True):
+    """(checkpoint, Encoder) for every checkpoint of a discovered run, with a progress bar."""
+    for checkpoint in tqdm(run.checkpoints, desc="checkpoints", disable=not progress):
+        yield checkpoint, Encoder(checkpoint, run.model_name, run.image_size, device, batch_size, cache_dir)

@@ -59,7 +59,7 @@ def load_checkpoint_model(checkpoint: str | Path, model_name: str, image_size: i
     try:
         model = open_clip.create_model(model_name, pretrained=str(path),
                                        force_image_size=image_size, device=device, output_dict=True)
-    except (RuntimeError, KeyError, EOFError, OSError, ValueError) as error:
+    except Exception as error:  # torch raises many types for a bad file; name the file once
         first_line = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
         raise CheckpointError(
             f"checkpoint {path} could not be loaded into {model_name}: {first_line[:200]} "

@@ -76,7 +76,8 @@ OBSERVER_SOURCES: dict[str, str] = {
 
 
 def _haarpsi(x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
-    return piq.haarpsi(x, y, data_range=1.0, reduction="none")
+    # subsample=False: the views arrive 2x2-averaged already (see _PREAVERAGED).
+    return piq.haarpsi(x, y, data_range=1.0, reduction="none", subsample=False)
 
 
 def _ms_ssim(x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
@@ -101,7 +102,13 @@ OBSERVERS: dict[str, Callable[[torch.Tensor, torch.Tensor], torch.Tensor]] = {
 # piq's MS-SSIM needs (11 - 1) * 2**4 + 1 pixels a side; the others are happy at 32.
 OBSERVER_MIN_SIZE = {"haarpsi": 32, "ms_ssim": 161, "ssim": 11, "mdsi": 32}
 
-_OBSERVER_BATCH = 32
+# HaarPSI's first step is a 2x2 average of its YIQ input (piq's subsample=True). Averaging
+# the RGB view instead is identical (the colour transform is per pixel and linear) and
+# makes piq's slow colour conversion run on a quarter of the pixels: ~2x faster overall.
+_PREAVERAGED = {"haarpsi"}
+# Small batches stay in cache: on CPU, 16 pairs a call ran faster than 64 or 128.
+_OBSERVER_BATCH = 16
+_PROGRESS_FROM = 512  # pairs; fewer take only a few seconds
 
 
 @dataclass
@@ -159,37 +166,54 @@ def _bicubic_matrix(size: int, scale: int) -> torch.Tensor:
     return response[:, 0, 0, :].T.contiguous()
 
 
-def _observer_view(images: np.ndarray, scale: int) -> torch.Tensor:
-    """uint8 (N,S,S,3) -> float (N,3,S*scale,S*scale) in [0, 1], enlarged bicubically."""
-    tensor = torch.from_numpy(images).permute(0, 3, 1, 2).float() / 255.0
-    if scale == 1:
-        return tensor
-    upsample = _bicubic_matrix(images.shape[1], scale)
-    return (upsample @ tensor @ upsample.T).clamp_(0.0, 1.0)
+def _observer_view(images: np.ndarray, scale: int, average: bool = False) -> torch.Tensor:
+    """uint8 (N,S,S,3) -> float (N,3,S*scale,S*scale) in [0, 1], enlarged bicubically.
+
+    ``average`` then 2x2-averages the view, as HaarPSI itself would first do.
+    """
+    view = torch.from_numpy(np.ascontiguousarray(images)).permute(0, 3, 1, 2).float() / 255.0
+    if scale > 1:
+        upsample = _bicubic_matrix(images.shape[1], scale)
+        view = (upsample @ view @ upsample.T).clamp_(0.0, 1.0)
+    return F.avg_pool2d(view, kernel_size=2) if average else view
 
 
-def observer_quality(
-    references: np.ndarray, distorted: np.ndarray, observer: str = "haarpsi", observer_scale: int = 8
-) -> np.ndarray:
-    """Observer quality (higher = better, 1 = identical) for matched uint8 image batches."""
+def _check_observer(observer: str, image_size: int, observer_scale: int) -> None:
     if observer not in OBSERVERS:
         raise ParameterError(f"unknown observer {observer!r}; allowed: {', '.join(OBSERVERS)}")
-    side = references.shape[1] * observer_scale
+    if not isinstance(observer_scale, (int, np.integer)) or observer_scale < 1:
+        raise ParameterError(f"observer_scale must be a positive integer, got {observer_scale!r}")
+    side = image_size * observer_scale
     if side < OBSERVER_MIN_SIZE[observer]:
         raise ParameterError(
             f"observer {observer!r} needs images of at least {OBSERVER_MIN_SIZE[observer]} px "
             f"after enlarging; image_size x observer_scale = {side}: raise observer_scale"
         )
-    metric = OBSERVERS[observer]
+
+
+def observer_quality(
+    references: np.ndarray,
+    distorted: np.ndarray,
+    reference_index: np.ndarray,
+    observer: str = "haarpsi",
+    observer_scale: int = 8,
+) -> np.ndarray:
+    """Observer quality (higher = better, 1 = identical) of ``distorted[i]`` against
+    ``references[reference_index[i]]``; all uint8 (N,S,S,3)."""
+    _check_observer(observer, references.shape[1], observer_scale)
+    metric, average = OBSERVERS[observer], observer in _PREAVERAGED
+    reference_index = torch.tensor(np.asarray(reference_index), dtype=torch.long)
     starts = range(0, len(distorted), _OBSERVER_BATCH)
-    scores = []
+    progress = {"desc": f"observer {observer}", "disable": len(distorted) < _PROGRESS_FROM, "leave": False}
+    scores = [np.zeros(0)]
     with torch.no_grad():
-        for start in tqdm(starts, desc=f"observer {observer}", disable=len(starts) < 8, leave=False):
+        reference_views = _observer_view(references, observer_scale, average)
+        for start in tqdm(starts, **progress):
             stop = start + _OBSERVER_BATCH
-            x = _observer_view(distorted[start:stop], observer_scale)
-            y = _observer_view(references[start:stop], observer_scale)
+            x = _observer_view(distorted[start:stop], observer_scale, average)
+            y = reference_views[reference_index[start:stop]]
             scores.append(metric(x, y).double().numpy())
-    return np.clip(np.concatenate(scores) if scores else np.zeros(0), 0.0, 1.0)
+    return np.clip(np.concatenate(scores), 0.0, 1.0)
 
 
 def make_embedded_iqa(
@@ -209,10 +233,7 @@ def make_embedded_iqa(
     """
     if not isinstance(image_size, (int, np.integer)) or image_size < 8:
         raise ParameterError(f"image_size must be an integer >= 8, got {image_size!r}")
-    if not isinstance(observer_scale, (int, np.integer)) or observer_scale < 1:
-        raise ParameterError(f"observer_scale must be a positive integer, got {observer_scale!r}")
-    if observer not in OBSERVERS:
-        raise ParameterError(f"unknown observer {observer!r}; allowed: {', '.join(OBSERVERS)}")
+    _check_observer(observer, image_size, observer_scale)
     distortions = list(DISTORTIONS) if distortions is None else list(distortions)
     for name in distortions:
         for level in levels:
@@ -232,7 +253,8 @@ def make_embedded_iqa(
         for name in distortions:
             # One seed per (reference, family), shared by its levels: a stronger level is
             # the same noise, only stronger, so severity ranks stay clean.
-            pair_seed = int(np.random.SeedSequence([seed, ref_index, family_index[name]]).generate_state(1)[0])
+            pair_seed = np.random.SeedSequence([seed, ref_index, family_index[name]])
+            pair_seed = int(pair_seed.generate_state(1)[0])
             for level in levels:
                 image = apply_distortion(references[ref_index], name, level, pair_seed)
                 pixels = np.round(image * 255.0).astype(np.uint8)
@@ -246,7 +268,7 @@ def make_embedded_iqa(
     )
     pairs = pd.DataFrame(rows, columns=["reference", "reference_index", "distortion", "level"])
     pairs["quality"] = observer_quality(
-        references[pairs["reference_index"].to_numpy()], distorted, observer, observer_scale
+        references, distorted, pairs["reference_index"].to_numpy(), observer, observer_scale
     )
     return IQASet(
         references=references,

@@ -67,6 +67,9 @@ def plcc_after_logistic(pred: np.ndarray, target: np.ndarray) -> float:
     pred, target = finite_pairs(pred, target)
     if pred.size < 3 or np.ptp(pred) == 0 or np.ptp(target) == 0:
         return float("nan")
+    # Fit on standardised predictions: embedding distances can be ~1e-4, where the fit fails and
+    # falls back to Pearson; the logistic absorbs the affine change, so the PLCC is unchanged.
+    pred = (pred - pred.mean()) / pred.std()
     p0 = [target.max(), target.min(), pred.mean(), pred.std() or 1.0]
     try:
         with warnings.catch_warnings():

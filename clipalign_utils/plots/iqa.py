@@ -1,0 +1,100 @@
+"""IQA-alignment figures: alignment over training with its CI band, a distortion × epoch
+heatmap of SRCC, distance-vs-quality scatters at chosen checkpoints, and example pairs."""
+from __future__ import annotations
+
+from typing import Sequence
+
+import numpy as np
+import pandas as pd
+import seaborn as sns
+
+from .common import epoch_axis, plt
+from .world import image_grid
+
+SRCC_COLOUR = "tab:blue"
+EXTRA_STYLES = {"krcc": dict(color="tab:orange", ls="--", label="KRCC"),
+                "plcc": dict(color="tab:green", ls=":", label="PLCC (after logistic fit)")}
+
+
+def alignment_curve(table: pd.DataFrame, log_x: bool = True, extra: Sequence[str] = ("krcc", "plcc"),
+                    title: str = "alignment with quality judgments"):
+    """SRCC vs epoch with its bootstrap CI band (the ``all`` rows of iqa.csv), plus KRCC / PLCC lines.
+
+    Every score is signed so that higher = better alignment; 0 = no relation.
+    """
+    overall = table[table["distortion"] == "all"].sort_values("epoch")
+    fig, ax = plt.subplots(figsize=(6.8, 3.8))
+    ax.fill_between(overall["epoch"], overall["srcc_lo"], overall["srcc_hi"], color=SRCC_COLOUR, alpha=0.2, lw=0,
+                    label="SRCC 95 % bootstrap CI (references resampled)")
+    ax.plot(overall["epoch"], overall["srcc"], "o-", color=SRCC_COLOUR, ms=4, label="SRCC")
+    for column in extra:
+        ax.plot(overall["epoch"], overall[column], marker=".", ms=4, lw=1.2, **EXTRA_STYLES[column])
+    ax.axhline(0, color="grey", lw=0.8)
+    epochs = overall["epoch"].tolist()
+    epoch_axis(ax, epochs, log_x)
+    positive = [e for e in epochs if e > 0]
+    if log_x and positive:
+        # symlog's autoscaled margin reaches into negative epochs; keep it to a sliver left of 0
+        ax.set_xlim(min(epochs) - 0.15 * min(positive), max(epochs) * 1.25)
+    lows = overall[["srcc_lo", *extra]].min().min()
+    ax.set(ylim=(min(-0.05, lows - 0.05) if np.isfinite(lows) else -0.05, 1.0),
+           ylabel="correlation with quality\n(higher = better aligned)", title=title)
+    ax.legend(fontsize=8, loc="best")
+    fig.tight_layout()
+    return fig
+
+
+def distortion_heatmap(table: pd.DataFrame, value: str = "srcc", annotate: bool | None = None):
+    """Distortion types (rows) × checkpoints (columns, by epoch) coloured by ``value``, −1 … 1."""
+    per_type = table[table["distortion"] != "all"]
+    grid = per_type.pivot_table(index="distortion", columns="epoch", values=value, dropna=False)
+    grid = grid.sort_index(axis=1)
+    grid.columns = [f"{epoch:g}" for epoch in grid.columns]
+    grid.index = [name.replace("_", " ") for name in grid.index]
+    if annotate is None:
+        annotate = grid.shape[1] <= 20
+    fig, ax = plt.subplots(figsize=(3.6 + 0.62 * grid.shape[1], 1.2 + 0.4 * grid.shape[0]))
+    sns.heatmap(grid, ax=ax, cmap="RdBu", vmin=-1, vmax=1, center=0, annot=annotate, fmt=".2f",
+                annot_kws={"fontsize": 7}, linewidths=0.4, cbar_kws={"label": value.upper(), "shrink": 0.8})
+    ax.tick_params(axis="x", labelrotation=0)
+    ax.set(xlabel="epoch", ylabel="", title=f"{value.upper()} per distortion type over training")
+    fig.tight_layout()
+    return fig
+
+
+def distance_quality_scatter(pairs: pd.DataFrame, checkpoints: Sequence[str], labels: Sequence[str],
+                             scores: Sequence[float] | None = None, quality_label: str = "quality",
+                             distance_label: str = "model distance", log_y: bool = True):
+    """One panel per checkpoint: model distance (y) against quality (x), coloured by distortion.
+
+    ``pairs``: iqa_pairs.csv rows (checkpoint, distortion, quality, model_distance). An aligned
+    model puts the best-quality pairs (right) at the smallest distances (bottom). ``log_y``: a
+    symlog y axis (linear below the 10th percentile of positive distances), since most distorted
+    images sit very close to their reference and a few far away.
+    """
+    hue_order = sorted(pairs["distortion"].unique())
+    palette = dict(zip(hue_order, sns.color_palette("tab10" if len(hue_order) <= 10 else "husl", len(hue_order))))
+    fig, axes = plt.subplots(1, len(checkpoints), figsize=(4.2 * len(checkpoints) + 2.2, 3.8), squeeze=False)
+    for k, (ax, checkpoint, label) in enumerate(zip(axes.flat, checkpoints, labels)):
+        rows = pairs[pairs["checkpoint"] == checkpoint]
+        sns.scatterplot(rows, x="quality", y="model_distance", hue="distortion", hue_order=hue_order,
+                        palette=palette, s=18, alpha=0.8, edgecolor="none", ax=ax, legend=k == len(checkpoints) - 1)
+        positive = rows["model_distance"][rows["model_distance"] > 0]
+        if log_y and len(positive):
+            ax.set_yscale("symlog", linthresh=float(np.quantile(positive, 0.1)))
+            ax.set_ylim(bottom=min(0.0, float(rows["model_distance"].min())))
+        title = label if scores is None else f"{label}: SRCC {scores[k]:.3f}"
+        ax.set(title=title, xlabel=quality_label, ylabel=distance_label if k == 0 else "")
+    last = axes.flat[len(checkpoints) - 1]
+    if last.get_legend() is not None:
+        sns.move_legend(last, "upper left", bbox_to_anchor=(1.01, 1.0), fontsize=7, title="distortion",
+                        title_fontsize=8, frameon=False)
+    fig.tight_layout()
+    return fig
+
+
+def iqa_examples(reference: np.ndarray, distorted: np.ndarray, titles: Sequence[str], reference_title: str,
+                 columns: int = 6):
+    """A reference image followed by distorted versions of it, each titled (e.g. with its quality)."""
+    images = np.concatenate([reference[None], distorted])
+    return image_grid(images, [reference_title, *titles], columns=columns, scale=1.6)

@@ -1,0 +1,218 @@
+# ---
+# jupyter:
+#   jupytext:
+#     text_representation:
+#       extension: .py
+#       format_name: percent
+#   kernelspec:
+#     display_name: Python 3
+#     language: python
+#     name: python3
+# ---
+
+# %% [markdown]
+# # 2. Does the embedding see image quality as people do?
+#
+# Take a reference image and distorted versions of it — noisier, blurrier, more compressed, with
+# shifted colours or contrast. People judge some distortions as barely visible and others as
+# ruinous. If a CLIP model's image embedding is *perceptually aligned*, a distorted image that
+# people rate as good should sit close to its reference in embedding space, and one they rate as
+# bad should sit far away. We ask this of every checkpoint of the run: how does the alignment
+# change as the model trains, and does it peak early and then decline?
+#
+# **How a pair is scored.** Each pair (reference, distorted image) gets two numbers:
+#
+# - by the **model**: the distance between the two embeddings — by default the cosine distance
+#   1 − cos(e_ref, e_dist), or the (normalized) euclidean distance, set by `distance`;
+# - by the **ground truth**: a quality score, higher = better. On TID2013 and KADID-10k these are
+#   human opinion scores. The embedded set has no human scores (nobody rated these images), so a
+#   *reference observer* scores it: a classical full-reference quality metric chosen because its
+#   scores track human opinion on TID2013 well. Its scores are not human judgments; the cell
+#   below names it and prints how well it agrees with people.
+#
+# **How to read the scores.** A well-aligned model's distance *falls* as quality rises, so we
+# correlate the *negated* distance with quality: the Spearman rank correlation
+# SRCC = ρ(−distance, quality) is 1 when the model orders all pairs exactly as the ground truth
+# does, 0 when its order is unrelated, and negative when it prefers the worse images. Higher is
+# better alignment throughout. Beside SRCC we report Kendall's τ (KRCC, also rank-based) and the
+# Pearson correlation after the usual 4-parameter logistic fit of −distance onto quality (PLCC,
+# as in VQEG practice), signed the same way. The SRCC's 95 % interval is a percentile bootstrap
+# that resamples *reference images*, since all distortions of one reference share it.
+#
+# SRCC is computed over all pairs (distortion `all`) and per distortion type, where it asks only
+# whether the model ranks the severity levels of one kind of damage correctly.
+
+# %%
+# On Colab, install the package first (elsewhere this does nothing).
+import subprocess
+import sys
+
+if "google.colab" in sys.modules:
+    subprocess.run([sys.executable, "-m", "pip", "install", "-q",
+                    "git+https://github.com/clipalign/clipalign"], check=True)
+
+# %% tags=["parameters"]
+run_dir = "runs/default"
+preset = "default"  # "default" (the book's run) or "smoke" (seconds; for tests)
+seed = None  # None: the preset's value, for this and every parameter below
+model = None  # only for runs without params.txt (e.g. ViT-B-32); else read from the run
+device = None  # auto | cpu | cuda
+eval_batch_size = None
+iqa_dataset = None  # embedded | tid2013 | kadid10k
+iqa_root = None  # tid2013 / kadid10k: the dataset folder in its official layout
+distance = None  # cosine | euclidean | normalized_euclidean
+iqa_levels = None  # embedded: distortion levels, from 1 (mildest) to 5
+reference_observer = None  # embedded: haarpsi | mdsi | ms_ssim | ssim
+layers = None  # final (the image embedding); other layers are not supported yet
+n_boot = None  # bootstrap resamples for the SRCC intervals
+image_size = None  # embedded: image size (as the world was trained)
+texture_correlation = None  # embedded: for the world images among the references
+texture_scale = None
+
+# %%
+from pathlib import Path
+
+import pandas as pd
+from IPython.display import display
+
+from clipalign_utils import checkpoints, config
+from clipalign_utils.data.iqa import load_iqa
+from clipalign_utils.encoder import run_encoders
+from clipalign_utils.errors import ParameterError
+from clipalign_utils.io import write_table
+from clipalign_utils.metrics.iqa import embedding_distance, iqa_table, peak_summary
+from clipalign_utils.plots.common import save_figure
+from clipalign_utils.plots.iqa import alignment_curve, distance_quality_scatter, distortion_heatmap, iqa_examples
+
+params = config.resolve(
+    preset, seed=seed, model=model, device=device, eval_batch_size=eval_batch_size, iqa_dataset=iqa_dataset,
+    iqa_root=iqa_root, distance=distance, iqa_levels=iqa_levels, reference_observer=reference_observer,
+    layers=layers, n_boot=n_boot, image_size=image_size, texture_correlation=texture_correlation,
+    texture_scale=texture_scale)
+if params["layers"] != "final":
+    raise ParameterError(f"layers={params['layers']!r}: only 'final' (the image embedding) is supported yet")
+run_dir = Path(run_dir)
+run = checkpoints.discover_run(run_dir, model)
+data = load_iqa(params["iqa_dataset"], params["iqa_root"], params, image_size=run.image_size)
+print(f"{len(run.checkpoints)} checkpoints of {run.model_name}; dataset {data.name}: {len(data)} distorted images "
+      f"of {len(data.references)} references, {data.pairs['distortion'].nunique()} distortion types, "
+      f"levels {', '.join(map(str, sorted(data.pairs['level'].unique())))}; distance: {params['distance']}")
+
+# %% [markdown]
+# ## The ground truth
+# Who scored the pairs, and — for the embedded set — how well that observer agrees with people
+# on a dataset where human scores exist.
+
+# %%
+print(f"quality scores: {data.ground_truth}")
+if data.observer is not None:
+    print(f"reference observer: {data.observer}, a human-calibrated full-reference metric; "
+          f"published SRCC with TID2013's human MOS: {data.observer_srcc_tid2013:.3f}")
+    print(f"source: {data.observer_source}")
+    print("its scores are not human judgments: an SRCC here measures agreement with this observer, "
+          "which itself agrees with people only as far as the value above says")
+
+# %% [markdown]
+# One reference and a distorted version of it per distortion type (at its middle level), each
+# titled with its quality score.
+
+# %%
+example_reference = 0
+example_pairs = data.example_pairs(example_reference)
+titles = [f"{d.replace('_', ' ')}\nlevel {lv}, quality {q:.2f}"
+          for d, lv, q in zip(example_pairs["distortion"], example_pairs["level"], example_pairs["quality"])]
+fig = iqa_examples(data.reference_image(example_reference), data.distorted_images(example_pairs["distorted_index"]),
+                   titles, reference_title=f"reference: {example_pairs['reference'].iloc[0]}")
+save_figure(fig, run_dir, "iqa_examples")
+by_level = data.pairs.groupby("level")["quality"]
+print("quality by level (median over all references and distortions): "
+      + ", ".join(f"level {level}: {median:.3f}" for level, median in by_level.median().items()))
+
+# %% [markdown]
+# ## Alignment at every checkpoint
+# Each checkpoint embeds the reference and distorted images once (cached), measures the distance
+# of every pair, and correlates it with quality.
+
+# %%
+rows, pair_rows = [], []
+reference_index, distorted_index = data.pairs["reference_index"].to_numpy(), data.pairs["distorted_index"].to_numpy()
+for checkpoint, encoder in run_encoders(run, params["device"], params["eval_batch_size"],
+                                        cache_dir=run_dir / "cache", progress=False):
+    reference_embeddings = encoder.encode_images(data.references)
+    distorted_embeddings = encoder.encode_images(data.distorted)
+    scored = data.pairs.assign(model_distance=embedding_distance(
+        reference_embeddings[reference_index], distorted_embeddings[distorted_index], params["distance"]))
+    table = iqa_table(scored, distance_col="model_distance", n_boot=params["n_boot"], seed=params["seed"])
+    rows.append(table.assign(checkpoint=checkpoint.name, epoch=checkpoint.epoch, dataset=data.name,
+                             distance=params["distance"]))
+    pair_rows.append(scored.assign(checkpoint=checkpoint.name, epoch=checkpoint.epoch))
+
+iqa = pd.concat(rows, ignore_index=True)[["checkpoint", "epoch", "dataset", "distance", "distortion", "srcc",
+                                          "srcc_lo", "srcc_hi", "krcc", "plcc", "n_pairs"]]
+iqa_pairs = pd.concat(pair_rows, ignore_index=True)[["checkpoint", "epoch", "reference", "distortion", "level",
+                                                     "quality", "model_distance"]]
+write_table(iqa, run_dir, "iqa")
+write_table(iqa_pairs, run_dir, "iqa_pairs")
+overall = iqa[iqa["distortion"] == "all"].reset_index(drop=True)
+display(overall.drop(columns=["dataset", "distance", "distortion"]).round(3))
+
+# %% [markdown]
+# ## Alignment over training
+# The horizontal axis is logarithmic beyond the first checkpoint after 0, so the first pass over
+# the data — where the paper places the peak — is not squeezed into a corner. The band is the
+# SRCC's bootstrap interval. The intervals of two checkpoints are not a paired test: both use the
+# same references, so a decline can be real even where the bands overlap.
+
+# %%
+fig = alignment_curve(iqa, log_x=True, title=f"alignment with {data.name} quality ({params['distance']} distance)")
+save_figure(fig, run_dir, "iqa_alignment_vs_epoch")
+peaks = {score: peak_summary(overall["epoch"], overall[score]) for score in ("srcc", "krcc", "plcc")}
+display(pd.DataFrame(peaks).T)
+peak = peaks["srcc"]
+at_peak = overall[overall["epoch"] == peak["peak_epoch"]].iloc[0]
+final = overall.iloc[-1]
+print(f"SRCC at the first checkpoint (epoch {overall['epoch'].iloc[0]:g}): {overall['srcc'].iloc[0]:.3f}")
+print(f"SRCC peaks at epoch {peak['peak_epoch']:g}: {peak['peak_value']:.3f} "
+      f"[{at_peak['srcc_lo']:.3f}, {at_peak['srcc_hi']:.3f}]")
+print(f"final checkpoint (epoch {peak['final_epoch']:g}): {peak['final_value']:.3f} "
+      f"[{final['srcc_lo']:.3f}, {final['srcc_hi']:.3f}]")
+where = ("inside training (neither the first nor the last checkpoint)" if peak["peak_is_interior"]
+         else "at an end of training")
+print(f"drop from peak to final: {peak['drop_from_peak']:.3f}; the peak is {where}")
+print(f"the final checkpoint's interval {'excludes' if final['srcc_hi'] < peak['peak_value'] else 'includes'} "
+      "the peak value")
+
+# %% [markdown]
+# ## Per distortion type
+# Each cell is the SRCC among the pairs of one distortion type at one checkpoint: does the model
+# rank the severity of that damage as the ground truth does? Blue = aligned, red = reversed.
+
+# %%
+fig = distortion_heatmap(iqa)
+save_figure(fig, run_dir, "iqa_srcc_per_distortion")
+per_type = iqa[iqa["distortion"] != "all"]
+for checkpoint_name, label in [(at_peak["checkpoint"], "peak"), (final["checkpoint"], "final")]:
+    ranked = per_type[per_type["checkpoint"] == checkpoint_name].sort_values("srcc")
+    print(f"{label} checkpoint (epoch {ranked['epoch'].iloc[0]:g}): worst aligned {ranked['distortion'].iloc[0]} "
+          f"({ranked['srcc'].iloc[0]:.3f}), best {ranked['distortion'].iloc[-1]} ({ranked['srcc'].iloc[-1]:.3f})")
+
+# %% [markdown]
+# ## Distance against quality
+# Every pair at the peak checkpoint and at the last one. An aligned model puts high-quality pairs
+# (right) at small distances (bottom); a distortion type whose points form a cloud apart from the
+# others is one the model weighs differently from the ground truth.
+
+# %%
+scatter_checkpoints = list(dict.fromkeys([at_peak["checkpoint"], final["checkpoint"]]))
+scatter_rows = overall.set_index("checkpoint").loc[scatter_checkpoints]
+fig = distance_quality_scatter(
+    iqa_pairs, scatter_checkpoints,
+    [f"{'peak' if c == at_peak['checkpoint'] else 'last'}{' = last' if len(scatter_checkpoints) == 1 else ''}, "
+     f"epoch {e:g}" for c, e in scatter_rows["epoch"].items()],
+    scores=scatter_rows["srcc"].tolist(), quality_label=f"quality ({data.name}; higher = better)",
+    distance_label=f"{params['distance']} distance")
+save_figure(fig, run_dir, "iqa_distance_vs_quality")
+final_pairs = iqa_pairs[iqa_pairs["checkpoint"] == final["checkpoint"]]
+print(f"last checkpoint, median {params['distance']} distance by level: "
+      + ", ".join(f"level {level}: {median:.4f}"
+                  for level, median in final_pairs.groupby("level")["model_distance"].median().items()))

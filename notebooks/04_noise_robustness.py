@@ -1,0 +1,192 @@
+# ---
+# jupyter:
+#   jupytext:
+#     text_representation:
+#       extension: .py
+#       format_name: percent
+#   kernelspec:
+#     display_name: Python 3
+#     language: python
+#     name: python3
+# ---
+
+# %% [markdown]
+# # 4. Robustness to Gaussian noise across training
+#
+# Does a CLIP model become more robust to image noise as it trains? For every checkpoint we
+# classify the same held-out images zero-shot — clean, and with additive Gaussian noise of
+# standard deviation σ on pixels in [0, 1] — and measure how much accuracy the noise costs.
+#
+# **Why the normalized drop.** Raw accuracy under noise mixes two things: how good the model is
+# and how much of that it keeps under noise: a weak checkpoint cannot lose as many points as a
+# strong one. Following the paper, we report the *normalized drop*
+# (acc_clean − acc_noisy) / acc_clean: the fraction of the model's clean competence lost to
+# noise, comparable between checkpoints of different clean accuracy. 0 means noise costs
+# nothing, 1 means the model falls to zero. The paper's claim is that this drop shrinks as
+# training proceeds.
+#
+# **When the drop means nothing.** A checkpoint that is at chance on clean images has no
+# competence to lose: its drop is a ratio of noise to noise. We flag every checkpoint whose
+# clean accuracy is not above chance (its bootstrap CI reaches 1/number of classes) and leave
+# those out of the trend.
+#
+# The noise is drawn once per σ from a fixed seed, so every checkpoint sees identical noisy
+# images; each image set is encoded once per checkpoint (and cached), and the zero-shot
+# classifier built from the class prompts is reused across noise levels.
+
+# %%
+# On Colab, install the package first (elsewhere this does nothing).
+import subprocess
+import sys
+
+if "google.colab" in sys.modules:
+    subprocess.run([sys.executable, "-m", "pip", "install", "-q",
+                    "git+https://github.com/clipalign/clipalign"], check=True)
+
+# %% tags=["parameters"]
+run_dir = "runs/default"
+preset = "default"  # "default" (the book's run) or "smoke" (seconds; for tests)
+seed = None  # None: the preset's value, for this and every parameter below
+model = None  # only for runs without params.txt (e.g. ViT-B-32); else read from the run
+device = None  # auto | cpu | cuda
+eval_batch_size = None
+n_boot = None  # bootstrap resamples for the accuracy CIs
+n_perm = None  # permutations for the trend test
+noise_dataset = None  # embedded | cifar100
+noise_root = None  # cifar100: the cifar-100-python folder (holding test and meta) or its parent
+test_per_class = None  # images per class (cifar100: a seeded balanced subset; from 100 on, all 10,000)
+sigmas = None  # noise standard deviations on [0, 1] pixels; 0 (clean) is always added
+noise_seed = None
+prompt_templates = None  # ensemble | single | "a photo of a {}.|..."
+image_size = None  # embedded world: as trained
+texture_correlation = None
+texture_scale = None
+
+# %%
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from IPython.display import display
+
+from clipalign_utils import checkpoints, config
+from clipalign_utils.data.noise import load_noise_dataset, noisy_image_sets
+from clipalign_utils.data.prompts import resolve_templates
+from clipalign_utils.encoder import run_encoders
+from clipalign_utils.io import write_table
+from clipalign_utils.metrics.noise import mean_normalized_drop, noise_table
+from clipalign_utils.metrics.stats import permutation_spearman
+from clipalign_utils.plots.common import save_figure
+from clipalign_utils.plots.noise import accuracy_vs_epoch, drop_vs_epoch, noise_examples
+
+params = config.resolve(
+    preset, seed=seed, device=device, eval_batch_size=eval_batch_size, n_boot=n_boot, n_perm=n_perm,
+    noise_dataset=noise_dataset, noise_root=noise_root, test_per_class=test_per_class, sigmas=sigmas,
+    noise_seed=noise_seed, prompt_templates=prompt_templates, image_size=image_size,
+    texture_correlation=texture_correlation, texture_scale=texture_scale)
+run_dir = Path(run_dir)
+run = checkpoints.discover_run(run_dir, model)
+keys = ["noise_dataset", "noise_root", "test_per_class", "sigmas", "noise_seed", "prompt_templates",
+        "n_boot", "seed"]
+pd.Series({k: params[k] for k in keys}, name="value").to_frame()
+
+# %% [markdown]
+# ## The images
+# `embedded`: held-out images of the shape–texture world, balanced over the shape classes and
+# labelled by shape. `cifar100`: the CIFAR-100 test split, a seeded class-balanced subset of
+# `test_per_class` images per class (all of it from 100 per class on), classified among all 100
+# fine classes. Each row below is one image at every noise level.
+
+# %%
+data = load_noise_dataset(params["noise_dataset"], params["noise_root"], params)
+image_sets = noisy_image_sets(data, params["sigmas"], params["noise_seed"])
+templates = resolve_templates(params["prompt_templates"], params["noise_dataset"])
+chance = 1 / len(data.classnames)
+print(f"{len(data)} images of {len(data.classnames)} classes from {data.name}; chance = {chance:.3f}")
+print(f"noise levels σ: {', '.join(f'{s:g}' for s in image_sets)}; {len(templates)} prompt template(s)")
+
+n_examples = min(4, len(data))
+fig = noise_examples({sigma: images.images[:n_examples] for sigma, images in image_sets.items()},
+                     [data.classnames[label] for label in data.labels[:n_examples]])
+save_figure(fig, run_dir, "noise_examples")
+
+# %% [markdown]
+# ## Zero-shot accuracy at every checkpoint and noise level
+# Accuracy with a percentile bootstrap CI over images; the normalized drop of each level is
+# relative to the same checkpoint's clean accuracy.
+
+# %%
+tables = []
+for checkpoint, encoder in run_encoders(run, params["device"], params["eval_batch_size"],
+                                        cache_dir=run_dir / "cache", progress=False):
+    weights = encoder.zero_shot_weights(data.classnames, templates)
+    correct = {sigma: (encoder.encode_images(images) @ weights).argmax(axis=1) == data.labels
+               for sigma, images in image_sets.items()}
+    table = noise_table(correct, n_boot=params["n_boot"], seed=params["seed"])
+    table.insert(0, "checkpoint", checkpoint.name)
+    table.insert(1, "epoch", checkpoint.epoch)
+    table.insert(2, "dataset", params["noise_dataset"])
+    tables.append(table)
+noise = pd.concat(tables, ignore_index=True)
+
+# A checkpoint whose clean CI reaches chance has no competence for noise to take away.
+clean = noise[noise["sigma"] == 0].set_index("checkpoint")
+at_chance = clean["lo"] <= chance
+noise["n_classes"] = len(data.classnames)
+noise["clean_at_chance"] = noise["checkpoint"].map(at_chance)
+write_table(noise, run_dir, "noise")
+
+summary = pd.DataFrame({
+    "checkpoint": clean.index, "epoch": clean["epoch"].to_numpy(), "dataset": params["noise_dataset"],
+    "clean_accuracy": clean["accuracy"].to_numpy(),
+    "mean_normalized_drop": [mean_normalized_drop(t) for t in tables],
+    "clean_lo": clean["lo"].to_numpy(), "clean_hi": clean["hi"].to_numpy(), "chance": chance,
+    "clean_at_chance": at_chance.to_numpy(),
+})
+write_table(summary, run_dir, "noise_summary")
+display(summary)
+
+# %%
+fig = accuracy_vs_epoch(noise, chance)
+save_figure(fig, run_dir, "noise_accuracy")
+
+# %%
+fig = drop_vs_epoch(noise, summary)
+save_figure(fig, run_dir, "noise_normalized_drop")
+
+# %% [markdown]
+# ## Does the drop shrink with training?
+# Only checkpoints above chance count. We compare the mean normalized drop of the earlier and
+# the later half of those checkpoints, and test the trend with Spearman's ρ between epoch and
+# mean drop (two-sided permutation p-value).
+
+# %%
+first, last = summary.iloc[0], summary.iloc[-1]
+print(f"clean accuracy: {first['clean_accuracy']:.3f} at epoch {first['epoch']:g} → "
+      f"{last['clean_accuracy']:.3f} at epoch {last['epoch']:g} (chance {chance:.3f})")
+flagged = summary[summary["clean_at_chance"]]
+if len(flagged):
+    print(f"{len(flagged)} of {len(summary)} checkpoint(s) at chance on clean images (drop meaningless, "
+          f"excluded below): epochs {', '.join(f'{e:g}' for e in flagged['epoch'])}")
+else:
+    print("every checkpoint is above chance on clean images")
+
+informative = summary[~summary["clean_at_chance"]]
+if len(informative) >= 2:
+    half = len(informative) // 2
+    early, late = informative.iloc[:half], informative.iloc[-half:]
+    def epochs_of(rows):
+        return ", ".join(f"{e:g}" for e in rows["epoch"])
+    print(f"mean normalized drop, earlier half of them (epochs {epochs_of(early)}): "
+          f"{early['mean_normalized_drop'].mean():.3f}; later half (epochs {epochs_of(late)}): "
+          f"{late['mean_normalized_drop'].mean():.3f}")
+rho, p = permutation_spearman(informative["epoch"], informative["mean_normalized_drop"],
+                              n_perm=params["n_perm"], seed=params["seed"])
+if not np.isfinite(rho):
+    print(f"too few checkpoints above chance ({len(informative)}) to tell whether the drop shrinks with training")
+else:
+    direction = "shrinks" if rho < 0 else "grows"
+    verdict = (f"{direction} with training" if p < 0.05
+               else f"shows no significant trend (it leans towards: {direction})")
+    print(f"over {len(informative)} checkpoints above chance the mean normalized drop {verdict}: "
+          f"Spearman ρ(epoch, drop) = {rho:.2f}, permutation p = {p:.3f}")

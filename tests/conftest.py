@@ -1,0 +1,34 @@
+"""Shared fixtures: one trained smoke run per test session (about a minute on 2 cores)."""
+from __future__ import annotations
+
+import shutil
+
+import pytest
+
+from clipalign_utils import config, train
+
+
+@pytest.fixture(scope="session")
+def smoke_run(tmp_path_factory):
+    """A trained smoke-preset run directory; tests that write into it should use `smoke_run_copy`."""
+    run_dir = tmp_path_factory.mktemp("smoke_run")
+    train.train(run_dir, config.resolve("smoke"), progress=False)
+    return run_dir
+
+
+@pytest.fixture
+def smoke_run_copy(smoke_run, tmp_path):
+    """A private copy of the trained smoke run (checkpoints and embedding cache)."""
+    target = tmp_path / "run"
+    shutil.copytree(smoke_run, target)
+    return target
+
+
+@pytest.fixture(scope="session")
+def smoke_pipeline(tmp_path_factory):
+    """The whole pipeline on the smoke preset, book included, as `clipalign run` does it."""
+    from clipalign_utils.pipeline import run_pipeline
+
+    run_dir = tmp_path_factory.mktemp("pipeline") / "smoke"
+    run_pipeline(run_dir, "smoke", book=True, progress=False)
+    return run_dir

@@ -1,0 +1,148 @@
+"""The foundation: world generator, config, checkpoints, encoder and its cache, runner."""
+from __future__ import annotations
+
+import numpy as np
+import open_clip
+import pytest
+import torch
+import torch.nn.functional as F
+
+from clipalign_utils import checkpoints, config, models, train
+from clipalign_utils.data import world
+from clipalign_utils.data.image_sets import ArrayImages
+from clipalign_utils.encoder import Encoder, preprocess_batch
+from clipalign_utils.errors import CheckpointError, ParameterError
+
+CFG = world.WorldConfig(image_size=32, texture_correlation=0.8)
+
+
+# ----------------------------------------------------------------------------- world
+def test_world_is_deterministic_per_seed():
+    a, b = world.make_pairs(16, 3, CFG), world.make_pairs(16, 3, CFG)
+    c = world.make_pairs(16, 4, CFG)
+    assert np.array_equal(a.images, b.images) and a.captions == b.captions
+    assert not np.array_equal(a.images, c.images)
+    # An item is the same whether made alone or inside a range (resumable, order-free).
+    image, shape, texture, caption = world.make_pair(5, 3, CFG)
+    assert np.array_equal(image, a.images[5]) and caption == a.captions[5]
+
+
+def test_world_classes_are_balanced_and_captions_name_the_shape():
+    sample = world.make_pairs(80, 0, CFG)
+    assert np.bincount(sample.shape_labels, minlength=8).tolist() == [10] * 8
+    for label, caption in zip(sample.shape_labels, sample.captions):
+        assert world.SHAPES[label] in caption
+        assert not any(t in caption for t in world.TEXTURES)
+
+
+def test_texture_correlation_sets_the_canonical_fraction():
+    n = 2000
+    for correlation in (0.0, 0.8, 1.0):
+        sample = world.make_pairs(n, 1, world.WorldConfig(texture_correlation=correlation))
+        fraction = (sample.shape_labels == sample.texture_labels).mean()
+        # Binomial standard error at n=2000 is <= 0.011; 4 of them is a safe bound.
+        assert abs(fraction - correlation) < 0.045
+
+
+def test_cue_conflict_labels():
+    sample = world.make_cue_conflict(2, 0, CFG)
+    assert len(sample) == 56 * 2
+    assert np.all(sample.shape_labels != sample.texture_labels)
+    pairs, counts = np.unique(np.stack([sample.shape_labels, sample.texture_labels]), axis=1, return_counts=True)
+    assert pairs.shape[1] == 56 and set(counts) == {2}
+
+
+def test_test_split_differs_from_training_split():
+    assert not np.array_equal(world.make_test_set(2, 0, CFG).images, world.make_pairs(16, 0, CFG).images)
+
+
+def test_world_config_rejects_bad_values():
+    with pytest.raises(ParameterError, match="texture_correlation"):
+        world.WorldConfig(texture_correlation=1.5)
+
+
+# ---------------------------------------------------------------------------- config
+def test_resolve_coerces_command_line_strings():
+    params = config.resolve("smoke", epochs="3", lr="0.01", fresh_data="true", sigmas="0.1,0.2")
+    assert params["epochs"] == 3 and params["lr"] == 0.01 and params["fresh_data"] is True
+    assert params["sigmas"] == (0.1, 0.2)
+
+
+@pytest.mark.parametrize("kwargs, match", [
+    ({"preset": "huge"}, "unknown preset 'huge'"),
+    ({"epochs": "three"}, "epochs='three' has the wrong type"),
+    ({"iqa_dataset": "imagenet"}, "iqa_dataset='imagenet': choose one of"),
+    ({"learning_rate": 1}, "unknown parameter 'learning_rate'"),
+    ({"samples_per_epoch": 10}, "samples_per_epoch=10 is smaller than batch_size"),
+])
+def test_resolve_rejects_bad_parameters(kwargs, match):
+    with pytest.raises(ParameterError, match=match):
+        config.resolve(**kwargs)
+
+
+# ------------------------------------------------------------------------ checkpoints
+def test_checkpoint_schedule_is_dense_early():
+    schedule = train.checkpoint_schedule(steps_per_epoch=100, epochs=3, early=(0.125, 0.25, 0.5))
+    assert schedule == {0: 0.0, 12: 0.12, 25: 0.25, 50: 0.5, 100: 1.0, 200: 2.0, 300: 3.0}
+    assert train.format_epoch(0.25) == "0.25" and train.format_epoch(3.0) == "3"
+
+
+def test_smoke_run_checkpoints_load_into_open_clip(smoke_run):
+    run = checkpoints.discover_run(smoke_run)
+    epochs = [c.epoch for c in run.checkpoints]
+    params = config.resolve("smoke")
+    assert epochs[0] == 0 and epochs[-1] == params["epochs"]
+    assert sum(0 < e < 1 for e in epochs) >= 3
+    assert run.model_name == "clipalign-tiny" and run.image_size == 32
+    last = run.checkpoints[-1].path
+    loaded = open_clip.create_model(run.model_name, pretrained=str(last), force_image_size=32)
+    saved = torch.load(last, map_location="cpu", weights_only=True)["state_dict"]
+    for name, tensor in loaded.state_dict().items():
+        assert torch.equal(tensor, saved[name]), name
+    # Training changed the weights.
+    first = torch.load(run.checkpoints[0].path, map_location="cpu", weights_only=True)["state_dict"]
+    assert not torch.equal(first["visual.conv1.weight"], saved["visual.conv1.weight"])
+
+
+def test_discover_run_errors_name_the_problem(tmp_path):
+    with pytest.raises(CheckpointError, match="does not exist"):
+        checkpoints.discover_run(tmp_path / "missing")
+    (tmp_path / "checkpoints").mkdir()
+    with pytest.raises(CheckpointError, match="holds no epoch_<N>.pt"):
+        checkpoints.discover_run(tmp_path)
+    (tmp_path / "checkpoints" / "epoch_1.pt").write_bytes(b"not a checkpoint")
+    (tmp_path / "params.txt").write_text("model: clipalign-tiny\n")
+    run = checkpoints.discover_run(tmp_path)
+    with pytest.raises(CheckpointError, match="epoch_1.pt could not be loaded"):
+        Encoder(run.checkpoints[0], run.model_name).encode_images(ArrayImages(np.zeros((1, 32, 32, 3), np.uint8), "x"))
+
+
+# ---------------------------------------------------------------------------- encoder
+def test_encoder_matches_plain_encode_image_and_caches(smoke_run, tmp_path, monkeypatch):
+    run = checkpoints.discover_run(smoke_run)
+    images = world.make_test_set(5, 0, CFG).images  # 40 images, 3 batches of 16
+    encoder = Encoder(run.checkpoints[-1], run.model_name, 32, batch_size=16, cache_dir=tmp_path)
+    batched = encoder.encode_images(ArrayImages(images, "test"))
+
+    model = models.load_checkpoint_model(run.checkpoints[-1].path, run.model_name, 32)
+    mean = torch.tensor(open_clip.OPENAI_DATASET_MEAN).view(1, 3, 1, 1)
+    std = torch.tensor(open_clip.OPENAI_DATASET_STD).view(1, 3, 1, 1)
+    x = (torch.from_numpy(images).permute(0, 3, 1, 2).float() / 255 - mean) / std
+    with torch.no_grad():
+        plain = F.normalize(model.encode_image(x), dim=-1).numpy()
+    np.testing.assert_allclose(batched, plain, atol=1e-5)
+
+    # A second encoder over the same checkpoint and images answers from the cache: no model load.
+    def no_load(*args, **kwargs):
+        raise AssertionError("the model was loaded on a cache hit")
+    monkeypatch.setattr(models, "load_checkpoint_model", no_load)
+    again = Encoder(run.checkpoints[-1], run.model_name, 32, batch_size=16, cache_dir=tmp_path)
+    np.testing.assert_array_equal(again.encode_images(ArrayImages(images.copy(), "same pixels")), batched)
+    assert again._model is None
+
+
+def test_preprocess_resizes_like_open_clip():
+    images = torch.full((2, 64, 48, 3), 255, dtype=torch.uint8)
+    x = preprocess_batch(images, 32, torch.zeros(1, 3, 1, 1), torch.ones(1, 3, 1, 1))
+    assert x.shape == (2, 3, 32, 32)
+    assert torch.allclose(x, torch.ones_like(x), atol=1e-4)

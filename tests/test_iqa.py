@@ -1,0 +1,201 @@
+"""The iqa step: dataset glue on official-layout fixtures, scores by hand, the notebook end to end."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from fixtures_real import kadid10k_dmos, make_kadid10k, make_tid2013, tid2013_mos
+
+from clipalign_utils import checkpoints, config
+from clipalign_utils.data.iqa import load_iqa
+from clipalign_utils.data.iqa_embedded import OBSERVER_SOURCES, OBSERVER_TID2013_SRCC
+from clipalign_utils.errors import DatasetError, ParameterError
+from clipalign_utils.metrics.iqa import iqa_table
+from clipalign_utils.metrics.stats import spearman
+from clipalign_utils.pipeline import StepFailed, run_step
+
+CONTRACT_COLUMNS = ["checkpoint", "epoch", "dataset", "distance", "distortion", "srcc", "srcc_lo", "srcc_hi",
+                    "krcc", "plcc", "n_pairs"]
+PAIR_COLUMNS = ["reference", "reference_index", "distorted_index", "distortion", "level", "quality"]
+
+
+# --- dataset glue ------------------------------------------------------------------------------
+
+def _check_indices(data, table_paths):
+    """Row i's reference_index / distorted_index point at the files the loader listed for it."""
+    refs, dists = data.references.paths, data.distorted.paths
+    assert len(refs) == len(set(refs))
+    assert [str(refs[i]) for i in data.pairs["reference_index"]] == table_paths["reference_path"]
+    assert [str(dists[i]) for i in data.pairs["distorted_index"]] == table_paths["distorted_path"]
+
+
+def test_tid2013_through_load_iqa(tmp_path):
+    root = make_tid2013(tmp_path)  # 3 references x distortions (1, 8, 10) x levels (1, 2, 3)
+    data = load_iqa("tid2013", str(root), config.resolve("smoke"), image_size=32)
+    assert data.name == "tid2013" and data.observer is None and "human" in data.ground_truth
+    assert list(data.pairs.columns) == PAIR_COLUMNS
+    assert len(data) == 27 and len(data.references) == 3 and len(data.distorted) == 27
+    assert data.pairs["distorted_index"].tolist() == list(range(27))
+    assert data.pairs["reference_index"].tolist() == [0] * 9 + [1] * 9 + [2] * 9
+    assert data.pairs["reference"].tolist() == ["I01"] * 9 + ["I02"] * 9 + ["I03"] * 9
+    # case quirks: the last reference is stored lower case, the last distorted image upper case
+    assert [p.name for p in data.references.paths] == ["I01.BMP", "I02.BMP", "i03.bmp"]
+    assert data.distorted.paths[-1].name == "I03_10_3.BMP"
+    reference_names = ["I01.BMP"] * 9 + ["I02.BMP"] * 9 + ["i03.bmp"] * 9
+    distorted_names = [f"i{r:02d}_{d:02d}_{lv}.bmp" for r in (1, 2, 3) for d in (1, 8, 10) for lv in (1, 2, 3)]
+    distorted_names[-1] = "I03_10_3.BMP"
+    expected_paths = {"reference_path": [str(root / "reference_images" / n) for n in reference_names],
+                      "distorted_path": [str(root / "distorted_images" / n) for n in distorted_names]}
+    _check_indices(data, expected_paths)
+    row = data.pairs.iloc[13]  # i02_08_2.bmp
+    assert (row["distortion"], row["level"]) == ("gaussian_blur", 2)
+    assert row["quality"] == pytest.approx(tid2013_mos(2, 8, 2))
+    assert data.distorted_images([0, 26]).shape == (2, 32, 32, 3)
+    # examples: one pair per distortion of the reference, at the middle level (2 of 1, 2, 3)
+    examples = data.example_pairs(1)
+    assert examples["distorted_index"].tolist() == [10, 13, 16] and set(examples["level"]) == {2}
+    assert data.reference_image(2).shape == (32, 32, 3)
+
+
+def test_kadid10k_through_load_iqa(tmp_path):
+    root = make_kadid10k(tmp_path)  # 2 references x distortions (1, 10, 25) x levels (1, 3, 5)
+    data = load_iqa("kadid10k", str(root), config.resolve("smoke"), image_size=32)
+    assert data.name == "kadid10k" and data.observer is None
+    assert list(data.pairs.columns) == PAIR_COLUMNS and len(data) == 18 and len(data.references) == 2
+    expected = {"reference_path": [str(root / "images" / f"I{r:02d}.png") for r in (1, 2) for _ in range(9)],
+                "distorted_path": [str(root / "images" / f"I{r:02d}_{d:02d}_{lv:02d}.png")
+                                   for r in (1, 2) for d in (1, 10, 25) for lv in (1, 3, 5)]}
+    _check_indices(data, expected)
+    assert data.pairs["distortion"].iloc[:9].tolist() == (
+        ["gaussian_blur"] * 3 + ["jpeg"] * 3 + ["contrast_change"] * 3)
+    assert data.pairs["quality"].tolist() == pytest.approx(
+        [kadid10k_dmos(r, d, lv) for r in (1, 2) for d in (1, 10, 25) for lv in (1, 3, 5)])
+
+
+def test_real_images_default_to_224(tmp_path):
+    data = load_iqa("kadid10k", str(make_kadid10k(tmp_path)), config.resolve("smoke"))
+    assert data.distorted.batch(0, 1).shape == (1, 224, 224, 3)
+
+
+def test_malformed_mos_line_through_load_iqa(tmp_path):
+    root = make_tid2013(tmp_path)
+    mos = root / "mos_with_names.txt"
+    lines = mos.read_bytes().split(b"\r\n")
+    lines[4] = b"4.5"  # a MOS without a file name
+    mos.write_bytes(b"\r\n".join(lines))
+    with pytest.raises(DatasetError) as info:
+        load_iqa("tid2013", str(root), config.resolve("smoke"), image_size=32)
+    message = str(info.value)
+    assert str(mos) in message and "line 5" in message and "'4.5'" in message
+    assert "iqa_root" in message
+    assert message.count("line ") == 1  # one error, for the one bad line
+
+
+@pytest.mark.parametrize("dataset", ["tid2013", "kadid10k"])
+@pytest.mark.parametrize("root", ["", "   ", "does/not/exist", "empty"])
+def test_bad_root_names_the_parameter(tmp_path, monkeypatch, dataset, root):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(DatasetError, match="iqa_root"):
+        load_iqa(dataset, root, config.resolve("smoke"), image_size=32)
+
+
+def test_unknown_dataset_is_a_parameter_error():
+    with pytest.raises(ParameterError, match="iqa_dataset.*embedded, tid2013, kadid10k"):
+        load_iqa("live", "", config.resolve("smoke"))
+
+
+def test_embedded_through_load_iqa():
+    params = config.resolve("smoke", iqa_levels=(5,))
+    data = load_iqa("embedded", "", params)
+    assert data.name == "embedded" and list(data.pairs.columns) == PAIR_COLUMNS
+    assert data.observer == "haarpsi" and data.observer_srcc_tid2013 == OBSERVER_TID2013_SRCC["haarpsi"]
+    assert data.observer_source == OBSERVER_SOURCES["haarpsi"] and "not a human" in data.ground_truth
+    assert data.pairs["distorted_index"].tolist() == list(range(len(data)))
+    assert set(data.pairs["level"]) == {5}
+    world_refs = sorted({r for r in data.pairs["reference"] if r.startswith("world_")})
+    assert len(world_refs) == 4 and len(data.references) == 14  # 10 bundled photographs + 4 world images
+    assert data.references.images.shape == (14, 32, 32, 3) and data.references.images.dtype == np.uint8
+    assert data.distorted.images.shape == (len(data), 32, 32, 3)
+    assert data.pairs["reference_index"].between(0, 13).all()
+    assert data.pairs["quality"].between(0, 1).all()
+
+
+# --- scores by hand ----------------------------------------------------------------------------
+
+def test_iqa_table_on_hand_computed_ranks():
+    # test_metrics covers the perfect and reversed orders; here one swapped pair in 4.
+    # −distance ranks [1, 2, 4, 3] against quality ranks [1, 2, 3, 4]: Σd² = 2,
+    # SRCC = 1 − 6·2 / (4·15) = 0.8; Kendall: 5 concordant, 1 discordant of 6 → 4/6.
+    # Type "b" is reversed: SRCC = KRCC = −1.
+    pairs = pd.DataFrame({
+        "reference": ["r1", "r1", "r2", "r2", "r1", "r1", "r2"],
+        "distortion": ["a"] * 4 + ["b"] * 3,
+        "quality": [1.0, 2.0, 3.0, 4.0, 1.0, 2.0, 3.0],
+        "model_distance": [0.4, 0.3, 0.1, 0.2, 0.1, 0.2, 0.3],
+    })
+    table = iqa_table(pairs, distance_col="model_distance", n_boot=20).set_index("distortion")
+    assert table.loc["a", "srcc"] == pytest.approx(0.8)
+    assert table.loc["a", "krcc"] == pytest.approx(4 / 6)
+    assert table.loc["b", "srcc"] == pytest.approx(-1.0) and table.loc["b", "krcc"] == pytest.approx(-1.0)
+    assert table["n_pairs"].to_dict() == {"all": 7, "a": 4, "b": 3}
+
+
+# --- the notebook end to end -------------------------------------------------------------------
+
+def _notebook_text(run_dir: Path) -> str:
+    notebook = json.loads((run_dir / "notebooks" / "02_iqa_alignment.ipynb").read_text())
+    return "".join("".join(output.get("text", "")) for cell in notebook["cells"] if cell["cell_type"] == "code"
+                   for output in cell.get("outputs", []))
+
+
+def _check_tables(run_dir: Path, dataset: str) -> tuple[pd.DataFrame, pd.DataFrame]:
+    table = pd.read_csv(run_dir / "metrics" / "iqa.csv")
+    assert list(table.columns[: len(CONTRACT_COLUMNS)]) == CONTRACT_COLUMNS
+    run = checkpoints.discover_run(run_dir)
+    overall = table[table["distortion"] == "all"]
+    assert overall["checkpoint"].tolist() == [c.name for c in run.checkpoints]  # one 'all' row each
+    assert overall["epoch"].tolist() == [c.epoch for c in run.checkpoints]
+    assert np.isfinite(overall[["srcc", "krcc", "plcc"]].to_numpy()).all()
+    assert (table["n_pairs"] > 0).all() and (table["dataset"] == dataset).all()
+    assert (table["distance"] == "cosine").all()
+    assert (overall["srcc_lo"] <= overall["srcc"]).all() and (overall["srcc"] <= overall["srcc_hi"]).all()
+    # the per-type rows partition the pairs
+    assert (table[table["distortion"] != "all"].groupby("checkpoint")["n_pairs"].sum()
+            == overall.set_index("checkpoint")["n_pairs"]).all()
+
+    pairs = pd.read_csv(run_dir / "metrics" / "iqa_pairs.csv")
+    for checkpoint, rows in pairs.groupby("checkpoint"):
+        row = overall[overall["checkpoint"] == checkpoint].iloc[0]
+        assert len(rows) == row["n_pairs"]
+        assert spearman(-rows["model_distance"].to_numpy(), rows["quality"].to_numpy()) == pytest.approx(row["srcc"])
+    for name in ("iqa_examples", "iqa_alignment_vs_epoch", "iqa_srcc_per_distortion", "iqa_distance_vs_quality"):
+        assert (run_dir / "figures" / f"{name}.png").stat().st_size > 0
+    return table, pairs
+
+
+def test_notebook_smoke_embedded(smoke_run_copy):
+    run_step("iqa", smoke_run_copy, "smoke", {}, progress=False)
+    table, pairs = _check_tables(smoke_run_copy, "embedded")
+    assert set(pairs["level"]) == {1, 3, 5}  # the smoke preset's iqa_levels
+    text = _notebook_text(smoke_run_copy)
+    assert "SRCC peaks at epoch" in text and "drop from peak to final" in text
+    assert f"{OBSERVER_TID2013_SRCC['haarpsi']:.3f}" in text and OBSERVER_SOURCES["haarpsi"] in text
+    assert "not human judgments" in text
+
+
+def test_notebook_smoke_tid2013(smoke_run_copy, tmp_path):
+    root = make_tid2013(tmp_path / "tid2013")
+    run_step("iqa", smoke_run_copy, "smoke", {"iqa_dataset": "tid2013", "iqa_root": str(root)}, progress=False)
+    table, _ = _check_tables(smoke_run_copy, "tid2013")
+    assert set(table["distortion"]) == {"all", "additive_gaussian_noise", "gaussian_blur", "jpeg_compression"}
+    assert (table.loc[table["distortion"] == "all", "n_pairs"] == 27).all()
+    assert "reference observer" not in _notebook_text(smoke_run_copy)
+
+
+def test_notebook_rejects_other_layers(smoke_run_copy):
+    with pytest.raises(StepFailed, match="ParameterError.*layers='all'.*only 'final'"):
+        run_step("iqa", smoke_run_copy, "smoke", {"layers": "all"}, progress=False)

@@ -1,0 +1,208 @@
+"""Noise-robustness step: dataset glue, the noise itself, the drop formula, the notebook end to end."""
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+from fixtures_real import cifar100_fine_names, make_cifar100
+
+from clipalign_utils import config
+from clipalign_utils.data import world
+from clipalign_utils.data.noise import (
+    ClassificationSet,
+    add_gaussian_noise,
+    balanced_subset,
+    load_noise_dataset,
+    noisy_image_sets,
+)
+from clipalign_utils.errors import DatasetError, ParameterError
+from clipalign_utils.metrics.noise import mean_normalized_drop, noise_table, normalized_drop
+from clipalign_utils.pipeline import run_step
+
+NOISE_COLUMNS = ["checkpoint", "epoch", "dataset", "sigma", "accuracy", "lo", "hi", "normalized_drop", "n_images"]
+SUMMARY_COLUMNS = ["checkpoint", "epoch", "dataset", "clean_accuracy", "mean_normalized_drop"]
+
+
+# --- datasets ------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("as_parent", [True, False])
+def test_cifar100_through_load_noise_dataset(tmp_path, as_parent):
+    parent = make_cifar100(tmp_path, n=10)
+    root = parent if as_parent else parent / "cifar-100-python"
+    data = load_noise_dataset("cifar100", str(root), config.resolve("smoke"))
+    # 10 images of 10 distinct classes ((7k) % 100): every class has fewer than test_per_class=16.
+    assert data.name == "cifar100" and len(data) == 10
+    assert data.images.dtype == np.uint8 and data.images.shape == (10, 32, 32, 3)
+    assert data.labels.tolist() == [(7 * k) % 100 for k in range(10)]
+    assert data.classnames == tuple(n.replace("_", " ") for n in cifar100_fine_names())
+    assert data.classnames[5] == "maple tree"
+    # Image k is R=k, G=100+k, B=200-k, except pixel (1, 2) of image 0.
+    assert data.images[3, 0, 0].tolist() == [3, 103, 197]
+    assert data.images[0, 1, 2].tolist() == [11, 22, 33]
+
+
+def test_cifar100_subset_is_balanced_and_seeded(tmp_path):
+    # Labels (7k) % 100 for k < 150: classes (7k) % 100 for k < 50 hold 2 images, the other 50 hold 1.
+    root = make_cifar100(tmp_path, n=150)
+    params = config.resolve("smoke", test_per_class=1)
+    a = load_noise_dataset("cifar100", root, params)
+    b = load_noise_dataset("cifar100", root, params)
+    assert len(a) == 100
+    assert np.bincount(a.labels, minlength=100).tolist() == [1] * 100
+    assert np.array_equal(a.images, b.images) and np.array_equal(a.labels, b.labels)
+    other = load_noise_dataset("cifar100", root, config.resolve("smoke", test_per_class=1, seed=1))
+    assert not np.array_equal(a.images, other.images)
+    # As many per class as the largest class holds (100 in the release): the whole set, in order.
+    full = load_noise_dataset("cifar100", root, config.resolve("smoke", test_per_class=2))
+    assert full.labels.tolist() == [(7 * k) % 100 for k in range(150)]
+    assert full.images[:, 0, 0, 0].tolist() == list(range(150))  # R plane of image k is k
+
+
+def test_balanced_subset_by_hand():
+    labels = np.array([0, 0, 0, 1, 1, 2])
+    keep = balanced_subset(labels, 2, seed=0)
+    assert np.all(np.diff(keep) > 0)
+    assert np.bincount(labels[keep]).tolist() == [2, 2, 1]
+    assert balanced_subset(labels, 3, seed=0).tolist() == [0, 1, 2, 3, 4, 5]
+
+
+@pytest.mark.parametrize("root", ["", "  "])
+def test_cifar100_without_root_names_noise_root(root):
+    with pytest.raises(DatasetError, match="noise_root"):
+        load_noise_dataset("cifar100", root, config.resolve("smoke"))
+
+
+def test_cifar100_missing_or_empty_root_names_noise_root(tmp_path):
+    with pytest.raises(DatasetError, match="noise_root"):
+        load_noise_dataset("cifar100", tmp_path / "nowhere", config.resolve("smoke"))
+    with pytest.raises(DatasetError, match="noise_root"):
+        load_noise_dataset("cifar100", tmp_path, config.resolve("smoke"))  # exists, but empty
+
+
+def test_embedded_is_the_balanced_world_test_set():
+    params = config.resolve("smoke", test_per_class=3)
+    data = load_noise_dataset("embedded", "", params)
+    expected = world.make_test_set(3, params["seed"], world.WorldConfig(32, 0.8, 1.0))
+    assert data.classnames == world.SHAPES and data.name == "embedded"
+    assert np.array_equal(data.images, expected.images)
+    assert np.array_equal(data.labels, expected.shape_labels)
+    assert np.bincount(data.labels).tolist() == [3] * 8
+
+
+def test_unknown_dataset_is_a_parameter_error():
+    with pytest.raises(ParameterError, match="noise_dataset"):
+        load_noise_dataset("imagenet", "", config.resolve("smoke"))
+
+
+# --- the noise -----------------------------------------------------------------
+
+
+def test_noise_is_deterministic_per_seed_and_sigma():
+    rng = np.random.default_rng(0)
+    images = rng.integers(0, 256, size=(4, 8, 8, 3), dtype=np.uint8)
+    a = add_gaussian_noise(images, 0.1, seed=7)
+    assert a.dtype == np.float32 and a.shape == images.shape
+    assert np.array_equal(a, add_gaussian_noise(images, 0.1, seed=7))
+    assert not np.array_equal(a, add_gaussian_noise(images, 0.1, seed=8))
+    b = add_gaussian_noise(images, 0.05, seed=7)
+    assert not np.array_equal(a, b)
+    # A different sigma is a different draw, not the same noise rescaled.
+    clean = images.astype(np.float32) / 255
+    inside = (a > 0) & (a < 1) & (b > 0) & (b < 1)
+    assert not np.allclose((a - clean)[inside], 2 * (b - clean)[inside], atol=1e-4)
+
+
+def test_noise_zero_is_the_clean_image_and_output_is_clipped():
+    images = np.array([[[[0, 128, 255]]]], dtype=np.uint8).repeat(50, axis=1)
+    assert np.array_equal(add_gaussian_noise(images, 0.0, 3), images.astype(np.float32) / 255)
+    noisy = add_gaussian_noise(images, 0.5, 3)
+    assert noisy.min() == 0.0 and noisy.max() == 1.0  # black and white pixels clip at the bounds
+    assert np.all((noisy >= 0) & (noisy <= 1))
+
+
+def test_noise_std_is_sigma_on_mid_grey():
+    # Mid-grey (128/255 = 0.502) sits 10 sigma from either bound at sigma 0.05: no clipping,
+    # so the pixels' std is sigma and their mean the grey level (500k draws: within ~0.2 %).
+    grey = np.full((50, 100, 100, 3), 128, dtype=np.uint8)
+    noisy = add_gaussian_noise(grey, 0.05, seed=1234)
+    assert noisy.std() == pytest.approx(0.05, rel=0.01)
+    assert noisy.mean() == pytest.approx(128 / 255, abs=1e-3)
+
+
+def test_noise_rejects_bad_input():
+    with pytest.raises(ParameterError, match="uint8"):
+        add_gaussian_noise(np.zeros((1, 2, 2, 3), np.float32), 0.1, 0)
+    with pytest.raises(ParameterError, match="sigma"):
+        add_gaussian_noise(np.zeros((1, 2, 2, 3), np.uint8), -0.1, 0)
+
+
+def test_noisy_image_sets_add_clean_and_share_content_across_calls():
+    data = ClassificationSet(np.full((2, 4, 4, 3), 100, np.uint8), np.array([0, 1]), ("a", "b"), "toy")
+    sets = noisy_image_sets(data, (0.1, 0.02), seed=5)
+    assert list(sets) == [0.0, 0.02, 0.1]
+    assert sets[0.0].images.dtype == np.uint8 and sets[0.1].images.dtype == np.float32
+    assert sets[0.1].name == "toy-sigma0.1"
+    # Same content → same cache identity, so each noisy set is encoded once per checkpoint.
+    assert noisy_image_sets(data, (0.1,), seed=5)[0.1].identity == sets[0.1].identity
+
+
+# --- the drop ------------------------------------------------------------------
+
+
+def test_normalized_drop_by_hand():
+    assert normalized_drop(0.8, 0.6) == pytest.approx(0.25)
+    assert normalized_drop(0.5, 0.5) == 0.0
+    assert normalized_drop(0.4, 0.5) == pytest.approx(-0.25)  # noise helped
+    assert np.isnan(normalized_drop(0.0, 0.0))
+    table = noise_table({0: [1, 1, 1, 1, 0], 0.1: [1, 1, 0, 0, 0], 0.2: [0, 0, 0, 0, 0]}, n_boot=20)
+    assert table["accuracy"].tolist() == pytest.approx([0.8, 0.4, 0.0])
+    assert table["normalized_drop"].tolist() == pytest.approx([0.0, 0.5, 1.0])
+    assert mean_normalized_drop(table) == pytest.approx(0.75)
+
+
+# --- the notebook --------------------------------------------------------------
+
+
+def _check_noise_outputs(run_dir, dataset, n_checkpoints):
+    sigmas = config.resolve("smoke")["sigmas"]
+    noise = pd.read_csv(run_dir / "metrics" / "noise.csv")
+    assert list(noise.columns[: len(NOISE_COLUMNS)]) == NOISE_COLUMNS
+    assert len(noise) == n_checkpoints * (1 + len(sigmas))
+    for _, rows in noise.groupby("checkpoint"):
+        assert sorted(rows["sigma"]) == pytest.approx([0.0, *sigmas])
+    assert (noise["dataset"] == dataset).all()
+    clean = noise[noise["sigma"] == 0]
+    assert (clean["normalized_drop"] == 0).all()
+    assert np.isfinite(noise["accuracy"]).all() and noise["accuracy"].between(0, 1).all()
+    assert (noise["lo"] <= noise["accuracy"]).all() and (noise["accuracy"] <= noise["hi"]).all()
+    summary = pd.read_csv(run_dir / "metrics" / "noise_summary.csv")
+    assert list(summary.columns[: len(SUMMARY_COLUMNS)]) == SUMMARY_COLUMNS
+    assert len(summary) == n_checkpoints
+    assert summary["clean_accuracy"].tolist() == clean["accuracy"].tolist()
+    for name in ("noise_examples", "noise_accuracy", "noise_normalized_drop"):
+        assert (run_dir / "figures" / f"{name}.png").stat().st_size > 0
+    assert (run_dir / "notebooks" / "04_noise_robustness.ipynb").exists()
+    return noise, summary
+
+
+def test_notebook_smoke_embedded(smoke_run_copy):
+    run_step("noise", smoke_run_copy, "smoke", {}, progress=False)
+    n_checkpoints = len(list((smoke_run_copy / "checkpoints").glob("epoch_*.pt")))
+    noise, summary = _check_noise_outputs(smoke_run_copy, "embedded", n_checkpoints)
+    assert (noise["n_images"] == 16 * 8).all()
+    # The mean drop is the mean of the noisy rows; at_chance flags a clean CI that reaches 1/8.
+    noisy_mean = noise[noise["sigma"] > 0].groupby("checkpoint")["normalized_drop"].mean()
+    assert summary.set_index("checkpoint")["mean_normalized_drop"].to_dict() == pytest.approx(noisy_mean.to_dict(),
+                                                                                              nan_ok=True)
+    assert (summary["clean_at_chance"] == (summary["clean_lo"] <= 1 / 8)).all()
+
+
+def test_notebook_cifar100_fixture(smoke_run_copy, tmp_path):
+    root = make_cifar100(tmp_path / "cifar", n=10)
+    run_step("noise", smoke_run_copy, "smoke", {"noise_dataset": "cifar100", "noise_root": str(root)},
+             progress=False)
+    n_checkpoints = len(list((smoke_run_copy / "checkpoints").glob("epoch_*.pt")))
+    noise, summary = _check_noise_outputs(smoke_run_copy, "cifar100", n_checkpoints)
+    assert (noise["n_images"] == 10).all() and (noise["n_classes"] == 100).all()
+    assert (summary["chance"] == 0.01).all()

@@ -1,0 +1,71 @@
+"""The runner and the CLI: the smoke pipeline end to end, --only, and one-line errors."""
+from __future__ import annotations
+
+import json
+
+import pandas as pd
+import pytest
+
+from clipalign_utils import checkpoints, cli, config
+from clipalign_utils.pipeline import STEPS
+
+DESIGN_COLUMNS = {
+    "iqa": ["checkpoint", "epoch", "dataset", "distance", "distortion", "srcc", "srcc_lo", "srcc_hi",
+            "krcc", "plcc", "n_pairs"],
+    "shape_bias": ["checkpoint", "epoch", "dataset", "shape_bias", "lo", "hi", "shape_fraction",
+                   "texture_fraction", "neither_fraction", "n_images"],
+    "noise": ["checkpoint", "epoch", "dataset", "sigma", "accuracy", "lo", "hi", "normalized_drop", "n_images"],
+    "tradeoff": ["checkpoint", "epoch"],
+}
+
+
+def test_smoke_pipeline_leaves_checkpoints_notebooks_and_tables(smoke_pipeline):
+    run = checkpoints.discover_run(smoke_pipeline)
+    epochs = [c.epoch for c in run.checkpoints]
+    assert len(epochs) >= 5 and epochs[0] == 0 and sum(0 < e < 1 for e in epochs) >= 3
+    assert epochs[-1] == config.resolve("smoke")["epochs"]
+    for name in STEPS.values():
+        executed = json.loads((smoke_pipeline / "notebooks" / f"{name}.ipynb").read_text())
+        assert executed["metadata"]["papermill"]["parameters"]["preset"] == "smoke"
+        assert not any(o.get("output_type") == "error" for c in executed["cells"] for o in c.get("outputs", []))
+    for table, columns in DESIGN_COLUMNS.items():
+        frame = pd.read_csv(smoke_pipeline / "metrics" / f"{table}.csv")
+        assert list(frame.columns[:len(columns)]) == columns or set(columns) <= set(frame.columns)
+        assert set(frame["checkpoint"]) == {c.name for c in run.checkpoints}
+    assert not list(smoke_pipeline.rglob("*.tmp*")) and not list(smoke_pipeline.rglob("*.failed.ipynb"))
+
+
+def test_only_reruns_one_step_with_an_override(smoke_pipeline, tmp_path):
+    import shutil
+
+    run_dir = tmp_path / "run"
+    shutil.copytree(smoke_pipeline, run_dir, ignore=shutil.ignore_patterns("book"))
+    before = (run_dir / "metrics" / "shape_bias.csv").read_bytes()
+    assert cli.main(["run", "--preset", "smoke", "--out", str(run_dir), "--only", "iqa",
+                     "-p", "distance=euclidean"]) == 0
+    iqa = pd.read_csv(run_dir / "metrics" / "iqa.csv")
+    assert set(iqa["distance"]) == {"euclidean"}
+    assert (run_dir / "metrics" / "shape_bias.csv").read_bytes() == before
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["--preset", "huge"], "unknown preset 'huge'"),
+    (["--only", "everything"], "unknown step 'everything'"),
+    (["-p", "epochs"], "write parameters as name=value"),
+    (["-p", "no_such_parameter=1"], "unknown parameter(s) no_such_parameter"),
+])
+def test_cli_bad_arguments_give_one_line(argv, message, tmp_path, capsys):
+    assert cli.main(["run", "--out", str(tmp_path / "run"), *argv]) == 2
+    err = capsys.readouterr().err.strip()
+    assert message in err and len(err.splitlines()) == 1
+
+
+def test_failed_step_leaves_no_table(smoke_run_copy, capsys):
+    code = cli.main(["run", "--preset", "smoke", "--out", str(smoke_run_copy), "--only", "iqa",
+                     "-p", "iqa_dataset=tid2013", "-p", f"iqa_root={smoke_run_copy / 'no-such-folder'}"])
+    err = capsys.readouterr().err.strip()
+    assert code == 2 and len(err.splitlines()) == 1
+    assert "iqa_root" in err and "no-such-folder" in err
+    assert not (smoke_run_copy / "metrics" / "iqa.csv").exists()
+    assert not (smoke_run_copy / "notebooks" / "02_iqa_alignment.ipynb").exists()
+    assert (smoke_run_copy / "notebooks" / "02_iqa_alignment.failed.ipynb").exists()

@@ -1,0 +1,149 @@
+"""The shape step: cue-conflict dataset glue, decisions by hand, and the notebook end to end."""
+from __future__ import annotations
+
+from collections import Counter
+
+import numpy as np
+import pandas as pd
+import pytest
+from fixtures_real import make_geirhos
+
+from clipalign_utils import checkpoints, config
+from clipalign_utils.data import world
+from clipalign_utils.data.cue_conflict import HUMAN_SHAPE_BIAS, load_cue_conflict
+from clipalign_utils.data.geirhos import GEIRHOS_CLASSES
+from clipalign_utils.errors import DatasetError
+from clipalign_utils.metrics.shape_bias import per_class_shape_bias, shape_bias_summary
+from clipalign_utils.pipeline import run_step
+from clipalign_utils.plots.shape_bias import decision_name, decision_titles
+
+CONTRACT_COLUMNS = ["checkpoint", "epoch", "dataset", "shape_bias", "lo", "hi", "shape_fraction",
+                    "texture_fraction", "neither_fraction", "n_images"]
+PER_CLASS_COLUMNS = ["checkpoint", "epoch", "class", "shape_bias", "n_images"]
+
+
+# --- dataset glue ------------------------------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def embedded():
+    params = config.resolve("smoke", cue_conflict_per_pair=2)
+    return load_cue_conflict("embedded", "", params)
+
+
+def test_embedded_labels_conflict_and_balance(embedded):
+    n_classes = len(world.SHAPES)
+    assert embedded.name == "embedded"
+    assert embedded.classnames == world.SHAPES and embedded.texture_names == world.TEXTURES
+    assert len(embedded) == n_classes * (n_classes - 1) * 2 == embedded.n_conflicting
+    assert np.all(embedded.shape_labels != embedded.texture_labels)
+    pairs = Counter(zip(embedded.shape_labels.tolist(), embedded.texture_labels.tolist()))
+    assert len(pairs) == 56 and set(pairs.values()) == {2}
+    assert embedded.example_images([0, 5]).shape == (2, 32, 32, 3)
+
+
+def test_embedded_set_is_reproducible(embedded):
+    again = load_cue_conflict("embedded", "", config.resolve("smoke", cue_conflict_per_pair=2))
+    assert again.images.identity == embedded.images.identity
+
+
+def test_geirhos_through_load_cue_conflict(tmp_path):
+    root = make_geirhos(tmp_path)  # 3 classes x 3 images; image 1 of each class has shape == texture
+    cue = load_cue_conflict("geirhos", str(root), config.resolve("smoke"), image_size=32)
+    assert cue.name == "geirhos" and cue.classnames == GEIRHOS_CLASSES and len(cue.classnames) == 16
+    assert len(cue) == 9 and cue.n_conflicting == 6  # shape == texture images are kept in the set
+    airplane, bear, cat = (GEIRHOS_CLASSES.index(c) for c in ("airplane", "bear", "cat"))
+    # sorted by path: airplane1-airplane10, airplane2-bear11, airplane3-cat12, bear1-bear10, ...
+    assert cue.shape_labels.tolist() == [airplane] * 3 + [bear] * 3 + [cat] * 3
+    assert cue.texture_labels.tolist() == [airplane, bear, cat, bear, cat, airplane, cat, airplane, bear]
+    assert cue.example_images([0, 8]).shape == (2, 32, 32, 3)
+
+    # ... and dropped by the formula: predicting the shape everywhere counts 6 shape hits, not 9.
+    summary = shape_bias_summary(cue.shape_labels, cue.shape_labels, cue.texture_labels, n_boot=20)
+    assert summary["shape_bias"] == 1.0 and summary["n_images"] == 6
+
+
+def test_geirhos_default_input_size_is_224(tmp_path):
+    cue = load_cue_conflict("geirhos", str(make_geirhos(tmp_path)), config.resolve("smoke"))
+    assert cue.images.batch(0, 1).shape == (1, 224, 224, 3)
+
+
+@pytest.mark.parametrize("root", ["", "   ", "does/not/exist", "empty"])
+def test_geirhos_bad_root_names_the_parameter(tmp_path, monkeypatch, root):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(DatasetError, match="cue_conflict_root"):
+        load_cue_conflict("geirhos", root, config.resolve("smoke"))
+
+
+def test_human_reference_is_the_literature_value():
+    assert HUMAN_SHAPE_BIAS == 0.96
+
+
+# --- decisions by hand -------------------------------------------------------------------------
+
+def test_formula_on_hand_made_decisions():
+    # 6 conflicting images of world classes (shape, texture) and a model's answers:
+    # shape hits: images 0, 3, 4; texture hits: 1; neither: 2, 5.
+    shape = np.array([0, 0, 1, 1, 2, 2])
+    texture = np.array([1, 2, 0, 2, 0, 1])
+    predicted = np.array([0, 2, 3, 1, 2, 7])
+    s = shape_bias_summary(predicted, shape, texture, n_boot=200, seed=3)
+    assert s["shape_bias"] == pytest.approx(3 / 4)
+    assert (s["shape_fraction"], s["texture_fraction"], s["neither_fraction"]) == pytest.approx((3 / 6, 1 / 6, 2 / 6))
+    assert s["shape_fraction"] + s["texture_fraction"] + s["neither_fraction"] == pytest.approx(1.0)
+    per_class = per_class_shape_bias(predicted, shape, texture).set_index("class")["shape_bias"]
+    assert per_class.to_dict() == pytest.approx({0: 1 / 2, 1: 1.0, 2: 1.0})
+
+
+def test_decision_titles_name_what_the_model_followed():
+    names, textures = world.SHAPES, world.TEXTURES
+    star, triangle, circle = names.index("star"), names.index("triangle"), names.index("circle")
+    # a star wearing the triangle's canonical texture (dots)
+    assert decision_name(triangle, star, triangle, names, textures) == "dots"
+    assert decision_name(star, star, triangle, names, textures) == "star"
+    assert decision_name(circle, star, triangle, names, textures) == "(circle)"
+    titles = decision_titles([star], [triangle], [np.array([triangle]), np.array([star])], names, textures)
+    assert titles == ["star·dots\n→ dots | star"]
+
+
+# --- the notebook end to end -------------------------------------------------------------------
+
+def _check_tables(run_dir, dataset: str, n_images: int):
+    table = pd.read_csv(run_dir / "metrics" / "shape_bias.csv")
+    assert list(table.columns[: len(CONTRACT_COLUMNS)]) == CONTRACT_COLUMNS
+    run = checkpoints.discover_run(run_dir)
+    assert table["checkpoint"].tolist() == [c.name for c in run.checkpoints]
+    assert table["epoch"].tolist() == [c.epoch for c in run.checkpoints]
+    assert (table["dataset"] == dataset).all() and (table["n_images"] == n_images).all()
+    fractions = table[["shape_fraction", "texture_fraction", "neither_fraction"]]
+    assert ((fractions >= 0) & (fractions <= 1)).all().all()
+    np.testing.assert_allclose(fractions.sum(axis=1), 1.0, atol=1e-9)
+    cue_hits = table["shape_fraction"] + table["texture_fraction"] > 0
+    # finite where the model made a cue decision; nan exactly where it made none
+    assert np.isfinite(table.loc[cue_hits, "shape_bias"]).all()
+    assert table.loc[~cue_hits, "shape_bias"].isna().all()
+    assert table["shape_bias"].between(0, 1).where(cue_hits, True).all()
+    np.testing.assert_allclose(table.loc[cue_hits, "shape_bias"],
+                               table.loc[cue_hits, "shape_fraction"] / fractions[cue_hits].iloc[:, :2].sum(axis=1))
+    per_class = pd.read_csv(run_dir / "metrics" / "shape_bias_per_class.csv")
+    assert list(per_class.columns[: len(PER_CLASS_COLUMNS)]) == PER_CLASS_COLUMNS
+    assert set(per_class["checkpoint"]) == set(table["checkpoint"])
+    assert per_class.groupby("checkpoint")["n_images"].sum().eq(n_images).all()
+    return table, per_class
+
+
+def test_notebook_smoke_embedded(smoke_run_copy):
+    run_step("shape", smoke_run_copy, "smoke", {}, progress=False)
+    table, per_class = _check_tables(smoke_run_copy, "embedded", n_images=56)
+    assert set(per_class["class"]) <= set(world.SHAPES)
+    for name in ("shape_bias_vs_epoch", "shape_bias_fractions", "shape_bias_per_class", "cue_conflict_examples"):
+        assert (smoke_run_copy / "figures" / f"{name}.png").stat().st_size > 0
+    assert (smoke_run_copy / "notebooks" / "03_shape_texture_bias.ipynb").exists()
+
+
+def test_notebook_smoke_geirhos(smoke_run_copy, tmp_path):
+    root = make_geirhos(tmp_path / "geirhos")
+    run_step("shape", smoke_run_copy, "smoke",
+             {"cue_conflict_dataset": "geirhos", "cue_conflict_root": str(root)}, progress=False)
+    table, per_class = _check_tables(smoke_run_copy, "geirhos", n_images=6)
+    assert set(per_class["class"]) == {"airplane", "bear", "cat"}
