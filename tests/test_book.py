@@ -32,6 +32,9 @@ def test_notebook_pages_render_in_chromium(smoke_pipeline):
         try:
             for name in STEPS.values():
                 page = browser.new_page()
+                # No network here: answer the CDN assets a reader's browser would fetch (MathJax)
+                # with empty files, so the console shows the page's own errors only.
+                page.route(lambda url: not url.startswith("file:"), lambda route: route.fulfill(status=200, body="", content_type="text/javascript"))
                 problems = []
                 page.on("console", lambda m: problems.append(m.text) if m.type == "error" else None)
                 page.on("pageerror", lambda e: problems.append(str(e)))

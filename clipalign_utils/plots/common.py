@@ -10,14 +10,15 @@ import seaborn as sns
 sns.set_theme(context="notebook", style="whitegrid")
 
 
-def save_figure(fig: plt.Figure, run_dir: str | Path, name: str) -> Path:
-    """Save `fig` as RUN_DIR/figures/<name>.png (written under a temporary name, then renamed)."""
+def save_figure(fig: plt.Figure, run_dir: str | Path, name: str) -> None:
+    """Save `fig` as RUN_DIR/figures/<name>.png (written under a temporary name, then renamed).
+
+    Returns nothing, so a notebook cell ending in this call shows the figure, not a path."""
     out = Path(run_dir) / "figures" / f"{name}.png"
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = out.with_name(f".{name}.tmp.png")
     fig.savefig(tmp, dpi=120, bbox_inches="tight")
     os.replace(tmp, out)
-    return out
 
 
 def epoch_axis(ax: plt.Axes, epochs, log_x: bool = False) -> None:
