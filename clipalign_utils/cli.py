@@ -40,8 +40,9 @@ def main(argv: list[str] | None = None) -> int:
         if args.command == "run":
             from .pipeline import run_pipeline
 
+            # Cell-by-cell progress bars only on a terminal; logs get the per-step lines.
             run_pipeline(args.out, args.preset, args.only, _parse_overrides(args.params),
-                         book=not args.no_book)
+                         book=not args.no_book, progress=sys.stderr.isatty())
         else:
             from .book import build_book
 
