@@ -33,11 +33,25 @@ def main(argv: list[str] | None = None) -> int:
     run.add_argument("-p", dest="params", action="append", default=[], metavar="NAME=VALUE",
                      help="override a parameter in every notebook that declares it (repeatable)")
     run.add_argument("--no-book", action="store_true", help="skip building the book")
+    run.add_argument("--seeds", nargs="+", type=int, metavar="K",
+                     help="train and analyse one run per seed (and scale) into OUT/<scale>-seed<k>/, "
+                          "then synthesise them all into OUT")
+    run.add_argument("--scales", nargs="+", metavar="SCALE",
+                     help="model scales (tiny, small, vit-tiny) or open_clip names; with or without --seeds")
     book = commands.add_parser("book", help="build the book from an executed run directory")
     book.add_argument("run_dir")
     args = parser.parse_args(argv)
     try:
-        if args.command == "run":
+        if args.command == "run" and (args.seeds or args.scales):
+            from .multirun import run_many
+
+            if args.only:
+                raise ParameterError("--only runs one step of one run: use it on OUT/<scale>-seed<k>, "
+                                     "not with --seeds/--scales")
+            # One book per run directory needs every notebook there; a multi-run has no single book.
+            run_many(args.out, args.preset, args.seeds, args.scales, _parse_overrides(args.params),
+                     progress=sys.stderr.isatty())
+        elif args.command == "run":
             from .pipeline import run_pipeline
 
             # Cell-by-cell progress bars only on a terminal; logs get the per-step lines.

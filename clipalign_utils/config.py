@@ -24,7 +24,7 @@ _COMMON: dict[str, Any] = {
     "texture_scale": 1.0,
     # training
     "epochs": 12,
-    "samples_per_epoch": 12000,
+    "samples_per_epoch": 12800,  # 100 steps of 128: early checkpoints at round fractions
     "lr": 1e-3,
     "weight_decay": 0.1,
     "warmup": 50,
@@ -76,6 +76,7 @@ CHOICES: dict[str, tuple[str, ...]] = {
     "distance": ("cosine", "euclidean", "normalized_euclidean"),
     "cue_conflict_dataset": ("embedded", "geirhos"),
     "noise_dataset": ("embedded", "cifar100"),
+    "layers": ("final", "all"),
 }
 
 

@@ -18,11 +18,12 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 from open_clip.zero_shot_classifier import build_zero_shot_classifier
-from tqdm.auto import tqdm
+from tqdm import tqdm  # plain text bars: no widget library needed in notebooks
 
 from . import models
 from .checkpoints import Checkpoint
 from .data.image_sets import ImageSet
+from .errors import ParameterError
 
 
 def _sha1(obj) -> str:
@@ -54,6 +55,25 @@ def preprocess_batch(images: torch.Tensor, size: int, mean: torch.Tensor, std: t
         top, left = (new_h - size) // 2, (new_w - size) // 2
         x = x[..., top:top + size, left:left + size].clamp(0, 1)
     return (x - mean) / std
+
+
+def vision_blocks(model: torch.nn.Module) -> list[tuple[str, torch.nn.Module]]:
+    """The vision tower's blocks in order: ResNet stages (layer1..4) or transformer blocks."""
+    visual = model.visual
+    if hasattr(visual, "transformer") and hasattr(visual.transformer, "resblocks"):
+        return [(f"block{i + 1}", block) for i, block in enumerate(visual.transformer.resblocks)]
+    if all(hasattr(visual, f"layer{i}") for i in range(1, 5)):
+        return [(f"layer{i}", getattr(visual, f"layer{i}")) for i in range(1, 5)]
+    raise ParameterError(f"layers='all' supports open_clip's ViT and ModifiedResNet towers, "
+                         f"not {type(visual).__name__}")
+
+
+def _pool(output: torch.Tensor, model: torch.nn.Module) -> torch.Tensor:
+    """A block's output as one vector per image: mean over space (ResNet) or tokens (ViT)."""
+    if output.ndim == 4:
+        return output.float().mean(dim=(2, 3))
+    batch_first = getattr(model.visual.transformer, "batch_first", True)
+    return output.float().mean(dim=1 if batch_first else 0)
 
 
 class Encoder:
@@ -89,10 +109,13 @@ class Encoder:
             self._std = torch.tensor(cfg["std"], device=self.device).view(1, 3, 1, 1)
         return self._model
 
+    def _cache_path(self, key: dict) -> Path:
+        return self.cache_dir / f"{_sha1({**self._identity, **key})}.npy"
+
     def _cached(self, key: dict, compute) -> np.ndarray:
         if self.cache_dir is None:
             return compute()
-        path = self.cache_dir / f"{_sha1({**self._identity, **key})}.npy"
+        path = self._cache_path(key)
         if path.exists():
             return np.load(path)
         array = compute()
@@ -104,25 +127,47 @@ class Encoder:
             return torch.autocast("cuda", dtype=torch.float16)
         return torch.autocast("cpu", enabled=False)
 
-    def encode_images(self, images: ImageSet, layer: str = "final") -> np.ndarray:
+    def encode_images(self, images: ImageSet) -> np.ndarray:
         """(N, D) unit-norm embeddings of every image in the set."""
-        return self._cached({"images": images.identity, "layer": layer, "kind": "image"},
+        return self._cached({"images": images.identity, "layer": "final", "kind": "image"},
                             lambda: self._encode_images(images))
 
+    def encode_layers(self, images: ImageSet) -> dict[str, np.ndarray]:
+        """{layer: (N, D_layer) unit-norm features} for every vision block's output (spatially
+        or token-averaged) and "final" (the embedding). One forward pass fills every layer."""
+        names = [name for name, _ in vision_blocks(self.model)] + ["final"]
+        keys = {name: {"images": images.identity, "layer": name, "kind": "image"} for name in names}
+        if self.cache_dir is not None and all(self._cache_path(k).exists() for k in keys.values()):
+            return {name: np.load(self._cache_path(keys[name])) for name in names}
+        features = self._encode_images(images, with_blocks=True)
+        return {name: self._cached(keys[name], lambda name=name: features[name]) for name in names}
+
     @torch.no_grad()
-    def _encode_images(self, images: ImageSet) -> np.ndarray:
+    def _encode_images(self, images: ImageSet, with_blocks: bool = False):
         model = self.model
-        chunks = []
-        starts = range(0, len(images), self.batch_size)
-        for start in tqdm(starts, desc=f"encode {images.name} @ {self.checkpoint_path.stem}",
-                          disable=not self.progress, leave=False):
-            batch = images.batch(start, min(start + self.batch_size, len(images)))
-            batch = batch.to(self.device, non_blocking=True)
-            x = preprocess_batch(batch, self._size, self._mean, self._std)
-            with self._autocast():
-                features = model.encode_image(x)
-            chunks.append(F.normalize(features.float(), dim=-1).cpu())
-        return torch.cat(chunks).numpy()
+        captured: dict[str, torch.Tensor] = {}
+        hooks = []
+        if with_blocks:
+            for name, block in vision_blocks(model):
+                hooks.append(block.register_forward_hook(
+                    lambda _m, _i, out, name=name: captured.__setitem__(name, _pool(out, model))))
+        chunks: dict[str, list[torch.Tensor]] = {}
+        try:
+            starts = range(0, len(images), self.batch_size)
+            for start in tqdm(starts, desc=f"encode {images.name} @ {self.checkpoint_path.stem}",
+                              disable=not self.progress, leave=False):
+                batch = images.batch(start, min(start + self.batch_size, len(images)))
+                batch = batch.to(self.device, non_blocking=True)
+                x = preprocess_batch(batch, self._size, self._mean, self._std)
+                with self._autocast():
+                    captured["final"] = model.encode_image(x)
+                for name, value in captured.items():
+                    chunks.setdefault(name, []).append(F.normalize(value.float(), dim=-1).cpu())
+        finally:
+            for hook in hooks:
+                hook.remove()
+        arrays = {name: torch.cat(parts).numpy() for name, parts in chunks.items()}
+        return arrays if with_blocks else arrays["final"]
 
     @torch.no_grad()
     def zero_shot_weights(self, classnames: Sequence[str], templates: Sequence[str]) -> np.ndarray:

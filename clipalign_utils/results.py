@@ -5,6 +5,7 @@ analysis notebooks — or by hand — can be synthesised.
 """
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Sequence
 
@@ -54,6 +55,9 @@ def checkpoint_table(run_dir: str | Path, distance: str | None = None) -> pd.Dat
     noise = read_metric(run_dir, "noise")
     clean = noise[noise["sigma"] == 0].set_index("checkpoint")
     noisy = noise[noise["sigma"] > 0]
+    if "clean_at_chance" in noise.columns:
+        # A checkpoint at chance has nothing to lose to noise: its drop is undefined, not zero.
+        noisy = noisy[~noisy["clean_at_chance"].astype(bool)]
     robustness = pd.DataFrame({
         "noise_dataset": clean["dataset"],
         "clean_accuracy": clean["accuracy"],
@@ -65,11 +69,66 @@ def checkpoint_table(run_dir: str | Path, distance: str | None = None) -> pd.Dat
     return table.sort_values("epoch").reset_index(drop=True)
 
 
+def run_identity(run_dir: str | Path) -> dict:
+    """{"scale", "seed"} of a run: train_params.json's `model` and `seed` when present, else params.txt's
+    (open_clip_train writes `model: clipalign-tiny`; the scale is the name without that prefix).
+    A value no record holds is None."""
+    run_dir = Path(run_dir)
+    record = {}
+    params_txt = run_dir / "params.txt"
+    if params_txt.exists():
+        from .checkpoints import read_params_txt
+
+        record.update(read_params_txt(params_txt))
+    train_params = run_dir / "train_params.json"
+    if train_params.exists():
+        record.update({k: v for k, v in json.loads(train_params.read_text()).items() if k in ("model", "seed")})
+    scale = record.get("model")
+    if isinstance(scale, str):
+        scale = scale.strip().removeprefix("clipalign-")
+    seed = record.get("seed")
+    try:
+        seed = int(seed) if seed is not None else None
+    except ValueError:
+        raise ParameterError(f"{run_dir}: seed {seed!r} in its parameters is not an integer") from None
+    return {"scale": scale, "seed": seed}
+
+
+def parse_run_dirs(run_dirs, run_dir: str | Path) -> list[Path]:
+    """The synthesis notebook's `run_dirs`: None = [run_dir]; a comma-separated string or a list."""
+    if run_dirs is None:
+        return [Path(run_dir)]
+    if isinstance(run_dirs, str):
+        run_dirs = [part for part in run_dirs.split(",")]
+    dirs = [Path(str(d).strip()) for d in run_dirs if str(d).strip()]
+    if not dirs:
+        raise ParameterError(f"run_dirs={run_dirs!r} names no run directory")
+    return dirs
+
+
 def checkpoint_tables(run_dirs: Sequence[str | Path], distance: str | None = None) -> pd.DataFrame:
-    """checkpoint_table of several runs stacked (column `run` tells them apart)."""
-    return pd.concat([checkpoint_table(d, distance) for d in run_dirs], ignore_index=True)
+    """checkpoint_table of several runs stacked; columns `run`, `scale` and `seed` (run_identity) tell them apart."""
+    tables = []
+    for run_dir in run_dirs:
+        identity = run_identity(run_dir)
+        table = checkpoint_table(run_dir, distance)
+        table["scale"] = identity["scale"] if identity["scale"] is not None else Path(run_dir).name
+        table["seed"] = identity["seed"]
+        tables.append(table)
+    return pd.concat(tables, ignore_index=True)
 
 
 def noise_curves(run_dir: str | Path) -> pd.DataFrame:
     """noise.csv as read (one row per checkpoint x sigma), for the accuracy panel."""
     return read_metric(run_dir, "noise")
+
+
+def noise_curves_of(run_dirs: Sequence[str | Path]) -> pd.DataFrame:
+    """noise_curves of several runs stacked, with columns run, scale and seed as in checkpoint_tables."""
+    tables = []
+    for run_dir in run_dirs:
+        identity = run_identity(run_dir)
+        tables.append(noise_curves(run_dir).assign(
+            run=str(run_dir), scale=identity["scale"] if identity["scale"] is not None else Path(run_dir).name,
+            seed=identity["seed"]))
+    return pd.concat(tables, ignore_index=True)

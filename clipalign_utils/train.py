@@ -26,7 +26,7 @@ import torch
 import torch.distributed as dist
 from open_clip.loss import ClipLoss
 from open_clip_train.scheduler import cosine_lr
-from tqdm.auto import tqdm
+from tqdm import tqdm  # plain text bars: no widget library needed in notebooks
 
 from . import models
 from .data.world import WorldConfig, make_pairs
@@ -172,7 +172,8 @@ def train(run_dir: str | Path, params: dict, progress: bool = True) -> list[Path
         losses = [line for line in log_path.read_text().splitlines()[1:]
                   if int(line.split(",")[0]) <= start_step]
     first_epoch = start_step // steps_per_epoch + 1
-    bar = tqdm(total=total_steps, initial=start_step, desc="train", disable=not progress or rank != 0)
+    bar = tqdm(total=total_steps, initial=start_step, desc="train", disable=not progress or rank != 0,
+               mininterval=2.0)
     with ThreadPoolExecutor(max_workers=1) as prefetch:
         upcoming = prefetch.submit(epoch_data, first_epoch)
         for epoch in range(first_epoch, params["epochs"] + 1):

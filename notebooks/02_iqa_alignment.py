@@ -63,7 +63,7 @@ iqa_root = None  # tid2013 / kadid10k: the dataset folder in its official layout
 distance = None  # cosine | euclidean | normalized_euclidean
 iqa_levels = None  # embedded: distortion levels, from 1 (mildest) to 5
 reference_observer = None  # embedded: haarpsi | mdsi | ms_ssim | ssim
-layers = None  # final (the image embedding); other layers are not supported yet
+layers = None  # final (the image embedding) | all (also every vision block's output)
 n_boot = None  # bootstrap resamples for the SRCC intervals
 image_size = None  # embedded: image size (as the world was trained)
 texture_correlation = None  # embedded: for the world images among the references
@@ -78,19 +78,17 @@ from IPython.display import display
 from clipalign_utils import checkpoints, config
 from clipalign_utils.data.iqa import load_iqa
 from clipalign_utils.encoder import run_encoders
-from clipalign_utils.errors import ParameterError
 from clipalign_utils.io import write_table
-from clipalign_utils.metrics.iqa import embedding_distance, iqa_table, peak_summary
+from clipalign_utils.metrics.iqa import alignment_scores, embedding_distance, iqa_table, peak_summary
 from clipalign_utils.plots.common import save_figure
-from clipalign_utils.plots.iqa import alignment_curve, distance_quality_scatter, distortion_heatmap, iqa_examples
+from clipalign_utils.plots.iqa import (alignment_curve, distance_quality_scatter, distortion_heatmap,
+                                      iqa_examples, layer_heatmap)
 
 params = config.resolve(
     preset, seed=seed, model=model, device=device, eval_batch_size=eval_batch_size, iqa_dataset=iqa_dataset,
     iqa_root=iqa_root, distance=distance, iqa_levels=iqa_levels, reference_observer=reference_observer,
     layers=layers, n_boot=n_boot, image_size=image_size, texture_correlation=texture_correlation,
     texture_scale=texture_scale)
-if params["layers"] != "final":
-    raise ParameterError(f"layers={params['layers']!r}: only 'final' (the image embedding) is supported yet")
 run_dir = Path(run_dir)
 run = checkpoints.discover_run(run_dir, model)
 data = load_iqa(params["iqa_dataset"], params["iqa_root"], params, image_size=run.image_size)
@@ -216,3 +214,35 @@ final_pairs = iqa_pairs[iqa_pairs["checkpoint"] == final["checkpoint"]]
 print(f"last checkpoint, median {params['distance']} distance by level: "
       + ", ".join(f"level {level}: {median:.4f}"
                   for level, median in final_pairs.groupby("level")["model_distance"].median().items()))
+
+# %% [markdown]
+# ## Which layer is most aligned?
+# With `layers="all"`, every block of the vision tower is scored the same way: its output,
+# averaged over space (ResNet stages) or tokens (transformer blocks), as an embedding. Early blocks
+# see pixels, late ones semantics; the paper's question is where low-level alignment lives and how
+# that moves with training.
+
+# %%
+if params["layers"] == "all":
+    layer_rows = []
+    for checkpoint, encoder in run_encoders(run, params["device"], params["eval_batch_size"],
+                                            cache_dir=run_dir / "cache", progress=False):
+        reference_layers = encoder.encode_layers(data.references)
+        distorted_layers = encoder.encode_layers(data.distorted)
+        for layer in reference_layers:
+            distance_per_pair = embedding_distance(reference_layers[layer][reference_index],
+                                                   distorted_layers[layer][distorted_index], params["distance"])
+            layer_rows.append({"checkpoint": checkpoint.name, "epoch": checkpoint.epoch, "dataset": data.name,
+                               "distance": params["distance"], "layer": layer,
+                               **alignment_scores(distance_per_pair, data.pairs["quality"].to_numpy()),
+                               "n_pairs": len(distance_per_pair)})
+    iqa_layers = pd.DataFrame(layer_rows)
+    write_table(iqa_layers, run_dir, "iqa_layers")
+    fig = layer_heatmap(iqa_layers)
+    save_figure(fig, run_dir, "iqa_layers")
+    best = iqa_layers.loc[iqa_layers.groupby("checkpoint", sort=False)["srcc"].idxmax()]
+    for _, row in best.iterrows():
+        print(f"epoch {row['epoch']:g}: most aligned layer {row['layer']} (SRCC {row['srcc']:.3f})")
+else:
+    print("layers='final': only the image embedding was scored (run with -p layers=all for every block)")
+

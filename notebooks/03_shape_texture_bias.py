@@ -76,7 +76,7 @@ from clipalign_utils.data.cue_conflict import HUMAN_SHAPE_BIAS, HUMAN_SHAPE_BIAS
 from clipalign_utils.data.prompts import resolve_templates
 from clipalign_utils.encoder import run_encoders
 from clipalign_utils.io import write_table
-from clipalign_utils.metrics.shape_bias import per_class_shape_bias, shape_bias_summary
+from clipalign_utils.metrics.shape_bias import per_class_shape_bias, shape_bias_summary, texture_then_shape
 from clipalign_utils.plots.common import save_figure
 from clipalign_utils.plots.shape_bias import (cue_conflict_examples, decision_fractions, decision_titles,
                                               per_class_panel, shape_bias_curve)
@@ -138,26 +138,18 @@ save_figure(fig, run_dir, "shape_bias_vs_epoch")
 print(f"human reference: {HUMAN_SHAPE_BIAS:g} — literature value ({HUMAN_SHAPE_BIAS_SOURCE}), not computed here")
 
 # %%
-# The texture phase: the lowest shape bias before the last checkpoint. The shift shows when that
-# minimum leans to texture (< 0.5), the last checkpoint leans to shape (> 0.5) and their
-# intervals do not overlap.
-before_last = shape_bias.iloc[:-1] if len(shape_bias) > 1 else shape_bias
-early = (before_last.loc[before_last["shape_bias"].idxmin()] if before_last["shape_bias"].notna().any()
-         else before_last.iloc[0])
-last = shape_bias.iloc[-1]
-first = shape_bias.iloc[0]
+# The texture phase is the lowest shape bias before the last checkpoint; the shift shows when it
+# leans to texture, the last checkpoint leans to shape, and their intervals do not overlap.
+shift = texture_then_shape(shape_bias)
+first, early, last = shift["first"], shift["texture_phase"], shift["last"]
 print(f"first checkpoint (epoch {first['epoch']:g}): shape bias {first['shape_bias']:.3f}")
 print(f"lowest before the end: epoch {early['epoch']:g}, shape bias {early['shape_bias']:.3f} "
       f"[{early['lo']:.3f}, {early['hi']:.3f}]")
 print(f"last checkpoint (epoch {last['epoch']:g}): shape bias {last['shape_bias']:.3f} "
       f"[{last['lo']:.3f}, {last['hi']:.3f}]")
-texture_phase = early["shape_bias"] < 0.5
-shape_at_end = last["shape_bias"] > 0.5
-separated = early["hi"] < last["lo"]
-shift_shows = bool(texture_phase and shape_at_end and separated and early["epoch"] < last["epoch"])
-print(f"texture phase (lowest < 0.5): {texture_phase}; shape at the end (last > 0.5): {shape_at_end}; "
-      f"intervals separated: {separated}")
-print(f"texture-then-shape shift shows: {'yes' if shift_shows else 'no'}")
+print(f"texture phase (lowest < 0.5): {shift['texture_phase_leans_texture']}; shape at the end (last > 0.5): "
+      f"{shift['last_leans_shape']}; intervals separated: {shift['separated']}")
+print(f"texture-then-shape shift shows: {'yes' if shift['shift_shows'] else 'no'}")
 print(f"last checkpoint vs the human reference: {last['shape_bias'] - HUMAN_SHAPE_BIAS:+.3f}")
 
 # %% [markdown]

@@ -146,3 +146,22 @@ def test_preprocess_resizes_like_open_clip():
     x = preprocess_batch(images, 32, torch.zeros(1, 3, 1, 1), torch.ones(1, 3, 1, 1))
     assert x.shape == (2, 3, 32, 32)
     assert torch.allclose(x, torch.ones_like(x), atol=1e-4)
+
+
+@pytest.mark.parametrize("scale, blocks", [("tiny", ["layer1", "layer2", "layer3", "layer4"]),
+                                           ("vit-tiny", ["block1", "block2", "block3", "block4"])])
+def test_encode_layers_gives_every_block_and_the_final_embedding(scale, blocks, tmp_path):
+    model = models.create_model(scale, image_size=32)
+    checkpoint = tmp_path / "epoch_0.pt"
+    torch.save({"epoch": 0, "state_dict": model.state_dict()}, checkpoint)
+    images = ArrayImages(world.make_test_set(1, 0, CFG).images, "test")
+    encoder = Encoder(checkpoint, models.open_clip_name(scale), 32, batch_size=3, cache_dir=tmp_path / "cache")
+    layers = encoder.encode_layers(images)
+    assert list(layers) == blocks + ["final"]
+    for name, features in layers.items():
+        assert features.shape[0] == 8
+        np.testing.assert_allclose(np.linalg.norm(features, axis=1), 1, atol=1e-5)
+    np.testing.assert_allclose(layers["final"], encoder.encode_images(images), atol=1e-6)
+    # A second call is served from the cache without a forward pass.
+    fresh = Encoder(checkpoint, models.open_clip_name(scale), 32, cache_dir=tmp_path / "cache")
+    assert all(np.array_equal(fresh.encode_layers(images)[k], layers[k]) for k in layers)

@@ -196,6 +196,20 @@ def test_notebook_smoke_tid2013(smoke_run_copy, tmp_path):
     assert "reference observer" not in _notebook_text(smoke_run_copy)
 
 
-def test_notebook_rejects_other_layers(smoke_run_copy):
-    with pytest.raises(StepFailed, match="ParameterError.*layers='all'.*only 'final'"):
-        run_step("iqa", smoke_run_copy, "smoke", {"layers": "all"}, progress=False)
+def test_notebook_scores_every_layer(smoke_run_copy):
+    run_step("iqa", smoke_run_copy, "smoke", {"layers": "all"}, progress=False)
+    layers = pd.read_csv(smoke_run_copy / "metrics" / "iqa_layers.csv")
+    iqa = pd.read_csv(smoke_run_copy / "metrics" / "iqa.csv")
+    n_checkpoints = iqa["checkpoint"].nunique()
+    assert list(layers["layer"].iloc[:5]) == ["layer1", "layer2", "layer3", "layer4", "final"]
+    assert len(layers) == 5 * n_checkpoints and layers["srcc"].notna().all()
+    # The "final" layer is the image embedding: its SRCC is the overall row of iqa.csv.
+    final = layers[layers["layer"] == "final"].set_index("checkpoint")["srcc"]
+    overall = iqa[iqa["distortion"] == "all"].set_index("checkpoint")["srcc"]
+    pd.testing.assert_series_equal(final.sort_index(), overall.sort_index(), check_names=False)
+    assert (smoke_run_copy / "figures" / "iqa_layers.png").stat().st_size > 0
+
+
+def test_notebook_rejects_unknown_layers(smoke_run_copy):
+    with pytest.raises(StepFailed, match="ParameterError.*layers='some'.*choose one of final, all"):
+        run_step("iqa", smoke_run_copy, "smoke", {"layers": "some"}, progress=False)

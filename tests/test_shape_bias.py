@@ -147,3 +147,19 @@ def test_notebook_smoke_geirhos(smoke_run_copy, tmp_path):
              {"cue_conflict_dataset": "geirhos", "cue_conflict_root": str(root)}, progress=False)
     table, per_class = _check_tables(smoke_run_copy, "geirhos", n_images=6)
     assert set(per_class["class"]) == {"airplane", "bear", "cat"}
+
+
+def test_texture_then_shape_on_constructed_curves():
+    from clipalign_utils.metrics.shape_bias import texture_then_shape
+
+    epochs = [0, 0.5, 1, 2, 4]
+    shifted = pd.DataFrame({"epoch": epochs, "shape_bias": [0.5, 0.2, 0.4, 0.8, 0.95],
+                            "lo": [0.4, 0.1, 0.3, 0.7, 0.9], "hi": [0.6, 0.3, 0.5, 0.9, 1.0]})
+    result = texture_then_shape(shifted)
+    assert result["shift_shows"] and result["texture_phase"]["epoch"] == 0.5
+    # Shape-biased from the start: no texture phase.
+    flat = shifted.assign(shape_bias=[0.7, 0.7, 0.8, 0.9, 0.95], lo=[0.6] * 5, hi=[0.99] * 5)
+    assert not texture_then_shape(flat)["shift_shows"]
+    # Texture phase, but intervals overlap the end: not shown.
+    overlapping = shifted.assign(hi=[0.6, 0.95, 0.5, 0.9, 1.0])
+    assert not texture_then_shape(overlapping)["shift_shows"]

@@ -19,7 +19,7 @@ import torch
 import torch.nn.functional as F
 from PIL import Image
 from skimage import data as skdata
-from tqdm.auto import tqdm
+from tqdm import tqdm  # plain text bars: no widget library needed in notebooks
 
 from clipalign_utils.data.distortions import DISTORTIONS, LEVELS, apply_distortion, check_distortion
 from clipalign_utils.errors import ParameterError

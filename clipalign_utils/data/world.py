@@ -208,7 +208,7 @@ def make_pair(index: int, seed: int, config: WorldConfig, split: str = "train", 
 def make_pairs(n: int, seed: int, config: WorldConfig, split: str = "train", epoch: int = 0,
                start: int = 0, progress: bool = False) -> WorldSample:
     """Items start..start+n of a split (see make_pair)."""
-    from tqdm.auto import tqdm
+    from tqdm import tqdm  # plain text bars: no widget library needed in notebooks
 
     images = np.empty((n, config.image_size, config.image_size, 3), np.uint8)
     shapes, textures, captions = np.empty(n, np.int64), np.empty(n, np.int64), []

@@ -67,3 +67,26 @@ def per_class_shape_bias(predicted, shape_label, texture_label) -> pd.DataFrame:
             "n_images": int(mine.sum()),
         })
     return pd.DataFrame(rows, columns=["class", "shape_bias", "n_images"])
+
+
+def texture_then_shape(table: pd.DataFrame) -> dict:
+    """Does a run show the texture-then-shape shift? `table`: one row per checkpoint with
+    epoch, shape_bias, lo, hi (shape_bias.csv).
+
+    The texture phase is the lowest shape bias before the last checkpoint. The shift shows when
+    that minimum leans to texture (< 0.5), the last checkpoint leans to shape (> 0.5), and their
+    bootstrap intervals do not overlap. Returns the three rows (first, texture_phase, last) and
+    the booleans texture_phase_leans_texture, last_leans_shape, separated, shift_shows.
+    """
+    table = table.sort_values("epoch").reset_index(drop=True)
+    before_last = table.iloc[:-1] if len(table) > 1 else table
+    early = (before_last.loc[before_last["shape_bias"].idxmin()] if before_last["shape_bias"].notna().any()
+             else before_last.iloc[0])
+    last = table.iloc[-1]
+    leans_texture = bool(early["shape_bias"] < 0.5)
+    leans_shape = bool(last["shape_bias"] > 0.5)
+    separated = bool(early["hi"] < last["lo"])
+    return {"first": table.iloc[0], "texture_phase": early, "last": last,
+            "texture_phase_leans_texture": leans_texture, "last_leans_shape": leans_shape,
+            "separated": separated,
+            "shift_shows": leans_texture and leans_shape and separated and early["epoch"] < last["epoch"]}

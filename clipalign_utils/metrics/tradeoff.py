@@ -190,3 +190,116 @@ def verdicts(df: pd.DataFrame, n_perm: int = 10000, seed: int = 0, alpha: float 
         _covaries_claim(df, n_perm, seed, alpha),
     ]
     return pd.DataFrame(rows, columns=["claim", "statistic", "value", "p_value", "verdict", "detail"])
+
+
+# --- Several runs: seeds of one scale are replicates; scales are compared side by side. ---
+
+# Measures averaged over seeds, each with the per-run interval used when a scale has one seed only.
+SEED_MEASURES = {
+    "iqa_srcc": ("iqa_srcc_lo", "iqa_srcc_hi"),
+    "shape_bias": ("shape_bias_lo", "shape_bias_hi"),
+    "clean_accuracy": (None, None),
+    "noise_drop": (None, None),
+}
+
+
+def t_interval(values, confidence: float = 0.95) -> tuple[float, float, float, int]:
+    """(mean, lo, hi, n) of the finite values: Student-t interval mean ± t(n−1)·sd/√n; lo = hi = nan when n < 2."""
+    from scipy import stats
+
+    x = np.asarray(values, dtype=float).ravel()
+    x = x[np.isfinite(x)]
+    n = int(x.size)
+    if n == 0:
+        return float("nan"), float("nan"), float("nan"), 0
+    mean = float(x.mean())
+    if n < 2:
+        return mean, float("nan"), float("nan"), n
+    half = float(stats.t.ppf(0.5 + confidence / 2, n - 1) * x.std(ddof=1) / np.sqrt(n))
+    return mean, mean - half, mean + half, n
+
+
+def seed_means(df: pd.DataFrame, measures: dict | None = None, by: tuple[str, ...] = ("scale", "epoch"),
+               confidence: float = 0.95) -> pd.DataFrame:
+    """Mean and t-interval over seeds of each measure, one row per group of ``by`` (default scale × epoch).
+
+    Columns: ``by``, then per measure m: m (mean over seeds), m_lo, m_hi (t-interval at ``confidence``);
+    n_seeds (runs in the group); checkpoint (the first run's name, for labels). ``measures`` maps a
+    column to its per-run interval columns (lo, hi) or (None, None): a group with a single seed keeps that
+    run's own interval there, so a one-seed scale is judged as a single run is. Groups keep the order in
+    which they first appear in ``df``, epochs ascending within a scale. Epochs are matched to 1e-6.
+    """
+    measures = SEED_MEASURES if measures is None else measures
+    by = list(by)
+    _require(df, by + list(measures))
+    df = df.copy()
+    if "epoch" in by:
+        df["epoch"] = df["epoch"].astype(float).round(6)
+    rows = []
+    for key, group in df.groupby(by, sort=False):
+        key = key if isinstance(key, tuple) else (key,)
+        row = dict(zip(by, key))
+        if "checkpoint" in group.columns:
+            row["checkpoint"] = group["checkpoint"].iloc[0]
+        for column, (run_lo, run_hi) in measures.items():
+            mean, lo, hi, n = t_interval(group[column], confidence)
+            if n == 1 and run_lo is not None and run_lo in group.columns:
+                finite = group[np.isfinite(group[column].astype(float))]
+                lo, hi = float(finite[run_lo].iloc[0]), float(finite[run_hi].iloc[0])
+            row.update({column: mean, f"{column}_lo": lo, f"{column}_hi": hi})
+        row["n_seeds"] = len(group)
+        rows.append(row)
+    out = pd.DataFrame(rows)
+    first_seen = {k: i for i, k in enumerate(dict.fromkeys(out[by[0]]))}
+    order = out[by[0]].map(first_seen)
+    out = out.assign(_order=order).sort_values(["_order"] + by[1:], kind="stable").drop(columns="_order")
+    return out.reset_index(drop=True)
+
+
+def verdicts_by_scale(df: pd.DataFrame, n_perm: int = 10000, seed: int = 0, alpha: float = 0.05,
+                      confidence: float = 0.95) -> pd.DataFrame:
+    """The claims of ``verdicts`` judged per scale on the per-epoch seed means (``seed_means``).
+
+    ``df`` is ``results.checkpoint_tables``: one row per run × checkpoint with columns scale and seed.
+    Columns: scale, the columns of ``verdicts``, n_seeds, and seeds_reproduced = the fraction of the
+    scale's seeds whose own run gives the verdict "reproduced" for that claim.
+    """
+    _require(df, ["scale", "seed"])
+    means = seed_means(df, confidence=confidence)
+    tables = []
+    for scale, curve in means.groupby("scale", sort=False):
+        table = verdicts(curve.reset_index(drop=True), n_perm=n_perm, seed=seed, alpha=alpha)
+        runs = df[df["scale"] == scale].groupby("seed", sort=True)
+        reproduced = [verdicts(run.sort_values("epoch").reset_index(drop=True), n_perm=n_perm, seed=seed,
+                               alpha=alpha)["verdict"].eq(REPRODUCED).to_numpy() for _, run in runs]
+        table.insert(0, "scale", scale)
+        table["n_seeds"] = len(reproduced)
+        table["seeds_reproduced"] = np.mean(reproduced, axis=0)
+        tables.append(table)
+    return pd.concat(tables, ignore_index=True)
+
+
+def relations_by_scale(df: pd.DataFrame, n_perm: int = 10000, seed: int = 0) -> pd.DataFrame:
+    """``pairwise_relations`` of each scale's per-epoch seed means; a column scale leads."""
+    means = seed_means(df)
+    tables = [pairwise_relations(curve, n_perm=n_perm, seed=seed).assign(scale=scale)
+              for scale, curve in means.groupby("scale", sort=False)]
+    table = pd.concat(tables, ignore_index=True)
+    return table[["scale"] + [c for c in table.columns if c != "scale"]]
+
+
+def synthesis_table(df: pd.DataFrame, alignment_weight: float = 0.5, by: str = "run") -> pd.DataFrame:
+    """Each run's checkpoints (rows grouped by ``by``) with its own synthesis columns: texture_bias,
+    robustness, on_pareto_front, selected (``select_checkpoint``), iqa_peak_epoch, iqa_peak_is_interior,
+    iqa_peak_ci_separated (``rises_then_falls``). Row order and index are kept."""
+    _require(df, [by, "epoch", "iqa_srcc", "iqa_srcc_lo", "iqa_srcc_hi", "shape_bias", "noise_drop"])
+    parts = []
+    for _, run in df.groupby(by, sort=False):
+        peak = rises_then_falls(run["epoch"], run["iqa_srcc"], run["iqa_srcc_lo"], run["iqa_srcc_hi"])
+        selected = select_checkpoint(run, alignment_weight)
+        parts.append(run.assign(texture_bias=1 - run["shape_bias"], robustness=1 - run["noise_drop"],
+                                on_pareto_front=pareto_front(run["iqa_srcc"], 1 - run["noise_drop"]),
+                                selected=run.index == selected,
+                                iqa_peak_epoch=peak["peak_epoch"], iqa_peak_is_interior=peak["peak_is_interior"],
+                                iqa_peak_ci_separated=peak["ci_separated"]))
+    return pd.concat(parts).loc[df.index]

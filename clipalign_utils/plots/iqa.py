@@ -44,22 +44,37 @@ def alignment_curve(table: pd.DataFrame, log_x: bool = True, extra: Sequence[str
     return fig
 
 
-def distortion_heatmap(table: pd.DataFrame, value: str = "srcc", annotate: bool | None = None):
-    """Distortion types (rows) × checkpoints (columns, by epoch) coloured by ``value``, −1 … 1."""
-    per_type = table[table["distortion"] != "all"]
-    grid = per_type.pivot_table(index="distortion", columns="epoch", values=value, dropna=False)
+def epoch_heatmap(table: pd.DataFrame, rows: str, value: str = "srcc", annotate: bool | None = None,
+                  title: str | None = None, row_order=None):
+    """``rows`` (e.g. distortion type, layer) × checkpoints (columns, by epoch) coloured by ``value``."""
+    grid = table.pivot_table(index=rows, columns="epoch", values=value, dropna=False)
     grid = grid.sort_index(axis=1)
+    if row_order is not None:
+        grid = grid.reindex(row_order)
     grid.columns = [f"{epoch:g}" for epoch in grid.columns]
-    grid.index = [name.replace("_", " ") for name in grid.index]
+    grid.index = [str(name).replace("_", " ") for name in grid.index]
     if annotate is None:
         annotate = grid.shape[1] <= 20
     fig, ax = plt.subplots(figsize=(3.6 + 0.62 * grid.shape[1], 1.2 + 0.4 * grid.shape[0]))
     sns.heatmap(grid, ax=ax, cmap="RdBu", vmin=-1, vmax=1, center=0, annot=annotate, fmt=".2f",
                 annot_kws={"fontsize": 7}, linewidths=0.4, cbar_kws={"label": value.upper(), "shrink": 0.8})
     ax.tick_params(axis="x", labelrotation=0)
-    ax.set(xlabel="epoch", ylabel="", title=f"{value.upper()} per distortion type over training")
+    ax.set(xlabel="epoch", ylabel="", title=title or f"{value.upper()} per {rows} over training")
     fig.tight_layout()
     return fig
+
+
+def distortion_heatmap(table: pd.DataFrame, value: str = "srcc", annotate: bool | None = None):
+    """Distortion types (rows) × checkpoints (columns, by epoch) coloured by ``value``, −1 … 1."""
+    return epoch_heatmap(table[table["distortion"] != "all"], "distortion", value, annotate,
+                         title=f"{value.upper()} per distortion type over training")
+
+
+def layer_heatmap(table: pd.DataFrame, value: str = "srcc"):
+    """Vision blocks (rows, input to output) × checkpoints coloured by ``value``."""
+    order = list(dict.fromkeys(table["layer"]))
+    return epoch_heatmap(table, "layer", value, row_order=order,
+                         title=f"{value.upper()} of each vision block's output over training")
 
 
 def distance_quality_scatter(pairs: pd.DataFrame, checkpoints: Sequence[str], labels: Sequence[str],

@@ -38,10 +38,7 @@ def summary_figure(table: pd.DataFrame, noise: pd.DataFrame, log_x: bool = True)
     return fig
 
 
-def alignment_robustness_plane(table: pd.DataFrame, on_front: np.ndarray, selected=None):
-    """IQA alignment vs robustness (1 − normalized drop), checkpoints coloured by epoch,
-    the Pareto front joined, and the selected checkpoint starred."""
-    fig, ax = plt.subplots(figsize=(6, 4.5))
+def _draw_plane(fig, ax, table: pd.DataFrame, on_front: np.ndarray, selected=None, title="alignment–robustness plane"):
     robustness = 1 - table["noise_drop"]
     points = ax.scatter(table["iqa_srcc"], robustness, c=table["epoch"], cmap="viridis", s=40, zorder=3)
     fig.colorbar(points, ax=ax, label="epoch")
@@ -51,9 +48,28 @@ def alignment_robustness_plane(table: pd.DataFrame, on_front: np.ndarray, select
         row = table.loc[selected]
         ax.scatter([row["iqa_srcc"]], [1 - row["noise_drop"]], marker="*", s=300, facecolor="none",
                    edgecolor="black", label=f"selected: {row['checkpoint']}", zorder=4)
-    ax.set(xlabel="IQA alignment (SRCC)", ylabel="robustness (1 − normalized drop)",
-           title="alignment–robustness plane")
+    ax.set(xlabel="IQA alignment (SRCC)", ylabel="robustness (1 − normalized drop)", title=title)
     ax.legend(fontsize=8)
+
+
+def alignment_robustness_plane(table: pd.DataFrame, on_front: np.ndarray, selected=None):
+    """IQA alignment vs robustness (1 − normalized drop), checkpoints coloured by epoch,
+    the Pareto front joined, and the selected checkpoint starred."""
+    fig, ax = plt.subplots(figsize=(6, 4.5))
+    _draw_plane(fig, ax, table, on_front, selected)
+    fig.tight_layout()
+    return fig
+
+
+def plane_by_scale(means: pd.DataFrame, on_front: np.ndarray, selected: dict):
+    """alignment_robustness_plane once per scale, on the per-epoch seed means (one panel per scale);
+    ``selected`` maps a scale to its selected row label in ``means``."""
+    scales = list(dict.fromkeys(means["scale"]))
+    fig, axes = plt.subplots(1, len(scales), figsize=(6 * len(scales), 4.5), squeeze=False)
+    for ax, scale in zip(axes.flat, scales):
+        rows = means["scale"] == scale
+        _draw_plane(fig, ax, means[rows], np.asarray(on_front)[rows.to_numpy()], selected.get(scale),
+                    title=f"{scale}: mean over seeds")
     fig.tight_layout()
     return fig
 
@@ -67,4 +83,69 @@ def relation_panels(table: pd.DataFrame, relations: pd.DataFrame):
         ax.set(xlabel=rel["x"], ylabel=rel["y"],
                title=f"ρ = {rel['spearman']:.2f}, permutation p = {rel['p_value']:.3f}")
     fig.colorbar(points, ax=axes.ravel().tolist(), label="epoch")
+    return fig
+
+
+def _scale_colors(scales) -> dict:
+    palette = plt.rcParams["axes.prop_cycle"].by_key()["color"]
+    return {scale: palette[i % len(palette)] for i, scale in enumerate(scales)}
+
+
+def summary_figure_by_scale(means: pd.DataFrame, noise_means: pd.DataFrame, log_x: bool = True):
+    """summary_figure over several runs: each curve is the mean over seeds with its 95 % t-interval
+    (seed_means), one colour per scale; in (a) the line style tells the noise level."""
+    scales = list(dict.fromkeys(means["scale"]))
+    colors = _scale_colors(scales)
+    styles = ["-", "--", ":", "-.", (0, (5, 1, 1, 1, 1, 1)), (0, (1, 3))]
+    fig, axes = plt.subplots(1, 4, figsize=(17, 3.8))
+    for scale in scales:
+        color = colors[scale]
+        n_seeds = int(means.loc[means["scale"] == scale, "n_seeds"].max())
+        label = f"{scale} ({n_seeds} seed{'s' if n_seeds != 1 else ''})"
+        for i, (sigma, rows) in enumerate(noise_means[noise_means["scale"] == scale].groupby("sigma")):
+            rows = rows.sort_values("epoch")
+            line, = axes[0].plot(rows["epoch"], rows["accuracy"], ls=styles[i % len(styles)], marker="o", ms=2,
+                                 color=color, label=f"{scale}, " + ("clean" if sigma == 0 else f"σ={sigma:g}"))
+            axes[0].fill_between(rows["epoch"], rows["accuracy_lo"], rows["accuracy_hi"], alpha=0.12, color=color)
+        rows = means[means["scale"] == scale].sort_values("epoch")
+        _band(axes[1], rows["epoch"], rows["iqa_srcc"], rows["iqa_srcc_lo"], rows["iqa_srcc_hi"], label, color)
+        _band(axes[2], rows["epoch"], 1 - rows["shape_bias"], 1 - rows["shape_bias_hi"], 1 - rows["shape_bias_lo"],
+              label, color)
+        _band(axes[3], rows["epoch"], rows["noise_drop"], rows["noise_drop_lo"], rows["noise_drop_hi"], label, color)
+    axes[0].set(ylabel="zero-shot accuracy", title="(a) accuracy, clean and noisy")
+    axes[0].legend(fontsize=6)
+    axes[1].set(ylabel="SRCC with quality judgments", title="(b) IQA alignment")
+    axes[2].set(ylabel="texture bias (1 − shape bias)", title="(c) texture bias", ylim=(0, 1))
+    axes[3].set(ylabel="normalized drop (mean over σ)", title="(d) accuracy drop under noise")
+    for ax in axes[1:]:
+        ax.legend(fontsize=7)
+    epochs = np.unique(means["epoch"].to_numpy(dtype=float))
+    positive = epochs[epochs > 0]
+    for ax in axes:
+        epoch_axis(ax, epochs, log_x)
+        if log_x and positive.size:  # the same epoch range on every panel, whatever a panel lacks
+            ax.set_xlim(epochs.min() - 0.1 * positive.min(), epochs.max() * 1.15)
+    fig.suptitle("mean over seeds, band: 95 % t-interval over seeds", fontsize=9)
+    fig.tight_layout()
+    return fig
+
+
+def relation_panels_by_scale(means: pd.DataFrame, relations: pd.DataFrame):
+    """relation_panels on the per-epoch seed means, one colour per scale; titles give each scale's rho and p."""
+    scales = list(dict.fromkeys(means["scale"]))
+    colors = _scale_colors(scales)
+    pairs = list(dict.fromkeys(zip(relations["x"], relations["y"])))
+    fig, axes = plt.subplots(1, len(pairs), figsize=(5 * len(pairs), 3.8), squeeze=False)
+    data = means.assign(texture_bias=1 - means["shape_bias"])
+    for ax, (x, y) in zip(axes.flat, pairs):
+        titles = []
+        for scale in scales:
+            rows = data[data["scale"] == scale]
+            ax.scatter(rows[x], rows[y], s=25, color=colors[scale], label=scale)
+            rel = relations[(relations["scale"] == scale) & (relations["x"] == x) & (relations["y"] == y)].iloc[0]
+            titles.append(f"{scale}: ρ={rel['spearman']:.2f}, p={rel['p_value']:.3f}")
+        ax.set(xlabel=x, ylabel=y)
+        ax.set_title("\n".join(titles), fontsize=8)
+        ax.legend(fontsize=7)
+    fig.tight_layout()
     return fig

@@ -1,0 +1,31 @@
+"""Write the embedded world as an image–caption dataset that open_clip_train reads.
+
+open_clip_train's ``--dataset-type csv`` takes a CSV with an image-path column and a caption
+column; this writes ``images/<i>.png`` and ``pairs.csv`` (``filepath``, ``title``).
+"""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pandas as pd
+from PIL import Image
+
+from .world import WorldConfig, make_pairs
+
+
+def export_world_csv(out_dir: str | Path, n: int, seed: int, config: WorldConfig) -> Path:
+    """Training pairs 0..n-1 of the world as PNG files plus ``pairs.csv``; returns the CSV path."""
+    out_dir = Path(out_dir)
+    (out_dir / "images").mkdir(parents=True, exist_ok=True)
+    sample = make_pairs(n, seed, config)
+    paths = []
+    for i, image in enumerate(sample.images):
+        path = out_dir / "images" / f"{i:06d}.png"
+        Image.fromarray(image).save(path)
+        paths.append(str(path.resolve()))
+    csv = out_dir / "pairs.csv"
+    tmp = csv.with_name(".pairs.tmp.csv")
+    pd.DataFrame({"filepath": paths, "title": sample.captions}).to_csv(tmp, index=False)
+    os.replace(tmp, csv)
+    return csv

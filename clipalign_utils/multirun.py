@@ -1,0 +1,89 @@
+"""Several training runs — seeds × model scales — and one synthesis over all of them.
+
+`clipalign run --out runs/NAME --seeds 0 1 2 --scales tiny small` trains and analyses each
+(scale, seed) into its own ordinary run directory ``runs/NAME/<scale>-seed<k>/`` (the per-run steps
+of pipeline.STEPS with overrides model=<scale>, seed=<k>), then runs the synthesis step into
+``runs/NAME/`` with ``run_dirs`` naming all of them. Re-running the same command resumes: a step
+whose executed notebook exists in a run directory is skipped, so a complete run (its
+notebooks/04_noise_robustness.ipynb exists) costs nothing.
+"""
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+from .config import PRESETS, resolve
+from .errors import ParameterError
+from .pipeline import STEPS, available_steps, check_overrides, run_step
+
+SYNTHESIS_STEP = "tradeoff"
+PER_RUN_STEPS = [step for step in STEPS if step != SYNTHESIS_STEP]
+
+
+def run_name(scale: str, seed: int) -> str:
+    """The sub-directory of one run: ``<scale>-seed<k>``."""
+    return f"{scale}-seed{seed}"
+
+
+def step_done(run_dir: Path, step: str) -> bool:
+    return (Path(run_dir) / "notebooks" / f"{STEPS[step]}.ipynb").exists()
+
+
+def is_complete(run_dir: Path) -> bool:
+    """A run directory is complete when its last per-run notebook was executed successfully."""
+    return step_done(run_dir, PER_RUN_STEPS[-1])
+
+
+def plan_runs(preset: str, seeds: list[int] | None, scales: list[str] | None, overrides: dict) -> list[tuple[str, int]]:
+    """(scale, seed) pairs, scales outer. A missing list means the preset's (or -p's) single value."""
+    for name, given in (("seed", seeds), ("model", scales)):
+        if given and name in overrides:
+            raise ParameterError(f"-p {name}=… and --{'seeds' if name == 'seed' else 'scales'} both given: use one")
+    defaults = resolve(preset, **{k: v for k, v in overrides.items() if k in ("seed", "model")})
+    seeds = [int(s) for s in seeds] if seeds else [defaults["seed"]]
+    scales = list(scales) if scales else [defaults["model"]]
+    if len(set(seeds)) != len(seeds) or len(set(scales)) != len(scales):
+        raise ParameterError(f"--seeds {seeds} / --scales {scales}: each value once, please")
+    from .models import open_clip_name
+
+    for scale in scales:
+        open_clip_name(scale)  # raises ParameterError naming the known scales
+    return [(scale, seed) for scale in scales for seed in seeds]
+
+
+def run_many(out: str | Path, preset: str = "default", seeds: list[int] | None = None,
+             scales: list[str] | None = None, overrides: dict | None = None, progress: bool = True) -> Path:
+    """Run the per-run steps for every (scale, seed) under ``out``, then the synthesis into ``out``."""
+    if preset not in PRESETS:
+        raise ParameterError(f"unknown preset {preset!r}; choose one of: {', '.join(PRESETS)}")
+    overrides = dict(overrides or {})
+    steps = [s for s in PER_RUN_STEPS if s in available_steps()]
+    check_overrides(overrides, steps + [SYNTHESIS_STEP])
+    runs = plan_runs(preset, seeds, scales, overrides)
+    out = Path(out).resolve()
+    out.mkdir(parents=True, exist_ok=True)
+    run_dirs = []
+    for number, (scale, seed) in enumerate(runs, 1):
+        run_dir = out / run_name(scale, seed)
+        run_dirs.append(run_dir)
+        tag = f"[run {number}/{len(runs)} {run_name(scale, seed)}]"
+        left = len(runs) - number
+        if is_complete(run_dir):
+            print(f"{tag} skip: complete ({run_dir}); runs left {left}", flush=True)
+            continue
+        run_overrides = {**overrides, "model": scale, "seed": seed}
+        for step_number, step in enumerate(steps, 1):
+            if step_done(run_dir, step):
+                print(f"{tag} [{step_number}/{len(steps)}] {step}: skip (done)", flush=True)
+                continue
+            started = time.time()
+            print(f"{tag} [{step_number}/{len(steps)}] {step}: {STEPS[step]} -> {run_dir / 'notebooks'}", flush=True)
+            run_step(step, run_dir, preset, run_overrides, progress)
+            print(f"{tag} [{step_number}/{len(steps)}] {step} done in {time.time() - started:.0f} s; "
+                  f"runs left {left}", flush=True)
+    started = time.time()
+    print(f"[synthesis] {SYNTHESIS_STEP} over {len(run_dirs)} runs -> {out / 'notebooks'}", flush=True)
+    # The synthesis is cheap and reads every run, so it is always re-run.
+    run_step(SYNTHESIS_STEP, out, preset, {**overrides, "run_dirs": ",".join(str(d) for d in run_dirs)}, progress)
+    print(f"[synthesis] done in {time.time() - started:.0f} s; tables in {out / 'metrics'}", flush=True)
+    return out

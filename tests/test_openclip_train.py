@@ -1,0 +1,37 @@
+"""Scale-out path: a run written by open_clip's own trainer (open_clip_train) is analysed as is."""
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import pandas as pd
+
+from clipalign_utils import checkpoints
+from clipalign_utils.data.export import export_world_csv
+from clipalign_utils.data.world import WorldConfig
+from clipalign_utils.pipeline import run_step
+
+
+def test_open_clip_train_run_is_discovered_and_analysed(tmp_path):
+    csv = export_world_csv(tmp_path / "data", 128, 0, WorldConfig())
+    logs = tmp_path / "logs"
+    command = [sys.executable, "-m", "clipalign_utils.openclip_train",
+               "--model", "clipalign-tiny", "--force-image-size", "32",
+               "--train-data", str(csv), "--dataset-type", "csv", "--csv-separator", ",",
+               "--csv-img-key", "filepath", "--csv-caption-key", "title",
+               "--batch-size", "32", "--epochs", "2", "--warmup", "2", "--lr", "1e-3", "--workers", "0",
+               "--device", "cpu", "--precision", "fp32", "--save-frequency", "1", "--seed", "0",
+               "--logs", str(logs), "--name", "octrain", "--report-to", ""]
+    result = subprocess.run(command, capture_output=True, text=True, timeout=600)
+    assert result.returncode == 0, result.stderr[-3000:]
+
+    run_dir = logs / "octrain"
+    run = checkpoints.discover_run(run_dir)
+    assert [c.epoch for c in run.checkpoints] == [1.0, 2.0]
+    assert run.model_name == "clipalign-tiny" and run.image_size == 32
+
+    run_step("iqa", run_dir, "smoke", {}, progress=False)
+    iqa = pd.read_csv(run_dir / "metrics" / "iqa.csv")
+    overall = iqa[iqa["distortion"] == "all"]
+    assert list(overall["checkpoint"]) == ["epoch_1", "epoch_2"]
+    assert overall["srcc"].notna().all()
