@@ -130,9 +130,11 @@ if several:  # one plane per scale, on its seed-mean curve
     fig = plane_by_scale(means, plane["on_pareto_front"].to_numpy(), selected)
     save_figure(fig, run_dir, "tradeoff_plane")
     for scale, rows in plane.groupby("scale", sort=False):
-        row = rows[rows["selected"]].iloc[0]
-        print(f"{scale}: Pareto front: {', '.join(rows.loc[rows['on_pareto_front'], 'checkpoint'])}; "
-              f"selected with alignment_weight={params['alignment_weight']}: {row['checkpoint']} (epoch {row['epoch']:g})")
+        choice = rows[rows["selected"]]
+        choice = (f"{choice['checkpoint'].iloc[0]} (epoch {choice['epoch'].iloc[0]:g})" if len(choice)
+                  else "none (no checkpoint has a noise drop: all at chance)")
+        print(f"{scale}: Pareto front: {', '.join(rows.loc[rows['on_pareto_front'], 'checkpoint']) or 'empty'}; "
+              f"selected with alignment_weight={params['alignment_weight']}: {choice}")
 else:
     on_front = tradeoff.pareto_front(table["iqa_srcc"], 1 - table["noise_drop"])
     selected = tradeoff.select_checkpoint(table, params["alignment_weight"])
