@@ -16,7 +16,8 @@ from fixtures_real import (
 )
 
 from clipalign_utils.data.cifar100 import load_cifar100
-from clipalign_utils.data.geirhos import GEIRHOS_CLASSES, load_geirhos, read_image
+from clipalign_utils.data.geirhos import GEIRHOS_CLASSES, load_geirhos
+from clipalign_utils.data.image_sets import read_rgb
 from clipalign_utils.data.kadid10k import load_kadid10k
 from clipalign_utils.data.tid2013 import load_tid2013
 from clipalign_utils.errors import ClipalignError, DatasetError
@@ -214,13 +215,13 @@ def test_geirhos_missing_root_names_parameter(tmp_path):
 def test_read_image_decodes_and_names_broken_files(tmp_path):
     folder = make_geirhos(tmp_path)
     good = load_geirhos(folder)["path"].iloc[0]
-    assert read_image(good).size == (24, 16)
+    assert read_rgb(good).shape == (16, 24, 3)
 
     broken = folder / "bear" / "bear7-cat1.png"
     broken.write_bytes(b"not a png")
     assert str(broken) in load_geirhos(folder)["path"].tolist()  # listing does not decode
-    with pytest.raises(DatasetError, match=r"bear7-cat1\.png: cannot decode image"):
-        read_image(broken)
+    with pytest.raises(DatasetError, match=r"bear7-cat1\.png is not a readable image"):
+        read_rgb(broken)
 
 
 # --- CIFAR-100 ---------------------------------------------------------------

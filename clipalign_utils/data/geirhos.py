@@ -4,8 +4,8 @@
     e.g.  cue-conflict/airplane/airplane1-bicycle2.png   (shape airplane, texture bicycle)
 
 ``root`` may be the ``cue-conflict`` folder itself or its parent. Files without an
-image extension (a README, .DS_Store) are skipped; images are only decoded by
-``read_image``, which turns an undecodable file into a DatasetError naming it.
+image extension (a README, .DS_Store) are skipped; images are decoded only when encoded
+(``image_sets.read_rgb`` turns an undecodable file into a DatasetError naming it).
 """
 
 from __future__ import annotations
@@ -13,7 +13,6 @@ from __future__ import annotations
 from pathlib import Path
 
 import pandas as pd
-from PIL import Image
 
 from clipalign_utils.errors import DatasetError
 
@@ -68,13 +67,3 @@ def _texture_of(path: Path) -> str:
             f"{', '.join(GEIRHOS_CLASSES)}"
         )
     return texture
-
-
-def read_image(path) -> Image.Image:
-    """Decode an image file to RGB; a file that cannot be decoded raises DatasetError naming it."""
-    path = Path(path)
-    try:
-        with Image.open(path) as img:
-            return img.convert("RGB")
-    except (OSError, SyntaxError, ValueError, Image.DecompressionBombError) as exc:
-        raise DatasetError(f"{path}: cannot decode image ({exc}); expected a readable PNG/JPEG/BMP file") from exc

@@ -51,7 +51,7 @@ def read_rgb(path: str | Path) -> np.ndarray:
     try:
         with Image.open(path) as image:
             return np.asarray(image.convert("RGB"))
-    except (UnidentifiedImageError, OSError) as error:
+    except (UnidentifiedImageError, OSError, SyntaxError, ValueError, Image.DecompressionBombError) as error:
         raise DatasetError(f"{path} is not a readable image ({type(error).__name__}): "
                            f"remove it from the dataset folder or replace it") from None
 
