@@ -3,7 +3,6 @@ end to end, resumed."""
 from __future__ import annotations
 
 import json
-import time
 
 import numpy as np
 import pandas as pd
@@ -100,7 +99,9 @@ def test_plan_runs_checks_scales_and_conflicts():
 def test_cli_seeds_and_scales_end_to_end_then_resume(tmp_path, capsys):
     out = tmp_path / "multi"
     argv = ["run", "--preset", "smoke", "--seeds", "0", "1", "--scales", "tiny", "--out", str(out),
-            "-p", "epochs=1", "-p", "samples_per_epoch=512", "--no-book"]
+            "-p", "epochs=1", "-p", "samples_per_epoch=512", "--no-book",
+            # Small evaluation sets: this test checks the orchestration, not the numbers.
+            "-p", "n_boot=20", "-p", "n_perm=200", "-p", "test_per_class=4", "-p", "iqa_levels=3"]
     assert cli.main(argv) == 0
     printed = capsys.readouterr().out
     assert "[run 1/2 tiny-seed0]" in printed and "[run 2/2 tiny-seed1]" in printed and "runs left 0" in printed
@@ -124,9 +125,7 @@ def test_cli_seeds_and_scales_end_to_end_then_resume(tmp_path, capsys):
 
     # The same command again: both runs are skipped; only the synthesis runs.
     trained = (out / "tiny-seed0" / "train_params.json").stat().st_mtime
-    started = time.time()
     assert cli.main(argv) == 0
     printed = capsys.readouterr().out
     assert printed.count("skip") == 2, printed
     assert (out / "tiny-seed0" / "train_params.json").stat().st_mtime == trained
-    assert time.time() - started < 60
