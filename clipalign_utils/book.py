@@ -23,22 +23,45 @@ class BookBuildFailed(ClipalignError):
     pass
 
 
-def _run_summary(run_dir: Path) -> str:
+def _notebook_sources(run_dir: Path) -> tuple[dict[str, Path], Path]:
+    """Executed notebook per step, and the run directory that trained the pages' model.
+
+    A multi-run directory (``--seeds``/``--scales``) holds only the synthesis; its other pages come
+    from its first complete run (sub-directories in name order)."""
+    own = {name: run_dir / "notebooks" / f"{name}.ipynb" for name in STEPS.values()}
+    if all(path.exists() for path in own.values()):
+        return own, run_dir
+    runs = sorted(d for d in run_dir.iterdir() if (d / "notebooks" / f"{STEPS['noise']}.ipynb").exists())
+    if not runs or not own[STEPS["tradeoff"]].exists():
+        missing = ", ".join(name for name, path in own.items() if not path.exists())
+        raise BookBuildFailed(f"{run_dir / 'notebooks'} lacks executed notebooks {missing}: "
+                              f"run the whole pipeline first (clipalign run --out {run_dir})")
+    sources = {name: runs[0] / "notebooks" / f"{name}.ipynb" for name in STEPS.values()}
+    sources[STEPS["tradeoff"]] = own[STEPS["tradeoff"]]
+    return sources, runs[0]
+
+
+def _run_summary(run_dir: Path, sources: dict[str, Path], trained: Path) -> str:
     """Markdown describing which run produced the pages: preset, model, timings, checkpoints."""
-    lines = ["| | |", "|---|---|"]
+    lines = []
+    if trained != run_dir:
+        others = sorted(d.name for d in run_dir.iterdir() if (d / "train_params.json").exists())
+        lines += [f"Pages 1–4 show the run `{trained.name}`; page 5 synthesises all runs of this "
+                  f"directory: {', '.join(f'`{name}`' for name in others)}.", ""]
+    lines += ["| | |", "|---|---|"]
     for name in STEPS.values():
-        notebook = run_dir / "notebooks" / f"{name}.ipynb"
+        notebook = sources[name]
         meta = json.loads(notebook.read_text())["metadata"].get("papermill", {})
         params = meta.get("parameters", {})
         duration = meta.get("duration")
         took = f"{duration:.0f} s" if isinstance(duration, (int, float)) else "?"
         shown = ", ".join(f"`{k}={v}`" for k, v in params.items() if k != "run_dir")
         lines.append(f"| `{name}` | {shown}; executed in {took} |")
-    train_params = run_dir / "train_params.json"
+    train_params = trained / "train_params.json"
     if train_params.exists():
         record = json.loads(train_params.read_text())
         lines.append("| training | " + ", ".join(f"`{k}={v}`" for k, v in record.items()) + " |")
-    n_checkpoints = len(list((run_dir / "checkpoints").glob("epoch_*.pt")))
+    n_checkpoints = len(list((trained / "checkpoints").glob("epoch_*.pt")))
     lines.append(f"| checkpoints | {n_checkpoints} |")
     return "\n".join(lines) + "\n"
 
@@ -46,10 +69,7 @@ def _run_summary(run_dir: Path) -> str:
 def stage_book(run_dir: str | Path) -> Path:
     """Copy the book's sources and the executed notebooks into RUN_DIR/book; return that folder."""
     run_dir = Path(run_dir).resolve()
-    missing = [n for n in STEPS.values() if not (run_dir / "notebooks" / f"{n}.ipynb").exists()]
-    if missing:
-        raise BookBuildFailed(f"{run_dir / 'notebooks'} lacks executed notebooks {', '.join(missing)}: "
-                              f"run the whole pipeline first (clipalign run --out {run_dir})")
+    sources, trained = _notebook_sources(run_dir)
     stage = run_dir / "book"
     if stage.exists():
         shutil.rmtree(stage)
@@ -58,12 +78,12 @@ def stage_book(run_dir: str | Path) -> Path:
         shutil.copy2(REPO_ROOT / name, stage / name)
     shutil.copytree(REPO_ROOT / "book", stage / "book")
     (stage / "notebooks").mkdir()
-    for name in STEPS.values():
-        shutil.copy2(run_dir / "notebooks" / f"{name}.ipynb", stage / "notebooks" / f"{name}.ipynb")
+    for name, source in sources.items():
+        shutil.copy2(source, stage / "notebooks" / f"{name}.ipynb")
     generated = stage / "_generated"
     generated.mkdir()
-    (generated / "run.md").write_text(_run_summary(run_dir))
-    shutil.copy2(run_dir / "figures" / "world_training_pairs.png", generated / "world_examples.png")
+    (generated / "run.md").write_text(_run_summary(run_dir, sources, trained))
+    shutil.copy2(trained / "figures" / "world_training_pairs.png", generated / "world_examples.png")
     return stage
 
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from .config import PRESETS
+from .config import MULTI_RUN_PRESETS, PRESETS
 from .errors import ClipalignError, ParameterError
 from .pipeline import STEPS
 
@@ -42,15 +42,22 @@ def main(argv: list[str] | None = None) -> int:
     book.add_argument("run_dir")
     args = parser.parse_args(argv)
     try:
+        multi = MULTI_RUN_PRESETS.get(getattr(args, "preset", None), {})
+        if args.command == "run" and not args.only:
+            args.seeds = args.seeds or list(multi.get("seeds", ())) or None
+            args.scales = args.scales or list(multi.get("scales", ())) or None
         if args.command == "run" and (args.seeds or args.scales):
             from .multirun import run_many
 
             if args.only:
                 raise ParameterError("--only runs one step of one run: use it on OUT/<scale>-seed<k>, "
                                      "not with --seeds/--scales")
-            # One book per run directory needs every notebook there; a multi-run has no single book.
-            run_many(args.out, args.preset, args.seeds, args.scales, _parse_overrides(args.params),
-                     progress=sys.stderr.isatty())
+            out = run_many(args.out, args.preset, args.seeds, args.scales, _parse_overrides(args.params),
+                           progress=sys.stderr.isatty())
+            if not args.no_book:
+                from .book import build_book
+
+                print(f"book: {build_book(out) / 'index.html'}")
         elif args.command == "run":
             from .pipeline import run_pipeline
 

@@ -70,6 +70,11 @@ PRESETS: dict[str, dict[str, Any]] = {
     ),
 }
 
+# The statistical version of the book's run: the default settings over 3 seeds and 2 scales
+# (about 1.5 hours on 2 CPU cores; `clipalign run --preset full` runs them all).
+PRESETS["full"] = dict(PRESETS["default"])
+MULTI_RUN_PRESETS: dict[str, dict[str, tuple]] = {"full": {"seeds": (0, 1, 2), "scales": ("tiny", "small")}}
+
 CHOICES: dict[str, tuple[str, ...]] = {
     "device": ("auto", "cpu", "cuda"),
     "iqa_dataset": ("embedded", "tid2013", "kadid10k"),

@@ -129,3 +129,20 @@ def test_cli_seeds_and_scales_end_to_end_then_resume(tmp_path, capsys):
     printed = capsys.readouterr().out
     assert printed.count("skip") == 2, printed
     assert (out / "tiny-seed0" / "train_params.json").stat().st_mtime == trained
+
+    # The book of a multi-run: pages 1-4 from its first run, page 5 the synthesis over all.
+    from clipalign_utils.book import stage_book
+
+    stage = stage_book(out)
+    staged_train = json.loads((stage / "notebooks" / "01_train.ipynb").read_text())
+    assert staged_train["metadata"]["papermill"]["parameters"]["run_dir"] == str(out / "tiny-seed0")
+    assert (stage / "notebooks" / "05_tradeoff_synthesis.ipynb").read_bytes() == \
+        (out / "notebooks" / "05_tradeoff_synthesis.ipynb").read_bytes()
+    assert "Pages 1–4 show the run `tiny-seed0`" in (stage / "_generated" / "run.md").read_text()
+
+
+def test_full_preset_means_three_seeds_two_scales():
+    from clipalign_utils.config import MULTI_RUN_PRESETS, PRESETS
+
+    assert MULTI_RUN_PRESETS["full"] == {"seeds": (0, 1, 2), "scales": ("tiny", "small")}
+    assert PRESETS["full"] == {**PRESETS["default"]}
