@@ -136,13 +136,15 @@ if several:  # one plane per scale, on its seed-mean curve
         print(f"{scale}: Pareto front: {', '.join(rows.loc[rows['on_pareto_front'], 'checkpoint']) or 'empty'}; "
               f"selected with alignment_weight={params['alignment_weight']}: {choice}")
 else:
-    on_front = tradeoff.pareto_front(table["iqa_srcc"], 1 - table["noise_drop"])
-    selected = tradeoff.select_checkpoint(table, params["alignment_weight"])
-    fig = alignment_robustness_plane(table, on_front, selected)
+    plane = tradeoff.synthesis_table(table, params["alignment_weight"])
+    chosen = plane.index[plane["selected"]]
+    selected = chosen[0] if len(chosen) else None
+    fig = alignment_robustness_plane(table, plane["on_pareto_front"].to_numpy(), selected)
     save_figure(fig, run_dir, "tradeoff_plane")
-    print(f"Pareto front: {', '.join(table.loc[on_front, 'checkpoint'])}")
-    print(f"selected with alignment_weight={params['alignment_weight']}: {table.loc[selected, 'checkpoint']} "
-          f"(epoch {table.loc[selected, 'epoch']:g})")
+    print(f"Pareto front: {', '.join(plane.loc[plane['on_pareto_front'], 'checkpoint']) or 'empty'}")
+    print(f"selected with alignment_weight={params['alignment_weight']}: " +
+          (f"{table.loc[selected, 'checkpoint']} (epoch {table.loc[selected, 'epoch']:g})" if selected is not None
+           else "none (no checkpoint has a noise drop: all at chance)"))
 
 # %% [markdown]
 # ## Verdicts on the paper's claims
