@@ -32,3 +32,10 @@ def smoke_pipeline(tmp_path_factory):
     run_dir = tmp_path_factory.mktemp("pipeline") / "smoke"
     run_pipeline(run_dir, "smoke", book=True, progress=False)
     return run_dir
+
+
+def assert_same_table(run_dir, reference_run_dir, table: str) -> None:
+    """Reproducibility: a step on an independently trained run with the same seed (the
+    `smoke_run` fixture vs the pipeline's own training) writes a byte-identical metric table."""
+    ours = (run_dir / "metrics" / f"{table}.csv").read_text()
+    assert ours == (reference_run_dir / "metrics" / f"{table}.csv").read_text(), f"{table}.csv differs"

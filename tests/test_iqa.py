@@ -9,6 +9,7 @@ import pandas as pd
 import pytest
 from fixtures_real import kadid10k_dmos, make_kadid10k, make_tid2013, tid2013_mos
 
+from conftest import assert_same_table
 from clipalign_utils import checkpoints, config
 from clipalign_utils.data.iqa import load_iqa
 from clipalign_utils.data.iqa_embedded import OBSERVER_SOURCES, OBSERVER_TID2013_SRCC
@@ -177,8 +178,9 @@ def _check_tables(run_dir: Path, dataset: str) -> tuple[pd.DataFrame, pd.DataFra
     return table, pairs
 
 
-def test_notebook_smoke_embedded(smoke_run_copy):
+def test_notebook_smoke_embedded(smoke_run_copy, smoke_pipeline):
     run_step("iqa", smoke_run_copy, "smoke", {}, progress=False)
+    assert_same_table(smoke_run_copy, smoke_pipeline, "iqa")
     table, pairs = _check_tables(smoke_run_copy, "embedded")
     assert set(pairs["level"]) == {1, 3, 5}  # the smoke preset's iqa_levels
     text = _notebook_text(smoke_run_copy)

@@ -6,6 +6,7 @@ import pandas as pd
 import pytest
 from fixtures_real import cifar100_fine_names, make_cifar100
 
+from conftest import assert_same_table
 from clipalign_utils import config
 from clipalign_utils.data import world
 from clipalign_utils.data.noise import (
@@ -186,8 +187,9 @@ def _check_noise_outputs(run_dir, dataset, n_checkpoints):
     return noise, summary
 
 
-def test_notebook_smoke_embedded(smoke_run_copy):
+def test_notebook_smoke_embedded(smoke_run_copy, smoke_pipeline):
     run_step("noise", smoke_run_copy, "smoke", {}, progress=False)
+    assert_same_table(smoke_run_copy, smoke_pipeline, "noise")
     n_checkpoints = len(list((smoke_run_copy / "checkpoints").glob("epoch_*.pt")))
     noise, summary = _check_noise_outputs(smoke_run_copy, "embedded", n_checkpoints)
     assert (noise["n_images"] == 16 * 8).all()

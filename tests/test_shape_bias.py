@@ -8,6 +8,7 @@ import pandas as pd
 import pytest
 from fixtures_real import make_geirhos
 
+from conftest import assert_same_table
 from clipalign_utils import checkpoints, config
 from clipalign_utils.data import world
 from clipalign_utils.data.cue_conflict import HUMAN_SHAPE_BIAS, load_cue_conflict
@@ -132,8 +133,9 @@ def _check_tables(run_dir, dataset: str, n_images: int):
     return table, per_class
 
 
-def test_notebook_smoke_embedded(smoke_run_copy):
+def test_notebook_smoke_embedded(smoke_run_copy, smoke_pipeline):
     run_step("shape", smoke_run_copy, "smoke", {}, progress=False)
+    assert_same_table(smoke_run_copy, smoke_pipeline, "shape_bias")
     table, per_class = _check_tables(smoke_run_copy, "embedded", n_images=56)
     assert set(per_class["class"]) <= set(world.SHAPES)
     for name in ("shape_bias_vs_epoch", "shape_bias_fractions", "shape_bias_per_class", "cue_conflict_examples"):
