@@ -7,6 +7,7 @@ Any built-in open_clip name (``ViT-B-32`` …) works too.
 """
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 
 import open_clip
@@ -42,8 +43,15 @@ def create_model(model: str, image_size: int | None = None, seed: int = 0,
                  device: str | torch.device = "cpu") -> torch.nn.Module:
     """A randomly initialised open_clip CLIP (seeded), optionally at another input size."""
     torch.manual_seed(seed)
-    return open_clip.create_model(open_clip_name(model), pretrained=None,
-                                  force_image_size=image_size, device=device, output_dict=True)
+    # open_clip logs "No pretrained weights loaded" on the root logger: random init is the point here.
+    root = logging.getLogger()
+    level = root.level
+    root.setLevel(logging.ERROR)
+    try:
+        return open_clip.create_model(open_clip_name(model), pretrained=None,
+                                      force_image_size=image_size, device=device, output_dict=True)
+    finally:
+        root.setLevel(level)
 
 
 def load_checkpoint_model(checkpoint: str | Path, model_name: str, image_size: int | None = None,

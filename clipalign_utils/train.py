@@ -172,8 +172,9 @@ def train(run_dir: str | Path, params: dict, progress: bool = True) -> list[Path
         losses = [line for line in log_path.read_text().splitlines()[1:]
                   if int(line.split(",")[0]) <= start_step]
     first_epoch = start_step // steps_per_epoch + 1
+    # One line per epoch: an executed notebook (and the book) keeps every refresh of the bar.
     bar = tqdm(total=total_steps, initial=start_step, desc="train", disable=not progress or rank != 0,
-               mininterval=2.0)
+               miniters=steps_per_epoch, mininterval=0)
     with ThreadPoolExecutor(max_workers=1) as prefetch:
         upcoming = prefetch.submit(epoch_data, first_epoch)
         for epoch in range(first_epoch, params["epochs"] + 1):
@@ -203,7 +204,7 @@ def train(run_dir: str | Path, params: dict, progress: bool = True) -> list[Path
                     (model.module if world_size > 1 else model).logit_scale.clamp_(0, np.log(100))
                 losses.append(f"{step + 1},{(step + 1) / steps_per_epoch:.4f},{loss.item():.6f},"
                               f"{optimizer.param_groups[0]['lr']:.6g}")
-                bar.set_postfix(epoch=f"{(step + 1) / steps_per_epoch:.2f}", loss=f"{loss.item():.3f}")
+                bar.set_postfix(epoch=f"{(step + 1) / steps_per_epoch:.2f}", loss=f"{loss.item():.3f}", refresh=False)
                 bar.update(1)
                 if step + 1 in schedule:
                     save(step + 1, schedule[step + 1])
