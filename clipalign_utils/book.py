@@ -23,39 +23,88 @@ class BookBuildFailed(ClipalignError):
     pass
 
 
+SWEEP_PAGE = "06_sweep"
+# Chapter 6 of a book whose run directory holds no sweep.
+NO_SWEEP_PAGE = """# 6. What drives the trade-off?
+
+This build of the book ran no sweep, so this chapter has no results. The chapter is the executed
+comparison notebook of a sweep (`notebooks/06_sweep.py`): the pipeline run once per setting of
+the parameters that may drive the trade-off, then every synthesis curve and verdict compared
+across settings.
+
+- `clipalign run --preset full --out runs/full` runs the chapter's sweep (each of
+  texture_correlation, texture_scale, fresh_data, epochs and sigmas varied alone around the default
+  run) into `runs/full/drivers/`, next to its seeds and scales, and builds the book with it.
+- Any sweep builds its own book: `clipalign sweep --preset default
+  -p texture_correlation=0.5,0.8,0.95 --out runs/texture_correlation`.
+"""
+
+
+def _runs_in(run_dir: Path) -> list[Path]:
+    """Complete run directories directly under ``run_dir`` (their noise step executed), in name order."""
+    return sorted(d for d in run_dir.iterdir() if (d / "notebooks" / f"{STEPS['noise']}.ipynb").exists())
+
+
 def _notebook_sources(run_dir: Path) -> tuple[dict[str, Path], Path]:
-    """Executed notebook per step, and the run directory that trained the pages' model.
+    """Executed notebook per page, and the run directory that trained the pages' model.
 
     A multi-run directory (``--seeds``/``--scales``) holds only the synthesis; its other pages come
-    from its first complete run (sub-directories in name order)."""
+    from its first complete run (sub-directories in name order). A sweep directory holds only the
+    comparison (page 6); pages 1–5 come from the first run of its plan. Page 6 is the directory's own
+    sweep notebook, or that of a sweep directory inside it (the full preset's ``drivers``), if any."""
+    from .sweep import RECORD, sweep_run_dirs
+
     own = {name: run_dir / "notebooks" / f"{name}.ipynb" for name in STEPS.values()}
+    sweep_page = run_dir / "notebooks" / f"{SWEEP_PAGE}.ipynb"
+    inner = sorted(run_dir.glob(f"*/notebooks/{SWEEP_PAGE}.ipynb"))
     if all(path.exists() for path in own.values()):
-        return own, run_dir
-    runs = sorted(d for d in run_dir.iterdir() if (d / "notebooks" / f"{STEPS['noise']}.ipynb").exists())
-    if not runs or not own[STEPS["tradeoff"]].exists():
-        missing = ", ".join(name for name, path in own.items() if not path.exists())
-        raise BookBuildFailed(f"{run_dir / 'notebooks'} lacks executed notebooks {missing}: "
-                              f"run the whole pipeline first (clipalign run --out {run_dir})")
-    sources = {name: runs[0] / "notebooks" / f"{name}.ipynb" for name in STEPS.values()}
-    sources[STEPS["tradeoff"]] = own[STEPS["tradeoff"]]
-    return sources, runs[0]
+        sources, trained = own, run_dir
+    elif (run_dir / RECORD).exists() and sweep_page.exists():
+        trained = sweep_run_dirs(run_dir)[0]
+        sources = {name: trained / "notebooks" / f"{name}.ipynb" for name in STEPS.values()}
+        missing = [str(path) for path in sources.values() if not path.exists()]
+        if missing:
+            raise BookBuildFailed(f"the sweep's first run lacks {', '.join(missing)}: finish the sweep first "
+                                  f"(run the same clipalign sweep command again)")
+    else:
+        runs = [d for d in _runs_in(run_dir) if not (d / RECORD).exists()]
+        if not runs or not own[STEPS["tradeoff"]].exists():
+            missing = ", ".join(name for name, path in own.items() if not path.exists())
+            raise BookBuildFailed(f"{run_dir / 'notebooks'} lacks executed notebooks {missing}: "
+                                  f"run the whole pipeline first (clipalign run --out {run_dir})")
+        trained = runs[0]
+        sources = {name: trained / "notebooks" / f"{name}.ipynb" for name in STEPS.values()}
+        sources[STEPS["tradeoff"]] = own[STEPS["tradeoff"]]
+    if sweep_page.exists():
+        sources[SWEEP_PAGE] = sweep_page
+    elif inner:
+        sources[SWEEP_PAGE] = inner[0]
+    return sources, trained
 
 
 def _run_summary(run_dir: Path, sources: dict[str, Path], trained: Path) -> str:
     """Markdown describing which run produced the pages: preset, model, timings, checkpoints."""
     lines = []
     if trained != run_dir:
-        others = sorted(d.name for d in run_dir.iterdir() if (d / "train_params.json").exists())
-        lines += [f"Pages 1–4 show the run `{trained.name}`; page 5 synthesises all runs of this "
-                  f"directory: {', '.join(f'`{name}`' for name in others)}.", ""]
+        others = ", ".join(f"`{d.name}`" for d in sorted(run_dir.iterdir()) if (d / "train_params.json").exists())
+        if sources[STEPS["tradeoff"]].parent.parent == run_dir:
+            lines += [f"Pages 1–4 show the run `{trained.name}`; page 5 synthesises all runs of this "
+                      f"directory: {others}.", ""]
+        else:
+            lines += [f"Pages 1–5 show the run `{trained.name}`, the first of this sweep's runs: {others}.", ""]
+    if SWEEP_PAGE in sources:
+        sweep_dir = sources[SWEEP_PAGE].parent.parent
+        where = "this directory" if sweep_dir == run_dir else f"`{sweep_dir.relative_to(run_dir)}`"
+        lines += [f"Page 6 compares the runs of the sweep in {where}.", ""]
+    else:
+        lines += ["This build ran no sweep: page 6 says how to produce one.", ""]
     lines += ["| | |", "|---|---|"]
-    for name in STEPS.values():
-        notebook = sources[name]
+    for name, notebook in sources.items():
         meta = json.loads(notebook.read_text())["metadata"].get("papermill", {})
         params = meta.get("parameters", {})
         duration = meta.get("duration")
         took = f"{duration:.0f} s" if isinstance(duration, (int, float)) else "?"
-        shown = ", ".join(f"`{k}={v}`" for k, v in params.items() if k != "run_dir")
+        shown = ", ".join(f"`{k}={v}`" for k, v in params.items() if k not in ("run_dir", "run_dirs"))
         lines.append(f"| `{name}` | {shown}; executed in {took} |")
     train_params = trained / "train_params.json"
     if train_params.exists():
@@ -80,6 +129,8 @@ def stage_book(run_dir: str | Path) -> Path:
     (stage / "notebooks").mkdir()
     for name, source in sources.items():
         shutil.copy2(source, stage / "notebooks" / f"{name}.ipynb")
+    if SWEEP_PAGE not in sources:
+        (stage / "notebooks" / f"{SWEEP_PAGE}.md").write_text(NO_SWEEP_PAGE)
     generated = stage / "_generated"
     generated.mkdir()
     (generated / "run.md").write_text(_run_summary(run_dir, sources, trained))

@@ -7,8 +7,9 @@ from __future__ import annotations
 
 import argparse
 import sys
+from pathlib import Path
 
-from .config import MULTI_RUN_PRESETS, PRESETS
+from .config import MULTI_RUN_PRESETS, PRESETS, SWEEP_PRESETS
 from .errors import ClipalignError, ParameterError
 from .pipeline import STEPS
 
@@ -21,6 +22,20 @@ def _parse_overrides(items: list[str]) -> dict[str, str]:
             raise ParameterError(f"-p {item!r}: write parameters as name=value (e.g. -p epochs=3)")
         overrides[name.strip()] = value.strip()
     return overrides
+
+
+def link_base_run(out: Path, preset: str, overrides: dict) -> None:
+    """The drivers sweep's base run has the preset's scale and seed: when the multi-run already holds
+    that run, link it in (the sweep then skips it) rather than training it twice."""
+    from .config import resolve
+    from .multirun import is_complete, run_name
+
+    params = resolve(preset, **{k: v for k, v in overrides.items() if k in ("model", "seed")})
+    same = out / run_name(params["model"], params["seed"])
+    base = out / "drivers" / "base"
+    if is_complete(same) and not base.exists() and not base.is_symlink():
+        base.parent.mkdir(parents=True, exist_ok=True)
+        base.symlink_to(Path("..") / same.name, target_is_directory=True)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -38,6 +53,20 @@ def main(argv: list[str] | None = None) -> int:
                           "then synthesise them all into OUT")
     run.add_argument("--scales", nargs="+", metavar="SCALE",
                      help="model scales (tiny, small, vit-tiny) or open_clip names; with or without --seeds")
+    sweep = commands.add_parser(
+        "sweep", help="run the pipeline once per combination of parameter values, then compare them",
+        description="Each -p NAME=V1,V2,… with several values is swept (list parameters such as sigmas "
+                    "separate values with ';': -p \"sigmas=0.01,0.02;0.1,0.2\"); a -p with one value applies to "
+                    "every run. One run directory per setting under OUT, the comparison in OUT/notebooks/"
+                    "06_sweep.ipynb; running the same command again resumes.")
+    sweep.add_argument("--preset", default="default", help=f"one of: {', '.join(PRESETS)}")
+    sweep.add_argument("--out", required=True, help="sweep directory (created; re-used to resume)")
+    sweep.add_argument("-p", dest="params", action="append", default=[], metavar="NAME=V1,V2",
+                       help="a swept (several values) or fixed (one value) parameter; repeatable")
+    sweep.add_argument("--one-at-a-time", action="store_true",
+                       help="vary each swept parameter alone around the preset's values (one shared base run) "
+                            "instead of running every combination")
+    sweep.add_argument("--no-book", action="store_true", help="skip building the book")
     book = commands.add_parser("book", help="build the book from an executed run directory")
     book.add_argument("run_dir")
     args = parser.parse_args(argv)
@@ -52,8 +81,23 @@ def main(argv: list[str] | None = None) -> int:
             if args.only:
                 raise ParameterError("--only runs one step of one run: use it on OUT/<scale>-seed<k>, "
                                      "not with --seeds/--scales")
-            out = run_many(args.out, args.preset, args.seeds, args.scales, _parse_overrides(args.params),
-                           progress=sys.stderr.isatty())
+            overrides = _parse_overrides(args.params)
+            out = run_many(args.out, args.preset, args.seeds, args.scales, overrides, progress=sys.stderr.isatty())
+            if args.preset in SWEEP_PRESETS:
+                from .sweep import run_sweep
+
+                link_base_run(out, args.preset, overrides)
+                run_sweep(out / "drivers", args.preset, {**SWEEP_PRESETS[args.preset], **overrides},
+                          one_at_a_time=True, progress=sys.stderr.isatty())
+            if not args.no_book:
+                from .book import build_book
+
+                print(f"book: {build_book(out) / 'index.html'}")
+        elif args.command == "sweep":
+            from .sweep import run_sweep
+
+            out = run_sweep(args.out, args.preset, _parse_overrides(args.params), args.one_at_a_time,
+                            progress=sys.stderr.isatty())
             if not args.no_book:
                 from .book import build_book
 

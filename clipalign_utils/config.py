@@ -74,6 +74,17 @@ PRESETS: dict[str, dict[str, Any]] = {
 # (about 1.5 hours on 2 CPU cores; `clipalign run --preset full` runs them all).
 PRESETS["full"] = dict(PRESETS["default"])
 MULTI_RUN_PRESETS: dict[str, dict[str, tuple]] = {"full": {"seeds": (0, 1, 2), "scales": ("tiny", "small")}}
+# The controlled experiments of the book's chapter 6 ("What drives the trade-off?"), which
+# `clipalign run --preset full` also runs, into OUT/drivers: each parameter varied alone around the
+# default run (a one-at-a-time sweep, seed 0, the default scale; about 1.5 hours on 2 CPU cores).
+# Values as `clipalign sweep -p` takes them: lists of sigmas separated by ';'.
+SWEEP_PRESETS: dict[str, dict[str, str]] = {"full": {
+    "texture_correlation": "0.5,0.8,0.95",  # how good a shortcut texture is
+    "texture_scale": "0.5,1,2",  # texture period: finer (0.5) or coarser (2) than the default
+    "fresh_data": "false,true",  # a fixed set of pairs repeated, or new pairs every epoch
+    "epochs": "12,24",  # training length: does alignment decline later?
+    "sigmas": "0.01,0.02,0.05;0.1,0.2,0.4",  # weaker or stronger noise (no new training)
+}}
 
 CHOICES: dict[str, tuple[str, ...]] = {
     "device": ("auto", "cpu", "cuda"),

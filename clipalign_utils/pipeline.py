@@ -51,11 +51,17 @@ def notebook_parameters(step: str) -> dict:
 
 def run_step(step: str, run_dir: Path, preset: str, overrides: dict, progress: bool = True) -> Path:
     """Execute one step's notebook into RUN_DIR/notebooks/; return the executed notebook's path."""
+    return run_notebook(STEPS[step], run_dir, preset, overrides, progress, label=f"step {step}")
+
+
+def run_notebook(name: str, run_dir: Path, preset: str, overrides: dict, progress: bool = True,
+                 label: str | None = None) -> Path:
+    """Execute notebooks/<name>.py into RUN_DIR/notebooks/<name>.ipynb, passing the parameters it declares."""
     import jupytext
     import papermill
     from papermill.exceptions import PapermillExecutionError
 
-    name = STEPS[step]
+    label = label or f"notebook {name}"
     out_dir = run_dir / "notebooks"
     out_dir.mkdir(parents=True, exist_ok=True)
     source = out_dir / f".{name}.source.ipynb"
@@ -73,7 +79,7 @@ def run_step(step: str, run_dir: Path, preset: str, overrides: dict, progress: b
         os.replace(partial, out_dir / f"{name}.failed.ipynb")
         final.unlink(missing_ok=True)
         message = str(error.evalue).strip().splitlines()[0] if str(error.evalue).strip() else ""
-        raise StepFailed(f"step {step} failed ({error.ename}: {message}); "
+        raise StepFailed(f"{label} failed ({error.ename}: {message}); "
                          f"see {out_dir / (name + '.failed.ipynb')}") from None
     finally:
         source.unlink(missing_ok=True)

@@ -132,3 +132,83 @@ def noise_curves_of(run_dirs: Sequence[str | Path]) -> pd.DataFrame:
             run=str(run_dir), scale=identity["scale"] if identity["scale"] is not None else Path(run_dir).name,
             seed=identity["seed"]))
     return pd.concat(tables, ignore_index=True)
+
+
+# --- Runs that differ in their parameters (a sweep): which parameters, and a label per run. ---
+
+# Parameters that never make two runs different experiments: seeds are replicates, the rest is plumbing.
+NOT_A_SETTING = {"seed", "device", "eval_batch_size"}
+
+
+def run_parameters(run_dir: str | Path) -> dict:
+    """Every parameter a run used: the papermill parameters of its executed notebooks (later steps win)
+    on top of their preset's values. A run with no executed notebook (open_clip_train's) gives {}."""
+    from .config import PRESETS, resolve
+
+    passed = {}
+    for notebook in sorted((Path(run_dir) / "notebooks").glob("0[1-5]_*.ipynb")):
+        passed.update(json.loads(notebook.read_text())["metadata"].get("papermill", {}).get("parameters", {}))
+    if not passed:
+        return {}
+    preset = passed.get("preset", "default")
+    return resolve(preset, **{k: v for k, v in passed.items() if k in PRESETS.get(preset, {})})
+
+
+def _show(value) -> str:
+    if isinstance(value, float):
+        return f"{value:g}"
+    if isinstance(value, tuple):
+        return ",".join(_show(v) for v in value)
+    return str(value)
+
+
+def setting_labels(run_dirs: Sequence[str | Path]) -> tuple[list[str], list[str]]:
+    """(labels, factors): factors are the parameters whose values differ between the runs (seed aside);
+    a run's label names its values of them ("texture_correlation=0.5"). When every run changes at most
+    one factor from the preset's value (a one-at-a-time sweep) a label names only that change, and the
+    run that changes none is "base"."""
+    from .config import PRESETS
+
+    params = [run_parameters(d) for d in run_dirs]
+    keys = [k for k in (params[0] if params else {}) if k not in NOT_A_SETTING]
+    factors = [k for k in keys if len({_show(p.get(k)) for p in params}) > 1]
+    preset = PRESETS.get(params[0].get("preset", "default"), {}) if params else {}
+    changes = [[k for k in factors if k in preset and p.get(k) != preset[k]] for p in params]
+    if len(factors) > 1 and all(len(c) <= 1 for c in changes):
+        labels = [f"{c[0]}={_show(p[c[0]])}" if c else "base" for c, p in zip(changes, params)]
+    else:
+        labels = [", ".join(f"{k}={_show(p.get(k))}" for k in factors) or Path(d).name
+                  for p, d in zip(params, run_dirs)]
+    return labels, factors
+
+
+def sweep_tables(run_dirs: Sequence[str | Path], distance: str | None = None) -> dict:
+    """Everything a comparison of runs needs, as a dict:
+
+    - table, noise: ``checkpoint_tables`` and ``noise_curves_of`` with a column ``setting`` (the run's
+      label from ``setting_labels``) and one column per factor;
+    - settings: one row per setting: setting, its factor values, n_runs;
+    - factors: the parameters that differ between runs;
+    - reference: per factor, the value the others are compared at (the preset's, when a run has it).
+    Factor values are shown as text ("0.5", "0.01,0.02").
+    """
+    from .config import PRESETS
+
+    run_dirs = [Path(d) for d in run_dirs]
+    labels, factors = setting_labels(run_dirs)
+    params = [run_parameters(d) for d in run_dirs]
+    by_run = {str(d): (label, {k: _show(p.get(k)) for k in factors}) for d, label, p in zip(run_dirs, labels, params)}
+    table, noise = checkpoint_tables(run_dirs, distance), noise_curves_of(run_dirs)
+    for frame in (table, noise):
+        frame["setting"] = frame["run"].map(lambda r: by_run[r][0])
+        for k in factors:
+            frame[k] = frame["run"].map(lambda r, k=k: by_run[r][1][k])
+    settings = pd.DataFrame([{"setting": label, **values} for label, values in by_run.values()])
+    settings = settings.groupby("setting", sort=False).agg(
+        **{k: (k, "first") for k in factors}, n_runs=("setting", "size")).reset_index()
+    preset = PRESETS.get(params[0].get("preset", "default"), {}) if params and params[0] else {}
+    reference = {}
+    for k in factors:
+        shown = _show(preset[k]) if k in preset else None
+        reference[k] = shown if shown in set(settings[k]) else settings[k].iloc[0]
+    return {"table": table, "noise": noise, "settings": settings, "factors": factors, "reference": reference}

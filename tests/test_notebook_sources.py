@@ -6,21 +6,30 @@ import jupytext
 import pytest
 
 from clipalign_utils.config import PRESETS
-from clipalign_utils.pipeline import NOTEBOOK_DIR, STEPS, notebook_parameters
+from clipalign_utils.pipeline import NOTEBOOK_DIR, STEPS
+from clipalign_utils.sweep import SWEEP_NOTEBOOK
+
+NOTEBOOKS = [*STEPS.values(), SWEEP_NOTEBOOK]
 
 
-@pytest.mark.parametrize("step", list(STEPS))
-def test_ipynb_twin_matches_source(step):
-    source = jupytext.read(NOTEBOOK_DIR / f"{STEPS[step]}.py")
-    twin = jupytext.read(NOTEBOOK_DIR / f"{STEPS[step]}.ipynb")
+def test_every_notebook_is_known():
+    assert sorted(p.stem for p in NOTEBOOK_DIR.glob("*.py")) == sorted(NOTEBOOKS)
+
+
+@pytest.mark.parametrize("name", NOTEBOOKS)
+def test_ipynb_twin_matches_source(name):
+    source = jupytext.read(NOTEBOOK_DIR / f"{name}.py")
+    twin = jupytext.read(NOTEBOOK_DIR / f"{name}.ipynb")
     assert [(c.cell_type, c.source) for c in source.cells] == [(c.cell_type, c.source) for c in twin.cells], (
-        f"notebooks/{STEPS[step]}.ipynb is stale: run `jupytext --to ipynb notebooks/{STEPS[step]}.py`")
+        f"notebooks/{name}.ipynb is stale: run `jupytext --to ipynb notebooks/{name}.py`")
     assert all(not c.get("outputs") for c in twin.cells if c.cell_type == "code")
 
 
-@pytest.mark.parametrize("step", list(STEPS))
-def test_parameters_are_shared_names(step):
-    declared = notebook_parameters(step)
+@pytest.mark.parametrize("name", NOTEBOOKS)
+def test_parameters_are_shared_names(name):
+    import papermill
+
+    declared = papermill.inspect_notebook(str(NOTEBOOK_DIR / f"{name}.ipynb"))
     assert {"run_dir", "preset"} <= set(declared)
     # Every other parameter is a preset key, so `-p name=value` means the same in every notebook.
     assert set(declared) - {"run_dir", "preset", "run_dirs"} <= set(PRESETS["default"])

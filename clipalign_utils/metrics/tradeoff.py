@@ -257,22 +257,23 @@ def seed_means(df: pd.DataFrame, measures: dict | None = None, by: tuple[str, ..
 
 
 def verdicts_by_scale(df: pd.DataFrame, n_perm: int = 10000, seed: int = 0, alpha: float = 0.05,
-                      confidence: float = 0.95) -> pd.DataFrame:
-    """The claims of ``verdicts`` judged per scale on the per-epoch seed means (``seed_means``).
+                      confidence: float = 0.95, by: str = "scale") -> pd.DataFrame:
+    """The claims of ``verdicts`` judged per scale (or per value of another column ``by``, such as a
+    sweep's setting) on the per-epoch seed means (``seed_means``).
 
-    ``df`` is ``results.checkpoint_tables``: one row per run × checkpoint with columns scale and seed.
-    Columns: scale, the columns of ``verdicts``, n_seeds, and seeds_reproduced = the fraction of the
-    scale's seeds whose own run gives the verdict "reproduced" for that claim.
+    ``df`` is ``results.checkpoint_tables``: one row per run × checkpoint with columns ``by`` and seed.
+    Columns: ``by``, the columns of ``verdicts``, n_seeds, and seeds_reproduced = the fraction of the
+    group's seeds whose own run gives the verdict "reproduced" for that claim.
     """
-    _require(df, ["scale", "seed"])
-    means = seed_means(df, confidence=confidence)
+    _require(df, [by, "seed"])
+    means = seed_means(df, by=(by, "epoch"), confidence=confidence)
     tables = []
-    for scale, curve in means.groupby("scale", sort=False):
+    for key, curve in means.groupby(by, sort=False):
         table = verdicts(curve.reset_index(drop=True), n_perm=n_perm, seed=seed, alpha=alpha)
-        runs = df[df["scale"] == scale].groupby("seed", sort=True)
+        runs = df[df[by] == key].groupby("seed", sort=True, dropna=False)
         reproduced = [verdicts(run.sort_values("epoch").reset_index(drop=True), n_perm=n_perm, seed=seed,
                                alpha=alpha)["verdict"].eq(REPRODUCED).to_numpy() for _, run in runs]
-        table.insert(0, "scale", scale)
+        table.insert(0, by, key)
         table["n_seeds"] = len(reproduced)
         table["seeds_reproduced"] = np.mean(reproduced, axis=0)
         tables.append(table)

@@ -86,38 +86,44 @@ def relation_panels(table: pd.DataFrame, relations: pd.DataFrame):
     return fig
 
 
-def _scale_colors(scales) -> dict:
+def group_colors(scales) -> dict:
     palette = plt.rcParams["axes.prop_cycle"].by_key()["color"]
     return {scale: palette[i % len(palette)] for i, scale in enumerate(scales)}
 
 
-def summary_figure_by_scale(means: pd.DataFrame, noise_means: pd.DataFrame, log_x: bool = True):
+def summary_figure_by_scale(means: pd.DataFrame, noise_means: pd.DataFrame, log_x: bool = True,
+                            group: str = "scale", clean_only: bool = False):
     """summary_figure over several runs: each curve is the mean over seeds with its 95 % t-interval
-    (seed_means), one colour per scale; in (a) the line style tells the noise level."""
-    scales = list(dict.fromkeys(means["scale"]))
-    colors = _scale_colors(scales)
+    (seed_means), one colour per value of ``group`` (a scale, or a sweep's setting); in (a) the line
+    style tells the noise level (``clean_only``: clean accuracy alone, for many groups)."""
+    if clean_only:
+        noise_means = noise_means[noise_means["sigma"] == 0]
+    scales = list(dict.fromkeys(means[group]))
+    colors = group_colors(scales)
     styles = ["-", "--", ":", "-.", (0, (5, 1, 1, 1, 1, 1)), (0, (1, 3))]
     fig, axes = plt.subplots(1, 4, figsize=(17, 3.8))
     for scale in scales:
         color = colors[scale]
-        n_seeds = int(means.loc[means["scale"] == scale, "n_seeds"].max())
+        n_seeds = int(means.loc[means[group] == scale, "n_seeds"].max())
         label = f"{scale} ({n_seeds} seed{'s' if n_seeds != 1 else ''})"
-        for i, (sigma, rows) in enumerate(noise_means[noise_means["scale"] == scale].groupby("sigma")):
+        for i, (sigma, rows) in enumerate(noise_means[noise_means[group] == scale].groupby("sigma")):
             rows = rows.sort_values("epoch")
             line, = axes[0].plot(rows["epoch"], rows["accuracy"], ls=styles[i % len(styles)], marker="o", ms=2,
                                  color=color, label=f"{scale}, " + ("clean" if sigma == 0 else f"σ={sigma:g}"))
             axes[0].fill_between(rows["epoch"], rows["accuracy_lo"], rows["accuracy_hi"], alpha=0.12, color=color)
-        rows = means[means["scale"] == scale].sort_values("epoch")
+        rows = means[means[group] == scale].sort_values("epoch")
         _band(axes[1], rows["epoch"], rows["iqa_srcc"], rows["iqa_srcc_lo"], rows["iqa_srcc_hi"], label, color)
         _band(axes[2], rows["epoch"], 1 - rows["shape_bias"], 1 - rows["shape_bias_hi"], 1 - rows["shape_bias_lo"],
               label, color)
         _band(axes[3], rows["epoch"], rows["noise_drop"], rows["noise_drop_lo"], rows["noise_drop_hi"], label, color)
-    axes[0].set(ylabel="zero-shot accuracy", title="(a) accuracy, clean and noisy")
-    axes[0].legend(fontsize=6)
+    axes[0].set(ylabel="zero-shot accuracy",
+                title="(a) clean accuracy" if clean_only else "(a) accuracy, clean and noisy")
     axes[1].set(ylabel="SRCC with quality judgments", title="(b) IQA alignment")
     axes[2].set(ylabel="texture bias (1 − shape bias)", title="(c) texture bias", ylim=(0, 1))
     axes[3].set(ylabel="normalized drop (mean over σ)", title="(d) accuracy drop under noise")
-    for ax in axes[1:]:
+    if not clean_only:
+        axes[0].legend(fontsize=6)
+    for ax in axes[0 if clean_only else 1:]:
         ax.legend(fontsize=7)
     epochs = np.unique(means["epoch"].to_numpy(dtype=float))
     positive = epochs[epochs > 0]
@@ -133,7 +139,7 @@ def summary_figure_by_scale(means: pd.DataFrame, noise_means: pd.DataFrame, log_
 def relation_panels_by_scale(means: pd.DataFrame, relations: pd.DataFrame):
     """relation_panels on the per-epoch seed means, one colour per scale; titles give each scale's rho and p."""
     scales = list(dict.fromkeys(means["scale"]))
-    colors = _scale_colors(scales)
+    colors = group_colors(scales)
     pairs = list(dict.fromkeys(zip(relations["x"], relations["y"])))
     fig, axes = plt.subplots(1, len(pairs), figsize=(5 * len(pairs), 3.8), squeeze=False)
     data = means.assign(texture_bias=1 - means["shape_bias"])

@@ -1,0 +1,133 @@
+"""Comparing the settings of a sweep: what each setting's curves show, and how that moves with a factor.
+
+Input is ``seed_means`` over settings (one row per setting × epoch, columns epoch, iqa_srcc with its
+interval, shape_bias, clean_accuracy, noise_drop, n_seeds) or, for the pooled relation, the stacked
+checkpoint table. texture_bias = 1 − shape_bias.
+"""
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from clipalign_utils.metrics.stats import permutation_spearman
+from clipalign_utils.metrics.tradeoff import monotone_trend, rises_then_falls
+
+# The "texture phase": checkpoints inside the first pass over the data (epoch 0 < e <= 1).
+EARLY_EPOCH = 1.0
+
+SUMMARY_MEASURES = {
+    "early_texture_bias": "strongest texture bias in the first epoch",
+    "final_texture_bias": "texture bias at the last checkpoint",
+    "iqa_peak_srcc": "highest IQA alignment (SRCC)",
+    "iqa_peak_epoch": "epoch of the highest IQA alignment",
+    "iqa_decline": "IQA alignment lost from peak to last checkpoint",
+    "noise_drop_first": "normalized noise drop at the first checkpoint above chance",
+    "noise_drop_final": "normalized noise drop at the last checkpoint",
+    "final_clean_accuracy": "clean zero-shot accuracy at the last checkpoint",
+}
+
+
+def _finite(curve: pd.DataFrame, column: str) -> pd.DataFrame:
+    return curve[np.isfinite(curve[column].astype(float))]
+
+
+def setting_summary(means: pd.DataFrame, group: str = "setting", n_perm: int = 10000, seed: int = 0) -> pd.DataFrame:
+    """One row per setting: the SUMMARY_MEASURES of its seed-mean curve, their epochs, n_seeds, and
+    noise_drop_rho / noise_drop_p = Spearman(epoch, noise drop) over its checkpoints above chance."""
+    rows = []
+    for key, curve in means.groupby(group, sort=False):
+        curve = curve.sort_values("epoch")
+        texture = curve.assign(texture_bias=1 - curve["shape_bias"].astype(float))
+        early = _finite(texture[(texture["epoch"] > 0) & (texture["epoch"] <= EARLY_EPOCH)], "texture_bias")
+        strongest = early.loc[early["texture_bias"].idxmax()] if len(early) else None
+        iqa = _finite(curve, "iqa_srcc")
+        peak = rises_then_falls(iqa["epoch"], iqa["iqa_srcc"], iqa["iqa_srcc_lo"], iqa["iqa_srcc_hi"])
+        drops = _finite(curve, "noise_drop")
+        trend = (monotone_trend(drops["epoch"], drops["noise_drop"], n_perm=n_perm, seed=seed)
+                 if len(drops) >= 3 else {"rho": np.nan, "p_value": np.nan})
+        rows.append({
+            group: key,
+            "n_seeds": int(curve["n_seeds"].max()) if "n_seeds" in curve else 1,
+            "early_texture_bias": strongest["texture_bias"] if strongest is not None else np.nan,
+            "early_texture_epoch": strongest["epoch"] if strongest is not None else np.nan,
+            "final_texture_bias": texture["texture_bias"].iloc[-1],
+            "iqa_peak_srcc": peak["peak_value"],
+            "iqa_peak_epoch": peak["peak_epoch"],
+            "iqa_final_srcc": peak["final_value"],
+            "iqa_decline": peak["peak_value"] - peak["final_value"],
+            "iqa_peak_ci_separated": peak["verdict"],
+            "noise_drop_first": drops["noise_drop"].iloc[0] if len(drops) else np.nan,
+            "noise_drop_first_epoch": drops["epoch"].iloc[0] if len(drops) else np.nan,
+            "noise_drop_final": drops["noise_drop"].iloc[-1] if len(drops) else np.nan,
+            "noise_drop_rho": trend["rho"],
+            "noise_drop_p": trend["p_value"],
+            "final_clean_accuracy": curve["clean_accuracy"].iloc[-1],
+        })
+    return pd.DataFrame(rows)
+
+
+def numeric_values(values: pd.Series) -> pd.Series:
+    """Values as numbers where they all are (0.5, 2, True), else their order of appearance."""
+    lowered = values.astype(str).str.lower().replace({"true": "1", "false": "0"})
+    numbers = pd.to_numeric(lowered, errors="coerce")
+    return numbers if numbers.notna().all() else pd.Series(np.arange(len(values)), index=values.index, dtype=float)
+
+
+def direction(xs, ys) -> str:
+    """'increases' / 'decreases' when ys, ordered by xs, move strictly one way; 'constant'; else 'not monotone'.
+    With a handful of settings this is a description, not a test."""
+    order = np.argsort(np.asarray(xs, dtype=float), kind="stable")
+    steps = np.diff(np.asarray(ys, dtype=float)[order])
+    steps = steps[np.isfinite(steps)]
+    if steps.size == 0:
+        return "undetermined"
+    if np.all(steps > 0):
+        return "increases"
+    if np.all(steps < 0):
+        return "decreases"
+    if np.all(steps == 0):
+        return "constant"
+    return "not monotone"
+
+
+def factor_effects(summary: pd.DataFrame, factor: str, measures=None, group: str = "setting") -> pd.DataFrame:
+    """How each measure moves as ``factor`` goes up, over the settings in ``summary`` (a column ``factor``
+    holds each setting's value). Columns: factor, measure, values (low to high), measured (the measure at
+    those values), direction (``direction``), spearman (nan under 3 settings), n_settings."""
+    measures = list(measures or SUMMARY_MEASURES)
+    table = summary.assign(_x=numeric_values(summary[factor])).sort_values("_x", kind="stable")
+    rows = []
+    for measure in measures:
+        xs, ys = table["_x"].to_numpy(float), table[measure].to_numpy(float)
+        keep = np.isfinite(ys)
+        rho = (float(pd.Series(xs[keep]).corr(pd.Series(ys[keep]), method="spearman"))
+               if keep.sum() >= 3 else np.nan)
+        rows.append({"factor": factor, "measure": measure,
+                     "values": " → ".join(map(str, table[factor])),
+                     "measured": " → ".join(f"{y:.3g}" for y in ys),
+                     "direction": direction(xs, ys), "spearman": rho, "n_settings": int(keep.sum())})
+    return pd.DataFrame(rows)
+
+
+def pooled_relation(table: pd.DataFrame, x: str = "shape_bias", y: str = "noise_drop",
+                    n_perm: int = 10000, seed: int = 0) -> dict:
+    """Spearman(x, y) over every checkpoint of every setting, with a permutation p (descriptive: the
+    checkpoints of one run are not independent) and n, the checkpoints with both finite."""
+    xs, ys = table[x].to_numpy(float), table[y].to_numpy(float)
+    rho, p_value = permutation_spearman(xs, ys, n_perm=n_perm, seed=seed)
+    return {"x": x, "y": y, "spearman": rho, "p_value": p_value, "n": int(np.sum(np.isfinite(xs) & np.isfinite(ys)))}
+
+
+def factor_slices(summary: pd.DataFrame, factors: list[str], reference: dict) -> dict[str, pd.DataFrame]:
+    """Per factor, the settings that vary it alone: every other factor at its ``reference`` value (in a
+    one-at-a-time sweep, the base run and the runs that change that factor). Factors with fewer than two
+    such settings are left out."""
+    slices = {}
+    for factor in factors:
+        others = [k for k in factors if k != factor]
+        keep = np.ones(len(summary), dtype=bool)
+        for k in others:
+            keep &= (summary[k] == reference[k]).to_numpy()
+        if keep.sum() >= 2:
+            slices[factor] = summary[keep]
+    return slices

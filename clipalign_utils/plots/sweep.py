@@ -1,0 +1,56 @@
+"""Sweep figures: each summary measure against each swept factor, and shape bias against noise drop."""
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from ..metrics.sweep import numeric_values
+from .common import plt
+from .tradeoff import group_colors
+
+# The measures of setting_summary drawn by factor_panels, with short panel titles.
+PANEL_MEASURES = {
+    "early_texture_bias": "texture bias, first epoch (max)",
+    "iqa_peak_srcc": "IQA alignment at its peak",
+    "iqa_peak_epoch": "epoch of the IQA peak",
+    "iqa_decline": "IQA alignment lost after the peak",
+    "noise_drop_final": "noise drop, last checkpoint",
+}
+
+
+def factor_panels(summaries: dict[str, pd.DataFrame], measures: dict | None = None):
+    """One row per factor (``summaries`` maps a factor to the setting_summary rows that vary it, with a
+    column of that name), one panel per measure: the measure at each value of the factor."""
+    measures = measures or PANEL_MEASURES
+    fig, axes = plt.subplots(len(summaries), len(measures), figsize=(3.3 * len(measures), 2.7 * len(summaries)),
+                             squeeze=False)
+    for row, (factor, summary) in zip(axes, summaries.items()):
+        table = summary.assign(_x=numeric_values(summary[factor])).sort_values("_x", kind="stable")
+        for ax, measure in zip(row, measures):
+            ax.plot(np.arange(len(table)), table[measure].astype(float), marker="o")
+            ax.set_xticks(np.arange(len(table)), [str(v) for v in table[factor]], fontsize=7,
+                          rotation=30 if len(str(table[factor].iloc[0])) > 6 else 0)
+            ax.set_xlabel(factor, fontsize=8)
+            ax.set_title(measures[measure], fontsize=9)
+            ax.tick_params(axis="y", labelsize=7)
+    fig.tight_layout()
+    return fig
+
+
+def shape_vs_noise(table: pd.DataFrame, group: str = "setting"):
+    """Every checkpoint of every setting (seed means): shape bias against normalized noise drop, one colour
+    per setting, the last checkpoint of each outlined."""
+    settings = list(dict.fromkeys(table[group]))
+    colors = group_colors(settings)
+    fig, ax = plt.subplots(figsize=(6.5, 4.5))
+    for setting in settings:
+        rows = table[table[group] == setting].sort_values("epoch")
+        ax.plot(rows["shape_bias"], rows["noise_drop"], marker="o", ms=4, lw=0.8, color=colors[setting],
+                label=setting)
+        last = rows.dropna(subset=["noise_drop"]).tail(1)
+        ax.scatter(last["shape_bias"], last["noise_drop"], s=120, facecolor="none", edgecolor=colors[setting])
+    ax.set(xlabel="shape bias", ylabel="normalized noise drop (mean over σ)",
+           title="does noise robustness follow shape bias? (ring: last checkpoint)")
+    ax.legend(fontsize=7)
+    fig.tight_layout()
+    return fig

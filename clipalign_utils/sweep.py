@@ -1,0 +1,239 @@
+"""Controlled experiments: the pipeline once per combination of parameter values, then one comparison.
+
+    clipalign sweep --preset default -p texture_correlation=0.5,0.8,0.95 [-p model=tiny,small …] --out runs/NAME
+
+A ``-p`` with several values is swept: commas separate the values, except for a list-valued parameter
+(``sigmas``, ``iqa_levels``, ``early_checkpoints``), where semicolons separate the values and commas the
+items of one value (``-p "sigmas=0.01,0.02,0.05;0.1,0.2,0.3"``). A ``-p`` with one value applies to every
+run. Every combination of the swept values runs (a grid), or with ``one_at_a_time`` each parameter varies
+alone around the preset's values, all sharing one ``base`` run.
+
+Layout: ``OUT/sweep.json`` (the plan), one ordinary run directory per setting (``OUT/texture_correlation-0.5``,
+``OUT/texture_correlation-0.5__model-small``, ``OUT/base``) holding all five steps, and the comparison
+notebook ``OUT/notebooks/06_sweep.ipynb`` with its tables ``OUT/metrics/sweep_*.csv``.
+
+Settings that differ only in analysis parameters (those the training notebook does not declare, such as
+``sigmas``) share one training: their ``checkpoints`` link to the first such run's. Re-running the same
+command resumes: executed steps are skipped and an interrupted training continues from its last checkpoint.
+"""
+from __future__ import annotations
+
+import itertools
+import json
+import os
+import shutil
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from .config import PRESETS, _coerce, resolve
+from .errors import ParameterError
+from .pipeline import STEPS, available_steps, check_overrides, notebook_parameters, run_notebook, run_step
+
+SWEEP_NOTEBOOK = "06_sweep"
+RECORD = "sweep.json"
+# What a run shares with another whose training parameters are equal: the training step's outputs.
+TRAINING_FILES = ("train_params.json", "params.txt", "train_log.csv")
+TRAINING_FIGURES = ("world_training_pairs.png", "training_loss.png")
+
+
+@dataclass(frozen=True)
+class Setting:
+    """One run of a sweep: its directory name and the swept values it sets (canonical types)."""
+    name: str
+    values: dict = field(default_factory=dict)
+
+
+def value_label(value) -> str:
+    """A value as it appears in a run directory's name: 0.5, 0.01+0.02, true, small."""
+    if isinstance(value, bool):
+        return str(value).lower()
+    if isinstance(value, float):
+        return f"{value:g}"
+    if isinstance(value, tuple):
+        return "+".join(value_label(item) for item in value)
+    return str(value).replace(os.sep, "_")
+
+
+def cli_value(value) -> str:
+    """A value as ``-p`` (and a notebook's parameter) takes it: lists comma-separated."""
+    if isinstance(value, tuple):
+        return ",".join(cli_value(item) for item in value)
+    if isinstance(value, bool):
+        return str(value).lower()
+    if isinstance(value, float):
+        return repr(value)
+    return str(value)
+
+
+def parse_values(name: str, raw: str, preset: str) -> list:
+    """The values one ``-p name=raw`` gives, coerced to the parameter's type; one value means 'fixed'."""
+    if name not in PRESETS[preset]:
+        return [raw]  # a notebook-only parameter (a path, say): never swept
+    like = PRESETS[preset][name]
+    parts = raw.split(";") if isinstance(like, tuple) else raw.split(",")
+    parts = [part.strip() for part in parts if part.strip() != ""]
+    if not parts:
+        raise ParameterError(f"-p {name}={raw!r} gives no value")
+    values = [_coerce(name, part, like) for part in parts]
+    for value in values:
+        resolve(preset, **{name: value})  # checks choices and ranges, naming the parameter
+    if len(set(values)) != len(values):
+        raise ParameterError(f"-p {name}={raw!r} repeats a value")
+    return values
+
+
+def split_overrides(overrides: dict, preset: str) -> tuple[dict, dict]:
+    """(fixed, swept): -p values given once, and those given several values (name -> list)."""
+    fixed, swept = {}, {}
+    for name, raw in overrides.items():
+        values = parse_values(name, str(raw), preset)
+        if len(values) > 1:
+            swept[name] = values
+        else:
+            fixed[name] = raw
+    return fixed, swept
+
+
+def plan(preset: str, fixed: dict, swept: dict, one_at_a_time: bool = False) -> list[Setting]:
+    """The runs of a sweep, in order. Grid: the product of the swept values, first parameter outermost.
+    One at a time: ``base`` (every parameter at the preset's or fixed value), then each other value of
+    each swept parameter alone."""
+    if not swept:
+        raise ParameterError("a sweep needs at least one -p NAME=V1,V2 with two or more values "
+                             "(list parameters such as sigmas: -p \"sigmas=0.01,0.02;0.1,0.2\")")
+    if not one_at_a_time:
+        names = list(swept)
+        return [Setting("__".join(f"{n}-{value_label(v)}" for n, v in zip(names, combo)), dict(zip(names, combo)))
+                for combo in itertools.product(*(swept[n] for n in names))]
+    base = resolve(preset, **fixed)
+    settings = [Setting("base", {})]
+    for name, values in swept.items():
+        settings += [Setting(f"{name}-{value_label(v)}", {name: v}) for v in values if v != base[name]]
+    return settings
+
+
+def trained_by(preset: str, fixed: dict, settings: list[Setting]) -> list[str]:
+    """For each setting, the name of the first setting with the same training parameters (those the
+    training notebook declares): itself, or an earlier run whose checkpoints it will share."""
+    train_parameters = set(notebook_parameters("train")) - {"run_dir", "preset"}
+    first: dict[str, str] = {}
+    names = []
+    for setting in settings:
+        params = resolve(preset, **fixed, **setting.values)
+        key = json.dumps({k: cli_value(params[k]) for k in sorted(train_parameters) if k in params})
+        names.append(first.setdefault(key, setting.name))
+    return names
+
+
+def _write_json(path: Path, record: dict) -> None:
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_text(json.dumps(record, indent=2) + "\n")
+    os.replace(tmp, path)
+
+
+def _check_record(out: Path, record: dict) -> None:
+    """A sweep directory holds one plan: resuming with another is refused rather than mixed."""
+    path = out / RECORD
+    if not path.exists():
+        return
+    old = json.loads(path.read_text())
+    keys = ("preset", "fixed", "swept", "one_at_a_time")
+    if {k: old.get(k) for k in keys} != {k: record[k] for k in keys}:
+        raise ParameterError(f"{path} records another sweep (preset {old.get('preset')!r}, swept "
+                             f"{old.get('swept')}, fixed {old.get('fixed')}): use another --out, or delete {out}")
+
+
+def step_done(run_dir: Path, step: str) -> bool:
+    return (run_dir / "notebooks" / f"{STEPS[step]}.ipynb").exists()
+
+
+def share_training(source: Path, run_dir: Path) -> None:
+    """Give ``run_dir`` the finished training of ``source``: checkpoints and embedding cache linked,
+    records copied, and the executed training notebook copied last (it marks the step done)."""
+    (run_dir / "notebooks").mkdir(parents=True, exist_ok=True)
+    # The embedding cache is keyed by the checkpoint files' identity, so it is shared too: analyses
+    # that ask for the same images at the same checkpoint cost nothing the second time.
+    (source / "cache").mkdir(exist_ok=True)
+    for name in ("checkpoints", "cache"):
+        link = run_dir / name
+        if not link.exists() and not link.is_symlink():
+            link.symlink_to(os.path.relpath(source / name, run_dir), target_is_directory=True)
+    for name in TRAINING_FILES:
+        if (source / name).exists():
+            shutil.copy2(source / name, run_dir / name)
+    (run_dir / "figures").mkdir(exist_ok=True)
+    for name in TRAINING_FIGURES:
+        if (source / "figures" / name).exists():
+            shutil.copy2(source / "figures" / name, run_dir / "figures" / name)
+    notebook = f"{STEPS['train']}.ipynb"
+    shutil.copy2(source / "notebooks" / notebook, run_dir / "notebooks" / f".{notebook}.tmp")
+    os.replace(run_dir / "notebooks" / f".{notebook}.tmp", run_dir / "notebooks" / notebook)
+
+
+def _minutes(seconds: float) -> str:
+    return f"{seconds / 60:.1f} min"
+
+
+def run_sweep(out: str | Path, preset: str = "default", overrides: dict | None = None,
+              one_at_a_time: bool = False, progress: bool = True) -> Path:
+    """Run every setting of the sweep into ``out/<setting>``, then the comparison notebook into ``out``."""
+    if preset not in PRESETS:
+        raise ParameterError(f"unknown preset {preset!r}; choose one of: {', '.join(PRESETS)}")
+    overrides = dict(overrides or {})
+    steps = available_steps()
+    check_overrides(overrides, steps)
+    fixed, swept = split_overrides(overrides, preset)
+    settings = plan(preset, fixed, swept, one_at_a_time)
+    out = Path(out).resolve()
+    runs = [{"name": setting.name, "setting": {k: cli_value(v) for k, v in setting.values.items()},
+             "trained_by": source} for setting, source in zip(settings, trained_by(preset, fixed, settings))]
+    record = {"preset": preset, "fixed": {k: str(v) for k, v in fixed.items()},
+              "swept": {k: [cli_value(v) for v in values] for k, values in swept.items()},
+              "one_at_a_time": one_at_a_time, "runs": runs}
+    _check_record(out, record)
+    out.mkdir(parents=True, exist_ok=True)
+    _write_json(out / RECORD, record)
+
+    started, executed = time.time(), []
+    for number, (setting, run) in enumerate(zip(settings, runs), 1):
+        run_dir = out / setting.name
+        tag = f"[sweep {number}/{len(settings)} {setting.name}]"
+        if all(step_done(run_dir, step) for step in steps):
+            print(f"{tag} skip: complete", flush=True)
+            continue
+        run_started = time.time()
+        run_overrides = {**fixed, **run["setting"]}
+        for step_number, step in enumerate(steps, 1):
+            if step_done(run_dir, step):
+                print(f"{tag} [{step_number}/{len(steps)}] {step}: skip (done)", flush=True)
+                continue
+            if step == "train" and run["trained_by"] != setting.name:
+                print(f"{tag} [{step_number}/{len(steps)}] train: shared with {run['trained_by']} "
+                      f"(same training parameters)", flush=True)
+                share_training(out / run["trained_by"], run_dir)
+                continue
+            # Time left: the mean duration of the runs executed so far, times the runs not yet done.
+            left = (f"; sweep about {_minutes((len(settings) - number + 1) * sum(executed) / len(executed))} left"
+                    if executed else "")
+            print(f"{tag} [{step_number}/{len(steps)}] {step}: {STEPS[step]}{left}", flush=True)
+            run_step(step, run_dir, preset, run_overrides, progress)
+        executed.append(time.time() - run_started)
+        left = len(settings) - number
+        estimate = f", about {_minutes(left * sum(executed) / len(executed))} left" if left else ""
+        print(f"{tag} done in {_minutes(executed[-1])}; sweep elapsed {_minutes(time.time() - started)}, "
+              f"{left} run{'s' if left != 1 else ''} to go{estimate}", flush=True)
+    print(f"[sweep] comparison: {SWEEP_NOTEBOOK} -> {out / 'notebooks'}", flush=True)
+    # The comparison is cheap and reads every run, so it is always re-run.
+    run_notebook(SWEEP_NOTEBOOK, out, preset, {}, progress, label="the sweep comparison")
+    print(f"[sweep] done in {_minutes(time.time() - started)}; tables in {out / 'metrics'}", flush=True)
+    return out
+
+
+def sweep_run_dirs(sweep_dir: str | Path) -> list[Path]:
+    """The run directories a sweep's record lists, in its order."""
+    path = Path(sweep_dir) / RECORD
+    if not path.exists():
+        raise ParameterError(f"{path} is missing: {sweep_dir} is not a sweep directory "
+                             f"(clipalign sweep … --out {sweep_dir}), or pass run_dirs")
+    return [Path(sweep_dir) / run["name"] for run in json.loads(path.read_text())["runs"]]

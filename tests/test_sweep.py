@@ -1,0 +1,206 @@
+"""Sweeps: value parsing and planning, the comparison metrics (hand-computed), run labels, bad input,
+and `clipalign sweep` end to end on the smoke preset, resumed, with its book."""
+from __future__ import annotations
+
+import json
+import os
+
+import numpy as np
+import pandas as pd
+import pytest
+from browser import CHROMIUM, check_pages
+
+from clipalign_utils import cli, results
+from clipalign_utils.errors import ParameterError
+from clipalign_utils.metrics import sweep as sweep_metrics
+from clipalign_utils.sweep import Setting, plan, split_overrides, trained_by
+
+
+def test_values_split_on_commas_and_list_values_on_semicolons():
+    fixed, swept = split_overrides({"texture_correlation": "0.5, 0.95", "sigmas": "0.01,0.02;0.1,0.2,0.3",
+                                    "epochs": "3", "fresh_data": "false,true"}, "smoke")
+    assert fixed == {"epochs": "3"}
+    assert swept == {"texture_correlation": [0.5, 0.95], "sigmas": [(0.01, 0.02), (0.1, 0.2, 0.3)],
+                     "fresh_data": [False, True]}
+
+
+@pytest.mark.parametrize("overrides, message", [
+    ({"texture_correlation": "0.5,abc"}, "texture_correlation='abc' has the wrong type"),
+    ({"lr": "0.1,0.1"}, "repeats a value"),
+    ({"distance": "cosine,manhattan"}, "distance='manhattan': choose one of"),
+])
+def test_bad_sweep_values_name_the_parameter(overrides, message):
+    with pytest.raises(ParameterError, match=message):
+        split_overrides(overrides, "smoke")
+
+
+def test_plan_grid_and_one_at_a_time():
+    swept = {"texture_correlation": [0.5, 0.8], "model": ["tiny", "small"]}
+    grid = plan("smoke", {}, swept)
+    assert [s.name for s in grid] == ["texture_correlation-0.5__model-tiny", "texture_correlation-0.5__model-small",
+                                      "texture_correlation-0.8__model-tiny", "texture_correlation-0.8__model-small"]
+    assert grid[1].values == {"texture_correlation": 0.5, "model": "small"}
+    # One at a time: the preset's values (texture_correlation 0.8, model tiny) are the shared base run.
+    assert plan("smoke", {}, swept, one_at_a_time=True) == [
+        Setting("base", {}), Setting("texture_correlation-0.5", {"texture_correlation": 0.5}),
+        Setting("model-small", {"model": "small"})]
+    with pytest.raises(ParameterError, match="needs at least one"):
+        plan("smoke", {"epochs": "3"}, {})
+
+
+def test_full_preset_runs_the_drivers_sweep_one_at_a_time(tmp_path):
+    from clipalign_utils.config import SWEEP_PRESETS
+
+    fixed, swept = split_overrides(SWEEP_PRESETS["full"], "full")
+    settings = plan("full", fixed, swept, one_at_a_time=True)
+    names = [s.name for s in settings]
+    assert names == ["base", "texture_correlation-0.5", "texture_correlation-0.95", "texture_scale-0.5",
+                     "texture_scale-2", "fresh_data-true", "epochs-24", "sigmas-0.01+0.02+0.05",
+                     "sigmas-0.1+0.2+0.4"]
+    # Noise levels are an analysis parameter: those runs re-analyse the base run's checkpoints.
+    assert trained_by("full", fixed, settings) == names[:7] + ["base", "base"]
+    # Its base run is the multi-run's tiny-seed0 when that one is complete: linked, not trained again.
+    (tmp_path / "tiny-seed0" / "notebooks").mkdir(parents=True)
+    cli.link_base_run(tmp_path, "full", {})
+    assert not (tmp_path / "drivers" / "base").exists()
+    (tmp_path / "tiny-seed0" / "notebooks" / "04_noise_robustness.ipynb").write_text("{}")
+    cli.link_base_run(tmp_path, "full", {})
+    assert (tmp_path / "drivers" / "base").resolve() == (tmp_path / "tiny-seed0").resolve()
+
+
+def _means(setting, epochs, shape, iqa, drop, clean):
+    return pd.DataFrame({"setting": setting, "epoch": epochs, "shape_bias": shape, "iqa_srcc": iqa,
+                         "iqa_srcc_lo": [v - 0.05 for v in iqa], "iqa_srcc_hi": [v + 0.05 for v in iqa],
+                         "noise_drop": drop, "clean_accuracy": clean, "n_seeds": 2})
+
+
+def test_setting_summary_hand_computed():
+    means = pd.concat([
+        _means("a", [0, 0.5, 1, 2, 4], [0.5, 0.2, 0.4, 0.7, 0.9], [0.2, 0.5, 0.6, 0.4, 0.3],
+               [np.nan, np.nan, 0.4, 0.3, 0.2], [0.1, 0.3, 0.5, 0.6, 0.7]),
+        _means("b", [0, 0.5, 1], [0.5, 0.5, 0.5], [0.1, 0.2, 0.3], [np.nan] * 3, [0.1] * 3),
+    ], ignore_index=True)
+    summary = sweep_metrics.setting_summary(means, n_perm=200).set_index("setting")
+    a = summary.loc["a"]
+    # texture bias 0.5, 0.8, 0.6, 0.3, 0.1: strongest in the first epoch 0.8 (epoch 0.5), last 0.1
+    assert (a["early_texture_bias"], a["early_texture_epoch"], a["final_texture_bias"]) == pytest.approx((0.8, 0.5, 0.1))
+    assert (a["iqa_peak_srcc"], a["iqa_peak_epoch"], a["iqa_final_srcc"], a["iqa_decline"]) == \
+        pytest.approx((0.6, 1.0, 0.3, 0.3))
+    assert a["iqa_peak_ci_separated"]  # 0.55 > 0.35 and the peak is inside the run
+    assert (a["noise_drop_first"], a["noise_drop_first_epoch"], a["noise_drop_final"]) == pytest.approx((0.4, 1.0, 0.2))
+    assert a["noise_drop_rho"] == pytest.approx(-1.0)
+    assert a["final_clean_accuracy"] == pytest.approx(0.7) and a["n_seeds"] == 2
+    b = summary.loc["b"]
+    assert b["iqa_peak_epoch"] == 1.0 and b["iqa_decline"] == 0 and not b["iqa_peak_ci_separated"]
+    assert np.isnan(b["noise_drop_first"]) and np.isnan(b["noise_drop_rho"])
+
+
+def test_factor_effects_order_settings_by_value():
+    summary = pd.DataFrame({"setting": ["x", "y", "z"], "texture_correlation": ["0.95", "0.5", "0.8"],
+                            "early_texture_bias": [0.9, 0.6, 0.7], "iqa_peak_epoch": [0.3, 0.1, 0.5]})
+    effects = sweep_metrics.factor_effects(summary, "texture_correlation",
+                                           ["early_texture_bias", "iqa_peak_epoch"]).set_index("measure")
+    assert effects.loc["early_texture_bias", "values"] == "0.5 → 0.8 → 0.95"
+    assert effects.loc["early_texture_bias", "measured"] == "0.6 → 0.7 → 0.9"
+    assert effects.loc["early_texture_bias", "direction"] == "increases"
+    assert effects.loc["early_texture_bias", "spearman"] == pytest.approx(1.0)
+    # 0.1, 0.5, 0.3 by value: up then down; ranks (1, 2, 3) vs (1, 3, 2) give rho = 1 - 6*2/(3*8) = 0.5
+    assert effects.loc["iqa_peak_epoch", "direction"] == "not monotone"
+    assert effects.loc["iqa_peak_epoch", "spearman"] == pytest.approx(0.5)
+    assert sweep_metrics.direction([1, 2], [0.3, 0.3]) == "constant"
+    assert sweep_metrics.direction([1, 2], [np.nan, 0.3]) == "undetermined"
+    assert list(sweep_metrics.numeric_values(pd.Series(["false", "true"]))) == [0.0, 1.0]
+
+
+def test_factor_slices_hold_the_other_factors_at_the_reference():
+    summary = pd.DataFrame({"setting": ["base", "a2", "by"], "a": ["1", "2", "1"], "b": ["x", "x", "y"]})
+    slices = sweep_metrics.factor_slices(summary, ["a", "b"], {"a": "1", "b": "x"})
+    assert list(slices["a"]["setting"]) == ["base", "a2"]
+    assert list(slices["b"]["setting"]) == ["base", "by"]
+
+
+def _fake_run(path, **parameters):
+    (path / "notebooks").mkdir(parents=True)
+    notebook = {"cells": [], "metadata": {"papermill": {"parameters": {"run_dir": str(path), **parameters}}}}
+    (path / "notebooks" / "01_train.ipynb").write_text(json.dumps(notebook))
+    return path
+
+
+def test_setting_labels_one_at_a_time_and_grid(tmp_path):
+    runs = [_fake_run(tmp_path / "base", preset="smoke"),
+            _fake_run(tmp_path / "tc", preset="smoke", texture_correlation="0.5"),
+            _fake_run(tmp_path / "sig", preset="smoke", sigmas="0.1,0.3")]
+    assert results.setting_labels(runs) == (["base", "texture_correlation=0.5", "sigmas=0.1,0.3"],
+                                            ["texture_correlation", "sigmas"])
+    # Seeds are replicates, not settings; a single factor is always named with its value.
+    grid = [_fake_run(tmp_path / f"g{i}", preset="smoke", texture_correlation=tc, seed=seed)
+            for i, (tc, seed) in enumerate([("0.5", 0), ("0.8", 0), ("0.5", 1)])]
+    assert results.setting_labels(grid) == (
+        ["texture_correlation=0.5", "texture_correlation=0.8", "texture_correlation=0.5"], ["texture_correlation"])
+
+
+@pytest.mark.parametrize("params, message", [
+    (["-p", "texture_correlation=0.5,abc"], "texture_correlation='abc'"),
+    (["-p", "epochs=3"], "needs at least one -p NAME=V1,V2"),
+    (["-p", "colour=red,blue"], "unknown parameter(s) colour"),
+])
+def test_cli_sweep_bad_input_one_line(params, message, tmp_path, capsys):
+    assert cli.main(["sweep", "--preset", "smoke", "--out", str(tmp_path / "s"), "--no-book", *params]) == 2
+    error = capsys.readouterr().err.strip()
+    assert error.startswith("clipalign: error:") and message in error and "\n" not in error
+    assert not (tmp_path / "s").exists()
+
+
+def test_cli_sweep_end_to_end_resumed_with_its_book(smoke_pipeline, tmp_path, capsys):
+    out = tmp_path / "sweep"
+    out.mkdir()
+    # The smoke preset's own values are the session's pipeline run: link it in as the finished base run,
+    # so the sweep trains and analyses texture_correlation 0.5, and re-analyses the base's checkpoints
+    # with other noise levels (sigmas is not a training parameter: no second training).
+    os.symlink(smoke_pipeline, out / "base")
+    argv = ["sweep", "--preset", "smoke", "--one-at-a-time", "-p", "texture_correlation=0.8,0.5",
+            "-p", "sigmas=0.02,0.05,0.1,0.2;0.1,0.3", "--out", str(out)]
+    assert cli.main(argv + ["--no-book"]) == 0
+    printed = capsys.readouterr().out
+    assert "[sweep 1/3 base] skip: complete" in printed
+    assert "[sweep 2/3 texture_correlation-0.5] [1/5] train" in printed
+    assert "[sweep 3/3 sigmas-0.1+0.3] [1/5] train: shared with base" in printed
+    assert "about" in printed and "left" in printed  # a time estimate after the first run it executed
+    record = json.loads((out / "sweep.json").read_text())
+    assert [r["name"] for r in record["runs"]] == ["base", "texture_correlation-0.5", "sigmas-0.1+0.3"]
+    assert [r["trained_by"] for r in record["runs"]] == ["base", "texture_correlation-0.5", "base"]
+    for name in ("texture_correlation-0.5", "sigmas-0.1+0.3"):
+        assert (out / name / "notebooks" / "05_tradeoff_synthesis.ipynb").exists()
+    assert json.loads((out / "texture_correlation-0.5" / "train_params.json").read_text())["texture_correlation"] == 0.5
+    assert (out / "sigmas-0.1+0.3" / "checkpoints").resolve() == (smoke_pipeline / "checkpoints").resolve()
+    noise = pd.read_csv(out / "sigmas-0.1+0.3" / "metrics" / "noise.csv")
+    assert sorted(noise["sigma"].unique()) == [0.0, 0.1, 0.3]
+
+    # The comparison table: one row per setting, labelled by what it changes.
+    summary = pd.read_csv(out / "metrics" / "sweep_summary.csv")
+    assert list(summary["setting"]) == ["base", "texture_correlation=0.5", "sigmas=0.1,0.3"]
+    assert set(summary.columns) >= set(sweep_metrics.SUMMARY_MEASURES)
+    verdicts = pd.read_csv(out / "metrics" / "sweep_verdicts.csv")
+    assert len(verdicts) == 3 * 4 and set(verdicts["setting"]) == set(summary["setting"])
+    effects = pd.read_csv(out / "metrics" / "sweep_effects.csv")
+    assert set(effects["factor"]) == {"texture_correlation", "sigmas"}
+    base = pd.read_csv(smoke_pipeline / "metrics" / "tradeoff.csv")
+    table = pd.read_csv(out / "metrics" / "sweep_checkpoints.csv")
+    assert np.allclose(table.loc[table["setting"] == "base", "iqa_srcc"].to_numpy(), base["iqa_srcc"].to_numpy())
+
+    # The same command again: every run is skipped, the comparison re-runs, the book is built.
+    trained = (out / "texture_correlation-0.5" / "train_params.json").stat().st_mtime
+    assert cli.main(argv) == 0
+    printed = capsys.readouterr().out
+    assert printed.count("skip: complete") == 3, printed
+    assert (out / "texture_correlation-0.5" / "train_params.json").stat().st_mtime == trained
+    html = out / "book" / "_build" / "html"
+    page = (html / "notebooks" / "06_sweep.html").read_text()
+    assert "What drives the trade-off?" in page and "texture_correlation=0.5" in page
+    assert "Page 6 compares the runs of the sweep" in (out / "book" / "_generated" / "run.md").read_text()
+    if CHROMIUM:
+        check_pages([html / "notebooks" / "06_sweep.html"])
+
+    # Another plan in the same directory is refused before anything runs.
+    assert cli.main(["sweep", "--preset", "smoke", "-p", "lr=0.001,0.01", "--out", str(out), "--no-book"]) == 2
+    assert "records another sweep" in capsys.readouterr().err
