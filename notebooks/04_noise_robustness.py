@@ -65,7 +65,6 @@ texture_scale = None
 # %%
 from pathlib import Path
 
-import numpy as np
 import pandas as pd
 from IPython.display import display
 
@@ -74,8 +73,7 @@ from clipalign_utils.data.noise import load_noise_dataset, noisy_image_sets
 from clipalign_utils.data.prompts import resolve_templates
 from clipalign_utils.encoder import run_encoders
 from clipalign_utils.io import write_table
-from clipalign_utils.metrics.noise import mean_normalized_drop, noise_table
-from clipalign_utils.metrics.stats import permutation_spearman
+from clipalign_utils.metrics.noise import checkpoint_summary, drop_trend, noise_table
 from clipalign_utils.plots.common import save_figure
 from clipalign_utils.plots.noise import accuracy_vs_epoch, drop_vs_epoch, noise_examples
 
@@ -129,20 +127,12 @@ for checkpoint, encoder in run_encoders(run, params["device"], params["eval_batc
     tables.append(table)
 noise = pd.concat(tables, ignore_index=True)
 
-# A checkpoint whose clean CI reaches chance has no competence for noise to take away.
-clean = noise[noise["sigma"] == 0].set_index("checkpoint")
-at_chance = clean["lo"] <= chance
+# A checkpoint whose clean CI reaches chance has no competence for noise to take away: flagged.
+summary = checkpoint_summary(noise, chance)
+summary.insert(2, "dataset", params["noise_dataset"])
 noise["n_classes"] = len(data.classnames)
-noise["clean_at_chance"] = noise["checkpoint"].map(at_chance)
+noise["clean_at_chance"] = noise["checkpoint"].map(summary.set_index("checkpoint")["clean_at_chance"])
 write_table(noise, run_dir, "noise")
-
-summary = pd.DataFrame({
-    "checkpoint": clean.index, "epoch": clean["epoch"].to_numpy(), "dataset": params["noise_dataset"],
-    "clean_accuracy": clean["accuracy"].to_numpy(),
-    "mean_normalized_drop": [mean_normalized_drop(t) for t in tables],
-    "clean_lo": clean["lo"].to_numpy(), "clean_hi": clean["hi"].to_numpy(), "chance": chance,
-    "clean_at_chance": at_chance.to_numpy(),
-})
 write_table(summary, run_dir, "noise_summary")
 display(summary)
 
@@ -171,22 +161,16 @@ if len(flagged):
 else:
     print("every checkpoint is above chance on clean images")
 
-informative = summary[~summary["clean_at_chance"]]
-if len(informative) >= 2:
-    half = len(informative) // 2
-    early, late = informative.iloc[:half], informative.iloc[-half:]
-    def epochs_of(rows):
-        return ", ".join(f"{e:g}" for e in rows["epoch"])
-    print(f"mean normalized drop, earlier half of them (epochs {epochs_of(early)}): "
-          f"{early['mean_normalized_drop'].mean():.3f}; later half (epochs {epochs_of(late)}): "
-          f"{late['mean_normalized_drop'].mean():.3f}")
-rho, p = permutation_spearman(informative["epoch"], informative["mean_normalized_drop"],
-                              n_perm=params["n_perm"], seed=params["seed"])
-if not np.isfinite(rho):
-    print(f"too few checkpoints above chance ({len(informative)}) to tell whether the drop shrinks with training")
+trend = drop_trend(summary, n_perm=params["n_perm"], seed=params["seed"])
+if trend["n"] >= 2:
+    print(f"mean normalized drop, earlier half of them (epochs {', '.join(f'{e:g}' for e in trend['early_epochs'])}): "
+          f"{trend['early_drop']:.3f}; later half (epochs {', '.join(f'{e:g}' for e in trend['late_epochs'])}): "
+          f"{trend['late_drop']:.3f}")
+if trend["direction"] == "undetermined":
+    print(f"too few checkpoints above chance ({trend['n']}) to tell whether the drop shrinks with training")
 else:
-    direction = "shrinks" if rho < 0 else "grows"
-    verdict = (f"{direction} with training" if p < 0.05
-               else f"shows no significant trend (it leans towards: {direction})")
-    print(f"over {len(informative)} checkpoints above chance the mean normalized drop {verdict}: "
-          f"Spearman ρ(epoch, drop) = {rho:.2f}, permutation p = {p:.3f}")
+    leaning = "shrinks" if trend["rho"] < 0 else "grows"
+    verdict = (f"{trend['direction']} with training" if trend["direction"] != "flat"
+               else f"shows no significant trend (it leans towards: {leaning})")
+    print(f"over {trend['n']} checkpoints above chance the mean normalized drop {verdict}: "
+          f"Spearman ρ(epoch, drop) = {trend['rho']:.2f}, permutation p = {trend['p_value']:.3f}")

@@ -45,7 +45,6 @@ run_dirs = None  # several runs to synthesise, comma-separated (None: run_dir al
 # %%
 from pathlib import Path
 
-import pandas as pd
 from IPython.display import display
 
 from clipalign_utils import config, results

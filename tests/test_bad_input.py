@@ -16,7 +16,7 @@ def _malformed_mos(tmp_path):
     lines = mos.read_text().splitlines()
     lines[2] = "not-a-number i01_08_1.bmp"
     mos.write_text("\n".join(lines) + "\n")
-    return "iqa", [f"iqa_dataset=tid2013", f"iqa_root={root}"], ["mos_with_names.txt", "line 3"]
+    return "iqa", ["iqa_dataset=tid2013", f"iqa_root={root}"], ["mos_with_names.txt", "line 3"]
 
 
 def _malformed_dmos(tmp_path):

@@ -208,3 +208,31 @@ def test_notebook_cifar100_fixture(smoke_run_copy, tmp_path):
     noise, summary = _check_noise_outputs(smoke_run_copy, "cifar100", n_checkpoints)
     assert (noise["n_images"] == 10).all() and (noise["n_classes"] == 100).all()
     assert (summary["chance"] == 0.01).all()
+
+
+def _noise_rows(checkpoint, epoch, clean_lo, drops):
+    rows = [{"checkpoint": checkpoint, "epoch": epoch, "sigma": 0.0, "accuracy": clean_lo + 0.1, "lo": clean_lo,
+             "hi": clean_lo + 0.2, "normalized_drop": 0.0}]
+    rows += [{"checkpoint": checkpoint, "epoch": epoch, "sigma": s, "accuracy": 0.3, "lo": 0.2, "hi": 0.4,
+              "normalized_drop": d} for s, d in zip((0.1, 0.2), drops)]
+    return rows
+
+
+def test_checkpoint_summary_and_drop_trend_by_hand():
+    from clipalign_utils.metrics.noise import checkpoint_summary, drop_trend
+
+    noise = pd.DataFrame(_noise_rows("a", 0.0, 0.05, (0.5, 0.5)) + _noise_rows("b", 1.0, 0.5, (0.2, 0.4))
+                         + _noise_rows("c", 2.0, 0.5, (0.1, 0.3)) + _noise_rows("d", 3.0, 0.5, (0.0, 0.2)))
+    summary = checkpoint_summary(noise, chance=0.125)
+    assert list(summary["checkpoint"]) == ["a", "b", "c", "d"]
+    assert list(summary["clean_at_chance"]) == [True, False, False, False]  # a's clean CI reaches 0.125
+    assert summary["mean_normalized_drop"].tolist() == pytest.approx([0.5, 0.3, 0.2, 0.1])
+    trend = drop_trend(summary, n_perm=2000)
+    # b, c, d: halves of one checkpoint each; rho = -1, but 3 points cannot be significant (p >= 1/3)
+    assert (trend["n"], trend["early_epochs"], trend["late_epochs"]) == (3, [1.0], [3.0])
+    assert (trend["early_drop"], trend["late_drop"], trend["rho"]) == pytest.approx((0.3, 0.1, -1.0))
+    assert trend["p_value"] > 0.25 and trend["direction"] == "flat"
+    falling = pd.DataFrame({"epoch": np.arange(7.0), "mean_normalized_drop": np.linspace(0.6, 0.0, 7),
+                            "clean_at_chance": False})
+    assert drop_trend(falling, n_perm=2000)["direction"] == "shrinks"
+    assert drop_trend(summary.iloc[:2], n_perm=100)["direction"] == "undetermined"

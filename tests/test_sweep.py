@@ -24,6 +24,14 @@ def test_values_split_on_commas_and_list_values_on_semicolons():
                      "fresh_data": [False, True]}
 
 
+def test_every_parameter_the_issue_names_is_sweepable():
+    _, swept = split_overrides({"model": "tiny,small", "image_size": "32,48", "lr": "1e-3,3e-3",
+                                "texture_scale": "0.5,2"}, "default")
+    assert swept == {"model": ["tiny", "small"], "image_size": [32, 48], "lr": [0.001, 0.003],
+                     "texture_scale": [0.5, 2.0]}
+    assert [s.name for s in plan("default", {}, {"lr": [0.001, 0.003]})] == ["lr-0.001", "lr-0.003"]
+
+
 @pytest.mark.parametrize("overrides, message", [
     ({"texture_correlation": "0.5,abc"}, "texture_correlation='abc' has the wrong type"),
     ({"lr": "0.1,0.1"}, "repeats a value"),

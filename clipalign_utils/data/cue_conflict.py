@@ -19,6 +19,7 @@ from ..errors import DatasetError, ParameterError
 from . import world
 from .geirhos import GEIRHOS_CLASSES, load_geirhos
 from .image_sets import ArrayImages, FileImages, ImageSet
+from .roots import load_from_root, require_root
 
 # Human shape bias on the Geirhos cue-conflict stimuli: the mean over the 10 subjects
 # (subject-01 … subject-10) of bethgelab/model-vs-human's raw cue-conflict data, the observers of
@@ -79,15 +80,10 @@ def load_cue_conflict(dataset: str, root: str, params: dict, image_size: int | N
 
 
 def _load_geirhos_set(root: str, size: int) -> CueConflictSet:
-    if not str(root or "").strip():
-        raise DatasetError("cue_conflict_dataset=geirhos needs cue_conflict_root: the folder holding the "
-                           "cue-conflict/ stimuli (one folder per class), e.g. -p cue_conflict_root=data/cue-conflict")
-    try:
-        table = load_geirhos(root)
-    except DatasetError as error:
-        if "cue_conflict_root" in str(error):
-            raise
-        raise DatasetError(f"cue_conflict_root={str(root)!r}: {error}") from None
+    require_root("cue_conflict_dataset", "geirhos", "cue_conflict_root", root,
+                 "the folder holding the cue-conflict/ stimuli (one folder per class), "
+                 "e.g. -p cue_conflict_root=data/cue-conflict")
+    table = load_from_root(load_geirhos, "cue_conflict_root", root)
     if not (table["shape"] != table["texture"]).any():
         raise DatasetError(f"cue_conflict_root={str(root)!r}: every image's texture matches its shape; "
                            "cue-conflict images need a texture from another class (<shape><i>-<texture><j>.png)")

@@ -18,9 +18,10 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from ..errors import DatasetError, ParameterError
+from ..errors import ParameterError
 from . import world
 from .image_sets import ArrayImages, FileImages, ImageSet
+from .roots import load_from_root, require_root
 from .iqa_embedded import OBSERVER_SOURCES, make_embedded_iqa
 from .kadid10k import load_kadid10k
 from .tid2013 import load_tid2013
@@ -114,16 +115,9 @@ def _load_embedded(params: dict) -> IQAData:
 
 
 def _load_real(dataset: str, root: str, size: int) -> IQAData:
-    if not str(root or "").strip():
-        raise DatasetError(f"iqa_dataset={dataset} needs iqa_root: the folder holding the dataset "
-                           f"(e.g. -p iqa_root=data/{dataset})")
-    loader = load_tid2013 if dataset == "tid2013" else load_kadid10k
-    try:
-        table = loader(root)
-    except DatasetError as error:
-        if "iqa_root" in str(error):
-            raise
-        raise DatasetError(f"iqa_root={str(root)!r}: {error}") from None
+    require_root("iqa_dataset", dataset, "iqa_root", root,
+                 f"the folder holding the dataset (e.g. -p iqa_root=data/{dataset})")
+    table = load_from_root(load_tid2013 if dataset == "tid2013" else load_kadid10k, "iqa_root", root)
     reference_paths = list(dict.fromkeys(table["reference_path"]))  # first-appearance order
     position = {path: k for k, path in enumerate(reference_paths)}
     pairs = pd.DataFrame({

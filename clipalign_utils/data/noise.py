@@ -26,6 +26,7 @@ from ..errors import DatasetError, ParameterError
 from . import world
 from .cifar100 import load_cifar100
 from .image_sets import ArrayImages
+from .roots import require_root
 
 NOISE_DATASETS = ("embedded", "cifar100")
 # Sigmas are keyed to the noise stream at this resolution: 0.05 and 0.0500001 share noise.
@@ -58,10 +59,9 @@ def load_noise_dataset(dataset: str, root, params: dict) -> ClassificationSet:
         sample = world.make_test_set(per_class, params["seed"], config)
         return ClassificationSet(sample.images, sample.shape_labels, tuple(world.SHAPES), "embedded")
     if dataset == "cifar100":
-        if root is None or str(root).strip() == "":
-            raise DatasetError("noise_dataset=cifar100 needs noise_root: set it to the extracted "
-                               "cifar-100-python/ folder (holding test and meta) or its parent "
-                               "(https://www.cs.toronto.edu/~kriz/cifar-100-python.tar.gz)")
+        require_root("noise_dataset", "cifar100", "noise_root", root,
+                     "set it to the extracted cifar-100-python/ folder (holding test and meta) or its parent "
+                     "(https://www.cs.toronto.edu/~kriz/cifar-100-python.tar.gz)")
         images, labels, classnames = load_cifar100(root)
         if len(images) == 0:
             raise DatasetError(f"noise_root '{root}': the CIFAR-100 test pickle holds no images")

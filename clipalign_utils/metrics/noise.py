@@ -7,6 +7,7 @@ import pandas as pd
 
 from clipalign_utils.errors import ParameterError
 from clipalign_utils.metrics.stats import bootstrap_ci
+from clipalign_utils.metrics.tradeoff import monotone_trend
 
 
 def accuracy_with_ci(correct: np.ndarray, n_boot: int = 1000, seed: int = 0) -> tuple[float, float, float]:
@@ -52,3 +53,40 @@ def mean_normalized_drop(table: pd.DataFrame) -> float:
     """Mean of normalized_drop over the noisy rows (sigma > 0) of a noise_table; nan if there are none."""
     noisy = table.loc[table["sigma"] > 0, "normalized_drop"]
     return float(noisy.mean()) if len(noisy) else float("nan")
+
+
+def checkpoint_summary(noise: pd.DataFrame, chance: float) -> pd.DataFrame:
+    """One row per checkpoint of a stacked noise table (checkpoint, epoch, sigma, accuracy, lo, hi,
+    normalized_drop): epoch, clean_accuracy with clean_lo/clean_hi, mean_normalized_drop over the noisy
+    sigmas, chance, and clean_at_chance = the clean CI reaches chance (such a checkpoint has no
+    competence for noise to take away, so its drop means nothing)."""
+    clean = noise[noise["sigma"] == 0].set_index("checkpoint", drop=False)
+    drops = noise[noise["sigma"] > 0].groupby("checkpoint", sort=False)["normalized_drop"].mean()
+    return pd.DataFrame({
+        "checkpoint": clean["checkpoint"].to_numpy(), "epoch": clean["epoch"].to_numpy(),
+        "clean_accuracy": clean["accuracy"].to_numpy(),
+        "mean_normalized_drop": drops.reindex(clean.index).to_numpy(),
+        "clean_lo": clean["lo"].to_numpy(), "clean_hi": clean["hi"].to_numpy(), "chance": chance,
+        "clean_at_chance": (clean["lo"] <= chance).to_numpy(),
+    })
+
+
+def drop_trend(summary: pd.DataFrame, n_perm: int = 10000, seed: int = 0, alpha: float = 0.05) -> dict:
+    """Does the mean normalized drop shrink with training, over the checkpoints above chance?
+
+    Keys: n (checkpoints above chance), early_epochs / late_epochs and early_drop / late_drop (the
+    earlier and later half of them and their mean drop; nan under 2 checkpoints), rho and p_value
+    (permutation Spearman of epoch vs drop; nan under 3), and direction: 'shrinks' / 'grows' when
+    p < alpha, 'flat' otherwise, 'undetermined' when rho is nan."""
+    informative = summary[~summary["clean_at_chance"].astype(bool)]
+    half = len(informative) // 2
+    early, late = informative.iloc[:half], informative.iloc[len(informative) - half:]
+    trend = monotone_trend(informative["epoch"], informative["mean_normalized_drop"], n_perm=n_perm,
+                           seed=seed, alpha=alpha)
+    direction = {"falls": "shrinks", "rises": "grows", "flat": "flat"}[trend["direction"]]
+    return {"n": len(informative),
+            "early_epochs": list(early["epoch"]), "late_epochs": list(late["epoch"]),
+            "early_drop": float(early["mean_normalized_drop"].mean()) if half else float("nan"),
+            "late_drop": float(late["mean_normalized_drop"].mean()) if half else float("nan"),
+            "rho": trend["rho"], "p_value": trend["p_value"],
+            "direction": direction if np.isfinite(trend["rho"]) else "undetermined"}
