@@ -177,7 +177,9 @@ def setting_labels(run_dirs: Sequence[str | Path]) -> tuple[list[str], list[str]
     if len(factors) > 1 and all(len(c) <= 1 for c in changes):
         labels = [f"{c[0]}={_show(p[c[0]])}" if c else "base" for c, p in zip(changes, params)]
     else:
-        labels = [", ".join(f"{k}={_show(p.get(k))}" for k in factors) or Path(d).name
+        # No factor: the runs are replicates of one setting (seeds), unless a run records no parameters
+        # (open_clip_train's), which is then known by its directory.
+        labels = [", ".join(f"{k}={_show(p.get(k))}" for k in factors) or ("all runs" if p else Path(d).name)
                   for p, d in zip(params, run_dirs)]
     return labels, factors
 

@@ -225,7 +225,7 @@ def run_sweep(out: str | Path, preset: str = "default", overrides: dict | None =
               f"{left} run{'s' if left != 1 else ''} to go{estimate}", flush=True)
     print(f"[sweep] comparison: {SWEEP_NOTEBOOK} -> {out / 'notebooks'}", flush=True)
     # The comparison is cheap and reads every run, so it is always re-run.
-    run_notebook(SWEEP_NOTEBOOK, out, preset, {}, progress, label="the sweep comparison")
+    run_notebook(SWEEP_NOTEBOOK, out, preset, fixed, progress, label="the sweep comparison")
     print(f"[sweep] done in {_minutes(time.time() - started)}; tables in {out / 'metrics'}", flush=True)
     return out
 

@@ -145,6 +145,8 @@ def test_setting_labels_one_at_a_time_and_grid(tmp_path):
             for i, (tc, seed) in enumerate([("0.5", 0), ("0.8", 0), ("0.5", 1)])]
     assert results.setting_labels(grid) == (
         ["texture_correlation=0.5", "texture_correlation=0.8", "texture_correlation=0.5"], ["texture_correlation"])
+    seeds = [_fake_run(tmp_path / f"s{seed}", preset="smoke", seed=seed) for seed in (0, 1)]
+    assert results.setting_labels(seeds) == (["all runs", "all runs"], [])
 
 
 @pytest.mark.parametrize("params, message", [
