@@ -141,12 +141,19 @@ else:
 # and the normalized drop.
 
 # %%
-fig = shape_vs_noise(means)
+# A drop measured at other noise levels is on another scale: settings that change sigmas stay out.
+settings = data["settings"].set_index("setting")
+comparable = [s for s in settings.index if "sigmas" not in factors or settings.loc[s, "sigmas"] == reference["sigmas"]]
+if len(comparable) < len(data["settings"]):
+    print(f"left out (noise drop measured at other sigmas): "
+          f"{', '.join(s for s in settings.index if s not in comparable)}")
+fig = shape_vs_noise(means[means["setting"].isin(comparable)])
 save_figure(fig, run_dir, "sweep_shape_vs_noise")
-final = summary.dropna(subset=["noise_drop_final"])
+final = summary[summary["setting"].isin(comparable)].dropna(subset=["noise_drop_final"])
 across = {"spearman": (1 - final["final_texture_bias"]).corr(final["noise_drop_final"], method="spearman")
           if len(final) >= 3 else float("nan"), "n": len(final)}
-pooled = sweep_metrics.pooled_relation(table, n_perm=params["n_perm"], seed=params["seed"])
+pooled = sweep_metrics.pooled_relation(table[table["setting"].isin(comparable)], n_perm=params["n_perm"],
+                                       seed=params["seed"])
 print(f"across settings, last checkpoints: Spearman(shape bias, noise drop) = {across['spearman']:.2f} "
       f"over {across['n']} settings")
 print(f"pooled over every checkpoint of every run: Spearman(shape bias, noise drop) = {pooled['spearman']:.2f} "
