@@ -28,6 +28,7 @@ from pathlib import Path
 
 from .config import PRESETS, _coerce, resolve
 from .errors import ParameterError
+from .multirun import step_done
 from .pipeline import STEPS, available_steps, check_overrides, notebook_parameters, run_notebook, run_step
 
 SWEEP_NOTEBOOK = "06_sweep"
@@ -142,10 +143,6 @@ def _check_record(out: Path, record: dict) -> None:
     if {k: old.get(k) for k in keys} != {k: record[k] for k in keys}:
         raise ParameterError(f"{path} records another sweep (preset {old.get('preset')!r}, swept "
                              f"{old.get('swept')}, fixed {old.get('fixed')}): use another --out, or delete {out}")
-
-
-def step_done(run_dir: Path, step: str) -> bool:
-    return (run_dir / "notebooks" / f"{STEPS[step]}.ipynb").exists()
 
 
 def share_training(source: Path, run_dir: Path) -> None:
