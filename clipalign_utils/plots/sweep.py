@@ -8,19 +8,21 @@ from ..metrics.sweep import numeric_values
 from .common import plt
 from .tradeoff import group_colors
 
-# The measures of setting_summary drawn by factor_panels, with short panel titles.
+# The measures of setting_summary drawn by factor_panels: a short panel title, and the smallest y range
+# a panel shows, so that differences far below what matters do not fill the panel.
 PANEL_MEASURES = {
-    "early_texture_bias": "texture bias, first epoch (max)",
-    "iqa_peak_srcc": "IQA alignment at its peak",
-    "iqa_peak_epoch": "epoch of the IQA peak",
-    "iqa_decline": "IQA alignment lost after the peak",
-    "noise_drop_final": "noise drop, last checkpoint",
+    "early_texture_bias": ("texture bias, first epoch (max)", 0.2),
+    "iqa_peak_srcc": ("IQA alignment at its peak", 0.1),
+    "iqa_peak_epoch": ("epoch of the IQA peak", 4.0),
+    "iqa_decline": ("IQA alignment lost after the peak", 0.1),
+    "noise_drop_final": ("noise drop, last checkpoint", 0.2),
 }
 
 
 def factor_panels(summaries: dict[str, pd.DataFrame], measures: dict | None = None):
     """One row per factor (``summaries`` maps a factor to the setting_summary rows that vary it, with a
-    column of that name), one panel per measure: the measure at each value of the factor."""
+    column of that name), one panel per measure (``measures`` like PANEL_MEASURES): the measure at each
+    value of the factor."""
     measures = measures or PANEL_MEASURES
     fig, axes = plt.subplots(len(summaries), len(measures), figsize=(3.3 * len(measures), 2.7 * len(summaries)),
                              squeeze=False)
@@ -31,7 +33,13 @@ def factor_panels(summaries: dict[str, pd.DataFrame], measures: dict | None = No
             ax.set_xticks(np.arange(len(table)), [str(v) for v in table[factor]], fontsize=7,
                           rotation=30 if len(str(table[factor].iloc[0])) > 6 else 0)
             ax.set_xlabel(factor, fontsize=8)
-            ax.set_title(measures[measure], fontsize=9)
+            title, min_span = measures[measure]
+            ax.set_title(title, fontsize=9)
+            values = table[measure].astype(float)
+            low, high = values.min(), values.max()
+            if np.isfinite(low) and high - low < min_span:
+                middle = (low + high) / 2
+                ax.set_ylim(middle - min_span * 0.6, middle + min_span * 0.6)
             ax.tick_params(axis="y", labelsize=7)
     fig.tight_layout()
     return fig
