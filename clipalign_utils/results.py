@@ -162,17 +162,17 @@ def _show(value) -> str:
     return str(value)
 
 
-def setting_labels(run_dirs: Sequence[str | Path]) -> tuple[list[str], list[str]]:
-    """(labels, factors): factors are the parameters whose values differ between the runs (seed aside);
-    a run's label names its values of them ("texture_correlation=0.5"). When every run changes at most
-    one factor from the preset's value (a one-at-a-time sweep) a label names only that change, and the
-    run that changes none is "base"."""
+def _preset_of(params: list[dict]) -> dict:
+    """The preset values the first run was resolved on ({} when it records no parameters)."""
     from .config import PRESETS
 
-    params = [run_parameters(d) for d in run_dirs]
+    return PRESETS.get(params[0].get("preset", "default"), {}) if params and params[0] else {}
+
+
+def _labels(params: list[dict], run_dirs: Sequence[str | Path]) -> tuple[list[str], list[str]]:
     keys = [k for k in (params[0] if params else {}) if k not in NOT_A_SETTING]
     factors = [k for k in keys if len({_show(p.get(k)) for p in params}) > 1]
-    preset = PRESETS.get(params[0].get("preset", "default"), {}) if params else {}
+    preset = _preset_of(params)
     changes = [[k for k in factors if k in preset and p.get(k) != preset[k]] for p in params]
     if len(factors) > 1 and all(len(c) <= 1 for c in changes):
         labels = [f"{c[0]}={_show(p[c[0]])}" if c else "base" for c, p in zip(changes, params)]
@@ -182,6 +182,14 @@ def setting_labels(run_dirs: Sequence[str | Path]) -> tuple[list[str], list[str]
         labels = [", ".join(f"{k}={_show(p.get(k))}" for k in factors) or ("all runs" if p else Path(d).name)
                   for p, d in zip(params, run_dirs)]
     return labels, factors
+
+
+def setting_labels(run_dirs: Sequence[str | Path]) -> tuple[list[str], list[str]]:
+    """(labels, factors): factors are the parameters whose values differ between the runs (seed aside);
+    a run's label names its values of them ("texture_correlation=0.5"). When every run changes at most
+    one factor from the preset's value (a one-at-a-time sweep) a label names only that change, and the
+    run that changes none is "base"."""
+    return _labels([run_parameters(d) for d in run_dirs], run_dirs)
 
 
 def sweep_tables(run_dirs: Sequence[str | Path], distance: str | None = None) -> dict:
@@ -194,11 +202,9 @@ def sweep_tables(run_dirs: Sequence[str | Path], distance: str | None = None) ->
     - reference: per factor, the value the others are compared at (the preset's, when a run has it).
     Factor values are shown as text ("0.5", "0.01,0.02").
     """
-    from .config import PRESETS
-
     run_dirs = [Path(d) for d in run_dirs]
-    labels, factors = setting_labels(run_dirs)
-    params = [run_parameters(d) for d in run_dirs]
+    params = [run_parameters(d) for d in run_dirs]  # each run's executed notebooks, read once
+    labels, factors = _labels(params, run_dirs)
     by_run = {str(d): (label, {k: _show(p.get(k)) for k in factors}) for d, label, p in zip(run_dirs, labels, params)}
     table, noise = checkpoint_tables(run_dirs, distance), noise_curves_of(run_dirs)
     for frame in (table, noise):
@@ -208,7 +214,7 @@ def sweep_tables(run_dirs: Sequence[str | Path], distance: str | None = None) ->
     settings = pd.DataFrame([{"setting": label, **values} for label, values in by_run.values()])
     settings = settings.groupby("setting", sort=False).agg(
         **{k: (k, "first") for k in factors}, n_runs=("setting", "size")).reset_index()
-    preset = PRESETS.get(params[0].get("preset", "default"), {}) if params and params[0] else {}
+    preset = _preset_of(params)
     reference = {}
     for k in factors:
         shown = _show(preset[k]) if k in preset else None

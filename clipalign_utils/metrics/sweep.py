@@ -90,7 +90,7 @@ def direction(xs, ys) -> str:
     return "not monotone"
 
 
-def factor_effects(summary: pd.DataFrame, factor: str, measures=None, group: str = "setting") -> pd.DataFrame:
+def factor_effects(summary: pd.DataFrame, factor: str, measures=None) -> pd.DataFrame:
     """How each measure moves as ``factor`` goes up, over the settings in ``summary`` (a column ``factor``
     holds each setting's value). Columns: factor, measure, values (low to high), measured (the measure at
     those values), direction (``direction``), spearman (nan under 3 settings), n_settings."""
