@@ -22,6 +22,10 @@ _COMMON: dict[str, Any] = {
     "image_size": 32,
     "texture_correlation": 0.8,
     "texture_scale": 1.0,
+    "quality_variation": 0.0,  # fraction of training images degraded (noise, blur, JPEG, …); 0 = clean
+    # The embedded IQA distortion families a degraded training image draws from (data/distortions.py).
+    "quality_families": ("additive_gaussian_noise", "gaussian_blur", "jpeg_compression", "contrast_change",
+                         "mean_shift", "change_of_color_saturation", "impulse_noise", "quantization_noise"),
     # training
     "epochs": 12,
     "samples_per_epoch": 12800,  # 100 steps of 128: early checkpoints at round fractions
@@ -34,7 +38,8 @@ _COMMON: dict[str, Any] = {
     "n_boot": 1000,
     "iqa_dataset": "embedded",
     "iqa_root": "",
-    "distance": "cosine",
+    "distance": "normalized_euclidean",  # the authors' measure, on raw projected embeddings
+    "iqa_resize": "auto",  # how large IQA images meet a small input: auto | patches | resize | crop
     "iqa_levels": (1, 2, 3, 4, 5),
     "reference_observer": "haarpsi",
     "layers": "final",
@@ -45,6 +50,7 @@ _COMMON: dict[str, Any] = {
     "noise_root": "",
     "test_per_class": 100,
     "sigmas": (0.02, 0.05, 0.1, 0.2),
+    "noise_at": "native",  # add the noise to the native image (native) or after resizing to the input (input)
     "noise_seed": 1234,
     "prompt_templates": "ensemble",
     "alignment_weight": 0.5,
@@ -90,6 +96,8 @@ CHOICES: dict[str, tuple[str, ...]] = {
     "device": ("auto", "cpu", "cuda"),
     "iqa_dataset": ("embedded", "tid2013", "kadid10k"),
     "distance": ("cosine", "euclidean", "normalized_euclidean"),
+    "iqa_resize": ("auto", "patches", "resize", "crop"),
+    "noise_at": ("native", "input"),
     "cue_conflict_dataset": ("embedded", "geirhos"),
     "noise_dataset": ("embedded", "cifar100"),
     "layers": ("final", "all"),
@@ -148,5 +156,14 @@ def resolve(preset: str = "default", **overrides: Any) -> dict[str, Any]:
             f"{params['batch_size']}: an epoch would have no step")
     if any(not 0 < f < 1 for f in params["early_checkpoints"]):
         raise ParameterError("early_checkpoints are fractions of the first epoch, each in (0, 1)")
+    if not 0 <= params["quality_variation"] <= 1:
+        raise ParameterError(f"parameter quality_variation must lie in [0, 1], got {params['quality_variation']!r}")
+    params["quality_families"] = chosen = tuple(f.strip() for f in params["quality_families"])
+    unknown = [f for f in chosen if f not in _COMMON["quality_families"]]
+    if unknown or not chosen or len(set(chosen)) < len(chosen):
+        problem = (f"unknown family {', '.join(map(repr, unknown))}" if unknown
+                   else "no family given" if not chosen else "a family is repeated")
+        raise ParameterError(f"parameter quality_families: {problem}; "
+                             f"choose from {', '.join(_COMMON['quality_families'])}")
     params["preset"] = preset
     return params

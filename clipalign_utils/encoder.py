@@ -1,8 +1,10 @@
 """Batched, cached image and text encoding for one checkpoint.
 
-Embeddings are L2-normalised float32 arrays. Each (checkpoint file, image set,
-preprocessing) is encoded once and kept on disk under ``cache_dir``: every notebook
-of a run shares the cache, and a cache hit never loads the model.
+Embeddings are the raw projected features (float32, not L2-normalised: the distances of
+the IQA step differ on raw vectors, and the authors measure on them); whoever needs unit
+vectors normalises on use. Each (checkpoint file, image set, preprocessing) is encoded once
+and kept on disk under ``cache_dir``: every notebook of a run shares the cache, and a cache
+hit never loads the model.
 
 On CUDA the forward pass runs under autocast (fp16); on the CPU in fp32.
 """
@@ -42,9 +44,14 @@ def _atomic_save_npy(path: Path, array: np.ndarray) -> None:
     os.replace(tmp, path)
 
 
-def preprocess_batch(images: torch.Tensor, size: int, mean: torch.Tensor, std: torch.Tensor) -> torch.Tensor:
-    """(N,H,W,3) uint8 or float in [0,1] -> normalised (N,3,size,size) float, as open_clip's
-    transform does: resize the shorter side (bicubic, antialiased), centre-crop, normalise."""
+# Bump when the meaning of a cached array changes, so an older cache is never read with the new meaning
+# (v2: raw embeddings instead of unit vectors; block outputs per location instead of averaged).
+CACHE_FORMAT = 2
+
+
+def resize_to_input(images: torch.Tensor, size: int) -> torch.Tensor:
+    """(N,H,W,3) uint8 or float in [0,1] -> (N,3,size,size) float in [0,1], as open_clip's transform
+    resizes: the shorter side to ``size`` (bicubic, antialiased), then a centre crop."""
     x = images.permute(0, 3, 1, 2)
     x = x.float() / 255 if x.dtype == torch.uint8 else x.float()
     h, w = x.shape[-2:]
@@ -54,33 +61,47 @@ def preprocess_batch(images: torch.Tensor, size: int, mean: torch.Tensor, std: t
         x = F.interpolate(x, size=(new_h, new_w), mode="bicubic", antialias=True, align_corners=False)
         top, left = (new_h - size) // 2, (new_w - size) // 2
         x = x[..., top:top + size, left:left + size].clamp(0, 1)
-    return (x - mean) / std
+    return x
 
 
-def vision_blocks(model: torch.nn.Module) -> list[tuple[str, torch.nn.Module]]:
-    """The vision tower's blocks in order: ResNet stages (layer1..4) or transformer blocks."""
+def preprocess_batch(images: torch.Tensor, size: int, mean: torch.Tensor, std: torch.Tensor) -> torch.Tensor:
+    """(N,H,W,3) uint8 or float in [0,1] -> normalised (N,3,size,size) float, as open_clip's
+    transform does: resize the shorter side (bicubic, antialiased), centre-crop, normalise."""
+    return (resize_to_input(images, size) - mean) / std
+
+
+def vision_block_names(model: torch.nn.Module) -> list[str]:
+    """Names of the vision tower's intermediate outputs, in the order open_clip's
+    ``forward_intermediates`` returns them: ModifiedResNet's stem and stages (stem, layer1..4)
+    or a ViT's transformer blocks (block1..N)."""
     visual = model.visual
     if hasattr(visual, "transformer") and hasattr(visual.transformer, "resblocks"):
-        return [(f"block{i + 1}", block) for i, block in enumerate(visual.transformer.resblocks)]
+        return [f"block{i + 1}" for i in range(len(visual.transformer.resblocks))]
     if all(hasattr(visual, f"layer{i}") for i in range(1, 5)):
-        return [(f"layer{i}", getattr(visual, f"layer{i}")) for i in range(1, 5)]
+        return ["stem"] + [f"layer{i}" for i in range(1, 5)]
     raise ParameterError(f"layers='all' supports open_clip's ViT and ModifiedResNet towers, "
                          f"not {type(visual).__name__}")
 
 
-def _pool(output: torch.Tensor, model: torch.nn.Module) -> torch.Tensor:
-    """A block's output as one vector per image: mean over space (ResNet) or tokens (ViT)."""
-    if output.ndim == 4:
-        return output.float().mean(dim=(2, 3))
-    batch_first = getattr(model.visual.transformer, "batch_first", True)
-    return output.float().mean(dim=1 if batch_first else 0)
+def _per_location(intermediates: dict) -> list[torch.Tensor]:
+    """Each block's output as (N, locations, channels): ResNet maps flattened over space, ViT tokens
+    with the class token (and any other prefix token) first."""
+    outputs = []
+    prefixes = intermediates.get("image_intermediates_prefix")
+    for k, output in enumerate(intermediates["image_intermediates"]):
+        if output.ndim == 4:  # NCHW
+            output = output.flatten(2).transpose(1, 2)
+        elif prefixes is not None:
+            output = torch.cat([prefixes[k], output], dim=1)
+        outputs.append(output.float())
+    return outputs
 
 
 class Encoder:
     """Encode image sets and class prompts with one checkpoint.
 
     >>> enc = Encoder(run.checkpoints[-1], run.model_name, run.image_size, cache_dir=run_dir / "cache")
-    >>> emb = enc.encode_images(images)            # (N, D), unit norm
+    >>> emb = enc.encode_images(images)            # (N, D), raw projected features
     >>> pred = enc.classify(images, classnames, templates)
     """
 
@@ -96,7 +117,7 @@ class Encoder:
         self.progress = progress
         self._model = None
         self._identity = {"checkpoint": _file_identity(self.checkpoint_path), "model": model_name,
-                          "image_size": image_size}
+                          "image_size": image_size, "format": CACHE_FORMAT}
 
     @property
     def model(self) -> torch.nn.Module:
@@ -128,44 +149,46 @@ class Encoder:
         return torch.autocast("cpu", enabled=False)
 
     def encode_images(self, images: ImageSet) -> np.ndarray:
-        """(N, D) unit-norm embeddings of every image in the set."""
+        """(N, D) raw projected embeddings (not normalised) of every image in the set."""
         return self._cached({"images": images.identity, "layer": "final", "kind": "image"},
                             lambda: self._encode_images(images))
 
     def encode_layers(self, images: ImageSet) -> dict[str, np.ndarray]:
-        """{layer: (N, D_layer) unit-norm features} for every vision block's output (spatially
-        or token-averaged) and "final" (the embedding). One forward pass fills every layer."""
-        names = [name for name, _ in vision_blocks(self.model)] + ["final"]
+        """{layer: (N, L, C) features} for every vision block's output per location (L = the
+        block's spatial positions or tokens, class token first) and "final": the (N, D) raw
+        embedding. One forward pass (open_clip's ``forward_intermediates``) fills every layer."""
+        names = vision_block_names(self.model) + ["final"]
         keys = {name: {"images": images.identity, "layer": name, "kind": "image"} for name in names}
         if self.cache_dir is not None and all(self._cache_path(k).exists() for k in keys.values()):
             return {name: np.load(self._cache_path(keys[name])) for name in names}
         features = self._encode_images(images, with_blocks=True)
         return {name: self._cached(keys[name], lambda name=name: features[name]) for name in names}
 
+    def _forward(self, x: torch.Tensor, with_blocks: bool) -> dict[str, torch.Tensor]:
+        if not with_blocks:
+            return {"final": self.model.encode_image(x)}
+        # normalize=False: CLIP.forward_intermediates L2-normalises the embedding by default.
+        # ViT blocks as tokens (NLC), ResNet stages as maps (NCHW); both become (N, L, C) below.
+        output_fmt = "NLC" if hasattr(self.model.visual, "transformer") else "NCHW"
+        out = self.model.forward_intermediates(image=x, normalize=False, image_output_fmt=output_fmt,
+                                               image_output_extra_tokens=True)
+        blocks = dict(zip(vision_block_names(self.model), _per_location(out)))
+        return {**blocks, "final": out["image_features"]}
+
     @torch.no_grad()
     def _encode_images(self, images: ImageSet, with_blocks: bool = False):
-        model = self.model
-        captured: dict[str, torch.Tensor] = {}
-        hooks = []
-        if with_blocks:
-            for name, block in vision_blocks(model):
-                hooks.append(block.register_forward_hook(
-                    lambda _m, _i, out, name=name: captured.__setitem__(name, _pool(out, model))))
+        self.model  # loads the model and its preprocessing
         chunks: dict[str, list[torch.Tensor]] = {}
-        try:
-            starts = range(0, len(images), self.batch_size)
-            for start in tqdm(starts, desc=f"encode {images.name} @ {self.checkpoint_path.stem}",
-                              disable=not self.progress, leave=False):
-                batch = images.batch(start, min(start + self.batch_size, len(images)))
-                batch = batch.to(self.device, non_blocking=True)
-                x = preprocess_batch(batch, self._size, self._mean, self._std)
-                with self._autocast():
-                    captured["final"] = model.encode_image(x)
-                for name, value in captured.items():
-                    chunks.setdefault(name, []).append(F.normalize(value.float(), dim=-1).cpu())
-        finally:
-            for hook in hooks:
-                hook.remove()
+        starts = range(0, len(images), self.batch_size)
+        for start in tqdm(starts, desc=f"encode {images.name} @ {self.checkpoint_path.stem}",
+                          disable=not self.progress, leave=False):
+            batch = images.batch(start, min(start + self.batch_size, len(images)))
+            batch = batch.to(self.device, non_blocking=True)
+            x = preprocess_batch(batch, self._size, self._mean, self._std)
+            with self._autocast():
+                outputs = self._forward(x, with_blocks)
+            for name, value in outputs.items():
+                chunks.setdefault(name, []).append(value.float().cpu())
         arrays = {name: torch.cat(parts).numpy() for name, parts in chunks.items()}
         return arrays if with_blocks else arrays["final"]
 
@@ -182,8 +205,10 @@ class Encoder:
                             compute)
 
     def classify(self, images: ImageSet, classnames: Sequence[str], templates: Sequence[str]) -> np.ndarray:
-        """Zero-shot predicted class index per image."""
-        logits = self.encode_images(images) @ self.zero_shot_weights(classnames, templates)
+        """Zero-shot predicted class index per image (cosine logits: the embeddings are normalised here)."""
+        embeddings = self.encode_images(images)
+        embeddings = embeddings / np.linalg.norm(embeddings, axis=1, keepdims=True).clip(min=1e-12)
+        logits = embeddings @ self.zero_shot_weights(classnames, templates)
         return logits.argmax(axis=1)
 
 

@@ -36,7 +36,10 @@ def read_metric(run_dir: str | Path, name: str) -> pd.DataFrame:
 
 def checkpoint_table(run_dir: str | Path, distance: str | None = None) -> pd.DataFrame:
     """One row per checkpoint: epoch, IQA alignment (overall SRCC and CI), shape bias (and CI),
-    clean accuracy, and noise_drop = the mean normalized drop over the noisy sigmas."""
+    clean accuracy, noise_drop = the mean normalized drop over the noisy sigmas and
+    chance_corrected_drop likewise (both nan at a checkpoint at chance), at_chance (its clean
+    accuracy is not above chance), the IQA step's paired early-peak test (iqa_early_drop[_lo/_hi],
+    from iqa_peak.csv when present) and run = the run directory's name (a portable label)."""
     iqa = read_metric(run_dir, "iqa")
     iqa = iqa[iqa["distortion"] == "all"]
     distances = sorted(iqa["distance"].unique())
@@ -62,10 +65,20 @@ def checkpoint_table(run_dir: str | Path, distance: str | None = None) -> pd.Dat
         "noise_dataset": clean["dataset"],
         "clean_accuracy": clean["accuracy"],
         "noise_drop": noisy.groupby("checkpoint")["normalized_drop"].mean(),
+        "chance_corrected_drop": (noisy.groupby("checkpoint")["chance_corrected_drop"].mean()
+                                  if "chance_corrected_drop" in noisy.columns else float("nan")),
+        "at_chance": (clean["clean_at_chance"].astype(bool) if "clean_at_chance" in clean.columns else False),
     }).reset_index()
 
     table = iqa.merge(shape, on="checkpoint", how="outer").merge(robustness, on="checkpoint", how="outer")
-    table["run"] = str(run_dir)
+    peak_path = Path(run_dir) / "metrics" / "iqa_peak.csv"
+    if peak_path.exists():
+        peak = pd.read_csv(peak_path)
+        peak = peak[peak["distance"] == distance]
+        for column, source in [("iqa_early_drop", "early_drop"), ("iqa_early_drop_lo", "lo"),
+                               ("iqa_early_drop_hi", "hi")]:
+            table[column] = float(peak[source].iloc[0]) if len(peak) else float("nan")
+    table["run"] = Path(run_dir).name
     return table.sort_values("epoch").reset_index(drop=True)
 
 

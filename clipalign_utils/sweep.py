@@ -3,7 +3,8 @@
     clipalign sweep --preset default -p texture_correlation=0.5,0.8,0.95 [-p model=tiny,small …] --out runs/NAME
 
 A ``-p`` with several values is swept: commas separate the values, except for a list-valued parameter
-(``sigmas``, ``iqa_levels``, ``early_checkpoints``), where semicolons separate the values and commas the
+(``sigmas``, ``iqa_levels``, ``early_checkpoints``,
+``quality_families``), where semicolons separate the values and commas the
 items of one value (``-p "sigmas=0.01,0.02,0.05;0.1,0.2,0.3"``). A ``-p`` with one value applies to every
 run. Every combination of the swept values runs (a grid), or with ``one_at_a_time`` each parameter varies
 alone around the preset's values, all sharing one ``base`` run.
@@ -35,7 +36,7 @@ SWEEP_NOTEBOOK = "06_sweep"
 RECORD = "sweep.json"
 # What a run shares with another whose training parameters are equal: the training step's outputs.
 TRAINING_FILES = ("train_params.json", "params.txt", "train_log.csv")
-TRAINING_FIGURES = ("world_training_pairs.png", "training_loss.png")
+TRAINING_FIGURES = ("world_training_pairs.png", "world_degraded_pairs.png", "training_loss.png")
 
 
 @dataclass(frozen=True)

@@ -29,13 +29,15 @@ from open_clip_train.scheduler import cosine_lr
 from tqdm import tqdm  # plain text bars: no widget library needed in notebooks
 
 from . import models
-from .data.world import WorldConfig, make_pairs
+from .data.world import QUALITY_FAMILIES, WorldConfig, make_pairs
 from .errors import CheckpointError
 
 # The parameters that determine the trained weights; a run directory remembers them.
 TRAIN_KEYS = ("seed", "model", "image_size", "texture_correlation", "texture_scale", "epochs",
               "samples_per_epoch", "batch_size", "lr", "weight_decay", "warmup", "fresh_data",
-              "early_checkpoints")
+              "early_checkpoints", "quality_variation", "quality_families")
+# What a record written before a key existed means by its absence (those runs trained on clean images).
+RECORDED_BEFORE = {"quality_variation": 0.0, "quality_families": list(QUALITY_FAMILIES)}
 
 
 def format_epoch(epoch: float) -> str:
@@ -82,7 +84,7 @@ def _resume_point(ckpt_dir: Path, params: dict) -> tuple[Path | None, int]:
     if not saved:
         return None, -1
     if record.exists():
-        before = json.loads(record.read_text())
+        before = {**RECORDED_BEFORE, **json.loads(record.read_text())}
         now = {k: _jsonable(params[k]) for k in TRAIN_KEYS}
         changed = [f"{k}: {before.get(k)!r} -> {now[k]!r}" for k in TRAIN_KEYS if before.get(k) != now[k]]
         if changed:
@@ -111,7 +113,8 @@ def train(run_dir: str | Path, params: dict, progress: bool = True) -> list[Path
         device = torch.device("cuda", int(os.environ.get("LOCAL_RANK", 0)))
     torch.manual_seed(params["seed"])
 
-    world = WorldConfig(params["image_size"], params["texture_correlation"], params["texture_scale"])
+    world = WorldConfig(params["image_size"], params["texture_correlation"], params["texture_scale"],
+                        quality_variation=params["quality_variation"], quality_families=params["quality_families"])
     name = models.open_clip_name(params["model"])
     model = models.create_model(params["model"], image_size=params["image_size"],
                                 seed=params["seed"], device=device)

@@ -22,14 +22,11 @@
 # that it wears with probability `texture_correlation`: texture is a shortcut that usually works,
 # shape the cue that always works.
 
-# %%
-# On Colab, install the package first (elsewhere this does nothing).
-import subprocess
-import sys
-
-if "google.colab" in sys.modules:
-    subprocess.run([sys.executable, "-m", "pip", "install", "-q",
-                    "git+https://github.com/clipalign/clipalign"], check=True)
+# %% tags=["hide-input"]
+# On Colab: install the package at this notebook's release (elsewhere, or once installed, nothing).
+import importlib.util, sys  # noqa: E401
+if "google.colab" in sys.modules and importlib.util.find_spec("clipalign_utils") is None:
+    # %pip install -q "clipalign @ git+https://github.com/clipalign/clipalign@v0.1.0"
 
 # %% tags=["parameters"]
 run_dir = "runs/default"
@@ -48,10 +45,13 @@ texture_scale = None
 image_size = None
 fresh_data = None  # True: new pairs every epoch; False: a fixed set repeated
 early_checkpoints = None  # fractions of the first epoch at which to save
+quality_variation = None  # fraction of training images degraded (noise, blur, JPEG, …); 0: all clean
+quality_families = None  # distortion families drawn from, e.g. "gaussian_blur,jpeg_compression"; None: all 8
 
 # %%
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 from IPython.display import display
 
@@ -65,7 +65,8 @@ params = config.resolve(
     preset, seed=seed, model=model, device=device, epochs=epochs, samples_per_epoch=samples_per_epoch,
     batch_size=batch_size, lr=lr, warmup=warmup, weight_decay=weight_decay,
     texture_correlation=texture_correlation, texture_scale=texture_scale, image_size=image_size,
-    fresh_data=fresh_data, early_checkpoints=early_checkpoints)
+    fresh_data=fresh_data, early_checkpoints=early_checkpoints, quality_variation=quality_variation,
+    quality_families=quality_families)
 run_dir = Path(run_dir)
 pd.Series({k: params[k] for k in train.TRAIN_KEYS}, name="value").to_frame()
 
@@ -75,7 +76,9 @@ pd.Series({k: params[k] for k in train.TRAIN_KEYS}, name="value").to_frame()
 # `texture_correlation` of them wear their class's canonical texture.
 
 # %%
-world_config = world.WorldConfig(params["image_size"], params["texture_correlation"], params["texture_scale"])
+world_config = world.WorldConfig(params["image_size"], params["texture_correlation"], params["texture_scale"],
+                                 quality_variation=params["quality_variation"],
+                                 quality_families=params["quality_families"])
 sample = world.make_pairs(32, params["seed"], world_config)
 fig = image_grid(sample.images, [f"{world.SHAPES[s]}/{world.TEXTURES[t]}"
                                  for s, t in zip(sample.shape_labels, sample.texture_labels)])
@@ -86,6 +89,31 @@ canonical = world.make_pairs(2000, params["seed"], world_config)
 print(f"fraction of training images with their class's canonical texture: "
       f"{(canonical.shape_labels == canonical.texture_labels).mean():.3f} "
       f"(texture_correlation = {params['texture_correlation']})")
+
+# %% [markdown]
+# ## Quality variation
+# Web photos vary in noise, blur, compression, exposure and colour, and their captions never say so.
+# With `quality_variation` > 0, that fraction of the training images is degraded by one distortion
+# family drawn uniformly from `quality_families` (the embedded IQA families), at a level drawn
+# uniformly from 1–5; the caption is unchanged. Held-out and evaluation images stay clean.
+
+# %%
+if params["quality_variation"] > 0:
+    first_epoch = 1 if params["fresh_data"] else 0  # the data epoch training draws first
+    drawn = [world.training_degradation(i, params["seed"], first_epoch, world_config)
+             for i in range(params["samples_per_epoch"])]
+    degraded = [i for i, d in enumerate(drawn) if d is not None]
+    by_family = pd.Series([drawn[i][0] for i in degraded]).value_counts()
+    print(f"{len(degraded)} of {len(drawn)} training images per epoch are degraded "
+          f"(quality_variation = {params['quality_variation']}; "
+          f"{'new draws every epoch' if params['fresh_data'] else 'the same images every epoch'}); by family: "
+          + ", ".join(f"{family} {count}" for family, count in by_family.items()))
+    shown = degraded[:12]
+    images = np.stack([world.make_pair(i, params["seed"], world_config, epoch=first_epoch)[0] for i in shown])
+    fig = image_grid(images, [f"{drawn[i][0]}\nlevel {drawn[i][1]}" for i in shown], columns=6, scale=1.6)
+    save_figure(fig, run_dir, "world_degraded_pairs")
+else:
+    print("quality_variation = 0: every training image is clean")
 
 # %% [markdown]
 # ## Training

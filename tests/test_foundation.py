@@ -129,8 +129,10 @@ def test_encoder_matches_plain_encode_image_and_caches(smoke_run, tmp_path, monk
     std = torch.tensor(open_clip.OPENAI_DATASET_STD).view(1, 3, 1, 1)
     x = (torch.from_numpy(images).permute(0, 3, 1, 2).float() / 255 - mean) / std
     with torch.no_grad():
-        plain = F.normalize(model.encode_image(x), dim=-1).numpy()
+        plain = model.encode_image(x).numpy()
+    # raw projected embeddings, not unit vectors: the distances of the IQA step are taken on these
     np.testing.assert_allclose(batched, plain, atol=1e-5)
+    assert not np.allclose(np.linalg.norm(batched, axis=1), 1, atol=1e-3)
 
     # A second encoder over the same checkpoint and images answers from the cache: no model load.
     def no_load(*args, **kwargs):
@@ -148,9 +150,11 @@ def test_preprocess_resizes_like_open_clip():
     assert torch.allclose(x, torch.ones_like(x), atol=1e-4)
 
 
-@pytest.mark.parametrize("scale, blocks", [("tiny", ["layer1", "layer2", "layer3", "layer4"]),
-                                           ("vit-tiny", ["block1", "block2", "block3", "block4"])])
-def test_encode_layers_gives_every_block_and_the_final_embedding(scale, blocks, tmp_path):
+@pytest.mark.parametrize("scale, blocks, locations", [
+    ("tiny", ["stem", "layer1", "layer2", "layer3", "layer4"], [64, 64, 16, 4, 1]),  # 32 px: 8×8 … 1×1 maps
+    ("vit-tiny", ["block1", "block2", "block3", "block4"], [65] * 4),  # class token + 8×8 patches
+])
+def test_encode_layers_gives_every_block_per_location_and_the_final_embedding(scale, blocks, locations, tmp_path):
     model = models.create_model(scale, image_size=32)
     checkpoint = tmp_path / "epoch_0.pt"
     torch.save({"epoch": 0, "state_dict": model.state_dict()}, checkpoint)
@@ -158,10 +162,19 @@ def test_encode_layers_gives_every_block_and_the_final_embedding(scale, blocks, 
     encoder = Encoder(checkpoint, models.open_clip_name(scale), 32, batch_size=3, cache_dir=tmp_path / "cache")
     layers = encoder.encode_layers(images)
     assert list(layers) == blocks + ["final"]
-    for name, features in layers.items():
-        assert features.shape[0] == 8
-        np.testing.assert_allclose(np.linalg.norm(features, axis=1), 1, atol=1e-5)
-    np.testing.assert_allclose(layers["final"], encoder.encode_images(images), atol=1e-6)
+    assert [layers[name].shape[:2] for name in blocks] == [(8, n) for n in locations]
+    # the same numbers as open_clip's forward_intermediates, not pooled and not normalised
+    model.eval()
+    x = preprocess_batch(torch.from_numpy(images.images), 32, torch.tensor(open_clip.OPENAI_DATASET_MEAN).view(1, 3, 1, 1),
+                         torch.tensor(open_clip.OPENAI_DATASET_STD).view(1, 3, 1, 1))
+    with torch.no_grad():
+        reference = model.forward_intermediates(image=x, normalize=False)
+    first = reference["image_intermediates"][0]
+    if first.ndim == 4:  # ResNet stem: (N, C, H, W) → (N, H·W, C)
+        first = first.flatten(2).transpose(1, 2)
+    np.testing.assert_allclose(layers[blocks[0]][:, -first.shape[1]:], first.numpy(), atol=1e-4)
+    np.testing.assert_allclose(layers["final"], reference["image_features"].numpy(), atol=1e-4)
+    np.testing.assert_allclose(layers["final"], encoder.encode_images(images), atol=1e-5)
     # A second call is served from the cache without a forward pass.
     fresh = Encoder(checkpoint, models.open_clip_name(scale), 32, cache_dir=tmp_path / "cache")
     assert all(np.array_equal(fresh.encode_layers(images)[k], layers[k]) for k in layers)

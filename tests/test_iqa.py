@@ -7,6 +7,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+import fixtures_real
 from fixtures_real import kadid10k_dmos, make_kadid10k, make_tid2013, tid2013_mos
 
 from conftest import assert_same_table
@@ -162,7 +163,7 @@ def _check_tables(run_dir: Path, dataset: str) -> tuple[pd.DataFrame, pd.DataFra
     assert overall["epoch"].tolist() == [c.epoch for c in run.checkpoints]
     assert np.isfinite(overall[["srcc", "krcc", "plcc"]].to_numpy()).all()
     assert (table["n_pairs"] > 0).all() and (table["dataset"] == dataset).all()
-    assert (table["distance"] == "cosine").all()
+    assert (table["distance"] == "normalized_euclidean").all()
     assert (overall["srcc_lo"] <= overall["srcc"]).all() and (overall["srcc"] <= overall["srcc_hi"]).all()
     # the per-type rows partition the pairs
     assert (table[table["distortion"] != "all"].groupby("checkpoint")["n_pairs"].sum()
@@ -203,8 +204,8 @@ def test_notebook_scores_every_layer(smoke_run_copy):
     layers = pd.read_csv(smoke_run_copy / "metrics" / "iqa_layers.csv")
     iqa = pd.read_csv(smoke_run_copy / "metrics" / "iqa.csv")
     n_checkpoints = iqa["checkpoint"].nunique()
-    assert list(layers["layer"].iloc[:5]) == ["layer1", "layer2", "layer3", "layer4", "final"]
-    assert len(layers) == 5 * n_checkpoints and layers["srcc"].notna().all()
+    assert list(layers["layer"].iloc[:6]) == ["stem", "layer1", "layer2", "layer3", "layer4", "final"]
+    assert len(layers) == 6 * n_checkpoints and layers["srcc"].notna().all()
     # The "final" layer is the image embedding: its SRCC is the overall row of iqa.csv.
     final = layers[layers["layer"] == "final"].set_index("checkpoint")["srcc"]
     overall = iqa[iqa["distortion"] == "all"].set_index("checkpoint")["srcc"]
@@ -215,3 +216,39 @@ def test_notebook_scores_every_layer(smoke_run_copy):
 def test_notebook_rejects_unknown_layers(smoke_run_copy):
     with pytest.raises(StepFailed, match="ParameterError.*layers='some'.*choose one of final, all"):
         run_step("iqa", smoke_run_copy, "smoke", {"layers": "some"}, progress=False)
+
+
+def test_distances_differ_on_raw_embeddings_and_the_early_peak_is_tested(smoke_run_copy):
+    """On raw embeddings euclidean and cosine are different measures: their SRCCs differ on a real run."""
+    srcc = {}
+    for kind in ("euclidean", "cosine"):
+        run_step("iqa", smoke_run_copy, "smoke", {"distance": kind}, progress=False)
+        table = pd.read_csv(smoke_run_copy / "metrics" / "iqa.csv")
+        assert (table["distance"] == kind).all() and (table["iqa_resize"] == "patches").all()
+        srcc[kind] = table.loc[table["distortion"] == "all", "srcc"].to_numpy()
+    assert not np.allclose(srcc["euclidean"], srcc["cosine"], atol=1e-3)
+    peak = pd.read_csv(smoke_run_copy / "metrics" / "iqa_peak.csv").iloc[0]
+    assert peak["distance"] == "cosine" and peak["n_early"] >= 1
+    assert peak["lo"] <= peak["early_drop"] <= peak["hi"]
+    assert "early window: 0 < epoch" in _notebook_text(smoke_run_copy)
+    notebook = json.loads((smoke_run_copy / "notebooks" / "02_iqa_alignment.ipynb").read_text())
+    tables = "".join("".join(output.get("data", {}).get("text/plain", "")) for cell in notebook["cells"]
+                     for output in cell.get("outputs", []))
+    assert all(kind in tables for kind in ("cosine", "euclidean", "normalized_euclidean"))  # side by side
+
+
+def test_tid2013_patches_keep_native_resolution(smoke_run_copy, tmp_path, monkeypatch):
+    root = make_tid2013(tmp_path / "tid2013")
+    run_step("iqa", smoke_run_copy, "smoke", {"iqa_dataset": "tid2013", "iqa_root": str(root),
+                                              "iqa_resize": "resize"}, progress=False)
+    squashed = pd.read_csv(smoke_run_copy / "metrics" / "iqa.csv")
+    assert (squashed["iqa_resize"] == "resize").all()
+    # Images larger than the 32 px input: auto tiles them into native-resolution patches.
+    monkeypatch.setattr(fixtures_real, "SIZE", (96, 64))
+    large = make_tid2013(tmp_path / "tid2013_large")
+    data = load_iqa("tid2013", str(large), config.resolve("smoke"), image_size=32, resize="auto")
+    assert data.resize_mode == "patches" and data.patches_per_image == 3 * 2 and data.downsampling == 1
+    assert len(data.references) == 3 * 6 and len(data.distorted) == 27 * 6
+    assert data.downsampling_note is None
+    shrunk = load_iqa("tid2013", str(large), config.resolve("smoke"), image_size=8, resize="crop")
+    assert shrunk.downsampling == 8 and "shrinks the tid2013 images 8.0×" in shrunk.downsampling_note

@@ -299,7 +299,9 @@ def test_noise_table_by_hand():
         0.05: np.array([True, True, True, True, False]),   # 0.8
     }
     table = noise_table(correct, n_boot=200)
-    assert list(table.columns) == ["sigma", "accuracy", "lo", "hi", "normalized_drop", "n_images"]
+    assert list(table.columns) == ["sigma", "accuracy", "lo", "hi", "normalized_drop", "chance_corrected_drop",
+                                   "n_images"]
+    assert table["chance_corrected_drop"].isna().all()  # no chance given
     assert list(table["sigma"]) == [0.0, 0.05, 0.1]
     np.testing.assert_allclose(table["accuracy"], [0.8, 0.8, 0.6])
     np.testing.assert_allclose(table["normalized_drop"], [0.0, 0.0, 0.25])
@@ -341,12 +343,18 @@ def test_pareto_front_by_hand():
     assert list(pareto_front(alignment, robustness)) == [True, True, True, False, True, False, False]
 
 
-def _checkpoints(iqa, shape_bias, noise_drop, ci=0.01):
+def _checkpoints(iqa, shape_bias, noise_drop, ci=0.01, early_drop=None):
+    """Checkpoint rows; the paired early-peak test's columns say (max early − final) ± ci."""
     iqa = np.asarray(iqa, dtype=float)
+    epochs = np.arange(len(iqa), dtype=float)
+    if early_drop is None:
+        early = iqa[(epochs > 0) & (epochs <= epochs[-1] / 3)]
+        early_drop = early.max() - iqa[-1]
     return pd.DataFrame({
-        "epoch": np.arange(len(iqa), dtype=float),
+        "epoch": epochs,
         "iqa_srcc": iqa, "iqa_srcc_lo": iqa - ci, "iqa_srcc_hi": iqa + ci,
         "shape_bias": shape_bias, "clean_accuracy": 0.5, "noise_drop": noise_drop,
+        "iqa_early_drop": early_drop, "iqa_early_drop_lo": early_drop - ci, "iqa_early_drop_hi": early_drop + ci,
     })
 
 
@@ -361,7 +369,8 @@ def test_select_checkpoint_extremes():
 def test_pairwise_relations_columns():
     df = _checkpoints([0.5, 0.6, 0.7, 0.8, 0.9], [0.9, 0.8, 0.7, 0.6, 0.5], [0.1, 0.2, 0.3, 0.4, 0.5])
     rel = pairwise_relations(df, n_perm=N_PERM)
-    assert list(rel.columns) == ["x", "y", "spearman", "p_value", "n"]
+    assert list(rel.columns) == ["x", "y", "spearman", "p_value", "n", "partial_spearman", "partial_p",
+                                 "diff_spearman"]
     assert list(zip(rel["x"], rel["y"])) == [("iqa_srcc", "texture_bias"), ("iqa_srcc", "noise_drop"),
                                            ("texture_bias", "noise_drop")]
     np.testing.assert_allclose(rel["spearman"], [1.0, 1.0, 1.0])
@@ -373,11 +382,13 @@ def _verdict_of(table, word):
 
 
 def test_verdicts_paper_like_run_reproduces_everything():
-    # Texture bias and noise drop fall steadily; alignment starts low, peaks at epoch 1, then falls with them.
-    texture = np.linspace(0.95, 0.6, 20)
+    # Texture bias and noise drop fall; alignment starts low, peaks at epoch 1, then falls with them,
+    # step for step (the same wiggles), so they move together net of time too.
+    wiggle = np.tile([0.0, 0.1], 10)
+    texture = np.linspace(0.95, 0.6, 20) + wiggle
     iqa = np.concatenate([[0.5], texture[1:]])
     table = verdicts(_checkpoints(iqa, 1.0 - texture, texture), n_perm=N_PERM)
-    assert list(table.columns) == ["claim", "statistic", "value", "p_value", "verdict", "detail"]
+    assert list(table.columns) == ["claim", "statistic", "value", "ci_lo", "ci_hi", "p_value", "verdict", "detail"]
     assert list(table["verdict"]) == ["reproduced"] * 4
     row = table.loc[table["claim"].str.contains("texture bias falls")].iloc[0]
     assert row["statistic"] == "spearman(epoch, texture_bias)" and row["value"] < -0.7 and row["p_value"] < 0.05
@@ -390,15 +401,16 @@ def test_verdicts_opposite_run():
     assert _verdict_of(table, "peaks early") == "not reproduced"
     assert _verdict_of(table, "texture bias falls") == "not reproduced"
     assert _verdict_of(table, "noise drop falls") == "reproduced"
-    assert _verdict_of(table, "co-varies") == "not reproduced"
+    # Net of time, two straight lines carry no relation beyond time itself: no verdict either way.
+    assert _verdict_of(table, "co-varies") == "inconclusive"
     row = table.loc[table["claim"].str.contains("co-varies")].iloc[0]
-    assert row["statistic"] == "spearman(iqa_srcc, noise_drop)" and row["value"] == pytest.approx(-1.0)
+    assert row["statistic"].startswith("partial spearman(iqa_srcc")
 
 
 def test_verdicts_noisy_flat_run_is_inconclusive():
     iqa = [0.70, 0.72, 0.71, 0.73, 0.72]
-    table = verdicts(_checkpoints(iqa, [0.5, 0.4, 0.6, 0.45, 0.55], [0.30, 0.20, 0.35, 0.25, 0.28], ci=0.05),
-                     n_perm=N_PERM)
+    table = verdicts(_checkpoints(iqa, [0.5, 0.4, 0.6, 0.45, 0.55], [0.30, 0.20, 0.35, 0.25, 0.28], ci=0.05,
+                                  early_drop=0.0), n_perm=N_PERM)
     assert list(table["verdict"]) == ["inconclusive"] * 4
 
 

@@ -19,6 +19,7 @@ from ..errors import DatasetError
 class ImageSet:
     name: str
     identity: str
+    patches_per_image: int = 1  # items per source image (PatchImages cuts each into several)
 
     def __len__(self) -> int:
         raise NotImplementedError
@@ -56,32 +57,112 @@ def read_rgb(path: str | Path) -> np.ndarray:
                            f"remove it from the dataset folder or replace it") from None
 
 
-class FileImages(ImageSet):
-    """Image files; images of different sizes are resized to the first one's before stacking
-    (the encoder then resizes and centre-crops to the model's input as open_clip does)."""
+FITS = ("crop", "resize")
 
-    def __init__(self, paths: Sequence[str | Path], name: str, size: int | None = None):
+
+def _files_identity(paths: Sequence[Path]) -> str:
+    stats = [(p.as_posix(), p.stat().st_size, p.stat().st_mtime_ns) for p in paths]
+    return hashlib.sha1(repr(stats).encode()).hexdigest()
+
+
+class FileImages(ImageSet):
+    """Image files, brought to ``size`` × ``size`` at load (``fit``: ``crop`` = shorter side to
+    ``size`` then a centre crop, as open_clip's transform; ``resize`` = the whole image squashed to
+    the square, nothing cut). Without ``size``, images of other sizes are resized to the first one's
+    before stacking (the encoder then resizes and centre-crops to the model's input)."""
+
+    def __init__(self, paths: Sequence[str | Path], name: str, size: int | None = None, fit: str = "crop"):
+        if fit not in FITS:
+            raise ValueError(f"fit must be one of {FITS}, got {fit!r}")
         self.paths = [Path(p) for p in paths]
         self.name = name
         self.size = size
-        stats = [(str(p), p.stat().st_size, p.stat().st_mtime_ns) for p in self.paths]
-        self.identity = f"files:{size}:" + hashlib.sha1(repr(stats).encode()).hexdigest()
+        self.fit = fit
+        self.identity = f"files:{size}:{fit}:" + _files_identity(self.paths)
 
     def __len__(self) -> int:
         return len(self.paths)
 
     def batch(self, start: int, stop: int) -> torch.Tensor:
         arrays = [read_rgb(p) for p in self.paths[start:stop]]
-        if self.size:
-            arrays = [_resize_shorter_and_crop(a, self.size) for a in arrays]
+        if self.size and self.fit == "crop":
+            arrays = [resize_shorter_and_crop(a, self.size) for a in arrays]
+        elif self.size:
+            arrays = [_resize(a, (self.size, self.size)) for a in arrays]
         else:
             shape = arrays[0].shape[:2]
-            arrays = [a if a.shape[:2] == shape else
-                      np.asarray(Image.fromarray(a).resize(shape[::-1], Image.BICUBIC)) for a in arrays]
+            arrays = [a if a.shape[:2] == shape else _resize(a, shape) for a in arrays]
         return torch.from_numpy(np.stack(arrays))
 
 
-def _resize_shorter_and_crop(image: np.ndarray, size: int) -> np.ndarray:
+def tile_starts(length: int, size: int) -> list[int]:
+    """Start offsets of ceil(length / size) windows of ``size`` that cover [0, length) exactly:
+    evenly spaced, the first at 0 and the last ending at the edge (they overlap where
+    ``size`` does not divide ``length``)."""
+    if length <= size:
+        return [0]
+    count = -(-length // size)
+    return [int(round(k * (length - size) / (count - 1))) for k in range(count)]
+
+
+def patch_grid(height: int, width: int, size: int, max_patches: int) -> tuple[int, list[tuple[int, int]]]:
+    """(factor, [(top, left), ...]): the smallest integer downscaling factor at which tiling the
+    image with ``size`` × ``size`` patches needs at most ``max_patches`` of them, and the patches'
+    positions in the downscaled image (which together cover all of it)."""
+    factor = 1
+    while True:
+        h, w = max(size, round(height / factor)), max(size, round(width / factor))
+        grid = [(top, left) for top in tile_starts(h, size) for left in tile_starts(w, size)]
+        if len(grid) <= max_patches or (h == size and w == size):
+            return factor, grid
+        factor += 1
+
+
+class PatchImages(ImageSet):
+    """Image files cut into ``size`` × ``size`` patches at their native resolution (downscaled by
+    the smallest integer factor that keeps at most ``max_patches`` patches per image), so a small
+    model sees fine damage at the scale it was made. Item ``i * patches_per_image + k`` is patch k
+    of image i; every image gets the same grid (images are first brought to the first image's
+    size), so patch k of a reference and of its distorted version lie at the same position."""
+
+    def __init__(self, paths: Sequence[str | Path], name: str, size: int, max_patches: int):
+        self.paths = [Path(p) for p in paths]
+        self.name = name
+        self.size = size
+        first = read_rgb(self.paths[0]) if self.paths else np.zeros((size, size, 3), np.uint8)
+        self.native_shape = first.shape[:2]
+        self.factor, self.grid = patch_grid(*self.native_shape, size, max_patches)
+        self.patches_per_image = len(self.grid)
+        self.identity = f"patches:{size}:{max_patches}:" + _files_identity(self.paths)
+        self._last: tuple[int, np.ndarray] | None = None
+
+    def __len__(self) -> int:
+        return len(self.paths) * self.patches_per_image
+
+    def _image(self, index: int) -> np.ndarray:
+        if self._last is None or self._last[0] != index:  # a batch walks the patches of few images
+            image = read_rgb(self.paths[index])
+            height, width = self.native_shape
+            target = (max(self.size, round(height / self.factor)), max(self.size, round(width / self.factor)))
+            self._last = (index, image if image.shape[:2] == target else _resize(image, target))
+        return self._last[1]
+
+    def batch(self, start: int, stop: int) -> torch.Tensor:
+        patches = []
+        for item in range(start, stop):
+            image = self._image(item // self.patches_per_image)
+            top, left = self.grid[item % self.patches_per_image]
+            patches.append(image[top:top + self.size, left:left + self.size])
+        return torch.from_numpy(np.stack(patches))
+
+
+def _resize(image: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
+    """(H, W, 3) uint8 to ``shape`` = (height, width), bicubic."""
+    return np.asarray(Image.fromarray(image).resize((int(shape[1]), int(shape[0])), Image.BICUBIC))
+
+
+def resize_shorter_and_crop(image: np.ndarray, size: int) -> np.ndarray:
+    """(H, W, 3) uint8 -> (size, size, 3): the shorter side resized to ``size`` (bicubic), centre crop."""
     h, w = image.shape[:2]
     scale = size / min(h, w)
     resized = Image.fromarray(image).resize((max(size, round(w * scale)), max(size, round(h * scale))),

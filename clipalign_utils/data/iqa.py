@@ -20,13 +20,22 @@ import pandas as pd
 
 from ..errors import ParameterError
 from . import world
-from .image_sets import ArrayImages, FileImages, ImageSet
+from .image_sets import ArrayImages, FileImages, ImageSet, PatchImages, read_rgb
 from .roots import load_from_root, require_root
 from .iqa_embedded import OBSERVER_SOURCES, make_embedded_iqa
 from .kadid10k import load_kadid10k
 from .tid2013 import load_tid2013
 
 DATASETS = ("embedded", "tid2013", "kadid10k")
+RESIZE_MODES = ("auto", "patches", "resize", "crop")
+# iqa_resize=auto: inputs this small would erase fine damage if the whole image were squeezed in.
+PATCHES_BELOW_INPUT = 128
+# patches: at most this many input-size patches per image (the image is downscaled by the smallest
+# integer factor that fits), so TID2013 stays minutes per checkpoint on a CPU: 512×384 at a 32 px
+# input is 2× downscaled to 8 × 6 patches.
+MAX_PATCHES_PER_IMAGE = 48
+# A note is printed above this downsampling factor: most noise and compression damage is gone by then.
+NOTE_DOWNSAMPLING_ABOVE = 4
 # Input size for file images when the run does not fix the model's (open_clip's default).
 DEFAULT_FILE_IMAGE_SIZE = 224
 # World images added to the embedded references: a few, so the photographs still dominate.
@@ -54,6 +63,21 @@ class IQAData:
     observer: str | None = None
     observer_srcc_tid2013: float | None = None
     observer_source: str | None = None
+    resize_mode: str = "patches"  # how images meet the model's input (iqa_resize, resolved)
+    downsampling: float = 1.0  # native pixels per model-input pixel
+
+    @property
+    def patches_per_image(self) -> int:
+        return self.references.patches_per_image
+
+    @property
+    def downsampling_note(self) -> str | None:
+        """One sentence when the images are shrunk so much that fine damage may vanish, else None."""
+        if self.downsampling <= NOTE_DOWNSAMPLING_ABOVE:
+            return None
+        return (f"note: iqa_resize={self.resize_mode} shrinks the {self.name} images {self.downsampling:.1f}× "
+                f"to the model's input; most noise and compression damage is averaged away at that scale "
+                f"(iqa_resize=patches keeps more of it)")
 
     def __len__(self) -> int:
         return len(self.pairs)
@@ -73,25 +97,47 @@ class IQAData:
         return (pairs.assign(offset=(pairs["level"] - middle).abs()).sort_values(["distortion", "offset", "level"])
                 .groupby("distortion").head(1).drop(columns="offset"))
 
+    def _shown(self, images: ImageSet, index: int) -> np.ndarray:
+        # With patches, the middle patch: the damage at the scale the model sees it.
+        item = int(index) * images.patches_per_image + images.patches_per_image // 2
+        return images.batch(item, item + 1)[0].numpy()
+
     def reference_image(self, index: int) -> np.ndarray:
-        return self.references.batch(int(index), int(index) + 1)[0].numpy()
+        """The reference image at ``index`` as the model sees it (its middle patch under iqa_resize=patches)."""
+        return self._shown(self.references, index)
 
     def distorted_images(self, indices) -> np.ndarray:
         """The distorted images at ``indices`` as one (n, H, W, 3) array, for figures."""
-        return np.stack([self.distorted.batch(int(i), int(i) + 1)[0].numpy() for i in indices])
+        return np.stack([self._shown(self.distorted, i) for i in indices])
 
 
-def load_iqa(dataset: str, root: str, params: dict, image_size: int | None = None) -> IQAData:
+def resolve_resize(mode: str, input_size: int) -> str:
+    """``iqa_resize`` with ``auto`` resolved: ``patches`` for inputs under 128 px, else ``crop``."""
+    if mode not in RESIZE_MODES:
+        raise ParameterError(f"iqa_resize={mode!r}: choose one of {', '.join(RESIZE_MODES)}")
+    if mode == "auto":
+        return "patches" if input_size < PATCHES_BELOW_INPUT else "crop"
+    return mode
+
+
+def load_iqa(dataset: str, root: str, params: dict, image_size: int | None = None,
+             resize: str = "auto") -> IQAData:
     """The IQA set ``dataset`` names (``embedded``, or ``tid2013``/``kadid10k`` read from ``root``).
 
     ``params`` supplies image_size, iqa_levels, seed and reference_observer for the embedded set
     (and the world's texture settings for its world references). ``image_size`` is the model's
-    input size, to which real images are resized at load (default 224) so memory stays small.
+    input size (default 224); ``resize`` (``iqa_resize``) says how real images meet it: ``patches``
+    (native-resolution patches at the same positions in reference and distorted image; the pair's
+    distance is the mean over patches), ``resize`` (the whole image squashed), ``crop`` (shorter
+    side resized, centre crop, as open_clip's transform), ``auto`` (patches under 128 px, else crop).
+    The embedded images are made at the model's input size: every mode leaves them as they are.
     """
+    input_size = image_size or DEFAULT_FILE_IMAGE_SIZE
+    mode = resolve_resize(resize, input_size)
     if dataset == "embedded":
-        return _load_embedded(params)
+        return _load_embedded(params, mode)
     if dataset in ("tid2013", "kadid10k"):
-        return _load_real(dataset, root, image_size or DEFAULT_FILE_IMAGE_SIZE)
+        return _load_real(dataset, root, input_size, mode)
     raise ParameterError(f"iqa_dataset={dataset!r}: choose one of {', '.join(DATASETS)}")
 
 
@@ -104,17 +150,33 @@ def world_references(params: dict, n: int = N_WORLD_REFERENCES) -> dict[str, np.
             sample.images[i] for i in picked}
 
 
-def _load_embedded(params: dict) -> IQAData:
+def _load_embedded(params: dict, mode: str) -> IQAData:
     iqa = make_embedded_iqa(image_size=params["image_size"], extra_references=world_references(params),
                             levels=params["iqa_levels"], seed=params["seed"],
                             observer=params["reference_observer"])
     pairs = iqa.pairs.assign(distorted_index=np.arange(len(iqa.pairs)))[PAIR_COLUMNS]
     return IQAData(ArrayImages(iqa.references, "iqa_embedded_references"),
                    ArrayImages(iqa.distorted, "iqa_embedded_distorted"), pairs.reset_index(drop=True),
-                   "embedded", iqa.observer, iqa.observer_srcc_tid2013, OBSERVER_SOURCES[iqa.observer])
+                   "embedded", iqa.observer, iqa.observer_srcc_tid2013, OBSERVER_SOURCES[iqa.observer],
+                   resize_mode=mode)
 
 
-def _load_real(dataset: str, root: str, size: int) -> IQAData:
+def _fitted(paths: list[str], name: str, size: int, mode: str) -> ImageSet:
+    if mode == "patches":
+        return PatchImages(paths, name, size, MAX_PATCHES_PER_IMAGE)
+    return FileImages(paths, name, size=size, fit=mode)
+
+
+def _downsampling(native_shape: tuple[int, int], size: int, mode: str, references: ImageSet) -> float:
+    height, width = native_shape
+    if mode == "patches":
+        return float(references.factor)
+    if mode == "resize":
+        return max(height, width) / size
+    return min(height, width) / size
+
+
+def _load_real(dataset: str, root: str, size: int, mode: str) -> IQAData:
     require_root("iqa_dataset", dataset, "iqa_root", root,
                  f"the folder holding the dataset (e.g. -p iqa_root=data/{dataset})")
     table = load_from_root(load_tid2013 if dataset == "tid2013" else load_kadid10k, "iqa_root", root)
@@ -128,7 +190,9 @@ def _load_real(dataset: str, root: str, size: int) -> IQAData:
         "level": table["level"],
         "quality": table["quality"],
     })
-    return IQAData(FileImages(reference_paths, f"{dataset}_references", size=size),
-                   FileImages(table["distorted_path"].tolist(), f"{dataset}_distorted", size=size),
-                   pairs, dataset)
+    references = _fitted(reference_paths, f"{dataset}_references", size, mode)
+    distorted = _fitted(table["distorted_path"].tolist(), f"{dataset}_distorted", size, mode)
+    native_shape = read_rgb(reference_paths[0]).shape[:2]
+    return IQAData(references, distorted, pairs, dataset, resize_mode=mode,
+                   downsampling=_downsampling(native_shape, size, mode, references))
 

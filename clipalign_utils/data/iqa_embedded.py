@@ -38,10 +38,14 @@ PHOTO_LOADERS: dict[str, Callable[[], np.ndarray]] = {
     "grass": skdata.grass,
     "gravel": skdata.gravel,
     "hubble_deep_field": skdata.hubble_deep_field,
+    "clock": skdata.clock,
+    "immunohistochemistry": skdata.immunohistochemistry,
 }
+# None of the photos the world's training textures are cut from (world.TEXTURE_PHOTOS): a model
+# trained on those textures would be judged on images it has seen.
 DEFAULT_PHOTOS: tuple[str, ...] = (
     "astronaut", "camera", "chelsea", "coffee", "rocket",
-    "motorcycle", "coins", "moon", "brick", "grass",
+    "motorcycle", "coins", "moon", "clock", "immunohistochemistry",
 )
 
 # Spearman rank correlation with TID2013 MOS (3000 distorted images), as published.

@@ -25,7 +25,7 @@ import numpy as np
 from ..errors import DatasetError, ParameterError
 from . import world
 from .cifar100 import load_cifar100
-from .image_sets import ArrayImages
+from .image_sets import ArrayImages, resize_shorter_and_crop
 from .roots import require_root
 
 NOISE_DATASETS = ("embedded", "cifar100")
@@ -107,14 +107,28 @@ def add_gaussian_noise(images: np.ndarray, sigma: float, seed: int) -> np.ndarra
     return np.clip(noisy, 0.0, 1.0, out=noisy)
 
 
-def noisy_image_sets(data: ClassificationSet, sigmas: Sequence[float], seed: int) -> dict[float, ArrayImages]:
+NOISE_AT = ("native", "input")
+
+
+def noisy_image_sets(data: ClassificationSet, sigmas: Sequence[float], seed: int, noise_at: str = "native",
+                     input_size: int | None = None) -> dict[float, ArrayImages]:
     """sigma → image set, for sigma 0 (the clean uint8 images) and each of ``sigmas``, ascending.
 
+    ``noise_at``: ``native`` adds the noise to the images at their own size (the encoder then resizes
+    the noisy image to the model's input, which smooths the noise when it shrinks the image);
+    ``input`` first brings the images to ``input_size`` (shorter side resized, centre crop, as the
+    encoder would) and adds the noise there, so σ is the noise the model actually sees. The two are
+    the same when the images already have the input's size.
     Memory: one float32 copy of the images per sigma (about 120 MB each for all of CIFAR-100).
     """
     levels = sorted({0.0, *(float(s) for s in sigmas)})
     if levels[0] < 0:
         raise ParameterError(f"sigmas must be >= 0; got {list(sigmas)}")
-    return {sigma: ArrayImages(data.images, f"{data.name}-sigma0") if sigma == 0 else
-            ArrayImages(add_gaussian_noise(data.images, sigma, seed), f"{data.name}-sigma{sigma:g}")
+    if noise_at not in NOISE_AT:
+        raise ParameterError(f"noise_at={noise_at!r}: choose one of {', '.join(NOISE_AT)}")
+    images = data.images
+    if noise_at == "input" and input_size and images.shape[1:3] != (input_size, input_size):
+        images = np.stack([resize_shorter_and_crop(image, input_size) for image in images])
+    return {sigma: ArrayImages(images, f"{data.name}-sigma0") if sigma == 0 else
+            ArrayImages(add_gaussian_noise(images, sigma, seed), f"{data.name}-sigma{sigma:g}")
             for sigma in levels}

@@ -1,28 +1,36 @@
 """Prompt templates for zero-shot classification.
 
-``prompt_templates`` is ``ensemble`` (the dataset's small ensemble), ``single``
+``prompt_templates`` is ``ensemble`` (the dataset's standard ensemble), ``single``
 (its first template) or templates separated by ``|``, each with ``{}`` for the class
 name, e.g. ``"a photo of a {}.|a blurry photo of a {}."``.
+
+The ensembles: CIFAR-100, the 18 templates the CLIP paper used for CIFAR-10/100 (openai/CLIP,
+data/prompts.md); Geirhos cue-conflict (ImageNet images, 16 classes), CLIP's 80 ImageNet templates
+as open_clip ships them; the embedded world, its own training captions.
 """
 from __future__ import annotations
+
+from open_clip.zero_shot_metadata import OPENAI_IMAGENET_TEMPLATES
 
 from ..errors import ParameterError
 from .world import CAPTION_TEMPLATES
 
-# Photo datasets (Geirhos cue-conflict, CIFAR-100): a few of CLIP's ImageNet templates.
-PHOTO_TEMPLATES = (
-    "a photo of a {}.",
-    "a blurry photo of a {}.",
-    "a photo of the {}.",
-    "a drawing of a {}.",
-    "a low resolution photo of a {}.",
-    "a cropped photo of a {}.",
+# The CLIP paper's CIFAR-10/100 prompt ensemble.
+CIFAR_TEMPLATES = (
+    "a photo of a {}.", "a blurry photo of a {}.", "a black and white photo of a {}.",
+    "a low contrast photo of a {}.", "a high contrast photo of a {}.", "a bad photo of a {}.",
+    "a good photo of a {}.", "a photo of a small {}.", "a photo of a big {}.",
+    "a photo of the {}.", "a blurry photo of the {}.", "a black and white photo of the {}.",
+    "a low contrast photo of the {}.", "a high contrast photo of the {}.", "a bad photo of the {}.",
+    "a good photo of the {}.", "a photo of the small {}.", "a photo of the big {}.",
 )
+IMAGENET_TEMPLATES = tuple(template("{}") for template in OPENAI_IMAGENET_TEMPLATES)
+ENSEMBLES = {"embedded": CAPTION_TEMPLATES, "cifar100": CIFAR_TEMPLATES, "geirhos": IMAGENET_TEMPLATES}
 
 
 def resolve_templates(spec: str, dataset: str) -> tuple[str, ...]:
     """The templates `spec` names, for a dataset (``embedded`` uses the training captions)."""
-    ensemble = CAPTION_TEMPLATES if dataset == "embedded" else PHOTO_TEMPLATES
+    ensemble = ENSEMBLES[dataset]
     if spec == "ensemble":
         return ensemble
     if spec == "single":

@@ -11,6 +11,11 @@ Captions describe the object only ("a photo of a star."), like alt-text.
 The same renderer makes training pairs, a held-out test set and cue-conflict
 images (shape of class i with the canonical texture of class j != i).
 
+Web photos also vary in photographic quality (noise, blur, compression, exposure, colour) and their
+captions never say so. With ``quality_variation`` > 0, that fraction of the *training* images is
+degraded by one of the embedded IQA distortion families (``quality_families``) at a random level
+1-5, caption unchanged; held-out splits (test, cue_conflict, iqa) always stay clean.
+
 Every image is a pure function of (seed, split, index[, epoch]): any item can be
 re-made in any order, in any process, which keeps training resumable and the
 datasets identical across notebooks without storing them.
@@ -24,10 +29,13 @@ import numpy as np
 from PIL import Image
 
 from ..errors import ParameterError
+from .distortions import DISTORTIONS, LEVELS
 
 SHAPES = ("circle", "square", "triangle", "star", "cross", "heart", "hexagon", "crescent")
 TEXTURES = ("stripes", "checkerboard", "dots", "waves", "blobs", "brick", "grass", "gravel")
 # Shape i's canonical texture is TEXTURES[i].
+# Texture families cut from scikit-image photos of the same name (kept out of the embedded IQA set).
+TEXTURE_PHOTOS = ("brick", "grass", "gravel")
 CAPTION_TEMPLATES = (
     "a photo of a {}.",
     "a {}.",
@@ -42,6 +50,11 @@ SPLITS = {"train": 0, "test": 1, "cue_conflict": 2, "iqa": 3}
 # The period of procedural textures, in pixels of a 32 px image, at texture_scale 1.
 BASE_TEXTURE_PERIOD = 5.0
 SUPERSAMPLE = 2  # shape masks are drawn at 2x and averaged: anti-aliased edges
+# The distortion families a training image may be degraded by (the embedded IQA families).
+QUALITY_FAMILIES = tuple(DISTORTIONS)
+# Appended to an item's seed: the degradation draws from its own stream, so turning quality
+# variation on leaves every image's content (shape, pose, texture, colour, caption) as it was.
+QUALITY_STREAM = 7
 
 
 @dataclass(frozen=True)
@@ -49,6 +62,8 @@ class WorldConfig:
     image_size: int = 32
     texture_correlation: float = 0.8
     texture_scale: float = 1.0  # multiplies every texture's period; > 1 = coarser texture
+    quality_variation: float = 0.0  # fraction of training images degraded; 0 = all clean
+    quality_families: tuple[str, ...] = QUALITY_FAMILIES  # drawn uniformly per degraded image
 
     def __post_init__(self):
         if not (isinstance(self.image_size, int) and self.image_size >= 16):
@@ -58,20 +73,43 @@ class WorldConfig:
                 f"texture_correlation must lie in [0, 1], got {self.texture_correlation!r}")
         if not self.texture_scale > 0:
             raise ParameterError(f"texture_scale must be > 0, got {self.texture_scale!r}")
+        if isinstance(self.quality_variation, bool) or not (
+                isinstance(self.quality_variation, (int, float)) and 0.0 <= self.quality_variation <= 1.0):
+            raise ParameterError(f"quality_variation must lie in [0, 1], got {self.quality_variation!r}")
+        # Frozen: normalise through object.__setattr__ (a list or "a,b" string becomes a tuple).
+        object.__setattr__(self, "quality_families", check_quality_families(self.quality_families))
 
     @property
     def texture_period(self) -> float:
         return BASE_TEXTURE_PERIOD * self.texture_scale * self.image_size / 32
 
 
+def check_quality_families(families) -> tuple[str, ...]:
+    """``families`` (a sequence of names, or one comma-separated string) as a tuple of known names."""
+    if isinstance(families, str):
+        families = families.split(",")
+    names = tuple(name for name in (str(item).strip() for item in families) if name)
+    if not names:
+        raise ParameterError(f"quality_families is empty; choose from {', '.join(QUALITY_FAMILIES)}")
+    unknown = [name for name in names if name not in QUALITY_FAMILIES]
+    if unknown:
+        raise ParameterError(f"quality_families: unknown family {', '.join(map(repr, unknown))}; "
+                             f"choose from {', '.join(QUALITY_FAMILIES)}")
+    if len(set(names)) != len(names):
+        raise ParameterError(f"quality_families repeats a family: {', '.join(names)}")
+    return names
+
+
 @dataclass
 class WorldSample:
-    """Images (N,S,S,3) uint8 with their shape and texture class indices and captions."""
+    """Images (N,S,S,3) uint8 with their shape and texture class indices and captions; for training
+    images, ``degradations`` holds each image's (family, level), or None where it is clean."""
 
     images: np.ndarray
     shape_labels: np.ndarray
     texture_labels: np.ndarray
     captions: list[str]
+    degradations: list | None = None
 
     def __len__(self) -> int:
         return len(self.images)
@@ -159,7 +197,7 @@ def texture_pattern(texture: str, size: int, period: float, rng: np.random.Gener
         field = np.asarray(Image.fromarray(coarse).resize(
             (int(cells * period), int(cells * period)), Image.BICUBIC))[:size, :size]
         return (field > np.median(field)).astype(np.float32)
-    if texture in ("brick", "grass", "gravel"):
+    if texture in TEXTURE_PHOTOS:
         photo = _texture_photo(texture)
         # A crop whose features land at about the procedural period after resizing.
         crop = int(np.clip(size * 40 / period, 16, min(photo.shape) - 1))
@@ -194,15 +232,55 @@ def _sample_texture(shape: int, correlation: float, rng: np.random.Generator) ->
     return int((shape + rng.integers(1, len(TEXTURES))) % len(TEXTURES))
 
 
-def make_pair(index: int, seed: int, config: WorldConfig, split: str = "train", epoch: int = 0):
-    """Training/test item `index`: (image, shape label, texture label, caption). Classes cycle
-    through the index, so any contiguous range is class-balanced."""
+def _quality_rng(seed: int, index: int, epoch: int) -> np.random.Generator:
+    return np.random.default_rng([seed, SPLITS["train"], epoch, index, QUALITY_STREAM])
+
+
+def _draw_degradation(config: WorldConfig, rng: np.random.Generator) -> tuple[str, int] | None:
+    # The coin comes first, so the images degraded at a smaller quality_variation stay degraded
+    # (by the same family and level) at a larger one: settings of a sweep are nested.
+    if rng.uniform() >= config.quality_variation:
+        return None
+    family = config.quality_families[rng.integers(len(config.quality_families))]
+    return family, int(rng.integers(LEVELS[0], LEVELS[-1] + 1))
+
+
+def training_degradation(index: int, seed: int, epoch: int, config: WorldConfig) -> tuple[str, int] | None:
+    """(family, level) that degrades training item `index` of `epoch`, or None (clean).
+
+    Degraded with probability ``config.quality_variation``; the family is uniform over
+    ``config.quality_families`` and the level uniform over the integers 1..5 (the IQA levels).
+    A pure function of (seed, index, epoch, config), like the image itself."""
+    return _draw_degradation(config, _quality_rng(seed, index, epoch))
+
+
+def degrade(image: np.ndarray, family: str, level: int, rng: np.random.Generator) -> np.ndarray:
+    """A uint8 image after one distortion family at an integer level 1..5."""
+    degraded = DISTORTIONS[family](image.astype(np.float32) / 255.0, level, rng)
+    return np.round(np.clip(degraded, 0, 1) * 255).astype(np.uint8)
+
+
+def _make_item(index: int, seed: int, config: WorldConfig, split: str, epoch: int):
+    """make_pair's values plus the item's degradation (always None outside the training split)."""
     rng = _item_rng(seed, split, index, epoch)
     shape = index % len(SHAPES)
     texture = _sample_texture(shape, config.texture_correlation, rng)
     image = render(shape, texture, config, rng)
     caption = CAPTION_TEMPLATES[rng.integers(len(CAPTION_TEMPLATES))].format(SHAPES[shape])
-    return image, shape, texture, caption
+    degradation = None
+    if split == "train" and config.quality_variation > 0:
+        quality_rng = _quality_rng(seed, index, epoch)
+        degradation = _draw_degradation(config, quality_rng)
+        if degradation is not None:  # the distortion's own noise continues the same stream
+            image = degrade(image, *degradation, quality_rng)
+    return image, shape, texture, caption, degradation
+
+
+def make_pair(index: int, seed: int, config: WorldConfig, split: str = "train", epoch: int = 0):
+    """Training/test item `index`: (image, shape label, texture label, caption). Classes cycle
+    through the index, so any contiguous range is class-balanced. Training images may be
+    degraded (see training_degradation); other splits are always clean."""
+    return _make_item(index, seed, config, split, epoch)[:4]
 
 
 def make_pairs(n: int, seed: int, config: WorldConfig, split: str = "train", epoch: int = 0,
@@ -211,11 +289,12 @@ def make_pairs(n: int, seed: int, config: WorldConfig, split: str = "train", epo
     from tqdm import tqdm  # plain text bars: no widget library needed in notebooks
 
     images = np.empty((n, config.image_size, config.image_size, 3), np.uint8)
-    shapes, textures, captions = np.empty(n, np.int64), np.empty(n, np.int64), []
+    shapes, textures, captions, degradations = np.empty(n, np.int64), np.empty(n, np.int64), [], []
     for i in tqdm(range(n), desc=f"world:{split}", disable=not progress, leave=False):
-        images[i], shapes[i], textures[i], caption = make_pair(start + i, seed, config, split, epoch)
+        images[i], shapes[i], textures[i], caption, degradation = _make_item(start + i, seed, config, split, epoch)
         captions.append(caption)
-    return WorldSample(images, shapes, textures, captions)
+        degradations.append(degradation)
+    return WorldSample(images, shapes, textures, captions, degradations if split == "train" else None)
 
 
 def make_test_set(n_per_class: int, seed: int, config: WorldConfig) -> WorldSample:

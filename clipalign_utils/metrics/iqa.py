@@ -14,9 +14,12 @@ from scipy import stats
 from scipy.optimize import OptimizeWarning, curve_fit
 
 from clipalign_utils.errors import ParameterError
-from clipalign_utils.metrics.stats import bootstrap_spearman_grouped, finite_pairs, spearman
+from clipalign_utils.metrics.stats import (bootstrap_spearman_grouped, finite_pairs, percentile_interval, spearman,
+                                           spearman_replicates_grouped)
 
 DISTANCES = ("cosine", "euclidean", "normalized_euclidean")
+# "Early" in the paper's claim: a checkpoint after the untrained one and at most this fraction of the run.
+EARLY_FRACTION = 1 / 3
 
 
 def embedding_distance(ref: np.ndarray, dist: np.ndarray, kind: str = "cosine") -> np.ndarray:
@@ -47,6 +50,43 @@ def embedding_distance(ref: np.ndarray, dist: np.ndarray, kind: str = "cosine") 
     scale = squared.mean(axis=0)
     ratio = np.divide(squared, scale, out=np.zeros_like(squared), where=scale > 0)
     return np.sqrt(ratio.mean(axis=1))
+
+
+def location_distance(ref: np.ndarray, dist: np.ndarray, kind: str = "normalized_euclidean") -> np.ndarray:
+    """Distance between ``ref[i]`` and ``dist[i]`` for (N, D) embeddings or (N, L, C) block outputs.
+
+    For block outputs (L locations: spatial positions or tokens, C channels) the distance is taken per
+    location and then averaged: distance_i = (1/L) Σ_l embedding_distance(r_il, d_il), where
+    ``normalized_euclidean``'s per-channel scale m_c is the mean squared difference of channel c over
+    all N·L location pairs. Averaging the features over locations first would cancel zero-mean local
+    damage (noise, JPEG blocks), which is why this compares location by location.
+    """
+    ref = np.asarray(ref, dtype=float)
+    dist = np.asarray(dist, dtype=float)
+    if ref.ndim == 3 and ref.shape == dist.shape:
+        n, locations, channels = ref.shape
+        per_location = embedding_distance(ref.reshape(n * locations, channels),
+                                          dist.reshape(n * locations, channels), kind)
+        return per_location.reshape(n, locations).mean(axis=1)
+    return embedding_distance(ref, dist, kind)
+
+
+def pair_distances(reference_features: np.ndarray, distorted_features: np.ndarray, reference_index,
+                   distorted_index, kind: str = "normalized_euclidean", patches_per_image: int = 1) -> np.ndarray:
+    """Model distance of every (reference, distorted) pair, one value per pair.
+
+    ``*_features`` hold ``patches_per_image`` consecutive rows per image (patch k of image i at row
+    i·P + k, the same position in reference and distorted image); the pair's distance is the mean of
+    ``location_distance`` over its P patches (for normalized_euclidean, the dimension scales are taken
+    over all patch pairs). P = 1 is one row per image.
+    """
+    reference_index = np.asarray(reference_index, dtype=int)
+    distorted_index = np.asarray(distorted_index, dtype=int)
+    patches = np.arange(int(patches_per_image))
+    ref_rows = (reference_index[:, None] * patches_per_image + patches).ravel()
+    dist_rows = (distorted_index[:, None] * patches_per_image + patches).ravel()
+    per_patch = location_distance(reference_features[ref_rows], distorted_features[dist_rows], kind)
+    return per_patch.reshape(len(reference_index), int(patches_per_image)).mean(axis=1)
 
 
 def logistic_4(x: np.ndarray, b1: float, b2: float, b3: float, b4: float) -> np.ndarray:
@@ -163,3 +203,55 @@ def peak_summary(epochs: np.ndarray, values: np.ndarray) -> dict:
         "drop_from_peak": float(values[peak] - values[-1]),
         "peak_is_interior": bool(0 < peak < values.size - 1),
     }
+
+
+def early_window(epochs, early_fraction: float = EARLY_FRACTION) -> np.ndarray:
+    """Mask of the "early" checkpoints: 0 < epoch <= early_fraction × the last epoch."""
+    epochs = np.asarray(epochs, dtype=float)
+    return (epochs > 0) & (epochs <= early_fraction * np.nanmax(epochs))
+
+
+def early_peak_test(pairs: pd.DataFrame, distance_col: str = "model_distance", quality_col: str = "quality",
+                    group_col: str = "reference", n_boot: int = 1000, seed: int = 0, level: float = 0.95,
+                    early_fraction: float = EARLY_FRACTION) -> dict:
+    """Does alignment peak early and end lower? A paired bootstrap over reference images.
+
+    ``pairs`` holds one row per checkpoint × pair (columns checkpoint, epoch, the distance, quality and
+    reference). With S(c) = spearman(−distance, quality) at checkpoint c, E the early checkpoints
+    (``early_window``) and F the last one, the statistic is
+
+        early_drop = max_{c ∈ E} S(c) − S(F),
+
+    and its interval comes from resampling reference images (with their pairs) once per replicate and
+    recomputing the *whole* statistic — the maximum included — on that resample at every checkpoint, so
+    the peak is not chosen on the data and the comparison with the final checkpoint is paired.
+    Keys: early_drop, lo, hi, early_peak_epoch (argmax over E), early_peak_srcc, final_epoch, final_srcc,
+    early_end (the window's last allowed epoch), n_early (checkpoints in E), n_references. nan when E is empty.
+    """
+    epochs = pairs.groupby("checkpoint", sort=False)["epoch"].first().sort_values(kind="stable")
+    early = epochs[early_window(epochs.to_numpy(), early_fraction)]
+    final_checkpoint = epochs.index[-1]
+    groups = None
+    srcc, replicates = {}, {}
+    for checkpoint in list(early.index) + [final_checkpoint]:
+        rows = pairs[pairs["checkpoint"] == checkpoint]
+        if groups is None:
+            groups = rows[group_col].to_numpy()
+        elif not np.array_equal(rows[group_col].to_numpy(), groups):
+            raise ParameterError(f"pairs of checkpoint {checkpoint} are not in the same order as the others: "
+                                 "a paired bootstrap needs the same pairs at every checkpoint")
+        negated, quality = -rows[distance_col].to_numpy(float), rows[quality_col].to_numpy(float)
+        srcc[checkpoint] = spearman(negated, quality)
+        replicates[checkpoint] = spearman_replicates_grouped(negated, quality, groups, n_boot, seed)
+    nan = float("nan")
+    result = {"early_end": float(early_fraction * epochs.iloc[-1]), "n_early": len(early),
+              "n_references": int(len(np.unique(groups))), "final_epoch": float(epochs.iloc[-1]),
+              "final_srcc": srcc[final_checkpoint]}
+    if early.empty:
+        return {**result, "early_drop": nan, "lo": nan, "hi": nan, "early_peak_epoch": nan, "early_peak_srcc": nan}
+    early_srcc = pd.Series({c: srcc[c] for c in early.index})
+    peak = early_srcc.idxmax()
+    drop_replicates = np.max([replicates[c] for c in early.index], axis=0) - replicates[final_checkpoint]
+    lo, hi = percentile_interval(drop_replicates, level)
+    return {**result, "early_drop": float(early_srcc.max() - srcc[final_checkpoint]), "lo": lo, "hi": hi,
+            "early_peak_epoch": float(early[peak]), "early_peak_srcc": float(early_srcc[peak])}

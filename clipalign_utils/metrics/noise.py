@@ -28,8 +28,21 @@ def normalized_drop(acc_clean, acc_noisy):
     return float(drop) if drop.ndim == 0 else drop
 
 
-def noise_table(correct_by_sigma: dict, n_boot: int = 1000, seed: int = 0) -> pd.DataFrame:
-    """One row per noise level, sorted by sigma: sigma, accuracy, lo, hi, normalized_drop, n_images.
+def chance_corrected_drop(acc_clean, acc_noisy, chance: float):
+    """(acc_clean − acc_noisy) / (acc_clean − chance), elementwise: the share of the above-chance
+    competence that noise takes away. Unlike the normalized drop, whose ceiling 1 − chance/acc_clean
+    is low for weak checkpoints, it reaches 1 whenever noise sends accuracy to chance. nan where
+    acc_clean <= chance (no competence to lose)."""
+    acc_clean = np.asarray(acc_clean, dtype=float)
+    acc_noisy = np.asarray(acc_noisy, dtype=float)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        drop = np.where(acc_clean > chance, (acc_clean - acc_noisy) / (acc_clean - chance), np.nan)
+    return float(drop) if drop.ndim == 0 else drop
+
+
+def noise_table(correct_by_sigma: dict, n_boot: int = 1000, seed: int = 0, chance: float = float("nan")) -> pd.DataFrame:
+    """One row per noise level, sorted by sigma: sigma, accuracy, lo, hi, normalized_drop,
+    chance_corrected_drop (nan without ``chance``), n_images.
 
     ``correct_by_sigma`` maps sigma → per-image correctness; sigma 0 (clean) must be present, as the
     drop of every level is relative to it (and is 0 for sigma 0 itself).
@@ -45,8 +58,11 @@ def noise_table(correct_by_sigma: dict, n_boot: int = 1000, seed: int = 0) -> pd
     table = pd.DataFrame(rows)
     clean = table.loc[table["sigma"] == 0.0, "accuracy"].iloc[0]
     table["normalized_drop"] = normalized_drop(clean, table["accuracy"].to_numpy())
-    table.loc[table["sigma"] == 0.0, "normalized_drop"] = 0.0
-    return table[["sigma", "accuracy", "lo", "hi", "normalized_drop", "n_images"]]
+    table["chance_corrected_drop"] = chance_corrected_drop(clean, table["accuracy"].to_numpy(), chance)
+    clean_row = table["sigma"] == 0.0
+    table.loc[clean_row, "normalized_drop"] = 0.0
+    table.loc[clean_row, "chance_corrected_drop"] = 0.0 if clean > chance else float("nan")
+    return table[["sigma", "accuracy", "lo", "hi", "normalized_drop", "chance_corrected_drop", "n_images"]]
 
 
 def mean_normalized_drop(table: pd.DataFrame) -> float:
@@ -57,22 +73,29 @@ def mean_normalized_drop(table: pd.DataFrame) -> float:
 
 def checkpoint_summary(noise: pd.DataFrame, chance: float) -> pd.DataFrame:
     """One row per checkpoint of a stacked noise table (checkpoint, epoch, sigma, accuracy, lo, hi,
-    normalized_drop): epoch, clean_accuracy with clean_lo/clean_hi, mean_normalized_drop over the noisy
-    sigmas, chance, and clean_at_chance = the clean CI reaches chance (such a checkpoint has no
-    competence for noise to take away, so its drop means nothing)."""
+    normalized_drop[, chance_corrected_drop]): epoch, clean_accuracy with clean_lo/clean_hi,
+    mean_normalized_drop and mean_chance_corrected_drop over the noisy sigmas, chance, and
+    clean_at_chance = the clean CI reaches chance (such a checkpoint has no competence for noise to
+    take away, so its drop means nothing)."""
     clean = noise[noise["sigma"] == 0].set_index("checkpoint", drop=False)
-    drops = noise[noise["sigma"] > 0].groupby("checkpoint", sort=False)["normalized_drop"].mean()
+    noisy = noise[noise["sigma"] > 0].groupby("checkpoint", sort=False)
+    drops = noisy["normalized_drop"].mean()
+    corrected = (noisy["chance_corrected_drop"].mean() if "chance_corrected_drop" in noise.columns
+                 else drops * float("nan"))
     return pd.DataFrame({
         "checkpoint": clean["checkpoint"].to_numpy(), "epoch": clean["epoch"].to_numpy(),
         "clean_accuracy": clean["accuracy"].to_numpy(),
         "mean_normalized_drop": drops.reindex(clean.index).to_numpy(),
+        "mean_chance_corrected_drop": corrected.reindex(clean.index).to_numpy(),
         "clean_lo": clean["lo"].to_numpy(), "clean_hi": clean["hi"].to_numpy(), "chance": chance,
         "clean_at_chance": (clean["lo"] <= chance).to_numpy(),
     })
 
 
-def drop_trend(summary: pd.DataFrame, n_perm: int = 10000, seed: int = 0, alpha: float = 0.05) -> dict:
-    """Does the mean normalized drop shrink with training, over the checkpoints above chance?
+def drop_trend(summary: pd.DataFrame, n_perm: int = 10000, seed: int = 0, alpha: float = 0.05,
+               column: str = "mean_normalized_drop") -> dict:
+    """Does the mean drop (``column``: mean_normalized_drop or mean_chance_corrected_drop) shrink with
+    training, over the checkpoints above chance?
 
     Keys: n (checkpoints above chance), early_epochs / late_epochs and early_drop / late_drop (the
     earlier and later half of them and their mean drop; nan under 2 checkpoints), rho and p_value
@@ -81,12 +104,11 @@ def drop_trend(summary: pd.DataFrame, n_perm: int = 10000, seed: int = 0, alpha:
     informative = summary[~summary["clean_at_chance"].astype(bool)]
     half = len(informative) // 2
     early, late = informative.iloc[:half], informative.iloc[len(informative) - half:]
-    trend = monotone_trend(informative["epoch"], informative["mean_normalized_drop"], n_perm=n_perm,
-                           seed=seed, alpha=alpha)
+    trend = monotone_trend(informative["epoch"], informative[column], n_perm=n_perm, seed=seed, alpha=alpha)
     direction = {"falls": "shrinks", "rises": "grows", "flat": "flat"}[trend["direction"]]
     return {"n": len(informative),
             "early_epochs": list(early["epoch"]), "late_epochs": list(late["epoch"]),
-            "early_drop": float(early["mean_normalized_drop"].mean()) if half else float("nan"),
-            "late_drop": float(late["mean_normalized_drop"].mean()) if half else float("nan"),
+            "early_drop": float(early[column].mean()) if half else float("nan"),
+            "late_drop": float(late[column].mean()) if half else float("nan"),
             "rho": trend["rho"], "p_value": trend["p_value"],
             "direction": direction if np.isfinite(trend["rho"]) else "undetermined"}

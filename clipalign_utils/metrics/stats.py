@@ -133,6 +133,16 @@ def bootstrap_spearman_grouped(
     correlation of its average ranks, weighted by those counts. Orders of magnitude faster on IQA-sized data.
     """
     _check_resampling(n_boot, level)
+    return percentile_interval(spearman_replicates_grouped(x, y, groups, n_boot, seed), level)
+
+
+def spearman_replicates_grouped(x: np.ndarray, y: np.ndarray, groups: np.ndarray, n_boot: int = 1000,
+                                seed: int = 0) -> np.ndarray:
+    """The n_boot grouped-bootstrap replicates of spearman(x, y) behind ``bootstrap_spearman_grouped``.
+
+    The draws depend only on (groups, n_boot, seed): two calls with the same groups resample the same
+    groups in every replicate, which makes differences of their replicates a *paired* bootstrap.
+    """
     x = np.asarray(x, dtype=float).ravel()
     y = np.asarray(y, dtype=float).ravel()
     group_of_row, draws = _draw_groups(groups, n_boot, seed)
@@ -140,7 +150,7 @@ def bootstrap_spearman_grouped(
         raise ParameterError(f"x, y and groups must have the same length; got {x.size}, {y.size} and {group_of_row.size}.")
     finite = np.isfinite(x) & np.isfinite(y)
     if not finite.any():
-        return float("nan"), float("nan")
+        return np.full(int(n_boot), np.nan)
     x, y, group_of_row = x[finite], y[finite], group_of_row[finite]
     n_groups = draws.shape[1]
     replicates = []
@@ -151,7 +161,7 @@ def bootstrap_spearman_grouped(
         np.add.at(group_counts, (np.arange(block.shape[0])[:, None], block), 1.0)
         counts = group_counts[:, group_of_row]
         replicates.append(_weighted_pearson(_resample_midranks(x, counts), _resample_midranks(y, counts), counts))
-    return percentile_interval(np.concatenate(replicates), level)
+    return np.concatenate(replicates)
 
 
 def finite_pairs(x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -199,3 +209,28 @@ def permutation_spearman(
         # A small tolerance keeps permutations that tie the observed |rho| from being lost to rounding.
         count += int(np.sum(np.abs(rho_perm) >= abs(rho) - 1e-12))
     return rho, (count + 1) / (int(n_perm) + 1)
+
+
+def partial_spearman(x: np.ndarray, y: np.ndarray, z: np.ndarray) -> tuple[float, float, int]:
+    """(rho, p, n): Spearman correlation of x and y net of z (the partial correlation of their ranks),
+
+        rho = (r_xy − r_xz r_yz) / sqrt((1 − r_xz²)(1 − r_yz²)),  r = Spearman's rho,
+
+    over the rows where all three are finite, with the usual two-sided t-test on n − 3 degrees of
+    freedom, t = rho sqrt((n − 3) / (1 − rho²)). The test assumes independent rows: for checkpoints of
+    one run (a time series) read p as descriptive. nan when n < 4 or a correlation is undefined.
+    """
+    x, y, z = (np.asarray(a, dtype=float).ravel() for a in (x, y, z))
+    if not x.size == y.size == z.size:
+        raise ParameterError(f"x, y and z must have the same length; got {x.size}, {y.size} and {z.size}.")
+    keep = np.isfinite(x) & np.isfinite(y) & np.isfinite(z)
+    x, y, z = x[keep], y[keep], z[keep]
+    n = int(x.size)
+    r_xy, r_xz, r_yz = spearman(x, y), spearman(x, z), spearman(y, z)
+    if n < 4 or not np.isfinite([r_xy, r_xz, r_yz]).all() or max(abs(r_xz), abs(r_yz)) >= 1:
+        return float("nan"), float("nan"), n
+    rho = float((r_xy - r_xz * r_yz) / np.sqrt((1 - r_xz**2) * (1 - r_yz**2)))
+    if abs(rho) >= 1:
+        return rho, 0.0, n
+    t = rho * np.sqrt((n - 3) / (1 - rho**2))
+    return rho, float(2 * stats.t.sf(abs(t), n - 3)), n

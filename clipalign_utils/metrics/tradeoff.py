@@ -1,7 +1,10 @@
 """Synthesis across checkpoints: does the paper's trade-off (arXiv 2508.09814) show in one training run?
 
 Input is one row per checkpoint with columns epoch, iqa_srcc, iqa_srcc_lo, iqa_srcc_hi, shape_bias,
-clean_accuracy and noise_drop (the mean normalized drop over noisy sigmas); more columns are ignored.
+clean_accuracy and noise_drop (the mean normalized drop over noisy sigmas); optional: at_chance (the
+checkpoint's clean zero-shot accuracy is not above chance: left out of every trend of a classification
+measure), chance_corrected_drop, and iqa_early_drop with iqa_early_drop_lo/_hi (the IQA step's paired
+early-peak test, one value per run repeated on its rows). More columns are ignored.
 texture_bias = 1 − shape_bias and robustness = 1 − noise_drop are derived here.
 """
 
@@ -11,8 +14,8 @@ import numpy as np
 import pandas as pd
 
 from clipalign_utils.errors import ParameterError
-from clipalign_utils.metrics.iqa import peak_summary
-from clipalign_utils.metrics.stats import permutation_spearman
+from clipalign_utils.metrics.iqa import EARLY_FRACTION, early_window, peak_summary
+from clipalign_utils.metrics.stats import partial_spearman, permutation_spearman, spearman
 
 REPRODUCED, NOT_REPRODUCED, INCONCLUSIVE = "reproduced", "not reproduced", "inconclusive"
 
@@ -25,6 +28,43 @@ def _require(df: pd.DataFrame, columns: list[str]) -> None:
 
 def _with_texture_bias(df: pd.DataFrame) -> pd.DataFrame:
     return df.assign(texture_bias=1.0 - df["shape_bias"].astype(float))
+
+
+CLASSIFICATION_MEASURES = ("shape_bias", "texture_bias", "noise_drop", "chance_corrected_drop")
+
+
+def _above_chance(df: pd.DataFrame) -> pd.DataFrame:
+    """The rows whose model is above chance: a classification measure of an at-chance checkpoint
+    (texture bias, noise drop) describes noise, so every trend of one leaves those rows out alike."""
+    if "at_chance" not in df.columns:
+        return df
+    return df[~df["at_chance"].fillna(False).astype(bool)]
+
+
+def time_covariate(epochs) -> np.ndarray:
+    """log(epoch + e1), e1 = the first non-zero checkpoint epoch: training time on the log scale the
+    checkpoints are spaced on, defined at epoch 0."""
+    epochs = np.asarray(epochs, dtype=float)
+    positive = epochs[np.isfinite(epochs) & (epochs > 0)]
+    first = positive.min() if positive.size else 1.0
+    return np.log(epochs + first)
+
+
+def net_of_time(epochs, x, y) -> dict:
+    """How x and y move together beyond their common dependence on training time.
+
+    partial_spearman / partial_p / n: Spearman of x and y given ``time_covariate(epoch)``
+    (``stats.partial_spearman``; p descriptive: checkpoints are a time series);
+    diff_spearman / diff_n: Spearman of their first differences between consecutive checkpoints
+    (sorted by epoch): do they step up and down together? Two monotone trends alone give neither.
+    """
+    order = np.argsort(np.asarray(epochs, dtype=float), kind="stable")
+    epochs, x, y = (np.asarray(a, dtype=float)[order] for a in (epochs, x, y))
+    rho, p_value, n = partial_spearman(x, y, time_covariate(epochs))
+    keep = np.isfinite(x) & np.isfinite(y)
+    dx, dy = np.diff(x[keep]), np.diff(y[keep])
+    return {"partial_spearman": rho, "partial_p": p_value, "n": n,
+            "diff_spearman": spearman(dx, dy), "diff_n": int(dx.size)}
 
 
 def rises_then_falls(epochs, values, lo, hi) -> dict:
@@ -67,17 +107,25 @@ def monotone_trend(epochs, values, n_perm: int = 10000, seed: int = 0, alpha: fl
 RELATIONS = [("iqa_srcc", "texture_bias"), ("iqa_srcc", "noise_drop"), ("texture_bias", "noise_drop")]
 
 
+RELATION_COLUMNS = ["x", "y", "spearman", "p_value", "n", "partial_spearman", "partial_p", "diff_spearman"]
+
+
 def pairwise_relations(df: pd.DataFrame, n_perm: int = 10000, seed: int = 0) -> pd.DataFrame:
-    """Spearman across checkpoints for each pair in RELATIONS; columns x, y, spearman, p_value, n (finite pairs)."""
-    _require(df, ["iqa_srcc", "shape_bias", "noise_drop"])
-    df = _with_texture_bias(df)
+    """For each pair in RELATIONS, over the checkpoints above chance: the plain Spearman across
+    checkpoints with its permutation p (spearman, p_value, n finite pairs) and the same relation net of
+    time (``net_of_time``: partial_spearman, partial_p, diff_spearman)."""
+    _require(df, ["epoch", "iqa_srcc", "shape_bias", "noise_drop"])
+    df = _with_texture_bias(_above_chance(df))
     rows = []
     for x, y in RELATIONS:
         xs, ys = df[x].to_numpy(dtype=float), df[y].to_numpy(dtype=float)
         rho, p_value = permutation_spearman(xs, ys, n_perm=n_perm, seed=seed)
         n = int(np.sum(np.isfinite(xs) & np.isfinite(ys)))
-        rows.append({"x": x, "y": y, "spearman": rho, "p_value": p_value, "n": n})
-    return pd.DataFrame(rows, columns=["x", "y", "spearman", "p_value", "n"])
+        net = net_of_time(df["epoch"], xs, ys)
+        rows.append({"x": x, "y": y, "spearman": rho, "p_value": p_value, "n": n,
+                     "partial_spearman": net["partial_spearman"], "partial_p": net["partial_p"],
+                     "diff_spearman": net["diff_spearman"]})
+    return pd.DataFrame(rows, columns=RELATION_COLUMNS)
 
 
 def pareto_front(alignment, robustness) -> np.ndarray:
@@ -118,68 +166,95 @@ def select_checkpoint(df: pd.DataFrame, alignment_weight: float = 0.5):
     return score.idxmax()
 
 
-def _verdict_row(claim: str, statistic: str, value: float, p_value: float, verdict: str, detail: str) -> dict:
-    return {"claim": claim, "statistic": statistic, "value": value, "p_value": p_value,
-            "verdict": verdict, "detail": detail}
+VERDICT_COLUMNS = ["claim", "statistic", "value", "ci_lo", "ci_hi", "p_value", "verdict", "detail"]
+NAN = float("nan")
+
+
+def _verdict_row(claim: str, statistic: str, value: float, p_value: float, verdict: str, detail: str,
+                 ci: tuple[float, float] = (NAN, NAN)) -> dict:
+    return {"claim": claim, "statistic": statistic, "value": value, "ci_lo": ci[0], "ci_hi": ci[1],
+            "p_value": p_value, "verdict": verdict, "detail": detail}
 
 
 def _peak_claim(df: pd.DataFrame, n_perm: int, seed: int, alpha: float) -> dict:
     claim = "IQA alignment peaks early then declines"
-    curve = rises_then_falls(df["epoch"], df["iqa_srcc"], df["iqa_srcc_lo"], df["iqa_srcc_hi"])
-    trend = monotone_trend(df["epoch"], df["iqa_srcc"], n_perm=n_perm, seed=seed, alpha=alpha)
-    detail = (f"peak {curve['peak_value']:.3f} at epoch {curve['peak_epoch']:g}, "
-              f"final {curve['final_value']:.3f} at epoch {curve['final_epoch']:g}")
-    gap = ("srcc CI gap (peak lo − final hi)", curve["ci_gap"], float("nan"))
     n_checkpoints = int(np.sum(np.isfinite(df["epoch"].to_numpy(float)) & np.isfinite(df["iqa_srcc"].to_numpy(float))))
     if n_checkpoints < 3:
-        return _verdict_row(claim, "checkpoints with a finite srcc", n_checkpoints, float("nan"),
+        return _verdict_row(claim, "checkpoints with a finite srcc", n_checkpoints, NAN,
                             INCONCLUSIVE, "a peak inside the run needs at least 3 checkpoints")
-    if curve["verdict"]:
-        return _verdict_row(claim, *gap, REPRODUCED, detail + "; CIs separated")
+    curve = rises_then_falls(df["epoch"], df["iqa_srcc"], df["iqa_srcc_lo"], df["iqa_srcc_hi"])
+    trend = monotone_trend(df["epoch"], df["iqa_srcc"], n_perm=n_perm, seed=seed, alpha=alpha)
+    early_end = EARLY_FRACTION * curve["final_epoch"]
+    peak_is_early = bool(early_window([curve["peak_epoch"], curve["final_epoch"]])[0])
+    detail = (f"peak {curve['peak_value']:.3f} at epoch {curve['peak_epoch']:g} "
+              f"({'inside' if peak_is_early else 'outside'} the early window 0 < epoch ≤ {early_end:g}), "
+              f"final {curve['final_value']:.3f} at epoch {curve['final_epoch']:g}")
+    if "iqa_early_drop" not in df.columns or not np.isfinite(df["iqa_early_drop"].astype(float)).any():
+        return _verdict_row(claim, "paired early-peak test", NAN, NAN, INCONCLUSIVE,
+                            detail + "; no paired early-peak test (iqa_peak.csv: re-run the iqa step)")
+    first = df.iloc[int(np.flatnonzero(np.isfinite(df["iqa_early_drop"].astype(float)))[0])]
+    drop, ci = float(first["iqa_early_drop"]), (float(first["iqa_early_drop_lo"]), float(first["iqa_early_drop_hi"]))
+    statistic = "max early srcc − final srcc (paired bootstrap over references)"
+    detail += f"; max early − final = {drop:.3f} [{ci[0]:.3f}, {ci[1]:.3f}]"
+    if peak_is_early and ci[0] > 0:
+        return _verdict_row(claim, statistic, drop, NAN, REPRODUCED, detail + ": the interval is above 0", ci)
     if curve["peak_epoch"] == curve["final_epoch"]:
-        return _verdict_row(claim, "peak epoch (= final epoch)", curve["peak_epoch"], float("nan"),
-                            NOT_REPRODUCED, detail + "; the peak is the last checkpoint")
-    if trend["direction"] == "rises":
-        return _verdict_row(claim, "spearman(epoch, iqa_srcc)", trend["rho"], trend["p_value"],
-                            NOT_REPRODUCED, detail + "; alignment rises significantly over training")
-    reason = "peak at the first checkpoint" if not curve["peak_is_interior"] else "CIs of peak and final overlap"
-    return _verdict_row(claim, *gap, INCONCLUSIVE, f"{detail}; {reason}")
+        return _verdict_row(claim, statistic, drop, NAN, NOT_REPRODUCED, detail + "; the peak is the last checkpoint", ci)
+    if ci[1] < 0:
+        return _verdict_row(claim, statistic, drop, NAN, NOT_REPRODUCED,
+                            detail + ": the final checkpoint is better aligned than any early one", ci)
+    if trend["direction"] == "rises" and not ci[0] > 0:
+        return _verdict_row(claim, f"spearman(epoch, iqa_srcc)", trend["rho"], trend["p_value"], NOT_REPRODUCED,
+                            detail + "; alignment rises significantly over training")
+    reason = "the interval includes 0" if peak_is_early or ci[0] <= 0 else "the overall peak is not early"
+    return _verdict_row(claim, statistic, drop, NAN, INCONCLUSIVE, f"{detail}; {reason}", ci)
 
 
 def _falls_claim(df: pd.DataFrame, claim: str, column: str, n_perm: int, seed: int, alpha: float) -> dict:
-    trend = monotone_trend(df["epoch"], df[column], n_perm=n_perm, seed=seed, alpha=alpha)
+    rows = _above_chance(df) if column in CLASSIFICATION_MEASURES else df
+    trend = monotone_trend(rows["epoch"], rows[column], n_perm=n_perm, seed=seed, alpha=alpha)
     verdict = {"falls": REPRODUCED, "rises": NOT_REPRODUCED, "flat": INCONCLUSIVE}[trend["direction"]]
+    excluded = len(df) - len(rows)
+    note = f"; {excluded} at-chance checkpoint(s) left out" if excluded else ""
     return _verdict_row(claim, f"spearman(epoch, {column})", trend["rho"], trend["p_value"], verdict,
-                        f"{column} {trend['direction']} over training (alpha {alpha:g})")
+                        f"{column} {trend['direction']} over training (alpha {alpha:g}){note}")
 
 
 def _covaries_claim(df: pd.DataFrame, n_perm: int, seed: int, alpha: float) -> dict:
     claim = "IQA alignment co-varies with texture bias and noise drop"
     relations = pairwise_relations(df, n_perm=n_perm, seed=seed).iloc[:2]
-    positive = (relations["spearman"] > 0) & (relations["p_value"] < alpha)
-    negative = (relations["spearman"] < 0) & (relations["p_value"] < alpha)
+    rho, p_value = relations["partial_spearman"], relations["partial_p"]
+    positive = (rho > 0) & (p_value < alpha) & (relations["diff_spearman"] > 0)
+    negative = (rho < 0) & (p_value < alpha)
     if positive.all():
-        verdict, row = REPRODUCED, relations.loc[relations["p_value"].idxmax()]
+        verdict, row = REPRODUCED, relations.loc[p_value.idxmax()]
     elif negative.any():
         verdict, row = NOT_REPRODUCED, relations[negative].iloc[0]
     else:
         verdict, row = INCONCLUSIVE, relations[~positive].iloc[0]
-    detail = "; ".join(f"spearman({r.x}, {r.y}) = {r.spearman:.2f} (p = {r.p_value:.3g})" for r in relations.itertuples())
-    return _verdict_row(claim, f"spearman({row['x']}, {row['y']})", row["spearman"], row["p_value"], verdict, detail)
+    detail = "; ".join(f"{r.y}: net of log time ρ = {r.partial_spearman:.2f} (p = {r.partial_p:.3g}), "
+                       f"first differences ρ = {r.diff_spearman:.2f}, plain ρ = {r.spearman:.2f}"
+                       for r in relations.itertuples())
+    return _verdict_row(claim, f"partial spearman({row['x']}, {row['y']} | log time)", row["partial_spearman"],
+                        row["partial_p"], verdict, detail + " (p descriptive: checkpoints form a time series)")
 
 
 def verdicts(df: pd.DataFrame, n_perm: int = 10000, seed: int = 0, alpha: float = 0.05) -> pd.DataFrame:
-    """One row per claim of the paper: claim, statistic, value, p_value, verdict, detail.
+    """One row per claim of the paper: claim, statistic, value, ci_lo, ci_hi, p_value, verdict, detail.
 
-    1. IQA alignment peaks early then declines: reproduced = interior peak whose CI lower bound exceeds the
-       final checkpoint's CI upper bound; not reproduced = peak at the last checkpoint, or srcc rises
-       significantly with epoch; otherwise inconclusive.
-    2. Texture bias (1 − shape_bias) falls, 3. noise_drop falls: reproduced = significant fall with epoch,
-       not reproduced = significant rise, otherwise inconclusive.
-    4. IQA alignment co-varies with texture bias and with noise drop: reproduced = both Spearman rhos
-       positive and significant; not reproduced = either significantly negative; otherwise inconclusive.
-    Significance is a permutation test at ``alpha``; ``statistic``/``value`` name the number each verdict
-    rests on (for claim 4, the weaker pair when reproduced, the contradicting pair when not).
+    1. IQA alignment peaks early then declines. "Early" = after the untrained model and at most
+       EARLY_FRACTION (a third) of the run. Reproduced = the curve's maximum lies in that window and the
+       paired bootstrap interval of (max early srcc − final srcc) (``metrics.iqa.early_peak_test``,
+       columns iqa_early_drop[_lo/_hi]) lies above 0; not reproduced = the peak is the last checkpoint,
+       or that interval lies below 0, or srcc rises significantly with epoch; otherwise inconclusive.
+    2. Texture bias (1 − shape_bias) falls, 3. the normalized noise drop falls, 3b. the chance-corrected
+       noise drop falls: reproduced = significant fall with epoch (permutation Spearman), not reproduced
+       = significant rise, otherwise inconclusive; at-chance checkpoints are left out.
+    4. IQA alignment co-varies with texture bias and with noise drop *net of time*: reproduced = for both,
+       the partial Spearman given log time is positive with p < alpha and the first differences correlate
+       positively; not reproduced = either partial Spearman is significantly negative; else inconclusive.
+    ``statistic``/``value`` (and ci_lo/ci_hi where there is an interval) name the number each verdict
+    rests on (for claim 4, the weaker relation when reproduced, the contradicting one when not).
     """
     _require(df, ["epoch", "iqa_srcc", "iqa_srcc_lo", "iqa_srcc_hi", "shape_bias", "noise_drop"])
     df = _with_texture_bias(df)
@@ -187,9 +262,12 @@ def verdicts(df: pd.DataFrame, n_perm: int = 10000, seed: int = 0, alpha: float 
         _peak_claim(df, n_perm, seed, alpha),
         _falls_claim(df, "texture bias falls during training", "texture_bias", n_perm, seed, alpha),
         _falls_claim(df, "normalized noise drop falls during training", "noise_drop", n_perm, seed, alpha),
-        _covaries_claim(df, n_perm, seed, alpha),
     ]
-    return pd.DataFrame(rows, columns=["claim", "statistic", "value", "p_value", "verdict", "detail"])
+    if "chance_corrected_drop" in df.columns:
+        rows.append(_falls_claim(df, "chance-corrected noise drop falls during training", "chance_corrected_drop",
+                                 n_perm, seed, alpha))
+    rows.append(_covaries_claim(df, n_perm, seed, alpha))
+    return pd.DataFrame(rows, columns=VERDICT_COLUMNS)
 
 
 # --- Several runs: seeds of one scale are replicates; scales are compared side by side. ---
@@ -200,6 +278,8 @@ SEED_MEASURES = {
     "shape_bias": ("shape_bias_lo", "shape_bias_hi"),
     "clean_accuracy": (None, None),
     "noise_drop": (None, None),
+    "chance_corrected_drop": (None, None),
+    "iqa_early_drop": ("iqa_early_drop_lo", "iqa_early_drop_hi"),
 }
 
 
@@ -228,8 +308,12 @@ def seed_means(df: pd.DataFrame, measures: dict | None = None, by: tuple[str, ..
     column to its per-run interval columns (lo, hi) or (None, None): a group with a single seed keeps that
     run's own interval there, so a one-seed scale is judged as a single run is. Groups keep the order in
     which they first appear in ``df``, epochs ascending within a scale. Epochs are matched to 1e-6.
+    With the default measures, the optional ones a table lacks (chance_corrected_drop, iqa_early_drop)
+    are skipped, and at_chance (when ``df`` has it) becomes true where most of a group's seeds are at chance.
     """
-    measures = SEED_MEASURES if measures is None else measures
+    if measures is None:
+        _require(df, list(by) + list(SEED_MEASURES)[:4])
+        measures = {m: bounds for m, bounds in SEED_MEASURES.items() if m in df.columns}
     by = list(by)
     _require(df, by + list(measures))
     df = df.copy()
@@ -247,6 +331,8 @@ def seed_means(df: pd.DataFrame, measures: dict | None = None, by: tuple[str, ..
                 finite = group[np.isfinite(group[column].astype(float))]
                 lo, hi = float(finite[run_lo].iloc[0]), float(finite[run_hi].iloc[0])
             row.update({column: mean, f"{column}_lo": lo, f"{column}_hi": hi})
+        if "at_chance" in group.columns:
+            row["at_chance"] = bool(group["at_chance"].fillna(False).astype(bool).mean() > 0.5)
         row["n_seeds"] = len(group)
         rows.append(row)
     out = pd.DataFrame(rows)
@@ -262,8 +348,9 @@ def verdicts_by_scale(df: pd.DataFrame, n_perm: int = 10000, seed: int = 0, alph
     sweep's setting) on the per-epoch seed means (``seed_means``).
 
     ``df`` is ``results.checkpoint_tables``: one row per run × checkpoint with columns ``by`` and seed.
-    Columns: ``by``, the columns of ``verdicts``, n_seeds, and seeds_reproduced = the fraction of the
-    group's seeds whose own run gives the verdict "reproduced" for that claim.
+    Columns: ``by``, the columns of ``verdicts``, n_seeds, seeds_reproduced = the fraction of the
+    group's seeds whose own run gives the verdict "reproduced" for that claim, and seeds_agree = the
+    fraction whose own verdict is the seed-mean verdict.
     """
     _require(df, [by, "seed"])
     means = seed_means(df, by=(by, "epoch"), confidence=confidence)
@@ -271,11 +358,12 @@ def verdicts_by_scale(df: pd.DataFrame, n_perm: int = 10000, seed: int = 0, alph
     for key, curve in means.groupby(by, sort=False):
         table = verdicts(curve.reset_index(drop=True), n_perm=n_perm, seed=seed, alpha=alpha)
         runs = df[df[by] == key].groupby("seed", sort=True, dropna=False)
-        reproduced = [verdicts(run.sort_values("epoch").reset_index(drop=True), n_perm=n_perm, seed=seed,
-                               alpha=alpha)["verdict"].eq(REPRODUCED).to_numpy() for _, run in runs]
+        per_seed = [verdicts(run.sort_values("epoch").reset_index(drop=True), n_perm=n_perm, seed=seed,
+                             alpha=alpha)["verdict"].to_numpy() for _, run in runs]
         table.insert(0, by, key)
-        table["n_seeds"] = len(reproduced)
-        table["seeds_reproduced"] = np.mean(reproduced, axis=0)
+        table["n_seeds"] = len(per_seed)
+        table["seeds_reproduced"] = np.mean([v == REPRODUCED for v in per_seed], axis=0)
+        table["seeds_agree"] = np.mean([v == table["verdict"].to_numpy() for v in per_seed], axis=0)
         tables.append(table)
     return pd.concat(tables, ignore_index=True)
 

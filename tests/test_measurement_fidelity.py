@@ -1,0 +1,260 @@
+"""The paper's measures, checked by hand: raw-embedding distances, per-location block distances,
+native-resolution patches, the paired early-peak test, relations net of time, the chance-corrected
+drop, and the prompt and reference sets the measures run on."""
+
+import numpy as np
+import pandas as pd
+import pytest
+from PIL import Image
+
+from clipalign_utils.data import world
+from clipalign_utils.data.image_sets import PatchImages, patch_grid, tile_starts
+from clipalign_utils.data.iqa_embedded import DEFAULT_PHOTOS
+from clipalign_utils.data.prompts import CIFAR_TEMPLATES, resolve_templates
+from clipalign_utils.metrics.iqa import (alignment_scores, early_peak_test, early_window, embedding_distance,
+                                         location_distance, pair_distances)
+from clipalign_utils.metrics.noise import chance_corrected_drop, noise_table
+from clipalign_utils.metrics.stats import partial_spearman, spearman
+from clipalign_utils.metrics.tradeoff import net_of_time, verdicts
+
+N_PERM = 2000
+
+
+# --- distances on raw embeddings ---------------------------------------------------------------
+
+def test_euclidean_and_cosine_rank_raw_embeddings_differently():
+    # Same reference; the distorted embeddings differ in angle and in norm.
+    ref = np.tile([[1.0, 0.0]], (3, 1))
+    angle, norm = np.array([0.5, 0.1, 0.3]), np.array([1.0, 3.0, 1.2])
+    dist = np.stack([norm * np.cos(angle), norm * np.sin(angle)], axis=1)
+    cosine = embedding_distance(ref, dist, "cosine")
+    euclidean = embedding_distance(ref, dist, "euclidean")
+    np.testing.assert_allclose(cosine, 1 - np.cos(angle))
+    np.testing.assert_allclose(euclidean, np.hypot(norm * np.cos(angle) - 1, norm * np.sin(angle)))
+    quality = -cosine  # people agree with the angle
+    assert alignment_scores(cosine, quality)["srcc"] == pytest.approx(1.0)
+    # the norm-3 vector is nearest in angle but farthest in euclidean distance: ranks 1,3,2 vs 3,1,2
+    assert alignment_scores(euclidean, quality)["srcc"] == pytest.approx(-0.5)
+    # On unit vectors (what the cache used to hold) the two rank identically: the defect being fixed.
+    unit = dist / np.linalg.norm(dist, axis=1, keepdims=True)
+    assert alignment_scores(embedding_distance(ref, unit, "euclidean"), quality)["srcc"] == pytest.approx(1.0)
+
+
+def test_normalized_euclidean_on_raw_vectors_by_hand():
+    ref = np.array([[0.0, 10.0], [1.0, 10.0]])
+    dist = np.array([[2.0, 10.0], [1.0, 16.0]])
+    # squared differences [[4, 0], [0, 36]]; per-dimension means over pairs: 2 and 18
+    # scaled: [[2, 0], [0, 2]]; mean over dims 1 and 1 → both distances 1
+    np.testing.assert_allclose(embedding_distance(ref, dist, "normalized_euclidean"), [1.0, 1.0])
+    # while plain euclidean is dominated by the large dimension: 2 vs 6
+    np.testing.assert_allclose(embedding_distance(ref, dist, "euclidean"), [2.0, 6.0])
+
+
+def test_location_distance_on_a_2x2xC_map_by_hand():
+    # one pair, a 2×2 map (4 locations) of C = 2 channels, flattened to (N, L, C)
+    ref = np.zeros((1, 4, 2))
+    dist = np.array([[[3.0, 4.0], [0.0, 0.0], [1.0, 0.0], [0.0, -1.0]]])
+    # per-location euclidean: 5, 0, 1, 1 → mean 7/4
+    assert location_distance(ref, dist, "euclidean") == pytest.approx([1.75])
+    # pooling first would compare the mean vectors (1, 0.75) and (0, 0): 1.25 — the noise cancels
+    assert np.linalg.norm(dist.mean(axis=1) - ref.mean(axis=1)) == pytest.approx(1.25)
+    # normalized: channel scales over the 4 locations: c0 (9 + 0 + 1 + 0)/4 = 2.5, c1 (16 + 0 + 0 + 1)/4 = 4.25
+    expected = np.mean([np.sqrt((9 / 2.5 + 16 / 4.25) / 2), 0.0, np.sqrt((1 / 2.5) / 2), np.sqrt((1 / 4.25) / 2)])
+    assert location_distance(ref, dist, "normalized_euclidean") == pytest.approx([expected])
+
+
+def test_pair_distances_average_over_patches():
+    # two reference images, two patches each; pair 0 = (ref 1, dist 0), pair 1 = (ref 0, dist 1)
+    references = np.array([[0.0], [0.0], [1.0], [1.0]])
+    distorted = np.array([[1.0], [3.0], [0.0], [2.0]])
+    out = pair_distances(references, distorted, [1, 0], [0, 1], "euclidean", patches_per_image=2)
+    # pair 0: |1 − 1|, |1 − 3| → 1; pair 1: |0 − 0|, |0 − 2| → 1
+    np.testing.assert_allclose(out, [1.0, 1.0])
+    out = pair_distances(references, distorted, [0, 1], [0, 1], "euclidean", patches_per_image=2)
+    np.testing.assert_allclose(out, [2.0, 1.0])  # (1 + 3)/2; (1 + 1)/2
+
+
+# --- native-resolution patches -----------------------------------------------------------------
+
+def test_tile_starts_cover_the_length_exactly():
+    assert tile_starts(100, 32) == [0, 23, 45, 68]
+    assert tile_starts(32, 32) == [0] and tile_starts(20, 32) == [0]
+    assert tile_starts(128, 32) == [0, 32, 64, 96]
+
+
+def test_patches_cover_a_512x384_image(tmp_path):
+    factor, grid = patch_grid(384, 512, 32, 48)
+    assert factor == 2 and len(grid) == 48  # 192 × 256 → 6 × 8 patches
+    # Patches of a real file: reassembled at their positions they are the downscaled image, all of it.
+    rng = np.random.default_rng(0)
+    pixels = rng.integers(0, 256, (384, 512, 3), dtype=np.uint8)
+    Image.fromarray(pixels).save(tmp_path / "i01.bmp")
+    images = PatchImages([tmp_path / "i01.bmp"], "tid", size=32, max_patches=48)
+    assert len(images) == 48 and images.patches_per_image == 48
+    patches = images.batch(0, 48).numpy()
+    canvas = np.full((192, 256, 3), -1, dtype=int)
+    for patch, (top, left) in zip(patches, images.grid):
+        canvas[top:top + 32, left:left + 32] = patch
+    expected = np.asarray(Image.fromarray(pixels).resize((256, 192), Image.BICUBIC))
+    np.testing.assert_array_equal(canvas, expected)
+    # the full-resolution grid (no cap) also covers the image: 16 × 12 patches
+    assert patch_grid(384, 512, 32, 1000) == (1, [(t, l) for t in range(0, 384, 32) for l in range(0, 512, 32)])
+
+
+# --- the paired early-peak test ----------------------------------------------------------------
+
+def _pairs(srcc_by_epoch: dict[float, np.ndarray]) -> pd.DataFrame:
+    """One row per checkpoint × pair: 4 references with 3 pairs each, quality fixed, distances given."""
+    quality = np.tile([3.0, 2.0, 1.0], 4)
+    rows = []
+    for epoch, distance in srcc_by_epoch.items():
+        rows.append(pd.DataFrame({"checkpoint": f"epoch_{epoch:g}", "epoch": epoch,
+                                  "reference": np.repeat(["a", "b", "c", "d"], 3), "quality": quality,
+                                  "model_distance": distance}))
+    return pd.concat(rows, ignore_index=True)
+
+
+def test_early_peak_test_by_hand_and_against_brute_force():
+    perfect = np.tile([1.0, 2.0, 3.0], 4)  # distance rises as quality falls: srcc 1 at each reference
+    partly = np.tile([1.0, 3.0, 2.0], 4)
+    swapped = perfect.copy()
+    swapped[[0, 1]] = [2.0, 1.0]  # one reference's first two pairs reversed
+    pairs = _pairs({0.0: partly, 1.0: perfect, 2.0: swapped, 6.0: partly})
+    assert list(early_window([0.0, 1.0, 2.0, 6.0])) == [False, True, True, False]  # 0 < epoch ≤ 2
+    result = early_peak_test(pairs, n_boot=300, seed=3)
+    quality = pairs.loc[pairs["epoch"] == 0, "quality"].to_numpy()
+    srcc = {e: spearman(-d, quality) for e, d in [(1.0, perfect), (2.0, swapped), (6.0, partly)]}
+    assert result["n_early"] == 2 and result["early_end"] == pytest.approx(2.0)
+    assert result["early_peak_epoch"] == 1.0 and result["early_peak_srcc"] == pytest.approx(srcc[1.0])
+    assert result["early_drop"] == pytest.approx(max(srcc[1.0], srcc[2.0]) - srcc[6.0])
+    # Brute force: resample references with the same draws, materialise, take the max in each resample.
+    rng = np.random.default_rng(3)
+    draws = rng.integers(0, 4, size=(300, 4))
+    references = np.repeat(np.arange(4), 3)
+    replicates = []
+    for drawn in draws:
+        rows = np.concatenate([np.flatnonzero(references == g) for g in drawn])
+        score = {e: spearman(-d[rows], quality[rows]) for e, d in [(1.0, perfect), (2.0, swapped), (6.0, partly)]}
+        replicates.append(max(score[1.0], score[2.0]) - score[6.0])
+    lo, hi = np.quantile(replicates, [0.025, 0.975])
+    assert result["lo"] == pytest.approx(lo) and result["hi"] == pytest.approx(hi)
+    assert result["lo"] > 0  # every resample keeps the early peak above the final value
+
+
+def test_early_peak_test_without_early_checkpoints_is_nan():
+    result = early_peak_test(_pairs({0.0: np.tile([1.0, 2.0, 3.0], 4), 1.0: np.tile([1.0, 2.0, 3.0], 4)}), n_boot=20)
+    # the window 0 < epoch ≤ 1/3 holds no checkpoint
+    assert result["n_early"] == 0 and np.isnan(result["early_drop"]) and np.isnan(result["lo"])
+
+
+# --- relations net of time ---------------------------------------------------------------------
+
+def test_partial_spearman_by_hand():
+    x, y, z = [1, 2, 3, 4, 5], [2, 1, 4, 3, 5], [1, 2, 3, 5, 4]
+    # r_xy = 1 − 6·4/120 = 0.8, r_xz = 1 − 6·2/120 = 0.9, r_yz = 1 − 6·8/120 = 0.6
+    expected = (0.8 - 0.9 * 0.6) / np.sqrt((1 - 0.81) * (1 - 0.36))
+    rho, p_value, n = partial_spearman(x, y, z)
+    assert rho == pytest.approx(expected) and n == 5
+    from scipy import stats
+    t = expected * np.sqrt(2 / (1 - expected**2))
+    assert p_value == pytest.approx(2 * stats.t.sf(t, 2))
+
+
+def test_two_trends_with_independent_wiggles_do_not_move_together_net_of_time():
+    epochs = np.arange(12.0)
+    rng = np.random.default_rng(0)
+    x = epochs + rng.normal(0, 2, 12)
+    y = epochs + rng.normal(0, 2, 12)
+    assert spearman(x, y) > 0.7  # the plain correlation is fooled by time
+    net = net_of_time(epochs, x, y)
+    assert abs(net["partial_spearman"]) < 0.5 and abs(net["diff_spearman"]) < 0.5
+    # the same wiggle in both: they do move together
+    together = net_of_time(epochs, x, x + 0.1 * epochs)
+    assert together["partial_spearman"] > 0.9 and together["diff_spearman"] > 0.9
+
+
+# --- noise drop --------------------------------------------------------------------------------
+
+def test_chance_corrected_drop_by_hand():
+    assert chance_corrected_drop(0.8, 0.6, 0.2) == pytest.approx(0.2 / 0.6)
+    assert chance_corrected_drop(0.3, 0.1, 0.1) == pytest.approx(1.0)  # to chance: 1, for any clean accuracy
+    assert np.isnan(chance_corrected_drop(0.1, 0.1, 0.125))  # at or below chance: nothing to lose
+    table = noise_table({0: np.array([True] * 4 + [False]), 0.1: np.array([True] * 2 + [False] * 3)},
+                        n_boot=20, chance=0.2)
+    # clean 0.8, noisy 0.4: normalized 0.5, chance-corrected 0.4 / 0.6
+    np.testing.assert_allclose(table["normalized_drop"], [0.0, 0.5])
+    np.testing.assert_allclose(table["chance_corrected_drop"], [0.0, 0.4 / 0.6])
+
+
+# --- verdicts ----------------------------------------------------------------------------------
+
+def _checkpoints(iqa, shape_bias, noise_drop, early_drop=(0.1, 0.05, 0.15), at_chance=None):
+    iqa = np.asarray(iqa, dtype=float)
+    df = pd.DataFrame({"epoch": np.arange(len(iqa), dtype=float), "iqa_srcc": iqa, "iqa_srcc_lo": iqa - 0.01,
+                       "iqa_srcc_hi": iqa + 0.01, "shape_bias": shape_bias, "clean_accuracy": 0.5,
+                       "noise_drop": noise_drop, "iqa_early_drop": early_drop[0],
+                       "iqa_early_drop_lo": early_drop[1], "iqa_early_drop_hi": early_drop[2]})
+    if at_chance is not None:
+        df["at_chance"] = at_chance
+    return df
+
+
+def _verdict(table, word):
+    return table.loc[table["claim"].str.contains(word)].iloc[0]
+
+
+def test_claim_1_needs_an_early_peak_and_a_paired_interval_above_zero():
+    late_peak = np.array([0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 0.85, 0.8])  # peak at epoch 6 > 8/3
+    early_peak = np.array([0.3, 0.9, 0.85, 0.8, 0.75, 0.7, 0.65, 0.6, 0.55])
+    flat = [0.5] * 9
+    assert _verdict(verdicts(_checkpoints(early_peak, flat, flat), n_perm=N_PERM), "peaks early")["verdict"] == "reproduced"
+    row = _verdict(verdicts(_checkpoints(late_peak, flat, flat), n_perm=N_PERM), "peaks early")
+    assert row["verdict"] != "reproduced" and "outside the early window" in row["detail"]
+    row = _verdict(verdicts(_checkpoints(early_peak, flat, flat, early_drop=(0.05, -0.01, 0.1)), n_perm=N_PERM),
+                   "peaks early")
+    assert row["verdict"] == "inconclusive" and (row["ci_lo"], row["ci_hi"]) == (-0.01, 0.1)
+    row = _verdict(verdicts(_checkpoints(early_peak, flat, flat, early_drop=(-0.2, -0.3, -0.1)), n_perm=N_PERM),
+                   "peaks early")
+    assert row["verdict"] == "not reproduced"
+
+
+def test_at_chance_checkpoints_leave_every_classification_trend():
+    # Above chance, texture bias and noise drop fall; the two at-chance checkpoints at the end would
+    # reverse both trends if they counted.
+    texture = np.array([0.9, 0.8, 0.7, 0.6, 0.5, 0.4, 0.95, 0.97])
+    drop = np.array([0.5, 0.45, 0.4, 0.35, 0.3, 0.25, 0.9, 0.95])
+    at_chance = [False] * 6 + [True] * 2
+    iqa = np.linspace(0.3, 0.6, 8)
+    counted = verdicts(_checkpoints(iqa, 1 - texture, drop), n_perm=N_PERM)
+    excluded = verdicts(_checkpoints(iqa, 1 - texture, drop, at_chance=at_chance), n_perm=N_PERM)
+    for word in ("texture bias falls", "noise drop falls"):
+        assert _verdict(counted, word)["verdict"] != "reproduced"
+        assert _verdict(excluded, word)["verdict"] == "reproduced"
+        assert "2 at-chance checkpoint(s) left out" in _verdict(excluded, word)["detail"]
+
+
+def test_claim_4_is_not_fooled_by_two_trends():
+    epochs = np.arange(12.0)
+    rng = np.random.default_rng(1)
+    texture = 0.9 - 0.05 * epochs + rng.normal(0, 0.05, 12)
+    drop = 0.6 - 0.03 * epochs + rng.normal(0, 0.05, 12)
+    iqa = 0.8 - 0.03 * epochs + rng.normal(0, 0.05, 12)  # falls with both, but wiggles on its own
+    table = verdicts(_checkpoints(iqa, 1 - texture, drop), n_perm=N_PERM)
+    row = _verdict(table, "co-varies")
+    assert row["verdict"] != "reproduced"
+    assert row["statistic"].startswith("partial spearman")
+
+
+# --- what the measures run on ------------------------------------------------------------------
+
+def test_cifar100_uses_the_clip_papers_18_templates():
+    assert len(CIFAR_TEMPLATES) == 18 and len(set(CIFAR_TEMPLATES)) == 18
+    assert resolve_templates("ensemble", "cifar100") == CIFAR_TEMPLATES
+    assert not any("drawing" in t for t in CIFAR_TEMPLATES)
+    assert "a black and white photo of the {}." in CIFAR_TEMPLATES and "a photo of the big {}." in CIFAR_TEMPLATES
+    assert len(resolve_templates("ensemble", "geirhos")) == 80  # CLIP's ImageNet ensemble
+
+
+def test_embedded_iqa_references_exclude_the_training_texture_photos():
+    assert world.TEXTURE_PHOTOS == ("brick", "grass", "gravel")
+    assert not set(DEFAULT_PHOTOS) & set(world.TEXTURE_PHOTOS)
