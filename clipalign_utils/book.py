@@ -10,11 +10,13 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
 from pathlib import Path
 
+from . import repository
 from .errors import ClipalignError
 from .pipeline import REPO_ROOT, STEPS
 
@@ -104,7 +106,7 @@ def _run_summary(run_dir: Path, sources: dict[str, Path], trained: Path) -> str:
         params = meta.get("parameters", {})
         duration = meta.get("duration")
         took = f"{duration:.0f} s" if isinstance(duration, (int, float)) else "?"
-        shown = ", ".join(f"`{k}={v}`" for k, v in params.items() if k not in ("run_dir", "run_dirs"))
+        shown = ", ".join(f"`{k}={v}`" for k, v in params.items() if k not in ("run_dir", "run_dirs", "auto_train"))
         lines.append(f"| `{name}` | {shown}; executed in {took} |")
     train_params = trained / "train_params.json"
     if train_params.exists():
@@ -113,6 +115,75 @@ def _run_summary(run_dir: Path, sources: dict[str, Path], trained: Path) -> str:
     n_checkpoints = len(list((trained / "checkpoints").glob("epoch_*.pt")))
     lines.append(f"| checkpoints | {n_checkpoints} |")
     return "\n".join(lines) + "\n"
+
+
+# A tqdm refresh: "desc:  40%|████      | 4/10 [00:01<00:02, 2.9it/s]" (or its leave=False blank-out).
+_PROGRESS = re.compile(r"^\s*$|\d+%\|.*\|\s*\d+/\d+|^[^|\n]*\|\s*\d+/\d+ \[")
+
+
+def _without_progress(text: str) -> str:
+    """stderr text without its progress-bar refreshes (every tqdm redraw is a '\\r'-separated segment);
+    warnings and other lines stay."""
+    lines = []
+    for line in text.splitlines(keepends=True):
+        end = "\n" if line.endswith("\n") else ""
+        kept = [seg for seg in line.rstrip("\n").split("\r") if not _PROGRESS.search(seg)]
+        if kept:
+            lines.append(kept[-1] + end)
+    return "".join(lines)
+
+
+def _portable(value, replacements: list[tuple[str, str]]):
+    """`value` (a notebook's JSON) with the build machine's absolute paths made relative; images untouched."""
+    if isinstance(value, str):
+        for before, after in replacements:
+            value = value.replace(before, after)
+        return value
+    if isinstance(value, list):
+        return [_portable(item, replacements) for item in value]
+    if isinstance(value, dict):
+        return {key: item if key.startswith("image/") else _portable(item, replacements)
+                for key, item in value.items()}
+    return value
+
+
+def _publishable(notebook: dict, replacements: list[tuple[str, str]]) -> dict:
+    """An executed notebook as the book shows and offers it: the cell papermill injected (it holds the
+    build machine's run_dir) removed from the page, no progress bars, no absolute paths."""
+    for cell in notebook["cells"]:
+        tags = cell.setdefault("metadata", {}).setdefault("tags", [])
+        if "injected-parameters" in tags and "remove-cell" not in tags:
+            tags.append("remove-cell")
+        outputs = []
+        for output in cell.get("outputs", []):
+            if output.get("output_type") == "stream" and output.get("name") == "stderr":
+                text = _without_progress("".join(output["text"]) if isinstance(output["text"], list) else output["text"])
+                if not text.strip():
+                    continue
+                output = {**output, "text": text}
+            outputs.append(output)
+        if "outputs" in cell:
+            cell["outputs"] = outputs
+    return _portable(notebook, replacements)
+
+
+def _path_replacements(run_dir: Path, sources: dict[str, Path]) -> list[tuple[str, str]]:
+    """(absolute path, what the book shows instead), longest first: each run directory relative to the
+    checkout (``runs/default``) or, outside it, to the run directory's parent; the checkout itself."""
+    base = REPO_ROOT if run_dir.is_relative_to(REPO_ROOT) else run_dir.parent
+    dirs = {run_dir} | {source.parent.parent.resolve() for source in sources.values()}
+    pairs = [(str(d), os.path.relpath(d, base)) for d in dirs]
+    pairs += [(str(REPO_ROOT) + os.sep, ""), (str(REPO_ROOT), ".")]
+    return sorted(pairs, key=lambda pair: len(pair[0]), reverse=True)
+
+
+def _published_page() -> str:
+    """The intro's lines on where the book lives, from the one repository setting (pyproject.toml)."""
+    url, tag = repository.read_setting(REPO_ROOT)
+    return (f"This book is published at <{repository.pages_url(url)}>, rebuilt from <{url}> on every push to its "
+            f"main branch. Each notebook page offers its executed notebook for download (.ipynb) and opens the "
+            f"notebook of release `{tag}` in Colab, where it installs the package at that release and, run "
+            f"alone, trains the run it needs first.\n")
 
 
 def stage_book(run_dir: str | Path) -> Path:
@@ -127,13 +198,16 @@ def stage_book(run_dir: str | Path) -> Path:
         shutil.copy2(REPO_ROOT / name, stage / name)
     shutil.copytree(REPO_ROOT / "book", stage / "book")
     (stage / "notebooks").mkdir()
+    replacements = _path_replacements(run_dir, sources)
     for name, source in sources.items():
-        shutil.copy2(source, stage / "notebooks" / f"{name}.ipynb")
+        notebook = _publishable(json.loads(source.read_text()), replacements)
+        (stage / "notebooks" / f"{name}.ipynb").write_text(json.dumps(notebook, indent=1, ensure_ascii=False) + "\n")
     if SWEEP_PAGE not in sources:
         (stage / "notebooks" / f"{SWEEP_PAGE}.md").write_text(NO_SWEEP_PAGE)
     generated = stage / "_generated"
     generated.mkdir()
     (generated / "run.md").write_text(_run_summary(run_dir, sources, trained))
+    (generated / "published.md").write_text(_published_page())
     shutil.copy2(trained / "figures" / "world_training_pairs.png", generated / "world_examples.png")
     return stage
 

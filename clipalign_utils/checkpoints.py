@@ -75,3 +75,23 @@ def discover_run(run_dir: str | Path, model: str | None = None) -> Run:
     size = re.findall(r"\d+", params.get("force_image_size", ""))
     image_size = int(size[0]) if size else None
     return Run(run_dir, name, image_size, checkpoints, params)
+
+
+def discover_or_train(run_dir: str | Path, params: dict, auto_train: bool = True, model: str | None = None) -> Run:
+    """:func:`discover_run`, training the run first when `run_dir` holds none and `auto_train` is set.
+
+    For a notebook opened alone (in Colab, say): `params` are the notebook's resolved parameters
+    (``config.resolve``), whose preset and world settings say what to train. Only an empty or missing
+    `run_dir` is trained into, and only one of this project's model scales; anything else (or
+    ``auto_train=False``, as ``clipalign run`` passes) raises :func:`discover_run`'s error.
+    """
+    run_dir = Path(run_dir)
+    has_checkpoints = any(_EPOCH_FILE.match(p.name) for p in (run_dir / "checkpoints").glob("epoch_*.pt"))
+    foreign = (run_dir / "params.txt").exists() and not (run_dir / "train_params.json").exists()
+    if auto_train and not has_checkpoints and not foreign and params.get("model") in models.SCALES:
+        from . import train  # training code only when a notebook must train its own run
+
+        print(f"{run_dir} holds no checkpoints: training the {params['preset']} preset's {params['model']} model "
+              f"there first, on {models.resolve_device(params['device']).type} (auto_train=False stops here instead)", flush=True)
+        train.train(run_dir, params, progress=True)
+    return discover_run(run_dir, model)

@@ -16,7 +16,25 @@ from .config import PRESETS
 from .errors import ClipalignError, ParameterError
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
-NOTEBOOK_DIR = REPO_ROOT / "notebooks"
+
+
+def _installed_notebooks() -> Path:
+    """The notebook sources installed with the package (``pip install`` from git, as in Colab):
+    pyproject's data-files put them in ``<prefix>/share/clipalign/notebooks``."""
+    from importlib.metadata import PackageNotFoundError, distribution
+
+    try:
+        dist = distribution("clipalign")
+        for file in dist.files or ():
+            if file.name == "01_train.py" and file.parent.name == "notebooks":
+                return Path(dist.locate_file(file)).resolve().parent
+    except PackageNotFoundError:
+        pass
+    return REPO_ROOT / "notebooks"
+
+
+# The checkout's notebooks/ (an editable install, the CLI), else the installed copies.
+NOTEBOOK_DIR = REPO_ROOT / "notebooks" if (REPO_ROOT / "notebooks").is_dir() else _installed_notebooks()
 # Step name -> notebook (see DESIGN.md).
 STEPS = {
     "train": "01_train",
@@ -67,7 +85,8 @@ def run_notebook(name: str, run_dir: Path, preset: str, overrides: dict, progres
     source = out_dir / f".{name}.source.ipynb"
     jupytext.write(jupytext.read(NOTEBOOK_DIR / f"{name}.py"), source)
     declared = papermill.inspect_notebook(str(source))
-    parameters = {"run_dir": str(run_dir), "preset": preset}
+    # auto_train=False: a step that finds no checkpoints fails as it should (the train step runs first).
+    parameters = {"run_dir": str(run_dir), "preset": preset, "auto_train": False}
     parameters.update({k: v for k, v in overrides.items() if k in declared})
     parameters = {k: v for k, v in parameters.items() if k in declared}
     final, partial = out_dir / f"{name}.ipynb", out_dir / f".{name}.running.ipynb"
@@ -86,6 +105,37 @@ def run_notebook(name: str, run_dir: Path, preset: str, overrides: dict, progres
     os.replace(partial, final)
     (out_dir / f"{name}.failed.ipynb").unlink(missing_ok=True)
     return final
+
+
+# What each analysis step writes: a step whose table exists need not run for the synthesis.
+STEP_TABLES = {"iqa": "iqa", "shape": "shape_bias", "noise": "noise"}
+
+
+def ensure_run(run_dir: str | Path, params: dict, auto_train: bool = True,
+               steps: tuple[str, ...] = ("iqa", "shape", "noise")) -> Path:
+    """For the synthesis notebook opened alone: train the run if `run_dir` holds none, then run each
+    analysis step in `steps` whose table is missing (their notebooks, into RUN_DIR/notebooks).
+
+    `params` are the notebook's resolved parameters; the values that differ from their preset's are
+    passed on to the steps. With ``auto_train=False`` nothing runs (the synthesis then names what is missing).
+    """
+    from tqdm import tqdm
+
+    from .checkpoints import discover_or_train
+
+    run_dir = Path(run_dir).resolve()
+    if not auto_train:
+        return run_dir
+    discover_or_train(run_dir, params, auto_train=True)
+    missing = [step for step in steps if not (run_dir / "metrics" / f"{STEP_TABLES[step]}.csv").exists()]
+    if missing:
+        preset = params["preset"]
+        overrides = {k: v for k, v in params.items() if k in PRESETS[preset] and v != PRESETS[preset][k]}
+        print(f"{run_dir} lacks the tables of step(s) {', '.join(missing)}: running their notebooks "
+              f"into {run_dir / 'notebooks'} first", flush=True)
+        for step in tqdm(missing, desc="analysis steps"):
+            run_step(step, run_dir, preset, overrides, progress=False)
+    return run_dir
 
 
 def check_overrides(overrides: dict, steps: list[str]) -> None:

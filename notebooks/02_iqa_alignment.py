@@ -22,8 +22,12 @@
 #
 # **How a pair is scored.** Each pair (reference, distorted image) gets two numbers:
 #
-# - by the **model**: the distance between the two embeddings — by default the cosine distance
-#   1 − cos(e_ref, e_dist), or the (normalized) euclidean distance, set by `distance`;
+# - by the **model**: the distance between the two *raw* projected embeddings (not L2-normalised),
+#   set by `distance`. The default is the authors' **normalized euclidean** distance: each dimension's
+#   squared difference divided by that dimension's mean squared difference over all pairs of the
+#   dataset, then the square root of the mean over dimensions. `euclidean` is |e_ref − e_dist| and
+#   `cosine` is 1 − cos(e_ref, e_dist); on raw embeddings the three are different measures, and the
+#   last section compares them;
 # - by the **ground truth**: a quality score, higher = better. On TID2013 and KADID-10k these are
 #   human opinion scores. The embedded set has no human scores (nobody rated these images), so a
 #   *reference observer* scores it: a classical full-reference quality metric chosen because its
@@ -41,26 +45,34 @@
 #
 # SRCC is computed over all pairs (distortion `all`) and per distortion type, where it asks only
 # whether the model ranks the severity levels of one kind of damage correctly.
+#
+# **Image size.** A small model's input is small (32 px here). Squeezing a 512 × 384 TID2013 image
+# into it would average most noise and compression damage away before the model sees it, so by
+# default (`iqa_resize=auto`) inputs under 128 px see the image as *patches* at native resolution
+# (downscaled by the smallest integer factor that keeps at most 48 patches per image), at the same
+# positions in the reference and the distorted image, and a pair's distance is the mean over its
+# patches. `iqa_resize=resize` squashes the whole image, `crop` resizes and centre-crops as
+# open_clip's transform does. The embedded images are made at the model's input size, so every
+# mode sees them whole.
 
-# %%
-# On Colab, install the package first (elsewhere this does nothing).
-import subprocess
-import sys
-
-if "google.colab" in sys.modules:
-    subprocess.run([sys.executable, "-m", "pip", "install", "-q",
-                    "git+https://github.com/clipalign/clipalign"], check=True)
+# %% tags=["hide-input"]
+# On Colab: install the package at this notebook's release (elsewhere, or once installed, nothing).
+import importlib.util, sys  # noqa: E401
+if "google.colab" in sys.modules and importlib.util.find_spec("clipalign_utils") is None:
+    # %pip install -q "clipalign @ git+https://github.com/clipalign/clipalign@v0.1.0"
 
 # %% tags=["parameters"]
 run_dir = "runs/default"
 preset = "default"  # "default" (the book's run) or "smoke" (seconds; for tests)
+auto_train = True  # run_dir holds no checkpoints (opened alone, e.g. in Colab): train the preset's run there first
 seed = None  # None: the preset's value, for this and every parameter below
 model = None  # only for runs without params.txt (e.g. ViT-B-32); else read from the run
 device = None  # auto | cpu | cuda
 eval_batch_size = None
 iqa_dataset = None  # embedded | tid2013 | kadid10k
 iqa_root = None  # tid2013 / kadid10k: the dataset folder in its official layout
-distance = None  # cosine | euclidean | normalized_euclidean
+distance = None  # normalized_euclidean (the authors') | euclidean | cosine
+iqa_resize = None  # auto | patches | resize | crop: how large images meet a small input
 iqa_levels = None  # embedded: distortion levels, from 1 (mildest) to 5
 reference_observer = None  # embedded: haarpsi | mdsi | ms_ssim | ssim
 layers = None  # final (the image embedding) | all (also every vision block's output)
@@ -77,24 +89,32 @@ from IPython.display import display
 
 from clipalign_utils import checkpoints, config
 from clipalign_utils.data.iqa import load_iqa
-from clipalign_utils.encoder import run_encoders
+from clipalign_utils.encoder import Encoder
 from clipalign_utils.io import write_table
-from clipalign_utils.metrics.iqa import alignment_scores, embedding_distance, iqa_table, peak_summary
+from clipalign_utils.metrics.iqa import EARLY_FRACTION, peak_summary
+from clipalign_utils.steps import iqa as iqa_step
 from clipalign_utils.plots.common import save_figure
+from clipalign_utils.plots.families import family_curves
 from clipalign_utils.plots.iqa import (alignment_curve, distance_quality_scatter, distortion_heatmap,
                                       iqa_examples, layer_heatmap)
 
 params = config.resolve(
     preset, seed=seed, model=model, device=device, eval_batch_size=eval_batch_size, iqa_dataset=iqa_dataset,
-    iqa_root=iqa_root, distance=distance, iqa_levels=iqa_levels, reference_observer=reference_observer,
+    iqa_root=iqa_root, distance=distance, iqa_resize=iqa_resize, iqa_levels=iqa_levels, reference_observer=reference_observer,
     layers=layers, n_boot=n_boot, image_size=image_size, texture_correlation=texture_correlation,
     texture_scale=texture_scale)
 run_dir = Path(run_dir)
-run = checkpoints.discover_run(run_dir, model)
-data = load_iqa(params["iqa_dataset"], params["iqa_root"], params, image_size=run.image_size)
+run = checkpoints.discover_or_train(run_dir, params, auto_train, model)  # trains first if run_dir has none
+data = load_iqa(params["iqa_dataset"], params["iqa_root"], params, image_size=run.image_size,
+                resize=params["iqa_resize"])
 print(f"{len(run.checkpoints)} checkpoints of {run.model_name}; dataset {data.name}: {len(data)} distorted images "
-      f"of {len(data.references)} references, {data.pairs['distortion'].nunique()} distortion types, "
-      f"levels {', '.join(map(str, sorted(data.pairs['level'].unique())))}; distance: {params['distance']}")
+      f"of {len(data.references) // data.patches_per_image} references, "
+      f"{data.pairs['distortion'].nunique()} distortion types, "
+      f"levels {', '.join(map(str, sorted(data.pairs['level'].unique())))}; distance: {params['distance']}; "
+      f"iqa_resize: {data.resize_mode} ({data.patches_per_image} patch(es) per image, "
+      f"downsampling {data.downsampling:g}×)")
+if data.downsampling_note:
+    print(data.downsampling_note)
 
 # %% [markdown]
 # ## The ground truth
@@ -132,25 +152,10 @@ print("quality by level (median over all references and distortions): "
 # of every pair, and correlates it with quality.
 
 # %%
-rows, pair_rows = [], []
-reference_index, distorted_index = data.pairs["reference_index"].to_numpy(), data.pairs["distorted_index"].to_numpy()
-for checkpoint, encoder in run_encoders(run, params["device"], params["eval_batch_size"],
-                                        cache_dir=run_dir / "cache", progress=False):
-    reference_embeddings = encoder.encode_images(data.references)
-    distorted_embeddings = encoder.encode_images(data.distorted)
-    scored = data.pairs.assign(model_distance=embedding_distance(
-        reference_embeddings[reference_index], distorted_embeddings[distorted_index], params["distance"]))
-    table = iqa_table(scored, distance_col="model_distance", n_boot=params["n_boot"], seed=params["seed"])
-    rows.append(table.assign(checkpoint=checkpoint.name, epoch=checkpoint.epoch, dataset=data.name,
-                             distance=params["distance"]))
-    pair_rows.append(scored.assign(checkpoint=checkpoint.name, epoch=checkpoint.epoch))
-
-iqa = pd.concat(rows, ignore_index=True)[["checkpoint", "epoch", "dataset", "distance", "distortion", "srcc",
-                                          "srcc_lo", "srcc_hi", "krcc", "plcc", "n_pairs"]]
-iqa_pairs = pd.concat(pair_rows, ignore_index=True)[["checkpoint", "epoch", "reference", "distortion", "level",
-                                                     "quality", "model_distance"]]
-write_table(iqa, run_dir, "iqa")
-write_table(iqa_pairs, run_dir, "iqa_pairs")
+tables = iqa_step.measure(run, data, params, cache_dir=run_dir / "cache")
+for name, table in tables.items():
+    write_table(table, run_dir, name)
+iqa, iqa_pairs, early_peak = tables["iqa"], tables["iqa_pairs"], tables["iqa_peak"].iloc[0]
 overall = iqa[iqa["distortion"] == "all"].reset_index(drop=True)
 display(overall.drop(columns=["dataset", "distance", "distortion"]).round(3))
 
@@ -181,6 +186,27 @@ print(f"the final checkpoint's interval {'excludes' if final['srcc_hi'] < peak['
       "the peak value")
 
 # %% [markdown]
+# ## Is there an *early* peak? A paired test
+# The paper's claim is about an early peak. We call a checkpoint early when it comes after the
+# untrained model and within the first third of the run (`EARLY_FRACTION` of the last epoch). The
+# statistic is the best early SRCC minus the final SRCC. Its interval resamples reference images
+# once per replicate and recomputes the *whole* statistic on that resample — the maximum over the
+# early window included, so the peak is not picked on the data — and compares each resample's early
+# peak with the same resample's final checkpoint (paired). An interval above 0 supports "peaks
+# early, then declines".
+
+# %%
+print(f"early window: 0 < epoch ≤ {EARLY_FRACTION:.3g} × {early_peak['final_epoch']:g} = "
+      f"{early_peak['early_end']:g} ({int(early_peak['n_early'])} checkpoints)")
+if int(early_peak["n_early"]):
+    print(f"best early SRCC {early_peak['early_peak_srcc']:.3f} (epoch {early_peak['early_peak_epoch']:g}) − final "
+          f"{early_peak['final_srcc']:.3f} = {early_peak['early_drop']:.3f}, paired 95 % interval "
+          f"[{early_peak['lo']:.3f}, {early_peak['hi']:.3f}] over {int(early_peak['n_references'])} references: "
+          + ("above 0 — an early peak and a decline" if early_peak["lo"] > 0 else
+             "below 0 — the final checkpoint is better aligned than any early one" if early_peak["hi"] < 0 else
+             "includes 0 — no clear early peak"))
+
+# %% [markdown]
 # ## Per distortion type
 # Each cell is the SRCC among the pairs of one distortion type at one checkpoint: does the model
 # rank the severity of that damage as the ground truth does? Blue = aligned, red = reversed.
@@ -193,6 +219,30 @@ for checkpoint_name, label in [(at_peak["checkpoint"], "peak"), (final["checkpoi
     ranked = per_type[per_type["checkpoint"] == checkpoint_name].sort_values("srcc")
     print(f"{label} checkpoint (epoch {ranked['epoch'].iloc[0]:g}): worst aligned {ranked['distortion'].iloc[0]} "
           f"({ranked['srcc'].iloc[0]:.3f}), best {ranked['distortion'].iloc[-1]} ({ranked['srcc'].iloc[-1]:.3f})")
+
+# %% [markdown]
+# ## Two questions in one number: seen and unseen damage
+# The overall SRCC mixes two abilities: ranking the severity levels *within* one kind of damage, and
+# ranking kinds of damage *against each other*. A model trained on images of varying photographic
+# quality, whose captions never mention it (`quality_variation` > 0), is rewarded for ignoring the
+# kinds of damage it saw — which should erode the first ability for those kinds only. So we average
+# the per-family SRCCs separately over the families the training images carried (*seen*) and the
+# others (*unseen*). In a clean world (`quality_variation` = 0) every family is unseen.
+
+# %%
+iqa_marked, iqa_families = iqa_step.family_alignment(iqa, run_dir)
+write_table(iqa_families, run_dir, "iqa_families")
+fig = family_curves(iqa_marked, iqa_families)
+save_figure(fig, run_dir, "iqa_families")
+seen = iqa_step.seen_families(run_dir)
+print(f"families seen in training: {', '.join(seen) if seen else 'none (a clean training world)'}")
+for column, label in [("within_seen_srcc", "seen families"), ("within_unseen_srcc", "unseen families"),
+                      ("within_family_srcc", "all families"), ("overall_srcc", "all pairs (overall)")]:
+    curve = iqa_families.dropna(subset=[column])
+    if len(curve):
+        top = peak_summary(curve["epoch"], curve[column])
+        print(f"{label}: peak {top['peak_value']:.3f} at epoch {top['peak_epoch']:g}, final {top['final_value']:.3f} "
+              f"at epoch {top['final_epoch']:g} (drop from peak {top['drop_from_peak']:.3f})")
 
 # %% [markdown]
 # ## Distance against quality
@@ -216,27 +266,29 @@ print(f"last checkpoint, median {params['distance']} distance by level: "
                   for level, median in final_pairs.groupby("level")["model_distance"].median().items()))
 
 # %% [markdown]
+# ## Three distances, one checkpoint
+# The same embeddings of the last checkpoint, scored with each distance. On raw embeddings they are
+# different measures: cosine ignores the embeddings' norms, euclidean weighs every dimension by its
+# own spread, normalized euclidean rescales each dimension by its mean squared difference over the
+# dataset first (the authors' choice, used everywhere else on this page).
+
+# %%
+last_encoder = Encoder(run.checkpoints[-1], run.model_name, run.image_size, params["device"],
+                       params["eval_batch_size"], cache_dir=run_dir / "cache")
+display(iqa_step.compare_distances(last_encoder, data).round(3))
+
+# %% [markdown]
 # ## Which layer is most aligned?
-# With `layers="all"`, every block of the vision tower is scored the same way: its output,
-# averaged over space (ResNet stages) or tokens (transformer blocks), as an embedding. Early blocks
-# see pixels, late ones semantics; the paper's question is where low-level alignment lives and how
-# that moves with training.
+# With `layers="all"`, every block of the vision tower is scored the same way: the block's output
+# is compared *location by location* (each spatial position of a ResNet stage, each token of a
+# transformer block, with the chosen distance), and the pair's distance is the mean over locations.
+# Averaging the features over space first would cancel zero-mean local damage such as noise or JPEG
+# blocks. Early blocks see pixels, late ones semantics; the paper's question is where low-level
+# alignment lives and how that moves with training.
 
 # %%
 if params["layers"] == "all":
-    layer_rows = []
-    for checkpoint, encoder in run_encoders(run, params["device"], params["eval_batch_size"],
-                                            cache_dir=run_dir / "cache", progress=False):
-        reference_layers = encoder.encode_layers(data.references)
-        distorted_layers = encoder.encode_layers(data.distorted)
-        for layer in reference_layers:
-            distance_per_pair = embedding_distance(reference_layers[layer][reference_index],
-                                                   distorted_layers[layer][distorted_index], params["distance"])
-            layer_rows.append({"checkpoint": checkpoint.name, "epoch": checkpoint.epoch, "dataset": data.name,
-                               "distance": params["distance"], "layer": layer,
-                               **alignment_scores(distance_per_pair, data.pairs["quality"].to_numpy()),
-                               "n_pairs": len(distance_per_pair)})
-    iqa_layers = pd.DataFrame(layer_rows)
+    iqa_layers = iqa_step.measure_layers(run, data, params, cache_dir=run_dir / "cache")
     write_table(iqa_layers, run_dir, "iqa_layers")
     fig = layer_heatmap(iqa_layers)
     save_figure(fig, run_dir, "iqa_layers")

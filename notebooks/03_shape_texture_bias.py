@@ -39,18 +39,16 @@
 # The question for training dynamics: does a CLIP trained from scratch go through a texture phase
 # before it learns shape, as texture is the easier shortcut in its data?
 
-# %%
-# On Colab, install the package first (elsewhere this does nothing).
-import subprocess
-import sys
-
-if "google.colab" in sys.modules:
-    subprocess.run([sys.executable, "-m", "pip", "install", "-q",
-                    "git+https://github.com/clipalign/clipalign"], check=True)
+# %% tags=["hide-input"]
+# On Colab: install the package at this notebook's release (elsewhere, or once installed, nothing).
+import importlib.util, sys  # noqa: E401
+if "google.colab" in sys.modules and importlib.util.find_spec("clipalign_utils") is None:
+    # %pip install -q "clipalign @ git+https://github.com/clipalign/clipalign@v0.1.0"
 
 # %% tags=["parameters"]
 run_dir = "runs/default"
 preset = "default"  # "default" (the book's run) or "smoke" (seconds; for tests)
+auto_train = True  # run_dir holds no checkpoints (opened alone, e.g. in Colab): train the preset's run there first
 seed = None  # None: the preset's value, for this and every parameter below
 model = None  # only for runs without params.txt: the model's scale or open_clip name
 device = None  # auto | cpu | cuda
@@ -88,7 +86,7 @@ params = config.resolve(
     texture_correlation=texture_correlation, texture_scale=texture_scale,
     prompt_templates=prompt_templates, n_boot=n_boot)
 run_dir = Path(run_dir)
-run = checkpoints.discover_run(run_dir, model=model)
+run = checkpoints.discover_or_train(run_dir, params, auto_train, model)  # trains first if run_dir has none
 cue = load_cue_conflict(params["cue_conflict_dataset"], params["cue_conflict_root"], params,
                         image_size=run.image_size)
 templates = resolve_templates(params["prompt_templates"], cue.name)

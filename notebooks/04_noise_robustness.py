@@ -25,6 +25,17 @@
 # nothing, 1 means the model falls to zero. The paper's claim is that this drop shrinks as
 # training proceeds.
 #
+# **Its ceiling.** Noise can at worst send a model to chance, so the normalized drop can never
+# exceed 1 − chance / acc_clean: a weak checkpoint is bounded low by construction, and a curve of
+# normalized drops can fall merely because clean accuracy falls. Beside it we report the
+# *chance-corrected drop* (acc_clean − acc_noisy) / (acc_clean − chance): the share of the
+# above-chance competence that noise takes away, which reaches 1 at chance for every checkpoint.
+#
+# **Where the noise goes.** `noise_at=native` (default) adds the noise to the image at its own size;
+# the encoder then resizes it to the model's input. `noise_at=input` resizes first and adds the
+# noise there, so σ is what the model sees. The two coincide when the images already have the
+# input's size (the embedded world, and CIFAR-100 for a 32 px model).
+#
 # **When the drop means nothing.** A checkpoint that is at chance on clean images has no
 # competence to lose: its drop is a ratio of noise to noise. We flag every checkpoint whose
 # clean accuracy is not above chance (its bootstrap CI reaches 1/number of classes) and leave
@@ -34,18 +45,16 @@
 # images; each image set is encoded once per checkpoint (and cached), and the zero-shot
 # classifier built from the class prompts is reused across noise levels.
 
-# %%
-# On Colab, install the package first (elsewhere this does nothing).
-import subprocess
-import sys
-
-if "google.colab" in sys.modules:
-    subprocess.run([sys.executable, "-m", "pip", "install", "-q",
-                    "git+https://github.com/clipalign/clipalign"], check=True)
+# %% tags=["hide-input"]
+# On Colab: install the package at this notebook's release (elsewhere, or once installed, nothing).
+import importlib.util, sys  # noqa: E401
+if "google.colab" in sys.modules and importlib.util.find_spec("clipalign_utils") is None:
+    # %pip install -q "clipalign @ git+https://github.com/clipalign/clipalign@v0.1.0"
 
 # %% tags=["parameters"]
 run_dir = "runs/default"
 preset = "default"  # "default" (the book's run) or "smoke" (seconds; for tests)
+auto_train = True  # run_dir holds no checkpoints (opened alone, e.g. in Colab): train the preset's run there first
 seed = None  # None: the preset's value, for this and every parameter below
 model = None  # only for runs without params.txt (e.g. ViT-B-32); else read from the run
 device = None  # auto | cpu | cuda
@@ -57,6 +66,7 @@ noise_root = None  # cifar100: the cifar-100-python folder (holding test and met
 test_per_class = None  # images per class (cifar100: a seeded balanced subset; from 100 on, all 10,000)
 sigmas = None  # noise standard deviations on [0, 1] pixels; 0 (clean) is always added
 noise_seed = None
+noise_at = None  # native | input: add the noise before or after resizing to the model's input
 prompt_templates = None  # ensemble | single | "a photo of a {}.|..."
 image_size = None  # embedded world: as trained
 texture_correlation = None
@@ -80,11 +90,11 @@ from clipalign_utils.plots.noise import accuracy_vs_epoch, drop_vs_epoch, noise_
 params = config.resolve(
     preset, seed=seed, device=device, eval_batch_size=eval_batch_size, n_boot=n_boot, n_perm=n_perm,
     noise_dataset=noise_dataset, noise_root=noise_root, test_per_class=test_per_class, sigmas=sigmas,
-    noise_seed=noise_seed, prompt_templates=prompt_templates, image_size=image_size,
+    noise_seed=noise_seed, noise_at=noise_at, prompt_templates=prompt_templates, image_size=image_size,
     texture_correlation=texture_correlation, texture_scale=texture_scale)
 run_dir = Path(run_dir)
-run = checkpoints.discover_run(run_dir, model)
-keys = ["noise_dataset", "noise_root", "test_per_class", "sigmas", "noise_seed", "prompt_templates",
+run = checkpoints.discover_or_train(run_dir, params, auto_train, model)  # trains first if run_dir has none
+keys = ["noise_dataset", "noise_root", "test_per_class", "sigmas", "noise_seed", "noise_at", "prompt_templates",
         "n_boot", "seed"]
 pd.Series({k: params[k] for k in keys}, name="value").to_frame()
 
@@ -97,7 +107,7 @@ pd.Series({k: params[k] for k in keys}, name="value").to_frame()
 
 # %%
 data = load_noise_dataset(params["noise_dataset"], params["noise_root"], params)
-image_sets = noisy_image_sets(data, params["sigmas"], params["noise_seed"])
+image_sets = noisy_image_sets(data, params["sigmas"], params["noise_seed"], params["noise_at"], run.image_size)
 templates = resolve_templates(params["prompt_templates"], params["noise_dataset"])
 chance = 1 / len(data.classnames)
 print(f"{len(data)} images of {len(data.classnames)} classes from {data.name}; chance = {chance:.3f}")
@@ -120,7 +130,7 @@ for checkpoint, encoder in run_encoders(run, params["device"], params["eval_batc
     weights = encoder.zero_shot_weights(data.classnames, templates)
     correct = {sigma: (encoder.encode_images(images) @ weights).argmax(axis=1) == data.labels
                for sigma, images in image_sets.items()}
-    table = noise_table(correct, n_boot=params["n_boot"], seed=params["seed"])
+    table = noise_table(correct, n_boot=params["n_boot"], seed=params["seed"], chance=chance)
     table.insert(0, "checkpoint", checkpoint.name)
     table.insert(1, "epoch", checkpoint.epoch)
     table.insert(2, "dataset", params["noise_dataset"])
@@ -131,6 +141,7 @@ noise = pd.concat(tables, ignore_index=True)
 summary = checkpoint_summary(noise, chance)
 summary.insert(2, "dataset", params["noise_dataset"])
 noise["n_classes"] = len(data.classnames)
+noise["noise_at"] = params["noise_at"]
 noise["clean_at_chance"] = noise["checkpoint"].map(summary.set_index("checkpoint")["clean_at_chance"])
 write_table(noise, run_dir, "noise")
 write_table(summary, run_dir, "noise_summary")
@@ -148,7 +159,7 @@ save_figure(fig, run_dir, "noise_normalized_drop")
 # ## Does the drop shrink with training?
 # Only checkpoints above chance count. We compare the mean normalized drop of the earlier and
 # the later half of those checkpoints, and test the trend with Spearman's ρ between epoch and
-# mean drop (two-sided permutation p-value).
+# mean drop (two-sided permutation p-value); then the same for the chance-corrected drop.
 
 # %%
 first, last = summary.iloc[0], summary.iloc[-1]
@@ -174,3 +185,8 @@ else:
                else f"shows no significant trend (it leans towards: {leaning})")
     print(f"over {trend['n']} checkpoints above chance the mean normalized drop {verdict}: "
           f"Spearman ρ(epoch, drop) = {trend['rho']:.2f}, permutation p = {trend['p_value']:.3f}")
+corrected = drop_trend(summary, n_perm=params["n_perm"], seed=params["seed"], column="mean_chance_corrected_drop")
+if corrected["direction"] != "undetermined":
+    print(f"chance-corrected drop: {corrected['early_drop']:.3f} (earlier half) → {corrected['late_drop']:.3f} "
+          f"(later half); Spearman ρ(epoch, drop) = {corrected['rho']:.2f}, permutation p = "
+          f"{corrected['p_value']:.3f} ({corrected['direction']})")

@@ -23,19 +23,28 @@
 # one model scale are treated as replicates: every curve is the mean over seeds with a 95 % Student-t
 # interval over seeds, one colour per scale, and each claim is judged per scale on those mean curves,
 # next to the fraction of seeds whose own run reproduces it.
+#
+# **How each part is tested.** (1) "Early" means after the untrained model and within the first
+# third of the run; the IQA step's paired bootstrap over reference images gives an interval for
+# (best early SRCC − final SRCC), recomputing the early maximum in every resample. (2), (3) are
+# permutation tests of Spearman's ρ between epoch and the measure, leaving out the checkpoints whose
+# clean zero-shot accuracy is at chance (their texture bias and noise drop describe noise). (3b)
+# repeats (3) with the chance-corrected drop, which has no ceiling that moves with clean accuracy.
+# (4) must hold *net of time*: any two curves that trend with training correlate across checkpoints,
+# so we use the partial Spearman correlation given log training time and the correlation of
+# checkpoint-to-checkpoint changes. The p-values treat checkpoints as independent, which a time
+# series is not: read them as descriptive.
 
-# %%
-# On Colab, install the package first (elsewhere this does nothing).
-import subprocess
-import sys
-
-if "google.colab" in sys.modules:
-    subprocess.run([sys.executable, "-m", "pip", "install", "-q",
-                    "git+https://github.com/clipalign/clipalign"], check=True)
+# %% tags=["hide-input"]
+# On Colab: install the package at this notebook's release (elsewhere, or once installed, nothing).
+import importlib.util, sys  # noqa: E401
+if "google.colab" in sys.modules and importlib.util.find_spec("clipalign_utils") is None:
+    # %pip install -q "clipalign @ git+https://github.com/clipalign/clipalign@v0.1.0"
 
 # %% tags=["parameters"]
 run_dir = "runs/default"
 preset = "default"
+auto_train = True  # run_dir lacks the run or its tables (opened alone, e.g. in Colab): train and run steps 2-4 first
 seed = None  # None: the preset's value, for this and every parameter below
 distance = None  # which IQA distance to synthesise, if iqa.csv holds several
 n_perm = None  # permutations for the p-values
@@ -45,9 +54,10 @@ run_dirs = None  # several runs to synthesise, comma-separated (None: run_dir al
 # %%
 from pathlib import Path
 
+import pandas as pd
 from IPython.display import display
 
-from clipalign_utils import config, results
+from clipalign_utils import config, pipeline, results
 from clipalign_utils.io import write_table
 from clipalign_utils.metrics import tradeoff
 from clipalign_utils.plots.common import save_figure
@@ -57,6 +67,8 @@ from clipalign_utils.plots.tradeoff import (alignment_robustness_plane, plane_by
 params = config.resolve(preset, seed=seed, distance=distance, n_perm=n_perm, alignment_weight=alignment_weight)
 run_dir = Path(run_dir)
 run_dirs = results.parse_run_dirs(run_dirs, run_dir)
+if len(run_dirs) == 1:  # trains the run and runs its analysis steps first if they are missing
+    pipeline.ensure_run(run_dir, params, auto_train)
 several = len(run_dirs) > 1
 columns = ["checkpoint", "epoch", "iqa_srcc", "shape_bias", "clean_accuracy", "noise_drop"]
 if several:
@@ -84,10 +96,9 @@ save_figure(fig, run_dir, "tradeoff_summary")
 
 # %% [markdown]
 # ## Does IQA alignment rise and then fall?
-# We call a curve *peaked* when its maximum lies strictly inside the run (neither the untrained
-# model nor the last checkpoint) and the bootstrap interval at the peak lies entirely above the
-# one at the last checkpoint. With several runs: the seed-mean curve of each scale, and the
-# interval over seeds.
+# Where the curve peaks, and whether its maximum lies strictly inside the run. The verdict below
+# rests on the paired early-peak test (see the IQA page), not on comparing these unpaired bands.
+# With several runs: the seed-mean curve of each scale, and the interval over seeds.
 
 # %%
 curves = dict(list(means.groupby("scale", sort=False))) if several else {"": table}
@@ -102,7 +113,9 @@ for scale, curve in curves.items():
 # %% [markdown]
 # ## How the measures relate across checkpoints
 # Spearman's rank correlation across checkpoints for each pair, with a two-sided permutation
-# p-value (checkpoints of one run are not independent samples, so read p as descriptive).
+# p-value, then the same relation net of time: `partial_spearman` given log training time (with its
+# t-test p) and `diff_spearman`, the correlation of checkpoint-to-checkpoint changes. Checkpoints of
+# one run are not independent samples, so read every p here as descriptive.
 
 # %%
 if several:  # per scale, across the epochs of its seed-mean curve
@@ -147,9 +160,10 @@ else:
 
 # %% [markdown]
 # ## Verdicts on the paper's claims
-# *reproduced*, *not reproduced* or *inconclusive*, each with the statistic it rests on. With
-# several runs, one verdict per scale on its seed-mean curve; `seeds_reproduced` is the fraction of
-# that scale's seeds whose own run reproduces the claim.
+# *reproduced*, *not reproduced* or *inconclusive*, each with the statistic it rests on (and its
+# interval where it has one). With several runs, one verdict per scale on its seed-mean curve;
+# `seeds_reproduced` is the fraction of that scale's seeds whose own run reproduces the claim,
+# `seeds_agree` the fraction whose own verdict is the one shown.
 
 # %%
 if several:
@@ -167,6 +181,7 @@ write_table(verdicts, run_dir, "tradeoff_verdicts")
 if several:
     write_table(means, run_dir, "tradeoff_seed_means")
 for _, row in verdicts.iterrows():
-    scale = f"[{row['scale']}, {row['seeds_reproduced']:.0%} of seeds reproduce] " if several else ""
-    print(f"{scale}{row['claim']}: {row['verdict']} "
-          f"({row['statistic']} = {row['value']:.3f}, p = {row['p_value']:.3g})")
+    scale = (f"[{row['scale']}, {row['seeds_agree']:.0%} of {row['n_seeds']} seeds agree] " if several else "")
+    interval = f" [{row['ci_lo']:.3f}, {row['ci_hi']:.3f}]" if pd.notna(row["ci_lo"]) else ""
+    p_text = f", p = {row['p_value']:.3g}" if pd.notna(row["p_value"]) else ""
+    print(f"{scale}{row['claim']}: {row['verdict']} ({row['statistic']} = {row['value']:.3f}{interval}{p_text})")

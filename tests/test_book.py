@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 from browser import CHROMIUM, check_pages
 
+from clipalign_utils import repository
 from clipalign_utils.pipeline import STEPS
 
 
@@ -13,8 +14,7 @@ def test_book_has_every_page(smoke_pipeline):
     assert (html / "index.html").exists()
     for name in STEPS.values():
         page = (html / "notebooks" / f"{name}.html").read_text()
-        assert "colab.research.google.com/github/clipalign/clipalign/blob/main/notebooks/" \
-               f"{name}.ipynb" in page
+        assert repository.colab_url(*repository.read_setting(), name) in page  # at the release tag
     assert "{include}" not in (html / "index.html").read_text()
     # A run without a sweep still has chapter 6, saying how to produce it.
     assert "This build of the book ran no sweep" in (html / "notebooks" / "06_sweep.html").read_text()

@@ -32,4 +32,4 @@ def test_parameters_are_shared_names(name):
     declared = papermill.inspect_notebook(str(NOTEBOOK_DIR / f"{name}.ipynb"))
     assert {"run_dir", "preset"} <= set(declared)
     # Every other parameter is a preset key, so `-p name=value` means the same in every notebook.
-    assert set(declared) - {"run_dir", "preset", "run_dirs"} <= set(PRESETS["default"])
+    assert set(declared) - {"run_dir", "preset", "run_dirs", "auto_train"} <= set(PRESETS["default"])

@@ -6,6 +6,7 @@ and the distances are rank-correlated with the ground-truth quality.
 """
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pandas as pd
@@ -13,6 +14,7 @@ import pandas as pd
 from ..checkpoints import Run
 from ..data.iqa import IQAData
 from ..encoder import Encoder, run_encoders
+from ..metrics.families import mark_seen, within_family_alignment
 from ..metrics.iqa import DISTANCES, alignment_scores, early_peak_test, iqa_table, pair_distances
 
 IQA_COLUMNS = ["checkpoint", "epoch", "dataset", "distance", "distortion", "srcc", "srcc_lo", "srcc_hi", "krcc",
@@ -70,3 +72,22 @@ def measure_layers(run: Run, data: IQAData, params: dict, cache_dir: Path) -> pd
                          "distance": params["distance"], "layer": layer, **alignment_scores(distances, quality),
                          "n_pairs": len(distances)})
     return pd.DataFrame(rows)
+
+
+def seen_families(run_dir: str | Path) -> tuple[str, ...]:
+    """The distortion families the run's training images carried: train_params.json's quality_families
+    when its quality_variation > 0; () for a clean world or a run without that record (open_clip_train's)."""
+    record = Path(run_dir) / "train_params.json"
+    if not record.exists():
+        return ()
+    params = json.loads(record.read_text())
+    if float(params.get("quality_variation", 0.0)) <= 0:
+        return ()
+    return tuple(params.get("quality_families", ()))
+
+
+def family_alignment(iqa: pd.DataFrame, run_dir: str | Path) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """(iqa with ``seen_in_training`` per distortion family, one row per checkpoint of within-family
+    alignment: the mean of the per-family SRCCs over all, seen and unseen families, beside the overall SRCC)."""
+    marked = mark_seen(iqa, seen_families(run_dir))
+    return marked, within_family_alignment(marked)

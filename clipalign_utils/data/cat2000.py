@@ -1,0 +1,74 @@
+"""CAT2000 (Borji & Itti, "CAT2000: A large scale fixation dataset for boosting saliency
+research", 2015), training set, in its official layout:
+
+    <root>/trainSet/Stimuli/<Category>/<nnn>.jpg        2000 stimuli, 20 categories, 1920×1080
+    <root>/trainSet/FIXATIONMAPS/<Category>/<nnn>.jpg   fixation density (grey, 0–255)
+    <root>/trainSet/FIXATIONLOCS/<Category>/<nnn>.mat   variable ``fixLocs``: binary map of fixated pixels
+
+``root`` may be the folder holding ``trainSet`` or ``trainSet`` itself. Files that are not images
+(e.g. Thumbs.db) and sub-folders of a category (some releases carry ``Output``) are ignored.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+from scipy.io import loadmat
+
+from ..errors import DatasetError
+from .saliency import SaliencySet, file_saliency_set, image_files, read_grey
+
+GROUND_TRUTH = ("CAT2000 train (Borji & Itti 2015): fixation maps trainSet/FIXATIONMAPS, fixations = "
+                "nonzero pixels of fixLocs in trainSet/FIXATIONLOCS; 18 observers per image, free viewing")
+
+
+def read_fixlocs(path: Path) -> np.ndarray:
+    """The ``fixLocs`` binary map of one .mat file; an unreadable file or a missing variable is a DatasetError."""
+    try:
+        data = loadmat(str(path), variable_names=["fixLocs"])
+    except Exception as error:  # scipy raises many types (ValueError, MatReadError, OSError…)
+        raise DatasetError(f"{path} is not a readable .mat file ({type(error).__name__}): "
+                           f"replace it from the CAT2000 release") from None
+    if "fixLocs" not in data:
+        raise DatasetError(f"{path} holds no variable fixLocs (the CAT2000 fixation locations)")
+    fixations = np.asarray(data["fixLocs"])
+    if fixations.ndim != 2:
+        raise DatasetError(f"{path}: fixLocs must be a 2-D map; got shape {fixations.shape}")
+    return fixations > 0
+
+
+def load_cat2000(root, *, image_size: int, n_images: int | None = None) -> SaliencySet:
+    """The first ``n_images`` stimuli in (category, name) order (all when None/0) with their ground truth."""
+    root = Path(root).expanduser().absolute()
+    base = root / "trainSet" if (root / "trainSet").is_dir() else root
+    stimuli_dir = base / "Stimuli"
+    if not stimuli_dir.is_dir():
+        raise DatasetError(f"{root} has no trainSet/Stimuli/ folder (expected the official CAT2000 layout: "
+                           f"trainSet/{{Stimuli,FIXATIONMAPS}}/<Category>/<nnn>.jpg, "
+                           f"trainSet/FIXATIONLOCS/<Category>/<nnn>.mat)")
+    categories = sorted(p for p in stimuli_dir.iterdir() if p.is_dir() and not p.name.startswith("."))
+    stimuli = [s for category in categories for s in image_files(category)]
+    if not stimuli:
+        raise DatasetError(f"{stimuli_dir} holds no images in category folders")
+    if n_images:
+        stimuli = stimuli[:int(n_images)]
+    pairs = []
+    for stimulus in stimuli:
+        category = stimulus.parent.name
+        density = base / "FIXATIONMAPS" / category / stimulus.name
+        locations = base / "FIXATIONLOCS" / category / f"{stimulus.stem}.mat"
+        for path, what in ((density, "fixation map"), (locations, "fixation locations")):
+            if not path.is_file():
+                raise DatasetError(f"stimulus {category}/{stimulus.name} has no {what}: {path} is missing")
+        pairs.append((density, locations))
+
+    def load_target(i: int):
+        density_path, locations_path = pairs[i]
+        density, fixations = read_grey(density_path), read_fixlocs(locations_path)
+        if density.shape != fixations.shape:
+            raise DatasetError(f"{density_path} is {density.shape[1]}×{density.shape[0]} px but fixLocs in "
+                               f"{locations_path} is {fixations.shape[1]}×{fixations.shape[0]}")
+        return density, fixations
+
+    return file_saliency_set(stimuli, [f"{s.parent.name}/{s.stem}" for s in stimuli], load_target,
+                             dataset="cat2000", image_size=image_size, ground_truth=GROUND_TRUTH)

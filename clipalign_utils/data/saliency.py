@@ -1,0 +1,306 @@
+"""Saliency ground truth: images with where people look (a fixation density and fixation locations).
+
+One entry point, :func:`load_saliency`, for the three sources the ``saliency`` step reads:
+
+- ``embedded`` (default, offline, *synthetic*): shape–texture world images whose object
+  silhouette is known. The "fixation density" is the silhouette, Gaussian-blurred and mixed with
+  a centre prior; "fixations" are drawn from it (seeded). No human looked at these images: it
+  asks whether the model looks at the object, in the way a centre-biased observer who fixates
+  the object would. Each image also carries contour / interior / background masks.
+- ``mit1003``: Judd et al. (2009), official layout (see :mod:`.mit1003`).
+- ``cat2000``: Borji & Itti (2015), training set, official layout (see :mod:`.cat2000`).
+
+File images are resized whole to ``image_size`` × ``image_size`` (aspect ratio not kept, no
+crop) so that a model's saliency map covers the whole image and can be resized back onto the
+ground truth. :func:`cue_conflict_saliency` gives the world's cue-conflict images (identical to
+``world.make_cue_conflict``) with their contour and interior masks.
+"""
+from __future__ import annotations
+
+import copy
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable, Sequence
+
+import numpy as np
+from PIL import Image
+from scipy import ndimage
+
+from ..errors import ParameterError
+from . import world
+from .image_sets import ArrayImages, FileImages, ImageSet, read_rgb
+from .roots import load_from_root, require_root
+
+DATASETS = ("embedded", "mit1003", "cat2000")
+# Input size for file images when the run does not fix the model's (open_clip's default).
+DEFAULT_FILE_IMAGE_SIZE = 224
+# The embedded set's random stream: a split code of its own, disjoint from world.SPLITS (0–3).
+SALIENCY_SPLIT = 17
+# Embedded ground truth: blur of the silhouette (fraction of the image side), weight of the centre
+# prior in the density, its spread (fraction of the side) and fixations drawn per image.
+EMBEDDED_BLUR = 1 / 16
+EMBEDDED_CENTRE_WEIGHT = 0.3
+EMBEDDED_CENTRE_SIGMA = 0.25
+EMBEDDED_FIXATIONS = 24
+EMBEDDED_GROUND_TRUTH = (
+    "synthetic: the object's silhouette blurred (σ = {blur:.3g} px) mixed with a centre prior "
+    "(weight {w:g}); {k} fixations per image drawn from it (seed {seed}); no human observers")
+
+Target = tuple[np.ndarray, np.ndarray]  # (density float64 H×W, fixations bool H×W)
+
+
+class LazyMaps(Sequence):
+    """A read-on-demand sequence: item i is ``load(i)``."""
+
+    def __init__(self, n: int, load: Callable[[int], np.ndarray]):
+        self._n, self._load = n, load
+
+    def __len__(self) -> int:
+        return self._n
+
+    def __getitem__(self, i):
+        if isinstance(i, slice):
+            return [self._load(j) for j in range(*i.indices(self._n))]
+        if not -self._n <= i < self._n:
+            raise IndexError(i)
+        return self._load(i % self._n)
+
+
+@dataclass
+class SaliencySet:
+    """Images with their ground truth.
+
+    ``labels`` index ``classnames`` where an image's class is known, −1 where it is not (the
+    model's top-1 zero-shot class is then the saliency target). ``target(i)`` reads image i's
+    (density, fixations) at the ground truth's own resolution; ``regions`` holds optional masks
+    per image by region name (``contour``, ``interior``, ``background``).
+    """
+
+    images: ImageSet
+    names: list[str]
+    labels: np.ndarray
+    classnames: tuple[str, ...]
+    name: str
+    ground_truth: str
+    load_target: Callable[[int], Target]
+    regions: dict[str, list[np.ndarray]] = field(default_factory=dict)
+    texture_labels: np.ndarray | None = None
+    _points: dict = field(default_factory=dict, repr=False)
+
+    def __len__(self) -> int:
+        return len(self.names)
+
+    def target(self, i: int) -> Target:
+        return self.load_target(i)
+
+    @property
+    def densities(self) -> LazyMaps:
+        return LazyMaps(len(self), lambda i: self.target(i)[0])
+
+    @property
+    def fixation_maps(self) -> LazyMaps:
+        return LazyMaps(len(self), lambda i: self.target(i)[1])
+
+    def fixation_points(self, i: int) -> tuple[np.ndarray, np.ndarray, tuple[int, int]]:
+        """(rows, cols, shape) of image i's fixated pixels, kept after the first read."""
+        if i not in self._points:
+            fixations = self.target(i)[1]
+            rows, cols = np.nonzero(fixations)
+            self._points[i] = (rows, cols, fixations.shape)
+        return self._points[i]
+
+    def others(self, n_other: int = 10, seed: int = 0) -> LazyMaps:
+        """Per image, the union of the fixations of ``n_other`` random other images (rescaled to
+        its size): the shuffled-AUC negatives, the same for every model scored on this set."""
+        def load(i):
+            rows_i, cols_i, shape = self.fixation_points(i)
+            candidates = np.array([j for j in range(len(self)) if j != i], dtype=int)
+            chosen = np.random.default_rng([seed, i]).permutation(candidates)[:int(n_other)]
+            union = np.zeros(shape, dtype=bool)
+            for j in chosen:
+                rows, cols, source = self.fixation_points(int(j))
+                union[np.minimum(rows * shape[0] // source[0], shape[0] - 1),
+                      np.minimum(cols * shape[1] // source[1], shape[1] - 1)] = True
+            return union
+        return LazyMaps(len(self), load)
+
+    def example_images(self, indices) -> np.ndarray:
+        """The images at ``indices`` as the model sees them, (n, S, S, 3), for figures."""
+        return np.stack([self.images.batch(int(i), int(i) + 1)[0].numpy() for i in indices])
+
+
+class SquashedFileImages(FileImages):
+    """Image files resized whole to size × size (aspect ratio not kept, nothing cropped)."""
+
+    def __init__(self, paths: Sequence[str | Path], name: str, size: int):
+        super().__init__(paths, name, size)
+        self.identity = "squashed:" + self.identity  # never shares a cache entry with cropped files
+
+    def batch(self, start: int, stop: int):
+        import torch
+
+        arrays = [np.asarray(Image.fromarray(read_rgb(p)).resize((self.size, self.size), Image.BICUBIC))
+                  for p in self.paths[start:stop]]
+        return torch.from_numpy(np.stack(arrays))
+
+
+def squashed_file_images(paths: Sequence[str | Path], name: str, size: int) -> ImageSet:
+    """Whole images squashed to size × size: ``FileImages(fit="resize")`` where image_sets has it."""
+    try:
+        return FileImages(paths, name, size, fit="resize")
+    except TypeError:  # an image_sets without the fit argument
+        return SquashedFileImages(paths, name, size)
+
+
+# ------------------------------------------------------------------------------ embedded
+def centre_prior(shape: tuple[int, int], sigma: float = EMBEDDED_CENTRE_SIGMA) -> np.ndarray:
+    """A Gaussian at the centre, σ = sigma × height / width, peak 1 (the form of the centre baseline)."""
+    y = ((np.arange(shape[0]) + 0.5) / shape[0] - 0.5) / sigma
+    x = ((np.arange(shape[1]) + 0.5) / shape[1] - 0.5) / sigma
+    return np.exp(-0.5 * (y[:, None] ** 2 + x[None, :] ** 2))
+
+
+def render_with_mask(shape: int, texture: int, config: world.WorldConfig,
+                     rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+    """``world.render(shape, texture, config, rng)`` and the silhouette's coverage (S, S) in [0, 1].
+
+    ``render`` draws the silhouette first (``shape_alpha`` with the same generator), so the
+    coverage is ``shape_alpha`` on a copy of the generator taken before rendering.
+    """
+    before = copy.deepcopy(rng)
+    image = world.render(shape, texture, config, rng)
+    alpha = world.shape_alpha(world.SHAPES[shape], config.image_size, before)
+    return image, alpha
+
+
+def region_masks(alpha: np.ndarray, width: int | None = None) -> dict[str, np.ndarray]:
+    """Masks of a silhouette's ``contour`` (pixels within ``width`` px of its edge, either side),
+    ``interior`` (inside, farther than that) and ``background`` (outside, farther than that).
+    ``width`` defaults to 1 px per 32 px of image side."""
+    inside = np.asarray(alpha) >= 0.5
+    width = int(width or max(1, round(inside.shape[0] / 32)))
+    interior = ndimage.binary_erosion(inside, iterations=width, border_value=0)
+    outer = ndimage.binary_dilation(inside, iterations=width)
+    return {"contour": outer & ~interior, "interior": interior, "background": ~outer}
+
+
+def embedded_target(alpha: np.ndarray, rng: np.random.Generator, n_fixations: int = EMBEDDED_FIXATIONS,
+                    blur: float = EMBEDDED_BLUR, centre_weight: float = EMBEDDED_CENTRE_WEIGHT) -> Target:
+    """Synthetic ground truth of one image: (density summing to 1, binary map of drawn fixations)."""
+    size = alpha.shape[0]
+    blurred = ndimage.gaussian_filter(np.asarray(alpha, dtype=np.float64), sigma=blur * size, mode="constant")
+    centre = centre_prior(alpha.shape)
+    density = (1 - centre_weight) * blurred / blurred.sum() + centre_weight * centre / centre.sum()
+    density /= density.sum()
+    drawn = rng.choice(density.size, size=int(n_fixations), p=density.ravel())
+    fixations = np.zeros(density.size, dtype=bool)
+    fixations[drawn] = True
+    return density, fixations.reshape(density.shape)
+
+
+def _embedded_items(n_images: int, seed: int, config: world.WorldConfig):
+    """Item k: shape k mod 8, its canonical texture with probability texture_correlation (the
+    training distribution), rendered from the saliency split's own stream."""
+    for k in range(n_images):
+        rng = np.random.default_rng([seed, SALIENCY_SPLIT, 0, k])
+        shape = k % len(world.SHAPES)
+        texture = shape if rng.uniform() < config.texture_correlation else \
+            int((shape + rng.integers(1, len(world.TEXTURES))) % len(world.TEXTURES))
+        image, alpha = render_with_mask(shape, texture, config, rng)
+        yield k, shape, texture, image, alpha
+
+
+def _set_from_items(items, name: str, seed: int, description: str) -> SaliencySet:
+    images, shapes, textures, targets, regions = [], [], [], [], {"contour": [], "interior": [], "background": []}
+    for k, shape, texture, image, alpha in items:
+        images.append(image)
+        shapes.append(shape)
+        textures.append(texture)
+        targets.append(embedded_target(alpha, np.random.default_rng([seed, SALIENCY_SPLIT, 1, k])))
+        for region, mask in region_masks(alpha).items():
+            regions[region].append(mask)
+    if not images:
+        raise ParameterError("the saliency set would be empty: n_images must be at least 1")
+    return SaliencySet(images=ArrayImages(np.stack(images), name), names=[f"{name}_{k:04d}" for k in range(len(images))],
+                       labels=np.array(shapes, dtype=np.int64), classnames=tuple(world.SHAPES), name="embedded",
+                       ground_truth=description, load_target=targets.__getitem__, regions=regions,
+                       texture_labels=np.array(textures, dtype=np.int64))
+
+
+def _description(size: int, seed: int) -> str:
+    return EMBEDDED_GROUND_TRUTH.format(blur=EMBEDDED_BLUR * size, w=EMBEDDED_CENTRE_WEIGHT,
+                                        k=EMBEDDED_FIXATIONS, seed=seed)
+
+
+def embedded_saliency(n_images: int, seed: int, config: world.WorldConfig) -> SaliencySet:
+    """``n_images`` world images (classes cycling, so a multiple of 8 is balanced) with synthetic ground truth."""
+    return _set_from_items(_embedded_items(int(n_images), seed, config), "saliency_embedded", seed,
+                           _description(config.image_size, seed))
+
+
+def cue_conflict_saliency(n_per_pair: int, seed: int, config: world.WorldConfig) -> SaliencySet:
+    """The world's cue-conflict images — pixel for pixel those of ``world.make_cue_conflict(n_per_pair,
+    seed, config)`` — with silhouette masks (``regions``: contour, interior, background), shape labels
+    and texture labels, and the same synthetic ground truth as the embedded set."""
+    pairs = [(i, j) for i in range(len(world.SHAPES)) for j in range(len(world.TEXTURES)) if i != j]
+
+    def items():
+        for k in range(len(pairs) * int(n_per_pair)):
+            shape, texture = pairs[k % len(pairs)]
+            # world.make_cue_conflict's stream for item k (world._item_rng(seed, "cue_conflict", k)).
+            rng = np.random.default_rng([seed, world.SPLITS["cue_conflict"], 0, k])
+            image, alpha = render_with_mask(shape, texture, config, rng)
+            yield k, shape, texture, image, alpha
+
+    return _set_from_items(items(), "saliency_cue_conflict", seed, _description(config.image_size, seed))
+
+
+# ---------------------------------------------------------------------------- dispatch
+def load_saliency(dataset: str, root: str | Path | None, *, image_size: int | None, seed: int,
+                  n_images: int | None, texture_correlation: float = 0.8,
+                  texture_scale: float = 1.0) -> SaliencySet:
+    """The saliency set ``dataset`` names.
+
+    - ``embedded``: ``n_images`` world images at ``image_size`` px (the world's size, 32 by default),
+      world settings ``texture_correlation`` and ``texture_scale``, ground truth drawn with ``seed``.
+    - ``mit1003`` / ``cat2000``: read from ``root`` (official layout); the first ``n_images`` stimuli in
+      sorted order (``None`` or 0 = all), shown to the model at ``image_size`` (default 224).
+    """
+    if dataset == "embedded":
+        config = world.WorldConfig(int(image_size or 32), texture_correlation, texture_scale)
+        if not n_images or int(n_images) < 1:
+            raise ParameterError(f"saliency_dataset=embedded needs n_images >= 1; got {n_images!r}")
+        return embedded_saliency(int(n_images), seed, config)
+    if dataset in ("mit1003", "cat2000"):
+        from .cat2000 import load_cat2000
+        from .mit1003 import load_mit1003
+
+        loader = load_mit1003 if dataset == "mit1003" else load_cat2000
+        what = ("the MIT1003 folder holding ALLSTIMULI and ALLFIXATIONMAPS" if dataset == "mit1003" else
+                "the CAT2000 folder holding trainSet (or trainSet itself)")
+        require_root("saliency_dataset", dataset, "saliency_root", root, what)
+        size = int(image_size or DEFAULT_FILE_IMAGE_SIZE)
+        return load_from_root(lambda r: loader(r, image_size=size, n_images=n_images), "saliency_root", root)
+    raise ParameterError(f"saliency_dataset={dataset!r}: choose one of {', '.join(DATASETS)}")
+
+
+def file_saliency_set(stimuli: list[Path], names: list[str], load_target: Callable[[int], Target], *,
+                      dataset: str, image_size: int, ground_truth: str) -> SaliencySet:
+    """A SaliencySet over image files whose classes are unknown (labels −1)."""
+    return SaliencySet(images=squashed_file_images(stimuli, f"saliency_{dataset}", image_size), names=names,
+                       labels=np.full(len(stimuli), -1, dtype=np.int64), classnames=(), name=dataset,
+                       ground_truth=ground_truth, load_target=load_target)
+
+
+IMAGE_SUFFIXES = frozenset({".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff"})
+
+
+def image_files(folder: Path) -> list[Path]:
+    """The image files directly in ``folder``, sorted (Thumbs.db, .m files, hidden files ignored)."""
+    return sorted(p for p in folder.iterdir()
+                  if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES and not p.name.startswith("."))
+
+
+def read_grey(path: Path) -> np.ndarray:
+    """An image file as (H, W) float64 grey levels 0–255 (DatasetError if unreadable)."""
+    return read_rgb(path).astype(np.float64).mean(axis=2)

@@ -1,0 +1,137 @@
+"""2AFC similarity sets as the ``similarity`` step reads them: reference, first (p0) and second (p1)
+candidate images, plus one row per triplet with ``p``, the fraction of judges choosing p1 as closer.
+
+One entry point, :func:`load_two_afc`, for three sources:
+
+- ``embedded``: a low-level set built offline from bundled photos and world renders, two kinds of
+  damage per triplet, judged by a *reference panel* of five full-reference metrics — not people
+  (see :mod:`.two_afc_embedded`).
+- ``bapps``: BAPPS 2AFC (Zhang et al., 2018), low-level distortions judged by people.
+- ``nights``: NIGHTS (Fu et al., 2023), mid-level variations (pose, layout, colour, content) of
+  generated images judged by people: the mid-level question needs it.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+
+from ..errors import ParameterError
+from .bapps import load_bapps
+from .image_sets import ArrayImages, FileImages, ImageSet
+from .nights import load_nights
+from .roots import load_from_root, require_root
+from .two_afc_embedded import PANEL_SOURCES, make_embedded_two_afc
+
+DATASETS = ("embedded", "bapps", "nights")
+PROTOCOLS = ("all", "votes6")
+# The split each dataset is evaluated on when none is named.
+DEFAULT_SPLITS = {"embedded": "test", "bapps": "val", "nights": "test"}
+DEFAULT_EMBEDDED_IMAGE_SIZE = 32
+# Input size for file images when the run does not fix the model's (open_clip's default).
+DEFAULT_FILE_IMAGE_SIZE = 224
+HUMAN_JUDGMENTS = {
+    "bapps": "the fraction of people (2 per triplet in train, 5 in val) who chose p1 as closer, "
+             "Zhang et al. (2018), BAPPS",
+    "nights": "the share of people who chose the second (right) image as closer, Fu et al. (2023), NIGHTS",
+}
+ROOT_HINTS = {
+    "bapps": "the folder holding BAPPS's 2afc/ (e.g. -p similarity_root=data/bapps/dataset)",
+    "nights": "the folder holding NIGHTS's data.csv, ref/ and distort/, or its parent "
+              "(e.g. -p similarity_root=data/nights)",
+}
+
+
+@dataclass
+class TwoAFCData:
+    """Triplet i is (ref[i], p0[i], p1[i]); ``triplets`` row i describes it.
+
+    ``triplets`` columns: subset, p (fraction of judges choosing p1 as closer) and, per source, more:
+    embedded adds reference, distortion0, level0, distortion1, level1 and choice_<member> for each
+    panel member; the real sets add id, the three paths (and NIGHTS votes).
+    """
+
+    ref: ImageSet
+    p0: ImageSet
+    p1: ImageSet
+    triplets: pd.DataFrame
+    name: str
+    ground_truth: str  # who judged, in words
+    protocol: str = "all"
+    split: str | None = None
+    panel: tuple[str, ...] = field(default_factory=tuple)  # embedded: the metrics that vote
+
+    def __len__(self) -> int:
+        return len(self.triplets)
+
+    @property
+    def subsets(self) -> list[str]:
+        return sorted(self.triplets["subset"].astype(str).unique())
+
+    @property
+    def judged_by_people(self) -> bool:
+        return not self.panel
+
+    def panel_choices(self) -> np.ndarray | None:
+        """(n_triplets, n_members) choices of the panel (1 = p1 closer, 0 = p0, ½ = tie); None for people."""
+        if not self.panel:
+            return None
+        return self.triplets[[f"choice_{member}" for member in self.panel]].to_numpy(dtype=float)
+
+    def images(self, indices) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(ref, p0, p1) of the triplets at ``indices``, each an (n, H, W, 3) array, for figures."""
+        def take(images: ImageSet) -> np.ndarray:
+            return np.stack([images.batch(int(i), int(i) + 1)[0].numpy() for i in indices])
+        return take(self.ref), take(self.p0), take(self.p1)
+
+
+def load_two_afc(dataset: str, root=None, *, protocol: str = "all", split: str | None = None,
+                 image_size: int | None = None, seed: int = 0, texture_scale: float = 1.0) -> TwoAFCData:
+    """The 2AFC set ``dataset`` names: ``embedded`` (built offline, no downloads), or ``bapps`` /
+    ``nights`` read from ``root`` in their official layouts.
+
+    ``protocol``: ``all`` (every triplet) or ``votes6`` (NIGHTS only: triplets with at least 6 votes,
+    as DreamSim reports). ``split``: None or "" = the dataset's evaluation split (BAPPS ``val``,
+    NIGHTS ``test``); BAPPS also has ``train``, NIGHTS ``train`` and ``val``; the embedded set has
+    only ``test``. ``image_size``: the embedded set's image size (default 32, as the world), or the
+    size real images are resized to at load (default 224). ``seed`` and ``texture_scale`` (for the
+    world renders among its references) shape the embedded set only.
+    """
+    if dataset not in DATASETS:
+        raise ParameterError(f"similarity_dataset={dataset!r}: choose one of {', '.join(DATASETS)}")
+    if protocol not in PROTOCOLS:
+        raise ParameterError(f"similarity_protocol={protocol!r}: choose one of {', '.join(PROTOCOLS)}")
+    if protocol == "votes6" and dataset != "nights":
+        raise ParameterError(f"similarity_protocol=votes6 applies to nights only (it filters on NIGHTS's vote "
+                             f"counts); {dataset} has protocol all")
+    split = split or DEFAULT_SPLITS[dataset]
+    if dataset == "embedded":
+        if split != "test":
+            raise ParameterError(f"similarity_split={split!r}: the embedded set has one split, test")
+        return _load_embedded(image_size or DEFAULT_EMBEDDED_IMAGE_SIZE, seed, texture_scale)
+    require_root("similarity_dataset", dataset, "similarity_root", root, ROOT_HINTS[dataset])
+    if dataset == "bapps":
+        table = load_from_root(lambda r: load_bapps(r, split), "similarity_root", root)
+    else:
+        table = load_from_root(lambda r: load_nights(r, split, protocol), "similarity_root", root)
+    size = image_size or DEFAULT_FILE_IMAGE_SIZE
+    return TwoAFCData(FileImages(table["ref_path"].tolist(), f"{dataset}_{split}_ref", size=size),
+                      FileImages(table["p0_path"].tolist(), f"{dataset}_{split}_p0", size=size),
+                      FileImages(table["p1_path"].tolist(), f"{dataset}_{split}_p1", size=size),
+                      table, dataset, HUMAN_JUDGMENTS[dataset], protocol, split)
+
+
+def _load_embedded(image_size: int, seed: int, texture_scale: float) -> TwoAFCData:
+    built = make_embedded_two_afc(image_size=image_size, seed=seed, texture_scale=texture_scale)
+    members = ", ".join(built.panel)
+    ground_truth = (f"a reference panel of {len(built.panel)} full-reference metrics ({members}), not people: "
+                    f"p = the fraction of panel members judging p1 closer to the reference")
+    return TwoAFCData(ArrayImages(built.ref, "two_afc_embedded_ref"), ArrayImages(built.p0, "two_afc_embedded_p0"),
+                      ArrayImages(built.p1, "two_afc_embedded_p1"), built.triplets, "embedded", ground_truth,
+                      "all", "test", built.panel)
+
+
+def panel_sources(panel) -> dict[str, str]:
+    """The published source of each panel member."""
+    return {member: PANEL_SOURCES[member] for member in panel}

@@ -1,0 +1,76 @@
+"""Figures of the saliency step: metrics vs epoch, maps at chosen checkpoints, contour vs interior."""
+from __future__ import annotations
+
+from typing import Sequence
+
+import numpy as np
+import pandas as pd
+
+from .common import epoch_axis, plt
+
+METRIC_TITLES = {"cc": "CC ↑", "nss": "NSS ↑", "sim": "SIM ↑", "kld": "KLD ↓", "auc_judd": "AUC-Judd ↑",
+                 "sauc": "shuffled AUC ↑"}
+BASELINE = "centre_bias"
+
+
+def metrics_vs_epoch(table: pd.DataFrame, log_x: bool = True):
+    """One panel per metric: the model's value per checkpoint with its bootstrap interval, and the
+    centre-bias baseline as a dashed line with its interval shaded."""
+    metrics = [m for m in METRIC_TITLES if m in set(table["metric"])]
+    fig, axes = plt.subplots(2, (len(metrics) + 1) // 2, figsize=(3.4 * ((len(metrics) + 1) // 2), 5.6),
+                             squeeze=False)
+    model_rows = table[table["checkpoint"] != BASELINE]
+    for ax, metric in zip(axes.flat, metrics):
+        rows = model_rows[model_rows["metric"] == metric].sort_values("epoch")
+        ax.plot(rows["epoch"], rows["value"], marker="o", color="C0", label="model")
+        ax.fill_between(rows["epoch"], rows["value_lo"], rows["value_hi"], color="C0", alpha=0.2)
+        base = table[(table["checkpoint"] == BASELINE) & (table["metric"] == metric)]
+        if not base.empty:
+            ax.axhline(base["value"].iloc[0], color="0.3", ls="--", label="centre bias")
+            ax.axhspan(base["value_lo"].iloc[0], base["value_hi"].iloc[0], color="0.5", alpha=0.12)
+        if metric in ("auc_judd", "sauc"):
+            ax.axhline(0.5, color="0.6", lw=0.8, ls=":")
+        ax.set_title(METRIC_TITLES[metric])
+        epoch_axis(ax, rows["epoch"], log_x=log_x)
+    for ax in list(axes.flat)[len(metrics):]:
+        ax.set_visible(False)
+    axes.flat[0].legend(fontsize=8)
+    fig.tight_layout()
+    return fig
+
+
+def saliency_maps_grid(images: np.ndarray, densities: Sequence[np.ndarray], maps_by_checkpoint: dict[str, Sequence[np.ndarray]],
+                       scale: float = 1.6):
+    """Rows = images; columns = the image, the ground-truth density, then one map per checkpoint."""
+    n, columns = len(images), 2 + len(maps_by_checkpoint)
+    fig, axes = plt.subplots(n, columns, figsize=(scale * columns, scale * n), squeeze=False)
+    for i in range(n):
+        panels = [(images[i], "image"), (densities[i], "people (density)")] + \
+                 [(maps[i], name) for name, maps in maps_by_checkpoint.items()]
+        for ax, (panel, title) in zip(axes[i], panels):
+            ax.imshow(panel, cmap=None if np.ndim(panel) == 3 else "magma")
+            ax.set_xticks([])
+            ax.set_yticks([])
+            if i == 0:
+                ax.set_title(title, fontsize=8)
+    fig.tight_layout()
+    return fig
+
+
+def region_share_vs_epoch(summary: pd.DataFrame, regions: Sequence[str] = ("contour", "interior"), log_x: bool = True):
+    """Share of saliency on the silhouette's contour and interior per checkpoint (one panel per set),
+    each against its share of the area (dotted: what a uniform map would give)."""
+    sets = list(dict.fromkeys(summary["set"]))
+    fig, axes = plt.subplots(1, len(sets), figsize=(4.2 * len(sets), 3.4), squeeze=False)
+    for ax, name in zip(axes[0], sets):
+        for k, region in enumerate(regions):
+            rows = summary[(summary["set"] == name) & (summary["region"] == region)].sort_values("epoch")
+            ax.plot(rows["epoch"], rows["share"], marker="o", color=f"C{k}", label=region)
+            ax.fill_between(rows["epoch"], rows["share_lo"], rows["share_hi"], color=f"C{k}", alpha=0.2)
+            ax.axhline(rows["area"].mean(), color=f"C{k}", ls=":", lw=1)
+        ax.set_title(name.replace("saliency_", "").replace("_", " "))
+        ax.set_ylabel("share of saliency")
+        epoch_axis(ax, summary["epoch"], log_x=log_x)
+    axes[0, 0].legend(fontsize=8)
+    fig.tight_layout()
+    return fig

