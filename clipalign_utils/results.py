@@ -1,37 +1,91 @@
 """Read the metric tables of one or more runs and align them per checkpoint.
 
-Only the contract columns of DESIGN.md are read, so tables written by any version of the
-analysis notebooks — or by hand — can be synthesised.
+Only the contract columns of DESIGN.md are read (their schema is the step registry's, see
+``clipalign_utils.registry``), so tables written by any version of the analysis notebooks — or by
+hand — can be synthesised. The similarity (2AFC) and saliency tables are optional: a run without them
+still synthesises.
 """
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 from typing import Sequence
 
 import pandas as pd
 
+from . import registry
 from .errors import ParameterError
 
-REQUIRED = {
-    "iqa": ["checkpoint", "epoch", "dataset", "distance", "distortion", "srcc", "srcc_lo", "srcc_hi"],
-    "shape_bias": ["checkpoint", "epoch", "dataset", "shape_bias", "lo", "hi"],
-    "noise": ["checkpoint", "epoch", "dataset", "sigma", "accuracy", "lo", "hi", "normalized_drop"],
-}
+
+def required_columns() -> dict[str, list[str]]:
+    """{table: the columns a reader needs}, from the registry's table schemas."""
+    return {name: list(table.needed) for name, table in registry.tables().items()}
 
 
 def read_metric(run_dir: str | Path, name: str) -> pd.DataFrame:
-    """RUN_DIR/metrics/<name>.csv, checked for its contract columns."""
-    path = Path(run_dir) / "metrics" / f"{name}.csv"
+    """RUN_DIR/metrics/<name>.csv (any registered table), checked for its contract columns."""
+    table_schema = registry.table(name)
+    path = table_schema.path(run_dir)
     if not path.exists():
-        step = {"iqa": "iqa", "shape_bias": "shape", "noise": "noise"}[name]
+        step = registry.step_of_table(name).name
         raise ParameterError(f"{path} is missing: run the {step} step first "
                              f"(clipalign run --out {run_dir} --only {step})")
     table = pd.read_csv(path)
-    missing = [c for c in REQUIRED[name] if c not in table.columns]
+    missing = table_schema.missing_columns(table.columns)
     if missing:
         raise ParameterError(f"{path} lacks the column(s) {', '.join(missing)}")
     return table
+
+
+def has_table(run_dir: str | Path, name: str) -> bool:
+    return registry.table(name).path(run_dir).exists()
+
+
+def step_tables(run_dir: str | Path) -> dict[str, pd.DataFrame]:
+    """Every registered table the run holds, read and checked: {table name: DataFrame}."""
+    return {name: read_metric(run_dir, name) for name in registry.tables() if has_table(run_dir, name)}
+
+
+# The per-checkpoint summary each optional step adds to checkpoint_table, and the saliency metrics taken.
+SALIENCY_MEASURES = ("cc", "nss")
+
+
+def two_afc_columns(run_dir: str | Path, distance: str | None = None) -> pd.DataFrame | None:
+    """Per checkpoint: two_afc_score, two_afc_score_lo, two_afc_score_hi (overall subset ``all``, at
+    ``distance`` when the table holds it, else its first distance), two_afc_dataset; None without the table."""
+    if not has_table(run_dir, "two_afc"):
+        return None
+    table = read_metric(run_dir, "two_afc")
+    table = table[table["subset"] == "all"]
+    distances = sorted(table["distance"].unique())
+    if not distances:
+        return None
+    table = table[table["distance"] == (distance if distance in distances else distances[0])]
+    return table.rename(columns={"score": "two_afc_score", "score_lo": "two_afc_score_lo",
+                                 "score_hi": "two_afc_score_hi", "dataset": "two_afc_dataset"})[
+        ["checkpoint", "two_afc_dataset", "two_afc_score", "two_afc_score_lo", "two_afc_score_hi"]]
+
+
+def saliency_columns(run_dir: str | Path) -> pd.DataFrame | None:
+    """Per checkpoint (the centre-bias baseline left out): saliency_<m>, saliency_<m>_lo, saliency_<m>_hi for
+    m in SALIENCY_MEASURES (the table's first method), saliency_dataset; None without the table."""
+    if not has_table(run_dir, "saliency"):
+        return None
+    table = read_metric(run_dir, "saliency")
+    from .registry import SALIENCY_BASELINE
+
+    table = table[table["checkpoint"] != SALIENCY_BASELINE]
+    if table.empty:
+        return None
+    table = table[table["method"] == table["method"].iloc[0]]
+    out = pd.DataFrame({"checkpoint": list(dict.fromkeys(table["checkpoint"]))})
+    out["saliency_dataset"] = out["checkpoint"].map(table.groupby("checkpoint")["dataset"].first())
+    for metric in SALIENCY_MEASURES:
+        rows = table[table["metric"] == metric].set_index("checkpoint")
+        for suffix, source in (("", "value"), ("_lo", "value_lo"), ("_hi", "value_hi")):
+            out[f"saliency_{metric}{suffix}"] = out["checkpoint"].map(rows[source]) if len(rows) else float("nan")
+    return out
 
 
 def checkpoint_table(run_dir: str | Path, distance: str | None = None) -> pd.DataFrame:
@@ -71,6 +125,9 @@ def checkpoint_table(run_dir: str | Path, distance: str | None = None) -> pd.Dat
     }).reset_index()
 
     table = iqa.merge(shape, on="checkpoint", how="outer").merge(robustness, on="checkpoint", how="outer")
+    for optional in (two_afc_columns(run_dir, distance), saliency_columns(run_dir)):
+        if optional is not None:
+            table = table.merge(optional, on="checkpoint", how="left")
     peak_path = Path(run_dir) / "metrics" / "iqa_peak.csv"
     if peak_path.exists():
         peak = pd.read_csv(peak_path)
@@ -119,12 +176,23 @@ def parse_run_dirs(run_dirs, run_dir: str | Path) -> list[Path]:
     return dirs
 
 
+def run_labels(run_dirs: Sequence[str | Path]) -> list[str]:
+    """A portable label per run: its path relative to the folder all of them share ("tiny-seed0",
+    "heldout/seed-0"); a single run is known by its directory's name."""
+    paths = [Path(d).resolve() for d in run_dirs]
+    if len(paths) < 2:
+        return [p.name for p in paths]
+    common = Path(os.path.commonpath(paths))
+    return [p.relative_to(common).as_posix() if p != common else p.name for p in paths]
+
+
 def checkpoint_tables(run_dirs: Sequence[str | Path], distance: str | None = None) -> pd.DataFrame:
-    """checkpoint_table of several runs stacked; columns `run`, `scale` and `seed` (run_identity) tell them apart."""
+    """checkpoint_table of several runs stacked; columns `run` (``run_labels``), `scale` and `seed`
+    (run_identity) tell them apart."""
     tables = []
-    for run_dir in run_dirs:
+    for run_dir, label in zip(run_dirs, run_labels(run_dirs)):
         identity = run_identity(run_dir)
-        table = checkpoint_table(run_dir, distance)
+        table = checkpoint_table(run_dir, distance).assign(run=label)
         table["scale"] = identity["scale"] if identity["scale"] is not None else Path(run_dir).name
         table["seed"] = identity["seed"]
         tables.append(table)
@@ -139,10 +207,10 @@ def noise_curves(run_dir: str | Path) -> pd.DataFrame:
 def noise_curves_of(run_dirs: Sequence[str | Path]) -> pd.DataFrame:
     """noise_curves of several runs stacked, with columns run, scale and seed as in checkpoint_tables."""
     tables = []
-    for run_dir in run_dirs:
+    for run_dir, label in zip(run_dirs, run_labels(run_dirs)):
         identity = run_identity(run_dir)
         tables.append(noise_curves(run_dir).assign(
-            run=str(run_dir), scale=identity["scale"] if identity["scale"] is not None else Path(run_dir).name,
+            run=label, scale=identity["scale"] if identity["scale"] is not None else Path(run_dir).name,
             seed=identity["seed"]))
     return pd.concat(tables, ignore_index=True)
 
@@ -159,7 +227,10 @@ def run_parameters(run_dir: str | Path) -> dict:
     from .config import PRESETS, resolve
 
     passed = {}
-    for notebook in sorted((Path(run_dir) / "notebooks").glob("0[1-5]_*.ipynb")):
+    notebooks = Path(run_dir) / "notebooks"
+    for notebook in sorted(notebooks / f"{step.notebook}.ipynb" for step in registry.steps()):
+        if not notebook.exists():
+            continue
         passed.update(json.loads(notebook.read_text())["metadata"].get("papermill", {}).get("parameters", {}))
     if not passed:
         return {}
@@ -218,7 +289,8 @@ def sweep_tables(run_dirs: Sequence[str | Path], distance: str | None = None) ->
     run_dirs = [Path(d) for d in run_dirs]
     params = [run_parameters(d) for d in run_dirs]  # each run's executed notebooks, read once
     labels, factors = _labels(params, run_dirs)
-    by_run = {str(d): (label, {k: _show(p.get(k)) for k in factors}) for d, label, p in zip(run_dirs, labels, params)}
+    by_run = {run: (label, {k: _show(p.get(k)) for k in factors})
+              for run, label, p in zip(run_labels(run_dirs), labels, params)}
     table, noise = checkpoint_tables(run_dirs, distance), noise_curves_of(run_dirs)
     for frame in (table, noise):
         frame["setting"] = frame["run"].map(lambda r: by_run[r][0])

@@ -21,7 +21,10 @@
 #
 # We ask every checkpoint of the run, by zero-shot classification (open_clip's zero-shot
 # classifier: the image embedding against the mean embedding of prompts such as "a photo of a
-# {class}."), and count its decisions on the images whose two cues differ:
+# {class}."), and count its decisions on the images whose two cues differ. On Geirhos's stimuli the
+# classification is *direct 16-way zero-shot* over the 16 class names (with CLIP's 80 ImageNet
+# prompt templates), not model-vs-human's mapping of 1000 ImageNet logits onto 16 classes, which
+# needs an ImageNet classifier head a CLIP model does not have:
 #
 # - a **shape hit**: the predicted class is the shape's class;
 # - a **texture hit**: the predicted class is the texture's class;

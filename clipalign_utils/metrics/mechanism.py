@@ -1,0 +1,107 @@
+"""What causes the trade-off? The quality-variation experiment's predictions, judged over seeds.
+
+Input: one row per run × checkpoint with columns setting, seed, epoch and the measures (iqa_srcc,
+within_seen_srcc, within_unseen_srcc, within_family_srcc, texture_bias, noise_drop, at_chance, …).
+Every statistic is computed per run (seed) first; a setting's value is the mean over its seeds with a
+Student-t interval over seeds (``tradeoff.t_interval``), so the seeds are the replicates.
+"""
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from clipalign_utils.metrics.iqa import early_window
+from clipalign_utils.metrics.stats import permutation_spearman
+from clipalign_utils.metrics.tradeoff import INCONCLUSIVE, NOT_REPRODUCED, REPRODUCED, net_of_time, t_interval
+
+CLASSIFICATION_MEASURES = ("texture_bias", "noise_drop", "chance_corrected_drop")
+
+
+def early_decline(epochs, values) -> float:
+    """max over the early window (0 < epoch ≤ a third of the run) of the curve − its final value;
+    nan when the window or the final value is empty. Positive = the curve ended below its early best."""
+    epochs = np.asarray(epochs, dtype=float)
+    values = np.asarray(values, dtype=float)
+    keep = np.isfinite(epochs) & np.isfinite(values)
+    epochs, values = epochs[keep], values[keep]
+    if values.size == 0:
+        return float("nan")
+    order = np.argsort(epochs, kind="stable")
+    epochs, values = epochs[order], values[order]
+    early = values[early_window(epochs)]
+    return float(early.max() - values[-1]) if early.size else float("nan")
+
+
+def _usable(run: pd.DataFrame, column: str) -> pd.DataFrame:
+    if column in CLASSIFICATION_MEASURES and "at_chance" in run.columns:
+        return run[~run["at_chance"].fillna(False).astype(bool)]
+    return run
+
+
+def per_seed(table: pd.DataFrame, statistic, column: str, other: str | None = None) -> pd.DataFrame:
+    """One row per setting × seed: ``statistic`` of that run's curve(s) (rows sorted by epoch;
+    checkpoints at chance left out of classification measures). columns setting, seed, value."""
+    rows = []
+    for (setting, seed), run in table.groupby(["setting", "seed"], sort=False):
+        run = _usable(_usable(run.sort_values("epoch"), column), other or column)
+        value = statistic(run["epoch"], run[column]) if other is None else statistic(run["epoch"], run[column],
+                                                                                       run[other])
+        rows.append({"setting": setting, "seed": seed, "value": value})
+    return pd.DataFrame(rows, columns=["setting", "seed", "value"])
+
+
+def epoch_trend(epochs, values) -> float:
+    """Spearman's ρ of a run's curve against epoch (its sign: rises or falls)."""
+    return permutation_spearman(epochs, values, n_perm=1)[0]
+
+
+def partial_relation(epochs, x, y) -> float:
+    """Partial Spearman of x and y given log training time (``tradeoff.net_of_time``)."""
+    return net_of_time(epochs, x, y)["partial_spearman"]
+
+
+def over_seeds(values: pd.DataFrame) -> pd.DataFrame:
+    """Per setting: mean of ``value`` over seeds, its t-interval (lo, hi) and n_seeds, in first-seen order."""
+    rows = []
+    for setting, group in values.groupby("setting", sort=False):
+        mean, lo, hi, n = t_interval(group["value"])
+        rows.append({"setting": setting, "mean": mean, "lo": lo, "hi": hi, "n_seeds": n})
+    return pd.DataFrame(rows, columns=["setting", "mean", "lo", "hi", "n_seeds"])
+
+
+def paired_difference(a: pd.DataFrame, b: pd.DataFrame) -> tuple[float, float, float, int]:
+    """(mean, lo, hi, n) over seeds of a.value − b.value, matching seeds (a paired comparison)."""
+    merged = a.merge(b, on="seed", suffixes=("_a", "_b"))
+    return t_interval(merged["value_a"] - merged["value_b"])
+
+
+def welch_difference(a: pd.DataFrame, b: pd.DataFrame, confidence: float = 0.95) -> tuple[float, float, float]:
+    """(mean(a) − mean(b), lo, hi): Welch's t-interval for the difference of two settings' seed means."""
+    from scipy import stats
+
+    x = a["value"].dropna().to_numpy(float)
+    y = b["value"].dropna().to_numpy(float)
+    diff = float(x.mean() - y.mean()) if x.size and y.size else float("nan")
+    if x.size < 2 or y.size < 2:
+        return diff, float("nan"), float("nan")
+    vx, vy = x.var(ddof=1) / x.size, y.var(ddof=1) / y.size
+    se = np.sqrt(vx + vy)
+    if se == 0:
+        return diff, diff, diff
+    dof = (vx + vy) ** 2 / (vx**2 / (x.size - 1) + vy**2 / (y.size - 1))
+    half = float(stats.t.ppf(0.5 + confidence / 2, dof) * se)
+    return diff, diff - half, diff + half
+
+
+def above_zero(lo: float, hi: float) -> str:
+    """reproduced when an interval lies above 0, not reproduced when below, else inconclusive."""
+    if np.isfinite(lo) and lo > 0:
+        return REPRODUCED
+    if np.isfinite(hi) and hi < 0:
+        return NOT_REPRODUCED
+    return INCONCLUSIVE
+
+
+def below_zero(lo: float, hi: float) -> str:
+    """reproduced when an interval lies below 0 (a fall), not reproduced when above, else inconclusive."""
+    return above_zero(-hi, -lo)
