@@ -258,3 +258,26 @@ def test_cifar100_uses_the_clip_papers_18_templates():
 def test_embedded_iqa_references_exclude_the_training_texture_photos():
     assert world.TEXTURE_PHOTOS == ("brick", "grass", "gravel")
     assert not set(DEFAULT_PHOTOS) & set(world.TEXTURE_PHOTOS)
+
+
+def test_a_cache_from_before_raw_embeddings_is_not_reused(tmp_path):
+    import torch
+
+    from clipalign_utils import encoder as encoder_module
+    from clipalign_utils import models
+    from clipalign_utils.data.image_sets import ArrayImages
+    from clipalign_utils.encoder import Encoder, _sha1
+
+    model = models.create_model("tiny", image_size=32)
+    checkpoint = tmp_path / "epoch_0.pt"
+    torch.save({"epoch": 0, "state_dict": model.state_dict()}, checkpoint)
+    images = ArrayImages(world.make_test_set(1, 0, world.WorldConfig()).images, "test")
+    encoder = Encoder(checkpoint, models.open_clip_name("tiny"), 32, cache_dir=tmp_path / "cache")
+    # What a version-1 cache held at its key: unit vectors (here a marker array).
+    old_identity = {k: v for k, v in encoder._identity.items() if k != "format"}
+    old_key = {**old_identity, "images": images.identity, "layer": "final", "kind": "image"}
+    (tmp_path / "cache").mkdir()
+    np.save(tmp_path / "cache" / f"{_sha1(old_key)}.npy", np.full((8, 64), 7.0, dtype=np.float32))
+    raw = encoder.encode_images(images)
+    assert encoder_module.CACHE_FORMAT == 2 and not np.allclose(raw, 7.0)
+    assert not np.allclose(np.linalg.norm(raw, axis=1), 1.0, atol=1e-3)

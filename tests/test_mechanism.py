@@ -1,0 +1,100 @@
+"""The quality-variation experiment's statistics, on hand-made curves over seeds."""
+
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from clipalign_utils.metrics import mechanism as m
+from clipalign_utils.steps import quality_experiment as experiment
+
+EPOCHS = np.array([0.0, 0.25, 0.5, 1.0, 2.0, 3.0, 6.0])  # early window: 0 < epoch ≤ 2
+
+
+def test_early_decline_by_hand():
+    assert m.early_decline(EPOCHS, [0.2, 0.5, 0.7, 0.6, 0.65, 0.5, 0.4]) == pytest.approx(0.3)  # 0.7 − 0.4
+    assert m.early_decline(EPOCHS, [0.2, 0.3, 0.3, 0.4, 0.4, 0.6, 0.8]) == pytest.approx(-0.4)  # 0.4 − 0.8
+    assert np.isnan(m.early_decline([0.0, 6.0], [0.1, 0.2]))  # no early checkpoint
+
+
+def test_welch_difference_by_hand():
+    a = pd.DataFrame({"value": [1.0, 2.0, 3.0]})
+    b = pd.DataFrame({"value": [0.0, 0.0, 0.0, 0.0]})
+    diff, lo, hi = m.welch_difference(a, b)
+    # var(a)/3 = 1/3, var(b) = 0: dof = 2, half-width t(0.975, 2)·sqrt(1/3)
+    from scipy import stats
+    half = stats.t.ppf(0.975, 2) * np.sqrt(1 / 3)
+    assert diff == pytest.approx(2.0) and lo == pytest.approx(2 - half) and hi == pytest.approx(2 + half)
+
+
+def test_paired_difference_matches_seeds():
+    a = pd.DataFrame({"seed": [0, 1, 2], "value": [0.3, 0.5, 0.4]})
+    b = pd.DataFrame({"seed": [2, 0, 1], "value": [0.1, 0.2, 0.3]})  # same seeds, other order
+    mean, lo, hi, n = m.paired_difference(a, b)
+    assert n == 3 and mean == pytest.approx(np.mean([0.1, 0.2, 0.3]))
+
+
+def test_outcomes_follow_the_interval():
+    assert m.above_zero(0.1, 0.3) == "reproduced" and m.above_zero(-0.3, -0.1) == "not reproduced"
+    assert m.above_zero(-0.1, 0.1) == "inconclusive" and m.above_zero(float("nan"), float("nan")) == "inconclusive"
+    assert m.below_zero(-0.3, -0.1) == "reproduced" and m.below_zero(0.1, 0.3) == "not reproduced"
+
+
+def _table():
+    """Two settings × 3 seeds: with variation the seen families peak early and decline, the noise drop
+    falls; in the clean world neither happens."""
+    rows = []
+    for setting, variation in [("clean", 0.0), ("variation 0.6, held out: impulse_noise", 0.6)]:
+        for seed in range(3):
+            jitter = 0.01 * seed
+            for k, epoch in enumerate(EPOCHS):
+                seen = [0.5, 0.7, 0.8, 0.75, 0.7, 0.65, 0.6][k] + jitter if variation else np.nan
+                unseen = 0.6 + 0.02 * k + jitter
+                rows.append({"setting": setting, "seed": seed, "epoch": epoch, "checkpoint": f"epoch_{epoch:g}",
+                             "iqa_srcc": 0.4 + 0.01 * k + jitter, "within_seen_srcc": seen,
+                             "within_unseen_srcc": unseen, "within_family_srcc": unseen if not variation else seen,
+                             "texture_bias": 0.8 - 0.05 * k + jitter,
+                             "noise_drop": (0.5 - 0.05 * k if variation else 0.2 + 0.01 * k) + jitter,
+                             "at_chance": k == 0})
+    table = pd.DataFrame(rows)
+    settings = pd.DataFrame({"setting": ["clean", "variation 0.6, held out: impulse_noise"],
+                             "quality_variation": [0.0, 0.6],
+                             "quality_families": ["", "additive_gaussian_noise, gaussian_blur"],
+                             "texture_correlation": [0.8, 0.8], "n_seeds": [3, 3]})
+    return table, settings
+
+
+def test_predictions_on_hand_made_curves():
+    table, settings = _table()
+    predicted = experiment.predictions(table, settings).set_index(["prediction", "setting"])
+    held_out = "variation 0.6, held out: impulse_noise"
+    seen = predicted.loc[("1a within-family alignment declines for seen families", held_out)]
+    assert seen["mean"] == pytest.approx(0.2) and seen["outcome"] == "reproduced"  # 0.8 − 0.6 in every seed
+    versus = predicted.loc[("1b seen families decline more than unseen ones", held_out)]
+    # unseen rises 0.6 → 0.72 with the early best 0.68 (epoch 2): decline −0.04; seen − unseen = 0.24
+    assert versus["mean"] == pytest.approx(0.24) and versus["outcome"] == "reproduced"
+    assert predicted.loc[("2 the normalized noise drop falls", held_out), "outcome"] == "reproduced"
+    assert predicted.loc[("2 the normalized noise drop falls", "clean"), "outcome"] == "not reproduced"
+    assert predicted.loc[("control: texture bias falls", "clean"), "mean"] == pytest.approx(-1.0)
+    lines = experiment.sentences(predicted.reset_index(), settings)
+    assert any("falls — as predicted (noise seen in training)" in line for line in lines)
+    assert any("does not clearly fall — as predicted (noise not seen in training)" in line for line in lines)
+
+
+def test_settings_are_named_by_their_world(tmp_path):
+    for name, record in [("a", {"seed": 0, "quality_variation": 0.0}),
+                         ("b", {"seed": 1, "quality_variation": 0.6,
+                                "quality_families": ["jpeg_compression", "contrast_change", "mean_shift",
+                                                     "change_of_color_saturation", "quantization_noise"]}),
+                         ("c", {"seed": 0, "quality_variation": 0.0, "texture_correlation": 1.0})]:
+        (tmp_path / "sweep" / name / "metrics").mkdir(parents=True)
+        (tmp_path / "sweep" / name / "train_params.json").write_text(json.dumps(record))
+        (tmp_path / "sweep" / name / "metrics" / "noise.csv").write_text("")
+    (tmp_path / "sweep" / "unfinished").mkdir()
+    (tmp_path / "sweep" / "unfinished" / "train_params.json").write_text("{}")
+    runs = experiment.expand_run_dirs([tmp_path])
+    assert [r.name for r in runs] == ["a", "b", "c"]
+    labels = [experiment.setting_label(experiment.world_of(r)) for r in runs]
+    assert labels == ["clean", "variation 0.6, held out: additive_gaussian_noise, gaussian_blur, impulse_noise",
+                      "clean, texture_correlation=1"]
