@@ -1,7 +1,8 @@
 """Build the Jupyter Book from an executed run directory.
 
 The book's sources are the top-level ``_config.yml`` and ``_toc.yml``, the prose in ``book/``
-and the executed notebooks in ``RUN_DIR/notebooks``. They are staged into ``RUN_DIR/book``
+and the executed notebooks in ``RUN_DIR/notebooks``; the notebook pages, and their order in the staged
+``_toc.yml``, come from the step registry (``clipalign_utils.registry``). They are staged into ``RUN_DIR/book``
 mirroring the repository layout (so each page's Colab button points at the repository's
 ``notebooks/<name>.ipynb``), with a generated page fragment describing the run. The build
 renders; it never executes a notebook again, and treats every Sphinx warning as an error.
@@ -16,16 +17,18 @@ import subprocess
 import sys
 from pathlib import Path
 
-from . import repository
+from . import registry, repository
 from .errors import ClipalignError
-from .pipeline import REPO_ROOT, STEPS
+from .registry import REPO_ROOT
 
 
 class BookBuildFailed(ClipalignError):
     pass
 
 
-SWEEP_PAGE = "06_sweep"
+SWEEP_PAGE = registry.SWEEP_PAGE
+# The _toc.yml part whose chapters are the notebook pages (generated from the registry when staged).
+NOTEBOOK_PART = "Notebooks (executed by the pipeline)"
 # Chapter 6 of a book whose run directory holds no sweep.
 NO_SWEEP_PAGE = """# 6. What drives the trade-off?
 
@@ -43,8 +46,15 @@ across settings.
 
 
 def _runs_in(run_dir: Path) -> list[Path]:
-    """Complete run directories directly under ``run_dir`` (their noise step executed), in name order."""
-    return sorted(d for d in run_dir.iterdir() if (d / "notebooks" / f"{STEPS['noise']}.ipynb").exists())
+    """Complete run directories directly under ``run_dir`` (checkpoints, every per-run step executed), in
+    name order; the staged book (``run_dir/book``) is none."""
+    return sorted(d for d in run_dir.iterdir()
+                  if d.is_dir() and d.name != "book" and (d / "checkpoints").exists() and registry.run_complete(d))
+
+
+def _step_pages() -> tuple[list[str], str]:
+    """(the per-run steps' notebooks, the synthesis's notebook)."""
+    return [s.notebook for s in registry.per_run_steps()], registry.synthesis().notebook
 
 
 def _notebook_sources(run_dir: Path) -> tuple[dict[str, Path], Path]:
@@ -52,54 +62,81 @@ def _notebook_sources(run_dir: Path) -> tuple[dict[str, Path], Path]:
 
     A multi-run directory (``--seeds``/``--scales``) holds only the synthesis; its other pages come
     from its first complete run (sub-directories in name order). A sweep directory holds only the
-    comparison (page 6); pages 1–5 come from the first run of its plan. Page 6 is the directory's own
-    sweep notebook, or that of a sweep directory inside it (the full preset's ``drivers``), if any."""
+    comparison (page 6); the step pages come from the first run of its plan. Page 6 is the directory's own
+    sweep notebook, or that of a sweep directory inside it (the full preset's ``drivers``), if any.
+    Other registered pages (``registry.PAGES``) are shown when the directory holds them."""
     from .sweep import RECORD, sweep_run_dirs
 
-    own = {name: run_dir / "notebooks" / f"{name}.ipynb" for name in STEPS.values()}
+    per_run, synthesis = _step_pages()
+    pages = per_run + [synthesis]
+    own = {name: run_dir / "notebooks" / f"{name}.ipynb" for name in pages}
     sweep_page = run_dir / "notebooks" / f"{SWEEP_PAGE}.ipynb"
     inner = sorted(run_dir.glob(f"*/notebooks/{SWEEP_PAGE}.ipynb"))
     if all(path.exists() for path in own.values()):
         sources, trained = own, run_dir
     elif (run_dir / RECORD).exists() and sweep_page.exists():
         trained = sweep_run_dirs(run_dir)[0]
-        sources = {name: trained / "notebooks" / f"{name}.ipynb" for name in STEPS.values()}
+        sources = {name: trained / "notebooks" / f"{name}.ipynb" for name in pages}
         missing = [str(path) for path in sources.values() if not path.exists()]
         if missing:
             raise BookBuildFailed(f"the sweep's first run lacks {', '.join(missing)}: finish the sweep first "
                                   f"(run the same clipalign sweep command again)")
     else:
         runs = [d for d in _runs_in(run_dir) if not (d / RECORD).exists()]
-        if not runs or not own[STEPS["tradeoff"]].exists():
+        if not runs or not own[synthesis].exists():
             missing = ", ".join(name for name, path in own.items() if not path.exists())
             raise BookBuildFailed(f"{run_dir / 'notebooks'} lacks executed notebooks {missing}: "
                                   f"run the whole pipeline first (clipalign run --out {run_dir})")
         trained = runs[0]
-        sources = {name: trained / "notebooks" / f"{name}.ipynb" for name in STEPS.values()}
-        sources[STEPS["tradeoff"]] = own[STEPS["tradeoff"]]
+        sources = {name: trained / "notebooks" / f"{name}.ipynb" for name in per_run}
+        sources[synthesis] = own[synthesis]
     if sweep_page.exists():
         sources[SWEEP_PAGE] = sweep_page
     elif inner:
         sources[SWEEP_PAGE] = inner[0]
+    for name in registry.PAGES:
+        if name != SWEEP_PAGE and (run_dir / "notebooks" / f"{name}.ipynb").exists():
+            sources[name] = run_dir / "notebooks" / f"{name}.ipynb"
     return sources, trained
+
+
+def page_number(notebook: str) -> str:
+    """A notebook page's chapter number: the digits its name starts with ("07_similarity" -> "7")."""
+    digits = notebook.split("_", 1)[0]
+    return str(int(digits)) if digits.isdigit() else notebook
+
+
+def _page_list(notebooks) -> str:
+    """"Pages 1–4, 7 and 8" style: consecutive chapter numbers joined by a dash."""
+    numbers = sorted(int(n) for n in map(page_number, notebooks) if n.isdigit())
+    runs, start = [], None
+    for i, n in enumerate(numbers):
+        start = n if start is None else start
+        if i + 1 == len(numbers) or numbers[i + 1] != n + 1:
+            runs.append(f"{start}" if start == n else f"{start}–{n}")
+            start = None
+    text = runs[0] if len(runs) == 1 else ", ".join(runs[:-1]) + " and " + runs[-1]
+    return ("Page " if len(numbers) == 1 else "Pages ") + text
 
 
 def _run_summary(run_dir: Path, sources: dict[str, Path], trained: Path) -> str:
     """Markdown describing which run produced the pages: preset, model, timings, checkpoints."""
+    per_run, synthesis = _step_pages()
     lines = []
     if trained != run_dir:
         others = ", ".join(f"`{d.name}`" for d in sorted(run_dir.iterdir()) if (d / "train_params.json").exists())
-        if sources[STEPS["tradeoff"]].parent.parent == run_dir:
-            lines += [f"Pages 1–4 show the run `{trained.name}`; page 5 synthesises all runs of this "
-                      f"directory: {others}.", ""]
+        if sources[synthesis].parent.parent == run_dir:
+            lines += [f"{_page_list(per_run)} show the run `{trained.name}`; page {page_number(synthesis)} "
+                      f"synthesises all runs of this directory: {others}.", ""]
         else:
-            lines += [f"Pages 1–5 show the run `{trained.name}`, the first of this sweep's runs: {others}.", ""]
+            lines += [f"{_page_list(per_run + [synthesis])} show the run `{trained.name}`, the first of this "
+                      f"sweep's runs: {others}.", ""]
     if SWEEP_PAGE in sources:
         sweep_dir = sources[SWEEP_PAGE].parent.parent
         where = "this directory" if sweep_dir == run_dir else f"`{sweep_dir.relative_to(run_dir)}`"
-        lines += [f"Page 6 compares the runs of the sweep in {where}.", ""]
+        lines += [f"Page {page_number(SWEEP_PAGE)} compares the runs of the sweep in {where}.", ""]
     else:
-        lines += ["This build ran no sweep: page 6 says how to produce one.", ""]
+        lines += [f"This build ran no sweep: page {page_number(SWEEP_PAGE)} says how to produce one.", ""]
     lines += ["| | |", "|---|---|"]
     for name, notebook in sources.items():
         meta = json.loads(notebook.read_text())["metadata"].get("papermill", {})
@@ -115,6 +152,21 @@ def _run_summary(run_dir: Path, sources: dict[str, Path], trained: Path) -> str:
     n_checkpoints = len(list((trained / "checkpoints").glob("epoch_*.pt")))
     lines.append(f"| checkpoints | {n_checkpoints} |")
     return "\n".join(lines) + "\n"
+
+
+def toc(pages) -> dict:
+    """The repository's ``_toc.yml`` with its notebook part's chapters set to ``pages`` (notebook names,
+    in the registry's page order)."""
+    import yaml
+
+    book_toc = yaml.safe_load((REPO_ROOT / "_toc.yml").read_text())
+    part = next((p for p in book_toc.get("parts", []) if p.get("caption") == NOTEBOOK_PART), None)
+    if part is None:
+        raise BookBuildFailed(f"{REPO_ROOT / '_toc.yml'} has no part captioned {NOTEBOOK_PART!r}")
+    order = registry.notebook_pages()
+    ranked = sorted(pages, key=lambda name: (order.index(name) if name in order else len(order), name))
+    part["chapters"] = [{"file": f"notebooks/{name}"} for name in ranked]
+    return book_toc
 
 
 # A tqdm refresh: "desc:  40%|████      | 4/10 [00:01<00:02, 2.9it/s]" (or its leave=False blank-out).
@@ -194,8 +246,12 @@ def stage_book(run_dir: str | Path) -> Path:
     if stage.exists():
         shutil.rmtree(stage)
     stage.mkdir(parents=True)
-    for name in ("_config.yml", "_toc.yml"):
-        shutil.copy2(REPO_ROOT / name, stage / name)
+    shutil.copy2(REPO_ROOT / "_config.yml", stage / "_config.yml")
+    import yaml
+
+    pages = list(sources) + ([] if SWEEP_PAGE in sources else [SWEEP_PAGE])
+    (stage / "_toc.yml").write_text("# Staged by clipalign_utils.book: the notebook pages come from the step registry.\n"
+                                    + yaml.safe_dump(toc(pages), sort_keys=False, allow_unicode=True))
     shutil.copytree(REPO_ROOT / "book", stage / "book")
     (stage / "notebooks").mkdir()
     replacements = _path_replacements(run_dir, sources)

@@ -1,5 +1,7 @@
 """`clipalign` command line: run the pipeline, rebuild the book.
 
+The steps come from the step registry (``clipalign_utils.registry``); the CLI is the only place that
+builds the book (after a whole run, several runs or a sweep, unless --no-book).
 Any ClipalignError (bad parameter, missing dataset, corrupt checkpoint, failed step)
 ends the command with one line on stderr and exit status 2.
 """
@@ -9,9 +11,9 @@ import argparse
 import sys
 from pathlib import Path
 
+from . import registry
 from .config import MULTI_RUN_PRESETS, PRESETS, SWEEP_PRESETS
 from .errors import ClipalignError, ParameterError
-from .pipeline import STEPS
 
 
 def _parse_overrides(items: list[str]) -> dict[str, str]:
@@ -44,7 +46,7 @@ def main(argv: list[str] | None = None) -> int:
     run = commands.add_parser("run", help="execute the notebooks into a run directory, then build the book")
     run.add_argument("--preset", default="default", help=f"one of: {', '.join(PRESETS)}")
     run.add_argument("--out", required=True, help="run directory (created; re-used to resume)")
-    run.add_argument("--only", metavar="STEP", help=f"re-run one step: {', '.join(STEPS)}")
+    run.add_argument("--only", metavar="STEP", help=f"re-run one step: {', '.join(registry.names())}")
     run.add_argument("-p", dest="params", action="append", default=[], metavar="NAME=VALUE",
                      help="override a parameter in every notebook that declares it (repeatable)")
     run.add_argument("--no-book", action="store_true", help="skip building the book")
@@ -106,8 +108,12 @@ def main(argv: list[str] | None = None) -> int:
             from .pipeline import run_pipeline
 
             # Cell-by-cell progress bars only on a terminal; logs get the per-step lines.
-            run_pipeline(args.out, args.preset, args.only, _parse_overrides(args.params),
-                         book=not args.no_book, progress=sys.stderr.isatty())
+            out = run_pipeline(args.out, args.preset, args.only, _parse_overrides(args.params),
+                               progress=sys.stderr.isatty())
+            if not args.no_book and args.only is None:
+                from .book import build_book
+
+                print(f"book: {build_book(out) / 'index.html'}", flush=True)
         else:
             from .book import build_book
 

@@ -52,6 +52,20 @@ _COMMON: dict[str, Any] = {
     "sigmas": (0.02, 0.05, 0.1, 0.2),
     "noise_at": "native",  # add the noise to the native image (native) or after resizing to the input (input)
     "noise_seed": 1234,
+    # similarity (2AFC): "" = the dataset's evaluation split (bapps val, nights test)
+    "similarity_dataset": "embedded",
+    "similarity_root": "",
+    "similarity_protocol": "all",
+    "similarity_split": "",
+    # saliency correspondence
+    "saliency_dataset": "embedded",
+    "saliency_root": "",
+    "saliency_method": "smoothgrad",
+    # Sized for the default run's budget (17 checkpoints; SmoothGrad is most of the step's cost).
+    "saliency_n_images": 24,  # embedded: images in the set; real datasets: the first n stimuli (0 = all)
+    "saliency_samples": 2,  # SmoothGrad noisy copies per image
+    "saliency_noise": 0.15,  # SmoothGrad noise, a fraction of the input range
+    "saliency_cue_per_pair": 1,  # cue-conflict images per (shape, texture) pair for the contour/interior share
     "prompt_templates": "ensemble",
     "alignment_weight": 0.5,
     "n_perm": 10000,
@@ -73,6 +87,8 @@ PRESETS: dict[str, dict[str, Any]] = {
         cue_conflict_per_pair=1,
         test_per_class=16,
         n_perm=500,
+        saliency_n_images=16,
+        saliency_samples=2,
     ),
 }
 
@@ -101,6 +117,10 @@ CHOICES: dict[str, tuple[str, ...]] = {
     "cue_conflict_dataset": ("embedded", "geirhos"),
     "noise_dataset": ("embedded", "cifar100"),
     "layers": ("final", "all"),
+    "similarity_dataset": ("embedded", "bapps", "nights"),
+    "similarity_protocol": ("all", "votes6"),
+    "saliency_dataset": ("embedded", "mit1003", "cat2000"),
+    "saliency_method": ("smoothgrad", "rollout"),
 }
 
 
@@ -156,6 +176,10 @@ def resolve(preset: str = "default", **overrides: Any) -> dict[str, Any]:
             f"{params['batch_size']}: an epoch would have no step")
     if any(not 0 < f < 1 for f in params["early_checkpoints"]):
         raise ParameterError("early_checkpoints are fractions of the first epoch, each in (0, 1)")
+    if params["saliency_n_images"] < 0 or params["saliency_samples"] < 1 or params["saliency_cue_per_pair"] < 0:
+        raise ParameterError("saliency_n_images and saliency_cue_per_pair must be >= 0 and saliency_samples >= 1")
+    if not 0 <= params["saliency_noise"] <= 1:
+        raise ParameterError(f"parameter saliency_noise must lie in [0, 1], got {params['saliency_noise']!r}")
     if not 0 <= params["quality_variation"] <= 1:
         raise ParameterError(f"parameter quality_variation must lie in [0, 1], got {params['quality_variation']!r}")
     params["quality_families"] = chosen = tuple(f.strip() for f in params["quality_families"])

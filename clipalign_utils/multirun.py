@@ -1,23 +1,21 @@
 """Several training runs — seeds × model scales — and one synthesis over all of them.
 
 `clipalign run --out runs/NAME --seeds 0 1 2 --scales tiny small` trains and analyses each
-(scale, seed) into its own ordinary run directory ``runs/NAME/<scale>-seed<k>/`` (the per-run steps
-of pipeline.STEPS with overrides model=<scale>, seed=<k>), then runs the synthesis step into
-``runs/NAME/`` with ``run_dirs`` naming all of them. Re-running the same command resumes: a step
-whose executed notebook exists in a run directory is skipped, so a complete run (its
-notebooks/04_noise_robustness.ipynb exists) costs nothing.
+(scale, seed) into its own ordinary run directory ``runs/NAME/<scale>-seed<k>/`` (the registry's per-run
+steps with overrides model=<scale>, seed=<k>, through ``pipeline.execute``), then runs the synthesis step
+into ``runs/NAME/`` with ``run_dirs`` naming all of them. Re-running the same command resumes: a step
+whose executed notebook exists in a run directory is skipped, so a complete run (every per-run step's
+notebook executed) costs nothing.
 """
 from __future__ import annotations
 
 import time
 from pathlib import Path
 
-from .config import PRESETS, resolve
+from . import registry
+from .config import resolve
 from .errors import ParameterError
-from .pipeline import STEPS, available_steps, check_overrides, run_step
-
-SYNTHESIS_STEP = "tradeoff"
-PER_RUN_STEPS = [step for step in STEPS if step != SYNTHESIS_STEP]
+from .pipeline import available_steps, check_overrides, check_preset, execute, run_step
 
 
 def run_name(scale: str, seed: int) -> str:
@@ -26,12 +24,12 @@ def run_name(scale: str, seed: int) -> str:
 
 
 def step_done(run_dir: Path, step: str) -> bool:
-    return (Path(run_dir) / "notebooks" / f"{STEPS[step]}.ipynb").exists()
+    return registry.get(step).done(run_dir)
 
 
 def is_complete(run_dir: Path) -> bool:
-    """A run directory is complete when its last per-run notebook was executed successfully."""
-    return step_done(run_dir, PER_RUN_STEPS[-1])
+    """A run directory is complete when every per-run step's notebook was executed successfully."""
+    return registry.run_complete(run_dir)
 
 
 def plan_runs(preset: str, seeds: list[int] | None, scales: list[str] | None, overrides: dict) -> list[tuple[str, int]]:
@@ -54,11 +52,12 @@ def plan_runs(preset: str, seeds: list[int] | None, scales: list[str] | None, ov
 def run_many(out: str | Path, preset: str = "default", seeds: list[int] | None = None,
              scales: list[str] | None = None, overrides: dict | None = None, progress: bool = True) -> Path:
     """Run the per-run steps for every (scale, seed) under ``out``, then the synthesis into ``out``."""
-    if preset not in PRESETS:
-        raise ParameterError(f"unknown preset {preset!r}; choose one of: {', '.join(PRESETS)}")
+    check_preset(preset)
     overrides = dict(overrides or {})
-    steps = [s for s in PER_RUN_STEPS if s in available_steps()]
-    check_overrides(overrides, steps + [SYNTHESIS_STEP])
+    available = available_steps()
+    steps = [s.name for s in registry.per_run_steps() if s.name in available]
+    synthesis = registry.synthesis().name
+    check_overrides(overrides, steps + [synthesis])
     runs = plan_runs(preset, seeds, scales, overrides)
     out = Path(out).resolve()
     out.mkdir(parents=True, exist_ok=True)
@@ -68,22 +67,16 @@ def run_many(out: str | Path, preset: str = "default", seeds: list[int] | None =
         run_dirs.append(run_dir)
         tag = f"[run {number}/{len(runs)} {run_name(scale, seed)}]"
         left = len(runs) - number
-        if is_complete(run_dir):
+        if all(step_done(run_dir, step) for step in steps):
             print(f"{tag} skip: complete ({run_dir}); runs left {left}", flush=True)
             continue
-        run_overrides = {**overrides, "model": scale, "seed": seed}
-        for step_number, step in enumerate(steps, 1):
-            if step_done(run_dir, step):
-                print(f"{tag} [{step_number}/{len(steps)}] {step}: skip (done)", flush=True)
-                continue
-            started = time.time()
-            print(f"{tag} [{step_number}/{len(steps)}] {step}: {STEPS[step]} -> {run_dir / 'notebooks'}", flush=True)
-            run_step(step, run_dir, preset, run_overrides, progress)
-            print(f"{tag} [{step_number}/{len(steps)}] {step} done in {time.time() - started:.0f} s; "
-                  f"runs left {left}", flush=True)
+        started = time.time()
+        execute(run_dir, steps, preset, {**overrides, "model": scale, "seed": seed}, progress=progress,
+                tag=f"{tag} ", resume=True)
+        print(f"{tag} done in {time.time() - started:.0f} s; runs left {left}", flush=True)
     started = time.time()
-    print(f"[synthesis] {SYNTHESIS_STEP} over {len(run_dirs)} runs -> {out / 'notebooks'}", flush=True)
+    print(f"[synthesis] {synthesis} over {len(run_dirs)} runs -> {out / 'notebooks'}", flush=True)
     # The synthesis is cheap and reads every run, so it is always re-run.
-    run_step(SYNTHESIS_STEP, out, preset, {**overrides, "run_dirs": ",".join(str(d) for d in run_dirs)}, progress)
+    run_step(synthesis, out, preset, {**overrides, "run_dirs": ",".join(str(d) for d in run_dirs)}, progress)
     print(f"[synthesis] done in {time.time() - started:.0f} s; tables in {out / 'metrics'}", flush=True)
     return out

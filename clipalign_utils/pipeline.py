@@ -1,48 +1,27 @@
-"""Run the study's notebooks in order with papermill, then build the book.
+"""Run the study's notebooks with papermill: one execution loop for a run, several runs and a sweep.
 
-Each step is one jupytext (py:percent) notebook under ``notebooks/``; its executed copy
-lands in ``RUN_DIR/notebooks/``. ``overrides`` (``-p name=value``) go to every notebook
-that declares the parameter. An executed notebook is written under a temporary name
-and renamed when it succeeded, so a failed step never leaves a result-looking file:
-its partial output is kept as ``<name>.failed.ipynb`` for debugging.
+Each step is one jupytext (py:percent) notebook, listed once in the step registry
+(:mod:`clipalign_utils.registry`); its executed copy lands in ``RUN_DIR/notebooks/``. ``overrides``
+(``-p name=value``) go to every notebook that declares the parameter. An executed notebook is written
+under a temporary name and renamed when it succeeded, so a failed step never leaves a result-looking
+file: its partial output is kept as ``<name>.failed.ipynb`` for debugging.
+
+The runner never builds the book: the CLI does, after a run (``clipalign_utils.book``).
 """
 from __future__ import annotations
 
 import os
 import time
 from pathlib import Path
+from typing import Callable, Sequence
 
+from . import registry
 from .config import PRESETS
 from .errors import ClipalignError, ParameterError
+from .registry import NOTEBOOK_DIR, REPO_ROOT, Step  # noqa: F401  (re-exported: tests and notebooks read them here)
 
-REPO_ROOT = Path(__file__).resolve().parent.parent
-
-
-def _installed_notebooks() -> Path:
-    """The notebook sources installed with the package (``pip install`` from git, as in Colab):
-    pyproject's data-files put them in ``<prefix>/share/clipalign/notebooks``."""
-    from importlib.metadata import PackageNotFoundError, distribution
-
-    try:
-        dist = distribution("clipalign")
-        for file in dist.files or ():
-            if file.name == "01_train.py" and file.parent.name == "notebooks":
-                return Path(dist.locate_file(file)).resolve().parent
-    except PackageNotFoundError:
-        pass
-    return REPO_ROOT / "notebooks"
-
-
-# The checkout's notebooks/ (an editable install, the CLI), else the installed copies.
-NOTEBOOK_DIR = REPO_ROOT / "notebooks" if (REPO_ROOT / "notebooks").is_dir() else _installed_notebooks()
-# Step name -> notebook (see DESIGN.md).
-STEPS = {
-    "train": "01_train",
-    "iqa": "02_iqa_alignment",
-    "shape": "03_shape_texture_bias",
-    "noise": "04_noise_robustness",
-    "tradeoff": "05_tradeoff_synthesis",
-}
+# Step name -> notebook, in execution order: a live view of the registry (see DESIGN.md).
+STEPS = registry.StepNotebooks()
 
 
 class StepFailed(ClipalignError):
@@ -50,16 +29,15 @@ class StepFailed(ClipalignError):
 
 
 def available_steps() -> list[str]:
-    return [step for step, nb in STEPS.items() if (NOTEBOOK_DIR / f"{nb}.py").exists()]
+    """The registered steps whose notebook source exists, in execution order."""
+    return [step.name for step in registry.steps() if step.source.exists()]
 
 
-def notebook_parameters(step: str) -> dict:
-    """The parameters a step's notebook declares in its `parameters` cell."""
+def _inspect(source: Path, tag: str) -> dict:
     import jupytext
     import papermill
 
-    source = NOTEBOOK_DIR / f"{STEPS[step]}.py"
-    tmp = Path(os.environ.get("TMPDIR", "/tmp")) / f"clipalign-inspect-{os.getpid()}-{STEPS[step]}.ipynb"
+    tmp = Path(os.environ.get("TMPDIR", "/tmp")) / f"clipalign-inspect-{os.getpid()}-{tag}.ipynb"
     jupytext.write(jupytext.read(source), tmp)
     try:
         return papermill.inspect_notebook(str(tmp))
@@ -67,23 +45,30 @@ def notebook_parameters(step: str) -> dict:
         tmp.unlink(missing_ok=True)
 
 
+def notebook_parameters(step: str) -> dict:
+    """The parameters a step's notebook declares in its `parameters` cell."""
+    entry = registry.get(step)
+    return _inspect(entry.source, entry.notebook)
+
+
 def run_step(step: str, run_dir: Path, preset: str, overrides: dict, progress: bool = True) -> Path:
     """Execute one step's notebook into RUN_DIR/notebooks/; return the executed notebook's path."""
-    return run_notebook(STEPS[step], run_dir, preset, overrides, progress, label=f"step {step}")
+    return run_notebook(registry.get(step).notebook, run_dir, preset, overrides, progress, label=f"step {step}")
 
 
 def run_notebook(name: str, run_dir: Path, preset: str, overrides: dict, progress: bool = True,
                  label: str | None = None) -> Path:
-    """Execute notebooks/<name>.py into RUN_DIR/notebooks/<name>.ipynb, passing the parameters it declares."""
+    """Execute the notebook <name> (a step's or a page's, see the registry) into RUN_DIR/notebooks/<name>.ipynb,
+    passing the parameters it declares."""
     import jupytext
     import papermill
     from papermill.exceptions import PapermillExecutionError
 
     label = label or f"notebook {name}"
-    out_dir = run_dir / "notebooks"
+    out_dir = Path(run_dir) / "notebooks"
     out_dir.mkdir(parents=True, exist_ok=True)
     source = out_dir / f".{name}.source.ipynb"
-    jupytext.write(jupytext.read(NOTEBOOK_DIR / f"{name}.py"), source)
+    jupytext.write(jupytext.read(registry.notebook_source(name)), source)
     declared = papermill.inspect_notebook(str(source))
     # auto_train=False: a step that finds no checkpoints fails as it should (the train step runs first).
     parameters = {"run_dir": str(run_dir), "preset": preset, "auto_train": False}
@@ -107,38 +92,62 @@ def run_notebook(name: str, run_dir: Path, preset: str, overrides: dict, progres
     return final
 
 
-# What each analysis step writes: a step whose table exists need not run for the synthesis.
-STEP_TABLES = {"iqa": "iqa", "shape": "shape_bias", "noise": "noise"}
+# ----------------------------------------------------------------------------------- the loop
+def execute(run_dir: str | Path, steps: Sequence[str], preset: str, overrides: dict, *, progress: bool = True,
+            tag: str = "", resume: bool = False, instead: Callable[[str, str], bool] | None = None,
+            note: Callable[[], str] | None = None) -> list[str]:
+    """The one execution loop: run each step of ``steps`` (names, in order) into ``run_dir``.
+
+    ``resume``: a step whose executed notebook exists is skipped. ``instead(step, prefix)``, when given,
+    may do a step's work another way (a sweep shares a training) and return True to skip running it.
+    ``note()`` adds text to each step's start line (a time estimate). ``tag`` prefixes every line.
+    Returns the steps it executed.
+    """
+    run_dir = Path(run_dir)
+    executed = []
+    for number, step in enumerate(steps, 1):
+        prefix = f"{tag}[{number}/{len(steps)}] {step}"
+        if resume and registry.get(step).done(run_dir):
+            print(f"{prefix}: skip (done)", flush=True)
+            continue
+        if instead is not None and instead(step, prefix):
+            continue
+        started = time.time()
+        print(f"{prefix}: {registry.get(step).notebook} -> {run_dir / 'notebooks'}{note() if note else ''}",
+              flush=True)
+        run_step(step, run_dir, preset, overrides, progress)
+        print(f"{prefix} done in {time.time() - started:.0f} s", flush=True)
+        executed.append(step)
+    return executed
 
 
 def ensure_run(run_dir: str | Path, params: dict, auto_train: bool = True,
-               steps: tuple[str, ...] = ("iqa", "shape", "noise")) -> Path:
+               steps: Sequence[str] | None = None) -> Path:
     """For the synthesis notebook opened alone: train the run if `run_dir` holds none, then run each
-    analysis step in `steps` whose table is missing (their notebooks, into RUN_DIR/notebooks).
+    analysis step in `steps` (default: every registered one) whose tables are missing (their notebooks,
+    into RUN_DIR/notebooks).
 
     `params` are the notebook's resolved parameters; the values that differ from their preset's are
     passed on to the steps. With ``auto_train=False`` nothing runs (the synthesis then names what is missing).
     """
-    from tqdm import tqdm
-
     from .checkpoints import discover_or_train
 
     run_dir = Path(run_dir).resolve()
     if not auto_train:
         return run_dir
     discover_or_train(run_dir, params, auto_train=True)
-    missing = [step for step in steps if not (run_dir / "metrics" / f"{STEP_TABLES[step]}.csv").exists()]
+    wanted = [registry.get(s) for s in steps] if steps is not None else registry.analysis_steps()
+    missing = [s.name for s in wanted if not all(t.path(run_dir).exists() for t in s.tables)]
     if missing:
         preset = params["preset"]
         overrides = {k: v for k, v in params.items() if k in PRESETS[preset] and v != PRESETS[preset][k]}
         print(f"{run_dir} lacks the tables of step(s) {', '.join(missing)}: running their notebooks "
               f"into {run_dir / 'notebooks'} first", flush=True)
-        for step in tqdm(missing, desc="analysis steps"):
-            run_step(step, run_dir, preset, overrides, progress=False)
+        execute(run_dir, missing, preset, overrides, progress=False)
     return run_dir
 
 
-def check_overrides(overrides: dict, steps: list[str]) -> None:
+def check_overrides(overrides: dict, steps: Sequence[str]) -> None:
     known = {"run_dir", "preset"} | set(PRESETS["default"])
     for step in steps:
         known |= set(notebook_parameters(step))
@@ -148,30 +157,24 @@ def check_overrides(overrides: dict, steps: list[str]) -> None:
                              f"known: {', '.join(sorted(known))}")
 
 
-def run_pipeline(out: str | Path, preset: str = "default", only: str | None = None,
-                 overrides: dict | None = None, book: bool = True, progress: bool = True) -> Path:
-    """Run every step (or `only` one) into `out`; build the book after a full run."""
+def check_preset(preset: str) -> None:
     if preset not in PRESETS:
         raise ParameterError(f"unknown preset {preset!r}; choose one of: {', '.join(PRESETS)}")
+
+
+def run_pipeline(out: str | Path, preset: str = "default", only: str | None = None,
+                 overrides: dict | None = None, progress: bool = True) -> Path:
+    """Run every step (or `only` one) into `out`; return the run directory. (The CLI builds the book.)"""
+    check_preset(preset)
     steps = available_steps()
     if only is not None:
-        if only not in STEPS:
-            raise ParameterError(f"unknown step {only!r}; steps: {', '.join(STEPS)}")
+        step = registry.get(only)  # names the steps when unknown
         if only not in steps:
-            raise ParameterError(f"step {only!r} has no notebook yet ({NOTEBOOK_DIR / STEPS[only]}.py)")
+            raise ParameterError(f"step {only!r} has no notebook yet ({step.source})")
         steps = [only]
     overrides = dict(overrides or {})
     check_overrides(overrides, steps)
     run_dir = Path(out).resolve()
     run_dir.mkdir(parents=True, exist_ok=True)
-    for number, step in enumerate(steps, 1):
-        started = time.time()
-        print(f"[{number}/{len(steps)}] {step}: {STEPS[step]} -> {run_dir / 'notebooks'}", flush=True)
-        run_step(step, run_dir, preset, overrides, progress)
-        print(f"[{number}/{len(steps)}] {step} done in {time.time() - started:.0f} s", flush=True)
-    if book and only is None:
-        from .book import build_book
-
-        html = build_book(run_dir)
-        print(f"book: {html / 'index.html'}", flush=True)
+    execute(run_dir, steps, preset, overrides, progress=progress)
     return run_dir

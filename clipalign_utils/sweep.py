@@ -10,8 +10,9 @@ run. Every combination of the swept values runs (a grid), or with ``one_at_a_tim
 alone around the preset's values, all sharing one ``base`` run.
 
 Layout: ``OUT/sweep.json`` (the plan), one ordinary run directory per setting (``OUT/texture_correlation-0.5``,
-``OUT/texture_correlation-0.5__model-small``, ``OUT/base``) holding all five steps, and the comparison
-notebook ``OUT/notebooks/06_sweep.ipynb`` with its tables ``OUT/metrics/sweep_*.csv``.
+``OUT/texture_correlation-0.5__model-small``, ``OUT/base``) holding every step, and the comparison
+notebook ``OUT/notebooks/06_sweep.ipynb`` with its tables ``OUT/metrics/sweep_*.csv``. Each run goes through
+the one execution loop (``pipeline.execute``), over the step registry's steps.
 
 Settings that differ only in analysis parameters (those the training notebook does not declare, such as
 ``sigmas``) share one training: their ``checkpoints`` link to the first such run's. Re-running the same
@@ -27,12 +28,13 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from . import registry
 from .config import PRESETS, _coerce, resolve
 from .errors import ParameterError
 from .multirun import step_done
-from .pipeline import STEPS, available_steps, check_overrides, notebook_parameters, run_notebook, run_step
+from .pipeline import available_steps, check_overrides, check_preset, execute, notebook_parameters, run_notebook
 
-SWEEP_NOTEBOOK = "06_sweep"
+SWEEP_NOTEBOOK = registry.SWEEP_PAGE
 RECORD = "sweep.json"
 # What a run shares with another whose training parameters are equal: the training step's outputs.
 TRAINING_FILES = ("train_params.json", "params.txt", "train_log.csv")
@@ -164,7 +166,7 @@ def share_training(source: Path, run_dir: Path) -> None:
     for name in TRAINING_FIGURES:
         if (source / "figures" / name).exists():
             shutil.copy2(source / "figures" / name, run_dir / "figures" / name)
-    notebook = f"{STEPS['train']}.ipynb"
+    notebook = f"{registry.get('train').notebook}.ipynb"
     shutil.copy2(source / "notebooks" / notebook, run_dir / "notebooks" / f".{notebook}.tmp")
     os.replace(run_dir / "notebooks" / f".{notebook}.tmp", run_dir / "notebooks" / notebook)
 
@@ -176,10 +178,9 @@ def _minutes(seconds: float) -> str:
 def run_sweep(out: str | Path, preset: str = "default", overrides: dict | None = None,
               one_at_a_time: bool = False, progress: bool = True) -> Path:
     """Run every setting of the sweep into ``out/<setting>``, then the comparison notebook into ``out``."""
-    if preset not in PRESETS:
-        raise ParameterError(f"unknown preset {preset!r}; choose one of: {', '.join(PRESETS)}")
+    check_preset(preset)
     overrides = dict(overrides or {})
-    steps = available_steps()
+    steps = available_steps()  # every step, the synthesis of each run included
     check_overrides(overrides, steps)
     fixed, swept = split_overrides(overrides, preset)
     settings = plan(preset, fixed, swept, one_at_a_time)
@@ -201,21 +202,21 @@ def run_sweep(out: str | Path, preset: str = "default", overrides: dict | None =
             print(f"{tag} skip: complete", flush=True)
             continue
         run_started = time.time()
-        run_overrides = {**fixed, **run["setting"]}
-        for step_number, step in enumerate(steps, 1):
-            if step_done(run_dir, step):
-                print(f"{tag} [{step_number}/{len(steps)}] {step}: skip (done)", flush=True)
-                continue
-            if step == "train" and run["trained_by"] != setting.name:
-                print(f"{tag} [{step_number}/{len(steps)}] train: shared with {run['trained_by']} "
-                      f"(same training parameters)", flush=True)
-                share_training(out / run["trained_by"], run_dir)
-                continue
-            # Time left: the mean duration of the runs executed so far, times the runs not yet done.
-            left = (f"; sweep about {_minutes((len(settings) - number + 1) * sum(executed) / len(executed))} left"
+
+        def shared(step: str, prefix: str, run=run, run_dir=run_dir, name=setting.name) -> bool:
+            if step != "train" or run["trained_by"] == name:
+                return False
+            print(f"{prefix}: shared with {run['trained_by']} (same training parameters)", flush=True)
+            share_training(out / run["trained_by"], run_dir)
+            return True
+
+        def time_left(number=number) -> str:
+            # The mean duration of the runs executed so far, times the runs not yet done.
+            return (f"; sweep about {_minutes((len(settings) - number + 1) * sum(executed) / len(executed))} left"
                     if executed else "")
-            print(f"{tag} [{step_number}/{len(steps)}] {step}: {STEPS[step]}{left}", flush=True)
-            run_step(step, run_dir, preset, run_overrides, progress)
+
+        execute(run_dir, steps, preset, {**fixed, **run["setting"]}, progress=progress, tag=f"{tag} ",
+                resume=True, instead=shared, note=time_left)
         executed.append(time.time() - run_started)
         left = len(settings) - number
         estimate = f", about {_minutes(left * sum(executed) / len(executed))} left" if left else ""

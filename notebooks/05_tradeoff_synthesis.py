@@ -32,8 +32,10 @@
 # repeats (3) with the chance-corrected drop, which has no ceiling that moves with clean accuracy.
 # (4) must hold *net of time*: any two curves that trend with training correlate across checkpoints,
 # so we use the partial Spearman correlation given log training time and the correlation of
-# checkpoint-to-checkpoint changes. The p-values treat checkpoints as independent, which a time
-# series is not: read them as descriptive.
+# checkpoint-to-checkpoint changes. (5), (6) have no paired test: reproduced when the 2AFC score's
+# (saliency CC's) maximum lies in the early window and its bootstrap interval lies above the final
+# checkpoint's; not reproduced when the maximum is the last checkpoint; otherwise inconclusive. The
+# p-values treat checkpoints as independent, which a time series is not: read them as descriptive.
 
 # %% tags=["hide-input"]
 # On Colab: install the package at this notebook's release (elsewhere, or once installed, nothing).
@@ -44,7 +46,7 @@ if "google.colab" in sys.modules and importlib.util.find_spec("clipalign_utils")
 # %% tags=["parameters"]
 run_dir = "runs/default"
 preset = "default"
-auto_train = True  # run_dir lacks the run or its tables (opened alone, e.g. in Colab): train and run steps 2-4 first
+auto_train = True  # run_dir lacks the run or its tables (opened alone, e.g. in Colab): train and run its analysis steps first
 seed = None  # None: the preset's value, for this and every parameter below
 distance = None  # which IQA distance to synthesise, if iqa.csv holds several
 n_perm = None  # permutations for the p-values
@@ -73,6 +75,7 @@ several = len(run_dirs) > 1
 columns = ["checkpoint", "epoch", "iqa_srcc", "shape_bias", "clean_accuracy", "noise_drop"]
 if several:
     table = results.checkpoint_tables(run_dirs, params["distance"])
+    columns += [c for c in ("two_afc_score", "saliency_cc") if c in table.columns]  # when the runs have them
     means = tradeoff.seed_means(table)  # per scale x epoch: mean and t-interval over seeds
     noise_means = tradeoff.seed_means(results.noise_curves_of(run_dirs), {"accuracy": ("lo", "hi")},
                                       by=("scale", "sigma", "epoch"))
@@ -81,12 +84,14 @@ if several:
 else:
     table = results.checkpoint_table(run_dir, params["distance"])
     noise = results.noise_curves(run_dir)
+    columns += [c for c in ("two_afc_score", "saliency_cc") if c in table.columns]
     display(table[columns].round(3))
 
 # %% [markdown]
-# ## All four measures against training time
+# ## Every measure against training time
 # The layout of the paper's Fig. 1: accuracy clean and under noise; alignment with quality
-# judgments; texture bias; the normalized accuracy drop under noise. The epoch axis is
+# judgments; texture bias; the normalized accuracy drop under noise; then, when the run has them, the
+# 2AFC similarity score and the saliency CC with their bootstrap bands. The epoch axis is
 # logarithmic past the first checkpoint, because the first pass over the data is where the
 # fast changes happen.
 
@@ -95,20 +100,24 @@ fig = summary_figure_by_scale(means, noise_means) if several else summary_figure
 save_figure(fig, run_dir, "tradeoff_summary")
 
 # %% [markdown]
-# ## Does IQA alignment rise and then fall?
-# Where the curve peaks, and whether its maximum lies strictly inside the run. The verdict below
-# rests on the paired early-peak test (see the IQA page), not on comparing these unpaired bands.
-# With several runs: the seed-mean curve of each scale, and the interval over seeds.
+# ## Do the alignment curves rise and then fall?
+# Where each curve peaks, and whether its maximum lies strictly inside the run: IQA alignment, and the
+# 2AFC score and saliency CC when the run has them. The IQA verdict below rests on the paired
+# early-peak test (see the IQA page), not on comparing these unpaired bands; the other two have only
+# these bands. With several runs: the seed-mean curve of each scale, and the interval over seeds.
 
 # %%
 curves = dict(list(means.groupby("scale", sort=False))) if several else {"": table}
 for scale, curve in curves.items():
-    peak = tradeoff.rises_then_falls(curve["epoch"], curve["iqa_srcc"], curve["iqa_srcc_lo"], curve["iqa_srcc_hi"])
-    print(f"{scale + ': ' if scale else ''}"
-          f"IQA alignment peaks at epoch {peak['peak_epoch']:g} with SRCC {peak['peak_value']:.3f}; "
-          f"the last checkpoint (epoch {peak['final_epoch']:g}) has {peak['final_value']:.3f}.")
-    print(f"peak strictly inside the run: {peak['peak_is_interior']}; "
-          f"peak CI above the last checkpoint's CI: {peak['ci_separated']}")
+    for column, what in [("iqa_srcc", "IQA alignment (SRCC)"), ("two_afc_score", "2AFC similarity score"),
+                         ("saliency_cc", "saliency CC")]:
+        if column not in curve.columns or not curve[column].notna().any():
+            continue
+        peak = tradeoff.rises_then_falls(curve["epoch"], curve[column], curve[f"{column}_lo"], curve[f"{column}_hi"])
+        print(f"{scale + ': ' if scale else ''}{what} peaks at epoch {peak['peak_epoch']:g} with "
+              f"{peak['peak_value']:.3f}; the last checkpoint (epoch {peak['final_epoch']:g}) has "
+              f"{peak['final_value']:.3f}. Peak strictly inside the run: {peak['peak_is_interior']}; "
+              f"peak CI above the last checkpoint's CI: {peak['ci_separated']}")
 
 # %% [markdown]
 # ## How the measures relate across checkpoints

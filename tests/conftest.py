@@ -26,11 +26,11 @@ def smoke_run_copy(smoke_run, tmp_path):
 
 @pytest.fixture(scope="session")
 def smoke_pipeline(tmp_path_factory):
-    """The whole pipeline on the smoke preset, book included, as `clipalign run` does it."""
-    from clipalign_utils.pipeline import run_pipeline
+    """The whole pipeline on the smoke preset, book included: `clipalign run` (the CLI builds the book)."""
+    from clipalign_utils import cli
 
     run_dir = tmp_path_factory.mktemp("pipeline") / "smoke"
-    run_pipeline(run_dir, "smoke", book=True, progress=False)
+    assert cli.main(["run", "--preset", "smoke", "--out", str(run_dir)]) == 0
     return run_dir
 
 
@@ -39,3 +39,14 @@ def assert_same_table(run_dir, reference_run_dir, table: str) -> None:
     `smoke_run` fixture vs the pipeline's own training) writes a byte-identical metric table."""
     ours = (run_dir / "metrics" / f"{table}.csv").read_text()
     assert ours == (reference_run_dir / "metrics" / f"{table}.csv").read_text(), f"{table}.csv differs"
+
+
+# Tests that train a run or execute notebooks take minutes: they form the slow tier
+# (`pytest -m "not slow"` is the fast loop).
+SLOW_FIXTURES = {"smoke_run", "smoke_run_copy", "smoke_pipeline"}
+
+
+def pytest_collection_modifyitems(config, items):
+    for item in items:
+        if SLOW_FIXTURES & set(getattr(item, "fixturenames", ())):
+            item.add_marker(pytest.mark.slow)

@@ -2,12 +2,17 @@
 status 2, and no metric table left behind."""
 from __future__ import annotations
 
+import numpy as np
 import pytest
 from fixtures_real import make_geirhos, make_kadid10k, make_tid2013
+from scipy.io import savemat
+from test_saliency import _jpeg, _points
+from test_two_afc import _bapps, _nights
 
-from clipalign_utils import cli
+from clipalign_utils import cli, registry
 
-STEP_TABLE = {"iqa": "iqa", "shape": "shape_bias", "noise": "noise", "train": None}
+# The table(s) each step writes, from the registry (train writes none).
+STEP_TABLE = {step.name: step.tables[0].name if step.tables else None for step in registry.steps()}
 
 
 def _malformed_mos(tmp_path):
@@ -45,7 +50,54 @@ def _corrupt_checkpoint(tmp_path, run_dir):
     return "shape", [], ["epoch_1.pt"]
 
 
-CASES = [_malformed_mos, _malformed_dmos, _non_image_in_dataset, _wrong_type, _unknown_dataset, _corrupt_checkpoint]
+def _missing_similarity_root(tmp_path):
+    root = tmp_path / "no-such-bapps"
+    return "similarity", ["similarity_dataset=bapps", f"similarity_root={root}"], ["similarity_root", str(root)]
+
+
+def _nights_csv_without_a_column(tmp_path):
+    header = "id,left_vote,right_vote,ref_path,left_path,right_path,split,is_imagenet"  # no votes
+    folder = _nights(tmp_path, [(0, 3, 2, 5, "test", True), (1, 1, 4, 5, "test", False)], header=header)
+    return "similarity", ["similarity_dataset=nights", f"similarity_root={folder}"], ["data.csv", "votes"]
+
+
+def _judge_out_of_range(tmp_path):
+    _bapps(tmp_path / "bapps", subsets=("traditional",), n=2)
+    judge = tmp_path / "bapps" / "2afc" / "val" / "traditional" / "judge" / "000001.npy"
+    np.save(judge, np.array([1.5]))
+    return "similarity", ["similarity_dataset=bapps", f"similarity_root={tmp_path / 'bapps'}"], [str(judge)]
+
+
+def _mit1003(root):
+    rng = np.random.default_rng(0)
+    for name, shape in (("i05", (40, 56)), ("i11", (56, 40))):
+        _jpeg(root / "ALLSTIMULI" / f"{name}.jpeg", rng.integers(0, 255, (*shape, 3), dtype=np.uint8))
+        _jpeg(root / "ALLFIXATIONMAPS" / f"{name}_fixPts.jpg", _points(shape, 12, shape[0]).astype(np.uint8) * 255)
+        _jpeg(root / "ALLFIXATIONMAPS" / f"{name}_fixMap.jpg", rng.integers(0, 255, shape, dtype=np.uint8))
+    return root
+
+
+def _missing_fixation_map(tmp_path):
+    root = _mit1003(tmp_path / "mit1003")
+    (root / "ALLFIXATIONMAPS" / "i11_fixMap.jpg").unlink()
+    return "saliency", ["saliency_dataset=mit1003", f"saliency_root={root}"], ["i11_fixMap.jpg"]
+
+
+def _unreadable_mat(tmp_path):
+    base = tmp_path / "cat2000" / "trainSet"
+    rng = np.random.default_rng(0)
+    for category, name in (("Action", "001"), ("Art", "002")):
+        _jpeg(base / "Stimuli" / category / f"{name}.jpg", rng.integers(0, 255, (27, 48, 3), dtype=np.uint8))
+        _jpeg(base / "FIXATIONMAPS" / category / f"{name}.jpg", rng.integers(0, 255, (27, 48), dtype=np.uint8))
+        (base / "FIXATIONLOCS" / category).mkdir(parents=True, exist_ok=True)
+        savemat(base / "FIXATIONLOCS" / category / f"{name}.mat", {"fixLocs": _points((27, 48), 9, 3).astype(np.uint8)})
+    (base / "FIXATIONLOCS" / "Art" / "002.mat").write_bytes(b"not a mat file at all")
+    return "saliency", ["saliency_dataset=cat2000", f"saliency_root={base.parent}"], ["002.mat"]
+
+
+CASES = [_malformed_mos, _malformed_dmos, _non_image_in_dataset, _wrong_type, _unknown_dataset, _corrupt_checkpoint,
+         _missing_similarity_root, _nights_csv_without_a_column, _judge_out_of_range, _missing_fixation_map,
+         _unreadable_mat]
 
 
 @pytest.mark.parametrize("case", CASES, ids=[c.__name__.strip("_") for c in CASES])

@@ -16,6 +16,11 @@ def test_book_has_every_page(smoke_pipeline):
         page = (html / "notebooks" / f"{name}.html").read_text()
         assert repository.colab_url(*repository.read_setting(), name) in page  # at the release tag
     assert "{include}" not in (html / "index.html").read_text()
+    # The registry's pages, the two newer steps included, are in the staged table of contents.
+    for name in ("07_similarity", "08_saliency"):
+        assert (html / "notebooks" / f"{name}.html").exists()
+        assert f"notebooks/{name}" in (smoke_pipeline / "book" / "_toc.yml").read_text()
+    assert "synthetic" in (html / "notebooks" / "08_saliency.html").read_text()
     # A run without a sweep still has chapter 6, saying how to produce it.
     assert "This build of the book ran no sweep" in (html / "notebooks" / "06_sweep.html").read_text()
 

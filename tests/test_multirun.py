@@ -118,7 +118,8 @@ def test_cli_seeds_and_scales_end_to_end_then_resume(smoke_pipeline, tmp_path, c
     synthesis = pd.read_csv(out / "metrics" / "tradeoff.csv")
     assert sorted(synthesis.groupby(["scale", "seed"]).size().index) == [("tiny", 0), ("tiny", 1)]
     verdicts = pd.read_csv(out / "metrics" / "tradeoff_verdicts.csv")
-    assert set(verdicts["scale"]) == {"tiny"} and len(verdicts) == 4
+    assert set(verdicts["scale"]) == {"tiny"}
+    assert "saliency correspondence peaks early then declines" in set(verdicts["claim"])
     assert set(verdicts["n_seeds"]) == {2}
     assert verdicts["seeds_reproduced"].isin([0.0, 0.5, 1.0]).all()
     assert set(verdicts["verdict"]) <= {tradeoff.REPRODUCED, tradeoff.NOT_REPRODUCED, tradeoff.INCONCLUSIVE}
@@ -133,15 +134,18 @@ def test_cli_seeds_and_scales_end_to_end_then_resume(smoke_pipeline, tmp_path, c
     assert printed.count("skip") == 2, printed
     assert (out / "tiny-seed0" / "train_params.json").stat().st_mtime == trained
 
-    # The book of a multi-run: pages 1-4 from its first run, page 5 the synthesis over all.
+    # The book of a multi-run: the step pages from its first run, page 5 the synthesis over all.
     from clipalign_utils.book import stage_book
 
     stage = stage_book(out)
-    assert (stage / "notebooks" / "01_train.ipynb").read_bytes() == \
-        (out / "tiny-seed0" / "notebooks" / "01_train.ipynb").read_bytes()
-    assert (stage / "notebooks" / "05_tradeoff_synthesis.ipynb").read_bytes() == \
-        (out / "notebooks" / "05_tradeoff_synthesis.ipynb").read_bytes()
-    assert "Pages 1–4 show the run `tiny-seed0`" in (stage / "_generated" / "run.md").read_text()
+    def sources(path):  # the staged copy is made publishable (paths, progress bars): compare the cells
+        return [cell["source"] for cell in json.loads(path.read_text())["cells"]
+                if "injected-parameters" not in cell["metadata"].get("tags", [])]
+
+    assert sources(stage / "notebooks" / "01_train.ipynb") == sources(out / "tiny-seed0" / "notebooks" / "01_train.ipynb")
+    assert sources(stage / "notebooks" / "05_tradeoff_synthesis.ipynb") == \
+        sources(out / "notebooks" / "05_tradeoff_synthesis.ipynb")
+    assert "Pages 1–4 and 7–8 show the run `tiny-seed0`" in (stage / "_generated" / "run.md").read_text()
 
 
 def test_full_preset_means_three_seeds_two_scales():

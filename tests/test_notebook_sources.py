@@ -5,11 +5,12 @@ from __future__ import annotations
 import jupytext
 import pytest
 
+from clipalign_utils import registry
 from clipalign_utils.config import PRESETS
-from clipalign_utils.pipeline import NOTEBOOK_DIR, STEPS
-from clipalign_utils.sweep import SWEEP_NOTEBOOK
+from clipalign_utils.pipeline import NOTEBOOK_DIR
 
-NOTEBOOKS = [*STEPS.values(), SWEEP_NOTEBOOK]
+# Every notebook is a step's or a page's of the registry.
+NOTEBOOKS = registry.notebook_pages()
 
 
 def test_every_notebook_is_known():

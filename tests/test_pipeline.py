@@ -6,17 +6,11 @@ import json
 import pandas as pd
 import pytest
 
-from clipalign_utils import checkpoints, cli, config
+from clipalign_utils import checkpoints, cli, config, registry
 from clipalign_utils.pipeline import STEPS
 
-DESIGN_COLUMNS = {
-    "iqa": ["checkpoint", "epoch", "dataset", "distance", "distortion", "srcc", "srcc_lo", "srcc_hi",
-            "krcc", "plcc", "n_pairs"],
-    "shape_bias": ["checkpoint", "epoch", "dataset", "shape_bias", "lo", "hi", "shape_fraction",
-                   "texture_fraction", "neither_fraction", "n_images"],
-    "noise": ["checkpoint", "epoch", "dataset", "sigma", "accuracy", "lo", "hi", "normalized_drop", "n_images"],
-    "tradeoff": ["checkpoint", "epoch"],
-}
+# The contract columns of every table (DESIGN.md), from the registry's schemas.
+DESIGN_COLUMNS = {name: list(table.columns) for name, table in registry.tables().items()}
 
 
 def test_smoke_pipeline_leaves_checkpoints_notebooks_and_tables(smoke_pipeline):
@@ -31,7 +25,22 @@ def test_smoke_pipeline_leaves_checkpoints_notebooks_and_tables(smoke_pipeline):
     for table, columns in DESIGN_COLUMNS.items():
         frame = pd.read_csv(smoke_pipeline / "metrics" / f"{table}.csv")
         assert list(frame.columns[:len(columns)]) == columns or set(columns) <= set(frame.columns)
-        assert set(frame["checkpoint"]) == {c.name for c in run.checkpoints}
+        checkpoints_in = set(frame["checkpoint"]) - {registry.SALIENCY_BASELINE}
+        assert checkpoints_in == {c.name for c in run.checkpoints}, table
+    assert set(DESIGN_COLUMNS) >= {"two_afc", "saliency"}
+    saliency = pd.read_csv(smoke_pipeline / "metrics" / "saliency.csv")
+    assert registry.SALIENCY_BASELINE in set(saliency["checkpoint"])
+    assert set(saliency["metric"]) == {"cc", "nss", "sim", "kld", "auc_judd", "sauc"}
+    two_afc = pd.read_csv(smoke_pipeline / "metrics" / "two_afc.csv")
+    assert "all" in set(two_afc["subset"]) and two_afc["score"].between(0, 1).all()
+    # The synthesis reads both: their curves are in the checkpoint table and their claims are judged.
+    from clipalign_utils import results
+
+    table = results.checkpoint_table(smoke_pipeline)
+    assert table[["two_afc_score", "saliency_cc"]].notna().all().all()
+    verdicts = pd.read_csv(smoke_pipeline / "metrics" / "tradeoff_verdicts.csv")
+    assert {"mid-level similarity peaks early then declines",
+            "saliency correspondence peaks early then declines"} <= set(verdicts["claim"])
     assert not list(smoke_pipeline.rglob("*.tmp*")) and not list(smoke_pipeline.rglob("*.failed.ipynb"))
 
 
@@ -58,6 +67,14 @@ def test_cli_bad_arguments_give_one_line(argv, message, tmp_path, capsys):
     assert cli.main(["run", "--out", str(tmp_path / "run"), *argv]) == 2
     err = capsys.readouterr().err.strip()
     assert message in err and len(err.splitlines()) == 1
+
+
+@pytest.mark.parametrize("step, table", [("similarity", "two_afc"), ("saliency", "saliency")])
+def test_only_runs_each_new_step(step, table, smoke_run_copy):
+    assert cli.main(["run", "--preset", "smoke", "--out", str(smoke_run_copy), "--only", step]) == 0
+    assert (smoke_run_copy / "metrics" / f"{table}.csv").exists()
+    assert (smoke_run_copy / "notebooks" / f"{STEPS[step]}.ipynb").exists()
+    assert not (smoke_run_copy / "book").exists()  # --only builds no book
 
 
 def test_failed_step_leaves_no_table(smoke_run_copy, capsys):

@@ -10,7 +10,7 @@ import pandas as pd
 import pytest
 from browser import CHROMIUM, check_pages
 
-from clipalign_utils import cli, results
+from clipalign_utils import cli, registry, results
 from clipalign_utils.errors import ParameterError
 from clipalign_utils.metrics import sweep as sweep_metrics
 from clipalign_utils.sweep import Setting, plan, split_overrides, trained_by
@@ -71,7 +71,11 @@ def test_full_preset_runs_the_drivers_sweep_one_at_a_time(tmp_path):
     (tmp_path / "tiny-seed0" / "notebooks").mkdir(parents=True)
     cli.link_base_run(tmp_path, "full", {})
     assert not (tmp_path / "drivers" / "base").exists()
-    (tmp_path / "tiny-seed0" / "notebooks" / "04_noise_robustness.ipynb").write_text("{}")
+    for step in registry.per_run_steps()[:-1]:
+        step.executed(tmp_path / "tiny-seed0").write_text("{}")
+    cli.link_base_run(tmp_path, "full", {})
+    assert not (tmp_path / "drivers" / "base").exists()  # complete = every per-run step of the registry
+    registry.per_run_steps()[-1].executed(tmp_path / "tiny-seed0").write_text("{}")
     cli.link_base_run(tmp_path, "full", {})
     assert (tmp_path / "drivers" / "base").resolve() == (tmp_path / "tiny-seed0").resolve()
 
@@ -173,8 +177,9 @@ def test_cli_sweep_end_to_end_resumed_with_its_book(smoke_pipeline, tmp_path, ca
     assert cli.main(argv + ["--no-book"]) == 0
     printed = capsys.readouterr().out
     assert "[sweep 1/3 base] skip: complete" in printed
-    assert "[sweep 2/3 texture_correlation-0.5] [1/5] train" in printed
-    assert "[sweep 3/3 sigmas-0.1+0.3] [1/5] train: shared with base" in printed
+    n = len(registry.steps())
+    assert f"[sweep 2/3 texture_correlation-0.5] [1/{n}] train" in printed
+    assert f"[sweep 3/3 sigmas-0.1+0.3] [1/{n}] train: shared with base" in printed
     assert "about" in printed and "left" in printed  # a time estimate after the first run it executed
     record = json.loads((out / "sweep.json").read_text())
     assert [r["name"] for r in record["runs"]] == ["base", "texture_correlation-0.5", "sigmas-0.1+0.3"]

@@ -16,7 +16,7 @@ import numpy as np
 from scipy.io import loadmat
 
 from ..errors import DatasetError
-from .saliency import SaliencySet, file_saliency_set, image_files, read_grey
+from .saliency_base import SaliencySet, file_saliency_set, image_files, read_grey
 
 GROUND_TRUTH = ("CAT2000 train (Borji & Itti 2015): fixation maps trainSet/FIXATIONMAPS, fixations = "
                 "nonzero pixels of fixLocs in trainSet/FIXATIONLOCS; 18 observers per image, free viewing")

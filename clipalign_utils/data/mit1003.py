@@ -16,7 +16,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from ..errors import DatasetError
-from .saliency import SaliencySet, file_saliency_set, image_files, read_grey
+from .saliency_base import SaliencySet, file_saliency_set, image_files, read_grey
 
 FIXATION_THRESHOLD = 127
 GROUND_TRUTH = ("MIT1003 (Judd et al. 2009): fixation maps ALLFIXATIONMAPS/*_fixMap.jpg, fixations = "

@@ -28,7 +28,9 @@ from scipy import ndimage
 
 from ..errors import ParameterError
 from . import world
-from .image_sets import ArrayImages, FileImages, ImageSet, read_rgb
+from .image_sets import ArrayImages, FileImages, ImageSet, read_rgb  # noqa: F401
+from .saliency_base import (IMAGE_SUFFIXES, LazyMaps, SaliencySet, SquashedFileImages, Target,  # noqa: F401
+                            file_saliency_set, image_files, read_grey, squashed_file_images)
 from .roots import load_from_root, require_root
 
 DATASETS = ("embedded", "mit1003", "cat2000")
@@ -46,113 +48,6 @@ EMBEDDED_GROUND_TRUTH = (
     "synthetic: the object's silhouette blurred (σ = {blur:.3g} px) mixed with a centre prior "
     "(weight {w:g}); {k} fixations per image drawn from it (seed {seed}); no human observers")
 
-Target = tuple[np.ndarray, np.ndarray]  # (density float64 H×W, fixations bool H×W)
-
-
-class LazyMaps(Sequence):
-    """A read-on-demand sequence: item i is ``load(i)``."""
-
-    def __init__(self, n: int, load: Callable[[int], np.ndarray]):
-        self._n, self._load = n, load
-
-    def __len__(self) -> int:
-        return self._n
-
-    def __getitem__(self, i):
-        if isinstance(i, slice):
-            return [self._load(j) for j in range(*i.indices(self._n))]
-        if not -self._n <= i < self._n:
-            raise IndexError(i)
-        return self._load(i % self._n)
-
-
-@dataclass
-class SaliencySet:
-    """Images with their ground truth.
-
-    ``labels`` index ``classnames`` where an image's class is known, −1 where it is not (the
-    model's top-1 zero-shot class is then the saliency target). ``target(i)`` reads image i's
-    (density, fixations) at the ground truth's own resolution; ``regions`` holds optional masks
-    per image by region name (``contour``, ``interior``, ``background``).
-    """
-
-    images: ImageSet
-    names: list[str]
-    labels: np.ndarray
-    classnames: tuple[str, ...]
-    name: str
-    ground_truth: str
-    load_target: Callable[[int], Target]
-    regions: dict[str, list[np.ndarray]] = field(default_factory=dict)
-    texture_labels: np.ndarray | None = None
-    _points: dict = field(default_factory=dict, repr=False)
-
-    def __len__(self) -> int:
-        return len(self.names)
-
-    def target(self, i: int) -> Target:
-        return self.load_target(i)
-
-    @property
-    def densities(self) -> LazyMaps:
-        return LazyMaps(len(self), lambda i: self.target(i)[0])
-
-    @property
-    def fixation_maps(self) -> LazyMaps:
-        return LazyMaps(len(self), lambda i: self.target(i)[1])
-
-    def fixation_points(self, i: int) -> tuple[np.ndarray, np.ndarray, tuple[int, int]]:
-        """(rows, cols, shape) of image i's fixated pixels, kept after the first read."""
-        if i not in self._points:
-            fixations = self.target(i)[1]
-            rows, cols = np.nonzero(fixations)
-            self._points[i] = (rows, cols, fixations.shape)
-        return self._points[i]
-
-    def others(self, n_other: int = 10, seed: int = 0) -> LazyMaps:
-        """Per image, the union of the fixations of ``n_other`` random other images (rescaled to
-        its size): the shuffled-AUC negatives, the same for every model scored on this set."""
-        def load(i):
-            rows_i, cols_i, shape = self.fixation_points(i)
-            candidates = np.array([j for j in range(len(self)) if j != i], dtype=int)
-            chosen = np.random.default_rng([seed, i]).permutation(candidates)[:int(n_other)]
-            union = np.zeros(shape, dtype=bool)
-            for j in chosen:
-                rows, cols, source = self.fixation_points(int(j))
-                union[np.minimum(rows * shape[0] // source[0], shape[0] - 1),
-                      np.minimum(cols * shape[1] // source[1], shape[1] - 1)] = True
-            return union
-        return LazyMaps(len(self), load)
-
-    def example_images(self, indices) -> np.ndarray:
-        """The images at ``indices`` as the model sees them, (n, S, S, 3), for figures."""
-        return np.stack([self.images.batch(int(i), int(i) + 1)[0].numpy() for i in indices])
-
-
-class SquashedFileImages(FileImages):
-    """Image files resized whole to size × size (aspect ratio not kept, nothing cropped)."""
-
-    def __init__(self, paths: Sequence[str | Path], name: str, size: int):
-        super().__init__(paths, name, size)
-        self.identity = "squashed:" + self.identity  # never shares a cache entry with cropped files
-
-    def batch(self, start: int, stop: int):
-        import torch
-
-        arrays = [np.asarray(Image.fromarray(read_rgb(p)).resize((self.size, self.size), Image.BICUBIC))
-                  for p in self.paths[start:stop]]
-        return torch.from_numpy(np.stack(arrays))
-
-
-def squashed_file_images(paths: Sequence[str | Path], name: str, size: int) -> ImageSet:
-    """Whole images squashed to size × size: ``FileImages(fit="resize")`` where image_sets has it."""
-    try:
-        return FileImages(paths, name, size, fit="resize")
-    except TypeError:  # an image_sets without the fit argument
-        return SquashedFileImages(paths, name, size)
-
-
-# ------------------------------------------------------------------------------ embedded
 def centre_prior(shape: tuple[int, int], sigma: float = EMBEDDED_CENTRE_SIGMA) -> np.ndarray:
     """A Gaussian at the centre, σ = sigma × height / width, peak 1 (the form of the centre baseline)."""
     y = ((np.arange(shape[0]) + 0.5) / shape[0] - 0.5) / sigma
@@ -282,25 +177,3 @@ def load_saliency(dataset: str, root: str | Path | None, *, image_size: int | No
         size = int(image_size or DEFAULT_FILE_IMAGE_SIZE)
         return load_from_root(lambda r: loader(r, image_size=size, n_images=n_images), "saliency_root", root)
     raise ParameterError(f"saliency_dataset={dataset!r}: choose one of {', '.join(DATASETS)}")
-
-
-def file_saliency_set(stimuli: list[Path], names: list[str], load_target: Callable[[int], Target], *,
-                      dataset: str, image_size: int, ground_truth: str) -> SaliencySet:
-    """A SaliencySet over image files whose classes are unknown (labels −1)."""
-    return SaliencySet(images=squashed_file_images(stimuli, f"saliency_{dataset}", image_size), names=names,
-                       labels=np.full(len(stimuli), -1, dtype=np.int64), classnames=(), name=dataset,
-                       ground_truth=ground_truth, load_target=load_target)
-
-
-IMAGE_SUFFIXES = frozenset({".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff"})
-
-
-def image_files(folder: Path) -> list[Path]:
-    """The image files directly in ``folder``, sorted (Thumbs.db, .m files, hidden files ignored)."""
-    return sorted(p for p in folder.iterdir()
-                  if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES and not p.name.startswith("."))
-
-
-def read_grey(path: Path) -> np.ndarray:
-    """An image file as (H, W) float64 grey levels 0–255 (DatasetError if unreadable)."""
-    return read_rgb(path).astype(np.float64).mean(axis=2)

@@ -4,7 +4,9 @@ Input is one row per checkpoint with columns epoch, iqa_srcc, iqa_srcc_lo, iqa_s
 clean_accuracy and noise_drop (the mean normalized drop over noisy sigmas); optional: at_chance (the
 checkpoint's clean zero-shot accuracy is not above chance: left out of every trend of a classification
 measure), chance_corrected_drop, and iqa_early_drop with iqa_early_drop_lo/_hi (the IQA step's paired
-early-peak test, one value per run repeated on its rows). More columns are ignored.
+early-peak test, one value per run repeated on its rows); two_afc_score with two_afc_score_lo/_hi (the
+similarity step's overall 2AFC score) and saliency_cc with saliency_cc_lo/_hi (the saliency step's CC),
+each judged by ``early_peak_claim`` when present. More columns are ignored.
 texture_bias = 1 − shape_bias and robustness = 1 − noise_drop are derived here.
 """
 
@@ -206,6 +208,50 @@ def _peak_claim(df: pd.DataFrame, n_perm: int, seed: int, alpha: float) -> dict:
     return _verdict_row(claim, statistic, drop, NAN, INCONCLUSIVE, f"{detail}; {reason}", ci)
 
 
+# Claims judged on a curve with unpaired bootstrap intervals per checkpoint (no paired test):
+# (claim, column, label). A table without the column gets no row for the claim.
+PEAK_CLAIMS = [
+    ("mid-level similarity peaks early then declines", "two_afc_score", "2AFC score"),
+    ("saliency correspondence peaks early then declines", "saliency_cc", "saliency CC"),
+]
+
+
+def early_peak_claim(df: pd.DataFrame, claim: str, column: str, label: str | None = None) -> dict:
+    """A "peaks early then declines" claim on ``column`` with its per-checkpoint interval (``column``_lo/_hi),
+    judged as claim 1 is when no paired test is available: reproduced = the maximum lies in the early window
+    (0 < epoch ≤ EARLY_FRACTION of the run) and its interval lies above the final checkpoint's
+    (``rises_then_falls``' ci_gap > 0); not reproduced = the peak is the last checkpoint; else inconclusive.
+    ``value`` is peak − final; the detail gives both intervals."""
+    label = label or column
+    statistic = f"peak − final {label} (unpaired bootstrap intervals per checkpoint)"
+    epochs, values = df["epoch"].to_numpy(float), df[column].to_numpy(float)
+    n_checkpoints = int(np.sum(np.isfinite(epochs) & np.isfinite(values)))
+    if n_checkpoints < 3:
+        return _verdict_row(claim, f"checkpoints with a finite {label}", n_checkpoints, NAN, INCONCLUSIVE,
+                            "a peak inside the run needs at least 3 checkpoints")
+    curve = rises_then_falls(df["epoch"], df[column], df[f"{column}_lo"], df[f"{column}_hi"])
+    order = np.argsort(epochs, kind="stable")
+    rows = df.iloc[order][np.isfinite(values[order]) & np.isfinite(epochs[order])]
+    peak_row = rows.iloc[int(np.argmax(rows[column].to_numpy(float)))]
+    final_row = rows.iloc[-1]
+    peak_is_early = bool(early_window([curve["peak_epoch"], curve["final_epoch"]])[0])
+    early_end = EARLY_FRACTION * curve["final_epoch"]
+    detail = (f"peak {curve['peak_value']:.3f} [{float(peak_row[f'{column}_lo']):.3f}, "
+              f"{float(peak_row[f'{column}_hi']):.3f}] at epoch {curve['peak_epoch']:g} "
+              f"({'inside' if peak_is_early else 'outside'} the early window 0 < epoch ≤ {early_end:g}), "
+              f"final {curve['final_value']:.3f} [{float(final_row[f'{column}_lo']):.3f}, "
+              f"{float(final_row[f'{column}_hi']):.3f}] at epoch {curve['final_epoch']:g}")
+    drop = curve["peak_value"] - curve["final_value"]
+    if curve["peak_epoch"] == curve["final_epoch"]:
+        return _verdict_row(claim, statistic, drop, NAN, NOT_REPRODUCED, detail + "; the peak is the last checkpoint")
+    if peak_is_early and curve["ci_separated"]:
+        return _verdict_row(claim, statistic, drop, NAN, REPRODUCED,
+                            detail + ": the peak's interval lies above the final one")
+    reason = ("the intervals of the peak and the final checkpoint overlap" if peak_is_early
+              else "the peak is not early")
+    return _verdict_row(claim, statistic, drop, NAN, INCONCLUSIVE, f"{detail}; {reason}")
+
+
 def _falls_claim(df: pd.DataFrame, claim: str, column: str, n_perm: int, seed: int, alpha: float) -> dict:
     rows = _above_chance(df) if column in CLASSIFICATION_MEASURES else df
     trend = monotone_trend(rows["epoch"], rows[column], n_perm=n_perm, seed=seed, alpha=alpha)
@@ -250,6 +296,9 @@ def verdicts(df: pd.DataFrame, n_perm: int = 10000, seed: int = 0, alpha: float 
     4. IQA alignment co-varies with texture bias and with noise drop *net of time*: reproduced = for both,
        the partial Spearman given log time is positive with p < alpha and the first differences correlate
        positively; not reproduced = either partial Spearman is significantly negative; else inconclusive.
+    5. Mid-level similarity (the overall 2AFC score, two_afc_score) and 6. saliency correspondence
+       (saliency_cc) peak early then decline: only when ``df`` has the column and its interval columns;
+       judged by ``early_peak_claim`` on the per-checkpoint intervals (no paired test).
     ``statistic``/``value`` (and ci_lo/ci_hi where there is an interval) name the number each verdict
     rests on (for claim 4, the weaker relation when reproduced, the contradicting one when not).
     """
@@ -264,6 +313,8 @@ def verdicts(df: pd.DataFrame, n_perm: int = 10000, seed: int = 0, alpha: float 
         rows.append(_falls_claim(df, "chance-corrected noise drop falls during training", "chance_corrected_drop",
                                  n_perm, seed, alpha))
     rows.append(_covaries_claim(df, n_perm, seed, alpha))
+    rows += [early_peak_claim(df, claim, column, label) for claim, column, label in PEAK_CLAIMS
+             if {column, f"{column}_lo", f"{column}_hi"} <= set(df.columns)]
     return pd.DataFrame(rows, columns=VERDICT_COLUMNS)
 
 
@@ -277,6 +328,9 @@ SEED_MEASURES = {
     "noise_drop": (None, None),
     "chance_corrected_drop": (None, None),
     "iqa_early_drop": ("iqa_early_drop_lo", "iqa_early_drop_hi"),
+    "two_afc_score": ("two_afc_score_lo", "two_afc_score_hi"),
+    "saliency_cc": ("saliency_cc_lo", "saliency_cc_hi"),
+    "saliency_nss": ("saliency_nss_lo", "saliency_nss_hi"),
 }
 
 
@@ -305,8 +359,8 @@ def seed_means(df: pd.DataFrame, measures: dict | None = None, by: tuple[str, ..
     column to its per-run interval columns (lo, hi) or (None, None): a group with a single seed keeps that
     run's own interval there, so a one-seed scale is judged as a single run is. Groups keep the order in
     which they first appear in ``df``, epochs ascending within a scale. Epochs are matched to 1e-6.
-    With the default measures, the optional ones a table lacks (chance_corrected_drop, iqa_early_drop)
-    are skipped, and at_chance (when ``df`` has it) becomes true where most of a group's seeds are at chance.
+    With the default measures, the optional ones a table lacks (chance_corrected_drop, iqa_early_drop,
+    two_afc_score, saliency_cc, saliency_nss) are skipped, and at_chance (when ``df`` has it) becomes true where most of a group's seeds are at chance.
     """
     if measures is None:
         _require(df, list(by) + list(SEED_MEASURES)[:4])

@@ -13,12 +13,27 @@ def _band(ax, x, y, lo, hi, label, color=None):
         ax.fill_between(x, lo, hi, alpha=0.2, color=line.get_color())
 
 
+# Optional panels after the paper's four, when the table has the column (the similarity and saliency steps):
+# (column, y label, title).
+EXTRA_PANELS = [
+    ("two_afc_score", "2AFC score (agreement with judges)", "(e) 2AFC similarity"),
+    ("saliency_cc", "CC with fixation density", "(f) saliency correspondence"),
+]
+
+
+def _extra_panels(table: pd.DataFrame) -> list[tuple[str, str, str]]:
+    return [panel for panel in EXTRA_PANELS
+            if panel[0] in table.columns and np.isfinite(table[panel[0]].to_numpy(dtype=float)).any()]
+
+
 def summary_figure(table: pd.DataFrame, noise: pd.DataFrame, log_x: bool = True):
     """Four panels vs epoch, as in the paper's Fig. 1: (a) clean and noisy zero-shot accuracy,
-    (b) IQA alignment, (c) texture bias, (d) normalized noise drop."""
+    (b) IQA alignment, (c) texture bias, (d) normalized noise drop; then, when the table has them,
+    (e) the overall 2AFC similarity score and (f) saliency CC, each with its interval band."""
     table = table.sort_values("epoch")
     epochs = table["epoch"].to_numpy()
-    fig, axes = plt.subplots(1, 4, figsize=(17, 3.6))
+    extra = _extra_panels(table)
+    fig, axes = plt.subplots(1, 4 + len(extra), figsize=(17 + 4.2 * len(extra), 3.6))
     ax = axes[0]
     for sigma, rows in noise.sort_values("epoch").groupby("sigma"):
         _band(ax, rows["epoch"], rows["accuracy"], rows["lo"], rows["hi"],
@@ -32,6 +47,9 @@ def summary_figure(table: pd.DataFrame, noise: pd.DataFrame, log_x: bool = True)
     axes[2].set(ylabel="texture bias (1 − shape bias)", title="(c) texture bias", ylim=(0, 1))
     _band(axes[3], epochs, table["noise_drop"], None, None, "mean over σ")
     axes[3].set(ylabel="normalized drop", title="(d) accuracy drop under noise")
+    for ax, (column, ylabel, title) in zip(axes[4:], extra):
+        _band(ax, epochs, table[column], table[f"{column}_lo"], table[f"{column}_hi"], column)
+        ax.set(ylabel=ylabel, title=title)
     for ax in axes:
         epoch_axis(ax, epochs, log_x)
     fig.tight_layout()
@@ -101,7 +119,8 @@ def summary_figure_by_scale(means: pd.DataFrame, noise_means: pd.DataFrame, log_
     scales = list(dict.fromkeys(means[group]))
     colors = group_colors(scales)
     styles = ["-", "--", ":", "-.", (0, (5, 1, 1, 1, 1, 1)), (0, (1, 3))]
-    fig, axes = plt.subplots(1, 4, figsize=(17, 3.8))
+    extra = _extra_panels(means)
+    fig, axes = plt.subplots(1, 4 + len(extra), figsize=(17 + 4.2 * len(extra), 3.8))
     for scale in scales:
         color = colors[scale]
         n_seeds = int(means.loc[means[group] == scale, "n_seeds"].max())
@@ -116,11 +135,15 @@ def summary_figure_by_scale(means: pd.DataFrame, noise_means: pd.DataFrame, log_
         _band(axes[2], rows["epoch"], 1 - rows["shape_bias"], 1 - rows["shape_bias_hi"], 1 - rows["shape_bias_lo"],
               label, color)
         _band(axes[3], rows["epoch"], rows["noise_drop"], rows["noise_drop_lo"], rows["noise_drop_hi"], label, color)
+        for ax, (column, _, _) in zip(axes[4:], extra):
+            _band(ax, rows["epoch"], rows[column], rows[f"{column}_lo"], rows[f"{column}_hi"], label, color)
     axes[0].set(ylabel="zero-shot accuracy",
                 title="(a) clean accuracy" if clean_only else "(a) accuracy, clean and noisy")
     axes[1].set(ylabel="SRCC with quality judgments", title="(b) IQA alignment")
     axes[2].set(ylabel="texture bias (1 − shape bias)", title="(c) texture bias", ylim=(0, 1))
     axes[3].set(ylabel="normalized drop (mean over σ)", title="(d) accuracy drop under noise")
+    for ax, (_, ylabel, title) in zip(axes[4:], extra):
+        ax.set(ylabel=ylabel, title=title)
     if not clean_only:
         axes[0].legend(fontsize=6)
     for ax in axes[0 if clean_only else 1:]:

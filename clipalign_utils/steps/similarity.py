@@ -15,8 +15,9 @@ import pandas as pd
 from ..encoder import Encoder, run_encoders
 from ..metrics.iqa import embedding_distance
 from ..metrics.two_afc import two_afc_scores, two_afc_table
+from ..registry import TWO_AFC
 
-CSV_COLUMNS = ["checkpoint", "epoch", "dataset", "subset", "distance", "score", "score_lo", "score_hi", "n_triplets"]
+CSV_COLUMNS = list(TWO_AFC.columns)  # the registry's schema of two_afc.csv
 
 
 def triplet_distances(encoder, data, distance: str = "cosine") -> tuple[np.ndarray, np.ndarray]:

@@ -12,14 +12,14 @@ import numpy as np
 import pandas as pd
 from tqdm import tqdm
 
-from .data.saliency import SaliencySet
-from .encoder import run_encoders
-from .metrics import saliency as metrics
-from .saliency_maps import DEFAULT_N_SAMPLES, DEFAULT_NOISE, checkpoint_saliency, upsample_each
+from ..data.saliency import SaliencySet
+from ..encoder import run_encoders
+from ..metrics import saliency as metrics
+from ..registry import SALIENCY, SALIENCY_BASELINE
+from ..saliency_maps import DEFAULT_N_SAMPLES, DEFAULT_NOISE, checkpoint_saliency, upsample_each
 
-SALIENCY_COLUMNS = ["checkpoint", "epoch", "dataset", "method", "metric", "value", "value_lo", "value_hi",
-                    "n_images"]
-BASELINE = "centre_bias"
+SALIENCY_COLUMNS = list(SALIENCY.columns)  # the registry's schema of saliency.csv
+BASELINE = SALIENCY_BASELINE
 
 
 @dataclass
@@ -113,7 +113,7 @@ def region_summary(regions: pd.DataFrame, n_boot: int = 1000, seed: int = 0) -> 
     """Per set, checkpoint and region: mean share of saliency and mean enrichment over images, with a
     bootstrap interval of the share. Columns: set, checkpoint, epoch, region, share, share_lo, share_hi,
     area, enrichment, n_images."""
-    from .metrics.stats import bootstrap_ci
+    from ..metrics.stats import bootstrap_ci
 
     rows = []
     for (name, checkpoint, epoch, region), group in regions.groupby(["set", "checkpoint", "epoch", "region"],
@@ -135,3 +135,77 @@ def peak_checkpoint(table: pd.DataFrame, metric: str = "cc") -> str | None:
         return None
     best = rows["value"].idxmin() if metric in metrics.LOWER_IS_BETTER else rows["value"].idxmax()
     return str(rows.loc[best, "checkpoint"])
+
+
+# ------------------------------------------------------------------------- the step, from parameters
+@dataclass
+class SaliencyInputs:
+    """What the step measures: the scored set, the cue-conflict set for the region shares (or None),
+    the class names saliency targets are chosen among and the prompt templates."""
+
+    data: SaliencySet
+    region_data: SaliencySet | None
+    classnames: tuple[str, ...]
+    templates: tuple[str, ...]
+
+
+def load_inputs(params: dict, run) -> SaliencyInputs:
+    """The step's sets from resolved parameters: ``saliency_dataset``/``saliency_root``/``saliency_n_images``;
+    embedded sets at the world's ``image_size`` (``texture_correlation``, ``texture_scale``), real ones at
+    the run's input size. The world's cue-conflict images (``saliency_cue_per_pair`` per pair; 0 = none)
+    come along for an embedded run. A real set has no classes: the target is the top-1 zero-shot class
+    among open_clip's ImageNet class names, with ImageNet templates."""
+    from ..data import world
+    from ..data.prompts import IMAGENET_TEMPLATES, resolve_templates
+    from ..data.saliency import cue_conflict_saliency, load_saliency
+
+    embedded = params["saliency_dataset"] == "embedded"
+    data = load_saliency(params["saliency_dataset"], params["saliency_root"],
+                         image_size=params["image_size"] if embedded else run.image_size, seed=params["seed"],
+                         n_images=params["saliency_n_images"], texture_correlation=params["texture_correlation"],
+                         texture_scale=params["texture_scale"])
+    region_data = None
+    if embedded and params["saliency_cue_per_pair"] > 0:
+        config = world.WorldConfig(int(params["image_size"]), params["texture_correlation"], params["texture_scale"])
+        region_data = cue_conflict_saliency(params["saliency_cue_per_pair"], params["seed"], config)
+    if embedded:
+        return SaliencyInputs(data, region_data, tuple(data.classnames),
+                              resolve_templates(params["prompt_templates"], "embedded"))
+    from open_clip.zero_shot_metadata import IMAGENET_CLASSNAMES
+
+    templates = IMAGENET_TEMPLATES if params["prompt_templates"] == "ensemble" else IMAGENET_TEMPLATES[:1]
+    return SaliencyInputs(data, None, tuple(IMAGENET_CLASSNAMES), templates)
+
+
+def measure(run, inputs: SaliencyInputs, params: dict, cache_dir) -> SaliencyResults:
+    """``saliency_over_checkpoints`` with the step's parameters (method, SmoothGrad samples and noise,
+    n_boot, seed, device, eval_batch_size); ``results.table`` is ``saliency.csv``."""
+    return saliency_over_checkpoints(
+        run, inputs.data, inputs.templates, method=params["saliency_method"], classnames=inputs.classnames,
+        n_boot=params["n_boot"], seed=params["seed"], device=params["device"], batch_size=params["eval_batch_size"],
+        cache_dir=cache_dir, n_samples=params["saliency_samples"], noise=params["saliency_noise"],
+        region_data=inputs.region_data)
+
+
+def curve_sentence(table: pd.DataFrame, metric: str) -> str:
+    """One computed sentence on a metric's curve: first, peak and last checkpoint with intervals, and the
+    centre-bias baseline."""
+    from ..metrics.iqa import peak_summary
+
+    rows = table[(table["metric"] == metric) & (table["checkpoint"] != BASELINE)].sort_values("epoch")
+    rows = rows.dropna(subset=["value"])
+    if rows.empty:
+        return f"{metric}: undefined at every checkpoint (constant maps)"
+    sign = -1.0 if metric in metrics.LOWER_IS_BETTER else 1.0
+    peak = peak_summary(rows["epoch"], sign * rows["value"])
+    best = rows.iloc[int(np.argmax(sign * rows["value"].to_numpy()))]
+    first, last = rows.iloc[0], rows.iloc[-1]
+    base = table[(table["metric"] == metric) & (table["checkpoint"] == BASELINE)]
+    base_text = (f"; centre bias {base['value'].iloc[0]:.3f} [{base['value_lo'].iloc[0]:.3f}, "
+                 f"{base['value_hi'].iloc[0]:.3f}]" if len(base) else "")
+    where = "inside the run" if peak["peak_is_interior"] else ("at the last checkpoint"
+                                                              if best["epoch"] == last["epoch"] else "at the start")
+    return (f"{metric.upper()}: {first['value']:.3f} at epoch {first['epoch']:g}, best {best['value']:.3f} "
+            f"[{best['value_lo']:.3f}, {best['value_hi']:.3f}] at epoch {best['epoch']:g} ({where}), "
+            f"{last['value']:.3f} [{last['value_lo']:.3f}, {last['value_hi']:.3f}] at the last checkpoint "
+            f"(epoch {last['epoch']:g}){base_text}")

@@ -1,0 +1,171 @@
+# ---
+# jupyter:
+#   jupytext:
+#     text_representation:
+#       extension: .py
+#       format_name: percent
+#   kernelspec:
+#     display_name: Python 3
+#     language: python
+#     name: python3
+# ---
+
+# %% [markdown]
+# # 8. Does the model look where people look?
+#
+# Chapters 2 and 7 compare what the embedding *judges* with what people judge. This chapter compares
+# where it *looks*. For every checkpoint we compute a saliency map of each image — which pixels move
+# the model's answer — and score it against where people fixate, with the standard metrics of the MIT
+# saliency benchmark (Bylinskii et al., 2019). A short workshop version of the paper reports that this
+# attentional alignment, like perceptual alignment, peaks early in training and then declines; we ask
+# whether our run shows it.
+#
+# **The model's map.** `saliency_method = smoothgrad` (default, any tower): the gradient of the cosine
+# between the image embedding and the text embedding of the image's class ("a photo of a …"), averaged
+# over a few noisy copies of the image (SmoothGrad; `saliency_samples` copies, noise
+# `saliency_noise` of the input range). The class is the known one for the world's images and the
+# model's own top-1 zero-shot class (over ImageNet's class names) for real photographs. The gradient of
+# the embedding's norm alone would say what makes the embedding *large*, not what makes it mean the
+# class, so it is not used. `rollout` (attention rollout, vision transformers only) is class-agnostic.
+# Maps are resized onto the ground truth's grid.
+#
+# **Where people look.** Chosen by `saliency_dataset`:
+#
+# - `embedded` (the default, offline) — **synthetic ground truth**: nobody looked at these images. The
+#   world's images come with their object's silhouette; the "fixation density" is that silhouette,
+#   blurred and mixed with a centre prior, and the "fixations" are points drawn from it. It stands for
+#   the finding that objects predict fixations better than low-level saliency (Einhäuser et al., 2008),
+#   so scoring against it asks *does the model look at the object?*, not whether it looks as people do.
+# - `mit1003` (Judd et al., 2009) and `cat2000` (Borji & Itti, 2015): people's fixations on photographs,
+#   official layouts, given with `saliency_root`.
+#
+# **Metrics.** CC (correlation with the density), NSS (mean normalised saliency at fixations), SIM
+# (histogram intersection), KLD (divergence from the density; lower is better), AUC-Judd and shuffled
+# AUC (fixations against non-fixated pixels, or against other images' fixations, which cancels the
+# centre bias). Each is computed per image and averaged, with a 95 % bootstrap interval over images. A
+# constant map has no CC or NSS (both divide by its spread): such images are left out of those means.
+# The **baseline** is a centre Gaussian scored on the same images (rows `centre_bias` in the table): a
+# model that beats it does more than prefer the middle of the frame.
+
+# %% tags=["hide-input"]
+# On Colab: install the package at this notebook's release (elsewhere, or once installed, nothing).
+import importlib.util, sys  # noqa: E401
+if "google.colab" in sys.modules and importlib.util.find_spec("clipalign_utils") is None:
+    # %pip install -q "clipalign @ git+https://github.com/clipalign/clipalign@v0.1.0"
+
+# %% tags=["parameters"]
+run_dir = "runs/default"
+preset = "default"  # "default" (the book's run) or "smoke" (seconds; for tests)
+auto_train = True  # run_dir holds no checkpoints (opened alone, e.g. in Colab): train the preset's run there first
+seed = None  # None: the preset's value, for this and every parameter below
+model = None  # only for runs without params.txt (e.g. ViT-B-32); else read from the run
+device = None  # auto | cpu | cuda
+eval_batch_size = None
+saliency_dataset = None  # embedded | mit1003 | cat2000
+saliency_root = None  # mit1003: the folder holding ALLSTIMULI and ALLFIXATIONMAPS; cat2000: the one holding trainSet
+saliency_method = None  # smoothgrad | rollout (vision transformers)
+saliency_n_images = None  # embedded: images in the set; real sets: the first n stimuli (0: all)
+saliency_samples = None  # SmoothGrad: noisy copies per image
+saliency_noise = None  # SmoothGrad: noise, a fraction of the input range
+saliency_cue_per_pair = None  # cue-conflict images per (shape, texture) pair for the contour/interior view
+prompt_templates = None  # ensemble | single | templates separated by '|'
+n_boot = None  # bootstrap resamples for the intervals
+image_size = None  # embedded: image size (as the world was trained)
+texture_correlation = None  # embedded: world settings of the images
+texture_scale = None
+
+# %%
+from pathlib import Path
+
+import numpy as np
+from IPython.display import display
+
+from clipalign_utils import checkpoints, config
+from clipalign_utils.io import write_table
+from clipalign_utils.plots.common import save_figure
+from clipalign_utils.plots.saliency import metrics_vs_epoch, region_share_vs_epoch, saliency_maps_grid
+from clipalign_utils.steps import saliency as step
+
+params = config.resolve(
+    preset, seed=seed, model=model, device=device, eval_batch_size=eval_batch_size,
+    saliency_dataset=saliency_dataset, saliency_root=saliency_root, saliency_method=saliency_method,
+    saliency_n_images=saliency_n_images, saliency_samples=saliency_samples, saliency_noise=saliency_noise,
+    saliency_cue_per_pair=saliency_cue_per_pair, prompt_templates=prompt_templates, n_boot=n_boot,
+    image_size=image_size, texture_correlation=texture_correlation, texture_scale=texture_scale)
+run_dir = Path(run_dir)
+run = checkpoints.discover_or_train(run_dir, params, auto_train, model)  # trains first if run_dir has none
+inputs = step.load_inputs(params, run)
+data = inputs.data
+print(f"{len(run.checkpoints)} checkpoints of {run.model_name}; dataset {data.name}: {len(data)} images; "
+      f"method {params['saliency_method']}"
+      + (f" ({params['saliency_samples']} noisy copies, noise {params['saliency_noise']:g})"
+         if params["saliency_method"] == "smoothgrad" else ""))
+print(f"ground truth: {data.ground_truth}")
+
+# %% [markdown]
+# ## Scoring every checkpoint
+# Each checkpoint's maps are computed once (cached with the run's embeddings), resized onto each
+# image's ground truth and scored; the centre-bias baseline is scored on the same images.
+
+# %%
+results = step.measure(run, inputs, params, run_dir / "cache")
+write_table(results.table, run_dir, "saliency")
+write_table(results.per_image, run_dir, "saliency_per_image")
+order = list(dict.fromkeys(results.table["checkpoint"]))  # the baseline, then checkpoints by epoch
+display(results.table.pivot(index="checkpoint", columns="metric", values="value").loc[order].round(3))
+
+# %% [markdown]
+# ## Each metric over training
+# The model's mean per checkpoint with its bootstrap band; the dashed line and grey band are the
+# centre-bias baseline. For the AUCs the dotted line is chance (0.5).
+
+# %%
+fig = metrics_vs_epoch(results.table)
+save_figure(fig, run_dir, "saliency_metrics_vs_epoch")
+for metric in ("cc", "nss", "sauc"):
+    print(step.curve_sentence(results.table, metric))
+
+# %% [markdown]
+# ## The maps themselves
+# The same images at the first checkpoint, at the checkpoint with the best CC and at the last one, next
+# to the ground-truth density (synthetic for the embedded set).
+
+# %%
+peak = step.peak_checkpoint(results.table, "cc") or run.checkpoints[-1].name
+chosen = list(dict.fromkeys([run.checkpoints[0].name, peak, run.checkpoints[-1].name]))
+labels = {run.checkpoints[0].name: "first", peak: "best CC", run.checkpoints[-1].name: "last"}
+shown = np.arange(min(4, len(data)))
+fig = saliency_maps_grid(data.example_images(shown), [data.densities[int(i)] for i in shown],
+                         {f"{labels[name]} ({name})": results.maps[name][shown] for name in chosen})
+save_figure(fig, run_dir, "saliency_maps")
+
+# %% [markdown]
+# ## Contour or interior? An attention view of the texture-to-shape shift
+# On the world's images the silhouette is known, so a map's saliency can be split between the object's
+# *contour* (a thin band along its edge: shape), its *interior* (where the texture is) and the
+# background. On the cue-conflict images of chapter 3 — one shape filled with another class's texture —
+# a model that classifies by texture should look inside the object, and one that classifies by shape
+# along its edge. The dotted lines are each region's share of the image area: what a uniform map gives.
+
+# %%
+if results.regions.empty:
+    print("no region masks for this dataset: the contour/interior view needs the embedded world")
+else:
+    regions = step.region_summary(results.regions, n_boot=params["n_boot"], seed=params["seed"])
+    write_table(regions, run_dir, "saliency_regions")
+    save_figure(region_share_vs_epoch(regions), run_dir, "saliency_regions")
+    for name, rows in regions[regions["region"].isin(["contour", "interior"])].groupby("set", sort=False):
+        ends = rows.sort_values("epoch").groupby("region", sort=False)
+        print(f"{name}: " + "; ".join(
+            f"{region} share {g['share'].iloc[0]:.3f} → {g['share'].iloc[-1]:.3f} "
+            f"[{g['share_lo'].iloc[-1]:.3f}, {g['share_hi'].iloc[-1]:.3f}] (area {g['area'].mean():.3f})"
+            for region, g in ends))
+
+# %% [markdown]
+# ## Reading the result
+# On the embedded set every number here measures agreement with a *synthetic* observer who fixates
+# the object with a centre bias: a rising CC or NSS means the model's evidence gathers on the object,
+# not that it looks as people do. Whether attentional alignment with people peaks early needs human
+# fixations: run with `-p saliency_dataset=mit1003 -p saliency_root=PATH` (or `cat2000`). A 32 px model
+# sees real photographs squeezed to its input size, so its maps are coarse; the metrics compare them at
+# the ground truth's resolution after resizing, as the benchmark does.

@@ -1,0 +1,222 @@
+"""The step registry: one list of steps, notebooks and table schemas; imports without a cycle; a toy
+step registered at run time runs through `clipalign run`, lands in `results` and in the built book."""
+from __future__ import annotations
+
+import ast
+import json
+import shutil
+import sys
+import textwrap
+from pathlib import Path
+
+import pandas as pd
+import pytest
+import yaml
+
+from clipalign_utils import registry
+from clipalign_utils.errors import ParameterError
+
+PACKAGE = Path(registry.__file__).resolve().parent
+
+
+# --- imports run one way ------------------------------------------------------------------------
+def _module_name(path: Path) -> str:
+    parts = list(path.relative_to(PACKAGE.parent).with_suffix("").parts)
+    return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+
+
+def _imports(path: Path, modules: set[str]) -> set[str]:
+    """Package modules ``path`` imports anywhere in it (module level or inside functions)."""
+    name = _module_name(path)
+    package = name if path.name == "__init__.py" else name.rpartition(".")[0]
+    found = set()
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.Import):
+            targets = [alias.name for alias in node.names]
+        elif isinstance(node, ast.ImportFrom):
+            if node.level:
+                base = package.split(".")
+                base = base[:len(base) - node.level + 1]
+                root = ".".join(base + ([node.module] if node.module else []))
+            else:
+                root = node.module or ""
+            targets = [f"{root}.{alias.name}" if f"{root}.{alias.name}" in modules else root for alias in node.names]
+        else:
+            continue
+        found |= {t for t in targets if t in modules and t != name}
+    return found
+
+
+def import_graph() -> dict[str, set[str]]:
+    files = [p for p in PACKAGE.rglob("*.py") if "__pycache__" not in p.parts]
+    modules = {_module_name(p) for p in files}
+    return {_module_name(p): _imports(p, modules) for p in files}
+
+
+def find_cycle(graph: dict[str, set[str]]) -> list[str] | None:
+    state, stack = {}, []
+
+    def visit(node):
+        state[node] = "open"
+        stack.append(node)
+        for child in sorted(graph.get(node, ())):
+            if state.get(child) == "open":
+                return stack[stack.index(child):] + [child]
+            if child not in state:
+                cycle = visit(child)
+                if cycle:
+                    return cycle
+        state[node] = "done"
+        stack.pop()
+        return None
+
+    for node in sorted(graph):
+        if node not in state:
+            cycle = visit(node)
+            if cycle:
+                return cycle
+    return None
+
+
+def test_no_import_cycle_in_the_package():
+    graph = import_graph()
+    assert "clipalign_utils.registry" in graph and graph["clipalign_utils.cli"]
+    cycle = find_cycle(graph)
+    assert cycle is None, "import cycle: " + " -> ".join(cycle)
+
+
+def test_cycle_finder_finds_one():
+    assert find_cycle({"a": {"b"}, "b": {"c"}, "c": {"a"}}) == ["a", "b", "c", "a"]
+    assert find_cycle({"a": {"b"}, "b": set()}) is None
+
+
+def test_only_the_cli_builds_the_book():
+    graph = import_graph()
+    importers = sorted(m for m, deps in graph.items() if "clipalign_utils.book" in deps)
+    assert importers == ["clipalign_utils.cli"]
+    # The registry sits below everything: it imports only the errors module.
+    assert graph["clipalign_utils.registry"] <= {"clipalign_utils.errors"}
+
+
+# --- the registry itself ------------------------------------------------------------------------
+def test_registry_lists_the_steps_in_order_with_the_synthesis_last():
+    assert registry.names() == ["train", "iqa", "shape", "noise", "similarity", "saliency", "tradeoff"]
+    assert registry.synthesis().name == "tradeoff" and registry.steps()[-1].synthesis
+    assert registry.get("similarity").notebook == "07_similarity"
+    assert registry.get("saliency").notebook == "08_saliency"
+    assert [t.name for t in registry.get("similarity").tables] == ["two_afc"]
+    assert registry.table("saliency").columns == ("checkpoint", "epoch", "dataset", "method", "metric", "value",
+                                                  "value_lo", "value_hi", "n_images")
+    assert registry.step_of_table("shape_bias").name == "shape"
+    with pytest.raises(ParameterError, match="unknown step 'nope'; steps: train"):
+        registry.get("nope")
+
+
+def test_register_checks_dependencies_tables_and_synthesis():
+    with pytest.raises(ParameterError, match="unregistered"):
+        registry.register(registry.Step("x", "99_x", depends=("no-such-step",)))
+    with pytest.raises(ParameterError, match="belong to another step"):
+        registry.register(registry.Step("x", "99_x", (registry.Table("iqa", ("checkpoint",)),)))
+    with pytest.raises(ParameterError, match="synthesis step already"):
+        registry.register(registry.Step("x", "99_x", synthesis=True))
+    with pytest.raises(ParameterError, match="registered already"):
+        registry.register(registry.Step("iqa", "02_iqa_alignment"))
+    assert "x" not in registry.names()
+
+
+def test_committed_toc_lists_the_registry_pages():
+    from clipalign_utils.book import NOTEBOOK_PART
+
+    toc = yaml.safe_load((registry.REPO_ROOT / "_toc.yml").read_text())
+    part = next(p for p in toc["parts"] if p["caption"] == NOTEBOOK_PART)
+    assert [c["file"] for c in part["chapters"]] == [f"notebooks/{n}" for n in registry.notebook_pages()]
+
+
+def test_step_schemas_are_the_modules_columns():
+    from clipalign_utils.steps import saliency, similarity
+
+    assert similarity.CSV_COLUMNS == list(registry.TWO_AFC.columns)
+    assert saliency.SALIENCY_COLUMNS == list(registry.SALIENCY.columns)
+
+
+# --- a toy step registered at run time -----------------------------------------------------------
+TOY_MODULE = '''
+"""A toy analysis step: one number per checkpoint."""
+import pandas as pd
+
+
+def measure(run, params):
+    return {"toy": pd.DataFrame({"checkpoint": [c.name for c in run.checkpoints],
+                                 "epoch": [c.epoch for c in run.checkpoints],
+                                 "toy_value": [float(i) for i, _ in enumerate(run.checkpoints)]})}
+'''
+
+
+def _toy_notebook(module_dir: Path) -> str:
+    return textwrap.dedent(f'''\
+        # ---
+        # jupyter:
+        #   kernelspec:
+        #     display_name: Python 3
+        #     language: python
+        #     name: python3
+        # ---
+
+        # %% [markdown]
+        # # 99. A toy step
+
+        # %% tags=["parameters"]
+        run_dir = "runs/default"
+        preset = "default"
+
+        # %%
+        import sys
+        sys.path.insert(0, {str(module_dir)!r})
+        from pathlib import Path
+        import toy_step
+        from clipalign_utils import checkpoints, config
+        from clipalign_utils.io import write_table
+        for name, table in toy_step.measure(checkpoints.discover_run(run_dir), config.resolve(preset)).items():
+            write_table(table, Path(run_dir), name)
+        print("toy step ran")
+        ''')
+
+
+@pytest.fixture
+def toy_step(tmp_path):
+    module_dir = tmp_path / "toy_module"
+    module_dir.mkdir()
+    (module_dir / "toy_step.py").write_text(TOY_MODULE)
+    notebook_dir = tmp_path / "toy_notebooks"
+    notebook_dir.mkdir()
+    (notebook_dir / "99_toy.py").write_text(_toy_notebook(module_dir))
+    sys.path.insert(0, str(module_dir))
+    step = registry.register(registry.Step(
+        "toy", "99_toy", (registry.Table("toy", ("checkpoint", "epoch", "toy_value")),), depends=("train",),
+        notebook_dir=notebook_dir, title="a toy"))
+    yield step
+    registry.unregister("toy")
+    sys.path.remove(str(module_dir))
+
+
+@pytest.mark.slow
+def test_toy_step_runs_through_the_cli_into_results_and_the_book(toy_step, smoke_pipeline, tmp_path, capsys):
+    from clipalign_utils import cli, pipeline, results
+
+    assert pipeline.STEPS["toy"] == "99_toy" and list(pipeline.STEPS)[-1] == "tradeoff"
+    run_dir = tmp_path / "run"
+    shutil.copytree(smoke_pipeline, run_dir, ignore=shutil.ignore_patterns("book"), symlinks=True)
+    assert cli.main(["run", "--preset", "smoke", "--out", str(run_dir), "--only", "toy"]) == 0
+    assert (run_dir / "notebooks" / "99_toy.ipynb").exists()
+    table = results.read_metric(run_dir, "toy")
+    assert list(table.columns) == ["checkpoint", "epoch", "toy_value"] and len(table) >= 5
+    assert "toy" in results.step_tables(run_dir)
+    assert cli.main(["book", str(run_dir)]) == 0
+    html = run_dir / "book" / "_build" / "html" / "notebooks" / "99_toy.html"
+    assert html.exists() and "toy step ran" in html.read_text()
+    staged = yaml.safe_load((run_dir / "book" / "_toc.yml").read_text())
+    files = [c["file"] for p in staged["parts"] for c in p.get("chapters", [])]
+    assert "notebooks/99_toy" in files and files.index("notebooks/99_toy") > files.index("notebooks/08_saliency")
+    executed = json.loads((run_dir / "notebooks" / "99_toy.ipynb").read_text())
+    assert executed["metadata"]["papermill"]["parameters"]["preset"] == "smoke"
+    assert isinstance(pd.read_csv(run_dir / "metrics" / "toy.csv"), pd.DataFrame)

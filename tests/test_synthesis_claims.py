@@ -1,0 +1,114 @@
+"""The synthesis with the similarity and saliency steps: their per-checkpoint values join the checkpoint
+table when their tables exist, and their "peaks early then declines" claims are judged on the intervals."""
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from clipalign_utils import registry, results
+from clipalign_utils.metrics import tradeoff
+
+EPOCHS = [0, 0.25, 0.5, 1, 2, 4, 8, 12]
+
+
+def _curve(values, half=0.02):
+    values = np.asarray(values, dtype=float)
+    return values, values - half, values + half
+
+
+def _table(two_afc=None, saliency=None):
+    n = len(EPOCHS)
+    rng = np.random.default_rng(0)
+    iqa = np.linspace(0.3, 0.6, n)
+    df = pd.DataFrame({"checkpoint": [f"epoch_{e:g}" for e in EPOCHS], "epoch": EPOCHS, "iqa_srcc": iqa,
+                       "iqa_srcc_lo": iqa - 0.05, "iqa_srcc_hi": iqa + 0.05,
+                       "shape_bias": np.linspace(0.2, 0.8, n), "clean_accuracy": 0.8, "noise_drop": 0.3 + 0.01 * rng.standard_normal(n)})
+    for column, values in (("two_afc_score", two_afc), ("saliency_cc", saliency)):
+        if values is not None:
+            df[column], df[f"{column}_lo"], df[f"{column}_hi"] = _curve(values)
+    return df
+
+
+EARLY_PEAK = [0.60, 0.70, 0.80, 0.78, 0.74, 0.70, 0.66, 0.65]  # peak at epoch 0.5 <= 12/3
+RISING = [0.5, 0.55, 0.6, 0.62, 0.65, 0.7, 0.72, 0.75]
+LATE_PEAK = [0.5, 0.55, 0.6, 0.62, 0.65, 0.7, 0.8, 0.71]  # peak at epoch 8: not early
+OVERLAP = [0.60, 0.70, 0.72, 0.71, 0.71, 0.71, 0.70, 0.70]  # early peak, intervals overlap the final
+
+
+@pytest.mark.parametrize("values, verdict", [(EARLY_PEAK, tradeoff.REPRODUCED), (RISING, tradeoff.NOT_REPRODUCED),
+                                             (LATE_PEAK, tradeoff.INCONCLUSIVE), (OVERLAP, tradeoff.INCONCLUSIVE)])
+def test_early_peak_claim(values, verdict):
+    row = tradeoff.early_peak_claim(_table(two_afc=values), "claim", "two_afc_score", "2AFC score")
+    assert row["verdict"] == verdict, row["detail"]
+    assert row["value"] == pytest.approx(max(values) - values[-1])
+
+
+def test_too_few_checkpoints_is_inconclusive():
+    row = tradeoff.early_peak_claim(_table(two_afc=EARLY_PEAK).iloc[:2], "claim", "two_afc_score")
+    assert row["verdict"] == tradeoff.INCONCLUSIVE
+
+
+def test_verdicts_add_the_new_claims_only_with_their_columns():
+    plain = tradeoff.verdicts(_table(), n_perm=200)
+    both = tradeoff.verdicts(_table(two_afc=EARLY_PEAK, saliency=RISING), n_perm=200)
+    claims = [c for c, _, _ in tradeoff.PEAK_CLAIMS]
+    assert not set(claims) & set(plain["claim"])
+    assert list(both["claim"][:len(plain)]) == list(plain["claim"]) and list(both["claim"][len(plain):]) == claims
+    verdict = dict(zip(both["claim"], both["verdict"]))
+    assert verdict["mid-level similarity peaks early then declines"] == tradeoff.REPRODUCED
+    assert verdict["saliency correspondence peaks early then declines"] == tradeoff.NOT_REPRODUCED
+
+
+def test_seed_means_and_verdicts_by_scale_carry_the_new_curves():
+    runs = []
+    for seed in (0, 1):
+        runs.append(_table(two_afc=np.array(EARLY_PEAK) + 0.01 * seed, saliency=RISING).assign(scale="tiny", seed=seed))
+    table = pd.concat(runs, ignore_index=True)
+    means = tradeoff.seed_means(table)
+    assert {"two_afc_score", "two_afc_score_lo", "saliency_cc_hi"} <= set(means.columns)
+    by_scale = tradeoff.verdicts_by_scale(table, n_perm=200)
+    row = by_scale[by_scale["claim"] == "mid-level similarity peaks early then declines"].iloc[0]
+    assert row["seeds_reproduced"] == 1.0
+
+
+def _write(run_dir, name, frame):
+    (run_dir / "metrics").mkdir(parents=True, exist_ok=True)
+    frame.to_csv(run_dir / "metrics" / f"{name}.csv", index=False)
+
+
+def test_checkpoint_table_merges_optional_tables(tmp_path):
+    checkpoints = ["epoch_0", "epoch_1", "epoch_2"]
+    epochs = [0.0, 1.0, 2.0]
+    _write(tmp_path, "iqa", pd.DataFrame({"checkpoint": checkpoints, "epoch": epochs, "dataset": "embedded",
+                                          "distance": "cosine", "distortion": "all", "srcc": [0.1, 0.2, 0.3],
+                                          "srcc_lo": 0.0, "srcc_hi": 0.4}))
+    _write(tmp_path, "shape_bias", pd.DataFrame({"checkpoint": checkpoints, "epoch": epochs, "dataset": "embedded",
+                                                 "shape_bias": 0.5, "lo": 0.4, "hi": 0.6}))
+    _write(tmp_path, "noise", pd.DataFrame({"checkpoint": checkpoints * 2, "epoch": epochs * 2, "dataset": "embedded",
+                                            "sigma": [0.0] * 3 + [0.1] * 3, "accuracy": 0.8, "lo": 0.7, "hi": 0.9,
+                                            "normalized_drop": [0.0] * 3 + [0.2] * 3}))
+    plain = results.checkpoint_table(tmp_path)
+    assert "two_afc_score" not in plain.columns and "saliency_cc" not in plain.columns
+    _write(tmp_path, "two_afc", pd.DataFrame({"checkpoint": checkpoints * 2, "epoch": epochs * 2,
+                                              "dataset": "embedded", "subset": ["all"] * 3 + ["photo"] * 3,
+                                              "distance": "cosine", "score": [0.6, 0.7, 0.65, 0, 0, 0],
+                                              "score_lo": 0.5, "score_hi": 0.8, "n_triplets": 10}))
+    rows = [{"checkpoint": c, "epoch": e, "dataset": "embedded", "method": "smoothgrad", "metric": m,
+             "value": v, "value_lo": v - 0.1, "value_hi": v + 0.1, "n_images": 8}
+            for c, e, v in [(registry.SALIENCY_BASELINE, np.nan, 0.9)] + list(zip(checkpoints, epochs, [0.2, 0.3, 0.25]))
+            for m in ("cc", "nss", "sim")]
+    _write(tmp_path, "saliency", pd.DataFrame(rows))
+    table = results.checkpoint_table(tmp_path)
+    assert table["two_afc_score"].tolist() == [0.6, 0.7, 0.65]
+    assert table["saliency_cc"].tolist() == [0.2, 0.3, 0.25] and table["saliency_nss_hi"].iloc[0] == pytest.approx(0.3)
+    assert len(table) == 3  # the baseline is not a checkpoint
+    assert set(results.step_tables(tmp_path)) == {"iqa", "shape_bias", "noise", "two_afc", "saliency"}
+
+
+def test_read_metric_names_a_missing_column(tmp_path):
+    _write(tmp_path, "two_afc", pd.DataFrame({"checkpoint": ["epoch_0"], "epoch": [0.0]}))
+    with pytest.raises(Exception, match="lacks the column"):
+        results.read_metric(tmp_path, "two_afc")
+    with pytest.raises(Exception, match="--only saliency"):
+        results.read_metric(tmp_path, "saliency")
