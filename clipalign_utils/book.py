@@ -74,8 +74,9 @@ def _notebook_sources(run_dir: Path) -> tuple[dict[str, Path], Path]:
     inner = sorted(run_dir.glob(f"*/notebooks/{SWEEP_PAGE}.ipynb"))
     if all(path.exists() for path in own.values()):
         sources, trained = own, run_dir
-    elif (run_dir / RECORD).exists() and sweep_page.exists():
-        trained = sweep_run_dirs(run_dir)[0]
+    elif (run_dir / RECORD).exists() and sweep_page.exists() or inner and not _runs_in(run_dir):
+        # a sweep, or an experiment's folder of sweeps: the step pages show the first sweep's first run
+        trained = sweep_run_dirs(run_dir if (run_dir / RECORD).exists() else inner[0].parent.parent)[0]
         sources = {name: trained / "notebooks" / f"{name}.ipynb" for name in pages}
         missing = [str(path) for path in sources.values() if not path.exists()]
         if missing:
@@ -95,8 +96,11 @@ def _notebook_sources(run_dir: Path) -> tuple[dict[str, Path], Path]:
     elif inner:
         sources[SWEEP_PAGE] = inner[0]
     for name in registry.PAGES:
-        if name != SWEEP_PAGE and (run_dir / "notebooks" / f"{name}.ipynb").exists():
-            sources[name] = run_dir / "notebooks" / f"{name}.ipynb"
+        # the directory's own page, or that of an experiment folder inside it (the full preset's quality)
+        found = [run_dir / "notebooks" / f"{name}.ipynb"] + sorted(run_dir.glob(f"*/notebooks/{name}.ipynb"))
+        found = [path for path in found if path.exists()]
+        if name != SWEEP_PAGE and found:
+            sources[name] = found[0]
     return sources, trained
 
 

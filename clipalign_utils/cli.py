@@ -12,7 +12,7 @@ import sys
 from pathlib import Path
 
 from . import registry
-from .config import MULTI_RUN_PRESETS, PRESETS, SWEEP_PRESETS
+from .config import EXPERIMENTS, MULTI_RUN_PRESETS, PRESETS, SWEEP_PRESETS
 from .errors import ClipalignError, ParameterError
 
 
@@ -69,6 +69,18 @@ def main(argv: list[str] | None = None) -> int:
                        help="vary each swept parameter alone around the preset's values (one shared base run) "
                             "instead of running every combination")
     sweep.add_argument("--no-book", action="store_true", help="skip building the book")
+    experiment = commands.add_parser(
+        "experiment", help="run an experiment's sweeps, then its chapter comparing every run",
+        description="The quality experiment (chapter 9): quality variation in the training images, each "
+                    "setting over 3 seeds, one sweep per folder under OUT, the chapter in OUT/notebooks/"
+                    "09_quality_experiment.ipynb; running the same command again resumes.")
+    experiment.add_argument("name", choices=sorted(EXPERIMENTS), help="the experiment")
+    experiment.add_argument("--preset", default="default", help=f"one of: {', '.join(PRESETS)}")
+    experiment.add_argument("--out", required=True, help="experiment directory (created; re-used to resume)")
+    experiment.add_argument("-p", dest="params", action="append", default=[], metavar="NAME=VALUE",
+                            help="a parameter applied to every run (e.g. -p epochs=6); repeatable")
+    experiment.add_argument("--only-sweeps", metavar="A,B", help="run only these of the experiment's sweeps")
+    experiment.add_argument("--no-book", action="store_true", help="skip building the book")
     book = commands.add_parser("book", help="build the book from an executed run directory")
     book.add_argument("run_dir")
     args = parser.parse_args(argv)
@@ -91,6 +103,20 @@ def main(argv: list[str] | None = None) -> int:
                 link_base_run(out, args.preset, overrides)
                 run_sweep(out / "drivers", args.preset, {**SWEEP_PRESETS[args.preset], **overrides},
                           one_at_a_time=True, progress=sys.stderr.isatty())
+            if args.preset == "full":
+                from .experiment import run_experiment
+
+                run_experiment(out / "quality", "quality", args.preset, overrides, progress=sys.stderr.isatty())
+            if not args.no_book:
+                from .book import build_book
+
+                print(f"book: {build_book(out) / 'index.html'}")
+        elif args.command == "experiment":
+            from .experiment import run_experiment
+
+            only = [s.strip() for s in args.only_sweeps.split(",") if s.strip()] if args.only_sweeps else None
+            out = run_experiment(args.out, args.name, args.preset, _parse_overrides(args.params), only,
+                                 progress=sys.stderr.isatty())
             if not args.no_book:
                 from .book import build_book
 

@@ -108,6 +108,20 @@ SWEEP_PRESETS: dict[str, dict[str, str]] = {"full": {
     "sigmas": "0.01,0.02,0.05;0.1,0.2,0.4",  # weaker or stronger noise (no new training)
 }}
 
+# Experiments: several sweeps whose runs one chapter compares. "quality" is the book's chapter 9 ("What
+# causes the trade-off?"): quality variation in the training images, 3 seeds per setting, each sweep into
+# OUT/<name>. `clipalign experiment quality --out DIR` runs it; `clipalign run --preset full` too (OUT/quality).
+EXPERIMENTS: dict[str, dict[str, dict[str, str]]] = {"quality": {
+    "variation": {"quality_variation": "0,0.6"},  # the clean world vs 60 % of training images degraded
+    "partial": {"quality_variation": "0.3"},
+    # both noise families and blur never seen in training: the noise test and those IQA families stay unseen
+    "heldout": {"quality_variation": "0.6", "quality_families": "jpeg_compression,contrast_change,mean_shift,"
+                                                                 "change_of_color_saturation,quantization_noise"},
+    "texture_control": {"texture_correlation": "1.0"},  # texture as reliable as shape: is the shift built in?
+}}
+EXPERIMENT_FIXED: dict[str, dict[str, str]] = {"quality": {"seed": "0,1,2"}}
+EXPERIMENT_PAGES: dict[str, str] = {"quality": "09_quality_experiment"}
+
 CHOICES: dict[str, tuple[str, ...]] = {
     "device": ("auto", "cpu", "cuda"),
     "iqa_dataset": ("embedded", "tid2013", "kadid10k"),

@@ -31,6 +31,7 @@ from pathlib import Path
 from . import registry
 from .config import PRESETS, _coerce, resolve
 from .errors import ParameterError
+from .io import write_json
 from .multirun import step_done
 from .pipeline import available_steps, check_overrides, check_preset, execute, notebook_parameters, run_notebook
 
@@ -130,12 +131,6 @@ def trained_by(preset: str, fixed: dict, settings: list[Setting]) -> list[str]:
     return names
 
 
-def _write_json(path: Path, record: dict) -> None:
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(json.dumps(record, indent=2) + "\n")
-    os.replace(tmp, path)
-
-
 def _check_record(out: Path, record: dict) -> None:
     """A sweep directory holds one plan: resuming with another is refused rather than mixed."""
     path = out / RECORD
@@ -192,7 +187,7 @@ def run_sweep(out: str | Path, preset: str = "default", overrides: dict | None =
               "one_at_a_time": one_at_a_time, "runs": runs}
     _check_record(out, record)
     out.mkdir(parents=True, exist_ok=True)
-    _write_json(out / RECORD, record)
+    write_json(out / RECORD, record)
 
     started, executed = time.time(), []
     for number, (setting, run) in enumerate(zip(settings, runs), 1):

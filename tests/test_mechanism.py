@@ -98,3 +98,19 @@ def test_settings_are_named_by_their_world(tmp_path):
     labels = [experiment.setting_label(experiment.world_of(r)) for r in runs]
     assert labels == ["clean", "variation 0.6, held out: additive_gaussian_noise, gaussian_blur, impulse_noise",
                       "clean, texture_correlation=1"]
+
+
+def test_experiment_plan_applies_fixed_values_and_overrides():
+    from clipalign_utils.errors import ParameterError
+    from clipalign_utils.experiment import plan
+
+    sweeps = plan("quality", {"epochs": "6"})
+    assert list(sweeps) == ["variation", "partial", "heldout", "texture_control"]
+    assert sweeps["variation"] == {"seed": "0,1,2", "quality_variation": "0,0.6", "epochs": "6"}
+    held_out = sweeps["heldout"]["quality_families"].split(",")
+    assert not {"additive_gaussian_noise", "impulse_noise", "gaussian_blur"} & set(held_out) and len(held_out) == 5
+    assert list(plan("quality", {}, only=["heldout"])) == ["heldout"]
+    with pytest.raises(ParameterError, match="only-sweeps nope"):
+        plan("quality", {}, only=["nope"])
+    with pytest.raises(ParameterError, match="unknown experiment"):
+        plan("other", {})

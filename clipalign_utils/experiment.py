@@ -1,0 +1,60 @@
+"""Experiments: several sweeps whose runs one chapter compares (``config.EXPERIMENTS``).
+
+    clipalign experiment quality --preset default --out runs/quality [-p epochs=6 …] [--only-sweeps a,b]
+
+Each sweep of the experiment runs into ``OUT/<sweep>`` as ``clipalign sweep`` would (a grid over its
+values and the experiment's fixed values, e.g. seeds); then the chapter's notebook compares every run
+into ``OUT/notebooks/<page>.ipynb``. ``OUT/experiment.json`` records the plan; the same command resumes.
+"""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from .config import EXPERIMENT_FIXED, EXPERIMENT_PAGES, EXPERIMENTS, PRESETS
+from .errors import ParameterError
+from .io import write_json
+from .pipeline import run_notebook
+from .sweep import run_sweep
+
+RECORD = "experiment.json"
+
+
+def plan(name: str, overrides: dict, only: list[str] | None = None) -> dict[str, dict]:
+    """{sweep folder: its -p values}: the experiment's sweeps (those in ``only``, if given) with the fixed
+    values and ``overrides`` (one value each) applied to every sweep."""
+    if name not in EXPERIMENTS:
+        raise ParameterError(f"unknown experiment {name!r}; choose one of: {', '.join(EXPERIMENTS)}")
+    sweeps = EXPERIMENTS[name]
+    unknown = [s for s in only or () if s not in sweeps]
+    if unknown:
+        raise ParameterError(f"--only-sweeps {', '.join(unknown)}: the {name} experiment's sweeps are "
+                             f"{', '.join(sweeps)}")
+    return {sweep: {**EXPERIMENT_FIXED.get(name, {}), **values, **overrides}
+            for sweep, values in sweeps.items() if not only or sweep in only}
+
+
+def run_experiment(out: str | Path, name: str, preset: str = "default", overrides: dict | None = None,
+                   only: list[str] | None = None, progress: bool = True) -> Path:
+    """Run the experiment's sweeps into OUT/<sweep>, then its chapter notebook into OUT/notebooks."""
+    if preset not in PRESETS:
+        raise ParameterError(f"unknown preset {preset!r}; choose one of: {', '.join(PRESETS)}")
+    overrides = dict(overrides or {})
+    sweeps = plan(name, overrides, only)
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    write_json(out / RECORD, {"experiment": name, "preset": preset, "sweeps": sweeps})
+    for k, (sweep, values) in enumerate(sweeps.items(), 1):
+        print(f"[experiment {name} {k}/{len(sweeps)}] sweep {sweep}: "
+              + " ".join(f"-p {key}={value}" for key, value in values.items()), flush=True)
+        run_sweep(out / sweep, preset, values, one_at_a_time=False, progress=progress)
+    print(f"[experiment {name}] chapter: {EXPERIMENT_PAGES[name]}", flush=True)
+    run_notebook(EXPERIMENT_PAGES[name], out, preset, {k: v for k, v in overrides.items() if k != "seed"},
+                 progress=progress, label=f"the {name} experiment's chapter")
+    return out
+
+
+def experiment_record(run_dir: str | Path) -> dict | None:
+    """OUT/experiment.json of an experiment folder, or None."""
+    path = Path(run_dir) / RECORD
+    return json.loads(path.read_text()) if path.exists() else None
