@@ -5,6 +5,7 @@ import subprocess
 import sys
 
 import pandas as pd
+import pytest
 
 from clipalign_utils import checkpoints
 from clipalign_utils.data.export import export_world_csv
@@ -12,6 +13,7 @@ from clipalign_utils.data.world import WorldConfig
 from clipalign_utils.pipeline import run_step
 
 
+@pytest.mark.slow
 def test_open_clip_train_run_is_discovered_and_analysed(tmp_path):
     csv = export_world_csv(tmp_path / "data", 128, 0, WorldConfig())
     logs = tmp_path / "logs"

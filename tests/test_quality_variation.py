@@ -169,6 +169,7 @@ def test_cli_sweep_bad_quality_value_is_one_line(tmp_path, capsys):
     assert not (tmp_path / "s").exists()
 
 
+@pytest.mark.slow
 def test_cli_sweep_trains_each_setting_through_the_notebook_and_resumes(tmp_path, capsys, monkeypatch):
     # The train step only (the analyses are other tests' business): two short trainings via papermill.
     monkeypatch.setattr(sweep, "available_steps", lambda: ["train"])
@@ -203,6 +204,7 @@ def _state(path):
     return torch.load(path, map_location="cpu", weights_only=True)["state_dict"]
 
 
+@pytest.mark.slow
 def test_training_with_quality_variation_resumes_to_identical_weights(tmp_path):
     params = _tiny()
     whole, cut = tmp_path / "whole", tmp_path / "cut"
