@@ -72,6 +72,7 @@ texture_scale = None  # embedded: for the world renders among the references
 # %%
 from pathlib import Path
 
+import pandas as pd
 from IPython.display import display
 
 from clipalign_utils import checkpoints, config
@@ -166,6 +167,26 @@ print(f"peak at epoch {peak['peak_epoch']:g}: {peak['peak_value']:.3f}; last che
       f"{final['score']:.3f} [{final['score_lo']:.3f}, {final['score_hi']:.3f}]; chance 0.5, ceiling {ceiling:.3f}")
 print(f"the last checkpoint closes {(final['score'] - 0.5) / (ceiling - 0.5):.0%} of the gap from chance to the ceiling"
       if ceiling > 0.5 else "the judges are split on every triplet: the ceiling is chance")
+
+# %% [markdown]
+# ## Does mid-level agreement peak where low-level alignment does?
+# The IQA step's curve (page 2) beside this one: where each peaks, and how far each ends below its peak.
+
+# %%
+iqa_table = run_dir / "metrics" / "iqa.csv"
+if iqa_table.exists():
+    iqa_overall = pd.read_csv(iqa_table).query("distortion == 'all'")
+    iqa_overall = iqa_overall[iqa_overall["distance"] == params["distance"]]
+    if len(iqa_overall):
+        iqa_peak = peak_summary(iqa_overall["epoch"], iqa_overall["srcc"])
+        print(f"IQA SRCC peaks at epoch {iqa_peak['peak_epoch']:g} ({iqa_peak['peak_value']:.3f}) and ends "
+              f"{iqa_peak['drop_from_peak']:.3f} below it; the 2AFC score peaks at epoch {peak['peak_epoch']:g} "
+              f"({peak['peak_value']:.3f}) and ends {peak['drop_from_peak']:.3f} below it: "
+              + ("the same checkpoint" if iqa_peak["peak_epoch"] == peak["peak_epoch"] else "different checkpoints"))
+    else:
+        print(f"iqa.csv holds no {params['distance']} rows: run the iqa step with this distance to compare")
+else:
+    print("no iqa.csv in this run: run the iqa step to compare the two curves")
 
 # %% [markdown]
 # ## Right and wrong
