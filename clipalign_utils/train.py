@@ -157,9 +157,16 @@ def train(run_dir: str | Path, params: dict, progress: bool = True) -> list[Path
         if rank != 0:
             return
         bare = model.module if world_size > 1 else model
+        path = ckpt_dir / f"epoch_{format_epoch(epoch)}.pt"
+        earlier = [p for p in ckpt_dir.glob("epoch_*.pt") if p != path]
         _atomic_torch_save({"epoch": epoch, "step": step, "name": name, "state_dict": bare.state_dict(),
-                            "optimizer": optimizer.state_dict()},
-                           ckpt_dir / f"epoch_{format_epoch(epoch)}.pt")
+                            "optimizer": optimizer.state_dict()}, path)
+        # Only the latest checkpoint keeps the optimizer state (what resuming needs): it is twice the
+        # weights' size, and every checkpoint still loads with open_clip without it.
+        for older in earlier:
+            state = torch.load(older, map_location="cpu", weights_only=True)
+            if state.pop("optimizer", None) is not None:
+                _atomic_torch_save(state, older)
 
     if start_step < 0:
         save(0, 0.0)

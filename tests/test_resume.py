@@ -14,15 +14,25 @@ def _state(path):
     return torch.load(path, map_location="cpu", weights_only=True)["state_dict"]
 
 
-def test_interrupted_run_resumes_to_identical_weights(smoke_run, tmp_path):
+class Crash(Exception):
+    pass
+
+
+def test_interrupted_run_resumes_to_identical_weights(smoke_run, tmp_path, monkeypatch):
     params = config.resolve("smoke")
     run_dir = tmp_path / "run"
-    shutil.copytree(smoke_run, run_dir)
-    # Simulate a crash after the checkpoint at epoch 0.5: later checkpoints never got written.
-    for path in (run_dir / "checkpoints").glob("epoch_*.pt"):
-        if float(path.stem.split("_")[1]) > 0.5:
-            path.unlink()
-    (run_dir / "cache").exists() and shutil.rmtree(run_dir / "cache")
+    # Crash while writing the checkpoint after epoch 0.5: it and the later ones never get written.
+    real_save = train._atomic_torch_save
+
+    def save_until_crash(obj, path):
+        if path.name.startswith("epoch_") and float(path.stem.split("_")[1]) > 0.5:
+            raise Crash(path.name)
+        real_save(obj, path)
+    monkeypatch.setattr(train, "_atomic_torch_save", save_until_crash)
+    with pytest.raises(Crash):
+        train.train(run_dir, params, progress=False)
+    monkeypatch.setattr(train, "_atomic_torch_save", real_save)
+    assert max(float(p.stem.split("_")[1]) for p in (run_dir / "checkpoints").glob("epoch_*.pt")) == 0.5
     train.train(run_dir, params, progress=False)
     final = f"epoch_{params['epochs']}.pt"
     resumed, uninterrupted = _state(run_dir / "checkpoints" / final), _state(smoke_run / "checkpoints" / final)
@@ -44,3 +54,15 @@ def test_resume_refuses_a_run_with_other_parameters(smoke_run, tmp_path):
     with pytest.raises(CheckpointError, match="lr: 0.001 -> 0.002"):
         train.train(run_dir, config.resolve("smoke", lr=0.002), progress=False)
 
+
+
+def test_only_the_latest_checkpoint_keeps_the_optimizer(smoke_run):
+    """Disk: the optimizer state (twice the weights) stays only where resuming needs it."""
+    import torch
+
+    from clipalign_utils import checkpoints, models
+
+    run = checkpoints.discover_run(smoke_run)
+    states = [torch.load(c.path, map_location="cpu", weights_only=True) for c in run.checkpoints]
+    assert ["optimizer" in state for state in states] == [False] * (len(states) - 1) + [True]
+    models.load_checkpoint_model(run.checkpoints[0].path, run.model_name, run.image_size)  # still loads
