@@ -50,3 +50,27 @@ def pytest_collection_modifyitems(config, items):
     for item in items:
         if SLOW_FIXTURES & set(getattr(item, "fixturenames", ())):
             item.add_marker(pytest.mark.slow)
+
+
+class TrainingCrash(Exception):
+    """Raised by ``train_interrupted_after`` in place of writing a checkpoint."""
+
+
+def train_interrupted_after(run_dir, params, last_epoch: float, monkeypatch) -> None:
+    """Train ``run_dir`` as if the process died while writing the first checkpoint after ``last_epoch``:
+    that checkpoint and the later ones never exist (the latest one left holds the optimizer state)."""
+    from clipalign_utils import train
+
+    real_save = train._atomic_torch_save
+
+    def save_until_crash(obj, path):
+        if path.name.startswith("epoch_") and float(path.stem.split("_")[1]) > last_epoch:
+            raise TrainingCrash(path.name)
+        real_save(obj, path)
+    monkeypatch.setattr(train, "_atomic_torch_save", save_until_crash)
+    try:
+        train.train(run_dir, params, progress=False)
+    except TrainingCrash:
+        pass
+    finally:
+        monkeypatch.setattr(train, "_atomic_torch_save", real_save)

@@ -8,30 +8,18 @@ import torch
 
 from clipalign_utils import config, train
 from clipalign_utils.errors import CheckpointError
+from conftest import train_interrupted_after
 
 
 def _state(path):
     return torch.load(path, map_location="cpu", weights_only=True)["state_dict"]
 
 
-class Crash(Exception):
-    pass
-
-
 def test_interrupted_run_resumes_to_identical_weights(smoke_run, tmp_path, monkeypatch):
     params = config.resolve("smoke")
     run_dir = tmp_path / "run"
-    # Crash while writing the checkpoint after epoch 0.5: it and the later ones never get written.
-    real_save = train._atomic_torch_save
-
-    def save_until_crash(obj, path):
-        if path.name.startswith("epoch_") and float(path.stem.split("_")[1]) > 0.5:
-            raise Crash(path.name)
-        real_save(obj, path)
-    monkeypatch.setattr(train, "_atomic_torch_save", save_until_crash)
-    with pytest.raises(Crash):
-        train.train(run_dir, params, progress=False)
-    monkeypatch.setattr(train, "_atomic_torch_save", real_save)
+    # The process dies while writing the checkpoint after epoch 0.5.
+    train_interrupted_after(run_dir, params, 0.5, monkeypatch)
     assert max(float(p.stem.split("_")[1]) for p in (run_dir / "checkpoints").glob("epoch_*.pt")) == 0.5
     train.train(run_dir, params, progress=False)
     final = f"epoch_{params['epochs']}.pt"
