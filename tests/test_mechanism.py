@@ -106,7 +106,8 @@ def test_experiment_plan_applies_fixed_values_and_overrides():
 
     sweeps = plan("quality", {"epochs": "6"})
     assert list(sweeps) == ["variation", "partial", "heldout", "texture_control"]
-    assert sweeps["variation"] == {"seed": "0,1,2", "quality_variation": "0,0.6", "epochs": "6"}
+    assert sweeps["variation"] == {"seed": "0,1,2", "epochs": "6", "n_boot": "300", "test_per_class": "50",
+                                   "n_perm": "2000", "quality_variation": "0,0.6"}
     held_out = sweeps["heldout"]["quality_families"].split(",")
     assert not {"additive_gaussian_noise", "impulse_noise", "gaussian_blur"} & set(held_out) and len(held_out) == 5
     assert list(plan("quality", {}, only=["heldout"])) == ["heldout"]
