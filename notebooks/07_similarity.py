@@ -65,6 +65,7 @@ similarity_root = None  # bapps: the folder holding 2afc/; nights: the folder ho
 similarity_protocol = None  # all | votes6 (nights: only triplets with at least 6 votes, as DreamSim reports)
 similarity_split = None  # empty: the evaluation split (bapps val, nights test); or bapps train, nights train | val
 distance = None  # normalized_euclidean | euclidean | cosine
+iqa_resize = None  # real sets: auto | patches | resize | crop, as the IQA step
 n_boot = None  # bootstrap resamples for the score intervals
 image_size = None  # embedded: image size (as the world was trained)
 texture_scale = None  # embedded: for the world renders among the references
@@ -88,14 +89,14 @@ from clipalign_utils.steps.similarity import (example_titles, example_triplets, 
 params = config.resolve(
     preset, seed=seed, model=model, device=device, eval_batch_size=eval_batch_size,
     similarity_dataset=similarity_dataset, similarity_root=similarity_root, similarity_protocol=similarity_protocol,
-    similarity_split=similarity_split, distance=distance, n_boot=n_boot, image_size=image_size,
+    similarity_split=similarity_split, distance=distance, iqa_resize=iqa_resize, n_boot=n_boot, image_size=image_size,
     texture_scale=texture_scale)
 run_dir = Path(run_dir)
 run = checkpoints.discover_or_train(run_dir, params, auto_train, model)  # trains first if run_dir has none
 embedded = params["similarity_dataset"] == "embedded"
 data = load_two_afc(params["similarity_dataset"], params["similarity_root"], protocol=params["similarity_protocol"],
                     split=params["similarity_split"], image_size=params["image_size"] if embedded else run.image_size,
-                    seed=params["seed"], texture_scale=params["texture_scale"])
+                    seed=params["seed"], texture_scale=params["texture_scale"], resize=params["iqa_resize"])
 print(f"{len(run.checkpoints)} checkpoints of {run.model_name}; dataset {data.name} (split {data.split}, "
       f"protocol {data.protocol}): {len(data)} triplets in subsets "
       + ", ".join(f"{name} ({count})" for name, count in data.triplets["subset"].value_counts().sort_index().items())
@@ -223,4 +224,4 @@ for label, (name, rows) in zip(("first", "last"), scored.groupby("checkpoint", s
 # people. That is the mid-level question; it needs human 2AFC judgments on mid-level variations, which
 # NIGHTS provides: run with `-p similarity_dataset=nights -p similarity_root=PATH` (and
 # `-p similarity_protocol=votes6` for the triplets DreamSim reports). On real sets the model sees
-# images resized to its input size; for a 32 px model that removes most detail people used.
+# images as the IQA step does (`iqa_resize`): for a 32 px model, native-resolution patches by default.

@@ -405,3 +405,24 @@ def test_step_scores_every_checkpoint_and_picks_examples(tiny_run, small_data, t
     right = examples[examples["outcome"] == "right"]
     assert ((right["model_choice"] == 1.0) == (right["p"] > 0.5)).all()
     assert len(example_titles(examples)) == len(examples)
+
+
+def test_real_triplets_follow_iqa_resize(tmp_path):
+    """A 32 px model sees BAPPS's 64 px images as native-resolution patches: 2 × 2 per image, the
+    triplet's distances the means over patches at the same positions."""
+    from clipalign_utils.metrics.iqa import pair_distances
+
+    rng = np.random.default_rng(0)
+    for part in ("ref", "p0", "p1", "judge"):
+        (tmp_path / "2afc" / "val" / "traditional" / part).mkdir(parents=True)
+    for i in range(3):
+        for part in ("ref", "p0", "p1"):
+            Image.fromarray(rng.integers(0, 256, (64, 64, 3), dtype=np.uint8)).save(
+                tmp_path / "2afc" / "val" / "traditional" / part / f"{i:06d}.png")
+        np.save(tmp_path / "2afc" / "val" / "traditional" / "judge" / f"{i:06d}.npy", np.array([0.5]))
+    data = load_two_afc("bapps", str(tmp_path), image_size=32, resize="auto")
+    assert data.patches_per_image == 4 and len(data.ref) == 12
+    cropped = load_two_afc("bapps", str(tmp_path), image_size=32, resize="crop")
+    assert cropped.patches_per_image == 1 and len(cropped.ref) == 3
+    features = np.arange(12, dtype=float)[:, None]
+    np.testing.assert_allclose(pair_distances(features, features + 1, [0, 1, 2], [0, 1, 2], "euclidean", 4), 1.0)

@@ -19,7 +19,8 @@ import pandas as pd
 
 from ..errors import ParameterError
 from .bapps import load_bapps
-from .image_sets import ArrayImages, FileImages, ImageSet
+from .image_sets import ArrayImages, FileImages, ImageSet, PatchImages
+from .iqa import MAX_PATCHES_PER_IMAGE, resolve_resize
 from .nights import load_nights
 from .roots import load_from_root, require_root
 from .two_afc_embedded import PANEL_SOURCES, make_embedded_two_afc
@@ -79,15 +80,25 @@ class TwoAFCData:
             return None
         return self.triplets[[f"choice_{member}" for member in self.panel]].to_numpy(dtype=float)
 
+    @property
+    def patches_per_image(self) -> int:
+        """Items per image in ref, p0 and p1 (more than 1 under resize=patches)."""
+        return self.ref.patches_per_image
+
     def images(self, indices) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """(ref, p0, p1) of the triplets at ``indices``, each an (n, H, W, 3) array, for figures."""
+        """(ref, p0, p1) of the triplets at ``indices``, each an (n, H, W, 3) array, for figures
+        (with patches, each image's middle patch: what the model sees at its scale)."""
+        per = self.patches_per_image
+
         def take(images: ImageSet) -> np.ndarray:
-            return np.stack([images.batch(int(i), int(i) + 1)[0].numpy() for i in indices])
+            items = [int(i) * per + per // 2 for i in indices]
+            return np.stack([images.batch(item, item + 1)[0].numpy() for item in items])
         return take(self.ref), take(self.p0), take(self.p1)
 
 
 def load_two_afc(dataset: str, root=None, *, protocol: str = "all", split: str | None = None,
-                 image_size: int | None = None, seed: int = 0, texture_scale: float = 1.0) -> TwoAFCData:
+                 image_size: int | None = None, seed: int = 0, texture_scale: float = 1.0,
+                 resize: str = "crop") -> TwoAFCData:
     """The 2AFC set ``dataset`` names: ``embedded`` (built offline, no downloads), or ``bapps`` /
     ``nights`` read from ``root`` in their official layouts.
 
@@ -96,7 +107,9 @@ def load_two_afc(dataset: str, root=None, *, protocol: str = "all", split: str |
     NIGHTS ``test``); BAPPS also has ``train``, NIGHTS ``train`` and ``val``; the embedded set has
     only ``test``. ``image_size``: the embedded set's image size (default 32, as the world), or the
     size real images are resized to at load (default 224). ``seed`` and ``texture_scale`` (for the
-    world renders among its references) shape the embedded set only.
+    world renders among its references) shape the embedded set only. ``resize`` (the IQA step's
+    ``iqa_resize``: auto, patches, resize, crop) says how real images meet the model's input, as for
+    IQA: with patches a triplet's distances are the means over patches at the same positions.
     """
     if dataset not in DATASETS:
         raise ParameterError(f"similarity_dataset={dataset!r}: choose one of {', '.join(DATASETS)}")
@@ -116,9 +129,14 @@ def load_two_afc(dataset: str, root=None, *, protocol: str = "all", split: str |
     else:
         table = load_from_root(lambda r: load_nights(r, split, protocol), "similarity_root", root)
     size = image_size or DEFAULT_FILE_IMAGE_SIZE
-    return TwoAFCData(FileImages(table["ref_path"].tolist(), f"{dataset}_{split}_ref", size=size),
-                      FileImages(table["p0_path"].tolist(), f"{dataset}_{split}_p0", size=size),
-                      FileImages(table["p1_path"].tolist(), f"{dataset}_{split}_p1", size=size),
+    mode = resolve_resize(resize, size)
+
+    def fitted(column: str) -> ImageSet:
+        paths, name = table[column].tolist(), f"{dataset}_{split}_{column.removesuffix('_path')}"
+        if mode == "patches":
+            return PatchImages(paths, name, size, MAX_PATCHES_PER_IMAGE)
+        return FileImages(paths, name, size=size, fit=mode)
+    return TwoAFCData(fitted("ref_path"), fitted("p0_path"), fitted("p1_path"),
                       table, dataset, HUMAN_JUDGMENTS[dataset], protocol, split)
 
 

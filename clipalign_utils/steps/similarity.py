@@ -13,7 +13,7 @@ import numpy as np
 import pandas as pd
 
 from ..encoder import Encoder, run_encoders
-from ..metrics.iqa import embedding_distance
+from ..metrics.iqa import pair_distances
 from ..metrics.two_afc import two_afc_scores, two_afc_table
 from ..registry import TWO_AFC
 
@@ -21,10 +21,12 @@ CSV_COLUMNS = list(TWO_AFC.columns)  # the registry's schema of two_afc.csv
 
 
 def triplet_distances(encoder, data, distance: str = "cosine") -> tuple[np.ndarray, np.ndarray]:
-    """(d0, d1): the embedding distances of p0 and p1 to the reference, one pair per triplet."""
+    """(d0, d1): the embedding distances of p0 and p1 to the reference, one pair per triplet (the mean
+    over patches at the same positions when the images are tiled)."""
     ref = encoder.encode_images(data.ref)
-    return (embedding_distance(ref, encoder.encode_images(data.p0), distance),
-            embedding_distance(ref, encoder.encode_images(data.p1), distance))
+    index = np.arange(len(data))
+    return tuple(pair_distances(ref, encoder.encode_images(candidates), index, index, distance,
+                                data.patches_per_image) for candidates in (data.p0, data.p1))
 
 
 def score_triplets(triplets: pd.DataFrame, d0: np.ndarray, d1: np.ndarray) -> pd.DataFrame:
