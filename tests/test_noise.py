@@ -7,7 +7,7 @@ import pytest
 from fixtures_real import cifar100_fine_names, make_cifar100
 
 from conftest import assert_same_table
-from clipalign_utils import config
+from clipalign_utils import config, registry
 from clipalign_utils.data import world
 from clipalign_utils.data.noise import (
     ClassificationSet,
@@ -20,7 +20,7 @@ from clipalign_utils.errors import DatasetError, ParameterError
 from clipalign_utils.metrics.noise import mean_normalized_drop, noise_table, normalized_drop
 from clipalign_utils.pipeline import run_step
 
-NOISE_COLUMNS = ["checkpoint", "epoch", "dataset", "sigma", "accuracy", "lo", "hi", "normalized_drop", "n_images"]
+NOISE_COLUMNS = list(registry.NOISE.columns)  # the contract, defined once
 SUMMARY_COLUMNS = ["checkpoint", "epoch", "dataset", "clean_accuracy", "mean_normalized_drop"]
 
 
@@ -198,6 +198,13 @@ def test_notebook_smoke_embedded(smoke_run_copy, smoke_pipeline):
     assert summary.set_index("checkpoint")["mean_normalized_drop"].to_dict() == pytest.approx(noisy_mean.to_dict(),
                                                                                               nan_ok=True)
     assert (summary["clean_at_chance"] == (summary["clean_lo"] <= 1 / 8)).all()
+    # chance-corrected drop = (clean − noisy) / (clean − chance), nan where clean ≤ chance
+    clean = noise[noise["sigma"] == 0].set_index("checkpoint")["accuracy"]
+    noisy = noise[noise["sigma"] > 0]
+    expected = (noisy["checkpoint"].map(clean) - noisy["accuracy"]) / (noisy["checkpoint"].map(clean) - 1 / 8)
+    expected[noisy["checkpoint"].map(clean) <= 1 / 8] = np.nan
+    np.testing.assert_allclose(noisy["chance_corrected_drop"], expected, equal_nan=True)
+    assert (noise["noise_at"] == "native").all()
 
 
 def test_notebook_cifar100_fixture(smoke_run_copy, tmp_path):
