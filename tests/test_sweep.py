@@ -196,7 +196,14 @@ def test_cli_sweep_end_to_end_resumed_with_its_book(smoke_pipeline, tmp_path, ca
     assert list(summary["setting"]) == ["base", "texture_correlation=0.5", "sigmas=0.1,0.3"]
     assert set(summary.columns) >= set(sweep_metrics.SUMMARY_MEASURES)
     verdicts = pd.read_csv(out / "metrics" / "sweep_verdicts.csv")
-    assert len(verdicts) == 3 * 4 and set(verdicts["setting"]) == set(summary["setting"])
+    assert set(verdicts["setting"]) == set(summary["setting"])
+    # Every setting is judged on the same claims: the paper's four, the chance-corrected drop, and the
+    # second version's similarity and saliency claims (the smoke pipeline runs those steps).
+    claims = verdicts.groupby("setting")["claim"].apply(tuple)
+    assert claims.nunique() == 1 and len(claims.iloc[0]) == 7
+    assert {"IQA alignment peaks early then declines", "texture bias falls during training",
+            "normalized noise drop falls during training",
+            "IQA alignment co-varies with texture bias and noise drop"} <= set(claims.iloc[0])
     effects = pd.read_csv(out / "metrics" / "sweep_effects.csv")
     assert set(effects["factor"]) == {"texture_correlation", "sigmas"}
     base = pd.read_csv(smoke_pipeline / "metrics" / "tradeoff.csv")
