@@ -29,7 +29,9 @@
 # - **clean, texture_correlation=1**: a control with texture as reliable as shape, to see how much
 #   of the texture→shape shift the world builds in.
 #
-# Held-out evaluation images, the IQA set and the noise test are identical in every setting.
+# Held-out evaluation images, the IQA set and the noise test are identical in every setting. The
+# table below lists the settings this build actually ran (`clipalign experiment quality
+# --only-sweeps …` runs a subset; the same command later adds the rest).
 #
 # **Predictions**, each judged on every seed's own run and summarised by the mean over seeds with a
 # 95 % Student-t interval over seeds (the seeds are the replicates):
