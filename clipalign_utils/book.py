@@ -57,6 +57,13 @@ def _step_pages() -> tuple[list[str], str]:
     return [s.notebook for s in registry.per_run_steps()], registry.synthesis().notebook
 
 
+def _inner_pages(run_dir: Path, name: str) -> list[Path]:
+    """The executed notebook ``name`` of the folders directly inside ``run_dir`` (a sweep or an experiment
+    there), in name order — never the book's own staging folder, which a rebuild deletes first."""
+    return sorted(path for path in run_dir.glob(f"*/notebooks/{name}.ipynb")
+                  if path.parent.parent != run_dir / "book")
+
+
 def _notebook_sources(run_dir: Path) -> tuple[dict[str, Path], Path]:
     """Executed notebook per page, and the run directory that trained the pages' model.
 
@@ -71,7 +78,7 @@ def _notebook_sources(run_dir: Path) -> tuple[dict[str, Path], Path]:
     pages = per_run + [synthesis]
     own = {name: run_dir / "notebooks" / f"{name}.ipynb" for name in pages}
     sweep_page = run_dir / "notebooks" / f"{SWEEP_PAGE}.ipynb"
-    inner = sorted(run_dir.glob(f"*/notebooks/{SWEEP_PAGE}.ipynb"))
+    inner = _inner_pages(run_dir, SWEEP_PAGE)
     if all(path.exists() for path in own.values()):
         sources, trained = own, run_dir
     elif (run_dir / RECORD).exists() and sweep_page.exists() or inner and not _runs_in(run_dir):
@@ -97,7 +104,7 @@ def _notebook_sources(run_dir: Path) -> tuple[dict[str, Path], Path]:
         sources[SWEEP_PAGE] = inner[0]
     for name in registry.PAGES:
         # the directory's own page, or that of an experiment folder inside it (the full preset's quality)
-        found = [run_dir / "notebooks" / f"{name}.ipynb"] + sorted(run_dir.glob(f"*/notebooks/{name}.ipynb"))
+        found = [run_dir / "notebooks" / f"{name}.ipynb"] + _inner_pages(run_dir, name)
         found = [path for path in found if path.exists()]
         if name != SWEEP_PAGE and found:
             sources[name] = found[0]
@@ -141,6 +148,11 @@ def _run_summary(run_dir: Path, sources: dict[str, Path], trained: Path) -> str:
         lines += [f"Page {page_number(SWEEP_PAGE)} compares the runs of the sweep in {where}.", ""]
     else:
         lines += [f"This build ran no sweep: page {page_number(SWEEP_PAGE)} says how to produce one.", ""]
+    if "09_quality_experiment" in sources:
+        experiment_dir = sources["09_quality_experiment"].parent.parent
+        where = "this directory" if experiment_dir == run_dir else f"`{experiment_dir.relative_to(run_dir)}`"
+        lines += [f"Page 9 compares the runs of the quality experiment in {where} (its settings table lists "
+                  f"them).", ""]
     lines += ["| | |", "|---|---|"]
     for name, notebook in sources.items():
         meta = json.loads(notebook.read_text())["metadata"].get("papermill", {})

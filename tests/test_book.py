@@ -29,3 +29,15 @@ def test_book_has_every_page(smoke_pipeline):
 def test_notebook_pages_render_in_chromium(smoke_pipeline):
     html = smoke_pipeline / "book" / "_build" / "html"
     check_pages([html / "notebooks" / f"{name}.html" for name in STEPS.values()])
+
+
+def test_inner_pages_skip_the_books_own_staging_folder(tmp_path):
+    """A rebuild deletes the staged book first: a page found there would vanish mid-build."""
+    from clipalign_utils.book import _inner_pages
+
+    for folder in ("book", "quality", "drivers"):
+        (tmp_path / folder / "notebooks").mkdir(parents=True)
+        (tmp_path / folder / "notebooks" / "09_quality_experiment.ipynb").write_text("{}")
+    assert _inner_pages(tmp_path, "09_quality_experiment") == [
+        tmp_path / "drivers" / "notebooks" / "09_quality_experiment.ipynb",
+        tmp_path / "quality" / "notebooks" / "09_quality_experiment.ipynb"]
