@@ -63,10 +63,10 @@ def test_full_preset_runs_the_drivers_sweep_one_at_a_time(tmp_path):
     settings = plan("full", fixed, swept, one_at_a_time=True)
     names = [s.name for s in settings]
     assert names == ["base", "texture_correlation-0.5", "texture_correlation-0.95", "texture_scale-0.5",
-                     "texture_scale-2", "fresh_data-true", "epochs-24", "sigmas-0.01+0.02+0.05",
-                     "sigmas-0.1+0.2+0.4"]
+                     "texture_scale-2", "fresh_data-true", "epochs-12", "epochs-24", "sigmas-0.01+0.02+0.05",
+                     "sigmas-0.1+0.2+0.4"]  # the base trains 6 epochs: 12 and 24 are both longer
     # Noise levels are an analysis parameter: those runs re-analyse the base run's checkpoints.
-    assert trained_by("full", fixed, settings) == names[:7] + ["base", "base"]
+    assert trained_by("full", fixed, settings) == names[:8] + ["base", "base"]
     # Its base run is the multi-run's tiny-seed0 when that one is complete: linked, not trained again.
     (tmp_path / "tiny-seed0" / "notebooks").mkdir(parents=True)
     cli.link_base_run(tmp_path, "full", {})
