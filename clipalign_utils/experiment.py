@@ -8,7 +8,6 @@ into ``OUT/notebooks/<page>.ipynb``. ``OUT/experiment.json`` records the plan; t
 """
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 from .config import EXPERIMENT_FIXED, EXPERIMENT_PAGES, EXPERIMENTS, PRESETS
@@ -53,8 +52,3 @@ def run_experiment(out: str | Path, name: str, preset: str = "default", override
                  progress=progress, label=f"the {name} experiment's chapter")
     return out
 
-
-def experiment_record(run_dir: str | Path) -> dict | None:
-    """OUT/experiment.json of an experiment folder, or None."""
-    path = Path(run_dir) / RECORD
-    return json.loads(path.read_text()) if path.exists() else None

@@ -12,9 +12,8 @@ import pandas as pd
 
 from clipalign_utils.metrics.iqa import early_window
 from clipalign_utils.metrics.stats import permutation_spearman
-from clipalign_utils.metrics.tradeoff import INCONCLUSIVE, NOT_REPRODUCED, REPRODUCED, net_of_time, t_interval
-
-CLASSIFICATION_MEASURES = ("texture_bias", "noise_drop", "chance_corrected_drop")
+from clipalign_utils.metrics.tradeoff import (CLASSIFICATION_MEASURES, INCONCLUSIVE, NOT_REPRODUCED, REPRODUCED,
+                                               above_chance, net_of_time, t_interval)
 
 
 def early_decline(epochs, values) -> float:
@@ -33,9 +32,7 @@ def early_decline(epochs, values) -> float:
 
 
 def _usable(run: pd.DataFrame, column: str) -> pd.DataFrame:
-    if column in CLASSIFICATION_MEASURES and "at_chance" in run.columns:
-        return run[~run["at_chance"].fillna(False).astype(bool)]
-    return run
+    return above_chance(run) if column in CLASSIFICATION_MEASURES else run
 
 
 def per_seed(table: pd.DataFrame, statistic, column: str, other: str | None = None) -> pd.DataFrame:

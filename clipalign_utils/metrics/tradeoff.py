@@ -35,7 +35,7 @@ def _with_texture_bias(df: pd.DataFrame) -> pd.DataFrame:
 CLASSIFICATION_MEASURES = ("shape_bias", "texture_bias", "noise_drop", "chance_corrected_drop")
 
 
-def _above_chance(df: pd.DataFrame) -> pd.DataFrame:
+def above_chance(df: pd.DataFrame) -> pd.DataFrame:
     """The rows whose model is above chance: a classification measure of an at-chance checkpoint
     (texture bias, noise drop) describes noise, so every trend of one leaves those rows out alike."""
     if "at_chance" not in df.columns:
@@ -117,7 +117,7 @@ def pairwise_relations(df: pd.DataFrame, n_perm: int = 10000, seed: int = 0) -> 
     checkpoints with its permutation p (spearman, p_value, n finite pairs) and the same relation net of
     time (``net_of_time``: partial_spearman, partial_p, diff_spearman)."""
     _require(df, ["epoch", "iqa_srcc", "shape_bias", "noise_drop"])
-    df = _with_texture_bias(_above_chance(df))
+    df = _with_texture_bias(above_chance(df))
     rows = []
     for x, y in RELATIONS:
         xs, ys = df[x].to_numpy(dtype=float), df[y].to_numpy(dtype=float)
@@ -253,7 +253,7 @@ def early_peak_claim(df: pd.DataFrame, claim: str, column: str, label: str | Non
 
 
 def _falls_claim(df: pd.DataFrame, claim: str, column: str, n_perm: int, seed: int, alpha: float) -> dict:
-    rows = _above_chance(df) if column in CLASSIFICATION_MEASURES else df
+    rows = above_chance(df) if column in CLASSIFICATION_MEASURES else df
     trend = monotone_trend(rows["epoch"], rows[column], n_perm=n_perm, seed=seed, alpha=alpha)
     verdict = {"falls": REPRODUCED, "rises": NOT_REPRODUCED, "flat": INCONCLUSIVE}[trend["direction"]]
     excluded = len(df) - len(rows)
