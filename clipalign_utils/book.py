@@ -48,8 +48,7 @@ across settings.
 def _runs_in(run_dir: Path) -> list[Path]:
     """Complete run directories directly under ``run_dir`` (checkpoints, every per-run step executed), in
     name order; the staged book (``run_dir/book``) is none."""
-    return sorted(d for d in run_dir.iterdir()
-                  if d.is_dir() and d.name != "book" and (d / "checkpoints").exists() and registry.run_complete(d))
+    return [d for d in registry.runs_in(run_dir) if (d / "checkpoints").exists() and registry.run_complete(d)]
 
 
 def _step_pages() -> tuple[list[str], str]:
@@ -138,7 +137,7 @@ def _run_summary(run_dir: Path, sources: dict[str, Path], trained: Path) -> str:
         others = ", ".join(f"`{d.name}`" for d in sorted(run_dir.iterdir()) if (d / "train_params.json").exists())
         if sources[synthesis].parent.parent == run_dir:
             lines += [f"{_page_list(per_run)} show the run `{trained.name}`; page {page_number(synthesis)} "
-                      f"synthesises all runs of this directory: {others}.", ""]
+                      f"synthesises all runs of this directory: {others}.", ""] + _runs_table(run_dir)
         else:
             lines += [f"{_page_list(per_run + [synthesis])} show the run `{trained.name}`, the first of this "
                       f"sweep's runs: {others}.", ""]
@@ -168,6 +167,23 @@ def _run_summary(run_dir: Path, sources: dict[str, Path], trained: Path) -> str:
     n_checkpoints = len(list((trained / "checkpoints").glob("epoch_*.pt")))
     lines.append(f"| checkpoints | {n_checkpoints} |")
     return "\n".join(lines) + "\n"
+
+
+def _runs_table(run_dir: Path) -> list[str]:
+    """Markdown lines: one row per run of a multi-run directory with its scale, seed, checkpoints and
+    training time (its executed 01_train notebook)."""
+    from .results import run_identity
+
+    lines = ["| run | scale | seed | checkpoints | trained in |", "|---|---|---|---|---|"]
+    for run in registry.runs_in(run_dir):
+        identity = run_identity(run)
+        train_notebook = registry.get("train").executed(run)
+        duration = (json.loads(train_notebook.read_text())["metadata"].get("papermill", {}).get("duration")
+                    if train_notebook.exists() else None)
+        took = f"{duration:.0f} s" if isinstance(duration, (int, float)) else "?"
+        lines.append(f"| `{run.name}` | {identity['scale']} | {identity['seed']} | "
+                     f"{len(list((run / 'checkpoints').glob('epoch_*.pt')))} | {took} |")
+    return lines + [""]
 
 
 def toc(pages) -> dict:

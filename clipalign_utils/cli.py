@@ -87,9 +87,18 @@ def main(argv: list[str] | None = None) -> int:
     try:
         multi = MULTI_RUN_PRESETS.get(getattr(args, "preset", None), {})
         if args.command == "run" and not args.only:
-            args.seeds = args.seeds or list(multi.get("seeds", ())) or None
-            args.scales = args.scales or list(multi.get("scales", ())) or None
-        if args.command == "run" and (args.seeds or args.scales):
+            # A preset's seeds (scales) apply unless -p seed=… (model=…) asks for one.
+            given = _parse_overrides(args.params)
+            if "seed" not in given:
+                args.seeds = args.seeds or list(multi.get("seeds", ())) or None
+            if "model" not in given:
+                args.scales = args.scales or list(multi.get("scales", ())) or None
+        if args.command == "run" and args.only and not (args.seeds or args.scales) and registry.runs_in(args.out):
+            from .multirun import rerun_step
+
+            # a multi-run folder (the default book's): the step in every run, then the synthesis
+            rerun_step(args.out, args.only, args.preset, _parse_overrides(args.params), progress=sys.stderr.isatty())
+        elif args.command == "run" and (args.seeds or args.scales):
             from .multirun import run_many
 
             if args.only:

@@ -6,6 +6,10 @@ steps with overrides model=<scale>, seed=<k>, through ``pipeline.execute``), the
 into ``runs/NAME/`` with ``run_dirs`` naming all of them. Re-running the same command resumes: a step
 whose executed notebook exists in a run directory is skipped, so a complete run (every per-run step's
 notebook executed) costs nothing.
+
+On such a folder, ``clipalign run --out runs/NAME --only STEP`` re-runs that step in every run and then the
+synthesis (:func:`rerun_step`), and a step's notebook given the folder (``papermill … -p run_dir runs/NAME``)
+does the same before showing its first run (:func:`analyse_every_run`).
 """
 from __future__ import annotations
 
@@ -13,7 +17,7 @@ import time
 from pathlib import Path
 
 from . import registry
-from .config import resolve
+from .config import PRESETS, resolve
 from .errors import ParameterError
 from .pipeline import available_steps, check_overrides, check_preset, execute, run_step
 
@@ -80,3 +84,55 @@ def run_many(out: str | Path, preset: str = "default", seeds: list[int] | None =
     run_step(synthesis, out, preset, {**overrides, "run_dirs": ",".join(str(d) for d in run_dirs)}, progress)
     print(f"[synthesis] done in {time.time() - started:.0f} s; tables in {out / 'metrics'}", flush=True)
     return out
+
+
+def _scale_and_seed(run_dir: Path) -> dict:
+    from .results import run_identity
+
+    identity = run_identity(run_dir)
+    return {"model": identity["scale"], "seed": identity["seed"]}
+
+
+def rerun_step(out: str | Path, step: str, preset: str, overrides: dict | None = None,
+               progress: bool = True) -> list[Path]:
+    """Re-run one analysis step in every run of the multi-run folder ``out`` (each with its own scale and
+    seed), then the synthesis over them all; return the runs."""
+    check_preset(preset)
+    entry = registry.get(step)
+    if entry.name == "train" or entry.synthesis:
+        raise ParameterError(f"--only {step} on the multi-run folder {out}: name an analysis step "
+                             f"({', '.join(s.name for s in registry.analysis_steps())}); "
+                             f"to train again, use a run's own folder")
+    overrides = {k: v for k, v in (overrides or {}).items() if k not in ("model", "seed")}
+    check_overrides(overrides, [step])
+    out = Path(out).resolve()
+    runs = registry.runs_in(out)
+    if not runs:
+        raise ParameterError(f"{out} holds no runs (<scale>-seed<k>/ folders with checkpoints)")
+    for number, run_dir in enumerate(runs, 1):
+        execute(run_dir, [step], preset, {**overrides, **_scale_and_seed(run_dir)}, progress=progress,
+                tag=f"[run {number}/{len(runs)} {run_dir.name}] ")
+    synthesis = registry.synthesis().name
+    print(f"[synthesis] {synthesis} over {len(runs)} runs -> {out / 'notebooks'}", flush=True)
+    run_step(synthesis, out, preset, {**overrides, "run_dirs": ",".join(str(d) for d in runs)}, progress)
+    return runs
+
+
+def analyse_every_run(run_dir: str | Path, step: str, params: dict) -> Path:
+    """For a step's notebook given a multi-run folder (``-p run_dir runs/default``): run the step, through
+    its registered notebook, into every run there (each keeps its executed notebook and tables) and the
+    synthesis over them, then return the first run, which the page shows in detail. Any other folder
+    (one run, an empty or missing one) comes back unchanged.
+
+    ``params`` are the notebook's resolved parameters: those that differ from the preset's go to every run.
+    """
+    runs = registry.runs_in(run_dir)
+    if not runs:
+        return Path(run_dir)
+    preset = params["preset"]
+    overrides = {k: v for k, v in params.items()
+                 if k in PRESETS[preset] and k not in ("seed", "model") and v != PRESETS[preset][k]}
+    print(f"{run_dir} holds {len(runs)} runs ({', '.join(d.name for d in runs)}): running step {step} in each "
+          f"and the synthesis over them; this page shows {runs[0].name}", flush=True)
+    rerun_step(run_dir, step, preset, overrides, progress=False)
+    return runs[0]

@@ -198,6 +198,21 @@ def run_complete(run_dir: str | Path) -> bool:
     return all(s.done(run_dir) for s in per_run_steps())
 
 
+def is_run(path: str | Path) -> bool:
+    """``path`` is one training run's directory: it has a checkpoints folder (or its training record)."""
+    path = Path(path)
+    return (path / "checkpoints").is_dir() or (path / "train_params.json").exists()
+
+
+def runs_in(folder: str | Path) -> list[Path]:
+    """The training runs directly inside ``folder`` (a multi-run folder's ``<scale>-seed<k>``), in name order;
+    the book's staging folder is none. Empty for a run directory itself (it holds its own checkpoints)."""
+    folder = Path(folder)
+    if not folder.is_dir() or is_run(folder):
+        return []
+    return sorted(d for d in folder.iterdir() if d.is_dir() and d.name != "book" and is_run(d))
+
+
 class StepNotebooks(Mapping):
     """A live read-only view {step name: notebook name}, in execution order (``pipeline.STEPS``)."""
 

@@ -15,6 +15,7 @@ from typing import Sequence
 import pandas as pd
 
 from . import registry
+from .config import format_value
 from .errors import ParameterError
 
 
@@ -165,9 +166,10 @@ def run_identity(run_dir: str | Path) -> dict:
 
 
 def parse_run_dirs(run_dirs, run_dir: str | Path) -> list[Path]:
-    """The synthesis notebook's `run_dirs`: None = [run_dir]; a comma-separated string or a list."""
+    """The synthesis notebook's `run_dirs`: None = [run_dir], or the runs inside run_dir when it is a
+    multi-run folder (``registry.runs_in``); a comma-separated string or a list."""
     if run_dirs is None:
-        return [Path(run_dir)]
+        return registry.runs_in(run_dir) or [Path(run_dir)]
     if isinstance(run_dirs, str):
         run_dirs = [part for part in run_dirs.split(",")]
     dirs = [Path(str(d).strip()) for d in run_dirs if str(d).strip()]
@@ -238,14 +240,6 @@ def run_parameters(run_dir: str | Path) -> dict:
     return resolve(preset, **{k: v for k, v in passed.items() if k in PRESETS.get(preset, {})})
 
 
-def _show(value) -> str:
-    if isinstance(value, float):
-        return f"{value:g}"
-    if isinstance(value, tuple):
-        return ",".join(_show(v) for v in value)
-    return str(value)
-
-
 def _preset_of(params: list[dict]) -> dict:
     """The preset values the first run was resolved on ({} when it records no parameters)."""
     from .config import PRESETS
@@ -255,15 +249,15 @@ def _preset_of(params: list[dict]) -> dict:
 
 def _labels(params: list[dict], run_dirs: Sequence[str | Path]) -> tuple[list[str], list[str]]:
     keys = [k for k in (params[0] if params else {}) if k not in NOT_A_SETTING]
-    factors = [k for k in keys if len({_show(p.get(k)) for p in params}) > 1]
+    factors = [k for k in keys if len({format_value(p.get(k)) for p in params}) > 1]
     preset = _preset_of(params)
     changes = [[k for k in factors if k in preset and p.get(k) != preset[k]] for p in params]
     if len(factors) > 1 and all(len(c) <= 1 for c in changes):
-        labels = [f"{c[0]}={_show(p[c[0]])}" if c else "base" for c, p in zip(changes, params)]
+        labels = [f"{c[0]}={format_value(p[c[0]])}" if c else "base" for c, p in zip(changes, params)]
     else:
         # No factor: the runs are replicates of one setting (seeds), unless a run records no parameters
         # (open_clip_train's), which is then known by its directory.
-        labels = [", ".join(f"{k}={_show(p.get(k))}" for k in factors) or ("all runs" if p else Path(d).name)
+        labels = [", ".join(f"{k}={format_value(p.get(k))}" for k in factors) or ("all runs" if p else Path(d).name)
                   for p, d in zip(params, run_dirs)]
     return labels, factors
 
@@ -289,7 +283,7 @@ def sweep_tables(run_dirs: Sequence[str | Path], distance: str | None = None) ->
     run_dirs = [Path(d) for d in run_dirs]
     params = [run_parameters(d) for d in run_dirs]  # each run's executed notebooks, read once
     labels, factors = _labels(params, run_dirs)
-    by_run = {run: (label, {k: _show(p.get(k)) for k in factors})
+    by_run = {run: (label, {k: format_value(p.get(k)) for k in factors})
               for run, label, p in zip(run_labels(run_dirs), labels, params)}
     table, noise = checkpoint_tables(run_dirs, distance), noise_curves_of(run_dirs)
     for frame in (table, noise):
@@ -302,6 +296,25 @@ def sweep_tables(run_dirs: Sequence[str | Path], distance: str | None = None) ->
     preset = _preset_of(params)
     reference = {}
     for k in factors:
-        shown = _show(preset[k]) if k in preset else None
+        shown = format_value(preset[k]) if k in preset else None
         reference[k] = shown if shown in set(settings[k]) else settings[k].iloc[0]
     return {"table": table, "noise": noise, "settings": settings, "factors": factors, "reference": reference}
+
+
+def verdict_sentences(verdicts: pd.DataFrame) -> list[str]:
+    """One Markdown list item per verdict: the claim, the verdict, the statistic with its interval and p;
+    with several seeds (``seeds_agree``) the share of seeds that agree and, where they differ, each
+    seed's own verdict (``seed_verdicts``)."""
+    lines = []
+    for _, row in verdicts.iterrows():
+        where = f"{row['scale']}: " if "scale" in row.index else ""
+        interval = f" [{row['ci_lo']:.3f}, {row['ci_hi']:.3f}]" if pd.notna(row["ci_lo"]) else ""
+        p_text = f", p = {row['p_value']:.3g}" if pd.notna(row["p_value"]) else ""
+        line = (f"- {where}{row['claim']}: **{row['verdict']}** "
+                f"({row['statistic']} = {row['value']:.3f}{interval}{p_text})")
+        if "seeds_agree" in row.index:
+            line += f"; {row['seeds_agree']:.0%} of {row['n_seeds']} seeds agree"
+            if row["seeds_agree"] < 1 and "seed_verdicts" in row.index:
+                line += f" — **the seeds differ** (per seed: {row['seed_verdicts']})"
+        lines.append(line)
+    return lines

@@ -29,7 +29,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from . import registry
-from .config import PRESETS, _coerce, resolve
+from .config import PRESETS, coerce, resolve
 from .errors import ParameterError
 from .io import write_json
 from .multirun import step_done
@@ -80,7 +80,7 @@ def parse_values(name: str, raw: str, preset: str) -> list:
     parts = [part.strip() for part in parts if part.strip() != ""]
     if not parts:
         raise ParameterError(f"-p {name}={raw!r} gives no value")
-    values = [_coerce(name, part, like) for part in parts]
+    values = [coerce(name, part, like) for part in parts]
     for value in values:
         resolve(preset, **{name: value})  # checks choices and ranges, naming the parameter
     if len(set(values)) != len(values):

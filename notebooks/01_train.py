@@ -61,14 +61,8 @@ from clipalign_utils.plots.common import save_figure
 from clipalign_utils.plots.training import loss_curve
 from clipalign_utils.plots.world import image_grid
 
-params = config.resolve(
-    preset, seed=seed, model=model, device=device, epochs=epochs, samples_per_epoch=samples_per_epoch,
-    batch_size=batch_size, lr=lr, warmup=warmup, weight_decay=weight_decay,
-    texture_correlation=texture_correlation, texture_scale=texture_scale, image_size=image_size,
-    fresh_data=fresh_data, early_checkpoints=early_checkpoints, quality_variation=quality_variation,
-    quality_families=quality_families)
+params = config.resolve_notebook(globals())  # the parameters cell's values; None = the preset's
 run_dir = Path(run_dir)
-pd.Series({k: params[k] for k in train.TRAIN_KEYS}, name="value").to_frame()
 
 # %% [markdown]
 # ## The data

@@ -87,10 +87,11 @@ from pathlib import Path
 import pandas as pd
 from IPython.display import display
 
-from clipalign_utils import checkpoints, config
+from clipalign_utils import checkpoints, config, multirun
 from clipalign_utils.data.iqa import load_iqa
 from clipalign_utils.encoder import Encoder
 from clipalign_utils.io import write_table
+from clipalign_utils.prose import say
 from clipalign_utils.metrics.iqa import EARLY_FRACTION, peak_summary
 from clipalign_utils.steps import iqa as iqa_step
 from clipalign_utils.plots.common import save_figure
@@ -98,12 +99,8 @@ from clipalign_utils.plots.families import family_curves
 from clipalign_utils.plots.iqa import (alignment_curve, distance_quality_scatter, distortion_heatmap,
                                       iqa_examples, layer_heatmap)
 
-params = config.resolve(
-    preset, seed=seed, model=model, device=device, eval_batch_size=eval_batch_size, iqa_dataset=iqa_dataset,
-    iqa_root=iqa_root, distance=distance, iqa_resize=iqa_resize, iqa_levels=iqa_levels, reference_observer=reference_observer,
-    layers=layers, n_boot=n_boot, image_size=image_size, texture_correlation=texture_correlation,
-    texture_scale=texture_scale)
-run_dir = Path(run_dir)
+params = config.resolve_notebook(globals())  # the parameters cell's values; None = the preset's
+run_dir = multirun.analyse_every_run(Path(run_dir), "iqa", params)  # several runs: all analysed, the first shown
 run = checkpoints.discover_or_train(run_dir, params, auto_train, model)  # trains first if run_dir has none
 data = load_iqa(params["iqa_dataset"], params["iqa_root"], params, image_size=run.image_size,
                 resize=params["iqa_resize"])
@@ -174,15 +171,15 @@ display(pd.DataFrame(peaks).T)
 peak = peaks["srcc"]
 at_peak = overall[overall["epoch"] == peak["peak_epoch"]].iloc[0]
 final = overall.iloc[-1]
-print(f"SRCC at the first checkpoint (epoch {overall['epoch'].iloc[0]:g}): {overall['srcc'].iloc[0]:.3f}")
-print(f"SRCC peaks at epoch {peak['peak_epoch']:g}: {peak['peak_value']:.3f} "
+say(f"SRCC at the first checkpoint (epoch {overall['epoch'].iloc[0]:g}): {overall['srcc'].iloc[0]:.3f}")
+say(f"SRCC peaks at epoch {peak['peak_epoch']:g}: {peak['peak_value']:.3f} "
       f"[{at_peak['srcc_lo']:.3f}, {at_peak['srcc_hi']:.3f}]")
-print(f"final checkpoint (epoch {peak['final_epoch']:g}): {peak['final_value']:.3f} "
+say(f"final checkpoint (epoch {peak['final_epoch']:g}): {peak['final_value']:.3f} "
       f"[{final['srcc_lo']:.3f}, {final['srcc_hi']:.3f}]")
 where = ("inside training (neither the first nor the last checkpoint)" if peak["peak_is_interior"]
          else "at an end of training")
-print(f"drop from peak to final: {peak['drop_from_peak']:.3f}; the peak is {where}")
-print(f"the final checkpoint's interval {'excludes' if final['srcc_hi'] < peak['peak_value'] else 'includes'} "
+say(f"drop from peak to final: {peak['drop_from_peak']:.3f}; the peak is {where}")
+say(f"the final checkpoint's interval {'excludes' if final['srcc_hi'] < peak['peak_value'] else 'includes'} "
       "the peak value")
 
 # %% [markdown]
@@ -196,10 +193,10 @@ print(f"the final checkpoint's interval {'excludes' if final['srcc_hi'] < peak['
 # early, then declines".
 
 # %%
-print(f"early window: 0 < epoch ≤ {EARLY_FRACTION:.3g} × {early_peak['final_epoch']:g} = "
+say(f"early window: 0 < epoch ≤ {EARLY_FRACTION:.3g} × {early_peak['final_epoch']:g} = "
       f"{early_peak['early_end']:g} ({int(early_peak['n_early'])} checkpoints)")
 if int(early_peak["n_early"]):
-    print(f"best early SRCC {early_peak['early_peak_srcc']:.3f} (epoch {early_peak['early_peak_epoch']:g}) − final "
+    say(f"best early SRCC {early_peak['early_peak_srcc']:.3f} (epoch {early_peak['early_peak_epoch']:g}) − final "
           f"{early_peak['final_srcc']:.3f} = {early_peak['early_drop']:.3f}, paired 95 % interval "
           f"[{early_peak['lo']:.3f}, {early_peak['hi']:.3f}] over {int(early_peak['n_references'])} references: "
           + ("above 0 — an early peak and a decline" if early_peak["lo"] > 0 else
@@ -217,7 +214,7 @@ save_figure(fig, run_dir, "iqa_srcc_per_distortion")
 per_type = iqa[iqa["distortion"] != "all"]
 for checkpoint_name, label in [(at_peak["checkpoint"], "peak"), (final["checkpoint"], "final")]:
     ranked = per_type[per_type["checkpoint"] == checkpoint_name].sort_values("srcc")
-    print(f"{label} checkpoint (epoch {ranked['epoch'].iloc[0]:g}): worst aligned {ranked['distortion'].iloc[0]} "
+    say(f"{label} checkpoint (epoch {ranked['epoch'].iloc[0]:g}): worst aligned {ranked['distortion'].iloc[0]} "
           f"({ranked['srcc'].iloc[0]:.3f}), best {ranked['distortion'].iloc[-1]} ({ranked['srcc'].iloc[-1]:.3f})")
 
 # %% [markdown]
@@ -235,13 +232,13 @@ write_table(iqa_families, run_dir, "iqa_families")
 fig = family_curves(iqa_marked, iqa_families)
 save_figure(fig, run_dir, "iqa_families")
 seen = iqa_step.seen_families(run_dir)
-print(f"families seen in training: {', '.join(seen) if seen else 'none (a clean training world)'}")
+say(f"families seen in training: {', '.join(seen) if seen else 'none (a clean training world)'}")
 for column, label in [("within_seen_srcc", "seen families"), ("within_unseen_srcc", "unseen families"),
                       ("within_family_srcc", "all families"), ("overall_srcc", "all pairs (overall)")]:
     curve = iqa_families.dropna(subset=[column])
     if len(curve):
         top = peak_summary(curve["epoch"], curve[column])
-        print(f"{label}: peak {top['peak_value']:.3f} at epoch {top['peak_epoch']:g}, final {top['final_value']:.3f} "
+        say(f"{label}: peak {top['peak_value']:.3f} at epoch {top['peak_epoch']:g}, final {top['final_value']:.3f} "
               f"at epoch {top['final_epoch']:g} (drop from peak {top['drop_from_peak']:.3f})")
 
 # %% [markdown]

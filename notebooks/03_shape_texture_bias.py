@@ -72,23 +72,19 @@ import numpy as np
 import pandas as pd
 from IPython.display import display
 
-from clipalign_utils import checkpoints, config
+from clipalign_utils import checkpoints, config, multirun
 from clipalign_utils.data.cue_conflict import HUMAN_SHAPE_BIAS, HUMAN_SHAPE_BIAS_SOURCE, load_cue_conflict
 from clipalign_utils.data.prompts import resolve_templates
 from clipalign_utils.encoder import run_encoders
 from clipalign_utils.io import write_table
+from clipalign_utils.prose import say
 from clipalign_utils.metrics.shape_bias import per_class_shape_bias, shape_bias_summary, texture_then_shape
 from clipalign_utils.plots.common import save_figure
 from clipalign_utils.plots.shape_bias import (cue_conflict_examples, decision_fractions, decision_titles,
                                               per_class_panel, shape_bias_curve)
 
-params = config.resolve(
-    preset, seed=seed, model=model, device=device, eval_batch_size=eval_batch_size,
-    cue_conflict_dataset=cue_conflict_dataset, cue_conflict_root=cue_conflict_root,
-    cue_conflict_per_pair=cue_conflict_per_pair, image_size=image_size,
-    texture_correlation=texture_correlation, texture_scale=texture_scale,
-    prompt_templates=prompt_templates, n_boot=n_boot)
-run_dir = Path(run_dir)
+params = config.resolve_notebook(globals())  # the parameters cell's values; None = the preset's
+run_dir = multirun.analyse_every_run(Path(run_dir), "shape", params)  # several runs: all analysed, the first shown
 run = checkpoints.discover_or_train(run_dir, params, auto_train, model)  # trains first if run_dir has none
 cue = load_cue_conflict(params["cue_conflict_dataset"], params["cue_conflict_root"], params,
                         image_size=run.image_size)
@@ -136,22 +132,22 @@ human_label = ("humans, Geirhos et al. 2019" if cue.name == "geirhos"
                else "humans on Geirhos' stimuli (not this world)")
 fig = shape_bias_curve(shape_bias, HUMAN_SHAPE_BIAS, human_label, log_x=True)
 save_figure(fig, run_dir, "shape_bias_vs_epoch")
-print(f"human reference: {HUMAN_SHAPE_BIAS:g} — literature value ({HUMAN_SHAPE_BIAS_SOURCE}), not computed here")
+say(f"human reference: {HUMAN_SHAPE_BIAS:g} — literature value ({HUMAN_SHAPE_BIAS_SOURCE}), not computed here")
 
 # %%
 # The texture phase is the lowest shape bias before the last checkpoint; the shift shows when it
 # leans to texture, the last checkpoint leans to shape, and their intervals do not overlap.
 shift = texture_then_shape(shape_bias)
 first, early, last = shift["first"], shift["texture_phase"], shift["last"]
-print(f"first checkpoint (epoch {first['epoch']:g}): shape bias {first['shape_bias']:.3f}")
-print(f"lowest before the end: epoch {early['epoch']:g}, shape bias {early['shape_bias']:.3f} "
+say(f"first checkpoint (epoch {first['epoch']:g}): shape bias {first['shape_bias']:.3f}")
+say(f"lowest before the end: epoch {early['epoch']:g}, shape bias {early['shape_bias']:.3f} "
       f"[{early['lo']:.3f}, {early['hi']:.3f}]")
-print(f"last checkpoint (epoch {last['epoch']:g}): shape bias {last['shape_bias']:.3f} "
+say(f"last checkpoint (epoch {last['epoch']:g}): shape bias {last['shape_bias']:.3f} "
       f"[{last['lo']:.3f}, {last['hi']:.3f}]")
-print(f"texture phase (lowest < 0.5): {shift['texture_phase_leans_texture']}; shape at the end (last > 0.5): "
+say(f"texture phase (lowest < 0.5): {shift['texture_phase_leans_texture']}; shape at the end (last > 0.5): "
       f"{shift['last_leans_shape']}; intervals separated: {shift['separated']}")
-print(f"texture-then-shape shift shows: {'yes' if shift['shift_shows'] else 'no'}")
-print(f"last checkpoint vs the human reference: {last['shape_bias'] - HUMAN_SHAPE_BIAS:+.3f}")
+say(f"texture-then-shape shift shows: {'yes' if shift['shift_shows'] else 'no'}")
+say(f"last checkpoint vs the human reference: {last['shape_bias'] - HUMAN_SHAPE_BIAS:+.3f}")
 
 # %% [markdown]
 # ## Shape, texture, or neither
@@ -162,7 +158,7 @@ print(f"last checkpoint vs the human reference: {last['shape_bias'] - HUMAN_SHAP
 fig = decision_fractions(shape_bias, log_x=True)
 save_figure(fig, run_dir, "shape_bias_fractions")
 for _, row in shape_bias.loc[list(dict.fromkeys([first.name, early.name, last.name]))].iterrows():
-    print(f"epoch {row['epoch']:g}: shape {row['shape_fraction']:.3f}, texture {row['texture_fraction']:.3f}, "
+    say(f"epoch {row['epoch']:g}: shape {row['shape_fraction']:.3f}, texture {row['texture_fraction']:.3f}, "
           f"neither {row['neither_fraction']:.3f}")
 
 # %% [markdown]
@@ -178,7 +174,7 @@ fig = per_class_panel(shape_bias_per_class, shape_bias, panel_checkpoints, panel
                       HUMAN_SHAPE_BIAS, human_label)
 save_figure(fig, run_dir, "shape_bias_per_class")
 final_classes = shape_bias_per_class[shape_bias_per_class["checkpoint"] == last["checkpoint"]]
-print(f"last checkpoint: classes with shape bias > 0.5: {(final_classes['shape_bias'] > 0.5).sum()} "
+say(f"last checkpoint: classes with shape bias > 0.5: {(final_classes['shape_bias'] > 0.5).sum()} "
       f"of {final_classes['shape_bias'].notna().sum()} with cue decisions")
 
 # %% [markdown]
@@ -197,4 +193,4 @@ fig = cue_conflict_examples(cue.example_images(picked), titles,
                             suptitle=f"shape·texture → epoch {early['epoch']:g} | epoch {last['epoch']:g}")
 save_figure(fig, run_dir, "cue_conflict_examples")
 agree = (predictions[early["checkpoint"]] == predictions[last["checkpoint"]])[conflicting].mean()
-print(f"the two checkpoints give the same answer on {agree:.0%} of the conflicting images")
+say(f"the two checkpoints give the same answer on {agree:.0%} of the conflicting images")

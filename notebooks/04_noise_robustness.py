@@ -78,21 +78,18 @@ from pathlib import Path
 import pandas as pd
 from IPython.display import display
 
-from clipalign_utils import checkpoints, config
+from clipalign_utils import checkpoints, config, multirun
 from clipalign_utils.data.noise import load_noise_dataset, noisy_image_sets
 from clipalign_utils.data.prompts import resolve_templates
 from clipalign_utils.encoder import run_encoders
 from clipalign_utils.io import write_table
+from clipalign_utils.prose import say
 from clipalign_utils.metrics.noise import checkpoint_summary, drop_trend, noise_table
 from clipalign_utils.plots.common import save_figure
 from clipalign_utils.plots.noise import accuracy_vs_epoch, drop_vs_epoch, noise_examples
 
-params = config.resolve(
-    preset, seed=seed, device=device, eval_batch_size=eval_batch_size, n_boot=n_boot, n_perm=n_perm,
-    noise_dataset=noise_dataset, noise_root=noise_root, test_per_class=test_per_class, sigmas=sigmas,
-    noise_seed=noise_seed, noise_at=noise_at, prompt_templates=prompt_templates, image_size=image_size,
-    texture_correlation=texture_correlation, texture_scale=texture_scale)
-run_dir = Path(run_dir)
+params = config.resolve_notebook(globals())  # the parameters cell's values; None = the preset's
+run_dir = multirun.analyse_every_run(Path(run_dir), "noise", params)  # several runs: all analysed, the first shown
 run = checkpoints.discover_or_train(run_dir, params, auto_train, model)  # trains first if run_dir has none
 keys = ["noise_dataset", "noise_root", "test_per_class", "sigmas", "noise_seed", "noise_at", "prompt_templates",
         "n_boot", "seed"]
@@ -163,30 +160,30 @@ save_figure(fig, run_dir, "noise_normalized_drop")
 
 # %%
 first, last = summary.iloc[0], summary.iloc[-1]
-print(f"clean accuracy: {first['clean_accuracy']:.3f} at epoch {first['epoch']:g} → "
+say(f"clean accuracy: {first['clean_accuracy']:.3f} at epoch {first['epoch']:g} → "
       f"{last['clean_accuracy']:.3f} at epoch {last['epoch']:g} (chance {chance:.3f})")
 flagged = summary[summary["clean_at_chance"]]
 if len(flagged):
-    print(f"{len(flagged)} of {len(summary)} checkpoint(s) at chance on clean images (drop meaningless, "
+    say(f"{len(flagged)} of {len(summary)} checkpoint(s) at chance on clean images (drop meaningless, "
           f"excluded below): epochs {', '.join(f'{e:g}' for e in flagged['epoch'])}")
 else:
-    print("every checkpoint is above chance on clean images")
+    say("every checkpoint is above chance on clean images")
 
 trend = drop_trend(summary, n_perm=params["n_perm"], seed=params["seed"])
 if trend["n"] >= 2:
-    print(f"mean normalized drop, earlier half of them (epochs {', '.join(f'{e:g}' for e in trend['early_epochs'])}): "
+    say(f"mean normalized drop, earlier half of them (epochs {', '.join(f'{e:g}' for e in trend['early_epochs'])}): "
           f"{trend['early_drop']:.3f}; later half (epochs {', '.join(f'{e:g}' for e in trend['late_epochs'])}): "
           f"{trend['late_drop']:.3f}")
 if trend["direction"] == "undetermined":
-    print(f"too few checkpoints above chance ({trend['n']}) to tell whether the drop shrinks with training")
+    say(f"too few checkpoints above chance ({trend['n']}) to tell whether the drop shrinks with training")
 else:
     leaning = "shrinks" if trend["rho"] < 0 else "grows"
     verdict = (f"{trend['direction']} with training" if trend["direction"] != "flat"
                else f"shows no significant trend (it leans towards: {leaning})")
-    print(f"over {trend['n']} checkpoints above chance the mean normalized drop {verdict}: "
+    say(f"over {trend['n']} checkpoints above chance the mean normalized drop {verdict}: "
           f"Spearman ρ(epoch, drop) = {trend['rho']:.2f}, permutation p = {trend['p_value']:.3f}")
 corrected = drop_trend(summary, n_perm=params["n_perm"], seed=params["seed"], column="mean_chance_corrected_drop")
 if corrected["direction"] != "undetermined":
-    print(f"chance-corrected drop: {corrected['early_drop']:.3f} (earlier half) → {corrected['late_drop']:.3f} "
+    say(f"chance-corrected drop: {corrected['early_drop']:.3f} (earlier half) → {corrected['late_drop']:.3f} "
           f"(later half); Spearman ρ(epoch, drop) = {corrected['rho']:.2f}, permutation p = "
           f"{corrected['p_value']:.3f} ({corrected['direction']})")

@@ -19,7 +19,8 @@
 # robustness. This notebook lines up the three analyses per checkpoint and tests each part on the
 # data of this run. Every verdict below is computed; none is typed.
 #
-# Given several runs (`run_dirs`, as `clipalign run --seeds … --scales …` passes them), the seeds of
+# The book's own run is three seeds of the default world. Given several runs (`run_dirs`, as
+# `clipalign run` passes them, or a `run_dir` folder holding them), the seeds of
 # one model scale are treated as replicates: every curve is the mean over seeds with a 95 % Student-t
 # interval over seeds, one colour per scale, and each claim is judged per scale on those mean curves,
 # next to the fraction of seeds whose own run reproduces it.
@@ -51,22 +52,23 @@ seed = None  # None: the preset's value, for this and every parameter below
 distance = None  # which IQA distance to synthesise, if iqa.csv holds several
 n_perm = None  # permutations for the p-values
 alignment_weight = None  # checkpoint selection: weight of alignment vs robustness, in [0, 1]
-run_dirs = None  # several runs to synthesise, comma-separated (None: run_dir alone); outputs go to run_dir
+run_dirs = None  # runs to synthesise, comma-separated (None: run_dir, or the runs inside it); outputs go to run_dir
 
 # %%
 from pathlib import Path
 
 import pandas as pd
-from IPython.display import display
+from IPython.display import Markdown, display
 
 from clipalign_utils import config, pipeline, results
 from clipalign_utils.io import write_table
+from clipalign_utils.prose import say
 from clipalign_utils.metrics import tradeoff
 from clipalign_utils.plots.common import save_figure
 from clipalign_utils.plots.tradeoff import (alignment_robustness_plane, plane_by_scale, relation_panels,
                                              relation_panels_by_scale, summary_figure, summary_figure_by_scale)
 
-params = config.resolve(preset, seed=seed, distance=distance, n_perm=n_perm, alignment_weight=alignment_weight)
+params = config.resolve_notebook(globals())  # the parameters cell's values; None = the preset's
 run_dir = Path(run_dir)
 run_dirs = results.parse_run_dirs(run_dirs, run_dir)
 if len(run_dirs) == 1:  # trains the run and runs its analysis steps first if they are missing
@@ -114,10 +116,11 @@ for scale, curve in curves.items():
         if column not in curve.columns or not curve[column].notna().any():
             continue
         peak = tradeoff.rises_then_falls(curve["epoch"], curve[column], curve[f"{column}_lo"], curve[f"{column}_hi"])
-        print(f"{scale + ': ' if scale else ''}{what} peaks at epoch {peak['peak_epoch']:g} with "
-              f"{peak['peak_value']:.3f}; the last checkpoint (epoch {peak['final_epoch']:g}) has "
-              f"{peak['final_value']:.3f}. Peak strictly inside the run: {peak['peak_is_interior']}; "
-              f"peak CI above the last checkpoint's CI: {peak['ci_separated']}")
+        display(Markdown(
+            f"{scale + ': ' if scale else ''}{what} peaks at epoch {peak['peak_epoch']:g} with "
+            f"{peak['peak_value']:.3f}; the last checkpoint (epoch {peak['final_epoch']:g}) has "
+            f"{peak['final_value']:.3f}. The peak lies strictly inside the run: **{peak['peak_is_interior']}**; "
+            f"its interval lies above the last checkpoint's: **{peak['ci_separated']}**."))
 
 # %% [markdown]
 # ## How the measures relate across checkpoints
@@ -154,7 +157,7 @@ if several:  # one plane per scale, on its seed-mean curve
         choice = rows[rows["selected"]]
         choice = (f"{choice['checkpoint'].iloc[0]} (epoch {choice['epoch'].iloc[0]:g})" if len(choice)
                   else "none (no checkpoint has a noise drop: all at chance)")
-        print(f"{scale}: Pareto front: {', '.join(rows.loc[rows['on_pareto_front'], 'checkpoint']) or 'empty'}; "
+        say(f"{scale}: Pareto front: {', '.join(rows.loc[rows['on_pareto_front'], 'checkpoint']) or 'empty'}; "
               f"selected with alignment_weight={params['alignment_weight']}: {choice}")
 else:
     plane = tradeoff.synthesis_table(table, params["alignment_weight"])
@@ -162,8 +165,8 @@ else:
     selected = chosen[0] if len(chosen) else None
     fig = alignment_robustness_plane(table, plane["on_pareto_front"].to_numpy(), selected)
     save_figure(fig, run_dir, "tradeoff_plane")
-    print(f"Pareto front: {', '.join(plane.loc[plane['on_pareto_front'], 'checkpoint']) or 'empty'}")
-    print(f"selected with alignment_weight={params['alignment_weight']}: " +
+    say(f"Pareto front: {', '.join(plane.loc[plane['on_pareto_front'], 'checkpoint']) or 'empty'}")
+    say(f"selected with alignment_weight={params['alignment_weight']}: " +
           (f"{table.loc[selected, 'checkpoint']} (epoch {table.loc[selected, 'epoch']:g})" if selected is not None
            else "none (no checkpoint has a noise drop: all at chance)"))
 
@@ -172,7 +175,8 @@ else:
 # *reproduced*, *not reproduced* or *inconclusive*, each with the statistic it rests on (and its
 # interval where it has one). With several runs, one verdict per scale on its seed-mean curve;
 # `seeds_reproduced` is the fraction of that scale's seeds whose own run reproduces the claim,
-# `seeds_agree` the fraction whose own verdict is the one shown.
+# `seeds_agree` the fraction whose own verdict is the one shown, and `seed_verdicts` each seed's own
+# verdict; the list under the table says where the seeds differ.
 
 # %%
 if several:
@@ -189,8 +193,4 @@ write_table(relations, run_dir, "tradeoff_relations")
 write_table(verdicts, run_dir, "tradeoff_verdicts")
 if several:
     write_table(means, run_dir, "tradeoff_seed_means")
-for _, row in verdicts.iterrows():
-    scale = (f"[{row['scale']}, {row['seeds_agree']:.0%} of {row['n_seeds']} seeds agree] " if several else "")
-    interval = f" [{row['ci_lo']:.3f}, {row['ci_hi']:.3f}]" if pd.notna(row["ci_lo"]) else ""
-    p_text = f", p = {row['p_value']:.3g}" if pd.notna(row["p_value"]) else ""
-    print(f"{scale}{row['claim']}: {row['verdict']} ({row['statistic']} = {row['value']:.3f}{interval}{p_text})")
+display(Markdown("\n".join(results.verdict_sentences(verdicts))))

@@ -56,7 +56,7 @@ from clipalign_utils.plots.common import save_figure
 from clipalign_utils.plots.sweep import factor_panels, shape_vs_noise
 from clipalign_utils.plots.tradeoff import summary_figure_by_scale
 
-params = config.resolve(preset, seed=seed, distance=distance, n_perm=n_perm)
+params = config.resolve_notebook(globals())  # the parameters cell's values; None = the preset's
 run_dir = Path(run_dir)
 runs = results.parse_run_dirs(run_dirs, run_dir) if run_dirs is not None else sweep.sweep_run_dirs(run_dir)
 data = results.sweep_tables(runs, params["distance"])

@@ -76,9 +76,10 @@ from pathlib import Path
 import pandas as pd
 from IPython.display import display
 
-from clipalign_utils import checkpoints, config
+from clipalign_utils import checkpoints, config, multirun
 from clipalign_utils.data.two_afc import load_two_afc
 from clipalign_utils.io import write_table
+from clipalign_utils.prose import say
 from clipalign_utils.metrics.iqa import peak_summary
 from clipalign_utils.metrics.two_afc import panel_agreement, two_afc_ceiling
 from clipalign_utils.plots.common import save_figure
@@ -86,12 +87,8 @@ from clipalign_utils.plots.two_afc import score_curve, triplet_examples
 from clipalign_utils.steps.similarity import (example_titles, example_triplets, triplets_at_checkpoints,
                                               two_afc_over_checkpoints)
 
-params = config.resolve(
-    preset, seed=seed, model=model, device=device, eval_batch_size=eval_batch_size,
-    similarity_dataset=similarity_dataset, similarity_root=similarity_root, similarity_protocol=similarity_protocol,
-    similarity_split=similarity_split, distance=distance, iqa_resize=iqa_resize, n_boot=n_boot, image_size=image_size,
-    texture_scale=texture_scale)
-run_dir = Path(run_dir)
+params = config.resolve_notebook(globals())  # the parameters cell's values; None = the preset's
+run_dir = multirun.analyse_every_run(Path(run_dir), "similarity", params)  # several runs: all analysed, the first shown
 run = checkpoints.discover_or_train(run_dir, params, auto_train, model)  # trains first if run_dir has none
 embedded = params["similarity_dataset"] == "embedded"
 data = load_two_afc(params["similarity_dataset"], params["similarity_root"], protocol=params["similarity_protocol"],
@@ -163,10 +160,10 @@ fig = score_curve(two_afc, ceiling=ceiling,
 save_figure(fig, run_dir, "two_afc_vs_epoch")
 peak = peak_summary(overall["epoch"], overall["score"])
 final = overall.iloc[-1]
-print(f"2AFC score at the first checkpoint (epoch {overall['epoch'].iloc[0]:g}): {overall['score'].iloc[0]:.3f}")
-print(f"peak at epoch {peak['peak_epoch']:g}: {peak['peak_value']:.3f}; last checkpoint (epoch {final['epoch']:g}): "
+say(f"2AFC score at the first checkpoint (epoch {overall['epoch'].iloc[0]:g}): {overall['score'].iloc[0]:.3f}")
+say(f"peak at epoch {peak['peak_epoch']:g}: {peak['peak_value']:.3f}; last checkpoint (epoch {final['epoch']:g}): "
       f"{final['score']:.3f} [{final['score_lo']:.3f}, {final['score_hi']:.3f}]; chance 0.5, ceiling {ceiling:.3f}")
-print(f"the last checkpoint closes {(final['score'] - 0.5) / (ceiling - 0.5):.0%} of the gap from chance to the ceiling"
+say(f"the last checkpoint closes {(final['score'] - 0.5) / (ceiling - 0.5):.0%} of the gap from chance to the ceiling"
       if ceiling > 0.5 else "the judges are split on every triplet: the ceiling is chance")
 
 # %% [markdown]
@@ -180,14 +177,14 @@ if iqa_table.exists():
     iqa_overall = iqa_overall[iqa_overall["distance"] == params["distance"]]
     if len(iqa_overall):
         iqa_peak = peak_summary(iqa_overall["epoch"], iqa_overall["srcc"])
-        print(f"IQA SRCC peaks at epoch {iqa_peak['peak_epoch']:g} ({iqa_peak['peak_value']:.3f}) and ends "
+        say(f"IQA SRCC peaks at epoch {iqa_peak['peak_epoch']:g} ({iqa_peak['peak_value']:.3f}) and ends "
               f"{iqa_peak['drop_from_peak']:.3f} below it; the 2AFC score peaks at epoch {peak['peak_epoch']:g} "
               f"({peak['peak_value']:.3f}) and ends {peak['drop_from_peak']:.3f} below it: "
               + ("the same checkpoint" if iqa_peak["peak_epoch"] == peak["peak_epoch"] else "different checkpoints"))
     else:
-        print(f"iqa.csv holds no {params['distance']} rows: run the iqa step with this distance to compare")
+        say(f"iqa.csv holds no {params['distance']} rows: run the iqa step with this distance to compare")
 else:
-    print("no iqa.csv in this run: run the iqa step to compare the two curves")
+    say("no iqa.csv in this run: run the iqa step to compare the two curves")
 
 # %% [markdown]
 # ## Right and wrong
@@ -202,7 +199,7 @@ scored = triplets_at_checkpoints(run, data, params["distance"], device=params["d
 for label, (name, rows) in zip(("first", "last"), scored.groupby("checkpoint", sort=False)):
     examples = example_triplets(rows, n=3, seed=params["seed"])
     if examples.empty:
-        print(f"{name}: no triplet with a clear majority")
+        say(f"{name}: no triplet with a clear majority")
         continue
     reference, first, second = data.images(examples["triplet"])
     fig = triplet_examples(reference, first, second, example_titles(examples),
@@ -212,7 +209,7 @@ for label, (name, rows) in zip(("first", "last"), scored.groupby("checkpoint", s
         wrong = rows[(rows["p"] - 0.5).abs() >= 0.2]
         wrong = wrong[(wrong["model_choice"] != 0.5) & (wrong["model_choice"] != (wrong["p"] > 0.5))]
         families = wrong[["distortion0", "distortion1"]].stack().value_counts()
-        print(f"{label} checkpoint: {len(wrong)} clear triplets chosen against the panel; damage most often "
+        say(f"{label} checkpoint: {len(wrong)} clear triplets chosen against the panel; damage most often "
               f"involved: " + ", ".join(f"{k.replace('_', ' ')} ({v})" for k, v in families.head(3).items()))
 
 # %% [markdown]

@@ -80,19 +80,15 @@ from pathlib import Path
 import numpy as np
 from IPython.display import display
 
-from clipalign_utils import checkpoints, config
+from clipalign_utils import checkpoints, config, multirun
 from clipalign_utils.io import write_table
+from clipalign_utils.prose import say
 from clipalign_utils.plots.common import save_figure
 from clipalign_utils.plots.saliency import metrics_vs_epoch, region_share_vs_epoch, saliency_maps_grid
 from clipalign_utils.steps import saliency as step
 
-params = config.resolve(
-    preset, seed=seed, model=model, device=device, eval_batch_size=eval_batch_size,
-    saliency_dataset=saliency_dataset, saliency_root=saliency_root, saliency_method=saliency_method,
-    saliency_n_images=saliency_n_images, saliency_samples=saliency_samples, saliency_noise=saliency_noise,
-    saliency_cue_per_pair=saliency_cue_per_pair, prompt_templates=prompt_templates, n_boot=n_boot,
-    image_size=image_size, texture_correlation=texture_correlation, texture_scale=texture_scale)
-run_dir = Path(run_dir)
+params = config.resolve_notebook(globals())  # the parameters cell's values; None = the preset's
+run_dir = multirun.analyse_every_run(Path(run_dir), "saliency", params)  # several runs: all analysed, the first shown
 run = checkpoints.discover_or_train(run_dir, params, auto_train, model)  # trains first if run_dir has none
 inputs = step.load_inputs(params, run)
 data = inputs.data
@@ -123,7 +119,7 @@ display(results.table.pivot(index="checkpoint", columns="metric", values="value"
 fig = metrics_vs_epoch(results.table)
 save_figure(fig, run_dir, "saliency_metrics_vs_epoch")
 for metric in ("cc", "nss", "sauc"):
-    print(step.curve_sentence(results.table, metric))
+    say(step.curve_sentence(results.table, metric))
 
 # %% [markdown]
 # ## The maps themselves
@@ -149,14 +145,14 @@ save_figure(fig, run_dir, "saliency_maps")
 
 # %%
 if results.regions.empty:
-    print("no region masks for this dataset: the contour/interior view needs the embedded world")
+    say("no region masks for this dataset: the contour/interior view needs the embedded world")
 else:
     regions = step.region_summary(results.regions, n_boot=params["n_boot"], seed=params["seed"])
     write_table(regions, run_dir, "saliency_regions")
     save_figure(region_share_vs_epoch(regions), run_dir, "saliency_regions")
     for name, rows in regions[regions["region"].isin(["contour", "interior"])].groupby("set", sort=False):
         ends = rows.sort_values("epoch").groupby("region", sort=False)
-        print(f"{name}: " + "; ".join(
+        say(f"{name}: " + "; ".join(
             f"{region} share {g['share'].iloc[0]:.3f} → {g['share'].iloc[-1]:.3f} "
             f"[{g['share_lo'].iloc[-1]:.3f}, {g['share_hi'].iloc[-1]:.3f}] (area {g['area'].mean():.3f})"
             for region, g in ends))

@@ -29,7 +29,7 @@
 # - **clean, texture_correlation=1**: a control with texture as reliable as shape, to see how much
 #   of the texture→shape shift the world builds in.
 #
-# Held-out evaluation images, the IQA set and the noise test are identical in every setting. The
+# Held-out evaluation images, the IQA set and the noise test are identical in every setting (seed by seed). The
 # table below lists the settings this build actually ran (`clipalign experiment quality
 # --only-sweeps …` runs a subset; the same command later adds the rest).
 #
@@ -75,7 +75,7 @@ from clipalign_utils.plots.common import save_figure
 from clipalign_utils.plots.mechanism import PANELS, setting_curves
 from clipalign_utils.steps import quality_experiment as experiment
 
-params = config.resolve(preset, seed=seed, distance=distance, n_perm=n_perm)
+params = config.resolve_notebook(globals())  # the parameters cell's values; None = the preset's
 run_dir = Path(run_dir)
 sources = results.parse_run_dirs(run_dirs, run_dir) if run_dirs is not None else [run_dir]
 table, settings = experiment.load(sources, params["distance"])
@@ -120,7 +120,7 @@ display(Markdown("\n".join(experiment.sentences(predicted, settings))))
 
 # %%
 joint = experiment.joint_picture(verdicts)
-display(Markdown(experiment.joint_sentence(joint)))
+display(Markdown(experiment.joint_sentence(joint, settings)))
 for name, frame in [("quality_predictions", predicted), ("quality_verdicts", verdicts), ("quality_seed_means", means),
                     ("quality_checkpoints", table)]:
     write_table(frame, run_dir, name)

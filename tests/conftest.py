@@ -1,7 +1,9 @@
 """Shared fixtures: one trained smoke run per test session (about a minute on 2 cores)."""
 from __future__ import annotations
 
+import json
 import shutil
+from pathlib import Path
 
 import pytest
 
@@ -74,3 +76,17 @@ def train_interrupted_after(run_dir, params, last_epoch: float, monkeypatch) -> 
         pass
     finally:
         monkeypatch.setattr(train, "_atomic_torch_save", real_save)
+
+
+def notebook_text(notebook: dict | Path, markdown_only: bool = False) -> str:
+    """What an executed notebook shows as text: its printed streams and its Markdown outputs (the
+    computed sentences, ``clipalign_utils.prose.say``); ``markdown_only`` keeps the latter alone."""
+    if not isinstance(notebook, dict):
+        notebook = json.loads(Path(notebook).read_text())
+    parts = []
+    for cell in notebook["cells"]:
+        for output in cell.get("outputs", []):
+            if not markdown_only:
+                parts.append("".join(output.get("text", "")))
+            parts.append("".join(output.get("data", {}).get("text/markdown", "")))
+    return "".join(parts)

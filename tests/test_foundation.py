@@ -178,3 +178,20 @@ def test_encode_layers_gives_every_block_per_location_and_the_final_embedding(sc
     # A second call is served from the cache without a forward pass.
     fresh = Encoder(checkpoint, models.open_clip_name(scale), 32, cache_dir=tmp_path / "cache")
     assert all(np.array_equal(fresh.encode_layers(images)[k], layers[k]) for k in layers)
+
+
+def test_resolve_notebook_reads_the_parameters_cell_and_shows_every_value(capsys):
+    from clipalign_utils import config
+
+    namespace = {"run_dir": "runs/x", "preset": "smoke", "auto_train": True, "epochs": 3, "lr": "0.01",
+                 "seed": None, "sigmas": None, "config": config}
+    params = config.resolve_notebook(namespace)
+    assert params["epochs"] == 3 and params["lr"] == 0.01 and params["preset"] == "smoke"
+    assert params["seed"] == config.PRESETS["smoke"]["seed"]
+    shown = capsys.readouterr().out.splitlines()
+    assert shown[0].split() == ["value", "from"] and shown[1].split() == ["parameter"]
+    rows = {line.split()[0]: line.split()[1:] for line in shown[2:]}
+    assert set(rows) == {"epochs", "lr", "seed", "sigmas"}  # only preset parameters the cell declares
+    assert rows["epochs"] == ["3", "given"] and rows["lr"] == ["0.01", "given"]
+    assert rows["sigmas"] == [config.format_value(config.PRESETS["smoke"]["sigmas"]), "preset", "smoke"]
+    assert config.format_value((0.02, 0.05)) == "0.02,0.05" and config.format_value(0.125) == "0.125"

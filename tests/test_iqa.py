@@ -10,7 +10,7 @@ import pytest
 import fixtures_real
 from fixtures_real import kadid10k_dmos, make_kadid10k, make_tid2013, tid2013_mos
 
-from conftest import assert_same_table
+from conftest import assert_same_table, notebook_text
 from clipalign_utils import checkpoints, config
 from clipalign_utils.data.iqa import load_iqa
 from clipalign_utils.data.iqa_embedded import OBSERVER_SOURCES, OBSERVER_TID2013_SRCC
@@ -149,9 +149,7 @@ def test_iqa_table_on_hand_computed_ranks():
 # --- the notebook end to end -------------------------------------------------------------------
 
 def _notebook_text(run_dir: Path) -> str:
-    notebook = json.loads((run_dir / "notebooks" / "02_iqa_alignment.ipynb").read_text())
-    return "".join("".join(output.get("text", "")) for cell in notebook["cells"] if cell["cell_type"] == "code"
-                   for output in cell.get("outputs", []))
+    return notebook_text(run_dir / "notebooks" / "02_iqa_alignment.ipynb")
 
 
 def _check_tables(run_dir: Path, dataset: str) -> tuple[pd.DataFrame, pd.DataFrame]:
@@ -186,6 +184,9 @@ def test_notebook_smoke_embedded(smoke_run_copy, smoke_pipeline):
     assert set(pairs["level"]) == {1, 3, 5}  # the smoke preset's iqa_levels
     text = _notebook_text(smoke_run_copy)
     assert "SRCC peaks at epoch" in text and "drop from peak to final" in text
+    # computed sentences are prose (Markdown output), not printed lines
+    prose = notebook_text(smoke_run_copy / "notebooks" / "02_iqa_alignment.ipynb", markdown_only=True)
+    assert "SRCC peaks at epoch" in prose and "early window: 0 < epoch" in prose
     assert f"{OBSERVER_TID2013_SRCC['haarpsi']:.3f}" in text and OBSERVER_SOURCES["haarpsi"] in text
     assert "not human judgments" in text
 

@@ -80,6 +80,20 @@ def test_predictions_on_hand_made_curves():
     lines = experiment.sentences(predicted.reset_index(), settings)
     assert any("falls — as predicted (noise seen in training)" in line for line in lines)
     assert any("does not clearly fall — as predicted (noise not seen in training)" in line for line in lines)
+    assert not any("as reliable as shape" in line for line in lines)  # no control setting in this table
+
+
+def test_texture_control_sentence_reads_the_outcome():
+    table, settings = _table()
+    control = table[table["setting"] == "clean"].assign(setting="clean, texture_correlation=1")
+    control["texture_bias"] = 0.4 + 0.05 * control["epoch"].rank(method="dense")  # rises: no shift to shape
+    table = pd.concat([table, control], ignore_index=True)
+    settings = pd.concat([settings, settings.iloc[:1].assign(setting="clean, texture_correlation=1",
+                                                             texture_correlation=1.0)], ignore_index=True)
+    lines = experiment.sentences(experiment.predictions(table, settings), settings)
+    control_line = [line for line in lines if "control" in line and "texture_correlation=1" in line]
+    assert len(control_line) == 1 and "**not reproduced — with texture as reliable as shape the shift towards " \
+        "shape does not appear" in control_line[0]
 
 
 def test_settings_are_named_by_their_world(tmp_path):
@@ -115,3 +129,24 @@ def test_experiment_plan_applies_fixed_values_and_overrides():
         plan("quality", {}, only=["nope"])
     with pytest.raises(ParameterError, match="unknown experiment"):
         plan("other", {})
+
+
+def test_joint_sentence_says_only_what_the_settings_can():
+    from clipalign_utils.steps import quality_experiment as qe
+
+    joint = pd.DataFrame({"setting": ["clean", "variation 0.6"], "n_reproduced": [1, 2], "n_claims": [4, 4],
+                          "reproduced": ["texture bias falls during training",
+                                         "texture bias falls during training; normalized noise drop falls during training"]})
+    settings = pd.DataFrame({"setting": ["clean", "variation 0.6"], "quality_variation": [0.0, 0.6]})
+    text = qe.joint_sentence(joint, settings)
+    assert text.startswith("**No setting reproduces the paper's joint picture.** Claims reproduced per setting: "
+                           "*clean*: 1/4; *variation 0.6*: 2/4.")
+    assert "With quality variation the most is 2 (*variation 0.6*: texture bias falls" in text
+    assert ", against 1 for *clean*." in text and "not sufficient on its own" in text
+    # clean runs alone cannot speak about quality variation
+    clean_only = qe.joint_sentence(joint.iloc[:1], settings.iloc[:1])
+    assert "not sufficient" not in clean_only and "None of these runs trained with quality variation" in clean_only
+    # a setting with every claim reproduced is named
+    joint.loc[1, "n_reproduced"] = 4
+    assert qe.joint_sentence(joint, settings) == ("**variation 0.6** reproduces all 4 of the paper's claims on the "
+                                                  "seed-mean curve.")

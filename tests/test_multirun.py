@@ -13,6 +13,7 @@ from clipalign_utils import cli, results
 from clipalign_utils.errors import ParameterError
 from clipalign_utils.metrics import tradeoff
 from clipalign_utils.multirun import plan_runs
+from clipalign_utils.registry import REPO_ROOT
 
 # Student t quantiles (0.975): 1 and 2 degrees of freedom.
 T1, T2 = 12.706204736174707, 4.302652729749464
@@ -77,6 +78,17 @@ def test_verdicts_by_scale_counts_reproducing_seeds():
     assert texture["scale"] == "tiny" and texture["n_seeds"] == 3
     assert texture["seeds_reproduced"] == pytest.approx(2 / 3)
     assert texture["verdict"] == tradeoff.REPRODUCED  # the mean curve falls monotonically
+    # seed 2's texture bias ends above where it began (0.5 -> 0.6): not the mean curve's verdict
+    assert texture["seeds_agree"] == pytest.approx(2 / 3)
+    assert texture["seed_verdicts"] == ("0: reproduced; 1: reproduced; 2: " +
+                                        tradeoff.verdicts(table[table["seed"] == 2].reset_index(drop=True),
+                                                          n_perm=200).set_index("claim").loc[texture["claim"], "verdict"])
+    assert not texture["seed_verdicts"].endswith(tradeoff.REPRODUCED)
+    # where every seed gives the mean curve's verdict, all agree
+    assert verdicts["seeds_agree"].between(0, 1).all()
+    unanimous = verdicts[verdicts["seeds_agree"] == 1]
+    assert all(len(set(v.split(": ")[1] for v in row.split("; "))) == 1 and row.endswith(verdict)
+               for row, verdict in zip(unanimous["seed_verdicts"], unanimous["verdict"]))
 
 
 def test_run_identity_reads_train_params_then_params_txt(tmp_path):
@@ -86,6 +98,36 @@ def test_run_identity_reads_train_params_then_params_txt(tmp_path):
     assert results.run_identity(tmp_path) == {"scale": "tiny", "seed": 7}
     assert results.parse_run_dirs(None, tmp_path) == [tmp_path]
     assert [str(p) for p in results.parse_run_dirs("a, b", tmp_path)] == ["a", "b"]
+
+
+def test_a_multi_run_folder_names_its_runs(tmp_path):
+    for name in ("tiny-seed1", "tiny-seed0", "book", "notes"):
+        (tmp_path / name).mkdir()
+    for name in ("tiny-seed1", "tiny-seed0"):
+        (tmp_path / name / "checkpoints").mkdir()
+    (tmp_path / "book" / "checkpoints").mkdir()  # the staged book is never a run
+    runs = [tmp_path / "tiny-seed0", tmp_path / "tiny-seed1"]
+    assert results.parse_run_dirs(None, tmp_path) == runs
+    from clipalign_utils import registry
+
+    assert registry.runs_in(tmp_path / "tiny-seed0") == []  # a run is not a folder of runs
+    assert registry.runs_in(tmp_path / "missing") == []
+
+
+def test_default_preset_is_three_seeds_unless_one_is_asked(monkeypatch, tmp_path):
+    from pathlib import Path
+
+    calls = {}
+    monkeypatch.setattr("clipalign_utils.multirun.run_many", lambda out, preset, seeds, scales, overrides, progress:
+                        calls.update(many=(preset, seeds, scales)) or Path(out))
+    monkeypatch.setattr("clipalign_utils.pipeline.run_pipeline", lambda out, preset, only, overrides, progress:
+                        calls.update(one=(preset, overrides)) or Path(out))
+    assert cli.main(["run", "--out", str(tmp_path / "a"), "--no-book"]) == 0
+    assert calls.pop("many") == ("default", [0, 1, 2], None)
+    assert cli.main(["run", "--out", str(tmp_path / "b"), "--no-book", "-p", "seed=3"]) == 0
+    assert calls.pop("one") == ("default", {"seed": "3"})
+    assert cli.main(["run", "--preset", "smoke", "--out", str(tmp_path / "c"), "--no-book"]) == 0
+    assert calls.pop("one") == ("smoke", {})
 
 
 def test_plan_runs_checks_scales_and_conflicts():
@@ -145,7 +187,42 @@ def test_cli_seeds_and_scales_end_to_end_then_resume(smoke_pipeline, tmp_path, c
     assert sources(stage / "notebooks" / "01_train.ipynb") == sources(out / "tiny-seed0" / "notebooks" / "01_train.ipynb")
     assert sources(stage / "notebooks" / "05_tradeoff_synthesis.ipynb") == \
         sources(out / "notebooks" / "05_tradeoff_synthesis.ipynb")
-    assert "Pages 1–4 and 7–8 show the run `tiny-seed0`" in (stage / "_generated" / "run.md").read_text()
+    summary = (stage / "_generated" / "run.md").read_text()
+    assert "Pages 1–4 and 7–8 show the run `tiny-seed0`" in summary
+    assert "| `tiny-seed0` | tiny | 0 |" in summary and "| `tiny-seed1` | tiny | 1 |" in summary  # the seeds table
+
+    # --only on the multi-run folder: that step again in every run, then the synthesis.
+    def executed_at(run, notebook):
+        return (run / "notebooks" / f"{notebook}.ipynb").stat().st_mtime_ns
+
+    before = {run: executed_at(out / run, "03_shape_texture_bias") for run in ("tiny-seed0", "tiny-seed1")}
+    iqa_before = executed_at(out / "tiny-seed1", "02_iqa_alignment")
+    synthesis_before = executed_at(out, "05_tradeoff_synthesis")
+    assert cli.main(["run", "--preset", "smoke", "--out", str(out), "--only", "shape"]) == 0
+    printed = capsys.readouterr().out
+    assert "[run 1/2 tiny-seed0] [1/1] shape" in printed and "[run 2/2 tiny-seed1] [1/1] shape" in printed
+    assert all(executed_at(out / run, "03_shape_texture_bias") > t for run, t in before.items())
+    assert executed_at(out / "tiny-seed1", "02_iqa_alignment") == iqa_before
+    assert executed_at(out, "05_tradeoff_synthesis") > synthesis_before
+    # each run kept its own seed
+    seed1 = json.loads((out / "tiny-seed1" / "notebooks" / "03_shape_texture_bias.ipynb").read_text())
+    assert seed1["metadata"]["papermill"]["parameters"]["seed"] == 1
+    assert cli.main(["run", "--preset", "smoke", "--out", str(out), "--only", "train"]) == 2  # not on the folder
+
+    # A step's notebook given the multi-run folder (papermill -p run_dir OUT): every run, then the first shown.
+    import jupytext
+    import papermill
+
+    source = tmp_path / "shape.ipynb"
+    jupytext.write(jupytext.read(REPO_ROOT / "notebooks" / "03_shape_texture_bias.py"), source)
+    before = {run: executed_at(out / run, "03_shape_texture_bias") for run in ("tiny-seed0", "tiny-seed1")}
+    executed = papermill.execute_notebook(str(source), str(tmp_path / "shape_out.ipynb"), kernel_name="python3",
+                                          parameters={"run_dir": str(out), "preset": "smoke"}, cwd=str(REPO_ROOT),
+                                          progress_bar=False)
+    text = json.dumps(executed["cells"])
+    assert "holds 2 runs (tiny-seed0, tiny-seed1)" in text and "this page shows tiny-seed0" in text
+    assert all(executed_at(out / run, "03_shape_texture_bias") > t for run, t in before.items())
+    assert not (out / "checkpoints").exists()  # nothing trained into the folder itself
 
 
 def test_full_preset_means_three_seeds_two_scales():
@@ -153,3 +230,20 @@ def test_full_preset_means_three_seeds_two_scales():
 
     assert MULTI_RUN_PRESETS["full"] == {"seeds": (0, 1, 2), "scales": ("tiny", "small")}
     assert PRESETS["full"] == {**PRESETS["default"]}
+
+
+def test_verdict_sentences_say_where_seeds_differ():
+    verdicts = pd.DataFrame({
+        "scale": ["tiny", "tiny"], "claim": ["texture bias falls during training", "noise drop falls"],
+        "statistic": ["spearman_rho", "spearman_rho"], "value": [-0.9, 0.2], "ci_lo": [np.nan, np.nan],
+        "ci_hi": [np.nan, np.nan], "p_value": [0.001, 0.5], "verdict": ["reproduced", "inconclusive"],
+        "n_seeds": [3, 3], "seeds_agree": [1.0, 1 / 3],
+        "seed_verdicts": ["0: reproduced; 1: reproduced; 2: reproduced",
+                          "0: inconclusive; 1: reproduced; 2: reproduced"]})
+    first, second = results.verdict_sentences(verdicts)
+    assert first == ("- tiny: texture bias falls during training: **reproduced** (spearman_rho = -0.900, "
+                     "p = 0.001); 100% of 3 seeds agree")
+    assert second.endswith("33% of 3 seeds agree — **the seeds differ** "
+                           "(per seed: 0: inconclusive; 1: reproduced; 2: reproduced)")
+    single = results.verdict_sentences(verdicts.drop(columns=["scale", "n_seeds", "seeds_agree", "seed_verdicts"]))
+    assert single[1] == "- noise drop falls: **inconclusive** (spearman_rho = 0.200, p = 0.5)"

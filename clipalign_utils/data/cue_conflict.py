@@ -15,11 +15,12 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..errors import DatasetError, ParameterError
+from ..errors import DatasetError
 from . import world
 from .geirhos import GEIRHOS_CLASSES, load_geirhos
 from .image_sets import ArrayImages, FileImages, ImageSet
-from .roots import load_from_root, require_root
+from .registry import get_dataset
+from .roots import open_root
 
 # Human shape bias on the Geirhos cue-conflict stimuli: the mean over the 10 subjects
 # (subject-01 … subject-10) of bethgelab/model-vs-human's raw cue-conflict data, the observers of
@@ -29,7 +30,6 @@ from .roots import load_from_root, require_root
 HUMAN_SHAPE_BIAS = 0.96
 HUMAN_SHAPE_BIAS_SOURCE = "Geirhos et al. 2019, model-vs-human cue-conflict subjects 1–10 (mean)"
 
-DATASETS = ("embedded", "geirhos")
 # Input size for file images when the run does not fix the model's (open_clip's default).
 DEFAULT_FILE_IMAGE_SIZE = 224
 
@@ -63,27 +63,34 @@ class CueConflictSet:
 
 
 def load_cue_conflict(dataset: str, root: str, params: dict, image_size: int | None = None) -> CueConflictSet:
-    """The cue-conflict set `dataset` names (``embedded`` or ``geirhos`` read from `root`).
+    """The cue-conflict set `dataset` names (``embedded`` or ``geirhos`` read from `root`; the names of the
+    dataset registry's ``cue_conflict`` task).
 
     ``params`` supplies the world's settings (cue_conflict_per_pair, seed, image_size,
     texture_correlation, texture_scale). ``image_size`` is the model's input size, to which
     Geirhos files are resized at load (default 224) so memory stays small.
+
+    A registered loader is called with the keywords root, size (the input size), world_config (the
+    world's :class:`~.world.WorldConfig`), seed and per_pair.
     """
-    if dataset == "embedded":
-        config = world.WorldConfig(params["image_size"], params["texture_correlation"], params["texture_scale"])
-        sample = world.make_cue_conflict(params["cue_conflict_per_pair"], params["seed"], config)
-        return CueConflictSet(ArrayImages(sample.images, "cue_conflict_embedded"), sample.shape_labels,
-                              sample.texture_labels, tuple(world.SHAPES), "embedded", tuple(world.TEXTURES))
-    if dataset == "geirhos":
-        return _load_geirhos_set(root, image_size or DEFAULT_FILE_IMAGE_SIZE)
-    raise ParameterError(f"cue_conflict_dataset={dataset!r}: choose one of {', '.join(DATASETS)}")
+    loader = get_dataset("cue_conflict", dataset)
+    config = world.WorldConfig(params["image_size"], params["texture_correlation"], params["texture_scale"])
+    return loader(root=root, size=image_size or DEFAULT_FILE_IMAGE_SIZE, world_config=config, seed=params["seed"],
+                  per_pair=params["cue_conflict_per_pair"])
 
 
-def _load_geirhos_set(root: str, size: int) -> CueConflictSet:
-    require_root("cue_conflict_dataset", "geirhos", "cue_conflict_root", root,
-                 "the folder holding the cue-conflict/ stimuli (one folder per class), "
-                 "e.g. -p cue_conflict_root=data/cue-conflict")
-    table = load_from_root(load_geirhos, "cue_conflict_root", root)
+def embedded_set(*, world_config: world.WorldConfig, seed: int, per_pair: int, **_) -> CueConflictSet:
+    """The world's cue-conflict split: ``per_pair`` images per ordered (shape, texture) pair."""
+    sample = world.make_cue_conflict(per_pair, seed, world_config)
+    return CueConflictSet(ArrayImages(sample.images, "cue_conflict_embedded"), sample.shape_labels,
+                          sample.texture_labels, tuple(world.SHAPES), "embedded", tuple(world.TEXTURES))
+
+
+def geirhos_set(*, root, size: int, **_) -> CueConflictSet:
+    """The Geirhos stimuli read from ``root``, resized to ``size`` px at load."""
+    table = open_root("cue_conflict", "geirhos", root, load_geirhos,
+                      "the folder holding the cue-conflict/ stimuli (one folder per class), "
+                      "e.g. -p cue_conflict_root=data/cue-conflict")
     if not (table["shape"] != table["texture"]).any():
         raise DatasetError(f"cue_conflict_root={str(root)!r}: every image's texture matches its shape; "
                            "cue-conflict images need a texture from another class (<shape><i>-<texture><j>.png)")

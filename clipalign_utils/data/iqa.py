@@ -21,12 +21,12 @@ import pandas as pd
 from ..errors import ParameterError
 from . import world
 from .image_sets import ArrayImages, FileImages, ImageSet, PatchImages, read_rgb
-from .roots import load_from_root, require_root
 from .iqa_embedded import OBSERVER_SOURCES, make_embedded_iqa
 from .kadid10k import load_kadid10k
+from .registry import get_dataset
+from .roots import open_root
 from .tid2013 import load_tid2013
 
-DATASETS = ("embedded", "tid2013", "kadid10k")
 RESIZE_MODES = ("auto", "patches", "resize", "crop")
 # iqa_resize=auto: inputs this small would erase fine damage if the whole image were squeezed in.
 PATCHES_BELOW_INPUT = 128
@@ -122,7 +122,8 @@ def resolve_resize(mode: str, input_size: int) -> str:
 
 def load_iqa(dataset: str, root: str, params: dict, image_size: int | None = None,
              resize: str = "auto") -> IQAData:
-    """The IQA set ``dataset`` names (``embedded``, or ``tid2013``/``kadid10k`` read from ``root``).
+    """The IQA set ``dataset`` names (``embedded``, or ``tid2013``/``kadid10k`` read from ``root``; the
+    names of the dataset registry's ``iqa`` task).
 
     ``params`` supplies image_size, iqa_levels, seed and reference_observer for the embedded set
     (and the world's texture settings for its world references). ``image_size`` is the model's
@@ -131,34 +132,45 @@ def load_iqa(dataset: str, root: str, params: dict, image_size: int | None = Non
     distance is the mean over patches), ``resize`` (the whole image squashed), ``crop`` (shorter
     side resized, centre crop, as open_clip's transform), ``auto`` (patches under 128 px, else crop).
     The embedded images are made at the model's input size: every mode leaves them as they are.
+
+    A registered loader is called with the keywords root, size (the input size), mode (the resolved
+    resize mode), world_config (the world's :class:`~.world.WorldConfig`), seed, levels and observer.
     """
     input_size = image_size or DEFAULT_FILE_IMAGE_SIZE
     mode = resolve_resize(resize, input_size)
-    if dataset == "embedded":
-        return _load_embedded(params, mode)
-    if dataset in ("tid2013", "kadid10k"):
-        return _load_real(dataset, root, input_size, mode)
-    raise ParameterError(f"iqa_dataset={dataset!r}: choose one of {', '.join(DATASETS)}")
-
-
-def world_references(params: dict, n: int = N_WORLD_REFERENCES) -> dict[str, np.ndarray]:
-    """``n`` held-out shape–texture-world images of different shapes, named world_<shape>_<texture>."""
+    loader = get_dataset("iqa", dataset)
     config = world.WorldConfig(params["image_size"], params["texture_correlation"], params["texture_scale"])
-    sample = world.make_test_set(1, params["seed"], config)
+    return loader(root=root, size=input_size, mode=mode, world_config=config, seed=params["seed"],
+                  levels=params["iqa_levels"], observer=params["reference_observer"])
+
+
+def world_references(config: world.WorldConfig, seed: int, n: int = N_WORLD_REFERENCES) -> dict[str, np.ndarray]:
+    """``n`` held-out shape–texture-world images of different shapes, named world_<shape>_<texture>."""
+    sample = world.make_test_set(1, seed, config)
     picked = [int(np.flatnonzero(sample.shape_labels == shape)[0]) for shape in np.unique(sample.shape_labels)][:n]
     return {f"world_{world.SHAPES[sample.shape_labels[i]]}_{world.TEXTURES[sample.texture_labels[i]]}":
             sample.images[i] for i in picked}
 
 
-def _load_embedded(params: dict, mode: str) -> IQAData:
-    iqa = make_embedded_iqa(image_size=params["image_size"], extra_references=world_references(params),
-                            levels=params["iqa_levels"], seed=params["seed"],
-                            observer=params["reference_observer"])
+def embedded_set(*, mode: str, world_config: world.WorldConfig, seed: int, levels, observer: str, **_) -> IQAData:
+    """The embedded set at the world's image size, scored by the reference ``observer``."""
+    iqa = make_embedded_iqa(image_size=world_config.image_size, levels=levels, seed=seed, observer=observer,
+                            extra_references=world_references(world_config, seed))
     pairs = iqa.pairs.assign(distorted_index=np.arange(len(iqa.pairs)))[PAIR_COLUMNS]
     return IQAData(ArrayImages(iqa.references, "iqa_embedded_references"),
                    ArrayImages(iqa.distorted, "iqa_embedded_distorted"), pairs.reset_index(drop=True),
                    "embedded", iqa.observer, iqa.observer_srcc_tid2013, OBSERVER_SOURCES[iqa.observer],
                    resize_mode=mode)
+
+
+def tid2013_set(*, root, size: int, mode: str, **_) -> IQAData:
+    """TID2013 read from ``root``, its images fitted to ``size`` px by ``mode``."""
+    return _real_set("tid2013", load_tid2013, root, size, mode)
+
+
+def kadid10k_set(*, root, size: int, mode: str, **_) -> IQAData:
+    """KADID-10k read from ``root``, its images fitted to ``size`` px by ``mode``."""
+    return _real_set("kadid10k", load_kadid10k, root, size, mode)
 
 
 def _fitted(paths: list[str], name: str, size: int, mode: str) -> ImageSet:
@@ -176,10 +188,8 @@ def _downsampling(native_shape: tuple[int, int], size: int, mode: str, reference
     return min(height, width) / size
 
 
-def _load_real(dataset: str, root: str, size: int, mode: str) -> IQAData:
-    require_root("iqa_dataset", dataset, "iqa_root", root,
-                 f"the folder holding the dataset (e.g. -p iqa_root=data/{dataset})")
-    table = load_from_root(load_tid2013 if dataset == "tid2013" else load_kadid10k, "iqa_root", root)
+def _real_set(dataset: str, read, root, size: int, mode: str) -> IQAData:
+    table = open_root("iqa", dataset, root, read, f"the folder holding the dataset (e.g. -p iqa_root=data/{dataset})")
     reference_paths = list(dict.fromkeys(table["reference_path"]))  # first-appearance order
     position = {path: k for k, path in enumerate(reference_paths)}
     pairs = pd.DataFrame({

@@ -26,9 +26,9 @@ from ..errors import DatasetError, ParameterError
 from . import world
 from .cifar100 import load_cifar100
 from .image_sets import ArrayImages, resize_shorter_and_crop
-from .roots import require_root
+from .registry import get_dataset
+from .roots import open_root
 
-NOISE_DATASETS = ("embedded", "cifar100")
 # Sigmas are keyed to the noise stream at this resolution: 0.05 and 0.0500001 share noise.
 _SIGMA_RESOLUTION = 1e-6
 
@@ -47,27 +47,37 @@ class ClassificationSet:
 
 
 def load_noise_dataset(dataset: str, root, params: dict) -> ClassificationSet:
-    """The clean images of ``dataset`` (``embedded`` or ``cifar100`` read from ``root``).
+    """The clean images of ``dataset`` (``embedded`` or ``cifar100`` read from ``root``; the names of the
+    dataset registry's ``noise`` task).
 
-    Uses ``params`` keys test_per_class, seed, image_size, texture_correlation, texture_scale.
+    Uses ``params`` keys test_per_class, seed, image_size, texture_correlation, texture_scale. A registered
+    loader is called with the keywords root, per_class, seed and world_config (the world's
+    :class:`~.world.WorldConfig`).
     """
     per_class = int(params["test_per_class"])
     if per_class < 1:
         raise ParameterError(f"test_per_class must be a positive integer; got {per_class!r}")
-    if dataset == "embedded":
-        config = world.WorldConfig(params["image_size"], params["texture_correlation"], params["texture_scale"])
-        sample = world.make_test_set(per_class, params["seed"], config)
-        return ClassificationSet(sample.images, sample.shape_labels, tuple(world.SHAPES), "embedded")
-    if dataset == "cifar100":
-        require_root("noise_dataset", "cifar100", "noise_root", root,
-                     "set it to the extracted cifar-100-python/ folder (holding test and meta) or its parent "
-                     "(https://www.cs.toronto.edu/~kriz/cifar-100-python.tar.gz)")
-        images, labels, classnames = load_cifar100(root)
-        if len(images) == 0:
-            raise DatasetError(f"noise_root '{root}': the CIFAR-100 test pickle holds no images")
-        keep = balanced_subset(labels, per_class, params["seed"])
-        return ClassificationSet(images[keep], labels[keep], tuple(classnames), "cifar100")
-    raise ParameterError(f"noise_dataset={dataset!r}: choose one of {', '.join(NOISE_DATASETS)}")
+    loader = get_dataset("noise", dataset)
+    config = world.WorldConfig(params["image_size"], params["texture_correlation"], params["texture_scale"])
+    return loader(root=root, per_class=per_class, seed=params["seed"], world_config=config)
+
+
+def embedded_set(*, per_class: int, seed: int, world_config: world.WorldConfig, **_) -> ClassificationSet:
+    """Held-out world images, ``per_class`` of each shape, labelled by shape."""
+    sample = world.make_test_set(per_class, seed, world_config)
+    return ClassificationSet(sample.images, sample.shape_labels, tuple(world.SHAPES), "embedded")
+
+
+def cifar100_set(*, root, per_class: int, seed: int, **_) -> ClassificationSet:
+    """A seeded class-balanced subset (``per_class`` per class) of the CIFAR-100 test split at ``root``."""
+    images, labels, classnames = open_root(
+        "noise", "cifar100", root, load_cifar100,
+        "set it to the extracted cifar-100-python/ folder (holding test and meta) or its parent "
+        "(https://www.cs.toronto.edu/~kriz/cifar-100-python.tar.gz)")
+    if len(images) == 0:
+        raise DatasetError(f"noise_root '{root}': the CIFAR-100 test pickle holds no images")
+    keep = balanced_subset(labels, per_class, seed)
+    return ClassificationSet(images[keep], labels[keep], tuple(classnames), "cifar100")
 
 
 def balanced_subset(labels: np.ndarray, per_class: int, seed: int) -> np.ndarray:

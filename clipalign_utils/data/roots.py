@@ -1,22 +1,26 @@
-"""The two checks every real-dataset loader makes on the folder a user gives."""
+"""Opening the folder a user gives for a real dataset: the one call every real-dataset loader makes."""
 from __future__ import annotations
 
-from typing import Callable
+from typing import Callable, TypeVar
 
 from ..errors import DatasetError
+from .registry import dataset_parameter, root_parameter
+
+T = TypeVar("T")
 
 
-def require_root(dataset_parameter: str, dataset: str, root_parameter: str, root, what: str) -> None:
-    """A real dataset chosen without its folder: one error naming both parameters and what to pass."""
+def open_root(task: str, dataset: str, root, read: Callable[..., T], hint: str) -> T:
+    """``read(root)`` for ``task``'s real dataset ``dataset``.
+
+    No folder given: one error naming both parameters and ``hint`` (what to pass). A dataset error from
+    ``read`` (folder missing, file malformed) is prefixed by the root parameter unless it names it already.
+    """
+    parameter = root_parameter(task)
     if root is None or not str(root).strip():
-        raise DatasetError(f"{dataset_parameter}={dataset} needs {root_parameter}: {what}")
-
-
-def load_from_root(loader: Callable, root_parameter: str, root):
-    """``loader(root)``, with any dataset error prefixed by the parameter that named the folder."""
+        raise DatasetError(f"{dataset_parameter(task)}={dataset} needs {parameter}: {hint}")
     try:
-        return loader(root)
+        return read(root)
     except DatasetError as error:
-        if root_parameter in str(error):
+        if parameter in str(error):
             raise
-        raise DatasetError(f"{root_parameter}={str(root)!r}: {error}") from None
+        raise DatasetError(f"{parameter}={str(root)!r}: {error}") from None

@@ -31,9 +31,9 @@ from . import world
 from .image_sets import ArrayImages, FileImages, ImageSet, read_rgb  # noqa: F401
 from .saliency_base import (IMAGE_SUFFIXES, LazyMaps, SaliencySet, SquashedFileImages, Target,  # noqa: F401
                             file_saliency_set, image_files, read_grey, squashed_file_images)
-from .roots import load_from_root, require_root
+from .registry import get_dataset
+from .roots import open_root
 
-DATASETS = ("embedded", "mit1003", "cat2000")
 # Input size for file images when the run does not fix the model's (open_clip's default).
 DEFAULT_FILE_IMAGE_SIZE = 224
 # The embedded set's random stream: a split code of its own, disjoint from world.SPLITS (0–3).
@@ -154,26 +154,43 @@ def cue_conflict_saliency(n_per_pair: int, seed: int, config: world.WorldConfig)
 def load_saliency(dataset: str, root: str | Path | None, *, image_size: int | None, seed: int,
                   n_images: int | None, texture_correlation: float = 0.8,
                   texture_scale: float = 1.0) -> SaliencySet:
-    """The saliency set ``dataset`` names.
+    """The saliency set ``dataset`` names (the names of the dataset registry's ``saliency`` task).
 
     - ``embedded``: ``n_images`` world images at ``image_size`` px (the world's size, 32 by default),
       world settings ``texture_correlation`` and ``texture_scale``, ground truth drawn with ``seed``.
     - ``mit1003`` / ``cat2000``: read from ``root`` (official layout); the first ``n_images`` stimuli in
       sorted order (``None`` or 0 = all), shown to the model at ``image_size`` (default 224).
-    """
-    if dataset == "embedded":
-        config = world.WorldConfig(int(image_size or 32), texture_correlation, texture_scale)
-        if not n_images or int(n_images) < 1:
-            raise ParameterError(f"saliency_dataset=embedded needs n_images >= 1; got {n_images!r}")
-        return embedded_saliency(int(n_images), seed, config)
-    if dataset in ("mit1003", "cat2000"):
-        from .cat2000 import load_cat2000
-        from .mit1003 import load_mit1003
 
-        loader = load_mit1003 if dataset == "mit1003" else load_cat2000
-        what = ("the MIT1003 folder holding ALLSTIMULI and ALLFIXATIONMAPS" if dataset == "mit1003" else
-                "the CAT2000 folder holding trainSet (or trainSet itself)")
-        require_root("saliency_dataset", dataset, "saliency_root", root, what)
-        size = int(image_size or DEFAULT_FILE_IMAGE_SIZE)
-        return load_from_root(lambda r: loader(r, image_size=size, n_images=n_images), "saliency_root", root)
-    raise ParameterError(f"saliency_dataset={dataset!r}: choose one of {', '.join(DATASETS)}")
+    A registered loader is called with these keywords (root, image_size, seed, n_images,
+    texture_correlation, texture_scale).
+    """
+    loader = get_dataset("saliency", dataset)
+    return loader(root=root, image_size=image_size, seed=seed, n_images=n_images,
+                  texture_correlation=texture_correlation, texture_scale=texture_scale)
+
+
+def embedded_set(*, image_size: int | None, seed: int, n_images: int | None, texture_correlation: float,
+                 texture_scale: float, **_) -> SaliencySet:
+    """:func:`embedded_saliency` from the dispatcher's keywords (``image_size`` default 32)."""
+    config = world.WorldConfig(int(image_size or 32), texture_correlation, texture_scale)
+    if not n_images or int(n_images) < 1:
+        raise ParameterError(f"saliency_dataset=embedded needs n_images >= 1; got {n_images!r}")
+    return embedded_saliency(int(n_images), seed, config)
+
+
+def mit1003_set(*, root, image_size: int | None, n_images: int | None, **_) -> SaliencySet:
+    """MIT1003 read from ``root``: the first ``n_images`` stimuli (all when None/0) at ``image_size`` px."""
+    from .mit1003 import load_mit1003
+
+    size = int(image_size or DEFAULT_FILE_IMAGE_SIZE)
+    return open_root("saliency", "mit1003", root, lambda r: load_mit1003(r, image_size=size, n_images=n_images),
+                     "the MIT1003 folder holding ALLSTIMULI and ALLFIXATIONMAPS")
+
+
+def cat2000_set(*, root, image_size: int | None, n_images: int | None, **_) -> SaliencySet:
+    """CAT2000's training set read from ``root``: the first ``n_images`` stimuli (all when None/0)."""
+    from .cat2000 import load_cat2000
+
+    size = int(image_size or DEFAULT_FILE_IMAGE_SIZE)
+    return open_root("saliency", "cat2000", root, lambda r: load_cat2000(r, image_size=size, n_images=n_images),
+                     "the CAT2000 folder holding trainSet (or trainSet itself)")

@@ -22,13 +22,11 @@ from .bapps import load_bapps
 from .image_sets import ArrayImages, FileImages, ImageSet, PatchImages
 from .iqa import MAX_PATCHES_PER_IMAGE, resolve_resize
 from .nights import load_nights
-from .roots import load_from_root, require_root
+from .registry import get_dataset
+from .roots import open_root
 from .two_afc_embedded import PANEL_SOURCES, make_embedded_two_afc
 
-DATASETS = ("embedded", "bapps", "nights")
 PROTOCOLS = ("all", "votes6")
-# The split each dataset is evaluated on when none is named.
-DEFAULT_SPLITS = {"embedded": "test", "bapps": "val", "nights": "test"}
 DEFAULT_EMBEDDED_IMAGE_SIZE = 32
 # Input size for file images when the run does not fix the model's (open_clip's default).
 DEFAULT_FILE_IMAGE_SIZE = 224
@@ -100,7 +98,8 @@ def load_two_afc(dataset: str, root=None, *, protocol: str = "all", split: str |
                  image_size: int | None = None, seed: int = 0, texture_scale: float = 1.0,
                  resize: str = "crop") -> TwoAFCData:
     """The 2AFC set ``dataset`` names: ``embedded`` (built offline, no downloads), or ``bapps`` /
-    ``nights`` read from ``root`` in their official layouts.
+    ``nights`` read from ``root`` in their official layouts (the names of the dataset registry's
+    ``similarity`` task).
 
     ``protocol``: ``all`` (every triplet) or ``votes6`` (NIGHTS only: triplets with at least 6 votes,
     as DreamSim reports). ``split``: None or "" = the dataset's evaluation split (BAPPS ``val``,
@@ -110,24 +109,57 @@ def load_two_afc(dataset: str, root=None, *, protocol: str = "all", split: str |
     world renders among its references) shape the embedded set only. ``resize`` (the IQA step's
     ``iqa_resize``: auto, patches, resize, crop) says how real images meet the model's input, as for
     IQA: with patches a triplet's distances are the means over patches at the same positions.
+
+    A registered loader is called with these keywords (root, protocol, split, image_size, seed,
+    texture_scale, resize); it picks its own default split and rejects a protocol it does not have.
     """
-    if dataset not in DATASETS:
-        raise ParameterError(f"similarity_dataset={dataset!r}: choose one of {', '.join(DATASETS)}")
+    loader = get_dataset("similarity", dataset)
     if protocol not in PROTOCOLS:
         raise ParameterError(f"similarity_protocol={protocol!r}: choose one of {', '.join(PROTOCOLS)}")
-    if protocol == "votes6" and dataset != "nights":
-        raise ParameterError(f"similarity_protocol=votes6 applies to nights only (it filters on NIGHTS's vote "
+    return loader(root=root, protocol=protocol, split=split or None, image_size=image_size, seed=seed,
+                  texture_scale=texture_scale, resize=resize)
+
+
+def _protocol_all(dataset: str, protocol: str) -> None:
+    if protocol != "all":
+        raise ParameterError(f"similarity_protocol={protocol} applies to nights only (it filters on NIGHTS's vote "
                              f"counts); {dataset} has protocol all")
-    split = split or DEFAULT_SPLITS[dataset]
-    if dataset == "embedded":
-        if split != "test":
-            raise ParameterError(f"similarity_split={split!r}: the embedded set has one split, test")
-        return _load_embedded(image_size or DEFAULT_EMBEDDED_IMAGE_SIZE, seed, texture_scale)
-    require_root("similarity_dataset", dataset, "similarity_root", root, ROOT_HINTS[dataset])
-    if dataset == "bapps":
-        table = load_from_root(lambda r: load_bapps(r, split), "similarity_root", root)
-    else:
-        table = load_from_root(lambda r: load_nights(r, split, protocol), "similarity_root", root)
+
+
+def embedded_set(*, protocol: str, split: str | None, image_size: int | None, seed: int, texture_scale: float,
+                 **_) -> TwoAFCData:
+    """The embedded set (one split, ``test``) at ``image_size`` px (default 32)."""
+    _protocol_all("embedded", protocol)
+    if (split or "test") != "test":
+        raise ParameterError(f"similarity_split={split!r}: the embedded set has one split, test")
+    built = make_embedded_two_afc(image_size=image_size or DEFAULT_EMBEDDED_IMAGE_SIZE, seed=seed,
+                                  texture_scale=texture_scale)
+    members = ", ".join(built.panel)
+    ground_truth = (f"a reference panel of {len(built.panel)} full-reference metrics ({members}), not people: "
+                    f"p = the fraction of panel members judging p1 closer to the reference")
+    return TwoAFCData(ArrayImages(built.ref, "two_afc_embedded_ref"), ArrayImages(built.p0, "two_afc_embedded_p0"),
+                      ArrayImages(built.p1, "two_afc_embedded_p1"), built.triplets, "embedded", ground_truth,
+                      "all", "test", built.panel)
+
+
+def bapps_set(*, root, protocol: str, split: str | None, image_size: int | None, resize: str, **_) -> TwoAFCData:
+    """BAPPS 2AFC read from ``root``: ``split`` (default val), every triplet."""
+    _protocol_all("bapps", protocol)
+    split = split or "val"
+    table = open_root("similarity", "bapps", root, lambda r: load_bapps(r, split), ROOT_HINTS["bapps"])
+    return _file_set("bapps", table, protocol, split, image_size, resize)
+
+
+def nights_set(*, root, protocol: str, split: str | None, image_size: int | None, resize: str, **_) -> TwoAFCData:
+    """NIGHTS read from ``root``: ``split`` (default test), the triplets ``protocol`` keeps."""
+    split = split or "test"
+    table = open_root("similarity", "nights", root, lambda r: load_nights(r, split, protocol), ROOT_HINTS["nights"])
+    return _file_set("nights", table, protocol, split, image_size, resize)
+
+
+def _file_set(dataset: str, table: pd.DataFrame, protocol: str, split: str, image_size: int | None,
+              resize: str) -> TwoAFCData:
+    """A real set's triplets as images of ``image_size`` px (default 224), met by ``resize``."""
     size = image_size or DEFAULT_FILE_IMAGE_SIZE
     mode = resolve_resize(resize, size)
 
@@ -138,16 +170,6 @@ def load_two_afc(dataset: str, root=None, *, protocol: str = "all", split: str |
         return FileImages(paths, name, size=size, fit=mode)
     return TwoAFCData(fitted("ref_path"), fitted("p0_path"), fitted("p1_path"),
                       table, dataset, HUMAN_JUDGMENTS[dataset], protocol, split)
-
-
-def _load_embedded(image_size: int, seed: int, texture_scale: float) -> TwoAFCData:
-    built = make_embedded_two_afc(image_size=image_size, seed=seed, texture_scale=texture_scale)
-    members = ", ".join(built.panel)
-    ground_truth = (f"a reference panel of {len(built.panel)} full-reference metrics ({members}), not people: "
-                    f"p = the fraction of panel members judging p1 closer to the reference")
-    return TwoAFCData(ArrayImages(built.ref, "two_afc_embedded_ref"), ArrayImages(built.p0, "two_afc_embedded_p0"),
-                      ArrayImages(built.p1, "two_afc_embedded_p1"), built.triplets, "embedded", ground_truth,
-                      "all", "test", built.panel)
 
 
 def panel_sources(panel) -> dict[str, str]:

@@ -401,7 +401,8 @@ def verdicts_by_scale(df: pd.DataFrame, n_perm: int = 10000, seed: int = 0, alph
     ``df`` is ``results.checkpoint_tables``: one row per run × checkpoint with columns ``by`` and seed.
     Columns: ``by``, the columns of ``verdicts``, n_seeds, seeds_reproduced = the fraction of the
     group's seeds whose own run gives the verdict "reproduced" for that claim, and seeds_agree = the
-    fraction whose own verdict is the seed-mean verdict.
+    fraction whose own verdict is the seed-mean verdict, seed_verdicts = each seed's own verdict
+    ("0: reproduced; 1: inconclusive; …"), so a page can say where the seeds differ.
     """
     _require(df, [by, "seed"])
     means = seed_means(df, by=(by, "epoch"), confidence=confidence)
@@ -409,12 +410,15 @@ def verdicts_by_scale(df: pd.DataFrame, n_perm: int = 10000, seed: int = 0, alph
     for key, curve in means.groupby(by, sort=False):
         table = verdicts(curve.reset_index(drop=True), n_perm=n_perm, seed=seed, alpha=alpha)
         runs = df[df[by] == key].groupby("seed", sort=True, dropna=False)
+        seeds = [key_seed for key_seed, _ in runs]
         per_seed = [verdicts(run.sort_values("epoch").reset_index(drop=True), n_perm=n_perm, seed=seed,
                              alpha=alpha)["verdict"].to_numpy() for _, run in runs]
         table.insert(0, by, key)
         table["n_seeds"] = len(per_seed)
         table["seeds_reproduced"] = np.mean([v == REPRODUCED for v in per_seed], axis=0)
         table["seeds_agree"] = np.mean([v == table["verdict"].to_numpy() for v in per_seed], axis=0)
+        table["seed_verdicts"] = ["; ".join(f"{s}: {v[i]}" for s, v in zip(seeds, per_seed))
+                                  for i in range(len(table))]
         tables.append(table)
     return pd.concat(tables, ignore_index=True)
 
