@@ -223,6 +223,15 @@ def test_book_pages_read_as_a_book(smoke_pipeline):
         assert not refreshes, f"{page.relative_to(html)} shows progress bars: {refreshes[:3]}"
         leaked = [p for p in machine_paths if p in text]
         assert not leaked, f"{page.relative_to(html)} shows the build machine's paths {leaked}"
+    # computed sentences render as prose (Markdown output: paragraphs, lists, bold verdicts), not as
+    # printed lines in a scrolling <pre> block
+    synthesis = (html / "notebooks" / f"{STEPS['tradeoff']}.html").read_text()
+    assert re.search(r"<li><p>texture bias falls during training: <strong>", synthesis)
+    iqa = (html / "notebooks" / f"{STEPS['iqa']}.html").read_text()
+    assert re.search(r"<p>SRCC peaks at epoch [0-9.]+", iqa)
+    # and the values every parameter took are shown, not the cell's None
+    assert re.search(r"<th>epochs</th>\s*<td>2</td>\s*<td>preset smoke</td>",
+                     (html / "notebooks" / f"{STEPS['train']}.html").read_text())
 
 
 # --- each analysis notebook alone, as Colab runs it ---
