@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 from pathlib import Path
 from typing import Sequence
 
@@ -26,6 +25,7 @@ from . import models
 from .checkpoints import Checkpoint
 from .data.image_sets import ImageSet
 from .errors import ParameterError
+from .io import atomic_write
 
 
 def _sha1(obj) -> str:
@@ -38,10 +38,7 @@ def _file_identity(path: Path) -> dict:
 
 
 def _atomic_save_npy(path: Path, array: np.ndarray) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.stem + ".tmp.npy")
-    np.save(tmp, array)
-    os.replace(tmp, path)
+    atomic_write(path, lambda tmp: np.save(tmp, array))
 
 
 # Bump when the meaning of a cached array changes, so an older cache is never read with the new meaning

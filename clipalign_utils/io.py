@@ -4,25 +4,35 @@ from __future__ import annotations
 import json
 import os
 from pathlib import Path
+from typing import Callable
 
 import pandas as pd
 
 
+def atomic_write(path: str | Path, write: Callable[[Path], object]) -> Path:
+    """``write(tmp)`` into a temporary file beside ``path`` (same suffix, so writers that pick a format by
+    it still do), then rename it to ``path``: a reader never sees a half-written result. The one
+    atomic-write helper every writer of the package uses."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.stem}.tmp{path.suffix}")
+    try:
+        write(tmp)
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+    return path
+
+
+def write_text(path: str | Path, text: str) -> Path:
+    return atomic_write(path, lambda tmp: tmp.write_text(text))
+
+
 def write_table(table: pd.DataFrame, run_dir: str | Path, name: str) -> Path:
     """Write RUN_DIR/metrics/<name>.csv via a temporary file and a rename."""
-    out = Path(run_dir) / "metrics" / f"{name}.csv"
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out.with_name(f".{name}.tmp.csv")
-    table.to_csv(tmp, index=False)
-    os.replace(tmp, out)
-    return out
+    return atomic_write(Path(run_dir) / "metrics" / f"{name}.csv", lambda tmp: table.to_csv(tmp, index=False))
 
 
 def write_json(path: str | Path, record: dict) -> Path:
     """Write ``record`` as indented JSON to ``path`` via a temporary file and a rename."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(json.dumps(record, indent=2) + "\n")
-    os.replace(tmp, path)
-    return path
+    return write_text(path, json.dumps(record, indent=2) + "\n")

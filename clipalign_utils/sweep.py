@@ -31,7 +31,7 @@ from pathlib import Path
 from . import registry
 from .config import PRESETS, coerce, resolve
 from .errors import ParameterError
-from .io import write_json
+from .io import atomic_write, write_json
 from .multirun import step_done
 from .pipeline import available_steps, check_overrides, check_preset, execute, notebook_parameters, run_notebook
 
@@ -162,8 +162,7 @@ def share_training(source: Path, run_dir: Path) -> None:
         if (source / "figures" / name).exists():
             shutil.copy2(source / "figures" / name, run_dir / "figures" / name)
     notebook = f"{registry.get('train').notebook}.ipynb"
-    shutil.copy2(source / "notebooks" / notebook, run_dir / "notebooks" / f".{notebook}.tmp")
-    os.replace(run_dir / "notebooks" / f".{notebook}.tmp", run_dir / "notebooks" / notebook)
+    atomic_write(run_dir / "notebooks" / notebook, lambda tmp: shutil.copy2(source / "notebooks" / notebook, tmp))
 
 
 def _minutes(seconds: float) -> str:

@@ -31,6 +31,7 @@ from tqdm import tqdm  # plain text bars: no widget library needed in notebooks
 from . import models
 from .data.world import QUALITY_FAMILIES, WorldConfig, make_pairs
 from .errors import CheckpointError
+from .io import atomic_write, write_text
 
 # The parameters that determine the trained weights; a run directory remembers them.
 TRAIN_KEYS = ("seed", "model", "image_size", "texture_correlation", "texture_scale", "epochs",
@@ -58,15 +59,7 @@ def checkpoint_schedule(steps_per_epoch: int, epochs: int, early: tuple[float, .
 
 
 def _atomic_torch_save(obj, path: Path) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    torch.save(obj, tmp)
-    os.replace(tmp, path)
-
-
-def _atomic_write_text(path: Path, text: str) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(text)
-    os.replace(tmp, path)
+    atomic_write(path, lambda tmp: torch.save(obj, tmp))
 
 
 def _distributed() -> tuple[int, int]:
@@ -143,10 +136,10 @@ def train(run_dir: str | Path, params: dict, progress: bool = True) -> list[Path
         model.load_state_dict(state["state_dict"])
         optimizer.load_state_dict(state["optimizer"])
     if rank == 0:
-        _atomic_write_text(run_dir / "train_params.json",
+        write_text(run_dir / "train_params.json",
                            json.dumps({k: _jsonable(params[k]) for k in TRAIN_KEYS}, indent=1))
         # open_clip_train's params.txt, so both kinds of run directory are read the same way.
-        _atomic_write_text(run_dir / "params.txt", "".join(
+        write_text(run_dir / "params.txt", "".join(
             f"{k}: {v}\n" for k, v in sorted({**{k: params[k] for k in TRAIN_KEYS}, "model": name,
                                              "force_image_size": params["image_size"]}.items())))
     if world_size > 1:
@@ -219,6 +212,6 @@ def train(run_dir: str | Path, params: dict, progress: bool = True) -> list[Path
                 if step + 1 in schedule:
                     save(step + 1, schedule[step + 1])
                     if rank == 0:
-                        _atomic_write_text(log_path, "step,epoch,loss,lr\n" + "\n".join(losses) + "\n")
+                        write_text(log_path, "step,epoch,loss,lr\n" + "\n".join(losses) + "\n")
     bar.close()
     return sorted(ckpt_dir.glob("epoch_*.pt"), key=lambda p: float(p.stem.split("_")[1]))

@@ -195,3 +195,23 @@ def test_resolve_notebook_reads_the_parameters_cell_and_shows_every_value(capsys
     assert rows["epochs"] == ["3", "given"] and rows["lr"] == ["0.01", "given"]
     assert rows["sigmas"] == [config.format_value(config.PRESETS["smoke"]["sigmas"]), "preset", "smoke"]
     assert config.format_value((0.02, 0.05)) == "0.02,0.05" and config.format_value(0.125) == "0.125"
+
+
+def test_atomic_write_leaves_nothing_half_written(tmp_path):
+    from clipalign_utils.io import atomic_write, write_text
+
+    target = tmp_path / "metrics" / "table.csv"
+
+    def fails(tmp):
+        tmp.write_text("half")
+        raise RuntimeError("disk full")
+
+    with pytest.raises(RuntimeError):
+        atomic_write(target, fails)
+    assert not target.exists() and list((tmp_path / "metrics").iterdir()) == []
+    seen = []
+    atomic_write(target, lambda tmp: seen.append(tmp.name) or tmp.write_text("a,b\n"))
+    assert target.read_text() == "a,b\n" and seen == [".table.tmp.csv"]  # the suffix kept for format-picking writers
+    assert list((tmp_path / "metrics").iterdir()) == [target]
+    write_text(target, "c\n")
+    assert target.read_text() == "c\n"

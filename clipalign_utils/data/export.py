@@ -5,13 +5,13 @@ column; this writes ``images/<i>.png`` and ``pairs.csv`` (``filepath``, ``title`
 """
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import pandas as pd
 from PIL import Image
 
 from .world import WorldConfig, make_pairs
+from ..io import atomic_write
 
 
 def export_world_csv(out_dir: str | Path, n: int, seed: int, config: WorldConfig) -> Path:
@@ -24,8 +24,5 @@ def export_world_csv(out_dir: str | Path, n: int, seed: int, config: WorldConfig
         path = out_dir / "images" / f"{i:06d}.png"
         Image.fromarray(image).save(path)
         paths.append(str(path.resolve()))
-    csv = out_dir / "pairs.csv"
-    tmp = csv.with_name(".pairs.tmp.csv")
-    pd.DataFrame({"filepath": paths, "title": sample.captions}).to_csv(tmp, index=False)
-    os.replace(tmp, csv)
-    return csv
+    table = pd.DataFrame({"filepath": paths, "title": sample.captions})
+    return atomic_write(out_dir / "pairs.csv", lambda tmp: table.to_csv(tmp, index=False))

@@ -1,11 +1,12 @@
 """Shared figure helpers: one style, atomic saving into RUN_DIR/figures."""
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import matplotlib.pyplot as plt
 import seaborn as sns
+
+from ..io import atomic_write
 
 sns.set_theme(context="notebook", style="whitegrid")
 
@@ -14,11 +15,7 @@ def save_figure(fig: plt.Figure, run_dir: str | Path, name: str) -> None:
     """Save `fig` as RUN_DIR/figures/<name>.png (written under a temporary name, then renamed).
 
     Returns nothing, so a notebook cell ending in this call shows the figure, not a path."""
-    out = Path(run_dir) / "figures" / f"{name}.png"
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out.with_name(f".{name}.tmp.png")
-    fig.savefig(tmp, dpi=120, bbox_inches="tight")
-    os.replace(tmp, out)
+    atomic_write(Path(run_dir) / "figures" / f"{name}.png", lambda tmp: fig.savefig(tmp, dpi=120, bbox_inches="tight"))
 
 
 def epoch_axis(ax: plt.Axes, epochs, log_x: bool = False) -> None:
