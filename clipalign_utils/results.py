@@ -303,16 +303,17 @@ def sweep_tables(run_dirs: Sequence[str | Path], distance: str | None = None) ->
 
 def verdict_sentences(verdicts: pd.DataFrame) -> list[str]:
     """One Markdown list item per verdict: the claim, the verdict, the statistic with its interval and p;
-    with several seeds (``seeds_agree``) the share of seeds that agree and, where they differ, each
-    seed's own verdict (``seed_verdicts``)."""
+    the scale first when the table has several; with several seeds (``seeds_agree``, ``n_seeds`` > 1) the
+    share of seeds that agree and, where they differ, each seed's own verdict (``seed_verdicts``)."""
     lines = []
+    several_scales = "scale" in verdicts.columns and verdicts["scale"].nunique() > 1
     for _, row in verdicts.iterrows():
-        where = f"{row['scale']}: " if "scale" in row.index else ""
+        where = f"{row['scale']}: " if several_scales else ""
         interval = f" [{row['ci_lo']:.3f}, {row['ci_hi']:.3f}]" if pd.notna(row["ci_lo"]) else ""
         p_text = f", p = {row['p_value']:.3g}" if pd.notna(row["p_value"]) else ""
         line = (f"- {where}{row['claim']}: **{row['verdict']}** "
                 f"({row['statistic']} = {row['value']:.3f}{interval}{p_text})")
-        if "seeds_agree" in row.index:
+        if "seeds_agree" in row.index and row.get("n_seeds", 2) > 1:
             line += f"; {row['seeds_agree']:.0%} of {row['n_seeds']} seeds agree"
             if row["seeds_agree"] < 1 and "seed_verdicts" in row.index:
                 line += f" — **the seeds differ** (per seed: {row['seed_verdicts']})"

@@ -56,6 +56,7 @@ import pandas as pd
 from IPython.display import display
 
 from clipalign_utils import checkpoints, config, train
+from clipalign_utils.prose import say
 from clipalign_utils.data import world
 from clipalign_utils.plots.common import save_figure
 from clipalign_utils.plots.training import loss_curve
@@ -80,7 +81,7 @@ save_figure(fig, run_dir, "world_training_pairs")
 
 # %%
 canonical = world.make_pairs(2000, params["seed"], world_config)
-print(f"fraction of training images with their class's canonical texture: "
+say(f"fraction of training images with their class's canonical texture: "
       f"{(canonical.shape_labels == canonical.texture_labels).mean():.3f} "
       f"(texture_correlation = {params['texture_correlation']})")
 
@@ -98,7 +99,7 @@ if params["quality_variation"] > 0:
              for i in range(params["samples_per_epoch"])]
     degraded = [i for i, d in enumerate(drawn) if d is not None]
     by_family = pd.Series([drawn[i][0] for i in degraded]).value_counts()
-    print(f"{len(degraded)} of {len(drawn)} training images per epoch are degraded "
+    say(f"{len(degraded)} of {len(drawn)} training images per epoch are degraded "
           f"(quality_variation = {params['quality_variation']}; "
           f"{'new draws every epoch' if params['fresh_data'] else 'the same images every epoch'}); by family: "
           + ", ".join(f"{family} {count}" for family, count in by_family.items()))
@@ -107,7 +108,7 @@ if params["quality_variation"] > 0:
     fig = image_grid(images, [f"{drawn[i][0]}\nlevel {drawn[i][1]}" for i in shown], columns=6, scale=1.6)
     save_figure(fig, run_dir, "world_degraded_pairs")
 else:
-    print("quality_variation = 0: every training image is clean")
+    say("quality_variation = 0: every training image is clean")
 
 # %% [markdown]
 # ## Training
@@ -119,11 +120,11 @@ saved = train.train(run_dir, params)
 run = checkpoints.discover_run(run_dir)
 checkpoint_table = pd.DataFrame({"checkpoint": [c.name for c in run.checkpoints],
                                  "epoch": [c.epoch for c in run.checkpoints]})
-print(f"{len(run.checkpoints)} checkpoints of {run.model_name} in {run_dir / 'checkpoints'}")
+say(f"{len(run.checkpoints)} checkpoints of {run.model_name} in {run_dir / 'checkpoints'}")
 display(checkpoint_table)
 
 # %%
 log = pd.read_csv(run_dir / "train_log.csv")
 fig = loss_curve(log, checkpoint_table["epoch"])
 save_figure(fig, run_dir, "training_loss")
-print(f"loss: first step {log['loss'].iloc[0]:.3f}, last step {log['loss'].iloc[-1]:.3f}")
+say(f"loss: first step {log['loss'].iloc[0]:.3f}, last step {log['loss'].iloc[-1]:.3f}")

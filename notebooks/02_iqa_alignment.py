@@ -104,14 +104,14 @@ run_dir = multirun.analyse_every_run(Path(run_dir), "iqa", params)  # several ru
 run = checkpoints.discover_or_train(run_dir, params, auto_train, model)  # trains first if run_dir has none
 data = load_iqa(params["iqa_dataset"], params["iqa_root"], params, image_size=run.image_size,
                 resize=params["iqa_resize"])
-print(f"{len(run.checkpoints)} checkpoints of {run.model_name}; dataset {data.name}: {len(data)} distorted images "
+say(f"{len(run.checkpoints)} checkpoints of {run.model_name}; dataset {data.name}: {len(data)} distorted images "
       f"of {len(data.references) // data.patches_per_image} references, "
       f"{data.pairs['distortion'].nunique()} distortion types, "
       f"levels {', '.join(map(str, sorted(data.pairs['level'].unique())))}; distance: {params['distance']}; "
       f"iqa_resize: {data.resize_mode} ({data.patches_per_image} patch(es) per image, "
       f"downsampling {data.downsampling:g}×)")
 if data.downsampling_note:
-    print(data.downsampling_note)
+    say(data.downsampling_note)
 
 # %% [markdown]
 # ## The ground truth
@@ -119,12 +119,12 @@ if data.downsampling_note:
 # on a dataset where human scores exist.
 
 # %%
-print(f"quality scores: {data.ground_truth}")
+say(f"quality scores: {data.ground_truth}")
 if data.observer is not None:
-    print(f"reference observer: {data.observer}, a human-calibrated full-reference metric; "
+    say(f"reference observer: {data.observer}, a human-calibrated full-reference metric; "
           f"published SRCC with TID2013's human MOS: {data.observer_srcc_tid2013:.3f}")
-    print(f"source: {data.observer_source}")
-    print("its scores are not human judgments: an SRCC here measures agreement with this observer, "
+    say(f"source: {data.observer_source}")
+    say("its scores are not human judgments: an SRCC here measures agreement with this observer, "
           "which itself agrees with people only as far as the value above says")
 
 # %% [markdown]
@@ -140,7 +140,7 @@ fig = iqa_examples(data.reference_image(example_reference), data.distorted_image
                    titles, reference_title=f"reference: {example_pairs['reference'].iloc[0]}")
 save_figure(fig, run_dir, "iqa_examples")
 by_level = data.pairs.groupby("level")["quality"]
-print("quality by level (median over all references and distortions): "
+say("quality by level (median over all references and distortions): "
       + ", ".join(f"level {level}: {median:.3f}" for level, median in by_level.median().items()))
 
 # %% [markdown]
@@ -258,7 +258,7 @@ fig = distance_quality_scatter(
     distance_label=f"{params['distance']} distance")
 save_figure(fig, run_dir, "iqa_distance_vs_quality")
 final_pairs = iqa_pairs[iqa_pairs["checkpoint"] == final["checkpoint"]]
-print(f"last checkpoint, median {params['distance']} distance by level: "
+say(f"last checkpoint, median {params['distance']} distance by level: "
       + ", ".join(f"level {level}: {median:.4f}"
                   for level, median in final_pairs.groupby("level")["model_distance"].median().items()))
 
@@ -291,7 +291,7 @@ if params["layers"] == "all":
     save_figure(fig, run_dir, "iqa_layers")
     best = iqa_layers.loc[iqa_layers.groupby("checkpoint", sort=False)["srcc"].idxmax()]
     for _, row in best.iterrows():
-        print(f"epoch {row['epoch']:g}: most aligned layer {row['layer']} (SRCC {row['srcc']:.3f})")
+        say(f"epoch {row['epoch']:g}: most aligned layer {row['layer']} (SRCC {row['srcc']:.3f})")
 else:
-    print("layers='final': only the image embedding was scored (run with -p layers=all for every block)")
+    say("layers='final': only the image embedding was scored (run with -p layers=all for every block)")
 

@@ -89,7 +89,7 @@ run = checkpoints.discover_or_train(run_dir, params, auto_train, model)  # train
 cue = load_cue_conflict(params["cue_conflict_dataset"], params["cue_conflict_root"], params,
                         image_size=run.image_size)
 templates = resolve_templates(params["prompt_templates"], cue.name)
-print(f"{len(run.checkpoints)} checkpoints of {run.model_name}; dataset {cue.name}: {len(cue)} images, "
+say(f"{len(run.checkpoints)} checkpoints of {run.model_name}; dataset {cue.name}: {len(cue)} images, "
       f"{cue.n_conflicting} with conflicting cues, {len(cue.classnames)} classes, {len(templates)} prompt templates")
 
 # %% [markdown]

@@ -107,8 +107,8 @@ data = load_noise_dataset(params["noise_dataset"], params["noise_root"], params)
 image_sets = noisy_image_sets(data, params["sigmas"], params["noise_seed"], params["noise_at"], run.image_size)
 templates = resolve_templates(params["prompt_templates"], params["noise_dataset"])
 chance = 1 / len(data.classnames)
-print(f"{len(data)} images of {len(data.classnames)} classes from {data.name}; chance = {chance:.3f}")
-print(f"noise levels σ: {', '.join(f'{s:g}' for s in image_sets)}; {len(templates)} prompt template(s)")
+say(f"{len(data)} images of {len(data.classnames)} classes from {data.name}; chance = {chance:.3f}")
+say(f"noise levels σ: {', '.join(f'{s:g}' for s in image_sets)}; {len(templates)} prompt template(s)")
 
 n_examples = min(4, len(data))
 fig = noise_examples({sigma: images.images[:n_examples] for sigma, images in image_sets.items()},

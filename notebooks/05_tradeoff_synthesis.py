@@ -65,29 +65,23 @@ from clipalign_utils.io import write_table
 from clipalign_utils.prose import say
 from clipalign_utils.metrics import tradeoff
 from clipalign_utils.plots.common import save_figure
-from clipalign_utils.plots.tradeoff import (alignment_robustness_plane, plane_by_scale, relation_panels,
-                                             relation_panels_by_scale, summary_figure, summary_figure_by_scale)
+from clipalign_utils.plots.tradeoff import alignment_robustness_plane, relation_panels, summary_figure
 
 params = config.resolve_notebook(globals())  # the parameters cell's values; None = the preset's
 run_dir = Path(run_dir)
 run_dirs = results.parse_run_dirs(run_dirs, run_dir)
 if len(run_dirs) == 1:  # trains the run and runs its analysis steps first if they are missing
     pipeline.ensure_run(run_dir, params, auto_train)
-several = len(run_dirs) > 1
-columns = ["checkpoint", "epoch", "iqa_srcc", "shape_bias", "clean_accuracy", "noise_drop"]
-if several:
-    table = results.checkpoint_tables(run_dirs, params["distance"])
-    columns += [c for c in ("two_afc_score", "saliency_cc") if c in table.columns]  # when the runs have them
-    means = tradeoff.seed_means(table)  # per scale x epoch: mean and t-interval over seeds
-    noise_means = tradeoff.seed_means(results.noise_curves_of(run_dirs), {"accuracy": ("lo", "hi")},
-                                      by=("scale", "sigma", "epoch"))
-    display(table.groupby(["scale", "seed"], sort=False).size().rename("checkpoints").reset_index())
-    display(means[["scale", "n_seeds"] + columns[1:]].round(3))
-else:
-    table = results.checkpoint_table(run_dir, params["distance"])
-    noise = results.noise_curves(run_dir)
-    columns += [c for c in ("two_afc_score", "saliency_cc") if c in table.columns]
-    display(table[columns].round(3))
+# One run is a group of one: every table and figure below is per scale, on the per-epoch seed means (a
+# single seed keeps its own bootstrap intervals).
+table = results.checkpoint_tables(run_dirs, params["distance"])
+means = tradeoff.seed_means(table)  # per scale x epoch: mean and t-interval over seeds
+noise_means = tradeoff.seed_means(results.noise_curves_of(run_dirs), {"accuracy": ("lo", "hi")},
+                                  by=("scale", "sigma", "epoch"))
+columns = ["epoch", "iqa_srcc", "shape_bias", "clean_accuracy", "noise_drop"]
+columns += [c for c in ("two_afc_score", "saliency_cc") if c in table.columns]  # when the runs have them
+display(table.groupby(["scale", "seed"], sort=False, dropna=False).size().rename("checkpoints").reset_index())
+display(means[["scale", "n_seeds"] + columns].round(3))
 
 # %% [markdown]
 # ## Every measure against training time
@@ -98,7 +92,7 @@ else:
 # fast changes happen.
 
 # %%
-fig = summary_figure_by_scale(means, noise_means) if several else summary_figure(table, noise)
+fig = summary_figure(means, noise_means, by="scale")
 save_figure(fig, run_dir, "tradeoff_summary")
 
 # %% [markdown]
@@ -109,15 +103,15 @@ save_figure(fig, run_dir, "tradeoff_summary")
 # these bands. With several runs: the seed-mean curve of each scale, and the interval over seeds.
 
 # %%
-curves = dict(list(means.groupby("scale", sort=False))) if several else {"": table}
-for scale, curve in curves.items():
+several_scales = means["scale"].nunique() > 1
+for scale, curve in means.groupby("scale", sort=False):
     for column, what in [("iqa_srcc", "IQA alignment (SRCC)"), ("two_afc_score", "2AFC similarity score"),
                          ("saliency_cc", "saliency CC")]:
         if column not in curve.columns or not curve[column].notna().any():
             continue
         peak = tradeoff.rises_then_falls(curve["epoch"], curve[column], curve[f"{column}_lo"], curve[f"{column}_hi"])
         display(Markdown(
-            f"{scale + ': ' if scale else ''}{what} peaks at epoch {peak['peak_epoch']:g} with "
+            f"{scale + ': ' if several_scales else ''}{what} peaks at epoch {peak['peak_epoch']:g} with "
             f"{peak['peak_value']:.3f}; the last checkpoint (epoch {peak['final_epoch']:g}) has "
             f"{peak['final_value']:.3f}. The peak lies strictly inside the run: **{peak['peak_is_interior']}**; "
             f"its interval lies above the last checkpoint's: **{peak['ci_separated']}**."))
@@ -130,15 +124,9 @@ for scale, curve in curves.items():
 # one run are not independent samples, so read every p here as descriptive.
 
 # %%
-if several:  # per scale, across the epochs of its seed-mean curve
-    relations = tradeoff.relations_by_scale(table, n_perm=params["n_perm"], seed=params["seed"])
-    display(relations.round(4))
-    fig = relation_panels_by_scale(means, relations)
-else:
-    relations = tradeoff.pairwise_relations(table, n_perm=params["n_perm"], seed=params["seed"])
-    display(relations.round(4))
-    fig = relation_panels(table, relations)
-save_figure(fig, run_dir, "tradeoff_relations")
+relations = tradeoff.pairwise_relations(table, n_perm=params["n_perm"], seed=params["seed"], by="scale")
+display(relations.round(4))
+save_figure(relation_panels(means, relations, by="scale"), run_dir, "tradeoff_relations")
 
 # %% [markdown]
 # ## The alignment–robustness plane
@@ -148,41 +136,28 @@ save_figure(fig, run_dir, "tradeoff_relations")
 # scaled over the run.
 
 # %%
-if several:  # one plane per scale, on its seed-mean curve
-    plane = tradeoff.synthesis_table(means, params["alignment_weight"], by="scale")
-    selected = {row.scale: label for label, row in plane[plane["selected"]].iterrows()}
-    fig = plane_by_scale(means, plane["on_pareto_front"].to_numpy(), selected)
-    save_figure(fig, run_dir, "tradeoff_plane")
-    for scale, rows in plane.groupby("scale", sort=False):
-        choice = rows[rows["selected"]]
-        choice = (f"{choice['checkpoint'].iloc[0]} (epoch {choice['epoch'].iloc[0]:g})" if len(choice)
-                  else "none (no checkpoint has a noise drop: all at chance)")
-        say(f"{scale}: Pareto front: {', '.join(rows.loc[rows['on_pareto_front'], 'checkpoint']) or 'empty'}; "
-              f"selected with alignment_weight={params['alignment_weight']}: {choice}")
-else:
-    plane = tradeoff.synthesis_table(table, params["alignment_weight"])
-    chosen = plane.index[plane["selected"]]
-    selected = chosen[0] if len(chosen) else None
-    fig = alignment_robustness_plane(table, plane["on_pareto_front"].to_numpy(), selected)
-    save_figure(fig, run_dir, "tradeoff_plane")
-    say(f"Pareto front: {', '.join(plane.loc[plane['on_pareto_front'], 'checkpoint']) or 'empty'}")
-    say(f"selected with alignment_weight={params['alignment_weight']}: " +
-          (f"{table.loc[selected, 'checkpoint']} (epoch {table.loc[selected, 'epoch']:g})" if selected is not None
-           else "none (no checkpoint has a noise drop: all at chance)"))
+plane = tradeoff.synthesis_table(means, params["alignment_weight"], by="scale")  # one plane per scale
+selected = {row.scale: label for label, row in plane[plane["selected"]].iterrows()}
+save_figure(alignment_robustness_plane(means, plane["on_pareto_front"].to_numpy(), selected, by="scale"),
+            run_dir, "tradeoff_plane")
+for scale, rows in plane.groupby("scale", sort=False):
+    choice = rows[rows["selected"]]
+    choice = (f"{choice['checkpoint'].iloc[0]} (epoch {choice['epoch'].iloc[0]:g})" if len(choice)
+              else "none (no checkpoint has a noise drop: all at chance)")
+    say(f"{scale + ': ' if several_scales else ''}Pareto front: "
+        f"{', '.join(rows.loc[rows['on_pareto_front'], 'checkpoint']) or 'empty'}; "
+        f"selected with alignment_weight={params['alignment_weight']}: {choice}")
 
 # %% [markdown]
 # ## Verdicts on the paper's claims
 # *reproduced*, *not reproduced* or *inconclusive*, each with the statistic it rests on (and its
-# interval where it has one). With several runs, one verdict per scale on its seed-mean curve;
+# interval where it has one): one verdict per scale on its seed-mean curve (one run: its own curve);
 # `seeds_reproduced` is the fraction of that scale's seeds whose own run reproduces the claim,
 # `seeds_agree` the fraction whose own verdict is the one shown, and `seed_verdicts` each seed's own
 # verdict; the list under the table says where the seeds differ.
 
 # %%
-if several:
-    verdicts = tradeoff.verdicts_by_scale(table, n_perm=params["n_perm"], seed=params["seed"])
-else:
-    verdicts = tradeoff.verdicts(table, n_perm=params["n_perm"], seed=params["seed"])
+verdicts = tradeoff.verdicts(table, n_perm=params["n_perm"], seed=params["seed"], by="scale")
 display(verdicts)
 
 # %%
@@ -191,6 +166,5 @@ synthesis = tradeoff.synthesis_table(table, params["alignment_weight"])
 write_table(synthesis, run_dir, "tradeoff")
 write_table(relations, run_dir, "tradeoff_relations")
 write_table(verdicts, run_dir, "tradeoff_verdicts")
-if several:
-    write_table(means, run_dir, "tradeoff_seed_means")
+write_table(means, run_dir, "tradeoff_seed_means")
 display(Markdown("\n".join(results.verdict_sentences(verdicts))))

@@ -49,19 +49,20 @@ import pandas as pd
 from IPython.display import display
 
 from clipalign_utils import config, results, sweep
+from clipalign_utils.prose import say
 from clipalign_utils.io import write_table
 from clipalign_utils.metrics import sweep as sweep_metrics
 from clipalign_utils.metrics import tradeoff
 from clipalign_utils.plots.common import save_figure
 from clipalign_utils.plots.sweep import factor_panels, shape_vs_noise
-from clipalign_utils.plots.tradeoff import summary_figure_by_scale
+from clipalign_utils.plots.tradeoff import summary_figure
 
 params = config.resolve_notebook(globals())  # the parameters cell's values; None = the preset's
 run_dir = Path(run_dir)
 runs = results.parse_run_dirs(run_dirs, run_dir) if run_dirs is not None else sweep.sweep_run_dirs(run_dir)
 data = results.sweep_tables(runs, params["distance"])
 table, factors, reference = data["table"], data["factors"], data["reference"]
-print(f"{len(runs)} runs, {len(data['settings'])} settings; they differ in: {', '.join(factors) or 'nothing'}")
+say(f"{len(runs)} runs, {len(data['settings'])} settings; they differ in: {', '.join(factors) or 'nothing'}")
 display(data["settings"])
 
 # %% [markdown]
@@ -74,7 +75,7 @@ display(data["settings"])
 # %%
 means = tradeoff.seed_means(table, by=("setting", "epoch"))
 noise_means = tradeoff.seed_means(data["noise"], {"accuracy": ("lo", "hi")}, by=("setting", "sigma", "epoch"))
-fig = summary_figure_by_scale(means, noise_means, group="setting", clean_only=True)
+fig = summary_figure(means, noise_means, by="setting", clean_only=True)
 save_figure(fig, run_dir, "sweep_curves")
 
 # %% [markdown]
@@ -83,7 +84,7 @@ save_figure(fig, run_dir, "sweep_curves")
 # setting's seed-mean curve.
 
 # %%
-verdicts = tradeoff.verdicts_by_scale(table, n_perm=params["n_perm"], seed=params["seed"], by="setting")
+verdicts = tradeoff.verdicts(table, n_perm=params["n_perm"], seed=params["seed"], by="setting")
 display(verdicts.pivot(index="setting", columns="claim", values="verdict").loc[list(data["settings"]["setting"])])
 display(verdicts[["setting", "claim", "statistic", "value", "p_value", "verdict", "detail"]].round(4))
 
@@ -112,7 +113,7 @@ if slices:
     fig = factor_panels(slices)
     save_figure(fig, run_dir, "sweep_factors")
 else:
-    print("no parameter is varied alone in this sweep: compare the settings in the tables above")
+    say("no parameter is varied alone in this sweep: compare the settings in the tables above")
 
 # %% [markdown]
 # ## 1. Texture–label correlation: a stronger texture phase, an earlier or higher IQA peak?
@@ -126,9 +127,9 @@ def effect_sentence(factor: str, measure: str) -> str:
 
 if "texture_correlation" in slices:
     for measure in ("early_texture_bias", "iqa_peak_epoch", "iqa_peak_srcc", "iqa_decline"):
-        print(effect_sentence("texture_correlation", measure))
+        say(effect_sentence("texture_correlation", measure))
 else:
-    print("this sweep does not vary texture_correlation alone; run one that does, e.g. "
+    say("this sweep does not vary texture_correlation alone; run one that does, e.g. "
           "clipalign sweep -p texture_correlation=0.5,0.8,0.95 --out runs/texture_correlation")
 
 # %% [markdown]
@@ -142,7 +143,7 @@ else:
 settings = data["settings"].set_index("setting")
 comparable = [s for s in settings.index if "sigmas" not in factors or settings.loc[s, "sigmas"] == reference["sigmas"]]
 if len(comparable) < len(data["settings"]):
-    print(f"left out (noise drop measured at other sigmas): "
+    say(f"left out (noise drop measured at other sigmas): "
           f"{', '.join(s for s in settings.index if s not in comparable)}")
 fig = shape_vs_noise(means[means["setting"].isin(comparable)])
 save_figure(fig, run_dir, "sweep_shape_vs_noise")
@@ -151,19 +152,19 @@ across = {"spearman": (1 - final["final_texture_bias"]).corr(final["noise_drop_f
           if len(final) >= 3 else float("nan"), "n": len(final)}
 pooled = sweep_metrics.pooled_relation(table[table["setting"].isin(comparable)], n_perm=params["n_perm"],
                                        seed=params["seed"])
-print(f"across settings, last checkpoints: Spearman(shape bias, noise drop) = {across['spearman']:.2f} "
+say(f"across settings, last checkpoints: Spearman(shape bias, noise drop) = {across['spearman']:.2f} "
       f"over {across['n']} settings")
-print(f"pooled over every checkpoint of every run: Spearman(shape bias, noise drop) = {pooled['spearman']:.2f} "
+say(f"pooled over every checkpoint of every run: Spearman(shape bias, noise drop) = {pooled['spearman']:.2f} "
       f"(permutation p = {pooled['p_value']:.3g}, n = {pooled['n']}; descriptive: checkpoints of a run are "
       f"not independent)")
 if pooled["n"] < 3:
-    print("undetermined: fewer than 3 checkpoints are above chance on clean images, so none has a noise drop")
+    say("undetermined: fewer than 3 checkpoints are above chance on clean images, so none has a noise drop")
 elif pooled["spearman"] < 0 and pooled["p_value"] < 0.05:
-    print("noise robustness follows shape bias: checkpoints with more shape bias lose less under noise")
+    say("noise robustness follows shape bias: checkpoints with more shape bias lose less under noise")
 elif pooled["spearman"] > 0 and pooled["p_value"] < 0.05:
-    print("the opposite of the paper's link: checkpoints with more shape bias lose MORE accuracy under noise")
+    say("the opposite of the paper's link: checkpoints with more shape bias lose MORE accuracy under noise")
 else:
-    print("no clear link: shape bias and the noise drop are not significantly related across checkpoints")
+    say("no clear link: shape bias and the noise drop are not significantly related across checkpoints")
 
 # %% [markdown]
 # ## 3. Which settings show the paper's picture?
@@ -172,7 +173,7 @@ else:
 claims = verdicts.pivot(index="setting", columns="claim", values="verdict")
 for setting, row in claims.loc[list(data["settings"]["setting"])].iterrows():
     reproduced = [claim for claim, verdict in row.items() if verdict == tradeoff.REPRODUCED]
-    print(f"{setting}: reproduces {len(reproduced)} of {len(row)} claims"
+    say(f"{setting}: reproduces {len(reproduced)} of {len(row)} claims"
           + (f" ({'; '.join(reproduced)})" if reproduced else ""))
 
 # %%
@@ -180,4 +181,4 @@ write_table(table, run_dir, "sweep_checkpoints")
 write_table(summary, run_dir, "sweep_summary")
 write_table(verdicts, run_dir, "sweep_verdicts")
 write_table(effects, run_dir, "sweep_effects")
-print(f"tables: {run_dir / 'metrics'}/sweep_{{checkpoints,summary,verdicts,effects}}.csv")
+say(f"tables: {run_dir / 'metrics'}/sweep_{{checkpoints,summary,verdicts,effects}}.csv")

@@ -94,7 +94,7 @@ embedded = params["similarity_dataset"] == "embedded"
 data = load_two_afc(params["similarity_dataset"], params["similarity_root"], protocol=params["similarity_protocol"],
                     split=params["similarity_split"], image_size=params["image_size"] if embedded else run.image_size,
                     seed=params["seed"], texture_scale=params["texture_scale"], resize=params["iqa_resize"])
-print(f"{len(run.checkpoints)} checkpoints of {run.model_name}; dataset {data.name} (split {data.split}, "
+say(f"{len(run.checkpoints)} checkpoints of {run.model_name}; dataset {data.name} (split {data.split}, "
       f"protocol {data.protocol}): {len(data)} triplets in subsets "
       + ", ".join(f"{name} ({count})" for name, count in data.triplets["subset"].value_counts().sort_index().items())
       + f"; distance: {params['distance']}")
@@ -107,17 +107,17 @@ print(f"{len(run.checkpoints)} checkpoints of {run.model_name}; dataset {data.na
 # p of each triplet is known; the ceiling is the same mean(max(p, 1 − p)) in both cases.
 
 # %%
-print(f"judges: {data.ground_truth}")
+say(f"judges: {data.ground_truth}")
 ceiling = two_afc_ceiling(data.triplets["p"])
 if data.panel:
     panel = panel_agreement(data.panel_choices(), data.panel)
-    print(f"panel of {panel['n_members']}: pairwise agreement {panel['pairwise_agreement']:.3f}, "
+    say(f"panel of {panel['n_members']}: pairwise agreement {panel['pairwise_agreement']:.3f}, "
           f"unanimous on {panel['unanimous_fraction']:.1%} of triplets; ceiling {panel['ceiling']:.3f}")
-    print("these are metrics, not people: a model agreeing with the panel agrees with low-level models of people")
+    say("these are metrics, not people: a model agreeing with the panel agrees with low-level models of people")
     display(panel["pairwise"].round(3))
 else:
-    print(f"ceiling (always choosing the people's majority): {ceiling:.3f}")
-print("share of judges choosing p1: " + ", ".join(
+    say(f"ceiling (always choosing the people's majority): {ceiling:.3f}")
+say("share of judges choosing p1: " + ", ".join(
     f"{p:g}: {n}" for p, n in data.triplets["p"].round(2).value_counts().sort_index().items()))
 
 # %% [markdown]

@@ -92,11 +92,11 @@ run_dir = multirun.analyse_every_run(Path(run_dir), "saliency", params)  # sever
 run = checkpoints.discover_or_train(run_dir, params, auto_train, model)  # trains first if run_dir has none
 inputs = step.load_inputs(params, run)
 data = inputs.data
-print(f"{len(run.checkpoints)} checkpoints of {run.model_name}; dataset {data.name}: {len(data)} images; "
+say(f"{len(run.checkpoints)} checkpoints of {run.model_name}; dataset {data.name}: {len(data)} images; "
       f"method {params['saliency_method']}"
       + (f" ({params['saliency_samples']} noisy copies, noise {params['saliency_noise']:g})"
          if params["saliency_method"] == "smoothgrad" else ""))
-print(f"ground truth: {data.ground_truth}")
+say(f"ground truth: {data.ground_truth}")
 
 # %% [markdown]
 # ## Scoring every checkpoint

@@ -69,6 +69,7 @@ from pathlib import Path
 from IPython.display import Markdown, display
 
 from clipalign_utils import config, results
+from clipalign_utils.prose import say
 from clipalign_utils.io import write_table
 from clipalign_utils.metrics import tradeoff
 from clipalign_utils.plots.common import save_figure
@@ -79,7 +80,7 @@ params = config.resolve_notebook(globals())  # the parameters cell's values; Non
 run_dir = Path(run_dir)
 sources = results.parse_run_dirs(run_dirs, run_dir) if run_dirs is not None else [run_dir]
 table, settings = experiment.load(sources, params["distance"])
-print(f"{table['run'].nunique()} runs in {len(settings)} settings; distance: {table['distance'].iloc[0]}")
+say(f"{table['run'].nunique()} runs in {len(settings)} settings; distance: {table['distance'].iloc[0]}")
 display(settings)
 
 # %% [markdown]
@@ -100,7 +101,7 @@ save_figure(fig, run_dir, "quality_curves")
 # whose own run gives the same verdict.
 
 # %%
-verdicts = tradeoff.verdicts_by_scale(table, n_perm=params["n_perm"], seed=params["seed"], by="setting")
+verdicts = tradeoff.verdicts(table, n_perm=params["n_perm"], seed=params["seed"], by="setting")
 display(verdicts.pivot(index="setting", columns="claim", values="verdict").loc[list(settings["setting"])])
 display(verdicts[["setting", "claim", "statistic", "value", "ci_lo", "ci_hi", "p_value", "verdict",
                   "seeds_agree"]].round(3))

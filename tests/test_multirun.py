@@ -73,7 +73,7 @@ def test_verdicts_by_scale_counts_reproducing_seeds():
         _run_rows("tiny", 1, [0.1, 0.2, 0.3, 0.4, 0.5], rising, falling, epochs),
         _run_rows("tiny", 2, [0.1, 0.2, 0.3, 0.4, 0.5], [0.5, 0.51, 0.52, 0.53, 0.4], falling, epochs),
     ], ignore_index=True)
-    verdicts = tradeoff.verdicts_by_scale(table, n_perm=200)
+    verdicts = tradeoff.verdicts(table, n_perm=200, by="scale")
     texture = verdicts[verdicts["claim"] == "texture bias falls during training"].iloc[0]
     assert texture["scale"] == "tiny" and texture["n_seeds"] == 3
     assert texture["seeds_reproduced"] == pytest.approx(2 / 3)
@@ -241,8 +241,12 @@ def test_verdict_sentences_say_where_seeds_differ():
         "seed_verdicts": ["0: reproduced; 1: reproduced; 2: reproduced",
                           "0: inconclusive; 1: reproduced; 2: reproduced"]})
     first, second = results.verdict_sentences(verdicts)
-    assert first == ("- tiny: texture bias falls during training: **reproduced** (spearman_rho = -0.900, "
-                     "p = 0.001); 100% of 3 seeds agree")
+    assert first == ("- texture bias falls during training: **reproduced** (spearman_rho = -0.900, "
+                     "p = 0.001); 100% of 3 seeds agree")  # one scale: not named
+    two_scales = results.verdict_sentences(verdicts.assign(scale=["tiny", "small"]))
+    assert two_scales[0].startswith("- tiny: texture bias") and two_scales[1].startswith("- small: noise")
+    one_seed = results.verdict_sentences(verdicts.assign(n_seeds=1, seeds_agree=1.0))
+    assert one_seed[1] == "- noise drop falls: **inconclusive** (spearman_rho = 0.200, p = 0.5)"
     assert second.endswith("33% of 3 seeds agree — **the seeds differ** "
                            "(per seed: 0: inconclusive; 1: reproduced; 2: reproduced)")
     single = results.verdict_sentences(verdicts.drop(columns=["scale", "n_seeds", "seeds_agree", "seed_verdicts"]))

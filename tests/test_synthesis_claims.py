@@ -67,9 +67,25 @@ def test_seed_means_and_verdicts_by_scale_carry_the_new_curves():
     table = pd.concat(runs, ignore_index=True)
     means = tradeoff.seed_means(table)
     assert {"two_afc_score", "two_afc_score_lo", "saliency_cc_hi"} <= set(means.columns)
-    by_scale = tradeoff.verdicts_by_scale(table, n_perm=200)
+    by_scale = tradeoff.verdicts(table, n_perm=200, by="scale")
     row = by_scale[by_scale["claim"] == "mid-level similarity peaks early then declines"].iloc[0]
     assert row["seeds_reproduced"] == 1.0
+
+
+def test_one_run_is_a_group_of_one():
+    run = _table(two_afc=EARLY_PEAK, saliency=RISING)
+    run["iqa_early_drop"], run["iqa_early_drop_lo"], run["iqa_early_drop_hi"] = 0.05, 0.01, 0.09
+    single = tradeoff.verdicts(run, n_perm=200)
+    grouped = tradeoff.verdicts(run.assign(scale="tiny", seed=0), n_perm=200, by="scale")
+    # the same verdicts, statistics and p-values; the group's columns added
+    for column in ("claim", "statistic", "verdict"):
+        assert list(grouped[column]) == list(single[column])
+    for column in ("value", "p_value", "ci_lo", "ci_hi"):
+        np.testing.assert_allclose(grouped[column].astype(float), single[column].astype(float), equal_nan=True)
+    assert set(grouped["scale"]) == {"tiny"} and set(grouped["n_seeds"]) == {1} and set(grouped["seeds_agree"]) == {1.0}
+    relations = tradeoff.pairwise_relations(run.assign(scale="tiny", seed=0), n_perm=200, by="scale")
+    np.testing.assert_allclose(relations["spearman"], tradeoff.pairwise_relations(run, n_perm=200)["spearman"])
+    assert list(relations.columns[:3]) == ["scale", "x", "y"]
 
 
 def _write(run_dir, name, frame):

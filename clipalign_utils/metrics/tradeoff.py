@@ -112,10 +112,18 @@ RELATIONS = [("iqa_srcc", "texture_bias"), ("iqa_srcc", "noise_drop"), ("texture
 RELATION_COLUMNS = ["x", "y", "spearman", "p_value", "n", "partial_spearman", "partial_p", "diff_spearman"]
 
 
-def pairwise_relations(df: pd.DataFrame, n_perm: int = 10000, seed: int = 0) -> pd.DataFrame:
+def pairwise_relations(df: pd.DataFrame, n_perm: int = 10000, seed: int = 0, by: str | None = None) -> pd.DataFrame:
     """For each pair in RELATIONS, over the checkpoints above chance: the plain Spearman across
     checkpoints with its permutation p (spearman, p_value, n finite pairs) and the same relation net of
-    time (``net_of_time``: partial_spearman, partial_p, diff_spearman)."""
+    time (``net_of_time``: partial_spearman, partial_p, diff_spearman).
+
+    ``by`` a column (``scale``): the relations of each group's per-epoch seed means (:func:`seed_means`),
+    that column first; one run is a group of one."""
+    if by is not None:
+        tables = [pairwise_relations(curve, n_perm=n_perm, seed=seed).assign(**{by: key})
+                  for key, curve in seed_means(df, by=(by, "epoch")).groupby(by, sort=False)]
+        table = pd.concat(tables, ignore_index=True)
+        return table[[by] + [c for c in table.columns if c != by]]
     _require(df, ["epoch", "iqa_srcc", "shape_bias", "noise_drop"])
     df = _with_texture_bias(above_chance(df))
     rows = []
@@ -281,8 +289,16 @@ def _covaries_claim(df: pd.DataFrame, n_perm: int, seed: int, alpha: float) -> d
                         row["partial_p"], verdict, detail + " (p descriptive: checkpoints form a time series)")
 
 
-def verdicts(df: pd.DataFrame, n_perm: int = 10000, seed: int = 0, alpha: float = 0.05) -> pd.DataFrame:
+def verdicts(df: pd.DataFrame, n_perm: int = 10000, seed: int = 0, alpha: float = 0.05, by: str | None = None,
+             confidence: float = 0.95) -> pd.DataFrame:
     """One row per claim of the paper: claim, statistic, value, ci_lo, ci_hi, p_value, verdict, detail.
+
+    ``by`` None: ``df`` is one curve (one run, or one group's seed means). ``by`` a column (``scale``, a
+    sweep's ``setting``): ``df`` holds runs (a ``seed`` column) and each group is judged on its per-epoch
+    seed means (:func:`seed_means`); the columns ``by`` (first), n_seeds, seeds_reproduced (the fraction of
+    the group's seeds whose own run reproduces the claim), seeds_agree (the fraction whose own verdict is
+    the seed-mean verdict) and seed_verdicts (each seed's own verdict, "0: reproduced; 1: inconclusive; …")
+    join. One run is a group of one.
 
     1. IQA alignment peaks early then declines. "Early" = after the untrained model and at most
        EARLY_FRACTION (a third) of the run. Reproduced = the curve's maximum lies in that window and the
@@ -302,6 +318,8 @@ def verdicts(df: pd.DataFrame, n_perm: int = 10000, seed: int = 0, alpha: float 
     ``statistic``/``value`` (and ci_lo/ci_hi where there is an interval) name the number each verdict
     rests on (for claim 4, the weaker relation when reproduced, the contradicting one when not).
     """
+    if by is not None:
+        return _verdicts_by(df, n_perm, seed, alpha, by, confidence)
     _require(df, ["epoch", "iqa_srcc", "iqa_srcc_lo", "iqa_srcc_hi", "shape_bias", "noise_drop"])
     df = _with_texture_bias(df)
     rows = [
@@ -393,17 +411,7 @@ def seed_means(df: pd.DataFrame, measures: dict | None = None, by: tuple[str, ..
     return out.reset_index(drop=True)
 
 
-def verdicts_by_scale(df: pd.DataFrame, n_perm: int = 10000, seed: int = 0, alpha: float = 0.05,
-                      confidence: float = 0.95, by: str = "scale") -> pd.DataFrame:
-    """The claims of ``verdicts`` judged per scale (or per value of another column ``by``, such as a
-    sweep's setting) on the per-epoch seed means (``seed_means``).
-
-    ``df`` is ``results.checkpoint_tables``: one row per run × checkpoint with columns ``by`` and seed.
-    Columns: ``by``, the columns of ``verdicts``, n_seeds, seeds_reproduced = the fraction of the
-    group's seeds whose own run gives the verdict "reproduced" for that claim, and seeds_agree = the
-    fraction whose own verdict is the seed-mean verdict, seed_verdicts = each seed's own verdict
-    ("0: reproduced; 1: inconclusive; …"), so a page can say where the seeds differ.
-    """
+def _verdicts_by(df: pd.DataFrame, n_perm: int, seed: int, alpha: float, by: str, confidence: float) -> pd.DataFrame:
     _require(df, [by, "seed"])
     means = seed_means(df, by=(by, "epoch"), confidence=confidence)
     tables = []
@@ -421,15 +429,6 @@ def verdicts_by_scale(df: pd.DataFrame, n_perm: int = 10000, seed: int = 0, alph
                                   for i in range(len(table))]
         tables.append(table)
     return pd.concat(tables, ignore_index=True)
-
-
-def relations_by_scale(df: pd.DataFrame, n_perm: int = 10000, seed: int = 0) -> pd.DataFrame:
-    """``pairwise_relations`` of each scale's per-epoch seed means; a column scale leads."""
-    means = seed_means(df)
-    tables = [pairwise_relations(curve, n_perm=n_perm, seed=seed).assign(scale=scale)
-              for scale, curve in means.groupby("scale", sort=False)]
-    table = pd.concat(tables, ignore_index=True)
-    return table[["scale"] + [c for c in table.columns if c != "scale"]]
 
 
 def synthesis_table(df: pd.DataFrame, alignment_weight: float = 0.5, by: str = "run") -> pd.DataFrame:

@@ -26,10 +26,18 @@ def _extra_panels(table: pd.DataFrame) -> list[tuple[str, str, str]]:
             if panel[0] in table.columns and np.isfinite(table[panel[0]].to_numpy(dtype=float)).any()]
 
 
-def summary_figure(table: pd.DataFrame, noise: pd.DataFrame, log_x: bool = True):
+def summary_figure(table: pd.DataFrame, noise: pd.DataFrame, log_x: bool = True, by: str | None = None,
+                   clean_only: bool = False):
     """Four panels vs epoch, as in the paper's Fig. 1: (a) clean and noisy zero-shot accuracy,
     (b) IQA alignment, (c) texture bias, (d) normalized noise drop; then, when the table has them,
-    (e) the overall 2AFC similarity score and (f) saliency CC, each with its interval band."""
+    (e) the overall 2AFC similarity score and (f) saliency CC, each with its interval band.
+
+    ``by`` None: one run's checkpoint table and noise curves. ``by`` a column (``scale``, a sweep's
+    ``setting``): ``table`` and ``noise`` are per-epoch seed means (``metrics.tradeoff.seed_means``), one
+    colour per group, each band its 95 % t-interval over seeds (a group of one seed: its own intervals);
+    ``clean_only`` draws clean accuracy alone in (a), for many groups."""
+    if by is not None:
+        return _summary_by(table, noise, log_x, by, clean_only)
     table = table.sort_values("epoch")
     epochs = table["epoch"].to_numpy()
     extra = _extra_panels(table)
@@ -70,30 +78,37 @@ def _draw_plane(fig, ax, table: pd.DataFrame, on_front: np.ndarray, selected=Non
     ax.legend(fontsize=8)
 
 
-def alignment_robustness_plane(table: pd.DataFrame, on_front: np.ndarray, selected=None):
+def alignment_robustness_plane(table: pd.DataFrame, on_front: np.ndarray, selected=None, by: str | None = None):
     """IQA alignment vs robustness (1 − normalized drop), checkpoints coloured by epoch,
-    the Pareto front joined, and the selected checkpoint starred."""
+    the Pareto front joined, and the selected checkpoint starred.
+
+    ``by`` a column (``scale``): one panel per group of ``table``'s per-epoch seed means; ``selected``
+    then maps a group to its selected row label."""
+    if by is not None:
+        return _plane_by(table, on_front, selected or {}, by)
     fig, ax = plt.subplots(figsize=(6, 4.5))
     _draw_plane(fig, ax, table, on_front, selected)
     fig.tight_layout()
     return fig
 
 
-def plane_by_scale(means: pd.DataFrame, on_front: np.ndarray, selected: dict):
-    """alignment_robustness_plane once per scale, on the per-epoch seed means (one panel per scale);
-    ``selected`` maps a scale to its selected row label in ``means``."""
-    scales = list(dict.fromkeys(means["scale"]))
+def _plane_by(means: pd.DataFrame, on_front: np.ndarray, selected: dict, by: str):
+    scales = list(dict.fromkeys(means[by]))
     fig, axes = plt.subplots(1, len(scales), figsize=(6 * len(scales), 4.5), squeeze=False)
     for ax, scale in zip(axes.flat, scales):
-        rows = means["scale"] == scale
+        rows = means[by] == scale
+        n_seeds = int(means.loc[rows, "n_seeds"].max())
         _draw_plane(fig, ax, means[rows], np.asarray(on_front)[rows.to_numpy()], selected.get(scale),
-                    title=f"{scale}: mean over seeds")
+                    title=f"{scale}: mean over {n_seeds} seeds" if n_seeds > 1 else f"{scale}: one run")
     fig.tight_layout()
     return fig
 
 
-def relation_panels(table: pd.DataFrame, relations: pd.DataFrame):
-    """One scatter per pair of per-checkpoint measures, titled with Spearman's rho and its p."""
+def relation_panels(table: pd.DataFrame, relations: pd.DataFrame, by: str | None = None):
+    """One scatter per pair of per-checkpoint measures, titled with Spearman's rho and its p. ``by`` a
+    column (``scale``): ``table`` holds per-epoch seed means, one colour per group, each group's rho in the title."""
+    if by is not None:
+        return _relations_by(table, relations, by)
     fig, axes = plt.subplots(1, len(relations), figsize=(5 * len(relations), 3.8), squeeze=False)
     data = table.assign(texture_bias=1 - table["shape_bias"])
     for ax, (_, rel) in zip(axes.flat, relations.iterrows()):
@@ -109,11 +124,8 @@ def group_colors(scales) -> dict:
     return {scale: palette[i % len(palette)] for i, scale in enumerate(scales)}
 
 
-def summary_figure_by_scale(means: pd.DataFrame, noise_means: pd.DataFrame, log_x: bool = True,
-                            group: str = "scale", clean_only: bool = False):
-    """summary_figure over several runs: each curve is the mean over seeds with its 95 % t-interval
-    (seed_means), one colour per value of ``group`` (a scale, or a sweep's setting); in (a) the line
-    style tells the noise level (``clean_only``: clean accuracy alone, for many groups)."""
+def _summary_by(means: pd.DataFrame, noise_means: pd.DataFrame, log_x: bool, group: str, clean_only: bool):
+    """summary_figure over groups of runs; in (a) the line style tells the noise level."""
     if clean_only:
         noise_means = noise_means[noise_means["sigma"] == 0]
     scales = list(dict.fromkeys(means[group]))
@@ -154,14 +166,15 @@ def summary_figure_by_scale(means: pd.DataFrame, noise_means: pd.DataFrame, log_
         epoch_axis(ax, epochs, log_x)
         if log_x and positive.size:  # the same epoch range on every panel, whatever a panel lacks
             ax.set_xlim(epochs.min() - 0.1 * positive.min(), epochs.max() * 1.15)
-    fig.suptitle("mean over seeds, band: 95 % t-interval over seeds", fontsize=9)
+    if means["n_seeds"].max() > 1:
+        fig.suptitle("mean over seeds, band: 95 % t-interval over seeds (a single seed: its own intervals)",
+                     fontsize=9)
     fig.tight_layout()
     return fig
 
 
-def relation_panels_by_scale(means: pd.DataFrame, relations: pd.DataFrame):
-    """relation_panels on the per-epoch seed means, one colour per scale; titles give each scale's rho and p."""
-    scales = list(dict.fromkeys(means["scale"]))
+def _relations_by(means: pd.DataFrame, relations: pd.DataFrame, by: str):
+    scales = list(dict.fromkeys(means[by]))
     colors = group_colors(scales)
     pairs = list(dict.fromkeys(zip(relations["x"], relations["y"])))
     fig, axes = plt.subplots(1, len(pairs), figsize=(5 * len(pairs), 3.8), squeeze=False)
@@ -169,9 +182,9 @@ def relation_panels_by_scale(means: pd.DataFrame, relations: pd.DataFrame):
     for ax, (x, y) in zip(axes.flat, pairs):
         titles = []
         for scale in scales:
-            rows = data[data["scale"] == scale]
+            rows = data[data[by] == scale]
             ax.scatter(rows[x], rows[y], s=25, color=colors[scale], label=scale)
-            rel = relations[(relations["scale"] == scale) & (relations["x"] == x) & (relations["y"] == y)].iloc[0]
+            rel = relations[(relations[by] == scale) & (relations["x"] == x) & (relations["y"] == y)].iloc[0]
             titles.append(f"{scale}: ρ={rel['spearman']:.2f}, p={rel['p_value']:.3f}")
         ax.set(xlabel=x, ylabel=y)
         ax.set_title("\n".join(titles), fontsize=8)
