@@ -255,9 +255,9 @@ register(Step("train", "01_train", title="train the model, keep checkpoints",
               module="clipalign_utils.train"))
 register(Step("iqa", "02_iqa_alignment", (IQA,), depends=("train",), module="clipalign_utils.steps.iqa",
               title="alignment with image-quality judgments"))
-register(Step("shape", "03_shape_texture_bias", (SHAPE_BIAS,), depends=("train",),
+register(Step("shape", "03_shape_texture_bias", (SHAPE_BIAS,), depends=("train",), module="clipalign_utils.steps.shape",
               title="shape vs texture bias on cue-conflict images"))
-register(Step("noise", "04_noise_robustness", (NOISE,), depends=("train",),
+register(Step("noise", "04_noise_robustness", (NOISE,), depends=("train",), module="clipalign_utils.steps.noise",
               title="zero-shot accuracy under Gaussian noise"))
 register(Step("similarity", "07_similarity", (TWO_AFC,), depends=("train",),
               module="clipalign_utils.steps.similarity", title="2AFC perceptual similarity"))

@@ -69,19 +69,18 @@ n_boot = None
 from pathlib import Path
 
 import numpy as np
-import pandas as pd
 from IPython.display import display
 
 from clipalign_utils import checkpoints, config, multirun
 from clipalign_utils.data.cue_conflict import HUMAN_SHAPE_BIAS, HUMAN_SHAPE_BIAS_SOURCE, load_cue_conflict
 from clipalign_utils.data.prompts import resolve_templates
-from clipalign_utils.encoder import run_encoders
 from clipalign_utils.io import write_table
 from clipalign_utils.prose import say
-from clipalign_utils.metrics.shape_bias import per_class_shape_bias, shape_bias_summary, texture_then_shape
+from clipalign_utils.metrics.shape_bias import texture_then_shape
 from clipalign_utils.plots.common import save_figure
 from clipalign_utils.plots.shape_bias import (cue_conflict_examples, decision_fractions, decision_titles,
                                               per_class_panel, shape_bias_curve)
+from clipalign_utils.steps import shape as shape_step
 
 params = config.resolve_notebook(globals())  # the parameters cell's values; None = the preset's
 run_dir = multirun.analyse_every_run(Path(run_dir), "shape", params)  # several runs: all analysed, the first shown
@@ -99,22 +98,8 @@ say(f"{len(run.checkpoints)} checkpoints of {run.model_name}; dataset {cue.name}
 # counts conflicting images only.
 
 # %%
-rows, class_rows, predictions = [], [], {}
-for checkpoint, encoder in run_encoders(run, params["device"], params["eval_batch_size"],
-                                        cache_dir=run_dir / "cache", progress=False):
-    predicted = encoder.classify(cue.images, cue.classnames, templates)
-    predictions[checkpoint.name] = predicted
-    summary = shape_bias_summary(predicted, cue.shape_labels, cue.texture_labels,
-                                 n_boot=params["n_boot"], seed=params["seed"])
-    rows.append({"checkpoint": checkpoint.name, "epoch": checkpoint.epoch, "dataset": cue.name, **summary,
-                 "model": run.model_name, "n_templates": len(templates)})
-    per_class = per_class_shape_bias(predicted, cue.shape_labels, cue.texture_labels)
-    per_class["class"] = [cue.classnames[c] for c in per_class["class"]]
-    class_rows.append(per_class.assign(checkpoint=checkpoint.name, epoch=checkpoint.epoch, dataset=cue.name))
-
-shape_bias = pd.DataFrame(rows)
-shape_bias_per_class = pd.concat(class_rows, ignore_index=True)[
-    ["checkpoint", "epoch", "class", "shape_bias", "n_images", "dataset"]]
+measured = shape_step.measure(run, cue, templates, params, cache_dir=run_dir / "cache")
+shape_bias, shape_bias_per_class, predictions = measured.shape_bias, measured.per_class, measured.predictions
 write_table(shape_bias, run_dir, "shape_bias")
 write_table(shape_bias_per_class, run_dir, "shape_bias_per_class")
 display(shape_bias.drop(columns=["model", "n_templates"]).round(3))

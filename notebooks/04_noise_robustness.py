@@ -75,25 +75,21 @@ texture_scale = None
 # %%
 from pathlib import Path
 
-import pandas as pd
 from IPython.display import display
 
 from clipalign_utils import checkpoints, config, multirun
 from clipalign_utils.data.noise import load_noise_dataset, noisy_image_sets
 from clipalign_utils.data.prompts import resolve_templates
-from clipalign_utils.encoder import run_encoders
 from clipalign_utils.io import write_table
 from clipalign_utils.prose import say
-from clipalign_utils.metrics.noise import checkpoint_summary, drop_trend, noise_table
+from clipalign_utils.metrics.noise import drop_trend
 from clipalign_utils.plots.common import save_figure
 from clipalign_utils.plots.noise import accuracy_vs_epoch, drop_vs_epoch, noise_examples
+from clipalign_utils.steps import noise as noise_step
 
 params = config.resolve_notebook(globals())  # the parameters cell's values; None = the preset's
 run_dir = multirun.analyse_every_run(Path(run_dir), "noise", params)  # several runs: all analysed, the first shown
 run = checkpoints.discover_or_train(run_dir, params, auto_train, model)  # trains first if run_dir has none
-keys = ["noise_dataset", "noise_root", "test_per_class", "sigmas", "noise_seed", "noise_at", "prompt_templates",
-        "n_boot", "seed"]
-pd.Series({k: params[k] for k in keys}, name="value").to_frame()
 
 # %% [markdown]
 # ## The images
@@ -121,25 +117,7 @@ save_figure(fig, run_dir, "noise_examples")
 # relative to the same checkpoint's clean accuracy.
 
 # %%
-tables = []
-for checkpoint, encoder in run_encoders(run, params["device"], params["eval_batch_size"],
-                                        cache_dir=run_dir / "cache", progress=False):
-    weights = encoder.zero_shot_weights(data.classnames, templates)
-    correct = {sigma: (encoder.encode_images(images) @ weights).argmax(axis=1) == data.labels
-               for sigma, images in image_sets.items()}
-    table = noise_table(correct, n_boot=params["n_boot"], seed=params["seed"], chance=chance)
-    table.insert(0, "checkpoint", checkpoint.name)
-    table.insert(1, "epoch", checkpoint.epoch)
-    table.insert(2, "dataset", params["noise_dataset"])
-    tables.append(table)
-noise = pd.concat(tables, ignore_index=True)
-
-# A checkpoint whose clean CI reaches chance has no competence for noise to take away: flagged.
-summary = checkpoint_summary(noise, chance)
-summary.insert(2, "dataset", params["noise_dataset"])
-noise["n_classes"] = len(data.classnames)
-noise["noise_at"] = params["noise_at"]
-noise["clean_at_chance"] = noise["checkpoint"].map(summary.set_index("checkpoint")["clean_at_chance"])
+noise, summary = noise_step.measure(run, data, image_sets, templates, params, cache_dir=run_dir / "cache")
 write_table(noise, run_dir, "noise")
 write_table(summary, run_dir, "noise_summary")
 display(summary)
