@@ -112,7 +112,7 @@ SWEEP_PRESETS: dict[str, dict[str, str]] = {"full": {
     "texture_correlation": "0.5,0.8,0.95",  # how good a shortcut texture is
     "texture_scale": "0.5,1,2",  # texture period: finer (0.5) or coarser (2) than the default
     "fresh_data": "false,true",  # a fixed set of pairs repeated, or new pairs every epoch
-    "epochs": "12,24",  # training length (default 6): does alignment decline later?
+    "epochs": "12,24",  # training length (default 5): does alignment decline later?
     "sigmas": "0.01,0.02,0.05;0.1,0.2,0.4",  # weaker or stronger noise (no new training)
 }}
 

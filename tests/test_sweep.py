@@ -64,7 +64,7 @@ def test_full_preset_runs_the_drivers_sweep_one_at_a_time(tmp_path):
     names = [s.name for s in settings]
     assert names == ["base", "texture_correlation-0.5", "texture_correlation-0.95", "texture_scale-0.5",
                      "texture_scale-2", "fresh_data-true", "epochs-12", "epochs-24", "sigmas-0.01+0.02+0.05",
-                     "sigmas-0.1+0.2+0.4"]  # the base trains 6 epochs: 12 and 24 are both longer
+                     "sigmas-0.1+0.2+0.4"]  # the base trains 5 epochs: 12 and 24 are both longer
     # Noise levels are an analysis parameter: those runs re-analyse the base run's checkpoints.
     assert trained_by("full", fixed, settings) == names[:8] + ["base", "base"]
     # Its base run is the multi-run's tiny-seed0 when that one is complete: linked, not trained again.
