@@ -66,37 +66,49 @@ def _inner_pages(run_dir: Path, name: str) -> list[Path]:
 def _notebook_sources(run_dir: Path) -> tuple[dict[str, Path], Path]:
     """Executed notebook per page, and the run directory that trained the pages' model.
 
-    A multi-run directory (``--seeds``/``--scales``) holds only the synthesis; its other pages come
+    What the directory is comes from its record (``registry.kind_of``): one run shows its own pages. A
+    multi-run directory (``--seeds``/``--scales``, the default book) holds only the synthesis; its other pages come
     from its first complete run (sub-directories in name order). A sweep directory holds only the
     comparison (page 6); the step pages come from the first run of its plan. Page 6 is the directory's own
     sweep notebook, or that of a sweep directory inside it (the full preset's ``drivers``), if any.
     Other registered pages (``registry.PAGES``) are shown when the directory holds them."""
-    from .sweep import RECORD, sweep_run_dirs
+    from .sweep import sweep_run_dirs
 
     per_run, synthesis = _step_pages()
     pages = per_run + [synthesis]
     own = {name: run_dir / "notebooks" / f"{name}.ipynb" for name in pages}
     sweep_page = run_dir / "notebooks" / f"{SWEEP_PAGE}.ipynb"
     inner = _inner_pages(run_dir, SWEEP_PAGE)
-    if all(path.exists() for path in own.values()):
+    kind = registry.kind_of(run_dir)
+    if kind == "run":
+        missing = ", ".join(name for name, path in own.items() if not path.exists())
+        if missing:
+            raise BookBuildFailed(f"{run_dir / 'notebooks'} lacks executed notebooks {missing}: "
+                                  f"run the whole pipeline first (clipalign run --out {run_dir})")
         sources, trained = own, run_dir
-    elif (run_dir / RECORD).exists() and sweep_page.exists() or inner and not _runs_in(run_dir):
-        # a sweep, or an experiment's folder of sweeps: the step pages show the first sweep's first run
-        trained = sweep_run_dirs(run_dir if (run_dir / RECORD).exists() else inner[0].parent.parent)[0]
+    elif kind in ("sweep", "experiment"):
+        # the step pages show the sweep's first run (an experiment's: its first finished sweep's)
+        sweep_dir = run_dir if kind == "sweep" else (inner[0].parent.parent if inner else None)
+        if sweep_dir is None or not (sweep_dir / "notebooks" / f"{SWEEP_PAGE}.ipynb").exists():
+            raise BookBuildFailed(f"{run_dir} is a {kind} without its comparison yet: finish it first "
+                                  f"(run the same clipalign {kind} command again)")
+        trained = sweep_run_dirs(sweep_dir)[0]
         sources = {name: trained / "notebooks" / f"{name}.ipynb" for name in pages}
         missing = [str(path) for path in sources.values() if not path.exists()]
         if missing:
             raise BookBuildFailed(f"the sweep's first run lacks {', '.join(missing)}: finish the sweep first "
                                   f"(run the same clipalign sweep command again)")
-    else:
-        runs = [d for d in _runs_in(run_dir) if not (d / RECORD).exists()]
+    elif kind == "runs":
+        runs = _runs_in(run_dir)
         if not runs or not own[synthesis].exists():
-            missing = ", ".join(name for name, path in own.items() if not path.exists())
-            raise BookBuildFailed(f"{run_dir / 'notebooks'} lacks executed notebooks {missing}: "
-                                  f"run the whole pipeline first (clipalign run --out {run_dir})")
+            raise BookBuildFailed(f"{run_dir} holds no complete run or no synthesis yet: run the whole pipeline "
+                                  f"first (clipalign run --out {run_dir})")
         trained = runs[0]
         sources = {name: trained / "notebooks" / f"{name}.ipynb" for name in per_run}
         sources[synthesis] = own[synthesis]
+    else:
+        raise BookBuildFailed(f"{run_dir} holds no run, runs, sweep or experiment: run the pipeline into it "
+                              f"first (clipalign run --out {run_dir})")
     if sweep_page.exists():
         sources[SWEEP_PAGE] = sweep_page
     elif inner:

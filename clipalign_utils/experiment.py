@@ -10,13 +10,14 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from . import registry
 from .config import EXPERIMENT_FIXED, EXPERIMENT_PAGES, EXPERIMENTS, PRESETS
 from .errors import ParameterError
 from .io import write_json
 from .pipeline import run_notebook
 from .sweep import run_sweep
 
-RECORD = "experiment.json"
+RECORD = registry.KIND_RECORDS["experiment"]
 
 
 def plan(name: str, overrides: dict, only: list[str] | None = None) -> dict[str, dict]:

@@ -19,6 +19,7 @@ from pathlib import Path
 from . import registry
 from .config import PRESETS, resolve
 from .errors import ParameterError
+from .io import write_json
 from .pipeline import available_steps, check_overrides, check_preset, execute, run_step
 
 
@@ -65,6 +66,9 @@ def run_many(out: str | Path, preset: str = "default", seeds: list[int] | None =
     runs = plan_runs(preset, seeds, scales, overrides)
     out = Path(out).resolve()
     out.mkdir(parents=True, exist_ok=True)
+    # the folder's kind (registry.kind_of), written before any run starts
+    write_json(out / registry.KIND_RECORDS["runs"], {"preset": preset, "overrides": overrides,
+                                                     "runs": [run_name(scale, seed) for scale, seed in runs]})
     run_dirs = []
     for number, (scale, seed) in enumerate(runs, 1):
         run_dir = out / run_name(scale, seed)

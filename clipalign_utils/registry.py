@@ -198,6 +198,25 @@ def run_complete(run_dir: str | Path) -> bool:
     return all(s.done(run_dir) for s in per_run_steps())
 
 
+# What a folder the CLI writes is, by the record it writes when it starts: one training run (its
+# train_params.json; open_clip_train's runs: checkpoints/), several runs (runs.json: --seeds/--scales,
+# the default book), a sweep (sweep.json) or an experiment's folder of sweeps (experiment.json).
+KIND_RECORDS = {"runs": "runs.json", "sweep": "sweep.json", "experiment": "experiment.json"}
+KINDS = ("run",) + tuple(KIND_RECORDS)
+
+
+def kind_of(folder: str | Path) -> str | None:
+    """``run``, ``runs``, ``sweep`` or ``experiment`` (``KINDS``), by the folder's record; a folder of runs
+    written before runs.json existed is known by the runs inside it. None: none of these."""
+    folder = Path(folder)
+    if is_run(folder):
+        return "run"
+    for kind, record in KIND_RECORDS.items():
+        if (folder / record).exists():
+            return kind
+    return "runs" if runs_in(folder) else None
+
+
 def is_run(path: str | Path) -> bool:
     """``path`` is one training run's directory: it has a checkpoints folder (or its training record)."""
     path = Path(path)

@@ -36,7 +36,7 @@ from .multirun import step_done
 from .pipeline import available_steps, check_overrides, check_preset, execute, notebook_parameters, run_notebook
 
 SWEEP_NOTEBOOK = registry.SWEEP_PAGE
-RECORD = "sweep.json"
+RECORD = registry.KIND_RECORDS["sweep"]
 # What a run shares with another whose training parameters are equal: the training step's outputs.
 TRAINING_FILES = ("train_params.json", "params.txt", "train_log.csv")
 TRAINING_FIGURES = ("world_training_pairs.png", "world_degraded_pairs.png", "training_loss.png")

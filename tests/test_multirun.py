@@ -114,6 +114,31 @@ def test_a_multi_run_folder_names_its_runs(tmp_path):
     assert registry.runs_in(tmp_path / "missing") == []
 
 
+def test_a_folder_is_known_by_its_record(tmp_path):
+    from clipalign_utils import registry
+    from clipalign_utils.book import BookBuildFailed, stage_book
+
+    def folder(name, *files):
+        path = tmp_path / name
+        path.mkdir()
+        for file in files:
+            (path / file).write_text("{}")
+        return path
+
+    assert registry.kind_of(folder("run", "train_params.json")) == "run"
+    assert registry.kind_of(folder("runs", "runs.json")) == "runs"
+    assert registry.kind_of(folder("sweep", "sweep.json")) == "sweep"
+    assert registry.kind_of(folder("experiment", "experiment.json")) == "experiment"
+    legacy = folder("legacy")  # a folder of runs from before runs.json: known by its runs
+    (legacy / "tiny-seed0" / "checkpoints").mkdir(parents=True)
+    assert registry.kind_of(legacy) == "runs"
+    assert registry.kind_of(folder("empty")) is None and registry.kind_of(tmp_path / "missing") is None
+    with pytest.raises(BookBuildFailed, match="holds no run, runs, sweep or experiment"):
+        stage_book(tmp_path / "empty")
+    with pytest.raises(BookBuildFailed, match="is a sweep without its comparison yet"):
+        stage_book(tmp_path / "sweep")
+
+
 def test_default_preset_is_three_seeds_unless_one_is_asked(monkeypatch, tmp_path):
     from pathlib import Path
 
@@ -156,6 +181,7 @@ def test_cli_seeds_and_scales_end_to_end_then_resume(smoke_pipeline, tmp_path, c
         assert json.loads((run_dir / "train_params.json").read_text())["seed"] == seed
         assert not (run_dir / "notebooks" / "05_tradeoff_synthesis.ipynb").exists()
     assert (out / "notebooks" / "05_tradeoff_synthesis.ipynb").exists()
+    assert json.loads((out / "runs.json").read_text())["runs"] == ["tiny-seed0", "tiny-seed1"]  # its kind record
     assert (out / "figures" / "tradeoff_summary.png").exists()
     synthesis = pd.read_csv(out / "metrics" / "tradeoff.csv")
     assert sorted(synthesis.groupby(["scale", "seed"]).size().index) == [("tiny", 0), ("tiny", 1)]
