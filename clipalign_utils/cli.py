@@ -85,26 +85,25 @@ def main(argv: list[str] | None = None) -> int:
     book.add_argument("run_dir")
     args = parser.parse_args(argv)
     try:
+        overrides = _parse_overrides(getattr(args, "params", []))
         multi = MULTI_RUN_PRESETS.get(getattr(args, "preset", None), {})
         if args.command == "run" and not args.only:
             # A preset's seeds (scales) apply unless -p seed=… (model=…) asks for one.
-            given = _parse_overrides(args.params)
-            if "seed" not in given:
+            if "seed" not in overrides:
                 args.seeds = args.seeds or list(multi.get("seeds", ())) or None
-            if "model" not in given:
+            if "model" not in overrides:
                 args.scales = args.scales or list(multi.get("scales", ())) or None
         if args.command == "run" and args.only and not (args.seeds or args.scales) and registry.runs_in(args.out):
             from .multirun import rerun_step
 
             # a multi-run folder (the default book's): the step in every run, then the synthesis
-            rerun_step(args.out, args.only, args.preset, _parse_overrides(args.params), progress=sys.stderr.isatty())
+            rerun_step(args.out, args.only, args.preset, overrides, progress=sys.stderr.isatty())
         elif args.command == "run" and (args.seeds or args.scales):
             from .multirun import run_many
 
             if args.only:
                 raise ParameterError("--only runs one step of one run: use it on OUT/<scale>-seed<k>, "
                                      "not with --seeds/--scales")
-            overrides = _parse_overrides(args.params)
             out = run_many(args.out, args.preset, args.seeds, args.scales, overrides, progress=sys.stderr.isatty())
             if args.preset in SWEEP_PRESETS:
                 from .sweep import run_sweep
@@ -124,7 +123,7 @@ def main(argv: list[str] | None = None) -> int:
             from .experiment import run_experiment
 
             only = [s.strip() for s in args.only_sweeps.split(",") if s.strip()] if args.only_sweeps else None
-            out = run_experiment(args.out, args.name, args.preset, _parse_overrides(args.params), only,
+            out = run_experiment(args.out, args.name, args.preset, overrides, only,
                                  progress=sys.stderr.isatty())
             if not args.no_book:
                 from .book import build_book
@@ -133,7 +132,7 @@ def main(argv: list[str] | None = None) -> int:
         elif args.command == "sweep":
             from .sweep import run_sweep
 
-            out = run_sweep(args.out, args.preset, _parse_overrides(args.params), args.one_at_a_time,
+            out = run_sweep(args.out, args.preset, overrides, args.one_at_a_time,
                             progress=sys.stderr.isatty())
             if not args.no_book:
                 from .book import build_book
@@ -143,7 +142,7 @@ def main(argv: list[str] | None = None) -> int:
             from .pipeline import run_pipeline
 
             # Cell-by-cell progress bars only on a terminal; logs get the per-step lines.
-            out = run_pipeline(args.out, args.preset, args.only, _parse_overrides(args.params),
+            out = run_pipeline(args.out, args.preset, args.only, overrides,
                                progress=sys.stderr.isatty())
             if not args.no_book and args.only is None:
                 from .book import build_book

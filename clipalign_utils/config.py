@@ -77,7 +77,7 @@ _COMMON: dict[str, Any] = {
 }
 
 PRESETS: dict[str, dict[str, Any]] = {
-    # The book's run: about 5 minutes for the whole pipeline on 2 idle CPU cores (12 measured under load).
+    # The book's run, over three seeds (MULTI_RUN_PRESETS): 8.2 minutes for the whole pipeline on 2 idle CPU cores.
     "default": dict(_COMMON),
     # Tests and CI: the whole pipeline in under 3 minutes on 2 CPU cores.
     "smoke": dict(
@@ -225,6 +225,13 @@ def format_value(value: Any) -> str:
     return str(value)
 
 
+def changed_from_preset(params: dict[str, Any]) -> dict[str, Any]:
+    """The resolved ``params`` whose values differ from their preset's (what a step run on their behalf
+    must be told)."""
+    preset = PRESETS[params["preset"]]
+    return {k: v for k, v in params.items() if k in preset and v != preset[k]}
+
+
 def resolve_notebook(namespace: dict[str, Any], show: bool = True) -> dict[str, Any]:
     """A notebook's parameters, declared once in its ``parameters`` cell: every global of ``namespace``
     named like a preset parameter (``None`` = the preset's value) is resolved against the notebook's
@@ -241,13 +248,7 @@ def resolve_notebook(namespace: dict[str, Any], show: bool = True) -> dict[str, 
         table = pd.DataFrame({"value": [format_value(params[name]) for name in declared],
                               "from": ["given" if namespace[name] is not None else f"preset {preset}"
                                        for name in declared]}, index=pd.Index(declared, name="parameter"))
-        try:
-            from IPython import get_ipython
-            from IPython.display import display
-        except ImportError:  # pragma: no cover
-            get_ipython = None
-        if get_ipython is not None and get_ipython() is not None:
-            display(table)
-        else:
-            print(table.to_string())
+        from .prose import show
+
+        show(table, table.to_string())
     return params

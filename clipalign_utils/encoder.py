@@ -37,10 +37,6 @@ def _file_identity(path: Path) -> dict:
     return {"path": str(path.resolve()), "size": stat.st_size, "mtime_ns": stat.st_mtime_ns}
 
 
-def _atomic_save_npy(path: Path, array: np.ndarray) -> None:
-    atomic_write(path, lambda tmp: np.save(tmp, array))
-
-
 # Bump when the meaning of a cached array changes, so an older cache is never read with the new meaning
 # (v2: raw embeddings instead of unit vectors; block outputs per location instead of averaged).
 CACHE_FORMAT = 2
@@ -137,7 +133,7 @@ class Encoder:
         if path.exists():
             return np.load(path)
         array = compute()
-        _atomic_save_npy(path, array)
+        atomic_write(path, lambda tmp: np.save(tmp, array))
         return array
 
     def _autocast(self):

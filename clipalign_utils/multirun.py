@@ -17,7 +17,7 @@ import time
 from pathlib import Path
 
 from . import registry
-from .config import PRESETS, resolve
+from .config import changed_from_preset, resolve
 from .errors import ParameterError
 from .io import write_json
 from .pipeline import available_steps, check_overrides, check_preset, execute, run_step
@@ -82,12 +82,18 @@ def run_many(out: str | Path, preset: str = "default", seeds: list[int] | None =
         execute(run_dir, steps, preset, {**overrides, "model": scale, "seed": seed}, progress=progress,
                 tag=f"{tag} ", resume=True)
         print(f"{tag} done in {time.time() - started:.0f} s; runs left {left}", flush=True)
+    # The synthesis is cheap and reads every run, so it is always re-run.
+    synthesise(out, run_dirs, preset, overrides, progress)
+    return out
+
+
+def synthesise(out: Path, run_dirs: list[Path], preset: str, overrides: dict, progress: bool = True) -> None:
+    """The synthesis step over ``run_dirs``, into ``out``."""
+    synthesis = registry.synthesis().name
     started = time.time()
     print(f"[synthesis] {synthesis} over {len(run_dirs)} runs -> {out / 'notebooks'}", flush=True)
-    # The synthesis is cheap and reads every run, so it is always re-run.
     run_step(synthesis, out, preset, {**overrides, "run_dirs": ",".join(str(d) for d in run_dirs)}, progress)
     print(f"[synthesis] done in {time.time() - started:.0f} s; tables in {out / 'metrics'}", flush=True)
-    return out
 
 
 def _scale_and_seed(run_dir: Path) -> dict:
@@ -116,9 +122,7 @@ def rerun_step(out: str | Path, step: str, preset: str, overrides: dict | None =
     for number, run_dir in enumerate(runs, 1):
         execute(run_dir, [step], preset, {**overrides, **_scale_and_seed(run_dir)}, progress=progress,
                 tag=f"[run {number}/{len(runs)} {run_dir.name}] ")
-    synthesis = registry.synthesis().name
-    print(f"[synthesis] {synthesis} over {len(runs)} runs -> {out / 'notebooks'}", flush=True)
-    run_step(synthesis, out, preset, {**overrides, "run_dirs": ",".join(str(d) for d in runs)}, progress)
+    synthesise(out, runs, preset, overrides, progress)
     return runs
 
 
@@ -134,8 +138,7 @@ def analyse_every_run(run_dir: str | Path, step: str, params: dict) -> Path:
     if not runs:
         return Path(run_dir)
     preset = params["preset"]
-    overrides = {k: v for k, v in params.items()
-                 if k in PRESETS[preset] and k not in ("seed", "model") and v != PRESETS[preset][k]}
+    overrides = changed_from_preset(params)  # rerun_step gives each run its own scale and seed
     print(f"{run_dir} holds {len(runs)} runs ({', '.join(d.name for d in runs)}): running step {step} in each "
           f"and the synthesis over them; this page shows {runs[0].name}", flush=True)
     rerun_step(run_dir, step, preset, overrides, progress=False)

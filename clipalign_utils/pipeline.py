@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Callable, Sequence
 
 from . import registry
-from .config import PRESETS
+from .config import PRESETS, changed_from_preset
 from .errors import ClipalignError, ParameterError
 from .registry import NOTEBOOK_DIR, REPO_ROOT, Step  # noqa: F401  (re-exported: tests and notebooks read them here)
 
@@ -140,7 +140,7 @@ def ensure_run(run_dir: str | Path, params: dict, auto_train: bool = True,
     missing = [s.name for s in wanted if not all(t.path(run_dir).exists() for t in s.tables)]
     if missing:
         preset = params["preset"]
-        overrides = {k: v for k, v in params.items() if k in PRESETS[preset] and v != PRESETS[preset][k]}
+        overrides = changed_from_preset(params)
         print(f"{run_dir} lacks the tables of step(s) {', '.join(missing)}: running their notebooks "
               f"into {run_dir / 'notebooks'} first", flush=True)
         execute(run_dir, missing, preset, overrides, progress=False)

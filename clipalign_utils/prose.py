@@ -3,14 +3,21 @@ wraps), a plain line elsewhere."""
 from __future__ import annotations
 
 
-def say(text: str) -> None:
-    """Show ``text`` (Markdown) as a paragraph of the page."""
+def show(rich, plain: str) -> None:
+    """Display ``rich`` (a Markdown object, a DataFrame) in a notebook kernel; print ``plain`` elsewhere."""
     try:
         from IPython import get_ipython
-        from IPython.display import Markdown, display
+        from IPython.display import display
     except ImportError:  # pragma: no cover - IPython ships with every notebook kernel
         get_ipython = None
     if get_ipython is not None and get_ipython() is not None:
-        display(Markdown(text))
+        display(rich)
     else:
-        print(text, flush=True)
+        print(plain, flush=True)
+
+
+def say(text: str) -> None:
+    """Show ``text`` (Markdown) as a paragraph of the page."""
+    from IPython.display import Markdown
+
+    show(Markdown(text), text)

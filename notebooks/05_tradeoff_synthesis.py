@@ -58,7 +58,7 @@ run_dirs = None  # runs to synthesise, comma-separated (None: run_dir, or the ru
 from pathlib import Path
 
 import pandas as pd
-from IPython.display import Markdown, display
+from IPython.display import display
 
 from clipalign_utils import config, pipeline, results
 from clipalign_utils.io import write_table
@@ -110,11 +110,11 @@ for scale, curve in means.groupby("scale", sort=False):
         if column not in curve.columns or not curve[column].notna().any():
             continue
         peak = tradeoff.rises_then_falls(curve["epoch"], curve[column], curve[f"{column}_lo"], curve[f"{column}_hi"])
-        display(Markdown(
+        say(
             f"{scale + ': ' if several_scales else ''}{what} peaks at epoch {peak['peak_epoch']:g} with "
             f"{peak['peak_value']:.3f}; the last checkpoint (epoch {peak['final_epoch']:g}) has "
             f"{peak['final_value']:.3f}. The peak lies strictly inside the run: **{peak['peak_is_interior']}**; "
-            f"its interval lies above the last checkpoint's: **{peak['ci_separated']}**."))
+            f"its interval lies above the last checkpoint's: **{peak['ci_separated']}**.")
 
 # %% [markdown]
 # ## How the measures relate across checkpoints
@@ -167,4 +167,4 @@ write_table(synthesis, run_dir, "tradeoff")
 write_table(relations, run_dir, "tradeoff_relations")
 write_table(verdicts, run_dir, "tradeoff_verdicts")
 write_table(means, run_dir, "tradeoff_seed_means")
-display(Markdown("\n".join(results.verdict_sentences(verdicts))))
+say("\n".join(results.verdict_sentences(verdicts)))

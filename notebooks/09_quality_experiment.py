@@ -66,7 +66,7 @@ n_perm = None  # permutations for the verdicts' p-values
 # %%
 from pathlib import Path
 
-from IPython.display import Markdown, display
+from IPython.display import display
 
 from clipalign_utils import config, results
 from clipalign_utils.prose import say
@@ -112,7 +112,7 @@ display(verdicts[["setting", "claim", "statistic", "value", "ci_lo", "ci_hi", "p
 # %%
 predicted = experiment.predictions(table, settings)
 display(predicted.round(3))
-display(Markdown("\n".join(experiment.sentences(predicted, settings))))
+say("\n".join(experiment.sentences(predicted, settings)))
 
 # %% [markdown]
 # ## Does any setting reproduce the paper's joint picture?
@@ -121,7 +121,7 @@ display(Markdown("\n".join(experiment.sentences(predicted, settings))))
 
 # %%
 joint = experiment.joint_picture(verdicts)
-display(Markdown(experiment.joint_sentence(joint, settings)))
+say(experiment.joint_sentence(joint, settings))
 for name, frame in [("quality_predictions", predicted), ("quality_verdicts", verdicts), ("quality_seed_means", means),
                     ("quality_checkpoints", table)]:
     write_table(frame, run_dir, name)

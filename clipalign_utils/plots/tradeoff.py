@@ -26,44 +26,6 @@ def _extra_panels(table: pd.DataFrame) -> list[tuple[str, str, str]]:
             if panel[0] in table.columns and np.isfinite(table[panel[0]].to_numpy(dtype=float)).any()]
 
 
-def summary_figure(table: pd.DataFrame, noise: pd.DataFrame, log_x: bool = True, by: str | None = None,
-                   clean_only: bool = False):
-    """Four panels vs epoch, as in the paper's Fig. 1: (a) clean and noisy zero-shot accuracy,
-    (b) IQA alignment, (c) texture bias, (d) normalized noise drop; then, when the table has them,
-    (e) the overall 2AFC similarity score and (f) saliency CC, each with its interval band.
-
-    ``by`` None: one run's checkpoint table and noise curves. ``by`` a column (``scale``, a sweep's
-    ``setting``): ``table`` and ``noise`` are per-epoch seed means (``metrics.tradeoff.seed_means``), one
-    colour per group, each band its 95 % t-interval over seeds (a group of one seed: its own intervals);
-    ``clean_only`` draws clean accuracy alone in (a), for many groups."""
-    if by is not None:
-        return _summary_by(table, noise, log_x, by, clean_only)
-    table = table.sort_values("epoch")
-    epochs = table["epoch"].to_numpy()
-    extra = _extra_panels(table)
-    fig, axes = plt.subplots(1, 4 + len(extra), figsize=(17 + 4.2 * len(extra), 3.6))
-    ax = axes[0]
-    for sigma, rows in noise.sort_values("epoch").groupby("sigma"):
-        _band(ax, rows["epoch"], rows["accuracy"], rows["lo"], rows["hi"],
-              "clean" if sigma == 0 else f"σ={sigma:g}")
-    ax.set(ylabel="zero-shot accuracy", title="(a) accuracy, clean and noisy")
-    ax.legend(fontsize=7)
-    _band(axes[1], epochs, table["iqa_srcc"], table["iqa_srcc_lo"], table["iqa_srcc_hi"], "SRCC")
-    axes[1].set(ylabel="SRCC with quality judgments", title="(b) IQA alignment")
-    _band(axes[2], epochs, 1 - table["shape_bias"], 1 - table["shape_bias_hi"], 1 - table["shape_bias_lo"],
-          "texture bias")
-    axes[2].set(ylabel="texture bias (1 − shape bias)", title="(c) texture bias", ylim=(0, 1))
-    _band(axes[3], epochs, table["noise_drop"], None, None, "mean over σ")
-    axes[3].set(ylabel="normalized drop", title="(d) accuracy drop under noise")
-    for ax, (column, ylabel, title) in zip(axes[4:], extra):
-        _band(ax, epochs, table[column], table[f"{column}_lo"], table[f"{column}_hi"], column)
-        ax.set(ylabel=ylabel, title=title)
-    for ax in axes:
-        epoch_axis(ax, epochs, log_x)
-    fig.tight_layout()
-    return fig
-
-
 def _draw_plane(fig, ax, table: pd.DataFrame, on_front: np.ndarray, selected=None, title="alignment–robustness plane"):
     robustness = 1 - table["noise_drop"]
     points = ax.scatter(table["iqa_srcc"], robustness, c=table["epoch"], cmap="viridis", s=40, zorder=3)
@@ -78,21 +40,10 @@ def _draw_plane(fig, ax, table: pd.DataFrame, on_front: np.ndarray, selected=Non
     ax.legend(fontsize=8)
 
 
-def alignment_robustness_plane(table: pd.DataFrame, on_front: np.ndarray, selected=None, by: str | None = None):
-    """IQA alignment vs robustness (1 − normalized drop), checkpoints coloured by epoch,
-    the Pareto front joined, and the selected checkpoint starred.
-
-    ``by`` a column (``scale``): one panel per group of ``table``'s per-epoch seed means; ``selected``
-    then maps a group to its selected row label."""
-    if by is not None:
-        return _plane_by(table, on_front, selected or {}, by)
-    fig, ax = plt.subplots(figsize=(6, 4.5))
-    _draw_plane(fig, ax, table, on_front, selected)
-    fig.tight_layout()
-    return fig
-
-
-def _plane_by(means: pd.DataFrame, on_front: np.ndarray, selected: dict, by: str):
+def alignment_robustness_plane(means: pd.DataFrame, on_front: np.ndarray, selected: dict, by: str = "scale"):
+    """IQA alignment vs robustness (1 − normalized drop), checkpoints coloured by epoch, the Pareto front
+    joined and the selected checkpoint starred: one panel per group (``by``) of the per-epoch seed means;
+    ``selected`` maps a group to its selected row label."""
     scales = list(dict.fromkeys(means[by]))
     fig, axes = plt.subplots(1, len(scales), figsize=(6 * len(scales), 4.5), squeeze=False)
     for ax, scale in zip(axes.flat, scales):
@@ -104,45 +55,38 @@ def _plane_by(means: pd.DataFrame, on_front: np.ndarray, selected: dict, by: str
     return fig
 
 
-def relation_panels(table: pd.DataFrame, relations: pd.DataFrame, by: str | None = None):
-    """One scatter per pair of per-checkpoint measures, titled with Spearman's rho and its p. ``by`` a
-    column (``scale``): ``table`` holds per-epoch seed means, one colour per group, each group's rho in the title."""
-    if by is not None:
-        return _relations_by(table, relations, by)
-    fig, axes = plt.subplots(1, len(relations), figsize=(5 * len(relations), 3.8), squeeze=False)
-    data = table.assign(texture_bias=1 - table["shape_bias"])
-    for ax, (_, rel) in zip(axes.flat, relations.iterrows()):
-        points = ax.scatter(data[rel["x"]], data[rel["y"]], c=data["epoch"], cmap="viridis", s=30)
-        ax.set(xlabel=rel["x"], ylabel=rel["y"],
-               title=f"ρ = {rel['spearman']:.2f}, permutation p = {rel['p_value']:.3f}")
-    fig.colorbar(points, ax=axes.ravel().tolist(), label="epoch")
-    return fig
-
-
 def group_colors(scales) -> dict:
     palette = plt.rcParams["axes.prop_cycle"].by_key()["color"]
     return {scale: palette[i % len(palette)] for i, scale in enumerate(scales)}
 
 
-def _summary_by(means: pd.DataFrame, noise_means: pd.DataFrame, log_x: bool, group: str, clean_only: bool):
-    """summary_figure over groups of runs; in (a) the line style tells the noise level."""
+def summary_figure(means: pd.DataFrame, noise_means: pd.DataFrame, by: str = "scale", log_x: bool = True,
+                   clean_only: bool = False):
+    """Four panels vs epoch, as in the paper's Fig. 1: (a) clean and noisy zero-shot accuracy,
+    (b) IQA alignment, (c) texture bias, (d) normalized noise drop; then, when the table has them,
+    (e) the overall 2AFC similarity score and (f) saliency CC, each with its interval band.
+
+    ``means`` and ``noise_means`` are per-epoch seed means (``metrics.tradeoff.seed_means``) grouped by the
+    column ``by`` (``scale``, a sweep's ``setting``): one colour per group, each band its 95 % t-interval
+    over seeds; one run is a group of one and keeps its own intervals. In (a) the line style tells the
+    noise level; ``clean_only`` draws clean accuracy alone, for many groups."""
     if clean_only:
         noise_means = noise_means[noise_means["sigma"] == 0]
-    scales = list(dict.fromkeys(means[group]))
+    scales = list(dict.fromkeys(means[by]))
     colors = group_colors(scales)
     styles = ["-", "--", ":", "-.", (0, (5, 1, 1, 1, 1, 1)), (0, (1, 3))]
     extra = _extra_panels(means)
     fig, axes = plt.subplots(1, 4 + len(extra), figsize=(17 + 4.2 * len(extra), 3.8))
     for scale in scales:
         color = colors[scale]
-        n_seeds = int(means.loc[means[group] == scale, "n_seeds"].max())
+        n_seeds = int(means.loc[means[by] == scale, "n_seeds"].max())
         label = f"{scale} ({n_seeds} seed{'s' if n_seeds != 1 else ''})"
-        for i, (sigma, rows) in enumerate(noise_means[noise_means[group] == scale].groupby("sigma")):
+        for i, (sigma, rows) in enumerate(noise_means[noise_means[by] == scale].groupby("sigma")):
             rows = rows.sort_values("epoch")
             line, = axes[0].plot(rows["epoch"], rows["accuracy"], ls=styles[i % len(styles)], marker="o", ms=2,
                                  color=color, label=f"{scale}, " + ("clean" if sigma == 0 else f"σ={sigma:g}"))
             axes[0].fill_between(rows["epoch"], rows["accuracy_lo"], rows["accuracy_hi"], alpha=0.12, color=color)
-        rows = means[means[group] == scale].sort_values("epoch")
+        rows = means[means[by] == scale].sort_values("epoch")
         _band(axes[1], rows["epoch"], rows["iqa_srcc"], rows["iqa_srcc_lo"], rows["iqa_srcc_hi"], label, color)
         _band(axes[2], rows["epoch"], 1 - rows["shape_bias"], 1 - rows["shape_bias_hi"], 1 - rows["shape_bias_lo"],
               label, color)
@@ -173,7 +117,9 @@ def _summary_by(means: pd.DataFrame, noise_means: pd.DataFrame, log_x: bool, gro
     return fig
 
 
-def _relations_by(means: pd.DataFrame, relations: pd.DataFrame, by: str):
+def relation_panels(means: pd.DataFrame, relations: pd.DataFrame, by: str = "scale"):
+    """One scatter per pair of per-checkpoint measures on the per-epoch seed means, one colour per group
+    (``by``), each group's Spearman rho and p in the title."""
     scales = list(dict.fromkeys(means[by]))
     colors = group_colors(scales)
     pairs = list(dict.fromkeys(zip(relations["x"], relations["y"])))
