@@ -33,6 +33,11 @@ def write_table(table: pd.DataFrame, run_dir: str | Path, name: str) -> Path:
     return atomic_write(Path(run_dir) / "metrics" / f"{name}.csv", lambda tmp: table.to_csv(tmp, index=False))
 
 
+def write_tables(tables: dict[str, pd.DataFrame], run_dir: str | Path) -> list[Path]:
+    """Write each of a step's tables ({name: table}, what ``measure`` returns) as RUN_DIR/metrics/<name>.csv."""
+    return [write_table(table, run_dir, name) for name, table in tables.items()]
+
+
 def write_json(path: str | Path, record: dict) -> Path:
     """Write ``record`` as indented JSON to ``path`` via a temporary file and a rename."""
     return write_text(path, json.dumps(record, indent=2) + "\n")

@@ -16,8 +16,10 @@ def show(rich, plain: str) -> None:
         print(plain, flush=True)
 
 
-def say(text: str) -> None:
-    """Show ``text`` (Markdown) as a paragraph of the page."""
+def say(text) -> None:
+    """Show ``text`` (Markdown) as a paragraph of the page; a list (or any iterable) of texts, as one
+    paragraph each (what the step modules' sentence functions return)."""
     from IPython.display import Markdown
 
-    show(Markdown(text), text)
+    for line in [text] if isinstance(text, str) else text:
+        show(Markdown(line), line)
