@@ -143,9 +143,11 @@ def test_iqa_table_rows_and_columns():
     pd.testing.assert_frame_equal(table, iqa_table(pairs, n_boot=200))
 
 
-def test_iqa_table_missing_column_names_parameter():
-    with pytest.raises(ParameterError, match="quality_col"):
-        iqa_table(_toy_pairs(), quality_col="mos")
+def test_iqa_table_missing_column_is_named():
+    with pytest.raises(ParameterError, match=r"lack the column\(s\) quality;"):
+        iqa_table(_toy_pairs().rename(columns={"quality": "mos"}))
+    with pytest.raises(ParameterError, match="model_distance"):
+        iqa_table(_toy_pairs(), distance_col="model_distance")
 
 
 def test_peak_summary_sorts_and_ignores_nan():

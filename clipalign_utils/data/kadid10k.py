@@ -18,6 +18,8 @@ import pandas as pd
 
 from clipalign_utils.errors import DatasetError
 
+from .roots import open_release
+
 # Official order: the two-digit distortion index in a file name is the position here, from 01.
 KADID10K_DISTORTIONS = (
     "gaussian_blur",
@@ -60,19 +62,8 @@ def load_kadid10k(root) -> pd.DataFrame:
     Columns: reference ("I01"), reference_path, distorted_path (absolute str),
     distortion (snake_case name), level (int 1..5), quality (float DMOS).
     """
-    root = Path(root).expanduser().absolute()
-    if not root.is_dir():
-        raise DatasetError(
-            f"iqa_root '{root}' does not exist: point it at the folder holding images/ and dmos.csv"
-        )
-    expected = f"iqa_root '{root}' should hold KADID-10k's images/ and dmos.csv"
-    images_dir = root / "images"
-    if not images_dir.is_dir():
-        raise DatasetError(f"{images_dir} not found: {expected}")
-    images = {p.name.lower(): p for p in images_dir.iterdir() if p.is_file()}
-    csv_path = root / "dmos.csv"
-    if not csv_path.is_file():
-        raise DatasetError(f"{csv_path} not found: {expected}")
+    release = open_release(root, "iqa_root", "KADID-10k", ("images",), ("dmos.csv",))
+    images_dir, images, csv_path = release.root / "images", release.folders["images"], release.files["dmos.csv"]
 
     rows = []
     try:

@@ -1,6 +1,8 @@
 """Opening the folder a user gives for a real dataset: the one call every real-dataset loader makes."""
 from __future__ import annotations
 
+from dataclasses import dataclass
+from pathlib import Path
 from typing import Callable, TypeVar
 
 from ..errors import DatasetError
@@ -24,3 +26,35 @@ def open_root(task: str, dataset: str, root, read: Callable[..., T], hint: str) 
         if parameter in str(error):
             raise
         raise DatasetError(f"{parameter}={str(root)!r}: {error}") from None
+
+
+
+@dataclass(frozen=True)
+class Release:
+    """A real dataset's folder as its release lays it out: each listed sub-folder indexed by lower-cased
+    file name (lookups ignore the release's case quirks), each listed file's path."""
+
+    root: Path
+    folders: dict[str, dict[str, Path]]
+    files: dict[str, Path]
+
+
+def open_release(root, parameter: str, release: str, folders: tuple[str, ...] = (),
+                 files: tuple[str, ...] = ()) -> Release:
+    """``root`` (the value of ``parameter``) checked to hold ``release``'s ``folders`` and ``files``; one
+    DatasetError naming the first thing missing and what the folder should hold."""
+    parts = [f"{f}/" for f in folders] + list(files)
+    holding = " and ".join([", ".join(parts[:-1]), parts[-1]] if len(parts) > 1 else parts)
+    root = Path(root).expanduser().absolute()
+    if not root.is_dir():
+        raise DatasetError(f"{parameter} '{root}' does not exist: point it at the folder holding {holding}")
+    expected = f"{parameter} '{root}' should hold {release}'s {holding}"
+    indexed = {}
+    for name in folders:
+        if not (root / name).is_dir():
+            raise DatasetError(f"{root / name} not found: {expected}")
+        indexed[name] = {p.name.lower(): p for p in (root / name).iterdir() if p.is_file()}
+    for name in files:
+        if not (root / name).is_file():
+            raise DatasetError(f"{root / name} not found: {expected}")
+    return Release(root, indexed, {name: root / name for name in files})

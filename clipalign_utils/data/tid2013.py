@@ -18,6 +18,8 @@ import pandas as pd
 
 from clipalign_utils.errors import DatasetError
 
+from .roots import open_release
+
 # Official order: the two-digit index in a distorted file name is the position here, from 01.
 TID2013_DISTORTIONS = (
     "additive_gaussian_noise",
@@ -57,18 +59,10 @@ def load_tid2013(root) -> pd.DataFrame:
     Columns: reference ("I01"), reference_path, distorted_path (absolute str),
     distortion (snake_case name), level (int 1..5), quality (float MOS).
     """
-    root = Path(root).expanduser().absolute()
-    if not root.is_dir():
-        raise DatasetError(
-            f"iqa_root '{root}' does not exist: point it at the folder holding "
-            "reference_images/ and distorted_images/"
-        )
-    expected = f"iqa_root '{root}' should hold TID2013's reference_images/, distorted_images/ and mos_with_names.txt"
-    references = _index_folder(root / "reference_images", expected)
-    distorted = _index_folder(root / "distorted_images", expected)
-    mos_path = root / "mos_with_names.txt"
-    if not mos_path.is_file():
-        raise DatasetError(f"{mos_path} not found: {expected}")
+    release = open_release(root, "iqa_root", "TID2013", ("reference_images", "distorted_images"),
+                           ("mos_with_names.txt",))
+    references, distorted = release.folders["reference_images"], release.folders["distorted_images"]
+    mos_path = release.files["mos_with_names.txt"]
 
     rows = []
     seen: dict[str, int] = {}
@@ -92,12 +86,12 @@ def load_tid2013(root) -> pd.DataFrame:
 
         dist_path = distorted.get(name.lower())
         if dist_path is None:
-            raise DatasetError(f"{where}: distorted image '{name}' not found in {root / 'distorted_images'}")
+            raise DatasetError(f"{where}: distorted image '{name}' not found in {release.root / 'distorted_images'}")
         reference = f"I{ref_id:02d}"
         ref_path = references.get(f"{reference}.bmp".lower())
         if ref_path is None:
             raise DatasetError(
-                f"{where}: reference image '{reference}.BMP' for '{name}' not found in {root / 'reference_images'}"
+                f"{where}: reference image '{reference}.BMP' for '{name}' not found in {release.root / 'reference_images'}"
             )
         rows.append((reference, str(ref_path), str(dist_path), TID2013_DISTORTIONS[dist_id - 1], level, quality))
 
@@ -105,13 +99,6 @@ def load_tid2013(root) -> pd.DataFrame:
         raise DatasetError(f"{mos_path} lists no images: expected 'MOS name' lines such as '5.51429 i01_01_1.bmp'")
     frame = pd.DataFrame(rows, columns=COLUMNS)
     return frame.astype({"level": "int64", "quality": "float64"})
-
-
-def _index_folder(folder: Path, expected: str) -> dict[str, Path]:
-    """Lower-cased file name → actual path, so lookups ignore the release's case quirks."""
-    if not folder.is_dir():
-        raise DatasetError(f"{folder} not found: {expected}")
-    return {p.name.lower(): p for p in folder.iterdir() if p.is_file()}
 
 
 def _read_lines(path: Path) -> list[str]:

@@ -147,30 +147,22 @@ def alignment_scores(distance: np.ndarray, quality: np.ndarray) -> dict[str, flo
     }
 
 
-def iqa_table(
-    pairs: pd.DataFrame,
-    distance_col: str = "distance",
-    quality_col: str = "quality",
-    group_col: str = "reference",
-    distortion_col: str = "distortion",
-    n_boot: int = 1000,
-    seed: int = 0,
-) -> pd.DataFrame:
-    """Alignment scores overall (distortion ``all``) and per distortion type, one row each.
+def iqa_table(pairs: pd.DataFrame, distance_col: str = "distance", n_boot: int = 1000, seed: int = 0) -> pd.DataFrame:
+    """Alignment scores overall (distortion ``all``) and per distortion type, one row each, of ``pairs``
+    (columns reference, distortion, quality and the distance ``distance_col``).
 
     Columns: distortion, srcc, srcc_lo, srcc_hi, krcc, plcc, n_pairs. The srcc CI resamples
-    reference images (``group_col``) with replacement, since the distortions of one reference share it.
+    reference images with replacement, since the distortions of one reference share it.
     """
-    for name, col in [("distance_col", distance_col), ("quality_col", quality_col),
-                      ("group_col", group_col), ("distortion_col", distortion_col)]:
-        if col not in pairs.columns:
-            raise ParameterError(f"{name}={col!r} is not a column of pairs; columns are {list(pairs.columns)}.")
-    subsets = [("all", pairs)] + [(name, sub) for name, sub in pairs.groupby(distortion_col, sort=True)]
+    missing = [c for c in (distance_col, "quality", "reference", "distortion") if c not in pairs.columns]
+    if missing:
+        raise ParameterError(f"pairs lack the column(s) {', '.join(missing)}; columns are {list(pairs.columns)}.")
+    subsets = [("all", pairs)] + [(name, sub) for name, sub in pairs.groupby("distortion", sort=True)]
     rows = []
     for name, sub in subsets:
         distance = sub[distance_col].to_numpy(dtype=float)
-        quality = sub[quality_col].to_numpy(dtype=float)
-        lo, hi = bootstrap_spearman_grouped(-distance, quality, sub[group_col].to_numpy(), n_boot=n_boot, seed=seed)
+        quality = sub["quality"].to_numpy(dtype=float)
+        lo, hi = bootstrap_spearman_grouped(-distance, quality, sub["reference"].to_numpy(), n_boot=n_boot, seed=seed)
         scores = alignment_scores(distance, quality)
         rows.append({"distortion": name, "srcc": scores["srcc"], "srcc_lo": lo, "srcc_hi": hi,
                      "krcc": scores["krcc"], "plcc": scores["plcc"], "n_pairs": len(sub)})
