@@ -19,6 +19,7 @@ from pathlib import Path
 
 from . import registry, repository
 from .errors import ClipalignError
+from .layout import BOOK, RunDir
 from .registry import REPO_ROOT
 
 
@@ -45,10 +46,10 @@ across settings.
 """
 
 
-def _runs_in(run_dir: Path) -> list[Path]:
+def _complete_runs(run_dir: Path) -> list[Path]:
     """Complete run directories directly under ``run_dir`` (checkpoints, every per-run step executed), in
     name order; the staged book (``run_dir/book``) is none."""
-    return [d for d in registry.runs_in(run_dir) if (d / "checkpoints").exists() and registry.run_complete(d)]
+    return [d.path for d in RunDir(run_dir).runs() if d.checkpoints.exists() and d.complete]
 
 
 def _step_pages() -> tuple[list[str], str]:
@@ -60,13 +61,13 @@ def _inner_pages(run_dir: Path, name: str) -> list[Path]:
     """The executed notebook ``name`` of the folders directly inside ``run_dir`` (a sweep or an experiment
     there), in name order — never the book's own staging folder, which a rebuild deletes first."""
     return sorted(path for path in run_dir.glob(f"*/notebooks/{name}.ipynb")
-                  if path.parent.parent != run_dir / "book")
+                  if path.parent.parent != run_dir / BOOK)
 
 
 def _notebook_sources(run_dir: Path) -> tuple[dict[str, Path], Path]:
     """Executed notebook per page, and the run directory that trained the pages' model.
 
-    What the directory is comes from its record (``registry.kind_of``): one run shows its own pages. A
+    What the directory is comes from its record (``RunDir.kind``): one run shows its own pages. A
     multi-run directory (``--seeds``/``--scales``, the default book) holds only the synthesis; its other pages come
     from its first complete run (sub-directories in name order). A sweep directory holds only the
     comparison (page 6); the step pages come from the first run of its plan. Page 6 is the directory's own
@@ -76,35 +77,36 @@ def _notebook_sources(run_dir: Path) -> tuple[dict[str, Path], Path]:
 
     per_run, synthesis = _step_pages()
     pages = per_run + [synthesis]
-    own = {name: run_dir / "notebooks" / f"{name}.ipynb" for name in pages}
-    sweep_page = run_dir / "notebooks" / f"{SWEEP_PAGE}.ipynb"
+    folder = RunDir(run_dir)
+    own = {name: folder.executed(name) for name in pages}
+    sweep_page = folder.executed(SWEEP_PAGE)
     inner = _inner_pages(run_dir, SWEEP_PAGE)
-    kind = registry.kind_of(run_dir)
+    kind = folder.kind
     if kind == "run":
         missing = ", ".join(name for name, path in own.items() if not path.exists())
         if missing:
-            raise BookBuildFailed(f"{run_dir / 'notebooks'} lacks executed notebooks {missing}: "
+            raise BookBuildFailed(f"{folder.notebooks} lacks executed notebooks {missing}: "
                                   f"run the whole pipeline first (clipalign run --out {run_dir})")
         sources, trained = own, run_dir
     elif kind in ("sweep", "experiment"):
         # the step pages show the sweep's first run (an experiment's: its first finished sweep's)
         sweep_dir = run_dir if kind == "sweep" else (inner[0].parent.parent if inner else None)
-        if sweep_dir is None or not (sweep_dir / "notebooks" / f"{SWEEP_PAGE}.ipynb").exists():
+        if sweep_dir is None or not RunDir(sweep_dir).executed(SWEEP_PAGE).exists():
             raise BookBuildFailed(f"{run_dir} is a {kind} without its comparison yet: finish it first "
                                   f"(run the same clipalign {kind} command again)")
         trained = sweep_run_dirs(sweep_dir)[0]
-        sources = {name: trained / "notebooks" / f"{name}.ipynb" for name in pages}
+        sources = {name: RunDir(trained).executed(name) for name in pages}
         missing = [str(path) for path in sources.values() if not path.exists()]
         if missing:
             raise BookBuildFailed(f"the sweep's first run lacks {', '.join(missing)}: finish the sweep first "
                                   f"(run the same clipalign sweep command again)")
     elif kind == "runs":
-        runs = _runs_in(run_dir)
+        runs = _complete_runs(run_dir)
         if not runs or not own[synthesis].exists():
             raise BookBuildFailed(f"{run_dir} holds no complete run or no synthesis yet: run the whole pipeline "
                                   f"first (clipalign run --out {run_dir})")
         trained = runs[0]
-        sources = {name: trained / "notebooks" / f"{name}.ipynb" for name in per_run}
+        sources = {name: RunDir(trained).executed(name) for name in per_run}
         sources[synthesis] = own[synthesis]
     else:
         raise BookBuildFailed(f"{run_dir} holds no run, runs, sweep or experiment: run the pipeline into it "
@@ -115,7 +117,7 @@ def _notebook_sources(run_dir: Path) -> tuple[dict[str, Path], Path]:
         sources[SWEEP_PAGE] = inner[0]
     for name in registry.PAGES:
         # the directory's own page, or that of an experiment folder inside it (the full preset's quality)
-        found = [run_dir / "notebooks" / f"{name}.ipynb"] + _inner_pages(run_dir, name)
+        found = [folder.executed(name)] + _inner_pages(run_dir, name)
         found = [path for path in found if path.exists()]
         if name != SWEEP_PAGE and found:
             sources[name] = found[0]
@@ -146,7 +148,7 @@ def _run_summary(run_dir: Path, sources: dict[str, Path], trained: Path) -> str:
     per_run, synthesis = _step_pages()
     lines = []
     if trained != run_dir:
-        others = ", ".join(f"`{d.name}`" for d in sorted(run_dir.iterdir()) if (d / "train_params.json").exists())
+        others = ", ".join(f"`{d.name}`" for d in sorted(run_dir.iterdir()) if RunDir(d).train_record.exists())
         if sources[synthesis].parent.parent == run_dir:
             lines += [f"{_page_list(per_run)} show the run `{trained.name}`; page {page_number(synthesis)} "
                       f"synthesises all runs of this directory: {others}.", ""] + _runs_table(run_dir)
@@ -162,7 +164,7 @@ def _run_summary(run_dir: Path, sources: dict[str, Path], trained: Path) -> str:
     if "09_quality_experiment" in sources:
         experiment_dir = sources["09_quality_experiment"].parent.parent
         where = "this directory" if experiment_dir == run_dir else f"`{experiment_dir.relative_to(run_dir)}`"
-        lines += [f"Page 9 compares the runs of the quality experiment in {where} (its settings table lists "
+        lines += [f"Page {page_number('09_quality_experiment')} compares the runs of the quality experiment in {where} (its settings table lists "
                   f"them).", ""]
     lines += ["| | |", "|---|---|"]
     for name, notebook in sources.items():
@@ -172,11 +174,11 @@ def _run_summary(run_dir: Path, sources: dict[str, Path], trained: Path) -> str:
         took = f"{duration:.0f} s" if isinstance(duration, (int, float)) else "?"
         shown = ", ".join(f"`{k}={v}`" for k, v in params.items() if k not in ("run_dir", "run_dirs", "auto_train"))
         lines.append(f"| `{name}` | {shown}; executed in {took} |")
-    train_params = trained / "train_params.json"
+    train_params = RunDir(trained).train_record
     if train_params.exists():
         record = json.loads(train_params.read_text())
         lines.append("| training | " + ", ".join(f"`{k}={v}`" for k, v in record.items()) + " |")
-    n_checkpoints = len(list((trained / "checkpoints").glob("epoch_*.pt")))
+    n_checkpoints = len(RunDir(trained).checkpoint_files())
     lines.append(f"| checkpoints | {n_checkpoints} |")
     return "\n".join(lines) + "\n"
 
@@ -187,14 +189,14 @@ def _runs_table(run_dir: Path) -> list[str]:
     from .results import run_identity
 
     lines = ["| run | scale | seed | checkpoints | trained in |", "|---|---|---|---|---|"]
-    for run in registry.runs_in(run_dir):
-        identity = run_identity(run)
-        train_notebook = registry.get("train").executed(run)
+    for run in RunDir(run_dir).runs():
+        identity = run_identity(run.path)
+        train_notebook = run.executed(registry.get("train").notebook)
         duration = (json.loads(train_notebook.read_text())["metadata"].get("papermill", {}).get("duration")
                     if train_notebook.exists() else None)
         took = f"{duration:.0f} s" if isinstance(duration, (int, float)) else "?"
         lines.append(f"| `{run.name}` | {identity['scale']} | {identity['seed']} | "
-                     f"{len(list((run / 'checkpoints').glob('epoch_*.pt')))} | {took} |")
+                     f"{len(run.checkpoint_files())} | {took} |")
     return lines + [""]
 
 
@@ -286,7 +288,7 @@ def stage_book(run_dir: str | Path) -> Path:
     """Copy the book's sources and the executed notebooks into RUN_DIR/book; return that folder."""
     run_dir = Path(run_dir).resolve()
     sources, trained = _notebook_sources(run_dir)
-    stage = run_dir / "book"
+    stage = run_dir / BOOK
     if stage.exists():
         shutil.rmtree(stage)
     stage.mkdir(parents=True)
@@ -308,7 +310,7 @@ def stage_book(run_dir: str | Path) -> Path:
     generated.mkdir()
     (generated / "run.md").write_text(_run_summary(run_dir, sources, trained))
     (generated / "published.md").write_text(_published_page())
-    shutil.copy2(trained / "figures" / "world_training_pairs.png", generated / "world_examples.png")
+    shutil.copy2(RunDir(trained).figure("world_training_pairs"), generated / "world_examples.png")
     return stage
 
 

@@ -12,6 +12,7 @@ from pathlib import Path
 
 from . import models  # noqa: F401  (registers our model configs with open_clip)
 from .errors import CheckpointError
+from .layout import RunDir
 
 _EPOCH_FILE = re.compile(r"^epoch_(\d+(?:\.\d+)?)\.pt$")
 
@@ -34,6 +35,11 @@ class Run:
     checkpoints: list[Checkpoint]
     params: dict = field(default_factory=dict)
 
+    @property
+    def layout(self) -> RunDir:
+        """The run's directory: where its tables, figures and embedding cache go."""
+        return RunDir(self.run_dir)
+
 
 def read_params_txt(path: Path) -> dict[str, str]:
     """open_clip_train's params.txt: one "key: value" per line."""
@@ -53,7 +59,7 @@ def discover_run(run_dir: str | Path, model: str | None = None) -> Run:
     checkpoint and is skipped.
     """
     run_dir = Path(run_dir)
-    ckpt_dir = run_dir / "checkpoints"
+    ckpt_dir = RunDir(run_dir).checkpoints
     if not run_dir.is_dir():
         raise CheckpointError(f"run_dir {run_dir} does not exist: run the train step first "
                               f"(clipalign run --only train --out {run_dir})")
@@ -64,7 +70,7 @@ def discover_run(run_dir: str | Path, model: str | None = None) -> Run:
                           if (m := _EPOCH_FILE.match(p.name))), key=lambda c: c.epoch)
     if not checkpoints:
         raise CheckpointError(f"{ckpt_dir} holds no epoch_<N>.pt checkpoints")
-    params_path = run_dir / "params.txt"
+    params_path = RunDir(run_dir).params_txt
     params = read_params_txt(params_path) if params_path.exists() else {}
     name = model or params.get("model")
     if not name:
@@ -85,9 +91,9 @@ def discover_or_train(run_dir: str | Path, params: dict, auto_train: bool = True
     `run_dir` is trained into, and only one of this project's model scales; anything else (or
     ``auto_train=False``, as ``clipalign run`` passes) raises :func:`discover_run`'s error.
     """
-    run_dir = Path(run_dir)
-    has_checkpoints = any(_EPOCH_FILE.match(p.name) for p in (run_dir / "checkpoints").glob("epoch_*.pt"))
-    foreign = (run_dir / "params.txt").exists() and not (run_dir / "train_params.json").exists()
+    layout = RunDir(run_dir)
+    has_checkpoints = any(_EPOCH_FILE.match(p.name) for p in layout.checkpoint_files())
+    foreign = layout.params_txt.exists() and not layout.train_record.exists()
     if auto_train and not has_checkpoints and not foreign and params.get("model") in models.SCALES:
         from . import train  # training code only when a notebook must train its own run
 

@@ -14,6 +14,7 @@ from pathlib import Path
 from . import registry
 from .config import EXPERIMENTS, MULTI_RUN_PRESETS, PRESETS, SWEEP_PRESETS
 from .errors import ClipalignError, ParameterError
+from .layout import runs_in
 
 
 def _parse_overrides(items: list[str]) -> dict[str, str]:
@@ -30,12 +31,13 @@ def link_base_run(out: Path, preset: str, overrides: dict) -> None:
     """The drivers sweep's base run has the preset's scale and seed: when the multi-run already holds
     that run, link it in (the sweep then skips it) rather than training it twice."""
     from .config import resolve
-    from .multirun import is_complete, run_name
+    from .layout import RunDir
+    from .multirun import run_name
 
     params = resolve(preset, **{k: v for k, v in overrides.items() if k in ("model", "seed")})
     same = out / run_name(params["model"], params["seed"])
     base = out / "drivers" / "base"
-    if is_complete(same) and not base.exists() and not base.is_symlink():
+    if RunDir(same).complete and not base.exists() and not base.is_symlink():
         base.parent.mkdir(parents=True, exist_ok=True)
         base.symlink_to(Path("..") / same.name, target_is_directory=True)
 
@@ -93,7 +95,7 @@ def main(argv: list[str] | None = None) -> int:
                 args.seeds = args.seeds or list(multi.get("seeds", ())) or None
             if "model" not in overrides:
                 args.scales = args.scales or list(multi.get("scales", ())) or None
-        if args.command == "run" and args.only and not (args.seeds or args.scales) and registry.runs_in(args.out):
+        if args.command == "run" and args.only and not (args.seeds or args.scales) and runs_in(args.out):
             from .multirun import rerun_step
 
             # a multi-run folder (the default book's): the step in every run, then the synthesis

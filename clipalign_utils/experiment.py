@@ -10,14 +10,13 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from . import registry
 from .config import EXPERIMENT_FIXED, EXPERIMENT_PAGES, EXPERIMENTS, PRESETS
 from .errors import ParameterError
 from .io import write_json
+from .layout import RunDir
 from .pipeline import run_notebook
 from .sweep import run_sweep
 
-RECORD = registry.KIND_RECORDS["experiment"]
 
 
 def plan(name: str, overrides: dict, only: list[str] | None = None) -> dict[str, dict]:
@@ -43,7 +42,7 @@ def run_experiment(out: str | Path, name: str, preset: str = "default", override
     sweeps = plan(name, overrides, only)
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
-    write_json(out / RECORD, {"experiment": name, "preset": preset, "sweeps": sweeps})
+    write_json(RunDir(out).record("experiment"), {"experiment": name, "preset": preset, "sweeps": sweeps})
     for k, (sweep, values) in enumerate(sweeps.items(), 1):
         print(f"[experiment {name} {k}/{len(sweeps)}] sweep {sweep}: "
               + " ".join(f"-p {key}={value}" for key, value in values.items()), flush=True)

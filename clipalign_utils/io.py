@@ -8,6 +8,8 @@ from typing import Callable
 
 import pandas as pd
 
+from .layout import RunDir
+
 
 def atomic_write(path: str | Path, write: Callable[[Path], object]) -> Path:
     """``write(tmp)`` into a temporary file beside ``path`` (same suffix, so writers that pick a format by
@@ -30,7 +32,7 @@ def write_text(path: str | Path, text: str) -> Path:
 
 def write_table(table: pd.DataFrame, run_dir: str | Path, name: str) -> Path:
     """Write RUN_DIR/metrics/<name>.csv via a temporary file and a rename."""
-    return atomic_write(Path(run_dir) / "metrics" / f"{name}.csv", lambda tmp: table.to_csv(tmp, index=False))
+    return atomic_write(RunDir(run_dir).table(name), lambda tmp: table.to_csv(tmp, index=False))
 
 
 def write_tables(tables: dict[str, pd.DataFrame], run_dir: str | Path) -> list[Path]:

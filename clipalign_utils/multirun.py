@@ -20,21 +20,13 @@ from . import registry
 from .config import changed_from_preset, resolve
 from .errors import ParameterError
 from .io import write_json
+from .layout import RunDir, runs_in
 from .pipeline import available_steps, check_overrides, check_preset, execute, run_step
 
 
 def run_name(scale: str, seed: int) -> str:
     """The sub-directory of one run: ``<scale>-seed<k>``."""
     return f"{scale}-seed{seed}"
-
-
-def step_done(run_dir: Path, step: str) -> bool:
-    return registry.get(step).done(run_dir)
-
-
-def is_complete(run_dir: Path) -> bool:
-    """A run directory is complete when every per-run step's notebook was executed successfully."""
-    return registry.run_complete(run_dir)
 
 
 def plan_runs(preset: str, seeds: list[int] | None, scales: list[str] | None, overrides: dict) -> list[tuple[str, int]]:
@@ -66,8 +58,8 @@ def run_many(out: str | Path, preset: str = "default", seeds: list[int] | None =
     runs = plan_runs(preset, seeds, scales, overrides)
     out = Path(out).resolve()
     out.mkdir(parents=True, exist_ok=True)
-    # the folder's kind (registry.kind_of), written before any run starts
-    write_json(out / registry.KIND_RECORDS["runs"], {"preset": preset, "overrides": overrides,
+    # the folder's kind (RunDir.kind), written before any run starts
+    write_json(RunDir(out).record("runs"), {"preset": preset, "overrides": overrides,
                                                      "runs": [run_name(scale, seed) for scale, seed in runs]})
     run_dirs = []
     for number, (scale, seed) in enumerate(runs, 1):
@@ -75,7 +67,7 @@ def run_many(out: str | Path, preset: str = "default", seeds: list[int] | None =
         run_dirs.append(run_dir)
         tag = f"[run {number}/{len(runs)} {run_name(scale, seed)}]"
         left = len(runs) - number
-        if all(step_done(run_dir, step) for step in steps):
+        if all(RunDir(run_dir).done(step) for step in steps):
             print(f"{tag} skip: complete ({run_dir}); runs left {left}", flush=True)
             continue
         started = time.time()
@@ -116,7 +108,7 @@ def rerun_step(out: str | Path, step: str, preset: str, overrides: dict | None =
     overrides = {k: v for k, v in (overrides or {}).items() if k not in ("model", "seed")}
     check_overrides(overrides, [step])
     out = Path(out).resolve()
-    runs = registry.runs_in(out)
+    runs = runs_in(out)
     if not runs:
         raise ParameterError(f"{out} holds no runs (<scale>-seed<k>/ folders with checkpoints)")
     for number, run_dir in enumerate(runs, 1):
@@ -134,7 +126,7 @@ def analyse_every_run(run_dir: str | Path, step: str, params: dict) -> Path:
 
     ``params`` are the notebook's resolved parameters: those that differ from the preset's go to every run.
     """
-    runs = registry.runs_in(run_dir)
+    runs = runs_in(run_dir)
     if not runs:
         return Path(run_dir)
     preset = params["preset"]

@@ -18,6 +18,7 @@ from typing import Callable, Sequence
 from . import registry
 from .config import PRESETS, changed_from_preset
 from .errors import ClipalignError, ParameterError
+from .layout import RunDir
 from .registry import NOTEBOOK_DIR, REPO_ROOT, Step  # noqa: F401  (re-exported: tests and notebooks read them here)
 
 # Step name -> notebook, in execution order: a live view of the registry (see DESIGN.md).
@@ -65,7 +66,7 @@ def run_notebook(name: str, run_dir: Path, preset: str, overrides: dict, progres
     from papermill.exceptions import PapermillExecutionError
 
     label = label or f"notebook {name}"
-    out_dir = Path(run_dir) / "notebooks"
+    out_dir = RunDir(run_dir).notebooks
     out_dir.mkdir(parents=True, exist_ok=True)
     source = out_dir / f".{name}.source.ipynb"
     jupytext.write(jupytext.read(registry.notebook_source(name)), source)
@@ -107,7 +108,7 @@ def execute(run_dir: str | Path, steps: Sequence[str], preset: str, overrides: d
     executed = []
     for number, step in enumerate(steps, 1):
         prefix = f"{tag}[{number}/{len(steps)}] {step}"
-        if resume and registry.get(step).done(run_dir):
+        if resume and RunDir(run_dir).done(step):
             print(f"{prefix}: skip (done)", flush=True)
             continue
         if instead is not None and instead(step, prefix):
@@ -137,7 +138,7 @@ def ensure_run(run_dir: str | Path, params: dict, auto_train: bool = True,
         return run_dir
     discover_or_train(run_dir, params, auto_train=True)
     wanted = [registry.get(s) for s in steps] if steps is not None else registry.analysis_steps()
-    missing = [s.name for s in wanted if not all(t.path(run_dir).exists() for t in s.tables)]
+    missing = [s.name for s in wanted if not all(RunDir(run_dir).table(t.name).exists() for t in s.tables)]
     if missing:
         preset = params["preset"]
         overrides = changed_from_preset(params)

@@ -5,7 +5,8 @@ its notebook (a jupytext py:percent source, ``notebooks/<notebook>.py`` unless t
 folder), the metric tables it writes with their contract columns (:class:`Table`, the schema every
 reader and test uses), the steps it needs first, and whether it is the synthesis (run last, over one run
 or several). The runner, the multi-run and sweep loops, ``results``, the book and the CLI read this
-module; nothing else lists steps, notebooks or pages.
+module; nothing else lists steps, notebooks or pages. Where a run keeps what a step writes, and whether
+a step is done there, is the run directory's business (``layout.RunDir``).
 
 This module imports nothing of the package but ``errors``, so any layer may read it.
 
@@ -58,9 +59,6 @@ class Table:
     def needed(self) -> tuple[str, ...]:
         return self.required if self.required is not None else self.columns
 
-    def path(self, run_dir: str | Path) -> Path:
-        return Path(run_dir) / "metrics" / f"{self.name}.csv"
-
     def missing_columns(self, columns) -> list[str]:
         """The needed columns not among ``columns``."""
         return [c for c in self.needed if c not in set(columns)]
@@ -84,13 +82,6 @@ class Step:
     def source(self) -> Path:
         """The notebook's jupytext source."""
         return Path(self.notebook_dir or NOTEBOOK_DIR) / f"{self.notebook}.py"
-
-    def executed(self, run_dir: str | Path) -> Path:
-        """Where ``clipalign run`` puts the executed notebook: RUN_DIR/notebooks/<notebook>.ipynb."""
-        return Path(run_dir) / "notebooks" / f"{self.notebook}.ipynb"
-
-    def done(self, run_dir: str | Path) -> bool:
-        return self.executed(run_dir).exists()
 
 
 _REGISTRY: dict[str, Step] = {}
@@ -191,45 +182,6 @@ def notebook_source(notebook: str) -> Path:
         if s.notebook == notebook:
             return s.source
     return NOTEBOOK_DIR / f"{notebook}.py"
-
-
-def run_complete(run_dir: str | Path) -> bool:
-    """Every per-run step of this registry has its executed notebook in ``run_dir``."""
-    return all(s.done(run_dir) for s in per_run_steps())
-
-
-# What a folder the CLI writes is, by the record it writes when it starts: one training run (its
-# train_params.json; open_clip_train's runs: checkpoints/), several runs (runs.json: --seeds/--scales,
-# the default book), a sweep (sweep.json) or an experiment's folder of sweeps (experiment.json).
-KIND_RECORDS = {"runs": "runs.json", "sweep": "sweep.json", "experiment": "experiment.json"}
-KINDS = ("run",) + tuple(KIND_RECORDS)
-
-
-def kind_of(folder: str | Path) -> str | None:
-    """``run``, ``runs``, ``sweep`` or ``experiment`` (``KINDS``), by the folder's record; a folder of runs
-    written before runs.json existed is known by the runs inside it. None: none of these."""
-    folder = Path(folder)
-    if is_run(folder):
-        return "run"
-    for kind, record in KIND_RECORDS.items():
-        if (folder / record).exists():
-            return kind
-    return "runs" if runs_in(folder) else None
-
-
-def is_run(path: str | Path) -> bool:
-    """``path`` is one training run's directory: it has a checkpoints folder (or its training record)."""
-    path = Path(path)
-    return (path / "checkpoints").is_dir() or (path / "train_params.json").exists()
-
-
-def runs_in(folder: str | Path) -> list[Path]:
-    """The training runs directly inside ``folder`` (a multi-run folder's ``<scale>-seed<k>``), in name order;
-    the book's staging folder is none. Empty for a run directory itself (it holds its own checkpoints)."""
-    folder = Path(folder)
-    if not folder.is_dir() or is_run(folder):
-        return []
-    return sorted(d for d in folder.iterdir() if d.is_dir() and d.name != "book" and is_run(d))
 
 
 class StepNotebooks(Mapping):

@@ -17,6 +17,7 @@ import pandas as pd
 from . import registry
 from .config import format_value
 from .errors import ParameterError
+from .layout import RunDir, runs_in
 
 
 def required_columns() -> dict[str, list[str]]:
@@ -27,7 +28,7 @@ def required_columns() -> dict[str, list[str]]:
 def read_metric(run_dir: str | Path, name: str) -> pd.DataFrame:
     """RUN_DIR/metrics/<name>.csv (any registered table), checked for its contract columns."""
     table_schema = registry.table(name)
-    path = table_schema.path(run_dir)
+    path = RunDir(run_dir).table(table_schema.name)
     if not path.exists():
         step = registry.step_of_table(name).name
         raise ParameterError(f"{path} is missing: run the {step} step first "
@@ -40,7 +41,7 @@ def read_metric(run_dir: str | Path, name: str) -> pd.DataFrame:
 
 
 def has_table(run_dir: str | Path, name: str) -> bool:
-    return registry.table(name).path(run_dir).exists()
+    return RunDir(run_dir).table(registry.table(name).name).exists()
 
 
 def step_tables(run_dir: str | Path) -> dict[str, pd.DataFrame]:
@@ -129,7 +130,7 @@ def checkpoint_table(run_dir: str | Path, distance: str | None = None) -> pd.Dat
     for optional in (two_afc_columns(run_dir, distance), saliency_columns(run_dir)):
         if optional is not None:
             table = table.merge(optional, on="checkpoint", how="left")
-    peak_path = Path(run_dir) / "metrics" / "iqa_peak.csv"
+    peak_path = RunDir(run_dir).table("iqa_peak")
     if peak_path.exists():
         peak = pd.read_csv(peak_path)
         peak = peak[peak["distance"] == distance]
@@ -144,14 +145,12 @@ def run_identity(run_dir: str | Path) -> dict:
     """{"scale", "seed"} of a run: train_params.json's `model` and `seed` when present, else params.txt's
     (open_clip_train writes `model: clipalign-tiny`; the scale is the name without that prefix).
     A value no record holds is None."""
-    run_dir = Path(run_dir)
     record = {}
-    params_txt = run_dir / "params.txt"
+    params_txt, train_params = RunDir(run_dir).params_txt, RunDir(run_dir).train_record
     if params_txt.exists():
         from .checkpoints import read_params_txt
 
         record.update(read_params_txt(params_txt))
-    train_params = run_dir / "train_params.json"
     if train_params.exists():
         record.update({k: v for k, v in json.loads(train_params.read_text()).items() if k in ("model", "seed")})
     scale = record.get("model")
@@ -167,9 +166,9 @@ def run_identity(run_dir: str | Path) -> dict:
 
 def parse_run_dirs(run_dirs, run_dir: str | Path) -> list[Path]:
     """The synthesis notebook's `run_dirs`: None = [run_dir], or the runs inside run_dir when it is a
-    multi-run folder (``registry.runs_in``); a comma-separated string or a list."""
+    multi-run folder (``layout.runs_in``); a comma-separated string or a list."""
     if run_dirs is None:
-        return registry.runs_in(run_dir) or [Path(run_dir)]
+        return runs_in(run_dir) or [Path(run_dir)]
     if isinstance(run_dirs, str):
         run_dirs = [part for part in run_dirs.split(",")]
     dirs = [Path(str(d).strip()) for d in run_dirs if str(d).strip()]
@@ -229,8 +228,7 @@ def run_parameters(run_dir: str | Path) -> dict:
     from .config import PRESETS, resolve
 
     passed = {}
-    notebooks = Path(run_dir) / "notebooks"
-    for notebook in sorted(notebooks / f"{step.notebook}.ipynb" for step in registry.steps()):
+    for notebook in sorted(RunDir(run_dir).executed(step.notebook) for step in registry.steps()):
         if not notebook.exists():
             continue
         passed.update(json.loads(notebook.read_text())["metadata"].get("papermill", {}).get("parameters", {}))

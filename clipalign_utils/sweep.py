@@ -32,13 +32,12 @@ from . import registry
 from .config import PRESETS, coerce, resolve
 from .errors import ParameterError
 from .io import atomic_write, write_json
-from .multirun import step_done
+from .layout import PARAMS_TXT, TRAIN_RECORD, RunDir
 from .pipeline import available_steps, check_overrides, check_preset, execute, notebook_parameters, run_notebook
 
 SWEEP_NOTEBOOK = registry.SWEEP_PAGE
-RECORD = registry.KIND_RECORDS["sweep"]
 # What a run shares with another whose training parameters are equal: the training step's outputs.
-TRAINING_FILES = ("train_params.json", "params.txt", "train_log.csv")
+TRAINING_FILES = (TRAIN_RECORD, PARAMS_TXT, "train_log.csv")
 TRAINING_FIGURES = ("world_training_pairs.png", "world_degraded_pairs.png", "training_loss.png")
 
 
@@ -133,7 +132,7 @@ def trained_by(preset: str, fixed: dict, settings: list[Setting]) -> list[str]:
 
 def _check_record(out: Path, record: dict) -> None:
     """A sweep directory holds one plan: resuming with another is refused rather than mixed."""
-    path = out / RECORD
+    path = RunDir(out).record("sweep")
     if not path.exists():
         return
     old = json.loads(path.read_text())
@@ -146,23 +145,23 @@ def _check_record(out: Path, record: dict) -> None:
 def share_training(source: Path, run_dir: Path) -> None:
     """Give ``run_dir`` the finished training of ``source``: checkpoints and embedding cache linked,
     records copied, and the executed training notebook copied last (it marks the step done)."""
-    (run_dir / "notebooks").mkdir(parents=True, exist_ok=True)
+    source, target = RunDir(source), RunDir(run_dir)
+    target.notebooks.mkdir(parents=True, exist_ok=True)
     # The embedding cache is keyed by the checkpoint files' identity, so it is shared too: analyses
     # that ask for the same images at the same checkpoint cost nothing the second time.
-    (source / "cache").mkdir(exist_ok=True)
-    for name in ("checkpoints", "cache"):
-        link = run_dir / name
+    source.cache.mkdir(exist_ok=True)
+    for shared, link in ((source.checkpoints, target.checkpoints), (source.cache, target.cache)):
         if not link.exists() and not link.is_symlink():
-            link.symlink_to(os.path.relpath(source / name, run_dir), target_is_directory=True)
+            link.symlink_to(os.path.relpath(shared, target.path), target_is_directory=True)
     for name in TRAINING_FILES:
-        if (source / name).exists():
-            shutil.copy2(source / name, run_dir / name)
-    (run_dir / "figures").mkdir(exist_ok=True)
+        if (source.path / name).exists():
+            shutil.copy2(source.path / name, target.path / name)
+    target.figures.mkdir(exist_ok=True)
     for name in TRAINING_FIGURES:
-        if (source / "figures" / name).exists():
-            shutil.copy2(source / "figures" / name, run_dir / "figures" / name)
-    notebook = f"{registry.get('train').notebook}.ipynb"
-    atomic_write(run_dir / "notebooks" / notebook, lambda tmp: shutil.copy2(source / "notebooks" / notebook, tmp))
+        if (source.figures / name).exists():
+            shutil.copy2(source.figures / name, target.figures / name)
+    train = registry.get("train").notebook
+    atomic_write(target.executed(train), lambda tmp: shutil.copy2(source.executed(train), tmp))
 
 
 def _minutes(seconds: float) -> str:
@@ -186,13 +185,13 @@ def run_sweep(out: str | Path, preset: str = "default", overrides: dict | None =
               "one_at_a_time": one_at_a_time, "runs": runs}
     _check_record(out, record)
     out.mkdir(parents=True, exist_ok=True)
-    write_json(out / RECORD, record)
+    write_json(RunDir(out).record("sweep"), record)
 
     started, executed = time.time(), []
     for number, (setting, run) in enumerate(zip(settings, runs), 1):
         run_dir = out / setting.name
         tag = f"[sweep {number}/{len(settings)} {setting.name}]"
-        if all(step_done(run_dir, step) for step in steps):
+        if all(RunDir(run_dir).done(step) for step in steps):
             print(f"{tag} skip: complete", flush=True)
             continue
         run_started = time.time()
@@ -225,7 +224,7 @@ def run_sweep(out: str | Path, preset: str = "default", overrides: dict | None =
 
 def sweep_run_dirs(sweep_dir: str | Path) -> list[Path]:
     """The run directories a sweep's record lists, in its order."""
-    path = Path(sweep_dir) / RECORD
+    path = RunDir(sweep_dir).record("sweep")
     if not path.exists():
         raise ParameterError(f"{path} is missing: {sweep_dir} is not a sweep directory "
                              f"(clipalign sweep … --out {sweep_dir}), or pass run_dirs")

@@ -32,6 +32,7 @@ from . import models
 from .data.world import QUALITY_FAMILIES, WorldConfig, make_pairs
 from .errors import CheckpointError
 from .io import atomic_write, write_text
+from .layout import RunDir
 
 # The parameters that determine the trained weights; a run directory remembers them.
 TRAIN_KEYS = ("seed", "model", "image_size", "texture_correlation", "texture_scale", "epochs",
@@ -72,7 +73,7 @@ def _distributed() -> tuple[int, int]:
 
 def _resume_point(ckpt_dir: Path, params: dict) -> tuple[Path | None, int]:
     """The latest checkpoint of a matching earlier run and its step, or (None, -1)."""
-    record = ckpt_dir.parent / "train_params.json"
+    record = RunDir(ckpt_dir.parent).train_record
     saved = sorted(ckpt_dir.glob("epoch_*.pt"), key=lambda p: float(p.stem.split("_")[1]))
     if not saved:
         return None, -1
@@ -98,8 +99,8 @@ def _jsonable(value):
 
 def train(run_dir: str | Path, params: dict, progress: bool = True) -> list[Path]:
     """Train (or resume) the run in `run_dir`; return the checkpoint paths in epoch order."""
-    run_dir = Path(run_dir)
-    ckpt_dir = run_dir / "checkpoints"
+    layout = RunDir(run_dir)
+    ckpt_dir = layout.checkpoints
     rank, world_size = _distributed()
     device = models.resolve_device(params["device"])
     if world_size > 1 and device.type == "cuda":
@@ -136,10 +137,10 @@ def train(run_dir: str | Path, params: dict, progress: bool = True) -> list[Path
         model.load_state_dict(state["state_dict"])
         optimizer.load_state_dict(state["optimizer"])
     if rank == 0:
-        write_text(run_dir / "train_params.json",
+        write_text(layout.train_record,
                            json.dumps({k: _jsonable(params[k]) for k in TRAIN_KEYS}, indent=1))
         # open_clip_train's params.txt, so both kinds of run directory are read the same way.
-        write_text(run_dir / "params.txt", "".join(
+        write_text(layout.params_txt, "".join(
             f"{k}: {v}\n" for k, v in sorted({**{k: params[k] for k in TRAIN_KEYS}, "model": name,
                                              "force_image_size": params["image_size"]}.items())))
     if world_size > 1:
@@ -170,7 +171,7 @@ def train(run_dir: str | Path, params: dict, progress: bool = True) -> list[Path
         return make_pairs(n, params["seed"], world, epoch=epoch if params["fresh_data"] else 0)
 
     losses = []
-    log_path = run_dir / "train_log.csv"
+    log_path = layout.path / "train_log.csv"
     if start_step > 0 and log_path.exists():
         losses = [line for line in log_path.read_text().splitlines()[1:]
                   if int(line.split(",")[0]) <= start_step]

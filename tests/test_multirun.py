@@ -11,6 +11,7 @@ import pytest
 
 from clipalign_utils import cli, results
 from clipalign_utils.errors import ParameterError
+from clipalign_utils.layout import RunDir, runs_in
 from clipalign_utils.metrics import tradeoff
 from clipalign_utils.multirun import plan_runs
 from clipalign_utils.registry import REPO_ROOT
@@ -108,14 +109,11 @@ def test_a_multi_run_folder_names_its_runs(tmp_path):
     (tmp_path / "book" / "checkpoints").mkdir()  # the staged book is never a run
     runs = [tmp_path / "tiny-seed0", tmp_path / "tiny-seed1"]
     assert results.parse_run_dirs(None, tmp_path) == runs
-    from clipalign_utils import registry
-
-    assert registry.runs_in(tmp_path / "tiny-seed0") == []  # a run is not a folder of runs
-    assert registry.runs_in(tmp_path / "missing") == []
+    assert runs_in(tmp_path / "tiny-seed0") == []  # a run is not a folder of runs
+    assert runs_in(tmp_path / "missing") == []
 
 
 def test_a_folder_is_known_by_its_record(tmp_path):
-    from clipalign_utils import registry
     from clipalign_utils.book import BookBuildFailed, stage_book
 
     def folder(name, *files):
@@ -125,14 +123,14 @@ def test_a_folder_is_known_by_its_record(tmp_path):
             (path / file).write_text("{}")
         return path
 
-    assert registry.kind_of(folder("run", "train_params.json")) == "run"
-    assert registry.kind_of(folder("runs", "runs.json")) == "runs"
-    assert registry.kind_of(folder("sweep", "sweep.json")) == "sweep"
-    assert registry.kind_of(folder("experiment", "experiment.json")) == "experiment"
+    assert RunDir(folder("run", "train_params.json")).kind == "run"
+    assert RunDir(folder("runs", "runs.json")).kind == "runs"
+    assert RunDir(folder("sweep", "sweep.json")).kind == "sweep"
+    assert RunDir(folder("experiment", "experiment.json")).kind == "experiment"
     legacy = folder("legacy")  # a folder of runs from before runs.json: known by its runs
     (legacy / "tiny-seed0" / "checkpoints").mkdir(parents=True)
-    assert registry.kind_of(legacy) == "runs"
-    assert registry.kind_of(folder("empty")) is None and registry.kind_of(tmp_path / "missing") is None
+    assert RunDir(legacy).kind == "runs"
+    assert RunDir(folder("empty")).kind is None and RunDir(tmp_path / "missing").kind is None
     with pytest.raises(BookBuildFailed, match="holds no run, runs, sweep or experiment"):
         stage_book(tmp_path / "empty")
     with pytest.raises(BookBuildFailed, match="is a sweep without its comparison yet"):

@@ -12,6 +12,7 @@ from browser import CHROMIUM, check_pages
 
 from clipalign_utils import cli, registry, results
 from clipalign_utils.errors import ParameterError
+from clipalign_utils.layout import RunDir
 from clipalign_utils.metrics import sweep as sweep_metrics
 from clipalign_utils.sweep import Setting, plan, split_overrides, trained_by
 
@@ -71,11 +72,12 @@ def test_full_preset_runs_the_drivers_sweep_one_at_a_time(tmp_path):
     (tmp_path / "tiny-seed0" / "notebooks").mkdir(parents=True)
     cli.link_base_run(tmp_path, "full", {})
     assert not (tmp_path / "drivers" / "base").exists()
+    run = RunDir(tmp_path / "tiny-seed0")
     for step in registry.per_run_steps()[:-1]:
-        step.executed(tmp_path / "tiny-seed0").write_text("{}")
+        run.executed(step.notebook).write_text("{}")
     cli.link_base_run(tmp_path, "full", {})
     assert not (tmp_path / "drivers" / "base").exists()  # complete = every per-run step of the registry
-    registry.per_run_steps()[-1].executed(tmp_path / "tiny-seed0").write_text("{}")
+    run.executed(registry.per_run_steps()[-1].notebook).write_text("{}")
     cli.link_base_run(tmp_path, "full", {})
     assert (tmp_path / "drivers" / "base").resolve() == (tmp_path / "tiny-seed0").resolve()
 

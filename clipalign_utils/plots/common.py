@@ -7,6 +7,7 @@ import matplotlib.pyplot as plt
 import seaborn as sns
 
 from ..io import atomic_write
+from ..layout import RunDir
 
 sns.set_theme(context="notebook", style="whitegrid")
 
@@ -15,7 +16,7 @@ def save_figure(fig: plt.Figure, run_dir: str | Path, name: str) -> None:
     """Save `fig` as RUN_DIR/figures/<name>.png (written under a temporary name, then renamed).
 
     Returns nothing, so a notebook cell ending in this call shows the figure, not a path."""
-    atomic_write(Path(run_dir) / "figures" / f"{name}.png", lambda tmp: fig.savefig(tmp, dpi=120, bbox_inches="tight"))
+    atomic_write(RunDir(run_dir).figure(name), lambda tmp: fig.savefig(tmp, dpi=120, bbox_inches="tight"))
 
 
 def epoch_axis(ax: plt.Axes, epochs, log_x: bool = False) -> None:

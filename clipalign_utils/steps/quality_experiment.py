@@ -14,6 +14,7 @@ import pandas as pd
 
 from .. import results
 from ..data.distortions import DISTORTIONS
+from ..layout import PARTS, RunDir
 from ..metrics import mechanism as m
 from ..metrics.families import within_family_alignment
 from ..metrics.tradeoff import REPRODUCED
@@ -22,25 +23,22 @@ from .iqa import seen_families
 FAMILY_COLUMNS = ["within_family_srcc", "within_seen_srcc", "within_unseen_srcc"]
 PREDICTION_COLUMNS = ["prediction", "setting", "statistic", "mean", "lo", "hi", "n_seeds", "outcome"]
 NOISE_FAMILY = "additive_gaussian_noise"
-# Folders of a run or sweep directory that hold no runs.
-RUN_PARTS = {"checkpoints", "cache", "metrics", "figures", "notebooks", "book"}
-
-
 def expand_run_dirs(paths: Sequence[str | Path]) -> list[Path]:
     """The finished run directories (train_params.json and metrics/noise.csv) among ``paths`` and, for a
     path that is not one, inside it (sweep folders, a folder of sweep folders), in name order."""
     runs = []
     for path in map(Path, paths):
-        if (path / "train_params.json").exists():
-            runs += [path] if (path / "metrics" / "noise.csv").exists() else []
+        layout = RunDir(path)
+        if layout.train_record.exists():
+            runs += [path] if layout.table("noise").exists() else []
         elif path.is_dir():
-            runs += expand_run_dirs(sorted(d for d in path.iterdir() if d.is_dir() and d.name not in RUN_PARTS))
+            runs += expand_run_dirs(sorted(d for d in path.iterdir() if d.is_dir() and d.name not in PARTS))
     return runs
 
 
 def world_of(run_dir: str | Path) -> dict:
     """quality_variation, quality_families and texture_correlation of a run's training world."""
-    record = json.loads((Path(run_dir) / "train_params.json").read_text())
+    record = json.loads(RunDir(run_dir).train_record.read_text())
     return {"quality_variation": float(record.get("quality_variation", 0.0)),
             "quality_families": tuple(record.get("quality_families", DISTORTIONS)),
             "texture_correlation": float(record.get("texture_correlation", 0.8)), "seed": record.get("seed")}

@@ -1,0 +1,129 @@
+"""The run-directory type: the one place that knows where a run keeps its checkpoints, tables, figures,
+executed notebooks and records, whether a step of it is done, whether it is complete, and what kind of
+folder a path is.
+
+A run directory (``RunDir(path)``)::
+
+    checkpoints/epoch_<E>.pt   params.txt          (ours and open_clip_train's alike)
+    train_params.json          our training's record, written when training starts
+    notebooks/<notebook>.ipynb each executed step (a step is done when its notebook is there)
+    metrics/<table>.csv        figures/<name>.png  cache/ (embeddings)
+
+The other folders the CLI writes are known by the record written when they start (``KIND_RECORDS``):
+several runs (``runs.json``: --seeds/--scales, the default book), a sweep (``sweep.json``), an
+experiment's folder of sweeps (``experiment.json``).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from . import registry
+
+TRAIN_RECORD = "train_params.json"
+PARAMS_TXT = "params.txt"
+KIND_RECORDS = {"runs": "runs.json", "sweep": "sweep.json", "experiment": "experiment.json"}
+KINDS = ("run",) + tuple(KIND_RECORDS)
+BOOK = "book"  # the staged book inside a run's or a folder's directory: never a run
+# The folders of a run (or of a folder of runs) that hold no runs.
+PARTS = frozenset({"checkpoints", "cache", "metrics", "figures", "notebooks", BOOK})
+
+
+@dataclass(frozen=True)
+class RunDir:
+    """A run's directory (or any folder the CLI writes): paths, steps done, completeness, kind."""
+
+    path: Path
+
+    def __post_init__(self):
+        object.__setattr__(self, "path", Path(self.path))
+
+    # --- paths ---------------------------------------------------------------------------------
+    @property
+    def name(self) -> str:
+        return self.path.name
+
+    @property
+    def checkpoints(self) -> Path:
+        return self.path / "checkpoints"
+
+    @property
+    def metrics(self) -> Path:
+        return self.path / "metrics"
+
+    @property
+    def figures(self) -> Path:
+        return self.path / "figures"
+
+    @property
+    def notebooks(self) -> Path:
+        return self.path / "notebooks"
+
+    @property
+    def cache(self) -> Path:
+        """Cached embeddings (``encoder``)."""
+        return self.path / "cache"
+
+    @property
+    def train_record(self) -> Path:
+        return self.path / TRAIN_RECORD
+
+    @property
+    def params_txt(self) -> Path:
+        return self.path / PARAMS_TXT
+
+    def table(self, name: str) -> Path:
+        return self.metrics / f"{name}.csv"
+
+    def figure(self, name: str) -> Path:
+        return self.figures / f"{name}.png"
+
+    def executed(self, notebook: str) -> Path:
+        """Where ``clipalign run`` puts the executed notebook ``notebook`` (a step's or a page's name)."""
+        return self.notebooks / f"{notebook}.ipynb"
+
+    def record(self, kind: str) -> Path:
+        """The record file of a folder of ``kind`` (``KIND_RECORDS``)."""
+        return self.path / KIND_RECORDS[kind]
+
+    def checkpoint_files(self) -> list[Path]:
+        return sorted(self.checkpoints.glob("epoch_*.pt"))
+
+    # --- state ---------------------------------------------------------------------------------
+    def done(self, step: str) -> bool:
+        """The registered step ``step`` ran here: its executed notebook exists."""
+        return self.executed(registry.get(step).notebook).exists()
+
+    @property
+    def complete(self) -> bool:
+        """Every per-run step of the registry has its executed notebook here."""
+        return all(self.done(s.name) for s in registry.per_run_steps())
+
+    @property
+    def is_run(self) -> bool:
+        """One training run's directory: a checkpoints folder (or our training's record)."""
+        return self.checkpoints.is_dir() or self.train_record.exists()
+
+    @property
+    def kind(self) -> str | None:
+        """``run``, ``runs``, ``sweep`` or ``experiment`` (``KINDS``), by the folder's record; a folder of runs
+        written before runs.json existed is known by the runs inside it. None: none of these."""
+        if self.is_run:
+            return "run"
+        for kind in KIND_RECORDS:
+            if self.record(kind).exists():
+                return kind
+        return "runs" if self.runs() else None
+
+    def runs(self) -> list[RunDir]:
+        """The training runs directly inside (a multi-run folder's ``<scale>-seed<k>``), in name order; the
+        staged book is none. Empty for a run directory itself (it holds its own checkpoints)."""
+        if not self.path.is_dir() or self.is_run:
+            return []
+        inside = (RunDir(d) for d in sorted(self.path.iterdir()) if d.is_dir() and d.name != BOOK)
+        return [d for d in inside if d.is_run]
+
+
+def runs_in(folder: str | Path) -> list[Path]:
+    """The paths of :meth:`RunDir.runs` (what the orchestration loops over)."""
+    return [d.path for d in RunDir(folder).runs()]

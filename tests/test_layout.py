@@ -1,0 +1,59 @@
+"""The run-directory type: where a run keeps what it writes, which steps are done, what a folder is."""
+from __future__ import annotations
+
+import pandas as pd
+
+from clipalign_utils import registry
+from clipalign_utils.io import write_table, write_tables
+from clipalign_utils.layout import KINDS, RunDir, runs_in
+from clipalign_utils.plots.common import save_figure
+
+
+def test_paths_of_a_run(tmp_path):
+    run = RunDir(str(tmp_path / "tiny-seed0"))
+    assert run.path == tmp_path / "tiny-seed0" and run.name == "tiny-seed0"
+    assert run.checkpoints == tmp_path / "tiny-seed0" / "checkpoints"
+    assert run.table("iqa") == tmp_path / "tiny-seed0" / "metrics" / "iqa.csv"
+    assert run.figure("shape_bias_vs_epoch") == tmp_path / "tiny-seed0" / "figures" / "shape_bias_vs_epoch.png"
+    assert run.executed("02_iqa_alignment") == tmp_path / "tiny-seed0" / "notebooks" / "02_iqa_alignment.ipynb"
+    assert run.train_record.name == "train_params.json" and run.params_txt.name == "params.txt"
+    assert run.record("runs") == tmp_path / "tiny-seed0" / "runs.json" and KINDS[0] == "run"
+
+
+def test_writers_put_tables_and_figures_where_the_layout_says(tmp_path):
+    import matplotlib.pyplot as plt
+
+    run = RunDir(tmp_path)
+    write_tables({"a": pd.DataFrame({"x": [1]}), "b": pd.DataFrame({"y": [2.5]})}, tmp_path)
+    assert pd.read_csv(run.table("a"))["x"].tolist() == [1] and pd.read_csv(run.table("b"))["y"].tolist() == [2.5]
+    assert write_table(pd.DataFrame({"z": [0]}), tmp_path, "c") == run.table("c")
+    fig = plt.figure()
+    save_figure(fig, tmp_path, "f")
+    plt.close(fig)
+    assert run.figure("f").stat().st_size > 0
+    assert sorted(p.name for p in run.metrics.iterdir()) == ["a.csv", "b.csv", "c.csv"]  # no temporary left
+
+
+def test_a_step_is_done_when_its_notebook_ran_and_a_run_complete_when_every_step_is(tmp_path):
+    run = RunDir(tmp_path / "r")
+    run.checkpoints.mkdir(parents=True)
+    assert run.is_run and run.kind == "run" and not run.done("iqa") and not run.complete
+    per_run = registry.per_run_steps()
+    for step in per_run[:-1]:
+        run.executed(step.notebook).parent.mkdir(exist_ok=True)
+        run.executed(step.notebook).write_text("{}")
+    assert run.done("iqa") and not run.complete  # the last per-run step is missing
+    run.executed(per_run[-1].notebook).write_text("{}")
+    assert run.complete  # the synthesis is not a per-run step
+    assert not run.done(registry.synthesis().name)
+
+
+def test_a_folder_of_runs_lists_its_runs_not_its_book(tmp_path):
+    for name in ("tiny-seed1", "tiny-seed0", "book", "notes"):
+        (tmp_path / name).mkdir()
+    for name in ("tiny-seed1", "tiny-seed0", "book"):
+        (tmp_path / name / "checkpoints").mkdir()
+    folder = RunDir(tmp_path)
+    assert [r.name for r in folder.runs()] == ["tiny-seed0", "tiny-seed1"] and folder.kind == "runs"
+    assert runs_in(tmp_path) == [tmp_path / "tiny-seed0", tmp_path / "tiny-seed1"]
+    assert RunDir(tmp_path / "tiny-seed0").runs() == []
