@@ -22,6 +22,7 @@ from . import registry
 
 TRAIN_RECORD = "train_params.json"
 PARAMS_TXT = "params.txt"
+TRAIN_LOG = "train_log.csv"
 KIND_RECORDS = {"runs": "runs.json", "sweep": "sweep.json", "experiment": "experiment.json"}
 KINDS = ("run",) + tuple(KIND_RECORDS)
 BOOK = "book"  # the staged book inside a run's or a folder's directory: never a run
@@ -71,6 +72,11 @@ class RunDir:
     @property
     def params_txt(self) -> Path:
         return self.path / PARAMS_TXT
+
+    @property
+    def train_log(self) -> Path:
+        """Our training's loss and learning rate per step."""
+        return self.path / TRAIN_LOG
 
     def table(self, name: str) -> Path:
         return self.metrics / f"{name}.csv"

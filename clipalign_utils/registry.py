@@ -235,7 +235,8 @@ register(Step("similarity", "07_similarity", (TWO_AFC,), depends=("train",),
 register(Step("saliency", "08_saliency", (SALIENCY,), depends=("train",),
               module="clipalign_utils.steps.saliency", title="saliency correspondence"))
 register(Step("tradeoff", "05_tradeoff_synthesis", (TRADEOFF,), depends=("iqa", "shape", "noise"),
-              synthesis=True, title="the synthesis: verdicts on the paper's claims"))
+              synthesis=True, module="clipalign_utils.steps.tradeoff",
+              title="the synthesis: verdicts on the paper's claims"))
 
 PAGES["06_sweep"] = "the comparison of a sweep's runs (clipalign sweep; the full preset's drivers)"
 PAGES["09_quality_experiment"] = "the quality-variation experiment: its sweeps compared (a page when the run holds it)"

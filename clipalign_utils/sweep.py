@@ -32,12 +32,12 @@ from . import registry
 from .config import PRESETS, coerce, resolve
 from .errors import ParameterError
 from .io import atomic_write, write_json
-from .layout import PARAMS_TXT, TRAIN_RECORD, RunDir
+from .layout import PARAMS_TXT, TRAIN_LOG, TRAIN_RECORD, RunDir
 from .pipeline import available_steps, check_overrides, check_preset, execute, notebook_parameters, run_notebook
 
 SWEEP_NOTEBOOK = registry.SWEEP_PAGE
 # What a run shares with another whose training parameters are equal: the training step's outputs.
-TRAINING_FILES = (TRAIN_RECORD, PARAMS_TXT, "train_log.csv")
+TRAINING_FILES = (TRAIN_RECORD, PARAMS_TXT, TRAIN_LOG)
 TRAINING_FIGURES = ("world_training_pairs.png", "world_degraded_pairs.png", "training_loss.png")
 
 

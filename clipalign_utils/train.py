@@ -29,7 +29,7 @@ from open_clip_train.scheduler import cosine_lr
 from tqdm import tqdm  # plain text bars: no widget library needed in notebooks
 
 from . import models
-from .data.world import QUALITY_FAMILIES, WorldConfig, make_pairs
+from .data.world import QUALITY_FAMILIES, make_pairs, training_world
 from .errors import CheckpointError
 from .io import atomic_write, write_text
 from .layout import RunDir
@@ -107,8 +107,7 @@ def train(run_dir: str | Path, params: dict, progress: bool = True) -> list[Path
         device = torch.device("cuda", int(os.environ.get("LOCAL_RANK", 0)))
     torch.manual_seed(params["seed"])
 
-    world = WorldConfig(params["image_size"], params["texture_correlation"], params["texture_scale"],
-                        quality_variation=params["quality_variation"], quality_families=params["quality_families"])
+    world = training_world(params)
     name = models.open_clip_name(params["model"])
     model = models.create_model(params["model"], image_size=params["image_size"],
                                 seed=params["seed"], device=device)
@@ -171,7 +170,7 @@ def train(run_dir: str | Path, params: dict, progress: bool = True) -> list[Path
         return make_pairs(n, params["seed"], world, epoch=epoch if params["fresh_data"] else 0)
 
     losses = []
-    log_path = layout.path / "train_log.csv"
+    log_path = layout.train_log
     if start_step > 0 and log_path.exists():
         losses = [line for line in log_path.read_text().splitlines()[1:]
                   if int(line.split(",")[0]) <= start_step]

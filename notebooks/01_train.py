@@ -49,21 +49,14 @@ quality_variation = None  # fraction of training images degraded (noise, blur, J
 quality_families = None  # distortion families drawn from, e.g. "gaussian_blur,jpeg_compression"; None: all 8
 
 # %%
-from pathlib import Path
-
-import numpy as np
-import pandas as pd
 from IPython.display import display
 
 from clipalign_utils import checkpoints, config, train
-from clipalign_utils.prose import say
-from clipalign_utils.data import world
 from clipalign_utils.plots.common import save_figure
-from clipalign_utils.plots.training import loss_curve
-from clipalign_utils.plots.world import image_grid
+from clipalign_utils.prose import say
+from clipalign_utils.steps import training
 
 params = config.resolve_notebook(globals())  # the parameters cell's values; None = the preset's
-run_dir = Path(run_dir)
 
 # %% [markdown]
 # ## The data
@@ -71,19 +64,10 @@ run_dir = Path(run_dir)
 # `texture_correlation` of them wear their class's canonical texture.
 
 # %%
-world_config = world.WorldConfig(params["image_size"], params["texture_correlation"], params["texture_scale"],
-                                 quality_variation=params["quality_variation"],
-                                 quality_families=params["quality_families"])
-sample = world.make_pairs(32, params["seed"], world_config)
-fig = image_grid(sample.images, [f"{world.SHAPES[s]}/{world.TEXTURES[t]}"
-                                 for s, t in zip(sample.shape_labels, sample.texture_labels)])
-save_figure(fig, run_dir, "world_training_pairs")
+save_figure(training.world_sample_figure(params), run_dir, "world_training_pairs")
 
 # %%
-canonical = world.make_pairs(2000, params["seed"], world_config)
-say(f"fraction of training images with their class's canonical texture: "
-      f"{(canonical.shape_labels == canonical.texture_labels).mean():.3f} "
-      f"(texture_correlation = {params['texture_correlation']})")
+say(training.canonical_texture_sentence(params))
 
 # %% [markdown]
 # ## Quality variation
@@ -93,22 +77,10 @@ say(f"fraction of training images with their class's canonical texture: "
 # uniformly from 1–5; the caption is unchanged. Held-out and evaluation images stay clean.
 
 # %%
-if params["quality_variation"] > 0:
-    first_epoch = 1 if params["fresh_data"] else 0  # the data epoch training draws first
-    drawn = [world.training_degradation(i, params["seed"], first_epoch, world_config)
-             for i in range(params["samples_per_epoch"])]
-    degraded = [i for i, d in enumerate(drawn) if d is not None]
-    by_family = pd.Series([drawn[i][0] for i in degraded]).value_counts()
-    say(f"{len(degraded)} of {len(drawn)} training images per epoch are degraded "
-          f"(quality_variation = {params['quality_variation']}; "
-          f"{'new draws every epoch' if params['fresh_data'] else 'the same images every epoch'}); by family: "
-          + ", ".join(f"{family} {count}" for family, count in by_family.items()))
-    shown = degraded[:12]
-    images = np.stack([world.make_pair(i, params["seed"], world_config, epoch=first_epoch)[0] for i in shown])
-    fig = image_grid(images, [f"{drawn[i][0]}\nlevel {drawn[i][1]}" for i in shown], columns=6, scale=1.6)
-    save_figure(fig, run_dir, "world_degraded_pairs")
-else:
-    say("quality_variation = 0: every training image is clean")
+degraded = training.degradations(params)
+say(training.quality_variation_sentences(params, degraded))
+if not degraded.empty:
+    save_figure(training.degraded_figure(params, degraded), run_dir, "world_degraded_pairs")
 
 # %% [markdown]
 # ## Training
@@ -116,15 +88,11 @@ else:
 # this notebook on a run directory that holds an interrupted run resumes from its last checkpoint.
 
 # %%
-saved = train.train(run_dir, params)
+train.train(run_dir, params)
 run = checkpoints.discover_run(run_dir)
-checkpoint_table = pd.DataFrame({"checkpoint": [c.name for c in run.checkpoints],
-                                 "epoch": [c.epoch for c in run.checkpoints]})
-say(f"{len(run.checkpoints)} checkpoints of {run.model_name} in {run_dir / 'checkpoints'}")
-display(checkpoint_table)
+say(training.checkpoints_sentence(run))
+display(training.checkpoint_table(run))
 
 # %%
-log = pd.read_csv(run_dir / "train_log.csv")
-fig = loss_curve(log, checkpoint_table["epoch"])
-save_figure(fig, run_dir, "training_loss")
-say(f"loss: first step {log['loss'].iloc[0]:.3f}, last step {log['loss'].iloc[-1]:.3f}")
+save_figure(training.loss_figure(run), run_dir, "training_loss")
+say(training.loss_sentence(run))

@@ -55,33 +55,20 @@ alignment_weight = None  # checkpoint selection: weight of alignment vs robustne
 run_dirs = None  # runs to synthesise, comma-separated (None: run_dir, or the runs inside it); outputs go to run_dir
 
 # %%
-from pathlib import Path
-
-import pandas as pd
 from IPython.display import display
 
-from clipalign_utils import config, pipeline, results
-from clipalign_utils.io import write_table
-from clipalign_utils.prose import say
-from clipalign_utils.metrics import tradeoff
+from clipalign_utils.io import write_tables
 from clipalign_utils.plots.common import save_figure
-from clipalign_utils.plots.tradeoff import alignment_robustness_plane, relation_panels, summary_figure
+from clipalign_utils.prose import say
+from clipalign_utils.step_page import open_runs
+from clipalign_utils.steps import tradeoff as tradeoff_step
 
-params = config.resolve_notebook(globals())  # the parameters cell's values; None = the preset's
-run_dir = Path(run_dir)
-run_dirs = results.parse_run_dirs(run_dirs, run_dir)
-if len(run_dirs) == 1:  # trains the run and runs its analysis steps first if they are missing
-    pipeline.ensure_run(run_dir, params, auto_train)
-# One run is a group of one: every table and figure below is per scale, on the per-epoch seed means (a
-# single seed keeps its own bootstrap intervals).
-table = results.checkpoint_tables(run_dirs, params["distance"])
-means = tradeoff.seed_means(table)  # per scale x epoch: mean and t-interval over seeds
-noise_means = tradeoff.seed_means(results.noise_curves_of(run_dirs), {"accuracy": ("lo", "hi")},
-                                  by=("scale", "sigma", "epoch"))
-columns = ["epoch", "iqa_srcc", "shape_bias", "clean_accuracy", "noise_drop"]
-columns += [c for c in ("two_afc_score", "saliency_cc") if c in table.columns]  # when the runs have them
-display(table.groupby(["scale", "seed"], sort=False, dropna=False).size().rename("checkpoints").reset_index())
-display(means[["scale", "n_seeds"] + columns].round(3))
+run_dirs, params = open_runs(globals())  # trains the run and runs its analyses first if missing (opened alone)
+table = tradeoff_step.load(run_dirs, params)  # one row per run x checkpoint
+tables = tradeoff_step.measure(run_dirs, params, table)
+means = tables["tradeoff_seed_means"]  # per scale x epoch: mean and t-interval over seeds
+display(tradeoff_step.runs_overview(table))
+display(tradeoff_step.means_view(means).round(3))
 
 # %% [markdown]
 # ## Every measure against training time
@@ -92,8 +79,7 @@ display(means[["scale", "n_seeds"] + columns].round(3))
 # fast changes happen.
 
 # %%
-fig = summary_figure(means, noise_means, by="scale")
-save_figure(fig, run_dir, "tradeoff_summary")
+save_figure(tradeoff_step.summary(means, run_dirs), run_dir, "tradeoff_summary")
 
 # %% [markdown]
 # ## Do the alignment curves rise and then fall?
@@ -103,18 +89,7 @@ save_figure(fig, run_dir, "tradeoff_summary")
 # these bands. With several runs: the seed-mean curve of each scale, and the interval over seeds.
 
 # %%
-several_scales = means["scale"].nunique() > 1
-for scale, curve in means.groupby("scale", sort=False):
-    for column, what in [("iqa_srcc", "IQA alignment (SRCC)"), ("two_afc_score", "2AFC similarity score"),
-                         ("saliency_cc", "saliency CC")]:
-        if column not in curve.columns or not curve[column].notna().any():
-            continue
-        peak = tradeoff.rises_then_falls(curve["epoch"], curve[column], curve[f"{column}_lo"], curve[f"{column}_hi"])
-        say(
-            f"{scale + ': ' if several_scales else ''}{what} peaks at epoch {peak['peak_epoch']:g} with "
-            f"{peak['peak_value']:.3f}; the last checkpoint (epoch {peak['final_epoch']:g}) has "
-            f"{peak['final_value']:.3f}. The peak lies strictly inside the run: **{peak['peak_is_interior']}**; "
-            f"its interval lies above the last checkpoint's: **{peak['ci_separated']}**.")
+say(tradeoff_step.peak_sentences(means))
 
 # %% [markdown]
 # ## How the measures relate across checkpoints
@@ -124,9 +99,8 @@ for scale, curve in means.groupby("scale", sort=False):
 # one run are not independent samples, so read every p here as descriptive.
 
 # %%
-relations = tradeoff.pairwise_relations(table, n_perm=params["n_perm"], seed=params["seed"], by="scale")
-display(relations.round(4))
-save_figure(relation_panels(means, relations, by="scale"), run_dir, "tradeoff_relations")
+display(tables["tradeoff_relations"].round(4))
+save_figure(tradeoff_step.relations_figure(means, tables["tradeoff_relations"]), run_dir, "tradeoff_relations")
 
 # %% [markdown]
 # ## The alignment–robustness plane
@@ -136,17 +110,9 @@ save_figure(relation_panels(means, relations, by="scale"), run_dir, "tradeoff_re
 # scaled over the run.
 
 # %%
-plane = tradeoff.synthesis_table(means, params["alignment_weight"], by="scale")  # one plane per scale
-selected = {row.scale: label for label, row in plane[plane["selected"]].iterrows()}
-save_figure(alignment_robustness_plane(means, plane["on_pareto_front"].to_numpy(), selected, by="scale"),
-            run_dir, "tradeoff_plane")
-for scale, rows in plane.groupby("scale", sort=False):
-    choice = rows[rows["selected"]]
-    choice = (f"{choice['checkpoint'].iloc[0]} (epoch {choice['epoch'].iloc[0]:g})" if len(choice)
-              else "none (no checkpoint has a noise drop: all at chance)")
-    say(f"{scale + ': ' if several_scales else ''}Pareto front: "
-        f"{', '.join(rows.loc[rows['on_pareto_front'], 'checkpoint']) or 'empty'}; "
-        f"selected with alignment_weight={params['alignment_weight']}: {choice}")
+plane = tradeoff_step.plane(means, params)  # one plane per scale
+save_figure(tradeoff_step.plane_figure(means, plane), run_dir, "tradeoff_plane")
+say(tradeoff_step.plane_sentences(plane, params))
 
 # %% [markdown]
 # ## Verdicts on the paper's claims
@@ -157,14 +123,8 @@ for scale, rows in plane.groupby("scale", sort=False):
 # verdict; the list under the table says where the seeds differ.
 
 # %%
-verdicts = tradeoff.verdicts(table, n_perm=params["n_perm"], seed=params["seed"], by="scale")
-display(verdicts)
+display(tables["tradeoff_verdicts"])
 
 # %%
-# Each run's checkpoints with its own Pareto front, selection and peak (several runs: scale and seed columns).
-synthesis = tradeoff.synthesis_table(table, params["alignment_weight"])
-write_table(synthesis, run_dir, "tradeoff")
-write_table(relations, run_dir, "tradeoff_relations")
-write_table(verdicts, run_dir, "tradeoff_verdicts")
-write_table(means, run_dir, "tradeoff_seed_means")
-say("\n".join(results.verdict_sentences(verdicts)))
+write_tables(tables, run_dir)
+say(tradeoff_step.verdict_text(tables["tradeoff_verdicts"]))

@@ -43,26 +43,18 @@ distance = None  # which IQA distance to compare, if iqa.csv holds several
 n_perm = None  # permutations for the p-values
 
 # %%
-from pathlib import Path
-
-import pandas as pd
 from IPython.display import display
 
-from clipalign_utils import config, results, sweep
-from clipalign_utils.prose import say
-from clipalign_utils.io import write_table
-from clipalign_utils.metrics import sweep as sweep_metrics
-from clipalign_utils.metrics import tradeoff
+from clipalign_utils.io import write_tables
 from clipalign_utils.plots.common import save_figure
-from clipalign_utils.plots.sweep import factor_panels, shape_vs_noise
-from clipalign_utils.plots.tradeoff import summary_figure
+from clipalign_utils.prose import say
+from clipalign_utils.step_page import open_sweep
+from clipalign_utils.steps import sweep as sweep_page
 
-params = config.resolve_notebook(globals())  # the parameters cell's values; None = the preset's
-run_dir = Path(run_dir)
-runs = results.parse_run_dirs(run_dirs, run_dir) if run_dirs is not None else sweep.sweep_run_dirs(run_dir)
-data = results.sweep_tables(runs, params["distance"])
-table, factors, reference = data["table"], data["factors"], data["reference"]
-say(f"{len(runs)} runs, {len(data['settings'])} settings; they differ in: {', '.join(factors) or 'nothing'}")
+runs, params = open_sweep(globals())
+data = sweep_page.load(runs, params)
+tables = sweep_page.measure(runs, params, data)
+say(sweep_page.intro_sentence(runs, data))
 display(data["settings"])
 
 # %% [markdown]
@@ -73,10 +65,7 @@ display(data["settings"])
 # run's own bootstrap interval where it has one).
 
 # %%
-means = tradeoff.seed_means(table, by=("setting", "epoch"))
-noise_means = tradeoff.seed_means(data["noise"], {"accuracy": ("lo", "hi")}, by=("setting", "sigma", "epoch"))
-fig = summary_figure(means, noise_means, by="setting", clean_only=True)
-save_figure(fig, run_dir, "sweep_curves")
+save_figure(sweep_page.curves_figure(data), run_dir, "sweep_curves")
 
 # %% [markdown]
 # ## The paper's claims, per setting
@@ -84,8 +73,8 @@ save_figure(fig, run_dir, "sweep_curves")
 # setting's seed-mean curve.
 
 # %%
-verdicts = tradeoff.verdicts(table, n_perm=params["n_perm"], seed=params["seed"], by="setting")
-display(verdicts.pivot(index="setting", columns="claim", values="verdict").loc[list(data["settings"]["setting"])])
+verdicts = tables["sweep_verdicts"]
+display(sweep_page.verdict_grid(verdicts, data))
 display(verdicts[["setting", "claim", "statistic", "value", "p_value", "verdict", "detail"]].round(4))
 
 # %% [markdown]
@@ -96,21 +85,16 @@ display(verdicts[["setting", "claim", "statistic", "value", "p_value", "verdict"
 # the noise drop over training (Spearman over checkpoints, permutation p).
 
 # %%
-summary = sweep_metrics.setting_summary(means, n_perm=params["n_perm"], seed=params["seed"])
-summary = data["settings"].merge(summary, on="setting")
-display(summary.round(3))
+display(tables["sweep_summary"].round(3))
 
 # %% [markdown]
 # ## How the measures move with each factor
 # For each swept parameter, the settings that change it alone (the others at the preset's value).
 
 # %%
-slices = sweep_metrics.factor_slices(summary, factors, reference)
-effects = pd.concat([sweep_metrics.factor_effects(rows, factor) for factor, rows in slices.items()],
-                    ignore_index=True) if slices else pd.DataFrame()
-if slices:
-    display(effects.round(3))
-    fig = factor_panels(slices)
+fig = sweep_page.factor_figure(tables, data)
+if fig is not None:
+    display(tables["sweep_effects"].round(3))
     save_figure(fig, run_dir, "sweep_factors")
 else:
     say("no parameter is varied alone in this sweep: compare the settings in the tables above")
@@ -119,18 +103,7 @@ else:
 # ## 1. Texture–label correlation: a stronger texture phase, an earlier or higher IQA peak?
 
 # %%
-def effect_sentence(factor: str, measure: str) -> str:
-    row = effects[(effects["factor"] == factor) & (effects["measure"] == measure)].iloc[0]
-    return (f"as {factor} goes {row['values']}, {sweep_metrics.SUMMARY_MEASURES[measure]} "
-            f"{row['direction']} ({row['measured']})")
-
-
-if "texture_correlation" in slices:
-    for measure in ("early_texture_bias", "iqa_peak_epoch", "iqa_peak_srcc", "iqa_decline"):
-        say(effect_sentence("texture_correlation", measure))
-else:
-    say("this sweep does not vary texture_correlation alone; run one that does, e.g. "
-          "clipalign sweep -p texture_correlation=0.5,0.8,0.95 --out runs/texture_correlation")
+say(sweep_page.texture_correlation_sentences(tables["sweep_effects"]))
 
 # %% [markdown]
 # ## 2. Does noise robustness follow shape bias across settings?
@@ -139,46 +112,15 @@ else:
 # and the normalized drop.
 
 # %%
-# A drop measured at other noise levels is on another scale: settings that change sigmas stay out.
-settings = data["settings"].set_index("setting")
-comparable = [s for s in settings.index if "sigmas" not in factors or settings.loc[s, "sigmas"] == reference["sigmas"]]
-if len(comparable) < len(data["settings"]):
-    say(f"left out (noise drop measured at other sigmas): "
-          f"{', '.join(s for s in settings.index if s not in comparable)}")
-fig = shape_vs_noise(means[means["setting"].isin(comparable)])
-save_figure(fig, run_dir, "sweep_shape_vs_noise")
-final = summary[summary["setting"].isin(comparable)].dropna(subset=["noise_drop_final"])
-across = {"spearman": (1 - final["final_texture_bias"]).corr(final["noise_drop_final"], method="spearman")
-          if len(final) >= 3 else float("nan"), "n": len(final)}
-pooled = sweep_metrics.pooled_relation(table[table["setting"].isin(comparable)], n_perm=params["n_perm"],
-                                       seed=params["seed"])
-say(f"across settings, last checkpoints: Spearman(shape bias, noise drop) = {across['spearman']:.2f} "
-      f"over {across['n']} settings")
-say(f"pooled over every checkpoint of every run: Spearman(shape bias, noise drop) = {pooled['spearman']:.2f} "
-      f"(permutation p = {pooled['p_value']:.3g}, n = {pooled['n']}; descriptive: checkpoints of a run are "
-      f"not independent)")
-if pooled["n"] < 3:
-    say("undetermined: fewer than 3 checkpoints are above chance on clean images, so none has a noise drop")
-elif pooled["spearman"] < 0 and pooled["p_value"] < 0.05:
-    say("noise robustness follows shape bias: checkpoints with more shape bias lose less under noise")
-elif pooled["spearman"] > 0 and pooled["p_value"] < 0.05:
-    say("the opposite of the paper's link: checkpoints with more shape bias lose MORE accuracy under noise")
-else:
-    say("no clear link: shape bias and the noise drop are not significantly related across checkpoints")
+save_figure(sweep_page.shape_noise_figure(data), run_dir, "sweep_shape_vs_noise")
+say(sweep_page.shape_noise_sentences(tables, data, params))
 
 # %% [markdown]
 # ## 3. Which settings show the paper's picture?
 
 # %%
-claims = verdicts.pivot(index="setting", columns="claim", values="verdict")
-for setting, row in claims.loc[list(data["settings"]["setting"])].iterrows():
-    reproduced = [claim for claim, verdict in row.items() if verdict == tradeoff.REPRODUCED]
-    say(f"{setting}: reproduces {len(reproduced)} of {len(row)} claims"
-          + (f" ({'; '.join(reproduced)})" if reproduced else ""))
+say(sweep_page.claims_sentences(verdicts, data))
 
 # %%
-write_table(table, run_dir, "sweep_checkpoints")
-write_table(summary, run_dir, "sweep_summary")
-write_table(verdicts, run_dir, "sweep_verdicts")
-write_table(effects, run_dir, "sweep_effects")
-say(f"tables: {run_dir / 'metrics'}/sweep_{{checkpoints,summary,verdicts,effects}}.csv")
+write_tables(tables, run_dir)
+say(f"tables: {run_dir}/metrics/sweep_{{checkpoints,summary,verdicts,effects}}.csv")

@@ -74,7 +74,7 @@ def load_cue_conflict(dataset: str, root: str, params: dict, image_size: int | N
     world's :class:`~.world.WorldConfig`), seed and per_pair.
     """
     loader = get_dataset("cue_conflict", dataset)
-    config = world.WorldConfig(params["image_size"], params["texture_correlation"], params["texture_scale"])
+    config = world.evaluation_world(params)
     return loader(root=root, size=image_size or DEFAULT_FILE_IMAGE_SIZE, world_config=config, seed=params["seed"],
                   per_pair=params["cue_conflict_per_pair"])
 

@@ -139,7 +139,7 @@ def load_iqa(dataset: str, root: str, params: dict, image_size: int | None = Non
     input_size = image_size or DEFAULT_FILE_IMAGE_SIZE
     mode = resolve_resize(resize, input_size)
     loader = get_dataset("iqa", dataset)
-    config = world.WorldConfig(params["image_size"], params["texture_correlation"], params["texture_scale"])
+    config = world.evaluation_world(params)
     return loader(root=root, size=input_size, mode=mode, world_config=config, seed=params["seed"],
                   levels=params["iqa_levels"], observer=params["reference_observer"])
 

@@ -58,7 +58,7 @@ def load_noise_dataset(dataset: str, root, params: dict) -> ClassificationSet:
     if per_class < 1:
         raise ParameterError(f"test_per_class must be a positive integer; got {per_class!r}")
     loader = get_dataset("noise", dataset)
-    config = world.WorldConfig(params["image_size"], params["texture_correlation"], params["texture_scale"])
+    config = world.evaluation_world(params)
     return loader(root=root, per_class=per_class, seed=params["seed"], world_config=config)
 
 

@@ -22,6 +22,7 @@ datasets identical across notebooks without storing them.
 """
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 from functools import lru_cache
 
@@ -82,6 +83,18 @@ class WorldConfig:
     @property
     def texture_period(self) -> float:
         return BASE_TEXTURE_PERIOD * self.texture_scale * self.image_size / 32
+
+
+def evaluation_world(params: dict) -> WorldConfig:
+    """The world an embedded evaluation set is drawn from, by a run's resolved parameters: its image size
+    and texture settings, clean images (quality variation is a training condition only)."""
+    return WorldConfig(params["image_size"], params["texture_correlation"], params["texture_scale"])
+
+
+def training_world(params: dict) -> WorldConfig:
+    """The world a run trains on: :func:`evaluation_world` with the parameters' quality variation."""
+    return dataclasses.replace(evaluation_world(params), quality_variation=params["quality_variation"],
+                               quality_families=params["quality_families"])
 
 
 def check_quality_families(families) -> tuple[str, ...]:

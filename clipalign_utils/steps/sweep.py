@@ -1,0 +1,133 @@
+"""The sweep page (page 6): a sweep's runs compared — the curves per setting, the claims' verdicts per
+setting, each parameter varied alone against its reference, and whether shape bias and the noise drop
+go together across settings. Like the synthesis it reads runs: ``measure(run_dirs, params)``. (Running a
+sweep is ``clipalign_utils.sweep``.)"""
+from __future__ import annotations
+
+from pathlib import Path
+
+import pandas as pd
+
+from .. import results
+from ..metrics import sweep as sweep_metrics
+from ..metrics import tradeoff
+from ..plots.sweep import factor_panels, shape_vs_noise
+from ..plots.tradeoff import summary_figure
+
+TEXTURE_MEASURES = ("early_texture_bias", "iqa_peak_epoch", "iqa_peak_srcc", "iqa_decline")
+
+
+def load(run_dirs: list[Path], params: dict) -> dict:
+    """``results.sweep_tables``: the runs' checkpoint and noise tables by setting, the settings, the
+    factors that differ and their reference values."""
+    return results.sweep_tables(run_dirs, params["distance"])
+
+
+def seed_means(data: dict) -> pd.DataFrame:
+    return tradeoff.seed_means(data["table"], by=("setting", "epoch"))
+
+
+def measure(run_dirs: list[Path], params: dict, data: dict | None = None) -> dict[str, pd.DataFrame]:
+    """{"sweep_checkpoints": every checkpoint of every run with its setting, "sweep_summary": one row per
+    setting (``metrics.sweep.setting_summary``), "sweep_verdicts": the claims' verdicts per setting,
+    "sweep_effects": each parameter varied alone, its effect on every summary measure}."""
+    data = load(run_dirs, params) if data is None else data
+    summary = data["settings"].merge(
+        sweep_metrics.setting_summary(seed_means(data), n_perm=params["n_perm"], seed=params["seed"]), on="setting")
+    slices = factor_slices(summary, data)
+    effects = pd.concat([sweep_metrics.factor_effects(rows, factor) for factor, rows in slices.items()],
+                        ignore_index=True) if slices else pd.DataFrame()
+    return {"sweep_checkpoints": data["table"], "sweep_summary": summary,
+            "sweep_verdicts": tradeoff.verdicts(data["table"], n_perm=params["n_perm"], seed=params["seed"],
+                                                by="setting"),
+            "sweep_effects": effects}
+
+
+def factor_slices(summary: pd.DataFrame, data: dict) -> dict[str, pd.DataFrame]:
+    """Per parameter varied alone: its settings' summary rows (``metrics.sweep.factor_slices``)."""
+    return sweep_metrics.factor_slices(summary, data["factors"], data["reference"])
+
+
+def intro_sentence(run_dirs: list[Path], data: dict) -> str:
+    return (f"{len(run_dirs)} runs, {len(data['settings'])} settings; they differ in: "
+            f"{', '.join(data['factors']) or 'nothing'}")
+
+
+def curves_figure(data: dict):
+    """Every measure's seed-mean curve per setting (clean accuracy only in the accuracy panel)."""
+    noise_means = tradeoff.seed_means(data["noise"], {"accuracy": ("lo", "hi")}, by=("setting", "sigma", "epoch"))
+    return summary_figure(seed_means(data), noise_means, by="setting", clean_only=True)
+
+
+def verdict_grid(verdicts: pd.DataFrame, data: dict) -> pd.DataFrame:
+    """Setting × claim: the verdict, settings in the sweep's order."""
+    return verdicts.pivot(index="setting", columns="claim", values="verdict").loc[list(data["settings"]["setting"])]
+
+
+def factor_figure(tables: dict, data: dict):
+    """One panel per parameter varied alone; None when none is."""
+    slices = factor_slices(tables["sweep_summary"], data)
+    return factor_panels(slices) if slices else None
+
+
+def texture_correlation_sentences(effects: pd.DataFrame) -> list[str]:
+    """How the early texture bias and the IQA peak move as texture_correlation varies alone."""
+    if effects.empty or "texture_correlation" not in set(effects["factor"]):
+        return ["this sweep does not vary texture_correlation alone; run one that does, e.g. "
+                "clipalign sweep -p texture_correlation=0.5,0.8,0.95 --out runs/texture_correlation"]
+    lines = []
+    for measure_name in TEXTURE_MEASURES:
+        row = effects[(effects["factor"] == "texture_correlation") & (effects["measure"] == measure_name)].iloc[0]
+        lines.append(f"as texture_correlation goes {row['values']}, {sweep_metrics.SUMMARY_MEASURES[measure_name]} "
+                     f"{row['direction']} ({row['measured']})")
+    return lines
+
+
+def comparable_settings(data: dict) -> list[str]:
+    """The settings whose noise drop was measured at the reference noise levels."""
+    settings = data["settings"].set_index("setting")
+    return [s for s in settings.index
+            if "sigmas" not in data["factors"] or settings.loc[s, "sigmas"] == data["reference"]["sigmas"]]
+
+
+def shape_noise_figure(data: dict):
+    means = seed_means(data)
+    return shape_vs_noise(means[means["setting"].isin(comparable_settings(data))])
+
+
+def shape_noise_sentences(tables: dict, data: dict, params: dict) -> list[str]:
+    """Do shape bias and the noise drop go together: across settings' last checkpoints, and pooled over
+    every checkpoint (a permutation test, descriptive)."""
+    comparable = comparable_settings(data)
+    left_out = [s for s in data["settings"]["setting"] if s not in comparable]
+    lines = [f"left out (noise drop measured at other sigmas): {', '.join(left_out)}"] if left_out else []
+    summary, table = tables["sweep_summary"], tables["sweep_checkpoints"]
+    final = summary[summary["setting"].isin(comparable)].dropna(subset=["noise_drop_final"])
+    across = ((1 - final["final_texture_bias"]).corr(final["noise_drop_final"], method="spearman")
+              if len(final) >= 3 else float("nan"))
+    pooled = sweep_metrics.pooled_relation(table[table["setting"].isin(comparable)], n_perm=params["n_perm"],
+                                           seed=params["seed"])
+    lines += [f"across settings, last checkpoints: Spearman(shape bias, noise drop) = {across:.2f} "
+              f"over {len(final)} settings",
+              f"pooled over every checkpoint of every run: Spearman(shape bias, noise drop) = {pooled['spearman']:.2f} "
+              f"(permutation p = {pooled['p_value']:.3g}, n = {pooled['n']}; descriptive: checkpoints of a run are "
+              f"not independent)"]
+    if pooled["n"] < 3:
+        lines.append("undetermined: fewer than 3 checkpoints are above chance on clean images, so none has a noise drop")
+    elif pooled["spearman"] < 0 and pooled["p_value"] < 0.05:
+        lines.append("noise robustness follows shape bias: checkpoints with more shape bias lose less under noise")
+    elif pooled["spearman"] > 0 and pooled["p_value"] < 0.05:
+        lines.append("the opposite of the paper's link: checkpoints with more shape bias lose MORE accuracy under noise")
+    else:
+        lines.append("no clear link: shape bias and the noise drop are not significantly related across checkpoints")
+    return lines
+
+
+def claims_sentences(verdicts: pd.DataFrame, data: dict) -> list[str]:
+    """Per setting: how many of the claims it reproduces, and which."""
+    lines = []
+    for setting, row in verdict_grid(verdicts, data).iterrows():
+        reproduced = [claim for claim, verdict in row.items() if verdict == tradeoff.REPRODUCED]
+        lines.append(f"{setting}: reproduces {len(reproduced)} of {len(row)} claims"
+                     + (f" ({'; '.join(reproduced)})" if reproduced else ""))
+    return lines

@@ -1,0 +1,79 @@
+"""The ``train`` step's page: what the training world looks like and how training went. The training
+itself is ``clipalign_utils.train`` (model code apart from this page's story)."""
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from ..checkpoints import Run
+from ..data import world
+from ..plots.training import loss_curve
+from ..plots.world import image_grid
+
+
+def world_sample_figure(params: dict, n: int = 32):
+    """``n`` training pairs of the run's world, titled caption class / texture family."""
+    sample = world.make_pairs(n, params["seed"], world.training_world(params))
+    return image_grid(sample.images, [f"{world.SHAPES[s]}/{world.TEXTURES[t]}"
+                                      for s, t in zip(sample.shape_labels, sample.texture_labels)])
+
+
+def canonical_texture_sentence(params: dict, n: int = 2000) -> str:
+    """The fraction of ``n`` training images that wear their class's canonical texture."""
+    pairs = world.make_pairs(n, params["seed"], world.training_world(params))
+    return (f"fraction of training images with their class's canonical texture: "
+            f"{(pairs.shape_labels == pairs.texture_labels).mean():.3f} "
+            f"(texture_correlation = {params['texture_correlation']})")
+
+
+def degradations(params: dict) -> pd.DataFrame:
+    """The training images of the first epoch training draws that carry a degradation: index, family,
+    level (empty for a clean world)."""
+    config, first_epoch = world.training_world(params), _first_epoch(params)
+    rows = [(i, *drawn) for i in range(params["samples_per_epoch"])
+            if (drawn := world.training_degradation(i, params["seed"], first_epoch, config)) is not None]
+    return pd.DataFrame(rows, columns=["index", "family", "level"])
+
+
+def _first_epoch(params: dict) -> int:
+    return 1 if params["fresh_data"] else 0  # the data epoch training draws first
+
+
+def quality_variation_sentences(params: dict, degraded: pd.DataFrame) -> list[str]:
+    if params["quality_variation"] <= 0:
+        return ["quality_variation = 0: every training image is clean"]
+    counts = degraded["family"].value_counts()
+    return [f"{len(degraded)} of {params['samples_per_epoch']} training images per epoch are degraded "
+            f"(quality_variation = {params['quality_variation']}; "
+            f"{'new draws every epoch' if params['fresh_data'] else 'the same images every epoch'}); by family: "
+            + ", ".join(f"{family} {count}" for family, count in counts.items())]
+
+
+def degraded_figure(params: dict, degraded: pd.DataFrame, n: int = 12):
+    """The first ``n`` degraded training images (``degradations``) titled family / level."""
+    shown = degraded.head(n)
+    config, epoch = world.training_world(params), _first_epoch(params)
+    images = np.stack([world.make_pair(i, params["seed"], config, epoch=epoch)[0] for i in shown["index"]])
+    return image_grid(images, [f"{f}\nlevel {lv}" for f, lv in zip(shown["family"], shown["level"])],
+                      columns=6, scale=1.6)
+
+
+def checkpoint_table(run: Run) -> pd.DataFrame:
+    return pd.DataFrame({"checkpoint": [c.name for c in run.checkpoints], "epoch": [c.epoch for c in run.checkpoints]})
+
+
+def training_log(run: Run) -> pd.DataFrame:
+    return pd.read_csv(run.layout.train_log)
+
+
+def loss_figure(run: Run):
+    return loss_curve(training_log(run), [c.epoch for c in run.checkpoints])
+
+
+def checkpoints_sentence(run: Run) -> str:
+    return f"{len(run.checkpoints)} checkpoints of {run.model_name} in {run.layout.checkpoints}"
+
+
+def loss_sentence(run: Run) -> str:
+    log = training_log(run)
+    return f"loss: first step {log['loss'].iloc[0]:.3f}, last step {log['loss'].iloc[-1]:.3f}"

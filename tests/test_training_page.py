@@ -1,0 +1,66 @@
+"""The train step's page (steps/training.py): its sentences and tables against hand-computed values."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from clipalign_utils import config
+from clipalign_utils.checkpoints import Checkpoint, Run
+from clipalign_utils.data import world
+from clipalign_utils.steps import training
+
+
+def _params(**changes):
+    return {**config.resolve("smoke"), "samples_per_epoch": 200, **changes}
+
+
+def test_a_clean_world_has_no_degradations():
+    params = _params()
+    degraded = training.degradations(params)
+    assert degraded.empty and list(degraded.columns) == ["index", "family", "level"]
+    assert training.quality_variation_sentences(params, degraded) == ["quality_variation = 0: every training image is clean"]
+
+
+def test_degradations_are_the_worlds_draws_and_the_sentence_counts_them():
+    params = _params(quality_variation=0.5, quality_families=("gaussian_blur", "jpeg_compression"))
+    degraded = training.degradations(params)
+    config_ = world.training_world(params)
+    expected = [i for i in range(200) if world.training_degradation(i, params["seed"], 0, config_) is not None]
+    assert degraded["index"].tolist() == expected and 60 < len(expected) < 140
+    assert set(degraded["family"]) <= {"gaussian_blur", "jpeg_compression"} and degraded["level"].between(1, 5).all()
+    blur = int((degraded["family"] == "gaussian_blur").sum())
+    (sentence,) = training.quality_variation_sentences(params, degraded)
+    assert sentence.startswith(f"{len(expected)} of 200 training images per epoch are degraded (quality_variation = 0.5; "
+                               "the same images every epoch); by family: ")
+    assert f"gaussian_blur {blur}" in sentence
+
+
+def test_canonical_texture_fraction():
+    params = _params(texture_correlation=0.8)
+    pairs = world.make_pairs(2000, params["seed"], world.training_world(params))
+    fraction = (pairs.shape_labels == pairs.texture_labels).mean()
+    assert training.canonical_texture_sentence(params) == (
+        f"fraction of training images with their class's canonical texture: {fraction:.3f} (texture_correlation = 0.8)")
+    assert abs(fraction - 0.8) < 0.05
+
+
+def test_checkpoint_table_and_loss_sentences(tmp_path):
+    run = Run(tmp_path, "clipalign-tiny", 32, [Checkpoint(Path("epoch_0.pt"), 0.0), Checkpoint(Path("epoch_0.5.pt"), 0.5)])
+    pd.DataFrame({"step": [1, 2, 3], "epoch": [0.25, 0.5, 0.75], "loss": [4.1591, 3.0, 2.71828],
+                  "lr": [1e-4, 2e-4, 1e-4]}).to_csv(tmp_path / "train_log.csv", index=False)
+    assert training.checkpoint_table(run).to_dict("list") == {"checkpoint": ["epoch_0", "epoch_0.5"], "epoch": [0.0, 0.5]}
+    assert training.checkpoints_sentence(run) == f"2 checkpoints of clipalign-tiny in {tmp_path / 'checkpoints'}"
+    assert training.loss_sentence(run) == "loss: first step 4.159, last step 2.718"
+
+
+def test_training_world_adds_quality_variation_to_the_evaluation_world():
+    params = _params(quality_variation=0.3, texture_scale=2.0)
+    assert world.evaluation_world(params) == world.WorldConfig(32, params["texture_correlation"], 2.0)
+    assert world.training_world(params).quality_variation == 0.3
+    assert world.evaluation_world(params).quality_variation == 0.0
+    with pytest.raises(Exception, match="image_size must be an integer"):
+        world.evaluation_world({**params, "image_size": 12.5})
+    assert np.isfinite(world.training_world(params).texture_period)
