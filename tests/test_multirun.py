@@ -15,19 +15,18 @@ from clipalign_utils.layout import RunDir, runs_in
 from clipalign_utils.metrics import tradeoff
 from clipalign_utils.multirun import plan_runs
 from clipalign_utils.registry import REPO_ROOT
+from helpers import checkpoint_table
 
 # Student t quantiles (0.975): 1 and 2 degrees of freedom.
 T1, T2 = 12.706204736174707, 4.302652729749464
 
 
 def _run_rows(scale, seed, iqa, shape, drop, epochs=(0.0, 1.0)):
-    return pd.DataFrame({
-        "scale": scale, "seed": seed, "run": f"{scale}-seed{seed}", "epoch": list(epochs),
-        "checkpoint": [f"epoch_{e:g}" for e in epochs],
-        "iqa_srcc": iqa, "iqa_srcc_lo": [v - 0.1 for v in iqa], "iqa_srcc_hi": [v + 0.1 for v in iqa],
-        "shape_bias": shape, "shape_bias_lo": [v - 0.05 for v in shape], "shape_bias_hi": [v + 0.05 for v in shape],
-        "clean_accuracy": np.linspace(0.5, 0.9, len(epochs)), "noise_drop": drop,
-    })
+    return checkpoint_table(
+        epochs, scale=scale, seed=seed, run=f"{scale}-seed{seed}",
+        iqa_srcc=iqa, iqa_srcc_lo=[v - 0.1 for v in iqa], iqa_srcc_hi=[v + 0.1 for v in iqa],
+        shape_bias=shape, shape_bias_lo=[v - 0.05 for v in shape], shape_bias_hi=[v + 0.05 for v in shape],
+        clean_accuracy=np.linspace(0.5, 0.9, len(epochs)), noise_drop=drop)
 
 
 def test_seed_means_mean_and_t_interval_per_scale_and_epoch():

@@ -21,7 +21,7 @@ from clipalign_utils.config import resolve
 from clipalign_utils.errors import CheckpointError
 from clipalign_utils.pipeline import NOTEBOOK_DIR, REPO_ROOT, STEPS
 from clipalign_utils.sweep import SWEEP_NOTEBOOK
-from conftest import notebook_text
+from helpers import notebook_text
 
 WORKFLOWS = REPO_ROOT / ".github" / "workflows"
 ANALYSES = [STEPS[step] for step in ("iqa", "shape", "noise", "similarity", "saliency", "tradeoff")]

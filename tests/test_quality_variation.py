@@ -9,7 +9,7 @@ import json
 import numpy as np
 import pandas as pd
 import pytest
-from conftest import train_interrupted_after
+from helpers import train_interrupted_after
 import torch
 
 from clipalign_utils import cli, config, sweep, train

@@ -139,6 +139,23 @@ def test_step_schemas_are_the_modules_columns():
     assert saliency.SALIENCY_COLUMNS == list(registry.SALIENCY.columns)
 
 
+def test_every_step_module_measures_with_one_signature():
+    """``load(run, params)`` and ``measure(run, params, data=None) -> {table: DataFrame}``; the synthesis
+    reads runs (``run_dirs``)."""
+    import importlib
+    import inspect
+
+    for step in registry.steps():
+        if step.name == "train":
+            continue  # training is no measurement: its module is the trainer
+        module = importlib.import_module(step.module)
+        for function in (module.load, module.measure):
+            parameters = list(inspect.signature(function).parameters.values())
+            first = "run_dirs" if step.synthesis else "run"
+            assert [p.name for p in parameters[:2]] == [first, "params"], (step.name, function.__name__)
+            assert all(p.default is not inspect.Parameter.empty for p in parameters[2:]), (step.name, function.__name__)
+
+
 # --- a toy step registered at run time -----------------------------------------------------------
 TOY_MODULE = '''
 """A toy analysis step: one number per checkpoint."""

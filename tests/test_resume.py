@@ -8,7 +8,7 @@ import torch
 
 from clipalign_utils import config, train
 from clipalign_utils.errors import CheckpointError
-from conftest import train_interrupted_after
+from helpers import train_interrupted_after
 
 
 def _state(path):

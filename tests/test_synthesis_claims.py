@@ -8,6 +8,7 @@ import pytest
 
 from clipalign_utils import registry, results
 from clipalign_utils.metrics import tradeoff
+from helpers import checkpoint_table
 
 EPOCHS = [0, 0.25, 0.5, 1, 2, 4, 8, 12]
 
@@ -21,9 +22,9 @@ def _table(two_afc=None, saliency=None):
     n = len(EPOCHS)
     rng = np.random.default_rng(0)
     iqa = np.linspace(0.3, 0.6, n)
-    df = pd.DataFrame({"checkpoint": [f"epoch_{e:g}" for e in EPOCHS], "epoch": EPOCHS, "iqa_srcc": iqa,
-                       "iqa_srcc_lo": iqa - 0.05, "iqa_srcc_hi": iqa + 0.05,
-                       "shape_bias": np.linspace(0.2, 0.8, n), "clean_accuracy": 0.8, "noise_drop": 0.3 + 0.01 * rng.standard_normal(n)})
+    df = checkpoint_table(EPOCHS, iqa_srcc=iqa, iqa_srcc_lo=iqa - 0.05, iqa_srcc_hi=iqa + 0.05,
+                          shape_bias=np.linspace(0.2, 0.8, n), clean_accuracy=0.8,
+                          noise_drop=0.3 + 0.01 * rng.standard_normal(n))
     for column, values in (("two_afc_score", two_afc), ("saliency_cc", saliency)):
         if values is not None:
             df[column], df[f"{column}_lo"], df[f"{column}_hi"] = _curve(values)

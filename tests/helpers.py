@@ -1,0 +1,91 @@
+"""Helpers the tests share (fixtures are in conftest.py): a step's tables against the registry's schema,
+per-checkpoint tables and runs built by hand, an executed notebook's text, a training that crashes."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pandas as pd
+
+from clipalign_utils import checkpoints, registry
+from clipalign_utils.layout import RunDir
+
+
+def checkpoint_name(epoch: float) -> str:
+    """The name a checkpoint of ``epoch`` has (``epoch_0.5``), as training writes it."""
+    return f"epoch_{epoch:g}"
+
+
+def checkpoint_table(epochs, **columns) -> pd.DataFrame:
+    """One row per checkpoint (checkpoint, epoch) with ``columns`` (lists, arrays or scalars)."""
+    epochs = [float(e) for e in epochs]
+    return pd.DataFrame({"checkpoint": [checkpoint_name(e) for e in epochs], "epoch": epochs, **columns})
+
+
+def fake_run(run_dir: Path, epochs=(0, 1, 2), model: str = "clipalign-tiny", image_size: int = 32) -> checkpoints.Run:
+    """A ``Run`` whose checkpoints are names only (nothing is loaded): for code that reads the run's
+    checkpoint list and directory."""
+    return checkpoints.Run(Path(run_dir), model, image_size,
+                           [checkpoints.Checkpoint(Path(run_dir) / "checkpoints" / f"{checkpoint_name(e)}.pt", float(e))
+                            for e in epochs])
+
+
+def assert_step_tables(run_dir, step: str, checkpoint_names=None) -> dict[str, pd.DataFrame]:
+    """Every table the registered ``step`` writes is in ``run_dir`` with its schema's contract columns,
+    in order (more columns are welcome), and — given ``checkpoint_names`` — one set of rows per
+    checkpoint (a saliency baseline row aside). Returns the tables."""
+    found = {}
+    for table in registry.get(step).tables:
+        frame = pd.read_csv(RunDir(run_dir).table(table.name))
+        assert list(frame.columns[:len(table.columns)]) == list(table.columns) or \
+            set(table.columns) <= set(frame.columns), f"{table.name}: columns {list(frame.columns)}"
+        assert not table.missing_columns(frame.columns), table.name
+        if checkpoint_names is not None:
+            assert set(frame["checkpoint"]) - {registry.SALIENCY_BASELINE} == set(checkpoint_names), table.name
+        found[table.name] = frame
+    return found
+
+
+def assert_same_table(run_dir, reference_run_dir, table: str) -> None:
+    """Reproducibility: a step on an independently trained run with the same seed (the
+    `smoke_run` fixture vs the pipeline's own training) writes a byte-identical metric table."""
+    ours = RunDir(run_dir).table(table).read_text()
+    assert ours == RunDir(reference_run_dir).table(table).read_text(), f"{table}.csv differs"
+
+
+class TrainingCrash(Exception):
+    """Raised by ``train_interrupted_after`` in place of writing a checkpoint."""
+
+
+def train_interrupted_after(run_dir, params, last_epoch: float, monkeypatch) -> None:
+    """Train ``run_dir`` as if the process died while writing the first checkpoint after ``last_epoch``:
+    that checkpoint and the later ones never exist (the latest one left holds the optimizer state)."""
+    from clipalign_utils import train
+
+    real_save = train._atomic_torch_save
+
+    def save_until_crash(obj, path):
+        if path.name.startswith("epoch_") and float(path.stem.split("_")[1]) > last_epoch:
+            raise TrainingCrash(path.name)
+        real_save(obj, path)
+    monkeypatch.setattr(train, "_atomic_torch_save", save_until_crash)
+    try:
+        train.train(run_dir, params, progress=False)
+    except TrainingCrash:
+        pass
+    finally:
+        monkeypatch.setattr(train, "_atomic_torch_save", real_save)
+
+
+def notebook_text(notebook: dict | Path, markdown_only: bool = False) -> str:
+    """What an executed notebook shows as text: its printed streams and its Markdown outputs (the
+    computed sentences, ``clipalign_utils.prose.say``); ``markdown_only`` keeps the latter alone."""
+    if not isinstance(notebook, dict):
+        notebook = json.loads(Path(notebook).read_text())
+    parts = []
+    for cell in notebook["cells"]:
+        for output in cell.get("outputs", []):
+            if not markdown_only:
+                parts.append("".join(output.get("text", "")))
+            parts.append("".join(output.get("data", {}).get("text/markdown", "")))
+    return "".join(parts)
