@@ -30,6 +30,11 @@ BOOK = "book"  # the staged book inside a run's or a folder's directory: never a
 PARTS = frozenset({"checkpoints", "cache", "metrics", "figures", "notebooks", BOOK})
 
 
+def _inside(name: str, doc: str | None = None) -> property:
+    """A path inside the run directory, as a read-only attribute."""
+    return property(lambda self: self.path / name, doc=doc or f"RUN_DIR/{name}")
+
+
 @dataclass(frozen=True)
 class RunDir:
     """A run's directory (or any folder the CLI writes): paths, steps done, completeness, kind."""
@@ -44,39 +49,14 @@ class RunDir:
     def name(self) -> str:
         return self.path.name
 
-    @property
-    def checkpoints(self) -> Path:
-        return self.path / "checkpoints"
-
-    @property
-    def metrics(self) -> Path:
-        return self.path / "metrics"
-
-    @property
-    def figures(self) -> Path:
-        return self.path / "figures"
-
-    @property
-    def notebooks(self) -> Path:
-        return self.path / "notebooks"
-
-    @property
-    def cache(self) -> Path:
-        """Cached embeddings (``encoder``)."""
-        return self.path / "cache"
-
-    @property
-    def train_record(self) -> Path:
-        return self.path / TRAIN_RECORD
-
-    @property
-    def params_txt(self) -> Path:
-        return self.path / PARAMS_TXT
-
-    @property
-    def train_log(self) -> Path:
-        """Our training's loss and learning rate per step."""
-        return self.path / TRAIN_LOG
+    checkpoints = _inside("checkpoints")
+    metrics = _inside("metrics")
+    figures = _inside("figures")
+    notebooks = _inside("notebooks")
+    cache = _inside("cache", "Cached embeddings (``encoder``).")
+    train_record = _inside(TRAIN_RECORD, "Our training's parameters, written when training starts.")
+    params_txt = _inside(PARAMS_TXT, "The model and input size, as open_clip_train writes them.")
+    train_log = _inside(TRAIN_LOG, "Our training's loss and learning rate per step.")
 
     def table(self, name: str) -> Path:
         return self.metrics / f"{name}.csv"

@@ -82,36 +82,17 @@ texture_correlation = None  # embedded: for the world images among the reference
 texture_scale = None
 
 # %%
-from pathlib import Path
-
-import pandas as pd
-from IPython.display import display
-
-from clipalign_utils import checkpoints, config, multirun
-from clipalign_utils.data.iqa import load_iqa
-from clipalign_utils.encoder import Encoder
-from clipalign_utils.io import write_table
+from clipalign_utils.step_page import open_run
+from clipalign_utils.io import write_tables
 from clipalign_utils.prose import say
-from clipalign_utils.metrics.iqa import EARLY_FRACTION, peak_summary
 from clipalign_utils.steps import iqa as iqa_step
 from clipalign_utils.plots.common import save_figure
-from clipalign_utils.plots.families import family_curves
-from clipalign_utils.plots.iqa import (alignment_curve, distance_quality_scatter, distortion_heatmap,
-                                      iqa_examples, layer_heatmap)
+from clipalign_utils.plots.iqa import distortion_heatmap, layer_heatmap
+from IPython.display import display
 
-params = config.resolve_notebook(globals())  # the parameters cell's values; None = the preset's
-run_dir = multirun.analyse_every_run(Path(run_dir), "iqa", params)  # several runs: all analysed, the first shown
-run = checkpoints.discover_or_train(run_dir, params, auto_train, model)  # trains first if run_dir has none
-data = load_iqa(params["iqa_dataset"], params["iqa_root"], params, image_size=run.image_size,
-                resize=params["iqa_resize"])
-say(f"{len(run.checkpoints)} checkpoints of {run.model_name}; dataset {data.name}: {len(data)} distorted images "
-      f"of {len(data.references) // data.patches_per_image} references, "
-      f"{data.pairs['distortion'].nunique()} distortion types, "
-      f"levels {', '.join(map(str, sorted(data.pairs['level'].unique())))}; distance: {params['distance']}; "
-      f"iqa_resize: {data.resize_mode} ({data.patches_per_image} patch(es) per image, "
-      f"downsampling {data.downsampling:g}×)")
-if data.downsampling_note:
-    say(data.downsampling_note)
+run, params = open_run(globals(), "iqa")  # several runs: all analysed, the first shown; trains first if it has none
+data = iqa_step.load(run, params)
+say(iqa_step.describe_data(run, data, params))
 
 # %% [markdown]
 # ## The ground truth
@@ -119,42 +100,26 @@ if data.downsampling_note:
 # on a dataset where human scores exist.
 
 # %%
-say(f"quality scores: {data.ground_truth}")
-if data.observer is not None:
-    say(f"reference observer: {data.observer}, a human-calibrated full-reference metric; "
-          f"published SRCC with TID2013's human MOS: {data.observer_srcc_tid2013:.3f}")
-    say(f"source: {data.observer_source}")
-    say("its scores are not human judgments: an SRCC here measures agreement with this observer, "
-          "which itself agrees with people only as far as the value above says")
+say(iqa_step.ground_truth_sentences(data))
 
 # %% [markdown]
 # One reference and a distorted version of it per distortion type (at its middle level), each
 # titled with its quality score.
 
 # %%
-example_reference = 0
-example_pairs = data.example_pairs(example_reference)
-titles = [f"{d.replace('_', ' ')}\nlevel {lv}, quality {q:.2f}"
-          for d, lv, q in zip(example_pairs["distortion"], example_pairs["level"], example_pairs["quality"])]
-fig = iqa_examples(data.reference_image(example_reference), data.distorted_images(example_pairs["distorted_index"]),
-                   titles, reference_title=f"reference: {example_pairs['reference'].iloc[0]}")
-save_figure(fig, run_dir, "iqa_examples")
-by_level = data.pairs.groupby("level")["quality"]
-say("quality by level (median over all references and distortions): "
-      + ", ".join(f"level {level}: {median:.3f}" for level, median in by_level.median().items()))
+save_figure(iqa_step.examples_figure(data), run.run_dir, "iqa_examples")
+say(iqa_step.level_sentences(data))
 
 # %% [markdown]
 # ## Alignment at every checkpoint
 # Each checkpoint embeds the reference and distorted images once (cached), measures the distance
-# of every pair, and correlates it with quality.
+# of every pair, and correlates it with quality. The same call computes the tables of the later
+# sections (per distortion family and, with `layers="all"`, per vision block) and writes them all.
 
 # %%
-tables = iqa_step.measure(run, data, params, cache_dir=run_dir / "cache")
-for name, table in tables.items():
-    write_table(table, run_dir, name)
-iqa, iqa_pairs, early_peak = tables["iqa"], tables["iqa_pairs"], tables["iqa_peak"].iloc[0]
-overall = iqa[iqa["distortion"] == "all"].reset_index(drop=True)
-display(overall.drop(columns=["dataset", "distance", "distortion"]).round(3))
+tables = iqa_step.measure(run, params, data)  # every table of the page, the per-family and per-layer ones too
+write_tables(tables, run.run_dir)
+display(iqa_step.checkpoint_table(tables))
 
 # %% [markdown]
 # ## Alignment over training
@@ -164,23 +129,9 @@ display(overall.drop(columns=["dataset", "distance", "distortion"]).round(3))
 # same references, so a decline can be real even where the bands overlap.
 
 # %%
-fig = alignment_curve(iqa, log_x=True, title=f"alignment with {data.name} quality ({params['distance']} distance)")
-save_figure(fig, run_dir, "iqa_alignment_vs_epoch")
-peaks = {score: peak_summary(overall["epoch"], overall[score]) for score in ("srcc", "krcc", "plcc")}
-display(pd.DataFrame(peaks).T)
-peak = peaks["srcc"]
-at_peak = overall[overall["epoch"] == peak["peak_epoch"]].iloc[0]
-final = overall.iloc[-1]
-say(f"SRCC at the first checkpoint (epoch {overall['epoch'].iloc[0]:g}): {overall['srcc'].iloc[0]:.3f}")
-say(f"SRCC peaks at epoch {peak['peak_epoch']:g}: {peak['peak_value']:.3f} "
-      f"[{at_peak['srcc_lo']:.3f}, {at_peak['srcc_hi']:.3f}]")
-say(f"final checkpoint (epoch {peak['final_epoch']:g}): {peak['final_value']:.3f} "
-      f"[{final['srcc_lo']:.3f}, {final['srcc_hi']:.3f}]")
-where = ("inside training (neither the first nor the last checkpoint)" if peak["peak_is_interior"]
-         else "at an end of training")
-say(f"drop from peak to final: {peak['drop_from_peak']:.3f}; the peak is {where}")
-say(f"the final checkpoint's interval {'excludes' if final['srcc_hi'] < peak['peak_value'] else 'includes'} "
-      "the peak value")
+save_figure(iqa_step.alignment_figure(tables, data, params), run.run_dir, "iqa_alignment_vs_epoch")
+display(iqa_step.peak_table(tables))
+say(iqa_step.peak_sentences(tables))
 
 # %% [markdown]
 # ## Is there an *early* peak? A paired test
@@ -193,15 +144,7 @@ say(f"the final checkpoint's interval {'excludes' if final['srcc_hi'] < peak['pe
 # early, then declines".
 
 # %%
-say(f"early window: 0 < epoch ≤ {EARLY_FRACTION:.3g} × {early_peak['final_epoch']:g} = "
-      f"{early_peak['early_end']:g} ({int(early_peak['n_early'])} checkpoints)")
-if int(early_peak["n_early"]):
-    say(f"best early SRCC {early_peak['early_peak_srcc']:.3f} (epoch {early_peak['early_peak_epoch']:g}) − final "
-          f"{early_peak['final_srcc']:.3f} = {early_peak['early_drop']:.3f}, paired 95 % interval "
-          f"[{early_peak['lo']:.3f}, {early_peak['hi']:.3f}] over {int(early_peak['n_references'])} references: "
-          + ("above 0 — an early peak and a decline" if early_peak["lo"] > 0 else
-             "below 0 — the final checkpoint is better aligned than any early one" if early_peak["hi"] < 0 else
-             "includes 0 — no clear early peak"))
+say(iqa_step.early_peak_sentences(tables))
 
 # %% [markdown]
 # ## Per distortion type
@@ -209,13 +152,8 @@ if int(early_peak["n_early"]):
 # rank the severity of that damage as the ground truth does? Blue = aligned, red = reversed.
 
 # %%
-fig = distortion_heatmap(iqa)
-save_figure(fig, run_dir, "iqa_srcc_per_distortion")
-per_type = iqa[iqa["distortion"] != "all"]
-for checkpoint_name, label in [(at_peak["checkpoint"], "peak"), (final["checkpoint"], "final")]:
-    ranked = per_type[per_type["checkpoint"] == checkpoint_name].sort_values("srcc")
-    say(f"{label} checkpoint (epoch {ranked['epoch'].iloc[0]:g}): worst aligned {ranked['distortion'].iloc[0]} "
-          f"({ranked['srcc'].iloc[0]:.3f}), best {ranked['distortion'].iloc[-1]} ({ranked['srcc'].iloc[-1]:.3f})")
+save_figure(distortion_heatmap(tables["iqa"]), run.run_dir, "iqa_srcc_per_distortion")
+say(iqa_step.distortion_sentences(tables))
 
 # %% [markdown]
 # ## Two questions in one number: seen and unseen damage
@@ -227,19 +165,8 @@ for checkpoint_name, label in [(at_peak["checkpoint"], "peak"), (final["checkpoi
 # others (*unseen*). In a clean world (`quality_variation` = 0) every family is unseen.
 
 # %%
-iqa_marked, iqa_families = iqa_step.family_alignment(iqa, run_dir)
-write_table(iqa_families, run_dir, "iqa_families")
-fig = family_curves(iqa_marked, iqa_families)
-save_figure(fig, run_dir, "iqa_families")
-seen = iqa_step.seen_families(run_dir)
-say(f"families seen in training: {', '.join(seen) if seen else 'none (a clean training world)'}")
-for column, label in [("within_seen_srcc", "seen families"), ("within_unseen_srcc", "unseen families"),
-                      ("within_family_srcc", "all families"), ("overall_srcc", "all pairs (overall)")]:
-    curve = iqa_families.dropna(subset=[column])
-    if len(curve):
-        top = peak_summary(curve["epoch"], curve[column])
-        say(f"{label}: peak {top['peak_value']:.3f} at epoch {top['peak_epoch']:g}, final {top['final_value']:.3f} "
-              f"at epoch {top['final_epoch']:g} (drop from peak {top['drop_from_peak']:.3f})")
+save_figure(iqa_step.families_figure(tables, run), run.run_dir, "iqa_families")
+say(iqa_step.family_sentences(tables, run))
 
 # %% [markdown]
 # ## Distance against quality
@@ -248,19 +175,8 @@ for column, label in [("within_seen_srcc", "seen families"), ("within_unseen_src
 # others is one the model weighs differently from the ground truth.
 
 # %%
-scatter_checkpoints = list(dict.fromkeys([at_peak["checkpoint"], final["checkpoint"]]))
-scatter_rows = overall.set_index("checkpoint").loc[scatter_checkpoints]
-fig = distance_quality_scatter(
-    iqa_pairs, scatter_checkpoints,
-    [f"{'peak' if c == at_peak['checkpoint'] else 'last'}{' = last' if len(scatter_checkpoints) == 1 else ''}, "
-     f"epoch {e:g}" for c, e in scatter_rows["epoch"].items()],
-    scores=scatter_rows["srcc"].tolist(), quality_label=f"quality ({data.name}; higher = better)",
-    distance_label=f"{params['distance']} distance")
-save_figure(fig, run_dir, "iqa_distance_vs_quality")
-final_pairs = iqa_pairs[iqa_pairs["checkpoint"] == final["checkpoint"]]
-say(f"last checkpoint, median {params['distance']} distance by level: "
-      + ", ".join(f"level {level}: {median:.4f}"
-                  for level, median in final_pairs.groupby("level")["model_distance"].median().items()))
+save_figure(iqa_step.scatter_figure(tables, data, params), run.run_dir, "iqa_distance_vs_quality")
+say(iqa_step.distance_sentences(tables, params))
 
 # %% [markdown]
 # ## Three distances, one checkpoint
@@ -270,9 +186,7 @@ say(f"last checkpoint, median {params['distance']} distance by level: "
 # dataset first (the authors' choice, used everywhere else on this page).
 
 # %%
-last_encoder = Encoder(run.checkpoints[-1], run.model_name, run.image_size, params["device"],
-                       params["eval_batch_size"], cache_dir=run_dir / "cache")
-display(iqa_step.compare_distances(last_encoder, data).round(3))
+display(iqa_step.compare_distances(run, params, data).round(3))
 
 # %% [markdown]
 # ## Which layer is most aligned?
@@ -284,14 +198,6 @@ display(iqa_step.compare_distances(last_encoder, data).round(3))
 # alignment lives and how that moves with training.
 
 # %%
-if params["layers"] == "all":
-    iqa_layers = iqa_step.measure_layers(run, data, params, cache_dir=run_dir / "cache")
-    write_table(iqa_layers, run_dir, "iqa_layers")
-    fig = layer_heatmap(iqa_layers)
-    save_figure(fig, run_dir, "iqa_layers")
-    best = iqa_layers.loc[iqa_layers.groupby("checkpoint", sort=False)["srcc"].idxmax()]
-    for _, row in best.iterrows():
-        say(f"epoch {row['epoch']:g}: most aligned layer {row['layer']} (SRCC {row['srcc']:.3f})")
-else:
-    say("layers='final': only the image embedding was scored (run with -p layers=all for every block)")
-
+if "iqa_layers" in tables:
+    save_figure(layer_heatmap(tables["iqa_layers"]), run.run_dir, "iqa_layers")
+say(iqa_step.layer_sentences(tables))

@@ -66,30 +66,18 @@ prompt_templates = None  # ensemble | single | templates separated by "|"
 n_boot = None
 
 # %%
-from pathlib import Path
-
-import numpy as np
 from IPython.display import display
 
-from clipalign_utils import checkpoints, config, multirun
-from clipalign_utils.data.cue_conflict import HUMAN_SHAPE_BIAS, HUMAN_SHAPE_BIAS_SOURCE, load_cue_conflict
-from clipalign_utils.data.prompts import resolve_templates
-from clipalign_utils.io import write_table
+from clipalign_utils.step_page import open_run
+from clipalign_utils.io import write_tables
 from clipalign_utils.prose import say
-from clipalign_utils.metrics.shape_bias import texture_then_shape
 from clipalign_utils.plots.common import save_figure
-from clipalign_utils.plots.shape_bias import (cue_conflict_examples, decision_fractions, decision_titles,
-                                              per_class_panel, shape_bias_curve)
+from clipalign_utils.plots.shape_bias import decision_fractions
 from clipalign_utils.steps import shape as shape_step
 
-params = config.resolve_notebook(globals())  # the parameters cell's values; None = the preset's
-run_dir = multirun.analyse_every_run(Path(run_dir), "shape", params)  # several runs: all analysed, the first shown
-run = checkpoints.discover_or_train(run_dir, params, auto_train, model)  # trains first if run_dir has none
-cue = load_cue_conflict(params["cue_conflict_dataset"], params["cue_conflict_root"], params,
-                        image_size=run.image_size)
-templates = resolve_templates(params["prompt_templates"], cue.name)
-say(f"{len(run.checkpoints)} checkpoints of {run.model_name}; dataset {cue.name}: {len(cue)} images, "
-      f"{cue.n_conflicting} with conflicting cues, {len(cue.classnames)} classes, {len(templates)} prompt templates")
+run, params = open_run(globals(), "shape")  # several runs: all analysed, the first shown; trains first if none
+data = shape_step.load(run, params)  # the cue-conflict images and the prompt templates
+say(shape_step.data_sentences(run, data))
 
 # %% [markdown]
 # ## Classifying every checkpoint
@@ -98,11 +86,9 @@ say(f"{len(run.checkpoints)} checkpoints of {run.model_name}; dataset {cue.name}
 # counts conflicting images only.
 
 # %%
-measured = shape_step.measure(run, cue, templates, params, cache_dir=run_dir / "cache")
-shape_bias, shape_bias_per_class, predictions = measured.shape_bias, measured.per_class, measured.predictions
-write_table(shape_bias, run_dir, "shape_bias")
-write_table(shape_bias_per_class, run_dir, "shape_bias_per_class")
-display(shape_bias.drop(columns=["model", "n_templates"]).round(3))
+tables = shape_step.measure(run, params, data)
+write_tables(tables, run.run_dir)
+display(tables["shape_bias"].drop(columns=["model", "n_templates"]).round(3))
 
 # %% [markdown]
 # ## Shape bias over training
@@ -113,26 +99,13 @@ display(shape_bias.drop(columns=["model", "n_templates"]).round(3))
 # of these images.
 
 # %%
-human_label = ("humans, Geirhos et al. 2019" if cue.name == "geirhos"
-               else "humans on Geirhos' stimuli (not this world)")
-fig = shape_bias_curve(shape_bias, HUMAN_SHAPE_BIAS, human_label, log_x=True)
-save_figure(fig, run_dir, "shape_bias_vs_epoch")
-say(f"human reference: {HUMAN_SHAPE_BIAS:g} — literature value ({HUMAN_SHAPE_BIAS_SOURCE}), not computed here")
+save_figure(shape_step.curve_figure(data, tables), run.run_dir, "shape_bias_vs_epoch")
+say(shape_step.reference_sentences())
 
 # %%
 # The texture phase is the lowest shape bias before the last checkpoint; the shift shows when it
 # leans to texture, the last checkpoint leans to shape, and their intervals do not overlap.
-shift = texture_then_shape(shape_bias)
-first, early, last = shift["first"], shift["texture_phase"], shift["last"]
-say(f"first checkpoint (epoch {first['epoch']:g}): shape bias {first['shape_bias']:.3f}")
-say(f"lowest before the end: epoch {early['epoch']:g}, shape bias {early['shape_bias']:.3f} "
-      f"[{early['lo']:.3f}, {early['hi']:.3f}]")
-say(f"last checkpoint (epoch {last['epoch']:g}): shape bias {last['shape_bias']:.3f} "
-      f"[{last['lo']:.3f}, {last['hi']:.3f}]")
-say(f"texture phase (lowest < 0.5): {shift['texture_phase_leans_texture']}; shape at the end (last > 0.5): "
-      f"{shift['last_leans_shape']}; intervals separated: {shift['separated']}")
-say(f"texture-then-shape shift shows: {'yes' if shift['shift_shows'] else 'no'}")
-say(f"last checkpoint vs the human reference: {last['shape_bias'] - HUMAN_SHAPE_BIAS:+.3f}")
+say(shape_step.shift_sentences(tables["shape_bias"]))
 
 # %% [markdown]
 # ## Shape, texture, or neither
@@ -140,11 +113,8 @@ say(f"last checkpoint vs the human reference: {last['shape_bias'] - HUMAN_SHAPE_
 # of its answers are "neither"; what matters is which cue the first learned answers follow.
 
 # %%
-fig = decision_fractions(shape_bias, log_x=True)
-save_figure(fig, run_dir, "shape_bias_fractions")
-for _, row in shape_bias.loc[list(dict.fromkeys([first.name, early.name, last.name]))].iterrows():
-    say(f"epoch {row['epoch']:g}: shape {row['shape_fraction']:.3f}, texture {row['texture_fraction']:.3f}, "
-          f"neither {row['neither_fraction']:.3f}")
+save_figure(decision_fractions(tables["shape_bias"], log_x=True), run.run_dir, "shape_bias_fractions")
+say(shape_step.fraction_sentences(tables["shape_bias"]))
 
 # %% [markdown]
 # ## Per class
@@ -153,14 +123,8 @@ for _, row in shape_bias.loc[list(dict.fromkeys([first.name, early.name, last.na
 # vertical lines mark each checkpoint's overall shape bias and the human reference.
 
 # %%
-panel_checkpoints = list(dict.fromkeys([early["checkpoint"], last["checkpoint"]]))
-panel_labels = [f"epoch {shape_bias.set_index('checkpoint').loc[c, 'epoch']:g}" for c in panel_checkpoints]
-fig = per_class_panel(shape_bias_per_class, shape_bias, panel_checkpoints, panel_labels,
-                      HUMAN_SHAPE_BIAS, human_label)
-save_figure(fig, run_dir, "shape_bias_per_class")
-final_classes = shape_bias_per_class[shape_bias_per_class["checkpoint"] == last["checkpoint"]]
-say(f"last checkpoint: classes with shape bias > 0.5: {(final_classes['shape_bias'] > 0.5).sum()} "
-      f"of {final_classes['shape_bias'].notna().sum()} with cue decisions")
+save_figure(shape_step.per_class_figure(data, tables), run.run_dir, "shape_bias_per_class")
+say(shape_step.per_class_sentences(tables))
 
 # %% [markdown]
 # ## Examples
@@ -169,13 +133,5 @@ say(f"last checkpoint: classes with shape bias > 0.5: {(final_classes['shape_bia
 # parentheses matches neither cue). The images are evenly spaced through the set, not picked.
 
 # %%
-conflicting = np.flatnonzero(cue.shape_labels != cue.texture_labels)
-picked = conflicting[np.unique(np.linspace(0, len(conflicting) - 1, 12).round().astype(int))]
-titles = decision_titles(cue.shape_labels[picked], cue.texture_labels[picked],
-                         [predictions[early["checkpoint"]][picked], predictions[last["checkpoint"]][picked]],
-                         cue.classnames, cue.texture_names)
-fig = cue_conflict_examples(cue.example_images(picked), titles,
-                            suptitle=f"shape·texture → epoch {early['epoch']:g} | epoch {last['epoch']:g}")
-save_figure(fig, run_dir, "cue_conflict_examples")
-agree = (predictions[early["checkpoint"]] == predictions[last["checkpoint"]])[conflicting].mean()
-say(f"the two checkpoints give the same answer on {agree:.0%} of the conflicting images")
+save_figure(shape_step.examples_figure(data, tables), run.run_dir, "cue_conflict_examples")
+say(shape_step.agreement_sentences(data, tables))

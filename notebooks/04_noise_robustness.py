@@ -73,23 +73,16 @@ texture_correlation = None
 texture_scale = None
 
 # %%
-from pathlib import Path
-
 from IPython.display import display
 
-from clipalign_utils import checkpoints, config, multirun
-from clipalign_utils.data.noise import load_noise_dataset, noisy_image_sets
-from clipalign_utils.data.prompts import resolve_templates
-from clipalign_utils.io import write_table
+from clipalign_utils.step_page import open_run
+from clipalign_utils.io import write_tables
 from clipalign_utils.prose import say
-from clipalign_utils.metrics.noise import drop_trend
 from clipalign_utils.plots.common import save_figure
-from clipalign_utils.plots.noise import accuracy_vs_epoch, drop_vs_epoch, noise_examples
+from clipalign_utils.plots.noise import accuracy_vs_epoch, drop_vs_epoch
 from clipalign_utils.steps import noise as noise_step
 
-params = config.resolve_notebook(globals())  # the parameters cell's values; None = the preset's
-run_dir = multirun.analyse_every_run(Path(run_dir), "noise", params)  # several runs: all analysed, the first shown
-run = checkpoints.discover_or_train(run_dir, params, auto_train, model)  # trains first if run_dir has none
+run, params = open_run(globals(), "noise")  # several runs: all analysed, the first shown; trains first if none
 
 # %% [markdown]
 # ## The images
@@ -99,17 +92,9 @@ run = checkpoints.discover_or_train(run_dir, params, auto_train, model)  # train
 # fine classes. Each row below is one image at every noise level.
 
 # %%
-data = load_noise_dataset(params["noise_dataset"], params["noise_root"], params)
-image_sets = noisy_image_sets(data, params["sigmas"], params["noise_seed"], params["noise_at"], run.image_size)
-templates = resolve_templates(params["prompt_templates"], params["noise_dataset"])
-chance = 1 / len(data.classnames)
-say(f"{len(data)} images of {len(data.classnames)} classes from {data.name}; chance = {chance:.3f}")
-say(f"noise levels σ: {', '.join(f'{s:g}' for s in image_sets)}; {len(templates)} prompt template(s)")
-
-n_examples = min(4, len(data))
-fig = noise_examples({sigma: images.images[:n_examples] for sigma, images in image_sets.items()},
-                     [data.classnames[label] for label in data.labels[:n_examples]])
-save_figure(fig, run_dir, "noise_examples")
+data = noise_step.load(run, params)  # the clean set, its noisy copies and the prompt templates
+say(noise_step.data_sentences(data))
+save_figure(noise_step.examples_figure(data), run.run_dir, "noise_examples")
 
 # %% [markdown]
 # ## Zero-shot accuracy at every checkpoint and noise level
@@ -117,18 +102,15 @@ save_figure(fig, run_dir, "noise_examples")
 # relative to the same checkpoint's clean accuracy.
 
 # %%
-noise, summary = noise_step.measure(run, data, image_sets, templates, params, cache_dir=run_dir / "cache")
-write_table(noise, run_dir, "noise")
-write_table(summary, run_dir, "noise_summary")
-display(summary)
+tables = noise_step.measure(run, params, data)
+write_tables(tables, run.run_dir)
+display(tables["noise_summary"])
 
 # %%
-fig = accuracy_vs_epoch(noise, chance)
-save_figure(fig, run_dir, "noise_accuracy")
+save_figure(accuracy_vs_epoch(tables["noise"], data.chance), run.run_dir, "noise_accuracy")
 
 # %%
-fig = drop_vs_epoch(noise, summary)
-save_figure(fig, run_dir, "noise_normalized_drop")
+save_figure(drop_vs_epoch(tables["noise"], tables["noise_summary"]), run.run_dir, "noise_normalized_drop")
 
 # %% [markdown]
 # ## Does the drop shrink with training?
@@ -137,31 +119,5 @@ save_figure(fig, run_dir, "noise_normalized_drop")
 # mean drop (two-sided permutation p-value); then the same for the chance-corrected drop.
 
 # %%
-first, last = summary.iloc[0], summary.iloc[-1]
-say(f"clean accuracy: {first['clean_accuracy']:.3f} at epoch {first['epoch']:g} → "
-      f"{last['clean_accuracy']:.3f} at epoch {last['epoch']:g} (chance {chance:.3f})")
-flagged = summary[summary["clean_at_chance"]]
-if len(flagged):
-    say(f"{len(flagged)} of {len(summary)} checkpoint(s) at chance on clean images (drop meaningless, "
-          f"excluded below): epochs {', '.join(f'{e:g}' for e in flagged['epoch'])}")
-else:
-    say("every checkpoint is above chance on clean images")
-
-trend = drop_trend(summary, n_perm=params["n_perm"], seed=params["seed"])
-if trend["n"] >= 2:
-    say(f"mean normalized drop, earlier half of them (epochs {', '.join(f'{e:g}' for e in trend['early_epochs'])}): "
-          f"{trend['early_drop']:.3f}; later half (epochs {', '.join(f'{e:g}' for e in trend['late_epochs'])}): "
-          f"{trend['late_drop']:.3f}")
-if trend["direction"] == "undetermined":
-    say(f"too few checkpoints above chance ({trend['n']}) to tell whether the drop shrinks with training")
-else:
-    leaning = "shrinks" if trend["rho"] < 0 else "grows"
-    verdict = (f"{trend['direction']} with training" if trend["direction"] != "flat"
-               else f"shows no significant trend (it leans towards: {leaning})")
-    say(f"over {trend['n']} checkpoints above chance the mean normalized drop {verdict}: "
-          f"Spearman ρ(epoch, drop) = {trend['rho']:.2f}, permutation p = {trend['p_value']:.3f}")
-corrected = drop_trend(summary, n_perm=params["n_perm"], seed=params["seed"], column="mean_chance_corrected_drop")
-if corrected["direction"] != "undetermined":
-    say(f"chance-corrected drop: {corrected['early_drop']:.3f} (earlier half) → {corrected['late_drop']:.3f} "
-          f"(later half); Spearman ρ(epoch, drop) = {corrected['rho']:.2f}, permutation p = "
-          f"{corrected['p_value']:.3f} ({corrected['direction']})")
+say(noise_step.clean_sentences(tables["noise_summary"]))
+say(noise_step.trend_sentences(tables["noise_summary"], params))

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -10,14 +11,16 @@ import pytest
 import fixtures_real
 from fixtures_real import kadid10k_dmos, make_kadid10k, make_tid2013, tid2013_mos
 
-from conftest import assert_same_table, notebook_text
+from helpers import assert_same_table, notebook_text
 from clipalign_utils import checkpoints, config
+from clipalign_utils.checkpoints import Checkpoint, Run
 from clipalign_utils.data.iqa import load_iqa
 from clipalign_utils.data.iqa_embedded import OBSERVER_SOURCES, OBSERVER_TID2013_SRCC
 from clipalign_utils.errors import DatasetError, ParameterError
 from clipalign_utils.metrics.iqa import iqa_table
 from clipalign_utils.metrics.stats import spearman
 from clipalign_utils.pipeline import StepFailed, run_step
+from clipalign_utils.steps import iqa as iqa_step
 
 CONTRACT_COLUMNS = ["checkpoint", "epoch", "dataset", "distance", "distortion", "srcc", "srcc_lo", "srcc_hi",
                     "krcc", "plcc", "n_pairs"]
@@ -146,6 +149,175 @@ def test_iqa_table_on_hand_computed_ranks():
     assert table["n_pairs"].to_dict() == {"all": 7, "a": 4, "b": 3}
 
 
+# --- the page's sentences and figures, on hand-made tables -----------------------------------------
+
+# Three checkpoints; overall SRCC 0.2, 0.6, 0.4 (peak at epoch 1, inside training); per type a and b.
+OVERALL_SRCC = {0: (0.2, 0.1, 0.3), 1: (0.6, 0.5, 0.7), 2: (0.4, 0.3, 0.55)}  # epoch: (srcc, lo, hi)
+TYPE_SRCC = {0: {"a": 0.1, "b": 0.3}, 1: {"a": 0.9, "b": -0.2}, 2: {"a": 0.5, "b": 0.7}}
+PLCC = {0: 0.5, 1: 0.4, 2: 0.3}  # peaks at the first checkpoint
+
+
+def _iqa_table(overall=OVERALL_SRCC) -> pd.DataFrame:
+    rows = []
+    for epoch, (srcc, lo, hi) in overall.items():
+        common = {"checkpoint": f"epoch_{epoch}", "epoch": float(epoch), "dataset": "tid2013", "distance": "euclidean"}
+        rows.append({**common, "distortion": "all", "srcc": srcc, "srcc_lo": lo, "srcc_hi": hi, "krcc": srcc / 2,
+                     "plcc": PLCC[epoch], "n_pairs": 5, "iqa_resize": "patches"})
+        rows += [{**common, "distortion": name, "srcc": value, "srcc_lo": value - 0.1, "srcc_hi": value + 0.1,
+                  "krcc": value, "plcc": value, "n_pairs": 2 + (name == "b"), "iqa_resize": "patches"}
+                 for name, value in TYPE_SRCC[epoch].items()]
+    return pd.DataFrame(rows)[iqa_step.IQA_COLUMNS]
+
+
+def _pairs_table(epochs=(0, 1, 2)) -> pd.DataFrame:
+    # At every checkpoint: level 1 distances 0.1, 0.3 (median 0.2), level 2 1, 2, 3 (median 2), times (epoch + 1).
+    return pd.DataFrame([{"checkpoint": f"epoch_{e}", "epoch": float(e), "reference": f"r{k % 2}",
+                          "distortion": "ab"[k >= 2], "level": level, "quality": 5.0 - level - k / 10,
+                          "model_distance": distance * (e + 1)}
+                         for e in epochs
+                         for k, (level, distance) in enumerate([(1, 0.1), (1, 0.3), (2, 1.0), (2, 2.0), (2, 3.0)])])
+
+
+def _run(run_dir: Path, seen=()) -> Run:
+    if seen:
+        (run_dir / "train_params.json").write_text(json.dumps({"quality_variation": 0.5,
+                                                               "quality_families": list(seen)}))
+    return Run(run_dir, "clipalign-tiny", 32, [Checkpoint(Path(f"epoch_{e}.pt"), float(e)) for e in (0, 1, 2)])
+
+
+def _tables(run_dir: Path | None = None, overall=OVERALL_SRCC) -> dict[str, pd.DataFrame]:
+    iqa = _iqa_table(overall)
+    tables = {"iqa": iqa, "iqa_pairs": _pairs_table()}
+    if run_dir is not None:
+        tables["iqa_families"] = iqa_step.family_alignment(iqa, run_dir)[1]
+    return tables
+
+
+@pytest.fixture(scope="module")
+def tid2013_data(tmp_path_factory):
+    root = make_tid2013(tmp_path_factory.mktemp("tid2013"))  # 3 references x distortions (1, 8, 10) x levels 1-3
+    return load_iqa("tid2013", str(root), config.resolve("smoke"), image_size=32)
+
+
+def test_peak_sentences_on_a_hand_made_table():
+    assert iqa_step.peak_sentences(_tables()) == [
+        "SRCC at the first checkpoint (epoch 0): 0.200",
+        "SRCC peaks at epoch 1: 0.600 [0.500, 0.700]",
+        "final checkpoint (epoch 2): 0.400 [0.300, 0.550]",
+        "drop from peak to final: 0.200; the peak is inside training (neither the first nor the last checkpoint)",
+        "the final checkpoint's interval excludes the peak value"]
+    # rising to the end: the peak is the last checkpoint, whose interval holds it
+    rising = {0: (0.2, 0.1, 0.3), 1: (0.3, 0.2, 0.4), 2: (0.5, 0.4, 0.6)}
+    lines = iqa_step.peak_sentences(_tables(overall=rising))
+    assert lines[1] == "SRCC peaks at epoch 2: 0.500 [0.400, 0.600]"
+    assert lines[3:] == ["drop from peak to final: 0.000; the peak is at an end of training",
+                         "the final checkpoint's interval includes the peak value"]
+
+
+def test_peak_table_and_checkpoint_table():
+    peaks = iqa_step.peak_table(_tables())
+    assert peaks.index.tolist() == ["srcc", "krcc", "plcc"]
+    assert peaks["peak_epoch"].tolist() == [1.0, 1.0, 0.0]
+    assert peaks["peak_value"].tolist() == pytest.approx([0.6, 0.3, 0.5])
+    assert peaks["drop_from_peak"].tolist() == pytest.approx([0.2, 0.1, 0.2])
+    assert peaks["peak_is_interior"].tolist() == [True, True, False]
+    shown = iqa_step.checkpoint_table(_tables())
+    assert shown.columns.tolist() == ["checkpoint", "epoch", "srcc", "srcc_lo", "srcc_hi", "krcc", "plcc", "n_pairs",
+                                      "iqa_resize"]
+    assert shown["checkpoint"].tolist() == ["epoch_0", "epoch_1", "epoch_2"] and shown.index.tolist() == [0, 1, 2]
+    assert shown["srcc"].tolist() == [0.2, 0.6, 0.4]
+
+
+def test_distortion_sentences_name_the_worst_and_best_type_at_peak_and_final():
+    assert iqa_step.distortion_sentences(_tables()) == [
+        "peak checkpoint (epoch 1): worst aligned b (-0.200), best a (0.900)",
+        "final checkpoint (epoch 2): worst aligned a (0.500), best b (0.700)"]
+
+
+@pytest.mark.parametrize("lo, hi, verdict", [
+    (0.05, 0.3, "above 0 — an early peak and a decline"),
+    (-0.3, -0.05, "below 0 — the final checkpoint is better aligned than any early one"),
+    (-0.1, 0.3, "includes 0 — no clear early peak")])
+def test_early_peak_sentences(lo, hi, verdict):
+    test = {"dataset": "tid2013", "distance": "euclidean", "early_end": 2 / 3, "n_early": 1, "n_references": 3,
+            "final_epoch": 2.0, "final_srcc": 0.4, "early_drop": 0.1, "lo": lo, "hi": hi, "early_peak_epoch": 0.5,
+            "early_peak_srcc": 0.5}
+    assert iqa_step.early_peak_sentences({"iqa_peak": pd.DataFrame([test])}) == [
+        "early window: 0 < epoch ≤ 0.333 × 2 = 0.666667 (1 checkpoints)",
+        f"best early SRCC 0.500 (epoch 0.5) − final 0.400 = 0.100, paired 95 % interval [{lo:.3f}, {hi:.3f}] "
+        f"over 3 references: {verdict}"]
+    empty = {**test, "n_early": 0, "early_drop": np.nan, "lo": np.nan, "hi": np.nan}
+    assert iqa_step.early_peak_sentences({"iqa_peak": pd.DataFrame([empty])}) == [
+        "early window: 0 < epoch ≤ 0.333 × 2 = 0.666667 (0 checkpoints)"]
+
+
+def test_family_sentences_and_figure_split_seen_from_unseen(tmp_path):
+    run = _run(tmp_path, seen=("a",))
+    tables = _tables(tmp_path)
+    # seen a: 0.1, 0.9, 0.5; unseen b: 0.3, -0.2, 0.7; their mean: 0.2, 0.35, 0.6; overall: 0.2, 0.6, 0.4
+    assert iqa_step.family_sentences(tables, run) == [
+        "families seen in training: a",
+        "seen families: peak 0.900 at epoch 1, final 0.500 at epoch 2 (drop from peak 0.400)",
+        "unseen families: peak 0.700 at epoch 2, final 0.700 at epoch 2 (drop from peak 0.000)",
+        "all families: peak 0.600 at epoch 2, final 0.600 at epoch 2 (drop from peak 0.000)",
+        "all pairs (overall): peak 0.600 at epoch 1, final 0.400 at epoch 2 (drop from peak 0.200)"]
+    left, right = iqa_step.families_figure(tables, run).axes
+    assert [line.get_color() for line in left.get_lines()] == ["tab:red", "tab:blue"]  # a seen, b unseen
+    assert len(right.get_lines()) == 4
+    clean = _tables(tmp_path / "clean")  # no train_params.json: a clean world, every family unseen
+    lines = iqa_step.family_sentences(clean, _run(tmp_path / "clean"))
+    assert lines[0] == "families seen in training: none (a clean training world)"
+    assert [line.split(":")[0] for line in lines[1:]] == ["unseen families", "all families", "all pairs (overall)"]
+
+
+def test_distance_sentences_and_scatter_figure(tid2013_data):
+    tables, params = _tables(), {"distance": "euclidean"}
+    # the last checkpoint's distances are 3× the base ones: medians 0.6 (level 1) and 6 (level 2)
+    assert iqa_step.distance_sentences(tables, params) == [
+        "last checkpoint, median euclidean distance by level: level 1: 0.6000, level 2: 6.0000"]
+    axes = iqa_step.scatter_figure(tables, tid2013_data, params).axes
+    assert [ax.get_title() for ax in axes] == ["peak, epoch 1: SRCC 0.600", "last, epoch 2: SRCC 0.400"]
+    assert axes[0].get_xlabel() == "quality (tid2013; higher = better)" and axes[0].get_ylabel() == "euclidean distance"
+    rising = _tables(overall={0: (0.2, 0.1, 0.3), 1: (0.3, 0.2, 0.4), 2: (0.5, 0.4, 0.6)})
+    assert [ax.get_title() for ax in iqa_step.scatter_figure(rising, tid2013_data, params).axes] == [
+        "peak = last, epoch 2: SRCC 0.500"]
+
+
+def test_layer_sentences():
+    assert iqa_step.layer_sentences(_tables()) == [
+        "layers='final': only the image embedding was scored (run with -p layers=all for every block)"]
+    layers = pd.DataFrame({"checkpoint": ["epoch_0"] * 2 + ["epoch_0.5"] * 2, "epoch": [0.0, 0.0, 0.5, 0.5],
+                           "layer": ["stem", "final"] * 2, "srcc": [0.7, 0.2, 0.1, 0.45]})
+    assert iqa_step.layer_sentences({**_tables(), "iqa_layers": layers}) == [
+        "epoch 0: most aligned layer stem (SRCC 0.700)", "epoch 0.5: most aligned layer final (SRCC 0.450)"]
+
+
+def test_data_sentences_on_tid2013(tid2013_data, tmp_path):
+    assert iqa_step.describe_data(_run(tmp_path), tid2013_data, {"distance": "euclidean"}) == [
+        "3 checkpoints of clipalign-tiny; dataset tid2013: 27 distorted images of 3 references, 3 distortion types, "
+        "levels 1, 2, 3; distance: euclidean; iqa_resize: patches (1 patch(es) per image, downsampling 1×)"]
+    assert iqa_step.ground_truth_sentences(tid2013_data) == [
+        "quality scores: mean opinion scores (MOS) of human observers, Ponomarenko et al. (2015)"]
+    medians = [np.median([tid2013_mos(r, d, level) for r in (1, 2, 3) for d in (1, 8, 10)]) for level in (1, 2, 3)]
+    assert iqa_step.level_sentences(tid2013_data) == [
+        "quality by level (median over all references and distortions): "
+        + ", ".join(f"level {level}: {m:.3f}" for level, m in zip((1, 2, 3), medians))]
+    observed = replace(tid2013_data, observer="haarpsi", observer_srcc_tid2013=0.8732, observer_source="a paper")
+    lines = iqa_step.ground_truth_sentences(observed)
+    assert len(lines) == 4 and lines[1].endswith("published SRCC with TID2013's human MOS: 0.873")
+    assert lines[2] == "source: a paper" and lines[3].startswith("its scores are not human judgments")
+
+
+def test_data_figures_on_tid2013(tid2013_data):
+    titles = [ax.get_title() for ax in iqa_step.examples_figure(tid2013_data, reference=1).axes if ax.get_title()]
+    # reference I02 and its middle level (2) of each distortion, in name order
+    assert titles == ["reference: I02"] + [f"{name}\nlevel 2, quality {tid2013_mos(2, code, 2):.2f}" for name, code
+                                           in [("additive gaussian noise", 1), ("gaussian blur", 8),
+                                               ("jpeg compression", 10)]]
+    (ax,) = iqa_step.alignment_figure(_tables(), tid2013_data, {"distance": "euclidean"}).axes
+    assert ax.get_title() == "alignment with tid2013 quality (euclidean distance)"
+
+
 # --- the notebook end to end -------------------------------------------------------------------
 
 def _notebook_text(run_dir: Path) -> str:
@@ -189,6 +361,11 @@ def test_notebook_smoke_embedded(smoke_run_copy, smoke_pipeline):
     assert "SRCC peaks at epoch" in prose and "early window: 0 < epoch" in prose
     assert f"{OBSERVER_TID2013_SRCC['haarpsi']:.3f}" in text and OBSERVER_SOURCES["haarpsi"] in text
     assert "not human judgments" in text
+    # measure alone (its data loaded by default) returns every table the page wrote, and nothing else
+    tables = iqa_step.measure(checkpoints.discover_run(smoke_run_copy), config.resolve("smoke"))
+    assert list(tables) == ["iqa", "iqa_pairs", "iqa_peak", "iqa_families"]  # no iqa_layers: layers="final"
+    for name, table in tables.items():
+        assert table.to_csv(index=False) == (smoke_run_copy / "metrics" / f"{name}.csv").read_text(), name
 
 
 def test_notebook_smoke_tid2013(smoke_run_copy, tmp_path):

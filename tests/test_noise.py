@@ -6,7 +6,7 @@ import pandas as pd
 import pytest
 from fixtures_real import cifar100_fine_names, make_cifar100
 
-from conftest import assert_same_table
+from helpers import assert_same_table
 from clipalign_utils import config, registry
 from clipalign_utils.data import world
 from clipalign_utils.data.noise import (
@@ -243,3 +243,120 @@ def test_checkpoint_summary_and_drop_trend_by_hand():
                             "clean_at_chance": False})
     assert drop_trend(falling, n_perm=2000)["direction"] == "shrinks"
     assert drop_trend(summary.iloc[:2], n_perm=100)["direction"] == "undetermined"
+
+
+# --- the step module: load's data, measure's tables, the page's sentences and figure by hand ------
+
+def _toy_data(n=2, sigmas=(0.1, 0.02)):
+    from clipalign_utils.steps.noise import NoiseData
+
+    dataset = ClassificationSet(np.full((n, 4, 4, 3), 100, np.uint8), np.arange(n) % 4,
+                                ("apple", "bee", "cat", "dog"), "toy")
+    return NoiseData(dataset, noisy_image_sets(dataset, sigmas, seed=5), ("a {}.",))
+
+
+def test_data_sentences_and_examples_by_hand():
+    from clipalign_utils.steps.noise import data_sentences, examples_figure
+
+    data = _toy_data()
+    assert data.chance == 0.25
+    assert data_sentences(data) == ["2 images of 4 classes from toy; chance = 0.250",
+                                    "noise levels σ: 0, 0.02, 0.1; 1 prompt template(s)"]
+    # Fewer images than the four examples: every image, one row each, a column per σ.
+    titles = [ax.get_title() for ax in examples_figure(data).axes if ax.get_title()]
+    assert titles == ["apple (clean)", "σ = 0.02", "σ = 0.1", "bee (clean)", "σ = 0.02", "σ = 0.1"]
+    assert len([ax for ax in examples_figure(_toy_data(n=6)).axes if ax.get_title()]) == 4 * 3
+
+
+def test_load_follows_the_parameters():
+    from types import SimpleNamespace
+
+    from clipalign_utils.steps.noise import load
+
+    params = config.resolve("smoke", test_per_class=2, sigmas=(0.2,), prompt_templates="single")
+    data = load(SimpleNamespace(image_size=32), params)
+    assert len(data.dataset) == 16 and data.dataset.name == "embedded" and data.chance == 1 / 8
+    assert list(data.image_sets) == [0.0, 0.2] and len(data.templates) == 1
+
+
+def test_measure_with_a_stub_encoder(monkeypatch, tmp_path):
+    from types import SimpleNamespace
+
+    from clipalign_utils.steps import noise as noise_step
+
+    data = _toy_data(n=4, sigmas=(0.1,))  # labels 0, 1, 2, 3
+    checkpoints_ = [SimpleNamespace(name="epoch_0", epoch=0.0), SimpleNamespace(name="epoch_1", epoch=1.0)]
+    run = SimpleNamespace(run_dir=tmp_path, image_size=None, checkpoints=checkpoints_)
+    # epoch_0 always answers class 0 (1 of 4 right: chance); epoch_1 is right on every clean image and
+    # on half the noisy ones.
+    answers = {("epoch_0", 0.0): [0, 0, 0, 0], ("epoch_0", 0.1): [0, 0, 0, 0],
+               ("epoch_1", 0.0): [0, 1, 2, 3], ("epoch_1", 0.1): [0, 1, 0, 0]}
+    sigma_of = {images.identity: sigma for sigma, images in data.image_sets.items()}
+
+    def encoder(checkpoint):
+        return SimpleNamespace(zero_shot_weights=lambda classnames, templates: np.eye(4),
+                               encode_images=lambda images: np.eye(4)[answers[checkpoint.name,
+                                                                              sigma_of[images.identity]]])
+
+    def stub_encoders(run_, device, batch_size, cache_dir=None, progress=True):
+        assert cache_dir == tmp_path / "cache"
+        return ((checkpoint, encoder(checkpoint)) for checkpoint in run_.checkpoints)
+
+    monkeypatch.setattr(noise_step, "run_encoders", stub_encoders)
+    params = {"device": "cpu", "eval_batch_size": 8, "n_boot": 50, "seed": 0, "noise_dataset": "toy",
+              "noise_at": "native"}
+    tables = noise_step.measure(run, params, data)
+    assert list(tables) == ["noise", "noise_summary"]
+    noise, summary = tables["noise"], tables["noise_summary"]
+    assert list(noise.columns[:len(NOISE_COLUMNS)]) == NOISE_COLUMNS
+    assert noise["accuracy"].tolist() == [0.25, 0.25, 1.0, 0.5]
+    assert noise["normalized_drop"].tolist() == [0.0, 0.0, 0.0, 0.5]
+    assert (noise["n_classes"] == 4).all() and (noise["noise_at"] == "native").all()
+    assert list(summary.columns[:len(SUMMARY_COLUMNS)]) == SUMMARY_COLUMNS
+    assert summary["clean_at_chance"].tolist() == [True, False] == noise["clean_at_chance"].tolist()[::2]
+
+
+def _summary():
+    from clipalign_utils.metrics.noise import checkpoint_summary
+
+    noise = pd.DataFrame(_noise_rows("a", 0.0, 0.05, (0.5, 0.5)) + _noise_rows("b", 1.0, 0.5, (0.2, 0.4))
+                         + _noise_rows("c", 2.0, 0.5, (0.1, 0.3)) + _noise_rows("d", 3.0, 0.5, (0.0, 0.2)))
+    return checkpoint_summary(noise, chance=0.125)
+
+
+def test_clean_sentences_by_hand():
+    from clipalign_utils.steps.noise import clean_sentences
+
+    # Clean accuracy is clean_lo + 0.1: 0.15 at epoch 0, 0.6 at epoch 3; a's clean CI reaches chance.
+    assert clean_sentences(_summary()) == [
+        "clean accuracy: 0.150 at epoch 0 → 0.600 at epoch 3 (chance 0.125)",
+        "1 of 4 checkpoint(s) at chance on clean images (drop meaningless, excluded below): epochs 0"]
+    assert clean_sentences(_summary().iloc[1:])[1:] == ["every checkpoint is above chance on clean images"]
+
+
+def test_trend_sentences_by_hand():
+    from clipalign_utils.metrics.noise import drop_trend
+    from clipalign_utils.steps.noise import trend_sentences
+
+    params = {"n_perm": 500, "seed": 0}
+    summary = _summary()
+    p_value = drop_trend(summary, n_perm=500, seed=0)["p_value"]
+    # b, c, d above chance: halves b (0.3) and d (0.1), rho -1 but not significant with 3 points;
+    # these rows have no chance-corrected drop, so that test is undetermined and not said.
+    assert trend_sentences(summary, params) == [
+        "mean normalized drop, earlier half of them (epochs 1): 0.300; later half (epochs 3): 0.100",
+        "over 3 checkpoints above chance the mean normalized drop shows no significant trend (it leans towards: "
+        f"shrinks): Spearman ρ(epoch, drop) = -1.00, permutation p = {p_value:.3f}"]
+    assert trend_sentences(summary.iloc[:3], params) == [
+        "mean normalized drop, earlier half of them (epochs 1): 0.300; later half (epochs 2): 0.200",
+        "too few checkpoints above chance (2) to tell whether the drop shrinks with training"]
+    falling = pd.DataFrame({"epoch": np.arange(7.0), "mean_normalized_drop": np.linspace(0.6, 0.0, 7),
+                            "mean_chance_corrected_drop": np.linspace(0.9, 0.3, 7), "clean_at_chance": False})
+    lines = trend_sentences(falling, {"n_perm": 2000, "seed": 0})
+    assert lines[0] == ("mean normalized drop, earlier half of them (epochs 0, 1, 2): 0.500; later half "
+                        "(epochs 4, 5, 6): 0.100")
+    assert lines[1].startswith("over 7 checkpoints above chance the mean normalized drop shrinks with training: "
+                               "Spearman ρ(epoch, drop) = -1.00, permutation p = ")
+    assert lines[2].startswith("chance-corrected drop: 0.800 (earlier half) → 0.400 (later half); "
+                               "Spearman ρ(epoch, drop) = -1.00, permutation p = ")
+    assert lines[2].endswith("(shrinks)")

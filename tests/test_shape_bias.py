@@ -8,7 +8,7 @@ import pandas as pd
 import pytest
 from fixtures_real import make_geirhos
 
-from conftest import assert_same_table
+from helpers import assert_same_table
 from clipalign_utils import checkpoints, config
 from clipalign_utils.data import world
 from clipalign_utils.data.cue_conflict import HUMAN_SHAPE_BIAS, load_cue_conflict
@@ -165,3 +165,138 @@ def test_texture_then_shape_on_constructed_curves():
     # Texture phase, but intervals overlap the end: not shown.
     overlapping = shifted.assign(hi=[0.6, 0.95, 0.5, 0.9, 1.0])
     assert not texture_then_shape(overlapping)["shift_shows"]
+
+
+# --- the step module: measure's tables, the page's sentences and figures by hand ------------------
+
+def _shape_bias_table():
+    """Five checkpoints: a texture phase at epoch 0.5 (0.2 [0.1, 0.3]) and shape at the end (0.95)."""
+    return pd.DataFrame({
+        "checkpoint": [f"epoch_{e}" for e in ("0", "0.5", "1", "2", "4")], "epoch": [0, 0.5, 1, 2, 4],
+        "dataset": "embedded", "shape_bias": [0.5, 0.2, 0.4, 0.8, 0.95], "lo": [0.4, 0.1, 0.3, 0.7, 0.9],
+        "hi": [0.6, 0.3, 0.5, 0.9, 1.0], "shape_fraction": [0.05, 0.1, 0.2, 0.4, 0.5],
+        "texture_fraction": [0.05, 0.4, 0.3, 0.1, 0.025], "neither_fraction": [0.9, 0.5, 0.5, 0.5, 0.475]})
+
+
+def _tables(shape_predictions=None):
+    per_class = pd.DataFrame({"checkpoint": ["epoch_0.5"] * 3 + ["epoch_4"] * 3, "epoch": [0.5] * 3 + [4] * 3,
+                              "class": ["star", "circle", "square"] * 2,
+                              "shape_bias": [0.0, 0.5, np.nan, 1.0, 0.75, np.nan], "n_images": 7,
+                              "dataset": "embedded"})
+    return {"shape_bias": _shape_bias_table(), "shape_bias_per_class": per_class,
+            "shape_predictions": shape_predictions}
+
+
+def test_shift_sentences_by_hand():
+    from clipalign_utils.steps.shape import shift_sentences
+
+    assert shift_sentences(_shape_bias_table()) == [
+        "first checkpoint (epoch 0): shape bias 0.500",
+        "lowest before the end: epoch 0.5, shape bias 0.200 [0.100, 0.300]",
+        "last checkpoint (epoch 4): shape bias 0.950 [0.900, 1.000]",
+        "texture phase (lowest < 0.5): True; shape at the end (last > 0.5): True; intervals separated: True",
+        "texture-then-shape shift shows: yes",
+        "last checkpoint vs the human reference: -0.010"]
+    flat = _shape_bias_table().assign(shape_bias=[0.7, 0.7, 0.8, 0.9, 0.98], hi=0.99)
+    assert shift_sentences(flat)[3:] == [
+        "texture phase (lowest < 0.5): False; shape at the end (last > 0.5): True; intervals separated: False",
+        "texture-then-shape shift shows: no", "last checkpoint vs the human reference: +0.020"]
+
+
+def test_fraction_sentences_name_each_checkpoint_once():
+    from clipalign_utils.steps.shape import fraction_sentences
+
+    assert fraction_sentences(_shape_bias_table()) == [
+        "epoch 0: shape 0.050, texture 0.050, neither 0.900",
+        "epoch 0.5: shape 0.100, texture 0.400, neither 0.500",
+        "epoch 4: shape 0.500, texture 0.025, neither 0.475"]
+    # The first checkpoint is the texture phase: said once.
+    assert fraction_sentences(_shape_bias_table().iloc[1:]) == [
+        "epoch 0.5: shape 0.100, texture 0.400, neither 0.500",
+        "epoch 4: shape 0.500, texture 0.025, neither 0.475"]
+
+
+def test_reference_and_per_class_sentences_by_hand():
+    from clipalign_utils.steps.shape import per_class_sentences, reference_sentences
+
+    assert reference_sentences() == ["human reference: 0.96 — literature value (Geirhos et al. 2019, model-vs-human "
+                                     "cue-conflict subjects 1–10 (mean)), not computed here"]
+    # Last checkpoint (epoch 4): star 1.0 and circle 0.75 lean to shape; square made no cue decision.
+    assert per_class_sentences(_tables()) == ["last checkpoint: classes with shape bias > 0.5: 2 of 2 with "
+                                              "cue decisions"]
+
+
+def test_per_class_and_curve_figures_pick_the_texture_phase_and_the_last_checkpoint(embedded):
+    from clipalign_utils.steps.shape import ShapeData, curve_figure, human_label, per_class_figure
+
+    data = ShapeData(embedded, ("a {}.",))
+    assert human_label(data) == "humans on Geirhos' stimuli (not this world)"
+    fig = per_class_figure(data, _tables())
+    labels = fig.axes[0].get_legend_handles_labels()[1]
+    assert labels == ["epoch 0.5", "epoch 4", "humans on Geirhos' stimuli (not this world)"]
+    assert [t.get_text() for t in fig.axes[0].get_yticklabels()] == ["square", "circle", "star"]
+    fig = curve_figure(data, _tables())
+    assert "humans on Geirhos' stimuli (not this world)" in fig.axes[0].get_legend_handles_labels()[1]
+
+
+def _predictions_table(embedded, last_wrong: int):
+    """epoch_0.5 answers every texture; epoch_4 every shape but the first ``last_wrong`` images' (their texture)."""
+    shape, texture = embedded.shape_labels, embedded.texture_labels
+    last = np.where(np.arange(len(shape)) < last_wrong, texture, shape)
+    n = len(shape)
+    # rows out of image order: the lookup sorts them
+    return pd.DataFrame({"checkpoint": ["epoch_4"] * n + ["epoch_0.5"] * n,
+                         "image": np.r_[np.arange(n)[::-1], np.arange(n)],
+                         "predicted": np.r_[last[::-1], texture]})
+
+
+def test_examples_are_evenly_spaced_and_titled_with_both_decisions(embedded):
+    from clipalign_utils.steps.shape import ShapeData, agreement_sentences, example_indices, examples_figure
+
+    data = ShapeData(embedded, ("a {}.",))
+    picked = [0, 10, 20, 30, 40, 50, 61, 71, 81, 91, 101, 111]  # 12 of the 112 conflicting images
+    assert example_indices(data).tolist() == picked
+    assert example_indices(data, n=3).tolist() == [0, 56, 111]
+    tables = _tables(_predictions_table(embedded, last_wrong=28))
+    fig = examples_figure(data, tables)
+    assert fig._suptitle.get_text() == "shape·texture → epoch 0.5 | epoch 4"
+    titles = [ax.get_title() for ax in fig.axes if ax.get_title()]
+    assert len(titles) == 12
+    names, textures = world.SHAPES, world.TEXTURES
+    for title, k in zip(titles, picked):
+        shape, texture = names[embedded.shape_labels[k]], textures[embedded.texture_labels[k]]
+        assert title == f"{shape}·{texture}\n→ {texture} | {texture if k < 28 else shape}"
+    # Both answer the texture on the first 28 of 112 images.
+    assert agreement_sentences(data, tables) == ["the two checkpoints give the same answer on 25% of the "
+                                                 "conflicting images"]
+
+
+def test_data_sentences_and_measure_with_a_stub_encoder(embedded, monkeypatch, tmp_path):
+    from types import SimpleNamespace
+
+    from clipalign_utils.steps import shape as shape_step
+
+    checkpoints_ = [SimpleNamespace(name="epoch_0", epoch=0.0), SimpleNamespace(name="epoch_1", epoch=1.0)]
+    run = SimpleNamespace(run_dir=tmp_path, image_size=32, model_name="toy", checkpoints=checkpoints_)
+    data = shape_step.ShapeData(embedded, ("a {}.", "a photo of a {}."))
+    assert shape_step.data_sentences(run, data) == [
+        "2 checkpoints of toy; dataset embedded: 112 images, 112 with conflicting cues, 8 classes, 2 prompt templates"]
+
+    answers = {"epoch_0": embedded.texture_labels, "epoch_1": embedded.shape_labels}
+    seen = []
+
+    def stub_encoders(run_, device, batch_size, cache_dir=None, progress=True):
+        seen.append(cache_dir)
+        for checkpoint in run_.checkpoints:
+            yield checkpoint, SimpleNamespace(classify=lambda images, classnames, templates, c=checkpoint: answers[c.name])
+
+    monkeypatch.setattr(shape_step, "run_encoders", stub_encoders)
+    params = {"device": "cpu", "eval_batch_size": 8, "n_boot": 20, "seed": 0}
+    tables = shape_step.measure(run, params, data)
+    assert seen == [tmp_path / "cache"]
+    assert list(tables) == ["shape_bias", "shape_bias_per_class", "shape_predictions"]
+    assert tables["shape_bias"]["shape_bias"].tolist() == [0.0, 1.0]
+    assert tables["shape_bias"][["model", "n_templates"]].values.tolist() == [["toy", 2], ["toy", 2]]
+    assert list(tables["shape_bias_per_class"].columns) == shape_step.PER_CLASS_COLUMNS
+    assert list(tables["shape_predictions"].columns) == ["checkpoint", "image", "predicted"]
+    assert np.array_equal(shape_step.predictions(tables, "epoch_0"), embedded.texture_labels)
