@@ -71,33 +71,17 @@ image_size = None  # embedded: image size (as the world was trained)
 texture_scale = None  # embedded: for the world renders among the references
 
 # %%
-from pathlib import Path
-
-import pandas as pd
 from IPython.display import display
 
-from clipalign_utils import checkpoints, config, multirun
-from clipalign_utils.data.two_afc import load_two_afc
-from clipalign_utils.io import write_table
+from clipalign_utils.step_page import open_run
+from clipalign_utils.io import write_tables
 from clipalign_utils.prose import say
-from clipalign_utils.metrics.iqa import peak_summary
-from clipalign_utils.metrics.two_afc import panel_agreement, two_afc_ceiling
 from clipalign_utils.plots.common import save_figure
-from clipalign_utils.plots.two_afc import score_curve, triplet_examples
-from clipalign_utils.steps.similarity import (example_titles, example_triplets, triplets_at_checkpoints,
-                                              two_afc_over_checkpoints)
+from clipalign_utils.steps import similarity as similarity_step
 
-params = config.resolve_notebook(globals())  # the parameters cell's values; None = the preset's
-run_dir = multirun.analyse_every_run(Path(run_dir), "similarity", params)  # several runs: all analysed, the first shown
-run = checkpoints.discover_or_train(run_dir, params, auto_train, model)  # trains first if run_dir has none
-embedded = params["similarity_dataset"] == "embedded"
-data = load_two_afc(params["similarity_dataset"], params["similarity_root"], protocol=params["similarity_protocol"],
-                    split=params["similarity_split"], image_size=params["image_size"] if embedded else run.image_size,
-                    seed=params["seed"], texture_scale=params["texture_scale"], resize=params["iqa_resize"])
-say(f"{len(run.checkpoints)} checkpoints of {run.model_name}; dataset {data.name} (split {data.split}, "
-      f"protocol {data.protocol}): {len(data)} triplets in subsets "
-      + ", ".join(f"{name} ({count})" for name, count in data.triplets["subset"].value_counts().sort_index().items())
-      + f"; distance: {params['distance']}")
+run, params = open_run(globals(), "similarity")  # several runs: all analysed, the first shown; trains first if none
+data = similarity_step.load(run, params)  # the triplets, with who judged them
+say(similarity_step.data_sentences(run, params, data))
 
 # %% [markdown]
 # ## The judges
@@ -107,31 +91,16 @@ say(f"{len(run.checkpoints)} checkpoints of {run.model_name}; dataset {data.name
 # p of each triplet is known; the ceiling is the same mean(max(p, 1 − p)) in both cases.
 
 # %%
-say(f"judges: {data.ground_truth}")
-ceiling = two_afc_ceiling(data.triplets["p"])
-if data.panel:
-    panel = panel_agreement(data.panel_choices(), data.panel)
-    say(f"panel of {panel['n_members']}: pairwise agreement {panel['pairwise_agreement']:.3f}, "
-          f"unanimous on {panel['unanimous_fraction']:.1%} of triplets; ceiling {panel['ceiling']:.3f}")
-    say("these are metrics, not people: a model agreeing with the panel agrees with low-level models of people")
-    display(panel["pairwise"].round(3))
-else:
-    say(f"ceiling (always choosing the people's majority): {ceiling:.3f}")
-say("share of judges choosing p1: " + ", ".join(
-    f"{p:g}: {n}" for p, n in data.triplets["p"].round(2).value_counts().sort_index().items()))
+say(similarity_step.judge_sentences(data))
+if data.panel:  # a panel's members vote separately: how often each pair chooses alike
+    display(similarity_step.panel_table(data))
+say(similarity_step.vote_sentences(data))
 
 # %% [markdown]
 # A few triplets, each row the reference, p0 and p1, labelled with p (the judges' share for p1).
 
 # %%
-shown = data.triplets.sample(n=min(4, len(data)), random_state=params["seed"]).index
-reference, first, second = data.images(shown)
-labels = [f"p(p1 closer) = {row.p:.2f}\n" + (f"{row.distortion0.replace('_', ' ')} {row.level0} vs "
-                                             f"{row.distortion1.replace('_', ' ')} {row.level1}"
-                                             if embedded else f"{row.subset}")
-          for row in data.triplets.loc[shown].itertuples()]
-fig = triplet_examples(reference, first, second, labels, suptitle=f"{data.name} triplets")
-save_figure(fig, run_dir, "two_afc_triplets")
+save_figure(similarity_step.triplets_figure(data, params["seed"]), run.run_dir, "two_afc_triplets")
 
 # %% [markdown]
 # ## Agreement at every checkpoint
@@ -139,12 +108,9 @@ save_figure(fig, run_dir, "two_afc_triplets")
 # scores the model's choices against the judges', overall (`all`) and per subset.
 
 # %%
-two_afc = two_afc_over_checkpoints(run, data, params["distance"], device=params["device"],
-                                   batch_size=params["eval_batch_size"], cache_dir=run_dir / "cache",
-                                   n_boot=params["n_boot"], seed=params["seed"])
-write_table(two_afc, run_dir, "two_afc")
-overall = two_afc[two_afc["subset"] == "all"].reset_index(drop=True)
-display(overall.drop(columns=["dataset", "distance", "subset"]).round(3))
+tables = similarity_step.measure(run, params, data)
+write_tables(tables, run.run_dir)
+display(similarity_step.score_table(tables))
 
 # %% [markdown]
 # ## Agreement over training
@@ -154,37 +120,15 @@ display(overall.drop(columns=["dataset", "distance", "subset"]).round(3))
 # score the same triplets.
 
 # %%
-fig = score_curve(two_afc, ceiling=ceiling,
-                  ceiling_label="ceiling (panel majority)" if data.panel else "ceiling (people's majority)",
-                  title=f"2AFC agreement with {data.name} judges ({params['distance']} distance)")
-save_figure(fig, run_dir, "two_afc_vs_epoch")
-peak = peak_summary(overall["epoch"], overall["score"])
-final = overall.iloc[-1]
-say(f"2AFC score at the first checkpoint (epoch {overall['epoch'].iloc[0]:g}): {overall['score'].iloc[0]:.3f}")
-say(f"peak at epoch {peak['peak_epoch']:g}: {peak['peak_value']:.3f}; last checkpoint (epoch {final['epoch']:g}): "
-      f"{final['score']:.3f} [{final['score_lo']:.3f}, {final['score_hi']:.3f}]; chance 0.5, ceiling {ceiling:.3f}")
-say(f"the last checkpoint closes {(final['score'] - 0.5) / (ceiling - 0.5):.0%} of the gap from chance to the ceiling"
-      if ceiling > 0.5 else "the judges are split on every triplet: the ceiling is chance")
+save_figure(similarity_step.curve_figure(data, tables), run.run_dir, "two_afc_vs_epoch")
+say(similarity_step.curve_sentences(data, tables))
 
 # %% [markdown]
 # ## Does mid-level agreement peak where low-level alignment does?
 # The IQA step's curve (page 2) beside this one: where each peaks, and how far each ends below its peak.
 
 # %%
-iqa_table = run_dir / "metrics" / "iqa.csv"
-if iqa_table.exists():
-    iqa_overall = pd.read_csv(iqa_table).query("distortion == 'all'")
-    iqa_overall = iqa_overall[iqa_overall["distance"] == params["distance"]]
-    if len(iqa_overall):
-        iqa_peak = peak_summary(iqa_overall["epoch"], iqa_overall["srcc"])
-        say(f"IQA SRCC peaks at epoch {iqa_peak['peak_epoch']:g} ({iqa_peak['peak_value']:.3f}) and ends "
-              f"{iqa_peak['drop_from_peak']:.3f} below it; the 2AFC score peaks at epoch {peak['peak_epoch']:g} "
-              f"({peak['peak_value']:.3f}) and ends {peak['drop_from_peak']:.3f} below it: "
-              + ("the same checkpoint" if iqa_peak["peak_epoch"] == peak["peak_epoch"] else "different checkpoints"))
-    else:
-        say(f"iqa.csv holds no {params['distance']} rows: run the iqa step with this distance to compare")
-else:
-    say("no iqa.csv in this run: run the iqa step to compare the two curves")
+say(similarity_step.iqa_sentences(run, params, tables))
 
 # %% [markdown]
 # ## Right and wrong
@@ -194,23 +138,9 @@ else:
 # model weigh differently from the panel?
 
 # %%
-scored = triplets_at_checkpoints(run, data, params["distance"], device=params["device"],
-                                 batch_size=params["eval_batch_size"], cache_dir=run_dir / "cache")
-for label, (name, rows) in zip(("first", "last"), scored.groupby("checkpoint", sort=False)):
-    examples = example_triplets(rows, n=3, seed=params["seed"])
-    if examples.empty:
-        say(f"{name}: no triplet with a clear majority")
-        continue
-    reference, first, second = data.images(examples["triplet"])
-    fig = triplet_examples(reference, first, second, example_titles(examples),
-                           suptitle=f"{label} checkpoint ({name}, epoch {rows['epoch'].iloc[0]:g})")
-    save_figure(fig, run_dir, f"two_afc_examples_{label}")
-    if embedded:
-        wrong = rows[(rows["p"] - 0.5).abs() >= 0.2]
-        wrong = wrong[(wrong["model_choice"] != 0.5) & (wrong["model_choice"] != (wrong["p"] > 0.5))]
-        families = wrong[["distortion0", "distortion1"]].stack().value_counts()
-        say(f"{label} checkpoint: {len(wrong)} clear triplets chosen against the panel; damage most often "
-              f"involved: " + ", ".join(f"{k.replace('_', ' ')} ({v})" for k, v in families.head(3).items()))
+for name, fig in similarity_step.example_figures(data, tables, params["seed"]).items():
+    save_figure(fig, run.run_dir, name)
+say(similarity_step.example_sentences(data, tables))
 
 # %% [markdown]
 # ## Reading the result

@@ -75,28 +75,18 @@ texture_correlation = None  # embedded: world settings of the images
 texture_scale = None
 
 # %%
-from pathlib import Path
-
-import numpy as np
 from IPython.display import display
 
-from clipalign_utils import checkpoints, config, multirun
-from clipalign_utils.io import write_table
+from clipalign_utils.step_page import open_run
+from clipalign_utils.io import write_tables
 from clipalign_utils.prose import say
 from clipalign_utils.plots.common import save_figure
-from clipalign_utils.plots.saliency import metrics_vs_epoch, region_share_vs_epoch, saliency_maps_grid
-from clipalign_utils.steps import saliency as step
+from clipalign_utils.plots.saliency import metrics_vs_epoch, region_share_vs_epoch
+from clipalign_utils.steps import saliency as saliency_step
 
-params = config.resolve_notebook(globals())  # the parameters cell's values; None = the preset's
-run_dir = multirun.analyse_every_run(Path(run_dir), "saliency", params)  # several runs: all analysed, the first shown
-run = checkpoints.discover_or_train(run_dir, params, auto_train, model)  # trains first if run_dir has none
-inputs = step.load_inputs(params, run)
-data = inputs.data
-say(f"{len(run.checkpoints)} checkpoints of {run.model_name}; dataset {data.name}: {len(data)} images; "
-      f"method {params['saliency_method']}"
-      + (f" ({params['saliency_samples']} noisy copies, noise {params['saliency_noise']:g})"
-         if params["saliency_method"] == "smoothgrad" else ""))
-say(f"ground truth: {data.ground_truth}")
+run, params = open_run(globals(), "saliency")  # several runs: all analysed, the first shown; trains first if none
+data = saliency_step.load(run, params)  # the scored images, the cue-conflict images, class names and prompts
+say(saliency_step.data_sentences(run, params, data))
 
 # %% [markdown]
 # ## Scoring every checkpoint
@@ -104,11 +94,9 @@ say(f"ground truth: {data.ground_truth}")
 # image's ground truth and scored; the centre-bias baseline is scored on the same images.
 
 # %%
-results = step.measure(run, inputs, params, run_dir / "cache")
-write_table(results.table, run_dir, "saliency")
-write_table(results.per_image, run_dir, "saliency_per_image")
-order = list(dict.fromkeys(results.table["checkpoint"]))  # the baseline, then checkpoints by epoch
-display(results.table.pivot(index="checkpoint", columns="metric", values="value").loc[order].round(3))
+tables = saliency_step.measure(run, params, data)
+write_tables(tables, run.run_dir)
+display(saliency_step.score_table(tables))
 
 # %% [markdown]
 # ## Each metric over training
@@ -116,10 +104,8 @@ display(results.table.pivot(index="checkpoint", columns="metric", values="value"
 # centre-bias baseline. For the AUCs the dotted line is chance (0.5).
 
 # %%
-fig = metrics_vs_epoch(results.table)
-save_figure(fig, run_dir, "saliency_metrics_vs_epoch")
-for metric in ("cc", "nss", "sauc"):
-    say(step.curve_sentence(results.table, metric))
+save_figure(metrics_vs_epoch(tables["saliency"]), run.run_dir, "saliency_metrics_vs_epoch")
+say(saliency_step.curve_sentences(tables))
 
 # %% [markdown]
 # ## The maps themselves
@@ -127,13 +113,7 @@ for metric in ("cc", "nss", "sauc"):
 # to the ground-truth density (synthetic for the embedded set).
 
 # %%
-peak = step.peak_checkpoint(results.table, "cc") or run.checkpoints[-1].name
-chosen = list(dict.fromkeys([run.checkpoints[0].name, peak, run.checkpoints[-1].name]))
-labels = {run.checkpoints[0].name: "first", peak: "best CC", run.checkpoints[-1].name: "last"}
-shown = np.arange(min(4, len(data)))
-fig = saliency_maps_grid(data.example_images(shown), [data.densities[int(i)] for i in shown],
-                         {f"{labels[name]} ({name})": results.maps[name][shown] for name in chosen})
-save_figure(fig, run_dir, "saliency_maps")
+save_figure(saliency_step.maps_figure(run, params, data, tables), run.run_dir, "saliency_maps")
 
 # %% [markdown]
 # ## Contour or interior? An attention view of the texture-to-shape shift
@@ -144,18 +124,9 @@ save_figure(fig, run_dir, "saliency_maps")
 # along its edge. The dotted lines are each region's share of the image area: what a uniform map gives.
 
 # %%
-if results.regions.empty:
-    say("no region masks for this dataset: the contour/interior view needs the embedded world")
-else:
-    regions = step.region_summary(results.regions, n_boot=params["n_boot"], seed=params["seed"])
-    write_table(regions, run_dir, "saliency_regions")
-    save_figure(region_share_vs_epoch(regions), run_dir, "saliency_regions")
-    for name, rows in regions[regions["region"].isin(["contour", "interior"])].groupby("set", sort=False):
-        ends = rows.sort_values("epoch").groupby("region", sort=False)
-        say(f"{name}: " + "; ".join(
-            f"{region} share {g['share'].iloc[0]:.3f} → {g['share'].iloc[-1]:.3f} "
-            f"[{g['share_lo'].iloc[-1]:.3f}, {g['share_hi'].iloc[-1]:.3f}] (area {g['area'].mean():.3f})"
-            for region, g in ends))
+say(saliency_step.region_sentences(tables))
+if "saliency_regions" in tables:  # the world's images: their silhouettes are known
+    save_figure(region_share_vs_epoch(tables["saliency_regions"]), run.run_dir, "saliency_regions")
 
 # %% [markdown]
 # ## Reading the result

@@ -331,3 +331,108 @@ def test_saliency_figures():
     P.region_share_vs_epoch(summary)
     P.saliency_maps_grid(np.zeros((1, 8, 8, 3), np.uint8), [np.ones((8, 8))], {"epoch_0": [np.ones((8, 8))]})
     matplotlib.pyplot.close("all")
+
+
+# ------------------------------------------------------------------ the step page's sentences and figures
+def _saliency_table(cc=(0.1, 0.3, 0.2)):
+    import pandas as pd
+
+    rows = [{"checkpoint": "centre_bias", "epoch": np.nan, "metric": m, "value": 0.9, "value_lo": 0.85,
+             "value_hi": 0.95} for m in ("cc", "nss", "sauc")]
+    for k, value in enumerate(cc):
+        rows.append({"checkpoint": f"epoch_{k}", "epoch": float(k), "metric": "cc", "value": value,
+                     "value_lo": value - 0.1, "value_hi": value + 0.1})
+        rows.append({"checkpoint": f"epoch_{k}", "epoch": float(k), "metric": "nss", "value": 1.0 + k,
+                     "value_lo": 0.5 + k, "value_hi": 1.5 + k})
+        rows.append({"checkpoint": f"epoch_{k}", "epoch": float(k), "metric": "sauc", "value": np.nan,
+                     "value_lo": np.nan, "value_hi": np.nan})
+    return {"saliency": pd.DataFrame(rows)}
+
+
+def test_map_checkpoints_pick_first_best_cc_and_last():
+    from clipalign_utils.steps import saliency as step
+
+    def columns(cc):
+        return step.map_checkpoints(_saliency_table(cc)["saliency"], "epoch_0", "epoch_2")
+
+    # the baseline's CC (0.9) is not a checkpoint's
+    assert columns((0.1, 0.3, 0.2)) == {"first (epoch_0)": "epoch_0", "best CC (epoch_1)": "epoch_1",
+                                        "last (epoch_2)": "epoch_2"}
+    assert columns((0.1, 0.2, 0.3)) == {"first (epoch_0)": "epoch_0", "last (epoch_2)": "epoch_2"}
+    assert columns((0.3, 0.2, 0.1)) == {"best CC (epoch_0)": "epoch_0", "last (epoch_2)": "epoch_2"}
+    assert columns((np.nan, np.nan, np.nan)) == {"first (epoch_0)": "epoch_0", "last (epoch_2)": "epoch_2"}
+
+
+def test_curve_sentences_and_score_table_by_hand():
+    from clipalign_utils.steps import saliency as step
+
+    tables = _saliency_table()
+    assert step.curve_sentences(tables) == [
+        "CC: 0.100 at epoch 0, best 0.300 [0.200, 0.400] at epoch 1 (inside the run), 0.200 [0.100, 0.300] at "
+        "the last checkpoint (epoch 2); centre bias 0.900 [0.850, 0.950]",
+        "NSS: 1.000 at epoch 0, best 3.000 [2.500, 3.500] at epoch 2 (at the last checkpoint), 3.000 [2.500, "
+        "3.500] at the last checkpoint (epoch 2); centre bias 0.900 [0.850, 0.950]",
+        "sauc: undefined at every checkpoint (constant maps)"]
+    shown = step.score_table(tables)
+    assert shown.index.tolist() == ["centre_bias", "epoch_0", "epoch_1", "epoch_2"]
+    assert shown.loc["epoch_1", "cc"] == 0.3 and shown.loc["epoch_2", "nss"] == 3.0
+
+
+def test_region_sentences_by_hand():
+    import pandas as pd
+
+    from clipalign_utils.steps import saliency as step
+
+    assert step.region_sentences({"saliency": pd.DataFrame()}) == [
+        "no region masks for this dataset: the contour/interior view needs the embedded world"]
+    rows = [{"set": s, "checkpoint": f"epoch_{e}", "epoch": float(e), "region": r, "share": share + e / 10,
+             "share_lo": share + e / 10 - 0.01, "share_hi": share + e / 10 + 0.01, "area": area + e / 100}
+            for s in ("saliency_embedded", "saliency_cue_conflict") for e in (1, 0)
+            for r, share, area in (("contour", 0.2, 0.1), ("interior", 0.3, 0.25), ("background", 0.5, 0.65))]
+    assert step.region_sentences({"saliency_regions": pd.DataFrame(rows)}) == [
+        f"{s}: contour share 0.200 → 0.300 [0.290, 0.310] (area 0.105); interior share 0.300 → 0.400 "
+        f"[0.390, 0.410] (area 0.255)" for s in ("saliency_embedded", "saliency_cue_conflict")]
+
+
+def test_data_sentences():
+    from types import SimpleNamespace
+
+    from clipalign_utils.steps import saliency as step
+
+    data = step.SaliencyData(load_saliency("embedded", None, image_size=32, seed=0, n_images=3), None, (), ())
+    run = SimpleNamespace(checkpoints=[0, 1], model_name="clipalign-tiny")
+    params = {"saliency_method": "smoothgrad", "saliency_samples": 2, "saliency_noise": 0.15}
+    assert step.data_sentences(run, params, data) == [
+        "2 checkpoints of clipalign-tiny; dataset embedded: 3 images; method smoothgrad (2 noisy copies, noise 0.15)",
+        f"ground truth: {data.scored.ground_truth}"]
+    assert step.data_sentences(run, {**params, "saliency_method": "rollout"}, data)[0].endswith("method rollout")
+
+
+def test_step_measures_and_draws_the_maps_from_the_cache(tmp_path):
+    """The step on two untrained tiny checkpoints: its tables, and the maps figure read back from the cache."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from clipalign_utils import checkpoints, config, models
+    from clipalign_utils.steps import saliency as step
+
+    (tmp_path / "checkpoints").mkdir()
+    for epoch in (0, 1):
+        torch.save({"state_dict": models.create_model("tiny", 32, seed=epoch).state_dict()},
+                   tmp_path / "checkpoints" / f"epoch_{epoch}.pt")
+    (tmp_path / "params.txt").write_text(f"model: {models.open_clip_name('tiny')}\nforce_image_size: 32\n")
+    run = checkpoints.discover_run(tmp_path)
+    params = config.resolve("smoke", device="cpu", saliency_n_images=3, saliency_samples=1, saliency_cue_per_pair=0,
+                            n_boot=10)
+    data = step.load(run, params)
+    tables = step.measure(run, params, data)
+    assert set(tables) == {"saliency", "saliency_per_image", "saliency_regions"}  # the world's images have masks
+    assert list(tables["saliency"].columns) == step.SALIENCY_COLUMNS
+    assert set(tables["saliency_regions"]["set"]) == {data.scored.images.name}
+    cached = sorted((tmp_path / "cache").iterdir())
+    fig = step.maps_figure(run, params, data, tables)
+    assert sorted((tmp_path / "cache").iterdir()) == cached  # nothing computed again
+    titles = [ax.get_title() for ax in fig.axes[:fig.axes[0].get_gridspec().ncols]]
+    assert titles[:2] == ["image", "people (density)"]
+    assert titles[2:] == list(step.map_checkpoints(tables["saliency"], "epoch_0", "epoch_1"))
+    matplotlib.pyplot.close("all")

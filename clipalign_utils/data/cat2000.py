@@ -16,7 +16,7 @@ import numpy as np
 from scipy.io import loadmat
 
 from ..errors import DatasetError
-from .saliency_base import SaliencySet, file_saliency_set, image_files, read_grey
+from .saliency_base import SaliencySet, image_files, paired_file_set
 
 GROUND_TRUTH = ("CAT2000 train (Borji & Itti 2015): fixation maps trainSet/FIXATIONMAPS, fixations = "
                 "nonzero pixels of fixLocs in trainSet/FIXATIONLOCS; 18 observers per image, free viewing")
@@ -52,23 +52,9 @@ def load_cat2000(root, *, image_size: int, n_images: int | None = None) -> Salie
         raise DatasetError(f"{stimuli_dir} holds no images in category folders")
     if n_images:
         stimuli = stimuli[:int(n_images)]
-    pairs = []
-    for stimulus in stimuli:
-        category = stimulus.parent.name
-        density = base / "FIXATIONMAPS" / category / stimulus.name
-        locations = base / "FIXATIONLOCS" / category / f"{stimulus.stem}.mat"
-        for path, what in ((density, "fixation map"), (locations, "fixation locations")):
-            if not path.is_file():
-                raise DatasetError(f"stimulus {category}/{stimulus.name} has no {what}: {path} is missing")
-        pairs.append((density, locations))
-
-    def load_target(i: int):
-        density_path, locations_path = pairs[i]
-        density, fixations = read_grey(density_path), read_fixlocs(locations_path)
-        if density.shape != fixations.shape:
-            raise DatasetError(f"{density_path} is {density.shape[1]}×{density.shape[0]} px but fixLocs in "
-                               f"{locations_path} is {fixations.shape[1]}×{fixations.shape[0]}")
-        return density, fixations
-
-    return file_saliency_set(stimuli, [f"{s.parent.name}/{s.stem}" for s in stimuli], load_target,
-                             dataset="cat2000", image_size=image_size, ground_truth=GROUND_TRUTH)
+    return paired_file_set(
+        stimuli_dir, stimuli, [f"{s.parent.name}/{s.stem}" for s in stimuli],
+        lambda stimulus: (base / "FIXATIONMAPS" / stimulus.parent.name / stimulus.name,
+                          base / "FIXATIONLOCS" / stimulus.parent.name / f"{stimulus.stem}.mat"),
+        read_fixlocs, fixations_kind="fixation locations", fixations_in="fixLocs in ", dataset="cat2000",
+        image_size=image_size, ground_truth=GROUND_TRUTH)

@@ -16,7 +16,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from ..errors import DatasetError
-from .saliency_base import SaliencySet, file_saliency_set, image_files, read_grey
+from .saliency_base import SaliencySet, image_files, paired_file_set, read_grey
 
 FIXATION_THRESHOLD = 127
 GROUND_TRUTH = ("MIT1003 (Judd et al. 2009): fixation maps ALLFIXATIONMAPS/*_fixMap.jpg, fixations = "
@@ -43,21 +43,8 @@ def load_mit1003(root, *, image_size: int, n_images: int | None = None) -> Salie
         raise DatasetError(f"{stimuli_dir} holds no images")
     if n_images:
         stimuli = stimuli[:int(n_images)]
-    pairs = []
-    for stimulus in stimuli:
-        density, points = maps_dir / f"{stimulus.stem}_fixMap.jpg", maps_dir / f"{stimulus.stem}_fixPts.jpg"
-        for path, what in ((density, "fixation map"), (points, "fixation points")):
-            if not path.is_file():
-                raise DatasetError(f"stimulus {stimulus.name} has no {what}: {path} is missing")
-        pairs.append((density, points))
-
-    def load_target(i: int):
-        density_path, points_path = pairs[i]
-        density, points = read_grey(density_path), read_grey(points_path)
-        if density.shape != points.shape:
-            raise DatasetError(f"{density_path} is {density.shape[1]}×{density.shape[0]} px but "
-                               f"{points_path} is {points.shape[1]}×{points.shape[0]} px")
-        return density, points > FIXATION_THRESHOLD
-
-    return file_saliency_set(stimuli, [p.stem for p in stimuli], load_target, dataset="mit1003",
-                             image_size=image_size, ground_truth=GROUND_TRUTH)
+    return paired_file_set(
+        stimuli_dir, stimuli, [p.stem for p in stimuli],
+        lambda stimulus: (maps_dir / f"{stimulus.stem}_fixMap.jpg", maps_dir / f"{stimulus.stem}_fixPts.jpg"),
+        lambda path: read_grey(path) > FIXATION_THRESHOLD, fixations_kind="fixation points", dataset="mit1003",
+        image_size=image_size, ground_truth=GROUND_TRUTH)

@@ -9,6 +9,7 @@ from typing import Callable, Sequence
 import numpy as np
 from PIL import Image
 
+from ..errors import DatasetError
 from .image_sets import FileImages, ImageSet, read_rgb
 
 Target = tuple[np.ndarray, np.ndarray]  # (density float64 H×W, fixations bool H×W)
@@ -126,6 +127,37 @@ def file_saliency_set(stimuli: list[Path], names: list[str], load_target: Callab
     return SaliencySet(images=squashed_file_images(stimuli, f"saliency_{dataset}", image_size), names=names,
                        labels=np.full(len(stimuli), -1, dtype=np.int64), classnames=(), name=dataset,
                        ground_truth=ground_truth, load_target=load_target)
+
+
+def paired_file_set(stimuli_dir: Path, stimuli: list[Path], names: list[str],
+                    files: Callable[[Path], tuple[Path, Path]], read_fixations: Callable[[Path], np.ndarray], *,
+                    fixations_kind: str, fixations_in: str = "", dataset: str, image_size: int,
+                    ground_truth: str) -> SaliencySet:
+    """:func:`file_saliency_set` for a layout with two ground-truth files per stimulus: ``files(stimulus)``
+    = (fixation density, fixations). A missing file is a DatasetError naming the stimulus (its path below
+    ``stimuli_dir``) and what is missing ("fixation map" or ``fixations_kind``) when the set is built; the
+    density is read as grey levels (:func:`read_grey`), the fixations with ``read_fixations`` (a boolean
+    map), when a target is asked for, and both must have the same size (``fixations_in`` prefixes the
+    fixations file in that error, e.g. "fixLocs in ")."""
+    pairs = []
+    for stimulus in stimuli:
+        pair = files(stimulus)
+        for path, what in zip(pair, ("fixation map", fixations_kind)):
+            if not path.is_file():
+                raise DatasetError(f"stimulus {stimulus.relative_to(stimuli_dir).as_posix()} has no {what}: "
+                                   f"{path} is missing")
+        pairs.append(pair)
+
+    def load_target(i: int) -> Target:
+        density_path, fixations_path = pairs[i]
+        density, fixations = read_grey(density_path), read_fixations(fixations_path)
+        if density.shape != fixations.shape:
+            raise DatasetError(f"{density_path} is {density.shape[1]}×{density.shape[0]} px but {fixations_in}"
+                               f"{fixations_path} is {fixations.shape[1]}×{fixations.shape[0]} px")
+        return density, fixations
+
+    return file_saliency_set(stimuli, names, load_target, dataset=dataset, image_size=image_size,
+                             ground_truth=ground_truth)
 
 
 IMAGE_SUFFIXES = frozenset({".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff"})

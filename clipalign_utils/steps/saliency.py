@@ -1,20 +1,22 @@
-"""The ``saliency`` step's computation: model saliency vs where people look, at every checkpoint.
+"""The ``saliency`` step: model saliency vs where people look, at every checkpoint.
 
-Writes nothing itself; the notebook (``notebooks/08_saliency.py``) calls these and writes
-``metrics/saliency.csv`` (columns ``SALIENCY_COLUMNS``).
+``measure`` returns the step's tables (``saliency.csv``, columns ``SALIENCY_COLUMNS``, its per-image rows
+and, where the images have region masks, the contour/interior shares); the notebook
+(``notebooks/08_saliency.py``) writes them and shows the sentences and figures built here.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Sequence
 
 import numpy as np
 import pandas as pd
-from tqdm import tqdm
 
+from ..checkpoints import Run
 from ..data.saliency import SaliencySet
-from ..encoder import run_encoders
+from ..encoder import Encoder, run_encoders
 from ..metrics import saliency as metrics
+from ..plots.saliency import saliency_maps_grid
 from ..registry import SALIENCY, SALIENCY_BASELINE
 from ..saliency_maps import DEFAULT_N_SAMPLES, DEFAULT_NOISE, checkpoint_saliency, upsample_each
 
@@ -45,7 +47,6 @@ class SaliencyResults:
     table: pd.DataFrame  # SALIENCY_COLUMNS, baseline rows included
     per_image: pd.DataFrame  # checkpoint, epoch, image, target_class, target_source, one column per metric
     regions: pd.DataFrame  # checkpoint, epoch, image, region, share, area, enrichment (sets with masks)
-    maps: dict[str, np.ndarray] = field(default_factory=dict)  # checkpoint -> (N, h, w) maps at model resolution
 
 
 def baseline_rows(data: SaliencySet, truth: GroundTruth, *, method: str, n_boot: int, seed: int,
@@ -63,7 +64,7 @@ def saliency_over_checkpoints(run, data: SaliencySet, templates: Sequence[str], 
                               classnames: Sequence[str] | None = None, n_boot: int = 1000, seed: int = 0,
                               device: str = "auto", batch_size: int = 512, cache_dir=None,
                               n_samples: int = DEFAULT_N_SAMPLES, noise: float = DEFAULT_NOISE,
-                              n_splits: int = 100, keep_maps: bool = True, progress: bool = False,
+                              n_splits: int = 100, progress: bool = False,
                               with_baseline: bool = True, region_data: SaliencySet | None = None) -> SaliencyResults:
     """Every checkpoint of ``run``: saliency maps of ``data`` (cached), upsampled onto each ground truth,
     scored with the six metrics (mean over images, bootstrap interval over images), plus the centre-bias
@@ -73,11 +74,12 @@ def saliency_over_checkpoints(run, data: SaliencySet, templates: Sequence[str], 
     none, so pass the class names the model should choose its top-1 target among.
     ``region_data`` (e.g. :func:`~clipalign_utils.data.saliency.cue_conflict_saliency`) is a second set
     with region masks whose maps are computed with the same loaded checkpoint and enter ``regions``
-    only (column ``set`` = its image set's name). Maps kept (``keep_maps``) are those of ``data``.
+    only (column ``set`` = its image set's name). The maps themselves stay in the cache
+    (:func:`checkpoint_maps` reads them back).
     """
     classnames = tuple(classnames if classnames is not None else data.classnames)
     truth = GroundTruth.of(data, seed=seed)
-    tables, per_images, regions, kept = [], [], [], {}
+    tables, per_images, regions = [], [], []
     if with_baseline:
         table, per_image = baseline_rows(data, truth, method=method, n_boot=n_boot, seed=seed, n_splits=n_splits)
         tables.append(table)
@@ -101,12 +103,10 @@ def saliency_over_checkpoints(run, data: SaliencySet, templates: Sequence[str], 
                                         method=method, n_samples=n_samples, noise=noise, seed=seed)
             regions.append(metrics.region_shares(extra.maps, region_data.regions).assign(
                 set=region_data.images.name, checkpoint=checkpoint.name, epoch=checkpoint.epoch))
-        if keep_maps:
-            kept[checkpoint.name] = result.maps
     region_table = pd.concat(regions, ignore_index=True) if regions else pd.DataFrame(
         columns=["image", "region", "share", "area", "enrichment", "set", "checkpoint", "epoch"])
     return SaliencyResults(pd.concat(tables, ignore_index=True), pd.concat(per_images, ignore_index=True),
-                           region_table, kept)
+                           region_table)
 
 
 def region_summary(regions: pd.DataFrame, n_boot: int = 1000, seed: int = 0) -> pd.DataFrame:
@@ -138,18 +138,22 @@ def peak_checkpoint(table: pd.DataFrame, metric: str = "cc") -> str | None:
 
 
 # ------------------------------------------------------------------------- the step, from parameters
+CURVE_METRICS = ("cc", "nss", "sauc")  # the metrics the page describes in words
+N_SHOWN = 4  # images in the maps figure
+
+
 @dataclass
-class SaliencyInputs:
+class SaliencyData:
     """What the step measures: the scored set, the cue-conflict set for the region shares (or None),
     the class names saliency targets are chosen among and the prompt templates."""
 
-    data: SaliencySet
+    scored: SaliencySet
     region_data: SaliencySet | None
     classnames: tuple[str, ...]
     templates: tuple[str, ...]
 
 
-def load_inputs(params: dict, run) -> SaliencyInputs:
+def load(run: Run, params: dict) -> SaliencyData:
     """The step's sets from resolved parameters: ``saliency_dataset``/``saliency_root``/``saliency_n_images``;
     embedded sets at the world's ``image_size`` (``texture_correlation``, ``texture_scale``), real ones at
     the run's input size. The world's cue-conflict images (``saliency_cue_per_pair`` per pair; 0 = none)
@@ -169,22 +173,57 @@ def load_inputs(params: dict, run) -> SaliencyInputs:
         config = world.WorldConfig(int(params["image_size"]), params["texture_correlation"], params["texture_scale"])
         region_data = cue_conflict_saliency(params["saliency_cue_per_pair"], params["seed"], config)
     if embedded:
-        return SaliencyInputs(data, region_data, tuple(data.classnames),
-                              resolve_templates(params["prompt_templates"], "embedded"))
+        return SaliencyData(data, region_data, tuple(data.classnames),
+                            resolve_templates(params["prompt_templates"], "embedded"))
     from open_clip.zero_shot_metadata import IMAGENET_CLASSNAMES
 
     templates = IMAGENET_TEMPLATES if params["prompt_templates"] == "ensemble" else IMAGENET_TEMPLATES[:1]
-    return SaliencyInputs(data, None, tuple(IMAGENET_CLASSNAMES), templates)
+    return SaliencyData(data, None, tuple(IMAGENET_CLASSNAMES), templates)
 
 
-def measure(run, inputs: SaliencyInputs, params: dict, cache_dir) -> SaliencyResults:
-    """``saliency_over_checkpoints`` with the step's parameters (method, SmoothGrad samples and noise,
-    n_boot, seed, device, eval_batch_size); ``results.table`` is ``saliency.csv``."""
-    return saliency_over_checkpoints(
-        run, inputs.data, inputs.templates, method=params["saliency_method"], classnames=inputs.classnames,
-        n_boot=params["n_boot"], seed=params["seed"], device=params["device"], batch_size=params["eval_batch_size"],
-        cache_dir=cache_dir, n_samples=params["saliency_samples"], noise=params["saliency_noise"],
-        region_data=inputs.region_data)
+def data_sentences(run: Run, params: dict, data: SaliencyData) -> list[str]:
+    """What the page evaluates: the run's checkpoints, the set, the saliency method and the ground truth."""
+    method = params["saliency_method"]
+    settings = (f" ({params['saliency_samples']} noisy copies, noise {params['saliency_noise']:g})"
+                if method == "smoothgrad" else "")
+    return [f"{len(run.checkpoints)} checkpoints of {run.model_name}; dataset {data.scored.name}: "
+            f"{len(data.scored)} images; method {method}{settings}",
+            f"ground truth: {data.scored.ground_truth}"]
+
+
+def map_settings(params: dict) -> dict:
+    """The keyword arguments of :func:`~clipalign_utils.saliency_maps.checkpoint_saliency` that params set."""
+    return {"method": params["saliency_method"], "n_samples": params["saliency_samples"],
+            "noise": params["saliency_noise"], "seed": params["seed"]}
+
+
+def measure(run: Run, params: dict, data: SaliencyData | None = None) -> dict[str, pd.DataFrame]:
+    """Every checkpoint of ``run`` on the step's sets (``data``, default ``load(run, params)``):
+    {"saliency": saliency.csv (the six metrics per checkpoint, mean over images with a bootstrap interval,
+    and the centre-bias baseline), "saliency_per_image": every image's metrics per checkpoint, and where
+    the images have region masks "saliency_regions": :func:`region_summary` of the maps' shares of
+    saliency per region}. Maps are cached under the run's cache."""
+    data = load(run, params) if data is None else data
+    results = saliency_over_checkpoints(
+        run, data.scored, data.templates, classnames=data.classnames, n_boot=params["n_boot"],
+        device=params["device"], batch_size=params["eval_batch_size"], cache_dir=run.run_dir / "cache",
+        region_data=data.region_data, **map_settings(params))
+    tables = {"saliency": results.table, "saliency_per_image": results.per_image}
+    if not results.regions.empty:
+        tables["saliency_regions"] = region_summary(results.regions, n_boot=params["n_boot"], seed=params["seed"])
+    return tables
+
+
+def score_table(tables: dict[str, pd.DataFrame]) -> pd.DataFrame:
+    """Checkpoint × metric as the page shows it: the baseline first, then the checkpoints by epoch."""
+    table = tables["saliency"]
+    order = list(dict.fromkeys(table["checkpoint"]))
+    return table.pivot(index="checkpoint", columns="metric", values="value").loc[order].round(3)
+
+
+def curve_sentences(tables: dict[str, pd.DataFrame]) -> list[str]:
+    """:func:`curve_sentence` for CC, NSS and shuffled AUC."""
+    return [curve_sentence(tables["saliency"], metric) for metric in CURVE_METRICS]
 
 
 def curve_sentence(table: pd.DataFrame, metric: str) -> str:
@@ -209,3 +248,48 @@ def curve_sentence(table: pd.DataFrame, metric: str) -> str:
             f"[{best['value_lo']:.3f}, {best['value_hi']:.3f}] at epoch {best['epoch']:g} ({where}), "
             f"{last['value']:.3f} [{last['value_lo']:.3f}, {last['value_hi']:.3f}] at the last checkpoint "
             f"(epoch {last['epoch']:g}){base_text}")
+
+
+def map_checkpoints(table: pd.DataFrame, first: str, last: str) -> dict[str, str]:
+    """{column title: checkpoint} of the maps figure: the first checkpoint, the one with the best CC
+    (the last when no CC is defined) and the last, each once, titled by its role."""
+    peak = peak_checkpoint(table, "cc") or last
+    labels = {first: "first", peak: "best CC", last: "last"}
+    return {f"{labels[name]} ({name})": name for name in dict.fromkeys([first, peak, last])}
+
+
+def checkpoint_maps(run: Run, params: dict, data: SaliencyData, names) -> dict[str, np.ndarray]:
+    """{checkpoint: its (N, h, w) maps of the scored set} for the checkpoints ``names``: read back from the
+    run's cache where :func:`measure` put them (computed there otherwise)."""
+    wanted = set(names)
+    return {checkpoint.name: checkpoint_saliency(
+                Encoder(checkpoint, run.model_name, run.image_size, params["device"], params["eval_batch_size"],
+                        run.run_dir / "cache"),
+                data.scored.images, data.scored.labels, data.classnames, data.templates, **map_settings(params)).maps
+            for checkpoint in run.checkpoints if checkpoint.name in wanted}
+
+
+def maps_figure(run: Run, params: dict, data: SaliencyData, tables: dict[str, pd.DataFrame]):
+    """The first few images with their ground-truth density and the maps of the first checkpoint, the
+    best-CC one and the last."""
+    columns = map_checkpoints(tables["saliency"], run.checkpoints[0].name, run.checkpoints[-1].name)
+    maps = checkpoint_maps(run, params, data, columns.values())
+    shown = np.arange(min(N_SHOWN, len(data.scored)))
+    return saliency_maps_grid(data.scored.example_images(shown), [data.scored.densities[int(i)] for i in shown],
+                              {title: maps[name][shown] for title, name in columns.items()})
+
+
+def region_sentences(tables: dict[str, pd.DataFrame]) -> list[str]:
+    """Per image set with region masks: the contour's and the interior's share of saliency at the first
+    checkpoint and the last (with its interval), against the region's share of the area."""
+    if "saliency_regions" not in tables:
+        return ["no region masks for this dataset: the contour/interior view needs the embedded world"]
+    regions = tables["saliency_regions"]
+    lines = []
+    for name, rows in regions[regions["region"].isin(["contour", "interior"])].groupby("set", sort=False):
+        ends = rows.sort_values("epoch", kind="stable").groupby("region", sort=False)
+        lines.append(f"{name}: " + "; ".join(
+            f"{region} share {g['share'].iloc[0]:.3f} → {g['share'].iloc[-1]:.3f} "
+            f"[{g['share_lo'].iloc[-1]:.3f}, {g['share_hi'].iloc[-1]:.3f}] (area {g['area'].mean():.3f})"
+            for region, g in ends))
+    return lines
