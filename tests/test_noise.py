@@ -6,7 +6,7 @@ import pandas as pd
 import pytest
 from fixtures_real import cifar100_fine_names, make_cifar100
 
-from helpers import assert_same_table
+from helpers import assert_same_table, fake_run
 from clipalign_utils import config, registry
 from clipalign_utils.data import world
 from clipalign_utils.data.noise import (
@@ -285,8 +285,7 @@ def test_measure_with_a_stub_encoder(monkeypatch, tmp_path):
     from clipalign_utils.steps import noise as noise_step
 
     data = _toy_data(n=4, sigmas=(0.1,))  # labels 0, 1, 2, 3
-    checkpoints_ = [SimpleNamespace(name="epoch_0", epoch=0.0), SimpleNamespace(name="epoch_1", epoch=1.0)]
-    run = SimpleNamespace(run_dir=tmp_path, image_size=None, checkpoints=checkpoints_)
+    run = fake_run(tmp_path, epochs=(0, 1), image_size=None)
     # epoch_0 always answers class 0 (1 of 4 right: chance); epoch_1 is right on every clean image and
     # on half the noisy ones.
     answers = {("epoch_0", 0.0): [0, 0, 0, 0], ("epoch_0", 0.1): [0, 0, 0, 0],

@@ -8,7 +8,7 @@ import pandas as pd
 import pytest
 from fixtures_real import make_geirhos
 
-from helpers import assert_same_table
+from helpers import assert_same_table, fake_run
 from clipalign_utils import checkpoints, config
 from clipalign_utils.data import world
 from clipalign_utils.data.cue_conflict import HUMAN_SHAPE_BIAS, load_cue_conflict
@@ -276,8 +276,7 @@ def test_data_sentences_and_measure_with_a_stub_encoder(embedded, monkeypatch, t
 
     from clipalign_utils.steps import shape as shape_step
 
-    checkpoints_ = [SimpleNamespace(name="epoch_0", epoch=0.0), SimpleNamespace(name="epoch_1", epoch=1.0)]
-    run = SimpleNamespace(run_dir=tmp_path, image_size=32, model_name="toy", checkpoints=checkpoints_)
+    run = fake_run(tmp_path, epochs=(0, 1), model="toy")
     data = shape_step.ShapeData(embedded, ("a {}.", "a photo of a {}."))
     assert shape_step.data_sentences(run, data) == [
         "2 checkpoints of toy; dataset embedded: 112 images, 112 with conflicting cues, 8 classes, 2 prompt templates"]

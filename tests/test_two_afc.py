@@ -28,6 +28,7 @@ from clipalign_utils.metrics.two_afc import (
     two_afc_scores,
     two_afc_table,
 )
+from helpers import fake_run
 
 
 # ----------------------------------------------------------------------------------- the score
@@ -499,7 +500,7 @@ def test_iqa_sentences_by_hand(tmp_path):
 
     from clipalign_utils.steps import similarity as step
 
-    run, tables = SimpleNamespace(run_dir=tmp_path), _two_afc()
+    run, tables = fake_run(tmp_path), _two_afc()
     assert step.iqa_sentences(run, {"distance": "cosine"}, tables) == [
         "no iqa.csv in this run: run the iqa step to compare the two curves"]
     (tmp_path / "metrics").mkdir()

@@ -18,12 +18,9 @@ ground truth. :func:`cue_conflict_saliency` gives the world's cue-conflict image
 from __future__ import annotations
 
 import copy
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Sequence
 
 import numpy as np
-from PIL import Image
 from scipy import ndimage
 
 from ..errors import ParameterError

@@ -18,6 +18,7 @@ import pandas as pd
 from ..checkpoints import Run
 from ..data.iqa import IQAData, load_iqa
 from ..encoder import Encoder, run_encoders
+from ..layout import RunDir
 from ..metrics.families import mark_seen, within_family_alignment
 from ..metrics.iqa import (DISTANCES, EARLY_FRACTION, alignment_scores, early_peak_test, iqa_table, pair_distances,
                            peak_summary)
@@ -38,12 +39,8 @@ def _distances(reference_features, distorted_features, data: IQAData, distance: 
                           data.pairs["distorted_index"], distance, data.patches_per_image)
 
 
-def _cache(run: Run) -> Path:
-    return Path(run.run_dir) / "cache"
-
-
 def _encoders(run: Run, params: dict):
-    return run_encoders(run, params["device"], params["eval_batch_size"], cache_dir=_cache(run), progress=False)
+    return run_encoders(run, params["device"], params["eval_batch_size"], cache_dir=run.layout.cache, progress=False)
 
 
 def load(run: Run, params: dict) -> IQAData:
@@ -82,7 +79,7 @@ def compare_distances(run: Run, params: dict, data: IQAData) -> pd.DataFrame:
     """Alignment of the run's last checkpoint under each distance (cosine, euclidean, normalized_euclidean):
     columns distance, srcc, krcc, plcc. Cheap: the embeddings come from the cache."""
     encoder = Encoder(run.checkpoints[-1], run.model_name, run.image_size, params["device"], params["eval_batch_size"],
-                      cache_dir=_cache(run))
+                      cache_dir=run.layout.cache)
     references, distorted = encoder.encode_images(data.references), encoder.encode_images(data.distorted)
     quality = data.pairs["quality"].to_numpy()
     return pd.DataFrame([{"distance": kind, **alignment_scores(_distances(references, distorted, data, kind), quality)}
@@ -107,7 +104,7 @@ def measure_layers(run: Run, params: dict, data: IQAData) -> pd.DataFrame:
 def seen_families(run_dir: str | Path) -> tuple[str, ...]:
     """The distortion families the run's training images carried: train_params.json's quality_families
     when its quality_variation > 0; () for a clean world or a run without that record (open_clip_train's)."""
-    record = Path(run_dir) / "train_params.json"
+    record = RunDir(run_dir).train_record
     if not record.exists():
         return ()
     params = json.loads(record.read_text())

@@ -206,7 +206,7 @@ def measure(run: Run, params: dict, data: SaliencyData | None = None) -> dict[st
     data = load(run, params) if data is None else data
     results = saliency_over_checkpoints(
         run, data.scored, data.templates, classnames=data.classnames, n_boot=params["n_boot"],
-        device=params["device"], batch_size=params["eval_batch_size"], cache_dir=run.run_dir / "cache",
+        device=params["device"], batch_size=params["eval_batch_size"], cache_dir=run.layout.cache,
         region_data=data.region_data, **map_settings(params))
     tables = {"saliency": results.table, "saliency_per_image": results.per_image}
     if not results.regions.empty:
@@ -264,7 +264,7 @@ def checkpoint_maps(run: Run, params: dict, data: SaliencyData, names) -> dict[s
     wanted = set(names)
     return {checkpoint.name: checkpoint_saliency(
                 Encoder(checkpoint, run.model_name, run.image_size, params["device"], params["eval_batch_size"],
-                        run.run_dir / "cache"),
+                        run.layout.cache),
                 data.scored.images, data.scored.labels, data.classnames, data.templates, **map_settings(params)).maps
             for checkpoint in run.checkpoints if checkpoint.name in wanted}
 

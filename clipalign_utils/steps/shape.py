@@ -51,7 +51,7 @@ def measure(run: Run, params: dict, data: ShapeData | None = None) -> dict[str, 
     cue, templates = data.cue, data.templates
     rows, class_rows, prediction_rows = [], [], []
     for checkpoint, encoder in run_encoders(run, params["device"], params["eval_batch_size"],
-                                            cache_dir=run.run_dir / "cache", progress=False):
+                                            cache_dir=run.layout.cache, progress=False):
         predicted = encoder.classify(cue.images, cue.classnames, templates)
         prediction_rows.append(pd.DataFrame({"checkpoint": checkpoint.name, "image": np.arange(len(predicted)),
                                              "predicted": predicted}))

@@ -8,7 +8,6 @@ the figures it shows (example triplets the model gets right and wrong among them
 
 from __future__ import annotations
 
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -121,7 +120,7 @@ def measure(run: Run, params: dict, data: TwoAFCData | None = None) -> dict[str,
     distance = params["distance"]
     rows, per_triplet = [], []
     for checkpoint, encoder in run_encoders(run, params["device"], params["eval_batch_size"],
-                                            cache_dir=run.run_dir / "cache", progress=False):
+                                            cache_dir=run.layout.cache, progress=False):
         d0, d1 = triplet_distances(encoder, data, distance)
         table = two_afc_table(data.triplets.assign(d0=d0, d1=d1), n_boot=params["n_boot"], seed=params["seed"])
         rows.append(table.assign(checkpoint=checkpoint.name, epoch=checkpoint.epoch, dataset=data.name,
@@ -173,7 +172,7 @@ def curve_sentences(data: TwoAFCData, tables: dict[str, pd.DataFrame]) -> list[s
 def iqa_sentences(run: Run, params: dict, tables: dict[str, pd.DataFrame]) -> list[str]:
     """Where the IQA step's SRCC (its iqa.csv, at params' ``distance``) and the 2AFC score peak and how far
     each ends below its peak; what to run when the run holds no such rows."""
-    iqa_table = Path(run.run_dir) / "metrics" / "iqa.csv"
+    iqa_table = run.layout.table("iqa")
     if not iqa_table.exists():
         return ["no iqa.csv in this run: run the iqa step to compare the two curves"]
     iqa = pd.read_csv(iqa_table).query("distortion == 'all'")
