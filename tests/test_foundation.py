@@ -5,7 +5,6 @@ import numpy as np
 import open_clip
 import pytest
 import torch
-import torch.nn.functional as F
 
 from clipalign_utils import checkpoints, config, models, train
 from clipalign_utils.data import world

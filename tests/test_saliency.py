@@ -1,7 +1,6 @@
 """Saliency correspondence: MIT-benchmark metrics, model saliency maps, and the ground-truth loaders."""
 from __future__ import annotations
 
-import io
 import json
 
 import numpy as np

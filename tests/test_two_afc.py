@@ -496,8 +496,6 @@ def test_curve_sentences_by_hand():
 
 
 def test_iqa_sentences_by_hand(tmp_path):
-    from types import SimpleNamespace
-
     from clipalign_utils.steps import similarity as step
 
     run, tables = fake_run(tmp_path), _two_afc()
