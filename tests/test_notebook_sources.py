@@ -34,3 +34,24 @@ def test_parameters_are_shared_names(name):
     assert {"run_dir", "preset"} <= set(declared)
     # Every other parameter is a preset key, so `-p name=value` means the same in every notebook.
     assert set(declared) - {"run_dir", "preset", "run_dirs", "auto_train"} <= set(PRESETS["default"])
+
+
+def code_lines(cell_source: str) -> list[str]:
+    """The lines of a code cell that are code: not blank, not a comment (jupytext's commented magics too)."""
+    return [line for line in cell_source.splitlines() if line.strip() and not line.strip().startswith("#")]
+
+
+def test_code_lines_count_code_only():
+    assert code_lines("import x  # why\n\n# a comment\n    # %pip install y\nif x:\n    y()\n") == [
+        "import x  # why", "if x:", "    y()"]
+
+
+@pytest.mark.parametrize("name", NOTEBOOKS)
+def test_notebook_is_narrative_plus_calls(name):
+    """Logic lives in the package: a page holds at most 60 lines of code (its parameters cell included)
+    and defines nothing."""
+    cells = [c.source for c in jupytext.read(NOTEBOOK_DIR / f"{name}.py").cells if c.cell_type == "code"]
+    lines = [line for source in cells for line in code_lines(source)]
+    assert len(lines) <= 60, f"notebooks/{name}.py has {len(lines)} code lines: move logic into its step module"
+    defined = [line for line in lines if line.lstrip().startswith(("def ", "class ", "async def "))]
+    assert not defined, f"notebooks/{name}.py defines {defined}: define it in the package"
