@@ -20,11 +20,6 @@ from .errors import ParameterError
 from .layout import RunDir, runs_in
 
 
-def required_columns() -> dict[str, list[str]]:
-    """{table: the columns a reader needs}, from the registry's table schemas."""
-    return {name: list(table.needed) for name, table in registry.tables().items()}
-
-
 def read_metric(run_dir: str | Path, name: str) -> pd.DataFrame:
     """RUN_DIR/metrics/<name>.csv (any registered table), checked for its contract columns."""
     table_schema = registry.table(name)

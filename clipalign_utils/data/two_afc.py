@@ -24,7 +24,7 @@ from .iqa import MAX_PATCHES_PER_IMAGE, resolve_resize
 from .nights import load_nights
 from .registry import get_dataset
 from .roots import open_root
-from .two_afc_embedded import PANEL_SOURCES, make_embedded_two_afc
+from .two_afc_embedded import make_embedded_two_afc
 
 PROTOCOLS = ("all", "votes6")
 DEFAULT_EMBEDDED_IMAGE_SIZE = 32
@@ -170,8 +170,3 @@ def _file_set(dataset: str, table: pd.DataFrame, protocol: str, split: str, imag
         return FileImages(paths, name, size=size, fit=mode)
     return TwoAFCData(fitted("ref_path"), fitted("p0_path"), fitted("p1_path"),
                       table, dataset, HUMAN_JUDGMENTS[dataset], protocol, split)
-
-
-def panel_sources(panel) -> dict[str, str]:
-    """The published source of each panel member."""
-    return {member: PANEL_SOURCES[member] for member in panel}
