@@ -170,8 +170,8 @@ def load(run: Run, params: dict) -> SaliencyData:
                          texture_scale=params["texture_scale"])
     region_data = None
     if embedded and params["saliency_cue_per_pair"] > 0:
-        config = world.WorldConfig(int(params["image_size"]), params["texture_correlation"], params["texture_scale"])
-        region_data = cue_conflict_saliency(params["saliency_cue_per_pair"], params["seed"], config)
+        region_data = cue_conflict_saliency(params["saliency_cue_per_pair"], params["seed"],
+                                            world.evaluation_world(params))
     if embedded:
         return SaliencyData(data, region_data, tuple(data.classnames),
                             resolve_templates(params["prompt_templates"], "embedded"))
