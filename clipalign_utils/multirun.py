@@ -54,7 +54,7 @@ def run_many(out: str | Path, preset: str = "default", seeds: list[int] | None =
     available = available_steps()
     steps = [s.name for s in registry.per_run_steps() if s.name in available]
     synthesis = registry.synthesis().name
-    check_overrides(overrides, steps + [synthesis])
+    check_overrides(overrides, steps + [synthesis], preset)
     runs = plan_runs(preset, seeds, scales, overrides)
     out = Path(out).resolve()
     out.mkdir(parents=True, exist_ok=True)
@@ -106,7 +106,7 @@ def rerun_step(out: str | Path, step: str, preset: str, overrides: dict | None =
                              f"({', '.join(s.name for s in registry.analysis_steps())}); "
                              f"to train again, use a run's own folder")
     overrides = {k: v for k, v in (overrides or {}).items() if k not in ("model", "seed")}
-    check_overrides(overrides, [step])
+    check_overrides(overrides, [step], preset)
     out = Path(out).resolve()
     runs = runs_in(out)
     if not runs:

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Callable, Sequence
 
 from . import registry
-from .config import PRESETS, changed_from_preset
+from .config import PRESETS, changed_from_preset, resolve
 from .errors import ClipalignError, ParameterError
 from .layout import RunDir
 from .registry import NOTEBOOK_DIR, REPO_ROOT, Step  # noqa: F401  (re-exported: tests and notebooks read them here)
@@ -148,7 +148,10 @@ def ensure_run(run_dir: str | Path, params: dict, auto_train: bool = True,
     return run_dir
 
 
-def check_overrides(overrides: dict, steps: Sequence[str]) -> None:
+def check_overrides(overrides: dict, steps: Sequence[str], preset: str | None = None) -> None:
+    """Every override is a parameter some notebook of ``steps`` declares; given the ``preset``, every
+    preset parameter's value also has its type and range (``config.resolve``), so a bad ``-p`` fails
+    before any folder is made or kernel started. (A sweep checks each setting's values itself.)"""
     known = {"run_dir", "preset"} | set(PRESETS["default"])
     for step in steps:
         known |= set(notebook_parameters(step))
@@ -156,6 +159,8 @@ def check_overrides(overrides: dict, steps: Sequence[str]) -> None:
     if unknown:
         raise ParameterError(f"unknown parameter(s) {', '.join(unknown)}: no notebook declares them; "
                              f"known: {', '.join(sorted(known))}")
+    if preset is not None:
+        resolve(preset, **{name: value for name, value in overrides.items() if name in PRESETS[preset]})
 
 
 def check_preset(preset: str) -> None:
@@ -174,7 +179,7 @@ def run_pipeline(out: str | Path, preset: str = "default", only: str | None = No
             raise ParameterError(f"step {only!r} has no notebook yet ({step.source})")
         steps = [only]
     overrides = dict(overrides or {})
-    check_overrides(overrides, steps)
+    check_overrides(overrides, steps, preset)
     run_dir = Path(out).resolve()
     run_dir.mkdir(parents=True, exist_ok=True)
     execute(run_dir, steps, preset, overrides, progress=progress)

@@ -57,11 +57,16 @@ def test_only_reruns_one_step_with_an_override(smoke_pipeline, tmp_path):
     (["--only", "everything"], "unknown step 'everything'"),
     (["-p", "epochs"], "write parameters as name=value"),
     (["-p", "no_such_parameter=1"], "unknown parameter(s) no_such_parameter"),
+    # values are checked before any folder is made or kernel started: one run, and the default's three seeds
+    (["--preset", "smoke", "-p", "epochs=abc"], "parameter epochs='abc' has the wrong type"),
+    (["--preset", "smoke", "-p", "n_boot=0"], "parameter n_boot must be positive"),
+    (["-p", "quality_variation=2"], "parameter quality_variation must lie in [0, 1]"),
 ])
 def test_cli_bad_arguments_give_one_line(argv, message, tmp_path, capsys):
     assert cli.main(["run", "--out", str(tmp_path / "run"), *argv]) == 2
     err = capsys.readouterr().err.strip()
     assert message in err and len(err.splitlines()) == 1
+    assert not (tmp_path / "run").exists()
 
 
 @pytest.mark.parametrize("step, table", [("similarity", "two_afc"), ("saliency", "saliency")])
