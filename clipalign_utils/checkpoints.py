@@ -12,7 +12,7 @@ from pathlib import Path
 
 from . import models  # noqa: F401  (registers our model configs with open_clip)
 from .errors import CheckpointError
-from .layout import RunDir
+from .layout import RunDir, read_params_txt
 
 _EPOCH_FILE = re.compile(r"^epoch_(\d+(?:\.\d+)?)\.pt$")
 
@@ -39,16 +39,6 @@ class Run:
     def layout(self) -> RunDir:
         """The run's directory: where its tables, figures and embedding cache go."""
         return RunDir(self.run_dir)
-
-
-def read_params_txt(path: Path) -> dict[str, str]:
-    """open_clip_train's params.txt: one "key: value" per line."""
-    params = {}
-    for line in path.read_text().splitlines():
-        key, sep, value = line.partition(":")
-        if sep:
-            params[key.strip()] = value.strip()
-    return params
 
 
 def discover_run(run_dir: str | Path, model: str | None = None) -> Run:

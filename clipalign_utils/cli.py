@@ -46,7 +46,8 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="clipalign", description=__doc__.splitlines()[0])
     commands = parser.add_subparsers(dest="command", required=True)
     run = commands.add_parser("run", help="execute the notebooks into a run directory, then build the book")
-    run.add_argument("--preset", default="default", help=f"one of: {', '.join(PRESETS)}")
+    run.add_argument("--preset", help=f"one of: {', '.join(PRESETS)} (default: the run's own, as it recorded it, "
+                                      f"else default)")
     run.add_argument("--out", required=True, help="run directory (created; re-used to resume)")
     run.add_argument("--only", metavar="STEP", help=f"re-run one step: {', '.join(registry.names())}")
     run.add_argument("-p", dest="params", action="append", default=[], metavar="NAME=VALUE",
@@ -63,7 +64,7 @@ def main(argv: list[str] | None = None) -> int:
                     "separate values with ';': -p \"sigmas=0.01,0.02;0.1,0.2\"); a -p with one value applies to "
                     "every run. One run directory per setting under OUT, the comparison in OUT/notebooks/"
                     "06_sweep.ipynb; running the same command again resumes.")
-    sweep.add_argument("--preset", default="default", help=f"one of: {', '.join(PRESETS)}")
+    sweep.add_argument("--preset", help=f"one of: {', '.join(PRESETS)} (default: the folder's own, else default)")
     sweep.add_argument("--out", required=True, help="sweep directory (created; re-used to resume)")
     sweep.add_argument("-p", dest="params", action="append", default=[], metavar="NAME=V1,V2",
                        help="a swept (several values) or fixed (one value) parameter; repeatable")
@@ -77,7 +78,7 @@ def main(argv: list[str] | None = None) -> int:
                     "setting over 3 seeds, one sweep per folder under OUT, the chapter in OUT/notebooks/"
                     "09_quality_experiment.ipynb; running the same command again resumes.")
     experiment.add_argument("name", choices=sorted(EXPERIMENTS), help="the experiment")
-    experiment.add_argument("--preset", default="default", help=f"one of: {', '.join(PRESETS)}")
+    experiment.add_argument("--preset", help=f"one of: {', '.join(PRESETS)} (default: the folder's own, else default)")
     experiment.add_argument("--out", required=True, help="experiment directory (created; re-used to resume)")
     experiment.add_argument("-p", dest="params", action="append", default=[], metavar="NAME=VALUE",
                             help="a parameter applied to every run (e.g. -p epochs=6); repeatable")
@@ -88,6 +89,11 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         overrides = _parse_overrides(getattr(args, "params", []))
+        if args.command != "book":
+            from .record import run_preset
+
+            # A new folder's preset is default; an existing run's (or folder's), the one it recorded.
+            args.preset = run_preset(args.out, args.preset)
         multi = MULTI_RUN_PRESETS.get(getattr(args, "preset", None), {})
         if args.command == "run" and not args.only:
             # A preset's seeds (scales) apply unless -p seed=… (model=…) asks for one.

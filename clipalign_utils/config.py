@@ -1,20 +1,34 @@
-"""Presets and parameter resolution shared by every notebook and the CLI.
+"""Presets, the parameters' types and checks, and the seeds derived from ``eval_seed``.
 
-A notebook's `parameters` cell declares each parameter with ``None`` meaning "the
-preset's value"; :func:`resolve` fills them in and checks names, types and values,
-so ``papermill -p preset smoke`` and ``clipalign run -p epochs=3`` mean the same
-thing everywhere.
+The presets declare every parameter's default once; :func:`resolve` applies overrides to a preset and
+checks names, types, choices and ranges. A run's parameters are resolved once, against the run's own
+record, by :mod:`clipalign_utils.record` (which calls :func:`resolve`), so ``papermill -p preset smoke``
+and ``clipalign run -p epochs=3`` mean the same thing everywhere.
+
+Seeds: ``seed`` is the *training* seed (initialisation, batch order, the training world's sample).
+``eval_seed`` draws every evaluation set (embedded sets, CIFAR-100's subset, the cue-conflict and
+saliency samples) and, through :func:`derived_seed`, the bootstrap/permutation draws and the Gaussian
+noise of the noise step; it is the same for every run of a multi-run folder, sweep or experiment, so
+their seeds vary training only.
 """
 from __future__ import annotations
 
+import zlib
 from typing import Any, Collection
 
+import numpy as np
+
+from . import choices
 from .data.registry import dataset_choices
+from .data.world import QUALITY_FAMILIES, check_quality_families
 from .errors import ParameterError
 
 # Values every preset shares unless it says otherwise.
 _COMMON: dict[str, Any] = {
-    "seed": 0,
+    "seed": 0,  # the training seed: initialisation, batch order, the training world's sample
+    # The seed of every evaluation set and (derived_seed) of the bootstrap, permutation and noise draws:
+    # the same for every run, so the runs of a multi-run folder are scored on one test set.
+    "eval_seed": 0,
     "model": "tiny",
     "device": "auto",
     "batch_size": 128,
@@ -25,8 +39,7 @@ _COMMON: dict[str, Any] = {
     "texture_scale": 1.0,
     "quality_variation": 0.0,  # fraction of training images degraded (noise, blur, JPEG, …); 0 = clean
     # The embedded IQA distortion families a degraded training image draws from (data/distortions.py).
-    "quality_families": ("additive_gaussian_noise", "gaussian_blur", "jpeg_compression", "contrast_change",
-                         "mean_shift", "change_of_color_saturation", "impulse_noise", "quantization_noise"),
+    "quality_families": QUALITY_FAMILIES,
     # training
     # 5 epochs, three seeds: the texture-to-shape shift and the early IQA bump show by then (the quality
     # experiment's clean arm, 6 epochs x 3 seeds, is the comparison), and the book's run (three seeds, six
@@ -56,7 +69,6 @@ _COMMON: dict[str, Any] = {
     "test_per_class": 100,
     "sigmas": (0.02, 0.05, 0.1, 0.2),
     "noise_at": "native",  # add the noise to the native image (native) or after resizing to the input (input)
-    "noise_seed": 1234,
     # similarity (2AFC): "" = the dataset's evaluation split (bapps val, nights test)
     "similarity_dataset": "embedded",
     "similarity_root": "",
@@ -134,13 +146,13 @@ EXPERIMENT_FIXED: dict[str, dict[str, str]] = {"quality": {"seed": "0,1,2", "epo
 EXPERIMENT_PAGES: dict[str, str] = {"quality": "09_quality_experiment"}
 
 CHOICES: dict[str, Collection[str]] = {
-    "device": ("auto", "cpu", "cuda"),
-    "distance": ("cosine", "euclidean", "normalized_euclidean"),
-    "iqa_resize": ("auto", "patches", "resize", "crop"),
-    "noise_at": ("native", "input"),
-    "layers": ("final", "all"),
-    "similarity_protocol": ("all", "votes6"),
-    "saliency_method": ("smoothgrad", "rollout"),
+    "device": choices.DEVICES,
+    "distance": choices.DISTANCES,
+    "iqa_resize": choices.IQA_RESIZE,
+    "noise_at": choices.NOISE_AT,
+    "layers": choices.LAYERS,
+    "similarity_protocol": choices.SIMILARITY_PROTOCOLS,
+    "saliency_method": choices.SALIENCY_METHODS,
     # iqa_dataset, cue_conflict_dataset, noise_dataset, similarity_dataset, saliency_dataset: live views of
     # the dataset registry, so a dataset registered at run time is a valid value.
     **dataset_choices(),
@@ -176,10 +188,28 @@ def coerce(name: str, value: Any, like: Any) -> Any:
             f"(like {like!r})") from None
 
 
-def resolve(preset: str = "default", **overrides: Any) -> dict[str, Any]:
-    """The preset's parameters with `overrides` applied (``None`` overrides are ignored)."""
+def check_preset(preset: str) -> None:
+    """The one check of a preset's name."""
     if preset not in PRESETS:
         raise ParameterError(f"unknown preset {preset!r}; choose one of: {', '.join(PRESETS)}")
+
+
+def derived_seed(params: dict[str, Any], stream: str) -> int:
+    """The seed of one named stream of random draws (``bootstrap``: every bootstrap and permutation;
+    ``noise``: the noise step's Gaussian noise), derived from ``params["eval_seed"]``: streams are
+    independent of each other and of the evaluation sets, and equal in every run that shares eval_seed."""
+    sequence = np.random.SeedSequence([int(params["eval_seed"]), zlib.crc32(stream.encode())])
+    return int(sequence.generate_state(1)[0])
+
+
+def bootstrap_seed(params: dict[str, Any]) -> int:
+    """The seed of every bootstrap and permutation draw: :func:`derived_seed`'s ``bootstrap`` stream."""
+    return derived_seed(params, "bootstrap")
+
+
+def resolve(preset: str = "default", **overrides: Any) -> dict[str, Any]:
+    """The preset's parameters with `overrides` applied (``None`` overrides are ignored), checked."""
+    check_preset(preset)
     params = dict(PRESETS[preset])
     for name, value in overrides.items():
         if value is None:
@@ -205,13 +235,9 @@ def resolve(preset: str = "default", **overrides: Any) -> dict[str, Any]:
         raise ParameterError(f"parameter saliency_noise must lie in [0, 1], got {params['saliency_noise']!r}")
     if not 0 <= params["quality_variation"] <= 1:
         raise ParameterError(f"parameter quality_variation must lie in [0, 1], got {params['quality_variation']!r}")
-    params["quality_families"] = chosen = tuple(f.strip() for f in params["quality_families"])
-    unknown = [f for f in chosen if f not in _COMMON["quality_families"]]
-    if unknown or not chosen or len(set(chosen)) < len(chosen):
-        problem = (f"unknown family {', '.join(map(repr, unknown))}" if unknown
-                   else "no family given" if not chosen else "a family is repeated")
-        raise ParameterError(f"parameter quality_families: {problem}; "
-                             f"choose from {', '.join(_COMMON['quality_families'])}")
+    if params["eval_seed"] < 0:
+        raise ParameterError(f"parameter eval_seed must be >= 0, got {params['eval_seed']!r}")
+    params["quality_families"] = check_quality_families(params["quality_families"])
     params["preset"] = preset
     return params
 
@@ -223,32 +249,3 @@ def format_value(value: Any) -> str:
     if isinstance(value, (tuple, list)):
         return ",".join(format_value(v) for v in value)
     return str(value)
-
-
-def changed_from_preset(params: dict[str, Any]) -> dict[str, Any]:
-    """The resolved ``params`` whose values differ from their preset's (what a step run on their behalf
-    must be told)."""
-    preset = PRESETS[params["preset"]]
-    return {k: v for k, v in params.items() if k in preset and v != preset[k]}
-
-
-def resolve_notebook(namespace: dict[str, Any], show: bool = True) -> dict[str, Any]:
-    """A notebook's parameters, declared once in its ``parameters`` cell: every global of ``namespace``
-    named like a preset parameter (``None`` = the preset's value) is resolved against the notebook's
-    ``preset`` (:func:`resolve`). ``show``: display the values used — those given and those from the
-    preset — so a reader (in Colab, say) sees every value, not ``None``."""
-    preset = namespace.get("preset") or "default"
-    if preset not in PRESETS:
-        raise ParameterError(f"unknown preset {preset!r}; choose one of: {', '.join(PRESETS)}")
-    declared = [name for name in PRESETS[preset] if name in namespace]
-    params = resolve(preset, **{name: namespace[name] for name in declared})
-    if show:
-        import pandas as pd
-
-        table = pd.DataFrame({"value": [format_value(params[name]) for name in declared],
-                              "from": ["given" if namespace[name] is not None else f"preset {preset}"
-                                       for name in declared]}, index=pd.Index(declared, name="parameter"))
-        from .prose import show
-
-        show(table, table.to_string())
-    return params

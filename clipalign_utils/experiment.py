@@ -10,13 +10,13 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from .config import EXPERIMENT_FIXED, EXPERIMENT_PAGES, EXPERIMENTS, PRESETS
+from . import record
+from .config import EXPERIMENT_FIXED, EXPERIMENT_PAGES, EXPERIMENTS
 from .errors import ParameterError
 from .io import write_json
 from .layout import RunDir
-from .pipeline import run_notebook
+from .pipeline import run_page, split_given
 from .sweep import run_sweep
-
 
 
 def plan(name: str, overrides: dict, only: list[str] | None = None) -> dict[str, dict]:
@@ -33,14 +33,16 @@ def plan(name: str, overrides: dict, only: list[str] | None = None) -> dict[str,
             for sweep, values in sweeps.items() if not only or sweep in only}
 
 
-def run_experiment(out: str | Path, name: str, preset: str = "default", overrides: dict | None = None,
+def run_experiment(out: str | Path, name: str, preset: str | None = None, overrides: dict | None = None,
                    only: list[str] | None = None, progress: bool = True) -> Path:
     """Run the experiment's sweeps into OUT/<sweep>, then its chapter notebook into OUT/notebooks."""
-    if preset not in PRESETS:
-        raise ParameterError(f"unknown preset {preset!r}; choose one of: {', '.join(PRESETS)}")
+    out = Path(out)
+    preset = record.run_preset(out, preset)
     overrides = dict(overrides or {})
     sweeps = plan(name, overrides, only)
-    out = Path(out)
+    # The chapter's parameters; a seed is a replicate there, not a setting.
+    given, extra = split_given({k: v for k, v in overrides.items() if k != "seed"}, [EXPERIMENT_PAGES[name]], preset)
+    chapter = record.resolve(out, preset, given)
     out.mkdir(parents=True, exist_ok=True)
     write_json(RunDir(out).record("experiment"), {"experiment": name, "preset": preset, "sweeps": sweeps})
     for k, (sweep, values) in enumerate(sweeps.items(), 1):
@@ -48,7 +50,7 @@ def run_experiment(out: str | Path, name: str, preset: str = "default", override
               + " ".join(f"-p {key}={value}" for key, value in values.items()), flush=True)
         run_sweep(out / sweep, preset, values, one_at_a_time=False, progress=progress)
     print(f"[experiment {name}] chapter: {EXPERIMENT_PAGES[name]}", flush=True)
-    run_notebook(EXPERIMENT_PAGES[name], out, preset, {k: v for k, v in overrides.items() if k != "seed"},
-                 progress=progress, label=f"the {name} experiment's chapter")
+    run_page(EXPERIMENT_PAGES[name], out, chapter, extra, progress=progress,
+             label=f"the {name} experiment's chapter")
     return out
 

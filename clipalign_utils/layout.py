@@ -6,6 +6,7 @@ A run directory (``RunDir(path)``)::
 
     checkpoints/epoch_<E>.pt   params.txt          (ours and open_clip_train's alike)
     train_params.json          our training's record, written when training starts
+    record.json                each step's resolved parameters, where each came from, evaluation-set hashes
     notebooks/<notebook>.ipynb each executed step (a step is done when its notebook is there)
     metrics/<table>.csv        figures/<name>.png  cache/ (embeddings)
 
@@ -23,6 +24,7 @@ from . import registry
 TRAIN_RECORD = "train_params.json"
 PARAMS_TXT = "params.txt"
 TRAIN_LOG = "train_log.csv"
+RUN_RECORD = "record.json"
 KIND_RECORDS = {"runs": "runs.json", "sweep": "sweep.json", "experiment": "experiment.json"}
 KINDS = ("run",) + tuple(KIND_RECORDS)
 BOOK = "book"  # the staged book inside a run's or a folder's directory: never a run
@@ -57,6 +59,8 @@ class RunDir:
     train_record = _inside(TRAIN_RECORD, "Our training's parameters, written when training starts.")
     params_txt = _inside(PARAMS_TXT, "The model and input size, as open_clip_train writes them.")
     train_log = _inside(TRAIN_LOG, "Our training's loss and learning rate per step.")
+    run_record = _inside(RUN_RECORD, "Each step's resolved parameters, their sources and evaluation-set hashes "
+                                     "(``record``).")
 
     def table(self, name: str) -> Path:
         return self.metrics / f"{name}.csv"
@@ -108,6 +112,16 @@ class RunDir:
             return []
         inside = (RunDir(d) for d in sorted(self.path.iterdir()) if d.is_dir() and d.name != BOOK)
         return [d for d in inside if d.is_run]
+
+
+def read_params_txt(path: Path) -> dict[str, str]:
+    """open_clip_train's params.txt: one "key: value" per line."""
+    params = {}
+    for line in Path(path).read_text().splitlines():
+        key, sep, value = line.partition(":")
+        if sep:
+            params[key.strip()] = value.strip()
+    return params
 
 
 def runs_in(folder: str | Path) -> list[Path]:

@@ -1,24 +1,29 @@
 """Run the study's notebooks with papermill: one execution loop for a run, several runs and a sweep.
 
 Each step is one jupytext (py:percent) notebook, listed once in the step registry
-(:mod:`clipalign_utils.registry`); its executed copy lands in ``RUN_DIR/notebooks/``. ``overrides``
-(``-p name=value``) go to every notebook that declares the parameter. An executed notebook is written
-under a temporary name and renamed when it succeeded, so a failed step never leaves a result-looking
-file: its partial output is kept as ``<name>.failed.ipynb`` for debugging.
+(:mod:`clipalign_utils.registry`); its executed copy lands in ``RUN_DIR/notebooks/``. A run's parameters
+are resolved once (``record.resolve``: the preset, the run's own training record, the ``-p`` values),
+before any folder is made; each step's resolution is written into the run's ``record.json`` and its
+notebook is given exactly those values. An executed notebook is written under a temporary name and
+renamed when it succeeded, so a failed step never leaves a result-looking file: its partial output is
+kept as ``<name>.failed.ipynb`` for debugging, and the run's record is put back as it was.
 
 The runner never builds the book: the CLI does, after a run (``clipalign_utils.book``).
 """
 from __future__ import annotations
 
+import functools
 import os
 import time
 from pathlib import Path
-from typing import Callable, Sequence
+from types import MappingProxyType
+from typing import Callable, Mapping, Sequence
 
-from . import registry
-from .config import PRESETS, changed_from_preset, resolve
+from . import record, registry
+from .config import PRESETS
 from .errors import ClipalignError, ParameterError
 from .layout import RunDir
+from .record import Resolved
 from .registry import NOTEBOOK_DIR, REPO_ROOT, Step  # noqa: F401  (re-exported: tests and notebooks read them here)
 
 # Step name -> notebook, in execution order: a live view of the registry (see DESIGN.md).
@@ -34,33 +39,53 @@ def available_steps() -> list[str]:
     return [step.name for step in registry.steps() if step.source.exists()]
 
 
-def _inspect(source: Path, tag: str) -> dict:
+@functools.lru_cache(maxsize=None)
+def _declared(source: Path, modified: float) -> Mapping[str, dict]:
     import jupytext
     import papermill
 
-    tmp = Path(os.environ.get("TMPDIR", "/tmp")) / f"clipalign-inspect-{os.getpid()}-{tag}.ipynb"
+    tmp = Path(os.environ.get("TMPDIR", "/tmp")) / f"clipalign-inspect-{os.getpid()}-{source.stem}.ipynb"
     jupytext.write(jupytext.read(source), tmp)
     try:
-        return papermill.inspect_notebook(str(tmp))
+        return MappingProxyType(papermill.inspect_notebook(str(tmp)))
     finally:
         tmp.unlink(missing_ok=True)
 
 
-def notebook_parameters(step: str) -> dict:
+def declared_parameters(notebook: str) -> Mapping[str, dict]:
+    """The parameters the notebook ``notebook`` declares in its ``parameters`` cell, {name: papermill's
+    description}, read once per version of the source."""
+    source = registry.notebook_source(notebook)
+    return _declared(source, source.stat().st_mtime)
+
+
+def notebook_parameters(step: str) -> Mapping[str, dict]:
     """The parameters a step's notebook declares in its `parameters` cell."""
-    entry = registry.get(step)
-    return _inspect(entry.source, entry.notebook)
+    return declared_parameters(registry.get(step).notebook)
 
 
-def run_step(step: str, run_dir: Path, preset: str, overrides: dict, progress: bool = True) -> Path:
-    """Execute one step's notebook into RUN_DIR/notebooks/; return the executed notebook's path."""
-    return run_notebook(registry.get(step).notebook, run_dir, preset, overrides, progress, label=f"step {step}")
+def split_given(overrides: Mapping, notebooks: Sequence[str], preset: str = "default") -> tuple[dict, dict]:
+    """(preset parameters, other parameters the notebooks declare, such as ``run_dirs``) of ``overrides``;
+    a name neither a preset nor any of ``notebooks`` knows is refused, naming the known ones."""
+    known = {"run_dir", "preset"} | set(PRESETS[preset])
+    for notebook in notebooks:
+        known |= set(declared_parameters(notebook))
+    unknown = sorted(set(overrides) - known)
+    if unknown:
+        raise ParameterError(f"unknown parameter(s) {', '.join(unknown)}: no notebook declares them; "
+                             f"known: {', '.join(sorted(known))}")
+    given = {k: v for k, v in overrides.items() if k in PRESETS[preset]}
+    return given, {k: v for k, v in overrides.items() if k not in given and k not in ("run_dir", "preset")}
 
 
-def run_notebook(name: str, run_dir: Path, preset: str, overrides: dict, progress: bool = True,
+def step_notebooks(steps: Sequence[str]) -> list[str]:
+    return [registry.get(step).notebook for step in steps]
+
+
+def run_notebook(name: str, run_dir: Path, parameters: Mapping, progress: bool = True,
                  label: str | None = None) -> Path:
     """Execute the notebook <name> (a step's or a page's, see the registry) into RUN_DIR/notebooks/<name>.ipynb,
-    passing the parameters it declares."""
+    passing those of ``parameters`` it declares."""
     import jupytext
     import papermill
     from papermill.exceptions import PapermillExecutionError
@@ -70,14 +95,11 @@ def run_notebook(name: str, run_dir: Path, preset: str, overrides: dict, progres
     out_dir.mkdir(parents=True, exist_ok=True)
     source = out_dir / f".{name}.source.ipynb"
     jupytext.write(jupytext.read(registry.notebook_source(name)), source)
-    declared = papermill.inspect_notebook(str(source))
-    # auto_train=False: a step that finds no checkpoints fails as it should (the train step runs first).
-    parameters = {"run_dir": str(run_dir), "preset": preset, "auto_train": False}
-    parameters.update({k: v for k, v in overrides.items() if k in declared})
-    parameters = {k: v for k, v in parameters.items() if k in declared}
+    declared = declared_parameters(name)
+    passed = {k: v for k, v in parameters.items() if k in declared}
     final, partial = out_dir / f"{name}.ipynb", out_dir / f".{name}.running.ipynb"
     try:
-        papermill.execute_notebook(str(source), str(partial), parameters=parameters,
+        papermill.execute_notebook(str(source), str(partial), parameters=passed,
                                    kernel_name="python3", progress_bar=progress,
                                    cwd=str(REPO_ROOT))
     except PapermillExecutionError as error:
@@ -93,11 +115,45 @@ def run_notebook(name: str, run_dir: Path, preset: str, overrides: dict, progres
     return final
 
 
+def run_page(name: str, run_dir: Path, resolved: Resolved, extra: Mapping | None = None, progress: bool = True,
+             label: str | None = None, entry: str | None = None) -> Path:
+    """Record ``resolved`` in the run's record.json (as ``entry``, default the notebook's name), then execute
+    the notebook ``name`` with exactly those values (and ``extra``: ``run_dirs``, say). A failed notebook
+    leaves the record as it was."""
+    layout = RunDir(run_dir)
+    before = layout.run_record.read_bytes() if layout.run_record.exists() else None
+    record.write_entry(run_dir, entry or name, resolved)
+    parameters = {"run_dir": str(run_dir), "auto_train": False,  # a step that finds no checkpoints fails
+                  **resolved.to_json()["parameters"], "preset": resolved.preset, **(extra or {})}
+    try:
+        return run_notebook(name, run_dir, parameters, progress, label)
+    except BaseException:
+        record.restore(run_dir, before)
+        raise
+
+
+def execute_step(step: str, run_dir: Path, resolved: Resolved, extra: Mapping | None = None,
+                 progress: bool = True) -> Path:
+    """Execute one step's notebook into RUN_DIR/notebooks/ with the resolved parameters."""
+    return run_page(registry.get(step).notebook, run_dir, resolved, extra, progress, label=f"step {step}", entry=step)
+
+
+def run_step(step: str, run_dir: Path, preset: str | None = None, overrides: Mapping | None = None,
+             progress: bool = True) -> Path:
+    """Resolve ``overrides`` against the run (its record, ``preset`` or the run's own) and execute the step's
+    notebook; return the executed notebook's path."""
+    preset = record.run_preset(run_dir, preset)
+    given, extra = split_given(dict(overrides or {}), [registry.get(step).notebook], preset)
+    resolved = record.resolve(run_dir, preset, given)
+    return execute_step(step, Path(run_dir), resolved, extra, progress)
+
+
 # ----------------------------------------------------------------------------------- the loop
-def execute(run_dir: str | Path, steps: Sequence[str], preset: str, overrides: dict, *, progress: bool = True,
-            tag: str = "", resume: bool = False, instead: Callable[[str, str], bool] | None = None,
-            note: Callable[[], str] | None = None) -> list[str]:
-    """The one execution loop: run each step of ``steps`` (names, in order) into ``run_dir``.
+def execute(run_dir: str | Path, steps: Sequence[str], resolved: Resolved, *, extra: Mapping | None = None,
+            progress: bool = True, tag: str = "", resume: bool = False,
+            instead: Callable[[str, str], bool] | None = None, note: Callable[[], str] | None = None) -> list[str]:
+    """The one execution loop: run each step of ``steps`` (names, in order) into ``run_dir`` with the run's
+    resolved parameters.
 
     ``resume``: a step whose executed notebook exists is skipped. ``instead(step, prefix)``, when given,
     may do a step's work another way (a sweep shares a training) and return True to skip running it.
@@ -116,71 +172,26 @@ def execute(run_dir: str | Path, steps: Sequence[str], preset: str, overrides: d
         started = time.time()
         print(f"{prefix}: {registry.get(step).notebook} -> {run_dir / 'notebooks'}{note() if note else ''}",
               flush=True)
-        run_step(step, run_dir, preset, overrides, progress)
+        execute_step(step, run_dir, resolved, extra, progress)
         print(f"{prefix} done in {time.time() - started:.0f} s", flush=True)
         executed.append(step)
     return executed
 
 
-def ensure_run(run_dir: str | Path, params: dict, auto_train: bool = True,
-               steps: Sequence[str] | None = None) -> Path:
-    """For the synthesis notebook opened alone: train the run if `run_dir` holds none, then run each
-    analysis step in `steps` (default: every registered one) whose tables are missing (their notebooks,
-    into RUN_DIR/notebooks).
-
-    `params` are the notebook's resolved parameters; the values that differ from their preset's are
-    passed on to the steps. With ``auto_train=False`` nothing runs (the synthesis then names what is missing).
-    """
-    from .checkpoints import discover_or_train
-
-    run_dir = Path(run_dir).resolve()
-    if not auto_train:
-        return run_dir
-    discover_or_train(run_dir, params, auto_train=True)
-    wanted = [registry.get(s) for s in steps] if steps is not None else registry.analysis_steps()
-    missing = [s.name for s in wanted if not all(RunDir(run_dir).table(t.name).exists() for t in s.tables)]
-    if missing:
-        preset = params["preset"]
-        overrides = changed_from_preset(params)
-        print(f"{run_dir} lacks the tables of step(s) {', '.join(missing)}: running their notebooks "
-              f"into {run_dir / 'notebooks'} first", flush=True)
-        execute(run_dir, missing, preset, overrides, progress=False)
-    return run_dir
-
-
-def check_overrides(overrides: dict, steps: Sequence[str], preset: str | None = None) -> None:
-    """Every override is a parameter some notebook of ``steps`` declares; given the ``preset``, every
-    preset parameter's value also has its type and range (``config.resolve``), so a bad ``-p`` fails
-    before any folder is made or kernel started. (A sweep checks each setting's values itself.)"""
-    known = {"run_dir", "preset"} | set(PRESETS["default"])
-    for step in steps:
-        known |= set(notebook_parameters(step))
-    unknown = sorted(set(overrides) - known)
-    if unknown:
-        raise ParameterError(f"unknown parameter(s) {', '.join(unknown)}: no notebook declares them; "
-                             f"known: {', '.join(sorted(known))}")
-    if preset is not None:
-        resolve(preset, **{name: value for name, value in overrides.items() if name in PRESETS[preset]})
-
-
-def check_preset(preset: str) -> None:
-    if preset not in PRESETS:
-        raise ParameterError(f"unknown preset {preset!r}; choose one of: {', '.join(PRESETS)}")
-
-
-def run_pipeline(out: str | Path, preset: str = "default", only: str | None = None,
+def run_pipeline(out: str | Path, preset: str | None = None, only: str | None = None,
                  overrides: dict | None = None, progress: bool = True) -> Path:
-    """Run every step (or `only` one) into `out`; return the run directory. (The CLI builds the book.)"""
-    check_preset(preset)
+    """Run every step (or `only` one) into `out`; return the run directory. (The CLI builds the book.)
+    ``preset`` None: the run's recorded preset, else ``default``."""
+    run_dir = Path(out).resolve()
+    preset = record.run_preset(run_dir, preset)
     steps = available_steps()
     if only is not None:
         step = registry.get(only)  # names the steps when unknown
         if only not in steps:
             raise ParameterError(f"step {only!r} has no notebook yet ({step.source})")
         steps = [only]
-    overrides = dict(overrides or {})
-    check_overrides(overrides, steps, preset)
-    run_dir = Path(out).resolve()
+    given, extra = split_given(dict(overrides or {}), step_notebooks(steps), preset)
+    resolved = record.resolve(run_dir, preset, given)  # the one resolution: before any folder is made
     run_dir.mkdir(parents=True, exist_ok=True)
-    execute(run_dir, steps, preset, overrides, progress=progress)
+    execute(run_dir, steps, resolved, extra=extra, progress=progress)
     return run_dir

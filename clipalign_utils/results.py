@@ -7,7 +7,6 @@ still synthesises.
 """
 from __future__ import annotations
 
-import json
 import os
 from pathlib import Path
 from typing import Sequence
@@ -48,17 +47,32 @@ def step_tables(run_dir: str | Path) -> dict[str, pd.DataFrame]:
 SALIENCY_MEASURES = ("cc", "nss")
 
 
+def pick_distance(table: pd.DataFrame, distance: str | None, path: Path) -> str:
+    """The distance to read from ``table`` (a metric table with a ``distance`` column, read from ``path``):
+    ``distance`` when given (it must be there), else the table's only one; a table holding several needs
+    the choice made, and one holding none is named."""
+    held = list(dict.fromkeys(table["distance"]))
+    if distance is not None and distance in held:
+        return distance
+    if distance is None and len(held) == 1:
+        return held[0]
+    wanted = f"distance={distance!r}: " if distance is not None else "pass distance: "
+    raise ParameterError(f"{wanted}{path} holds {', '.join(held) or 'no rows'}")
+
+
 def two_afc_columns(run_dir: str | Path, distance: str | None = None) -> pd.DataFrame | None:
     """Per checkpoint: two_afc_score, two_afc_score_lo, two_afc_score_hi (overall subset ``all``, at
-    ``distance`` when the table holds it, else its first distance), two_afc_dataset; None without the table."""
+    ``distance`` when the table holds it, else at the table's only distance), two_afc_dataset; None without
+    the table."""
     if not has_table(run_dir, "two_afc"):
         return None
     table = read_metric(run_dir, "two_afc")
     table = table[table["subset"] == "all"]
-    distances = sorted(table["distance"].unique())
-    if not distances:
+    if table.empty:
         return None
-    table = table[table["distance"] == (distance if distance in distances else distances[0])]
+    # The synthesis' IQA distance when the similarity step measured it too, else the step's own one.
+    wanted = distance if distance in set(table["distance"]) else None
+    table = table[table["distance"] == pick_distance(table, wanted, RunDir(run_dir).table("two_afc"))]
     return table.rename(columns={"score": "two_afc_score", "score_lo": "two_afc_score_lo",
                                  "score_hi": "two_afc_score_hi", "dataset": "two_afc_dataset"})[
         ["checkpoint", "two_afc_dataset", "two_afc_score", "two_afc_score_lo", "two_afc_score_hi"]]
@@ -93,11 +107,7 @@ def checkpoint_table(run_dir: str | Path, distance: str | None = None) -> pd.Dat
     from iqa_peak.csv when present) and run = the run directory's name (a portable label)."""
     iqa = read_metric(run_dir, "iqa")
     iqa = iqa[iqa["distortion"] == "all"]
-    distances = sorted(iqa["distance"].unique())
-    if distance is None:
-        distance = distances[0]
-    if distance not in distances:
-        raise ParameterError(f"distance={distance!r}: {run_dir}/metrics/iqa.csv holds {', '.join(distances)}")
+    distance = pick_distance(iqa, distance, RunDir(run_dir).table("iqa"))
     iqa = iqa[iqa["distance"] == distance].rename(
         columns={"srcc": "iqa_srcc", "srcc_lo": "iqa_srcc_lo", "srcc_hi": "iqa_srcc_hi", "dataset": "iqa_dataset"})
     iqa = iqa[["checkpoint", "epoch", "iqa_dataset", "distance", "iqa_srcc", "iqa_srcc_lo", "iqa_srcc_hi"]]
@@ -137,26 +147,17 @@ def checkpoint_table(run_dir: str | Path, distance: str | None = None) -> pd.Dat
 
 
 def run_identity(run_dir: str | Path) -> dict:
-    """{"scale", "seed"} of a run: train_params.json's `model` and `seed` when present, else params.txt's
-    (open_clip_train writes `model: clipalign-tiny`; the scale is the name without that prefix).
-    A value no record holds is None."""
-    record = {}
-    params_txt, train_params = RunDir(run_dir).params_txt, RunDir(run_dir).train_record
-    if params_txt.exists():
-        from .checkpoints import read_params_txt
+    """{"scale", "seed"} of a run, as its own training record holds them (``record.recorded_training``:
+    train_params.json, else open_clip_train's params.txt). A value no record holds is None."""
+    from .record import recorded_training
 
-        record.update(read_params_txt(params_txt))
-    if train_params.exists():
-        record.update({k: v for k, v in json.loads(train_params.read_text()).items() if k in ("model", "seed")})
-    scale = record.get("model")
-    if isinstance(scale, str):
-        scale = scale.strip().removeprefix("clipalign-")
-    seed = record.get("seed")
+    recorded, where = recorded_training(run_dir)
+    seed = recorded.get("seed")
     try:
         seed = int(seed) if seed is not None else None
     except ValueError:
-        raise ParameterError(f"{run_dir}: seed {seed!r} in its parameters is not an integer") from None
-    return {"scale": scale, "seed": seed}
+        raise ParameterError(f"{Path(run_dir) / where}: seed {seed!r} is not an integer") from None
+    return {"scale": recorded.get("model"), "seed": seed}
 
 
 def parse_run_dirs(run_dirs, run_dir: str | Path) -> list[Path]:
@@ -218,19 +219,16 @@ NOT_A_SETTING = {"seed", "device", "eval_batch_size"}
 
 
 def run_parameters(run_dir: str | Path) -> dict:
-    """Every parameter a run used: the papermill parameters of its executed notebooks (later steps win)
-    on top of their preset's values. A run with no executed notebook (open_clip_train's) gives {}."""
-    from .config import PRESETS, resolve
+    """Every parameter a run used, from its record (``record.json``): each step's resolved values, later
+    steps over earlier ones, with ``preset``. A run with no record (open_clip_train's) gives {}."""
+    from .record import Resolved, read
 
-    passed = {}
-    for notebook in sorted(RunDir(run_dir).executed(step.notebook) for step in registry.steps()):
-        if not notebook.exists():
-            continue
-        passed.update(json.loads(notebook.read_text())["metadata"].get("papermill", {}).get("parameters", {}))
-    if not passed:
-        return {}
-    preset = passed.get("preset", "default")
-    return resolve(preset, **{k: v for k, v in passed.items() if k in PRESETS.get(preset, {})})
+    entries = read(run_dir).get("steps", {})
+    params = {}
+    for step in registry.steps():  # in execution order: a later step's analysis values win
+        if step.name in entries:
+            params.update(Resolved.from_json(entries[step.name]).params)
+    return params
 
 
 def _preset_of(params: list[dict]) -> dict:

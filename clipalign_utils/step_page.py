@@ -1,38 +1,94 @@
-"""What a step's notebook does first, in one call: resolve its parameters cell against the preset (and show
-the values used), run the step in every run when given a multi-run folder, and find — or, opened alone
-(Colab), train — the run the page shows (the synthesis: the runs it reads)."""
+"""What a page's notebook does first, in one call: take its parameters from the run's record (or resolve
+them, once, when the page runs by hand or opened alone), show them with where each came from, and find —
+or, opened alone (Colab), train — the run the page shows. Pages render; they do not orchestrate: no page
+executes another notebook or the pipeline. A step's page given a folder of runs measures the other runs
+through the library (:mod:`clipalign_utils.measure`, one process each) and shows the first."""
 from __future__ import annotations
 
 from pathlib import Path
 
-from . import checkpoints, config, multirun, pipeline, results, sweep
+from . import checkpoints, measure, record, registry, results, sweep
+from .layout import runs_in
+from .prose import say
+
+
+def _given(namespace: dict, preset: str | None) -> dict:
+    """The parameters cell's preset parameters that are set (not None)."""
+    from .config import PRESETS
+
+    names = PRESETS[record.run_preset(namespace["run_dir"], preset)]
+    return {name: namespace[name] for name in names if namespace.get(name) is not None}
 
 
 def open_run(namespace: dict, step: str) -> tuple[checkpoints.Run, dict]:
-    """(the run the page shows, the resolved parameters) for the notebook of ``step`` whose globals are
-    ``namespace`` (its parameters cell: ``run_dir``, ``preset``, ``auto_train``, ``model`` and the step's
-    own parameters, None = the preset's)."""
-    params = config.resolve_notebook(namespace)
-    run_dir = multirun.analyse_every_run(Path(namespace["run_dir"]), step, params)  # several runs: the first shown
-    run = checkpoints.discover_or_train(run_dir, params, namespace.get("auto_train", True), namespace.get("model"))
+    """(the run the page shows, its parameters) for the notebook of ``step`` whose globals are ``namespace``
+    (its parameters cell: ``run_dir``, ``preset``, ``auto_train`` and the step's parameters, None = the
+    run's record or the preset). Given a folder of runs, the step is measured in every other run there
+    (their tables rewritten; their executed notebooks and the folder's synthesis left as they are) and the
+    page shows the first."""
+    run_dir = Path(namespace["run_dir"])
+    runs = runs_in(run_dir)
+    if runs:
+        say(f"`{run_dir}` holds {len(runs)} runs: this page shows `{runs[0].name}`; step {step} is measured "
+            f"in {', '.join(f'`{d.name}`' for d in runs[1:]) or 'no other run'} too, each in its own process. "
+            f"`clipalign run --out {run_dir} --only {step}` also renders their pages and the synthesis.")
+        measure.in_own_processes(runs[1:], step, namespace.get("preset"), _given(namespace, namespace.get("preset")))
+        run_dir = runs[0]
+    resolved = record.for_page(namespace, run_dir, step)
+    params = resolved.params
+    run = checkpoints.discover_or_train(run_dir, params, namespace.get("auto_train", True),
+                                        resolved.unless_preset("model"))
+    record.write_entry(run_dir, step, resolved)
     return run, params
 
 
+def open_training(namespace: dict) -> dict:
+    """The training page's parameters: resolved against the run's record (a run being resumed keeps its
+    settings), shown, and recorded."""
+    resolved = record.for_page(namespace, namespace["run_dir"], "train")
+    record.write_entry(namespace["run_dir"], "train", resolved)
+    return resolved.params
+
+
+def open_folder(namespace: dict, page: str) -> dict:
+    """A comparison page's parameters (the sweep's, an experiment's chapter) on the folder ``run_dir``."""
+    resolved = record.for_page(namespace, namespace["run_dir"], page)
+    record.write_entry(namespace["run_dir"], page, resolved)
+    return resolved.params
+
+
 def open_sweep(namespace: dict) -> tuple[list[Path], dict]:
-    """(the runs to compare, the resolved parameters) for the sweep page: its ``run_dirs``, else the runs
-    the sweep record in ``run_dir`` lists."""
-    params = config.resolve_notebook(namespace)
+    """(the runs to compare, the parameters) for the sweep page: its ``run_dirs``, else the runs the sweep
+    record in ``run_dir`` lists."""
+    params = open_folder(namespace, registry.SWEEP_PAGE)
     if namespace.get("run_dirs") is not None:
         return results.parse_run_dirs(namespace["run_dirs"], namespace["run_dir"]), params
     return sweep.sweep_run_dirs(namespace["run_dir"]), params
 
 
 def open_runs(namespace: dict) -> tuple[list[Path], dict]:
-    """(the runs to synthesise, the resolved parameters) for the synthesis notebook: its ``run_dirs``, or
-    ``run_dir`` and the runs inside it (``results.parse_run_dirs``). A single run opened alone (Colab) is
-    trained and given its missing analysis tables first (``auto_train``)."""
-    params = config.resolve_notebook(namespace)
-    runs = results.parse_run_dirs(namespace.get("run_dirs"), namespace["run_dir"])
-    if len(runs) == 1:
-        pipeline.ensure_run(namespace["run_dir"], params, namespace.get("auto_train", True))
-    return runs, params
+    """(the runs to synthesise, the parameters) for the synthesis notebook: its ``run_dirs``, or ``run_dir``
+    and the runs inside it (``results.parse_run_dirs``). A single run opened alone (Colab) is trained and
+    its missing analysis tables measured first (``auto_train``), through the library."""
+    run_dir = namespace["run_dir"]
+    runs = results.parse_run_dirs(namespace.get("run_dirs"), run_dir)
+    resolved = record.for_page(namespace, run_dir, registry.synthesis().name)
+    if len(runs) == 1 and namespace.get("auto_train", True):
+        ensure_run(run_dir, resolved)
+    record.write_entry(run_dir, registry.synthesis().name, resolved)
+    return runs, resolved.params
+
+
+def ensure_run(run_dir: str | Path, resolved: record.Resolved) -> Path:
+    """For the synthesis page opened alone: train the run if ``run_dir`` holds none, then measure every
+    analysis step whose tables are missing (``measure.measure_step``, in this process)."""
+    from .layout import RunDir
+
+    run_dir = Path(run_dir).resolve()
+    checkpoints.discover_or_train(run_dir, resolved.params, True, resolved.unless_preset("model"))
+    missing = [s.name for s in registry.analysis_steps()
+               if not all(RunDir(run_dir).table(t.name).exists() for t in s.tables)]
+    for step in missing:
+        say(f"`{run_dir}` lacks the tables of step {step}: measuring it first")
+        measure.measure_step(run_dir, step, resolved.preset, resolved.given())
+    return run_dir

@@ -28,12 +28,12 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from . import registry
+from . import record, registry
 from .config import PRESETS, coerce, resolve
 from .errors import ParameterError
 from .io import atomic_write, write_json
 from .layout import PARAMS_TXT, TRAIN_LOG, TRAIN_RECORD, RunDir
-from .pipeline import available_steps, check_overrides, check_preset, execute, notebook_parameters, run_notebook
+from .pipeline import available_steps, execute, notebook_parameters, run_page, split_given, step_notebooks
 
 SWEEP_NOTEBOOK = registry.SWEEP_PAGE
 # What a run shares with another whose training parameters are equal: the training step's outputs.
@@ -168,24 +168,31 @@ def _minutes(seconds: float) -> str:
     return f"{seconds / 60:.1f} min"
 
 
-def run_sweep(out: str | Path, preset: str = "default", overrides: dict | None = None,
+def run_sweep(out: str | Path, preset: str | None = None, overrides: dict | None = None,
               one_at_a_time: bool = False, progress: bool = True) -> Path:
     """Run every setting of the sweep into ``out/<setting>``, then the comparison notebook into ``out``."""
-    check_preset(preset)
+    out = Path(out).resolve()
+    preset = record.run_preset(out, preset)
     overrides = dict(overrides or {})
     steps = available_steps()  # every step, the synthesis of each run included
-    check_overrides(overrides, steps)
+    split_given(overrides, step_notebooks(steps) + [SWEEP_NOTEBOOK], preset)  # unknown names, before anything
     fixed, swept = split_overrides(overrides, preset)
     settings = plan(preset, fixed, swept, one_at_a_time)
-    out = Path(out).resolve()
     runs = [{"name": setting.name, "setting": {k: cli_value(v) for k, v in setting.values.items()},
              "trained_by": source} for setting, source in zip(settings, trained_by(preset, fixed, settings))]
-    record = {"preset": preset, "fixed": {k: str(v) for k, v in fixed.items()},
-              "swept": {k: [cli_value(v) for v in values] for k, values in swept.items()},
-              "one_at_a_time": one_at_a_time, "runs": runs}
-    _check_record(out, record)
+    plan_record = {"preset": preset, "fixed": {k: str(v) for k, v in fixed.items()},
+                   "swept": {k: [cli_value(v) for v in values] for k, values in swept.items()},
+                   "one_at_a_time": one_at_a_time, "runs": runs}
+    _check_record(out, plan_record)
+    # Every setting resolved against its run's record (an existing run that contradicts stops the sweep).
+    resolved, extras = {}, {}
+    for run in runs:
+        given, extras[run["name"]] = split_given({**fixed, **run["setting"]}, step_notebooks(steps), preset)
+        resolved[run["name"]] = record.resolve(out / run["name"], preset, given)
+    page_given, page_extra = split_given(fixed, [SWEEP_NOTEBOOK], preset)
+    page = record.resolve(out, preset, page_given)
     out.mkdir(parents=True, exist_ok=True)
-    write_json(RunDir(out).record("sweep"), record)
+    write_json(RunDir(out).record("sweep"), plan_record)
 
     started, executed = time.time(), []
     for number, (setting, run) in enumerate(zip(settings, runs), 1):
@@ -208,8 +215,8 @@ def run_sweep(out: str | Path, preset: str = "default", overrides: dict | None =
             return (f"; sweep about {_minutes((len(settings) - number + 1) * sum(executed) / len(executed))} left"
                     if executed else "")
 
-        execute(run_dir, steps, preset, {**fixed, **run["setting"]}, progress=progress, tag=f"{tag} ",
-                resume=True, instead=shared, note=time_left)
+        execute(run_dir, steps, resolved[setting.name], extra=extras[setting.name], progress=progress,
+                tag=f"{tag} ", resume=True, instead=shared, note=time_left)
         executed.append(time.time() - run_started)
         left = len(settings) - number
         estimate = f", about {_minutes(left * sum(executed) / len(executed))} left" if left else ""
@@ -217,7 +224,7 @@ def run_sweep(out: str | Path, preset: str = "default", overrides: dict | None =
               f"{left} run{'s' if left != 1 else ''} to go{estimate}", flush=True)
     print(f"[sweep] comparison: {SWEEP_NOTEBOOK} -> {out / 'notebooks'}", flush=True)
     # The comparison is cheap and reads every run, so it is always re-run.
-    run_notebook(SWEEP_NOTEBOOK, out, preset, fixed, progress, label="the sweep comparison")
+    run_page(SWEEP_NOTEBOOK, out, page, page_extra, progress, label="the sweep comparison")
     print(f"[sweep] done in {_minutes(time.time() - started)}; tables in {out / 'metrics'}", flush=True)
     return out
 

@@ -29,17 +29,14 @@ from open_clip_train.scheduler import cosine_lr
 from tqdm import tqdm  # plain text bars: no widget library needed in notebooks
 
 from . import models
-from .data.world import QUALITY_FAMILIES, make_pairs, training_world
+from .data.world import make_pairs, training_world
 from .errors import CheckpointError
 from .io import atomic_write, write_text
 from .layout import RunDir
+from .record import RECORDED_BEFORE, TRAINING_KEYS, jsonable
 
-# The parameters that determine the trained weights; a run directory remembers them.
-TRAIN_KEYS = ("seed", "model", "image_size", "texture_correlation", "texture_scale", "epochs",
-              "samples_per_epoch", "batch_size", "lr", "weight_decay", "warmup", "fresh_data",
-              "early_checkpoints", "quality_variation", "quality_families")
-# What a record written before a key existed means by its absence (those runs trained on clean images).
-RECORDED_BEFORE = {"quality_variation": 0.0, "quality_families": list(QUALITY_FAMILIES)}
+# The parameters that determine the trained weights; a run directory remembers them (train_params.json).
+TRAIN_KEYS = TRAINING_KEYS
 
 
 def format_epoch(epoch: float) -> str:
@@ -79,7 +76,7 @@ def _resume_point(ckpt_dir: Path, params: dict) -> tuple[Path | None, int]:
         return None, -1
     if record.exists():
         before = {**RECORDED_BEFORE, **json.loads(record.read_text())}
-        now = {k: _jsonable(params[k]) for k in TRAIN_KEYS}
+        now = {k: jsonable(params[k]) for k in TRAIN_KEYS}
         changed = [f"{k}: {before.get(k)!r} -> {now[k]!r}" for k in TRAIN_KEYS if before.get(k) != now[k]]
         if changed:
             raise CheckpointError(
@@ -91,10 +88,6 @@ def _resume_point(ckpt_dir: Path, params: dict) -> tuple[Path | None, int]:
         raise CheckpointError(f"checkpoint {saved[-1]} is corrupt ({type(error).__name__}); "
                               f"delete it and run again to resume from the one before") from None
     return saved[-1], step
-
-
-def _jsonable(value):
-    return list(value) if isinstance(value, tuple) else value
 
 
 def train(run_dir: str | Path, params: dict, progress: bool = True) -> list[Path]:
@@ -137,7 +130,7 @@ def train(run_dir: str | Path, params: dict, progress: bool = True) -> list[Path
         optimizer.load_state_dict(state["optimizer"])
     if rank == 0:
         write_text(layout.train_record,
-                           json.dumps({k: _jsonable(params[k]) for k in TRAIN_KEYS}, indent=1))
+                           json.dumps({k: jsonable(params[k]) for k in TRAIN_KEYS}, indent=1))
         # open_clip_train's params.txt, so both kinds of run directory are read the same way.
         write_text(layout.params_txt, "".join(
             f"{k}: {v}\n" for k, v in sorted({**{k: params[k] for k in TRAIN_KEYS}, "model": name,

@@ -30,7 +30,7 @@ if "google.colab" in sys.modules and importlib.util.find_spec("clipalign_utils")
 
 # %% tags=["parameters"]
 run_dir = "runs/default"
-preset = "default"  # "default" (the book's run) or "smoke" (seconds; for tests)
+preset = None  # None: the run's own (recorded), else "default"; "smoke": seconds, for tests
 seed = None  # None: the preset's value, for this and every parameter below
 model = None  # scale name (tiny, small, vit-tiny) or an open_clip model name
 device = None  # auto | cpu | cuda
@@ -51,12 +51,13 @@ quality_families = None  # distortion families drawn from, e.g. "gaussian_blur,j
 # %%
 from IPython.display import display
 
-from clipalign_utils import checkpoints, config, train
+from clipalign_utils import checkpoints, train
 from clipalign_utils.plots.common import save_figure
 from clipalign_utils.prose import say
+from clipalign_utils.step_page import open_training
 from clipalign_utils.steps import training
 
-params = config.resolve_notebook(globals())  # the parameters cell's values; None = the preset's
+params = open_training(globals())  # the parameters cell's values; None = the run's record, else the preset's
 
 # %% [markdown]
 # ## The data

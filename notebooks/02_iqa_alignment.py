@@ -63,9 +63,10 @@ if "google.colab" in sys.modules and importlib.util.find_spec("clipalign_utils")
 
 # %% tags=["parameters"]
 run_dir = "runs/default"
-preset = "default"  # "default" (the book's run) or "smoke" (seconds; for tests)
+preset = None  # None: the run's own (recorded), else "default"; "smoke": seconds, for tests
 auto_train = True  # run_dir holds no checkpoints (opened alone, e.g. in Colab): train the preset's run there first
-seed = None  # None: the preset's value, for this and every parameter below
+seed = None  # the training seed; None: the run's record, else the preset (so for every parameter below)
+eval_seed = None  # the seed of the evaluation sets and of the bootstrap and permutation draws
 model = None  # only for runs without params.txt (e.g. ViT-B-32); else read from the run
 device = None  # auto | cpu | cuda
 eval_batch_size = None

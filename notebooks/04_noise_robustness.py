@@ -41,8 +41,8 @@
 # clean accuracy is not above chance (its bootstrap CI reaches 1/number of classes) and leave
 # those out of the trend.
 #
-# The noise is drawn once per σ from a fixed seed, so every checkpoint sees identical noisy
-# images; each image set is encoded once per checkpoint (and cached), and the zero-shot
+# The noise is drawn once per σ from a seed derived from `eval_seed`, so every checkpoint (and
+# every run of a multi-run folder) sees identical noisy images; each image set is encoded once per checkpoint (and cached), and the zero-shot
 # classifier built from the class prompts is reused across noise levels.
 
 # %% tags=["hide-input"]
@@ -53,9 +53,10 @@ if "google.colab" in sys.modules and importlib.util.find_spec("clipalign_utils")
 
 # %% tags=["parameters"]
 run_dir = "runs/default"
-preset = "default"  # "default" (the book's run) or "smoke" (seconds; for tests)
+preset = None  # None: the run's own (recorded), else "default"; "smoke": seconds, for tests
 auto_train = True  # run_dir holds no checkpoints (opened alone, e.g. in Colab): train the preset's run there first
-seed = None  # None: the preset's value, for this and every parameter below
+seed = None  # the training seed; None: the run's record, else the preset (so for every parameter below)
+eval_seed = None  # the seed of the evaluation sets and of the bootstrap and permutation draws
 model = None  # only for runs without params.txt (e.g. ViT-B-32); else read from the run
 device = None  # auto | cpu | cuda
 eval_batch_size = None
@@ -65,7 +66,6 @@ noise_dataset = None  # embedded | cifar100
 noise_root = None  # cifar100: the cifar-100-python folder (holding test and meta) or its parent
 test_per_class = None  # images per class (cifar100: a seeded balanced subset; from 100 on, all 10,000)
 sigmas = None  # noise standard deviations on [0, 1] pixels; 0 (clean) is always added
-noise_seed = None
 noise_at = None  # native | input: add the noise before or after resizing to the model's input
 prompt_templates = None  # ensemble | single | "a photo of a {}.|..."
 image_size = None  # embedded world: as trained

@@ -46,9 +46,10 @@ if "google.colab" in sys.modules and importlib.util.find_spec("clipalign_utils")
 
 # %% tags=["parameters"]
 run_dir = "runs/default"
-preset = "default"
+preset = None  # None: the folder's own (recorded), else "default"
 auto_train = True  # run_dir lacks the run or its tables (opened alone, e.g. in Colab): train and run its analysis steps first
-seed = None  # None: the preset's value, for this and every parameter below
+seed = None  # the training seed; None: the run's record, else the preset (so for every parameter below)
+eval_seed = None  # the seed of the evaluation sets and of the bootstrap and permutation draws
 distance = None  # which IQA distance to synthesise, if iqa.csv holds several
 n_perm = None  # permutations for the p-values
 alignment_weight = None  # checkpoint selection: weight of alignment vs robustness, in [0, 1]

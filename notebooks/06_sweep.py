@@ -36,9 +36,9 @@ if "google.colab" in sys.modules and importlib.util.find_spec("clipalign_utils")
 
 # %% tags=["parameters"]
 run_dir = "runs/sweep"  # the sweep directory (clipalign sweep --out); outputs go here
-preset = "default"
+preset = None  # None: the folder's own (recorded), else "default"
 run_dirs = None  # runs to compare, comma-separated (None: those listed in run_dir/sweep.json)
-seed = None  # None: the preset's value, for this and every parameter below
+eval_seed = None  # the seed of the permutation draws; None: the preset's value, as for every parameter below
 distance = None  # which IQA distance to compare, if iqa.csv holds several
 n_perm = None  # permutations for the p-values
 

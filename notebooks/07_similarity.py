@@ -54,9 +54,10 @@ if "google.colab" in sys.modules and importlib.util.find_spec("clipalign_utils")
 
 # %% tags=["parameters"]
 run_dir = "runs/default"
-preset = "default"  # "default" (the book's run) or "smoke" (seconds; for tests)
+preset = None  # None: the run's own (recorded), else "default"; "smoke": seconds, for tests
 auto_train = True  # run_dir holds no checkpoints (opened alone, e.g. in Colab): train the preset's run there first
-seed = None  # None: the preset's value, for this and every parameter below
+seed = None  # the training seed; None: the run's record, else the preset (so for every parameter below)
+eval_seed = None  # the seed of the evaluation sets and of the bootstrap and permutation draws
 model = None  # only for runs without params.txt (e.g. ViT-B-32); else read from the run
 device = None  # auto | cpu | cuda
 eval_batch_size = None
@@ -100,7 +101,7 @@ say(similarity_step.vote_sentences(data))
 # A few triplets, each row the reference, p0 and p1, labelled with p (the judges' share for p1).
 
 # %%
-save_figure(similarity_step.triplets_figure(data, params["seed"]), run.run_dir, "two_afc_triplets")
+save_figure(similarity_step.triplets_figure(data, params["eval_seed"]), run.run_dir, "two_afc_triplets")
 
 # %% [markdown]
 # ## Agreement at every checkpoint
@@ -138,7 +139,7 @@ say(similarity_step.iqa_sentences(run, params, tables))
 # model weigh differently from the panel?
 
 # %%
-for name, fig in similarity_step.example_figures(data, tables, params["seed"]).items():
+for name, fig in similarity_step.example_figures(data, tables, params["eval_seed"]).items():
     save_figure(fig, run.run_dir, name)
 say(similarity_step.example_sentences(data, tables))
 

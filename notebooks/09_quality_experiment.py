@@ -57,9 +57,9 @@ if "google.colab" in sys.modules and importlib.util.find_spec("clipalign_utils")
 
 # %% tags=["parameters"]
 run_dir = "runs/quality"  # the experiment's folder: its sweep folders inside; outputs go here
-preset = "default"
+preset = None  # None: the folder's own (recorded), else "default"
 run_dirs = None  # sweep folders or runs to compare, comma-separated (None: every sweep folder in run_dir)
-seed = None  # None: the preset's value, for this and every parameter below
+eval_seed = None  # the seed of the permutation draws; None: the preset's value, as for every parameter below
 distance = None  # which IQA distance, if iqa.csv holds several
 n_perm = None  # permutations for the verdicts' p-values
 
@@ -74,9 +74,10 @@ from clipalign_utils.io import write_table
 from clipalign_utils.metrics import tradeoff
 from clipalign_utils.plots.common import save_figure
 from clipalign_utils.plots.mechanism import PANELS, setting_curves
+from clipalign_utils.step_page import open_folder
 from clipalign_utils.steps import quality_experiment as experiment
 
-params = config.resolve_notebook(globals())  # the parameters cell's values; None = the preset's
+params = open_folder(globals(), "09_quality_experiment")  # the parameters cell's values; None = the preset's
 run_dir = Path(run_dir)
 sources = results.parse_run_dirs(run_dirs, run_dir) if run_dirs is not None else [run_dir]
 table, settings = experiment.load(sources, params["distance"])
@@ -101,7 +102,7 @@ save_figure(fig, run_dir, "quality_curves")
 # whose own run gives the same verdict.
 
 # %%
-verdicts = tradeoff.verdicts(table, n_perm=params["n_perm"], seed=params["seed"], by="setting")
+verdicts = tradeoff.verdicts(table, n_perm=params["n_perm"], seed=config.bootstrap_seed(params), by="setting")
 display(verdicts.pivot(index="setting", columns="claim", values="verdict").loc[list(settings["setting"])])
 display(verdicts[["setting", "claim", "statistic", "value", "ci_lo", "ci_hi", "p_value", "verdict",
                   "seeds_agree"]].round(3))

@@ -99,7 +99,7 @@ def toy_noise():
 
 def test_toy_dataset_is_accepted_by_resolve_and_loaded_by_the_dispatcher(toy_noise):
     assert dataset_names("noise") == ("embedded", "cifar100", "toy")
-    params = config.resolve("smoke", noise_dataset="toy", test_per_class=3, seed=5)
+    params = config.resolve("smoke", noise_dataset="toy", test_per_class=3, eval_seed=5)  # the loader gets eval_seed
     assert params["noise_dataset"] == "toy"
     data = load_noise_dataset(params["noise_dataset"], params["noise_root"], params)
     assert data.name == "toy" and data.classnames == ("zero", "one")

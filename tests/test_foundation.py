@@ -179,12 +179,12 @@ def test_encode_layers_gives_every_block_per_location_and_the_final_embedding(sc
     assert all(np.array_equal(fresh.encode_layers(images)[k], layers[k]) for k in layers)
 
 
-def test_resolve_notebook_reads_the_parameters_cell_and_shows_every_value(capsys):
-    from clipalign_utils import config
+def test_a_page_resolves_its_parameters_cell_and_shows_where_each_value_came_from(capsys, tmp_path):
+    from clipalign_utils import config, record
 
-    namespace = {"run_dir": "runs/x", "preset": "smoke", "auto_train": True, "epochs": 3, "lr": "0.01",
+    namespace = {"run_dir": str(tmp_path / "x"), "preset": "smoke", "auto_train": True, "epochs": 3, "lr": "0.01",
                  "seed": None, "sigmas": None, "config": config}
-    params = config.resolve_notebook(namespace)
+    params = record.for_page(namespace, namespace["run_dir"], "train").params
     assert params["epochs"] == 3 and params["lr"] == 0.01 and params["preset"] == "smoke"
     assert params["seed"] == config.PRESETS["smoke"]["seed"]
     shown = capsys.readouterr().out.splitlines()

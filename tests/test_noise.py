@@ -52,7 +52,7 @@ def test_cifar100_subset_is_balanced_and_seeded(tmp_path):
     assert len(a) == 100
     assert np.bincount(a.labels, minlength=100).tolist() == [1] * 100
     assert np.array_equal(a.images, b.images) and np.array_equal(a.labels, b.labels)
-    other = load_noise_dataset("cifar100", root, config.resolve("smoke", test_per_class=1, seed=1))
+    other = load_noise_dataset("cifar100", root, config.resolve("smoke", test_per_class=1, eval_seed=1))
     assert not np.array_equal(a.images, other.images)
     # As many per class as the largest class holds (100 in the release): the whole set, in order.
     full = load_noise_dataset("cifar100", root, config.resolve("smoke", test_per_class=2))
@@ -302,7 +302,7 @@ def test_measure_with_a_stub_encoder(monkeypatch, tmp_path):
         return ((checkpoint, encoder(checkpoint)) for checkpoint in run_.checkpoints)
 
     monkeypatch.setattr(noise_step, "run_encoders", stub_encoders)
-    params = {"device": "cpu", "eval_batch_size": 8, "n_boot": 50, "seed": 0, "noise_dataset": "toy",
+    params = {"device": "cpu", "eval_batch_size": 8, "n_boot": 50, "eval_seed": 0, "noise_dataset": "toy",
               "noise_at": "native"}
     tables = noise_step.measure(run, params, data)
     assert list(tables) == ["noise", "noise_summary"]
@@ -337,9 +337,9 @@ def test_trend_sentences_by_hand():
     from clipalign_utils.metrics.noise import drop_trend
     from clipalign_utils.steps.noise import trend_sentences
 
-    params = {"n_perm": 500, "seed": 0}
+    params = {"n_perm": 500, "eval_seed": 0}
     summary = _summary()
-    p_value = drop_trend(summary, n_perm=500, seed=0)["p_value"]
+    p_value = drop_trend(summary, n_perm=500, seed=config.bootstrap_seed(params))["p_value"]
     # b, c, d above chance: halves b (0.3) and d (0.1), rho -1 but not significant with 3 points;
     # these rows have no chance-corrected drop, so that test is undetermined and not said.
     assert trend_sentences(summary, params) == [
@@ -351,7 +351,7 @@ def test_trend_sentences_by_hand():
         "too few checkpoints above chance (2) to tell whether the drop shrinks with training"]
     falling = pd.DataFrame({"epoch": np.arange(7.0), "mean_normalized_drop": np.linspace(0.6, 0.0, 7),
                             "mean_chance_corrected_drop": np.linspace(0.9, 0.3, 7), "clean_at_chance": False})
-    lines = trend_sentences(falling, {"n_perm": 2000, "seed": 0})
+    lines = trend_sentences(falling, {"n_perm": 2000, "eval_seed": 0})
     assert lines[0] == ("mean normalized drop, earlier half of them (epochs 0, 1, 2): 0.500; later half "
                         "(epochs 4, 5, 6): 0.100")
     assert lines[1].startswith("over 7 checkpoints above chance the mean normalized drop shrinks with training: "

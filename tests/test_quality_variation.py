@@ -12,7 +12,7 @@ import pytest
 from helpers import train_interrupted_after
 import torch
 
-from clipalign_utils import cli, config, sweep, train
+from clipalign_utils import cli, config, record, sweep, train
 from clipalign_utils.data import world
 from clipalign_utils.data.distortions import DISTORTIONS
 from clipalign_utils.errors import CheckpointError, ParameterError
@@ -105,8 +105,8 @@ def test_zero_quality_variation_is_todays_world():
     ({"quality_variation": True}, "quality_variation must lie in"),
     ({"quality_families": ("gaussian_blur", "blur")}, "quality_families: unknown family 'blur'; choose from "
                                                       "additive_gaussian_noise, gaussian_blur"),
-    ({"quality_families": ()}, "quality_families is empty"),
-    ({"quality_families": ("mean_shift", "mean_shift")}, "quality_families repeats"),
+    ({"quality_families": ()}, "quality_families: no family given"),
+    ({"quality_families": ("mean_shift", "mean_shift")}, "quality_families: a family is repeated"),
 ])
 def test_bad_world_values_name_the_parameter(kwargs, message):
     with pytest.raises(ParameterError, match=message):
@@ -228,7 +228,7 @@ def test_a_record_from_before_quality_variation_means_clean_images(tmp_path):
     (run_dir / "checkpoints").mkdir(parents=True)
     torch.save({"step": 3}, run_dir / "checkpoints" / "epoch_1.pt")
     params = _tiny(quality_variation=0.0)
-    old = {k: train._jsonable(params[k]) for k in train.TRAIN_KEYS if not k.startswith("quality_")}
+    old = {k: record.jsonable(params[k]) for k in train.TRAIN_KEYS if not k.startswith("quality_")}
     (run_dir / "train_params.json").write_text(json.dumps(old))
     assert train._resume_point(run_dir / "checkpoints", params)[1] == 3
     with pytest.raises(CheckpointError, match="quality_variation: 0.0 -> 0.6"):

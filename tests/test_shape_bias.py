@@ -290,7 +290,7 @@ def test_data_sentences_and_measure_with_a_stub_encoder(embedded, monkeypatch, t
             yield checkpoint, SimpleNamespace(classify=lambda images, classnames, templates, c=checkpoint: answers[c.name])
 
     monkeypatch.setattr(shape_step, "run_encoders", stub_encoders)
-    params = {"device": "cpu", "eval_batch_size": 8, "n_boot": 20, "seed": 0}
+    params = {"device": "cpu", "eval_batch_size": 8, "n_boot": 20, "eval_seed": 0}
     tables = shape_step.measure(run, params, data)
     assert seen == [tmp_path / "cache"]
     assert list(tables) == ["shape_bias", "shape_bias_per_class", "shape_predictions"]

@@ -10,7 +10,7 @@ import pandas as pd
 import pytest
 from browser import CHROMIUM, check_pages
 
-from clipalign_utils import cli, registry, results
+from clipalign_utils import cli, record, registry, results
 from clipalign_utils.errors import ParameterError
 from clipalign_utils.layout import RunDir
 from clipalign_utils.metrics import sweep as sweep_metrics
@@ -133,10 +133,10 @@ def test_factor_slices_hold_the_other_factors_at_the_reference():
     assert list(slices["b"]["setting"]) == ["base", "by"]
 
 
-def _fake_run(path, **parameters):
-    (path / "notebooks").mkdir(parents=True)
-    notebook = {"cells": [], "metadata": {"papermill": {"parameters": {"run_dir": str(path), **parameters}}}}
-    (path / "notebooks" / "01_train.ipynb").write_text(json.dumps(notebook))
+def _fake_run(path, preset, **parameters):
+    """A run whose record (record.json) holds its training step's resolved parameters."""
+    path.mkdir(parents=True)
+    record.write_entry(path, "train", record.resolve(None, preset, parameters))
     return path
 
 

@@ -382,7 +382,7 @@ def small_data():
                       built.triplets, "embedded", "a panel, not people", "all", "test", built.panel)
 
 
-STEP_PARAMS = dict(distance="cosine", device="cpu", eval_batch_size=64, n_boot=20, seed=0)
+STEP_PARAMS = dict(distance="cosine", device="cpu", eval_batch_size=64, n_boot=20, eval_seed=0)
 
 
 def test_step_scores_every_checkpoint_and_picks_examples(tiny_run, small_data):

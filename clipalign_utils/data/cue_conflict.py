@@ -75,7 +75,7 @@ def load_cue_conflict(dataset: str, root: str, params: dict, image_size: int | N
     """
     loader = get_dataset("cue_conflict", dataset)
     config = world.evaluation_world(params)
-    return loader(root=root, size=image_size or DEFAULT_FILE_IMAGE_SIZE, world_config=config, seed=params["seed"],
+    return loader(root=root, size=image_size or DEFAULT_FILE_IMAGE_SIZE, world_config=config, seed=params["eval_seed"],
                   per_pair=params["cue_conflict_per_pair"])
 
 

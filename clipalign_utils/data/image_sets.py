@@ -28,6 +28,10 @@ class ImageSet:
         """Images start..stop as an (n, H, W, 3) tensor, uint8 or float in [0, 1]."""
         raise NotImplementedError
 
+    def content_hash(self) -> str:
+        """A sha256 of what the set holds, the same wherever it lies on disk (a run's record keeps it)."""
+        raise NotImplementedError
+
 
 class ArrayImages(ImageSet):
     """(N, H, W, 3) uint8, or float in [0, 1] (noisy images are kept unquantised)."""
@@ -39,6 +43,11 @@ class ArrayImages(ImageSet):
         self.name = name
         digest = hashlib.sha1(self.images.view(np.uint8).data)
         self.identity = f"array:{self.images.dtype}:{self.images.shape}:{digest.hexdigest()}"
+
+    def content_hash(self) -> str:
+        digest = hashlib.sha256(f"{self.images.dtype}{self.images.shape}".encode())
+        digest.update(self.images.view(np.uint8).data)
+        return digest.hexdigest()
 
     def __len__(self) -> int:
         return len(self.images)
@@ -60,6 +69,16 @@ def read_rgb(path: str | Path) -> np.ndarray:
 FITS = ("crop", "resize")
 
 
+def _files_content(paths: Sequence[Path], *settings) -> str:
+    """A sha256 of the files' names and bytes (and the settings that say how they are read)."""
+    digest = hashlib.sha256(repr(settings).encode())
+    for path in paths:
+        digest.update(path.name.encode())
+        with open(path, "rb") as handle:
+            digest.update(hashlib.file_digest(handle, "sha256").digest())
+    return digest.hexdigest()
+
+
 def _files_identity(paths: Sequence[Path]) -> str:
     stats = [(p.as_posix(), p.stat().st_size, p.stat().st_mtime_ns) for p in paths]
     return hashlib.sha1(repr(stats).encode()).hexdigest()
@@ -79,6 +98,9 @@ class FileImages(ImageSet):
         self.size = size
         self.fit = fit
         self.identity = f"files:{size}:{fit}:" + _files_identity(self.paths)
+
+    def content_hash(self) -> str:
+        return _files_content(self.paths, "files", self.size, self.fit)
 
     def __len__(self) -> int:
         return len(self.paths)
@@ -135,6 +157,10 @@ class PatchImages(ImageSet):
         self.patches_per_image = len(self.grid)
         self.identity = f"patches:{size}:{max_patches}:" + _files_identity(self.paths)
         self._last: tuple[int, np.ndarray] | None = None
+        self.max_patches = max_patches
+
+    def content_hash(self) -> str:
+        return _files_content(self.paths, "patches", self.size, self.max_patches)
 
     def __len__(self) -> int:
         return len(self.paths) * self.patches_per_image

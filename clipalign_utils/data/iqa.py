@@ -18,6 +18,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from ..choices import IQA_RESIZE
 from ..errors import ParameterError
 from . import world
 from .image_sets import ArrayImages, FileImages, ImageSet, PatchImages, read_rgb
@@ -27,7 +28,6 @@ from .registry import get_dataset
 from .roots import open_root
 from .tid2013 import load_tid2013
 
-RESIZE_MODES = ("auto", "patches", "resize", "crop")
 # iqa_resize=auto: inputs this small would erase fine damage if the whole image were squeezed in.
 PATCHES_BELOW_INPUT = 128
 # patches: at most this many input-size patches per image (the image is downscaled by the smallest
@@ -113,8 +113,8 @@ class IQAData:
 
 def resolve_resize(mode: str, input_size: int) -> str:
     """``iqa_resize`` with ``auto`` resolved: ``patches`` for inputs under 128 px, else ``crop``."""
-    if mode not in RESIZE_MODES:
-        raise ParameterError(f"iqa_resize={mode!r}: choose one of {', '.join(RESIZE_MODES)}")
+    if mode not in IQA_RESIZE:
+        raise ParameterError(f"iqa_resize={mode!r}: choose one of {', '.join(IQA_RESIZE)}")
     if mode == "auto":
         return "patches" if input_size < PATCHES_BELOW_INPUT else "crop"
     return mode
@@ -140,7 +140,7 @@ def load_iqa(dataset: str, root: str, params: dict, image_size: int | None = Non
     mode = resolve_resize(resize, input_size)
     loader = get_dataset("iqa", dataset)
     config = world.evaluation_world(params)
-    return loader(root=root, size=input_size, mode=mode, world_config=config, seed=params["seed"],
+    return loader(root=root, size=input_size, mode=mode, world_config=config, seed=params["eval_seed"],
                   levels=params["iqa_levels"], observer=params["reference_observer"])
 
 

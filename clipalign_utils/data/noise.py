@@ -22,6 +22,7 @@ from typing import Sequence
 
 import numpy as np
 
+from ..choices import NOISE_AT
 from ..errors import DatasetError, ParameterError
 from . import world
 from .cifar100 import load_cifar100
@@ -59,7 +60,7 @@ def load_noise_dataset(dataset: str, root, params: dict) -> ClassificationSet:
         raise ParameterError(f"test_per_class must be a positive integer; got {per_class!r}")
     loader = get_dataset("noise", dataset)
     config = world.evaluation_world(params)
-    return loader(root=root, per_class=per_class, seed=params["seed"], world_config=config)
+    return loader(root=root, per_class=per_class, seed=params["eval_seed"], world_config=config)
 
 
 def embedded_set(*, per_class: int, seed: int, world_config: world.WorldConfig, **_) -> ClassificationSet:
@@ -117,7 +118,6 @@ def add_gaussian_noise(images: np.ndarray, sigma: float, seed: int) -> np.ndarra
     return np.clip(noisy, 0.0, 1.0, out=noisy)
 
 
-NOISE_AT = ("native", "input")
 
 
 def noisy_image_sets(data: ClassificationSet, sigmas: Sequence[float], seed: int, noise_at: str = "native",

@@ -103,13 +103,13 @@ def check_quality_families(families) -> tuple[str, ...]:
         families = families.split(",")
     names = tuple(name for name in (str(item).strip() for item in families) if name)
     if not names:
-        raise ParameterError(f"quality_families is empty; choose from {', '.join(QUALITY_FAMILIES)}")
+        raise ParameterError(f"parameter quality_families: no family given; choose from {', '.join(QUALITY_FAMILIES)}")
     unknown = [name for name in names if name not in QUALITY_FAMILIES]
     if unknown:
-        raise ParameterError(f"quality_families: unknown family {', '.join(map(repr, unknown))}; "
+        raise ParameterError(f"parameter quality_families: unknown family {', '.join(map(repr, unknown))}; "
                              f"choose from {', '.join(QUALITY_FAMILIES)}")
     if len(set(names)) != len(names):
-        raise ParameterError(f"quality_families repeats a family: {', '.join(names)}")
+        raise ParameterError(f"parameter quality_families: a family is repeated ({', '.join(names)})")
     return names
 
 

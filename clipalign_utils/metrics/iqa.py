@@ -13,11 +13,11 @@ import pandas as pd
 from scipy import stats
 from scipy.optimize import OptimizeWarning, curve_fit
 
+from clipalign_utils.choices import DISTANCES
 from clipalign_utils.errors import ParameterError
 from clipalign_utils.metrics.stats import (bootstrap_spearman_grouped, finite_pairs, percentile_interval, spearman,
                                            spearman_replicates_grouped)
 
-DISTANCES = ("cosine", "euclidean", "normalized_euclidean")
 # "Early" in the paper's claim: a checkpoint after the untrained one and at most this fraction of the run.
 EARLY_FRACTION = 1 / 3
 

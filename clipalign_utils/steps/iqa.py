@@ -15,6 +15,8 @@ from pathlib import Path
 
 import pandas as pd
 
+from ..record import records_evaluation_sets
+from ..config import bootstrap_seed
 from ..checkpoints import Run
 from ..data.iqa import IQAData, load_iqa
 from ..encoder import Encoder, run_encoders
@@ -43,6 +45,7 @@ def _encoders(run: Run, params: dict):
     return run_encoders(run, params["device"], params["eval_batch_size"], cache_dir=run.layout.cache, progress=False)
 
 
+@records_evaluation_sets("iqa")  # the run's record keeps a content hash of what was loaded
 def load(run: Run, params: dict) -> IQAData:
     """The step's evaluation data: params' IQA set (iqa_dataset, iqa_root, iqa_resize) at the run's input size."""
     return load_iqa(params["iqa_dataset"], params["iqa_root"], params, image_size=run.image_size,
@@ -60,13 +63,13 @@ def measure(run: Run, params: dict, data: IQAData | None = None) -> dict[str, pd
     for checkpoint, encoder in _encoders(run, params):
         scored = data.pairs.assign(model_distance=_distances(
             encoder.encode_images(data.references), encoder.encode_images(data.distorted), data, params["distance"]))
-        table = iqa_table(scored, distance_col="model_distance", n_boot=params["n_boot"], seed=params["seed"])
+        table = iqa_table(scored, distance_col="model_distance", n_boot=params["n_boot"], seed=bootstrap_seed(params))
         rows.append(table.assign(checkpoint=checkpoint.name, epoch=checkpoint.epoch, dataset=data.name,
                                  distance=params["distance"], iqa_resize=data.resize_mode))
         pair_rows.append(scored.assign(checkpoint=checkpoint.name, epoch=checkpoint.epoch))
     iqa = pd.concat(rows, ignore_index=True)[IQA_COLUMNS]
     pairs = pd.concat(pair_rows, ignore_index=True)[PAIR_COLUMNS]
-    peak = early_peak_test(pairs, n_boot=params["n_boot"], seed=params["seed"])
+    peak = early_peak_test(pairs, n_boot=params["n_boot"], seed=bootstrap_seed(params))
     peak_table = pd.DataFrame([{"dataset": data.name, "distance": params["distance"], **peak}])
     tables = {"iqa": iqa, "iqa_pairs": pairs, "iqa_peak": peak_table,
               "iqa_families": family_alignment(iqa, run.run_dir)[1]}

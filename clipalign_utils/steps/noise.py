@@ -7,6 +7,8 @@ from dataclasses import dataclass
 
 import pandas as pd
 
+from ..record import records_evaluation_sets
+from ..config import bootstrap_seed, derived_seed
 from ..checkpoints import Run
 from ..data.noise import ClassificationSet, load_noise_dataset, noisy_image_sets
 from ..data.prompts import resolve_templates
@@ -31,11 +33,12 @@ class NoiseData:
         return 1 / len(self.dataset.classnames)
 
 
+@records_evaluation_sets("noise")  # the run's record keeps a content hash of what was loaded
 def load(run: Run, params: dict) -> NoiseData:
-    """params' noise_dataset, its noisy copies (sigmas, noise_seed, noise_at; ``input`` at the run's input
-    size) and its prompt templates."""
+    """params' noise_dataset, its noisy copies (sigmas, noise_at; ``input`` at the run's input size; the
+    noise drawn from eval_seed's ``noise`` stream) and its prompt templates."""
     dataset = load_noise_dataset(params["noise_dataset"], params["noise_root"], params)
-    image_sets = noisy_image_sets(dataset, params["sigmas"], params["noise_seed"], params["noise_at"],
+    image_sets = noisy_image_sets(dataset, params["sigmas"], derived_seed(params, "noise"), params["noise_at"],
                                   run.image_size)
     return NoiseData(dataset, image_sets, resolve_templates(params["prompt_templates"], params["noise_dataset"]))
 
@@ -68,7 +71,7 @@ def measure(run: Run, params: dict, data: NoiseData | None = None) -> dict[str, 
         weights = encoder.zero_shot_weights(dataset.classnames, data.templates)
         correct = {sigma: (encoder.encode_images(images) @ weights).argmax(axis=1) == dataset.labels
                    for sigma, images in data.image_sets.items()}
-        table = noise_table(correct, n_boot=params["n_boot"], seed=params["seed"], chance=chance)
+        table = noise_table(correct, n_boot=params["n_boot"], seed=bootstrap_seed(params), chance=chance)
         table.insert(0, "checkpoint", checkpoint.name)
         table.insert(1, "epoch", checkpoint.epoch)
         table.insert(2, "dataset", params["noise_dataset"])
@@ -102,7 +105,7 @@ def clean_sentences(summary: pd.DataFrame) -> list[str]:
 def trend_sentences(summary: pd.DataFrame, params: dict) -> list[str]:
     """Does the mean drop shrink with training? The halves' means and the permutation Spearman test
     (``drop_trend`` with params' n_perm and seed) of the normalized drop, then of the chance-corrected one."""
-    trend = drop_trend(summary, n_perm=params["n_perm"], seed=params["seed"])
+    trend = drop_trend(summary, n_perm=params["n_perm"], seed=bootstrap_seed(params))
     lines = []
     if trend["n"] >= 2:
         lines.append(f"mean normalized drop, earlier half of them (epochs {_epochs(trend['early_epochs'])}): "
@@ -117,7 +120,7 @@ def trend_sentences(summary: pd.DataFrame, params: dict) -> list[str]:
                    else f"shows no significant trend (it leans towards: {leaning})")
         lines.append(f"over {trend['n']} checkpoints above chance the mean normalized drop {verdict}: "
                      f"Spearman ρ(epoch, drop) = {trend['rho']:.2f}, permutation p = {trend['p_value']:.3f}")
-    corrected = drop_trend(summary, n_perm=params["n_perm"], seed=params["seed"],
+    corrected = drop_trend(summary, n_perm=params["n_perm"], seed=bootstrap_seed(params),
                            column="mean_chance_corrected_drop")
     if corrected["direction"] != "undetermined":
         lines.append(f"chance-corrected drop: {corrected['early_drop']:.3f} (earlier half) → "

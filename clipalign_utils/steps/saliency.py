@@ -12,6 +12,8 @@ from typing import Sequence
 import numpy as np
 import pandas as pd
 
+from ..record import records_evaluation_sets
+from ..config import bootstrap_seed, derived_seed
 from ..checkpoints import Run
 from ..data.saliency import SaliencySet
 from ..encoder import Encoder, run_encoders
@@ -153,6 +155,7 @@ class SaliencyData:
     templates: tuple[str, ...]
 
 
+@records_evaluation_sets("saliency")  # the run's record keeps a content hash of what was loaded
 def load(run: Run, params: dict) -> SaliencyData:
     """The step's sets from resolved parameters: ``saliency_dataset``/``saliency_root``/``saliency_n_images``;
     embedded sets at the world's ``image_size`` (``texture_correlation``, ``texture_scale``), real ones at
@@ -165,12 +168,12 @@ def load(run: Run, params: dict) -> SaliencyData:
 
     embedded = params["saliency_dataset"] == "embedded"
     data = load_saliency(params["saliency_dataset"], params["saliency_root"],
-                         image_size=params["image_size"] if embedded else run.image_size, seed=params["seed"],
+                         image_size=params["image_size"] if embedded else run.image_size, seed=params["eval_seed"],
                          n_images=params["saliency_n_images"], texture_correlation=params["texture_correlation"],
                          texture_scale=params["texture_scale"])
     region_data = None
     if embedded and params["saliency_cue_per_pair"] > 0:
-        region_data = cue_conflict_saliency(params["saliency_cue_per_pair"], params["seed"],
+        region_data = cue_conflict_saliency(params["saliency_cue_per_pair"], params["eval_seed"],
                                             world.evaluation_world(params))
     if embedded:
         return SaliencyData(data, region_data, tuple(data.classnames),
@@ -194,7 +197,7 @@ def data_sentences(run: Run, params: dict, data: SaliencyData) -> list[str]:
 def map_settings(params: dict) -> dict:
     """The keyword arguments of :func:`~clipalign_utils.saliency_maps.checkpoint_saliency` that params set."""
     return {"method": params["saliency_method"], "n_samples": params["saliency_samples"],
-            "noise": params["saliency_noise"], "seed": params["seed"]}
+            "noise": params["saliency_noise"], "seed": derived_seed(params, "smoothgrad")}
 
 
 def measure(run: Run, params: dict, data: SaliencyData | None = None) -> dict[str, pd.DataFrame]:
@@ -210,7 +213,7 @@ def measure(run: Run, params: dict, data: SaliencyData | None = None) -> dict[st
         region_data=data.region_data, **map_settings(params))
     tables = {"saliency": results.table, "saliency_per_image": results.per_image}
     if not results.regions.empty:
-        tables["saliency_regions"] = region_summary(results.regions, n_boot=params["n_boot"], seed=params["seed"])
+        tables["saliency_regions"] = region_summary(results.regions, n_boot=params["n_boot"], seed=bootstrap_seed(params))
     return tables
 
 

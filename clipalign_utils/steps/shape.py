@@ -7,6 +7,8 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from ..record import records_evaluation_sets
+from ..config import bootstrap_seed
 from ..checkpoints import Run
 from ..data.cue_conflict import HUMAN_SHAPE_BIAS, HUMAN_SHAPE_BIAS_SOURCE, CueConflictSet, load_cue_conflict
 from ..data.prompts import resolve_templates
@@ -27,6 +29,7 @@ class ShapeData:
     templates: tuple[str, ...]
 
 
+@records_evaluation_sets("shape")  # the run's record keeps a content hash of what was loaded
 def load(run: Run, params: dict) -> ShapeData:
     """The cue-conflict set of params' cue_conflict_dataset (at the run's input size) and its prompt templates."""
     cue = load_cue_conflict(params["cue_conflict_dataset"], params["cue_conflict_root"], params,
@@ -56,7 +59,7 @@ def measure(run: Run, params: dict, data: ShapeData | None = None) -> dict[str, 
         prediction_rows.append(pd.DataFrame({"checkpoint": checkpoint.name, "image": np.arange(len(predicted)),
                                              "predicted": predicted}))
         summary = shape_bias_summary(predicted, cue.shape_labels, cue.texture_labels,
-                                     n_boot=params["n_boot"], seed=params["seed"])
+                                     n_boot=params["n_boot"], seed=bootstrap_seed(params))
         rows.append({"checkpoint": checkpoint.name, "epoch": checkpoint.epoch, "dataset": cue.name, **summary,
                      "model": run.model_name, "n_templates": len(templates)})
         per_class = per_class_shape_bias(predicted, cue.shape_labels, cue.texture_labels)

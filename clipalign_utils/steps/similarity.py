@@ -12,6 +12,8 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from ..record import records_evaluation_sets
+from ..config import bootstrap_seed
 from ..checkpoints import Run
 from ..data.two_afc import TwoAFCData, load_two_afc
 from ..encoder import run_encoders
@@ -26,13 +28,14 @@ PER_TRIPLET_COLUMNS = ["checkpoint", "epoch", "triplet", "d0", "d1", "model_choi
 CLEAR_MARGIN = 0.2  # "the judges lean clearly one way": |p − ½| at least this
 
 
+@records_evaluation_sets("similarity")  # the run's record keeps a content hash of what was loaded
 def load(run: Run, params: dict) -> TwoAFCData:
     """The triplet set of params' ``similarity_dataset`` (root, protocol, split, ``iqa_resize``): the
     embedded one at the world's ``image_size`` (``seed``, ``texture_scale``), a real one at the run's input size."""
     embedded = params["similarity_dataset"] == "embedded"
     return load_two_afc(params["similarity_dataset"], params["similarity_root"], protocol=params["similarity_protocol"],
                         split=params["similarity_split"],
-                        image_size=params["image_size"] if embedded else run.image_size, seed=params["seed"],
+                        image_size=params["image_size"] if embedded else run.image_size, seed=params["eval_seed"],
                         texture_scale=params["texture_scale"], resize=params["iqa_resize"])
 
 
@@ -122,7 +125,7 @@ def measure(run: Run, params: dict, data: TwoAFCData | None = None) -> dict[str,
     for checkpoint, encoder in run_encoders(run, params["device"], params["eval_batch_size"],
                                             cache_dir=run.layout.cache, progress=False):
         d0, d1 = triplet_distances(encoder, data, distance)
-        table = two_afc_table(data.triplets.assign(d0=d0, d1=d1), n_boot=params["n_boot"], seed=params["seed"])
+        table = two_afc_table(data.triplets.assign(d0=d0, d1=d1), n_boot=params["n_boot"], seed=bootstrap_seed(params))
         rows.append(table.assign(checkpoint=checkpoint.name, epoch=checkpoint.epoch, dataset=data.name,
                                  distance=distance))
         scored = score_triplets(data.triplets, d0, d1)

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from ..config import bootstrap_seed
 from .. import results
 from ..metrics import sweep as sweep_metrics
 from ..metrics import tradeoff
@@ -33,12 +34,12 @@ def measure(run_dirs: list[Path], params: dict, data: dict | None = None) -> dic
     "sweep_effects": each parameter varied alone, its effect on every summary measure}."""
     data = load(run_dirs, params) if data is None else data
     summary = data["settings"].merge(
-        sweep_metrics.setting_summary(seed_means(data), n_perm=params["n_perm"], seed=params["seed"]), on="setting")
+        sweep_metrics.setting_summary(seed_means(data), n_perm=params["n_perm"], seed=bootstrap_seed(params)), on="setting")
     slices = factor_slices(summary, data)
     effects = pd.concat([sweep_metrics.factor_effects(rows, factor) for factor, rows in slices.items()],
                         ignore_index=True) if slices else pd.DataFrame()
     return {"sweep_checkpoints": data["table"], "sweep_summary": summary,
-            "sweep_verdicts": tradeoff.verdicts(data["table"], n_perm=params["n_perm"], seed=params["seed"],
+            "sweep_verdicts": tradeoff.verdicts(data["table"], n_perm=params["n_perm"], seed=bootstrap_seed(params),
                                                 by="setting"),
             "sweep_effects": effects}
 
@@ -106,7 +107,7 @@ def shape_noise_sentences(tables: dict, data: dict, params: dict) -> list[str]:
     across = ((1 - final["final_texture_bias"]).corr(final["noise_drop_final"], method="spearman")
               if len(final) >= 3 else float("nan"))
     pooled = sweep_metrics.pooled_relation(table[table["setting"].isin(comparable)], n_perm=params["n_perm"],
-                                           seed=params["seed"])
+                                           seed=bootstrap_seed(params))
     lines += [f"across settings, last checkpoints: Spearman(shape bias, noise drop) = {across:.2f} "
               f"over {len(final)} settings",
               f"pooled over every checkpoint of every run: Spearman(shape bias, noise drop) = {pooled['spearman']:.2f} "

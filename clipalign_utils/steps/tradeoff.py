@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from ..config import bootstrap_seed
 from .. import results
 from ..metrics import tradeoff
 from ..plots.tradeoff import alignment_robustness_plane, relation_panels, summary_figure
@@ -30,9 +31,9 @@ def measure(run_dirs: list[Path], params: dict, table: pd.DataFrame | None = Non
     table = load(run_dirs, params) if table is None else table
     return {
         "tradeoff": tradeoff.synthesis_table(table, params["alignment_weight"]),
-        "tradeoff_relations": tradeoff.pairwise_relations(table, n_perm=params["n_perm"], seed=params["seed"],
+        "tradeoff_relations": tradeoff.pairwise_relations(table, n_perm=params["n_perm"], seed=bootstrap_seed(params),
                                                           by="scale"),
-        "tradeoff_verdicts": tradeoff.verdicts(table, n_perm=params["n_perm"], seed=params["seed"], by="scale"),
+        "tradeoff_verdicts": tradeoff.verdicts(table, n_perm=params["n_perm"], seed=bootstrap_seed(params), by="scale"),
         "tradeoff_seed_means": tradeoff.seed_means(table),
     }
 

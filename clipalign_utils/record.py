@@ -1,0 +1,356 @@
+"""A run's record: every step's parameters resolved once, where each value came from, and what the step
+was measured on.
+
+:func:`resolve` is the one place a run's parameters are resolved: the preset's values, then the run's own
+training record on top (``train_params.json`` from our trainer; ``params.txt`` from open_clip_train, which
+names the model, the seed and the input size), then the values given (``-p``, papermill). A training or
+world parameter that contradicts the run's record is refused with one line naming the recorded value;
+analysis parameters (distance, sigmas, datasets, …) may be given per step. What a record lacks (a run
+with no record at all, or params.txt only) comes from the preset or the given value, and the sources say
+which. The result is a frozen :class:`Resolved`, with the typed groups :class:`TrainingSettings` and
+:class:`WorldSettings`.
+
+``RUN_DIR/record.json``::
+
+    {"preset": "smoke",
+     "steps": {"iqa": {"preset": "smoke", "parameters": {…}, "sources": {"seed": "train_params.json", …},
+                       "eval_sets": {"all": "<sha256>", "iqa_embedded_references": "<sha256>", …}}, …}}
+
+The CLI resolves, writes a step's entry and passes the step's notebook exactly those values; the notebook
+finds them in the record (:func:`for_page`) instead of resolving again. A notebook run by hand with other
+values, or opened alone, resolves them itself (the same :func:`resolve`) and writes the entry. A step's
+``load`` records a content hash of each evaluation set it used (:func:`records_evaluation_sets`).
+"""
+from __future__ import annotations
+
+import dataclasses
+import functools
+import hashlib
+import json
+from dataclasses import dataclass, fields
+from pathlib import Path
+from types import MappingProxyType
+from typing import Any, Callable, Mapping
+
+import numpy as np
+import pandas as pd
+
+from . import config
+from .data.world import QUALITY_FAMILIES
+from .errors import ParameterError
+from .io import write_json
+from .layout import KIND_RECORDS, PARAMS_TXT, TRAIN_RECORD, RunDir, read_params_txt
+
+
+@dataclass(frozen=True)
+class WorldSettings:
+    """The embedded world a run trained on (its evaluation sets are drawn from it, with clean images)."""
+
+    image_size: int
+    texture_correlation: float
+    texture_scale: float
+    quality_variation: float
+    quality_families: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class TrainingSettings:
+    """What, besides its world, determines a run's trained weights."""
+
+    seed: int
+    model: str
+    epochs: int
+    samples_per_epoch: int
+    batch_size: int
+    lr: float
+    weight_decay: float
+    warmup: int
+    fresh_data: bool
+    early_checkpoints: tuple[float, ...]
+
+
+WORLD_KEYS = tuple(f.name for f in fields(WorldSettings))
+# The parameters a trained run keeps: those of both groups (train_params.json holds them).
+TRAINING_KEYS = tuple(f.name for f in fields(TrainingSettings)) + WORLD_KEYS
+# What a training record written before a key existed means by its absence (those runs trained on clean images).
+RECORDED_BEFORE = {"quality_variation": 0.0, "quality_families": list(QUALITY_FAMILIES)}
+GIVEN = "given"  # the source of a value passed with -p or by papermill
+
+
+def jsonable(value):
+    return list(value) if isinstance(value, tuple) else value
+
+
+def _model_name(name: str) -> str:
+    # params.txt names our scales as open_clip knows them ("clipalign-tiny"); our record says "tiny".
+    return str(name).strip().removeprefix("clipalign-")
+
+
+def _same(name: str, a, b) -> bool:
+    if name == "model":
+        return _model_name(a) == _model_name(b)
+    return config.format_value(a).replace(" ", "") == config.format_value(b).replace(" ", "")
+
+
+@dataclass(frozen=True)
+class Resolved:
+    """One step's parameters, resolved: ``values`` (every preset parameter, typed), ``sources`` (per
+    parameter: ``preset <name>``, ``train_params.json``, ``params.txt`` or ``given``) and the preset."""
+
+    preset: str
+    values: Mapping[str, Any]
+    sources: Mapping[str, str]
+
+    @property
+    def params(self) -> dict[str, Any]:
+        """The values as the step modules take them: a plain dict, ``preset`` included."""
+        return {**self.values, "preset": self.preset}
+
+    @property
+    def training(self) -> TrainingSettings:
+        return TrainingSettings(**{f.name: self.values[f.name] for f in fields(TrainingSettings)})
+
+    @property
+    def world(self) -> WorldSettings:
+        return WorldSettings(**{name: self.values[name] for name in WORLD_KEYS})
+
+    def unless_preset(self, name: str):
+        """The value of ``name`` when the run's record or the caller set it, else None (the preset's
+        default model says nothing about a folder of someone else's checkpoints)."""
+        return None if self.sources[name].startswith("preset ") else self.values[name]
+
+    def given(self) -> dict[str, Any]:
+        """The values that were given rather than taken from the preset or the run's record."""
+        return {name: value for name, value in self.values.items() if self.sources[name] == GIVEN}
+
+    def to_json(self) -> dict:
+        return {"preset": self.preset, "parameters": {k: jsonable(v) for k, v in self.values.items()},
+                "sources": dict(self.sources)}
+
+    @classmethod
+    def from_json(cls, entry: dict) -> "Resolved":
+        values = config.resolve(entry["preset"], **{k: v for k, v in entry["parameters"].items()
+                                                    if k in config.PRESETS[entry["preset"]]})
+        preset = values.pop("preset")
+        return cls(preset, MappingProxyType(values),
+                   MappingProxyType({k: entry["sources"].get(k, f"preset {preset}") for k in values}))
+
+    def table(self, names=None) -> pd.DataFrame:
+        """parameter / value / from, for ``names`` (default: every parameter)."""
+        names = list(self.values) if names is None else [n for n in names if n in self.values]
+        return pd.DataFrame({"value": [config.format_value(self.values[n]) for n in names],
+                             "from": [self.sources[n] for n in names]}, index=pd.Index(names, name="parameter"))
+
+
+def recorded_training(run_dir: str | Path) -> tuple[dict[str, Any], str | None]:
+    """(the training settings the run's own files record, the file they come from): our trainer's
+    train_params.json (every TRAINING_KEYS value), else open_clip_train's params.txt (model, seed and,
+    when it forced one, the input size); ({}, None) for a run with neither."""
+    layout = RunDir(run_dir)
+    if layout.train_record.exists():
+        try:
+            record = {**RECORDED_BEFORE, **json.loads(layout.train_record.read_text())}
+        except json.JSONDecodeError as error:
+            raise ParameterError(f"{layout.train_record} is not valid JSON ({error.msg}); "
+                                 f"restore it or train the run again") from None
+        return {k: record[k] for k in TRAINING_KEYS if k in record}, TRAIN_RECORD
+    if layout.params_txt.exists():
+        text = read_params_txt(layout.params_txt)
+        recorded: dict[str, Any] = {}
+        if text.get("model"):
+            recorded["model"] = _model_name(text["model"])
+        if text.get("seed", "None") != "None":
+            recorded["seed"] = text["seed"]
+        size = "".join(ch if ch.isdigit() else " " for ch in text.get("force_image_size", "")).split()
+        if size:
+            recorded["image_size"] = int(size[0])
+        return recorded, PARAMS_TXT
+    return {}, None
+
+
+def resolve(run_dir: str | Path | None, preset: str, given: Mapping[str, Any] | None = None) -> Resolved:
+    """The one resolution: ``preset``'s values, the run's recorded training settings over them, then
+    ``given`` (None values ignored). Raises ParameterError on an unknown name, a bad value, or a given
+    training parameter that contradicts the run's record."""
+    config.check_preset(preset)
+    defaults = config.PRESETS[preset]
+    given = {k: v for k, v in (given or {}).items() if v is not None}
+    unknown = sorted(set(given) - set(defaults))
+    if unknown:
+        raise ParameterError(f"unknown parameter(s) {', '.join(unknown)}; known: {', '.join(sorted(defaults))}")
+    recorded, where = recorded_training(run_dir) if run_dir is not None else ({}, None)
+    chosen, sources = {}, {}
+    for name, value in recorded.items():
+        value = config.coerce(name, value, defaults[name])
+        if name in given and not _same(name, config.coerce(name, given[name], defaults[name]), value):
+            raise ParameterError(
+                f"-p {name}={config.format_value(given[name])} contradicts {Path(run_dir) / where}, which records "
+                f"{name}={config.format_value(value)}: a trained run keeps its training settings "
+                f"(leave -p {name} out, or train another run into a new folder)")
+        chosen[name], sources[name] = value, where
+    for name, value in given.items():
+        if name not in chosen:
+            chosen[name], sources[name] = value, GIVEN
+    values = config.resolve(preset, **chosen)  # types, choices and ranges, checked once
+    values.pop("preset")
+    return Resolved(preset, MappingProxyType(values),
+                    MappingProxyType({name: sources.get(name, f"preset {preset}") for name in values}))
+
+
+# ------------------------------------------------------------------------------ record.json
+def read(run_dir: str | Path) -> dict:
+    """RUN_DIR/record.json ({} when there is none)."""
+    path = RunDir(run_dir).run_record
+    if not path.exists():
+        return {}
+    try:
+        return json.loads(path.read_text())
+    except json.JSONDecodeError as error:
+        raise ParameterError(f"{path} is not valid JSON ({error.msg}); delete it and run the step again") from None
+
+
+def run_preset(run_dir: str | Path, asked: str | None = None) -> str:
+    """The preset a step of ``run_dir`` resolves against: ``asked`` when given, else the one the run (or
+    the folder of runs, sweep or experiment) recorded, else ``default``."""
+    if asked:
+        config.check_preset(asked)
+        return asked
+    folder = RunDir(run_dir)
+    for path in (folder.run_record, *(folder.record(kind) for kind in KIND_RECORDS)):
+        if path.exists():
+            try:
+                preset = json.loads(path.read_text()).get("preset")
+            except json.JSONDecodeError:
+                continue
+            if preset in config.PRESETS:
+                return preset
+    return "default"
+
+
+def entry(run_dir: str | Path, step: str) -> Resolved | None:
+    """The step's recorded resolution, or None."""
+    recorded = read(run_dir).get("steps", {}).get(step)
+    return Resolved.from_json(recorded) if recorded else None
+
+
+def write_entry(run_dir: str | Path, step: str, resolved: Resolved) -> None:
+    """Record ``resolved`` as the step's parameters (replacing its entry: its evaluation sets are recorded
+    again when it loads them)."""
+    record = read(run_dir)
+    record.setdefault("preset", resolved.preset)
+    record.setdefault("steps", {})[step] = resolved.to_json()
+    write_json(RunDir(run_dir).run_record, record)
+
+
+def restore(run_dir: str | Path, before: bytes | None) -> None:
+    """Put record.json back as it was (``before``: its bytes, None = absent): a failed step leaves no record."""
+    path = RunDir(run_dir).run_record
+    if before is None:
+        path.unlink(missing_ok=True)
+    else:
+        path.write_bytes(before)
+
+
+def for_page(namespace: Mapping[str, Any], run_dir: str | Path, step: str, show: bool = True) -> Resolved:
+    """The parameters of the page of ``step`` on ``run_dir``, whose parameters cell is ``namespace`` (None =
+    not given). When the cell holds exactly the values the run's record holds for the step (the CLI passed
+    them), that entry is used as it is; otherwise they are resolved here (papermill by hand, a notebook
+    opened alone). ``show``: display every declared value and where it came from."""
+    preset = run_preset(run_dir, namespace.get("preset"))
+    declared = [name for name in config.PRESETS[preset] if name in namespace]
+    given = {name: namespace[name] for name in declared if namespace[name] is not None}
+    recorded = entry(run_dir, step) if RunDir(run_dir).run_record.exists() else None
+    if (recorded is not None and recorded.preset == preset and len(given) == len(declared)
+            and all(_same(n, config.coerce(n, given[n], recorded.values[n]), recorded.values[n]) for n in declared)):
+        resolved = recorded
+    else:
+        resolved = resolve(run_dir, preset, given)
+    if show:
+        from .prose import show as display
+
+        table = resolved.table(declared)
+        display(table, table.to_string())
+    return resolved
+
+
+# ------------------------------------------------------------------------ evaluation sets
+def _is_image_set(item) -> bool:
+    # data.image_sets.ImageSet, known by its method (importing it here would import torch at start-up)
+    return callable(getattr(item, "content_hash", None))
+
+
+def _feed(digest, item) -> None:
+    """Feed ``item``'s content into ``digest``: image sets, arrays, tables, containers and plain values."""
+    if _is_image_set(item):
+        digest.update(item.content_hash().encode())
+    elif isinstance(item, np.ndarray):
+        digest.update(f"{item.dtype}{item.shape}".encode())
+        digest.update(np.ascontiguousarray(item).view(np.uint8).data)
+    elif isinstance(item, (pd.DataFrame, pd.Series)):
+        digest.update(item.to_csv().encode())
+    elif dataclasses.is_dataclass(item) and not isinstance(item, type):
+        for f in fields(item):
+            digest.update(f.name.encode())
+            _feed(digest, getattr(item, f.name))
+    elif isinstance(item, dict):
+        for key, value in item.items():
+            digest.update(repr(key).encode())
+            _feed(digest, value)
+    elif isinstance(item, (list, tuple)):
+        for value in item:
+            _feed(digest, value)
+    elif item is None or isinstance(item, (str, int, float, bool, np.generic)):
+        digest.update(repr(item).encode())
+    else:  # an object we do not know how to read (a callable, say): its type only
+        digest.update(type(item).__qualname__.encode())
+
+
+def _image_sets(item, found: dict) -> dict:
+    if _is_image_set(item):
+        found[item.name] = item
+    elif dataclasses.is_dataclass(item) and not isinstance(item, type):
+        for f in fields(item):
+            _image_sets(getattr(item, f.name), found)
+    elif isinstance(item, dict):
+        for value in item.values():
+            _image_sets(value, found)
+    elif isinstance(item, (list, tuple)):
+        for value in item:
+            _image_sets(value, found)
+    return found
+
+
+def fingerprints(data) -> dict[str, str]:
+    """Content hashes (sha256) of a step's evaluation data: ``all`` (every image, label, score and
+    setting it holds) and one per image set, by the set's name."""
+    hashes = {}
+    for name, images in sorted(_image_sets(data, {}).items()):
+        digest = hashlib.sha256()
+        _feed(digest, images)
+        hashes[name] = digest.hexdigest()
+    digest = hashlib.sha256()
+    _feed(digest, data)
+    return {"all": digest.hexdigest(), **hashes}
+
+
+def note_evaluation_sets(run_dir: str | Path, step: str, data) -> dict[str, str]:
+    """Record the content hashes of ``data`` (the step's evaluation data) in the step's entry."""
+    hashes = fingerprints(data)
+    record = read(run_dir)
+    if step in record.get("steps", {}):
+        record["steps"][step]["eval_sets"] = hashes
+        write_json(RunDir(run_dir).run_record, record)
+    return hashes
+
+
+def records_evaluation_sets(step: str) -> Callable:
+    """Decorate a step module's ``load(run, params)``: what it loads is hashed into the run's record."""
+    def decorate(load: Callable) -> Callable:
+        @functools.wraps(load)
+        def wrapper(run, params, *args, **kwargs):
+            data = load(run, params, *args, **kwargs)
+            if getattr(run, "run_dir", None) is not None:  # a run's directory, not a bare stand-in
+                note_evaluation_sets(run.run_dir, step, data)
+            return data
+        return wrapper
+    return decorate

@@ -1,0 +1,152 @@
+"""A run's record: parameters resolved once against the run's own training record, contradictions refused,
+sources kept, the record.json entries, evaluation-set hashes, and the seeds derived from eval_seed."""
+from __future__ import annotations
+
+import json
+import types
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from clipalign_utils import config, record, results
+from clipalign_utils.data.image_sets import ArrayImages
+from clipalign_utils.errors import ParameterError
+from clipalign_utils.steps import iqa as iqa_step
+from clipalign_utils.steps import noise as noise_step
+
+
+def _trained(run_dir, **values):
+    """A run directory whose training record (train_params.json) holds the smoke preset's values and ``values``."""
+    params = config.resolve("smoke", **values)
+    run_dir.mkdir(parents=True, exist_ok=True)
+    (run_dir / "train_params.json").write_text(json.dumps({k: record.jsonable(params[k]) for k in record.TRAINING_KEYS}))
+    return run_dir
+
+
+def test_the_run_record_wins_over_the_preset_and_says_so(tmp_path):
+    run = _trained(tmp_path / "run", seed=1, texture_correlation=1.0, texture_scale=2.0)
+    resolved = record.resolve(run, "smoke", {"distance": "cosine"})
+    assert resolved.values["seed"] == 1 and resolved.values["texture_scale"] == 2.0
+    assert resolved.world == record.WorldSettings(32, 1.0, 2.0, 0.0, config.PRESETS["smoke"]["quality_families"])
+    assert resolved.training.seed == 1 and resolved.training.epochs == config.PRESETS["smoke"]["epochs"]
+    assert resolved.sources["seed"] == "train_params.json" and resolved.sources["distance"] == "given"
+    assert resolved.sources["n_boot"] == "preset smoke"
+    # The default preset's analysis values, the run's training values: a re-run scores the run's own world.
+    other = record.resolve(run, "default", {})
+    assert other.values["texture_correlation"] == 1.0 and other.values["n_boot"] == 1000
+    with pytest.raises(TypeError):
+        resolved.values["seed"] = 2  # frozen
+
+
+@pytest.mark.parametrize("given, message", [
+    ({"seed": "5"}, "-p seed=5 contradicts {run}/train_params.json, which records seed=0"),
+    ({"texture_scale": 2}, "which records texture_scale=1"),
+    ({"image_size": 64}, "which records image_size=32"),
+    ({"model": "small"}, "which records model=tiny"),
+])
+def test_a_training_parameter_that_contradicts_the_record_is_refused(tmp_path, given, message):
+    run = _trained(tmp_path / "run")
+    with pytest.raises(ParameterError) as error:
+        record.resolve(run, "smoke", given)
+    assert message.format(run=run) in str(error.value) and "\n" not in str(error.value)
+    # The same values are fine; so is any analysis value.
+    same = {"seed": 0, "texture_scale": 1.0, "image_size": 32, "model": "clipalign-tiny"}
+    assert record.resolve(run, "smoke", {**same, "sigmas": "0.1,0.2"}).values["sigmas"] == (0.1, 0.2)
+
+
+def test_open_clip_train_runs_record_model_seed_and_size_in_params_txt(tmp_path):
+    run = tmp_path / "oc"
+    run.mkdir()
+    (run / "params.txt").write_text("batch_size: 128\nforce_image_size: [48]\nmodel: ViT-B-32\nseed: 3\n")
+    resolved = record.resolve(run, "default", {})
+    assert (resolved.values["model"], resolved.values["seed"], resolved.values["image_size"]) == ("ViT-B-32", 3, 48)
+    assert resolved.sources["model"] == "params.txt" and resolved.sources["epochs"] == "preset default"
+    with pytest.raises(ParameterError, match="records model=ViT-B-32"):
+        record.resolve(run, "default", {"model": "ViT-B-16"})
+    assert results.run_identity(run) == {"scale": "ViT-B-32", "seed": 3}
+    # A folder of checkpoints with no record at all: every value from the preset or the caller.
+    bare = tmp_path / "bare"
+    bare.mkdir()
+    resolved = record.resolve(bare, "default", {"model": "ViT-B-32"})
+    assert resolved.sources["model"] == "given" and resolved.unless_preset("image_size") is None
+    assert resolved.unless_preset("model") == "ViT-B-32"
+
+
+def test_record_json_keeps_each_steps_entry_and_a_page_uses_it_as_passed(tmp_path, capsys):
+    run = _trained(tmp_path / "run", seed=2)
+    resolved = record.resolve(run, "smoke", {"distance": "euclidean"})
+    record.write_entry(run, "iqa", resolved)
+    saved = json.loads((run / "record.json").read_text())
+    assert saved["preset"] == "smoke" and saved["steps"]["iqa"]["parameters"]["distance"] == "euclidean"
+    assert record.entry(run, "iqa") == resolved
+    assert record.run_preset(run) == "smoke" and record.run_preset(run, "default") == "default"
+    # A page given exactly the recorded values (what the pipeline passes) takes the entry, sources and all.
+    namespace = {"run_dir": str(run), "preset": "smoke", **saved["steps"]["iqa"]["parameters"]}
+    assert record.for_page(namespace, run, "iqa", show=False) is not None
+    assert record.for_page(namespace, run, "iqa", show=False).sources == resolved.sources
+    # By hand with another value: resolved anew against the run's record.
+    by_hand = record.for_page({"run_dir": str(run), "preset": None, "distance": "cosine", "seed": None},
+                              run, "iqa", show=False)
+    assert by_hand.values["distance"] == "cosine" and by_hand.values["seed"] == 2 and by_hand.preset == "smoke"
+    record.restore(run, None)
+    assert not (run / "record.json").exists()
+
+
+def test_a_step_records_the_hashes_of_what_it_loaded(tmp_path):
+    run_dir = _trained(tmp_path / "run")
+    run = types.SimpleNamespace(run_dir=run_dir, image_size=32)
+    record.write_entry(run_dir, "noise", record.resolve(run_dir, "smoke", {}))
+    data = noise_step.load(run, record.resolve(run_dir, "smoke", {}).params)
+    hashes = json.loads((run_dir / "record.json").read_text())["steps"]["noise"]["eval_sets"]
+    assert hashes == record.fingerprints(data) and {"all", "embedded-sigma0"} <= set(hashes)
+    assert len(hashes["all"]) == 64
+
+
+def test_eval_seed_alone_draws_the_evaluation_sets(tmp_path):
+    run = types.SimpleNamespace(run_dir=tmp_path, image_size=32)
+    hashes = {}
+    for seed, eval_seed in ((0, 0), (1, 0), (0, 1)):
+        params = config.resolve("smoke", seed=seed, eval_seed=eval_seed)
+        hashes[seed, eval_seed] = (record.fingerprints(iqa_step.load.__wrapped__(run, params)),
+                                   record.fingerprints(noise_step.load.__wrapped__(run, params)))
+    assert hashes[0, 0] == hashes[1, 0]  # the training seed does not touch the test sets
+    assert hashes[0, 0][0]["all"] != hashes[0, 1][0]["all"] and hashes[0, 0][1]["all"] != hashes[0, 1][1]["all"]
+
+
+def test_fingerprints_hash_content_not_names_or_order_of_keys():
+    images = np.arange(2 * 4 * 4 * 3, dtype=np.uint8).reshape(2, 4, 4, 3)
+    a = record.fingerprints({"x": ArrayImages(images, "set"), "labels": np.array([0, 1])})
+    b = record.fingerprints({"x": ArrayImages(images.copy(), "set"), "labels": np.array([0, 1])})
+    c = record.fingerprints({"x": ArrayImages(images[::-1].copy(), "set"), "labels": np.array([0, 1])})
+    d = record.fingerprints({"x": ArrayImages(images, "set"), "labels": pd.Series([1, 0]).to_numpy()})
+    assert a == b and a["set"] != c["set"] and a["all"] != d["all"] and a["set"] == d["set"]
+
+
+def test_derived_seeds_are_separate_streams_of_eval_seed():
+    params = {"eval_seed": 0}
+    assert config.derived_seed(params, "noise") != config.bootstrap_seed(params)
+    assert config.bootstrap_seed(params) == config.bootstrap_seed({"eval_seed": 0})
+    assert config.bootstrap_seed({"eval_seed": 1}) != config.bootstrap_seed(params)
+    with pytest.raises(ParameterError, match="eval_seed must be >= 0"):
+        config.resolve("smoke", eval_seed=-1)
+
+
+def test_checkpoint_table_needs_the_distance_when_iqa_holds_several(tmp_path):
+    names, epochs = ["epoch_0", "epoch_1"], [0.0, 1.0]
+    tables = {"iqa": pd.DataFrame({"checkpoint": names * 2, "epoch": epochs * 2, "dataset": "embedded",
+                                   "distance": ["euclidean"] * 2 + ["cosine"] * 2, "distortion": "all",
+                                   "srcc": [0.1, 0.2, 0.3, 0.4], "srcc_lo": 0.0, "srcc_hi": 0.5}),
+              "shape_bias": pd.DataFrame({"checkpoint": names, "epoch": epochs, "dataset": "embedded",
+                                          "shape_bias": 0.5, "lo": 0.4, "hi": 0.6}),
+              "noise": pd.DataFrame({"checkpoint": names * 2, "epoch": epochs * 2, "dataset": "embedded",
+                                     "sigma": [0.0, 0.0, 0.1, 0.1], "accuracy": 0.8, "lo": 0.7, "hi": 0.9,
+                                     "normalized_drop": [0.0, 0.0, 0.2, 0.2]})}
+    (tmp_path / "metrics").mkdir()
+    for name, table in tables.items():
+        table.to_csv(tmp_path / "metrics" / f"{name}.csv", index=False)
+    with pytest.raises(ParameterError, match="pass distance: .*iqa.csv holds euclidean, cosine"):
+        results.checkpoint_table(tmp_path)  # not the alphabetically first one
+    assert results.checkpoint_table(tmp_path, "cosine")["iqa_srcc"].tolist() == [0.3, 0.4]
+    with pytest.raises(ParameterError, match="distance='normalized_euclidean': .*holds euclidean, cosine"):
+        results.checkpoint_table(tmp_path, "normalized_euclidean")
