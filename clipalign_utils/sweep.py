@@ -14,8 +14,8 @@ Layout: ``OUT/sweep.json`` (the plan), one ordinary run directory per setting (`
 notebook ``OUT/notebooks/06_sweep.ipynb`` with its tables ``OUT/metrics/sweep_*.csv``. Each run goes through
 the one execution loop (``pipeline.execute``), over the step registry's steps.
 
-Settings that differ only in analysis parameters (those the training notebook does not declare, such as
-``sigmas``) share one training: their ``checkpoints`` link to the first such run's. Re-running the same
+Settings that differ only in analysis parameters (those outside the run record's training and world
+settings, ``record.TRAINING_KEYS``, such as ``sigmas`` or ``eval_seed``) share one training: their ``checkpoints`` link to the first such run's. Re-running the same
 command resumes: executed steps are skipped and an interrupted training continues from its last checkpoint.
 """
 from __future__ import annotations
@@ -33,7 +33,7 @@ from .config import PRESETS, coerce, resolve
 from .errors import ParameterError
 from .io import atomic_write, write_json
 from .layout import PARAMS_TXT, TRAIN_LOG, TRAIN_RECORD, RunDir
-from .pipeline import available_steps, execute, notebook_parameters, run_page, split_given, step_notebooks
+from .pipeline import available_steps, execute, run_page, split_given, step_notebooks
 
 SWEEP_NOTEBOOK = registry.SWEEP_PAGE
 # What a run shares with another whose training parameters are equal: the training step's outputs.
@@ -118,26 +118,25 @@ def plan(preset: str, fixed: dict, swept: dict, one_at_a_time: bool = False) -> 
 
 
 def trained_by(preset: str, fixed: dict, settings: list[Setting]) -> list[str]:
-    """For each setting, the name of the first setting with the same training parameters (those the
-    training notebook declares): itself, or an earlier run whose checkpoints it will share."""
-    train_parameters = set(notebook_parameters("train")) - {"run_dir", "preset"}
+    """For each setting, the name of the first setting with the same training parameters (the run record's
+    ``TRAINING_KEYS``): itself, or an earlier run whose checkpoints it will share."""
     first: dict[str, str] = {}
     names = []
     for setting in settings:
-        params = resolve(preset, **fixed, **setting.values)
-        key = json.dumps({k: cli_value(params[k]) for k in sorted(train_parameters) if k in params})
+        params = resolve(preset, **{k: v for k, v in fixed.items() if k in PRESETS[preset]}, **setting.values)
+        key = json.dumps({k: cli_value(params[k]) for k in sorted(record.TRAINING_KEYS)})
         names.append(first.setdefault(key, setting.name))
     return names
 
 
-def _check_record(out: Path, record: dict) -> None:
+def _check_record(out: Path, plan_record: dict) -> None:
     """A sweep directory holds one plan: resuming with another is refused rather than mixed."""
     path = RunDir(out).record("sweep")
     if not path.exists():
         return
     old = json.loads(path.read_text())
     keys = ("preset", "fixed", "swept", "one_at_a_time")
-    if {k: old.get(k) for k in keys} != {k: record[k] for k in keys}:
+    if {k: old.get(k) for k in keys} != {k: plan_record[k] for k in keys}:
         raise ParameterError(f"{path} records another sweep (preset {old.get('preset')!r}, swept "
                              f"{old.get('swept')}, fixed {old.get('fixed')}): use another --out, or delete {out}")
 

@@ -19,7 +19,7 @@ from clipalign_utils.data.iqa_embedded import OBSERVER_SOURCES, OBSERVER_TID2013
 from clipalign_utils.errors import DatasetError, ParameterError
 from clipalign_utils.metrics.iqa import iqa_table
 from clipalign_utils.metrics.stats import spearman
-from clipalign_utils.pipeline import StepFailed, run_step
+from clipalign_utils.pipeline import run_step
 from clipalign_utils.steps import iqa as iqa_step
 
 CONTRACT_COLUMNS = ["checkpoint", "epoch", "dataset", "distance", "distortion", "srcc", "srcc_lo", "srcc_hi",
@@ -392,8 +392,10 @@ def test_notebook_scores_every_layer(smoke_run_copy):
 
 
 def test_notebook_rejects_unknown_layers(smoke_run_copy):
-    with pytest.raises(StepFailed, match="ParameterError.*layers='some'.*choose one of final, all"):
+    # Refused when the parameters are resolved, before any kernel starts: no failed notebook either.
+    with pytest.raises(ParameterError, match="layers='some'.*choose one of final, all"):
         run_step("iqa", smoke_run_copy, "smoke", {"layers": "some"}, progress=False)
+    assert not list((smoke_run_copy / "notebooks").glob("02_iqa_alignment*"))
 
 
 def test_distances_differ_on_raw_embeddings_and_the_early_peak_is_tested(smoke_run_copy):

@@ -150,6 +150,11 @@ def test_default_preset_is_three_seeds_unless_one_is_asked(monkeypatch, tmp_path
     assert calls.pop("one") == ("default", {"seed": "3"})
     assert cli.main(["run", "--preset", "smoke", "--out", str(tmp_path / "c"), "--no-book"]) == 0
     assert calls.pop("one") == ("smoke", {})
+    # An existing folder without --preset: the preset it recorded (a smoke run stays one run).
+    (tmp_path / "c").mkdir()
+    (tmp_path / "c" / "record.json").write_text(json.dumps({"preset": "smoke", "steps": {}}))
+    assert cli.main(["run", "--out", str(tmp_path / "c"), "--no-book"]) == 0
+    assert calls.pop("one") == ("smoke", {})
 
 
 def test_plan_runs_checks_scales_and_conflicts():
@@ -214,37 +219,51 @@ def test_cli_seeds_and_scales_end_to_end_then_resume(smoke_pipeline, tmp_path, c
     assert "Pages 1–4 and 7–8 show the run `tiny-seed0`" in summary
     assert "| `tiny-seed0` | tiny | 0 |" in summary and "| `tiny-seed1` | tiny | 1 |" in summary  # the seeds table
 
-    # --only on the multi-run folder: that step again in every run, then the synthesis.
+    # Every run was scored on the same evaluation sets: eval_seed, not the training seed, draws them.
+    def eval_sets(run, step):
+        return json.loads((out / run / "record.json").read_text())["steps"][step]["eval_sets"]
+
+    for step in ("iqa", "shape", "noise", "similarity", "saliency"):
+        assert eval_sets("tiny-seed0", step) == eval_sets("tiny-seed1", step), step
+    shape_sets = eval_sets("tiny-seed1", "shape")
+
+    # --only on the multi-run folder: that step again in every run (each with its own record), then the synthesis.
     def executed_at(run, notebook):
         return (run / "notebooks" / f"{notebook}.ipynb").stat().st_mtime_ns
 
     before = {run: executed_at(out / run, "03_shape_texture_bias") for run in ("tiny-seed0", "tiny-seed1")}
     iqa_before = executed_at(out / "tiny-seed1", "02_iqa_alignment")
     synthesis_before = executed_at(out, "05_tradeoff_synthesis")
-    assert cli.main(["run", "--preset", "smoke", "--out", str(out), "--only", "shape"]) == 0
+    assert cli.main(["run", "--out", str(out), "--only", "shape", "-p", "eval_seed=1"]) == 0  # preset: runs.json's
     printed = capsys.readouterr().out
     assert "[run 1/2 tiny-seed0] [1/1] shape" in printed and "[run 2/2 tiny-seed1] [1/1] shape" in printed
     assert all(executed_at(out / run, "03_shape_texture_bias") > t for run, t in before.items())
     assert executed_at(out / "tiny-seed1", "02_iqa_alignment") == iqa_before
     assert executed_at(out, "05_tradeoff_synthesis") > synthesis_before
-    # each run kept its own seed
+    # each run kept its own seed; both were scored on eval_seed 1's cue-conflict set, not eval_seed 0's
     seed1 = json.loads((out / "tiny-seed1" / "notebooks" / "03_shape_texture_bias.ipynb").read_text())
     assert seed1["metadata"]["papermill"]["parameters"]["seed"] == 1
-    assert cli.main(["run", "--preset", "smoke", "--out", str(out), "--only", "train"]) == 2  # not on the folder
+    assert seed1["metadata"]["papermill"]["parameters"]["preset"] == "smoke"
+    assert eval_sets("tiny-seed0", "shape") == eval_sets("tiny-seed1", "shape") != shape_sets
+    assert cli.main(["run", "--out", str(out), "--only", "train"]) == 2  # not on the folder
+    assert cli.main(["run", "--out", str(out), "--only", "shape", "-p", "seed=1"]) == 2  # seed 0's record says 0
+    assert "contradicts" in capsys.readouterr().err
 
-    # A step's notebook given the multi-run folder (papermill -p run_dir OUT): every run, then the first shown.
+    # A step's notebook given the multi-run folder (papermill -p run_dir OUT): the other runs measured through
+    # the library (tables rewritten, executed notebooks untouched), the first shown; no notebook executed.
     import jupytext
     import papermill
 
     source = tmp_path / "shape.ipynb"
     jupytext.write(jupytext.read(REPO_ROOT / "notebooks" / "03_shape_texture_bias.py"), source)
-    before = {run: executed_at(out / run, "03_shape_texture_bias") for run in ("tiny-seed0", "tiny-seed1")}
+    notebooks_before = {path: path.stat().st_mtime_ns for path in out.rglob("*.ipynb")}
+    table_before = (out / "tiny-seed1" / "metrics" / "shape_bias.csv").stat().st_mtime_ns
     executed = papermill.execute_notebook(str(source), str(tmp_path / "shape_out.ipynb"), kernel_name="python3",
-                                          parameters={"run_dir": str(out), "preset": "smoke"}, cwd=str(REPO_ROOT),
-                                          progress_bar=False)
+                                          parameters={"run_dir": str(out)}, cwd=str(REPO_ROOT), progress_bar=False)
     text = json.dumps(executed["cells"])
-    assert "holds 2 runs (tiny-seed0, tiny-seed1)" in text and "this page shows tiny-seed0" in text
-    assert all(executed_at(out / run, "03_shape_texture_bias") > t for run, t in before.items())
+    assert "holds 2 runs: this page shows `tiny-seed0`" in text and "`tiny-seed1` too" in text
+    assert {path: path.stat().st_mtime_ns for path in out.rglob("*.ipynb")} == notebooks_before
+    assert (out / "tiny-seed1" / "metrics" / "shape_bias.csv").stat().st_mtime_ns > table_before
     assert not (out / "checkpoints").exists()  # nothing trained into the folder itself
 
 

@@ -6,7 +6,7 @@ import json
 import pandas as pd
 import pytest
 
-from clipalign_utils import checkpoints, cli, config, registry
+from clipalign_utils import checkpoints, cli, config, pipeline, registry
 from clipalign_utils.pipeline import STEPS
 from helpers import assert_step_tables
 
@@ -16,10 +16,16 @@ def test_smoke_pipeline_leaves_checkpoints_notebooks_and_tables(smoke_pipeline):
     epochs = [c.epoch for c in run.checkpoints]
     assert len(epochs) >= 5 and epochs[0] == 0 and sum(0 < e < 1 for e in epochs) >= 3
     assert epochs[-1] == config.resolve("smoke")["epochs"]
-    for name in STEPS.values():
+    saved = json.loads((smoke_pipeline / "record.json").read_text())
+    for step, name in STEPS.items():
         executed = json.loads((smoke_pipeline / "notebooks" / f"{name}.ipynb").read_text())
-        assert executed["metadata"]["papermill"]["parameters"]["preset"] == "smoke"
+        passed = executed["metadata"]["papermill"]["parameters"]
+        assert passed["preset"] == "smoke"
         assert not any(o.get("output_type") == "error" for c in executed["cells"] for o in c.get("outputs", []))
+        # The notebook was given the run's resolved record, every value it declares, as recorded.
+        recorded = saved["steps"][step]["parameters"]
+        declared = set(pipeline.notebook_parameters(step)) & set(recorded)
+        assert declared and {k: passed[k] for k in declared} == {k: recorded[k] for k in declared}, step
     for step in registry.steps():
         assert_step_tables(smoke_pipeline, step.name, [c.name for c in run.checkpoints])
     assert set(registry.tables()) >= {"two_afc", "saliency"}

@@ -173,7 +173,7 @@ def test_cli_sweep_bad_quality_value_is_one_line(tmp_path, capsys):
 def test_cli_sweep_trains_each_setting_through_the_notebook_and_resumes(tmp_path, capsys, monkeypatch):
     # The train step only (the analyses are other tests' business): two short trainings via papermill.
     monkeypatch.setattr(sweep, "available_steps", lambda: ["train"])
-    monkeypatch.setattr(sweep, "run_notebook", lambda *args, **kwargs: None)  # no comparison notebook
+    monkeypatch.setattr(sweep, "run_page", lambda *args, **kwargs: None)  # no comparison notebook
     out = tmp_path / "sweep"
     argv = ["sweep", "--preset", "smoke", "--no-book", "--out", str(out), "-p", "quality_variation=0,0.6",
             "-p", "quality_families=impulse_noise,gaussian_blur", "-p", "epochs=1", "-p", "samples_per_epoch=128",

@@ -150,3 +150,32 @@ def test_checkpoint_table_needs_the_distance_when_iqa_holds_several(tmp_path):
     assert results.checkpoint_table(tmp_path, "cosine")["iqa_srcc"].tolist() == [0.3, 0.4]
     with pytest.raises(ParameterError, match="distance='normalized_euclidean': .*holds euclidean, cosine"):
         results.checkpoint_table(tmp_path, "normalized_euclidean")
+
+
+@pytest.mark.slow
+def test_a_rerun_step_scores_the_runs_own_world_and_refuses_another_seed(tmp_path, capsys):
+    from clipalign_utils import cli, measure, train
+
+    world = {"texture_correlation": 1.0, "texture_scale": 2.0}
+    run_dir = tmp_path / "run"
+    train.train(run_dir, config.resolve("smoke", **world), progress=False)
+    # The tables as the library measures them when told the world ...
+    for step in ("noise", "iqa"):
+        measure.measure_step(run_dir, step, "smoke", world)
+    first = {name: (run_dir / "metrics" / f"{name}.csv").read_bytes() for name in ("noise", "iqa")}
+    # ... and as `clipalign run --only STEP` rewrites them without being told: the run's record says it.
+    for step in ("noise", "iqa"):
+        assert cli.main(["run", "--out", str(run_dir), "--only", step]) == 0
+        assert (run_dir / "metrics" / f"{step}.csv").read_bytes() == first[step]
+    saved = json.loads((run_dir / "record.json").read_text())
+    assert saved["preset"] == "smoke"  # recorded by the first measurement: --preset was not needed
+    assert saved["steps"]["noise"]["sources"]["texture_scale"] == "train_params.json"
+    executed = json.loads((run_dir / "notebooks" / "04_noise_robustness.ipynb").read_text())
+    passed = executed["metadata"]["papermill"]["parameters"]
+    assert passed["texture_scale"] == 2.0 and passed["seed"] == 0 and passed["preset"] == "smoke"
+    capsys.readouterr()
+    tables = {p.name: p.read_bytes() for p in (run_dir / "metrics").iterdir()}
+    assert cli.main(["run", "--out", str(run_dir), "--only", "noise", "-p", "seed=5"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "-p seed=5 contradicts" in err[0] and "records seed=0" in err[0]
+    assert {p.name: p.read_bytes() for p in (run_dir / "metrics").iterdir()} == tables
