@@ -11,14 +11,14 @@ from importlib import import_module
 from pathlib import Path
 from typing import Mapping, Sequence
 
-from . import record
+from . import record, registry
 from .checkpoints import discover_run
 from .io import write_tables
 
 
 def step_module(step: str):
-    """The module ``clipalign_utils.steps.<step>`` (``load(run, params)``, ``measure(run, params, data)``)."""
-    return import_module(f"{__package__}.steps.{step}")
+    """The registered step's module (``load(run, params)``, ``measure(run, params, data)``)."""
+    return import_module(registry.get(step).module)
 
 
 def measure_step(run_dir: str | Path, step: str, preset: str | None = None,

@@ -29,12 +29,13 @@
 # - **clean, texture_correlation=1**: a control with texture as reliable as shape, to see how much
 #   of the texture→shape shift the world builds in.
 #
-# Held-out evaluation images, the IQA set and the noise test are identical in every setting (seed by seed). The
+# Held-out evaluation images, the IQA set and the noise test are identical in every run (drawn from `eval_seed`). The
 # table below lists the settings this build actually ran (`clipalign experiment quality
 # --only-sweeps …` runs a subset; the same command later adds the rest).
 #
 # **Predictions**, each judged on every seed's own run and summarised by the mean over seeds with a
-# 95 % Student-t interval over seeds (the seeds are the replicates):
+# 95 % Student-t interval over seeds (the seeds are the replicates; for a correlation, the interval is taken
+# on Fisher's z = atanh(ρ) and transformed back, so it stays inside [−1, 1]):
 #
 # 1. with variation, alignment *within* a distortion family peaks early and declines, more for the
 #    families seen in training than for unseen ones (1a, 1b); and we ask whether the overall SRCC,

@@ -76,7 +76,7 @@ def test_predictions_on_hand_made_curves():
     assert versus["mean"] == pytest.approx(0.24) and versus["outcome"] == "reproduced"
     assert predicted.loc[("2 the normalized noise drop falls", held_out), "outcome"] == "reproduced"
     assert predicted.loc[("2 the normalized noise drop falls", "clean"), "outcome"] == "not reproduced"
-    assert predicted.loc[("control: texture bias falls", "clean"), "mean"] == pytest.approx(-1.0)
+    assert predicted.loc[("control: texture bias falls", "clean"), "mean"] == pytest.approx(-1.0, abs=1e-5)  # tanh(mean of clipped z)
     lines = experiment.sentences(predicted.reset_index(), settings)
     assert any("falls — as predicted (noise seen in training)" in line for line in lines)
     assert any("does not clearly fall — as predicted (noise not seen in training)" in line for line in lines)

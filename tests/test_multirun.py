@@ -8,6 +8,7 @@ import shutil
 import numpy as np
 import pandas as pd
 import pytest
+from scipy import stats
 
 from clipalign_utils import cli, results
 from clipalign_utils.errors import ParameterError
@@ -61,6 +62,21 @@ def test_t_interval_two_values():
     mean, lo, hi, n = tradeoff.t_interval([1.0, 3.0, np.nan])
     assert (mean, n) == (2.0, 2)
     assert (lo, hi) == pytest.approx((2 - T1, 2 + T1))  # sd sqrt(2), se 1
+
+
+def test_fisher_z_interval_by_hand():
+    # z = atanh(ρ) = 1 and 3: mean 2, sd √2, se 1; the t-interval 2 ± t(0.975, 1), then tanh.
+    mean, lo, hi, n = tradeoff.fisher_z_interval([np.tanh(1.0), np.tanh(3.0), np.nan])
+    assert n == 2 and mean == pytest.approx(np.tanh(2.0))
+    assert (lo, hi) == pytest.approx((np.tanh(2 - T1), np.tanh(2 + T1)))
+    # Three seeds whose t-interval on ρ itself would leave [−1, 1] (ρ = 0.3, 0.9, 1): on z it stays inside.
+    rho = [0.3, 0.9, 1.0]
+    assert tradeoff.t_interval(rho)[2] > 1
+    mean, lo, hi, n = tradeoff.fisher_z_interval(rho)
+    z = np.arctanh([0.3, 0.9, tradeoff.FISHER_CLIP])
+    half = stats.t.ppf(0.975, 2) * z.std(ddof=1) / np.sqrt(3)
+    assert (mean, lo, hi) == pytest.approx((np.tanh(z.mean()), np.tanh(z.mean() - half), np.tanh(z.mean() + half)))
+    assert -1 <= lo < mean < hi <= 1
 
 
 def test_verdicts_by_scale_counts_reproducing_seeds():

@@ -3,7 +3,8 @@
 Input: one row per run × checkpoint with columns setting, seed, epoch and the measures (iqa_srcc,
 within_seen_srcc, within_unseen_srcc, within_family_srcc, texture_bias, noise_drop, at_chance, …).
 Every statistic is computed per run (seed) first; a setting's value is the mean over its seeds with a
-Student-t interval over seeds (``tradeoff.t_interval``), so the seeds are the replicates.
+Student-t interval over seeds (``tradeoff.t_interval``; for a correlation, on Fisher's z), so the seeds
+are the replicates.
 """
 from __future__ import annotations
 
@@ -13,7 +14,7 @@ import pandas as pd
 from clipalign_utils.metrics.iqa import early_window
 from clipalign_utils.metrics.stats import permutation_spearman
 from clipalign_utils.metrics.tradeoff import (CLASSIFICATION_MEASURES, INCONCLUSIVE, NOT_REPRODUCED, REPRODUCED,
-                                               above_chance, net_of_time, t_interval)
+                                               above_chance, fisher_z_interval, net_of_time, t_interval)
 
 
 def early_decline(epochs, values) -> float:
@@ -57,11 +58,14 @@ def partial_relation(epochs, x, y) -> float:
     return net_of_time(epochs, x, y)["partial_spearman"]
 
 
-def over_seeds(values: pd.DataFrame) -> pd.DataFrame:
-    """Per setting: mean of ``value`` over seeds, its t-interval (lo, hi) and n_seeds, in first-seen order."""
+def over_seeds(values: pd.DataFrame, correlation: bool = False) -> pd.DataFrame:
+    """Per setting: mean of ``value`` over seeds, its t-interval (lo, hi) and n_seeds, in first-seen order.
+    ``correlation``: the values are correlations (ρ per seed): mean and interval on Fisher's z
+    (``tradeoff.fisher_z_interval``), so the interval stays inside [−1, 1]."""
     rows = []
+    interval = fisher_z_interval if correlation else t_interval
     for setting, group in values.groupby("setting", sort=False):
-        mean, lo, hi, n = t_interval(group["value"])
+        mean, lo, hi, n = interval(group["value"])
         rows.append({"setting": setting, "mean": mean, "lo": lo, "hi": hi, "n_seeds": n})
     return pd.DataFrame(rows, columns=["setting", "mean", "lo", "hi", "n_seeds"])
 

@@ -368,6 +368,20 @@ def t_interval(values, confidence: float = 0.95) -> tuple[float, float, float, i
     return mean, mean - half, mean + half, n
 
 
+# Spearman's ρ of a seed that ranks perfectly is ±1, where atanh is infinite: it enters Fisher's z as ±this.
+FISHER_CLIP = 1 - 1e-6
+
+
+def fisher_z_interval(correlations, confidence: float = 0.95) -> tuple[float, float, float, int]:
+    """(mean, lo, hi, n) of per-seed correlations on Fisher's z: z = atanh(ρ) (ρ clipped to ±FISHER_CLIP),
+    the Student-t interval of the mean z (:func:`t_interval`), and all three transformed back with tanh,
+    so the interval stays inside [−1, 1]; lo = hi = nan when n < 2."""
+    rho = np.asarray(correlations, dtype=float).ravel()
+    rho = rho[np.isfinite(rho)]
+    mean, lo, hi, n = t_interval(np.arctanh(np.clip(rho, -FISHER_CLIP, FISHER_CLIP)), confidence)
+    return float(np.tanh(mean)), float(np.tanh(lo)), float(np.tanh(hi)), n
+
+
 def seed_means(df: pd.DataFrame, measures: dict | None = None, by: tuple[str, ...] = ("scale", "epoch"),
                confidence: float = 0.95) -> pd.DataFrame:
     """Mean and t-interval over seeds of each measure, one row per group of ``by`` (default scale × epoch).

@@ -89,14 +89,14 @@ def _row(prediction, setting, statistic, mean, lo, hi, n, outcome) -> dict:
     return dict(zip(PREDICTION_COLUMNS, [prediction, setting, statistic, mean, lo, hi, n, outcome]))
 
 
-def _summary_rows(prediction: str, statistic: str, values: pd.DataFrame, judge) -> list[dict]:
+def _summary_rows(prediction: str, statistic: str, values: pd.DataFrame, judge, correlation: bool = False) -> list[dict]:
     return [_row(prediction, r.setting, statistic, r.mean, r.lo, r.hi, r.n_seeds, judge(r.lo, r.hi))
-            for r in m.over_seeds(values).itertuples()]
+            for r in m.over_seeds(values, correlation).itertuples()]
 
 
 def predictions(table: pd.DataFrame, settings: pd.DataFrame) -> pd.DataFrame:
     """The chapter's predictions, one row per prediction × setting (columns PREDICTION_COLUMNS): the
-    statistic's mean over seeds with its t-interval and the outcome it gives (reproduced, not
+    statistic's mean over seeds with its t-interval (a correlation's on Fisher's z) and the outcome it gives (reproduced, not
     reproduced, inconclusive).
 
     1a within-seen decline: early_decline(within_seen_srcc) > 0 — with variation, alignment within the
@@ -132,12 +132,13 @@ def predictions(table: pd.DataFrame, settings: pd.DataFrame) -> pd.DataFrame:
     rows += _summary_rows("1c the overall SRCC declines from its early peak", "early max − final, overall SRCC",
                           m.per_seed(table, m.early_decline, "iqa_srcc"), m.above_zero)
     rows += _summary_rows("2 the normalized noise drop falls", "spearman(epoch, noise drop) per seed",
-                          m.per_seed(table, m.epoch_trend, "noise_drop"), m.below_zero)
+                          m.per_seed(table, m.epoch_trend, "noise_drop"), m.below_zero, correlation=True)
     rows += _summary_rows("3 alignment and texture bias move together net of time",
                           "partial spearman(iqa_srcc, texture_bias | log t) per seed",
-                          m.per_seed(table, m.partial_relation, "iqa_srcc", "texture_bias"), m.above_zero)
+                          m.per_seed(table, m.partial_relation, "iqa_srcc", "texture_bias"), m.above_zero,
+                          correlation=True)
     rows += _summary_rows("control: texture bias falls", "spearman(epoch, texture bias) per seed",
-                          m.per_seed(table, m.epoch_trend, "texture_bias"), m.below_zero)
+                          m.per_seed(table, m.epoch_trend, "texture_bias"), m.below_zero, correlation=True)
     return pd.DataFrame(rows, columns=PREDICTION_COLUMNS)
 
 
