@@ -99,12 +99,16 @@ def saliency_columns(run_dir: str | Path) -> pd.DataFrame | None:
     return out
 
 
+# The paired early-peak tests the steps write (``metrics.peak``): (table, column prefix in checkpoint_table).
+PEAK_TESTS = (("iqa_peak", "iqa"), ("two_afc_peak", "two_afc"), ("saliency_peak", "saliency"))
+
+
 def checkpoint_table(run_dir: str | Path, distance: str | None = None) -> pd.DataFrame:
     """One row per checkpoint: epoch, IQA alignment (overall SRCC and CI), shape bias (and CI),
     clean accuracy, noise_drop = the mean normalized drop over the noisy sigmas and
     chance_corrected_drop likewise (both nan at a checkpoint at chance), at_chance (its clean
-    accuracy is not above chance), the IQA step's paired early-peak test (iqa_early_drop[_lo/_hi],
-    from iqa_peak.csv when present) and run = the run directory's name (a portable label)."""
+    accuracy is not above chance), each step's paired early-peak test (<prefix>_early_drop[_lo/_hi] from
+    the PEAK_TESTS tables present: iqa, two_afc, saliency; at the synthesis' distance where the table has it) and run = the run directory's name (a portable label)."""
     iqa = read_metric(run_dir, "iqa")
     iqa = iqa[iqa["distortion"] == "all"]
     distance = pick_distance(iqa, distance, RunDir(run_dir).table("iqa"))
@@ -135,13 +139,14 @@ def checkpoint_table(run_dir: str | Path, distance: str | None = None) -> pd.Dat
     for optional in (two_afc_columns(run_dir, distance), saliency_columns(run_dir)):
         if optional is not None:
             table = table.merge(optional, on="checkpoint", how="left")
-    peak_path = RunDir(run_dir).table("iqa_peak")
-    if peak_path.exists():
-        peak = pd.read_csv(peak_path)
-        peak = peak[peak["distance"] == distance]
-        for column, source in [("iqa_early_drop", "early_drop"), ("iqa_early_drop_lo", "lo"),
-                               ("iqa_early_drop_hi", "hi")]:
-            table[column] = float(peak[source].iloc[0]) if len(peak) else float("nan")
+    for name, prefix in PEAK_TESTS:
+        path = RunDir(run_dir).table(name)
+        if path.exists():
+            peak = pd.read_csv(path)
+            if "distance" in peak.columns and distance in set(peak["distance"]):
+                peak = peak[peak["distance"] == distance]
+            for suffix, source in (("", "early_drop"), ("_lo", "lo"), ("_hi", "hi")):
+                table[f"{prefix}_early_drop{suffix}"] = float(peak[source].iloc[0]) if len(peak) else float("nan")
     table["run"] = Path(run_dir).name
     return table.sort_values("epoch").reset_index(drop=True)
 

@@ -33,9 +33,9 @@
 # repeats (3) with the chance-corrected drop, which has no ceiling that moves with clean accuracy.
 # (4) must hold *net of time*: any two curves that trend with training correlate across checkpoints,
 # so we use the partial Spearman correlation given log training time and the correlation of
-# checkpoint-to-checkpoint changes. (5), (6) have no paired test: reproduced when the 2AFC score's
-# (saliency CC's) maximum lies in the early window and its bootstrap interval lies above the final
-# checkpoint's; not reproduced when the maximum is the last checkpoint; otherwise inconclusive. The
+# checkpoint-to-checkpoint changes. (5), (6) are judged as (1) is, through the same paired test: the
+# similarity step resamples triplets and the saliency step images, and each gives an interval for
+# (best early score − final score). The
 # p-values treat checkpoints as independent, which a time series is not: read them as descriptive.
 
 # %% tags=["hide-input"]
@@ -85,9 +85,8 @@ save_figure(tradeoff_step.summary(means, run_dirs), run_dir, "tradeoff_summary")
 # %% [markdown]
 # ## Do the alignment curves rise and then fall?
 # Where each curve peaks, and whether its maximum lies strictly inside the run: IQA alignment, and the
-# 2AFC score and saliency CC when the run has them. The IQA verdict below rests on the paired
-# early-peak test (see the IQA page), not on comparing these unpaired bands; the other two have only
-# these bands. With several runs: the seed-mean curve of each scale, and the interval over seeds.
+# 2AFC score and saliency CC when the run has them. The verdicts below rest on each step's paired
+# early-peak test (see the IQA page), not on comparing these unpaired bands. With several runs: the seed-mean curve of each scale, and the interval over seeds.
 
 # %%
 say(tradeoff_step.peak_sentences(means))

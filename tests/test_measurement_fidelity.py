@@ -141,6 +141,29 @@ def test_early_peak_test_by_hand_and_against_brute_force():
     assert result["lo"] > 0  # every resample keeps the early peak above the final value
 
 
+@pytest.mark.parametrize("measure", ["2AFC score over triplets", "saliency CC over images"])
+def test_mean_peak_test_by_hand_and_against_brute_force(measure):
+    """The shared paired test for a measure that is a mean over items (the 2AFC score, saliency CC)."""
+    from clipalign_utils.metrics.peak import mean_peak_test
+
+    rng = np.random.default_rng(1)
+    epochs = [0.0, 0.5, 1.0, 2.0, 6.0]  # early window: 0 < epoch <= 2
+    means = [0.5, 0.8, 0.7, 0.75, 0.6]
+    values = np.array([m + 0.1 * rng.standard_normal(7) for m in means])
+    values[1, 3] = np.nan  # a missing item (a constant saliency map) leaves that checkpoint's mean
+    per_item = pd.DataFrame([{"checkpoint": f"epoch_{e:g}", "epoch": e, "item": i, "value": values[k, i]}
+                             for k, e in enumerate(epochs) for i in range(7)]).sample(frac=1, random_state=0)
+    result = mean_peak_test(per_item, "value", "item", n_boot=400, seed=5)
+    point = np.nanmean(values, axis=1)
+    assert result["n_early"] == 3 and result["n_items"] == 7 and result["final_epoch"] == 6.0
+    assert result["early_peak_epoch"] == epochs[1 + int(np.argmax(point[1:4]))]
+    assert result["early_drop"] == pytest.approx(point[1:4].max() - point[4])
+    # Brute force: the same draws of items at every checkpoint, the maximum over the window per resample.
+    draws = np.random.default_rng(5).integers(0, 7, size=(400, 7))
+    replicates = [max(np.nanmean(values[k, d]) for k in (1, 2, 3)) - np.nanmean(values[4, d]) for d in draws]
+    assert (result["lo"], result["hi"]) == pytest.approx(tuple(np.quantile(replicates, [0.025, 0.975])))
+
+
 def test_early_peak_test_without_early_checkpoints_is_nan():
     result = early_peak_test(_pairs({0.0: np.tile([1.0, 2.0, 3.0], 4), 1.0: np.tile([1.0, 2.0, 3.0], 4)}), n_boot=20)
     # the window 0 < epoch ≤ 1/3 holds no checkpoint

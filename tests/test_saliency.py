@@ -425,8 +425,19 @@ def test_step_measures_and_draws_the_maps_from_the_cache(tmp_path):
                             n_boot=10)
     data = step.load(run, params)
     tables = step.measure(run, params, data)
-    assert set(tables) == {"saliency", "saliency_per_image", "saliency_regions"}  # the world's images have masks
+    # the world's images have masks; the peak test resamples images of the checkpoints (not the baseline)
+    assert set(tables) == {"saliency", "saliency_per_image", "saliency_regions", "saliency_peak"}
     assert list(tables["saliency"].columns) == step.SALIENCY_COLUMNS
+    from clipalign_utils.metrics.peak import mean_peak_test
+
+    per_image = tables["saliency_per_image"]
+    expected = mean_peak_test(per_image[per_image["checkpoint"] != step.BASELINE], "cc", "image", n_boot=10,
+                              seed=config.bootstrap_seed(params))
+    peak = tables["saliency_peak"].iloc[0]
+    assert peak["metric"] == "cc" and peak["n_items"] == 3 and peak["final_epoch"] == 1.0
+    assert peak["final_value"] == pytest.approx(expected["final_value"])
+    cc = tables["saliency"].query("metric == 'cc' and checkpoint == 'epoch_1'")["value"].iloc[0]
+    assert peak["final_value"] == pytest.approx(cc)  # the peak test's curve is the table's CC
     assert set(tables["saliency_regions"]["set"]) == {data.scored.images.name}
     cached = sorted((tmp_path / "cache").iterdir())
     fig = step.maps_figure(run, params, data, tables)

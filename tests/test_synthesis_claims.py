@@ -1,5 +1,6 @@
 """The synthesis with the similarity and saliency steps: their per-checkpoint values join the checkpoint
-table when their tables exist, and their "peaks early then declines" claims are judged on the intervals."""
+table when their tables exist, and their "peaks early then declines" claims are judged, as claim 1 is, on
+their steps' paired early-peak tests."""
 from __future__ import annotations
 
 import numpy as np
@@ -18,42 +19,57 @@ def _curve(values, half=0.02):
     return values, values - half, values + half
 
 
-def _table(two_afc=None, saliency=None):
+def _table(two_afc=None, saliency=None, two_afc_drop=None, saliency_drop=None):
+    """A run's checkpoint table; ``*_drop`` = (early_drop, lo, hi) of the step's paired early-peak test."""
     n = len(EPOCHS)
     rng = np.random.default_rng(0)
     iqa = np.linspace(0.3, 0.6, n)
     df = checkpoint_table(EPOCHS, iqa_srcc=iqa, iqa_srcc_lo=iqa - 0.05, iqa_srcc_hi=iqa + 0.05,
                           shape_bias=np.linspace(0.2, 0.8, n), clean_accuracy=0.8,
                           noise_drop=0.3 + 0.01 * rng.standard_normal(n))
-    for column, values in (("two_afc_score", two_afc), ("saliency_cc", saliency)):
+    for prefix, column, values, drop in (("two_afc", "two_afc_score", two_afc, two_afc_drop),
+                                         ("saliency", "saliency_cc", saliency, saliency_drop)):
         if values is not None:
             df[column], df[f"{column}_lo"], df[f"{column}_hi"] = _curve(values)
+        if drop is not None:
+            for suffix, value in zip(("", "_lo", "_hi"), drop):
+                df[f"{prefix}_early_drop{suffix}"] = value
     return df
 
 
 EARLY_PEAK = [0.60, 0.70, 0.80, 0.78, 0.74, 0.70, 0.66, 0.65]  # peak at epoch 0.5 <= 12/3
 RISING = [0.5, 0.55, 0.6, 0.62, 0.65, 0.7, 0.72, 0.75]
 LATE_PEAK = [0.5, 0.55, 0.6, 0.62, 0.65, 0.7, 0.8, 0.71]  # peak at epoch 8: not early
-OVERLAP = [0.60, 0.70, 0.72, 0.71, 0.71, 0.71, 0.70, 0.70]  # early peak, intervals overlap the final
+OVERLAP = [0.60, 0.70, 0.72, 0.71, 0.71, 0.71, 0.70, 0.70]  # early peak, a paired interval that holds 0
+SIMILARITY = tradeoff.PEAK_CLAIMS[1]
 
 
-@pytest.mark.parametrize("values, verdict", [(EARLY_PEAK, tradeoff.REPRODUCED), (RISING, tradeoff.NOT_REPRODUCED),
-                                             (LATE_PEAK, tradeoff.INCONCLUSIVE), (OVERLAP, tradeoff.INCONCLUSIVE)])
-def test_early_peak_claim(values, verdict):
-    row = tradeoff.early_peak_claim(_table(two_afc=values), "claim", "two_afc_score", "2AFC score")
+@pytest.mark.parametrize("values, drop, verdict", [
+    (EARLY_PEAK, (0.15, 0.10, 0.20), tradeoff.REPRODUCED),
+    (RISING, (-0.15, -0.2, -0.1), tradeoff.NOT_REPRODUCED),  # the peak is the last checkpoint
+    (LATE_PEAK, (0.05, 0.01, 0.10), tradeoff.INCONCLUSIVE),  # above 0, but the overall peak is not early
+    (OVERLAP, (0.02, -0.01, 0.05), tradeoff.INCONCLUSIVE),
+    (OVERLAP, (-0.02, -0.04, -0.01), tradeoff.NOT_REPRODUCED),  # the final scores higher than any early one
+])
+def test_a_peak_claim_rests_on_the_paired_test(values, drop, verdict):
+    row = tradeoff.peak_claim(_table(two_afc=values, two_afc_drop=drop), *SIMILARITY)
     assert row["verdict"] == verdict, row["detail"]
-    assert row["value"] == pytest.approx(max(values) - values[-1])
+    assert row["value"] == drop[0] and (row["ci_lo"], row["ci_hi"]) == drop[1:]
+    assert row["statistic"] == "max early 2AFC score − final 2AFC score (paired bootstrap over triplets)"
 
 
-def test_too_few_checkpoints_is_inconclusive():
-    row = tradeoff.early_peak_claim(_table(two_afc=EARLY_PEAK).iloc[:2], "claim", "two_afc_score")
+def test_a_peak_claim_without_its_test_or_checkpoints_is_inconclusive():
+    row = tradeoff.peak_claim(_table(two_afc=EARLY_PEAK), *SIMILARITY)
+    assert row["verdict"] == tradeoff.INCONCLUSIVE and "re-run the similarity step" in row["detail"]
+    row = tradeoff.peak_claim(_table(two_afc=EARLY_PEAK, two_afc_drop=(0.15, 0.1, 0.2)).iloc[:2], *SIMILARITY)
     assert row["verdict"] == tradeoff.INCONCLUSIVE
 
 
 def test_verdicts_add_the_new_claims_only_with_their_columns():
     plain = tradeoff.verdicts(_table(), n_perm=200)
-    both = tradeoff.verdicts(_table(two_afc=EARLY_PEAK, saliency=RISING), n_perm=200)
-    claims = [c for c, _, _ in tradeoff.PEAK_CLAIMS]
+    both = tradeoff.verdicts(_table(two_afc=EARLY_PEAK, saliency=RISING, two_afc_drop=(0.15, 0.1, 0.2),
+                                    saliency_drop=(-0.15, -0.2, -0.1)), n_perm=200)
+    claims = [entry[0] for entry in tradeoff.PEAK_CLAIMS[1:]]
     assert not set(claims) & set(plain["claim"])
     assert list(both["claim"][:len(plain)]) == list(plain["claim"]) and list(both["claim"][len(plain):]) == claims
     verdict = dict(zip(both["claim"], both["verdict"]))
@@ -64,10 +80,11 @@ def test_verdicts_add_the_new_claims_only_with_their_columns():
 def test_seed_means_and_verdicts_by_scale_carry_the_new_curves():
     runs = []
     for seed in (0, 1):
-        runs.append(_table(two_afc=np.array(EARLY_PEAK) + 0.01 * seed, saliency=RISING).assign(scale="tiny", seed=seed))
+        runs.append(_table(two_afc=np.array(EARLY_PEAK) + 0.01 * seed, saliency=RISING,
+                           two_afc_drop=(0.15, 0.1 + 0.01 * seed, 0.2)).assign(scale="tiny", seed=seed))
     table = pd.concat(runs, ignore_index=True)
     means = tradeoff.seed_means(table)
-    assert {"two_afc_score", "two_afc_score_lo", "saliency_cc_hi"} <= set(means.columns)
+    assert {"two_afc_score", "two_afc_score_lo", "saliency_cc_hi", "two_afc_early_drop"} <= set(means.columns)
     by_scale = tradeoff.verdicts(table, n_perm=200, by="scale")
     row = by_scale[by_scale["claim"] == "mid-level similarity peaks early then declines"].iloc[0]
     assert row["seeds_reproduced"] == 1.0
@@ -121,6 +138,14 @@ def test_checkpoint_table_merges_optional_tables(tmp_path):
     assert table["saliency_cc"].tolist() == [0.2, 0.3, 0.25] and table["saliency_nss_hi"].iloc[0] == pytest.approx(0.3)
     assert len(table) == 3  # the baseline is not a checkpoint
     assert set(results.step_tables(tmp_path)) == {"iqa", "shape_bias", "noise", "two_afc", "saliency"}
+    assert "two_afc_early_drop" not in table.columns
+    # The steps' paired early-peak tests join as <prefix>_early_drop[_lo/_hi] on every row.
+    _write(tmp_path, "two_afc_peak", pd.DataFrame({"dataset": ["embedded"], "distance": ["cosine"],
+                                                   "early_drop": [0.05], "lo": [0.01], "hi": [0.09]}))
+    _write(tmp_path, "saliency_peak", pd.DataFrame({"dataset": ["embedded"], "method": ["smoothgrad"], "metric": ["cc"],
+                                                    "early_drop": [-0.05], "lo": [-0.1], "hi": [0.0]}))
+    table = results.checkpoint_table(tmp_path)
+    assert table["two_afc_early_drop_lo"].tolist() == [0.01] * 3 and table["saliency_early_drop"].tolist() == [-0.05] * 3
 
 
 def test_read_metric_names_a_missing_column(tmp_path):

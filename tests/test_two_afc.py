@@ -389,7 +389,16 @@ def test_step_scores_every_checkpoint_and_picks_examples(tiny_run, small_data):
     from clipalign_utils.steps import similarity as step
 
     tables = step.measure(tiny_run, STEP_PARAMS, small_data)
-    assert set(tables) == {"two_afc", "two_afc_per_triplet"}
+    assert set(tables) == {"two_afc", "two_afc_per_triplet", "two_afc_peak"}
+    from clipalign_utils.config import bootstrap_seed
+    from clipalign_utils.metrics.peak import mean_peak_test
+
+    peak = tables["two_afc_peak"].iloc[0]
+    expected = mean_peak_test(tables["two_afc_per_triplet"], "score", "triplet", n_boot=20,
+                              seed=bootstrap_seed(STEP_PARAMS))
+    assert peak["distance"] == "cosine" and peak["n_items"] == 12
+    assert peak["final_value"] == pytest.approx(tables["two_afc"]["score"].iloc[3])  # epoch_1, subset all
+    assert all(peak[k] == pytest.approx(v, nan_ok=True) for k, v in expected.items())
     table = tables["two_afc"]
     assert list(table.columns) == step.CSV_COLUMNS
     assert table["checkpoint"].tolist() == ["epoch_0"] * 3 + ["epoch_1"] * 3

@@ -15,11 +15,11 @@ from scipy.optimize import OptimizeWarning, curve_fit
 
 from clipalign_utils.choices import DISTANCES
 from clipalign_utils.errors import ParameterError
-from clipalign_utils.metrics.stats import (bootstrap_spearman_grouped, finite_pairs, percentile_interval, spearman,
+from clipalign_utils.metrics.stats import (bootstrap_spearman_grouped, finite_pairs, spearman,
                                            spearman_replicates_grouped)
+# "Early" in the paper's claim: after the untrained checkpoint, at most a third of the run (metrics.peak).
+from clipalign_utils.metrics.peak import EARLY_FRACTION, early_window, paired_early_peak
 
-# "Early" in the paper's claim: a checkpoint after the untrained one and at most this fraction of the run.
-EARLY_FRACTION = 1 / 3
 
 
 def embedding_distance(ref: np.ndarray, dist: np.ndarray, kind: str = "cosine") -> np.ndarray:
@@ -197,12 +197,6 @@ def peak_summary(epochs: np.ndarray, values: np.ndarray) -> dict:
     }
 
 
-def early_window(epochs, early_fraction: float = EARLY_FRACTION) -> np.ndarray:
-    """Mask of the "early" checkpoints: 0 < epoch <= early_fraction × the last epoch."""
-    epochs = np.asarray(epochs, dtype=float)
-    return (epochs > 0) & (epochs <= early_fraction * np.nanmax(epochs))
-
-
 def early_peak_test(pairs: pd.DataFrame, distance_col: str = "model_distance", quality_col: str = "quality",
                     group_col: str = "reference", n_boot: int = 1000, seed: int = 0, level: float = 0.95,
                     early_fraction: float = EARLY_FRACTION) -> dict:
@@ -221,11 +215,10 @@ def early_peak_test(pairs: pd.DataFrame, distance_col: str = "model_distance", q
     early_end (the window's last allowed epoch), n_early (checkpoints in E), n_references. nan when E is empty.
     """
     epochs = pairs.groupby("checkpoint", sort=False)["epoch"].first().sort_values(kind="stable")
-    early = epochs[early_window(epochs.to_numpy(), early_fraction)]
-    final_checkpoint = epochs.index[-1]
-    groups = None
-    srcc, replicates = {}, {}
-    for checkpoint in list(early.index) + [final_checkpoint]:
+    # Only the early checkpoints and the final one enter the statistic: the others need no replicates.
+    used = list(epochs.index[early_window(epochs.to_numpy(), early_fraction)]) + [epochs.index[-1]]
+    groups, values, replicates = None, [], []
+    for checkpoint in used:
         rows = pairs[pairs["checkpoint"] == checkpoint]
         if groups is None:
             groups = rows[group_col].to_numpy()
@@ -233,17 +226,8 @@ def early_peak_test(pairs: pd.DataFrame, distance_col: str = "model_distance", q
             raise ParameterError(f"pairs of checkpoint {checkpoint} are not in the same order as the others: "
                                  "a paired bootstrap needs the same pairs at every checkpoint")
         negated, quality = -rows[distance_col].to_numpy(float), rows[quality_col].to_numpy(float)
-        srcc[checkpoint] = spearman(negated, quality)
-        replicates[checkpoint] = spearman_replicates_grouped(negated, quality, groups, n_boot, seed)
-    nan = float("nan")
-    result = {"early_end": float(early_fraction * epochs.iloc[-1]), "n_early": len(early),
-              "n_references": int(len(np.unique(groups))), "final_epoch": float(epochs.iloc[-1]),
-              "final_srcc": srcc[final_checkpoint]}
-    if early.empty:
-        return {**result, "early_drop": nan, "lo": nan, "hi": nan, "early_peak_epoch": nan, "early_peak_srcc": nan}
-    early_srcc = pd.Series({c: srcc[c] for c in early.index})
-    peak = early_srcc.idxmax()
-    drop_replicates = np.max([replicates[c] for c in early.index], axis=0) - replicates[final_checkpoint]
-    lo, hi = percentile_interval(drop_replicates, level)
-    return {**result, "early_drop": float(early_srcc.max() - srcc[final_checkpoint]), "lo": lo, "hi": hi,
-            "early_peak_epoch": float(early[peak]), "early_peak_srcc": float(early_srcc[peak])}
+        values.append(spearman(negated, quality))
+        replicates.append(spearman_replicates_grouped(negated, quality, groups, n_boot, seed))
+    test = paired_early_peak(epochs[used].to_numpy(), values, replicates, level, early_fraction)
+    renamed = {"final_value": "final_srcc", "early_peak_value": "early_peak_srcc"}
+    return {**{renamed.get(k, k): v for k, v in test.items()}, "n_references": int(len(np.unique(groups)))}

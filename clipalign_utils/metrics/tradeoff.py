@@ -6,7 +6,8 @@ checkpoint's clean zero-shot accuracy is not above chance: left out of every tre
 measure), chance_corrected_drop, and iqa_early_drop with iqa_early_drop_lo/_hi (the IQA step's paired
 early-peak test, one value per run repeated on its rows); two_afc_score with two_afc_score_lo/_hi (the
 similarity step's overall 2AFC score) and saliency_cc with saliency_cc_lo/_hi (the saliency step's CC),
-each judged by ``early_peak_claim`` when present. More columns are ignored.
+each with its step's paired test (two_afc_early_drop…, saliency_early_drop…), judged by ``peak_claim``
+when present. More columns are ignored.
 texture_bias = 1 − shape_bias and robustness = 1 − noise_drop are derived here.
 """
 
@@ -16,7 +17,8 @@ import numpy as np
 import pandas as pd
 
 from clipalign_utils.errors import ParameterError
-from clipalign_utils.metrics.iqa import EARLY_FRACTION, early_window, peak_summary
+from clipalign_utils.metrics.iqa import peak_summary
+from clipalign_utils.metrics.peak import EARLY_FRACTION, early_window
 from clipalign_utils.metrics.stats import partial_spearman, permutation_spearman, spearman
 
 REPRODUCED, NOT_REPRODUCED, INCONCLUSIVE = "reproduced", "not reproduced", "inconclusive"
@@ -186,24 +188,41 @@ def _verdict_row(claim: str, statistic: str, value: float, p_value: float, verdi
             "p_value": p_value, "verdict": verdict, "detail": detail}
 
 
-def _peak_claim(df: pd.DataFrame, n_perm: int, seed: int, alpha: float) -> dict:
-    claim = "IQA alignment peaks early then declines"
-    n_checkpoints = int(np.sum(np.isfinite(df["epoch"].to_numpy(float)) & np.isfinite(df["iqa_srcc"].to_numpy(float))))
+# Claims that a curve peaks early then declines, each judged by one paired test (``metrics.peak``):
+# (claim, the per-checkpoint column, the prefix of its early-drop columns, label, the items resampled, step).
+# The first is claim 1 (iqa_srcc is required); a table without another's column gets no row for it.
+PEAK_CLAIMS = [
+    ("IQA alignment peaks early then declines", "iqa_srcc", "iqa", "srcc", "references", "iqa"),
+    ("mid-level similarity peaks early then declines", "two_afc_score", "two_afc", "2AFC score", "triplets",
+     "similarity"),
+    ("saliency correspondence peaks early then declines", "saliency_cc", "saliency", "saliency CC", "images",
+     "saliency"),
+]
+
+
+def peak_claim(df: pd.DataFrame, claim: str, column: str, prefix: str, label: str, items: str, step: str) -> dict:
+    """A "peaks early then declines" claim on ``column`` (with ``column``_lo/_hi per checkpoint), judged on
+    the paired early-peak test the step wrote (``prefix``_early_drop[_lo/_hi]: max early − final, resampling
+    ``items``; ``metrics.peak``). Reproduced = the curve's maximum lies in the early window (0 < epoch ≤
+    EARLY_FRACTION of the run) and the interval lies above 0; not reproduced = the peak is the last checkpoint,
+    or the interval lies below 0; otherwise inconclusive (also without the test)."""
+    n_checkpoints = int(np.sum(np.isfinite(df["epoch"].to_numpy(float)) & np.isfinite(df[column].to_numpy(float))))
     if n_checkpoints < 3:
-        return _verdict_row(claim, "checkpoints with a finite srcc", n_checkpoints, NAN,
+        return _verdict_row(claim, f"checkpoints with a finite {label}", n_checkpoints, NAN,
                             INCONCLUSIVE, "a peak inside the run needs at least 3 checkpoints")
-    curve = rises_then_falls(df["epoch"], df["iqa_srcc"], df["iqa_srcc_lo"], df["iqa_srcc_hi"])
+    curve = rises_then_falls(df["epoch"], df[column], df[f"{column}_lo"], df[f"{column}_hi"])
     early_end = EARLY_FRACTION * curve["final_epoch"]
     peak_is_early = bool(early_window([curve["peak_epoch"], curve["final_epoch"]])[0])
     detail = (f"peak {curve['peak_value']:.3f} at epoch {curve['peak_epoch']:g} "
               f"({'inside' if peak_is_early else 'outside'} the early window 0 < epoch ≤ {early_end:g}), "
               f"final {curve['final_value']:.3f} at epoch {curve['final_epoch']:g}")
-    if "iqa_early_drop" not in df.columns or not np.isfinite(df["iqa_early_drop"].astype(float)).any():
+    drop_column = f"{prefix}_early_drop"
+    if drop_column not in df.columns or not np.isfinite(df[drop_column].astype(float)).any():
         return _verdict_row(claim, "paired early-peak test", NAN, NAN, INCONCLUSIVE,
-                            detail + "; no paired early-peak test (iqa_peak.csv: re-run the iqa step)")
-    first = df.iloc[int(np.flatnonzero(np.isfinite(df["iqa_early_drop"].astype(float)))[0])]
-    drop, ci = float(first["iqa_early_drop"]), (float(first["iqa_early_drop_lo"]), float(first["iqa_early_drop_hi"]))
-    statistic = "max early srcc − final srcc (paired bootstrap over references)"
+                            detail + f"; no paired early-peak test ({drop_column}: re-run the {step} step)")
+    first = df.iloc[int(np.flatnonzero(np.isfinite(df[drop_column].astype(float)))[0])]
+    drop, ci = float(first[drop_column]), (float(first[f"{drop_column}_lo"]), float(first[f"{drop_column}_hi"]))
+    statistic = f"max early {label} − final {label} (paired bootstrap over {items})"
     detail += f"; max early − final = {drop:.3f} [{ci[0]:.3f}, {ci[1]:.3f}]"
     if peak_is_early and ci[0] > 0:
         return _verdict_row(claim, statistic, drop, NAN, REPRODUCED, detail + ": the interval is above 0", ci)
@@ -211,53 +230,9 @@ def _peak_claim(df: pd.DataFrame, n_perm: int, seed: int, alpha: float) -> dict:
         return _verdict_row(claim, statistic, drop, NAN, NOT_REPRODUCED, detail + "; the peak is the last checkpoint", ci)
     if ci[1] < 0:
         return _verdict_row(claim, statistic, drop, NAN, NOT_REPRODUCED,
-                            detail + ": the final checkpoint is better aligned than any early one", ci)
+                            detail + ": the final checkpoint scores higher than any early one", ci)
     reason = "the interval includes 0" if peak_is_early or ci[0] <= 0 else "the overall peak is not early"
     return _verdict_row(claim, statistic, drop, NAN, INCONCLUSIVE, f"{detail}; {reason}", ci)
-
-
-# Claims judged on a curve with unpaired bootstrap intervals per checkpoint (no paired test):
-# (claim, column, label). A table without the column gets no row for the claim.
-PEAK_CLAIMS = [
-    ("mid-level similarity peaks early then declines", "two_afc_score", "2AFC score"),
-    ("saliency correspondence peaks early then declines", "saliency_cc", "saliency CC"),
-]
-
-
-def early_peak_claim(df: pd.DataFrame, claim: str, column: str, label: str | None = None) -> dict:
-    """A "peaks early then declines" claim on ``column`` with its per-checkpoint interval (``column``_lo/_hi),
-    judged as claim 1 is when no paired test is available: reproduced = the maximum lies in the early window
-    (0 < epoch ≤ EARLY_FRACTION of the run) and its interval lies above the final checkpoint's
-    (``rises_then_falls``' ci_gap > 0); not reproduced = the peak is the last checkpoint; else inconclusive.
-    ``value`` is peak − final; the detail gives both intervals."""
-    label = label or column
-    statistic = f"peak − final {label} (unpaired bootstrap intervals per checkpoint)"
-    epochs, values = df["epoch"].to_numpy(float), df[column].to_numpy(float)
-    n_checkpoints = int(np.sum(np.isfinite(epochs) & np.isfinite(values)))
-    if n_checkpoints < 3:
-        return _verdict_row(claim, f"checkpoints with a finite {label}", n_checkpoints, NAN, INCONCLUSIVE,
-                            "a peak inside the run needs at least 3 checkpoints")
-    curve = rises_then_falls(df["epoch"], df[column], df[f"{column}_lo"], df[f"{column}_hi"])
-    order = np.argsort(epochs, kind="stable")
-    rows = df.iloc[order][np.isfinite(values[order]) & np.isfinite(epochs[order])]
-    peak_row = rows.iloc[int(np.argmax(rows[column].to_numpy(float)))]
-    final_row = rows.iloc[-1]
-    peak_is_early = bool(early_window([curve["peak_epoch"], curve["final_epoch"]])[0])
-    early_end = EARLY_FRACTION * curve["final_epoch"]
-    detail = (f"peak {curve['peak_value']:.3f} [{float(peak_row[f'{column}_lo']):.3f}, "
-              f"{float(peak_row[f'{column}_hi']):.3f}] at epoch {curve['peak_epoch']:g} "
-              f"({'inside' if peak_is_early else 'outside'} the early window 0 < epoch ≤ {early_end:g}), "
-              f"final {curve['final_value']:.3f} [{float(final_row[f'{column}_lo']):.3f}, "
-              f"{float(final_row[f'{column}_hi']):.3f}] at epoch {curve['final_epoch']:g}")
-    drop = curve["peak_value"] - curve["final_value"]
-    if curve["peak_epoch"] == curve["final_epoch"]:
-        return _verdict_row(claim, statistic, drop, NAN, NOT_REPRODUCED, detail + "; the peak is the last checkpoint")
-    if peak_is_early and curve["ci_separated"]:
-        return _verdict_row(claim, statistic, drop, NAN, REPRODUCED,
-                            detail + ": the peak's interval lies above the final one")
-    reason = ("the intervals of the peak and the final checkpoint overlap" if peak_is_early
-              else "the peak is not early")
-    return _verdict_row(claim, statistic, drop, NAN, INCONCLUSIVE, f"{detail}; {reason}")
 
 
 def _falls_claim(df: pd.DataFrame, claim: str, column: str, n_perm: int, seed: int, alpha: float) -> dict:
@@ -314,7 +289,8 @@ def verdicts(df: pd.DataFrame, n_perm: int = 10000, seed: int = 0, alpha: float 
        positively; not reproduced = either partial Spearman is significantly negative; else inconclusive.
     5. Mid-level similarity (the overall 2AFC score, two_afc_score) and 6. saliency correspondence
        (saliency_cc) peak early then decline: only when ``df`` has the column and its interval columns;
-       judged by ``early_peak_claim`` on the per-checkpoint intervals (no paired test).
+       judged as claim 1 is (:func:`peak_claim`), on the step's paired early-peak test (two_afc_early_drop,
+       resampling triplets; saliency_early_drop, resampling images).
     ``statistic``/``value`` (and ci_lo/ci_hi where there is an interval) name the number each verdict
     rests on (for claim 4, the weaker relation when reproduced, the contradicting one when not).
     """
@@ -323,7 +299,7 @@ def verdicts(df: pd.DataFrame, n_perm: int = 10000, seed: int = 0, alpha: float 
     _require(df, ["epoch", "iqa_srcc", "iqa_srcc_lo", "iqa_srcc_hi", "shape_bias", "noise_drop"])
     df = _with_texture_bias(df)
     rows = [
-        _peak_claim(df, n_perm, seed, alpha),
+        peak_claim(df, *PEAK_CLAIMS[0]),
         _falls_claim(df, "texture bias falls during training", "texture_bias", n_perm, seed, alpha),
         _falls_claim(df, "normalized noise drop falls during training", "noise_drop", n_perm, seed, alpha),
     ]
@@ -331,8 +307,8 @@ def verdicts(df: pd.DataFrame, n_perm: int = 10000, seed: int = 0, alpha: float 
         rows.append(_falls_claim(df, "chance-corrected noise drop falls during training", "chance_corrected_drop",
                                  n_perm, seed, alpha))
     rows.append(_covaries_claim(df, n_perm, seed, alpha))
-    rows += [early_peak_claim(df, claim, column, label) for claim, column, label in PEAK_CLAIMS
-             if {column, f"{column}_lo", f"{column}_hi"} <= set(df.columns)]
+    rows += [peak_claim(df, *entry) for entry in PEAK_CLAIMS[1:]
+             if {entry[1], f"{entry[1]}_lo", f"{entry[1]}_hi"} <= set(df.columns)]
     return pd.DataFrame(rows, columns=VERDICT_COLUMNS)
 
 
@@ -346,6 +322,8 @@ SEED_MEASURES = {
     "noise_drop": (None, None),
     "chance_corrected_drop": (None, None),
     "iqa_early_drop": ("iqa_early_drop_lo", "iqa_early_drop_hi"),
+    "two_afc_early_drop": ("two_afc_early_drop_lo", "two_afc_early_drop_hi"),
+    "saliency_early_drop": ("saliency_early_drop_lo", "saliency_early_drop_hi"),
     "two_afc_score": ("two_afc_score_lo", "two_afc_score_hi"),
     "saliency_cc": ("saliency_cc_lo", "saliency_cc_hi"),
     "saliency_nss": ("saliency_nss_lo", "saliency_nss_hi"),

@@ -14,6 +14,7 @@ import pandas as pd
 
 from ..record import records_evaluation_sets
 from ..config import bootstrap_seed, derived_seed
+from ..metrics.peak import mean_peak_test
 from ..checkpoints import Run
 from ..data.saliency import SaliencySet
 from ..encoder import Encoder, run_encoders
@@ -203,7 +204,8 @@ def map_settings(params: dict) -> dict:
 def measure(run: Run, params: dict, data: SaliencyData | None = None) -> dict[str, pd.DataFrame]:
     """Every checkpoint of ``run`` on the step's sets (``data``, default ``load(run, params)``):
     {"saliency": saliency.csv (the six metrics per checkpoint, mean over images with a bootstrap interval,
-    and the centre-bias baseline), "saliency_per_image": every image's metrics per checkpoint, and where
+    and the centre-bias baseline), "saliency_per_image": every image's metrics per checkpoint, "saliency_peak"
+    (:func:`peak_table`: the paired early-peak test of CC over images), and where
     the images have region masks "saliency_regions": :func:`region_summary` of the maps' shares of
     saliency per region}. Maps are cached under the run's cache."""
     data = load(run, params) if data is None else data
@@ -212,9 +214,24 @@ def measure(run: Run, params: dict, data: SaliencyData | None = None) -> dict[st
         device=params["device"], batch_size=params["eval_batch_size"], cache_dir=run.layout.cache,
         region_data=data.region_data, **map_settings(params))
     tables = {"saliency": results.table, "saliency_per_image": results.per_image}
+    if (results.per_image["checkpoint"] != BASELINE).any():
+        tables["saliency_peak"] = peak_table(results.per_image, results.table, params)
     if not results.regions.empty:
         tables["saliency_regions"] = region_summary(results.regions, n_boot=params["n_boot"], seed=bootstrap_seed(params))
     return tables
+
+
+# The measure the synthesis' saliency claim rests on (its curve and its paired early-peak test).
+PEAK_METRIC = "cc"
+
+
+def peak_table(per_image: pd.DataFrame, table: pd.DataFrame, params: dict) -> pd.DataFrame:
+    """One row: the paired early-peak test of the checkpoints' mean PEAK_METRIC over images
+    (``metrics.peak.mean_peak_test``, resampling images), the baseline left out."""
+    checkpoints = per_image[per_image["checkpoint"] != BASELINE]
+    test = mean_peak_test(checkpoints, PEAK_METRIC, "image", n_boot=params["n_boot"], seed=bootstrap_seed(params))
+    return pd.DataFrame([{"dataset": table["dataset"].iloc[0], "method": table["method"].iloc[0],
+                          "metric": PEAK_METRIC, **test}])
 
 
 def score_table(tables: dict[str, pd.DataFrame]) -> pd.DataFrame:

@@ -14,6 +14,7 @@ import pandas as pd
 
 from ..record import records_evaluation_sets
 from ..config import bootstrap_seed
+from ..metrics.peak import mean_peak_test
 from ..checkpoints import Run
 from ..data.two_afc import TwoAFCData, load_two_afc
 from ..encoder import run_encoders
@@ -118,7 +119,8 @@ def measure(run: Run, params: dict, data: TwoAFCData | None = None) -> dict[str,
     ``distance``: {"two_afc": one row per checkpoint × subset (``all`` = every triplet): score, the mean
     2AFC score of :func:`~clipalign_utils.metrics.two_afc.two_afc_table`, with its percentile bootstrap
     interval over triplets (``n_boot``, ``seed``); "two_afc_per_triplet": checkpoint × triplet, both
-    distances, the model's choice and the triplet's score}. Embeddings go through the run's cache."""
+    distances, the model's choice and the triplet's score; "two_afc_peak": the paired early-peak test of the
+    overall score (``metrics.peak.mean_peak_test``, resampling triplets)}. Embeddings go through the run's cache."""
     data = load(run, params) if data is None else data
     distance = params["distance"]
     rows, per_triplet = [], []
@@ -134,8 +136,11 @@ def measure(run: Run, params: dict, data: TwoAFCData | None = None) -> dict[str,
     if not rows:
         return {"two_afc": pd.DataFrame(columns=CSV_COLUMNS),
                 "two_afc_per_triplet": pd.DataFrame(columns=PER_TRIPLET_COLUMNS)}
-    return {"two_afc": pd.concat(rows, ignore_index=True)[CSV_COLUMNS],
-            "two_afc_per_triplet": pd.concat(per_triplet, ignore_index=True)}
+    per_triplet = pd.concat(per_triplet, ignore_index=True)
+    # The synthesis' peak claim: the paired early-peak test of the overall score, resampling triplets.
+    peak = mean_peak_test(per_triplet, "score", "triplet", n_boot=params["n_boot"], seed=bootstrap_seed(params))
+    return {"two_afc": pd.concat(rows, ignore_index=True)[CSV_COLUMNS], "two_afc_per_triplet": per_triplet,
+            "two_afc_peak": pd.DataFrame([{"dataset": data.name, "distance": distance, **peak}])}
 
 
 def overall(tables: dict[str, pd.DataFrame]) -> pd.DataFrame:

@@ -1,0 +1,67 @@
+"""Does a curve over checkpoints peak early and end lower? One paired bootstrap for every peaked measure.
+
+"Early" (the paper's claim): after the untrained model and at most ``EARLY_FRACTION`` of the run. With
+S(c) the measure at checkpoint c, E the early checkpoints and F the last one, the statistic is
+
+    early_drop = max_{c ∈ E} S(c) − S(F),
+
+and its interval comes from resampling the evaluation items (reference images, triplets, images) once
+per replicate and recomputing the *whole* statistic — the maximum included — on that resample at every
+checkpoint: the peak is not picked on the data, and the comparison with the final checkpoint is paired.
+:func:`paired_early_peak` does this from each checkpoint's value and replicates (the IQA step's SRCC);
+:func:`mean_peak_test` for a measure that is a mean over items (the 2AFC score, saliency CC).
+"""
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from clipalign_utils.errors import ParameterError
+from clipalign_utils.metrics.stats import percentile_interval
+
+EARLY_FRACTION = 1 / 3
+
+
+def early_window(epochs, early_fraction: float = EARLY_FRACTION) -> np.ndarray:
+    """Mask of the "early" checkpoints: 0 < epoch <= early_fraction × the last epoch."""
+    epochs = np.asarray(epochs, dtype=float)
+    return (epochs > 0) & (epochs <= early_fraction * np.nanmax(epochs))
+
+
+def paired_early_peak(epochs, values, replicates, level: float = 0.95,
+                      early_fraction: float = EARLY_FRACTION) -> dict:
+    """The paired early-peak test from per-checkpoint ``values`` and ``replicates`` (one row per checkpoint,
+    column r = the measure on resample r, the same resample at every checkpoint), checkpoints in epoch
+    order, the last one final. Keys: early_drop, lo, hi, early_peak_epoch, early_peak_value, final_epoch,
+    final_value, early_end, n_early (nan statistic and interval when the early window is empty)."""
+    epochs, values = np.asarray(epochs, dtype=float), np.asarray(values, dtype=float)
+    replicates = np.asarray(replicates, dtype=float)
+    early = early_window(epochs, early_fraction)
+    nan = float("nan")
+    result = {"early_end": float(early_fraction * epochs[-1]), "n_early": int(early.sum()),
+              "final_epoch": float(epochs[-1]), "final_value": float(values[-1])}
+    if not early.any():
+        return {**result, "early_drop": nan, "lo": nan, "hi": nan, "early_peak_epoch": nan, "early_peak_value": nan}
+    peak = int(np.flatnonzero(early)[np.nanargmax(values[early])])
+    drops = np.max(replicates[early], axis=0) - replicates[-1]
+    lo, hi = percentile_interval(drops[np.isfinite(drops)], level)
+    return {**result, "early_drop": float(values[peak] - values[-1]), "lo": lo, "hi": hi,
+            "early_peak_epoch": float(epochs[peak]), "early_peak_value": float(values[peak])}
+
+
+def mean_peak_test(per_item: pd.DataFrame, value: str, item: str, n_boot: int = 1000, seed: int = 0,
+                   level: float = 0.95, early_fraction: float = EARLY_FRACTION) -> dict:
+    """:func:`paired_early_peak` for a measure that is the mean of ``value`` over items (column ``item``):
+    ``per_item`` holds one row per checkpoint × item (columns checkpoint, epoch, item, value; nan values are
+    left out of a mean). Each replicate draws the items with replacement once and takes every checkpoint's
+    mean over that same draw. Adds n_items."""
+    if per_item.empty:
+        raise ParameterError("mean_peak_test: no rows (no checkpoint was measured)")
+    matrix = per_item.pivot(index="checkpoint", columns=item, values=value)
+    epochs = per_item.groupby("checkpoint")["epoch"].first().loc[matrix.index]
+    order = np.argsort(epochs.to_numpy(float), kind="stable")
+    matrix, epochs = matrix.to_numpy(float)[order], epochs.to_numpy(float)[order]
+    draws = np.random.default_rng(seed).integers(0, matrix.shape[1], size=(n_boot, matrix.shape[1]))
+    replicates = np.stack([np.nanmean(row[draws], axis=1) for row in matrix])
+    result = paired_early_peak(epochs, np.nanmean(matrix, axis=1), replicates, level, early_fraction)
+    return {**result, "n_items": int(matrix.shape[1])}
