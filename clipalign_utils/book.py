@@ -278,8 +278,8 @@ def _path_replacements(run_dir: Path, sources: dict[str, Path]) -> list[tuple[st
 def _published_page() -> str:
     """The intro's lines on where the book lives, from the one repository setting (pyproject.toml)."""
     url, tag = repository.read_setting(REPO_ROOT)
-    return (f"This book is published at <{repository.pages_url(url)}>, rebuilt from <{url}> on every push to its "
-            f"main branch. Each notebook page offers its executed notebook for download (.ipynb) and opens the "
+    return (f"The published copy of this book lives at <{repository.pages_url(url)}> once the repository's Pages "
+            f"workflow has deployed it (it is rebuilt from <{url}> on every push to its main branch). Each notebook page offers its executed notebook for download (.ipynb) and opens the "
             f"notebook of release `{tag}` in Colab, where it installs the package at that release and, run "
             f"alone, trains the run it needs first.\n")
 
