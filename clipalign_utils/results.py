@@ -108,7 +108,8 @@ def checkpoint_table(run_dir: str | Path, distance: str | None = None) -> pd.Dat
     clean accuracy, noise_drop = the mean normalized drop over the noisy sigmas and
     chance_corrected_drop likewise (both nan at a checkpoint at chance), at_chance (its clean
     accuracy is not above chance), each step's paired early-peak test (<prefix>_early_drop[_lo/_hi] from
-    the PEAK_TESTS tables present: iqa, two_afc, saliency; at the synthesis' distance where the table has it) and run = the run directory's name (a portable label)."""
+    the PEAK_TESTS tables present: iqa, two_afc, saliency; at the synthesis' distance where the table has
+    it) and run = the run directory's name (a portable label)."""
     iqa = read_metric(run_dir, "iqa")
     iqa = iqa[iqa["distortion"] == "all"]
     distance = pick_distance(iqa, distance, RunDir(run_dir).table("iqa"))
