@@ -251,15 +251,20 @@ def restore(run_dir: str | Path, before: bytes | None) -> None:
         path.write_bytes(before)
 
 
+def cell_values(namespace: Mapping[str, Any], preset: str) -> tuple[list[str], dict[str, Any]]:
+    """(the preset parameters a parameters cell declares, those of them it sets: not None)."""
+    declared = [name for name in config.PRESETS[preset] if name in namespace]
+    return declared, {name: namespace[name] for name in declared if namespace[name] is not None}
+
+
 def for_page(namespace: Mapping[str, Any], run_dir: str | Path, step: str, show: bool = True) -> Resolved:
     """The parameters of the page of ``step`` on ``run_dir``, whose parameters cell is ``namespace`` (None =
     not given). When the cell holds exactly the values the run's record holds for the step (the CLI passed
     them), that entry is used as it is; otherwise they are resolved here (papermill by hand, a notebook
     opened alone). ``show``: display every declared value and where it came from."""
     preset = run_preset(run_dir, namespace.get("preset"))
-    declared = [name for name in config.PRESETS[preset] if name in namespace]
-    given = {name: namespace[name] for name in declared if namespace[name] is not None}
-    recorded = entry(run_dir, step) if RunDir(run_dir).run_record.exists() else None
+    declared, given = cell_values(namespace, preset)
+    recorded = entry(run_dir, step)
     if (recorded is not None and recorded.preset == preset and len(given) == len(declared)
             and all(_same(n, config.coerce(n, given[n], recorded.values[n]), recorded.values[n]) for n in declared)):
         resolved = recorded
@@ -279,58 +284,49 @@ def _is_image_set(item) -> bool:
     return callable(getattr(item, "content_hash", None))
 
 
-def _feed(digest, item) -> None:
-    """Feed ``item``'s content into ``digest``: image sets, arrays, tables, containers and plain values."""
-    if _is_image_set(item):
-        digest.update(item.content_hash().encode())
-    elif isinstance(item, np.ndarray):
-        digest.update(f"{item.dtype}{item.shape}".encode())
-        digest.update(np.ascontiguousarray(item).view(np.uint8).data)
-    elif isinstance(item, (pd.DataFrame, pd.Series)):
-        digest.update(item.to_csv().encode())
+def _parts(item):
+    """The leaves of a step's evaluation data in order — image sets, arrays, tables, plain values — with the
+    field names and keys between them, so that the structure is hashed too."""
+    if _is_image_set(item) or isinstance(item, (np.ndarray, pd.DataFrame, pd.Series)):
+        yield item
     elif dataclasses.is_dataclass(item) and not isinstance(item, type):
         for f in fields(item):
-            digest.update(f.name.encode())
-            _feed(digest, getattr(item, f.name))
+            yield f.name
+            yield from _parts(getattr(item, f.name))
     elif isinstance(item, dict):
         for key, value in item.items():
-            digest.update(repr(key).encode())
-            _feed(digest, value)
+            yield repr(key)
+            yield from _parts(value)
     elif isinstance(item, (list, tuple)):
         for value in item:
-            _feed(digest, value)
-    elif item is None or isinstance(item, (str, int, float, bool, np.generic)):
-        digest.update(repr(item).encode())
-    else:  # an object we do not know how to read (a callable, say): its type only
-        digest.update(type(item).__qualname__.encode())
+            yield from _parts(value)
+    else:
+        yield item
 
 
-def _image_sets(item, found: dict) -> dict:
-    if _is_image_set(item):
-        found[item.name] = item
-    elif dataclasses.is_dataclass(item) and not isinstance(item, type):
-        for f in fields(item):
-            _image_sets(getattr(item, f.name), found)
-    elif isinstance(item, dict):
-        for value in item.values():
-            _image_sets(value, found)
-    elif isinstance(item, (list, tuple)):
-        for value in item:
-            _image_sets(value, found)
-    return found
+def _encoded(part, set_hashes: dict) -> bytes:
+    if _is_image_set(part):
+        return set_hashes[id(part)].encode()
+    if isinstance(part, np.ndarray):
+        return f"{part.dtype}{part.shape}".encode() + np.ascontiguousarray(part).tobytes()
+    if isinstance(part, (pd.DataFrame, pd.Series)):
+        return part.to_csv().encode()
+    if part is None or isinstance(part, (str, int, float, bool, np.generic)):
+        return repr(part).encode()
+    return type(part).__qualname__.encode()  # an object we do not know how to read (a callable, say): its type
 
 
 def fingerprints(data) -> dict[str, str]:
     """Content hashes (sha256) of a step's evaluation data: ``all`` (every image, label, score and
-    setting it holds) and one per image set, by the set's name."""
-    hashes = {}
-    for name, images in sorted(_image_sets(data, {}).items()):
-        digest = hashlib.sha256()
-        _feed(digest, images)
-        hashes[name] = digest.hexdigest()
+    setting it holds) and one per image set, by the set's name (each set read once)."""
+    parts = list(_parts(data))
+    sets = {id(part): part for part in parts if _is_image_set(part)}
+    set_hashes = {key: images.content_hash() for key, images in sets.items()}
     digest = hashlib.sha256()
-    _feed(digest, data)
-    return {"all": digest.hexdigest(), **hashes}
+    for part in parts:
+        digest.update(_encoded(part, set_hashes))
+    return {"all": digest.hexdigest(),
+            **{images.name: set_hashes[key] for key, images in sorted(sets.items(), key=lambda kv: kv[1].name)}}
 
 
 def note_evaluation_sets(run_dir: str | Path, step: str, data) -> dict[str, str]:

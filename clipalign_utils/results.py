@@ -17,6 +17,7 @@ from . import registry
 from .config import format_value
 from .errors import ParameterError
 from .layout import RunDir, runs_in
+from .metrics.tradeoff import PEAK_CLAIMS
 
 
 def read_metric(run_dir: str | Path, name: str) -> pd.DataFrame:
@@ -99,8 +100,9 @@ def saliency_columns(run_dir: str | Path) -> pd.DataFrame | None:
     return out
 
 
-# The paired early-peak tests the steps write (``metrics.peak``): (table, column prefix in checkpoint_table).
-PEAK_TESTS = (("iqa_peak", "iqa"), ("two_afc_peak", "two_afc"), ("saliency_peak", "saliency"))
+# The paired early-peak tests the steps write (``metrics.peak``), one per peak claim of the synthesis:
+# (the table <prefix>_peak, the column prefix in checkpoint_table).
+PEAK_TESTS = tuple((f"{prefix}_peak", prefix) for _, _, prefix, *_ in PEAK_CLAIMS)
 
 
 def checkpoint_table(run_dir: str | Path, distance: str | None = None) -> pd.DataFrame:

@@ -12,14 +12,6 @@ from .layout import runs_in
 from .prose import say
 
 
-def _given(namespace: dict, preset: str | None) -> dict:
-    """The parameters cell's preset parameters that are set (not None)."""
-    from .config import PRESETS
-
-    names = PRESETS[record.run_preset(namespace["run_dir"], preset)]
-    return {name: namespace[name] for name in names if namespace.get(name) is not None}
-
-
 def open_run(namespace: dict, step: str) -> tuple[checkpoints.Run, dict]:
     """(the run the page shows, its parameters) for the notebook of ``step`` whose globals are ``namespace``
     (its parameters cell: ``run_dir``, ``preset``, ``auto_train`` and the step's parameters, None = the
@@ -32,7 +24,8 @@ def open_run(namespace: dict, step: str) -> tuple[checkpoints.Run, dict]:
         say(f"`{run_dir}` holds {len(runs)} runs: this page shows `{runs[0].name}`; step {step} is measured "
             f"in {', '.join(f'`{d.name}`' for d in runs[1:]) or 'no other run'} too, each in its own process. "
             f"`clipalign run --out {run_dir} --only {step}` also renders their pages and the synthesis.")
-        measure.in_own_processes(runs[1:], step, namespace.get("preset"), _given(namespace, namespace.get("preset")))
+        given = record.cell_values(namespace, record.run_preset(run_dir, namespace.get("preset")))[1]
+        measure.in_own_processes(runs[1:], step, namespace.get("preset"), given)  # each run's own preset
         run_dir = runs[0]
     resolved = record.for_page(namespace, run_dir, step)
     params = resolved.params

@@ -45,9 +45,7 @@ class ArrayImages(ImageSet):
         self.identity = f"array:{self.images.dtype}:{self.images.shape}:{digest.hexdigest()}"
 
     def content_hash(self) -> str:
-        digest = hashlib.sha256(f"{self.images.dtype}{self.images.shape}".encode())
-        digest.update(self.images.view(np.uint8).data)
-        return digest.hexdigest()
+        return hashlib.sha256(self.identity.encode()).hexdigest()  # identity already digests the bytes
 
     def __len__(self) -> int:
         return len(self.images)
