@@ -14,16 +14,18 @@ their seeds vary training only.
 from __future__ import annotations
 
 import zlib
-from typing import Any, Collection
+from typing import Any, Collection, Mapping
 
 import numpy as np
 
-from . import choices
+from . import choices, registry
 from .data.registry import dataset_choices
 from .data.world import QUALITY_FAMILIES, check_quality_families
 from .errors import ParameterError
 
-# Values every preset shares unless it says otherwise.
+# The parameters every step shares (the model, the world, the evaluation seeds and batches, the resampling);
+# each step declares its own in its registry entry (``Step.parameters``, ``Step.presets``), and
+# :data:`PRESETS` joins the two.
 _COMMON: dict[str, Any] = {
     "seed": 0,  # the training seed: initialisation, batch order, the training world's sample
     # The seed of every evaluation set and (derived_seed) of the bootstrap, permutation and noise draws:
@@ -31,7 +33,6 @@ _COMMON: dict[str, Any] = {
     "eval_seed": 0,
     "model": "tiny",
     "device": "auto",
-    "batch_size": 128,
     "eval_batch_size": 512,
     # world
     "image_size": 32,
@@ -40,78 +41,56 @@ _COMMON: dict[str, Any] = {
     "quality_variation": 0.0,  # fraction of training images degraded (noise, blur, JPEG, …); 0 = clean
     # The embedded IQA distortion families a degraded training image draws from (data/distortions.py).
     "quality_families": QUALITY_FAMILIES,
-    # training
-    # 5 epochs, three seeds: the texture-to-shape shift and the early IQA bump show by then (the quality
-    # experiment's clean arm, 6 epochs x 3 seeds, is the comparison), and the book's run (three seeds, six
-    # steps each, the synthesis and the book) stays under 10 minutes on 2 CPU cores; the drivers sweep
-    # tries 12 and 24.
-    "epochs": 5,
-    "samples_per_epoch": 12800,  # 100 steps of 128: early checkpoints at round fractions
-    "lr": 1e-3,
-    "weight_decay": 0.1,
-    "warmup": 50,
-    "fresh_data": False,
-    "early_checkpoints": (0.125, 0.25, 0.5, 0.75),
     # analyses
     "n_boot": 1000,
-    "iqa_dataset": "embedded",
-    "iqa_root": "",
-    "distance": "normalized_euclidean",  # the authors' measure, on raw projected embeddings
-    "iqa_resize": "auto",  # how large IQA images meet a small input: auto | patches | resize | crop
-    "iqa_levels": (1, 2, 3, 4, 5),
-    "reference_observer": "haarpsi",
-    "layers": "final",
-    "cue_conflict_dataset": "embedded",
-    "cue_conflict_root": "",
-    "cue_conflict_per_pair": 8,
-    "noise_dataset": "embedded",
-    "noise_root": "",
-    "test_per_class": 100,
-    "sigmas": (0.02, 0.05, 0.1, 0.2),
-    "noise_at": "native",  # add the noise to the native image (native) or after resizing to the input (input)
-    # similarity (2AFC): "" = the dataset's evaluation split (bapps val, nights test)
-    "similarity_dataset": "embedded",
-    "similarity_root": "",
-    "similarity_protocol": "all",
-    "similarity_split": "",
-    # saliency correspondence
-    "saliency_dataset": "embedded",
-    "saliency_root": "",
-    "saliency_method": "smoothgrad",
-    # Sized for the default run's budget (11 checkpoints; SmoothGrad is most of the step's cost).
-    "saliency_n_images": 24,  # embedded: images in the set; real datasets: the first n stimuli (0 = all)
-    "saliency_samples": 2,  # SmoothGrad noisy copies per image
-    "saliency_noise": 0.15,  # SmoothGrad noise, a fraction of the input range
-    "saliency_cue_per_pair": 1,  # cue-conflict images per (shape, texture) pair for the contour/interior share
-    "prompt_templates": "ensemble",
-    "alignment_weight": 0.5,
+    "distance": "normalized_euclidean",  # the authors' measure, on raw projected embeddings (iqa, similarity)
+    "iqa_resize": "auto",  # how large images meet a small input (iqa, similarity): auto | patches | resize | crop
+    "prompt_templates": "ensemble",  # zero-shot prompts (shape, noise, saliency)
     "n_perm": 10000,
 }
-
-PRESETS: dict[str, dict[str, Any]] = {
+# The shared values each preset changes (its steps' changes are in their registry entries).
+_PRESET_CHANGES: dict[str, dict[str, Any]] = {
     # The book's run, over three seeds (MULTI_RUN_PRESETS): 8.2 minutes for the whole pipeline on 2 idle CPU cores.
-    "default": dict(_COMMON),
+    "default": {},
     # Tests and CI: the whole pipeline in under 3 minutes on 2 CPU cores.
-    "smoke": dict(
-        _COMMON,
-        epochs=2,
-        samples_per_epoch=1024,
-        batch_size=64,
-        warmup=4,
-        early_checkpoints=(0.25, 0.5, 0.75),
-        n_boot=50,
-        iqa_levels=(1, 3, 5),
-        cue_conflict_per_pair=1,
-        test_per_class=16,
-        n_perm=500,
-        saliency_n_images=16,
-        saliency_samples=2,
-    ),
+    "smoke": {"n_boot": 50, "n_perm": 500},
+    # The statistical version of the book's run: the default settings over 3 seeds and 2 scales
+    # (about 1.5 hours on 2 CPU cores; `clipalign run --preset full` runs them all).
+    "full": {},
 }
 
-# The statistical version of the book's run: the default settings over 3 seeds and 2 scales
-# (about 1.5 hours on 2 CPU cores; `clipalign run --preset full` runs them all).
-PRESETS["full"] = dict(PRESETS["default"])
+
+class _Presets(Mapping):
+    """{preset name: its parameters}: the shared values, then every registered step's (in step order), each
+    with the preset's changes. Live: a step registered at run time adds its parameters."""
+
+    def __init__(self):
+        self._built: tuple[int, dict] = (-1, {})
+
+    def _presets(self) -> dict[str, dict[str, Any]]:
+        registry.discover()
+        if self._built[0] != registry.VERSION[0]:
+            presets = {}
+            for name, changes in _PRESET_CHANGES.items():
+                values = dict(_COMMON, **changes)
+                for step in registry.steps():
+                    values.update(step.parameters)
+                    values.update(step.presets.get(name, {}))
+                presets[name] = values
+            self._built = (registry.VERSION[0], presets)
+        return self._built[1]
+
+    def __getitem__(self, name: str) -> dict[str, Any]:
+        return dict(self._presets()[name])
+
+    def __iter__(self):
+        return iter(_PRESET_CHANGES)
+
+    def __len__(self) -> int:
+        return len(_PRESET_CHANGES)
+
+
+PRESETS: Mapping[str, dict[str, Any]] = _Presets()
 # The book's run is itself three seeds: its verdicts rest on the seed-mean curves, with the share of seeds
 # that agree beside each (`clipalign run --preset default`; `-p seed=K` asks for one run instead).
 MULTI_RUN_PRESETS: dict[str, dict[str, tuple]] = {"default": {"seeds": (0, 1, 2)},
@@ -145,18 +124,21 @@ EXPERIMENT_FIXED: dict[str, dict[str, str]] = {"quality": {"seed": "0,1,2", "epo
                                                            "test_per_class": "50", "n_perm": "2000"}}
 EXPERIMENT_PAGES: dict[str, str] = {"quality": "09_quality_experiment"}
 
-CHOICES: dict[str, Collection[str]] = {
+_COMMON_CHOICES: dict[str, Collection[str]] = {
     "device": choices.DEVICES,
     "distance": choices.DISTANCES,
     "iqa_resize": choices.IQA_RESIZE,
-    "noise_at": choices.NOISE_AT,
-    "layers": choices.LAYERS,
-    "similarity_protocol": choices.SIMILARITY_PROTOCOLS,
-    "saliency_method": choices.SALIENCY_METHODS,
-    # iqa_dataset, cue_conflict_dataset, noise_dataset, similarity_dataset, saliency_dataset: live views of
-    # the dataset registry, so a dataset registered at run time is a valid value.
-    **dataset_choices(),
 }
+
+
+def parameter_choices() -> dict[str, Collection[str]]:
+    """{parameter: its allowed values}: the shared ones, every step's (``Step.choices``) and the dataset
+    parameters (``iqa_dataset`` …: live views of the dataset registry, so a dataset registered at run time
+    is a valid value)."""
+    found = dict(_COMMON_CHOICES)
+    for step in registry.steps():
+        found.update(step.choices)
+    return {**found, **dataset_choices()}
 
 
 def coerce(name: str, value: Any, like: Any) -> Any:
@@ -217,22 +199,15 @@ def resolve(preset: str = "default", **overrides: Any) -> dict[str, Any]:
         if name not in params:
             raise ParameterError(f"unknown parameter {name!r}; known: {', '.join(sorted(params))}")
         params[name] = coerce(name, value, params[name])
-    for name, allowed in CHOICES.items():
-        if params[name] not in allowed:
+    for name, allowed in parameter_choices().items():
+        if name in params and params[name] not in allowed:
             raise ParameterError(f"parameter {name}={params[name]!r}: choose one of {', '.join(allowed)}")
-    for name in ("epochs", "samples_per_epoch", "batch_size", "eval_batch_size", "n_boot"):
+    for name in ("eval_batch_size", "n_boot"):
         if params[name] <= 0:
             raise ParameterError(f"parameter {name} must be positive, got {params[name]!r}")
-    if params["samples_per_epoch"] < params["batch_size"]:
-        raise ParameterError(
-            f"samples_per_epoch={params['samples_per_epoch']} is smaller than batch_size="
-            f"{params['batch_size']}: an epoch would have no step")
-    if any(not 0 < f < 1 for f in params["early_checkpoints"]):
-        raise ParameterError("early_checkpoints are fractions of the first epoch, each in (0, 1)")
-    if params["saliency_n_images"] < 0 or params["saliency_samples"] < 1 or params["saliency_cue_per_pair"] < 0:
-        raise ParameterError("saliency_n_images and saliency_cue_per_pair must be >= 0 and saliency_samples >= 1")
-    if not 0 <= params["saliency_noise"] <= 1:
-        raise ParameterError(f"parameter saliency_noise must lie in [0, 1], got {params['saliency_noise']!r}")
+    for step in registry.steps():
+        if step.check is not None:
+            step.check(params)
     if not 0 <= params["quality_variation"] <= 1:
         raise ParameterError(f"parameter quality_variation must lie in [0, 1], got {params['quality_variation']!r}")
     if params["eval_seed"] < 0:

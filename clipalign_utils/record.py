@@ -252,8 +252,9 @@ def restore(run_dir: str | Path, before: bytes | None) -> None:
 
 
 def cell_values(namespace: Mapping[str, Any], preset: str) -> tuple[list[str], dict[str, Any]]:
-    """(the preset parameters a parameters cell declares, those of them it sets: not None)."""
-    declared = [name for name in config.PRESETS[preset] if name in namespace]
+    """(the preset parameters a parameters cell declares, in the cell's order; those of them it sets: not None)."""
+    known = config.PRESETS[preset]
+    declared = [name for name in namespace if name in known]
     return declared, {name: namespace[name] for name in declared if namespace[name] is not None}
 
 

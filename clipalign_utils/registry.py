@@ -1,23 +1,34 @@
-"""The step registry: the one list of the pipeline's steps, their notebooks and the tables they write.
+"""The step registry: the pipeline's steps, their notebooks, the tables they write, their parameters and
+what each adds to the synthesis.
 
-Each analysis step is one registry entry (:class:`Step`): its name (what ``clipalign run --only`` takes),
-its notebook (a jupytext py:percent source, ``notebooks/<notebook>.py`` unless the entry names another
-folder), the metric tables it writes with their contract columns (:class:`Table`, the schema every
-reader and test uses), the steps it needs first, and whether it is the synthesis (run last, over one run
-or several). The runner, the multi-run and sweep loops, ``results``, the book and the CLI read this
-module; nothing else lists steps, notebooks or pages. Where a run keeps what a step writes, and whether
-a step is done there, is the run directory's business (``layout.RunDir``).
+Each step is one :class:`Step`, registered by the ``__init__.py`` of its package
+``clipalign_utils/steps/<step>/`` (beside its ``analysis.py``, the measurement, and ``page.py``, its
+sentences and figures): its name (what ``clipalign run --only`` takes), its notebook (a jupytext py:percent
+source, ``notebooks/<notebook>.py`` unless the entry names another folder), the metric tables it writes
+with their contract columns (:class:`Table`), the steps it needs first, its own parameters (defaults,
+per-preset values, choices, checks: ``config`` assembles the presets from them), and, for a step whose
+curve joins the synthesis, its :class:`Summary` (the per-checkpoint column, its interval, baseline rows,
+its claim). The synthesis' checkpoint table, verdicts, seed means, summary panels and the book's table of
+contents follow from these entries; nothing else lists steps, notebooks, pages or claims.
 
-This module imports nothing of the package but ``errors``, so any layer may read it.
+The step packages are found on first use (:func:`discover`): their ``__init__`` modules import nothing but
+this module, ``choices`` and ``errors``, so finding the steps imports no measurement code; a step's ``analysis`` is
+imported when it runs. Steps run in their notebooks' chapter order, the synthesis last.
 
-Adding a step: write its module (``clipalign_utils/steps/<name>.py``), its notebook and tests, then add
-one :func:`register` call below (or call it at run time: a test registers a toy step that way).
+This module imports nothing of the package but ``errors`` (and, to find the step packages, the ``steps``
+package, which holds no code), so any layer may read it.
+
+Adding a step: its package (``__init__.py`` with one :func:`register` call, ``analysis.py``), its
+notebook and tests; or :func:`register` at run time (a test registers a toy step that way).
 """
 from __future__ import annotations
 
+import importlib
+import pkgutil
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Iterator, Mapping
+from types import MappingProxyType
+from typing import Any, Callable, Collection, Iterator, Mapping
 
 from .errors import ParameterError
 
@@ -43,6 +54,12 @@ def _installed_notebooks() -> Path:
 NOTEBOOK_DIR = REPO_ROOT / "notebooks" if (REPO_ROOT / "notebooks").is_dir() else _installed_notebooks()
 
 
+def dataset_parameters(task: str) -> dict[str, str]:
+    """A dataset task's two parameters (``data.registry``): ``<task>_dataset`` (the embedded set by default;
+    the names registered for the task are its choices) and ``<task>_root`` (a real dataset's folder)."""
+    return {f"{task}_dataset": "embedded", f"{task}_root": ""}
+
+
 @dataclass(frozen=True)
 class Table:
     """A metric table ``RUN_DIR/metrics/<name>.csv``.
@@ -65,9 +82,69 @@ class Table:
 
 
 @dataclass(frozen=True)
+class PeakClaim:
+    """The claim that a step's summary curve peaks early then declines, judged on the paired early-peak test
+    the step writes (``metrics.peak``): the table ``<prefix>_peak`` (one row: early_drop, lo, hi; per distance
+    where it has a ``distance`` column), read into checkpoint_table as ``<prefix>_early_drop[_lo/_hi]``.
+
+    ``label``: the measure's short name in the statistic ("srcc"); ``items``: what the bootstrap resamples."""
+
+    claim: str
+    label: str
+    items: str
+    prefix: str
+
+    @property
+    def table(self) -> str:
+        return f"{self.prefix}_peak"
+
+
+@dataclass(frozen=True)
+class TrendClaim:
+    """The claim that ``column`` of the synthesis' table moves ``direction`` (``falls`` or ``rises``) over
+    training, judged by a permutation Spearman of epoch and value; a column the table lacks gives no row
+    unless ``required``."""
+
+    claim: str
+    column: str
+    direction: str = "falls"
+    required: bool = True
+
+
+@dataclass(frozen=True)
+class Summary:
+    """What a step adds to the synthesis' per-checkpoint table (``results.checkpoint_table``).
+
+    ``column``: its headline per-checkpoint measure (with ``column``_lo/_hi where it has an interval), named
+    ``what`` on pages. ``function``: the name of a function in the step's module,
+    ``(table, distance, path) -> DataFrame``:
+    one row per checkpoint (column ``checkpoint``), given the step's first table read and checked, its
+    ``baselines`` rows left out, the synthesis' distance (None = the table's own) and the table's path for
+    messages. ``measures``: the columns it adds that are averaged over seeds, each ``(column, lo, hi)``
+    (lo/hi None: no per-run interval); the first is the step's headline, named ``what`` on pages.
+    ``required``: a run without the step's table cannot be synthesised (otherwise it joins when present).
+    ``panel``: ``(y label, title)`` of its panel in the summary figure after the paper's four (None: none).
+    ``claims``: its claims (:class:`PeakClaim`, :class:`TrendClaim`)."""
+
+    column: str
+    what: str
+    measures: tuple[tuple[str, str | None, str | None], ...]
+    function: str = "summary_columns"
+    baselines: tuple[str, ...] = ()
+    required: bool = False
+    panel: tuple[str, str] | None = None
+    claims: tuple = ()
+
+
+@dataclass(frozen=True)
 class Step:
     """One pipeline step. ``notebook_dir`` None = :data:`NOTEBOOK_DIR`; ``module`` names the step's
-    computation (``clipalign_utils.steps.<name>``) for readers; ``title`` is for listings."""
+    computation (``clipalign_utils.steps.<name>.analysis``); ``title`` is for listings.
+
+    Its own parameters: ``parameters`` (name → default; the type of the default is the parameter's type),
+    ``presets`` (preset name → the values that differ there), ``choices`` (name → the allowed values) and
+    ``check`` (called with the resolved parameters; raises ParameterError naming the parameter).
+    ``summary``: what it adds to the synthesis (:class:`Summary`), None for none."""
 
     name: str
     notebook: str
@@ -77,35 +154,102 @@ class Step:
     module: str | None = None
     title: str = ""
     notebook_dir: Path | None = field(default=None, compare=False)
+    parameters: Mapping[str, Any] = field(default_factory=dict, compare=False)
+    presets: Mapping[str, Mapping[str, Any]] = field(default_factory=dict, compare=False)
+    choices: Mapping[str, Collection] = field(default_factory=dict, compare=False)
+    check: Callable[[dict], None] | None = field(default=None, compare=False)
+    summary: Summary | None = None
 
     @property
     def source(self) -> Path:
         """The notebook's jupytext source."""
         return Path(self.notebook_dir or NOTEBOOK_DIR) / f"{self.notebook}.py"
 
+    def summary_function(self) -> Callable:
+        """The step's summary function (imports its module)."""
+        return getattr(importlib.import_module(self.module), self.summary.function)
+
+
+@dataclass(frozen=True)
+class Page:
+    """A notebook page of the book that is not a step of a run: a comparison over several runs (a sweep,
+    an experiment's chapter). ``description``: what produces it."""
+
+    notebook: str
+    description: str
+    notebook_dir: Path | None = field(default=None, compare=False)
+
+    @property
+    def source(self) -> Path:
+        return Path(self.notebook_dir or NOTEBOOK_DIR) / f"{self.notebook}.py"
+
 
 _REGISTRY: dict[str, Step] = {}
-# Notebooks that are book pages but not steps of a run: comparisons over several runs.
-# name -> a line on what produces them.
-PAGES: dict[str, str] = {}
+_PAGES: dict[str, Page] = {}
+# The sweep's comparison page (registered by clipalign_utils/steps/sweep): the orchestration names it.
+SWEEP_PAGE = "06_sweep"
+_discovery = {"state": "pending", "checked": -1}  # pending → running → done; the VERSION last checked
+VERSION = [0]  # bumped by every (un)registration: config's presets are rebuilt when it changes
 
 
-def register(step: Step, replace: bool = False) -> Step:
-    """Add ``step``. Steps run in registration order, the synthesis always last; a step's ``depends`` must
-    be registered already. Its table names must be new. Returns ``step``."""
-    if step.name in _REGISTRY and not replace:
-        raise ParameterError(f"step {step.name!r} is registered already")
+def discover() -> None:
+    """Import every step package under ``clipalign_utils/steps`` once (their ``__init__`` modules register
+    them). The steps' dependencies are checked at the first lookup after (a package imported directly is
+    still registering while discovery runs)."""
+    if _discovery["state"] != "pending":
+        return
+    _discovery["state"] = "running"
+    from . import steps as package
+
+    for found in sorted(pkgutil.iter_modules(package.__path__), key=lambda m: m.name):
+        if found.ispkg:
+            importlib.import_module(f"{package.__name__}.{found.name}")
+    _discovery["state"] = "done"
+
+
+def _check_depends(step: Step) -> None:
     unknown = [d for d in step.depends if d not in _REGISTRY]
     if unknown:
         raise ParameterError(f"step {step.name!r} depends on unregistered step(s) {', '.join(unknown)}")
-    if step.synthesis and any(s.synthesis for s in _REGISTRY.values() if s.name != step.name):
-        raise ParameterError(f"step {step.name!r}: there is a synthesis step already ({synthesis().name})")
-    taken = {t.name: s.name for s in _REGISTRY.values() if s.name != step.name for t in s.tables}
+
+
+def _registry() -> dict[str, Step]:
+    discover()
+    if _discovery["checked"] != VERSION[0]:
+        for step in _REGISTRY.values():
+            _check_depends(step)
+        _discovery["checked"] = VERSION[0]
+    return _REGISTRY
+
+
+def register(step: Step, replace: bool = False) -> Step:
+    """Add ``step``. A step's ``depends`` must be registered (checked once discovery is over), its table
+    names and parameter names must be new, and there is one synthesis. Returns ``step``."""
+    discover()
+    if step.name in _REGISTRY and not replace:
+        raise ParameterError(f"step {step.name!r} is registered already")
+    if _discovery["state"] == "done":
+        _check_depends(step)
+    others = [s for s in _REGISTRY.values() if s.name != step.name]
+    if step.synthesis and any(s.synthesis for s in others):
+        raise ParameterError(f"step {step.name!r}: there is a synthesis step already")
+    taken = {t.name: s.name for s in others for t in s.tables}
     clash = [t.name for t in step.tables if t.name in taken]
     if clash:
         raise ParameterError(f"step {step.name!r}: table(s) {', '.join(clash)} belong to another step")
+    declared = {name: s.name for s in others for name in s.parameters}
+    clash = [name for name in step.parameters if name in declared]
+    if clash:
+        raise ParameterError(f"step {step.name!r}: parameter(s) {', '.join(clash)} are declared by another step")
     _REGISTRY[step.name] = step
+    VERSION[0] += 1
     return step
+
+
+def register_page(page: Page) -> Page:
+    """Add a comparison page (a book page that is not a step of a run)."""
+    _PAGES[page.notebook] = page
+    return page
 
 
 def unregister(name: str) -> None:
@@ -114,11 +258,13 @@ def unregister(name: str) -> None:
     if dependants:
         raise ParameterError(f"step {name!r} is needed by {', '.join(dependants)}")
     _REGISTRY.pop(name, None)
+    VERSION[0] += 1
 
 
 def steps() -> list[Step]:
-    """Every step in execution order: registration order, the synthesis last."""
-    ordered = list(_REGISTRY.values())
+    """Every step in execution order: its notebook's chapter order (the names sort by chapter number), the
+    synthesis last."""
+    ordered = sorted(_registry().values(), key=lambda s: s.notebook)
     return [s for s in ordered if not s.synthesis] + [s for s in ordered if s.synthesis]
 
 
@@ -128,13 +274,13 @@ def names() -> list[str]:
 
 def get(name: str) -> Step:
     """The step called ``name`` (ParameterError naming the steps otherwise)."""
-    if name not in _REGISTRY:
+    if name not in _registry():
         raise ParameterError(f"unknown step {name!r}; steps: {', '.join(names())}")
     return _REGISTRY[name]
 
 
 def synthesis() -> Step:
-    found = [s for s in _REGISTRY.values() if s.synthesis]
+    found = [s for s in _registry().values() if s.synthesis]
     if not found:
         raise ParameterError("no synthesis step is registered")
     return found[0]
@@ -173,22 +319,28 @@ def step_of_table(name: str) -> Step:
 def notebook_pages() -> list[str]:
     """Every notebook page of the book, steps and comparisons, in page order (their names sort by
     chapter number)."""
-    return sorted({s.notebook for s in steps()} | set(PAGES))
+    return sorted({s.notebook for s in steps()} | set(pages()))
 
 
 def notebook_source(notebook: str) -> Path:
     """The jupytext source of a step's or a page's notebook."""
-    for s in steps():
+    for s in [*steps(), *pages().values()]:
         if s.notebook == notebook:
             return s.source
     return NOTEBOOK_DIR / f"{notebook}.py"
+
+
+def pages() -> Mapping[str, Page]:
+    """The comparison pages by notebook name (read-only)."""
+    discover()
+    return MappingProxyType(_PAGES)
 
 
 class StepNotebooks(Mapping):
     """A live read-only view {step name: notebook name}, in execution order (``pipeline.STEPS``)."""
 
     def __getitem__(self, name: str) -> str:
-        if name not in _REGISTRY:
+        if name not in _registry():
             raise KeyError(name)
         return _REGISTRY[name].notebook
 
@@ -196,48 +348,37 @@ class StepNotebooks(Mapping):
         return iter(names())
 
     def __len__(self) -> int:
-        return len(_REGISTRY)
+        return len(_registry())
 
     def __repr__(self) -> str:
         return f"StepNotebooks({dict(self)!r})"
 
 
-# ------------------------------------------------------------------------------------------------
-# The study's steps and tables (DESIGN.md "Pipeline steps" and "Metric tables").
+# --- What the synthesis reads: the steps' summaries, in step order. ---
 
-IQA = Table("iqa", ("checkpoint", "epoch", "dataset", "distance", "distortion", "srcc", "srcc_lo", "srcc_hi",
-                    "krcc", "plcc", "n_pairs"),
-            required=("checkpoint", "epoch", "dataset", "distance", "distortion", "srcc", "srcc_lo", "srcc_hi"))
-SHAPE_BIAS = Table("shape_bias", ("checkpoint", "epoch", "dataset", "shape_bias", "lo", "hi", "shape_fraction",
-                                  "texture_fraction", "neither_fraction", "n_images"),
-                   required=("checkpoint", "epoch", "dataset", "shape_bias", "lo", "hi"))
-NOISE = Table("noise", ("checkpoint", "epoch", "dataset", "sigma", "accuracy", "lo", "hi", "normalized_drop",
-                        "chance_corrected_drop", "n_images"),
-              required=("checkpoint", "epoch", "dataset", "sigma", "accuracy", "lo", "hi", "normalized_drop"))
-TWO_AFC = Table("two_afc", ("checkpoint", "epoch", "dataset", "subset", "distance", "score", "score_lo", "score_hi",
-                            "n_triplets"))
-SALIENCY = Table("saliency", ("checkpoint", "epoch", "dataset", "method", "metric", "value", "value_lo", "value_hi",
-                              "n_images"))
-# saliency.csv's baseline rows have this in their checkpoint column (epoch nan).
-SALIENCY_BASELINE = "centre_bias"
-TRADEOFF = Table("tradeoff", ("checkpoint", "epoch"))
+def summaries(required: bool | None = None) -> list[tuple[Step, Summary]]:
+    """(step, its summary) for every step with one, in execution order; ``required`` True/False: only the
+    steps a synthesis needs / only those that join when present."""
+    return [(s, s.summary) for s in per_run_steps()
+            if s.summary is not None and (required is None or s.summary.required == required)]
 
-register(Step("train", "01_train", title="train the model, keep checkpoints",
-              module="clipalign_utils.train"))
-register(Step("iqa", "02_iqa_alignment", (IQA,), depends=("train",), module="clipalign_utils.steps.iqa",
-              title="alignment with image-quality judgments"))
-register(Step("shape", "03_shape_texture_bias", (SHAPE_BIAS,), depends=("train",), module="clipalign_utils.steps.shape",
-              title="shape vs texture bias on cue-conflict images"))
-register(Step("noise", "04_noise_robustness", (NOISE,), depends=("train",), module="clipalign_utils.steps.noise",
-              title="zero-shot accuracy under Gaussian noise"))
-register(Step("similarity", "07_similarity", (TWO_AFC,), depends=("train",),
-              module="clipalign_utils.steps.similarity", title="2AFC perceptual similarity"))
-register(Step("saliency", "08_saliency", (SALIENCY,), depends=("train",),
-              module="clipalign_utils.steps.saliency", title="saliency correspondence"))
-register(Step("tradeoff", "05_tradeoff_synthesis", (TRADEOFF,), depends=("iqa", "shape", "noise"),
-              synthesis=True, module="clipalign_utils.steps.tradeoff",
-              title="the synthesis: verdicts on the paper's claims"))
 
-PAGES["06_sweep"] = "the comparison of a sweep's runs (clipalign sweep; the full preset's drivers)"
-PAGES["09_quality_experiment"] = "the quality-variation experiment: its sweeps compared (a page when the run holds it)"
-SWEEP_PAGE = "06_sweep"
+def claims() -> list[tuple[Step, PeakClaim | TrendClaim]]:
+    """(step, claim) for every claim of every summary, in step order."""
+    return [(step, claim) for step, summary in summaries() for claim in summary.claims]
+
+
+def peak_claims() -> list[tuple[Step, PeakClaim]]:
+    return [(step, claim) for step, claim in claims() if isinstance(claim, PeakClaim)]
+
+
+def seed_measures() -> dict[str, tuple[str | None, str | None]]:
+    """Every per-checkpoint measure the synthesis averages over seeds, {column: (lo, hi)}: the required
+    steps' measures, then each paired early-peak test (``<prefix>_early_drop``), then the optional steps'."""
+    measures = {column: (lo, hi) for _, summary in summaries(required=True) for column, lo, hi in summary.measures}
+    for _, claim in peak_claims():
+        drop = f"{claim.prefix}_early_drop"
+        measures[drop] = (f"{drop}_lo", f"{drop}_hi")
+    measures.update({column: (lo, hi) for _, summary in summaries(required=False)
+                     for column, lo, hi in summary.measures})
+    return measures

@@ -34,19 +34,19 @@ preset = None  # None: the run's own (recorded), else "default"; "smoke": second
 seed = None  # None: the preset's value, for this and every parameter below
 model = None  # scale name (tiny, small, vit-tiny) or an open_clip model name
 device = None  # auto | cpu | cuda
-epochs = None
-samples_per_epoch = None
 batch_size = None
-lr = None
-warmup = None
-weight_decay = None
+image_size = None
 texture_correlation = None
 texture_scale = None
-image_size = None
-fresh_data = None  # True: new pairs every epoch; False: a fixed set repeated
-early_checkpoints = None  # fractions of the first epoch at which to save
 quality_variation = None  # fraction of training images degraded (noise, blur, JPEG, …); 0: all clean
 quality_families = None  # distortion families drawn from, e.g. "gaussian_blur,jpeg_compression"; None: all 8
+epochs = None
+samples_per_epoch = None
+lr = None
+weight_decay = None
+warmup = None
+fresh_data = None  # True: new pairs every epoch; False: a fixed set repeated
+early_checkpoints = None  # fractions of the first epoch at which to save
 
 # %%
 from IPython.display import display
@@ -54,8 +54,8 @@ from IPython.display import display
 from clipalign_utils import checkpoints, train
 from clipalign_utils.plots.common import save_figure
 from clipalign_utils.prose import say
-from clipalign_utils.step_page import open_training
-from clipalign_utils.steps import training
+from clipalign_utils.orchestration.step_page import open_training
+from clipalign_utils.steps.train import page as training
 
 params = open_training(globals())  # the parameters cell's values; None = the run's record, else the preset's
 

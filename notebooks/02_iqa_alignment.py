@@ -70,6 +70,10 @@ eval_seed = None  # the seed of the evaluation sets and of the bootstrap and per
 model = None  # only for runs without params.txt (e.g. ViT-B-32); else read from the run
 device = None  # auto | cpu | cuda
 eval_batch_size = None
+image_size = None  # embedded: image size (as the world was trained)
+texture_correlation = None  # embedded: for the world images among the references
+texture_scale = None
+n_boot = None  # bootstrap resamples for the SRCC intervals
 iqa_dataset = None  # embedded | tid2013 | kadid10k
 iqa_root = None  # tid2013 / kadid10k: the dataset folder in its official layout
 distance = None  # normalized_euclidean (the authors') | euclidean | cosine
@@ -77,23 +81,19 @@ iqa_resize = None  # auto | patches | resize | crop: how large images meet a sma
 iqa_levels = None  # embedded: distortion levels, from 1 (mildest) to 5
 reference_observer = None  # embedded: haarpsi | mdsi | ms_ssim | ssim
 layers = None  # final (the image embedding) | all (also every vision block's output)
-n_boot = None  # bootstrap resamples for the SRCC intervals
-image_size = None  # embedded: image size (as the world was trained)
-texture_correlation = None  # embedded: for the world images among the references
-texture_scale = None
 
 # %%
-from clipalign_utils.step_page import open_run
+from clipalign_utils.orchestration.step_page import open_run
 from clipalign_utils.io import write_tables
 from clipalign_utils.prose import say
-from clipalign_utils.steps import iqa as iqa_step
+from clipalign_utils.steps.iqa import analysis as iqa_step, page as iqa_page
 from clipalign_utils.plots.common import save_figure
 from clipalign_utils.plots.iqa import distortion_heatmap, layer_heatmap
 from IPython.display import display
 
 run, params = open_run(globals(), "iqa")  # several runs: all analysed, the first shown; trains first if it has none
 data = iqa_step.load(run, params)
-say(iqa_step.describe_data(run, data, params))
+say(iqa_page.describe_data(run, data, params))
 
 # %% [markdown]
 # ## The ground truth
@@ -101,15 +101,15 @@ say(iqa_step.describe_data(run, data, params))
 # on a dataset where human scores exist.
 
 # %%
-say(iqa_step.ground_truth_sentences(data))
+say(iqa_page.ground_truth_sentences(data))
 
 # %% [markdown]
 # One reference and a distorted version of it per distortion type (at its middle level), each
 # titled with its quality score.
 
 # %%
-save_figure(iqa_step.examples_figure(data), run.run_dir, "iqa_examples")
-say(iqa_step.level_sentences(data))
+save_figure(iqa_page.examples_figure(data), run.run_dir, "iqa_examples")
+say(iqa_page.level_sentences(data))
 
 # %% [markdown]
 # ## Alignment at every checkpoint
@@ -130,9 +130,9 @@ display(iqa_step.checkpoint_table(tables))
 # same references, so a decline can be real even where the bands overlap.
 
 # %%
-save_figure(iqa_step.alignment_figure(tables, data, params), run.run_dir, "iqa_alignment_vs_epoch")
+save_figure(iqa_page.alignment_figure(tables, data, params), run.run_dir, "iqa_alignment_vs_epoch")
 display(iqa_step.peak_table(tables))
-say(iqa_step.peak_sentences(tables))
+say(iqa_page.peak_sentences(tables))
 
 # %% [markdown]
 # ## Is there an *early* peak? A paired test
@@ -145,7 +145,7 @@ say(iqa_step.peak_sentences(tables))
 # early, then declines".
 
 # %%
-say(iqa_step.early_peak_sentences(tables))
+say(iqa_page.early_peak_sentences(tables))
 
 # %% [markdown]
 # ## Per distortion type
@@ -154,7 +154,7 @@ say(iqa_step.early_peak_sentences(tables))
 
 # %%
 save_figure(distortion_heatmap(tables["iqa"]), run.run_dir, "iqa_srcc_per_distortion")
-say(iqa_step.distortion_sentences(tables))
+say(iqa_page.distortion_sentences(tables))
 
 # %% [markdown]
 # ## Two questions in one number: seen and unseen damage
@@ -166,8 +166,8 @@ say(iqa_step.distortion_sentences(tables))
 # others (*unseen*). In a clean world (`quality_variation` = 0) every family is unseen.
 
 # %%
-save_figure(iqa_step.families_figure(tables, run), run.run_dir, "iqa_families")
-say(iqa_step.family_sentences(tables, run))
+save_figure(iqa_page.families_figure(tables, run), run.run_dir, "iqa_families")
+say(iqa_page.family_sentences(tables, run))
 
 # %% [markdown]
 # ## Distance against quality
@@ -176,8 +176,8 @@ say(iqa_step.family_sentences(tables, run))
 # others is one the model weighs differently from the ground truth.
 
 # %%
-save_figure(iqa_step.scatter_figure(tables, data, params), run.run_dir, "iqa_distance_vs_quality")
-say(iqa_step.distance_sentences(tables, params))
+save_figure(iqa_page.scatter_figure(tables, data, params), run.run_dir, "iqa_distance_vs_quality")
+say(iqa_page.distance_sentences(tables, params))
 
 # %% [markdown]
 # ## Three distances, one checkpoint
@@ -201,4 +201,4 @@ display(iqa_step.compare_distances(run, params, data).round(3))
 # %%
 if "iqa_layers" in tables:
     save_figure(layer_heatmap(tables["iqa_layers"]), run.run_dir, "iqa_layers")
-say(iqa_step.layer_sentences(tables))
+say(iqa_page.layer_sentences(tables))

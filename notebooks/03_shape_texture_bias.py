@@ -57,28 +57,28 @@ eval_seed = None  # the seed of the evaluation sets and of the bootstrap and per
 model = None  # only for runs without params.txt: the model's scale or open_clip name
 device = None  # auto | cpu | cuda
 eval_batch_size = None
-cue_conflict_dataset = None  # embedded | geirhos
-cue_conflict_root = None  # geirhos: the cue-conflict/ folder (one folder per class) or its parent
-cue_conflict_per_pair = None  # embedded: images per ordered (shape, texture) pair
 image_size = None  # embedded world
 texture_correlation = None
 texture_scale = None
-prompt_templates = None  # ensemble | single | templates separated by "|"
 n_boot = None
+cue_conflict_dataset = None  # embedded | geirhos
+cue_conflict_root = None  # geirhos: the cue-conflict/ folder (one folder per class) or its parent
+cue_conflict_per_pair = None  # embedded: images per ordered (shape, texture) pair
+prompt_templates = None  # ensemble | single | templates separated by "|"
 
 # %%
 from IPython.display import display
 
-from clipalign_utils.step_page import open_run
+from clipalign_utils.orchestration.step_page import open_run
 from clipalign_utils.io import write_tables
 from clipalign_utils.prose import say
 from clipalign_utils.plots.common import save_figure
 from clipalign_utils.plots.shape_bias import decision_fractions
-from clipalign_utils.steps import shape as shape_step
+from clipalign_utils.steps.shape import analysis as shape_step, page as shape_page
 
 run, params = open_run(globals(), "shape")  # several runs: all analysed, the first shown; trains first if none
 data = shape_step.load(run, params)  # the cue-conflict images and the prompt templates
-say(shape_step.data_sentences(run, data))
+say(shape_page.data_sentences(run, data))
 
 # %% [markdown]
 # ## Classifying every checkpoint
@@ -100,13 +100,13 @@ display(tables["shape_bias"].drop(columns=["model", "n_templates"]).round(3))
 # of these images.
 
 # %%
-save_figure(shape_step.curve_figure(data, tables), run.run_dir, "shape_bias_vs_epoch")
-say(shape_step.reference_sentences())
+save_figure(shape_page.curve_figure(data, tables), run.run_dir, "shape_bias_vs_epoch")
+say(shape_page.reference_sentences())
 
 # %%
 # The texture phase is the lowest shape bias before the last checkpoint; the shift shows when it
 # leans to texture, the last checkpoint leans to shape, and their intervals do not overlap.
-say(shape_step.shift_sentences(tables["shape_bias"]))
+say(shape_page.shift_sentences(tables["shape_bias"]))
 
 # %% [markdown]
 # ## Shape, texture, or neither
@@ -115,7 +115,7 @@ say(shape_step.shift_sentences(tables["shape_bias"]))
 
 # %%
 save_figure(decision_fractions(tables["shape_bias"], log_x=True), run.run_dir, "shape_bias_fractions")
-say(shape_step.fraction_sentences(tables["shape_bias"]))
+say(shape_page.fraction_sentences(tables["shape_bias"]))
 
 # %% [markdown]
 # ## Per class
@@ -124,8 +124,8 @@ say(shape_step.fraction_sentences(tables["shape_bias"]))
 # vertical lines mark each checkpoint's overall shape bias and the human reference.
 
 # %%
-save_figure(shape_step.per_class_figure(data, tables), run.run_dir, "shape_bias_per_class")
-say(shape_step.per_class_sentences(tables))
+save_figure(shape_page.per_class_figure(data, tables), run.run_dir, "shape_bias_per_class")
+say(shape_page.per_class_sentences(tables))
 
 # %% [markdown]
 # ## Examples
@@ -134,5 +134,5 @@ say(shape_step.per_class_sentences(tables))
 # parentheses matches neither cue). The images are evenly spaced through the set, not picked.
 
 # %%
-save_figure(shape_step.examples_figure(data, tables), run.run_dir, "cue_conflict_examples")
-say(shape_step.agreement_sentences(data, tables))
+save_figure(shape_page.examples_figure(data, tables), run.run_dir, "cue_conflict_examples")
+say(shape_page.agreement_sentences(data, tables))

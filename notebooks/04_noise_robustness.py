@@ -60,27 +60,27 @@ eval_seed = None  # the seed of the evaluation sets and of the bootstrap and per
 model = None  # only for runs without params.txt (e.g. ViT-B-32); else read from the run
 device = None  # auto | cpu | cuda
 eval_batch_size = None
+image_size = None  # embedded world: as trained
+texture_correlation = None
+texture_scale = None
 n_boot = None  # bootstrap resamples for the accuracy CIs
-n_perm = None  # permutations for the trend test
 noise_dataset = None  # embedded | cifar100
 noise_root = None  # cifar100: the cifar-100-python folder (holding test and meta) or its parent
 test_per_class = None  # images per class (cifar100: a seeded balanced subset; from 100 on, all 10,000)
 sigmas = None  # noise standard deviations on [0, 1] pixels; 0 (clean) is always added
 noise_at = None  # native | input: add the noise before or after resizing to the model's input
 prompt_templates = None  # ensemble | single | "a photo of a {}.|..."
-image_size = None  # embedded world: as trained
-texture_correlation = None
-texture_scale = None
+n_perm = None  # permutations for the trend test
 
 # %%
 from IPython.display import display
 
-from clipalign_utils.step_page import open_run
+from clipalign_utils.orchestration.step_page import open_run
 from clipalign_utils.io import write_tables
 from clipalign_utils.prose import say
 from clipalign_utils.plots.common import save_figure
 from clipalign_utils.plots.noise import accuracy_vs_epoch, drop_vs_epoch
-from clipalign_utils.steps import noise as noise_step
+from clipalign_utils.steps.noise import analysis as noise_step, page as noise_page
 
 run, params = open_run(globals(), "noise")  # several runs: all analysed, the first shown; trains first if none
 
@@ -93,8 +93,8 @@ run, params = open_run(globals(), "noise")  # several runs: all analysed, the fi
 
 # %%
 data = noise_step.load(run, params)  # the clean set, its noisy copies and the prompt templates
-say(noise_step.data_sentences(data))
-save_figure(noise_step.examples_figure(data), run.run_dir, "noise_examples")
+say(noise_page.data_sentences(data))
+save_figure(noise_page.examples_figure(data), run.run_dir, "noise_examples")
 
 # %% [markdown]
 # ## Zero-shot accuracy at every checkpoint and noise level
@@ -119,5 +119,5 @@ save_figure(drop_vs_epoch(tables["noise"], tables["noise_summary"]), run.run_dir
 # mean drop (two-sided permutation p-value); then the same for the chance-corrected drop.
 
 # %%
-say(noise_step.clean_sentences(tables["noise_summary"]))
-say(noise_step.trend_sentences(tables["noise_summary"], params))
+say(noise_page.clean_sentences(tables["noise_summary"]))
+say(noise_page.trend_sentences(tables["noise_summary"], params))

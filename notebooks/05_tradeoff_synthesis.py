@@ -48,12 +48,12 @@ if "google.colab" in sys.modules and importlib.util.find_spec("clipalign_utils")
 run_dir = "runs/default"
 preset = None  # None: the folder's own (recorded), else "default"
 auto_train = True  # run_dir lacks the run or its tables (opened alone, e.g. in Colab): train and run its analysis steps first
+run_dirs = None  # runs to synthesise, comma-separated (None: run_dir, or the runs inside it); outputs go to run_dir
 seed = None  # the training seed; None: the run's record, else the preset (so for every parameter below)
 eval_seed = None  # the seed of the evaluation sets and of the bootstrap and permutation draws
 distance = None  # which IQA distance to synthesise, if iqa.csv holds several
-n_perm = None  # permutations for the p-values
 alignment_weight = None  # checkpoint selection: weight of alignment vs robustness, in [0, 1]
-run_dirs = None  # runs to synthesise, comma-separated (None: run_dir, or the runs inside it); outputs go to run_dir
+n_perm = None  # permutations for the p-values
 
 # %%
 from IPython.display import display
@@ -61,8 +61,8 @@ from IPython.display import display
 from clipalign_utils.io import write_tables
 from clipalign_utils.plots.common import save_figure
 from clipalign_utils.prose import say
-from clipalign_utils.step_page import open_runs
-from clipalign_utils.steps import tradeoff as tradeoff_step
+from clipalign_utils.orchestration.step_page import open_runs
+from clipalign_utils.steps.tradeoff import analysis as tradeoff_step, page as tradeoff_page
 
 run_dirs, params = open_runs(globals())  # trains the run and runs its analyses first if missing (opened alone)
 table = tradeoff_step.load(run_dirs, params)  # one row per run x checkpoint
@@ -80,7 +80,7 @@ display(tradeoff_step.means_view(means).round(3))
 # fast changes happen.
 
 # %%
-save_figure(tradeoff_step.summary(means, run_dirs), run_dir, "tradeoff_summary")
+save_figure(tradeoff_page.summary(means, run_dirs), run_dir, "tradeoff_summary")
 
 # %% [markdown]
 # ## Do the alignment curves rise and then fall?
@@ -89,7 +89,7 @@ save_figure(tradeoff_step.summary(means, run_dirs), run_dir, "tradeoff_summary")
 # early-peak test (see the IQA page), not on comparing these unpaired bands. With several runs: the seed-mean curve of each scale, and the interval over seeds.
 
 # %%
-say(tradeoff_step.peak_sentences(means))
+say(tradeoff_page.peak_sentences(means))
 
 # %% [markdown]
 # ## How the measures relate across checkpoints
@@ -100,7 +100,7 @@ say(tradeoff_step.peak_sentences(means))
 
 # %%
 display(tables["tradeoff_relations"].round(4))
-save_figure(tradeoff_step.relations_figure(means, tables["tradeoff_relations"]), run_dir, "tradeoff_relations")
+save_figure(tradeoff_page.relations_figure(means, tables["tradeoff_relations"]), run_dir, "tradeoff_relations")
 
 # %% [markdown]
 # ## The alignment–robustness plane
@@ -111,8 +111,8 @@ save_figure(tradeoff_step.relations_figure(means, tables["tradeoff_relations"]),
 
 # %%
 plane = tradeoff_step.plane(means, params)  # one plane per scale
-save_figure(tradeoff_step.plane_figure(means, plane), run_dir, "tradeoff_plane")
-say(tradeoff_step.plane_sentences(plane, params))
+save_figure(tradeoff_page.plane_figure(means, plane), run_dir, "tradeoff_plane")
+say(tradeoff_page.plane_sentences(plane, params))
 
 # %% [markdown]
 # ## Verdicts on the paper's claims
@@ -127,4 +127,4 @@ display(tables["tradeoff_verdicts"])
 
 # %%
 write_tables(tables, run_dir)
-say(tradeoff_step.verdict_text(tables["tradeoff_verdicts"]))
+say(tradeoff_page.verdict_text(tables["tradeoff_verdicts"]))

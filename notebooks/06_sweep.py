@@ -48,12 +48,12 @@ from IPython.display import display
 from clipalign_utils.io import write_tables
 from clipalign_utils.plots.common import save_figure
 from clipalign_utils.prose import say
-from clipalign_utils.step_page import open_sweep
-from clipalign_utils.steps import sweep as sweep_page
+from clipalign_utils.orchestration.step_page import open_sweep
+from clipalign_utils.steps.sweep import analysis as sweep_step, page as sweep_page
 
 runs, params = open_sweep(globals())
-data = sweep_page.load(runs, params)
-tables = sweep_page.measure(runs, params, data)
+data = sweep_step.load(runs, params)
+tables = sweep_step.measure(runs, params, data)
 say(sweep_page.intro_sentence(runs, data))
 display(data["settings"])
 
@@ -74,7 +74,7 @@ save_figure(sweep_page.curves_figure(data), run_dir, "sweep_curves")
 
 # %%
 verdicts = tables["sweep_verdicts"]
-display(sweep_page.verdict_grid(verdicts, data))
+display(sweep_step.verdict_grid(verdicts, data))
 display(verdicts[["setting", "claim", "statistic", "value", "p_value", "verdict", "detail"]].round(4))
 
 # %% [markdown]

@@ -61,28 +61,28 @@ eval_seed = None  # the seed of the evaluation sets and of the bootstrap and per
 model = None  # only for runs without params.txt (e.g. ViT-B-32); else read from the run
 device = None  # auto | cpu | cuda
 eval_batch_size = None
+image_size = None  # embedded: image size (as the world was trained)
+texture_scale = None  # embedded: for the world renders among the references
+n_boot = None  # bootstrap resamples for the score intervals
+distance = None  # normalized_euclidean | euclidean | cosine
+iqa_resize = None  # real sets: auto | patches | resize | crop, as the IQA step
 similarity_dataset = None  # embedded | bapps | nights
 similarity_root = None  # bapps: the folder holding 2afc/; nights: the folder holding data.csv (or its parent)
 similarity_protocol = None  # all | votes6 (nights: only triplets with at least 6 votes, as DreamSim reports)
 similarity_split = None  # empty: the evaluation split (bapps val, nights test); or bapps train, nights train | val
-distance = None  # normalized_euclidean | euclidean | cosine
-iqa_resize = None  # real sets: auto | patches | resize | crop, as the IQA step
-n_boot = None  # bootstrap resamples for the score intervals
-image_size = None  # embedded: image size (as the world was trained)
-texture_scale = None  # embedded: for the world renders among the references
 
 # %%
 from IPython.display import display
 
-from clipalign_utils.step_page import open_run
+from clipalign_utils.orchestration.step_page import open_run
 from clipalign_utils.io import write_tables
 from clipalign_utils.prose import say
 from clipalign_utils.plots.common import save_figure
-from clipalign_utils.steps import similarity as similarity_step
+from clipalign_utils.steps.similarity import analysis as similarity_step, page as similarity_page
 
 run, params = open_run(globals(), "similarity")  # several runs: all analysed, the first shown; trains first if none
 data = similarity_step.load(run, params)  # the triplets, with who judged them
-say(similarity_step.data_sentences(run, params, data))
+say(similarity_page.data_sentences(run, params, data))
 
 # %% [markdown]
 # ## The judges
@@ -92,16 +92,16 @@ say(similarity_step.data_sentences(run, params, data))
 # p of each triplet is known; the ceiling is the same mean(max(p, 1 − p)) in both cases.
 
 # %%
-say(similarity_step.judge_sentences(data))
+say(similarity_page.judge_sentences(data))
 if data.panel:  # a panel's members vote separately: how often each pair chooses alike
     display(similarity_step.panel_table(data))
-say(similarity_step.vote_sentences(data))
+say(similarity_page.vote_sentences(data))
 
 # %% [markdown]
 # A few triplets, each row the reference, p0 and p1, labelled with p (the judges' share for p1).
 
 # %%
-save_figure(similarity_step.triplets_figure(data, params["eval_seed"]), run.run_dir, "two_afc_triplets")
+save_figure(similarity_page.triplets_figure(data, params["eval_seed"]), run.run_dir, "two_afc_triplets")
 
 # %% [markdown]
 # ## Agreement at every checkpoint
@@ -121,15 +121,15 @@ display(similarity_step.score_table(tables))
 # score the same triplets.
 
 # %%
-save_figure(similarity_step.curve_figure(data, tables), run.run_dir, "two_afc_vs_epoch")
-say(similarity_step.curve_sentences(data, tables))
+save_figure(similarity_page.curve_figure(data, tables), run.run_dir, "two_afc_vs_epoch")
+say(similarity_page.curve_sentences(data, tables))
 
 # %% [markdown]
 # ## Does mid-level agreement peak where low-level alignment does?
 # The IQA step's curve (page 2) beside this one: where each peaks, and how far each ends below its peak.
 
 # %%
-say(similarity_step.iqa_sentences(run, params, tables))
+say(similarity_page.iqa_sentences(run, params, tables))
 
 # %% [markdown]
 # ## Right and wrong
@@ -139,9 +139,9 @@ say(similarity_step.iqa_sentences(run, params, tables))
 # model weigh differently from the panel?
 
 # %%
-for name, fig in similarity_step.example_figures(data, tables, params["eval_seed"]).items():
+for name, fig in similarity_page.example_figures(data, tables, params["eval_seed"]).items():
     save_figure(fig, run.run_dir, name)
-say(similarity_step.example_sentences(data, tables))
+say(similarity_page.example_sentences(data, tables))
 
 # %% [markdown]
 # ## Reading the result

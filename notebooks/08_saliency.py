@@ -62,6 +62,10 @@ eval_seed = None  # the seed of the evaluation sets and of the bootstrap and per
 model = None  # only for runs without params.txt (e.g. ViT-B-32); else read from the run
 device = None  # auto | cpu | cuda
 eval_batch_size = None
+image_size = None  # embedded: image size (as the world was trained)
+texture_correlation = None  # embedded: world settings of the images
+texture_scale = None
+n_boot = None  # bootstrap resamples for the intervals
 saliency_dataset = None  # embedded | mit1003 | cat2000
 saliency_root = None  # mit1003: the folder holding ALLSTIMULI and ALLFIXATIONMAPS; cat2000: the one holding trainSet
 saliency_method = None  # smoothgrad | rollout (vision transformers)
@@ -70,24 +74,20 @@ saliency_samples = None  # SmoothGrad: noisy copies per image
 saliency_noise = None  # SmoothGrad: noise, a fraction of the input range
 saliency_cue_per_pair = None  # cue-conflict images per (shape, texture) pair for the contour/interior view
 prompt_templates = None  # ensemble | single | templates separated by '|'
-n_boot = None  # bootstrap resamples for the intervals
-image_size = None  # embedded: image size (as the world was trained)
-texture_correlation = None  # embedded: world settings of the images
-texture_scale = None
 
 # %%
 from IPython.display import display
 
-from clipalign_utils.step_page import open_run
+from clipalign_utils.orchestration.step_page import open_run
 from clipalign_utils.io import write_tables
 from clipalign_utils.prose import say
 from clipalign_utils.plots.common import save_figure
 from clipalign_utils.plots.saliency import metrics_vs_epoch, region_share_vs_epoch
-from clipalign_utils.steps import saliency as saliency_step
+from clipalign_utils.steps.saliency import analysis as saliency_step, page as saliency_page
 
 run, params = open_run(globals(), "saliency")  # several runs: all analysed, the first shown; trains first if none
 data = saliency_step.load(run, params)  # the scored images, the cue-conflict images, class names and prompts
-say(saliency_step.data_sentences(run, params, data))
+say(saliency_page.data_sentences(run, params, data))
 
 # %% [markdown]
 # ## Scoring every checkpoint
@@ -106,7 +106,7 @@ display(saliency_step.score_table(tables))
 
 # %%
 save_figure(metrics_vs_epoch(tables["saliency"]), run.run_dir, "saliency_metrics_vs_epoch")
-say(saliency_step.curve_sentences(tables))
+say(saliency_page.curve_sentences(tables))
 
 # %% [markdown]
 # ## The maps themselves
@@ -114,7 +114,7 @@ say(saliency_step.curve_sentences(tables))
 # to the ground-truth density (synthetic for the embedded set).
 
 # %%
-save_figure(saliency_step.maps_figure(run, params, data, tables), run.run_dir, "saliency_maps")
+save_figure(saliency_page.maps_figure(run, params, data, tables), run.run_dir, "saliency_maps")
 
 # %% [markdown]
 # ## Contour or interior? An attention view of the texture-to-shape shift
@@ -125,7 +125,7 @@ save_figure(saliency_step.maps_figure(run, params, data, tables), run.run_dir, "
 # along its edge. The dotted lines are each region's share of the image area: what a uniform map gives.
 
 # %%
-say(saliency_step.region_sentences(tables))
+say(saliency_page.region_sentences(tables))
 if "saliency_regions" in tables:  # the world's images: their silhouettes are known
     save_figure(region_share_vs_epoch(tables["saliency_regions"]), run.run_dir, "saliency_regions")
 

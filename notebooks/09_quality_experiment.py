@@ -75,8 +75,8 @@ from clipalign_utils.io import write_table
 from clipalign_utils.metrics import tradeoff
 from clipalign_utils.plots.common import save_figure
 from clipalign_utils.plots.mechanism import PANELS, setting_curves
-from clipalign_utils.step_page import open_folder
-from clipalign_utils.steps import quality_experiment as experiment
+from clipalign_utils.orchestration.step_page import open_folder
+from clipalign_utils.steps.quality_experiment import analysis as experiment, page as experiment_page
 
 params = open_folder(globals(), "09_quality_experiment")  # the parameters cell's values; None = the preset's
 run_dir = Path(run_dir)
@@ -114,7 +114,7 @@ display(verdicts[["setting", "claim", "statistic", "value", "ci_lo", "ci_hi", "p
 # %%
 predicted = experiment.predictions(table, settings)
 display(predicted.round(3))
-say("\n".join(experiment.sentences(predicted, settings)))
+say("\n".join(experiment_page.sentences(predicted, settings)))
 
 # %% [markdown]
 # ## Does any setting reproduce the paper's joint picture?
@@ -123,7 +123,7 @@ say("\n".join(experiment.sentences(predicted, settings)))
 
 # %%
 joint = experiment.joint_picture(verdicts)
-say(experiment.joint_sentence(joint, settings))
+say(experiment_page.joint_sentence(joint, settings))
 for name, frame in [("quality_predictions", predicted), ("quality_verdicts", verdicts), ("quality_seed_means", means),
                     ("quality_checkpoints", table)]:
     write_table(frame, run_dir, name)

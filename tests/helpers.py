@@ -41,7 +41,7 @@ def assert_step_tables(run_dir, step: str, checkpoint_names=None) -> dict[str, p
             set(table.columns) <= set(frame.columns), f"{table.name}: columns {list(frame.columns)}"
         assert not table.missing_columns(frame.columns), table.name
         if checkpoint_names is not None:
-            assert set(frame["checkpoint"]) - {registry.SALIENCY_BASELINE} == set(checkpoint_names), table.name
+            assert set(frame["checkpoint"]) - set(registry.get("saliency").summary.baselines) == set(checkpoint_names), table.name
         found[table.name] = frame
     return found
 

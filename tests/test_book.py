@@ -6,7 +6,7 @@ import pytest
 from browser import CHROMIUM, check_pages
 
 from clipalign_utils import repository
-from clipalign_utils.pipeline import STEPS
+from clipalign_utils.orchestration.pipeline import STEPS
 
 
 def test_book_has_every_page(smoke_pipeline):
@@ -33,7 +33,7 @@ def test_notebook_pages_render_in_chromium(smoke_pipeline):
 
 def test_inner_pages_skip_the_books_own_staging_folder(tmp_path):
     """A rebuild deletes the staged book first: a page found there would vanish mid-build."""
-    from clipalign_utils.book import _inner_pages
+    from clipalign_utils.orchestration.book import _inner_pages
 
     for folder in ("book", "quality", "drivers"):
         (tmp_path / folder / "notebooks").mkdir(parents=True)

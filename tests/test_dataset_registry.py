@@ -51,7 +51,7 @@ def test_tasks_and_built_in_names_in_order():
 @pytest.mark.parametrize("task", list(BUILT_IN))
 def test_config_accepts_exactly_the_registered_names(task):
     parameter = f"{task}_dataset"
-    assert tuple(config.CHOICES[parameter]) == dataset_names(task)
+    assert tuple(config.parameter_choices()[parameter]) == dataset_names(task)
     for name in dataset_names(task):
         assert config.resolve("smoke", **{parameter: name})[parameter] == name
     with pytest.raises(ParameterError, match=f"{parameter}='nope': choose one of {', '.join(dataset_names(task))}$"):

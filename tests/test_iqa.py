@@ -19,8 +19,8 @@ from clipalign_utils.data.iqa_embedded import OBSERVER_SOURCES, OBSERVER_TID2013
 from clipalign_utils.errors import DatasetError, ParameterError
 from clipalign_utils.metrics.iqa import iqa_table
 from clipalign_utils.metrics.stats import spearman
-from clipalign_utils.pipeline import run_step
-from clipalign_utils.steps import iqa as iqa_step
+from clipalign_utils.orchestration.pipeline import run_step
+from clipalign_utils.steps.iqa import analysis as iqa_step, page as iqa_page
 
 CONTRACT_COLUMNS = ["checkpoint", "epoch", "dataset", "distance", "distortion", "srcc", "srcc_lo", "srcc_hi",
                     "krcc", "plcc", "n_pairs"]
@@ -200,7 +200,7 @@ def tid2013_data(tmp_path_factory):
 
 
 def test_peak_sentences_on_a_hand_made_table():
-    assert iqa_step.peak_sentences(_tables()) == [
+    assert iqa_page.peak_sentences(_tables()) == [
         "SRCC at the first checkpoint (epoch 0): 0.200",
         "SRCC peaks at epoch 1: 0.600 [0.500, 0.700]",
         "final checkpoint (epoch 2): 0.400 [0.300, 0.550]",
@@ -208,7 +208,7 @@ def test_peak_sentences_on_a_hand_made_table():
         "the final checkpoint's interval excludes the peak value"]
     # rising to the end: the peak is the last checkpoint, whose interval holds it
     rising = {0: (0.2, 0.1, 0.3), 1: (0.3, 0.2, 0.4), 2: (0.5, 0.4, 0.6)}
-    lines = iqa_step.peak_sentences(_tables(overall=rising))
+    lines = iqa_page.peak_sentences(_tables(overall=rising))
     assert lines[1] == "SRCC peaks at epoch 2: 0.500 [0.400, 0.600]"
     assert lines[3:] == ["drop from peak to final: 0.000; the peak is at an end of training",
                          "the final checkpoint's interval includes the peak value"]
@@ -229,7 +229,7 @@ def test_peak_table_and_checkpoint_table():
 
 
 def test_distortion_sentences_name_the_worst_and_best_type_at_peak_and_final():
-    assert iqa_step.distortion_sentences(_tables()) == [
+    assert iqa_page.distortion_sentences(_tables()) == [
         "peak checkpoint (epoch 1): worst aligned b (-0.200), best a (0.900)",
         "final checkpoint (epoch 2): worst aligned a (0.500), best b (0.700)"]
 
@@ -242,12 +242,12 @@ def test_early_peak_sentences(lo, hi, verdict):
     test = {"dataset": "tid2013", "distance": "euclidean", "early_end": 2 / 3, "n_early": 1, "n_references": 3,
             "final_epoch": 2.0, "final_srcc": 0.4, "early_drop": 0.1, "lo": lo, "hi": hi, "early_peak_epoch": 0.5,
             "early_peak_srcc": 0.5}
-    assert iqa_step.early_peak_sentences({"iqa_peak": pd.DataFrame([test])}) == [
+    assert iqa_page.early_peak_sentences({"iqa_peak": pd.DataFrame([test])}) == [
         "early window: 0 < epoch ≤ 0.333 × 2 = 0.666667 (1 checkpoints)",
         f"best early SRCC 0.500 (epoch 0.5) − final 0.400 = 0.100, paired 95 % interval [{lo:.3f}, {hi:.3f}] "
         f"over 3 references: {verdict}"]
     empty = {**test, "n_early": 0, "early_drop": np.nan, "lo": np.nan, "hi": np.nan}
-    assert iqa_step.early_peak_sentences({"iqa_peak": pd.DataFrame([empty])}) == [
+    assert iqa_page.early_peak_sentences({"iqa_peak": pd.DataFrame([empty])}) == [
         "early window: 0 < epoch ≤ 0.333 × 2 = 0.666667 (0 checkpoints)"]
 
 
@@ -255,17 +255,17 @@ def test_family_sentences_and_figure_split_seen_from_unseen(tmp_path):
     run = _run(tmp_path, seen=("a",))
     tables = _tables(tmp_path)
     # seen a: 0.1, 0.9, 0.5; unseen b: 0.3, -0.2, 0.7; their mean: 0.2, 0.35, 0.6; overall: 0.2, 0.6, 0.4
-    assert iqa_step.family_sentences(tables, run) == [
+    assert iqa_page.family_sentences(tables, run) == [
         "families seen in training: a",
         "seen families: peak 0.900 at epoch 1, final 0.500 at epoch 2 (drop from peak 0.400)",
         "unseen families: peak 0.700 at epoch 2, final 0.700 at epoch 2 (drop from peak 0.000)",
         "all families: peak 0.600 at epoch 2, final 0.600 at epoch 2 (drop from peak 0.000)",
         "all pairs (overall): peak 0.600 at epoch 1, final 0.400 at epoch 2 (drop from peak 0.200)"]
-    left, right = iqa_step.families_figure(tables, run).axes
+    left, right = iqa_page.families_figure(tables, run).axes
     assert [line.get_color() for line in left.get_lines()] == ["tab:red", "tab:blue"]  # a seen, b unseen
     assert len(right.get_lines()) == 4
     clean = _tables(tmp_path / "clean")  # no train_params.json: a clean world, every family unseen
-    lines = iqa_step.family_sentences(clean, _run(tmp_path / "clean"))
+    lines = iqa_page.family_sentences(clean, _run(tmp_path / "clean"))
     assert lines[0] == "families seen in training: none (a clean training world)"
     assert [line.split(":")[0] for line in lines[1:]] == ["unseen families", "all families", "all pairs (overall)"]
 
@@ -273,48 +273,48 @@ def test_family_sentences_and_figure_split_seen_from_unseen(tmp_path):
 def test_distance_sentences_and_scatter_figure(tid2013_data):
     tables, params = _tables(), {"distance": "euclidean"}
     # the last checkpoint's distances are 3× the base ones: medians 0.6 (level 1) and 6 (level 2)
-    assert iqa_step.distance_sentences(tables, params) == [
+    assert iqa_page.distance_sentences(tables, params) == [
         "last checkpoint, median euclidean distance by level: level 1: 0.6000, level 2: 6.0000"]
-    axes = iqa_step.scatter_figure(tables, tid2013_data, params).axes
+    axes = iqa_page.scatter_figure(tables, tid2013_data, params).axes
     assert [ax.get_title() for ax in axes] == ["peak, epoch 1: SRCC 0.600", "last, epoch 2: SRCC 0.400"]
     assert axes[0].get_xlabel() == "quality (tid2013; higher = better)" and axes[0].get_ylabel() == "euclidean distance"
     rising = _tables(overall={0: (0.2, 0.1, 0.3), 1: (0.3, 0.2, 0.4), 2: (0.5, 0.4, 0.6)})
-    assert [ax.get_title() for ax in iqa_step.scatter_figure(rising, tid2013_data, params).axes] == [
+    assert [ax.get_title() for ax in iqa_page.scatter_figure(rising, tid2013_data, params).axes] == [
         "peak = last, epoch 2: SRCC 0.500"]
 
 
 def test_layer_sentences():
-    assert iqa_step.layer_sentences(_tables()) == [
+    assert iqa_page.layer_sentences(_tables()) == [
         "layers='final': only the image embedding was scored (run with -p layers=all for every block)"]
     layers = pd.DataFrame({"checkpoint": ["epoch_0"] * 2 + ["epoch_0.5"] * 2, "epoch": [0.0, 0.0, 0.5, 0.5],
                            "layer": ["stem", "final"] * 2, "srcc": [0.7, 0.2, 0.1, 0.45]})
-    assert iqa_step.layer_sentences({**_tables(), "iqa_layers": layers}) == [
+    assert iqa_page.layer_sentences({**_tables(), "iqa_layers": layers}) == [
         "epoch 0: most aligned layer stem (SRCC 0.700)", "epoch 0.5: most aligned layer final (SRCC 0.450)"]
 
 
 def test_data_sentences_on_tid2013(tid2013_data, tmp_path):
-    assert iqa_step.describe_data(_run(tmp_path), tid2013_data, {"distance": "euclidean"}) == [
+    assert iqa_page.describe_data(_run(tmp_path), tid2013_data, {"distance": "euclidean"}) == [
         "3 checkpoints of clipalign-tiny; dataset tid2013: 27 distorted images of 3 references, 3 distortion types, "
         "levels 1, 2, 3; distance: euclidean; iqa_resize: patches (1 patch(es) per image, downsampling 1×)"]
-    assert iqa_step.ground_truth_sentences(tid2013_data) == [
+    assert iqa_page.ground_truth_sentences(tid2013_data) == [
         "quality scores: mean opinion scores (MOS) of human observers, Ponomarenko et al. (2015)"]
     medians = [np.median([tid2013_mos(r, d, level) for r in (1, 2, 3) for d in (1, 8, 10)]) for level in (1, 2, 3)]
-    assert iqa_step.level_sentences(tid2013_data) == [
+    assert iqa_page.level_sentences(tid2013_data) == [
         "quality by level (median over all references and distortions): "
         + ", ".join(f"level {level}: {m:.3f}" for level, m in zip((1, 2, 3), medians))]
     observed = replace(tid2013_data, observer="haarpsi", observer_srcc_tid2013=0.8732, observer_source="a paper")
-    lines = iqa_step.ground_truth_sentences(observed)
+    lines = iqa_page.ground_truth_sentences(observed)
     assert len(lines) == 4 and lines[1].endswith("published SRCC with TID2013's human MOS: 0.873")
     assert lines[2] == "source: a paper" and lines[3].startswith("its scores are not human judgments")
 
 
 def test_data_figures_on_tid2013(tid2013_data):
-    titles = [ax.get_title() for ax in iqa_step.examples_figure(tid2013_data, reference=1).axes if ax.get_title()]
+    titles = [ax.get_title() for ax in iqa_page.examples_figure(tid2013_data, reference=1).axes if ax.get_title()]
     # reference I02 and its middle level (2) of each distortion, in name order
     assert titles == ["reference: I02"] + [f"{name}\nlevel 2, quality {tid2013_mos(2, code, 2):.2f}" for name, code
                                            in [("additive gaussian noise", 1), ("gaussian blur", 8),
                                                ("jpeg compression", 10)]]
-    (ax,) = iqa_step.alignment_figure(_tables(), tid2013_data, {"distance": "euclidean"}).axes
+    (ax,) = iqa_page.alignment_figure(_tables(), tid2013_data, {"distance": "euclidean"}).axes
     assert ax.get_title() == "alignment with tid2013 quality (euclidean distance)"
 
 

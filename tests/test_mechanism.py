@@ -7,7 +7,7 @@ import pandas as pd
 import pytest
 
 from clipalign_utils.metrics import mechanism as m
-from clipalign_utils.steps import quality_experiment as experiment
+from clipalign_utils.steps.quality_experiment import analysis as experiment, page as experiment_page
 
 EPOCHS = np.array([0.0, 0.25, 0.5, 1.0, 2.0, 3.0, 6.0])  # early window: 0 < epoch ≤ 2
 
@@ -77,7 +77,7 @@ def test_predictions_on_hand_made_curves():
     assert predicted.loc[("2 the normalized noise drop falls", held_out), "outcome"] == "reproduced"
     assert predicted.loc[("2 the normalized noise drop falls", "clean"), "outcome"] == "not reproduced"
     assert predicted.loc[("control: texture bias falls", "clean"), "mean"] == pytest.approx(-1.0, abs=1e-5)  # tanh(mean of clipped z)
-    lines = experiment.sentences(predicted.reset_index(), settings)
+    lines = experiment_page.sentences(predicted.reset_index(), settings)
     assert any("falls — as predicted (noise seen in training)" in line for line in lines)
     assert any("does not clearly fall — as predicted (noise not seen in training)" in line for line in lines)
     assert not any("as reliable as shape" in line for line in lines)  # no control setting in this table
@@ -90,7 +90,7 @@ def test_texture_control_sentence_reads_the_outcome():
     table = pd.concat([table, control], ignore_index=True)
     settings = pd.concat([settings, settings.iloc[:1].assign(setting="clean, texture_correlation=1",
                                                              texture_correlation=1.0)], ignore_index=True)
-    lines = experiment.sentences(experiment.predictions(table, settings), settings)
+    lines = experiment_page.sentences(experiment.predictions(table, settings), settings)
     control_line = [line for line in lines if "control" in line and "texture_correlation=1" in line]
     assert len(control_line) == 1 and "**not reproduced — with texture as reliable as shape the shift towards " \
         "shape does not appear" in control_line[0]
@@ -116,7 +116,7 @@ def test_settings_are_named_by_their_world(tmp_path):
 
 def test_experiment_plan_applies_fixed_values_and_overrides():
     from clipalign_utils.errors import ParameterError
-    from clipalign_utils.experiment import plan
+    from clipalign_utils.orchestration.experiment import plan
 
     sweeps = plan("quality", {"epochs": "6"})
     assert list(sweeps) == ["variation", "partial", "heldout", "texture_control"]
@@ -132,21 +132,21 @@ def test_experiment_plan_applies_fixed_values_and_overrides():
 
 
 def test_joint_sentence_says_only_what_the_settings_can():
-    from clipalign_utils.steps import quality_experiment as qe
+    from clipalign_utils.steps.quality_experiment import page as qe_page
 
     joint = pd.DataFrame({"setting": ["clean", "variation 0.6"], "n_reproduced": [1, 2], "n_claims": [4, 4],
                           "reproduced": ["texture bias falls during training",
                                          "texture bias falls during training; normalized noise drop falls during training"]})
     settings = pd.DataFrame({"setting": ["clean", "variation 0.6"], "quality_variation": [0.0, 0.6]})
-    text = qe.joint_sentence(joint, settings)
+    text = qe_page.joint_sentence(joint, settings)
     assert text.startswith("**No setting reproduces the paper's joint picture.** Claims reproduced per setting: "
                            "*clean*: 1/4; *variation 0.6*: 2/4.")
     assert "With quality variation the most is 2 (*variation 0.6*: texture bias falls" in text
     assert ", against 1 for *clean*." in text and "not sufficient on its own" in text
     # clean runs alone cannot speak about quality variation
-    clean_only = qe.joint_sentence(joint.iloc[:1], settings.iloc[:1])
+    clean_only = qe_page.joint_sentence(joint.iloc[:1], settings.iloc[:1])
     assert "not sufficient" not in clean_only and "None of these runs trained with quality variation" in clean_only
     # a setting with every claim reproduced is named
     joint.loc[1, "n_reproduced"] = 4
-    assert qe.joint_sentence(joint, settings) == ("**variation 0.6** reproduces all 4 of the paper's claims on the "
+    assert qe_page.joint_sentence(joint, settings) == ("**variation 0.6** reproduces all 4 of the paper's claims on the "
                                                   "seed-mean curve.")

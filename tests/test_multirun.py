@@ -13,8 +13,9 @@ from scipy import stats
 from clipalign_utils import cli, results
 from clipalign_utils.errors import ParameterError
 from clipalign_utils.layout import RunDir, runs_in
+from clipalign_utils.steps.tradeoff.page import verdict_sentences
 from clipalign_utils.metrics import tradeoff
-from clipalign_utils.multirun import plan_runs
+from clipalign_utils.orchestration.multirun import plan_runs
 from clipalign_utils.registry import REPO_ROOT
 from helpers import checkpoint_table
 
@@ -129,7 +130,7 @@ def test_a_multi_run_folder_names_its_runs(tmp_path):
 
 
 def test_a_folder_is_known_by_its_record(tmp_path):
-    from clipalign_utils.book import BookBuildFailed, stage_book
+    from clipalign_utils.orchestration.book import BookBuildFailed, stage_book
 
     def folder(name, *files):
         path = tmp_path / name
@@ -156,9 +157,9 @@ def test_default_preset_is_three_seeds_unless_one_is_asked(monkeypatch, tmp_path
     from pathlib import Path
 
     calls = {}
-    monkeypatch.setattr("clipalign_utils.multirun.run_many", lambda out, preset, seeds, scales, overrides, progress:
+    monkeypatch.setattr("clipalign_utils.orchestration.multirun.run_many", lambda out, preset, seeds, scales, overrides, progress:
                         calls.update(many=(preset, seeds, scales)) or Path(out))
-    monkeypatch.setattr("clipalign_utils.pipeline.run_pipeline", lambda out, preset, only, overrides, progress:
+    monkeypatch.setattr("clipalign_utils.orchestration.pipeline.run_pipeline", lambda out, preset, only, overrides, progress:
                         calls.update(one=(preset, overrides)) or Path(out))
     assert cli.main(["run", "--out", str(tmp_path / "a"), "--no-book"]) == 0
     assert calls.pop("many") == ("default", [0, 1, 2], None)
@@ -221,7 +222,7 @@ def test_cli_seeds_and_scales_end_to_end_then_resume(smoke_pipeline, tmp_path, c
     assert (out / "tiny-seed0" / "train_params.json").stat().st_mtime == trained
 
     # The book of a multi-run: the step pages from its first run, page 5 the synthesis over all.
-    from clipalign_utils.book import stage_book
+    from clipalign_utils.orchestration.book import stage_book
 
     stage = stage_book(out)
     def sources(path):  # the staged copy is made publishable (paths, progress bars): compare the cells
@@ -298,14 +299,14 @@ def test_verdict_sentences_say_where_seeds_differ():
         "n_seeds": [3, 3], "seeds_agree": [1.0, 1 / 3],
         "seed_verdicts": ["0: reproduced; 1: reproduced; 2: reproduced",
                           "0: inconclusive; 1: reproduced; 2: reproduced"]})
-    first, second = results.verdict_sentences(verdicts)
+    first, second = verdict_sentences(verdicts)
     assert first == ("- texture bias falls during training: **reproduced** (spearman_rho = -0.900, "
                      "p = 0.001); 100% of 3 seeds agree")  # one scale: not named
-    two_scales = results.verdict_sentences(verdicts.assign(scale=["tiny", "small"]))
+    two_scales = verdict_sentences(verdicts.assign(scale=["tiny", "small"]))
     assert two_scales[0].startswith("- tiny: texture bias") and two_scales[1].startswith("- small: noise")
-    one_seed = results.verdict_sentences(verdicts.assign(n_seeds=1, seeds_agree=1.0))
+    one_seed = verdict_sentences(verdicts.assign(n_seeds=1, seeds_agree=1.0))
     assert one_seed[1] == "- noise drop falls: **inconclusive** (spearman_rho = 0.200, p = 0.5)"
     assert second.endswith("33% of 3 seeds agree — **the seeds differ** "
                            "(per seed: 0: inconclusive; 1: reproduced; 2: reproduced)")
-    single = results.verdict_sentences(verdicts.drop(columns=["scale", "n_seeds", "seeds_agree", "seed_verdicts"]))
+    single = verdict_sentences(verdicts.drop(columns=["scale", "n_seeds", "seeds_agree", "seed_verdicts"]))
     assert single[1] == "- noise drop falls: **inconclusive** (spearman_rho = 0.200, p = 0.5)"

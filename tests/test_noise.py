@@ -18,9 +18,9 @@ from clipalign_utils.data.noise import (
 )
 from clipalign_utils.errors import DatasetError, ParameterError
 from clipalign_utils.metrics.noise import mean_normalized_drop, noise_table, normalized_drop
-from clipalign_utils.pipeline import run_step
+from clipalign_utils.orchestration.pipeline import run_step
 
-NOISE_COLUMNS = list(registry.NOISE.columns)  # the contract, defined once
+NOISE_COLUMNS = list(registry.table("noise").columns)  # the contract, defined once
 SUMMARY_COLUMNS = ["checkpoint", "epoch", "dataset", "clean_accuracy", "mean_normalized_drop"]
 
 
@@ -248,7 +248,7 @@ def test_checkpoint_summary_and_drop_trend_by_hand():
 # --- the step module: load's data, measure's tables, the page's sentences and figure by hand ------
 
 def _toy_data(n=2, sigmas=(0.1, 0.02)):
-    from clipalign_utils.steps.noise import NoiseData
+    from clipalign_utils.steps.noise.analysis import NoiseData
 
     dataset = ClassificationSet(np.full((n, 4, 4, 3), 100, np.uint8), np.arange(n) % 4,
                                 ("apple", "bee", "cat", "dog"), "toy")
@@ -256,7 +256,7 @@ def _toy_data(n=2, sigmas=(0.1, 0.02)):
 
 
 def test_data_sentences_and_examples_by_hand():
-    from clipalign_utils.steps.noise import data_sentences, examples_figure
+    from clipalign_utils.steps.noise.page import data_sentences, examples_figure
 
     data = _toy_data()
     assert data.chance == 0.25
@@ -271,7 +271,7 @@ def test_data_sentences_and_examples_by_hand():
 def test_load_follows_the_parameters():
     from types import SimpleNamespace
 
-    from clipalign_utils.steps.noise import load
+    from clipalign_utils.steps.noise.analysis import load
 
     params = config.resolve("smoke", test_per_class=2, sigmas=(0.2,), prompt_templates="single")
     data = load(SimpleNamespace(image_size=32), params)
@@ -282,7 +282,7 @@ def test_load_follows_the_parameters():
 def test_measure_with_a_stub_encoder(monkeypatch, tmp_path):
     from types import SimpleNamespace
 
-    from clipalign_utils.steps import noise as noise_step
+    from clipalign_utils.steps.noise import analysis as noise_step
 
     data = _toy_data(n=4, sigmas=(0.1,))  # labels 0, 1, 2, 3
     run = fake_run(tmp_path, epochs=(0, 1), image_size=None)
@@ -324,7 +324,7 @@ def _summary():
 
 
 def test_clean_sentences_by_hand():
-    from clipalign_utils.steps.noise import clean_sentences
+    from clipalign_utils.steps.noise.page import clean_sentences
 
     # Clean accuracy is clean_lo + 0.1: 0.15 at epoch 0, 0.6 at epoch 3; a's clean CI reaches chance.
     assert clean_sentences(_summary()) == [
@@ -335,7 +335,7 @@ def test_clean_sentences_by_hand():
 
 def test_trend_sentences_by_hand():
     from clipalign_utils.metrics.noise import drop_trend
-    from clipalign_utils.steps.noise import trend_sentences
+    from clipalign_utils.steps.noise.page import trend_sentences
 
     params = {"n_perm": 500, "eval_seed": 0}
     summary = _summary()

@@ -10,7 +10,7 @@ import pytest
 from clipalign_utils import checkpoints
 from clipalign_utils.data.export import export_world_csv
 from clipalign_utils.data.world import WorldConfig
-from clipalign_utils.pipeline import run_step
+from clipalign_utils.orchestration.pipeline import run_step
 
 
 @pytest.mark.slow

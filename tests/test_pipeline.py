@@ -6,8 +6,10 @@ import json
 import pandas as pd
 import pytest
 
-from clipalign_utils import checkpoints, cli, config, pipeline, registry
-from clipalign_utils.pipeline import STEPS
+from clipalign_utils import checkpoints, cli, config, registry
+
+from clipalign_utils.orchestration import pipeline
+from clipalign_utils.orchestration.pipeline import STEPS
 from helpers import assert_step_tables
 
 
@@ -30,7 +32,7 @@ def test_smoke_pipeline_leaves_checkpoints_notebooks_and_tables(smoke_pipeline):
         assert_step_tables(smoke_pipeline, step.name, [c.name for c in run.checkpoints])
     assert set(registry.tables()) >= {"two_afc", "saliency"}
     saliency = pd.read_csv(smoke_pipeline / "metrics" / "saliency.csv")
-    assert registry.SALIENCY_BASELINE in set(saliency["checkpoint"])
+    assert registry.get("saliency").summary.baselines[0] in set(saliency["checkpoint"])
     assert set(saliency["metric"]) == {"cc", "nss", "sim", "kld", "auc_judd", "sauc"}
     two_afc = pd.read_csv(smoke_pipeline / "metrics" / "two_afc.csv")
     assert "all" in set(two_afc["subset"]) and two_afc["score"].between(0, 1).all()

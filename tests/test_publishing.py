@@ -15,12 +15,14 @@ import jupytext
 import pytest
 import yaml
 
-from clipalign_utils import book, repository
+from clipalign_utils import repository
+
+from clipalign_utils.orchestration import book
 from clipalign_utils.checkpoints import discover_or_train
 from clipalign_utils.config import resolve
 from clipalign_utils.errors import CheckpointError
-from clipalign_utils.pipeline import NOTEBOOK_DIR, REPO_ROOT, STEPS
-from clipalign_utils.sweep import SWEEP_NOTEBOOK
+from clipalign_utils.orchestration.pipeline import NOTEBOOK_DIR, REPO_ROOT, STEPS
+from clipalign_utils.orchestration.sweep import SWEEP_NOTEBOOK
 from helpers import notebook_text
 
 WORKFLOWS = REPO_ROOT / ".github" / "workflows"

@@ -12,13 +12,15 @@ import pytest
 from helpers import train_interrupted_after
 import torch
 
-from clipalign_utils import cli, config, record, sweep, train
+from clipalign_utils import cli, config, record, train
+
+from clipalign_utils.orchestration import sweep
 from clipalign_utils.data import world
 from clipalign_utils.data.distortions import DISTORTIONS
 from clipalign_utils.errors import CheckpointError, ParameterError
 from clipalign_utils.metrics.families import mark_seen, within_family_alignment
-from clipalign_utils.pipeline import notebook_parameters
-from clipalign_utils.sweep import plan, split_overrides, trained_by
+from clipalign_utils.orchestration.pipeline import notebook_parameters
+from clipalign_utils.orchestration.sweep import plan, split_overrides, trained_by
 
 TWO = ("gaussian_blur", "impulse_noise")
 

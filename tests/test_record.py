@@ -12,8 +12,8 @@ import pytest
 from clipalign_utils import config, record, results
 from clipalign_utils.data.image_sets import ArrayImages
 from clipalign_utils.errors import ParameterError
-from clipalign_utils.steps import iqa as iqa_step
-from clipalign_utils.steps import noise as noise_step
+from clipalign_utils.steps.iqa import analysis as iqa_step
+from clipalign_utils.steps.noise import analysis as noise_step
 
 
 def _trained(run_dir, **values):
@@ -154,7 +154,8 @@ def test_checkpoint_table_needs_the_distance_when_iqa_holds_several(tmp_path):
 
 @pytest.mark.slow
 def test_a_rerun_step_scores_the_runs_own_world_and_refuses_another_seed(tmp_path, capsys):
-    from clipalign_utils import cli, measure, train
+    from clipalign_utils import cli, train
+    from clipalign_utils.orchestration import measure
 
     world = {"texture_correlation": 1.0, "texture_scale": 2.0}
     run_dir = tmp_path / "run"

@@ -92,10 +92,11 @@ def test_cycle_finder_finds_one():
 
 def test_only_the_cli_builds_the_book():
     graph = import_graph()
-    importers = sorted(m for m, deps in graph.items() if "clipalign_utils.book" in deps)
-    assert importers == ["clipalign_utils.cli"]
-    # The registry sits below everything: it imports only the errors module.
-    assert graph["clipalign_utils.registry"] <= {"clipalign_utils.errors"}
+    importers = sorted(m for m, deps in graph.items() if "clipalign_utils.orchestration.book" in deps)
+    assert importers == ["clipalign_utils.orchestration.cli"]
+    # The registry sits below everything: it imports only the errors module, and the steps package (which
+    # holds no code) to find the step packages in it.
+    assert graph["clipalign_utils.registry"] <= {"clipalign_utils.errors", "clipalign_utils.steps"}
 
 
 # --- the registry itself ------------------------------------------------------------------------
@@ -125,7 +126,7 @@ def test_register_checks_dependencies_tables_and_synthesis():
 
 
 def test_committed_toc_lists_the_registry_pages():
-    from clipalign_utils.book import NOTEBOOK_PART
+    from clipalign_utils.orchestration.book import NOTEBOOK_PART
 
     toc = yaml.safe_load((registry.REPO_ROOT / "_toc.yml").read_text())
     part = next(p for p in toc["parts"] if p["caption"] == NOTEBOOK_PART)
@@ -133,10 +134,11 @@ def test_committed_toc_lists_the_registry_pages():
 
 
 def test_step_schemas_are_the_modules_columns():
-    from clipalign_utils.steps import saliency, similarity
+    from clipalign_utils.steps.saliency import analysis as saliency
+    from clipalign_utils.steps.similarity import analysis as similarity
 
-    assert similarity.CSV_COLUMNS == list(registry.TWO_AFC.columns)
-    assert saliency.SALIENCY_COLUMNS == list(registry.SALIENCY.columns)
+    assert similarity.CSV_COLUMNS == list(registry.table("two_afc").columns)
+    assert saliency.SALIENCY_COLUMNS == list(registry.table("saliency").columns)
 
 
 def test_every_step_module_measures_with_one_signature():
@@ -199,26 +201,33 @@ def _toy_notebook(module_dir: Path) -> str:
         ''')
 
 
-@pytest.fixture
-def toy_step(tmp_path):
-    module_dir = tmp_path / "toy_module"
+def _toy_files(tmp_path: Path, module: str, source: str, notebook: str) -> Path:
+    """The toy step's module (``module``.py on sys.path) and notebook; returns the notebook folder."""
+    module_dir = tmp_path / f"{module}_module"
     module_dir.mkdir()
-    (module_dir / "toy_step.py").write_text(TOY_MODULE)
+    (module_dir / f"{module}.py").write_text(source)
     notebook_dir = tmp_path / "toy_notebooks"
     notebook_dir.mkdir()
-    (notebook_dir / "99_toy.py").write_text(_toy_notebook(module_dir))
+    (notebook_dir / f"{notebook}.py").write_text(_toy_notebook(module_dir))
     sys.path.insert(0, str(module_dir))
+    return notebook_dir
+
+
+@pytest.fixture
+def toy_step(tmp_path):
+    notebook_dir = _toy_files(tmp_path, "toy_step", TOY_MODULE, "99_toy")
     step = registry.register(registry.Step(
         "toy", "99_toy", (registry.Table("toy", ("checkpoint", "epoch", "toy_value")),), depends=("train",),
         notebook_dir=notebook_dir, title="a toy"))
     yield step
     registry.unregister("toy")
-    sys.path.remove(str(module_dir))
+    sys.path.remove(str(tmp_path / "toy_step_module"))
 
 
 @pytest.mark.slow
 def test_toy_step_runs_through_the_cli_into_results_and_the_book(toy_step, smoke_pipeline, tmp_path, capsys):
-    from clipalign_utils import cli, pipeline, results
+    from clipalign_utils import cli, results
+    from clipalign_utils.orchestration import pipeline
 
     assert pipeline.STEPS["toy"] == "99_toy" and list(pipeline.STEPS)[-1] == "tradeoff"
     run_dir = tmp_path / "run"
@@ -237,3 +246,89 @@ def test_toy_step_runs_through_the_cli_into_results_and_the_book(toy_step, smoke
     executed = json.loads((run_dir / "notebooks" / "99_toy.ipynb").read_text())
     assert executed["metadata"]["papermill"]["parameters"]["preset"] == "smoke"
     assert isinstance(pd.read_csv(run_dir / "metrics" / "toy.csv"), pd.DataFrame)
+
+
+# --- a toy step whose curve joins the synthesis: only its module, its notebook and its registry entry -------
+TOY_SUMMARY_MODULE = '''
+"""A toy step whose per-checkpoint score joins the synthesis."""
+
+
+def summary_columns(table, distance, path):
+    return table[["checkpoint", "toy_score", "toy_score_lo", "toy_score_hi"]]
+'''
+TOY_EPOCHS = [0.0, 1.0, 2.0, 6.0, 9.0, 12.0]
+TOY_SCORE = [0.2, 0.8, 0.6, 0.4, 0.3, 0.2]  # peaks at epoch 1, inside the early third
+
+
+@pytest.fixture
+def toy_summary_step(tmp_path):
+    notebook_dir = _toy_files(tmp_path, "toy_summary_step", TOY_SUMMARY_MODULE, "98_toy_score")
+    claim = registry.PeakClaim("toy score peaks early then declines", "toy score", "images", "toy")
+    step = registry.register(registry.Step(
+        "toy_score", "98_toy_score", (registry.Table("toy_score", ("checkpoint", "epoch", "toy_score")),),
+        depends=("train",), module="toy_summary_step", notebook_dir=notebook_dir, title="a toy score",
+        parameters={"toy_images": 8}, presets={"smoke": {"toy_images": 2}},
+        summary=registry.Summary("toy_score", "toy score", (("toy_score", "toy_score_lo", "toy_score_hi"),),
+                                 panel=("agreement", "toy score"), claims=(claim,))))
+    yield step
+    registry.unregister("toy_score")
+    sys.path.remove(str(tmp_path / "toy_summary_step_module"))
+
+
+def _write_run(run_dir: Path) -> None:
+    """A run's metric tables: the three the synthesis needs, the toy step's and its paired early-peak test."""
+    def write(name, frame):
+        (run_dir / "metrics").mkdir(parents=True, exist_ok=True)
+        frame.to_csv(run_dir / "metrics" / f"{name}.csv", index=False)
+
+    names = [f"epoch_{e:g}" for e in TOY_EPOCHS]
+    n = len(names)
+    write("iqa", pd.DataFrame({"checkpoint": names, "epoch": TOY_EPOCHS, "dataset": "embedded", "distance": "cosine",
+                               "distortion": "all", "srcc": [0.1, 0.5, 0.4, 0.3, 0.3, 0.2], "srcc_lo": 0.0,
+                               "srcc_hi": 0.6}))
+    write("shape_bias", pd.DataFrame({"checkpoint": names, "epoch": TOY_EPOCHS, "dataset": "embedded",
+                                      "shape_bias": [0.2, 0.3, 0.4, 0.5, 0.6, 0.7], "lo": 0.1, "hi": 0.8}))
+    write("noise", pd.DataFrame({"checkpoint": names * 2, "epoch": TOY_EPOCHS * 2, "dataset": "embedded",
+                                 "sigma": [0.0] * n + [0.1] * n, "accuracy": 0.8, "lo": 0.7, "hi": 0.9,
+                                 "normalized_drop": [0.0] * n + [0.5, 0.45, 0.4, 0.35, 0.3, 0.25]}))
+    write("toy_score", pd.DataFrame({"checkpoint": names, "epoch": TOY_EPOCHS, "toy_score": TOY_SCORE,
+                                     "toy_score_lo": [v - 0.05 for v in TOY_SCORE],
+                                     "toy_score_hi": [v + 0.05 for v in TOY_SCORE]}))
+    write("toy_peak", pd.DataFrame({"early_drop": [0.6], "lo": [0.5], "hi": [0.7]}))
+
+
+def test_a_toy_step_joins_the_synthesis_from_its_registry_entry(toy_summary_step, tmp_path):
+    from clipalign_utils import config, results
+    from clipalign_utils.metrics import tradeoff
+    from clipalign_utils.orchestration.book import NOTEBOOK_PART, toc
+    from clipalign_utils.plots.tradeoff import summary_figure
+    from clipalign_utils.steps.tradeoff import analysis as synthesis
+
+    # its parameter is a parameter of every preset, with its own per-preset value
+    assert config.resolve("default")["toy_images"] == 8 and config.resolve("smoke")["toy_images"] == 2
+    run_dir = tmp_path / "run"
+    _write_run(run_dir)
+    table = results.checkpoint_table(run_dir)
+    assert table["toy_score"].tolist() == TOY_SCORE
+    assert table["toy_early_drop"].tolist() == [0.6] * len(TOY_EPOCHS) and table["toy_early_drop_lo"].iloc[0] == 0.5
+    tables = synthesis.measure([run_dir], {**config.resolve("smoke"), "distance": None})
+    assert "toy_score" in tables["tradeoff"].columns
+    means = tables["tradeoff_seed_means"]
+    assert means["toy_score"].tolist() == pytest.approx(TOY_SCORE) and "toy_early_drop" in means.columns
+    verdicts = tables["tradeoff_verdicts"].set_index("claim")
+    row = verdicts.loc["toy score peaks early then declines"]
+    assert row["verdict"] == tradeoff.REPRODUCED and row["value"] == pytest.approx(0.6)
+    assert row["statistic"] == "max early toy score − final toy score (paired bootstrap over images)"
+    assert verdicts.index[-1] == "toy score peaks early then declines"  # an optional step's claim comes last
+    assert ("toy_score", "toy score") in synthesis.peaked() and "toy_score" in synthesis.optional_columns()
+    noise_means = tradeoff.seed_means(results.noise_curves_of([run_dir]), {"accuracy": ("lo", "hi")},
+                                      by=("scale", "sigma", "epoch"))
+    figure = summary_figure(means, noise_means)
+    titles = [ax.get_title() for ax in figure.axes]
+    # lettered after the registered (e) 2AFC and (f) saliency panels, which this run's tables do not have
+    assert titles[4:] == ["(g) toy score"]
+    panel = figure.axes[4]
+    assert panel.get_ylabel() == "agreement" and list(panel.lines[0].get_ydata()) == pytest.approx(TOY_SCORE)
+    part = next(p for p in toc(registry.notebook_pages())["parts"] if p["caption"] == NOTEBOOK_PART)
+    files = [c["file"] for c in part["chapters"]]
+    assert files.index("notebooks/98_toy_score") == files.index("notebooks/09_quality_experiment") + 1

@@ -14,7 +14,7 @@ from clipalign_utils.data.saliency import (SALIENCY_SPLIT, cue_conflict_saliency
                                            load_saliency, region_masks, render_with_mask)
 from clipalign_utils.errors import DatasetError, ParameterError
 from clipalign_utils.metrics import saliency as M
-from clipalign_utils import saliency_maps as S
+from clipalign_utils.steps.saliency import maps as S
 
 
 # ---------------------------------------------------------------------------- metrics
@@ -250,7 +250,7 @@ def test_smoothgrad_is_the_cosine_not_the_norm():
 def test_smoothgrad_on_open_clip_and_checkpoint_cache(tmp_path):
     from clipalign_utils import models
     from clipalign_utils.encoder import Encoder
-    from clipalign_utils.saliency_maps import checkpoint_saliency
+    from clipalign_utils.steps.saliency.maps import checkpoint_saliency
 
     model = models.create_model("tiny", seed=0)
     path = tmp_path / "epoch_0.pt"
@@ -349,7 +349,7 @@ def _saliency_table(cc=(0.1, 0.3, 0.2)):
 
 
 def test_map_checkpoints_pick_first_best_cc_and_last():
-    from clipalign_utils.steps import saliency as step
+    from clipalign_utils.steps.saliency import analysis as step
 
     def columns(cc):
         return step.map_checkpoints(_saliency_table(cc)["saliency"], "epoch_0", "epoch_2")
@@ -363,10 +363,10 @@ def test_map_checkpoints_pick_first_best_cc_and_last():
 
 
 def test_curve_sentences_and_score_table_by_hand():
-    from clipalign_utils.steps import saliency as step
+    from clipalign_utils.steps.saliency import analysis as step, page as step_page
 
     tables = _saliency_table()
-    assert step.curve_sentences(tables) == [
+    assert step_page.curve_sentences(tables) == [
         "CC: 0.100 at epoch 0, best 0.300 [0.200, 0.400] at epoch 1 (inside the run), 0.200 [0.100, 0.300] at "
         "the last checkpoint (epoch 2); centre bias 0.900 [0.850, 0.950]",
         "NSS: 1.000 at epoch 0, best 3.000 [2.500, 3.500] at epoch 2 (at the last checkpoint), 3.000 [2.500, "
@@ -380,15 +380,15 @@ def test_curve_sentences_and_score_table_by_hand():
 def test_region_sentences_by_hand():
     import pandas as pd
 
-    from clipalign_utils.steps import saliency as step
+    from clipalign_utils.steps.saliency import page as step_page
 
-    assert step.region_sentences({"saliency": pd.DataFrame()}) == [
+    assert step_page.region_sentences({"saliency": pd.DataFrame()}) == [
         "no region masks for this dataset: the contour/interior view needs the embedded world"]
     rows = [{"set": s, "checkpoint": f"epoch_{e}", "epoch": float(e), "region": r, "share": share + e / 10,
              "share_lo": share + e / 10 - 0.01, "share_hi": share + e / 10 + 0.01, "area": area + e / 100}
             for s in ("saliency_embedded", "saliency_cue_conflict") for e in (1, 0)
             for r, share, area in (("contour", 0.2, 0.1), ("interior", 0.3, 0.25), ("background", 0.5, 0.65))]
-    assert step.region_sentences({"saliency_regions": pd.DataFrame(rows)}) == [
+    assert step_page.region_sentences({"saliency_regions": pd.DataFrame(rows)}) == [
         f"{s}: contour share 0.200 → 0.300 [0.290, 0.310] (area 0.105); interior share 0.300 → 0.400 "
         f"[0.390, 0.410] (area 0.255)" for s in ("saliency_embedded", "saliency_cue_conflict")]
 
@@ -396,15 +396,15 @@ def test_region_sentences_by_hand():
 def test_data_sentences():
     from types import SimpleNamespace
 
-    from clipalign_utils.steps import saliency as step
+    from clipalign_utils.steps.saliency import analysis as step, page as step_page
 
     data = step.SaliencyData(load_saliency("embedded", None, image_size=32, seed=0, n_images=3), None, (), ())
     run = SimpleNamespace(checkpoints=[0, 1], model_name="clipalign-tiny")
     params = {"saliency_method": "smoothgrad", "saliency_samples": 2, "saliency_noise": 0.15}
-    assert step.data_sentences(run, params, data) == [
+    assert step_page.data_sentences(run, params, data) == [
         "2 checkpoints of clipalign-tiny; dataset embedded: 3 images; method smoothgrad (2 noisy copies, noise 0.15)",
         f"ground truth: {data.scored.ground_truth}"]
-    assert step.data_sentences(run, {**params, "saliency_method": "rollout"}, data)[0].endswith("method rollout")
+    assert step_page.data_sentences(run, {**params, "saliency_method": "rollout"}, data)[0].endswith("method rollout")
 
 
 def test_step_measures_and_draws_the_maps_from_the_cache(tmp_path):
@@ -413,7 +413,7 @@ def test_step_measures_and_draws_the_maps_from_the_cache(tmp_path):
 
     matplotlib.use("Agg")
     from clipalign_utils import checkpoints, config, models
-    from clipalign_utils.steps import saliency as step
+    from clipalign_utils.steps.saliency import analysis as step, page as step_page
 
     (tmp_path / "checkpoints").mkdir()
     for epoch in (0, 1):
@@ -440,7 +440,7 @@ def test_step_measures_and_draws_the_maps_from_the_cache(tmp_path):
     assert peak["final_value"] == pytest.approx(cc)  # the peak test's curve is the table's CC
     assert set(tables["saliency_regions"]["set"]) == {data.scored.images.name}
     cached = sorted((tmp_path / "cache").iterdir())
-    fig = step.maps_figure(run, params, data, tables)
+    fig = step_page.maps_figure(run, params, data, tables)
     assert sorted((tmp_path / "cache").iterdir()) == cached  # nothing computed again
     titles = [ax.get_title() for ax in fig.axes[:fig.axes[0].get_gridspec().ncols]]
     assert titles[:2] == ["image", "people (density)"]

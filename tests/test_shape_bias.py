@@ -15,7 +15,7 @@ from clipalign_utils.data.cue_conflict import HUMAN_SHAPE_BIAS, load_cue_conflic
 from clipalign_utils.data.geirhos import GEIRHOS_CLASSES
 from clipalign_utils.errors import DatasetError
 from clipalign_utils.metrics.shape_bias import per_class_shape_bias, shape_bias_summary
-from clipalign_utils.pipeline import run_step
+from clipalign_utils.orchestration.pipeline import run_step
 from clipalign_utils.plots.shape_bias import decision_name, decision_titles
 
 CONTRACT_COLUMNS = ["checkpoint", "epoch", "dataset", "shape_bias", "lo", "hi", "shape_fraction",
@@ -188,7 +188,7 @@ def _tables(shape_predictions=None):
 
 
 def test_shift_sentences_by_hand():
-    from clipalign_utils.steps.shape import shift_sentences
+    from clipalign_utils.steps.shape.page import shift_sentences
 
     assert shift_sentences(_shape_bias_table()) == [
         "first checkpoint (epoch 0): shape bias 0.500",
@@ -204,7 +204,7 @@ def test_shift_sentences_by_hand():
 
 
 def test_fraction_sentences_name_each_checkpoint_once():
-    from clipalign_utils.steps.shape import fraction_sentences
+    from clipalign_utils.steps.shape.page import fraction_sentences
 
     assert fraction_sentences(_shape_bias_table()) == [
         "epoch 0: shape 0.050, texture 0.050, neither 0.900",
@@ -217,7 +217,7 @@ def test_fraction_sentences_name_each_checkpoint_once():
 
 
 def test_reference_and_per_class_sentences_by_hand():
-    from clipalign_utils.steps.shape import per_class_sentences, reference_sentences
+    from clipalign_utils.steps.shape.page import per_class_sentences, reference_sentences
 
     assert reference_sentences() == ["human reference: 0.96 — literature value (Geirhos et al. 2019, model-vs-human "
                                      "cue-conflict subjects 1–10 (mean)), not computed here"]
@@ -227,7 +227,8 @@ def test_reference_and_per_class_sentences_by_hand():
 
 
 def test_per_class_and_curve_figures_pick_the_texture_phase_and_the_last_checkpoint(embedded):
-    from clipalign_utils.steps.shape import ShapeData, curve_figure, human_label, per_class_figure
+    from clipalign_utils.steps.shape.analysis import ShapeData
+    from clipalign_utils.steps.shape.page import curve_figure, human_label, per_class_figure
 
     data = ShapeData(embedded, ("a {}.",))
     assert human_label(data) == "humans on Geirhos' stimuli (not this world)"
@@ -251,7 +252,8 @@ def _predictions_table(embedded, last_wrong: int):
 
 
 def test_examples_are_evenly_spaced_and_titled_with_both_decisions(embedded):
-    from clipalign_utils.steps.shape import ShapeData, agreement_sentences, example_indices, examples_figure
+    from clipalign_utils.steps.shape.analysis import ShapeData, example_indices
+    from clipalign_utils.steps.shape.page import agreement_sentences, examples_figure
 
     data = ShapeData(embedded, ("a {}.",))
     picked = [0, 10, 20, 30, 40, 50, 61, 71, 81, 91, 101, 111]  # 12 of the 112 conflicting images
@@ -274,11 +276,11 @@ def test_examples_are_evenly_spaced_and_titled_with_both_decisions(embedded):
 def test_data_sentences_and_measure_with_a_stub_encoder(embedded, monkeypatch, tmp_path):
     from types import SimpleNamespace
 
-    from clipalign_utils.steps import shape as shape_step
+    from clipalign_utils.steps.shape import analysis as shape_step, page as shape_page
 
     run = fake_run(tmp_path, epochs=(0, 1), model="toy")
     data = shape_step.ShapeData(embedded, ("a {}.", "a photo of a {}."))
-    assert shape_step.data_sentences(run, data) == [
+    assert shape_page.data_sentences(run, data) == [
         "2 checkpoints of toy; dataset embedded: 112 images, 112 with conflicting cues, 8 classes, 2 prompt templates"]
 
     answers = {"epoch_0": embedded.texture_labels, "epoch_1": embedded.shape_labels}

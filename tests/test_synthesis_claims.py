@@ -41,7 +41,7 @@ EARLY_PEAK = [0.60, 0.70, 0.80, 0.78, 0.74, 0.70, 0.66, 0.65]  # peak at epoch 0
 RISING = [0.5, 0.55, 0.6, 0.62, 0.65, 0.7, 0.72, 0.75]
 LATE_PEAK = [0.5, 0.55, 0.6, 0.62, 0.65, 0.7, 0.8, 0.71]  # peak at epoch 8: not early
 OVERLAP = [0.60, 0.70, 0.72, 0.71, 0.71, 0.71, 0.70, 0.70]  # early peak, a paired interval that holds 0
-SIMILARITY = tradeoff.PEAK_CLAIMS[1]
+SIMILARITY = (registry.get("similarity").summary.claims[0], "two_afc_score", "similarity")
 
 
 @pytest.mark.parametrize("values, drop, verdict", [
@@ -69,7 +69,7 @@ def test_verdicts_add_the_new_claims_only_with_their_columns():
     plain = tradeoff.verdicts(_table(), n_perm=200)
     both = tradeoff.verdicts(_table(two_afc=EARLY_PEAK, saliency=RISING, two_afc_drop=(0.15, 0.1, 0.2),
                                     saliency_drop=(-0.15, -0.2, -0.1)), n_perm=200)
-    claims = [entry[0] for entry in tradeoff.PEAK_CLAIMS[1:]]
+    claims = [claim.claim for _, claim in registry.peak_claims()][1:]
     assert not set(claims) & set(plain["claim"])
     assert list(both["claim"][:len(plain)]) == list(plain["claim"]) and list(both["claim"][len(plain):]) == claims
     verdict = dict(zip(both["claim"], both["verdict"]))
@@ -130,7 +130,7 @@ def test_checkpoint_table_merges_optional_tables(tmp_path):
                                               "score_lo": 0.5, "score_hi": 0.8, "n_triplets": 10}))
     rows = [{"checkpoint": c, "epoch": e, "dataset": "embedded", "method": "smoothgrad", "metric": m,
              "value": v, "value_lo": v - 0.1, "value_hi": v + 0.1, "n_images": 8}
-            for c, e, v in [(registry.SALIENCY_BASELINE, np.nan, 0.9)] + list(zip(checkpoints, epochs, [0.2, 0.3, 0.25]))
+            for c, e, v in [(registry.get("saliency").summary.baselines[0], np.nan, 0.9)] + list(zip(checkpoints, epochs, [0.2, 0.3, 0.25]))
             for m in ("cc", "nss", "sim")]
     _write(tmp_path, "saliency", pd.DataFrame(rows))
     table = results.checkpoint_table(tmp_path)

@@ -1,4 +1,4 @@
-"""The train step's page (steps/training.py): its sentences and tables against hand-computed values."""
+"""The train step's page (steps/train/page.py): its sentences and tables against hand-computed values."""
 from __future__ import annotations
 
 from pathlib import Path
@@ -10,7 +10,7 @@ import pytest
 from clipalign_utils import config
 from clipalign_utils.checkpoints import Checkpoint, Run
 from clipalign_utils.data import world
-from clipalign_utils.steps import training
+from clipalign_utils.steps.train import page as training
 
 
 def _params(**changes):

@@ -386,7 +386,7 @@ STEP_PARAMS = dict(distance="cosine", device="cpu", eval_batch_size=64, n_boot=2
 
 
 def test_step_scores_every_checkpoint_and_picks_examples(tiny_run, small_data):
-    from clipalign_utils.steps import similarity as step
+    from clipalign_utils.steps.similarity import analysis as step, page as step_page
 
     tables = step.measure(tiny_run, STEP_PARAMS, small_data)
     assert set(tables) == {"two_afc", "two_afc_per_triplet", "two_afc_peak"}
@@ -423,12 +423,12 @@ def test_step_scores_every_checkpoint_and_picks_examples(tiny_run, small_data):
     assert len(clear) == len(examples)
     right = examples[examples["outcome"] == "right"]
     assert ((right["model_choice"] == 1.0) == (right["p"] > 0.5)).all()
-    assert len(step.example_titles(examples)) == len(examples)
-    figures = step.example_figures(small_data, tables, seed=0)
+    assert len(step_page.example_titles(examples)) == len(examples)
+    figures = step_page.example_figures(small_data, tables, seed=0)
     assert set(figures) <= {"two_afc_examples_first", "two_afc_examples_last"}
     if "two_afc_examples_first" in figures:
         assert figures["two_afc_examples_first"]._suptitle.get_text() == "first checkpoint (epoch_0, epoch 0)"
-    assert step.curve_figure(small_data, tables).axes[0].get_title() == \
+    assert step_page.curve_figure(small_data, tables).axes[0].get_title() == \
         "2AFC agreement with embedded judges (cosine distance)"
     import matplotlib.pyplot as plt
 
@@ -472,86 +472,86 @@ def _two_afc(scores=(0.6, 0.7, 0.65)):
 def test_data_judge_and_vote_sentences():
     from types import SimpleNamespace
 
-    from clipalign_utils.steps import similarity as step
+    from clipalign_utils.steps.similarity import analysis as step, page as step_page
 
     data = _judged(CLEAR)
     run = SimpleNamespace(checkpoints=[0, 1, 2], model_name="clipalign-tiny")
-    assert step.data_sentences(run, {"distance": "cosine"}, data) == [
+    assert step_page.data_sentences(run, {"distance": "cosine"}, data) == [
         "3 checkpoints of clipalign-tiny; dataset embedded (split test, protocol all): 5 triplets in subsets "
         "photo (2), world (3); distance: cosine"]
     # pairwise agreement (1 + 1 + 0 + 1 + 1) / 5; unanimous on 4 of 5; ceiling mean(max(p, 1 − p)) = 4.5 / 5
-    assert step.judge_sentences(data) == [
+    assert step_page.judge_sentences(data) == [
         "judges: a two-metric panel",
         "panel of 2: pairwise agreement 0.800, unanimous on 80.0% of triplets; ceiling 0.900",
         "these are metrics, not people: a model agreeing with the panel agrees with low-level models of people"]
     assert step.panel_table(data).to_dict("records") == [{"member_a": "a", "member_b": "b", "agreement": 0.8}]
-    assert step.vote_sentences(data) == ["share of judges choosing p1: 0: 2, 0.5: 1, 1: 2"]
+    assert step_page.vote_sentences(data) == ["share of judges choosing p1: 0: 2, 0.5: 1, 1: 2"]
     people = _judged(CLEAR, name="nights", panel=())
-    assert step.judge_sentences(people) == ["judges: a two-metric panel",
+    assert step_page.judge_sentences(people) == ["judges: a two-metric panel",
                                             "ceiling (always choosing the people's majority): 0.900"]
     assert step.panel_table(people).empty
 
 
 def test_curve_sentences_by_hand():
-    from clipalign_utils.steps import similarity as step
+    from clipalign_utils.steps.similarity import page as step_page
 
     tables = _two_afc()  # the photo rows (0.99) are not the overall score
-    assert step.curve_sentences(_judged(CLEAR), tables) == [
+    assert step_page.curve_sentences(_judged(CLEAR), tables) == [
         "2AFC score at the first checkpoint (epoch 0): 0.600",
         "peak at epoch 1: 0.700; last checkpoint (epoch 2): 0.650 [0.600, 0.700]; chance 0.5, ceiling 0.900",
         "the last checkpoint closes 38% of the gap from chance to the ceiling"]  # 0.15 / 0.4
     split = _judged([(0, 1)] * 5)  # p = ½ everywhere: the ceiling is chance
-    assert step.curve_sentences(split, tables)[-1] == "the judges are split on every triplet: the ceiling is chance"
+    assert step_page.curve_sentences(split, tables)[-1] == "the judges are split on every triplet: the ceiling is chance"
 
 
 def test_iqa_sentences_by_hand(tmp_path):
-    from clipalign_utils.steps import similarity as step
+    from clipalign_utils.steps.similarity import page as step_page
 
     run, tables = fake_run(tmp_path), _two_afc()
-    assert step.iqa_sentences(run, {"distance": "cosine"}, tables) == [
+    assert step_page.iqa_sentences(run, {"distance": "cosine"}, tables) == [
         "no iqa.csv in this run: run the iqa step to compare the two curves"]
     (tmp_path / "metrics").mkdir()
     pd.DataFrame({"epoch": [0.0, 1.0, 2.0, 0.0, 1.0], "distortion": ["all", "all", "all", "blur", "all"],
                   "distance": ["cosine"] * 4 + ["euclidean"], "srcc": [0.3, 0.5, 0.4, 0.9, 0.9]}
                  ).to_csv(tmp_path / "metrics" / "iqa.csv", index=False)
-    assert step.iqa_sentences(run, {"distance": "cosine"}, tables) == [
+    assert step_page.iqa_sentences(run, {"distance": "cosine"}, tables) == [
         "IQA SRCC peaks at epoch 1 (0.500) and ends 0.100 below it; the 2AFC score peaks at epoch 1 (0.700) and "
         "ends 0.050 below it: the same checkpoint"]
-    assert step.iqa_sentences(run, {"distance": "euclidean"}, _two_afc((0.6, 0.65, 0.7)))[0].endswith(
+    assert step_page.iqa_sentences(run, {"distance": "euclidean"}, _two_afc((0.6, 0.65, 0.7)))[0].endswith(
         "the 2AFC score peaks at epoch 2 (0.700) and ends 0.000 below it: different checkpoints")
-    assert step.iqa_sentences(run, {"distance": "normalized_euclidean"}, tables) == [
+    assert step_page.iqa_sentences(run, {"distance": "normalized_euclidean"}, tables) == [
         "iqa.csv holds no normalized_euclidean rows: run the iqa step with this distance to compare"]
 
 
 def test_example_checkpoints_and_sentences_by_hand():
-    from clipalign_utils.steps import similarity as step
+    from clipalign_utils.steps.similarity import analysis as step, page as step_page
 
     data = _judged(CLEAR)
     # epoch_0 picks every clear majority; epoch_2 goes against it on triplets 0, 3 and 4 (2 is a split vote)
     tables = _per_triplet({"epoch_0": [0, 1, 0.5, 1, 0], "epoch_1": [1, 1, 1, 1, 1], "epoch_2": [1, 1, 0, 0, 1]})
     assert step.example_checkpoints(tables) == {"first": "epoch_0", "last": "epoch_2"}
     assert step.against_panel(step.scored_triplets(data, tables, "epoch_2"))["triplet"].tolist() == [0, 3, 4]
-    assert step.example_sentences(data, tables) == [
+    assert step_page.example_sentences(data, tables) == [
         "first checkpoint: 0 clear triplets chosen against the panel; damage most often involved: ",
         "last checkpoint: 3 clear triplets chosen against the panel; damage most often involved: jpeg (3), "
         "contrast change (2), gaussian blur (1)"]
     people = _judged(CLEAR, name="nights", panel=())
-    assert step.example_sentences(people, tables) == []  # no kinds of damage to count for people
+    assert step_page.example_sentences(people, tables) == []  # no kinds of damage to count for people
     split = _judged([(0, 1)] * 5)
-    assert step.example_sentences(split, tables) == ["epoch_0: no triplet with a clear majority",
+    assert step_page.example_sentences(split, tables) == ["epoch_0: no triplet with a clear majority",
                                                      "epoch_2: no triplet with a clear majority"]
-    assert step.example_figures(split, tables, seed=0) == {}
+    assert step_page.example_figures(split, tables, seed=0) == {}
     one = _per_triplet({"epoch_0": [0, 1, 0.5, 1, 0]})
     assert step.example_checkpoints(one) == {"first": "epoch_0"}
 
 
 def test_triplets_figure_labels(small_data):
-    from clipalign_utils.steps import similarity as step
+    from clipalign_utils.steps.similarity import page as step_page
 
-    fig = step.triplets_figure(small_data, seed=0)
+    fig = step_page.triplets_figure(small_data, seed=0)
     labels = [text.get_text() for ax in fig.axes for text in ax.texts]
     shown = small_data.triplets.sample(n=4, random_state=0)
-    assert labels == [f"p(p1 closer) = {row.p:.2f}\n{step.damage(row)}" for row in shown.itertuples()]
+    assert labels == [f"p(p1 closer) = {row.p:.2f}\n{step_page.damage(row)}" for row in shown.itertuples()]
     assert fig._suptitle.get_text() == "embedded triplets"
     import matplotlib.pyplot as plt
 

@@ -19,7 +19,7 @@ from ..errors import DatasetError
 from . import world
 from .geirhos import GEIRHOS_CLASSES, load_geirhos
 from .image_sets import ArrayImages, FileImages, ImageSet
-from .registry import get_dataset
+from .registry import get_dataset, register_dataset
 from .roots import open_root
 
 # Human shape bias on the Geirhos cue-conflict stimuli: the mean over the 10 subjects
@@ -79,6 +79,7 @@ def load_cue_conflict(dataset: str, root: str, params: dict, image_size: int | N
                   per_pair=params["cue_conflict_per_pair"])
 
 
+@register_dataset("cue_conflict", "embedded")
 def embedded_set(*, world_config: world.WorldConfig, seed: int, per_pair: int, **_) -> CueConflictSet:
     """The world's cue-conflict split: ``per_pair`` images per ordered (shape, texture) pair."""
     sample = world.make_cue_conflict(per_pair, seed, world_config)
@@ -86,6 +87,7 @@ def embedded_set(*, world_config: world.WorldConfig, seed: int, per_pair: int, *
                           sample.texture_labels, tuple(world.SHAPES), "embedded", tuple(world.TEXTURES))
 
 
+@register_dataset("cue_conflict", "geirhos")
 def geirhos_set(*, root, size: int, **_) -> CueConflictSet:
     """The Geirhos stimuli read from ``root``, resized to ``size`` px at load."""
     table = open_root("cue_conflict", "geirhos", root, load_geirhos,

@@ -24,7 +24,7 @@ from . import world
 from .image_sets import ArrayImages, FileImages, ImageSet, PatchImages, read_rgb
 from .iqa_embedded import OBSERVER_SOURCES, make_embedded_iqa
 from .kadid10k import load_kadid10k
-from .registry import get_dataset
+from .registry import get_dataset, register_dataset
 from .roots import open_root
 from .tid2013 import load_tid2013
 
@@ -152,6 +152,7 @@ def world_references(config: world.WorldConfig, seed: int, n: int = N_WORLD_REFE
             sample.images[i] for i in picked}
 
 
+@register_dataset("iqa", "embedded")
 def embedded_set(*, mode: str, world_config: world.WorldConfig, seed: int, levels, observer: str, **_) -> IQAData:
     """The embedded set at the world's image size, scored by the reference ``observer``."""
     iqa = make_embedded_iqa(image_size=world_config.image_size, levels=levels, seed=seed, observer=observer,
@@ -163,11 +164,13 @@ def embedded_set(*, mode: str, world_config: world.WorldConfig, seed: int, level
                    resize_mode=mode)
 
 
+@register_dataset("iqa", "tid2013")
 def tid2013_set(*, root, size: int, mode: str, **_) -> IQAData:
     """TID2013 read from ``root``, its images fitted to ``size`` px by ``mode``."""
     return _real_set("tid2013", load_tid2013, root, size, mode)
 
 
+@register_dataset("iqa", "kadid10k")
 def kadid10k_set(*, root, size: int, mode: str, **_) -> IQAData:
     """KADID-10k read from ``root``, its images fitted to ``size`` px by ``mode``."""
     return _real_set("kadid10k", load_kadid10k, root, size, mode)

@@ -27,7 +27,7 @@ from ..errors import DatasetError, ParameterError
 from . import world
 from .cifar100 import load_cifar100
 from .image_sets import ArrayImages, resize_shorter_and_crop
-from .registry import get_dataset
+from .registry import get_dataset, register_dataset
 from .roots import open_root
 
 # Sigmas are keyed to the noise stream at this resolution: 0.05 and 0.0500001 share noise.
@@ -63,12 +63,14 @@ def load_noise_dataset(dataset: str, root, params: dict) -> ClassificationSet:
     return loader(root=root, per_class=per_class, seed=params["eval_seed"], world_config=config)
 
 
+@register_dataset("noise", "embedded")
 def embedded_set(*, per_class: int, seed: int, world_config: world.WorldConfig, **_) -> ClassificationSet:
     """Held-out world images, ``per_class`` of each shape, labelled by shape."""
     sample = world.make_test_set(per_class, seed, world_config)
     return ClassificationSet(sample.images, sample.shape_labels, tuple(world.SHAPES), "embedded")
 
 
+@register_dataset("noise", "cifar100")
 def cifar100_set(*, root, per_class: int, seed: int, **_) -> ClassificationSet:
     """A seeded class-balanced subset (``per_class`` per class) of the CIFAR-100 test split at ``root``."""
     images, labels, classnames = open_root(

@@ -4,37 +4,67 @@ Tasks are named like their parameters: ``iqa``, ``cue_conflict``, ``noise``, ``s
 ``saliency`` choose with ``<task>_dataset`` and read a real dataset's folder from ``<task>_root``.
 Each task's dispatcher (``load_iqa``, ``load_cue_conflict``, ``load_noise_dataset``, ``load_two_afc``,
 ``load_saliency``) looks the name up here and calls the loader with its task's keyword arguments (listed
-in its docstring); a loader takes the ones it needs and ``**_`` for the rest. ``config.CHOICES`` reads
+in its docstring); a loader takes the ones it needs and ``**_`` for the rest. ``config.parameter_choices()`` reads
 the names from here, so a dataset registered at run time is a valid parameter value.
 
-This module imports nothing of the package but ``errors`` (``config`` sits on top of it): the built-in
-datasets are ``"module:function"`` targets in ``clipalign_utils.data``, imported on first use.
+A dataset registers where its loader is written: ``@register_dataset("<task>", "<name>")`` on the loader
+function. The built-ins are found without importing any loader: the first lookup reads the modules of this
+folder (``ast``) for those decorators and records each as a ``"module:function"`` target, imported when the
+dataset is first loaded (the decorator then runs and puts the function in its place). This module imports
+nothing of the package but ``errors`` (``config`` sits on top of it).
 
-Adding a dataset: write its loader next to its task's others and add one line below, or call
-:func:`register_dataset` at run time (``@register_dataset("noise", "toy")`` on a function; a test does).
+Adding a dataset: write its loader next to its task's others with the decorator above it, or call
+:func:`register_dataset` at run time (a test registers a toy dataset that way).
 """
 from __future__ import annotations
 
+import ast
 from importlib import import_module
+from pathlib import Path
 from typing import Callable, KeysView
 
 from ..errors import ParameterError
 
-_REGISTRY: dict[str, dict[str, Callable | str]] = {
-    "iqa": {"embedded": "iqa:embedded_set", "tid2013": "iqa:tid2013_set", "kadid10k": "iqa:kadid10k_set"},
-    "cue_conflict": {"embedded": "cue_conflict:embedded_set", "geirhos": "cue_conflict:geirhos_set"},
-    "noise": {"embedded": "noise:embedded_set", "cifar100": "noise:cifar100_set"},
-    "similarity": {"embedded": "two_afc:embedded_set", "bapps": "two_afc:bapps_set", "nights": "two_afc:nights_set"},
-    "saliency": {"embedded": "saliency:embedded_set", "mit1003": "saliency:mit1003_set",
-                 "cat2000": "saliency:cat2000_set"},
-}
-TASKS = tuple(_REGISTRY)
+# The tasks, in the order of their steps: each chooses its dataset with ``<task>_dataset``.
+TASKS = ("iqa", "cue_conflict", "noise", "similarity", "saliency")
+_REGISTRY: dict[str, dict[str, Callable | str]] = {task: {} for task in TASKS}
+_scan_state = {"done": False}
+
+
+def _scan() -> None:
+    """Record every built-in loader as a ``"module:function"`` target: each top-level function of a module in
+    this folder decorated ``@register_dataset("<task>", "<name>")``, in file and line order (so each task's
+    ``embedded`` set, written first, is its default)."""
+    if _scan_state["done"]:
+        return
+    _scan_state["done"] = True
+    for path in sorted(Path(__file__).parent.glob("*.py")):
+        source = path.read_text(encoding="utf-8")
+        if path.name == "registry.py" or "@register_dataset(" not in source:
+            continue
+        for node in ast.parse(source, str(path)).body:
+            if not isinstance(node, ast.FunctionDef):
+                continue
+            for decorator in node.decorator_list:
+                if (isinstance(decorator, ast.Call) and getattr(decorator.func, "id", None) == "register_dataset"
+                        and len(decorator.args) == 2):
+                    task, name = (ast.literal_eval(arg) for arg in decorator.args)
+                    _datasets(task).setdefault(name, f"{path.stem}:{node.name}")
 
 
 def _datasets(task: str) -> dict[str, Callable | str]:
+    _scan()
     if task not in _REGISTRY:
         raise ParameterError(f"unknown dataset task {task!r}; tasks: {', '.join(TASKS)}")
     return _REGISTRY[task]
+
+
+def _target(loader: Callable) -> str | None:
+    """``"module:function"`` of a loader defined in this folder (what the scan records), else None."""
+    module = getattr(loader, "__module__", "") or ""
+    if not module.startswith(f"{__package__}."):
+        return None
+    return f"{module[len(__package__) + 1:]}:{getattr(loader, '__name__', '')}"
 
 
 def dataset_parameter(task: str) -> str:
@@ -55,7 +85,8 @@ def register_dataset(task: str, name: str, loader: Callable | str | None = None)
     datasets = _datasets(task)
 
     def add(loader):
-        if name in datasets:
+        # A built-in's decorator, run when its module is imported, replaces the target the scan recorded.
+        if name in datasets and not (isinstance(datasets[name], str) and datasets[name] == _target(loader)):
             raise ParameterError(f"{dataset_parameter(task)} {name!r} is registered already")
         datasets[name] = loader
         return loader
@@ -81,10 +112,12 @@ def get_dataset(task: str, name: str) -> Callable:
     loader = datasets[name]
     if isinstance(loader, str):
         module, _, function = loader.partition(":")
-        loader = datasets[name] = getattr(import_module(f"{__package__}.{module}"), function)
+        loader = getattr(import_module(f"{__package__}.{module}"), function)
+        datasets[name] = loader  # its decorator has run by now; this keeps a target without one loadable
     return loader
 
 
 def dataset_choices() -> dict[str, KeysView[str]]:
-    """{``<task>_dataset``: its dataset names}, live views (``config.CHOICES``): later registrations count."""
+    """{``<task>_dataset``: its dataset names}, live views (``config.parameter_choices``): later registrations count."""
+    _scan()
     return {dataset_parameter(task): datasets.keys() for task, datasets in _REGISTRY.items()}

@@ -28,7 +28,7 @@ from . import world
 from .image_sets import ArrayImages, FileImages, ImageSet, read_rgb  # noqa: F401
 from .saliency_base import (IMAGE_SUFFIXES, LazyMaps, SaliencySet, SquashedFileImages, Target,  # noqa: F401
                             file_saliency_set, image_files, read_grey, squashed_file_images)
-from .registry import get_dataset
+from .registry import get_dataset, register_dataset
 from .roots import open_root
 
 # Input size for file images when the run does not fix the model's (open_clip's default).
@@ -166,6 +166,7 @@ def load_saliency(dataset: str, root: str | Path | None, *, image_size: int | No
                   texture_correlation=texture_correlation, texture_scale=texture_scale)
 
 
+@register_dataset("saliency", "embedded")
 def embedded_set(*, image_size: int | None, seed: int, n_images: int | None, texture_correlation: float,
                  texture_scale: float, **_) -> SaliencySet:
     """:func:`embedded_saliency` from the dispatcher's keywords (``image_size`` default 32)."""
@@ -175,6 +176,7 @@ def embedded_set(*, image_size: int | None, seed: int, n_images: int | None, tex
     return embedded_saliency(int(n_images), seed, config)
 
 
+@register_dataset("saliency", "mit1003")
 def mit1003_set(*, root, image_size: int | None, n_images: int | None, **_) -> SaliencySet:
     """MIT1003 read from ``root``: the first ``n_images`` stimuli (all when None/0) at ``image_size`` px."""
     from .mit1003 import load_mit1003
@@ -184,6 +186,7 @@ def mit1003_set(*, root, image_size: int | None, n_images: int | None, **_) -> S
                      "the MIT1003 folder holding ALLSTIMULI and ALLFIXATIONMAPS")
 
 
+@register_dataset("saliency", "cat2000")
 def cat2000_set(*, root, image_size: int | None, n_images: int | None, **_) -> SaliencySet:
     """CAT2000's training set read from ``root``: the first ``n_images`` stimuli (all when None/0)."""
     from .cat2000 import load_cat2000

@@ -22,7 +22,7 @@ from .bapps import load_bapps
 from .image_sets import ArrayImages, FileImages, ImageSet, PatchImages
 from .iqa import MAX_PATCHES_PER_IMAGE, resolve_resize
 from .nights import load_nights
-from .registry import get_dataset
+from .registry import get_dataset, register_dataset
 from .roots import open_root
 from .two_afc_embedded import make_embedded_two_afc
 
@@ -126,6 +126,7 @@ def _protocol_all(dataset: str, protocol: str) -> None:
                              f"counts); {dataset} has protocol all")
 
 
+@register_dataset("similarity", "embedded")
 def embedded_set(*, protocol: str, split: str | None, image_size: int | None, seed: int, texture_scale: float,
                  **_) -> TwoAFCData:
     """The embedded set (one split, ``test``) at ``image_size`` px (default 32)."""
@@ -142,6 +143,7 @@ def embedded_set(*, protocol: str, split: str | None, image_size: int | None, se
                       "all", "test", built.panel)
 
 
+@register_dataset("similarity", "bapps")
 def bapps_set(*, root, protocol: str, split: str | None, image_size: int | None, resize: str, **_) -> TwoAFCData:
     """BAPPS 2AFC read from ``root``: ``split`` (default val), every triplet."""
     _protocol_all("bapps", protocol)
@@ -150,6 +152,7 @@ def bapps_set(*, root, protocol: str, split: str | None, image_size: int | None,
     return _file_set("bapps", table, protocol, split, image_size, resize)
 
 
+@register_dataset("similarity", "nights")
 def nights_set(*, root, protocol: str, split: str | None, image_size: int | None, resize: str, **_) -> TwoAFCData:
     """NIGHTS read from ``root``: ``split`` (default test), the triplets ``protocol`` keeps."""
     split = split or "test"

@@ -16,6 +16,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from clipalign_utils import registry
 from clipalign_utils.errors import ParameterError
 from clipalign_utils.metrics.iqa import peak_summary
 from clipalign_utils.metrics.peak import EARLY_FRACTION, early_window
@@ -188,24 +189,13 @@ def _verdict_row(claim: str, statistic: str, value: float, p_value: float, verdi
             "p_value": p_value, "verdict": verdict, "detail": detail}
 
 
-# Claims that a curve peaks early then declines, each judged by one paired test (``metrics.peak``):
-# (claim, the per-checkpoint column, the prefix of its early-drop columns, label, the items resampled, step).
-# The first is claim 1 (iqa_srcc is required); a table without another's column gets no row for it.
-PEAK_CLAIMS = [
-    ("IQA alignment peaks early then declines", "iqa_srcc", "iqa", "srcc", "references", "iqa"),
-    ("mid-level similarity peaks early then declines", "two_afc_score", "two_afc", "2AFC score", "triplets",
-     "similarity"),
-    ("saliency correspondence peaks early then declines", "saliency_cc", "saliency", "saliency CC", "images",
-     "saliency"),
-]
-
-
-def peak_claim(df: pd.DataFrame, claim: str, column: str, prefix: str, label: str, items: str, step: str) -> dict:
-    """A "peaks early then declines" claim on ``column`` (with ``column``_lo/_hi per checkpoint), judged on
-    the paired early-peak test the step wrote (``prefix``_early_drop[_lo/_hi]: max early − final, resampling
-    ``items``; ``metrics.peak``). Reproduced = the curve's maximum lies in the early window (0 < epoch ≤
+def peak_claim(df: pd.DataFrame, peak: registry.PeakClaim, column: str, step: str) -> dict:
+    """A "peaks early then declines" claim (``peak``, a step's :class:`~clipalign_utils.registry.PeakClaim`)
+    on ``column`` (with ``column``_lo/_hi per checkpoint), judged on the paired early-peak test the step
+    wrote (``<prefix>_early_drop[_lo/_hi]``: max early − final, resampling ``peak.items``; ``metrics.peak``). Reproduced = the curve's maximum lies in the early window (0 < epoch ≤
     EARLY_FRACTION of the run) and the interval lies above 0; not reproduced = the peak is the last checkpoint,
     or the interval lies below 0; otherwise inconclusive (also without the test)."""
+    claim, label, items = peak.claim, peak.label, peak.items
     n_checkpoints = int(np.sum(np.isfinite(df["epoch"].to_numpy(float)) & np.isfinite(df[column].to_numpy(float))))
     if n_checkpoints < 3:
         return _verdict_row(claim, f"checkpoints with a finite {label}", n_checkpoints, NAN,
@@ -216,7 +206,7 @@ def peak_claim(df: pd.DataFrame, claim: str, column: str, prefix: str, label: st
     detail = (f"peak {curve['peak_value']:.3f} at epoch {curve['peak_epoch']:g} "
               f"({'inside' if peak_is_early else 'outside'} the early window 0 < epoch ≤ {early_end:g}), "
               f"final {curve['final_value']:.3f} at epoch {curve['final_epoch']:g}")
-    drop_column = f"{prefix}_early_drop"
+    drop_column = f"{peak.prefix}_early_drop"
     if drop_column not in df.columns or not np.isfinite(df[drop_column].astype(float)).any():
         return _verdict_row(claim, "paired early-peak test", NAN, NAN, INCONCLUSIVE,
                             detail + f"; no paired early-peak test ({drop_column}: re-run the {step} step)")
@@ -235,10 +225,16 @@ def peak_claim(df: pd.DataFrame, claim: str, column: str, prefix: str, label: st
     return _verdict_row(claim, statistic, drop, NAN, INCONCLUSIVE, f"{detail}; {reason}", ci)
 
 
-def _falls_claim(df: pd.DataFrame, claim: str, column: str, n_perm: int, seed: int, alpha: float) -> dict:
+def trend_claim(df: pd.DataFrame, trend_of: registry.TrendClaim, n_perm: int, seed: int, alpha: float) -> dict:
+    """A claim that a column falls (or rises) over training (``trend_of``, a step's
+    :class:`~clipalign_utils.registry.TrendClaim`), judged by a permutation Spearman of epoch and value:
+    reproduced = a significant move the claimed way, not reproduced = the other way, else inconclusive.
+    At-chance checkpoints are left out of a classification measure."""
+    claim, column = trend_of.claim, trend_of.column
     rows = above_chance(df) if column in CLASSIFICATION_MEASURES else df
     trend = monotone_trend(rows["epoch"], rows[column], n_perm=n_perm, seed=seed, alpha=alpha)
-    verdict = {"falls": REPRODUCED, "rises": NOT_REPRODUCED, "flat": INCONCLUSIVE}[trend["direction"]]
+    against = "rises" if trend_of.direction == "falls" else "falls"
+    verdict = {trend_of.direction: REPRODUCED, against: NOT_REPRODUCED, "flat": INCONCLUSIVE}[trend["direction"]]
     excluded = len(df) - len(rows)
     note = f"; {excluded} at-chance checkpoint(s) left out" if excluded else ""
     return _verdict_row(claim, f"spearman(epoch, {column})", trend["rho"], trend["p_value"], verdict,
@@ -275,6 +271,9 @@ def verdicts(df: pd.DataFrame, n_perm: int = 10000, seed: int = 0, alpha: float 
     the seed-mean verdict) and seed_verdicts (each seed's own verdict, "0: reproduced; 1: inconclusive; …")
     join. One run is a group of one.
 
+    The claims are the registered steps' (``registry.claims``, each step's ``Summary.claims``): the required
+    steps' in step order, then claim 4, then the optional steps' when ``df`` has their columns. Today:
+
     1. IQA alignment peaks early then declines. "Early" = after the untrained model and at most
        EARLY_FRACTION (a third) of the run. Reproduced = the curve's maximum lies in that window and the
        paired bootstrap interval of (max early srcc − final srcc) (``metrics.iqa.early_peak_test``,
@@ -296,39 +295,40 @@ def verdicts(df: pd.DataFrame, n_perm: int = 10000, seed: int = 0, alpha: float 
     """
     if by is not None:
         return _verdicts_by(df, n_perm, seed, alpha, by, confidence)
-    _require(df, ["epoch", "iqa_srcc", "iqa_srcc_lo", "iqa_srcc_hi", "shape_bias", "noise_drop"])
+    _require(df, ["epoch"] + [c for _, summary in registry.summaries(required=True) for c in _judged_columns(summary)])
     df = _with_texture_bias(df)
-    rows = [
-        peak_claim(df, *PEAK_CLAIMS[0]),
-        _falls_claim(df, "texture bias falls during training", "texture_bias", n_perm, seed, alpha),
-        _falls_claim(df, "normalized noise drop falls during training", "noise_drop", n_perm, seed, alpha),
-    ]
-    if "chance_corrected_drop" in df.columns:
-        rows.append(_falls_claim(df, "chance-corrected noise drop falls during training", "chance_corrected_drop",
-                                 n_perm, seed, alpha))
+    rows = [_claim_row(df, step, claim, n_perm, seed, alpha) for step, claim in _claims(df, required=True)]
     rows.append(_covaries_claim(df, n_perm, seed, alpha))
-    rows += [peak_claim(df, *entry) for entry in PEAK_CLAIMS[1:]
-             if {entry[1], f"{entry[1]}_lo", f"{entry[1]}_hi"} <= set(df.columns)]
+    rows += [_claim_row(df, step, claim, n_perm, seed, alpha) for step, claim in _claims(df, required=False)]
     return pd.DataFrame(rows, columns=VERDICT_COLUMNS)
 
 
+def _judged_columns(summary: registry.Summary) -> list[str]:
+    """The columns a required step's claims need: its headline column (texture_bias derives from
+    shape_bias), with its interval where a peak claim is judged on it."""
+    peaked = any(isinstance(c, registry.PeakClaim) for c in summary.claims)
+    return [summary.column] + ([f"{summary.column}_lo", f"{summary.column}_hi"] if peaked else [])
+
+
+def _claims(df: pd.DataFrame, required: bool):
+    """(step, claim) of the required steps' summaries (``required``; a trend claim that is not required joins
+    when ``df`` has its column), else of the optional steps' summaries whose columns ``df`` has."""
+    for step, summary in registry.summaries(required=required):
+        if not required and not {summary.column, f"{summary.column}_lo", f"{summary.column}_hi"} <= set(df.columns):
+            continue
+        for claim in summary.claims:
+            if isinstance(claim, registry.TrendClaim) and not claim.required and claim.column not in df.columns:
+                continue
+            yield step, claim
+
+
+def _claim_row(df: pd.DataFrame, step: registry.Step, claim, n_perm: int, seed: int, alpha: float) -> dict:
+    if isinstance(claim, registry.PeakClaim):
+        return peak_claim(df, claim, step.summary.column, step.name)
+    return trend_claim(df, claim, n_perm, seed, alpha)
+
+
 # --- Several runs: seeds of one scale are replicates; scales are compared side by side. ---
-
-# Measures averaged over seeds, each with the per-run interval used when a scale has one seed only.
-SEED_MEASURES = {
-    "iqa_srcc": ("iqa_srcc_lo", "iqa_srcc_hi"),
-    "shape_bias": ("shape_bias_lo", "shape_bias_hi"),
-    "clean_accuracy": (None, None),
-    "noise_drop": (None, None),
-    "chance_corrected_drop": (None, None),
-    "iqa_early_drop": ("iqa_early_drop_lo", "iqa_early_drop_hi"),
-    "two_afc_early_drop": ("two_afc_early_drop_lo", "two_afc_early_drop_hi"),
-    "saliency_early_drop": ("saliency_early_drop_lo", "saliency_early_drop_hi"),
-    "two_afc_score": ("two_afc_score_lo", "two_afc_score_hi"),
-    "saliency_cc": ("saliency_cc_lo", "saliency_cc_hi"),
-    "saliency_nss": ("saliency_nss_lo", "saliency_nss_hi"),
-}
-
 
 def t_interval(values, confidence: float = 0.95) -> tuple[float, float, float, int]:
     """(mean, lo, hi, n) of the finite values: Student-t interval mean ± t(n−1)·sd/√n; lo = hi = nan when n < 2."""
@@ -373,8 +373,9 @@ def seed_means(df: pd.DataFrame, measures: dict | None = None, by: tuple[str, ..
     two_afc_score, saliency_cc, saliency_nss) are skipped, and at_chance (when ``df`` has it) becomes true where most of a group's seeds are at chance.
     """
     if measures is None:
-        _require(df, list(by) + list(SEED_MEASURES)[:4])
-        measures = {m: bounds for m, bounds in SEED_MEASURES.items() if m in df.columns}
+        # The registered measures (registry.seed_measures); the required steps' headline columns must be there.
+        _require(df, list(by) + [summary.column for _, summary in registry.summaries(required=True)])
+        measures = {m: bounds for m, bounds in registry.seed_measures().items() if m in df.columns}
     by = list(by)
     _require(df, by + list(measures))
     df = df.copy()

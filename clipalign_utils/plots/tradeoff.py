@@ -4,6 +4,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from .. import registry
 from .common import epoch_axis, plt
 
 
@@ -13,16 +14,16 @@ def _band(ax, x, y, lo, hi, label, color=None):
         ax.fill_between(x, lo, hi, alpha=0.2, color=line.get_color())
 
 
-# Optional panels after the paper's four, when the table has the column (the similarity and saliency steps):
-# (column, y label, title).
-EXTRA_PANELS = [
-    ("two_afc_score", "2AFC score (agreement with judges)", "(e) 2AFC similarity"),
-    ("saliency_cc", "CC with fixation density", "(f) saliency correspondence"),
-]
+def extra_panels() -> list[tuple[str, str, str]]:
+    """The panels after the paper's four, (column, y label, title): one per registered step whose summary
+    has a ``panel`` (the similarity and saliency steps), lettered (e), (f), … in step order."""
+    panels = [(summary.column, *summary.panel) for _, summary in registry.summaries() if summary.panel]
+    return [(column, ylabel, f"({chr(ord('e') + i)}) {title}") for i, (column, ylabel, title) in enumerate(panels)]
 
 
 def _extra_panels(table: pd.DataFrame) -> list[tuple[str, str, str]]:
-    return [panel for panel in EXTRA_PANELS
+    """The extra panels whose column ``table`` has with a finite value."""
+    return [panel for panel in extra_panels()
             if panel[0] in table.columns and np.isfinite(table[panel[0]].to_numpy(dtype=float)).any()]
 
 

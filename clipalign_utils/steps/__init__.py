@@ -1,2 +1,5 @@
-"""Analysis steps: each module computes one step's tables from a run and its parameters, so a
-notebook only tells the story around one call."""
+"""The steps, one package each: ``__init__.py`` registers the step (:mod:`clipalign_utils.registry`: its
+tables, parameters, summary and claims; it imports nothing else, so the steps are found without importing
+their code), ``analysis.py`` measures (``load``, ``measure``, the synthesis summary) and ``page.py`` holds
+the sentences and figures its notebook shows. ``sweep`` and ``quality_experiment`` are comparison pages
+over several runs, registered the same way."""

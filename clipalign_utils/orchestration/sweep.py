@@ -28,11 +28,11 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from . import record, registry
-from .config import PRESETS, coerce, resolve
-from .errors import ParameterError
-from .io import atomic_write, write_json
-from .layout import PARAMS_TXT, TRAIN_LOG, TRAIN_RECORD, RunDir
+from .. import record, registry
+from ..config import PRESETS, coerce, resolve
+from ..errors import ParameterError
+from ..io import atomic_write, write_json
+from ..layout import PARAMS_TXT, TRAIN_LOG, TRAIN_RECORD, RunDir
 from .pipeline import available_steps, execute, run_page, split_given, step_notebooks
 
 SWEEP_NOTEBOOK = registry.SWEEP_PAGE

@@ -17,10 +17,10 @@ import subprocess
 import sys
 from pathlib import Path
 
-from . import registry, repository
-from .errors import ClipalignError
-from .layout import BOOK, RunDir
-from .registry import REPO_ROOT
+from .. import registry, repository
+from ..errors import ClipalignError
+from ..layout import BOOK, RunDir
+from ..registry import REPO_ROOT
 
 
 class BookBuildFailed(ClipalignError):
@@ -72,7 +72,7 @@ def _notebook_sources(run_dir: Path) -> tuple[dict[str, Path], Path]:
     from its first complete run (sub-directories in name order). A sweep directory holds only the
     comparison (page 6); the step pages come from the first run of its plan. Page 6 is the directory's own
     sweep notebook, or that of a sweep directory inside it (the full preset's ``drivers``), if any.
-    Other registered pages (``registry.PAGES``) are shown when the directory holds them."""
+    Other registered pages (``registry.pages()``) are shown when the directory holds them."""
     from .sweep import sweep_run_dirs
 
     per_run, synthesis = _step_pages()
@@ -115,7 +115,7 @@ def _notebook_sources(run_dir: Path) -> tuple[dict[str, Path], Path]:
         sources[SWEEP_PAGE] = sweep_page
     elif inner:
         sources[SWEEP_PAGE] = inner[0]
-    for name in registry.PAGES:
+    for name in registry.pages():
         # the directory's own page, or that of an experiment folder inside it (the full preset's quality)
         found = [folder.executed(name)] + _inner_pages(run_dir, name)
         found = [path for path in found if path.exists()]
@@ -186,7 +186,7 @@ def _run_summary(run_dir: Path, sources: dict[str, Path], trained: Path) -> str:
 def _runs_table(run_dir: Path) -> list[str]:
     """Markdown lines: one row per run of a multi-run directory with its scale, seed, checkpoints and
     training time (its executed 01_train notebook)."""
-    from .results import run_identity
+    from ..results import run_identity
 
     lines = ["| run | scale | seed | checkpoints | trained in |", "|---|---|---|---|---|"]
     for run in RunDir(run_dir).runs():
@@ -296,7 +296,7 @@ def stage_book(run_dir: str | Path) -> Path:
     import yaml
 
     pages = list(sources) + ([] if SWEEP_PAGE in sources else [SWEEP_PAGE])
-    (stage / "_toc.yml").write_text("# Staged by clipalign_utils.book: the notebook pages come from the step registry.\n"
+    (stage / "_toc.yml").write_text("# Staged by clipalign_utils.orchestration.book: the notebook pages come from the step registry.\n"
                                     + yaml.safe_dump(toc(pages), sort_keys=False, allow_unicode=True))
     shutil.copytree(REPO_ROOT / "book", stage / "book")
     (stage / "notebooks").mkdir()

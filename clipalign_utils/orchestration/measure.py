@@ -11,9 +11,9 @@ from importlib import import_module
 from pathlib import Path
 from typing import Mapping, Sequence
 
-from . import record, registry
-from .checkpoints import discover_run
-from .io import write_tables
+from .. import record, registry
+from ..checkpoints import discover_run
+from ..io import write_tables
 
 
 def step_module(step: str):

@@ -12,19 +12,17 @@ from typing import Sequence
 import numpy as np
 import pandas as pd
 
-from ..record import records_evaluation_sets
-from ..config import bootstrap_seed, derived_seed
-from ..metrics.peak import mean_peak_test
-from ..checkpoints import Run
-from ..data.saliency import SaliencySet
-from ..encoder import Encoder, run_encoders
-from ..metrics import saliency as metrics
-from ..plots.saliency import saliency_maps_grid
-from ..registry import SALIENCY, SALIENCY_BASELINE
-from ..saliency_maps import DEFAULT_N_SAMPLES, DEFAULT_NOISE, checkpoint_saliency, upsample_each
+from ...record import records_evaluation_sets
+from ...config import bootstrap_seed, derived_seed
+from ...metrics.peak import mean_peak_test
+from ...checkpoints import Run
+from ...data.saliency import SaliencySet
+from ...encoder import Encoder, run_encoders
+from ...metrics import saliency as metrics
+from . import BASELINE, TABLE
+from .maps import DEFAULT_N_SAMPLES, DEFAULT_NOISE, checkpoint_saliency, upsample_each
 
-SALIENCY_COLUMNS = list(SALIENCY.columns)  # the registry's schema of saliency.csv
-BASELINE = SALIENCY_BASELINE
+SALIENCY_COLUMNS = list(TABLE.columns)  # the registered schema of saliency.csv
 
 
 @dataclass
@@ -116,7 +114,7 @@ def region_summary(regions: pd.DataFrame, n_boot: int = 1000, seed: int = 0) -> 
     """Per set, checkpoint and region: mean share of saliency and mean enrichment over images, with a
     bootstrap interval of the share. Columns: set, checkpoint, epoch, region, share, share_lo, share_hi,
     area, enrichment, n_images."""
-    from ..metrics.stats import bootstrap_ci
+    from ...metrics.stats import bootstrap_ci
 
     rows = []
     for (name, checkpoint, epoch, region), group in regions.groupby(["set", "checkpoint", "epoch", "region"],
@@ -163,9 +161,9 @@ def load(run: Run, params: dict) -> SaliencyData:
     the run's input size. The world's cue-conflict images (``saliency_cue_per_pair`` per pair; 0 = none)
     come along for an embedded run. A real set has no classes: the target is the top-1 zero-shot class
     among open_clip's ImageNet class names, with ImageNet templates."""
-    from ..data import world
-    from ..data.prompts import IMAGENET_TEMPLATES, resolve_templates
-    from ..data.saliency import cue_conflict_saliency, load_saliency
+    from ...data import world
+    from ...data.prompts import IMAGENET_TEMPLATES, resolve_templates
+    from ...data.saliency import cue_conflict_saliency, load_saliency
 
     embedded = params["saliency_dataset"] == "embedded"
     data = load_saliency(params["saliency_dataset"], params["saliency_root"],
@@ -185,18 +183,8 @@ def load(run: Run, params: dict) -> SaliencyData:
     return SaliencyData(data, None, tuple(IMAGENET_CLASSNAMES), templates)
 
 
-def data_sentences(run: Run, params: dict, data: SaliencyData) -> list[str]:
-    """What the page evaluates: the run's checkpoints, the set, the saliency method and the ground truth."""
-    method = params["saliency_method"]
-    settings = (f" ({params['saliency_samples']} noisy copies, noise {params['saliency_noise']:g})"
-                if method == "smoothgrad" else "")
-    return [f"{len(run.checkpoints)} checkpoints of {run.model_name}; dataset {data.scored.name}: "
-            f"{len(data.scored)} images; method {method}{settings}",
-            f"ground truth: {data.scored.ground_truth}"]
-
-
 def map_settings(params: dict) -> dict:
-    """The keyword arguments of :func:`~clipalign_utils.saliency_maps.checkpoint_saliency` that params set."""
+    """The keyword arguments of :func:`~clipalign_utils.steps.saliency.maps.checkpoint_saliency` that params set."""
     return {"method": params["saliency_method"], "n_samples": params["saliency_samples"],
             "noise": params["saliency_noise"], "seed": derived_seed(params, "smoothgrad")}
 
@@ -241,35 +229,6 @@ def score_table(tables: dict[str, pd.DataFrame]) -> pd.DataFrame:
     return table.pivot(index="checkpoint", columns="metric", values="value").loc[order].round(3)
 
 
-def curve_sentences(tables: dict[str, pd.DataFrame]) -> list[str]:
-    """:func:`curve_sentence` for CC, NSS and shuffled AUC."""
-    return [curve_sentence(tables["saliency"], metric) for metric in CURVE_METRICS]
-
-
-def curve_sentence(table: pd.DataFrame, metric: str) -> str:
-    """One computed sentence on a metric's curve: first, peak and last checkpoint with intervals, and the
-    centre-bias baseline."""
-    from ..metrics.iqa import peak_summary
-
-    rows = table[(table["metric"] == metric) & (table["checkpoint"] != BASELINE)].sort_values("epoch")
-    rows = rows.dropna(subset=["value"])
-    if rows.empty:
-        return f"{metric}: undefined at every checkpoint (constant maps)"
-    sign = -1.0 if metric in metrics.LOWER_IS_BETTER else 1.0
-    peak = peak_summary(rows["epoch"], sign * rows["value"])
-    best = rows.iloc[int(np.argmax(sign * rows["value"].to_numpy()))]
-    first, last = rows.iloc[0], rows.iloc[-1]
-    base = table[(table["metric"] == metric) & (table["checkpoint"] == BASELINE)]
-    base_text = (f"; centre bias {base['value'].iloc[0]:.3f} [{base['value_lo'].iloc[0]:.3f}, "
-                 f"{base['value_hi'].iloc[0]:.3f}]" if len(base) else "")
-    where = "inside the run" if peak["peak_is_interior"] else ("at the last checkpoint"
-                                                              if best["epoch"] == last["epoch"] else "at the start")
-    return (f"{metric.upper()}: {first['value']:.3f} at epoch {first['epoch']:g}, best {best['value']:.3f} "
-            f"[{best['value_lo']:.3f}, {best['value_hi']:.3f}] at epoch {best['epoch']:g} ({where}), "
-            f"{last['value']:.3f} [{last['value_lo']:.3f}, {last['value_hi']:.3f}] at the last checkpoint "
-            f"(epoch {last['epoch']:g}){base_text}")
-
-
 def map_checkpoints(table: pd.DataFrame, first: str, last: str) -> dict[str, str]:
     """{column title: checkpoint} of the maps figure: the first checkpoint, the one with the best CC
     (the last when no CC is defined) and the last, each once, titled by its role."""
@@ -289,27 +248,21 @@ def checkpoint_maps(run: Run, params: dict, data: SaliencyData, names) -> dict[s
             for checkpoint in run.checkpoints if checkpoint.name in wanted}
 
 
-def maps_figure(run: Run, params: dict, data: SaliencyData, tables: dict[str, pd.DataFrame]):
-    """The first few images with their ground-truth density and the maps of the first checkpoint, the
-    best-CC one and the last."""
-    columns = map_checkpoints(tables["saliency"], run.checkpoints[0].name, run.checkpoints[-1].name)
-    maps = checkpoint_maps(run, params, data, columns.values())
-    shown = np.arange(min(N_SHOWN, len(data.scored)))
-    return saliency_maps_grid(data.scored.example_images(shown), [data.scored.densities[int(i)] for i in shown],
-                              {title: maps[name][shown] for title, name in columns.items()})
+# --- What the synthesis reads (registry.Summary). ---
+
+SUMMARY_METRICS = ("cc", "nss")  # the metrics the synthesis takes, as saliency_<metric>[_lo/_hi]
 
 
-def region_sentences(tables: dict[str, pd.DataFrame]) -> list[str]:
-    """Per image set with region masks: the contour's and the interior's share of saliency at the first
-    checkpoint and the last (with its interval), against the region's share of the area."""
-    if "saliency_regions" not in tables:
-        return ["no region masks for this dataset: the contour/interior view needs the embedded world"]
-    regions = tables["saliency_regions"]
-    lines = []
-    for name, rows in regions[regions["region"].isin(["contour", "interior"])].groupby("set", sort=False):
-        ends = rows.sort_values("epoch", kind="stable").groupby("region", sort=False)
-        lines.append(f"{name}: " + "; ".join(
-            f"{region} share {g['share'].iloc[0]:.3f} → {g['share'].iloc[-1]:.3f} "
-            f"[{g['share_lo'].iloc[-1]:.3f}, {g['share_hi'].iloc[-1]:.3f}] (area {g['area'].mean():.3f})"
-            for region, g in ends))
-    return lines
+def summary_columns(table: pd.DataFrame, distance: str | None, path) -> pd.DataFrame | None:
+    """Per checkpoint (the baseline rows already left out): saliency_dataset, saliency_<m> with
+    saliency_<m>_lo/_hi for m in SUMMARY_METRICS, of the table's first method; None without rows."""
+    if table.empty:
+        return None
+    table = table[table["method"] == table["method"].iloc[0]]
+    out = pd.DataFrame({"checkpoint": list(dict.fromkeys(table["checkpoint"]))})
+    out["saliency_dataset"] = out["checkpoint"].map(table.groupby("checkpoint")["dataset"].first())
+    for metric in SUMMARY_METRICS:
+        rows = table[table["metric"] == metric].set_index("checkpoint")
+        for suffix, source in (("", "value"), ("_lo", "value_lo"), ("_hi", "value_hi")):
+            out[f"saliency_{metric}{suffix}"] = out["checkpoint"].map(rows[source]) if len(rows) else float("nan")
+    return out

@@ -12,13 +12,12 @@ from typing import Sequence
 
 import pandas as pd
 
-from .. import results
-from ..data.distortions import DISTORTIONS
-from ..layout import PARTS, RunDir
-from ..metrics import mechanism as m
-from ..metrics.families import within_family_alignment
-from ..metrics.tradeoff import REPRODUCED
-from .iqa import seen_families
+from ... import results
+from ...data.distortions import DISTORTIONS
+from ...layout import PARTS, RunDir
+from ...metrics import mechanism as m
+from ...metrics.families import within_family_alignment
+from ..iqa.analysis import seen_families
 
 FAMILY_COLUMNS = ["within_family_srcc", "within_seen_srcc", "within_unseen_srcc"]
 PREDICTION_COLUMNS = ["prediction", "setting", "statistic", "mean", "lo", "hi", "n_seeds", "outcome"]
@@ -63,7 +62,7 @@ def load(paths: Sequence[str | Path], distance: str | None = None) -> tuple[pd.D
     per setting with its world and the number of seeds."""
     run_dirs = expand_run_dirs(paths)
     if not run_dirs:
-        from ..errors import ParameterError
+        from ...errors import ParameterError
         raise ParameterError(f"run_dirs {', '.join(map(str, paths))} hold no finished run (train_params.json and "
                              "metrics/noise.csv)")
     frames, worlds = [], []
@@ -148,34 +147,6 @@ def noise_is_seen(settings: pd.DataFrame) -> dict:
             for r in settings.itertuples()}
 
 
-def sentences(predictions_table: pd.DataFrame, settings: pd.DataFrame) -> list[str]:
-    """One Markdown sentence per prediction × setting, every number from the table; for prediction 2 the
-    expectation (falls only where noise was seen in training) is checked against the outcome, and the
-    texture-bias control says what a setting with texture as reliable as shape (texture_correlation=1)
-    implies for the shift."""
-    noise_seen = noise_is_seen(settings)
-    # texture as reliable as shape: the control setting(s) for the texture -> shape shift
-    equal_cues = set(settings.loc[settings["texture_correlation"] >= 1, "setting"])
-    lines = []
-    for r in predictions_table.itertuples():
-        interval = f"{r.mean:+.3f} [{r.lo:+.3f}, {r.hi:+.3f}] over {r.n_seeds} seeds"
-        verdict = r.outcome
-        if r.prediction.startswith("2 "):
-            expected = noise_seen.get(r.setting, False)
-            fell = r.outcome == REPRODUCED
-            verdict = (f"{'falls' if fell else 'does not clearly fall'} — "
-                       + ("as predicted" if fell == expected else "against the prediction")
-                       + f" (noise {'seen' if expected else 'not seen'} in training)")
-        if r.prediction.startswith("control") and r.setting in equal_cues:
-            verdict += (" — with texture as reliable as shape the shift towards shape "
-                        + ("remains, so it is not only the world's design (shape the more reliable cue)"
-                           if r.outcome == REPRODUCED else
-                           "does not appear: in the other settings it follows from the world's design "
-                           "(shape the more reliable cue), not from contrastive training as such"))
-        lines.append(f"- **{r.prediction}** — *{r.setting}*: {r.statistic} = {interval}: **{verdict}**.")
-    return lines
-
-
 PAPER_CLAIMS = ("IQA alignment peaks early then declines", "texture bias falls during training",
                 "normalized noise drop falls during training", "IQA alignment co-varies with texture bias and noise drop")
 
@@ -191,24 +162,3 @@ def joint_picture(verdicts: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=["setting", "n_reproduced", "n_claims", "reproduced"])
 
 
-def joint_sentence(joint: pd.DataFrame, settings: pd.DataFrame) -> str:
-    """Markdown: which setting, if any, reproduces every claim; else the counts per setting, and what they
-    say of quality variation — only as much as the settings present can say (``settings``: ``load``'s)."""
-    full = joint[joint["n_reproduced"] == joint["n_claims"]]
-    if len(full):
-        return (f"**{', '.join(full['setting'])}** reproduce{'s' if len(full) == 1 else ''} all "
-                f"{int(full['n_claims'].iloc[0])} of the paper's claims on the seed-mean curve.")
-    listing = "; ".join(f"*{r.setting}*: {r.n_reproduced}/{r.n_claims}" for r in joint.itertuples())
-    text = f"**No setting reproduces the paper's joint picture.** Claims reproduced per setting: {listing}."
-    varied = set(settings.loc[settings["quality_variation"] > 0, "setting"])
-    if not varied:
-        return text + (" None of these runs trained with quality variation, so they cannot say whether it "
-                       "produces the trade-off.")
-    counts = joint.set_index("setting")["n_reproduced"]
-    best = joint[joint["setting"].isin(varied)].sort_values("n_reproduced", ascending=False, kind="stable").iloc[0]
-    clean = [s for s in joint["setting"] if s not in varied]
-    versus = (f", against {', '.join(f'{counts[s]} for *{s}*' for s in clean)}" if clean else "")
-    return (text + f" With quality variation the most is {int(best['n_reproduced'])} (*{best['setting']}*: "
-            f"{best['reproduced'] or 'none'}){versus}. Quality variation in the training data, as built here, is "
-            "not sufficient on its own to produce the trade-off the paper reports at this scale; what it does "
-            "change is in the predictions above.")

@@ -1,40 +1,15 @@
-"""The shape step: every checkpoint classifies the cue-conflict images; shape bias per checkpoint and
-per class (``metrics.shape_bias``), the sentences the page says about them and the figures it shows."""
+"""The sentences and figures of the shape page (its measurement: :mod:`.analysis`)."""
 from __future__ import annotations
 
-from dataclasses import dataclass
 
-import numpy as np
 import pandas as pd
 
-from ..record import records_evaluation_sets
-from ..config import bootstrap_seed
-from ..checkpoints import Run
-from ..data.cue_conflict import HUMAN_SHAPE_BIAS, HUMAN_SHAPE_BIAS_SOURCE, CueConflictSet, load_cue_conflict
-from ..data.prompts import resolve_templates
-from ..encoder import run_encoders
-from ..metrics.shape_bias import per_class_shape_bias, shape_bias_summary, texture_then_shape
-from ..plots.shape_bias import cue_conflict_examples, decision_titles, per_class_panel, shape_bias_curve
+from ...checkpoints import Run
+from ...data.cue_conflict import HUMAN_SHAPE_BIAS, HUMAN_SHAPE_BIAS_SOURCE
+from ...metrics.shape_bias import texture_then_shape
+from ...plots.shape_bias import cue_conflict_examples, decision_titles, per_class_panel, shape_bias_curve
 
-PER_CLASS_COLUMNS = ["checkpoint", "epoch", "class", "shape_bias", "n_images", "dataset"]
-PREDICTION_COLUMNS = ["checkpoint", "image", "predicted"]
-N_EXAMPLES = 12
-
-
-@dataclass
-class ShapeData:
-    """The step's evaluation data: the cue-conflict images and the prompt templates of the classifier."""
-
-    cue: CueConflictSet
-    templates: tuple[str, ...]
-
-
-@records_evaluation_sets("shape")  # the run's record keeps a content hash of what was loaded
-def load(run: Run, params: dict) -> ShapeData:
-    """The cue-conflict set of params' cue_conflict_dataset (at the run's input size) and its prompt templates."""
-    cue = load_cue_conflict(params["cue_conflict_dataset"], params["cue_conflict_root"], params,
-                            image_size=run.image_size)
-    return ShapeData(cue, resolve_templates(params["prompt_templates"], cue.name))
+from .analysis import ShapeData, _early_and_last, conflicting, example_indices, predictions
 
 
 def data_sentences(run: Run, data: ShapeData) -> list[str]:
@@ -44,39 +19,6 @@ def data_sentences(run: Run, data: ShapeData) -> list[str]:
             f"{cue.n_conflicting} with conflicting cues, {len(cue.classnames)} classes, "
             f"{len(data.templates)} prompt templates"]
 
-
-def measure(run: Run, params: dict, data: ShapeData | None = None) -> dict[str, pd.DataFrame]:
-    """Zero-shot classify the cue-conflict images (``data``, default ``load(run, params)``) at every
-    checkpoint of ``run``: {"shape_bias": one row per checkpoint (the shape bias with its bootstrap
-    interval for params' n_boot and seed, its three decision fractions), "shape_bias_per_class":
-    checkpoint × shape class, "shape_predictions": checkpoint × image, the predicted class index}."""
-    data = load(run, params) if data is None else data
-    cue, templates = data.cue, data.templates
-    rows, class_rows, prediction_rows = [], [], []
-    for checkpoint, encoder in run_encoders(run, params["device"], params["eval_batch_size"],
-                                            cache_dir=run.layout.cache, progress=False):
-        predicted = encoder.classify(cue.images, cue.classnames, templates)
-        prediction_rows.append(pd.DataFrame({"checkpoint": checkpoint.name, "image": np.arange(len(predicted)),
-                                             "predicted": predicted}))
-        summary = shape_bias_summary(predicted, cue.shape_labels, cue.texture_labels,
-                                     n_boot=params["n_boot"], seed=bootstrap_seed(params))
-        rows.append({"checkpoint": checkpoint.name, "epoch": checkpoint.epoch, "dataset": cue.name, **summary,
-                     "model": run.model_name, "n_templates": len(templates)})
-        per_class = per_class_shape_bias(predicted, cue.shape_labels, cue.texture_labels)
-        per_class["class"] = [cue.classnames[c] for c in per_class["class"]]
-        class_rows.append(per_class.assign(checkpoint=checkpoint.name, epoch=checkpoint.epoch, dataset=cue.name))
-    return {"shape_bias": pd.DataFrame(rows),
-            "shape_bias_per_class": pd.concat(class_rows, ignore_index=True)[PER_CLASS_COLUMNS],
-            "shape_predictions": pd.concat(prediction_rows, ignore_index=True)[PREDICTION_COLUMNS]}
-
-
-def predictions(tables: dict[str, pd.DataFrame], checkpoint: str) -> np.ndarray:
-    """The class ``checkpoint`` predicted for each image, in image order (from ``shape_predictions``)."""
-    table = tables["shape_predictions"]
-    return table[table["checkpoint"] == checkpoint].sort_values("image")["predicted"].to_numpy()
-
-
-# --- the human reference -----------------------------------------------------------------------
 
 def human_label(data: ShapeData) -> str:
     """The legend of the human line: a measurement on Geirhos' stimuli, only a mark elsewhere."""
@@ -124,14 +66,6 @@ def fraction_sentences(shape_bias: pd.DataFrame) -> list[str]:
             f"neither {row['neither_fraction']:.3f}" for row in rows.values()]
 
 
-def _early_and_last(shape_bias: pd.DataFrame) -> tuple[pd.Series, pd.Series]:
-    """The texture-phase checkpoint's row and the last checkpoint's."""
-    shift = texture_then_shape(shape_bias)
-    return shift["texture_phase"], shift["last"]
-
-
-# --- per class ---------------------------------------------------------------------------------
-
 def per_class_figure(data: ShapeData, tables: dict[str, pd.DataFrame]):
     """The per-class panel of the texture-phase checkpoint and the last one, with the human reference."""
     shape_bias = tables["shape_bias"]
@@ -153,17 +87,6 @@ def per_class_sentences(tables: dict[str, pd.DataFrame]) -> list[str]:
 
 
 # --- examples ----------------------------------------------------------------------------------
-
-def conflicting(data: ShapeData) -> np.ndarray:
-    """The indices of the images whose shape and texture differ."""
-    return np.flatnonzero(data.cue.shape_labels != data.cue.texture_labels)
-
-
-def example_indices(data: ShapeData, n: int = N_EXAMPLES) -> np.ndarray:
-    """``n`` conflicting images evenly spaced through the set (fewer when the set holds fewer)."""
-    among = conflicting(data)
-    return among[np.unique(np.linspace(0, len(among) - 1, n).round().astype(int))]
-
 
 def examples_figure(data: ShapeData, tables: dict[str, pd.DataFrame]):
     """Evenly spaced conflicting images titled with their cues and the decisions of the texture-phase

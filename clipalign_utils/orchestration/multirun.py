@@ -17,13 +17,13 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
-from . import record, registry
-from .config import resolve
-from .errors import ParameterError
-from .io import write_json
-from .layout import RunDir, runs_in
+from .. import record, registry
+from ..config import resolve
+from ..errors import ParameterError
+from ..io import write_json
+from ..layout import RunDir, runs_in
 from .pipeline import available_steps, execute, execute_step, split_given, step_notebooks
-from .record import Resolved
+from ..record import Resolved
 
 
 def run_name(scale: str, seed: int) -> str:
@@ -41,7 +41,7 @@ def plan_runs(preset: str, seeds: list[int] | None, scales: list[str] | None, ov
     scales = list(scales) if scales else [defaults["model"]]
     if len(set(seeds)) != len(seeds) or len(set(scales)) != len(scales):
         raise ParameterError(f"--seeds {seeds} / --scales {scales}: each value once, please")
-    from .models import open_clip_name
+    from ..models import open_clip_name
 
     for scale in scales:
         open_clip_name(scale)  # raises ParameterError naming the known scales

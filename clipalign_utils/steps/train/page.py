@@ -5,10 +5,10 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from ..checkpoints import Run
-from ..data import world
-from ..plots.training import loss_curve
-from ..plots.world import image_grid
+from ...checkpoints import Run
+from ...data import world
+from ...plots.training import loss_curve
+from ...plots.world import image_grid
 
 
 def world_sample_figure(params: dict, n: int = 32):

@@ -2,14 +2,16 @@
 them, once, when the page runs by hand or opened alone), show them with where each came from, and find —
 or, opened alone (Colab), train — the run the page shows. Pages render; they do not orchestrate: no page
 executes another notebook or the pipeline. A step's page given a folder of runs measures the other runs
-through the library (:mod:`clipalign_utils.measure`, one process each) and shows the first."""
+through the library (:mod:`clipalign_utils.orchestration.measure`, one process each) and shows the first."""
 from __future__ import annotations
 
 from pathlib import Path
 
-from . import checkpoints, measure, record, registry, results, sweep
-from .layout import runs_in
-from .prose import say
+from .. import checkpoints, record, registry, results
+
+from . import measure, sweep
+from ..layout import runs_in
+from ..prose import say
 
 
 def open_run(namespace: dict, step: str) -> tuple[checkpoints.Run, dict]:
@@ -75,7 +77,7 @@ def open_runs(namespace: dict) -> tuple[list[Path], dict]:
 def ensure_run(run_dir: str | Path, resolved: record.Resolved) -> Path:
     """For the synthesis page opened alone: train the run if ``run_dir`` holds none, then measure every
     analysis step whose tables are missing (``measure.measure_step``, in this process)."""
-    from .layout import RunDir
+    from ..layout import RunDir
 
     run_dir = Path(run_dir).resolve()
     checkpoints.discover_or_train(run_dir, resolved.params, True, resolved.unless_preset("model"))

@@ -33,8 +33,8 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from .encoder import Encoder, _sha1, preprocess_batch
-from .errors import ParameterError
+from ...encoder import Encoder, _sha1, preprocess_batch
+from ...errors import ParameterError
 
 METHODS = ("smoothgrad", "rollout")
 DEFAULT_N_SAMPLES = 4  # small: the default run must stay cheap (see the saliency step's cost notes)

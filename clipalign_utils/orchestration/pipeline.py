@@ -8,7 +8,7 @@ notebook is given exactly those values. An executed notebook is written under a 
 renamed when it succeeded, so a failed step never leaves a result-looking file: its partial output is
 kept as ``<name>.failed.ipynb`` for debugging, and the run's record is put back as it was.
 
-The runner never builds the book: the CLI does, after a run (``clipalign_utils.book``).
+The runner never builds the book: the CLI does, after a run (``clipalign_utils.orchestration.book``).
 """
 from __future__ import annotations
 
@@ -19,12 +19,12 @@ from pathlib import Path
 from types import MappingProxyType
 from typing import Callable, Mapping, Sequence
 
-from . import record, registry
-from .config import PRESETS
-from .errors import ClipalignError, ParameterError
-from .layout import RunDir
-from .record import Resolved
-from .registry import NOTEBOOK_DIR, REPO_ROOT, Step  # noqa: F401  (re-exported: tests and notebooks read them here)
+from .. import record, registry
+from ..config import PRESETS
+from ..errors import ClipalignError, ParameterError
+from ..layout import RunDir
+from ..record import Resolved
+from ..registry import NOTEBOOK_DIR, REPO_ROOT, Step  # noqa: F401  (re-exported: tests and notebooks read them here)
 
 # Step name -> notebook, in execution order: a live view of the registry (see DESIGN.md).
 STEPS = registry.StepNotebooks()

@@ -10,11 +10,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from . import record
-from .config import EXPERIMENT_FIXED, EXPERIMENT_PAGES, EXPERIMENTS
-from .errors import ParameterError
-from .io import write_json
-from .layout import RunDir
+from .. import record
+from ..config import EXPERIMENT_FIXED, EXPERIMENT_PAGES, EXPERIMENTS
+from ..errors import ParameterError
+from ..io import write_json
+from ..layout import RunDir
 from .pipeline import run_page, split_given
 from .sweep import run_sweep
 

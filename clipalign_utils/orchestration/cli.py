@@ -1,0 +1,170 @@
+"""`clipalign` command line: run the pipeline, rebuild the book.
+
+The steps come from the step registry (``clipalign_utils.registry``); the CLI is the only place that
+builds the book (after a whole run, several runs or a sweep, unless --no-book).
+Any ClipalignError (bad parameter, missing dataset, corrupt checkpoint, failed step)
+ends the command with one line on stderr and exit status 2.
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from .. import registry
+from ..config import EXPERIMENTS, MULTI_RUN_PRESETS, PRESETS, SWEEP_PRESETS
+from ..errors import ClipalignError, ParameterError
+from ..layout import runs_in
+
+
+def _parse_overrides(items: list[str]) -> dict[str, str]:
+    overrides = {}
+    for item in items:
+        name, sep, value = item.partition("=")
+        if not sep or not name:
+            raise ParameterError(f"-p {item!r}: write parameters as name=value (e.g. -p epochs=3)")
+        overrides[name.strip()] = value.strip()
+    return overrides
+
+
+def link_base_run(out: Path, preset: str, overrides: dict) -> None:
+    """The drivers sweep's base run has the preset's scale and seed: when the multi-run already holds
+    that run, link it in (the sweep then skips it) rather than training it twice."""
+    from ..config import resolve
+    from ..layout import RunDir
+    from .multirun import run_name
+
+    params = resolve(preset, **{k: v for k, v in overrides.items() if k in ("model", "seed")})
+    same = out / run_name(params["model"], params["seed"])
+    base = out / "drivers" / "base"
+    if RunDir(same).complete and not base.exists() and not base.is_symlink():
+        base.parent.mkdir(parents=True, exist_ok=True)
+        base.symlink_to(Path("..") / same.name, target_is_directory=True)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="clipalign", description=__doc__.splitlines()[0])
+    commands = parser.add_subparsers(dest="command", required=True)
+    run = commands.add_parser("run", help="execute the notebooks into a run directory, then build the book")
+    run.add_argument("--preset", help=f"one of: {', '.join(PRESETS)} (default: the run's own, as it recorded it, "
+                                      f"else default)")
+    run.add_argument("--out", required=True, help="run directory (created; re-used to resume)")
+    run.add_argument("--only", metavar="STEP", help=f"re-run one step: {', '.join(registry.names())}")
+    run.add_argument("-p", dest="params", action="append", default=[], metavar="NAME=VALUE",
+                     help="override a parameter in every notebook that declares it (repeatable)")
+    run.add_argument("--no-book", action="store_true", help="skip building the book")
+    run.add_argument("--seeds", nargs="+", type=int, metavar="K",
+                     help="train and analyse one run per seed (and scale) into OUT/<scale>-seed<k>/, "
+                          "then synthesise them all into OUT")
+    run.add_argument("--scales", nargs="+", metavar="SCALE",
+                     help="model scales (tiny, small, vit-tiny) or open_clip names; with or without --seeds")
+    sweep = commands.add_parser(
+        "sweep", help="run the pipeline once per combination of parameter values, then compare them",
+        description="Each -p NAME=V1,V2,… with several values is swept (list parameters such as sigmas "
+                    "separate values with ';': -p \"sigmas=0.01,0.02;0.1,0.2\"); a -p with one value applies to "
+                    "every run. One run directory per setting under OUT, the comparison in OUT/notebooks/"
+                    "06_sweep.ipynb; running the same command again resumes.")
+    sweep.add_argument("--preset", help=f"one of: {', '.join(PRESETS)} (default: the folder's own, else default)")
+    sweep.add_argument("--out", required=True, help="sweep directory (created; re-used to resume)")
+    sweep.add_argument("-p", dest="params", action="append", default=[], metavar="NAME=V1,V2",
+                       help="a swept (several values) or fixed (one value) parameter; repeatable")
+    sweep.add_argument("--one-at-a-time", action="store_true",
+                       help="vary each swept parameter alone around the preset's values (one shared base run) "
+                            "instead of running every combination")
+    sweep.add_argument("--no-book", action="store_true", help="skip building the book")
+    experiment = commands.add_parser(
+        "experiment", help="run an experiment's sweeps, then its chapter comparing every run",
+        description="The quality experiment (chapter 9): quality variation in the training images, each "
+                    "setting over 3 seeds, one sweep per folder under OUT, the chapter in OUT/notebooks/"
+                    "09_quality_experiment.ipynb; running the same command again resumes.")
+    experiment.add_argument("name", choices=sorted(EXPERIMENTS), help="the experiment")
+    experiment.add_argument("--preset", help=f"one of: {', '.join(PRESETS)} (default: the folder's own, else default)")
+    experiment.add_argument("--out", required=True, help="experiment directory (created; re-used to resume)")
+    experiment.add_argument("-p", dest="params", action="append", default=[], metavar="NAME=VALUE",
+                            help="a parameter applied to every run (e.g. -p epochs=6); repeatable")
+    experiment.add_argument("--only-sweeps", metavar="A,B", help="run only these of the experiment's sweeps")
+    experiment.add_argument("--no-book", action="store_true", help="skip building the book")
+    book = commands.add_parser("book", help="build the book from an executed run directory")
+    book.add_argument("run_dir")
+    args = parser.parse_args(argv)
+    try:
+        overrides = _parse_overrides(getattr(args, "params", []))
+        if args.command != "book":
+            from ..record import run_preset
+
+            # A new folder's preset is default; an existing run's (or folder's), the one it recorded.
+            args.preset = run_preset(args.out, args.preset)
+        multi = MULTI_RUN_PRESETS.get(getattr(args, "preset", None), {})
+        if args.command == "run" and not args.only:
+            # A preset's seeds (scales) apply unless -p seed=… (model=…) asks for one.
+            if "seed" not in overrides:
+                args.seeds = args.seeds or list(multi.get("seeds", ())) or None
+            if "model" not in overrides:
+                args.scales = args.scales or list(multi.get("scales", ())) or None
+        if args.command == "run" and args.only and not (args.seeds or args.scales) and runs_in(args.out):
+            from .multirun import rerun_step
+
+            # a multi-run folder (the default book's): the step in every run, then the synthesis
+            rerun_step(args.out, args.only, args.preset, overrides, progress=sys.stderr.isatty())
+        elif args.command == "run" and (args.seeds or args.scales):
+            from .multirun import run_many
+
+            if args.only:
+                raise ParameterError("--only runs one step of one run: use it on OUT/<scale>-seed<k>, "
+                                     "not with --seeds/--scales")
+            out = run_many(args.out, args.preset, args.seeds, args.scales, overrides, progress=sys.stderr.isatty())
+            if args.preset in SWEEP_PRESETS:
+                from .sweep import run_sweep
+
+                link_base_run(out, args.preset, overrides)
+                run_sweep(out / "drivers", args.preset, {**SWEEP_PRESETS[args.preset], **overrides},
+                          one_at_a_time=True, progress=sys.stderr.isatty())
+            if args.preset == "full":
+                from .experiment import run_experiment
+
+                run_experiment(out / "quality", "quality", args.preset, overrides, progress=sys.stderr.isatty())
+            if not args.no_book:
+                from .book import build_book
+
+                print(f"book: {build_book(out) / 'index.html'}")
+        elif args.command == "experiment":
+            from .experiment import run_experiment
+
+            only = [s.strip() for s in args.only_sweeps.split(",") if s.strip()] if args.only_sweeps else None
+            out = run_experiment(args.out, args.name, args.preset, overrides, only,
+                                 progress=sys.stderr.isatty())
+            if not args.no_book:
+                from .book import build_book
+
+                print(f"book: {build_book(out) / 'index.html'}")
+        elif args.command == "sweep":
+            from .sweep import run_sweep
+
+            out = run_sweep(args.out, args.preset, overrides, args.one_at_a_time,
+                            progress=sys.stderr.isatty())
+            if not args.no_book:
+                from .book import build_book
+
+                print(f"book: {build_book(out) / 'index.html'}")
+        elif args.command == "run":
+            from .pipeline import run_pipeline
+
+            # Cell-by-cell progress bars only on a terminal; logs get the per-step lines.
+            out = run_pipeline(args.out, args.preset, args.only, overrides,
+                               progress=sys.stderr.isatty())
+            if not args.no_book and args.only is None:
+                from .book import build_book
+
+                print(f"book: {build_book(out) / 'index.html'}", flush=True)
+        else:
+            from .book import build_book
+
+            print(f"book: {build_book(args.run_dir) / 'index.html'}")
+    except ClipalignError as error:
+        print(f"clipalign: error: {error}", file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

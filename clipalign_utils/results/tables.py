@@ -1,0 +1,48 @@
+"""Reading a run's metric tables: checked against their registered schema (``registry.Table``), with the
+message that names the step to run when one is missing."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import pandas as pd
+
+from .. import registry
+from ..errors import ParameterError
+from ..layout import RunDir
+
+
+def read_metric(run_dir: str | Path, name: str) -> pd.DataFrame:
+    """RUN_DIR/metrics/<name>.csv (any registered table), checked for its contract columns."""
+    table_schema = registry.table(name)
+    path = RunDir(run_dir).table(table_schema.name)
+    if not path.exists():
+        step = registry.step_of_table(name).name
+        raise ParameterError(f"{path} is missing: run the {step} step first "
+                             f"(clipalign run --out {run_dir} --only {step})")
+    table = pd.read_csv(path)
+    missing = table_schema.missing_columns(table.columns)
+    if missing:
+        raise ParameterError(f"{path} lacks the column(s) {', '.join(missing)}")
+    return table
+
+
+def has_table(run_dir: str | Path, name: str) -> bool:
+    return RunDir(run_dir).table(registry.table(name).name).exists()
+
+
+def step_tables(run_dir: str | Path) -> dict[str, pd.DataFrame]:
+    """Every registered table the run holds, read and checked: {table name: DataFrame}."""
+    return {name: read_metric(run_dir, name) for name in registry.tables() if has_table(run_dir, name)}
+
+
+def pick_distance(table: pd.DataFrame, distance: str | None, path: Path) -> str:
+    """The distance to read from ``table`` (a metric table with a ``distance`` column, read from ``path``):
+    ``distance`` when given (it must be there), else the table's only one; a table holding several needs
+    the choice made, and one holding none is named."""
+    held = list(dict.fromkeys(table["distance"]))
+    if distance is not None and distance in held:
+        return distance
+    if distance is None and len(held) == 1:
+        return held[0]
+    wanted = f"distance={distance!r}: " if distance is not None else "pass distance: "
+    raise ParameterError(f"{wanted}{path} holds {', '.join(held) or 'no rows'}")

@@ -1,0 +1,22 @@
+"""The ``iqa`` step: image-quality alignment of every checkpoint (:mod:`.analysis`; its page: :mod:`.page`)."""
+from ...choices import LAYERS
+from ...registry import PeakClaim, Step, Summary, Table, dataset_parameters, register
+
+TABLE = Table("iqa", ("checkpoint", "epoch", "dataset", "distance", "distortion", "srcc", "srcc_lo", "srcc_hi",
+                      "krcc", "plcc", "n_pairs"),
+              required=("checkpoint", "epoch", "dataset", "distance", "distortion", "srcc", "srcc_lo", "srcc_hi"))
+
+STEP = register(Step(
+    "iqa", "02_iqa_alignment", (TABLE,), depends=("train",), module="clipalign_utils.steps.iqa.analysis",
+    title="alignment with image-quality judgments",
+    parameters={
+        **dataset_parameters("iqa"),
+        "iqa_levels": (1, 2, 3, 4, 5),
+        "reference_observer": "haarpsi",
+        "layers": "final",
+    },
+    presets={"smoke": {"iqa_levels": (1, 3, 5)}},
+    choices={"layers": LAYERS},
+    summary=Summary("iqa_srcc", "IQA alignment (SRCC)", (("iqa_srcc", "iqa_srcc_lo", "iqa_srcc_hi"),),
+                    required=True,
+                    claims=(PeakClaim("IQA alignment peaks early then declines", "srcc", "references", "iqa"),))))

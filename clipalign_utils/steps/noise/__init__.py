@@ -1,0 +1,26 @@
+"""The ``noise`` step: zero-shot accuracy under Gaussian noise (:mod:`.analysis`; its page: :mod:`.page`)."""
+from ...choices import NOISE_AT
+from ...registry import Step, Summary, Table, TrendClaim, dataset_parameters, register
+
+TABLE = Table("noise", ("checkpoint", "epoch", "dataset", "sigma", "accuracy", "lo", "hi", "normalized_drop",
+                        "chance_corrected_drop", "n_images"),
+              required=("checkpoint", "epoch", "dataset", "sigma", "accuracy", "lo", "hi", "normalized_drop"))
+
+STEP = register(Step(
+    "noise", "04_noise_robustness", (TABLE,), depends=("train",), module="clipalign_utils.steps.noise.analysis",
+    title="zero-shot accuracy under Gaussian noise",
+    parameters={
+        **dataset_parameters("noise"),
+        "test_per_class": 100,
+        "sigmas": (0.02, 0.05, 0.1, 0.2),
+        "noise_at": "native",  # add the noise to the native image (native) or after resizing to the input (input)
+    },
+    presets={"smoke": {"test_per_class": 16}},
+    choices={"noise_at": NOISE_AT},
+    summary=Summary(
+        "noise_drop", "normalized noise drop",
+        (("clean_accuracy", None, None), ("noise_drop", None, None), ("chance_corrected_drop", None, None)),
+        required=True,
+        claims=(TrendClaim("normalized noise drop falls during training", "noise_drop"),
+                TrendClaim("chance-corrected noise drop falls during training", "chance_corrected_drop",
+                           required=False)))))

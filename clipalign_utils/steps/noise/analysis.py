@@ -1,0 +1,91 @@
+"""The noise step: zero-shot accuracy of every checkpoint on clean and noisy copies of a labelled set,
+the normalized and chance-corrected drops (``metrics.noise``), which checkpoints sit at chance, and
+the sentences the page says about them.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import pandas as pd
+
+from ...record import records_evaluation_sets
+from ...config import bootstrap_seed, derived_seed
+from ...checkpoints import Run
+from ...data.noise import ClassificationSet, load_noise_dataset, noisy_image_sets
+from ...data.prompts import resolve_templates
+from ...encoder import run_encoders
+from ...metrics.noise import checkpoint_summary, noise_table
+
+N_EXAMPLES = 4
+
+
+@dataclass
+class NoiseData:
+    """The step's evaluation data: the labelled clean set, its image set per σ (0 = clean) and the
+    prompt templates of the classifier."""
+
+    dataset: ClassificationSet
+    image_sets: dict  # sigma -> image set, ascending, 0 first
+    templates: tuple[str, ...]
+
+    @property
+    def chance(self) -> float:
+        return 1 / len(self.dataset.classnames)
+
+
+@records_evaluation_sets("noise")  # the run's record keeps a content hash of what was loaded
+def load(run: Run, params: dict) -> NoiseData:
+    """params' noise_dataset, its noisy copies (sigmas, noise_at; ``input`` at the run's input size; the
+    noise drawn from eval_seed's ``noise`` stream) and its prompt templates."""
+    dataset = load_noise_dataset(params["noise_dataset"], params["noise_root"], params)
+    image_sets = noisy_image_sets(dataset, params["sigmas"], derived_seed(params, "noise"), params["noise_at"],
+                                  run.image_size)
+    return NoiseData(dataset, image_sets, resolve_templates(params["prompt_templates"], params["noise_dataset"]))
+
+
+def measure(run: Run, params: dict, data: NoiseData | None = None) -> dict[str, pd.DataFrame]:
+    """{"noise": one row per checkpoint × σ (accuracy with its bootstrap interval over images, normalized
+    and chance-corrected drop; n_classes, noise_at and clean_at_chance appended), "noise_summary": one
+    row per checkpoint} on ``data`` (default ``load(run, params)``). A checkpoint whose clean interval
+    reaches chance has no competence for noise to take away: flagged."""
+    data = load(run, params) if data is None else data
+    dataset, chance = data.dataset, data.chance
+    tables = []
+    for checkpoint, encoder in run_encoders(run, params["device"], params["eval_batch_size"],
+                                            cache_dir=run.layout.cache, progress=False):
+        weights = encoder.zero_shot_weights(dataset.classnames, data.templates)
+        correct = {sigma: (encoder.encode_images(images) @ weights).argmax(axis=1) == dataset.labels
+                   for sigma, images in data.image_sets.items()}
+        table = noise_table(correct, n_boot=params["n_boot"], seed=bootstrap_seed(params), chance=chance)
+        table.insert(0, "checkpoint", checkpoint.name)
+        table.insert(1, "epoch", checkpoint.epoch)
+        table.insert(2, "dataset", params["noise_dataset"])
+        tables.append(table)
+    noise = pd.concat(tables, ignore_index=True)
+    summary = checkpoint_summary(noise, chance)
+    summary.insert(2, "dataset", params["noise_dataset"])
+    noise["n_classes"] = len(dataset.classnames)
+    noise["noise_at"] = params["noise_at"]
+    noise["clean_at_chance"] = noise["checkpoint"].map(summary.set_index("checkpoint")["clean_at_chance"])
+    return {"noise": noise, "noise_summary": summary}
+
+
+# --- What the synthesis reads (registry.Summary). ---
+
+def summary_columns(noise: pd.DataFrame, distance: str | None, path) -> pd.DataFrame:
+    """Per checkpoint: noise_dataset, clean_accuracy, noise_drop = the mean normalized drop over the noisy
+    sigmas and chance_corrected_drop likewise (both nan at a checkpoint at chance), at_chance (its clean
+    accuracy is not above chance)."""
+    clean = noise[noise["sigma"] == 0].set_index("checkpoint")
+    noisy = noise[noise["sigma"] > 0]
+    if "clean_at_chance" in noise.columns:
+        # A checkpoint at chance has nothing to lose to noise: its drop is undefined, not zero.
+        noisy = noisy[~noisy["clean_at_chance"].astype(bool)]
+    return pd.DataFrame({
+        "noise_dataset": clean["dataset"],
+        "clean_accuracy": clean["accuracy"],
+        "noise_drop": noisy.groupby("checkpoint")["normalized_drop"].mean(),
+        "chance_corrected_drop": (noisy.groupby("checkpoint")["chance_corrected_drop"].mean()
+                                  if "chance_corrected_drop" in noisy.columns else float("nan")),
+        "at_chance": (clean["clean_at_chance"].astype(bool) if "clean_at_chance" in clean.columns else False),
+    }).reset_index()

@@ -1,0 +1,77 @@
+"""The sentences and figures of the saliency page (its measurement: :mod:`.analysis`)."""
+from __future__ import annotations
+
+
+import numpy as np
+import pandas as pd
+
+from ...checkpoints import Run
+from ...metrics import saliency as metrics
+from ...plots.saliency import saliency_maps_grid
+
+from .analysis import BASELINE, CURVE_METRICS, N_SHOWN, SaliencyData, checkpoint_maps, map_checkpoints
+
+
+def data_sentences(run: Run, params: dict, data: SaliencyData) -> list[str]:
+    """What the page evaluates: the run's checkpoints, the set, the saliency method and the ground truth."""
+    method = params["saliency_method"]
+    settings = (f" ({params['saliency_samples']} noisy copies, noise {params['saliency_noise']:g})"
+                if method == "smoothgrad" else "")
+    return [f"{len(run.checkpoints)} checkpoints of {run.model_name}; dataset {data.scored.name}: "
+            f"{len(data.scored)} images; method {method}{settings}",
+            f"ground truth: {data.scored.ground_truth}"]
+
+
+def curve_sentences(tables: dict[str, pd.DataFrame]) -> list[str]:
+    """:func:`curve_sentence` for CC, NSS and shuffled AUC."""
+    return [curve_sentence(tables["saliency"], metric) for metric in CURVE_METRICS]
+
+
+def curve_sentence(table: pd.DataFrame, metric: str) -> str:
+    """One computed sentence on a metric's curve: first, peak and last checkpoint with intervals, and the
+    centre-bias baseline."""
+    from ...metrics.iqa import peak_summary
+
+    rows = table[(table["metric"] == metric) & (table["checkpoint"] != BASELINE)].sort_values("epoch")
+    rows = rows.dropna(subset=["value"])
+    if rows.empty:
+        return f"{metric}: undefined at every checkpoint (constant maps)"
+    sign = -1.0 if metric in metrics.LOWER_IS_BETTER else 1.0
+    peak = peak_summary(rows["epoch"], sign * rows["value"])
+    best = rows.iloc[int(np.argmax(sign * rows["value"].to_numpy()))]
+    first, last = rows.iloc[0], rows.iloc[-1]
+    base = table[(table["metric"] == metric) & (table["checkpoint"] == BASELINE)]
+    base_text = (f"; centre bias {base['value'].iloc[0]:.3f} [{base['value_lo'].iloc[0]:.3f}, "
+                 f"{base['value_hi'].iloc[0]:.3f}]" if len(base) else "")
+    where = "inside the run" if peak["peak_is_interior"] else ("at the last checkpoint"
+                                                              if best["epoch"] == last["epoch"] else "at the start")
+    return (f"{metric.upper()}: {first['value']:.3f} at epoch {first['epoch']:g}, best {best['value']:.3f} "
+            f"[{best['value_lo']:.3f}, {best['value_hi']:.3f}] at epoch {best['epoch']:g} ({where}), "
+            f"{last['value']:.3f} [{last['value_lo']:.3f}, {last['value_hi']:.3f}] at the last checkpoint "
+            f"(epoch {last['epoch']:g}){base_text}")
+
+
+def maps_figure(run: Run, params: dict, data: SaliencyData, tables: dict[str, pd.DataFrame]):
+    """The first few images with their ground-truth density and the maps of the first checkpoint, the
+    best-CC one and the last."""
+    columns = map_checkpoints(tables["saliency"], run.checkpoints[0].name, run.checkpoints[-1].name)
+    maps = checkpoint_maps(run, params, data, columns.values())
+    shown = np.arange(min(N_SHOWN, len(data.scored)))
+    return saliency_maps_grid(data.scored.example_images(shown), [data.scored.densities[int(i)] for i in shown],
+                              {title: maps[name][shown] for title, name in columns.items()})
+
+
+def region_sentences(tables: dict[str, pd.DataFrame]) -> list[str]:
+    """Per image set with region masks: the contour's and the interior's share of saliency at the first
+    checkpoint and the last (with its interval), against the region's share of the area."""
+    if "saliency_regions" not in tables:
+        return ["no region masks for this dataset: the contour/interior view needs the embedded world"]
+    regions = tables["saliency_regions"]
+    lines = []
+    for name, rows in regions[regions["region"].isin(["contour", "interior"])].groupby("set", sort=False):
+        ends = rows.sort_values("epoch", kind="stable").groupby("region", sort=False)
+        lines.append(f"{name}: " + "; ".join(
+            f"{region} share {g['share'].iloc[0]:.3f} → {g['share'].iloc[-1]:.3f} "
+            f"[{g['share_lo'].iloc[-1]:.3f}, {g['share_hi'].iloc[-1]:.3f}] (area {g['area'].mean():.3f})"
+            for region, g in ends))
+    return lines

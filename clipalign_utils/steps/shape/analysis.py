@@ -1,0 +1,97 @@
+"""The shape step: every checkpoint classifies the cue-conflict images; shape bias per checkpoint and
+per class (``metrics.shape_bias``), the sentences the page says about them and the figures it shows.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from ...record import records_evaluation_sets
+from ...config import bootstrap_seed
+from ...checkpoints import Run
+from ...data.cue_conflict import CueConflictSet, load_cue_conflict
+from ...data.prompts import resolve_templates
+from ...encoder import run_encoders
+from ...metrics.shape_bias import per_class_shape_bias, shape_bias_summary, texture_then_shape
+
+PER_CLASS_COLUMNS = ["checkpoint", "epoch", "class", "shape_bias", "n_images", "dataset"]
+PREDICTION_COLUMNS = ["checkpoint", "image", "predicted"]
+N_EXAMPLES = 12
+
+
+@dataclass
+class ShapeData:
+    """The step's evaluation data: the cue-conflict images and the prompt templates of the classifier."""
+
+    cue: CueConflictSet
+    templates: tuple[str, ...]
+
+
+@records_evaluation_sets("shape")  # the run's record keeps a content hash of what was loaded
+def load(run: Run, params: dict) -> ShapeData:
+    """The cue-conflict set of params' cue_conflict_dataset (at the run's input size) and its prompt templates."""
+    cue = load_cue_conflict(params["cue_conflict_dataset"], params["cue_conflict_root"], params,
+                            image_size=run.image_size)
+    return ShapeData(cue, resolve_templates(params["prompt_templates"], cue.name))
+
+
+def measure(run: Run, params: dict, data: ShapeData | None = None) -> dict[str, pd.DataFrame]:
+    """Zero-shot classify the cue-conflict images (``data``, default ``load(run, params)``) at every
+    checkpoint of ``run``: {"shape_bias": one row per checkpoint (the shape bias with its bootstrap
+    interval for params' n_boot and seed, its three decision fractions), "shape_bias_per_class":
+    checkpoint × shape class, "shape_predictions": checkpoint × image, the predicted class index}."""
+    data = load(run, params) if data is None else data
+    cue, templates = data.cue, data.templates
+    rows, class_rows, prediction_rows = [], [], []
+    for checkpoint, encoder in run_encoders(run, params["device"], params["eval_batch_size"],
+                                            cache_dir=run.layout.cache, progress=False):
+        predicted = encoder.classify(cue.images, cue.classnames, templates)
+        prediction_rows.append(pd.DataFrame({"checkpoint": checkpoint.name, "image": np.arange(len(predicted)),
+                                             "predicted": predicted}))
+        summary = shape_bias_summary(predicted, cue.shape_labels, cue.texture_labels,
+                                     n_boot=params["n_boot"], seed=bootstrap_seed(params))
+        rows.append({"checkpoint": checkpoint.name, "epoch": checkpoint.epoch, "dataset": cue.name, **summary,
+                     "model": run.model_name, "n_templates": len(templates)})
+        per_class = per_class_shape_bias(predicted, cue.shape_labels, cue.texture_labels)
+        per_class["class"] = [cue.classnames[c] for c in per_class["class"]]
+        class_rows.append(per_class.assign(checkpoint=checkpoint.name, epoch=checkpoint.epoch, dataset=cue.name))
+    return {"shape_bias": pd.DataFrame(rows),
+            "shape_bias_per_class": pd.concat(class_rows, ignore_index=True)[PER_CLASS_COLUMNS],
+            "shape_predictions": pd.concat(prediction_rows, ignore_index=True)[PREDICTION_COLUMNS]}
+
+
+def predictions(tables: dict[str, pd.DataFrame], checkpoint: str) -> np.ndarray:
+    """The class ``checkpoint`` predicted for each image, in image order (from ``shape_predictions``)."""
+    table = tables["shape_predictions"]
+    return table[table["checkpoint"] == checkpoint].sort_values("image")["predicted"].to_numpy()
+
+
+# --- the human reference -----------------------------------------------------------------------
+
+def _early_and_last(shape_bias: pd.DataFrame) -> tuple[pd.Series, pd.Series]:
+    """The texture-phase checkpoint's row and the last checkpoint's."""
+    shift = texture_then_shape(shape_bias)
+    return shift["texture_phase"], shift["last"]
+
+
+# --- per class ---------------------------------------------------------------------------------
+
+def conflicting(data: ShapeData) -> np.ndarray:
+    """The indices of the images whose shape and texture differ."""
+    return np.flatnonzero(data.cue.shape_labels != data.cue.texture_labels)
+
+
+def example_indices(data: ShapeData, n: int = N_EXAMPLES) -> np.ndarray:
+    """``n`` conflicting images evenly spaced through the set (fewer when the set holds fewer)."""
+    among = conflicting(data)
+    return among[np.unique(np.linspace(0, len(among) - 1, n).round().astype(int))]
+
+
+# --- What the synthesis reads (registry.Summary). ---
+
+def summary_columns(table: pd.DataFrame, distance: str | None, path) -> pd.DataFrame:
+    """Per checkpoint: cue_conflict_dataset, shape_bias with shape_bias_lo/_hi."""
+    table = table.rename(columns={"lo": "shape_bias_lo", "hi": "shape_bias_hi", "dataset": "cue_conflict_dataset"})
+    return table[["checkpoint", "cue_conflict_dataset", "shape_bias", "shape_bias_lo", "shape_bias_hi"]]

@@ -1,0 +1,18 @@
+"""The ``similarity`` step: 2AFC perceptual similarity (:mod:`.analysis`; its page: :mod:`.page`)."""
+from ...choices import SIMILARITY_PROTOCOLS
+from ...registry import PeakClaim, Step, Summary, Table, dataset_parameters, register
+
+TABLE = Table("two_afc", ("checkpoint", "epoch", "dataset", "subset", "distance", "score", "score_lo", "score_hi",
+                          "n_triplets"))
+
+STEP = register(Step(
+    "similarity", "07_similarity", (TABLE,), depends=("train",), module="clipalign_utils.steps.similarity.analysis",
+    title="2AFC perceptual similarity",
+    # "" = the dataset's evaluation split (bapps val, nights test)
+    parameters={**dataset_parameters("similarity"), "similarity_protocol": "all",
+                "similarity_split": ""},
+    choices={"similarity_protocol": SIMILARITY_PROTOCOLS},
+    summary=Summary(
+        "two_afc_score", "2AFC similarity score", (("two_afc_score", "two_afc_score_lo", "two_afc_score_hi"),),
+        panel=("2AFC score (agreement with judges)", "2AFC similarity"),
+        claims=(PeakClaim("mid-level similarity peaks early then declines", "2AFC score", "triplets", "two_afc"),))))

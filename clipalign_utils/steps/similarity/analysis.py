@@ -1,0 +1,167 @@
+"""The ``similarity`` step: 2AFC agreement of every checkpoint of a run with the judges of a triplet set.
+
+For each checkpoint the reference, p0 and p1 images are embedded once (cached), both distances of every
+triplet are measured, and the model's choices are scored against the judges' (``two_afc.csv``, and every
+triplet's distances and score in ``two_afc_per_triplet.csv``); the sentences the page says about them and
+the figures it shows (example triplets the model gets right and wrong among them) are built here.
+"""
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from ...results.tables import pick_distance
+from ...record import records_evaluation_sets
+from ...config import bootstrap_seed
+from ...metrics.peak import mean_peak_test
+from ...checkpoints import Run
+from ...data.two_afc import TwoAFCData, load_two_afc
+from ...encoder import run_encoders
+from ...metrics.iqa import pair_distances
+from ...metrics.two_afc import panel_agreement, two_afc_ceiling, two_afc_scores, two_afc_table
+from . import TABLE
+
+CSV_COLUMNS = list(TABLE.columns)  # the registered schema of two_afc.csv
+# two_afc_per_triplet.csv: every triplet (row of data.triplets) scored at every checkpoint.
+PER_TRIPLET_COLUMNS = ["checkpoint", "epoch", "triplet", "d0", "d1", "model_choice", "score"]
+CLEAR_MARGIN = 0.2  # "the judges lean clearly one way": |p − ½| at least this
+
+
+@records_evaluation_sets("similarity")  # the run's record keeps a content hash of what was loaded
+def load(run: Run, params: dict) -> TwoAFCData:
+    """The triplet set of params' ``similarity_dataset`` (root, protocol, split, ``iqa_resize``): the
+    embedded one at the world's ``image_size`` (``seed``, ``texture_scale``), a real one at the run's input size."""
+    embedded = params["similarity_dataset"] == "embedded"
+    return load_two_afc(params["similarity_dataset"], params["similarity_root"], protocol=params["similarity_protocol"],
+                        split=params["similarity_split"],
+                        image_size=params["image_size"] if embedded else run.image_size, seed=params["eval_seed"],
+                        texture_scale=params["texture_scale"], resize=params["iqa_resize"])
+
+
+def ceiling(data: TwoAFCData) -> float:
+    """The best mean 2AFC score any model can reach against these judges: mean(max(p, 1 − p))."""
+    return two_afc_ceiling(data.triplets["p"])
+
+
+def panel_table(data: TwoAFCData) -> pd.DataFrame:
+    """How often each pair of panel members chooses alike (rounded for the page); empty for people."""
+    if not data.panel:
+        return pd.DataFrame(columns=["member_a", "member_b", "agreement"])
+    return panel_agreement(data.panel_choices(), data.panel)["pairwise"].round(3)
+
+
+def triplet_distances(encoder, data, distance: str = "cosine") -> tuple[np.ndarray, np.ndarray]:
+    """(d0, d1): the embedding distances of p0 and p1 to the reference, one pair per triplet (the mean
+    over patches at the same positions when the images are tiled)."""
+    ref = encoder.encode_images(data.ref)
+    index = np.arange(len(data))
+    return tuple(pair_distances(ref, encoder.encode_images(candidates), index, index, distance,
+                                data.patches_per_image) for candidates in (data.p0, data.p1))
+
+
+def score_triplets(triplets: pd.DataFrame, d0: np.ndarray, d1: np.ndarray) -> pd.DataFrame:
+    """``triplets`` with d0, d1, model_choice (1 = p1 closer, 0 = p0, 0.5 = tie) and score (per-triplet 2AFC)."""
+    d0, d1 = np.asarray(d0, dtype=float), np.asarray(d1, dtype=float)
+    return triplets.assign(d0=d0, d1=d1, model_choice=np.where(d1 < d0, 1.0, np.where(d0 < d1, 0.0, 0.5)),
+                           score=two_afc_scores(d0, d1, triplets["p"].to_numpy()))
+
+
+def measure(run: Run, params: dict, data: TwoAFCData | None = None) -> dict[str, pd.DataFrame]:
+    """Every checkpoint of ``run`` on the triplets (``data``, default ``load(run, params)``) at params'
+    ``distance``: {"two_afc": one row per checkpoint × subset (``all`` = every triplet): score, the mean
+    2AFC score of :func:`~clipalign_utils.metrics.two_afc.two_afc_table`, with its percentile bootstrap
+    interval over triplets (``n_boot``, ``seed``); "two_afc_per_triplet": checkpoint × triplet, both
+    distances, the model's choice and the triplet's score; "two_afc_peak": the paired early-peak test of the
+    overall score (``metrics.peak.mean_peak_test``, resampling triplets)}. Embeddings go through the run's cache."""
+    data = load(run, params) if data is None else data
+    distance = params["distance"]
+    rows, per_triplet = [], []
+    for checkpoint, encoder in run_encoders(run, params["device"], params["eval_batch_size"],
+                                            cache_dir=run.layout.cache, progress=False):
+        d0, d1 = triplet_distances(encoder, data, distance)
+        table = two_afc_table(data.triplets.assign(d0=d0, d1=d1), n_boot=params["n_boot"], seed=bootstrap_seed(params))
+        rows.append(table.assign(checkpoint=checkpoint.name, epoch=checkpoint.epoch, dataset=data.name,
+                                 distance=distance))
+        scored = score_triplets(data.triplets, d0, d1)
+        per_triplet.append(scored.assign(checkpoint=checkpoint.name, epoch=checkpoint.epoch,
+                                         triplet=np.arange(len(scored)))[PER_TRIPLET_COLUMNS])
+    if not rows:
+        return {"two_afc": pd.DataFrame(columns=CSV_COLUMNS),
+                "two_afc_per_triplet": pd.DataFrame(columns=PER_TRIPLET_COLUMNS)}
+    per_triplet = pd.concat(per_triplet, ignore_index=True)
+    # The synthesis' peak claim: the paired early-peak test of the overall score, resampling triplets.
+    peak = mean_peak_test(per_triplet, "score", "triplet", n_boot=params["n_boot"], seed=bootstrap_seed(params))
+    return {"two_afc": pd.concat(rows, ignore_index=True)[CSV_COLUMNS], "two_afc_per_triplet": per_triplet,
+            "two_afc_peak": pd.DataFrame([{"dataset": data.name, "distance": distance, **peak}])}
+
+
+def overall(tables: dict[str, pd.DataFrame]) -> pd.DataFrame:
+    """The ``all`` rows of two_afc.csv (every triplet), one per checkpoint."""
+    two_afc = tables["two_afc"]
+    return two_afc[two_afc["subset"] == "all"].reset_index(drop=True)
+
+
+def score_table(tables: dict[str, pd.DataFrame]) -> pd.DataFrame:
+    """The overall score per checkpoint as the page shows it: checkpoint, epoch, score, interval, n."""
+    return overall(tables).drop(columns=["dataset", "distance", "subset"]).round(3)
+
+
+# --- over training -----------------------------------------------------------------------------
+
+def scored_triplets(data: TwoAFCData, tables: dict[str, pd.DataFrame], checkpoint: str) -> pd.DataFrame:
+    """Every triplet at ``checkpoint``: the columns of data.triplets, d0, d1, model_choice, score,
+    checkpoint, epoch and triplet (its row of data.triplets), from ``two_afc_per_triplet``."""
+    per_triplet = tables["two_afc_per_triplet"]
+    rows = per_triplet[per_triplet["checkpoint"] == checkpoint].sort_values("triplet")
+    scored = data.triplets.iloc[rows["triplet"].to_numpy()].reset_index(drop=True)
+    return pd.concat([scored, rows[PER_TRIPLET_COLUMNS[3:] + PER_TRIPLET_COLUMNS[:3]].reset_index(drop=True)], axis=1)
+
+
+def example_checkpoints(tables: dict[str, pd.DataFrame]) -> dict[str, str]:
+    """{"first": the first checkpoint, "last": the last one} of two_afc_per_triplet (only "first" when
+    the run has one checkpoint)."""
+    names = list(dict.fromkeys(tables["two_afc_per_triplet"]["checkpoint"]))
+    return dict(zip(("first", "last"), dict.fromkeys([names[0], names[-1]])))
+
+
+def example_triplets(scored: pd.DataFrame, n: int = 3, seed: int = 0, min_margin: float = CLEAR_MARGIN
+                     ) -> pd.DataFrame:
+    """Up to ``n`` triplets the model gets right and ``n`` it gets wrong, from one checkpoint's
+    :func:`score_triplets` rows, with an ``outcome`` column (right | wrong).
+
+    Only triplets whose judges lean clearly one way (|p − ½| ≥ ``min_margin``) are candidates: "right"
+    means the model picks the judges' majority candidate, "wrong" the other one. Drawn at random
+    (``seed``), shown in triplet order.
+    """
+    clear = scored[(scored["p"] - 0.5).abs() >= min_margin]
+    majority = (clear["p"] > 0.5).astype(float)
+    rng = np.random.default_rng(seed)
+    picks = []
+    for outcome, mask in (("right", clear["model_choice"] == majority),
+                          ("wrong", (clear["model_choice"] != majority) & (clear["model_choice"] != 0.5))):
+        rows = clear[mask.to_numpy()]
+        chosen = rng.permutation(len(rows))[:n]
+        picks.append(rows.iloc[np.sort(chosen)].assign(outcome=outcome))
+    return pd.concat(picks, ignore_index=True)
+
+
+def against_panel(scored: pd.DataFrame) -> pd.DataFrame:
+    """The triplets with a clear majority on which the model chooses (no tie) the other candidate."""
+    clear = scored[(scored["p"] - 0.5).abs() >= CLEAR_MARGIN]
+    return clear[(clear["model_choice"] != 0.5) & (clear["model_choice"] != (clear["p"] > 0.5))]
+
+
+# --- What the synthesis reads (registry.Summary). ---
+
+def summary_columns(table: pd.DataFrame, distance: str | None, path) -> pd.DataFrame | None:
+    """Per checkpoint: two_afc_dataset, two_afc_score with two_afc_score_lo/_hi — the overall score (subset
+    ``all``) at ``distance`` when the table holds it, else at the table's only distance; None without rows."""
+    table = table[table["subset"] == "all"]
+    if table.empty:
+        return None
+    # The synthesis' IQA distance when the similarity step measured it too, else the step's own one.
+    wanted = distance if distance in set(table["distance"]) else None
+    table = table[table["distance"] == pick_distance(table, wanted, path)]
+    return table.rename(columns={"score": "two_afc_score", "score_lo": "two_afc_score_lo",
+                                 "score_hi": "two_afc_score_hi", "dataset": "two_afc_dataset"})[
+        ["checkpoint", "two_afc_dataset", "two_afc_score", "two_afc_score_lo", "two_afc_score_hi"]]

@@ -1,0 +1,146 @@
+"""The sentences and figures of the similarity page (its measurement: :mod:`.analysis`)."""
+from __future__ import annotations
+
+
+import pandas as pd
+
+from ...checkpoints import Run
+from ...data.two_afc import TwoAFCData
+from ...metrics.iqa import peak_summary
+from ...metrics.two_afc import panel_agreement
+from ...plots.two_afc import score_curve, triplet_examples
+
+from .analysis import against_panel, ceiling, example_checkpoints, example_triplets, overall, scored_triplets
+
+
+def data_sentences(run: Run, params: dict, data: TwoAFCData) -> list[str]:
+    """What the page evaluates: the run's checkpoints, the set, its subsets and the distance."""
+    subsets = data.triplets["subset"].value_counts().sort_index().items()
+    return [f"{len(run.checkpoints)} checkpoints of {run.model_name}; dataset {data.name} (split {data.split}, "
+            f"protocol {data.protocol}): {len(data)} triplets in subsets "
+            + ", ".join(f"{name} ({count})" for name, count in subsets) + f"; distance: {params['distance']}"]
+
+
+# --- the judges --------------------------------------------------------------------------------
+
+def judge_sentences(data: TwoAFCData) -> list[str]:
+    """Who judged and how much they agree: the panel's pairwise agreement, unanimity and ceiling (with a
+    reminder that it is not people), or the people's ceiling."""
+    lines = [f"judges: {data.ground_truth}"]
+    if not data.panel:
+        return lines + [f"ceiling (always choosing the people's majority): {ceiling(data):.3f}"]
+    panel = panel_agreement(data.panel_choices(), data.panel)
+    return lines + [f"panel of {panel['n_members']}: pairwise agreement {panel['pairwise_agreement']:.3f}, "
+                    f"unanimous on {panel['unanimous_fraction']:.1%} of triplets; ceiling {panel['ceiling']:.3f}",
+                    "these are metrics, not people: a model agreeing with the panel agrees with low-level models "
+                    "of people"]
+
+
+def vote_sentences(data: TwoAFCData) -> list[str]:
+    """How many triplets have each share p of judges choosing p1."""
+    shares = data.triplets["p"].round(2).value_counts().sort_index().items()
+    return ["share of judges choosing p1: " + ", ".join(f"{p:g}: {n}" for p, n in shares)]
+
+
+def damage(row) -> str:
+    """The two kinds of damage of an embedded triplet, with their levels (e.g. "gaussian blur 2 vs jpeg 3")."""
+    return (f"{row.distortion0.replace('_', ' ')} {row.level0} vs "
+            f"{row.distortion1.replace('_', ' ')} {row.level1}")
+
+
+def triplets_figure(data: TwoAFCData, seed: int):
+    """Up to four triplets drawn at random (``seed``), each row labelled with p and what the candidates are."""
+    shown = data.triplets.sample(n=min(4, len(data)), random_state=seed).index
+    reference, first, second = data.images(shown)
+    labels = [f"p(p1 closer) = {row.p:.2f}\n" + (damage(row) if data.name == "embedded" else f"{row.subset}")
+              for row in data.triplets.loc[shown].itertuples()]
+    return triplet_examples(reference, first, second, labels, suptitle=f"{data.name} triplets")
+
+
+# --- every checkpoint --------------------------------------------------------------------------
+
+def curve_figure(data: TwoAFCData, tables: dict[str, pd.DataFrame]):
+    """The score over training per subset, with chance and the judges' ceiling."""
+    two_afc = tables["two_afc"]
+    return score_curve(two_afc, ceiling=ceiling(data),
+                       ceiling_label="ceiling (panel majority)" if data.panel else "ceiling (people's majority)",
+                       title=f"2AFC agreement with {data.name} judges ({two_afc['distance'].iloc[0]} distance)")
+
+
+def curve_sentences(data: TwoAFCData, tables: dict[str, pd.DataFrame]) -> list[str]:
+    """The score at the first checkpoint, its peak, the last checkpoint with its interval against chance
+    and the ceiling, and the share of the gap from chance to the ceiling the last checkpoint closes."""
+    scores, top = overall(tables), ceiling(data)
+    peak, final = peak_summary(scores["epoch"], scores["score"]), scores.iloc[-1]
+    return [f"2AFC score at the first checkpoint (epoch {scores['epoch'].iloc[0]:g}): {scores['score'].iloc[0]:.3f}",
+            f"peak at epoch {peak['peak_epoch']:g}: {peak['peak_value']:.3f}; last checkpoint (epoch "
+            f"{final['epoch']:g}): {final['score']:.3f} [{final['score_lo']:.3f}, {final['score_hi']:.3f}]; "
+            f"chance 0.5, ceiling {top:.3f}",
+            f"the last checkpoint closes {(final['score'] - 0.5) / (top - 0.5):.0%} of the gap from chance to the "
+            "ceiling" if top > 0.5 else "the judges are split on every triplet: the ceiling is chance"]
+
+
+def iqa_sentences(run: Run, params: dict, tables: dict[str, pd.DataFrame]) -> list[str]:
+    """Where the IQA step's SRCC (its iqa.csv, at params' ``distance``) and the 2AFC score peak and how far
+    each ends below its peak; what to run when the run holds no such rows."""
+    iqa_table = run.layout.table("iqa")
+    if not iqa_table.exists():
+        return ["no iqa.csv in this run: run the iqa step to compare the two curves"]
+    iqa = pd.read_csv(iqa_table).query("distortion == 'all'")
+    iqa = iqa[iqa["distance"] == params["distance"]]
+    if not len(iqa):
+        return [f"iqa.csv holds no {params['distance']} rows: run the iqa step with this distance to compare"]
+    scores = overall(tables)
+    peak, iqa_peak = peak_summary(scores["epoch"], scores["score"]), peak_summary(iqa["epoch"], iqa["srcc"])
+    return [f"IQA SRCC peaks at epoch {iqa_peak['peak_epoch']:g} ({iqa_peak['peak_value']:.3f}) and ends "
+            f"{iqa_peak['drop_from_peak']:.3f} below it; the 2AFC score peaks at epoch {peak['peak_epoch']:g} "
+            f"({peak['peak_value']:.3f}) and ends {peak['drop_from_peak']:.3f} below it: "
+            + ("the same checkpoint" if iqa_peak["peak_epoch"] == peak["peak_epoch"] else "different checkpoints")]
+
+
+# --- right and wrong ---------------------------------------------------------------------------
+
+def example_titles(examples: pd.DataFrame) -> list[str]:
+    """One caption per :func:`example_triplets` row: outcome, p, both distances, and what the
+    candidates are (the two kinds of damage for the embedded set, subset and id for the real ones)."""
+    titles = []
+    for row in examples.itertuples(index=False):
+        what = (damage(row) if hasattr(row, "distortion0")
+                else f"{str(row.subset).replace('_', ' ')} {getattr(row, 'id', '')}")
+        titles.append(f"{row.outcome}: p(p1 closer) = {row.p:.2f}\n"
+                      f"d0 = {row.d0:.4f}, d1 = {row.d1:.4f}\n{what}")
+    return titles
+
+
+def example_figures(data: TwoAFCData, tables: dict[str, pd.DataFrame], seed: int) -> dict:
+    """{figure name: figure}: at the first and the last checkpoint, three triplets the model gets right
+    and three it gets wrong (drawn with ``seed``), as ``two_afc_examples_first`` / ``_last``; a checkpoint
+    without a triplet with a clear majority has none."""
+    figures = {}
+    for label, name in example_checkpoints(tables).items():
+        rows = scored_triplets(data, tables, name)
+        examples = example_triplets(rows, n=3, seed=seed)
+        if examples.empty:
+            continue
+        reference, first, second = data.images(examples["triplet"])
+        figures[f"two_afc_examples_{label}"] = triplet_examples(
+            reference, first, second, example_titles(examples),
+            suptitle=f"{label} checkpoint ({name}, epoch {rows['epoch'].iloc[0]:g})")
+    return figures
+
+
+def example_sentences(data: TwoAFCData, tables: dict[str, pd.DataFrame]) -> list[str]:
+    """Per example checkpoint: that it has no triplet with a clear majority, or (embedded set) how many
+    clear triplets the model decides against the panel and the damage most often involved in them."""
+    lines = []
+    for label, name in example_checkpoints(tables).items():
+        rows = scored_triplets(data, tables, name)
+        if example_triplets(rows).empty:
+            lines.append(f"{name}: no triplet with a clear majority")
+        elif data.name == "embedded":
+            wrong = against_panel(rows)
+            families = wrong[["distortion0", "distortion1"]].stack().value_counts()
+            lines.append(f"{label} checkpoint: {len(wrong)} clear triplets chosen against the panel; damage most "
+                         f"often involved: " + ", ".join(f"{k.replace('_', ' ')} ({v})"
+                                                         for k, v in families.head(3).items()))
+    return lines

@@ -1,0 +1,87 @@
+"""The sentences and figures of the tradeoff page (its measurement: :mod:`.analysis`)."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import pandas as pd
+
+from ... import results
+from ...metrics import tradeoff
+from ...plots.tradeoff import alignment_robustness_plane, relation_panels, summary_figure
+from .analysis import peaked
+
+
+def summary(means: pd.DataFrame, run_dirs: list[Path]):
+    """The summary figure: every measure's seed-mean curve, and accuracy per noise level."""
+    noise_means = tradeoff.seed_means(results.noise_curves_of(run_dirs), {"accuracy": ("lo", "hi")},
+                                      by=("scale", "sigma", "epoch"))
+    return summary_figure(means, noise_means, by="scale")
+
+
+def _prefix(frame: pd.DataFrame, scale: str) -> str:
+    return f"{scale}: " if frame["scale"].nunique() > 1 else ""
+
+
+def peak_sentences(means: pd.DataFrame) -> list[str]:
+    """Where each alignment measure's seed-mean curve peaks, per scale, and whether the peak is interior
+    and its interval above the last checkpoint's (``tradeoff.rises_then_falls``)."""
+    lines = []
+    for scale, curve in means.groupby("scale", sort=False):
+        for column, what in peaked():
+            if column not in curve.columns or not curve[column].notna().any():
+                continue
+            peak = tradeoff.rises_then_falls(curve["epoch"], curve[column], curve[f"{column}_lo"],
+                                             curve[f"{column}_hi"])
+            lines.append(
+                f"{_prefix(means, scale)}{what} peaks at epoch {peak['peak_epoch']:g} with "
+                f"{peak['peak_value']:.3f}; the last checkpoint (epoch {peak['final_epoch']:g}) has "
+                f"{peak['final_value']:.3f}. The peak lies strictly inside the run: **{peak['peak_is_interior']}**; "
+                f"its interval lies above the last checkpoint's: **{peak['ci_separated']}**.")
+    return lines
+
+
+def relations_figure(means: pd.DataFrame, relations: pd.DataFrame):
+    return relation_panels(means, relations, by="scale")
+
+
+def plane_figure(means: pd.DataFrame, plane_table: pd.DataFrame):
+    selected = {row.scale: label for label, row in plane_table[plane_table["selected"]].iterrows()}
+    return alignment_robustness_plane(means, plane_table["on_pareto_front"].to_numpy(), selected, by="scale")
+
+
+def plane_sentences(plane_table: pd.DataFrame, params: dict) -> list[str]:
+    """Per scale: the Pareto front's checkpoints and the one selected with ``alignment_weight``."""
+    lines = []
+    for scale, rows in plane_table.groupby("scale", sort=False):
+        choice = rows[rows["selected"]]
+        choice = (f"{choice['checkpoint'].iloc[0]} (epoch {choice['epoch'].iloc[0]:g})" if len(choice)
+                  else "none (no checkpoint has a noise drop: all at chance)")
+        lines.append(f"{_prefix(plane_table, scale)}Pareto front: "
+                     f"{', '.join(rows.loc[rows['on_pareto_front'], 'checkpoint']) or 'empty'}; "
+                     f"selected with alignment_weight={params['alignment_weight']}: {choice}")
+    return lines
+
+
+def verdict_sentences(verdicts: pd.DataFrame) -> list[str]:
+    """One Markdown list item per verdict: the claim, the verdict, the statistic with its interval and p;
+    the scale first when the table has several; with several seeds (``seeds_agree``, ``n_seeds`` > 1) the
+    share of seeds that agree and, where they differ, each seed's own verdict (``seed_verdicts``)."""
+    lines = []
+    several_scales = "scale" in verdicts.columns and verdicts["scale"].nunique() > 1
+    for _, row in verdicts.iterrows():
+        where = f"{row['scale']}: " if several_scales else ""
+        interval = f" [{row['ci_lo']:.3f}, {row['ci_hi']:.3f}]" if pd.notna(row["ci_lo"]) else ""
+        p_text = f", p = {row['p_value']:.3g}" if pd.notna(row["p_value"]) else ""
+        line = (f"- {where}{row['claim']}: **{row['verdict']}** "
+                f"({row['statistic']} = {row['value']:.3f}{interval}{p_text})")
+        if "seeds_agree" in row.index and row.get("n_seeds", 2) > 1:
+            line += f"; {row['seeds_agree']:.0%} of {row['n_seeds']} seeds agree"
+            if row["seeds_agree"] < 1 and "seed_verdicts" in row.index:
+                line += f" — **the seeds differ** (per seed: {row['seed_verdicts']})"
+        lines.append(line)
+    return lines
+
+
+def verdict_text(verdicts: pd.DataFrame) -> str:
+    """The verdicts as one Markdown list (:func:`verdict_sentences`)."""
+    return "\n".join(verdict_sentences(verdicts))
