@@ -6,6 +6,7 @@ reader serves both. For open_clip_train, ``run_dir`` is ``<logs>/<name>``.
 """
 from __future__ import annotations
 
+import json
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -19,8 +20,12 @@ _EPOCH_FILE = re.compile(r"^epoch_(\d+(?:\.\d+)?)\.pt$")
 
 @dataclass(frozen=True)
 class Checkpoint:
+    """One checkpoint: its weights' file (absent once a streamed run has measured it), its epoch and, for a
+    checkpoint fetched from a source, that source's identity (what the embedding cache is keyed on)."""
+
     path: Path
     epoch: float
+    identity: dict | None = field(default=None, compare=False)
 
     @property
     def name(self) -> str:
@@ -41,15 +46,39 @@ class Run:
         return RunDir(self.run_dir)
 
 
+def read_manifest(run_dir: str | Path) -> dict | None:
+    """A streamed run's manifest (``RUN_DIR/source.json``, ``orchestration.stream``), None for any other run."""
+    path = RunDir(run_dir).source_record
+    return json.loads(path.read_text()) if path.exists() else None
+
+
+def _manifest_checkpoints(run_dir: Path, manifest: dict) -> list[Checkpoint]:
+    """A streamed run's checkpoints: local ones at their source path, fetched ones at RUN_DIR/checkpoints
+    (their weights may be gone: the cache holds what they measured) with their source identity."""
+    checkpoints = []
+    for entry in manifest["checkpoints"]:
+        if entry.get("local"):
+            checkpoints.append(Checkpoint(Path(entry["source"]), float(entry["epoch"])))
+        else:
+            identity = {k: entry.get(k) for k in ("source", "size", "sha256")}
+            checkpoints.append(Checkpoint(RunDir(run_dir).checkpoints / f"{entry['name']}.pt", float(entry["epoch"]),
+                                          identity))
+    return sorted(checkpoints, key=lambda c: c.epoch)
+
+
 def discover_run(run_dir: str | Path, model: str | None = None) -> Run:
     """The run's checkpoints in epoch order with its model name and input size.
 
     `model` overrides the name in params.txt (needed when a run has no params.txt).
     ``epoch_latest.pt`` (open_clip_train's --save-most-recent) duplicates a numbered
-    checkpoint and is skipped.
+    checkpoint and is skipped. A streamed run's checkpoints are its manifest's (:func:`read_manifest`).
     """
     run_dir = Path(run_dir)
     ckpt_dir = RunDir(run_dir).checkpoints
+    manifest = read_manifest(run_dir) if run_dir.is_dir() else None
+    if manifest is not None:
+        return Run(run_dir, models.open_clip_name(model or manifest["model"]), None,
+                   _manifest_checkpoints(run_dir, manifest), {"model": manifest["model"]})
     if not run_dir.is_dir():
         raise CheckpointError(f"run_dir {run_dir} does not exist: run the train step first "
                               f"(clipalign run --only train --out {run_dir})")

@@ -2,9 +2,10 @@
 
 Embeddings are the raw projected features (float32, not L2-normalised: the distances of
 the IQA step differ on raw vectors, and the authors measure on them); whoever needs unit
-vectors normalises on use. Each (checkpoint file, image set, preprocessing) is encoded once
+vectors normalises on use. Each (checkpoint, image set, preprocessing) is encoded once
 and kept on disk under ``cache_dir``: every notebook of a run shares the cache, and a cache
-hit never loads the model.
+hit never loads the model. A checkpoint is known by its file's path, size and time, or, when it was
+fetched from a source (``sources``), by that source's identity: a streamed run's weights may be gone.
 
 On CUDA the forward pass runs under autocast (fp16); on the CPU in fp32.
 """
@@ -23,7 +24,7 @@ from tqdm import tqdm  # plain text bars: no widget library needed in notebooks
 
 from . import models
 from .checkpoints import Checkpoint
-from .data.image_sets import ImageSet
+from .data.image_sets import ImageSet, centre_offsets, shorter_side_to
 from .errors import ParameterError
 from .io import atomic_write
 
@@ -49,10 +50,9 @@ def resize_to_input(images: torch.Tensor, size: int) -> torch.Tensor:
     x = x.float() / 255 if x.dtype == torch.uint8 else x.float()
     h, w = x.shape[-2:]
     if (h, w) != (size, size):
-        scale = size / min(h, w)
-        new_h, new_w = max(size, round(h * scale)), max(size, round(w * scale))
+        new_h, new_w = shorter_side_to(h, w, size)
         x = F.interpolate(x, size=(new_h, new_w), mode="bicubic", antialias=True, align_corners=False)
-        top, left = (new_h - size) // 2, (new_w - size) // 2
+        top, left = centre_offsets(new_h, new_w, size)
         x = x[..., top:top + size, left:left + size].clamp(0, 1)
     return x
 
@@ -102,6 +102,8 @@ class Encoder:
                  device: str = "auto", batch_size: int = 512, cache_dir: str | Path | None = None,
                  progress: bool = False):
         self.checkpoint_path = Path(checkpoint.path if isinstance(checkpoint, Checkpoint) else checkpoint)
+        # A fetched checkpoint is known by its source (its weights may be gone); a local file by path and time.
+        source = checkpoint.identity if isinstance(checkpoint, Checkpoint) else None
         self.model_name = model_name
         self.image_size = image_size
         self.device = models.resolve_device(device)
@@ -109,7 +111,7 @@ class Encoder:
         self.cache_dir = Path(cache_dir) if cache_dir else None
         self.progress = progress
         self._model = None
-        self._identity = {"checkpoint": _file_identity(self.checkpoint_path), "model": model_name,
+        self._identity = {"checkpoint": source or _file_identity(self.checkpoint_path), "model": model_name,
                           "image_size": image_size, "format": CACHE_FORMAT}
 
     @property
@@ -185,14 +187,22 @@ class Encoder:
         arrays = {name: torch.cat(parts).numpy() for name, parts in chunks.items()}
         return arrays if with_blocks else arrays["final"]
 
+    def classes_per_batch(self, templates: Sequence[str]) -> int:
+        """How many classes' prompts go through the text tower at once: about ``batch_size`` prompts, so
+        memory does not grow with the number of classes (ImageNet's 1,000 × 80 templates in one pass is
+        80,000 prompts)."""
+        return max(1, self.batch_size // max(1, len(templates)))
+
     @torch.no_grad()
     def zero_shot_weights(self, classnames: Sequence[str], templates: Sequence[str]) -> np.ndarray:
-        """(D, C) zero-shot classifier: the normalised mean of each class's prompt embeddings."""
+        """(D, C) zero-shot classifier: the normalised mean of each class's prompt embeddings (open_clip's
+        ``build_zero_shot_classifier``, prompts in batches of :meth:`classes_per_batch` classes)."""
         def compute():
             tokenizer = models.tokenizer_for(self.model_name)
             with self._autocast():
                 weights = build_zero_shot_classifier(self.model, tokenizer, classnames, templates,
-                                                     num_classes_per_batch=None, device=self.device)
+                                                     num_classes_per_batch=self.classes_per_batch(templates),
+                                                     device=self.device, use_tqdm=False)
             return weights.float().cpu().numpy()
         return self._cached({"classnames": list(classnames), "templates": list(templates), "kind": "text"},
                             compute)

@@ -7,6 +7,7 @@ A run directory (``RunDir(path)``)::
     checkpoints/epoch_<E>.pt   params.txt          (ours and open_clip_train's alike)
     train_params.json          our training's record, written when training starts
     record.json                each step's resolved parameters, where each came from, evaluation-set hashes
+    source.json                a streamed run's source and checkpoints (``clipalign run --checkpoints``)
     notebooks/<notebook>.ipynb each executed step (a step is done when its notebook is there)
     metrics/<table>.csv        figures/<name>.png  cache/ (embeddings)
 
@@ -25,6 +26,7 @@ TRAIN_RECORD = "train_params.json"
 PARAMS_TXT = "params.txt"
 TRAIN_LOG = "train_log.csv"
 RUN_RECORD = "record.json"
+SOURCE_RECORD = "source.json"
 KIND_RECORDS = {"runs": "runs.json", "sweep": "sweep.json", "experiment": "experiment.json"}
 KINDS = ("run",) + tuple(KIND_RECORDS)
 BOOK = "book"  # the staged book inside a run's or a folder's directory: never a run
@@ -59,6 +61,8 @@ class RunDir:
     train_record = _inside(TRAIN_RECORD, "Our training's parameters, written when training starts.")
     params_txt = _inside(PARAMS_TXT, "The model and input size, as open_clip_train writes them.")
     train_log = _inside(TRAIN_LOG, "Our training's loss and learning rate per step.")
+    source_record = _inside(SOURCE_RECORD, "A streamed run's manifest: its source and checkpoints "
+                                           "(``orchestration.stream``).")
     run_record = _inside(RUN_RECORD, "Each step's resolved parameters, their sources and evaluation-set hashes "
                                      "(``record``).")
 

@@ -185,11 +185,23 @@ def _resize(image: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
     return np.asarray(Image.fromarray(image).resize((int(shape[1]), int(shape[0])), Image.BICUBIC))
 
 
+def shorter_side_to(height: int, width: int, size: int) -> tuple[int, int]:
+    """(height, width) with the shorter side resized to ``size``, the longer truncated as torchvision's
+    ``Resize(size)`` (open_clip's and CLIP's processor) computes it."""
+    if height <= width:
+        return size, int(size * width / height)
+    return int(size * height / width), size
+
+
+def centre_offsets(height: int, width: int, size: int) -> tuple[int, int]:
+    """(top, left) of a ``size`` centre crop, rounded as torchvision's ``CenterCrop``."""
+    return int(round((height - size) / 2.0)), int(round((width - size) / 2.0))
+
+
 def resize_shorter_and_crop(image: np.ndarray, size: int) -> np.ndarray:
-    """(H, W, 3) uint8 -> (size, size, 3): the shorter side resized to ``size`` (bicubic), centre crop."""
-    h, w = image.shape[:2]
-    scale = size / min(h, w)
-    resized = Image.fromarray(image).resize((max(size, round(w * scale)), max(size, round(h * scale))),
-                                            Image.BICUBIC)
-    left, top = (resized.width - size) // 2, (resized.height - size) // 2
+    """(H, W, 3) uint8 -> (size, size, 3): the shorter side resized to ``size`` (bicubic), centre crop —
+    exactly open_clip's evaluation transform (torchvision's Resize and CenterCrop on a PIL image)."""
+    new_h, new_w = shorter_side_to(*image.shape[:2], size)
+    resized = Image.fromarray(image).resize((new_w, new_h), Image.BICUBIC)
+    top, left = centre_offsets(new_h, new_w, size)
     return np.asarray(resized.crop((left, top, left + size, top + size)))

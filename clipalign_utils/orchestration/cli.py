@@ -53,6 +53,16 @@ def main(argv: list[str] | None = None) -> int:
     run.add_argument("-p", dest="params", action="append", default=[], metavar="NAME=VALUE",
                      help="override a parameter in every notebook that declares it (repeatable)")
     run.add_argument("--no-book", action="store_true", help="skip building the book")
+    run.add_argument("--checkpoints", metavar="SOURCE",
+                     help="analyse a trajectory from SOURCE, one checkpoint at a time: a folder of epoch_<E>.pt, "
+                          "a URL template with {epoch}, or laion-scaling:<run name> (Hugging Face "
+                          "laion/scaling-laws-openclip; HF_ENDPOINT and HF_TOKEN apply); --only may name "
+                          "several steps (iqa,noise)")
+    run.add_argument("--at-epochs", metavar="LIST", help="with --checkpoints: the epochs to analyse (1,2,4; "
+                                                         "default: every epoch the source lists)")
+    run.add_argument("--keep-weights", metavar="none|all|LIST",
+                     help="with --checkpoints: the fetched weights to keep on disk (default none: each is "
+                          "deleted once measured)")
     run.add_argument("--seeds", nargs="+", type=int, metavar="K",
                      help="train and analyse one run per seed (and scale) into OUT/<scale>-seed<k>/, "
                           "then synthesise them all into OUT")
@@ -95,13 +105,23 @@ def main(argv: list[str] | None = None) -> int:
             # A new folder's preset is default; an existing run's (or folder's), the one it recorded.
             args.preset = run_preset(args.out, args.preset)
         multi = MULTI_RUN_PRESETS.get(getattr(args, "preset", None), {})
-        if args.command == "run" and not args.only:
+        if args.command == "run" and not args.only and not args.checkpoints:
             # A preset's seeds (scales) apply unless -p seed=… (model=…) asks for one.
             if "seed" not in overrides:
                 args.seeds = args.seeds or list(multi.get("seeds", ())) or None
             if "model" not in overrides:
                 args.scales = args.scales or list(multi.get("scales", ())) or None
-        if args.command == "run" and args.only and not (args.seeds or args.scales) and runs_in(args.out):
+        if args.command == "run" and (args.at_epochs or args.keep_weights) and not args.checkpoints:
+            raise ParameterError("--at-epochs and --keep-weights go with --checkpoints SOURCE")
+        if args.command == "run" and args.checkpoints:
+            from .stream import run_streamed
+
+            if args.seeds or args.scales:
+                raise ParameterError("--checkpoints analyses one trajectory: not with --seeds/--scales")
+            out = run_streamed(args.out, args.checkpoints, args.at_epochs, args.keep_weights, args.only,
+                               args.preset, overrides, progress=sys.stderr.isatty())
+            print(f"analysed: {out}", flush=True)
+        elif args.command == "run" and args.only and not (args.seeds or args.scales) and runs_in(args.out):
             from .multirun import rerun_step
 
             # a multi-run folder (the default book's): the step in every run, then the synthesis

@@ -88,6 +88,7 @@ def run_notebook(name: str, run_dir: Path, parameters: Mapping, progress: bool =
     passing those of ``parameters`` it declares."""
     import jupytext
     import papermill
+    from nbclient.exceptions import DeadKernelError
     from papermill.exceptions import PapermillExecutionError
 
     label = label or f"notebook {name}"
@@ -102,6 +103,14 @@ def run_notebook(name: str, run_dir: Path, parameters: Mapping, progress: bool =
         papermill.execute_notebook(str(source), str(partial), parameters=passed,
                                    kernel_name="python3", progress_bar=progress,
                                    cwd=str(REPO_ROOT))
+    except DeadKernelError:
+        # The kernel was killed (by the OOM killer, most often): one line, not papermill's traceback.
+        if partial.exists():
+            os.replace(partial, out_dir / f"{name}.failed.ipynb")
+        final.unlink(missing_ok=True)
+        raise StepFailed(f"{label}: its kernel died, most often for want of memory: lower eval_batch_size "
+                         f"(now {parameters.get('eval_batch_size', '?')}) with -p eval_batch_size=N, or analyse "
+                         f"fewer images or checkpoints") from None
     except PapermillExecutionError as error:
         os.replace(partial, out_dir / f"{name}.failed.ipynb")
         final.unlink(missing_ok=True)

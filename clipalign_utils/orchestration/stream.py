@@ -1,0 +1,159 @@
+"""A trajectory analysed from its source (``clipalign run --out DIR --checkpoints SOURCE``), one checkpoint
+at a time with bounded disk.
+
+Before anything is fetched the run directory gets its manifest (``RUN_DIR/source.json``: the source, the
+architecture, each checkpoint's epoch, samples seen and source identity) and a ``params.txt`` naming the
+model, so the run reads like any open_clip_train run. Then, per checkpoint: fetch it (``sources``: progress
+bar, size and checksum verified), measure every requested step on it alone, which fills the embedding
+cache (keyed on the checkpoint's source identity, so a later pass needs no weights), mark it done
+(``RUN_DIR/cache/streamed/<checkpoint>.json``) and delete its weights unless ``--keep-weights`` keeps them.
+Last, the steps' notebooks run over the whole trajectory from the cache, as for any run.
+
+A command run again resumes at the first checkpoint not marked done; nothing already measured is fetched
+again.
+"""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Mapping, Sequence
+
+from tqdm import tqdm
+
+from .. import record, registry
+from ..checkpoints import Checkpoint, Run, read_manifest
+from ..errors import CheckpointError, ParameterError
+from ..io import write_json
+from ..layout import RunDir
+from ..sources import RemoteCheckpoint, Source, format_epochs, open_source, parse_epochs
+from .measure import step_module
+from .pipeline import execute, split_given, step_notebooks
+
+
+def parse_keep(text: str | None, wanted: Sequence[RemoteCheckpoint]) -> set[str]:
+    """``--keep-weights``: none (default), all, or epochs separated by commas → the checkpoint names kept."""
+    text = (text or "none").strip()
+    if text == "none":
+        return set()
+    if text == "all":
+        return {c.name for c in wanted}
+    epochs = parse_epochs(text, "--keep-weights")
+    names = {c.name: c for c in wanted}
+    unknown = [e for e in epochs if f"epoch_{e:g}" not in names]
+    if unknown:
+        raise ParameterError(f"--keep-weights {format_epochs(unknown)}: not among the epochs analysed "
+                             f"({format_epochs([c.epoch for c in wanted])})")
+    return {f"epoch_{e:g}" for e in epochs}
+
+
+def streamed_steps(only: str | None) -> list[str]:
+    """The steps a streamed run measures: ``only`` (names separated by commas), else every analysis step;
+    training is not one of them."""
+    analysis = [s.name for s in registry.analysis_steps()]
+    if only is None:
+        return analysis
+    steps = [name.strip() for name in only.split(",") if name.strip()]
+    for name in steps:
+        registry.get(name)  # names the steps when unknown
+    wrong = [name for name in steps if name not in analysis]
+    if wrong:
+        raise ParameterError(f"--only {', '.join(wrong)}: a streamed run measures analysis steps "
+                             f"({', '.join(analysis)})")
+    return steps
+
+
+def _marker(layout: RunDir, checkpoint: RemoteCheckpoint) -> Path:
+    return layout.cache / "streamed" / f"{checkpoint.name}.json"
+
+
+def _done(layout: RunDir, checkpoint: RemoteCheckpoint) -> set[str]:
+    """The steps whose measurement of ``checkpoint`` is cached (from the same source file)."""
+    path = _marker(layout, checkpoint)
+    if not path.exists():
+        return set()
+    marked = json.loads(path.read_text())
+    return set(marked["steps"]) if marked.get("identity") == checkpoint.identity() else set()
+
+
+def weight_files(layout: RunDir) -> list[Path]:
+    """The checkpoint weights on disk in the run directory (complete files and partial fetches)."""
+    return sorted(layout.checkpoints.glob("epoch_*.pt")) + sorted(layout.checkpoints.glob("epoch_*.pt.part"))
+
+
+def _check_disk(layout: RunDir, keep: set[str], fetching: str) -> None:
+    """Every fetch first counts the weights on disk: the kept ones and the one being fetched, no more."""
+    allowed = keep | {fetching}
+    extra = [p.name for p in weight_files(layout) if p.name.split(".pt")[0] not in allowed]
+    if extra:
+        raise CheckpointError(f"{layout.checkpoints} holds {', '.join(extra)} beyond what --keep-weights allows: "
+                              f"delete them, or keep them with --keep-weights")
+
+
+def _write_manifest(layout: RunDir, source: Source, model: str, wanted: list[RemoteCheckpoint]) -> None:
+    previous = read_manifest(layout.path)
+    if previous is not None and previous["source"] != source.spec:
+        raise ParameterError(f"{layout.source_record} analyses {previous['source']}, not {source.spec}: "
+                             f"use another --out")
+    known = {c["name"]: c for c in (previous or {}).get("checkpoints", [])}
+    for checkpoint in wanted:
+        known[checkpoint.name] = {"name": checkpoint.name, "epoch": checkpoint.epoch,
+                                  "samples_seen": checkpoint.samples_seen, "local": not source.remote,
+                                  **checkpoint.identity()}
+    write_json(layout.source_record, {**source.describe(), "model": model,
+                                      "checkpoints": sorted(known.values(), key=lambda c: c["epoch"])})
+    if not layout.params_txt.exists():
+        layout.params_txt.write_text(f"model: {model}\n")
+
+
+def run_streamed(out: str | Path, spec: str, at_epochs: str | None = None, keep_weights: str | None = None,
+                 only: str | None = None, preset: str | None = None, overrides: Mapping | None = None,
+                 progress: bool = True) -> Path:
+    """Analyse the trajectory ``spec`` names (``sources.open_source``) into ``out``; return the run directory.
+    Every argument is checked before any folder is made or anything fetched."""
+    source = open_source(spec)
+    wanted = source.checkpoints(parse_epochs(at_epochs))
+    keep = parse_keep(keep_weights, wanted)
+    steps = streamed_steps(only)
+    run_dir = Path(out).resolve()
+    preset = record.run_preset(run_dir, preset)
+    given, extra = split_given(dict(overrides or {}), step_notebooks(steps), preset)
+    model = given.get("model") or source.architecture
+    if not model:
+        raise ParameterError(f"--checkpoints {spec}: the source does not name its architecture: "
+                             f"pass -p model=<open_clip name> (e.g. -p model=ViT-B-32)")
+    resolved = record.resolve(run_dir, preset, given)  # the one resolution: before any folder is made
+    layout = RunDir(run_dir)
+    run_dir.mkdir(parents=True, exist_ok=True)
+    _write_manifest(layout, source, model, wanted)
+    for checkpoint in tqdm(wanted, desc="checkpoints", disable=not progress):
+        todo = [s for s in steps if s not in _done(layout, checkpoint)]
+        local = layout.checkpoints / f"{checkpoint.name}.pt"
+        if todo:
+            if not source.remote:
+                path = Path(checkpoint.location)
+            else:
+                if not local.exists():
+                    _check_disk(layout, keep, checkpoint.name)
+                    source.fetch(checkpoint, local, progress=progress)
+                path = local
+            _measure_one(run_dir, model, Checkpoint(path, checkpoint.epoch, checkpoint.identity()
+                                                    if source.remote else None), todo, resolved.params, layout,
+                         checkpoint)
+        if source.remote and checkpoint.name not in keep:
+            local.unlink(missing_ok=True)
+    execute(run_dir, steps, resolved, extra=extra, progress=progress)
+    return run_dir
+
+
+def _measure_one(run_dir: Path, model: str, checkpoint: Checkpoint, steps: list[str], params: dict,
+                 layout: RunDir, remote: RemoteCheckpoint) -> None:
+    """Measure each step on this checkpoint alone: its tables are dropped, its embeddings and maps stay
+    in the cache for the notebooks' pass over the whole trajectory."""
+    from ..models import open_clip_name
+
+    run = Run(run_dir, open_clip_name(model), None, [checkpoint], {"model": model})
+    done = _done(layout, remote)
+    for step in steps:
+        step_module(step).measure(run, params)
+        done.add(step)
+        write_json(_marker(layout, remote), {"identity": remote.identity(), "steps": sorted(done)})

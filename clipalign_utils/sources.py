@@ -1,0 +1,288 @@
+"""Where a run's checkpoints come from (``clipalign run --checkpoints SOURCE``).
+
+A source lists a training trajectory's checkpoints (:class:`RemoteCheckpoint`: its epoch, its place on
+the samples-seen axis when the source knows it, where it lives, its size and published checksum) and
+fetches one into a file. Three kinds:
+
+- a local folder holding ``epoch_<E>.pt`` files (open_clip_train's ``checkpoints/`` or a run directory);
+- a URL template with ``{epoch}`` (plain HTTP(S): a lab's server, a mirror), fetched with ``requests``;
+  HTTP cannot be listed, so ``--at-epochs`` names the epochs;
+- ``laion-scaling:<run name>``: LAION's scaling-laws release (Cherti et al. 2023), the Hugging Face model
+  repo ``laion/scaling-laws-openclip`` at ``full_checkpoints/<run name>/epoch_<N>.pt``, listed and fetched
+  with ``huggingface_hub`` (so ``HF_ENDPOINT`` and ``HF_TOKEN`` apply). The run name gives the
+  architecture and the samples seen (``Model-B-32_Data-400M_Samples-13B_lr-1e-3_bs-86k``: ViT-B-32, 13 B
+  samples); there an epoch is a fixed number of samples, the total over the last epoch listed.
+
+A fetch writes to ``<file>.part`` and renames only a complete, verified file (size, and the published
+SHA-256 where there is one), so an interrupted fetch is never taken for a checkpoint.
+"""
+from __future__ import annotations
+
+import hashlib
+import os
+import re
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Sequence
+
+from .errors import CheckpointError, ParameterError
+
+LAION_REPO = "laion/scaling-laws-openclip"
+LAION_PREFIX = "laion-scaling:"
+_EPOCH_FILE = re.compile(r"^epoch_(\d+(?:\.\d+)?)\.pt$")
+_CHUNK = 1 << 20
+
+
+@dataclass(frozen=True)
+class RemoteCheckpoint:
+    """One checkpoint of a source. ``location``: a path, a URL or ``<repo>/<path in repo>``."""
+
+    epoch: float
+    location: str
+    size: int | None = None
+    sha256: str | None = None
+    samples_seen: float | None = None
+
+    @property
+    def name(self) -> str:
+        return f"epoch_{self.epoch:g}"
+
+    def identity(self) -> dict:
+        """What the embedding cache is keyed on: the checkpoint's source, not a local file's path or time."""
+        return {"source": self.location, "size": self.size, "sha256": self.sha256}
+
+
+def format_epochs(epochs: Sequence[float]) -> str:
+    return ", ".join(f"{e:g}" for e in epochs)
+
+
+def parse_epochs(text: str | None, parameter: str = "--at-epochs") -> list[float] | None:
+    """"1,2,4" → [1.0, 2.0, 4.0]; None or "" → None (every epoch the source has)."""
+    if text is None or not str(text).strip():
+        return None
+    try:
+        epochs = [float(part) for part in str(text).split(",") if part.strip()]
+    except ValueError:
+        raise ParameterError(f"{parameter} {text!r}: give epochs as numbers separated by commas (1,2,4)") from None
+    if not epochs or any(e < 0 for e in epochs):
+        raise ParameterError(f"{parameter} {text!r}: give epochs >= 0 separated by commas (1,2,4)")
+    return sorted(set(epochs))
+
+
+def _pick(available: list[RemoteCheckpoint], at_epochs: list[float] | None, spec: str) -> list[RemoteCheckpoint]:
+    if not available:
+        raise CheckpointError(f"{spec} holds no epoch_<N>.pt checkpoints")
+    if at_epochs is None:
+        return available
+    by_epoch = {round(c.epoch, 6): c for c in available}
+    missing = [e for e in at_epochs if round(e, 6) not in by_epoch]
+    if missing:
+        raise ParameterError(f"--at-epochs {format_epochs(missing)}: {spec} has epochs "
+                             f"{format_epochs([c.epoch for c in available])}")
+    return [by_epoch[round(e, 6)] for e in at_epochs]
+
+
+def _verify(path: Path, checkpoint: RemoteCheckpoint) -> None:
+    """Size and SHA-256 against what the source published (a mismatch names the file and removes it)."""
+    size = path.stat().st_size
+    if checkpoint.size is not None and size != checkpoint.size:
+        path.unlink()
+        raise CheckpointError(f"{checkpoint.location}: fetched {size} bytes, the source says {checkpoint.size}: "
+                              f"fetch again")
+    if checkpoint.sha256:
+        digest = hashlib.sha256()
+        with open(path, "rb") as handle:
+            for block in iter(lambda: handle.read(_CHUNK), b""):
+                digest.update(block)
+        if digest.hexdigest() != checkpoint.sha256:
+            path.unlink()
+            raise CheckpointError(f"{checkpoint.location}: SHA-256 {digest.hexdigest()} is not the published "
+                                  f"{checkpoint.sha256}: fetch again")
+
+
+class Source:
+    """A trajectory's checkpoints: :meth:`checkpoints` lists them, :meth:`fetch` writes one to a file."""
+
+    spec: str
+    architecture: str | None = None  # the open_clip model name, when the source says it
+    samples_per_epoch: float | None = None
+    remote: bool = True  # False: the checkpoints already are local files
+
+    def checkpoints(self, at_epochs: list[float] | None = None) -> list[RemoteCheckpoint]:
+        raise NotImplementedError
+
+    def fetch(self, checkpoint: RemoteCheckpoint, dest: Path, progress: bool = True) -> Path:
+        """Write ``checkpoint`` to ``dest`` (atomically, verified); return ``dest``."""
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        partial = dest.with_name(dest.name + ".part")
+        partial.unlink(missing_ok=True)
+        try:
+            self._download(checkpoint, partial, progress)
+            _verify(partial, checkpoint)
+        except BaseException:
+            partial.unlink(missing_ok=True)  # an interrupted fetch leaves nothing that looks like a checkpoint
+            raise
+        os.replace(partial, dest)
+        return dest
+
+    def _download(self, checkpoint: RemoteCheckpoint, partial: Path, progress: bool) -> None:
+        raise NotImplementedError
+
+    def describe(self) -> dict:
+        return {"source": self.spec, "architecture": self.architecture, "samples_per_epoch": self.samples_per_epoch}
+
+
+class FolderSource(Source):
+    """Checkpoints already on disk: ``<folder>/epoch_<E>.pt`` (or ``<folder>/checkpoints/epoch_<E>.pt``)."""
+
+    remote = False
+
+    def __init__(self, folder: str | Path):
+        self.spec = str(folder)
+        folder = Path(folder)
+        self.folder = folder / "checkpoints" if (folder / "checkpoints").is_dir() else folder
+
+    def checkpoints(self, at_epochs=None):
+        found = sorted((RemoteCheckpoint(float(m.group(1)), str(p), p.stat().st_size)
+                        for p in self.folder.iterdir() if (m := _EPOCH_FILE.match(p.name))), key=lambda c: c.epoch)
+        return _pick(found, at_epochs, self.spec)
+
+    def fetch(self, checkpoint, dest, progress=True):
+        source = Path(checkpoint.location)
+        if source.resolve() != Path(dest).resolve():
+            dest.parent.mkdir(parents=True, exist_ok=True)
+            partial = dest.with_name(dest.name + ".part")
+            partial.write_bytes(source.read_bytes())
+            os.replace(partial, dest)
+        return dest
+
+
+class URLSource(Source):
+    """A URL template with ``{epoch}`` (``https://host/run/epoch_{epoch}.pt``): HTTP(S) via ``requests``."""
+
+    def __init__(self, template: str):
+        if "{epoch}" not in template:
+            raise ParameterError(f"--checkpoints {template!r}: a URL template needs {{epoch}} where the epoch goes")
+        self.spec = template
+
+    def url(self, epoch: float) -> str:
+        return self.spec.replace("{epoch}", f"{epoch:g}")
+
+    def checkpoints(self, at_epochs=None):
+        if at_epochs is None:
+            raise ParameterError(f"--checkpoints {self.spec}: a URL template cannot be listed; "
+                                 f"name the epochs with --at-epochs (1,2,4)")
+        return [RemoteCheckpoint(e, self.url(e), self._size(self.url(e))) for e in at_epochs]
+
+    @staticmethod
+    def _get(url: str, **kwargs):
+        import requests
+
+        try:
+            response = requests.request(kwargs.pop("method", "GET"), url, timeout=60, allow_redirects=True,
+                                        **kwargs)
+        except requests.RequestException as error:
+            raise CheckpointError(f"{url}: {type(error).__name__}: {str(error)[:200]}") from None
+        if response.status_code >= 400:
+            raise CheckpointError(f"{url}: HTTP {response.status_code} {response.reason}")
+        return response
+
+    def _size(self, url: str) -> int | None:
+        length = self._get(url, method="HEAD").headers.get("Content-Length")
+        return int(length) if length and length.isdigit() else None
+
+    def _download(self, checkpoint, partial, progress):
+        import requests
+        from tqdm import tqdm
+
+        with self._get(checkpoint.location, stream=True) as response, open(partial, "wb") as handle, \
+                tqdm(total=checkpoint.size, unit="B", unit_scale=True, desc=Path(partial.stem).name,
+                     disable=not progress) as bar:
+            try:
+                for block in response.iter_content(_CHUNK):
+                    handle.write(block)
+                    bar.update(len(block))
+            except requests.RequestException as error:
+                raise CheckpointError(f"{checkpoint.location}: the transfer broke off ({type(error).__name__}): "
+                                      f"fetch again") from None
+
+
+def parse_laion_run(name: str) -> tuple[str, float]:
+    """(open_clip architecture, samples seen) of a scaling-laws run name:
+    ``Model-B-32_Data-400M_Samples-13B_lr-1e-3_bs-86k`` → ("ViT-B-32", 13e9)."""
+    model = re.search(r"(?:^|_)Model-([A-Za-z]+-\d+)(?:_|$)", name)
+    samples = re.search(r"(?:^|_)Samples-(\d+(?:\.\d+)?)([KMB])(?:_|$)", name)
+    if not model or not samples:
+        raise ParameterError(f"--checkpoints {LAION_PREFIX}{name}: not a scaling-laws run name "
+                             f"(e.g. Model-B-32_Data-400M_Samples-13B_lr-1e-3_bs-86k)")
+    scale = {"K": 1e3, "M": 1e6, "B": 1e9}[samples.group(2)]
+    return f"ViT-{model.group(1)}", float(samples.group(1)) * scale
+
+
+def _hf_endpoint() -> str | None:
+    """``HF_ENDPOINT`` as it is now (huggingface_hub reads it once, at its import): a mirror, or the hub."""
+    return os.environ.get("HF_ENDPOINT") or None
+
+
+class LaionScalingSource(Source):
+    """``laion-scaling:<run name>``: the per-epoch checkpoints of one run of LAION's scaling-laws release."""
+
+    def __init__(self, run: str, repo: str = LAION_REPO):
+        self.run, self.repo = run, repo
+        self.spec = f"{LAION_PREFIX}{run}"
+        self.architecture, self.samples_seen = parse_laion_run(run)
+        self.folder = f"full_checkpoints/{run}"
+
+    def checkpoints(self, at_epochs=None):
+        from huggingface_hub import HfApi
+        from huggingface_hub.errors import HfHubHTTPError
+
+        try:
+            entries = list(HfApi(endpoint=_hf_endpoint()).list_repo_tree(self.repo, path_in_repo=self.folder,
+                                                                         expand=True))
+        except HfHubHTTPError as error:
+            raise CheckpointError(f"{self.spec}: listing {self.repo}/{self.folder} failed: "
+                                  f"{str(error).splitlines()[0][:200]}") from None
+        found = []
+        for entry in entries:
+            match = _EPOCH_FILE.match(Path(entry.path).name)
+            if match:
+                lfs = getattr(entry, "lfs", None)
+                found.append(RemoteCheckpoint(float(match.group(1)), f"{self.repo}/{entry.path}",
+                                              getattr(entry, "size", None), getattr(lfs, "sha256", None)))
+        found.sort(key=lambda c: c.epoch)
+        if found:
+            # An epoch is a fixed number of samples: the run's total over its last epoch.
+            self.samples_per_epoch = self.samples_seen / found[-1].epoch
+            found = [RemoteCheckpoint(c.epoch, c.location, c.size, c.sha256, c.epoch * self.samples_per_epoch)
+                     for c in found]
+        return _pick(found, at_epochs, self.spec)
+
+    def _download(self, checkpoint, partial, progress):
+        from huggingface_hub import hf_hub_download
+        from huggingface_hub.errors import HfHubHTTPError
+
+        path_in_repo = checkpoint.location[len(self.repo) + 1:]
+        staging = partial.parent / f".{partial.name}.hub"
+        try:
+            fetched = hf_hub_download(self.repo, path_in_repo, local_dir=staging, endpoint=_hf_endpoint())
+        except HfHubHTTPError as error:
+            raise CheckpointError(f"{self.spec}: fetching {path_in_repo} failed: "
+                                  f"{str(error).splitlines()[0][:200]}") from None
+        os.replace(fetched, partial)
+        shutil.rmtree(staging, ignore_errors=True)
+
+
+def open_source(spec: str) -> Source:
+    """The source ``spec`` names: ``laion-scaling:<run>``, a URL template (http/https with ``{epoch}``), or a
+    folder (it must exist)."""
+    spec = str(spec).strip()
+    if spec.startswith(LAION_PREFIX):
+        return LaionScalingSource(spec[len(LAION_PREFIX):])
+    if re.match(r"^https?://", spec):
+        return URLSource(spec)
+    if not Path(spec).is_dir():
+        raise ParameterError(f"--checkpoints {spec!r}: not a folder, a URL template with {{epoch}}, "
+                             f"or {LAION_PREFIX}<run name>")
+    return FolderSource(spec)

@@ -1,0 +1,332 @@
+"""Checkpoint sources and streamed runs (``clipalign run --checkpoints``), against servers on 127.0.0.1 only:
+open_clip_train-format stand-ins (``module.`` keys, no epoch_0) fetched by URL template give the tables the
+same files give from a folder; weights on disk never exceed what --keep-weights allows; a command stopped
+mid-trajectory resumes without fetching finished checkpoints again; a 404 is one line and exit 2; the
+``laion-scaling:`` source is listed and fetched through ``HF_ENDPOINT`` from a loopback hub."""
+from __future__ import annotations
+
+import hashlib
+import json
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from urllib.parse import unquote, urlparse
+
+import pandas as pd
+import pytest
+import torch
+
+from clipalign_utils import cli, models, sources
+from clipalign_utils.errors import CheckpointError, ParameterError
+from clipalign_utils.orchestration import stream
+
+LAION_RUN = "Model-B-32_Data-400M_Samples-13B_lr-1e-3_bs-86k"
+EPOCHS = (1, 2, 3)
+
+
+def write_openclip_train_checkpoints(folder: Path, epochs=EPOCHS) -> Path:
+    """open_clip_train's ``epoch_<N>.pt`` (a DDP run: ``module.`` keys; no untrained epoch_0) of the tiny scale."""
+    folder.mkdir(parents=True, exist_ok=True)
+    for epoch in epochs:
+        model = models.create_model("tiny", seed=epoch)
+        state = {f"module.{k}": v for k, v in model.state_dict().items()}
+        torch.save({"epoch": epoch, "name": "stand-in", "state_dict": state}, folder / f"epoch_{epoch}.pt")
+    return folder
+
+
+class _Handler(BaseHTTPRequestHandler):
+    """A quiet handler whose HEAD and GET share ``_serve``."""
+
+    def log_message(self, *args):
+        pass
+
+    def do_HEAD(self):
+        self._serve(body=False)
+
+    def do_GET(self):
+        self._serve(body=True)
+
+
+class _Files(_Handler):
+    """Serves ``root``'s files; counts the GETs per path; ``truncate`` cuts a file's body short."""
+
+    root: Path
+    gets: dict
+    truncate: set = set()
+
+    def _serve(self, body: bool):
+        path = self.root / unquote(urlparse(self.path).path).lstrip("/")
+        if not path.is_file():
+            self.send_response(404)
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+            return
+        data = path.read_bytes()
+        self.send_response(200)
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        if body:
+            self.gets[path.name] = self.gets.get(path.name, 0) + 1
+            self.wfile.write(data[:len(data) // 2] if path.name in self.truncate else data)
+
+
+class _Hub(_Handler):
+    """The two Hugging Face endpoints huggingface_hub uses here: a folder's tree listing
+    (``/api/models/<repo>/tree/main/<folder>``) and a file (``/<repo>/resolve/main/<path>``)."""
+
+    files: dict  # path in repo -> bytes
+    repo = sources.LAION_REPO
+
+    def _send(self, status: int, data: bytes = b"", headers: dict | None = None, body: bool = True):
+        self.send_response(status)
+        for key, value in {"Content-Length": str(len(data)), **(headers or {})}.items():
+            self.send_header(key, value)
+        self.end_headers()
+        if body:
+            self.wfile.write(data)
+
+    def _serve(self, body: bool):
+        path = unquote(urlparse(self.path).path)
+        tree, resolve = f"/api/models/{self.repo}/tree/main/", f"/{self.repo}/resolve/main/"
+        if path.startswith(tree):
+            folder = path[len(tree):].strip("/")
+            entries = [{"type": "file", "path": p, "size": len(d), "oid": hashlib.sha1(d).hexdigest(),
+                        "lfs": {"oid": hashlib.sha256(d).hexdigest(), "size": len(d), "pointerSize": 134}}
+                       for p, d in sorted(self.files.items()) if p.rsplit("/", 1)[0] == folder]
+            return self._send(200, json.dumps(entries).encode(), {"Content-Type": "application/json"}, body)
+        name = path[len(resolve):] if path.startswith(resolve) else None
+        if name not in self.files:
+            return self._send(404, headers={"X-Error-Code": "EntryNotFound"}, body=body)
+        data = self.files[name]
+        return self._send(200, data, {"X-Repo-Commit": "0" * 40, "ETag": f'"{hashlib.sha256(data).hexdigest()}"'},
+                          body)
+
+
+def _start(handler) -> tuple[ThreadingHTTPServer, str]:
+    server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    return server, f"http://127.0.0.1:{server.server_port}"
+
+
+@pytest.fixture(scope="module")
+def stand_ins(tmp_path_factory) -> Path:
+    return write_openclip_train_checkpoints(tmp_path_factory.mktemp("stand_ins") / "checkpoints")
+
+
+@pytest.fixture
+def file_server(stand_ins):
+    handler = type("Files", (_Files,), {"root": stand_ins, "gets": {}, "truncate": set()})
+    server, address = _start(handler)
+    yield handler, address
+    server.shutdown()
+
+
+# --- sources -----------------------------------------------------------------------------------------
+def test_laion_run_names_give_architecture_and_samples():
+    assert sources.parse_laion_run(LAION_RUN) == ("ViT-B-32", 13e9)
+    assert sources.parse_laion_run("Model-H-14_Data-2B_Samples-34B_lr-5e-4_bs-79k") == ("ViT-H-14", 34e9)
+    assert sources.parse_laion_run("Model-g-14_Data-2B_Samples-3B_lr-1e-3_bs-86k") == ("ViT-g-14", 3e9)
+    with pytest.raises(ParameterError, match="not a scaling-laws run name"):
+        sources.parse_laion_run("ViT-B-32")
+
+
+def test_epoch_lists_and_keep_weights():
+    assert sources.parse_epochs("4, 1,2,2") == [1.0, 2.0, 4.0] and sources.parse_epochs(None) is None
+    with pytest.raises(ParameterError, match="--at-epochs 'a,b'"):
+        sources.parse_epochs("a,b")
+    wanted = [sources.RemoteCheckpoint(e, f"u{e}") for e in (1.0, 2.0, 3.0)]
+    assert stream.parse_keep(None, wanted) == set() and stream.parse_keep("all", wanted) == {"epoch_1", "epoch_2",
+                                                                                              "epoch_3"}
+    assert stream.parse_keep("3", wanted) == {"epoch_3"}
+    with pytest.raises(ParameterError, match="--keep-weights 7: not among the epochs analysed"):
+        stream.parse_keep("7", wanted)
+
+
+def test_url_template_fetches_verified_and_never_keeps_a_partial_file(file_server, tmp_path):
+    handler, address = file_server
+    source = sources.open_source(f"{address}/epoch_{{epoch}}.pt")
+    with pytest.raises(ParameterError, match="a URL template cannot be listed"):
+        source.checkpoints()
+    first, second = source.checkpoints([1, 2])
+    assert first.size == (handler.root / "epoch_1.pt").stat().st_size
+    dest = source.fetch(first, tmp_path / "epoch_1.pt", progress=False)
+    assert dest.read_bytes() == (handler.root / "epoch_1.pt").read_bytes()
+    handler.truncate = {"epoch_2.pt"}  # the connection ends half-way through the file
+    with pytest.raises(CheckpointError, match="epoch_2.pt"):
+        source.fetch(second, tmp_path / "epoch_2.pt", progress=False)
+    assert not (tmp_path / "epoch_2.pt").exists() and not (tmp_path / "epoch_2.pt.part").exists()
+
+
+def test_a_missing_checkpoint_is_one_line_and_exit_2(file_server, tmp_path, capsys):
+    _, address = file_server
+    out = tmp_path / "run"
+    code = cli.main(["run", "--out", str(out), "--checkpoints", f"{address}/epoch_{{epoch}}.pt", "--at-epochs", "1,9",
+                     "--only", "iqa", "-p", "model=tiny", "--preset", "smoke"])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert code == 2 and len(err) == 1
+    assert err[0] == f"clipalign: error: {address}/epoch_9.pt: HTTP 404 Not Found"
+    assert not out.exists()  # checked before any folder is made
+
+
+def test_laion_scaling_source_through_hf_endpoint(monkeypatch, tmp_path):
+    files = {f"full_checkpoints/{LAION_RUN}/epoch_{e}.pt": bytes([e]) * (1000 * e) for e in (1, 2, 4)}
+    files[f"full_checkpoints/{LAION_RUN}/epoch_latest.pt"] = b"latest"
+    files["full_checkpoints/Model-B-32_Data-80M_Samples-3B_lr-1e-3_bs-86k/epoch_1.pt"] = b"other run"
+    server, address = _start(type("Hub", (_Hub,), {"files": files}))
+    monkeypatch.setenv("HF_ENDPOINT", address)
+    monkeypatch.setenv("HF_HOME", str(tmp_path / "hf_home"))
+    try:
+        source = sources.open_source(f"laion-scaling:{LAION_RUN}")
+        listed = source.checkpoints()
+        assert [c.epoch for c in listed] == [1, 2, 4] and source.architecture == "ViT-B-32"
+        # an epoch is a fixed number of samples: 13 B over the last epoch listed
+        assert source.samples_per_epoch == 13e9 / 4 and [c.samples_seen for c in listed] == [3.25e9, 6.5e9, 13e9]
+        chosen = source.checkpoints([2])[0]
+        assert chosen.sha256 == hashlib.sha256(bytes([2]) * 2000).hexdigest() and chosen.size == 2000
+        dest = source.fetch(chosen, tmp_path / "run" / "checkpoints" / "epoch_2.pt", progress=False)
+        assert dest.read_bytes() == bytes([2]) * 2000
+        assert sorted(p.name for p in dest.parent.iterdir()) == ["epoch_2.pt"]  # no hub leftovers beside it
+        with pytest.raises(ParameterError, match="--at-epochs 3: laion-scaling:.* has epochs 1, 2, 4"):
+            source.checkpoints([3])
+        bad = sources.RemoteCheckpoint(2, chosen.location, chosen.size, "0" * 64)
+        with pytest.raises(CheckpointError, match="is not the published"):
+            source.fetch(bad, tmp_path / "again" / "epoch_2.pt", progress=False)
+        assert not (tmp_path / "again" / "epoch_2.pt").exists()
+    finally:
+        server.shutdown()
+
+
+# --- streamed runs -------------------------------------------------------------------------------------
+def _count_weights_at_every_fetch(monkeypatch) -> list[int]:
+    counts = []
+    fetch = sources.URLSource.fetch
+
+    def counted(self, checkpoint, dest, progress=True):
+        counts.append(len(stream.weight_files(stream.RunDir(dest.parent.parent))))
+        return fetch(self, checkpoint, dest, progress)
+
+    monkeypatch.setattr(sources.URLSource, "fetch", counted)
+    return counts
+
+
+def test_a_stopped_stream_resumes_without_fetching_finished_checkpoints(file_server, tmp_path, monkeypatch):
+    handler, address = file_server
+    counts = _count_weights_at_every_fetch(monkeypatch)
+    monkeypatch.setattr(stream, "execute", lambda *args, **kwargs: [])  # the notebooks' pass: another test
+    measure = stream.step_module("iqa").measure
+    seen = []
+
+    def stopped_at_the_second(run, params, data=None):
+        seen.append(run.checkpoints[0].path.name)
+        if len(seen) == 2:
+            raise KeyboardInterrupt  # the command is stopped while measuring epoch 2
+        return measure(run, params, data)
+
+    monkeypatch.setattr(stream.step_module("iqa"), "measure", stopped_at_the_second)
+    out, template = tmp_path / "run", f"{address}/epoch_{{epoch}}.pt"
+    with pytest.raises(KeyboardInterrupt):
+        stream.run_streamed(out, template, "1,2,3", None, "iqa", "smoke", {"model": "tiny"}, progress=False)
+    assert handler.gets == {"epoch_1.pt": 1, "epoch_2.pt": 1}
+    assert [p.name for p in stream.weight_files(stream.RunDir(out))] == ["epoch_2.pt"]  # epoch 1's deleted
+    monkeypatch.setattr(stream.step_module("iqa"), "measure", measure)
+    stream.run_streamed(out, template, "1,2,3", None, "iqa", "smoke", {"model": "tiny"}, progress=False)
+    assert handler.gets == {"epoch_1.pt": 1, "epoch_2.pt": 1, "epoch_3.pt": 1}  # nothing fetched twice
+    assert max(counts) <= 1 and stream.weight_files(stream.RunDir(out)) == []
+    manifest = json.loads((out / "source.json").read_text())
+    assert [c["epoch"] for c in manifest["checkpoints"]] == [1, 2, 3] and manifest["model"] == "tiny"
+    assert manifest["checkpoints"][0]["source"] == f"{address}/epoch_1.pt"
+    assert sorted(p.name for p in (out / "cache" / "streamed").iterdir()) == ["epoch_1.json", "epoch_2.json",
+                                                                             "epoch_3.json"]
+
+
+@pytest.mark.slow
+def test_streamed_from_a_url_gives_the_tables_of_the_same_files_in_a_folder(file_server, stand_ins, tmp_path,
+                                                                              monkeypatch):
+    _, address = file_server
+    counts = _count_weights_at_every_fetch(monkeypatch)
+    by_url = stream.run_streamed(tmp_path / "by_url", f"{address}/epoch_{{epoch}}.pt", "1,2,3", "3", "iqa,shape",
+                                 "smoke", {"model": "tiny"}, progress=False)
+    by_folder = stream.run_streamed(tmp_path / "by_folder", stand_ins, None, None, "iqa,shape", "smoke",
+                                    {"model": "tiny"}, progress=False)
+    assert counts == [0, 0, 0]  # each fetch found no other weights (3 is kept, and fetched last)
+    assert [p.name for p in stream.weight_files(stream.RunDir(by_url))] == ["epoch_3.pt"]
+    assert sorted(p.name for p in stand_ins.iterdir()) == ["epoch_1.pt", "epoch_2.pt", "epoch_3.pt"]  # untouched
+    for table in ("iqa", "shape_bias"):
+        pd.testing.assert_frame_equal(pd.read_csv(by_url / "metrics" / f"{table}.csv"),
+                                      pd.read_csv(by_folder / "metrics" / f"{table}.csv"))
+    assert (by_url / "notebooks" / "02_iqa_alignment.ipynb").exists()
+    assert sorted(pd.read_csv(by_url / "metrics" / "iqa.csv")["epoch"].unique()) == [1.0, 2.0, 3.0]
+
+
+def test_a_kernel_killed_for_memory_is_one_line_naming_what_to_lower(tmp_path):
+    from clipalign_utils import registry
+    from clipalign_utils.orchestration import pipeline
+
+    notebooks = tmp_path / "notebooks"
+    notebooks.mkdir()
+    (notebooks / "97_dies.py").write_text(
+        "# ---\n# jupyter:\n#   kernelspec:\n#     display_name: Python 3\n#     language: python\n"
+        "#     name: python3\n# ---\n\n"
+        '# %% tags=["parameters"]\nrun_dir = ""\neval_batch_size = 0\n\n'
+        "# %%\nimport os, signal\nos.kill(os.getpid(), signal.SIGKILL)\n")
+    registry.register(registry.Step("dies", "97_dies", notebook_dir=notebooks))
+    try:
+        with pytest.raises(pipeline.StepFailed) as failed:
+            pipeline.run_notebook("97_dies", tmp_path / "run", {"run_dir": "x", "eval_batch_size": 64}, progress=False)
+    finally:
+        registry.unregister("dies")
+    message = str(failed.value)
+    assert len(message.splitlines()) == 1 and "its kernel died" in message
+    assert "lower eval_batch_size (now 64) with -p eval_batch_size=N" in message
+    assert not (tmp_path / "run" / "notebooks" / "97_dies.ipynb").exists()
+
+
+def test_zero_shot_prompts_go_through_the_text_tower_in_bounded_batches(stand_ins):
+    """ImageNet's 1,000 classes × 80 templates must not be one forward pass: prompts go in batches of about
+    eval_batch_size, and the classifier is the one a single pass gives."""
+    import numpy as np
+
+    from clipalign_utils.checkpoints import Checkpoint
+    from clipalign_utils.encoder import Encoder
+
+    classnames = [f"class {i}" for i in range(30)]
+    templates = ["a photo of a {}.", "a drawing of a {}.", "a {} in the wild.", "itap of a {}."]
+    encoder = Encoder(Checkpoint(stand_ins / "epoch_1.pt", 1.0), "clipalign-tiny", batch_size=20)
+    sizes = []
+    encode_text = encoder.model.encode_text
+    encoder.model.encode_text = lambda texts, **kw: sizes.append(len(texts)) or encode_text(texts, **kw)
+    chunked = encoder.zero_shot_weights(classnames, templates)
+    assert encoder.classes_per_batch(templates) == 5 and sizes == [20] * 6
+    encoder.batch_size = 10_000
+    sizes.clear()
+    whole = encoder.zero_shot_weights(classnames, templates)
+    assert sizes == [120]
+    np.testing.assert_allclose(chunked, whole, atol=1e-6)
+
+
+def test_iqa_resize_auto_at_224_px_is_the_clip_processor(tmp_path):
+    """At 224 px, ``iqa_resize=auto`` is ``crop``: each TID2013 image is exactly what open_clip's evaluation
+    transform (CLIP's processor: the shorter side resized bicubic, then a centre crop) makes of the file."""
+    import numpy as np
+    import open_clip
+    from PIL import Image
+
+    from clipalign_utils import config
+    from clipalign_utils.data.iqa import load_iqa
+    from fixtures_real import make_tid2013
+
+    root = make_tid2013(tmp_path / "tid2013", n_refs=2, distortions=(1,), levels=(1,))
+    rng = np.random.default_rng(0)
+    for k, path in enumerate(sorted(root.rglob("*.[bB][mM][pP]"))):
+        # odd sizes, both orientations: where truncating and rounding the longer side differ
+        shape = (23, 37, 3) if k % 2 else (41, 29, 3)
+        Image.fromarray(rng.integers(0, 256, shape, dtype=np.uint8)).save(path, format="BMP")
+    data = load_iqa("tid2013", str(root), config.resolve("smoke"), image_size=224, resize="auto")
+    assert data.resize_mode == "crop"
+    _, _, preprocess = open_clip.create_model_and_transforms("ViT-B-32", pretrained=None)
+    resize, crop = preprocess.transforms[:2]
+    for images in (data.references, data.distorted):
+        loaded = images.batch(0, len(images)).numpy()
+        for path, image in zip(images.paths, loaded):
+            expected = np.asarray(crop(resize(Image.open(path).convert("RGB"))))
+            assert image.shape == (224, 224, 3) and np.array_equal(image, expected), path.name
