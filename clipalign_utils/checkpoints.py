@@ -6,7 +6,6 @@ reader serves both. For open_clip_train, ``run_dir`` is ``<logs>/<name>``.
 """
 from __future__ import annotations
 
-import json
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -48,8 +47,7 @@ class Run:
 
 def read_manifest(run_dir: str | Path) -> dict | None:
     """A streamed run's manifest (``RUN_DIR/source.json``, ``orchestration.stream``), None for any other run."""
-    path = RunDir(run_dir).source_record
-    return json.loads(path.read_text()) if path.exists() else None
+    return RunDir(run_dir).source_manifest()
 
 
 def _manifest_checkpoints(run_dir: Path, manifest: dict) -> list[Checkpoint]:

@@ -17,6 +17,7 @@ experiment's folder of sweeps (``experiment.json``).
 """
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -80,6 +81,10 @@ class RunDir:
         """The record file of a folder of ``kind`` (``KIND_RECORDS``)."""
         return self.path / KIND_RECORDS[kind]
 
+    def source_manifest(self) -> dict | None:
+        """A streamed run's manifest (``source.json``: its source and checkpoints), None for any other run."""
+        return json.loads(self.source_record.read_text()) if self.source_record.exists() else None
+
     def checkpoint_files(self) -> list[Path]:
         return sorted(self.checkpoints.glob("epoch_*.pt"))
 
@@ -111,11 +116,12 @@ class RunDir:
 
     def runs(self) -> list[RunDir]:
         """The training runs directly inside (a multi-run folder's ``<scale>-seed<k>``), in name order; the
-        staged book is none. Empty for a run directory itself (it holds its own checkpoints)."""
+        staged book and a streamed trajectory are none. Empty for a run directory itself (it holds its own checkpoints)."""
         if not self.path.is_dir() or self.is_run:
             return []
         inside = (RunDir(d) for d in sorted(self.path.iterdir()) if d.is_dir() and d.name != BOOK)
-        return [d for d in inside if d.is_run]
+        # A trajectory streamed from elsewhere (source.json) is a page of the folder's book, not one of its runs.
+        return [d for d in inside if d.is_run and not d.source_record.exists()]
 
 
 def read_params_txt(path: Path) -> dict[str, str]:

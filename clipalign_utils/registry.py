@@ -173,15 +173,22 @@ class Step:
 @dataclass(frozen=True)
 class Page:
     """A notebook page of the book that is not a step of a run: a comparison over several runs (a sweep,
-    an experiment's chapter). ``description``: what produces it."""
+    an experiment's chapter), a trajectory from elsewhere. ``description``: what produces it.
+    ``placeholder``: ``"module:function"`` returning the Markdown page a build shows when its folder holds
+    no executed copy (None: the page is left out then)."""
 
     notebook: str
     description: str
     notebook_dir: Path | None = field(default=None, compare=False)
+    placeholder: str | None = None
 
     @property
     def source(self) -> Path:
         return Path(self.notebook_dir or NOTEBOOK_DIR) / f"{self.notebook}.py"
+
+    def placeholder_text(self) -> str:
+        module, _, function = self.placeholder.partition(":")
+        return getattr(importlib.import_module(module), function)()
 
 
 _REGISTRY: dict[str, Step] = {}

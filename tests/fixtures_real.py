@@ -125,3 +125,39 @@ def make_cifar100(root, n=10) -> Path:
     with open(folder / "meta", "wb") as f:
         pickle.dump(meta, f, protocol=2)
     return Path(root)
+
+
+def make_nights(root, n=6) -> Path:
+    """nights/data.csv (the official columns: id, left_vote, right_vote, votes, ref_path, left_path,
+    right_path, split, is_imagenet) and its ref/ and distort/ images, every triplet in the test split;
+    triplet k's judges prefer the right image k + 1 of 6 times. Returns the nights folder."""
+    folder = Path(root) / "nights"
+    lines = ["id,left_vote,right_vote,votes,ref_path,left_path,right_path,split,is_imagenet"]
+    for k in range(n):
+        d, f = f"{k // 2:03d}", f"{k:03d}"
+        for name, seed in ((f"ref/{d}/{f}.png", 7000 + k), (f"distort/{d}/{f}_0.png", 7100 + k),
+                           (f"distort/{d}/{f}_1.png", 7200 + k)):
+            (folder / name).parent.mkdir(parents=True, exist_ok=True)
+            _write_image(folder / name, seed)
+        right = (k % 6) + 1
+        lines.append(f"{k},{6 - right},{right},6,ref/{d}/{f}.png,distort/{d}/{f}_0.png,distort/{d}/{f}_1.png,test,"
+                     f"{k % 2 == 0}")
+    (folder / "data.csv").write_text("\n".join(lines) + "\n")
+    return folder
+
+
+def make_mit1003(root, n=4) -> Path:
+    """ALLSTIMULI/i<k>.jpeg and ALLFIXATIONMAPS/i<k>_fixPts.jpg, i<k>_fixMap.jpg (MIT1003's layout), image
+    sizes alternating landscape and portrait, a dozen fixation points each. Returns ``root``."""
+    root = Path(root)
+    (root / "ALLSTIMULI").mkdir(parents=True, exist_ok=True)
+    (root / "ALLFIXATIONMAPS").mkdir(parents=True, exist_ok=True)
+    for k in range(n):
+        rng = np.random.default_rng(9000 + k)
+        shape = (48, 64) if k % 2 == 0 else (64, 48)
+        Image.fromarray(rng.integers(0, 256, (*shape, 3), dtype=np.uint8)).save(root / "ALLSTIMULI" / f"i{k}.jpeg")
+        points = np.zeros(shape, np.uint8)
+        points[rng.integers(0, shape[0], 12), rng.integers(0, shape[1], 12)] = 255
+        Image.fromarray(points).save(root / "ALLFIXATIONMAPS" / f"i{k}_fixPts.jpg", quality=95)
+        Image.fromarray(rng.integers(0, 256, shape, dtype=np.uint8)).save(root / "ALLFIXATIONMAPS" / f"i{k}_fixMap.jpg")
+    return root

@@ -2,6 +2,8 @@
 console errors, and its figures are present and non-empty."""
 from __future__ import annotations
 
+import re
+
 import pytest
 from browser import CHROMIUM, check_pages
 
@@ -23,6 +25,11 @@ def test_book_has_every_page(smoke_pipeline):
     assert "synthetic" in (html / "notebooks" / "08_saliency.html").read_text()
     # A run without a sweep still has chapter 6, saying how to produce it.
     assert "This build of the book ran no sweep" in (html / "notebooks" / "06_sweep.html").read_text()
+    # … and chapter 10, with the command for the paper's Fig. 1 on a public trajectory, nothing computed.
+    real_clip = re.sub(r"<[^>]+>", "", (html / "notebooks" / "10_real_clip.html").read_text())  # text, not markup
+    assert "holds no such run" in real_clip
+    assert "--checkpoints laion-scaling:Model-B-32_Data-400M_Samples-13B_lr-1e-3_bs-86k" in real_clip
+    assert "epochs 1–10 of 1–32" in real_clip  # the early window, from the trajectory's own checkpoints
 
 
 @pytest.mark.skipif(CHROMIUM is None, reason="Debian's chromium is not installed (scripts/setup.sh installs it)")

@@ -27,6 +27,11 @@ from helpers import notebook_text
 
 WORKFLOWS = REPO_ROOT / ".github" / "workflows"
 ANALYSES = [STEPS[step] for step in ("iqa", "shape", "noise", "similarity", "saliency", "tradeoff")]
+# Executed alone (minutes each): one per way a notebook opens its run: a per-run step reading files
+# (iqa), one reading its own synthetic set (similarity), one drawing maps (saliency), and the synthesis,
+# which trains and measures every analysis. Every analysis notebook opens its run the same way
+# (test_every_analysis_notebook_opens_its_run_through_step_page, below).
+EXECUTED_ALONE = [STEPS[step] for step in ("iqa", "similarity", "saliency", "tradeoff")]
 # A tqdm refresh as a page would show it: "observer haarpsi:  40%|####      | 4/10 [00:01<...".
 PROGRESS_LINE = re.compile(r"\d+%\|[^|\n]{0,200}\|\s*\d+/\d+")
 
@@ -250,8 +255,21 @@ def _colab_like_env(tmp_path: Path) -> dict:
             "IPYTHONDIR": str(tmp_path / "ipython")}
 
 
+def test_every_analysis_notebook_opens_its_run_through_step_page():
+    """The call that trains a run opened alone: ``open_run(globals(), "<step>")`` in each per-run analysis
+    notebook, ``open_runs(globals())`` in the synthesis, before any measurement."""
+    for step, name in STEPS.items():
+        if name not in ANALYSES:
+            continue
+        source = (NOTEBOOK_DIR / f"{name}.py").read_text()
+        call = "open_runs(globals())" if step == "tradeoff" else f'open_run(globals(), "{step}")'
+        assert call in source, name
+        measure = source.find(".measure(")
+        assert measure == -1 or source.index(call) < measure, name
+
+
 @pytest.mark.slow
-@pytest.mark.parametrize("name", ANALYSES)
+@pytest.mark.parametrize("name", EXECUTED_ALONE)
 def test_notebook_alone_trains_its_run(name, tmp_path):
     work = tmp_path / "colab"
     work.mkdir()

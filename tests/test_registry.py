@@ -331,4 +331,4 @@ def test_a_toy_step_joins_the_synthesis_from_its_registry_entry(toy_summary_step
     assert panel.get_ylabel() == "agreement" and list(panel.lines[0].get_ydata()) == pytest.approx(TOY_SCORE)
     part = next(p for p in toc(registry.notebook_pages())["parts"] if p["caption"] == NOTEBOOK_PART)
     files = [c["file"] for c in part["chapters"]]
-    assert files.index("notebooks/98_toy_score") == files.index("notebooks/09_quality_experiment") + 1
+    assert files.index("notebooks/98_toy_score") == files.index("notebooks/10_real_clip") + 1

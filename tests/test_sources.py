@@ -140,6 +140,12 @@ def test_epoch_lists_and_keep_weights():
     assert stream.parse_keep("3", wanted) == {"epoch_3"}
     with pytest.raises(ParameterError, match="--keep-weights 7: not among the epochs analysed"):
         stream.parse_keep("7", wanted)
+    # a whole streamed run measures every analysis step, then runs the synthesis; --only names steps
+    assert stream.executed_steps(None) == ["iqa", "shape", "noise", "similarity", "saliency", "tradeoff"]
+    assert stream.executed_steps("noise,iqa") == ["iqa", "noise"]
+    assert stream.executed_steps("tradeoff,iqa,shape,noise") == ["iqa", "shape", "noise", "tradeoff"]
+    with pytest.raises(ParameterError, match="--only train: a streamed run measures analysis steps"):
+        stream.streamed_steps("train")
 
 
 def test_url_template_fetches_verified_and_never_keeps_a_partial_file(file_server, tmp_path):
@@ -240,23 +246,50 @@ def test_a_stopped_stream_resumes_without_fetching_finished_checkpoints(file_ser
 
 
 @pytest.mark.slow
-def test_streamed_from_a_url_gives_the_tables_of_the_same_files_in_a_folder(file_server, stand_ins, tmp_path,
-                                                                              monkeypatch):
+def test_a_streamed_trajectory_end_to_end_into_the_book(file_server, stand_ins, smoke_pipeline, tmp_path,
+                                                          monkeypatch):
+    """A run from a URL template (the synthesis' steps, the synthesis, page 10) inside a built run's folder,
+    started from notebooks/10_real_clip as on a Colab GPU (here the CPU, and loopback stand-ins): its tables
+    are those of the same files analysed from a folder, no fetch finds more weights on disk than
+    --keep-weights allows (the notebook's kernel reports each count), and the folder's book renders page
+    10 from it."""
+    import shutil
+
+    import papermill
+
+    from clipalign_utils.registry import REPO_ROOT
+
     _, address = file_server
-    counts = _count_weights_at_every_fetch(monkeypatch)
-    by_url = stream.run_streamed(tmp_path / "by_url", f"{address}/epoch_{{epoch}}.pt", "1,2,3", "3", "iqa,shape",
-                                 "smoke", {"model": "tiny"}, progress=False)
-    by_folder = stream.run_streamed(tmp_path / "by_folder", stand_ins, None, None, "iqa,shape", "smoke",
+    book_dir = tmp_path / "default"
+    shutil.copytree(smoke_pipeline, book_dir, ignore=shutil.ignore_patterns("book"), symlinks=True)
+    by_url = book_dir / "real_clip"
+    papermill.execute_notebook(
+        str(REPO_ROOT / "notebooks" / "10_real_clip.ipynb"), str(tmp_path / "colab.ipynb"), kernel_name="python3",
+        parameters={"run_dir": str(by_url), "checkpoints": f"{address}/epoch_{{epoch}}.pt", "at_epochs": "1,2,3",
+                    "keep_weights": "3", "only": "iqa,shape,noise,tradeoff", "model": "tiny", "preset": "smoke",
+                    "device": "cpu"},
+        progress_bar=False, cwd=str(REPO_ROOT))
+    by_folder = stream.run_streamed(tmp_path / "by_folder", stand_ins, None, None, "iqa", "smoke",
                                     {"model": "tiny"}, progress=False)
-    assert counts == [0, 0, 0]  # each fetch found no other weights (3 is kept, and fetched last)
+    # the weights on disk at each fetch: none (3 is kept, and fetched last)
+    fetches = json.loads(stream.RunDir(by_url).source_record.read_text())["fetches"]
+    assert [(f["checkpoint"], f["weights_on_disk"]) for f in fetches] == [("epoch_1", 0), ("epoch_2", 0), ("epoch_3", 0)]
     assert [p.name for p in stream.weight_files(stream.RunDir(by_url))] == ["epoch_3.pt"]
     assert sorted(p.name for p in stand_ins.iterdir()) == ["epoch_1.pt", "epoch_2.pt", "epoch_3.pt"]  # untouched
-    for table in ("iqa", "shape_bias"):
-        pd.testing.assert_frame_equal(pd.read_csv(by_url / "metrics" / f"{table}.csv"),
-                                      pd.read_csv(by_folder / "metrics" / f"{table}.csv"))
-    assert (by_url / "notebooks" / "02_iqa_alignment.ipynb").exists()
+    pd.testing.assert_frame_equal(pd.read_csv(by_url / "metrics" / "iqa.csv"), pd.read_csv(by_folder / "metrics" / "iqa.csv"))
+    assert "3 checkpoints of tiny from" in (tmp_path / "colab.ipynb").read_text()
     assert sorted(pd.read_csv(by_url / "metrics" / "iqa.csv")["epoch"].unique()) == [1.0, 2.0, 3.0]
+    verdicts = pd.read_csv(by_url / "metrics" / "tradeoff_verdicts.csv")
+    assert "IQA alignment peaks early then declines" in set(verdicts["claim"])
+    # the folder's own runs are still its seeds only: the streamed trajectory is a page, not a run
+    assert "real_clip" not in [p.name for p in stream.RunDir(book_dir).runs()]
+    from clipalign_utils.orchestration.book import stage_book
 
+    stage = stage_book(book_dir)  # what `clipalign book` builds (the HTML build itself: test_book)
+    page = (stage / "notebooks" / "10_real_clip.ipynb").read_text()
+    assert "3 checkpoints of tiny from" in page and "IQA alignment peaks early then declines" in page
+    assert not (stage / "notebooks" / "10_real_clip.md").exists()  # the page, not its placeholder
+    assert (by_url / "figures" / "real_clip_summary.png").stat().st_size > 0
 
 def test_a_kernel_killed_for_memory_is_one_line_naming_what_to_lower(tmp_path):
     from clipalign_utils import registry
@@ -330,3 +363,62 @@ def test_iqa_resize_auto_at_224_px_is_the_clip_processor(tmp_path):
         for path, image in zip(images.paths, loaded):
             expected = np.asarray(crop(resize(Image.open(path).convert("RGB"))))
             assert image.shape == (224, 224, 3) and np.array_equal(image, expected), path.name
+
+
+def test_every_step_measures_a_streamed_checkpoint_alone_then_from_the_cache_without_its_weights(tmp_path):
+    """What streaming rests on: each analysis step measures a run of one checkpoint, and once that
+    checkpoint's weights are deleted measures it again from the cache alone, to the same tables."""
+    from clipalign_utils import config, registry
+    from clipalign_utils.checkpoints import Checkpoint, Run
+
+    weights = write_openclip_train_checkpoints(tmp_path / "fetched", epochs=(2,)) / "epoch_2.pt"
+    identity = {"source": "http://127.0.0.1:1/epoch_2.pt", "size": weights.stat().st_size, "sha256": None}
+    run = Run(tmp_path / "run", "clipalign-tiny", None, [Checkpoint(weights, 2.0, identity)], {"model": "tiny"})
+    params = config.resolve("smoke")
+    first = {s.name: stream.step_module(s.name).measure(run, params) for s in registry.analysis_steps()}
+    weights.unlink()
+    for step, tables in first.items():
+        again = stream.step_module(step).measure(run, params)
+        assert sorted(again) == sorted(tables), step
+        pd.testing.assert_frame_equal(again[registry.get(step).tables[0].name],
+                                      tables[registry.get(step).tables[0].name])
+
+
+def test_a_streamed_trajectory_carries_samples_seen_into_the_synthesis_table(tmp_path):
+    from clipalign_utils import results
+    from test_registry import TOY_EPOCHS, _write_run
+
+    run_dir = tmp_path / "run"
+    _write_run(run_dir)
+    assert "samples_seen" not in results.checkpoint_table(run_dir).columns  # a run of ours: epochs only
+    checkpoints = [{"name": f"epoch_{e:g}", "epoch": e, "samples_seen": e * 4.0e8, "local": False,
+                    "source": f"http://127.0.0.1:1/epoch_{e:g}.pt", "size": 1, "sha256": None} for e in TOY_EPOCHS]
+    (run_dir / "source.json").write_text(json.dumps({"source": "x", "model": "tiny", "checkpoints": checkpoints}))
+    table = results.checkpoint_table(run_dir)
+    assert table["samples_seen"].tolist() == [e * 4.0e8 for e in TOY_EPOCHS]
+
+
+
+@pytest.mark.slow
+def test_vit_b32_at_224_px_through_every_step_on_real_formats_in_bounded_memory(tmp_path):
+    """Real scale: a random-weight ViT-B-32 checkpoint (open_clip_train's format) at 224 px measured by every
+    analysis step on the real datasets' layouts, MIT1003's targets over ImageNet's 1,000 classes included
+    (prompts in bounded batches), the process's peak memory reported."""
+    import sys
+
+    from clipalign_utils.registry import REPO_ROOT
+
+    sys.path.insert(0, str(REPO_ROOT / "benchmarks"))
+    try:
+        import real_clip_cost
+    finally:
+        sys.path.remove(str(REPO_ROOT / "benchmarks"))
+    cost = real_clip_cost.measure_steps("ViT-B-32", tmp_path, flops=False, sizes="small", progress=lambda *_: None)
+    print("\n" + cost.to_string(index=False))  # pytest -s shows each step's seconds and the peak memory
+    by_step = cost.set_index("step")
+    assert list(by_step.index) == ["iqa", "shape", "noise", "similarity", "saliency"]
+    assert (by_step["rows"] > 0).all()
+    assert by_step.loc["saliency", "prompts"] == 1000 and by_step.loc["noise", "prompts"] == 100
+    assert by_step.loc["shape", "prompts"] == 16 and by_step.loc["shape", "images"] == 32
+    assert by_step.loc["iqa", "images"] == 10  # one reference and its nine distortions
+    assert by_step["peak_rss_gb"].max() < 8, "memory must not grow with the classes: prompts go in batches"

@@ -31,19 +31,6 @@ SWEEP_PAGE = registry.SWEEP_PAGE
 # The _toc.yml part whose chapters are the notebook pages (generated from the registry when staged).
 NOTEBOOK_PART = "Notebooks (executed by the pipeline)"
 # Chapter 6 of a book whose run directory holds no sweep.
-NO_SWEEP_PAGE = """# 6. What drives the trade-off?
-
-This build of the book ran no sweep, so this chapter has no results. The chapter is the executed
-comparison notebook of a sweep (`notebooks/06_sweep.py`): the pipeline run once per setting of
-the parameters that may drive the trade-off, then every synthesis curve and verdict compared
-across settings.
-
-- `clipalign run --preset full --out runs/full` runs the chapter's sweep (each of
-  texture_correlation, texture_scale, fresh_data, epochs and sigmas varied alone around the default
-  run) into `runs/full/drivers/`, next to its seeds and scales, and builds the book with it.
-- Any sweep builds its own book: `clipalign sweep --preset default
-  -p texture_correlation=0.5,0.8,0.95 --out runs/texture_correlation`.
-"""
 
 
 def _complete_runs(run_dir: Path) -> list[Path]:
@@ -295,7 +282,9 @@ def stage_book(run_dir: str | Path) -> Path:
     shutil.copy2(REPO_ROOT / "_config.yml", stage / "_config.yml")
     import yaml
 
-    pages = list(sources) + ([] if SWEEP_PAGE in sources else [SWEEP_PAGE])
+    # Registered pages this build does not hold, shown as their placeholders (page 6 without a sweep, …).
+    placeholders = {name: page for name, page in registry.pages().items() if page.placeholder and name not in sources}
+    pages = list(sources) + list(placeholders)
     (stage / "_toc.yml").write_text("# Staged by clipalign_utils.orchestration.book: the notebook pages come from the step registry.\n"
                                     + yaml.safe_dump(toc(pages), sort_keys=False, allow_unicode=True))
     shutil.copytree(REPO_ROOT / "book", stage / "book")
@@ -304,8 +293,8 @@ def stage_book(run_dir: str | Path) -> Path:
     for name, source in sources.items():
         notebook = _publishable(json.loads(source.read_text()), replacements)
         (stage / "notebooks" / f"{name}.ipynb").write_text(json.dumps(notebook, indent=1, ensure_ascii=False) + "\n")
-    if SWEEP_PAGE not in sources:
-        (stage / "notebooks" / f"{SWEEP_PAGE}.md").write_text(NO_SWEEP_PAGE)
+    for name, page in placeholders.items():
+        (stage / "notebooks" / f"{name}.md").write_text(page.placeholder_text())
     generated = stage / "_generated"
     generated.mkdir()
     (generated / "run.md").write_text(_run_summary(run_dir, sources, trained))

@@ -57,7 +57,7 @@ def main(argv: list[str] | None = None) -> int:
                      help="analyse a trajectory from SOURCE, one checkpoint at a time: a folder of epoch_<E>.pt, "
                           "a URL template with {epoch}, or laion-scaling:<run name> (Hugging Face "
                           "laion/scaling-laws-openclip; HF_ENDPOINT and HF_TOKEN apply); --only may name "
-                          "several steps (iqa,noise)")
+                          "several steps, the synthesis among them (iqa,shape,noise,tradeoff)")
     run.add_argument("--at-epochs", metavar="LIST", help="with --checkpoints: the epochs to analyse (1,2,4; "
                                                          "default: every epoch the source lists)")
     run.add_argument("--keep-weights", metavar="none|all|LIST",

@@ -7,7 +7,8 @@ model, so the run reads like any open_clip_train run. Then, per checkpoint: fetc
 bar, size and checksum verified), measure every requested step on it alone, which fills the embedding
 cache (keyed on the checkpoint's source identity, so a later pass needs no weights), mark it done
 (``RUN_DIR/cache/streamed/<checkpoint>.json``) and delete its weights unless ``--keep-weights`` keeps them.
-Last, the steps' notebooks run over the whole trajectory from the cache, as for any run.
+Last, the steps' notebooks run over the whole trajectory from the cache, as for any run (and, without
+``--only``, the synthesis), then the book's chapter on real trajectories (``10_real_clip``) for this run.
 
 A command run again resumes at the first checkpoint not marked done; nothing already measured is fetched
 again.
@@ -27,7 +28,11 @@ from ..io import write_json
 from ..layout import RunDir
 from ..sources import RemoteCheckpoint, Source, format_epochs, open_source, parse_epochs
 from .measure import step_module
-from .pipeline import execute, split_given, step_notebooks
+from .pipeline import execute, run_page, split_given, step_notebooks
+
+REAL_CLIP_PAGE = "10_real_clip"  # registered by clipalign_utils/steps/real_clip
+# The streamed run's options as that page's parameters (it analyses a source itself on Colab).
+NOTEBOOK_OPTIONS = ("checkpoints", "at_epochs", "keep_weights", "only")
 
 
 def parse_keep(text: str | None, wanted: Sequence[RemoteCheckpoint]) -> set[str]:
@@ -46,20 +51,33 @@ def parse_keep(text: str | None, wanted: Sequence[RemoteCheckpoint]) -> set[str]
     return {f"epoch_{e:g}" for e in epochs}
 
 
-def streamed_steps(only: str | None) -> list[str]:
-    """The steps a streamed run measures: ``only`` (names separated by commas), else every analysis step;
-    training is not one of them."""
-    analysis = [s.name for s in registry.analysis_steps()]
+def _only(only: str | None) -> list[str] | None:
+    """``--only``'s step names (None: every step), each an analysis step or the synthesis."""
     if only is None:
-        return analysis
-    steps = [name.strip() for name in only.split(",") if name.strip()]
-    for name in steps:
+        return None
+    names = [name.strip() for name in only.split(",") if name.strip()]
+    allowed = [s.name for s in registry.analysis_steps()] + [registry.synthesis().name]
+    for name in names:
         registry.get(name)  # names the steps when unknown
-    wrong = [name for name in steps if name not in analysis]
+    wrong = [name for name in names if name not in allowed]
     if wrong:
-        raise ParameterError(f"--only {', '.join(wrong)}: a streamed run measures analysis steps "
-                             f"({', '.join(analysis)})")
-    return steps
+        raise ParameterError(f"--only {', '.join(wrong)}: a streamed run measures analysis steps and may "
+                             f"synthesise them ({', '.join(allowed)})")
+    return names
+
+
+def streamed_steps(only: str | None) -> list[str]:
+    """The steps measured checkpoint by checkpoint: ``only``'s analysis steps, else every analysis step;
+    training is not one of them."""
+    names = _only(only)
+    return [s.name for s in registry.analysis_steps() if names is None or s.name in names]
+
+
+def executed_steps(only: str | None) -> list[str]:
+    """The notebooks' pass after the checkpoints are measured: the measured steps, then the synthesis for a
+    whole run (no ``only``) or when ``only`` names it."""
+    names, synthesis = _only(only), registry.synthesis().name
+    return streamed_steps(only) + ([synthesis] if names is None or synthesis in names else [])
 
 
 def _marker(layout: RunDir, checkpoint: RemoteCheckpoint) -> Path:
@@ -81,12 +99,16 @@ def weight_files(layout: RunDir) -> list[Path]:
 
 
 def _check_disk(layout: RunDir, keep: set[str], fetching: str) -> None:
-    """Every fetch first counts the weights on disk: the kept ones and the one being fetched, no more."""
-    allowed = keep | {fetching}
-    extra = [p.name for p in weight_files(layout) if p.name.split(".pt")[0] not in allowed]
+    """Every fetch first counts the weights on disk (recorded in the manifest's ``fetches``): the kept ones and
+    the one being fetched, no more."""
+    on_disk = weight_files(layout)
+    extra = [p.name for p in on_disk if p.name.split(".pt")[0] not in keep | {fetching}]
     if extra:
         raise CheckpointError(f"{layout.checkpoints} holds {', '.join(extra)} beyond what --keep-weights allows: "
                               f"delete them, or keep them with --keep-weights")
+    manifest = layout.source_manifest()
+    manifest.setdefault("fetches", []).append({"checkpoint": fetching, "weights_on_disk": len(on_disk)})
+    write_json(layout.source_record, manifest)
 
 
 def _write_manifest(layout: RunDir, source: Source, model: str, wanted: list[RemoteCheckpoint]) -> None:
@@ -100,7 +122,8 @@ def _write_manifest(layout: RunDir, source: Source, model: str, wanted: list[Rem
                                   "samples_seen": checkpoint.samples_seen, "local": not source.remote,
                                   **checkpoint.identity()}
     write_json(layout.source_record, {**source.describe(), "model": model,
-                                      "checkpoints": sorted(known.values(), key=lambda c: c["epoch"])})
+                                      "checkpoints": sorted(known.values(), key=lambda c: c["epoch"]),
+                                      "fetches": (previous or {}).get("fetches", [])})
     if not layout.params_txt.exists():
         layout.params_txt.write_text(f"model: {model}\n")
 
@@ -116,7 +139,8 @@ def run_streamed(out: str | Path, spec: str, at_epochs: str | None = None, keep_
     steps = streamed_steps(only)
     run_dir = Path(out).resolve()
     preset = record.run_preset(run_dir, preset)
-    given, extra = split_given(dict(overrides or {}), step_notebooks(steps), preset)
+    given, extra = split_given(dict(overrides or {}), step_notebooks(executed_steps(only)) + [REAL_CLIP_PAGE],
+                               preset)
     model = given.get("model") or source.architecture
     if not model:
         raise ParameterError(f"--checkpoints {spec}: the source does not name its architecture: "
@@ -141,7 +165,9 @@ def run_streamed(out: str | Path, spec: str, at_epochs: str | None = None, keep_
                          checkpoint)
         if source.remote and checkpoint.name not in keep:
             local.unlink(missing_ok=True)
-    execute(run_dir, steps, resolved, extra=extra, progress=progress)
+    execute(run_dir, executed_steps(only), resolved, extra=extra, progress=progress)
+    # The book's chapter on real trajectories, rendered from this run (a build folder holding it shows it).
+    run_page(REAL_CLIP_PAGE, run_dir, resolved, extra, progress, label=f"page {REAL_CLIP_PAGE}")
     return run_dir
 
 

@@ -15,8 +15,24 @@ sns.set_theme(context="notebook", style="whitegrid")
 def save_figure(fig: plt.Figure, run_dir: str | Path, name: str) -> None:
     """Save `fig` as RUN_DIR/figures/<name>.png (written under a temporary name, then renamed).
 
-    Returns nothing, so a notebook cell ending in this call shows the figure, not a path."""
+    Returns nothing, so a notebook cell ending in this call shows the figure, not a path. A streamed
+    trajectory whose source counts samples per epoch (``RUN_DIR/source.json``) gets samples seen on top of
+    every epoch axis (:func:`samples_axis`)."""
+    manifest = RunDir(run_dir).source_manifest()
+    if manifest and manifest.get("samples_per_epoch"):
+        samples_axis(fig, float(manifest["samples_per_epoch"]))
     atomic_write(RunDir(run_dir).figure(name), lambda tmp: fig.savefig(tmp, dpi=120, bbox_inches="tight"))
+
+
+def samples_axis(fig: plt.Figure, samples_per_epoch: float) -> None:
+    """A second x-axis, samples seen (billions), on top of each of ``fig``'s axes whose x-axis is the epoch
+    (a public trajectory's epoch is a fixed number of samples)."""
+    per_epoch = samples_per_epoch / 1e9
+    for ax in fig.axes:
+        if ax.get_xlabel() == "epoch" and not getattr(ax, "_samples_axis", False):
+            top = ax.secondary_xaxis("top", functions=(lambda e: e * per_epoch, lambda s: s / per_epoch))
+            top.set_xlabel("samples seen (billions)")
+            ax._samples_axis = True
 
 
 def epoch_axis(ax: plt.Axes, epochs, log_x: bool = False) -> None:

@@ -46,7 +46,8 @@ def _peak_columns(table: pd.DataFrame, run_dir: Path, distance: str | None) -> N
 def checkpoint_table(run_dir: str | Path, distance: str | None = None) -> pd.DataFrame:
     """One row per checkpoint of the run: every registered step's summary columns (``Summary.function``; the
     required steps' joined outer, the others' left where the run has their table), each peak claim's
-    paired early-peak test (``<prefix>_early_drop[_lo/_hi]``) and run = the run directory's name (a
+    paired early-peak test (``<prefix>_early_drop[_lo/_hi]``), samples_seen for a streamed trajectory
+    (``RUN_DIR/source.json``; nan where the source does not say) and run = the run directory's name (a
     portable label); sorted by epoch.
 
     ``distance``: the IQA distance to read (None: the table's only one). The first summary that reports a
@@ -62,6 +63,11 @@ def checkpoint_table(run_dir: str | Path, distance: str | None = None) -> pd.Dat
             distance = rows["distance"].iloc[0]
         table = rows if table is None else table.merge(rows, on="checkpoint", how="outer" if summary.required else "left")
     _peak_columns(table, run_dir, distance)
+    manifest = RunDir(run_dir).source_manifest()
+    if manifest is not None:
+        # A streamed trajectory's place on its own axis (LAION's epochs are fixed sample counts).
+        seen = {c["name"]: c.get("samples_seen") for c in manifest["checkpoints"]}
+        table["samples_seen"] = table["checkpoint"].map(seen).astype(float)
     table["run"] = run_dir.name
     return table.sort_values("epoch").reset_index(drop=True)
 

@@ -1,0 +1,71 @@
+"""What a real trajectory costs to analyse: the per-checkpoint cost of each step for ViT-B-32 at 224 px,
+as ``benchmarks/real_clip_cost.py`` measured it on a CPU (``benchmarks/real_clip_cost.csv``), and the
+paper's Fig. 1 run scaled from it. Light: pandas only, so the book's placeholder page can read it."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import pandas as pd
+
+from ...registry import REPO_ROOT
+
+COST_TABLE = REPO_ROOT / "benchmarks" / "real_clip_cost.csv"
+# The paper's Fig. 1 on a public trajectory: ViT-B-32 trained on LAION-400M for 13 B samples, 32 epochs.
+FIG1_RUN = "Model-B-32_Data-400M_Samples-13B_lr-1e-3_bs-86k"
+FIG1_EPOCHS = 32
+# A projection, not a measurement: the sustained dense fp16 rate one data-centre GPU gives a ViT-B-32
+# forward pass at batch 256 (well under an H100's or H200's peak). Replace it with a measured rate.
+ASSUMED_GPU_TFLOPS = 100.0
+
+
+def read_cost(path: Path = COST_TABLE) -> pd.DataFrame | None:
+    """The measured table (step, dataset, images, seconds, images_per_s, gflop, cpu, measured), None when
+    it has not been measured."""
+    return pd.read_csv(path) if Path(path).exists() else None
+
+
+def trajectory_cost(cost: pd.DataFrame, n_checkpoints: int = FIG1_EPOCHS) -> dict:
+    """The whole trajectory from the per-checkpoint table: CPU hours as measured × checkpoints, and the
+    one-GPU hours projected from the steps' floating-point work at ASSUMED_GPU_TFLOPS."""
+    per_checkpoint_s = float(cost["seconds"].sum())
+    gflop = float(cost["gflop"].sum())
+    return {"checkpoints": n_checkpoints, "cpu_s_per_checkpoint": per_checkpoint_s,
+            "cpu_hours": per_checkpoint_s * n_checkpoints / 3600,
+            "gpu_hours_projected": gflop * n_checkpoints / (ASSUMED_GPU_TFLOPS * 1e3) / 3600}
+
+
+def command(out: str = "runs/default/real_clip") -> str:
+    """The one command for the paper's Fig. 1 on the named public trajectory (real datasets from DATA)."""
+    return (f"clipalign run --out {out} --checkpoints laion-scaling:{FIG1_RUN} \\\n"
+            "    -p iqa_dataset=tid2013 -p iqa_root=DATA/tid2013 \\\n"
+            "    -p cue_conflict_dataset=geirhos -p cue_conflict_root=DATA/geirhos \\\n"
+            "    -p noise_dataset=cifar100 -p noise_root=DATA/cifar100 \\\n"
+            "    -p similarity_dataset=nights -p similarity_root=DATA/nights \\\n"
+            "    -p saliency_dataset=mit1003 -p saliency_root=DATA/mit1003 -p device=cuda")
+
+
+def cost_sentences(cost: pd.DataFrame | None) -> list[str]:
+    if cost is None:
+        return [f"The per-checkpoint cost has not been measured here yet: `python benchmarks/real_clip_cost.py` "
+                f"writes {COST_TABLE.relative_to(REPO_ROOT)}."]
+    total = trajectory_cost(cost)
+    return [f"Measured on {cost['cpu'].iloc[0]} ({cost['measured'].iloc[0]}): one ViT-B-32 checkpoint through every "
+            f"step takes {total['cpu_s_per_checkpoint']:.0f} s on the benchmark's real-format sets, so the "
+            f"{total['checkpoints']} checkpoints of the run take about {total['cpu_hours']:.1f} CPU hours at those "
+            f"sizes (the real datasets are larger: scale by their image counts).",
+            f"**Projection, not a measurement:** on one GPU sustaining {ASSUMED_GPU_TFLOPS:g} TFLOP/s the same "
+            f"work is {total['gpu_hours_projected'] * 60:.1f} minutes; no GPU has measured it yet."]
+
+
+def early_rule(epochs) -> str:
+    """The early window of the peak claims on a trajectory's own checkpoints (``metrics.peak.early_window``)."""
+    import numpy as np
+
+    from ...metrics.peak import EARLY_FRACTION, early_window
+
+    epochs = np.asarray(sorted(epochs), dtype=float)
+    early = epochs[early_window(epochs)]
+    shown = f"epochs {early[0]:g}–{early[-1]:g}" if len(early) > 1 else (f"epoch {early[0]:g}" if len(early) else "none")
+    return (f"\"early\" is every checkpoint after epoch 0 up to {EARLY_FRACTION:.3g} of the last epoch, defined "
+            f"from the checkpoints the source has (no untrained one is needed): here {shown} of "
+            f"{epochs[0]:g}–{epochs[-1]:g}")

@@ -1,0 +1,37 @@
+"""The sentences and tables of the real-trajectory page (``10_real_clip``); the measurement is every step's
+own, run by ``clipalign run --checkpoints`` (:mod:`clipalign_utils.orchestration.stream`)."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import pandas as pd
+
+from ...layout import RunDir
+from .cost import cost_sentences, early_rule, read_cost
+
+__all__ = ["cost_sentences", "has_synthesis", "read_cost", "source_sentences", "trajectory"]
+
+
+def trajectory(run_dir: str | Path) -> pd.DataFrame | None:
+    """The streamed run's checkpoints (``source.json``): checkpoint, epoch, samples_seen, source; None when
+    ``run_dir`` holds no streamed run."""
+    manifest = RunDir(run_dir).source_manifest() if run_dir else None
+    if manifest is None:
+        return None
+    return pd.DataFrame([{"checkpoint": c["name"], "epoch": c["epoch"], "samples_seen": c.get("samples_seen"),
+                          "source": c["source"]} for c in manifest["checkpoints"]])
+
+
+def source_sentences(run_dir: str | Path) -> list[str]:
+    """What the run is: its source, architecture and checkpoints, and the early window on them."""
+    manifest = RunDir(run_dir).source_manifest()
+    epochs = [c["epoch"] for c in manifest["checkpoints"]]
+    per_epoch = manifest.get("samples_per_epoch")
+    lines = [f"{len(epochs)} checkpoints of {manifest['model']} from `{manifest['source']}`"
+             + (f"; an epoch is {per_epoch / 1e9:.3g} B samples" if per_epoch else "")]
+    lines.append(f"In the peak claims, {early_rule(epochs)}.")
+    return lines
+
+
+def has_synthesis(run_dir: str | Path) -> bool:
+    return bool(run_dir) and RunDir(run_dir).table("tradeoff_verdicts").exists()
