@@ -145,7 +145,10 @@ def run_streamed(out: str | Path, spec: str, at_epochs: str | None = None, keep_
     if not model:
         raise ParameterError(f"--checkpoints {spec}: the source does not name its architecture: "
                              f"pass -p model=<open_clip name> (e.g. -p model=ViT-B-32)")
-    resolved = record.resolve(run_dir, preset, given)  # the one resolution: before any folder is made
+    # The run's record names the trajectory's architecture, not the preset's training scale.
+    resolved = record.resolve(run_dir, preset, {**given, "model": model})  # before any folder is made
+    # The page renders this run: the source options are not passed on (the page would analyse a source).
+    page_extra = {k: v for k, v in extra.items() if k not in NOTEBOOK_OPTIONS}
     layout = RunDir(run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
     _write_manifest(layout, source, model, wanted)
@@ -167,7 +170,7 @@ def run_streamed(out: str | Path, spec: str, at_epochs: str | None = None, keep_
             local.unlink(missing_ok=True)
     execute(run_dir, executed_steps(only), resolved, extra=extra, progress=progress)
     # The book's chapter on real trajectories, rendered from this run (a build folder holding it shows it).
-    run_page(REAL_CLIP_PAGE, run_dir, resolved, extra, progress, label=f"page {REAL_CLIP_PAGE}")
+    run_page(REAL_CLIP_PAGE, run_dir, resolved, page_extra, progress, label=f"page {REAL_CLIP_PAGE}")
     return run_dir
 
 
