@@ -45,11 +45,6 @@ class Run:
         return RunDir(self.run_dir)
 
 
-def read_manifest(run_dir: str | Path) -> dict | None:
-    """A streamed run's manifest (``RUN_DIR/source.json``, ``orchestration.stream``), None for any other run."""
-    return RunDir(run_dir).source_manifest()
-
-
 def _manifest_checkpoints(run_dir: Path, manifest: dict) -> list[Checkpoint]:
     """A streamed run's checkpoints: local ones at their source path, fetched ones at RUN_DIR/checkpoints
     (their weights may be gone: the cache holds what they measured) with their source identity."""
@@ -69,11 +64,11 @@ def discover_run(run_dir: str | Path, model: str | None = None) -> Run:
 
     `model` overrides the name in params.txt (needed when a run has no params.txt).
     ``epoch_latest.pt`` (open_clip_train's --save-most-recent) duplicates a numbered
-    checkpoint and is skipped. A streamed run's checkpoints are its manifest's (:func:`read_manifest`).
+    checkpoint and is skipped. A streamed run's checkpoints are its manifest's (``RunDir.source_manifest``).
     """
     run_dir = Path(run_dir)
     ckpt_dir = RunDir(run_dir).checkpoints
-    manifest = read_manifest(run_dir) if run_dir.is_dir() else None
+    manifest = RunDir(run_dir).source_manifest() if run_dir.is_dir() else None
     if manifest is not None:
         return Run(run_dir, models.open_clip_name(model or manifest["model"]), None,
                    _manifest_checkpoints(run_dir, manifest), {"model": manifest["model"]})

@@ -134,7 +134,8 @@ class Source:
 
 
 class FolderSource(Source):
-    """Checkpoints already on disk: ``<folder>/epoch_<E>.pt`` (or ``<folder>/checkpoints/epoch_<E>.pt``)."""
+    """Checkpoints already on disk: ``<folder>/epoch_<E>.pt`` (or ``<folder>/checkpoints/epoch_<E>.pt``),
+    measured where they lie (nothing is fetched, copied or deleted)."""
 
     remote = False
 
@@ -147,15 +148,6 @@ class FolderSource(Source):
         found = sorted((RemoteCheckpoint(float(m.group(1)), str(p), p.stat().st_size)
                         for p in self.folder.iterdir() if (m := _EPOCH_FILE.match(p.name))), key=lambda c: c.epoch)
         return _pick(found, at_epochs, self.spec)
-
-    def fetch(self, checkpoint, dest, progress=True):
-        source = Path(checkpoint.location)
-        if source.resolve() != Path(dest).resolve():
-            dest.parent.mkdir(parents=True, exist_ok=True)
-            partial = dest.with_name(dest.name + ".part")
-            partial.write_bytes(source.read_bytes())
-            os.replace(partial, dest)
-        return dest
 
 
 class URLSource(Source):

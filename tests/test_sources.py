@@ -203,21 +203,8 @@ def test_laion_scaling_source_through_hf_endpoint(monkeypatch, tmp_path):
 
 
 # --- streamed runs -------------------------------------------------------------------------------------
-def _count_weights_at_every_fetch(monkeypatch) -> list[int]:
-    counts = []
-    fetch = sources.URLSource.fetch
-
-    def counted(self, checkpoint, dest, progress=True):
-        counts.append(len(stream.weight_files(stream.RunDir(dest.parent.parent))))
-        return fetch(self, checkpoint, dest, progress)
-
-    monkeypatch.setattr(sources.URLSource, "fetch", counted)
-    return counts
-
-
 def test_a_stopped_stream_resumes_without_fetching_finished_checkpoints(file_server, tmp_path, monkeypatch):
     handler, address = file_server
-    counts = _count_weights_at_every_fetch(monkeypatch)
     monkeypatch.setattr(stream, "execute", lambda *args, **kwargs: [])  # the notebooks' pass: another test
     measure = stream.step_module("iqa").measure
     seen = []
@@ -237,7 +224,10 @@ def test_a_stopped_stream_resumes_without_fetching_finished_checkpoints(file_ser
     monkeypatch.setattr(stream.step_module("iqa"), "measure", measure)
     stream.run_streamed(out, template, "1,2,3", None, "iqa", "smoke", {"model": "tiny"}, progress=False)
     assert handler.gets == {"epoch_1.pt": 1, "epoch_2.pt": 1, "epoch_3.pt": 1}  # nothing fetched twice
-    assert max(counts) <= 1 and stream.weight_files(stream.RunDir(out)) == []
+    # no fetch found weights on disk (each was deleted once measured), and none are left
+    fetches = json.loads(stream.RunDir(out).source_record.read_text())["fetches"]
+    assert [(f["checkpoint"], f["weights_on_disk"]) for f in fetches] == [("epoch_1", 0), ("epoch_2", 0), ("epoch_3", 0)]
+    assert stream.weight_files(stream.RunDir(out)) == []
     manifest = json.loads((out / "source.json").read_text())
     assert [c["epoch"] for c in manifest["checkpoints"]] == [1, 2, 3] and manifest["model"] == "tiny"
     assert manifest["checkpoints"][0]["source"] == f"{address}/epoch_1.pt"

@@ -22,7 +22,7 @@ from typing import Mapping, Sequence
 from tqdm import tqdm
 
 from .. import record, registry
-from ..checkpoints import Checkpoint, Run, read_manifest
+from ..checkpoints import Checkpoint, Run
 from ..errors import CheckpointError, ParameterError
 from ..io import write_json
 from ..layout import RunDir
@@ -112,7 +112,7 @@ def _check_disk(layout: RunDir, keep: set[str], fetching: str) -> None:
 
 
 def _write_manifest(layout: RunDir, source: Source, model: str, wanted: list[RemoteCheckpoint]) -> None:
-    previous = read_manifest(layout.path)
+    previous = layout.source_manifest()
     if previous is not None and previous["source"] != source.spec:
         raise ParameterError(f"{layout.source_record} analyses {previous['source']}, not {source.spec}: "
                              f"use another --out")
@@ -153,7 +153,8 @@ def run_streamed(out: str | Path, spec: str, at_epochs: str | None = None, keep_
     run_dir.mkdir(parents=True, exist_ok=True)
     _write_manifest(layout, source, model, wanted)
     for checkpoint in tqdm(wanted, desc="checkpoints", disable=not progress):
-        todo = [s for s in steps if s not in _done(layout, checkpoint)]
+        done = _done(layout, checkpoint)
+        todo = [s for s in steps if s not in done]
         local = layout.checkpoints / f"{checkpoint.name}.pt"
         if todo:
             if not source.remote:
@@ -165,7 +166,7 @@ def run_streamed(out: str | Path, spec: str, at_epochs: str | None = None, keep_
                 path = local
             _measure_one(run_dir, model, Checkpoint(path, checkpoint.epoch, checkpoint.identity()
                                                     if source.remote else None), todo, resolved.params, layout,
-                         checkpoint)
+                         checkpoint, done)
         if source.remote and checkpoint.name not in keep:
             local.unlink(missing_ok=True)
     execute(run_dir, executed_steps(only), resolved, extra=extra, progress=progress)
@@ -175,13 +176,13 @@ def run_streamed(out: str | Path, spec: str, at_epochs: str | None = None, keep_
 
 
 def _measure_one(run_dir: Path, model: str, checkpoint: Checkpoint, steps: list[str], params: dict,
-                 layout: RunDir, remote: RemoteCheckpoint) -> None:
+                 layout: RunDir, remote: RemoteCheckpoint, done: set[str]) -> None:
     """Measure each step on this checkpoint alone: its tables are dropped, its embeddings and maps stay
-    in the cache for the notebooks' pass over the whole trajectory."""
+    in the cache for the notebooks' pass over the whole trajectory. ``done``: the steps measured before
+    (its marker), extended as each finishes."""
     from ..models import open_clip_name
 
     run = Run(run_dir, open_clip_name(model), None, [checkpoint], {"model": model})
-    done = _done(layout, remote)
     for step in steps:
         step_module(step).measure(run, params)
         done.add(step)
