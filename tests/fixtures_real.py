@@ -1,12 +1,18 @@
-"""Tiny copies of the four real datasets in their official on-disk layouts.
+"""Tiny copies of the real datasets in their official on-disk layouts, and their releases' archive formats.
 
 Each ``make_*`` writes into ``root`` and returns the path a user would pass as the
-dataset root. Values are deterministic so tests can check them by hand.
+dataset root. Values are deterministic so tests can check them by hand. ``zip_folder``, ``tar_folder`` and
+``stored_rar`` pack a folder the way a release is packed.
 """
 
 from __future__ import annotations
 
+import io
 import pickle
+import struct
+import tarfile
+import zipfile
+import zlib
 from pathlib import Path
 
 import numpy as np
@@ -161,3 +167,83 @@ def make_mit1003(root, n=4) -> Path:
         Image.fromarray(points).save(root / "ALLFIXATIONMAPS" / f"i{k}_fixPts.jpg", quality=95)
         Image.fromarray(rng.integers(0, 256, shape, dtype=np.uint8)).save(root / "ALLFIXATIONMAPS" / f"i{k}_fixMap.jpg")
     return root
+
+
+def make_bapps(root, split="val", subsets=("traditional", "cnn"), n=3) -> Path:
+    """2afc/<split>/<subset>/{ref,p0,p1}/NNNNNN.png and judge/NNNNNN.npy (the fraction choosing p1, 0.2 k
+    (+ 0.1 in cnn)) under ``root``; returns ``root``."""
+    root = Path(root)
+    for subset in subsets:
+        folder = root / "2afc" / split / subset
+        for k in range(n):
+            for part, seed in (("ref", 100), ("p0", 90 + k), ("p1", 120 + k)):
+                (folder / part).mkdir(parents=True, exist_ok=True)
+                _write_image(folder / part / f"{k:06d}.png", seed)
+            (folder / "judge").mkdir(parents=True, exist_ok=True)
+            np.save(folder / "judge" / f"{k:06d}.npy",
+                    np.array([0.2 * k + (0.1 if subset == "cnn" else 0.0)], dtype=np.float32))
+    return root
+
+
+def make_cat2000(root, categories=("Action", "Art"), per_category=2) -> Path:
+    """trainSet/{Stimuli,FIXATIONMAPS}/<Category>/<nnn>.jpg and trainSet/FIXATIONLOCS/<Category>/<nnn>.mat
+    (variable fixLocs), plus a Thumbs.db; returns ``root``."""
+    from scipy.io import savemat
+
+    base = Path(root) / "trainSet"
+    for c, category in enumerate(categories):
+        for k in range(1, per_category + 1):
+            rng = np.random.default_rng(100 * c + k)
+            for folder in ("Stimuli", "FIXATIONMAPS", "FIXATIONLOCS"):
+                (base / folder / category).mkdir(parents=True, exist_ok=True)
+            Image.fromarray(rng.integers(0, 256, (27, 48, 3), dtype=np.uint8)).save(
+                base / "Stimuli" / category / f"{k:03d}.jpg")
+            Image.fromarray(rng.integers(0, 256, (27, 48), dtype=np.uint8)).save(
+                base / "FIXATIONMAPS" / category / f"{k:03d}.jpg")
+            fixations = np.zeros((27, 48), np.uint8)
+            fixations[rng.integers(0, 27, 9), rng.integers(0, 48, 9)] = 1
+            savemat(base / "FIXATIONLOCS" / category / f"{k:03d}.mat", {"fixLocs": fixations})
+    (base / "Stimuli" / categories[0] / "Thumbs.db").write_bytes(b"junk")
+    return Path(root)
+
+
+def _members(folder: Path, under: Path) -> list[tuple[str, Path]]:
+    return [(path.relative_to(under).as_posix(), path) for path in sorted(Path(folder).rglob("*")) if path.is_file()]
+
+
+def zip_folder(folder, under, archive) -> Path:
+    """``folder``'s files into the zip ``archive``, named by their path below ``under``."""
+    with zipfile.ZipFile(archive, "w", zipfile.ZIP_DEFLATED) as zf:
+        for name, path in _members(folder, Path(under)):
+            zf.write(path, name)
+    return Path(archive)
+
+
+def tar_folder(folder, under, archive) -> Path:
+    """``folder`` (its directories too) into the gzipped tar ``archive``, named by their path below ``under``."""
+    with tarfile.open(archive, "w:gz") as tf:
+        tf.add(folder, arcname=Path(folder).relative_to(under).as_posix())
+    return Path(archive)
+
+
+def _rar_block(head_type: int, flags: int, body: bytes) -> bytes:
+    head = struct.pack("<BHH", head_type, flags, 7 + len(body)) + body
+    return struct.pack("<H", zlib.crc32(head) & 0xFFFF) + head
+
+
+def stored_rar(folder, under, archive) -> Path:
+    """``folder``'s files as a RAR 4 archive with every file stored (method 0x30), the format RARLAB's
+    technote describes: marker block, main header, one file header (CRC-16 of the header, CRC-32 of the
+    data) before each file's bytes, end-of-archive block. Made as WinRAR makes it (the TID2013 release was):
+    host OS Win32, paths with backslashes. No free tool writes RAR, so the tests write it."""
+    out = io.BytesIO()
+    out.write(b"Rar!\x1a\x07\x00" + _rar_block(0x73, 0, bytes(6)))
+    dos_time = (2013 - 1980) << 25 | 1 << 21 | 1 << 16
+    for name, path in _members(folder, Path(under)):
+        data, raw = path.read_bytes(), name.replace("/", "\\").encode()
+        body = struct.pack("<IIBIIBBHI", len(data), len(data), 2, zlib.crc32(data), dos_time, 20, 0x30,
+                           len(raw), 0x20) + raw
+        out.write(_rar_block(0x74, 0x8000, body) + data)
+    out.write(_rar_block(0x7B, 0x4000, b""))
+    Path(archive).write_bytes(out.getvalue())
+    return Path(archive)

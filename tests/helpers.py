@@ -1,9 +1,13 @@
 """Helpers the tests share (fixtures are in conftest.py): a step's tables against the registry's schema,
-per-checkpoint tables and runs built by hand, an executed notebook's text, a training that crashes."""
+per-checkpoint tables and runs built by hand, an executed notebook's text, a training that crashes, a
+file server on 127.0.0.1."""
 from __future__ import annotations
 
 import json
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+from urllib.parse import unquote, urlparse
 
 import pandas as pd
 
@@ -89,3 +93,46 @@ def notebook_text(notebook: dict | Path, markdown_only: bool = False) -> str:
                 parts.append("".join(output.get("text", "")))
             parts.append("".join(output.get("data", {}).get("text/markdown", "")))
     return "".join(parts)
+
+
+# --- a file server on 127.0.0.1 (checkpoint sources, dataset fetches) --------------------------------
+class QuietHandler(BaseHTTPRequestHandler):
+    """A quiet handler whose HEAD and GET share ``_serve``."""
+
+    def log_message(self, *args):
+        pass
+
+    def do_HEAD(self):
+        self._serve(body=False)
+
+    def do_GET(self):
+        self._serve(body=True)
+
+
+class FileServer(QuietHandler):
+    """Serves ``root``'s files; counts the GETs per path; ``truncate`` cuts a file's body short."""
+
+    root: Path
+    gets: dict
+    truncate: set = set()
+
+    def _serve(self, body: bool):
+        path = self.root / unquote(urlparse(self.path).path).lstrip("/")
+        if not path.is_file():
+            self.send_response(404)
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+            return
+        data = path.read_bytes()
+        self.send_response(200)
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        if body:
+            self.gets[path.name] = self.gets.get(path.name, 0) + 1
+            self.wfile.write(data[:len(data) // 2] if path.name in self.truncate else data)
+
+
+def start_server(handler) -> tuple[ThreadingHTTPServer, str]:
+    server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    return server, f"http://127.0.0.1:{server.server_port}"

@@ -7,8 +7,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from urllib.parse import unquote, urlparse
 
@@ -19,6 +17,7 @@ import torch
 from clipalign_utils import cli, models, sources
 from clipalign_utils.errors import CheckpointError, ParameterError
 from clipalign_utils.orchestration import stream
+from helpers import FileServer, QuietHandler, start_server
 
 LAION_RUN = "Model-B-32_Data-400M_Samples-13B_lr-1e-3_bs-86k"
 EPOCHS = (1, 2, 3)
@@ -34,43 +33,7 @@ def write_openclip_train_checkpoints(folder: Path, epochs=EPOCHS) -> Path:
     return folder
 
 
-class _Handler(BaseHTTPRequestHandler):
-    """A quiet handler whose HEAD and GET share ``_serve``."""
-
-    def log_message(self, *args):
-        pass
-
-    def do_HEAD(self):
-        self._serve(body=False)
-
-    def do_GET(self):
-        self._serve(body=True)
-
-
-class _Files(_Handler):
-    """Serves ``root``'s files; counts the GETs per path; ``truncate`` cuts a file's body short."""
-
-    root: Path
-    gets: dict
-    truncate: set = set()
-
-    def _serve(self, body: bool):
-        path = self.root / unquote(urlparse(self.path).path).lstrip("/")
-        if not path.is_file():
-            self.send_response(404)
-            self.send_header("Content-Length", "0")
-            self.end_headers()
-            return
-        data = path.read_bytes()
-        self.send_response(200)
-        self.send_header("Content-Length", str(len(data)))
-        self.end_headers()
-        if body:
-            self.gets[path.name] = self.gets.get(path.name, 0) + 1
-            self.wfile.write(data[:len(data) // 2] if path.name in self.truncate else data)
-
-
-class _Hub(_Handler):
+class _Hub(QuietHandler):
     """The two Hugging Face endpoints huggingface_hub uses here: a folder's tree listing
     (``/api/models/<repo>/tree/main/<folder>``) and a file (``/<repo>/resolve/main/<path>``)."""
 
@@ -102,12 +65,6 @@ class _Hub(_Handler):
                           body)
 
 
-def _start(handler) -> tuple[ThreadingHTTPServer, str]:
-    server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    return server, f"http://127.0.0.1:{server.server_port}"
-
-
 @pytest.fixture(scope="module")
 def stand_ins(tmp_path_factory) -> Path:
     return write_openclip_train_checkpoints(tmp_path_factory.mktemp("stand_ins") / "checkpoints")
@@ -115,8 +72,8 @@ def stand_ins(tmp_path_factory) -> Path:
 
 @pytest.fixture
 def file_server(stand_ins):
-    handler = type("Files", (_Files,), {"root": stand_ins, "gets": {}, "truncate": set()})
-    server, address = _start(handler)
+    handler = type("Files", (FileServer,), {"root": stand_ins, "gets": {}, "truncate": set()})
+    server, address = start_server(handler)
     yield handler, address
     server.shutdown()
 
@@ -178,7 +135,7 @@ def test_laion_scaling_source_through_hf_endpoint(monkeypatch, tmp_path):
     files = {f"full_checkpoints/{LAION_RUN}/epoch_{e}.pt": bytes([e]) * (1000 * e) for e in (1, 2, 4)}
     files[f"full_checkpoints/{LAION_RUN}/epoch_latest.pt"] = b"latest"
     files["full_checkpoints/Model-B-32_Data-80M_Samples-3B_lr-1e-3_bs-86k/epoch_1.pt"] = b"other run"
-    server, address = _start(type("Hub", (_Hub,), {"files": files}))
+    server, address = start_server(type("Hub", (_Hub,), {"files": files}))
     monkeypatch.setenv("HF_ENDPOINT", address)
     monkeypatch.setenv("HF_HOME", str(tmp_path / "hf_home"))
     try:

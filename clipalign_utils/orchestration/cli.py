@@ -1,4 +1,4 @@
-"""`clipalign` command line: run the pipeline, rebuild the book.
+"""`clipalign` command line: run the pipeline, rebuild the book, fetch a real benchmark.
 
 The steps come from the step registry (``clipalign_utils.registry``); the CLI is the only place that
 builds the book (after a whole run, several runs or a sweep, unless --no-book).
@@ -96,10 +96,25 @@ def main(argv: list[str] | None = None) -> int:
     experiment.add_argument("--no-book", action="store_true", help="skip building the book")
     book = commands.add_parser("book", help="build the book from an executed run directory")
     book.add_argument("run_dir")
+    from ..data.fetch import RELEASES
+
+    fetch = commands.add_parser(
+        "fetch", help="download a real benchmark, verify it and unpack it into the layout its loader reads",
+        description="Downloads the release from its official host (or --url / --mirror), checks the published "
+                    "checksum where there is one and --sha256, unpacks it, checks that every file the release's "
+                    "index names is there, and prints the -p parameters that read it. Nothing is left in DIR "
+                    "unless all of that succeeded.")
+    fetch.add_argument("dataset", metavar="DATASET", help=f"one of: {', '.join(RELEASES)}")
+    fetch.add_argument("--to", required=True, metavar="DIR", help="the folder to unpack into (DIR/DATASET)")
+    fetch.add_argument("--url", help="the archive's URL instead of the official one (single-archive datasets)")
+    fetch.add_argument("--mirror", metavar="BASE",
+                       help="a host holding every archive by its file name: BASE/<file name> replaces each URL")
+    fetch.add_argument("--sha256", metavar="HEX", help="the archive's SHA-256 to check (comma-separated, one per "
+                                                       "archive, for MIT1003's two)")
     args = parser.parse_args(argv)
     try:
         overrides = _parse_overrides(getattr(args, "params", []))
-        if args.command != "book":
+        if args.command not in ("book", "fetch"):
             from ..record import run_preset
 
             # A new folder's preset is default; an existing run's (or folder's), the one it recorded.
@@ -113,7 +128,14 @@ def main(argv: list[str] | None = None) -> int:
                 args.scales = args.scales or list(multi.get("scales", ())) or None
         if args.command == "run" and (args.at_epochs or args.keep_weights) and not args.checkpoints:
             raise ParameterError("--at-epochs and --keep-weights go with --checkpoints SOURCE")
-        if args.command == "run" and args.checkpoints:
+        if args.command == "fetch":
+            from ..data.fetch import fetch
+
+            fetched = fetch(args.dataset, args.to, args.url, args.mirror, args.sha256, progress=sys.stderr.isatty())
+            state = "already there, verified" if fetched.already else "verified"
+            print(f"{fetched.release.title}: {fetched.root} ({state}: {fetched.counted})")
+            print(f"read it with: {fetched.parameters()}", flush=True)
+        elif args.command == "run" and args.checkpoints:
             from .stream import run_streamed
 
             if args.seeds or args.scales:

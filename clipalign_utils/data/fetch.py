@@ -1,0 +1,486 @@
+"""``clipalign fetch DATASET --to DIR``: a real benchmark downloaded, verified and unpacked into the
+official layout its loader reads.
+
+:data:`RELEASES` is the one table of where each release lives: every archive's official URL with the
+page or code that publishes it, and the release's checksum where its publisher gives one. A fetch
+
+1. downloads each archive with pooch (progress bar; a temporary file renamed only once complete and, where
+   there is a published checksum, only once it matches) into a hidden staging folder
+   ``DIR/.fetch-<dataset>/``; ``--url`` replaces a single-archive release's URL, ``--mirror BASE`` every
+   archive's host (BASE + the archive's file name); ``--sha256`` is checked as well;
+2. unpacks it: zip and tar with the standard library (tar with its ``data`` filter), RAR with libarchive;
+3. finds the release's root in what was unpacked and reads it with the dataset's own loader, which checks
+   that every file the release's own index names is there (``mos_with_names.txt``, ``dmos.csv``,
+   ``data.csv``, the judge files, each stimulus's fixation files; CIFAR-100's pickles by torchvision's
+   published MD5s);
+4. only then renames the root to ``DIR/<dataset>``.
+
+Any failure (offline, a 404, a truncated or wrong archive, a checksum mismatch, a file the index names
+missing) is a :class:`~clipalign_utils.errors.DatasetError` naming the URL or file, after the staging
+folder is removed: ``DIR`` never holds a folder that a loader would accept and that was not verified.
+"""
+from __future__ import annotations
+
+import hashlib
+import shutil
+import tarfile
+import zipfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable
+
+from ..errors import DatasetError, ParameterError
+
+
+@dataclass(frozen=True)
+class Archive:
+    """One file of a release: its official ``url``, the ``checksum`` published for it (``"md5:…"`` /
+    ``"sha256:…"``, None where there is none) and ``source``, where both are published."""
+
+    url: str
+    checksum: str | None
+    source: str
+    into: str = ""  # the sub-folder the publisher's own script unpacks it into (BAPPS: 2afc/)
+
+    @property
+    def file_name(self) -> str:
+        return self.url.rstrip("/").rsplit("/", 1)[-1].split("?")[0]
+
+
+@dataclass(frozen=True)
+class Release:
+    """A real dataset as its authors release it, and where its loader finds it.
+
+    ``is_root(folder)`` tells the unpacked folder a loader reads (the one ``<task>_root`` names);
+    ``verify(root)`` reads it with the loader and returns what it counted (e.g. "3000 distorted images
+    listed in mos_with_names.txt"), raising DatasetError for anything the release's index names but is
+    missing."""
+
+    name: str
+    title: str
+    task: str
+    archives: tuple[Archive, ...]
+    layout: str
+    is_root: Callable[[Path], bool]
+    verify: Callable[[Path], str]
+    note: str = ""
+
+
+# ------------------------------------------------------------------------------------- verification
+def _verify_tid2013(root: Path) -> str:
+    from .tid2013 import load_tid2013
+
+    table = load_tid2013(root)
+    return (f"{len(table)} distorted images listed in mos_with_names.txt and their "
+            f"{table['reference'].nunique()} reference images")
+
+
+def _verify_kadid10k(root: Path) -> str:
+    from .kadid10k import load_kadid10k
+
+    table = load_kadid10k(root)
+    return f"{len(table)} distorted images listed in dmos.csv and their {table['reference'].nunique()} references"
+
+
+# torchvision.datasets.CIFAR100.test_list / .meta: the MD5 of each pickle inside the archive.
+CIFAR100_FILE_MD5 = {"test": "f0ef6b0ae62326f3e7ffdfab6717acfc", "meta": "7973b15100ade9c7d40fb424638fde48"}
+
+
+def _verify_cifar100(root: Path) -> str:
+    from .cifar100 import load_cifar100
+
+    for name, md5 in CIFAR100_FILE_MD5.items():
+        path = root / "cifar-100-python" / name
+        if path.is_file() and file_hash(path, "md5") != md5:
+            raise DatasetError(f"{path}: MD5 {file_hash(path, 'md5')} is not the published {md5} "
+                               f"(torchvision's CIFAR100 list)")
+    images, _, names = load_cifar100(root)
+    return f"{len(images)} test images of {len(names)} classes"
+
+
+def _verify_geirhos(root: Path) -> str:
+    from .geirhos import load_geirhos
+
+    table = load_geirhos(root)
+    return (f"{len(table)} images named <shape><i>-<texture><j>, {table['shape'].nunique()} shape classes, "
+            f"{int((table['shape'] != table['texture']).sum())} with conflicting cues")
+
+
+def _verify_bapps(root: Path) -> str:
+    from .bapps import SPLITS, load_bapps
+
+    counts = [f"{len(load_bapps(root, split))} {split} triplets" for split in SPLITS if (root / "2afc" / split).is_dir()]
+    return ", ".join(counts) + " (ref, p0, p1 and judge files of each)"
+
+
+def _verify_nights(root: Path) -> str:
+    import pandas as pd
+
+    from .nights import load_nights, nights_folder
+
+    table = pd.read_csv(nights_folder(root) / "data.csv", dtype=str, keep_default_na=False)
+    splits = table["split"].str.strip().str.lower() if "split" in table.columns else pd.Series([], dtype=str)
+    counts = [f"{len(load_nights(root, split, 'all'))} {split}" for split in ("train", "val", "test")
+              if (splits == split).any()] or [f"{len(load_nights(root, 'test', 'all'))} test"]
+    return "triplets listed in data.csv, every ref and distort file present: " + ", ".join(counts)
+
+
+def _verify_mit1003(root: Path) -> str:
+    from .mit1003 import load_mit1003
+
+    return f"{len(load_mit1003(root, image_size=224))} stimuli, each with its _fixMap.jpg and _fixPts.jpg"
+
+
+def _verify_cat2000(root: Path) -> str:
+    from .cat2000 import load_cat2000
+
+    n = len(load_cat2000(root, image_size=224))
+    return f"{n} training stimuli, each with its fixation map and FIXATIONLOCS .mat"
+
+
+def _is_cue_conflict(folder: Path) -> bool:
+    from .geirhos import GEIRHOS_CLASSES
+
+    return any((folder / name).is_dir() for name in GEIRHOS_CLASSES)
+
+
+def _has(*names: str) -> Callable[[Path], bool]:
+    return lambda folder: all((folder / name).exists() for name in names)
+
+
+# --------------------------------------------------------------------------------------- releases
+# Every URL and checksum is quoted from the source beside it; "md5:…" where the publisher, or the
+# well-kept loader that downloads the release, checks one. No checksum is published for the others.
+RELEASES: dict[str, Release] = {release.name: release for release in (
+    Release("tid2013", "TID2013 (Ponomarenko et al. 2015)", "iqa", (
+        Archive("http://www.ponomarenko.info/tid2013/tid2013.rar", "md5:2c42bec2407adc49cf4d7858daf8f99b",
+                "the authors' page ponomarenko.info/tid2013.htm; MD5 checked by google-deepmind/dm_nevis "
+                "(datasets_storage/handlers/tid.py)"),),
+        "reference_images/, distorted_images/, mos_with_names.txt", _has("mos_with_names.txt"), _verify_tid2013),
+    Release("kadid10k", "KADID-10k (Lin, Hosu & Saupe 2019)", "iqa", (
+        Archive("https://datasets.vqa.mmsp-kn.de/archives/kadid10k.zip", None,
+                "the authors' page database.mmsp-kn.de/kadid-10k-database.html; photosynthesis-team/piq "
+                "tests/results_benchmark.py"),),
+        "images/, dmos.csv", _has("dmos.csv", "images"), _verify_kadid10k),
+    Release("cifar100", "CIFAR-100, python version (Krizhevsky 2009)", "noise", (
+        Archive("https://www.cs.toronto.edu/~kriz/cifar-100-python.tar.gz", "md5:eb9058c3a382ffc7106e4002c42a8d85",
+                "pytorch/vision torchvision/datasets/cifar.py (CIFAR100.url, tgz_md5)"),),
+        "cifar-100-python/test, cifar-100-python/meta", _has("cifar-100-python/test", "cifar-100-python/meta"),
+        _verify_cifar100),
+    Release("geirhos", "cue-conflict stimuli (Geirhos et al. 2019), model-vs-human release", "cue_conflict", (
+        Archive("https://github.com/bethgelab/model-vs-human/releases/download/v0.1/cue-conflict.tar.gz", None,
+                "bethgelab/model-vs-human modelvshuman/utils.py (release v0.1, {NAME}.tar.gz)"),),
+        "<shape_class>/<shape><i>-<texture><j>.png", _is_cue_conflict, _verify_geirhos),
+    Release("bapps", "BAPPS 2AFC, validation split (Zhang et al. 2018)", "similarity", (
+        Archive("https://perceptual-similarity.s3.us-west-2.amazonaws.com/dataset/twoafc_val.tar.gz", None,
+                "richzhang/PerceptualSimilarity scripts/download_dataset_valonly.sh (the host since October "
+                "2023; before, people.eecs.berkeley.edu/~rich.zhang/projects/2018_perceptual/dataset/)",
+                into="2afc"),),
+        "2afc/val/<subset>/{ref,p0,p1,judge}/", _has("2afc"), _verify_bapps,
+        note="the val split, the one 2AFC scores are reported on (as LPIPS's download_dataset_valonly.sh)"),
+    Release("nights", "NIGHTS (Fu et al. 2023)", "similarity", (
+        Archive("https://data.csail.mit.edu/nights/nights.zip", None,
+                "ssundaram21/dreamsim dataset/download_dataset.sh"),),
+        "data.csv, ref/, distort/", _has("data.csv", "ref", "distort"), _verify_nights),
+    Release("mit1003", "MIT1003 (Judd et al. 2009)", "saliency", (
+        Archive("http://people.csail.mit.edu/tjudd/WherePeopleLook/ALLSTIMULI.zip",
+                "md5:0d7df8b954ecba69b6796e77b9afe4b6",
+                "the authors' page people.csail.mit.edu/tjudd/WherePeopleLook; MD5 checked by matthias-k/pysaliency "
+                "(external_datasets/mit.py)"),
+        Archive("http://people.csail.mit.edu/tjudd/WherePeopleLook/ALLFIXATIONMAPS.zip", None,
+                "the authors' page people.csail.mit.edu/tjudd/WherePeopleLook")),
+        "ALLSTIMULI/, ALLFIXATIONMAPS/", _has("ALLSTIMULI", "ALLFIXATIONMAPS"), _verify_mit1003),
+    Release("cat2000", "CAT2000, training set (Borji & Itti 2015)", "saliency", (
+        Archive("http://saliency.mit.edu/trainSet.zip", "md5:56ad5c77e6c8f72ed9ef2901628d6e48",
+                "saliency.mit.edu; URL and MD5 from matthias-k/pysaliency (external_datasets/cat2000.py)"),),
+        "trainSet/{Stimuli,FIXATIONMAPS,FIXATIONLOCS}/<Category>/", _has("trainSet/Stimuli"), _verify_cat2000),
+)}
+
+
+# ------------------------------------------------------------------------------------------ helpers
+def file_hash(path: Path, algorithm: str = "sha256") -> str:
+    digest = hashlib.new(algorithm)
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def archive_urls(release: Release, url: str | None = None, mirror: str | None = None) -> list[str]:
+    """The URL of each of ``release``'s archives: the official one, ``url`` (a single-archive release
+    only) or ``mirror`` + the archive's file name."""
+    if url and mirror:
+        raise ParameterError("--url and --mirror: give one (--url for a single archive, --mirror for a host "
+                             "holding every archive by its file name)")
+    if url:
+        if len(release.archives) > 1:
+            names = ", ".join(a.file_name for a in release.archives)
+            raise ParameterError(f"--url: {release.name} has {len(release.archives)} archives ({names}); "
+                                 f"use --mirror BASE, where BASE/<file name> serves each")
+        return [url]
+    if mirror:
+        return [mirror.rstrip("/") + "/" + a.file_name for a in release.archives]
+    return [a.url for a in release.archives]
+
+
+def _sha256_list(text: str | None, release: Release) -> list[str | None]:
+    if not text:
+        return [None] * len(release.archives)
+    values = [v.strip().lower() for v in text.split(",")]
+    if len(values) != len(release.archives) or not all(
+            len(v) == 64 and all(c in "0123456789abcdef" for c in v) for v in values):
+        raise ParameterError(f"--sha256 {text!r}: give {len(release.archives)} SHA-256 hex digest(s) of 64 "
+                             f"characters for {release.name} ({', '.join(a.file_name for a in release.archives)}), "
+                             f"comma-separated in that order")
+    return values
+
+
+def _download(url: str, folder: Path, file_name: str, progress: bool) -> Path:
+    """``url`` into ``folder/file_name`` through pooch (a temporary file, renamed once complete)."""
+    import pooch
+    import requests
+
+    pooch.get_logger().setLevel("WARNING")  # its "Downloading …" line: the progress bar says it
+    try:
+        return Path(pooch.retrieve(url, known_hash=None, fname=file_name, path=folder, progressbar=progress))
+    except requests.exceptions.HTTPError as error:
+        status = error.response.status_code if error.response is not None else "?"
+        raise DatasetError(f"{url}: HTTP {status}: the file is not there (pass --url or --mirror to fetch it "
+                           f"from elsewhere)") from None
+    except requests.exceptions.RequestException as error:
+        raise DatasetError(f"{url}: download failed ({type(error).__name__}: {_short(error)}): check the network "
+                           f"or pass --mirror BASE") from None
+
+
+def _check(path: Path, url: str, checksum: str | None, said: str) -> None:
+    """``path``'s digest against ``checksum`` ("md5:…" / "sha256:…"); ``said`` says who gives it."""
+    if checksum:
+        algorithm, expected = checksum.split(":")
+        got = file_hash(path, algorithm)
+        if got != expected.lower():
+            name = {"md5": "MD5", "sha256": "SHA-256"}[algorithm]
+            raise DatasetError(f"{url}: its {name} is {got}, not {expected} {said}: the download is corrupt, "
+                               f"or not that file")
+
+
+def _short(error: Exception) -> str:
+    return " ".join(str(error).split())[:300]
+
+
+# unar (The Unarchiver) reads every RAR version, solid archives included; libarchive reads RAR5 and non-solid
+# RAR4 but stops at a solid RAR4 ("RAR solid archive support unavailable"). No free tool writes RAR.
+RAR_TOOLS = ("unar", "libarchive")
+
+
+def _kind(path: Path) -> str:
+    with open(path, "rb") as f:
+        head = f.read(8)
+    if head.startswith(b"Rar!\x1a\x07"):
+        return "rar"
+    if zipfile.is_zipfile(path) or head.startswith(b"PK"):
+        return "zip"
+    if head.startswith(b"\x1f\x8b") or tarfile.is_tarfile(path):
+        return "tar"
+    return "unknown"
+
+
+def unpack(archive: Path, dest: Path, progress: bool = False, rar_tools: tuple[str, ...] = RAR_TOOLS) -> None:
+    """Every member of ``archive`` (zip, tar[.gz|.bz2|.xz] or RAR, told by its first bytes) under ``dest``;
+    member paths that would leave ``dest`` are refused. A damaged archive is a DatasetError naming it."""
+    from tqdm.auto import tqdm
+
+    kind = _kind(archive)
+    dest.mkdir(parents=True, exist_ok=True)
+    try:
+        if kind == "zip":
+            with zipfile.ZipFile(archive) as zf:
+                # ZipFile.extract strips absolute paths and '..'; reading each member checks its CRC.
+                for member in tqdm(zf.infolist(), desc=f"unpacking {archive.name}", unit="file", disable=not progress):
+                    zf.extract(member, dest)
+        elif kind == "tar":
+            with tarfile.open(archive) as tf:
+                for member in tqdm(tf, desc=f"unpacking {archive.name}", unit="file", disable=not progress):
+                    tf.extract(member, dest, filter="data")
+        elif kind == "rar":
+            _unpack_rar(archive, dest, progress, rar_tools)
+        else:
+            raise DatasetError(f"{archive.name}: neither a zip, a tar nor a RAR archive (an error page saved "
+                               f"instead of the archive?)")
+    except DatasetError:
+        raise
+    except (zipfile.BadZipFile, tarfile.TarError, EOFError, OSError, ValueError) as error:
+        raise DatasetError(f"{archive.name}: a damaged or truncated {kind} archive "
+                           f"({type(error).__name__}: {_short(error)})") from None
+
+
+_RAR_HELP = "install unar (Debian/Ubuntu: apt-get install unar; macOS: brew install unar)"
+
+
+def _unpack_rar(archive: Path, dest: Path, progress: bool, tools: tuple[str, ...] = RAR_TOOLS) -> None:
+    """RAR through the first of ``tools`` that unpacks it whole (each has gaps: unar stops at some RAR5
+    headers, libarchive at solid RAR4); each try goes to a folder of its own, merged into ``dest`` after."""
+    attempts = {"unar": _unar, "libarchive": _libarchive}
+    failures = []
+    for tool in tools:
+        trial = dest.parent / f".{archive.name}.{tool}"
+        shutil.rmtree(trial, ignore_errors=True)
+        trial.mkdir(parents=True)
+        try:
+            attempts[tool](archive, trial, progress)
+        except DatasetError as error:
+            failures.append(str(error))
+            shutil.rmtree(trial, ignore_errors=True)
+            continue
+        _merge(trial, dest)
+        shutil.rmtree(trial, ignore_errors=True)
+        return
+    raise DatasetError("; ".join(failures) if failures else f"{archive.name} is a RAR archive: {_RAR_HELP}")
+
+
+def _merge(source: Path, dest: Path) -> None:
+    dest.mkdir(parents=True, exist_ok=True)
+    for child in source.iterdir():
+        target = dest / child.name
+        if child.is_dir() and target.is_dir():
+            _merge(child, target)
+        else:
+            child.replace(target)
+
+
+def _unar(archive: Path, dest: Path, progress: bool) -> None:
+    import subprocess
+
+    from tqdm.auto import tqdm
+
+    unar = shutil.which("unar")
+    if unar is None:
+        raise DatasetError(f"{archive.name} is a RAR archive and this machine has no unar: {_RAR_HELP}")
+    # -no-directory: the members go straight under dest, as the publisher laid them out.
+    command = [unar, "-force-overwrite", "-no-directory", "-output-directory", str(dest), str(archive)]
+    lines = []
+    with subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                          errors="replace") as process, \
+            tqdm(desc=f"unpacking {archive.name}", unit="file", disable=not progress) as bar:
+        for line in process.stdout:
+            lines.append(line.strip())
+            if line.rstrip().endswith("OK."):
+                bar.update()
+    if process.returncode != 0:
+        said = next((line for line in reversed(lines) if line), f"exit status {process.returncode}")
+        raise DatasetError(f"{archive.name}: a damaged or truncated RAR archive (unar: {_short(Exception(said))})")
+
+
+def _libarchive(archive: Path, dest: Path, progress: bool) -> None:
+    try:
+        import libarchive
+    except (ImportError, OSError, AttributeError) as error:  # AttributeError: no libarchive.so found
+        raise DatasetError(f"{archive.name} is a RAR archive and this machine has neither unar nor libarchive "
+                           f"({error}): {_RAR_HELP}") from None
+    from tqdm.auto import tqdm
+
+    # Written member by member (libarchive's own extract works in the current directory): directories and
+    # regular files only, each checked to stay under ``dest``; links are neither followed nor made.
+    try:
+        with libarchive.file_reader(str(archive)) as entries, \
+                tqdm(desc=f"unpacking {archive.name}", unit="file", disable=not progress) as bar:
+            for entry in entries:
+                target = dest / entry.pathname
+                if not target.resolve().is_relative_to(dest.resolve()):
+                    raise DatasetError(f"{archive.name}: member {entry.pathname!r} would leave the folder")
+                if entry.isdir:
+                    target.mkdir(parents=True, exist_ok=True)
+                elif entry.isfile:
+                    target.parent.mkdir(parents=True, exist_ok=True)
+                    with open(target, "wb") as out:
+                        for block in entry.get_blocks():
+                            out.write(block)
+                bar.update()
+    except libarchive.ArchiveError as error:
+        if "solid" in str(error).lower():
+            raise DatasetError(f"{archive.name} is a solid RAR archive, which libarchive cannot unpack: "
+                               f"{_RAR_HELP}") from None
+        raise DatasetError(f"{archive.name}: a damaged or truncated RAR archive ({_short(error)})") from None
+
+
+def find_root(unpacked: Path, release: Release, depth: int = 4) -> Path:
+    """The folder under ``unpacked`` (itself included, breadth first, ``depth`` levels) that ``release``'s
+    loader reads."""
+    level = [unpacked]
+    for _ in range(depth + 1):
+        for folder in level:
+            if release.is_root(folder):
+                return folder
+        level = [p for folder in level for p in sorted(folder.iterdir())
+                 if p.is_dir() and not p.name.startswith((".", "__MACOSX"))]
+    found = ", ".join(sorted(p.name for p in unpacked.iterdir())) or "nothing"
+    raise DatasetError(f"the archive holds no {release.title} folder ({release.layout}); it holds: {found}")
+
+
+# -------------------------------------------------------------------------------------------- fetch
+@dataclass(frozen=True)
+class Fetched:
+    release: Release
+    root: Path
+    counted: str
+    already: bool = False
+
+    def parameters(self) -> str:
+        from .registry import dataset_parameter, root_parameter
+
+        return (f"-p {dataset_parameter(self.release.task)}={self.release.name} "
+                f"-p {root_parameter(self.release.task)}={self.root}")
+
+
+def release_named(name: str) -> Release:
+    if name not in RELEASES:
+        raise ParameterError(f"fetch {name!r}: not a dataset clipalign fetches; choose one of {', '.join(RELEASES)}")
+    return RELEASES[name]
+
+
+def fetch(name: str, to, url: str | None = None, mirror: str | None = None, sha256: str | None = None,
+          progress: bool = True) -> Fetched:
+    """Fetch release ``name`` into ``to/<name>`` (see the module's docstring); the arguments are checked
+    before anything is created. A folder already there is verified and kept, not fetched again."""
+    release = release_named(name)
+    urls = archive_urls(release, url, mirror)
+    expected = _sha256_list(sha256, release)
+    to = Path(to).expanduser()
+    if to.exists() and not to.is_dir():
+        raise ParameterError(f"--to {to}: a file, not a folder")
+    final = to / release.name
+    if final.exists():
+        try:
+            counted = release.verify(final)
+        except DatasetError as error:
+            raise DatasetError(f"{final} exists but is not a complete {release.title} ({error}): remove it, "
+                               f"or fetch into another --to") from None
+        return Fetched(release, final, counted, already=True)
+
+    created = not to.exists()
+    staging = to / f".fetch-{release.name}"
+    try:
+        shutil.rmtree(staging, ignore_errors=True)  # a fetch that was killed left its staging folder
+        (staging / "unpacked").mkdir(parents=True)
+        for archive, source_url, digest in zip(release.archives, urls, expected):
+            # The published checksum is the official file's: it holds for a copy of that file (a mirror
+            # serves it by name, as does a --url ending in its name), not for a repackaging elsewhere.
+            same_file = source_url.rstrip("/").rsplit("/", 1)[-1].split("?")[0] == archive.file_name
+            path = _download(source_url, staging, archive.file_name, progress)
+            if same_file:
+                _check(path, source_url, archive.checksum, f"as published ({archive.source})")
+            _check(path, source_url, digest and f"sha256:{digest}", "as --sha256 says")
+            try:
+                unpack(path, staging / "unpacked" / archive.into, progress)
+            except DatasetError as error:
+                raise DatasetError(f"{source_url}: {error}") from None
+            path.unlink()  # the archive's space back before the next one
+        root = find_root(staging / "unpacked", release)
+        counted = release.verify(root)
+        root.rename(final)
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        if created and not any(to.iterdir()):
+            to.rmdir()
+        raise
+    shutil.rmtree(staging, ignore_errors=True)
+    return Fetched(release, final, counted)

@@ -1,0 +1,272 @@
+"""``clipalign fetch`` against a server on 127.0.0.1 only. Each release's archive is written in that release's
+own format and internal layout (TID2013 a RAR without a top folder, KADID-10k and NIGHTS zips with their
+top folder, CIFAR-100, cue-conflict and BAPPS gzipped tars, MIT1003 its pair of zips, CAT2000 a zip of
+trainSet/), fetched by ``--url`` or ``--mirror``, and then read by the dataset's own loader with the fixture's
+item count. Offline, a 404, a transfer cut short, a truncated or wrong archive, a file the index names
+missing, a published checksum or ``--sha256`` that does not match: each is one line, exit 2, and no folder
+a loader would accept. RAR itself is checked on the samples rarfile's source distribution ships."""
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import zlib
+from pathlib import Path
+
+import pytest
+
+from clipalign_utils import cli
+from clipalign_utils.data import fetch
+from clipalign_utils.data.bapps import load_bapps
+from clipalign_utils.data.cat2000 import load_cat2000
+from clipalign_utils.data.cifar100 import load_cifar100
+from clipalign_utils.data.geirhos import load_geirhos
+from clipalign_utils.data.kadid10k import load_kadid10k
+from clipalign_utils.data.mit1003 import load_mit1003
+from clipalign_utils.data.nights import load_nights
+from clipalign_utils.data.tid2013 import load_tid2013
+from clipalign_utils.errors import DatasetError
+from fixtures_real import (make_bapps, make_cat2000, make_cifar100, make_geirhos, make_kadid10k, make_mit1003,
+                           make_nights, make_tid2013, stored_rar, tar_folder, zip_folder)
+from helpers import FileServer, start_server
+
+RAR_SAMPLES = Path(__file__).parent / "data" / "rarfile"
+
+
+def _pack(name: str, src: Path, served: Path) -> None:
+    """``name``'s release archive(s) into ``served``, in its format and internal layout."""
+    if name == "tid2013":
+        stored_rar(make_tid2013(src), src, served / "tid2013.rar")  # the .rar has no top folder
+    elif name == "kadid10k":
+        zip_folder(make_kadid10k(src / "kadid10k"), src, served / "kadid10k.zip")
+    elif name == "cifar100":
+        tar_folder(make_cifar100(src) / "cifar-100-python", src, served / "cifar-100-python.tar.gz")
+    elif name == "geirhos":
+        tar_folder(make_geirhos(src), src, served / "cue-conflict.tar.gz")
+    elif name == "bapps":  # LPIPS's script unpacks it into dataset/2afc: the tar's top folder is val/
+        tar_folder(make_bapps(src) / "2afc" / "val", src / "2afc", served / "twoafc_val.tar.gz")
+    elif name == "nights":
+        zip_folder(make_nights(src), src, served / "nights.zip")
+    elif name == "mit1003":
+        make_mit1003(src)
+        for folder in ("ALLSTIMULI", "ALLFIXATIONMAPS"):
+            zip_folder(src / folder, src, served / f"{folder}.zip")
+    elif name == "cat2000":
+        zip_folder(make_cat2000(src) / "trainSet", src, served / "trainSet.zip")
+
+
+# What each loader reads from the fetched folder, and how many items the fixture holds.
+READ = {
+    "tid2013": (lambda root: len(load_tid2013(root)), 27),
+    "kadid10k": (lambda root: len(load_kadid10k(root)), 18),
+    "cifar100": (lambda root: len(load_cifar100(root)[0]), 10),
+    "geirhos": (lambda root: len(load_geirhos(root)), 9),
+    "bapps": (lambda root: len(load_bapps(root, "val")), 6),
+    "nights": (lambda root: len(load_nights(root, "test")), 6),
+    "mit1003": (lambda root: len(load_mit1003(root, image_size=32)), 4),
+    "cat2000": (lambda root: len(load_cat2000(root, image_size=32)), 4),
+}
+
+
+def _md5(path: Path) -> str:
+    return hashlib.md5(path.read_bytes()).hexdigest()
+
+
+@pytest.fixture
+def server(tmp_path):
+    served = tmp_path / "served"
+    served.mkdir()
+    handler = type("Files", (FileServer,), {"root": served, "gets": {}, "truncate": set()})
+    httpd, address = start_server(handler)
+    yield served, address, handler
+    httpd.shutdown()
+
+
+def _serve(name: str, tmp_path: Path, served: Path, monkeypatch, checksums: str = "fixture") -> None:
+    """Pack ``name`` into ``served``. Where the release has a published checksum, ``checksums`` says which
+    the fetch holds it to: the fixture's own ("fixture", so the published-checksum path runs on every
+    fetch), the release's ("published"), or none ("none")."""
+    _pack(name, tmp_path / "src", served)
+    release = fetch.RELEASES[name]
+    if checksums != "published":
+        def replaced(archive):
+            if archive.checksum is None or checksums == "none":
+                return dataclasses.replace(archive, checksum=None)
+            return dataclasses.replace(archive, checksum=f"md5:{_md5(served / archive.file_name)}")
+
+        archives = tuple(replaced(a) for a in release.archives)
+        monkeypatch.setitem(fetch.RELEASES, name, dataclasses.replace(release, archives=archives))
+        if name == "cifar100" and checksums == "fixture":
+            pickles = tmp_path / "src" / "cifar-100-python"
+            monkeypatch.setattr(fetch, "CIFAR100_FILE_MD5", {f: _md5(pickles / f) for f in ("test", "meta")})
+
+
+def _fetch(capsys, *args) -> tuple[int, str, str]:
+    code = cli.main(["fetch", *map(str, args)])
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def _nothing_accepted(to: Path, name: str) -> None:
+    """``to`` (if it is there at all) holds nothing: no dataset folder, no staging folder."""
+    assert not to.exists() or not any(to.iterdir()), sorted(p.name for p in to.iterdir())
+    with pytest.raises(DatasetError):
+        READ[name][0](to / name)
+
+
+@pytest.mark.parametrize("name", list(fetch.RELEASES))
+def test_each_release_is_fetched_unpacked_verified_and_read_by_its_loader(name, server, tmp_path, monkeypatch,
+                                                                         capsys):
+    served, address, handler = server
+    _serve(name, tmp_path, served, monkeypatch)
+    release = fetch.RELEASES[name]
+    to = tmp_path / "data"
+    # A multi-archive release only by --mirror; tid2013 by --mirror too, the rest by --url.
+    source = (["--mirror", address + "/"] if len(release.archives) > 1 or name == "tid2013"
+              else ["--url", f"{address}/{release.archives[0].file_name}"])
+    code, out, err = _fetch(capsys, name, "--to", to, *source)
+    assert code == 0, err
+    read, expected = READ[name]
+    assert read(to / name) == expected
+    task = release.task
+    assert out.splitlines()[-1] == f"read it with: -p {task}_dataset={name} -p {task}_root={to / name}"
+    assert sorted(p.name for p in to.iterdir()) == [name]  # no staging folder, no archive left
+    assert handler.gets == {a.file_name: 1 for a in release.archives}
+    # Fetched again: verified where it is, not downloaded twice.
+    code, out, _ = _fetch(capsys, name, "--to", to, *source)
+    assert code == 0 and "already there, verified" in out
+    assert handler.gets == {a.file_name: 1 for a in release.archives}
+
+
+def test_a_404_offline_and_a_transfer_cut_short_are_one_line_and_leave_nothing(server, tmp_path, monkeypatch,
+                                                                                capsys):
+    served, address, handler = server
+    _serve("nights", tmp_path, served, monkeypatch)
+    to = tmp_path / "data"
+    missing = f"{address}/moved/nights.zip"
+    code, _, err = _fetch(capsys, "nights", "--to", to, "--url", missing)
+    assert code == 2 and err.count("\n") == 1 and missing in err and "404" in err
+    _nothing_accepted(to, "nights")
+    offline = "http://127.0.0.1:9/nights.zip"  # the discard port: nothing listens
+    code, _, err = _fetch(capsys, "nights", "--to", to, "--url", offline)
+    assert code == 2 and err.count("\n") == 1 and offline in err and "download failed" in err
+    _nothing_accepted(to, "nights")
+    handler.truncate.add("nights.zip")  # Content-Length promises more than is sent
+    code, _, err = _fetch(capsys, "nights", "--to", to, "--mirror", address)
+    assert code == 2 and err.count("\n") == 1 and f"{address}/nights.zip" in err
+    _nothing_accepted(to, "nights")
+
+
+@pytest.mark.parametrize("name", ["tid2013", "kadid10k", "geirhos"])  # a RAR, a zip, a tar.gz
+def test_a_truncated_archive_served_whole_is_refused(name, server, tmp_path, monkeypatch, capsys):
+    served, address, _ = server
+    _serve(name, tmp_path, served, monkeypatch, checksums="none")
+    archive = served / fetch.RELEASES[name].archives[0].file_name
+    archive.write_bytes(archive.read_bytes()[:archive.stat().st_size * 2 // 3])
+    url = f"{address}/{archive.name}"
+    to = tmp_path / "data"
+    to.mkdir()  # a folder the user made stays, empty
+    code, _, err = _fetch(capsys, name, "--to", to, "--url", url)
+    assert code == 2 and err.count("\n") == 1 and url in err, err
+    assert to.is_dir()
+    _nothing_accepted(to, name)
+
+
+def test_checksums_the_published_one_and_sha256_each_stop_the_fetch(server, tmp_path, monkeypatch, capsys):
+    served, address, _ = server
+    _serve("cifar100", tmp_path, served, monkeypatch, checksums="published")
+    to = tmp_path / "data"
+    url = f"{address}/cifar-100-python.tar.gz"
+    # The fixture is not the release torchvision lists: its MD5 differs from the published one.
+    code, _, err = _fetch(capsys, "cifar100", "--to", to, "--url", url)
+    assert code == 2 and err.count("\n") == 1 and url in err and "eb9058c3a382ffc7106e4002c42a8d85" in err
+    _nothing_accepted(to, "cifar100")
+    # A repackaging under another name is not held to the official file's checksum, but to --sha256.
+    (served / "cifar100-copy.tgz").write_bytes((served / "cifar-100-python.tar.gz").read_bytes())
+    monkeypatch.setattr(fetch, "CIFAR100_FILE_MD5", {f: _md5(tmp_path / "src" / "cifar-100-python" / f)
+                                                     for f in ("test", "meta")})
+    copy = f"{address}/cifar100-copy.tgz"
+    code, _, err = _fetch(capsys, "cifar100", "--to", to, "--url", copy, "--sha256", "0" * 64)
+    assert code == 2 and err.count("\n") == 1 and copy in err and "--sha256" in err
+    _nothing_accepted(to, "cifar100")
+    sha256 = hashlib.sha256((served / "cifar100-copy.tgz").read_bytes()).hexdigest()
+    code, _, err = _fetch(capsys, "cifar100", "--to", to, "--url", copy, "--sha256", sha256.upper())
+    assert code == 0, err
+    assert READ["cifar100"][0](to / "cifar100") == 10
+
+
+def test_a_file_the_index_names_but_the_archive_lacks_and_an_error_page_are_refused(server, tmp_path,
+                                                                                     monkeypatch, capsys):
+    served, address, _ = server
+    src = tmp_path / "src"
+    make_kadid10k(src / "kadid10k")
+    (src / "kadid10k" / "images" / "I02_25_05.png").unlink()  # still listed in dmos.csv
+    zip_folder(src / "kadid10k", src, served / "kadid10k.zip")
+    to = tmp_path / "data"
+    code, _, err = _fetch(capsys, "kadid10k", "--to", to, "--mirror", address)
+    assert code == 2 and err.count("\n") == 1 and "I02_25_05.png" in err and "dmos.csv" in err
+    _nothing_accepted(to, "kadid10k")
+    (served / "kadid10k.zip").write_text("<html><body>Service Unavailable</body></html>")
+    code, _, err = _fetch(capsys, "kadid10k", "--to", to, "--mirror", address)
+    assert code == 2 and err.count("\n") == 1 and "neither a zip, a tar nor a RAR" in err
+    _nothing_accepted(to, "kadid10k")
+
+
+@pytest.mark.parametrize("args, message", [
+    (["nope", "--to", "{to}"], "choose one of tid2013, kadid10k"),
+    (["mit1003", "--to", "{to}", "--url", "http://127.0.0.1:9/a.zip"], "use --mirror BASE"),
+    (["nights", "--to", "{to}", "--url", "http://127.0.0.1:9/a.zip", "--mirror", "http://127.0.0.1:9"],
+     "give one"),
+    (["nights", "--to", "{to}", "--sha256", "abc"], "--sha256 'abc'"),
+    (["mit1003", "--to", "{to}", "--sha256", "0" * 64], "give 2 SHA-256"),
+])
+def test_bad_arguments_are_one_line_before_any_folder_is_made(args, message, tmp_path, capsys):
+    to = tmp_path / "data"
+    code, _, err = _fetch(capsys, *[a.format(to=to) for a in args])
+    assert code == 2 and err.count("\n") == 1 and message in err
+    assert not to.exists()
+
+
+def test_an_incomplete_folder_already_there_is_named_not_overwritten(server, tmp_path, monkeypatch, capsys):
+    served, address, handler = server
+    _serve("nights", tmp_path, served, monkeypatch)
+    (tmp_path / "data" / "nights").mkdir(parents=True)
+    code, _, err = _fetch(capsys, "nights", "--to", tmp_path / "data", "--mirror", address)
+    assert code == 2 and "exists but is not a complete NIGHTS" in err and handler.gets == {}
+
+
+@pytest.mark.parametrize("sample", ["rar3-solid.rar", "rar5-solid.rar"])
+def test_rar_samples_unpack_with_the_tools_that_read_them(sample, tmp_path):
+    """rarfile's samples (compressed, solid; RAR 3 and RAR 5): two 2,048-byte files of CRC-32 0xc5b7e6a2, per
+    their .exp listings. unar reads the RAR 3 one, libarchive the RAR 5 one; the default order reads both."""
+    readers = {"rar3-solid.rar": ("unar",), "rar5-solid.rar": ("libarchive",)}[sample]
+    for tools in (fetch.RAR_TOOLS, readers):
+        if tools == ("unar",) and not fetch.shutil.which("unar"):
+            continue
+        dest = tmp_path / "-".join(tools)
+        fetch.unpack(RAR_SAMPLES / sample, dest, rar_tools=tools)
+        files = sorted(dest.iterdir())
+        assert [(p.name, p.stat().st_size, zlib.crc32(p.read_bytes())) for p in files] == [
+            ("stest1.txt", 2048, 0xC5B7E6A2), ("stest2.txt", 2048, 0xC5B7E6A2)]
+    if sample == "rar3-solid.rar":
+        with pytest.raises(DatasetError, match="solid RAR archive, which libarchive cannot unpack: install unar"):
+            fetch.unpack(RAR_SAMPLES / sample, tmp_path / "alone", rar_tools=("libarchive",))
+
+
+def test_every_release_is_a_dataset_its_task_reads_and_names_where_its_url_is_published():
+    from clipalign_utils.data.registry import dataset_names
+
+    assert list(fetch.RELEASES) == ["tid2013", "kadid10k", "cifar100", "geirhos", "bapps", "nights", "mit1003",
+                                    "cat2000"]
+    for release in fetch.RELEASES.values():
+        assert release.name in dataset_names(release.task)
+        for archive in release.archives:
+            assert archive.url.startswith(("http://", "https://")) and archive.source
+            assert archive.checksum is None or archive.checksum.split(":")[0] in ("md5", "sha256")
+
+
+def test_the_readme_and_the_scale_page_give_every_fetch_command():
+    root = Path(__file__).parent.parent
+    readme, scale = (root / "README.md").read_text(), (root / "book" / "scale.md").read_text()
+    for name, release in fetch.RELEASES.items():
+        assert f"| `{name}`" in readme, name
+        assert f"`clipalign fetch {name} --to /data` | `{release.task}_dataset={name}`" in scale, name
