@@ -63,7 +63,6 @@ class Release:
     layout: str
     is_root: Callable[[Path], bool]
     verify: Callable[[Path], str]
-    note: str = ""
 
 
 # ------------------------------------------------------------------------------------- verification
@@ -171,13 +170,14 @@ RELEASES: dict[str, Release] = {release.name: release for release in (
         Archive("https://github.com/bethgelab/model-vs-human/releases/download/v0.1/cue-conflict.tar.gz", None,
                 "bethgelab/model-vs-human modelvshuman/utils.py (release v0.1, {NAME}.tar.gz)"),),
         "<shape_class>/<shape><i>-<texture><j>.png", _is_cue_conflict, _verify_geirhos),
+    # The val split only, the one 2AFC scores are reported on (LPIPS's download_dataset_valonly.sh, 1.1 GB);
+    # the train split is --url …/twoafc_train.tar.gz into another --to.
     Release("bapps", "BAPPS 2AFC, validation split (Zhang et al. 2018)", "similarity", (
         Archive("https://perceptual-similarity.s3.us-west-2.amazonaws.com/dataset/twoafc_val.tar.gz", None,
                 "richzhang/PerceptualSimilarity scripts/download_dataset_valonly.sh (the host since October "
                 "2023; before, people.eecs.berkeley.edu/~rich.zhang/projects/2018_perceptual/dataset/)",
                 into="2afc"),),
-        "2afc/val/<subset>/{ref,p0,p1,judge}/", _has("2afc"), _verify_bapps,
-        note="the val split, the one 2AFC scores are reported on (as LPIPS's download_dataset_valonly.sh)"),
+        "2afc/val/<subset>/{ref,p0,p1,judge}/", _has("2afc"), _verify_bapps),
     Release("nights", "NIGHTS (Fu et al. 2023)", "similarity", (
         Archive("https://data.csail.mit.edu/nights/nights.zip", None,
                 "ssundaram21/dreamsim dataset/download_dataset.sh"),),
@@ -413,7 +413,7 @@ def find_root(unpacked: Path, release: Release, depth: int = 4) -> Path:
         level = [p for folder in level for p in sorted(folder.iterdir())
                  if p.is_dir() and not p.name.startswith((".", "__MACOSX"))]
     found = ", ".join(sorted(p.name for p in unpacked.iterdir())) or "nothing"
-    raise DatasetError(f"the archive holds no {release.title} folder ({release.layout}); it holds: {found}")
+    raise DatasetError(f"it holds no {release.title} folder ({release.layout}), only: {found}")
 
 
 # -------------------------------------------------------------------------------------------- fetch
@@ -474,8 +474,11 @@ def fetch(name: str, to, url: str | None = None, mirror: str | None = None, sha2
             except DatasetError as error:
                 raise DatasetError(f"{source_url}: {error}") from None
             path.unlink()  # the archive's space back before the next one
-        root = find_root(staging / "unpacked", release)
-        counted = release.verify(root)
+        try:
+            root = find_root(staging / "unpacked", release)
+            counted = release.verify(root)
+        except DatasetError as error:
+            raise DatasetError(f"{' + '.join(urls)}: unpacked, but {error}") from None
         root.rename(final)
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
