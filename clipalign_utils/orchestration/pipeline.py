@@ -21,6 +21,7 @@ from typing import Callable, Mapping, Sequence
 
 from .. import record, registry
 from ..config import PRESETS
+from . import kernel
 from ..errors import ClipalignError, ParameterError
 from ..layout import RunDir
 from ..record import Resolved
@@ -99,12 +100,14 @@ def run_notebook(name: str, run_dir: Path, parameters: Mapping, progress: bool =
     declared = declared_parameters(name)
     passed = {k: v for k, v in parameters.items() if k in declared}
     final, partial = out_dir / f"{name}.ipynb", out_dir / f".{name}.running.ipynb"
+    shared = kernel.manager_for(str(REPO_ROOT))
     try:
         papermill.execute_notebook(str(source), str(partial), parameters=passed,
                                    kernel_name="python3", progress_bar=progress,
-                                   cwd=str(REPO_ROOT))
+                                   cwd=str(REPO_ROOT), **({"km": shared} if shared is not None else {}))
     except DeadKernelError:
         # The kernel was killed (by the OOM killer, most often): one line, not papermill's traceback.
+        kernel.discard()
         if partial.exists():
             os.replace(partial, out_dir / f"{name}.failed.ipynb")
         final.unlink(missing_ok=True)
@@ -117,6 +120,9 @@ def run_notebook(name: str, run_dir: Path, parameters: Mapping, progress: bool =
         message = str(error.evalue).strip().splitlines()[0] if str(error.evalue).strip() else ""
         raise StepFailed(f"{label} failed ({error.ename}: {message}); "
                          f"see {out_dir / (name + '.failed.ipynb')}") from None
+    except BaseException:
+        kernel.discard()  # interrupted mid-cell: no later notebook runs on that kernel
+        raise
     finally:
         source.unlink(missing_ok=True)
     os.replace(partial, final)

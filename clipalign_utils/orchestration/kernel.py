@@ -1,0 +1,93 @@
+"""One Jupyter kernel for the notebooks a process executes, so torch, open_clip and the package are imported
+once per command rather than once per page (about 5 s a page on two cores).
+
+Before each notebook the kernel is put back as a new one would be: the user namespace cleared (``%reset``),
+figures closed, the working directory the notebook runs in, the execution count at 1. Imported modules stay:
+that is the saving. (torch seeds its default generator at random in each new process, so no notebook's
+numbers may rest on it: every draw the measurements make is seeded, and a run's tables are the same with
+shared or fresh kernels.) A kernel that died
+(or was interrupted), or whose environment variables no longer match the process's, is replaced by a new one.
+``CLIPALIGN_FRESH_KERNEL=1`` gives every notebook a kernel of its own, as before.
+"""
+from __future__ import annotations
+
+import atexit
+import os
+
+_RESET = """\
+get_ipython().run_line_magic("reset", "-f")
+import os as _os, sys as _sys
+_os.chdir({cwd!r})
+if "matplotlib.pyplot" in _sys.modules:
+    _sys.modules["matplotlib.pyplot"].close("all")
+del _os, _sys
+get_ipython().execution_count = 1
+"""
+
+
+class _Shared:
+    manager = None  # jupyter_client's AsyncKernelManager, started by the first notebook's client
+    environment: dict | None = None
+
+
+def fresh_kernels() -> bool:
+    return os.environ.get("CLIPALIGN_FRESH_KERNEL", "0") not in ("", "0")
+
+
+def manager_for(cwd: str):
+    """The kernel manager the next notebook runs on (None: papermill starts a kernel of its own). A kernel
+    still running is reset for it first."""
+    if fresh_kernels():
+        return None
+    from jupyter_client.manager import AsyncKernelManager
+
+    if _Shared.manager is not None and (_Shared.environment != dict(os.environ) or not _alive()):
+        discard()
+    if _Shared.manager is None:
+        # nbclient starts it (with papermill's cwd) on first use and, not owning it, leaves it running.
+        _Shared.manager = AsyncKernelManager(kernel_name="python3")
+        _Shared.environment = dict(os.environ)
+        return _Shared.manager
+    _reset(cwd)
+    return _Shared.manager
+
+
+def _alive() -> bool:
+    from nbclient.util import run_sync
+
+    try:
+        return bool(_Shared.manager.has_kernel and run_sync(_Shared.manager.is_alive)())
+    except Exception:  # a manager in a broken state is as good as dead
+        return False
+
+
+def _reset(cwd: str) -> None:
+    from jupyter_client import BlockingKernelClient
+
+    client = BlockingKernelClient()
+    client.load_connection_info(_Shared.manager.get_connection_info())
+    client.start_channels()
+    try:
+        client.wait_for_ready(timeout=60)
+        reply = client.execute_interactive(_RESET.format(cwd=cwd), silent=True,
+                                           store_history=False, timeout=60, output_hook=lambda msg: None)
+        if reply["content"]["status"] != "ok":
+            raise RuntimeError(f"the kernel reset failed: {reply['content'].get('evalue')}")
+    finally:
+        client.stop_channels()
+
+
+def discard() -> None:
+    """Shut the shared kernel down (the next notebook starts a new one)."""
+    manager, _Shared.manager, _Shared.environment = _Shared.manager, None, None
+    if manager is None or not manager.has_kernel:
+        return
+    from nbclient.util import run_sync
+
+    try:
+        run_sync(manager.shutdown_kernel)(now=True)
+    except Exception:  # already gone
+        pass
+
+
+atexit.register(discard)

@@ -1,0 +1,61 @@
+"""The kernel a process's notebooks share (``orchestration.kernel``): each notebook finds it as a new kernel
+would be (no variable of the notebook before, execution count 1, the working directory), modules stay imported, and a change of environment or a dead
+kernel brings a new one."""
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from clipalign_utils import registry
+from clipalign_utils.orchestration import kernel, pipeline
+
+HEADER = ("# ---\n# jupyter:\n#   kernelspec:\n#     display_name: Python 3\n#     language: python\n"
+          "#     name: python3\n# ---\n\n")
+PROBE = (HEADER + '# %% tags=["parameters"]\nrun_dir = ""\n\n'
+         "# %%\nimport json, os, sys\ntorch_imported_before = 'torch' in sys.modules\nimport torch\n"
+         "print(json.dumps({'left_over': 'left_over' in globals(),\n"
+         "                  'cwd': os.getcwd(), 'pid': os.getpid(), 'env': os.environ.get('CLIPALIGN_PROBE', ''),\n"
+         "                  'torch_imported_before': torch_imported_before}))\n"
+         "left_over = 1\nos.chdir('/')\n")
+
+
+def _probe(tmp_path, k: int) -> tuple[dict, dict]:
+    notebook = pipeline.run_notebook("96_probe", tmp_path / f"run{k}", {"run_dir": "x"}, progress=False)
+    cells = [c for c in json.loads(notebook.read_text())["cells"] if c["cell_type"] == "code"]
+    probe = next(c for c in cells if "json.dumps" in "".join(c["source"]))
+    return json.loads("".join(probe["outputs"][0]["text"])), probe
+
+
+@pytest.fixture
+def probe_step(tmp_path, monkeypatch):
+    monkeypatch.delenv("CLIPALIGN_FRESH_KERNEL", raising=False)
+    notebooks = tmp_path / "notebooks"
+    notebooks.mkdir()
+    (notebooks / "96_probe.py").write_text(PROBE)
+    registry.register(registry.Step("probe", "96_probe", notebook_dir=notebooks))
+    kernel.discard()
+    yield
+    registry.unregister("probe")
+    kernel.discard()
+
+
+def test_notebooks_share_one_kernel_that_each_finds_as_new(probe_step, tmp_path, monkeypatch):
+    first, _ = _probe(tmp_path, 1)
+    second, cell = _probe(tmp_path, 2)
+    assert second["pid"] == first["pid"]  # one kernel: torch was imported once
+    assert not first["left_over"] and not second["left_over"]
+    assert second["cwd"] == first["cwd"] == str(pipeline.REPO_ROOT)
+    assert second["torch_imported_before"]
+    parameters = 2  # the parameters cell and papermill's injected one come first
+    assert cell["execution_count"] == parameters + 1
+    monkeypatch.setenv("CLIPALIGN_PROBE", "changed")  # a kernel started before would not see it
+    third, _ = _probe(tmp_path, 3)
+    assert third["pid"] != first["pid"] and third["env"] == "changed"
+
+
+def test_fresh_kernel_setting_gives_each_notebook_its_own(probe_step, tmp_path, monkeypatch):
+    monkeypatch.setenv("CLIPALIGN_FRESH_KERNEL", "1")
+    first, _ = _probe(tmp_path, 1)
+    second, _ = _probe(tmp_path, 2)
+    assert first["pid"] != second["pid"] and not second["torch_imported_before"]
