@@ -12,3 +12,5 @@ NOISE_AT = ("native", "input")
 LAYERS = ("final", "all")
 SIMILARITY_PROTOCOLS = ("all", "votes6")
 SALIENCY_METHODS = ("smoothgrad", "rollout")
+# Where the world puts an object: anywhere it fits whole at a varied size, or near the centre (the first worlds).
+OBJECT_PLACEMENTS = ("varied", "centred")

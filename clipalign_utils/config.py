@@ -38,6 +38,9 @@ _COMMON: dict[str, Any] = {
     "image_size": 32,
     "texture_correlation": 0.8,
     "texture_scale": 1.0,
+    # Objects anywhere in the image at a varied size (varied) or near its centre (centred, the world before
+    # 2026-12-03): with varied placement, where a model looks can differ from a fixed centre prior.
+    "object_placement": "varied",
     "quality_variation": 0.0,  # fraction of training images degraded (noise, blur, JPEG, …); 0 = clean
     # The embedded IQA distortion families a degraded training image draws from (data/distortions.py).
     "quality_families": QUALITY_FAMILIES,
@@ -128,6 +131,7 @@ _COMMON_CHOICES: dict[str, Collection[str]] = {
     "device": choices.DEVICES,
     "distance": choices.DISTANCES,
     "iqa_resize": choices.IQA_RESIZE,
+    "object_placement": choices.OBJECT_PLACEMENTS,
 }
 
 

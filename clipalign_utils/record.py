@@ -49,6 +49,7 @@ class WorldSettings:
     image_size: int
     texture_correlation: float
     texture_scale: float
+    object_placement: str
     quality_variation: float
     quality_families: tuple[str, ...]
 
@@ -73,7 +74,8 @@ WORLD_KEYS = tuple(f.name for f in fields(WorldSettings))
 # The parameters a trained run keeps: those of both groups (train_params.json holds them).
 TRAINING_KEYS = tuple(f.name for f in fields(TrainingSettings)) + WORLD_KEYS
 # What a training record written before a key existed means by its absence (those runs trained on clean images).
-RECORDED_BEFORE = {"quality_variation": 0.0, "quality_families": list(QUALITY_FAMILIES)}
+RECORDED_BEFORE = {"quality_variation": 0.0, "quality_families": list(QUALITY_FAMILIES),
+                   "object_placement": "centred"}
 GIVEN = "given"  # the source of a value passed with -p or by papermill
 
 

@@ -38,6 +38,7 @@ batch_size = None
 image_size = None
 texture_correlation = None
 texture_scale = None
+object_placement = None  # varied | centred: objects anywhere at varied sizes, or near the centre
 quality_variation = None  # fraction of training images degraded (noise, blur, JPEG, …); 0: all clean
 quality_families = None  # distortion families drawn from, e.g. "gaussian_blur,jpeg_compression"; None: all 8
 epochs = None

@@ -73,6 +73,7 @@ eval_batch_size = None
 image_size = None  # embedded: image size (as the world was trained)
 texture_correlation = None  # embedded: for the world images among the references
 texture_scale = None
+object_placement = None  # varied | centred: where objects sit (as the world was trained)
 n_boot = None  # bootstrap resamples for the SRCC intervals
 iqa_dataset = None  # embedded | tid2013 | kadid10k
 iqa_root = None  # tid2013 / kadid10k: the dataset folder in its official layout

@@ -60,6 +60,7 @@ eval_batch_size = None
 image_size = None  # embedded world
 texture_correlation = None
 texture_scale = None
+object_placement = None  # varied | centred: where objects sit (as the world was trained)
 n_boot = None
 cue_conflict_dataset = None  # embedded | geirhos
 cue_conflict_root = None  # geirhos: the cue-conflict/ folder (one folder per class) or its parent

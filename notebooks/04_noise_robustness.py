@@ -63,6 +63,7 @@ eval_batch_size = None
 image_size = None  # embedded world: as trained
 texture_correlation = None
 texture_scale = None
+object_placement = None  # varied | centred: where objects sit (as the world was trained)
 n_boot = None  # bootstrap resamples for the accuracy CIs
 noise_dataset = None  # embedded | cifar100
 noise_root = None  # cifar100: the cifar-100-python folder (holding test and meta) or its parent

@@ -75,7 +75,7 @@ display(tradeoff_step.means_view(means).round(3))
 # ## Every measure against training time
 # The layout of the paper's Fig. 1: accuracy clean and under noise; alignment with quality
 # judgments; texture bias; the normalized accuracy drop under noise; then, when the run has them, the
-# 2AFC similarity score and the saliency CC with their bootstrap bands. The epoch axis is
+# 2AFC similarity score and the saliency shuffled AUC with their bootstrap bands. The epoch axis is
 # logarithmic past the first checkpoint, because the first pass over the data is where the
 # fast changes happen.
 
@@ -85,7 +85,7 @@ save_figure(tradeoff_page.summary(means, run_dirs), run_dir, "tradeoff_summary")
 # %% [markdown]
 # ## Do the alignment curves rise and then fall?
 # Where each curve peaks, and whether its maximum lies strictly inside the run: IQA alignment, and the
-# 2AFC score and saliency CC when the run has them. The verdicts below rest on each step's paired
+# 2AFC score and saliency sAUC when the run has them. The verdicts below rest on each step's paired
 # early-peak test (see the IQA page), not on comparing these unpaired bands. With several runs: the seed-mean curve of each scale, and the interval over seeds.
 
 # %%

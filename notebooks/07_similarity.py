@@ -63,6 +63,7 @@ device = None  # auto | cpu | cuda
 eval_batch_size = None
 image_size = None  # embedded: image size (as the world was trained)
 texture_scale = None  # embedded: for the world renders among the references
+object_placement = None  # varied | centred: where objects sit (as the world was trained)
 n_boot = None  # bootstrap resamples for the score intervals
 distance = None  # normalized_euclidean | euclidean | cosine
 iqa_resize = None  # real sets: auto | patches | resize | crop, as the IQA step

@@ -33,7 +33,9 @@
 #
 # - `embedded` (the default, offline) — **synthetic ground truth**: nobody looked at these images. The
 #   world's images come with their object's silhouette; the "fixation density" is that silhouette,
-#   blurred and mixed with a centre prior, and the "fixations" are points drawn from it. It stands for
+#   blurred and mixed with a weak centre prior, and the "fixations" are points drawn from it. Objects
+#   sit anywhere in the frame at varied sizes (`object_placement=varied`, the training world's
+#   placement too), so looking at the object and looking at the middle are different things. It stands for
 #   the finding that objects predict fixations better than low-level saliency (Einhäuser et al., 2008),
 #   so scoring against it asks *does the model look at the object?*, not whether it looks as people do.
 # - `mit1003` (Judd et al., 2009) and `cat2000` (Borji & Itti, 2015): people's fixations on photographs,
@@ -44,8 +46,15 @@
 # AUC (fixations against non-fixated pixels, or against other images' fixations, which cancels the
 # centre bias). Each is computed per image and averaged, with a 95 % bootstrap interval over images. A
 # constant map has no CC or NSS (both divide by its spread): such images are left out of those means.
-# The **baseline** is a centre Gaussian scored on the same images (rows `centre_bias` in the table): a
-# model that beats it does more than prefer the middle of the frame.
+# **Baselines**, scored on the same images (rows in the table's checkpoint column): `centre_bias`, a
+# centre Gaussian; on the world's images also `object_silhouette`, the object's own silhouette as the
+# map (what a model that looks exactly at the object would score), and `shuffled_silhouette`, another
+# image's silhouette (a control that should score near chance).
+#
+# **The headline measure is shuffled AUC.** Its negatives are other images' fixations, so a map that
+# knows only where fixations fall on average (the centre) scores near chance, and only a map that finds
+# *this* image's object scores above it. CC, NSS and SIM reward the centre prior whenever the ground
+# truth has one; the verdict, the synthesis' saliency curve and its early-peak test all use sAUC.
 
 # %% tags=["hide-input"]
 # On Colab: install the package at this notebook's release (elsewhere, or once installed, nothing).
@@ -65,6 +74,7 @@ eval_batch_size = None
 image_size = None  # embedded: image size (as the world was trained)
 texture_correlation = None  # embedded: world settings of the images
 texture_scale = None
+object_placement = None  # embedded: varied | centred (as the world was trained)
 n_boot = None  # bootstrap resamples for the intervals
 saliency_dataset = None  # embedded | mit1003 | cat2000
 saliency_root = None  # mit1003: the folder holding ALLSTIMULI and ALLFIXATIONMAPS; cat2000: the one holding trainSet
@@ -92,7 +102,7 @@ say(saliency_page.data_sentences(run, params, data))
 # %% [markdown]
 # ## Scoring every checkpoint
 # Each checkpoint's maps are computed once (cached with the run's embeddings), resized onto each
-# image's ground truth and scored; the centre-bias baseline is scored on the same images.
+# image's ground truth and scored; the baselines are scored on the same images.
 
 # %%
 tables = saliency_step.measure(run, params, data)
@@ -101,16 +111,18 @@ display(saliency_step.score_table(tables))
 
 # %% [markdown]
 # ## Each metric over training
-# The model's mean per checkpoint with its bootstrap band; the dashed line and grey band are the
-# centre-bias baseline. For the AUCs the dotted line is chance (0.5).
+# The model's mean per checkpoint with its bootstrap band; the horizontal lines and bands are the
+# baselines (centre bias dashed, object silhouette dash-dotted, shuffled silhouette dotted). For the
+# AUCs the thin dotted line is chance (0.5). The first sentence places the checkpoints among the
+# baselines on the headline sAUC.
 
 # %%
 save_figure(metrics_vs_epoch(tables["saliency"]), run.run_dir, "saliency_metrics_vs_epoch")
-say(saliency_page.curve_sentences(tables))
+say([saliency_page.baseline_sentence(tables["saliency"])] + saliency_page.curve_sentences(tables))
 
 # %% [markdown]
 # ## The maps themselves
-# The same images at the first checkpoint, at the checkpoint with the best CC and at the last one, next
+# The same images at the first checkpoint, at the checkpoint with the best sAUC and at the last one, next
 # to the ground-truth density (synthetic for the embedded set).
 
 # %%
@@ -132,7 +144,7 @@ if "saliency_regions" in tables:  # the world's images: their silhouettes are kn
 # %% [markdown]
 # ## Reading the result
 # On the embedded set every number here measures agreement with a *synthetic* observer who fixates
-# the object with a centre bias: a rising CC or NSS means the model's evidence gathers on the object,
+# the object with a weak centre bias: a rising sAUC means the model's evidence gathers on the object,
 # not that it looks as people do. Whether attentional alignment with people peaks early needs human
 # fixations: run with `-p saliency_dataset=mit1003 -p saliency_root=PATH` (or `cat2000`). A 32 px model
 # sees real photographs squeezed to its input size, so its maps are coarse; the metrics compare them at

@@ -125,8 +125,9 @@ def echo_everywhere():
     ("iqa", {"root", "size", "mode", "world_config", "seed", "levels", "observer"}),
     ("cue_conflict", {"root", "size", "world_config", "seed", "per_pair"}),
     ("noise", {"root", "per_class", "seed", "world_config"}),
-    ("similarity", {"root", "protocol", "split", "image_size", "seed", "texture_scale", "resize"}),
-    ("saliency", {"root", "image_size", "seed", "n_images", "texture_correlation", "texture_scale"}),
+    ("similarity", {"root", "protocol", "split", "image_size", "seed", "texture_scale", "resize", "object_placement"}),
+    ("saliency", {"root", "image_size", "seed", "n_images", "texture_correlation", "texture_scale",
+                  "object_placement"}),
 ])
 def test_each_dispatcher_calls_a_registered_loader_with_its_keywords(echo_everywhere, task, keywords):
     params = config.resolve("smoke", **{f"{task}_dataset": "echo"})

@@ -141,9 +141,9 @@ def test_early_peak_test_by_hand_and_against_brute_force():
     assert result["lo"] > 0  # every resample keeps the early peak above the final value
 
 
-@pytest.mark.parametrize("measure", ["2AFC score over triplets", "saliency CC over images"])
+@pytest.mark.parametrize("measure", ["2AFC score over triplets", "saliency sAUC over images"])
 def test_mean_peak_test_by_hand_and_against_brute_force(measure):
-    """The shared paired test for a measure that is a mean over items (the 2AFC score, saliency CC)."""
+    """The shared paired test for a measure that is a mean over items (the 2AFC score, saliency sAUC)."""
     from clipalign_utils.metrics.peak import mean_peak_test
 
     rng = np.random.default_rng(1)

@@ -40,7 +40,7 @@ def test_smoke_pipeline_leaves_checkpoints_notebooks_and_tables(smoke_pipeline):
     from clipalign_utils import results
 
     table = results.checkpoint_table(smoke_pipeline)
-    assert table[["two_afc_score", "saliency_cc"]].notna().all().all()
+    assert table[["two_afc_score", "saliency_sauc", "saliency_cc"]].notna().all().all()
     verdicts = pd.read_csv(smoke_pipeline / "metrics" / "tradeoff_verdicts.csv")
     assert {"mid-level similarity peaks early then declines",
             "saliency correspondence peaks early then declines"} <= set(verdicts["claim"])

@@ -28,7 +28,7 @@ def test_the_run_record_wins_over_the_preset_and_says_so(tmp_path):
     run = _trained(tmp_path / "run", seed=1, texture_correlation=1.0, texture_scale=2.0)
     resolved = record.resolve(run, "smoke", {"distance": "cosine"})
     assert resolved.values["seed"] == 1 and resolved.values["texture_scale"] == 2.0
-    assert resolved.world == record.WorldSettings(32, 1.0, 2.0, 0.0, config.PRESETS["smoke"]["quality_families"])
+    assert resolved.world == record.WorldSettings(32, 1.0, 2.0, "varied", 0.0, config.PRESETS["smoke"]["quality_families"])
     assert resolved.training.seed == 1 and resolved.training.epochs == config.PRESETS["smoke"]["epochs"]
     assert resolved.sources["seed"] == "train_params.json" and resolved.sources["distance"] == "given"
     assert resolved.sources["n_boot"] == "preset smoke"

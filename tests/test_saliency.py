@@ -333,32 +333,35 @@ def test_saliency_figures():
 
 
 # ------------------------------------------------------------------ the step page's sentences and figures
-def _saliency_table(cc=(0.1, 0.3, 0.2)):
+def _saliency_table(sauc=(0.1, 0.3, 0.2)):
+    """Checkpoints epoch_0..2 with the headline sAUC ``sauc``, NSS 1, 2, 3 and no CC (constant maps), and the
+    three baselines (each 0.9 [0.85, 0.95] on sAUC, NSS and CC)."""
     import pandas as pd
 
-    rows = [{"checkpoint": "centre_bias", "epoch": np.nan, "metric": m, "value": 0.9, "value_lo": 0.85,
-             "value_hi": 0.95} for m in ("cc", "nss", "sauc")]
-    for k, value in enumerate(cc):
-        rows.append({"checkpoint": f"epoch_{k}", "epoch": float(k), "metric": "cc", "value": value,
+    rows = [{"checkpoint": b, "epoch": np.nan, "metric": m, "value": 0.9, "value_lo": 0.85,
+             "value_hi": 0.95} for b in ("centre_bias", "object_silhouette", "shuffled_silhouette")
+            for m in ("sauc", "cc", "nss")]
+    for k, value in enumerate(sauc):
+        rows.append({"checkpoint": f"epoch_{k}", "epoch": float(k), "metric": "sauc", "value": value,
                      "value_lo": value - 0.1, "value_hi": value + 0.1})
         rows.append({"checkpoint": f"epoch_{k}", "epoch": float(k), "metric": "nss", "value": 1.0 + k,
                      "value_lo": 0.5 + k, "value_hi": 1.5 + k})
-        rows.append({"checkpoint": f"epoch_{k}", "epoch": float(k), "metric": "sauc", "value": np.nan,
+        rows.append({"checkpoint": f"epoch_{k}", "epoch": float(k), "metric": "cc", "value": np.nan,
                      "value_lo": np.nan, "value_hi": np.nan})
     return {"saliency": pd.DataFrame(rows)}
 
 
-def test_map_checkpoints_pick_first_best_cc_and_last():
+def test_map_checkpoints_pick_first_best_sauc_and_last():
     from clipalign_utils.steps.saliency import analysis as step
 
-    def columns(cc):
-        return step.map_checkpoints(_saliency_table(cc)["saliency"], "epoch_0", "epoch_2")
+    def columns(sauc):
+        return step.map_checkpoints(_saliency_table(sauc)["saliency"], "epoch_0", "epoch_2")
 
-    # the baseline's CC (0.9) is not a checkpoint's
-    assert columns((0.1, 0.3, 0.2)) == {"first (epoch_0)": "epoch_0", "best CC (epoch_1)": "epoch_1",
+    # the baselines' sAUC (0.9) is not a checkpoint's
+    assert columns((0.1, 0.3, 0.2)) == {"first (epoch_0)": "epoch_0", "best sAUC (epoch_1)": "epoch_1",
                                         "last (epoch_2)": "epoch_2"}
     assert columns((0.1, 0.2, 0.3)) == {"first (epoch_0)": "epoch_0", "last (epoch_2)": "epoch_2"}
-    assert columns((0.3, 0.2, 0.1)) == {"best CC (epoch_0)": "epoch_0", "last (epoch_2)": "epoch_2"}
+    assert columns((0.3, 0.2, 0.1)) == {"best sAUC (epoch_0)": "epoch_0", "last (epoch_2)": "epoch_2"}
     assert columns((np.nan, np.nan, np.nan)) == {"first (epoch_0)": "epoch_0", "last (epoch_2)": "epoch_2"}
 
 
@@ -367,14 +370,23 @@ def test_curve_sentences_and_score_table_by_hand():
 
     tables = _saliency_table()
     assert step_page.curve_sentences(tables) == [
-        "CC: 0.100 at epoch 0, best 0.300 [0.200, 0.400] at epoch 1 (inside the run), 0.200 [0.100, 0.300] at "
+        "SAUC: 0.100 at epoch 0, best 0.300 [0.200, 0.400] at epoch 1 (inside the run), 0.200 [0.100, 0.300] at "
         "the last checkpoint (epoch 2); centre bias 0.900 [0.850, 0.950]",
+        "cc: undefined at every checkpoint (constant maps)",
         "NSS: 1.000 at epoch 0, best 3.000 [2.500, 3.500] at epoch 2 (at the last checkpoint), 3.000 [2.500, "
-        "3.500] at the last checkpoint (epoch 2); centre bias 0.900 [0.850, 0.950]",
-        "sauc: undefined at every checkpoint (constant maps)"]
+        "3.500] at the last checkpoint (epoch 2); centre bias 0.900 [0.850, 0.950]"]
+    table = tables["saliency"]
+    table.loc[(table["checkpoint"] == "centre_bias") & (table["metric"] == "sauc"), ["value", "value_lo", "value_hi"]] = \
+        (0.05, 0.0, 0.15)
+    table.loc[(table["checkpoint"] == "object_silhouette") & (table["metric"] == "sauc"), "value_lo"] = 0.25
+    assert step_page.baseline_sentence(table) == (
+        "SAUC baselines: centre bias 0.050 [0.000, 0.150]; object silhouette 0.900 [0.250, 0.950]; shuffled "
+        "silhouette 0.900 [0.850, 0.950] — 2 of 3 checkpoints above the centre bias's interval, 1 reach the "
+        "object silhouette's")
     shown = step.score_table(tables)
-    assert shown.index.tolist() == ["centre_bias", "epoch_0", "epoch_1", "epoch_2"]
-    assert shown.loc["epoch_1", "cc"] == 0.3 and shown.loc["epoch_2", "nss"] == 3.0
+    assert shown.index.tolist() == ["centre_bias", "object_silhouette", "shuffled_silhouette", "epoch_0", "epoch_1",
+                                    "epoch_2"]
+    assert shown.loc["epoch_1", "sauc"] == 0.3 and shown.loc["epoch_2", "nss"] == 3.0
 
 
 def test_region_sentences_by_hand():
@@ -431,13 +443,13 @@ def test_step_measures_and_draws_the_maps_from_the_cache(tmp_path):
     from clipalign_utils.metrics.peak import mean_peak_test
 
     per_image = tables["saliency_per_image"]
-    expected = mean_peak_test(per_image[per_image["checkpoint"] != step.BASELINE], "cc", "image", n_boot=10,
+    expected = mean_peak_test(per_image[~per_image["checkpoint"].isin(step.BASELINES)], "sauc", "image", n_boot=10,
                               seed=config.bootstrap_seed(params))
     peak = tables["saliency_peak"].iloc[0]
-    assert peak["metric"] == "cc" and peak["n_items"] == 3 and peak["final_epoch"] == 1.0
+    assert peak["metric"] == "sauc" and peak["n_items"] == 3 and peak["final_epoch"] == 1.0
     assert peak["final_value"] == pytest.approx(expected["final_value"])
-    cc = tables["saliency"].query("metric == 'cc' and checkpoint == 'epoch_1'")["value"].iloc[0]
-    assert peak["final_value"] == pytest.approx(cc)  # the peak test's curve is the table's CC
+    sauc = tables["saliency"].query("metric == 'sauc' and checkpoint == 'epoch_1'")["value"].iloc[0]
+    assert peak["final_value"] == pytest.approx(sauc)  # the peak test's curve is the table's sAUC
     assert set(tables["saliency_regions"]["set"]) == {data.scored.images.name}
     cached = sorted((tmp_path / "cache").iterdir())
     fig = step_page.maps_figure(run, params, data, tables)
@@ -446,3 +458,50 @@ def test_step_measures_and_draws_the_maps_from_the_cache(tmp_path):
     assert titles[:2] == ["image", "people (density)"]
     assert titles[2:] == list(step.map_checkpoints(tables["saliency"], "epoch_0", "epoch_1"))
     matplotlib.pyplot.close("all")
+
+
+# ------------------------------------------------------------------------------ baselines
+def test_on_the_embedded_set_shuffled_auc_ranks_the_baselines():
+    """Objects anywhere in the frame, fixations on them with a weak centre prior: on the headline sAUC the
+    object's own silhouette scores far above a centre Gaussian, and another image's silhouette near chance.
+    With the centred world (objects near the middle) the centre prior and the object cannot be told apart."""
+    from clipalign_utils.steps.saliency import BASELINES, HEADLINE
+    from clipalign_utils.steps.saliency.analysis import GroundTruth, baseline_rows
+
+    scores = {}
+    for placement in ("varied", "centred"):
+        data = load_saliency("embedded", None, image_size=32, seed=0, n_images=24, object_placement=placement)
+        table, per_image = baseline_rows(data, GroundTruth.of(data), method="smoothgrad", n_boot=200, seed=0)
+        assert list(dict.fromkeys(table["checkpoint"])) == list(BASELINES)
+        assert per_image.groupby("checkpoint").size().eq(24).all()
+        scores[placement] = table[table["metric"] == HEADLINE].set_index("checkpoint")["value"]
+    varied = scores["varied"]
+    assert varied["object_silhouette"] >= 0.7 and varied["centre_bias"] <= 0.6
+    assert varied["object_silhouette"] - varied["centre_bias"] >= 0.15
+    assert abs(varied["shuffled_silhouette"] - 0.5) < 0.06
+    centred = scores["centred"]
+    assert centred["object_silhouette"] - centred["centre_bias"] < 0.1
+
+
+def test_object_placement_moves_objects_and_keeps_the_rest_of_each_item():
+    """``varied`` spreads the objects' centres (and makes them smaller, so they fit anywhere); ``centred`` is the first worlds' placement, and
+    both draw the same numbers after the pose, so an item's texture, colour and caption do not change."""
+    from clipalign_utils.data import world
+
+    centres, areas = {}, {}
+    for placement in ("varied", "centred"):
+        config = world.WorldConfig(32, object_placement=placement)
+        items = [world.make_pair(k, 0, config, "test") for k in range(64)]
+        alphas = [world.shape_alpha(world.SHAPES[k % 8], 32, np.random.default_rng([0, 1, 0, k]), placement)
+                  for k in range(64)]
+        ys, xs = zip(*[np.argwhere(a > 0.5).mean(axis=0) for a in alphas])
+        centres[placement] = np.std(xs) + np.std(ys)
+        areas[placement] = np.mean([a.sum() for a in alphas])
+        if placement == "varied":
+            captions = [item[3] for item in items]
+            textures = [item[2] for item in items]
+        else:
+            assert [item[3] for item in items] == captions and [item[2] for item in items] == textures
+    assert centres["varied"] > 2 * centres["centred"] and areas["varied"] < areas["centred"]
+    with pytest.raises(ParameterError, match="object_placement must be one of varied, centred"):
+        world.WorldConfig(32, object_placement="corner")

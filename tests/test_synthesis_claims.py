@@ -28,7 +28,7 @@ def _table(two_afc=None, saliency=None, two_afc_drop=None, saliency_drop=None):
                           shape_bias=np.linspace(0.2, 0.8, n), clean_accuracy=0.8,
                           noise_drop=0.3 + 0.01 * rng.standard_normal(n))
     for prefix, column, values, drop in (("two_afc", "two_afc_score", two_afc, two_afc_drop),
-                                         ("saliency", "saliency_cc", saliency, saliency_drop)):
+                                         ("saliency", "saliency_sauc", saliency, saliency_drop)):
         if values is not None:
             df[column], df[f"{column}_lo"], df[f"{column}_hi"] = _curve(values)
         if drop is not None:
@@ -84,7 +84,7 @@ def test_seed_means_and_verdicts_by_scale_carry_the_new_curves():
                            two_afc_drop=(0.15, 0.1 + 0.01 * seed, 0.2)).assign(scale="tiny", seed=seed))
     table = pd.concat(runs, ignore_index=True)
     means = tradeoff.seed_means(table)
-    assert {"two_afc_score", "two_afc_score_lo", "saliency_cc_hi", "two_afc_early_drop"} <= set(means.columns)
+    assert {"two_afc_score", "two_afc_score_lo", "saliency_sauc_hi", "two_afc_early_drop"} <= set(means.columns)
     by_scale = tradeoff.verdicts(table, n_perm=200, by="scale")
     row = by_scale[by_scale["claim"] == "mid-level similarity peaks early then declines"].iloc[0]
     assert row["seeds_reproduced"] == 1.0
@@ -123,7 +123,7 @@ def test_checkpoint_table_merges_optional_tables(tmp_path):
                                             "sigma": [0.0] * 3 + [0.1] * 3, "accuracy": 0.8, "lo": 0.7, "hi": 0.9,
                                             "normalized_drop": [0.0] * 3 + [0.2] * 3}))
     plain = results.checkpoint_table(tmp_path)
-    assert "two_afc_score" not in plain.columns and "saliency_cc" not in plain.columns
+    assert "two_afc_score" not in plain.columns and "saliency_sauc" not in plain.columns
     _write(tmp_path, "two_afc", pd.DataFrame({"checkpoint": checkpoints * 2, "epoch": epochs * 2,
                                               "dataset": "embedded", "subset": ["all"] * 3 + ["photo"] * 3,
                                               "distance": "cosine", "score": [0.6, 0.7, 0.65, 0, 0, 0],

@@ -4,9 +4,10 @@ One entry point, :func:`load_saliency`, for the three sources the ``saliency`` s
 
 - ``embedded`` (default, offline, *synthetic*): shape–texture world images whose object
   silhouette is known. The "fixation density" is the silhouette, Gaussian-blurred and mixed with
-  a centre prior; "fixations" are drawn from it (seeded). No human looked at these images: it
-  asks whether the model looks at the object, in the way a centre-biased observer who fixates
-  the object would. Each image also carries contour / interior / background masks.
+  a weak centre prior; "fixations" are drawn from it (seeded). No human looked at these images: it
+  asks whether the model looks at the object, wherever the world put it (``object_placement``).
+  Each image also carries contour / interior / background masks and its silhouette (the map of
+  the ``object_silhouette`` baseline).
 - ``mit1003``: Judd et al. (2009), official layout (see :mod:`.mit1003`).
 - ``cat2000``: Borji & Itti (2015), training set, official layout (see :mod:`.cat2000`).
 
@@ -36,9 +37,10 @@ DEFAULT_FILE_IMAGE_SIZE = 224
 # The embedded set's random stream: a split code of its own, disjoint from world.SPLITS (0–3).
 SALIENCY_SPLIT = 17
 # Embedded ground truth: blur of the silhouette (fraction of the image side), weight of the centre
-# prior in the density, its spread (fraction of the side) and fixations drawn per image.
+# prior in the density (weak: fixations follow the object), its spread (fraction of the side) and
+# fixations drawn per image.
 EMBEDDED_BLUR = 1 / 16
-EMBEDDED_CENTRE_WEIGHT = 0.3
+EMBEDDED_CENTRE_WEIGHT = 0.1
 EMBEDDED_CENTRE_SIGMA = 0.25
 EMBEDDED_FIXATIONS = 24
 EMBEDDED_GROUND_TRUTH = (
@@ -61,7 +63,7 @@ def render_with_mask(shape: int, texture: int, config: world.WorldConfig,
     """
     before = copy.deepcopy(rng)
     image = world.render(shape, texture, config, rng)
-    alpha = world.shape_alpha(world.SHAPES[shape], config.image_size, before)
+    alpha = world.shape_alpha(world.SHAPES[shape], config.image_size, before, config.object_placement)
     return image, alpha
 
 
@@ -104,8 +106,10 @@ def _embedded_items(n_images: int, seed: int, config: world.WorldConfig):
 
 def _set_from_items(items, name: str, seed: int, description: str) -> SaliencySet:
     images, shapes, textures, targets, regions = [], [], [], [], {"contour": [], "interior": [], "background": []}
+    silhouettes = []
     for k, shape, texture, image, alpha in items:
         images.append(image)
+        silhouettes.append(alpha)
         shapes.append(shape)
         textures.append(texture)
         targets.append(embedded_target(alpha, np.random.default_rng([seed, SALIENCY_SPLIT, 1, k])))
@@ -116,7 +120,7 @@ def _set_from_items(items, name: str, seed: int, description: str) -> SaliencySe
     return SaliencySet(images=ArrayImages(np.stack(images), name), names=[f"{name}_{k:04d}" for k in range(len(images))],
                        labels=np.array(shapes, dtype=np.int64), classnames=tuple(world.SHAPES), name="embedded",
                        ground_truth=description, load_target=targets.__getitem__, regions=regions,
-                       texture_labels=np.array(textures, dtype=np.int64))
+                       texture_labels=np.array(textures, dtype=np.int64), silhouettes=silhouettes)
 
 
 def _description(size: int, seed: int) -> str:
@@ -150,27 +154,30 @@ def cue_conflict_saliency(n_per_pair: int, seed: int, config: world.WorldConfig)
 # ---------------------------------------------------------------------------- dispatch
 def load_saliency(dataset: str, root: str | Path | None, *, image_size: int | None, seed: int,
                   n_images: int | None, texture_correlation: float = 0.8,
-                  texture_scale: float = 1.0) -> SaliencySet:
+                  texture_scale: float = 1.0, object_placement: str = "varied") -> SaliencySet:
     """The saliency set ``dataset`` names (the names of the dataset registry's ``saliency`` task).
 
     - ``embedded``: ``n_images`` world images at ``image_size`` px (the world's size, 32 by default),
-      world settings ``texture_correlation`` and ``texture_scale``, ground truth drawn with ``seed``.
+      world settings ``texture_correlation``, ``texture_scale`` and ``object_placement``, ground truth
+      drawn with ``seed``.
     - ``mit1003`` / ``cat2000``: read from ``root`` (official layout); the first ``n_images`` stimuli in
       sorted order (``None`` or 0 = all), shown to the model at ``image_size`` (default 224).
 
     A registered loader is called with these keywords (root, image_size, seed, n_images,
-    texture_correlation, texture_scale).
+    texture_correlation, texture_scale, object_placement).
     """
     loader = get_dataset("saliency", dataset)
     return loader(root=root, image_size=image_size, seed=seed, n_images=n_images,
-                  texture_correlation=texture_correlation, texture_scale=texture_scale)
+                  texture_correlation=texture_correlation, texture_scale=texture_scale,
+                  object_placement=object_placement)
 
 
 @register_dataset("saliency", "embedded")
 def embedded_set(*, image_size: int | None, seed: int, n_images: int | None, texture_correlation: float,
-                 texture_scale: float, **_) -> SaliencySet:
+                 texture_scale: float, object_placement: str = "varied", **_) -> SaliencySet:
     """:func:`embedded_saliency` from the dispatcher's keywords (``image_size`` default 32)."""
-    config = world.WorldConfig(int(image_size or 32), texture_correlation, texture_scale)
+    config = world.WorldConfig(int(image_size or 32), texture_correlation, texture_scale,
+                               object_placement=object_placement)
     if not n_images or int(n_images) < 1:
         raise ParameterError(f"saliency_dataset=embedded needs n_images >= 1; got {n_images!r}")
     return embedded_saliency(int(n_images), seed, config)

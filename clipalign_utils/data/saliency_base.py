@@ -39,7 +39,8 @@ class SaliencySet:
     ``labels`` index ``classnames`` where an image's class is known, −1 where it is not (the
     model's top-1 zero-shot class is then the saliency target). ``target(i)`` reads image i's
     (density, fixations) at the ground truth's own resolution; ``regions`` holds optional masks
-    per image by region name (``contour``, ``interior``, ``background``).
+    per image by region name (``contour``, ``interior``, ``background``); ``silhouettes`` the object's
+    coverage (in [0, 1]) per image where it is known (the embedded sets), for the silhouette baselines.
     """
 
     images: ImageSet
@@ -51,6 +52,7 @@ class SaliencySet:
     load_target: Callable[[int], Target]
     regions: dict[str, list[np.ndarray]] = field(default_factory=dict)
     texture_labels: np.ndarray | None = None
+    silhouettes: list[np.ndarray] | None = None  # the object's coverage per image, where it is known
     _points: dict = field(default_factory=dict, repr=False)
 
     def __len__(self) -> int:

@@ -96,7 +96,7 @@ class TwoAFCData:
 
 def load_two_afc(dataset: str, root=None, *, protocol: str = "all", split: str | None = None,
                  image_size: int | None = None, seed: int = 0, texture_scale: float = 1.0,
-                 resize: str = "crop") -> TwoAFCData:
+                 resize: str = "crop", object_placement: str = "varied") -> TwoAFCData:
     """The 2AFC set ``dataset`` names: ``embedded`` (built offline, no downloads), or ``bapps`` /
     ``nights`` read from ``root`` in their official layouts (the names of the dataset registry's
     ``similarity`` task).
@@ -105,19 +105,19 @@ def load_two_afc(dataset: str, root=None, *, protocol: str = "all", split: str |
     as DreamSim reports). ``split``: None or "" = the dataset's evaluation split (BAPPS ``val``,
     NIGHTS ``test``); BAPPS also has ``train``, NIGHTS ``train`` and ``val``; the embedded set has
     only ``test``. ``image_size``: the embedded set's image size (default 32, as the world), or the
-    size real images are resized to at load (default 224). ``seed`` and ``texture_scale`` (for the
-    world renders among its references) shape the embedded set only. ``resize`` (the IQA step's
+    size real images are resized to at load (default 224). ``seed``, ``texture_scale`` and
+    ``object_placement`` (for the world renders among its references) shape the embedded set only. ``resize`` (the IQA step's
     ``iqa_resize``: auto, patches, resize, crop) says how real images meet the model's input, as for
     IQA: with patches a triplet's distances are the means over patches at the same positions.
 
     A registered loader is called with these keywords (root, protocol, split, image_size, seed,
-    texture_scale, resize); it picks its own default split and rejects a protocol it does not have.
+    texture_scale, resize, object_placement); it picks its own default split and rejects a protocol it does not have.
     """
     loader = get_dataset("similarity", dataset)
     if protocol not in PROTOCOLS:
         raise ParameterError(f"similarity_protocol={protocol!r}: choose one of {', '.join(PROTOCOLS)}")
     return loader(root=root, protocol=protocol, split=split or None, image_size=image_size, seed=seed,
-                  texture_scale=texture_scale, resize=resize)
+                  texture_scale=texture_scale, resize=resize, object_placement=object_placement)
 
 
 def _protocol_all(dataset: str, protocol: str) -> None:
@@ -128,13 +128,13 @@ def _protocol_all(dataset: str, protocol: str) -> None:
 
 @register_dataset("similarity", "embedded")
 def embedded_set(*, protocol: str, split: str | None, image_size: int | None, seed: int, texture_scale: float,
-                 **_) -> TwoAFCData:
+                 object_placement: str = "varied", **_) -> TwoAFCData:
     """The embedded set (one split, ``test``) at ``image_size`` px (default 32)."""
     _protocol_all("embedded", protocol)
     if (split or "test") != "test":
         raise ParameterError(f"similarity_split={split!r}: the embedded set has one split, test")
     built = make_embedded_two_afc(image_size=image_size or DEFAULT_EMBEDDED_IMAGE_SIZE, seed=seed,
-                                  texture_scale=texture_scale)
+                                  texture_scale=texture_scale, object_placement=object_placement)
     members = ", ".join(built.panel)
     ground_truth = (f"a reference panel of {len(built.panel)} full-reference metrics ({members}), not people: "
                     f"p = the fraction of panel members judging p1 closer to the reference")

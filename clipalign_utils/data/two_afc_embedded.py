@@ -154,10 +154,10 @@ def choices_from_distances(d0: np.ndarray, d1: np.ndarray) -> np.ndarray:
 
 
 # ------------------------------------------------------------------------------- references
-def world_renders(image_size: int, seed: int, n: int = N_WORLD_REFERENCES, texture_scale: float = 1.0
-                  ) -> dict[str, np.ndarray]:
+def world_renders(image_size: int, seed: int, n: int = N_WORLD_REFERENCES, texture_scale: float = 1.0,
+                  object_placement: str = "varied") -> dict[str, np.ndarray]:
     """``n`` renders of the shape–texture world (shape k mod 8, a random texture), on their own stream."""
-    config = world.WorldConfig(int(image_size), texture_scale=float(texture_scale))
+    config = world.WorldConfig(int(image_size), texture_scale=float(texture_scale), object_placement=object_placement)
     renders = {}
     for k in range(n):
         rng = np.random.default_rng([int(seed), _WORLD_STREAM, k])
@@ -175,6 +175,7 @@ def make_embedded_two_afc(
     photos=TWO_AFC_PHOTOS,
     n_world: int = N_WORLD_REFERENCES,
     texture_scale: float = 1.0,
+    object_placement: str = "varied",
     observer_scale: int = 3,
     panel=PANEL,
 ) -> EmbeddedTwoAFC:
@@ -199,7 +200,7 @@ def make_embedded_two_afc(
         raise ParameterError(f"photo(s) {clash} are the world's training textures: not references for 2AFC")
     sources = {name: resize_square(image, image_size) for name, image in reference_photos(photos).items()}
     kinds = {name: "photo" for name in sources}
-    for name, image in world_renders(image_size, seed, n_world, texture_scale).items():
+    for name, image in world_renders(image_size, seed, n_world, texture_scale, object_placement).items():
         sources[name], kinds[name] = image, "world"
     names = list(sources)
     references = np.stack([sources[name] for name in names])

@@ -29,6 +29,7 @@ from functools import lru_cache
 import numpy as np
 from PIL import Image
 
+from ..choices import OBJECT_PLACEMENTS
 from ..errors import ParameterError
 from .distortions import DISTORTIONS, LEVELS
 
@@ -63,6 +64,7 @@ class WorldConfig:
     image_size: int = 32
     texture_correlation: float = 0.8
     texture_scale: float = 1.0  # multiplies every texture's period; > 1 = coarser texture
+    object_placement: str = "varied"  # "varied": anywhere it fits, varied size; "centred": near the centre
     quality_variation: float = 0.0  # fraction of training images degraded; 0 = all clean
     quality_families: tuple[str, ...] = QUALITY_FAMILIES  # drawn uniformly per degraded image
 
@@ -74,6 +76,9 @@ class WorldConfig:
                 f"texture_correlation must lie in [0, 1], got {self.texture_correlation!r}")
         if not self.texture_scale > 0:
             raise ParameterError(f"texture_scale must be > 0, got {self.texture_scale!r}")
+        if self.object_placement not in OBJECT_PLACEMENTS:
+            raise ParameterError(f"object_placement must be one of {', '.join(OBJECT_PLACEMENTS)}, "
+                                 f"got {self.object_placement!r}")
         if isinstance(self.quality_variation, bool) or not (
                 isinstance(self.quality_variation, (int, float)) and 0.0 <= self.quality_variation <= 1.0):
             raise ParameterError(f"quality_variation must lie in [0, 1], got {self.quality_variation!r}")
@@ -88,7 +93,8 @@ class WorldConfig:
 def evaluation_world(params: dict) -> WorldConfig:
     """The world an embedded evaluation set is drawn from, by a run's resolved parameters: its image size
     and texture settings, clean images (quality variation is a training condition only)."""
-    return WorldConfig(params["image_size"], params["texture_correlation"], params["texture_scale"])
+    return WorldConfig(params["image_size"], params["texture_correlation"], params["texture_scale"],
+                       object_placement=params["object_placement"])
 
 
 def training_world(params: dict) -> WorldConfig:
@@ -159,11 +165,20 @@ def _shape_inside(shape: str, x: np.ndarray, y: np.ndarray) -> np.ndarray:
     raise ParameterError(f"unknown shape {shape!r}; known: {', '.join(SHAPES)}")
 
 
-def shape_alpha(shape: str, size: int, rng: np.random.Generator) -> np.ndarray:
-    """Anti-aliased coverage (size, size) in [0, 1] of one shape at a random pose."""
+# Object half-extent as a fraction of the image side, per placement; "varied" puts the centre anywhere the
+# object fits whole, "centred" within 0.1 of the side from the image centre.
+HALF_EXTENT = {"centred": (0.30, 0.42), "varied": (0.15, 0.30)}
+
+
+def shape_alpha(shape: str, size: int, rng: np.random.Generator, placement: str = "centred") -> np.ndarray:
+    """Anti-aliased coverage (size, size) in [0, 1] of one shape at a random pose (``placement``: see
+    HALF_EXTENT). Both placements draw three numbers after the angle, so the rest of an item's random
+    stream (texture, colour, caption) is the same for both."""
     angle = rng.uniform(0, 2 * np.pi)
-    scale = rng.uniform(0.30, 0.42) * size  # half-extent in pixels
-    centre = size / 2 + rng.uniform(-0.1, 0.1, size=2) * size
+    half = rng.uniform(*HALF_EXTENT[placement])
+    scale = half * size  # half-extent in pixels
+    reach = 0.1 if placement == "centred" else 0.5 - half
+    centre = size / 2 + rng.uniform(-reach, reach, size=2) * size
     n = size * SUPERSAMPLE
     coords = (np.arange(n) + 0.5) / SUPERSAMPLE
     gx, gy = np.meshgrid(coords - centre[0], coords - centre[1])
@@ -224,7 +239,7 @@ def texture_pattern(texture: str, size: int, period: float, rng: np.random.Gener
 def render(shape: int, texture: int, config: WorldConfig, rng: np.random.Generator) -> np.ndarray:
     """One (S, S, 3) uint8 image: shape class `shape` filled with texture family `texture`."""
     size = config.image_size
-    alpha = shape_alpha(SHAPES[shape], size, rng)[..., None]
+    alpha = shape_alpha(SHAPES[shape], size, rng, config.object_placement)[..., None]
     pattern = texture_pattern(TEXTURES[texture], size, config.texture_period, rng)[..., None]
     colour = rng.uniform(0.35, 1.0, size=3).astype(np.float32)
     fill = colour * (0.25 + 0.75 * pattern)

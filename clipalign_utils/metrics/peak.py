@@ -9,7 +9,7 @@ and its interval comes from resampling the evaluation items (reference images, t
 per replicate and recomputing the *whole* statistic — the maximum included — on that resample at every
 checkpoint: the peak is not picked on the data, and the comparison with the final checkpoint is paired.
 :func:`paired_early_peak` does this from each checkpoint's value and replicates (the IQA step's SRCC);
-:func:`mean_peak_test` for a measure that is a mean over items (the 2AFC score, saliency CC).
+:func:`mean_peak_test` for a measure that is a mean over items (the 2AFC score, saliency sAUC).
 """
 from __future__ import annotations
 

@@ -5,7 +5,7 @@ clean_accuracy and noise_drop (the mean normalized drop over noisy sigmas); opti
 checkpoint's clean zero-shot accuracy is not above chance: left out of every trend of a classification
 measure), chance_corrected_drop, and iqa_early_drop with iqa_early_drop_lo/_hi (the IQA step's paired
 early-peak test, one value per run repeated on its rows); two_afc_score with two_afc_score_lo/_hi (the
-similarity step's overall 2AFC score) and saliency_cc with saliency_cc_lo/_hi (the saliency step's CC),
+similarity step's overall 2AFC score) and saliency_sauc with saliency_sauc_lo/_hi (the saliency step's shuffled AUC),
 each with its step's paired test (two_afc_early_drop…, saliency_early_drop…), judged by ``peak_claim``
 when present. More columns are ignored.
 texture_bias = 1 − shape_bias and robustness = 1 − noise_drop are derived here.
@@ -287,7 +287,7 @@ def verdicts(df: pd.DataFrame, n_perm: int = 10000, seed: int = 0, alpha: float 
        the partial Spearman given log time is positive with p < alpha and the first differences correlate
        positively; not reproduced = either partial Spearman is significantly negative; else inconclusive.
     5. Mid-level similarity (the overall 2AFC score, two_afc_score) and 6. saliency correspondence
-       (saliency_cc) peak early then decline: only when ``df`` has the column and its interval columns;
+       (saliency_sauc) peak early then decline: only when ``df`` has the column and its interval columns;
        judged as claim 1 is (:func:`peak_claim`), on the step's paired early-peak test (two_afc_early_drop,
        resampling triplets; saliency_early_drop, resampling images).
     ``statistic``/``value`` (and ci_lo/ci_hi where there is an interval) name the number each verdict
@@ -370,7 +370,7 @@ def seed_means(df: pd.DataFrame, measures: dict | None = None, by: tuple[str, ..
     run's own interval there, so a one-seed scale is judged as a single run is. Groups keep the order in
     which they first appear in ``df``, epochs ascending within a scale. Epochs are matched to 1e-6.
     With the default measures, the optional ones a table lacks (chance_corrected_drop, iqa_early_drop,
-    two_afc_score, saliency_cc, saliency_nss) are skipped, and at_chance (when ``df`` has it) becomes true where most of a group's seeds are at chance.
+    two_afc_score, saliency_sauc, saliency_cc, saliency_nss) are skipped, and at_chance (when ``df`` has it) becomes true where most of a group's seeds are at chance.
     """
     if measures is None:
         # The registered measures (registry.seed_measures); the required steps' headline columns must be there.

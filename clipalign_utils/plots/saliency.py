@@ -10,24 +10,27 @@ from .common import epoch_axis, plt
 
 METRIC_TITLES = {"cc": "CC ↑", "nss": "NSS ↑", "sim": "SIM ↑", "kld": "KLD ↓", "auc_judd": "AUC-Judd ↑",
                  "sauc": "shuffled AUC ↑"}
-BASELINE = "centre_bias"
+# The baselines' rows (steps.saliency.BASELINES), each drawn as its own horizontal line.
+BASELINE_STYLES = {"centre_bias": ("0.3", "--", "centre bias"), "object_silhouette": ("C2", "-.", "object silhouette"),
+                   "shuffled_silhouette": ("C3", ":", "shuffled silhouette")}
 
 
 def metrics_vs_epoch(table: pd.DataFrame, log_x: bool = True):
-    """One panel per metric: the model's value per checkpoint with its bootstrap interval, and the
-    centre-bias baseline as a dashed line with its interval shaded."""
+    """One panel per metric: the model's value per checkpoint with its bootstrap interval, and each
+    baseline the table has as a horizontal line with its interval shaded."""
     metrics = [m for m in METRIC_TITLES if m in set(table["metric"])]
     fig, axes = plt.subplots(2, (len(metrics) + 1) // 2, figsize=(3.4 * ((len(metrics) + 1) // 2), 5.6),
                              squeeze=False)
-    model_rows = table[table["checkpoint"] != BASELINE]
+    model_rows = table[~table["checkpoint"].isin(BASELINE_STYLES)]
     for ax, metric in zip(axes.flat, metrics):
         rows = model_rows[model_rows["metric"] == metric].sort_values("epoch")
         ax.plot(rows["epoch"], rows["value"], marker="o", color="C0", label="model")
         ax.fill_between(rows["epoch"], rows["value_lo"], rows["value_hi"], color="C0", alpha=0.2)
-        base = table[(table["checkpoint"] == BASELINE) & (table["metric"] == metric)]
-        if not base.empty:
-            ax.axhline(base["value"].iloc[0], color="0.3", ls="--", label="centre bias")
-            ax.axhspan(base["value_lo"].iloc[0], base["value_hi"].iloc[0], color="0.5", alpha=0.12)
+        for name, (colour, style, label) in BASELINE_STYLES.items():
+            base = table[(table["checkpoint"] == name) & (table["metric"] == metric)]
+            if not base.empty:
+                ax.axhline(base["value"].iloc[0], color=colour, ls=style, label=label)
+                ax.axhspan(base["value_lo"].iloc[0], base["value_hi"].iloc[0], color=colour, alpha=0.1)
         if metric in ("auc_judd", "sauc"):
             ax.axhline(0.5, color="0.6", lw=0.8, ls=":")
         ax.set_title(METRIC_TITLES[metric])

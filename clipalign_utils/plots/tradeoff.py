@@ -65,7 +65,7 @@ def summary_figure(means: pd.DataFrame, noise_means: pd.DataFrame, by: str = "sc
                    clean_only: bool = False):
     """Four panels vs epoch, as in the paper's Fig. 1: (a) clean and noisy zero-shot accuracy,
     (b) IQA alignment, (c) texture bias, (d) normalized noise drop; then, when the table has them,
-    (e) the overall 2AFC similarity score and (f) saliency CC, each with its interval band.
+    (e) the overall 2AFC similarity score and (f) saliency shuffled AUC, each with its interval band.
 
     ``means`` and ``noise_means`` are per-epoch seed means (``metrics.tradeoff.seed_means``) grouped by the
     column ``by`` (``scale``, a sweep's ``setting``): one colour per group, each band its 95 % t-interval

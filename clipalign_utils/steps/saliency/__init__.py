@@ -6,8 +6,15 @@ from ...registry import PeakClaim, Step, Summary, Table, dataset_parameters, reg
 
 TABLE = Table("saliency", ("checkpoint", "epoch", "dataset", "method", "metric", "value", "value_lo", "value_hi",
                            "n_images"))
-# saliency.csv's baseline rows have this in their checkpoint column (epoch nan).
+# saliency.csv's baseline rows have one of these in their checkpoint column (epoch nan): a centre Gaussian;
+# where the images' silhouettes are known (the embedded sets), the object's own silhouette (what a model
+# that looks exactly at the object scores) and another image's silhouette (a control near chance).
 BASELINE = "centre_bias"
+BASELINES = (BASELINE, "object_silhouette", "shuffled_silhouette")
+# The headline measure (the page's verdict, the synthesis' curve and its peak test): shuffled AUC. Its
+# negatives are other images' fixations, so a map that only knows where fixations fall on average (the
+# centre) scores near chance and only one that finds this image's object scores above it.
+HEADLINE = "sauc"
 
 
 def _check(params: dict) -> None:
@@ -33,8 +40,9 @@ STEP = register(Step(
     choices={"saliency_method": SALIENCY_METHODS},
     check=_check,
     summary=Summary(
-        "saliency_cc", "saliency CC",
-        (("saliency_cc", "saliency_cc_lo", "saliency_cc_hi"), ("saliency_nss", "saliency_nss_lo", "saliency_nss_hi")),
-        baselines=(BASELINE,), panel=("CC with fixation density", "saliency correspondence"),
-        claims=(PeakClaim("saliency correspondence peaks early then declines", "saliency CC", "images",
+        "saliency_sauc", "saliency sAUC",
+        (("saliency_sauc", "saliency_sauc_lo", "saliency_sauc_hi"), ("saliency_cc", "saliency_cc_lo", "saliency_cc_hi"),
+         ("saliency_nss", "saliency_nss_lo", "saliency_nss_hi")),
+        baselines=BASELINES, panel=("shuffled AUC (chance 0.5)", "saliency correspondence"),
+        claims=(PeakClaim("saliency correspondence peaks early then declines", "saliency sAUC", "images",
                           "saliency"),))))

@@ -19,7 +19,7 @@ from ...checkpoints import Run
 from ...data.saliency import SaliencySet
 from ...encoder import Encoder, run_encoders
 from ...metrics import saliency as metrics
-from . import BASELINE, TABLE
+from . import BASELINE, BASELINES, HEADLINE, TABLE
 from .maps import DEFAULT_N_SAMPLES, DEFAULT_NOISE, checkpoint_saliency, upsample_each
 
 SALIENCY_COLUMNS = list(TABLE.columns)  # the registered schema of saliency.csv
@@ -50,15 +50,30 @@ class SaliencyResults:
     regions: pd.DataFrame  # checkpoint, epoch, image, region, share, area, enrichment (sets with masks)
 
 
+def baseline_maps(data: SaliencySet, truth: GroundTruth) -> dict[str, list[np.ndarray]]:
+    """{baseline: one map per image}: ``centre_bias`` (``metrics.centre_gaussian``) for every set; where the
+    silhouettes are known, ``object_silhouette`` (the image's own) and ``shuffled_silhouette`` (the next
+    image's, whose object is of another class and elsewhere)."""
+    maps = {BASELINE: [metrics.centre_gaussian(shape) for shape in truth.shapes]}
+    if data.silhouettes is not None:
+        n = len(data.silhouettes)
+        maps["object_silhouette"] = upsample_each(np.stack(data.silhouettes), truth.shapes)
+        maps["shuffled_silhouette"] = upsample_each(np.stack([data.silhouettes[(i + 1) % n] for i in range(n)]),
+                                                    truth.shapes)
+    return maps
+
+
 def baseline_rows(data: SaliencySet, truth: GroundTruth, *, method: str, n_boot: int, seed: int,
                   n_splits: int = 100) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """The centre-bias baseline (``metrics.centre_gaussian`` on every image): (table rows, per-image rows)."""
-    maps = [metrics.centre_gaussian(shape) for shape in truth.shapes]
-    per_image = metrics.score_images(maps, truth.densities, truth.fixations, others=truth.others,
-                                     n_splits=n_splits, seed=seed)
-    summary = metrics.summarize(per_image, n_boot=n_boot, seed=seed)
-    table = summary.assign(checkpoint=BASELINE, epoch=np.nan, dataset=data.name, method=method)
-    return table[SALIENCY_COLUMNS], per_image.assign(checkpoint=BASELINE, epoch=np.nan)
+    """Every baseline of :func:`baseline_maps`, scored like a checkpoint: (table rows, per-image rows)."""
+    tables, per_images = [], []
+    for name, maps in baseline_maps(data, truth).items():
+        per_image = metrics.score_images(maps, truth.densities, truth.fixations, others=truth.others,
+                                         n_splits=n_splits, seed=seed)
+        summary = metrics.summarize(per_image, n_boot=n_boot, seed=seed)
+        tables.append(summary.assign(checkpoint=name, epoch=np.nan, dataset=data.name, method=method)[SALIENCY_COLUMNS])
+        per_images.append(per_image.assign(checkpoint=name, epoch=np.nan))
+    return pd.concat(tables, ignore_index=True), pd.concat(per_images, ignore_index=True)
 
 
 def saliency_over_checkpoints(run, data: SaliencySet, templates: Sequence[str], *, method: str = "smoothgrad",
@@ -68,8 +83,8 @@ def saliency_over_checkpoints(run, data: SaliencySet, templates: Sequence[str], 
                               n_splits: int = 100, progress: bool = False,
                               with_baseline: bool = True, region_data: SaliencySet | None = None) -> SaliencyResults:
     """Every checkpoint of ``run``: saliency maps of ``data`` (cached), upsampled onto each ground truth,
-    scored with the six metrics (mean over images, bootstrap interval over images), plus the centre-bias
-    baseline rows and, where the set has region masks, each map's share of saliency per region.
+    scored with the six metrics (mean over images, bootstrap interval over images), plus the baselines'
+    rows (:func:`baseline_maps`) and, where the set has region masks, each map's share of saliency per region.
 
     ``classnames`` default to the set's (the world's shapes for the embedded sets); a real dataset has
     none, so pass the class names the model should choose its top-1 target among.
@@ -129,9 +144,9 @@ def region_summary(regions: pd.DataFrame, n_boot: int = 1000, seed: int = 0) -> 
     return pd.DataFrame(rows)
 
 
-def peak_checkpoint(table: pd.DataFrame, metric: str = "cc") -> str | None:
-    """The checkpoint (baseline excluded) with the best value of ``metric`` (lowest for KLD)."""
-    rows = table[(table["metric"] == metric) & (table["checkpoint"] != BASELINE)].dropna(subset=["value"])
+def peak_checkpoint(table: pd.DataFrame, metric: str = HEADLINE) -> str | None:
+    """The checkpoint (baselines excluded) with the best value of ``metric`` (lowest for KLD)."""
+    rows = table[(table["metric"] == metric) & ~table["checkpoint"].isin(BASELINES)].dropna(subset=["value"])
     if rows.empty:
         return None
     best = rows["value"].idxmin() if metric in metrics.LOWER_IS_BETTER else rows["value"].idxmax()
@@ -139,7 +154,7 @@ def peak_checkpoint(table: pd.DataFrame, metric: str = "cc") -> str | None:
 
 
 # ------------------------------------------------------------------------- the step, from parameters
-CURVE_METRICS = ("cc", "nss", "sauc")  # the metrics the page describes in words
+CURVE_METRICS = ("sauc", "cc", "nss")  # the metrics the page describes in words, the headline first
 N_SHOWN = 4  # images in the maps figure
 
 
@@ -169,7 +184,7 @@ def load(run: Run, params: dict) -> SaliencyData:
     data = load_saliency(params["saliency_dataset"], params["saliency_root"],
                          image_size=params["image_size"] if embedded else run.image_size, seed=params["eval_seed"],
                          n_images=params["saliency_n_images"], texture_correlation=params["texture_correlation"],
-                         texture_scale=params["texture_scale"])
+                         texture_scale=params["texture_scale"], object_placement=params["object_placement"])
     region_data = None
     if embedded and params["saliency_cue_per_pair"] > 0:
         region_data = cue_conflict_saliency(params["saliency_cue_per_pair"], params["eval_seed"],
@@ -192,8 +207,8 @@ def map_settings(params: dict) -> dict:
 def measure(run: Run, params: dict, data: SaliencyData | None = None) -> dict[str, pd.DataFrame]:
     """Every checkpoint of ``run`` on the step's sets (``data``, default ``load(run, params)``):
     {"saliency": saliency.csv (the six metrics per checkpoint, mean over images with a bootstrap interval,
-    and the centre-bias baseline), "saliency_per_image": every image's metrics per checkpoint, "saliency_peak"
-    (:func:`peak_table`: the paired early-peak test of CC over images), and where
+    and the baselines), "saliency_per_image": every image's metrics per checkpoint, "saliency_peak"
+    (:func:`peak_table`: the paired early-peak test of the headline sAUC over images), and where
     the images have region masks "saliency_regions": :func:`region_summary` of the maps' shares of
     saliency per region}. Maps are cached under the run's cache."""
     data = load(run, params) if data is None else data
@@ -202,7 +217,7 @@ def measure(run: Run, params: dict, data: SaliencyData | None = None) -> dict[st
         device=params["device"], batch_size=params["eval_batch_size"], cache_dir=run.layout.cache,
         region_data=data.region_data, **map_settings(params))
     tables = {"saliency": results.table, "saliency_per_image": results.per_image}
-    if (results.per_image["checkpoint"] != BASELINE).any():
+    if (~results.per_image["checkpoint"].isin(BASELINES)).any():
         tables["saliency_peak"] = peak_table(results.per_image, results.table, params)
     if not results.regions.empty:
         tables["saliency_regions"] = region_summary(results.regions, n_boot=params["n_boot"], seed=bootstrap_seed(params))
@@ -210,30 +225,30 @@ def measure(run: Run, params: dict, data: SaliencyData | None = None) -> dict[st
 
 
 # The measure the synthesis' saliency claim rests on (its curve and its paired early-peak test).
-PEAK_METRIC = "cc"
+PEAK_METRIC = HEADLINE
 
 
 def peak_table(per_image: pd.DataFrame, table: pd.DataFrame, params: dict) -> pd.DataFrame:
     """One row: the paired early-peak test of the checkpoints' mean PEAK_METRIC over images
-    (``metrics.peak.mean_peak_test``, resampling images), the baseline left out."""
-    checkpoints = per_image[per_image["checkpoint"] != BASELINE]
+    (``metrics.peak.mean_peak_test``, resampling images), the baselines left out."""
+    checkpoints = per_image[~per_image["checkpoint"].isin(BASELINES)]
     test = mean_peak_test(checkpoints, PEAK_METRIC, "image", n_boot=params["n_boot"], seed=bootstrap_seed(params))
     return pd.DataFrame([{"dataset": table["dataset"].iloc[0], "method": table["method"].iloc[0],
                           "metric": PEAK_METRIC, **test}])
 
 
 def score_table(tables: dict[str, pd.DataFrame]) -> pd.DataFrame:
-    """Checkpoint × metric as the page shows it: the baseline first, then the checkpoints by epoch."""
+    """Checkpoint × metric as the page shows it: the baselines first, then the checkpoints by epoch."""
     table = tables["saliency"]
     order = list(dict.fromkeys(table["checkpoint"]))
     return table.pivot(index="checkpoint", columns="metric", values="value").loc[order].round(3)
 
 
 def map_checkpoints(table: pd.DataFrame, first: str, last: str) -> dict[str, str]:
-    """{column title: checkpoint} of the maps figure: the first checkpoint, the one with the best CC
-    (the last when no CC is defined) and the last, each once, titled by its role."""
-    peak = peak_checkpoint(table, "cc") or last
-    labels = {first: "first", peak: "best CC", last: "last"}
+    """{column title: checkpoint} of the maps figure: the first checkpoint, the one with the best sAUC
+    (the last when none is defined) and the last, each once, titled by its role."""
+    peak = peak_checkpoint(table, HEADLINE) or last
+    labels = {first: "first", peak: "best sAUC", last: "last"}
     return {f"{labels[name]} ({name})": name for name in dict.fromkeys([first, peak, last])}
 
 
@@ -250,7 +265,7 @@ def checkpoint_maps(run: Run, params: dict, data: SaliencyData, names) -> dict[s
 
 # --- What the synthesis reads (registry.Summary). ---
 
-SUMMARY_METRICS = ("cc", "nss")  # the metrics the synthesis takes, as saliency_<metric>[_lo/_hi]
+SUMMARY_METRICS = (HEADLINE, "cc", "nss")  # the metrics the synthesis takes, as saliency_<metric>[_lo/_hi]
 
 
 def summary_columns(table: pd.DataFrame, distance: str | None, path) -> pd.DataFrame | None:

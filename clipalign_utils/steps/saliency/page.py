@@ -9,7 +9,8 @@ from ...checkpoints import Run
 from ...metrics import saliency as metrics
 from ...plots.saliency import saliency_maps_grid
 
-from .analysis import BASELINE, CURVE_METRICS, N_SHOWN, SaliencyData, checkpoint_maps, map_checkpoints
+from . import BASELINES, HEADLINE
+from .analysis import CURVE_METRICS, N_SHOWN, SaliencyData, checkpoint_maps, map_checkpoints
 
 
 def data_sentences(run: Run, params: dict, data: SaliencyData) -> list[str]:
@@ -23,8 +24,27 @@ def data_sentences(run: Run, params: dict, data: SaliencyData) -> list[str]:
 
 
 def curve_sentences(tables: dict[str, pd.DataFrame]) -> list[str]:
-    """:func:`curve_sentence` for CC, NSS and shuffled AUC."""
+    """:func:`curve_sentence` for the headline sAUC, CC and NSS."""
     return [curve_sentence(tables["saliency"], metric) for metric in CURVE_METRICS]
+
+
+def baseline_sentence(table: pd.DataFrame, metric: str = HEADLINE) -> str:
+    """Where the checkpoints stand among the baselines on ``metric``: each baseline's value with its
+    interval, and how many checkpoints score above the centre-bias one's upper bound and reach the
+    object silhouette's lower bound."""
+    rows = table[table["metric"] == metric]
+    base = {name: rows[rows["checkpoint"] == name].iloc[0] for name in BASELINES if (rows["checkpoint"] == name).any()}
+    models = rows[~rows["checkpoint"].isin(BASELINES)].dropna(subset=["value"])
+    parts = [f"{name.replace('_', ' ')} {r['value']:.3f} [{r['value_lo']:.3f}, {r['value_hi']:.3f}]"
+             for name, r in base.items()]
+    counts = []
+    if "centre_bias" in base:
+        counts.append(f"{int((models['value'] > base['centre_bias']['value_hi']).sum())} of {len(models)} checkpoints "
+                      f"above the centre bias's interval")
+    if "object_silhouette" in base:
+        counts.append(f"{int((models['value'] >= base['object_silhouette']['value_lo']).sum())} reach the object "
+                      f"silhouette's")
+    return f"{metric.upper()} baselines: " + "; ".join(parts) + (f" — {', '.join(counts)}" if counts else "")
 
 
 def curve_sentence(table: pd.DataFrame, metric: str) -> str:
@@ -32,7 +52,7 @@ def curve_sentence(table: pd.DataFrame, metric: str) -> str:
     centre-bias baseline."""
     from ...metrics.iqa import peak_summary
 
-    rows = table[(table["metric"] == metric) & (table["checkpoint"] != BASELINE)].sort_values("epoch")
+    rows = table[(table["metric"] == metric) & ~table["checkpoint"].isin(BASELINES)].sort_values("epoch")
     rows = rows.dropna(subset=["value"])
     if rows.empty:
         return f"{metric}: undefined at every checkpoint (constant maps)"
@@ -40,7 +60,7 @@ def curve_sentence(table: pd.DataFrame, metric: str) -> str:
     peak = peak_summary(rows["epoch"], sign * rows["value"])
     best = rows.iloc[int(np.argmax(sign * rows["value"].to_numpy()))]
     first, last = rows.iloc[0], rows.iloc[-1]
-    base = table[(table["metric"] == metric) & (table["checkpoint"] == BASELINE)]
+    base = table[(table["metric"] == metric) & (table["checkpoint"] == BASELINES[0])]
     base_text = (f"; centre bias {base['value'].iloc[0]:.3f} [{base['value_lo'].iloc[0]:.3f}, "
                  f"{base['value_hi'].iloc[0]:.3f}]" if len(base) else "")
     where = "inside the run" if peak["peak_is_interior"] else ("at the last checkpoint"
@@ -53,7 +73,7 @@ def curve_sentence(table: pd.DataFrame, metric: str) -> str:
 
 def maps_figure(run: Run, params: dict, data: SaliencyData, tables: dict[str, pd.DataFrame]):
     """The first few images with their ground-truth density and the maps of the first checkpoint, the
-    best-CC one and the last."""
+    best-sAUC one and the last."""
     columns = map_checkpoints(tables["saliency"], run.checkpoints[0].name, run.checkpoints[-1].name)
     maps = checkpoint_maps(run, params, data, columns.values())
     shown = np.arange(min(N_SHOWN, len(data.scored)))

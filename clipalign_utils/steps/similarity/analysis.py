@@ -30,12 +30,13 @@ CLEAR_MARGIN = 0.2  # "the judges lean clearly one way": |p − ½| at least thi
 @records_evaluation_sets("similarity")  # the run's record keeps a content hash of what was loaded
 def load(run: Run, params: dict) -> TwoAFCData:
     """The triplet set of params' ``similarity_dataset`` (root, protocol, split, ``iqa_resize``): the
-    embedded one at the world's ``image_size`` (``seed``, ``texture_scale``), a real one at the run's input size."""
+    embedded one at the world's ``image_size`` (``seed``, ``texture_scale``, ``object_placement``), a real one at the run's input size."""
     embedded = params["similarity_dataset"] == "embedded"
     return load_two_afc(params["similarity_dataset"], params["similarity_root"], protocol=params["similarity_protocol"],
                         split=params["similarity_split"],
                         image_size=params["image_size"] if embedded else run.image_size, seed=params["eval_seed"],
-                        texture_scale=params["texture_scale"], resize=params["iqa_resize"])
+                        texture_scale=params["texture_scale"], resize=params["iqa_resize"],
+                        object_placement=params["object_placement"])
 
 
 def ceiling(data: TwoAFCData) -> float:
