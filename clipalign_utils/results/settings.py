@@ -70,7 +70,7 @@ def sweep_tables(run_dirs: Sequence[str | Path], distance: str | None = None) ->
     Factor values are shown as text ("0.5", "0.01,0.02").
     """
     run_dirs = [Path(d) for d in run_dirs]
-    params = [run_parameters(d) for d in run_dirs]  # each run's executed notebooks, read once
+    params = [run_parameters(d) for d in run_dirs]  # each run's record, read once
     labels, factors = _labels(params, run_dirs)
     by_run = {run: (label, {k: format_value(p.get(k)) for k in factors})
               for run, label, p in zip(run_labels(run_dirs), labels, params)}
