@@ -14,3 +14,5 @@ SIMILARITY_PROTOCOLS = ("all", "votes6")
 SALIENCY_METHODS = ("smoothgrad", "rollout")
 # Where the world puts an object: anywhere it fits whole at a varied size, or near the centre (the first worlds).
 OBJECT_PLACEMENTS = ("varied", "centred")
+# An interpolated model's BatchNorm statistics: re-estimated on training batches, or interpolated like weights.
+BN_STATISTICS = ("reestimate", "interpolate")

@@ -144,7 +144,9 @@ class Step:
     Its own parameters: ``parameters`` (name → default; the type of the default is the parameter's type),
     ``presets`` (preset name → the values that differ there), ``choices`` (name → the allowed values) and
     ``check`` (called with the resolved parameters; raises ParameterError naming the parameter).
-    ``summary``: what it adds to the synthesis (:class:`Summary`), None for none."""
+    ``summary``: what it adds to the synthesis (:class:`Summary`), None for none. ``optional``: the step runs
+    only when ``--only`` names it (``clipalign run`` leaves it out; a run is complete without it); on a folder
+    of runs its page runs once, over every run, and no synthesis follows."""
 
     name: str
     notebook: str
@@ -159,6 +161,7 @@ class Step:
     choices: Mapping[str, Collection] = field(default_factory=dict, compare=False)
     check: Callable[[dict], None] | None = field(default=None, compare=False)
     summary: Summary | None = None
+    optional: bool = False
 
     @property
     def source(self) -> Path:
@@ -294,8 +297,8 @@ def synthesis() -> Step:
 
 
 def per_run_steps() -> list[Step]:
-    """The steps each run executes itself (everything but the synthesis), in order."""
-    return [s for s in steps() if not s.synthesis]
+    """The steps each run executes itself (everything but the synthesis and the optional steps), in order."""
+    return [s for s in steps() if not s.synthesis and not s.optional]
 
 
 def analysis_steps() -> list[Step]:
@@ -344,18 +347,19 @@ def pages() -> Mapping[str, Page]:
 
 
 class StepNotebooks(Mapping):
-    """A live read-only view {step name: notebook name}, in execution order (``pipeline.STEPS``)."""
+    """A live read-only view {step name: notebook name} of the steps ``clipalign run`` executes (the
+    optional ones left out), in execution order (``pipeline.STEPS``)."""
 
     def __getitem__(self, name: str) -> str:
-        if name not in _registry():
+        if name not in _registry() or _REGISTRY[name].optional:
             raise KeyError(name)
         return _REGISTRY[name].notebook
 
     def __iter__(self) -> Iterator[str]:
-        return iter(names())
+        return iter(s.name for s in steps() if not s.optional)
 
     def __len__(self) -> int:
-        return len(_registry())
+        return sum(not s.optional for s in _registry().values())
 
     def __repr__(self) -> str:
         return f"StepNotebooks({dict(self)!r})"

@@ -23,6 +23,8 @@ def test_book_has_every_page(smoke_pipeline):
         assert (html / "notebooks" / f"{name}.html").exists()
         assert f"notebooks/{name}" in (smoke_pipeline / "book" / "_toc.yml").read_text()
     assert "synthetic" in (html / "notebooks" / "08_saliency.html").read_text()
+    # A run without the optional interpolation step shows its recorded results (chapter 11).
+    assert "This build did not run the step" in (html / "notebooks" / "11_interpolation.html").read_text()
     # A run without a sweep still has chapter 6, saying how to produce it.
     assert "This build of the book ran no sweep" in (html / "notebooks" / "06_sweep.html").read_text()
     # … and chapter 10, with the command for the paper's Fig. 1 on a public trajectory, nothing computed.

@@ -28,8 +28,8 @@ def test_smoke_pipeline_leaves_checkpoints_notebooks_and_tables(smoke_pipeline):
         recorded = saved["steps"][step]["parameters"]
         declared = set(pipeline.notebook_parameters(step)) & set(recorded)
         assert declared and {k: passed[k] for k in declared} == {k: recorded[k] for k in declared}, step
-    for step in registry.steps():
-        assert_step_tables(smoke_pipeline, step.name, [c.name for c in run.checkpoints])
+    for step in STEPS:
+        assert_step_tables(smoke_pipeline, step, [c.name for c in run.checkpoints])
     assert set(registry.tables()) >= {"two_afc", "saliency"}
     saliency = pd.read_csv(smoke_pipeline / "metrics" / "saliency.csv")
     assert registry.get("saliency").summary.baselines[0] in set(saliency["checkpoint"])

@@ -15,7 +15,7 @@ import jupytext
 import pytest
 import yaml
 
-from clipalign_utils import repository
+from clipalign_utils import registry, repository
 
 from clipalign_utils.orchestration import book
 from clipalign_utils.checkpoints import discover_or_train
@@ -79,7 +79,7 @@ def test_pages_address():
 
 # --- the Colab cell and what it installs ---
 
-@pytest.mark.parametrize("name", [*STEPS.values(), SWEEP_NOTEBOOK])
+@pytest.mark.parametrize("name", [*STEPS.values(), SWEEP_NOTEBOOK, registry.get("interpolation").notebook])
 def test_colab_cell_installs_the_release_hidden(name):
     url, tag = repository.read_setting()
     cell = next(c for c in jupytext.read(NOTEBOOK_DIR / f"{name}.ipynb").cells if c.cell_type == "code")

@@ -101,7 +101,9 @@ def test_only_the_cli_builds_the_book():
 
 # --- the registry itself ------------------------------------------------------------------------
 def test_registry_lists_the_steps_in_order_with_the_synthesis_last():
-    assert registry.names() == ["train", "iqa", "shape", "noise", "similarity", "saliency", "tradeoff"]
+    assert registry.names() == ["train", "iqa", "shape", "noise", "similarity", "saliency", "interpolation", "tradeoff"]
+    # the optional step runs when --only names it: not part of a run
+    assert [s.name for s in registry.per_run_steps()] == ["train", "iqa", "shape", "noise", "similarity", "saliency"]
     assert registry.synthesis().name == "tradeoff" and registry.steps()[-1].synthesis
     assert registry.get("similarity").notebook == "07_similarity"
     assert registry.get("saliency").notebook == "08_saliency"
@@ -331,4 +333,4 @@ def test_a_toy_step_joins_the_synthesis_from_its_registry_entry(toy_summary_step
     assert panel.get_ylabel() == "agreement" and list(panel.lines[0].get_ydata()) == pytest.approx(TOY_SCORE)
     part = next(p for p in toc(registry.notebook_pages())["parts"] if p["caption"] == NOTEBOOK_PART)
     files = [c["file"] for c in part["chapters"]]
-    assert files.index("notebooks/98_toy_score") == files.index("notebooks/10_real_clip") + 1
+    assert files.index("notebooks/98_toy_score") == files.index("notebooks/11_interpolation") + 1

@@ -180,7 +180,7 @@ def test_cli_sweep_end_to_end_resumed_with_its_book(smoke_pipeline, tmp_path, ca
     assert cli.main(argv + ["--no-book"]) == 0
     printed = capsys.readouterr().out
     assert "[sweep 1/3 base] skip: complete" in printed
-    n = len(registry.steps())
+    n = len(registry.per_run_steps()) + 1  # the optional steps are not run
     assert f"[sweep 2/3 texture_correlation-0.5] [1/{n}] train" in printed
     assert f"[sweep 3/3 sigmas-0.1+0.3] [1/{n}] train: shared with base" in printed
     assert "about" in printed and "left" in printed  # a time estimate after the first run it executed

@@ -22,7 +22,7 @@ from ..config import resolve
 from ..errors import ParameterError
 from ..io import write_json
 from ..layout import RunDir, runs_in
-from .pipeline import available_steps, execute, execute_step, split_given, step_notebooks
+from .pipeline import available_steps, execute, execute_step, run_notebook, split_given, step_notebooks
 from ..record import Resolved
 
 
@@ -110,6 +110,16 @@ def rerun_step(out: str | Path, step: str, preset: str | None = None, overrides:
         raise ParameterError(f"{out} holds no runs (<scale>-seed<k>/ folders with checkpoints)")
     resolved = [record.resolve(run_dir, preset, given) for run_dir in runs]  # all checked before any runs
     folder = record.resolve(out, preset, given)
+    if entry.optional:
+        # Its page runs once on the folder: it measures every run (each against its own record) and shows
+        # them together; the synthesis does not read it.
+        started = time.time()
+        print(f"[{step}] {len(runs)} runs -> {out / 'notebooks'}", flush=True)
+        run_notebook(entry.notebook, out, {**given, **extra, "run_dir": str(out), "preset": preset}, progress,
+                     label=f"step {step} on {out}")
+        print(f"[{step}] done in {time.time() - started:.0f} s; tables in each run's metrics/ and {out / 'metrics'}",
+              flush=True)
+        return runs
     for number, (run_dir, run_resolved) in enumerate(zip(runs, resolved), 1):
         execute(run_dir, [step], run_resolved, extra=extra, progress=progress,
                 tag=f"[run {number}/{len(runs)} {run_dir.name}] ")

@@ -35,9 +35,10 @@ class StepFailed(ClipalignError):
     """A notebook raised; the message carries the notebook's own error line."""
 
 
-def available_steps() -> list[str]:
-    """The registered steps whose notebook source exists, in execution order."""
-    return [step.name for step in registry.steps() if step.source.exists()]
+def available_steps(optional: bool = False) -> list[str]:
+    """The registered steps whose notebook source exists, in execution order; the optional ones (run only
+    when ``--only`` names them) with ``optional``."""
+    return [step.name for step in registry.steps() if step.source.exists() and (optional or not step.optional)]
 
 
 @functools.lru_cache(maxsize=None)
@@ -202,7 +203,7 @@ def run_pipeline(out: str | Path, preset: str | None = None, only: str | None = 
     steps = available_steps()
     if only is not None:
         step = registry.get(only)  # names the steps when unknown
-        if only not in steps:
+        if only not in available_steps(optional=True):
             raise ParameterError(f"step {only!r} has no notebook yet ({step.source})")
         steps = [only]
     given, extra = split_given(dict(overrides or {}), step_notebooks(steps), preset)

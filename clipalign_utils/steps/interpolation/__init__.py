@@ -1,0 +1,40 @@
+"""The ``interpolation`` step: models on the line between two checkpoints of a run, measured by the IQA,
+shape and noise steps (:mod:`.analysis`; its page: :mod:`.page`). Optional: ``clipalign run --only
+interpolation`` runs it; the default command does not."""
+from ...choices import BN_STATISTICS
+from ...errors import ParameterError
+from ...registry import Page, Step, Table, register, register_page
+
+NOTEBOOK = "11_interpolation"
+TABLE = Table("interpolation", ("alpha", "from_checkpoint", "to_checkpoint", "iqa_srcc", "iqa_srcc_lo",
+                                "iqa_srcc_hi", "shape_bias", "shape_bias_lo", "shape_bias_hi", "noise_drop"))
+
+
+def _check(params: dict) -> None:
+    alphas = params["alphas"]
+    if not alphas or any(not 0 <= float(a) <= 1 for a in alphas):
+        raise ParameterError(f"parameter alphas: every α must lie in [0, 1] (0 and 1 are always added), got {alphas!r}")
+    if params["bn_batches"] < 1:
+        raise ParameterError(f"parameter bn_batches must be >= 1, got {params['bn_batches']!r}")
+
+
+STEP = register(Step(
+    "interpolation", NOTEBOOK, (TABLE,), depends=("iqa", "shape", "noise"),
+    module="clipalign_utils.steps.interpolation.analysis",
+    title="weight interpolation between two checkpoints",
+    parameters={
+        "interpolation_from": "peak",  # peak (the checkpoint of highest IQA SRCC) or a checkpoint's name
+        "interpolation_to": "last",  # last or a checkpoint's name
+        "alphas": (0.25, 0.5, 0.75),  # α of θ(α) = (1 − α)·θ_from + α·θ_to; 0 and 1 are always added
+        "bn_statistics": "reestimate",  # reestimate | interpolate: BatchNorm running statistics of θ(α)
+        "bn_batches": 8,  # training batches of the run's world for the re-estimation
+    },
+    presets={"smoke": {"alphas": (0.5,), "bn_batches": 2}},
+    choices={"bn_statistics": BN_STATISTICS},
+    check=_check,
+    optional=True))
+
+# A build without the step's executed page shows the recorded results (:mod:`.placeholder`).
+PAGE = register_page(Page(NOTEBOOK, "weight interpolation between an early and a late checkpoint "
+                                    "(clipalign run --out FOLDER --only interpolation)",
+                          placeholder="clipalign_utils.steps.interpolation.placeholder:text"))

@@ -1,0 +1,296 @@
+"""The interpolation step: models on the straight line between two checkpoints of one run,
+θ(α) = (1 − α)·θ_from + α·θ_to, each measured with the IQA, shape and noise steps' own ``measure`` and
+summary columns, so that α = 0 and α = 1 give exactly the endpoints' rows of ``iqa.csv``,
+``shape_bias.csv`` and ``noise.csv``.
+
+Only floating-point tensors are interpolated; integer buffers (BatchNorm's batch counts) are the ``to``
+checkpoint's. BatchNorm running statistics of an interpolated model are not the statistics of its
+activations (Izmailov et al. 2018), so with ``bn_statistics=reestimate`` (the default) they are
+re-estimated on ``bn_batches`` training batches of the run's own world (``torch.optim.swa_utils.update_bn``:
+the cumulative mean and variance over those batches); ``interpolate`` keeps the interpolated ones, to show
+whether it matters. A model without BatchNorm (the ViTs) is the same either way.
+"""
+from __future__ import annotations
+
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import torch
+from tqdm import tqdm
+
+from ...checkpoints import Checkpoint, Run
+from ...config import derived_seed
+from ...errors import ParameterError
+from ...layout import RunDir
+from ...metrics.tradeoff import t_interval
+from ...models import load_checkpoint_model, preprocess_config
+from ...results.tables import read_metric
+from ..iqa import analysis as iqa_step
+from ..noise import analysis as noise_step
+from ..shape import analysis as shape_step
+
+# The measures of a row and the step that measures each: (column, lo, hi).
+MEASURES = (("iqa_srcc", "iqa_srcc_lo", "iqa_srcc_hi"), ("shape_bias", "shape_bias_lo", "shape_bias_hi"),
+            ("noise_drop", None, None), ("clean_accuracy", None, None), ("chance_corrected_drop", None, None))
+COLUMNS = ["alpha", "from_checkpoint", "to_checkpoint", "iqa_srcc", "iqa_srcc_lo", "iqa_srcc_hi", "shape_bias",
+           "shape_bias_lo", "shape_bias_hi", "noise_drop", "clean_accuracy", "chance_corrected_drop",
+           "from_epoch", "to_epoch", "bn_statistics", "has_batchnorm"]
+
+
+# --- the endpoints --------------------------------------------------------------------------------
+
+def endpoints(run: Run, params: dict) -> tuple[Checkpoint, Checkpoint]:
+    """(from, to): ``interpolation_from`` (``peak``: the checkpoint of highest IQA SRCC in the run's
+    ``iqa.csv`` at params' distance; or a checkpoint's name) and ``interpolation_to`` (``last`` or a name)."""
+    by_name = {c.name: c for c in run.checkpoints}
+
+    def named(parameter: str) -> Checkpoint:
+        name = params[parameter]
+        if name not in by_name:
+            raise ParameterError(f"parameter {parameter}={name!r}: {run.run_dir} has no such checkpoint; "
+                                 f"its checkpoints: {', '.join(by_name)}")
+        return by_name[name]
+
+    if params["interpolation_from"] == "peak":
+        srcc = iqa_step.summary_columns(read_metric(run.run_dir, "iqa"), params["distance"],
+                                        RunDir(run.run_dir).table("iqa"))
+        srcc = srcc[srcc["checkpoint"].isin(by_name)]
+        if srcc.empty:
+            raise ParameterError(f"{RunDir(run.run_dir).table('iqa')} names none of the run's checkpoints: "
+                                 f"re-run the iqa step (clipalign run --out {run.run_dir} --only iqa)")
+        start = by_name[srcc.loc[srcc["iqa_srcc"].idxmax(), "checkpoint"]]
+    else:
+        start = named("interpolation_from")
+    end = run.checkpoints[-1] if params["interpolation_to"] == "last" else named("interpolation_to")
+    return start, end
+
+
+# --- the interpolated weights ---------------------------------------------------------------------
+
+def _state_dict(path: Path) -> dict[str, torch.Tensor]:
+    state = torch.load(path, map_location="cpu", weights_only=True)
+    state = state.get("state_dict", state)
+    # open_clip_train's DDP checkpoints prefix every key with "module."
+    return {k.removeprefix("module."): v for k, v in state.items()}
+
+
+def interpolate_state(start: dict[str, torch.Tensor], end: dict[str, torch.Tensor], alpha: float) -> dict:
+    """(1 − α)·start + α·end for every floating-point tensor; any other tensor (an integer count) is end's."""
+    if start.keys() != end.keys():
+        raise ParameterError("the two checkpoints hold different tensors: they are not of one model")
+    # the formula as written (not torch.lerp), so that α = 0.5 is bit for bit the hand average (a + b) / 2
+    return {name: (1 - alpha) * start[name] + alpha * end[name] if end[name].is_floating_point()
+            else end[name].clone() for name in end}
+
+
+def has_batchnorm(model: torch.nn.Module) -> bool:
+    return any(isinstance(m, torch.nn.modules.batchnorm._BatchNorm) for m in model.modules())
+
+
+def training_batches(params: dict, model: torch.nn.Module) -> list[torch.Tensor]:
+    """``bn_batches`` batches of ``batch_size`` training images of the run's world (normalised as in
+    training), drawn from the ``interpolation`` stream of eval_seed."""
+    from ...data.world import make_pairs, training_world
+
+    n = params["bn_batches"] * params["batch_size"]
+    sample = make_pairs(n, derived_seed(params, "interpolation"), training_world(params))
+    cfg = preprocess_config(model)
+    mean = torch.tensor(cfg["mean"]).view(1, 3, 1, 1)
+    std = torch.tensor(cfg["std"]).view(1, 3, 1, 1)
+    images = (torch.from_numpy(sample.images).permute(0, 3, 1, 2).float() / 255 - mean) / std
+    return list(images.split(params["batch_size"]))
+
+
+def reestimate_batchnorm(model: torch.nn.Module, batches: list[torch.Tensor]) -> None:
+    """Reset the image tower's BatchNorm statistics and set them to the cumulative mean and variance of its
+    activations over ``batches`` (torch's ``update_bn``, as SWA does)."""
+    device = next(model.parameters()).device
+    torch.optim.swa_utils.update_bn([b.to(device) for b in batches], model.visual)
+    model.eval()
+
+
+def write_interpolated(run: Run, start: Checkpoint, end: Checkpoint, alpha: float, params: dict,
+                       folder: Path, batches: list[torch.Tensor] | None) -> Path:
+    """θ(α) as an open_clip-format checkpoint in ``folder`` (BatchNorm re-estimated on ``batches`` when
+    given); its path."""
+    model = load_checkpoint_model(end.path, run.model_name, run.image_size)
+    model.load_state_dict(interpolate_state(_state_dict(start.path), _state_dict(end.path), alpha))
+    if batches is not None and has_batchnorm(model):
+        reestimate_batchnorm(model, batches)
+    path = folder / f"alpha_{alpha:g}.pt"
+    torch.save({"name": run.model_name, "alpha": alpha, "state_dict": model.state_dict()}, path)
+    return path
+
+
+# --- the measurement -----------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class _ScratchDir(RunDir):
+    """A run's directory whose embedding cache is a scratch folder (removed with the interpolated models,
+    whose cached embeddings no later call could find: their files are new each time)."""
+
+    scratch: Path = field(default=Path("."))
+
+    @property
+    def cache(self) -> Path:
+        return self.scratch
+
+
+@dataclass
+class _ScratchRun(Run):
+    scratch: Path = field(default=Path("."))
+
+    @property
+    def layout(self) -> RunDir:
+        return _ScratchDir(self.run_dir, self.scratch)
+
+
+@dataclass
+class InterpolationData:
+    """The three steps' evaluation data, each loaded once."""
+
+    iqa: object
+    shape: object
+    noise: object
+
+
+def load(run: Run, params: dict) -> InterpolationData:
+    """The IQA, shape and noise steps' evaluation sets for params (their own loaders, unrecorded: those
+    steps record what they load)."""
+    return InterpolationData(iqa_step.load.__wrapped__(run, params), shape_step.load.__wrapped__(run, params),
+                             noise_step.load.__wrapped__(run, params))
+
+
+def alpha_grid(params: dict) -> list[float]:
+    """params' alphas with 0 and 1 added, ascending."""
+    return sorted({0.0, 1.0, *(float(a) for a in params["alphas"])})
+
+
+def measure_models(run: Run, checkpoints: list[Checkpoint], params: dict, data: InterpolationData,
+                   scratch: Path | None = None) -> pd.DataFrame:
+    """The IQA, shape and noise steps' summary columns (what the synthesis reads) of ``checkpoints``, one row
+    each in their order, through each step's own ``measure``; their embeddings cached in ``scratch`` when
+    given (else the run's cache)."""
+    subset = (Run(run.run_dir, run.model_name, run.image_size, checkpoints, run.params) if scratch is None else
+              _ScratchRun(run.run_dir, run.model_name, run.image_size, checkpoints, run.params, scratch))
+    iqa = iqa_step.measure(subset, params, data.iqa)["iqa"]
+    shape = shape_step.measure(subset, params, data.shape)["shape_bias"]
+    noise = noise_step.measure(subset, params, data.noise)["noise"]
+    rows = pd.DataFrame({"checkpoint": [c.name for c in checkpoints]})
+    for frame in (iqa_step.summary_columns(iqa, params["distance"], "iqa"),
+                  shape_step.summary_columns(shape, None, "shape_bias"),
+                  noise_step.summary_columns(noise, None, "noise")):
+        rows = rows.merge(frame.drop(columns=["epoch"], errors="ignore"), on="checkpoint", how="left")
+    return rows
+
+
+def measure(run: Run, params: dict, data: InterpolationData | None = None) -> dict[str, pd.DataFrame]:
+    """{"interpolation": one row per α of params' grid (0 and 1 added): the models on the line from the
+    ``interpolation_from`` checkpoint to the ``interpolation_to`` one, measured like the checkpoints
+    themselves; α = 0 and 1 are the endpoint checkpoints' own files (their rows are theirs). The interior
+    models are written to a temporary folder inside the run and removed after."""
+    data = load(run, params) if data is None else data
+    start, end = endpoints(run, params)
+    grid = alpha_grid(params)
+    probe = load_checkpoint_model(end.path, run.model_name, run.image_size)
+    batchnorm = has_batchnorm(probe)
+    reestimate = batchnorm and params["bn_statistics"] == "reestimate"
+    if reestimate and not RunDir(run.run_dir).train_record.exists():
+        raise ParameterError(f"{run.run_dir} was not trained here, so its training world is unknown and its "
+                             f"BatchNorm statistics cannot be re-estimated on it: pass -p bn_statistics=interpolate")
+    batches = training_batches(params, probe) if reestimate else None
+    del probe
+    RunDir(run.run_dir).cache.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(prefix=".interpolation-", dir=RunDir(run.run_dir).cache) as folder:
+        inner = [alpha for alpha in grid if alpha not in (0.0, 1.0)]
+        interpolated = [Checkpoint(write_interpolated(run, start, end, alpha, params, Path(folder), batches), alpha)
+                        for alpha in tqdm(inner, desc="interpolate", leave=False)]
+        # the endpoints are the run's own files (and its cache): their rows are those of the steps' tables
+        ends = measure_models(run, [start] if start == end else [start, end], params, data)
+        rows = pd.concat([ends.iloc[[0, -1]],
+                          measure_models(run, interpolated, params, data, Path(folder))], ignore_index=True)
+    rows.insert(0, "alpha", [0.0, 1.0] + inner)
+    rows = rows.sort_values("alpha", kind="stable").reset_index(drop=True)
+    rows.insert(1, "from_checkpoint", start.name)
+    rows.insert(2, "to_checkpoint", end.name)
+    rows["from_epoch"], rows["to_epoch"] = start.epoch, end.epoch
+    rows["bn_statistics"] = params["bn_statistics"] if batchnorm else "none"
+    rows["has_batchnorm"] = batchnorm
+    return {"interpolation": rows[COLUMNS]}
+
+
+# --- over seeds ---------------------------------------------------------------------------------
+
+def seed_table(tables: dict[str, pd.DataFrame]) -> pd.DataFrame:
+    """Per α, over the runs (``tables``: run label → its interpolation table): each measure's mean with a
+    95 % t interval over runs, and the paired margins by which α beats the better endpoint on each axis —
+    ``alignment_margin`` = iqa_srcc(α) − max(iqa_srcc(0), iqa_srcc(1)) and ``robustness_margin`` =
+    min(noise_drop(0), noise_drop(1)) − noise_drop(α), per run then averaged (positive: better than both)."""
+    per_run = []
+    for label, table in tables.items():
+        table = table.sort_values("alpha").reset_index(drop=True)
+        ends = table[table["alpha"].isin([0.0, 1.0])]
+        per_run.append(table.assign(
+            run=label,
+            alignment_margin=table["iqa_srcc"] - ends["iqa_srcc"].max(),
+            robustness_margin=ends["noise_drop"].min() - table["noise_drop"]))
+    runs = pd.concat(per_run, ignore_index=True)
+    rows = []
+    for alpha, group in runs.groupby("alpha", sort=True):
+        row = {"alpha": alpha, "n_runs": group["run"].nunique()}
+        for column in ("iqa_srcc", "shape_bias", "noise_drop", "alignment_margin", "robustness_margin"):
+            mean, lo, hi, n = t_interval(group[column].to_numpy(dtype=float))
+            row.update({column: mean, f"{column}_lo": lo, f"{column}_hi": hi})
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def beats_both(seeds: pd.DataFrame) -> pd.DataFrame:
+    """The interior α rows of :func:`seed_table` with a verdict: ``beats both`` when both margins' intervals
+    lie above 0, ``worse`` when either lies below 0, else ``inconclusive``."""
+    inner = seeds[~seeds["alpha"].isin([0.0, 1.0])].copy()
+    above = (inner["alignment_margin_lo"] > 0) & (inner["robustness_margin_lo"] > 0)
+    below = (inner["alignment_margin_hi"] < 0) | (inner["robustness_margin_hi"] < 0)
+    inner["verdict"] = np.where(above, "beats both", np.where(below, "worse", "inconclusive"))
+    return inner.reset_index(drop=True)
+
+
+def checkpoint_path(run_dir: str | Path, distance: str | None) -> pd.DataFrame:
+    """The run's own checkpoints in the alignment–robustness plane: epoch, iqa_srcc and noise_drop per
+    checkpoint, from its ``iqa.csv`` and ``noise.csv`` (the synthesis' summary columns)."""
+    layout = RunDir(run_dir)
+    iqa = iqa_step.summary_columns(read_metric(run_dir, "iqa"), distance, layout.table("iqa"))
+    noise = noise_step.summary_columns(read_metric(run_dir, "noise"), None, layout.table("noise"))
+    return (iqa[["checkpoint", "epoch", "iqa_srcc"]].merge(noise[["checkpoint", "noise_drop"]], on="checkpoint")
+            .sort_values("epoch").reset_index(drop=True))
+
+
+def seed_path(paths: dict[str, pd.DataFrame]) -> pd.DataFrame:
+    """Per epoch, the mean over runs (``paths``: run label → :func:`checkpoint_path`) of iqa_srcc and
+    noise_drop, with the number of runs."""
+    frame = pd.concat([p.assign(run=label) for label, p in paths.items()], ignore_index=True)
+    return (frame.groupby("epoch").agg(iqa_srcc=("iqa_srcc", "mean"), noise_drop=("noise_drop", "mean"),
+                                       n_runs=("run", "nunique")).reset_index())
+
+
+@dataclass
+class OverRuns:
+    """The interpolation of every run of a folder: their labels, :func:`seed_table`, :func:`beats_both`
+    and the checkpoints' mean path (:func:`seed_path`)."""
+
+    runs: list[str]
+    seeds: pd.DataFrame
+    verdicts: pd.DataFrame
+    path: pd.DataFrame
+
+
+def over_runs(run_dirs, distance: str | None) -> OverRuns:
+    """:class:`OverRuns` of ``run_dirs`` (each holding its ``interpolation.csv``, ``iqa.csv`` and ``noise.csv``)."""
+    run_dirs = [Path(d) for d in run_dirs]
+    tables = {d.name: read_metric(d, "interpolation") for d in run_dirs}
+    seeds = seed_table(tables)
+    return OverRuns([d.name for d in run_dirs], seeds, beats_both(seeds),
+                    seed_path({d.name: checkpoint_path(d, distance) for d in run_dirs}))

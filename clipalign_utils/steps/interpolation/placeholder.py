@@ -1,0 +1,61 @@
+"""Page 11 in a build that did not run the interpolation step (the page's ``placeholder``): the results
+recorded in ``book/recorded/interpolation/`` (every run's ``interpolation.csv``, per world, with the
+commands and the commit that produced them), their verdicts computed here by the step's own code."""
+from __future__ import annotations
+
+import json
+
+import pandas as pd
+
+from ...registry import REPO_ROOT
+from .analysis import beats_both, seed_table
+from .page import seed_sentences
+
+RECORDED = REPO_ROOT / "book" / "recorded" / "interpolation"
+HEAD = """# 11. Weight interpolation: a knob on the trade-off?
+
+Models on the straight line between two checkpoints of one run, θ(α) = (1 − α)·θ_from + α·θ_to, from
+the checkpoint where IQA alignment peaks to the last one, each measured by the IQA, shape and noise
+steps (`notebooks/11_interpolation.py`). The question: does some α beat both endpoints on both axes of
+the alignment–robustness plane — higher IQA SRCC and a lower normalized noise drop than either? The
+*alignment margin* is α's SRCC minus the better endpoint's, the *robustness margin* the better
+endpoint's drop minus α's, per run; α beats both when both margins' 95 % t intervals over seeds lie
+above 0.
+
+This build did not run the step, so this page shows the recorded results listed below; the verdicts
+are computed from the recorded per-run tables by the step's own code. `clipalign run --out FOLDER
+--only interpolation` on a folder of seeds runs it and puts its executed page here.
+"""
+
+
+def _cell(row, column: str) -> str:
+    lo, hi = row.get(f"{column}_lo"), row.get(f"{column}_hi")
+    return f"{row[column]:.3f} [{lo:.3f}, {hi:.3f}]" if pd.notna(lo) else f"{row[column]:.3f}"
+
+
+def world_section(world: dict) -> list[str]:
+    """One recorded world: its commands, the per-α means over runs, the verdict sentences."""
+    runs = pd.read_csv(RECORDED / world["table"])
+    tables = {label: rows.drop(columns="run") for label, rows in runs.groupby("run", sort=True)}
+    seeds = seed_table(tables)
+    first = runs.iloc[0]
+    lines = [f"## {world['title']}", "", world.get("description", ""), "",
+             f"{len(tables)} runs ({', '.join(f'`{t}`' for t in tables)}); from `{first['from_checkpoint']}` "
+             f"to `{first['to_checkpoint']}` in the first; BatchNorm statistics: {first['bn_statistics']}.", "",
+             "```", *world["commands"], "```", "",
+             "| α | IQA SRCC | normalized noise drop | shape bias | alignment margin | robustness margin |",
+             "|---|---|---|---|---|---|"]
+    lines += [f"| {row['alpha']:g} | {_cell(row, 'iqa_srcc')} | {_cell(row, 'noise_drop')} | {_cell(row, 'shape_bias')} "
+              f"| {_cell(row, 'alignment_margin')} | {_cell(row, 'robustness_margin')} |" for _, row in seeds.iterrows()]
+    return lines + [""] + [f"- {line}" for line in seed_sentences(beats_both(seeds))] + [""]
+
+
+def text() -> str:
+    index = RECORDED / "recorded.json"
+    if not index.exists():
+        return HEAD + "\nNo results are recorded yet.\n"
+    recorded = json.loads(index.read_text())
+    lines = [HEAD, f"Recorded at commit `{recorded['commit']}` on {recorded['machine']}.", ""]
+    for world in recorded["worlds"]:
+        lines += world_section(world)
+    return "\n".join(lines)

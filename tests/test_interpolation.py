@@ -1,0 +1,185 @@
+"""The interpolation step: θ(α) = (1 − α)·θ_from + α·θ_to between two checkpoints of a run, measured by the
+IQA, shape and noise steps; BatchNorm statistics re-estimated; the verdict over seeds."""
+from __future__ import annotations
+
+import json
+import shutil
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+
+from clipalign_utils import cli, config, registry
+from clipalign_utils.checkpoints import Checkpoint, Run, discover_run
+from clipalign_utils.errors import ParameterError
+from clipalign_utils.models import create_model
+from clipalign_utils.record import entry
+from clipalign_utils.results.tables import read_metric
+from clipalign_utils.steps.interpolation import analysis as interpolation, page, placeholder
+from clipalign_utils.steps.iqa import analysis as iqa_step
+from clipalign_utils.steps.noise import analysis as noise_step
+from clipalign_utils.steps.shape import analysis as shape_step
+
+
+def same(a, b) -> bool:
+    """Equal, or both nan (a checkpoint at chance has no noise drop)."""
+    return a == b or (np.isnan(a) and np.isnan(b))
+
+
+# --- the weights -----------------------------------------------------------------------------------
+
+def test_floats_are_interpolated_and_counts_are_the_later_checkpoints():
+    start = {"w": torch.tensor([0.0, 2.0]), "n": torch.tensor(3)}
+    end = {"w": torch.tensor([4.0, 6.0]), "n": torch.tensor(7)}
+    mixed = interpolation.interpolate_state(start, end, 0.25)
+    assert mixed["w"].tolist() == [1.0, 3.0]  # 0.75·start + 0.25·end
+    assert mixed["n"].item() == 7 and mixed["n"].dtype == torch.int64
+    assert torch.equal(interpolation.interpolate_state(start, end, 0.0)["w"], start["w"])
+    assert torch.equal(interpolation.interpolate_state(start, end, 1.0)["w"], end["w"])
+    with pytest.raises(ParameterError, match="not of one model"):
+        interpolation.interpolate_state({"w": start["w"]}, end, 0.5)
+
+
+def test_batchnorm_statistics_are_the_mean_batch_statistics_of_the_training_images():
+    """The stem's first BatchNorm sees conv1's output whatever the statistics: its re-estimated running mean
+    and variance are the mean over batches of each batch's channel mean and unbiased variance."""
+    model = create_model("tiny", seed=3)
+    batches = [torch.randn(16, 3, 32, 32, generator=torch.Generator().manual_seed(i)) for i in range(3)]
+    with torch.no_grad():
+        inputs = [model.visual.conv1(b) for b in batches]
+    mean = torch.stack([x.mean((0, 2, 3)) for x in inputs]).mean(0)
+    var = torch.stack([x.transpose(0, 1).flatten(1).var(1, unbiased=True) for x in inputs]).mean(0)
+    model.visual.bn1.running_mean.fill_(5.0)  # stale statistics, to be replaced
+    interpolation.reestimate_batchnorm(model, batches)
+    torch.testing.assert_close(model.visual.bn1.running_mean, mean, rtol=1e-5, atol=1e-6)
+    torch.testing.assert_close(model.visual.bn1.running_var, var, rtol=1e-5, atol=1e-6)
+    assert not model.training and model.visual.bn1.momentum == 0.1  # eval mode, momentum put back
+    assert interpolation.has_batchnorm(model) and not interpolation.has_batchnorm(torch.nn.Linear(2, 2))
+
+
+def test_alphas_outside_the_segment_are_refused_by_name():
+    with pytest.raises(ParameterError, match="parameter alphas"):
+        config.resolve("smoke", alphas=(0.5, 1.5))
+    with pytest.raises(ParameterError, match="bn_statistics"):
+        config.resolve("smoke", bn_statistics="ignore")
+    assert interpolation.alpha_grid({"alphas": (0.5, 0.25)}) == [0.0, 0.25, 0.5, 1.0]
+
+
+def test_an_optional_step_is_not_in_the_default_run_but_in_only():
+    step = registry.get("interpolation")
+    assert step.optional and "interpolation" in registry.names()
+    assert step not in registry.per_run_steps()
+    from clipalign_utils.orchestration.pipeline import STEPS, available_steps
+
+    assert "interpolation" not in STEPS and "interpolation" not in available_steps()
+    assert "interpolation" in available_steps(optional=True)
+
+
+# --- over seeds -------------------------------------------------------------------------------------
+
+def _run_table(srcc, drop):
+    return pd.DataFrame({"alpha": [0.0, 0.5, 1.0], "iqa_srcc": srcc, "noise_drop": drop, "shape_bias": [0.3, 0.4, 0.5]})
+
+
+def test_margins_over_seeds_are_paired_per_run_against_the_better_endpoint():
+    tables = {"a": _run_table([0.40, 0.50, 0.30], [0.20, 0.10, 0.15]),
+              "b": _run_table([0.42, 0.47, 0.44], [0.25, 0.20, 0.22]),
+              "c": _run_table([0.41, 0.49, 0.35], [0.30, 0.24, 0.26])}
+    seeds = interpolation.seed_table(tables)
+    middle = seeds[seeds["alpha"] == 0.5].iloc[0]
+    # per run: 0.50 − 0.40, 0.47 − 0.44, 0.49 − 0.41 and 0.15 − 0.10, 0.22 − 0.20, 0.26 − 0.24
+    alignment, robustness = np.array([0.10, 0.03, 0.08]), np.array([0.05, 0.02, 0.02])
+    assert middle["alignment_margin"] == pytest.approx(alignment.mean())
+    half = 4.302653 * alignment.std(ddof=1) / np.sqrt(3)  # t(0.975, 2)
+    assert middle["alignment_margin_lo"] == pytest.approx(alignment.mean() - half, rel=1e-5)
+    assert middle["robustness_margin"] == pytest.approx(robustness.mean())
+    assert middle["n_runs"] == 3 and middle["iqa_srcc"] == pytest.approx(np.mean([0.50, 0.47, 0.49]))
+    verdict = interpolation.beats_both(seeds)
+    assert list(verdict["alpha"]) == [0.5]
+    assert verdict["verdict"].iloc[0] == "inconclusive"  # the robustness interval reaches below 0
+    lines = page.seed_sentences(verdict)
+    assert "alignment margin +0.070" in lines[0] and lines[-1].startswith("**not shown**")
+
+
+def test_an_alpha_better_on_both_axes_in_every_seed_beats_both():
+    tables = {s: _run_table([0.40, 0.50 + d, 0.30], [0.20, 0.10 - d, 0.15]) for s, d in
+              (("a", 0.0), ("b", 0.01), ("c", 0.02))}
+    verdict = interpolation.beats_both(interpolation.seed_table(tables))
+    assert verdict["verdict"].tolist() == ["beats both"]
+    assert page.seed_sentences(verdict)[-1].startswith("**yes**: α = 0.5")
+    worse = interpolation.beats_both(interpolation.seed_table(
+        {s: _run_table([0.40, 0.30 - d, 0.35], [0.20, 0.10, 0.15]) for s, d in (("a", 0), ("b", 0.01), ("c", 0.02))}))
+    assert worse["verdict"].tolist() == ["worse"] and page.seed_sentences(worse)[-1].startswith("**no**")
+
+
+def test_the_page_without_a_run_shows_the_recorded_tables_and_their_verdict(tmp_path, monkeypatch):
+    rows = []
+    for run, d in (("tiny-seed0", 0.0), ("tiny-seed1", 0.01), ("tiny-seed2", 0.02)):
+        rows.append(_run_table([0.40, 0.50 + d, 0.30], [0.20, 0.10 - d, 0.15]).assign(
+            run=run, from_checkpoint="epoch_0.75", to_checkpoint="epoch_5", bn_statistics="reestimate",
+            iqa_srcc_lo=np.nan, iqa_srcc_hi=np.nan))
+    pd.concat(rows).to_csv(tmp_path / "default.csv", index=False)
+    (tmp_path / "recorded.json").write_text(json.dumps({
+        "commit": "abc1234", "machine": "a 2-core CPU",
+        "worlds": [{"title": "The default world", "table": "default.csv",
+                    "commands": ["clipalign run --out runs/default --only interpolation"]}]}))
+    monkeypatch.setattr(placeholder, "RECORDED", tmp_path)
+    text = placeholder.text()
+    assert "Recorded at commit `abc1234`" in text and "clipalign run --out runs/default --only interpolation" in text
+    assert "| 0.5 | 0.510 [" in text  # the mean over the three runs with its t interval
+    assert "**yes**: α = 0.5 beats both endpoints" in text
+
+
+# --- the step on a run --------------------------------------------------------------------------------
+
+@pytest.mark.slow
+def test_only_interpolation_rows_are_the_endpoints_and_the_hand_average(smoke_pipeline, tmp_path):
+    run_dir = tmp_path / "run"
+    shutil.copytree(smoke_pipeline, run_dir, ignore=shutil.ignore_patterns("book"))
+    argv = ["run", "--out", str(run_dir), "--only", "interpolation", "-p", "bn_statistics=interpolate"]
+    assert cli.main(argv) == 0
+    table = read_metric(run_dir, "interpolation")
+    assert table["alpha"].tolist() == [0.0, 0.5, 1.0]
+    assert set(table["bn_statistics"]) == {"interpolate"} and table["has_batchnorm"].all()
+    run = discover_run(run_dir)
+    params = entry(run_dir, "interpolation").params
+    start, end = table["from_checkpoint"].iloc[0], table["to_checkpoint"].iloc[0]
+    assert end == run.checkpoints[-1].name
+    srcc = iqa_step.summary_columns(read_metric(run_dir, "iqa"), params["distance"], "iqa").set_index("checkpoint")
+    assert start == srcc["iqa_srcc"].idxmax()  # from the alignment peak
+
+    # α = 0 and 1: the endpoint checkpoints' own rows of iqa.csv, shape_bias.csv and noise.csv
+    shape = read_metric(run_dir, "shape_bias").set_index("checkpoint")
+    noise = noise_step.summary_columns(read_metric(run_dir, "noise"), None, "noise").set_index("checkpoint")
+    for alpha, name in ((0.0, start), (1.0, end)):
+        row = table[table["alpha"] == alpha].iloc[0]
+        assert (row["iqa_srcc"], row["iqa_srcc_lo"], row["iqa_srcc_hi"]) == tuple(
+            srcc.loc[name, ["iqa_srcc", "iqa_srcc_lo", "iqa_srcc_hi"]])
+        assert (row["shape_bias"], row["shape_bias_lo"], row["shape_bias_hi"]) == tuple(
+            shape.loc[name, ["shape_bias", "lo", "hi"]])
+        assert same(row["noise_drop"], noise.loc[name, "noise_drop"])
+
+    # α = 0.5: a hand-averaged state_dict put through the ordinary steps
+    weights = [torch.load(run_dir / "checkpoints" / f"{name}.pt", weights_only=True)["state_dict"]
+               for name in (start, end)]
+    averaged = {k: (weights[0][k] + weights[1][k]) / 2 if v.is_floating_point() else v
+                for k, v in weights[1].items()}
+    path = tmp_path / "averaged" / "epoch_0.5.pt"
+    path.parent.mkdir()
+    torch.save({"state_dict": averaged}, path)
+    hand = Run(run_dir, run.model_name, run.image_size, [Checkpoint(path, 0.5)], run.params)
+    measured = {"iqa": iqa_step.summary_columns(iqa_step.measure(hand, params)["iqa"], params["distance"], "iqa"),
+                "shape": shape_step.measure(hand, params)["shape_bias"],
+                "noise": noise_step.summary_columns(noise_step.measure(hand, params)["noise"], None, "noise")}
+    row = table[table["alpha"] == 0.5].iloc[0]
+    assert row["iqa_srcc"] == measured["iqa"]["iqa_srcc"].iloc[0]
+    assert row["iqa_srcc_lo"] == measured["iqa"]["iqa_srcc_lo"].iloc[0]
+    assert row["shape_bias"] == measured["shape"]["shape_bias"].iloc[0]
+    assert row["clean_accuracy"] == measured["noise"]["clean_accuracy"].iloc[0]
+    assert same(row["noise_drop"], measured["noise"]["noise_drop"].iloc[0])
+    assert not list((run_dir / "cache").glob(".interpolation-*"))  # the models between are gone
+    # the page: the path in the plane beside the checkpoints', and its sentences
+    executed = (run_dir / "notebooks" / "11_interpolation.ipynb").read_text()
+    assert "BatchNorm running statistics interpolated like the weights" in executed
+    assert (run_dir / "figures" / "interpolation_plane.png").stat().st_size > 0
