@@ -27,7 +27,7 @@
 # **Only floating-point tensors are interpolated**; integer buffers (BatchNorm's batch counts) are
 # the later checkpoint's. **BatchNorm**: the running statistics of an interpolated network are not the
 # statistics of its own activations (the SWA observation), so by default (`bn_statistics=reestimate`)
-# they are re-estimated on `bn_batches` training batches of the run's own world; `interpolate` keeps
+# they are re-estimated on the run's first `bn_batches` training batches; `interpolate` keeps
 # the interpolated statistics, to show whether it matters. A model without BatchNorm (the ViTs) is
 # the same either way.
 #
@@ -46,7 +46,7 @@ run_dir = "runs/default"  # one run, or a folder of runs (seeds): every run is m
 preset = None  # None: the run's own (recorded), else "default"; "smoke": seconds, for tests
 auto_train = True  # run_dir holds no checkpoints (opened alone, e.g. in Colab): train the preset's run there first
 seed = None  # the training seed; None: the run's record, else the preset (so for every parameter below)
-eval_seed = None  # the seed of the evaluation sets, the bootstrap draws and the BatchNorm batches
+eval_seed = None  # the seed of the evaluation sets and of the bootstrap draws
 model = None  # only for runs without params.txt (e.g. ViT-B-32); else read from the run
 device = None  # auto | cpu | cuda
 eval_batch_size = None

@@ -58,6 +58,19 @@ def test_batchnorm_statistics_are_the_mean_batch_statistics_of_the_training_imag
     assert interpolation.has_batchnorm(model) and not interpolation.has_batchnorm(torch.nn.Linear(2, 2))
 
 
+def test_the_batches_are_the_runs_first_training_batches_normalised_as_in_training():
+    from clipalign_utils.data.world import make_pairs, training_world
+
+    params = config.resolve("smoke", seed=4, bn_batches=2)
+    model = create_model("tiny")
+    batches = interpolation.training_batches(params, model)
+    assert [tuple(b.shape) for b in batches] == [(params["batch_size"], 3, 32, 32)] * 2
+    first = make_pairs(params["batch_size"], 4, training_world(params)).images[0]  # the trainer's item 0
+    mean, std = np.array([0.48145466, 0.4578275, 0.40821073]), np.array([0.26862954, 0.26130258, 0.27577711])
+    expected = (first / 255 - mean) / std  # open_clip's CLIP normalisation
+    np.testing.assert_allclose(batches[0][0].permute(1, 2, 0).numpy(), expected, rtol=1e-5, atol=1e-5)
+
+
 def test_alphas_outside_the_segment_are_refused_by_name():
     with pytest.raises(ParameterError, match="parameter alphas"):
         config.resolve("smoke", alphas=(0.5, 1.5))

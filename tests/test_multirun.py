@@ -283,6 +283,19 @@ def test_cli_seeds_and_scales_end_to_end_then_resume(smoke_pipeline, tmp_path, c
     assert (out / "tiny-seed1" / "metrics" / "shape_bias.csv").stat().st_mtime_ns > table_before
     assert not (out / "checkpoints").exists()  # nothing trained into the folder itself
 
+    # An optional step on the folder: its page runs once there, measuring every run; no synthesis follows.
+    synthesis_before = executed_at(out, "05_tradeoff_synthesis")
+    assert cli.main(["run", "--out", str(out), "--only", "interpolation"]) == 0
+    assert "[interpolation] 2 runs" in capsys.readouterr().out
+    for run in ("tiny-seed0", "tiny-seed1"):
+        assert pd.read_csv(out / run / "metrics" / "interpolation.csv")["alpha"].tolist() == [0.0, 0.5, 1.0]
+    seeds = pd.read_csv(out / "metrics" / "interpolation_seeds.csv")
+    assert seeds["n_runs"].tolist() == [2, 2, 2] and "alignment_margin_lo" in seeds.columns
+    page = json.dumps(json.loads((out / "notebooks" / "11_interpolation.ipynb").read_text())["cells"])
+    assert "only 2 run(s): the question needs at least 3 seeds" in page
+    assert executed_at(out, "05_tradeoff_synthesis") == synthesis_before
+    assert (stage_book(out) / "notebooks" / "11_interpolation.ipynb").exists()  # page 11 is the folder's own
+
 
 def test_full_preset_means_three_seeds_two_scales():
     from clipalign_utils.config import MULTI_RUN_PRESETS, PRESETS

@@ -27,7 +27,7 @@ STEP = register(Step(
         "interpolation_to": "last",  # last or a checkpoint's name
         "alphas": (0.25, 0.5, 0.75),  # α of θ(α) = (1 − α)·θ_from + α·θ_to; 0 and 1 are always added
         "bn_statistics": "reestimate",  # reestimate | interpolate: BatchNorm running statistics of θ(α)
-        "bn_batches": 8,  # training batches of the run's world for the re-estimation
+        "bn_batches": 8,  # the run's first training batches, for the re-estimation
     },
     presets={"smoke": {"alphas": (0.5,), "bn_batches": 2}},
     choices={"bn_statistics": BN_STATISTICS},

@@ -6,7 +6,7 @@ summary columns, so that α = 0 and α = 1 give exactly the endpoints' rows of `
 Only floating-point tensors are interpolated; integer buffers (BatchNorm's batch counts) are the ``to``
 checkpoint's. BatchNorm running statistics of an interpolated model are not the statistics of its
 activations (Izmailov et al. 2018), so with ``bn_statistics=reestimate`` (the default) they are
-re-estimated on ``bn_batches`` training batches of the run's own world (``torch.optim.swa_utils.update_bn``:
+re-estimated on the run's first ``bn_batches`` training batches (``torch.optim.swa_utils.update_bn``:
 the cumulative mean and variance over those batches); ``interpolate`` keeps the interpolated ones, to show
 whether it matters. A model without BatchNorm (the ViTs) is the same either way.
 """
@@ -22,7 +22,6 @@ import torch
 from tqdm import tqdm
 
 from ...checkpoints import Checkpoint, Run
-from ...config import derived_seed
 from ...errors import ParameterError
 from ...layout import RunDir
 from ...metrics.tradeoff import t_interval
@@ -91,12 +90,12 @@ def has_batchnorm(model: torch.nn.Module) -> bool:
 
 
 def training_batches(params: dict, model: torch.nn.Module) -> list[torch.Tensor]:
-    """``bn_batches`` batches of ``batch_size`` training images of the run's world (normalised as in
-    training), drawn from the ``interpolation`` stream of eval_seed."""
+    """The first ``bn_batches`` batches of ``batch_size`` images of the run's own training set (its seed and
+    world, as the trainer draws them), normalised as in training."""
     from ...data.world import make_pairs, training_world
 
     n = params["bn_batches"] * params["batch_size"]
-    sample = make_pairs(n, derived_seed(params, "interpolation"), training_world(params))
+    sample = make_pairs(n, params["seed"], training_world(params))
     cfg = preprocess_config(model)
     mean = torch.tensor(cfg["mean"]).view(1, 3, 1, 1)
     std = torch.tensor(cfg["std"]).view(1, 3, 1, 1)

@@ -20,8 +20,8 @@ def endpoint_sentences(table: pd.DataFrame, params: dict) -> list[str]:
     if row["from_checkpoint"] == row["to_checkpoint"]:
         lines.append("both ends are one checkpoint: IQA alignment peaks at the last checkpoint, so there is no "
                      "line to walk (pass interpolation_from=<an earlier checkpoint>)")
-    statistics = {"reestimate": f"BatchNorm running statistics re-estimated on {params['bn_batches']} training "
-                                f"batches of {params['batch_size']} images of the run's world",
+    statistics = {"reestimate": f"BatchNorm running statistics re-estimated on the run's first {params['bn_batches']} "
+                                f"training batches ({params['batch_size']} images each)",
                   "interpolate": "BatchNorm running statistics interpolated like the weights",
                   "none": "the model has no BatchNorm: nothing to re-estimate"}
     return lines + [statistics[row["bn_statistics"]]]

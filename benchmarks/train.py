@@ -1,0 +1,138 @@
+"""Training throughput against the machine's FLOP limit, measured in one run, model side and data side apart.
+
+    python benchmarks/train.py [--models tiny,vit-tiny] [--steps 20] [--device auto]
+
+For each model at the default preset's batch size and input size:
+- FLOP per training sample: one forward and backward of both towers with the CLIP loss, counted by
+  ``torch.utils.flop_counter`` (matmuls and convolutions; what the limit is made of).
+- The FLOP limit: a 2048² fp32 matmul at this process's thread count gives the machine's rate; the
+  limit in samples/s is that rate over the FLOP per sample.
+- Model side: the trainer's step (forward, loss, backward, AdamW, temperature clamp) on batches already
+  normalised and tokenised, in samples/s and as a share of the limit.
+- Data side: what the trainer does per batch before the model (index the epoch's images, to float,
+  normalise, tokenise the captions), in samples/s; the epoch's images themselves are generated in a
+  prefetch thread beside training, measured here as ``make_pairs`` samples/s.
+- Whole training: ``clipalign_utils.train.train`` on a short run (its data generation, checkpoints and
+  logs included), in samples/s and as a share of the limit.
+The last line is the default model's whole training: "… X.XX of the FLOP limit".
+"""
+from __future__ import annotations
+
+import argparse
+import tempfile
+import time
+
+import numpy as np
+import torch
+from open_clip.loss import ClipLoss
+from torch.utils.flop_counter import FlopCounterMode
+
+from clipalign_utils import config, models, train
+from clipalign_utils.data.world import make_pairs, training_world
+
+
+def matmul_rate(n: int = 2048, repeats: int = 5) -> float:
+    """fp32 FLOP/s of an n×n matmul at the process's thread count (best of ``repeats``)."""
+    a, b = torch.randn(n, n), torch.randn(n, n)
+    a @ b
+    best = min(_timed(lambda: a @ b) for _ in range(repeats))
+    return 2 * n ** 3 / best
+
+
+def _timed(fn) -> float:
+    start = time.perf_counter()
+    fn()
+    if torch.cuda.is_available():
+        torch.cuda.synchronize()
+    return time.perf_counter() - start
+
+
+class Trainer:
+    """The trainer's model side on one batch size: model, AdamW with its two groups, ClipLoss."""
+
+    def __init__(self, params: dict, device: torch.device):
+        self.params = params
+        self.model = models.create_model(params["model"], image_size=params["image_size"], device=device)
+        decay = [p for n, p in self.model.named_parameters() if p.ndim >= 2 and "embedding" not in n]
+        rest = [p for n, p in self.model.named_parameters() if not (p.ndim >= 2 and "embedding" not in n)]
+        self.optimizer = torch.optim.AdamW([{"params": decay, "weight_decay": params["weight_decay"]},
+                                            {"params": rest, "weight_decay": 0.0}], lr=params["lr"])
+        self.loss = ClipLoss()
+        self.tokenizer = models.tokenizer_for(models.open_clip_name(params["model"]))
+        cfg = models.preprocess_config(self.model)
+        self.mean = torch.tensor(cfg["mean"], device=device).view(1, 3, 1, 1)
+        self.std = torch.tensor(cfg["std"], device=device).view(1, 3, 1, 1)
+        self.device = device
+
+    def batch(self, images: np.ndarray, captions: list[str]) -> tuple[torch.Tensor, torch.Tensor]:
+        """What the trainer does to a batch before the model."""
+        x = torch.from_numpy(images).to(self.device).permute(0, 3, 1, 2).float() / 255
+        return (x - self.mean) / self.std, self.tokenizer(captions).to(self.device)
+
+    def step(self, images: torch.Tensor, texts: torch.Tensor) -> None:
+        self.model.train()
+        out = self.model(images, texts)
+        loss = self.loss(out["image_features"], out["text_features"], out["logit_scale"])
+        self.optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        self.optimizer.step()
+        with torch.no_grad():
+            self.model.logit_scale.clamp_(0, np.log(100))
+
+    def flops_per_sample(self, images: torch.Tensor, texts: torch.Tensor) -> float:
+        """Forward and backward of both towers with the loss, per sample (the optimizer's few FLOP aside)."""
+        counter = FlopCounterMode(display=False)
+        with counter:
+            out = self.model(images, texts)
+            self.loss(out["image_features"], out["text_features"], out["logit_scale"]).backward()
+        self.model.zero_grad(set_to_none=True)
+        return counter.get_total_flops() / len(images)
+
+
+def measure(model: str, steps: int, device: torch.device, rate: float) -> dict:
+    params = config.resolve("default", model=model, device=str(device))
+    batch_size = params["batch_size"]
+    sample = make_pairs(steps * batch_size, 1, training_world(params))
+    trainer = Trainer(params, device)
+    batches = [(sample.images[i:i + batch_size], sample.captions[i:i + batch_size])
+               for i in range(0, steps * batch_size, batch_size)]
+    ready = [trainer.batch(*b) for b in batches]
+    flops = trainer.flops_per_sample(*ready[0])
+    limit = rate / flops
+    trainer.step(*ready[0])  # warm-up
+    model_rate = steps * batch_size / _timed(lambda: [trainer.step(*b) for b in ready])
+    data_rate = steps * batch_size / _timed(lambda: [trainer.batch(*b) for b in batches])
+    world_rate = steps * batch_size / _timed(lambda: make_pairs(steps * batch_size, 2, training_world(params)))
+    # A short whole training: two epochs of `steps` batches, its checkpoints and logs included.
+    short = config.resolve("default", model=model, device=str(device), epochs=2, samples_per_epoch=steps * batch_size,
+                           early_checkpoints=(0.5,), warmup=2)
+    with tempfile.TemporaryDirectory() as run_dir:
+        whole_rate = 2 * steps * batch_size / _timed(lambda: train.train(run_dir, short, progress=False))
+    return {"model": model, "flops": flops, "limit": limit, "model_rate": model_rate, "data_rate": data_rate,
+            "world_rate": world_rate, "whole_rate": whole_rate}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--models", default="tiny,vit-tiny", help="model scales, the default model first")
+    parser.add_argument("--steps", type=int, default=20, help="training batches per measurement")
+    parser.add_argument("--device", default="auto")
+    args = parser.parse_args()
+    device = models.resolve_device(args.device)
+    rate = matmul_rate()
+    where = torch.cuda.get_device_name(device) if device.type == "cuda" else f"CPU ({torch.get_num_threads()} threads)"
+    print(f"{where}: 2048² fp32 matmul {rate / 1e9:.0f} GFLOP/s")
+    results = [measure(model, args.steps, device, rate) for model in args.models.split(",")]
+    for r in results:
+        print(f"{r['model']}: {r['flops'] / 1e6:.1f} MFLOP per training sample -> FLOP limit {r['limit']:.0f} samples/s")
+        print(f"  model side (step on ready batches)   {r['model_rate']:8.0f} samples/s = {r['model_rate'] / r['limit']:.2f} of the FLOP limit")
+        print(f"  data side (batch to tensors, tokens) {r['data_rate']:8.0f} samples/s")
+        print(f"  world generation (make_pairs)        {r['world_rate']:8.0f} samples/s (a prefetch thread beside training)")
+        print(f"  whole training (train.train)         {r['whole_rate']:8.0f} samples/s = {r['whole_rate'] / r['limit']:.2f} of the FLOP limit")
+    default = results[0]
+    print(f"training {default['model']} (the default model): {default['whole_rate']:.0f} samples/s = "
+          f"{default['whole_rate'] / default['limit']:.2f} of the FLOP limit")
+
+
+if __name__ == "__main__":
+    main()
