@@ -113,6 +113,10 @@ def test_margins_over_seeds_are_paired_per_run_against_the_better_endpoint():
     assert verdict["verdict"].iloc[0] == "inconclusive"  # the robustness interval reaches below 0
     lines = page.seed_sentences(verdict)
     assert "alignment margin +0.070" in lines[0] and lines[-1].startswith("**not shown**")
+    assert middle["n_one_point"] == 0 and not any("one point" in line for line in lines)
+    tables["b"] = tables["b"].assign(from_checkpoint="epoch_5", to_checkpoint="epoch_5")
+    assert "1 of 3 runs peak" in " ".join(page.seed_sentences(interpolation.beats_both(
+        interpolation.seed_table(tables))))
 
 
 def test_an_alpha_better_on_both_axes_in_every_seed_beats_both():
@@ -142,6 +146,32 @@ def test_the_page_without_a_run_shows_the_recorded_tables_and_their_verdict(tmp_
     assert "Recorded at commit `abc1234`" in text and "clipalign run --out runs/default --only interpolation" in text
     assert "| 0.5 | 0.510 [" in text  # the mean over the three runs with its t interval
     assert "**yes**: α = 0.5 beats both endpoints" in text
+
+
+def test_a_peak_at_the_last_checkpoint_is_one_point_and_writes_no_models(tmp_path, monkeypatch):
+    """When the alignment peak is the last checkpoint every α is that model: its own row at each α, no
+    interpolated (or BatchNorm re-estimated) model written."""
+    last = Checkpoint(tmp_path / "epoch_5.pt", 5.0)
+    run = Run(tmp_path, "tiny", 32, [Checkpoint(tmp_path / "epoch_1.pt", 1.0), last], {})
+    measured = []
+
+    def fake_measure(run_, checkpoints, params, data, scratch=None):
+        measured.append([c.name for c in checkpoints])
+        return pd.DataFrame({"checkpoint": [c.name for c in checkpoints], "iqa_srcc": 0.5, "iqa_srcc_lo": 0.4,
+                             "iqa_srcc_hi": 0.6, "shape_bias": 0.3, "shape_bias_lo": 0.2, "shape_bias_hi": 0.4,
+                             "noise_drop": 0.25, "clean_accuracy": 0.7, "chance_corrected_drop": 0.3})
+
+    monkeypatch.setattr(interpolation, "endpoints", lambda run_, params: (last, last))
+    monkeypatch.setattr(interpolation, "measure_models", fake_measure)
+    monkeypatch.setattr(interpolation, "load_checkpoint_model", lambda *a: create_model("tiny", seed=0))
+    monkeypatch.setattr(interpolation, "write_interpolated", lambda *a: pytest.fail("a model was written"))
+    params = {"alphas": (0.25, 0.5), "bn_statistics": "reestimate", "bn_batches": 2}
+    table = interpolation.measure(run, params, data=object())["interpolation"]
+    assert measured == [["epoch_5"]]
+    assert table["alpha"].tolist() == [0.0, 0.25, 0.5, 1.0]
+    assert set(table["from_checkpoint"]) == set(table["to_checkpoint"]) == {"epoch_5"}
+    assert (table["iqa_srcc"] == 0.5).all() and (table["noise_drop"] == 0.25).all()
+    assert list(table.columns) == interpolation.COLUMNS and table["has_batchnorm"].all()
 
 
 # --- the step on a run --------------------------------------------------------------------------------

@@ -189,11 +189,19 @@ def measure_models(run: Run, checkpoints: list[Checkpoint], params: dict, data: 
 def measure(run: Run, params: dict, data: InterpolationData | None = None) -> dict[str, pd.DataFrame]:
     """{"interpolation": one row per α of params' grid (0 and 1 added): the models on the line from the
     ``interpolation_from`` checkpoint to the ``interpolation_to`` one, measured like the checkpoints
-    themselves; α = 0 and 1 are the endpoint checkpoints' own files (their rows are theirs). The interior
-    models are written to a temporary folder inside the run and removed after."""
+    themselves; α = 0 and 1 are the endpoint checkpoints' own files (their rows are theirs); when the two are
+    one checkpoint every row is its row. The interior models are written to a temporary folder inside the run and removed after."""
     data = load(run, params) if data is None else data
     start, end = endpoints(run, params)
     grid = alpha_grid(params)
+    if start == end:
+        # the peak is the last checkpoint: the line is one point, θ(α) = θ for every α, and its own trained
+        # BatchNorm statistics are its activations' (re-estimating them would only add sampling noise)
+        rows = measure_models(run, [start], params, data)
+        rows = rows.loc[[0] * len(grid)].reset_index(drop=True)
+        rows.insert(0, "alpha", grid)
+        return {"interpolation": _annotate(rows, start, end, params, has_batchnorm(
+            load_checkpoint_model(end.path, run.model_name, run.image_size)))}
     probe = load_checkpoint_model(end.path, run.model_name, run.image_size)
     batchnorm = has_batchnorm(probe)
     reestimate = batchnorm and params["bn_statistics"] == "reestimate"
@@ -208,17 +216,23 @@ def measure(run: Run, params: dict, data: InterpolationData | None = None) -> di
         interpolated = [Checkpoint(write_interpolated(run, start, end, alpha, params, Path(folder), batches), alpha)
                         for alpha in tqdm(inner, desc="interpolate", leave=False)]
         # the endpoints are the run's own files (and its cache): their rows are those of the steps' tables
-        ends = measure_models(run, [start] if start == end else [start, end], params, data)
+        ends = measure_models(run, [start, end], params, data)
         rows = pd.concat([ends.iloc[[0, -1]],
                           measure_models(run, interpolated, params, data, Path(folder))], ignore_index=True)
     rows.insert(0, "alpha", [0.0, 1.0] + inner)
     rows = rows.sort_values("alpha", kind="stable").reset_index(drop=True)
+    return {"interpolation": _annotate(rows, start, end, params, batchnorm)}
+
+
+def _annotate(rows: pd.DataFrame, start: Checkpoint, end: Checkpoint, params: dict,
+              batchnorm: bool) -> pd.DataFrame:
+    """rows (alpha first, then the measures) with the endpoints and the BatchNorm treatment; COLUMNS order."""
     rows.insert(1, "from_checkpoint", start.name)
     rows.insert(2, "to_checkpoint", end.name)
     rows["from_epoch"], rows["to_epoch"] = start.epoch, end.epoch
     rows["bn_statistics"] = params["bn_statistics"] if batchnorm else "none"
     rows["has_batchnorm"] = batchnorm
-    return {"interpolation": rows[COLUMNS]}
+    return rows[COLUMNS]
 
 
 # --- over seeds ---------------------------------------------------------------------------------
@@ -227,7 +241,8 @@ def seed_table(tables: dict[str, pd.DataFrame]) -> pd.DataFrame:
     """Per α, over the runs (``tables``: run label → its interpolation table): each measure's mean with a
     95 % t interval over runs, and the paired margins by which α beats the better endpoint on each axis —
     ``alignment_margin`` = iqa_srcc(α) − max(iqa_srcc(0), iqa_srcc(1)) and ``robustness_margin`` =
-    min(noise_drop(0), noise_drop(1)) − noise_drop(α), per run then averaged (positive: better than both)."""
+    min(noise_drop(0), noise_drop(1)) − noise_drop(α), per run then averaged (positive: better than both);
+    ``n_one_point`` counts the runs whose two endpoints are one checkpoint."""
     per_run = []
     for label, table in tables.items():
         table = table.sort_values("alpha").reset_index(drop=True)
@@ -239,7 +254,10 @@ def seed_table(tables: dict[str, pd.DataFrame]) -> pd.DataFrame:
     runs = pd.concat(per_run, ignore_index=True)
     rows = []
     for alpha, group in runs.groupby("alpha", sort=True):
-        row = {"alpha": alpha, "n_runs": group["run"].nunique()}
+        row = {"alpha": alpha, "n_runs": group["run"].nunique(),
+               # runs whose alignment peak is their last checkpoint: one point, margins 0 at every α
+               "n_one_point": int((group["from_checkpoint"] == group["to_checkpoint"]).sum())
+               if "from_checkpoint" in group else 0}
         for column in ("iqa_srcc", "shape_bias", "noise_drop", "alignment_margin", "robustness_margin"):
             mean, lo, hi, n = t_interval(group[column].to_numpy(dtype=float))
             row.update({column: mean, f"{column}_lo": lo, f"{column}_hi": hi})

@@ -56,6 +56,10 @@ def seed_sentences(verdicts: pd.DataFrame) -> list[str]:
     lines = [f"α = {row['alpha']:g}: alignment margin {_interval(row, 'alignment_margin')}, robustness margin "
              f"{_interval(row, 'robustness_margin')} over {int(row['n_runs'])} runs: {row['verdict']}"
              for _, row in verdicts.iterrows()]
+    one_point = int(verdicts["n_one_point"].max()) if "n_one_point" in verdicts else 0
+    if one_point:
+        lines.append(f"{one_point} of {n} runs peak in IQA alignment at their last checkpoint: their line is one "
+                     "point and their margins are 0 at every α")
     winners = verdicts[verdicts["verdict"] == "beats both"]
     if n < 3:
         lines.append(f"only {n} run(s): the question needs at least 3 seeds for an interval to answer it")

@@ -40,8 +40,9 @@ def world_section(world: dict) -> list[str]:
     seeds = seed_table(tables)
     first = runs.iloc[0]
     lines = [f"## {world['title']}", "", world.get("description", ""), "",
-             f"{len(tables)} runs ({', '.join(f'`{t}`' for t in tables)}); from `{first['from_checkpoint']}` "
-             f"to `{first['to_checkpoint']}` in the first; BatchNorm statistics: {first['bn_statistics']}.", "",
+             f"{len(tables)} runs: " + "; ".join(f"`{label}` from `{t['from_checkpoint'].iloc[0]}` to "
+                                                 f"`{t['to_checkpoint'].iloc[0]}`" for label, t in tables.items())
+             + f". BatchNorm statistics: {first['bn_statistics']}.", "",
              "```", *world["commands"], "```", "",
              "| α | IQA SRCC | normalized noise drop | shape bias | alignment margin | robustness margin |",
              "|---|---|---|---|---|---|"]
