@@ -114,6 +114,8 @@ def test_margins_over_seeds_are_paired_per_run_against_the_better_endpoint():
     lines = page.seed_sentences(verdict)
     assert "alignment margin +0.070" in lines[0] and lines[-1].startswith("**not shown**")
     assert middle["n_one_point"] == 0 and not any("one point" in line for line in lines)
+    # run a: the start (0.40, 0.20) against the end (0.30, 0.15): more aligned, less robust; b and c likewise
+    assert middle["n_from_dominates"] == 0 and not any("no trade-off" in line for line in lines)
     tables["b"] = tables["b"].assign(from_checkpoint="epoch_5", to_checkpoint="epoch_5")
     assert "1 of 3 runs peak" in " ".join(page.seed_sentences(interpolation.beats_both(
         interpolation.seed_table(tables))))
@@ -124,6 +126,9 @@ def test_an_alpha_better_on_both_axes_in_every_seed_beats_both():
               (("a", 0.0), ("b", 0.01), ("c", 0.02))}
     verdict = interpolation.beats_both(interpolation.seed_table(tables))
     assert verdict["verdict"].tolist() == ["beats both"]
+    tables["a"] = _run_table([0.40, 0.50, 0.30], [0.10, 0.05, 0.15])  # its start beats its end on both axes
+    assert "in 1 of 3 runs the α = 0 end is already better on both axes" in " ".join(
+        page.seed_sentences(interpolation.beats_both(interpolation.seed_table(tables))))
     assert page.seed_sentences(verdict)[-1].startswith("**yes**: α = 0.5")
     worse = interpolation.beats_both(interpolation.seed_table(
         {s: _run_table([0.40, 0.30 - d, 0.35], [0.20, 0.10, 0.15]) for s, d in (("a", 0), ("b", 0.01), ("c", 0.02))}))

@@ -242,13 +242,17 @@ def seed_table(tables: dict[str, pd.DataFrame]) -> pd.DataFrame:
     95 % t interval over runs, and the paired margins by which α beats the better endpoint on each axis —
     ``alignment_margin`` = iqa_srcc(α) − max(iqa_srcc(0), iqa_srcc(1)) and ``robustness_margin`` =
     min(noise_drop(0), noise_drop(1)) − noise_drop(α), per run then averaged (positive: better than both);
-    ``n_one_point`` counts the runs whose two endpoints are one checkpoint."""
+    ``n_one_point`` counts the runs whose two endpoints are one checkpoint, ``n_from_dominates`` those whose
+    α = 0 end has both the higher SRCC and the lower drop (no trade-off between the ends)."""
     per_run = []
     for label, table in tables.items():
         table = table.sort_values("alpha").reset_index(drop=True)
         ends = table[table["alpha"].isin([0.0, 1.0])]
+        first, last = ends.iloc[0], ends.iloc[-1]
         per_run.append(table.assign(
             run=label,
+            # the alignment end is also the more robust one: no trade-off on this line to dial
+            from_dominates=bool(first["iqa_srcc"] > last["iqa_srcc"] and first["noise_drop"] < last["noise_drop"]),
             alignment_margin=table["iqa_srcc"] - ends["iqa_srcc"].max(),
             robustness_margin=ends["noise_drop"].min() - table["noise_drop"]))
     runs = pd.concat(per_run, ignore_index=True)
@@ -257,7 +261,8 @@ def seed_table(tables: dict[str, pd.DataFrame]) -> pd.DataFrame:
         row = {"alpha": alpha, "n_runs": group["run"].nunique(),
                # runs whose alignment peak is their last checkpoint: one point, margins 0 at every α
                "n_one_point": int((group["from_checkpoint"] == group["to_checkpoint"]).sum())
-               if "from_checkpoint" in group else 0}
+               if "from_checkpoint" in group else 0,
+               "n_from_dominates": int(group["from_dominates"].sum())}
         for column in ("iqa_srcc", "shape_bias", "noise_drop", "alignment_margin", "robustness_margin"):
             mean, lo, hi, n = t_interval(group[column].to_numpy(dtype=float))
             row.update({column: mean, f"{column}_lo": lo, f"{column}_hi": hi})
