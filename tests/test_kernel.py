@@ -16,7 +16,8 @@ PROBE = (HEADER + '# %% tags=["parameters"]\nrun_dir = ""\n\n'
          "# %%\nimport json, os, sys\ntorch_imported_before = 'torch' in sys.modules\nimport torch\n"
          "print(json.dumps({'left_over': 'left_over' in globals(),\n"
          "                  'cwd': os.getcwd(), 'pid': os.getpid(), 'env': os.environ.get('CLIPALIGN_PROBE', ''),\n"
-         "                  'torch_imported_before': torch_imported_before}))\n"
+         "                  'torch_imported_before': torch_imported_before,\n"
+         "                  'spawn_ready': hasattr(sys.modules['__main__'], '__spec__')}))\n"
          "left_over = 1\nos.chdir('/')\n")
 
 
@@ -45,6 +46,7 @@ def test_notebooks_share_one_kernel_that_each_finds_as_new(probe_step, tmp_path,
     second, cell = _probe(tmp_path, 2)
     assert second["pid"] == first["pid"]  # one kernel: torch was imported once
     assert not first["left_over"] and not second["left_over"]
+    assert first["spawn_ready"] and second["spawn_ready"]  # a reset kernel can still start spawn processes
     assert second["cwd"] == first["cwd"] == str(pipeline.REPO_ROOT)
     assert second["torch_imported_before"]
     parameters = 2  # the parameters cell and papermill's injected one come first

@@ -17,6 +17,8 @@ import os
 _RESET = """\
 get_ipython().run_line_magic("reset", "-f")
 import os as _os, sys as _sys
+# %reset drops __main__.__spec__, which multiprocessing's spawn reads (measure.in_own_processes)
+_sys.modules["__main__"].__dict__.setdefault("__spec__", None)
 _os.chdir({cwd!r})
 if "matplotlib.pyplot" in _sys.modules:
     _sys.modules["matplotlib.pyplot"].close("all")
