@@ -190,20 +190,20 @@ def measure(run: Run, params: dict, data: InterpolationData | None = None) -> di
     """{"interpolation": one row per α of params' grid (0 and 1 added): the models on the line from the
     ``interpolation_from`` checkpoint to the ``interpolation_to`` one, measured like the checkpoints
     themselves; α = 0 and 1 are the endpoint checkpoints' own files (their rows are theirs); when the two are
-    one checkpoint every row is its row. The interior models are written to a temporary folder inside the run and removed after."""
+    one checkpoint every row is its row. The interior models are written to a temporary folder inside the
+    run and removed after."""
     data = load(run, params) if data is None else data
     start, end = endpoints(run, params)
     grid = alpha_grid(params)
+    probe = load_checkpoint_model(end.path, run.model_name, run.image_size)
+    batchnorm = has_batchnorm(probe)
     if start == end:
         # the peak is the last checkpoint: the line is one point, θ(α) = θ for every α, and its own trained
         # BatchNorm statistics are its activations' (re-estimating them would only add sampling noise)
         rows = measure_models(run, [start], params, data)
         rows = rows.loc[[0] * len(grid)].reset_index(drop=True)
         rows.insert(0, "alpha", grid)
-        return {"interpolation": _annotate(rows, start, end, params, has_batchnorm(
-            load_checkpoint_model(end.path, run.model_name, run.image_size)))}
-    probe = load_checkpoint_model(end.path, run.model_name, run.image_size)
-    batchnorm = has_batchnorm(probe)
+        return {"interpolation": _annotate(rows, start, end, params, batchnorm)}
     reestimate = batchnorm and params["bn_statistics"] == "reestimate"
     if reestimate and not RunDir(run.run_dir).train_record.exists():
         raise ParameterError(f"{run.run_dir} was not trained here, so its training world is unknown and its "
@@ -251,6 +251,8 @@ def seed_table(tables: dict[str, pd.DataFrame]) -> pd.DataFrame:
         first, last = ends.iloc[0], ends.iloc[-1]
         per_run.append(table.assign(
             run=label,
+            # the alignment peak is the last checkpoint: one point, margins 0 at every α
+            one_point=bool("from_checkpoint" in table and first["from_checkpoint"] == first["to_checkpoint"]),
             # the alignment end is also the more robust one: no trade-off on this line to dial
             from_dominates=bool(first["iqa_srcc"] > last["iqa_srcc"] and first["noise_drop"] < last["noise_drop"]),
             alignment_margin=table["iqa_srcc"] - ends["iqa_srcc"].max(),
@@ -258,10 +260,7 @@ def seed_table(tables: dict[str, pd.DataFrame]) -> pd.DataFrame:
     runs = pd.concat(per_run, ignore_index=True)
     rows = []
     for alpha, group in runs.groupby("alpha", sort=True):
-        row = {"alpha": alpha, "n_runs": group["run"].nunique(),
-               # runs whose alignment peak is their last checkpoint: one point, margins 0 at every α
-               "n_one_point": int((group["from_checkpoint"] == group["to_checkpoint"]).sum())
-               if "from_checkpoint" in group else 0,
+        row = {"alpha": alpha, "n_runs": group["run"].nunique(), "n_one_point": int(group["one_point"].sum()),
                "n_from_dominates": int(group["from_dominates"].sum())}
         for column in ("iqa_srcc", "shape_bias", "noise_drop", "alignment_margin", "robustness_margin"):
             mean, lo, hi, n = t_interval(group[column].to_numpy(dtype=float))

@@ -66,16 +66,16 @@ def record(folder, name: str, title: str, commands: list[str], commit: str, mach
            description: str = "") -> None:
     """Add (or replace) the world ``name`` in the recorded results: every run's ``interpolation.csv`` of the
     folder of runs ``folder``, with a ``run`` column, and its entry in ``recorded.json``."""
+    from ...io import atomic_write, write_json
     from ...layout import runs_in
     from ...results.tables import read_metric
 
     runs = runs_in(folder)
     table = pd.concat([read_metric(run, "interpolation").assign(run=run.name) for run in runs], ignore_index=True)
-    RECORDED.mkdir(parents=True, exist_ok=True)
-    table.to_csv(RECORDED / f"{name}.csv", index=False)
+    atomic_write(RECORDED / f"{name}.csv", lambda tmp: table.to_csv(tmp, index=False))
     index = RECORDED / "recorded.json"
     recorded = json.loads(index.read_text()) if index.exists() else {"worlds": []}
     recorded.update(commit=commit, machine=machine)
     recorded["worlds"] = [w for w in recorded["worlds"] if w["table"] != f"{name}.csv"] + [
         {"title": title, "description": description, "table": f"{name}.csv", "commands": commands}]
-    index.write_text(json.dumps(recorded, indent=1) + "\n")
+    write_json(index, recorded)
