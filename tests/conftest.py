@@ -2,7 +2,15 @@
 tests share are in helpers.py."""
 from __future__ import annotations
 
+import os
 import shutil
+
+# The suite runs in two pytest-xdist workers (pyproject's addopts) on a machine with about two cores: each
+# worker, and the kernels and processes it starts, computes on one thread, so the two never oversubscribe
+# the cores (torch's OpenMP threads spin-wait). Set before torch is imported.
+if os.environ.get("PYTEST_XDIST_WORKER"):
+    for variable in ("OMP_NUM_THREADS", "MKL_NUM_THREADS"):
+        os.environ[variable] = "1"
 
 import pytest
 

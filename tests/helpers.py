@@ -136,3 +136,23 @@ def start_server(handler) -> tuple[ThreadingHTTPServer, str]:
     server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
     threading.Thread(target=server.serve_forever, daemon=True).start()
     return server, f"http://127.0.0.1:{server.server_port}"
+
+
+def notebook_outputs(notebook: dict, replacements: dict[str, str] | None = None) -> list[str]:
+    """Every code cell's text outputs in order (streams, text/plain, text/html, text/markdown), with
+    ``replacements`` applied (one folder's path for another's), and a digest of each image."""
+    import hashlib
+
+    found = []
+    for cell in notebook["cells"]:
+        for output in cell.get("outputs", []):
+            data = output.get("data", {"text/plain": output.get("text", "")})
+            for kind in ("text/plain", "text/html", "text/markdown", "image/png"):
+                if kind in data:
+                    text = "".join(data[kind]) if isinstance(data[kind], list) else data[kind]
+                    if kind == "image/png":
+                        text = "png " + hashlib.sha256(text.encode()).hexdigest()
+                    for before, after in (replacements or {}).items():
+                        text = text.replace(before, after)
+                    found.append(text)
+    return found

@@ -9,10 +9,12 @@ import numpy as np
 import pandas as pd
 import pytest
 from browser import CHROMIUM, check_pages
+from helpers import notebook_outputs
 
 from clipalign_utils import cli, record, registry, results
 from clipalign_utils.errors import ParameterError
 from clipalign_utils.layout import RunDir
+from clipalign_utils.registry import REPO_ROOT, SWEEP_PAGE
 from clipalign_utils.metrics import sweep as sweep_metrics
 from clipalign_utils.orchestration.sweep import Setting, plan, split_overrides, trained_by
 from clipalign_utils.orchestration import cli as orchestration_cli
@@ -212,6 +214,22 @@ def test_cli_sweep_end_to_end_resumed_with_its_book(smoke_pipeline, tmp_path, ca
     base = pd.read_csv(smoke_pipeline / "metrics" / "tradeoff.csv")
     table = pd.read_csv(out / "metrics" / "sweep_checkpoints.csv")
     assert np.allclose(table.loc[table["setting"] == "base", "iqa_srcc"].to_numpy(), base["iqa_srcc"].to_numpy())
+
+    # Recorded for the book (book/recorded/06_sweep): the records and summary tables alone give the page the
+    # same comparison tables and the same outputs as the whole sweep (checkpoints, caches, per-image tables).
+    from clipalign_utils.orchestration import recorded
+
+    target = recorded.record_page(SWEEP_PAGE, out, ["clipalign sweep …"], "abc1234", root=tmp_path / "recorded")
+    folder = target / recorded.FOLDER
+    assert not list(folder.rglob("*.pt")) and not list(folder.rglob("*per_triplet.csv"))
+    assert not (folder / "notebooks").exists() and (folder / "base" / "record.json").exists()
+    for table in ("sweep_checkpoints", "sweep_summary", "sweep_verdicts", "sweep_effects"):
+        assert (folder / "metrics" / f"{table}.csv").read_bytes() == (out / "metrics" / f"{table}.csv").read_bytes()
+    own = json.loads((out / "notebooks" / f"{SWEEP_PAGE}.ipynb").read_text())
+    shown = json.loads((target / f"{SWEEP_PAGE}.ipynb").read_text())
+    assert notebook_outputs(shown, {os.path.relpath(folder, REPO_ROOT): "SWEEP"}) == \
+        notebook_outputs(own, {str(out): "SWEEP"})
+    assert str(out) not in json.dumps(shown) and ".06_sweep-" not in json.dumps(shown)  # paths as shown from the record
 
     # The same command again: every run is skipped, the comparison re-runs, the book is built.
     trained = (out / "texture_correlation-0.5" / "train_params.json").stat().st_mtime

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import json
 import os
-import re
 import shutil
 import subprocess
 import sys
@@ -21,6 +20,7 @@ from .. import registry, repository
 from ..errors import ClipalignError
 from ..layout import BOOK, RunDir
 from ..registry import REPO_ROOT
+from .publish import publishable as _publishable
 
 
 class BookBuildFailed(ClipalignError):
@@ -130,7 +130,30 @@ def _page_list(notebooks) -> str:
     return ("Page " if len(numbers) == 1 else "Pages ") + text
 
 
-def _run_summary(run_dir: Path, sources: dict[str, Path], trained: Path) -> str:
+def _recorded_parameters(notebook: Path, name: str) -> dict:
+    """The parameters a page was executed with, as its folder's record (``record.json``) holds them: the
+    values of the parameters its notebook declares, ``preset`` first."""
+    from .. import record
+    from .pipeline import declared_parameters
+
+    entry_name = next((step.name for step in registry.steps() if step.notebook == name), name)
+    entry = record.read(notebook.parent.parent).get("steps", {}).get(entry_name)
+    if entry is None:
+        return {}
+    declared = declared_parameters(name)
+    return {"preset": entry["preset"], **{k: v for k, v in entry["parameters"].items()
+                                          if k in declared and k not in ("run_dir", "run_dirs", "auto_train")}}
+
+
+def _recorded_line(page: str) -> str:
+    from . import recorded
+
+    entry = recorded.index(page)
+    return (f"This build ran no {recorded.PAGES[page]}: page {page_number(page)} shows the one recorded in "
+            f"`book/recorded/{page}/` (measured at commit `{entry['commit']}`; the page says how).")
+
+
+def _run_summary(run_dir: Path, sources: dict[str, Path], trained: Path, recorded_pages=()) -> str:
     """Markdown describing which run produced the pages: preset, model, timings, checkpoints."""
     per_run, synthesis = _step_pages()
     lines = []
@@ -146,6 +169,8 @@ def _run_summary(run_dir: Path, sources: dict[str, Path], trained: Path) -> str:
         sweep_dir = sources[SWEEP_PAGE].parent.parent
         where = "this directory" if sweep_dir == run_dir else f"`{sweep_dir.relative_to(run_dir)}`"
         lines += [f"Page {page_number(SWEEP_PAGE)} compares the runs of the sweep in {where}.", ""]
+    elif SWEEP_PAGE in recorded_pages:
+        lines += [_recorded_line(SWEEP_PAGE), ""]
     else:
         lines += [f"This build ran no sweep: page {page_number(SWEEP_PAGE)} says how to produce one.", ""]
     if "09_quality_experiment" in sources:
@@ -153,13 +178,13 @@ def _run_summary(run_dir: Path, sources: dict[str, Path], trained: Path) -> str:
         where = "this directory" if experiment_dir == run_dir else f"`{experiment_dir.relative_to(run_dir)}`"
         lines += [f"Page {page_number('09_quality_experiment')} compares the runs of the quality experiment in {where} (its settings table lists "
                   f"them).", ""]
+    elif "09_quality_experiment" in recorded_pages:
+        lines += [_recorded_line("09_quality_experiment"), ""]
     lines += ["| | |", "|---|---|"]
     for name, notebook in sources.items():
-        meta = json.loads(notebook.read_text())["metadata"].get("papermill", {})
-        params = meta.get("parameters", {})
-        duration = meta.get("duration")
+        duration = json.loads(notebook.read_text())["metadata"].get("papermill", {}).get("duration")
         took = f"{duration:.0f} s" if isinstance(duration, (int, float)) else "?"
-        shown = ", ".join(f"`{k}={v}`" for k, v in params.items() if k not in ("run_dir", "run_dirs", "auto_train"))
+        shown = ", ".join(f"`{k}={v}`" for k, v in _recorded_parameters(notebook, name).items())
         lines.append(f"| `{name}` | {shown}; executed in {took} |")
     train_params = RunDir(trained).train_record
     if train_params.exists():
@@ -202,56 +227,6 @@ def toc(pages) -> dict:
     return book_toc
 
 
-# A tqdm refresh: "desc:  40%|████      | 4/10 [00:01<00:02, 2.9it/s]" (or its leave=False blank-out).
-_PROGRESS = re.compile(r"^\s*$|\d+%\|.*\|\s*\d+/\d+|^[^|\n]*\|\s*\d+/\d+ \[")
-
-
-def _without_progress(text: str) -> str:
-    """stderr text without its progress-bar refreshes (every tqdm redraw is a '\\r'-separated segment);
-    warnings and other lines stay."""
-    lines = []
-    for line in text.splitlines(keepends=True):
-        end = "\n" if line.endswith("\n") else ""
-        kept = [seg for seg in line.rstrip("\n").split("\r") if not _PROGRESS.search(seg)]
-        if kept:
-            lines.append(kept[-1] + end)
-    return "".join(lines)
-
-
-def _portable(value, replacements: list[tuple[str, str]]):
-    """`value` (a notebook's JSON) with the build machine's absolute paths made relative; images untouched."""
-    if isinstance(value, str):
-        for before, after in replacements:
-            value = value.replace(before, after)
-        return value
-    if isinstance(value, list):
-        return [_portable(item, replacements) for item in value]
-    if isinstance(value, dict):
-        return {key: item if key.startswith("image/") else _portable(item, replacements)
-                for key, item in value.items()}
-    return value
-
-
-def _publishable(notebook: dict, replacements: list[tuple[str, str]]) -> dict:
-    """An executed notebook as the book shows and offers it: the cell papermill injected (it holds the
-    build machine's run_dir) removed from the page, no progress bars, no absolute paths."""
-    for cell in notebook["cells"]:
-        tags = cell.setdefault("metadata", {}).setdefault("tags", [])
-        if "injected-parameters" in tags and "remove-cell" not in tags:
-            tags.append("remove-cell")
-        outputs = []
-        for output in cell.get("outputs", []):
-            if output.get("output_type") == "stream" and output.get("name") == "stderr":
-                text = _without_progress("".join(output["text"]) if isinstance(output["text"], list) else output["text"])
-                if not text.strip():
-                    continue
-                output = {**output, "text": text}
-            outputs.append(output)
-        if "outputs" in cell:
-            cell["outputs"] = outputs
-    return _portable(notebook, replacements)
-
-
 def _path_replacements(run_dir: Path, sources: dict[str, Path]) -> list[tuple[str, str]]:
     """(absolute path, what the book shows instead), longest first: each run directory relative to the
     checkout (``runs/default``) or, outside it, to the run directory's parent; the checkout itself."""
@@ -282,9 +257,14 @@ def stage_book(run_dir: str | Path) -> Path:
     shutil.copy2(REPO_ROOT / "_config.yml", stage / "_config.yml")
     import yaml
 
-    # Registered pages this build does not hold, shown as their placeholders (page 6 without a sweep, …).
-    placeholders = {name: page for name, page in registry.pages().items() if page.placeholder and name not in sources}
-    pages = list(sources) + list(placeholders)
+    from . import recorded
+
+    # Folder pages this build does not hold but the repository records (pages 6 and 9): the recorded page.
+    recorded_pages = [name for name in recorded.PAGES if name not in sources and recorded.recorded_notebook(name)]
+    # Other registered pages this build does not hold, shown as their placeholders (page 11 without the step, …).
+    placeholders = {name: page for name, page in registry.pages().items()
+                    if page.placeholder and name not in sources and name not in recorded_pages}
+    pages = list(sources) + recorded_pages + list(placeholders)
     (stage / "_toc.yml").write_text("# Staged by clipalign_utils.orchestration.book: the notebook pages come from the step registry.\n"
                                     + yaml.safe_dump(toc(pages), sort_keys=False, allow_unicode=True))
     shutil.copytree(REPO_ROOT / "book", stage / "book")
@@ -293,11 +273,14 @@ def stage_book(run_dir: str | Path) -> Path:
     for name, source in sources.items():
         notebook = _publishable(json.loads(source.read_text()), replacements)
         (stage / "notebooks" / f"{name}.ipynb").write_text(json.dumps(notebook, indent=1, ensure_ascii=False) + "\n")
+    for name in recorded_pages:
+        notebook = recorded.page_with_provenance(name)
+        (stage / "notebooks" / f"{name}.ipynb").write_text(json.dumps(notebook, indent=1, ensure_ascii=False) + "\n")
     for name, page in placeholders.items():
         (stage / "notebooks" / f"{name}.md").write_text(page.placeholder_text())
     generated = stage / "_generated"
     generated.mkdir()
-    (generated / "run.md").write_text(_run_summary(run_dir, sources, trained))
+    (generated / "run.md").write_text(_run_summary(run_dir, sources, trained, recorded_pages))
     (generated / "published.md").write_text(_published_page())
     shutil.copy2(RunDir(trained).figure("world_training_pairs"), generated / "world_examples.png")
     return stage
