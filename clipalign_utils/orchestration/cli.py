@@ -94,6 +94,16 @@ def main(argv: list[str] | None = None) -> int:
                             help="a parameter applied to every run (e.g. -p epochs=6); repeatable")
     experiment.add_argument("--only-sweeps", metavar="A,B", help="run only these of the experiment's sweeps")
     experiment.add_argument("--no-book", action="store_true", help="skip building the book")
+    for command in (sweep, experiment):
+        command.add_argument("--launcher", metavar="local|slurm",
+                             help="submit each training (with the settings sharing it) as a job through submitit: "
+                                  "local processes or SLURM; the comparison runs once all have finished")
+        command.add_argument("--slurm-partition", metavar="P", help="with --launcher slurm: the partition")
+        command.add_argument("--gpus-per-job", type=int, metavar="N", help="with --launcher: GPUs per job (default 0)")
+        command.add_argument("--timeout-min", type=int, metavar="M", help="with --launcher: a job's time limit "
+                                                                          "in minutes (default 1440)")
+        command.add_argument("--no-wait", action="store_true",
+                             help="with --launcher: submit and return; the same command later finishes the comparison")
     book = commands.add_parser("book", help="build the book from an executed run directory")
     book.add_argument("run_dir")
     from ..data.fetch import RELEASES
@@ -113,6 +123,12 @@ def main(argv: list[str] | None = None) -> int:
                                                        "archive, for MIT1003's two)")
     args = parser.parse_args(argv)
     try:
+        launcher = None
+        if args.command in ("sweep", "experiment"):
+            from .launch import check_launcher
+
+            launcher = check_launcher(args.launcher, args.slurm_partition, args.gpus_per_job, args.timeout_min,
+                                      args.no_wait)
         overrides = _parse_overrides(getattr(args, "params", []))
         if args.command not in ("book", "fetch"):
             from ..record import run_preset
@@ -173,6 +189,12 @@ def main(argv: list[str] | None = None) -> int:
             from .experiment import run_experiment
 
             only = [s.strip() for s in args.only_sweeps.split(",") if s.strip()] if args.only_sweeps else None
+            if launcher is not None:
+                from .launch import experiment_on
+
+                if not experiment_on(launcher, args.out, args.name, args.preset, overrides, only,
+                                     progress=sys.stderr.isatty()):
+                    return 0
             out = run_experiment(args.out, args.name, args.preset, overrides, only,
                                  progress=sys.stderr.isatty())
             if not args.no_book:
@@ -182,6 +204,12 @@ def main(argv: list[str] | None = None) -> int:
         elif args.command == "sweep":
             from .sweep import run_sweep
 
+            if launcher is not None:
+                from .launch import sweep_on
+
+                if not sweep_on(launcher, args.out, args.preset, overrides, args.one_at_a_time,
+                                progress=sys.stderr.isatty()):
+                    return 0
             out = run_sweep(args.out, args.preset, overrides, args.one_at_a_time,
                             progress=sys.stderr.isatty())
             if not args.no_book:

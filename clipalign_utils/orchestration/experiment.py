@@ -33,18 +33,24 @@ def plan(name: str, overrides: dict, only: list[str] | None = None) -> dict[str,
             for sweep, values in sweeps.items() if not only or sweep in only}
 
 
-def run_experiment(out: str | Path, name: str, preset: str | None = None, overrides: dict | None = None,
-                   only: list[str] | None = None, progress: bool = True) -> Path:
-    """Run the experiment's sweeps into OUT/<sweep>, then its chapter notebook into OUT/notebooks."""
-    out = Path(out)
-    preset = record.run_preset(out, preset)
-    overrides = dict(overrides or {})
+def prepare(out: Path, name: str, preset: str, overrides: dict, only: list[str] | None = None):
+    """(the sweeps {folder: -p values}, the chapter's resolved parameters, its extra values), the plan
+    checked and recorded in OUT/experiment.json."""
     sweeps = plan(name, overrides, only)
     # The chapter's parameters; a seed is a replicate there, not a setting.
     given, extra = split_given({k: v for k, v in overrides.items() if k != "seed"}, [EXPERIMENT_PAGES[name]], preset)
     chapter = record.resolve(out, preset, given)
     out.mkdir(parents=True, exist_ok=True)
     write_json(RunDir(out).record("experiment"), {"experiment": name, "preset": preset, "sweeps": sweeps})
+    return sweeps, chapter, extra
+
+
+def run_experiment(out: str | Path, name: str, preset: str | None = None, overrides: dict | None = None,
+                   only: list[str] | None = None, progress: bool = True) -> Path:
+    """Run the experiment's sweeps into OUT/<sweep>, then its chapter notebook into OUT/notebooks."""
+    out = Path(out)
+    preset = record.run_preset(out, preset)
+    sweeps, chapter, extra = prepare(out, name, preset, dict(overrides or {}), only)
     for k, (sweep, values) in enumerate(sweeps.items(), 1):
         print(f"[experiment {name} {k}/{len(sweeps)}] sweep {sweep}: "
               + " ".join(f"-p {key}={value}" for key, value in values.items()), flush=True)

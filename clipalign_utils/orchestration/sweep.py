@@ -168,8 +168,11 @@ def _minutes(seconds: float) -> str:
 
 
 def run_sweep(out: str | Path, preset: str | None = None, overrides: dict | None = None,
-              one_at_a_time: bool = False, progress: bool = True) -> Path:
-    """Run every setting of the sweep into ``out/<setting>``, then the comparison notebook into ``out``."""
+              one_at_a_time: bool = False, progress: bool = True, only: list[str] | None = None,
+              compare: bool = True) -> Path:
+    """Run every setting of the sweep into ``out/<setting>``, then the comparison notebook into ``out``.
+    ``only``: run just these settings (a launcher's job: one training and the settings sharing it);
+    ``compare=False``: no comparison (the job's caller runs it once every job has finished)."""
     out = Path(out).resolve()
     preset = record.run_preset(out, preset)
     overrides = dict(overrides or {})
@@ -197,6 +200,8 @@ def run_sweep(out: str | Path, preset: str | None = None, overrides: dict | None
     for number, (setting, run) in enumerate(zip(settings, runs), 1):
         run_dir = out / setting.name
         tag = f"[sweep {number}/{len(settings)} {setting.name}]"
+        if only is not None and setting.name not in only:
+            continue
         if all(RunDir(run_dir).done(step) for step in steps):
             print(f"{tag} skip: complete", flush=True)
             continue
@@ -221,11 +226,22 @@ def run_sweep(out: str | Path, preset: str | None = None, overrides: dict | None
         estimate = f", about {_minutes(left * sum(executed) / len(executed))} left" if left else ""
         print(f"{tag} done in {_minutes(executed[-1])}; sweep elapsed {_minutes(time.time() - started)}, "
               f"{left} run{'s' if left != 1 else ''} to go{estimate}", flush=True)
+    if not compare:
+        return out
     print(f"[sweep] comparison: {SWEEP_NOTEBOOK} -> {out / 'notebooks'}", flush=True)
     # The comparison is cheap and reads every run, so it is always re-run.
     run_page(SWEEP_NOTEBOOK, out, page, page_extra, progress, label="the sweep comparison")
     print(f"[sweep] done in {_minutes(time.time() - started)}; tables in {out / 'metrics'}", flush=True)
     return out
+
+
+def training_groups(out: str | Path) -> list[list[str]]:
+    """The settings of the sweep recorded in ``out``, grouped by the training they share (one group per
+    training, in plan order): a launcher's jobs."""
+    groups: dict[str, list[str]] = {}
+    for run in json.loads(RunDir(out).record("sweep").read_text())["runs"]:
+        groups.setdefault(run["trained_by"], []).append(run["name"])
+    return list(groups.values())
 
 
 def sweep_run_dirs(sweep_dir: str | Path) -> list[Path]:

@@ -1,0 +1,228 @@
+"""Sweeps and experiments on a scheduler: each training, with the settings that share it, is one job
+submitted through submitit (SLURM, or its local executor's processes); the comparison runs once every
+job has finished.
+
+    clipalign sweep … --launcher local|slurm [--slurm-partition P] [--gpus-per-job N] [--timeout-min M] [--no-wait]
+    clipalign experiment quality … --launcher …
+
+A job runs ``run_sweep`` on its settings only (``only=``, no comparison): the same code path as without a
+launcher, so a job resumes an interrupted training and skips finished steps. ``OUT/jobs.json`` records
+every job (id, launcher, log paths); the logs are in ``OUT/jobs/``. The command waits, with progress, then
+runs the ordinary command, whose runs are all complete by then, so only the comparisons and the book are
+left. With ``--no-wait`` it submits and returns; the same command later resubmits only unfinished runs
+whose job is not still running, and finishes the comparison once none is left.
+"""
+from __future__ import annotations
+
+import importlib.util
+import json
+import os
+import shutil
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from ..errors import ParameterError
+from ..io import write_json
+from ..layout import RunDir
+
+LAUNCHERS = ("local", "slurm")
+JOBS_RECORD = "jobs.json"
+JOBS_FOLDER = "jobs"
+POLL_SECONDS = 2.0
+
+
+@dataclass(frozen=True)
+class Launcher:
+    """Where the jobs run and with what: ``name`` local or slurm; the SLURM partition; GPUs per job;
+    the wall-clock limit in minutes; whether the command waits for its jobs."""
+    name: str
+    partition: str | None = None
+    gpus_per_job: int = 0
+    timeout_min: int = 24 * 60
+    wait: bool = True
+
+    def executor(self, folder: Path):
+        import submitit
+
+        executor = submitit.AutoExecutor(folder=folder, cluster=self.name)
+        executor.update_parameters(name="clipalign", timeout_min=self.timeout_min, gpus_per_node=self.gpus_per_job,
+                                   **({"slurm_partition": self.partition} if self.partition else {}))
+        return executor
+
+
+def check_launcher(name: str | None, partition: str | None = None, gpus_per_job: int | None = None,
+                   timeout_min: int | None = None, no_wait: bool = False) -> Launcher | None:
+    """The launcher the options ask for (None: no launcher, the command runs everything itself), or
+    ParameterError naming the bad option, before anything is planned, created or submitted."""
+    if name is None:
+        given = [flag for flag, value in (("--slurm-partition", partition), ("--gpus-per-job", gpus_per_job),
+                                          ("--timeout-min", timeout_min), ("--no-wait", no_wait)) if value]
+        if given:
+            raise ParameterError(f"{', '.join(given)} go{'es' if len(given) == 1 else ''} with --launcher local|slurm")
+        return None
+    if name not in LAUNCHERS:
+        raise ParameterError(f"--launcher {name!r}: choose one of {', '.join(LAUNCHERS)}")
+    if importlib.util.find_spec("submitit") is None:
+        raise ParameterError(f"--launcher {name} submits through submitit, which is not installed: "
+                             f"pip install submitit")
+    for client in ("sbatch", "srun") if name == "slurm" else ():  # submitit submits with sbatch, runs with srun
+        if shutil.which(client) is None:
+            raise ParameterError(f"--launcher slurm: {client} is not on PATH; run the command where SLURM's client "
+                                 f"is (a login node), or use --launcher local")
+    if partition and name != "slurm":
+        raise ParameterError(f"--slurm-partition goes with --launcher slurm, not {name}")
+    if gpus_per_job is not None and gpus_per_job < 0:
+        raise ParameterError(f"--gpus-per-job {gpus_per_job}: a count of GPUs, 0 or more")
+    if timeout_min is not None and timeout_min <= 0:
+        raise ParameterError(f"--timeout-min {timeout_min}: minutes, more than 0")
+    return Launcher(name, partition, gpus_per_job or 0, timeout_min or Launcher.timeout_min, not no_wait)
+
+
+@dataclass(frozen=True)
+class Job:
+    """One job: the settings ``names`` of the sweep in ``sweep`` (a training and the settings sharing it),
+    known in the record as ``key``."""
+    key: str
+    sweep: str
+    preset: str
+    values: dict
+    one_at_a_time: bool
+    names: tuple[str, ...]
+
+    def run(self) -> str:
+        """The job's work, in the job's process."""
+        from .sweep import run_sweep
+
+        run_sweep(self.sweep, self.preset, self.values, self.one_at_a_time, progress=False, only=list(self.names),
+                  compare=False)
+        return self.key
+
+    def finished(self) -> bool:
+        from .pipeline import available_steps
+
+        steps = available_steps()
+        return all(all(RunDir(Path(self.sweep) / name).done(step) for step in steps) for name in self.names)
+
+
+def sweep_jobs(out: Path, preset: str, values: dict, one_at_a_time: bool, prefix: str = "") -> list[Job]:
+    """The jobs of one sweep: its plan checked and recorded (``run_sweep`` running nothing), then one job per
+    training group."""
+    from .sweep import run_sweep, training_groups
+
+    run_sweep(out, preset, values, one_at_a_time, progress=False, only=[], compare=False)
+    return [Job(f"{prefix}{group[0]}", str(Path(out).resolve()), preset, dict(values), one_at_a_time, tuple(group))
+            for group in training_groups(out)]
+
+
+def _alive(entry: dict, launcher: Launcher, folder: Path) -> bool:
+    """Whether a job submitted by an earlier command is still queued or running."""
+    if entry.get("launcher") != launcher.name:
+        return False
+    if launcher.name == "local":
+        import psutil
+
+        # A local job id is its submitit controller's process id: alive unless gone, a zombie (an
+        # unreaped child of this very process) or the id reused by another program.
+        try:
+            process = psutil.Process(int(entry["job_id"]))
+            return (process.status() != psutil.STATUS_ZOMBIE
+                    and any("submitit" in part for part in process.cmdline()))
+        except (psutil.Error, ValueError):
+            return False
+    import submitit
+
+    state = submitit.SlurmJob(folder=folder, job_id=str(entry["job_id"])).state
+    return state in ("PENDING", "RUNNING", "REQUEUED", "CONFIGURING", "COMPLETING", "RESIZING", "SUSPENDED")
+
+
+def _failure(job) -> BaseException | None:
+    try:
+        return job.exception()
+    except Exception as error:  # the job ended without a result: killed, timed out, cancelled
+        return error
+
+
+def launch(out: str | Path, jobs: list[Job], launcher: Launcher, progress: bool = True) -> bool:
+    """Submit every unfinished job whose earlier job is not still running; wait for them unless
+    ``launcher.wait`` is off. True when every job's runs are finished (the comparison may run)."""
+    from tqdm.auto import tqdm
+
+    out = Path(out).resolve()
+    record_path = out / JOBS_RECORD
+    recorded = json.loads(record_path.read_text()) if record_path.exists() else {}
+    folder = out / JOBS_FOLDER
+    executor = launcher.executor(folder)
+    submitted, waiting = {}, []
+    for job in jobs:
+        if job.finished():
+            print(f"[jobs] {job.key}: skip: complete", flush=True)
+            continue
+        previous = recorded.get(job.key)
+        if previous and _alive(previous, launcher, folder):
+            print(f"[jobs] {job.key}: still running as job {previous['job_id']}", flush=True)
+            waiting.append(job)
+            continue
+        handle = executor.submit(job.run)
+        submitted[job.key] = (job, handle)
+        recorded[job.key] = {"job_id": str(handle.job_id), "launcher": launcher.name, "runs": list(job.names),
+                             "stdout": os.path.relpath(handle.paths.stdout, out),
+                             "stderr": os.path.relpath(handle.paths.stderr, out)}
+        write_json(record_path, recorded)
+        print(f"[jobs] {job.key}: submitted as job {handle.job_id} ({launcher.name}; log "
+              f"{recorded[job.key]['stderr']})", flush=True)
+    if not submitted and not waiting:
+        return True
+    if not launcher.wait:
+        print(f"[jobs] {len(submitted)} submitted, {len(waiting)} still running; run the same command again to "
+              f"finish the comparison once they are done", flush=True)
+        return False
+    failed = []
+    pending = dict(submitted)
+    with tqdm(total=len(submitted) + len(waiting), desc="jobs", disable=not progress) as bar:
+        while pending or waiting:
+            time.sleep(POLL_SECONDS)
+            for key, (job, handle) in list(pending.items()):
+                if handle.done():
+                    del pending[key]
+                    bar.update()
+                    error = _failure(handle)
+                    if error is not None or not job.finished():
+                        failed.append((job, recorded[key], error))
+                        line = str(error).strip().splitlines()[0] if error is not None and str(error).strip() else "no result"
+                        print(f"[jobs] {key}: job {recorded[key]['job_id']} failed ({line}); see "
+                              f"{out / recorded[key]['stderr']}", file=sys.stderr, flush=True)
+            for job in list(waiting):
+                if not _alive(recorded[job.key], launcher, folder):
+                    waiting.remove(job)
+                    bar.update()
+                    if not job.finished():
+                        failed.append((job, recorded[job.key], None))
+                        print(f"[jobs] {job.key}: job {recorded[job.key]['job_id']} ended with its runs unfinished; "
+                              f"see {out / recorded[job.key]['stderr']}", file=sys.stderr, flush=True)
+    if failed:
+        from .pipeline import StepFailed
+
+        raise StepFailed(f"{len(failed)} of {len(jobs)} jobs failed ({', '.join(job.key for job, _, _ in failed)}; "
+                         f"logs named above); run the same command again to resubmit only them")
+    return True
+
+
+def sweep_on(launcher: Launcher, out: str | Path, preset: str, overrides: dict, one_at_a_time: bool,
+             progress: bool = True) -> bool:
+    """``clipalign sweep --launcher``: the sweep's jobs submitted (and awaited). True when every run is
+    finished, so the ordinary command has only the comparison left."""
+    return launch(out, sweep_jobs(Path(out), preset, overrides, one_at_a_time), launcher, progress)
+
+
+def experiment_on(launcher: Launcher, out: str | Path, name: str, preset: str, overrides: dict,
+                  only: list[str] | None = None, progress: bool = True) -> bool:
+    """``clipalign experiment --launcher``: every sweep's jobs submitted together (and awaited)."""
+    from .experiment import prepare
+
+    out = Path(out)
+    sweeps, _, _ = prepare(out, name, preset, dict(overrides), only)
+    jobs = [job for sweep, values in sweeps.items()
+            for job in sweep_jobs(out / sweep, preset, values, False, prefix=f"{sweep}/")]
+    return launch(out, jobs, launcher, progress)

@@ -1,0 +1,178 @@
+"""Sweeps and experiments on a scheduler (``--launcher local|slurm``, submitit): bad options refused before
+anything is made, the SLURM submission a stand-in ``sbatch`` receives, and a local sweep whose killed job
+alone is resubmitted."""
+from __future__ import annotations
+
+import importlib.util
+import json
+import os
+import stat
+from types import SimpleNamespace
+
+import pandas as pd
+import psutil
+import pytest
+
+from clipalign_utils import cli
+from clipalign_utils.orchestration import launch
+
+SWEEP = ["sweep", "--preset", "smoke", "--one-at-a-time", "-p", "texture_correlation=0.8,0.5",
+         "-p", "sigmas=0.02,0.05,0.1,0.2;0.1,0.3"]
+
+
+@pytest.mark.parametrize("extra, message", [
+    (["--launcher", "pbs"], "--launcher 'pbs': choose one of local, slurm"),
+    (["--no-wait"], "--no-wait goes with --launcher local|slurm"),
+    (["--slurm-partition", "gpu", "--timeout-min", "5"], "--slurm-partition, --timeout-min go with --launcher"),
+    (["--launcher", "local", "--slurm-partition", "gpu"], "--slurm-partition goes with --launcher slurm, not local"),
+    (["--launcher", "local", "--timeout-min", "0"], "--timeout-min 0: minutes, more than 0"),
+])
+def test_a_bad_launcher_option_is_one_line_before_anything_is_made(extra, message, tmp_path, capsys):
+    out = tmp_path / "sweep"
+    assert cli.main(SWEEP + ["--out", str(out), *extra]) == 2
+    err = capsys.readouterr().err
+    assert message in err and err.count("\n") == 1, err
+    assert not out.exists()
+
+
+def test_a_launcher_without_submitit_or_sbatch_is_refused(tmp_path, capsys, monkeypatch):
+    out = tmp_path / "quality"
+    monkeypatch.setenv("PATH", str(tmp_path))  # no sbatch
+    assert cli.main(["experiment", "quality", "--preset", "smoke", "--out", str(out), "--launcher", "slurm"]) == 2
+    assert "--launcher slurm: sbatch is not on PATH" in capsys.readouterr().err
+    real = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name == "submitit" else real(name, *a))
+    assert cli.main(SWEEP + ["--out", str(out), "--launcher", "local"]) == 2
+    assert "submitit, which is not installed: pip install submitit" in capsys.readouterr().err
+    assert not out.exists()
+
+
+def test_slurm_submission_through_a_stand_in_sbatch(tmp_path, capsys, monkeypatch):
+    """Each training group is one sbatch submission with the partition, GPUs and time limit asked for."""
+    bin_dir, scripts = tmp_path / "bin", tmp_path / "submitted"
+    bin_dir.mkdir()
+    scripts.mkdir()
+    sbatch = bin_dir / "sbatch"
+    sbatch.write_text(f"""#!/bin/sh
+n=$(ls {scripts} | wc -l)
+cp "$1" {scripts}/job_$n.sh
+echo "Submitted batch job $((4242 + n))"
+""")
+    sbatch.chmod(sbatch.stat().st_mode | stat.S_IEXEC)
+    (bin_dir / "srun").write_text("#!/bin/sh\nexit 0\n")  # submitit looks for it; the jobs never run here
+    (bin_dir / "srun").chmod(sbatch.stat().st_mode)
+    monkeypatch.setenv("PATH", f"{bin_dir}{os.pathsep}{os.environ['PATH']}")
+    out = tmp_path / "sweep"
+    argv = SWEEP + ["--out", str(out), "--launcher", "slurm", "--slurm-partition", "gpu", "--gpus-per-job", "1",
+                    "--timeout-min", "90", "--no-wait"]
+    assert cli.main(argv) == 0
+    printed = capsys.readouterr().out
+    assert "[jobs] base: submitted as job 4242 (slurm" in printed
+    assert "[jobs] texture_correlation-0.5: submitted as job 4243" in printed
+    assert "run the same command again" in printed
+    submitted = sorted(scripts.iterdir())
+    assert len(submitted) == 2  # one per training: sigmas re-analyses base's checkpoints in base's job
+    for script in submitted:
+        text = script.read_text()
+        for line in ("#SBATCH --partition=gpu", "#SBATCH --gpus-per-node=1", "#SBATCH --time=90",
+                     "#SBATCH --job-name=clipalign", "submitit.core._submit"):
+            assert line in text, (line, text)
+    jobs = json.loads((out / "jobs.json").read_text())
+    assert {key: entry["runs"] for key, entry in jobs.items()} == {
+        "base": ["base", "sigmas-0.1+0.3"], "texture_correlation-0.5": ["texture_correlation-0.5"]}
+    assert {entry["job_id"] for entry in jobs.values()} == {"4242", "4243"}
+    assert all(not os.path.isabs(entry["stderr"]) for entry in jobs.values())
+    assert json.loads((out / "sweep.json").read_text())["one_at_a_time"] is True
+    assert not (out / "notebooks").exists()  # no comparison before the runs are finished
+
+
+def test_experiment_jobs_span_its_sweeps(tmp_path, monkeypatch):
+    """One job per training across every sweep of the experiment, keyed by sweep and setting."""
+    submitted = []
+
+    class FakeExecutor:
+        def submit(self, function):
+            submitted.append(function.__self__)
+            n = len(submitted)
+            return SimpleNamespace(job_id=str(n), paths=SimpleNamespace(stdout=tmp_path / f"{n}.out",
+                                                                        stderr=tmp_path / f"{n}.err"))
+
+    monkeypatch.setattr(launch.Launcher, "executor", lambda self, folder: FakeExecutor())
+    spec = launch.check_launcher("local", no_wait=True)
+    assert launch.experiment_on(spec, tmp_path / "quality", "quality", "smoke", {}, only=["variation", "partial"]) is False
+    keys = [job.key for job in submitted]
+    assert len(keys) == 9  # variation: 2 settings x 3 seeds; partial: 3 seeds
+    assert keys[0] == "variation/seed-0__quality_variation-0" and keys[-1] == "partial/seed-2"
+    assert all(len(job.names) == 1 for job in submitted)
+    assert json.loads((tmp_path / "quality" / "experiment.json").read_text())["sweeps"].keys() == {"variation", "partial"}
+    assert len(json.loads((tmp_path / "quality" / "jobs.json").read_text())) == 9
+
+
+def test_a_failed_job_is_named_with_its_log_and_the_others_still_finish(tmp_path, monkeypatch, capsys):
+    """Jobs that end without their runs finished are each named with their log; the command waits for the
+    rest before it fails."""
+    finished = set()
+
+    class Handle:
+        def __init__(self, job, n):
+            self.job, self.job_id, self.polls, self.n = job, str(100 + n), 0, n
+            self.paths = SimpleNamespace(stdout=tmp_path / "jobs" / f"{n}.out", stderr=tmp_path / "jobs" / f"{n}.err")
+
+        def done(self):
+            self.polls += 1
+            if self.polls < 3 + 2 * self.n:  # the later job takes longer
+                return False
+            if self.job.key != "broken":
+                finished.add(self.job.key)
+            return True
+
+        def exception(self):
+            return None if self.job.key != "broken" else RuntimeError("Job 101 (task: 0) with path …\nhas not produced any output")
+
+    class Executor:
+        def submit(self, function):
+            handles.append(Handle(function.__self__, len(handles)))
+            return handles[-1]
+
+    handles = []
+    monkeypatch.setattr(launch.Launcher, "executor", lambda self, folder: Executor())
+    monkeypatch.setattr(launch.Job, "finished", lambda self: self.key in finished)
+    monkeypatch.setattr(launch, "POLL_SECONDS", 0.0)
+    jobs = [launch.Job(key, str(tmp_path), "smoke", {}, False, (key,)) for key in ("fine", "broken", "slow")]
+    with pytest.raises(Exception, match=r"1 of 3 jobs failed \(broken; logs named above\)"):
+        launch.launch(tmp_path, jobs, launch.check_launcher("local"), progress=False)
+    err = capsys.readouterr().err
+    assert f"[jobs] broken: job 101 failed (Job 101 (task: 0) with path …); see {tmp_path / 'jobs' / '1.err'}" in err
+    assert finished == {"fine", "slow"}  # the one after the failure still ran to its end
+    assert json.loads((tmp_path / "jobs.json").read_text())["broken"]["stderr"] == "jobs/1.err"
+
+
+@pytest.mark.slow
+def test_local_sweep_resubmits_only_a_killed_job_then_compares(tmp_path, capsys):
+    """Two trainings as two local jobs, submitted without waiting; one is killed. The same command again
+    waits for the one still running, resubmits only the killed one, then runs the comparison."""
+    out = tmp_path / "sweep"
+    argv = ["sweep", "--preset", "smoke", "-p", "texture_correlation=0.5,0.8", "-p", "epochs=1",
+            "--out", str(out), "--launcher", "local", "--no-book"]
+    assert cli.main(argv + ["--no-wait"]) == 0
+    assert "2 submitted, 0 still running; run the same command again" in capsys.readouterr().out
+    first = json.loads((out / "jobs.json").read_text())
+    # A local job is submitit's controller process and the task it starts: kill both.
+    controller = psutil.Process(int(first["texture_correlation-0.5"]["job_id"]))
+    for process in [controller, *controller.children(recursive=True)]:
+        process.kill()
+    controller.wait(10)
+
+    assert cli.main(argv) == 0
+    printed = capsys.readouterr().out
+    assert f"[jobs] texture_correlation-0.8: still running as job {first['texture_correlation-0.8']['job_id']}" in printed
+    assert "[jobs] texture_correlation-0.5: submitted as job" in printed and printed.count("submitted as job") == 1
+    again = json.loads((out / "jobs.json").read_text())
+    assert again["texture_correlation-0.8"] == first["texture_correlation-0.8"]
+    assert again["texture_correlation-0.5"]["job_id"] != first["texture_correlation-0.5"]["job_id"]
+    for setting in ("texture_correlation-0.5", "texture_correlation-0.8"):
+        assert (out / setting / "notebooks" / "05_tradeoff_synthesis.ipynb").exists()
+    summary = pd.read_csv(out / "metrics" / "sweep_summary.csv")
+    assert list(summary["setting"]) == ["texture_correlation=0.5", "texture_correlation=0.8"]
+    assert cli.main(argv) == 0  # nothing left to submit: both skipped, the comparison again
+    assert capsys.readouterr().out.count("skip: complete") == 4  # the jobs' and the sweep's own lines
