@@ -42,6 +42,31 @@ def link_base_run(out: Path, preset: str, overrides: dict) -> None:
         base.symlink_to(Path("..") / same.name, target_is_directory=True)
 
 
+_RANK_ZERO_FINISHING = False
+
+
+def _finish_on_rank_zero(argv: list[str]) -> int:
+    """Rank 0, after every rank's share is cached: the ordinary command."""
+    global _RANK_ZERO_FINISHING
+    _RANK_ZERO_FINISHING = True
+    try:
+        return main(argv)
+    finally:
+        _RANK_ZERO_FINISHING = False
+
+
+def _without_nproc(argv: list[str]) -> list[str]:
+    kept, skip = [], False
+    for item in argv:
+        if skip:
+            skip = False
+        elif item == "--nproc":
+            skip = True
+        elif not item.startswith("--nproc="):
+            kept.append(item)
+    return kept
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="clipalign", description=__doc__.splitlines()[0])
     commands = parser.add_subparsers(dest="command", required=True)
@@ -63,6 +88,9 @@ def main(argv: list[str] | None = None) -> int:
     run.add_argument("--keep-weights", metavar="none|all|LIST",
                      help="with --checkpoints: the fetched weights to keep on disk (default none: each is "
                           "deleted once measured)")
+    run.add_argument("--nproc", type=int, metavar="N",
+                     help="with --only: share the steps' checkpoints among N processes under torchrun (each its "
+                          "own GPU, or its share of the CPU's threads); rank 0 then measures and executes the pages")
     run.add_argument("--seeds", nargs="+", type=int, metavar="K",
                      help="train and analyse one run per seed (and scale) into OUT/<scale>-seed<k>/, "
                           "then synthesise them all into OUT")
@@ -121,8 +149,23 @@ def main(argv: list[str] | None = None) -> int:
                        help="a host holding every archive by its file name: BASE/<file name> replaces each URL")
     fetch.add_argument("--sha256", metavar="HEX", help="the archive's SHA-256 to check (comma-separated, one per "
                                                        "archive, for MIT1003's two)")
+    argv = list(sys.argv[1:] if argv is None else argv)
     args = parser.parse_args(argv)
     try:
+        if args.command == "run":
+            from . import distributed
+
+            distributed.check_nproc(args.nproc, args.only, args.checkpoints)
+            if args.only:
+                distributed.only_steps(args.only)  # unknown names: one line, before any process starts
+            if args.nproc is not None and args.nproc > 1 and distributed.torchrun_env() is None:
+                return distributed.launch(_without_nproc(argv), args.nproc)
+            if distributed.torchrun_env() is not None and not _RANK_ZERO_FINISHING:
+                if not args.only:
+                    raise ParameterError("under torchrun, clipalign run shares out the checkpoints of --only "
+                                         "STEP[,STEP…]: name the steps")
+                return distributed.run_ranks(args.out, args.only, args.preset, _parse_overrides(args.params),
+                                             finish=lambda: _finish_on_rank_zero(argv))
         launcher = None
         if args.command in ("sweep", "experiment"):
             from .launch import check_launcher
@@ -163,7 +206,8 @@ def main(argv: list[str] | None = None) -> int:
             from .multirun import rerun_step
 
             # a multi-run folder (the default book's): the step in every run, then the synthesis
-            rerun_step(args.out, args.only, args.preset, overrides, progress=sys.stderr.isatty())
+            for step in distributed.only_steps(args.only):
+                rerun_step(args.out, step, args.preset, overrides, progress=sys.stderr.isatty())
         elif args.command == "run" and (args.seeds or args.scales):
             from .multirun import run_many
 

@@ -202,10 +202,12 @@ def run_pipeline(out: str | Path, preset: str | None = None, only: str | None = 
     preset = record.run_preset(run_dir, preset)
     steps = available_steps()
     if only is not None:
-        step = registry.get(only)  # names the steps when unknown
-        if only not in available_steps(optional=True):
-            raise ParameterError(f"step {only!r} has no notebook yet ({step.source})")
-        steps = [only]
+        names = [name.strip() for name in only.split(",") if name.strip()]
+        for name in names:
+            step = registry.get(name)  # names the steps when unknown
+            if name not in available_steps(optional=True):
+                raise ParameterError(f"step {name!r} has no notebook yet ({step.source})")
+        steps = [name for name in available_steps(optional=True) if name in names]
     given, extra = split_given(dict(overrides or {}), step_notebooks(steps), preset)
     resolved = record.resolve(run_dir, preset, given)  # the one resolution: before any folder is made
     run_dir.mkdir(parents=True, exist_ok=True)

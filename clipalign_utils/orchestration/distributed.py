@@ -1,0 +1,125 @@
+"""Analyses under torchrun: the ranks share out the expensive part, rank 0 measures and renders.
+
+    torchrun --standalone --nproc_per_node N -m clipalign_utils.cli run --out DIR --only STEP[,STEP…]
+    clipalign run --out DIR --only STEP[,STEP…] --nproc N          (launches the same)
+
+Each rank takes every N-th checkpoint of each run (a run, or every run of a folder of runs) and measures
+each step on that checkpoint alone, as a streamed trajectory does: the tables are dropped, the
+embeddings and maps stay in the run's cache. After a barrier rank 0 runs the ordinary command, whose
+steps find every checkpoint's embeddings cached and compute what needs all checkpoints together (the
+paired peak tests, trends, the synthesis) and execute the pages. A rank computes on ``cuda:LOCAL_RANK``
+where there are GPUs, else on the CPU with the machine's threads divided among the ranks.
+"""
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+from typing import Mapping, Sequence
+
+from .. import record, registry
+from ..errors import ParameterError
+
+
+def torchrun_env() -> dict | None:
+    """{rank, local_rank, world_size} when this process is one of several torchrun started, else None."""
+    world = int(os.environ.get("WORLD_SIZE", "1"))
+    if world <= 1 or "RANK" not in os.environ:
+        return None
+    return {"rank": int(os.environ["RANK"]), "local_rank": int(os.environ.get("LOCAL_RANK", "0")),
+            "world_size": world}
+
+
+def check_nproc(nproc: int | None, only: str | None, checkpoints: str | None = None) -> None:
+    """``--nproc`` goes with ``--only`` on an existing run or folder of runs (the ranks share out its
+    checkpoints); one line, before anything runs."""
+    if nproc is None:
+        return
+    if nproc < 1:
+        raise ParameterError(f"--nproc {nproc}: a number of processes, 1 or more")
+    if not only:
+        raise ParameterError("--nproc N shares out the analyses of trained checkpoints: name them with "
+                             "--only STEP[,STEP…] (train first without --nproc)")
+    if checkpoints:
+        raise ParameterError("--nproc does not take --checkpoints: analyse the trajectory once, then re-run "
+                             "its steps with --only … --nproc N")
+
+
+def launch(argv: Sequence[str], nproc: int) -> int:
+    """Run ``clipalign`` with ``argv`` (without --nproc) under torchrun with ``nproc`` processes on this
+    machine; return its exit status."""
+    command = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", str(nproc),
+               "-m", "clipalign_utils.cli", *argv]
+    # Each rank gets its share of the CPU's threads, unless OMP_NUM_THREADS already says how many.
+    threads = os.environ.get("OMP_NUM_THREADS") or str(max(1, (os.cpu_count() or 1) // nproc))
+    return subprocess.run(command, env={**os.environ, "OMP_NUM_THREADS": threads}).returncode
+
+
+def analysis_steps(only: str) -> list[str]:
+    """``--only``'s steps whose embeddings a rank can compute ahead: the analysis steps among them."""
+    analyses = {step.name for step in registry.analysis_steps()}
+    return [name for name in only_steps(only) if name in analyses]
+
+
+def only_steps(only: str) -> list[str]:
+    """``--only a,b``'s step names, each checked against the registry, in registry order."""
+    names = [name.strip() for name in only.split(",") if name.strip()]
+    for name in names:
+        registry.get(name)  # names the known steps when unknown
+    order = registry.names()
+    return sorted(dict.fromkeys(names), key=order.index)
+
+
+def _device(params: dict, local_rank: int) -> str:
+    """``cuda:LOCAL_RANK`` where there are GPUs (and the run asks for auto or cuda), else the CPU, whose
+    threads come from OMP_NUM_THREADS (:func:`launch` divides the machine's among the ranks; torchrun
+    started by hand gives each rank one)."""
+    import torch
+
+    if params.get("device") in ("auto", "cuda") and torch.cuda.is_available():
+        return f"cuda:{local_rank % torch.cuda.device_count()}"
+    return "cpu"
+
+
+def prefill(out: str | Path, steps: Sequence[str], preset: str | None, given: Mapping, env: dict,
+            progress: bool = False) -> int:
+    """This rank's share: every ``world_size``-th checkpoint (from ``rank``) of each run in ``out``, each
+    step measured on it alone so that its embeddings and maps land in the run's cache. Returns how many
+    checkpoint × step measurements this rank made."""
+    from tqdm.auto import tqdm
+
+    from ..checkpoints import Run, discover_run
+    from ..layout import runs_in
+    from .measure import step_module
+
+    out = Path(out).resolve()
+    runs = runs_in(out) or [out]
+    made = 0
+    for run_dir in runs:
+        resolved = record.resolve(run_dir, record.run_preset(run_dir, preset), dict(given))
+        run = discover_run(run_dir, resolved.unless_preset("model"))
+        params = {**resolved.params, "device": _device(resolved.params, env["local_rank"])}
+        mine = run.checkpoints[env["rank"]::env["world_size"]]
+        for checkpoint in tqdm(mine, desc=f"rank {env['rank']} {run_dir.name}", disable=not progress):
+            one = Run(run.run_dir, run.model_name, run.image_size, [checkpoint], run.params)
+            for step in steps:
+                step_module(step).measure(one, params)
+                made += 1
+    return made
+
+
+def run_ranks(out: str | Path, only: str, preset: str | None, given: Mapping, finish, progress: bool = False) -> int:
+    """Under torchrun: every rank's share of the cache (:func:`prefill`), a barrier, then ``finish()`` (the
+    ordinary command) on rank 0 only. Returns the exit status for this rank."""
+    import torch.distributed as dist
+
+    env = torchrun_env()
+    dist.init_process_group("gloo")
+    try:
+        made = prefill(out, analysis_steps(only), preset, given, env, progress)
+        print(f"[rank {env['rank']}/{env['world_size']}] {made} checkpoint x step measurements cached", flush=True)
+        dist.barrier()
+        return finish() if env["rank"] == 0 else 0
+    finally:
+        dist.destroy_process_group()

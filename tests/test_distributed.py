@@ -1,0 +1,78 @@
+"""Analyses under torchrun (``clipalign run --only … --nproc N``): the same tables as one process, and bad
+options refused before any process starts."""
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+
+import pytest
+
+from clipalign_utils import cli
+from clipalign_utils.orchestration import distributed
+from clipalign_utils.orchestration.cli import _without_nproc
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["--nproc", "2"], "--nproc N shares out the analyses of trained checkpoints: name them with --only"),
+    (["--only", "iqa", "--nproc", "0"], "--nproc 0: a number of processes, 1 or more"),
+    (["--only", "iqa,bogus", "--nproc", "2"], "bogus"),
+    (["--only", "iqa", "--nproc", "2", "--checkpoints", "folder"], "--nproc does not take --checkpoints"),
+])
+def test_bad_nproc_options_are_one_line_before_any_process(argv, message, tmp_path, capsys):
+    out = tmp_path / "run"
+    assert cli.main(["run", "--out", str(out), *argv]) == 2
+    err = capsys.readouterr().err
+    assert message in err and err.count("\n") == 1, err
+    assert not out.exists()
+
+
+def test_the_command_torchrun_runs_is_the_same_without_nproc():
+    assert _without_nproc(["run", "--out", "r", "--nproc", "2", "--only", "iqa"]) == ["run", "--out", "r", "--only", "iqa"]
+    assert _without_nproc(["run", "--nproc=3", "--out", "r"]) == ["run", "--out", "r"]
+    assert distributed.only_steps("noise, iqa,noise") == ["iqa", "noise"]  # registry order, once each
+    assert distributed.analysis_steps("tradeoff,iqa") == ["iqa"]
+
+
+def test_ranks_share_out_every_checkpoint_once(tmp_path, monkeypatch):
+    from clipalign_utils.orchestration import measure
+
+    measured = []
+    monkeypatch.setattr(measure, "step_module", lambda step: type("M", (), {"measure": staticmethod(
+        lambda run, params: measured.append((step, run.checkpoints[0].name, params["device"])))}))
+    run_dir = tmp_path / "run"
+    (run_dir / "checkpoints").mkdir(parents=True)
+    for epoch in (0, 1, 2, 3, 4):
+        (run_dir / "checkpoints" / f"epoch_{epoch}.pt").write_bytes(b"")
+    (run_dir / "train_params.json").write_text('{"model": "tiny", "seed": 0}')
+    mine = {}
+    for rank in (0, 1):
+        measured.clear()
+        env = {"rank": rank, "local_rank": rank, "world_size": 2}
+        assert distributed.prefill(run_dir, ["iqa", "noise"], "smoke", {"device": "cpu"}, env) == len(measured)
+        mine[rank] = measured[:]
+    assert [c for s, c, _ in mine[0] if s == "iqa"] == ["epoch_0", "epoch_2", "epoch_4"]
+    assert [c for s, c, _ in mine[1] if s == "iqa"] == ["epoch_1", "epoch_3"]
+    assert {d for *_, d in mine[0] + mine[1]} == {"cpu"}
+
+
+@pytest.mark.slow
+def test_iqa_and_noise_under_torchrun_match_one_process_byte_for_byte(smoke_run, tmp_path):
+    """Two gloo ranks on the CPU, one thread each, as the single process: the tables are identical."""
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    tables = {}
+    for name, extra in (("one", []), ("ranks", ["--nproc", "2"])):
+        run_dir = tmp_path / name
+        shutil.copytree(smoke_run, run_dir, ignore=shutil.ignore_patterns("cache"))  # nothing embedded yet
+        result = subprocess.run([sys.executable, "-m", "clipalign_utils.cli", "run", "--out", str(run_dir),
+                                 "--only", "iqa,noise", *extra], env=env, capture_output=True, text=True, timeout=600)
+        assert result.returncode == 0, result.stderr[-3000:]
+        tables[name] = {path.name: path.read_bytes() for path in (run_dir / "metrics").glob("*.csv")}
+        if extra:
+            assert "[rank 0/2]" in result.stdout and "[rank 1/2]" in result.stdout
+            assert "checkpoint x step measurements cached" in result.stdout
+    assert {"iqa.csv", "noise.csv", "iqa_peak.csv"} <= set(tables["one"])
+    assert tables["ranks"].keys() == tables["one"].keys()
+    for name, content in tables["one"].items():
+        assert tables["ranks"][name] == content, name
