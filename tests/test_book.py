@@ -25,8 +25,17 @@ def test_book_has_every_page(smoke_pipeline):
     assert "synthetic" in (html / "notebooks" / "08_saliency.html").read_text()
     # A run without the optional interpolation step shows its recorded results (chapter 11).
     assert "This build did not run the step" in (html / "notebooks" / "11_interpolation.html").read_text()
-    # A run without a sweep still has chapter 6, saying how to produce it.
-    assert "This build of the book ran no sweep" in (html / "notebooks" / "06_sweep.html").read_text()
+    # A run without a sweep or the experiment shows the ones recorded in the repository (chapters 6 and 9),
+    # their figures included, under a note naming the commit and commands.
+    for name, kind in (("06_sweep", "sweep"), ("09_quality_experiment", "experiment")):
+        page = (html / "notebooks" / f"{name}.html").read_text()
+        assert f"This build ran no {kind}, so this page is the one recorded in the repository" in page, name
+        assert f"book/recorded/{name}/" in page and "clipalign " in page
+        assert len(re.findall(r"<img [^>]*src=\"[^\"]+\.png\"", page)) >= 2, name
+        assert f"notebooks/{name}" in (smoke_pipeline / "book" / "_toc.yml").read_text()
+    summary = (smoke_pipeline / "book" / "_generated" / "run.md").read_text()
+    assert "page 6 shows the one recorded in `book/recorded/06_sweep/`" in summary
+    assert "page 9 shows the one recorded in `book/recorded/09_quality_experiment/`" in summary
     # … and chapter 10, with the command for the paper's Fig. 1 on a public trajectory, nothing computed.
     real_clip = re.sub(r"<[^>]+>", "", (html / "notebooks" / "10_real_clip.html").read_text())  # text, not markup
     assert "holds no such run" in real_clip

@@ -72,7 +72,7 @@ def test_the_note_above_a_recorded_page_says_where_it_came_from(tmp_path):
     assert [c["cell_type"] for c in shown["cells"]] == ["markdown", "markdown", "code"]
     note = shown["cells"][1]["source"]
     assert "This build ran no sweep" in note and "commit `abc1234` on 2026-12-04 on 2 CPU cores" in note
-    assert "    clipalign sweep --preset full --one-at-a-time --out runs/drivers -p epochs=5,12" in note
+    assert "```bash\nclipalign sweep --preset full --one-at-a-time --out runs/drivers -p epochs=5,12\n```" in note
     assert "Left out: epochs=24 (the longest run)" in note
     assert "clipalign run --preset full" in note
 

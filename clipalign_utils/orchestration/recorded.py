@@ -152,18 +152,17 @@ def provenance(page: str, root: Path = RECORDED) -> str:
     where = os.path.relpath(recorded_dir(page, root), REPO_ROOT) if recorded_dir(page, root).is_relative_to(REPO_ROOT) \
         else str(recorded_dir(page, root))
     kind = PAGES[page]
-    lines = ["```{note}",
+    lines = ["````{note}",
              f"**Recorded results.** This build ran no {kind}, so this page is the one recorded in the repository "
              f"(`{where}/`): executed on the recorded runs' tables, which were measured at commit "
              f"`{recorded['commit']}`" + (f" on {recorded['date']}" if recorded.get("date") else "")
-             + f" on {recorded['machine']} by:", "",
-             *[f"    {command}" for command in recorded["commands"]], ""]
+             + f" on {recorded['machine']} by:", "", "```bash", *recorded["commands"], "```", ""]
     if recorded.get("left_out"):
         lines += [f"Left out: {recorded['left_out']}", ""]
     lines += [f"A build whose folder holds a {kind} of its own shows that instead "
               + ("(`clipalign run --preset full` runs the whole drivers sweep)." if kind == "sweep" else
                  "(`clipalign experiment quality --out FOLDER`, or `clipalign run --preset full`)."),
-              "```"]
+              "````"]
     return "\n".join(lines)
 
 
