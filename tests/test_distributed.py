@@ -15,10 +15,9 @@ from clipalign_utils.orchestration.cli import _without_nproc
 
 
 @pytest.mark.parametrize("argv, message", [
-    (["--nproc", "2"], "--nproc N shares out the analyses of trained checkpoints: name them with --only"),
+    (["--nproc", "2"], "--nproc N shares out the analyses of trained checkpoints: name them with --only STEP[,STEP…] (train first without --nproc), or stream them with --checkpoints"),
     (["--only", "iqa", "--nproc", "0"], "--nproc 0: a number of processes, 1 or more"),
     (["--only", "iqa,bogus", "--nproc", "2"], "bogus"),
-    (["--only", "iqa", "--nproc", "2", "--checkpoints", "folder"], "--nproc does not take --checkpoints"),
 ])
 def test_bad_nproc_options_are_one_line_before_any_process(argv, message, tmp_path, capsys):
     out = tmp_path / "run"

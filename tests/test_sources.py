@@ -369,3 +369,32 @@ def test_vit_b32_at_224_px_through_every_step_on_real_formats_in_bounded_memory(
     assert by_step.loc["shape", "prompts"] == 16 and by_step.loc["shape", "images"] == 32
     assert by_step.loc["iqa", "images"] == 10  # one reference and its nine distortions
     assert by_step["peak_rss_gb"].max() < 8, "memory must not grow with the classes: prompts go in batches"
+
+
+@pytest.mark.slow
+def test_a_trajectory_shared_out_under_torchrun_fetches_each_checkpoint_once(file_server, tmp_path):
+    """``--checkpoints … --nproc 2``: each rank fetches and measures its own checkpoints (none twice, none
+    kept), rank 0 then renders from the cache; the tables are those of one process at the same threads."""
+    import os
+    import subprocess
+    import sys
+
+    handler, address = file_server
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    tables = {}
+    for name, extra in (("one", []), ("ranks", ["--nproc", "2"])):
+        handler.gets.clear()
+        out = tmp_path / name
+        result = subprocess.run([sys.executable, "-m", "clipalign_utils.cli", "run", "--out", str(out), "--checkpoints",
+                                 f"{address}/epoch_{{epoch}}.pt", "--at-epochs", "1,2,3", "--only", "iqa",
+                                 "--preset", "smoke", "-p", "model=tiny", *extra],
+                                env=env, capture_output=True, text=True, timeout=600)
+        assert result.returncode == 0, result.stderr[-3000:]
+        assert handler.gets == {"epoch_1.pt": 1, "epoch_2.pt": 1, "epoch_3.pt": 1}, name
+        assert stream.weight_files(stream.RunDir(out)) == []
+        tables[name] = {p.name: p.read_bytes() for p in (out / "metrics").glob("*.csv")}
+        if extra:
+            assert "[rank 1/2] every 2-th checkpoint from 1 fetched, measured and cached" in result.stdout
+            fetches = json.loads((out / "source.json").read_text())["fetches"]
+            assert sorted(f["checkpoint"] for f in fetches) == ["epoch_1", "epoch_2", "epoch_3"]  # none lost
+    assert "iqa.csv" in tables["one"] and tables["ranks"] == tables["one"]

@@ -161,11 +161,13 @@ def main(argv: list[str] | None = None) -> int:
             if args.nproc is not None and args.nproc > 1 and distributed.torchrun_env() is None:
                 return distributed.launch(_without_nproc(argv), args.nproc)
             if distributed.torchrun_env() is not None and not _RANK_ZERO_FINISHING:
-                if not args.only:
+                if not args.only and not args.checkpoints:
                     raise ParameterError("under torchrun, clipalign run shares out the checkpoints of --only "
-                                         "STEP[,STEP…]: name the steps")
+                                         "STEP[,STEP…] or of --checkpoints SOURCE: name one")
+                stream = ({"spec": args.checkpoints, "at_epochs": args.at_epochs, "keep_weights": args.keep_weights}
+                          if args.checkpoints else None)
                 return distributed.run_ranks(args.out, args.only, args.preset, _parse_overrides(args.params),
-                                             finish=lambda: _finish_on_rank_zero(argv))
+                                             finish=lambda: _finish_on_rank_zero(argv), stream=stream)
         launcher = None
         if args.command in ("sweep", "experiment"):
             from .launch import check_launcher

@@ -33,17 +33,14 @@ def torchrun_env() -> dict | None:
 
 def check_nproc(nproc: int | None, only: str | None, checkpoints: str | None = None) -> None:
     """``--nproc`` goes with ``--only`` on an existing run or folder of runs (the ranks share out its
-    checkpoints); one line, before anything runs."""
+    checkpoints), or with ``--checkpoints`` (each rank fetches its own); one line, before anything runs."""
     if nproc is None:
         return
     if nproc < 1:
         raise ParameterError(f"--nproc {nproc}: a number of processes, 1 or more")
-    if not only:
+    if not only and not checkpoints:
         raise ParameterError("--nproc N shares out the analyses of trained checkpoints: name them with "
-                             "--only STEP[,STEP…] (train first without --nproc)")
-    if checkpoints:
-        raise ParameterError("--nproc does not take --checkpoints: analyse the trajectory once, then re-run "
-                             "its steps with --only … --nproc N")
+                             "--only STEP[,STEP…] (train first without --nproc), or stream them with --checkpoints")
 
 
 def launch(argv: Sequence[str], nproc: int) -> int:
@@ -109,16 +106,29 @@ def prefill(out: str | Path, steps: Sequence[str], preset: str | None, given: Ma
     return made
 
 
-def run_ranks(out: str | Path, only: str, preset: str | None, given: Mapping, finish, progress: bool = False) -> int:
-    """Under torchrun: every rank's share of the cache (:func:`prefill`), a barrier, then ``finish()`` (the
-    ordinary command) on rank 0 only. Returns the exit status for this rank."""
+def run_ranks(out: str | Path, only: str | None, preset: str | None, given: Mapping, finish, progress: bool = False,
+              stream: dict | None = None) -> int:
+    """Under torchrun: every rank's share of the cache (:func:`prefill`; for a trajectory from its source,
+    ``stream``: ``run_streamed``'s options, each rank fetching and measuring its own checkpoints), a
+    barrier, then ``finish()`` (the ordinary command) on rank 0 only. Returns the exit status for this rank."""
+    import torch
     import torch.distributed as dist
 
     env = torchrun_env()
+    if torch.cuda.is_available():
+        torch.cuda.set_device(env["local_rank"] % torch.cuda.device_count())  # "cuda" is this rank's GPU
     dist.init_process_group("gloo")
     try:
-        made = prefill(out, analysis_steps(only), preset, given, env, progress)
-        print(f"[rank {env['rank']}/{env['world_size']}] {made} checkpoint x step measurements cached", flush=True)
+        if stream is not None:
+            from .stream import run_streamed
+
+            run_streamed(out, only=only, preset=preset, overrides=given, progress=progress,
+                         share=(env["rank"], env["world_size"]), **stream)
+            done = f"every {env['world_size']}-th checkpoint from {env['rank']} fetched, measured and cached"
+        else:
+            made = prefill(out, analysis_steps(only), preset, given, env, progress)
+            done = f"{made} checkpoint x step measurements cached"
+        print(f"[rank {env['rank']}/{env['world_size']}] {done}", flush=True)
         dist.barrier()
         return finish() if env["rank"] == 0 else 0
     finally:

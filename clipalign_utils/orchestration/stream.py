@@ -16,6 +16,7 @@ again.
 from __future__ import annotations
 
 import json
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Mapping, Sequence
 
@@ -98,20 +99,41 @@ def weight_files(layout: RunDir) -> list[Path]:
     return sorted(layout.checkpoints.glob("epoch_*.pt")) + sorted(layout.checkpoints.glob("epoch_*.pt.part"))
 
 
-def _check_disk(layout: RunDir, keep: set[str], fetching: str) -> None:
+@contextmanager
+def _manifest_lock(layout: RunDir):
+    """The manifest is read, changed and written by each torchrun rank of a shared-out stream: one at a time."""
+    import fcntl
+
+    layout.path.mkdir(parents=True, exist_ok=True)
+    with open(layout.path / ".source.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(lock, fcntl.LOCK_UN)
+
+
+def _check_disk(layout: RunDir, keep: set[str], fetching: str, others: set[str] = frozenset()) -> None:
     """Every fetch first counts the weights on disk (recorded in the manifest's ``fetches``): the kept ones and
-    the one being fetched, no more."""
-    on_disk = weight_files(layout)
-    extra = [p.name for p in on_disk if p.name.split(".pt")[0] not in keep | {fetching}]
-    if extra:
-        raise CheckpointError(f"{layout.checkpoints} holds {', '.join(extra)} beyond what --keep-weights allows: "
-                              f"delete them, or keep them with --keep-weights")
-    manifest = layout.source_manifest()
-    manifest.setdefault("fetches", []).append({"checkpoint": fetching, "weights_on_disk": len(on_disk)})
-    write_json(layout.source_record, manifest)
+    the one being fetched, no more (``others``: the checkpoints other torchrun ranks fetch, theirs to count)."""
+    with _manifest_lock(layout):
+        on_disk = weight_files(layout)
+        extra = [p.name for p in on_disk if p.name.split(".pt")[0] not in keep | {fetching} | others]
+        if extra:
+            raise CheckpointError(f"{layout.checkpoints} holds {', '.join(extra)} beyond what --keep-weights "
+                                  f"allows: delete them, or keep them with --keep-weights")
+        manifest = layout.source_manifest()
+        mine = [p for p in on_disk if p.name.split(".pt")[0] not in others]
+        manifest.setdefault("fetches", []).append({"checkpoint": fetching, "weights_on_disk": len(mine)})
+        write_json(layout.source_record, manifest)
 
 
 def _write_manifest(layout: RunDir, source: Source, model: str, wanted: list[RemoteCheckpoint]) -> None:
+    with _manifest_lock(layout):
+        _write_manifest_locked(layout, source, model, wanted)
+
+
+def _write_manifest_locked(layout: RunDir, source: Source, model: str, wanted: list[RemoteCheckpoint]) -> None:
     previous = layout.source_manifest()
     if previous is not None and previous["source"] != source.spec:
         raise ParameterError(f"{layout.source_record} analyses {previous['source']}, not {source.spec}: "
@@ -130,9 +152,11 @@ def _write_manifest(layout: RunDir, source: Source, model: str, wanted: list[Rem
 
 def run_streamed(out: str | Path, spec: str, at_epochs: str | None = None, keep_weights: str | None = None,
                  only: str | None = None, preset: str | None = None, overrides: Mapping | None = None,
-                 progress: bool = True) -> Path:
+                 progress: bool = True, share: tuple[int, int] | None = None) -> Path:
     """Analyse the trajectory ``spec`` names (``sources.open_source``) into ``out``; return the run directory.
-    Every argument is checked before any folder is made or anything fetched."""
+    Every argument is checked before any folder is made or anything fetched. ``share`` (rank, world size):
+    a torchrun rank's part only, every world-size-th checkpoint from ``rank`` fetched and measured into the
+    cache, no notebook executed (rank 0 then runs the whole command, which finds them done)."""
     source = open_source(spec)
     wanted = source.checkpoints(parse_epochs(at_epochs))
     keep = parse_keep(keep_weights, wanted)
@@ -152,7 +176,9 @@ def run_streamed(out: str | Path, spec: str, at_epochs: str | None = None, keep_
     layout = RunDir(run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
     _write_manifest(layout, source, model, wanted)
-    for checkpoint in tqdm(wanted, desc="checkpoints", disable=not progress):
+    mine = wanted if share is None else wanted[share[0]::share[1]]
+    others = {c.name for c in wanted} - {c.name for c in mine}
+    for checkpoint in tqdm(mine, desc="checkpoints", disable=not progress):
         done = _done(layout, checkpoint)
         todo = [s for s in steps if s not in done]
         local = layout.checkpoints / f"{checkpoint.name}.pt"
@@ -161,7 +187,7 @@ def run_streamed(out: str | Path, spec: str, at_epochs: str | None = None, keep_
                 path = Path(checkpoint.location)
             else:
                 if not local.exists():
-                    _check_disk(layout, keep, checkpoint.name)
+                    _check_disk(layout, keep, checkpoint.name, others)
                     source.fetch(checkpoint, local, progress=progress)
                 path = local
             _measure_one(run_dir, model, Checkpoint(path, checkpoint.epoch, checkpoint.identity()
@@ -169,6 +195,8 @@ def run_streamed(out: str | Path, spec: str, at_epochs: str | None = None, keep_
                          checkpoint, done)
         if source.remote and checkpoint.name not in keep:
             local.unlink(missing_ok=True)
+    if share is not None:
+        return run_dir
     execute(run_dir, executed_steps(only), resolved, extra=extra, progress=progress)
     # The book's chapter on real trajectories, rendered from this run (a build folder holding it shows it).
     run_page(REAL_CLIP_PAGE, run_dir, resolved, page_extra, progress, label=f"page {REAL_CLIP_PAGE}")
