@@ -2,6 +2,7 @@
 console errors, and its figures are present and non-empty."""
 from __future__ import annotations
 
+import json
 import re
 
 import pytest
@@ -59,3 +60,22 @@ def test_inner_pages_skip_the_books_own_staging_folder(tmp_path):
     assert _inner_pages(tmp_path, "09_quality_experiment") == [
         tmp_path / "drivers" / "notebooks" / "09_quality_experiment.ipynb",
         tmp_path / "quality" / "notebooks" / "09_quality_experiment.ipynb"]
+
+
+def test_the_books_parameter_rows_come_from_the_runs_record_not_the_notebook(tmp_path):
+    """The introduction's row per page lists the values the run's record.json holds for that step (the
+    parameters its notebook declares), whatever the executed notebook's metadata says."""
+    from clipalign_utils import config
+    from clipalign_utils.orchestration.book import _recorded_parameters
+
+    params = dict(config.resolve("smoke"), distance="cosine")
+    params.pop("preset")
+    entry = {"preset": "smoke", "parameters": params, "sources": {}}
+    (tmp_path / "notebooks").mkdir()
+    notebook = tmp_path / "notebooks" / "02_iqa_alignment.ipynb"
+    notebook.write_text(json.dumps({"metadata": {"papermill": {"parameters": {"distance": "euclidean"}}}}))
+    (tmp_path / "record.json").write_text(json.dumps({"preset": "smoke", "steps": {"iqa": entry}}))
+    shown = _recorded_parameters(notebook, "02_iqa_alignment")
+    assert shown["preset"] == "smoke" and shown["distance"] == "cosine"
+    assert "noise_dataset" not in shown and "run_dir" not in shown  # not declared by the IQA page
+    assert _recorded_parameters(tmp_path / "other" / "notebooks" / "x.ipynb", "02_iqa_alignment") == {}
