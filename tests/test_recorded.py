@@ -95,3 +95,15 @@ def test_the_shipped_page_is_what_its_recorded_tables_give(page, tmp_path):
     assert notebook_outputs(fresh) == notebook_outputs(json.loads(shipped.read_text()))
     for table in (recorded.recorded_dir(page) / recorded.FOLDER / "metrics").glob("*.csv"):
         assert (folder / "metrics" / table.name).read_bytes() == table.read_bytes(), table.name
+
+
+def test_a_linked_run_keeps_its_name_in_the_folder(tmp_path):
+    """Run labels are relative to the folder the runs share, links not followed, so a sweep whose base run
+    is a link (the full preset's drivers) labels its tables as its recorded copy does."""
+    from clipalign_utils.results import run_labels
+
+    (tmp_path / "elsewhere" / "tiny-seed0").mkdir(parents=True)
+    (tmp_path / "sweep" / "texture_correlation-0.5").mkdir(parents=True)
+    os.symlink(tmp_path / "elsewhere" / "tiny-seed0", tmp_path / "sweep" / "base")
+    runs = [tmp_path / "sweep" / "base", tmp_path / "sweep" / "texture_correlation-0.5"]
+    assert run_labels(runs) == ["base", "texture_correlation-0.5"]

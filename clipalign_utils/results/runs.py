@@ -39,8 +39,9 @@ def parse_run_dirs(run_dirs, run_dir: str | Path) -> list[Path]:
 
 def run_labels(run_dirs: Sequence[str | Path]) -> list[str]:
     """A portable label per run: its path relative to the folder all of them share ("tiny-seed0",
-    "heldout/seed-0"); a single run is known by its directory's name."""
-    paths = [Path(d).resolve() for d in run_dirs]
+    "heldout/seed-0"); a single run is known by its directory's name. A linked run keeps the name it has in
+    the folder (the full preset's drivers/base links the seed-0 run): links are not followed."""
+    paths = [Path(os.path.abspath(d)) for d in run_dirs]
     if len(paths) < 2:
         return [p.name for p in paths]
     common = Path(os.path.commonpath(paths))
