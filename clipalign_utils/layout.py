@@ -93,10 +93,14 @@ class RunDir:
         """The registered step ``step`` ran here: its executed notebook exists."""
         return self.executed(registry.get(step).notebook).exists()
 
+    def done_all(self, steps) -> bool:
+        """Every one of ``steps`` (names) ran here."""
+        return all(self.done(step) for step in steps)
+
     @property
     def complete(self) -> bool:
         """Every per-run step of the registry has its executed notebook here."""
-        return all(self.done(s.name) for s in registry.per_run_steps())
+        return self.done_all(s.name for s in registry.per_run_steps())
 
     @property
     def is_run(self) -> bool:

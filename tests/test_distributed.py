@@ -12,6 +12,7 @@ import pytest
 from clipalign_utils import cli
 from clipalign_utils.orchestration import distributed
 from clipalign_utils.orchestration.cli import _without_nproc
+from clipalign_utils.orchestration.pipeline import measured_steps, only_steps
 
 
 @pytest.mark.parametrize("argv, message", [
@@ -30,8 +31,8 @@ def test_bad_nproc_options_are_one_line_before_any_process(argv, message, tmp_pa
 def test_the_command_torchrun_runs_is_the_same_without_nproc():
     assert _without_nproc(["run", "--out", "r", "--nproc", "2", "--only", "iqa"]) == ["run", "--out", "r", "--only", "iqa"]
     assert _without_nproc(["run", "--nproc=3", "--out", "r"]) == ["run", "--out", "r"]
-    assert distributed.only_steps("noise, iqa,noise") == ["iqa", "noise"]  # registry order, once each
-    assert distributed.analysis_steps("tradeoff,iqa") == ["iqa"]
+    assert only_steps("noise, iqa,noise") == ["iqa", "noise"]  # registry order, once each
+    assert measured_steps("tradeoff,iqa") == ["iqa"]
 
 
 def test_ranks_share_out_every_checkpoint_once(tmp_path, monkeypatch):

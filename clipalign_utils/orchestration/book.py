@@ -20,7 +20,7 @@ from .. import registry, repository
 from ..errors import ClipalignError
 from ..layout import BOOK, RunDir
 from ..registry import REPO_ROOT
-from .publish import publishable as _publishable
+from .publish import path_replacements, publishable as _publishable
 
 
 class BookBuildFailed(ClipalignError):
@@ -232,9 +232,7 @@ def _path_replacements(run_dir: Path, sources: dict[str, Path]) -> list[tuple[st
     checkout (``runs/default``) or, outside it, to the run directory's parent; the checkout itself."""
     base = REPO_ROOT if run_dir.is_relative_to(REPO_ROOT) else run_dir.parent
     dirs = {run_dir} | {source.parent.parent.resolve() for source in sources.values()}
-    pairs = [(str(d), os.path.relpath(d, base)) for d in dirs]
-    pairs += [(str(REPO_ROOT) + os.sep, ""), (str(REPO_ROOT), ".")]
-    return sorted(pairs, key=lambda pair: len(pair[0]), reverse=True)
+    return path_replacements((str(d), os.path.relpath(d, base)) for d in dirs)
 
 
 def _published_page() -> str:

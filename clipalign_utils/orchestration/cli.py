@@ -154,13 +154,15 @@ def main(argv: list[str] | None = None) -> int:
     try:
         if args.command == "run":
             from . import distributed
+            from .pipeline import only_steps
 
             distributed.check_nproc(args.nproc, args.only, args.checkpoints)
             if args.only:
-                distributed.only_steps(args.only)  # unknown names: one line, before any process starts
-            if args.nproc is not None and args.nproc > 1 and distributed.torchrun_env() is None:
+                only_steps(args.only)  # unknown names: one line, before any process starts
+            ranks = distributed.torchrun_env()
+            if args.nproc is not None and args.nproc > 1 and ranks is None:
                 return distributed.launch(_without_nproc(argv), args.nproc)
-            if distributed.torchrun_env() is not None and not _RANK_ZERO_FINISHING:
+            if ranks is not None and not _RANK_ZERO_FINISHING:
                 if not args.only and not args.checkpoints:
                     raise ParameterError("under torchrun, clipalign run shares out the checkpoints of --only "
                                          "STEP[,STEP…] or of --checkpoints SOURCE: name one")
@@ -208,7 +210,7 @@ def main(argv: list[str] | None = None) -> int:
             from .multirun import rerun_step
 
             # a multi-run folder (the default book's): the step in every run, then the synthesis
-            for step in distributed.only_steps(args.only):
+            for step in only_steps(args.only):
                 rerun_step(args.out, step, args.preset, overrides, progress=sys.stderr.isatty())
         elif args.command == "run" and (args.seeds or args.scales):
             from .multirun import run_many

@@ -18,7 +18,7 @@ import sys
 from pathlib import Path
 from typing import Mapping, Sequence
 
-from .. import record, registry
+from .. import record
 from ..errors import ParameterError
 
 
@@ -53,32 +53,6 @@ def launch(argv: Sequence[str], nproc: int) -> int:
     return subprocess.run(command, env={**os.environ, "OMP_NUM_THREADS": threads}).returncode
 
 
-def analysis_steps(only: str) -> list[str]:
-    """``--only``'s steps whose embeddings a rank can compute ahead: the analysis steps among them."""
-    analyses = {step.name for step in registry.analysis_steps()}
-    return [name for name in only_steps(only) if name in analyses]
-
-
-def only_steps(only: str) -> list[str]:
-    """``--only a,b``'s step names, each checked against the registry, in registry order."""
-    names = [name.strip() for name in only.split(",") if name.strip()]
-    for name in names:
-        registry.get(name)  # names the known steps when unknown
-    order = registry.names()
-    return sorted(dict.fromkeys(names), key=order.index)
-
-
-def _device(params: dict, local_rank: int) -> str:
-    """``cuda:LOCAL_RANK`` where there are GPUs (and the run asks for auto or cuda), else the CPU, whose
-    threads come from OMP_NUM_THREADS (:func:`launch` divides the machine's among the ranks; torchrun
-    started by hand gives each rank one)."""
-    import torch
-
-    if params.get("device") in ("auto", "cuda") and torch.cuda.is_available():
-        return f"cuda:{local_rank % torch.cuda.device_count()}"
-    return "cpu"
-
-
 def prefill(out: str | Path, steps: Sequence[str], preset: str | None, given: Mapping, env: dict,
             progress: bool = False) -> int:
     """This rank's share: every ``world_size``-th checkpoint (from ``rank``) of each run in ``out``, each
@@ -96,7 +70,7 @@ def prefill(out: str | Path, steps: Sequence[str], preset: str | None, given: Ma
     for run_dir in runs:
         resolved = record.resolve(run_dir, record.run_preset(run_dir, preset), dict(given))
         run = discover_run(run_dir, resolved.unless_preset("model"))
-        params = {**resolved.params, "device": _device(resolved.params, env["local_rank"])}
+        params = resolved.params  # "cuda" is this rank's GPU (run_ranks set it)
         mine = run.checkpoints[env["rank"]::env["world_size"]]
         for checkpoint in tqdm(mine, desc=f"rank {env['rank']} {run_dir.name}", disable=not progress):
             one = Run(run.run_dir, run.model_name, run.image_size, [checkpoint], run.params)
@@ -114,6 +88,8 @@ def run_ranks(out: str | Path, only: str | None, preset: str | None, given: Mapp
     import torch
     import torch.distributed as dist
 
+    from .pipeline import measured_steps
+
     env = torchrun_env()
     if torch.cuda.is_available():
         torch.cuda.set_device(env["local_rank"] % torch.cuda.device_count())  # "cuda" is this rank's GPU
@@ -126,7 +102,7 @@ def run_ranks(out: str | Path, only: str | None, preset: str | None, given: Mapp
                          share=(env["rank"], env["world_size"]), **stream)
             done = f"every {env['world_size']}-th checkpoint from {env['rank']} fetched, measured and cached"
         else:
-            made = prefill(out, analysis_steps(only), preset, given, env, progress)
+            made = prefill(out, measured_steps(only), preset, given, env, progress)
             done = f"{made} checkpoint x step measurements cached"
         print(f"[rank {env['rank']}/{env['world_size']}] {done}", flush=True)
         dist.barrier()

@@ -103,7 +103,7 @@ class Job:
         from .pipeline import available_steps
 
         steps = available_steps()
-        return all(all(RunDir(Path(self.sweep) / name).done(step) for step in steps) for name in self.names)
+        return all(RunDir(Path(self.sweep) / name).done_all(steps) for name in self.names)
 
 
 def sweep_jobs(out: Path, preset: str, values: dict, one_at_a_time: bool, prefix: str = "") -> list[Job]:

@@ -73,7 +73,7 @@ def run_many(out: str | Path, preset: str | None = None, seeds: list[int] | None
         run_dirs.append(run_dir)
         tag = f"[run {number}/{len(runs)} {name}]"
         left = len(runs) - number
-        if all(RunDir(run_dir).done(step) for step in steps):
+        if RunDir(run_dir).done_all(steps):
             print(f"{tag} skip: complete ({run_dir}); runs left {left}", flush=True)
             continue
         started = time.time()

@@ -41,6 +41,23 @@ def available_steps(optional: bool = False) -> list[str]:
     return [step.name for step in registry.steps() if step.source.exists() and (optional or not step.optional)]
 
 
+def only_steps(only: str) -> list[str]:
+    """``--only a,b``'s step names, each checked against the registry (an unknown one: one line naming the
+    known steps), once each, in execution order."""
+    names = [name.strip() for name in only.split(",") if name.strip()]
+    for name in names:
+        registry.get(name)
+    order = registry.names()
+    return sorted(dict.fromkeys(names), key=order.index)
+
+
+def measured_steps(only: str | None) -> list[str]:
+    """The analysis steps among ``--only``'s (every analysis step without it): those a checkpoint can be
+    measured for alone, filling the cache (a streamed run's pass, a torchrun rank's share)."""
+    names = None if only is None else only_steps(only)
+    return [s.name for s in registry.analysis_steps() if names is None or s.name in names]
+
+
 @functools.lru_cache(maxsize=None)
 def _declared(source: Path, modified: float) -> Mapping[str, dict]:
     import jupytext
@@ -202,12 +219,11 @@ def run_pipeline(out: str | Path, preset: str | None = None, only: str | None = 
     preset = record.run_preset(run_dir, preset)
     steps = available_steps()
     if only is not None:
-        names = [name.strip() for name in only.split(",") if name.strip()]
-        for name in names:
-            step = registry.get(name)  # names the steps when unknown
-            if name not in available_steps(optional=True):
-                raise ParameterError(f"step {name!r} has no notebook yet ({step.source})")
-        steps = [name for name in available_steps(optional=True) if name in names]
+        names = only_steps(only)
+        missing = [name for name in names if name not in available_steps(optional=True)]
+        if missing:
+            raise ParameterError(f"step {missing[0]!r} has no notebook yet ({registry.get(missing[0]).source})")
+        steps = names
     given, extra = split_given(dict(overrides or {}), step_notebooks(steps), preset)
     resolved = record.resolve(run_dir, preset, given)  # the one resolution: before any folder is made
     run_dir.mkdir(parents=True, exist_ok=True)

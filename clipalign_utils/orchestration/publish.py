@@ -2,7 +2,10 @@
 no absolute paths. Shared by the book's staging (:mod:`.book`) and the recorded pages (:mod:`.recorded`)."""
 from __future__ import annotations
 
+import os
 import re
+
+from ..registry import REPO_ROOT
 
 # A tqdm refresh: "desc:  40%|████      | 4/10 [00:01<00:02, 2.9it/s]" (or its leave=False blank-out).
 _PROGRESS = re.compile(r"^\s*$|\d+%\|.*\|\s*\d+/\d+|^[^|\n]*\|\s*\d+/\d+ \[")
@@ -52,3 +55,10 @@ def publishable(notebook: dict, replacements: list[tuple[str, str]]) -> dict:
         if "outputs" in cell:
             cell["outputs"] = outputs
     return _portable(notebook, replacements)
+
+
+def path_replacements(pairs) -> list[tuple[str, str]]:
+    """``pairs`` of (absolute path, what to show instead) and the checkout itself (shown relative to it),
+    longest first, so that a folder inside another is replaced before it."""
+    pairs = list(pairs) + [(str(REPO_ROOT) + os.sep, ""), (str(REPO_ROOT), ".")]
+    return sorted(pairs, key=lambda pair: len(pair[0]), reverse=True)

@@ -104,9 +104,7 @@ def execute_page(page: str, folder: Path, progress: bool = False) -> Path:
 
 def publishable(notebook: Path, folder: Path, shown: str) -> dict:
     """The executed page as the book shows it: the folder's absolute path shown as ``shown``."""
-    replacements = sorted([(str(folder), shown), (str(REPO_ROOT) + os.sep, ""), (str(REPO_ROOT), ".")],
-                          key=lambda pair: len(pair[0]), reverse=True)
-    return publish.publishable(json.loads(notebook.read_text()), replacements)
+    return publish.publishable(json.loads(notebook.read_text()), publish.path_replacements([(str(folder), shown)]))
 
 
 def record_page(page: str, source: str | Path, commands: list[str], commit: str, left_out: str = "",

@@ -29,7 +29,7 @@ from ..io import write_json
 from ..layout import RunDir
 from ..sources import RemoteCheckpoint, Source, format_epochs, open_source, parse_epochs
 from .measure import step_module
-from .pipeline import execute, run_page, split_given, step_notebooks
+from .pipeline import execute, measured_steps, only_steps, run_page, split_given, step_notebooks
 
 REAL_CLIP_PAGE = "10_real_clip"  # registered by clipalign_utils/steps/real_clip
 # The streamed run's options as that page's parameters (it analyses a source itself on Colab).
@@ -56,10 +56,8 @@ def _only(only: str | None) -> list[str] | None:
     """``--only``'s step names (None: every step), each an analysis step or the synthesis."""
     if only is None:
         return None
-    names = [name.strip() for name in only.split(",") if name.strip()]
+    names = only_steps(only)
     allowed = [s.name for s in registry.analysis_steps()] + [registry.synthesis().name]
-    for name in names:
-        registry.get(name)  # names the steps when unknown
     wrong = [name for name in names if name not in allowed]
     if wrong:
         raise ParameterError(f"--only {', '.join(wrong)}: a streamed run measures analysis steps and may "
@@ -70,8 +68,8 @@ def _only(only: str | None) -> list[str] | None:
 def streamed_steps(only: str | None) -> list[str]:
     """The steps measured checkpoint by checkpoint: ``only``'s analysis steps, else every analysis step;
     training is not one of them."""
-    names = _only(only)
-    return [s.name for s in registry.analysis_steps() if names is None or s.name in names]
+    _only(only)
+    return measured_steps(only)
 
 
 def executed_steps(only: str | None) -> list[str]:

@@ -202,7 +202,7 @@ def run_sweep(out: str | Path, preset: str | None = None, overrides: dict | None
         tag = f"[sweep {number}/{len(settings)} {setting.name}]"
         if only is not None and setting.name not in only:
             continue
-        if all(RunDir(run_dir).done(step) for step in steps):
+        if RunDir(run_dir).done_all(steps):
             print(f"{tag} skip: complete", flush=True)
             continue
         run_started = time.time()
