@@ -343,11 +343,18 @@ def note_evaluation_sets(run_dir: str | Path, step: str, data) -> dict[str, str]
 
 
 def records_evaluation_sets(step: str) -> Callable:
-    """Decorate a step module's ``load(run, params)``: what it loads is hashed into the run's record."""
+    """Decorate a step module's ``load(run, params)``: what it loads is hashed into the run's record, and
+    generated sets are kept in the run's cache for the next call with the same parameters
+    (:mod:`.data.cache`)."""
+    from .data.cache import cached
+
     def decorate(load: Callable) -> Callable:
         @functools.wraps(load)
         def wrapper(run, params, *args, **kwargs):
-            data = load(run, params, *args, **kwargs)
+            if args or kwargs:
+                data = load(run, params, *args, **kwargs)
+            else:
+                data = cached(step, run, params, lambda: load(run, params))
             if getattr(run, "run_dir", None) is not None:  # a run's directory, not a bare stand-in
                 note_evaluation_sets(run.run_dir, step, data)
             return data

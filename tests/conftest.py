@@ -12,6 +12,20 @@ if os.environ.get("PYTEST_XDIST_WORKER"):
     for variable in ("OMP_NUM_THREADS", "MKL_NUM_THREADS"):
         os.environ[variable] = "1"
 
+# Generated evaluation sets are cached (data/cache.py) in a folder of the session's own, shared by its
+# workers and the kernels they start, never in the user's cache.
+_OWN_CACHE = "CLIPALIGN_CACHE_DIR" not in os.environ
+if _OWN_CACHE:
+    import tempfile
+
+    _session = os.getppid() if os.environ.get("PYTEST_XDIST_WORKER") else os.getpid()  # the controller's pid
+    os.environ["CLIPALIGN_CACHE_DIR"] = os.path.join(tempfile.gettempdir(), f"clipalign-test-cache-{_session}")
+
+
+def pytest_sessionfinish(session):
+    if _OWN_CACHE and not os.environ.get("PYTEST_XDIST_WORKER"):
+        shutil.rmtree(os.environ["CLIPALIGN_CACHE_DIR"], ignore_errors=True)
+
 import pytest
 
 from clipalign_utils import config, train

@@ -57,3 +57,20 @@ def test_a_folder_of_runs_lists_its_runs_not_its_book(tmp_path):
     assert [r.name for r in folder.runs()] == ["tiny-seed0", "tiny-seed1"] and folder.kind == "runs"
     assert runs_in(tmp_path) == [tmp_path / "tiny-seed0", tmp_path / "tiny-seed1"]
     assert RunDir(tmp_path / "tiny-seed0").runs() == []
+
+
+def test_in_a_notebook_a_saved_figure_is_shown_from_its_file_at_the_backends_size(tmp_path, monkeypatch):
+    import IPython.display
+    import matplotlib
+    import matplotlib.pyplot as plt
+
+    shown = []
+    monkeypatch.setattr(matplotlib, "get_backend", lambda: "module://matplotlib_inline.backend_inline")
+    monkeypatch.setattr(IPython.display, "display", shown.append)
+    fig = plt.figure(figsize=(4, 3), dpi=100)
+    save_figure(fig, tmp_path, "f")
+    saved = RunDir(tmp_path).figure("f").read_bytes()
+    assert len(shown) == 1 and shown[0].data == saved  # drawn once: the file is what the page shows
+    assert not plt.fignum_exists(fig.number)  # closed, so the backend does not draw it again
+    width = int.from_bytes(saved[16:20], "big")
+    assert abs(width - 4 * 120) <= 30 and shown[0].width == round(width * 100 / 120)

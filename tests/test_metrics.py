@@ -420,3 +420,33 @@ def test_verdicts_missing_column():
     with pytest.raises(ParameterError, match="noise_drop"):
         verdicts(pd.DataFrame({"epoch": [0.0], "iqa_srcc": [0.5], "iqa_srcc_lo": [0.4], "iqa_srcc_hi": [0.6],
                                "shape_bias": [0.5]}))
+
+
+def test_the_logistic_jacobian_is_the_derivative_of_logistic_4():
+    from scipy.optimize import approx_fprime
+
+    from clipalign_utils.metrics.iqa import _logistic_4_jacobian, logistic_4
+
+    x = np.linspace(-2.0, 3.0, 7)
+    for b in ([5.0, 1.0, 0.3, 0.8], [1.0, 4.0, -0.5, -1.7]):  # rising and falling, b4 of either sign
+        numeric = np.array([approx_fprime(np.array(b), lambda p, xi=xi: logistic_4(xi, *p), 1e-7) for xi in x])
+        assert np.allclose(_logistic_4_jacobian(x, *b), numeric, atol=1e-5)
+
+
+def test_the_blocked_bootstraps_are_the_loops_intervals_bit_for_bit():
+    from clipalign_utils.metrics import shape_bias
+    from clipalign_utils.metrics.stats import bootstrap_ci, bootstrap_mean_ci, resampled_rows
+
+    rng = np.random.default_rng(4)
+    values = rng.normal(size=37)
+    loop = bootstrap_ci(values.size, lambda idx: float(values[idx].mean()), n_boot=250, seed=9)
+    assert bootstrap_mean_ci(values, n_boot=250, seed=9) == loop
+    blocks = list(resampled_rows(values.size, 250, seed=9, max_cells=37 * 40))  # blocks of 40 replicates
+    assert [len(b) for b in blocks] == [40] * 6 + [10]
+    draws = np.random.default_rng(9)
+    assert np.array_equal(np.concatenate(blocks), [draws.integers(0, 37, size=37) for _ in range(250)])
+    assert np.isnan(bootstrap_mean_ci(np.array([]), n_boot=10)).all()
+    shape_hits, texture_hits = rng.random(60) < 0.4, rng.random(60) < 0.3
+    shape_hits &= ~texture_hits
+    assert shape_bias._ratio_ci(shape_hits, texture_hits, 300, 2) == bootstrap_ci(
+        60, lambda idx: shape_bias._ratio(shape_hits[idx], texture_hits[idx]), n_boot=300, seed=2)

@@ -180,3 +180,44 @@ def test_a_rerun_step_scores_the_runs_own_world_and_refuses_another_seed(tmp_pat
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "-p seed=5 contradicts" in err[0] and "records seed=0" in err[0]
     assert {p.name: p.read_bytes() for p in (run_dir / "metrics").iterdir()} == tables
+
+
+def test_every_steps_evaluation_sets_are_drawn_from_eval_seed_not_the_training_seed(tmp_path):
+    # What lets the evaluation-set cache share a set between the seeds' runs (data/cache.py's NOT_IN_KEY).
+    from clipalign_utils.data.cache import NOT_IN_KEY
+    from clipalign_utils.orchestration.measure import step_module
+
+    run = types.SimpleNamespace(run_dir=None, image_size=32, layout=None)
+    assert NOT_IN_KEY == ("seed",)
+    for step in ("iqa", "shape", "similarity", "saliency"):  # iqa and noise: the test above, too
+        load = step_module(step).load.__wrapped__
+        seen = {record.fingerprints(load(run, config.resolve("smoke", seed=seed)))["all"] for seed in (0, 3)}
+        assert len(seen) == 1, step
+
+
+def test_a_generated_set_is_drawn_once_per_key_and_real_datasets_always_load(tmp_path, monkeypatch):
+    from clipalign_utils.data import cache
+
+    monkeypatch.setenv("CLIPALIGN_CACHE_DIR", str(tmp_path / "cache"))
+    run = types.SimpleNamespace(run_dir=tmp_path / "run", image_size=32)
+    calls = []
+
+    def load(value):
+        calls.append(value)
+        return {"images": np.arange(4) * value}
+
+    params = {"seed": 0, "eval_seed": 0, "noise_dataset": "embedded", "sigmas": (0.1,)}
+    first = cache.cached("noise", run, params, lambda: load(1))
+    again = cache.cached("noise", run, {**params, "seed": 5}, lambda: load(2))  # another training seed: shared
+    assert calls == [1] and np.array_equal(again["images"], first["images"])
+    cache.cached("noise", run, {**params, "eval_seed": 1}, lambda: load(3))  # another evaluation seed: drawn
+    cache.cached("noise", run, {**params, "noise_dataset": "cifar100"}, lambda: load(4))  # a real set: loaded
+    cache.cached("noise", run, {**params, "noise_dataset": "cifar100"}, lambda: load(5))
+    cache.cached("noise", run, params, lambda: load(6))
+    assert calls == [1, 3, 4, 5]
+    assert len(list((tmp_path / "cache" / "evaluation").glob("noise-*.pkl"))) == 2
+    monkeypatch.setattr(cache, "source_hash", lambda: "other code")  # the package changed: drawn again
+    cache.cached("noise", run, params, lambda: load(7))
+    assert calls[-1] == 7
+    cache.prune(tmp_path / "cache" / "evaluation", limit_gb=0)  # over the limit: only the newest stays
+    assert len(list((tmp_path / "cache" / "evaluation").glob("*.pkl"))) == 1

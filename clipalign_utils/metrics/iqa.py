@@ -95,6 +95,17 @@ def logistic_4(x: np.ndarray, b1: float, b2: float, b3: float, b4: float) -> np.
         return (b1 - b2) / (1.0 + np.exp(-(np.asarray(x, dtype=float) - b3) / abs(b4))) + b2
 
 
+def _logistic_4_jacobian(x: np.ndarray, b1: float, b2: float, b3: float, b4: float) -> np.ndarray:
+    """∂ logistic_4 / ∂(b1, b2, b3, b4), one row per x: the fit's derivatives in closed form (finite
+    differences cost four more evaluations per iteration and most of the fit's time)."""
+    with np.errstate(over="ignore", divide="ignore", invalid="ignore"):
+        scale = abs(b4)
+        z = (np.asarray(x, dtype=float) - b3) / scale
+        s = 1.0 / (1.0 + np.exp(-z))
+        slope = (b1 - b2) * s * (1.0 - s) / scale  # ∂f/∂z over |b4|
+        return np.column_stack([s, 1.0 - s, -slope, -slope * z * np.sign(b4)])
+
+
 def plcc_after_logistic(pred: np.ndarray, target: np.ndarray) -> float:
     """Pearson correlation between ``target`` and logistic_4 fitted to map ``pred`` onto ``target``.
 
@@ -118,8 +129,8 @@ def plcc_after_logistic(pred: np.ndarray, target: np.ndarray) -> float:
             # so a b3 guess of (almost) 0 gets a zero derivative and never moves. Tolerances of 1e-6: on
             # near-linear data the logistic flattens towards a line (|b4| → ∞) and never converges tightly;
             # stopping there changes the PLCC by < 1e-4 and saves most of the time.
-            params, _ = curve_fit(logistic_4, pred, target, p0=p0, method="trf", max_nfev=20000,
-                                  ftol=1e-6, xtol=1e-6, gtol=1e-6)
+            params, _ = curve_fit(logistic_4, pred, target, p0=p0, method="trf", jac=_logistic_4_jacobian,
+                                  max_nfev=20000, ftol=1e-6, xtol=1e-6, gtol=1e-6)
         fitted = logistic_4(pred, *params)
     except (RuntimeError, ValueError):
         fitted = None

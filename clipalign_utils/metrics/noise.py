@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 
 from clipalign_utils.errors import ParameterError
-from clipalign_utils.metrics.stats import bootstrap_ci
+from clipalign_utils.metrics.stats import bootstrap_mean_ci
 from clipalign_utils.metrics.tradeoff import monotone_trend
 
 
@@ -15,7 +15,7 @@ def accuracy_with_ci(correct: np.ndarray, n_boot: int = 1000, seed: int = 0) -> 
     correct = np.asarray(correct, dtype=bool).ravel()
     if correct.size == 0:
         raise ParameterError("correct must hold at least one decision; got an empty array.")
-    lo, hi = bootstrap_ci(correct.size, lambda idx: correct[idx].mean(), n_boot=n_boot, seed=seed)
+    lo, hi = bootstrap_mean_ci(correct, n_boot=n_boot, seed=seed)
     return float(correct.mean()), lo, hi
 
 

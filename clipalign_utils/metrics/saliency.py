@@ -38,7 +38,7 @@ import pandas as pd
 from PIL import Image
 
 from ..errors import ParameterError
-from .stats import bootstrap_ci
+from .stats import bootstrap_mean_ci
 
 METRICS = ("cc", "nss", "sim", "kld", "auc_judd", "sauc")
 # Higher is better for every metric but KLD.
@@ -261,8 +261,7 @@ def summarize(per_image: pd.DataFrame, n_boot: int = 1000, seed: int = 0, level:
         if values.size == 0:
             rows.append({"metric": metric, "value": np.nan, "value_lo": np.nan, "value_hi": np.nan, "n_images": 0})
             continue
-        lo, hi = bootstrap_ci(values.size, lambda idx, v=values: float(v[idx].mean()), n_boot=n_boot,
-                              seed=seed, level=level)
+        lo, hi = bootstrap_mean_ci(values, n_boot=n_boot, seed=seed, level=level)
         rows.append({"metric": metric, "value": float(values.mean()), "value_lo": lo, "value_hi": hi,
                      "n_images": int(values.size)})
     return pd.DataFrame(rows, columns=SUMMARY_COLUMNS)

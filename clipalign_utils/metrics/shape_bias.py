@@ -12,7 +12,7 @@ import numpy as np
 import pandas as pd
 
 from clipalign_utils.errors import ParameterError
-from clipalign_utils.metrics.stats import bootstrap_ci
+from clipalign_utils.metrics.stats import _check_resampling, percentile_interval, resampled_rows
 
 
 def _conflicting(predicted, shape_label, texture_label) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -31,6 +31,21 @@ def _ratio(shape_hits: np.ndarray, texture_hits: np.ndarray) -> float:
     return float(shape_hits.sum() / total) if total > 0 else float("nan")
 
 
+def _ratio_ci(shape_hits: np.ndarray, texture_hits: np.ndarray, n_boot: int, seed: int) -> tuple[float, float]:
+    """Percentile bootstrap CI of :func:`_ratio` over images (``stats.bootstrap_ci``'s draws, a block of
+    replicates at a time)."""
+    _check_resampling(n_boot, 0.95)
+    if shape_hits.size == 0:
+        return float("nan"), float("nan")
+    replicates = []
+    for rows in resampled_rows(shape_hits.size, n_boot, seed):
+        shape, texture = shape_hits[rows].sum(axis=1), texture_hits[rows].sum(axis=1)
+        total = shape + texture
+        with np.errstate(invalid="ignore", divide="ignore"):
+            replicates.append(np.where(total > 0, shape / np.where(total > 0, total, 1), np.nan))
+    return percentile_interval(np.concatenate(replicates))
+
+
 def shape_bias_summary(predicted, shape_label, texture_label, n_boot: int = 1000, seed: int = 0) -> dict:
     """Shape bias of a model's decisions, with a bootstrap CI over the conflicting images.
 
@@ -41,7 +56,7 @@ def shape_bias_summary(predicted, shape_label, texture_label, n_boot: int = 1000
     shape_hits = predicted == shape_label
     texture_hits = predicted == texture_label
     n_images = int(predicted.size)
-    lo, hi = bootstrap_ci(n_images, lambda idx: _ratio(shape_hits[idx], texture_hits[idx]), n_boot=n_boot, seed=seed)
+    lo, hi = _ratio_ci(shape_hits, texture_hits, n_boot, seed)
     shape_fraction = float(shape_hits.mean()) if n_images else float("nan")
     texture_fraction = float(texture_hits.mean()) if n_images else float("nan")
     return {

@@ -23,7 +23,7 @@ import numpy as np
 import pandas as pd
 
 from clipalign_utils.errors import ParameterError
-from clipalign_utils.metrics.stats import bootstrap_ci
+from clipalign_utils.metrics.stats import bootstrap_mean_ci
 
 TABLE_COLUMNS = ["subset", "score", "score_lo", "score_hi", "n_triplets"]
 
@@ -98,8 +98,7 @@ def two_afc_table(
     for name, mask in groups:
         values = scores[mask & np.isfinite(scores)]
         if values.size:
-            lo, hi = bootstrap_ci(values.size, lambda idx, v=values: float(v[idx].mean()),
-                                  n_boot=n_boot, seed=seed, level=level)
+            lo, hi = bootstrap_mean_ci(values, n_boot=n_boot, seed=seed, level=level)
             score = float(values.mean())
         else:
             score, lo, hi = float("nan"), float("nan"), float("nan")

@@ -1,13 +1,17 @@
 """Shared figure helpers: one style, atomic saving into RUN_DIR/figures."""
 from __future__ import annotations
 
+import io
 from pathlib import Path
 
+import matplotlib
 import matplotlib.pyplot as plt
 import seaborn as sns
 
 from ..io import atomic_write
 from ..layout import RunDir
+
+SAVED_DPI = 120  # the figures' files (the book shows them at the notebook's size)
 
 sns.set_theme(context="notebook", style="whitegrid")
 
@@ -17,11 +21,25 @@ def save_figure(fig: plt.Figure, run_dir: str | Path, name: str) -> None:
 
     Returns nothing, so a notebook cell ending in this call shows the figure, not a path. A streamed
     trajectory whose source counts samples per epoch (``RUN_DIR/source.json``) gets samples seen on top of
-    every epoch axis (:func:`samples_axis`)."""
+    every epoch axis (:func:`samples_axis`).
+    In a notebook (matplotlib's inline backend) the figure is shown from the same PNG and closed, so it is
+    drawn once rather than a second time by the backend at the end of the cell; it keeps the size the
+    backend would show it at."""
     manifest = RunDir(run_dir).source_manifest()
     if manifest and manifest.get("samples_per_epoch"):
         samples_axis(fig, float(manifest["samples_per_epoch"]))
-    atomic_write(RunDir(run_dir).figure(name), lambda tmp: fig.savefig(tmp, dpi=120, bbox_inches="tight"))
+    png = io.BytesIO()
+    fig.savefig(png, format="png", dpi=SAVED_DPI, bbox_inches="tight")
+    atomic_write(RunDir(run_dir).figure(name), lambda tmp: tmp.write_bytes(png.getvalue()))
+    if "inline" in matplotlib.get_backend():
+        from IPython.display import Image, display
+
+        display(Image(data=png.getvalue(), format="png", width=round(_png_width(png.getvalue()) * fig.dpi / SAVED_DPI)))
+        plt.close(fig)
+
+
+def _png_width(png: bytes) -> int:
+    return int.from_bytes(png[16:20], "big")  # the IHDR chunk's width
 
 
 def samples_axis(fig: plt.Figure, samples_per_epoch: float) -> None:

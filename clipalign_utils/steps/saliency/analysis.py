@@ -129,14 +129,14 @@ def region_summary(regions: pd.DataFrame, n_boot: int = 1000, seed: int = 0) -> 
     """Per set, checkpoint and region: mean share of saliency and mean enrichment over images, with a
     bootstrap interval of the share. Columns: set, checkpoint, epoch, region, share, share_lo, share_hi,
     area, enrichment, n_images."""
-    from ...metrics.stats import bootstrap_ci
+    from ...metrics.stats import bootstrap_mean_ci
 
     rows = []
     for (name, checkpoint, epoch, region), group in regions.groupby(["set", "checkpoint", "epoch", "region"],
                                                                     sort=False):
         share = group["share"].to_numpy(dtype=float)
         share = share[np.isfinite(share)]
-        lo, hi = bootstrap_ci(share.size, lambda idx, v=share: float(v[idx].mean()), n_boot=n_boot, seed=seed)
+        lo, hi = bootstrap_mean_ci(share, n_boot=n_boot, seed=seed)
         rows.append({"set": name, "checkpoint": checkpoint, "epoch": epoch, "region": region,
                      "share": float(share.mean()) if share.size else np.nan, "share_lo": lo, "share_hi": hi,
                      "area": float(group["area"].mean()), "enrichment": float(group["enrichment"].mean()),

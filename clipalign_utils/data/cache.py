@@ -1,0 +1,95 @@
+"""Generated evaluation sets kept on disk, so that a step re-run on a run, and the other seeds' runs of a
+command (which share ``eval_seed`` and so their evaluation sets), read the sets instead of drawing them
+again. Drawing the embedded sets, with their reference observer's scores and judges' panels, is most of a
+re-run's cost once the embeddings are cached.
+
+One file per set of inputs, ``<cache>/evaluation/<step>-<key>.pkl``: the key hashes the step, the
+resolved parameters but the training ``seed`` (evaluation sets are drawn from ``eval_seed``:
+``tests/test_record.py`` checks every step's sets against it), the run's input size and the package's
+source, so any change to one of these draws the sets again, and a cached set is what the code would draw
+now. ``<cache>`` is ``$CLIPALIGN_CACHE_DIR``, else ``$XDG_CACHE_HOME/clipalign``, else
+``~/.cache/clipalign``; the least recently used files go once it holds more than ``$CLIPALIGN_CACHE_GB``
+(default 2) GB. Only generated sets are kept: a step reading a real dataset from its root (a
+``*_dataset`` other than ``embedded``) loads it every time, since the files under the root may change.
+"""
+from __future__ import annotations
+
+import functools
+import hashlib
+import json
+import os
+import pickle
+from pathlib import Path
+from typing import Any, Callable
+
+from ..io import atomic_write
+
+# Parameters that do not reach the evaluation sets (the training seed; see the module's docstring).
+NOT_IN_KEY = ("seed",)
+
+
+def cache_root() -> Path:
+    if os.environ.get("CLIPALIGN_CACHE_DIR"):
+        return Path(os.environ["CLIPALIGN_CACHE_DIR"])
+    return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "clipalign"
+
+
+@functools.lru_cache(maxsize=1)
+def source_hash() -> str:
+    """sha256 over the package's Python source (paths and contents): any code change is a new key."""
+    package = Path(__file__).resolve().parents[1]
+    digest = hashlib.sha256()
+    for path in sorted(package.rglob("*.py")):
+        digest.update(str(path.relative_to(package)).encode() + b"\0" + path.read_bytes())
+    return digest.hexdigest()
+
+
+def generated_only(params: dict) -> bool:
+    """Whether every dataset the parameters name is an embedded (generated) one."""
+    return all(value == "embedded" for name, value in params.items() if name.endswith("_dataset"))
+
+
+def key(step: str, params: dict, image_size: int | None) -> str:
+    inputs = {name: value for name, value in dict(params).items() if name not in NOT_IN_KEY}
+    described = json.dumps({"step": step, "params": inputs, "image_size": image_size, "source": source_hash()},
+                           sort_keys=True, default=repr)
+    return hashlib.sha256(described.encode()).hexdigest()
+
+
+def cached(step: str, run: Any, params: dict, load: Callable[[], Any]) -> Any:
+    """``load()``, or what an earlier call with the same key kept; a bare stand-in for a run (no run
+    directory) and real datasets always load."""
+    if getattr(run, "run_dir", None) is None or not generated_only(params):
+        return load()
+    wanted = key(step, params, getattr(run, "image_size", None))
+    path = cache_root() / "evaluation" / f"{step}-{wanted[:32]}.pkl"
+    if path.exists():
+        try:
+            with path.open("rb") as handle:
+                kept = pickle.load(handle)
+            if kept.get("key") == wanted:
+                os.utime(path)  # recently used
+                return kept["data"]
+        except Exception:  # unreadable, or written by another version of a class: draw again and replace it
+            pass
+    data = load()
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        atomic_write(path, lambda tmp: tmp.write_bytes(pickle.dumps({"key": wanted, "data": data},
+                                                                    protocol=pickle.HIGHEST_PROTOCOL)))
+        prune(path.parent)
+    except OSError:  # a read-only or full cache costs time, not results
+        pass
+    return data
+
+
+def prune(folder: Path, limit_gb: float | None = None) -> None:
+    """Delete the least recently used files until ``folder`` holds at most ``limit_gb`` GB."""
+    limit = float(os.environ.get("CLIPALIGN_CACHE_GB", 2) if limit_gb is None else limit_gb) * 1e9
+    files = sorted(folder.glob("*.pkl"), key=lambda p: p.stat().st_mtime)
+    total = sum(p.stat().st_size for p in files)
+    for path in files[:-1]:  # the newest stays, however large
+        if total <= limit:
+            break
+        total -= path.stat().st_size
+        path.unlink(missing_ok=True)
