@@ -28,7 +28,6 @@ from open_clip.loss import ClipLoss
 from torch.utils.flop_counter import FlopCounterMode
 
 from clipalign_utils import config, models, train
-import os; FUSED = os.environ.get("FUSED") == "1" or None
 from clipalign_utils.data.world import make_pairs, training_world
 
 
@@ -57,7 +56,7 @@ class Trainer:
         decay = [p for n, p in self.model.named_parameters() if p.ndim >= 2 and "embedding" not in n]
         rest = [p for n, p in self.model.named_parameters() if not (p.ndim >= 2 and "embedding" not in n)]
         self.optimizer = torch.optim.AdamW([{"params": decay, "weight_decay": params["weight_decay"]},
-                                            {"params": rest, "weight_decay": 0.0}], lr=params["lr"], fused=FUSED)
+                                            {"params": rest, "weight_decay": 0.0}], lr=params["lr"], fused=True)
         self.loss = ClipLoss()
         self.tokenizer = models.tokenizer_for(models.open_clip_name(params["model"]))
         cfg = models.preprocess_config(self.model)

@@ -60,17 +60,21 @@ def test_a_folder_of_runs_lists_its_runs_not_its_book(tmp_path):
 
 
 def test_in_a_notebook_a_saved_figure_is_shown_from_its_file_at_the_backends_size(tmp_path, monkeypatch):
+    import base64
+
     import IPython.display
     import matplotlib
     import matplotlib.pyplot as plt
 
     shown = []
     monkeypatch.setattr(matplotlib, "get_backend", lambda: "module://matplotlib_inline.backend_inline")
-    monkeypatch.setattr(IPython.display, "display", shown.append)
+    monkeypatch.setattr(IPython.display, "display", lambda bundle, raw, metadata: shown.append((bundle, metadata)))
     fig = plt.figure(figsize=(4, 3), dpi=100)
     save_figure(fig, tmp_path, "f")
     saved = RunDir(tmp_path).figure("f").read_bytes()
-    assert len(shown) == 1 and shown[0].data == saved  # drawn once: the file is what the page shows
+    [(bundle, metadata)] = shown
+    assert base64.b64decode(bundle["image/png"]) == saved  # drawn once: the file is what the page shows
+    assert bundle["text/plain"] == "<Figure size 400x300 with 0 Axes>"  # as the backend would say
     assert not plt.fignum_exists(fig.number)  # closed, so the backend does not draw it again
     width = int.from_bytes(saved[16:20], "big")
-    assert abs(width - 4 * 120) <= 30 and shown[0].width == round(width * 100 / 120)
+    assert abs(width - 4 * 120) <= 30 and metadata["image/png"]["width"] == round(width * 100 / 120)

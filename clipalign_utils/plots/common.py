@@ -1,6 +1,7 @@
 """Shared figure helpers: one style, atomic saving into RUN_DIR/figures."""
 from __future__ import annotations
 
+import base64
 import io
 from pathlib import Path
 
@@ -32,9 +33,12 @@ def save_figure(fig: plt.Figure, run_dir: str | Path, name: str) -> None:
     fig.savefig(png, format="png", dpi=SAVED_DPI, bbox_inches="tight")
     atomic_write(RunDir(run_dir).figure(name), lambda tmp: tmp.write_bytes(png.getvalue()))
     if "inline" in matplotlib.get_backend():
-        from IPython.display import Image, display
+        from IPython.display import display
 
-        display(Image(data=png.getvalue(), format="png", width=round(_png_width(png.getvalue()) * fig.dpi / SAVED_DPI)))
+        width = round(_png_width(png.getvalue()) * fig.dpi / SAVED_DPI)
+        # base64, as the notebook format stores a PNG
+        display({"image/png": base64.b64encode(png.getvalue()).decode("ascii"), "text/plain": repr(fig)}, raw=True,
+                metadata={"image/png": {"width": width}})
         plt.close(fig)
 
 
