@@ -10,8 +10,9 @@ For each model at the default preset's batch size and input size:
 - Model side: the trainer's step (forward, loss, backward, AdamW, temperature clamp) on batches already
   normalised and tokenised, in samples/s and as a share of the limit.
 - Data side: what the trainer does per batch before the model (index the epoch's images, to float,
-  normalise, tokenise the captions), in samples/s; the epoch's images themselves are generated in a
-  prefetch thread beside training, measured here as ``make_pairs`` samples/s.
+  normalise, take the batch's tokens), in samples/s; the epoch's items themselves are drawn and their
+  captions tokenized in a prefetch thread, once per run (per epoch with ``fresh_data``), measured here
+  as samples/s of ``make_pairs`` and the tokenizer.
 - Whole training: ``clipalign_utils.train.train`` on a short run (its data generation, checkpoints and
   logs included), in samples/s and as a share of the limit.
 The last line is the default model's whole training: "… X.XX of the FLOP limit".
@@ -64,10 +65,10 @@ class Trainer:
         self.std = torch.tensor(cfg["std"], device=device).view(1, 3, 1, 1)
         self.device = device
 
-    def batch(self, images: np.ndarray, captions: list[str]) -> tuple[torch.Tensor, torch.Tensor]:
-        """What the trainer does to a batch before the model."""
+    def batch(self, images: np.ndarray, tokens: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """What the trainer does to a batch before the model (its captions were tokenized with the epoch's)."""
         x = torch.from_numpy(images).to(self.device).permute(0, 3, 1, 2).float() / 255
-        return (x - self.mean) / self.std, self.tokenizer(captions).to(self.device)
+        return (x - self.mean) / self.std, tokens.to(self.device)
 
     def step(self, images: torch.Tensor, texts: torch.Tensor) -> None:
         self.model.train()
@@ -94,7 +95,8 @@ def measure(model: str, steps: int, device: torch.device, rate: float) -> dict:
     batch_size = params["batch_size"]
     sample = make_pairs(steps * batch_size, 1, training_world(params))
     trainer = Trainer(params, device)
-    batches = [(sample.images[i:i + batch_size], sample.captions[i:i + batch_size])
+    tokens = trainer.tokenizer(sample.captions)
+    batches = [(sample.images[i:i + batch_size], tokens[i:i + batch_size])
                for i in range(0, steps * batch_size, batch_size)]
     ready = [trainer.batch(*b) for b in batches]
     flops = trainer.flops_per_sample(*ready[0])
@@ -102,7 +104,8 @@ def measure(model: str, steps: int, device: torch.device, rate: float) -> dict:
     trainer.step(*ready[0])  # warm-up
     model_rate = steps * batch_size / _timed(lambda: [trainer.step(*b) for b in ready])
     data_rate = steps * batch_size / _timed(lambda: [trainer.batch(*b) for b in batches])
-    world_rate = steps * batch_size / _timed(lambda: make_pairs(steps * batch_size, 2, training_world(params)))
+    world_rate = steps * batch_size / _timed(lambda: trainer.tokenizer(
+        make_pairs(steps * batch_size, 2, training_world(params)).captions))
     # A short whole training: two epochs of `steps` batches, its checkpoints and logs included.
     short = config.resolve("default", model=model, device=str(device), epochs=2, samples_per_epoch=steps * batch_size,
                            early_checkpoints=(0.5,), warmup=2)
@@ -126,8 +129,8 @@ def main() -> None:
     for r in results:
         print(f"{r['model']}: {r['flops'] / 1e6:.1f} MFLOP per training sample -> FLOP limit {r['limit']:.0f} samples/s")
         print(f"  model side (step on ready batches)   {r['model_rate']:8.0f} samples/s = {r['model_rate'] / r['limit']:.2f} of the FLOP limit")
-        print(f"  data side (batch to tensors, tokens) {r['data_rate']:8.0f} samples/s")
-        print(f"  world generation (make_pairs)        {r['world_rate']:8.0f} samples/s (a prefetch thread beside training)")
+        print(f"  data side (batch to tensors)         {r['data_rate']:8.0f} samples/s")
+        print(f"  world generation (items, tokens)     {r['world_rate']:8.0f} samples/s (once per run, or per epoch with fresh_data)")
         print(f"  whole training (train.train)         {r['whole_rate']:8.0f} samples/s = {r['whole_rate'] / r['limit']:.2f} of the FLOP limit")
     default = results[0]
     print(f"training {default['model']} (the default model): {default['whole_rate']:.0f} samples/s = "

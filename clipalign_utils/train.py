@@ -182,6 +182,9 @@ def train(run_dir: str | Path, params: dict, progress: bool = True) -> list[Path
         upcoming = prefetch.submit(epoch_data, first_epoch)
         for epoch in range(first_epoch, params["epochs"] + 1):
             data = upcoming.result()
+            # Every caption tokenized once per set (here: torch ops on the prefetch thread would start a
+            # second thread pool beside training's), not once per batch and epoch.
+            tokens = tokenizer(data.captions) if epoch == first_epoch or params["fresh_data"] else tokens
             if epoch < params["epochs"] and params["fresh_data"]:
                 upcoming = prefetch.submit(epoch_data, epoch + 1)
             elif epoch < params["epochs"]:
@@ -196,7 +199,7 @@ def train(run_dir: str | Path, params: dict, progress: bool = True) -> list[Path
                 batch = batch[rank::world_size]
                 images = torch.from_numpy(data.images[batch]).to(device).permute(0, 3, 1, 2).float() / 255
                 images = (images - mean) / std
-                texts = tokenizer([data.captions[i] for i in batch]).to(device)
+                texts = tokens[torch.from_numpy(batch)].to(device)
                 scheduler(step)
                 out = model(images, texts)
                 loss = loss_fn(out["image_features"], out["text_features"], out["logit_scale"])
