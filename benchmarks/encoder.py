@@ -6,7 +6,9 @@
 (b) model.encode_image on one pre-stacked, pre-normalised tensor (the floor: no data handling),
 (c) the same model called image by image.
 Targets: (a) >= 0.8 x (b) and (a) >= 20 x (c). Ratios, not absolute times, are the point:
-they hold across machines, absolute numbers do not.
+they hold across machines, absolute numbers do not. Beside them, (a) against the machine's FLOP limit:
+the FLOP of one image's forward (``torch.utils.flop_counter``) at the rate of a 2048² matmul in the
+encoder's precision (fp32 on a CPU, fp16 under CUDA's autocast).
 """
 from __future__ import annotations
 
@@ -21,6 +23,8 @@ import torch
 from clipalign_utils import models
 from clipalign_utils.data.image_sets import ArrayImages
 from clipalign_utils.encoder import Encoder, preprocess_batch
+from torch.utils.flop_counter import FlopCounterMode
+from train import matmul_rate  # benchmarks/train.py, beside this file
 
 
 def _best_of(fn, repeats: int) -> float:
@@ -82,6 +86,12 @@ def main() -> None:
 
     bare()
     t_bare = _best_of(bare, args.repeats)
+    counter = FlopCounterMode(display=False)
+    with torch.no_grad(), autocast, counter:
+        model.encode_image(stacked[:args.batch_size])
+    flops_per_image = counter.get_total_flops() / len(stacked[:args.batch_size])
+    rate = matmul_rate(device=device, dtype=torch.float16 if device.type == "cuda" else torch.float32)
+    limit = rate / flops_per_image
     t_loop = _best_of(per_image, 1)
 
     rate_a, rate_b, rate_c = args.n / t_encoder, args.n / t_bare, args.loop_n / t_loop
@@ -92,6 +102,8 @@ def main() -> None:
     print(f"(c) per-image loop          {rate_c:10.0f} img/s")
     print(f"a/b = {rate_a / rate_b:.2f}  (target >= 0.8)")
     print(f"a/c = {rate_a / rate_c:.1f}  (target >= 20)")
+    print(f"{flops_per_image / 1e6:.1f} MFLOP per image; 2048² matmul {rate / 1e9:.0f} GFLOP/s -> FLOP limit "
+          f"{limit:.0f} img/s; (a) = {rate_a / limit:.2f} of the FLOP limit")
 
 
 if __name__ == "__main__":

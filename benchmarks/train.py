@@ -32,9 +32,10 @@ from clipalign_utils import config, models, train
 from clipalign_utils.data.world import make_pairs, training_world
 
 
-def matmul_rate(n: int = 2048, repeats: int = 5) -> float:
-    """fp32 FLOP/s of an n×n matmul at the process's thread count (best of ``repeats``)."""
-    a, b = torch.randn(n, n), torch.randn(n, n)
+def matmul_rate(n: int = 2048, repeats: int = 5, device: str | torch.device = "cpu",
+                dtype: torch.dtype = torch.float32) -> float:
+    """FLOP/s of an n×n matmul (fp32 unless ``dtype``) at the process's thread count (best of ``repeats``)."""
+    a, b = torch.randn(n, n, device=device, dtype=dtype), torch.randn(n, n, device=device, dtype=dtype)
     a @ b
     best = min(_timed(lambda: a @ b) for _ in range(repeats))
     return 2 * n ** 3 / best

@@ -346,7 +346,7 @@ def test_dispatch_rejects_unknown_names_and_missing_roots(tmp_path):
 
 
 # ----------------------------------------------------------------------------------- plots
-def test_figures_draw(embedded):
+def test_figures_draw(small_data):  # the small set: the default one is drawn once, for the tests that need it
     from clipalign_utils.plots.two_afc import score_curve, triplet_examples
 
     table = pd.DataFrame({"checkpoint": ["e0", "e0", "e1", "e1"], "epoch": [0.0, 0.0, 1.0, 1.0],
@@ -354,7 +354,7 @@ def test_figures_draw(embedded):
                           "score_lo": [0.5, 0.52, 0.55, 0.57], "score_hi": [0.6, 0.66, 0.65, 0.68],
                           "n_triplets": [10, 5, 10, 5]})
     assert score_curve(table, ceiling=0.9) is not None
-    ref, p0, p1 = embedded.images([0, 1])
+    ref, p0, p1 = small_data.images([0, 1])
     assert triplet_examples(ref, p0, p1, ["right", "wrong"], suptitle="x") is not None
 
 
