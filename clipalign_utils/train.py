@@ -178,13 +178,15 @@ def train(run_dir: str | Path, params: dict, progress: bool = True) -> list[Path
     # One line per epoch: an executed notebook (and the book) keeps every refresh of the bar.
     bar = tqdm(total=total_steps, initial=start_step, desc="train", disable=not progress or rank != 0,
                miniters=steps_per_epoch, mininterval=0)
+    tokens = None
     with ThreadPoolExecutor(max_workers=1) as prefetch:
         upcoming = prefetch.submit(epoch_data, first_epoch)
         for epoch in range(first_epoch, params["epochs"] + 1):
             data = upcoming.result()
             # Every caption tokenized once per set (here: torch ops on the prefetch thread would start a
             # second thread pool beside training's), not once per batch and epoch.
-            tokens = tokenizer(data.captions) if epoch == first_epoch or params["fresh_data"] else tokens
+            if tokens is None or params["fresh_data"]:
+                tokens = tokenizer(data.captions)
             if epoch < params["epochs"] and params["fresh_data"]:
                 upcoming = prefetch.submit(epoch_data, epoch + 1)
             elif epoch < params["epochs"]:

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import shutil
 
+import numpy as np
 import pytest
 import torch
 
@@ -82,3 +83,16 @@ def test_fused_adamw_matches_the_per_tensor_loop_within_rounding():
                                                         device="cpu").parameters()])).abs().max()
     assert moved > 1e-4  # the step did move the weights
     assert (after[0] - after[1]).abs().max() < 1e-6
+
+
+def test_a_batch_of_the_sets_tokens_is_the_batch_tokenized_alone():
+    # The trainer tokenizes a set's captions once and takes each batch's rows: the same tokens as before.
+    from clipalign_utils import models
+    from clipalign_utils.data.world import make_pairs, training_world
+
+    params = config.resolve("smoke")
+    captions = make_pairs(200, 0, training_world(params)).captions
+    tokenizer = models.tokenizer_for(models.open_clip_name(params["model"]))
+    batch = np.random.default_rng(0).permutation(200)[:64]
+    assert len(set(captions)) > 10
+    assert torch.equal(tokenizer(captions)[torch.from_numpy(batch)], tokenizer([captions[i] for i in batch]))
