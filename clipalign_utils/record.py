@@ -344,8 +344,7 @@ def note_evaluation_sets(run_dir: str | Path, step: str, data) -> dict[str, str]
 
 def records_evaluation_sets(step: str) -> Callable:
     """Decorate a step module's ``load(run, params)``: what it loads is hashed into the run's record, and
-    generated sets are kept in the run's cache for the next call with the same parameters
-    (:mod:`.data.cache`)."""
+    generated sets are kept on disk for the next call with the same key (:mod:`.data.cache`)."""
     from .data.cache import cached
 
     def decorate(load: Callable) -> Callable:

@@ -143,9 +143,10 @@ def train(run_dir: str | Path, params: dict, progress: bool = True) -> list[Path
             model, device_ids=[device.index] if device.type == "cuda" else None)
 
     # The one checkpoint that holds optimizer state (the latest saved; the one resumed from).
-    holder = [resume_from]
+    holder = resume_from
 
     def save(step: int, epoch: float) -> None:
+        nonlocal holder
         if rank != 0:
             return
         bare = model.module if world_size > 1 else model
@@ -154,12 +155,11 @@ def train(run_dir: str | Path, params: dict, progress: bool = True) -> list[Path
                             "optimizer": optimizer.state_dict()}, path)
         # Only the latest checkpoint keeps the optimizer state (what resuming needs): it is twice the
         # weights' size, and every checkpoint still loads with open_clip without it.
-        older = holder[0]
-        if older is not None and older != path and older.exists():
-            state = torch.load(older, map_location="cpu", weights_only=True)
+        if holder is not None and holder != path and holder.exists():
+            state = torch.load(holder, map_location="cpu", weights_only=True)
             if state.pop("optimizer", None) is not None:
-                _atomic_torch_save(state, older)
-        holder[0] = path
+                _atomic_torch_save(state, holder)
+        holder = path
 
     if start_step < 0:
         save(0, 0.0)

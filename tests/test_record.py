@@ -12,7 +12,6 @@ import pytest
 from clipalign_utils import config, record, results
 from clipalign_utils.data.image_sets import ArrayImages
 from clipalign_utils.errors import ParameterError
-from clipalign_utils.steps.iqa import analysis as iqa_step
 from clipalign_utils.steps.noise import analysis as noise_step
 
 

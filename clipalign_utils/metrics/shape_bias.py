@@ -12,7 +12,7 @@ import numpy as np
 import pandas as pd
 
 from clipalign_utils.errors import ParameterError
-from clipalign_utils.metrics.stats import _check_resampling, percentile_interval, resampled_rows
+from clipalign_utils.metrics.stats import bootstrap_blocked_ci
 
 
 def _conflicting(predicted, shape_label, texture_label) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -32,18 +32,13 @@ def _ratio(shape_hits: np.ndarray, texture_hits: np.ndarray) -> float:
 
 
 def _ratio_ci(shape_hits: np.ndarray, texture_hits: np.ndarray, n_boot: int, seed: int) -> tuple[float, float]:
-    """Percentile bootstrap CI of :func:`_ratio` over images (``stats.bootstrap_ci``'s draws, a block of
-    replicates at a time)."""
-    _check_resampling(n_boot, 0.95)
-    if shape_hits.size == 0:
-        return float("nan"), float("nan")
-    replicates = []
-    for rows in resampled_rows(shape_hits.size, n_boot, seed):
+    """Percentile bootstrap CI of :func:`_ratio` over images, a block of replicates at a time."""
+    def ratios(rows: np.ndarray) -> np.ndarray:
         shape, texture = shape_hits[rows].sum(axis=1), texture_hits[rows].sum(axis=1)
         total = shape + texture
-        with np.errstate(invalid="ignore", divide="ignore"):
-            replicates.append(np.where(total > 0, shape / np.where(total > 0, total, 1), np.nan))
-    return percentile_interval(np.concatenate(replicates))
+        return np.where(total > 0, shape / np.where(total > 0, total, 1), np.nan)
+
+    return bootstrap_blocked_ci(shape_hits.size, ratios, n_boot, seed)
 
 
 def shape_bias_summary(predicted, shape_label, texture_label, n_boot: int = 1000, seed: int = 0) -> dict:

@@ -64,15 +64,22 @@ def resampled_rows(n_rows: int, n_boot: int, seed: int = 0, max_cells: int = 1 <
         yield rng.integers(0, n_rows, size=(min(per_block, int(n_boot) - start), n_rows))
 
 
-def bootstrap_mean_ci(values, n_boot: int = 1000, seed: int = 0, level: float = 0.95) -> tuple[float, float]:
-    """``bootstrap_ci(len(values), lambda idx: values[idx].mean(), ...)``, whole blocks of replicates at a
-    time: the same interval, bit for bit, without a Python call per replicate."""
+def bootstrap_blocked_ci(n_rows: int, statistic: Callable[[np.ndarray], np.ndarray], n_boot: int = 1000,
+                         seed: int = 0, level: float = 0.95) -> tuple[float, float]:
+    """:func:`bootstrap_ci` with ``statistic`` taking a block of replicates' row indices (``(k, n_rows)``)
+    and returning their k values: the same draws and interval, without a Python call per replicate."""
     _check_resampling(n_boot, level)
-    values = np.asarray(values)
-    if values.size < 1:
+    n_rows = int(n_rows)
+    if n_rows < 1:
         return float("nan"), float("nan")
-    replicates = np.concatenate([values[rows].mean(axis=1) for rows in resampled_rows(values.size, n_boot, seed)])
+    replicates = np.concatenate([statistic(rows) for rows in resampled_rows(n_rows, n_boot, seed)])
     return percentile_interval(replicates.astype(float), level)
+
+
+def bootstrap_mean_ci(values, n_boot: int = 1000, seed: int = 0, level: float = 0.95) -> tuple[float, float]:
+    """``bootstrap_ci(len(values), lambda idx: values[idx].mean(), ...)``, bit for bit, a block at a time."""
+    values = np.asarray(values)
+    return bootstrap_blocked_ci(values.size, lambda rows: values[rows].mean(axis=1), n_boot, seed, level)
 
 
 def bootstrap_ci_grouped(
