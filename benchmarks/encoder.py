@@ -24,7 +24,7 @@ from clipalign_utils import models
 from clipalign_utils.data.image_sets import ArrayImages
 from clipalign_utils.encoder import Encoder, preprocess_batch
 from torch.utils.flop_counter import FlopCounterMode
-from train import matmul_rate  # benchmarks/train.py, beside this file
+from train import attention_counted, matmul_rate  # benchmarks/train.py, beside this file
 
 
 def _best_of(fn, repeats: int) -> float:
@@ -87,7 +87,7 @@ def main() -> None:
     bare()
     t_bare = _best_of(bare, args.repeats)
     counter = FlopCounterMode(display=False)
-    with torch.no_grad(), autocast, counter:
+    with torch.no_grad(), autocast, counter, attention_counted():
         model.encode_image(stacked[:args.batch_size])
     flops_per_image = counter.get_total_flops() / len(stacked[:args.batch_size])
     rate = matmul_rate(device=device, dtype=torch.float16 if device.type == "cuda" else torch.float32)

@@ -33,6 +33,7 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO / "tests"))  # the real-format fixture writers
 
 from fixtures_real import make_cifar100, make_geirhos, make_mit1003, make_nights, make_tid2013  # noqa: E402
+from train import attention_counted  # noqa: E402  (benchmarks/train.py, beside this file)
 
 from clipalign_utils import config, encoder, models, registry  # noqa: E402
 from clipalign_utils.checkpoints import Checkpoint, Run  # noqa: E402
@@ -140,7 +141,7 @@ def measure_steps(model_name: str, work: Path, templates: str = "single", steps=
         gflop = float("nan")
         if flops:
             run = Run(work / f"flops-{step}", run.model_name, None, run.checkpoints)  # a fresh cache
-            with FlopCount() as counter:
+            with FlopCount() as counter, attention_counted():
                 module.measure(run, params, data)
             gflop = counter.total / 1e9
         peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20  # KiB -> GiB

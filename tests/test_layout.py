@@ -78,3 +78,21 @@ def test_in_a_notebook_a_saved_figure_is_shown_from_its_file_at_the_backends_siz
     assert not plt.fignum_exists(fig.number)  # closed, so the backend does not draw it again
     width = int.from_bytes(saved[16:20], "big")
     assert abs(width - 4 * 120) <= 30 and metadata["image/png"]["width"] == round(width * 100 / 120)
+
+
+def test_titles_sit_on_their_axes_and_clear_a_top_axis(tmp_path):
+    import matplotlib.pyplot as plt
+
+    from clipalign_utils.plots.common import samples_axis
+
+    fig, (plain, epochs) = plt.subplots(1, 2, figsize=(8, 3))
+    plain.set_title("plain")
+    epochs.set(title="with samples seen", xlabel="epoch", xlim=(0, 10))
+    samples_axis(fig, 4e8)  # only the axis whose x is the epoch gets a top axis
+    fig.canvas.draw()
+    renderer = fig.canvas.get_renderer()
+    assert plain.title.get_position()[1] == 1.0  # fixed: no top axis to clear
+    top = epochs.child_axes[0].xaxis.get_tightbbox(renderer)
+    assert epochs.title.get_window_extent(renderer).y0 >= top.y1 - 1  # above the top axis and its label
+    assert epochs.title.get_position()[1] > 1.0
+    plt.close(fig)

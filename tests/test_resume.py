@@ -95,4 +95,37 @@ def test_a_batch_of_the_sets_tokens_is_the_batch_tokenized_alone():
     tokenizer = models.tokenizer_for(models.open_clip_name(params["model"]))
     batch = np.random.default_rng(0).permutation(200)[:64]
     assert len(set(captions)) > 10
-    assert torch.equal(tokenizer(captions)[torch.from_numpy(batch)], tokenizer([captions[i] for i in batch]))
+    tokens = train.tokenize_each_once(tokenizer, captions)  # each distinct caption through the tokenizer once
+    assert torch.equal(tokens, tokenizer(captions))
+    assert torch.equal(tokens[torch.from_numpy(batch)], tokenizer([captions[i] for i in batch]))
+
+
+def test_training_the_worlds_token_rows_alone_gives_every_weight_and_moment_of_training_them_all(tmp_path, monkeypatch):
+    # The trainer steps only the embedding rows the world's captions can hold; a row no caption holds gets a
+    # zero gradient, which AdamW (no weight decay on embeddings) turns into no change. Same run, both ways.
+    params = config.resolve("smoke")
+    train.train(tmp_path / "rows", params, progress=False)
+    with monkeypatch.context() as patch:
+        patch.setattr(train.TrainedTokenRows, "applies", staticmethod(lambda model: False))
+        train.train(tmp_path / "all", params, progress=False)
+    final = f"epoch_{params['epochs']}.pt"
+    rows, every = (torch.load(tmp_path / kind / "checkpoints" / final, map_location="cpu", weights_only=True)
+                   for kind in ("rows", "all"))
+    assert list(rows["state_dict"]) == list(every["state_dict"])  # the checkpoint's format is unchanged
+    for name, tensor in every["state_dict"].items():
+        assert torch.equal(rows["state_dict"][name], tensor), name
+    for index, moments in every["optimizer"]["state"].items():
+        for key, value in moments.items():
+            assert torch.equal(rows["optimizer"]["state"][index][key], value), (index, key)
+    untrained = torch.load(tmp_path / "rows" / "checkpoints" / "epoch_0.pt", weights_only=True)["state_dict"]
+    embedding = rows["state_dict"]["token_embedding.weight"]
+    moved = (embedding != untrained["token_embedding.weight"]).any(dim=1)
+    vocabulary = train.world_vocabulary(models_tokenizer(params))
+    assert embedding.shape[0] == 49408 and set(moved.nonzero().flatten().tolist()) <= set(vocabulary.tolist())
+    assert moved.sum() >= 10  # the captions' rows did train
+
+
+def models_tokenizer(params):
+    from clipalign_utils import models
+
+    return models.tokenizer_for(models.open_clip_name(params["model"]))

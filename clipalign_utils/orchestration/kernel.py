@@ -64,15 +64,27 @@ def _alive() -> bool:
 
 
 def _reset(cwd: str) -> None:
+    """Run the reset on the kernel and wait for its reply on the shell channel alone. (A client's
+    ``wait_for_ready`` polls heartbeats and drains IOPub for at least 0.4 s; a silent execution needs
+    neither, and the request waits in ZeroMQ's queue until the connection is up.)"""
+    import time
+    from queue import Empty
+
     from jupyter_client import BlockingKernelClient
 
     client = BlockingKernelClient()
     client.load_connection_info(_Shared.manager.get_connection_info())
-    client.start_channels()
+    client.start_channels(iopub=False, stdin=False, hb=False, control=False)
     try:
-        client.wait_for_ready(timeout=60)
-        reply = client.execute_interactive(_RESET.format(cwd=cwd), silent=True,
-                                           store_history=False, timeout=60, output_hook=lambda msg: None)
+        msg_id = client.execute(_RESET.format(cwd=cwd), silent=True, store_history=False)
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                reply = client.get_shell_msg(timeout=max(0.0, deadline - time.monotonic()))
+            except Empty:
+                raise RuntimeError("the kernel reset got no reply in 60 s") from None
+            if reply["parent_header"].get("msg_id") == msg_id:
+                break
         if reply["content"]["status"] != "ok":
             raise RuntimeError(f"the kernel reset failed: {reply['content'].get('evalue')}")
     finally:

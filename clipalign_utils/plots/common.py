@@ -14,7 +14,10 @@ from ..layout import RunDir
 
 SAVED_DPI = 120  # the figures' files (the book shows them at the notebook's size)
 
-sns.set_theme(context="notebook", style="whitegrid")
+# Titles sit at the top of their axes (axes.titley 1.0). matplotlib's automatic position (titley None)
+# measures every axis's tick labels at each draw to clear what sits on top: a fifth of a page's drawing
+# time, for figures that have nothing there. The axes that do get a top axis ask for it (top_axis).
+sns.set_theme(context="notebook", style="whitegrid", rc={"axes.titley": 1.0})
 
 
 def save_figure(fig: plt.Figure, run_dir: str | Path, name: str) -> None:
@@ -52,9 +55,16 @@ def samples_axis(fig: plt.Figure, samples_per_epoch: float) -> None:
     per_epoch = samples_per_epoch / 1e9
     for ax in fig.axes:
         if ax.get_xlabel() == "epoch" and not getattr(ax, "_samples_axis", False):
-            top = ax.secondary_xaxis("top", functions=(lambda e: e * per_epoch, lambda s: s / per_epoch))
+            top = top_axis(ax, (lambda e: e * per_epoch, lambda s: s / per_epoch))
             top.set_xlabel("samples seen (billions)")
             ax._samples_axis = True
+
+
+def top_axis(ax: plt.Axes, functions) -> plt.Axes:
+    """A secondary x-axis on top of ``ax`` (``functions``: forward and inverse), with ``ax``'s title placed
+    above it (the theme fixes titles at the top of the axes; this one is measured again at each draw)."""
+    ax._autotitlepos = True  # matplotlib's own flag for "position the title automatically"
+    return ax.secondary_xaxis("top", functions=functions)
 
 
 def epoch_axis(ax: plt.Axes, epochs, log_x: bool = False) -> None:

@@ -7,7 +7,7 @@ from typing import Sequence
 import numpy as np
 import pandas as pd
 
-from .common import epoch_axis, plt
+from .common import epoch_axis, plt, top_axis
 from .world import image_grid
 
 HUMAN_COLOUR = (165 / 255, 30 / 255, 55 / 255)  # model-vs-human's colour for human observers
@@ -79,7 +79,7 @@ def per_class_panel(per_class: pd.DataFrame, overall: pd.DataFrame, checkpoints:
     ax.set_yticks(range(len(order)), order)
     ax.set(xlim=(0, 1), ylim=(-0.5, len(order) - 0.5), xticks=np.linspace(0, 1, 6),
            xlabel="← texture    fraction of 'shape' decisions (shape bias)    shape →", ylabel="shape class")
-    top = ax.secondary_xaxis("top", functions=(lambda x: 1 - x, lambda x: 1 - x))
+    top = top_axis(ax, (lambda x: 1 - x, lambda x: 1 - x))
     top.set_xlabel("fraction of 'texture' decisions")
     ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1.0))
     fig.tight_layout()
