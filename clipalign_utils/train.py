@@ -105,7 +105,8 @@ class TrainedTokenRows:
 
     def check(self, tokens: torch.Tensor) -> None:
         """Every token of a training set has a trained row (the world's captions are fixed templates)."""
-        missing = torch.unique(tokens)[self.trained.remap[torch.unique(tokens).to(self.rows.device)] < 0]
+        held = torch.unique(tokens)
+        missing = held[self.trained.remap[held.to(self.rows.device)].cpu() < 0]
         if len(missing):
             raise RuntimeError(f"training captions hold tokens outside the world's vocabulary: {missing.tolist()[:5]}")
 

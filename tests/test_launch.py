@@ -3,6 +3,7 @@ anything is made, the SLURM submission a stand-in ``sbatch`` receives, and a loc
 alone is resubmitted."""
 from __future__ import annotations
 
+import dataclasses
 import importlib.util
 import json
 import os
@@ -176,3 +177,38 @@ def test_local_sweep_resubmits_only_a_killed_job_then_compares(tmp_path, capsys)
     assert list(summary["setting"]) == ["texture_correlation=0.5", "texture_correlation=0.8"]
     assert cli.main(argv) == 0  # nothing left to submit: both skipped, the comparison again
     assert capsys.readouterr().out.count("skip: complete") == 4  # the jobs' and the sweep's own lines
+
+
+def test_local_jobs_share_the_cores_and_their_kernels_inherit_the_share(tmp_path, monkeypatch):
+    """Local jobs run at once: each gets the cores shared out among the command's jobs (OMP_NUM_THREADS where
+    set), and a job sets it in its process's environment, which the kernels it starts inherit."""
+    submitted = []
+
+    class Executor:
+        def submit(self, function):
+            submitted.append(function.__self__)
+            n = len(submitted)
+            return SimpleNamespace(job_id=str(n), paths=SimpleNamespace(stdout=tmp_path / f"{n}.out",
+                                                                        stderr=tmp_path / f"{n}.err"))
+
+    monkeypatch.setattr(launch.Launcher, "executor", lambda self, folder: Executor())
+    monkeypatch.setattr(launch.os, "cpu_count", lambda: 8)
+    monkeypatch.delenv("OMP_NUM_THREADS", raising=False)
+    jobs = [launch.Job(key, str(tmp_path), "smoke", {}, False, (key,)) for key in ("a", "b", "c")]
+    launch.launch(tmp_path, jobs, launch.check_launcher("local", no_wait=True), progress=False)
+    assert [job.threads for job in submitted] == [2, 2, 2]  # 8 cores // 3 jobs
+    submitted.clear()
+    with monkeypatch.context() as patch:  # a job resubmitted alone keeps its share: the same numbers as before
+        patch.setattr(launch.Job, "finished", lambda self: self.key != "c")
+        launch.launch(tmp_path / "resubmit", jobs, launch.check_launcher("local", no_wait=True), progress=False)
+    assert [(job.key, job.threads) for job in submitted] == [("c", 2)]
+    submitted.clear()
+    monkeypatch.setenv("OMP_NUM_THREADS", "3")
+    launch.launch(tmp_path / "again", jobs[:1], launch.check_launcher("local", no_wait=True), progress=False)
+    assert submitted[0].threads == 3
+    ran = []
+    monkeypatch.setattr("clipalign_utils.orchestration.sweep.run_sweep",
+                        lambda *args, **kwargs: ran.append((os.environ["OMP_NUM_THREADS"], os.environ["MKL_NUM_THREADS"])))
+    monkeypatch.setenv("MKL_NUM_THREADS", "x")  # restored after the test, like OMP_NUM_THREADS
+    dataclasses.replace(jobs[0], threads=1).run()
+    assert ran == [("1", "1")]
