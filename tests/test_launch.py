@@ -87,18 +87,24 @@ echo "Submitted batch job $((4242 + n))"
     assert not (out / "notebooks").exists()  # no comparison before the runs are finished
 
 
-def test_experiment_jobs_span_its_sweeps(tmp_path, monkeypatch):
-    """One job per training across every sweep of the experiment, keyed by sweep and setting."""
+def recording_executor(tmp_path, monkeypatch) -> list:
+    """Launchers submit to a stand-in that runs nothing; returns the list the submitted jobs are put in."""
     submitted = []
 
-    class FakeExecutor:
+    class Executor:
         def submit(self, function):
             submitted.append(function.__self__)
             n = len(submitted)
             return SimpleNamespace(job_id=str(n), paths=SimpleNamespace(stdout=tmp_path / f"{n}.out",
                                                                         stderr=tmp_path / f"{n}.err"))
 
-    monkeypatch.setattr(launch.Launcher, "executor", lambda self, folder: FakeExecutor())
+    monkeypatch.setattr(launch.Launcher, "executor", lambda self, folder: Executor())
+    return submitted
+
+
+def test_experiment_jobs_span_its_sweeps(tmp_path, monkeypatch):
+    """One job per training across every sweep of the experiment, keyed by sweep and setting."""
+    submitted = recording_executor(tmp_path, monkeypatch)
     spec = launch.check_launcher("local", no_wait=True)
     assert launch.experiment_on(spec, tmp_path / "quality", "quality", "smoke", {}, only=["variation", "partial"]) is False
     keys = [job.key for job in submitted]
@@ -182,16 +188,7 @@ def test_local_sweep_resubmits_only_a_killed_job_then_compares(tmp_path, capsys)
 def test_local_jobs_share_the_cores_and_their_kernels_inherit_the_share(tmp_path, monkeypatch):
     """Local jobs run at once: each gets the cores shared out among the command's jobs (OMP_NUM_THREADS where
     set), and a job sets it in its process's environment, which the kernels it starts inherit."""
-    submitted = []
-
-    class Executor:
-        def submit(self, function):
-            submitted.append(function.__self__)
-            n = len(submitted)
-            return SimpleNamespace(job_id=str(n), paths=SimpleNamespace(stdout=tmp_path / f"{n}.out",
-                                                                        stderr=tmp_path / f"{n}.err"))
-
-    monkeypatch.setattr(launch.Launcher, "executor", lambda self, folder: Executor())
+    submitted = recording_executor(tmp_path, monkeypatch)
     monkeypatch.setattr(launch.os, "cpu_count", lambda: 8)
     monkeypatch.delenv("OMP_NUM_THREADS", raising=False)
     jobs = [launch.Job(key, str(tmp_path), "smoke", {}, False, (key,)) for key in ("a", "b", "c")]
