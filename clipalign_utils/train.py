@@ -76,7 +76,7 @@ class _Rows(torch.nn.Module):
         self.weight = torch.nn.Parameter(full.weight.detach()[rows].clone())
         remap = torch.full((full.num_embeddings,), -1, dtype=torch.long, device=rows.device)  # -1: not trained
         remap[rows] = torch.arange(len(rows), device=rows.device)
-        self.register_buffer("remap", remap, persistent=False)
+        self.remap = remap  # a plain tensor, not a buffer: DistributedDataParallel would broadcast it every step
 
     def forward(self, text: torch.Tensor) -> torch.Tensor:
         return torch.nn.functional.embedding(self.remap[text], self.weight)
