@@ -73,10 +73,7 @@ class Trainer:
         self.tokenizer = models.tokenizer_for(models.open_clip_name(params["model"]))
         # As the trainer: only the token-embedding rows the world's captions hold are trained.
         train.TrainedTokenRows(self.model, train.world_vocabulary(self.tokenizer))
-        decay = [p for n, p in self.model.named_parameters() if p.ndim >= 2 and "embedding" not in n]
-        rest = [p for n, p in self.model.named_parameters() if not (p.ndim >= 2 and "embedding" not in n)]
-        self.optimizer = torch.optim.AdamW([{"params": decay, "weight_decay": params["weight_decay"]},
-                                            {"params": rest, "weight_decay": 0.0}], lr=params["lr"], fused=True)
+        self.optimizer = train.adamw(self.model, params)
         self.loss = ClipLoss()
         cfg = models.preprocess_config(self.model)
         self.mean = torch.tensor(cfg["mean"], device=device).view(1, 3, 1, 1)

@@ -158,6 +158,18 @@ def tokenize_each_once(tokenizer, captions: list[str]) -> torch.Tensor:
     return tokenizer(list(distinct))[torch.from_numpy(where.reshape(-1))]
 
 
+def adamw(model: torch.nn.Module, params: dict) -> torch.optim.AdamW:
+    """The trainer's optimizer: AdamW with no weight decay on gains, biases, embeddings and the logit scale,
+    as in open_clip_train."""
+    decay = [p for nm, p in model.named_parameters() if p.ndim >= 2 and "embedding" not in nm]
+    no_decay = [p for nm, p in model.named_parameters() if not (p.ndim >= 2 and "embedding" not in nm)]
+    # fused: one kernel for all parameters instead of a dozen ops per tensor (a third of a CPU step). Its
+    # rounding differs from the per-tensor loop's in the last bits (tests/test_resume.py bounds one step),
+    # and a seed's run is still the same every time.
+    return torch.optim.AdamW([{"params": decay, "weight_decay": params["weight_decay"]},
+                              {"params": no_decay, "weight_decay": 0.0}], lr=params["lr"], fused=True)
+
+
 def _resume_point(ckpt_dir: Path, params: dict) -> tuple[Path | None, int]:
     """The latest checkpoint of a matching earlier run and its step, or (None, -1)."""
     record = RunDir(ckpt_dir.parent).train_record
@@ -211,14 +223,7 @@ def train(run_dir: str | Path, params: dict, progress: bool = True) -> list[Path
         model.load_state_dict(state["state_dict"])
     token_rows = TrainedTokenRows(model, world_vocabulary(tokenizer)) if TrainedTokenRows.applies(model) else None
 
-    # No weight decay on gains, biases, embeddings and the logit scale, as in open_clip_train.
-    decay = [p for nm, p in model.named_parameters() if p.ndim >= 2 and "embedding" not in nm]
-    no_decay = [p for nm, p in model.named_parameters() if not (p.ndim >= 2 and "embedding" not in nm)]
-    # fused: one kernel for all parameters instead of a dozen ops per tensor (a third of a CPU step). Its
-    # rounding differs from the per-tensor loop's in the last bits (tests/test_resume.py bounds one step),
-    # and a seed's run is still the same every time.
-    optimizer = torch.optim.AdamW([{"params": decay, "weight_decay": params["weight_decay"]},
-                                   {"params": no_decay, "weight_decay": 0.0}], lr=params["lr"], fused=True)
+    optimizer = adamw(model, params)
     scheduler = cosine_lr(optimizer, params["lr"], params["warmup"], total_steps)
     loss_fn = ClipLoss(gather_with_grad=world_size > 1, rank=rank, world_size=world_size)
 

@@ -205,7 +205,6 @@ def _pixel_grid(size: int) -> tuple[np.ndarray, np.ndarray]:
     return yy, xx
 
 
-
 @lru_cache(maxsize=None)
 def _texture_photo(name: str) -> np.ndarray:
     """Grey-level texture photo that scikit-image ships, contrast-stretched to [0, 1]."""

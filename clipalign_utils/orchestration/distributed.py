@@ -48,9 +48,14 @@ def launch(argv: Sequence[str], nproc: int) -> int:
     machine; return its exit status."""
     command = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", str(nproc),
                "-m", "clipalign_utils.cli", *argv]
-    # Each rank gets its share of the CPU's threads, unless OMP_NUM_THREADS already says how many.
-    threads = os.environ.get("OMP_NUM_THREADS") or str(max(1, (os.cpu_count() or 1) // nproc))
+    threads = str(threads_per_process(nproc))
     return subprocess.run(command, env={**os.environ, "OMP_NUM_THREADS": threads}).returncode
+
+
+def threads_per_process(processes: int) -> int:
+    """CPU threads for each of ``processes`` running at once on this machine (torchrun's ranks, local jobs):
+    OMP_NUM_THREADS where it is set, else the cores shared out, at least one each."""
+    return int(os.environ.get("OMP_NUM_THREADS") or max(1, (os.cpu_count() or 1) // max(1, processes)))
 
 
 def prefill(out: str | Path, steps: Sequence[str], preset: str | None, given: Mapping, env: dict,

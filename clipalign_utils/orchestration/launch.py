@@ -26,6 +26,7 @@ from pathlib import Path
 from ..errors import ParameterError
 from ..io import write_json
 from ..layout import RunDir
+from .distributed import threads_per_process
 
 LAUNCHERS = ("local", "slurm")
 JOBS_RECORD = "jobs.json"
@@ -120,12 +121,6 @@ def sweep_jobs(out: Path, preset: str, values: dict, one_at_a_time: bool, prefix
             for group in training_groups(out)]
 
 
-def local_threads(jobs: int) -> int:
-    """Threads for each of ``jobs`` local jobs running at once: OMP_NUM_THREADS where it is set, else the
-    CPU's cores shared out (at least one each)."""
-    return int(os.environ.get("OMP_NUM_THREADS") or max(1, (os.cpu_count() or 1) // max(1, jobs)))
-
-
 def _alive(entry: dict, launcher: Launcher, folder: Path) -> bool:
     """Whether a job submitted by an earlier command is still queued or running."""
     if entry.get("launcher") != launcher.name:
@@ -180,7 +175,7 @@ def launch(out: str | Path, jobs: list[Job], launcher: Launcher, progress: bool 
     # jobs on two cores). The share counts every job of the command, finished or not, so a job resubmitted
     # after an interruption trains on as many threads as before (a run's numbers depend on it, in the low
     # bits that training amplifies).
-    threads = local_threads(len(jobs)) if launcher.name == "local" else 0
+    threads = threads_per_process(len(jobs)) if launcher.name == "local" else 0
     for job in to_submit:
         handle = executor.submit(replace(job, threads=threads).run)
         submitted[job.key] = (job, handle)
