@@ -13,6 +13,7 @@ from pathlib import Path
 import open_clip
 import torch
 
+from .allocator import keep_freed_memory
 from .errors import CheckpointError, ParameterError
 
 CONFIG_DIR = Path(__file__).parent / "model_configs"
@@ -42,6 +43,7 @@ def resolve_device(device: str = "auto") -> torch.device:
 def create_model(model: str, image_size: int | None = None, seed: int = 0,
                  device: str | torch.device = "cpu") -> torch.nn.Module:
     """A randomly initialised open_clip CLIP (seeded), optionally at another input size."""
+    keep_freed_memory()  # every model is built here or below: its batches reuse freed blocks (allocator.py)
     torch.manual_seed(seed)
     # open_clip logs "No pretrained weights loaded" on the root logger: random init is the point here.
     root = logging.getLogger()
@@ -64,6 +66,7 @@ def load_checkpoint_model(checkpoint: str | Path, model_name: str, image_size: i
     path = Path(checkpoint)
     if not path.is_file():
         raise CheckpointError(f"checkpoint {path} does not exist")
+    keep_freed_memory()
     try:
         model = open_clip.create_model(model_name, pretrained=str(path),
                                        force_image_size=image_size, device=device, output_dict=True)

@@ -1,12 +1,16 @@
 """The foundation: world generator, config, checkpoints, encoder and its cache, runner."""
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
+
 import numpy as np
 import open_clip
 import pytest
 import torch
 
-from clipalign_utils import checkpoints, config, models, train
+from clipalign_utils import allocator, checkpoints, config, models, train
 from clipalign_utils.data import world
 from clipalign_utils.data.image_sets import ArrayImages
 from clipalign_utils.encoder import Encoder, preprocess_batch
@@ -214,3 +218,38 @@ def test_atomic_write_leaves_nothing_half_written(tmp_path):
     assert list((tmp_path / "metrics").iterdir()) == [target]
     write_text(target, "c\n")
     assert target.read_text() == "c\n"
+
+
+
+_HEAP_PROBE = """
+import ctypes
+class Info(ctypes.Structure):  # glibc's struct mallinfo2: ten size_t counters
+    _fields_ = [(name, ctypes.c_size_t) for name in
+                "arena ordblks smblks hblks hblkhd usmblks fsmblks uordblks fordblks keepcost".split()]
+libc = ctypes.CDLL(None)
+libc.mallinfo2.restype = Info
+import torch
+from clipalign_utils import models
+
+def mapped_for_64_mib():
+    before = libc.mallinfo2().hblkhd
+    block = torch.empty(64 << 20, dtype=torch.uint8)
+    return libc.mallinfo2().hblkhd - before
+
+print(mapped_for_64_mib())
+models.create_model("tiny")
+print(mapped_for_64_mib())
+"""
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="glibc's malloc")
+def test_building_a_model_keeps_large_blocks_in_the_heap(monkeypatch):
+    """After the factory door, a 64 MiB tensor comes from the reusable heap, not from a fresh mmap."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("MALLOC_") and k != "GLIBC_TUNABLES"}
+    out = subprocess.run([sys.executable, "-c", _HEAP_PROBE], env=env, capture_output=True, text=True,
+                         check=True).stdout
+    before, after = (int(line) for line in out.split())
+    assert before >= 64 << 20  # glibc's default: a block this large is mapped afresh, and unmapped on free
+    assert after == 0
+    monkeypatch.setenv("MALLOC_ARENA_MAX", "2")  # the user's own malloc settings win
+    assert allocator._set_thresholds() is False
