@@ -10,7 +10,6 @@ import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from . import models  # noqa: F401  (registers our model configs with open_clip)
 from .errors import CheckpointError
 from .layout import RunDir, read_params_txt
 
@@ -59,6 +58,37 @@ def _manifest_checkpoints(run_dir: Path, manifest: dict) -> list[Checkpoint]:
     return sorted(checkpoints, key=lambda c: c.epoch)
 
 
+def _run_files(run_dir: Path, model: str | None) -> tuple[list[Checkpoint], dict, str, bool]:
+    """A run folder's checkpoints, its params.txt (or manifest) values, its model name as written and
+    whether it is a streamed run; :func:`discover_run`'s errors for a folder that is not a run."""
+    layout = RunDir(run_dir)
+    manifest = layout.source_manifest() if run_dir.is_dir() else None
+    if manifest is not None:
+        return _manifest_checkpoints(run_dir, manifest), {"model": manifest["model"]}, model or manifest["model"], True
+    if not run_dir.is_dir():
+        raise CheckpointError(f"run_dir {run_dir} does not exist: run the train step first "
+                              f"(clipalign run --only train --out {run_dir})")
+    if not layout.checkpoints.is_dir():
+        raise CheckpointError(f"run_dir {run_dir} has no checkpoints/ folder: point run_dir at a "
+                              f"training run (ours, or open_clip_train's <logs>/<name>)")
+    checkpoints = sorted((Checkpoint(p, float(m.group(1))) for p in layout.checkpoints.iterdir()
+                          if (m := _EPOCH_FILE.match(p.name))), key=lambda c: c.epoch)
+    if not checkpoints:
+        raise CheckpointError(f"{layout.checkpoints} holds no epoch_<N>.pt checkpoints")
+    params = read_params_txt(layout.params_txt) if layout.params_txt.exists() else {}
+    name = model or params.get("model")
+    if not name:
+        raise CheckpointError(f"{layout.params_txt} is missing, so the model is unknown: "
+                              f"pass the parameter model (e.g. model=ViT-B-32)")
+    return checkpoints, params, name, False
+
+
+def check_run(run_dir: str | Path, model: str | None = None) -> None:
+    """:func:`discover_run`'s checks of the folder alone, without importing open_clip or torch: what the
+    command line asks before it starts a kernel."""
+    _run_files(Path(run_dir), model)
+
+
 def discover_run(run_dir: str | Path, model: str | None = None) -> Run:
     """The run's checkpoints in epoch order with its model name and input size.
 
@@ -66,33 +96,15 @@ def discover_run(run_dir: str | Path, model: str | None = None) -> Run:
     ``epoch_latest.pt`` (open_clip_train's --save-most-recent) duplicates a numbered
     checkpoint and is skipped. A streamed run's checkpoints are its manifest's (``RunDir.source_manifest``).
     """
+    from . import models  # open_clip (its configs registered with ours) once a model name is resolved
+
     run_dir = Path(run_dir)
-    ckpt_dir = RunDir(run_dir).checkpoints
-    manifest = RunDir(run_dir).source_manifest() if run_dir.is_dir() else None
-    if manifest is not None:
-        return Run(run_dir, models.open_clip_name(model or manifest["model"]), None,
-                   _manifest_checkpoints(run_dir, manifest), {"model": manifest["model"]})
-    if not run_dir.is_dir():
-        raise CheckpointError(f"run_dir {run_dir} does not exist: run the train step first "
-                              f"(clipalign run --only train --out {run_dir})")
-    if not ckpt_dir.is_dir():
-        raise CheckpointError(f"run_dir {run_dir} has no checkpoints/ folder: point run_dir at a "
-                              f"training run (ours, or open_clip_train's <logs>/<name>)")
-    checkpoints = sorted((Checkpoint(p, float(m.group(1))) for p in ckpt_dir.iterdir()
-                          if (m := _EPOCH_FILE.match(p.name))), key=lambda c: c.epoch)
-    if not checkpoints:
-        raise CheckpointError(f"{ckpt_dir} holds no epoch_<N>.pt checkpoints")
-    params_path = RunDir(run_dir).params_txt
-    params = read_params_txt(params_path) if params_path.exists() else {}
-    name = model or params.get("model")
-    if not name:
-        raise CheckpointError(f"{params_path} is missing, so the model is unknown: "
-                              f"pass the parameter model (e.g. model=ViT-B-32)")
-    name = models.open_clip_name(name)
+    checkpoints, params, name, streamed = _run_files(run_dir, model)
+    if streamed:
+        return Run(run_dir, models.open_clip_name(name), None, checkpoints, params)
     # open_clip_train writes e.g. "force_image_size: [32]" (a list) or "None".
     size = re.findall(r"\d+", params.get("force_image_size", ""))
-    image_size = int(size[0]) if size else None
-    return Run(run_dir, name, image_size, checkpoints, params)
+    return Run(run_dir, models.open_clip_name(name), int(size[0]) if size else None, checkpoints, params)
 
 
 def discover_or_train(run_dir: str | Path, params: dict, auto_train: bool = True, model: str | None = None) -> Run:
@@ -103,6 +115,8 @@ def discover_or_train(run_dir: str | Path, params: dict, auto_train: bool = True
     `run_dir` is trained into, and only one of this project's model scales; anything else (or
     ``auto_train=False``, as ``clipalign run`` passes) raises :func:`discover_run`'s error.
     """
+    from . import models
+
     layout = RunDir(run_dir)
     has_checkpoints = any(_EPOCH_FILE.match(p.name) for p in layout.checkpoint_files())
     foreign = layout.params_txt.exists() and not layout.train_record.exists()

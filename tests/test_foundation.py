@@ -221,6 +221,7 @@ def test_atomic_write_leaves_nothing_half_written(tmp_path):
 
 
 
+
 _HEAP_PROBE = """
 import ctypes
 class Info(ctypes.Structure):  # glibc's struct mallinfo2: ten size_t counters
@@ -229,7 +230,7 @@ class Info(ctypes.Structure):  # glibc's struct mallinfo2: ten size_t counters
 libc = ctypes.CDLL(None)
 libc.mallinfo2.restype = Info
 import torch
-from clipalign_utils import models
+from clipalign_utils import allocator
 
 def mapped_for_64_mib():
     before = libc.mallinfo2().hblkhd
@@ -237,19 +238,29 @@ def mapped_for_64_mib():
     return libc.mallinfo2().hblkhd - before
 
 print(mapped_for_64_mib())
-models.create_model("tiny")
+print(allocator.keep_freed_memory())
 print(mapped_for_64_mib())
 """
 
 
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="glibc's malloc")
-def test_building_a_model_keeps_large_blocks_in_the_heap(monkeypatch):
-    """After the factory door, a 64 MiB tensor comes from the reusable heap, not from a fresh mmap."""
+def test_kept_freed_memory_serves_large_blocks_from_the_heap(monkeypatch):
+    """After keep_freed_memory, a 64 MiB tensor comes from the reusable heap, not from a fresh mmap."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("MALLOC_") and k != "GLIBC_TUNABLES"}
     out = subprocess.run([sys.executable, "-c", _HEAP_PROBE], env=env, capture_output=True, text=True,
                          check=True).stdout
-    before, after = (int(line) for line in out.split())
-    assert before >= 64 << 20  # glibc's default: a block this large is mapped afresh, and unmapped on free
-    assert after == 0
+    before, kept, after = out.split()
+    assert int(before) >= 64 << 20  # glibc's default: a block this large is mapped afresh, and unmapped on free
+    assert kept == "True" and int(after) == 0
     monkeypatch.setenv("MALLOC_ARENA_MAX", "2")  # the user's own malloc settings win
     assert allocator._set_thresholds() is False
+
+
+def test_the_model_factory_door_keeps_freed_memory(monkeypatch, tmp_path):
+    calls = []
+    monkeypatch.setattr(models, "keep_freed_memory", lambda: calls.append(1))
+    model = models.create_model("tiny")
+    path = tmp_path / "epoch_1.pt"
+    torch.save({"state_dict": model.state_dict()}, path)
+    models.load_checkpoint_model(path, "clipalign-tiny")
+    assert len(calls) == 2

@@ -20,6 +20,7 @@ from types import MappingProxyType
 from typing import Callable, Mapping, Sequence
 
 from .. import record, registry
+from ..checkpoints import check_run
 from ..config import PRESETS
 from . import kernel
 from ..errors import ClipalignError, ParameterError
@@ -56,6 +57,12 @@ def measured_steps(only: str | None) -> list[str]:
     measured for alone, filling the cache (a streamed run's pass, a torchrun rank's share)."""
     names = None if only is None else only_steps(only)
     return [s.name for s in registry.analysis_steps() if names is None or s.name in names]
+
+
+def _reads_checkpoints(step: str) -> bool:
+    """Whether ``step`` reads a trained run's checkpoints, itself or through the steps it depends on."""
+    depends = registry.get(step).depends
+    return "train" in depends or any(_reads_checkpoints(d) for d in depends)
 
 
 @functools.lru_cache(maxsize=None)
@@ -228,6 +235,9 @@ def run_pipeline(out: str | Path, preset: str | None = None, only: str | None = 
         steps = names
     given, extra = split_given(dict(overrides or {}), step_notebooks(steps), preset)
     resolved = record.resolve(run_dir, preset, given)  # the one resolution: before any folder is made
+    if "train" not in steps and any(_reads_checkpoints(step) for step in steps):
+        # A folder without a run fails here, in one line, not after a kernel has started and a page has run.
+        check_run(run_dir, resolved.unless_preset("model"))
     run_dir.mkdir(parents=True, exist_ok=True)
     execute(run_dir, steps, resolved, extra=extra, progress=progress)
     return run_dir
