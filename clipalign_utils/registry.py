@@ -178,7 +178,8 @@ class Page:
     """A notebook page of the book that is not a step of a run: a comparison over several runs (a sweep,
     an experiment's chapter), a trajectory from elsewhere. ``description``: what produces it.
     ``placeholder``: ``"module:function"`` returning the Markdown page a build shows when its folder holds
-    no executed copy (None: the page is left out then)."""
+    no executed copy (None: the page is left out then); called with the folder the page goes in, where it
+    may save the figures it shows (None: text only)."""
 
     notebook: str
     description: str
@@ -189,9 +190,9 @@ class Page:
     def source(self) -> Path:
         return Path(self.notebook_dir or NOTEBOOK_DIR) / f"{self.notebook}.py"
 
-    def placeholder_text(self) -> str:
+    def placeholder_text(self, folder: Path | None = None) -> str:
         module, _, function = self.placeholder.partition(":")
-        return getattr(importlib.import_module(module), function)()
+        return getattr(importlib.import_module(module), function)(folder)
 
 
 _REGISTRY: dict[str, Step] = {}

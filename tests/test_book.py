@@ -10,6 +10,7 @@ from browser import CHROMIUM, check_pages
 
 from clipalign_utils import repository
 from clipalign_utils.orchestration.pipeline import STEPS
+from clipalign_utils.registry import REPO_ROOT
 
 
 def test_book_has_every_page(smoke_pipeline):
@@ -25,7 +26,12 @@ def test_book_has_every_page(smoke_pipeline):
         assert f"notebooks/{name}" in (smoke_pipeline / "book" / "_toc.yml").read_text()
     assert "synthetic" in (html / "notebooks" / "08_saliency.html").read_text()
     # A run without the optional interpolation step shows its recorded results (chapter 11).
-    assert "This build did not run the step" in (html / "notebooks" / "11_interpolation.html").read_text()
+    interpolation = (html / "notebooks" / "11_interpolation.html").read_text()
+    assert "This build did not run the step" in interpolation
+    recorded_worlds = json.loads((REPO_ROOT / "book" / "recorded" / "interpolation" / "recorded.json").read_text())
+    figures = re.findall(r"<img [^>]*src=\"\.\./_images/(interpolation_[^\"]+\.png)\"", interpolation)
+    assert len(figures) == len(recorded_worlds["worlds"]) >= 1  # each recorded world's measures against α
+    assert all((html / "_images" / figure).stat().st_size > 10_000 for figure in figures)
     # A run without a sweep or the experiment shows the ones recorded in the repository (chapters 6 and 9),
     # their figures included, under a note naming the commit and commands.
     for name, kind in (("06_sweep", "sweep"), ("09_quality_experiment", "experiment")):

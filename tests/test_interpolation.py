@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import shutil
 
+import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 import pytest
@@ -151,6 +152,13 @@ def test_the_page_without_a_run_shows_the_recorded_tables_and_their_verdict(tmp_
     assert "Recorded at commit `abc1234`" in text and "clipalign run --out runs/default --only interpolation" in text
     assert "| 0.5 | 0.510 [" in text  # the mean over the three runs with its t interval
     assert "**yes**: α = 0.5 beats both endpoints" in text
+    assert "![" not in text  # no folder to save figures in: text only
+    folder = tmp_path / "page"
+    folder.mkdir()
+    with_figure = placeholder.text(folder)
+    assert "(interpolation_default.png)" in with_figure
+    image = plt.imread(folder / "interpolation_default.png")
+    assert image.shape[1] > 1000 and image.std() > 0  # three panels, drawn
 
 
 def test_a_peak_at_the_last_checkpoint_is_one_point_and_writes_no_models(tmp_path, monkeypatch):

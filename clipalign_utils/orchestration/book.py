@@ -275,7 +275,7 @@ def stage_book(run_dir: str | Path) -> Path:
         notebook = recorded.page_with_provenance(name)
         (stage / "notebooks" / f"{name}.ipynb").write_text(json.dumps(notebook, indent=1, ensure_ascii=False) + "\n")
     for name, page in placeholders.items():
-        (stage / "notebooks" / f"{name}.md").write_text(page.placeholder_text())
+        (stage / "notebooks" / f"{name}.md").write_text(page.placeholder_text(stage / "notebooks"))
     generated = stage / "_generated"
     generated.mkdir()
     (generated / "run.md").write_text(_run_summary(run_dir, sources, trained, recorded_pages))

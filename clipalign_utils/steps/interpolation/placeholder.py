@@ -4,9 +4,13 @@ commands and the commit that produced them), their verdicts computed here by the
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import pandas as pd
 
+from ...io import atomic_write
+from ...plots.common import SAVED_DPI, plt
+from ...plots.interpolation import measures_vs_alpha
 from ...registry import REPO_ROOT
 from .analysis import beats_both, seed_table
 from .page import seed_sentences
@@ -33,8 +37,9 @@ def _cell(row, column: str) -> str:
     return f"{row[column]:.3f} [{lo:.3f}, {hi:.3f}]" if pd.notna(lo) else f"{row[column]:.3f}"
 
 
-def world_section(world: dict) -> list[str]:
-    """One recorded world: its commands, the per-α means over runs, the verdict sentences."""
+def world_section(world: dict, folder: Path | None = None) -> list[str]:
+    """One recorded world: its commands, the per-α means over runs, the verdict sentences and, with a
+    ``folder`` to save it in, the three measures against α (means over runs, 95 % t intervals)."""
     runs = pd.read_csv(RECORDED / world["table"])
     tables = {label: rows.drop(columns="run") for label, rows in runs.groupby("run", sort=True)}
     seeds = seed_table(tables)
@@ -48,17 +53,25 @@ def world_section(world: dict) -> list[str]:
              "|---|---|---|---|---|---|"]
     lines += [f"| {row['alpha']:g} | {_cell(row, 'iqa_srcc')} | {_cell(row, 'noise_drop')} | {_cell(row, 'shape_bias')} "
               f"| {_cell(row, 'alignment_margin')} | {_cell(row, 'robustness_margin')} |" for _, row in seeds.iterrows()]
+    if folder is not None:
+        figure = f"interpolation_{Path(world['table']).stem}.png"
+        fig = measures_vs_alpha(seeds, f"{world['title']}: mean over {len(tables)} runs, 95 % t intervals")
+        atomic_write(Path(folder) / figure, lambda tmp: fig.savefig(tmp, format="png", dpi=SAVED_DPI,
+                                                                    bbox_inches="tight"))
+        plt.close(fig)
+        lines += ["", f"![{world['title']}: IQA SRCC, shape bias and normalized noise drop against α]({figure})"]
     return lines + [""] + [f"- {line}" for line in seed_sentences(beats_both(seeds))] + [""]
 
 
-def text() -> str:
+def text(folder: Path | None = None) -> str:
+    """The page's Markdown; with ``folder`` (where the page goes) each world's figure is saved there too."""
     index = RECORDED / "recorded.json"
     if not index.exists():
         return HEAD + "\nNo results are recorded yet.\n"
     recorded = json.loads(index.read_text())
     lines = [HEAD, f"Recorded at commit `{recorded['commit']}` on {recorded['machine']}.", ""]
     for world in recorded["worlds"]:
-        lines += world_section(world)
+        lines += world_section(world, folder)
     return "\n".join(lines)
 
 
@@ -66,7 +79,7 @@ def record(folder, name: str, title: str, commands: list[str], commit: str, mach
            description: str = "") -> None:
     """Add (or replace) the world ``name`` in the recorded results: every run's ``interpolation.csv`` of the
     folder of runs ``folder``, with a ``run`` column, and its entry in ``recorded.json``."""
-    from ...io import atomic_write, write_json
+    from ...io import write_json
     from ...layout import runs_in
     from ...results.tables import read_metric
 

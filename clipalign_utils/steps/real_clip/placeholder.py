@@ -5,7 +5,7 @@ from __future__ import annotations
 from .cost import FIG1_EPOCHS, FIG1_RUN, command, cost_sentences, early_rule, read_cost
 
 
-def text() -> str:
+def text(folder=None) -> str:
     cost = read_cost()
     table = "" if cost is None else "\n" + cost[["step", "dataset", "images", "seconds", "images_per_s"]].round(
         2).to_markdown(index=False) + "\n"

@@ -16,5 +16,5 @@ across settings.
 """
 
 
-def text() -> str:
+def text(folder=None) -> str:
     return TEXT
