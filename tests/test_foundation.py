@@ -220,8 +220,6 @@ def test_atomic_write_leaves_nothing_half_written(tmp_path):
     assert target.read_text() == "c\n"
 
 
-
-
 _HEAP_PROBE = """
 import ctypes
 class Info(ctypes.Structure):  # glibc's struct mallinfo2: ten size_t counters

@@ -32,17 +32,23 @@ def save_figure(fig: plt.Figure, run_dir: str | Path, name: str) -> None:
     manifest = RunDir(run_dir).source_manifest()
     if manifest and manifest.get("samples_per_epoch"):
         samples_axis(fig, float(manifest["samples_per_epoch"]))
-    png = io.BytesIO()
-    fig.savefig(png, format="png", dpi=SAVED_DPI, bbox_inches="tight")
-    atomic_write(RunDir(run_dir).figure(name), lambda tmp: tmp.write_bytes(png.getvalue()))
+    png = png_bytes(fig)
+    atomic_write(RunDir(run_dir).figure(name), lambda tmp: tmp.write_bytes(png))
     if "inline" in matplotlib.get_backend():
         from IPython.display import display
 
-        width = round(_png_width(png.getvalue()) * fig.dpi / SAVED_DPI)
+        width = round(_png_width(png) * fig.dpi / SAVED_DPI)
         # base64, as the notebook format stores a PNG
-        display({"image/png": base64.b64encode(png.getvalue()).decode("ascii"), "text/plain": repr(fig)}, raw=True,
+        display({"image/png": base64.b64encode(png).decode("ascii"), "text/plain": repr(fig)}, raw=True,
                 metadata={"image/png": {"width": width}})
         plt.close(fig)
+
+
+def png_bytes(fig: plt.Figure) -> bytes:
+    """``fig`` as the book's figure files are written: PNG at SAVED_DPI, cropped to what is drawn."""
+    png = io.BytesIO()
+    fig.savefig(png, format="png", dpi=SAVED_DPI, bbox_inches="tight")
+    return png.getvalue()
 
 
 def _png_width(png: bytes) -> int:

@@ -9,7 +9,7 @@ from pathlib import Path
 import pandas as pd
 
 from ...io import atomic_write
-from ...plots.common import SAVED_DPI, plt
+from ...plots.common import plt, png_bytes
 from ...plots.interpolation import measures_vs_alpha
 from ...registry import REPO_ROOT
 from .analysis import beats_both, seed_table
@@ -56,9 +56,9 @@ def world_section(world: dict, folder: Path | None = None) -> list[str]:
     if folder is not None:
         figure = f"interpolation_{Path(world['table']).stem}.png"
         fig = measures_vs_alpha(seeds, f"{world['title']}: mean over {len(tables)} runs, 95 % t intervals")
-        atomic_write(Path(folder) / figure, lambda tmp: fig.savefig(tmp, format="png", dpi=SAVED_DPI,
-                                                                    bbox_inches="tight"))
+        png = png_bytes(fig)
         plt.close(fig)
+        atomic_write(Path(folder) / figure, lambda tmp: tmp.write_bytes(png))
         lines += ["", f"![{world['title']}: IQA SRCC, shape bias and normalized noise drop against α]({figure})"]
     return lines + [""] + [f"- {line}" for line in seed_sentences(beats_both(seeds))] + [""]
 
