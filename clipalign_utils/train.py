@@ -244,34 +244,38 @@ def train(run_dir: str | Path, params: dict, progress: bool = True) -> list[Path
         model = torch.nn.parallel.DistributedDataParallel(
             model, device_ids=[device.index] if device.type == "cuda" else None)
 
-    # The one checkpoint that holds optimizer state (the latest saved; the one resumed from).
-    holder = resume_from
+    # The one checkpoint that holds optimizer state (the latest saved; the one resumed from), and its contents
+    # without that state once this process saved it (kept to rewrite it without reading it back).
+    holder, held = resume_from, None
 
     def save(step: int, epoch: float) -> None:
-        nonlocal holder
+        nonlocal holder, held
         if rank != 0:
             return
         bare = model.module if world_size > 1 else model
         path = ckpt_dir / f"epoch_{format_epoch(epoch)}.pt"
         weights = token_rows.state_dict() if token_rows is not None else bare.state_dict()
         moments = token_rows.optimizer_state(optimizer) if token_rows is not None else optimizer.state_dict()
-        _atomic_torch_save({"epoch": epoch, "step": step, "name": name, "state_dict": weights,
-                            "optimizer": moments}, path)
+        checkpoint = {"epoch": epoch, "step": step, "name": name, "state_dict": weights}
+        _atomic_torch_save({**checkpoint, "optimizer": moments}, path)
         # Only the latest checkpoint keeps the optimizer state (what resuming needs): it is twice the
         # weights' size, and every checkpoint still loads with open_clip without it.
         if holder is not None and holder != path and holder.exists():
-            state = torch.load(holder, map_location="cpu", weights_only=True)
-            if state.pop("optimizer", None) is not None:
-                _atomic_torch_save(state, holder)
-        holder = path
+            if held is None:  # resumed: written by an earlier process, perhaps already without the state
+                state = torch.load(holder, map_location="cpu", weights_only=True)
+                held = state if state.pop("optimizer", None) is not None else None
+            if held is not None:
+                _atomic_torch_save(held, holder)
+        # A copy: the state dict's tensors are the live weights, which the next steps change.
+        holder, held = path, {**checkpoint, "state_dict": {k: v.detach().clone() for k, v in weights.items()}}
 
     if start_step < 0:
         save(0, 0.0)
         start_step = 0
 
-    def epoch_data(epoch: int):
+    def epoch_data(epoch: int, workers: int = 1):
         # Fixed pairs repeat every epoch; fresh_data draws a new set per epoch, as web-scale CLIP sees.
-        return make_pairs(n, params["seed"], world, epoch=epoch if params["fresh_data"] else 0)
+        return make_pairs(n, params["seed"], world, epoch=epoch if params["fresh_data"] else 0, workers=workers)
 
     losses = []
     log_path = layout.train_log
@@ -284,7 +288,9 @@ def train(run_dir: str | Path, params: dict, progress: bool = True) -> list[Path
                miniters=steps_per_epoch, mininterval=0)
     tokens = None
     with ThreadPoolExecutor(max_workers=1) as prefetch:
-        upcoming = prefetch.submit(epoch_data, first_epoch)
+        # The first set is awaited with the cores idle: drawn by as many threads as training uses. The next
+        # ones are drawn by one thread beside training.
+        upcoming = prefetch.submit(epoch_data, first_epoch, torch.get_num_threads())
         for epoch in range(first_epoch, params["epochs"] + 1):
             data = upcoming.result()
             # Every caption tokenized once per set (here: torch ops on the prefetch thread would start a

@@ -2,6 +2,9 @@
 status 2, and no metric table left behind."""
 from __future__ import annotations
 
+import subprocess
+import sys
+
 import numpy as np
 import pytest
 from fixtures_real import make_geirhos, make_kadid10k, make_tid2013
@@ -124,3 +127,12 @@ def test_empty_run_dir_is_named(tmp_path, capsys):
     (error,) = capsys.readouterr().err.strip().splitlines()  # one line, before any kernel or page
     assert "has no checkpoints/ folder" in error and str(empty) in error
     assert list(empty.iterdir()) == []  # no notebooks/, no failed page, no metrics/
+
+
+def test_bad_input_is_answered_without_importing_torch(tmp_path):
+    # The command line checks its input before anything heavy loads: torch, open_clip and piq take seconds.
+    probe = ("import sys\nfrom clipalign_utils import cli\n"
+             f"code = cli.main(['run', '--preset', 'smoke', '--out', {str(tmp_path)!r}, '--only', 'iqa'])\n"
+             "print(code, sorted(m for m in ('torch', 'open_clip', 'piq') if m in sys.modules))")
+    out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True).stdout
+    assert out.split() == ["2", "[]"]

@@ -130,3 +130,20 @@ def models_tokenizer(params):
     from clipalign_utils import models
 
     return models.tokenizer_for(models.open_clip_name(params["model"]))
+
+
+def test_a_checkpoint_rewritten_without_the_optimizer_keeps_the_weights_it_was_saved_with(tmp_path, monkeypatch):
+    # The trainer rewrites the previous checkpoint from a copy it kept, not from the file: the copy must be of
+    # that step's weights, not of the live ones the steps since have changed.
+    first_written, save = {}, train._atomic_torch_save
+
+    def recording(state, path):
+        first_written.setdefault(path.name, {k: v.clone() for k, v in state["state_dict"].items()})
+        save(state, path)
+
+    monkeypatch.setattr(train, "_atomic_torch_save", recording)
+    train.train(tmp_path, config.resolve("smoke", samples_per_epoch=256, epochs=1), progress=False)
+    assert len(first_written) >= 4
+    for name, weights in first_written.items():
+        state = _state(tmp_path / "checkpoints" / name)
+        assert state.keys() == weights.keys() and all(torch.equal(state[k], weights[k]) for k in weights), name

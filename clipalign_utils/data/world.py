@@ -23,6 +23,7 @@ datasets identical across notebooks without storing them.
 from __future__ import annotations
 
 import dataclasses
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from functools import lru_cache
 
@@ -135,6 +136,10 @@ class WorldSample:
 
 
 # --------------------------------------------------------------------------- shapes
+# Every image draws its numbers from its own generator in one fixed order (see render); its pixels are
+# computed with other items' at once, class by class (a per-item loop of small numpy calls was 0.4 ms an
+# image, most of it call overhead). Elementwise arithmetic is the per-item arithmetic, so the images are the
+# same bytes either way (tests/test_world_render.py holds their digests).
 def _regular_polygon_radius(theta, n):
     """Boundary radius of a regular n-gon of circumradius 1 in direction theta."""
     sector = 2 * np.pi / n
@@ -170,23 +175,54 @@ def _shape_inside(shape: str, x: np.ndarray, y: np.ndarray) -> np.ndarray:
 HALF_EXTENT = {"centred": (0.30, 0.42), "varied": (0.15, 0.30)}
 
 
-def shape_alpha(shape: str, size: int, rng: np.random.Generator, placement: str = "centred") -> np.ndarray:
-    """Anti-aliased coverage (size, size) in [0, 1] of one shape at a random pose (``placement``: see
-    HALF_EXTENT). Both placements draw three numbers after the angle, so the rest of an item's random
-    stream (texture, colour, caption) is the same for both."""
+def _draw_pose(rng: np.random.Generator, placement: str) -> tuple[float, float, np.ndarray]:
+    """(angle, half-extent, centre's offset from the image centre), all as fractions of the side but the
+    angle. Both placements draw three numbers after the angle, so the rest of an item's random stream
+    (texture, colour, caption) is the same for both."""
     angle = rng.uniform(0, 2 * np.pi)
     half = rng.uniform(*HALF_EXTENT[placement])
-    scale = half * size  # half-extent in pixels
     reach = 0.1 if placement == "centred" else 0.5 - half
-    centre = size / 2 + rng.uniform(-reach, reach, size=2) * size
+    return angle, half, rng.uniform(-reach, reach, size=2)
+
+
+# How far from its centre each shape reaches, in canonical units: no point farther is inside (the square's
+# corner 0.72·√2, the star's spike 1.02, the heart's lobes about 1.09; tests/test_world_render.py checks it).
+REACH = {"circle": 0.9, "square": 1.02, "triangle": 1.0, "star": 1.02, "cross": 1.0, "heart": 1.1,
+         "hexagon": 0.95, "crescent": 0.95}
+
+
+def _shape_alphas(shape: str, size: int, poses: list) -> np.ndarray:
+    """Anti-aliased coverage (N, size, size) in [0, 1] of one shape at each of N poses (_draw_pose's)."""
+    n, side = len(poses), size * SUPERSAMPLE
+    angle = np.array([pose[0] for pose in poses])[:, None, None]
+    scale = np.array([pose[1] for pose in poses]) * size  # half-extent in pixels
+    centre = size / 2 + np.array([pose[2] for pose in poses]) * size
     coords = _supersampled_coordinates(size)
-    # A row and a column broadcast to the grid: each pixel's arithmetic is meshgrid's, without its copies.
-    gx, gy = (coords - centre[0])[None, :], (coords - centre[1])[:, None]
-    cos, sin = np.cos(angle), np.sin(angle)
+    # Only a window around each object is computed (the pixels beyond its reach are outside): the same
+    # width for the N items, the first index of each item's window per axis.
+    reach = REACH[shape] * scale * (1 + 1e-6) + 1 / SUPERSAMPLE
+    first = np.floor((centre - reach[:, None]) * SUPERSAMPLE - 0.5).astype(np.int64)
+    last = np.ceil((centre + reach[:, None]) * SUPERSAMPLE - 0.5).astype(np.int64)
+    width = int(min(side, (last - first).max() + 1))
+    first = np.clip(first, 0, side - width)
+    window = first[:, :, None] + np.arange(width)  # (N, 2, width): supersampled pixel indices
+    # A row and a column per item broadcast to its grid: each pixel's arithmetic is meshgrid's, without copies.
+    gx = (coords[window[:, 0]] - centre[:, :1])[:, None, :]
+    gy = (coords[window[:, 1]] - centre[:, 1:])[:, :, None]
+    cos, sin, scale = np.cos(angle), np.sin(angle), scale[:, None, None]
     x = (cos * gx + sin * gy) / scale
     y = (-sin * gx + cos * gy) / scale
-    inside = _shape_inside(shape, x, y).astype(np.float32)
-    return inside.reshape(size, SUPERSAMPLE, size, SUPERSAMPLE).mean(axis=(1, 3))
+    inside = np.zeros((n, side, side), np.uint8)
+    inside[np.arange(n)[:, None, None], window[:, 1, :, None], window[:, 0, None, :]] = _shape_inside(shape, x, y)
+    # The mean of each 2×2 block of 0s and 1s: an exact count over 4.
+    blocks = sum(inside[:, i::SUPERSAMPLE, j::SUPERSAMPLE] for i in range(SUPERSAMPLE) for j in range(SUPERSAMPLE))
+    return blocks.astype(np.float32) / np.float32(SUPERSAMPLE ** 2)
+
+
+def shape_alpha(shape: str, size: int, rng: np.random.Generator, placement: str = "centred") -> np.ndarray:
+    """Anti-aliased coverage (size, size) in [0, 1] of one shape at a random pose (``placement``: see
+    HALF_EXTENT), drawn from ``rng`` as render draws it."""
+    return _shape_alphas(shape, size, [_draw_pose(rng, placement)])[0]
 
 
 @lru_cache(maxsize=8)
@@ -217,12 +253,54 @@ def _texture_photo(name: str) -> np.ndarray:
     return np.clip((photo - lo) / (hi - lo), 0, 1)
 
 
-def texture_pattern(texture: str, size: int, period: float, rng: np.random.Generator) -> np.ndarray:
-    """A (size, size) pattern in [0, 1] of one texture family, random phase and slight tilt."""
+@lru_cache(maxsize=None)
+def _texture_photo_image(name: str) -> Image.Image:
+    return Image.fromarray(_texture_photo(name))
+
+
+def _photo_crop(size: int, period: float, photo: np.ndarray) -> int:
+    """The side of a photo's crop whose features land at about the procedural period after resizing."""
+    return int(np.clip(size * 40 / period, 16, min(photo.shape) - 1))
+
+
+def _blob_cells(size: int, period: float) -> int:
+    return max(2, int(np.ceil(size / period)) + 2)
+
+
+def _draw_texture(texture: str, size: int, period: float, rng: np.random.Generator) -> tuple:
+    """A texture's numbers: tilt, two phases, then the blobs' coarse field or a photo crop's corner."""
+    tilt, phase_u, phase_v = rng.uniform(-0.25, 0.25), rng.uniform(0, period), rng.uniform(0, period)
+    if texture == "blobs":
+        cells = _blob_cells(size, period)
+        return tilt, phase_u, phase_v, rng.standard_normal((cells, cells)).astype(np.float32)
+    if texture in TEXTURE_PHOTOS:
+        photo = _texture_photo(texture)
+        crop = _photo_crop(size, period, photo)
+        top = rng.integers(0, photo.shape[0] - crop)
+        return tilt, phase_u, phase_v, (top, rng.integers(0, photo.shape[1] - crop))
+    if texture not in TEXTURES:
+        raise ParameterError(f"unknown texture {texture!r}; known: {', '.join(TEXTURES)}")
+    return tilt, phase_u, phase_v, None
+
+
+def _texture_patterns(texture: str, size: int, period: float, draws: list) -> np.ndarray:
+    """Patterns (N, size, size) in [0, 1] of one texture family, one per item's _draw_texture numbers: random
+    phase and slight tilt."""
+    if texture == "blobs":
+        # Smooth random field thresholded at its median: irregular spots of about one period.
+        side = int(_blob_cells(size, period) * period)
+        fields = [np.asarray(Image.fromarray(draw[3]).resize((side, side), Image.BICUBIC))[:size, :size]
+                  for draw in draws]
+        return np.stack([(field > np.median(field)).astype(np.float32) for field in fields])
+    if texture in TEXTURE_PHOTOS:
+        photo = _texture_photo_image(texture)  # cropped by PIL: the same pixels as a numpy slice's, no copy
+        crop = _photo_crop(size, period, _texture_photo(texture))
+        return np.stack([np.asarray(photo.crop((left, top, left + crop, top + crop)).resize(
+            (size, size), Image.BILINEAR), dtype=np.float32) for top, left in (draw[3] for draw in draws)])
     yy, xx = _pixel_grid(size)
-    tilt = rng.uniform(-0.25, 0.25)
-    u = np.cos(tilt) * xx + np.sin(tilt) * yy + rng.uniform(0, period)
-    v = -np.sin(tilt) * xx + np.cos(tilt) * yy + rng.uniform(0, period)
+    tilt, phase_u, phase_v = (np.array([draw[k] for draw in draws])[:, None, None] for k in range(3))
+    u = np.cos(tilt) * xx + np.sin(tilt) * yy + phase_u
+    v = -np.sin(tilt) * xx + np.cos(tilt) * yy + phase_v
     k = 2 * np.pi / period
     if texture == "stripes":
         return (np.sin(k * v) > 0).astype(np.float32)
@@ -233,34 +311,43 @@ def texture_pattern(texture: str, size: int, period: float, rng: np.random.Gener
         return (np.hypot(du, dv) < 0.3 * period).astype(np.float32)
     if texture == "waves":
         return (np.sin(k * u + 1.5 * np.sin(0.5 * k * v)) > 0).astype(np.float32)
-    if texture == "blobs":
-        # Smooth random field thresholded at its median: irregular spots of about one period.
-        cells = max(2, int(np.ceil(size / period)) + 2)
-        coarse = rng.standard_normal((cells, cells)).astype(np.float32)
-        field = np.asarray(Image.fromarray(coarse).resize(
-            (int(cells * period), int(cells * period)), Image.BICUBIC))[:size, :size]
-        return (field > np.median(field)).astype(np.float32)
-    if texture in TEXTURE_PHOTOS:
-        photo = _texture_photo(texture)
-        # A crop whose features land at about the procedural period after resizing.
-        crop = int(np.clip(size * 40 / period, 16, min(photo.shape) - 1))
-        top, left = rng.integers(0, photo.shape[0] - crop), rng.integers(0, photo.shape[1] - crop)
-        patch = Image.fromarray(photo[top:top + crop, left:left + crop])
-        return np.asarray(patch.resize((size, size), Image.BILINEAR), dtype=np.float32)
     raise ParameterError(f"unknown texture {texture!r}; known: {', '.join(TEXTURES)}")
 
 
 # ---------------------------------------------------------------------------- images
 def render(shape: int, texture: int, config: WorldConfig, rng: np.random.Generator) -> np.ndarray:
-    """One (S, S, 3) uint8 image: shape class `shape` filled with texture family `texture`."""
-    size = config.image_size
-    alpha = shape_alpha(SHAPES[shape], size, rng, config.object_placement)[..., None]
-    pattern = texture_pattern(TEXTURES[texture], size, config.texture_period, rng)[..., None]
-    colour = rng.uniform(0.35, 1.0, size=3).astype(np.float32)
-    fill = colour * (0.25 + 0.75 * pattern)
+    """One (S, S, 3) uint8 image: shape class `shape` filled with texture family `texture`.
+
+    From ``rng``, in this order: the pose (shape_alpha's four numbers), the texture's numbers, the fill
+    colour, the background's grey level and its tint."""
+    return render_many([shape], [texture], config, [rng])[0]
+
+
+def render_many(shapes, textures, config: WorldConfig, rngs: list) -> np.ndarray:
+    """Images (N, S, S, 3) uint8: ``render(shapes[i], textures[i], config, rngs[i])`` for every i, the
+    pixels computed for all items at once."""
+    shapes, textures = np.asarray(shapes, dtype=np.int64), np.asarray(textures, dtype=np.int64)
+    n, size, period = len(rngs), config.image_size, config.texture_period
+    for labels, names, kind in ((shapes, SHAPES, "shape"), (textures, TEXTURES, "texture")):
+        if len(labels) != n or np.any((labels < 0) | (labels >= len(names))):
+            raise ParameterError(f"{kind} labels must be {n} integers in 0..{len(names) - 1}, got {labels.tolist()[:8]}")
+    poses = [_draw_pose(rng, config.object_placement) for rng in rngs]
+    texture_draws = [_draw_texture(TEXTURES[texture], size, period, rng) for texture, rng in zip(textures, rngs)]
+    colours = np.stack([rng.uniform(0.35, 1.0, size=3).astype(np.float32) for rng in rngs])
+    alpha, pattern = np.empty((n, size, size), np.float32), np.empty((n, size, size), np.float32)
+    for label, name in enumerate(SHAPES):
+        if len(items := np.flatnonzero(shapes == label)):
+            alpha[items] = _shape_alphas(name, size, [poses[i] for i in items])
+    for label, name in enumerate(TEXTURES):
+        if len(items := np.flatnonzero(textures == label)):
+            pattern[items] = _texture_patterns(name, size, period, [texture_draws[i] for i in items])
+    fill = colours[:, None, None, :] * (0.25 + 0.75 * pattern[..., None])
     # Background luminance on the far side of the fill's, so the silhouette stays visible.
-    grey = rng.uniform(0.0, 0.25) if fill.mean() > 0.45 else rng.uniform(0.7, 0.95)
-    background = np.clip(grey + rng.uniform(-0.05, 0.05, size=3), 0, 1).astype(np.float32)
+    bright = fill.reshape(n, -1).mean(axis=1) > 0.45
+    grey = np.array([rng.uniform(0.0, 0.25) if light else rng.uniform(0.7, 0.95) for light, rng in zip(bright, rngs)])
+    tint = np.stack([rng.uniform(-0.05, 0.05, size=3) for rng in rngs])
+    background = np.clip(grey[:, None] + tint, 0, 1).astype(np.float32)[:, None, None, :]
+    alpha = alpha[..., None]
     image = alpha * fill + (1 - alpha) * background
     return np.round(image * 255).astype(np.uint8)
 
@@ -303,40 +390,56 @@ def degrade(image: np.ndarray, family: str, level: int, rng: np.random.Generator
     return np.round(np.clip(degraded, 0, 1) * 255).astype(np.uint8)
 
 
-def _make_item(index: int, seed: int, config: WorldConfig, split: str, epoch: int):
-    """make_pair's values plus the item's degradation (always None outside the training split)."""
-    rng = _item_rng(seed, split, index, epoch)
-    shape = index % len(SHAPES)
-    texture = _sample_texture(shape, config.texture_correlation, rng)
-    image = render(shape, texture, config, rng)
-    caption = CAPTION_TEMPLATES[rng.integers(len(CAPTION_TEMPLATES))].format(SHAPES[shape])
-    degradation = None
-    if split == "train" and config.quality_variation > 0:
-        quality_rng = _quality_rng(seed, index, epoch)
-        degradation = _draw_degradation(config, quality_rng)
-        if degradation is not None:  # the distortion's own noise continues the same stream
-            image = degrade(image, *degradation, quality_rng)
-    return image, shape, texture, caption, degradation
+def _chunk(size: int) -> int:
+    """Items rendered together: about 2M supersampled pixels (16 MB a float64 array), at least one."""
+    return max(1, (1 << 21) // (size * SUPERSAMPLE) ** 2)
 
 
 def make_pair(index: int, seed: int, config: WorldConfig, split: str = "train", epoch: int = 0):
     """Training/test item `index`: (image, shape label, texture label, caption). Classes cycle
     through the index, so any contiguous range is class-balanced. Training images may be
     degraded (see training_degradation); other splits are always clean."""
-    return _make_item(index, seed, config, split, epoch)[:4]
+    sample = make_pairs(1, seed, config, split, epoch, start=index)
+    return sample.images[0], int(sample.shape_labels[0]), int(sample.texture_labels[0]), sample.captions[0]
 
 
 def make_pairs(n: int, seed: int, config: WorldConfig, split: str = "train", epoch: int = 0,
-               start: int = 0, progress: bool = False) -> WorldSample:
-    """Items start..start+n of a split (see make_pair)."""
+               start: int = 0, progress: bool = False, workers: int = 1) -> WorldSample:
+    """Items start..start+n of a split (see make_pair), drawn by ``workers`` threads (numpy and PIL work
+    outside the GIL: on two cores, two threads take about two thirds of one's time). The items are the same
+    whatever the number."""
     from tqdm import tqdm  # plain text bars: no widget library needed in notebooks
 
     images = np.empty((n, config.image_size, config.image_size, 3), np.uint8)
-    shapes, textures, captions, degradations = np.empty(n, np.int64), np.empty(n, np.int64), [], []
-    for i in tqdm(range(n), desc=f"world:{split}", disable=not progress, leave=False):
-        images[i], shapes[i], textures[i], caption, degradation = _make_item(start + i, seed, config, split, epoch)
-        captions.append(caption)
-        degradations.append(degradation)
+    shapes = (np.arange(start, start + n) % len(SHAPES)).astype(np.int64)
+    textures, captions, degradations = np.empty(n, np.int64), [None] * n, [None] * n
+    degraded = split == "train" and config.quality_variation > 0
+
+    def draw(part: slice) -> int:
+        # An item's stream: its texture's coin, render's numbers, then its caption's template.
+        rngs = [_item_rng(seed, split, start + i, epoch) for i in range(part.start, part.stop)]
+        textures[part] = [_sample_texture(int(shape), config.texture_correlation, rng)
+                          for shape, rng in zip(shapes[part], rngs)]
+        images[part] = render_many(shapes[part], textures[part], config, rngs)
+        captions[part] = [CAPTION_TEMPLATES[rng.integers(len(CAPTION_TEMPLATES))].format(SHAPES[shape])
+                          for shape, rng in zip(shapes[part], rngs)]
+        for i in range(part.start, part.stop) if degraded else ():
+            quality_rng = _quality_rng(seed, start + i, epoch)
+            degradations[i] = _draw_degradation(config, quality_rng)
+            if degradations[i] is not None:  # the distortion's own noise continues the same stream
+                images[i] = degrade(images[i], *degradations[i], quality_rng)
+        return part.stop - part.start
+
+    chunk = _chunk(config.image_size)
+    parts = [slice(begin, min(n, begin + chunk)) for begin in range(0, n, chunk)]
+    with tqdm(total=n, desc=f"world:{split}", disable=not progress, leave=False) as bar:
+        if workers > 1 and len(parts) > 1:
+            with ThreadPoolExecutor(workers) as pool:
+                for done in pool.map(draw, parts):
+                    bar.update(done)
+        else:
+            for part in parts:
+                bar.update(draw(part))
     return WorldSample(images, shapes, textures, captions, degradations if split == "train" else None)
 
 
@@ -349,10 +452,12 @@ def make_cue_conflict(n_per_pair: int, seed: int, config: WorldConfig) -> WorldS
     """Shape of class i with the canonical texture of class j != i, every ordered pair n times."""
     pairs = [(i, j) for i in range(len(SHAPES)) for j in range(len(TEXTURES)) if i != j]
     n = len(pairs) * n_per_pair
+    shapes, textures = (np.array([pairs[k % len(pairs)][side] for k in range(n)], np.int64) for side in (0, 1))
     images = np.empty((n, config.image_size, config.image_size, 3), np.uint8)
-    shapes, textures = np.empty(n, np.int64), np.empty(n, np.int64)
-    for k in range(n):
-        shapes[k], textures[k] = pairs[k % len(pairs)]
-        images[k] = render(shapes[k], textures[k], config, _item_rng(seed, "cue_conflict", k))
+    chunk = _chunk(config.image_size)
+    for begin in range(0, n, chunk):
+        part = slice(begin, min(n, begin + chunk))
+        images[part] = render_many(shapes[part], textures[part], config,
+                                   [_item_rng(seed, "cue_conflict", k) for k in range(part.start, part.stop)])
     captions = [CAPTION_TEMPLATES[0].format(SHAPES[s]) for s in shapes]
     return WorldSample(images, shapes, textures, captions)
