@@ -12,13 +12,15 @@ For each model at the default preset's batch size and input size:
 - Data side: what the trainer does per batch before the model (index the epoch's images, to float,
   normalise, take the batch's tokens), in samples/s; the epoch's items themselves are drawn and their
   captions tokenized in a prefetch thread, once per run (per epoch with ``fresh_data``), measured here
-  as samples/s of ``make_pairs`` and the tokenizer.
+  as samples/s of ``make_pairs`` and the tokenizer (one thread, as the prefetch thread draws a next set),
+  and as the seconds the trainer waits for its first set (drawn by training's threads, the cores idle).
 - Whole training: ``clipalign_utils.train.train`` (its one draw of the world, checkpoints and logs
   included), in samples/s and as a share of the limit. For the default model (the first of ``--models``)
   it is the default preset's training itself, as the default run does it and as the issue measured it
   (about a minute on 2 cores); for the others a short run of the default preset's epochs of ``--steps``
   batches each (``--short`` asks for that for the default model too).
-The last line is the default model's whole training: "… X.XX of the FLOP limit".
+The matmul rate is measured again after it all: on a shared host it drifts within minutes, and every ratio is
+against the first. The last line is the default model's whole training: "… X.XX of the FLOP limit".
 """
 from __future__ import annotations
 
@@ -124,6 +126,9 @@ def measure(model: str, steps: int, device: torch.device, rate: float, whole_def
     data_rate = steps * batch_size / _timed(lambda: [trainer.batch(*b) for b in batches])
     world_rate = steps * batch_size / _timed(lambda: train.tokenize_each_once(
         trainer.tokenizer, make_pairs(steps * batch_size, 2, training_world(params)).captions))
+    # The set the trainer waits for before its first step, drawn as it draws it (by training's threads).
+    first_set = _timed(lambda: make_pairs(params["samples_per_epoch"], 3, training_world(params),
+                                          workers=torch.get_num_threads()))
     # The whole training: the default preset's own, or a short one of its epochs of `steps` batches each (so
     # its one draw of the world weighs as in the default run; its fixed costs, the model's construction and
     # the checkpoint saves, weigh five times as much).
@@ -134,7 +139,8 @@ def measure(model: str, steps: int, device: torch.device, rate: float, whole_def
         whole_rate = whole["epochs"] * whole["samples_per_epoch"] / _timed(
             lambda: train.train(run_dir, whole, progress=False))
     return {"model": model, "flops": flops, "limit": limit, "model_rate": model_rate, "data_rate": data_rate,
-            "world_rate": world_rate, "whole_rate": whole_rate,
+            "world_rate": world_rate, "first_set": first_set, "samples_per_epoch": params["samples_per_epoch"],
+            "whole_rate": whole_rate,
             "whole": "the default preset's" if whole_default else f"short, {steps} batches an epoch"}
 
 
@@ -157,8 +163,12 @@ def main() -> None:
         print(f"  model side (step on ready batches)   {r['model_rate']:8.0f} samples/s = {r['model_rate'] / r['limit']:.2f} of the FLOP limit")
         print(f"  data side (batch to tensors)         {r['data_rate']:8.0f} samples/s")
         print(f"  world generation (items, tokens)     {r['world_rate']:8.0f} samples/s (once per run, or per epoch with fresh_data)")
+        print(f"  the first set, before the first step {r['first_set']:8.1f} s ({r['samples_per_epoch']} items, "
+              f"{torch.get_num_threads()} threads)")
         print(f"  whole training (train.train)         {r['whole_rate']:8.0f} samples/s = {r['whole_rate'] / r['limit']:.2f} of the FLOP limit ({r['whole']})")
     default = results[0]
+    # This machine's rate can drift within minutes (shared hosts): the limit is the rate measured first.
+    print(f"2048² fp32 matmul after the measurements: {matmul_rate() / 1e9:.0f} GFLOP/s")
     print(f"training {default['model']} (the default model, {default['whole']} training): {default['whole_rate']:.0f} samples/s = "
           f"{default['whole_rate'] / default['limit']:.2f} of the FLOP limit")
 
