@@ -18,7 +18,6 @@ ground truth. :func:`cue_conflict_saliency` gives the world's cue-conflict image
 """
 from __future__ import annotations
 
-import copy
 from pathlib import Path
 
 import numpy as np
@@ -56,15 +55,9 @@ def centre_prior(shape: tuple[int, int], sigma: float = EMBEDDED_CENTRE_SIGMA) -
 
 def render_with_mask(shape: int, texture: int, config: world.WorldConfig,
                      rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
-    """``world.render(shape, texture, config, rng)`` and the silhouette's coverage (S, S) in [0, 1].
-
-    ``render`` draws the silhouette first (``shape_alpha`` with the same generator), so the
-    coverage is ``shape_alpha`` on a copy of the generator taken before rendering.
-    """
-    before = copy.deepcopy(rng)
-    image = world.render(shape, texture, config, rng)
-    alpha = world.shape_alpha(world.SHAPES[shape], config.image_size, before, config.object_placement)
-    return image, alpha
+    """``world.render(shape, texture, config, rng)`` and the silhouette's coverage (S, S) in [0, 1]."""
+    images, coverage = world.render_with_coverage([shape], [texture], config, [rng])
+    return images[0], coverage[0]
 
 
 def region_masks(alpha: np.ndarray, width: int | None = None) -> dict[str, np.ndarray]:

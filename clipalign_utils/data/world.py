@@ -278,8 +278,6 @@ def _draw_texture(texture: str, size: int, period: float, rng: np.random.Generat
         crop = _photo_crop(size, period, photo)
         top = rng.integers(0, photo.shape[0] - crop)
         return tilt, phase_u, phase_v, (top, rng.integers(0, photo.shape[1] - crop))
-    if texture not in TEXTURES:
-        raise ParameterError(f"unknown texture {texture!r}; known: {', '.join(TEXTURES)}")
     return tilt, phase_u, phase_v, None
 
 
@@ -326,6 +324,12 @@ def render(shape: int, texture: int, config: WorldConfig, rng: np.random.Generat
 def render_many(shapes, textures, config: WorldConfig, rngs: list) -> np.ndarray:
     """Images (N, S, S, 3) uint8: ``render(shapes[i], textures[i], config, rngs[i])`` for every i, the
     pixels computed for all items at once."""
+    return render_with_coverage(shapes, textures, config, rngs)[0]
+
+
+def render_with_coverage(shapes, textures, config: WorldConfig, rngs: list) -> tuple[np.ndarray, np.ndarray]:
+    """``render_many``'s images and each silhouette's coverage (N, S, S) in [0, 1] (``shape_alpha``'s, from
+    the same draws)."""
     shapes, textures = np.asarray(shapes, dtype=np.int64), np.asarray(textures, dtype=np.int64)
     n, size, period = len(rngs), config.image_size, config.texture_period
     for labels, names, kind in ((shapes, SHAPES, "shape"), (textures, TEXTURES, "texture")):
@@ -347,9 +351,8 @@ def render_many(shapes, textures, config: WorldConfig, rngs: list) -> np.ndarray
     grey = np.array([rng.uniform(0.0, 0.25) if light else rng.uniform(0.7, 0.95) for light, rng in zip(bright, rngs)])
     tint = np.stack([rng.uniform(-0.05, 0.05, size=3) for rng in rngs])
     background = np.clip(grey[:, None] + tint, 0, 1).astype(np.float32)[:, None, None, :]
-    alpha = alpha[..., None]
-    image = alpha * fill + (1 - alpha) * background
-    return np.round(image * 255).astype(np.uint8)
+    image = alpha[..., None] * fill + (1 - alpha[..., None]) * background
+    return np.round(image * 255).astype(np.uint8), alpha
 
 
 def _item_rng(seed: int, split: str, index: int, epoch: int = 0) -> np.random.Generator:
@@ -395,6 +398,12 @@ def _chunk(size: int) -> int:
     return max(1, (1 << 21) // (size * SUPERSAMPLE) ** 2)
 
 
+def _parts(n: int, size: int) -> list[slice]:
+    """Items 0..n in the chunks they are rendered in."""
+    chunk = _chunk(size)
+    return [slice(begin, min(n, begin + chunk)) for begin in range(0, n, chunk)]
+
+
 def make_pair(index: int, seed: int, config: WorldConfig, split: str = "train", epoch: int = 0):
     """Training/test item `index`: (image, shape label, texture label, caption). Classes cycle
     through the index, so any contiguous range is class-balanced. Training images may be
@@ -430,8 +439,7 @@ def make_pairs(n: int, seed: int, config: WorldConfig, split: str = "train", epo
                 images[i] = degrade(images[i], *degradations[i], quality_rng)
         return part.stop - part.start
 
-    chunk = _chunk(config.image_size)
-    parts = [slice(begin, min(n, begin + chunk)) for begin in range(0, n, chunk)]
+    parts = _parts(n, config.image_size)
     with tqdm(total=n, desc=f"world:{split}", disable=not progress, leave=False) as bar:
         if workers > 1 and len(parts) > 1:
             with ThreadPoolExecutor(workers) as pool:
@@ -454,9 +462,7 @@ def make_cue_conflict(n_per_pair: int, seed: int, config: WorldConfig) -> WorldS
     n = len(pairs) * n_per_pair
     shapes, textures = (np.array([pairs[k % len(pairs)][side] for k in range(n)], np.int64) for side in (0, 1))
     images = np.empty((n, config.image_size, config.image_size, 3), np.uint8)
-    chunk = _chunk(config.image_size)
-    for begin in range(0, n, chunk):
-        part = slice(begin, min(n, begin + chunk))
+    for part in _parts(n, config.image_size):
         images[part] = render_many(shapes[part], textures[part], config,
                                    [_item_rng(seed, "cue_conflict", k) for k in range(part.start, part.stop)])
     captions = [CAPTION_TEMPLATES[0].format(SHAPES[s]) for s in shapes]
