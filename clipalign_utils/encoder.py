@@ -117,8 +117,8 @@ class Encoder:
     @property
     def model(self) -> torch.nn.Module:
         if self._model is None:
-            self._model = models.load_checkpoint_model(self.checkpoint_path, self.model_name,
-                                                       self.image_size, self.device)
+            self._model = models.encode_text_over_prompts(models.load_checkpoint_model(
+                self.checkpoint_path, self.model_name, self.image_size, self.device))
             cfg = models.preprocess_config(self._model)
             self._size = cfg["size"]
             self._mean = torch.tensor(cfg["mean"], device=self.device).view(1, 3, 1, 1)
@@ -196,7 +196,8 @@ class Encoder:
     @torch.no_grad()
     def zero_shot_weights(self, classnames: Sequence[str], templates: Sequence[str]) -> np.ndarray:
         """(D, C) zero-shot classifier: the normalised mean of each class's prompt embeddings (open_clip's
-        ``build_zero_shot_classifier``, prompts in batches of :meth:`classes_per_batch` classes)."""
+        ``build_zero_shot_classifier``, prompts in batches of :meth:`classes_per_batch` classes, each batch
+        through the text tower as long as its longest prompt: ``models.encode_text_over_prompts``)."""
         def compute():
             tokenizer = models.tokenizer_for(self.model_name)
             with self._autocast():
@@ -204,8 +205,9 @@ class Encoder:
                                                      num_classes_per_batch=self.classes_per_batch(templates),
                                                      device=self.device, use_tqdm=False)
             return weights.float().cpu().numpy()
-        return self._cached({"classnames": list(classnames), "templates": list(templates), "kind": "text"},
-                            compute)
+        # "context": weights from the whole 77-position context, cached before, differ in the low bits.
+        return self._cached({"classnames": list(classnames), "templates": list(templates), "kind": "text",
+                             "context": "longest prompt"}, compute)
 
     def classify(self, images: ImageSet, classnames: Sequence[str], templates: Sequence[str]) -> np.ndarray:
         """Zero-shot predicted class index per image (cosine logits: the embeddings are normalised here)."""

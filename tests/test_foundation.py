@@ -153,6 +153,71 @@ def test_preprocess_resizes_like_open_clip():
     assert torch.allclose(x, torch.ones_like(x), atol=1e-4)
 
 
+def _text_model_with_openai_context() -> torch.nn.Module:
+    """A small CLIP whose text tower has OpenAI's 77 positions (our scales use 16)."""
+    torch.manual_seed(0)
+    return open_clip.model.CLIP(16, {"image_size": 32, "layers": [1, 1, 1, 1], "width": 16},
+                                {"context_length": 77, "vocab_size": 49408, "width": 32, "heads": 2,
+                                 "layers": 2}).eval()
+
+
+def _lengths_through(model) -> list[int]:
+    """The sequence length of each batch the text transformer is given (NLD: batch first)."""
+    lengths = []
+    model.transformer.register_forward_pre_hook(lambda module, args: lengths.append(args[0].shape[1]))
+    return lengths
+
+
+def test_prompts_go_through_the_text_tower_as_long_as_the_longest_and_encode_as_the_whole_context():
+    model = _text_model_with_openai_context()
+    tokens = open_clip.get_tokenizer("ViT-B-32")(["a", "a b c d e f", "b c"])
+    lengths = _lengths_through(model)
+    with torch.no_grad():
+        whole = model.encode_text(tokens, normalize=True)
+        trimmed = models.encode_prompts(model, tokens, normalize=True)
+        raw = models.encode_prompts(model, tokens)
+    # start-of-text, the six one-letter words, end-of-text: 8 positions, not 77
+    assert lengths == [77, 8, 8]
+    np.testing.assert_allclose(trimmed.numpy(), whole.numpy(), atol=1e-6)
+    np.testing.assert_allclose(torch.nn.functional.normalize(raw, dim=-1).numpy(), whole.numpy(), atol=1e-6)
+    assert not torch.allclose(trimmed[0], trimmed[2])  # each prompt pooled at its own end of text
+
+
+def test_training_over_the_longest_caption_has_the_whole_contexts_loss_and_gradients():
+    """The trainer's text tower (``encode_text_over_prompts``) is the same function: a CLIP loss step on the
+    tiny model gives the whole context's loss and gradients but for rounding, untouched rows included."""
+    from open_clip.loss import ClipLoss
+
+    tokens = models.tokenizer_for("clipalign-tiny")([t.format(s) for t in world.CAPTION_TEMPLATES for s in world.SHAPES])
+    images = torch.from_numpy(world.make_test_set(6, 0, CFG).images[:len(tokens)]).permute(0, 3, 1, 2).float() / 255
+    grads, losses, lengths = [], [], []
+    for trimmed in (False, True):
+        model = models.create_model("tiny", image_size=32, seed=0)
+        lengths = _lengths_through(model)
+        if trimmed:
+            assert models.encode_text_over_prompts(model) is model
+        out = model(images[:len(tokens)], tokens)
+        loss = ClipLoss()(out["image_features"], out["text_features"], out["logit_scale"])
+        loss.backward()
+        losses.append(loss.item())
+        grads.append({name: p.grad for name, p in model.named_parameters()})
+    assert lengths == [9]  # "a picture of a triangle." and the like: 7 words, start and end of text
+    assert losses[1] == pytest.approx(losses[0], abs=1e-6)
+    for name, grad in grads[0].items():
+        torch.testing.assert_close(grads[1][name], grad, atol=5e-5, rtol=1e-4)  # gradients of order 1
+    assert torch.count_nonzero(grads[1]["positional_embedding"][9:]) == 0  # rows after every caption: untouched
+
+
+def test_a_text_tower_pooled_at_the_last_position_runs_its_whole_context():
+    model = _text_model_with_openai_context()
+    model.text_pool_type = "last"  # reads a padding position: nothing may be cut
+    tokens = open_clip.get_tokenizer("ViT-B-32")(["a b", "c"])
+    lengths = _lengths_through(model)
+    with torch.no_grad():
+        assert torch.equal(models.encode_prompts(model, tokens), model.encode_text(tokens))
+    assert lengths == [77, 77] and not models.encodes_prompts_only(model)
+
+
 @pytest.mark.parametrize("scale, blocks, locations", [
     ("tiny", ["stem", "layer1", "layer2", "layer3", "layer4"], [64, 64, 16, 4, 1]),  # 32 px: 8×8 … 1×1 maps
     ("vit-tiny", ["block1", "block2", "block3", "block4"], [65] * 4),  # class token + 8×8 patches
