@@ -107,6 +107,34 @@ def test_smoke_run_checkpoints_load_into_open_clip(smoke_run):
     assert not torch.equal(first["visual.conv1.weight"], saved["visual.conv1.weight"])
 
 
+@pytest.mark.parametrize("scale", ["tiny", "vit-tiny"])
+def test_a_loaded_checkpoint_is_exactly_its_weights_without_drawing_random_ones(scale, tmp_path):
+    trained = models.create_model(scale, image_size=32, seed=3)
+    path = tmp_path / "epoch_1.pt"
+    torch.save({"epoch": 1, "state_dict": {f"module.{k}": v for k, v in trained.state_dict().items()}}, path)
+    normal_ = torch.nn.init.normal_
+    drawn = []
+    torch.nn.init.normal_ = lambda tensor, *args, **kwargs: drawn.append(tensor) or normal_(tensor, *args, **kwargs)
+    try:
+        loaded = models.load_checkpoint_model(path, models.open_clip_name(scale), 32)
+        assert drawn == []  # no weight drawn only to be overwritten
+        models.create_model(scale, image_size=32)
+        assert drawn  # a fresh model still draws its weights
+    finally:
+        torch.nn.init.normal_ = normal_
+    for name, tensor in trained.state_dict().items():
+        assert torch.equal(loaded.state_dict()[name], tensor), name
+    assert torch.equal(loaded.attn_mask, trained.attn_mask)  # built, not loaded: the causal mask
+    with models.weights_left_undrawn():
+        kept = torch.full((3,), 7.0)
+        assert torch.equal(torch.nn.init.kaiming_uniform_(kept), torch.full((3,), 7.0))
+    assert all(getattr(torch.nn.init, name).__module__ == "torch.nn.init" for name in models.INITIALISERS)
+    (tmp_path / "epoch_2.pt").write_bytes(b"not a checkpoint")
+    with pytest.raises(CheckpointError):
+        models.load_checkpoint_model(tmp_path / "epoch_2.pt", models.open_clip_name(scale), 32)
+    assert all(getattr(torch.nn.init, name).__module__ == "torch.nn.init" for name in models.INITIALISERS)
+
+
 def test_discover_run_errors_name_the_problem(tmp_path):
     with pytest.raises(CheckpointError, match="does not exist"):
         checkpoints.discover_run(tmp_path / "missing")
@@ -206,6 +234,24 @@ def test_training_over_the_longest_caption_has_the_whole_contexts_loss_and_gradi
     for name, grad in grads[0].items():
         torch.testing.assert_close(grads[1][name], grad, atol=5e-5, rtol=1e-4)  # gradients of order 1
     assert torch.count_nonzero(grads[1]["positional_embedding"][9:]) == 0  # rows after every caption: untouched
+
+
+def test_a_model_over_its_prompts_keeps_its_state_and_is_freed_once_dropped():
+    import copy
+    import weakref
+
+    model = models.create_model("tiny", image_size=32, seed=0)
+    keys = list(model.state_dict())
+    assert isinstance(models.encode_text_over_prompts(model), models.PromptLengthCLIP)
+    assert list(model.state_dict()) == keys  # checkpoints load into a plain CLIP as before
+    twin = copy.deepcopy(model)
+    with torch.no_grad():
+        twin.positional_embedding.zero_()
+    tokens = models.tokenizer_for("clipalign-tiny")(["a photo of a circle."])
+    assert not torch.equal(twin.encode_text(tokens), model.encode_text(tokens))  # each copy its own weights
+    gone = weakref.ref(model)
+    del model
+    assert gone() is None  # no reference cycle: a checkpoint's model goes when its Encoder does
 
 
 def test_a_text_tower_pooled_at_the_last_position_runs_its_whole_context():
