@@ -205,7 +205,7 @@ class Encoder:
                                                      num_classes_per_batch=self.classes_per_batch(templates),
                                                      device=self.device, use_tqdm=False)
             return weights.float().cpu().numpy()
-        # "context": weights from the whole 77-position context, cached before, differ in the low bits.
+        # "context": weights cached before, from the whole context, differ in the low bits.
         return self._cached({"classnames": list(classnames), "templates": list(templates), "kind": "text",
                              "context": "longest prompt"}, compute)
 

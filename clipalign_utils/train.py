@@ -207,7 +207,7 @@ def train(run_dir: str | Path, params: dict, progress: bool = True) -> list[Path
     model = models.create_model(params["model"], image_size=params["image_size"],
                                 seed=params["seed"], device=device)
     # The text tower over each batch's longest caption (9 of the tiny context's 16 positions): the same loss
-    # and gradients but for rounding, and a step about a tenth faster.
+    # and gradients but for rounding, and training about a quarter faster (benchmarks/RESULTS.md).
     models.encode_text_over_prompts(model)
     tokenizer = models.tokenizer_for(name)
     preprocess = models.preprocess_config(model)
