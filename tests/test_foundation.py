@@ -2,8 +2,10 @@
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import sys
+import threading
 
 import numpy as np
 import open_clip
@@ -325,10 +327,39 @@ def test_atomic_write_leaves_nothing_half_written(tmp_path):
     assert not target.exists() and list((tmp_path / "metrics").iterdir()) == []
     seen = []
     atomic_write(target, lambda tmp: seen.append(tmp.name) or tmp.write_text("a,b\n"))
-    assert target.read_text() == "a,b\n" and seen == [".table.tmp.csv"]  # the suffix kept for format-picking writers
+    assert target.read_text() == "a,b\n" and re.fullmatch(r"\.table\.\w+\.tmp\.csv", seen[0])  # the suffix kept
     assert list((tmp_path / "metrics").iterdir()) == [target]
     write_text(target, "c\n")
     assert target.read_text() == "c\n"
+
+
+def test_atomic_writes_of_one_file_at_once_do_not_take_each_others_temporary(tmp_path):
+    """Two writers of one file at once (a sweep's local jobs both record the sweep): each renames its own
+    temporary, so neither fails and the file holds one writer's text whole."""
+    from clipalign_utils.io import atomic_write
+
+    target, inside, failed, release = tmp_path / "sweep.json", [], [], threading.Barrier(2)
+
+    def slow(text):
+        def write(tmp):
+            tmp.write_text(text)
+            inside.append(tmp.name)
+            release.wait(10)  # both temporaries written before either renames
+        return write
+
+    def writer(text):
+        try:
+            atomic_write(target, slow(text))
+        except OSError as error:
+            failed.append(error)
+
+    threads = [threading.Thread(target=writer, args=(text,)) for text in ("one\n", "two\n")]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(20)
+    assert failed == [] and len(set(inside)) == 2 and target.read_text() in ("one\n", "two\n")
+    assert list(tmp_path.iterdir()) == [target]
 
 
 _HEAP_PROBE = """
