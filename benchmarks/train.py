@@ -77,10 +77,8 @@ class Trainer:
         self.params = params
         self.model = models.create_model(params["model"], image_size=params["image_size"], device=device)
         self.tokenizer = models.tokenizer_for(models.open_clip_name(params["model"]))
-        # As the trainer: only the token-embedding rows the world's captions hold are trained, and the text
-        # tower runs over each batch's longest caption (the FLOP count below is of that shorter work).
-        train.TrainedTokenRows(self.model, train.world_vocabulary(self.tokenizer))
-        models.encode_text_over_prompts(self.model)
+        # As the trainer steps it (the FLOP count below is of that work: the text tower's shorter one).
+        train.training_form(self.model, self.tokenizer)
         self.optimizer = train.adamw(self.model, params)
         self.loss = ClipLoss()
         cfg = models.preprocess_config(self.model)

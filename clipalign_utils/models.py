@@ -126,22 +126,16 @@ def encodes_prompts_only(model: torch.nn.Module) -> bool:
 
 
 def encode_prompts(model: torch.nn.Module, tokens: torch.Tensor, normalize: bool = False) -> torch.Tensor:
-    """``model.encode_text(tokens, normalize)`` over the batch's longest prompt, not the whole context.
+    """``model.encode_text(tokens, normalize)`` over the batch's longest prompt, not the whole context, for a
+    model where :func:`encodes_prompts_only`.
 
     open_clip's ``CLIP.encode_text`` runs all ``context_length`` positions (77 for OpenAI's models, 16 for
     our scales) while a prompt such as "a photo of a goldfish." holds about 10 tokens. Under the causal mask
     no position sees a later one, so the padding after every prompt's end changes nothing a pooled token
     reads, nor any gradient: cutting it is the same function, about 5 times cheaper for ImageNet's prompts.
     It is not the same bits: matmuls over another number of rows round differently, by about 1e-6 of the
-    features (as batching the prompts otherwise does). A text tower this does not apply to (see
-    :func:`encodes_prompts_only`) runs whole.
+    features (as batching the prompts otherwise does).
     """
-    if not encodes_prompts_only(model):
-        return model.encode_text(tokens, normalize=normalize)
-    return _encode_over_prompts(model, tokens, normalize)
-
-
-def _encode_over_prompts(model: torch.nn.Module, tokens: torch.Tensor, normalize: bool = False) -> torch.Tensor:
     used = (tokens != 0).any(dim=0).nonzero()
     length = int(used.max()) + 1 if len(used) else 1
     tokens = tokens[:, :length]
@@ -162,7 +156,7 @@ class PromptLengthCLIP(CLIP):
     method, so a model holds no reference to itself and is freed as soon as it is dropped."""
 
     def encode_text(self, text: torch.Tensor, normalize: bool = False) -> torch.Tensor:
-        return _encode_over_prompts(self, text, normalize)
+        return encode_prompts(self, text, normalize)
 
 
 def encode_text_over_prompts(model: torch.nn.Module) -> torch.nn.Module:

@@ -147,6 +147,15 @@ class TrainedTokenRows:
         optimizer.load_state_dict(state)
 
 
+def training_form(model: torch.nn.Module, tokenizer) -> TrainedTokenRows | None:
+    """The model as the trainer steps it (its weights already loaded): the text tower over each batch's longest
+    caption (9 of the tiny context's 16 positions: the same loss and gradients but for rounding, training
+    about a quarter faster; benchmarks/RESULTS.md), and only the token rows the world's captions hold trained
+    (the TrainedTokenRows returned, None where the model has no such embedding)."""
+    models.encode_text_over_prompts(model)
+    return TrainedTokenRows(model, world_vocabulary(tokenizer)) if TrainedTokenRows.applies(model) else None
+
+
 def world_vocabulary(tokenizer) -> torch.Tensor:
     """Every token a caption of the world can hold (its templates and shape names, the padding)."""
     return torch.unique(tokenizer([template.format(shape) for template in CAPTION_TEMPLATES for shape in SHAPES]))
@@ -206,9 +215,6 @@ def train(run_dir: str | Path, params: dict, progress: bool = True) -> list[Path
     name = models.open_clip_name(params["model"])
     model = models.create_model(params["model"], image_size=params["image_size"],
                                 seed=params["seed"], device=device)
-    # The text tower over each batch's longest caption (9 of the tiny context's 16 positions): the same loss
-    # and gradients but for rounding, and training about a quarter faster (benchmarks/RESULTS.md).
-    models.encode_text_over_prompts(model)
     tokenizer = models.tokenizer_for(name)
     preprocess = models.preprocess_config(model)
     mean = torch.tensor(preprocess["mean"], device=device).view(1, 3, 1, 1)
@@ -224,7 +230,7 @@ def train(run_dir: str | Path, params: dict, progress: bool = True) -> list[Path
     state = torch.load(resume_from, map_location=device, weights_only=True) if resume_from is not None else None
     if state is not None:
         model.load_state_dict(state["state_dict"])
-    token_rows = TrainedTokenRows(model, world_vocabulary(tokenizer)) if TrainedTokenRows.applies(model) else None
+    token_rows = training_form(model, tokenizer)
 
     optimizer = adamw(model, params)
     scheduler = cosine_lr(optimizer, params["lr"], params["warmup"], total_steps)

@@ -262,7 +262,9 @@ def test_a_text_tower_pooled_at_the_last_position_runs_its_whole_context():
     tokens = open_clip.get_tokenizer("ViT-B-32")(["a b", "c"])
     lengths = _lengths_through(model)
     with torch.no_grad():
-        assert torch.equal(models.encode_prompts(model, tokens), model.encode_text(tokens))
+        whole = model.encode_text(tokens)
+        assert models.encode_text_over_prompts(model) is model and type(model) is open_clip.model.CLIP
+        assert torch.equal(model.encode_text(tokens), whole)
     assert lengths == [77, 77] and not models.encodes_prompts_only(model)
 
 
