@@ -209,3 +209,73 @@ def test_local_jobs_share_the_cores_and_their_kernels_inherit_the_share(tmp_path
     monkeypatch.setenv("MKL_NUM_THREADS", "x")  # restored after the test, like OMP_NUM_THREADS
     dataclasses.replace(jobs[0], threads=1).run()
     assert ran == [("1", "1")]
+
+
+def finish(job) -> None:
+    """Mark a job's runs finished as a job would leave them: every step's executed notebook in each run."""
+    from clipalign_utils import registry
+    from clipalign_utils.layout import RunDir
+    from clipalign_utils.orchestration.pipeline import available_steps
+
+    for run_dir in job.run_dirs:
+        for step in available_steps():
+            path = RunDir(run_dir).executed(registry.get(step).notebook)
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_text("{}")
+
+
+def test_the_full_preset_is_submitted_in_two_rounds_the_drivers_sweep_from_the_runs_own_base(tmp_path, monkeypatch,
+                                                                                               capsys):
+    """`run --preset full --launcher`: its six runs and the quality experiment's runs first; once they are
+    finished, the drivers sweep's, whose base is the full preset's tiny seed-0 run linked in (not trained twice)."""
+    submitted = recording_executor(tmp_path, monkeypatch)
+    out = tmp_path / "full"
+    argv = ["run", "--preset", "full", "--out", str(out), "--launcher", "local", "--no-wait"]
+    assert cli.main(argv) == 0
+    first = [job.key for job in submitted]
+    assert first[:6] == [f"runs/{scale}-seed{seed}" for scale in ("tiny", "small") for seed in (0, 1, 2)]
+    assert len(first) == 6 + 15 and all(key.startswith("quality/") for key in first[6:])  # 5 settings x 3 seeds
+    assert "quality/variation/seed-0__quality_variation-0" in first and "quality/texture_control/seed-2" in first
+    assert "21 submitted, 0 still running" in capsys.readouterr().out
+    assert json.loads((out / "runs.json").read_text())["runs"][0] == "tiny-seed0"
+    assert not (out / "drivers").exists()  # the second round waits for the first
+    ran = []
+    monkeypatch.setattr("clipalign_utils.orchestration.multirun.run_many",
+                        lambda *args, **kwargs: ran.append((args, kwargs)))
+    submitted[0].run()  # a run's job: run_many on that run alone, no synthesis
+    assert ran == [((str(out.resolve()), "full", (0, 1, 2), ("tiny", "small"), {}),
+                    {"progress": False, "only": ["tiny-seed0"], "synthesis": False})]
+    monkeypatch.undo()
+    submitted = recording_executor(tmp_path, monkeypatch)
+    for job in submitted_first(out):
+        finish(job)
+
+    assert cli.main(argv) == 0
+    printed = capsys.readouterr().out
+    assert printed.count("skip: complete") == 21
+    assert (out / "drivers" / "base").is_symlink() and (out / "drivers" / "base").resolve() == (out / "tiny-seed0").resolve()
+    drivers = {job.key: job.names for job in submitted}
+    assert drivers and all(key.startswith("drivers/") for key in drivers)
+    # the base run is finished: its job only analyses the settings that share its training (the sigmas)
+    assert drivers["drivers/base"] == ("base", "sigmas-0.01+0.02+0.05", "sigmas-0.1+0.2+0.4")
+    assert "drivers/texture_correlation-0.5" in drivers and "drivers/epochs-24" in drivers
+
+
+def submitted_first(out):
+    """The first round's jobs, rebuilt from the plans the command recorded."""
+    from clipalign_utils.orchestration.launch import experiment_jobs, run_jobs
+
+    return run_jobs(out, "full", [0, 1, 2], ["tiny", "small"], {}) + experiment_jobs(out / "quality", "quality", "full", {})
+
+
+@pytest.mark.parametrize("extra, message", [
+    (["--only", "iqa"], "--launcher submits the runs of --seeds/--scales (or of a multi-run preset) as jobs: not with "
+                        "--only, --checkpoints or --nproc"),
+    (["-p", "seed=3"], "this command runs one run (-p seed=…): drop --launcher, or give --seeds"),
+])
+def test_a_launcher_on_a_run_that_is_no_multi_run_is_one_line(extra, message, tmp_path, capsys):
+    out = tmp_path / "run"
+    assert cli.main(["run", "--preset", "smoke", "--out", str(out), "--launcher", "local", *extra]) == 2
+    err = capsys.readouterr().err
+    assert message in err and err.count("\n") == 1, err
+    assert not out.exists()

@@ -8,6 +8,7 @@ import shutil
 import numpy as np
 import pandas as pd
 import pytest
+import torch
 from scipy import stats
 
 from clipalign_utils import cli, results
@@ -183,17 +184,25 @@ def test_plan_runs_checks_scales_and_conflicts():
         plan_runs("smoke", [0, 1], None, {"seed": "2"})
 
 
-def test_cli_seeds_and_scales_end_to_end_then_resume(smoke_pipeline, tmp_path, capsys):
+def test_cli_seeds_and_scales_end_to_end_then_resume(smoke_pipeline, tmp_path, capsys, monkeypatch):
     out = tmp_path / "multi"
     # Seed 0 of the smoke preset is the session's pipeline run: put it in place as a finished run,
-    # so this command resumes (skips it) and trains and analyses seed 1 only.
+    # so this command resumes (skips it) and trains and analyses seed 1 only, as a local job.
     shutil.copytree(smoke_pipeline, out / "tiny-seed0",
                     ignore=shutil.ignore_patterns("book", "05_tradeoff_synthesis*", "tradeoff*"))
     argv = ["run", "--preset", "smoke", "--seeds", "0", "1", "--scales", "tiny", "--out", str(out), "--no-book"]
-    assert cli.main(argv) == 0
+    monkeypatch.setenv("OMP_NUM_THREADS", str(torch.get_num_threads()))  # the job trains as a direct run would
+    assert cli.main(argv + ["--launcher", "local"]) == 0
     printed = capsys.readouterr().out
-    assert "[run 1/2 tiny-seed0] skip: complete" in printed
-    assert "[run 2/2 tiny-seed1]" in printed and "runs left 0" in printed
+    assert "[jobs] runs/tiny-seed0: skip: complete" in printed
+    assert "[jobs] runs/tiny-seed1: submitted as job" in printed and printed.count("submitted as job") == 1
+    job = json.loads((out / "jobs.json").read_text())["runs/tiny-seed1"]
+    log = (out / job["stdout"]).read_text()  # the job ran the run alone (run_many's own lines), no synthesis
+    assert "[run 2/2 tiny-seed1]" in log and "runs left 0" in log and "tiny-seed0" not in log
+    assert "[synthesis]" not in log
+    # after the jobs, the ordinary command: both runs complete, then the synthesis over them
+    assert "[run 1/2 tiny-seed0] skip: complete" in printed and "[run 2/2 tiny-seed1] skip: complete" in printed
+    assert "[synthesis] done" in printed
     for seed in (0, 1):
         run_dir = out / f"tiny-seed{seed}"
         assert (run_dir / "notebooks" / "04_noise_robustness.ipynb").exists()
@@ -214,7 +223,7 @@ def test_cli_seeds_and_scales_end_to_end_then_resume(smoke_pipeline, tmp_path, c
     assert (means["n_seeds"] == 2).all()
     assert (means["iqa_srcc_lo"] <= means["iqa_srcc"]).all() and (means["iqa_srcc"] <= means["iqa_srcc_hi"]).all()
 
-    # The same command again: both runs are skipped; only the synthesis runs.
+    # The same command again, without a launcher: both runs are skipped; only the synthesis runs.
     trained = (out / "tiny-seed0" / "train_params.json").stat().st_mtime
     assert cli.main(argv) == 0
     printed = capsys.readouterr().out

@@ -17,7 +17,7 @@ from clipalign_utils.layout import RunDir
 from clipalign_utils.registry import REPO_ROOT, SWEEP_PAGE
 from clipalign_utils.metrics import sweep as sweep_metrics
 from clipalign_utils.orchestration.sweep import Setting, plan, split_overrides, trained_by
-from clipalign_utils.orchestration import cli as orchestration_cli
+from clipalign_utils.orchestration import multirun
 
 
 def test_values_split_on_commas_and_list_values_on_semicolons():
@@ -73,15 +73,15 @@ def test_full_preset_runs_the_drivers_sweep_one_at_a_time(tmp_path):
     assert trained_by("full", fixed, settings) == names[:8] + ["base", "base"]
     # Its base run is the multi-run's tiny-seed0 when that one is complete: linked, not trained again.
     (tmp_path / "tiny-seed0" / "notebooks").mkdir(parents=True)
-    orchestration_cli.link_base_run(tmp_path, "full", {})
+    multirun.link_base_run(tmp_path, "full", {})
     assert not (tmp_path / "drivers" / "base").exists()
     run = RunDir(tmp_path / "tiny-seed0")
     for step in registry.per_run_steps()[:-1]:
         run.executed(step.notebook).write_text("{}")
-    orchestration_cli.link_base_run(tmp_path, "full", {})
+    multirun.link_base_run(tmp_path, "full", {})
     assert not (tmp_path / "drivers" / "base").exists()  # complete = every per-run step of the registry
     run.executed(registry.per_run_steps()[-1].notebook).write_text("{}")
-    orchestration_cli.link_base_run(tmp_path, "full", {})
+    multirun.link_base_run(tmp_path, "full", {})
     assert (tmp_path / "drivers" / "base").resolve() == (tmp_path / "tiny-seed0").resolve()
 
 

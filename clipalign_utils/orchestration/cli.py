@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import argparse
 import sys
-from pathlib import Path
 
 from .. import registry
 from ..config import EXPERIMENTS, MULTI_RUN_PRESETS, PRESETS, SWEEP_PRESETS
@@ -25,21 +24,6 @@ def _parse_overrides(items: list[str]) -> dict[str, str]:
             raise ParameterError(f"-p {item!r}: write parameters as name=value (e.g. -p epochs=3)")
         overrides[name.strip()] = value.strip()
     return overrides
-
-
-def link_base_run(out: Path, preset: str, overrides: dict) -> None:
-    """The drivers sweep's base run has the preset's scale and seed: when the multi-run already holds
-    that run, link it in (the sweep then skips it) rather than training it twice."""
-    from ..config import resolve
-    from ..layout import RunDir
-    from .multirun import run_name
-
-    params = resolve(preset, **{k: v for k, v in overrides.items() if k in ("model", "seed")})
-    same = out / run_name(params["model"], params["seed"])
-    base = out / "drivers" / "base"
-    if RunDir(same).complete and not base.exists() and not base.is_symlink():
-        base.parent.mkdir(parents=True, exist_ok=True)
-        base.symlink_to(Path("..") / same.name, target_is_directory=True)
 
 
 _RANK_ZERO_FINISHING = False
@@ -122,10 +106,12 @@ def main(argv: list[str] | None = None) -> int:
                             help="a parameter applied to every run (e.g. -p epochs=6); repeatable")
     experiment.add_argument("--only-sweeps", metavar="A,B", help="run only these of the experiment's sweeps")
     experiment.add_argument("--no-book", action="store_true", help="skip building the book")
-    for command in (sweep, experiment):
+    for command in (sweep, experiment, run):
         command.add_argument("--launcher", metavar="local|slurm",
                              help="submit each training (with the settings sharing it) as a job through submitit: "
-                                  "local processes or SLURM; the comparison runs once all have finished")
+                                  "local processes or SLURM; the comparison runs once all have finished"
+                                  + ("; with run, each run of --seeds/--scales or of a multi-run preset (full: "
+                                     "its drivers sweep and quality experiment too)" if command is run else ""))
         command.add_argument("--slurm-partition", metavar="P", help="with --launcher slurm: the partition")
         command.add_argument("--gpus-per-job", type=int, metavar="N", help="with --launcher: GPUs per job (default 0)")
         command.add_argument("--timeout-min", type=int, metavar="M", help="with --launcher: a job's time limit "
@@ -171,11 +157,14 @@ def main(argv: list[str] | None = None) -> int:
                 return distributed.run_ranks(args.out, args.only, args.preset, _parse_overrides(args.params),
                                              finish=lambda: _finish_on_rank_zero(argv), stream=stream)
         launcher = None
-        if args.command in ("sweep", "experiment"):
+        if args.command in ("sweep", "experiment", "run"):
             from .launch import check_launcher
 
             launcher = check_launcher(args.launcher, args.slurm_partition, args.gpus_per_job, args.timeout_min,
                                       args.no_wait)
+            if launcher is not None and args.command == "run" and (args.only or args.checkpoints or args.nproc):
+                raise ParameterError("--launcher submits the runs of --seeds/--scales (or of a multi-run preset) "
+                                     "as jobs: not with --only, --checkpoints or --nproc")
         overrides = _parse_overrides(getattr(args, "params", []))
         if args.command not in ("book", "fetch"):
             from ..record import run_preset
@@ -218,9 +207,17 @@ def main(argv: list[str] | None = None) -> int:
             if args.only:
                 raise ParameterError("--only runs one step of one run: use it on OUT/<scale>-seed<k>, "
                                      "not with --seeds/--scales")
+            if launcher is not None:
+                from .launch import runs_on
+
+                if not runs_on(launcher, args.out, args.preset, args.seeds, args.scales, overrides,
+                               progress=sys.stderr.isatty()):
+                    return 0
             out = run_many(args.out, args.preset, args.seeds, args.scales, overrides, progress=sys.stderr.isatty())
             if args.preset in SWEEP_PRESETS:
                 from .sweep import run_sweep
+
+                from .multirun import link_base_run
 
                 link_base_run(out, args.preset, overrides)
                 run_sweep(out / "drivers", args.preset, {**SWEEP_PRESETS[args.preset], **overrides},
@@ -266,6 +263,10 @@ def main(argv: list[str] | None = None) -> int:
                 print(f"book: {build_book(out) / 'index.html'}")
         elif args.command == "run":
             from .pipeline import run_pipeline
+
+            if launcher is not None:
+                raise ParameterError("--launcher submits the runs of --seeds/--scales (or of a multi-run preset) "
+                                     "as jobs; this command runs one run (-p seed=…): drop --launcher, or give --seeds")
 
             # Cell-by-cell progress bars only on a terminal; logs get the per-step lines.
             out = run_pipeline(args.out, args.preset, args.only, overrides,

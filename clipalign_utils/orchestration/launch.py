@@ -1,12 +1,16 @@
-"""Sweeps and experiments on a scheduler: each training, with the settings that share it, is one job
-submitted through submitit (SLURM, or its local executor's processes); the comparison runs once every
-job has finished.
+"""Sweeps, experiments and runs of seeds on a scheduler: each training, with the settings that share it,
+is one job submitted through submitit (SLURM, or its local executor's processes); the comparison runs
+once every job has finished.
 
     clipalign sweep … --launcher local|slurm [--slurm-partition P] [--gpus-per-job N] [--timeout-min M] [--no-wait]
     clipalign experiment quality … --launcher …
+    clipalign run --seeds 0 1 2 [--scales …] … --launcher …   (a multi-run preset's runs too: --preset full)
 
-A job runs ``run_sweep`` on its settings only (``only=``, no comparison): the same code path as without a
-launcher, so a job resumes an interrupted training and skips finished steps. ``OUT/jobs.json`` records
+A job runs ``run_sweep`` on its settings only (``only=``, no comparison), or ``run_many`` on its run only
+(no synthesis): the same code path as without a launcher, so a job resumes an interrupted training and
+skips finished steps. ``clipalign run --preset full`` submits in two rounds: its runs and the quality
+experiment's, then (once the run the drivers sweep starts from is finished and linked in) the drivers
+sweep's. ``OUT/jobs.json`` records
 every job (id, launcher, log paths); the logs are in ``OUT/jobs/``. The command waits, with progress, then
 runs the ordinary command, whose runs are all complete by then, so only the comparisons and the book are
 left. With ``--no-wait`` it submits and returns; the same command later resubmits only unfinished runs
@@ -104,11 +108,60 @@ class Job:
                   compare=False)
         return self.key
 
+    @property
+    def run_dirs(self) -> list[Path]:
+        return [Path(self.sweep) / name for name in self.names]
+
     def finished(self) -> bool:
         from .pipeline import available_steps
 
         steps = available_steps()
-        return all(RunDir(Path(self.sweep) / name).done_all(steps) for name in self.names)
+        return all(RunDir(run_dir).done_all(steps) for run_dir in self.run_dirs)
+
+
+@dataclass(frozen=True)
+class RunJob:
+    """One job: the run ``names[0]`` of the multi-run folder ``folder`` (seeds × scales), known as ``key``."""
+    key: str
+    folder: str
+    preset: str
+    overrides: dict
+    seeds: tuple[int, ...] | None
+    scales: tuple[str, ...] | None
+    names: tuple[str, ...]
+    threads: int = 0
+
+    def run(self) -> str:
+        from .multirun import run_many
+
+        if self.threads:
+            os.environ["OMP_NUM_THREADS"] = os.environ["MKL_NUM_THREADS"] = str(self.threads)
+        run_many(self.folder, self.preset, self.seeds, self.scales, self.overrides, progress=False,
+                 only=list(self.names), synthesis=False)
+        return self.key
+
+    @property
+    def run_dirs(self) -> list[Path]:
+        return [Path(self.folder) / name for name in self.names]
+
+    def finished(self) -> bool:
+        from .multirun import per_run_steps
+
+        steps = per_run_steps()
+        return all(RunDir(run_dir).done_all(steps) for run_dir in self.run_dirs)
+
+
+def run_jobs(out: Path, preset: str, seeds: list[int] | None, scales: list[str] | None, overrides: dict,
+             prefix: str = "") -> list[RunJob]:
+    """The jobs of a multi-run folder: its plan checked and recorded (``run_many`` running nothing), then one
+    job per run."""
+    from .multirun import run_many
+
+    run_many(out, preset, seeds, scales, overrides, progress=False, only=[], synthesis=False)
+    names = json.loads(RunDir(out).record("runs").read_text())["runs"]
+    seeds, scales = (tuple(seeds) if seeds else None), (tuple(scales) if scales else None)
+    return [RunJob(f"{prefix}{name}", str(Path(out).resolve()), preset, dict(overrides), seeds, scales, (name,))
+            for name in names]
 
 
 def sweep_jobs(out: Path, preset: str, values: dict, one_at_a_time: bool, prefix: str = "") -> list[Job]:
@@ -149,7 +202,7 @@ def _failure(job) -> BaseException | None:
         return error
 
 
-def launch(out: str | Path, jobs: list[Job], launcher: Launcher, progress: bool = True) -> bool:
+def launch(out: str | Path, jobs: list[Job | RunJob], launcher: Launcher, progress: bool = True) -> bool:
     """Submit every unfinished job whose earlier job is not still running; wait for them unless
     ``launcher.wait`` is off. True when every job's runs are finished (the comparison may run)."""
     from tqdm.auto import tqdm
@@ -232,10 +285,37 @@ def sweep_on(launcher: Launcher, out: str | Path, preset: str, overrides: dict, 
 def experiment_on(launcher: Launcher, out: str | Path, name: str, preset: str, overrides: dict,
                   only: list[str] | None = None, progress: bool = True) -> bool:
     """``clipalign experiment --launcher``: every sweep's jobs submitted together (and awaited)."""
+    return launch(out, experiment_jobs(Path(out), name, preset, overrides, only), launcher, progress)
+
+
+def experiment_jobs(out: Path, name: str, preset: str, overrides: dict, only: list[str] | None = None,
+                    prefix: str = "") -> list[Job]:
+    """The jobs of every sweep of the experiment in ``out``, keyed ``<prefix><sweep>/<setting>``."""
     from .experiment import prepare
 
-    out = Path(out)
     sweeps, _, _ = prepare(out, name, preset, dict(overrides), only)
-    jobs = [job for sweep, values in sweeps.items()
-            for job in sweep_jobs(out / sweep, preset, values, False, prefix=f"{sweep}/")]
-    return launch(out, jobs, launcher, progress)
+    return [job for sweep, values in sweeps.items()
+            for job in sweep_jobs(out / sweep, preset, values, False, prefix=f"{prefix}{sweep}/")]
+
+
+def runs_on(launcher: Launcher, out: str | Path, preset: str, seeds: list[int] | None, scales: list[str] | None,
+            overrides: dict, progress: bool = True) -> bool:
+    """``clipalign run --seeds … --launcher``: one job per run (and awaited). For a preset that also runs the
+    drivers sweep and the quality experiment (full), their jobs too, in two rounds: the runs with the
+    experiment's, then the drivers sweep's, whose base run is the runs' own (linked in once finished, as
+    without a launcher, so it is not trained twice). True when every job's runs are finished, so the
+    ordinary command has only the syntheses, the comparisons and the book left."""
+    from ..config import SWEEP_PRESETS
+    from .multirun import link_base_run
+
+    out = Path(out).resolve()
+    jobs = run_jobs(out, preset, seeds, scales, overrides, prefix="runs/")
+    if preset == "full":
+        jobs += experiment_jobs(out / "quality", "quality", preset, overrides, prefix="quality/")
+    if not launch(out, jobs, launcher, progress):
+        return False
+    if preset not in SWEEP_PRESETS:
+        return True
+    link_base_run(out, preset, overrides)
+    drivers = sweep_jobs(out / "drivers", preset, {**SWEEP_PRESETS[preset], **overrides}, True, prefix="drivers/")
+    return launch(out, drivers, launcher, progress)

@@ -49,14 +49,15 @@ def plan_runs(preset: str, seeds: list[int] | None, scales: list[str] | None, ov
 
 
 def run_many(out: str | Path, preset: str | None = None, seeds: list[int] | None = None,
-             scales: list[str] | None = None, overrides: dict | None = None, progress: bool = True) -> Path:
-    """Run the per-run steps for every (scale, seed) under ``out``, then the synthesis into ``out``."""
+             scales: list[str] | None = None, overrides: dict | None = None, progress: bool = True,
+             only: list[str] | None = None, synthesis: bool = True) -> Path:
+    """Run the per-run steps for every (scale, seed) under ``out``, then the synthesis into ``out``.
+    ``only``: run just these runs (by name, a launcher's job; ``[]`` plans and records, running nothing);
+    ``synthesis=False``: no synthesis (the job's caller runs it once every job has finished)."""
     out = Path(out).resolve()
     preset = record.run_preset(out, preset)
-    available = available_steps()
-    steps = [s.name for s in registry.per_run_steps() if s.name in available]
-    synthesis = registry.synthesis().name
-    given, extra = split_given(dict(overrides or {}), step_notebooks(steps + [synthesis]), preset)
+    steps = per_run_steps()
+    given, extra = split_given(dict(overrides or {}), step_notebooks(steps + [registry.synthesis().name]), preset)
     runs = plan_runs(preset, seeds, scales, given)
     # Every run resolved before anything is made: an existing run whose record contradicts stops the command.
     resolved = {run_name(scale, seed): record.resolve(out / run_name(scale, seed), preset,
@@ -73,6 +74,8 @@ def run_many(out: str | Path, preset: str | None = None, seeds: list[int] | None
         run_dirs.append(run_dir)
         tag = f"[run {number}/{len(runs)} {name}]"
         left = len(runs) - number
+        if only is not None and name not in only:
+            continue
         if RunDir(run_dir).done_all(steps):
             print(f"{tag} skip: complete ({run_dir}); runs left {left}", flush=True)
             continue
@@ -80,8 +83,26 @@ def run_many(out: str | Path, preset: str | None = None, seeds: list[int] | None
         execute(run_dir, steps, resolved[name], extra=extra, progress=progress, tag=f"{tag} ", resume=True)
         print(f"{tag} done in {time.time() - started:.0f} s; runs left {left}", flush=True)
     # The synthesis is cheap and reads every run, so it is always re-run.
-    synthesise(out, run_dirs, folder, progress)
+    if synthesis:
+        synthesise(out, run_dirs, folder, progress)
     return out
+
+
+def link_base_run(out: Path, preset: str, overrides: dict) -> None:
+    """The drivers sweep's base run has the preset's scale and seed: when the multi-run already holds
+    that run, link it in (the sweep then skips it) rather than training it twice."""
+    params = resolve(preset, **{k: v for k, v in overrides.items() if k in ("model", "seed")})
+    same = out / run_name(params["model"], params["seed"])
+    base = out / "drivers" / "base"
+    if RunDir(same).complete and not base.exists() and not base.is_symlink():
+        base.parent.mkdir(parents=True, exist_ok=True)
+        base.symlink_to(Path("..") / same.name, target_is_directory=True)
+
+
+def per_run_steps() -> list[str]:
+    """The steps each run of a multi-run folder executes (the registry's per-run steps this install has)."""
+    available = available_steps()
+    return [s.name for s in registry.per_run_steps() if s.name in available]
 
 
 def synthesise(out: Path, run_dirs: list[Path], resolved: Resolved, progress: bool = True) -> None:
