@@ -136,3 +136,22 @@ def test_bad_input_is_answered_without_importing_torch(tmp_path):
              "print(code, sorted(m for m in ('torch', 'open_clip', 'piq') if m in sys.modules))")
     out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True).stdout
     assert out.split() == ["2", "[]"]
+
+
+def test_a_dataset_folder_is_read_where_the_command_was_given_and_a_missing_one_refused_at_once(
+        tmp_path, monkeypatch, capsys):
+    """-p <task>_root=RELATIVE means relative to the command's working directory (the pages' kernels run in the
+    repository's root); a folder that does not exist is one line before anything is made or a kernel starts."""
+    from clipalign_utils.orchestration.cli import _parse_overrides
+
+    (tmp_path / "data" / "tid2013").mkdir(parents=True)
+    monkeypatch.chdir(tmp_path / "data")
+    assert _parse_overrides(["iqa_root=tid2013", "epochs=2", "saliency_root="]) == {
+        "iqa_root": str(tmp_path / "data" / "tid2013"), "epochs": "2", "saliency_root": ""}
+    out = tmp_path / "run"
+    assert cli.main(["run", "--preset", "smoke", "--out", str(out), "-p", "iqa_dataset=tid2013",
+                     "-p", "iqa_root=tid2103"]) == 2
+    (error,) = capsys.readouterr().err.strip().splitlines()
+    assert error == (f"clipalign: error: -p iqa_root=tid2103: {tmp_path / 'data' / 'tid2103'} does not exist; point "
+                     f"it at the dataset's folder in its official layout (clipalign fetch DATASET --to DIR makes one)")
+    assert not out.exists()

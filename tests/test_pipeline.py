@@ -86,11 +86,12 @@ def test_only_runs_each_new_step(step, table, smoke_run_copy):
 
 
 def test_failed_step_leaves_no_table(smoke_run_copy, capsys):
+    (smoke_run_copy / "empty-folder").mkdir()  # exists, so the page opens it: not TID2013's layout
     code = cli.main(["run", "--preset", "smoke", "--out", str(smoke_run_copy), "--only", "iqa",
-                     "-p", "iqa_dataset=tid2013", "-p", f"iqa_root={smoke_run_copy / 'no-such-folder'}"])
+                     "-p", "iqa_dataset=tid2013", "-p", f"iqa_root={smoke_run_copy / 'empty-folder'}"])
     errors = [line for line in capsys.readouterr().err.splitlines() if line.startswith("clipalign: error")]
     assert code == 2 and len(errors) == 1
-    assert "iqa_root" in errors[0] and "no-such-folder" in errors[0]
+    assert "iqa_root" in errors[0] and "empty-folder" in errors[0] and "reference_images" in errors[0]
     assert not (smoke_run_copy / "metrics" / "iqa.csv").exists()
     assert not (smoke_run_copy / "notebooks" / "02_iqa_alignment.ipynb").exists()
     assert (smoke_run_copy / "notebooks" / "02_iqa_alignment.failed.ipynb").exists()

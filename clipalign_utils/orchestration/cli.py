@@ -8,6 +8,7 @@ ends the command with one line on stderr and exit status 2.
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 
 from .. import registry
@@ -17,12 +18,23 @@ from ..layout import runs_in
 
 
 def _parse_overrides(items: list[str]) -> dict[str, str]:
+    """``-p NAME=VALUE`` items as {name: value}. A dataset folder (``<task>_root``) is made absolute against
+    this command's working directory, where the user wrote it: the pages' kernels run in the repository's
+    root, which would read a relative path against the wrong folder. A folder that does not exist is refused
+    here, before anything is made or a kernel started."""
     overrides = {}
     for item in items:
         name, sep, value = item.partition("=")
+        name, value = name.strip(), value.strip()
         if not sep or not name:
             raise ParameterError(f"-p {item!r}: write parameters as name=value (e.g. -p epochs=3)")
-        overrides[name.strip()] = value.strip()
+        if name.endswith("_root") and value:
+            path = os.path.abspath(os.path.expanduser(value))
+            if not os.path.exists(path):
+                raise ParameterError(f"-p {name}={value}: {path} does not exist; point it at the dataset's "
+                                     f"folder in its official layout (clipalign fetch DATASET --to DIR makes one)")
+            value = path
+        overrides[name] = value
     return overrides
 
 
