@@ -53,7 +53,8 @@ _COMMON: dict[str, Any] = {
 }
 # The shared values each preset changes (its steps' changes are in their registry entries).
 _PRESET_CHANGES: dict[str, dict[str, Any]] = {
-    # The book's run, over three seeds (MULTI_RUN_PRESETS): 8.2 minutes for the whole pipeline on 2 idle CPU cores.
+    # The book's run, over three seeds (MULTI_RUN_PRESETS): about 5 minutes for the whole pipeline on 2 CPU cores
+    # (README's timing).
     "default": {},
     # Tests and CI: the whole pipeline in under 3 minutes on 2 CPU cores.
     "smoke": {"n_boot": 50, "n_perm": 500},
@@ -100,7 +101,8 @@ MULTI_RUN_PRESETS: dict[str, dict[str, tuple]] = {"default": {"seeds": (0, 1, 2)
                                                   "full": {"seeds": (0, 1, 2), "scales": ("tiny", "small")}}
 # The controlled experiments of the book's chapter 6 ("What drives the trade-off?"), which
 # `clipalign run --preset full` also runs, into OUT/drivers: each parameter varied alone around the
-# default run (a one-at-a-time sweep, seed 0, the default scale; about 1.5 hours on 2 CPU cores).
+# default run (a one-at-a-time sweep, seed 0, the default scale; 51 minutes on 2 CPU cores without its 24-epoch
+# run, book/recorded/06_sweep/recorded.json).
 # Values as `clipalign sweep -p` takes them: lists of sigmas separated by ';'.
 SWEEP_PRESETS: dict[str, dict[str, str]] = {"full": {
     "texture_correlation": "0.5,0.8,0.95",  # how good a shortcut texture is
