@@ -85,42 +85,56 @@ def check_launcher(name: str | None, partition: str | None = None, gpus_per_job:
     return Launcher(name, partition, gpus_per_job or 0, timeout_min or Launcher.timeout_min, not no_wait)
 
 
+class _Job:
+    """What a job of either kind does in its process: take its share of the threads, then its ``work``;
+    its runs are ``names`` in ``folder``, finished once each has executed every one of its ``steps``."""
+    key: str
+    folder: str
+    names: tuple[str, ...]
+    threads: int
+
+    def run(self) -> str:
+        """The job's work, in the job's process."""
+        if self.threads:  # read by torch where it starts, here and in every kernel this job starts
+            os.environ["OMP_NUM_THREADS"] = os.environ["MKL_NUM_THREADS"] = str(self.threads)
+        self.work()
+        return self.key
+
+    @property
+    def run_dirs(self) -> list[Path]:
+        return [Path(self.folder) / name for name in self.names]
+
+    def finished(self) -> bool:
+        steps = self.steps()
+        return all(RunDir(run_dir).done_all(steps) for run_dir in self.run_dirs)
+
+
 @dataclass(frozen=True)
-class Job:
-    """One job: the settings ``names`` of the sweep in ``sweep`` (a training and the settings sharing it),
+class Job(_Job):
+    """One job: the settings ``names`` of the sweep in ``folder`` (a training and the settings sharing it),
     known in the record as ``key``."""
     key: str
-    sweep: str
+    folder: str
     preset: str
     values: dict
     one_at_a_time: bool
     names: tuple[str, ...]
     threads: int = 0  # CPU threads for the job's processes (its notebooks' kernels); 0: the machine's default
 
-    def run(self) -> str:
-        """The job's work, in the job's process."""
+    def work(self) -> None:
         from .sweep import run_sweep
 
-        if self.threads:  # read by torch where it starts, here and in every kernel this job starts
-            os.environ["OMP_NUM_THREADS"] = os.environ["MKL_NUM_THREADS"] = str(self.threads)
+        run_sweep(self.folder, self.preset, self.values, self.one_at_a_time, progress=False,
+                  only=list(self.names), compare=False)
 
-        run_sweep(self.sweep, self.preset, self.values, self.one_at_a_time, progress=False, only=list(self.names),
-                  compare=False)
-        return self.key
-
-    @property
-    def run_dirs(self) -> list[Path]:
-        return [Path(self.sweep) / name for name in self.names]
-
-    def finished(self) -> bool:
+    def steps(self) -> list[str]:
         from .pipeline import available_steps
 
-        steps = available_steps()
-        return all(RunDir(run_dir).done_all(steps) for run_dir in self.run_dirs)
+        return available_steps()  # a sweep's runs each run the synthesis too
 
 
 @dataclass(frozen=True)
-class RunJob:
+class RunJob(_Job):
     """One job: the run ``names[0]`` of the multi-run folder ``folder`` (seeds × scales), known as ``key``."""
     key: str
     folder: str
@@ -131,24 +145,16 @@ class RunJob:
     names: tuple[str, ...]
     threads: int = 0
 
-    def run(self) -> str:
+    def work(self) -> None:
         from .multirun import run_many
 
-        if self.threads:
-            os.environ["OMP_NUM_THREADS"] = os.environ["MKL_NUM_THREADS"] = str(self.threads)
         run_many(self.folder, self.preset, self.seeds, self.scales, self.overrides, progress=False,
                  only=list(self.names), synthesis=False)
-        return self.key
 
-    @property
-    def run_dirs(self) -> list[Path]:
-        return [Path(self.folder) / name for name in self.names]
-
-    def finished(self) -> bool:
+    def steps(self) -> list[str]:
         from .multirun import per_run_steps
 
-        steps = per_run_steps()
-        return all(RunDir(run_dir).done_all(steps) for run_dir in self.run_dirs)
+        return per_run_steps()
 
 
 def run_jobs(out: Path, preset: str, seeds: list[int] | None, scales: list[str] | None, overrides: dict,
