@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import threading
 from pathlib import Path
 
 import open_clip
@@ -67,20 +68,41 @@ INITIALISERS = ("uniform_", "normal_", "trunc_normal_", "constant_", "zeros_", "
                 "sparse_")
 
 
+# Threads inside weights_left_undrawn (a depth per thread), and the initialisers as they were while any is.
+_undrawn_here = threading.local()
+_undrawn_state: dict = {"inside": 0, "drawn": {}}
+_undrawn_lock = threading.Lock()
+
+
+def _unless_undrawn(initialiser):
+    def initialise(tensor, *args, **kwargs):
+        return tensor if getattr(_undrawn_here, "depth", 0) else initialiser(tensor, *args, **kwargs)
+    return initialise
+
+
 @contextlib.contextmanager
 def weights_left_undrawn():
     """While inside, torch.nn.init's initialisers leave their tensor as allocated: a model built only to
-    receive every weight from a checkpoint skips drawing them (ViT-B-32: about 1 of the 1.4 s a load takes).
-    The initialisers are module-wide, so nothing else may build a model meanwhile (transformers'
-    ``no_init_weights`` does the same)."""
-    drawn = {name: getattr(torch.nn.init, name) for name in INITIALISERS}
+    receive every weight from a checkpoint skips drawing them (ViT-B-32: about 1 of the 1.4 s a load takes),
+    as transformers' ``no_init_weights`` does. The initialisers are module-wide, so they are replaced for the
+    process while any thread is inside, but skip only in the threads that are: a model another thread
+    builds meanwhile still draws its weights."""
+    with _undrawn_lock:
+        if _undrawn_state["inside"] == 0:
+            _undrawn_state["drawn"] = {name: getattr(torch.nn.init, name) for name in INITIALISERS}
+            for name, initialiser in _undrawn_state["drawn"].items():
+                setattr(torch.nn.init, name, _unless_undrawn(initialiser))
+        _undrawn_state["inside"] += 1
+    _undrawn_here.depth = getattr(_undrawn_here, "depth", 0) + 1
     try:
-        for name in INITIALISERS:
-            setattr(torch.nn.init, name, lambda tensor, *args, **kwargs: tensor)
         yield
     finally:
-        for name, initialiser in drawn.items():
-            setattr(torch.nn.init, name, initialiser)
+        _undrawn_here.depth -= 1
+        with _undrawn_lock:
+            _undrawn_state["inside"] -= 1
+            if _undrawn_state["inside"] == 0:
+                for name, initialiser in _undrawn_state["drawn"].items():
+                    setattr(torch.nn.init, name, initialiser)
 
 
 def load_checkpoint_model(checkpoint: str | Path, model_name: str, image_size: int | None = None,

@@ -130,6 +130,12 @@ def test_a_loaded_checkpoint_is_exactly_its_weights_without_drawing_random_ones(
     with models.weights_left_undrawn():
         kept = torch.full((3,), 7.0)
         assert torch.equal(torch.nn.init.kaiming_uniform_(kept), torch.full((3,), 7.0))
+        # another thread meanwhile: its model draws its weights
+        elsewhere = []
+        thread = threading.Thread(target=lambda: elsewhere.append(torch.nn.init.constant_(torch.zeros(3), 5.0)))
+        thread.start()
+        thread.join()
+        assert torch.equal(elsewhere[0], torch.full((3,), 5.0))
     assert all(getattr(torch.nn.init, name).__module__ == "torch.nn.init" for name in models.INITIALISERS)
     (tmp_path / "epoch_2.pt").write_bytes(b"not a checkpoint")
     with pytest.raises(CheckpointError):
