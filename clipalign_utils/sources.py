@@ -140,8 +140,9 @@ class FolderSource(Source):
     remote = False
 
     def __init__(self, folder: str | Path):
+        # Absolute: the pages' kernels run in the repository's root and read each checkpoint by this path.
+        folder = Path(folder).expanduser().absolute()
         self.spec = str(folder)
-        folder = Path(folder)
         self.folder = folder / "checkpoints" if (folder / "checkpoints").is_dir() else folder
 
     def checkpoints(self, at_epochs=None):

@@ -397,3 +397,17 @@ def test_a_trajectory_shared_out_under_torchrun_fetches_each_checkpoint_once(fil
             fetches = json.loads((out / "source.json").read_text())["fetches"]
             assert sorted(f["checkpoint"] for f in fetches) == ["epoch_1", "epoch_2", "epoch_3"]  # none lost
     assert "iqa.csv" in tables["one"] and tables["ranks"] == tables["one"]
+
+
+def test_a_folder_source_given_relative_is_read_where_the_command_was_given(tmp_path, monkeypatch):
+    """--checkpoints runs/x/checkpoints from the user's folder: each checkpoint's location is absolute, since
+    the pages' kernels run in the repository's root and load every checkpoint by it."""
+    folder = tmp_path / "mine" / "checkpoints"
+    folder.mkdir(parents=True)
+    for epoch in (1, 2):
+        (folder / f"epoch_{epoch}.pt").write_bytes(b"x" * epoch)
+    monkeypatch.chdir(tmp_path)
+    source = sources.open_source("mine")
+    assert source.spec == str(tmp_path / "mine")
+    assert [(c.epoch, c.location, c.size) for c in source.checkpoints()] == [
+        (1.0, str(folder / "epoch_1.pt"), 1), (2.0, str(folder / "epoch_2.pt"), 2)]
