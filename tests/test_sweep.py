@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import warnings
 
 import numpy as np
 import pandas as pd
@@ -125,6 +126,11 @@ def test_factor_effects_order_settings_by_value():
     assert effects.loc["iqa_peak_epoch", "direction"] == "not monotone"
     assert effects.loc["iqa_peak_epoch", "spearman"] == pytest.approx(0.5)
     assert sweep_metrics.direction([1, 2], [0.3, 0.3]) == "constant"
+    flat = summary.assign(iqa_peak_epoch=0.5)  # a measure the factor does not move: nan, said without a warning
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        effects = sweep_metrics.factor_effects(flat, "texture_correlation", ["iqa_peak_epoch"]).set_index("measure")
+    assert np.isnan(effects.loc["iqa_peak_epoch", "spearman"]) and effects.loc["iqa_peak_epoch", "direction"] == "constant"
     assert sweep_metrics.direction([1, 2], [np.nan, 0.3]) == "undetermined"
     assert list(sweep_metrics.numeric_values(pd.Series(["false", "true"]))) == [0.0, 1.0]
 

@@ -90,6 +90,15 @@ def direction(xs, ys) -> str:
     return "not monotone"
 
 
+def settings_spearman(xs, ys) -> float:
+    """Spearman's rho over settings; nan under 3 settings, and where either side does not vary (undefined:
+    said, not warned about, since a flat measure is a finding, "constant" in its direction)."""
+    xs, ys = np.asarray(xs, float), np.asarray(ys, float)
+    if len(xs) < 3 or np.ptp(xs) == 0 or np.ptp(ys) == 0:
+        return np.nan
+    return float(pd.Series(xs).corr(pd.Series(ys), method="spearman"))
+
+
 def factor_effects(summary: pd.DataFrame, factor: str, measures=None) -> pd.DataFrame:
     """How each measure moves as ``factor`` goes up, over the settings in ``summary`` (a column ``factor``
     holds each setting's value). Columns: factor, measure, values (low to high), measured (the measure at
@@ -100,8 +109,7 @@ def factor_effects(summary: pd.DataFrame, factor: str, measures=None) -> pd.Data
     for measure in measures:
         xs, ys = table["_x"].to_numpy(float), table[measure].to_numpy(float)
         keep = np.isfinite(ys)
-        rho = (float(pd.Series(xs[keep]).corr(pd.Series(ys[keep]), method="spearman"))
-               if keep.sum() >= 3 else np.nan)
+        rho = settings_spearman(xs[keep], ys[keep])
         rows.append({"factor": factor, "measure": measure,
                      "values": " → ".join(map(str, table[factor])),
                      "measured": " → ".join(f"{y:.3g}" for y in ys),

@@ -57,8 +57,7 @@ def shape_noise_sentences(tables: dict, data: dict, params: dict) -> list[str]:
     lines = [f"left out (noise drop measured at other sigmas): {', '.join(left_out)}"] if left_out else []
     summary, table = tables["sweep_summary"], tables["sweep_checkpoints"]
     final = summary[summary["setting"].isin(comparable)].dropna(subset=["noise_drop_final"])
-    across = ((1 - final["final_texture_bias"]).corr(final["noise_drop_final"], method="spearman")
-              if len(final) >= 3 else float("nan"))
+    across = sweep_metrics.settings_spearman(1 - final["final_texture_bias"], final["noise_drop_final"])
     pooled = sweep_metrics.pooled_relation(table[table["setting"].isin(comparable)], n_perm=params["n_perm"],
                                            seed=bootstrap_seed(params))
     lines += [f"across settings, last checkpoints: Spearman(shape bias, noise drop) = {across:.2f} "
