@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import uuid
 from pathlib import Path
 from typing import Callable
@@ -15,17 +16,20 @@ from .layout import RunDir
 def atomic_write(path: str | Path, write: Callable[[Path], object]) -> Path:
     """``write(tmp)`` into a temporary file beside ``path`` (same suffix, so writers that pick a format by
     it still do), then rename it to ``path``: a reader never sees a half-written result. The one
-    atomic-write helper every writer of the package uses. The temporary name is the writer's own: two
-    processes writing one file at once (a sweep's local jobs each record the sweep) must not rename each
-    other's temporary away; the last rename wins, whole."""
+    atomic-write helper every writer of the package uses. The temporary file lies in a folder of the
+    writer's own: two processes writing one file at once (a sweep's local jobs each record the sweep) must
+    not rename each other's temporary away, and the last rename wins, whole. Its name is always the same,
+    since some writers record it (torch.save names its archive after it), so a result's bytes are too."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.stem}.{uuid.uuid4().hex[:12]}.tmp{path.suffix}")
+    folder = path.with_name(f".{path.stem}.{uuid.uuid4().hex[:12]}.tmp")
+    folder.mkdir()
+    tmp = folder / f".{path.stem}.tmp{path.suffix}"
     try:
         write(tmp)
         os.replace(tmp, path)
     finally:
-        tmp.unlink(missing_ok=True)
+        shutil.rmtree(folder, ignore_errors=True)
     return path
 
 

@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import os
-import re
 import subprocess
 import sys
 import threading
@@ -335,7 +334,7 @@ def test_atomic_write_leaves_nothing_half_written(tmp_path):
     assert not target.exists() and list((tmp_path / "metrics").iterdir()) == []
     seen = []
     atomic_write(target, lambda tmp: seen.append(tmp.name) or tmp.write_text("a,b\n"))
-    assert target.read_text() == "a,b\n" and re.fullmatch(r"\.table\.\w+\.tmp\.csv", seen[0])  # the suffix kept
+    assert target.read_text() == "a,b\n" and seen == [".table.tmp.csv"]  # the suffix kept for format-picking writers
     assert list((tmp_path / "metrics").iterdir()) == [target]
     write_text(target, "c\n")
     assert target.read_text() == "c\n"
@@ -351,7 +350,7 @@ def test_atomic_writes_of_one_file_at_once_do_not_take_each_others_temporary(tmp
     def slow(text):
         def write(tmp):
             tmp.write_text(text)
-            inside.append(tmp.name)
+            inside.append(tmp)
             release.wait(10)  # both temporaries written before either renames
         return write
 
@@ -367,7 +366,12 @@ def test_atomic_writes_of_one_file_at_once_do_not_take_each_others_temporary(tmp
     for thread in threads:
         thread.join(20)
     assert failed == [] and len(set(inside)) == 2 and target.read_text() in ("one\n", "two\n")
+    assert {tmp.name for tmp in inside} == {".sweep.tmp.json"}  # one name in two folders: the same bytes by any writer
     assert list(tmp_path.iterdir()) == [target]
+    # torch.save names its archive after the file it writes: a checkpoint saved twice is the same bytes twice
+    for folder in ("a", "b"):
+        train._atomic_torch_save({"state_dict": {"w": torch.arange(3.0)}}, tmp_path / folder / "epoch_1.pt")
+    assert (tmp_path / "a" / "epoch_1.pt").read_bytes() == (tmp_path / "b" / "epoch_1.pt").read_bytes()
 
 
 _HEAP_PROBE = """
