@@ -64,11 +64,11 @@ def real_format_sets(root: Path, sizes: str = "benchmark") -> dict:
     }
 
 
-def write_checkpoint(model_name: str, path: Path) -> Path:
-    """A random-weight open_clip_train checkpoint (a DDP run's ``module.`` keys)."""
-    model = models.create_model(model_name, seed=0)
-    torch.save({"epoch": 1, "name": "cost", "state_dict": {f"module.{k}": v for k, v in model.state_dict().items()}},
-               path)
+def write_checkpoint(model_name: str, path: Path, seed: int = 0, epoch: int = 1) -> Path:
+    """A random-weight open_clip_train checkpoint (a DDP run's ``module.`` keys), drawn from ``seed``."""
+    model = models.create_model(model_name, seed=seed)
+    torch.save({"epoch": epoch, "name": "cost",
+                "state_dict": {f"module.{k}": v for k, v in model.state_dict().items()}}, path)
     return path
 
 

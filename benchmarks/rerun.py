@@ -73,19 +73,13 @@ def main() -> None:
 def trajectory(folder: Path, model_name: str, n: int) -> tuple[str, ...]:
     """``n`` random-weight checkpoints of ``model_name`` (each its own seed) in open_clip_train's format in
     ``folder/checkpoints``, and small real-format sets; the ``clipalign run`` options that stream them."""
-    import torch
-
     sys.path.insert(0, str(Path(__file__).resolve().parent))
-    from real_clip_cost import real_format_sets
-
-    from clipalign_utils import models
+    from real_clip_cost import real_format_sets, write_checkpoint
 
     checkpoints = folder / "checkpoints"
     checkpoints.mkdir()
     for epoch in range(1, n + 1):
-        weights = models.create_model(model_name, seed=epoch).state_dict()
-        torch.save({"epoch": epoch, "state_dict": {f"module.{k}": v for k, v in weights.items()}},
-                   checkpoints / f"epoch_{epoch}.pt")
+        write_checkpoint(model_name, checkpoints / f"epoch_{epoch}.pt", seed=epoch, epoch=epoch)
     sets = real_format_sets(folder / "data")
     # One prompt per class, as real_clip_cost.py measures by default: the ensemble's 80 templates over
     # ImageNet's 1,000 classes would make the first run a text-tower benchmark (about 15 minutes a checkpoint).

@@ -227,9 +227,8 @@ def main(argv: list[str] | None = None) -> int:
                     return 0
             out = run_many(args.out, args.preset, args.seeds, args.scales, overrides, progress=sys.stderr.isatty())
             if args.preset in SWEEP_PRESETS:
-                from .sweep import run_sweep
-
                 from .multirun import link_base_run
+                from .sweep import run_sweep
 
                 link_base_run(out, args.preset, overrides)
                 run_sweep(out / "drivers", args.preset, {**SWEEP_PRESETS[args.preset], **overrides},
