@@ -14,8 +14,8 @@ each step's time as the command prints it. The last line: "re-run: X.XX of the f
 The same for a real architecture at its own input size: ``--checkpoints`` random-weight checkpoints of the
 open_clip model in a folder, streamed through the steps over small sets in the real datasets' layouts with
 one prompt per class (as ``benchmarks/real_clip_cost.py`` measures one), ``clipalign run --checkpoints
-FOLDER --only STEPS`` the first time, then ``clipalign run --only STEPS`` on the streamed run from its caches
-(the weights are not read again).
+FOLDER --only STEPS`` the first time, then ``clipalign run --only STEPS`` (no ``-p``: the run's record keeps
+them) on the streamed run from its caches (the weights are not read again).
 """
 from __future__ import annotations
 
@@ -54,8 +54,8 @@ def main() -> None:
         if args.trajectory:
             stream = trajectory(Path(folder), args.trajectory, args.checkpoints)
             first, first_steps = timed(run_dir, args.steps, args.preset, env, stream)
-            # A re-run takes the preset's analysis parameters unless given (README): the same -p again.
-            again, again_steps = timed(run_dir, args.steps, args.preset, env, stream[2:])
+            # No -p: each step keeps what it was given last time (record.json), the model its manifest's.
+            again, again_steps = timed(run_dir, args.steps, args.preset, env)
         else:
             timed(run_dir, "train", args.preset, env)
             first, first_steps = timed(run_dir, args.steps, args.preset, env)

@@ -5,7 +5,8 @@ was measured on.
 training record on top (``train_params.json`` from our trainer; ``params.txt`` from open_clip_train, which
 names the model, the seed and the input size), then the values given (``-p``, papermill). A training or
 world parameter that contradicts the run's record is refused with one line naming the recorded value;
-analysis parameters (distance, sigmas, datasets, …) may be given per step. What a record lacks (a run
+analysis parameters (distance, sigmas, datasets, …) may be given per step, and :func:`for_step` keeps, for a
+step re-run without them, what its record.json entry was given last time. What a record lacks (a run
 with no record at all, or params.txt only) comes from the preset or the given value, and the sources say
 which. The result is a frozen :class:`Resolved`, with the typed groups :class:`TrainingSettings` and
 :class:`WorldSettings`.
@@ -77,6 +78,9 @@ TRAINING_KEYS = tuple(f.name for f in fields(TrainingSettings)) + WORLD_KEYS
 RECORDED_BEFORE = {"quality_variation": 0.0, "quality_families": list(QUALITY_FAMILIES),
                    "object_placement": "centred"}
 GIVEN = "given"  # the source of a value passed with -p or by papermill
+CARRIED = "record.json"  # the source of a value a step was given before, kept for its re-run (for_step)
+# How a step runs, not what it measures: a re-run never inherits them (the next machine may have no GPU).
+MACHINE_KEYS = ("device", "eval_batch_size")
 
 
 def jsonable(value):
@@ -97,7 +101,7 @@ def _same(name: str, a, b) -> bool:
 @dataclass(frozen=True)
 class Resolved:
     """One step's parameters, resolved: ``values`` (every preset parameter, typed), ``sources`` (per
-    parameter: ``preset <name>``, ``train_params.json``, ``params.txt`` or ``given``) and the preset."""
+    parameter: ``preset <name>``, ``train_params.json``, ``params.txt``, ``given`` or ``record.json``) and the preset."""
 
     preset: str
     values: Mapping[str, Any]
@@ -235,6 +239,32 @@ def entry(run_dir: str | Path, step: str) -> Resolved | None:
     return Resolved.from_json(recorded) if recorded else None
 
 
+def for_step(run_dir: str | Path, step: str, resolved: Resolved) -> Resolved:
+    """``resolved`` for ``step`` on ``run_dir``: where a value comes from the preset, the value the step's
+    entry in record.json was given before (with -p, by papermill, or carried so), if any. A re-run step
+    measures what the step measured last time (a streamed run's TID2013, its prompt templates) unless told
+    otherwise; only analysis parameters are carried, never the machine's (``MACHINE_KEYS``). A carried
+    dataset folder that no longer exists is refused in one line."""
+    before = read(run_dir).get("steps", {}).get(step)
+    if not before:
+        return resolved
+    carried = {name: value for name, value in before.get("parameters", {}).items()
+               if before.get("sources", {}).get(name) in (GIVEN, CARRIED) and name not in MACHINE_KEYS
+               and name not in TRAINING_KEYS and resolved.sources.get(name, "").startswith("preset ")}
+    if not carried:
+        return resolved
+    values = config.resolve(resolved.preset, **{**resolved.values, **carried})
+    values.pop("preset")
+    for name, value in carried.items():
+        dataset = name.removesuffix("_root") + "_dataset"
+        if name.endswith("_root") and value and values.get(dataset) != "embedded" and not Path(value).exists():
+            raise ParameterError(
+                f"{RunDir(run_dir).run_record}: step {step} last read {name}={value}, which no longer exists: "
+                f"give -p {name}=<the dataset's folder> (or -p {dataset}=embedded)")
+    return Resolved(resolved.preset, MappingProxyType(values),
+                    MappingProxyType({**resolved.sources, **{name: CARRIED for name in carried}}))
+
+
 def write_entry(run_dir: str | Path, step: str, resolved: Resolved) -> None:
     """Record ``resolved`` as the step's parameters (replacing its entry: its evaluation sets are recorded
     again when it loads them)."""
@@ -272,7 +302,7 @@ def for_page(namespace: Mapping[str, Any], run_dir: str | Path, step: str, show:
             and all(_same(n, config.coerce(n, given[n], recorded.values[n]), recorded.values[n]) for n in declared)):
         resolved = recorded
     else:
-        resolved = resolve(run_dir, preset, given)
+        resolved = for_step(run_dir, step, resolve(run_dir, preset, given))
     if show:
         from .prose import show as display
 

@@ -92,6 +92,39 @@ def test_record_json_keeps_each_steps_entry_and_a_page_uses_it_as_passed(tmp_pat
     assert not (run / "record.json").exists()
 
 
+def test_a_rerun_step_keeps_what_it_was_given_but_not_the_machines_settings(tmp_path):
+    """A step re-run without -p measures what it measured last time (a streamed run's TID2013 stays TID2013),
+    a value given now wins, the device and batch size are never inherited, and only that step's entry counts."""
+    run = _trained(tmp_path / "run")
+    tid = tmp_path / "tid2013"
+    tid.mkdir()
+    first = {"iqa_dataset": "tid2013", "iqa_root": str(tid), "distance": "euclidean", "prompt_templates": "single",
+             "device": "cuda", "eval_batch_size": 7}
+    record.write_entry(run, "iqa", record.resolve(run, "smoke", first))
+    again = record.for_step(run, "iqa", record.resolve(run, "smoke", {}))
+    kept = {name: again.values[name] for name in ("iqa_dataset", "iqa_root", "distance", "prompt_templates")}
+    assert kept == {"iqa_dataset": "tid2013", "iqa_root": str(tid), "distance": "euclidean", "prompt_templates": "single"}
+    assert {again.sources[name] for name in kept} == {"record.json"}
+    smoke = config.PRESETS["smoke"]
+    assert (again.values["device"], again.values["eval_batch_size"]) == (smoke["device"], smoke["eval_batch_size"])
+    assert again.sources["seed"] == "train_params.json" and again.sources["n_boot"] == "preset smoke"
+    # Carried once, carried again: the entry written by the re-run keeps them for the next one.
+    record.write_entry(run, "iqa", again)
+    assert record.for_step(run, "iqa", record.resolve(run, "smoke", {})).values["iqa_dataset"] == "tid2013"
+    # A value given now wins; another step's entry is not this step's.
+    assert record.for_step(run, "iqa", record.resolve(run, "smoke", {"distance": "cosine"})).values["distance"] == "cosine"
+    assert record.for_step(run, "similarity", record.resolve(run, "smoke", {})).values["distance"] == smoke["distance"]
+    # The dataset's folder gone: one line naming the record, the parameter and the way out ...
+    tid.rmdir()
+    with pytest.raises(ParameterError) as error:
+        record.for_step(run, "iqa", record.resolve(run, "smoke", {}))
+    assert str(error.value) == (f"{run / 'record.json'}: step iqa last read iqa_root={tid}, which no longer exists: "
+                                f"give -p iqa_root=<the dataset's folder> (or -p iqa_dataset=embedded)")
+    # ... which works: the embedded set needs no folder.
+    back = record.for_step(run, "iqa", record.resolve(run, "smoke", {"iqa_dataset": "embedded"}))
+    assert back.values["iqa_dataset"] == "embedded" and back.values["distance"] == "euclidean"
+
+
 def test_a_step_records_the_hashes_of_what_it_loaded(tmp_path):
     run_dir = _trained(tmp_path / "run")
     run = types.SimpleNamespace(run_dir=run_dir, image_size=32)

@@ -411,3 +411,23 @@ def test_a_folder_source_given_relative_is_read_where_the_command_was_given(tmp_
     assert source.spec == str(tmp_path / "mine")
     assert [(c.epoch, c.location, c.size) for c in source.checkpoints()] == [
         (1.0, str(folder / "epoch_1.pt"), 1), (2.0, str(folder / "epoch_2.pt"), 2)]
+
+
+@pytest.mark.slow
+def test_a_streamed_run_re_run_without_its_options_measures_its_real_dataset_again(tmp_path):
+    """`clipalign run --only iqa` (or the same --checkpoints again) on a trajectory streamed over TID2013,
+    without repeating -p: the same dataset, model and table, not the preset's embedded set."""
+    from fixtures_real import make_tid2013
+
+    tid = make_tid2013(tmp_path / "tid2013")
+    folder = write_openclip_train_checkpoints(tmp_path / "checkpoints", epochs=(1, 2))
+    out = tmp_path / "run"
+    assert cli.main(["run", "--out", str(out), "--checkpoints", str(folder), "--only", "iqa", "--preset", "smoke",
+                     "-p", "model=tiny", "-p", "iqa_dataset=tid2013", "-p", f"iqa_root={tid}", "--no-book"]) == 0
+    first = (out / "metrics" / "iqa.csv").read_bytes()
+    assert set(pd.read_csv(out / "metrics" / "iqa.csv")["dataset"]) == {"tid2013"}
+    for again in (["--only", "iqa"], ["--checkpoints", str(folder), "--only", "iqa"]):
+        assert cli.main(["run", "--out", str(out), *again, "--no-book"]) == 0, again
+        assert (out / "metrics" / "iqa.csv").read_bytes() == first, again
+    entry = json.loads((out / "record.json").read_text())["steps"]["iqa"]
+    assert entry["parameters"]["iqa_dataset"] == "tid2013" and entry["sources"]["iqa_root"] == "record.json"

@@ -75,12 +75,13 @@ def prefill(out: str | Path, steps: Sequence[str], preset: str | None, given: Ma
     for run_dir in runs:
         resolved = record.resolve(run_dir, record.run_preset(run_dir, preset), dict(given))
         run = discover_run(run_dir, resolved.unless_preset("model"))
-        params = resolved.params  # "cuda" is this rank's GPU (run_ranks set it)
+        # "cuda" is this rank's GPU (run_ranks set it); each step with what it was given before
+        params = {step: record.for_step(run_dir, step, resolved).params for step in steps}
         mine = run.checkpoints[env["rank"]::env["world_size"]]
         for checkpoint in tqdm(mine, desc=f"rank {env['rank']} {run_dir.name}", disable=not progress):
             one = Run(run.run_dir, run.model_name, run.image_size, [checkpoint], run.params)
             for step in steps:
-                step_module(step).measure(one, params)
+                step_module(step).measure(one, params[step])
                 made += 1
     return made
 

@@ -26,7 +26,7 @@ def measure_step(run_dir: str | Path, step: str, preset: str | None = None,
     """Resolve ``given`` against the run (its record; ``preset`` None: the run's own), record the
     resolution, measure the analysis step ``step`` and write its tables; return their paths."""
     run_dir = Path(run_dir)
-    resolved = record.resolve(run_dir, record.run_preset(run_dir, preset), given)
+    resolved = record.for_step(run_dir, step, record.resolve(run_dir, record.run_preset(run_dir, preset), given))
     run = discover_run(run_dir, resolved.unless_preset("model"))
     record.write_entry(run_dir, step, resolved)
     return write_tables(step_module(step).measure(run, resolved.params), run_dir)

@@ -64,6 +64,9 @@ def run_many(out: str | Path, preset: str | None = None, seeds: list[int] | None
                                                       {**given, "model": scale, "seed": seed})
                 for scale, seed in runs}
     folder = record.resolve(out, preset, given)
+    for name, run_resolved in resolved.items():  # what each step carries from its last run, checked here too
+        for step in steps:
+            record.for_step(out / name, step, run_resolved)
     out.mkdir(parents=True, exist_ok=True)
     # the folder's kind (RunDir.kind), written before any run starts
     write_json(RunDir(out).record("runs"), {"preset": preset, "overrides": dict(overrides or {}),
@@ -130,6 +133,8 @@ def rerun_step(out: str | Path, step: str, preset: str | None = None, overrides:
     if not runs:
         raise ParameterError(f"{out} holds no runs (<scale>-seed<k>/ folders with checkpoints)")
     resolved = [record.resolve(run_dir, preset, given) for run_dir in runs]  # all checked before any runs
+    for run_dir, run_resolved in zip(runs, resolved):
+        record.for_step(run_dir, step, run_resolved)
     folder = record.resolve(out, preset, given)
     if entry.optional:
         # Its page runs once on the folder: it measures every run (each against its own record) and shows

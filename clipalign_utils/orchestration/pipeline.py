@@ -176,8 +176,10 @@ def run_page(name: str, run_dir: Path, resolved: Resolved, extra: Mapping | None
 
 def execute_step(step: str, run_dir: Path, resolved: Resolved, extra: Mapping | None = None,
                  progress: bool = True) -> Path:
-    """Execute one step's notebook into RUN_DIR/notebooks/ with the resolved parameters."""
-    return run_page(registry.get(step).notebook, run_dir, resolved, extra, progress, label=f"step {step}", entry=step)
+    """Execute one step's notebook into RUN_DIR/notebooks/ with the resolved parameters (and what the step
+    was given before, ``record.for_step``)."""
+    return run_page(registry.get(step).notebook, run_dir, record.for_step(run_dir, step, resolved), extra, progress,
+                    label=f"step {step}", entry=step)
 
 
 def run_step(step: str, run_dir: Path, preset: str | None = None, overrides: Mapping | None = None,
@@ -186,7 +188,7 @@ def run_step(step: str, run_dir: Path, preset: str | None = None, overrides: Map
     notebook; return the executed notebook's path."""
     preset = record.run_preset(run_dir, preset)
     given, extra = split_given(dict(overrides or {}), [registry.get(step).notebook], preset)
-    resolved = record.resolve(run_dir, preset, given)
+    resolved = record.for_step(run_dir, step, record.resolve(run_dir, preset, given))
     return execute_step(step, Path(run_dir), resolved, extra, progress)
 
 
@@ -235,6 +237,8 @@ def run_pipeline(out: str | Path, preset: str | None = None, only: str | None = 
         steps = names
     given, extra = split_given(dict(overrides or {}), step_notebooks(steps), preset)
     resolved = record.resolve(run_dir, preset, given)  # the one resolution: before any folder is made
+    for step in steps:
+        record.for_step(run_dir, step, resolved)  # what each step carries is checked before anything runs
     if "train" not in steps and any(_reads_checkpoints(step) for step in steps):
         # A folder without a run fails here, in one line, not after a kernel has started and a page has run.
         check_run(run_dir, resolved.unless_preset("model"))

@@ -163,12 +163,17 @@ def run_streamed(out: str | Path, spec: str, at_epochs: str | None = None, keep_
     preset = record.run_preset(run_dir, preset)
     given, extra = split_given(dict(overrides or {}), step_notebooks(executed_steps(only)) + [REAL_CLIP_PAGE],
                                preset)
-    model = given.get("model") or source.architecture
+    # A re-run of a trajectory streamed before knows its architecture from the run's manifest.
+    model = given.get("model") or source.architecture or (RunDir(run_dir).source_manifest() or {}).get("model")
     if not model:
         raise ParameterError(f"--checkpoints {spec}: the source does not name its architecture: "
                              f"pass -p model=<open_clip name> (e.g. -p model=ViT-B-32)")
     # The run's record names the trajectory's architecture, not the preset's training scale.
     resolved = record.resolve(run_dir, preset, {**given, "model": model})  # before any folder is made
+    # Each step measures with what it was given before unless given again (a re-run keeps its datasets).
+    params = {step: record.for_step(run_dir, step, resolved).params for step in steps}
+    for page in executed_steps(only):
+        record.for_step(run_dir, page, resolved)  # checked here, applied as each page runs
     # The page renders this run: the source options are not passed on (the page would analyse a source).
     page_extra = {k: v for k, v in extra.items() if k not in NOTEBOOK_OPTIONS}
     layout = RunDir(run_dir)
@@ -189,7 +194,7 @@ def run_streamed(out: str | Path, spec: str, at_epochs: str | None = None, keep_
                     source.fetch(checkpoint, local, progress=progress)
                 path = local
             _measure_one(run_dir, model, Checkpoint(path, checkpoint.epoch, checkpoint.identity()
-                                                    if source.remote else None), todo, resolved.params, layout,
+                                                    if source.remote else None), todo, params, layout,
                          checkpoint, done)
         if source.remote and checkpoint.name not in keep:
             local.unlink(missing_ok=True)
@@ -197,11 +202,12 @@ def run_streamed(out: str | Path, spec: str, at_epochs: str | None = None, keep_
         return run_dir
     execute(run_dir, executed_steps(only), resolved, extra=extra, progress=progress)
     # The book's chapter on real trajectories, rendered from this run (a build folder holding it shows it).
-    run_page(REAL_CLIP_PAGE, run_dir, resolved, page_extra, progress, label=f"page {REAL_CLIP_PAGE}")
+    run_page(REAL_CLIP_PAGE, run_dir, record.for_step(run_dir, REAL_CLIP_PAGE, resolved), page_extra, progress,
+             label=f"page {REAL_CLIP_PAGE}")
     return run_dir
 
 
-def _measure_one(run_dir: Path, model: str, checkpoint: Checkpoint, steps: list[str], params: dict,
+def _measure_one(run_dir: Path, model: str, checkpoint: Checkpoint, steps: list[str], params: Mapping[str, dict],
                  layout: RunDir, remote: RemoteCheckpoint, done: set[str]) -> None:
     """Measure each step on this checkpoint alone: its tables are dropped, its embeddings and maps stay
     in the cache for the notebooks' pass over the whole trajectory. ``done``: the steps measured before
@@ -210,6 +216,6 @@ def _measure_one(run_dir: Path, model: str, checkpoint: Checkpoint, steps: list[
 
     run = Run(run_dir, open_clip_name(model), None, [checkpoint], {"model": model})
     for step in steps:
-        step_module(step).measure(run, params)
+        step_module(step).measure(run, params[step])
         done.add(step)
         write_json(_marker(layout, remote), {"identity": remote.identity(), "steps": sorted(done)})
