@@ -128,6 +128,10 @@ EXPERIMENTS: dict[str, dict[str, dict[str, str]]] = {"quality": {
 EXPERIMENT_FIXED: dict[str, dict[str, str]] = {"quality": {"seed": "0,1,2", "epochs": "6", "n_boot": "300",
                                                            "test_per_class": "50", "n_perm": "2000"}}
 EXPERIMENT_PAGES: dict[str, str] = {"quality": "09_quality_experiment"}
+# What a multi-run preset runs besides its runs, the one list `clipalign run` and its launcher read: its
+# drivers sweep (SWEEP_PRESETS) into OUT/<DRIVERS_FOLDER>, and these experiments, each into OUT/<name>.
+DRIVERS_FOLDER = "drivers"
+PRESET_EXPERIMENTS: dict[str, tuple[str, ...]] = {"full": ("quality",)}
 
 _COMMON_CHOICES: dict[str, Collection[str]] = {
     "device": choices.DEVICES,

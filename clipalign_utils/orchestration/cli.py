@@ -12,7 +12,7 @@ import os
 import sys
 
 from .. import registry
-from ..config import EXPERIMENTS, MULTI_RUN_PRESETS, PRESETS, SWEEP_PRESETS
+from ..config import DRIVERS_FOLDER, EXPERIMENTS, MULTI_RUN_PRESETS, PRESET_EXPERIMENTS, PRESETS, SWEEP_PRESETS
 from ..errors import ClipalignError, ParameterError
 from ..layout import runs_in
 
@@ -231,12 +231,12 @@ def main(argv: list[str] | None = None) -> int:
                 from .sweep import run_sweep
 
                 link_base_run(out, args.preset, overrides)
-                run_sweep(out / "drivers", args.preset, {**SWEEP_PRESETS[args.preset], **overrides},
+                run_sweep(out / DRIVERS_FOLDER, args.preset, {**SWEEP_PRESETS[args.preset], **overrides},
                           one_at_a_time=True, progress=sys.stderr.isatty())
-            if args.preset == "full":
+            for name in PRESET_EXPERIMENTS.get(args.preset, ()):
                 from .experiment import run_experiment
 
-                run_experiment(out / "quality", "quality", args.preset, overrides, progress=sys.stderr.isatty())
+                run_experiment(out / name, name, args.preset, overrides, progress=sys.stderr.isatty())
             if not args.no_book:
                 from .book import build_book
 

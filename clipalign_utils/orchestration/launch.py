@@ -311,17 +311,18 @@ def runs_on(launcher: Launcher, out: str | Path, preset: str, seeds: list[int] |
     experiment's, then the drivers sweep's, whose base run is the runs' own (linked in once finished, as
     without a launcher, so it is not trained twice). True when every job's runs are finished, so the
     ordinary command has only the syntheses, the comparisons and the book left."""
-    from ..config import SWEEP_PRESETS
+    from ..config import DRIVERS_FOLDER, PRESET_EXPERIMENTS, SWEEP_PRESETS
     from .multirun import link_base_run
 
     out = Path(out).resolve()
     jobs = run_jobs(out, preset, seeds, scales, overrides, prefix="runs/")
-    if preset == "full":
-        jobs += experiment_jobs(out / "quality", "quality", preset, overrides, prefix="quality/")
+    for name in PRESET_EXPERIMENTS.get(preset, ()):
+        jobs += experiment_jobs(out / name, name, preset, overrides, prefix=f"{name}/")
     if not launch(out, jobs, launcher, progress):
         return False
     if preset not in SWEEP_PRESETS:
         return True
     link_base_run(out, preset, overrides)
-    drivers = sweep_jobs(out / "drivers", preset, {**SWEEP_PRESETS[preset], **overrides}, True, prefix="drivers/")
+    drivers = sweep_jobs(out / DRIVERS_FOLDER, preset, {**SWEEP_PRESETS[preset], **overrides}, True,
+                         prefix=f"{DRIVERS_FOLDER}/")
     return launch(out, drivers, launcher, progress)

@@ -18,7 +18,7 @@ import time
 from pathlib import Path
 
 from .. import record, registry
-from ..config import resolve
+from ..config import DRIVERS_FOLDER, resolve
 from ..errors import ParameterError
 from ..io import write_json
 from ..layout import RunDir, runs_in
@@ -96,7 +96,7 @@ def link_base_run(out: Path, preset: str, overrides: dict) -> None:
     that run, link it in (the sweep then skips it) rather than training it twice."""
     params = resolve(preset, **{k: v for k, v in overrides.items() if k in ("model", "seed")})
     same = out / run_name(params["model"], params["seed"])
-    base = out / "drivers" / "base"
+    base = out / DRIVERS_FOLDER / "base"
     if RunDir(same).complete and not base.exists() and not base.is_symlink():
         base.parent.mkdir(parents=True, exist_ok=True)
         base.symlink_to(Path("..") / same.name, target_is_directory=True)
