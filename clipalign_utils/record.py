@@ -31,7 +31,7 @@ import json
 from dataclasses import dataclass, fields
 from pathlib import Path
 from types import MappingProxyType
-from typing import Any, Callable, Mapping
+from typing import Any, Callable, Collection, Mapping
 
 import numpy as np
 import pandas as pd
@@ -239,18 +239,20 @@ def entry(run_dir: str | Path, step: str) -> Resolved | None:
     return Resolved.from_json(recorded) if recorded else None
 
 
-def for_step(run_dir: str | Path, step: str, resolved: Resolved) -> Resolved:
+def for_step(run_dir: str | Path, step: str, resolved: Resolved, declared: Collection[str] | None = None) -> Resolved:
     """``resolved`` for ``step`` on ``run_dir``: where a value comes from the preset, the value the step's
     entry in record.json was given before (with -p, by papermill, or carried so), if any. A re-run step
     measures what the step measured last time (a streamed run's TID2013, its prompt templates) unless told
-    otherwise; only analysis parameters are carried, never the machine's (``MACHINE_KEYS``). A carried
-    dataset folder that no longer exists is refused in one line."""
+    otherwise; only analysis parameters are carried, never the machine's (``MACHINE_KEYS``), and only those
+    in ``declared`` when given (the parameters the step's page reads). A carried dataset folder that no
+    longer exists is refused in one line."""
     before = read(run_dir).get("steps", {}).get(step)
     if not before:
         return resolved
     carried = {name: value for name, value in before.get("parameters", {}).items()
                if before.get("sources", {}).get(name) in (GIVEN, CARRIED) and name not in MACHINE_KEYS
-               and name not in TRAINING_KEYS and resolved.sources.get(name, "").startswith("preset ")}
+               and name not in TRAINING_KEYS and (declared is None or name in declared)
+               and resolved.sources.get(name, "").startswith("preset ")}
     if not carried:
         return resolved
     values = config.resolve(resolved.preset, **{**resolved.values, **carried})
@@ -302,7 +304,7 @@ def for_page(namespace: Mapping[str, Any], run_dir: str | Path, step: str, show:
             and all(_same(n, config.coerce(n, given[n], recorded.values[n]), recorded.values[n]) for n in declared)):
         resolved = recorded
     else:
-        resolved = for_step(run_dir, step, resolve(run_dir, preset, given))
+        resolved = for_step(run_dir, step, resolve(run_dir, preset, given), declared)
     if show:
         from .prose import show as display
 

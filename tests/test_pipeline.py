@@ -85,13 +85,34 @@ def test_only_runs_each_new_step(step, table, smoke_run_copy):
     assert not (smoke_run_copy / "book").exists()  # --only builds no book
 
 
-def test_failed_step_leaves_no_table(smoke_run_copy, capsys):
-    (smoke_run_copy / "empty-folder").mkdir()  # exists, so the page opens it: not TID2013's layout
+def test_a_dataset_folder_in_the_wrong_layout_is_refused_before_anything_runs(smoke_run_copy, tmp_path, capsys):
+    """Read by its loader before a kernel starts or a run trains: one line naming the parameter and what the
+    folder should hold; nothing written, nothing removed (the step's earlier page and table stay)."""
+    (tmp_path / "empty-folder").mkdir()  # exists (so the CLI takes it) but is not TID2013's layout
+    before = {p: p.read_bytes() for p in smoke_run_copy.rglob("*") if p.is_file()}
+    for argv in (["--out", str(smoke_run_copy), "--only", "iqa"], ["--out", str(tmp_path / "new")]):
+        code = cli.main(["run", "--preset", "smoke", *argv, "-p", "iqa_dataset=tid2013",
+                         "-p", f"iqa_root={tmp_path / 'empty-folder'}"])
+        err = capsys.readouterr().err.strip().splitlines()
+        assert code == 2 and len(err) == 1, err
+        assert "iqa_root" in err[0] and "empty-folder" in err[0] and "reference_images" in err[0]
+    assert {p: p.read_bytes() for p in smoke_run_copy.rglob("*") if p.is_file()} == before
+    assert not (tmp_path / "new").exists()
+
+
+def test_failed_step_leaves_no_table(smoke_run_copy, tmp_path, capsys):
+    """What only the page finds (an image in the listed layout that does not decode) fails the step: one
+    line, no table, the partial notebook kept as .failed.ipynb."""
+    from fixtures_real import make_tid2013
+
+    root = make_tid2013(tmp_path / "tid2013")
+    broken = root / "distorted_images" / "i01_08_2.bmp"
+    broken.write_bytes(b"not a bitmap")
     code = cli.main(["run", "--preset", "smoke", "--out", str(smoke_run_copy), "--only", "iqa",
-                     "-p", "iqa_dataset=tid2013", "-p", f"iqa_root={smoke_run_copy / 'empty-folder'}"])
+                     "-p", "iqa_dataset=tid2013", "-p", f"iqa_root={root}"])
     errors = [line for line in capsys.readouterr().err.splitlines() if line.startswith("clipalign: error")]
     assert code == 2 and len(errors) == 1
-    assert "iqa_root" in errors[0] and "empty-folder" in errors[0] and "reference_images" in errors[0]
+    assert "i01_08_2.bmp" in errors[0]
     assert not (smoke_run_copy / "metrics" / "iqa.csv").exists()
     assert not (smoke_run_copy / "notebooks" / "02_iqa_alignment.ipynb").exists()
     assert (smoke_run_copy / "notebooks" / "02_iqa_alignment.failed.ipynb").exists()

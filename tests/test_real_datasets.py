@@ -266,3 +266,22 @@ def test_cifar100_missing_root_names_parameter(tmp_path):
     (tmp_path / "empty").mkdir()
     with pytest.raises(DatasetError, match=r"noise_root '.*empty' holds neither"):
         load_cifar100(tmp_path / "empty")
+
+
+def test_each_real_dataset_a_run_names_is_read_before_it_runs_without_the_published_checksums(tmp_path):
+    """check_real_datasets reads each named release with its loader (a wrong folder: one line naming the
+    parameter and the layout); a user's own copy need not match the published checksums a fetch checks."""
+    from clipalign_utils.data import fetch
+
+    cifar = make_cifar100(tmp_path / "mine")  # pickled here: not the published MD5
+    with pytest.raises(DatasetError, match="MD5"):
+        fetch.RELEASES["cifar100"].checksums(cifar)
+    fetch.check_real_datasets({"noise_dataset": "cifar100", "noise_root": str(cifar),
+                               "iqa_dataset": "embedded", "iqa_root": str(tmp_path / "nowhere")})
+    with pytest.raises(DatasetError) as error:
+        fetch.check_real_datasets({"iqa_dataset": "tid2013", "iqa_root": str(cifar)})
+    message = str(error.value)
+    assert "iqa_root" in message and str(cifar) in message and "mos_with_names.txt" in message
+    assert "\n" not in message
+    with pytest.raises(DatasetError, match="cue_conflict_dataset=geirhos needs cue_conflict_root: .*clipalign fetch geirhos"):
+        fetch.check_real_datasets({"cue_conflict_dataset": "geirhos", "cue_conflict_root": None})

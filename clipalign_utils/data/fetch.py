@@ -21,15 +21,18 @@ folder is removed: ``DIR`` never holds a folder that a loader would accept and t
 """
 from __future__ import annotations
 
+import functools
 import hashlib
 import shutil
 import tarfile
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
+from typing import Callable, Mapping
 
 from ..errors import DatasetError, ParameterError
+from .registry import TASKS, dataset_parameter, root_parameter
+from .roots import open_root
 
 
 @dataclass(frozen=True)
@@ -63,6 +66,9 @@ class Release:
     layout: str
     is_root: Callable[[Path], bool]
     verify: Callable[[Path], str]
+    # Checks of the files against their published checksums, made by a fetch only (a user's own copy of a
+    # release may be re-saved; the loader reads it all the same).
+    checksums: Callable[[Path], None] = lambda root: None
 
 
 # ------------------------------------------------------------------------------------- verification
@@ -85,14 +91,17 @@ def _verify_kadid10k(root: Path) -> str:
 CIFAR100_FILE_MD5 = {"test": "f0ef6b0ae62326f3e7ffdfab6717acfc", "meta": "7973b15100ade9c7d40fb424638fde48"}
 
 
-def _verify_cifar100(root: Path) -> str:
-    from .cifar100 import load_cifar100
-
+def _cifar100_checksums(root: Path) -> None:
     for name, md5 in CIFAR100_FILE_MD5.items():
         path = root / "cifar-100-python" / name
         if path.is_file() and file_hash(path, "md5") != md5:
             raise DatasetError(f"{path}: MD5 {file_hash(path, 'md5')} is not the published {md5} "
                                f"(torchvision's CIFAR100 list)")
+
+
+def _verify_cifar100(root: Path) -> str:
+    from .cifar100 import load_cifar100
+
     images, _, names = load_cifar100(root)
     return f"{len(images)} test images of {len(names)} classes"
 
@@ -165,7 +174,7 @@ RELEASES: dict[str, Release] = {release.name: release for release in (
         Archive("https://www.cs.toronto.edu/~kriz/cifar-100-python.tar.gz", "md5:eb9058c3a382ffc7106e4002c42a8d85",
                 "pytorch/vision torchvision/datasets/cifar.py (CIFAR100.url, tgz_md5)"),),
         "cifar-100-python/test, cifar-100-python/meta", _has("cifar-100-python/test", "cifar-100-python/meta"),
-        _verify_cifar100),
+        _verify_cifar100, _cifar100_checksums),
     Release("geirhos", "cue-conflict stimuli (Geirhos et al. 2019), model-vs-human release", "cue_conflict", (
         Archive("https://github.com/bethgelab/model-vs-human/releases/download/v0.1/cue-conflict.tar.gz", None,
                 "bethgelab/model-vs-human modelvshuman/utils.py (release v0.1, {NAME}.tar.gz)"),),
@@ -195,6 +204,29 @@ RELEASES: dict[str, Release] = {release.name: release for release in (
                 "saliency.mit.edu; URL and MD5 from matthias-k/pysaliency (external_datasets/cat2000.py)"),),
         "trainSet/{Stimuli,FIXATIONMAPS,FIXATIONLOCS}/<Category>/", _has("trainSet/Stimuli"), _verify_cat2000),
 )}
+
+
+# --------------------------------------------------------------------- a user's own folder, before a run
+
+def check_real_datasets(values: Mapping) -> None:
+    """Read each real dataset that ``values`` (a step's resolved parameters) names from its ``<task>_root``
+    with the dataset's loader, as ``clipalign fetch`` verifies a release: a folder in the wrong layout is one
+    DatasetError naming the parameter and what the folder should hold, raised before a run trains or a
+    kernel starts (not by a page after training, or after the step's previous page was removed). Each
+    folder is read once per process."""
+    for task in TASKS:
+        name = values.get(dataset_parameter(task))
+        release = RELEASES.get(name)
+        if release is None or release.task != task:  # the embedded set, or a dataset registered at run time
+            continue
+        open_root(task, name, values.get(root_parameter(task)), lambda root: _read(name, str(Path(root).absolute())),
+                  f"the folder holding {release.title} in its official layout ({release.layout}); "
+                  f"clipalign fetch {name} --to DIR makes one")
+
+
+@functools.lru_cache(maxsize=None)
+def _read(name: str, root: str) -> str:
+    return RELEASES[name].verify(Path(root))
 
 
 # ------------------------------------------------------------------------------------------ helpers
@@ -450,6 +482,7 @@ def fetch(name: str, to, url: str | None = None, mirror: str | None = None, sha2
     final = to / release.name
     if final.exists():
         try:
+            release.checksums(final)
             counted = release.verify(final)
         except DatasetError as error:
             raise DatasetError(f"{final} exists but is not a complete {release.title} ({error}): remove it, "
@@ -476,6 +509,7 @@ def fetch(name: str, to, url: str | None = None, mirror: str | None = None, sha2
             path.unlink()  # the archive's space back before the next one
         try:
             root = find_root(staging / "unpacked", release)
+            release.checksums(root)
             counted = release.verify(root)
         except DatasetError as error:
             raise DatasetError(f"{' + '.join(urls)}: unpacked, but {error}") from None

@@ -68,6 +68,7 @@ def prefill(out: str | Path, steps: Sequence[str], preset: str | None, given: Ma
     from ..checkpoints import Run, discover_run
     from ..layout import runs_in
     from .measure import step_module
+    from .pipeline import for_step
 
     out = Path(out).resolve()
     runs = runs_in(out) or [out]
@@ -76,7 +77,7 @@ def prefill(out: str | Path, steps: Sequence[str], preset: str | None, given: Ma
         resolved = record.resolve(run_dir, record.run_preset(run_dir, preset), dict(given))
         run = discover_run(run_dir, resolved.unless_preset("model"))
         # "cuda" is this rank's GPU (run_ranks set it); each step with what it was given before
-        params = {step: record.for_step(run_dir, step, resolved).params for step in steps}
+        params = {step: for_step(run_dir, step, resolved).params for step in steps}
         mine = run.checkpoints[env["rank"]::env["world_size"]]
         for checkpoint in tqdm(mine, desc=f"rank {env['rank']} {run_dir.name}", disable=not progress):
             one = Run(run.run_dir, run.model_name, run.image_size, [checkpoint], run.params)

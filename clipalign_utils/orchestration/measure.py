@@ -22,21 +22,24 @@ def step_module(step: str):
 
 
 def measure_step(run_dir: str | Path, step: str, preset: str | None = None,
-                 given: Mapping | None = None) -> list[Path]:
-    """Resolve ``given`` against the run (its record; ``preset`` None: the run's own), record the
+                 given: Mapping | None = None, declared: Sequence[str] | None = None) -> list[Path]:
+    """Resolve ``given`` against the run (its record; ``preset`` None: the run's own; what the step was
+    given before, of the ``declared`` parameters its page reads: ``record.for_step``), record the
     resolution, measure the analysis step ``step`` and write its tables; return their paths."""
     run_dir = Path(run_dir)
-    resolved = record.for_step(run_dir, step, record.resolve(run_dir, record.run_preset(run_dir, preset), given))
+    resolved = record.resolve(run_dir, record.run_preset(run_dir, preset), given)
+    resolved = record.for_step(run_dir, step, resolved, declared)
     run = discover_run(run_dir, resolved.unless_preset("model"))
     record.write_entry(run_dir, step, resolved)
     return write_tables(step_module(step).measure(run, resolved.params), run_dir)
 
 
 def in_own_processes(run_dirs: Sequence[str | Path], step: str, preset: str | None = None,
-                     given: Mapping | None = None) -> None:
+                     given: Mapping | None = None, declared: Sequence[str] | None = None) -> None:
     """:func:`measure_step` for each run, one fresh process each (one after another: a run's models and
     evaluation sets leave memory with its process). An error in one ends the call with that error."""
     context = multiprocessing.get_context("spawn")  # a fresh interpreter: nothing of the kernel is inherited
     for run_dir in run_dirs:
         with ProcessPoolExecutor(max_workers=1, mp_context=context) as pool:
-            pool.submit(measure_step, str(run_dir), step, preset, dict(given or {})).result()
+            pool.submit(measure_step, str(run_dir), step, preset, dict(given or {}),
+                        None if declared is None else list(declared)).result()

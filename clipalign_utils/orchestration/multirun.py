@@ -22,7 +22,8 @@ from ..config import DRIVERS_FOLDER, resolve
 from ..errors import ParameterError
 from ..io import write_json
 from ..layout import RunDir, runs_in
-from .pipeline import available_steps, execute, execute_step, run_notebook, split_given, step_notebooks
+from .pipeline import (available_steps, check_steps, execute, execute_step, run_notebook, split_given,
+                       step_notebooks)
 from ..record import Resolved
 
 
@@ -64,9 +65,8 @@ def run_many(out: str | Path, preset: str | None = None, seeds: list[int] | None
                                                       {**given, "model": scale, "seed": seed})
                 for scale, seed in runs}
     folder = record.resolve(out, preset, given)
-    for name, run_resolved in resolved.items():  # what each step carries from its last run, checked here too
-        for step in steps:
-            record.for_step(out / name, step, run_resolved)
+    for name, run_resolved in resolved.items():  # what each step will run with, its datasets read, here too
+        check_steps(out / name, steps, run_resolved)
     out.mkdir(parents=True, exist_ok=True)
     # the folder's kind (RunDir.kind), written before any run starts
     write_json(RunDir(out).record("runs"), {"preset": preset, "overrides": dict(overrides or {}),
@@ -134,7 +134,7 @@ def rerun_step(out: str | Path, step: str, preset: str | None = None, overrides:
         raise ParameterError(f"{out} holds no runs (<scale>-seed<k>/ folders with checkpoints)")
     resolved = [record.resolve(run_dir, preset, given) for run_dir in runs]  # all checked before any runs
     for run_dir, run_resolved in zip(runs, resolved):
-        record.for_step(run_dir, step, run_resolved)
+        check_steps(run_dir, [step], run_resolved)
     folder = record.resolve(out, preset, given)
     if entry.optional:
         # Its page runs once on the folder: it measures every run (each against its own record) and shows

@@ -177,9 +177,29 @@ def run_page(name: str, run_dir: Path, resolved: Resolved, extra: Mapping | None
 def execute_step(step: str, run_dir: Path, resolved: Resolved, extra: Mapping | None = None,
                  progress: bool = True) -> Path:
     """Execute one step's notebook into RUN_DIR/notebooks/ with the resolved parameters (and what the step
-    was given before, ``record.for_step``)."""
-    return run_page(registry.get(step).notebook, run_dir, record.for_step(run_dir, step, resolved), extra, progress,
+    was given before, :func:`for_step`)."""
+    return run_page(registry.get(step).notebook, run_dir, for_step(run_dir, step, resolved), extra, progress,
                     label=f"step {step}", entry=step)
+
+
+def for_step(run_dir: str | Path, step: str, resolved: Resolved) -> Resolved:
+    """``resolved`` as step (or page) ``step`` runs with it on ``run_dir``: with what its page was given last
+    time where nothing is given now (``record.for_step``, over the parameters its notebook declares)."""
+    notebook = registry.get(step).notebook if step in registry.names() else step
+    return record.for_step(run_dir, step, resolved, declared_parameters(notebook))
+
+
+def check_steps(run_dir: str | Path, steps: Sequence[str], resolved: Resolved) -> None:
+    """What ``steps`` will run with on ``run_dir``, checked before any folder is made or kernel started: each
+    step's carried values (:func:`for_step`), and every real dataset its page reads, read by its loader
+    (``data.fetch.check_real_datasets``): a folder in the wrong layout is one line here, not a page failing
+    after training."""
+    from ..data.fetch import check_real_datasets
+
+    for step in steps:
+        values = for_step(run_dir, step, resolved).values
+        declared = declared_parameters(registry.get(step).notebook if step in registry.names() else step)
+        check_real_datasets({name: value for name, value in values.items() if name in declared})
 
 
 def run_step(step: str, run_dir: Path, preset: str | None = None, overrides: Mapping | None = None,
@@ -188,7 +208,8 @@ def run_step(step: str, run_dir: Path, preset: str | None = None, overrides: Map
     notebook; return the executed notebook's path."""
     preset = record.run_preset(run_dir, preset)
     given, extra = split_given(dict(overrides or {}), [registry.get(step).notebook], preset)
-    resolved = record.for_step(run_dir, step, record.resolve(run_dir, preset, given))
+    resolved = record.resolve(run_dir, preset, given)
+    check_steps(run_dir, [step], resolved)
     return execute_step(step, Path(run_dir), resolved, extra, progress)
 
 
@@ -237,8 +258,7 @@ def run_pipeline(out: str | Path, preset: str | None = None, only: str | None = 
         steps = names
     given, extra = split_given(dict(overrides or {}), step_notebooks(steps), preset)
     resolved = record.resolve(run_dir, preset, given)  # the one resolution: before any folder is made
-    for step in steps:
-        record.for_step(run_dir, step, resolved)  # what each step carries is checked before anything runs
+    check_steps(run_dir, steps, resolved)
     if "train" not in steps and any(_reads_checkpoints(step) for step in steps):
         # A folder without a run fails here, in one line, not after a kernel has started and a page has run.
         check_run(run_dir, resolved.unless_preset("model"))

@@ -26,8 +26,8 @@ def open_run(namespace: dict, step: str) -> tuple[checkpoints.Run, dict]:
         say(f"`{run_dir}` holds {len(runs)} runs: this page shows `{runs[0].name}`; step {step} is measured "
             f"in {', '.join(f'`{d.name}`' for d in runs[1:]) or 'no other run'} too, each in its own process. "
             f"`clipalign run --out {run_dir} --only {step}` also renders their pages and the synthesis.")
-        given = record.cell_values(namespace, record.run_preset(run_dir, namespace.get("preset")))[1]
-        measure.in_own_processes(runs[1:], step, namespace.get("preset"), given)  # each run's own preset
+        declared, given = record.cell_values(namespace, record.run_preset(run_dir, namespace.get("preset")))
+        measure.in_own_processes(runs[1:], step, namespace.get("preset"), given, declared)  # each run's own preset
         run_dir = runs[0]
     resolved = record.for_page(namespace, run_dir, step)
     params = resolved.params

@@ -29,7 +29,8 @@ from ..io import write_json
 from ..layout import RunDir
 from ..sources import RemoteCheckpoint, Source, format_epochs, open_source, parse_epochs
 from .measure import step_module
-from .pipeline import execute, measured_steps, only_steps, run_page, split_given, step_notebooks
+from .pipeline import (check_steps, execute, for_step, measured_steps, only_steps, run_page, split_given,
+                       step_notebooks)
 
 REAL_CLIP_PAGE = "10_real_clip"  # registered by clipalign_utils/steps/real_clip
 # The streamed run's options as that page's parameters (it analyses a source itself on Colab).
@@ -171,9 +172,8 @@ def run_streamed(out: str | Path, spec: str, at_epochs: str | None = None, keep_
     # The run's record names the trajectory's architecture, not the preset's training scale.
     resolved = record.resolve(run_dir, preset, {**given, "model": model})  # before any folder is made
     # Each step measures with what it was given before unless given again (a re-run keeps its datasets).
-    params = {step: record.for_step(run_dir, step, resolved).params for step in steps}
-    for page in executed_steps(only):
-        record.for_step(run_dir, page, resolved)  # checked here, applied as each page runs
+    params = {step: for_step(run_dir, step, resolved).params for step in steps}
+    check_steps(run_dir, [*executed_steps(only), REAL_CLIP_PAGE], resolved)  # applied as each page runs
     # The page renders this run: the source options are not passed on (the page would analyse a source).
     page_extra = {k: v for k, v in extra.items() if k not in NOTEBOOK_OPTIONS}
     layout = RunDir(run_dir)
@@ -202,7 +202,7 @@ def run_streamed(out: str | Path, spec: str, at_epochs: str | None = None, keep_
         return run_dir
     execute(run_dir, executed_steps(only), resolved, extra=extra, progress=progress)
     # The book's chapter on real trajectories, rendered from this run (a build folder holding it shows it).
-    run_page(REAL_CLIP_PAGE, run_dir, record.for_step(run_dir, REAL_CLIP_PAGE, resolved), page_extra, progress,
+    run_page(REAL_CLIP_PAGE, run_dir, for_step(run_dir, REAL_CLIP_PAGE, resolved), page_extra, progress,
              label=f"page {REAL_CLIP_PAGE}")
     return run_dir
 

@@ -33,7 +33,7 @@ from ..config import PRESETS, coerce, resolve
 from ..errors import ParameterError
 from ..io import atomic_write, write_json
 from ..layout import PARAMS_TXT, TRAIN_LOG, TRAIN_RECORD, RunDir
-from .pipeline import available_steps, execute, run_page, split_given, step_notebooks
+from .pipeline import available_steps, check_steps, execute, run_page, split_given, step_notebooks
 
 SWEEP_NOTEBOOK = registry.SWEEP_PAGE
 # What a run shares with another whose training parameters are equal: the training step's outputs.
@@ -191,6 +191,7 @@ def run_sweep(out: str | Path, preset: str | None = None, overrides: dict | None
     for run in runs:
         given, extras[run["name"]] = split_given({**fixed, **run["setting"]}, step_notebooks(steps), preset)
         resolved[run["name"]] = record.resolve(out / run["name"], preset, given)
+        check_steps(out / run["name"], steps, resolved[run["name"]])  # real datasets read before anything runs
     page_given, page_extra = split_given(fixed, [SWEEP_NOTEBOOK], preset)
     page = record.resolve(out, preset, page_given)
     out.mkdir(parents=True, exist_ok=True)
