@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import pandas as pd
 import pytest
@@ -102,7 +103,8 @@ def test_a_dataset_folder_in_the_wrong_layout_is_refused_before_anything_runs(sm
 
 def test_failed_step_leaves_no_table(smoke_run_copy, tmp_path, capsys):
     """What only the page finds (an image in the listed layout that does not decode) fails the step: one
-    line, no table, the partial notebook kept as .failed.ipynb."""
+    line, no table, the partial notebook kept as .failed.ipynb; on a run that had the step, everything as it
+    was (page, tables, figures, record), the .failed.ipynb beside them."""
     from fixtures_real import make_tid2013
 
     root = make_tid2013(tmp_path / "tid2013")
@@ -116,3 +118,17 @@ def test_failed_step_leaves_no_table(smoke_run_copy, tmp_path, capsys):
     assert not (smoke_run_copy / "metrics" / "iqa.csv").exists()
     assert not (smoke_run_copy / "notebooks" / "02_iqa_alignment.ipynb").exists()
     assert (smoke_run_copy / "notebooks" / "02_iqa_alignment.failed.ipynb").exists()
+
+    def outputs():
+        return {p.relative_to(smoke_run_copy): p.read_bytes() for p in smoke_run_copy.rglob("*")
+                if p.is_file() and "cache" not in p.parts and not p.name.endswith(".lock")}
+
+    assert cli.main(["run", "--preset", "smoke", "--out", str(smoke_run_copy), "--only", "iqa"]) == 0
+    before = outputs()
+    assert (smoke_run_copy / "metrics" / "iqa.csv").exists() and before
+    capsys.readouterr()
+    assert cli.main(["run", "--preset", "smoke", "--out", str(smoke_run_copy), "--only", "iqa",
+                     "-p", "iqa_dataset=tid2013", "-p", f"iqa_root={root}", "-p", "distance=cosine"]) == 2
+    after = outputs()
+    failed = after.pop(Path("notebooks") / "02_iqa_alignment.failed.ipynb")
+    assert after == before and b"i01_08_2.bmp" in failed

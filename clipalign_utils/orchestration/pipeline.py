@@ -6,7 +6,8 @@ are resolved once (``record.resolve``: the preset, the run's own training record
 before any folder is made; each step's resolution is written into the run's ``record.json`` and its
 notebook is given exactly those values. An executed notebook is written under a temporary name and
 renamed when it succeeded, so a failed step never leaves a result-looking file: its partial output is
-kept as ``<name>.failed.ipynb`` for debugging, and the run's record is put back as it was.
+kept as ``<name>.failed.ipynb`` for debugging, and the run's record, tables, figures and the step's earlier
+page are put back as they were.
 
 The runner never builds the book: the CLI does, after a run (``clipalign_utils.orchestration.book``).
 """
@@ -14,6 +15,7 @@ from __future__ import annotations
 
 import functools
 import os
+import shutil
 import time
 from pathlib import Path
 from types import MappingProxyType
@@ -109,9 +111,11 @@ def step_notebooks(steps: Sequence[str]) -> list[str]:
 
 
 def run_notebook(name: str, run_dir: Path, parameters: Mapping, progress: bool = True,
-                 label: str | None = None) -> Path:
+                 label: str | None = None, keep_previous: bool = False) -> Path:
     """Execute the notebook <name> (a step's or a page's, see the registry) into RUN_DIR/notebooks/<name>.ipynb,
-    passing those of ``parameters`` it declares."""
+    passing those of ``parameters`` it declares. If it fails, its partial copy is kept as <name>.failed.ipynb
+    and the page executed before is removed, or kept with ``keep_previous`` (the caller puts back what it
+    was made from)."""
     import jupytext
     import papermill
     from nbclient.exceptions import DeadKernelError
@@ -137,13 +141,15 @@ def run_notebook(name: str, run_dir: Path, parameters: Mapping, progress: bool =
         kernel.discard()
         if partial.exists():
             os.replace(partial, out_dir / f"{name}.failed.ipynb")
-        final.unlink(missing_ok=True)
+        if not keep_previous:
+            final.unlink(missing_ok=True)
         raise StepFailed(f"{label}: its kernel died, most often for want of memory: lower eval_batch_size "
                          f"(now {parameters.get('eval_batch_size', '?')}) with -p eval_batch_size=N, or analyse "
                          f"fewer images or checkpoints") from None
     except PapermillExecutionError as error:
         os.replace(partial, out_dir / f"{name}.failed.ipynb")
-        final.unlink(missing_ok=True)
+        if not keep_previous:
+            final.unlink(missing_ok=True)
         message = str(error.evalue).strip().splitlines()[0] if str(error.evalue).strip() else ""
         raise StepFailed(f"{label} failed ({error.ename}: {message}); "
                          f"see {out_dir / (name + '.failed.ipynb')}") from None
@@ -161,17 +167,42 @@ def run_page(name: str, run_dir: Path, resolved: Resolved, extra: Mapping | None
              label: str | None = None, entry: str | None = None) -> Path:
     """Record ``resolved`` in the run's record.json (as ``entry``, default the notebook's name), then execute
     the notebook ``name`` with exactly those values (and ``extra``: ``run_dirs``, say). A failed notebook
-    leaves the record as it was."""
+    leaves the run as it was: its record, tables, figures and the page executed before (a re-run with a
+    dataset that will not decode, or stopped with Ctrl-C, does not cost the earlier result), beside
+    <name>.failed.ipynb."""
     layout = RunDir(run_dir)
     before = layout.run_record.read_bytes() if layout.run_record.exists() else None
     record.write_entry(run_dir, entry or name, resolved)
     parameters = {"run_dir": str(run_dir), "auto_train": False,  # a step that finds no checkpoints fails
                   **resolved.to_json()["parameters"], "preset": resolved.preset, **(extra or {})}
+    outputs = _saved_outputs(layout, name)
     try:
-        return run_notebook(name, run_dir, parameters, progress, label)
+        return run_notebook(name, run_dir, parameters, progress, label, keep_previous=True)
     except BaseException:
         record.restore(run_dir, before)
+        _restore_outputs(layout, outputs)
         raise
+    finally:
+        shutil.rmtree(outputs, ignore_errors=True)
+
+
+def _saved_outputs(layout: RunDir, name: str) -> Path:
+    """A copy of the run folder's tables and figures (metrics/, figures/; a few MB) beside them, to put back
+    if the page fails: its cells write tables and figures as they go."""
+    saved = layout.path / f".{name}.outputs-before"
+    shutil.rmtree(saved, ignore_errors=True)
+    saved.mkdir(parents=True)
+    for folder in (layout.metrics, layout.figures):
+        if folder.is_dir():
+            shutil.copytree(folder, saved / folder.name)
+    return saved
+
+
+def _restore_outputs(layout: RunDir, saved: Path) -> None:
+    for folder in (layout.metrics, layout.figures):
+        shutil.rmtree(folder, ignore_errors=True)
+        if (saved / folder.name).is_dir():
+            os.replace(saved / folder.name, folder)
 
 
 def execute_step(step: str, run_dir: Path, resolved: Resolved, extra: Mapping | None = None,
