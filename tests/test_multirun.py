@@ -305,6 +305,16 @@ def test_cli_seeds_and_scales_end_to_end_then_resume(smoke_pipeline, tmp_path, c
     assert executed_at(out, "05_tradeoff_synthesis") == synthesis_before
     assert (stage_book(out) / "notebooks" / "11_interpolation.ipynb").exists()  # page 11 is the folder's own
 
+    # A step re-run without -p keeps what it was given last time (record.json): eval_seed 1's sets again; and
+    # after --only iqa -p distance=euclidean, a later --only shape's synthesis keeps euclidean, iqa.csv's only
+    # distance (it took the preset's and stopped, before).
+    assert cli.main(["run", "--out", str(out), "--only", "iqa", "-p", "distance=euclidean"]) == 0
+    assert cli.main(["run", "--out", str(out), "--only", "shape"]) == 0
+    assert eval_sets("tiny-seed1", "shape") != shape_sets
+    synthesis = json.loads((out / "record.json").read_text())["steps"]["tradeoff"]
+    assert synthesis["parameters"]["distance"] == "euclidean" and synthesis["sources"]["distance"] == "record.json"
+    assert set(pd.read_csv(out / "metrics" / "tradeoff.csv")["distance"]) == {"euclidean"}
+
 
 def test_full_preset_means_three_seeds_two_scales():
     from clipalign_utils.config import MULTI_RUN_PRESETS, PRESETS
