@@ -285,3 +285,11 @@ def test_each_real_dataset_a_run_names_is_read_before_it_runs_without_the_publis
     assert "\n" not in message
     with pytest.raises(DatasetError, match="cue_conflict_dataset=geirhos needs cue_conflict_root: .*clipalign fetch geirhos"):
         fetch.check_real_datasets({"cue_conflict_dataset": "geirhos", "cue_conflict_root": None})
+    # A 2AFC set: the split (and protocol) the run asks for is what is read, so a missing split is found here.
+    from fixtures_real import make_bapps
+
+    bapps = make_bapps(tmp_path / "bapps", split="val")
+    fetch.check_real_datasets({"similarity_dataset": "bapps", "similarity_root": str(bapps), "similarity_split": ""})
+    with pytest.raises(DatasetError, match="similarity_root=.*2afc/train not found.*found: val"):
+        fetch.check_real_datasets({"similarity_dataset": "bapps", "similarity_root": str(bapps),
+                                   "similarity_split": "train"})

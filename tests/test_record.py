@@ -185,8 +185,11 @@ def test_checkpoint_table_needs_the_distance_when_iqa_holds_several(tmp_path):
     with pytest.raises(ParameterError, match="pass distance: .*iqa.csv holds euclidean, cosine"):
         results.checkpoint_table(tmp_path)  # not the alphabetically first one
     assert results.checkpoint_table(tmp_path, "cosine")["iqa_srcc"].tolist() == [0.3, 0.4]
-    with pytest.raises(ParameterError, match="distance='normalized_euclidean': .*holds euclidean, cosine"):
+    with pytest.raises(ParameterError) as error:
         results.checkpoint_table(tmp_path, "normalized_euclidean")
+    assert str(error.value) == (f"distance='normalized_euclidean': {tmp_path / 'metrics' / 'iqa.csv'} holds euclidean, "
+                                f"cosine (give -p distance=euclidean, or run --only iqa -p "
+                                f"distance=normalized_euclidean first)")
 
 
 @pytest.mark.slow

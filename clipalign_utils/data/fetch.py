@@ -69,6 +69,8 @@ class Release:
     # Checks of the files against their published checksums, made by a fetch only (a user's own copy of a
     # release may be re-saved; the loader reads it all the same).
     checksums: Callable[[Path], None] = lambda root: None
+    # What a run reads of it, given the run's parameters (check_real_datasets); None: all of it (verify).
+    read_for_run: Callable[[Path, Mapping], str] | None = None
 
 
 # ------------------------------------------------------------------------------------- verification
@@ -119,6 +121,20 @@ def _verify_bapps(root: Path) -> str:
 
     counts = [f"{len(load_bapps(root, split))} {split} triplets" for split in SPLITS if (root / "2afc" / split).is_dir()]
     return ", ".join(counts) + " (ref, p0, p1 and judge files of each)"
+
+
+def _bapps_split(root: Path, values: Mapping) -> str:
+    from .bapps import load_bapps
+
+    split = values.get("similarity_split") or "val"
+    return f"{len(load_bapps(root, split))} {split} triplets"
+
+
+def _nights_split(root: Path, values: Mapping) -> str:
+    from .nights import load_nights
+
+    split, protocol = values.get("similarity_split") or "test", values.get("similarity_protocol") or "all"
+    return f"{len(load_nights(root, split, protocol))} {split} triplets ({protocol})"
 
 
 def _verify_nights(root: Path) -> str:
@@ -186,11 +202,11 @@ RELEASES: dict[str, Release] = {release.name: release for release in (
                 "richzhang/PerceptualSimilarity scripts/download_dataset_valonly.sh (the host since October "
                 "2023; before, people.eecs.berkeley.edu/~rich.zhang/projects/2018_perceptual/dataset/)",
                 into="2afc"),),
-        "2afc/val/<subset>/{ref,p0,p1,judge}/", _has("2afc"), _verify_bapps),
+        "2afc/val/<subset>/{ref,p0,p1,judge}/", _has("2afc"), _verify_bapps, read_for_run=_bapps_split),
     Release("nights", "NIGHTS (Fu et al. 2023)", "similarity", (
         Archive("https://data.csail.mit.edu/nights/nights.zip", None,
                 "ssundaram21/dreamsim dataset/download_dataset.sh"),),
-        "data.csv, ref/, distort/", _has("data.csv", "ref", "distort"), _verify_nights),
+        "data.csv, ref/, distort/", _has("data.csv", "ref", "distort"), _verify_nights, read_for_run=_nights_split),
     Release("mit1003", "MIT1003 (Judd et al. 2009)", "saliency", (
         Archive("http://people.csail.mit.edu/tjudd/WherePeopleLook/ALLSTIMULI.zip",
                 "md5:0d7df8b954ecba69b6796e77b9afe4b6",
@@ -219,14 +235,21 @@ def check_real_datasets(values: Mapping) -> None:
         release = RELEASES.get(name)
         if release is None or release.task != task:  # the embedded set, or a dataset registered at run time
             continue
-        open_root(task, name, values.get(root_parameter(task)), lambda root: _read(name, str(Path(root).absolute())),
+        # the part a run reads (a 2AFC set's split, its protocol), else the whole release
+        chosen = tuple((k, str(values.get(k))) for k in ("similarity_split", "similarity_protocol")
+                       if release.read_for_run is not None)
+        open_root(task, name, values.get(root_parameter(task)),
+                  lambda root: _read(name, str(Path(root).absolute()), chosen),
                   f"the folder holding {release.title} in its official layout ({release.layout}); "
                   f"clipalign fetch {name} --to DIR makes one")
 
 
 @functools.lru_cache(maxsize=None)
-def _read(name: str, root: str) -> str:
-    return RELEASES[name].verify(Path(root))
+def _read(name: str, root: str, chosen: tuple[tuple[str, str], ...]) -> str:
+    release = RELEASES[name]
+    if release.read_for_run is None:
+        return release.verify(Path(root))
+    return release.read_for_run(Path(root), {k: (None if v == "None" else v) for k, v in chosen})
 
 
 # ------------------------------------------------------------------------------------------ helpers

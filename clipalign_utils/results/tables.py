@@ -45,4 +45,7 @@ def pick_distance(table: pd.DataFrame, distance: str | None, path: Path) -> str:
     if distance is None and len(held) == 1:
         return held[0]
     wanted = f"distance={distance!r}: " if distance is not None else "pass distance: "
-    raise ParameterError(f"{wanted}{path} holds {', '.join(held) or 'no rows'}")
+    # What to do, in the same line: read one it holds, or measure the IQA step at the one asked for.
+    remedy = (f" (give -p distance={held[0]}" + (f", or run --only iqa -p distance={distance} first)"
+                                                 if distance is not None else ")")) if held else ""
+    raise ParameterError(f"{wanted}{path} holds {', '.join(held) or 'no rows'}{remedy}")
