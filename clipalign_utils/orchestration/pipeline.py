@@ -216,8 +216,12 @@ def execute_step(step: str, run_dir: Path, resolved: Resolved, extra: Mapping | 
 def for_step(run_dir: str | Path, step: str, resolved: Resolved) -> Resolved:
     """``resolved`` as step (or page) ``step`` runs with it on ``run_dir``: with what its page was given last
     time where nothing is given now (``record.for_step``, over the parameters its notebook declares)."""
-    notebook = registry.get(step).notebook if step in registry.names() else step
-    return record.for_step(run_dir, step, resolved, declared_parameters(notebook))
+    return record.for_step(run_dir, step, resolved, _page_parameters(step))
+
+
+def _page_parameters(step: str) -> Mapping[str, dict]:
+    """The parameters the page of ``step`` declares (a registered step's notebook, else the page named)."""
+    return declared_parameters(registry.get(step).notebook if step in registry.names() else step)
 
 
 def check_steps(run_dir: str | Path, steps: Sequence[str], resolved: Resolved) -> None:
@@ -228,8 +232,8 @@ def check_steps(run_dir: str | Path, steps: Sequence[str], resolved: Resolved) -
     from ..data.fetch import check_real_datasets
 
     for step in steps:
+        declared = _page_parameters(step)
         values = for_step(run_dir, step, resolved).values
-        declared = declared_parameters(registry.get(step).notebook if step in registry.names() else step)
         check_real_datasets({name: value for name, value in values.items() if name in declared})
 
 
