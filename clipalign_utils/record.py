@@ -37,6 +37,7 @@ import numpy as np
 import pandas as pd
 
 from . import config
+from .data.registry import TASKS, dataset_parameter, root_parameter
 from .data.world import QUALITY_FAMILIES
 from .errors import ParameterError
 from .io import write_json
@@ -257,12 +258,12 @@ def for_step(run_dir: str | Path, step: str, resolved: Resolved, declared: Colle
         return resolved
     values = config.resolve(resolved.preset, **{**resolved.values, **carried})
     values.pop("preset")
-    for name, value in carried.items():
-        dataset = name.removesuffix("_root") + "_dataset"
-        if name.endswith("_root") and value and values.get(dataset) != "embedded" and not Path(value).exists():
+    for task in TASKS:
+        root, dataset = root_parameter(task), dataset_parameter(task)
+        if carried.get(root) and values[dataset] != "embedded" and not Path(carried[root]).exists():
             raise ParameterError(
-                f"{RunDir(run_dir).run_record}: step {step} last read {name}={value}, which no longer exists: "
-                f"give -p {name}=<the dataset's folder> (or -p {dataset}=embedded)")
+                f"{RunDir(run_dir).run_record}: step {step} last read {root}={carried[root]}, which no longer "
+                f"exists: give -p {root}=<the dataset's folder> (or -p {dataset}=embedded)")
     return Resolved(resolved.preset, MappingProxyType(values),
                     MappingProxyType({**resolved.sources, **{name: CARRIED for name in carried}}))
 

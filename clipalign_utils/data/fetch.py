@@ -236,7 +236,7 @@ def check_real_datasets(values: Mapping) -> None:
         if release is None or release.task != task:  # the embedded set, or a dataset registered at run time
             continue
         # the part a run reads (a 2AFC set's split, its protocol), else the whole release
-        chosen = tuple((k, str(values.get(k))) for k in ("similarity_split", "similarity_protocol")
+        chosen = tuple((k, values.get(k)) for k in ("similarity_split", "similarity_protocol")
                        if release.read_for_run is not None)
         open_root(task, name, values.get(root_parameter(task)),
                   lambda root: _read(name, str(Path(root).absolute()), chosen),
@@ -245,11 +245,11 @@ def check_real_datasets(values: Mapping) -> None:
 
 
 @functools.lru_cache(maxsize=None)
-def _read(name: str, root: str, chosen: tuple[tuple[str, str], ...]) -> str:
+def _read(name: str, root: str, chosen: tuple[tuple[str, str | None], ...]) -> str:
     release = RELEASES[name]
     if release.read_for_run is None:
         return release.verify(Path(root))
-    return release.read_for_run(Path(root), {k: (None if v == "None" else v) for k, v in chosen})
+    return release.read_for_run(Path(root), dict(chosen))
 
 
 # ------------------------------------------------------------------------------------------ helpers

@@ -46,6 +46,10 @@ def pick_distance(table: pd.DataFrame, distance: str | None, path: Path) -> str:
         return held[0]
     wanted = f"distance={distance!r}: " if distance is not None else "pass distance: "
     # What to do, in the same line: read one it holds, or measure the IQA step at the one asked for.
-    remedy = (f" (give -p distance={held[0]}" + (f", or run --only iqa -p distance={distance} first)"
-                                                 if distance is not None else ")")) if held else ""
+    if not held:
+        remedy = ""
+    elif distance is None:
+        remedy = f" (give -p distance={held[0]})"
+    else:
+        remedy = f" (give -p distance={held[0]}, or run --only iqa -p distance={distance} first)"
     raise ParameterError(f"{wanted}{path} holds {', '.join(held) or 'no rows'}{remedy}")
