@@ -246,14 +246,24 @@ def for_step(run_dir: str | Path, step: str, resolved: Resolved, declared: Colle
     measures what the step measured last time (a streamed run's TID2013, its prompt templates) unless told
     otherwise; only analysis parameters are carried, never the machine's (``MACHINE_KEYS``), and only those
     in ``declared`` when given (the parameters the step's page reads). A carried dataset folder that no
-    longer exists is refused in one line."""
-    before = read(run_dir).get("steps", {}).get(step)
-    if not before:
-        return resolved
+    longer exists is refused in one line.
+
+    A parameter that names a column of a table the step reads (``distance`` in iqa.csv) describes that
+    table, so it is taken from the entry of the step that wrote it (:func:`_from_tables_read`), before the
+    step's own: interpolation after ``--only iqa -p distance=euclidean`` reads the euclidean rows."""
+    entries = read(run_dir).get("steps", {})
+    before = entries.get(step) or {}
     carried = {name: value for name, value in before.get("parameters", {}).items()
                if before.get("sources", {}).get(name) in (GIVEN, CARRIED) and name not in MACHINE_KEYS
                and name not in TRAINING_KEYS and (declared is None or name in declared)
                and resolved.sources.get(name, "").startswith("preset ")}
+    for name, value in _from_tables_read(run_dir, step, entries, declared).items():
+        if not resolved.sources.get(name, "").startswith("preset "):
+            continue  # given now: the step's own check says whether the table holds it
+        if value == resolved.values[name]:
+            carried.pop(name, None)  # the table was measured at the preset's value
+        else:
+            carried[name] = value
     if not carried:
         return resolved
     values = config.resolve(resolved.preset, **{**resolved.values, **carried})
@@ -266,6 +276,30 @@ def for_step(run_dir: str | Path, step: str, resolved: Resolved, declared: Colle
                 f"exists: give -p {root}=<the dataset's folder> (or -p {dataset}=embedded)")
     return Resolved(resolved.preset, MappingProxyType(values),
                     MappingProxyType({**resolved.sources, **{name: CARRIED for name in carried}}))
+
+
+def _from_tables_read(run_dir: str | Path, step: str, entries: Mapping[str, dict],
+                      declared: Collection[str] | None) -> dict[str, Any]:
+    """{parameter: value} for the parameters of ``step``'s page that name a column of a table written by a
+    step it depends on: the value that step's record.json entry ran with. Two steps that ran with different
+    values leave the step nothing consistent to read: one line says which."""
+    from . import registry  # the step registry (config imports it too; here only when a step runs)
+
+    if step not in registry.names():
+        return {}
+    found: dict[str, tuple[str, Any]] = {}
+    for writer in registry.get(step).depends:
+        ran = entries.get(writer, {}).get("parameters", {})
+        for table in registry.get(writer).tables:
+            for name in table.columns:
+                if name not in ran or (declared is not None and name not in declared):
+                    continue
+                if name in found and found[name][1] != ran[name]:
+                    raise ParameterError(
+                        f"{RunDir(run_dir).run_record}: steps {found[name][0]} and {writer} ran with {name}="
+                        f"{found[name][1]!r} and {ran[name]!r}: give -p {name}=… to both, then run {step}")
+                found[name] = (writer, ran[name])
+    return {name: value for name, (_, value) in found.items()}
 
 
 def write_entry(run_dir: str | Path, step: str, resolved: Resolved) -> None:

@@ -193,8 +193,12 @@ def test_a_peak_at_the_last_checkpoint_is_one_point_and_writes_no_models(tmp_pat
 def test_only_interpolation_rows_are_the_endpoints_and_the_hand_average(smoke_pipeline, tmp_path):
     run_dir = tmp_path / "run"
     shutil.copytree(smoke_pipeline, run_dir, ignore=shutil.ignore_patterns("book"))
+    # The IQA step re-measured at another distance first: interpolation, given none, reads iqa.csv at that one.
+    assert cli.main(["run", "--out", str(run_dir), "--only", "iqa", "-p", "distance=euclidean"]) == 0
     argv = ["run", "--out", str(run_dir), "--only", "interpolation", "-p", "bn_statistics=interpolate"]
     assert cli.main(argv) == 0
+    assert (entry(run_dir, "interpolation").values["distance"], entry(run_dir, "interpolation").sources["distance"]) \
+        == ("euclidean", "record.json")
     table = read_metric(run_dir, "interpolation")
     assert table["alpha"].tolist() == [0.0, 0.5, 1.0]
     assert set(table["bn_statistics"]) == {"interpolate"} and table["has_batchnorm"].all()

@@ -125,6 +125,30 @@ def test_a_rerun_step_keeps_what_it_was_given_but_not_the_machines_settings(tmp_
     assert back.values["iqa_dataset"] == "embedded" and back.values["distance"] == "euclidean"
 
 
+def test_a_step_reads_a_table_at_the_value_the_step_that_wrote_it_ran_with(tmp_path):
+    """distance is a column of iqa.csv: interpolation and the synthesis, which read that table, take the
+    distance the iqa step last ran with (before their own entries, after what is given now)."""
+    run = _trained(tmp_path / "run")
+    preset = config.PRESETS["smoke"]["distance"]
+    record.write_entry(run, "iqa", record.resolve(run, "smoke", {"distance": "euclidean", "n_boot": 5}))
+    for step in ("interpolation", "tradeoff"):
+        taken = record.for_step(run, step, record.resolve(run, "smoke", {}), ("distance", "n_boot"))
+        assert (taken.values["distance"], taken.sources["distance"]) == ("euclidean", "record.json"), step
+        assert taken.sources["n_boot"] == "preset smoke", step  # not a column: iqa's own setting
+    given = record.for_step(run, "interpolation", record.resolve(run, "smoke", {"distance": "cosine"}), ("distance",))
+    assert given.values["distance"] == "cosine"
+    # The step's own entry said euclidean; iqa has since run at the preset's distance: iqa's table wins.
+    record.write_entry(run, "interpolation", record.resolve(run, "smoke", {"distance": "euclidean"}))
+    record.write_entry(run, "iqa", record.resolve(run, "smoke", {}))
+    again = record.for_step(run, "interpolation", record.resolve(run, "smoke", {}), ("distance",))
+    assert (again.values["distance"], again.sources["distance"]) == (preset, "preset smoke")
+    # A page that does not declare the parameter is not given it; a step with no dependency's entry keeps its own.
+    assert record.for_step(run, "interpolation", record.resolve(run, "smoke", {}), ("alphas",)).values["distance"] == preset
+    (run / "record.json").unlink()
+    record.write_entry(run, "interpolation", record.resolve(run, "smoke", {"distance": "euclidean"}))
+    assert record.for_step(run, "interpolation", record.resolve(run, "smoke", {}), ("distance",)).values["distance"] == "euclidean"
+
+
 def test_a_step_records_the_hashes_of_what_it_loaded(tmp_path):
     run_dir = _trained(tmp_path / "run")
     run = types.SimpleNamespace(run_dir=run_dir, image_size=32)
