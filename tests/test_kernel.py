@@ -4,6 +4,7 @@ kernel brings a new one."""
 from __future__ import annotations
 
 import json
+import os
 
 import pytest
 
@@ -51,9 +52,13 @@ def test_notebooks_share_one_kernel_that_each_finds_as_new(probe_step, tmp_path,
     assert second["torch_imported_before"]
     parameters = 2  # the parameters cell and papermill's injected one come first
     assert cell["execution_count"] == parameters + 1
+    # Over Unix sockets in a private folder, not TCP on loopback; the folder goes with the kernel.
+    sockets = kernel._Shared.sockets
+    assert kernel._Shared.manager.transport == "ipc" and oct(os.stat(sockets).st_mode & 0o777) == "0o700"
     monkeypatch.setenv("CLIPALIGN_PROBE", "changed")  # a kernel started before would not see it
     third, _ = _probe(tmp_path, 3)
     assert third["pid"] != first["pid"] and third["env"] == "changed"
+    assert not os.path.exists(sockets) and os.path.isdir(kernel._Shared.sockets)
 
 
 def test_fresh_kernel_setting_gives_each_notebook_its_own(probe_step, tmp_path, monkeypatch):

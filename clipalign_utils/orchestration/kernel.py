@@ -30,6 +30,7 @@ get_ipython().execution_count = 1
 class _Shared:
     manager = None  # jupyter_client's AsyncKernelManager, started by the first notebook's client
     environment: dict | None = None
+    sockets: str | None = None  # the folder of its Unix sockets
 
 
 def fresh_kernels() -> bool:
@@ -47,11 +48,23 @@ def manager_for(cwd: str):
         discard()
     if _Shared.manager is None:
         # nbclient starts it (with papermill's cwd) on first use and, not owning it, leaves it running.
-        _Shared.manager = AsyncKernelManager(kernel_name="python3")
+        _Shared.manager = AsyncKernelManager(kernel_name="python3", **_transport())
         _Shared.environment = dict(os.environ)
         return _Shared.manager
     _reset(cwd)
     return _Shared.manager
+
+
+def _transport() -> dict:
+    """Unix sockets in a folder of the process's own (mode 0700) rather than TCP on loopback: nothing else on
+    the machine can listen in, and ipykernel has no TCP-without-encryption warning to print. (An absolute
+    path: the kernel runs in the notebook's folder, the reset's client in ours.) TCP where there are none."""
+    if os.name == "nt":
+        return {}
+    import tempfile
+
+    _Shared.sockets = tempfile.mkdtemp(prefix="clipalign-kernel-")  # removed with the kernel (discard)
+    return {"transport": "ipc", "ip": os.path.join(_Shared.sockets, "kernel")}
 
 
 def _alive() -> bool:
@@ -94,14 +107,18 @@ def _reset(cwd: str) -> None:
 def discard() -> None:
     """Shut the shared kernel down (the next notebook starts a new one)."""
     manager, _Shared.manager, _Shared.environment = _Shared.manager, None, None
-    if manager is None or not manager.has_kernel:
-        return
-    from nbclient.util import run_sync
+    sockets, _Shared.sockets = _Shared.sockets, None
+    if manager is not None and manager.has_kernel:
+        from nbclient.util import run_sync
 
-    try:
-        run_sync(manager.shutdown_kernel)(now=True)
-    except Exception:  # already gone
-        pass
+        try:
+            run_sync(manager.shutdown_kernel)(now=True)
+        except Exception:  # already gone
+            pass
+    if sockets is not None:
+        import shutil
+
+        shutil.rmtree(sockets, ignore_errors=True)
 
 
 atexit.register(discard)
