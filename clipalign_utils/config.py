@@ -59,8 +59,8 @@ _PRESET_CHANGES: dict[str, dict[str, Any]] = {
     # Tests and CI: the whole pipeline in under 3 minutes on 2 CPU cores.
     "smoke": {"n_boot": 50, "n_perm": 500},
     # The statistical version of the book's run: the default settings over 3 seeds and 2 scales
-    # (11 minutes on 2 CPU cores; `clipalign run --preset full` runs them, the drivers sweep and the quality
-    # experiment: about 70 minutes in all, README).
+    # (10 minutes on 2 CPU cores; `clipalign run --preset full` runs them, the drivers sweep and the quality
+    # experiment: 44 minutes in all, README).
     "full": {},
 }
 

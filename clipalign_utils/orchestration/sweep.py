@@ -220,12 +220,16 @@ def run_sweep(out: str | Path, preset: str | None = None, overrides: dict | None
             return (f"; sweep about {_minutes((len(settings) - number + 1) * sum(executed) / len(executed))} left"
                     if executed else "")
 
-        execute(run_dir, steps, resolved[setting.name], extra=extras[setting.name], progress=progress,
-                tag=f"{tag} ", resume=True, instead=shared, note=time_left)
-        executed.append(time.time() - run_started)
+        ran = execute(run_dir, steps, resolved[setting.name], extra=extras[setting.name], progress=progress,
+                      tag=f"{tag} ", resume=True, instead=shared, note=time_left)
+        took = time.time() - run_started
+        # A run that only re-ran its synthesis (--preset full's base, linked from its seed-0 run) says
+        # nothing of what the runs to go cost.
+        if any(not registry.get(step).synthesis for step in ran):
+            executed.append(took)
         left = len(settings) - number
-        estimate = f", about {_minutes(left * sum(executed) / len(executed))} left" if left else ""
-        print(f"{tag} done in {_minutes(executed[-1])}; sweep elapsed {_minutes(time.time() - started)}, "
+        estimate = f", about {_minutes(left * sum(executed) / len(executed))} left" if left and executed else ""
+        print(f"{tag} done in {_minutes(took)}; sweep elapsed {_minutes(time.time() - started)}, "
               f"{left} run{'s' if left != 1 else ''} to go{estimate}", flush=True)
     if not compare:
         return out
