@@ -66,3 +66,4 @@ def test_fresh_kernel_setting_gives_each_notebook_its_own(probe_step, tmp_path, 
     first, _ = _probe(tmp_path, 1)
     second, _ = _probe(tmp_path, 2)
     assert first["pid"] != second["pid"] and not second["torch_imported_before"]
+    assert kernel._Shared.manager is None and kernel._Shared.sockets is None  # shut down after its notebook

@@ -38,13 +38,11 @@ def fresh_kernels() -> bool:
 
 
 def manager_for(cwd: str):
-    """The kernel manager the next notebook runs on (None: papermill starts a kernel of its own). A kernel
-    still running is reset for it first."""
-    if fresh_kernels():
-        return None
+    """The kernel manager the next notebook runs on. A kernel still running is reset for it first; with
+    ``CLIPALIGN_FRESH_KERNEL=1`` it is a new one each time (the caller discards it after its notebook)."""
     from jupyter_client.manager import AsyncKernelManager
 
-    if _Shared.manager is not None and (_Shared.environment != dict(os.environ) or not _alive()):
+    if _Shared.manager is not None and (fresh_kernels() or _Shared.environment != dict(os.environ) or not _alive()):
         discard()
     if _Shared.manager is None:
         # nbclient starts it (with papermill's cwd) on first use and, not owning it, leaves it running.

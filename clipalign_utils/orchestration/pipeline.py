@@ -129,13 +129,13 @@ def run_notebook(name: str, run_dir: Path, parameters: Mapping, progress: bool =
     declared = declared_parameters(name)
     passed = {k: v for k, v in parameters.items() if k in declared}
     final, partial = out_dir / f"{name}.ipynb", out_dir / f".{name}.running.ipynb"
-    shared = kernel.manager_for(str(REPO_ROOT))
+    manager = kernel.manager_for(str(REPO_ROOT))
     try:
         # Saved once, at the end (or where a cell fails), not after every cell: a page's PNGs made each
         # save slower than the cell before it (182 saves were 1.8 s of a five-page re-run).
         papermill.execute_notebook(str(source), str(partial), parameters=passed, request_save_on_cell_execute=False,
                                    kernel_name="python3", progress_bar=progress,
-                                   cwd=str(REPO_ROOT), **({"km": shared} if shared is not None else {}))
+                                   cwd=str(REPO_ROOT), km=manager)
     except DeadKernelError:
         # The kernel was killed (by the OOM killer, most often): one line, not papermill's traceback.
         kernel.discard()
@@ -158,6 +158,8 @@ def run_notebook(name: str, run_dir: Path, parameters: Mapping, progress: bool =
         raise
     finally:
         source.unlink(missing_ok=True)
+        if kernel.fresh_kernels():
+            kernel.discard()
     os.replace(partial, final)
     (out_dir / f"{name}.failed.ipynb").unlink(missing_ok=True)
     return final
