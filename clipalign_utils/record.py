@@ -36,7 +36,7 @@ from typing import Any, Callable, Collection, Mapping
 import numpy as np
 import pandas as pd
 
-from . import config
+from . import config, registry
 from .data.registry import TASKS, dataset_parameter, root_parameter
 from .data.world import QUALITY_FAMILIES
 from .errors import ParameterError
@@ -283,8 +283,6 @@ def _from_tables_read(run_dir: str | Path, step: str, entries: Mapping[str, dict
     """{parameter: value} for the parameters of ``step``'s page that name a column of a table written by a
     step it depends on: the value that step's record.json entry ran with. Two steps that ran with different
     values leave the step nothing consistent to read: one line says which."""
-    from . import registry  # the step registry (config imports it too; here only when a step runs)
-
     if step not in registry.names():
         return {}
     found: dict[str, tuple[str, Any]] = {}
