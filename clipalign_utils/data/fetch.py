@@ -236,8 +236,8 @@ def check_real_datasets(values: Mapping) -> None:
         if release is None or release.task != task:  # the embedded set, or a dataset registered at run time
             continue
         # the part a run reads (a 2AFC set's split, its protocol), else the whole release
-        chosen = tuple((k, values.get(k)) for k in ("similarity_split", "similarity_protocol")
-                       if release.read_for_run is not None)
+        chosen = (tuple((k, values.get(k)) for k in ("similarity_split", "similarity_protocol"))
+                  if release.read_for_run is not None else ())
         open_root(task, name, values.get(root_parameter(task)),
                   lambda root: _read(name, str(Path(root).absolute()), chosen),
                   f"the folder holding {release.title} in its official layout ({release.layout}); "

@@ -88,8 +88,9 @@ def declared_parameters(notebook: str) -> Mapping[str, dict]:
 
 
 def notebook_parameters(step: str) -> Mapping[str, dict]:
-    """The parameters a step's notebook declares in its `parameters` cell."""
-    return declared_parameters(registry.get(step).notebook)
+    """The parameters a step's notebook declares in its `parameters` cell (``step`` not a registered step:
+    the page of that name, ``10_real_clip`` say)."""
+    return declared_parameters(registry.get(step).notebook if step in registry.names() else step)
 
 
 def split_given(overrides: Mapping, notebooks: Sequence[str], preset: str = "default") -> tuple[dict, dict]:
@@ -218,12 +219,7 @@ def execute_step(step: str, run_dir: Path, resolved: Resolved, extra: Mapping | 
 def for_step(run_dir: str | Path, step: str, resolved: Resolved) -> Resolved:
     """``resolved`` as step (or page) ``step`` runs with it on ``run_dir``: with what its page was given last
     time where nothing is given now (``record.for_step``, over the parameters its notebook declares)."""
-    return record.for_step(run_dir, step, resolved, _page_parameters(step))
-
-
-def _page_parameters(step: str) -> Mapping[str, dict]:
-    """The parameters the page of ``step`` declares (a registered step's notebook, else the page named)."""
-    return declared_parameters(registry.get(step).notebook if step in registry.names() else step)
+    return record.for_step(run_dir, step, resolved, notebook_parameters(step))
 
 
 def check_steps(run_dir: str | Path, steps: Sequence[str], resolved: Resolved) -> None:
@@ -234,8 +230,8 @@ def check_steps(run_dir: str | Path, steps: Sequence[str], resolved: Resolved) -
     from ..data.fetch import check_real_datasets
 
     for step in steps:
-        declared = _page_parameters(step)
-        values = for_step(run_dir, step, resolved).values
+        declared = notebook_parameters(step)
+        values = record.for_step(run_dir, step, resolved, declared).values
         check_real_datasets({name: value for name, value in values.items() if name in declared})
 
 
