@@ -15,10 +15,16 @@ HEADER = ("# ---\n# jupyter:\n#   kernelspec:\n#     display_name: Python 3\n#  
           "#     name: python3\n# ---\n\n")
 PROBE = (HEADER + '# %% tags=["parameters"]\nrun_dir = ""\n\n'
          "# %%\nimport json, os, sys\ntorch_imported_before = 'torch' in sys.modules\nimport torch\n"
+         "import gc, weakref\nimport matplotlib\nmatplotlib.use('agg')\nimport matplotlib.pyplot as plt\n"
+         "earlier = getattr(json, '_probe_refs', None)  # weak references to the notebook before's garbage\n"
          "print(json.dumps({'left_over': 'left_over' in globals(),\n"
          "                  'cwd': os.getcwd(), 'pid': os.getpid(), 'env': os.environ.get('CLIPALIGN_PROBE', ''),\n"
          "                  'torch_imported_before': torch_imported_before,\n"
-         "                  'spawn_ready': hasattr(sys.modules['__main__'], '__spec__')}))\n"
+         "                  'spawn_ready': hasattr(sys.modules['__main__'], '__spec__'),\n"
+         "                  'frozen': gc.get_freeze_count(),\n"
+         "                  'earlier_freed': None if earlier is None else [r() is None for r in earlier]}))\n"
+         "class Cycle:\n    pass\ncycle = Cycle()\ncycle.itself = cycle\nfigure = plt.figure()\n"
+         "json._probe_refs = [weakref.ref(cycle), weakref.ref(figure)]\n"
          "left_over = 1\nos.chdir('/')\n")
 
 
@@ -50,6 +56,9 @@ def test_notebooks_share_one_kernel_that_each_finds_as_new(probe_step, tmp_path,
     assert first["spawn_ready"] and second["spawn_ready"]  # a reset kernel can still start spawn processes
     assert second["cwd"] == first["cwd"] == str(pipeline.REPO_ROOT)
     assert second["torch_imported_before"]
+    # The modules the first left are frozen out of the collector's walks (the reset's speed), while what the
+    # first notebook left in cycles, a figure too, was collected before the freeze, not kept for good.
+    assert second["frozen"] > 0 and second["earlier_freed"] == [True, True]
     parameters = 2  # the parameters cell and papermill's injected one come first
     assert cell["execution_count"] == parameters + 1
     # Over Unix sockets in a private folder, not TCP on loopback; the folder goes with the kernel.
