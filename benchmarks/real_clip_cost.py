@@ -104,8 +104,10 @@ class FlopCount:
 @contextmanager
 def counting():
     """Images through the image tower and prompts through the text tower while inside."""
+    from open_clip import zero_shot_classifier  # the encoder imports its builder from there when it builds
+
     counts = {"images": 0, "prompts": 0}
-    encode, build = encoder.Encoder._encode_images, encoder.build_zero_shot_classifier
+    encode, build = encoder.Encoder._encode_images, zero_shot_classifier.build_zero_shot_classifier
 
     def counted_encode(self, images, with_blocks=False):
         counts["images"] += len(images)
@@ -115,11 +117,11 @@ def counting():
         counts["prompts"] += len(classnames) * len(templates)
         return build(model, tokenizer, classnames, templates, **kwargs)
 
-    encoder.Encoder._encode_images, encoder.build_zero_shot_classifier = counted_encode, counted_build
+    encoder.Encoder._encode_images, zero_shot_classifier.build_zero_shot_classifier = counted_encode, counted_build
     try:
         yield counts
     finally:
-        encoder.Encoder._encode_images, encoder.build_zero_shot_classifier = encode, build
+        encoder.Encoder._encode_images, zero_shot_classifier.build_zero_shot_classifier = encode, build
 
 
 def measure_steps(model_name: str, work: Path, templates: str = "single", steps=STEPS, flops: bool = True,

@@ -10,6 +10,7 @@ import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from . import model_names  # names only: open_clip is imported for a name not ours
 from .errors import CheckpointError
 from .layout import RunDir, read_params_txt
 
@@ -96,15 +97,13 @@ def discover_run(run_dir: str | Path, model: str | None = None) -> Run:
     ``epoch_latest.pt`` (open_clip_train's --save-most-recent) duplicates a numbered
     checkpoint and is skipped. A streamed run's checkpoints are its manifest's (``RunDir.source_manifest``).
     """
-    from . import models  # open_clip (its configs registered with ours) once a model name is resolved
-
     run_dir = Path(run_dir)
     checkpoints, params, name, streamed = _run_files(run_dir, model)
     if streamed:
-        return Run(run_dir, models.open_clip_name(name), None, checkpoints, params)
+        return Run(run_dir, model_names.open_clip_name(name), None, checkpoints, params)
     # open_clip_train writes e.g. "force_image_size: [32]" (a list) or "None".
     size = re.findall(r"\d+", params.get("force_image_size", ""))
-    return Run(run_dir, models.open_clip_name(name), int(size[0]) if size else None, checkpoints, params)
+    return Run(run_dir, model_names.open_clip_name(name), int(size[0]) if size else None, checkpoints, params)
 
 
 def discover_or_train(run_dir: str | Path, params: dict, auto_train: bool = True, model: str | None = None) -> Run:
@@ -115,13 +114,11 @@ def discover_or_train(run_dir: str | Path, params: dict, auto_train: bool = True
     `run_dir` is trained into, and only one of this project's model scales; anything else (or
     ``auto_train=False``, as ``clipalign run`` passes) raises :func:`discover_run`'s error.
     """
-    from . import models
-
     layout = RunDir(run_dir)
     has_checkpoints = any(_EPOCH_FILE.match(p.name) for p in layout.checkpoint_files())
     foreign = layout.params_txt.exists() and not layout.train_record.exists()
-    if auto_train and not has_checkpoints and not foreign and params.get("model") in models.SCALES:
-        from . import train  # training code only when a notebook must train its own run
+    if auto_train and not has_checkpoints and not foreign and params.get("model") in model_names.SCALES:
+        from . import models, train  # training code only when a notebook must train its own run
 
         print(f"{run_dir} holds no checkpoints: training the {params['preset']} preset's {params['model']} model "
               f"there first, on {models.resolve_device(params['device']).type} (auto_train=False stops here instead)", flush=True)

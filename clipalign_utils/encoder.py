@@ -8,25 +8,28 @@ hit never loads the model. A checkpoint is known by its file's path, size and ti
 fetched from a source (``sources``), by that source's identity: a streamed run's weights may be gone.
 
 On CUDA the forward pass runs under autocast (fp16); on the CPU in fp32.
+
+torch, open_clip and the model are imported and loaded only where something is encoded: a step whose
+embeddings are all cached (a re-run) reads them with numpy and never imports torch (about 2.5 s with
+torchvision, which open_clip and piq import).
 """
 from __future__ import annotations
 
 import hashlib
 import json
 from pathlib import Path
-from typing import Sequence
+from typing import TYPE_CHECKING, Sequence
 
 import numpy as np
-import torch
-import torch.nn.functional as F
-from open_clip.zero_shot_classifier import build_zero_shot_classifier
 from tqdm import tqdm  # plain text bars: no widget library needed in notebooks
 
-from . import models
 from .checkpoints import Checkpoint
 from .data.image_sets import ImageSet, centre_offsets, shorter_side_to
 from .errors import ParameterError
 from .io import atomic_write
+
+if TYPE_CHECKING:
+    import torch
 
 
 def _sha1(obj) -> str:
@@ -46,6 +49,9 @@ CACHE_FORMAT = 2
 def resize_to_input(images: torch.Tensor, size: int) -> torch.Tensor:
     """(N,H,W,3) uint8 or float in [0,1] -> (N,3,size,size) float in [0,1], as open_clip's transform
     resizes: the shorter side to ``size`` (bicubic, antialiased), then a centre crop."""
+    import torch
+    import torch.nn.functional as F
+
     x = images.permute(0, 3, 1, 2)
     x = x.float() / 255 if x.dtype == torch.uint8 else x.float()
     h, w = x.shape[-2:]
@@ -79,6 +85,8 @@ def vision_block_names(model: torch.nn.Module) -> list[str]:
 def _per_location(intermediates: dict) -> list[torch.Tensor]:
     """Each block's output as (N, locations, channels): ResNet maps flattened over space, ViT tokens
     with the class token (and any other prefix token) first."""
+    import torch
+
     outputs = []
     prefixes = intermediates.get("image_intermediates_prefix")
     for k, output in enumerate(intermediates["image_intermediates"]):
@@ -106,7 +114,10 @@ class Encoder:
         source = checkpoint.identity if isinstance(checkpoint, Checkpoint) else None
         self.model_name = model_name
         self.image_size = image_size
-        self.device = models.resolve_device(device)
+        self._device_asked = device
+        self._device = None
+        if device not in ("auto", "cpu"):
+            self.device  # an unusable device ("cuda" without a GPU) stops here, not at the first encoding
         self.batch_size = batch_size
         self.cache_dir = Path(cache_dir) if cache_dir else None
         self.progress = progress
@@ -115,8 +126,20 @@ class Encoder:
                           "image_size": image_size, "format": CACHE_FORMAT}
 
     @property
+    def device(self) -> torch.device:
+        if self._device is None:
+            from . import models
+
+            self._device = models.resolve_device(self._device_asked)
+        return self._device
+
+    @property
     def model(self) -> torch.nn.Module:
         if self._model is None:
+            import torch
+
+            from . import models
+
             self._model = models.encode_text_over_prompts(models.load_checkpoint_model(
                 self.checkpoint_path, self.model_name, self.image_size, self.device))
             cfg = models.preprocess_config(self._model)
@@ -139,6 +162,8 @@ class Encoder:
         return array
 
     def _autocast(self):
+        import torch
+
         if self.device.type == "cuda":
             return torch.autocast("cuda", dtype=torch.float16)
         return torch.autocast("cpu", enabled=False)
@@ -170,8 +195,9 @@ class Encoder:
         blocks = dict(zip(vision_block_names(self.model), _per_location(out)))
         return {**blocks, "final": out["image_features"]}
 
-    @torch.no_grad()
     def _encode_images(self, images: ImageSet, with_blocks: bool = False):
+        import torch
+
         self.model  # loads the model and its preprocessing
         chunks: dict[str, list[torch.Tensor]] = {}
         starts = range(0, len(images), self.batch_size)
@@ -180,7 +206,7 @@ class Encoder:
             batch = images.batch(start, min(start + self.batch_size, len(images)))
             batch = batch.to(self.device, non_blocking=True)
             x = preprocess_batch(batch, self._size, self._mean, self._std)
-            with self._autocast():
+            with torch.no_grad(), self._autocast():
                 outputs = self._forward(x, with_blocks)
             for name, value in outputs.items():
                 chunks.setdefault(name, []).append(value.float().cpu())
@@ -193,14 +219,18 @@ class Encoder:
         80,000 prompts)."""
         return max(1, self.batch_size // max(1, len(templates)))
 
-    @torch.no_grad()
     def zero_shot_weights(self, classnames: Sequence[str], templates: Sequence[str]) -> np.ndarray:
         """(D, C) zero-shot classifier: the normalised mean of each class's prompt embeddings (open_clip's
         ``build_zero_shot_classifier``, prompts in batches of :meth:`classes_per_batch` classes, each batch
         through the text tower as long as its longest prompt: ``models.encode_text_over_prompts``)."""
         def compute():
+            import torch
+            from open_clip.zero_shot_classifier import build_zero_shot_classifier
+
+            from . import models
+
             tokenizer = models.tokenizer_for(self.model_name)
-            with self._autocast():
+            with torch.no_grad(), self._autocast():
                 weights = build_zero_shot_classifier(self.model, tokenizer, classnames, templates,
                                                      num_classes_per_batch=self.classes_per_batch(templates),
                                                      device=self.device, use_tqdm=False)

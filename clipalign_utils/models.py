@@ -20,21 +20,10 @@ from open_clip.transformer import text_global_pool
 
 from .allocator import keep_freed_memory
 from .errors import CheckpointError, ParameterError
-
-CONFIG_DIR = Path(__file__).parent / "model_configs"
-SCALES = tuple(sorted(p.stem.removeprefix("clipalign-") for p in CONFIG_DIR.glob("clipalign-*.json")))
+# The names need neither torch nor open_clip: model_names holds them (open_clip_name answers here too).
+from .model_names import CONFIG_DIR, open_clip_name
 
 open_clip.add_model_config(CONFIG_DIR)
-
-
-def open_clip_name(model: str) -> str:
-    """The open_clip model name for a scale name (``tiny``) or an open_clip name (``ViT-B-32``)."""
-    if model in SCALES:
-        return f"clipalign-{model}"
-    if model in open_clip.list_models():
-        return model
-    raise ParameterError(
-        f"unknown model {model!r}: use a scale ({', '.join(SCALES)}) or an open_clip model name")
 
 
 def resolve_device(device: str = "auto") -> torch.device:

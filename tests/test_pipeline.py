@@ -2,6 +2,8 @@
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 from pathlib import Path
 
 import pandas as pd
@@ -132,3 +134,18 @@ def test_failed_step_leaves_no_table(smoke_run_copy, tmp_path, capsys):
     after = outputs()
     failed = after.pop(Path("notebooks") / "02_iqa_alignment.failed.ipynb")
     assert after == before and b"i01_08_2.bmp" in failed
+
+def test_a_step_whose_embeddings_are_cached_imports_no_torch(smoke_run_copy):
+    """A re-run reads its embeddings and evaluation sets from the caches with numpy: torch, torchvision,
+    open_clip and piq (about 3 s of a command's first page) are never imported, and the tables are the same
+    bytes. (The saliency step still imports torch: its metrics upsample the cached maps with torch.)"""
+    steps = ("iqa", "shape", "noise", "similarity")
+    probe = ("import sys\nfrom clipalign_utils.orchestration import measure\n"
+             f"for step in {steps!r}:\n    measure.measure_step({str(smoke_run_copy)!r}, step, 'smoke')\n"
+             "print(sorted(m for m in ('torch', 'torchvision', 'open_clip', 'piq') if m in sys.modules))")
+    subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True)  # fills the caches
+    tables = {path.name: path.read_bytes() for path in (smoke_run_copy / "metrics").glob("*.csv")}
+    again = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True)
+    assert again.stdout.split() == ["[]"]
+    assert {path.name: path.read_bytes() for path in (smoke_run_copy / "metrics").glob("*.csv")} == tables
+    assert {"iqa.csv", "shape_bias.csv", "noise.csv", "two_afc.csv"} <= set(tables)

@@ -59,7 +59,7 @@ class CueConflictSet:
 
     def example_images(self, indices) -> np.ndarray:
         """The images at `indices` as one (n, H, W, 3) array, for figures."""
-        return np.stack([self.images.batch(int(i), int(i) + 1)[0].numpy() for i in indices])
+        return np.stack([self.images.arrays(int(i), int(i) + 1)[0] for i in indices])
 
 
 def load_cue_conflict(dataset: str, root: str, params: dict, image_size: int | None = None) -> CueConflictSet:

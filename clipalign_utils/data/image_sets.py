@@ -7,13 +7,15 @@ from __future__ import annotations
 
 import hashlib
 from pathlib import Path
-from typing import Sequence
+from typing import TYPE_CHECKING, Sequence
 
 import numpy as np
-import torch
 from PIL import Image, UnidentifiedImageError
 
 from ..errors import DatasetError
+
+if TYPE_CHECKING:  # torch is imported where a batch is made: a step whose embeddings are cached never needs it
+    import torch
 
 
 class ImageSet:
@@ -24,9 +26,15 @@ class ImageSet:
     def __len__(self) -> int:
         raise NotImplementedError
 
-    def batch(self, start: int, stop: int) -> torch.Tensor:
-        """Images start..stop as an (n, H, W, 3) tensor, uint8 or float in [0, 1]."""
+    def arrays(self, start: int, stop: int) -> np.ndarray:
+        """Images start..stop as an (n, H, W, 3) array, uint8 or float in [0, 1]."""
         raise NotImplementedError
+
+    def batch(self, start: int, stop: int) -> torch.Tensor:
+        """Images start..stop as an (n, H, W, 3) tensor (sharing :meth:`arrays`' memory), for the encoder."""
+        import torch
+
+        return torch.from_numpy(self.arrays(start, stop))
 
     def content_hash(self) -> str:
         """A sha256 of what the set holds, the same wherever it lies on disk (a run's record keeps it)."""
@@ -50,8 +58,8 @@ class ArrayImages(ImageSet):
     def __len__(self) -> int:
         return len(self.images)
 
-    def batch(self, start: int, stop: int) -> torch.Tensor:
-        return torch.from_numpy(self.images[start:stop])
+    def arrays(self, start: int, stop: int) -> np.ndarray:
+        return self.images[start:stop]
 
 
 def read_rgb(path: str | Path) -> np.ndarray:
@@ -103,7 +111,7 @@ class FileImages(ImageSet):
     def __len__(self) -> int:
         return len(self.paths)
 
-    def batch(self, start: int, stop: int) -> torch.Tensor:
+    def arrays(self, start: int, stop: int) -> np.ndarray:
         arrays = [read_rgb(p) for p in self.paths[start:stop]]
         if self.size and self.fit == "crop":
             arrays = [resize_shorter_and_crop(a, self.size) for a in arrays]
@@ -112,7 +120,7 @@ class FileImages(ImageSet):
         else:
             shape = arrays[0].shape[:2]
             arrays = [a if a.shape[:2] == shape else _resize(a, shape) for a in arrays]
-        return torch.from_numpy(np.stack(arrays))
+        return np.stack(arrays)
 
 
 def tile_starts(length: int, size: int) -> list[int]:
@@ -171,13 +179,13 @@ class PatchImages(ImageSet):
             self._last = (index, image if image.shape[:2] == target else _resize(image, target))
         return self._last[1]
 
-    def batch(self, start: int, stop: int) -> torch.Tensor:
+    def arrays(self, start: int, stop: int) -> np.ndarray:
         patches = []
         for item in range(start, stop):
             image = self._image(item // self.patches_per_image)
             top, left = self.grid[item % self.patches_per_image]
             patches.append(image[top:top + self.size, left:left + self.size])
-        return torch.from_numpy(np.stack(patches))
+        return np.stack(patches)
 
 
 def _resize(image: np.ndarray, shape: tuple[int, int]) -> np.ndarray:

@@ -100,7 +100,7 @@ class IQAData:
     def _shown(self, images: ImageSet, index: int) -> np.ndarray:
         # With patches, the middle patch: the damage at the scale the model sees it.
         item = int(index) * images.patches_per_image + images.patches_per_image // 2
-        return images.batch(item, item + 1)[0].numpy()
+        return images.arrays(item, item + 1)[0]
 
     def reference_image(self, index: int) -> np.ndarray:
         """The reference image at ``index`` as the model sees it (its middle patch under iqa_resize=patches)."""

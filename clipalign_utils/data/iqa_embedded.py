@@ -10,19 +10,19 @@ person would view a small image on screen (and at a size where the metric is val
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Callable, Sequence
+from typing import TYPE_CHECKING, Callable, Sequence
 
 import numpy as np
 import pandas as pd
-import piq
-import torch
-import torch.nn.functional as F
 from PIL import Image
 from skimage import data as skdata
 from tqdm import tqdm  # plain text bars: no widget library needed in notebooks
 
 from clipalign_utils.data.distortions import DISTORTIONS, LEVELS, apply_distortion, check_distortion
 from clipalign_utils.errors import ParameterError
+
+if TYPE_CHECKING:  # piq and torch where the observer scores: a cached set never imports them (data/cache.py)
+    import torch
 
 # Real photographs that ship inside the scikit-image wheel (no pooch download).
 PHOTO_LOADERS: dict[str, Callable[[], np.ndarray]] = {
@@ -80,19 +80,27 @@ OBSERVER_SOURCES: dict[str, str] = {
 
 
 def _haarpsi(x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    import piq
+
     # subsample=False: the views arrive 2x2-averaged already (see _PREAVERAGED).
     return piq.haarpsi(x, y, data_range=1.0, reduction="none", subsample=False)
 
 
 def _ms_ssim(x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    import piq
+
     return piq.multi_scale_ssim(x, y, data_range=1.0, reduction="none")
 
 
 def _ssim(x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    import piq
+
     return piq.ssim(x, y, data_range=1.0, reduction="none")
 
 
 def _mdsi(x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    import piq
+
     # MDSI is a deviation (0 = identical); 1 - MDSI turns it into a quality, rank-preserving.
     return 1.0 - piq.mdsi(x, y, data_range=1.0, reduction="none")
 
@@ -165,6 +173,9 @@ def _bicubic_matrix(size: int, scale: int) -> torch.Tensor:
     """(size*scale, size) matrix M with M @ X @ M.T == torch's bicubic upsampling of X."""
     # Bicubic resampling is separable and linear, so two small matmuls replace torch's
     # per-pixel CPU kernel (several times slower); the matrix is its response to one-hots.
+    import torch
+    import torch.nn.functional as F
+
     one_hots = torch.eye(size).reshape(size, 1, 1, size)
     response = F.interpolate(one_hots, size=(1, size * scale), mode="bicubic", align_corners=False)
     return response[:, 0, 0, :].T.contiguous()
@@ -175,6 +186,9 @@ def _observer_view(images: np.ndarray, scale: int, average: bool = False) -> tor
 
     ``average`` then 2x2-averages the view, as HaarPSI itself would first do.
     """
+    import torch
+    import torch.nn.functional as F
+
     view = torch.from_numpy(np.ascontiguousarray(images)).permute(0, 3, 1, 2).float() / 255.0
     if scale > 1:
         upsample = _bicubic_matrix(images.shape[1], scale)
@@ -204,6 +218,8 @@ def observer_quality(
 ) -> np.ndarray:
     """Observer quality (higher = better, 1 = identical) of ``distorted[i]`` against
     ``references[reference_index[i]]``; all uint8 (N,S,S,3)."""
+    import torch
+
     _check_observer(observer, references.shape[1], observer_scale)
     metric, average = OBSERVERS[observer], observer in _PREAVERAGED
     reference_index = torch.tensor(np.asarray(reference_index), dtype=torch.long)

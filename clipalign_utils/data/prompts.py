@@ -10,7 +10,7 @@ as open_clip ships them; the embedded world, its own training captions.
 """
 from __future__ import annotations
 
-from open_clip.zero_shot_metadata import OPENAI_IMAGENET_TEMPLATES
+import functools
 
 from ..errors import ParameterError
 from .world import CAPTION_TEMPLATES
@@ -24,13 +24,24 @@ CIFAR_TEMPLATES = (
     "a low contrast photo of the {}.", "a high contrast photo of the {}.", "a bad photo of the {}.",
     "a good photo of the {}.", "a photo of the small {}.", "a photo of the big {}.",
 )
-IMAGENET_TEMPLATES = tuple(template("{}") for template in OPENAI_IMAGENET_TEMPLATES)
-ENSEMBLES = {"embedded": CAPTION_TEMPLATES, "cifar100": CIFAR_TEMPLATES, "geirhos": IMAGENET_TEMPLATES}
+
+
+@functools.lru_cache(maxsize=1)
+def imagenet_templates() -> tuple[str, ...]:
+    """CLIP's 80 ImageNet templates, from open_clip on first use (importing open_clip imports torch and
+    torchvision, about 2.5 s, which a step whose embeddings are cached does not otherwise need)."""
+    from open_clip.zero_shot_metadata import OPENAI_IMAGENET_TEMPLATES
+
+    return tuple(template("{}") for template in OPENAI_IMAGENET_TEMPLATES)
+
+
+ENSEMBLES = {"embedded": lambda: CAPTION_TEMPLATES, "cifar100": lambda: CIFAR_TEMPLATES,
+             "geirhos": imagenet_templates}
 
 
 def resolve_templates(spec: str, dataset: str) -> tuple[str, ...]:
     """The templates `spec` names, for a dataset (``embedded`` uses the training captions)."""
-    ensemble = ENSEMBLES[dataset]
+    ensemble = ENSEMBLES[dataset]()
     if spec == "ensemble":
         return ensemble
     if spec == "single":

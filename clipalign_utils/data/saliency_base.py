@@ -94,7 +94,7 @@ class SaliencySet:
 
     def example_images(self, indices) -> np.ndarray:
         """The images at ``indices`` as the model sees them, (n, S, S, 3), for figures."""
-        return np.stack([self.images.batch(int(i), int(i) + 1)[0].numpy() for i in indices])
+        return np.stack([self.images.arrays(int(i), int(i) + 1)[0] for i in indices])
 
 
 class SquashedFileImages(FileImages):

@@ -90,7 +90,7 @@ class TwoAFCData:
 
         def take(images: ImageSet) -> np.ndarray:
             items = [int(i) * per + per // 2 for i in indices]
-            return np.stack([images.batch(item, item + 1)[0].numpy() for item in items])
+            return np.stack([images.arrays(item, item + 1)[0] for item in items])
         return take(self.ref), take(self.p0), take(self.p1)
 
 

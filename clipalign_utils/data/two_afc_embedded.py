@@ -24,8 +24,6 @@ from typing import Callable
 
 import numpy as np
 import pandas as pd
-import piq
-import torch
 
 from clipalign_utils.data import world
 from clipalign_utils.data.distortions import DISTORTIONS, LEVELS, apply_distortion
@@ -84,19 +82,27 @@ def _distance_from_quality(name: str) -> Callable:
 
 
 def _vsi(x, y):
+    import piq  # here, not at the top: a cached set never scores (data/cache.py)
+
     return 1.0 - piq.vsi(x, y, data_range=1.0, reduction="none")
 
 
 def _fsim(x, y):
+    import piq
+
     return 1.0 - piq.fsim(x, y, data_range=1.0, reduction="none", chromatic=True)
 
 
 def _ms_gmsd(x, y):
+    import piq
+
     return piq.multi_scale_gmsd(x, y, data_range=1.0, reduction="none", chromatic=True)
 
 
 def _distance_from_piq(metric: Callable) -> Callable:
     def member(references, distorted, reference_index, scale):
+        import torch
+
         reference_index = torch.as_tensor(np.asarray(reference_index), dtype=torch.long)
         out = [np.zeros(0)]
         with torch.no_grad():
@@ -140,6 +146,8 @@ def panel_distances(references: np.ndarray, distorted: np.ndarray, reference_ind
 def _one_thread():
     """Run torch on one thread, then restore: the panel's many small tensors gain nothing from more,
     and on a busy 2-core machine two threads ran 2-3x slower (9.9 s vs 26 s wall for the default set)."""
+    import torch
+
     threads = torch.get_num_threads()
     torch.set_num_threads(1)
     try:

@@ -177,7 +177,7 @@ def load(run: Run, params: dict) -> SaliencyData:
     come along for an embedded run. A real set has no classes: the target is the top-1 zero-shot class
     among open_clip's ImageNet class names, with ImageNet templates."""
     from ...data import world
-    from ...data.prompts import IMAGENET_TEMPLATES, resolve_templates
+    from ...data.prompts import imagenet_templates, resolve_templates
     from ...data.saliency import cue_conflict_saliency, load_saliency
 
     embedded = params["saliency_dataset"] == "embedded"
@@ -194,7 +194,8 @@ def load(run: Run, params: dict) -> SaliencyData:
                             resolve_templates(params["prompt_templates"], "embedded"))
     from open_clip.zero_shot_metadata import IMAGENET_CLASSNAMES
 
-    templates = IMAGENET_TEMPLATES if params["prompt_templates"] == "ensemble" else IMAGENET_TEMPLATES[:1]
+    templates = imagenet_templates()
+    templates = templates if params["prompt_templates"] == "ensemble" else templates[:1]
     return SaliencyData(data, None, tuple(IMAGENET_CLASSNAMES), templates)
 
 
