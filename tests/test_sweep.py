@@ -17,7 +17,7 @@ from clipalign_utils.errors import ParameterError
 from clipalign_utils.layout import RunDir
 from clipalign_utils.registry import REPO_ROOT, SWEEP_PAGE
 from clipalign_utils.metrics import sweep as sweep_metrics
-from clipalign_utils.orchestration.sweep import Setting, plan, split_overrides, trained_by
+from clipalign_utils.orchestration.sweep import Setting, plan, split_overrides, time_left, trained_by
 from clipalign_utils.orchestration import multirun
 
 
@@ -45,6 +45,13 @@ def test_every_parameter_the_issue_names_is_sweepable():
 def test_bad_sweep_values_name_the_parameter(overrides, message):
     with pytest.raises(ParameterError, match=message):
         split_overrides(overrides, "smoke")
+
+
+def test_the_time_left_weighs_the_runs_to_go_by_their_epochs():
+    # Two 5-epoch runs took 100 and 140 s: 24 s an epoch. A 24-epoch run and a 5-epoch one to go, and one
+    # skipped (0): 29 epochs, 696 s. A mean per run would say 2 × 120 = 240 s.
+    assert time_left([(100.0, 5), (140.0, 5)], [24, 0, 5]) == pytest.approx(696.0)
+    assert time_left([(60.0, 12)], []) == 0
 
 
 def test_plan_grid_and_one_at_a_time():

@@ -27,6 +27,7 @@ import shutil
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Sequence
 
 from .. import record, registry
 from ..config import PRESETS, coerce, resolve
@@ -167,6 +168,13 @@ def _minutes(seconds: float) -> str:
     return f"{seconds / 60:.1f} min"
 
 
+def time_left(executed: Sequence[tuple[float, int]], epochs_to_go: Sequence[int]) -> float:
+    """Seconds the runs to go should take, at the pace per epoch of the runs executed so far ((seconds,
+    epochs) each). A run's training and its analyses (one pass per checkpoint) both grow with its epochs,
+    so a 24-epoch run counts as about five 5-epoch ones, where a mean per run would count it as one."""
+    return sum(epochs_to_go) * sum(seconds for seconds, _ in executed) / sum(epochs for _, epochs in executed)
+
+
 def run_sweep(out: str | Path, preset: str | None = None, overrides: dict | None = None,
               one_at_a_time: bool = False, progress: bool = True, only: list[str] | None = None,
               compare: bool = True) -> Path:
@@ -198,6 +206,9 @@ def run_sweep(out: str | Path, preset: str | None = None, overrides: dict | None
     write_json(RunDir(out).record("sweep"), plan_record)
 
     started, executed = time.time(), []
+    # Each run's epochs, 0 for one this call skips (not in --only, or complete): what the estimates weigh.
+    epochs = [0 if (only is not None and setting.name not in only) or RunDir(out / setting.name).done_all(steps)
+              else int(resolved[setting.name].params["epochs"]) for setting in settings]
     for number, (setting, run) in enumerate(zip(settings, runs), 1):
         run_dir = out / setting.name
         tag = f"[sweep {number}/{len(settings)} {setting.name}]"
@@ -215,20 +226,18 @@ def run_sweep(out: str | Path, preset: str | None = None, overrides: dict | None
             share_training(out / run["trained_by"], run_dir)
             return True
 
-        def time_left(number=number) -> str:
-            # The mean duration of the runs executed so far, times the runs not yet done.
-            return (f"; sweep about {_minutes((len(settings) - number + 1) * sum(executed) / len(executed))} left"
-                    if executed else "")
+        def sweep_left(number=number) -> str:  # this run included
+            return f"; sweep about {_minutes(time_left(executed, epochs[number - 1:]))} left" if executed else ""
 
         ran = execute(run_dir, steps, resolved[setting.name], extra=extras[setting.name], progress=progress,
-                      tag=f"{tag} ", resume=True, instead=shared, note=time_left)
+                      tag=f"{tag} ", resume=True, instead=shared, note=sweep_left)
         took = time.time() - run_started
         # A run that only re-ran its synthesis (--preset full's base, linked from its seed-0 run) says
         # nothing of what the runs to go cost.
         if any(not registry.get(step).synthesis for step in ran):
-            executed.append(took)
+            executed.append((took, epochs[number - 1]))
         left = len(settings) - number
-        estimate = f", about {_minutes(left * sum(executed) / len(executed))} left" if left and executed else ""
+        estimate = f", about {_minutes(time_left(executed, epochs[number:]))} left" if left and executed else ""
         print(f"{tag} done in {_minutes(took)}; sweep elapsed {_minutes(time.time() - started)}, "
               f"{left} run{'s' if left != 1 else ''} to go{estimate}", flush=True)
     if not compare:
