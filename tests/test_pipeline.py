@@ -136,10 +136,10 @@ def test_failed_step_leaves_no_table(smoke_run_copy, tmp_path, capsys):
     assert after == before and b"i01_08_2.bmp" in failed
 
 def test_a_step_whose_embeddings_are_cached_imports_no_torch(smoke_run_copy):
-    """A re-run reads its embeddings and evaluation sets from the caches with numpy: torch, torchvision,
-    open_clip and piq (about 3 s of a command's first page) are never imported, and the tables are the same
-    bytes. (The saliency step still imports torch: its metrics upsample the cached maps with torch.)"""
-    steps = ("iqa", "shape", "noise", "similarity")
+    """A re-run reads its embeddings, saliency maps and evaluation sets from the caches with numpy: torch,
+    torchvision, open_clip and piq (about 3 s of a command's first page) are never imported, and the tables
+    are the same bytes."""
+    steps = ("iqa", "shape", "noise", "similarity", "saliency")
     probe = ("import sys\nfrom clipalign_utils.orchestration import measure\n"
              f"for step in {steps!r}:\n    measure.measure_step({str(smoke_run_copy)!r}, step, 'smoke')\n"
              "print(sorted(m for m in ('torch', 'torchvision', 'open_clip', 'piq') if m in sys.modules))")
@@ -148,4 +148,4 @@ def test_a_step_whose_embeddings_are_cached_imports_no_torch(smoke_run_copy):
     again = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True)
     assert again.stdout.split() == ["[]"]
     assert {path.name: path.read_bytes() for path in (smoke_run_copy / "metrics").glob("*.csv")} == tables
-    assert {"iqa.csv", "shape_bias.csv", "noise.csv", "two_afc.csv"} <= set(tables)
+    assert {"iqa.csv", "shape_bias.csv", "noise.csv", "two_afc.csv", "saliency.csv"} <= set(tables)

@@ -188,6 +188,10 @@ def test_mit1003_layout(tmp_path):
     assert (raw > 0).sum() > fixations["i11"].sum()
     np.testing.assert_array_equal(fix, fixations["i11"])
     assert data.images.batch(0, 2).shape == (2, 32, 32, 3)  # whole images, squashed to the model's input
+    # The page's examples (arrays) are the pixels the encoder sees (batch): squashed, not cropped.
+    whole = np.asarray(Image.open(tmp_path / "ALLSTIMULI" / "i05.jpeg").convert("RGB").resize((32, 32), Image.BICUBIC))
+    np.testing.assert_array_equal(data.images.arrays(0, 1)[0], whole)
+    np.testing.assert_array_equal(data.images.arrays(0, 2), data.images.batch(0, 2).numpy())
     (tmp_path / "ALLFIXATIONMAPS" / "i11_fixMap.jpg").unlink()
     with pytest.raises(DatasetError, match="i11_fixMap.jpg"):
         load_saliency("mit1003", tmp_path, image_size=32, seed=0, n_images=None)

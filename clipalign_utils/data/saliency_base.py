@@ -7,7 +7,6 @@ from pathlib import Path
 from typing import Callable, Sequence
 
 import numpy as np
-from PIL import Image
 
 from ..errors import DatasetError
 from .image_sets import FileImages, ImageSet, read_rgb
@@ -97,27 +96,9 @@ class SaliencySet:
         return np.stack([self.images.arrays(int(i), int(i) + 1)[0] for i in indices])
 
 
-class SquashedFileImages(FileImages):
-    """Image files resized whole to size × size (aspect ratio not kept, nothing cropped)."""
-
-    def __init__(self, paths: Sequence[str | Path], name: str, size: int):
-        super().__init__(paths, name, size)
-        self.identity = "squashed:" + self.identity  # never shares a cache entry with cropped files
-
-    def batch(self, start: int, stop: int):
-        import torch
-
-        arrays = [np.asarray(Image.fromarray(read_rgb(p)).resize((self.size, self.size), Image.BICUBIC))
-                  for p in self.paths[start:stop]]
-        return torch.from_numpy(np.stack(arrays))
-
-
 def squashed_file_images(paths: Sequence[str | Path], name: str, size: int) -> ImageSet:
-    """Whole images squashed to size × size: ``FileImages(fit="resize")`` where image_sets has it."""
-    try:
-        return FileImages(paths, name, size, fit="resize")
-    except TypeError:  # an image_sets without the fit argument
-        return SquashedFileImages(paths, name, size)
+    """Whole images squashed to size × size (aspect ratio not kept, nothing cropped)."""
+    return FileImages(paths, name, size, fit="resize")
 
 
 # ------------------------------------------------------------------------------ embedded

@@ -27,20 +27,21 @@ On CUDA the passes run in fp32 (input gradients under fp16 underflow); the model
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Callable, Sequence
+from typing import TYPE_CHECKING, Callable, Sequence
 
 import numpy as np
-import torch
-import torch.nn.functional as F
 
 from ...encoder import Encoder, _sha1, preprocess_batch
 from ...errors import ParameterError
+
+if TYPE_CHECKING:  # torch where maps are computed or resized: cached maps at the truth's size need none
+    import torch
 
 METHODS = ("smoothgrad", "rollout")
 DEFAULT_N_SAMPLES = 4  # small: the default run must stay cheap (see the saliency step's cost notes)
 DEFAULT_NOISE = 0.15  # SmoothGrad's paper finds 10–20 % of the input range works best
 
-Embed = Callable[[torch.Tensor], torch.Tensor]
+Embed = Callable[["torch.Tensor"], "torch.Tensor"]
 
 
 # ------------------------------------------------------------------------- SmoothGrad
@@ -53,6 +54,9 @@ def smoothgrad(embed: Embed, inputs: torch.Tensor, targets: torch.Tensor, *, n_s
     Noise for image i is drawn from a generator seeded with (seed, first_index + i), so a map does
     not depend on how the images were batched. Returned on the CPU, float32.
     """
+    import torch
+    import torch.nn.functional as F
+
     if int(n_samples) < 1:
         raise ParameterError(f"n_samples must be >= 1; got {n_samples!r}")
     if not noise >= 0:
@@ -84,6 +88,8 @@ def smoothgrad(embed: Embed, inputs: torch.Tensor, targets: torch.Tensor, *, n_s
 
 # ---------------------------------------------------------------------- attention rollout
 def _vit_blocks(model: torch.nn.Module):
+    import torch
+
     visual = getattr(model, "visual", model)
     transformer = getattr(visual, "transformer", None)
     blocks = getattr(transformer, "resblocks", None)
@@ -100,6 +106,9 @@ def _vit_blocks(model: torch.nn.Module):
 def attention_weights(attn: torch.nn.MultiheadAttention, h: torch.Tensor) -> torch.Tensor:
     """(N, heads, L, L) softmax attention of ``attn`` with queries and keys from h (N, L, D), as its
     forward computes them (scaled dot product, no mask)."""
+    import torch
+    import torch.nn.functional as F
+
     d = attn.embed_dim
     if attn.in_proj_weight is not None:
         w_q, w_k = attn.in_proj_weight[:d], attn.in_proj_weight[d:2 * d]
@@ -113,42 +122,47 @@ def attention_weights(attn: torch.nn.MultiheadAttention, h: torch.Tensor) -> tor
     return torch.softmax(q @ k.transpose(-1, -2) / (d // heads) ** 0.5, dim=-1)
 
 
-@torch.no_grad()
 def attention_rollout(model: torch.nn.Module, inputs: torch.Tensor) -> torch.Tensor:
     """(N, grid_h, grid_w) attention rollout of the class token over the patches, for preprocessed
     inputs (N, 3, H, W) and an open_clip CLIP model (or its ViT ``visual``). Returned on the CPU."""
-    visual, transformer, blocks = _vit_blocks(model)
-    batch_first = getattr(transformer, "batch_first", True)
-    captured: list[torch.Tensor] = []
-    hooks = [block.ln_1.register_forward_hook(
-        lambda _m, _i, out: captured.append(out if batch_first else out.transpose(0, 1))) for block in blocks]
-    try:
-        visual(inputs.float())
-    finally:
-        for hook in hooks:
-            hook.remove()
-    if len(captured) != len(blocks):
-        raise ParameterError(f"rollout captured {len(captured)} attention inputs for {len(blocks)} blocks")
-    rollout = None
-    for block, h in zip(blocks, captured):
-        a = attention_weights(block.attn, h.float()).mean(1)
-        a = a + torch.eye(a.shape[-1], device=a.device)
-        a = a / a.sum(-1, keepdim=True)
-        rollout = a if rollout is None else a @ rollout
-    grid_h, grid_w = visual.grid_size
-    cls_row = rollout[:, 0, 1:]
-    if cls_row.shape[-1] != grid_h * grid_w:
-        raise ParameterError(f"rollout: {cls_row.shape[-1]} patch tokens do not fill the {grid_h}×{grid_w} grid")
-    return cls_row.reshape(-1, grid_h, grid_w).cpu()
+    import torch
+
+    with torch.no_grad():
+        visual, transformer, blocks = _vit_blocks(model)
+        batch_first = getattr(transformer, "batch_first", True)
+        captured: list[torch.Tensor] = []
+        hooks = [block.ln_1.register_forward_hook(
+            lambda _m, _i, out: captured.append(out if batch_first else out.transpose(0, 1))) for block in blocks]
+        try:
+            visual(inputs.float())
+        finally:
+            for hook in hooks:
+                hook.remove()
+        if len(captured) != len(blocks):
+            raise ParameterError(f"rollout captured {len(captured)} attention inputs for {len(blocks)} blocks")
+        rollout = None
+        for block, h in zip(blocks, captured):
+            a = attention_weights(block.attn, h.float()).mean(1)
+            a = a + torch.eye(a.shape[-1], device=a.device)
+            a = a / a.sum(-1, keepdim=True)
+            rollout = a if rollout is None else a @ rollout
+        grid_h, grid_w = visual.grid_size
+        cls_row = rollout[:, 0, 1:]
+        if cls_row.shape[-1] != grid_h * grid_w:
+            raise ParameterError(f"rollout: {cls_row.shape[-1]} patch tokens do not fill the {grid_h}×{grid_w} grid")
+        return cls_row.reshape(-1, grid_h, grid_w).cpu()
 
 
 # ------------------------------------------------------------------------------ resizing
 def upsample(maps: np.ndarray | torch.Tensor, shape: tuple[int, int]) -> np.ndarray:
     """Maps (N, h, w) resized (bilinear) to (N, *shape), float32."""
-    maps = torch.as_tensor(np.asarray(maps), dtype=torch.float32)
+    maps = np.asarray(maps, dtype=np.float32)
     if tuple(maps.shape[-2:]) == tuple(shape):
-        return maps.numpy()
-    return F.interpolate(maps[:, None], size=tuple(int(s) for s in shape), mode="bilinear",
+        return maps
+    import torch
+    import torch.nn.functional as F
+
+    return F.interpolate(torch.from_numpy(maps)[:, None], size=tuple(int(s) for s in shape), mode="bilinear",
                          align_corners=False)[:, 0].numpy()
 
 
@@ -206,6 +220,8 @@ def checkpoint_saliency(encoder: Encoder, images, labels: np.ndarray, classnames
 
 
 def _compute(encoder: Encoder, images, target, classnames, templates, method, n_samples, noise, seed) -> np.ndarray:
+    import torch
+
     model = encoder.model  # loads the checkpoint and the preprocessing settings
     if method == "rollout":
         _vit_blocks(model)  # a clear error before any work
