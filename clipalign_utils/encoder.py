@@ -177,7 +177,9 @@ class Encoder:
         """{layer: (N, L, C) features} for every vision block's output per location (L = the
         block's spatial positions or tokens, class token first) and "final": the (N, D) raw
         embedding. One forward pass (open_clip's ``forward_intermediates``) fills every layer."""
-        names = vision_block_names(self.model) + ["final"]
+        # The block names are kept too, so a cached call neither loads the model nor imports torch.
+        names = [str(name) for name in self._cached(
+            {"kind": "vision blocks"}, lambda: np.array(vision_block_names(self.model) + ["final"]))]
         keys = {name: {"images": images.identity, "layer": name, "kind": "image"} for name in names}
         if self.cache_dir is not None and all(self._cache_path(k).exists() for k in keys.values()):
             return {name: np.load(self._cache_path(keys[name])) for name in names}

@@ -298,9 +298,11 @@ def test_encode_layers_gives_every_block_per_location_and_the_final_embedding(sc
     np.testing.assert_allclose(layers[blocks[0]][:, -first.shape[1]:], first.numpy(), atol=1e-4)
     np.testing.assert_allclose(layers["final"], reference["image_features"].numpy(), atol=1e-4)
     np.testing.assert_allclose(layers["final"], encoder.encode_images(images), atol=1e-5)
-    # A second call is served from the cache without a forward pass.
+    # A second call is served from the cache without a forward pass, nor even loading the model.
     fresh = Encoder(checkpoint, models.open_clip_name(scale), 32, cache_dir=tmp_path / "cache")
-    assert all(np.array_equal(fresh.encode_layers(images)[k], layers[k]) for k in layers)
+    cached = fresh.encode_layers(images)
+    assert list(cached) == list(layers) and all(np.array_equal(cached[k], layers[k]) for k in layers)
+    assert fresh._model is None
 
 
 def test_a_page_resolves_its_parameters_cell_and_shows_where_each_value_came_from(capsys, tmp_path):
