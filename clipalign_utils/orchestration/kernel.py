@@ -18,8 +18,7 @@ _RESET = """\
 import sys as _sys
 if "matplotlib.pyplot" in _sys.modules:  # closed before %reset collects, so their cycles go with it
     _sys.modules["matplotlib.pyplot"].close("all")
-del _sys
-get_ipython().run_line_magic("reset", "-f")
+get_ipython().run_line_magic("reset", "-f")  # _sys with the rest
 import gc as _gc, os as _os, sys as _sys
 # What outlived %reset's collections is the imported modules and their caches: frozen, the next notebook's
 # collections (%reset's two, and the automatic full ones) skip them instead of walking torch's objects
