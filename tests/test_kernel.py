@@ -76,3 +76,53 @@ def test_fresh_kernel_setting_gives_each_notebook_its_own(probe_step, tmp_path, 
     second, _ = _probe(tmp_path, 2)
     assert first["pid"] != second["pid"] and not second["torch_imported_before"]
     assert kernel._Shared.manager is None and kernel._Shared.sockets is None  # shut down after its notebook
+
+
+class _Channel:
+    """A client channel that answers ``get_msg`` from a list, then times out as ZeroMQ's would."""
+
+    def __init__(self):
+        self.messages = []
+
+    async def get_msg(self, timeout=None):
+        from queue import Empty
+
+        if not self.messages:
+            raise Empty
+        return self.messages.pop(0)
+
+
+def _message(parent: str, msg_type: str, **content) -> dict:
+    return {"parent_header": {"msg_id": parent}, "msg_type": msg_type, "content": content}
+
+
+def test_a_client_is_ready_once_iopub_shows_its_request_idle_and_asks_again_when_it_missed_it():
+    import asyncio
+
+    class Fake(kernel._ready_client()):
+        shell_channel = iopub_channel = None  # the real ones are properties over sockets
+
+        def __init__(self):
+            self.shell_channel, self.iopub_channel, self.requests, self.ready_with = _Channel(), _Channel(), [], None
+
+        def kernel_info(self):
+            msg_id = f"info{len(self.requests)}"
+            self.requests.append(msg_id)
+            self.shell_channel.messages.append(_message(msg_id, "kernel_info_reply", status="ok"))
+            if len(self.requests) == 2:  # IOPub joined: it sees this request's busy and idle, after another's idle
+                self.iopub_channel.messages += [_message("reset", "status", execution_state="idle"),
+                                                _message(msg_id, "status", execution_state="busy"),
+                                                _message(msg_id, "status", execution_state="idle")]
+            return msg_id
+
+        def _handle_kernel_info_reply(self, msg):
+            self.ready_with = msg["parent_header"]["msg_id"]
+
+        async def _async_is_alive(self):
+            return True
+
+    client = Fake()
+    asyncio.run(client.wait_for_ready(timeout=5))
+    # The first request's statuses were published before IOPub joined: not ready on its reply alone.
+    assert client.requests == ["info0", "info1"] and client.ready_with == "info1"
+    assert client.iopub_channel.messages == []  # nothing left for the notebook's first cell to take as its own
