@@ -86,6 +86,35 @@ def test_sauc_hand_computed():
     assert M.sauc(s, fix, fix, n_splits=3) == pytest.approx(0.5)
 
 
+def _sauc_one_split_at_a_time(saliency_map, fixations, other, n_splits, step, seed):
+    """The shuffled AUC as the MIT benchmark's Matlab code computes it, split by split."""
+    s = M._minmax(np.asarray(saliency_map, dtype=float)).ravel()
+    at_fixations, other_index = s[fixations.ravel()], np.flatnonzero(other.ravel())
+    n_other = min(at_fixations.size, other_index.size)
+    rng, aucs = np.random.default_rng(seed), []
+    for _ in range(n_splits):
+        negatives = s[rng.permutation(other_index)[:n_other]]
+        thresholds = (np.arange(int(np.floor(max(at_fixations.max(), negatives.max()) / step + 1e-9)) + 1) * step)[::-1]
+        tp = np.concatenate([[0.0], (at_fixations[None, :] >= thresholds[:, None]).sum(1) / at_fixations.size, [1.0]])
+        fp = np.concatenate([[0.0], (negatives[None, :] >= thresholds[:, None]).sum(1) / n_other, [1.0]])
+        aucs.append(M._trapezoid(tp, fp))
+    return float(np.mean(aucs))
+
+
+@pytest.mark.parametrize("step", [0.1, 0.01])
+def test_sauc_scores_its_splits_together_with_the_same_arithmetic_as_one_at_a_time(step):
+    rng = np.random.default_rng(3)
+    for trial in range(40):
+        h, w = rng.integers(6, 60, size=2)
+        saliency_map = rng.random((h, w)) ** rng.uniform(0.3, 4)
+        fixations = rng.random((h, w)) < rng.uniform(0.01, 0.1)
+        fixations[0, 0] = True
+        other = rng.random((h, w)) < rng.uniform(0.05, 0.4)  # more than the fixations: each split its own top
+        other[-1, -1] = True
+        assert M.sauc(saliency_map, fixations, other, n_splits=30, step=step, seed=trial) == \
+            _sauc_one_split_at_a_time(saliency_map, fixations, other, 30, step, trial)
+
+
 def test_other_fixations_union_and_rescaling():
     a = np.zeros((4, 4), bool)
     a[0, 0] = True

@@ -173,15 +173,20 @@ def sauc(saliency_map: np.ndarray, fixations: np.ndarray, other_fixations: np.nd
     if n_other == 0:
         return float("nan")
     rng = np.random.default_rng(seed)
+    negatives = np.stack([s[rng.permutation(other_index)[:n_other]] for _ in range(int(n_splits))])
+    # Each split's thresholds are Matlab's 0:step:top, descending, with top its own maximum: the first
+    # ``count`` points of one grid. Splits are scored together per count, the same arithmetic as one at a time.
+    counts = np.floor(np.maximum(at_fixations.max(), negatives.max(axis=1)) / step + 1e-9).astype(int) + 1
+    grid = np.arange(counts.max()) * step
+    fixations_above = (at_fixations[None, :] >= grid[:, None]).sum(1)  # per threshold of the grid
+    negatives_above = (negatives[:, None, :] >= grid[None, :, None]).sum(2)  # per split and threshold
     aucs = np.empty(int(n_splits))
-    for split in range(int(n_splits)):
-        negatives = s[rng.permutation(other_index)[:n_other]]
-        top = max(at_fixations.max(), negatives.max())
-        # Matlab's 0:step:top, descending.
-        thresholds = (np.arange(int(np.floor(top / step + 1e-9)) + 1) * step)[::-1]
-        tp = np.concatenate([[0.0], (at_fixations[None, :] >= thresholds[:, None]).sum(1) / n_fix, [1.0]])
-        fp = np.concatenate([[0.0], (negatives[None, :] >= thresholds[:, None]).sum(1) / n_other, [1.0]])
-        aucs[split] = _trapezoid(tp, fp)
+    for count in np.unique(counts):
+        splits = np.flatnonzero(counts == count)
+        ends = np.zeros((splits.size, 1)), np.ones((splits.size, 1))
+        tp = np.broadcast_to(fixations_above[count - 1::-1] / n_fix, (splits.size, count))
+        fp = negatives_above[splits, count - 1::-1] / n_other
+        aucs[splits] = _trapezoid(np.hstack([ends[0], tp, ends[1]]), np.hstack([ends[0], fp, ends[1]]), axis=1)
     return float(aucs.mean())
 
 
