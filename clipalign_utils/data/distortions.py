@@ -16,7 +16,6 @@ from typing import Callable
 
 import numpy as np
 from PIL import Image
-from scipy.ndimage import gaussian_filter
 
 from clipalign_utils.errors import ParameterError
 
@@ -59,6 +58,8 @@ def additive_gaussian_noise(image: np.ndarray, level: int, rng: np.random.Genera
 def gaussian_blur(image: np.ndarray, level: int, rng: np.random.Generator) -> np.ndarray:
     """Blur each channel with a Gaussian kernel (sigma in pixels)."""
     sigma = _param("gaussian_blur", level)
+    from scipy.ndimage import gaussian_filter  # here: the command's process imports this module, not scipy.ndimage
+
     return _finish(gaussian_filter(image, sigma=(sigma, sigma, 0), mode="reflect"))
 
 
