@@ -183,6 +183,14 @@ def test_partial_spearman_by_hand():
     assert p_value == pytest.approx(2 * stats.t.sf(t, 2))
 
 
+def test_partial_spearman_is_undefined_when_a_variable_is_ordered_as_z_up_to_rounding():
+    z = np.log(np.arange(5) + 1.0)
+    falling = np.array([0.5, 0.4, 0.3, 0.2, 0.1])
+    assert -1 < spearman(falling, z) < -1 + 1e-12  # rounding: not exactly −1
+    rho, p_value, n = partial_spearman([0.1, 0.5, 0.4, 0.3, 0.2], falling, z)
+    assert np.isnan(rho) and np.isnan(p_value) and n == 5
+
+
 def test_two_trends_with_independent_wiggles_do_not_move_together_net_of_time():
     epochs = np.arange(12.0)
     rng = np.random.default_rng(0)
