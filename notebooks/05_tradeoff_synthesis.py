@@ -27,7 +27,8 @@
 #
 # **How each part is tested.** (1) "Early" means after the untrained model and within the first
 # third of the run; the IQA step's paired bootstrap over reference images gives an interval for
-# (best early SRCC − final SRCC), recomputing the early maximum in every resample. (2), (3) are
+# (best early SRCC − final SRCC), recomputing the early maximum in every resample (over several
+# seeds: the mean of the seeds' own differences, with its t interval over seeds). (2), (3) are
 # permutation tests of Spearman's ρ between epoch and the measure, leaving out the checkpoints whose
 # clean zero-shot accuracy is at chance (their texture bias and noise drop describe noise). (3b)
 # repeats (3) with the chance-corrected drop, which has no ceiling that moves with clean accuracy.

@@ -342,3 +342,26 @@ def test_verdict_sentences_say_where_seeds_differ():
                            "(per seed: 0: inconclusive; 1: reproduced; 2: reproduced)")
     single = verdict_sentences(verdicts.drop(columns=["scale", "n_seeds", "seeds_agree", "seed_verdicts"]))
     assert single[1] == "- noise drop falls: **inconclusive** (spearman_rho = 0.200, p = 0.5)"
+
+
+def test_peak_claim_names_its_interval_over_seeds_and_claim_4_says_why_net_of_time_is_undefined():
+    epochs = (0.0, 1.0, 2.0, 3.0, 4.0)
+    drops = {0: -0.031, 1: -0.052, 2: 0.032}  # each seed's own early-peak test (iqa_peak.csv's early_drop)
+    runs = []
+    for seed, drop in drops.items():
+        rows = _run_rows("tiny", seed, [0.1, 0.5, 0.4, 0.3, 0.2 + seed / 100], [0.5, 0.6, 0.7, 0.8, 0.9],
+                         [0.5, 0.4, 0.3, 0.2, 0.1], epochs)  # noise drop ordered exactly as time
+        runs.append(rows.assign(iqa_early_drop=drop, iqa_early_drop_lo=drop - 0.05, iqa_early_drop_hi=drop + 0.05))
+    table = pd.concat(runs, ignore_index=True)
+    verdicts = tradeoff.verdicts(table, n_perm=200, by="scale").set_index("claim")
+    peak = verdicts.loc["IQA alignment peaks early then declines"]
+    # the seed-mean curve's interval is the t interval over the three seeds' own differences, not a bootstrap
+    assert peak["statistic"] == "max early srcc − final srcc (mean over 3 seeds, t interval over seeds)"
+    assert peak["value"] == pytest.approx(np.mean(list(drops.values())))
+    assert (peak["ci_lo"], peak["ci_hi"]) == pytest.approx(tradeoff.t_interval(list(drops.values()))[1:3])
+    one_run = tradeoff.verdicts(table[table["seed"] == 0].reset_index(drop=True), n_perm=200).set_index("claim")
+    assert one_run.loc["IQA alignment peaks early then declines", "statistic"].endswith(
+        "(paired bootstrap over references)")
+    covaries = verdicts.loc["IQA alignment co-varies with texture bias and noise drop", "detail"]
+    assert "noise_drop: net of log time undefined (over 5 checkpoints: fewer than 4, or a measure constant or " \
+           "ordered exactly as time)" in covaries and "nan" not in covaries.split("noise_drop:")[1]

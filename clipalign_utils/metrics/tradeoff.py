@@ -212,7 +212,10 @@ def peak_claim(df: pd.DataFrame, peak: registry.PeakClaim, column: str, step: st
                             detail + f"; no paired early-peak test ({drop_column}: re-run the {step} step)")
     first = df.iloc[int(np.flatnonzero(np.isfinite(df[drop_column].astype(float)))[0])]
     drop, ci = float(first[drop_column]), (float(first[f"{drop_column}_lo"]), float(first[f"{drop_column}_hi"]))
-    statistic = f"max early {label} − final {label} (paired bootstrap over {items})"
+    # On a seed-mean curve (seed_means) the interval is over the seeds' own differences; one run's is its bootstrap.
+    n_seeds = int(first["n_seeds"]) if "n_seeds" in df.columns and np.isfinite(float(first["n_seeds"])) else 1
+    over = f"paired bootstrap over {items}" if n_seeds <= 1 else f"mean over {n_seeds} seeds, t interval over seeds"
+    statistic = f"max early {label} − final {label} ({over})"
     detail += f"; max early − final = {drop:.3f} [{ci[0]:.3f}, {ci[1]:.3f}]"
     if peak_is_early and ci[0] > 0:
         return _verdict_row(claim, statistic, drop, NAN, REPRODUCED, detail + ": the interval is above 0", ci)
@@ -253,8 +256,14 @@ def _covaries_claim(df: pd.DataFrame, n_perm: int, seed: int, alpha: float) -> d
         verdict, row = NOT_REPRODUCED, relations[negative].iloc[0]
     else:
         verdict, row = INCONCLUSIVE, relations[~positive].iloc[0]
-    detail = "; ".join(f"{r.y}: net of log time ρ = {r.partial_spearman:.2f} (p = {r.partial_p:.3g}), "
-                       f"first differences ρ = {r.diff_spearman:.2f}, plain ρ = {r.spearman:.2f}"
+    def net(r) -> str:
+        if np.isfinite(r.partial_spearman):
+            return f"net of log time ρ = {r.partial_spearman:.2f} (p = {r.partial_p:.3g})"
+        # stats.partial_spearman: nan when a measure's order over checkpoints is time's own, or n < 4
+        return (f"net of log time undefined (over {r.n} checkpoints: fewer than 4, or a measure constant or "
+                f"ordered exactly as time)")
+
+    detail = "; ".join(f"{r.y}: {net(r)}, first differences ρ = {r.diff_spearman:.2f}, plain ρ = {r.spearman:.2f}"
                        for r in relations.itertuples())
     return _verdict_row(claim, f"partial spearman({row['x']}, {row['y']} | log time)", row["partial_spearman"],
                         row["partial_p"], verdict, detail + " (p descriptive: checkpoints form a time series)")
