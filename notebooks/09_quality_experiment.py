@@ -30,7 +30,7 @@
 #   of the texture→shape shift the world builds in.
 #
 # Held-out evaluation images, the IQA set and the noise test are identical in every run (drawn from `eval_seed`). The
-# table below lists the settings this build actually ran (`clipalign experiment quality
+# table below lists the settings of the experiment this page reads (`clipalign experiment quality
 # --only-sweeps …` runs a subset; the same command later adds the rest).
 #
 # **Predictions**, each judged on every seed's own run and summarised by the mean over seeds with a
@@ -100,7 +100,11 @@ save_figure(fig, run_dir, "quality_curves")
 # %% [markdown]
 # ## The paper's verdicts, per setting
 # The synthesis verdicts (page 5) judged on each setting's seed-mean curve, with the fraction of seeds
-# whose own run gives the same verdict.
+# whose own run gives the same verdict. They and the predictions below can read one interval differently:
+# here a peak that is the seed-mean curve's last checkpoint is *not reproduced* whatever its interval, and
+# a trend is a permutation test over the mean curve's checkpoints; the predictions judge each seed's own
+# run and call *inconclusive* what the interval over seeds does not settle. Where the two differ, the
+# seeds do not agree on the claim.
 
 # %%
 verdicts = tradeoff.verdicts(table, n_perm=params["n_perm"], seed=config.bootstrap_seed(params), by="setting")

@@ -94,6 +94,11 @@ def test_texture_control_sentence_reads_the_outcome():
     control_line = [line for line in lines if "control" in line and "texture_correlation=1" in line]
     assert len(control_line) == 1 and "**not reproduced — with texture as reliable as shape the shift towards " \
         "shape does not appear" in control_line[0]
+    # ... and names where it does appear (clean among them: texture bias falls in every seed); an interval that does not
+    # settle it says so, and draws no conclusion about the world's design
+    assert ": where it does appear (*clean*, " in control_line[0] and "it follows from the world's design" in control_line[0]
+    assert experiment_page._control_reading("inconclusive", ["clean"]) == \
+        "the seeds do not settle whether the shift towards shape remains"
 
 
 def test_settings_are_named_by_their_world(tmp_path):

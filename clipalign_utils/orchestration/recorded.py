@@ -157,7 +157,7 @@ def provenance(page: str, root: Path = RECORDED) -> str:
              + f" on {recorded['machine']} by:", "", "```bash", *recorded["commands"], "```", ""]
     if recorded.get("left_out"):
         lines += [f"Left out: {recorded['left_out']}", ""]
-    lines += [f"A build whose folder holds a {kind} of its own shows that instead "
+    lines += [f"A build whose folder holds {'an' if kind[0] in 'aeiou' else 'a'} {kind} of its own shows that instead "
               + ("(`clipalign run --preset full` runs the whole drivers sweep)." if kind == "sweep" else
                  "(`clipalign experiment quality --out FOLDER`, or `clipalign run --preset full`)."),
               "````"]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pandas as pd
 
-from ...metrics.tradeoff import REPRODUCED
+from ...metrics.tradeoff import NOT_REPRODUCED, REPRODUCED
 
 from .analysis import noise_is_seen
 
@@ -17,6 +17,9 @@ def sentences(predictions_table: pd.DataFrame, settings: pd.DataFrame) -> list[s
     noise_seen = noise_is_seen(settings)
     # texture as reliable as shape: the control setting(s) for the texture -> shape shift
     equal_cues = set(settings.loc[settings["texture_correlation"] >= 1, "setting"])
+    # the settings (not the control) where the shift towards shape is established over their seeds
+    shifted = [r.setting for r in predictions_table.itertuples() if r.prediction.startswith("control")
+               and r.setting not in equal_cues and r.outcome == REPRODUCED]
     lines = []
     for r in predictions_table.itertuples():
         interval = f"{r.mean:+.3f} [{r.lo:+.3f}, {r.hi:+.3f}] over {r.n_seeds} seeds"
@@ -28,13 +31,20 @@ def sentences(predictions_table: pd.DataFrame, settings: pd.DataFrame) -> list[s
                        + ("as predicted" if fell == expected else "against the prediction")
                        + f" (noise {'seen' if expected else 'not seen'} in training)")
         if r.prediction.startswith("control") and r.setting in equal_cues:
-            verdict += (" — with texture as reliable as shape the shift towards shape "
-                        + ("remains, so it is not only the world's design (shape the more reliable cue)"
-                           if r.outcome == REPRODUCED else
-                           "does not appear: in the other settings it follows from the world's design "
-                           "(shape the more reliable cue), not from contrastive training as such"))
+            verdict += " — with texture as reliable as shape " + _control_reading(r.outcome, shifted)
         lines.append(f"- **{r.prediction}** — *{r.setting}*: {r.statistic} = {interval}: **{verdict}**.")
     return lines
+
+
+def _control_reading(outcome: str, shifted: list[str]) -> str:
+    """What the equal-cues control's outcome says of the shift towards shape, as far as the seeds settle it."""
+    if outcome == REPRODUCED:
+        return "the shift towards shape remains, so it is not only the world's design (shape the more reliable cue)"
+    if outcome != NOT_REPRODUCED:
+        return "the seeds do not settle whether the shift towards shape remains"
+    where = (f": where it does appear ({', '.join(f'*{s}*' for s in shifted)}) it follows from the world's design "
+             "(shape the more reliable cue), not from contrastive training as such" if shifted else "")
+    return "the shift towards shape does not appear" + where
 
 
 def joint_sentence(joint: pd.DataFrame, settings: pd.DataFrame) -> str:
