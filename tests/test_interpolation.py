@@ -113,7 +113,7 @@ def test_margins_over_seeds_are_paired_per_run_against_the_better_endpoint():
     assert list(verdict["alpha"]) == [0.5]
     assert verdict["verdict"].iloc[0] == "inconclusive"  # the robustness interval reaches below 0
     lines = page.seed_sentences(verdict)
-    assert "alignment margin +0.070" in lines[0] and lines[-1].startswith("**not shown**")
+    assert "alignment margin +0.070" in lines[0] and lines[-1].startswith("**not established**")
     assert middle["n_one_point"] == 0 and not any("one point" in line for line in lines)
     # run a: the start (0.40, 0.20) against the end (0.30, 0.15): more aligned, less robust; b and c likewise
     assert middle["n_from_dominates"] == 0 and not any("no trade-off" in line for line in lines)

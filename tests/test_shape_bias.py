@@ -194,13 +194,15 @@ def test_shift_sentences_by_hand():
         "first checkpoint (epoch 0): shape bias 0.500",
         "lowest before the end: epoch 0.5, shape bias 0.200 [0.100, 0.300]",
         "last checkpoint (epoch 4): shape bias 0.950 [0.900, 1.000]",
-        "texture phase (lowest < 0.5): True; shape at the end (last > 0.5): True; intervals separated: True",
+        "the lowest leans towards texture (below 0.5); the last leans towards shape (above 0.5); their intervals "
+        "are separated",
         "texture-then-shape shift shows: yes",
-        "last checkpoint vs the human reference: -0.010"]
+        "last checkpoint's shape bias minus the human reference's (0.96): -0.010"]
     flat = _shape_bias_table().assign(shape_bias=[0.7, 0.7, 0.8, 0.9, 0.98], hi=0.99)
     assert shift_sentences(flat)[3:] == [
-        "texture phase (lowest < 0.5): False; shape at the end (last > 0.5): True; intervals separated: False",
-        "texture-then-shape shift shows: no", "last checkpoint vs the human reference: +0.020"]
+        "the lowest does not lean towards texture (below 0.5); the last leans towards shape (above 0.5); their "
+        "intervals are not separated",
+        "texture-then-shape shift shows: no", "last checkpoint's shape bias minus the human reference's (0.96): +0.020"]
 
 
 def test_fraction_sentences_name_each_checkpoint_once():

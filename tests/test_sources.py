@@ -431,3 +431,19 @@ def test_a_streamed_run_re_run_without_its_options_measures_its_real_dataset_aga
         assert (out / "metrics" / "iqa.csv").read_bytes() == first, again
     entry = json.loads((out / "record.json").read_text())["steps"]["iqa"]
     assert entry["parameters"]["iqa_dataset"] == "tid2013" and entry["sources"]["iqa_root"] == "record.json"
+
+
+def test_the_gpu_projection_is_said_in_seconds_when_it_is_under_two_minutes():
+    import pandas as pd
+
+    from clipalign_utils.steps.real_clip import cost as real_clip_cost
+
+    def projection(gflop_per_checkpoint: float) -> str:
+        table = pd.DataFrame({"step": ["iqa"], "seconds": [30.0], "gflop": [gflop_per_checkpoint],
+                              "cpu": ["a CPU"], "measured": ["2026-12-05"]})
+        return real_clip_cost.cost_sentences(table)[1]
+
+    # seconds = gflop × 32 checkpoints / (100 TFLOP/s × 1000 GFLOP/TFLOP)
+    assert (real_clip_cost.FIG1_EPOCHS, real_clip_cost.ASSUMED_GPU_TFLOPS) == (32, 100.0)
+    assert "the same work is 3.2 s;" in projection(1e4)  # not "0.1 minutes"
+    assert "the same work is 5.3 minutes;" in projection(1e6)  # 320 s

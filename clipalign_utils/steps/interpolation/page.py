@@ -74,6 +74,6 @@ def seed_sentences(verdicts: pd.DataFrame) -> list[str]:
         lines.append(f"**no**: every interior α is worse than the better endpoint on at least one axis "
                      f"(an interval below 0, {n} seeds)")
     else:
-        lines.append(f"**not shown**: no interior α beats both endpoints on both axes with both intervals above 0 "
+        lines.append(f"**not established**: no interior α beats both endpoints on both axes with both intervals above 0 "
                      f"over {n} seeds")
     return lines

@@ -54,7 +54,14 @@ def cost_sentences(cost: pd.DataFrame | None) -> list[str]:
             f"{total['checkpoints']} checkpoints of the run take about {total['cpu_hours']:.1f} CPU hours at those "
             f"sizes (the real datasets are larger: scale by their image counts).",
             f"**Projection, not a measurement:** on one GPU sustaining {ASSUMED_GPU_TFLOPS:g} TFLOP/s the same "
-            f"work is {total['gpu_hours_projected'] * 60:.1f} minutes; no GPU has measured it yet."]
+            f"work is {_duration(total['gpu_hours_projected'] * 3600)}; no GPU has measured it yet."]
+
+
+def _duration(seconds: float) -> str:
+    """Seconds under two minutes as seconds, else minutes (a projection of 2 s is not "0.0 minutes")."""
+    if seconds < 120:
+        return f"{seconds:.1f} s" if seconds < 10 else f"{seconds:.0f} s"
+    return f"{seconds / 60:.1f} minutes"
 
 
 def early_rule(epochs) -> str:

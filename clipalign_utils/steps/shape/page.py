@@ -51,10 +51,12 @@ def shift_sentences(shape_bias: pd.DataFrame) -> list[str]:
         f"[{early['lo']:.3f}, {early['hi']:.3f}]",
         f"last checkpoint (epoch {last['epoch']:g}): shape bias {last['shape_bias']:.3f} "
         f"[{last['lo']:.3f}, {last['hi']:.3f}]",
-        f"texture phase (lowest < 0.5): {shift['texture_phase_leans_texture']}; shape at the end (last > 0.5): "
-        f"{shift['last_leans_shape']}; intervals separated: {shift['separated']}",
+        f"the lowest {'leans' if shift['texture_phase_leans_texture'] else 'does not lean'} towards texture (below 0.5); "
+        f"the last {'leans' if shift['last_leans_shape'] else 'does not lean'} towards shape (above 0.5); their "
+        f"intervals {'are' if shift['separated'] else 'are not'} separated",
         f"texture-then-shape shift shows: {'yes' if shift['shift_shows'] else 'no'}",
-        f"last checkpoint vs the human reference: {last['shape_bias'] - HUMAN_SHAPE_BIAS:+.3f}",
+        f"last checkpoint's shape bias minus the human reference's ({HUMAN_SHAPE_BIAS:.2f}): "
+        f"{last['shape_bias'] - HUMAN_SHAPE_BIAS:+.3f}",
     ]
 
 

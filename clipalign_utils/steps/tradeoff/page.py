@@ -35,8 +35,9 @@ def peak_sentences(means: pd.DataFrame) -> list[str]:
             lines.append(
                 f"{_prefix(means, scale)}{what} peaks at epoch {peak['peak_epoch']:g} with "
                 f"{peak['peak_value']:.3f}; the last checkpoint (epoch {peak['final_epoch']:g}) has "
-                f"{peak['final_value']:.3f}. The peak lies strictly inside the run: **{peak['peak_is_interior']}**; "
-                f"its interval lies above the last checkpoint's: **{peak['ci_separated']}**.")
+                f"{peak['final_value']:.3f}. The peak **{'lies' if peak['peak_is_interior'] else 'does not lie'}** "
+                f"strictly inside the run, and its interval **{'lies' if peak['ci_separated'] else 'does not lie'}** "
+                f"above the last checkpoint's.")
     return lines
 
 
