@@ -73,7 +73,7 @@ def _ready_client() -> type:
             deadline = time.monotonic() + (float("inf") if timeout is None else timeout)
             while True:
                 msg_id = self.kernel_info()
-                reply = await self._reply_to(msg_id, self.shell_channel, wait=1.0)
+                reply = await self._shell_reply(msg_id, wait=1.0)
                 # A SUB socket misses what was published before it joined (ZeroMQ): when the idle status of
                 # this request is not seen, IOPub may not be connected yet, so ask again, as jupyter_client does.
                 if reply is not None and await self._idle_after(msg_id, wait=0.2):
@@ -84,10 +84,10 @@ def _ready_client() -> type:
                 if time.monotonic() > deadline:
                     raise RuntimeError(f"Kernel didn't respond in {timeout:.0f} seconds")
 
-        async def _reply_to(self, msg_id: str, channel, wait: float):
+        async def _shell_reply(self, msg_id: str, wait: float):
             while True:
                 try:
-                    msg = await channel.get_msg(timeout=wait)
+                    msg = await self.shell_channel.get_msg(timeout=wait)
                 except Empty:
                     return None
                 if msg["parent_header"].get("msg_id") == msg_id:
