@@ -23,3 +23,28 @@ def say(text) -> None:
 
     for line in [text] if isinstance(text, str) else text:
         show(Markdown(line), line)
+
+
+def tables_in_full() -> None:
+    """Show a page's tables with whole cells and every column: pandas cuts a cell at 50 characters and
+    hides the middle columns past 20, which cut a verdict's statistic and detail short on the page."""
+    import pandas as pd
+
+    pd.set_option("display.max_colwidth", None)
+    pd.set_option("display.max_columns", None)
+
+
+def early_peak_test_sentences(test, what: str, items: str, early_fraction: float) -> list[str]:
+    """The early window and, when it holds checkpoints, the paired early-peak test (a row of an
+    ``*_peak.csv``: early_end, n_early, early_drop, lo, hi, early_peak_epoch, early_peak_value, final_epoch,
+    final_value, n_items) read against 0: ``what`` names the measure, ``items`` what was resampled."""
+    lines = [f"early window: 0 < epoch ≤ {early_fraction:.3g} × {test['final_epoch']:g} = "
+             f"{test['early_end']:g} ({int(test['n_early'])} checkpoints)"]
+    if int(test["n_early"]):
+        verdict = ("above 0 — an early peak and a decline" if test["lo"] > 0 else
+                   "below 0 — the final checkpoint is better aligned than any early one" if test["hi"] < 0 else
+                   "includes 0 — no clear early peak")
+        lines.append(f"best early {what} {test['early_peak_value']:.3f} (epoch {test['early_peak_epoch']:g}) − final "
+                     f"{test['final_value']:.3f} = {test['early_drop']:.3f}, paired 95 % interval "
+                     f"[{test['lo']:.3f}, {test['hi']:.3f}] over {int(test['n_items'])} {items}: " + verdict)
+    return lines

@@ -119,15 +119,19 @@ display(similarity_step.score_table(tables))
 # The horizontal axis is logarithmic beyond the first checkpoint after 0. Black is every triplet,
 # with its bootstrap band; the coloured lines are the subsets; the dashed line is chance and the
 # dotted one the ceiling. As in chapter 2, the bands of two checkpoints are not a paired test: both
-# score the same triplets.
+# score the same triplets. The paired test is chapter 2's early-peak test on the overall score: the best
+# early score minus the final one, resampling triplets (its last sentence below).
 
 # %%
 save_figure(similarity_page.curve_figure(data, tables), run.run_dir, "two_afc_vs_epoch")
-say(similarity_page.curve_sentences(data, tables))
+say(similarity_page.curve_sentences(data, tables) + similarity_page.early_peak_sentences(tables))
 
 # %% [markdown]
-# ## Does mid-level agreement peak where low-level alignment does?
+# ## Does 2AFC agreement peak where IQA alignment does?
 # The IQA step's curve (page 2) beside this one: where each peaks, and how far each ends below its peak.
+# The paper asks this of mid-level similarity (NIGHTS); on the embedded set both curves measure
+# low-level damage, judged by different observers, so here it asks whether two low-level measures
+# of one run peak together.
 
 # %%
 say(similarity_page.iqa_sentences(run, params, tables))

@@ -114,11 +114,13 @@ display(saliency_step.score_table(tables))
 # The model's mean per checkpoint with its bootstrap band; the horizontal lines and bands are the
 # baselines (centre bias dashed, object silhouette dash-dotted, shuffled silhouette dotted). For the
 # AUCs the thin dotted line is chance (0.5). The first sentence places the checkpoints among the
-# baselines on the headline sAUC.
+# baselines on the headline sAUC; the last ones are chapter 2's paired early-peak test on the mean
+# sAUC (best early minus final, resampling images).
 
 # %%
 save_figure(metrics_vs_epoch(tables["saliency"]), run.run_dir, "saliency_metrics_vs_epoch")
-say([saliency_page.baseline_sentence(tables["saliency"])] + saliency_page.curve_sentences(tables))
+say([saliency_page.baseline_sentence(tables["saliency"])] + saliency_page.curve_sentences(tables)
+    + saliency_page.early_peak_sentences(tables))
 
 # %% [markdown]
 # ## The maps themselves

@@ -308,6 +308,26 @@ def test_data_sentences_on_tid2013(tid2013_data, tmp_path):
     assert lines[2] == "source: a paper" and lines[3].startswith("its scores are not human judgments")
 
 
+def test_absent_combinations_are_counted_named_and_explained(tid2013_data):
+    # TID2013's grid is complete (the sentences above have no such line); drop two of its pairs by hand.
+    pairs = tid2013_data.pairs
+    first, second = pairs["reference"].unique()[:2]
+    kind = pairs["distortion"].iloc[0]
+    gone = (pairs["distortion"] == kind) & (((pairs["reference"] == first) & (pairs["level"] == 2))
+                                            | ((pairs["reference"] == second) & (pairs["level"] == 3)))
+    thinned = replace(tid2013_data, pairs=pairs[~gone])
+    assert iqa_page.absent_sentences(thinned) == [
+        f"25 of the 27 reference × type × level combinations are scored; 2 are absent ({kind} on {first} (level 2), "
+        f"{second} (level 3))"]
+    # The embedded set says why: the saturation change leaves the 4 grey photos as they are.
+    data = load_iqa("embedded", "", config.resolve("smoke", iqa_levels=(5,)))
+    assert len(data) == 14 * 8 - 4
+    assert iqa_page.absent_sentences(data) == [
+        "108 of the 112 reference × type × level combinations are scored; 4 are absent (change_of_color_saturation "
+        "on camera, coins, moon, clock): a distortion that leaves a reference's pixels unchanged (desaturating a "
+        "grey photo) makes no pair that anyone could rank, so the set leaves it out"]
+
+
 def test_data_figures_on_tid2013(tid2013_data):
     titles = [ax.get_title() for ax in iqa_page.examples_figure(tid2013_data, reference=1).axes if ax.get_title()]
     # reference I02 and its middle level (2) of each distortion, in name order

@@ -368,6 +368,22 @@ def test_select_checkpoint_extremes():
         select_checkpoint(df, 1.5)
 
 
+def test_synthesis_table_weighs_only_checkpoints_above_chance():
+    from clipalign_utils.metrics.tradeoff import synthesis_table
+
+    # (alignment, robustness) = (0.8, 0.95), (0.9, 0.5), (0.7, 0.7), (0.6, 0.9). Epoch 0 is at chance (a
+    # seed-mean row where most seeds are): counted, it dominates epochs 2 and 3 and, at w = 0, is selected.
+    # Left out, no other point dominates another, and w = 0 picks the lowest drop, epoch 3.
+    df = _checkpoints([0.8, 0.9, 0.7, 0.6], [0.5] * 4, [0.05, 0.5, 0.3, 0.1]).assign(run="r")
+    plain = synthesis_table(df, alignment_weight=0.0)
+    assert plain["on_pareto_front"].tolist() == [True, True, False, False]
+    assert plain["selected"].tolist() == [True, False, False, False]
+    table = synthesis_table(df.assign(at_chance=[True, False, False, False]), alignment_weight=0.0)
+    assert table["on_pareto_front"].tolist() == [False, True, True, True]
+    assert table["selected"].tolist() == [False, False, False, True]
+    assert table["robustness"].tolist() == pytest.approx([0.95, 0.5, 0.7, 0.9])  # the values stay in the table
+
+
 def test_pairwise_relations_columns():
     df = _checkpoints([0.5, 0.6, 0.7, 0.8, 0.9], [0.9, 0.8, 0.7, 0.6, 0.5], [0.1, 0.2, 0.3, 0.4, 0.5])
     rel = pairwise_relations(df, n_perm=N_PERM)

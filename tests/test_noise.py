@@ -193,11 +193,13 @@ def test_notebook_smoke_embedded(smoke_run_copy, smoke_pipeline):
     n_checkpoints = len(list((smoke_run_copy / "checkpoints").glob("epoch_*.pt")))
     noise, summary = _check_noise_outputs(smoke_run_copy, "embedded", n_checkpoints)
     assert (noise["n_images"] == 16 * 8).all()
-    # The mean drop is the mean of the noisy rows; at_chance flags a clean CI that reaches 1/8.
+    # The mean drop is the mean of the noisy rows, undefined (nan) where at_chance flags a clean CI that
+    # reaches 1/8.
+    assert (summary["clean_at_chance"] == (summary["clean_lo"] <= 1 / 8)).all()
     noisy_mean = noise[noise["sigma"] > 0].groupby("checkpoint")["normalized_drop"].mean()
+    noisy_mean[summary.set_index("checkpoint")["clean_at_chance"].reindex(noisy_mean.index)] = np.nan
     assert summary.set_index("checkpoint")["mean_normalized_drop"].to_dict() == pytest.approx(noisy_mean.to_dict(),
                                                                                               nan_ok=True)
-    assert (summary["clean_at_chance"] == (summary["clean_lo"] <= 1 / 8)).all()
     # chance-corrected drop = (clean − noisy) / (clean − chance), nan where clean ≤ chance
     clean = noise[noise["sigma"] == 0].set_index("checkpoint")["accuracy"]
     noisy = noise[noise["sigma"] > 0]
@@ -233,7 +235,8 @@ def test_checkpoint_summary_and_drop_trend_by_hand():
     summary = checkpoint_summary(noise, chance=0.125)
     assert list(summary["checkpoint"]) == ["a", "b", "c", "d"]
     assert list(summary["clean_at_chance"]) == [True, False, False, False]  # a's clean CI reaches 0.125
-    assert summary["mean_normalized_drop"].tolist() == pytest.approx([0.5, 0.3, 0.2, 0.1])
+    # a's drops are 0.5 but it is at chance: undefined, not 0.5 (nor the 0 an at-chance model shows)
+    assert summary["mean_normalized_drop"].tolist() == pytest.approx([np.nan, 0.3, 0.2, 0.1], nan_ok=True)
     trend = drop_trend(summary, n_perm=2000)
     # b, c, d: halves of one checkpoint each; rho = -1, but 3 points cannot be significant (p >= 1/3)
     assert (trend["n"], trend["early_epochs"], trend["late_epochs"]) == (3, [1.0], [3.0])
@@ -329,7 +332,7 @@ def test_clean_sentences_by_hand():
     # Clean accuracy is clean_lo + 0.1: 0.15 at epoch 0, 0.6 at epoch 3; a's clean CI reaches chance.
     assert clean_sentences(_summary()) == [
         "clean accuracy: 0.150 at epoch 0 → 0.600 at epoch 3 (chance 0.125)",
-        "1 of 4 checkpoint(s) at chance on clean images (drop meaningless, excluded below): epochs 0"]
+        "1 of 4 checkpoint(s) at chance on clean images (drop undefined: nothing to lose; left out below): epochs 0"]
     assert clean_sentences(_summary().iloc[1:])[1:] == ["every checkpoint is above chance on clean images"]
 
 

@@ -504,6 +504,18 @@ def test_curve_sentences_by_hand():
     assert step_page.curve_sentences(split, tables)[-1] == "the judges are split on every triplet: the ceiling is chance"
 
 
+def test_early_peak_sentences_read_the_paired_test(tmp_path):
+    from clipalign_utils.steps.similarity import page as step_page
+
+    test = {"dataset": "embedded", "distance": "cosine", "early_end": 5 / 3, "n_early": 4, "final_epoch": 5.0,
+            "final_value": 0.61, "early_drop": 0.0125, "lo": -0.011, "hi": 0.049, "early_peak_epoch": 1.0,
+            "early_peak_value": 0.6225, "n_items": 270}
+    assert step_page.early_peak_sentences({"two_afc_peak": pd.DataFrame([test])}) == [
+        "early window: 0 < epoch ≤ 0.333 × 5 = 1.66667 (4 checkpoints)",
+        "best early 2AFC score 0.623 (epoch 1) − final 0.610 = 0.013, paired 95 % interval [-0.011, 0.049] over "
+        "270 triplets: includes 0 — no clear early peak"]
+
+
 def test_iqa_sentences_by_hand(tmp_path):
     from clipalign_utils.steps.similarity import page as step_page
 

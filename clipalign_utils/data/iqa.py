@@ -22,7 +22,7 @@ from ..choices import IQA_RESIZE
 from ..errors import ParameterError
 from . import world
 from .image_sets import ArrayImages, FileImages, ImageSet, PatchImages, read_rgb
-from .iqa_embedded import OBSERVER_SOURCES, make_embedded_iqa
+from .iqa_embedded import OBSERVER_SOURCES, UNCHANGED_DROPPED, make_embedded_iqa
 from .kadid10k import load_kadid10k
 from .registry import get_dataset, register_dataset
 from .roots import open_root
@@ -65,6 +65,17 @@ class IQAData:
     observer_source: str | None = None
     resize_mode: str = "patches"  # how images meet the model's input (iqa_resize, resolved)
     downsampling: float = 1.0  # native pixels per model-input pixel
+    absent_reason: str | None = None  # why a reference × type × level combination can be missing
+
+    def absent(self) -> pd.DataFrame:
+        """The reference × type × level combinations the pairs lack (distortion, level, reference), over the
+        references, types and levels the pairs have."""
+        grid = pd.MultiIndex.from_product([sorted(self.pairs["distortion"].unique()),
+                                           sorted(self.pairs["level"].unique()),
+                                           list(dict.fromkeys(self.pairs["reference"]))],
+                                          names=["distortion", "level", "reference"])
+        present = pd.MultiIndex.from_frame(self.pairs[["distortion", "level", "reference"]])
+        return grid.difference(present, sort=False).to_frame(index=False)
 
     @property
     def patches_per_image(self) -> int:
@@ -161,7 +172,7 @@ def embedded_set(*, mode: str, world_config: world.WorldConfig, seed: int, level
     return IQAData(ArrayImages(iqa.references, "iqa_embedded_references"),
                    ArrayImages(iqa.distorted, "iqa_embedded_distorted"), pairs.reset_index(drop=True),
                    "embedded", iqa.observer, iqa.observer_srcc_tid2013, OBSERVER_SOURCES[iqa.observer],
-                   resize_mode=mode)
+                   resize_mode=mode, absent_reason=UNCHANGED_DROPPED)
 
 
 @register_dataset("iqa", "tid2013")

@@ -236,6 +236,10 @@ def observer_quality(
     return np.clip(np.concatenate(scores), 0.0, 1.0)
 
 
+UNCHANGED_DROPPED = ("a distortion that leaves a reference's pixels unchanged (desaturating a grey photo) makes "
+                     "no pair that anyone could rank, so the set leaves it out")
+
+
 def make_embedded_iqa(
     image_size: int = 32,
     extra_references: dict[str, np.ndarray] | None = None,

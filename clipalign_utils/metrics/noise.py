@@ -75,20 +75,22 @@ def checkpoint_summary(noise: pd.DataFrame, chance: float) -> pd.DataFrame:
     """One row per checkpoint of a stacked noise table (checkpoint, epoch, sigma, accuracy, lo, hi,
     normalized_drop[, chance_corrected_drop]): epoch, clean_accuracy with clean_lo/clean_hi,
     mean_normalized_drop and mean_chance_corrected_drop over the noisy sigmas, chance, and
-    clean_at_chance = the clean CI reaches chance (such a checkpoint has no competence for noise to
-    take away, so its drop means nothing)."""
+    clean_at_chance = the clean CI reaches chance. Such a checkpoint has no competence for noise to take
+    away: both mean drops are nan there (undefined, not zero), as in the synthesis's noise_drop; the
+    per-sigma rows of ``noise`` keep their arithmetic."""
     clean = noise[noise["sigma"] == 0].set_index("checkpoint", drop=False)
     noisy = noise[noise["sigma"] > 0].groupby("checkpoint", sort=False)
     drops = noisy["normalized_drop"].mean()
     corrected = (noisy["chance_corrected_drop"].mean() if "chance_corrected_drop" in noise.columns
                  else drops * float("nan"))
+    at_chance = (clean["lo"] <= chance).to_numpy()
     return pd.DataFrame({
         "checkpoint": clean["checkpoint"].to_numpy(), "epoch": clean["epoch"].to_numpy(),
         "clean_accuracy": clean["accuracy"].to_numpy(),
-        "mean_normalized_drop": drops.reindex(clean.index).to_numpy(),
-        "mean_chance_corrected_drop": corrected.reindex(clean.index).to_numpy(),
+        "mean_normalized_drop": np.where(at_chance, np.nan, drops.reindex(clean.index).to_numpy()),
+        "mean_chance_corrected_drop": np.where(at_chance, np.nan, corrected.reindex(clean.index).to_numpy()),
         "clean_lo": clean["lo"].to_numpy(), "clean_hi": clean["hi"].to_numpy(), "chance": chance,
-        "clean_at_chance": (clean["lo"] <= chance).to_numpy(),
+        "clean_at_chance": at_chance,
     })
 
 

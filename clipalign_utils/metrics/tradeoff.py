@@ -436,17 +436,21 @@ def _verdicts_by(df: pd.DataFrame, n_perm: int, seed: int, alpha: float, by: str
 def synthesis_table(df: pd.DataFrame, alignment_weight: float = 0.5, by: str = "run") -> pd.DataFrame:
     """Each run's checkpoints (rows grouped by ``by``) with its own synthesis columns: texture_bias,
     robustness, on_pareto_front, selected (``select_checkpoint``), iqa_peak_epoch, iqa_peak_is_interior,
-    iqa_peak_ci_separated (``rises_then_falls``). Row order and index are kept; a run without a checkpoint
-    having both iqa_srcc and noise_drop selects none."""
+    iqa_peak_ci_separated (``rises_then_falls``). Row order and index are kept. The front and the selection
+    weigh only the checkpoints above chance (``above_chance``): an at-chance model loses nothing to noise
+    because it has nothing to lose, and its drop of 0 would otherwise put it on the front. A run without an
+    above-chance checkpoint having both iqa_srcc and noise_drop selects none."""
     _require(df, [by, "epoch", "iqa_srcc", "iqa_srcc_lo", "iqa_srcc_hi", "shape_bias", "noise_drop"])
     parts = []
     for _, run in df.groupby(by, sort=False):
         peak = rises_then_falls(run["epoch"], run["iqa_srcc"], run["iqa_srcc_lo"], run["iqa_srcc_hi"])
-        # A run whose checkpoints all sit at chance has no noise drop to weigh: nothing is selected.
-        usable = run[["iqa_srcc", "noise_drop"]].astype(float).notna().all(axis=1).any()
-        selected = select_checkpoint(run, alignment_weight) if usable else None
+        weighed = above_chance(run)
+        usable = weighed[["iqa_srcc", "noise_drop"]].astype(float).notna().all(axis=1).any()
+        selected = select_checkpoint(weighed, alignment_weight) if usable else None
+        on_front = pd.Series(False, index=run.index)
+        on_front[weighed.index] = pareto_front(weighed["iqa_srcc"], 1 - weighed["noise_drop"])
         parts.append(run.assign(texture_bias=1 - run["shape_bias"], robustness=1 - run["noise_drop"],
-                                on_pareto_front=pareto_front(run["iqa_srcc"], 1 - run["noise_drop"]),
+                                on_pareto_front=on_front.to_numpy(),
                                 selected=run.index == selected,
                                 iqa_peak_epoch=peak["peak_epoch"], iqa_peak_is_interior=peak["peak_is_interior"],
                                 iqa_peak_ci_separated=peak["ci_separated"]))

@@ -11,7 +11,9 @@ from .. import checkpoints, record, registry, results
 
 from . import measure, sweep
 from ..layout import runs_in
-from ..prose import say
+from ..prose import say, tables_in_full
+
+tables_in_full()  # every page opens through this module
 
 
 def open_run(namespace: dict, step: str) -> tuple[checkpoints.Run, dict]:

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import matplotlib
 import matplotlib.pyplot as plt
+import numpy as np
 import seaborn as sns
 
 from ..io import atomic_write
@@ -74,7 +75,16 @@ def top_axis(ax: plt.Axes, functions) -> plt.Axes:
 
 
 def epoch_axis(ax: plt.Axes, epochs, log_x: bool = False) -> None:
-    """Epoch x-axis; with log_x, a symlog scale that keeps epoch 0 and spreads the first pass."""
+    """Epoch x-axis; with log_x, a symlog scale that keeps epoch 0 and spreads the first pass, limited to
+    ``epochs`` (every epoch the figure shows) so that no axis reaches into negative epochs."""
     ax.set_xlabel("epoch")
-    if log_x:
-        ax.set_xscale("symlog", linthresh=min([e for e in epochs if e > 0], default=1.0))
+    if not log_x:
+        return
+    epochs = np.asarray(list(epochs), dtype=float)
+    epochs = epochs[np.isfinite(epochs)]
+    positive = epochs[epochs > 0]
+    ax.set_xscale("symlog", linthresh=positive.min() if positive.size else 1.0)
+    if positive.size:
+        # symlog's autoscaled margin, taken in the scaled space, can open a stretch of negative epochs (a
+        # "−10⁻¹" tick); a sliver left of the first epoch instead (fixed limits: later plotting keeps them)
+        ax.set_xlim(epochs.min() - 0.15 * positive.min(), epochs.max() * 1.25)

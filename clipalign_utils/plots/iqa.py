@@ -32,10 +32,6 @@ def alignment_curve(table: pd.DataFrame, log_x: bool = True, extra: Sequence[str
     ax.axhline(0, color="grey", lw=0.8)
     epochs = overall["epoch"].tolist()
     epoch_axis(ax, epochs, log_x)
-    positive = [e for e in epochs if e > 0]
-    if log_x and positive:
-        # symlog's autoscaled margin reaches into negative epochs; keep it to a sliver left of 0
-        ax.set_xlim(min(epochs) - 0.15 * min(positive), max(epochs) * 1.25)
     lows = overall[["srcc_lo", *extra]].min().min()
     ax.set(ylim=(min(-0.05, lows - 0.05) if np.isfinite(lows) else -0.05, 1.0),
            ylabel="correlation with quality\n(higher = better aligned)", title=title)

@@ -41,10 +41,12 @@ def accuracy_vs_epoch(table: pd.DataFrame, chance: float, log_x: bool = True):
 def drop_vs_epoch(table: pd.DataFrame, summary: pd.DataFrame, log_x: bool = True):
     """Normalized drop vs epoch per noise level, and its mean over levels (black).
 
-    ``summary``: noise_summary.csv rows (epoch, mean_normalized_drop, clean_at_chance); checkpoints
-    whose clean accuracy is at chance are circled in grey — their drop means nothing.
+    ``summary``: noise_summary.csv rows (epoch, mean_normalized_drop, clean_at_chance). A checkpoint whose
+    clean accuracy is at chance has no drop (nothing to lose): no point, a grey cross on the zero line.
     """
     noisy = table[table["sigma"] > 0]
+    if "clean_at_chance" in noisy.columns:
+        noisy = noisy[~noisy["clean_at_chance"].astype(bool)]
     sigmas = sorted(noisy["sigma"].unique())
     colors = _sigma_colors(sigmas)
     fig, ax = plt.subplots(figsize=(7, 4))
@@ -57,8 +59,8 @@ def drop_vs_epoch(table: pd.DataFrame, summary: pd.DataFrame, log_x: bool = True
             label="mean over σ")
     at_chance = summary[summary["clean_at_chance"].astype(bool)]
     if len(at_chance):
-        ax.scatter(at_chance["epoch"], at_chance["mean_normalized_drop"], s=120, facecolors="none",
-                   edgecolors="grey", lw=1.5, zorder=3, label="clean accuracy at chance")
+        ax.scatter(at_chance["epoch"], np.zeros(len(at_chance)), marker="x", s=60, color="grey", lw=1.5, zorder=3,
+                   label="clean accuracy at chance (drop undefined)")
     ax.axhline(0, color="grey", lw=0.8)
     epoch_axis(ax, table["epoch"].unique(), log_x)
     ax.set(ylabel="normalized drop  (clean − noisy) / clean", title="accuracy lost to noise, relative to clean")

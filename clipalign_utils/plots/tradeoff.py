@@ -5,6 +5,7 @@ import numpy as np
 import pandas as pd
 
 from .. import registry
+from ..metrics.tradeoff import CLASSIFICATION_MEASURES
 from .common import epoch_axis, plt
 
 
@@ -27,10 +28,26 @@ def _extra_panels(table: pd.DataFrame) -> list[tuple[str, str, str]]:
             if panel[0] in table.columns and np.isfinite(table[panel[0]].to_numpy(dtype=float)).any()]
 
 
+def _at_chance(table: pd.DataFrame) -> pd.Series:
+    """Which rows' models are at chance (their classification measures are left out of every trend)."""
+    if "at_chance" not in table.columns:
+        return pd.Series(False, index=table.index)
+    return table["at_chance"].fillna(False).astype(bool)
+
+
+AT_CHANCE_STYLE = dict(facecolors="none", edgecolors="grey", lw=1.2,
+                       label="clean accuracy at chance (left out)")
+
+
 def _draw_plane(fig, ax, table: pd.DataFrame, on_front: np.ndarray, selected=None, title="alignment–robustness plane"):
-    robustness = 1 - table["noise_drop"]
-    points = ax.scatter(table["iqa_srcc"], robustness, c=table["epoch"], cmap="viridis", s=40, zorder=3)
+    at_chance = _at_chance(table)
+    weighed = table[~at_chance]
+    points = ax.scatter(weighed["iqa_srcc"], 1 - weighed["noise_drop"], c=weighed["epoch"], cmap="viridis", s=40,
+                        vmin=table["epoch"].min(), vmax=table["epoch"].max(), zorder=3)
     fig.colorbar(points, ax=ax, label="epoch")
+    if at_chance.any():
+        ax.scatter(table.loc[at_chance, "iqa_srcc"], 1 - table.loc[at_chance, "noise_drop"], s=40, zorder=3,
+                   **AT_CHANCE_STYLE)
     front = table[on_front].sort_values("iqa_srcc")
     ax.plot(front["iqa_srcc"], 1 - front["noise_drop"], color="crimson", lw=1.5, label="Pareto front", zorder=2)
     if selected is not None:
@@ -106,11 +123,8 @@ def summary_figure(means: pd.DataFrame, noise_means: pd.DataFrame, by: str = "sc
     for ax in axes[0 if clean_only else 1:]:
         ax.legend(fontsize=7)
     epochs = np.unique(means["epoch"].to_numpy(dtype=float))
-    positive = epochs[epochs > 0]
-    for ax in axes:
+    for ax in axes:  # every run's epochs: the same range on every panel, whatever a panel lacks
         epoch_axis(ax, epochs, log_x)
-        if log_x and positive.size:  # the same epoch range on every panel, whatever a panel lacks
-            ax.set_xlim(epochs.min() - 0.1 * positive.min(), epochs.max() * 1.15)
     if means["n_seeds"].max() > 1:
         fig.suptitle("mean over seeds, band: 95 % t-interval over seeds (a single seed: its own intervals)",
                      fontsize=9)
@@ -120,7 +134,8 @@ def summary_figure(means: pd.DataFrame, noise_means: pd.DataFrame, by: str = "sc
 
 def relation_panels(means: pd.DataFrame, relations: pd.DataFrame, by: str = "scale"):
     """One scatter per pair of per-checkpoint measures on the per-epoch seed means, one colour per group
-    (``by``), each group's Spearman rho and p in the title."""
+    (``by``), each group's Spearman rho and p in the title; where a pair has a classification measure, the
+    at-chance checkpoints its rho leaves out are drawn hollow."""
     scales = list(dict.fromkeys(means[by]))
     colors = group_colors(scales)
     pairs = list(dict.fromkeys(zip(relations["x"], relations["y"])))
@@ -130,7 +145,11 @@ def relation_panels(means: pd.DataFrame, relations: pd.DataFrame, by: str = "sca
         titles = []
         for scale in scales:
             rows = data[data[by] == scale]
-            ax.scatter(rows[x], rows[y], s=25, color=colors[scale], label=scale)
+            left_out = _at_chance(rows) & bool({x, y} & set(CLASSIFICATION_MEASURES))
+            ax.scatter(rows.loc[~left_out, x], rows.loc[~left_out, y], s=25, color=colors[scale], label=scale)
+            if left_out.any():
+                hollow = {**AT_CHANCE_STYLE, "edgecolors": colors[scale], "label": f"{scale}: at chance (left out)"}
+                ax.scatter(rows.loc[left_out, x], rows.loc[left_out, y], s=25, **hollow)
             rel = relations[(relations[by] == scale) & (relations["x"] == x) & (relations["y"] == y)].iloc[0]
             titles.append(f"{scale}: ρ={rel['spearman']:.2f}, p={rel['p_value']:.3f}")
         ax.set(xlabel=x, ylabel=y)

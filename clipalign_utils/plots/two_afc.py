@@ -35,9 +35,6 @@ def score_curve(table: pd.DataFrame, ceiling: float | None = None, log_x: bool =
         ax.axhline(ceiling, color="tab:red", lw=1.0, ls=":", label=f"{ceiling_label}: {ceiling:.3f}")
     epochs = table["epoch"].drop_duplicates().tolist()
     epoch_axis(ax, epochs, log_x)
-    positive = [e for e in epochs if e > 0]
-    if log_x and positive:
-        ax.set_xlim(min(epochs) - 0.15 * min(positive), max(epochs) * 1.25)
     low = np.nanmin(table[["score", "score_lo"]].to_numpy(dtype=float)) if len(table) else 0.4
     ax.set(ylim=(min(0.4, low - 0.03) if np.isfinite(low) else 0.4, top),
            ylabel="2AFC score\n(share of judges agreed with)", title=title)

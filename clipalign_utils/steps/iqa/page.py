@@ -10,6 +10,7 @@ from ...metrics.families import mark_seen
 from ...metrics.iqa import EARLY_FRACTION, peak_summary
 from ...plots.families import family_curves
 from ...plots.iqa import alignment_curve, distance_quality_scatter, iqa_examples
+from ...prose import early_peak_test_sentences
 
 from .analysis import FAMILY_CURVES, overall, seen_families
 
@@ -24,7 +25,27 @@ def describe_data(run: Run, data: IQAData, params: dict) -> list[str]:
             f"levels {', '.join(map(str, sorted(pairs['level'].unique())))}; distance: {params['distance']}; "
             f"iqa_resize: {data.resize_mode} ({data.patches_per_image} patch(es) per image, "
             f"downsampling {data.downsampling:g}×)")
-    return [line] + ([data.downsampling_note] if data.downsampling_note else [])
+    return [line] + absent_sentences(data) + ([data.downsampling_note] if data.downsampling_note else [])
+
+
+def absent_sentences(data: IQAData) -> list[str]:
+    """How many reference × type × level combinations the set lacks, which, and why (when the set says)."""
+    absent = data.absent()
+    if absent.empty:
+        return []
+    grid = len(data.pairs) + len(absent)
+    every_level = data.pairs["level"].nunique()
+
+    def on(reference: str, levels: pd.Series) -> str:  # a reference, with its levels when not all are absent
+        return reference if levels.nunique() == every_level else \
+            f"{reference} (level {', '.join(map(str, sorted(levels.unique())))})"
+
+    which = "; ".join(
+        f"{distortion} on {', '.join(on(r, rows['level']) for r, rows in kind.groupby('reference', sort=False))}"
+        for distortion, kind in absent.groupby("distortion", sort=False))
+    reason = f": {data.absent_reason}" if data.absent_reason else ""
+    return [f"{len(data.pairs)} of the {grid} reference × type × level combinations are scored; "
+            f"{len(absent)} are absent ({which}){reason}"]
 
 
 def ground_truth_sentences(data: IQAData) -> list[str]:
@@ -92,17 +113,9 @@ def peak_sentences(tables: dict[str, pd.DataFrame]) -> list[str]:
 
 def early_peak_sentences(tables: dict[str, pd.DataFrame]) -> list[str]:
     """The early window and, when it holds checkpoints, the paired early-peak test (iqa_peak) with its verdict."""
-    test = tables["iqa_peak"].iloc[0]
-    lines = [f"early window: 0 < epoch ≤ {EARLY_FRACTION:.3g} × {test['final_epoch']:g} = "
-             f"{test['early_end']:g} ({int(test['n_early'])} checkpoints)"]
-    if int(test["n_early"]):
-        verdict = ("above 0 — an early peak and a decline" if test["lo"] > 0 else
-                   "below 0 — the final checkpoint is better aligned than any early one" if test["hi"] < 0 else
-                   "includes 0 — no clear early peak")
-        lines.append(f"best early SRCC {test['early_peak_srcc']:.3f} (epoch {test['early_peak_epoch']:g}) − final "
-                     f"{test['final_srcc']:.3f} = {test['early_drop']:.3f}, paired 95 % interval "
-                     f"[{test['lo']:.3f}, {test['hi']:.3f}] over {int(test['n_references'])} references: " + verdict)
-    return lines
+    test = tables["iqa_peak"].iloc[0].rename({"early_peak_srcc": "early_peak_value", "final_srcc": "final_value",
+                                              "n_references": "n_items"})
+    return early_peak_test_sentences(test, "SRCC", "references", EARLY_FRACTION)
 
 
 def distortion_sentences(tables: dict[str, pd.DataFrame]) -> list[str]:

@@ -39,7 +39,7 @@ def clean_sentences(summary: pd.DataFrame) -> list[str]:
     flagged = summary[summary["clean_at_chance"].astype(bool)]
     if len(flagged):
         return lines + [f"{len(flagged)} of {len(summary)} checkpoint(s) at chance on clean images (drop "
-                        f"meaningless, excluded below): epochs {_epochs(flagged['epoch'])}"]
+                        f"undefined: nothing to lose; left out below): epochs {_epochs(flagged['epoch'])}"]
     return lines + ["every checkpoint is above chance on clean images"]
 
 

@@ -7,9 +7,12 @@ from pathlib import Path
 import pandas as pd
 
 from ...layout import RunDir
+from ...prose import tables_in_full
 from .cost import cost_sentences, early_rule, read_cost
 
 __all__ = ["cost_sentences", "has_synthesis", "read_cost", "source_sentences", "trajectory"]
+
+tables_in_full()  # this page does not open through orchestration.step_page
 
 
 def trajectory(run_dir: str | Path) -> pd.DataFrame | None:

@@ -7,7 +7,9 @@ import pandas as pd
 
 from ...checkpoints import Run
 from ...metrics import saliency as metrics
+from ...metrics.peak import EARLY_FRACTION
 from ...plots.saliency import saliency_maps_grid
+from ...prose import early_peak_test_sentences
 
 from . import BASELINES, HEADLINE
 from .analysis import CURVE_METRICS, N_SHOWN, SaliencyData, checkpoint_maps, map_checkpoints
@@ -45,6 +47,15 @@ def baseline_sentence(table: pd.DataFrame, metric: str = HEADLINE) -> str:
         counts.append(f"{int((models['value'] >= base['object_silhouette']['value_lo']).sum())} reach the object "
                       f"silhouette's")
     return f"{metric.upper()} baselines: " + "; ".join(parts) + (f" — {', '.join(counts)}" if counts else "")
+
+
+def early_peak_sentences(tables: dict[str, pd.DataFrame]) -> list[str]:
+    """The paired early-peak test of the mean sAUC (saliency_peak), as page 2 reads the SRCC's; nothing when
+    the run has no checkpoint to test."""
+    if "saliency_peak" not in tables:
+        return []
+    test = tables["saliency_peak"].iloc[0]
+    return early_peak_test_sentences(test, test["metric"].upper(), "images", EARLY_FRACTION)
 
 
 def curve_sentence(table: pd.DataFrame, metric: str) -> str:

@@ -7,8 +7,10 @@ import pandas as pd
 from ...checkpoints import Run
 from ...data.two_afc import TwoAFCData
 from ...metrics.iqa import peak_summary
+from ...metrics.peak import EARLY_FRACTION
 from ...metrics.two_afc import panel_agreement
 from ...plots.two_afc import score_curve, triplet_examples
+from ...prose import early_peak_test_sentences
 
 from .analysis import against_panel, ceiling, example_checkpoints, example_triplets, overall, scored_triplets
 
@@ -78,6 +80,11 @@ def curve_sentences(data: TwoAFCData, tables: dict[str, pd.DataFrame]) -> list[s
             f"chance 0.5, ceiling {top:.3f}",
             f"the last checkpoint closes {(final['score'] - 0.5) / (top - 0.5):.0%} of the gap from chance to the "
             "ceiling" if top > 0.5 else "the judges are split on every triplet: the ceiling is chance"]
+
+
+def early_peak_sentences(tables: dict[str, pd.DataFrame]) -> list[str]:
+    """The paired early-peak test of the overall score (two_afc_peak), as page 2 reads the SRCC's."""
+    return early_peak_test_sentences(tables["two_afc_peak"].iloc[0], "2AFC score", "triplets", EARLY_FRACTION)
 
 
 def iqa_sentences(run: Run, params: dict, tables: dict[str, pd.DataFrame]) -> list[str]:

@@ -1,0 +1,94 @@
+"""What the figures show: epoch axes that stay at or right of the first epoch, and at-chance checkpoints
+drawn apart from the points a trend weighs."""
+from __future__ import annotations
+
+import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
+import pytest
+
+from clipalign_utils.metrics.noise import checkpoint_summary
+from clipalign_utils.plots import common, noise, shape_bias, tradeoff
+
+EPOCHS = [0.0, 0.125, 0.25, 0.5, 1.0, 2.0, 5.0]
+
+
+def _left(ax) -> float:
+    ax.figure.canvas.draw()
+    return ax.get_xlim()[0]
+
+
+def test_a_log_epoch_axis_ends_a_sliver_left_of_the_first_epoch():
+    fig, ax = plt.subplots()
+    ax.plot(EPOCHS, np.linspace(0, 1, len(EPOCHS)))
+    common.epoch_axis(ax, EPOCHS, log_x=True)
+    ax.plot([0.0, 5.0], [2.0, 2.0])  # drawn after: the limits hold
+    assert ax.get_xscale() == "symlog"
+    assert ax.get_xlim() == pytest.approx((-0.15 * 0.125, 5.0 * 1.25))
+    plt.close(fig)
+    # A run that starts after 0 (a public trajectory's first epoch) keeps a sliver left of its start.
+    fig, ax = plt.subplots()
+    common.epoch_axis(ax, [1.0, 2.0, 32.0], log_x=True)
+    assert ax.get_xlim() == pytest.approx((0.85, 40.0))
+    plt.close(fig)
+
+
+def _noise_table() -> pd.DataFrame:
+    rows = []
+    for epoch, clean, noisy in [(0.0, 0.125, 0.125), (1.0, 0.5, 0.4), (2.0, 0.7, 0.5), (5.0, 0.8, 0.6)]:
+        lo = clean - 0.05 if epoch else 0.1
+        rows.append(dict(checkpoint=f"epoch_{epoch:g}", epoch=epoch, sigma=0.0, accuracy=clean, lo=lo,
+                         hi=clean + 0.05, normalized_drop=0.0))
+        rows.append(dict(checkpoint=f"epoch_{epoch:g}", epoch=epoch, sigma=0.2, accuracy=noisy, lo=noisy - 0.05,
+                         hi=noisy + 0.05, normalized_drop=(clean - noisy) / clean))
+    return pd.DataFrame(rows)
+
+
+def test_figures_with_an_epoch_axis_do_not_reach_into_negative_epochs():
+    table = _noise_table()
+    summary = checkpoint_summary(table, chance=0.125)
+    shapes = pd.DataFrame({"epoch": [0.0, 1.0, 2.0, 5.0], "shape_bias": 0.5, "lo": 0.4, "hi": 0.6})
+    for fig in (noise.drop_vs_epoch(table, summary), noise.accuracy_vs_epoch(table, 0.125),
+                shape_bias.shape_bias_curve(shapes)):
+        assert _left(fig.axes[0]) == pytest.approx(-0.15)
+        plt.close(fig)
+
+
+def test_the_noise_drop_figure_draws_no_drop_at_an_at_chance_checkpoint():
+    table = _noise_table()
+    summary = checkpoint_summary(table, chance=0.125)
+    assert summary["clean_at_chance"].tolist() == [True, False, False, False]
+    assert np.isnan(summary["mean_normalized_drop"].iloc[0])  # undefined, not the 0 the arithmetic gives
+    fig = noise.drop_vs_epoch(table.assign(clean_at_chance=table["epoch"] == 0), summary)
+    ax = fig.axes[0]
+    sigma_line = next(line for line in ax.get_lines() if line.get_label() == "σ = 0.2")
+    assert list(sigma_line.get_xdata()) == [1.0, 2.0, 5.0]
+    cross = next(c for c in ax.collections if c.get_label() == "clean accuracy at chance (drop undefined)")
+    assert cross.get_offsets().tolist() == [[0.0, 0.0]]
+    plt.close(fig)
+
+
+def _means() -> pd.DataFrame:
+    return pd.DataFrame({"scale": "tiny", "epoch": [0.0, 1.0, 2.0, 5.0], "n_seeds": 3,
+                         "iqa_srcc": [0.3, 0.5, 0.55, 0.5], "shape_bias": [0.5, 0.3, 0.4, 0.45],
+                         "noise_drop": [0.05, 0.2, 0.3, 0.35], "at_chance": [True, False, False, False],
+                         "checkpoint": ["epoch_0", "epoch_1", "epoch_2", "epoch_5"]})
+
+
+def test_the_plane_and_the_relations_draw_at_chance_checkpoints_hollow():
+    means = _means()
+    fig = tradeoff.alignment_robustness_plane(means, np.array([False, True, True, False]), {})
+    ax = fig.axes[0]
+    filled, hollow = ax.collections[0], next(c for c in ax.collections
+                                              if c.get_label() == "clean accuracy at chance (left out)")
+    assert filled.get_offsets()[:, 0].tolist() == [0.5, 0.55, 0.5]
+    assert hollow.get_offsets().tolist() == [[0.3, 0.95]] and len(hollow.get_facecolor()) == 0
+    plt.close(fig)
+    relations = pd.DataFrame({"scale": "tiny", "x": ["iqa_srcc"], "y": ["noise_drop"], "spearman": [0.5],
+                              "p_value": [0.4]})
+    fig = tradeoff.relation_panels(means, relations)
+    ax = fig.axes[0]
+    assert ax.collections[0].get_offsets()[:, 0].tolist() == [0.5, 0.55, 0.5]
+    assert ax.collections[1].get_label() == "tiny: at chance (left out)"
+    assert ax.collections[1].get_offsets().tolist() == [[0.3, 0.05]]
+    plt.close(fig)
