@@ -92,3 +92,19 @@ def test_the_plane_and_the_relations_draw_at_chance_checkpoints_hollow():
     assert ax.collections[1].get_label() == "tiny: at chance (left out)"
     assert ax.collections[1].get_offsets().tolist() == [[0.3, 0.05]]
     plt.close(fig)
+
+
+def test_the_summary_figure_keeps_at_chance_checkpoints_off_the_classification_lines():
+    means = _means()
+    for column in ("iqa_srcc", "shape_bias", "noise_drop"):
+        means[f"{column}_lo"], means[f"{column}_hi"] = means[column] - 0.01, means[column] + 0.01
+    noise_means = pd.DataFrame({"scale": "tiny", "sigma": 0.0, "epoch": means["epoch"], "accuracy": 0.5,
+                                "accuracy_lo": 0.4, "accuracy_hi": 0.6})
+    fig = tradeoff.summary_figure(means, noise_means)
+    iqa, texture, drop = fig.axes[1:4]
+    assert list(iqa.get_lines()[0].get_xdata()) == [0.0, 1.0, 2.0, 5.0]  # not a classification measure
+    for ax, first in ((texture, 0.5), (drop, 0.05)):
+        assert list(ax.get_lines()[0].get_xdata()) == [1.0, 2.0, 5.0]
+        hollow = next(c for c in ax.collections if c.get_label() == "tiny: at chance (left out)")
+        assert hollow.get_offsets().tolist() == [[0.0, first]]
+    plt.close(fig)

@@ -403,9 +403,9 @@ def test_curve_sentences_and_score_table_by_hand():
 
     tables = _saliency_table()
     assert step_page.curve_sentences(tables) == [
-        "SAUC: 0.100 at epoch 0, best 0.300 [0.200, 0.400] at epoch 1 (inside the run), 0.200 [0.100, 0.300] at "
+        "sAUC: 0.100 at epoch 0, best 0.300 [0.200, 0.400] at epoch 1 (inside the run), 0.200 [0.100, 0.300] at "
         "the last checkpoint (epoch 2); centre bias 0.900 [0.850, 0.950]",
-        "cc: undefined at every checkpoint (constant maps)",
+        "CC: undefined at every checkpoint (constant maps)",
         "NSS: 1.000 at epoch 0, best 3.000 [2.500, 3.500] at epoch 2 (at the last checkpoint), 3.000 [2.500, "
         "3.500] at the last checkpoint (epoch 2); centre bias 0.900 [0.850, 0.950]"]
     table = tables["saliency"]
@@ -413,7 +413,7 @@ def test_curve_sentences_and_score_table_by_hand():
         (0.05, 0.0, 0.15)
     table.loc[(table["checkpoint"] == "object_silhouette") & (table["metric"] == "sauc"), "value_lo"] = 0.25
     assert step_page.baseline_sentence(table) == (
-        "SAUC baselines: centre bias 0.050 [0.000, 0.150]; object silhouette 0.900 [0.250, 0.950]; shuffled "
+        "sAUC baselines: centre bias 0.050 [0.000, 0.150]; object silhouette 0.900 [0.250, 0.950]; shuffled "
         "silhouette 0.900 [0.850, 0.950] — 2 of 3 checkpoints above the centre bias's interval, 1 reach the "
         "object silhouette's")
     shown = step.score_table(tables)
@@ -432,7 +432,7 @@ def test_early_peak_sentences_read_the_paired_test():
             "early_peak_epoch": 1.0, "early_peak_value": 0.589, "n_items": 24}
     assert step_page.early_peak_sentences({"saliency_peak": pd.DataFrame([test])}) == [
         "early window: 0 < epoch ≤ 0.333 × 5 = 1.66667 (4 checkpoints)",
-        "best early SAUC 0.589 (epoch 1) − final 0.615 = -0.026, paired 95 % interval [-0.054, -0.004] over 24 "
+        "best early sAUC 0.589 (epoch 1) − final 0.615 = -0.026, paired 95 % interval [-0.054, -0.004] over 24 "
         "images: below 0 — the final checkpoint is better aligned than any early one"]
     assert step_page.early_peak_sentences({"saliency": pd.DataFrame()}) == []  # no checkpoint to test
 

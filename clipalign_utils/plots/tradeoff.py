@@ -87,7 +87,8 @@ def summary_figure(means: pd.DataFrame, noise_means: pd.DataFrame, by: str = "sc
     ``means`` and ``noise_means`` are per-epoch seed means (``metrics.tradeoff.seed_means``) grouped by the
     column ``by`` (``scale``, a sweep's ``setting``): one colour per group, each band its 95 % t-interval
     over seeds; one run is a group of one and keeps its own intervals. In (a) the line style tells the
-    noise level; ``clean_only`` draws clean accuracy alone, for many groups."""
+    noise level; ``clean_only`` draws clean accuracy alone, for many groups. In (c) and (d) the at-chance
+    checkpoints (``at_chance``), which the trends leave out, are hollow points off the line."""
     if clean_only:
         noise_means = noise_means[noise_means["sigma"] == 0]
     scales = list(dict.fromkeys(means[by]))
@@ -106,9 +107,16 @@ def summary_figure(means: pd.DataFrame, noise_means: pd.DataFrame, by: str = "sc
             axes[0].fill_between(rows["epoch"], rows["accuracy_lo"], rows["accuracy_hi"], alpha=0.12, color=color)
         rows = means[means[by] == scale].sort_values("epoch")
         _band(axes[1], rows["epoch"], rows["iqa_srcc"], rows["iqa_srcc_lo"], rows["iqa_srcc_hi"], label, color)
-        _band(axes[2], rows["epoch"], 1 - rows["shape_bias"], 1 - rows["shape_bias_hi"], 1 - rows["shape_bias_lo"],
+        # The classification measures: the trend's checkpoints joined, the at-chance ones apart and hollow.
+        weighed, left_out = rows[~_at_chance(rows)], rows[_at_chance(rows)]
+        _band(axes[2], weighed["epoch"], 1 - weighed["shape_bias"], 1 - weighed["shape_bias_hi"],
+              1 - weighed["shape_bias_lo"], label, color)
+        _band(axes[3], weighed["epoch"], weighed["noise_drop"], weighed["noise_drop_lo"], weighed["noise_drop_hi"],
               label, color)
-        _band(axes[3], rows["epoch"], rows["noise_drop"], rows["noise_drop_lo"], rows["noise_drop_hi"], label, color)
+        if len(left_out):
+            hollow = {**AT_CHANCE_STYLE, "edgecolors": color, "label": f"{scale}: at chance (left out)"}
+            axes[2].scatter(left_out["epoch"], 1 - left_out["shape_bias"], s=16, **hollow)
+            axes[3].scatter(left_out["epoch"], left_out["noise_drop"], s=16, **hollow)
         for ax, (column, _, _) in zip(axes[4:], extra):
             _band(ax, rows["epoch"], rows[column], rows[f"{column}_lo"], rows[f"{column}_hi"], label, color)
     axes[0].set(ylabel="zero-shot accuracy",

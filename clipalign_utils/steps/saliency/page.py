@@ -15,6 +15,14 @@ from . import BASELINES, HEADLINE
 from .analysis import CURVE_METRICS, N_SHOWN, SaliencyData, checkpoint_maps, map_checkpoints
 
 
+# How the page's sentences name each metric (the tables keep the column names).
+METRIC_NAMES = {"sauc": "sAUC", "auc_judd": "AUC-Judd", "cc": "CC", "nss": "NSS", "sim": "SIM", "kld": "KLD"}
+
+
+def _name(metric: str) -> str:
+    return METRIC_NAMES.get(metric, metric)
+
+
 def data_sentences(run: Run, params: dict, data: SaliencyData) -> list[str]:
     """What the page evaluates: the run's checkpoints, the set, the saliency method and the ground truth."""
     method = params["saliency_method"]
@@ -46,7 +54,7 @@ def baseline_sentence(table: pd.DataFrame, metric: str = HEADLINE) -> str:
     if "object_silhouette" in base:
         counts.append(f"{int((models['value'] >= base['object_silhouette']['value_lo']).sum())} reach the object "
                       f"silhouette's")
-    return f"{metric.upper()} baselines: " + "; ".join(parts) + (f" — {', '.join(counts)}" if counts else "")
+    return f"{_name(metric)} baselines: " + "; ".join(parts) + (f" — {', '.join(counts)}" if counts else "")
 
 
 def early_peak_sentences(tables: dict[str, pd.DataFrame]) -> list[str]:
@@ -55,7 +63,7 @@ def early_peak_sentences(tables: dict[str, pd.DataFrame]) -> list[str]:
     if "saliency_peak" not in tables:
         return []
     test = tables["saliency_peak"].iloc[0]
-    return early_peak_test_sentences(test, test["metric"].upper(), "images", EARLY_FRACTION)
+    return early_peak_test_sentences(test, _name(test["metric"]), "images", EARLY_FRACTION)
 
 
 def curve_sentence(table: pd.DataFrame, metric: str) -> str:
@@ -66,7 +74,7 @@ def curve_sentence(table: pd.DataFrame, metric: str) -> str:
     rows = table[(table["metric"] == metric) & ~table["checkpoint"].isin(BASELINES)].sort_values("epoch")
     rows = rows.dropna(subset=["value"])
     if rows.empty:
-        return f"{metric}: undefined at every checkpoint (constant maps)"
+        return f"{_name(metric)}: undefined at every checkpoint (constant maps)"
     sign = -1.0 if metric in metrics.LOWER_IS_BETTER else 1.0
     peak = peak_summary(rows["epoch"], sign * rows["value"])
     best = rows.iloc[int(np.argmax(sign * rows["value"].to_numpy()))]
@@ -76,7 +84,7 @@ def curve_sentence(table: pd.DataFrame, metric: str) -> str:
                  f"{base['value_hi'].iloc[0]:.3f}]" if len(base) else "")
     where = "inside the run" if peak["peak_is_interior"] else ("at the last checkpoint"
                                                               if best["epoch"] == last["epoch"] else "at the start")
-    return (f"{metric.upper()}: {first['value']:.3f} at epoch {first['epoch']:g}, best {best['value']:.3f} "
+    return (f"{_name(metric)}: {first['value']:.3f} at epoch {first['epoch']:g}, best {best['value']:.3f} "
             f"[{best['value_lo']:.3f}, {best['value_hi']:.3f}] at epoch {best['epoch']:g} ({where}), "
             f"{last['value']:.3f} [{last['value_lo']:.3f}, {last['value_hi']:.3f}] at the last checkpoint "
             f"(epoch {last['epoch']:g}){base_text}")
