@@ -26,12 +26,14 @@ def say(text) -> None:
 
 
 def tables_in_full() -> None:
-    """Show a page's tables with whole cells and every column: pandas cuts a cell at 50 characters and
-    hides the middle columns past 20, which cut a verdict's statistic and detail short on the page."""
+    """Show a page's tables with whole cells, every column and up to 200 rows: pandas cuts a cell at 50
+    characters, hides the middle columns past 20 and the middle rows past 60, which cut a verdict's
+    statistic and detail short, and a sweep's 70 verdicts to 10, on the page."""
     import pandas as pd
 
     pd.set_option("display.max_colwidth", None)
     pd.set_option("display.max_columns", None)
+    pd.set_option("display.max_rows", 200)
 
 
 def early_peak_test_sentences(test, what: str, items: str, early_fraction: float) -> list[str]:
