@@ -365,3 +365,14 @@ def test_peak_claim_names_its_interval_over_seeds_and_claim_4_says_why_net_of_ti
     covaries = verdicts.loc["IQA alignment co-varies with texture bias and noise drop", "detail"]
     assert "noise_drop: net of log time undefined (over 5 checkpoints: fewer than 4, or a measure constant or " \
            "ordered exactly as time)" in covaries and "nan" not in covaries.split("noise_drop:")[1]
+
+
+def test_the_means_view_says_which_epochs_are_at_chance():
+    from clipalign_utils.steps.tradeoff.analysis import means_view
+
+    means = pd.DataFrame({"scale": "tiny", "n_seeds": 3, "epoch": [0.0, 1.0], "iqa_srcc": [0.3, 0.5],
+                          "shape_bias": [0.5, 0.3], "clean_accuracy": [0.13, 0.5], "noise_drop": [0.05, 0.2],
+                          "at_chance": [True, False], "two_afc_score": [0.5, 0.6], "iqa_srcc_lo": 0.0})
+    assert list(means_view(means).columns) == ["scale", "n_seeds", "epoch", "iqa_srcc", "shape_bias",
+                                               "clean_accuracy", "noise_drop", "at_chance", "two_afc_score"]
+    assert "at_chance" not in means_view(means.drop(columns="at_chance")).columns
