@@ -75,6 +75,9 @@ save_figure(sweep_page.curves_figure(data), run_dir, "sweep_curves")
 # %%
 verdicts = tables["sweep_verdicts"]
 display(sweep_step.verdict_grid(verdicts, data))
+
+# %% tags=["scroll-output"]
+# every verdict with its statistic and detail (the book shows the long table in a scrolling box)
 display(verdicts[["setting", "claim", "statistic", "value", "p_value", "verdict", "detail"]].round(4))
 
 # %% [markdown]

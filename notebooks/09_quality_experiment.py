@@ -109,6 +109,9 @@ save_figure(fig, run_dir, "quality_curves")
 # %%
 verdicts = tradeoff.verdicts(table, n_perm=params["n_perm"], seed=config.bootstrap_seed(params), by="setting")
 display(verdicts.pivot(index="setting", columns="claim", values="verdict").loc[list(settings["setting"])])
+
+# %% tags=["scroll-output"]
+# every verdict with its statistic and interval (the book shows the long table in a scrolling box)
 display(verdicts[["setting", "claim", "statistic", "value", "ci_lo", "ci_hi", "p_value", "verdict",
                   "seeds_agree"]].round(3))
 
