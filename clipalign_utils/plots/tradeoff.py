@@ -28,6 +28,11 @@ def _extra_panels(table: pd.DataFrame) -> list[tuple[str, str, str]]:
             if panel[0] in table.columns and np.isfinite(table[panel[0]].to_numpy(dtype=float)).any()]
 
 
+# The relations' axes, named as the summary figure's panels name them.
+MEASURE_LABELS = {"iqa_srcc": "IQA alignment (SRCC)", "texture_bias": "texture bias (1 − shape bias)",
+                  "noise_drop": "normalized drop (mean over σ)"}
+
+
 def _at_chance(table: pd.DataFrame) -> pd.Series:
     """Which rows' models are at chance (their classification measures are left out of every trend)."""
     if "at_chance" not in table.columns:
@@ -160,7 +165,7 @@ def relation_panels(means: pd.DataFrame, relations: pd.DataFrame, by: str = "sca
                 ax.scatter(rows.loc[left_out, x], rows.loc[left_out, y], s=25, **hollow)
             rel = relations[(relations[by] == scale) & (relations["x"] == x) & (relations["y"] == y)].iloc[0]
             titles.append(f"{scale}: ρ={rel['spearman']:.2f}, p={rel['p_value']:.3f}")
-        ax.set(xlabel=x, ylabel=y)
+        ax.set(xlabel=MEASURE_LABELS.get(x, x), ylabel=MEASURE_LABELS.get(y, y))
         ax.set_title("\n".join(titles), fontsize=8)
         ax.legend(fontsize=7)
     fig.tight_layout()
