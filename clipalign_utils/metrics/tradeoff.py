@@ -38,12 +38,17 @@ def _with_texture_bias(df: pd.DataFrame) -> pd.DataFrame:
 CLASSIFICATION_MEASURES = ("shape_bias", "texture_bias", "noise_drop", "chance_corrected_drop")
 
 
+def at_chance(df: pd.DataFrame) -> pd.Series:
+    """Which rows' models are at chance (``at_chance``; none when ``df`` lacks the column)."""
+    if "at_chance" not in df.columns:
+        return pd.Series(False, index=df.index)
+    return df["at_chance"].fillna(False).astype(bool)
+
+
 def above_chance(df: pd.DataFrame) -> pd.DataFrame:
     """The rows whose model is above chance: a classification measure of an at-chance checkpoint
     (texture bias, noise drop) describes noise, so every trend of one leaves those rows out alike."""
-    if "at_chance" not in df.columns:
-        return df
-    return df[~df["at_chance"].fillna(False).astype(bool)]
+    return df[~at_chance(df)]
 
 
 def time_covariate(epochs) -> np.ndarray:

@@ -5,7 +5,7 @@ import numpy as np
 import pandas as pd
 
 from .. import registry
-from ..metrics.tradeoff import CLASSIFICATION_MEASURES
+from ..metrics.tradeoff import CLASSIFICATION_MEASURES, at_chance
 from .common import epoch_axis, plt
 
 
@@ -33,26 +33,20 @@ MEASURE_LABELS = {"iqa_srcc": "IQA alignment (SRCC)", "texture_bias": "texture b
                   "noise_drop": "normalized drop (mean over σ)"}
 
 
-def _at_chance(table: pd.DataFrame) -> pd.Series:
-    """Which rows' models are at chance (their classification measures are left out of every trend)."""
-    if "at_chance" not in table.columns:
-        return pd.Series(False, index=table.index)
-    return table["at_chance"].fillna(False).astype(bool)
-
-
-AT_CHANCE_STYLE = dict(facecolors="none", edgecolors="grey", lw=1.2,
-                       label="clean accuracy at chance (left out)")
+def _hollow(color="grey", label="clean accuracy at chance (left out)") -> dict:
+    """The markers of at-chance checkpoints, which every trend of a classification measure leaves out."""
+    return dict(facecolors="none", edgecolors=color, lw=1.2, label=label)
 
 
 def _draw_plane(fig, ax, table: pd.DataFrame, on_front: np.ndarray, selected=None, title="alignment–robustness plane"):
-    at_chance = _at_chance(table)
-    weighed = table[~at_chance]
+    left_out = at_chance(table)
+    weighed = table[~left_out]
     points = ax.scatter(weighed["iqa_srcc"], 1 - weighed["noise_drop"], c=weighed["epoch"], cmap="viridis", s=40,
                         vmin=table["epoch"].min(), vmax=table["epoch"].max(), zorder=3)
     fig.colorbar(points, ax=ax, label="epoch")
-    if at_chance.any():
-        ax.scatter(table.loc[at_chance, "iqa_srcc"], 1 - table.loc[at_chance, "noise_drop"], s=40, zorder=3,
-                   **AT_CHANCE_STYLE)
+    if left_out.any():
+        ax.scatter(table.loc[left_out, "iqa_srcc"], 1 - table.loc[left_out, "noise_drop"], s=40, zorder=3,
+                   **_hollow())
     front = table[on_front].sort_values("iqa_srcc")
     ax.plot(front["iqa_srcc"], 1 - front["noise_drop"], color="crimson", lw=1.5, label="Pareto front", zorder=2)
     if selected is not None:
@@ -113,13 +107,14 @@ def summary_figure(means: pd.DataFrame, noise_means: pd.DataFrame, by: str = "sc
         rows = means[means[by] == scale].sort_values("epoch")
         _band(axes[1], rows["epoch"], rows["iqa_srcc"], rows["iqa_srcc_lo"], rows["iqa_srcc_hi"], label, color)
         # The classification measures: the trend's checkpoints joined, the at-chance ones apart and hollow.
-        weighed, left_out = rows[~_at_chance(rows)], rows[_at_chance(rows)]
+        chance = at_chance(rows)
+        weighed, left_out = rows[~chance], rows[chance]
         _band(axes[2], weighed["epoch"], 1 - weighed["shape_bias"], 1 - weighed["shape_bias_hi"],
               1 - weighed["shape_bias_lo"], label, color)
         _band(axes[3], weighed["epoch"], weighed["noise_drop"], weighed["noise_drop_lo"], weighed["noise_drop_hi"],
               label, color)
         if len(left_out):
-            hollow = {**AT_CHANCE_STYLE, "edgecolors": color, "label": f"{scale}: at chance (left out)"}
+            hollow = _hollow(color, f"{scale}: at chance (left out)")
             axes[2].scatter(left_out["epoch"], 1 - left_out["shape_bias"], s=16, **hollow)
             axes[3].scatter(left_out["epoch"], left_out["noise_drop"], s=16, **hollow)
         for ax, (column, _, _) in zip(axes[4:], extra):
@@ -158,11 +153,11 @@ def relation_panels(means: pd.DataFrame, relations: pd.DataFrame, by: str = "sca
         titles = []
         for scale in scales:
             rows = data[data[by] == scale]
-            left_out = _at_chance(rows) & bool({x, y} & set(CLASSIFICATION_MEASURES))
+            left_out = at_chance(rows) & bool({x, y} & set(CLASSIFICATION_MEASURES))
             ax.scatter(rows.loc[~left_out, x], rows.loc[~left_out, y], s=25, color=colors[scale], label=scale)
             if left_out.any():
-                hollow = {**AT_CHANCE_STYLE, "edgecolors": colors[scale], "label": f"{scale}: at chance (left out)"}
-                ax.scatter(rows.loc[left_out, x], rows.loc[left_out, y], s=25, **hollow)
+                ax.scatter(rows.loc[left_out, x], rows.loc[left_out, y], s=25,
+                           **_hollow(colors[scale], f"{scale}: at chance (left out)"))
             rel = relations[(relations[by] == scale) & (relations["x"] == x) & (relations["y"] == y)].iloc[0]
             titles.append(f"{scale}: ρ={rel['spearman']:.2f}, p={rel['p_value']:.3f}")
         ax.set(xlabel=MEASURE_LABELS.get(x, x), ylabel=MEASURE_LABELS.get(y, y))
