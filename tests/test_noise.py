@@ -248,6 +248,29 @@ def test_checkpoint_summary_and_drop_trend_by_hand():
     assert drop_trend(summary.iloc[:2], n_perm=100)["direction"] == "undetermined"
 
 
+
+def test_noise_summary_and_the_synthesis_leave_the_same_checkpoints_undefined():
+    """noise_summary.csv and the synthesis's noise_drop read one rule (metrics.noise.mean_drops)."""
+    from clipalign_utils.metrics.noise import checkpoint_summary
+    from clipalign_utils.steps.noise.analysis import summary_columns
+
+    noise = pd.DataFrame(_noise_rows("b", 1.0, 0.5, (0.2, 0.4)) + _noise_rows("a", 0.0, 0.05, (0.5, 0.5))
+                         + _noise_rows("c", 2.0, 0.1, (0.1, 0.3)))
+    noise["chance_corrected_drop"] = noise["normalized_drop"] * 2
+    noise["dataset"] = "toy"
+    summary = checkpoint_summary(noise, chance=0.125).set_index("checkpoint")
+    noise["clean_at_chance"] = noise["checkpoint"].map(summary["clean_at_chance"])
+    synthesis = summary_columns(noise, None, "noise").set_index("checkpoint")
+    # a (lo 0.05) and c (lo 0.1) reach chance 0.125; b's mean drop is (0.2 + 0.4) / 2.
+    for table, drop, corrected in ((summary, "mean_normalized_drop", "mean_chance_corrected_drop"),
+                                   (synthesis, "noise_drop", "chance_corrected_drop")):
+        assert table.loc[["a", "b", "c"], drop].tolist() == pytest.approx([np.nan, 0.3, np.nan], nan_ok=True)
+        assert table.loc[["a", "b", "c"], corrected].tolist() == pytest.approx([np.nan, 0.6, np.nan], nan_ok=True)
+    assert synthesis.loc[["a", "b", "c"], "at_chance"].tolist() == [True, False, True]
+    # An older noise.csv without clean_at_chance: every checkpoint keeps its drop.
+    older = summary_columns(noise.drop(columns="clean_at_chance"), None, "noise").set_index("checkpoint")
+    assert older.loc[["a", "b", "c"], "noise_drop"].tolist() == pytest.approx([0.5, 0.3, 0.2])
+
 # --- the step module: load's data, measure's tables, the page's sentences and figure by hand ------
 
 def _toy_data(n=2, sigmas=(0.1, 0.02)):

@@ -71,26 +71,36 @@ def mean_normalized_drop(table: pd.DataFrame) -> float:
     return float(noisy.mean()) if len(noisy) else float("nan")
 
 
+def mean_drops(noise: pd.DataFrame, at_chance: pd.Series | None = None) -> pd.DataFrame:
+    """Per checkpoint (the index, sorted): normalized_drop and chance_corrected_drop, each the mean over
+    the noisy sigmas of a stacked noise table. Both are nan at a checkpoint that ``at_chance`` (a boolean
+    Series by checkpoint) marks: it has no competence for noise to take away, so its drop is undefined,
+    not zero. The one place that rule lives (noise_summary.csv and the synthesis's noise_drop)."""
+    noisy = noise[noise["sigma"] > 0].groupby("checkpoint")
+    means = pd.DataFrame({"normalized_drop": noisy["normalized_drop"].mean()})
+    means["chance_corrected_drop"] = (noisy["chance_corrected_drop"].mean() if "chance_corrected_drop" in noise.columns
+                                      else float("nan"))
+    if at_chance is not None:
+        means[at_chance.reindex(means.index).fillna(False).astype(bool).to_numpy()] = float("nan")
+    return means
+
+
 def checkpoint_summary(noise: pd.DataFrame, chance: float) -> pd.DataFrame:
     """One row per checkpoint of a stacked noise table (checkpoint, epoch, sigma, accuracy, lo, hi,
     normalized_drop[, chance_corrected_drop]): epoch, clean_accuracy with clean_lo/clean_hi,
-    mean_normalized_drop and mean_chance_corrected_drop over the noisy sigmas, chance, and
-    clean_at_chance = the clean CI reaches chance. Such a checkpoint has no competence for noise to take
-    away: both mean drops are nan there (undefined, not zero), as in the synthesis's noise_drop; the
+    mean_normalized_drop and mean_chance_corrected_drop over the noisy sigmas (``mean_drops``: nan where
+    the checkpoint is at chance), chance, and clean_at_chance = the clean CI reaches chance; the
     per-sigma rows of ``noise`` keep their arithmetic."""
     clean = noise[noise["sigma"] == 0].set_index("checkpoint", drop=False)
-    noisy = noise[noise["sigma"] > 0].groupby("checkpoint", sort=False)
-    drops = noisy["normalized_drop"].mean()
-    corrected = (noisy["chance_corrected_drop"].mean() if "chance_corrected_drop" in noise.columns
-                 else drops * float("nan"))
-    at_chance = (clean["lo"] <= chance).to_numpy()
+    at_chance = clean["lo"] <= chance
+    drops = mean_drops(noise, at_chance).reindex(clean.index)
     return pd.DataFrame({
         "checkpoint": clean["checkpoint"].to_numpy(), "epoch": clean["epoch"].to_numpy(),
         "clean_accuracy": clean["accuracy"].to_numpy(),
-        "mean_normalized_drop": np.where(at_chance, np.nan, drops.reindex(clean.index).to_numpy()),
-        "mean_chance_corrected_drop": np.where(at_chance, np.nan, corrected.reindex(clean.index).to_numpy()),
+        "mean_normalized_drop": drops["normalized_drop"].to_numpy(),
+        "mean_chance_corrected_drop": drops["chance_corrected_drop"].to_numpy(),
         "clean_lo": clean["lo"].to_numpy(), "clean_hi": clean["hi"].to_numpy(), "chance": chance,
-        "clean_at_chance": at_chance,
+        "clean_at_chance": at_chance.to_numpy(),
     })
 
 

@@ -14,7 +14,7 @@ from ...checkpoints import Run
 from ...data.noise import ClassificationSet, load_noise_dataset, noisy_image_sets
 from ...data.prompts import resolve_templates
 from ...encoder import run_encoders
-from ...metrics.noise import checkpoint_summary, noise_table
+from ...metrics.noise import checkpoint_summary, mean_drops, noise_table
 
 N_EXAMPLES = 4
 
@@ -77,15 +77,13 @@ def summary_columns(noise: pd.DataFrame, distance: str | None, path) -> pd.DataF
     sigmas and chance_corrected_drop likewise (both nan at a checkpoint at chance), at_chance (its clean
     accuracy is not above chance)."""
     clean = noise[noise["sigma"] == 0].set_index("checkpoint")
-    noisy = noise[noise["sigma"] > 0]
-    if "clean_at_chance" in noise.columns:
-        # A checkpoint at chance has nothing to lose to noise: its drop is undefined, not zero.
-        noisy = noisy[~noisy["clean_at_chance"].astype(bool)]
+    # noise.csv's clean_at_chance (older tables lack it: then every checkpoint counts).
+    at_chance = clean["clean_at_chance"].astype(bool) if "clean_at_chance" in clean.columns else None
+    drops = mean_drops(noise, at_chance)
     return pd.DataFrame({
         "noise_dataset": clean["dataset"],
         "clean_accuracy": clean["accuracy"],
-        "noise_drop": noisy.groupby("checkpoint")["normalized_drop"].mean(),
-        "chance_corrected_drop": (noisy.groupby("checkpoint")["chance_corrected_drop"].mean()
-                                  if "chance_corrected_drop" in noisy.columns else float("nan")),
-        "at_chance": (clean["clean_at_chance"].astype(bool) if "clean_at_chance" in clean.columns else False),
+        "noise_drop": drops["normalized_drop"],
+        "chance_corrected_drop": drops["chance_corrected_drop"],
+        "at_chance": at_chance if at_chance is not None else False,
     }).reset_index()
