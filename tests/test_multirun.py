@@ -372,7 +372,23 @@ def test_the_means_view_says_which_epochs_are_at_chance():
 
     means = pd.DataFrame({"scale": "tiny", "n_seeds": 3, "epoch": [0.0, 1.0], "iqa_srcc": [0.3, 0.5],
                           "shape_bias": [0.5, 0.3], "clean_accuracy": [0.13, 0.5], "noise_drop": [0.05, 0.2],
-                          "at_chance": [True, False], "two_afc_score": [0.5, 0.6], "iqa_srcc_lo": 0.0})
+                          "at_chance": [True, False], "n_above_chance": [1, 3], "two_afc_score": [0.5, 0.6],
+                          "iqa_srcc_lo": 0.0})
     assert list(means_view(means).columns) == ["scale", "n_seeds", "epoch", "iqa_srcc", "shape_bias",
-                                               "clean_accuracy", "noise_drop", "at_chance", "two_afc_score"]
-    assert "at_chance" not in means_view(means.drop(columns="at_chance")).columns
+                                               "clean_accuracy", "noise_drop", "at_chance", "n_above_chance",
+                                               "two_afc_score"]
+    assert "at_chance" not in means_view(means.drop(columns=["at_chance", "n_above_chance"])).columns
+
+
+def test_seed_means_count_the_seeds_a_drop_rests_on():
+    # Epoch 0: seeds 1 and 2 at chance (drop undefined), seed 0 above: the mean drop is seed 0's alone.
+    table = pd.DataFrame({"scale": "tiny", "seed": [0, 1, 2, 0, 1, 2], "epoch": [0.0] * 3 + [1.0] * 3,
+                          "iqa_srcc": 0.5, "shape_bias": 0.5, "clean_accuracy": [0.3, 0.1, 0.1, 0.5, 0.5, 0.5],
+                          "noise_drop": [0.04, np.nan, np.nan, 0.2, 0.3, 0.4],
+                          "at_chance": [False, True, True, False, False, False]})
+    means = tradeoff.seed_means(table, {"noise_drop": (None, None)}).set_index("epoch")
+    assert means["n_seeds"].tolist() == [3, 3]
+    assert means["n_above_chance"].tolist() == [1, 3]
+    assert means["at_chance"].tolist() == [True, False]
+    assert means["noise_drop"].tolist() == pytest.approx([0.04, 0.3])
+    assert "n_above_chance" not in tradeoff.seed_means(table.drop(columns="at_chance"), {"noise_drop": (None, None)})

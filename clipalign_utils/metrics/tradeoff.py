@@ -384,7 +384,9 @@ def seed_means(df: pd.DataFrame, measures: dict | None = None, by: tuple[str, ..
     run's own interval there, so a one-seed scale is judged as a single run is. Groups keep the order in
     which they first appear in ``df``, epochs ascending within a scale. Epochs are matched to 1e-6.
     With the default measures, the optional ones a table lacks (chance_corrected_drop, iqa_early_drop,
-    two_afc_score, saliency_sauc, saliency_cc, saliency_nss) are skipped, and at_chance (when ``df`` has it) becomes true where most of a group's seeds are at chance.
+    two_afc_score, saliency_sauc, saliency_cc, saliency_nss) are skipped. When ``df`` has at_chance, it
+    becomes true where most of a group's seeds are at chance, and n_above_chance counts the seeds that are
+    not (the drops' mean is over those alone: at chance a drop is undefined).
     """
     if measures is None:
         # The registered measures (registry.seed_measures); the required steps' headline columns must be there.
@@ -408,7 +410,10 @@ def seed_means(df: pd.DataFrame, measures: dict | None = None, by: tuple[str, ..
                 lo, hi = float(finite[run_lo].iloc[0]), float(finite[run_hi].iloc[0])
             row.update({column: mean, f"{column}_lo": lo, f"{column}_hi": hi})
         if "at_chance" in group.columns:
-            row["at_chance"] = bool(group["at_chance"].fillna(False).astype(bool).mean() > 0.5)
+            seeds_at_chance = group["at_chance"].fillna(False).astype(bool)
+            row["at_chance"] = bool(seeds_at_chance.mean() > 0.5)
+            # The drops are undefined at chance: a mean over 3 seeds may rest on fewer.
+            row["n_above_chance"] = int((~seeds_at_chance).sum())
         row["n_seeds"] = len(group)
         rows.append(row)
     out = pd.DataFrame(rows)

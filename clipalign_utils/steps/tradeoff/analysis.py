@@ -53,8 +53,9 @@ def runs_overview(table: pd.DataFrame) -> pd.DataFrame:
 
 def means_view(means: pd.DataFrame) -> pd.DataFrame:
     """The seed means of the measures the runs have, per scale and epoch, with at_chance (most seeds' clean
-    accuracy at chance: the trends leave that epoch's texture bias and noise drop out) when the runs have it."""
-    flag = ["at_chance"] if "at_chance" in means.columns else []
+    accuracy at chance: the trends leave that epoch's texture bias and noise drop out) and n_above_chance
+    (the seeds the drop's mean is over) when the runs have it."""
+    flag = ["at_chance", "n_above_chance"] if "at_chance" in means.columns else []
     return means[["scale", "n_seeds"] + SHOWN + flag + [c for c in optional_columns() if c in means.columns]]
 
 
