@@ -39,12 +39,31 @@ def smoke_run(tmp_path_factory):
     return run_dir
 
 
+def _link_or_copy(source, target):
+    # Checkpoints are hard-linked, not copied (about 70 tests took 250 MB each: 18 GB a suite). The
+    # package only ever replaces a checkpoint whole (io.atomic_write: a new file), which leaves the
+    # shared one alone; a test that damages one must unlink it first (smoke_run_copy checks).
+    if str(source).endswith(".pt"):
+        os.link(source, target)
+    else:
+        shutil.copy2(source, target)
+
+
+def _checkpoint_stamps(run_dir):
+    return {path.name: (path.stat().st_size, path.stat().st_mtime_ns)
+            for path in sorted((run_dir / "checkpoints").glob("*.pt"))}
+
+
 @pytest.fixture
 def smoke_run_copy(smoke_run, tmp_path):
-    """A private copy of the trained smoke run (checkpoints and embedding cache)."""
+    """A private copy of the trained smoke run: its own files, the checkpoints hard-linked to the shared
+    run's (replace one whole, or unlink it before writing into it)."""
     target = tmp_path / "run"
-    shutil.copytree(smoke_run, target)
-    return target
+    before = _checkpoint_stamps(smoke_run)
+    shutil.copytree(smoke_run, target, copy_function=_link_or_copy)
+    yield target
+    assert _checkpoint_stamps(smoke_run) == before, (
+        "the test wrote into a hard-linked checkpoint of the shared smoke run: unlink it before writing")
 
 
 @pytest.fixture(scope="session")

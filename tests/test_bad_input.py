@@ -49,7 +49,9 @@ def _unknown_dataset(tmp_path):
 
 
 def _corrupt_checkpoint(tmp_path, run_dir):
-    (run_dir / "checkpoints" / "epoch_1.pt").write_bytes(b"truncated")
+    checkpoint = run_dir / "checkpoints" / "epoch_1.pt"
+    checkpoint.unlink()  # a hard link to the shared smoke run's (conftest.smoke_run_copy)
+    checkpoint.write_bytes(b"truncated")
     return "shape", [], ["epoch_1.pt"]
 
 
