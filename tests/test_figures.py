@@ -91,7 +91,7 @@ def test_the_plane_and_the_relations_draw_at_chance_checkpoints_hollow():
     assert ax.collections[0].get_offsets()[:, 0].tolist() == [0.5, 0.55, 0.5]
     assert ax.collections[1].get_label() == "tiny: at chance (left out)"
     assert ax.collections[1].get_offsets().tolist() == [[0.3, 0.05]]
-    assert (ax.get_xlabel(), ax.get_ylabel()) == ("IQA alignment (SRCC)", "normalized drop (mean over σ)")
+    assert (ax.get_xlabel(), ax.get_ylabel()) == ("IQA alignment (SRCC)", "normalized noise drop (mean over σ)")
     plt.close(fig)
 
 

@@ -76,12 +76,16 @@ def mean_drops(noise: pd.DataFrame, at_chance: pd.Series | None = None) -> pd.Da
     the noisy sigmas of a stacked noise table. Both are nan at a checkpoint that ``at_chance`` (a boolean
     Series by checkpoint) marks: it has no competence for noise to take away, so its drop is undefined,
     not zero. The one place that rule lives (noise_summary.csv and the synthesis's noise_drop)."""
-    noisy = noise[noise["sigma"] > 0].groupby("checkpoint")
-    means = pd.DataFrame({"normalized_drop": noisy["normalized_drop"].mean()})
-    means["chance_corrected_drop"] = (noisy["chance_corrected_drop"].mean() if "chance_corrected_drop" in noise.columns
-                                      else float("nan"))
+    noisy = noise[noise["sigma"] > 0]
+    checkpoints = sorted(noisy["checkpoint"].unique())
     if at_chance is not None:
-        means[at_chance.reindex(means.index).fillna(False).astype(bool).to_numpy()] = float("nan")
+        # Left out before grouping, not masked after: pandas' grouped mean can move in the last bit with
+        # the other groups' NaNs.
+        noisy = noisy[~noisy["checkpoint"].map(at_chance).fillna(False).astype(bool).to_numpy()]
+    grouped = noisy.groupby("checkpoint")
+    means = pd.DataFrame({"normalized_drop": grouped["normalized_drop"].mean()}).reindex(checkpoints)
+    means["chance_corrected_drop"] = (grouped["chance_corrected_drop"].mean() if "chance_corrected_drop" in noise.columns
+                                      else float("nan"))
     return means
 
 

@@ -33,7 +33,7 @@ def interpolation_plane(path: pd.DataFrame, rows: pd.DataFrame, title: str, with
     fig, ax = plt.subplots(figsize=(7, 5))
     _checkpoints(ax, path)
     _interpolation(ax, rows, with_intervals)
-    ax.set(xlabel="IQA alignment (SRCC)", ylabel="robustness (1 − normalized drop)", title=title)
+    ax.set(xlabel="IQA alignment (SRCC)", ylabel="robustness (1 − normalized noise drop)", title=title)
     ax.legend(fontsize=8, loc="best")
     fig.tight_layout()
     return fig

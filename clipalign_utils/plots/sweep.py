@@ -15,7 +15,7 @@ PANEL_MEASURES = {
     "iqa_peak_srcc": ("IQA alignment at its peak", 0.1),
     "iqa_peak_epoch": ("epoch of the IQA peak", 4.0),
     "iqa_decline": ("IQA alignment lost after the peak", 0.1),
-    "noise_drop_final": ("noise drop, last checkpoint", 0.2),
+    "noise_drop_final": ("normalized noise drop, last checkpoint", 0.2),
 }
 
 

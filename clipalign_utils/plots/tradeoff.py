@@ -30,7 +30,7 @@ def _extra_panels(table: pd.DataFrame) -> list[tuple[str, str, str]]:
 
 # The relations' axes, named as the summary figure's panels name them.
 MEASURE_LABELS = {"iqa_srcc": "IQA alignment (SRCC)", "texture_bias": "texture bias (1 − shape bias)",
-                  "noise_drop": "normalized drop (mean over σ)"}
+                  "noise_drop": "normalized noise drop (mean over σ)"}
 
 
 def _hollow(color="grey", label="clean accuracy at chance (left out)") -> dict:
@@ -53,7 +53,7 @@ def _draw_plane(fig, ax, table: pd.DataFrame, on_front: np.ndarray, selected=Non
         row = table.loc[selected]
         ax.scatter([row["iqa_srcc"]], [1 - row["noise_drop"]], marker="*", s=300, facecolor="none",
                    edgecolor="black", label=f"selected: {row['checkpoint']}", zorder=4)
-    ax.set(xlabel="IQA alignment (SRCC)", ylabel="robustness (1 − normalized drop)", title=title)
+    ax.set(xlabel="IQA alignment (SRCC)", ylabel="robustness (1 − normalized noise drop)", title=title)
     ax.legend(fontsize=8)
 
 
@@ -123,7 +123,7 @@ def summary_figure(means: pd.DataFrame, noise_means: pd.DataFrame, by: str = "sc
                 title="(a) clean accuracy" if clean_only else "(a) accuracy, clean and noisy")
     axes[1].set(ylabel="SRCC with quality judgments", title="(b) IQA alignment")
     axes[2].set(ylabel="texture bias (1 − shape bias)", title="(c) texture bias", ylim=(0, 1))
-    axes[3].set(ylabel="normalized drop (mean over σ)", title="(d) accuracy drop under noise")
+    axes[3].set(ylabel=MEASURE_LABELS["noise_drop"], title="(d) accuracy drop under noise")
     for ax, (_, ylabel, title) in zip(axes[4:], extra):
         ax.set(ylabel=ylabel, title=title)
     if not clean_only:
