@@ -10,6 +10,7 @@ and prints the table for RESULTS.md.
 
     python benchmarks/real_clip_cost.py                      # ViT-B-32, single prompts, the CSV
     python benchmarks/real_clip_cost.py --model RN50 --out /tmp/rn50.csv
+    python benchmarks/real_clip_cost.py --device cuda --no-flops --out /tmp/cuda.csv   # benchmarks/gpu.sh
 
 ``--templates single`` (the default here) sends one prompt per class through the text tower; the book's
 ``ensemble`` multiplies that share by the dataset's number of templates (80 for ImageNet's classes).
@@ -125,12 +126,12 @@ def counting():
 
 
 def measure_steps(model_name: str, work: Path, templates: str = "single", steps=STEPS, flops: bool = True,
-                  sizes: str = "benchmark", progress=print) -> pd.DataFrame:
+                  sizes: str = "benchmark", progress=print, device: str = "cpu") -> pd.DataFrame:
     """One row per step: step, dataset, images, prompts, seconds, images_per_s, gflop (nan without
     ``flops``), rows (of the step's main table: one checkpoint's), peak_rss_gb (the process's peak so far)."""
     checkpoint = write_checkpoint(model_name, work / "epoch_1.pt")
     params = config.resolve("default", **real_format_sets(work / "data", sizes), prompt_templates=templates,
-                            device="cpu", model=model_name)
+                            device=device, model=model_name)
     rows = []
     for step in steps:
         run = Run(work / f"run-{step}", models.open_clip_name(model_name), None, [Checkpoint(checkpoint, 1.0)])
@@ -139,6 +140,8 @@ def measure_steps(model_name: str, work: Path, templates: str = "single", steps=
         with counting() as counts:
             started = time.perf_counter()
             tables = module.measure(run, params, data)
+            if torch.cuda.is_available():
+                torch.cuda.synchronize()
             seconds = time.perf_counter() - started
         gflop = float("nan")
         if flops:
@@ -171,12 +174,16 @@ def main(argv=None) -> int:
     parser.add_argument("--templates", default="single")
     parser.add_argument("--out", default=str(REPO / "benchmarks" / "real_clip_cost.csv"))
     parser.add_argument("--no-flops", action="store_true", help="skip the FLOP-counting pass")
+    parser.add_argument("--device", default="cpu", help="cpu (the shipped CSV's), cuda or auto")
     args = parser.parse_args(argv)
     with tempfile.TemporaryDirectory() as work:
-        table = measure_steps(args.model, Path(work), args.templates, flops=not args.no_flops)
+        table = measure_steps(args.model, Path(work), args.templates, flops=not args.no_flops, device=args.device)
     cpu = f"{cpu_name()}, {torch.get_num_threads()} threads"
     table = table.assign(model=args.model, templates=args.templates, cpu=cpu,
                          measured=datetime.date.today().isoformat())
+    if args.device != "cpu":  # the shipped CSV (CPU) keeps its columns
+        device = models.resolve_device(args.device)
+        table["device"] = torch.cuda.get_device_name(device) if device.type == "cuda" else str(device)
     table.to_csv(args.out, index=False)
     print(table.to_markdown(index=False))
     return 0
