@@ -50,8 +50,19 @@ def test_bad_sweep_values_name_the_parameter(overrides, message):
 def test_the_time_left_weighs_the_runs_to_go_by_their_epochs():
     # Two 5-epoch runs took 100 and 140 s: 24 s an epoch. A 24-epoch run and a 5-epoch one to go, and one
     # skipped (0): 29 epochs, 696 s. A mean per run would say 2 × 120 = 240 s.
-    assert time_left([(100.0, 5), (140.0, 5)], [24, 0, 5]) == pytest.approx(696.0)
-    assert time_left([(60.0, 12)], []) == 0
+    assert time_left([(100.0, 5, True), (140.0, 5, True)], [(24, True), (0, True), (5, True)]) == pytest.approx(696.0)
+    assert time_left([(60.0, 12, True)], []) == 0
+
+
+def test_the_time_left_weighs_a_shared_training_at_its_own_pace():
+    # A 5-epoch run that trained took 100 s (20 s an epoch), one that shared its training 30 s (6 s an epoch).
+    executed = [(100.0, 5, True), (30.0, 5, False)]
+    # To go: a 12-epoch run that trains (240 s) and two 5-epoch ones that share (60 s): 300 s, where one
+    # pace for all (13 s an epoch) would say 22 × 13 = 286 s.
+    assert time_left(executed, [(12, True), (5, False), (5, False)]) == pytest.approx(300.0)
+    # Until a run of its kind has run, a run is weighed at the pace of those that have (20, then 6 s an epoch).
+    assert time_left(executed[:1], [(5, False)]) == pytest.approx(100.0)
+    assert time_left(executed[1:], [(10, True)]) == pytest.approx(60.0)
 
 
 def test_plan_grid_and_one_at_a_time():

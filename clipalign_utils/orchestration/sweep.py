@@ -168,11 +168,19 @@ def _minutes(seconds: float) -> str:
     return f"{seconds / 60:.1f} min"
 
 
-def time_left(executed: Sequence[tuple[float, int]], epochs_to_go: Sequence[int]) -> float:
-    """Seconds the runs to go should take, at the pace per epoch of the runs executed so far ((seconds,
-    epochs) each). A run's training and its analyses (one pass per checkpoint) both grow with its epochs,
-    so a 24-epoch run counts as about five 5-epoch ones, where a mean per run would count it as one."""
-    return sum(epochs_to_go) * sum(seconds for seconds, _ in executed) / sum(epochs for _, epochs in executed)
+def time_left(executed: Sequence[tuple[float, int, bool]], to_go: Sequence[tuple[int, bool]]) -> float:
+    """Seconds the runs to go ((epochs, trains) each) should take, at the pace per epoch of the runs executed
+    so far ((seconds, epochs, trained) each). A run's training and its analyses (one pass per checkpoint)
+    both grow with its epochs, so a 24-epoch run counts as about five 5-epoch ones. A run that shares
+    another's training costs its analyses alone: each kind is weighed at the pace of the runs of its kind,
+    until one has run at the pace of all."""
+    def pace(kind: bool | None = None) -> float | None:
+        runs = [(seconds, epochs) for seconds, epochs, trained in executed if kind is None or trained == kind]
+        epochs = sum(epochs for _, epochs in runs)
+        return sum(seconds for seconds, _ in runs) / epochs if epochs else None
+
+    overall = pace() or 0.0
+    return sum(epochs * (pace(trains) or overall) for epochs, trains in to_go)
 
 
 def run_sweep(out: str | Path, preset: str | None = None, overrides: dict | None = None,
@@ -206,9 +214,12 @@ def run_sweep(out: str | Path, preset: str | None = None, overrides: dict | None
     write_json(RunDir(out).record("sweep"), plan_record)
 
     started, executed = time.time(), []
-    # Each run's epochs, 0 for one this call skips (not in --only, or complete): what the estimates weigh.
-    epochs = [0 if (only is not None and setting.name not in only) or RunDir(out / setting.name).done_all(steps)
-              else int(resolved[setting.name].params["epochs"]) for setting in settings]
+    # Each run's epochs, 0 for one this call skips (not in --only, or complete), and whether it will train
+    # (not shared, not trained before): what the estimates weigh.
+    to_go = [(0 if (only is not None and setting.name not in only) or RunDir(out / setting.name).done_all(steps)
+              else int(resolved[setting.name].params["epochs"]),
+              run["trained_by"] == setting.name and not RunDir(out / setting.name).done("train"))
+             for setting, run in zip(settings, runs)]
     for number, (setting, run) in enumerate(zip(settings, runs), 1):
         run_dir = out / setting.name
         tag = f"[sweep {number}/{len(settings)} {setting.name}]"
@@ -227,7 +238,7 @@ def run_sweep(out: str | Path, preset: str | None = None, overrides: dict | None
             return True
 
         def sweep_left(number=number) -> str:  # this run included
-            return f"; sweep about {_minutes(time_left(executed, epochs[number - 1:]))} left" if executed else ""
+            return f"; sweep about {_minutes(time_left(executed, to_go[number - 1:]))} left" if executed else ""
 
         ran = execute(run_dir, steps, resolved[setting.name], extra=extras[setting.name], progress=progress,
                       tag=f"{tag} ", resume=True, instead=shared, note=sweep_left)
@@ -235,9 +246,9 @@ def run_sweep(out: str | Path, preset: str | None = None, overrides: dict | None
         # A run that only re-ran its synthesis (--preset full's base, linked from its seed-0 run) says
         # nothing of what the runs to go cost.
         if any(not registry.get(step).synthesis for step in ran):
-            executed.append((took, epochs[number - 1]))
+            executed.append((took, to_go[number - 1][0], "train" in ran))
         left = len(settings) - number
-        estimate = f", about {_minutes(time_left(executed, epochs[number:]))} left" if left and executed else ""
+        estimate = f", about {_minutes(time_left(executed, to_go[number:]))} left" if left and executed else ""
         print(f"{tag} done in {_minutes(took)}; sweep elapsed {_minutes(time.time() - started)}, "
               f"{left} run{'s' if left != 1 else ''} to go{estimate}", flush=True)
     if not compare:
