@@ -264,6 +264,8 @@ def for_step(run_dir: str | Path, step: str, resolved: Resolved, declared: Colle
             carried.pop(name, None)  # the table was measured at the preset's value
         else:
             carried[name] = value
+    for name in _bound_to_another_dataset(step, before.get("parameters", {}), resolved):
+        carried.pop(name, None)
     if not carried:
         return resolved
     values = config.resolve(resolved.preset, **{**resolved.values, **carried})
@@ -276,6 +278,22 @@ def for_step(run_dir: str | Path, step: str, resolved: Resolved, declared: Colle
                 f"exists: give -p {root}=<the dataset's folder> (or -p {dataset}=embedded)")
     return Resolved(resolved.preset, MappingProxyType(values),
                     MappingProxyType({**resolved.sources, **{name: CARRIED for name in carried}}))
+
+
+def _bound_to_another_dataset(step: str, last: Mapping[str, Any], resolved: Resolved) -> list[str]:
+    """The parameters of ``step`` that described the dataset it read last time (``last``: its record.json
+    entry's parameters) where a different dataset is given now: that dataset's root and the step's
+    ``dataset_options`` (a NIGHTS split is not a BAPPS one)."""
+    if step not in registry.names():
+        return []
+    entry = registry.get(step)
+    bound = []
+    for task in TASKS:
+        dataset = dataset_parameter(task)
+        if (dataset in entry.parameters and dataset in last and last[dataset] != resolved.values.get(dataset)
+                and not resolved.sources.get(dataset, "").startswith("preset ")):
+            bound += [root_parameter(task), *entry.dataset_options]
+    return bound
 
 
 def _from_tables_read(run_dir: str | Path, step: str, entries: Mapping[str, dict],

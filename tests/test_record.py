@@ -125,6 +125,29 @@ def test_a_rerun_step_keeps_what_it_was_given_but_not_the_machines_settings(tmp_
     assert back.values["iqa_dataset"] == "embedded" and back.values["distance"] == "euclidean"
 
 
+
+def test_a_split_given_for_one_dataset_is_not_carried_to_another(tmp_path):
+    """similarity_split and _protocol describe the dataset they were given for (dataset_options): a re-run
+    given another dataset reads that one's defaults; a re-run on the same dataset keeps them."""
+    run = _trained(tmp_path / "run")
+    bapps, nights = tmp_path / "bapps", tmp_path / "nights"
+    bapps.mkdir(), nights.mkdir()
+    record.write_entry(run, "similarity", record.resolve(run, "smoke", {
+        "similarity_dataset": "bapps", "similarity_root": str(bapps), "similarity_split": "train",
+        "distance": "euclidean"}))
+    same = record.for_step(run, "similarity", record.resolve(run, "smoke", {}))
+    assert (same.values["similarity_dataset"], same.values["similarity_split"]) == ("bapps", "train")
+    given_again = record.for_step(run, "similarity", record.resolve(run, "smoke", {"similarity_dataset": "bapps"}))
+    assert given_again.values["similarity_split"] == "train"
+    other = record.for_step(run, "similarity", record.resolve(run, "smoke", {
+        "similarity_dataset": "nights", "similarity_root": str(nights)}))
+    assert (other.values["similarity_split"], other.sources["similarity_split"]) == ("", "preset smoke")
+    assert other.values["similarity_root"] == str(nights)
+    assert other.values["distance"] == "euclidean"  # not bound to the dataset: carried as before
+    # The embedded set, given without a root: the BAPPS folder is not carried either.
+    embedded = record.for_step(run, "similarity", record.resolve(run, "smoke", {"similarity_dataset": "embedded"}))
+    assert (embedded.values["similarity_root"], embedded.values["similarity_split"]) == ("", "")
+
 def test_a_step_reads_a_table_at_the_value_the_step_that_wrote_it_ran_with(tmp_path):
     """distance is a column of iqa.csv: interpolation and the synthesis, which read that table, take the
     distance the iqa step last ran with (before their own entries, after what is given now)."""

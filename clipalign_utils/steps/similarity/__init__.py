@@ -12,6 +12,7 @@ STEP = register(Step(
     parameters={**dataset_parameters("similarity"), "similarity_protocol": "all",
                 "similarity_split": ""},
     choices={"similarity_protocol": SIMILARITY_PROTOCOLS},
+    dataset_options=("similarity_protocol", "similarity_split"),  # NIGHTS's protocols and splits are not BAPPS's
     summary=Summary(
         "two_afc_score", "2AFC similarity score", (("two_afc_score", "two_afc_score_lo", "two_afc_score_hi"),),
         panel=("2AFC score (agreement with judges)", "2AFC similarity"),
