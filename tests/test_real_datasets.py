@@ -73,6 +73,13 @@ def test_tid2013_line_endings(tmp_path, crlf):
     assert not frame["distorted_path"].str.contains("\r").any()
 
 
+
+def test_tid2013_a_dos_end_of_file_mark_is_not_a_line(tmp_path):
+    root = make_tid2013(tmp_path)
+    mos = root / "mos_with_names.txt"
+    mos.write_bytes(mos.read_bytes() + b"\x1a")  # Ctrl-Z, as DOS editors end a file
+    assert len(load_tid2013(root)) == 27
+
 def test_tid2013_malformed_line_names_file_and_line(tmp_path):
     root = make_tid2013(tmp_path)
     mos = root / "mos_with_names.txt"
@@ -188,6 +195,18 @@ def test_geirhos_rows_texture_parsing_and_readme_ignored(tmp_path):
     # Shape == texture images are kept (one per class in the fixture).
     assert (frame["shape"] == frame["texture"]).sum() == 3
 
+
+
+def test_geirhos_a_zip_made_on_a_mac_leaves_no_class(tmp_path):
+    # Unzipped from an archive made on a Mac: __MACOSX/ (AppleDouble files) beside the class folders, and
+    # ._ files and Thumbs.db within them.
+    folder = make_geirhos(tmp_path)
+    (folder / "__MACOSX" / "airplane").mkdir(parents=True)
+    (folder / "__MACOSX" / "airplane" / "._airplane2-bear11.png").write_bytes(b"\x00\x05\x16\x07")
+    (folder / "airplane" / "._airplane2-bear11.png").write_bytes(b"\x00\x05\x16\x07")
+    (folder / "bear" / "Thumbs.db").write_bytes(b"thumbnails")
+    frame = load_geirhos(folder)
+    assert len(frame) == 3 * 3 and not frame["path"].str.contains("MACOSX|/\\._|Thumbs").any()
 
 def test_geirhos_root_may_be_parent(tmp_path):
     folder = make_geirhos(tmp_path)

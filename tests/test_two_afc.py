@@ -196,6 +196,21 @@ def test_bapps_reads_the_official_layout(tmp_path, as_2afc):
         assert row.p1_path.endswith(f"{row.subset}/p1/{row.id}.png")
 
 
+
+def test_bapps_stray_files_are_not_triplets(tmp_path):
+    # A copy that passed through Windows or a Mac: Thumbs.db among the images, a readme beside the subsets,
+    # a __MACOSX folder as a subset, AppleDouble ._ files in a part.
+    judges = _bapps(tmp_path)
+    cnn = tmp_path / "2afc" / "val" / "cnn"
+    (cnn / "ref" / "Thumbs.db").write_bytes(b"thumbnails")
+    (cnn / "judge" / "readme.txt").write_text("fraction choosing p1")
+    (cnn / "p0" / "._000000.png").write_bytes(b"\x00\x05\x16\x07")
+    (tmp_path / "2afc" / "val" / "readme.txt").write_text("6 subsets")
+    (tmp_path / "2afc" / "val" / "__MACOSX" / "cnn").mkdir(parents=True)
+    table = load_bapps(tmp_path, "val")
+    assert table["subset"].tolist() == ["cnn"] * 3 + ["traditional"] * 3
+    assert sorted(zip(table["subset"], table["id"])) == sorted(judges)
+
 def test_bapps_through_load_two_afc(tmp_path):
     _bapps(tmp_path, split="train", subsets=("mix",), n=2)
     data = load_two_afc("bapps", str(tmp_path), split="train", image_size=16)

@@ -17,10 +17,14 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from clipalign_utils.data.roots import is_residue
 from clipalign_utils.errors import DatasetError, ParameterError
 
 SPLITS = ("train", "val")
 PARTS = ("ref", "p0", "p1", "judge")
+# What each part's files end with (LPIPS's loader takes images by extension and judgments as .npy).
+SUFFIXES = {"ref": (".png", ".jpg", ".jpeg", ".bmp"), "p0": (".png", ".jpg", ".jpeg", ".bmp"),
+            "p1": (".png", ".jpg", ".jpeg", ".bmp"), "judge": (".npy",)}
 COLUMNS = ["subset", "id", "ref_path", "p0_path", "p1_path", "p"]
 
 
@@ -36,8 +40,11 @@ def bapps_folder(root) -> Path:
     raise DatasetError(f"'{root}' holds no 2afc/ folder: point it at BAPPS's folder holding 2afc/{{train,val}}/")
 
 
-def _files_by_stem(folder: Path) -> dict[str, Path]:
-    return {p.stem: p for p in sorted(folder.iterdir()) if p.is_file() and not p.name.startswith(".")}
+def _files_by_stem(folder: Path, suffixes: tuple[str, ...]) -> dict[str, Path]:
+    """A part's files by stem: those ending in ``suffixes`` (any case); a stray Thumbs.db or readme is not a
+    triplet's."""
+    return {p.stem: p for p in sorted(folder.iterdir())
+            if p.is_file() and not is_residue(p) and p.suffix.lower() in suffixes}
 
 
 def read_judge(path: Path) -> float:
@@ -69,7 +76,7 @@ def load_bapps(root, split: str = "val") -> pd.DataFrame:
         found = sorted(p.name for p in base.iterdir() if p.is_dir())
         raise DatasetError(f"{split_dir} not found: BAPPS's 2afc/ should hold {' and '.join(SPLITS)} "
                            f"(found: {', '.join(found) or 'nothing'})")
-    subsets = sorted(p.name for p in split_dir.iterdir() if p.is_dir() and not p.name.startswith("."))
+    subsets = sorted(p.name for p in split_dir.iterdir() if p.is_dir() and not is_residue(p))
     if not subsets:
         raise DatasetError(f"{split_dir} holds no subset folders (e.g. traditional/, cnn/)")
     rows = []
@@ -79,7 +86,7 @@ def load_bapps(root, split: str = "val") -> pd.DataFrame:
         for part in PARTS:
             if not (folder / part).is_dir():
                 raise DatasetError(f"{folder / part} not found: every BAPPS subset holds {', '.join(PARTS)}/")
-            parts[part] = _files_by_stem(folder / part)
+            parts[part] = _files_by_stem(folder / part, SUFFIXES[part])
         stems = sorted(set().union(*(set(files) for files in parts.values())))
         for stem in stems:
             missing = [part for part in PARTS if stem not in parts[part]]

@@ -14,6 +14,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from clipalign_utils.data.roots import is_residue
 from clipalign_utils.errors import DatasetError
 
 GEIRHOS_CLASSES = (
@@ -39,14 +40,14 @@ def load_geirhos(root) -> pd.DataFrame:
 
     rows = []
     for class_dir in sorted(folder.iterdir()):
-        if not class_dir.is_dir() or class_dir.name.startswith("."):
+        if not class_dir.is_dir() or is_residue(class_dir):
             continue
         if class_dir.name not in GEIRHOS_CLASSES:
             raise DatasetError(
                 f"{class_dir}: unknown class folder '{class_dir.name}'; expected one of {', '.join(GEIRHOS_CLASSES)}"
             )
         for path in sorted(class_dir.iterdir()):
-            if path.is_file() and not path.name.startswith(".") and path.suffix.lower() in IMAGE_EXTENSIONS:
+            if path.is_file() and not is_residue(path) and path.suffix.lower() in IMAGE_EXTENSIONS:
                 rows.append((str(path), class_dir.name, _texture_of(path)))
 
     if not rows:

@@ -29,6 +29,17 @@ def open_root(task: str, dataset: str, root, read: Callable[..., T], hint: str) 
 
 
 
+# What archives and desktops leave beside a dataset's own files: AppleDouble files and macOS's __MACOSX
+# folder (zips made on a Mac), hidden files, Windows' thumbnail caches.
+RESIDUE_NAMES = frozenset({"__macosx", "thumbs.db", "desktop.ini"})
+
+
+def is_residue(path: Path) -> bool:
+    """``path`` is not part of a dataset: a hidden name (``.DS_Store``, ``._x.png``), ``__MACOSX``,
+    ``Thumbs.db`` or ``desktop.ini``."""
+    return path.name.startswith(".") or path.name.lower() in RESIDUE_NAMES
+
+
 @dataclass(frozen=True)
 class Release:
     """A real dataset's folder as its release lays it out: each listed sub-folder indexed by lower-cased

@@ -103,9 +103,10 @@ def load_tid2013(root) -> pd.DataFrame:
 
 def _read_lines(path: Path) -> list[str]:
     try:
-        # newline=None folds the release's CRLF into '\n'; utf-8-sig drops a BOM if an editor added one.
+        # newline=None folds the release's CRLF into '\n'; utf-8-sig drops a BOM if an editor added one, and a
+        # DOS editor's end-of-file mark (Ctrl-Z) goes too.
         with open(path, encoding="utf-8-sig", newline=None) as f:
-            return f.read().split("\n")
+            return f.read().rstrip("\x1a").split("\n")
     except UnicodeDecodeError as exc:
         raise DatasetError(f"{path}: not a text file ({exc}); expected 'MOS name' lines") from exc
 
