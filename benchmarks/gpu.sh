@@ -6,7 +6,7 @@
 #   (3) the default run (three seeds, every step) with device=cuda, without the book.
 # The machine's image has torch but not open_clip, piq or papermill, and cannot download: first, here,
 #   .venv/bin/python scripts/device_wheels.py
-# then call the device tool with command "bash benchmarks/gpu.sh", carry [".whl"], timeout_s 540. Each part
+# then call the device tool with command "bash benchmarks/gpu.sh", carry [".whl"], timeout_s 480. Each part
 # has its own time limit and the next runs regardless; logs and tables come back under $OUT.
 set -uo pipefail
 cd "$(dirname "$0")/.."
@@ -35,9 +35,9 @@ part() {  # part NAME SECONDS COMMAND...: its output in $OUT/NAME.log, its exit 
     echo "$name: exit $status in $(( $(date +%s) - started )) s (limit $limit s)" | tee -a "$OUT/times.txt"
 }
 
-part encoder 120 python3 benchmarks/encoder.py --model ViT-B-32 --image-size 224 --n 20000 --batch-size 1024 --device cuda
-part real_clip 150 python3 benchmarks/real_clip_cost.py --device cuda --no-flops --out "$OUT/real_clip_cost_cuda.csv"
-part default 240 python3 -m clipalign_utils.cli run --preset default --out /tmp/gpu-default -p device=cuda --no-book
+part encoder 90 python3 benchmarks/encoder.py --model ViT-B-32 --image-size 224 --n 20000 --batch-size 1024 --device cuda
+part real_clip 120 python3 benchmarks/real_clip_cost.py --device cuda --no-flops --out "$OUT/real_clip_cost_cuda.csv"
+part default 200 python3 -m clipalign_utils.cli run --preset default --out /tmp/gpu-default -p device=cuda --no-book
 if [ -d /tmp/gpu-default ]; then  # the tables (small), to compare with a CPU run's
     (cd /tmp/gpu-default && find . -path '*/metrics/*.csv' -o -name train_log.csv | tar -czf "$OUT/default_tables.tgz" -T -)
 fi
