@@ -17,14 +17,13 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from clipalign_utils.data.roots import is_residue
+from clipalign_utils.data.roots import IMAGE_EXTENSIONS, is_residue
 from clipalign_utils.errors import DatasetError, ParameterError
 
 SPLITS = ("train", "val")
 PARTS = ("ref", "p0", "p1", "judge")
 # What each part's files end with (LPIPS's loader takes images by extension and judgments as .npy).
-SUFFIXES = {"ref": (".png", ".jpg", ".jpeg", ".bmp"), "p0": (".png", ".jpg", ".jpeg", ".bmp"),
-            "p1": (".png", ".jpg", ".jpeg", ".bmp"), "judge": (".npy",)}
+SUFFIXES = {"ref": IMAGE_EXTENSIONS, "p0": IMAGE_EXTENSIONS, "p1": IMAGE_EXTENSIONS, "judge": frozenset({".npy"})}
 COLUMNS = ["subset", "id", "ref_path", "p0_path", "p1_path", "p"]
 
 
@@ -40,7 +39,7 @@ def bapps_folder(root) -> Path:
     raise DatasetError(f"'{root}' holds no 2afc/ folder: point it at BAPPS's folder holding 2afc/{{train,val}}/")
 
 
-def _files_by_stem(folder: Path, suffixes: tuple[str, ...]) -> dict[str, Path]:
+def _files_by_stem(folder: Path, suffixes: frozenset[str]) -> dict[str, Path]:
     """A part's files by stem: those ending in ``suffixes`` (any case); a stray Thumbs.db or readme is not a
     triplet's."""
     return {p.stem: p for p in sorted(folder.iterdir())

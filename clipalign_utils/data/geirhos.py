@@ -14,15 +14,13 @@ from pathlib import Path
 
 import pandas as pd
 
-from clipalign_utils.data.roots import is_residue
+from clipalign_utils.data.roots import IMAGE_EXTENSIONS, is_residue
 from clipalign_utils.errors import DatasetError
 
 GEIRHOS_CLASSES = (
     "airplane", "bear", "bicycle", "bird", "boat", "bottle", "car", "cat",
     "chair", "clock", "dog", "elephant", "keyboard", "knife", "oven", "truck",
 )  # fmt: skip
-
-IMAGE_EXTENSIONS = frozenset({".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp", ".ppm"})
 
 
 def load_geirhos(root) -> pd.DataFrame:

@@ -29,6 +29,9 @@ def open_root(task: str, dataset: str, root, read: Callable[..., T], hint: str) 
 
 
 
+# The image files a folder-of-images release may hold (LPIPS's loader takes these by extension too).
+IMAGE_EXTENSIONS = frozenset({".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp", ".ppm"})
+
 # What archives and desktops leave beside a dataset's own files: AppleDouble files and macOS's __MACOSX
 # folder (zips made on a Mac), hidden files, Windows' thumbnail caches.
 RESIDUE_NAMES = frozenset({"__macosx", "thumbs.db", "desktop.ini"})

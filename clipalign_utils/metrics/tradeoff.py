@@ -410,7 +410,7 @@ def seed_means(df: pd.DataFrame, measures: dict | None = None, by: tuple[str, ..
                 lo, hi = float(finite[run_lo].iloc[0]), float(finite[run_hi].iloc[0])
             row.update({column: mean, f"{column}_lo": lo, f"{column}_hi": hi})
         if "at_chance" in group.columns:
-            seeds_at_chance = group["at_chance"].fillna(False).astype(bool)
+            seeds_at_chance = at_chance(group)
             row["at_chance"] = bool(seeds_at_chance.mean() > 0.5)
             # The drops are undefined at chance: a mean over 3 seeds may rest on fewer.
             row["n_above_chance"] = int((~seeds_at_chance).sum())
