@@ -91,6 +91,10 @@ def test_tid2013_malformed_line_names_file_and_line(tmp_path):
     message = str(info.value)
     assert str(mos) in message and "line 7" in message
     assert "'MOS name'" in message and "'abc'" in message
+    lines[6] = b"\x1a"  # a control character alone (a stray Ctrl-Z): shown as what it is, not as an empty ''
+    mos.write_bytes(b"\r\n".join(lines))
+    with pytest.raises(DatasetError, match=r"line 7: .*got '\\x1a'$"):
+        load_tid2013(root)
 
 
 def test_tid2013_bad_distortion_index(tmp_path):

@@ -118,7 +118,8 @@ def _parse_mos_line(text: str, where: str) -> tuple[float, str]:
             raise ValueError
         quality = float(parts[0])
     except ValueError:
-        raise DatasetError(f"{where}: expected 'MOS name' (a number and a file name), got '{text}'") from None
+        # repr: a line of control characters (a stray Ctrl-Z, a form feed) reads as what it holds, not as ''
+        raise DatasetError(f"{where}: expected 'MOS name' (a number and a file name), got {text!r}") from None
     if not math.isfinite(quality):
         raise DatasetError(f"{where}: expected a finite MOS, got '{parts[0]}'")
     return quality, parts[1]
