@@ -1,6 +1,7 @@
 """Loaders for TID2013, KADID-10k, Geirhos cue-conflict and CIFAR-100 on tiny official-layout fixtures."""
 
 import pickle
+import re
 from pathlib import Path
 
 import numpy as np
@@ -116,6 +117,12 @@ def test_tid2013_missing_images_are_named(tmp_path):
     with pytest.raises(DatasetError, match=r"reference image 'I02\.BMP'"):
         load_tid2013(root)
 
+    # the 25th reference is named as the release spells it (i25.bmp, not I25.BMP)
+    root = make_tid2013(tmp_path / "i25", n_refs=25, distortions=(1,), levels=(1,))
+    (root / "reference_images" / "i25.bmp").unlink()
+    with pytest.raises(DatasetError, match=r"line 2[56]: reference image 'i25\.bmp' for 'i25_01_1\.bmp' not found"):
+        load_tid2013(root)
+
 
 def test_tid2013_missing_root_names_parameter(tmp_path):
     with pytest.raises(DatasetError, match=r"iqa_root '.*nowhere' does not exist.*reference_images/"):
@@ -171,6 +178,46 @@ def test_kadid10k_bad_row_names_line(tmp_path):
     csv_path.write_text("\n".join(lines) + "\n")
     with pytest.raises(DatasetError, match=r"dmos\.csv line 4: expected a number in column dmos, got 'high'"):
         load_kadid10k(root)
+
+
+def test_kadid10k_row_wider_than_the_header_or_listed_twice_is_refused(tmp_path):
+    root = make_kadid10k(tmp_path)
+    csv_path = root / "dmos.csv"
+    header, first, *rest = csv_path.read_text().splitlines()
+    # a decimal comma splits the DMOS: read by position it was 4.0, silently
+    csv_path.write_text("\n".join([header, "I01_01_01.png,I01.png,4,57,0.496", *rest]) + "\n")
+    with pytest.raises(DatasetError, match=r"dmos\.csv line 2: expected 4 fields as in the header .*got 5: "
+                                           r"'I01_01_01\.png,I01\.png,4,57,0\.496'$"):
+        load_kadid10k(root)
+    csv_path.write_text("\n".join([header, first + ",,", *rest]) + "\n")  # empty fields past the header: kept
+    assert len(load_kadid10k(root)) == 18
+    csv_path.write_text("\n".join([header + ",source", first + ",lab", *rest]) + "\n")  # a declared extra column
+    with pytest.raises(DatasetError, match=r"line 3: expected 5 fields"):
+        load_kadid10k(root)
+    csv_path.write_text("\n".join([header, first, *rest, first.replace("I01_01_01", "i01_01_01")]) + "\n")
+    with pytest.raises(DatasetError, match=r"line 20: 'i01_01_01\.png' is listed twice \(first on line 2\)"):
+        load_kadid10k(root)
+    # an unclosed quote swallows the line break: the message stays one line
+    csv_path.write_text("\n".join([header, *rest, '"' + first]) + "\n")
+    with pytest.raises(DatasetError) as info:
+        load_kadid10k(root)
+    assert "\n" not in str(info.value) and "\\n" in str(info.value)
+
+
+def test_a_release_unpacked_into_a_folder_of_its_own_is_pointed_to(tmp_path):
+    kadid = make_kadid10k(tmp_path / "download" / "kadid10k")
+    (tmp_path / "download" / "__MACOSX").mkdir()
+    with pytest.raises(DatasetError, match=r"images not found: .* \(it is one level down: give "
+                                           rf"iqa_root='{re.escape(str(kadid))}'\)$"):
+        load_kadid10k(tmp_path / "download")
+    tid = make_tid2013(tmp_path / "tid" / "tid2013")
+    with pytest.raises(DatasetError, match=r"one level down: give iqa_root='.*tid2013'"):
+        load_tid2013(tmp_path / "tid")
+    make_tid2013(tmp_path / "tid" / "copy")  # two candidates: no guess
+    with pytest.raises(DatasetError) as info:
+        load_tid2013(tmp_path / "tid")
+    assert "one level down" not in str(info.value)
+    assert len(load_tid2013(tid)) == 27
 
 
 def test_kadid10k_missing_root_names_parameter(tmp_path):
@@ -243,7 +290,7 @@ def test_read_image_decodes_and_names_broken_files(tmp_path):
     broken = folder / "bear" / "bear7-cat1.png"
     broken.write_bytes(b"not a png")
     assert str(broken) in load_geirhos(folder)["path"].tolist()  # listing does not decode
-    with pytest.raises(DatasetError, match=r"bear7-cat1\.png is not a readable image"):
+    with pytest.raises(DatasetError, match=r"bear7-cat1\.png is not a readable image .*: replace it with the release.s copy of the file$"):
         read_rgb(broken)
 
 

@@ -69,7 +69,7 @@ def read_rgb(path: str | Path) -> np.ndarray:
             return np.asarray(image.convert("RGB"))
     except (UnidentifiedImageError, OSError, SyntaxError, ValueError, Image.DecompressionBombError) as error:
         raise DatasetError(f"{path} is not a readable image ({type(error).__name__}): "
-                           f"remove it from the dataset folder or replace it") from None
+                           f"replace it with the release's copy of the file") from None
 
 
 FITS = ("crop", "resize")

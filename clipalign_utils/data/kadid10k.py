@@ -66,15 +66,25 @@ def load_kadid10k(root) -> pd.DataFrame:
     images_dir, images, csv_path = release.root / "images", release.folders["images"], release.files["dmos.csv"]
 
     rows = []
+    seen: dict[str, int] = {}
     try:
         with open(csv_path, encoding="utf-8-sig", newline="") as f:
             reader = csv.reader(f)
             header = next(reader, None)
             columns = _check_header(header, csv_path)
+            width = max(k + 1 for k, cell in enumerate(header) if cell.strip())  # a trailing comma adds no column
             for record in reader:
                 if not any(cell.strip() for cell in record):
                     continue
-                rows.append(_parse_row(record, columns, f"{csv_path} line {reader.line_num}", images, images_dir))
+                where = f"{csv_path} line {reader.line_num}"
+                _check_width(record, width, where)
+                row = _parse_row(record, columns, where, images, images_dir)
+                name = record[columns["dist_img"]].strip().lower()
+                if name in seen:
+                    raise DatasetError(f"{where}: {record[columns['dist_img']].strip()!r} is listed twice "
+                                       f"(first on line {seen[name]})")
+                seen[name] = reader.line_num
+                rows.append(row)
     except UnicodeDecodeError as exc:
         raise DatasetError(f"{csv_path}: not a text file ({exc}); expected a CSV with header {','.join(HEADER)}") from exc
     except csv.Error as exc:
@@ -92,24 +102,30 @@ def _check_header(header, csv_path: Path) -> dict[str, int]:
     missing = [name for name in HEADER if name not in names]
     if missing:
         raise DatasetError(
-            f"{csv_path} line 1: expected header '{','.join(HEADER)}', got '{','.join(header or [])}'"
+            f"{csv_path} line 1: expected header '{','.join(HEADER)}', got {','.join(header or [])!r}"
         )
     return {name: names.index(name) for name in HEADER}
 
 
+def _check_width(record: list[str], width: int, where: str) -> None:
+    """A row holds as many fields as the header (empty ones past it aside): a decimal comma (``4,57``) or a
+    stray separator would otherwise shift every field after it and read as another number."""
+    if len(record) < width or any(cell.strip() for cell in record[width:]):
+        raise DatasetError(f"{where}: expected {width} fields as in the header ('{','.join(HEADER)}'), got "
+                           f"{len(record)}: {','.join(record)!r}")
+
+
 def _parse_row(record, columns, where, images, images_dir):
-    if len(record) < len(columns):
-        raise DatasetError(f"{where}: expected {len(HEADER)} fields '{','.join(HEADER)}', got '{','.join(record)}'")
     dist_name = record[columns["dist_img"]].strip()
     ref_name = record[columns["ref_img"]].strip()
     dmos_text = record[columns["dmos"]].strip()
 
     match = _DISTORTED_NAME.match(dist_name)
     if match is None:
-        raise DatasetError(f"{where}: expected dist_img like 'I01_01_01.png', got '{dist_name}'")
+        raise DatasetError(f"{where}: expected dist_img like 'I01_01_01.png', got {dist_name!r}")
     ref_match = _REFERENCE_NAME.match(ref_name)
     if ref_match is None:
-        raise DatasetError(f"{where}: expected ref_img like 'I01.png', got '{ref_name}'")
+        raise DatasetError(f"{where}: expected ref_img like 'I01.png', got {ref_name!r}")
     if ref_match.group(1).lower() != match.group(1).lower():
         raise DatasetError(f"{where}: dist_img '{dist_name}' does not belong to ref_img '{ref_name}'")
     dist_id, level = int(match.group(2)), int(match.group(3))
@@ -122,7 +138,7 @@ def _parse_row(record, columns, where, images, images_dir):
     except ValueError:
         quality = math.nan
     if not math.isfinite(quality):
-        raise DatasetError(f"{where}: expected a number in column dmos, got '{dmos_text}'")
+        raise DatasetError(f"{where}: expected a number in column dmos, got {dmos_text!r}")
 
     dist_path = images.get(dist_name.lower())
     if dist_path is None:

@@ -63,12 +63,17 @@ def open_release(root, parameter: str, release: str, folders: tuple[str, ...] = 
     if not root.is_dir():
         raise DatasetError(f"{parameter} '{root}' does not exist: point it at the folder holding {holding}")
     expected = f"{parameter} '{root}' should hold {release}'s {holding}"
-    indexed = {}
-    for name in folders:
-        if not (root / name).is_dir():
-            raise DatasetError(f"{root / name} not found: {expected}")
-        indexed[name] = {p.name.lower(): p for p in (root / name).iterdir() if p.is_file()}
-    for name in files:
-        if not (root / name).is_file():
-            raise DatasetError(f"{root / name} not found: {expected}")
+    wanted = [(name, Path.is_dir) for name in folders] + [(name, Path.is_file) for name in files]
+    for name, present in wanted:
+        if not present(root / name):
+            raise DatasetError(f"{root / name} not found: {expected}{_one_level_down(root, wanted, parameter)}")
+    indexed = {name: {p.name.lower(): p for p in (root / name).iterdir() if p.is_file()} for name in folders}
     return Release(root, indexed, {name: root / name for name in files})
+
+
+def _one_level_down(root: Path, wanted: list, parameter: str) -> str:
+    """Where an archive unpacked into a folder of its own (``root/kadid10k/images``), the hint to give that
+    folder instead; else ''."""
+    holding = [sub for sub in sorted(root.iterdir()) if sub.is_dir() and not is_residue(sub)
+               and all(present(sub / name) for name, present in wanted)]
+    return f" (it is one level down: give {parameter}='{holding[0]}')" if len(holding) == 1 else ""

@@ -74,7 +74,7 @@ def load_tid2013(root) -> pd.DataFrame:
         quality, name = _parse_mos_line(text, where)
         match = _DISTORTED_NAME.match(name)
         if match is None:
-            raise DatasetError(f"{where}: expected a file name like 'i01_01_1.bmp', got '{name}'")
+            raise DatasetError(f"{where}: expected a file name like 'i01_01_1.bmp', got {name!r}")
         ref_id, dist_id, level = (int(g) for g in match.groups())
         if not 1 <= dist_id <= len(TID2013_DISTORTIONS):
             raise DatasetError(f"{where}: distortion index {dist_id:02d} in '{name}' is not one of TID2013's 01..24")
@@ -90,15 +90,19 @@ def load_tid2013(root) -> pd.DataFrame:
         reference = f"I{ref_id:02d}"
         ref_path = references.get(f"{reference}.bmp".lower())
         if ref_path is None:
-            raise DatasetError(
-                f"{where}: reference image '{reference}.BMP' for '{name}' not found in {release.root / 'reference_images'}"
-            )
+            raise DatasetError(f"{where}: reference image '{_release_spelling(ref_id)}' for '{name}' not found in "
+                               f"{release.root / 'reference_images'}")
         rows.append((reference, str(ref_path), str(dist_path), TID2013_DISTORTIONS[dist_id - 1], level, quality))
 
     if not rows:
         raise DatasetError(f"{mos_path} lists no images: expected 'MOS name' lines such as '5.51429 i01_01_1.bmp'")
     frame = pd.DataFrame(rows, columns=COLUMNS)
     return frame.astype({"level": "int64", "quality": "float64"})
+
+
+def _release_spelling(ref_id: int) -> str:
+    """A reference image's name as the release spells it: ``I01.BMP`` … ``I24.BMP``, then ``i25.bmp``."""
+    return f"I{ref_id:02d}.BMP" if ref_id < 25 else f"i{ref_id:02d}.bmp"
 
 
 def _read_lines(path: Path) -> list[str]:
@@ -121,5 +125,5 @@ def _parse_mos_line(text: str, where: str) -> tuple[float, str]:
         # repr: a line of control characters (a stray Ctrl-Z, a form feed) reads as what it holds, not as ''
         raise DatasetError(f"{where}: expected 'MOS name' (a number and a file name), got {text!r}") from None
     if not math.isfinite(quality):
-        raise DatasetError(f"{where}: expected a finite MOS, got '{parts[0]}'")
+        raise DatasetError(f"{where}: expected a finite MOS, got {parts[0]!r}")
     return quality, parts[1]
