@@ -252,6 +252,38 @@ def test_cat2000_layout(tmp_path):
         load_saliency("cat2000", tmp_path, image_size=32, seed=0, n_images=0)
 
 
+def test_saliency_releases_one_level_down_beside_residue_and_with_their_extra_files(tmp_path):
+    from fixtures_real import make_cat2000, make_mit1003
+
+    from clipalign_utils.data.cat2000 import load_cat2000
+    from clipalign_utils.data.mit1003 import load_mit1003
+
+    # MIT1003's two archives unpacked into a folder of their own, beside a zip's __MACOSX copy (AppleDouble
+    # files under the same names), which sorts first and once was taken for the release
+    download = tmp_path / "mit"
+    make_mit1003(download / "MIT1003", n=3)
+    for part in ("ALLSTIMULI", "ALLFIXATIONMAPS"):
+        (download / "__MACOSX" / part).mkdir(parents=True)
+        (download / "__MACOSX" / part / "._i0.jpeg").write_bytes(b"\x00\x05\x16\x07")
+    mit = load_mit1003(download, image_size=32)
+    assert mit.names == ["i0", "i1", "i2"]
+    assert load_mit1003(download, image_size=32, n_images=2).names == ["i0", "i1"]
+    with pytest.raises(ParameterError, match=r"^saliency_n_images=-1: give a count >= 0"):
+        load_mit1003(download, image_size=32, n_images=-1)  # not "all but the last"
+
+    # CAT2000 whose categories carry the release's Output/ folders of model maps, one level down too
+    cat_root = make_cat2000(tmp_path / "cat" / "CAT2000")
+    output = cat_root / "trainSet" / "Stimuli" / "Action" / "Output"
+    output.mkdir()
+    _jpeg(output / "001_SaliencyMap.jpg", np.zeros((27, 48), np.uint8))
+    (tmp_path / "cat" / ".DS_Store").write_bytes(b"junk")
+    names = ["Action/001", "Action/002", "Art/001", "Art/002"]
+    assert load_cat2000(tmp_path / "cat", image_size=32).names == names
+    assert load_cat2000(cat_root, image_size=32).names == names == load_cat2000(cat_root / "trainSet", image_size=32).names
+    with pytest.raises(ParameterError, match="saliency_n_images=-2"):
+        load_cat2000(cat_root, image_size=32, n_images=-2)
+
+
 # ------------------------------------------------------------------------------ SmoothGrad
 def _toy_embed(x):
     """An 'embedding' whose first coordinate depends only on pixels [1:3, 1:3]."""

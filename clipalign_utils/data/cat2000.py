@@ -5,7 +5,8 @@ research", 2015), training set, in its official layout:
     <root>/trainSet/FIXATIONMAPS/<Category>/<nnn>.jpg   fixation density (grey, 0–255)
     <root>/trainSet/FIXATIONLOCS/<Category>/<nnn>.mat   variable ``fixLocs``: binary map of fixated pixels
 
-``root`` may be the folder holding ``trainSet`` or ``trainSet`` itself. Files that are not images
+``root`` may be ``trainSet`` itself, the folder holding it, or the folder above that (the archive unpacked
+into a folder of its own). Files that are not images
 (e.g. Thumbs.db) and sub-folders of a category (some releases carry ``Output``) are ignored.
 """
 from __future__ import annotations
@@ -17,7 +18,7 @@ from scipy.io import loadmat
 
 from ..errors import DatasetError
 from .roots import is_residue
-from .saliency_base import SaliencySet, image_files, paired_file_set
+from .saliency_base import SaliencySet, first_stimuli, image_files, paired_file_set, release_folder
 
 GROUND_TRUTH = ("CAT2000 train (Borji & Itti 2015): fixation maps trainSet/FIXATIONMAPS, fixations = "
                 "nonzero pixels of fixLocs in trainSet/FIXATIONLOCS; 18 observers per image, free viewing")
@@ -41,7 +42,7 @@ def read_fixlocs(path: Path) -> np.ndarray:
 def load_cat2000(root, *, image_size: int, n_images: int | None = None) -> SaliencySet:
     """The first ``n_images`` stimuli in (category, name) order (all when None/0) with their ground truth."""
     root = Path(root).expanduser().absolute()
-    base = root / "trainSet" if (root / "trainSet").is_dir() else root
+    base = (release_folder(root, "trainSet") if root.is_dir() else None) or root
     stimuli_dir = base / "Stimuli"
     if not stimuli_dir.is_dir():
         raise DatasetError(f"{root} has no trainSet/Stimuli/ folder (expected the official CAT2000 layout: "
@@ -51,8 +52,7 @@ def load_cat2000(root, *, image_size: int, n_images: int | None = None) -> Salie
     stimuli = [s for category in categories for s in image_files(category)]
     if not stimuli:
         raise DatasetError(f"{stimuli_dir} holds no images in category folders")
-    if n_images:
-        stimuli = stimuli[:int(n_images)]
+    stimuli = first_stimuli(stimuli, n_images)
     return paired_file_set(
         stimuli_dir, stimuli, [f"{s.parent.name}/{s.stem}" for s in stimuli],
         lambda stimulus: (base / "FIXATIONMAPS" / stimulus.parent.name / stimulus.name,

@@ -16,7 +16,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from ..errors import DatasetError
-from .saliency_base import SaliencySet, image_files, paired_file_set, read_grey
+from .saliency_base import SaliencySet, first_stimuli, image_files, paired_file_set, read_grey, release_folder
 
 FIXATION_THRESHOLD = 127
 GROUND_TRUTH = ("MIT1003 (Judd et al. 2009): fixation maps ALLFIXATIONMAPS/*_fixMap.jpg, fixations = "
@@ -24,9 +24,9 @@ GROUND_TRUTH = ("MIT1003 (Judd et al. 2009): fixation maps ALLFIXATIONMAPS/*_fix
 
 
 def _find_dir(root: Path, name: str) -> Path:
-    for candidate in (root / name, *(p / name for p in root.iterdir() if p.is_dir())):
-        if candidate.is_dir():
-            return candidate
+    found = release_folder(root, name)
+    if found is not None:
+        return found
     raise DatasetError(f"{root} has no {name}/ folder (expected the official MIT1003 layout: "
                        f"ALLSTIMULI/<name>.jpeg and ALLFIXATIONMAPS/<name>_fixMap.jpg, <name>_fixPts.jpg)")
 
@@ -41,8 +41,7 @@ def load_mit1003(root, *, image_size: int, n_images: int | None = None) -> Salie
     stimuli = image_files(stimuli_dir)
     if not stimuli:
         raise DatasetError(f"{stimuli_dir} holds no images")
-    if n_images:
-        stimuli = stimuli[:int(n_images)]
+    stimuli = first_stimuli(stimuli, n_images)
     return paired_file_set(
         stimuli_dir, stimuli, [p.stem for p in stimuli],
         lambda stimulus: (maps_dir / f"{stimulus.stem}_fixMap.jpg", maps_dir / f"{stimulus.stem}_fixPts.jpg"),

@@ -26,7 +26,7 @@ from scipy import ndimage
 from ..errors import ParameterError
 from . import world
 from .image_sets import ArrayImages, FileImages, ImageSet, read_rgb  # noqa: F401
-from .saliency_base import (IMAGE_SUFFIXES, LazyMaps, SaliencySet, Target,  # noqa: F401
+from .saliency_base import (LazyMaps, SaliencySet, Target,  # noqa: F401
                             file_saliency_set, image_files, read_grey, squashed_file_images)
 from .registry import get_dataset, register_dataset
 from .roots import open_root

@@ -8,8 +8,9 @@ from typing import Callable, Sequence
 
 import numpy as np
 
-from ..errors import DatasetError
+from ..errors import DatasetError, ParameterError
 from .image_sets import FileImages, ImageSet, read_rgb
+from .roots import IMAGE_EXTENSIONS, is_residue
 
 Target = tuple[np.ndarray, np.ndarray]  # (density float64 H×W, fixations bool H×W)
 
@@ -143,13 +144,27 @@ def paired_file_set(stimuli_dir: Path, stimuli: list[Path], names: list[str],
                              ground_truth=ground_truth)
 
 
-IMAGE_SUFFIXES = frozenset({".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff"})
-
-
 def image_files(folder: Path) -> list[Path]:
     """The image files directly in ``folder``, sorted (Thumbs.db, .m files, hidden files ignored)."""
     return sorted(p for p in folder.iterdir()
-                  if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES and not p.name.startswith("."))
+                  if p.is_file() and p.suffix.lower() in IMAGE_EXTENSIONS and not is_residue(p))
+
+
+def first_stimuli(stimuli: list[Path], n_images: int | None) -> list[Path]:
+    """The first ``n_images`` of ``stimuli`` (all when None or 0); a negative count is refused rather than
+    read as Python's "all but the last"."""
+    if n_images is not None and int(n_images) < 0:
+        raise ParameterError(f"saliency_n_images={n_images}: give a count >= 0 (0 for every image)")
+    return stimuli[:int(n_images)] if n_images else stimuli
+
+
+def release_folder(root: Path, name: str) -> Path | None:
+    """``root/name``, else the one ``sub/name`` among ``root``'s folders (an archive unpacked into a folder of
+    its own), in name order and never in ``__MACOSX`` or a hidden folder; None if neither."""
+    if (root / name).is_dir():
+        return root / name
+    below = [sub / name for sub in sorted(root.iterdir()) if sub.is_dir() and not is_residue(sub)]
+    return next((candidate for candidate in below if candidate.is_dir()), None)
 
 
 def read_grey(path: Path) -> np.ndarray:
