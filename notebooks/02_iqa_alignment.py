@@ -120,7 +120,7 @@ say(iqa_page.level_sentences(data))
 
 # %%
 tables = iqa_step.measure(run, params, data)  # every table of the page, the per-family and per-layer ones too
-write_tables(tables, run.run_dir)
+write_tables(tables, run.run_dir, optional=iqa_step.OPTIONAL_TABLES)
 display(iqa_step.checkpoint_table(tables))
 
 # %% [markdown]

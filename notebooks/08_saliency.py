@@ -106,7 +106,7 @@ say(saliency_page.data_sentences(run, params, data))
 
 # %%
 tables = saliency_step.measure(run, params, data)
-write_tables(tables, run.run_dir)
+write_tables(tables, run.run_dir, optional=saliency_step.OPTIONAL_TABLES)
 display(saliency_step.score_table(tables))
 
 # %% [markdown]

@@ -409,6 +409,9 @@ def test_notebook_scores_every_layer(smoke_run_copy):
     overall = iqa[iqa["distortion"] == "all"].set_index("checkpoint")["srcc"]
     pd.testing.assert_series_equal(final.sort_index(), overall.sort_index(), check_names=False)
     assert (smoke_run_copy / "figures" / "iqa_layers.png").stat().st_size > 0
+    # measured again with the embedding alone, the per-layer table of the first measurement goes with it
+    run_step("iqa", smoke_run_copy, "smoke", {"layers": "final"}, progress=False)
+    assert not (smoke_run_copy / "metrics" / "iqa_layers.csv").exists()
 
 
 def test_notebook_rejects_unknown_layers(smoke_run_copy):

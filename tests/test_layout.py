@@ -32,6 +32,11 @@ def test_writers_put_tables_and_figures_where_the_layout_says(tmp_path):
     plt.close(fig)
     assert run.figure("f").stat().st_size > 0
     assert sorted(p.name for p in run.metrics.iterdir()) == ["a.csv", "b.csv", "c.csv"]  # no temporary left
+    # a step's optional table it did not produce this time goes; one it produced, and others', stay
+    write_tables({"a": pd.DataFrame({"x": [3]})}, tmp_path, optional=("b", "d"))
+    assert sorted(p.name for p in run.metrics.iterdir()) == ["a.csv", "c.csv"]
+    write_tables({"a": pd.DataFrame({"x": [4]}), "b": pd.DataFrame({"y": [1.0]})}, tmp_path, optional=("b",))
+    assert pd.read_csv(run.table("b"))["y"].tolist() == [1.0]
 
 
 def test_a_step_is_done_when_its_notebook_ran_and_a_run_complete_when_every_step_is(tmp_path):

@@ -277,6 +277,18 @@ def test_geirhos_unknown_names_are_errors(tmp_path):
         load_geirhos(folder)
 
 
+def test_texture_vs_shape_stimuli_folder_points_to_its_cue_conflict_images(tmp_path):
+    # rgeirhos/texture-vs-shape keeps them in stimuli/style-transfer-preprocessed-512, beside edges/ and others
+    stimuli = tmp_path / "texture-vs-shape" / "stimuli"
+    folder = make_geirhos(stimuli)
+    folder.rename(stimuli / "style-transfer-preprocessed-512")
+    (stimuli / "edges" / "airplane").mkdir(parents=True)
+    with pytest.raises(DatasetError, match=r"unknown class folder 'edges'; .* \(this is texture-vs-shape's stimuli/ "
+                                           r"folder: give cue_conflict_root='.*/stimuli/style-transfer-preprocessed-512'\)$"):
+        load_geirhos(stimuli)
+    assert len(load_geirhos(stimuli / "style-transfer-preprocessed-512")) == 9
+
+
 def test_geirhos_missing_root_names_parameter(tmp_path):
     with pytest.raises(DatasetError, match=r"cue_conflict_root '.*nowhere' does not exist"):
         load_geirhos(tmp_path / "nowhere")
@@ -328,6 +340,19 @@ def test_cifar100_corrupt_pickle_and_missing_key(tmp_path):
         pickle.dump({"coarse_label_names": []}, f, protocol=2)
     with pytest.raises(DatasetError, match=r"cifar-100-python/meta: missing key\(s\) 'fine_label_names'"):
         load_cifar100(parent)
+
+
+def test_a_root_that_is_a_file_is_named_as_one_an_archive_to_unpack(tmp_path):
+    from clipalign_utils.data.noise import cifar100_set
+
+    archive = tmp_path / "cifar-100-python.tar.gz"  # the file fetch's list points at, not unpacked
+    archive.write_bytes(b"\x1f\x8b\x08\x00")
+    with pytest.raises(DatasetError, match=r"^noise_root='.*cifar-100-python\.tar\.gz' is a file, not the dataset's "
+                                           r"folder: unpack the archive first \(clipalign fetch cifar100 --to DIR"):
+        cifar100_set(root=str(archive), per_class=1, seed=0)
+    (tmp_path / "notes.txt").write_text("x")
+    with pytest.raises(DatasetError, match=r"notes\.txt' is a file, not the dataset's folder: set it to the extracted"):
+        cifar100_set(root=str(tmp_path / "notes.txt"), per_class=1, seed=0)
 
 
 def test_cifar100_missing_root_names_parameter(tmp_path):

@@ -248,6 +248,11 @@ def test_bapps_unreadable_judge_is_named(tmp_path):
     path.write_text("not numpy")
     with pytest.raises(DatasetError, match=str(path)):
         load_bapps(tmp_path)
+    path.write_bytes(b"\x80\x04garbage")  # np.load would call it pickled data, and blame allow_pickle
+    with pytest.raises(DatasetError, match=rf"^{path} is not a \.npy file \(no NumPy header\): replace it"):
+        load_bapps(tmp_path)
+    with pytest.raises(ParameterError, match=r"^similarity_split='test': BAPPS has the splits train, val"):
+        load_bapps(tmp_path, "test")
 
 
 # ----------------------------------------------------------------------------------- NIGHTS

@@ -49,6 +49,9 @@ def _files_by_stem(folder: Path, suffixes: frozenset[str]) -> dict[str, Path]:
 def read_judge(path: Path) -> float:
     """The fraction of people who chose p1, from a judge .npy (one number in [0, 1])."""
     try:
+        with open(path, "rb") as handle:
+            if handle.read(6) != b"\x93NUMPY":  # np.load reads anything else as a pickle and says so
+                raise DatasetError(f"{path} is not a .npy file (no NumPy header): replace it with the release's copy")
         value = np.load(path, allow_pickle=False)
     except (OSError, ValueError, EOFError) as error:
         raise DatasetError(f"{path} is not a readable .npy file ({type(error).__name__}: {error})") from None
@@ -68,7 +71,8 @@ def load_bapps(root, split: str = "val") -> pd.DataFrame:
     Columns: subset, id (the file stem), ref_path, p0_path, p1_path (str), p (fraction choosing p1).
     """
     if split not in SPLITS:
-        raise ParameterError(f"BAPPS split {split!r}: choose one of {', '.join(SPLITS)} (val is the evaluation split)")
+        raise ParameterError(f"similarity_split={split!r}: BAPPS has the splits {', '.join(SPLITS)} "
+                             f"(val is the evaluation split)")
     base = bapps_folder(root)
     split_dir = base / split
     if not split_dir.is_dir():

@@ -43,6 +43,7 @@ def load_geirhos(root) -> pd.DataFrame:
         if class_dir.name not in GEIRHOS_CLASSES:
             raise DatasetError(
                 f"{class_dir}: unknown class folder '{class_dir.name}'; expected one of {', '.join(GEIRHOS_CLASSES)}"
+                + _stimuli_hint(folder)
             )
         for path in sorted(class_dir.iterdir()):
             if path.is_file() and not is_residue(path) and path.suffix.lower() in IMAGE_EXTENSIONS:
@@ -54,6 +55,17 @@ def load_geirhos(root) -> pd.DataFrame:
             "e.g. airplane/airplane1-bicycle2.png"
         )
     return pd.DataFrame(sorted(rows), columns=["path", "shape", "texture"])
+
+
+# texture-vs-shape's own stimuli/ folder holds the cue-conflict images in a sub-folder of this name, beside
+# edges/, filled-silhouettes/ and others (rgeirhos/texture-vs-shape).
+TEXTURE_VS_SHAPE_FOLDER = "style-transfer-preprocessed-512"
+
+
+def _stimuli_hint(folder: Path) -> str:
+    if (folder / TEXTURE_VS_SHAPE_FOLDER).is_dir():
+        return f" (this is texture-vs-shape's stimuli/ folder: give cue_conflict_root='{folder / TEXTURE_VS_SHAPE_FOLDER}')"
+    return ""
 
 
 def _texture_of(path: Path) -> str:

@@ -20,6 +20,10 @@ def open_root(task: str, dataset: str, root, read: Callable[..., T], hint: str) 
     parameter = root_parameter(task)
     if root is None or not str(root).strip():
         raise DatasetError(f"{dataset_parameter(task)}={dataset} needs {parameter}: {hint}")
+    if Path(root).expanduser().is_file():
+        raise DatasetError(f"{parameter}={str(root)!r} is a file, not the dataset's folder: "
+                           + (f"unpack the archive first (clipalign fetch {dataset} --to DIR downloads, unpacks and "
+                              f"verifies a release)" if is_archive(Path(root)) else hint))
     try:
         return read(root)
     except DatasetError as error:
@@ -35,6 +39,14 @@ IMAGE_EXTENSIONS = frozenset({".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", "
 # What archives and desktops leave beside a dataset's own files: AppleDouble files and macOS's __MACOSX
 # folder (zips made on a Mac), hidden files, Windows' thumbnail caches.
 RESIDUE_NAMES = frozenset({"__macosx", "thumbs.db", "desktop.ini"})
+
+
+ARCHIVE_SUFFIXES = (".zip", ".tar", ".tgz", ".gz", ".bz2", ".xz", ".rar", ".7z")
+
+
+def is_archive(path: Path) -> bool:
+    """``path`` is named like an archive (``cifar-100-python.tar.gz``, ``trainSet.zip``)."""
+    return path.name.lower().endswith(ARCHIVE_SUFFIXES)
 
 
 def is_residue(path: Path) -> bool:

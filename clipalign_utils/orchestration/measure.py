@@ -31,7 +31,8 @@ def measure_step(run_dir: str | Path, step: str, preset: str | None = None,
     resolved = record.for_step(run_dir, step, resolved, declared)
     run = discover_run(run_dir, resolved.unless_preset("model"))
     record.write_entry(run_dir, step, resolved)
-    return write_tables(step_module(step).measure(run, resolved.params), run_dir)
+    module = step_module(step)
+    return write_tables(module.measure(run, resolved.params), run_dir, getattr(module, "OPTIONAL_TABLES", ()))
 
 
 def in_own_processes(run_dirs: Sequence[str | Path], step: str, preset: str | None = None,

@@ -29,6 +29,7 @@ IQA_COLUMNS = ["checkpoint", "epoch", "dataset", "distance", "distortion", "srcc
                "plcc", "n_pairs", "iqa_resize"]
 PAIR_COLUMNS = ["checkpoint", "epoch", "reference", "distortion", "level", "quality", "model_distance"]
 SCORES = ("srcc", "krcc", "plcc")
+OPTIONAL_TABLES = ("iqa_layers",)  # with layers="all" only (io.write_tables removes one left from before)
 # iqa_families columns: (column, what its sentence calls it)
 FAMILY_CURVES = [("within_seen_srcc", "seen families"), ("within_unseen_srcc", "unseen families"),
                  ("within_family_srcc", "all families"), ("overall_srcc", "all pairs (overall)")]

@@ -205,6 +205,11 @@ def map_settings(params: dict) -> dict:
             "noise": params["saliency_noise"], "seed": derived_seed(params, "smoothgrad")}
 
 
+# Written only where checkpoints are scored, and where the images have region masks (the embedded set):
+# io.write_tables removes one left from an earlier measurement.
+OPTIONAL_TABLES = ("saliency_peak", "saliency_regions")
+
+
 def measure(run: Run, params: dict, data: SaliencyData | None = None) -> dict[str, pd.DataFrame]:
     """Every checkpoint of ``run`` on the step's sets (``data``, default ``load(run, params)``):
     {"saliency": saliency.csv (the six metrics per checkpoint, mean over images with a bootstrap interval,
