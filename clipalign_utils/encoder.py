@@ -231,7 +231,7 @@ class Encoder:
 
             from . import models
 
-            tokenizer = models.tokenizer_for(self.model_name)
+            tokenizer = models.prompt_tokenizer(self.model_name)
             with torch.no_grad(), self._autocast():
                 weights = build_zero_shot_classifier(self.model, tokenizer, classnames, templates,
                                                      num_classes_per_batch=self.classes_per_batch(templates),
