@@ -45,11 +45,13 @@ def write_table(table: pd.DataFrame, run_dir: str | Path, name: str) -> Path:
 def write_tables(tables: dict[str, pd.DataFrame], run_dir: str | Path, optional: tuple[str, ...] = ()) -> list[Path]:
     """Write each of a step's tables ({name: table}, what ``measure`` returns) as RUN_DIR/metrics/<name>.csv.
     ``optional``: the tables the step writes only with some parameters or datasets (its module's
-    ``OPTIONAL_TABLES``); one of them it did not produce this time is removed, so that an earlier
-    measurement's table (another dataset's, other parameters') does not stay beside this one's."""
+    ``OPTIONAL_TABLES``); one of them it did not produce this time is removed, with the figure its page
+    drew of it under the same name, so that an earlier measurement's table (another dataset's, other
+    parameters') does not stay beside this one's."""
     for name in optional:
         if name not in tables:
             RunDir(run_dir).table(name).unlink(missing_ok=True)
+            RunDir(run_dir).figure(name).unlink(missing_ok=True)
     return [write_table(table, run_dir, name) for name, table in tables.items()]
 
 

@@ -412,6 +412,7 @@ def test_notebook_scores_every_layer(smoke_run_copy):
     # measured again with the embedding alone, the per-layer table of the first measurement goes with it
     run_step("iqa", smoke_run_copy, "smoke", {"layers": "final"}, progress=False)
     assert not (smoke_run_copy / "metrics" / "iqa_layers.csv").exists()
+    assert not (smoke_run_copy / "figures" / "iqa_layers.png").exists()
 
 
 def test_notebook_rejects_unknown_layers(smoke_run_copy):

@@ -33,8 +33,11 @@ def test_writers_put_tables_and_figures_where_the_layout_says(tmp_path):
     assert run.figure("f").stat().st_size > 0
     assert sorted(p.name for p in run.metrics.iterdir()) == ["a.csv", "b.csv", "c.csv"]  # no temporary left
     # a step's optional table it did not produce this time goes; one it produced, and others', stay
+    save_figure(plt.figure(), tmp_path, "b")  # the page's figure of table b
+    plt.close("all")
     write_tables({"a": pd.DataFrame({"x": [3]})}, tmp_path, optional=("b", "d"))
     assert sorted(p.name for p in run.metrics.iterdir()) == ["a.csv", "c.csv"]
+    assert sorted(p.name for p in run.figure("f").parent.iterdir()) == ["f.png"]
     write_tables({"a": pd.DataFrame({"x": [4]}), "b": pd.DataFrame({"y": [1.0]})}, tmp_path, optional=("b",))
     assert pd.read_csv(run.table("b"))["y"].tolist() == [1.0]
 
