@@ -2,13 +2,15 @@
 native-resolution patches, the paired early-peak test, relations net of time, the chance-corrected
 drop, and the prompt and reference sets the measures run on."""
 
+from pathlib import Path
+
 import numpy as np
 import pandas as pd
 import pytest
 from PIL import Image
 
 from clipalign_utils.data import world
-from clipalign_utils.data.image_sets import PatchImages, patch_grid, tile_starts
+from clipalign_utils.data.image_sets import PatchImages, patch_grid, resize_shorter_and_crop, tile_starts
 from clipalign_utils.data.iqa_embedded import DEFAULT_PHOTOS
 from clipalign_utils.data.prompts import CIFAR_TEMPLATES, resolve_templates
 from clipalign_utils.metrics.iqa import (alignment_scores, early_peak_test, early_window, embedding_distance,
@@ -99,6 +101,42 @@ def test_patches_cover_a_512x384_image(tmp_path):
     np.testing.assert_array_equal(canvas, expected)
     # the full-resolution grid (no cap) also covers the image: 16 × 12 patches
     assert patch_grid(384, 512, 32, 1000) == (1, [(t, l) for t in range(0, 384, 32) for l in range(0, 512, 32)])
+
+
+def test_an_image_set_decodes_its_files_once_within_the_shared_budget(tmp_path, monkeypatch):
+    """A second pass over a file set (the next checkpoint) reads no file and gives the same pixels; past the
+    budget nothing more is kept; a changed file is read again; a pickled set keeps none; a freed set gives
+    its bytes back."""
+    import os
+    import pickle
+
+    from clipalign_utils.data import image_sets
+    from clipalign_utils.data.image_sets import FileImages, KeptImages
+
+    rng = np.random.default_rng(1)
+    paths = []
+    for k in range(4):
+        paths.append(tmp_path / f"i{k}.png")
+        Image.fromarray(rng.integers(0, 256, (40, 60, 3), dtype=np.uint8)).save(paths[-1])
+    reads = []
+    plain = image_sets.read_rgb
+    monkeypatch.setattr(image_sets, "read_rgb", lambda path: reads.append(Path(path).name) or plain(path))
+    start = KeptImages.used
+    monkeypatch.setattr(KeptImages, "budget", start + 3 * 32 * 32 * 3)  # room for three of the four
+    images = FileImages(paths, "set", size=32)
+    first = images.arrays(0, 4)
+    assert reads == ["i0.png", "i1.png", "i2.png", "i3.png"] and KeptImages.used == start + 3 * 32 * 32 * 3
+    np.testing.assert_array_equal(images.arrays(0, 4), first)
+    assert reads[4:] == ["i3.png"]  # the one past the budget
+    expected = np.stack([resize_shorter_and_crop(np.asarray(Image.open(p).convert("RGB")), 32) for p in paths])
+    np.testing.assert_array_equal(first, expected)
+    Image.fromarray(np.zeros((40, 60, 3), np.uint8)).save(paths[1])
+    os.utime(paths[1], ns=(1, 1))  # another modification time
+    assert images.arrays(1, 2).max() == 0 and reads[-1] == "i1.png"
+    copy = pickle.loads(pickle.dumps(images))
+    assert copy._kept.images == {} and copy._kept.held == 0
+    del images
+    assert KeptImages.used == start  # the freed set's bytes are the budget's again
 
 
 # --- the paired early-peak test ----------------------------------------------------------------

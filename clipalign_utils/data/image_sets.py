@@ -6,8 +6,9 @@ The identity is what the embedding cache is keyed on: the pixel content for arra
 from __future__ import annotations
 
 import hashlib
+import threading
 from pathlib import Path
-from typing import TYPE_CHECKING, Sequence
+from typing import TYPE_CHECKING, Callable, Sequence
 
 import numpy as np
 from PIL import Image, UnidentifiedImageError
@@ -85,6 +86,49 @@ def _files_content(paths: Sequence[Path], *settings) -> str:
     return digest.hexdigest()
 
 
+class KeptImages:
+    """Images an image set read from files, decoded and fitted, kept for its next pass: every checkpoint of a
+    run reads the evaluation images again, and at a small model's input size decoding and resizing them
+    costs more than the forward pass. Held by the set (freed with it) within a budget all sets share
+    (:attr:`budget` bytes): kept until the budget is spent, then nothing more (the encoder walks a set in the
+    same order at every checkpoint, where evicting the least recently used would keep nothing it reads next).
+    Keyed by the file's path, size and modification time and by how it was fitted, so a changed file is
+    read again; kept arrays are read-only. Not pickled (an evaluation-set cache keeps the set, not these)."""
+
+    budget = 512 * 2**20  # TID2013's 3,025 images at 224 px are about 450 MB; any set at a tiny model's 32 px
+    used = 0  # by every set alive
+    _lock = threading.RLock()  # re-entrant: a collection inside get() may run another set's __del__
+
+    def __init__(self):
+        self.images: dict[tuple, np.ndarray] = {}
+        self.held = 0
+
+    def get(self, path: Path, how: tuple, make: Callable[[], np.ndarray]) -> np.ndarray:
+        stat = path.stat()
+        key = (str(path), stat.st_size, stat.st_mtime_ns, how)
+        image = self.images.get(key)
+        if image is not None:
+            return image
+        image = make()
+        image.flags.writeable = False
+        with KeptImages._lock:
+            if KeptImages.used + image.nbytes <= KeptImages.budget:
+                self.images[key] = image
+                self.held += image.nbytes
+                KeptImages.used += image.nbytes
+        return image
+
+    def __del__(self):
+        with KeptImages._lock:
+            KeptImages.used -= self.held
+
+    def __getstate__(self) -> dict:
+        return {}
+
+    def __setstate__(self, state: dict) -> None:
+        self.__init__()
+
+
 def _files_identity(paths: Sequence[Path]) -> str:
     stats = [(p.as_posix(), p.stat().st_size, p.stat().st_mtime_ns) for p in paths]
     return hashlib.sha1(repr(stats).encode()).hexdigest()
@@ -104,6 +148,7 @@ class FileImages(ImageSet):
         self.size = size
         self.fit = fit
         self.identity = f"files:{size}:{fit}:" + _files_identity(self.paths)
+        self._kept = KeptImages()
 
     def content_hash(self) -> str:
         return _files_content(self.paths, "files", self.size, self.fit)
@@ -111,13 +156,16 @@ class FileImages(ImageSet):
     def __len__(self) -> int:
         return len(self.paths)
 
-    def arrays(self, start: int, stop: int) -> np.ndarray:
-        arrays = [read_rgb(p) for p in self.paths[start:stop]]
+    def _fitted(self, path: Path) -> np.ndarray:
         if self.size and self.fit == "crop":
-            arrays = [resize_shorter_and_crop(a, self.size) for a in arrays]
-        elif self.size:
-            arrays = [_resize(a, (self.size, self.size)) for a in arrays]
-        else:
+            return self._kept.get(path, ("crop", self.size), lambda: resize_shorter_and_crop(read_rgb(path), self.size))
+        if self.size:
+            return self._kept.get(path, ("resize", self.size), lambda: _resize(read_rgb(path), (self.size, self.size)))
+        return self._kept.get(path, ("decoded",), lambda: read_rgb(path))
+
+    def arrays(self, start: int, stop: int) -> np.ndarray:
+        arrays = [self._fitted(p) for p in self.paths[start:stop]]
+        if not self.size:
             shape = arrays[0].shape[:2]
             arrays = [a if a.shape[:2] == shape else _resize(a, shape) for a in arrays]
         return np.stack(arrays)
@@ -164,6 +212,7 @@ class PatchImages(ImageSet):
         self.identity = f"patches:{size}:{max_patches}:" + _files_identity(self.paths)
         self._last: tuple[int, np.ndarray] | None = None
         self.max_patches = max_patches
+        self._kept = KeptImages()
 
     def content_hash(self) -> str:
         return _files_content(self.paths, "patches", self.size, self.max_patches)
@@ -173,10 +222,13 @@ class PatchImages(ImageSet):
 
     def _image(self, index: int) -> np.ndarray:
         if self._last is None or self._last[0] != index:  # a batch walks the patches of few images
-            image = read_rgb(self.paths[index])
             height, width = self.native_shape
             target = (max(self.size, round(height / self.factor)), max(self.size, round(width / self.factor)))
-            self._last = (index, image if image.shape[:2] == target else _resize(image, target))
+
+            def downscaled(path=self.paths[index]):
+                image = read_rgb(path)
+                return image if image.shape[:2] == target else _resize(image, target)
+            self._last = (index, self._kept.get(self.paths[index], ("patches", target), downscaled))
         return self._last[1]
 
     def arrays(self, start: int, stop: int) -> np.ndarray:
