@@ -201,6 +201,42 @@ class URLSource(Source):
                                       f"fetch again") from None
 
 
+# Each run's samples per epoch, from the release's own table (trained_models_info.csv, LAION-AI/scaling-laws-
+# openclip at 652b1e7): the name's total over the last epoch is off by up to 23 % (the "3B" runs saw 2.4–2.6 B
+# samples; Model-B-32_Data-400M_Samples-3B: 6 epochs of 407,332,084).
+LAION_SAMPLES_PER_EPOCH = {
+    "Model-B-32_Data-400M_Samples-13B_lr-1e-3_bs-86k": 413000000,
+    "Model-L-14_Data-400M_Samples-13B_lr-1e-3_bs-86k": 413000000,
+    "Model-L-14_Data-400M_Samples-34B_lr-1e-3_bs-86k": 413000000,
+    "Model-L-14_Data-2B_Samples-13B_lr-1e-3_bs-86k": 200000000,
+    "Model-B-32_Data-2B_Samples-13B_lr-5e-4_bs-32k": 200000000,
+    "Model-B-32_Data-80M_Samples-3B_lr-5e-4_bs-32k": 80000415,
+    "Model-B-32_Data-80M_Samples-13B_lr-5e-4_bs-32k": 80000415,
+    "Model-B-16_Data-2B_Samples-3B_lr-1e-3_bs-88k": 213334440,
+    "Model-B-32_Data-2B_Samples-3B_lr-1e-3_bs-88k": 213334440,
+    "Model-B-32_Data-400M_Samples-3B_lr-1e-3_bs-88k": 407332084,
+    "Model-B-16_Data-400M_Samples-3B_lr-1e-3_bs-88k": 407332084,
+    "Model-B-16_Data-2B_Samples-13B_lr-1e-3_bs-88k": 200532718,
+    "Model-B-16_Data-80M_Samples-13B_lr-1e-3_bs-88k": 80000415,
+    "Model-B-16_Data-80M_Samples-3B_lr-1e-3_bs-88k": 80000415,
+    "Model-L-14_Data-400M_Samples-3B_lr-1e-3_bs-88k": 407332084,
+    "Model-L-14_Data-2B_Samples-3B_lr-1e-3_bs-88k": 213334440,
+    "Model-B-16_Data-2B_Samples-34B_lr-1e-3_bs-88k": 200092953,
+    "Model-B-16_Data-400M_Samples-34B_lr-1e-3_bs-88k": 407332084,
+    "Model-B-32_Data-400M_Samples-34B_lr-5e-4_bs-32k": 407332084,
+    "Model-L-14_Data-80M_Samples-13B_lr-1e-3_bs-88k": 80000415,
+    "Model-L-14_Data-80M_Samples-3B_lr-1e-3_bs-88k": 80000415,
+    "Model-L-14_Data-2B_Samples-34B_lr-1e-3_bs-86k": 200000000,
+    "Model-B-32_Data-2B_Samples-34B_lr-1e-3_bs-79k": 135646078,
+    "Model-B-16_Data-400M_Samples-13B_lr-5e-4_bs-33k": 407332084,
+    "Model-H-14_Data-2B_Samples-34B_lr-5e-4_bs-79k": 135646078,
+    "Model-g-14_Data-2B_Samples-13B_lr-5e-4_bs-64k": 135646078,
+    "Model-B-32_Data-80M_Samples-34B_lr-1e-3_bs-88k": 80000415,
+    "Model-B-16_Data-80M_Samples-34B_lr-1e-3_bs-88k": 80000415,
+    "Model-L-14_Data-80M_Samples-34B_lr-1e-3_bs-88k": 80000415,
+}
+
+
 def parse_laion_run(name: str) -> tuple[str, float]:
     """(open_clip architecture, samples seen) of a scaling-laws run name:
     ``Model-B-32_Data-400M_Samples-13B_lr-1e-3_bs-86k`` → ("ViT-B-32", 13e9)."""
@@ -211,6 +247,11 @@ def parse_laion_run(name: str) -> tuple[str, float]:
                              f"(e.g. Model-B-32_Data-400M_Samples-13B_lr-1e-3_bs-86k)")
     scale = {"K": 1e3, "M": 1e6, "B": 1e9}[samples.group(2)]
     return f"ViT-{model.group(1)}", float(samples.group(1)) * scale
+
+
+def _first_line(error: Exception) -> str:
+    lines = str(error).strip().splitlines()
+    return f"{type(error).__name__}: {lines[0][:300] if lines else ''}"
 
 
 def _hf_endpoint() -> str | None:
@@ -234,9 +275,10 @@ class LaionScalingSource(Source):
         try:
             entries = list(HfApi(endpoint=_hf_endpoint()).list_repo_tree(self.repo, path_in_repo=self.folder,
                                                                          expand=True))
-        except HfHubHTTPError as error:
-            raise CheckpointError(f"{self.spec}: listing {self.repo}/{self.folder} failed: "
-                                  f"{str(error).splitlines()[0][:200]}") from None
+        except Exception as error:  # the hub's HTTP errors, and offline a connection error of its HTTP client
+            raise CheckpointError(f"{self.spec}: listing {self.repo}/{self.folder} failed: {_first_line(error)}"
+                                  + ("" if isinstance(error, HfHubHTTPError) else
+                                     " (offline? the hub, or HF_ENDPOINT's mirror, must be reachable)")) from None
         found = []
         for entry in entries:
             match = _EPOCH_FILE.match(Path(entry.path).name)
@@ -246,8 +288,8 @@ class LaionScalingSource(Source):
                                               getattr(entry, "size", None), getattr(lfs, "sha256", None)))
         found.sort(key=lambda c: c.epoch)
         if found:
-            # An epoch is a fixed number of samples: the run's total over its last epoch.
-            self.samples_per_epoch = self.samples_seen / found[-1].epoch
+            # An epoch is a fixed number of samples: the release's figure, else the name's total over the last epoch.
+            self.samples_per_epoch = LAION_SAMPLES_PER_EPOCH.get(self.run, self.samples_seen / found[-1].epoch)
             found = [RemoteCheckpoint(c.epoch, c.location, c.size, c.sha256, c.epoch * self.samples_per_epoch)
                      for c in found]
         return _pick(found, at_epochs, self.spec)
@@ -260,9 +302,10 @@ class LaionScalingSource(Source):
         staging = partial.parent / f".{partial.name}.hub"
         try:
             fetched = hf_hub_download(self.repo, path_in_repo, local_dir=staging, endpoint=_hf_endpoint())
-        except HfHubHTTPError as error:
-            raise CheckpointError(f"{self.spec}: fetching {path_in_repo} failed: "
-                                  f"{str(error).splitlines()[0][:200]}") from None
+        except Exception as error:  # as in checkpoints()
+            raise CheckpointError(f"{self.spec}: fetching {path_in_repo} failed: {_first_line(error)}"
+                                  + ("" if isinstance(error, HfHubHTTPError) else
+                                     " (offline? the hub, or HF_ENDPOINT's mirror, must be reachable)")) from None
         os.replace(fetched, partial)
         shutil.rmtree(staging, ignore_errors=True)
 

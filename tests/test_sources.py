@@ -142,8 +142,11 @@ def test_laion_scaling_source_through_hf_endpoint(monkeypatch, tmp_path):
         source = sources.open_source(f"laion-scaling:{LAION_RUN}")
         listed = source.checkpoints()
         assert [c.epoch for c in listed] == [1, 2, 4] and source.architecture == "ViT-B-32"
-        # an epoch is a fixed number of samples: 13 B over the last epoch listed
-        assert source.samples_per_epoch == 13e9 / 4 and [c.samples_seen for c in listed] == [3.25e9, 6.5e9, 13e9]
+        # an epoch is a fixed number of samples: the release's table gives 413 M for this run
+        assert source.samples_per_epoch == 413e6 and [c.samples_seen for c in listed] == [413e6, 826e6, 1652e6]
+        # a run the table lacks: the name's total over the last epoch listed
+        unlisted = sources.open_source("laion-scaling:Model-B-32_Data-80M_Samples-3B_lr-1e-3_bs-86k")
+        assert [c.samples_seen for c in unlisted.checkpoints()] == [3e9] and unlisted.samples_per_epoch == 3e9
         chosen = source.checkpoints([2])[0]
         assert chosen.sha256 == hashlib.sha256(bytes([2]) * 2000).hexdigest() and chosen.size == 2000
         dest = source.fetch(chosen, tmp_path / "run" / "checkpoints" / "epoch_2.pt", progress=False)
@@ -157,6 +160,18 @@ def test_laion_scaling_source_through_hf_endpoint(monkeypatch, tmp_path):
         assert not (tmp_path / "again" / "epoch_2.pt").exists()
     finally:
         server.shutdown()
+        server.server_close()
+    # the hub unreachable (offline; the client's own retries take 24 s, so its last error is raised here): one
+    # line naming the source and the cause, not the HTTP client's traceback
+    import huggingface_hub
+
+    def offline(*args, **kwargs):
+        raise ConnectionError("[Errno -2] Name or service not known")
+    monkeypatch.setattr(huggingface_hub.HfApi, "list_repo_tree", offline)
+    with pytest.raises(CheckpointError, match=r"^laion-scaling:Model-B-32.*: listing laion/scaling-laws-openclip/"
+                                              r"full_checkpoints/.* failed: ConnectionError: \[Errno -2\] Name or "
+                                              r"service not known \(offline\? the hub, or HF_ENDPOINT's mirror"):
+        sources.open_source(f"laion-scaling:{LAION_RUN}").checkpoints()
 
 
 # --- streamed runs -------------------------------------------------------------------------------------
