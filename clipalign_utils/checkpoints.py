@@ -2,13 +2,16 @@
 
 Both write ``<run_dir>/checkpoints/epoch_<E>.pt`` and ``<run_dir>/params.txt``
 ("key: value" lines naming the ``model`` and, when set, ``force_image_size``), so one
-reader serves both. For open_clip_train, ``run_dir`` is ``<logs>/<name>``.
+reader serves both. For open_clip_train, ``run_dir`` is ``<logs>/<name>``, and its params.txt also records
+how the model was built (:func:`model_options`).
 """
 from __future__ import annotations
 
+import math
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Mapping
 
 from . import model_names  # names only: open_clip is imported for a name not ours
 from .errors import CheckpointError
@@ -31,6 +34,42 @@ class Checkpoint:
         return self.path.stem
 
 
+_NUMBER = re.compile(r"[-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?")
+
+
+def image_size_of(params: Mapping[str, str]) -> int | None:
+    """params.txt's ``force_image_size`` (open_clip_train writes "32", "[32]" or "None")."""
+    size = re.findall(r"\d+", params.get("force_image_size", "") or "")
+    return int(size[0]) if size else None
+
+
+# What params.txt records of how open_clip_train built the model (read by image_size_of and model_options).
+MODEL_BUILD_KEYS = ("force_image_size", "force_quick_gelu", "force_custom_text", "force_context_length",
+                    "image_mean", "image_std", "siglip")
+
+
+def model_options(params: Mapping[str, str]) -> dict:
+    """How open_clip_train built the model, from its params.txt, as ``open_clip.create_model`` keywords
+    (its main.py passes each of these): a checkpoint loads only into a model built the same way, and
+    ``force_context_length`` and ``force_quick_gelu`` would otherwise load into the wrong model silently
+    (open_clip resizes a position embedding that does not fit). Only what differs from the defaults."""
+    options: dict = {}
+    for flag in ("force_quick_gelu", "force_custom_text"):
+        if params.get(flag) == "True":
+            options[flag] = True
+    length = re.findall(r"\d+", params.get("force_context_length", "") or "")
+    if length:
+        options["force_context_length"] = int(length[0])
+    # --image-mean/--image-std: create_model takes them as the preprocessing the model holds (the encoder's)
+    preprocess = {key: tuple(float(v) for v in _NUMBER.findall(params.get(f"image_{key}", "") or ""))
+                  for key in ("mean", "std")}
+    if any(preprocess.values()):
+        options["force_preprocess_cfg"] = {k: v for k, v in preprocess.items() if v}
+    if params.get("siglip") == "True":  # main.py: SigLIP's loss has a learned bias, which the model then holds
+        options.update(init_logit_scale=math.log(10), init_logit_bias=-10.0)
+    return options
+
+
 @dataclass
 class Run:
     run_dir: Path
@@ -38,6 +77,7 @@ class Run:
     image_size: int | None
     checkpoints: list[Checkpoint]
     params: dict = field(default_factory=dict)
+    model_options: dict = field(default_factory=dict)  # open_clip.create_model keywords (model_options)
 
     @property
     def layout(self) -> RunDir:
@@ -65,7 +105,10 @@ def _run_files(run_dir: Path, model: str | None) -> tuple[list[Checkpoint], dict
     layout = RunDir(run_dir)
     manifest = layout.source_manifest() if run_dir.is_dir() else None
     if manifest is not None:
-        return _manifest_checkpoints(run_dir, manifest), {"model": manifest["model"]}, model or manifest["model"], True
+        # params.txt: what the source's own params.txt said of the model's construction (stream.py copies it)
+        params = {**(read_params_txt(layout.params_txt) if layout.params_txt.exists() else {}),
+                  "model": manifest["model"]}
+        return _manifest_checkpoints(run_dir, manifest), params, model or manifest["model"], True
     if not run_dir.is_dir():
         raise CheckpointError(f"run_dir {run_dir} does not exist: run the train step first "
                               f"(clipalign run --only train --out {run_dir})")
@@ -98,12 +141,9 @@ def discover_run(run_dir: str | Path, model: str | None = None) -> Run:
     checkpoint and is skipped. A streamed run's checkpoints are its manifest's (``RunDir.source_manifest``).
     """
     run_dir = Path(run_dir)
-    checkpoints, params, name, streamed = _run_files(run_dir, model)
-    if streamed:
-        return Run(run_dir, model_names.open_clip_name(name), None, checkpoints, params)
-    # open_clip_train writes e.g. "force_image_size: [32]" (a list) or "None".
-    size = re.findall(r"\d+", params.get("force_image_size", ""))
-    return Run(run_dir, model_names.open_clip_name(name), int(size[0]) if size else None, checkpoints, params)
+    checkpoints, params, name, _ = _run_files(run_dir, model)
+    return Run(run_dir, model_names.open_clip_name(name), image_size_of(params), checkpoints, params,
+               model_options(params))
 
 
 def discover_or_train(run_dir: str | Path, params: dict, auto_train: bool = True, model: str | None = None) -> Run:

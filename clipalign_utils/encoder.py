@@ -108,7 +108,7 @@ class Encoder:
 
     def __init__(self, checkpoint: Checkpoint | str | Path, model_name: str, image_size: int | None = None,
                  device: str = "auto", batch_size: int = 512, cache_dir: str | Path | None = None,
-                 progress: bool = False):
+                 progress: bool = False, model_options: dict | None = None):
         self.checkpoint_path = Path(checkpoint.path if isinstance(checkpoint, Checkpoint) else checkpoint)
         # A fetched checkpoint is known by its source (its weights may be gone); a local file by path and time.
         source = checkpoint.identity if isinstance(checkpoint, Checkpoint) else None
@@ -124,6 +124,10 @@ class Encoder:
         self._model = None
         self._identity = {"checkpoint": source or _file_identity(self.checkpoint_path), "model": model_name,
                           "image_size": image_size, "format": CACHE_FORMAT}
+        # how the model is built (checkpoints.model_options), where it differs from open_clip's defaults
+        self.model_options = dict(model_options or {})
+        if self.model_options:
+            self._identity["model_options"] = self.model_options
 
     @property
     def device(self) -> torch.device:
@@ -141,7 +145,7 @@ class Encoder:
             from . import models
 
             self._model = models.encode_text_over_prompts(models.load_checkpoint_model(
-                self.checkpoint_path, self.model_name, self.image_size, self.device))
+                self.checkpoint_path, self.model_name, self.image_size, self.device, self.model_options))
             cfg = models.preprocess_config(self._model)
             self._size = cfg["size"]
             self._mean = torch.tensor(cfg["mean"], device=self.device).view(1, 3, 1, 1)
@@ -231,7 +235,7 @@ class Encoder:
 
             from . import models
 
-            tokenizer = models.prompt_tokenizer(self.model_name)
+            tokenizer = models.prompt_tokenizer(self.model_name, self.model_options.get("force_context_length"))
             with torch.no_grad(), self._autocast():
                 weights = build_zero_shot_classifier(self.model, tokenizer, classnames, templates,
                                                      num_classes_per_batch=self.classes_per_batch(templates),
@@ -253,4 +257,5 @@ def run_encoders(run, device: str = "auto", batch_size: int = 512, cache_dir: st
                  progress: bool = True):
     """(checkpoint, Encoder) for every checkpoint of a discovered run, with a progress bar."""
     for checkpoint in tqdm(run.checkpoints, desc="checkpoints", disable=not progress):
-        yield checkpoint, Encoder(checkpoint, run.model_name, run.image_size, device, batch_size, cache_dir)
+        yield checkpoint, Encoder(checkpoint, run.model_name, run.image_size, device, batch_size, cache_dir,
+                                  model_options=run.model_options)

@@ -12,6 +12,7 @@ import functools
 import logging
 import threading
 from pathlib import Path
+from typing import Mapping
 
 import open_clip
 import torch
@@ -96,11 +97,12 @@ def weights_left_undrawn():
 
 
 def load_checkpoint_model(checkpoint: str | Path, model_name: str, image_size: int | None = None,
-                          device: str | torch.device = "cpu") -> torch.nn.Module:
+                          device: str | torch.device = "cpu", options: Mapping | None = None) -> torch.nn.Module:
     """Load an open_clip-format checkpoint (a dict holding ``state_dict``) into its model, in eval mode.
 
     Uses open_clip's own loader, so any checkpoint that ``open_clip.create_model(name,
-    pretrained=path)`` accepts (open_clip_train's ``epoch_N.pt`` included) loads here.
+    pretrained=path)`` accepts (open_clip_train's ``epoch_N.pt`` included) loads here. ``options``: more
+    ``create_model`` keywords, how the run built its model (``checkpoints.model_options``).
     """
     path = Path(checkpoint)
     if not path.is_file():
@@ -111,18 +113,31 @@ def load_checkpoint_model(checkpoint: str | Path, model_name: str, image_size: i
     undrawn = weights_left_undrawn() if path.suffix not in (".npz", ".npy") else contextlib.nullcontext()
     try:
         with undrawn:
-            model = open_clip.create_model(model_name, pretrained=str(path),
-                                           force_image_size=image_size, device=device, output_dict=True)
+            model = open_clip.create_model(model_name, pretrained=str(path), force_image_size=image_size,
+                                           device=device, output_dict=True, **dict(options or {}))
     except Exception as error:  # torch raises many types for a bad file; name the file once
-        first_line = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+        built = ", ".join(f"{k}={v}" for k, v in sorted((options or {}).items()))
         raise CheckpointError(
-            f"checkpoint {path} could not be loaded into {model_name}: {first_line[:200]} "
-            f"(re-save it, or delete it and re-run training)") from None
+            f"checkpoint {path} could not be loaded into {model_name}{f' ({built})' if built else ''}: "
+            f"{load_error_summary(error)} (a checkpoint of another architecture? give -p model=<its open_clip "
+            f"name>; a damaged file: save or fetch it again)") from None
     return model.eval()
 
 
-def tokenizer_for(model_name: str):
-    return open_clip.get_tokenizer(model_name)
+def load_error_summary(error: Exception, limit: int = 400) -> str:
+    """A load error on one line: torch's "Error(s) in loading state_dict" says what is wrong on the lines
+    after its first (the missing, unexpected and mismatched keys), so those are kept, each shortened."""
+    lines = [line.strip() for line in str(error).strip().splitlines() if line.strip()]
+    if not lines:
+        return type(error).__name__
+    text = "; ".join([lines[0].rstrip(":")] + [line[:150] for line in lines[1:4]])
+    return text if len(text) <= limit else text[:limit - 1] + "…"
+
+
+def tokenizer_for(model_name: str, context_length: int | None = None):
+    """``model_name``'s tokenizer; ``context_length``: a model built with another (open_clip_train's
+    ``--force-context-length``)."""
+    return open_clip.get_tokenizer(model_name, context_length=context_length)
 
 
 class RememberingTokenizer:
@@ -145,9 +160,9 @@ class RememberingTokenizer:
 
 
 @functools.lru_cache(maxsize=4)  # ImageNet's prompts are about 50 MB of tokens per model kept
-def prompt_tokenizer(model_name: str) -> RememberingTokenizer:
+def prompt_tokenizer(model_name: str, context_length: int | None = None) -> RememberingTokenizer:
     """The tokenizer the zero-shot classifiers of ``model_name``'s checkpoints share (:class:`RememberingTokenizer`)."""
-    return RememberingTokenizer(tokenizer_for(model_name))
+    return RememberingTokenizer(tokenizer_for(model_name, context_length))
 
 
 # Poolings that read the end-of-text token or the first one: positions after every prompt's end can go.

@@ -106,6 +106,7 @@ class Source:
 
     spec: str
     architecture: str | None = None  # the open_clip model name, when the source says it
+    build: dict = {}  # params.txt's lines on how the model was built (checkpoints.MODEL_BUILD_KEYS), when it has one
     samples_per_epoch: float | None = None
     remote: bool = True  # False: the checkpoints already are local files
 
@@ -144,6 +145,15 @@ class FolderSource(Source):
         folder = Path(folder).expanduser().absolute()
         self.spec = str(folder)
         self.folder = folder / "checkpoints" if (folder / "checkpoints").is_dir() else folder
+        # open_clip_train's run folder holds params.txt beside checkpoints/: the model, and how it was built
+        found = next((p for p in (folder / "params.txt", self.folder.parent / "params.txt") if p.is_file()), None)
+        if found is not None:
+            from .checkpoints import MODEL_BUILD_KEYS
+            from .layout import read_params_txt
+
+            params = read_params_txt(found)
+            self.architecture = params.get("model") or None
+            self.build = {k: params[k] for k in MODEL_BUILD_KEYS if params.get(k) not in (None, "", "None", "False")}
 
     def checkpoints(self, at_epochs=None):
         found = sorted((RemoteCheckpoint(float(m.group(1)), str(p), p.stat().st_size)

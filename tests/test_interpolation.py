@@ -176,7 +176,7 @@ def test_a_peak_at_the_last_checkpoint_is_one_point_and_writes_no_models(tmp_pat
 
     monkeypatch.setattr(interpolation, "endpoints", lambda run_, params: (last, last))
     monkeypatch.setattr(interpolation, "measure_models", fake_measure)
-    monkeypatch.setattr(interpolation, "load_checkpoint_model", lambda *a: create_model("tiny", seed=0))
+    monkeypatch.setattr(interpolation, "load_checkpoint_model", lambda *a, **k: create_model("tiny", seed=0))
     monkeypatch.setattr(interpolation, "write_interpolated", lambda *a: pytest.fail("a model was written"))
     params = {"alphas": (0.25, 0.5), "bn_statistics": "reestimate", "bn_batches": 2}
     table = interpolation.measure(run, params, data=object())["interpolation"]

@@ -328,6 +328,108 @@ def test_checkpoints_zero_shot_classifiers_tokenize_their_prompts_once(stand_ins
     np.testing.assert_array_equal(fresh.zero_shot_weights(classnames, templates), weights[1])
 
 
+def _open_clip_train_run(run: Path) -> torch.nn.Module:
+    """A run folder as open_clip_train leaves one for `--model clipalign-tiny --force-quick-gelu
+    --force-context-length 8 --force-image-size 32 --image-std 0.25 0.25 0.25`: params.txt (main.py's sorted
+    "name: value" lines, None and False included), checkpoints/epoch_1.pt (a DDP run's module. keys, its
+    optimizer state) and epoch_latest.pt beside it; returns the model it saved."""
+    import open_clip
+
+    torch.manual_seed(0)
+    model = open_clip.create_model("clipalign-tiny", force_quick_gelu=True, force_context_length=8, force_image_size=32,
+                                   force_preprocess_cfg={"std": (0.25, 0.25, 0.25)}, output_dict=True)
+    (run / "checkpoints").mkdir(parents=True)
+    saved = {"epoch": 1, "name": "quick", "state_dict": {f"module.{k}": v for k, v in model.state_dict().items()},
+             "optimizer": {"state": {}, "param_groups": []}}
+    torch.save(saved, run / "checkpoints" / "epoch_1.pt")
+    torch.save(saved, run / "checkpoints" / "epoch_latest.pt")
+    lines = {"batch_size": "64", "force_context_length": "8", "force_custom_text": "False", "force_image_size": "32",
+             "force_patch_dropout": "None", "force_quick_gelu": "True", "image_mean": "None",
+             "image_std": "[0.25, 0.25, 0.25]", "model": "clipalign-tiny", "precision": "amp", "siglip": "False"}
+    (run / "params.txt").write_text("".join(f"{k}: {v}\n" for k, v in sorted(lines.items())))
+    return model.eval()
+
+
+def test_an_open_clip_train_run_is_built_as_its_params_txt_says(tmp_path):
+    """QuickGELU and a forced context length change the model without changing which weights it holds, so
+    such a checkpoint loaded into the plain architecture gives other features without an error (open_clip
+    resizes the position embedding): the run is built as params.txt records it, its prompts tokenized at
+    its context length."""
+    from clipalign_utils.checkpoints import discover_run
+    from clipalign_utils.encoder import Encoder
+
+    saved = _open_clip_train_run(tmp_path / "quick")
+    run = discover_run(tmp_path / "quick")
+    assert [c.name for c in run.checkpoints] == ["epoch_1"] and run.image_size == 32
+    assert run.model_options == {"force_quick_gelu": True, "force_context_length": 8,
+                                 "force_preprocess_cfg": {"std": (0.25, 0.25, 0.25)}}
+    tokens = models.tokenizer_for("clipalign-tiny", 8)(["a photo of a dog.", "itap of a cat."])
+    images = torch.rand(2, 3, 32, 32)
+    built = Encoder(run.checkpoints[0], run.model_name, run.image_size, model_options=run.model_options).model
+    plain = Encoder(run.checkpoints[0], run.model_name, run.image_size).model
+    with torch.no_grad():
+        assert torch.equal(built.encode_text(tokens), saved.encode_text(tokens))
+        assert torch.equal(built.encode_image(images), saved.encode_image(images))
+        assert not torch.allclose(plain.encode_text(tokens), saved.encode_text(tokens), atol=1e-3)
+    assert models.preprocess_config(built)["std"] == (0.25, 0.25, 0.25)
+    encoder = Encoder(run.checkpoints[0], run.model_name, run.image_size, model_options=run.model_options)
+    assert encoder.zero_shot_weights(["dog", "cat"], ["a photo of a {}."]).shape == (saved.text_projection.shape[1], 2)
+
+
+def test_a_folder_source_is_built_as_its_params_txt_says_and_a_failed_first_attempt_leaves_nothing(
+        tmp_path, monkeypatch):
+    _open_clip_train_run(tmp_path / "quick")
+    source = sources.open_source(str(tmp_path / "quick"))
+    assert source.architecture == "clipalign-tiny" and source.build == {
+        "force_context_length": "8", "force_image_size": "32", "force_quick_gelu": "True",
+        "image_std": "[0.25, 0.25, 0.25]"}
+    assert [c.epoch for c in source.checkpoints()] == [1.0]  # epoch_latest.pt is not another epoch
+    monkeypatch.setattr(stream, "execute", lambda *args, **kwargs: [])  # the notebooks' pass: another test
+    monkeypatch.setattr(stream, "run_page", lambda *args, **kwargs: None)
+    out = tmp_path / "out"
+    # the wrong architecture: one error naming the way out, and no folder that holds the attempt's model
+    with pytest.raises(CheckpointError, match=r"could not be loaded into clipalign-vit-tiny \(force_context_length=8, "
+                                              r".*force_quick_gelu=True\): Error\(s\) in loading state_dict for CLIP; "
+                                              r"Missing key\(s\) .*\(a checkpoint of another architecture\? give -p "
+                                              r"model=<its open_clip name>; a damaged file: save or fetch it again\)$"):
+        stream.run_streamed(out, str(tmp_path / "quick"), None, None, "iqa", "smoke", {"model": "vit-tiny"},
+                            progress=False)
+    assert not out.exists()
+    stream.run_streamed(out, str(tmp_path / "quick"), None, None, "iqa", "smoke", {}, progress=False)
+    assert "force_quick_gelu: True" in (out / "params.txt").read_text()
+    from clipalign_utils.checkpoints import discover_run
+
+    run = discover_run(out)
+    assert run.model_options["force_context_length"] == 8 and run.image_size == 32
+
+
+def test_a_fetched_file_that_does_not_load_is_fetched_anew(stand_ins, tmp_path, monkeypatch):
+    """A server that sends a damaged checkpoint whole (its size as announced): the load error is one line, and
+    the file is not kept to fail again; once the server has the right file, the next attempt fetches it."""
+    served = tmp_path / "served"
+    served.mkdir()
+    (served / "epoch_1.pt").write_bytes(b"\x80\x02damaged" * 100)
+    handler = type("Files", (FileServer,), {"root": served, "gets": {}, "truncate": set()})
+    server, address = start_server(handler)
+    monkeypatch.setattr(stream, "execute", lambda *args, **kwargs: [])  # the notebooks' pass: another test
+    monkeypatch.setattr(stream, "run_page", lambda *args, **kwargs: None)
+    out = tmp_path / "out"
+    (out / "notes").mkdir(parents=True)  # not a fresh folder: it stays, without the damaged file
+    try:
+        with pytest.raises(CheckpointError, match=r"epoch_1\.pt could not be loaded into clipalign-tiny: "):
+            stream.run_streamed(out, f"{address}/epoch_{{epoch}}.pt", "1", None, "iqa", "smoke", {"model": "tiny"},
+                                progress=False)
+        assert stream.weight_files(stream.RunDir(out)) == [] and (out / "notes").is_dir()
+        (served / "epoch_1.pt").write_bytes((stand_ins / "epoch_1.pt").read_bytes())
+        stream.run_streamed(out, f"{address}/epoch_{{epoch}}.pt", "1", None, "iqa", "smoke", {"model": "tiny"},
+                            progress=False)
+        assert handler.gets == {"epoch_1.pt": 2}
+        assert sorted(p.name for p in (out / "cache" / "streamed").iterdir()) == ["epoch_1.json"]
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
 def test_iqa_resize_auto_at_224_px_is_the_clip_processor(tmp_path):
     """At 224 px, ``iqa_resize=auto`` is ``crop``: each TID2013 image is exactly what open_clip's evaluation
     transform (CLIP's processor: the shorter side resized bicubic, then a centre crop) makes of the file."""

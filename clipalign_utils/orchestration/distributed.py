@@ -80,7 +80,7 @@ def prefill(out: str | Path, steps: Sequence[str], preset: str | None, given: Ma
         params = {step: for_step(run_dir, step, resolved).params for step in steps}
         mine = run.checkpoints[env["rank"]::env["world_size"]]
         for checkpoint in tqdm(mine, desc=f"rank {env['rank']} {run_dir.name}", disable=not progress):
-            one = Run(run.run_dir, run.model_name, run.image_size, [checkpoint], run.params)
+            one = Run(run.run_dir, run.model_name, run.image_size, [checkpoint], run.params, run.model_options)
             for step in steps:
                 step_module(step).measure(one, params[step])
                 made += 1

@@ -16,6 +16,7 @@ again.
 from __future__ import annotations
 
 import json
+import shutil
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Mapping, Sequence
@@ -145,8 +146,8 @@ def _write_manifest_locked(layout: RunDir, source: Source, model: str, wanted: l
     write_json(layout.source_record, {**source.describe(), "model": model,
                                       "checkpoints": sorted(known.values(), key=lambda c: c["epoch"]),
                                       "fetches": (previous or {}).get("fetches", [])})
-    if not layout.params_txt.exists():
-        layout.params_txt.write_text(f"model: {model}\n")
+    if not layout.params_txt.exists():  # the model, and how the source's own params.txt says it was built
+        layout.params_txt.write_text("".join(f"{k}: {v}\n" for k, v in {"model": model, **source.build}.items()))
 
 
 def run_streamed(out: str | Path, spec: str, at_epochs: str | None = None, keep_weights: str | None = None,
@@ -177,27 +178,22 @@ def run_streamed(out: str | Path, spec: str, at_epochs: str | None = None, keep_
     # The page renders this run: the source options are not passed on (the page would analyse a source).
     page_extra = {k: v for k, v in extra.items() if k not in NOTEBOOK_OPTIONS}
     layout = RunDir(run_dir)
+    existed = run_dir.is_dir()
+    fresh = not existed or not any(run_dir.iterdir())
     run_dir.mkdir(parents=True, exist_ok=True)
-    _write_manifest(layout, source, model, wanted)
-    mine = wanted if share is None else wanted[share[0]::share[1]]
-    others = {c.name for c in wanted} - {c.name for c in mine}
-    for checkpoint in tqdm(mine, desc="checkpoints", disable=not progress):
-        done = _done(layout, checkpoint)
-        todo = [s for s in steps if s not in done]
-        local = layout.checkpoints / f"{checkpoint.name}.pt"
-        if todo:
-            if not source.remote:
-                path = Path(checkpoint.location)
-            else:
-                if not local.exists():
-                    _check_disk(layout, keep, checkpoint.name, others)
-                    source.fetch(checkpoint, local, progress=progress)
-                path = local
-            _measure_one(run_dir, model, Checkpoint(path, checkpoint.epoch, checkpoint.identity()
-                                                    if source.remote else None), todo, params, layout,
-                         checkpoint, done)
-        if source.remote and checkpoint.name not in keep:
-            local.unlink(missing_ok=True)
+    try:
+        _write_manifest(layout, source, model, wanted)
+        _measure_each(source, wanted if share is None else wanted[share[0]::share[1]], wanted, steps, params,
+                      keep, layout, run_dir, model, progress)
+    except BaseException:
+        # A first attempt that measured nothing (a wrong -p model, a damaged file, an interrupt) leaves no
+        # folder that reads as a streamed run: its manifest and params.txt would hold the attempt's model
+        # against the next one. Not under torchrun: the other ranks share the folder.
+        if fresh and share is None and not list((layout.cache / "streamed").glob("*.json")):
+            shutil.rmtree(run_dir, ignore_errors=True)
+            if existed:  # it was an empty folder of the user's
+                run_dir.mkdir()
+        raise
     if share is not None:
         return run_dir
     execute(run_dir, executed_steps(only), resolved, extra=extra, progress=progress)
@@ -207,14 +203,49 @@ def run_streamed(out: str | Path, spec: str, at_epochs: str | None = None, keep_
     return run_dir
 
 
-def _measure_one(run_dir: Path, model: str, checkpoint: Checkpoint, steps: list[str], params: Mapping[str, dict],
-                 layout: RunDir, remote: RemoteCheckpoint, done: set[str]) -> None:
+def _measure_each(source: Source, mine: list[RemoteCheckpoint], wanted: list[RemoteCheckpoint], steps: list[str],
+                  params: Mapping[str, dict], keep: set[str], layout: RunDir, run_dir: Path, model: str,
+                  progress: bool) -> None:
+    """Fetch (where remote), measure and mark each of ``mine`` in turn, deleting the weights --keep-weights
+    does not keep (``wanted``: every checkpoint of the command, the other ranks' ones counted as theirs)."""
+    others = {c.name for c in wanted} - {c.name for c in mine}
+    for checkpoint in tqdm(mine, desc="checkpoints", disable=not progress):
+        done = _done(layout, checkpoint)
+        todo = [s for s in steps if s not in done]
+        local = layout.checkpoints / f"{checkpoint.name}.pt"
+        if todo:
+            if not source.remote:
+                path = Path(checkpoint.location)
+            else:
+                if local.exists() and checkpoint.size is not None and local.stat().st_size != checkpoint.size:
+                    local.unlink()  # kept from an earlier fetch of another file (the source's size changed)
+                if not local.exists():
+                    _check_disk(layout, keep, checkpoint.name, others)
+                    source.fetch(checkpoint, local, progress=progress)
+                path = local
+            try:
+                _measure_one(run_dir, model, source, Checkpoint(path, checkpoint.epoch, checkpoint.identity()
+                                                                if source.remote else None), todo, params,
+                             layout, checkpoint, done)
+            except CheckpointError:
+                if source.remote:  # a fetched file that does not load is not kept to fail again: fetch it anew
+                    local.unlink(missing_ok=True)
+                raise
+        if source.remote and checkpoint.name not in keep:
+            local.unlink(missing_ok=True)
+
+
+def _measure_one(run_dir: Path, model: str, source: Source, checkpoint: Checkpoint, steps: list[str],
+                 params: Mapping[str, dict], layout: RunDir, remote: RemoteCheckpoint, done: set[str]) -> None:
     """Measure each step on this checkpoint alone: its tables are dropped, its embeddings and maps stay
-    in the cache for the notebooks' pass over the whole trajectory. ``done``: the steps measured before
-    (its marker), extended as each finishes."""
+    in the cache for the notebooks' pass over the whole trajectory (built as the source's params.txt
+    says, as the pass's ``discover_run`` reads it back from the run's). ``done``: the steps measured
+    before (its marker), extended as each finishes."""
+    from ..checkpoints import image_size_of, model_options
     from ..models import open_clip_name
 
-    run = Run(run_dir, open_clip_name(model), None, [checkpoint], {"model": model})
+    run = Run(run_dir, open_clip_name(model), image_size_of(source.build), [checkpoint], {"model": model},
+              model_options(source.build))
     for step in steps:
         step_module(step).measure(run, params[step])
         done.add(step)

@@ -115,7 +115,7 @@ def write_interpolated(run: Run, start: Checkpoint, end: Checkpoint, alpha: floa
                        folder: Path, batches: list[torch.Tensor] | None) -> Path:
     """θ(α) as an open_clip-format checkpoint in ``folder`` (BatchNorm re-estimated on ``batches`` when
     given); its path."""
-    model = load_checkpoint_model(end.path, run.model_name, run.image_size)
+    model = load_checkpoint_model(end.path, run.model_name, run.image_size, options=run.model_options)
     model.load_state_dict(interpolate_state(_state_dict(start.path), _state_dict(end.path), alpha))
     if batches is not None and has_batchnorm(model):
         reestimate_batchnorm(model, batches)
@@ -173,8 +173,9 @@ def measure_models(run: Run, checkpoints: list[Checkpoint], params: dict, data: 
     """The IQA, shape and noise steps' summary columns (what the synthesis reads) of ``checkpoints``, one row
     each in their order, through each step's own ``measure``; their embeddings cached in ``scratch`` when
     given (else the run's cache)."""
-    subset = (Run(run.run_dir, run.model_name, run.image_size, checkpoints, run.params) if scratch is None else
-              _ScratchRun(run.run_dir, run.model_name, run.image_size, checkpoints, run.params, scratch))
+    subset = (Run(run.run_dir, run.model_name, run.image_size, checkpoints, run.params, run.model_options)
+              if scratch is None else _ScratchRun(run.run_dir, run.model_name, run.image_size, checkpoints, run.params,
+                                                  run.model_options, scratch=scratch))
     iqa = iqa_step.measure(subset, params, data.iqa)["iqa"]
     shape = shape_step.measure(subset, params, data.shape)["shape_bias"]
     noise = noise_step.measure(subset, params, data.noise)["noise"]
@@ -195,7 +196,7 @@ def measure(run: Run, params: dict, data: InterpolationData | None = None) -> di
     data = load(run, params) if data is None else data
     start, end = endpoints(run, params)
     grid = alpha_grid(params)
-    probe = load_checkpoint_model(end.path, run.model_name, run.image_size)
+    probe = load_checkpoint_model(end.path, run.model_name, run.image_size, options=run.model_options)
     batchnorm = has_batchnorm(probe)
     if start == end:
         # the peak is the last checkpoint: the line is one point, θ(α) = θ for every α, and its own trained

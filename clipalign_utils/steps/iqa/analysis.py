@@ -81,7 +81,7 @@ def compare_distances(run: Run, params: dict, data: IQAData) -> pd.DataFrame:
     """Alignment of the run's last checkpoint under each distance (cosine, euclidean, normalized_euclidean):
     columns distance, srcc, krcc, plcc. Cheap: the embeddings come from the cache."""
     encoder = Encoder(run.checkpoints[-1], run.model_name, run.image_size, params["device"], params["eval_batch_size"],
-                      cache_dir=run.layout.cache)
+                      cache_dir=run.layout.cache, model_options=run.model_options)
     references, distorted = encoder.encode_images(data.references), encoder.encode_images(data.distorted)
     quality = data.pairs["quality"].to_numpy()
     return pd.DataFrame([{"distance": kind, **alignment_scores(_distances(references, distorted, data, kind), quality)}

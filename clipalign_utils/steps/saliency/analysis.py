@@ -264,7 +264,7 @@ def checkpoint_maps(run: Run, params: dict, data: SaliencyData, names) -> dict[s
     wanted = set(names)
     return {checkpoint.name: checkpoint_saliency(
                 Encoder(checkpoint, run.model_name, run.image_size, params["device"], params["eval_batch_size"],
-                        run.layout.cache),
+                        run.layout.cache, model_options=run.model_options),
                 data.scored.images, data.scored.labels, data.classnames, data.templates, **map_settings(params)).maps
             for checkpoint in run.checkpoints if checkpoint.name in wanted}
 
