@@ -85,6 +85,22 @@ class Run:
         return RunDir(self.run_dir)
 
 
+def no_checkpoints(folder: Path) -> str:
+    """Why ``folder`` gives no trajectory: it holds no ``epoch_<N>.pt``, and what it holds instead where that
+    is a known other form (open_clip_train's sharded ``--fsdp`` checkpoints, ``epoch_<N>/`` folders of
+    torch.distributed.checkpoint shards with their ``.metadata``; ``epoch_latest.pt`` alone)."""
+    sharded = sorted(p.name for p in folder.iterdir() if p.is_dir() and re.fullmatch(r"epoch_\d+", p.name)
+                     and (p / ".metadata").is_file()) if folder.is_dir() else []
+    if sharded:
+        return (f"{folder} holds no epoch_<N>.pt checkpoints but sharded ones ({', '.join(sharded[:3])}"
+                f"{', …' if len(sharded) > 3 else ''}: torch.distributed.checkpoint folders, as open_clip_train's "
+                f"--fsdp saves them): gather each into one epoch_<N>.pt holding its state_dict first")
+    if (folder / "epoch_latest.pt").is_file():
+        return (f"{folder} holds no epoch_<N>.pt checkpoints, only epoch_latest.pt (open_clip_train's "
+                f"--save-most-recent): a trajectory needs the numbered ones (--save-frequency 1)")
+    return f"{folder} holds no epoch_<N>.pt checkpoints"
+
+
 def _manifest_checkpoints(run_dir: Path, manifest: dict) -> list[Checkpoint]:
     """A streamed run's checkpoints: local ones at their source path, fetched ones at RUN_DIR/checkpoints
     (their weights may be gone: the cache holds what they measured) with their source identity."""
@@ -118,7 +134,7 @@ def _run_files(run_dir: Path, model: str | None) -> tuple[list[Checkpoint], dict
     checkpoints = sorted((Checkpoint(p, float(m.group(1))) for p in layout.checkpoints.iterdir()
                           if (m := _EPOCH_FILE.match(p.name))), key=lambda c: c.epoch)
     if not checkpoints:
-        raise CheckpointError(f"{layout.checkpoints} holds no epoch_<N>.pt checkpoints")
+        raise CheckpointError(no_checkpoints(layout.checkpoints))
     params = read_params_txt(layout.params_txt) if layout.params_txt.exists() else {}
     name = model or params.get("model")
     if not name:

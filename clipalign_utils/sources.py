@@ -158,6 +158,10 @@ class FolderSource(Source):
     def checkpoints(self, at_epochs=None):
         found = sorted((RemoteCheckpoint(float(m.group(1)), str(p), p.stat().st_size)
                         for p in self.folder.iterdir() if (m := _EPOCH_FILE.match(p.name))), key=lambda c: c.epoch)
+        if not found:
+            from .checkpoints import no_checkpoints
+
+            raise CheckpointError(no_checkpoints(self.folder))
         return _pick(found, at_epochs, self.spec)
 
 

@@ -403,6 +403,26 @@ def test_a_folder_source_is_built_as_its_params_txt_says_and_a_failed_first_atte
     assert run.model_options["force_context_length"] == 8 and run.image_size == 32
 
 
+def test_a_folder_of_sharded_or_only_latest_checkpoints_says_what_it_holds(tmp_path):
+    from clipalign_utils.checkpoints import discover_run
+
+    run = tmp_path / "fsdp"
+    for epoch in (1, 2):  # open_clip_train --fsdp: epoch_<N>/ folders of torch.distributed.checkpoint shards
+        (run / "checkpoints" / f"epoch_{epoch}").mkdir(parents=True)
+        (run / "checkpoints" / f"epoch_{epoch}" / ".metadata").write_bytes(b"\x80\x04")
+        (run / "checkpoints" / f"epoch_{epoch}" / "__0_0.distcp").write_bytes(b"shard")
+    (run / "params.txt").write_text("model: clipalign-tiny\n")
+    for read in (lambda: discover_run(run), lambda: sources.open_source(str(run)).checkpoints()):
+        with pytest.raises(CheckpointError, match=r"checkpoints holds no epoch_<N>\.pt checkpoints but sharded ones "
+                                                  r"\(epoch_1, epoch_2: torch\.distributed\.checkpoint folders"):
+            read()
+    latest = tmp_path / "latest" / "checkpoints"
+    latest.mkdir(parents=True)
+    (latest / "epoch_latest.pt").write_bytes(b"x")
+    with pytest.raises(CheckpointError, match=r"only epoch_latest\.pt .*needs the numbered ones \(--save-frequency 1\)"):
+        sources.open_source(str(latest.parent)).checkpoints()
+
+
 def test_a_fetched_file_that_does_not_load_is_fetched_anew(stand_ins, tmp_path, monkeypatch):
     """A server that sends a damaged checkpoint whole (its size as announced): the load error is one line, and
     the file is not kept to fail again; once the server has the right file, the next attempt fetches it."""
