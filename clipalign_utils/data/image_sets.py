@@ -119,8 +119,9 @@ class KeptImages:
         return image
 
     def __del__(self):
-        with KeptImages._lock:
-            KeptImages.used -= self.held
+        kind = type(self)  # not the module's global name, which may be gone when the interpreter exits
+        with kind._lock:
+            kind.used -= self.held
 
     def __getstate__(self) -> dict:
         return {}
