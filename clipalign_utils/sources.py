@@ -4,14 +4,16 @@ A source lists a training trajectory's checkpoints (:class:`RemoteCheckpoint`: i
 the samples-seen axis when the source knows it, where it lives, its size and published checksum) and
 fetches one into a file. Three kinds:
 
-- a local folder holding ``epoch_<E>.pt`` files (open_clip_train's ``checkpoints/`` or a run directory);
+- a local folder holding ``epoch_<E>.pt`` files (open_clip_train's ``checkpoints/`` or a run directory, whose
+  ``params.txt`` names the architecture and how the model was built);
 - a URL template with ``{epoch}`` (plain HTTP(S): a lab's server, a mirror), fetched with ``requests``;
   HTTP cannot be listed, so ``--at-epochs`` names the epochs;
 - ``laion-scaling:<run name>``: LAION's scaling-laws release (Cherti et al. 2023), the Hugging Face model
   repo ``laion/scaling-laws-openclip`` at ``full_checkpoints/<run name>/epoch_<N>.pt``, listed and fetched
   with ``huggingface_hub`` (so ``HF_ENDPOINT`` and ``HF_TOKEN`` apply). The run name gives the
-  architecture and the samples seen (``Model-B-32_Data-400M_Samples-13B_lr-1e-3_bs-86k``: ViT-B-32, 13 B
-  samples); there an epoch is a fixed number of samples, the total over the last epoch listed.
+  architecture (``Model-B-32_Data-400M_Samples-13B_lr-1e-3_bs-86k``: ViT-B-32); there an epoch is a fixed
+  number of samples, the release's own figure (:data:`LAION_SAMPLES_PER_EPOCH`; for a run it lacks, the
+  name's total over the last epoch listed).
 
 A fetch writes to ``<file>.part`` and renames only a complete, verified file (size, and the published
 SHA-256 where there is one), so an interrupted fetch is never taken for a checkpoint.
