@@ -15,7 +15,7 @@ from typing import Mapping
 
 from . import model_names  # names only: open_clip is imported for a name not ours
 from .errors import CheckpointError
-from .layout import RunDir, read_params_txt
+from .layout import RunDir, image_size_of, read_params_txt
 
 _EPOCH_FILE = re.compile(r"^epoch_(\d+(?:\.\d+)?)\.pt$")
 
@@ -35,12 +35,6 @@ class Checkpoint:
 
 
 _NUMBER = re.compile(r"[-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?")
-
-
-def image_size_of(params: Mapping[str, str]) -> int | None:
-    """params.txt's ``force_image_size`` (open_clip_train writes "32", "[32]" or "None")."""
-    size = re.findall(r"\d+", params.get("force_image_size", "") or "")
-    return int(size[0]) if size else None
 
 
 # What params.txt records of how open_clip_train built the model (read by image_size_of and model_options).
@@ -90,7 +84,7 @@ def no_checkpoints(folder: Path) -> str:
     is a known other form (open_clip_train's sharded ``--fsdp`` checkpoints, ``epoch_<N>/`` folders of
     torch.distributed.checkpoint shards with their ``.metadata``; ``epoch_latest.pt`` alone)."""
     sharded = sorted(p.name for p in folder.iterdir() if p.is_dir() and re.fullmatch(r"epoch_\d+", p.name)
-                     and (p / ".metadata").is_file()) if folder.is_dir() else []
+                     and (p / ".metadata").is_file())
     if sharded:
         return (f"{folder} holds no epoch_<N>.pt checkpoints but sharded ones ({', '.join(sharded[:3])}"
                 f"{', …' if len(sharded) > 3 else ''}: torch.distributed.checkpoint folders, as open_clip_train's "

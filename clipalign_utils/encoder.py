@@ -253,9 +253,16 @@ class Encoder:
         return logits.argmax(axis=1)
 
 
+def run_encoder(run, checkpoint: Checkpoint, device: str = "auto", batch_size: int = 512,
+                cache_dir: str | Path | None = None) -> Encoder:
+    """An :class:`Encoder` of one of ``run``'s checkpoints, its model built as the run's is (name, input size,
+    ``model_options``)."""
+    return Encoder(checkpoint, run.model_name, run.image_size, device, batch_size, cache_dir,
+                   model_options=run.model_options)
+
+
 def run_encoders(run, device: str = "auto", batch_size: int = 512, cache_dir: str | Path | None = None,
                  progress: bool = True):
     """(checkpoint, Encoder) for every checkpoint of a discovered run, with a progress bar."""
     for checkpoint in tqdm(run.checkpoints, desc="checkpoints", disable=not progress):
-        yield checkpoint, Encoder(checkpoint, run.model_name, run.image_size, device, batch_size, cache_dir,
-                                  model_options=run.model_options)
+        yield checkpoint, run_encoder(run, checkpoint, device, batch_size, cache_dir)

@@ -18,8 +18,10 @@ experiment's folder of sweeps (``experiment.json``).
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Mapping
 
 from . import registry
 
@@ -136,6 +138,12 @@ def read_params_txt(path: Path) -> dict[str, str]:
         if sep:
             params[key.strip()] = value.strip()
     return params
+
+
+def image_size_of(params: Mapping[str, str]) -> int | None:
+    """params.txt's ``force_image_size`` (open_clip_train writes "32", "[32]" or "None")."""
+    size = re.findall(r"\d+", params.get("force_image_size", "") or "")
+    return int(size[0]) if size else None
 
 
 def runs_in(folder: str | Path) -> list[Path]:

@@ -41,7 +41,7 @@ from .data.registry import TASKS, dataset_parameter, root_parameter
 from .data.world import QUALITY_FAMILIES
 from .errors import ParameterError
 from .io import write_json
-from .layout import KIND_RECORDS, PARAMS_TXT, TRAIN_RECORD, RunDir, read_params_txt
+from .layout import KIND_RECORDS, PARAMS_TXT, TRAIN_RECORD, RunDir, image_size_of, read_params_txt
 
 
 @dataclass(frozen=True)
@@ -168,9 +168,8 @@ def recorded_training(run_dir: str | Path) -> tuple[dict[str, Any], str | None]:
             recorded["model"] = _model_name(text["model"])
         if text.get("seed", "None") != "None":
             recorded["seed"] = text["seed"]
-        size = "".join(ch if ch.isdigit() else " " for ch in text.get("force_image_size", "")).split()
-        if size:
-            recorded["image_size"] = int(size[0])
+        if image_size_of(text) is not None:
+            recorded["image_size"] = image_size_of(text)
         return recorded, PARAMS_TXT
     return {}, None
 

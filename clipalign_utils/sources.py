@@ -265,9 +265,14 @@ def parse_laion_run(name: str) -> tuple[str, float]:
     return f"ViT-{model.group(1)}", float(samples.group(1)) * scale
 
 
-def _first_line(error: Exception) -> str:
+def _hub_failure(what: str, error: Exception) -> CheckpointError:
+    """One line for a failed hub call: the hub's HTTP error, or (offline) a connection error of its client."""
+    from huggingface_hub.errors import HfHubHTTPError
+
     lines = str(error).strip().splitlines()
-    return f"{type(error).__name__}: {lines[0][:300] if lines else ''}"
+    offline = ("" if isinstance(error, HfHubHTTPError) else
+               " (offline? the hub, or HF_ENDPOINT's mirror, must be reachable)")
+    return CheckpointError(f"{what} failed: {type(error).__name__}: {lines[0][:300] if lines else ''}{offline}")
 
 
 def _hf_endpoint() -> str | None:
@@ -286,15 +291,12 @@ class LaionScalingSource(Source):
 
     def checkpoints(self, at_epochs=None):
         from huggingface_hub import HfApi
-        from huggingface_hub.errors import HfHubHTTPError
 
         try:
             entries = list(HfApi(endpoint=_hf_endpoint()).list_repo_tree(self.repo, path_in_repo=self.folder,
                                                                          expand=True))
         except Exception as error:  # the hub's HTTP errors, and offline a connection error of its HTTP client
-            raise CheckpointError(f"{self.spec}: listing {self.repo}/{self.folder} failed: {_first_line(error)}"
-                                  + ("" if isinstance(error, HfHubHTTPError) else
-                                     " (offline? the hub, or HF_ENDPOINT's mirror, must be reachable)")) from None
+            raise _hub_failure(f"{self.spec}: listing {self.repo}/{self.folder}", error) from None
         found = []
         for entry in entries:
             match = _EPOCH_FILE.match(Path(entry.path).name)
@@ -312,16 +314,13 @@ class LaionScalingSource(Source):
 
     def _download(self, checkpoint, partial, progress):
         from huggingface_hub import hf_hub_download
-        from huggingface_hub.errors import HfHubHTTPError
 
         path_in_repo = checkpoint.location[len(self.repo) + 1:]
         staging = partial.parent / f".{partial.name}.hub"
         try:
             fetched = hf_hub_download(self.repo, path_in_repo, local_dir=staging, endpoint=_hf_endpoint())
         except Exception as error:  # as in checkpoints()
-            raise CheckpointError(f"{self.spec}: fetching {path_in_repo} failed: {_first_line(error)}"
-                                  + ("" if isinstance(error, HfHubHTTPError) else
-                                     " (offline? the hub, or HF_ENDPOINT's mirror, must be reachable)")) from None
+            raise _hub_failure(f"{self.spec}: fetching {path_in_repo}", error) from None
         os.replace(fetched, partial)
         shutil.rmtree(staging, ignore_errors=True)
 

@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from clipalign_utils.data.roots import IMAGE_EXTENSIONS, is_residue
+from clipalign_utils.data.roots import IMAGE_EXTENSIONS, is_residue, subfolders
 from clipalign_utils.errors import DatasetError, ParameterError
 
 SPLITS = ("train", "val")
@@ -79,7 +79,7 @@ def load_bapps(root, split: str = "val") -> pd.DataFrame:
         found = sorted(p.name for p in base.iterdir() if p.is_dir())
         raise DatasetError(f"{split_dir} not found: BAPPS's 2afc/ should hold {' and '.join(SPLITS)} "
                            f"(found: {', '.join(found) or 'nothing'})")
-    subsets = sorted(p.name for p in split_dir.iterdir() if p.is_dir() and not is_residue(p))
+    subsets = [p.name for p in subfolders(split_dir)]
     if not subsets:
         raise DatasetError(f"{split_dir} holds no subset folders (e.g. traditional/, cnn/)")
     rows = []

@@ -17,8 +17,8 @@ import numpy as np
 from scipy.io import loadmat
 
 from ..errors import DatasetError
-from .roots import is_residue
-from .saliency_base import SaliencySet, first_stimuli, image_files, paired_file_set, release_folder
+from .roots import release_folder, subfolders
+from .saliency_base import SaliencySet, first_stimuli, image_files, paired_file_set
 
 GROUND_TRUTH = ("CAT2000 train (Borji & Itti 2015): fixation maps trainSet/FIXATIONMAPS, fixations = "
                 "nonzero pixels of fixLocs in trainSet/FIXATIONLOCS; 18 observers per image, free viewing")
@@ -48,7 +48,7 @@ def load_cat2000(root, *, image_size: int, n_images: int | None = None) -> Salie
         raise DatasetError(f"{root} has no trainSet/Stimuli/ folder (expected the official CAT2000 layout: "
                            f"trainSet/{{Stimuli,FIXATIONMAPS}}/<Category>/<nnn>.jpg, "
                            f"trainSet/FIXATIONLOCS/<Category>/<nnn>.mat)")
-    categories = sorted(p for p in stimuli_dir.iterdir() if p.is_dir() and not is_residue(p))
+    categories = subfolders(stimuli_dir)
     stimuli = [s for category in categories for s in image_files(category)]
     if not stimuli:
         raise DatasetError(f"{stimuli_dir} holds no images in category folders")

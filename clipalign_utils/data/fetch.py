@@ -32,7 +32,7 @@ from typing import Callable, Mapping
 
 from ..errors import DatasetError, ParameterError
 from .registry import TASKS, dataset_parameter, root_parameter
-from .roots import open_root
+from .roots import open_root, subfolders
 
 
 @dataclass(frozen=True)
@@ -465,8 +465,7 @@ def find_root(unpacked: Path, release: Release, depth: int = 4) -> Path:
         for folder in level:
             if release.is_root(folder):
                 return folder
-        level = [p for folder in level for p in sorted(folder.iterdir())
-                 if p.is_dir() and not p.name.startswith((".", "__MACOSX"))]
+        level = [p for folder in level for p in subfolders(folder)]
     found = ", ".join(sorted(p.name for p in unpacked.iterdir())) or "nothing"
     raise DatasetError(f"it holds no {release.title} folder ({release.layout}), only: {found}")
 

@@ -16,7 +16,8 @@ from __future__ import annotations
 from pathlib import Path
 
 from ..errors import DatasetError
-from .saliency_base import SaliencySet, first_stimuli, image_files, paired_file_set, read_grey, release_folder
+from .roots import release_folder
+from .saliency_base import SaliencySet, first_stimuli, image_files, paired_file_set, read_grey
 
 FIXATION_THRESHOLD = 127
 GROUND_TRUTH = ("MIT1003 (Judd et al. 2009): fixation maps ALLFIXATIONMAPS/*_fixMap.jpg, fixations = "

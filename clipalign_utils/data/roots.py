@@ -55,6 +55,19 @@ def is_residue(path: Path) -> bool:
     return path.name.startswith(".") or path.name.lower() in RESIDUE_NAMES
 
 
+def subfolders(folder: Path) -> list[Path]:
+    """``folder``'s sub-folders in name order, residue (``__MACOSX``, hidden folders) left out."""
+    return [sub for sub in sorted(folder.iterdir()) if sub.is_dir() and not is_residue(sub)]
+
+
+def release_folder(root: Path, name: str) -> Path | None:
+    """``root/name``, else the first ``sub/name`` among :func:`subfolders` of ``root`` (an archive unpacked
+    into a folder of its own); None if neither."""
+    if (root / name).is_dir():
+        return root / name
+    return next((sub / name for sub in subfolders(root) if (sub / name).is_dir()), None)
+
+
 @dataclass(frozen=True)
 class Release:
     """A real dataset's folder as its release lays it out: each listed sub-folder indexed by lower-cased
@@ -86,6 +99,5 @@ def open_release(root, parameter: str, release: str, folders: tuple[str, ...] = 
 def _one_level_down(root: Path, wanted: list, parameter: str) -> str:
     """Where an archive unpacked into a folder of its own (``root/kadid10k/images``), the hint to give that
     folder instead; else ''."""
-    holding = [sub for sub in sorted(root.iterdir()) if sub.is_dir() and not is_residue(sub)
-               and all(present(sub / name) for name, present in wanted)]
+    holding = [sub for sub in subfolders(root) if all(present(sub / name) for name, present in wanted)]
     return f" (it is one level down: give {parameter}='{holding[0]}')" if len(holding) == 1 else ""

@@ -158,15 +158,6 @@ def first_stimuli(stimuli: list[Path], n_images: int | None) -> list[Path]:
     return stimuli[:int(n_images)] if n_images else stimuli
 
 
-def release_folder(root: Path, name: str) -> Path | None:
-    """``root/name``, else the one ``sub/name`` among ``root``'s folders (an archive unpacked into a folder of
-    its own), in name order and never in ``__MACOSX`` or a hidden folder; None if neither."""
-    if (root / name).is_dir():
-        return root / name
-    below = [sub / name for sub in sorted(root.iterdir()) if sub.is_dir() and not is_residue(sub)]
-    return next((candidate for candidate in below if candidate.is_dir()), None)
-
-
 def read_grey(path: Path) -> np.ndarray:
     """An image file as (H, W) float64 grey levels 0–255 (DatasetError if unreadable)."""
     return read_rgb(path).astype(np.float64).mean(axis=2)

@@ -12,6 +12,7 @@ where there are GPUs, else on the CPU with the machine's threads divided among t
 """
 from __future__ import annotations
 
+import dataclasses
 import os
 import subprocess
 import sys
@@ -65,7 +66,7 @@ def prefill(out: str | Path, steps: Sequence[str], preset: str | None, given: Ma
     checkpoint × step measurements this rank made."""
     from tqdm.auto import tqdm
 
-    from ..checkpoints import Run, discover_run
+    from ..checkpoints import discover_run
     from ..layout import runs_in
     from .measure import step_module
     from .pipeline import for_step
@@ -80,7 +81,7 @@ def prefill(out: str | Path, steps: Sequence[str], preset: str | None, given: Ma
         params = {step: for_step(run_dir, step, resolved).params for step in steps}
         mine = run.checkpoints[env["rank"]::env["world_size"]]
         for checkpoint in tqdm(mine, desc=f"rank {env['rank']} {run_dir.name}", disable=not progress):
-            one = Run(run.run_dir, run.model_name, run.image_size, [checkpoint], run.params, run.model_options)
+            one = dataclasses.replace(run, checkpoints=[checkpoint])
             for step in steps:
                 step_module(step).measure(one, params[step])
                 made += 1

@@ -18,13 +18,14 @@ from __future__ import annotations
 import json
 import shutil
 from contextlib import contextmanager
+from dataclasses import replace
 from pathlib import Path
 from typing import Mapping, Sequence
 
 from tqdm import tqdm
 
 from .. import record, registry
-from ..checkpoints import Checkpoint, Run
+from ..checkpoints import Checkpoint, Run, discover_run
 from ..errors import CheckpointError, ParameterError
 from ..io import write_json
 from ..layout import RunDir
@@ -184,7 +185,7 @@ def run_streamed(out: str | Path, spec: str, at_epochs: str | None = None, keep_
     try:
         _write_manifest(layout, source, model, wanted)
         _measure_each(source, wanted if share is None else wanted[share[0]::share[1]], wanted, steps, params,
-                      keep, layout, run_dir, model, progress)
+                      keep, layout, run_dir, progress)
     except BaseException:
         # A first attempt that measured nothing (a wrong -p model, a damaged file, an interrupt) leaves no
         # folder that reads as a streamed run: its manifest and params.txt would hold the attempt's model
@@ -204,11 +205,14 @@ def run_streamed(out: str | Path, spec: str, at_epochs: str | None = None, keep_
 
 
 def _measure_each(source: Source, mine: list[RemoteCheckpoint], wanted: list[RemoteCheckpoint], steps: list[str],
-                  params: Mapping[str, dict], keep: set[str], layout: RunDir, run_dir: Path, model: str,
+                  params: Mapping[str, dict], keep: set[str], layout: RunDir, run_dir: Path,
                   progress: bool) -> None:
     """Fetch (where remote), measure and mark each of ``mine`` in turn, deleting the weights --keep-weights
     does not keep (``wanted``: every checkpoint of the command, the other ranks' ones counted as theirs)."""
     others = {c.name for c in wanted} - {c.name for c in mine}
+    # the run as the notebooks' pass will read it (its params.txt: the model and how it is built), so that
+    # what each checkpoint measures here is what that pass finds in the cache
+    run = discover_run(run_dir)
     for checkpoint in tqdm(mine, desc="checkpoints", disable=not progress):
         done = _done(layout, checkpoint)
         todo = [s for s in steps if s not in done]
@@ -224,9 +228,9 @@ def _measure_each(source: Source, mine: list[RemoteCheckpoint], wanted: list[Rem
                     source.fetch(checkpoint, local, progress=progress)
                 path = local
             try:
-                _measure_one(run_dir, model, source, Checkpoint(path, checkpoint.epoch, checkpoint.identity()
-                                                                if source.remote else None), todo, params,
-                             layout, checkpoint, done)
+                _measure_one(replace(run, checkpoints=[Checkpoint(path, checkpoint.epoch, checkpoint.identity()
+                                                                  if source.remote else None)]),
+                             todo, params, layout, checkpoint, done)
             except CheckpointError:
                 if source.remote:  # a fetched file that does not load is not kept to fail again: fetch it anew
                     local.unlink(missing_ok=True)
@@ -235,17 +239,11 @@ def _measure_each(source: Source, mine: list[RemoteCheckpoint], wanted: list[Rem
             local.unlink(missing_ok=True)
 
 
-def _measure_one(run_dir: Path, model: str, source: Source, checkpoint: Checkpoint, steps: list[str],
-                 params: Mapping[str, dict], layout: RunDir, remote: RemoteCheckpoint, done: set[str]) -> None:
-    """Measure each step on this checkpoint alone: its tables are dropped, its embeddings and maps stay
-    in the cache for the notebooks' pass over the whole trajectory (built as the source's params.txt
-    says, as the pass's ``discover_run`` reads it back from the run's). ``done``: the steps measured
+def _measure_one(run: Run, steps: list[str], params: Mapping[str, dict], layout: RunDir, remote: RemoteCheckpoint,
+                 done: set[str]) -> None:
+    """Measure each step on ``run``'s one checkpoint alone: its tables are dropped, its embeddings and maps
+    stay in the cache for the notebooks' pass over the whole trajectory. ``done``: the steps measured
     before (its marker), extended as each finishes."""
-    from ..checkpoints import image_size_of, model_options
-    from ..models import open_clip_name
-
-    run = Run(run_dir, open_clip_name(model), image_size_of(source.build), [checkpoint], {"model": model},
-              model_options(source.build))
     for step in steps:
         step_module(step).measure(run, params[step])
         done.add(step)

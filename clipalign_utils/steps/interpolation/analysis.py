@@ -13,7 +13,7 @@ whether it matters. A model without BatchNorm (the ViTs) is the same either way.
 from __future__ import annotations
 
 import tempfile
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
@@ -173,9 +173,8 @@ def measure_models(run: Run, checkpoints: list[Checkpoint], params: dict, data: 
     """The IQA, shape and noise steps' summary columns (what the synthesis reads) of ``checkpoints``, one row
     each in their order, through each step's own ``measure``; their embeddings cached in ``scratch`` when
     given (else the run's cache)."""
-    subset = (Run(run.run_dir, run.model_name, run.image_size, checkpoints, run.params, run.model_options)
-              if scratch is None else _ScratchRun(run.run_dir, run.model_name, run.image_size, checkpoints, run.params,
-                                                  run.model_options, scratch=scratch))
+    subset = (replace(run, checkpoints=checkpoints) if scratch is None else
+              _ScratchRun(**{**vars(run), "checkpoints": checkpoints, "scratch": scratch}))
     iqa = iqa_step.measure(subset, params, data.iqa)["iqa"]
     shape = shape_step.measure(subset, params, data.shape)["shape_bias"]
     noise = noise_step.measure(subset, params, data.noise)["noise"]

@@ -20,7 +20,7 @@ from ...record import records_evaluation_sets
 from ...config import bootstrap_seed
 from ...checkpoints import Run
 from ...data.iqa import IQAData, load_iqa
-from ...encoder import Encoder, run_encoders
+from ...encoder import run_encoder, run_encoders
 from ...layout import RunDir
 from ...metrics.families import mark_seen, within_family_alignment
 from ...metrics.iqa import DISTANCES, alignment_scores, early_peak_test, iqa_table, pair_distances, peak_summary
@@ -80,8 +80,7 @@ def measure(run: Run, params: dict, data: IQAData | None = None) -> dict[str, pd
 def compare_distances(run: Run, params: dict, data: IQAData) -> pd.DataFrame:
     """Alignment of the run's last checkpoint under each distance (cosine, euclidean, normalized_euclidean):
     columns distance, srcc, krcc, plcc. Cheap: the embeddings come from the cache."""
-    encoder = Encoder(run.checkpoints[-1], run.model_name, run.image_size, params["device"], params["eval_batch_size"],
-                      cache_dir=run.layout.cache, model_options=run.model_options)
+    encoder = run_encoder(run, run.checkpoints[-1], params["device"], params["eval_batch_size"], run.layout.cache)
     references, distorted = encoder.encode_images(data.references), encoder.encode_images(data.distorted)
     quality = data.pairs["quality"].to_numpy()
     return pd.DataFrame([{"distance": kind, **alignment_scores(_distances(references, distorted, data, kind), quality)}

@@ -17,7 +17,7 @@ from ...config import bootstrap_seed, derived_seed
 from ...metrics.peak import mean_peak_test
 from ...checkpoints import Run
 from ...data.saliency import SaliencySet
-from ...encoder import Encoder, run_encoders
+from ...encoder import run_encoder, run_encoders
 from ...metrics import saliency as metrics
 from . import BASELINE, BASELINES, HEADLINE, TABLE
 from .maps import DEFAULT_N_SAMPLES, DEFAULT_NOISE, checkpoint_saliency, upsample_each
@@ -263,8 +263,7 @@ def checkpoint_maps(run: Run, params: dict, data: SaliencyData, names) -> dict[s
     run's cache where :func:`measure` put them (computed there otherwise)."""
     wanted = set(names)
     return {checkpoint.name: checkpoint_saliency(
-                Encoder(checkpoint, run.model_name, run.image_size, params["device"], params["eval_batch_size"],
-                        run.layout.cache, model_options=run.model_options),
+                run_encoder(run, checkpoint, params["device"], params["eval_batch_size"], run.layout.cache),
                 data.scored.images, data.scored.labels, data.classnames, data.templates, **map_settings(params)).maps
             for checkpoint in run.checkpoints if checkpoint.name in wanted}
 
