@@ -99,6 +99,32 @@ def test_malformed_mos_line_through_load_iqa(tmp_path):
     assert message.count("line ") == 1  # one error, for the one bad line
 
 
+def test_an_index_cut_short_is_noted_with_the_images_it_leaves_out(tmp_path):
+    # A download of mos_with_names.txt that stopped at a line's end reads as a smaller release: the images it
+    # no longer lists are named on the page. A complete index (the other fixtures) has no such note.
+    root = make_tid2013(tmp_path / "tid")  # 27 lines (and one blank), CRLF
+    mos = root / "mos_with_names.txt"
+    lines = mos.read_bytes().split(b"\r\n")
+    mos.write_bytes(b"\r\n".join(lines[:-5]) + b"\r\n")  # the last four images' lines (and the final newline)
+    data = load_iqa("tid2013", str(root), config.resolve("smoke"), image_size=32)
+    assert len(data) == 23
+    assert data.unlisted == ("i03_08_3.bmp", "i03_10_1.bmp", "i03_10_2.bmp", "I03_10_3.BMP")  # names, any case
+    assert data.unlisted_note == (
+        "note: the folder of distorted images holds 4 that mos_with_names.txt does not list (i03_08_3.bmp, "
+        "i03_10_1.bmp, i03_10_2.bmp, …); only the 23 it lists are scored (the full release lists 3000). A "
+        "truncated or edited mos_with_names.txt? Replace it with the release's copy to score them all")
+    assert data.unlisted_note in iqa_page.describe_data(_run(tmp_path), data, {"distance": "cosine"})
+
+    root = make_kadid10k(tmp_path / "kadid")  # 18 rows; the references (I01.png) are not distorted images
+    dmos = root / "dmos.csv"
+    dmos.write_text("\n".join(dmos.read_text().splitlines()[:-1]) + "\n")
+    data = load_iqa("kadid10k", str(root), config.resolve("smoke"), image_size=32)
+    assert data.unlisted == ("I02_25_05.png",) and "dmos.csv does not list (I02_25_05.png)" in data.unlisted_note
+    assert "full release lists 10125" in data.unlisted_note
+    assert load_iqa("kadid10k", str(make_kadid10k(tmp_path / "whole")), config.resolve("smoke"),
+                    image_size=32).unlisted_note is None
+
+
 @pytest.mark.parametrize("dataset", ["tid2013", "kadid10k"])
 @pytest.mark.parametrize("root", ["", "   ", "does/not/exist", "empty"])
 def test_bad_root_names_the_parameter(tmp_path, monkeypatch, dataset, root):

@@ -226,6 +226,20 @@ def test_mit1003_layout(tmp_path):
         load_saliency("mit1003", tmp_path, image_size=32, seed=0, n_images=None)
 
 
+def test_mit1003_stimuli_in_pysaliency_natural_order(tmp_path):
+    # Real MIT1003 names whose numbers differ in length: pysaliency natsorts them (100296082 before
+    # 1000022926), where a plain sort compares digit by digit and puts 1000022926 first; a first-N subset
+    # must be pysaliency's first N.
+    names = ["i1000022926", "i100296082", "i05june05_static_street_boston_p1010764", "i2", "i10"]
+    for k, name in enumerate(names):
+        _jpeg(tmp_path / "ALLSTIMULI" / f"{name}.jpeg", np.full((16, 16, 3), 20 * k, np.uint8))
+        _jpeg(tmp_path / "ALLFIXATIONMAPS" / f"{name}_fixPts.jpg", _points((16, 16), 3, k).astype(np.uint8) * 255)
+        _jpeg(tmp_path / "ALLFIXATIONMAPS" / f"{name}_fixMap.jpg", np.full((16, 16), 9, np.uint8))
+    natural = ["i2", "i05june05_static_street_boston_p1010764", "i10", "i100296082", "i1000022926"]
+    assert load_saliency("mit1003", tmp_path, image_size=16, seed=0, n_images=0).names == natural
+    assert load_saliency("mit1003", tmp_path, image_size=16, seed=0, n_images=4).names == natural[:4]
+
+
 def test_cat2000_layout(tmp_path):
     rng = np.random.default_rng(0)
     base = tmp_path / "trainSet"

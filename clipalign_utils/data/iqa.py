@@ -13,20 +13,20 @@ Quality is always higher = better.
 """
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
 from ..choices import IQA_RESIZE
 from ..errors import ParameterError
-from . import world
+from . import kadid10k, tid2013, world
 from .image_sets import ArrayImages, FileImages, ImageSet, PatchImages, read_rgb
 from .iqa_embedded import OBSERVER_SOURCES, UNCHANGED_DROPPED, make_embedded_iqa
-from .kadid10k import load_kadid10k
 from .registry import get_dataset, register_dataset
 from .roots import open_root
-from .tid2013 import load_tid2013
 
 # iqa_resize=auto: inputs this small would erase fine damage if the whole image were squeezed in.
 PATCHES_BELOW_INPUT = 128
@@ -66,6 +66,10 @@ class IQAData:
     resize_mode: str = "patches"  # how images meet the model's input (iqa_resize, resolved)
     downsampling: float = 1.0  # native pixels per model-input pixel
     absent_reason: str | None = None  # why a reference × type × level combination can be missing
+    # Distorted images in the release's folder that its index does not list (a truncated or edited index).
+    unlisted: tuple[str, ...] = ()
+    index_file: str | None = None  # the release's index of scores (mos_with_names.txt, dmos.csv)
+    release_distorted: int | None = None  # how many distorted images the full release's index lists
 
     def absent(self) -> pd.DataFrame:
         """The reference × type × level combinations the pairs lack (distortion, level, reference), over the
@@ -89,6 +93,18 @@ class IQAData:
         return (f"note: iqa_resize={self.resize_mode} shrinks the {self.name} images {self.downsampling:.1f}× "
                 f"to the model's input; most noise and compression damage is averaged away at that scale "
                 f"(iqa_resize=patches keeps more of it)")
+
+    @property
+    def unlisted_note(self) -> str | None:
+        """One sentence when the folder holds distorted images the index does not list, else None: a
+        truncated download of the index scores fewer images and nothing else would say so."""
+        if not self.unlisted:
+            return None
+        shown = ", ".join(self.unlisted[:3]) + (", …" if len(self.unlisted) > 3 else "")
+        return (f"note: the folder of distorted images holds {len(self.unlisted)} that {self.index_file} does not "
+                f"list ({shown}); only the {len(self)} it lists are scored (the full release lists "
+                f"{self.release_distorted}). A truncated or edited {self.index_file}? Replace it with the "
+                f"release's copy to score them all")
 
     def __len__(self) -> int:
         return len(self.pairs)
@@ -178,13 +194,13 @@ def embedded_set(*, mode: str, world_config: world.WorldConfig, seed: int, level
 @register_dataset("iqa", "tid2013")
 def tid2013_set(*, root, size: int, mode: str, **_) -> IQAData:
     """TID2013 read from ``root``, its images fitted to ``size`` px by ``mode``."""
-    return _real_set("tid2013", load_tid2013, root, size, mode)
+    return _real_set("tid2013", tid2013.load_tid2013, tid2013, root, size, mode)
 
 
 @register_dataset("iqa", "kadid10k")
 def kadid10k_set(*, root, size: int, mode: str, **_) -> IQAData:
     """KADID-10k read from ``root``, its images fitted to ``size`` px by ``mode``."""
-    return _real_set("kadid10k", load_kadid10k, root, size, mode)
+    return _real_set("kadid10k", kadid10k.load_kadid10k, kadid10k, root, size, mode)
 
 
 def _fitted(paths: list[str], name: str, size: int, mode: str) -> ImageSet:
@@ -202,7 +218,17 @@ def _downsampling(native_shape: tuple[int, int], size: int, mode: str, reference
     return min(height, width) / size
 
 
-def _real_set(dataset: str, read, root, size: int, mode: str) -> IQAData:
+def unlisted_images(distorted_paths, name: re.Pattern) -> tuple[str, ...]:
+    """The files named like a distorted image (``name``) in the folder of ``distorted_paths`` that are not
+    among them, in name order (any case)."""
+    listed = {Path(path).name.lower() for path in distorted_paths}
+    folder = Path(distorted_paths[0]).parent
+    unlisted = [p.name for p in folder.iterdir() if name.match(p.name) and p.name.lower() not in listed and p.is_file()]
+    return tuple(sorted(unlisted, key=str.lower))
+
+
+def _real_set(dataset: str, read, release, root, size: int, mode: str) -> IQAData:
+    """``read`` loads the index; ``release`` is its module (tid2013, kadid10k): the index's and images' names."""
     table = open_root("iqa", dataset, root, read, f"the folder holding the dataset (e.g. -p iqa_root=data/{dataset})")
     reference_paths = list(dict.fromkeys(table["reference_path"]))  # first-appearance order
     position = {path: k for k, path in enumerate(reference_paths)}
@@ -218,5 +244,7 @@ def _real_set(dataset: str, read, root, size: int, mode: str) -> IQAData:
     distorted = _fitted(table["distorted_path"].tolist(), f"{dataset}_distorted", size, mode)
     native_shape = read_rgb(reference_paths[0]).shape[:2]
     return IQAData(references, distorted, pairs, dataset, resize_mode=mode,
-                   downsampling=_downsampling(native_shape, size, mode, references))
+                   downsampling=_downsampling(native_shape, size, mode, references),
+                   unlisted=unlisted_images(table["distorted_path"].tolist(), release.DISTORTED_NAME),
+                   index_file=release.INDEX_FILE, release_distorted=release.RELEASE_DISTORTED)
 

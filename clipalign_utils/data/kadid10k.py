@@ -52,7 +52,10 @@ KADID10K_DISTORTIONS = (
 COLUMNS = ["reference", "reference_path", "distorted_path", "distortion", "level", "quality"]
 HEADER = ("dist_img", "ref_img", "dmos", "var")
 
-_DISTORTED_NAME = re.compile(r"^(i\d+)_(\d{2})_(\d{2})\.png$", re.IGNORECASE)
+# A distorted image's name; such a file that the index does not list is reported (a truncated index).
+DISTORTED_NAME = re.compile(r"^(i\d+)_(\d{2})_(\d{2})\.png$", re.IGNORECASE)
+INDEX_FILE = "dmos.csv"
+RELEASE_DISTORTED = 10125  # 81 references × 25 distortions × 5 levels
 _REFERENCE_NAME = re.compile(r"^(i\d+)\.png$", re.IGNORECASE)
 
 
@@ -62,8 +65,8 @@ def load_kadid10k(root) -> pd.DataFrame:
     Columns: reference ("I01"), reference_path, distorted_path (absolute str),
     distortion (snake_case name), level (int 1..5), quality (float DMOS).
     """
-    release = open_release(root, "iqa_root", "KADID-10k", ("images",), ("dmos.csv",))
-    images_dir, images, csv_path = release.root / "images", release.folders["images"], release.files["dmos.csv"]
+    release = open_release(root, "iqa_root", "KADID-10k", ("images",), (INDEX_FILE,))
+    images_dir, images, csv_path = release.root / "images", release.folders["images"], release.files[INDEX_FILE]
 
     rows = []
     seen: dict[str, int] = {}
@@ -120,7 +123,7 @@ def _parse_row(record, columns, where, images, images_dir):
     ref_name = record[columns["ref_img"]].strip()
     dmos_text = record[columns["dmos"]].strip()
 
-    match = _DISTORTED_NAME.match(dist_name)
+    match = DISTORTED_NAME.match(dist_name)
     if match is None:
         raise DatasetError(f"{where}: expected dist_img like 'I01_01_01.png', got {dist_name!r}")
     ref_match = _REFERENCE_NAME.match(ref_name)

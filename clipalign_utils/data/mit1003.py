@@ -33,7 +33,7 @@ def _find_dir(root: Path, name: str) -> Path:
 
 
 def load_mit1003(root, *, image_size: int, n_images: int | None = None) -> SaliencySet:
-    """The first ``n_images`` stimuli in name order (all when None/0) with their ground truth.
+    """The first ``n_images`` stimuli in natural name order, pysaliency's (all when None/0) with their ground truth.
     A stimulus without its fixation map or fixation-points file is a DatasetError naming the file."""
     root = Path(root).expanduser().absolute()
     if not root.is_dir():

@@ -154,7 +154,8 @@ def load_saliency(dataset: str, root: str | Path | None, *, image_size: int | No
       world settings ``texture_correlation``, ``texture_scale`` and ``object_placement``, ground truth
       drawn with ``seed``.
     - ``mit1003`` / ``cat2000``: read from ``root`` (official layout); the first ``n_images`` stimuli in
-      sorted order (``None`` or 0 = all), shown to the model at ``image_size`` (default 224).
+      natural name order, as pysaliency lists them (``None`` or 0 = all), shown to the model at
+      ``image_size`` (default 224).
 
     A registered loader is called with these keywords (root, image_size, seed, n_images,
     texture_correlation, texture_scale, object_placement).

@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Callable, Sequence
 
 import numpy as np
+from natsort import natsorted
 
 from ..errors import DatasetError, ParameterError
 from .image_sets import FileImages, ImageSet, read_rgb
@@ -145,9 +146,12 @@ def paired_file_set(stimuli_dir: Path, stimuli: list[Path], names: list[str],
 
 
 def image_files(folder: Path) -> list[Path]:
-    """The image files directly in ``folder``, sorted (Thumbs.db, .m files, hidden files ignored)."""
-    return sorted(p for p in folder.iterdir()
-                  if p.is_file() and p.suffix.lower() in IMAGE_EXTENSIONS and not is_residue(p))
+    """The image files directly in ``folder`` in natural name order, as pysaliency lists a release's stimuli
+    (``i2.jpeg`` before ``i10.jpeg``), so a first-N subset is the same images; Thumbs.db, .m files and hidden
+    files ignored."""
+    return natsorted((p for p in folder.iterdir()
+                      if p.is_file() and p.suffix.lower() in IMAGE_EXTENSIONS and not is_residue(p)),
+                     key=lambda p: p.name)
 
 
 def first_stimuli(stimuli: list[Path], n_images: int | None) -> list[Path]:

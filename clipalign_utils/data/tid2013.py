@@ -50,7 +50,10 @@ TID2013_DISTORTIONS = (
 
 COLUMNS = ["reference", "reference_path", "distorted_path", "distortion", "level", "quality"]
 
-_DISTORTED_NAME = re.compile(r"^i(\d{2})_(\d{2})_(\d)\.bmp$", re.IGNORECASE)
+# A distorted image's name; such a file that the index does not list is reported (a truncated index).
+DISTORTED_NAME = re.compile(r"^i(\d{2})_(\d{2})_(\d)\.bmp$", re.IGNORECASE)
+INDEX_FILE = "mos_with_names.txt"
+RELEASE_DISTORTED = 3000  # 25 references × 24 distortions × 5 levels
 
 
 def load_tid2013(root) -> pd.DataFrame:
@@ -60,9 +63,9 @@ def load_tid2013(root) -> pd.DataFrame:
     distortion (snake_case name), level (int 1..5), quality (float MOS).
     """
     release = open_release(root, "iqa_root", "TID2013", ("reference_images", "distorted_images"),
-                           ("mos_with_names.txt",))
+                           (INDEX_FILE,))
     references, distorted = release.folders["reference_images"], release.folders["distorted_images"]
-    mos_path = release.files["mos_with_names.txt"]
+    mos_path = release.files[INDEX_FILE]
 
     rows = []
     seen: dict[str, int] = {}
@@ -72,7 +75,7 @@ def load_tid2013(root) -> pd.DataFrame:
             continue
         where = f"{mos_path} line {lineno}"
         quality, name = _parse_mos_line(text, where)
-        match = _DISTORTED_NAME.match(name)
+        match = DISTORTED_NAME.match(name)
         if match is None:
             raise DatasetError(f"{where}: expected a file name like 'i01_01_1.bmp', got {name!r}")
         ref_id, dist_id, level = (int(g) for g in match.groups())

@@ -25,7 +25,8 @@ def describe_data(run: Run, data: IQAData, params: dict) -> list[str]:
             f"levels {', '.join(map(str, sorted(pairs['level'].unique())))}; distance: {params['distance']}; "
             f"iqa_resize: {data.resize_mode} ({data.patches_per_image} patch(es) per image, "
             f"downsampling {data.downsampling:g}×)")
-    return [line] + absent_sentences(data) + ([data.downsampling_note] if data.downsampling_note else [])
+    notes = [note for note in (data.unlisted_note, data.downsampling_note) if note]
+    return [line] + absent_sentences(data) + notes
 
 
 def absent_sentences(data: IQAData) -> list[str]:
