@@ -36,6 +36,9 @@ class _Shared:
     manager = None  # jupyter_client's AsyncKernelManager, started by the first notebook's client
     environment: dict | None = None
     sockets: str | None = None  # the folder of its Unix sockets
+    # The clients nbclient made for notebooks on it: not owning the manager, nbclient leaves their channels
+    # running (and jupyter_client warns "Could not destroy zmq context" when they are collected).
+    clients: list = []
 
 
 def fresh_kernels() -> bool:
@@ -69,6 +72,10 @@ def _ready_client() -> type:
     from jupyter_client.asynchronous import AsyncKernelClient
 
     class ReadyClient(AsyncKernelClient):
+        def start_channels(self, *args, **kwargs) -> None:
+            super().start_channels(*args, **kwargs)
+            _Shared.clients.append(self)
+
         async def wait_for_ready(self, timeout: float | None = None) -> None:
             deadline = time.monotonic() + (float("inf") if timeout is None else timeout)
             while True:
@@ -155,8 +162,15 @@ def _reset(cwd: str) -> None:
         client.stop_channels()
 
 
+def release_clients() -> None:
+    """Stop the channels of the clients notebooks ran through (the kernel runs on)."""
+    while _Shared.clients:
+        _Shared.clients.pop().stop_channels()
+
+
 def discard() -> None:
     """Shut the shared kernel down (the next notebook starts a new one)."""
+    release_clients()
     manager, _Shared.manager, _Shared.environment = _Shared.manager, None, None
     sockets, _Shared.sockets = _Shared.sockets, None
     if manager is not None and manager.has_kernel:

@@ -159,6 +159,7 @@ def run_notebook(name: str, run_dir: Path, parameters: Mapping, progress: bool =
         raise
     finally:
         source.unlink(missing_ok=True)
+        kernel.release_clients()
         if kernel.fresh_kernels():
             kernel.discard()
     os.replace(partial, final)
