@@ -111,16 +111,16 @@ def reestimate_batchnorm(model: torch.nn.Module, batches: list[torch.Tensor]) ->
     model.eval()
 
 
-def write_interpolated(run: Run, start: Checkpoint, end: Checkpoint, alpha: float, params: dict,
-                       folder: Path, batches: list[torch.Tensor] | None) -> Path:
-    """θ(α) as an open_clip-format checkpoint in ``folder`` (BatchNorm re-estimated on ``batches`` when
-    given); its path."""
-    model = load_checkpoint_model(end.path, run.model_name, run.image_size, options=run.model_options)
-    model.load_state_dict(interpolate_state(_state_dict(start.path), _state_dict(end.path), alpha))
+def write_interpolated(model: torch.nn.Module, start: dict[str, torch.Tensor], end: dict[str, torch.Tensor],
+                       alpha: float, name: str, folder: Path, batches: list[torch.Tensor] | None) -> Path:
+    """θ(α) between the state dicts ``start`` and ``end``, loaded into ``model`` (the run's architecture;
+    every tensor of its state is overwritten, so one model serves each α), as an open_clip-format checkpoint
+    in ``folder`` (BatchNorm re-estimated on ``batches`` when given); its path."""
+    model.load_state_dict(interpolate_state(start, end, alpha))
     if batches is not None and has_batchnorm(model):
         reestimate_batchnorm(model, batches)
     path = folder / f"alpha_{alpha:g}.pt"
-    torch.save({"name": run.model_name, "alpha": alpha, "state_dict": model.state_dict()}, path)
+    torch.save({"name": name, "alpha": alpha, "state_dict": model.state_dict()}, path)
     return path
 
 
@@ -195,8 +195,8 @@ def measure(run: Run, params: dict, data: InterpolationData | None = None) -> di
     data = load(run, params) if data is None else data
     start, end = endpoints(run, params)
     grid = alpha_grid(params)
-    probe = load_checkpoint_model(end.path, run.model_name, run.image_size, options=run.model_options)
-    batchnorm = has_batchnorm(probe)
+    model = load_checkpoint_model(end.path, run.model_name, run.image_size, options=run.model_options)
+    batchnorm = has_batchnorm(model)
     if start == end:
         # the peak is the last checkpoint: the line is one point, θ(α) = θ for every α, and its own trained
         # BatchNorm statistics are its activations' (re-estimating them would only add sampling noise)
@@ -208,13 +208,15 @@ def measure(run: Run, params: dict, data: InterpolationData | None = None) -> di
     if reestimate and not RunDir(run.run_dir).train_record.exists():
         raise ParameterError(f"{run.run_dir} was not trained here, so its training world is unknown and its "
                              f"BatchNorm statistics cannot be re-estimated on it: pass -p bn_statistics=interpolate")
-    batches = training_batches(params, probe) if reestimate else None
-    del probe
+    batches = training_batches(params, model) if reestimate else None
+    start_state, end_state = _state_dict(start.path), _state_dict(end.path)
     RunDir(run.run_dir).cache.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(prefix=".interpolation-", dir=RunDir(run.run_dir).cache) as folder:
         inner = [alpha for alpha in grid if alpha not in (0.0, 1.0)]
-        interpolated = [Checkpoint(write_interpolated(run, start, end, alpha, params, Path(folder), batches), alpha)
+        interpolated = [Checkpoint(write_interpolated(model, start_state, end_state, alpha, run.model_name,
+                                                      Path(folder), batches), alpha)
                         for alpha in tqdm(inner, desc="interpolate", leave=False)]
+        del model, start_state, end_state
         # the endpoints are the run's own files (and its cache): their rows are those of the steps' tables
         ends = measure_models(run, [start, end], params, data)
         rows = pd.concat([ends.iloc[[0, -1]],
