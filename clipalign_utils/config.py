@@ -20,7 +20,7 @@ import numpy as np
 
 from . import choices, registry
 from .data.registry import dataset_choices
-from .data.world import QUALITY_FAMILIES, check_quality_families
+from .data.world import QUALITY_FAMILIES, training_world
 from .errors import ParameterError
 
 # The parameters every step shares (the model, the world, the evaluation seeds and batches, the resampling);
@@ -213,7 +213,7 @@ def resolve(preset: str = "default", **overrides: Any) -> dict[str, Any]:
     for name, allowed in parameter_choices().items():
         if name in params and params[name] not in allowed:
             raise ParameterError(f"parameter {name}={params[name]!r}: choose one of {', '.join(allowed)}")
-    for name in ("eval_batch_size", "n_boot"):
+    for name in ("eval_batch_size", "n_boot", "n_perm"):
         if params[name] <= 0:
             raise ParameterError(f"parameter {name} must be positive, got {params[name]!r}")
     for step in registry.steps():
@@ -221,9 +221,12 @@ def resolve(preset: str = "default", **overrides: Any) -> dict[str, Any]:
             step.check(params)
     if not 0 <= params["quality_variation"] <= 1:
         raise ParameterError(f"parameter quality_variation must lie in [0, 1], got {params['quality_variation']!r}")
-    if params["eval_seed"] < 0:
-        raise ParameterError(f"parameter eval_seed must be >= 0, got {params['eval_seed']!r}")
-    params["quality_families"] = check_quality_families(params["quality_families"])
+    for name in ("seed", "eval_seed"):  # numpy's and torch's generators take no negative seed
+        if params[name] < 0:
+            raise ParameterError(f"parameter {name} must be >= 0, got {params[name]!r}")
+    # The world's own checks (image_size, texture_correlation, texture_scale, quality_families), here rather
+    # than when the train page first draws it, after the run's folder is made.
+    params["quality_families"] = training_world(params).quality_families
     params["preset"] = preset
     return params
 

@@ -157,3 +157,79 @@ def test_a_dataset_folder_is_read_where_the_command_was_given_and_a_missing_one_
     assert error == (f"clipalign: error: -p iqa_root=tid2103: {tmp_path / 'data' / 'tid2103'} does not exist; point "
                      f"it at the dataset's folder in its official layout (clipalign fetch DATASET --to DIR makes one)")
     assert not out.exists()
+
+
+# Each: the command's arguments after "clipalign", and what its one error line must say. None of them may make
+# the --out folder: the values are checked before anything is made (an independent audit found each of these
+# failing after the run's folder, a trained run or a whole sweep run, or with a traceback).
+BEFORE_ANYTHING = [
+    (["run", "--preset", "smoke", "-p", "image_size=7"], "image_size must be an integer >= 16, got 7"),
+    (["run", "--preset", "smoke", "-p", "texture_correlation=2"], "texture_correlation must lie in [0, 1]"),
+    (["run", "--preset", "smoke", "-p", "texture_scale=0"], "texture_scale must be > 0"),
+    (["run", "--preset", "smoke", "-p", "model=nosuch"], "unknown model 'nosuch'"),
+    (["run", "--preset", "smoke", "-p", "lr=-1"], "parameter lr must be positive, got -1.0"),
+    (["run", "--preset", "smoke", "-p", "warmup=-5"], "parameter warmup must be >= 0, got -5"),
+    (["run", "--preset", "smoke", "-p", "weight_decay=-1"], "parameter weight_decay must be >= 0"),
+    (["run", "--preset", "smoke", "-p", "seed=-1"], "parameter seed must be >= 0, got -1"),
+    (["run", "--preset", "smoke", "--seeds", "-1"], "parameter seed must be >= 0, got -1"),
+    (["run", "--preset", "smoke", "-p", "sigmas=-0.1"], "parameter sigmas: every noise level must be >= 0"),
+    (["run", "--preset", "smoke", "-p", "sigmas="], "give at least one noise level above 0"),
+    (["run", "--preset", "smoke", "-p", "sigmas=0"], "give at least one noise level above 0"),
+    (["run", "--preset", "smoke", "-p", "test_per_class=0"], "parameter test_per_class must be positive, got 0"),
+    (["run", "--preset", "smoke", "-p", "n_perm=-1"], "parameter n_perm must be positive, got -1"),
+    (["run", "--preset", "smoke", "-p", "alphas="], "parameter alphas: give at least one α"),
+    (["run", "--preset", "smoke", "-p", "preset=full"], "-p preset: the command sets it from --preset"),
+    (["run", "--preset", "smoke", "-p", "run_dir=/tmp"], "-p run_dir: the command sets it from --out"),
+    (["run", "--preset", "smoke", "-p", "auto_train=maybe"], "-p auto_train: a notebook's own parameter"),
+    (["run", "--preset", "smoke", "--only", ""], "--only '': name a step"),
+    (["sweep", "--preset", "smoke", "-p", "texture_correlation=0.5,2"], "texture_correlation must lie in [0, 1]"),
+    (["experiment", "quality", "--preset", "smoke", "-p", "texture_correlation=5"],
+     "texture_correlation must lie in [0, 1]"),
+]
+
+
+@pytest.mark.parametrize("argv, says", BEFORE_ANYTHING, ids=[" ".join(a[3:] if a[0] == "run" else a[:1] + a[-2:])
+                                                             for a, _ in BEFORE_ANYTHING])
+def test_a_bad_value_is_refused_before_any_folder_is_made(argv, says, tmp_path, capsys):
+    out = tmp_path / "out"
+    assert cli.main(argv + ["--out", str(out)]) == 2
+    (error,) = capsys.readouterr().err.strip().splitlines()
+    assert error.startswith("clipalign: error: ") and says in error, error
+    assert not out.exists()
+
+
+def test_an_out_folder_that_cannot_be_made_is_one_line(tmp_path, capsys):
+    a_file = tmp_path / "a_file"
+    a_file.write_text("not a folder")
+    cases = [("", "--out '': give a folder"), (str(a_file), f"{a_file} is a file; give a folder"),
+             (str(a_file / "sub"), f"{a_file} is a file, so no folder can be made under it"),
+             ("/proc/clipalign-nothing", "no folder can be made in /proc")]
+    for out, says in cases:
+        for command in (["run", "--preset", "smoke"], ["sweep", "--preset", "smoke", "-p", "distance=cosine,euclidean"],
+                        ["experiment", "quality", "--preset", "smoke"]):
+            assert cli.main(command + ["--out", out]) == 2
+            (error,) = capsys.readouterr().err.strip().splitlines()
+            assert says in error, (command, error)
+    assert cli.main(["fetch", "kadid10k", "--to", str(a_file / "sub")]) == 2
+    assert "--to" in capsys.readouterr().err
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["a_file"]  # the probe for a makeable folder went too
+
+
+@pytest.mark.parametrize("option, address", [("--url", "notaurl"), ("--url", "http://[::1"), ("--url", "file:///etc"),
+                                             ("--mirror", "ftp://example.org"), ("--mirror", "https://")])
+def test_fetch_refuses_an_address_it_cannot_download_from(option, address, tmp_path, capsys):
+    assert cli.main(["fetch", "kadid10k", "--to", str(tmp_path / "data"), option, address]) == 2
+    (error,) = capsys.readouterr().err.strip().splitlines()
+    assert f"{option} {address!r}: give the http(s) address" in error
+    assert not (tmp_path / "data").exists()
+
+
+def test_argument_errors_are_one_line_too(capsys):
+    for argv, says in ((["run", "--seeds", "a", "--out", "x"], "argument --seeds: invalid int value: 'a'"),
+                       (["run", "--out", "x", "--only"], "argument --only: expected one argument"),
+                       (["experiment", "nosuch", "--out", "x"], "invalid choice: 'nosuch'")):
+        with pytest.raises(SystemExit) as exited:
+            cli.main(argv)
+        assert exited.value.code == 2
+        (error,) = capsys.readouterr().err.strip().splitlines()
+        assert says in error and error.endswith("--help)"), error

@@ -25,6 +25,7 @@ import functools
 import hashlib
 import shutil
 import tarfile
+import urllib.parse
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -272,10 +273,24 @@ def archive_urls(release: Release, url: str | None = None, mirror: str | None = 
             names = ", ".join(a.file_name for a in release.archives)
             raise ParameterError(f"--url: {release.name} has {len(release.archives)} archives ({names}); "
                                  f"use --mirror BASE, where BASE/<file name> serves each")
-        return [url]
+        return [_web_address(url, "--url", "the archive")]
     if mirror:
-        return [mirror.rstrip("/") + "/" + a.file_name for a in release.archives]
+        base = _web_address(mirror, "--mirror", "the folder holding the archives").rstrip("/")
+        return [base + "/" + a.file_name for a in release.archives]
     return [a.url for a in release.archives]
+
+
+def _web_address(text: str, flag: str, what: str) -> str:
+    """``text`` checked to be an http(s) address (what the downloads go through), else one ParameterError."""
+    try:
+        parts = urllib.parse.urlsplit(text.strip())
+        valid = parts.scheme in ("http", "https") and bool(parts.hostname)
+    except ValueError:  # a malformed host such as 'http://[::1'
+        valid = False
+    if not valid:
+        raise ParameterError(f"{flag} {text!r}: give the http(s) address of {what} (e.g. "
+                             f"https://my.mirror.example/datasets{'' if flag == '--mirror' else '/ARCHIVE.zip'})")
+    return text.strip()
 
 
 def _sha256_list(text: str | None, release: Release) -> list[str | None]:

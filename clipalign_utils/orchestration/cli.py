@@ -10,11 +10,19 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+import tempfile
+from pathlib import Path
 
 from .. import registry
 from ..config import DRIVERS_FOLDER, EXPERIMENTS, MULTI_RUN_PRESETS, PRESET_EXPERIMENTS, PRESETS, SWEEP_PRESETS
 from ..errors import ClipalignError, ParameterError
 from ..layout import runs_in
+
+
+# Parameters the notebooks declare for papermill that a command sets itself: a -p would be dropped or contradict it.
+SET_BY_COMMAND = {"run_dir": "--out", "preset": "--preset", "checkpoints": "--checkpoints", "at_epochs": "--at-epochs",
+                  "keep_weights": "--keep-weights", "only": "--only"}
+PAPERMILL_ONLY = ("run_dirs", "auto_train")  # the command gives the runs, and trains with its train step
 
 
 def _parse_overrides(items: list[str]) -> dict[str, str]:
@@ -28,6 +36,12 @@ def _parse_overrides(items: list[str]) -> dict[str, str]:
         name, value = name.strip(), value.strip()
         if not sep or not name:
             raise ParameterError(f"-p {item!r}: write parameters as name=value (e.g. -p epochs=3)")
+        if name in SET_BY_COMMAND:
+            raise ParameterError(f"-p {name}: the command sets it from {SET_BY_COMMAND[name]}; give "
+                                 f"{SET_BY_COMMAND[name]} instead")
+        if name in PAPERMILL_ONLY:
+            raise ParameterError(f"-p {name}: a notebook's own parameter when papermill runs it alone; the command "
+                                 f"gives its runs and trains them itself")
         if name.endswith("_root") and value:
             path = os.path.abspath(os.path.expanduser(value))
             if not os.path.exists(path):
@@ -36,6 +50,26 @@ def _parse_overrides(items: list[str]) -> dict[str, str]:
             value = path
         overrides[name] = value
     return overrides
+
+
+def check_out(folder: str, flag: str) -> None:
+    """``--out``/``--to``: a folder that exists, or one that can be made, checked before anything is made (one line
+    naming the flag, rather than a traceback from the first mkdir after the checks)."""
+    if not folder.strip():
+        raise ParameterError(f"{flag} '': give a folder (e.g. {flag} runs/default)")
+    path = Path(folder).expanduser().absolute()
+    if path.exists() and not path.is_dir():
+        raise ParameterError(f"{flag} {folder}: {path} is a file; give a folder (a new one, or one to resume)")
+    existing = next(parent for parent in (path, *path.parents) if parent.exists())
+    if path == existing:
+        return
+    if not existing.is_dir():
+        raise ParameterError(f"{flag} {folder}: {existing} is a file, so no folder can be made under it")
+    try:  # can a folder be made there? (a read-only disk or /proc says no only when asked)
+        os.rmdir(tempfile.mkdtemp(prefix=".clipalign-probe-", dir=existing))
+    except OSError as error:
+        raise ParameterError(f"{flag} {folder}: no folder can be made in {existing} "
+                             f"({error.strerror or error})") from None
 
 
 _RANK_ZERO_FINISHING = False
@@ -63,8 +97,15 @@ def _without_nproc(argv: list[str]) -> list[str]:
     return kept
 
 
+class _OneLineParser(argparse.ArgumentParser):
+    """argparse's errors as one line, like the command's own (its default prints the usage block first)."""
+
+    def error(self, message: str):
+        self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+
+
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="clipalign", description=__doc__.splitlines()[0])
+    parser = _OneLineParser(prog="clipalign", description=__doc__.splitlines()[0])
     commands = parser.add_subparsers(dest="command", required=True)
     run = commands.add_parser("run", help="execute the notebooks into a run directory, then build the book")
     run.add_argument("--preset", help=f"one of: {', '.join(PRESETS)} (default: the run's own, as it recorded it, "
@@ -155,7 +196,7 @@ def main(argv: list[str] | None = None) -> int:
             from .pipeline import only_steps
 
             distributed.check_nproc(args.nproc, args.only, args.checkpoints)
-            if args.only:
+            if args.only is not None:
                 only_steps(args.only)  # unknown names: one line, before any process starts
             ranks = distributed.torchrun_env()
             if args.nproc is not None and args.nproc > 1 and ranks is None:
@@ -168,6 +209,10 @@ def main(argv: list[str] | None = None) -> int:
                           if args.checkpoints else None)
                 return distributed.run_ranks(args.out, args.only, args.preset, _parse_overrides(args.params),
                                              finish=lambda: _finish_on_rank_zero(argv), stream=stream)
+        if args.command in ("sweep", "experiment", "run"):
+            check_out(args.out, "--out")
+        elif args.command == "fetch":
+            check_out(args.to, "--to")
         launcher = None
         if args.command in ("sweep", "experiment", "run"):
             from .launch import check_launcher

@@ -48,6 +48,9 @@ def only_steps(only: str) -> list[str]:
     """``--only a,b``'s step names, each checked against the registry (an unknown one: one line naming the
     known steps), once each, in execution order."""
     names = [name.strip() for name in only.split(",") if name.strip()]
+    if not names:
+        raise ParameterError(f"--only {only!r}: name a step (one of {', '.join(registry.names())}), or leave "
+                             f"--only out to run them all")
     for name in names:
         registry.get(name)
     order = registry.names()
@@ -234,6 +237,21 @@ def check_steps(run_dir: str | Path, steps: Sequence[str], resolved: Resolved) -
         declared = notebook_parameters(step)
         values = record.for_step(run_dir, step, resolved, declared).values
         check_real_datasets({name: value for name, value in values.items() if name in declared})
+        check_model_and_device(values)
+
+
+def check_model_and_device(values: Mapping) -> None:
+    """The model a step builds names a scale or an open_clip model (open_clip is asked only for a name that is
+    not a scale), and ``device=cuda`` finds a GPU (torch is imported only to ask that): one line here rather
+    than a page failing after the run's folder is made."""
+    from ..model_names import open_clip_name
+
+    if "model" in values:
+        open_clip_name(str(values["model"]))
+    if values.get("device") == "cuda":
+        from ..models import resolve_device
+
+        resolve_device("cuda")
 
 
 def run_step(step: str, run_dir: Path, preset: str | None = None, overrides: Mapping | None = None,

@@ -46,7 +46,11 @@ def parse_keep(text: str | None, wanted: Sequence[RemoteCheckpoint]) -> set[str]
         return set()
     if text == "all":
         return {c.name for c in wanted}
-    epochs = parse_epochs(text, "--keep-weights")
+    try:
+        epochs = parse_epochs(text, "--keep-weights")
+    except ParameterError:
+        raise ParameterError(f"--keep-weights {text!r}: give none, all, or epochs separated by commas "
+                             f"(1,2,4)") from None
     names = {c.name: c for c in wanted}
     unknown = [e for e in epochs if f"epoch_{e:g}" not in names]
     if unknown:

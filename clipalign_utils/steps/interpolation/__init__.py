@@ -12,7 +12,10 @@ TABLE = Table("interpolation", ("alpha", "from_checkpoint", "to_checkpoint", "iq
 
 def _check(params: dict) -> None:
     alphas = params["alphas"]
-    if not alphas or any(not 0 <= float(a) <= 1 for a in alphas):
+    if not alphas:
+        raise ParameterError("parameter alphas: give at least one α between the checkpoints (e.g. -p "
+                             "alphas=0.25,0.5,0.75; 0 and 1 are always added)")
+    if any(not 0 <= float(a) <= 1 for a in alphas):
         raise ParameterError(f"parameter alphas: every α must lie in [0, 1] (0 and 1 are always added), got {alphas!r}")
     if params["bn_batches"] < 1:
         raise ParameterError(f"parameter bn_batches must be >= 1, got {params['bn_batches']!r}")

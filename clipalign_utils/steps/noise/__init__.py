@@ -1,10 +1,21 @@
 """The ``noise`` step: zero-shot accuracy under Gaussian noise (:mod:`.analysis`; its page: :mod:`.page`)."""
 from ...choices import NOISE_AT
+from ...errors import ParameterError
 from ...registry import Step, Summary, Table, TrendClaim, dataset_parameters, register
 
 TABLE = Table("noise", ("checkpoint", "epoch", "dataset", "sigma", "accuracy", "lo", "hi", "normalized_drop",
                         "chance_corrected_drop", "n_images"),
               required=("checkpoint", "epoch", "dataset", "sigma", "accuracy", "lo", "hi", "normalized_drop"))
+
+def _check(params: dict) -> None:
+    if any(sigma < 0 for sigma in params["sigmas"]):
+        raise ParameterError(f"parameter sigmas: every noise level must be >= 0, got {params['sigmas']!r}")
+    if not any(sigma > 0 for sigma in params["sigmas"]):
+        raise ParameterError(f"parameter sigmas={params['sigmas']!r}: give at least one noise level above 0 (e.g. "
+                             f"-p sigmas=0.05,0.1; 0, the clean images, is always added)")
+    if params["test_per_class"] < 1:
+        raise ParameterError(f"parameter test_per_class must be positive, got {params['test_per_class']!r}")
+
 
 STEP = register(Step(
     "noise", "04_noise_robustness", (TABLE,), depends=("train",), module="clipalign_utils.steps.noise.analysis",
@@ -17,6 +28,7 @@ STEP = register(Step(
     },
     presets={"smoke": {"test_per_class": 16}},
     choices={"noise_at": NOISE_AT},
+    check=_check,
     summary=Summary(
         "noise_drop", "normalized noise drop",
         (("clean_accuracy", None, None), ("noise_drop", None, None), ("chance_corrected_drop", None, None)),

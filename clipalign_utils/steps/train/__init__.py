@@ -11,6 +11,11 @@ def _check(params: dict) -> None:
     if params["samples_per_epoch"] < params["batch_size"]:
         raise ParameterError(f"samples_per_epoch={params['samples_per_epoch']} is smaller than batch_size="
                              f"{params['batch_size']}: an epoch would have no step")
+    if not params["lr"] > 0:
+        raise ParameterError(f"parameter lr must be positive, got {params['lr']!r}")
+    for name in ("weight_decay", "warmup"):
+        if params[name] < 0:
+            raise ParameterError(f"parameter {name} must be >= 0, got {params[name]!r}")
     if any(not 0 < f < 1 for f in params["early_checkpoints"]):
         raise ParameterError("early_checkpoints are fractions of the first epoch, each in (0, 1)")
 
