@@ -340,6 +340,11 @@ def test_verdict_sentences_say_where_seeds_differ():
     assert one_seed[1] == "- noise drop falls: **inconclusive** (spearman_rho = 0.200, p = 0.5)"
     assert second.endswith("33% of 3 seeds agree — **the seeds differ** "
                            "(per seed: 0: inconclusive; 1: reproduced; 2: reproduced)")
+    # Three inconclusive seeds whose mean is conclusive agree with one another, not with the mean: no "differ".
+    alike = verdict_sentences(verdicts.assign(verdict=["not reproduced"] * 2, seeds_agree=[0.0, 0.0],
+                                              seed_verdicts=["0: inconclusive; 1: inconclusive; 2: inconclusive"] * 2))
+    assert alike[0].endswith("**not reproduced** (spearman_rho = -0.900, p = 0.001); 0% of 3 seeds agree — each "
+                             "seed alone: inconclusive")
     single = verdict_sentences(verdicts.drop(columns=["scale", "n_seeds", "seeds_agree", "seed_verdicts"]))
     assert single[1] == "- noise drop falls: **inconclusive** (spearman_rho = 0.200, p = 0.5)"
 

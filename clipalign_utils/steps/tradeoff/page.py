@@ -66,7 +66,8 @@ def plane_sentences(plane_table: pd.DataFrame, params: dict) -> list[str]:
 def verdict_sentences(verdicts: pd.DataFrame) -> list[str]:
     """One Markdown list item per verdict: the claim, the verdict, the statistic with its interval and p;
     the scale first when the table has several; with several seeds (``seeds_agree``, ``n_seeds`` > 1) the
-    share of seeds that agree and, where they differ, each seed's own verdict (``seed_verdicts``)."""
+    share of seeds that agree and, where they differ, each seed's own verdict (``seed_verdicts``), or the one
+    verdict every seed gives alone where that differs from the seed-mean's."""
     lines = []
     several_scales = "scale" in verdicts.columns and verdicts["scale"].nunique() > 1
     for _, row in verdicts.iterrows():
@@ -78,7 +79,10 @@ def verdict_sentences(verdicts: pd.DataFrame) -> list[str]:
         if "seeds_agree" in row.index and row.get("n_seeds", 2) > 1:
             line += f"; {row['seeds_agree']:.0%} of {row['n_seeds']} seeds agree"
             if row["seeds_agree"] < 1 and "seed_verdicts" in row.index:
-                line += f" — **the seeds differ** (per seed: {row['seed_verdicts']})"
+                own = {part.split(": ", 1)[-1] for part in str(row["seed_verdicts"]).split("; ")}
+                # Seeds that all say one thing do not differ: pooled over seeds, the mean is another verdict.
+                line += (f" — each seed alone: {own.pop()}" if len(own) == 1
+                         else f" — **the seeds differ** (per seed: {row['seed_verdicts']})")
         lines.append(line)
     return lines
 
