@@ -119,10 +119,16 @@ def _run_files(run_dir: Path, model: str | None) -> tuple[list[Checkpoint], dict
         params = {**(read_params_txt(layout.params_txt) if layout.params_txt.exists() else {}),
                   "model": manifest["model"]}
         return _manifest_checkpoints(run_dir, manifest), params, model or manifest["model"], True
+    if run_dir.exists() and not run_dir.is_dir():
+        raise CheckpointError(f"run_dir {run_dir} is a file: point run_dir at a training run's folder (ours, or "
+                              f"open_clip_train's <logs>/<name>)")
     if not run_dir.is_dir():
         raise CheckpointError(f"run_dir {run_dir} does not exist: run the train step first "
                               f"(clipalign run --only train --out {run_dir})")
     if not layout.checkpoints.is_dir():
+        if holds_epoch_files(run_dir):
+            raise CheckpointError(f"run_dir {run_dir} holds epoch_<N>.pt files itself: point run_dir at the run's "
+                                  f"folder, the one holding checkpoints/ ({run_dir.absolute().parent})")
         raise CheckpointError(f"run_dir {run_dir} has no checkpoints/ folder: point run_dir at a "
                               f"training run (ours, or open_clip_train's <logs>/<name>)")
     checkpoints = sorted((Checkpoint(p, float(m.group(1))) for p in layout.checkpoints.iterdir()
@@ -156,18 +162,33 @@ def discover_run(run_dir: str | Path, model: str | None = None) -> Run:
                model_options(params))
 
 
+def holds_epoch_files(folder: Path) -> bool:
+    """Whether ``folder`` holds ``epoch_<N>.pt`` files itself: a run's checkpoints/ folder, given for the run."""
+    return folder.is_dir() and any(_EPOCH_FILE.match(p.name) for p in folder.iterdir())
+
+
+def trainable_folder(run_dir: Path) -> bool:
+    """Whether a notebook opened alone may train its run into ``run_dir``: a folder that is missing, empty or
+    one of this project's trainings (its training record there: one stopped before its first checkpoint), not
+    someone's other folder (a checkpoints/ folder given for its run, open_clip_train's logs, a streamed run,
+    a home directory)."""
+    if not run_dir.exists():
+        return True
+    return run_dir.is_dir() and (not any(run_dir.iterdir()) or RunDir(run_dir).train_record.exists())
+
+
 def discover_or_train(run_dir: str | Path, params: dict, auto_train: bool = True, model: str | None = None) -> Run:
     """:func:`discover_run`, training the run first when `run_dir` holds none and `auto_train` is set.
 
     For a notebook opened alone (in Colab, say): `params` are the notebook's resolved parameters
-    (``config.resolve``), whose preset and world settings say what to train. Only an empty or missing
-    `run_dir` is trained into, and only one of this project's model scales; anything else (or
-    ``auto_train=False``, as ``clipalign run`` passes) raises :func:`discover_run`'s error.
+    (``config.resolve``), whose preset and world settings say what to train. Only a missing or empty
+    `run_dir`, or one of this project's runs (:func:`trainable_folder`), is trained into, and only one of this
+    project's model scales; anything else (or ``auto_train=False``, as ``clipalign run`` passes) raises
+    :func:`discover_run`'s error.
     """
     layout = RunDir(run_dir)
     has_checkpoints = any(_EPOCH_FILE.match(p.name) for p in layout.checkpoint_files())
-    foreign = layout.params_txt.exists() and not layout.train_record.exists()
-    if auto_train and not has_checkpoints and not foreign and params.get("model") in model_names.SCALES:
+    if auto_train and not has_checkpoints and trainable_folder(Path(run_dir)) and params.get("model") in model_names.SCALES:
         from . import models, train  # training code only when a notebook must train its own run
 
         print(f"{run_dir} holds no checkpoints: training the {params['preset']} preset's {params['model']} model "

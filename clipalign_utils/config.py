@@ -155,6 +155,8 @@ def parameter_choices() -> dict[str, Collection[str]]:
 def coerce(name: str, value: Any, like: Any) -> Any:
     """Convert `value` (possibly a string from the command line) to the type of `like`."""
     try:
+        if isinstance(value, bool) and not isinstance(like, bool):  # papermill's True for a count is no count
+            raise ValueError(value)
         if isinstance(like, bool):
             if isinstance(value, str):
                 if value.lower() in ("true", "1", "yes"):
@@ -170,7 +172,9 @@ def coerce(name: str, value: Any, like: Any) -> Any:
         if isinstance(like, float):
             return float(value)
         if isinstance(like, tuple):
-            items = value.split(",") if isinstance(value, str) else list(value)
+            # papermill gives a one-value list as that number (-p sigmas 0.1)
+            items = value.split(",") if isinstance(value, str) else [value] if isinstance(value, (int, float)) \
+                else list(value)
             items = [item for item in items if str(item).strip() != ""]
             return tuple(coerce(name, item, like[0]) for item in items) if like else tuple(items)
         return str(value)

@@ -42,12 +42,20 @@ def write_table(table: pd.DataFrame, run_dir: str | Path, name: str) -> Path:
     return atomic_write(RunDir(run_dir).table(name), lambda tmp: table.to_csv(tmp, index=False))
 
 
+# Called with the run folder before a step's tables are written: record.py adds the one that writes the page's
+# staged record.json entry, so the parameters are recorded with the tables they made (and not by a page that
+# failed first). A list here rather than an import: record imports this module.
+BEFORE_TABLES: list[Callable[[Path], None]] = []
+
+
 def write_tables(tables: dict[str, pd.DataFrame], run_dir: str | Path, optional: tuple[str, ...] = ()) -> list[Path]:
     """Write each of a step's tables ({name: table}, what ``measure`` returns) as RUN_DIR/metrics/<name>.csv.
     ``optional``: the tables the step writes only with some parameters or datasets (its module's
     ``OPTIONAL_TABLES``); one of them it did not produce this time is removed, with the figure its page
     drew of it under the same name, so that an earlier measurement's table (another dataset's, other
     parameters') does not stay beside this one's."""
+    for hook in BEFORE_TABLES:
+        hook(run_dir)
     for name in optional:
         if name not in tables:
             RunDir(run_dir).table(name).unlink(missing_ok=True)

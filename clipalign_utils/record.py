@@ -40,7 +40,7 @@ from . import config, registry
 from .data.registry import TASKS, dataset_parameter, root_parameter
 from .data.world import QUALITY_FAMILIES
 from .errors import ParameterError
-from .io import write_json
+from .io import BEFORE_TABLES, write_json
 from .layout import KIND_RECORDS, PARAMS_TXT, TRAIN_RECORD, RunDir, image_size_of, read_params_txt
 
 
@@ -320,10 +320,40 @@ def _from_tables_read(run_dir: str | Path, step: str, entries: Mapping[str, dict
 def write_entry(run_dir: str | Path, step: str, resolved: Resolved) -> None:
     """Record ``resolved`` as the step's parameters (replacing its entry: its evaluation sets are recorded
     again when it loads them)."""
+    _write_entry(run_dir, step, resolved.preset, resolved.to_json())
+
+
+def _write_entry(run_dir: str | Path, step: str, preset: str, entry: dict) -> None:
     record = read(run_dir)
-    record.setdefault("preset", resolved.preset)
-    record.setdefault("steps", {})[step] = resolved.to_json()
+    record.setdefault("preset", preset)
+    record.setdefault("steps", {})[step] = entry
     write_json(RunDir(run_dir).run_record, record)
+
+
+# An analysis page's entry waits here until its tables are written (io.write_tables commits it): a page that
+# fails first (a dataset that will not load, an interrupted measurement, papermill by hand) leaves record.json
+# as it was, rather than recording parameters no table was measured with. One per run folder, the latest.
+_STAGED: dict[Path, tuple[str, str, dict]] = {}
+
+
+def stage_entry(run_dir: str | Path, step: str, resolved: Resolved) -> None:
+    """Hold ``resolved`` as the step's entry until :func:`commit_staged` (the step's tables written)."""
+    _STAGED[Path(run_dir).resolve()] = (step, resolved.preset, resolved.to_json())
+
+
+def commit_staged(run_dir: str | Path) -> None:
+    """Write the entry staged for ``run_dir``, if any (its evaluation sets' hashes included)."""
+    staged = _STAGED.pop(Path(run_dir).resolve(), None)
+    if staged is not None:
+        _write_entry(run_dir, *staged)
+
+
+def discard_staged() -> None:
+    """Forget every staged entry (a new notebook on the shared kernel: the one before failed, or wrote none)."""
+    _STAGED.clear()
+
+
+BEFORE_TABLES.append(commit_staged)
 
 
 def restore(run_dir: str | Path, before: bytes | None) -> None:
@@ -417,6 +447,10 @@ def fingerprints(data) -> dict[str, str]:
 def note_evaluation_sets(run_dir: str | Path, step: str, data) -> dict[str, str]:
     """Record the content hashes of ``data`` (the step's evaluation data) in the step's entry."""
     hashes = fingerprints(data)
+    staged = _STAGED.get(Path(run_dir).resolve())
+    if staged is not None and staged[0] == step:
+        staged[2]["eval_sets"] = hashes
+        return hashes
     record = read(run_dir)
     if step in record.get("steps", {}):
         record["steps"][step]["eval_sets"] = hashes

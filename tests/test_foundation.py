@@ -70,10 +70,17 @@ def test_resolve_coerces_command_line_strings():
     params = config.resolve("smoke", epochs="3", lr="0.01", fresh_data="true", sigmas="0.1,0.2")
     assert params["epochs"] == 3 and params["lr"] == 0.01 and params["fresh_data"] is True
     assert params["sigmas"] == (0.1, 0.2)
+    # What papermill's -p gives: one number for a one-value list; a YAML boolean is no count or seed.
+    assert config.resolve("smoke", sigmas=0.1, early_checkpoints=0.5)["sigmas"] == (0.1,)
+    assert config.resolve("smoke", early_checkpoints=0.5)["early_checkpoints"] == (0.5,)
+    for name in ("n_boot", "eval_seed", "lr"):
+        with pytest.raises(ParameterError, match=f"{name}=True has the wrong type"):
+            config.resolve("smoke", **{name: True})
 
 
 @pytest.mark.parametrize("kwargs, match", [
     ({"preset": "huge"}, "unknown preset 'huge'"),
+    ({"iqa_levels": (1, 9)}, r"parameter iqa_levels=\(1, 9\): give distortion levels from 1 to 5"),
     ({"epochs": "three"}, "epochs='three' has the wrong type"),
     ({"iqa_dataset": "imagenet"}, "iqa_dataset='imagenet': choose one of"),
     ({"learning_rate": 1}, "unknown parameter 'learning_rate'"),

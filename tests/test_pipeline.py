@@ -135,6 +135,52 @@ def test_failed_step_leaves_no_table(smoke_run_copy, tmp_path, capsys):
     failed = after.pop(Path("notebooks") / "02_iqa_alignment.failed.ipynb")
     assert after == before and b"i01_08_2.bmp" in failed
 
+def test_a_page_run_alone_that_fails_leaves_the_record_as_it_was(smoke_run_copy):
+    """papermill by hand (here: the notebook run alone, no command around it to put things back): a page that
+    fails before its tables are written records nothing, so the next plain run of it, the command's too,
+    does not inherit the failed parameters (an audit found them inherited: tid2013 without its root, then
+    every later iqa run failing with that error)."""
+    record_path = smoke_run_copy / "record.json"
+
+    def record_now():
+        return record_path.read_bytes() if record_path.exists() else None
+
+    pipeline.run_notebook("03_shape_texture_bias", smoke_run_copy, {"run_dir": str(smoke_run_copy),
+                                                                    "preset": "smoke"}, progress=False)
+    before = record_now()
+    assert before is not None  # the shape page's entry
+    with pytest.raises(pipeline.StepFailed, match="iqa_root"):
+        pipeline.run_notebook("02_iqa_alignment", smoke_run_copy,
+                              {"run_dir": str(smoke_run_copy), "preset": "smoke", "iqa_dataset": "tid2013"},
+                              progress=False)
+    assert record_now() == before
+    # A plain run of the page succeeds; with a parameter changed, its entry is written with its tables.
+    pipeline.run_notebook("02_iqa_alignment", smoke_run_copy,
+                          {"run_dir": str(smoke_run_copy), "preset": "smoke", "distance": "cosine"}, progress=False)
+    entry = json.loads(record_path.read_text())["steps"]["iqa"]
+    assert entry["parameters"]["distance"] == "cosine" and entry["eval_sets"]
+    assert set(pd.read_csv(smoke_run_copy / "metrics" / "iqa.csv")["distance"]) == {"cosine"}
+    # The synthesis on a folder that is not there, auto_train off: that, not a missing table; nothing recorded.
+    missing = smoke_run_copy.parent / "never-made"
+    with pytest.raises(pipeline.StepFailed, match=f"run_dir {missing} does not exist"):
+        pipeline.run_notebook("05_tradeoff_synthesis", smoke_run_copy.parent / "pages",
+                              {"run_dir": str(missing), "preset": "smoke", "auto_train": False}, progress=False)
+    assert not missing.exists()
+
+
+def test_a_step_re_run_alone_says_the_synthesis_still_shows_the_tables_before(smoke_run_copy, monkeypatch, capsys):
+    monkeypatch.setattr(pipeline, "execute", lambda *args, **kwargs: None)  # the steps' work is not the point
+    synthesis = smoke_run_copy / "notebooks" / f"{registry.synthesis().notebook}.ipynb"
+    pipeline.run_pipeline(smoke_run_copy, "smoke", "noise")
+    assert "synthesis" not in capsys.readouterr().out  # no synthesis page yet: nothing to say
+    synthesis.parent.mkdir(exist_ok=True)
+    synthesis.write_text("{}")
+    for only, says in (("noise", True), ("noise,tradeoff", False), ("interpolation", False)):
+        pipeline.run_pipeline(smoke_run_copy, "smoke", only)
+        printed = capsys.readouterr().out
+        assert ("still shows the tables from before; --only noise,tradeoff re-runs it too" in printed) is says, only
+
+
 def test_a_step_whose_embeddings_are_cached_imports_no_torch(smoke_run_copy):
     """A re-run reads its embeddings, saliency maps and evaluation sets from the caches with numpy: torch,
     torchvision, open_clip and piq (about 3 s of a command's first page) are never imported, and the tables

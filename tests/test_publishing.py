@@ -198,6 +198,23 @@ def test_no_checkpoints_and_auto_train_off_keeps_the_error(tmp_path):
     (foreign / "params.txt").write_text("model: ViT-B-32\n")
     with pytest.raises(CheckpointError, match="no checkpoints/ folder"):  # someone's run: never trained into
         discover_or_train(foreign, params, auto_train=True)
+    # A run's checkpoints/ folder given for the run: named, with its parent, and not trained into.
+    given = tmp_path / "logs" / "checkpoints"
+    given.mkdir(parents=True)
+    (given / "epoch_1.pt").write_bytes(b"weights")
+    with pytest.raises(CheckpointError, match=f"holds epoch_<N>.pt files itself: .*the one holding checkpoints/ "
+                                              f"\\({tmp_path / 'logs'}\\)"):
+        discover_or_train(given, params, auto_train=True)
+    assert sorted(p.name for p in given.iterdir()) == ["epoch_1.pt"]
+    # A file, and a folder of someone else's files, are neither read as runs nor trained into.
+    with pytest.raises(CheckpointError, match="params.txt is a file: point run_dir at a training run's folder"):
+        discover_or_train(foreign / "params.txt", params, auto_train=True)
+    home = tmp_path / "home"
+    home.mkdir()
+    (home / "notes.txt").write_text("mine")
+    with pytest.raises(CheckpointError, match="no checkpoints/ folder"):
+        discover_or_train(home, params, auto_train=True)
+    assert sorted(p.name for p in home.iterdir()) == ["notes.txt"]
 
 
 # --- the built book (the smoke pipeline) ---

@@ -26,6 +26,8 @@ import gc as _gc, os as _os, sys as _sys
 _gc.freeze()
 # %reset drops __main__.__spec__, which multiprocessing's spawn reads (measure.in_own_processes)
 _sys.modules["__main__"].__dict__.setdefault("__spec__", None)
+if "clipalign_utils.record" in _sys.modules:  # an entry the notebook before staged and never wrote stays unwritten
+    _sys.modules["clipalign_utils.record"].discard_staged()
 _os.chdir({cwd!r})
 del _gc, _os, _sys
 get_ipython().execution_count = 1

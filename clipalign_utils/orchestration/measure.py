@@ -30,7 +30,7 @@ def measure_step(run_dir: str | Path, step: str, preset: str | None = None,
     resolved = record.resolve(run_dir, record.run_preset(run_dir, preset), given)
     resolved = record.for_step(run_dir, step, resolved, declared)
     run = discover_run(run_dir, resolved.unless_preset("model"))
-    record.write_entry(run_dir, step, resolved)
+    record.stage_entry(run_dir, step, resolved)  # recorded with the tables (write_tables)
     module = step_module(step)
     return write_tables(module.measure(run, resolved.params), run_dir, getattr(module, "OPTIONAL_TABLES", ()))
 

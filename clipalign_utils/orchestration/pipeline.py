@@ -316,4 +316,10 @@ def run_pipeline(out: str | Path, preset: str | None = None, only: str | None = 
         check_run(run_dir, resolved.unless_preset("model"))
     run_dir.mkdir(parents=True, exist_ok=True)
     execute(run_dir, steps, resolved, extra=extra, progress=progress)
+    synthesis = registry.synthesis().name
+    fed = {step.name for step in registry.per_run_steps()}  # what the synthesis reads: not the optional steps
+    if only is not None and synthesis not in steps and fed & set(steps) and RunDir(run_dir).done(synthesis):
+        # The run's synthesis read the tables these steps have just replaced: say so, rather than leave it stale.
+        print(f"note: this run's synthesis ({registry.synthesis().notebook}) still shows the tables from before; "
+              f"--only {','.join(steps)},{synthesis} re-runs it too", flush=True)
     return run_dir

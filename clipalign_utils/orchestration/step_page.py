@@ -8,6 +8,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from .. import checkpoints, record, registry, results
+from ..errors import CheckpointError
 
 from . import measure, sweep
 from ..layout import runs_in
@@ -35,7 +36,7 @@ def open_run(namespace: dict, step: str) -> tuple[checkpoints.Run, dict]:
     params = resolved.params
     run = checkpoints.discover_or_train(run_dir, params, namespace.get("auto_train", True),
                                         resolved.unless_preset("model"))
-    record.write_entry(run_dir, step, resolved)
+    record.stage_entry(run_dir, step, resolved)  # recorded with the step's tables (io.write_tables)
     return run, params
 
 
@@ -48,7 +49,7 @@ def open_training(namespace: dict) -> dict:
 
 
 def open_folder(namespace: dict, page: str) -> dict:
-    """A comparison page's parameters (the sweep's, an experiment's chapter) on the folder ``run_dir``."""
+    """A comparison page's parameters (an experiment's chapter, which writes no table) on the folder ``run_dir``."""
     resolved = record.for_page(namespace, namespace["run_dir"], page)
     record.write_entry(namespace["run_dir"], page, resolved)
     return resolved.params
@@ -56,8 +57,10 @@ def open_folder(namespace: dict, page: str) -> dict:
 
 def open_sweep(namespace: dict) -> tuple[list[Path], dict]:
     """(the runs to compare, the parameters) for the sweep page: its ``run_dirs``, else the runs the sweep
-    record in ``run_dir`` lists."""
-    params = open_folder(namespace, registry.SWEEP_PAGE)
+    record in ``run_dir`` lists. Its entry is recorded with its tables."""
+    resolved = record.for_page(namespace, namespace["run_dir"], registry.SWEEP_PAGE)
+    record.stage_entry(namespace["run_dir"], registry.SWEEP_PAGE, resolved)
+    params = resolved.params
     if namespace.get("run_dirs") is not None:
         return results.parse_run_dirs(namespace["run_dirs"], namespace["run_dir"]), params
     return sweep.sweep_run_dirs(namespace["run_dir"]), params
@@ -72,7 +75,11 @@ def open_runs(namespace: dict) -> tuple[list[Path], dict]:
     resolved = record.for_page(namespace, run_dir, registry.synthesis().name)
     if len(runs) == 1 and namespace.get("auto_train", True):
         ensure_run(run_dir, resolved)
-    record.write_entry(run_dir, registry.synthesis().name, resolved)
+    missing = [str(run) for run in runs if not Path(run).is_dir()]
+    if missing:
+        raise CheckpointError(f"run_dir {missing[0]} does not exist: run the pipeline there first (clipalign run "
+                              f"--out {missing[0]}), or leave auto_train on to train and measure it here")
+    record.stage_entry(run_dir, registry.synthesis().name, resolved)  # recorded with its tables
     return runs, resolved.params
 
 
