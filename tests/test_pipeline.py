@@ -179,6 +179,16 @@ def test_a_step_re_run_alone_says_the_synthesis_still_shows_the_tables_before(sm
         pipeline.run_pipeline(smoke_run_copy, "smoke", only)
         printed = capsys.readouterr().out
         assert ("still shows the tables from before; --only noise,tradeoff re-runs it too" in printed) is says, only
+    # One run of a folder of runs whose synthesis exists: that synthesis is named, with the command for every run.
+    synthesis.unlink()
+    folder = smoke_run_copy.parent / "runs"
+    seed_run = folder / "tiny-seed0"
+    smoke_run_copy.rename(seed_run.parent.mkdir() or seed_run)
+    (folder / "notebooks").mkdir()
+    (folder / "notebooks" / synthesis.name).write_text("{}")
+    pipeline.run_pipeline(seed_run, "smoke", "noise")
+    assert (f"the synthesis of {folder.resolve()} still shows this run's tables from before; clipalign run --out "
+            f"{folder.resolve()} --only noise re-runs the step in every run" in capsys.readouterr().out)
 
 
 def test_a_step_whose_embeddings_are_cached_imports_no_torch(smoke_run_copy):

@@ -26,7 +26,7 @@ from ..checkpoints import check_run
 from ..config import PRESETS
 from . import kernel
 from ..errors import ClipalignError, ParameterError
-from ..layout import RunDir
+from ..layout import RunDir, runs_in
 from ..record import Resolved
 from ..registry import NOTEBOOK_DIR, REPO_ROOT, Step  # noqa: F401  (re-exported: tests and notebooks read them here)
 
@@ -316,10 +316,22 @@ def run_pipeline(out: str | Path, preset: str | None = None, only: str | None = 
         check_run(run_dir, resolved.unless_preset("model"))
     run_dir.mkdir(parents=True, exist_ok=True)
     execute(run_dir, steps, resolved, extra=extra, progress=progress)
+    if only is not None:
+        note_stale_synthesis(run_dir, steps)
+    return run_dir
+
+
+def note_stale_synthesis(run_dir: Path, steps: Sequence[str]) -> None:
+    """After ``--only`` re-ran ``steps`` in one run: a line saying which synthesis page (the run's own, or the
+    folder of runs' it belongs to) still shows the tables from before, and the command that re-makes it."""
     synthesis = registry.synthesis().name
     fed = {step.name for step in registry.per_run_steps()}  # what the synthesis reads: not the optional steps
-    if only is not None and synthesis not in steps and fed & set(steps) and RunDir(run_dir).done(synthesis):
-        # The run's synthesis read the tables these steps have just replaced: say so, rather than leave it stale.
+    if synthesis in steps or not fed & set(steps):
+        return
+    again = ",".join(steps)
+    if RunDir(run_dir).done(synthesis):
         print(f"note: this run's synthesis ({registry.synthesis().notebook}) still shows the tables from before; "
-              f"--only {','.join(steps)},{synthesis} re-runs it too", flush=True)
-    return run_dir
+              f"--only {again},{synthesis} re-runs it too", flush=True)
+    elif run_dir in [run.resolve() for run in runs_in(run_dir.parent)] and RunDir(run_dir.parent).done(synthesis):
+        print(f"note: the synthesis of {run_dir.parent} still shows this run's tables from before; clipalign run "
+              f"--out {run_dir.parent} --only {again} re-runs the step in every run, then the synthesis", flush=True)
