@@ -19,7 +19,7 @@ from typing import Any, Collection, Mapping
 import numpy as np
 
 from . import choices, registry
-from .data.registry import dataset_choices
+from .data.registry import TASKS, dataset_choices, dataset_parameter, root_parameter
 from .data.world import QUALITY_FAMILIES, training_world
 from .errors import ParameterError
 
@@ -225,6 +225,12 @@ def resolve(preset: str = "default", **overrides: Any) -> dict[str, Any]:
             step.check(params)
     if not 0 <= params["quality_variation"] <= 1:
         raise ParameterError(f"parameter quality_variation must lie in [0, 1], got {params['quality_variation']!r}")
+    for task in TASKS:  # the embedded set reads no folder: a root given without its dataset measured the wrong set
+        root, dataset = root_parameter(task), dataset_parameter(task)
+        if params.get(root) and params.get(dataset) == "embedded":
+            real = [name for name in parameter_choices()[dataset] if name != "embedded"]
+            raise ParameterError(f"parameter {root}={params[root]} is read only by a real dataset, but {dataset} is "
+                                 f"'embedded': give {dataset}={' or '.join(real)}, or leave {root} out")
     for name in ("seed", "eval_seed"):  # numpy's and torch's generators take no negative seed
         if params[name] < 0:
             raise ParameterError(f"parameter {name} must be >= 0, got {params[name]!r}")

@@ -182,6 +182,12 @@ BEFORE_ANYTHING = [
     (["run", "--preset", "smoke", "-p", "run_dir=/tmp"], "-p run_dir: the command sets it from --out"),
     (["run", "--preset", "smoke", "-p", "auto_train=maybe"], "-p auto_train: a notebook's own parameter"),
     (["run", "--preset", "smoke", "--only", ""], "--only '': name a step"),
+    # a dataset's folder without its dataset: the embedded set would have been measured in its place
+    (["run", "--preset", "smoke", "-p", "iqa_root=."],
+     "is read only by a real dataset, but iqa_dataset is 'embedded': give iqa_dataset=tid2013 or kadid10k, or "
+     "leave iqa_root out"),
+    (["sweep", "--preset", "smoke", "-p", "saliency_root=.", "-p", "lr=0.001,0.002"],
+     "but saliency_dataset is 'embedded': give saliency_dataset=mit1003 or cat2000"),
     (["sweep", "--preset", "smoke", "-p", "texture_correlation=0.5,2"], "texture_correlation must lie in [0, 1]"),
     (["experiment", "quality", "--preset", "smoke", "-p", "texture_correlation=5"],
      "texture_correlation must lie in [0, 1]"),

@@ -331,6 +331,16 @@ def test_nights_csv_without_a_needed_column_is_named(tmp_path, column):
         load_nights(tmp_path)
 
 
+def test_nights_unknown_split_is_named_not_dropped(tmp_path):
+    # A row cut short ("tes") used to fall out of every split unseen; " Test " is the test split.
+    _nights(tmp_path, [(0, 0, 6, 6, " Test ", "True"), (1, 2, 5, 7, "test", "True")])
+    assert load_nights(tmp_path)["id"].tolist() == ["0", "1"]
+    folder = _nights(tmp_path, [(0, 0, 6, 6, "test", "True"), (1, 2, 5, 7, "tes", "True")])
+    with pytest.raises(DatasetError, match=rf"{folder / 'data.csv'} line 3: split must be one of train, val, "
+                                           rf"test.*got 'tes'"):
+        load_nights(tmp_path)
+
+
 def test_nights_missing_image_is_named(tmp_path):
     folder = _nights(tmp_path, NIGHTS_ROWS)
     missing = folder / "distort" / "000" / "001_1.png"

@@ -123,6 +123,11 @@ def load_nights(root, split: str = "test", protocol: str = "all") -> pd.DataFram
     table = _read_csv(csv_path)
     lines = np.arange(len(table)) + 2  # header is line 1
     splits = table["split"].str.strip().str.lower()
+    unknown = ~splits.isin(SPLITS).to_numpy()
+    if unknown.any():  # a truncated or mistyped split would otherwise drop its row from every split unseen
+        k = int(np.flatnonzero(unknown)[0])
+        raise DatasetError(f"{csv_path} line {lines[k]}: split must be one of {', '.join(SPLITS)}, as in the "
+                           f"release's data.csv, got {table['split'].iloc[k]!r}")
     in_split = (splits == split).to_numpy()
     if not in_split.any():
         found = sorted(set(splits))
