@@ -23,7 +23,9 @@
 # **How a triplet is scored.** A triplet is a reference and two candidates, p0 and p1. The judges'
 # answer is p, the fraction of them who chose p1 as closer to the reference. The model chooses the
 # candidate whose embedding is nearer the reference's: d0 = d(ref, p0) and d1 = d(ref, p1), with the
-# distance set by `distance`. Its score on the triplet is the share of judges it agrees with,
+# distance set by `distance` (`normalized_euclidean` scales each dimension over all 2N reference–candidate
+# pairs of the set, so d0 and d1 are measured alike). Its score on the triplet is the share of judges it
+# agrees with,
 #
 #   s = p · [d1 < d0] + (1 − p) · [d0 < d1] + ½ · [d0 = d1],
 #

@@ -619,3 +619,33 @@ def test_real_triplets_follow_iqa_resize(tmp_path):
     assert cropped.patches_per_image == 1 and len(cropped.ref) == 3
     features = np.arange(12, dtype=float)[:, None]
     np.testing.assert_allclose(pair_distances(features, features + 1, [0, 1, 2], [0, 1, 2], "euclidean", 4), 1.0)
+
+
+@pytest.mark.parametrize("patches", [1, 3])
+def test_both_candidates_are_measured_with_one_normalized_euclidean_metric(patches):
+    """d0 and d1 share one per-dimension scale (over the set's 2N pairs, by hand below): a candidate identical to
+    the other is a tie, and swapping p0 and p1 of some triplets swaps their distances and nothing else (with a
+    scale per candidate set, the audit's example gave d0 = 1.0488 and d1 = 1.0190 for identical candidates)."""
+    from types import SimpleNamespace
+
+    from clipalign_utils.steps.similarity.analysis import triplet_distances
+
+    rng = np.random.default_rng(0)
+    n, dims = 6, 5
+    ref, p0, p1 = (rng.normal(size=(n * patches, dims)) * [1, 2, 3, 4, 5] for _ in range(3))
+    p1[:patches] = p0[:patches]  # triplet 0: the candidates are the same image
+    encoder = SimpleNamespace(encode_images=lambda images: images)
+    data = type("Data", (), {"ref": ref, "p0": p0, "p1": p1, "patches_per_image": patches,
+                             "__len__": lambda self: n})()
+    d0, d1 = triplet_distances(encoder, data, "normalized_euclidean")
+    squared = np.concatenate([(ref - p0) ** 2, (ref - p1) ** 2])
+    scale = squared.mean(axis=0)
+    by_hand = np.sqrt((squared / scale).mean(axis=1)).reshape(2 * n, patches).mean(axis=1)
+    np.testing.assert_allclose(np.concatenate([d0, d1]), by_hand, rtol=1e-12)
+    assert d0[0] == d1[0]
+    swap = np.repeat(np.arange(n) % 2 == 1, patches)[:, None]
+    data.p0, data.p1 = np.where(swap, p1, p0), np.where(swap, p0, p1)
+    e0, e1 = triplet_distances(encoder, data, "normalized_euclidean")
+    odd = np.arange(n) % 2 == 1
+    np.testing.assert_allclose(e0, np.where(odd, d1, d0), rtol=1e-12)
+    np.testing.assert_allclose(e1, np.where(odd, d0, d1), rtol=1e-12)

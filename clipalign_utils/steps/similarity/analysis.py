@@ -53,11 +53,17 @@ def panel_table(data: TwoAFCData) -> pd.DataFrame:
 
 def triplet_distances(encoder, data, distance: str = "cosine") -> tuple[np.ndarray, np.ndarray]:
     """(d0, d1): the embedding distances of p0 and p1 to the reference, one pair per triplet (the mean
-    over patches at the same positions when the images are tiled)."""
+    over patches at the same positions when the images are tiled). Both come from one call over the set's
+    2N (reference, candidate) pairs: ``normalized_euclidean`` scales each dimension by its mean over the pairs
+    it is given, and two calls would measure d0 and d1 with two different metrics (identical candidates would
+    then differ, and relabelling p0 and p1 would change the model's choices)."""
     ref = encoder.encode_images(data.ref)
-    index = np.arange(len(data))
-    return tuple(pair_distances(ref, encoder.encode_images(candidates), index, index, distance,
-                                data.patches_per_image) for candidates in (data.p0, data.p1))
+    candidates = np.concatenate([encoder.encode_images(data.p0), encoder.encode_images(data.p1)])
+    n = len(data)
+    index = np.arange(n)
+    both = pair_distances(ref, candidates, np.concatenate([index, index]), np.arange(2 * n), distance,
+                          data.patches_per_image)
+    return both[:n], both[n:]
 
 
 def score_triplets(triplets: pd.DataFrame, d0: np.ndarray, d1: np.ndarray) -> pd.DataFrame:
