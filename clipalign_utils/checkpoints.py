@@ -104,6 +104,8 @@ def _manifest_checkpoints(run_dir: Path, manifest: dict) -> list[Checkpoint]:
             checkpoints.append(Checkpoint(Path(entry["source"]), float(entry["epoch"])))
         else:
             identity = {k: entry.get(k) for k in ("source", "size", "sha256")}
+            if entry.get("version") is not None:  # as RemoteCheckpoint.identity() gives it
+                identity["version"] = entry["version"]
             checkpoints.append(Checkpoint(RunDir(run_dir).checkpoints / f"{entry['name']}.pt", float(entry["epoch"]),
                                           identity))
     return sorted(checkpoints, key=lambda c: c.epoch)

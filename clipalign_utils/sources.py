@@ -45,6 +45,9 @@ class RemoteCheckpoint:
     size: int | None = None
     sha256: str | None = None
     samples_seen: float | None = None
+    # what the server says of the file's version (a URL's ETag, else its Last-Modified): a checkpoint replaced by
+    # another of the same size is then a new one, not served from what the old one measured
+    version: str | None = None
 
     @property
     def name(self) -> str:
@@ -52,7 +55,10 @@ class RemoteCheckpoint:
 
     def identity(self) -> dict:
         """What the embedding cache is keyed on: the checkpoint's source, not a local file's path or time."""
-        return {"source": self.location, "size": self.size, "sha256": self.sha256}
+        identity = {"source": self.location, "size": self.size, "sha256": self.sha256}
+        if self.version is not None:
+            identity["version"] = self.version
+        return identity
 
 
 def format_epochs(epochs: Sequence[float]) -> str:
@@ -182,7 +188,7 @@ class URLSource(Source):
         if at_epochs is None:
             raise ParameterError(f"--checkpoints {self.spec}: a URL template cannot be listed; "
                                  f"name the epochs with --at-epochs (1,2,4)")
-        return [RemoteCheckpoint(e, self.url(e), self._size(self.url(e))) for e in at_epochs]
+        return [RemoteCheckpoint(e, self.url(e), *self._size_and_version(self.url(e))) for e in at_epochs]
 
     @staticmethod
     def _get(url: str, **kwargs):
@@ -197,9 +203,12 @@ class URLSource(Source):
             raise CheckpointError(f"{url}: HTTP {response.status_code} {response.reason}")
         return response
 
-    def _size(self, url: str) -> int | None:
-        length = self._get(url, method="HEAD").headers.get("Content-Length")
-        return int(length) if length and length.isdigit() else None
+    def _size_and_version(self, url: str) -> tuple[int | None, None, None, str | None]:
+        """(size, sha256, samples seen, version) as a HEAD request gives them: no checksum, no sample count."""
+        headers = self._get(url, method="HEAD").headers
+        length = headers.get("Content-Length")
+        return (int(length) if length and length.isdigit() else None, None, None,
+                headers.get("ETag") or headers.get("Last-Modified"))
 
     def _download(self, checkpoint, partial, progress):
         import requests

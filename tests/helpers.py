@@ -3,6 +3,8 @@ per-checkpoint tables and runs built by hand, an executed notebook's text, a tra
 file server on 127.0.0.1."""
 from __future__ import annotations
 
+import hashlib
+
 import json
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -126,6 +128,7 @@ class FileServer(QuietHandler):
         data = path.read_bytes()
         self.send_response(200)
         self.send_header("Content-Length", str(len(data)))
+        self.send_header("ETag", f'"{hashlib.md5(data).hexdigest()}"')  # as S3 and nginx-like servers give one
         self.end_headers()
         if body:
             self.gets[path.name] = self.gets.get(path.name, 0) + 1

@@ -207,6 +207,41 @@ def test_a_stopped_stream_resumes_without_fetching_finished_checkpoints(file_ser
                                                                              "epoch_3.json"]
 
 
+def test_a_checkpoint_replaced_at_its_url_by_one_of_the_same_size_is_fetched_and_measured_again(
+        stand_ins, tmp_path, monkeypatch):
+    """The server's ETag is part of a URL checkpoint's identity: a file replaced by another of the same size is
+    not served from what the old one measured, nor from the copy --keep-weights kept of it."""
+    import shutil
+
+    served = tmp_path / "served"
+    served.mkdir()
+    shutil.copy(stand_ins / "epoch_1.pt", served / "epoch_1.pt")
+    handler = type("Files", (FileServer,), {"root": served, "gets": {}, "truncate": set()})
+    server, address = start_server(handler)
+    monkeypatch.setattr(stream, "execute", lambda *args, **kwargs: [])  # the notebooks' pass: another test
+    measured = []
+    measure = stream.step_module("iqa").measure
+    monkeypatch.setattr(stream.step_module("iqa"), "measure",
+                        lambda run, params, data=None: measured.append(run.checkpoints[0].identity) or
+                        measure(run, params, data))
+    out, template = tmp_path / "run", f"{address}/epoch_{{epoch}}.pt"
+    try:
+        for _ in range(2):  # the same file twice: fetched and measured once
+            stream.run_streamed(out, template, "1", "1", "iqa", "smoke", {"model": "tiny"}, progress=False)
+        assert handler.gets == {"epoch_1.pt": 1} and len(measured) == 1
+        assert (stand_ins / "epoch_2.pt").stat().st_size == (served / "epoch_1.pt").stat().st_size
+        shutil.copy(stand_ins / "epoch_2.pt", served / "epoch_1.pt")  # replaced at the same size
+        stream.run_streamed(out, template, "1", "1", "iqa", "smoke", {"model": "tiny"}, progress=False)
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert handler.gets == {"epoch_1.pt": 2} and len(measured) == 2
+    assert measured[0]["version"] != measured[1]["version"]
+    assert (out / "checkpoints" / "epoch_1.pt").read_bytes() == (stand_ins / "epoch_2.pt").read_bytes()
+    manifest = json.loads((out / "source.json").read_text())
+    assert manifest["checkpoints"][0]["version"] == measured[1]["version"]
+
+
 @pytest.mark.slow
 def test_a_streamed_trajectory_end_to_end_into_the_book(file_server, stand_ins, smoke_pipeline, tmp_path,
                                                           monkeypatch):

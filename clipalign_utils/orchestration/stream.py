@@ -90,13 +90,16 @@ def _marker(layout: RunDir, checkpoint: RemoteCheckpoint) -> Path:
     return layout.cache / "streamed" / f"{checkpoint.name}.json"
 
 
+def _marked(layout: RunDir, checkpoint: RemoteCheckpoint) -> dict | None:
+    """What the last command measured of ``checkpoint``'s name: {"identity": …, "steps": […]}, or None."""
+    path = _marker(layout, checkpoint)
+    return json.loads(path.read_text()) if path.exists() else None
+
+
 def _done(layout: RunDir, checkpoint: RemoteCheckpoint) -> set[str]:
     """The steps whose measurement of ``checkpoint`` is cached (from the same source file)."""
-    path = _marker(layout, checkpoint)
-    if not path.exists():
-        return set()
-    marked = json.loads(path.read_text())
-    return set(marked["steps"]) if marked.get("identity") == checkpoint.identity() else set()
+    marked = _marked(layout, checkpoint)
+    return set(marked["steps"]) if marked and marked.get("identity") == checkpoint.identity() else set()
 
 
 def weight_files(layout: RunDir) -> list[Path]:
@@ -225,8 +228,10 @@ def _measure_each(source: Source, mine: list[RemoteCheckpoint], wanted: list[Rem
             if not source.remote:
                 path = Path(checkpoint.location)
             else:
-                if local.exists() and checkpoint.size is not None and local.stat().st_size != checkpoint.size:
-                    local.unlink()  # kept from an earlier fetch of another file (the source's size changed)
+                marked = _marked(layout, checkpoint)
+                if local.exists() and ((checkpoint.size is not None and local.stat().st_size != checkpoint.size)
+                                       or (marked and marked.get("identity") != checkpoint.identity())):
+                    local.unlink()  # kept from an earlier fetch of another file (the source's size or version changed)
                 if not local.exists():
                     _check_disk(layout, keep, checkpoint.name, others)
                     source.fetch(checkpoint, local, progress=progress)
