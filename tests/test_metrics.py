@@ -118,6 +118,14 @@ def test_plcc_after_logistic_recovers_logistic_data():
     assert plcc_after_logistic(x, -y) == pytest.approx(-1.0, abs=1e-6)  # decreasing mapping keeps its sign
 
 
+def test_plcc_on_too_few_pairs_for_the_curve_is_plain_pearson():
+    # [1, 2, 3] against [1, 3, 2]: Pearson 0.5 by hand; a 4-parameter curve through 3 points fitted 0.866
+    assert plcc_after_logistic(np.array([1.0, 2.0, 3.0]), np.array([1.0, 3.0, 2.0])) == pytest.approx(0.5)
+    x, y = np.array([1.0, 2.0, 3.0, 4.0]), np.array([1.0, 3.0, 2.0, 4.0])
+    assert plcc_after_logistic(x, y) == pytest.approx(0.8)  # by hand: Σ dx·dy = 4 over Σ dx² = Σ dy² = 5
+    assert plcc_after_logistic(np.append(x, 5.0), np.append(y, 5.0)) > 0.9  # 5 pairs: the curve is fitted
+
+
 def _toy_pairs(n_ref=8, seed=0):
     rng = np.random.default_rng(seed)
     rows = []
@@ -466,3 +474,20 @@ def test_the_blocked_bootstraps_are_the_loops_intervals_bit_for_bit():
     shape_hits &= ~texture_hits
     assert shape_bias._ratio_ci(shape_hits, texture_hits, 300, 2) == bootstrap_ci(
         60, lambda idx: shape_bias._ratio(shape_hits[idx], texture_hits[idx]), n_boot=300, seed=2)
+
+
+def test_the_early_peak_interval_is_undefined_when_most_resamples_are():
+    """The interval of the early drop is nan when fewer than half of its resamples give a defined drop (it was
+    taken over the few that did); with every resample defined it is their percentile interval."""
+    from clipalign_utils.metrics.peak import paired_early_peak
+
+    epochs = np.array([0.0, 1.0, 2.0, 6.0])
+    values = np.array([0.1, 0.5, 0.4, 0.3])
+    replicates = np.tile(values[:, None], (1, 10)) + np.arange(10) * 0.01 * np.array([[0], [1], [0], [0]])
+    whole = paired_early_peak(epochs, values, replicates)
+    # early window (0, 2]: max over epochs 1 and 2 of each resample minus epoch 6's: 0.2 + 0.01 r
+    assert whole["early_drop"] == pytest.approx(0.2)
+    assert (whole["lo"], whole["hi"]) == pytest.approx(tuple(np.quantile(0.2 + 0.01 * np.arange(10), [0.025, 0.975])))
+    replicates[-1, :6] = np.nan  # six of ten resamples leave the final value undefined
+    sparse = paired_early_peak(epochs, values, replicates)
+    assert sparse["early_drop"] == pytest.approx(0.2) and np.isnan(sparse["lo"]) and np.isnan(sparse["hi"])

@@ -112,12 +112,15 @@ def plcc_after_logistic(pred: np.ndarray, target: np.ndarray) -> float:
     Initial guess b1 = max(target), b2 = min(target), b3 = mean(pred), b4 = std(pred) (1 if 0).
     The result carries the sign of the fitted mapping (+ when it increases with pred, i.e. b1 > b2),
     so an anti-aligned predictor scores negative as with plain Pearson. If the fit fails or gives a
-    non-finite or constant curve, falls back to plain Pearson on the raw predictions.
+    non-finite or constant curve, falls back to plain Pearson on the raw predictions; so it does with
+    fewer than 5 pairs, which the curve's 4 parameters would fit exactly whatever their order.
     Non-finite pairs are dropped; nan when n < 3 or either side is constant.
     """
     pred, target = finite_pairs(pred, target)
     if pred.size < 3 or np.ptp(pred) == 0 or np.ptp(target) == 0:
         return float("nan")
+    if pred.size <= 4:
+        return float(stats.pearsonr(pred, target)[0])
     # Fit on standardised predictions: embedding distances can be ~1e-4, where the fit fails and
     # falls back to Pearson; the logistic absorbs the affine change, so the PLCC is unchanged.
     pred = (pred - pred.mean()) / pred.std()

@@ -44,7 +44,7 @@ def paired_early_peak(epochs, values, replicates, level: float = 0.95,
         return {**result, "early_drop": nan, "lo": nan, "hi": nan, "early_peak_epoch": nan, "early_peak_value": nan}
     peak = int(np.flatnonzero(early)[np.nanargmax(values[early])])
     drops = np.max(replicates[early], axis=0) - replicates[-1]
-    lo, hi = percentile_interval(drops[np.isfinite(drops)], level)
+    lo, hi = percentile_interval(drops, level)  # its guard: nan when fewer than half the drops are defined
     return {**result, "early_drop": float(values[peak] - values[-1]), "lo": lo, "hi": hi,
             "early_peak_epoch": float(epochs[peak]), "early_peak_value": float(values[peak])}
 
