@@ -139,6 +139,34 @@ def test_an_image_set_decodes_its_files_once_within_the_shared_budget(tmp_path, 
     assert KeptImages.used == start  # the freed set's bytes are the budget's again
 
 
+def test_a_file_sets_identity_is_its_files_bytes_not_their_place_or_time(tmp_path):
+    """The embedding cache's key for images read from files: a file replaced by another of the same size with
+    the old timestamps (an archive unpacked again) is a new identity, in the same process too; the same files
+    moved elsewhere keep theirs (an audit found the old key, path + size + mtime, serving stale embeddings)."""
+    import os
+    import shutil
+
+    from clipalign_utils.data.image_sets import FileImages
+
+    rng = np.random.default_rng(2)
+    folder = tmp_path / "tid"
+    folder.mkdir()
+    paths = [folder / f"i{k}.bmp" for k in range(3)]
+    for path in paths:
+        Image.fromarray(rng.integers(0, 256, (24, 32, 3), dtype=np.uint8)).save(path)
+    files, patches = FileImages(paths, "set", size=16), PatchImages(paths, "set", size=16, max_patches=4)
+    before = (files.identity, patches.identity)
+    assert before[0] != FileImages(paths, "set", size=16, fit="resize").identity  # how they are read counts
+    stat = paths[1].stat()
+    Image.fromarray(rng.integers(0, 256, (24, 32, 3), dtype=np.uint8)).save(paths[1])  # a BMP: the same size
+    os.utime(paths[1], ns=(stat.st_atime_ns, stat.st_mtime_ns))
+    assert paths[1].stat().st_size == stat.st_size and paths[1].stat().st_mtime_ns == stat.st_mtime_ns
+    after = (files.identity, patches.identity)
+    assert after[0] != before[0] and after[1] != before[1]
+    moved = shutil.copytree(folder, tmp_path / "elsewhere")
+    assert FileImages([moved / p.name for p in paths], "set", size=16).identity == after[0]
+
+
 # --- the paired early-peak test ----------------------------------------------------------------
 
 def _pairs(srcc_by_epoch: dict[float, np.ndarray]) -> pd.DataFrame:

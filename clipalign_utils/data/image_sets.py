@@ -1,7 +1,8 @@
 """Image sets the encoder reads: in-memory arrays or files on disk, each with a stable identity.
 
-The identity is what the embedding cache is keyed on: the pixel content for arrays,
-(path, size, mtime) for files, so a changed dataset is never served stale embeddings.
+The identity is what the embedding cache is keyed on: the pixel content for arrays, the names and bytes for
+files (and how they are read), so a changed dataset is never served stale embeddings, even where a file was
+replaced at the same size and time (an archive unpacked with its own timestamps), and a moved one keeps them.
 """
 from __future__ import annotations
 
@@ -76,13 +77,27 @@ def read_rgb(path: str | Path) -> np.ndarray:
 FITS = ("crop", "resize")
 
 
+# Each file's sha256, read once per process while the file stays the same inode, size, mtime and ctime (a
+# file written or replaced since gets a new ctime, which no timestamp-restoring copy or unpacking can set).
+_FILE_DIGESTS: dict[tuple, bytes] = {}
+
+
+def _file_digest(path: Path) -> bytes:
+    stat = path.stat()
+    key = (str(path), stat.st_ino, stat.st_size, stat.st_mtime_ns, stat.st_ctime_ns)
+    digest = _FILE_DIGESTS.get(key)
+    if digest is None:
+        with open(path, "rb") as handle:
+            digest = _FILE_DIGESTS[key] = hashlib.file_digest(handle, "sha256").digest()
+    return digest
+
+
 def _files_content(paths: Sequence[Path], *settings) -> str:
     """A sha256 of the files' names and bytes (and the settings that say how they are read)."""
     digest = hashlib.sha256(repr(settings).encode())
     for path in paths:
         digest.update(path.name.encode())
-        with open(path, "rb") as handle:
-            digest.update(hashlib.file_digest(handle, "sha256").digest())
+        digest.update(_file_digest(path))
     return digest.hexdigest()
 
 
@@ -92,8 +107,8 @@ class KeptImages:
     costs more than the forward pass. Held by the set (freed with it) within a budget all sets share
     (:attr:`budget` bytes): kept until the budget is spent, then nothing more (the encoder walks a set in the
     same order at every checkpoint, where evicting the least recently used would keep nothing it reads next).
-    Keyed by the file's path, size and modification time and by how it was fitted, so a changed file is
-    read again; kept arrays are read-only. Not pickled (an evaluation-set cache keeps the set, not these)."""
+    Keyed by the file's path, inode, size, modification and change times and by how it was fitted, so a changed
+    file is read again; kept arrays are read-only. Not pickled (an evaluation-set cache keeps the set, not these)."""
 
     budget = 512 * 2**20  # TID2013's 3,025 images at 224 px are about 450 MB; any set at a tiny model's 32 px
     used = 0  # by every set alive
@@ -105,7 +120,7 @@ class KeptImages:
 
     def get(self, path: Path, how: tuple, make: Callable[[], np.ndarray]) -> np.ndarray:
         stat = path.stat()
-        key = (str(path), stat.st_size, stat.st_mtime_ns, how)
+        key = (str(path), stat.st_ino, stat.st_size, stat.st_mtime_ns, stat.st_ctime_ns, how)
         image = self.images.get(key)
         if image is not None:
             return image
@@ -130,11 +145,6 @@ class KeptImages:
         self.__init__()
 
 
-def _files_identity(paths: Sequence[Path]) -> str:
-    stats = [(p.as_posix(), p.stat().st_size, p.stat().st_mtime_ns) for p in paths]
-    return hashlib.sha1(repr(stats).encode()).hexdigest()
-
-
 class FileImages(ImageSet):
     """Image files, brought to ``size`` × ``size`` at load (``fit``: ``crop`` = shorter side to
     ``size`` then a centre crop, as open_clip's transform; ``resize`` = the whole image squashed to
@@ -148,8 +158,11 @@ class FileImages(ImageSet):
         self.name = name
         self.size = size
         self.fit = fit
-        self.identity = f"files:{size}:{fit}:" + _files_identity(self.paths)
         self._kept = KeptImages()
+
+    @property
+    def identity(self) -> str:
+        return f"files:{self.content_hash()}"
 
     def content_hash(self) -> str:
         return _files_content(self.paths, "files", self.size, self.fit)
@@ -210,10 +223,13 @@ class PatchImages(ImageSet):
         self.native_shape = first.shape[:2]
         self.factor, self.grid = patch_grid(*self.native_shape, size, max_patches)
         self.patches_per_image = len(self.grid)
-        self.identity = f"patches:{size}:{max_patches}:" + _files_identity(self.paths)
         self._last: tuple[int, np.ndarray] | None = None
         self.max_patches = max_patches
         self._kept = KeptImages()
+
+    @property
+    def identity(self) -> str:
+        return f"patches:{self.content_hash()}"
 
     def content_hash(self) -> str:
         return _files_content(self.paths, "patches", self.size, self.max_patches)
