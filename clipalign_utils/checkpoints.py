@@ -7,11 +7,12 @@ how the model was built (:func:`model_options`).
 """
 from __future__ import annotations
 
+import json
 import math
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Mapping
+from typing import Mapping, Sequence
 
 from . import model_names  # names only: open_clip is imported for a name not ours
 from .errors import CheckpointError
@@ -137,12 +138,33 @@ def _run_files(run_dir: Path, model: str | None) -> tuple[list[Checkpoint], dict
                           if (m := _EPOCH_FILE.match(p.name))), key=lambda c: c.epoch)
     if not checkpoints:
         raise CheckpointError(no_checkpoints(layout.checkpoints))
+    stopped = unfinished_training(run_dir, checkpoints)
+    if stopped:
+        raise CheckpointError(f"{stopped}: an analysis would take it for the final checkpoint; finish the training "
+                              f"first (clipalign run --out {run_dir} --only train resumes it)")
     params = read_params_txt(layout.params_txt) if layout.params_txt.exists() else {}
     name = model or params.get("model")
     if not name:
         raise CheckpointError(f"{layout.params_txt} is missing, so the model is unknown: "
                               f"pass the parameter model (e.g. model=ViT-B-32)")
     return checkpoints, params, name, False
+
+
+def unfinished_training(run_dir: Path, checkpoints: Sequence[Checkpoint]) -> str | None:
+    """For one of this project's trainings (its train_params.json) whose last checkpoint falls short of its
+    ``epochs`` (a stopped command, a killed job): a sentence saying where it stopped; else None. open_clip_train's
+    runs are measured as they stand (a run in progress is theirs to analyse)."""
+    record = RunDir(run_dir).train_record
+    if not record.is_file() or not checkpoints:
+        return None
+    try:
+        epochs = float(json.loads(record.read_text())["epochs"])
+    except (ValueError, KeyError, TypeError):
+        return None  # not a record this check can read: the training page's own checks say what is wrong
+    last = checkpoints[-1].epoch
+    if last >= epochs - 1e-9:
+        return None
+    return f"{run_dir}: its training stopped at epoch {last:g} of {epochs:g} (train_params.json)"
 
 
 def check_run(run_dir: str | Path, model: str | None = None) -> None:
@@ -189,11 +211,16 @@ def discover_or_train(run_dir: str | Path, params: dict, auto_train: bool = True
     :func:`discover_run`'s error.
     """
     layout = RunDir(run_dir)
-    has_checkpoints = any(_EPOCH_FILE.match(p.name) for p in layout.checkpoint_files())
-    if auto_train and not has_checkpoints and trainable_folder(Path(run_dir)) and params.get("model") in model_names.SCALES:
+    found = sorted((Checkpoint(p, float(m.group(1))) for p in layout.checkpoint_files()
+                    if (m := _EPOCH_FILE.match(p.name))), key=lambda c: c.epoch)
+    stopped = unfinished_training(Path(run_dir), found) if found and layout.source_manifest() is None else None
+    if (auto_train and (not found or stopped) and trainable_folder(Path(run_dir))
+            and params.get("model") in model_names.SCALES):
         from . import models, train  # training code only when a notebook must train its own run
 
-        print(f"{run_dir} holds no checkpoints: training the {params['preset']} preset's {params['model']} model "
-              f"there first, on {models.resolve_device(params['device']).type} (auto_train=False stops here instead)", flush=True)
+        where = f"{stopped}: resuming it" if stopped else (f"{run_dir} holds no checkpoints: training the "
+                                                            f"{params['preset']} preset's {params['model']} model")
+        print(f"{where} there first, on {models.resolve_device(params['device']).type} (auto_train=False stops "
+              f"here instead)", flush=True)
         train.train(run_dir, params, progress=True)
     return discover_run(run_dir, model)

@@ -30,6 +30,32 @@ def test_interrupted_run_resumes_to_identical_weights(smoke_run, tmp_path, monke
     assert (run_dir / "train_log.csv").read_text() == (smoke_run / "train_log.csv").read_text()
 
 
+@pytest.mark.slow
+def test_a_stopped_training_is_not_analysed_as_finished(smoke_run, tmp_path, monkeypatch, capsys):
+    """A run whose training stopped (a killed job) is refused by --only's analyses in one line, before anything
+    is written, rather than measured with its last checkpoint taken for the final one (an audit found verdicts
+    over the partial trajectory, and a later resume skipping the page measured on it); a notebook opened alone
+    resumes the training first; with auto_train off it says what to do."""
+    from clipalign_utils import checkpoints, cli
+
+    params = config.resolve("smoke")
+    run_dir = tmp_path / "run"
+    train_interrupted_after(run_dir, params, 0.5, monkeypatch)
+    stopped = f"{run_dir}: its training stopped at epoch 0.5 of {params['epochs']} (train_params.json)"
+    assert cli.main(["run", "--out", str(run_dir), "--only", "iqa,tradeoff", "--no-book"]) == 2
+    (error,) = capsys.readouterr().err.strip().splitlines()
+    assert error == (f"clipalign: error: {stopped}: an analysis would take it for the final checkpoint; finish the "
+                     f"training first (clipalign run --out {run_dir} --only train resumes it)")
+    assert not (run_dir / "metrics").exists() and not (run_dir / "record.json").exists()
+    with pytest.raises(CheckpointError, match="its training stopped at epoch 0.5"):
+        checkpoints.discover_or_train(run_dir, params, auto_train=False)
+    run = checkpoints.discover_or_train(run_dir, params, auto_train=True)
+    assert f"{stopped}: resuming it there first" in capsys.readouterr().out
+    assert sorted(c.path.name for c in run.checkpoints) == sorted(p.name for p in (smoke_run / "checkpoints").iterdir())
+    assert torch.equal(_state(run.checkpoints[-1].path)["logit_scale"],
+                       _state(smoke_run / "checkpoints" / run.checkpoints[-1].path.name)["logit_scale"])
+
+
 def test_same_seed_trains_identical_weights(smoke_run, tmp_path):
     train.train(tmp_path / "again", config.resolve("smoke"), progress=False)
     for path in sorted((smoke_run / "checkpoints").glob("epoch_*.pt")):
