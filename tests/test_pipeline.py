@@ -10,6 +10,7 @@ import pandas as pd
 import pytest
 
 from clipalign_utils import checkpoints, cli, config, registry
+from clipalign_utils.errors import ParameterError
 
 from clipalign_utils.orchestration import pipeline
 from clipalign_utils.orchestration.pipeline import STEPS
@@ -205,3 +206,103 @@ def test_a_step_whose_embeddings_are_cached_imports_no_torch(smoke_run_copy):
     assert again.stdout.split() == ["[]"]
     assert {path.name: path.read_bytes() for path in (smoke_run_copy / "metrics").glob("*.csv")} == tables
     assert {"iqa.csv", "shape_bias.csv", "noise.csv", "two_afc.csv", "saliency.csv"} <= set(tables)
+
+
+def _run_with_an_iqa_page(folder: Path) -> dict:
+    """A run folder whose iqa page ran (its tables, figure and record entry; no checkpoints): its files' bytes."""
+    from clipalign_utils import record
+
+    (folder / "metrics").mkdir(parents=True)
+    (folder / "figures").mkdir()
+    (folder / "metrics" / "iqa.csv").write_text("distance\nnormalized_euclidean\n")
+    (folder / "figures" / "iqa.png").write_bytes(b"the figure before")
+    record.write_entry(folder, "iqa", record.resolve(folder, "smoke", {}))
+    return _files(folder)
+
+
+def _files(folder: Path) -> dict:
+    return {p.relative_to(folder): p.read_bytes() for p in folder.rglob("*") if p.is_file()}
+
+
+_KILLED_MID_PAGE = """
+import os, signal, sys
+from pathlib import Path
+from clipalign_utils import record
+from clipalign_utils.orchestration import pipeline
+
+run = Path(sys.argv[1])
+def dies_half_way(name, run_dir, parameters, *args, **kwargs):  # the page's cells have written one table
+    (run_dir / "metrics" / "iqa.csv").write_text("distance\\neuclidean\\n")
+    os.kill(os.getpid(), signal.SIGKILL)
+pipeline.run_notebook = dies_half_way
+pipeline.run_page("02_iqa_alignment", run, record.resolve(run, "smoke", {"distance": "euclidean"}), entry="iqa")
+"""
+
+
+def test_a_page_killed_mid_way_is_put_back_by_the_next_command(tmp_path, capsys):
+    """SIGKILL (a lost node, an out-of-memory kill, a scheduler's last word) leaves no clean-up run: the next
+    command on the run puts back its tables, figures and record from before that page, says so, and only then
+    reads the run (an audit found new tables beside the old page, and a record naming the killed parameters)."""
+    run = tmp_path / "run"
+    before = _run_with_an_iqa_page(run)
+    killed = subprocess.run([sys.executable, "-c", _KILLED_MID_PAGE, str(run)], cwd=tmp_path)
+    assert killed.returncode == -9
+    assert (run / "metrics" / "iqa.csv").read_text() == "distance\neuclidean\n"  # half-written, as the audit saw
+    assert json.loads((run / "record.json").read_text())["steps"]["iqa"]["parameters"]["distance"] == "euclidean"
+    # any command on the run: here one that then stops at the missing checkpoints
+    assert cli.main(["run", "--out", str(run), "--only", "iqa", "--no-book"]) == 2
+    out, err = capsys.readouterr()
+    assert out.splitlines()[0] == (f"note: {run}: a command stopped during page 02_iqa_alignment without cleaning "
+                                   f"up (killed?); its tables, figures and record are put back as they were before "
+                                   f"that page")
+    assert "no checkpoints/ folder" in err
+    assert _files(run) == before  # the saved copy gone too
+    assert pipeline.recover_stopped_pages(run) == []
+
+
+def test_a_saved_copy_that_is_held_or_unfinished_is_not_put_back(tmp_path):
+    """A copy another command holds (its page is running now) is refused, not restored under it; one without its
+    lock file was being made when the command stopped, before the page changed anything: it is only removed."""
+    import fcntl
+
+    run = tmp_path / "run"
+    before = _run_with_an_iqa_page(run)
+    saved = run / ".02_iqa_alignment.outputs-before"
+    (saved / "metrics").mkdir(parents=True)
+    assert pipeline.recover_stopped_pages(run) == [] and not saved.exists() and _files(run) == before
+    saved.mkdir()
+    with open(saved / "held.lock", "w") as held:
+        fcntl.flock(held, fcntl.LOCK_EX)
+        with pytest.raises(ParameterError, match=f"{run}: another command is running page 02_iqa_alignment"):
+            pipeline.recover_stopped_pages(run)
+    assert _files(run) == {**before, saved.relative_to(run) / "held.lock": b""}
+
+
+def test_sigterm_stops_a_command_as_ctrl_c_does(tmp_path, monkeypatch, capsys):
+    """SIGTERM (kill, timeout, a scheduler's time limit) mid-page: the page's run is put back as it was, one line
+    says so, exit status 143; Ctrl-C the same with 130. The handler is the caller's again afterwards."""
+    import os
+    import signal
+
+    run = tmp_path / "run"
+    before = _run_with_an_iqa_page(run)
+    monkeypatch.setattr(pipeline, "check_steps", lambda *args: None)  # no checkpoints here: the page is faked
+    monkeypatch.setattr(pipeline, "check_run", lambda *args: None)
+
+    def stopped_half_way(signum):
+        def page(name, run_dir, *args, **kwargs):
+            (run_dir / "metrics" / "iqa.csv").write_text("distance\neuclidean\n")
+            os.kill(os.getpid(), signum)
+            raise AssertionError("not stopped")
+        return page
+
+    handler = signal.getsignal(signal.SIGTERM)
+    for signum, code, says in ((signal.SIGTERM, 143, "stopped by SIGTERM"), (signal.SIGINT, 130, "interrupted")):
+        monkeypatch.setattr(pipeline, "run_notebook", stopped_half_way(signum))
+        assert cli.main(["run", "--preset", "smoke", "--out", str(run), "--only", "iqa",
+                         "-p", "distance=euclidean"]) == code
+        (error,) = capsys.readouterr().err.strip().splitlines()
+        assert error == (f"clipalign: {says}: the step it was running left the run as it was before that step "
+                         f"(finished steps stay); the same command carries on")
+        assert _files(run) == before
+    assert signal.getsignal(signal.SIGTERM) == handler

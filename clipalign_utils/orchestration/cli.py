@@ -9,8 +9,11 @@ from __future__ import annotations
 
 import argparse
 import os
+import signal
 import sys
 import tempfile
+import threading
+from contextlib import contextmanager
 from pathlib import Path
 
 from .. import registry
@@ -190,154 +193,194 @@ def main(argv: list[str] | None = None) -> int:
                                                        "archive, for MIT1003's two)")
     argv = list(sys.argv[1:] if argv is None else argv)
     args = parser.parse_args(argv)
+    with _stopped_as_interrupted() as stopped:
+        try:
+            return _dispatch(args, argv)
+        except ClipalignError as error:
+            print(f"clipalign: error: {error}", file=sys.stderr)
+            return 2
+        except KeyboardInterrupt:
+            import logging
+
+            # nbclient's cell task dies with its kernel; asyncio would print it at exit as "never retrieved"
+            logging.getLogger("asyncio").setLevel(logging.CRITICAL)
+            print(f"clipalign: {stopped.get('by', 'interrupted')}: the step it was running left the run as it was "
+                  f"before that step (finished steps stay); the same command carries on", file=sys.stderr)
+            return 143 if "by" in stopped else 130
+
+
+@contextmanager
+def _stopped_as_interrupted():
+    """SIGTERM (``kill``, ``timeout``, a scheduler's time limit) stops the command as Ctrl-C does: the step it was
+    running puts the run back as it was, rather than the process dying between a page's tables and its figures.
+    Yields {"by": "stopped by SIGTERM"} once that happened."""
+    stopped: dict = {}
+
+    def stop(signum, frame):
+        stopped["by"] = "stopped by SIGTERM"
+        raise KeyboardInterrupt
+
+    if threading.current_thread() is not threading.main_thread():  # only the main thread may set a handler
+        yield stopped
+        return
+    previous = signal.signal(signal.SIGTERM, stop)
     try:
-        if args.command == "run":
-            from . import distributed
-            from .pipeline import only_steps
+        yield stopped
+    finally:
+        signal.signal(signal.SIGTERM, previous)
 
-            distributed.check_nproc(args.nproc, args.only, args.checkpoints)
-            if args.only is not None:
-                only_steps(args.only)  # unknown names: one line, before any process starts
-            ranks = distributed.torchrun_env()
-            if args.nproc is not None and args.nproc > 1 and ranks is None:
-                return distributed.launch(_without_nproc(argv), args.nproc)
-            if ranks is not None and not _RANK_ZERO_FINISHING:
-                if not args.only and not args.checkpoints:
-                    raise ParameterError("under torchrun, clipalign run shares out the checkpoints of --only "
-                                         "STEP[,STEP…] or of --checkpoints SOURCE: name one")
-                stream = ({"spec": args.checkpoints, "at_epochs": args.at_epochs, "keep_weights": args.keep_weights}
-                          if args.checkpoints else None)
-                return distributed.run_ranks(args.out, args.only, args.preset, _parse_overrides(args.params),
-                                             finish=lambda: _finish_on_rank_zero(argv), stream=stream)
-        if args.command in ("sweep", "experiment", "run"):
-            check_out(args.out, "--out")
-        elif args.command == "fetch":
-            check_out(args.to, "--to")
-        launcher = None
-        if args.command in ("sweep", "experiment", "run"):
-            from .launch import check_launcher
 
-            launcher = check_launcher(args.launcher, args.slurm_partition, args.gpus_per_job, args.timeout_min,
-                                      args.no_wait)
-            if launcher is not None and args.command == "run" and (args.only or args.checkpoints or args.nproc):
-                raise ParameterError("--launcher submits the runs of --seeds/--scales (or of a multi-run preset) "
-                                     "as jobs: not with --only, --checkpoints or --nproc")
-        overrides = _parse_overrides(getattr(args, "params", []))
-        if args.command not in ("book", "fetch"):
-            from ..record import run_preset
+def _dispatch(args, argv: list[str]) -> int:
+    """The command ``args`` names, run (:func:`main` answers its errors and interruptions)."""
+    if args.command == "run":
+        from . import distributed
+        from .pipeline import only_steps
 
-            # A new folder's preset is default; an existing run's (or folder's), the one it recorded.
-            args.preset = run_preset(args.out, args.preset)
-        multi = MULTI_RUN_PRESETS.get(getattr(args, "preset", None), {})
-        if args.command == "run" and not args.only and not args.checkpoints:
-            # A preset's seeds (scales) apply unless -p seed=… (model=…) asks for one.
-            if "seed" not in overrides:
-                args.seeds = args.seeds or list(multi.get("seeds", ())) or None
-            if "model" not in overrides:
-                args.scales = args.scales or list(multi.get("scales", ())) or None
-        if args.command == "run" and (args.at_epochs or args.keep_weights) and not args.checkpoints:
-            raise ParameterError("--at-epochs and --keep-weights go with --checkpoints SOURCE")
-        if args.command == "fetch":
-            from ..data.fetch import fetch
+        distributed.check_nproc(args.nproc, args.only, args.checkpoints)
+        if args.only is not None:
+            only_steps(args.only)  # unknown names: one line, before any process starts
+        ranks = distributed.torchrun_env()
+        if args.nproc is not None and args.nproc > 1 and ranks is None:
+            return distributed.launch(_without_nproc(argv), args.nproc)
+        if ranks is not None and not _RANK_ZERO_FINISHING:
+            if not args.only and not args.checkpoints:
+                raise ParameterError("under torchrun, clipalign run shares out the checkpoints of --only "
+                                     "STEP[,STEP…] or of --checkpoints SOURCE: name one")
+            stream = ({"spec": args.checkpoints, "at_epochs": args.at_epochs, "keep_weights": args.keep_weights}
+                      if args.checkpoints else None)
+            return distributed.run_ranks(args.out, args.only, args.preset, _parse_overrides(args.params),
+                                         finish=lambda: _finish_on_rank_zero(argv), stream=stream)
+    if args.command in ("sweep", "experiment", "run"):
+        check_out(args.out, "--out")
+    elif args.command == "fetch":
+        check_out(args.to, "--to")
+    launcher = None
+    if args.command in ("sweep", "experiment", "run"):
+        from .launch import check_launcher
 
-            fetched = fetch(args.dataset, args.to, args.url, args.mirror, args.sha256, progress=sys.stderr.isatty())
-            state = "already there, verified" if fetched.already else "verified"
-            print(f"{fetched.release.title}: {fetched.root} ({state}: {fetched.counted})")
-            print(f"read it with: {fetched.parameters()}", flush=True)
-        elif args.command == "run" and args.checkpoints:
-            from .stream import run_streamed
+        launcher = check_launcher(args.launcher, args.slurm_partition, args.gpus_per_job, args.timeout_min,
+                                  args.no_wait)
+        if launcher is not None and args.command == "run" and (args.only or args.checkpoints or args.nproc):
+            raise ParameterError("--launcher submits the runs of --seeds/--scales (or of a multi-run preset) "
+                                 "as jobs: not with --only, --checkpoints or --nproc")
+    overrides = _parse_overrides(getattr(args, "params", []))
+    folder = getattr(args, "out", None) if args.command != "book" else args.run_dir
+    if args.command != "fetch" and folder and Path(folder).is_dir():
+        from .pipeline import recover_stopped_pages
 
-            if args.seeds or args.scales:
-                raise ParameterError("--checkpoints analyses one trajectory: not with --seeds/--scales")
-            out = run_streamed(args.out, args.checkpoints, args.at_epochs, args.keep_weights, args.only,
-                               args.preset, overrides, progress=sys.stderr.isatty())
-            print(f"analysed: {out}", flush=True)
-        elif args.command == "run" and args.only and not (args.seeds or args.scales) and runs_in(args.out):
-            from .multirun import rerun_step
+        recover_stopped_pages(folder)  # a page killed mid-way: its run as it was, before anything reads it
+    if args.command not in ("book", "fetch"):
+        from ..record import run_preset
 
-            # a multi-run folder (the default book's): the step in every run, then the synthesis
-            for step in only_steps(args.only):
-                rerun_step(args.out, step, args.preset, overrides, progress=sys.stderr.isatty())
-        elif args.command == "run" and (args.seeds or args.scales):
-            from .multirun import run_many
+        # A new folder's preset is default; an existing run's (or folder's), the one it recorded.
+        args.preset = run_preset(args.out, args.preset)
+    multi = MULTI_RUN_PRESETS.get(getattr(args, "preset", None), {})
+    if args.command == "run" and not args.only and not args.checkpoints:
+        # A preset's seeds (scales) apply unless -p seed=… (model=…) asks for one.
+        if "seed" not in overrides:
+            args.seeds = args.seeds or list(multi.get("seeds", ())) or None
+        if "model" not in overrides:
+            args.scales = args.scales or list(multi.get("scales", ())) or None
+    if args.command == "run" and (args.at_epochs or args.keep_weights) and not args.checkpoints:
+        raise ParameterError("--at-epochs and --keep-weights go with --checkpoints SOURCE")
+    if args.command == "fetch":
+        from ..data.fetch import fetch
 
-            if args.only:
-                raise ParameterError("--only runs one step of one run: use it on OUT/<scale>-seed<k>, "
-                                     "not with --seeds/--scales")
-            if launcher is not None:
-                from .launch import runs_on
+        fetched = fetch(args.dataset, args.to, args.url, args.mirror, args.sha256, progress=sys.stderr.isatty())
+        state = "already there, verified" if fetched.already else "verified"
+        print(f"{fetched.release.title}: {fetched.root} ({state}: {fetched.counted})")
+        print(f"read it with: {fetched.parameters()}", flush=True)
+    elif args.command == "run" and args.checkpoints:
+        from .stream import run_streamed
 
-                if not runs_on(launcher, args.out, args.preset, args.seeds, args.scales, overrides,
-                               progress=sys.stderr.isatty()):
-                    return 0
-            out = run_many(args.out, args.preset, args.seeds, args.scales, overrides, progress=sys.stderr.isatty())
-            if args.preset in SWEEP_PRESETS:
-                from .multirun import link_base_run
-                from .sweep import run_sweep
+        if args.seeds or args.scales:
+            raise ParameterError("--checkpoints analyses one trajectory: not with --seeds/--scales")
+        out = run_streamed(args.out, args.checkpoints, args.at_epochs, args.keep_weights, args.only,
+                           args.preset, overrides, progress=sys.stderr.isatty())
+        print(f"analysed: {out}", flush=True)
+    elif args.command == "run" and args.only and not (args.seeds or args.scales) and runs_in(args.out):
+        from .multirun import rerun_step
 
-                link_base_run(out, args.preset, overrides)
-                run_sweep(out / DRIVERS_FOLDER, args.preset, {**SWEEP_PRESETS[args.preset], **overrides},
-                          one_at_a_time=True, progress=sys.stderr.isatty())
-            for name in PRESET_EXPERIMENTS.get(args.preset, ()):
-                from .experiment import run_experiment
+        # a multi-run folder (the default book's): the step in every run, then the synthesis
+        for step in only_steps(args.only):
+            rerun_step(args.out, step, args.preset, overrides, progress=sys.stderr.isatty())
+    elif args.command == "run" and (args.seeds or args.scales):
+        from .multirun import run_many
 
-                run_experiment(out / name, name, args.preset, overrides, progress=sys.stderr.isatty())
-            if not args.no_book:
-                from .book import build_book
+        if args.only:
+            raise ParameterError("--only runs one step of one run: use it on OUT/<scale>-seed<k>, "
+                                 "not with --seeds/--scales")
+        if launcher is not None:
+            from .launch import runs_on
 
-                print(f"book: {build_book(out) / 'index.html'}")
-        elif args.command == "experiment":
-            from .experiment import run_experiment
-
-            only = [s.strip() for s in args.only_sweeps.split(",") if s.strip()] if args.only_sweeps else None
-            if launcher is not None:
-                from .launch import experiment_on
-
-                if not experiment_on(launcher, args.out, args.name, args.preset, overrides, only,
-                                     progress=sys.stderr.isatty()):
-                    return 0
-            out = run_experiment(args.out, args.name, args.preset, overrides, only,
-                                 progress=sys.stderr.isatty())
-            if not args.no_book:
-                from .book import build_book
-
-                print(f"book: {build_book(out) / 'index.html'}")
-        elif args.command == "sweep":
+            if not runs_on(launcher, args.out, args.preset, args.seeds, args.scales, overrides,
+                           progress=sys.stderr.isatty()):
+                return 0
+        out = run_many(args.out, args.preset, args.seeds, args.scales, overrides, progress=sys.stderr.isatty())
+        if args.preset in SWEEP_PRESETS:
+            from .multirun import link_base_run
             from .sweep import run_sweep
 
-            if launcher is not None:
-                from .launch import sweep_on
+            link_base_run(out, args.preset, overrides)
+            run_sweep(out / DRIVERS_FOLDER, args.preset, {**SWEEP_PRESETS[args.preset], **overrides},
+                      one_at_a_time=True, progress=sys.stderr.isatty())
+        for name in PRESET_EXPERIMENTS.get(args.preset, ()):
+            from .experiment import run_experiment
 
-                if not sweep_on(launcher, args.out, args.preset, overrides, args.one_at_a_time,
-                                progress=sys.stderr.isatty()):
-                    return 0
-            out = run_sweep(args.out, args.preset, overrides, args.one_at_a_time,
-                            progress=sys.stderr.isatty())
-            if not args.no_book:
-                from .book import build_book
-
-                print(f"book: {build_book(out) / 'index.html'}")
-        elif args.command == "run":
-            from .pipeline import run_pipeline
-
-            if launcher is not None:
-                raise ParameterError("--launcher submits the runs of --seeds/--scales (or of a multi-run preset) "
-                                     "as jobs; this command runs one run (-p seed=…): drop --launcher, or give --seeds")
-
-            # Cell-by-cell progress bars only on a terminal; logs get the per-step lines.
-            out = run_pipeline(args.out, args.preset, args.only, overrides,
-                               progress=sys.stderr.isatty())
-            if not args.no_book and args.only is None:
-                from .book import build_book
-
-                print(f"book: {build_book(out) / 'index.html'}", flush=True)
-        else:
+            run_experiment(out / name, name, args.preset, overrides, progress=sys.stderr.isatty())
+        if not args.no_book:
             from .book import build_book
 
-            print(f"book: {build_book(args.run_dir) / 'index.html'}")
-    except ClipalignError as error:
-        print(f"clipalign: error: {error}", file=sys.stderr)
-        return 2
+            print(f"book: {build_book(out) / 'index.html'}")
+    elif args.command == "experiment":
+        from .experiment import run_experiment
+
+        only = [s.strip() for s in args.only_sweeps.split(",") if s.strip()] if args.only_sweeps else None
+        if launcher is not None:
+            from .launch import experiment_on
+
+            if not experiment_on(launcher, args.out, args.name, args.preset, overrides, only,
+                                 progress=sys.stderr.isatty()):
+                return 0
+        out = run_experiment(args.out, args.name, args.preset, overrides, only,
+                             progress=sys.stderr.isatty())
+        if not args.no_book:
+            from .book import build_book
+
+            print(f"book: {build_book(out) / 'index.html'}")
+    elif args.command == "sweep":
+        from .sweep import run_sweep
+
+        if launcher is not None:
+            from .launch import sweep_on
+
+            if not sweep_on(launcher, args.out, args.preset, overrides, args.one_at_a_time,
+                            progress=sys.stderr.isatty()):
+                return 0
+        out = run_sweep(args.out, args.preset, overrides, args.one_at_a_time,
+                        progress=sys.stderr.isatty())
+        if not args.no_book:
+            from .book import build_book
+
+            print(f"book: {build_book(out) / 'index.html'}")
+    elif args.command == "run":
+        from .pipeline import run_pipeline
+
+        if launcher is not None:
+            raise ParameterError("--launcher submits the runs of --seeds/--scales (or of a multi-run preset) "
+                                 "as jobs; this command runs one run (-p seed=…): drop --launcher, or give --seeds")
+
+        # Cell-by-cell progress bars only on a terminal; logs get the per-step lines.
+        out = run_pipeline(args.out, args.preset, args.only, overrides,
+                           progress=sys.stderr.isatty())
+        if not args.no_book and args.only is None:
+            from .book import build_book
+
+            print(f"book: {build_book(out) / 'index.html'}", flush=True)
+    else:
+        from .book import build_book
+
+        print(f"book: {build_book(args.run_dir) / 'index.html'}")
     return 0
 
 

@@ -50,7 +50,13 @@ def launch(argv: Sequence[str], nproc: int) -> int:
     command = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", str(nproc),
                "-m", "clipalign_utils.cli", *argv]
     threads = str(threads_per_process(nproc))
-    return subprocess.run(command, env={**os.environ, "OMP_NUM_THREADS": threads}).returncode
+    process = subprocess.Popen(command, env={**os.environ, "OMP_NUM_THREADS": threads})
+    try:
+        return process.wait()
+    except KeyboardInterrupt:  # Ctrl-C reached the ranks too; SIGTERM (cli) only us: torchrun passes it on
+        process.terminate()
+        process.wait()
+        raise
 
 
 def threads_per_process(processes: int) -> int:

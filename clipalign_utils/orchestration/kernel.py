@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import atexit
 import os
+import sys
 
 _RESET = """\
 import sys as _sys
@@ -50,18 +51,44 @@ def fresh_kernels() -> bool:
 def manager_for(cwd: str):
     """The kernel manager the next notebook runs on. A kernel still running is reset for it first; with
     ``CLIPALIGN_FRESH_KERNEL=1`` it is a new one each time (the caller discards it after its notebook)."""
-    from jupyter_client.manager import AsyncKernelManager
-
     if _Shared.manager is not None and (fresh_kernels() or _Shared.environment != dict(os.environ) or not _alive()):
         discard()
     if _Shared.manager is None:
         # nbclient starts it (with papermill's cwd) on first use and, not owning it, leaves it running.
-        _Shared.manager = AsyncKernelManager(kernel_name="python3", **_transport())
+        _Shared.manager = _manager_class()(kernel_name="python3", **_transport())
         _Shared.manager.client_factory = _ready_client()
         _Shared.environment = dict(os.environ)
         return _Shared.manager
     _reset(cwd)
     return _Shared.manager
+
+
+def _manager_class() -> type:
+    """jupyter_client's manager, whose kernel is killed when this process dies (Linux's parent-death signal):
+    a command killed with SIGKILL would otherwise leave its kernel computing, and writing into the run, until
+    ipykernel's own check notices its parent gone some seconds later."""
+    import threading
+
+    from jupyter_client.manager import AsyncKernelManager
+
+    class Manager(AsyncKernelManager):
+        async def start_kernel(self, **kw):
+            # the signal follows the thread that starts the kernel: only the main thread lives as long as we do
+            if sys.platform.startswith("linux") and threading.current_thread() is threading.main_thread():
+                kw.setdefault("preexec_fn", _die_with_parent)
+            return await super().start_kernel(**kw)
+
+    return Manager
+
+
+def _die_with_parent() -> None:
+    import ctypes
+    import signal
+
+    try:
+        ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+    except (OSError, AttributeError):
+        pass
 
 
 def _ready_client() -> type:

@@ -17,6 +17,7 @@ import functools
 import os
 import shutil
 import time
+from contextlib import contextmanager
 from pathlib import Path
 from types import MappingProxyType
 from typing import Callable, Mapping, Sequence
@@ -178,38 +179,85 @@ def run_page(name: str, run_dir: Path, resolved: Resolved, extra: Mapping | None
     dataset that will not decode, or stopped with Ctrl-C, does not cost the earlier result), beside
     <name>.failed.ipynb."""
     layout = RunDir(run_dir)
+    recover_stopped_pages(run_dir)
     before = layout.run_record.read_bytes() if layout.run_record.exists() else None
-    record.write_entry(run_dir, entry or name, resolved)
     parameters = {"run_dir": str(run_dir), "auto_train": False,  # a step that finds no checkpoints fails
                   **resolved.to_json()["parameters"], "preset": resolved.preset, **(extra or {})}
-    outputs = _saved_outputs(layout, name)
-    try:
-        return run_notebook(name, run_dir, parameters, progress, label, keep_previous=True)
-    except BaseException:
-        record.restore(run_dir, before)
-        _restore_outputs(layout, outputs)
-        raise
-    finally:
-        shutil.rmtree(outputs, ignore_errors=True)
+    with _saved_outputs(layout, name, before) as outputs:
+        record.write_entry(run_dir, entry or name, resolved)
+        try:
+            return run_notebook(name, run_dir, parameters, progress, label, keep_previous=True)
+        except BaseException:
+            _put_back(layout, outputs)
+            raise
 
 
-def _saved_outputs(layout: RunDir, name: str) -> Path:
-    """A copy of the run folder's tables and figures (metrics/, figures/; a few MB) beside them, to put back
-    if the page fails: its cells write tables and figures as they go."""
-    saved = layout.path / f".{name}.outputs-before"
+_SAVED = ".{}.outputs-before"
+_SAVED_COMPLETE = "held.lock"  # made last: a saved copy without it was stopped while it was being made
+
+
+@contextmanager
+def _saved_outputs(layout: RunDir, name: str, record_before: bytes | None):
+    """A copy of the run folder's tables, figures and record.json (a few MB) beside them, to put back if the page
+    fails or is stopped: its cells write tables and figures as they go. It is held (an flock) while the page
+    runs and removed after; one left behind, unheld, is a command killed mid-page (SIGKILL, a lost node), which
+    the next command on the run puts back (:func:`recover_stopped_pages`)."""
+    import fcntl
+
+    saved = layout.path / _SAVED.format(name)
     shutil.rmtree(saved, ignore_errors=True)
     saved.mkdir(parents=True)
     for folder in (layout.metrics, layout.figures):
         if folder.is_dir():
             shutil.copytree(folder, saved / folder.name)
-    return saved
+    if record_before is not None:
+        (saved / layout.run_record.name).write_bytes(record_before)
+    with open(saved / _SAVED_COMPLETE, "w") as held:
+        fcntl.flock(held, fcntl.LOCK_EX)
+        try:
+            yield saved
+        finally:
+            shutil.rmtree(saved, ignore_errors=True)
 
 
-def _restore_outputs(layout: RunDir, saved: Path) -> None:
+def _put_back(layout: RunDir, saved: Path) -> None:
+    """The run's tables, figures and record.json as ``saved`` holds them (a record it lacks: none)."""
+    kept = saved / layout.run_record.name
+    record.restore(layout.path, kept.read_bytes() if kept.exists() else None)
     for folder in (layout.metrics, layout.figures):
         shutil.rmtree(folder, ignore_errors=True)
         if (saved / folder.name).is_dir():
             os.replace(saved / folder.name, folder)
+
+
+def recover_stopped_pages(run_dir: str | Path) -> list[str]:
+    """Put back what a command killed mid-page (SIGKILL, an out-of-time job, a lost node: nothing ran its
+    clean-up) left half-written in ``run_dir`` or its runs: the tables, figures and record.json from before that
+    page, with a note; the page executed before it was never replaced. Returns the pages put back. A copy
+    still held is a page another command is running now: ParameterError."""
+    import fcntl
+
+    put_back = []
+    for folder in [Path(run_dir), *runs_in(run_dir)]:
+        for saved in sorted(folder.glob(_SAVED.format("*"))):
+            name = saved.name[1:-len(_SAVED.format("")) + 1]  # ".<name>.outputs-before"
+            lock = saved / _SAVED_COMPLETE
+            if not lock.exists():  # stopped while saving, before the page changed anything
+                shutil.rmtree(saved, ignore_errors=True)
+                continue
+            with open(lock) as held:
+                try:
+                    fcntl.flock(held, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                except BlockingIOError:
+                    raise ParameterError(f"{folder}: another command is running page {name} there now; wait for "
+                                         f"it to finish (or stop it) before running this one") from None
+                _put_back(RunDir(folder), saved)
+            shutil.rmtree(saved, ignore_errors=True)
+            (RunDir(folder).notebooks / f".{name}.running.ipynb").unlink(missing_ok=True)
+            print(f"note: {folder}: a command stopped during page {name} without cleaning up (killed?); its "
+                  f"tables, figures and record are put back as they were before that page", flush=True)
+            put_back.append(name)
+    return put_back
 
 
 def execute_step(step: str, run_dir: Path, resolved: Resolved, extra: Mapping | None = None,
