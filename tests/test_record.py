@@ -293,5 +293,13 @@ def test_a_generated_set_is_drawn_once_per_key_and_real_datasets_always_load(tmp
     monkeypatch.setattr(cache, "source_hash", lambda: "other code")  # the package changed: drawn again
     cache.cached("noise", run, params, lambda: load(7))
     assert calls[-1] == 7
+    cache.cached("noise", run, params, lambda: load(8))
+    assert calls[-1] == 7
+    # a library that draws the sets was upgraded (Pillow's JPEG encoder, say): drawn again
+    assert set(cache.library_versions()) == {"numpy", "pillow", "scipy", "scikit-image", "piq", "torch"}
+    upgraded = {**cache.library_versions(), "pillow": "99.0"}
+    monkeypatch.setattr(cache, "library_versions", lambda: upgraded)
+    cache.cached("noise", run, params, lambda: load(9))
+    assert calls[-1] == 9
     cache.prune(tmp_path / "cache" / "evaluation", limit_gb=0)  # over the limit: only the newest stays
     assert len(list((tmp_path / "cache" / "evaluation").glob("*.pkl"))) == 1

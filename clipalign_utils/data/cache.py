@@ -44,6 +44,24 @@ def source_hash() -> str:
     return digest.hexdigest()
 
 
+# The libraries that draw the embedded sets (Pillow's JPEG encoder, scikit-image's photos and filters, scipy's
+# blurs, piq's reference observers, numpy's generators): an upgrade may draw other pixels from the same seed.
+DRAWN_WITH = ("numpy", "pillow", "scipy", "scikit-image", "piq", "torch")
+
+
+@functools.lru_cache(maxsize=1)
+def library_versions() -> dict[str, str | None]:
+    from importlib.metadata import PackageNotFoundError, version
+
+    found = {}
+    for name in DRAWN_WITH:
+        try:
+            found[name] = version(name)
+        except PackageNotFoundError:
+            found[name] = None
+    return found
+
+
 def generated_only(params: dict) -> bool:
     """Whether every dataset the parameters name is an embedded (generated) one."""
     return all(value == "embedded" for name, value in params.items() if name.endswith("_dataset"))
@@ -51,8 +69,8 @@ def generated_only(params: dict) -> bool:
 
 def key(step: str, params: dict, image_size: int | None) -> str:
     inputs = {name: value for name, value in dict(params).items() if name not in NOT_IN_KEY}
-    described = json.dumps({"step": step, "params": inputs, "image_size": image_size, "source": source_hash()},
-                           sort_keys=True, default=repr)
+    described = json.dumps({"step": step, "params": inputs, "image_size": image_size, "source": source_hash(),
+                            "libraries": library_versions()}, sort_keys=True, default=repr)
     return hashlib.sha256(described.encode()).hexdigest()
 
 
