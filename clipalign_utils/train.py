@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import json
 import os
+import sys
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -241,6 +242,10 @@ def train(run_dir: str | Path, params: dict, progress: bool = True) -> list[Path
             token_rows.load_optimizer_state(optimizer, state["optimizer"])
         else:
             optimizer.load_state_dict(state["optimizer"])
+        # Keys read back from the file are new string objects, where an uninterrupted run's are the interned
+        # literals the optimizer set: interned, the next checkpoints pickle byte for byte as an uninterrupted run's.
+        for param, moments in list(optimizer.state.items()):
+            optimizer.state[param] = {sys.intern(key): value for key, value in moments.items()}
         del state
     if rank == 0:
         write_text(layout.train_record,
@@ -272,7 +277,9 @@ def train(run_dir: str | Path, params: dict, progress: bool = True) -> list[Path
         if holder is not None and holder != path and holder.exists():
             if held is None:  # resumed: written by an earlier process, perhaps already without the state
                 state = torch.load(holder, map_location="cpu", weights_only=True)
-                held = state if state.pop("optimizer", None) is not None else None
+                # a plain dict, as an uninterrupted run rewrites it (the loaded one carries the modules' _metadata)
+                held = ({**state, "state_dict": dict(state["state_dict"])}
+                        if state.pop("optimizer", None) is not None else None)
             if held is not None:
                 _atomic_torch_save(held, holder)
         # A copy: the state dict's tensors are the live weights, which the next steps change.
