@@ -11,6 +11,17 @@ IQA_RESIZE = ("auto", "patches", "resize", "crop")
 NOISE_AT = ("native", "input")
 LAYERS = ("final", "all")
 SIMILARITY_PROTOCOLS = ("all", "votes6")
+
+
+def similarity_options_problem(dataset: str, protocol: str, split: str | None) -> str | None:
+    """What is wrong with ``similarity_protocol``/``similarity_split`` for the 2AFC set ``dataset``, or None: the
+    step's up-front check and the set's loader say the same. (A real set's splits are its folder's to say.)"""
+    if dataset in ("embedded", "bapps") and protocol != "all":
+        return (f"similarity_protocol={protocol} applies to nights only (it filters on NIGHTS's vote counts); "
+                f"{dataset} has protocol all")
+    if dataset == "embedded" and (split or "test") != "test":
+        return f"similarity_split={split!r}: the embedded set has one split, test"
+    return None
 SALIENCY_METHODS = ("smoothgrad", "rollout")
 # Where the world puts an object: anywhere it fits whole at a varied size, or near the centre (the first worlds).
 OBJECT_PLACEMENTS = ("varied", "centred")

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import sys
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -180,6 +181,24 @@ def adamw(model: torch.nn.Module, params: dict) -> torch.optim.AdamW:
                               {"params": no_decay, "weight_decay": 0.0}], lr=params["lr"], fused=True)
 
 
+def _tidy_stopped_saves(ckpt_dir: Path) -> None:
+    """What a training killed while saving leaves: a checkpoint's temporary folder (io.atomic_write), and the
+    checkpoint before the latest still holding its optimizer state (the process died between saving the
+    latest and rewriting that one without it). Both as an uninterrupted run would have left them."""
+    for stale in ckpt_dir.glob(".epoch_*.tmp"):
+        shutil.rmtree(stale, ignore_errors=True)
+    saved = sorted(ckpt_dir.glob("epoch_*.pt"), key=lambda p: float(p.stem.split("_")[1]))
+    if len(saved) < 2:
+        return
+    try:
+        state = torch.load(saved[-2], map_location="cpu", weights_only=True, mmap=True)
+    except Exception:  # unreadable: the resume point's own check names what is wrong with the run
+        return
+    if state.pop("optimizer", None) is not None:  # as the uninterrupted run rewrites it: a plain state dict
+        _atomic_torch_save({**state, "state_dict": {k: v.clone() for k, v in state["state_dict"].items()}},
+                           saved[-2])
+
+
 def _resume_point(ckpt_dir: Path, params: dict) -> tuple[Path | None, int]:
     """The latest checkpoint of a matching earlier run and its step, or (None, -1)."""
     record = RunDir(ckpt_dir.parent).train_record
@@ -227,6 +246,8 @@ def train(run_dir: str | Path, params: dict, progress: bool = True) -> list[Path
     schedule = checkpoint_schedule(steps_per_epoch, params["epochs"], params["early_checkpoints"])
 
     ckpt_dir.mkdir(parents=True, exist_ok=True)
+    if rank == 0:
+        _tidy_stopped_saves(ckpt_dir)
     resume_from, start_step = _resume_point(ckpt_dir, params)
     state = torch.load(resume_from, map_location=device, weights_only=True) if resume_from is not None else None
     if state is not None:
@@ -343,8 +364,8 @@ def train(run_dir: str | Path, params: dict, progress: bool = True) -> list[Path
                 bar.set_postfix(epoch=f"{(step + 1) / steps_per_epoch:.2f}", loss=f"{loss.item():.3f}", refresh=False)
                 bar.update(1)
                 if step + 1 in schedule:
-                    save(step + 1, schedule[step + 1])
-                    if rank == 0:
+                    if rank == 0:  # first: a checkpoint never exists without the log's lines up to it
                         write_text(log_path, "step,epoch,loss,lr\n" + "\n".join(losses) + "\n")
+                    save(step + 1, schedule[step + 1])
     bar.close()
     return sorted(ckpt_dir.glob("epoch_*.pt"), key=lambda p: float(p.stem.split("_")[1]))

@@ -137,3 +137,23 @@ def test_a_client_is_ready_once_iopub_shows_its_request_idle_and_asks_again_when
     # The first request's statuses were published before IOPub joined: not ready on its reply alone.
     assert client.requests == ["info0", "info1"] and client.ready_with == "info1"
     assert client.iopub_channel.messages == []  # nothing left for the notebook's first cell to take as its own
+
+
+def test_a_killed_commands_socket_folder_is_removed_by_the_next(tmp_path):
+    """A command killed outright leaves its kernel's socket folder in the temporary directory; the next command
+    removes the folders of processes that are gone, and no other."""
+    import os
+    import subprocess
+    import sys
+
+    from clipalign_utils.orchestration.kernel import _remove_orphaned_sockets
+
+    gone = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True,
+                          text=True).stdout.strip()
+    folders = [tmp_path / f"clipalign-kernel-{gone}-a1b2", tmp_path / f"clipalign-kernel-{os.getpid()}-c3d4",
+               tmp_path / "clipalign-kernel-e5f6", tmp_path / f"other-{gone}-g7"]
+    for folder in folders:
+        folder.mkdir()
+        (folder / "kernel-1").write_text("")
+    _remove_orphaned_sockets(str(tmp_path))
+    assert [folder.exists() for folder in folders] == [False, True, True, True]

@@ -315,6 +315,24 @@ def test_cli_seeds_and_scales_end_to_end_then_resume(smoke_pipeline, tmp_path, c
     assert synthesis["parameters"]["distance"] == "euclidean" and synthesis["sources"]["distance"] == "record.json"
     assert set(pd.read_csv(out / "metrics" / "tradeoff.csv")["distance"]) == {"euclidean"}
 
+    # --only tradeoff on the folder: its synthesis alone, no run's step again (it was refused, naming training)
+    capsys.readouterr()
+    shape_before, synthesis_before = executed_at(out / "tiny-seed1", "03_shape_texture_bias"), \
+        executed_at(out, "05_tradeoff_synthesis")
+    assert cli.main(["run", "--out", str(out), "--only", "tradeoff"]) == 0
+    printed = capsys.readouterr().out
+    assert "[synthesis] tradeoff over 2 runs" in printed and "[run " not in printed
+    assert executed_at(out, "05_tradeoff_synthesis") > synthesis_before
+    assert executed_at(out / "tiny-seed1", "03_shape_texture_bias") == shape_before
+    # one run's training stopped (its last checkpoint gone): refused in one line before any run's page runs
+    iqa_before = executed_at(out / "tiny-seed0", "02_iqa_alignment")
+    last = max((out / "tiny-seed1" / "checkpoints").glob("epoch_*.pt"), key=lambda p: float(p.stem.split("_")[1]))
+    last.unlink()
+    assert cli.main(["run", "--out", str(out), "--only", "iqa,tradeoff"]) == 2
+    (error,) = capsys.readouterr().err.strip().splitlines()
+    assert f"{out / 'tiny-seed1'}: its training stopped at epoch" in error and "--only train resumes it" in error
+    assert executed_at(out / "tiny-seed0", "02_iqa_alignment") == iqa_before
+
 
 def test_full_preset_means_three_seeds_two_scales():
     from clipalign_utils.config import MULTI_RUN_PRESETS, PRESETS

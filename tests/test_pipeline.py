@@ -260,6 +260,58 @@ def test_a_page_killed_mid_way_is_put_back_by_the_next_command(tmp_path, capsys)
     assert pipeline.recover_stopped_pages(run) == []
 
 
+_KILLED_AT = """
+import os, signal, sys
+from pathlib import Path
+from clipalign_utils import record
+from clipalign_utils.orchestration import pipeline
+
+run, moment = Path(sys.argv[1]), sys.argv[2]
+real_replace = os.replace
+
+def killed_after_one_move(src, dst):
+    real_replace(src, dst)
+    os.kill(os.getpid(), signal.SIGKILL)
+
+def page(name, run_dir, parameters, *args, committing=None, **kwargs):
+    (run_dir / "metrics" / "iqa.csv").write_text("distance\\neuclidean\\n")
+    (run_dir / "figures" / "iqa.png").write_bytes(b"the new figure")
+    if moment == "committed":  # finished: the page written, its commit marked, killed before it replaced the old one
+        (run_dir / "notebooks").mkdir(exist_ok=True)
+        (run_dir / "notebooks" / f".{name}.running.ipynb").write_text("the new page")
+        committing()
+        os.kill(os.getpid(), signal.SIGKILL)
+    os.replace = killed_after_one_move  # failed: killed while putting back, after its first folder
+    raise RuntimeError("the page failed")
+pipeline.run_notebook = page
+pipeline.run_page("02_iqa_alignment", run, record.resolve(run, "smoke", {"distance": "euclidean"}), entry="iqa")
+"""
+
+
+@pytest.mark.parametrize("moment", ["committed", "putting back"])
+def test_a_page_killed_as_it_finished_or_while_put_back_leaves_page_and_tables_in_step(moment, tmp_path, capsys):
+    """Killed once the page had finished but before it replaced the old one: the next command keeps the new
+    page with its new tables. Killed half-way through putting a failed page's run back: the next command
+    finishes putting it back (an audit found all of metrics/ deleted, and a new page beside old tables)."""
+    run = tmp_path / "run"
+    _run_with_an_iqa_page(run)
+    (run / "notebooks").mkdir()
+    (run / "notebooks" / "02_iqa_alignment.ipynb").write_text("the old page")
+    before = _files(run)
+    killed = subprocess.run([sys.executable, "-c", _KILLED_AT, str(run), moment], cwd=tmp_path)
+    assert killed.returncode == -9
+    put_back = pipeline.recover_stopped_pages(run)
+    files = _files(run)
+    if moment == "committed":
+        assert put_back == [] and capsys.readouterr().out == ""
+        assert files[Path("notebooks/02_iqa_alignment.ipynb")] == b"the new page"
+        assert files[Path("metrics/iqa.csv")] == b"distance\neuclidean\n"
+        assert files[Path("figures/iqa.png")] == b"the new figure"
+        assert not (run / ".02_iqa_alignment.outputs-before").exists()
+    else:
+        assert put_back == ["02_iqa_alignment"] and files == before
+
+
 def test_a_saved_copy_that_is_held_or_unfinished_is_not_put_back(tmp_path):
     """A copy another command holds (its page is running now) is refused, not restored under it; one without its
     lock file was being made when the command stopped, before the page changed anything: it is only removed."""

@@ -34,6 +34,36 @@ def test_interrupted_run_resumes_to_identical_weights(smoke_run, tmp_path, monke
         assert (run_dir / "checkpoints" / path.name).read_bytes() == path.read_bytes(), path.name
 
 
+def test_a_training_killed_between_its_saves_resumes_to_the_same_files(smoke_run, tmp_path, monkeypatch):
+    """Killed after saving epoch 0.5 (with the optimizer) but before rewriting epoch 0.25 without it, with a
+    temporary save folder left behind: the resumed run's checkpoints, log and folder are an uninterrupted run's
+    (an audit found the log's lines between the two checkpoints lost for good, epoch 0.25 keeping its optimizer
+    and the temporary folder kept)."""
+    from helpers import TrainingCrash
+
+    params = config.resolve("smoke")
+    run_dir = tmp_path / "run"
+    real_save = train._atomic_torch_save
+
+    def killed_at_the_rewrite(obj, path):
+        if path.name == "epoch_0.25.pt" and "optimizer" not in obj:
+            (path.parent / ".epoch_0.25.0123456789ab.tmp").mkdir()
+            (path.parent / ".epoch_0.25.0123456789ab.tmp" / ".epoch_0.25.tmp.pt").write_bytes(b"half")
+            raise TrainingCrash(path.name)
+        real_save(obj, path)
+    monkeypatch.setattr(train, "_atomic_torch_save", killed_at_the_rewrite)
+    with pytest.raises(TrainingCrash):
+        train.train(run_dir, params, progress=False)
+    monkeypatch.setattr(train, "_atomic_torch_save", real_save)
+    assert "optimizer" in torch.load(run_dir / "checkpoints" / "epoch_0.25.pt", weights_only=True)
+    train.train(run_dir, params, progress=False)
+    assert sorted(p.name for p in (run_dir / "checkpoints").iterdir()) == sorted(
+        p.name for p in (smoke_run / "checkpoints").iterdir())
+    for path in sorted((smoke_run / "checkpoints").iterdir()):
+        assert (run_dir / "checkpoints" / path.name).read_bytes() == path.read_bytes(), path.name
+    assert (run_dir / "train_log.csv").read_text() == (smoke_run / "train_log.csv").read_text()
+
+
 @pytest.mark.slow
 def test_a_stopped_training_is_not_analysed_as_finished(smoke_run, tmp_path, monkeypatch, capsys):
     """A run whose training stopped (a killed job) is refused by --only's analyses in one line, before anything

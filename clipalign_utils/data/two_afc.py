@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
+from ..choices import similarity_options_problem
 from ..errors import ParameterError
 from .bapps import load_bapps
 from .image_sets import ArrayImages, FileImages, ImageSet, PatchImages
@@ -120,19 +121,17 @@ def load_two_afc(dataset: str, root=None, *, protocol: str = "all", split: str |
                   texture_scale=texture_scale, resize=resize, object_placement=object_placement)
 
 
-def _protocol_all(dataset: str, protocol: str) -> None:
-    if protocol != "all":
-        raise ParameterError(f"similarity_protocol={protocol} applies to nights only (it filters on NIGHTS's vote "
-                             f"counts); {dataset} has protocol all")
+def _check_options(dataset: str, protocol: str, split: str | None) -> None:
+    problem = similarity_options_problem(dataset, protocol, split)
+    if problem:
+        raise ParameterError(problem)
 
 
 @register_dataset("similarity", "embedded")
 def embedded_set(*, protocol: str, split: str | None, image_size: int | None, seed: int, texture_scale: float,
                  object_placement: str = "varied", **_) -> TwoAFCData:
     """The embedded set (one split, ``test``) at ``image_size`` px (default 32)."""
-    _protocol_all("embedded", protocol)
-    if (split or "test") != "test":
-        raise ParameterError(f"similarity_split={split!r}: the embedded set has one split, test")
+    _check_options("embedded", protocol, split)
     built = make_embedded_two_afc(image_size=image_size or DEFAULT_EMBEDDED_IMAGE_SIZE, seed=seed,
                                   texture_scale=texture_scale, object_placement=object_placement)
     members = ", ".join(built.panel)
@@ -146,7 +145,7 @@ def embedded_set(*, protocol: str, split: str | None, image_size: int | None, se
 @register_dataset("similarity", "bapps")
 def bapps_set(*, root, protocol: str, split: str | None, image_size: int | None, resize: str, **_) -> TwoAFCData:
     """BAPPS 2AFC read from ``root``: ``split`` (default val), every triplet."""
-    _protocol_all("bapps", protocol)
+    _check_options("bapps", protocol, split)
     split = split or "val"
     table = open_root("similarity", "bapps", root, lambda r: load_bapps(r, split), ROOT_HINTS["bapps"])
     return _file_set("bapps", table, protocol, split, image_size, resize)

@@ -204,8 +204,10 @@ def main(argv: list[str] | None = None) -> int:
 
             # nbclient's cell task dies with its kernel; asyncio would print it at exit as "never retrieved"
             logging.getLogger("asyncio").setLevel(logging.CRITICAL)
-            print(f"clipalign: {stopped.get('by', 'interrupted')}: the step it was running left the run as it was "
-                  f"before that step (finished steps stay); the same command carries on", file=sys.stderr)
+            done = ("the book is left part-built; the same command builds it again" if args.command == "book" else
+                    "the step it was running left the run as it was before that step (finished steps stay); the "
+                    "same command carries on")
+            print(f"clipalign: {stopped.get('by', 'interrupted')}: {done}", file=sys.stderr)
             return 143 if "by" in stopped else 130
 
 
@@ -301,8 +303,11 @@ def _dispatch(args, argv: list[str]) -> int:
     elif args.command == "run" and args.only and not (args.seeds or args.scales) and runs_in(args.out):
         from .multirun import rerun_step
 
-        # a multi-run folder (the default book's): the step in every run, then the synthesis
-        for step in only_steps(args.only):
+        # a multi-run folder (the default book's): the step in every run, then the synthesis (which each
+        # analysis step's re-run ends with: named beside one, it is not run twice)
+        steps = only_steps(args.only)
+        analysed = [step for step in steps if not registry.get(step).synthesis]
+        for step in analysed or steps:
             rerun_step(args.out, step, args.preset, overrides, progress=sys.stderr.isatty())
     elif args.command == "run" and (args.seeds or args.scales):
         from .multirun import run_many

@@ -14,6 +14,7 @@ from __future__ import annotations
 import atexit
 import os
 import sys
+from pathlib import Path
 
 _RESET = """\
 import sys as _sys
@@ -150,8 +151,28 @@ def _transport() -> dict:
         return {}
     import tempfile
 
-    _Shared.sockets = tempfile.mkdtemp(prefix="clipalign-kernel-")  # removed with the kernel (discard)
+    _remove_orphaned_sockets(tempfile.gettempdir())
+    # removed with the kernel (discard); named by our process, so a command killed outright leaves a folder
+    # the next one can tell is orphaned
+    _Shared.sockets = tempfile.mkdtemp(prefix=f"clipalign-kernel-{os.getpid()}-")
     return {"transport": "ipc", "ip": os.path.join(_Shared.sockets, "kernel")}
+
+
+def _remove_orphaned_sockets(tmp: str) -> None:
+    """The socket folders of commands that were killed (SIGKILL leaves no clean-up): those whose process is gone."""
+    import re
+    import shutil
+
+    for folder in Path(tmp).glob("clipalign-kernel-*-*"):
+        found = re.fullmatch(r"clipalign-kernel-(\d+)-.*", folder.name)
+        if not found or not folder.is_dir() or folder.stat().st_uid != os.getuid():
+            continue
+        try:
+            os.kill(int(found.group(1)), 0)
+        except ProcessLookupError:
+            shutil.rmtree(folder, ignore_errors=True)
+        except (PermissionError, OverflowError):
+            pass
 
 
 def _alive() -> bool:

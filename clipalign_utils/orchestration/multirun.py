@@ -18,6 +18,7 @@ import time
 from pathlib import Path
 
 from .. import record, registry
+from ..checkpoints import check_run
 from ..config import DRIVERS_FOLDER, resolve
 from ..errors import ParameterError
 from ..io import write_json
@@ -122,10 +123,9 @@ def rerun_step(out: str | Path, step: str, preset: str | None = None, overrides:
     """Re-run one analysis step in every run of the multi-run folder ``out`` (each resolved against its own
     record: scale, seed, world), then the synthesis over them all; return the runs."""
     entry = registry.get(step)
-    if entry.name == "train" or entry.synthesis:
-        raise ParameterError(f"--only {step} on the multi-run folder {out}: name an analysis step "
-                             f"({', '.join(s.name for s in registry.analysis_steps())}); "
-                             f"to train again, use a run's own folder")
+    if entry.name == "train":
+        raise ParameterError(f"--only train on the multi-run folder {out}: a run trains in its own folder "
+                             f"(clipalign run --out {Path(out) / '<run>'} --only train)")
     out = Path(out).resolve()
     preset = record.run_preset(out, preset)
     given, extra = split_given(dict(overrides or {}), step_notebooks([step, registry.synthesis().name]), preset)
@@ -134,8 +134,12 @@ def rerun_step(out: str | Path, step: str, preset: str | None = None, overrides:
         raise ParameterError(f"{out} holds no runs (<scale>-seed<k>/ folders with checkpoints)")
     resolved = [record.resolve(run_dir, preset, given) for run_dir in runs]  # all checked before any runs
     for run_dir, run_resolved in zip(runs, resolved):
+        check_run(run_dir)  # a run whose training stopped: one line here, not a page failing after others ran
         check_steps(run_dir, [step], run_resolved)
     folder = record.resolve(out, preset, given)
+    if entry.synthesis:  # the folder's synthesis alone, over its runs' tables as they stand
+        synthesise(out, runs, folder, progress)
+        return runs
     if entry.optional:
         # Its page runs once on the folder: it measures every run (each against its own record) and shows
         # them together; the synthesis does not read it.

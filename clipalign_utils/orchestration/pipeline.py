@@ -14,6 +14,7 @@ The runner never builds the book: the CLI does, after a run (``clipalign_utils.o
 from __future__ import annotations
 
 import functools
+import json
 import os
 import shutil
 import time
@@ -116,7 +117,8 @@ def step_notebooks(steps: Sequence[str]) -> list[str]:
 
 
 def run_notebook(name: str, run_dir: Path, parameters: Mapping, progress: bool = True,
-                 label: str | None = None, keep_previous: bool = False) -> Path:
+                 label: str | None = None, keep_previous: bool = False,
+                 committing: Callable[[], object] | None = None) -> Path:
     """Execute the notebook <name> (a step's or a page's, see the registry) into RUN_DIR/notebooks/<name>.ipynb,
     passing those of ``parameters`` it declares. If it fails, its partial copy is kept as <name>.failed.ipynb
     and the page executed before is removed, or kept with ``keep_previous`` (the caller puts back what it
@@ -166,6 +168,8 @@ def run_notebook(name: str, run_dir: Path, parameters: Mapping, progress: bool =
         kernel.release_clients()
         if kernel.fresh_kernels():
             kernel.discard()
+    if committing is not None:  # the caller's last word before the finished page takes the old one's place
+        committing()
     os.replace(partial, final)
     (out_dir / f"{name}.failed.ipynb").unlink(missing_ok=True)
     return final
@@ -186,14 +190,18 @@ def run_page(name: str, run_dir: Path, resolved: Resolved, extra: Mapping | None
     with _saved_outputs(layout, name, before) as outputs:
         record.write_entry(run_dir, entry or name, resolved)
         try:
-            return run_notebook(name, run_dir, parameters, progress, label, keep_previous=True)
+            return run_notebook(name, run_dir, parameters, progress, label, keep_previous=True,
+                                committing=lambda: (outputs / _COMMITTED).touch())
         except BaseException:
-            _put_back(layout, outputs)
+            with _signals_deferred():  # a second Ctrl-C or SIGTERM must not stop the putting back half-way
+                _settle(layout, name, outputs)
             raise
 
 
 _SAVED = ".{}.outputs-before"
 _SAVED_COMPLETE = "held.lock"  # made last: a saved copy without it was stopped while it was being made
+_COMMITTED = "page-finished"  # made just before the finished page replaces the one before: keep, do not put back
+_FOLDERS = "folders.json"  # which of metrics/ and figures/ existed before the page
 
 
 @contextmanager
@@ -201,15 +209,18 @@ def _saved_outputs(layout: RunDir, name: str, record_before: bytes | None):
     """A copy of the run folder's tables, figures and record.json (a few MB) beside them, to put back if the page
     fails or is stopped: its cells write tables and figures as they go. It is held (an flock) while the page
     runs and removed after; one left behind, unheld, is a command killed mid-page (SIGKILL, a lost node), which
-    the next command on the run puts back (:func:`recover_stopped_pages`)."""
+    the next command on the run puts back (:func:`recover_stopped_pages`), or keeps the page if it had finished."""
     import fcntl
 
     saved = layout.path / _SAVED.format(name)
     shutil.rmtree(saved, ignore_errors=True)
     saved.mkdir(parents=True)
+    existed = []
     for folder in (layout.metrics, layout.figures):
         if folder.is_dir():
             shutil.copytree(folder, saved / folder.name)
+            existed.append(folder.name)
+    (saved / _FOLDERS).write_text(json.dumps(existed))
     if record_before is not None:
         (saved / layout.run_record.name).write_bytes(record_before)
     with open(saved / _SAVED_COMPLETE, "w") as held:
@@ -220,14 +231,54 @@ def _saved_outputs(layout: RunDir, name: str, record_before: bytes | None):
             shutil.rmtree(saved, ignore_errors=True)
 
 
+def _settle(layout: RunDir, name: str, saved: Path) -> bool:
+    """The run made consistent after page ``name`` stopped: a page that had finished (its commit marker in
+    ``saved``) is kept, put in place if the stop came before that; else its tables, figures and record are put
+    back (:func:`_put_back`). Returns whether they were put back."""
+    if (saved / _COMMITTED).exists():
+        running = layout.notebooks / f".{name}.running.ipynb"
+        if running.exists():
+            os.replace(running, layout.notebooks / f"{name}.ipynb")
+        return False
+    _put_back(layout, saved)
+    return True
+
+
 def _put_back(layout: RunDir, saved: Path) -> None:
-    """The run's tables, figures and record.json as ``saved`` holds them (a record it lacks: none)."""
+    """The run's tables, figures and record.json as ``saved`` holds them (a record it lacks: none). Repeatable:
+    stopped half-way, it finishes on the next call (a folder already moved back is not in ``saved`` any more, and
+    one that did not exist before is removed), and ``saved`` is removed only by the caller, after it."""
+    listed = saved / _FOLDERS
+    existed = json.loads(listed.read_text()) if listed.exists() else [p.name for p in saved.iterdir() if p.is_dir()]
+    for folder in (layout.metrics, layout.figures):
+        if (saved / folder.name).is_dir():
+            shutil.rmtree(folder, ignore_errors=True)
+            os.replace(saved / folder.name, folder)
+        elif folder.name not in existed:
+            shutil.rmtree(folder, ignore_errors=True)
     kept = saved / layout.run_record.name
     record.restore(layout.path, kept.read_bytes() if kept.exists() else None)
-    for folder in (layout.metrics, layout.figures):
-        shutil.rmtree(folder, ignore_errors=True)
-        if (saved / folder.name).is_dir():
-            os.replace(saved / folder.name, folder)
+
+
+@contextmanager
+def _signals_deferred():
+    """Ctrl-C and SIGTERM held back (then raised as KeyboardInterrupt) while the block runs, in the main thread."""
+    import signal
+    import threading
+
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    arrived = []
+    previous = {signum: signal.signal(signum, lambda number, frame: arrived.append(number))
+                for signum in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield
+    finally:
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
+    if arrived:
+        raise KeyboardInterrupt
 
 
 def recover_stopped_pages(run_dir: str | Path) -> list[str]:
@@ -245,18 +296,22 @@ def recover_stopped_pages(run_dir: str | Path) -> list[str]:
             if not lock.exists():  # stopped while saving, before the page changed anything
                 shutil.rmtree(saved, ignore_errors=True)
                 continue
+            notebooks = RunDir(folder).notebooks
             with open(lock) as held:
                 try:
                     fcntl.flock(held, fcntl.LOCK_EX | fcntl.LOCK_NB)
                 except BlockingIOError:
                     raise ParameterError(f"{folder}: another command is running page {name} there now; wait for "
                                          f"it to finish (or stop it) before running this one") from None
-                _put_back(RunDir(folder), saved)
+                with _signals_deferred():
+                    restored = _settle(RunDir(folder), name, saved)
             shutil.rmtree(saved, ignore_errors=True)
-            (RunDir(folder).notebooks / f".{name}.running.ipynb").unlink(missing_ok=True)
-            print(f"note: {folder}: a command stopped during page {name} without cleaning up (killed?); its "
-                  f"tables, figures and record are put back as they were before that page", flush=True)
-            put_back.append(name)
+            for leftover in (f".{name}.running.ipynb", f".{name}.source.ipynb"):
+                (notebooks / leftover).unlink(missing_ok=True)
+            if restored:
+                print(f"note: {folder}: a command stopped during page {name} without cleaning up (killed?); its "
+                      f"tables, figures and record are put back as they were before that page", flush=True)
+                put_back.append(name)
     return put_back
 
 
