@@ -359,6 +359,16 @@ def test_sigterm_stops_a_command_as_ctrl_c_does(tmp_path, monkeypatch, capsys):
             assert error == (f"clipalign: {says}: the step it was running left the run as it was before that step "
                              f"(finished steps stay); the same command carries on")
             assert _files(run) == before
+        # stopped just after the page's parameters were recorded, before it ran: the record is put back too
+        real_entry = pipeline.record.write_entry
+
+        def recorded_then_stopped(*args, **kwargs):
+            real_entry(*args, **kwargs)
+            os.kill(os.getpid(), signal.SIGTERM)
+        monkeypatch.setattr(pipeline.record, "write_entry", recorded_then_stopped)
+        assert cli.main(["run", "--preset", "smoke", "--out", str(run), "--only", "iqa",
+                         "-p", "distance=euclidean"]) == 143
+        assert _files(run) == before
     finally:
         signal.signal(signal.SIGINT, ignored)
     assert signal.getsignal(signal.SIGTERM) == handler

@@ -188,8 +188,8 @@ def run_page(name: str, run_dir: Path, resolved: Resolved, extra: Mapping | None
     parameters = {"run_dir": str(run_dir), "auto_train": False,  # a step that finds no checkpoints fails
                   **resolved.to_json()["parameters"], "preset": resolved.preset, **(extra or {})}
     with _saved_outputs(layout, name, before) as outputs:
-        record.write_entry(run_dir, entry or name, resolved)
         try:
+            record.write_entry(run_dir, entry or name, resolved)
             return run_notebook(name, run_dir, parameters, progress, label, keep_previous=True,
                                 committing=lambda: (outputs / _COMMITTED).touch())
         except BaseException:
@@ -284,8 +284,9 @@ def _signals_deferred():
 def recover_stopped_pages(run_dir: str | Path) -> list[str]:
     """Put back what a command killed mid-page (SIGKILL, an out-of-time job, a lost node: nothing ran its
     clean-up) left half-written in ``run_dir`` or its runs: the tables, figures and record.json from before that
-    page, with a note; the page executed before it was never replaced. Returns the pages put back. A copy
-    still held is a page another command is running now: ParameterError."""
+    page, with a note (the page executed before it is still in place); a page killed once it had finished is
+    kept, with its tables (:func:`_settle`). Returns the pages put back. A copy still held is a page another
+    command is running now: ParameterError."""
     import fcntl
 
     put_back = []
