@@ -134,8 +134,7 @@ def _run_files(run_dir: Path, model: str | None) -> tuple[list[Checkpoint], dict
                                   f"folder, the one holding checkpoints/ ({run_dir.absolute().parent})")
         raise CheckpointError(f"run_dir {run_dir} has no checkpoints/ folder: point run_dir at a "
                               f"training run (ours, or open_clip_train's <logs>/<name>)")
-    checkpoints = sorted((Checkpoint(p, float(m.group(1))) for p in layout.checkpoints.iterdir()
-                          if (m := _EPOCH_FILE.match(p.name))), key=lambda c: c.epoch)
+    checkpoints = _epoch_checkpoints(layout.checkpoints)
     if not checkpoints:
         raise CheckpointError(no_checkpoints(layout.checkpoints))
     stopped = unfinished_training(run_dir, checkpoints)
@@ -148,6 +147,14 @@ def _run_files(run_dir: Path, model: str | None) -> tuple[list[Checkpoint], dict
         raise CheckpointError(f"{layout.params_txt} is missing, so the model is unknown: "
                               f"pass the parameter model (e.g. model=ViT-B-32)")
     return checkpoints, params, name, False
+
+
+def _epoch_checkpoints(folder: Path) -> list[Checkpoint]:
+    """The ``epoch_<N>.pt`` files in ``folder`` (none if it is missing), in epoch order."""
+    if not folder.is_dir():
+        return []
+    return sorted((Checkpoint(p, float(m.group(1))) for p in folder.iterdir() if (m := _EPOCH_FILE.match(p.name))),
+                  key=lambda c: c.epoch)
 
 
 def unfinished_training(run_dir: Path, checkpoints: Sequence[Checkpoint]) -> str | None:
@@ -211,8 +218,7 @@ def discover_or_train(run_dir: str | Path, params: dict, auto_train: bool = True
     :func:`discover_run`'s error.
     """
     layout = RunDir(run_dir)
-    found = sorted((Checkpoint(p, float(m.group(1))) for p in layout.checkpoint_files()
-                    if (m := _EPOCH_FILE.match(p.name))), key=lambda c: c.epoch)
+    found = _epoch_checkpoints(layout.checkpoints)
     stopped = unfinished_training(Path(run_dir), found) if found and layout.source_manifest() is None else None
     if (auto_train and (not found or stopped) and trainable_folder(Path(run_dir))
             and params.get("model") in model_names.SCALES):

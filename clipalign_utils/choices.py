@@ -11,6 +11,11 @@ IQA_RESIZE = ("auto", "patches", "resize", "crop")
 NOISE_AT = ("native", "input")
 LAYERS = ("final", "all")
 SIMILARITY_PROTOCOLS = ("all", "votes6")
+SALIENCY_METHODS = ("smoothgrad", "rollout")
+# Where the world puts an object: anywhere it fits whole at a varied size, or near the centre (the first worlds).
+OBJECT_PLACEMENTS = ("varied", "centred")
+# An interpolated model's BatchNorm statistics: re-estimated on training batches, or interpolated like weights.
+BN_STATISTICS = ("reestimate", "interpolate")
 
 
 def similarity_options_problem(dataset: str, protocol: str, split: str | None) -> str | None:
@@ -22,8 +27,3 @@ def similarity_options_problem(dataset: str, protocol: str, split: str | None) -
     if dataset == "embedded" and (split or "test") != "test":
         return f"similarity_split={split!r}: the embedded set has one split, test"
     return None
-SALIENCY_METHODS = ("smoothgrad", "rollout")
-# Where the world puts an object: anywhere it fits whole at a varied size, or near the centre (the first worlds).
-OBJECT_PLACEMENTS = ("varied", "centred")
-# An interpolated model's BatchNorm statistics: re-estimated on training batches, or interpolated like weights.
-BN_STATISTICS = ("reestimate", "interpolate")

@@ -188,7 +188,11 @@ class URLSource(Source):
         if at_epochs is None:
             raise ParameterError(f"--checkpoints {self.spec}: a URL template cannot be listed; "
                                  f"name the epochs with --at-epochs (1,2,4)")
-        return [RemoteCheckpoint(e, self.url(e), *self._size_and_version(self.url(e))) for e in at_epochs]
+        found = []
+        for epoch in at_epochs:
+            size, version = self._size_and_version(self.url(epoch))
+            found.append(RemoteCheckpoint(epoch, self.url(epoch), size, version=version))
+        return found
 
     @staticmethod
     def _get(url: str, **kwargs):
@@ -203,12 +207,11 @@ class URLSource(Source):
             raise CheckpointError(f"{url}: HTTP {response.status_code} {response.reason}")
         return response
 
-    def _size_and_version(self, url: str) -> tuple[int | None, None, None, str | None]:
-        """(size, sha256, samples seen, version) as a HEAD request gives them: no checksum, no sample count."""
+    def _size_and_version(self, url: str) -> tuple[int | None, str | None]:
+        """(size, version) as a HEAD request gives them."""
         headers = self._get(url, method="HEAD").headers
         length = headers.get("Content-Length")
-        return (int(length) if length and length.isdigit() else None, None, None,
-                headers.get("ETag") or headers.get("Last-Modified"))
+        return int(length) if length and length.isdigit() else None, headers.get("ETag") or headers.get("Last-Modified")
 
     def _download(self, checkpoint, partial, progress):
         import requests

@@ -181,28 +181,37 @@ def adamw(model: torch.nn.Module, params: dict) -> torch.optim.AdamW:
                               {"params": no_decay, "weight_decay": 0.0}], lr=params["lr"], fused=True)
 
 
+def _saved_checkpoints(ckpt_dir: Path) -> list[Path]:
+    """The run's ``epoch_<N>.pt`` files in epoch order."""
+    return sorted(ckpt_dir.glob("epoch_*.pt"), key=lambda p: float(p.stem.split("_")[1]))
+
+
+def _drop_optimizer(path: Path) -> None:
+    """Rewrite the checkpoint ``path`` (written by an earlier process) without its optimizer state, if it has
+    one, as an uninterrupted run rewrites it: a plain state dict (a loaded one carries the modules' _metadata)."""
+    state = torch.load(path, map_location="cpu", weights_only=True, mmap=True)
+    if state.pop("optimizer", None) is not None:
+        _atomic_torch_save({**state, "state_dict": dict(state["state_dict"])}, path)
+
+
 def _tidy_stopped_saves(ckpt_dir: Path) -> None:
     """What a training killed while saving leaves: a checkpoint's temporary folder (io.atomic_write), and the
     checkpoint before the latest still holding its optimizer state (the process died between saving the
     latest and rewriting that one without it). Both as an uninterrupted run would have left them."""
     for stale in ckpt_dir.glob(".epoch_*.tmp"):
         shutil.rmtree(stale, ignore_errors=True)
-    saved = sorted(ckpt_dir.glob("epoch_*.pt"), key=lambda p: float(p.stem.split("_")[1]))
-    if len(saved) < 2:
-        return
-    try:
-        state = torch.load(saved[-2], map_location="cpu", weights_only=True, mmap=True)
-    except Exception:  # unreadable: the resume point's own check names what is wrong with the run
-        return
-    if state.pop("optimizer", None) is not None:  # as the uninterrupted run rewrites it: a plain state dict
-        _atomic_torch_save({**state, "state_dict": {k: v.clone() for k, v in state["state_dict"].items()}},
-                           saved[-2])
+    saved = _saved_checkpoints(ckpt_dir)
+    if len(saved) >= 2:
+        try:
+            _drop_optimizer(saved[-2])
+        except Exception:  # unreadable: the resume point's own check names what is wrong with the run
+            pass
 
 
 def _resume_point(ckpt_dir: Path, params: dict) -> tuple[Path | None, int]:
     """The latest checkpoint of a matching earlier run and its step, or (None, -1)."""
     record = RunDir(ckpt_dir.parent).train_record
-    saved = sorted(ckpt_dir.glob("epoch_*.pt"), key=lambda p: float(p.stem.split("_")[1]))
+    saved = _saved_checkpoints(ckpt_dir)
     if not saved:
         return None, -1
     if record.exists():
@@ -297,11 +306,8 @@ def train(run_dir: str | Path, params: dict, progress: bool = True) -> list[Path
         # weights' size, and every checkpoint still loads with open_clip without it.
         if holder is not None and holder != path and holder.exists():
             if held is None:  # resumed: written by an earlier process, perhaps already without the state
-                state = torch.load(holder, map_location="cpu", weights_only=True)
-                # a plain dict, as an uninterrupted run rewrites it (the loaded one carries the modules' _metadata)
-                held = ({**state, "state_dict": dict(state["state_dict"])}
-                        if state.pop("optimizer", None) is not None else None)
-            if held is not None:
+                _drop_optimizer(holder)
+            else:
                 _atomic_torch_save(held, holder)
         # A copy: the state dict's tensors are the live weights, which the next steps change.
         holder, held = path, {**checkpoint, "state_dict": {k: v.detach().clone() for k, v in weights.items()}}
@@ -368,4 +374,4 @@ def train(run_dir: str | Path, params: dict, progress: bool = True) -> list[Path
                         write_text(log_path, "step,epoch,loss,lr\n" + "\n".join(losses) + "\n")
                     save(step + 1, schedule[step + 1])
     bar.close()
-    return sorted(ckpt_dir.glob("epoch_*.pt"), key=lambda p: float(p.stem.split("_")[1]))
+    return _saved_checkpoints(ckpt_dir)

@@ -82,9 +82,14 @@ FITS = ("crop", "resize")
 _FILE_DIGESTS: dict[tuple, bytes] = {}
 
 
-def _file_digest(path: Path) -> bytes:
+def _file_key(path: Path) -> tuple:
+    """The file as it stands: a file written or replaced since has another (its ctime, at least)."""
     stat = path.stat()
-    key = (str(path), stat.st_ino, stat.st_size, stat.st_mtime_ns, stat.st_ctime_ns)
+    return str(path), stat.st_ino, stat.st_size, stat.st_mtime_ns, stat.st_ctime_ns
+
+
+def _file_digest(path: Path) -> bytes:
+    key = _file_key(path)
     digest = _FILE_DIGESTS.get(key)
     if digest is None:
         with open(path, "rb") as handle:
@@ -119,8 +124,7 @@ class KeptImages:
         self.held = 0
 
     def get(self, path: Path, how: tuple, make: Callable[[], np.ndarray]) -> np.ndarray:
-        stat = path.stat()
-        key = (str(path), stat.st_ino, stat.st_size, stat.st_mtime_ns, stat.st_ctime_ns, how)
+        key = (*_file_key(path), how)
         image = self.images.get(key)
         if image is not None:
             return image

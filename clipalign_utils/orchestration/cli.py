@@ -12,7 +12,6 @@ import os
 import signal
 import sys
 import tempfile
-import threading
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -216,20 +215,16 @@ def _stopped_as_interrupted():
     """SIGTERM (``kill``, ``timeout``, a scheduler's time limit) stops the command as Ctrl-C does: the step it was
     running puts the run back as it was, rather than the process dying between a page's tables and its figures.
     Yields {"by": "stopped by SIGTERM"} once that happened."""
+    from .signals import handled
+
     stopped: dict = {}
 
     def stop(signum, frame):
         stopped["by"] = "stopped by SIGTERM"
         raise KeyboardInterrupt
 
-    if threading.current_thread() is not threading.main_thread():  # only the main thread may set a handler
+    with handled(stop, (signal.SIGTERM,)):
         yield stopped
-        return
-    previous = signal.signal(signal.SIGTERM, stop)
-    try:
-        yield stopped
-    finally:
-        signal.signal(signal.SIGTERM, previous)
 
 
 def _dispatch(args, argv: list[str]) -> int:

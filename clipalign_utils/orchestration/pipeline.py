@@ -26,7 +26,7 @@ from typing import Callable, Mapping, Sequence
 from .. import record, registry
 from ..checkpoints import check_run
 from ..config import PRESETS
-from . import kernel
+from . import kernel, signals
 from ..errors import ClipalignError, ParameterError
 from ..layout import RunDir, runs_in
 from ..record import Resolved
@@ -193,12 +193,12 @@ def run_page(name: str, run_dir: Path, resolved: Resolved, extra: Mapping | None
             return run_notebook(name, run_dir, parameters, progress, label, keep_previous=True,
                                 committing=lambda: (outputs / _COMMITTED).touch())
         except BaseException:
-            with _signals_deferred():  # a second Ctrl-C or SIGTERM must not stop the putting back half-way
+            with signals.deferred():  # a second Ctrl-C or SIGTERM must not stop the putting back half-way
                 _settle(layout, name, outputs)
             raise
 
 
-_SAVED = ".{}.outputs-before"
+_SAVED_SUFFIX = ".outputs-before"  # .<notebook>.outputs-before beside metrics/
 _SAVED_COMPLETE = "held.lock"  # made last: a saved copy without it was stopped while it was being made
 _COMMITTED = "page-finished"  # made just before the finished page replaces the one before: keep, do not put back
 _FOLDERS = "folders.json"  # which of metrics/ and figures/ existed before the page
@@ -212,7 +212,7 @@ def _saved_outputs(layout: RunDir, name: str, record_before: bytes | None):
     the next command on the run puts back (:func:`recover_stopped_pages`), or keeps the page if it had finished."""
     import fcntl
 
-    saved = layout.path / _SAVED.format(name)
+    saved = layout.path / f".{name}{_SAVED_SUFFIX}"
     shutil.rmtree(saved, ignore_errors=True)
     saved.mkdir(parents=True)
     existed = []
@@ -248,8 +248,7 @@ def _put_back(layout: RunDir, saved: Path) -> None:
     """The run's tables, figures and record.json as ``saved`` holds them (a record it lacks: none). Repeatable:
     stopped half-way, it finishes on the next call (a folder already moved back is not in ``saved`` any more, and
     one that did not exist before is removed), and ``saved`` is removed only by the caller, after it."""
-    listed = saved / _FOLDERS
-    existed = json.loads(listed.read_text()) if listed.exists() else [p.name for p in saved.iterdir() if p.is_dir()]
+    existed = json.loads((saved / _FOLDERS).read_text())
     for folder in (layout.metrics, layout.figures):
         if (saved / folder.name).is_dir():
             shutil.rmtree(folder, ignore_errors=True)
@@ -258,27 +257,6 @@ def _put_back(layout: RunDir, saved: Path) -> None:
             shutil.rmtree(folder, ignore_errors=True)
     kept = saved / layout.run_record.name
     record.restore(layout.path, kept.read_bytes() if kept.exists() else None)
-
-
-@contextmanager
-def _signals_deferred():
-    """Ctrl-C and SIGTERM held back (then raised as KeyboardInterrupt) while the block runs, in the main thread."""
-    import signal
-    import threading
-
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
-    arrived = []
-    previous = {signum: signal.signal(signum, lambda number, frame: arrived.append(number))
-                for signum in (signal.SIGINT, signal.SIGTERM)}
-    try:
-        yield
-    finally:
-        for signum, handler in previous.items():
-            signal.signal(signum, handler)
-    if arrived:
-        raise KeyboardInterrupt
 
 
 def recover_stopped_pages(run_dir: str | Path) -> list[str]:
@@ -291,8 +269,8 @@ def recover_stopped_pages(run_dir: str | Path) -> list[str]:
 
     put_back = []
     for folder in [Path(run_dir), *runs_in(run_dir)]:
-        for saved in sorted(folder.glob(_SAVED.format("*"))):
-            name = saved.name[1:-len(_SAVED.format("")) + 1]  # ".<name>.outputs-before"
+        for saved in sorted(folder.glob(f".*{_SAVED_SUFFIX}")):
+            name = saved.name[1:-len(_SAVED_SUFFIX)]
             lock = saved / _SAVED_COMPLETE
             if not lock.exists():  # stopped while saving, before the page changed anything
                 shutil.rmtree(saved, ignore_errors=True)
@@ -304,7 +282,7 @@ def recover_stopped_pages(run_dir: str | Path) -> list[str]:
                 except BlockingIOError:
                     raise ParameterError(f"{folder}: another command is running page {name} there now; wait for "
                                          f"it to finish (or stop it) before running this one") from None
-                with _signals_deferred():
+                with signals.deferred():
                     restored = _settle(RunDir(folder), name, saved)
             shutil.rmtree(saved, ignore_errors=True)
             for leftover in (f".{name}.running.ipynb", f".{name}.source.ipynb"):

@@ -90,16 +90,15 @@ def _marker(layout: RunDir, checkpoint: RemoteCheckpoint) -> Path:
     return layout.cache / "streamed" / f"{checkpoint.name}.json"
 
 
-def _marked(layout: RunDir, checkpoint: RemoteCheckpoint) -> dict | None:
-    """What the last command measured of ``checkpoint``'s name: {"identity": …, "steps": […]}, or None."""
+def _marked_identity_and_done(layout: RunDir, checkpoint: RemoteCheckpoint) -> tuple[dict | None, set[str]]:
+    """(the identity of the file the last command measured under ``checkpoint``'s name, or None; the steps whose
+    measurement of ``checkpoint`` is cached: those, if it was the same source file)."""
     path = _marker(layout, checkpoint)
-    return json.loads(path.read_text()) if path.exists() else None
-
-
-def _done(layout: RunDir, checkpoint: RemoteCheckpoint) -> set[str]:
-    """The steps whose measurement of ``checkpoint`` is cached (from the same source file)."""
-    marked = _marked(layout, checkpoint)
-    return set(marked["steps"]) if marked and marked.get("identity") == checkpoint.identity() else set()
+    if not path.exists():
+        return None, set()
+    marked = json.loads(path.read_text())
+    identity = marked.get("identity")
+    return identity, set(marked["steps"]) if identity == checkpoint.identity() else set()
 
 
 def weight_files(layout: RunDir) -> list[Path]:
@@ -221,16 +220,15 @@ def _measure_each(source: Source, mine: list[RemoteCheckpoint], wanted: list[Rem
     # what each checkpoint measures here is what that pass finds in the cache
     run = discover_run(run_dir)
     for checkpoint in tqdm(mine, desc="checkpoints", disable=not progress):
-        done = _done(layout, checkpoint)
+        marked, done = _marked_identity_and_done(layout, checkpoint)
         todo = [s for s in steps if s not in done]
         local = layout.checkpoints / f"{checkpoint.name}.pt"
         if todo:
             if not source.remote:
                 path = Path(checkpoint.location)
             else:
-                marked = _marked(layout, checkpoint)
                 if local.exists() and ((checkpoint.size is not None and local.stat().st_size != checkpoint.size)
-                                       or (marked and marked.get("identity") != checkpoint.identity())):
+                                       or (marked is not None and marked != checkpoint.identity())):
                     local.unlink()  # kept from an earlier fetch of another file (the source's size or version changed)
                 if not local.exists():
                     _check_disk(layout, keep, checkpoint.name, others)
