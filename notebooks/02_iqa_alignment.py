@@ -194,8 +194,8 @@ display(iqa_step.compare_distances(run, params, data).round(3))
 # ## Which layer is most aligned?
 # With `layers="all"`, every block of the vision tower is scored the same way: the block's output
 # is compared *location by location* (each spatial position of a ResNet stage, each token of a
-# transformer block, with the chosen distance), and the pair's distance is the mean over locations.
-# Averaging the features over space first would cancel zero-mean local damage such as noise or JPEG
+# transformer block): the pair's L locations form one vector of L·C values, location l against
+# location l, measured with the chosen distance as the authors' per-layer code does. Averaging the features over space first would cancel zero-mean local damage such as noise or JPEG
 # blocks. Early blocks see pixels, late ones semantics; the paper's question is where low-level
 # alignment lives and how that moves with training.
 

@@ -1,4 +1,4 @@
-"""The paper's measures, checked by hand: raw-embedding distances, per-location block distances,
+"""The paper's measures, checked by hand: raw-embedding distances, block outputs compared location by location,
 native-resolution patches, the paired early-peak test, relations net of time, the chance-corrected
 drop, and the prompt and reference sets the measures run on."""
 
@@ -52,17 +52,35 @@ def test_normalized_euclidean_on_raw_vectors_by_hand():
     np.testing.assert_allclose(embedding_distance(ref, dist, "euclidean"), [2.0, 6.0])
 
 
-def test_location_distance_on_a_2x2xC_map_by_hand():
-    # one pair, a 2×2 map (4 locations) of C = 2 channels, flattened to (N, L, C)
-    ref = np.zeros((1, 4, 2))
-    dist = np.array([[[3.0, 4.0], [0.0, 0.0], [1.0, 0.0], [0.0, -1.0]]])
-    # per-location euclidean: 5, 0, 1, 1 → mean 7/4
-    assert location_distance(ref, dist, "euclidean") == pytest.approx([1.75])
-    # pooling first would compare the mean vectors (1, 0.75) and (0, 0): 1.25 — the noise cancels
-    assert np.linalg.norm(dist.mean(axis=1) - ref.mean(axis=1)) == pytest.approx(1.25)
-    # normalized: channel scales over the 4 locations: c0 (9 + 0 + 1 + 0)/4 = 2.5, c1 (16 + 0 + 0 + 1)/4 = 4.25
-    expected = np.mean([np.sqrt((9 / 2.5 + 16 / 4.25) / 2), 0.0, np.sqrt((1 / 2.5) / 2), np.sqrt((1 / 4.25) / 2)])
-    assert location_distance(ref, dist, "normalized_euclidean") == pytest.approx([expected])
+def test_location_distance_on_two_block_outputs_by_hand():
+    # two pairs, each a block output of L = 2 locations × C = 2 channels, (N, L, C)
+    ref = np.zeros((2, 2, 2))
+    dist = np.array([[[3.0, 4.0], [0.0, 0.0]],
+                     [[1.0, 0.0], [0.0, -1.0]]])
+    # the pair's L·C values as one vector: |(3, 4, 0, 0)| = 5, |(1, 0, 0, −1)| = √2
+    np.testing.assert_allclose(location_distance(ref, dist, "euclidean"), [5.0, np.sqrt(2.0)])
+    # a mean of per-location distances would give (5 + 0)/2 and (1 + 1)/2: the authors' code does not
+    assert location_distance(ref, dist, "euclidean")[1] != pytest.approx(1.0)
+    # pooling first would compare the mean vectors: pair 1's (0.5, −0.5) against 0 — local damage cancels
+    assert np.linalg.norm(dist[1].mean(axis=0)) == pytest.approx(np.sqrt(0.5))
+    # normalized: channel scales over the 4 location pairs: c0 (9 + 0 + 1 + 0)/4 = 2.5, c1 (16 + 0 + 0 + 1)/4 = 4.25;
+    # distance = sqrt of the mean of s/m over the pair's 4 values
+    expected = [np.sqrt((9 / 2.5 + 16 / 4.25 + 0 + 0) / 4), np.sqrt((1 / 2.5 + 0 + 0 + 1 / 4.25) / 4)]
+    np.testing.assert_allclose(location_distance(ref, dist, "normalized_euclidean"), expected)
+    # cosine of the flattened outputs: (1, 0, 1, 0) against (1, 0, 0, 1) → 1 − 1/2; against itself 0
+    base = np.array([[[1.0, 0.0], [1.0, 0.0]]] * 2)
+    other = np.array([[[1.0, 0.0], [0.0, 1.0]], [[1.0, 0.0], [1.0, 0.0]]])
+    np.testing.assert_allclose(location_distance(base, other, "cosine"), [0.5, 0.0], atol=1e-12)
+
+
+def test_block_normalized_euclidean_follows_the_authors_steps():
+    # the authors' per-layer script, step by step: per channel, the squared difference averaged over
+    # tokens; each channel divided by its mean over pairs; the square root of the mean over channels
+    rng = np.random.default_rng(3)
+    ref, dist = rng.normal(size=(6, 5, 4)), rng.normal(size=(6, 5, 4)) * rng.uniform(0.1, 3.0, size=4)
+    per_channel = ((ref - dist) ** 2).mean(axis=1)
+    authors = np.sqrt((per_channel / per_channel.mean(axis=0)).mean(axis=1))
+    np.testing.assert_allclose(location_distance(ref, dist, "normalized_euclidean"), authors, rtol=1e-12)
 
 
 def test_pair_distances_average_over_patches():

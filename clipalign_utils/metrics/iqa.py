@@ -55,19 +55,25 @@ def embedding_distance(ref: np.ndarray, dist: np.ndarray, kind: str = "cosine") 
 def location_distance(ref: np.ndarray, dist: np.ndarray, kind: str = "normalized_euclidean") -> np.ndarray:
     """Distance between ``ref[i]`` and ``dist[i]`` for (N, D) embeddings or (N, L, C) block outputs.
 
-    For block outputs (L locations: spatial positions or tokens, C channels) the distance is taken per
-    location and then averaged: distance_i = (1/L) Σ_l embedding_distance(r_il, d_il), where
-    ``normalized_euclidean``'s per-channel scale m_c is the mean squared difference of channel c over
-    all N·L location pairs. Averaging the features over locations first would cancel zero-mean local
-    damage (noise, JPEG blocks), which is why this compares location by location.
+    A block output (L locations: spatial positions or tokens, C channels) is compared as one vector of
+    L·C values, location l of the reference against location l of the distorted image, as the authors'
+    per-layer code does (pablohc97/Evaluating_Human-CLIP_Alignment_at_Different_Abstraction_Levels):
+    ``cosine`` and ``euclidean`` on that vector; ``normalized_euclidean`` with s_ilc = (r_ilc − d_ilc)²
+    and channel c's scale m_c the mean of s_ilc over all N·L location pairs,
+    distance_i = sqrt((1/(L·C)) Σ_l Σ_c s_ilc / m_c). Averaging the features over locations first would
+    cancel zero-mean local damage (noise, JPEG blocks), which is why locations are kept apart.
     """
     ref = np.asarray(ref, dtype=float)
     dist = np.asarray(dist, dtype=float)
     if ref.ndim == 3 and ref.shape == dist.shape:
         n, locations, channels = ref.shape
+        if kind != "normalized_euclidean":
+            return embedding_distance(ref.reshape(n, locations * channels), dist.reshape(n, locations * channels), kind)
+        # sqrt(mean_c s_ilc / m_c) per location, with m_c over the N·L location pairs; its square's mean
+        # over locations is the mean over all L·C values
         per_location = embedding_distance(ref.reshape(n * locations, channels),
                                           dist.reshape(n * locations, channels), kind)
-        return per_location.reshape(n, locations).mean(axis=1)
+        return np.sqrt((per_location.reshape(n, locations) ** 2).mean(axis=1))
     return embedding_distance(ref, dist, kind)
 
 
