@@ -7,7 +7,9 @@ and kept on disk under ``cache_dir``: every notebook of a run shares the cache, 
 hit never loads the model. A checkpoint is known by its file's path, size and time, or, when it was
 fetched from a source (``sources``), by that source's identity: a streamed run's weights may be gone.
 
-On CUDA the forward pass runs under autocast (fp16); on the CPU in fp32.
+On CUDA the forward pass runs under autocast (fp16); on the CPU in fp32. The cache is kept apart by what
+changes the numbers' low bits: the device type (and with it the precision) and the torch and open_clip
+versions, so a cache filled on a GPU never answers a CPU run, nor one filled by another torch.
 
 torch, open_clip and the model are imported and loaded only where something is encoded: a step whose
 embeddings are all cached (a re-run) reads them with numpy and never imports torch (about 2.5 s with
@@ -15,8 +17,11 @@ torchvision, which open_clip and piq import).
 """
 from __future__ import annotations
 
+import glob
 import hashlib
 import json
+import os
+import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Sequence
 
@@ -39,6 +44,31 @@ def _sha1(obj) -> str:
 def _file_identity(path: Path) -> dict:
     stat = path.stat()
     return {"path": str(path.resolve()), "size": stat.st_size, "mtime_ns": stat.st_mtime_ns}
+
+
+def device_type(asked: str, resolve) -> str:
+    """The type of device an encoder asked for ``asked`` computes on ("cpu", "cuda", …). ``resolve()`` gives
+    the torch device; it is called only where the answer needs torch: on Linux, "auto" without a GPU
+    driver's device node cannot find CUDA, and a cached re-run should not import torch to learn that."""
+    if asked != "auto":
+        return asked.split(":")[0]
+    if sys.platform.startswith("linux") and not glob.glob("/dev/nvidia[0-9]*") and not os.path.exists("/dev/kfd"):
+        return "cpu"
+    return resolve().type
+
+
+def computed_with(device: str) -> dict:
+    """What the cached numbers' low bits depend on besides the checkpoint and the images."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    def installed(name):
+        try:
+            return version(name)
+        except PackageNotFoundError:
+            return None
+
+    return {"device": device, "precision": "float16 autocast" if device == "cuda" else "float32",
+            "torch": installed("torch"), "open_clip": installed("open_clip_torch")}
 
 
 # Bump when the meaning of a cached array changes, so an older cache is never read with the new meaning
@@ -123,7 +153,8 @@ class Encoder:
         self.progress = progress
         self._model = None
         self._identity = {"checkpoint": source or _file_identity(self.checkpoint_path), "model": model_name,
-                          "image_size": image_size, "format": CACHE_FORMAT}
+                          "image_size": image_size, "format": CACHE_FORMAT,
+                          "computed_with": computed_with(device_type(device, lambda: self.device))}
         # how the model is built (checkpoints.model_options), where it differs from open_clip's defaults
         self.model_options = dict(model_options or {})
         if self.model_options:

@@ -396,3 +396,53 @@ def test_a_cache_from_before_raw_embeddings_is_not_reused(tmp_path):
     raw = encoder.encode_images(images)
     assert encoder_module.CACHE_FORMAT == 2 and not np.allclose(raw, 7.0)
     assert not np.allclose(np.linalg.norm(raw, axis=1), 1.0, atol=1e-3)
+
+
+def test_a_cache_filled_on_another_device_or_torch_is_not_served(tmp_path, monkeypatch):
+    import torch
+
+    from clipalign_utils import encoder as encoder_module
+    from clipalign_utils import models
+    from clipalign_utils.data.image_sets import ArrayImages
+    from clipalign_utils.encoder import Encoder
+
+    model = models.create_model("tiny", image_size=32)
+    checkpoint = tmp_path / "epoch_0.pt"
+    torch.save({"epoch": 0, "state_dict": model.state_dict()}, checkpoint)
+    images = ArrayImages(world.make_test_set(1, 0, world.WorldConfig()).images, "test")
+    cache = tmp_path / "cache"
+    cpu = Encoder(checkpoint, models.open_clip_name("tiny"), 32, device="cpu", cache_dir=cache).encode_images(images)
+
+    # What a GPU run would have left: a marker under the same checkpoint, images and model, on "cuda".
+    monkeypatch.setattr(encoder_module, "device_type", lambda asked, resolve: "cuda")
+    on_gpu = Encoder(checkpoint, models.open_clip_name("tiny"), 32, device="auto", cache_dir=cache)
+    assert on_gpu._identity["computed_with"]["precision"] == "float16 autocast"
+    marker = np.full_like(cpu, 7.0)
+    np.save(on_gpu._cache_path({"images": images.identity, "layer": "final", "kind": "image"}), marker)
+    np.testing.assert_array_equal(on_gpu.encode_images(images), marker)  # the GPU's own cache answers it
+    monkeypatch.undo()
+    # ... but not the CPU run, which reads its own
+    again = Encoder(checkpoint, models.open_clip_name("tiny"), 32, device="cpu", cache_dir=cache)
+    np.testing.assert_array_equal(again.encode_images(images), cpu)
+    # a cache left by another torch is not read either: the CPU run with another version computes afresh
+    monkeypatch.setattr(encoder_module, "computed_with",
+                        lambda device: {"device": device, "precision": "float32", "torch": "0.0", "open_clip": "0.0"})
+    other = Encoder(checkpoint, models.open_clip_name("tiny"), 32, device="cpu", cache_dir=cache)
+    assert not other._cache_path({"images": images.identity, "layer": "final", "kind": "image"}).exists()
+    assert len(list(cache.glob("*.npy"))) == 2
+
+
+def test_the_device_type_of_auto_is_known_without_torch_on_a_machine_without_a_gpu_driver(monkeypatch):
+    from clipalign_utils.encoder import device_type
+
+    def resolve():
+        raise AssertionError("resolved through torch")
+
+    assert device_type("cpu", resolve) == "cpu" and device_type("cuda:1", resolve) == "cuda"
+    monkeypatch.setattr("sys.platform", "linux")
+    monkeypatch.setattr("glob.glob", lambda pattern: [])
+    monkeypatch.setattr("os.path.exists", lambda path: False)
+    assert device_type("auto", resolve) == "cpu"
+    # a driver's device node: torch decides (here it answers cuda)
+    monkeypatch.setattr("glob.glob", lambda pattern: ["/dev/nvidia0"])
+    assert device_type("auto", lambda: type("Device", (), {"type": "cuda"})()) == "cuda"
