@@ -33,8 +33,12 @@ SOURCE_RECORD = "source.json"
 KIND_RECORDS = {"runs": "runs.json", "sweep": "sweep.json", "experiment": "experiment.json"}
 KINDS = ("run",) + tuple(KIND_RECORDS)
 BOOK = "book"  # the staged book inside a run's or a folder's directory: never a run
+# Where a book is built before it replaces BOOK whole, where a failed build is kept for its log, and where
+# the previous book waits out the swap.
+BOOK_BUILDING, BOOK_FAILED, BOOK_REPLACED = ".book-building", ".book-failed", ".book-replaced"
+BOOK_FOLDERS = frozenset({BOOK, BOOK_BUILDING, BOOK_FAILED, BOOK_REPLACED})
 # The folders of a run (or of a folder of runs) that hold no runs.
-PARTS = frozenset({"checkpoints", "cache", "metrics", "figures", "notebooks", BOOK})
+PARTS = frozenset({"checkpoints", "cache", "metrics", "figures", "notebooks"}) | BOOK_FOLDERS
 
 
 def _inside(name: str, doc: str | None = None) -> property:
@@ -125,7 +129,7 @@ class RunDir:
         staged book and a streamed trajectory are none. Empty for a run directory itself (it holds its own checkpoints)."""
         if not self.path.is_dir() or self.is_run:
             return []
-        inside = (RunDir(d) for d in sorted(self.path.iterdir()) if d.is_dir() and d.name != BOOK)
+        inside = (RunDir(d) for d in sorted(self.path.iterdir()) if d.is_dir() and d.name not in BOOK_FOLDERS)
         # A trajectory streamed from elsewhere (source.json) is a page of the folder's book, not one of its runs.
         return [d for d in inside if d.is_run and not d.source_record.exists()]
 

@@ -48,6 +48,49 @@ def test_book_has_every_page(smoke_pipeline):
     assert "holds no such run" in real_clip
     assert "--checkpoints laion-scaling:Model-B-32_Data-400M_Samples-13B_lr-1e-3_bs-86k" in real_clip
     assert "epochs 1–10 of 1–32" in real_clip  # the early window, from the trajectory's own checkpoints
+    # Built in .book-building and moved into place: nothing in it names the folder it was built in.
+    assert not [p for p in html.rglob("*.html") if ".book-building" in p.read_text(errors="replace")]
+    assert not [p.name for p in smoke_pipeline.iterdir() if p.name.startswith(".book")]
+
+
+def test_a_stopped_or_failed_build_never_leaves_a_part_built_book(smoke_pipeline, tmp_path, monkeypatch):
+    import shutil
+    import subprocess
+    from pathlib import Path
+    from types import SimpleNamespace
+
+    from clipalign_utils.layout import RunDir
+    from clipalign_utils.orchestration import book
+
+    run_dir = tmp_path / "smoke"
+    shutil.copytree(smoke_pipeline, run_dir, ignore=shutil.ignore_patterns("checkpoints", "cache"))
+    index = run_dir / "book" / "_build" / "html" / "index.html"
+    previous = index.read_bytes()
+
+    def building(text, returncode):
+        def run(command, **kwargs):  # jupyter-book build STAGE …: it has written a page, then ends
+            html = Path(command[2]) / "_build" / "html"
+            html.mkdir(parents=True)
+            (html / "index.html").write_text(text)
+            if returncode is None:
+                raise KeyboardInterrupt
+            return subprocess.CompletedProcess(command, returncode, "", "WARNING: a page's reference\n")
+        monkeypatch.setattr(book, "subprocess", SimpleNamespace(run=run))
+
+    building("half", None)  # stopped part-way: the book in place is the previous one, whole
+    with pytest.raises(KeyboardInterrupt):
+        book.build_book(run_dir)
+    assert index.read_bytes() == previous
+    building("half", 1)  # failed: kept apart for its log; the message names it and the book in place
+    with pytest.raises(book.BookBuildFailed, match=r"exit 1\); see .*/\.book-failed/build\.log; .*/book is the previous build"):
+        book.build_book(run_dir)
+    assert index.read_bytes() == previous and not (run_dir / ".book-building").exists()
+    assert "a page's reference" in (run_dir / ".book-failed" / "build.log").read_text()
+    assert RunDir(run_dir).kind == "run"  # the book's folders are never runs
+    building("whole", 0)  # built: replaces the book whole, and the failed one goes
+    assert book.build_book(run_dir) == run_dir.resolve() / "book" / "_build" / "html"
+    assert index.read_text() == "whole"
+    assert not [p.name for p in run_dir.iterdir() if p.name.startswith(".book")]
 
 
 @pytest.mark.skipif(CHROMIUM is None, reason="Debian's chromium is not installed (scripts/setup.sh installs it)")
@@ -57,10 +100,10 @@ def test_notebook_pages_render_in_chromium(smoke_pipeline):
 
 
 def test_inner_pages_skip_the_books_own_staging_folder(tmp_path):
-    """A rebuild deletes the staged book first: a page found there would vanish mid-build."""
+    """A page in one of the book's own folders (the book, one being built, a failed one) is a copy."""
     from clipalign_utils.orchestration.book import _inner_pages
 
-    for folder in ("book", "quality", "drivers"):
+    for folder in ("book", ".book-building", ".book-failed", ".book-replaced", "quality", "drivers"):
         (tmp_path / folder / "notebooks").mkdir(parents=True)
         (tmp_path / folder / "notebooks" / "09_quality_experiment.ipynb").write_text("{}")
     assert _inner_pages(tmp_path, "09_quality_experiment") == [

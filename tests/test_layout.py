@@ -57,9 +57,10 @@ def test_a_step_is_done_when_its_notebook_ran_and_a_run_complete_when_every_step
 
 
 def test_a_folder_of_runs_lists_its_runs_not_its_book(tmp_path):
-    for name in ("tiny-seed1", "tiny-seed0", "book", "notes"):
+    books = ("book", ".book-building", ".book-failed", ".book-replaced")  # the book, and it being built or failed
+    for name in ("tiny-seed1", "tiny-seed0", "notes", *books):
         (tmp_path / name).mkdir()
-    for name in ("tiny-seed1", "tiny-seed0", "book"):
+    for name in ("tiny-seed1", "tiny-seed0", *books):
         (tmp_path / name / "checkpoints").mkdir()
     folder = RunDir(tmp_path)
     assert [r.name for r in folder.runs()] == ["tiny-seed0", "tiny-seed1"] and folder.kind == "runs"

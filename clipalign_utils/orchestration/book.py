@@ -2,10 +2,11 @@
 
 The book's sources are the top-level ``_config.yml`` and ``_toc.yml``, the prose in ``book/``
 and the executed notebooks in ``RUN_DIR/notebooks``; the notebook pages, and their order in the staged
-``_toc.yml``, come from the step registry (``clipalign_utils.registry``). They are staged into ``RUN_DIR/book``
-mirroring the repository layout (so each page's Colab button points at the repository's
-``notebooks/<name>.ipynb``), with a generated page fragment describing the run. The build
-renders; it never executes a notebook again, and treats every Sphinx warning as an error.
+``_toc.yml``, come from the step registry (``clipalign_utils.registry``). They are staged mirroring the
+repository layout (so each page's Colab button points at the repository's ``notebooks/<name>.ipynb``), with a
+generated page fragment describing the run. The build renders; it never executes a notebook again, and treats
+every Sphinx warning as an error. It is staged and built in ``RUN_DIR/.book-building`` and replaces
+``RUN_DIR/book`` only once built, so a build stopped or failed part-way never leaves a part-built book there.
 """
 from __future__ import annotations
 
@@ -18,7 +19,7 @@ from pathlib import Path
 
 from .. import registry, repository
 from ..errors import ClipalignError
-from ..layout import BOOK, RunDir
+from ..layout import BOOK, BOOK_BUILDING, BOOK_FAILED, BOOK_FOLDERS, BOOK_REPLACED, RunDir
 from ..registry import REPO_ROOT
 from .publish import path_replacements, publishable as _publishable
 
@@ -46,9 +47,9 @@ def _step_pages() -> tuple[list[str], str]:
 
 def _inner_pages(run_dir: Path, name: str) -> list[Path]:
     """The executed notebook ``name`` of the folders directly inside ``run_dir`` (a sweep or an experiment
-    there), in name order — never the book's own staging folder, which a rebuild deletes first."""
+    there), in name order — never a copy in one of the book's own folders."""
     return sorted(path for path in run_dir.glob(f"*/notebooks/{name}.ipynb")
-                  if path.parent.parent != run_dir / BOOK)
+                  if path.parent.parent.name not in BOOK_FOLDERS)
 
 
 def _notebook_sources(run_dir: Path) -> tuple[dict[str, Path], Path]:
@@ -244,11 +245,11 @@ def _published_page() -> str:
             f"alone, trains the run it needs first.\n")
 
 
-def stage_book(run_dir: str | Path) -> Path:
-    """Copy the book's sources and the executed notebooks into RUN_DIR/book; return that folder."""
+def stage_book(run_dir: str | Path, folder: str = BOOK) -> Path:
+    """Copy the book's sources and the executed notebooks into RUN_DIR/``folder``; return that folder."""
     run_dir = Path(run_dir).resolve()
     sources, trained = _notebook_sources(run_dir)
-    stage = run_dir / BOOK
+    stage = run_dir / folder
     if stage.exists():
         shutil.rmtree(stage)
     stage.mkdir(parents=True)
@@ -285,14 +286,26 @@ def stage_book(run_dir: str | Path) -> Path:
 
 
 def build_book(run_dir: str | Path) -> Path:
-    """Stage and build the book; return the HTML folder (RUN_DIR/book/_build/html)."""
-    stage = stage_book(run_dir)
+    """Stage and build the book in RUN_DIR/.book-building, then put it in place of RUN_DIR/book; return the
+    HTML folder (RUN_DIR/book/_build/html). A failed build goes to RUN_DIR/.book-failed (its build.log) and
+    leaves RUN_DIR/book as it was."""
+    run_dir = Path(run_dir).resolve()
+    for leftover in (BOOK_BUILDING, BOOK_REPLACED):  # from a build stopped part-way
+        shutil.rmtree(run_dir / leftover, ignore_errors=True)
+    stage = stage_book(run_dir, BOOK_BUILDING)
     command = [str(Path(sys.executable).with_name("jupyter-book")), "build", str(stage),
                "--warningiserror", "--keep-going", "--quiet"]
     result = subprocess.run(command, capture_output=True, text=True, env={**os.environ, "PYTHONWARNINGS": "ignore"})
-    log = stage / "build.log"
-    log.write_text(result.stdout + result.stderr)
-    html = stage / "_build" / "html"
+    (stage / "build.log").write_text(result.stdout + result.stderr)
+    failed = run_dir / BOOK_FAILED
+    shutil.rmtree(failed, ignore_errors=True)
     if result.returncode != 0:
-        raise BookBuildFailed(f"the book build failed (exit {result.returncode}); see {log}")
-    return html
+        stage.rename(failed)
+        kept = f"; {run_dir / BOOK} is the previous build" if (run_dir / BOOK).exists() else ""
+        raise BookBuildFailed(f"the book build failed (exit {result.returncode}); see {failed / 'build.log'}{kept}")
+    book, replaced = run_dir / BOOK, run_dir / BOOK_REPLACED
+    if book.exists():
+        book.rename(replaced)
+    stage.rename(book)
+    shutil.rmtree(replaced, ignore_errors=True)
+    return book / "_build" / "html"
