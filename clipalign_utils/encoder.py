@@ -212,14 +212,74 @@ class Encoder:
         """{layer: (N, L, C) features} for every vision block's output per location (L = the
         block's spatial positions or tokens, class token first) and "final": the (N, D) raw
         embedding. One forward pass (open_clip's ``forward_intermediates``) fills every layer."""
-        # The block names are kept too, so a cached call neither loads the model nor imports torch.
-        names = [str(name) for name in self._cached(
-            {"kind": "vision blocks"}, lambda: np.array(vision_block_names(self.model) + ["final"]))]
+        names = self.block_names() + ["final"]
         keys = {name: {"images": images.identity, "layer": name, "kind": "image"} for name in names}
         if self.cache_dir is not None and all(self._cache_path(k).exists() for k in keys.values()):
             return {name: np.load(self._cache_path(keys[name])) for name in names}
         features = self._encode_images(images, with_blocks=True)
         return {name: self._cached(keys[name], lambda name=name: features[name]) for name in names}
+
+    def block_names(self) -> list[str]:
+        """The vision tower's block names (``vision_block_names``), kept in the cache so that a cached call
+        neither loads the model nor imports torch."""
+        return [str(name) for name in self._cached({"kind": "vision block names"},
+                                                   lambda: np.array(vision_block_names(self.model)))]
+
+    def encode_block_pairs(self, references: ImageSet, distorted: ImageSet, reference_rows,
+                           distorted_rows) -> dict[str, dict[str, np.ndarray]]:
+        """{block: ``metrics.iqa.block_pair_statistics``} for the pairs (references[reference_rows[k]],
+        distorted[distorted_rows[k]]), for every vision block. The distorted images stream through in batches
+        and each pair's outputs are reduced as they come: memory holds the references' block outputs and one
+        batch's, where every image's would not fit (a ViT-B/16's 12 blocks of 197 tokens over TID2013's 3,000
+        images are 22 GB). Kept in the cache per block: a re-run reads (pairs, C + 3) numbers per block."""
+        from .metrics.iqa import BLOCK_STATISTICS
+
+        reference_rows = np.asarray(reference_rows, dtype=np.int64)
+        distorted_rows = np.asarray(distorted_rows, dtype=np.int64)
+        pairs = _sha1([hashlib.sha1(reference_rows.tobytes()).hexdigest(),
+                       hashlib.sha1(distorted_rows.tobytes()).hexdigest()])
+        keys = {name: {"references": references.identity, "distorted": distorted.identity, "pairs": pairs,
+                       "layer": name, "kind": "block pair statistics"} for name in self.block_names()}
+        if self.cache_dir is not None and all(self._cache_path(k).exists() for k in keys.values()):
+            packed = {name: np.load(self._cache_path(key)) for name, key in keys.items()}
+        else:
+            computed = self._block_pair_statistics(references, distorted, reference_rows, distorted_rows)
+            packed = {name: self._cached(key, lambda name=name: computed[name]) for name, key in keys.items()}
+        # columns: the C per-channel sums, then the three scalars, in BLOCK_STATISTICS order
+        return {name: {"squared": array[:, :-3], **{stat: array[:, -3 + k] for k, stat in enumerate(BLOCK_STATISTICS[1:])}}
+                for name, array in packed.items()}
+
+    def _block_pair_statistics(self, references: ImageSet, distorted: ImageSet, reference_rows: np.ndarray,
+                               distorted_rows: np.ndarray) -> dict[str, np.ndarray]:
+        import torch
+
+        names = self.block_names()
+        on_device = {name: torch.from_numpy(array).to(self.device)
+                     for name, array in self._encode_images(references, with_blocks=True).items() if name in names}
+        packed: dict[str, np.ndarray] = {}
+        starts = range(0, len(distorted), self.batch_size)
+        for start in tqdm(starts, desc=f"block pairs {distorted.name} @ {self.checkpoint_path.stem}",
+                          disable=not self.progress, leave=False):
+            stop = min(start + self.batch_size, len(distorted))
+            in_batch = np.flatnonzero((distorted_rows >= start) & (distorted_rows < stop))
+            if not len(in_batch):
+                continue
+            x = preprocess_batch(distorted.batch(start, stop).to(self.device, non_blocking=True),
+                                 self._size, self._mean, self._std)
+            with torch.no_grad(), self._autocast():
+                outputs = self._forward(x, with_blocks=True)
+            rows = torch.from_numpy(distorted_rows[in_batch] - start).to(self.device)
+            matched = torch.from_numpy(reference_rows[in_batch]).to(self.device)
+            for name in names:
+                # float64 sums (block outputs are float32): the statistics of thousands of values per pair
+                dist = outputs[name].float()[rows].double()
+                ref = on_device[name][matched].double()
+                columns = [((ref - dist) ** 2).sum(dim=1), (ref * dist).sum(dim=(1, 2))[:, None],
+                           (ref * ref).sum(dim=(1, 2))[:, None], (dist * dist).sum(dim=(1, 2))[:, None]]
+                if name not in packed:
+                    packed[name] = np.zeros((len(distorted_rows), columns[0].shape[1] + 3))
+                packed[name][in_batch] = torch.cat(columns, dim=1).cpu().numpy()
+        return {name: packed.get(name, np.zeros((0, 3))) for name in names}
 
     def _forward(self, x: torch.Tensor, with_blocks: bool) -> dict[str, torch.Tensor]:
         if not with_blocks:

@@ -426,3 +426,33 @@ def test_the_model_factory_door_keeps_freed_memory(monkeypatch, tmp_path):
     torch.save({"state_dict": model.state_dict()}, path)
     models.load_checkpoint_model(path, "clipalign-tiny")
     assert len(calls) == 2
+
+
+@pytest.mark.parametrize("scale", ["tiny", "vit-tiny"])
+def test_block_pairs_streamed_in_batches_give_the_distances_of_the_whole_outputs(scale, tmp_path):
+    from clipalign_utils.metrics.iqa import block_distance, location_distance
+
+    model = models.create_model(scale, image_size=32)
+    checkpoint = tmp_path / "epoch_0.pt"
+    torch.save({"epoch": 0, "state_dict": model.state_dict()}, checkpoint)
+    test_set = world.make_test_set(1, 0, CFG).images
+    references = ArrayImages(test_set[:3], "references")
+    distorted = ArrayImages(np.clip(test_set + 0.1 * np.random.default_rng(0).normal(size=test_set.shape), 0, 1)
+                            .astype(test_set.dtype), "distorted")
+    # pairs out of order, a distorted image in two pairs and one in none, across batches of 3
+    reference_rows, distorted_rows = np.array([2, 0, 1, 0, 2, 1]), np.array([7, 0, 4, 5, 3, 4])
+    encoder = Encoder(checkpoint, models.open_clip_name(scale), 32, batch_size=3, cache_dir=tmp_path / "cache")
+    blocks = encoder.encode_block_pairs(references, distorted, reference_rows, distorted_rows)
+    whole_references, whole_distorted = encoder.encode_layers(references), encoder.encode_layers(distorted)
+    assert list(blocks) == list(whole_references)[:-1]  # every block; "final" is the embedding's own
+    for name, statistics in blocks.items():
+        for kind in ("cosine", "euclidean", "normalized_euclidean"):
+            np.testing.assert_allclose(block_distance(statistics, kind), location_distance(
+                whole_references[name][reference_rows], whole_distorted[name][distorted_rows], kind), rtol=1e-9)
+    # read back from the cache without loading the model; other pairs are another entry
+    fresh = Encoder(checkpoint, models.open_clip_name(scale), 32, cache_dir=tmp_path / "cache")
+    cached = fresh.encode_block_pairs(references, distorted, reference_rows, distorted_rows)
+    assert fresh._model is None
+    assert all(np.array_equal(cached[n][k], blocks[n][k]) for n in blocks for k in blocks[n])
+    swapped = fresh.encode_block_pairs(references, distorted, reference_rows[::-1], distorted_rows[::-1])
+    np.testing.assert_allclose(swapped[name]["squared"], blocks[name]["squared"][::-1], rtol=1e-12)

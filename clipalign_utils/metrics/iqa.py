@@ -52,29 +52,71 @@ def embedding_distance(ref: np.ndarray, dist: np.ndarray, kind: str = "cosine") 
     return np.sqrt(ratio.mean(axis=1))
 
 
-def location_distance(ref: np.ndarray, dist: np.ndarray, kind: str = "normalized_euclidean") -> np.ndarray:
-    """Distance between ``ref[i]`` and ``dist[i]`` for (N, D) embeddings or (N, L, C) block outputs.
+# Per pair of block outputs, what each distance needs (``block_pair_statistics``): the per-channel sums over
+# locations of (r − d)², then ⟨r, d⟩, |r|² and |d|² of the flattened outputs.
+BLOCK_STATISTICS = ("squared", "dot", "ref_norm2", "dist_norm2")
 
-    A block output (L locations: spatial positions or tokens, C channels) is compared as one vector of
-    L·C values, location l of the reference against location l of the distorted image, as the authors'
-    per-layer code does (pablohc97/Evaluating_Human-CLIP_Alignment_at_Different_Abstraction_Levels):
-    ``cosine`` and ``euclidean`` on that vector; ``normalized_euclidean`` with s_ilc = (r_ilc − d_ilc)²
-    and channel c's scale m_c the mean of s_ilc over all N·L location pairs,
-    distance_i = sqrt((1/(L·C)) Σ_l Σ_c s_ilc / m_c). Averaging the features over locations first would
-    cancel zero-mean local damage (noise, JPEG blocks), which is why locations are kept apart.
+
+def block_pair_statistics(ref: np.ndarray, dist: np.ndarray) -> dict[str, np.ndarray]:
+    """For (B, L, C) block outputs, per pair b: ``squared`` (B, C) = Σ_l (r_blc − d_blc)², and ``dot``,
+    ``ref_norm2``, ``dist_norm2`` (B,) of the flattened outputs; every block distance is a function of these
+    (``block_distance``), so the encoder can reduce a pair's outputs as they come (``Encoder.encode_block_pairs``)."""
+    ref = np.asarray(ref, dtype=float)
+    dist = np.asarray(dist, dtype=float)
+    return {"squared": ((ref - dist) ** 2).sum(axis=1), "dot": np.einsum("blc,blc->b", ref, dist),
+            "ref_norm2": np.einsum("blc,blc->b", ref, ref), "dist_norm2": np.einsum("blc,blc->b", dist, dist)}
+
+
+def block_distance(statistics: dict[str, np.ndarray], kind: str = "normalized_euclidean") -> np.ndarray:
+    """Distance of each pair of block outputs from its ``block_pair_statistics``: the pair's L locations as one
+    vector of L·C values, location l of the reference against location l of the distorted image, as the
+    authors' per-layer code does (pablohc97/Evaluating_Human-CLIP_Alignment_at_Different_Abstraction_Levels).
+
+    - ``cosine``: 1 − ⟨r, d⟩ / (|r| |d|) of that vector; nan for a zero vector.
+    - ``euclidean``: |r − d| of that vector.
+    - ``normalized_euclidean``: with s_ilc = (r_ilc − d_ilc)² and m_c the mean of s_ilc over all N·L
+      location pairs, distance_i = sqrt((1/(L·C)) Σ_l Σ_c s_ilc / m_c); a channel with m_c = 0 contributes 0.
     """
+    if kind not in DISTANCES:
+        raise ParameterError(f"distance must be one of {', '.join(DISTANCES)}; got {kind!r}.")
+    squared = np.asarray(statistics["squared"], dtype=float)
+    if kind == "cosine":
+        norms = np.sqrt(np.asarray(statistics["ref_norm2"], dtype=float) * statistics["dist_norm2"])
+        with np.errstate(invalid="ignore", divide="ignore"):
+            return np.where(norms > 0, 1.0 - statistics["dot"] / norms, np.nan)
+    if kind == "euclidean":
+        return np.sqrt(squared.sum(axis=1))
+    # Σ_l s_ilc / (L · m_c) = squared_ic / mean_i(squared_ic): the number of locations cancels
+    scale = squared.mean(axis=0)
+    ratio = np.divide(squared, scale, out=np.zeros_like(squared), where=scale > 0)
+    return np.sqrt(ratio.mean(axis=1))
+
+
+def location_distance(ref: np.ndarray, dist: np.ndarray, kind: str = "normalized_euclidean") -> np.ndarray:
+    """Distance between ``ref[i]`` and ``dist[i]`` for (N, D) embeddings (``embedding_distance``) or (N, L, C)
+    block outputs (L locations: spatial positions or tokens, C channels; ``block_distance``). Averaging the
+    features over locations first would cancel zero-mean local damage (noise, JPEG blocks), which is why
+    locations are kept apart."""
     ref = np.asarray(ref, dtype=float)
     dist = np.asarray(dist, dtype=float)
     if ref.ndim == 3 and ref.shape == dist.shape:
-        n, locations, channels = ref.shape
-        if kind != "normalized_euclidean":
-            return embedding_distance(ref.reshape(n, locations * channels), dist.reshape(n, locations * channels), kind)
-        # sqrt(mean_c s_ilc / m_c) per location, with m_c over the N·L location pairs; its square's mean
-        # over locations is the mean over all L·C values
-        per_location = embedding_distance(ref.reshape(n * locations, channels),
-                                          dist.reshape(n * locations, channels), kind)
-        return np.sqrt((per_location.reshape(n, locations) ** 2).mean(axis=1))
+        return block_distance(block_pair_statistics(ref, dist), kind)
     return embedding_distance(ref, dist, kind)
+
+
+def pair_rows(reference_index, distorted_index, patches_per_image: int = 1) -> tuple[np.ndarray, np.ndarray]:
+    """The feature rows each (reference, distorted) pair compares: patch k of image i is row i·P + k, in
+    pair order and, within a pair, patch order (P = 1: one row per image)."""
+    reference_index = np.asarray(reference_index, dtype=int)
+    distorted_index = np.asarray(distorted_index, dtype=int)
+    patches = np.arange(int(patches_per_image))
+    return ((reference_index[:, None] * patches_per_image + patches).ravel(),
+            (distorted_index[:, None] * patches_per_image + patches).ravel())
+
+
+def per_pair(per_row: np.ndarray, patches_per_image: int = 1) -> np.ndarray:
+    """A pair's distance from its ``pair_rows`` distances: the mean over its P patches."""
+    return np.asarray(per_row).reshape(-1, int(patches_per_image)).mean(axis=1)
 
 
 def pair_distances(reference_features: np.ndarray, distorted_features: np.ndarray, reference_index,
@@ -86,13 +128,9 @@ def pair_distances(reference_features: np.ndarray, distorted_features: np.ndarra
     ``location_distance`` over its P patches (for normalized_euclidean, the dimension scales are taken
     over all patch pairs). P = 1 is one row per image.
     """
-    reference_index = np.asarray(reference_index, dtype=int)
-    distorted_index = np.asarray(distorted_index, dtype=int)
-    patches = np.arange(int(patches_per_image))
-    ref_rows = (reference_index[:, None] * patches_per_image + patches).ravel()
-    dist_rows = (distorted_index[:, None] * patches_per_image + patches).ravel()
-    per_patch = location_distance(reference_features[ref_rows], distorted_features[dist_rows], kind)
-    return per_patch.reshape(len(reference_index), int(patches_per_image)).mean(axis=1)
+    ref_rows, dist_rows = pair_rows(reference_index, distorted_index, patches_per_image)
+    return per_pair(location_distance(reference_features[ref_rows], distorted_features[dist_rows], kind),
+                    patches_per_image)
 
 
 def logistic_4(x: np.ndarray, b1: float, b2: float, b3: float, b4: float) -> np.ndarray:

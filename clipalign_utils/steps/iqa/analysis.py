@@ -23,7 +23,8 @@ from ...data.iqa import IQAData, load_iqa
 from ...encoder import run_encoder, run_encoders
 from ...layout import RunDir
 from ...metrics.families import mark_seen, within_family_alignment
-from ...metrics.iqa import DISTANCES, alignment_scores, early_peak_test, iqa_table, pair_distances, peak_summary
+from ...metrics.iqa import (DISTANCES, alignment_scores, block_distance, early_peak_test, iqa_table, pair_distances,
+                            pair_rows, peak_summary, per_pair)
 
 IQA_COLUMNS = ["checkpoint", "epoch", "dataset", "distance", "distortion", "srcc", "srcc_lo", "srcc_hi", "krcc",
                "plcc", "n_pairs", "iqa_resize"]
@@ -89,13 +90,19 @@ def compare_distances(run: Run, params: dict, data: IQAData) -> pd.DataFrame:
 
 def measure_layers(run: Run, params: dict, data: IQAData) -> pd.DataFrame:
     """One row per checkpoint × vision block (and ``final``, the embedding): the alignment of the block's
-    output compared location by location (``metrics.iqa.location_distance``)."""
+    output compared location by location (``metrics.iqa.block_distance``), its pairs reduced as the encoder
+    streams the distorted images (``Encoder.encode_block_pairs``)."""
     rows = []
     quality = data.pairs["quality"].to_numpy()
+    reference_rows, distorted_rows = pair_rows(data.pairs["reference_index"], data.pairs["distorted_index"],
+                                               data.patches_per_image)
     for checkpoint, encoder in _encoders(run, params):
-        references, distorted = encoder.encode_layers(data.references), encoder.encode_layers(data.distorted)
-        for layer in references:
-            distances = _distances(references[layer], distorted[layer], data, params["distance"])
+        blocks = encoder.encode_block_pairs(data.references, data.distorted, reference_rows, distorted_rows)
+        layers = {layer: per_pair(block_distance(statistics, params["distance"]), data.patches_per_image)
+                  for layer, statistics in blocks.items()}
+        layers["final"] = _distances(encoder.encode_images(data.references), encoder.encode_images(data.distorted),
+                                     data, params["distance"])
+        for layer, distances in layers.items():
             rows.append({"checkpoint": checkpoint.name, "epoch": checkpoint.epoch, "dataset": data.name,
                          "distance": params["distance"], "layer": layer, **alignment_scores(distances, quality),
                          "n_pairs": len(distances)})
