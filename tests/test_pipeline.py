@@ -260,6 +260,17 @@ def test_a_page_killed_mid_way_is_put_back_by_the_next_command(tmp_path, capsys)
     assert pipeline.recover_stopped_pages(run) == []
 
 
+def test_a_page_killed_in_a_run_of_an_experiments_sweep_is_put_back_from_the_experiment(tmp_path):
+    """A run two levels down (experiment/sweep/run): the command on the experiment's folder finds it too."""
+    experiment = tmp_path / "experiment"
+    run = experiment / "quality" / "tiny-seed0"
+    before = _run_with_an_iqa_page(run)
+    killed = subprocess.run([sys.executable, "-c", _KILLED_MID_PAGE, str(run)], cwd=tmp_path)
+    assert killed.returncode == -9 and _files(run) != before
+    assert pipeline.recover_stopped_pages(experiment) == ["02_iqa_alignment"]
+    assert _files(run) == before
+
+
 _KILLED_AT = """
 import os, signal, sys
 from pathlib import Path

@@ -28,7 +28,7 @@ from ..checkpoints import check_run
 from ..config import PRESETS
 from . import kernel, signals
 from ..errors import ClipalignError, ParameterError
-from ..layout import RunDir, runs_in
+from ..layout import PARTS, RunDir, runs_in
 from ..record import Resolved
 from ..registry import NOTEBOOK_DIR, REPO_ROOT, Step  # noqa: F401  (re-exported: tests and notebooks read them here)
 
@@ -259,16 +259,27 @@ def _put_back(layout: RunDir, saved: Path) -> None:
     record.restore(layout.path, kept.read_bytes() if kept.exists() else None)
 
 
+def _page_folders(root: Path, depth: int = 3) -> list[Path]:
+    """``root`` and the folders below it that can hold pages: a folder of runs, a sweep's, an experiment's sweeps
+    and their runs (three levels), never a run's own parts (checkpoints, cache, …) or hidden folders."""
+    folders = [root]
+    if depth and root.is_dir():
+        for child in sorted(root.iterdir()):
+            if child.is_dir() and child.name not in PARTS and not child.name.startswith("."):
+                folders += _page_folders(child, depth - 1)
+    return folders
+
+
 def recover_stopped_pages(run_dir: str | Path) -> list[str]:
     """Put back what a command killed mid-page (SIGKILL, an out-of-time job, a lost node: nothing ran its
-    clean-up) left half-written in ``run_dir`` or its runs: the tables, figures and record.json from before that
-    page, with a note (the page executed before it is still in place); a page killed once it had finished is
-    kept, with its tables (:func:`_settle`). Returns the pages put back. A copy still held is a page another
-    command is running now: ParameterError."""
+    clean-up) left half-written in ``run_dir`` or the runs, sweeps and experiments below it: the tables, figures
+    and record.json from before that page, with a note (the page executed before it is still in place); a page
+    killed once it had finished is kept, with its tables (:func:`_settle`). Returns the pages put back. A copy
+    still held is a page another command is running now: ParameterError."""
     import fcntl
 
     put_back = []
-    for folder in [Path(run_dir), *runs_in(run_dir)]:
+    for folder in _page_folders(Path(run_dir)):
         for saved in sorted(folder.glob(f".*{_SAVED_SUFFIX}")):
             name = saved.name[1:-len(_SAVED_SUFFIX)]
             lock = saved / _SAVED_COMPLETE
