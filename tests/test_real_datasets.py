@@ -1,7 +1,6 @@
 """Loaders for TID2013, KADID-10k, Geirhos cue-conflict and CIFAR-100 on tiny official-layout fixtures."""
 
 import pickle
-import re
 from pathlib import Path
 
 import numpy as np
@@ -204,20 +203,16 @@ def test_kadid10k_row_wider_than_the_header_or_listed_twice_is_refused(tmp_path)
     assert "\n" not in str(info.value) and "\\n" in str(info.value)
 
 
-def test_a_release_unpacked_into_a_folder_of_its_own_is_pointed_to(tmp_path):
+def test_a_release_unpacked_into_a_folder_of_its_own_is_read_there(tmp_path):
+    """As every other loader does (release_folder): the one folder inside that holds the release."""
     kadid = make_kadid10k(tmp_path / "download" / "kadid10k")
     (tmp_path / "download" / "__MACOSX").mkdir()
-    with pytest.raises(DatasetError, match=r"images not found: .* \(it is one level down: give "
-                                           rf"iqa_root='{re.escape(str(kadid))}'\)$"):
-        load_kadid10k(tmp_path / "download")
+    assert len(load_kadid10k(tmp_path / "download")) == len(load_kadid10k(kadid)) > 0
     tid = make_tid2013(tmp_path / "tid" / "tid2013")
-    with pytest.raises(DatasetError, match=r"one level down: give iqa_root='.*tid2013'"):
+    assert len(load_tid2013(tmp_path / "tid")) == len(load_tid2013(tid)) == 27
+    make_tid2013(tmp_path / "tid" / "copy")  # two candidates: no guess, the folder's missing part named
+    with pytest.raises(DatasetError, match=r"tid/reference_images not found: iqa_root '.*tid' should hold TID2013's"):
         load_tid2013(tmp_path / "tid")
-    make_tid2013(tmp_path / "tid" / "copy")  # two candidates: no guess
-    with pytest.raises(DatasetError) as info:
-        load_tid2013(tmp_path / "tid")
-    assert "one level down" not in str(info.value)
-    assert len(load_tid2013(tid)) == 27
 
 
 def test_kadid10k_missing_root_names_parameter(tmp_path):
@@ -339,6 +334,33 @@ def test_cifar100_corrupt_pickle_and_missing_key(tmp_path):
     with open(meta_path, "wb") as f:
         pickle.dump({"coarse_label_names": []}, f, protocol=2)
     with pytest.raises(DatasetError, match=r"cifar-100-python/meta: missing key\(s\) 'fine_label_names'"):
+        load_cifar100(parent)
+
+
+def test_cifar100_resaved_with_bytes_keys_reads_the_same(tmp_path):
+    """A common copy: the release loaded with encoding="bytes" and pickled again by Python 3 (b"data", b"apple")."""
+    parent = make_cifar100(tmp_path / "release", n=5)
+    expected = load_cifar100(parent)
+    copy = tmp_path / "copy" / "cifar-100-python"
+    copy.mkdir(parents=True)
+    for name in ("test", "meta"):
+        with open(parent / "cifar-100-python" / name, "rb") as f:
+            as_bytes = pickle.load(f, encoding="bytes")
+        as_bytes = {key.encode() if isinstance(key, str) else key: value for key, value in as_bytes.items()}
+        if name == "meta":
+            as_bytes[b"fine_label_names"] = [label.encode() for label in as_bytes[b"fine_label_names"]]
+        with open(copy / name, "wb") as f:
+            pickle.dump(as_bytes, f)
+    images, labels, names = load_cifar100(copy)
+    assert np.array_equal(images, expected[0]) and np.array_equal(labels, expected[1])
+    assert names == expected[2] and names[5] == "maple tree"
+
+
+def test_cifar100_half_of_the_pair_names_the_missing_file(tmp_path):
+    parent = make_cifar100(tmp_path, n=2)
+    (parent / "cifar-100-python" / "meta").unlink()
+    with pytest.raises(DatasetError, match=r"cifar-100-python/meta not found: CIFAR-100's python version holds "
+                                           r"test and meta side by side \(.*cifar-100-python/test is there\)$"):
         load_cifar100(parent)
 
 

@@ -290,6 +290,9 @@ def test_saliency_releases_one_level_down_beside_residue_and_with_their_extra_fi
     output = cat_root / "trainSet" / "Stimuli" / "Action" / "Output"
     output.mkdir()
     _jpeg(output / "001_SaliencyMap.jpg", np.zeros((27, 48), np.uint8))
+    beside = cat_root / "trainSet" / "Stimuli" / "Output"  # … or beside the categories (pysaliency drops both)
+    beside.mkdir()
+    _jpeg(beside / "001.jpg", np.zeros((27, 48), np.uint8))
     (tmp_path / "cat" / ".DS_Store").write_bytes(b"junk")
     names = ["Action/001", "Action/002", "Art/001", "Art/002"]
     assert load_cat2000(tmp_path / "cat", image_size=32).names == names

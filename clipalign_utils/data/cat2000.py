@@ -7,7 +7,8 @@ research", 2015), training set, in its official layout:
 
 ``root`` may be ``trainSet`` itself, the folder holding it, or the folder above that (the archive unpacked
 into a folder of its own). Files that are not images
-(e.g. Thumbs.db) and sub-folders of a category (some releases carry ``Output``) are ignored.
+(e.g. Thumbs.db), sub-folders of a category and an ``Output`` folder beside the categories (some releases carry
+``Output``) are ignored.
 """
 from __future__ import annotations
 
@@ -48,7 +49,8 @@ def load_cat2000(root, *, image_size: int, n_images: int | None = None) -> Salie
         raise DatasetError(f"{root} has no trainSet/Stimuli/ folder (expected the official CAT2000 layout: "
                            f"trainSet/{{Stimuli,FIXATIONMAPS}}/<Category>/<nnn>.jpg, "
                            f"trainSet/FIXATIONLOCS/<Category>/<nnn>.mat)")
-    categories = subfolders(stimuli_dir)
+    # pysaliency's loader drops every path through an "Output" folder; no CAT2000 category has that name
+    categories = [folder for folder in subfolders(stimuli_dir) if folder.name != "Output"]
     stimuli = [s for category in categories for s in image_files(category)]
     if not stimuli:
         raise DatasetError(f"{stimuli_dir} holds no images in category folders")

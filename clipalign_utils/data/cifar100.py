@@ -4,8 +4,8 @@
                                                fine_labels, coarse_labels, filenames, batch_label
     <parent>/cifar-100-python/meta     pickle: fine_label_names, coarse_label_names
 
-Both pickles were written by Python 2, hence ``encoding="latin1"``. ``root`` may be
-``cifar-100-python`` itself or its parent.
+Both pickles were written by Python 2, hence ``encoding="latin1"``; a copy re-saved by Python 3 with bytes
+keys (``b"data"``) reads the same. ``root`` may be ``cifar-100-python`` itself or its parent.
 """
 
 from __future__ import annotations
@@ -32,7 +32,8 @@ def load_cifar100(root) -> tuple[np.ndarray, np.ndarray, list[str]]:
     try:
         data = np.asarray(test["data"], dtype=np.uint8)
         labels = np.asarray(test["fine_labels"], dtype=np.int64)
-        names = [str(name).replace("_", " ") for name in meta["fine_label_names"]]
+        names = [(name.decode("latin1") if isinstance(name, bytes) else str(name)).replace("_", " ")
+                 for name in meta["fine_label_names"]]
     except (TypeError, ValueError, OverflowError) as exc:
         raise DatasetError(f"{test_path}: unreadable 'data' or 'fine_labels' ({exc})") from exc
     if data.ndim != 2 or data.shape[1] != 3 * 32 * 32:
@@ -59,6 +60,12 @@ def _find_folder(root) -> Path:
     for folder in (root, root / "cifar-100-python"):
         if (folder / "test").is_file() and (folder / "meta").is_file():
             return folder
+    for folder in (root, root / "cifar-100-python"):
+        found = [name for name in ("test", "meta") if (folder / name).is_file()]
+        if found:  # half of the pair: name the file that is missing
+            missing = "meta" if found == ["test"] else "test"
+            raise DatasetError(f"{folder / missing} not found: CIFAR-100's python version holds test and meta "
+                               f"side by side ({folder / found[0]} is there)")
     raise DatasetError(
         f"noise_root '{root}' holds neither test and meta nor cifar-100-python/test and meta: "
         "point it at the extracted CIFAR-100 python version"
@@ -73,6 +80,8 @@ def _load_pickle(path: Path, keys: tuple[str, ...]) -> dict:
         raise DatasetError(f"{path}: not a readable CIFAR-100 pickle ({type(exc).__name__}: {exc})") from exc
     if not isinstance(obj, dict):
         raise DatasetError(f"{path}: expected a pickled dict, got {type(obj).__name__}")
+    # A copy re-saved by Python 3 after loading with encoding="bytes" keeps b"data", b"fine_labels", …
+    obj = {key.decode("latin1") if isinstance(key, bytes) else key: value for key, value in obj.items()}
     missing = [key for key in keys if key not in obj]
     if missing:
         raise DatasetError(f"{path}: missing key(s) {', '.join(map(repr, missing))}; expected {', '.join(keys)}")

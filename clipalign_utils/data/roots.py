@@ -80,8 +80,9 @@ class Release:
 
 def open_release(root, parameter: str, release: str, folders: tuple[str, ...] = (),
                  files: tuple[str, ...] = ()) -> Release:
-    """``root`` (the value of ``parameter``) checked to hold ``release``'s ``folders`` and ``files``; one
-    DatasetError naming the first thing missing and what the folder should hold."""
+    """``root`` (the value of ``parameter``), or the one folder inside it that does (an archive unpacked into a
+    folder of its own), checked to hold ``release``'s ``folders`` and ``files``; one DatasetError naming the first
+    thing missing and what the folder should hold."""
     parts = [f"{f}/" for f in folders] + list(files)
     holding = " and ".join([", ".join(parts[:-1]), parts[-1]] if len(parts) > 1 else parts)
     root = Path(root).expanduser().absolute()
@@ -89,15 +90,12 @@ def open_release(root, parameter: str, release: str, folders: tuple[str, ...] = 
         raise DatasetError(f"{parameter} '{root}' does not exist: point it at the folder holding {holding}")
     expected = f"{parameter} '{root}' should hold {release}'s {holding}"
     wanted = [(name, Path.is_dir) for name in folders] + [(name, Path.is_file) for name in files]
+    if not all(present(root / name) for name, present in wanted):
+        below = [sub for sub in subfolders(root) if all(present(sub / name) for name, present in wanted)]
+        if len(below) == 1:  # an archive unpacked into a folder of its own: read it there, as release_folder does
+            root = below[0]
     for name, present in wanted:
         if not present(root / name):
-            raise DatasetError(f"{root / name} not found: {expected}{_one_level_down(root, wanted, parameter)}")
+            raise DatasetError(f"{root / name} not found: {expected}")
     indexed = {name: {p.name.lower(): p for p in (root / name).iterdir() if p.is_file()} for name in folders}
     return Release(root, indexed, {name: root / name for name in files})
-
-
-def _one_level_down(root: Path, wanted: list, parameter: str) -> str:
-    """Where an archive unpacked into a folder of its own (``root/kadid10k/images``), the hint to give that
-    folder instead; else ''."""
-    holding = [sub for sub in subfolders(root) if all(present(sub / name) for name, present in wanted)]
-    return f" (it is one level down: give {parameter}='{holding[0]}')" if len(holding) == 1 else ""
