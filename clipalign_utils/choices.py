@@ -11,6 +11,7 @@ IQA_RESIZE = ("auto", "patches", "resize", "crop")
 NOISE_AT = ("native", "input")
 LAYERS = ("final", "all")
 SIMILARITY_PROTOCOLS = ("all", "votes6")
+NIGHTS_SPLITS = ("train", "val", "test")  # data.csv's split column
 SALIENCY_METHODS = ("smoothgrad", "rollout")
 # Where the world puts an object: anywhere it fits whole at a varied size, or near the centre (the first worlds).
 OBJECT_PLACEMENTS = ("varied", "centred")
@@ -26,4 +27,6 @@ def similarity_options_problem(dataset: str, protocol: str, split: str | None) -
                 f"{dataset} has protocol all")
     if dataset == "embedded" and (split or "test") != "test":
         return f"similarity_split={split!r}: the embedded set has one split, test"
+    if dataset == "nights" and split and split not in NIGHTS_SPLITS:
+        return f"similarity_split={split!r}: NIGHTS's splits are {', '.join(NIGHTS_SPLITS)}"
     return None

@@ -13,6 +13,7 @@ their seeds vary training only.
 """
 from __future__ import annotations
 
+import math
 import zlib
 from typing import Any, Collection, Mapping
 
@@ -170,14 +171,23 @@ def coerce(name: str, value: Any, like: Any) -> Any:
                 raise ValueError(value)
             return int(value)
         if isinstance(like, float):
-            return float(value)
+            number = float(value)
+            if not math.isfinite(number):  # nan and inf pass every comparison a range check makes
+                raise ParameterError(f"parameter {name}={value!r} must be a finite number")
+            return number
         if isinstance(like, tuple):
             # papermill gives a one-value list as that number (-p sigmas 0.1)
             items = value.split(",") if isinstance(value, str) else [value] if isinstance(value, (int, float)) \
                 else list(value)
-            items = [item for item in items if str(item).strip() != ""]
+            if all(str(item).strip() == "" for item in items):  # -p quality_families= : the empty list
+                return ()
+            if any(str(item).strip() == "" for item in items):
+                raise ParameterError(f"parameter {name}={value!r} has an empty item: give the values separated by "
+                                     f"single commas")
             return tuple(coerce(name, item, like[0]) for item in items) if like else tuple(items)
         return str(value)
+    except ParameterError:
+        raise
     except (TypeError, ValueError):
         kind = "comma-separated list" if isinstance(like, tuple) else type(like).__name__
         raise ParameterError(

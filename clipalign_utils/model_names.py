@@ -25,3 +25,26 @@ def open_clip_name(model: str) -> str:
         return model
     raise ParameterError(
         f"unknown model {model!r}: use a scale ({', '.join(SCALES)}) or an open_clip model name")
+
+
+def input_size_problem(model: str, image_size: int) -> str | None:
+    """Why one of our scales cannot take ``image_size`` px, or None (open_clip's own names: their own checks).
+    A ModifiedResNet halves its input five times (stem convolution and pool, three strided stages, each
+    rounding down) and sizes its attention pool for image_size // 32 positions: both must agree, at least 1."""
+    path = CONFIG_DIR / f"clipalign-{model}.json"
+    if model not in SCALES or not path.exists():
+        return None
+    import json
+
+    vision = json.loads(path.read_text())["vision_cfg"]
+    if isinstance(vision["layers"], (list, tuple)):
+        side = -(-image_size // 2)  # the stem's strided convolution (padding 1) rounds up
+        for _ in range(4):  # its pool and the three strided stages round down
+            side //= 2
+        if side < 1 or side != image_size // 32:
+            fits = [size for size in (32, 64, 96, 128) if size >= image_size][:1] or [32 * (image_size // 32)]
+            return (f"image_size={image_size} does not fit model {model} (a ModifiedResNet: its input is halved five "
+                    f"times to an attention pool of image_size // 32 positions); use a multiple of 32, e.g. {fits[0]}")
+    elif image_size < vision["patch_size"]:
+        return f"image_size={image_size} is smaller than model {model}'s {vision['patch_size']}-px patches"
+    return None

@@ -127,7 +127,15 @@ def load_checkpoint_model(checkpoint: str | Path, model_name: str, image_size: i
 def load_error_summary(error: Exception, limit: int = 400) -> str:
     """A load error on one line: torch's "Error(s) in loading state_dict" says what is wrong on the lines
     after its first (the missing, unexpected and mismatched keys), so those are kept, each shortened."""
-    lines = [line.strip() for line in str(error).strip().splitlines() if line.strip()]
+    text = str(error)
+    if "Weights only load failed" in text:
+        # torch's advice (load with weights_only=False) would run whatever code a pickle holds: a file that is
+        # not a plain tensor checkpoint gets a plain description instead
+        detail = text.split("WeightsUnpickler error:")[-1].strip().splitlines()[0].strip() if \
+            "WeightsUnpickler error:" in text else ""
+        return (f"not a plain PyTorch checkpoint (its pickle holds more than tensors and containers, or is no "
+                f"pickle at all{': ' + detail if detail else ''})")
+    lines = [line.strip() for line in text.strip().splitlines() if line.strip()]
     if not lines:
         return type(error).__name__
     text = "; ".join([lines[0].rstrip(":")] + [line[:150] for line in lines[1:4]])

@@ -21,6 +21,7 @@ SHA-256 where there is one), so an interrupted fetch is never taken for a checkp
 from __future__ import annotations
 
 import hashlib
+import math
 import os
 import re
 import shutil
@@ -73,7 +74,7 @@ def parse_epochs(text: str | None, parameter: str = "--at-epochs") -> list[float
         epochs = [float(part) for part in str(text).split(",") if part.strip()]
     except ValueError:
         raise ParameterError(f"{parameter} {text!r}: give epochs as numbers separated by commas (1,2,4)") from None
-    if not epochs or any(e < 0 for e in epochs):
+    if not epochs or any(not e >= 0 or math.isinf(e) for e in epochs):
         raise ParameterError(f"{parameter} {text!r}: give epochs >= 0 separated by commas (1,2,4)")
     return sorted(set(epochs))
 

@@ -13,6 +13,7 @@ from test_saliency import _jpeg, _points
 from test_two_afc import _bapps, _nights
 
 from clipalign_utils import cli, registry
+from clipalign_utils.errors import ParameterError
 
 # The table(s) each step writes, from the registry (train writes none).
 STEP_TABLE = {step.name: step.tables[0].name if step.tables else None for step in registry.steps()}
@@ -163,7 +164,9 @@ def test_a_dataset_folder_is_read_where_the_command_was_given_and_a_missing_one_
 # the --out folder: the values are checked before anything is made (an independent audit found each of these
 # failing after the run's folder, a trained run or a whole sweep run, or with a traceback).
 BEFORE_ANYTHING = [
-    (["run", "--preset", "smoke", "-p", "image_size=7"], "image_size must be an integer >= 16, got 7"),
+    (["run", "--preset", "smoke", "-p", "image_size=7"], "image_size=7 does not fit model tiny"),
+    (["run", "--preset", "smoke", "-p", "model=vit-tiny", "-p", "image_size=7"],
+     "image_size must be an integer >= 16, got 7"),
     (["run", "--preset", "smoke", "-p", "texture_correlation=2"], "texture_correlation must lie in [0, 1]"),
     (["run", "--preset", "smoke", "-p", "texture_scale=0"], "texture_scale must be > 0"),
     (["run", "--preset", "smoke", "-p", "model=nosuch"], "unknown model 'nosuch'"),
@@ -193,8 +196,29 @@ BEFORE_ANYTHING = [
     (["run", "--preset", "smoke", "-p", "similarity_protocol=votes6"],
      "parameter similarity_protocol=votes6 applies to nights only"),
     (["sweep", "--preset", "smoke", "-p", "texture_correlation=0.5,2"], "texture_correlation must lie in [0, 1]"),
-    (["experiment", "quality", "--preset", "smoke", "-p", "texture_correlation=5"],
-     "texture_correlation must lie in [0, 1]"),
+    (["experiment", "quality", "--preset", "smoke", "-p", "texture_scale=0"], "texture_scale must be > 0"),
+    # a second audit: values every range check let through, and checks that came after training
+    (["run", "--preset", "smoke", "-p", "lr=inf"], "parameter lr='inf' must be a finite number"),
+    (["run", "--preset", "smoke", "-p", "weight_decay=nan"], "parameter weight_decay='nan' must be a finite number"),
+    (["run", "--preset", "smoke", "-p", "texture_scale=inf"], "parameter texture_scale='inf' must be a finite number"),
+    (["run", "--preset", "smoke", "-p", "sigmas=nan,0.1"], "parameter sigmas='nan' must be a finite number"),
+    (["run", "--preset", "smoke", "-p", "sigmas=0.1,,0.2"], "parameter sigmas='0.1,,0.2' has an empty item"),
+    (["run", "--preset", "smoke", "-p", "image_size=24"], "image_size=24 does not fit model tiny"),
+    (["run", "--preset", "smoke", "-p", "image_size=63"], "use a multiple of 32, e.g. 64"),
+    (["run", "--preset", "smoke", "-p", "batch_size=1", "-p", "samples_per_epoch=2"],
+     "parameter batch_size must be at least 2"),
+    (["run", "--preset", "smoke", "-p", "cue_conflict_per_pair=0"], "parameter cue_conflict_per_pair must be >= 1"),
+    (["run", "--preset", "smoke", "-p", "saliency_n_images=0"], "the embedded set draws its images: give "
+                                                                 "saliency_n_images >= 1"),
+    (["run", "--preset", "smoke", "-p", "epochs=2", "-p", "epochs=3"], "-p epochs is given twice (2 and 3)"),
+    (["sweep", "--preset", "smoke", "-p", "texture_correlation=0.5,,0.9"],
+     "-p texture_correlation='0.5,,0.9' has an empty value"),
+    (["experiment", "quality", "--preset", "smoke", "-p", "quality_variation=0.5"],
+     "-p quality_variation: the quality experiment sets it per sweep (variation, partial, heldout)"),
+    (["experiment", "quality", "--preset", "smoke", "--only-sweeps", ""], "--only-sweeps '': name a sweep"),
+    (["run", "--preset", "full", "-p", "texture_correlation=0.9"],
+     "-p texture_correlation: the quality experiment sets it per sweep (texture_control)"),
+    (["run", "--preset", "full", "-p", "epochs=3"], "-p epochs: the full preset's drivers sweep varies it (12,24)"),
 ]
 
 
@@ -243,3 +267,47 @@ def test_argument_errors_are_one_line_too(capsys):
         assert exited.value.code == 2
         (error,) = capsys.readouterr().err.strip().splitlines()
         assert says in error and error.endswith("--help)"), error
+
+
+def test_an_out_folder_of_the_users_own_or_of_another_kind_is_refused_as_it_is(tmp_path, capsys):
+    """A command writes notebooks/, metrics/, record.json… into --out: a folder clipalign did not make (the
+    repository itself, in an audit: its notebooks were overwritten) is refused, and so is a folder of another kind
+    (a sweep, more seeds or an experiment inside a finished run), both before anything is written."""
+    mine = tmp_path / "mine"
+    mine.mkdir()
+    (mine / "notes.txt").write_text("my notes")
+    (mine / "notebooks").mkdir()  # one of clipalign's names, beside the user's file
+    run = tmp_path / "run"
+    (run / "checkpoints").mkdir(parents=True)
+    cases = [(["run", "--preset", "smoke", "--out", str(mine)],
+              f"--out {mine}: {mine} holds other files (notebooks, notes.txt) and no clipalign run; give a new or "
+              f"empty folder"),
+             (["sweep", "--preset", "smoke", "--out", str(run), "-p", "texture_correlation=0.5,0.9"],
+              f"--out {run} is a run (checkpoints/); clipalign sweep makes a sweep there: give a new folder"),
+             (["run", "--preset", "smoke", "--out", str(run), "--seeds", "0", "1"],
+              f"--out {run} is a run (checkpoints/); clipalign run makes a folder of runs there: give a new folder"),
+             (["experiment", "quality", "--preset", "smoke", "--out", str(run)],
+              f"--out {run} is a run (checkpoints/); clipalign experiment makes an experiment there"),
+             (["book", str(mine / "notes.txt")], "that is a file; give the folder a clipalign run"),
+             (["fetch", "kadid10k", "--to", str(tmp_path / "data"), "--sha256", ""], "--sha256 '': give 1 SHA-256")]
+    for argv, says in cases:
+        assert cli.main(argv) == 2
+        (error,) = capsys.readouterr().err.strip().splitlines()
+        assert error.startswith("clipalign: error: ") and says in error, error
+    assert sorted(p.name for p in mine.iterdir()) == ["notebooks", "notes.txt"]
+    assert sorted(p.name for p in run.iterdir()) == ["checkpoints"] and not (tmp_path / "data").exists()
+
+
+def test_a_folder_clipalign_began_is_its_own(tmp_path):
+    """A command stopped before its records leaves only clipalign's names (a run's notebooks/, a runs folder's
+    first run): the next command may carry on there."""
+    from clipalign_utils.orchestration.cli import check_out_folder
+
+    began = tmp_path / "began"
+    (began / "tiny-seed0" / "notebooks").mkdir(parents=True)
+    (began / ".02_iqa_alignment.outputs-before").mkdir()
+    check_out_folder(str(began), "run", "runs")
+    check_out_folder(str(tmp_path / "new"), "run", "run")
+    (began / "tiny-seed0" / "draft.txt").write_text("x")  # … but not one holding the user's files
+    with pytest.raises(ParameterError, match=r"holds other files \(tiny-seed0\) and no clipalign run"):
+        check_out_folder(str(began), "run", "runs")

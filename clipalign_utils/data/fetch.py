@@ -294,7 +294,7 @@ def _web_address(text: str, flag: str, what: str) -> str:
 
 
 def _sha256_list(text: str | None, release: Release) -> list[str | None]:
-    if not text:
+    if text is None:
         return [None] * len(release.archives)
     values = [v.strip().lower() for v in text.split(",")]
     if len(values) != len(release.archives) or not all(

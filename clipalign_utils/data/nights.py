@@ -23,10 +23,11 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from clipalign_utils.choices import NIGHTS_SPLITS, SIMILARITY_PROTOCOLS
 from clipalign_utils.errors import DatasetError, ParameterError
 
-SPLITS = ("train", "val", "test")
-PROTOCOLS = ("all", "votes6")
+SPLITS = NIGHTS_SPLITS
+PROTOCOLS = SIMILARITY_PROTOCOLS
 MIN_VOTES = {"all": 0, "votes6": 6}
 REQUIRED = ("left_vote", "right_vote", "votes", "ref_path", "left_path", "right_path", "split")
 COLUMNS = ["subset", "id", "ref_path", "p0_path", "p1_path", "p", "votes"]
@@ -115,9 +116,9 @@ def load_nights(root, split: str = "test", protocol: str = "all") -> pd.DataFram
     p (fraction choosing the right image), votes.
     """
     if split not in SPLITS:
-        raise ParameterError(f"NIGHTS split {split!r}: choose one of {', '.join(SPLITS)}")
+        raise ParameterError(f"similarity_split={split!r}: NIGHTS's splits are {', '.join(SPLITS)}")
     if protocol not in PROTOCOLS:
-        raise ParameterError(f"NIGHTS protocol {protocol!r}: choose one of {', '.join(PROTOCOLS)}")
+        raise ParameterError(f"similarity_protocol={protocol!r}: choose one of {', '.join(PROTOCOLS)}")
     folder = nights_folder(root)
     csv_path = folder / "data.csv"
     table = _read_csv(csv_path)

@@ -18,7 +18,8 @@ from pathlib import Path
 from .. import registry
 from ..config import DRIVERS_FOLDER, EXPERIMENTS, MULTI_RUN_PRESETS, PRESET_EXPERIMENTS, PRESETS, SWEEP_PRESETS
 from ..errors import ClipalignError, ParameterError
-from ..layout import runs_in
+from ..layout import (KIND_RECORDS, PARAMS_TXT, PARTS, RUN_RECORD, SOURCE_RECORD, TRAIN_LOG, TRAIN_RECORD,
+                      RunDir, runs_in)
 
 
 # Parameters the notebooks declare for papermill that a command sets itself: a -p would be dropped or contradict it.
@@ -41,6 +42,9 @@ def _parse_overrides(items: list[str]) -> dict[str, str]:
         if name in SET_BY_COMMAND:
             raise ParameterError(f"-p {name}: the command sets it from {SET_BY_COMMAND[name]}; give "
                                  f"{SET_BY_COMMAND[name]} instead")
+        if name in overrides:
+            raise ParameterError(f"-p {name} is given twice ({overrides[name]} and {value}): give it once (a sweep "
+                                 f"takes its values as one list, -p {name}=A,B)")
         if name in PAPERMILL_ONLY:
             raise ParameterError(f"-p {name}: a notebook's own parameter when papermill runs it alone; the command "
                                  f"gives its runs and trains them itself")
@@ -72,6 +76,40 @@ def check_out(folder: str, flag: str) -> None:
     except OSError as error:
         raise ParameterError(f"{flag} {folder}: no folder can be made in {existing} "
                              f"({error.strerror or error})") from None
+
+
+# What clipalign writes at the top of a run's or a folder's directory.
+_OWN_NAMES = PARTS | {RUN_RECORD, TRAIN_RECORD, PARAMS_TXT, TRAIN_LOG, SOURCE_RECORD, *KIND_RECORDS.values()}
+
+
+def _clipalign_made(path: Path, depth: int = 2) -> bool:
+    """Whether ``path`` is one of clipalign's folders: one with a kind (``RunDir.kind``) or its record, or one
+    whose visible entries are all clipalign's names or such folders (a command stopped before its records)."""
+    if RunDir(path).kind is not None or (path / RUN_RECORD).exists():
+        return True
+    return depth > 0 and all(entry.name in _OWN_NAMES or (entry.is_dir() and _clipalign_made(entry, depth - 1))
+                             for entry in path.iterdir() if not entry.name.startswith("."))
+
+
+def check_out_folder(out: str, command: str, makes: str | None) -> None:
+    """An existing ``--out`` is one clipalign made (or empty): a command writes notebooks/, metrics/, record.json…
+    there and would overwrite a user's files of those names. ``makes``: the kind this command makes there
+    (run, runs, sweep, experiment), which a folder of another kind is not (a sweep inside a finished run)."""
+    path = Path(out).expanduser().absolute()
+    if not path.is_dir():
+        return
+    if not _clipalign_made(path):
+        others = sorted(entry.name for entry in path.iterdir() if not entry.name.startswith("."))
+        shown = ", ".join(others[:4]) + (", …" if len(others) > 4 else "")
+        raise ParameterError(f"--out {out}: {path} holds other files ({shown}) and no clipalign run; give a new or "
+                             f"empty folder")
+    folder = RunDir(path)  # its kind as recorded (a folder of runs without runs.json may be a sweep's beginning)
+    kind = "run" if folder.is_run else next((k for k in KIND_RECORDS if folder.record(k).exists()), None)
+    if makes and kind and kind != makes:
+        named = {"run": "a run", "runs": "a folder of runs", "sweep": "a sweep", "experiment": "an experiment"}
+        record = {"run": "checkpoints/"}.get(kind) or KIND_RECORDS[kind]
+        raise ParameterError(f"--out {out} is {named[kind]} ({record}); clipalign {command} makes {named[makes]} "
+                             f"there: give a new folder")
 
 
 _RANK_ZERO_FINISHING = False
@@ -203,7 +241,8 @@ def main(argv: list[str] | None = None) -> int:
 
             # nbclient's cell task dies with its kernel; asyncio would print it at exit as "never retrieved"
             logging.getLogger("asyncio").setLevel(logging.CRITICAL)
-            done = ("the book is left part-built; the same command builds it again" if args.command == "book" else
+            done = ("the book in place, if any, is the previous one, whole; the same command builds it again"
+                    if args.command == "book" else
                     "the step it was running left the run as it was before that step (finished steps stay); the "
                     "same command carries on")
             print(f"clipalign: {stopped.get('by', 'interrupted')}: {done}", file=sys.stderr)
@@ -249,6 +288,7 @@ def _dispatch(args, argv: list[str]) -> int:
                                          finish=lambda: _finish_on_rank_zero(argv), stream=stream)
     if args.command in ("sweep", "experiment", "run"):
         check_out(args.out, "--out")
+        check_out_folder(args.out, args.command, None)  # a folder of the user's own: before anything reads it
     elif args.command == "fetch":
         check_out(args.to, "--to")
     launcher = None
@@ -280,6 +320,13 @@ def _dispatch(args, argv: list[str]) -> int:
             args.scales = args.scales or list(multi.get("scales", ())) or None
     if args.command == "run" and (args.at_epochs or args.keep_weights) and not args.checkpoints:
         raise ParameterError("--at-epochs and --keep-weights go with --checkpoints SOURCE")
+    if args.command in ("sweep", "experiment", "run"):
+        makes = {"sweep": "sweep", "experiment": "experiment"}.get(args.command) or (
+            "runs" if args.seeds or args.scales else None if args.only or args.checkpoints else "run")
+        check_out_folder(args.out, args.command, makes)
+    if args.command == "book" and Path(args.run_dir).expanduser().is_file():
+        raise ParameterError(f"clipalign book {args.run_dir}: that is a file; give the folder a clipalign run, sweep "
+                             f"or experiment wrote (it holds notebooks/)")
     if args.command == "fetch":
         from ..data.fetch import fetch
 
@@ -310,6 +357,15 @@ def _dispatch(args, argv: list[str]) -> int:
         if args.only:
             raise ParameterError("--only runs one step of one run: use it on OUT/<scale>-seed<k>, "
                                  "not with --seeds/--scales")
+        for name in PRESET_EXPERIMENTS.get(args.preset, ()):  # its experiments' plans, before any run trains
+            from .experiment import plan
+
+            plan(name, overrides)
+        driven = sorted(set(SWEEP_PRESETS.get(args.preset, {})) & set(overrides))
+        if driven:  # one value given would flatten that driver of the preset's sweep
+            raise ParameterError(f"-p {driven[0]}: the {args.preset} preset's drivers sweep varies it "
+                                 f"({SWEEP_PRESETS[args.preset][driven[0]]}); leave it out, or run clipalign sweep "
+                                 f"for values of your own")
         if launcher is not None:
             from .launch import runs_on
 
@@ -335,7 +391,12 @@ def _dispatch(args, argv: list[str]) -> int:
     elif args.command == "experiment":
         from .experiment import run_experiment
 
-        only = [s.strip() for s in args.only_sweeps.split(",") if s.strip()] if args.only_sweeps else None
+        only = None
+        if args.only_sweeps is not None:
+            only = [s.strip() for s in args.only_sweeps.split(",") if s.strip()]
+            if not only:
+                raise ParameterError(f"--only-sweeps {args.only_sweeps!r}: name a sweep of the experiment, or leave "
+                                     f"--only-sweeps out to run them all")
         if launcher is not None:
             from .launch import experiment_on
 

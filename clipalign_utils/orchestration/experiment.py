@@ -29,6 +29,12 @@ def plan(name: str, overrides: dict, only: list[str] | None = None) -> dict[str,
     if unknown:
         raise ParameterError(f"--only-sweeps {', '.join(unknown)}: the {name} experiment's sweeps are "
                              f"{', '.join(sweeps)}")
+    # What the experiment compares is set by its sweeps: a -p of one of those would make every arm alike.
+    varied = sorted({parameter for values in sweeps.values() for parameter in values} & set(overrides))
+    if varied:
+        arms = ", ".join(sweep for sweep, values in sweeps.items() if varied[0] in values)
+        raise ParameterError(f"-p {varied[0]}: the {name} experiment sets it per sweep ({arms}), which is what it "
+                             f"compares; leave it out (or run clipalign sweep for values of your own)")
     return {sweep: {**EXPERIMENT_FIXED.get(name, {}), **values, **overrides}
             for sweep, values in sweeps.items() if not only or sweep in only}
 

@@ -76,10 +76,12 @@ def parse_values(name: str, raw: str, preset: str) -> list:
     if name not in PRESETS[preset]:
         return [raw]  # a notebook-only parameter (a path, say): never swept
     like = PRESETS[preset][name]
-    parts = raw.split(";") if isinstance(like, tuple) else raw.split(",")
-    parts = [part.strip() for part in parts if part.strip() != ""]
-    if not parts:
+    parts = [part.strip() for part in (raw.split(";") if isinstance(like, tuple) else raw.split(","))]
+    if not any(parts):
         raise ParameterError(f"-p {name}={raw!r} gives no value")
+    if not all(parts):
+        raise ParameterError(f"-p {name}={raw!r} has an empty value: separate the values by single "
+                             f"{'semicolons' if isinstance(like, tuple) else 'commas'}")
     values = [coerce(name, part, like) for part in parts]
     for value in values:
         resolve(preset, **{name: value})  # checks choices and ranges, naming the parameter

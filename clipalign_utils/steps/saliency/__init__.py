@@ -18,8 +18,12 @@ HEADLINE = "sauc"
 
 
 def _check(params: dict) -> None:
-    if params["saliency_n_images"] < 0 or params["saliency_samples"] < 1 or params["saliency_cue_per_pair"] < 0:
-        raise ParameterError("saliency_n_images and saliency_cue_per_pair must be >= 0 and saliency_samples >= 1")
+    for name, least in (("saliency_n_images", 0), ("saliency_cue_per_pair", 0), ("saliency_samples", 1)):
+        if params[name] < least:
+            raise ParameterError(f"parameter {name} must be >= {least}, got {params[name]!r}")
+    if params["saliency_dataset"] == "embedded" and params["saliency_n_images"] < 1:
+        raise ParameterError("saliency_n_images=0 means every stimulus of a real dataset; the embedded set draws "
+                             "its images: give saliency_n_images >= 1")
     if not 0 <= params["saliency_noise"] <= 1:
         raise ParameterError(f"parameter saliency_noise must lie in [0, 1], got {params['saliency_noise']!r}")
 

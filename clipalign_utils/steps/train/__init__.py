@@ -1,5 +1,6 @@
 """The ``train`` step: the run's model trained, its checkpoints kept (``clipalign_utils.train``); its page's
 sentences and figures are in :mod:`.page`."""
+from ... import model_names
 from ...errors import ParameterError
 from ...registry import Step, register
 
@@ -8,6 +9,12 @@ def _check(params: dict) -> None:
     for name in ("epochs", "samples_per_epoch", "batch_size"):
         if params[name] <= 0:
             raise ParameterError(f"parameter {name} must be positive, got {params[name]!r}")
+    if params["batch_size"] < 2:  # the contrastive loss needs another pair in the batch, batch norm two images
+        raise ParameterError(f"parameter batch_size must be at least 2 (a contrastive batch needs negatives), "
+                             f"got {params['batch_size']!r}")
+    problem = model_names.input_size_problem(params["model"], params["image_size"])
+    if problem:
+        raise ParameterError(problem)
     if params["samples_per_epoch"] < params["batch_size"]:
         raise ParameterError(f"samples_per_epoch={params['samples_per_epoch']} is smaller than batch_size="
                              f"{params['batch_size']}: an epoch would have no step")
