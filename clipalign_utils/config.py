@@ -176,7 +176,10 @@ def coerce(name: str, value: Any, like: Any) -> Any:
                 raise ParameterError(f"parameter {name}={value!r} must be a finite number")
             return number
         if isinstance(like, tuple):
-            # papermill gives a one-value list as that number (-p sigmas 0.1)
+            # papermill gives a one-value list as that number (-p sigmas 0.1), and a list as written (-p sigmas
+            # "[0.1, 0.2]") as that string
+            if isinstance(value, str) and value.strip()[:1] == "[" and value.strip()[-1:] == "]":
+                value = value.strip()[1:-1]
             items = value.split(",") if isinstance(value, str) else [value] if isinstance(value, (int, float)) \
                 else list(value)
             if all(str(item).strip() == "" for item in items):  # -p quality_families= : the empty list

@@ -41,7 +41,7 @@ from .data.registry import TASKS, dataset_parameter, root_parameter
 from .data.world import QUALITY_FAMILIES
 from .errors import ParameterError
 from .io import BEFORE_TABLES, write_json
-from .layout import KIND_RECORDS, PARAMS_TXT, TRAIN_RECORD, RunDir, image_size_of, read_params_txt
+from .layout import KIND_RECORDS, PARAMS_TXT, TRAIN_RECORD, RunDir, image_size_of, read_params_txt, runs_in
 
 
 @dataclass(frozen=True)
@@ -256,7 +256,9 @@ def for_step(run_dir: str | Path, step: str, resolved: Resolved, declared: Colle
                if before.get("sources", {}).get(name) in (GIVEN, CARRIED) and name not in MACHINE_KEYS
                and name not in TRAINING_KEYS and (declared is None or name in declared)
                and resolved.sources.get(name, "").startswith("preset ")}
-    for name, value in _from_tables_read(run_dir, step, entries, declared).items():
+    # a folder of runs (its synthesis) reads the tables its runs' steps wrote: their entries, each run's own
+    writers = [(RunDir(run_dir).name, entries)] + [(run.name, read(run).get("steps", {})) for run in runs_in(run_dir)]
+    for name, value in _from_tables_read(run_dir, step, writers, declared).items():
         if not resolved.sources.get(name, "").startswith("preset "):
             continue  # given now: the step's own check says whether the table holds it
         if value == resolved.values[name]:
@@ -295,25 +297,29 @@ def _bound_to_another_dataset(step: str, last: Mapping[str, Any], resolved: Reso
     return bound
 
 
-def _from_tables_read(run_dir: str | Path, step: str, entries: Mapping[str, dict],
+def _from_tables_read(run_dir: str | Path, step: str, writers: list[tuple[str, Mapping[str, dict]]],
                       declared: Collection[str] | None) -> dict[str, Any]:
     """{parameter: value} for the parameters of ``step``'s page that name a column of a table written by a
-    step it depends on: the value that step's record.json entry ran with. Two steps that ran with different
-    values leave the step nothing consistent to read: one line says which."""
+    step it depends on: the value that step's record.json entry ran with (``writers``: (folder name, its
+    record's step entries), the run's own, or a folder's and each of its runs'). Two steps (or two runs' steps)
+    that ran with different values leave the step nothing consistent to read: one line says which."""
     if step not in registry.names():
         return {}
     found: dict[str, tuple[str, Any]] = {}
-    for writer in registry.get(step).depends:
-        ran = entries.get(writer, {}).get("parameters", {})
-        for table in registry.get(writer).tables:
-            for name in table.columns:
-                if name not in ran or (declared is not None and name not in declared):
-                    continue
-                if name in found and found[name][1] != ran[name]:
-                    raise ParameterError(
-                        f"{RunDir(run_dir).run_record}: steps {found[name][0]} and {writer} ran with {name}="
-                        f"{found[name][1]!r} and {ran[name]!r}: give -p {name}=… to both, then run {step}")
-                found[name] = (writer, ran[name])
+    several = len(writers) > 1
+    for folder, entries in writers:
+        for writer in registry.get(step).depends:
+            ran = entries.get(writer, {}).get("parameters", {})
+            label = f"{folder}'s {writer}" if several else writer
+            for table in registry.get(writer).tables:
+                for name in table.columns:
+                    if name not in ran or (declared is not None and name not in declared):
+                        continue
+                    if name in found and found[name][1] != ran[name]:
+                        raise ParameterError(
+                            f"{RunDir(run_dir).run_record}: steps {found[name][0]} and {label} ran with {name}="
+                            f"{found[name][1]!r} and {ran[name]!r}: give -p {name}=… to both, then run {step}")
+                    found[name] = (label, ran[name])
     return {name: value for name, (_, value) in found.items()}
 
 

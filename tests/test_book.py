@@ -28,6 +28,8 @@ def test_book_has_every_page(smoke_pipeline):
     # A run without the optional interpolation step shows its recorded results (chapter 11).
     interpolation = (html / "notebooks" / "11_interpolation.html").read_text()
     assert "This build did not run the step" in interpolation
+    for name in ("10_real_clip", "11_interpolation"):  # placeholders: a Markdown page, the Colab link in its text
+        assert repository.colab_url(*repository.read_setting(), name) in (html / "notebooks" / f"{name}.html").read_text()
     recorded_worlds = json.loads((REPO_ROOT / "book" / "recorded" / "interpolation" / "recorded.json").read_text())
     figures = re.findall(r"<img [^>]*src=\"\.\./_images/(interpolation_[^\"]+\.png)\"", interpolation)
     assert len(figures) == len(recorded_worlds["worlds"]) >= 1  # each recorded world's measures against α
@@ -128,3 +130,28 @@ def test_the_books_parameter_rows_come_from_the_runs_record_not_the_notebook(tmp
     assert shown["preset"] == "smoke" and shown["distance"] == "cosine"
     assert "noise_dataset" not in shown and "run_dir" not in shown  # not declared by the IQA page
     assert _recorded_parameters(tmp_path / "other" / "notebooks" / "x.ipynb", "02_iqa_alignment") == {}
+
+
+def test_a_page_the_tables_no_longer_match_is_not_built(smoke_pipeline, tmp_path):
+    """A page re-run by hand with another distance, its notebook written elsewhere (papermill … o.ipynb): the
+    tables and record.json say cosine, the run's executed page normalized euclidean. The book would contradict
+    itself; it names the page and the command that executes it into the run (an audit built such a book)."""
+    import shutil
+
+    from clipalign_utils.orchestration.book import BookBuildFailed, stage_book
+
+    run_dir = tmp_path / "smoke"
+    shutil.copytree(smoke_pipeline, run_dir, ignore=shutil.ignore_patterns("checkpoints", "cache", "book"))
+    stage_book(run_dir)  # as the command left it: every page matches its record
+    path = run_dir / "record.json"
+    kept = path.read_text()
+    changed = json.loads(kept)
+    assert changed["steps"]["iqa"]["parameters"]["distance"] == "normalized_euclidean"
+    changed["steps"]["iqa"]["parameters"]["distance"] = "cosine"
+    path.write_text(json.dumps(changed))
+    with pytest.raises(BookBuildFailed, match=rf"^page 02_iqa_alignment in {re.escape(str(run_dir.resolve()))} was "
+                                              rf"executed with other parameters .*: run clipalign run --out "
+                                              rf"{re.escape(str(run_dir.resolve()))} --only iqa to execute it"):
+        stage_book(run_dir)
+    path.write_text(kept)
+    assert (stage_book(run_dir) / "notebooks" / "02_iqa_alignment.ipynb").exists()

@@ -309,3 +309,29 @@ def test_notebook_alone_trains_its_run(name, tmp_path):
             assert (run_dir / "metrics" / f"{table}.csv").exists()
         assert not (run_dir / "notebooks").exists()
         assert (run_dir / "metrics" / "tradeoff.csv").exists()
+
+
+def test_a_page_opened_in_jupyter_reads_runs_where_the_commands_write_them(tmp_path, monkeypatch):
+    """Jupyter runs a notebook opened from the repository in notebooks/: its relative run_dir is the
+    repository's (an audit saw runs/default looked for, or trained, under notebooks/); papermill's -p auto_train
+    false is false, not a true string."""
+    from clipalign_utils.orchestration import step_page
+    from clipalign_utils.registry import NOTEBOOK_DIR, REPO_ROOT
+
+    monkeypatch.chdir(NOTEBOOK_DIR)
+    namespace = {"run_dir": "runs/default"}
+    step_page._anchor_run_dir(namespace)
+    assert namespace["run_dir"] == str(REPO_ROOT / "runs" / "default")
+    monkeypatch.chdir(tmp_path)  # anywhere else (papermill from the repository, Colab's /content): as given
+    namespace = {"run_dir": "runs/default"}
+    step_page._anchor_run_dir(namespace)
+    assert namespace["run_dir"] == "runs/default"
+    assert [step_page._auto_train({"auto_train": v}) for v in ("false", "no", "0", False, "true", True)] == \
+        [False, False, False, False, True, True] and step_page._auto_train({})
+
+
+def test_papermills_list_written_as_a_list_is_read_as_one():
+    from clipalign_utils import config
+
+    assert config.resolve("smoke", sigmas="[0.1, 0.2]")["sigmas"] == (0.1, 0.2)  # -p sigmas "[0.1, 0.2]"
+    assert config.resolve("smoke", sigmas=0.1)["sigmas"] == (0.1,) and config.resolve("smoke", sigmas=[0.3])["sigmas"] == (0.3,)

@@ -92,6 +92,22 @@ def test_record_json_keeps_each_steps_entry_and_a_page_uses_it_as_passed(tmp_pat
     assert not (run / "record.json").exists()
 
 
+def test_a_folders_synthesis_reads_the_distance_its_runs_iqa_ran_with(tmp_path):
+    """A step's page re-run by hand (papermill) on a folder of runs re-measures each run without the folder's
+    own record: the folder's synthesis takes the distance from its runs' iqa entries, as a run's does from its
+    own (an audit found it refused with the folder's old value); runs that disagree are named."""
+    folder = tmp_path / "runs"
+    runs = [_trained(folder / f"tiny-seed{k}", seed=k) for k in (0, 1)]
+    for run in runs:
+        record.write_entry(run, "iqa", record.resolve(run, "smoke", {"distance": "euclidean"}))
+    synthesis = record.for_step(folder, "tradeoff", record.resolve(folder, "smoke", {}))
+    assert synthesis.values["distance"] == "euclidean" and synthesis.sources["distance"] == "record.json"
+    record.write_entry(runs[1], "iqa", record.resolve(runs[1], "smoke", {"distance": "cosine"}))
+    with pytest.raises(ParameterError, match=r"steps tiny-seed0's iqa and tiny-seed1's iqa ran with "
+                                             r"distance='euclidean' and 'cosine': give -p distance=… to both"):
+        record.for_step(folder, "tradeoff", record.resolve(folder, "smoke", {}))
+
+
 def test_a_rerun_step_keeps_what_it_was_given_but_not_the_machines_settings(tmp_path):
     """A step re-run without -p measures what it measured last time (a streamed run's TID2013 stays TID2013),
     a value given now wins, the device and batch size are never inherited, and only that step's entry counts."""

@@ -146,6 +146,24 @@ def _recorded_parameters(notebook: Path, name: str) -> dict:
                                           if k in declared and k not in ("run_dir", "run_dirs", "auto_train")}}
 
 
+def stale_pages(sources: dict[str, Path]) -> list[str]:
+    """The pages whose executed notebook ran with other values than its run's record now holds for the step
+    (a page re-run by hand, papermill writing its notebook elsewhere, re-made the tables): shown, they would
+    contradict the tables beside them. A value the notebook was not given is not compared."""
+    from ..record import _same
+
+    stale = []
+    for name, notebook in sources.items():
+        recorded = _recorded_parameters(notebook, name)
+        if not recorded or not notebook.is_file():
+            continue
+        ran = json.loads(notebook.read_text()).get("metadata", {}).get("papermill", {}).get("parameters", {})
+        if any(key in ran and ran[key] is not None and not _same(key, ran[key], value)
+               for key, value in recorded.items() if key != "preset"):
+            stale.append(name)
+    return stale
+
+
 def _recorded_line(page: str) -> str:
     from . import recorded
 
@@ -249,6 +267,14 @@ def stage_book(run_dir: str | Path, folder: str = BOOK) -> Path:
     """Copy the book's sources and the executed notebooks into RUN_DIR/``folder``; return that folder."""
     run_dir = Path(run_dir).resolve()
     sources, trained = _notebook_sources(run_dir)
+    stale = stale_pages(sources)
+    if stale:
+        steps = [next((s.name for s in registry.steps() if s.notebook == name), name) for name in stale]
+        where = sorted({str(sources[name].parent.parent) for name in stale})
+        raise BookBuildFailed(f"page {', '.join(stale)} in {', '.join(where)} was executed with other parameters "
+                              f"than its tables were last made with (a page re-run by hand, its notebook written "
+                              f"elsewhere): run clipalign run --out {where[0]} --only {','.join(steps)} to execute "
+                              f"it into the run, then build the book")
     stage = run_dir / folder
     if stage.exists():
         shutil.rmtree(stage)
@@ -275,8 +301,11 @@ def stage_book(run_dir: str | Path, folder: str = BOOK) -> Path:
     for name in recorded_pages:
         notebook = recorded.page_with_provenance(name)
         (stage / "notebooks" / f"{name}.ipynb").write_text(json.dumps(notebook, indent=1, ensure_ascii=False) + "\n")
+    url, tag = repository.read_setting(REPO_ROOT)
     for name, page in placeholders.items():
-        (stage / "notebooks" / f"{name}.md").write_text(page.placeholder_text(stage / "notebooks"))
+        # a Markdown page has no launch button: the notebook pages' Colab link, as a line of its own
+        colab = f"\n\n[Open this page's notebook in Colab]({repository.colab_url(url, tag, name)}) (release `{tag}`).\n"
+        (stage / "notebooks" / f"{name}.md").write_text(page.placeholder_text(stage / "notebooks").rstrip() + colab)
     generated = stage / "_generated"
     generated.mkdir()
     (generated / "run.md").write_text(_run_summary(run_dir, sources, trained, recorded_pages))

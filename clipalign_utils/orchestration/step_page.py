@@ -17,12 +17,30 @@ from ..prose import say, tables_in_full
 tables_in_full()  # every page opens through this module
 
 
+def _anchor_run_dir(namespace: dict) -> None:
+    """A relative ``run_dir`` read where the commands write it: Jupyter runs a notebook opened from the
+    repository in its notebooks/ folder, while the commands and papermill run from the repository's root."""
+    from ..registry import NOTEBOOK_DIR, REPO_ROOT
+
+    run_dir = namespace.get("run_dir")
+    if run_dir and not Path(run_dir).is_absolute() and Path.cwd().resolve() == NOTEBOOK_DIR.resolve():
+        namespace["run_dir"] = str(REPO_ROOT / run_dir)
+
+
+def _auto_train(namespace: dict) -> bool:
+    """The cell's ``auto_train``, papermill's "false" or "no" (-p auto_train false) included: a string is true."""
+    from ..config import coerce
+
+    return coerce("auto_train", namespace.get("auto_train", True), True)
+
+
 def open_run(namespace: dict, step: str) -> tuple[checkpoints.Run, dict]:
     """(the run the page shows, its parameters) for the notebook of ``step`` whose globals are ``namespace``
     (its parameters cell: ``run_dir``, ``preset``, ``auto_train`` and the step's parameters, None = the
     run's record or the preset). Given a folder of runs, the step is measured in every other run there
     (their tables rewritten; their executed notebooks and the folder's synthesis left as they are) and the
     page shows the first."""
+    _anchor_run_dir(namespace)
     run_dir = Path(namespace["run_dir"])
     runs = runs_in(run_dir)
     if runs:
@@ -34,7 +52,7 @@ def open_run(namespace: dict, step: str) -> tuple[checkpoints.Run, dict]:
         run_dir = runs[0]
     resolved = record.for_page(namespace, run_dir, step)
     params = resolved.params
-    run = checkpoints.discover_or_train(run_dir, params, namespace.get("auto_train", True),
+    run = checkpoints.discover_or_train(run_dir, params, _auto_train(namespace),
                                         resolved.unless_preset("model"))
     record.stage_entry(run_dir, step, resolved)  # recorded with the step's tables (io.write_tables)
     return run, params
@@ -43,6 +61,7 @@ def open_run(namespace: dict, step: str) -> tuple[checkpoints.Run, dict]:
 def open_training(namespace: dict) -> dict:
     """The training page's parameters: resolved against the run's record (a run being resumed keeps its
     settings), shown, and recorded."""
+    _anchor_run_dir(namespace)
     resolved = record.for_page(namespace, namespace["run_dir"], "train")
     record.write_entry(namespace["run_dir"], "train", resolved)
     return resolved.params
@@ -50,6 +69,7 @@ def open_training(namespace: dict) -> dict:
 
 def open_folder(namespace: dict, page: str) -> dict:
     """A comparison page's parameters (an experiment's chapter, which writes no table) on the folder ``run_dir``."""
+    _anchor_run_dir(namespace)
     resolved = record.for_page(namespace, namespace["run_dir"], page)
     record.write_entry(namespace["run_dir"], page, resolved)
     return resolved.params
@@ -58,6 +78,7 @@ def open_folder(namespace: dict, page: str) -> dict:
 def open_sweep(namespace: dict) -> tuple[list[Path], dict]:
     """(the runs to compare, the parameters) for the sweep page: its ``run_dirs``, else the runs the sweep
     record in ``run_dir`` lists. Its entry is recorded with its tables."""
+    _anchor_run_dir(namespace)
     resolved = record.for_page(namespace, namespace["run_dir"], registry.SWEEP_PAGE)
     record.stage_entry(namespace["run_dir"], registry.SWEEP_PAGE, resolved)
     params = resolved.params
@@ -70,10 +91,11 @@ def open_runs(namespace: dict) -> tuple[list[Path], dict]:
     """(the runs to synthesise, the parameters) for the synthesis notebook: its ``run_dirs``, or ``run_dir``
     and the runs inside it (``results.parse_run_dirs``). A single run opened alone (Colab) is trained and
     its missing analysis tables measured first (``auto_train``), through the library."""
+    _anchor_run_dir(namespace)
     run_dir = namespace["run_dir"]
     runs = results.parse_run_dirs(namespace.get("run_dirs"), run_dir)
     resolved = record.for_page(namespace, run_dir, registry.synthesis().name)
-    if len(runs) == 1 and namespace.get("auto_train", True):
+    if len(runs) == 1 and _auto_train(namespace):
         ensure_run(run_dir, resolved)
     missing = [str(run) for run in runs if not Path(run).is_dir()]
     if missing:
