@@ -31,8 +31,7 @@ def embedding_distance(ref: np.ndarray, dist: np.ndarray, kind: str = "cosine") 
       squared difference of dimension j, distance_i = sqrt((1/D) Σ_j s_ij / m_j). A dimension with
       m_j = 0 differs in no pair, so it contributes 0 (its s_ij are all 0).
     """
-    if kind not in DISTANCES:
-        raise ParameterError(f"distance must be one of {', '.join(DISTANCES)}; got {kind!r}.")
+    _check_distance(kind)
     ref = np.asarray(ref, dtype=float)
     dist = np.asarray(dist, dtype=float)
     if ref.ndim != 2 or ref.shape != dist.shape:
@@ -46,7 +45,17 @@ def embedding_distance(ref: np.ndarray, dist: np.ndarray, kind: str = "cosine") 
             return np.where(norms > 0, 1.0 - dots / norms, np.nan)
     if kind == "euclidean":
         return np.linalg.norm(ref - dist, axis=1)
-    squared = (ref - dist) ** 2
+    return _normalized_root_mean((ref - dist) ** 2)
+
+
+def _check_distance(kind: str) -> None:
+    if kind not in DISTANCES:
+        raise ParameterError(f"distance must be one of {', '.join(DISTANCES)}; got {kind!r}.")
+
+
+def _normalized_root_mean(squared: np.ndarray) -> np.ndarray:
+    """Normalized euclidean from per-pair squared differences (N, D): each column over its mean over the N
+    pairs (a column that is 0 in every pair contributes 0), then the root of each row's mean."""
     scale = squared.mean(axis=0)
     ratio = np.divide(squared, scale, out=np.zeros_like(squared), where=scale > 0)
     return np.sqrt(ratio.mean(axis=1))
@@ -77,8 +86,7 @@ def block_distance(statistics: dict[str, np.ndarray], kind: str = "normalized_eu
     - ``normalized_euclidean``: with s_ilc = (r_ilc − d_ilc)² and m_c the mean of s_ilc over all N·L
       location pairs, distance_i = sqrt((1/(L·C)) Σ_l Σ_c s_ilc / m_c); a channel with m_c = 0 contributes 0.
     """
-    if kind not in DISTANCES:
-        raise ParameterError(f"distance must be one of {', '.join(DISTANCES)}; got {kind!r}.")
+    _check_distance(kind)
     squared = np.asarray(statistics["squared"], dtype=float)
     if kind == "cosine":
         norms = np.sqrt(np.asarray(statistics["ref_norm2"], dtype=float) * statistics["dist_norm2"])
@@ -87,9 +95,7 @@ def block_distance(statistics: dict[str, np.ndarray], kind: str = "normalized_eu
     if kind == "euclidean":
         return np.sqrt(squared.sum(axis=1))
     # Σ_l s_ilc / (L · m_c) = squared_ic / mean_i(squared_ic): the number of locations cancels
-    scale = squared.mean(axis=0)
-    ratio = np.divide(squared, scale, out=np.zeros_like(squared), where=scale > 0)
-    return np.sqrt(ratio.mean(axis=1))
+    return _normalized_root_mean(squared)
 
 
 def location_distance(ref: np.ndarray, dist: np.ndarray, kind: str = "normalized_euclidean") -> np.ndarray:
