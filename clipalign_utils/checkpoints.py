@@ -208,6 +208,22 @@ def trainable_folder(run_dir: Path) -> bool:
     return run_dir.is_dir() and (not any(run_dir.iterdir()) or RunDir(run_dir).train_record.exists())
 
 
+def check_trainable(run_dir: str | Path) -> None:
+    """Training into ``run_dir`` may resume only a training of this project's (its ``train_params.json``):
+    checkpoints without it are someone else's (open_clip_train's logs, a copy of a downloaded trajectory), and
+    resuming would rewrite them (the trainer keeps optimizer state in the latest checkpoint only). One line,
+    before any file is touched."""
+    layout = RunDir(run_dir)
+    if _epoch_checkpoints(layout.checkpoints) and not layout.train_record.exists():
+        from . import registry
+
+        analyses = ",".join([s.name for s in registry.analysis_steps()] + [registry.synthesis().name])
+        raise CheckpointError(f"{layout.checkpoints} holds checkpoints clipalign did not train (no "
+                              f"{layout.train_record.name} in {run_dir}): it trains and resumes only its own runs, "
+                              f"and leaves these as they are. Analyse them with clipalign run --out {run_dir} "
+                              f"--only {analyses}, or train into a new folder")
+
+
 def discover_or_train(run_dir: str | Path, params: dict, auto_train: bool = True, model: str | None = None) -> Run:
     """:func:`discover_run`, training the run first when `run_dir` holds none and `auto_train` is set.
 

@@ -28,6 +28,7 @@ import dataclasses
 import functools
 import hashlib
 import json
+import os
 from dataclasses import dataclass, fields
 from pathlib import Path
 from types import MappingProxyType
@@ -343,20 +344,63 @@ _STAGED: dict[Path, tuple[str, str, dict]] = {}
 
 
 def stage_entry(run_dir: str | Path, step: str, resolved: Resolved) -> None:
-    """Hold ``resolved`` as the step's entry until :func:`commit_staged` (the step's tables written)."""
+    """Hold ``resolved`` as the step's entry until :func:`commit_staged` (the step's tables written); the
+    tables it records as read are those read from now on."""
     _STAGED[Path(run_dir).resolve()] = (step, resolved.preset, resolved.to_json())
+    _READ.clear()
 
 
 def commit_staged(run_dir: str | Path) -> None:
-    """Write the entry staged for ``run_dir``, if any (its evaluation sets' hashes included)."""
+    """Write the entry staged for ``run_dir``, if any (its evaluation sets' hashes included, and the tables
+    of other steps it read: :func:`note_table_read`)."""
     staged = _STAGED.pop(Path(run_dir).resolve(), None)
     if staged is not None:
-        _write_entry(run_dir, *staged)
+        step, preset, entry = staged
+        tables = _tables_read(run_dir, step)
+        if tables:
+            entry["tables_read"] = tables
+        _write_entry(run_dir, step, preset, entry)
 
 
 def discard_staged() -> None:
     """Forget every staged entry (a new notebook on the shared kernel: the one before failed, or wrote none)."""
     _STAGED.clear()
+    _READ.clear()
+
+
+# The metric tables a page read before writing its own (results.read_metric notes each): path → sha256 of
+# the bytes read. Recorded in the page's entry, so that the book can tell a page made from tables that have
+# changed since (a run's iqa re-run with another distance after its folder's synthesis read it).
+_READ: dict[Path, str] = {}
+
+
+def note_table_read(path: str | Path, data: bytes) -> None:
+    """``data`` was read as the metric table ``path``."""
+    _READ[Path(path).resolve()] = hashlib.sha256(data).hexdigest()
+
+
+def _tables_read(run_dir: str | Path, step: str) -> dict[str, str]:
+    """{path relative to ``run_dir`` (portable): sha256} of the tables read since the page began, but the step's
+    own (a page may read its last tables before replacing them); the notes are then forgotten."""
+    run_dir = Path(run_dir).resolve()
+    own = ({RunDir(run_dir).table(t.name).resolve() for t in registry.get(step).tables}
+           if step in registry.names() else set())
+    tables = {Path(os.path.relpath(path, run_dir)).as_posix(): digest
+              for path, digest in sorted(_READ.items()) if path not in own}
+    _READ.clear()
+    return tables
+
+
+def changed_tables(run_dir: str | Path, step: str) -> list[str]:
+    """The tables the step's recorded page read (its entry's ``tables_read``) whose bytes are no longer those
+    it read, or that are gone: relative to ``run_dir``, as recorded."""
+    entry = read(run_dir).get("steps", {}).get(step) or {}
+    changed = []
+    for relative, digest in entry.get("tables_read", {}).items():
+        path = Path(run_dir) / relative
+        if not path.is_file() or hashlib.sha256(path.read_bytes()).hexdigest() != digest:
+            changed.append(relative)
+    return changed
 
 
 BEFORE_TABLES.append(commit_staged)

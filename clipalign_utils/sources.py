@@ -142,6 +142,15 @@ class Source:
     def describe(self) -> dict:
         return {"source": self.spec, "architecture": self.architecture, "samples_per_epoch": self.samples_per_epoch}
 
+    def same_as(self, spec: str) -> bool:
+        """Whether ``spec`` (a manifest's ``source``) names this source."""
+        return spec == self.spec
+
+
+def _checkpoint_folder(folder: Path) -> Path:
+    """Where a folder source's epoch files lie: its checkpoints/ (a run folder given), else the folder."""
+    return folder / "checkpoints" if (folder / "checkpoints").is_dir() else folder
+
 
 class FolderSource(Source):
     """Checkpoints already on disk: ``<folder>/epoch_<E>.pt`` (or ``<folder>/checkpoints/epoch_<E>.pt``),
@@ -153,7 +162,7 @@ class FolderSource(Source):
         # Absolute: the pages' kernels run in the repository's root and read each checkpoint by this path.
         folder = Path(folder).expanduser().absolute()
         self.spec = str(folder)
-        self.folder = folder / "checkpoints" if (folder / "checkpoints").is_dir() else folder
+        self.folder = _checkpoint_folder(folder)
         # open_clip_train's run folder holds params.txt beside checkpoints/: the model, and how it was built
         found = next((p for p in (folder / "params.txt", self.folder.parent / "params.txt") if p.is_file()), None)
         if found is not None:
@@ -163,6 +172,11 @@ class FolderSource(Source):
             params = read_params_txt(found)
             self.architecture = params.get("model") or None
             self.build = {k: params[k] for k in MODEL_BUILD_KEYS if params.get(k) not in (None, "", "None", "False")}
+
+    def same_as(self, spec: str) -> bool:
+        """The same checkpoints however the folder was named: the run folder or its checkpoints/, through a
+        link or not."""
+        return _checkpoint_folder(Path(spec)).resolve() == self.folder.resolve()
 
     def checkpoints(self, at_epochs=None):
         found = sorted((RemoteCheckpoint(float(m.group(1)), str(p), p.stat().st_size)

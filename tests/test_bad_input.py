@@ -311,3 +311,27 @@ def test_a_folder_clipalign_began_is_its_own(tmp_path):
     (began / "tiny-seed0" / "draft.txt").write_text("x")  # … but not one holding the user's files
     with pytest.raises(ParameterError, match=r"holds other files \(tiny-seed0\) and no clipalign run"):
         check_out_folder(str(began), "run", "runs")
+
+
+def test_training_never_touches_checkpoints_clipalign_did_not_train(tmp_path, capsys):
+    """An open_clip_train run (params.txt, epoch_N.pt, no train_params.json) given to --only train: resuming it
+    would rewrite the checkpoint before the latest without its optimizer state, then fail on the latest (no
+    'step' key) and advise deleting it (an audit lost optimizer state so). Refused in one line naming what to
+    run instead, every file as it was; the trainer itself refuses too (a training page run by hand)."""
+    from clipalign_utils import config, train
+    from clipalign_utils.errors import CheckpointError
+
+    run = tmp_path / "logs" / "myrun"
+    (run / "checkpoints").mkdir(parents=True)
+    files = {run / "params.txt": b"model: RN50\nforce_image_size: 32\nseed: 0\n",
+             run / "checkpoints" / "epoch_1.pt": b"\x80 an open_clip_train checkpoint, epoch 1",
+             run / "checkpoints" / "epoch_2.pt": b"\x80 an open_clip_train checkpoint, epoch 2"}
+    for path, data in files.items():
+        path.write_bytes(data)
+    assert cli.main(["run", "--preset", "smoke", "--out", str(run), "--only", "train"]) == 2
+    (error,) = capsys.readouterr().err.strip().splitlines()
+    assert f"{run / 'checkpoints'} holds checkpoints clipalign did not train" in error
+    assert f"clipalign run --out {run} --only iqa,shape,noise,similarity,saliency,tradeoff" in error
+    with pytest.raises(CheckpointError, match="holds checkpoints clipalign did not train"):
+        train.train(run, config.resolve("smoke"), progress=False)
+    assert {p: p.read_bytes() for p in run.rglob("*") if p.is_file()} == files

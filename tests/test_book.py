@@ -155,3 +155,39 @@ def test_a_page_the_tables_no_longer_match_is_not_built(smoke_pipeline, tmp_path
         stage_book(run_dir)
     path.write_text(kept)
     assert (stage_book(run_dir) / "notebooks" / "02_iqa_alignment.ipynb").exists()
+
+
+def test_a_page_made_from_tables_that_changed_since_is_not_built(smoke_pipeline, tmp_path):
+    """The synthesis records the bytes of each table it read (its record.json entry's ``tables_read``); a run's
+    iqa re-run afterwards with another distance (``--only iqa``, which leaves the synthesis as it was) would
+    have the book show page 2 at one distance and page 5 at the other. The book names the page, the table
+    and the command that executes it again; the same bytes back, it builds."""
+    import hashlib
+    import shutil
+
+    from clipalign_utils.orchestration.book import BookBuildFailed, _execute_again, stage_book
+
+    run_dir = tmp_path / "smoke"
+    shutil.copytree(smoke_pipeline, run_dir, ignore=shutil.ignore_patterns("checkpoints", "cache", "book"))
+    steps = json.loads((run_dir / "record.json").read_text())["steps"]
+    iqa = run_dir / "metrics" / "iqa.csv"
+    read = steps["tradeoff"]["tables_read"]
+    assert read["metrics/iqa.csv"] == hashlib.sha256(iqa.read_bytes()).hexdigest()
+    assert {"metrics/noise.csv", "metrics/shape_bias.csv"} <= set(read)
+    assert not any(name.startswith("metrics/tradeoff") for name in read)  # its own tables are not inputs
+    assert "tables_read" not in steps["iqa"]  # the IQA page reads no other step's table
+    stage_book(run_dir)
+    kept = iqa.read_bytes()
+    iqa.write_bytes(kept.replace(b"normalized_euclidean", b"cosine"))
+    where = re.escape(str(run_dir.resolve()))
+    with pytest.raises(BookBuildFailed, match=rf"^page 05_tradeoff_synthesis in {where} was made from tables that "
+                                              rf"have changed since \(metrics/iqa.csv\): run clipalign run --out "
+                                              rf"{where} --only tradeoff to execute it again"):
+        stage_book(run_dir)
+    iqa.unlink()  # gone is changed too
+    with pytest.raises(BookBuildFailed, match=r"changed since \(metrics/iqa.csv\)"):
+        stage_book(run_dir)
+    iqa.write_bytes(kept)
+    assert (stage_book(run_dir) / "notebooks" / "05_tradeoff_synthesis.ipynb").exists()
+    assert _execute_again(["06_sweep"], tmp_path) == (f"the clipalign sweep command that made {tmp_path} again "
+                                                      f"(its finished runs are kept)")

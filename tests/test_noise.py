@@ -160,6 +160,9 @@ def test_normalized_drop_by_hand():
     assert table["accuracy"].tolist() == pytest.approx([0.8, 0.4, 0.0])
     assert table["normalized_drop"].tolist() == pytest.approx([0.0, 0.5, 1.0])
     assert mean_normalized_drop(table) == pytest.approx(0.75)
+    # A clean accuracy of 0 leaves the drop undefined at every level, the clean row's too (0/0, not 0).
+    at_zero = noise_table({0: [0, 0, 0, 0], 1: [0, 0, 0, 0]}, n_boot=20, chance=0.25)
+    assert at_zero["normalized_drop"].isna().all() and at_zero["chance_corrected_drop"].isna().all()
 
 
 # --- the notebook --------------------------------------------------------------
@@ -174,7 +177,9 @@ def _check_noise_outputs(run_dir, dataset, n_checkpoints):
         assert sorted(rows["sigma"]) == pytest.approx([0.0, *sigmas])
     assert (noise["dataset"] == dataset).all()
     clean = noise[noise["sigma"] == 0]
-    assert (clean["normalized_drop"] == 0).all()
+    # 0 on the clean row, NaN where a checkpoint classifies no clean image (0/0)
+    assert (clean["normalized_drop"] == 0).equals(clean["accuracy"] > 0)
+    assert clean.loc[clean["accuracy"] == 0, "normalized_drop"].isna().all()
     assert np.isfinite(noise["accuracy"]).all() and noise["accuracy"].between(0, 1).all()
     assert (noise["lo"] <= noise["accuracy"]).all() and (noise["accuracy"] <= noise["hi"]).all()
     summary = pd.read_csv(run_dir / "metrics" / "noise_summary.csv")

@@ -55,6 +55,16 @@ def test_constant_map_gives_nan_cc_nss():
     assert np.isnan(M.nss(constant, fix))
     assert np.isnan(M.sim(constant, density))  # min-max of a constant is 0/0 in the Matlab code too
     assert np.isfinite(M.kld(constant, density))  # a uniform distribution is a valid prediction
+    # Constants whose float64 mean is rounded (0.3 × 32² averages to 0.30000000000000004: a std of 5e-17,
+    # not 0) are constant too: NSS would z-score the rounding to ±1 and CC come out as ±4e-17.
+    fix32 = np.zeros((32, 32), bool)
+    fix32[3, 4:19] = True
+    density32 = np.add.outer(np.arange(32.0), np.arange(32.0))
+    for value in (0.3, 1 / 3, 1 / 49, 0.1):
+        rounded = np.full((32, 32), value)
+        assert rounded.std(ddof=1) != 0  # the case: a naive std == 0 test lets it through
+        assert np.isnan(M.nss(rounded, fix32)) and np.isnan(M.cc(rounded, density32))
+        assert np.isnan(M.cc(density32, rounded))
 
 
 def test_map_equal_to_ground_truth():

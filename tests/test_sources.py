@@ -615,6 +615,38 @@ def test_a_folder_source_given_relative_is_read_where_the_command_was_given(tmp_
         (1.0, str(folder / "epoch_1.pt"), 1), (2.0, str(folder / "epoch_2.pt"), 2)]
 
 
+def test_a_folder_source_is_the_same_however_it_is_named_and_the_book_shows_it_relative(tmp_path):
+    """The run folder and its checkpoints/ (or a link to it) name one source: a trajectory streamed from one and
+    resumed from the other is the same run (an audit was told 'analyses …/myrun, not …/myrun/checkpoints: use
+    another --out'); another folder is not. Page 10 names the folder: the book shows it relative, as it
+    shows the runs, not the build machine's absolute path."""
+    from clipalign_utils.orchestration.book import _path_replacements
+
+    run = tmp_path / "logs" / "myrun"
+    (run / "checkpoints").mkdir(parents=True)
+    (run / "checkpoints" / "epoch_1.pt").write_bytes(b"x")
+    (tmp_path / "link").symlink_to(run / "checkpoints")
+    (tmp_path / "other" / "checkpoints").mkdir(parents=True)
+    source = sources.open_source(str(run))
+    assert source.same_as(str(run)) and source.same_as(str(run / "checkpoints")) and source.same_as(str(tmp_path / "link"))
+    assert sources.open_source(str(run / "checkpoints")).same_as(str(run))
+    assert not source.same_as(str(tmp_path / "other")) and not source.same_as("https://host/epoch_{epoch}.pt")
+    out = tmp_path / "out"
+    stream._write_manifest(stream.RunDir(out), source, "tiny", source.checkpoints())
+    stream._write_manifest(stream.RunDir(out), sources.open_source(str(run / "checkpoints")), "tiny", source.checkpoints())
+    with pytest.raises(ParameterError, match=r"analyses .*myrun/checkpoints, not .*other: use another --out"):
+        stream._write_manifest(stream.RunDir(out), sources.open_source(str(tmp_path / "other")), "tiny", [])
+    # Another run of another architecture into the folder: named as another source, before its model is
+    # held against this run's params.txt (an audit was told of a -p model it never gave).
+    (tmp_path / "other" / "checkpoints" / "epoch_1.pt").write_bytes(b"y")
+    (tmp_path / "other" / "params.txt").write_text("model: clipalign-vit-tiny\n")
+    with pytest.raises(ParameterError, match=r"analyses .*myrun/checkpoints, not .*other: use another --out"):
+        stream.run_streamed(out, str(tmp_path / "other"), None, None, "iqa", "smoke", {}, progress=False)
+    notebook = out / "notebooks" / "10_real_clip.ipynb"
+    shown = dict(_path_replacements(out, {"10_real_clip": notebook}))
+    assert shown[str(run / "checkpoints")] == "logs/myrun/checkpoints" and shown[str(out)] == "out"
+
+
 @pytest.mark.slow
 def test_a_streamed_run_re_run_without_its_options_measures_its_real_dataset_again(tmp_path):
     """`clipalign run --only iqa` (or the same --checkpoints again) on a trajectory streamed over TID2013,

@@ -45,7 +45,8 @@ def noise_table(correct_by_sigma: dict, n_boot: int = 1000, seed: int = 0, chanc
     chance_corrected_drop (nan without ``chance``), n_images.
 
     ``correct_by_sigma`` maps sigma → per-image correctness; sigma 0 (clean) must be present, as the
-    drop of every level is relative to it (and is 0 for sigma 0 itself).
+    drop of every level is relative to it (and is 0 for sigma 0 itself, NaN where it is undefined at every level:
+    a clean accuracy of 0 for the normalized drop, at or below chance for the chance-corrected one).
     """
     by_sigma = {float(s): c for s, c in correct_by_sigma.items()}
     sigmas = sorted(by_sigma)
@@ -60,7 +61,7 @@ def noise_table(correct_by_sigma: dict, n_boot: int = 1000, seed: int = 0, chanc
     table["normalized_drop"] = normalized_drop(clean, table["accuracy"].to_numpy())
     table["chance_corrected_drop"] = chance_corrected_drop(clean, table["accuracy"].to_numpy(), chance)
     clean_row = table["sigma"] == 0.0
-    table.loc[clean_row, "normalized_drop"] = 0.0
+    table.loc[clean_row, "normalized_drop"] = 0.0 if clean > 0 else float("nan")
     table.loc[clean_row, "chance_corrected_drop"] = 0.0 if clean > chance else float("nan")
     return table[["sigma", "accuracy", "lo", "hi", "normalized_drop", "chance_corrected_drop", "n_images"]]
 

@@ -81,10 +81,18 @@ def _pair(saliency_map: np.ndarray, ground_truth: np.ndarray) -> tuple[np.ndarra
     return resize_map(saliency_map, ground_truth.shape), ground_truth
 
 
+def _constant(m: np.ndarray) -> bool:
+    """Every value the same, judged exactly: a float64 constant's mean is rounded (0.3 repeated averages to
+    0.30000000000000004), which leaves a std of 1e-17 instead of 0 and would z-score the rounding."""
+    return m.size == 0 or bool(np.ptp(m) == 0)
+
+
 # ------------------------------------------------------------------- map-vs-map metrics
 def cc(saliency_map: np.ndarray, density: np.ndarray) -> float:
     """Pearson's linear correlation between a saliency map and the fixation density; NaN if either is constant."""
     s, d = _pair(saliency_map, density)
+    if _constant(s) or _constant(d):
+        return float("nan")
     s, d = s - s.mean(), d - d.mean()
     denominator = np.sqrt((s * s).sum() * (d * d).sum())
     if not np.isfinite(denominator) or denominator == 0:
@@ -124,7 +132,7 @@ def nss(saliency_map: np.ndarray, fixations: np.ndarray) -> float:
     fixated = _as_fixations(fixations)
     s = resize_map(saliency_map, fixated.shape)
     std = s.std(ddof=1) if s.size > 1 else 0.0
-    if not fixated.any() or not np.isfinite(std) or std == 0:
+    if not fixated.any() or not np.isfinite(std) or _constant(s):
         return float("nan")
     return float(((s - s.mean()) / std)[fixated].mean())
 

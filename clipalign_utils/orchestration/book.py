@@ -137,7 +137,7 @@ def _recorded_parameters(notebook: Path, name: str) -> dict:
     from .. import record
     from .pipeline import declared_parameters
 
-    entry_name = next((step.name for step in registry.steps() if step.notebook == name), name)
+    entry_name = _step_of(name)
     entry = record.read(notebook.parent.parent).get("steps", {}).get(entry_name)
     if entry is None:
         return {}
@@ -162,6 +162,34 @@ def stale_pages(sources: dict[str, Path]) -> list[str]:
                for key, value in recorded.items() if key != "preset"):
             stale.append(name)
     return stale
+
+
+def pages_on_changed_tables(sources: dict[str, Path]) -> dict[str, list[str]]:
+    """{page: the tables it read that have changed since} for the pages whose record entry lists the tables
+    they read (``record.changed_tables``): the folder's synthesis after one run's iqa was re-run with another
+    distance would show numbers that no page beside it shows."""
+    from .. import record
+
+    changed = {}
+    for name, notebook in sources.items():
+        tables = record.changed_tables(notebook.parent.parent, _step_of(name))
+        if tables:
+            changed[name] = tables
+    return changed
+
+
+def _execute_again(pages: list[str], where: Path) -> str:
+    """The command that executes ``pages`` (of one folder, ``where``) into it again."""
+    steps = [_step_of(page) for page in pages if _step_of(page) in registry.names()]
+    if steps:
+        return f"clipalign run --out {where} --only {','.join(steps)}"
+    command = "sweep" if SWEEP_PAGE in pages else "experiment"
+    return f"the clipalign {command} command that made {where} again (its finished runs are kept)"
+
+
+def _step_of(page: str) -> str:
+    """The step (record entry, ``--only`` name) whose notebook is ``page``; a page of no step is its own name."""
+    return next((step.name for step in registry.steps() if step.notebook == page), page)
 
 
 def _recorded_line(page: str) -> str:
@@ -251,7 +279,19 @@ def _path_replacements(run_dir: Path, sources: dict[str, Path]) -> list[tuple[st
     checkout (``runs/default``) or, outside it, to the run directory's parent; the checkout itself."""
     base = REPO_ROOT if run_dir.is_relative_to(REPO_ROOT) else run_dir.parent
     dirs = {run_dir} | {source.parent.parent.resolve() for source in sources.values()}
-    return path_replacements((str(d), os.path.relpath(d, base)) for d in dirs)
+    return path_replacements((str(d), os.path.relpath(d, base)) for d in dirs | _local_sources(dirs))
+
+
+def _local_sources(dirs) -> set[Path]:
+    """The folders of checkpoints on this machine that streamed runs among ``dirs`` measured (``--checkpoints
+    FOLDER``): page 10 names them, and the book shows them relative, as it shows the runs."""
+    folders = set()
+    for folder in dirs:
+        manifest = RunDir(folder).source_manifest()
+        if manifest and Path(manifest["source"]).is_absolute():
+            folders.add(Path(manifest["source"]))
+            folders |= {Path(c["source"]).parent for c in manifest["checkpoints"] if c.get("local")}
+    return folders
 
 
 def _published_page() -> str:
@@ -269,12 +309,17 @@ def stage_book(run_dir: str | Path, folder: str = BOOK) -> Path:
     sources, trained = _notebook_sources(run_dir)
     stale = stale_pages(sources)
     if stale:
-        steps = [next((s.name for s in registry.steps() if s.notebook == name), name) for name in stale]
-        where = sorted({str(sources[name].parent.parent) for name in stale})
-        raise BookBuildFailed(f"page {', '.join(stale)} in {', '.join(where)} was executed with other parameters "
-                              f"than its tables were last made with (a page re-run by hand, its notebook written "
-                              f"elsewhere): run clipalign run --out {where[0]} --only {','.join(steps)} to execute "
-                              f"it into the run, then build the book")
+        where = sources[stale[0]].parent.parent
+        raise BookBuildFailed(f"page {', '.join(stale)} in {where} was executed with other parameters than its "
+                              f"tables were last made with (a page re-run by hand, its notebook written elsewhere): "
+                              f"run {_execute_again(stale, where)} to execute it into the run, then build the book")
+    changed = pages_on_changed_tables(sources)
+    if changed:
+        name, tables = next(iter(changed.items()))
+        where = sources[name].parent.parent
+        raise BookBuildFailed(f"page {name} in {where} was made from tables that have changed since "
+                              f"({', '.join(tables)}): run {_execute_again([name], where)} to execute it again "
+                              f"on them, then build the book")
     stage = run_dir / folder
     if stage.exists():
         shutil.rmtree(stage)

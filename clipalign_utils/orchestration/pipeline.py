@@ -24,7 +24,7 @@ from types import MappingProxyType
 from typing import Callable, Mapping, Sequence
 
 from .. import record, registry
-from ..checkpoints import check_run
+from ..checkpoints import check_run, check_trainable
 from ..config import PRESETS
 from . import kernel, signals
 from ..errors import ClipalignError, ParameterError
@@ -404,7 +404,9 @@ def run_pipeline(out: str | Path, preset: str | None = None, only: str | None = 
     given, extra = split_given(dict(overrides or {}), step_notebooks(steps), preset)
     resolved = record.resolve(run_dir, preset, given)  # the one resolution: before any folder is made
     check_steps(run_dir, steps, resolved)
-    if "train" not in steps and any(_reads_checkpoints(step) for step in steps):
+    if "train" in steps:
+        check_trainable(run_dir)
+    elif any(_reads_checkpoints(step) for step in steps):
         # A folder without a run fails here, in one line, not after a kernel has started and a page has run.
         check_run(run_dir, resolved.unless_preset("model"))
     run_dir.mkdir(parents=True, exist_ok=True)

@@ -141,10 +141,7 @@ def _write_manifest(layout: RunDir, source: Source, model: str, wanted: list[Rem
 
 
 def _write_manifest_locked(layout: RunDir, source: Source, model: str, wanted: list[RemoteCheckpoint]) -> None:
-    previous = layout.source_manifest()
-    if previous is not None and previous["source"] != source.spec:
-        raise ParameterError(f"{layout.source_record} analyses {previous['source']}, not {source.spec}: "
-                             f"use another --out")
+    previous = _check_same_source(layout, source)
     known = {c["name"]: c for c in (previous or {}).get("checkpoints", [])}
     for checkpoint in wanted:
         known[checkpoint.name] = {"name": checkpoint.name, "epoch": checkpoint.epoch,
@@ -155,6 +152,15 @@ def _write_manifest_locked(layout: RunDir, source: Source, model: str, wanted: l
                                       "fetches": (previous or {}).get("fetches", [])})
     if not layout.params_txt.exists():  # the model, and how the source's own params.txt says it was built
         layout.params_txt.write_text("".join(f"{k}: {v}\n" for k, v in {"model": model, **source.build}.items()))
+
+
+def _check_same_source(layout: RunDir, source: Source) -> dict | None:
+    """The folder's manifest (None: no trajectory streamed there yet), if it names ``source``."""
+    previous = layout.source_manifest()
+    if previous is not None and not source.same_as(previous["source"]):
+        raise ParameterError(f"{layout.source_record} analyses {previous['source']}, not {source.spec}: "
+                             f"use another --out")
+    return previous
 
 
 def run_streamed(out: str | Path, spec: str, at_epochs: str | None = None, keep_weights: str | None = None,
@@ -169,6 +175,7 @@ def run_streamed(out: str | Path, spec: str, at_epochs: str | None = None, keep_
     keep = parse_keep(keep_weights, wanted)
     steps = streamed_steps(only)
     run_dir = Path(out).resolve()
+    _check_same_source(RunDir(run_dir), source)  # before its model is held against the other source's
     preset = record.run_preset(run_dir, preset)
     given, extra = split_given(dict(overrides or {}), step_notebooks(executed_steps(only)) + [REAL_CLIP_PAGE],
                                preset)

@@ -2,11 +2,12 @@
 message that names the step to run when one is missing."""
 from __future__ import annotations
 
+from io import BytesIO
 from pathlib import Path
 
 import pandas as pd
 
-from .. import registry
+from .. import record, registry
 from ..errors import ParameterError
 from ..layout import RunDir
 
@@ -19,7 +20,9 @@ def read_metric(run_dir: str | Path, name: str) -> pd.DataFrame:
         step = registry.step_of_table(name).name
         raise ParameterError(f"{path} is missing: run the {step} step first "
                              f"(clipalign run --out {run_dir} --only {step})")
-    table = pd.read_csv(path)
+    data = path.read_bytes()
+    record.note_table_read(path, data)  # the page that reads it records what it was made from
+    table = pd.read_csv(BytesIO(data))
     missing = table_schema.missing_columns(table.columns)
     if missing:
         raise ParameterError(f"{path} lacks the column(s) {', '.join(missing)}")
