@@ -112,6 +112,12 @@ def _manifest_checkpoints(run_dir: Path, manifest: dict) -> list[Checkpoint]:
     return sorted(checkpoints, key=lambda c: c.epoch)
 
 
+def run_files(run_dir: Path, model: str | None = None) -> tuple[list[Checkpoint], dict, str, bool]:
+    """A run folder's checkpoints, its params.txt values, its model name as written and whether it is a
+    streamed run, without importing open_clip or torch (:func:`discover_run` makes them a :class:`Run`)."""
+    return _run_files(Path(run_dir), model)
+
+
 def _run_files(run_dir: Path, model: str | None) -> tuple[list[Checkpoint], dict, str, bool]:
     """A run folder's checkpoints, its params.txt (or manifest) values, its model name as written and
     whether it is a streamed run; :func:`discover_run`'s errors for a folder that is not a run."""

@@ -191,3 +191,48 @@ def test_a_page_made_from_tables_that_changed_since_is_not_built(smoke_pipeline,
     assert (stage_book(run_dir) / "notebooks" / "05_tradeoff_synthesis.ipynb").exists()
     assert _execute_again(["06_sweep"], tmp_path) == (f"the clipalign sweep command that made {tmp_path} again "
                                                       f"(its finished runs are kept)")
+
+
+def test_a_run_trained_elsewhere_gets_a_book_whose_page_1_says_so(smoke_pipeline, tmp_path):
+    """open_clip_train's logs analysed in place (--only iqa,…,tradeoff), or a trajectory streamed into a folder of
+    its own: no training page, no training record. The book builds (an audit found no way to one: 'lacks
+    executed notebooks 01_train: run the whole pipeline', which refuses such a folder): page 1 says who
+    trained it and what its params.txt says, the world chapter's figure is the embedded world's, captioned
+    so; a missing analysis page names the command that runs the analyses."""
+    import shutil
+
+    import yaml
+
+    from clipalign_utils.orchestration.book import WORLD_CAPTION, BookBuildFailed, stage_book
+
+    run = tmp_path / "logs" / "myrun"
+    shutil.copytree(smoke_pipeline, run, ignore=shutil.ignore_patterns("book", "cache", "01_train.ipynb",
+                                                                       "train_params.json", "train_log.csv",
+                                                                       "world_training_pairs.png"))
+    (run / "params.txt").write_text("model: clipalign-tiny\nforce_image_size: 32\nlr: 0.0005\nepochs: 2\n"
+                                    "train_data: /private/shards-{0000..0009}.tar\n")
+    stage = stage_book(run)
+    page = (stage / "notebooks" / "01_train.md").read_text()
+    epochs = sorted(float(p.stem.split("_")[1]) for p in (run / "checkpoints").glob("epoch_*.pt"))
+    assert page.startswith("# 1. Training\n") and "clipalign did not train this run" in page
+    assert f"**{len(epochs)} checkpoints of clipalign-tiny**, at epochs {', '.join(f'{e:g}' for e in epochs)}." in page
+    assert "| `lr` | `0.0005` |" in page and "/private" not in page  # what params.txt says, not its data's path
+    assert "notebooks/01_train" in [c["file"] for p in yaml.safe_load((stage / "_toc.yml").read_text())["parts"]
+                                    for c in p.get("chapters", [])]
+    world = (stage / "book" / "world.md").read_text()
+    assert WORLD_CAPTION not in world and "Pairs of the embedded world the evaluation sets are drawn from" in world
+    assert (stage / "_generated" / "world_examples.png").read_bytes().startswith(b"\x89PNG")
+    # a trajectory streamed into its own folder: its manifest, no checkpoints/ (measured, weights gone); the
+    # source folder shown relative to the run's parent (logs/), as the runs are
+    shutil.rmtree(run / "checkpoints")
+    source = tmp_path / "elsewhere" / "oc"
+    (run / "source.json").write_text(json.dumps({"source": str(source), "model": "clipalign-tiny", "checkpoints": [
+        {"name": f"epoch_{e:g}", "epoch": e, "local": True, "source": str(source / "checkpoints" / f"epoch_{e:g}.pt")}
+        for e in epochs]}))
+    page = (stage_book(run) / "notebooks" / "01_train.md").read_text()
+    assert "a trajectory streamed from `../elsewhere/oc`" in page and str(tmp_path) not in page
+    (run / "notebooks" / "07_similarity.ipynb").unlink()
+    with pytest.raises(BookBuildFailed, match=r"lacks executed notebooks 07_similarity: run its analyses first "
+                                              r"\(clipalign run --out .* --only iqa,shape,noise,similarity,saliency,"
+                                              r"tradeoff\)"):
+        stage_book(run)

@@ -270,3 +270,49 @@ def test_the_readme_and_the_scale_page_give_every_fetch_command():
     for name, release in fetch.RELEASES.items():
         assert f"| `{name}`" in readme, name
         assert f"`clipalign fetch {name} --to /data` | `{release.task}_dataset={name}`" in scale, name
+
+
+def test_repacked_archives_are_found_where_their_loader_reads_and_an_unread_one_is_never_verified(
+        server, tmp_path, monkeypatch, capsys):
+    """Archives as people repack them, from an audit: BAPPS with its own dataset/2afc/ inside (unpacked into
+    2afc/, it passed as verified with no triplet counted and the similarity step then refused the folder); a
+    BAPPS archive with no split at all is refused; the texture-vs-shape repository's zip, whose stimuli/
+    holds edges/, silhouettes/, … beside the cue-conflict style-transfer-preprocessed-512/ (edges/ was taken
+    for the stimuli, and refused)."""
+    served, address, _ = server
+    for name in ("bapps", "geirhos"):
+        monkeypatch.setitem(fetch.RELEASES, name, dataclasses.replace(
+            fetch.RELEASES[name], archives=tuple(dataclasses.replace(a, checksum=None)
+                                                 for a in fetch.RELEASES[name].archives)))
+    make_bapps(tmp_path / "repack" / "dataset")
+    tar_folder(tmp_path / "repack" / "dataset", tmp_path / "repack", served / "bapps_repacked.tar.gz")
+    code, out, err = _fetch(capsys, "bapps", "--to", tmp_path / "a", "--url", f"{address}/bapps_repacked.tar.gz")
+    assert code == 0, err
+    assert "6 val triplets" in out and len(load_bapps(tmp_path / "a" / "bapps", "val")) == 6
+    (tmp_path / "empty" / "2afc" / "other").mkdir(parents=True)
+    (tmp_path / "empty" / "2afc" / "other" / "x.txt").write_text("x")
+    tar_folder(tmp_path / "empty" / "2afc", tmp_path / "empty", served / "no_split.tar.gz")
+    code, _, err = _fetch(capsys, "bapps", "--to", tmp_path / "b", "--url", f"{address}/no_split.tar.gz")
+    assert code == 2 and len(err.strip().splitlines()) == 1 and "holds no BAPPS" in err
+    _nothing_accepted(tmp_path / "b", "bapps")
+    stimuli = tmp_path / "repo" / "texture-vs-shape-master" / "stimuli"
+    for kind in ("edges", "filled-silhouettes", "silhouettes"):
+        (stimuli / kind / "airplane").mkdir(parents=True)
+        (stimuli / kind / "airplane" / "airplane1.png").write_bytes(b"not a cue-conflict image")
+    make_geirhos(stimuli).rename(stimuli / "style-transfer-preprocessed-512")
+    zip_folder(tmp_path / "repo", tmp_path / "repo", served / "texture-vs-shape-master.zip")
+    code, out, err = _fetch(capsys, "geirhos", "--to", tmp_path / "c", "--url",
+                            f"{address}/texture-vs-shape-master.zip")
+    assert code == 0, err
+    assert len(load_geirhos(tmp_path / "c" / "geirhos")) == READ["geirhos"][1]
+
+
+def test_an_interrupted_fetch_says_so_not_what_a_run_does(tmp_path, monkeypatch, capsys):
+    def interrupted(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(fetch, "fetch", interrupted)
+    assert cli.main(["fetch", "kadid10k", "--to", str(tmp_path / "d")]) == 130
+    (line,) = capsys.readouterr().err.strip().splitlines()
+    assert line == ("clipalign: interrupted: nothing of the download was kept in --to; the same command fetches "
+                    "it again")

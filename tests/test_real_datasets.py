@@ -8,6 +8,7 @@ import pytest
 from fixtures_real import (
     cifar100_fine_names,
     kadid10k_dmos,
+    make_bapps,
     make_cifar100,
     make_geirhos,
     make_kadid10k,
@@ -15,6 +16,7 @@ from fixtures_real import (
     tid2013_mos,
 )
 
+from clipalign_utils.data.bapps import load_bapps
 from clipalign_utils.data.cifar100 import load_cifar100
 from clipalign_utils.data.geirhos import GEIRHOS_CLASSES, load_geirhos
 from clipalign_utils.data.image_sets import read_rgb
@@ -210,6 +212,11 @@ def test_a_release_unpacked_into_a_folder_of_its_own_is_read_there(tmp_path):
     assert len(load_kadid10k(tmp_path / "download")) == len(load_kadid10k(kadid)) > 0
     tid = make_tid2013(tmp_path / "tid" / "tid2013")
     assert len(load_tid2013(tmp_path / "tid")) == len(load_tid2013(tid)) == 27
+    # BAPPS and CIFAR-100 too (an audit found them the two that did not)
+    make_bapps(tmp_path / "bapps" / "unpacked")
+    assert len(load_bapps(tmp_path / "bapps", "val")) == len(load_bapps(tmp_path / "bapps" / "unpacked", "val")) > 0
+    make_cifar100(tmp_path / "cifar" / "outer")
+    assert len(load_cifar100(tmp_path / "cifar")[0]) == len(load_cifar100(tmp_path / "cifar" / "outer")[0]) > 0
     make_tid2013(tmp_path / "tid" / "copy")  # two candidates: no guess, the folder's missing part named
     with pytest.raises(DatasetError, match=r"tid/reference_images not found: iqa_root '.*tid' should hold TID2013's"):
         load_tid2013(tmp_path / "tid")
@@ -282,6 +289,9 @@ def test_texture_vs_shape_stimuli_folder_points_to_its_cue_conflict_images(tmp_p
                                            r"folder: give cue_conflict_root='.*/stimuli/style-transfer-preprocessed-512'\)$"):
         load_geirhos(stimuli)
     assert len(load_geirhos(stimuli / "style-transfer-preprocessed-512")) == 9
+    with pytest.raises(DatasetError, match=r"unknown class folder 'stimuli'; .* \(this is the texture-vs-shape "
+                                           r"repository: give cue_conflict_root='.*/stimuli/style-transfer-preprocessed-512'\)$"):
+        load_geirhos(stimuli.parent)  # the repository's root
 
 
 def test_geirhos_missing_root_names_parameter(tmp_path):

@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from clipalign_utils.data.roots import IMAGE_EXTENSIONS, is_residue, subfolders
+from clipalign_utils.data.roots import IMAGE_EXTENSIONS, is_residue, release_folder, subfolders
 from clipalign_utils.errors import DatasetError, ParameterError
 
 SPLITS = ("train", "val")
@@ -36,6 +36,9 @@ def bapps_folder(root) -> Path:
         return root / "2afc"
     if root.name.lower() == "2afc" or any((root / split).is_dir() for split in SPLITS):
         return root
+    below = release_folder(root, "2afc")  # an archive unpacked into a folder of its own
+    if below is not None:
+        return below
     raise DatasetError(f"'{root}' holds no 2afc/ folder: point it at BAPPS's folder holding 2afc/{{train,val}}/")
 
 

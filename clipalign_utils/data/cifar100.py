@@ -15,6 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
+from clipalign_utils.data.roots import release_folder
 from clipalign_utils.errors import DatasetError
 
 
@@ -57,10 +58,12 @@ def _find_folder(root) -> Path:
             f"noise_root '{root}' does not exist: point it at the cifar-100-python/ folder "
             "(holding test and meta) or its parent"
         )
-    for folder in (root, root / "cifar-100-python"):
+    # the folder itself, its cifar-100-python/, or that of a folder inside (an archive unpacked into its own)
+    candidates = [root, release_folder(root, "cifar-100-python") or root / "cifar-100-python"]
+    for folder in candidates:
         if (folder / "test").is_file() and (folder / "meta").is_file():
             return folder
-    for folder in (root, root / "cifar-100-python"):
+    for folder in candidates:
         found = [name for name in ("test", "meta") if (folder / name).is_file()]
         if found:  # half of the pair: name the file that is missing
             missing = "meta" if found == ["test"] else "test"

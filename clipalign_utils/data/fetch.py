@@ -121,7 +121,16 @@ def _verify_bapps(root: Path) -> str:
     from .bapps import SPLITS, load_bapps
 
     counts = [f"{len(load_bapps(root, split))} {split} triplets" for split in SPLITS if (root / "2afc" / split).is_dir()]
+    if not counts:  # find_root takes only such a folder; said here too, so that nothing unread passes as verified
+        raise DatasetError(f"{root / '2afc'} holds neither {' nor '.join(SPLITS)}")
     return ", ".join(counts) + " (ref, p0, p1 and judge files of each)"
+
+
+def _is_bapps(folder: Path) -> bool:
+    """A folder whose 2afc/ holds a split (an archive repacked with its own dataset/2afc/ unpacks one level down)."""
+    from .bapps import SPLITS
+
+    return any((folder / "2afc" / split).is_dir() for split in SPLITS)
 
 
 def _bapps_split(root: Path, values: Mapping) -> str:
@@ -164,8 +173,11 @@ def _verify_cat2000(root: Path) -> str:
 
 
 def _is_cue_conflict(folder: Path) -> bool:
-    from .geirhos import GEIRHOS_CLASSES
+    from .geirhos import GEIRHOS_CLASSES, TEXTURE_VS_SHAPE_FOLDER
 
+    # texture-vs-shape's stimuli/ holds class folders of edges, silhouettes, … beside the cue-conflict ones
+    if folder.name != TEXTURE_VS_SHAPE_FOLDER and (folder.parent / TEXTURE_VS_SHAPE_FOLDER).is_dir():
+        return False
     return any((folder / name).is_dir() for name in GEIRHOS_CLASSES)
 
 
@@ -203,7 +215,7 @@ RELEASES: dict[str, Release] = {release.name: release for release in (
                 "richzhang/PerceptualSimilarity scripts/download_dataset_valonly.sh (the host since October "
                 "2023; before, people.eecs.berkeley.edu/~rich.zhang/projects/2018_perceptual/dataset/)",
                 into="2afc"),),
-        "2afc/val/<subset>/{ref,p0,p1,judge}/", _has("2afc"), _verify_bapps, read_for_run=_bapps_split),
+        "2afc/val/<subset>/{ref,p0,p1,judge}/", _is_bapps, _verify_bapps, read_for_run=_bapps_split),
     Release("nights", "NIGHTS (Fu et al. 2023)", "similarity", (
         Archive("https://data.csail.mit.edu/nights/nights.zip", None,
                 "ssundaram21/dreamsim dataset/download_dataset.sh"),),

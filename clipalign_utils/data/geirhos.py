@@ -65,6 +65,9 @@ TEXTURE_VS_SHAPE_FOLDER = "style-transfer-preprocessed-512"
 def _stimuli_hint(folder: Path) -> str:
     if (folder / TEXTURE_VS_SHAPE_FOLDER).is_dir():
         return f" (this is texture-vs-shape's stimuli/ folder: give cue_conflict_root='{folder / TEXTURE_VS_SHAPE_FOLDER}')"
+    if (folder / "stimuli" / TEXTURE_VS_SHAPE_FOLDER).is_dir():
+        return (f" (this is the texture-vs-shape repository: give "
+                f"cue_conflict_root='{folder / 'stimuli' / TEXTURE_VS_SHAPE_FOLDER}')")
     return ""
 
 

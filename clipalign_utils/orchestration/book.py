@@ -21,7 +21,7 @@ from .. import registry, repository
 from ..errors import ClipalignError
 from ..layout import BOOK, BOOK_BUILDING, BOOK_FAILED, BOOK_FOLDERS, BOOK_REPLACED, RunDir
 from ..registry import REPO_ROOT
-from .publish import path_replacements, publishable as _publishable
+from .publish import _portable, path_replacements, publishable as _publishable
 
 
 class BookBuildFailed(ClipalignError):
@@ -70,12 +70,19 @@ def _notebook_sources(run_dir: Path) -> tuple[dict[str, Path], Path]:
     sweep_page = folder.executed(SWEEP_PAGE)
     inner = _inner_pages(run_dir, SWEEP_PAGE)
     kind = folder.kind
+    if kind is None and folder.source_record.exists():
+        kind = "run"  # a trajectory streamed into a folder of its own
     if kind == "run":
-        missing = ", ".join(name for name, path in own.items() if not path.exists())
+        elsewhere = trained_elsewhere(run_dir)
+        missing = ", ".join(name for name, path in own.items()
+                            if not path.exists() and not (elsewhere and name == TRAIN_PAGE))
         if missing:
-            raise BookBuildFailed(f"{folder.notebooks} lacks executed notebooks {missing}: "
-                                  f"run the whole pipeline first (clipalign run --out {run_dir})")
-        sources, trained = own, run_dir
+            analyses = ",".join(s.name for s in registry.per_run_steps() if s.notebook != TRAIN_PAGE)
+            again = (f"run its analyses first (clipalign run --out {run_dir} --only {analyses},"
+                     f"{registry.synthesis().name})" if elsewhere
+                     else f"run the whole pipeline first (clipalign run --out {run_dir})")
+            raise BookBuildFailed(f"{folder.notebooks} lacks executed notebooks {missing}: {again}")
+        sources, trained = {name: path for name, path in own.items() if path.exists()}, run_dir
     elif kind in ("sweep", "experiment"):
         # the step pages show the sweep's first run (an experiment's: its first finished sweep's)
         sweep_dir = run_dir if kind == "sweep" else (inner[0].parent.parent if inner else None)
@@ -110,6 +117,15 @@ def _notebook_sources(run_dir: Path) -> tuple[dict[str, Path], Path]:
         if name != SWEEP_PAGE and found:
             sources[name] = found[0]
     return sources, trained
+
+
+TRAIN_PAGE = registry.get("train").notebook
+
+
+def trained_elsewhere(run_dir: Path) -> bool:
+    """A run clipalign did not train (no training record of its own): open_clip_train's logs analysed in place,
+    a trajectory streamed with --checkpoints. Its book's page 1 says so (``trained_elsewhere_page``)."""
+    return not RunDir(run_dir).train_record.exists()
 
 
 def page_number(notebook: str) -> str:
@@ -237,7 +253,12 @@ def _run_summary(run_dir: Path, sources: dict[str, Path], trained: Path, recorde
     if train_params.exists():
         record = json.loads(train_params.read_text())
         lines.append("| training | " + ", ".join(f"`{k}={v}`" for k, v in record.items()) + " |")
-    n_checkpoints = len(RunDir(trained).checkpoint_files())
+    if trained_elsewhere(trained):  # a streamed run's checkpoints may lie elsewhere, or be measured and gone
+        from ..checkpoints import run_files
+
+        n_checkpoints = len(run_files(trained)[0])
+    else:
+        n_checkpoints = len(RunDir(trained).checkpoint_files())
     lines.append(f"| checkpoints | {n_checkpoints} |")
     return "\n".join(lines) + "\n"
 
@@ -334,7 +355,8 @@ def stage_book(run_dir: str | Path, folder: str = BOOK) -> Path:
     # Other registered pages this build does not hold, shown as their placeholders (page 11 without the step, …).
     placeholders = {name: page for name, page in registry.pages().items()
                     if page.placeholder and name not in sources and name not in recorded_pages}
-    pages = list(sources) + recorded_pages + list(placeholders)
+    elsewhere = TRAIN_PAGE not in sources  # a run trained elsewhere: page 1 says so
+    pages = list(sources) + recorded_pages + list(placeholders) + ([TRAIN_PAGE] if elsewhere else [])
     (stage / "_toc.yml").write_text("# Staged by clipalign_utils.orchestration.book: the notebook pages come from the step registry.\n"
                                     + yaml.safe_dump(toc(pages), sort_keys=False, allow_unicode=True))
     shutil.copytree(REPO_ROOT / "book", stage / "book")
@@ -347,16 +369,42 @@ def stage_book(run_dir: str | Path, folder: str = BOOK) -> Path:
         notebook = recorded.page_with_provenance(name)
         (stage / "notebooks" / f"{name}.ipynb").write_text(json.dumps(notebook, indent=1, ensure_ascii=False) + "\n")
     url, tag = repository.read_setting(REPO_ROOT)
-    for name, page in placeholders.items():
+    markdown_pages = {name: page.placeholder_text(stage / "notebooks") for name, page in placeholders.items()}
+    if elsewhere:
+        from ..steps.train.page import trained_elsewhere_page
+
+        markdown_pages[TRAIN_PAGE] = _portable(trained_elsewhere_page(trained), replacements)
+    for name, text in markdown_pages.items():
         # a Markdown page has no launch button: the notebook pages' Colab link, as a line of its own
         colab = f"\n\n[Open this page's notebook in Colab]({repository.colab_url(url, tag, name)}) (release `{tag}`).\n"
-        (stage / "notebooks" / f"{name}.md").write_text(page.placeholder_text(stage / "notebooks").rstrip() + colab)
+        (stage / "notebooks" / f"{name}.md").write_text(text.rstrip() + colab)
     generated = stage / "_generated"
     generated.mkdir()
     (generated / "run.md").write_text(_run_summary(run_dir, sources, trained, recorded_pages))
     (generated / "published.md").write_text(_published_page())
-    shutil.copy2(RunDir(trained).figure("world_training_pairs"), generated / "world_examples.png")
+    if elsewhere:
+        _embedded_world_figure(trained, generated / "world_examples.png", stage / "book" / "world.md")
+    else:
+        shutil.copy2(RunDir(trained).figure("world_training_pairs"), generated / "world_examples.png")
     return stage
+
+
+def _embedded_world_figure(run_dir: Path, png: Path, chapter: Path) -> None:
+    """For a run trained elsewhere, the world chapter's figure: pairs of the embedded world its evaluation
+    sets are drawn from (the run's preset's), captioned as such rather than as the run's training pairs."""
+    from .. import config, record
+    from ..plots.common import png_bytes
+    from ..steps.train.page import world_sample_figure
+
+    png.write_bytes(png_bytes(world_sample_figure(config.resolve(record.run_preset(run_dir, None)))))
+    text = chapter.read_text()
+    if WORLD_CAPTION not in text:
+        raise BookBuildFailed(f"{chapter} no longer captions its figure {WORLD_CAPTION!r}: update book.WORLD_CAPTION")
+    chapter.write_text(text.replace(WORLD_CAPTION, "Pairs of the embedded world the evaluation sets are drawn from "
+                                                   "(this run was trained elsewhere, on data of its own)."))
+
+
+WORLD_CAPTION = "Training pairs of this run (title: shape class / texture family)."
 
 
 def build_book(run_dir: str | Path) -> Path:

@@ -241,10 +241,10 @@ def main(argv: list[str] | None = None) -> int:
 
             # nbclient's cell task dies with its kernel; asyncio would print it at exit as "never retrieved"
             logging.getLogger("asyncio").setLevel(logging.CRITICAL)
-            done = ("the book in place, if any, is the previous one, whole; the same command builds it again"
-                    if args.command == "book" else
-                    "the step it was running left the run as it was before that step (finished steps stay); the "
-                    "same command carries on")
+            done = {"book": "the book in place, if any, is the previous one, whole; the same command builds it again",
+                    "fetch": "nothing of the download was kept in --to; the same command fetches it again"}.get(
+                args.command, "the step it was running left the run as it was before that step (finished steps "
+                              "stay); the same command carries on")
             print(f"clipalign: {stopped.get('by', 'interrupted')}: {done}", file=sys.stderr)
             return 143 if "by" in stopped else 130
 

@@ -5,8 +5,11 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from ...checkpoints import Run
+from pathlib import Path
+
+from ...checkpoints import Run, run_files
 from ...data import world
+from ...layout import RunDir
 from ...plots.training import loss_curve
 from ...plots.world import image_grid
 
@@ -77,3 +80,33 @@ def checkpoints_sentence(run: Run) -> str:
 def loss_sentence(run: Run) -> str:
     log = training_log(run)
     return f"loss: first step {log['loss'].iloc[0]:.3f}, last step {log['loss'].iloc[-1]:.3f}"
+
+
+# What open_clip_train's params.txt says of a training, where it says it (a streamed run's params.txt holds
+# the model's construction only).
+TRAINED_ELSEWHERE_KEYS = ("model", "pretrained", "epochs", "train_num_samples", "batch_size", "lr", "wd", "warmup",
+                          "precision", "seed", "force_image_size")
+
+
+def trained_elsewhere_page(run_dir: str | Path, model: str | None = None) -> str:
+    """Page 1 (Markdown) of a book whose run clipalign did not train: open_clip_train's logs analysed in place,
+    or a trajectory streamed with ``--checkpoints``. What the run's params.txt and source say, and the
+    checkpoints the other pages measure; the training itself is not this project's to show."""
+    layout = RunDir(run_dir)
+    checkpoints, params, name, streamed = run_files(Path(run_dir), model)
+    manifest = layout.source_manifest() or {}
+    where = (f"a trajectory streamed from `{manifest['source']}` (`clipalign run --checkpoints`)" if streamed
+             else f"open_clip_train's run `{layout.path.name}`, analysed where it lies")
+    lines = ["# 1. Training", "",
+             f"clipalign did not train this run: its checkpoints are {where}, so this page has no training "
+             f"world, loss curve or training parameters of its own to show; the trainer that wrote them "
+             f"logged its training. The pages that follow measure these checkpoints with every step's code.", "",
+             f"**{len(checkpoints)} checkpoints of {name}**, at epochs "
+             f"{', '.join(f'{c.epoch:g}' for c in checkpoints)}.", ""]
+    said = [(key, params[key]) for key in TRAINED_ELSEWHERE_KEYS if params.get(key) not in (None, "", "None")]
+    if said:
+        lines += ["What the run's `params.txt` says:", "", "| parameter | value |", "|---|---|"]
+        lines += [f"| `{key}` | `{value}` |" for key, value in said] + [""]
+    lines += ["A run of this project's own (`clipalign run --preset default`) shows its training world and loss "
+              "here."]
+    return "\n".join(lines) + "\n"
