@@ -24,7 +24,9 @@ values, or opened alone, resolves them itself (the same :func:`resolve`) and wri
 """
 from __future__ import annotations
 
+import ast
 import dataclasses
+import difflib
 import functools
 import hashlib
 import json
@@ -413,6 +415,43 @@ def restore(run_dir: str | Path, before: bytes | None) -> None:
         path.unlink(missing_ok=True)
     else:
         path.write_bytes(before)
+
+
+def check_injected(namespace: Mapping[str, Any]) -> None:
+    """Papermill gives a notebook every ``-p NAME``, declared or not, and only warns of one its parameters cell
+    lacks: a misspelt ``-p distnace cosine`` would leave ``distance`` at its default and the page measure what
+    was not asked. The injected cell (in IPython's input history ``In``: "# Parameters", then its
+    assignments, right after the parameters cell) is held to the parameters cell; one name it does not
+    declare is a :class:`ParameterError` naming the closest it does. A notebook run by hand has no such
+    cell, and nothing is checked."""
+    cells = [cell for cell in namespace.get("In") or () if isinstance(cell, str)]
+    at = next((i for i in range(len(cells) - 1, 0, -1) if cells[i].startswith(PAPERMILL_CELL)), None)
+    if at is None:
+        return
+    declared, injected = _assigned(cells[at - 1]), _assigned(cells[at])
+    unknown = [name for name in injected if declared and name not in declared]
+    if unknown:
+        close = difflib.get_close_matches(unknown[0], declared, n=1)
+        raise ParameterError(f"papermill gave -p {unknown[0]}, which this notebook's parameters cell does not "
+                             f"declare{f' (did you mean {close[0]}?)' if close else ''}: it declares "
+                             f"{', '.join(declared)}")
+
+
+PAPERMILL_CELL = "# Parameters\n"  # how papermill's Python translator begins the cell it injects
+
+
+def _assigned(source: str) -> list[str]:
+    """The names a cell's top-level statements assign, in order (none if it is not Python)."""
+    try:
+        body = ast.parse(source).body
+    except SyntaxError:
+        return []
+    names = []
+    for statement in body:
+        targets = (statement.targets if isinstance(statement, ast.Assign)
+                   else [statement.target] if isinstance(statement, ast.AnnAssign) else [])
+        names += [target.id for target in targets if isinstance(target, ast.Name)]
+    return names
 
 
 def cell_values(namespace: Mapping[str, Any], preset: str) -> tuple[list[str], dict[str, Any]]:

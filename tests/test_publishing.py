@@ -335,3 +335,31 @@ def test_papermills_list_written_as_a_list_is_read_as_one():
 
     assert config.resolve("smoke", sigmas="[0.1, 0.2]")["sigmas"] == (0.1, 0.2)  # -p sigmas "[0.1, 0.2]"
     assert config.resolve("smoke", sigmas=0.1)["sigmas"] == (0.1,) and config.resolve("smoke", sigmas=[0.3])["sigmas"] == (0.3,)
+
+
+def test_a_parameter_papermill_gives_that_the_notebook_does_not_declare_is_refused(tmp_path):
+    """papermill -p distnace cosine: papermill only warns, and the page would measure the default distance; the
+    page's first call names the misspelt parameter and the one it is closest to. The check reads IPython's
+    input history as papermill fills it (the parameters cell, then the cell it injects), so it runs here in a
+    real kernel; a notebook run by hand (no injected cell) and the declared names pass."""
+    import papermill
+    from papermill.exceptions import PapermillExecutionError
+    from papermill.translators import PythonTranslator
+
+    from clipalign_utils import record
+    from clipalign_utils.errors import ParameterError
+    from clipalign_utils.registry import REPO_ROOT
+
+    with pytest.raises(PapermillExecutionError, match=r"papermill gave -p distnace, which this notebook's "
+                                                      r"parameters cell does not declare \(did you mean distance\?\)"):
+        papermill.execute_notebook(str(REPO_ROOT / "notebooks" / "02_iqa_alignment.ipynb"), str(tmp_path / "o.ipynb"),
+                                   parameters={"run_dir": str(tmp_path / "none"), "distnace": "cosine"},
+                                   kernel_name="python3", progress_bar=False, cwd=str(REPO_ROOT))
+    assert not (tmp_path / "none").exists()  # refused before anything was made
+    cell = "run_dir = 'runs/default'\ndistance = None  # a comment\nsigmas: list = None"
+    injected = PythonTranslator.codify({"run_dir": "r", "distance": "cosine", "sigmas": [0.1]}).rstrip("\n")
+    record.check_injected({"In": ["", "import sys", cell, injected, "open_run(globals())"]})
+    record.check_injected({"In": ["", cell, "open_run(globals())"]})  # by hand: no injected cell
+    with pytest.raises(ParameterError, match=r"-p sigma, .* \(did you mean sigmas\?\): it declares run_dir, "
+                                             r"distance, sigmas$"):
+        record.check_injected({"In": ["", cell, PythonTranslator.codify({"sigma": 0.1}), "x"]})

@@ -17,6 +17,13 @@ from ..prose import say, tables_in_full
 tables_in_full()  # every page opens through this module
 
 
+def _opened(namespace: dict) -> None:
+    """A page's first call, on its parameters cell: no parameter papermill was given that the cell does not
+    declare (``record.check_injected``), and a relative ``run_dir`` read where the commands write it."""
+    record.check_injected(namespace)
+    _anchor_run_dir(namespace)
+
+
 def _anchor_run_dir(namespace: dict) -> None:
     """A relative ``run_dir`` read where the commands write it: Jupyter runs a notebook opened from the
     repository in its notebooks/ folder, while the commands and papermill run from the repository's root."""
@@ -40,7 +47,7 @@ def open_run(namespace: dict, step: str) -> tuple[checkpoints.Run, dict]:
     run's record or the preset). Given a folder of runs, the step is measured in every other run there
     (their tables rewritten; their executed notebooks and the folder's synthesis left as they are) and the
     page shows the first."""
-    _anchor_run_dir(namespace)
+    _opened(namespace)
     run_dir = Path(namespace["run_dir"])
     runs = runs_in(run_dir)
     if runs:
@@ -61,7 +68,7 @@ def open_run(namespace: dict, step: str) -> tuple[checkpoints.Run, dict]:
 def open_training(namespace: dict) -> dict:
     """The training page's parameters: resolved against the run's record (a run being resumed keeps its
     settings), shown, and recorded."""
-    _anchor_run_dir(namespace)
+    _opened(namespace)
     resolved = record.for_page(namespace, namespace["run_dir"], "train")
     record.write_entry(namespace["run_dir"], "train", resolved)
     return resolved.params
@@ -69,7 +76,7 @@ def open_training(namespace: dict) -> dict:
 
 def open_folder(namespace: dict, page: str) -> dict:
     """A comparison page's parameters (an experiment's chapter, which writes no table) on the folder ``run_dir``."""
-    _anchor_run_dir(namespace)
+    _opened(namespace)
     resolved = record.for_page(namespace, namespace["run_dir"], page)
     record.write_entry(namespace["run_dir"], page, resolved)
     return resolved.params
@@ -78,7 +85,7 @@ def open_folder(namespace: dict, page: str) -> dict:
 def open_sweep(namespace: dict) -> tuple[list[Path], dict]:
     """(the runs to compare, the parameters) for the sweep page: its ``run_dirs``, else the runs the sweep
     record in ``run_dir`` lists. Its entry is recorded with its tables."""
-    _anchor_run_dir(namespace)
+    _opened(namespace)
     resolved = record.for_page(namespace, namespace["run_dir"], registry.SWEEP_PAGE)
     record.stage_entry(namespace["run_dir"], registry.SWEEP_PAGE, resolved)
     params = resolved.params
@@ -91,7 +98,7 @@ def open_runs(namespace: dict) -> tuple[list[Path], dict]:
     """(the runs to synthesise, the parameters) for the synthesis notebook: its ``run_dirs``, or ``run_dir``
     and the runs inside it (``results.parse_run_dirs``). A single run opened alone (Colab) is trained and
     its missing analysis tables measured first (``auto_train``), through the library."""
-    _anchor_run_dir(namespace)
+    _opened(namespace)
     run_dir = namespace["run_dir"]
     runs = results.parse_run_dirs(namespace.get("run_dirs"), run_dir)
     resolved = record.for_page(namespace, run_dir, registry.synthesis().name)
