@@ -144,6 +144,10 @@ def test_factor_effects_order_settings_by_value():
     assert effects.loc["iqa_peak_epoch", "direction"] == "not monotone"
     assert effects.loc["iqa_peak_epoch", "spearman"] == pytest.approx(0.5)
     assert sweep_metrics.direction([1, 2], [0.3, 0.3]) == "constant"
+    # ties one way are said as such (an audit read "0 → 0 → 0.13, not monotone")
+    assert sweep_metrics.direction([0.05, 0.1, 0.2], [0.0, 0.0, 0.13]) == "never falls"
+    assert sweep_metrics.direction([3, 1, 2], [0.1, 0.5, 0.1]) == "never rises"
+    assert sweep_metrics.direction([1, 2, 3], [0.1, 0.5, 0.2]) == "not monotone"
     flat = summary.assign(iqa_peak_epoch=0.5)  # a measure the factor does not move: nan, said without a warning
     with warnings.catch_warnings():
         warnings.simplefilter("error")

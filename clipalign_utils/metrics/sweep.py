@@ -74,8 +74,9 @@ def numeric_values(values: pd.Series) -> pd.Series:
 
 
 def direction(xs, ys) -> str:
-    """'increases' / 'decreases' when ys, ordered by xs, move strictly one way; 'constant'; else 'not monotone'.
-    With a handful of settings this is a description, not a test."""
+    """'increases' / 'decreases' when ys, ordered by xs, move strictly one way; 'never falls' / 'never rises'
+    when they move one way with ties (0 → 0 → 0.13); 'constant'; else 'not monotone'. With a handful of
+    settings this is a description, not a test."""
     order = np.argsort(np.asarray(xs, dtype=float), kind="stable")
     steps = np.diff(np.asarray(ys, dtype=float)[order])
     steps = steps[np.isfinite(steps)]
@@ -87,6 +88,10 @@ def direction(xs, ys) -> str:
         return "decreases"
     if np.all(steps == 0):
         return "constant"
+    if np.all(steps >= 0):
+        return "never falls"
+    if np.all(steps <= 0):
+        return "never rises"
     return "not monotone"
 
 
