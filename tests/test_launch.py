@@ -36,6 +36,14 @@ def test_a_bad_launcher_option_is_one_line_before_anything_is_made(extra, messag
     assert not out.exists()
 
 
+def test_a_failed_jobs_reason_is_its_state_and_error_streams_last_line_or_its_exceptions_first():
+    assert launch._reason(ValueError("epochs=1.5 is not an integer\nmore")) == "epochs=1.5 is not an integer"
+    killed = "Job 7 (task: 0) with path /j/7_0_result.pkl\nhas not produced any output (state: UNKNOWN)\n" \
+             "No output/error stream produced ! Check: /j/7_0_log.out"
+    assert launch._reason(RuntimeError(killed)) == "has not produced any output (state: UNKNOWN)"
+    assert launch._reason(None) == "no result" and launch._reason(RuntimeError("  ")) == "no result"
+
+
 def test_a_launcher_without_submitit_or_sbatch_is_refused(tmp_path, capsys, monkeypatch):
     out = tmp_path / "quality"
     monkeypatch.setenv("PATH", str(tmp_path))  # no sbatch
@@ -134,7 +142,10 @@ def test_a_failed_job_is_named_with_its_log_and_the_others_still_finish(tmp_path
             return True
 
         def exception(self):
-            return None if self.job.key != "broken" else RuntimeError("Job 101 (task: 0) with path …\nhas not produced any output")
+            # submitit's message for a job with no result, its error stream's tail included
+            return None if self.job.key != "broken" else RuntimeError(
+                "Job 101 (task: 0) with path …/101_0_result.pkl\nhas not produced any output (state: FAILED)\n"
+                "Error stream produced:\n" + "-" * 40 + "\nTraceback (most recent call last):\nMemoryError: out of memory\n")
 
     class Executor:
         def submit(self, function):
@@ -149,7 +160,8 @@ def test_a_failed_job_is_named_with_its_log_and_the_others_still_finish(tmp_path
     with pytest.raises(Exception, match=r"1 of 3 jobs failed \(broken; logs named above\)"):
         launch.launch(tmp_path, jobs, launch.check_launcher("local"), progress=False)
     err = capsys.readouterr().err
-    assert f"[jobs] broken: job 101 failed (Job 101 (task: 0) with path …); see {tmp_path / 'jobs' / '1.err'}" in err
+    assert (f"[jobs] broken: job 101 failed (has not produced any output (state: FAILED); its error stream ends: "
+            f"MemoryError: out of memory); see {tmp_path / 'jobs' / '1.err'}") in err
     assert finished == {"fine", "slow"}  # the one after the failure still ran to its end
     assert json.loads((tmp_path / "jobs.json").read_text())["broken"]["stderr"] == "jobs/1.err"
 

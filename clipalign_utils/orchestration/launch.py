@@ -208,6 +208,20 @@ def _failure(job) -> BaseException | None:
         return error
 
 
+def _reason(error: BaseException | None) -> str:
+    """Why a job failed, in a few words: an exception's first line; for a job that produced no result
+    (submitit's "Job N … with path …" / "has not produced any output (state: S)" / its error stream), the
+    state and the error stream's last line (a killed job's is often empty)."""
+    lines = [line.strip() for line in str(error or "").splitlines() if line.strip().strip("-")]
+    if not lines:
+        return "no result"
+    state = next((line for line in lines if "has not produced any output" in line), None)
+    if state is None:
+        return lines[0]
+    stream = lines[lines.index("Error stream produced:") + 1:] if "Error stream produced:" in lines else []
+    return state + (f"; its error stream ends: {stream[-1]}" if stream else "")
+
+
 def launch(out: str | Path, jobs: list[Job | RunJob], launcher: Launcher, progress: bool = True) -> bool:
     """Submit every unfinished job whose earlier job is not still running; wait for them unless
     ``launcher.wait`` is off. True when every job's runs are finished (the comparison may run)."""
@@ -262,8 +276,7 @@ def launch(out: str | Path, jobs: list[Job | RunJob], launcher: Launcher, progre
                     error = _failure(handle)
                     if error is not None or not job.finished():
                         failed.append((job, recorded[key], error))
-                        line = str(error).strip().splitlines()[0] if error is not None and str(error).strip() else "no result"
-                        print(f"[jobs] {key}: job {recorded[key]['job_id']} failed ({line}); see "
+                        print(f"[jobs] {key}: job {recorded[key]['job_id']} failed ({_reason(error)}); see "
                               f"{out / recorded[key]['stderr']}", file=sys.stderr, flush=True)
             for job in list(waiting):
                 if not _alive(recorded[job.key], launcher, folder):
