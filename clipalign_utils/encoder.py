@@ -100,12 +100,14 @@ def preprocess_batch(images: torch.Tensor, size: int, mean: torch.Tensor, std: t
 
 
 def vision_block_names(model: torch.nn.Module) -> list[str]:
-    """Names of the vision tower's intermediate outputs, in the order open_clip's
-    ``forward_intermediates`` returns them: ModifiedResNet's stem and stages (stem, layer1..4)
-    or a ViT's transformer blocks (block1..N)."""
+    """Names of the vision tower's intermediate outputs, input to output: ModifiedResNet's stem and stages
+    (stem, layer1..4, as open_clip's ``forward_intermediates`` returns them), or a ViT's embeddings (the
+    tokens entering the first block: patches, class token and positions after ln_pre, what Hugging Face's
+    ``hidden_states[0]`` is and the authors' per-layer code scores as layer 0) and its transformer blocks
+    (block1..N)."""
     visual = model.visual
     if hasattr(visual, "transformer") and hasattr(visual.transformer, "resblocks"):
-        return [f"block{i + 1}" for i in range(len(visual.transformer.resblocks))]
+        return ["embeddings"] + [f"block{i + 1}" for i in range(len(visual.transformer.resblocks))]
     if all(hasattr(visual, f"layer{i}") for i in range(1, 5)):
         return ["stem"] + [f"layer{i}" for i in range(1, 5)]
     raise ParameterError(f"layers='all' supports open_clip's ViT and ModifiedResNet towers, "
@@ -222,7 +224,9 @@ class Encoder:
     def block_names(self) -> list[str]:
         """The vision tower's block names (``vision_block_names``), kept in the cache so that a cached call
         neither loads the model nor imports torch."""
-        return [str(name) for name in self._cached({"kind": "vision block names"},
+        # "vision layer names": the list since it begins with a ViT's embeddings (a cache holding the older list
+        # of blocks only computes the layers again, rather than reading a list its layers do not match)
+        return [str(name) for name in self._cached({"kind": "vision layer names"},
                                                    lambda: np.array(vision_block_names(self.model)))]
 
     def encode_block_pairs(self, references: ImageSet, distorted: ImageSet, reference_rows,
@@ -285,11 +289,19 @@ class Encoder:
         if not with_blocks:
             return {"final": self.model.encode_image(x)}
         # normalize=False: CLIP.forward_intermediates L2-normalises the embedding by default.
-        # ViT blocks as tokens (NLC), ResNet stages as maps (NCHW); both become (N, L, C) below.
-        output_fmt = "NLC" if hasattr(self.model.visual, "transformer") else "NCHW"
-        out = self.model.forward_intermediates(image=x, normalize=False, image_output_fmt=output_fmt,
-                                               image_output_extra_tokens=True)
-        blocks = dict(zip(vision_block_names(self.model), _per_location(out)))
+        # ViT blocks as tokens (NLC), ResNet stages as maps (NCHW); both become (N, L, C).
+        visual = self.model.visual
+        vit = hasattr(visual, "transformer")
+        embeddings = []  # a ViT's ln_pre output: forward_intermediates returns the blocks' outputs only
+        hook = visual.ln_pre.register_forward_hook(lambda module, inputs, output: embeddings.append(output)) if vit else None
+        try:
+            out = self.model.forward_intermediates(image=x, normalize=False, image_output_fmt="NLC" if vit else "NCHW",
+                                                   image_output_extra_tokens=True)
+        finally:
+            if hook is not None:
+                hook.remove()
+        outputs = [e.float() for e in embeddings] + _per_location(out)
+        blocks = dict(zip(vision_block_names(self.model), outputs, strict=True))
         return {**blocks, "final": out["image_features"]}
 
     def _encode_images(self, images: ImageSet, with_blocks: bool = False):

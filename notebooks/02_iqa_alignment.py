@@ -192,7 +192,8 @@ display(iqa_step.compare_distances(run, params, data).round(3))
 
 # %% [markdown]
 # ## Which layer is most aligned?
-# With `layers="all"`, every block of the vision tower is scored the same way: the block's output
+# With `layers="all"`, every block of the vision tower is scored the same way (for a ViT, the tokens
+# entering its first block too, as `embeddings`: the authors' layer 0): the block's output
 # is compared *location by location* (each spatial position of a ResNet stage, each token of a
 # transformer block): the pair's L locations form one vector of L·C values, location l against
 # location l, measured with the chosen distance as the authors' per-layer code does. Averaging the features over space first would cancel zero-mean local damage such as noise or JPEG

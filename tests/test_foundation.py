@@ -282,7 +282,9 @@ def test_a_text_tower_pooled_at_the_last_position_runs_its_whole_context():
 
 @pytest.mark.parametrize("scale, blocks, locations", [
     ("tiny", ["stem", "layer1", "layer2", "layer3", "layer4"], [64, 64, 16, 4, 1]),  # 32 px: 8×8 … 1×1 maps
-    ("vit-tiny", ["block1", "block2", "block3", "block4"], [65] * 4),  # class token + 8×8 patches
+    # the embeddings entering block 1 (Hugging Face's hidden_states[0], the authors' layer 0), then the blocks:
+    # class token + 8×8 patches each
+    ("vit-tiny", ["embeddings", "block1", "block2", "block3", "block4"], [65] * 5),
 ])
 def test_encode_layers_gives_every_block_per_location_and_the_final_embedding(scale, blocks, locations, tmp_path):
     model = models.create_model(scale, image_size=32)
@@ -302,7 +304,11 @@ def test_encode_layers_gives_every_block_per_location_and_the_final_embedding(sc
     first = reference["image_intermediates"][0]
     if first.ndim == 4:  # ResNet stem: (N, C, H, W) → (N, H·W, C)
         first = first.flatten(2).transpose(1, 2)
-    np.testing.assert_allclose(layers[blocks[0]][:, -first.shape[1]:], first.numpy(), atol=1e-4)
+    returned = [name for name in blocks if name != "embeddings"]  # what forward_intermediates returns
+    np.testing.assert_allclose(layers[returned[0]][:, -first.shape[1]:], first.numpy(), atol=1e-4)
+    if "embeddings" in blocks:  # patches, class token and positions after ln_pre, class token first
+        with torch.no_grad():
+            np.testing.assert_allclose(layers["embeddings"], model.visual._embeds(x).numpy(), atol=1e-5)
     np.testing.assert_allclose(layers["final"], reference["image_features"].numpy(), atol=1e-4)
     np.testing.assert_allclose(layers["final"], encoder.encode_images(images), atol=1e-5)
     # A second call is served from the cache without a forward pass, nor even loading the model.
