@@ -16,10 +16,11 @@
 # The paper's claim, in four parts: during training (1) alignment with human quality judgments
 # peaks early and then declines; (2) texture bias falls; (3) the accuracy drop under Gaussian
 # noise shrinks; (4) these move together — a trade-off between low-level perceptual alignment and
-# robustness. This notebook lines up the three analyses per checkpoint and tests each part on the
+# robustness. This notebook lines up every analysis step's measure per checkpoint (quality alignment,
+# shape bias, noise drop, and the second version's 2AFC score and saliency sAUC) and tests each part on the
 # data of this run. Every verdict below is computed; none is typed.
 #
-# The book's own run is three seeds of the default world. Given several runs (`run_dirs`, as
+# The book's own run is several seeds of the default world (the introduction lists them). Given several runs (`run_dirs`, as
 # `clipalign run` passes them, or a `run_dir` folder holding them), the seeds of
 # one model scale are treated as replicates: every curve is the mean over seeds with a 95 % Student-t
 # interval over seeds, one colour per scale, and each claim is judged per scale on those mean curves,

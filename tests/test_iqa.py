@@ -320,7 +320,7 @@ def test_layer_sentences():
 
 def test_data_sentences_on_tid2013(tid2013_data, tmp_path):
     assert iqa_page.describe_data(_run(tmp_path), tid2013_data, {"distance": "euclidean"}) == [
-        "3 checkpoints of clipalign-tiny; dataset tid2013: 27 distorted images of 3 references, 3 distortion types, "
+        "3 checkpoints of clipalign-tiny (32 px input); dataset tid2013: 27 distorted images of 3 references, 3 distortion types, "
         "levels 1, 2, 3; distance: euclidean; iqa_resize: patches (1 patch(es) per image, downsampling 1×)"]
     assert iqa_page.ground_truth_sentences(tid2013_data) == [
         "quality scores: mean opinion scores (MOS) of human observers, Ponomarenko et al. (2015)"]

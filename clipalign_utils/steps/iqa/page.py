@@ -19,7 +19,7 @@ def describe_data(run: Run, data: IQAData, params: dict) -> list[str]:
     """What is scored: the run's checkpoints, the set's pairs, references, distortion types and levels, the
     distance and how images meet the model's input (and a note when they are shrunk a lot)."""
     pairs = data.pairs
-    line = (f"{len(run.checkpoints)} checkpoints of {run.model_name}; dataset {data.name}: "
+    line = (f"{len(run.checkpoints)} checkpoints of {run.model_name} ({run.image_size} px input); dataset {data.name}: "
             f"{len(data)} distorted images of {len(data.references) // data.patches_per_image} references, "
             f"{pairs['distortion'].nunique()} distortion types, "
             f"levels {', '.join(map(str, sorted(pairs['level'].unique())))}; distance: {params['distance']}; "
