@@ -101,10 +101,10 @@ save_figure(fig, run_dir, "quality_curves")
 # ## The paper's verdicts, per setting
 # The synthesis verdicts (page 5) judged on each setting's seed-mean curve, with the fraction of seeds
 # whose own run gives the same verdict. They and the predictions below can read one interval differently:
-# here a peak that is the seed-mean curve's last checkpoint is *not reproduced* whatever its interval, and
-# a trend is a permutation test over the mean curve's checkpoints; the predictions judge each seed's own
-# run and call *inconclusive* what the interval over seeds does not settle. Where the two differ, the
-# seeds do not agree on the claim.
+# here a peak claim rests on the seed-mean curve's paired interval (over the seeds' own early-minus-final
+# differences) and a trend is a permutation test over the mean curve's checkpoints; the predictions judge
+# each seed's own run and call *inconclusive* what the interval over seeds does not settle. Where the two
+# differ, the seeds do not agree on the claim.
 
 # %%
 verdicts = tradeoff.verdicts(table, n_perm=params["n_perm"], seed=config.bootstrap_seed(params), by="setting")

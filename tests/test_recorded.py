@@ -75,6 +75,12 @@ def test_the_note_above_a_recorded_page_says_where_it_came_from(tmp_path):
     assert "```bash\nclipalign sweep --preset full --one-at-a-time --out runs/drivers -p epochs=5,12\n```" in note
     assert "Left out: epochs=24 (the longest run)" in note
     assert "clipalign run --preset full" in note
+    assert "the same seed measured by this build's code can differ in its numbers" in note
+    assert "executed on them at commit" not in note  # a record that does not say which commit executed it
+    index = json.loads((page / "recorded.json").read_text())
+    (page / "recorded.json").write_text(json.dumps({**index, "executed": {"commit": "def5678", "date": "2026-12-06"}}))
+    note = recorded.page_with_provenance("06_sweep", tmp_path)["cells"][1]["source"]
+    assert "The page was executed on them at commit `def5678` (2026-12-06), whose rules its verdicts follow." in note
 
 
 @pytest.mark.slow

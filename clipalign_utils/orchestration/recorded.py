@@ -15,6 +15,11 @@ page, under a note saying where it came from, wherever the build's folder holds 
 test re-executes each page on its recorded folder and compares the outputs.
 
     python -m clipalign_utils.orchestration.recorded 06_sweep runs/full/drivers --command "clipalign …"
+    python -m clipalign_utils.orchestration.recorded --again 06_sweep
+
+``--again`` executes a recorded page anew on its shipped tables with the checkout's code (a changed verdict
+rule or sentence; the tables the runs measured stay those of the recorded commit), and records the commit
+that executed it.
 """
 from __future__ import annotations
 
@@ -134,7 +139,7 @@ def record_page(page: str, source: str | Path, commands: list[str], commit: str,
         shutil.rmtree(RunDir(folder).figures, ignore_errors=True)
         write_json(staging / INDEX, {"page": page, "commit": commit, "date": date,
                                      "machine": machine or f"{os.cpu_count()} CPU cores ({platform.machine()})",
-                                     "commands": list(commands), "left_out": left_out})
+                                     "commands": list(commands), "left_out": left_out, "executed": _executed_here()})
         if target.exists():
             shutil.rmtree(target)
         os.replace(staging, target)
@@ -150,11 +155,18 @@ def provenance(page: str, root: Path = RECORDED) -> str:
     where = os.path.relpath(recorded_dir(page, root), REPO_ROOT) if recorded_dir(page, root).is_relative_to(REPO_ROOT) \
         else str(recorded_dir(page, root))
     kind = PAGES[page]
+    executed = recorded.get("executed") or {}
+    by = (f" The page was executed on them at commit `{executed['commit']}`"
+          + (f" ({executed['date']})" if executed.get("date") else "") + ", whose rules its verdicts follow."
+          if executed.get("commit") else "")
     lines = ["````{note}",
              f"**Recorded results.** This build ran no {kind}, so this page is the one recorded in the repository "
              f"(`{where}/`): executed on the recorded runs' tables, which were measured at commit "
              f"`{recorded['commit']}`" + (f" on {recorded['date']}" if recorded.get("date") else "")
-             + f" on {recorded['machine']} by:", "", "```bash", *recorded["commands"], "```", ""]
+             + f" on {recorded['machine']} by:", "", "```bash", *recorded["commands"], "```", "",
+             f"Code changed after that commit (the README's timing paragraph says which changes altered tables), so "
+             f"the same seed measured by this build's code can differ in its numbers; the page compares the runs "
+             f"of its own folder.{by}", ""]
     if recorded.get("left_out"):
         lines += [f"Left out: {recorded['left_out']}", ""]
     lines += [f"A build whose folder holds {'an' if kind[0] in 'aeiou' else 'a'} {kind} of its own shows that instead "
@@ -173,17 +185,66 @@ def page_with_provenance(page: str, root: Path = RECORDED) -> dict:
     return notebook
 
 
+def _executed_here() -> dict:
+    """The checkout's commit and today's date: what executed a recorded page."""
+    import datetime
+    import subprocess
+
+    commit = subprocess.run(["git", "-C", str(REPO_ROOT), "rev-parse", "--short", "HEAD"], capture_output=True,
+                            text=True).stdout.strip()
+    return {"commit": commit or "unknown", "date": datetime.date.today().isoformat()}
+
+
+def execute_again(page: str, root: Path = RECORDED, progress: bool = False) -> Path:
+    """Execute the recorded ``page`` anew on its shipped tables with this checkout's code: its executed notebook
+    and its own tables replaced (the runs' tables are those of the recorded commit, untouched), and the
+    commit that executed it recorded in ``recorded.json`` (``executed``). The previous record stays until the
+    new one is complete."""
+    if recorded_notebook(page, root) is None:
+        raise ParameterError(f"book/recorded/{page} records no page to execute again")
+    target = recorded_dir(page, root)
+    staging = Path(tempfile.mkdtemp(prefix=f".{page}-", dir=root))
+    try:
+        shutil.copytree(target / FOLDER, staging / FOLDER, symlinks=True)
+        notebook = execute_page(page, staging / FOLDER, progress)
+        shown = publishable(notebook, staging / FOLDER, os.path.relpath(target / FOLDER, REPO_ROOT))
+        (staging / f"{page}.ipynb").write_text(json.dumps(shown, indent=1, ensure_ascii=False) + "\n")
+        shutil.rmtree(RunDir(staging / FOLDER).notebooks)
+        shutil.rmtree(RunDir(staging / FOLDER).figures, ignore_errors=True)
+        write_json(staging / INDEX, {**index(page, root), "executed": _executed_here()})
+        replaced = root / f".{page}-replaced"
+        os.replace(target, replaced)
+        os.replace(staging, target)
+        shutil.rmtree(replaced)
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+    return target
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m clipalign_utils.orchestration.recorded",
                                      description="Record a finished sweep or experiment as the book's page.")
     parser.add_argument("page", choices=list(PAGES))
-    parser.add_argument("folder", help="the finished sweep or experiment folder")
-    parser.add_argument("--command", action="append", required=True, help="a command that produced it (repeatable)")
-    parser.add_argument("--commit", required=True, help="the commit the folder was measured at")
+    parser.add_argument("folder", nargs="?", help="the finished sweep or experiment folder")
+    parser.add_argument("--again", action="store_true",
+                        help="execute the recorded page anew on its shipped tables with this checkout's code")
+    parser.add_argument("--command", action="append", help="a command that produced it (repeatable)")
+    parser.add_argument("--commit", help="the commit the folder was measured at")
     parser.add_argument("--left-out", default="", help="what the recorded folder leaves out of the named command")
     parser.add_argument("--date", default=None)
     parser.add_argument("--machine", default=None)
     args = parser.parse_args(argv)
+    if args.again:
+        try:
+            target = execute_again(args.page, progress=sys.stderr.isatty())
+        except ParameterError as error:
+            print(f"error: {error}", file=sys.stderr)
+            return 2
+        print(f"executed {args.page} again in {target}")
+        return 0
+    if args.folder is None or not args.command or not args.commit:
+        parser.error("recording a folder needs FOLDER, --command and --commit (or --again)")
     try:
         target = record_page(args.page, args.folder, args.command, args.commit, args.left_out, args.machine, args.date,
                              progress=sys.stderr.isatty())

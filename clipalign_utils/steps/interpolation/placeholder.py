@@ -69,7 +69,10 @@ def text(folder: Path | None = None) -> str:
     if not index.exists():
         return HEAD + "\nNo results are recorded yet.\n"
     recorded = json.loads(index.read_text())
-    lines = [HEAD, f"Recorded at commit `{recorded['commit']}` on {recorded['machine']}.", ""]
+    lines = [HEAD, f"Recorded at commit `{recorded['commit']}` on {recorded['machine']}. Code changed after it (the "
+                   f"README's timing paragraph says which changes altered tables), so the same seeds measured by "
+                   f"this build's code can differ in their numbers; the margins below compare each recorded run "
+                   f"with its own endpoints.", ""]
     for world in recorded["worlds"]:
         lines += world_section(world, folder)
     return "\n".join(lines)
