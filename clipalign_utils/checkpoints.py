@@ -220,14 +220,13 @@ def check_trainable(run_dir: str | Path) -> None:
     resuming would rewrite them (the trainer keeps optimizer state in the latest checkpoint only). One line,
     before any file is touched."""
     layout = RunDir(run_dir)
-    if _epoch_checkpoints(layout.checkpoints) and not layout.train_record.exists():
+    if layout.holds_others_checkpoints():
         from . import registry
 
-        analyses = ",".join([s.name for s in registry.analysis_steps()] + [registry.synthesis().name])
         raise CheckpointError(f"{layout.checkpoints} holds checkpoints clipalign did not train (no "
                               f"{layout.train_record.name} in {run_dir}): it trains and resumes only its own runs, "
                               f"and leaves these as they are. Analyse them with clipalign run --out {run_dir} "
-                              f"--only {analyses}, or train into a new folder")
+                              f"--only {','.join(registry.analyses_and_synthesis())}, or train into a new folder")
 
 
 def discover_or_train(run_dir: str | Path, params: dict, auto_train: bool = True, model: str | None = None) -> Run:

@@ -94,6 +94,11 @@ class RunDir:
     def checkpoint_files(self) -> list[Path]:
         return sorted(self.checkpoints.glob("epoch_*.pt"))
 
+    def holds_others_checkpoints(self) -> bool:
+        """Checkpoint files without this project's training record: another trainer's (open_clip_train's logs,
+        a downloaded trajectory), which training must never resume into and rewrite."""
+        return bool(self.checkpoint_files()) and not self.train_record.exists()
+
     # --- state ---------------------------------------------------------------------------------
     def done(self, step: str) -> bool:
         """The registered step ``step`` ran here: its executed notebook exists."""

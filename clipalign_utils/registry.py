@@ -310,6 +310,12 @@ def analysis_steps() -> list[Step]:
     return [s for s in per_run_steps() if s.tables]
 
 
+def analyses_and_synthesis() -> list[str]:
+    """The step names that measure a run already trained and synthesise it (what ``--only`` names for a run
+    trained elsewhere, and all a streamed run may run)."""
+    return [s.name for s in analysis_steps()] + [synthesis().name]
+
+
 def tables() -> dict[str, Table]:
     """Every registered table by name."""
     return {t.name: t for s in steps() for t in s.tables}

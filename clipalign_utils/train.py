@@ -254,7 +254,7 @@ def train(run_dir: str | Path, params: dict, progress: bool = True) -> list[Path
     total_steps = steps_per_epoch * params["epochs"]
     schedule = checkpoint_schedule(steps_per_epoch, params["epochs"], params["early_checkpoints"])
 
-    if any(ckpt_dir.glob("epoch_*.pt")) and not layout.train_record.exists():
+    if layout.holds_others_checkpoints():
         # someone else's checkpoints (checkpoints.check_trainable says so first, and what to run instead):
         # resuming would rewrite them
         raise CheckpointError(f"{ckpt_dir} holds checkpoints clipalign did not train (no {layout.train_record.name} "

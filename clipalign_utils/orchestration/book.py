@@ -77,9 +77,8 @@ def _notebook_sources(run_dir: Path) -> tuple[dict[str, Path], Path]:
         missing = ", ".join(name for name, path in own.items()
                             if not path.exists() and not (elsewhere and name == TRAIN_PAGE))
         if missing:
-            analyses = ",".join(s.name for s in registry.per_run_steps() if s.notebook != TRAIN_PAGE)
-            again = (f"run its analyses first (clipalign run --out {run_dir} --only {analyses},"
-                     f"{registry.synthesis().name})" if elsewhere
+            again = (f"run its analyses first (clipalign run --out {run_dir} --only "
+                     f"{','.join(registry.analyses_and_synthesis())})" if elsewhere
                      else f"run the whole pipeline first (clipalign run --out {run_dir})")
             raise BookBuildFailed(f"{folder.notebooks} lacks executed notebooks {missing}: {again}")
         sources, trained = {name: path for name, path in own.items() if path.exists()}, run_dir
@@ -196,7 +195,7 @@ def pages_on_changed_tables(sources: dict[str, Path]) -> dict[str, list[str]]:
 
 def _execute_again(pages: list[str], where: Path) -> str:
     """The command that executes ``pages`` (of one folder, ``where``) into it again."""
-    steps = [_step_of(page) for page in pages if _step_of(page) in registry.names()]
+    steps = [step for step in map(_step_of, pages) if step in registry.names()]
     if steps:
         return f"clipalign run --out {where} --only {','.join(steps)}"
     command = "sweep" if SWEEP_PAGE in pages else "experiment"

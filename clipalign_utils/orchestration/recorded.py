@@ -31,6 +31,7 @@ import shutil
 import sys
 import tempfile
 from pathlib import Path
+from typing import Callable
 
 from .. import record, registry
 from ..errors import ParameterError
@@ -124,12 +125,22 @@ def record_page(page: str, source: str | Path, commands: list[str], commit: str,
     if RunDir(source).kind != PAGES[page]:
         raise ParameterError(f"{source} is not a {PAGES[page]} folder (no {KIND_RECORDS[PAGES[page]]}): "
                              f"page {page} compares the runs of one")
+    return _write_record(page, lambda folder: copy_tables(source, folder), {
+        "page": page, "commit": commit, "date": date,
+        "machine": machine or f"{os.cpu_count()} CPU cores ({platform.machine()})",
+        "commands": list(commands), "left_out": left_out}, root, progress)
+
+
+def _write_record(page: str, fill: Callable[[Path], object], entry: dict, root: Path, progress: bool) -> Path:
+    """``root/<page>``: a folder that ``fill`` writes, the page executed on it and ``entry`` as ``recorded.json``
+    (with the commit that executed the page). Built aside; the previous record is replaced only once the new
+    one is complete."""
     target = recorded_dir(page, root)
     root.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=f".{page}-", dir=root))
     try:
         folder = staging / FOLDER
-        copy_tables(source, folder)
+        fill(folder)
         notebook = execute_page(page, folder, progress)
         # shown as where it will live: book/recorded/<page>/folder
         shown = publishable(notebook, folder, os.path.relpath(target / FOLDER, REPO_ROOT))
@@ -137,9 +148,7 @@ def record_page(page: str, source: str | Path, commands: list[str], commit: str,
         # The page is kept once, publishable, above (its figures inside it); its tables stay in folder/metrics.
         shutil.rmtree(RunDir(folder).notebooks)
         shutil.rmtree(RunDir(folder).figures, ignore_errors=True)
-        write_json(staging / INDEX, {"page": page, "commit": commit, "date": date,
-                                     "machine": machine or f"{os.cpu_count()} CPU cores ({platform.machine()})",
-                                     "commands": list(commands), "left_out": left_out, "executed": _executed_here()})
+        write_json(staging / INDEX, {**entry, "executed": _executed_here()})
         if target.exists():
             shutil.rmtree(target)
         os.replace(staging, target)
@@ -202,24 +211,9 @@ def execute_again(page: str, root: Path = RECORDED, progress: bool = False) -> P
     new one is complete."""
     if recorded_notebook(page, root) is None:
         raise ParameterError(f"book/recorded/{page} records no page to execute again")
-    target = recorded_dir(page, root)
-    staging = Path(tempfile.mkdtemp(prefix=f".{page}-", dir=root))
-    try:
-        shutil.copytree(target / FOLDER, staging / FOLDER, symlinks=True)
-        notebook = execute_page(page, staging / FOLDER, progress)
-        shown = publishable(notebook, staging / FOLDER, os.path.relpath(target / FOLDER, REPO_ROOT))
-        (staging / f"{page}.ipynb").write_text(json.dumps(shown, indent=1, ensure_ascii=False) + "\n")
-        shutil.rmtree(RunDir(staging / FOLDER).notebooks)
-        shutil.rmtree(RunDir(staging / FOLDER).figures, ignore_errors=True)
-        write_json(staging / INDEX, {**index(page, root), "executed": _executed_here()})
-        replaced = root / f".{page}-replaced"
-        os.replace(target, replaced)
-        os.replace(staging, target)
-        shutil.rmtree(replaced)
-    except BaseException:
-        shutil.rmtree(staging, ignore_errors=True)
-        raise
-    return target
+    shipped = recorded_dir(page, root) / FOLDER
+    return _write_record(page, lambda folder: shutil.copytree(shipped, folder, symlinks=True), index(page, root),
+                         root, progress)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -64,7 +64,7 @@ def _only(only: str | None) -> list[str] | None:
     if only is None:
         return None
     names = only_steps(only)
-    allowed = [s.name for s in registry.analysis_steps()] + [registry.synthesis().name]
+    allowed = registry.analyses_and_synthesis()
     wrong = [name for name in names if name not in allowed]
     if wrong:
         raise ParameterError(f"--only {', '.join(wrong)}: a streamed run measures analysis steps and may "

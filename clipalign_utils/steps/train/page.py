@@ -2,10 +2,10 @@
 itself is ``clipalign_utils.train`` (model code apart from this page's story)."""
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pandas as pd
-
-from pathlib import Path
 
 from ...checkpoints import Run, run_files
 from ...data import world
