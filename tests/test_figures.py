@@ -2,6 +2,7 @@
 drawn apart from the points a trend weighs."""
 from __future__ import annotations
 
+import matplotlib.collections
 import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
@@ -65,6 +66,27 @@ def test_the_noise_drop_figure_draws_no_drop_at_an_at_chance_checkpoint():
     assert list(sigma_line.get_xdata()) == [1.0, 2.0, 5.0]
     cross = next(c for c in ax.collections if c.get_label() == "clean accuracy at chance (drop undefined)")
     assert cross.get_offsets().tolist() == [[0.0, 0.0]]
+    plt.close(fig)
+
+
+def test_the_noise_drop_figure_bands_the_mean_drop_with_its_interval():
+    table = _noise_table()
+    bounds = {"epoch_1": (0.1, 0.3), "epoch_2": (0.2, 0.35), "epoch_5": (0.15, 0.3), "epoch_0": (0.0, 0.1)}
+    table["mean_normalized_drop_lo"] = table["checkpoint"].map(lambda c: bounds[c][0])
+    table["mean_normalized_drop_hi"] = table["checkpoint"].map(lambda c: bounds[c][1])
+    summary = checkpoint_summary(table, chance=0.125)
+    # at chance (epoch 0): no drop, so no interval either
+    assert np.isnan(summary[["mean_normalized_drop_lo", "mean_normalized_drop_hi"]].iloc[0]).all()
+    fig = noise.drop_vs_epoch(table, summary)
+    ax = fig.axes[0]
+    band, = [c for c in ax.collections if isinstance(c, matplotlib.collections.FillBetweenPolyCollection)]
+    vertices = np.concatenate([path.vertices for path in band.get_paths()])
+    assert vertices[:, 0].min() == 1.0  # begins at the first checkpoint above chance
+    assert (vertices[:, 1].min(), vertices[:, 1].max()) == (0.1, 0.35)
+    assert any(line.get_label() == "mean over σ (95% CI)" for line in ax.get_lines())
+    plt.close(fig)
+    fig = noise.drop_vs_epoch(_noise_table(), checkpoint_summary(_noise_table(), chance=0.125))
+    assert not [c for c in fig.axes[0].collections if isinstance(c, matplotlib.collections.FillBetweenPolyCollection)]
     plt.close(fig)
 
 

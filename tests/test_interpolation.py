@@ -172,7 +172,8 @@ def test_a_peak_at_the_last_checkpoint_is_one_point_and_writes_no_models(tmp_pat
         measured.append([c.name for c in checkpoints])
         return pd.DataFrame({"checkpoint": [c.name for c in checkpoints], "iqa_srcc": 0.5, "iqa_srcc_lo": 0.4,
                              "iqa_srcc_hi": 0.6, "shape_bias": 0.3, "shape_bias_lo": 0.2, "shape_bias_hi": 0.4,
-                             "noise_drop": 0.25, "clean_accuracy": 0.7, "chance_corrected_drop": 0.3})
+                             "noise_drop": 0.25, "noise_drop_lo": 0.2, "noise_drop_hi": 0.3,
+                             "clean_accuracy": 0.7, "chance_corrected_drop": 0.3})
 
     monkeypatch.setattr(interpolation, "endpoints", lambda run_, params: (last, last))
     monkeypatch.setattr(interpolation, "measure_models", fake_measure)
@@ -218,7 +219,8 @@ def test_only_interpolation_rows_are_the_endpoints_and_the_hand_average(smoke_pi
             srcc.loc[name, ["iqa_srcc", "iqa_srcc_lo", "iqa_srcc_hi"]])
         assert (row["shape_bias"], row["shape_bias_lo"], row["shape_bias_hi"]) == tuple(
             shape.loc[name, ["shape_bias", "lo", "hi"]])
-        assert same(row["noise_drop"], noise.loc[name, "noise_drop"])
+        for column in ("noise_drop", "noise_drop_lo", "noise_drop_hi"):
+            assert same(row[column], noise.loc[name, column])
 
     # α = 0.5: a hand-averaged state_dict put through the ordinary steps
     weights = [torch.load(run_dir / "checkpoints" / f"{name}.pt", weights_only=True)["state_dict"]
@@ -237,7 +239,8 @@ def test_only_interpolation_rows_are_the_endpoints_and_the_hand_average(smoke_pi
     assert row["iqa_srcc_lo"] == measured["iqa"]["iqa_srcc_lo"].iloc[0]
     assert row["shape_bias"] == measured["shape"]["shape_bias"].iloc[0]
     assert row["clean_accuracy"] == measured["noise"]["clean_accuracy"].iloc[0]
-    assert same(row["noise_drop"], measured["noise"]["noise_drop"].iloc[0])
+    for column in ("noise_drop", "noise_drop_lo", "noise_drop_hi"):
+        assert same(row[column], measured["noise"][column].iloc[0])
     assert not list((run_dir / "cache").glob(".interpolation-*"))  # the models between are gone
     # the page: the path in the plane beside the checkpoints', and its sentences
     executed = (run_dir / "notebooks" / "11_interpolation.ipynb").read_text()

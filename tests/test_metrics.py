@@ -310,13 +310,68 @@ def test_noise_table_by_hand():
     }
     table = noise_table(correct, n_boot=200)
     assert list(table.columns) == ["sigma", "accuracy", "lo", "hi", "normalized_drop", "chance_corrected_drop",
-                                   "n_images"]
+                                   "n_images", "normalized_drop_lo", "normalized_drop_hi",
+                                   "mean_normalized_drop_lo", "mean_normalized_drop_hi"]
     assert table["chance_corrected_drop"].isna().all()  # no chance given
     assert list(table["sigma"]) == [0.0, 0.05, 0.1]
     np.testing.assert_allclose(table["accuracy"], [0.8, 0.8, 0.6])
     np.testing.assert_allclose(table["normalized_drop"], [0.0, 0.0, 0.25])
     assert list(table["n_images"]) == [5, 5, 5]
     assert mean_normalized_drop(table) == pytest.approx(0.125)
+    # σ = 0.05 gets exactly the clean decisions: paired over images, its drop is 0 in every replicate (an
+    # unpaired bootstrap of the two accuracies would give it a width).
+    assert table.loc[1, ["normalized_drop_lo", "normalized_drop_hi"]].tolist() == [0.0, 0.0]
+    assert table.loc[0, ["normalized_drop_lo", "normalized_drop_hi"]].tolist() == [0.0, 0.0]
+    lo, hi = table.loc[2, ["normalized_drop_lo", "normalized_drop_hi"]]
+    assert 0 <= lo <= 0.25 <= hi <= 1
+    assert table["mean_normalized_drop_lo"].nunique() == 1  # the checkpoint's, on every row
+
+
+def test_drop_intervals_against_a_replicate_loop():
+    """The paired drop intervals against a loop written from the definition: per replicate, one resample
+    of the images (bootstrap_ci's draws), every level's accuracy on it, the drop against its clean accuracy."""
+    from clipalign_utils.metrics.noise import drop_intervals
+
+    rng = np.random.default_rng(7)
+    clean = rng.random(40) < 0.7
+    correct = {0: clean, 0.1: clean & (rng.random(40) < 0.8), 0.3: clean & (rng.random(40) < 0.4)}
+    per_sigma, mean = drop_intervals(correct, n_boot=300, seed=11)
+    draws = np.random.default_rng(11)
+    replicates = []
+    for _ in range(300):
+        rows = draws.integers(0, 40, size=40)
+        acc = {sigma: c[rows].mean() for sigma, c in correct.items()}
+        replicates.append([(acc[0] - acc[0.1]) / acc[0], (acc[0] - acc[0.3]) / acc[0]])
+    replicates = np.array(replicates)
+    np.testing.assert_allclose(per_sigma[0.1], np.quantile(replicates[:, 0], [0.025, 0.975]))
+    np.testing.assert_allclose(per_sigma[0.3], np.quantile(replicates[:, 1], [0.025, 0.975]))
+    np.testing.assert_allclose(mean, np.quantile(replicates.mean(axis=1), [0.025, 0.975]))
+    # The accuracy intervals come from the same replicates.
+    table = noise_table(correct, n_boot=300, seed=11)
+    np.testing.assert_allclose(table.loc[0, ["lo", "hi"]].astype(float),
+                               np.quantile([clean[r].mean() for r in _rows(11, 40, 300)], [0.025, 0.975]))
+
+
+def _rows(seed: int, n: int, n_boot: int):
+    draws = np.random.default_rng(seed)
+    return [draws.integers(0, n, size=n) for _ in range(n_boot)]
+
+
+def test_drop_intervals_with_an_always_right_clean_set():
+    """Clean accuracy 1 in every replicate: the drop is 1 − noisy accuracy, so its interval is the noisy
+    accuracy's interval turned over; undefined levels give nan."""
+    from clipalign_utils.metrics.noise import drop_intervals
+
+    noisy = np.array([True] * 12 + [False] * 8)
+    per_sigma, mean = drop_intervals({0: np.ones(20, bool), 0.2: noisy}, n_boot=400, seed=3)
+    acc, lo, hi = accuracy_with_ci(noisy, n_boot=400, seed=3)
+    np.testing.assert_allclose(per_sigma[0.2], (1 - hi, 1 - lo))
+    np.testing.assert_allclose(mean, per_sigma[0.2])
+    # A clean accuracy of 0: no drop anywhere; levels of unequal size: no pairing, no interval.
+    per_sigma, mean = drop_intervals({0: np.zeros(5, bool), 0.2: np.zeros(5, bool)}, n_boot=50)
+    assert np.isnan([*per_sigma[0.0], *per_sigma[0.2], *mean]).all()
+    per_sigma, mean = drop_intervals({0: np.ones(5, bool), 0.2: np.ones(4, bool)}, n_boot=50)
+    assert np.isnan([*per_sigma[0.2], *mean]).all()
 
 
 def test_noise_table_requires_clean():

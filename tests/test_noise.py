@@ -275,6 +275,19 @@ def test_noise_summary_and_the_synthesis_leave_the_same_checkpoints_undefined():
     # An older noise.csv without clean_at_chance: every checkpoint keeps its drop.
     older = summary_columns(noise.drop(columns="clean_at_chance"), None, "noise").set_index("checkpoint")
     assert older.loc[["a", "b", "c"], "noise_drop"].tolist() == pytest.approx([0.5, 0.3, 0.2])
+    # Nor any interval (a table written before the drop had one): none is made up.
+    assert not {"noise_drop_lo", "noise_drop_hi"} & set(synthesis.columns)
+    assert "mean_normalized_drop_lo" not in summary.columns
+    # With the mean drop's interval (the checkpoint's, on each of its rows): undefined where the drop is.
+    noise["mean_normalized_drop_lo"] = noise["checkpoint"].map({"a": 0.4, "b": 0.25, "c": 0.15})
+    noise["mean_normalized_drop_hi"] = noise["mean_normalized_drop_lo"] + 0.1
+    synthesis = summary_columns(noise, None, "noise").set_index("checkpoint")
+    summary = checkpoint_summary(noise, chance=0.125).set_index("checkpoint")
+    for table, drop in ((synthesis, "noise_drop"), (summary, "mean_normalized_drop")):
+        assert table.loc[["a", "b", "c"], f"{drop}_lo"].tolist() == pytest.approx([np.nan, 0.25, np.nan], nan_ok=True)
+        assert table.loc[["a", "b", "c"], f"{drop}_hi"].tolist() == pytest.approx([np.nan, 0.35, np.nan], nan_ok=True)
+    older = summary_columns(noise.drop(columns="clean_at_chance"), None, "noise").set_index("checkpoint")
+    assert older.loc[["a", "b", "c"], "noise_drop_lo"].tolist() == pytest.approx([0.4, 0.25, 0.15])
 
 # --- the step module: load's data, measure's tables, the page's sentences and figure by hand ------
 
@@ -390,3 +403,9 @@ def test_trend_sentences_by_hand():
     assert lines[2].startswith("chance-corrected drop: 0.800 (earlier half) → 0.400 (later half); "
                                "Spearman ρ(epoch, drop) = -1.00, permutation p = ")
     assert lines[2].endswith("(shrinks)")
+    # With the mean drop's interval: the first and the last checkpoint above chance, each with its own.
+    with_interval = summary.assign(mean_normalized_drop_lo=summary["mean_normalized_drop"] - 0.05,
+                                   mean_normalized_drop_hi=summary["mean_normalized_drop"] + 0.04)
+    assert trend_sentences(with_interval, params)[1] == (
+        "mean normalized drop with its 95% bootstrap interval over images: 0.300 [0.250, 0.340] at epoch 1 "
+        "(the first checkpoint above chance), 0.100 [0.050, 0.140] at epoch 3 (the last)")

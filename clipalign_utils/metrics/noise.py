@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 
 from clipalign_utils.errors import ParameterError
-from clipalign_utils.metrics.stats import bootstrap_mean_ci
+from clipalign_utils.metrics.stats import bootstrap_mean_ci, percentile_interval, resampled_rows
 from clipalign_utils.metrics.tradeoff import monotone_trend
 
 
@@ -40,9 +40,40 @@ def chance_corrected_drop(acc_clean, acc_noisy, chance: float):
     return float(drop) if drop.ndim == 0 else drop
 
 
+def drop_intervals(correct_by_sigma: dict, n_boot: int = 1000, seed: int = 0,
+                   level: float = 0.95) -> tuple[dict[float, tuple[float, float]], tuple[float, float]]:
+    """Percentile bootstrap intervals of the normalized drop, paired over images: each replicate resamples
+    the images once and takes every level's accuracy on that one resample (the noisy copies are of the same
+    images), so the clean and noisy accuracies move together as they do in the drop. The draws are
+    :func:`accuracy_with_ci`'s (same ``n_boot`` and ``seed``): its intervals and these come from one set of
+    replicates.
+
+    Returns ({sigma: (lo, hi)} for every level, the clean one (0, 0) or nan; (lo, hi) of the mean drop over
+    the noisy levels). A replicate whose clean accuracy is 0 has no drop; the interval is nan where fewer
+    than half have one (:func:`~clipalign_utils.metrics.stats.percentile_interval`), and all are nan when the
+    levels do not hold the same number of images."""
+    by_sigma = {float(s): np.asarray(c, dtype=bool).ravel() for s, c in correct_by_sigma.items()}
+    sigmas = sorted(by_sigma)
+    sizes = {c.size for c in by_sigma.values()}
+    nan = (float("nan"), float("nan"))
+    if 0.0 not in by_sigma or len(sizes) != 1 or 0 in sizes:
+        return {sigma: nan for sigma in sigmas}, nan
+    correct = np.stack([by_sigma[sigma] for sigma in sigmas])  # (levels, images), clean first
+    accuracies = np.concatenate([correct[:, rows].mean(axis=2).T  # (replicates, levels)
+                                 for rows in resampled_rows(correct.shape[1], n_boot, seed)])
+    drops = normalized_drop(accuracies[:, :1], accuracies)
+    per_sigma = {sigma: percentile_interval(drops[:, j], level) for j, sigma in enumerate(sigmas)}
+    clean_accuracy = correct[0].mean()
+    per_sigma[0.0] = (0.0, 0.0) if clean_accuracy > 0 else nan
+    mean = percentile_interval(drops[:, 1:].mean(axis=1), level) if len(sigmas) > 1 else nan
+    return per_sigma, mean
+
+
 def noise_table(correct_by_sigma: dict, n_boot: int = 1000, seed: int = 0, chance: float = float("nan")) -> pd.DataFrame:
     """One row per noise level, sorted by sigma: sigma, accuracy, lo, hi, normalized_drop,
-    chance_corrected_drop (nan without ``chance``), n_images.
+    chance_corrected_drop (nan without ``chance``), n_images, normalized_drop_lo/_hi (the level's drop,
+    paired bootstrap over images: :func:`drop_intervals`) and mean_normalized_drop_lo/_hi (the interval of
+    the mean drop over the noisy levels, the checkpoint's, the same on every row).
 
     ``correct_by_sigma`` maps sigma → per-image correctness; sigma 0 (clean) must be present, as the
     drop of every level is relative to it (and is 0 for sigma 0 itself, NaN where it is undefined at every level:
@@ -63,7 +94,16 @@ def noise_table(correct_by_sigma: dict, n_boot: int = 1000, seed: int = 0, chanc
     clean_row = table["sigma"] == 0.0
     table.loc[clean_row, "normalized_drop"] = 0.0 if clean > 0 else float("nan")
     table.loc[clean_row, "chance_corrected_drop"] = 0.0 if clean > chance else float("nan")
-    return table[["sigma", "accuracy", "lo", "hi", "normalized_drop", "chance_corrected_drop", "n_images"]]
+    per_sigma, mean = drop_intervals(by_sigma, n_boot=n_boot, seed=seed)
+    table["normalized_drop_lo"] = [per_sigma[sigma][0] for sigma in sigmas]
+    table["normalized_drop_hi"] = [per_sigma[sigma][1] for sigma in sigmas]
+    table["mean_normalized_drop_lo"], table["mean_normalized_drop_hi"] = mean
+    return table[["sigma", "accuracy", "lo", "hi", "normalized_drop", "chance_corrected_drop", "n_images",
+                  *DROP_INTERVALS]]
+
+
+# noise_table's interval columns, after DESIGN's (a table written before them lacks them).
+DROP_INTERVALS = ("normalized_drop_lo", "normalized_drop_hi", "mean_normalized_drop_lo", "mean_normalized_drop_hi")
 
 
 def mean_normalized_drop(table: pd.DataFrame) -> float:
@@ -99,7 +139,7 @@ def checkpoint_summary(noise: pd.DataFrame, chance: float) -> pd.DataFrame:
     clean = noise[noise["sigma"] == 0].set_index("checkpoint", drop=False)
     at_chance = clean["lo"] <= chance
     drops = mean_drops(noise, at_chance).reindex(clean.index)
-    return pd.DataFrame({
+    summary = pd.DataFrame({
         "checkpoint": clean["checkpoint"].to_numpy(), "epoch": clean["epoch"].to_numpy(),
         "clean_accuracy": clean["accuracy"].to_numpy(),
         "mean_normalized_drop": drops["normalized_drop"].to_numpy(),
@@ -107,6 +147,23 @@ def checkpoint_summary(noise: pd.DataFrame, chance: float) -> pd.DataFrame:
         "clean_lo": clean["lo"].to_numpy(), "clean_hi": clean["hi"].to_numpy(), "chance": chance,
         "clean_at_chance": at_chance.to_numpy(),
     })
+    bounds = mean_drop_interval(clean, at_chance)
+    if bounds is not None:
+        summary.insert(4, "mean_normalized_drop_lo", bounds[0].to_numpy())
+        summary.insert(5, "mean_normalized_drop_hi", bounds[1].to_numpy())
+    return summary
+
+
+def mean_drop_interval(clean: pd.DataFrame, at_chance: pd.Series | None) -> tuple[pd.Series, pd.Series] | None:
+    """(lo, hi) of the mean normalized drop per checkpoint, from the clean rows (indexed by checkpoint) of a
+    noise table, nan where ``at_chance`` marks the checkpoint (its drop is nan there, :func:`mean_drops`);
+    None for a table written before it had the interval."""
+    if "mean_normalized_drop_lo" not in clean.columns:
+        return None
+    keep = (~at_chance.reindex(clean.index).fillna(False).astype(bool) if at_chance is not None
+            else pd.Series(True, index=clean.index))
+    return (clean["mean_normalized_drop_lo"].where(keep).astype(float),
+            clean["mean_normalized_drop_hi"].where(keep).astype(float))
 
 
 def drop_trend(summary: pd.DataFrame, n_perm: int = 10000, seed: int = 0, alpha: float = 0.05,

@@ -41,7 +41,8 @@ def accuracy_vs_epoch(table: pd.DataFrame, chance: float, log_x: bool = True):
 def drop_vs_epoch(table: pd.DataFrame, summary: pd.DataFrame, log_x: bool = True):
     """Normalized drop vs epoch per noise level, and its mean over levels (black).
 
-    ``summary``: noise_summary.csv rows (epoch, mean_normalized_drop, clean_at_chance). A checkpoint whose
+    ``summary``: noise_summary.csv rows (epoch, mean_normalized_drop[, its _lo/_hi], clean_at_chance): the
+    mean's interval drawn as a band. A checkpoint whose
     clean accuracy is at chance has no drop (nothing to lose): no point, a grey cross on the zero line.
     """
     noisy = table[table["sigma"] > 0]
@@ -56,7 +57,10 @@ def drop_vs_epoch(table: pd.DataFrame, summary: pd.DataFrame, log_x: bool = True
                 label=f"σ = {sigma:g}")
     summary = summary.sort_values("epoch")
     ax.plot(summary["epoch"], summary["mean_normalized_drop"], color="black", lw=2.2, marker="o", ms=4,
-            label="mean over σ")
+            label="mean over σ" + (" (95% CI)" if "mean_normalized_drop_lo" in summary.columns else ""))
+    if "mean_normalized_drop_lo" in summary.columns:  # a table written before the interval has none
+        ax.fill_between(summary["epoch"], summary["mean_normalized_drop_lo"], summary["mean_normalized_drop_hi"],
+                        color="black", alpha=0.12, lw=0)
     at_chance = summary[summary["clean_at_chance"].astype(bool)]
     if len(at_chance):
         ax.scatter(at_chance["epoch"], np.zeros(len(at_chance)), marker="x", s=60, color="grey", lw=1.5, zorder=3,

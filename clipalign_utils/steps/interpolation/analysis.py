@@ -33,9 +33,11 @@ from ..shape import analysis as shape_step
 
 # The measures of a row and the step that measures each: (column, lo, hi).
 MEASURES = (("iqa_srcc", "iqa_srcc_lo", "iqa_srcc_hi"), ("shape_bias", "shape_bias_lo", "shape_bias_hi"),
-            ("noise_drop", None, None), ("clean_accuracy", None, None), ("chance_corrected_drop", None, None))
+            ("noise_drop", "noise_drop_lo", "noise_drop_hi"), ("clean_accuracy", None, None),
+            ("chance_corrected_drop", None, None))
 COLUMNS = ["alpha", "from_checkpoint", "to_checkpoint", "iqa_srcc", "iqa_srcc_lo", "iqa_srcc_hi", "shape_bias",
-           "shape_bias_lo", "shape_bias_hi", "noise_drop", "clean_accuracy", "chance_corrected_drop",
+           "shape_bias_lo", "shape_bias_hi", "noise_drop", "noise_drop_lo", "noise_drop_hi", "clean_accuracy",
+           "chance_corrected_drop",
            "from_epoch", "to_epoch", "bn_statistics", "has_batchnorm"]
 
 

@@ -41,7 +41,7 @@ def run_sentences(table: pd.DataFrame) -> list[str]:
     winners = inner[(inner["iqa_srcc"] > ends["iqa_srcc"].max()) & (inner["noise_drop"] < ends["noise_drop"].min())]
     if len(winners):
         lines.append(f"in this run α = {', '.join(f'{a:g}' for a in winners['alpha'])} beats both endpoints on both "
-                     "axes (one run, no interval)")
+                     "axes (one run's point estimates; its intervals are over images, not seeds)")
     else:
         lines.append("in this run no interior α beats both endpoints on both axes")
     return lines

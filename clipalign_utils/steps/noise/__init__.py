@@ -31,7 +31,8 @@ STEP = register(Step(
     check=_check,
     summary=Summary(
         "noise_drop", "normalized noise drop",
-        (("clean_accuracy", None, None), ("noise_drop", None, None), ("chance_corrected_drop", None, None)),
+        (("clean_accuracy", None, None), ("noise_drop", "noise_drop_lo", "noise_drop_hi"),
+         ("chance_corrected_drop", None, None)),
         required=True,
         claims=(TrendClaim("normalized noise drop falls during training", "noise_drop"),
                 TrendClaim("chance-corrected noise drop falls during training", "chance_corrected_drop",

@@ -14,7 +14,7 @@ from ...checkpoints import Run
 from ...data.noise import ClassificationSet, load_noise_dataset, noisy_image_sets
 from ...data.prompts import resolve_templates
 from ...encoder import run_encoders
-from ...metrics.noise import checkpoint_summary, mean_drops, noise_table
+from ...metrics.noise import checkpoint_summary, mean_drop_interval, mean_drops, noise_table
 
 N_EXAMPLES = 4
 
@@ -74,16 +74,17 @@ def measure(run: Run, params: dict, data: NoiseData | None = None) -> dict[str, 
 
 def summary_columns(noise: pd.DataFrame, distance: str | None, path) -> pd.DataFrame:
     """Per checkpoint: noise_dataset, clean_accuracy, noise_drop = the mean normalized drop over the noisy
-    sigmas and chance_corrected_drop likewise (both nan at a checkpoint at chance), at_chance (its clean
-    accuracy is not above chance)."""
+    sigmas with noise_drop_lo/_hi (its paired bootstrap interval over images; a table written before it had
+    one gives none), chance_corrected_drop likewise (all nan at a checkpoint at chance), at_chance (its
+    clean accuracy is not above chance)."""
     clean = noise[noise["sigma"] == 0].set_index("checkpoint")
     # noise.csv's clean_at_chance (older tables lack it: then every checkpoint counts).
     at_chance = clean["clean_at_chance"].astype(bool) if "clean_at_chance" in clean.columns else None
     drops = mean_drops(noise, at_chance)
-    return pd.DataFrame({
-        "noise_dataset": clean["dataset"],
-        "clean_accuracy": clean["accuracy"],
-        "noise_drop": drops["normalized_drop"],
-        "chance_corrected_drop": drops["chance_corrected_drop"],
-        "at_chance": at_chance if at_chance is not None else False,
-    }).reset_index()
+    columns = {"noise_dataset": clean["dataset"], "clean_accuracy": clean["accuracy"],
+               "noise_drop": drops["normalized_drop"]}
+    bounds = mean_drop_interval(clean, at_chance)
+    if bounds is not None:
+        columns["noise_drop_lo"], columns["noise_drop_hi"] = bounds
+    return pd.DataFrame({**columns, "chance_corrected_drop": drops["chance_corrected_drop"],
+                         "at_chance": at_chance if at_chance is not None else False}).reset_index()

@@ -43,6 +43,11 @@ def clean_sentences(summary: pd.DataFrame) -> list[str]:
     return lines + ["every checkpoint is above chance on clean images"]
 
 
+def _drop(row) -> str:
+    return (f"{row['mean_normalized_drop']:.3f} [{row['mean_normalized_drop_lo']:.3f}, "
+            f"{row['mean_normalized_drop_hi']:.3f}]")
+
+
 def trend_sentences(summary: pd.DataFrame, params: dict) -> list[str]:
     """Does the mean drop shrink with training? The halves' means and the permutation Spearman test
     (``drop_trend`` with params' n_perm and seed) of the normalized drop, then of the chance-corrected one."""
@@ -52,6 +57,12 @@ def trend_sentences(summary: pd.DataFrame, params: dict) -> list[str]:
         lines.append(f"mean normalized drop, earlier half of them (epochs {_epochs(trend['early_epochs'])}): "
                      f"{trend['early_drop']:.3f}; later half (epochs {_epochs(trend['late_epochs'])}): "
                      f"{trend['late_drop']:.3f}")
+    informative = summary[~summary["clean_at_chance"].astype(bool)]
+    if "mean_normalized_drop_lo" in summary.columns and len(informative) >= 2:
+        first, last = informative.iloc[0], informative.iloc[-1]
+        lines.append("mean normalized drop with its 95% bootstrap interval over images: "
+                     f"{_drop(first)} at epoch {first['epoch']:g} (the first checkpoint above chance), "
+                     f"{_drop(last)} at epoch {last['epoch']:g} (the last)")
     if trend["direction"] == "undetermined":
         lines.append(f"too few checkpoints above chance ({trend['n']}) to tell whether the drop shrinks with "
                      "training")
