@@ -546,3 +546,22 @@ def test_the_early_peak_interval_is_undefined_when_most_resamples_are():
     replicates[-1, :6] = np.nan  # six of ten resamples leave the final value undefined
     sparse = paired_early_peak(epochs, values, replicates)
     assert sparse["early_drop"] == pytest.approx(0.2) and np.isnan(sparse["lo"]) and np.isnan(sparse["hi"])
+
+
+def test_an_early_checkpoint_without_a_value_is_left_out_of_the_peak_and_its_replicates():
+    """An audit: with every early value nan the test raised (All-NaN slice); with one of them nan the point
+    skipped it but every replicate's max became nan, so the drop came with no interval."""
+    from clipalign_utils.metrics.peak import paired_early_peak
+
+    epochs = np.array([0.0, 0.25, 0.5, 1.0, 2.0, 3.0])
+    values = np.array([0.1, np.nan, np.nan, np.nan, 0.2, 0.1])
+    none = paired_early_peak(epochs, values, np.tile(values[:, None], (1, 50)))
+    assert np.isnan([none["early_drop"], none["lo"], none["hi"], none["early_peak_epoch"]]).all()
+    assert none["n_early"] == 3  # the window's checkpoints, defined or not
+    values = np.array([0.1, 0.5, np.nan, 0.4, 0.2, 0.3])
+    replicates = np.tile(values[:, None], (1, 10)) + 0.01 * np.arange(10) * np.array([[0], [1], [0], [0], [0], [0]])
+    replicates[2] = np.nan
+    some = paired_early_peak(epochs, values, replicates)
+    # early window (0, 1]: 0.5 at 0.25 (0.5 + 0.01 r per resample) minus the final 0.3
+    assert (some["early_drop"], some["early_peak_epoch"]) == pytest.approx((0.2, 0.25))
+    assert (some["lo"], some["hi"]) == pytest.approx(tuple(np.quantile(0.2 + 0.01 * np.arange(10), [0.025, 0.975])))

@@ -415,3 +415,10 @@ def test_seed_means_count_the_seeds_a_drop_rests_on():
     assert means["at_chance"].tolist() == [True, False]
     assert means["noise_drop"].tolist() == pytest.approx([0.04, 0.3])
     assert "n_above_chance" not in tradeoff.seed_means(table.drop(columns="at_chance"), {"noise_drop": (None, None)})
+    # One finite drop among three seeds is not a one-seed group: no run's own interval under a row that is a
+    # mean over seeds (an audit found one seed's bootstrap labelled a t interval over two seeds).
+    table["noise_drop_lo"], table["noise_drop_hi"] = table["noise_drop"] - 0.01, table["noise_drop"] + 0.01
+    means = tradeoff.seed_means(table, {"noise_drop": ("noise_drop_lo", "noise_drop_hi")}).set_index("epoch")
+    assert np.isnan(means.loc[0.0, ["noise_drop_lo", "noise_drop_hi"]].astype(float)).all()
+    one_seed = tradeoff.seed_means(table[table["seed"] == 0], {"noise_drop": ("noise_drop_lo", "noise_drop_hi")})
+    np.testing.assert_allclose(one_seed[["noise_drop_lo", "noise_drop_hi"]].to_numpy(float), [[0.03, 0.05], [0.19, 0.21]])

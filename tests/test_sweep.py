@@ -129,6 +129,19 @@ def test_setting_summary_hand_computed():
     b = summary.loc["b"]
     assert b["iqa_peak_epoch"] == 1.0 and b["iqa_decline"] == 0 and not b["iqa_peak_ci_separated"]
     assert np.isnan(b["noise_drop_first"]) and np.isnan(b["noise_drop_rho"])
+    # At-chance checkpoints (most seeds at chance) give no classification measure, as in the verdicts: an audit
+    # found a sweep's texture effects and first noise drop read at checkpoints the verdicts left out.
+    chance = means.assign(at_chance=[True, True, False, False, False, True, True, True],
+                          noise_drop=[0.6, 0.5, 0.4, 0.3, 0.2, 0.5, 0.5, 0.5])
+    summary = sweep_metrics.setting_summary(chance, n_perm=200).set_index("setting")
+    a, b = summary.loc["a"], summary.loc["b"]
+    # a: texture 0.5, 0.8 at chance; above chance 0.6 (epoch 1), 0.3, 0.1
+    assert (a["early_texture_bias"], a["early_texture_epoch"], a["final_texture_bias"]) == pytest.approx((0.6, 1.0, 0.1))
+    assert (a["noise_drop_first"], a["noise_drop_first_epoch"], a["noise_drop_final"]) == pytest.approx((0.4, 1.0, 0.2))
+    assert a["noise_drop_rho"] == pytest.approx(-1.0)
+    assert np.isnan([b["early_texture_bias"], b["final_texture_bias"], b["noise_drop_first"],
+                     b["noise_drop_final"], b["noise_drop_rho"]]).all()
+    assert b["iqa_peak_epoch"] == 1.0  # IQA needs no classifier: read at every checkpoint
 
 
 def test_factor_effects_order_settings_by_value():
@@ -154,6 +167,13 @@ def test_factor_effects_order_settings_by_value():
         effects = sweep_metrics.factor_effects(flat, "texture_correlation", ["iqa_peak_epoch"]).set_index("measure")
     assert np.isnan(effects.loc["iqa_peak_epoch", "spearman"]) and effects.loc["iqa_peak_epoch", "direction"] == "constant"
     assert sweep_metrics.direction([1, 2], [np.nan, 0.3]) == "undetermined"
+    # a setting without a value is left out, not bridged: 1, 2, (nan), 0 goes up then down (an audit found
+    # "increases" from the two finite steps either side of the gap, beside a Spearman of −0.5)
+    assert sweep_metrics.direction([1, 2, 3, 4], [1.0, 2.0, np.nan, 0.0]) == "not monotone"
+    assert sweep_metrics.direction([1, 2, 3, 4], [1.0, 2.0, np.nan, 3.0]) == "increases"
+    gap = sweep_metrics.factor_effects(pd.DataFrame({"setting": list("abcd"), "x": [1, 2, 3, 4],
+                                                     "m": [1.0, 2.0, np.nan, 0.0]}), "x", ["m"]).iloc[0]
+    assert (gap["direction"], gap["spearman"]) == ("not monotone", pytest.approx(-0.5))
     assert list(sweep_metrics.numeric_values(pd.Series(["false", "true"]))) == [0.0, 1.0]
 
 

@@ -33,16 +33,19 @@ def paired_early_peak(epochs, values, replicates, level: float = 0.95,
     """The paired early-peak test from per-checkpoint ``values`` and ``replicates`` (one row per checkpoint,
     column r = the measure on resample r, the same resample at every checkpoint), checkpoints in epoch
     order, the last one final. Keys: early_drop, lo, hi, early_peak_epoch, early_peak_value, final_epoch,
-    final_value, early_end, n_early (nan statistic and interval when the early window is empty)."""
+    final_value, early_end, n_early (nan statistic and interval when the early window is empty or holds no
+    defined value). An early checkpoint whose value is nan (undefined there) is left out of the peak and of
+    every replicate's peak alike."""
     epochs, values = np.asarray(epochs, dtype=float), np.asarray(values, dtype=float)
     replicates = np.asarray(replicates, dtype=float)
     early = early_window(epochs, early_fraction)
     nan = float("nan")
     result = {"early_end": float(early_fraction * epochs[-1]), "n_early": int(early.sum()),
               "final_epoch": float(epochs[-1]), "final_value": float(values[-1])}
+    early &= np.isfinite(values)
     if not early.any():
         return {**result, "early_drop": nan, "lo": nan, "hi": nan, "early_peak_epoch": nan, "early_peak_value": nan}
-    peak = int(np.flatnonzero(early)[np.nanargmax(values[early])])
+    peak = int(np.flatnonzero(early)[np.argmax(values[early])])
     drops = np.max(replicates[early], axis=0) - replicates[-1]
     lo, hi = percentile_interval(drops, level)  # its guard: nan when fewer than half the drops are defined
     return {**result, "early_drop": float(values[peak] - values[-1]), "lo": lo, "hi": hi,

@@ -10,7 +10,7 @@ import numpy as np
 import pandas as pd
 
 from clipalign_utils.metrics.stats import permutation_spearman
-from clipalign_utils.metrics.tradeoff import monotone_trend, rises_then_falls
+from clipalign_utils.metrics.tradeoff import above_chance, at_chance, monotone_trend, rises_then_falls
 
 # The "texture phase": checkpoints inside the first pass over the data (epoch 0 < e <= 1).
 EARLY_EPOCH = 1.0
@@ -33,16 +33,21 @@ def _finite(curve: pd.DataFrame, column: str) -> pd.DataFrame:
 
 def setting_summary(means: pd.DataFrame, group: str = "setting", n_perm: int = 10000, seed: int = 0) -> pd.DataFrame:
     """One row per setting: the SUMMARY_MEASURES of its seed-mean curve, their epochs, n_seeds, and
-    noise_drop_rho / noise_drop_p = Spearman(epoch, noise drop) over its checkpoints above chance."""
+    noise_drop_rho / noise_drop_p = Spearman(epoch, noise drop) over its checkpoints above chance. The
+    classification measures (texture bias, noise drop) are read at checkpoints above chance only (``at_chance``
+    of ``seed_means``: most seeds at chance), as the synthesis' verdicts read them: at chance they describe
+    noise; the last checkpoint's is nan when it is at chance."""
     rows = []
     for key, curve in means.groupby(group, sort=False):
         curve = curve.sort_values("epoch")
-        texture = curve.assign(texture_bias=1 - curve["shape_bias"].astype(float))
+        texture = above_chance(curve.assign(texture_bias=1 - curve["shape_bias"].astype(float)))
         early = _finite(texture[(texture["epoch"] > 0) & (texture["epoch"] <= EARLY_EPOCH)], "texture_bias")
         strongest = early.loc[early["texture_bias"].idxmax()] if len(early) else None
+        last = curve.iloc[-1]
+        last_above_chance = not at_chance(curve).iloc[-1]
         iqa = _finite(curve, "iqa_srcc")
         peak = rises_then_falls(iqa["epoch"], iqa["iqa_srcc"], iqa["iqa_srcc_lo"], iqa["iqa_srcc_hi"])
-        drops = _finite(curve, "noise_drop")
+        drops = _finite(above_chance(curve), "noise_drop")
         trend = (monotone_trend(drops["epoch"], drops["noise_drop"], n_perm=n_perm, seed=seed)
                  if len(drops) >= 3 else {"rho": np.nan, "p_value": np.nan})
         rows.append({
@@ -50,7 +55,7 @@ def setting_summary(means: pd.DataFrame, group: str = "setting", n_perm: int = 1
             "n_seeds": int(curve["n_seeds"].max()) if "n_seeds" in curve else 1,
             "early_texture_bias": strongest["texture_bias"] if strongest is not None else np.nan,
             "early_texture_epoch": strongest["epoch"] if strongest is not None else np.nan,
-            "final_texture_bias": texture["texture_bias"].iloc[-1],
+            "final_texture_bias": 1 - float(last["shape_bias"]) if last_above_chance else np.nan,
             "iqa_peak_srcc": peak["peak_value"],
             "iqa_peak_epoch": peak["peak_epoch"],
             "iqa_final_srcc": peak["final_value"],
@@ -58,7 +63,7 @@ def setting_summary(means: pd.DataFrame, group: str = "setting", n_perm: int = 1
             "iqa_peak_ci_separated": peak["verdict"],
             "noise_drop_first": drops["noise_drop"].iloc[0] if len(drops) else np.nan,
             "noise_drop_first_epoch": drops["epoch"].iloc[0] if len(drops) else np.nan,
-            "noise_drop_final": drops["noise_drop"].iloc[-1] if len(drops) else np.nan,
+            "noise_drop_final": float(last["noise_drop"]) if last_above_chance else np.nan,
             "noise_drop_rho": trend["rho"],
             "noise_drop_p": trend["p_value"],
             "final_clean_accuracy": curve["clean_accuracy"].iloc[-1],
@@ -75,11 +80,13 @@ def numeric_values(values: pd.Series) -> pd.Series:
 
 def direction(xs, ys) -> str:
     """'increases' / 'decreases' when ys, ordered by xs, move strictly one way; 'never falls' / 'never rises'
-    when they move one way with ties (0 → 0 → 0.13); 'constant'; else 'not monotone'. With a handful of
-    settings this is a description, not a test."""
-    order = np.argsort(np.asarray(xs, dtype=float), kind="stable")
-    steps = np.diff(np.asarray(ys, dtype=float)[order])
-    steps = steps[np.isfinite(steps)]
+    when they move one way with ties (0 → 0 → 0.13); 'constant'; else 'not monotone'; over the settings
+    whose ys is finite (a nan setting is left out, not bridged: 1, 2, nan, 0 is not monotone). With a
+    handful of settings this is a description, not a test."""
+    xs, ys = np.asarray(xs, dtype=float), np.asarray(ys, dtype=float)
+    finite = np.isfinite(ys)
+    order = np.argsort(xs[finite], kind="stable")
+    steps = np.diff(ys[finite][order])
     if steps.size == 0:
         return "undetermined"
     if np.all(steps > 0):

@@ -407,7 +407,9 @@ def seed_means(df: pd.DataFrame, measures: dict | None = None, by: tuple[str, ..
             row["checkpoint"] = group["checkpoint"].iloc[0]
         for column, (run_lo, run_hi) in measures.items():
             mean, lo, hi, n = t_interval(group[column], confidence)
-            if n == 1 and run_lo is not None and run_lo in group.columns:
+            # One seed in the group: its own interval. (One finite value among several seeds keeps the t
+            # interval's nan: the row is a mean over seeds, and pages say so.)
+            if n == 1 and len(group) == 1 and run_lo is not None and run_lo in group.columns:
                 finite = group[np.isfinite(group[column].astype(float))]
                 lo, hi = float(finite[run_lo].iloc[0]), float(finite[run_hi].iloc[0])
             row.update({column: mean, f"{column}_lo": lo, f"{column}_hi": hi})
