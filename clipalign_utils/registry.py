@@ -143,7 +143,10 @@ class Step:
 
     Its own parameters: ``parameters`` (name → default; the type of the default is the parameter's type),
     ``presets`` (preset name → the values that differ there), ``choices`` (name → the allowed values) and
-    ``check`` (called with the resolved parameters; raises ParameterError naming the parameter).
+    ``check`` (called with the resolved parameters; raises ParameterError naming the parameter) and
+    ``check_run`` (called before any folder is made with each run the step will measure, its
+    ``checkpoints.Run``, the values the step gets there and the steps the command runs: for a parameter
+    that names something in the run).
     ``dataset_options``: those of its parameters that say which part of its dataset it reads (a split, a
     protocol); with the dataset's root they describe that one dataset, so a re-run given another dataset
     does not carry them from the run's record (``record.for_step``). ``summary``: what it adds to the synthesis (:class:`Summary`), None for none. ``optional``: the step runs
@@ -162,6 +165,7 @@ class Step:
     presets: Mapping[str, Mapping[str, Any]] = field(default_factory=dict, compare=False)
     choices: Mapping[str, Collection] = field(default_factory=dict, compare=False)
     check: Callable[[dict], None] | None = field(default=None, compare=False)
+    check_run: Callable[[Any, Mapping, Collection[str]], None] | None = field(default=None, compare=False)
     dataset_options: tuple[str, ...] = field(default=(), compare=False)
     summary: Summary | None = None
     optional: bool = False

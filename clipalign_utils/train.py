@@ -31,7 +31,7 @@ from open_clip_train.scheduler import cosine_lr
 from tqdm import tqdm  # plain text bars: no widget library needed in notebooks
 
 from . import models
-from .data.world import CAPTION_TEMPLATES, SHAPES, make_pairs, training_world
+from .data.world import CAPTION_TEMPLATES, SHAPES, WorldSample, make_items, make_pairs, training_world
 from .errors import CheckpointError
 from .io import atomic_write, write_text
 from .layout import RunDir
@@ -230,6 +230,24 @@ def _resume_point(ckpt_dir: Path, params: dict) -> tuple[Path | None, int]:
     return saved[-1], step
 
 
+def epoch_order(params: dict, epoch: int) -> np.ndarray:
+    """The order in which training's epoch ``epoch`` (from 1) visits its set's items: its batches are
+    consecutive slices of ``batch_size``."""
+    return np.random.default_rng([params["seed"], 99, epoch]).permutation(params["samples_per_epoch"])
+
+
+def set_of_epoch(params: dict, epoch: int) -> int:
+    """The ``epoch`` of :func:`~clipalign_utils.data.world.make_pairs` whose set training's epoch ``epoch``
+    trains on: one fixed set (0) repeated, or with ``fresh_data`` a new set each epoch."""
+    return epoch if params["fresh_data"] else 0
+
+
+def first_batches(params: dict, n_batches: int) -> WorldSample:
+    """The images and captions of training's first ``n_batches`` batches (of one process), in order."""
+    order = epoch_order(params, 1)[:n_batches * params["batch_size"]]
+    return make_items(order, params["seed"], training_world(params), epoch=set_of_epoch(params, 1))
+
+
 def train(run_dir: str | Path, params: dict, progress: bool = True) -> list[Path]:
     """Train (or resume) the run in `run_dir`; return the checkpoint paths in epoch order."""
     layout = RunDir(run_dir)
@@ -323,7 +341,7 @@ def train(run_dir: str | Path, params: dict, progress: bool = True) -> list[Path
 
     def epoch_data(epoch: int, workers: int = 1):
         # Fixed pairs repeat every epoch; fresh_data draws a new set per epoch, as web-scale CLIP sees.
-        return make_pairs(n, params["seed"], world, epoch=epoch if params["fresh_data"] else 0, workers=workers)
+        return make_pairs(n, params["seed"], world, epoch=set_of_epoch(params, epoch), workers=workers)
 
     losses = []
     log_path = layout.train_log
@@ -351,7 +369,7 @@ def train(run_dir: str | Path, params: dict, progress: bool = True) -> list[Path
                 upcoming = prefetch.submit(epoch_data, epoch + 1)
             elif epoch < params["epochs"]:
                 upcoming = prefetch.submit(lambda d=data: d)
-            order = np.random.default_rng([params["seed"], 99, epoch]).permutation(n)
+            order = epoch_order(params, epoch)
             model.train()
             for step_in_epoch in range(steps_per_epoch):
                 step = (epoch - 1) * steps_per_epoch + step_in_epoch

@@ -74,7 +74,9 @@ run, params = open_run(globals(), "interpolation")
 
 # %% [markdown]
 # ## One run: the line between two checkpoints
-# Every α's model measured by the three steps; the endpoints are the run's own checkpoint files.
+# Every α's model measured by the three steps. With BatchNorm statistics re-estimated (the default for a
+# model with BatchNorm) every α is re-estimated alike, the ends included; otherwise the ends are the run's
+# own checkpoint files, their rows those of the steps' tables.
 
 # %%
 tables = interpolation_step.measure(run, params)
@@ -92,7 +94,7 @@ path = interpolation_step.checkpoint_path(run.run_dir, params["distance"])
 save_figure(interpolation_plane(path, table, f"{run.run_dir.name}: θ(α) and the checkpoints"), run.run_dir,
             "interpolation_plane")
 save_figure(measures_vs_alpha(table, run.run_dir.name), run.run_dir, "interpolation_measures")
-say(interpolation_page.run_sentences(table))
+say(interpolation_page.ends_sentences(table, path) + interpolation_page.run_sentences(table))
 
 # %% [markdown]
 # ## Over seeds: does some α beat both endpoints?

@@ -59,17 +59,37 @@ def test_batchnorm_statistics_are_the_mean_batch_statistics_of_the_training_imag
     assert interpolation.has_batchnorm(model) and not interpolation.has_batchnorm(torch.nn.Linear(2, 2))
 
 
-def test_the_batches_are_the_runs_first_training_batches_normalised_as_in_training():
-    from clipalign_utils.data.world import make_pairs, training_world
+class _Stepped(Exception):
+    pass
 
-    params = config.resolve("smoke", seed=4, bn_batches=2)
-    model = create_model("tiny")
-    batches = interpolation.training_batches(params, model)
+
+@pytest.mark.parametrize("fresh_data", [False, True])
+def test_the_batches_are_the_runs_first_training_batches_normalised_as_in_training(monkeypatch, tmp_path, fresh_data):
+    """The images the trainer's image tower saw first, caught in training itself (an audit found item 0 onwards
+    of the generated set taken, where the trainer visits a permutation of it, and with fresh_data another set)."""
+    from clipalign_utils import models, train
+
+    params = config.resolve("smoke", seed=4, bn_batches=2, samples_per_epoch=512, fresh_data=fresh_data)
+    seen = []
+    create = models.create_model
+
+    def watched(*args, **kwargs):
+        model = create(*args, **kwargs)
+
+        def catch(module, inputs):
+            seen.append(inputs[0].detach().clone())
+            if len(seen) == 2:
+                raise _Stepped
+        model.visual.register_forward_pre_hook(catch)
+        return model
+
+    monkeypatch.setattr(train.models, "create_model", watched)
+    with pytest.raises(_Stepped):
+        train.train(tmp_path / "run", params, progress=False)
+    batches = interpolation.training_batches(params, create_model("tiny"))
     assert [tuple(b.shape) for b in batches] == [(params["batch_size"], 3, 32, 32)] * 2
-    first = make_pairs(params["batch_size"], 4, training_world(params)).images[0]  # the trainer's item 0
-    mean, std = np.array([0.48145466, 0.4578275, 0.40821073]), np.array([0.26862954, 0.26130258, 0.27577711])
-    expected = (first / 255 - mean) / std  # open_clip's CLIP normalisation
-    np.testing.assert_allclose(batches[0][0].permute(1, 2, 0).numpy(), expected, rtol=1e-5, atol=1e-5)
+    for trained_on, batch in zip(seen, batches):
+        torch.testing.assert_close(batch, trained_on)
 
 
 def test_alphas_outside_the_segment_are_refused_by_name():
@@ -78,6 +98,41 @@ def test_alphas_outside_the_segment_are_refused_by_name():
     with pytest.raises(ParameterError, match="bn_statistics"):
         config.resolve("smoke", bn_statistics="ignore")
     assert interpolation.alpha_grid({"alphas": (0.5, 0.25)}) == [0.0, 0.25, 0.5, 1.0]
+
+
+def test_alphas_of_the_ends_alone_are_refused():
+    """0 and 1 are always measured: alphas=0 (or 1, or 0,1) left no model between and failed inside the page
+    (an audit: "No objects to concatenate")."""
+    for alphas in ((0.0,), (1.0,), (0.0, 1.0)):
+        with pytest.raises(ParameterError, match="give at least one α between them"):
+            config.resolve("smoke", alphas=alphas)
+
+
+@pytest.mark.parametrize("given, expected", [
+    (["interpolation_from=epoch_9"], "parameter interpolation_from='epoch_9': {run} has no such checkpoint; its "
+                                     "checkpoints: epoch_1, epoch_2"),
+    (["interpolation_to=nope"], "parameter interpolation_to='nope': {run} has no such checkpoint"),
+    (["interpolation_from=epoch_2"], "parameter interpolation_from='epoch_2' is the interpolation_to checkpoint of "
+                                     "{run} (interpolation_to='last'): nothing lies between"),
+    (["interpolation_from=epoch_1", "interpolation_to=epoch_1"], "is the interpolation_to checkpoint"),
+    ([], "metrics/iqa.csv"),  # the peak is read from the IQA table, which the run lacks
+])
+def test_checkpoints_the_run_lacks_are_refused_before_anything_is_written(tmp_path, capsys, given, expected):
+    """Checked by the command before any folder or kernel (an audit found them refused inside the page, after
+    its evaluation sets were drawn, leaving a failed notebook)."""
+    run = tmp_path / "myrun"
+    (run / "checkpoints").mkdir(parents=True)
+    (run / "params.txt").write_text("model: RN50\nforce_image_size: 32\n")
+    for epoch in (1, 2):
+        (run / "checkpoints" / f"epoch_{epoch}.pt").write_bytes(b"not loaded by the check")
+    before = sorted(p.relative_to(run) for p in run.rglob("*"))
+    argv = ["run", "--preset", "smoke", "--out", str(run), "--only", "interpolation"]
+    for value in given:
+        argv += ["-p", value]
+    assert cli.main(argv) == 2
+    (error,) = capsys.readouterr().err.strip().splitlines()
+    assert expected.format(run=run) in error, error
+    assert sorted(p.relative_to(run) for p in run.rglob("*")) == before
 
 
 def test_an_optional_step_is_not_in_the_default_run_but_in_only():
@@ -136,6 +191,52 @@ def test_an_alpha_better_on_both_axes_in_every_seed_beats_both():
     assert worse["verdict"].tolist() == ["worse"] and page.seed_sentences(worse)[-1].startswith("**no**")
 
 
+def test_one_runs_sentences_by_hand_and_with_undefined_drops():
+    table = _run_table([0.40, 0.50, 0.30], [0.20, 0.10, 0.15])
+    assert page.run_sentences(table) == [
+        "highest IQA SRCC at α = 0.5 (0.500; endpoints 0.400 and 0.300)",
+        "lowest normalized noise drop at α = 0.5 (0.100; endpoints 0.200 and 0.150)",
+        "in this run α = 0.5 beats both endpoints on both axes (one run's point estimates; its intervals are over "
+        "images, not seeds)"]
+    # every model at chance on the noise set: the page failed (idxmin of all-nan, an audit); now said
+    nowhere = page.run_sentences(_run_table([0.40, 0.50, 0.30], [np.nan] * 3))
+    assert nowhere[1] == ("lowest normalized noise drop: undefined at every α (every model at chance on its set; "
+                          "endpoints undefined and undefined)")
+    assert nowhere[2].startswith("an endpoint's measure is undefined")
+    some = page.run_sentences(_run_table([0.40, 0.50, 0.30], [np.nan, 0.1, 0.0]))
+    assert some[1] == "lowest normalized noise drop at α = 1 (0.000; endpoints undefined and 0.000)"
+    assert some[2].startswith("an endpoint's measure is undefined")
+    inner = page.run_sentences(_run_table([0.40, 0.50, 0.30], [0.2, np.nan, 0.1]))
+    assert inner[2] == "in this run no interior α with both measures defined beats both endpoints on both axes"
+
+
+def test_the_ends_moved_by_reestimation_alone_are_said():
+    table = _run_table([0.45, 0.50, 0.33], [0.20, 0.10, np.nan]).assign(
+        from_checkpoint="epoch_0.75", to_checkpoint="epoch_5", bn_statistics="reestimate")
+    path = pd.DataFrame({"checkpoint": ["epoch_0.75", "epoch_5"], "epoch": [0.75, 5.0], "iqa_srcc": [0.43, 0.30],
+                         "noise_drop": [0.25, 0.0]})
+    assert page.ends_sentences(table, path) == [
+        "re-estimation alone moves `epoch_0.75` (α = 0): IQA SRCC 0.430 with its trained statistics → 0.450; "
+        "normalized noise drop 0.250 → 0.200",
+        "re-estimation alone moves `epoch_5` (α = 1): IQA SRCC 0.300 with its trained statistics → 0.330; "
+        "normalized noise drop 0.000 → undefined"]
+    assert page.ends_sentences(table.assign(bn_statistics="interpolate"), path) == []
+    one_point = table.assign(from_checkpoint="epoch_5")
+    assert page.ends_sentences(one_point, path) == []
+    params = {"interpolation_from": "peak", "interpolation_to": "epoch_5", "bn_batches": 2, "batch_size": 128}
+    said = page.endpoint_sentences(one_point.assign(from_epoch=5.0, to_epoch=5.0), params)
+    assert said[1].startswith("both ends are one checkpoint: IQA alignment peaks at the interpolation_to checkpoint")
+    assert said[2] == "one point: the checkpoint with its own BatchNorm running statistics"
+
+
+def test_undefined_margins_over_seeds_are_said_so():
+    tables = {s: _run_table([0.40, 0.50, 0.30], [np.nan, np.nan, np.nan]) for s in "abc"}
+    verdicts = interpolation.beats_both(interpolation.seed_table(tables))
+    assert verdicts["verdict"].tolist() == ["inconclusive"]
+    first = page.seed_sentences(verdicts)[0]
+    assert "robustness margin undefined over 3 runs" in first and "nan" not in first
+
+
 def test_the_page_without_a_run_shows_the_recorded_tables_and_their_verdict(tmp_path, monkeypatch):
     rows = []
     for run, d in (("tiny-seed0", 0.0), ("tiny-seed1", 0.01), ("tiny-seed2", 0.02)):
@@ -186,6 +287,44 @@ def test_a_peak_at_the_last_checkpoint_is_one_point_and_writes_no_models(tmp_pat
     assert set(table["from_checkpoint"]) == set(table["to_checkpoint"]) == {"epoch_5"}
     assert (table["iqa_srcc"] == 0.5).all() and (table["noise_drop"] == 0.25).all()
     assert list(table.columns) == interpolation.COLUMNS and table["has_batchnorm"].all()
+
+
+def test_with_reestimated_statistics_the_ends_are_reestimated_too(tmp_path, monkeypatch):
+    """An audit: the ends were the checkpoints with their trained statistics while every α between had
+    re-estimated ones, so "better than both ends" compared two BatchNorm treatments (α = 1e-9 measured far
+    from α = 0). Re-estimating, every α is written and re-estimated alike; interpolating, the ends are the
+    run's own files."""
+    start, end = Checkpoint(tmp_path / "epoch_1.pt", 1.0), Checkpoint(tmp_path / "epoch_5.pt", 5.0)
+    (tmp_path / "train_params.json").write_text("{}")
+    run = Run(tmp_path, "tiny", 32, [start, end], {})
+    model = create_model("tiny", seed=0)
+    for checkpoint in (start, end):
+        torch.save({"state_dict": model.state_dict()}, checkpoint.path)
+    measured, written = [], []
+
+    def fake_measure(run_, checkpoints, params, data, scratch=None):
+        measured.append([(c.path.parent == tmp_path, c.epoch) for c in checkpoints])
+        return pd.DataFrame({"checkpoint": [c.name for c in checkpoints], **{c: 0.5 for c in interpolation.COLUMNS[3:14]}})
+
+    def fake_write(model_, start_state, end_state, alpha, name, folder, batches):
+        written.append((alpha, batches is not None))
+        return folder / f"alpha_{alpha:g}.pt"
+
+    monkeypatch.setattr(interpolation, "endpoints", lambda run_, params: (start, end))
+    monkeypatch.setattr(interpolation, "measure_models", fake_measure)
+    monkeypatch.setattr(interpolation, "load_checkpoint_model", lambda *a, **k: create_model("tiny", seed=0))
+    monkeypatch.setattr(interpolation, "training_batches", lambda params, model_: ["a batch"])
+    monkeypatch.setattr(interpolation, "write_interpolated", fake_write)
+    params = {"alphas": (0.5,), "bn_statistics": "reestimate", "bn_batches": 2}
+    table = interpolation.measure(run, params, data=object())["interpolation"]
+    assert written == [(0.0, True), (0.5, True), (1.0, True)]
+    assert measured == [[(False, 0.0), (False, 0.5), (False, 1.0)]]  # all three from the scratch folder
+    assert table["alpha"].tolist() == [0.0, 0.5, 1.0]
+    written.clear(), measured.clear()
+    table = interpolation.measure(run, {**params, "bn_statistics": "interpolate"}, data=object())["interpolation"]
+    assert written == [(0.5, False)]
+    assert measured == [[(False, 0.5)], [(True, 1.0), (True, 5.0)]]  # the ends: the run's own files
+    assert table["alpha"].tolist() == [0.0, 0.5, 1.0]
 
 
 # --- the step on a run --------------------------------------------------------------------------------

@@ -451,6 +451,17 @@ def make_pairs(n: int, seed: int, config: WorldConfig, split: str = "train", epo
     return WorldSample(images, shapes, textures, captions, degradations if split == "train" else None)
 
 
+def make_items(indices, seed: int, config: WorldConfig, split: str = "train", epoch: int = 0) -> WorldSample:
+    """The items of a split at ``indices``, in that order: each exactly as :func:`make_pairs` draws it (an
+    item's numbers are its own), without drawing the ones between."""
+    items = [make_pairs(1, seed, config, split, epoch, start=int(i)) for i in indices]
+    return WorldSample(np.concatenate([item.images for item in items]),
+                       np.concatenate([item.shape_labels for item in items]),
+                       np.concatenate([item.texture_labels for item in items]),
+                       [item.captions[0] for item in items],
+                       [item.degradations[0] for item in items] if split == "train" else None)
+
+
 def make_test_set(n_per_class: int, seed: int, config: WorldConfig) -> WorldSample:
     """Held-out images from the training distribution (same texture_correlation), balanced."""
     return make_pairs(n_per_class * len(SHAPES), seed, config, split="test")

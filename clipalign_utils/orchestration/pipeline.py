@@ -24,7 +24,7 @@ from types import MappingProxyType
 from typing import Callable, Mapping, Sequence
 
 from .. import record, registry
-from ..checkpoints import check_run, check_trainable
+from ..checkpoints import check_run, check_trainable, discover_run
 from ..config import PRESETS
 from . import kernel, signals
 from ..errors import ClipalignError, ParameterError
@@ -333,6 +333,18 @@ def check_steps(run_dir: str | Path, steps: Sequence[str], resolved: Resolved) -
         check_model_and_device(values)
 
 
+def check_step_runs(run_dir: str | Path, steps: Sequence[str], resolved: Resolved) -> None:
+    """Each step's ``check_run`` (a parameter naming something in the run: a checkpoint) on every run it
+    will measure (a folder's runs, or the run itself), with the values it gets there: after the folder is
+    known to hold a run, before any folder is made or kernel started."""
+    for step in steps:
+        check = registry.get(step).check_run
+        if check is None:
+            continue
+        for folder in runs_in(run_dir) or [Path(run_dir)]:
+            check(discover_run(folder, resolved.unless_preset("model")), for_step(folder, step, resolved).values, steps)
+
+
 def check_model_and_device(values: Mapping) -> None:
     """The model a step builds names a scale or an open_clip model (open_clip is asked only for a name that is
     not a scale), and ``device=cuda`` finds a GPU (torch is imported only to ask that): one line here rather
@@ -355,6 +367,7 @@ def run_step(step: str, run_dir: Path, preset: str | None = None, overrides: Map
     given, extra = split_given(dict(overrides or {}), [registry.get(step).notebook], preset)
     resolved = record.resolve(run_dir, preset, given)
     check_steps(run_dir, [step], resolved)
+    check_step_runs(run_dir, [step], resolved)
     return execute_step(step, Path(run_dir), resolved, extra, progress)
 
 
@@ -409,6 +422,7 @@ def run_pipeline(out: str | Path, preset: str | None = None, only: str | None = 
     elif any(_reads_checkpoints(step) for step in steps):
         # A folder without a run fails here, in one line, not after a kernel has started and a page has run.
         check_run(run_dir, resolved.unless_preset("model"))
+        check_step_runs(run_dir, steps, resolved)
     run_dir.mkdir(parents=True, exist_ok=True)
     execute(run_dir, steps, resolved, extra=extra, progress=progress)
     if only is not None:

@@ -4,6 +4,7 @@ interpolation`` runs it; the default command does not."""
 from ...choices import BN_STATISTICS
 from ...errors import ParameterError
 from ...registry import Page, Step, Table, register, register_page
+from .ends import check_run
 
 NOTEBOOK = "11_interpolation"
 TABLE = Table("interpolation", ("alpha", "from_checkpoint", "to_checkpoint", "iqa_srcc", "iqa_srcc_lo",
@@ -17,6 +18,10 @@ def _check(params: dict) -> None:
                              "alphas=0.25,0.5,0.75; 0 and 1 are always added)")
     if any(not 0 <= float(a) <= 1 for a in alphas):
         raise ParameterError(f"parameter alphas: every α must lie in [0, 1] (0 and 1 are always added), got {alphas!r}")
+    if all(float(a) in (0.0, 1.0) for a in alphas):
+        raise ParameterError(f"parameter alphas={','.join(f'{float(a):g}' for a in alphas)}: 0 and 1 are the two "
+                             f"checkpoints themselves (always measured); give at least one α between them (e.g. -p "
+                             f"alphas=0.5)")
     if params["bn_batches"] < 1:
         raise ParameterError(f"parameter bn_batches must be >= 1, got {params['bn_batches']!r}")
 
@@ -35,6 +40,7 @@ STEP = register(Step(
     presets={"smoke": {"alphas": (0.5,), "bn_batches": 2}},
     choices={"bn_statistics": BN_STATISTICS},
     check=_check,
+    check_run=check_run,
     optional=True))
 
 # A build without the step's executed page shows the recorded results (:mod:`.placeholder`).

@@ -1,14 +1,17 @@
 """The interpolation step: models on the straight line between two checkpoints of one run,
 θ(α) = (1 − α)·θ_from + α·θ_to, each measured with the IQA, shape and noise steps' own ``measure`` and
-summary columns, so that α = 0 and α = 1 give exactly the endpoints' rows of ``iqa.csv``,
-``shape_bias.csv`` and ``noise.csv``.
+summary columns.
 
 Only floating-point tensors are interpolated; integer buffers (BatchNorm's batch counts) are the ``to``
-checkpoint's. BatchNorm running statistics of an interpolated model are not the statistics of its
-activations (Izmailov et al. 2018), so with ``bn_statistics=reestimate`` (the default) they are
-re-estimated on the run's first ``bn_batches`` training batches (``torch.optim.swa_utils.update_bn``:
-the cumulative mean and variance over those batches); ``interpolate`` keeps the interpolated ones, to show
-whether it matters. A model without BatchNorm (the ViTs) is the same either way.
+checkpoint's (re-estimation then counts its own batches). BatchNorm running statistics of an interpolated
+model are not the statistics of its activations (Izmailov et al. 2018), so with ``bn_statistics=reestimate``
+(the default) they are re-estimated on the run's first ``bn_batches`` training batches
+(``torch.optim.swa_utils.update_bn``: the cumulative mean and variance over those batches), at every α,
+the ends included, so that the line compares like with like (the ends' trained statistics, averaged over
+training, are what their rows in ``iqa.csv``, ``shape_bias.csv`` and ``noise.csv`` measure; the page says how
+far re-estimation moves the ends). ``interpolate`` keeps the interpolated statistics, to show whether it
+matters: α = 0 and α = 1 are then exactly the endpoints' rows of those tables. A model without BatchNorm
+(the ViTs) is the same either way, its ends the checkpoints' own rows.
 """
 from __future__ import annotations
 
@@ -30,6 +33,7 @@ from ...results.tables import read_metric
 from ..iqa import analysis as iqa_step
 from ..noise import analysis as noise_step
 from ..shape import analysis as shape_step
+from .ends import endpoints
 
 # The measures of a row and the step that measures each: (column, lo, hi).
 MEASURES = (("iqa_srcc", "iqa_srcc_lo", "iqa_srcc_hi"), ("shape_bias", "shape_bias_lo", "shape_bias_hi"),
@@ -39,34 +43,6 @@ COLUMNS = ["alpha", "from_checkpoint", "to_checkpoint", "iqa_srcc", "iqa_srcc_lo
            "shape_bias_lo", "shape_bias_hi", "noise_drop", "noise_drop_lo", "noise_drop_hi", "clean_accuracy",
            "chance_corrected_drop",
            "from_epoch", "to_epoch", "bn_statistics", "has_batchnorm"]
-
-
-# --- the endpoints --------------------------------------------------------------------------------
-
-def endpoints(run: Run, params: dict) -> tuple[Checkpoint, Checkpoint]:
-    """(from, to): ``interpolation_from`` (``peak``: the checkpoint of highest IQA SRCC in the run's
-    ``iqa.csv`` at params' distance; or a checkpoint's name) and ``interpolation_to`` (``last`` or a name)."""
-    by_name = {c.name: c for c in run.checkpoints}
-
-    def named(parameter: str) -> Checkpoint:
-        name = params[parameter]
-        if name not in by_name:
-            raise ParameterError(f"parameter {parameter}={name!r}: {run.run_dir} has no such checkpoint; "
-                                 f"its checkpoints: {', '.join(by_name)}")
-        return by_name[name]
-
-    if params["interpolation_from"] == "peak":
-        srcc = iqa_step.summary_columns(read_metric(run.run_dir, "iqa"), params["distance"],
-                                        RunDir(run.run_dir).table("iqa"))
-        srcc = srcc[srcc["checkpoint"].isin(by_name)]
-        if srcc.empty:
-            raise ParameterError(f"{RunDir(run.run_dir).table('iqa')} names none of the run's checkpoints: "
-                                 f"re-run the iqa step (clipalign run --out {run.run_dir} --only iqa)")
-        start = by_name[srcc.loc[srcc["iqa_srcc"].idxmax(), "checkpoint"]]
-    else:
-        start = named("interpolation_from")
-    end = run.checkpoints[-1] if params["interpolation_to"] == "last" else named("interpolation_to")
-    return start, end
 
 
 # --- the interpolated weights ---------------------------------------------------------------------
@@ -92,12 +68,11 @@ def has_batchnorm(model: torch.nn.Module) -> bool:
 
 
 def training_batches(params: dict, model: torch.nn.Module) -> list[torch.Tensor]:
-    """The first ``bn_batches`` batches of ``batch_size`` images of the run's own training set (its seed and
-    world, as the trainer draws them), normalised as in training."""
-    from ...data.world import make_pairs, training_world
+    """The run's first ``bn_batches`` training batches, the images the trainer stepped on first (its seed,
+    world, first epoch's set and order: ``train.first_batches``), normalised as in training."""
+    from ...train import first_batches
 
-    n = params["bn_batches"] * params["batch_size"]
-    sample = make_pairs(n, params["seed"], training_world(params))
+    sample = first_batches(params, params["bn_batches"])
     cfg = preprocess_config(model)
     mean = torch.tensor(cfg["mean"]).view(1, 3, 1, 1)
     std = torch.tensor(cfg["std"]).view(1, 3, 1, 1)
@@ -191,9 +166,11 @@ def measure_models(run: Run, checkpoints: list[Checkpoint], params: dict, data: 
 def measure(run: Run, params: dict, data: InterpolationData | None = None) -> dict[str, pd.DataFrame]:
     """{"interpolation": one row per α of params' grid (0 and 1 added): the models on the line from the
     ``interpolation_from`` checkpoint to the ``interpolation_to`` one, measured like the checkpoints
-    themselves; α = 0 and 1 are the endpoint checkpoints' own files (their rows are theirs); when the two are
-    one checkpoint every row is its row. The interior models are written to a temporary folder inside the
-    run and removed after."""
+    themselves. With BatchNorm statistics re-estimated (``bn_statistics=reestimate`` on a model with
+    BatchNorm) every α is, 0 and 1 included, so the ends' rows are the endpoint weights with re-estimated
+    statistics; otherwise α = 0 and 1 are the endpoint checkpoints' own files (their rows are theirs, as in
+    the steps' tables). When the two ends are one checkpoint every row is its row. The models are written to
+    a temporary folder inside the run and removed after."""
     data = load(run, params) if data is None else data
     start, end = endpoints(run, params)
     grid = alpha_grid(params)
@@ -214,16 +191,19 @@ def measure(run: Run, params: dict, data: InterpolationData | None = None) -> di
     start_state, end_state = _state_dict(start.path), _state_dict(end.path)
     RunDir(run.run_dir).cache.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(prefix=".interpolation-", dir=RunDir(run.run_dir).cache) as folder:
-        inner = [alpha for alpha in grid if alpha not in (0.0, 1.0)]
+        # Re-estimated statistics at every α, the ends too: the line then compares like with like (the ends'
+        # trained running statistics are an average over training, not what a few batches give).
+        written = grid if reestimate else [alpha for alpha in grid if alpha not in (0.0, 1.0)]
         interpolated = [Checkpoint(write_interpolated(model, start_state, end_state, alpha, run.model_name,
                                                       Path(folder), batches), alpha)
-                        for alpha in tqdm(inner, desc="interpolate", leave=False)]
+                        for alpha in tqdm(written, desc="interpolate", leave=False)]
         del model, start_state, end_state
-        # the endpoints are the run's own files (and its cache): their rows are those of the steps' tables
-        ends = measure_models(run, [start, end], params, data)
-        rows = pd.concat([ends.iloc[[0, -1]],
-                          measure_models(run, interpolated, params, data, Path(folder))], ignore_index=True)
-    rows.insert(0, "alpha", [0.0, 1.0] + inner)
+        rows = measure_models(run, interpolated, params, data, Path(folder))
+        if not reestimate:
+            # the endpoints are the run's own files (and its cache): their rows are those of the steps' tables
+            ends = measure_models(run, [start, end], params, data)
+            rows = pd.concat([ends.iloc[[0, -1]], rows], ignore_index=True)
+    rows.insert(0, "alpha", written if reestimate else [0.0, 1.0] + written)
     rows = rows.sort_values("alpha", kind="stable").reset_index(drop=True)
     return {"interpolation": _annotate(rows, start, end, params, batchnorm)}
 

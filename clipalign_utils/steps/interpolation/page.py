@@ -7,7 +7,15 @@ import pandas as pd
 
 
 def _interval(row, column: str) -> str:
+    if pd.isna(row[column]):
+        return "undefined"
+    if pd.isna(row[f"{column}_lo"]):
+        return f"{row[column]:+.3f} (no interval)"
     return f"{row[column]:+.3f} [{row[f'{column}_lo']:+.3f}, {row[f'{column}_hi']:+.3f}]"
+
+
+def _value(value) -> str:
+    return "undefined" if pd.isna(value) else f"{value:.3f}"
 
 
 def endpoint_sentences(table: pd.DataFrame, params: dict) -> list[str]:
@@ -18,30 +26,63 @@ def endpoint_sentences(table: pd.DataFrame, params: dict) -> list[str]:
     lines = [f"from `{row['from_checkpoint']}` (epoch {row['from_epoch']:g}; {chosen}) to `{row['to_checkpoint']}` "
              f"(epoch {row['to_epoch']:g}); α = {', '.join(f'{a:g}' for a in table['alpha'])}"]
     if row["from_checkpoint"] == row["to_checkpoint"]:
-        lines.append("both ends are one checkpoint: IQA alignment peaks at the last checkpoint, so there is no "
-                     "line to walk (pass interpolation_from=<an earlier checkpoint>)")
+        to = "the last checkpoint" if params["interpolation_to"] == "last" else "the interpolation_to checkpoint"
+        lines.append(f"both ends are one checkpoint: IQA alignment peaks at {to}, so there is no line to walk "
+                     "(pass interpolation_from=<an earlier checkpoint>)")
+        if row["bn_statistics"] == "reestimate":  # one point: its own trained statistics, nothing re-estimated
+            return lines + ["one point: the checkpoint with its own BatchNorm running statistics"]
     statistics = {"reestimate": f"BatchNorm running statistics re-estimated on the run's first {params['bn_batches']} "
-                                f"training batches ({params['batch_size']} images each)",
+                                f"training batches ({params['batch_size']} images each) at every α, the ends "
+                                "included, so that the line compares like with like",
                   "interpolate": "BatchNorm running statistics interpolated like the weights",
                   "none": "the model has no BatchNorm: nothing to re-estimate"}
     return lines + [statistics[row["bn_statistics"]]]
 
 
+def ends_sentences(table: pd.DataFrame, path: pd.DataFrame) -> list[str]:
+    """With re-estimated BatchNorm statistics, how far re-estimation alone moves the two ends: each end's IQA
+    SRCC and normalized noise drop with its own trained statistics (``path``: the checkpoints' rows,
+    :func:`.analysis.checkpoint_path`) and re-estimated (the table's α = 0 and 1). Nothing otherwise."""
+    table = table.sort_values("alpha")
+    first = table.iloc[0]
+    if first["bn_statistics"] != "reestimate" or first["from_checkpoint"] == first["to_checkpoint"]:
+        return []
+    own = path.set_index("checkpoint")
+    lines = []
+    for alpha, name in ((0.0, first["from_checkpoint"]), (1.0, first["to_checkpoint"])):
+        row = table[table["alpha"] == alpha].iloc[0]
+        lines.append(f"re-estimation alone moves `{name}` (α = {alpha:g}): IQA SRCC {_value(own.loc[name, 'iqa_srcc'])} "
+                     f"with its trained statistics → {_value(row['iqa_srcc'])}; normalized noise drop "
+                     f"{_value(own.loc[name, 'noise_drop'])} → {_value(row['noise_drop'])}")
+    return lines
+
+
 def run_sentences(table: pd.DataFrame) -> list[str]:
     """One run: the best α on each axis and whether an interior α beats both endpoints on both (one run has
-    no interval over seeds: the folder's verdict is the one to read)."""
+    no interval over seeds: the folder's verdict is the one to read). An α whose drop is undefined (its model
+    at chance on the noise set) is said so, and cannot beat anything."""
     table = table.sort_values("alpha")
     ends = table[table["alpha"].isin([0.0, 1.0])]
     inner = table[~table["alpha"].isin([0.0, 1.0])]
-    best_iqa, best_drop = table.loc[table["iqa_srcc"].idxmax()], table.loc[table["noise_drop"].idxmin()]
-    lines = [f"highest IQA SRCC at α = {best_iqa['alpha']:g} ({best_iqa['iqa_srcc']:.3f}; endpoints "
-             f"{ends['iqa_srcc'].iloc[0]:.3f} and {ends['iqa_srcc'].iloc[-1]:.3f})",
-             f"lowest normalized noise drop at α = {best_drop['alpha']:g} ({best_drop['noise_drop']:.3f}; endpoints "
-             f"{ends['noise_drop'].iloc[0]:.3f} and {ends['noise_drop'].iloc[-1]:.3f})"]
+    lines = []
+    for column, what, best in (("iqa_srcc", "highest IQA SRCC", "idxmax"),
+                               ("noise_drop", "lowest normalized noise drop", "idxmin")):
+        defined = table[column].dropna()
+        ends_said = f"endpoints {_value(ends[column].iloc[0])} and {_value(ends[column].iloc[-1])}"
+        if defined.empty:
+            lines.append(f"{what}: undefined at every α (every model at chance on its set; {ends_said})")
+            continue
+        row = table.loc[getattr(defined, best)()]
+        lines.append(f"{what} at α = {row['alpha']:g} ({row[column]:.3f}; {ends_said})")
+    if ends[["iqa_srcc", "noise_drop"]].isna().any(axis=None):
+        lines.append("an endpoint's measure is undefined: whether an interior α beats both endpoints cannot be told")
+        return lines
     winners = inner[(inner["iqa_srcc"] > ends["iqa_srcc"].max()) & (inner["noise_drop"] < ends["noise_drop"].min())]
     if len(winners):
         lines.append(f"in this run α = {', '.join(f'{a:g}' for a in winners['alpha'])} beats both endpoints on both "
                      "axes (one run's point estimates; its intervals are over images, not seeds)")
+    elif inner[["iqa_srcc", "noise_drop"]].isna().any(axis=None):
+        lines.append("in this run no interior α with both measures defined beats both endpoints on both axes")
     else:
         lines.append("in this run no interior α beats both endpoints on both axes")
     return lines
@@ -58,8 +99,8 @@ def seed_sentences(verdicts: pd.DataFrame) -> list[str]:
              for _, row in verdicts.iterrows()]
     one_point = int(verdicts["n_one_point"].max()) if "n_one_point" in verdicts else 0
     if one_point:
-        lines.append(f"{one_point} of {n} runs peak in IQA alignment at their last checkpoint: their line is one "
-                     "point and their margins are 0 at every α")
+        lines.append(f"{one_point} of {n} runs peak in IQA alignment at the checkpoint their line ends at "
+                     "(interpolation_to): their line is one point and their margins are 0 at every α (undefined where the drop is)")
     dominated = int(verdicts["n_from_dominates"].max()) if "n_from_dominates" in verdicts else 0
     if dominated:
         lines.append(f"in {dominated} of {n} runs the α = 0 end is already better on both axes (higher SRCC and a "

@@ -1,0 +1,57 @@
+"""The two checkpoints the interpolation step walks between, and the check of them that the command line
+runs before any folder is made (no torch: the run's files and its ``iqa.csv`` only)."""
+from __future__ import annotations
+
+from typing import Collection, Mapping
+
+from ...checkpoints import Checkpoint, Run
+from ...errors import ParameterError
+from ...layout import RunDir
+from ...results.tables import read_metric
+from ..iqa import analysis as iqa_step
+
+
+def _named(run: Run, params: Mapping, parameter: str) -> Checkpoint:
+    by_name = {c.name: c for c in run.checkpoints}
+    name = params[parameter]
+    if name not in by_name:
+        raise ParameterError(f"parameter {parameter}={name!r}: {run.run_dir} has no such checkpoint; "
+                             f"its checkpoints: {', '.join(by_name)}")
+    return by_name[name]
+
+
+def _to(run: Run, params: Mapping) -> Checkpoint:
+    return run.checkpoints[-1] if params["interpolation_to"] == "last" else _named(run, params, "interpolation_to")
+
+
+def endpoints(run: Run, params: Mapping) -> tuple[Checkpoint, Checkpoint]:
+    """(from, to): ``interpolation_from`` (``peak``: the checkpoint of highest IQA SRCC in the run's
+    ``iqa.csv`` at params' distance; or a checkpoint's name) and ``interpolation_to`` (``last`` or a name).
+    Two names for one checkpoint are refused (nothing lies between); the peak may be the ``to`` checkpoint
+    (then the line is one point, and the page says so)."""
+    end = _to(run, params)
+    if params["interpolation_from"] != "peak":
+        start = _named(run, params, "interpolation_from")
+        if start == end:
+            raise ParameterError(f"parameter interpolation_from={params['interpolation_from']!r} is the "
+                                 f"interpolation_to checkpoint of {run.run_dir} (interpolation_to="
+                                 f"{params['interpolation_to']!r}): nothing lies between; name another")
+        return start, end
+    by_name = {c.name: c for c in run.checkpoints}
+    srcc = iqa_step.summary_columns(read_metric(run.run_dir, "iqa"), params["distance"],
+                                    RunDir(run.run_dir).table("iqa"))
+    srcc = srcc[srcc["checkpoint"].isin(by_name)]
+    if srcc.empty:
+        raise ParameterError(f"{RunDir(run.run_dir).table('iqa')} names none of the run's checkpoints: "
+                             f"re-run the iqa step (clipalign run --out {run.run_dir} --only iqa)")
+    return by_name[srcc.loc[srcc["iqa_srcc"].idxmax(), "checkpoint"]], end
+
+
+def check_run(run: Run, values: Mapping, running: Collection[str]) -> None:
+    """:func:`endpoints` on the run before the command makes a folder or starts a kernel: a checkpoint name
+    the run lacks, or an ``iqa.csv`` without the distance, is one line there. With ``peak`` and the IQA step
+    in this command (``running``), only ``interpolation_to``: the peak is read from the table it writes."""
+    if values["interpolation_from"] == "peak" and "iqa" in running:
+        _to(run, values)
+    else:
+        endpoints(run, values)
