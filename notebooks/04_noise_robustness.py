@@ -100,7 +100,9 @@ save_figure(noise_page.examples_figure(data), run.run_dir, "noise_examples")
 # %% [markdown]
 # ## Zero-shot accuracy at every checkpoint and noise level
 # Accuracy with a percentile bootstrap CI over images; the normalized drop of each level is
-# relative to the same checkpoint's clean accuracy.
+# relative to the same checkpoint's clean accuracy. The drop's interval is paired: each bootstrap
+# replicate draws the images once and takes the clean and noisy accuracies on that one draw (the noisy
+# images are copies of the clean ones), so the two move together as they do in the drop.
 
 # %%
 tables = noise_step.measure(run, params, data)
