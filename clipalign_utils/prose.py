@@ -2,6 +2,8 @@
 wraps), a plain line elsewhere."""
 from __future__ import annotations
 
+import math
+
 
 def show(rich, plain: str) -> None:
     """Display ``rich`` (a Markdown object, a DataFrame) in a notebook kernel; print ``plain`` elsewhere."""
@@ -42,7 +44,9 @@ def early_peak_test_sentences(test, what: str, items: str, early_fraction: float
     final_value, n_items) read against 0: ``what`` names the measure, ``items`` what was resampled."""
     lines = [f"early window: 0 < epoch ≤ {early_fraction:.3g} × {test['final_epoch']:g} = "
              f"{test['early_end']:g} ({int(test['n_early'])} checkpoints)"]
-    if int(test["n_early"]):
+    if int(test["n_early"]) and not math.isfinite(float(test["early_peak_value"])):
+        lines.append(f"{what} is undefined at every early checkpoint: no early-peak test")
+    elif int(test["n_early"]):
         verdict = ("above 0 — an early peak and a decline" if test["lo"] > 0 else
                    "below 0 — the final checkpoint is better aligned than any early one" if test["hi"] < 0 else
                    "includes 0 — no clear early peak")

@@ -243,7 +243,10 @@ def set_of_epoch(params: dict, epoch: int) -> int:
 
 
 def first_batches(params: dict, n_batches: int) -> WorldSample:
-    """The images and captions of training's first ``n_batches`` batches (of one process), in order."""
+    """The images and captions of training's first ``n_batches`` batches (of one process), in order; at most
+    the first epoch's."""
+    if n_batches > params["samples_per_epoch"] // params["batch_size"]:
+        raise ValueError(f"{n_batches} batches: the first epoch has {params['samples_per_epoch'] // params['batch_size']}")
     order = epoch_order(params, 1)[:n_batches * params["batch_size"]]
     return make_items(order, params["seed"], training_world(params), epoch=set_of_epoch(params, 1))
 

@@ -135,6 +135,35 @@ def test_checkpoints_the_run_lacks_are_refused_before_anything_is_written(tmp_pa
     assert sorted(p.relative_to(run) for p in run.rglob("*")) == before
 
 
+def test_a_folder_of_runs_is_checked_run_by_run_before_any_kernel(tmp_path, capsys, monkeypatch):
+    """The folder's command goes through multirun.rerun_step: each run's checkpoints checked there too (a
+    review found its runs' names checked only inside the page)."""
+    from clipalign_utils.orchestration import multirun
+
+    for name, epochs in (("tiny-seed0", (1, 2)), ("tiny-seed1", (1, 3))):
+        (tmp_path / name / "checkpoints").mkdir(parents=True)
+        (tmp_path / name / "params.txt").write_text("model: RN50\nforce_image_size: 32\n")
+        for epoch in epochs:
+            (tmp_path / name / "checkpoints" / f"epoch_{epoch}.pt").write_bytes(b"not loaded by the check")
+    monkeypatch.setattr(multirun, "run_notebook", lambda *a, **k: pytest.fail("a page was started"))
+    argv = ["run", "--preset", "smoke", "--out", str(tmp_path), "--only", "interpolation",
+            "-p", "interpolation_from=epoch_1", "-p", "interpolation_to=epoch_2"]
+    assert cli.main(argv) == 2
+    (error,) = capsys.readouterr().err.strip().splitlines()
+    assert f"parameter interpolation_to='epoch_2': {tmp_path / 'tiny-seed1'} has no such checkpoint" in error
+
+
+def test_bn_batches_beyond_the_first_epoch_are_refused():
+    """A review: bn_batches=20 of a 16-batch epoch gave 16 batches, the page saying 20."""
+    from clipalign_utils import train
+
+    with pytest.raises(ParameterError, match=r"bn_batches=20: training's first epoch has 16 batches"):
+        config.resolve("smoke", bn_batches=20)
+    assert config.resolve("smoke", bn_batches=16)["bn_batches"] == 16
+    with pytest.raises(ValueError, match="the first epoch has 16"):
+        train.first_batches(config.resolve("smoke"), 17)
+
+
 def test_an_optional_step_is_not_in_the_default_run_but_in_only():
     step = registry.get("interpolation")
     assert step.optional and "interpolation" in registry.names()

@@ -275,6 +275,11 @@ def test_early_peak_sentences(lo, hi, verdict):
     empty = {**test, "n_early": 0, "early_drop": np.nan, "lo": np.nan, "hi": np.nan}
     assert iqa_page.early_peak_sentences({"iqa_peak": pd.DataFrame([empty])}) == [
         "early window: 0 < epoch ≤ 0.333 × 2 = 0.666667 (0 checkpoints)"]
+    # checkpoints in the window, none with a value: no test, said so (a review found nan printed as one)
+    undefined = {**empty, "n_early": 2, "early_peak_epoch": np.nan, "early_peak_srcc": np.nan}
+    assert iqa_page.early_peak_sentences({"iqa_peak": pd.DataFrame([undefined])}) == [
+        "early window: 0 < epoch ≤ 0.333 × 2 = 0.666667 (2 checkpoints)",
+        "SRCC is undefined at every early checkpoint: no early-peak test"]
 
 
 def test_family_sentences_and_figure_split_seen_from_unseen(tmp_path):

@@ -174,6 +174,7 @@ def test_factor_effects_order_settings_by_value():
     gap = sweep_metrics.factor_effects(pd.DataFrame({"setting": list("abcd"), "x": [1, 2, 3, 4],
                                                      "m": [1.0, 2.0, np.nan, 0.0]}), "x", ["m"]).iloc[0]
     assert (gap["direction"], gap["spearman"]) == ("not monotone", pytest.approx(-0.5))
+    assert gap["measured"] == "1 → 2 → undefined → 0"  # said, not printed as nan (a review)
     assert list(sweep_metrics.numeric_values(pd.Series(["false", "true"]))) == [0.0, 1.0]
 
 

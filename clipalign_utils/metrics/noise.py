@@ -133,8 +133,9 @@ def mean_drops(noise: pd.DataFrame, at_chance: pd.Series | None = None) -> pd.Da
 def checkpoint_summary(noise: pd.DataFrame, chance: float) -> pd.DataFrame:
     """One row per checkpoint of a stacked noise table (checkpoint, epoch, sigma, accuracy, lo, hi,
     normalized_drop[, chance_corrected_drop]): epoch, clean_accuracy with clean_lo/clean_hi,
-    mean_normalized_drop and mean_chance_corrected_drop over the noisy sigmas (``mean_drops``: nan where
-    the checkpoint is at chance), chance, and clean_at_chance = the clean CI reaches chance; the
+    mean_normalized_drop (with mean_normalized_drop_lo/_hi where the table has them, :func:`noise_table`)
+    and mean_chance_corrected_drop over the noisy sigmas (``mean_drops``: nan where the checkpoint is at
+    chance), chance, and clean_at_chance = the clean CI reaches chance; the
     per-sigma rows of ``noise`` keep their arithmetic."""
     clean = noise[noise["sigma"] == 0].set_index("checkpoint", drop=False)
     at_chance = clean["lo"] <= chance

@@ -81,8 +81,8 @@ def numeric_values(values: pd.Series) -> pd.Series:
 def direction(xs, ys) -> str:
     """'increases' / 'decreases' when ys, ordered by xs, move strictly one way; 'never falls' / 'never rises'
     when they move one way with ties (0 → 0 → 0.13); 'constant'; else 'not monotone'; over the settings
-    whose ys is finite (a nan setting is left out, not bridged: 1, 2, nan, 0 is not monotone). With a
-    handful of settings this is a description, not a test."""
+    whose ys is finite (a nan setting is left out, and its neighbours compared: 1, 2, nan, 0 is not
+    monotone, as 1, 2, 0 is). With a handful of settings this is a description, not a test."""
     xs, ys = np.asarray(xs, dtype=float), np.asarray(ys, dtype=float)
     finite = np.isfinite(ys)
     order = np.argsort(xs[finite], kind="stable")
@@ -124,7 +124,7 @@ def factor_effects(summary: pd.DataFrame, factor: str, measures=None) -> pd.Data
         rho = settings_spearman(xs[keep], ys[keep])
         rows.append({"factor": factor, "measure": measure,
                      "values": " → ".join(map(str, table[factor])),
-                     "measured": " → ".join(f"{y:.3g}" for y in ys),
+                     "measured": " → ".join(f"{y:.3g}" if np.isfinite(y) else "undefined" for y in ys),
                      "direction": direction(xs, ys), "spearman": rho, "n_settings": int(keep.sum())})
     return pd.DataFrame(rows)
 

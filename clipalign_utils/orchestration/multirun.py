@@ -23,8 +23,8 @@ from ..config import DRIVERS_FOLDER, resolve
 from ..errors import ParameterError
 from ..io import write_json
 from ..layout import RunDir, runs_in
-from .pipeline import (available_steps, check_steps, execute, execute_step, run_notebook, split_given,
-                       step_notebooks)
+from .pipeline import (available_steps, check_step_runs, check_steps, execute, execute_step, run_notebook,
+                       split_given, step_notebooks)
 from ..record import Resolved
 
 
@@ -136,6 +136,7 @@ def rerun_step(out: str | Path, step: str, preset: str | None = None, overrides:
     for run_dir, run_resolved in zip(runs, resolved):
         check_run(run_dir)  # a run whose training stopped: one line here, not a page failing after others ran
         check_steps(run_dir, [step], run_resolved)
+        check_step_runs(run_dir, [step], run_resolved)
     folder = record.resolve(out, preset, given)
     if entry.synthesis:  # the folder's synthesis alone, over its runs' tables as they stand
         synthesise(out, runs, folder, progress)

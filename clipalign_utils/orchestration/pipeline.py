@@ -334,15 +334,14 @@ def check_steps(run_dir: str | Path, steps: Sequence[str], resolved: Resolved) -
 
 
 def check_step_runs(run_dir: str | Path, steps: Sequence[str], resolved: Resolved) -> None:
-    """Each step's ``check_run`` (a parameter naming something in the run: a checkpoint) on every run it
-    will measure (a folder's runs, or the run itself), with the values it gets there: after the folder is
-    known to hold a run, before any folder is made or kernel started."""
+    """Each step's ``check_run`` (a parameter naming something in the run: a checkpoint) on the run
+    ``run_dir``, with the values the step gets there: once the folder is known to hold a run, before any
+    folder is made or kernel started (a folder of runs: each run, ``multirun.rerun_step``)."""
     for step in steps:
         check = registry.get(step).check_run
-        if check is None:
-            continue
-        for folder in runs_in(run_dir) or [Path(run_dir)]:
-            check(discover_run(folder, resolved.unless_preset("model")), for_step(folder, step, resolved).values, steps)
+        if check is not None:
+            check(discover_run(run_dir, resolved.unless_preset("model")), for_step(run_dir, step, resolved).values,
+                  steps)
 
 
 def check_model_and_device(values: Mapping) -> None:

@@ -24,6 +24,10 @@ def _check(params: dict) -> None:
                              f"alphas=0.5)")
     if params["bn_batches"] < 1:
         raise ParameterError(f"parameter bn_batches must be >= 1, got {params['bn_batches']!r}")
+    per_epoch = params["samples_per_epoch"] // params["batch_size"]
+    if params["bn_batches"] > per_epoch:
+        raise ParameterError(f"parameter bn_batches={params['bn_batches']}: training's first epoch has {per_epoch} "
+                             f"batches (samples_per_epoch // batch_size); give at most {per_epoch}")
 
 
 STEP = register(Step(
