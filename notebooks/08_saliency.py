@@ -42,9 +42,10 @@
 #   official layouts, given with `saliency_root`.
 #
 # **Metrics.** CC (correlation with the density), NSS (mean normalised saliency at fixations), SIM
-# (histogram intersection), KLD (divergence from the density; lower is better), AUC-Judd and shuffled
-# AUC (fixations against non-fixated pixels, or against other images' fixations, which cancels the
-# centre bias). Each is computed per image and averaged, with a 95 % bootstrap interval over images. A
+# (histogram intersection), KLD (divergence from the density; lower is better), AUC-Judd, AUC-Borji and
+# shuffled AUC (fixations against non-fixated pixels, against pixels drawn anywhere, or against other
+# images' fixations, which cancels the centre bias), as the MIT saliency benchmark's Matlab code computes
+# them. Each is computed per image and averaged, with a 95 % bootstrap interval over images. A
 # constant map has no CC or NSS (both divide by its spread): such images are left out of those means.
 # **Baselines**, scored on the same images (rows in the table's checkpoint column): `centre_bias`, a
 # centre Gaussian; on the world's images also `object_silhouette`, the object's own silhouette as the

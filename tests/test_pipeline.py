@@ -37,7 +37,7 @@ def test_smoke_pipeline_leaves_checkpoints_notebooks_and_tables(smoke_pipeline):
     assert set(registry.tables()) >= {"two_afc", "saliency"}
     saliency = pd.read_csv(smoke_pipeline / "metrics" / "saliency.csv")
     assert registry.get("saliency").summary.baselines[0] in set(saliency["checkpoint"])
-    assert set(saliency["metric"]) == {"cc", "nss", "sim", "kld", "auc_judd", "sauc"}
+    assert set(saliency["metric"]) == {"cc", "nss", "sim", "kld", "auc_judd", "sauc", "auc_borji"}
     two_afc = pd.read_csv(smoke_pipeline / "metrics" / "two_afc.csv")
     assert "all" in set(two_afc["subset"]) and two_afc["score"].between(0, 1).all()
     # The synthesis reads both: their curves are in the checkpoint table and their claims are judged.

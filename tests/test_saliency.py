@@ -125,6 +125,38 @@ def test_sauc_scores_its_splits_together_with_the_same_arithmetic_as_one_at_a_ti
             _sauc_one_split_at_a_time(saliency_map, fixations, other, 30, step, trial)
 
 
+def test_auc_borji_against_the_matlab_code_and_by_hand():
+    """AUC_Borji.m split by split (negatives: pixels drawn anywhere, with replacement, as many as the
+    fixations; false positives over them), on the same draws; and by hand: a map that is 1 exactly at the
+    fixations scores 1 − f/2 per split, f the share of its negatives that land on fixations."""
+    rng = np.random.default_rng(5)
+    for trial in range(20):
+        h, w = rng.integers(6, 40, size=2)
+        saliency_map = rng.random((h, w)) ** rng.uniform(0.3, 4)
+        fixations = rng.random((h, w)) < rng.uniform(0.01, 0.2)
+        fixations[0, 0] = True
+        s = M._minmax(saliency_map).ravel()
+        at_fixations = s[fixations.ravel()]
+        draws = np.random.default_rng(trial).integers(0, s.size, size=(30, at_fixations.size))
+        aucs = []
+        for negatives in s[draws]:
+            thresholds = (np.arange(int(np.floor(max(at_fixations.max(), negatives.max()) / 0.1 + 1e-9)) + 1) * 0.1)[::-1]
+            tp = np.concatenate([[0.0], (at_fixations[None, :] >= thresholds[:, None]).sum(1) / at_fixations.size, [1.0]])
+            fp = np.concatenate([[0.0], (negatives[None, :] >= thresholds[:, None]).sum(1) / at_fixations.size, [1.0]])
+            aucs.append(M._trapezoid(tp, fp))
+        assert M.auc_borji(saliency_map, fixations, n_splits=30, seed=trial) == pytest.approx(np.mean(aucs), abs=1e-12)
+    fixations = np.zeros((16, 16), bool)
+    fixations[4:12, 4:12] = True  # a quarter of the pixels
+    exact = M.auc_borji(fixations.astype(float), fixations, n_splits=100, seed=1)
+    shares = fixations.ravel()[np.random.default_rng(1).integers(0, 256, size=(100, 64))].mean(axis=1)
+    assert exact == pytest.approx(np.mean(1 - shares / 2), abs=1e-12)
+    assert exact == pytest.approx(1 - 0.25 / 2, abs=0.015)
+    # a centre bias scores well here (negatives everywhere), near chance on sAUC (negatives at fixations)
+    centre = M.centre_gaussian((16, 16))
+    assert M.auc_borji(centre, fixations) > 0.8 and M.sauc(centre, fixations, fixations) == pytest.approx(0.5)
+    assert np.isnan(M.auc_borji(centre, np.zeros((16, 16), bool)))
+
+
 def test_other_fixations_union_and_rescaling():
     a = np.zeros((4, 4), bool)
     a[0, 0] = True
@@ -415,7 +447,8 @@ def test_saliency_figures():
 
     rows = [{"checkpoint": c, "epoch": e, "metric": m, "value": 0.5, "value_lo": 0.4, "value_hi": 0.6}
             for c, e in (("centre_bias", np.nan), ("epoch_0", 0.0), ("epoch_1", 1.0)) for m in M.METRICS]
-    assert len(P.metrics_vs_epoch(pd.DataFrame(rows)).axes) == 6
+    shown = [ax.get_title() for ax in P.metrics_vs_epoch(pd.DataFrame(rows)).axes if ax.get_visible()]
+    assert shown == [P.METRIC_TITLES[m] for m in M.METRICS] and "AUC-Borji ↑" in shown
     summary = pd.DataFrame([{"set": "saliency_embedded", "checkpoint": c, "epoch": e, "region": r, "share": 0.3,
                              "share_lo": 0.2, "share_hi": 0.4, "area": 0.2}
                             for c, e in (("epoch_0", 0.0), ("epoch_1", 1.0)) for r in ("contour", "interior")])

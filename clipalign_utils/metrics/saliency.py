@@ -24,6 +24,8 @@ saliency models?" (TPAMI 2019); reference code: the benchmark's Matlab ``code_fo
   fewer), drawn without replacement ``n_splits`` = 100 times; thresholds 0, 0.1, … up to the
   largest value in play on the min–max normalised map; the AUC averaged over the splits.
   It rewards what a centre bias alone cannot.
+- ``auc_borji``: AUC-Borji (``AUC_Borji.m``): as ``sauc``, but the negatives are drawn uniformly from
+  every pixel of the map, with replacement, as many as there are fixations; a centre bias scores well.
 
 Fixations are binary maps (a pixel fixated more than once counts once, as in the benchmark).
 A saliency map of another size is first resized to the ground truth's (bilinear; the Matlab code
@@ -40,7 +42,7 @@ from PIL import Image
 from ..errors import ParameterError
 from .stats import bootstrap_mean_ci
 
-METRICS = ("cc", "nss", "sim", "kld", "auc_judd", "sauc")
+METRICS = ("cc", "nss", "sim", "kld", "auc_judd", "sauc", "auc_borji")
 # Higher is better for every metric but KLD.
 LOWER_IS_BETTER = frozenset({"kld"})
 MATLAB_EPS = float(np.finfo(np.float64).eps)  # 2.2204e-16, Matlab's eps
@@ -182,18 +184,43 @@ def sauc(saliency_map: np.ndarray, fixations: np.ndarray, other_fixations: np.nd
         return float("nan")
     rng = np.random.default_rng(seed)
     negatives = np.stack([s[rng.permutation(other_index)[:n_other]] for _ in range(int(n_splits))])
-    # Each split's thresholds are Matlab's 0:step:top, descending, with top its own maximum: the first
-    # ``count`` points of one grid. Splits are scored together per count, the same arithmetic as one at a time.
+    return _mean_split_auc(at_fixations, negatives, step)
+
+
+def auc_borji(saliency_map: np.ndarray, fixations: np.ndarray, n_splits: int = 100, step: float = 0.1,
+              seed: int = 0) -> float:
+    """AUC-Borji (``AUC_Borji.m``): negatives are the saliency values at pixels drawn uniformly from the
+    whole map, with replacement, as many as there are fixations, ``n_splits`` = 100 times; thresholds and
+    area as :func:`sauc`'s. Unlike sAUC it rewards a centre bias (the negatives are everywhere)."""
+    fixated = _as_fixations(fixations)
+    if not fixated.any():
+        return float("nan")
+    s = _minmax(resize_map(saliency_map, fixated.shape)).ravel()
+    if np.isnan(s).all():
+        return float("nan")
+    at_fixations = s[fixated.ravel()]
+    negatives = s[np.random.default_rng(seed).integers(0, s.size, size=(int(n_splits), at_fixations.size))]
+    return _mean_split_auc(at_fixations, negatives, step)
+
+
+def _mean_split_auc(at_fixations: np.ndarray, negatives: np.ndarray, step: float) -> float:
+    """The mean over splits (rows of ``negatives``) of the ROC area of the fixated values against the split's
+    negatives, at Matlab's thresholds 0:step:top, descending, top the split's largest value in play; true
+    positives over the fixations, false positives over the split's negatives (``AUC_shuffled.m``,
+    ``AUC_Borji.m``)."""
+    n_fix, n_negative = at_fixations.size, negatives.shape[1]
+    # Each split's thresholds are the first ``count`` points of one grid. Splits are scored together per
+    # count, the same arithmetic as one at a time.
     counts = np.floor(np.maximum(at_fixations.max(), negatives.max(axis=1)) / step + 1e-9).astype(int) + 1
     grid = np.arange(counts.max()) * step
     fixations_above = (at_fixations[None, :] >= grid[:, None]).sum(1)  # per threshold of the grid
     negatives_above = (negatives[:, None, :] >= grid[None, :, None]).sum(2)  # per split and threshold
-    aucs = np.empty(int(n_splits))
+    aucs = np.empty(len(negatives))
     for count in np.unique(counts):
         splits = np.flatnonzero(counts == count)
         ends = np.zeros((splits.size, 1)), np.ones((splits.size, 1))
         tp = np.broadcast_to(fixations_above[count - 1::-1] / n_fix, (splits.size, count))
-        fp = negatives_above[splits, count - 1::-1] / n_other
+        fp = negatives_above[splits, count - 1::-1] / n_negative
         aucs[splits] = _trapezoid(np.hstack([ends[0], tp, ends[1]]), np.hstack([ends[0], fp, ends[1]]), axis=1)
     return float(aucs.mean())
 
@@ -237,11 +264,12 @@ def centre_gaussian(shape: tuple[int, int], sigma: float = 0.25) -> np.ndarray:
 # --------------------------------------------------------------------- over many images
 def image_scores(saliency_map: np.ndarray, density: np.ndarray, fixations: np.ndarray,
                  other: np.ndarray, seed: int = 0, n_splits: int = 100) -> dict[str, float]:
-    """All six metrics of one image: {metric: value}."""
+    """Every metric (METRICS) of one image: {metric: value}."""
     s = resize_map(saliency_map, np.asarray(density).shape)
     return {"cc": cc(s, density), "nss": nss(s, fixations), "sim": sim(s, density), "kld": kld(s, density),
             "auc_judd": auc_judd(s, fixations, jitter=True, seed=seed),
-            "sauc": sauc(s, fixations, other, n_splits=n_splits, seed=seed)}
+            "sauc": sauc(s, fixations, other, n_splits=n_splits, seed=seed),
+            "auc_borji": auc_borji(s, fixations, n_splits=n_splits, seed=seed)}
 
 
 def score_images(saliency_maps: Sequence[np.ndarray], densities: Sequence[np.ndarray],

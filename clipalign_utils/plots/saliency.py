@@ -9,7 +9,7 @@ import pandas as pd
 from .common import epoch_axis, plt
 
 METRIC_TITLES = {"cc": "CC ↑", "nss": "NSS ↑", "sim": "SIM ↑", "kld": "KLD ↓", "auc_judd": "AUC-Judd ↑",
-                 "sauc": "shuffled AUC ↑"}
+                 "sauc": "shuffled AUC ↑", "auc_borji": "AUC-Borji ↑"}
 # The baselines' rows (steps.saliency.BASELINES), each drawn as its own horizontal line.
 BASELINE_STYLES = {"centre_bias": ("0.3", "--", "centre bias"), "object_silhouette": ("C2", "-.", "object silhouette"),
                    "shuffled_silhouette": ("C3", ":", "shuffled silhouette")}
@@ -31,7 +31,7 @@ def metrics_vs_epoch(table: pd.DataFrame, log_x: bool = True):
             if not base.empty:
                 ax.axhline(base["value"].iloc[0], color=colour, ls=style, label=label)
                 ax.axhspan(base["value_lo"].iloc[0], base["value_hi"].iloc[0], color=colour, alpha=0.1)
-        if metric in ("auc_judd", "sauc"):
+        if metric in ("auc_judd", "sauc", "auc_borji"):
             ax.axhline(0.5, color="0.6", lw=0.8, ls=":")
         ax.set_title(METRIC_TITLES[metric])
         epoch_axis(ax, rows["epoch"], log_x=log_x)

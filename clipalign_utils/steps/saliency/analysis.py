@@ -83,7 +83,7 @@ def saliency_over_checkpoints(run, data: SaliencySet, templates: Sequence[str], 
                               n_splits: int = 100, progress: bool = False,
                               with_baseline: bool = True, region_data: SaliencySet | None = None) -> SaliencyResults:
     """Every checkpoint of ``run``: saliency maps of ``data`` (cached), upsampled onto each ground truth,
-    scored with the six metrics (mean over images, bootstrap interval over images), plus the baselines'
+    scored with the metrics of ``metrics.saliency.METRICS`` (mean over images, bootstrap interval over images), plus the baselines'
     rows (:func:`baseline_maps`) and, where the set has region masks, each map's share of saliency per region.
 
     ``classnames`` default to the set's (the world's shapes for the embedded sets); a real dataset has
@@ -212,7 +212,7 @@ OPTIONAL_TABLES = ("saliency_peak", "saliency_regions")
 
 def measure(run: Run, params: dict, data: SaliencyData | None = None) -> dict[str, pd.DataFrame]:
     """Every checkpoint of ``run`` on the step's sets (``data``, default ``load(run, params)``):
-    {"saliency": saliency.csv (the six metrics per checkpoint, mean over images with a bootstrap interval,
+    {"saliency": saliency.csv (every metric per checkpoint, mean over images with a bootstrap interval,
     and the baselines), "saliency_per_image": every image's metrics per checkpoint, "saliency_peak"
     (:func:`peak_table`: the paired early-peak test of the headline sAUC over images), and where
     the images have region masks "saliency_regions": :func:`region_summary` of the maps' shares of

@@ -16,7 +16,8 @@ from .analysis import CURVE_METRICS, N_SHOWN, SaliencyData, checkpoint_maps, map
 
 
 # How the page's sentences name each metric (the tables keep the column names).
-METRIC_NAMES = {"sauc": "sAUC", "auc_judd": "AUC-Judd", "cc": "CC", "nss": "NSS", "sim": "SIM", "kld": "KLD"}
+METRIC_NAMES = {"sauc": "sAUC", "auc_judd": "AUC-Judd", "auc_borji": "AUC-Borji", "cc": "CC", "nss": "NSS",
+                "sim": "SIM", "kld": "KLD"}
 
 
 def _name(metric: str) -> str:
