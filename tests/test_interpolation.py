@@ -135,6 +135,24 @@ def test_checkpoints_the_run_lacks_are_refused_before_anything_is_written(tmp_pa
     assert sorted(p.relative_to(run) for p in run.rglob("*")) == before
 
 
+def test_ends_whose_weights_are_gone_are_refused_before_any_kernel(tmp_path):
+    """A streamed run keeps no weights unless --keep-weights says so: the step cannot load its ends (a review
+    found the names checked and the page failing on the missing file)."""
+    from clipalign_utils.steps.interpolation.ends import check_run
+    from helpers import fake_run
+
+    run = fake_run(tmp_path, epochs=(1, 2))  # names only: no weights on disk
+    values = {"interpolation_from": "epoch_1", "interpolation_to": "last", "distance": "euclidean"}
+    with pytest.raises(ParameterError, match=r"epoch_1.pt is not there: .*--keep-weights"):
+        check_run(run, values, ["interpolation"])
+    with pytest.raises(ParameterError, match=r"epoch_2.pt is not there"):  # the peak to come: its end only
+        check_run(run, {**values, "interpolation_from": "peak"}, ["iqa", "interpolation"])
+    run.checkpoints[0].path.parent.mkdir(parents=True)
+    for checkpoint in run.checkpoints:
+        checkpoint.path.write_bytes(b"weights")
+    check_run(run, values, ["interpolation"])
+
+
 def test_a_folder_of_runs_is_checked_run_by_run_before_any_kernel(tmp_path, capsys, monkeypatch):
     """The folder's command goes through multirun.rerun_step: each run's checkpoints checked there too (a
     review found its runs' names checked only inside the page)."""

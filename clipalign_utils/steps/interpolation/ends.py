@@ -49,9 +49,12 @@ def endpoints(run: Run, params: Mapping) -> tuple[Checkpoint, Checkpoint]:
 
 def check_run(run: Run, values: Mapping, running: Collection[str]) -> None:
     """:func:`endpoints` on the run before the command makes a folder or starts a kernel: a checkpoint name
-    the run lacks, or an ``iqa.csv`` without the distance, is one line there. With ``peak`` and the IQA step
-    in this command (``running``), only ``interpolation_to``: the peak is read from the table it writes."""
-    if values["interpolation_from"] == "peak" and "iqa" in running:
-        _to(run, values)
-    else:
-        endpoints(run, values)
+    the run lacks, an ``iqa.csv`` without the distance, or an end whose weights are gone (a streamed run's),
+    is one line there. With ``peak`` and the IQA step in this command (``running``), only
+    ``interpolation_to``: the peak is read from the table it writes."""
+    ends = [_to(run, values)] if values["interpolation_from"] == "peak" and "iqa" in running else endpoints(run, values)
+    for checkpoint in ends:
+        if not checkpoint.path.exists():  # a streamed run keeps no weights unless asked to
+            raise ParameterError(f"{checkpoint.path} is not there: the interpolation step loads the weights of "
+                                 f"{checkpoint.name}, which this run did not keep (stream it again with --keep-weights "
+                                 f"listing both ends' epochs, or name checkpoints whose weights are kept)")
