@@ -269,11 +269,13 @@ def test_the_ends_moved_by_reestimation_alone_are_said():
         "normalized noise drop 0.000 → undefined"]
     assert page.ends_sentences(table.assign(bn_statistics="interpolate"), path) == []
     one_point = table.assign(from_checkpoint="epoch_5")
-    assert page.ends_sentences(one_point, path) == []
+    assert page.ends_sentences(one_point, path) == [
+        "re-estimation alone moves `epoch_5` (every α: one point): IQA SRCC 0.300 with its trained statistics → "
+        "0.450; normalized noise drop 0.000 → 0.200"]
     params = {"interpolation_from": "peak", "interpolation_to": "epoch_5", "bn_batches": 2, "batch_size": 128}
     said = page.endpoint_sentences(one_point.assign(from_epoch=5.0, to_epoch=5.0), params)
     assert said[1].startswith("both ends are one checkpoint: IQA alignment peaks at the interpolation_to checkpoint")
-    assert said[2] == "one point: the checkpoint with its own BatchNorm running statistics"
+    assert said[2].startswith("BatchNorm running statistics re-estimated on the run's first 2 training batches")
 
 
 def test_undefined_margins_over_seeds_are_said_so():
@@ -309,31 +311,44 @@ def test_the_page_without_a_run_shows_the_recorded_tables_and_their_verdict(tmp_
     assert image.shape[1] > 1000 and image.std() > 0  # three panels, drawn
 
 
-def test_a_peak_at_the_last_checkpoint_is_one_point_and_writes_no_models(tmp_path, monkeypatch):
-    """When the alignment peak is the last checkpoint every α is that model: its own row at each α, no
-    interpolated (or BatchNorm re-estimated) model written."""
+@pytest.mark.parametrize("bn_statistics", ["interpolate", "reestimate"])
+def test_a_peak_at_the_last_checkpoint_is_one_point(tmp_path, monkeypatch, bn_statistics):
+    """When the alignment peak is the last checkpoint every α is that model, measured once: the checkpoint's
+    own file (interpolated statistics), or its one model with re-estimated statistics, as every other run's
+    line then has (a reader of page 11 found one run of three left with its trained statistics)."""
     last = Checkpoint(tmp_path / "epoch_5.pt", 5.0)
+    (tmp_path / "train_params.json").write_text("{}")
     run = Run(tmp_path, "tiny", 32, [Checkpoint(tmp_path / "epoch_1.pt", 1.0), last], {})
-    measured = []
+    torch.save({"state_dict": create_model("tiny", seed=0).state_dict()}, last.path)
+    measured, written = [], []
 
     def fake_measure(run_, checkpoints, params, data, scratch=None):
-        measured.append([c.name for c in checkpoints])
+        measured.append([(c.name, scratch is not None) for c in checkpoints])
         return pd.DataFrame({"checkpoint": [c.name for c in checkpoints], "iqa_srcc": 0.5, "iqa_srcc_lo": 0.4,
                              "iqa_srcc_hi": 0.6, "shape_bias": 0.3, "shape_bias_lo": 0.2, "shape_bias_hi": 0.4,
                              "noise_drop": 0.25, "noise_drop_lo": 0.2, "noise_drop_hi": 0.3,
                              "clean_accuracy": 0.7, "chance_corrected_drop": 0.3})
 
+    def fake_write(model_, start_state, end_state, alpha, name, folder, batches):
+        written.append((alpha, batches))
+        return folder / f"alpha_{alpha:g}.pt"
+
     monkeypatch.setattr(interpolation, "endpoints", lambda run_, params: (last, last))
     monkeypatch.setattr(interpolation, "measure_models", fake_measure)
     monkeypatch.setattr(interpolation, "load_checkpoint_model", lambda *a, **k: create_model("tiny", seed=0))
-    monkeypatch.setattr(interpolation, "write_interpolated", lambda *a: pytest.fail("a model was written"))
-    params = {"alphas": (0.25, 0.5), "bn_statistics": "reestimate", "bn_batches": 2}
+    monkeypatch.setattr(interpolation, "training_batches", lambda params, model_: "the first batches")
+    monkeypatch.setattr(interpolation, "write_interpolated", fake_write)
+    params = {"alphas": (0.25, 0.5), "bn_statistics": bn_statistics, "bn_batches": 2}
     table = interpolation.measure(run, params, data=object())["interpolation"]
-    assert measured == [["epoch_5"]]
+    if bn_statistics == "reestimate":
+        assert written == [(0.0, "the first batches")] and measured == [[("alpha_0", True)]]
+    else:
+        assert written == [] and measured == [[("epoch_5", False)]]
     assert table["alpha"].tolist() == [0.0, 0.25, 0.5, 1.0]
     assert set(table["from_checkpoint"]) == set(table["to_checkpoint"]) == {"epoch_5"}
     assert (table["iqa_srcc"] == 0.5).all() and (table["noise_drop"] == 0.25).all()
     assert list(table.columns) == interpolation.COLUMNS and table["has_batchnorm"].all()
+    assert set(table["bn_statistics"]) == {bn_statistics}
 
 
 def test_with_reestimated_statistics_the_ends_are_reestimated_too(tmp_path, monkeypatch):
@@ -370,7 +385,7 @@ def test_with_reestimated_statistics_the_ends_are_reestimated_too(tmp_path, monk
     written.clear(), measured.clear()
     table = interpolation.measure(run, {**params, "bn_statistics": "interpolate"}, data=object())["interpolation"]
     assert written == [(0.5, False)]
-    assert measured == [[(False, 0.5)], [(True, 1.0), (True, 5.0)]]  # the ends: the run's own files
+    assert measured == [[(True, 1.0), (True, 5.0)], [(False, 0.5)]]  # the ends: the run's own files
     assert table["alpha"].tolist() == [0.0, 0.5, 1.0]
 
 

@@ -357,6 +357,12 @@ def test_measure_with_a_stub_encoder(monkeypatch, tmp_path):
     assert (noise["n_classes"] == 4).all() and (noise["noise_at"] == "native").all()
     assert list(summary.columns[:len(SUMMARY_COLUMNS)]) == SUMMARY_COLUMNS
     assert summary["clean_at_chance"].tolist() == [True, False] == noise["clean_at_chance"].tolist()[::2]
+    # epoch_0 at chance: no mean drop, so no interval, in noise.csv as in noise_summary.csv (a reader found
+    # [0, 0] in the one beside nan in the other); epoch_1's drop 0.5 lies inside its own
+    for table, prefix in ((noise.drop_duplicates("checkpoint"), "mean_normalized_drop"),
+                          (summary, "mean_normalized_drop")):
+        bounds = table[[f"{prefix}_lo", f"{prefix}_hi"]].to_numpy(float)
+        assert np.isnan(bounds[0]).all() and bounds[1, 0] <= 0.5 <= bounds[1, 1]
 
 
 def _summary():

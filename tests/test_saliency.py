@@ -595,7 +595,7 @@ def test_step_measures_and_draws_the_maps_from_the_cache(tmp_path):
     fig = step_page.maps_figure(run, params, data, tables)
     assert sorted((tmp_path / "cache").iterdir()) == cached  # nothing computed again
     titles = [ax.get_title() for ax in fig.axes[:fig.axes[0].get_gridspec().ncols]]
-    assert titles[:2] == ["image", "people (density)"]
+    assert titles[:2] == ["image", "ground truth (density)"]
     assert titles[2:] == list(step.map_checkpoints(tables["saliency"], "epoch_0", "epoch_1"))
     matplotlib.pyplot.close("all")
 

@@ -48,7 +48,7 @@ def saliency_maps_grid(images: np.ndarray, densities: Sequence[np.ndarray], maps
     n, columns = len(images), 2 + len(maps_by_checkpoint)
     fig, axes = plt.subplots(n, columns, figsize=(scale * columns, scale * n), squeeze=False)
     for i in range(n):
-        panels = [(images[i], "image"), (densities[i], "people (density)")] + \
+        panels = [(images[i], "image"), (densities[i], "ground truth (density)")] + \
                  [(maps[i], name) for name, maps in maps_by_checkpoint.items()]
         for ax, (panel, title) in zip(axes[i], panels):
             ax.imshow(panel, cmap=None if np.ndim(panel) == 3 else "magma")

@@ -169,41 +169,42 @@ def measure(run: Run, params: dict, data: InterpolationData | None = None) -> di
     themselves. With BatchNorm statistics re-estimated (``bn_statistics=reestimate`` on a model with
     BatchNorm) every α is, 0 and 1 included, so the ends' rows are the endpoint weights with re-estimated
     statistics; otherwise α = 0 and 1 are the endpoint checkpoints' own files (their rows are theirs, as in
-    the steps' tables). When the two ends are one checkpoint every row is its row. The models are written to
-    a temporary folder inside the run and removed after."""
+    the steps' tables). When the two ends are one checkpoint every row is its one model's (re-estimated too
+    when the statistics are). The models are written to a temporary folder inside the run and removed after."""
     data = load(run, params) if data is None else data
     start, end = endpoints(run, params)
     grid = alpha_grid(params)
     model = load_checkpoint_model(end.path, run.model_name, run.image_size, options=run.model_options)
     batchnorm = has_batchnorm(model)
-    if start == end:
-        # the peak is the last checkpoint: the line is one point, θ(α) = θ for every α, and its own trained
-        # BatchNorm statistics are its activations' (re-estimating them would only add sampling noise)
-        rows = measure_models(run, [start], params, data)
-        rows = rows.loc[[0] * len(grid)].reset_index(drop=True)
-        rows.insert(0, "alpha", grid)
-        return {"interpolation": _annotate(rows, start, end, params, batchnorm)}
     reestimate = batchnorm and params["bn_statistics"] == "reestimate"
     if reestimate and not RunDir(run.run_dir).train_record.exists():
         raise ParameterError(f"{run.run_dir} was not trained here, so its training world is unknown and its "
                              f"BatchNorm statistics cannot be re-estimated on it: pass -p bn_statistics=interpolate")
+    # Re-estimating, every model is written and re-estimated, the ends too, and a line of one point (the peak
+    # is the last checkpoint: θ(α) = θ for every α) its one model: every run's line then compares like with
+    # like (trained running statistics are an average over training, not what a few batches give). Otherwise
+    # the ends are the run's own files (and its cache): their rows are those of the steps' tables.
+    one_point = start == end
+    inner = [alpha for alpha in grid if alpha not in (0.0, 1.0)]
+    written = ([0.0] if one_point else grid) if reestimate else ([] if one_point else inner)
     batches = training_batches(params, model) if reestimate else None
     start_state, end_state = _state_dict(start.path), _state_dict(end.path)
     RunDir(run.run_dir).cache.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(prefix=".interpolation-", dir=RunDir(run.run_dir).cache) as folder:
-        # Re-estimated statistics at every α, the ends too: the line then compares like with like (the ends'
-        # trained running statistics are an average over training, not what a few batches give).
-        written = grid if reestimate else [alpha for alpha in grid if alpha not in (0.0, 1.0)]
-        interpolated = [Checkpoint(write_interpolated(model, start_state, end_state, alpha, run.model_name,
-                                                      Path(folder), batches), alpha)
-                        for alpha in tqdm(written, desc="interpolate", leave=False)]
+        models = [Checkpoint(write_interpolated(model, start_state, end_state, alpha, run.model_name,
+                                                Path(folder), batches), alpha)
+                  for alpha in tqdm(written, desc="interpolate", leave=False)]
         del model, start_state, end_state
-        rows = measure_models(run, interpolated, params, data, Path(folder))
-        if not reestimate:
-            # the endpoints are the run's own files (and its cache): their rows are those of the steps' tables
-            ends = measure_models(run, [start, end], params, data)
-            rows = pd.concat([ends.iloc[[0, -1]], rows], ignore_index=True)
-    rows.insert(0, "alpha", written if reestimate else [0.0, 1.0] + written)
+        parts = [] if reestimate else [measure_models(run, [start] if one_point else [start, end], params, data)]
+        if models:
+            parts.append(measure_models(run, models, params, data, Path(folder)))
+        rows = pd.concat(parts, ignore_index=True)
+    if one_point:
+        rows = rows.loc[[0] * len(grid)].reset_index(drop=True)
+        alphas = grid
+    else:
+        alphas = written if reestimate else [0.0, 1.0] + written
+    rows.insert(0, "alpha", alphas)
     rows = rows.sort_values("alpha", kind="stable").reset_index(drop=True)
     return {"interpolation": _annotate(rows, start, end, params, batchnorm)}
 

@@ -29,8 +29,6 @@ def endpoint_sentences(table: pd.DataFrame, params: dict) -> list[str]:
         to = "the last checkpoint" if params["interpolation_to"] == "last" else "the interpolation_to checkpoint"
         lines.append(f"both ends are one checkpoint: IQA alignment peaks at {to}, so there is no line to walk "
                      "(pass interpolation_from=<an earlier checkpoint>)")
-        if row["bn_statistics"] == "reestimate":  # one point: its own trained statistics, nothing re-estimated
-            return lines + ["one point: the checkpoint with its own BatchNorm running statistics"]
     statistics = {"reestimate": f"BatchNorm running statistics re-estimated on the run's first {params['bn_batches']} "
                                 f"training batches ({params['batch_size']} images each) at every α, the ends "
                                 "included, so that the line compares like with like",
@@ -40,20 +38,24 @@ def endpoint_sentences(table: pd.DataFrame, params: dict) -> list[str]:
 
 
 def ends_sentences(table: pd.DataFrame, path: pd.DataFrame) -> list[str]:
-    """With re-estimated BatchNorm statistics, how far re-estimation alone moves the two ends: each end's IQA
-    SRCC and normalized noise drop with its own trained statistics (``path``: the checkpoints' rows,
-    :func:`.analysis.checkpoint_path`) and re-estimated (the table's α = 0 and 1). Nothing otherwise."""
+    """With re-estimated BatchNorm statistics, how far re-estimation alone moves the two ends (a line of one
+    point: its one checkpoint): each end's IQA SRCC and normalized noise drop with its own trained
+    statistics (``path``: the checkpoints' rows, :func:`.analysis.checkpoint_path`) and re-estimated (the
+    table's α = 0 and 1). Nothing otherwise."""
     table = table.sort_values("alpha")
     first = table.iloc[0]
-    if first["bn_statistics"] != "reestimate" or first["from_checkpoint"] == first["to_checkpoint"]:
+    if first["bn_statistics"] != "reestimate":
         return []
     own = path.set_index("checkpoint")
+    one_point = first["from_checkpoint"] == first["to_checkpoint"]
+    ends = [(0.0, first["from_checkpoint"])] + ([] if one_point else [(1.0, first["to_checkpoint"])])
     lines = []
-    for alpha, name in ((0.0, first["from_checkpoint"]), (1.0, first["to_checkpoint"])):
+    for alpha, name in ends:
         if name not in own.index:  # the steps' tables no longer hold it (re-measured since): nothing to compare
             continue
         row = table[table["alpha"] == alpha].iloc[0]
-        lines.append(f"re-estimation alone moves `{name}` (α = {alpha:g}): IQA SRCC {_value(own.loc[name, 'iqa_srcc'])} "
+        where = "every α: one point" if one_point else f"α = {alpha:g}"
+        lines.append(f"re-estimation alone moves `{name}` ({where}): IQA SRCC {_value(own.loc[name, 'iqa_srcc'])} "
                      f"with its trained statistics → {_value(row['iqa_srcc'])}; normalized noise drop "
                      f"{_value(own.loc[name, 'noise_drop'])} → {_value(row['noise_drop'])}")
     return lines
@@ -102,7 +104,8 @@ def seed_sentences(verdicts: pd.DataFrame) -> list[str]:
     one_point = int(verdicts["n_one_point"].max()) if "n_one_point" in verdicts else 0
     if one_point:
         lines.append(f"{one_point} of {n} runs peak in IQA alignment at the checkpoint their line ends at "
-                     "(interpolation_to): their line is one point and their margins are 0 at every α (undefined where the drop is)")
+                     "(interpolation_to): their line is one point and their margins are 0 at every α (the "
+                     "robustness margin undefined where the drop is undefined)")
     dominated = int(verdicts["n_from_dominates"].max()) if "n_from_dominates" in verdicts else 0
     if dominated:
         lines.append(f"in {dominated} of {n} runs the α = 0 end is already better on both axes (higher SRCC and a "
