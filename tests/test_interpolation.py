@@ -284,6 +284,16 @@ def test_undefined_margins_over_seeds_are_said_so():
     assert verdicts["verdict"].tolist() == ["inconclusive"]
     first = page.seed_sentences(verdicts)[0]
     assert "robustness margin undefined over 3 runs" in first and "nan" not in first
+    # defined in some runs only: the mean and interval are over those, and the sentence says how many (a smoke
+    # page read "+0.000 [+0.000, +0.000] over 3 runs" from two one-point runs beside one undefined)
+    tables["a"] = _run_table([0.40, 0.50, 0.30], [0.20, 0.10, 0.15])
+    tables["b"] = _run_table([0.40, 0.45, 0.30], [0.20, 0.12, 0.15])
+    verdicts = interpolation.beats_both(interpolation.seed_table(tables))
+    assert verdicts[["n_alignment_margin", "n_robustness_margin"]].iloc[0].tolist() == [3, 2]
+    first = page.seed_sentences(verdicts)[0]
+    # alignment: 0.1, 0.05, 0.1 over three runs; robustness: 0.15 − 0.10, 0.15 − 0.12 over the two with drops
+    assert "robustness margin +0.040 [" in first and "] (defined in 2) over 3 runs" in first
+    assert "alignment margin +0.083 [" in first and "(defined in 3)" not in first
 
 
 def test_the_page_without_a_run_shows_the_recorded_tables_and_their_verdict(tmp_path, monkeypatch):

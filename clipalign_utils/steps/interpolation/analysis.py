@@ -227,7 +227,8 @@ def seed_table(tables: dict[str, pd.DataFrame]) -> pd.DataFrame:
     95 % t interval over runs, and the paired margins by which α beats the better endpoint on each axis —
     ``alignment_margin`` = iqa_srcc(α) − max(iqa_srcc(0), iqa_srcc(1)) and ``robustness_margin`` =
     min(noise_drop(0), noise_drop(1)) − noise_drop(α), per run then averaged (positive: better than both);
-    ``n_one_point`` counts the runs whose two endpoints are one checkpoint, ``n_from_dominates`` those whose
+    ``n_alignment_margin`` / ``n_robustness_margin`` the runs where each margin is defined (the mean and interval
+    are over those), ``n_one_point`` counts the runs whose two endpoints are one checkpoint, ``n_from_dominates`` those whose
     α = 0 end has both the higher SRCC and the lower drop (no trade-off between the ends)."""
     per_run = []
     for label, table in tables.items():
@@ -250,6 +251,8 @@ def seed_table(tables: dict[str, pd.DataFrame]) -> pd.DataFrame:
         for column in ("iqa_srcc", "shape_bias", "noise_drop", "alignment_margin", "robustness_margin"):
             mean, lo, hi, n = t_interval(group[column].to_numpy(dtype=float))
             row.update({column: mean, f"{column}_lo": lo, f"{column}_hi": hi})
+            if column.endswith("_margin"):  # the runs where it is defined (a drop is undefined at chance)
+                row[f"n_{column}"] = n
         rows.append(row)
     return pd.DataFrame(rows)
 

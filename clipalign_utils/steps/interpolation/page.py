@@ -14,6 +14,12 @@ def _interval(row, column: str) -> str:
     return f"{row[column]:+.3f} [{row[f'{column}_lo']:+.3f}, {row[f'{column}_hi']:+.3f}]"
 
 
+def _defined(row, margin: str) -> str:
+    """' (defined in k)' when the margin is defined in fewer runs than the row has (older tables: nothing)."""
+    n = row.get(f"n_{margin}")
+    return f" (defined in {int(n)})" if pd.notna(n) and 0 < n < row["n_runs"] else ""
+
+
 def _value(value) -> str:
     return "undefined" if pd.isna(value) else f"{value:.3f}"
 
@@ -98,8 +104,9 @@ def seed_sentences(verdicts: pd.DataFrame) -> list[str]:
     if verdicts.empty:
         return ["no interior α: nothing between the endpoints was measured"]
     n = int(verdicts["n_runs"].min())
-    lines = [f"α = {row['alpha']:g}: alignment margin {_interval(row, 'alignment_margin')}, robustness margin "
-             f"{_interval(row, 'robustness_margin')} over {int(row['n_runs'])} runs: {row['verdict']}"
+    lines = [f"α = {row['alpha']:g}: alignment margin {_interval(row, 'alignment_margin')}"
+             f"{_defined(row, 'alignment_margin')}, robustness margin {_interval(row, 'robustness_margin')}"
+             f"{_defined(row, 'robustness_margin')} over {int(row['n_runs'])} runs: {row['verdict']}"
              for _, row in verdicts.iterrows()]
     one_point = int(verdicts["n_one_point"].max()) if "n_one_point" in verdicts else 0
     if one_point:
