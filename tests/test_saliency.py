@@ -96,29 +96,39 @@ def test_sauc_hand_computed():
     assert M.sauc(s, fix, fix, n_splits=3) == pytest.approx(0.5)
 
 
+def _matlab_split_auc(at_fixations, negatives, step=0.1):
+    """One split's ROC area as AUC_shuffled.m and AUC_Borji.m compute it: thresholds fliplr(0:step:top), top
+    the largest value in play; true positives over the fixations, false positives over the negatives."""
+    thresholds = (np.arange(int(np.floor(max(at_fixations.max(), negatives.max()) / step + 1e-9)) + 1) * step)[::-1]
+    tp = np.concatenate([[0.0], (at_fixations[None, :] >= thresholds[:, None]).sum(1) / at_fixations.size, [1.0]])
+    fp = np.concatenate([[0.0], (negatives[None, :] >= thresholds[:, None]).sum(1) / negatives.size, [1.0]])
+    return M._trapezoid(tp, fp)
+
+
 def _sauc_one_split_at_a_time(saliency_map, fixations, other, n_splits, step, seed):
     """The shuffled AUC as the MIT benchmark's Matlab code computes it, split by split."""
     s = M._minmax(np.asarray(saliency_map, dtype=float)).ravel()
     at_fixations, other_index = s[fixations.ravel()], np.flatnonzero(other.ravel())
     n_other = min(at_fixations.size, other_index.size)
-    rng, aucs = np.random.default_rng(seed), []
-    for _ in range(n_splits):
-        negatives = s[rng.permutation(other_index)[:n_other]]
-        thresholds = (np.arange(int(np.floor(max(at_fixations.max(), negatives.max()) / step + 1e-9)) + 1) * step)[::-1]
-        tp = np.concatenate([[0.0], (at_fixations[None, :] >= thresholds[:, None]).sum(1) / at_fixations.size, [1.0]])
-        fp = np.concatenate([[0.0], (negatives[None, :] >= thresholds[:, None]).sum(1) / n_other, [1.0]])
-        aucs.append(M._trapezoid(tp, fp))
-    return float(np.mean(aucs))
+    rng = np.random.default_rng(seed)
+    return float(np.mean([_matlab_split_auc(at_fixations, s[rng.permutation(other_index)[:n_other]], step)
+                          for _ in range(n_splits)]))
+
+
+def _random_maps(rng, largest: int, fixated: float):
+    """A random saliency map of random size and skew, with a random binary fixation map (at least one)."""
+    h, w = rng.integers(6, largest, size=2)
+    fixations = rng.random((h, w)) < rng.uniform(0.01, fixated)
+    fixations[0, 0] = True
+    return rng.random((h, w)) ** rng.uniform(0.3, 4), fixations
 
 
 @pytest.mark.parametrize("step", [0.1, 0.01])
 def test_sauc_scores_its_splits_together_with_the_same_arithmetic_as_one_at_a_time(step):
     rng = np.random.default_rng(3)
     for trial in range(40):
-        h, w = rng.integers(6, 60, size=2)
-        saliency_map = rng.random((h, w)) ** rng.uniform(0.3, 4)
-        fixations = rng.random((h, w)) < rng.uniform(0.01, 0.1)
-        fixations[0, 0] = True
+        saliency_map, fixations = _random_maps(rng, 60, 0.1)
+        h, w = fixations.shape
         other = rng.random((h, w)) < rng.uniform(0.05, 0.4)  # more than the fixations: each split its own top
         other[-1, -1] = True
         assert M.sauc(saliency_map, fixations, other, n_splits=30, step=step, seed=trial) == \
@@ -131,19 +141,11 @@ def test_auc_borji_against_the_matlab_code_and_by_hand():
     fixations scores 1 − f/2 per split, f the share of its negatives that land on fixations."""
     rng = np.random.default_rng(5)
     for trial in range(20):
-        h, w = rng.integers(6, 40, size=2)
-        saliency_map = rng.random((h, w)) ** rng.uniform(0.3, 4)
-        fixations = rng.random((h, w)) < rng.uniform(0.01, 0.2)
-        fixations[0, 0] = True
+        saliency_map, fixations = _random_maps(rng, 40, 0.2)
         s = M._minmax(saliency_map).ravel()
         at_fixations = s[fixations.ravel()]
         draws = np.random.default_rng(trial).integers(0, s.size, size=(30, at_fixations.size))
-        aucs = []
-        for negatives in s[draws]:
-            thresholds = (np.arange(int(np.floor(max(at_fixations.max(), negatives.max()) / 0.1 + 1e-9)) + 1) * 0.1)[::-1]
-            tp = np.concatenate([[0.0], (at_fixations[None, :] >= thresholds[:, None]).sum(1) / at_fixations.size, [1.0]])
-            fp = np.concatenate([[0.0], (negatives[None, :] >= thresholds[:, None]).sum(1) / at_fixations.size, [1.0]])
-            aucs.append(M._trapezoid(tp, fp))
+        aucs = [_matlab_split_auc(at_fixations, negatives) for negatives in s[draws]]
         assert M.auc_borji(saliency_map, fixations, n_splits=30, seed=trial) == pytest.approx(np.mean(aucs), abs=1e-12)
     fixations = np.zeros((16, 16), bool)
     fixations[4:12, 4:12] = True  # a quarter of the pixels

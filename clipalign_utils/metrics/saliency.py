@@ -171,12 +171,10 @@ def sauc(saliency_map: np.ndarray, fixations: np.ndarray, other_fixations: np.nd
     other = _as_fixations(other_fixations)
     if other.shape != fixated.shape:
         raise ParameterError(f"other_fixations must have the fixation map's shape {fixated.shape}; got {other.shape}")
-    if not fixated.any():
+    normalised = _normalised_at_fixations(saliency_map, fixated)
+    if normalised is None:
         return float("nan")
-    s = _minmax(resize_map(saliency_map, fixated.shape)).ravel()
-    if np.isnan(s).all():
-        return float("nan")
-    at_fixations = s[fixated.ravel()]
+    s, at_fixations = normalised
     other_index = np.flatnonzero(other.ravel())
     n_fix = at_fixations.size
     n_other = min(n_fix, other_index.size)
@@ -192,15 +190,23 @@ def auc_borji(saliency_map: np.ndarray, fixations: np.ndarray, n_splits: int = 1
     """AUC-Borji (``AUC_Borji.m``): negatives are the saliency values at pixels drawn uniformly from the
     whole map, with replacement, as many as there are fixations, ``n_splits`` = 100 times; thresholds and
     area as :func:`sauc`'s. Unlike sAUC it rewards a centre bias (the negatives are everywhere)."""
-    fixated = _as_fixations(fixations)
-    if not fixated.any():
+    normalised = _normalised_at_fixations(saliency_map, _as_fixations(fixations))
+    if normalised is None:
         return float("nan")
-    s = _minmax(resize_map(saliency_map, fixated.shape)).ravel()
-    if np.isnan(s).all():
-        return float("nan")
-    at_fixations = s[fixated.ravel()]
+    s, at_fixations = normalised
     negatives = s[np.random.default_rng(seed).integers(0, s.size, size=(int(n_splits), at_fixations.size))]
     return _mean_split_auc(at_fixations, negatives, step)
+
+
+def _normalised_at_fixations(saliency_map: np.ndarray, fixated: np.ndarray) -> tuple[np.ndarray, np.ndarray] | None:
+    """(the map at the fixation map's size, min–max normalised and flattened; its values at the fixations), or
+    None when there is nothing to score (no fixation, or a map without range)."""
+    if not fixated.any():
+        return None
+    s = _minmax(resize_map(saliency_map, fixated.shape)).ravel()
+    if np.isnan(s).all():
+        return None
+    return s, s[fixated.ravel()]
 
 
 def _mean_split_auc(at_fixations: np.ndarray, negatives: np.ndarray, step: float) -> float:
