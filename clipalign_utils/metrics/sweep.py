@@ -40,7 +40,8 @@ def setting_summary(means: pd.DataFrame, group: str = "setting", n_perm: int = 1
     rows = []
     for key, curve in means.groupby(group, sort=False):
         curve = curve.sort_values("epoch")
-        texture = above_chance(curve.assign(texture_bias=1 - curve["shape_bias"].astype(float)))
+        curve = curve.assign(texture_bias=1 - curve["shape_bias"].astype(float))
+        texture = above_chance(curve)
         early = _finite(texture[(texture["epoch"] > 0) & (texture["epoch"] <= EARLY_EPOCH)], "texture_bias")
         strongest = early.loc[early["texture_bias"].idxmax()] if len(early) else None
         last = curve.iloc[-1]
@@ -55,7 +56,7 @@ def setting_summary(means: pd.DataFrame, group: str = "setting", n_perm: int = 1
             "n_seeds": int(curve["n_seeds"].max()) if "n_seeds" in curve else 1,
             "early_texture_bias": strongest["texture_bias"] if strongest is not None else np.nan,
             "early_texture_epoch": strongest["epoch"] if strongest is not None else np.nan,
-            "final_texture_bias": 1 - float(last["shape_bias"]) if last_above_chance else np.nan,
+            "final_texture_bias": last["texture_bias"] if last_above_chance else np.nan,
             "iqa_peak_srcc": peak["peak_value"],
             "iqa_peak_epoch": peak["peak_epoch"],
             "iqa_final_srcc": peak["final_value"],

@@ -188,7 +188,9 @@ def measure(run: Run, params: dict, data: InterpolationData | None = None) -> di
     inner = [alpha for alpha in grid if alpha not in (0.0, 1.0)]
     written = ([0.0] if one_point else grid) if reestimate else ([] if one_point else inner)
     batches = training_batches(params, model) if reestimate else None
-    start_state, end_state = _state_dict(start.path), _state_dict(end.path)
+    # (a line of one point reads its one file once, and not at all when nothing is written)
+    start_state = _state_dict(start.path) if written else None
+    end_state = start_state if one_point else _state_dict(end.path)
     RunDir(run.run_dir).cache.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(prefix=".interpolation-", dir=RunDir(run.run_dir).cache) as folder:
         models = [Checkpoint(write_interpolated(model, start_state, end_state, alpha, run.model_name,

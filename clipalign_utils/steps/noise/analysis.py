@@ -68,7 +68,8 @@ def measure(run: Run, params: dict, data: NoiseData | None = None) -> dict[str, 
     noise["noise_at"] = params["noise_at"]
     noise["clean_at_chance"] = noise["checkpoint"].map(summary.set_index("checkpoint")["clean_at_chance"])
     # The mean drop is undefined at chance (noise_summary's is nan): so is its interval, the checkpoint's.
-    noise.loc[noise["clean_at_chance"].astype(bool), ["mean_normalized_drop_lo", "mean_normalized_drop_hi"]] = float("nan")
+    noise.loc[noise["clean_at_chance"].astype(bool),
+              ["mean_normalized_drop_lo", "mean_normalized_drop_hi"]] = float("nan")
     return {"noise": noise, "noise_summary": summary}
 
 
