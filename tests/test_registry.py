@@ -100,6 +100,18 @@ def test_only_the_cli_builds_the_book():
 
 
 # --- the registry itself ------------------------------------------------------------------------
+def test_finding_the_steps_imports_none_of_their_measuring_code():
+    """The registry finds the step packages without their analysis modules (every command starts by finding
+    them): a review found interpolation's registration importing the IQA step's analysis code, 0.8 s of it."""
+    import subprocess
+
+    probe = ("import sys; from clipalign_utils import registry; registry.steps(); "
+             "print(sorted(m for m in sys.modules if m.startswith('clipalign_utils.steps.') "
+             "and m.rsplit('.', 1)[-1] in ('analysis', 'ends', 'page', 'maps')))")
+    out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "[]"
+
+
 def test_registry_lists_the_steps_in_order_with_the_synthesis_last():
     assert registry.names() == ["train", "iqa", "shape", "noise", "similarity", "saliency", "interpolation", "tradeoff"]
     # the optional step runs when --only names it: not part of a run

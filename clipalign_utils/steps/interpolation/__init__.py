@@ -4,7 +4,6 @@ interpolation`` runs it; the default command does not."""
 from ...choices import BN_STATISTICS
 from ...errors import ParameterError
 from ...registry import Page, Step, Table, register, register_page
-from .ends import check_run
 
 NOTEBOOK = "11_interpolation"
 TABLE = Table("interpolation", ("alpha", "from_checkpoint", "to_checkpoint", "iqa_srcc", "iqa_srcc_lo",
@@ -30,6 +29,13 @@ def _check(params: dict) -> None:
                              f"batches (samples_per_epoch // batch_size); give at most {per_epoch}")
 
 
+def _check_run(run, values, running) -> None:
+    # imported when a command checks the step, not when the registry finds it (ends reads the IQA step's code)
+    from .ends import check_run
+
+    check_run(run, values, running)
+
+
 STEP = register(Step(
     "interpolation", NOTEBOOK, (TABLE,), depends=("iqa", "shape", "noise"),
     module="clipalign_utils.steps.interpolation.analysis",
@@ -44,7 +50,7 @@ STEP = register(Step(
     presets={"smoke": {"alphas": (0.5,), "bn_batches": 2}},
     choices={"bn_statistics": BN_STATISTICS},
     check=_check,
-    check_run=check_run,
+    check_run=_check_run,
     optional=True))
 
 # A build without the step's executed page shows the recorded results (:mod:`.placeholder`).
