@@ -276,6 +276,13 @@ def test_the_ends_moved_by_reestimation_alone_are_said():
     said = page.endpoint_sentences(one_point.assign(from_epoch=5.0, to_epoch=5.0), params)
     assert said[1].startswith("both ends are one checkpoint: IQA alignment peaks at the interpolation_to checkpoint")
     assert said[2].startswith("BatchNorm running statistics re-estimated on the run's first 2 training batches")
+    forwards = page.endpoint_sentences(table.assign(from_epoch=0.75, to_epoch=5.0), params)
+    assert len(forwards) == 2 and not any("backwards" in line for line in forwards)
+    backwards = page.endpoint_sentences(table.assign(from_checkpoint="epoch_5", to_checkpoint="epoch_0.75",
+                                                     from_epoch=5.0, to_epoch=0.75),
+                                        {**params, "interpolation_from": "epoch_5", "interpolation_to": "epoch_0.75"})
+    assert backwards[1] == ("the line runs backwards in training: α = 0 is the later checkpoint (epoch 5), "
+                            "α = 1 the earlier (epoch 0.75)")
 
 
 def test_undefined_margins_over_seeds_are_said_so():

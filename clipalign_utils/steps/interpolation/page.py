@@ -35,6 +35,11 @@ def endpoint_sentences(table: pd.DataFrame, params: dict) -> list[str]:
         to = "the last checkpoint" if params["interpolation_to"] == "last" else "the interpolation_to checkpoint"
         lines.append(f"both ends are one checkpoint: IQA alignment peaks at {to}, so there is no line to walk "
                      "(pass interpolation_from=<an earlier checkpoint>)")
+    elif row["from_epoch"] > row["to_epoch"]:
+        # legitimate (e.g. walking back from a late checkpoint), but the page's words "from" and "towards"
+        # then run against training's order, so say it
+        lines.append(f"the line runs backwards in training: α = 0 is the later checkpoint (epoch "
+                     f"{row['from_epoch']:g}), α = 1 the earlier (epoch {row['to_epoch']:g})")
     statistics = {"reestimate": f"BatchNorm running statistics re-estimated on the run's first {params['bn_batches']} "
                                 f"training batches ({params['batch_size']} images each) at every α, the ends "
                                 "included, so that the line compares like with like",
