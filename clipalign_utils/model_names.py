@@ -48,3 +48,24 @@ def input_size_problem(model: str, image_size: int) -> str | None:
     elif image_size < vision["patch_size"]:
         return f"image_size={image_size} is smaller than model {model}'s {vision['patch_size']}-px patches"
     return None
+
+
+def native_input_size(model: str) -> int | None:
+    """The input size (px) ``model``'s config builds it at: our scales' JSONs, or the JSON open_clip ships for
+    a built-in name, read without importing open_clip; None for a name neither has (a config added at run
+    time). A run's params.txt may force another (``force_image_size``), which the run's own size says."""
+    import importlib.util
+    import json
+
+    name = model.removeprefix("clipalign-") if model.startswith("clipalign-") else model
+    path = CONFIG_DIR / f"clipalign-{name}.json"
+    if not path.exists():
+        spec = importlib.util.find_spec("open_clip")  # locates the package; imports nothing
+        if spec is None or not spec.submodule_search_locations:
+            return None
+        path = Path(next(iter(spec.submodule_search_locations))) / "model_configs" / f"{model}.json"
+        if not path.exists():
+            return None
+    size = json.loads(path.read_text())["vision_cfg"]["image_size"]
+    return int(size[0] if isinstance(size, (list, tuple)) else size)
+

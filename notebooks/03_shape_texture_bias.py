@@ -23,8 +23,9 @@
 # classifier: the image embedding against the mean embedding of prompts such as "a photo of a
 # {class}."), and count its decisions on the images whose two cues differ. On Geirhos's stimuli the
 # classification is *direct 16-way zero-shot* over the 16 class names (with CLIP's 80 ImageNet
-# prompt templates), not model-vs-human's mapping of 1000 ImageNet logits onto 16 classes, which
-# needs an ImageNet classifier head a CLIP model does not have:
+# prompt templates). model-vs-human's own CLIP wrapper instead builds a 1000-class ImageNet zero-shot
+# head and averages its class probabilities into the 16 categories, so its published CLIP shape
+# biases come from another classifier and need not match these:
 #
 # - a **shape hit**: the predicted class is the shape's class;
 # - a **texture hit**: the predicted class is the texture's class;
@@ -37,7 +38,10 @@
 #
 # It ignores the "neither" decisions, so we report the three fractions (of all conflicting images)
 # beside it; a 95 % percentile-bootstrap interval resamples images. A shape bias of 1 means "always
-# the shape when it picks a cue", 0 "always the texture", 0.5 no preference.
+# the shape when it picks a cue", 0 "always the texture", 0.5 no preference. A model that guesses
+# (or answers one class whatever it sees) also scores about 0.5, so a checkpoint whose share of cue
+# decisions is not above what guessing gives (two classes of the dataset's, its bootstrap interval
+# reaching that share: `at_chance`) is shown but left out of the shift and of the synthesis' trend.
 #
 # The question for training dynamics: does a CLIP trained from scratch go through a texture phase
 # before it learns shape, as texture is the easier shortcut in its data?
@@ -90,7 +94,9 @@ say(shape_page.data_sentences(run, data))
 # %%
 tables = shape_step.measure(run, params, data)
 write_tables(tables, run.run_dir)
-display(tables["shape_bias"].drop(columns=["model", "n_templates"]).round(3))
+display(tables["shape_bias"].drop(columns=["model", "n_templates", "cue_fraction_lo", "cue_fraction_hi", "cue_chance"],
+                                  errors="ignore").round(3))
+say(shape_page.chance_sentences(tables["shape_bias"]))
 
 # %% [markdown]
 # ## Shape bias over training
@@ -105,8 +111,8 @@ save_figure(shape_page.curve_figure(data, tables), run.run_dir, "shape_bias_vs_e
 say(shape_page.reference_sentences())
 
 # %%
-# The texture phase is the lowest shape bias before the last checkpoint; the shift shows when it
-# leans to texture, the last checkpoint leans to shape, and their intervals do not overlap.
+# The texture phase is the lowest shape bias before the last checkpoint, both above chance; the shift
+# shows when it leans to texture, the last checkpoint leans to shape, and their intervals do not overlap.
 say(shape_page.shift_sentences(tables["shape_bias"]))
 
 # %% [markdown]

@@ -152,11 +152,7 @@ say(similarity_page.example_sentences(data, tables))
 
 # %% [markdown]
 # ## Reading the result
-# On the embedded set the score measures agreement with a panel of low-level metrics on low-level
-# damage: how closely the embedding's notion of "closer" follows what classical models of human
-# vision say about noise, blur, compression and colour — not what people say, and not mid-level
-# similarity. A model can score well here and still judge layout, pose or object identity unlike
-# people. That is the mid-level question; it needs human 2AFC judgments on mid-level variations, which
-# NIGHTS provides: run with `-p similarity_dataset=nights -p similarity_root=PATH` (and
-# `-p similarity_protocol=votes6` for the triplets DreamSim reports). On real sets the model sees
-# images as the IQA step does (`iqa_resize`): for a 32 px model, native-resolution patches by default.
+# What the score can say depends on who judged the triplets.
+
+# %%
+say(similarity_page.reading_sentences(data, params))

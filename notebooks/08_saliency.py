@@ -113,7 +113,8 @@ display(saliency_step.score_table(tables))
 # %% [markdown]
 # ## Each metric over training
 # The model's mean per checkpoint with its bootstrap band; the horizontal lines and bands are the
-# baselines (centre bias dashed, object silhouette dash-dotted, shuffled silhouette dotted). For the
+# baselines (centre bias dashed; on the embedded set also the object silhouette, dash-dotted, and the
+# shuffled silhouette, dotted). For the
 # AUCs the thin dotted line is chance (0.5). The first sentence places the checkpoints among the
 # baselines on the headline sAUC; the last ones are chapter 2's paired early-peak test on the mean
 # sAUC (best early minus final, resampling images).
@@ -146,9 +147,7 @@ if "saliency_regions" in tables:  # the world's images: their silhouettes are kn
 
 # %% [markdown]
 # ## Reading the result
-# On the embedded set every number here measures agreement with a *synthetic* observer who fixates
-# the object with a weak centre bias: a rising sAUC means the model's evidence gathers on the object,
-# not that it looks as people do. Whether attentional alignment with people peaks early needs human
-# fixations: run with `-p saliency_dataset=mit1003 -p saliency_root=PATH` (or `cat2000`). A 32 px model
-# sees real photographs squeezed to its input size, so its maps are coarse; the metrics compare them at
-# the ground truth's resolution after resizing, as the benchmark does.
+# What the metrics can say depends on whose fixations the maps are compared with.
+
+# %%
+say(saliency_page.reading_sentences(data))

@@ -43,6 +43,9 @@ def test_book_has_every_page(smoke_pipeline):
         assert len(re.findall(r"<img [^>]*src=\"[^\"]+\.png\"", page)) >= 2, name
         assert f"notebooks/{name}" in (smoke_pipeline / "book" / "_toc.yml").read_text()
     summary = (smoke_pipeline / "book" / "_generated" / "run.md").read_text()
+    # how to make the run again: one run of the preset, its seed (the intro had the default command, always)
+    assert f"bash scripts/setup.sh && .venv/bin/clipalign run --preset smoke -p seed=0 --out runs/{smoke_pipeline.name}\n" \
+        in summary
     assert "page 6 shows the one recorded in `book/recorded/06_sweep/`" in summary
     assert "page 9 shows the one recorded in `book/recorded/09_quality_experiment/`" in summary
     # … and chapter 10, with the command for the paper's Fig. 1 on a public trajectory, nothing computed.
@@ -236,3 +239,22 @@ def test_a_run_trained_elsewhere_gets_a_book_whose_page_1_says_so(smoke_pipeline
                                               r"\(clipalign run --out .* --only iqa,shape,noise,similarity,saliency,"
                                               r"tradeoff\)"):
         stage_book(run)
+
+
+def test_the_command_to_make_a_real_data_run_again_names_what_its_pages_were_given(tmp_path):
+    from clipalign_utils.orchestration.book import _reproduce_lines
+
+    run = tmp_path / "tid"
+    run.mkdir()
+    (run / "train_params.json").write_text(json.dumps({"seed": 3, "model": "tiny"}))
+    given = {"parameters": {"iqa_dataset": "tid2013", "iqa_root": "/data/tid2013", "device": "cpu", "n_boot": 200,
+                            "sigmas": [0.1, 0.2]},
+             "sources": {"iqa_dataset": "given", "iqa_root": "record.json", "device": "given",
+                         "n_boot": "preset default", "sigmas": "given"}}
+    (run / "record.json").write_text(json.dumps({"preset": "default", "steps": {
+        "train": {"parameters": {"seed": 3}, "sources": {"seed": "given"}}, "iqa": given}}))
+    lines = _reproduce_lines(run, run)
+    assert lines[3] == ("bash scripts/setup.sh && .venv/bin/clipalign run --preset default -p seed=3 "
+                        "-p iqa_dataset=tid2013 -p iqa_root=PATH -p sigmas=0.1,0.2 --out runs/tid")
+    assert lines[-1].startswith("(each `PATH` is your copy of that dataset")
+

@@ -270,7 +270,26 @@ def test_shape_bias_summary_by_hand():
     assert s["neither_fraction"] == pytest.approx(1 / 8)
     assert s["n_images"] == 8
     assert s["lo"] <= s["shape_bias"] <= s["hi"]
-    assert set(s) == {"shape_bias", "lo", "hi", "shape_fraction", "texture_fraction", "neither_fraction", "n_images"}
+    assert s["n_cue_decisions"] == 7
+    assert set(s) == {"shape_bias", "lo", "hi", "shape_fraction", "texture_fraction", "neither_fraction", "n_images",
+                      "n_cue_decisions"}
+
+
+def test_shape_bias_at_chance_is_the_cue_decisions_interval_reaching_two_classes_of_n():
+    from clipalign_utils.metrics.stats import percentile_interval, resampled_rows
+
+    s = shape_bias_summary(PREDICTED, SHAPE, TEXTURE, n_boot=500, seed=4, n_classes=4)
+    # 7 of the 8 conflicting images decided for a cue; the interval on the shape bias' own draws, by a loop
+    cue = np.array([1, 1, 1, 1, 1, 1, 1, 0], dtype=float)
+    replicates = np.concatenate([cue[rows].mean(axis=1) for rows in resampled_rows(8, 500, 4)])
+    assert (s["cue_fraction_lo"], s["cue_fraction_hi"]) == percentile_interval(replicates, 0.95)
+    assert s["cue_chance"] == 0.5 and s["at_chance"] == (s["cue_fraction_lo"] <= 0.5)
+    assert not shape_bias_summary(SHAPE, SHAPE, TEXTURE, n_boot=200, n_classes=3)["at_chance"]  # all by shape
+    # One answer whatever the image, on a balanced 16-class set: a shape bias of 0.5 that is guessing.
+    shape, texture = np.divmod(np.arange(16 * 16), 16)
+    one_answer = shape_bias_summary(np.full(shape.size, 3), shape, texture, n_boot=300, n_classes=16)
+    assert one_answer["shape_bias"] == 0.5 and one_answer["at_chance"]
+    assert one_answer["n_cue_decisions"] == 30 and one_answer["cue_chance"] == 2 / 16
 
 
 def test_shape_bias_without_hits_is_nan():

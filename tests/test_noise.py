@@ -323,6 +323,27 @@ def test_load_follows_the_parameters():
     assert list(data.image_sets) == [0.0, 0.2] and len(data.templates) == 1
 
 
+def test_noise_at_input_on_a_run_without_a_recorded_size_is_at_its_models_input(tmp_path):
+    """A run without params.txt (or open_clip_train's without force_image_size) records no input size: the
+    noise goes on at the model's own (an audit found ViT-B-32's "input" noise put on CIFAR's 32 px)."""
+    from types import SimpleNamespace
+
+    from clipalign_utils.steps.noise.analysis import load
+
+    root = make_cifar100(tmp_path / "cifar", n=8)
+    params = config.resolve("smoke", noise_dataset="cifar100", noise_root=str(root), sigmas=(0.1,),
+                            prompt_templates="single", noise_at="input")
+    at_input = load(SimpleNamespace(image_size=None, model_name="ViT-B-32"), params).image_sets
+    assert {sigma: images.images.shape[1:3] for sigma, images in at_input.items()} == {0.0: (224, 224),
+                                                                                       0.1: (224, 224)}
+    forced = load(SimpleNamespace(image_size=64, model_name="ViT-B-32"), params).image_sets
+    assert forced[0.1].images.shape[1:3] == (64, 64)  # params.txt's force_image_size wins
+    with pytest.raises(ParameterError, match="parameter noise_at='input' needs the model's input size"):
+        load(SimpleNamespace(image_size=None, model_name="my-own-config"), params)
+    native = load(SimpleNamespace(image_size=None, model_name="my-own-config"), {**params, "noise_at": "native"})
+    assert native.image_sets[0.1].images.shape[1:3] == (32, 32)
+
+
 def test_measure_with_a_stub_encoder(monkeypatch, tmp_path):
     from types import SimpleNamespace
 

@@ -647,3 +647,19 @@ def test_object_placement_moves_objects_and_keeps_the_rest_of_each_item():
     assert centres["varied"] > 2 * centres["centred"] and areas["varied"] < areas["centred"]
     with pytest.raises(ParameterError, match="object_placement must be one of varied, centred"):
         world.WorldConfig(32, object_placement="corner")
+
+
+def test_reading_the_result_follows_whose_fixations():
+    from types import SimpleNamespace
+
+    from clipalign_utils.steps.saliency.page import reading_sentences
+
+    world = SimpleNamespace(scored=SimpleNamespace(silhouettes=[np.ones((2, 2))], name="embedded", ground_truth="x"))
+    assert reading_sentences(world)[0].startswith("on the embedded set every number here measures agreement with "
+                                                  "a *synthetic* observer")
+    people = SimpleNamespace(scored=SimpleNamespace(silhouettes=None, name="mit1003",
+                                                    ground_truth="15 free-viewing observers"))
+    said = reading_sentences(people)
+    assert said[0].startswith("on mit1003 the ground truth is people's free-viewing fixations (15 free-viewing "
+                              "observers)")
+    assert not any("synthetic" in line or "saliency_dataset=" in line for line in said)

@@ -167,6 +167,17 @@ def test_texture_then_shape_on_constructed_curves():
     assert not texture_then_shape(overlapping)["shift_shows"]
 
 
+def test_texture_then_shape_leaves_out_checkpoints_at_chance():
+    from clipalign_utils.metrics.shape_bias import texture_then_shape
+
+    table = _shape_bias_table().assign(at_chance=[True, True, False, False, False])
+    # The guessing epoch 0.5 (0.2) no longer makes the texture phase: epoch 1 (0.4) does.
+    result = texture_then_shape(table)
+    assert result["first"]["epoch"] == 1 and result["texture_phase"]["epoch"] == 1
+    assert result["left_out"]["epoch"].tolist() == [0, 0.5] and result["shift_shows"]
+    assert not texture_then_shape(table.assign(at_chance=True))["shift_shows"]
+
+
 # --- the step module: measure's tables, the page's sentences and figures by hand ------------------
 
 def _shape_bias_table():
@@ -203,6 +214,27 @@ def test_shift_sentences_by_hand():
         "the lowest does not lean towards texture (below 0.5); the last leans towards shape (above 0.5); their "
         "intervals are not separated",
         "texture-then-shape shift shows: no", "last checkpoint's shape bias minus the human reference's (0.96): +0.020"]
+
+
+def test_chance_and_shift_sentences_say_the_cue_decisions_and_leave_out_guessing():
+    from clipalign_utils.steps.shape.page import chance_sentences, shift_sentences
+
+    table = _shape_bias_table().assign(n_images=40, n_cue_decisions=[4, 20, 20, 20, 1], cue_chance=0.25,
+                                       at_chance=[True, False, False, False, False])
+    assert chance_sentences(table) == [
+        "at chance on the cue-conflict images (the share decided for the shape or the texture class does not lie "
+        "above 0.250, two of 8 classes): epoch 0; their shape bias describes guessing, and the shift below and the "
+        "synthesis' trend leave them out"]
+    said = shift_sentences(table)
+    assert said[0] == "first checkpoint above chance (epoch 0.5): shape bias 0.200 over 20 cue decisions of 40 images"
+    assert said[2] == ("last checkpoint above chance (epoch 4): shape bias 0.950 [0.900, 1.000] over 1 cue decision "
+                       "of 40 images")
+    assert chance_sentences(table.assign(at_chance=False))[0].startswith("every checkpoint decides for a cue above "
+                                                                          "chance")
+    guessing = shift_sentences(table.assign(at_chance=True))
+    assert guessing[-1] == "texture-then-shape shift shows: no (every checkpoint is at chance on the cue-conflict images)"
+    assert chance_sentences(table.assign(at_chance=True))[0].endswith("have no checkpoint left to read")
+    assert chance_sentences(_shape_bias_table()) == []  # a table written before the judgement
 
 
 def test_fraction_sentences_name_each_checkpoint_once():

@@ -158,3 +158,41 @@ def test_read_metric_names_a_missing_column(tmp_path):
         results.read_metric(tmp_path, "two_afc")
     with pytest.raises(Exception, match="--only saliency"):
         results.read_metric(tmp_path, "saliency")
+
+
+def test_each_classification_measure_is_read_above_its_own_classifiers_chance():
+    """With real datasets the shape and noise steps ask two classifiers: CIFAR-100 at chance must not take
+    the Geirhos texture bias out of its trend (a real-data audit found claim 2 judged on nothing)."""
+    epochs = [0, 0.5, 1, 2, 3, 4]
+    df = checkpoint_table(epochs, iqa_srcc=[0.1, 0.3, 0.2, 0.25, 0.2, 0.15], iqa_srcc_lo=0.0, iqa_srcc_hi=0.5,
+                          shape_bias=[0.1, 0.2, 0.3, 0.4, 0.5, 0.6], noise_drop=[0.1, 0.2, 0.1, 0.3, 0.2, 0.4],
+                          clean_accuracy=0.01, at_chance=True, shape_at_chance=[True] + [False] * 5)
+    claims = {c.column: c for _, c in registry.claims() if isinstance(c, registry.TrendClaim)}
+    texture = tradeoff.trend_claim(df.assign(texture_bias=1 - df["shape_bias"]), claims["texture_bias"], n_perm=2000, seed=0, alpha=0.05)
+    # Five checkpoints above chance on the cue-conflict images, texture bias falling monotonically: rho = -1.
+    assert texture["value"] == pytest.approx(-1.0) and texture["verdict"] == tradeoff.REPRODUCED
+    assert texture["detail"].endswith("; 1 at-chance checkpoint(s) left out")
+    noise = tradeoff.trend_claim(df, claims["noise_drop"], n_perm=2000, seed=0, alpha=0.05)
+    assert np.isnan(noise["value"]) and noise["verdict"] == tradeoff.INCONCLUSIVE
+    assert noise["detail"] == ("noise_drop: no trend to test (0 checkpoint(s) with a value above chance: a trend "
+                               "needs 3); 6 at-chance checkpoint(s) left out")
+    relations = tradeoff.pairwise_relations(df, n_perm=500).set_index(["x", "y"])["n"]
+    assert relations.to_dict() == {("iqa_srcc", "texture_bias"): 5, ("iqa_srcc", "noise_drop"): 0,
+                                   ("texture_bias", "noise_drop"): 0}
+    # A table from before the shape step judged its own decisions reads the noise step's flag, as it did.
+    old = df.drop(columns="shape_at_chance").assign(at_chance=[True, True, False, False, False, False])
+    assert tradeoff.at_chance(old, "texture_bias").tolist() == [True, True, False, False, False, False]
+    assert tradeoff.at_chance(old, "iqa_srcc").tolist() == [False] * 6
+    means = tradeoff.seed_means(pd.concat([df.assign(seed=s, scale="tiny") for s in range(3)]))
+    assert means["shape_at_chance"].tolist() == [True] + [False] * 5 and means["at_chance"].all()
+
+
+def test_an_undefined_verdict_statistic_is_said_with_its_reason():
+    from clipalign_utils.steps.tradeoff.page import verdict_sentences
+
+    row = {"claim": "noise drop falls during training", "statistic": "spearman(epoch, noise_drop)",
+           "value": np.nan, "ci_lo": np.nan, "ci_hi": np.nan, "p_value": np.nan, "verdict": "inconclusive",
+           "detail": "noise_drop: no trend to test (0 checkpoint(s) with a value above chance: a trend needs 3)"}
+    assert verdict_sentences(pd.DataFrame([row])) == [
+        "- noise drop falls during training: **inconclusive** (spearman(epoch, noise_drop) undefined: noise_drop: "
+        "no trend to test (0 checkpoint(s) with a value above chance: a trend needs 3))"]

@@ -649,3 +649,25 @@ def test_both_candidates_are_measured_with_one_normalized_euclidean_metric(patch
     odd = np.arange(n) % 2 == 1
     np.testing.assert_allclose(e0, np.where(odd, d1, d0), rtol=1e-12)
     np.testing.assert_allclose(e1, np.where(odd, d0, d1), rtol=1e-12)
+
+
+def test_reading_the_result_follows_who_judged():
+    """The page's closing words were the embedded set's, whatever set it read (a real-data audit: a NIGHTS
+    page ended by telling the reader to run NIGHTS)."""
+    from types import SimpleNamespace
+
+    from clipalign_utils.steps.similarity.page import reading_sentences
+
+    params = {"similarity_protocol": "all", "iqa_resize": "auto"}
+    embedded = reading_sentences(SimpleNamespace(panel=("ssim", "mdsi"), name="embedded"), params)
+    assert embedded[0].startswith("on the embedded set the score measures agreement with a panel of low-level metrics")
+    assert "-p similarity_dataset=nights" in embedded[1]
+    nights = reading_sentences(SimpleNamespace(panel=(), name="nights"), params)
+    assert nights[0].startswith("on NIGHTS the score is agreement with people's votes on mid-level variations")
+    assert nights[1].startswith("protocol `all`: every triplet of the split")
+    assert "the triplets with at least 6 votes" in reading_sentences(
+        SimpleNamespace(panel=(), name="nights"), {**params, "similarity_protocol": "votes6"})[1]
+    bapps = reading_sentences(SimpleNamespace(panel=(), name="bapps"), params)
+    assert bapps[0].startswith("on BAPPS the score is agreement with people's 2AFC judgments")
+    assert not any("similarity_dataset=nights" in line or "panel" in line for line in nights + bapps)
+    assert nights[-1] == bapps[-1] and "`iqa_resize=auto`" in bapps[-1]

@@ -33,7 +33,7 @@ def early_decline(epochs, values) -> float:
 
 
 def _usable(run: pd.DataFrame, column: str) -> pd.DataFrame:
-    return above_chance(run) if column in CLASSIFICATION_MEASURES else run
+    return above_chance(run, column) if column in CLASSIFICATION_MEASURES else run
 
 
 def per_seed(table: pd.DataFrame, statistic, column: str, other: str | None = None) -> pd.DataFrame:

@@ -41,11 +41,17 @@ def _ratio_ci(shape_hits: np.ndarray, texture_hits: np.ndarray, n_boot: int, see
     return bootstrap_blocked_ci(shape_hits.size, ratios, n_boot, seed)
 
 
-def shape_bias_summary(predicted, shape_label, texture_label, n_boot: int = 1000, seed: int = 0) -> dict:
+def shape_bias_summary(predicted, shape_label, texture_label, n_boot: int = 1000, seed: int = 0,
+                       n_classes: int | None = None) -> dict:
     """Shape bias of a model's decisions, with a bootstrap CI over the conflicting images.
 
     Keys: shape_bias, lo, hi, shape_fraction, texture_fraction, neither_fraction, n_images
-    (the number of conflicting images; the fractions are over them).
+    (the number of conflicting images; the fractions are over them), n_cue_decisions (the decisions for
+    the shape or the texture class: what the shape bias is a ratio of). With ``n_classes`` (the classifier's
+    classes) also cue_fraction_lo/_hi (the bootstrap interval of the share of images decided for a cue, on
+    the shape bias' own draws), cue_chance = 2 / n_classes (that share when guessing) and at_chance (the
+    interval reaches it: the decisions do not tell shape from texture better than guessing, and the shape
+    bias of such a checkpoint describes noise).
     """
     predicted, shape_label, texture_label = _conflicting(predicted, shape_label, texture_label)
     shape_hits = predicted == shape_label
@@ -54,7 +60,7 @@ def shape_bias_summary(predicted, shape_label, texture_label, n_boot: int = 1000
     lo, hi = _ratio_ci(shape_hits, texture_hits, n_boot, seed)
     shape_fraction = float(shape_hits.mean()) if n_images else float("nan")
     texture_fraction = float(texture_hits.mean()) if n_images else float("nan")
-    return {
+    summary = {
         "shape_bias": _ratio(shape_hits, texture_hits),
         "lo": lo,
         "hi": hi,
@@ -62,7 +68,16 @@ def shape_bias_summary(predicted, shape_label, texture_label, n_boot: int = 1000
         "texture_fraction": texture_fraction,
         "neither_fraction": 1.0 - shape_fraction - texture_fraction,
         "n_images": n_images,
+        "n_cue_decisions": int(shape_hits.sum() + texture_hits.sum()),
     }
+    if n_classes is not None:
+        cue_hits = (shape_hits | texture_hits).astype(float)
+        cue_lo, cue_hi = bootstrap_blocked_ci(n_images, lambda rows: cue_hits[rows].mean(axis=1), n_boot, seed)
+        chance = 2.0 / n_classes
+        summary.update({"cue_fraction_lo": cue_lo, "cue_fraction_hi": cue_hi, "cue_chance": chance,
+                        # no interval (no images): nothing above chance either
+                        "at_chance": bool(not cue_lo > chance)})
+    return summary
 
 
 def per_class_shape_bias(predicted, shape_label, texture_label) -> pd.DataFrame:
@@ -87,8 +102,17 @@ def texture_then_shape(table: pd.DataFrame) -> dict:
     that minimum leans to texture (< 0.5), the last checkpoint leans to shape (> 0.5), and their
     bootstrap intervals do not overlap. Returns the three rows (first, texture_phase, last) and
     the booleans texture_phase_leans_texture, last_leans_shape, separated, shift_shows.
+
+    With an ``at_chance`` column (:func:`shape_bias_summary`), the at-chance checkpoints are left out: the
+    three rows are of those above chance (``left_out``: the rows left out). With none above chance the rows
+    are of every checkpoint and the shift does not show.
     """
     table = table.sort_values("epoch").reset_index(drop=True)
+    chance = table["at_chance"].fillna(False).astype(bool) if "at_chance" in table.columns else None
+    left_out = table[chance] if chance is not None else table.iloc[:0]
+    none_above = chance is not None and bool(chance.all())
+    if chance is not None and not none_above:
+        table = table[~chance].reset_index(drop=True)
     before_last = table.iloc[:-1] if len(table) > 1 else table
     early = (before_last.loc[before_last["shape_bias"].idxmin()] if before_last["shape_bias"].notna().any()
              else before_last.iloc[0])
@@ -98,5 +122,6 @@ def texture_then_shape(table: pd.DataFrame) -> dict:
     separated = bool(early["hi"] < last["lo"])
     return {"first": table.iloc[0], "texture_phase": early, "last": last,
             "texture_phase_leans_texture": leans_texture, "last_leans_shape": leans_shape,
-            "separated": separated,
-            "shift_shows": leans_texture and leans_shape and separated and early["epoch"] < last["epoch"]}
+            "separated": separated, "left_out": left_out,
+            "shift_shows": (leans_texture and leans_shape and separated and early["epoch"] < last["epoch"]
+                            and not none_above)}

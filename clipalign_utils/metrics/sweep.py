@@ -35,20 +35,22 @@ def setting_summary(means: pd.DataFrame, group: str = "setting", n_perm: int = 1
     """One row per setting: the SUMMARY_MEASURES of its seed-mean curve, their epochs, n_seeds, and
     noise_drop_rho / noise_drop_p = Spearman(epoch, noise drop) over its checkpoints above chance. The
     classification measures (texture bias, noise drop) are read at checkpoints above chance only (``at_chance``
-    of ``seed_means``: most seeds at chance), as the synthesis' verdicts read them: at chance they describe
+    and ``shape_at_chance`` of ``seed_means``: most seeds at chance), as the synthesis' verdicts read them: at chance they describe
     noise; the last checkpoint's is nan when it is at chance."""
     rows = []
     for key, curve in means.groupby(group, sort=False):
         curve = curve.sort_values("epoch")
         curve = curve.assign(texture_bias=1 - curve["shape_bias"].astype(float))
-        texture = above_chance(curve)
+        texture = above_chance(curve, "texture_bias")
         early = _finite(texture[(texture["epoch"] > 0) & (texture["epoch"] <= EARLY_EPOCH)], "texture_bias")
         strongest = early.loc[early["texture_bias"].idxmax()] if len(early) else None
         last = curve.iloc[-1]
-        last_above_chance = not at_chance(curve).iloc[-1]
+        # each measure by its own classifier's chance (the cue-conflict decisions, the clean accuracy)
+        last_shape_above_chance = not at_chance(curve, "texture_bias").iloc[-1]
+        last_above_chance = not at_chance(curve, "noise_drop").iloc[-1]
         iqa = _finite(curve, "iqa_srcc")
         peak = rises_then_falls(iqa["epoch"], iqa["iqa_srcc"], iqa["iqa_srcc_lo"], iqa["iqa_srcc_hi"])
-        drops = _finite(above_chance(curve), "noise_drop")
+        drops = _finite(above_chance(curve, "noise_drop"), "noise_drop")
         trend = (monotone_trend(drops["epoch"], drops["noise_drop"], n_perm=n_perm, seed=seed)
                  if len(drops) >= 3 else {"rho": np.nan, "p_value": np.nan})
         rows.append({
@@ -56,7 +58,7 @@ def setting_summary(means: pd.DataFrame, group: str = "setting", n_perm: int = 1
             "n_seeds": int(curve["n_seeds"].max()) if "n_seeds" in curve else 1,
             "early_texture_bias": strongest["texture_bias"] if strongest is not None else np.nan,
             "early_texture_epoch": strongest["epoch"] if strongest is not None else np.nan,
-            "final_texture_bias": last["texture_bias"] if last_above_chance else np.nan,
+            "final_texture_bias": last["texture_bias"] if last_shape_above_chance else np.nan,
             "iqa_peak_srcc": peak["peak_value"],
             "iqa_peak_epoch": peak["peak_epoch"],
             "iqa_final_srcc": peak["final_value"],

@@ -2,8 +2,9 @@
 
 Input is one row per checkpoint with columns epoch, iqa_srcc, iqa_srcc_lo, iqa_srcc_hi, shape_bias,
 clean_accuracy and noise_drop (the mean normalized drop over noisy sigmas); optional: at_chance (the
-checkpoint's clean zero-shot accuracy is not above chance: left out of every trend of a classification
-measure), chance_corrected_drop, and iqa_early_drop with iqa_early_drop_lo/_hi (the IQA step's paired
+checkpoint's clean zero-shot accuracy is not above chance: left out of every trend of a noise measure),
+shape_at_chance (its cue-conflict decisions are not: left out of every trend of shape or texture bias;
+without it, at_chance), chance_corrected_drop, and iqa_early_drop with iqa_early_drop_lo/_hi (the IQA step's paired
 early-peak test, one value per run repeated on its rows); two_afc_score with two_afc_score_lo/_hi (the
 similarity step's overall 2AFC score) and saliency_sauc with saliency_sauc_lo/_hi (the saliency step's shuffled AUC),
 each with its step's paired test (two_afc_early_drop…, saliency_early_drop…), judged by ``peak_claim``
@@ -36,19 +37,32 @@ def _with_texture_bias(df: pd.DataFrame) -> pd.DataFrame:
 
 
 CLASSIFICATION_MEASURES = ("shape_bias", "texture_bias", "noise_drop", "chance_corrected_drop")
+# Each classification measure is read where its own step's classifier is above chance: the shape step
+# judges its cue-conflict decisions, the noise step its clean accuracy (on real datasets, two tasks).
+CHANCE_FLAGS = {"shape_bias": "shape_at_chance", "texture_bias": "shape_at_chance",
+                "noise_drop": "at_chance", "chance_corrected_drop": "at_chance"}
 
 
-def at_chance(df: pd.DataFrame) -> pd.Series:
-    """Which rows' models are at chance (``at_chance``; none when ``df`` lacks the column)."""
-    if "at_chance" not in df.columns:
-        return pd.Series(False, index=df.index)
-    return df["at_chance"].fillna(False).astype(bool)
+def at_chance(df: pd.DataFrame, measure: str = "noise_drop") -> pd.Series:
+    """Which rows' ``measure`` comes from a classifier at chance (:data:`CHANCE_FLAGS`; none for a measure
+    that is not a classification's, or when ``df`` lacks the flag). Rows written before the shape step
+    judged its own decisions (no ``shape_at_chance``) read the noise step's ``at_chance`` for the shape
+    measures, as they always did: in the embedded world both steps ask one classifier."""
+    own = CHANCE_FLAGS.get(measure)
+    flags = df[own] if own in df.columns else pd.Series(np.nan, index=df.index, dtype=object)
+    if own is not None and own != "at_chance" and "at_chance" in df.columns:
+        flags = flags.astype(object).where(flags.notna(), df["at_chance"])
+    return flags.astype(object).where(flags.notna(), False).astype(bool)
 
 
-def above_chance(df: pd.DataFrame) -> pd.DataFrame:
-    """The rows whose model is above chance: a classification measure of an at-chance checkpoint
-    (texture bias, noise drop) describes noise, so every trend of one leaves those rows out alike."""
-    return df[~at_chance(df)]
+def above_chance(df: pd.DataFrame, *measures: str) -> pd.DataFrame:
+    """The rows where each of ``measures`` (default: the noise drop) comes from a classifier above chance: a
+    classification measure of an at-chance checkpoint (texture bias, noise drop) describes noise, so every
+    trend of one leaves those rows out alike."""
+    keep = pd.Series(True, index=df.index)
+    for measure in measures or ("noise_drop",):
+        keep &= ~at_chance(df, measure)
+    return df[keep]
 
 
 def time_covariate(epochs) -> np.ndarray:
@@ -133,9 +147,10 @@ def pairwise_relations(df: pd.DataFrame, n_perm: int = 10000, seed: int = 0, by:
         table = pd.concat(tables, ignore_index=True)
         return table[[by] + [c for c in table.columns if c != by]]
     _require(df, ["epoch", "iqa_srcc", "shape_bias", "noise_drop"])
-    df = _with_texture_bias(above_chance(df))
+    checkpoints = _with_texture_bias(df)
     rows = []
     for x, y in RELATIONS:
+        df = above_chance(checkpoints, x, y)  # each measure above its own classifier's chance
         xs, ys = df[x].to_numpy(dtype=float), df[y].to_numpy(dtype=float)
         rho, p_value = permutation_spearman(xs, ys, n_perm=n_perm, seed=seed)
         n = int(np.sum(np.isfinite(xs) & np.isfinite(ys)))
@@ -241,12 +256,18 @@ def trend_claim(df: pd.DataFrame, trend_of: registry.TrendClaim, n_perm: int, se
     reproduced = a significant move the claimed way, not reproduced = the other way, else inconclusive.
     At-chance checkpoints are left out of a classification measure."""
     claim, column = trend_of.claim, trend_of.column
-    rows = above_chance(df) if column in CLASSIFICATION_MEASURES else df
+    rows = above_chance(df, column) if column in CLASSIFICATION_MEASURES else df
     trend = monotone_trend(rows["epoch"], rows[column], n_perm=n_perm, seed=seed, alpha=alpha)
     against = "rises" if trend_of.direction == "falls" else "falls"
     verdict = {trend_of.direction: REPRODUCED, against: NOT_REPRODUCED, "flat": INCONCLUSIVE}[trend["direction"]]
     excluded = len(df) - len(rows)
     note = f"; {excluded} at-chance checkpoint(s) left out" if excluded else ""
+    if not np.isfinite(trend["rho"]):  # nothing was tested: say why, not "flat"
+        n = int((np.isfinite(rows["epoch"].astype(float)) & np.isfinite(rows[column].astype(float))).sum())
+        why = (f"{n} checkpoint(s) with a value{' above chance' if excluded else ''}: a trend needs 3" if n < 3
+               else f"{column} is the same at all {n} checkpoints")
+        return _verdict_row(claim, f"spearman(epoch, {column})", trend["rho"], trend["p_value"], INCONCLUSIVE,
+                            f"{column}: no trend to test ({why}){note}")
     return _verdict_row(claim, f"spearman(epoch, {column})", trend["rho"], trend["p_value"], verdict,
                         f"{column} {trend['direction']} over training (alpha {alpha:g}){note}")
 
@@ -388,7 +409,7 @@ def seed_means(df: pd.DataFrame, measures: dict | None = None, by: tuple[str, ..
     With the default measures, the optional ones a table lacks (chance_corrected_drop, iqa_early_drop,
     two_afc_score, saliency_sauc, saliency_cc, saliency_nss) are skipped. When ``df`` has at_chance, it
     becomes true where most of a group's seeds are at chance, and n_above_chance counts the seeds that are
-    not (the drops' mean is over those alone: at chance a drop is undefined).
+    not (the drops' mean is over those alone: at chance a drop is undefined); shape_at_chance likewise.
     """
     if measures is None:
         # The registered measures (registry.seed_measures); the required steps' headline columns must be there.
@@ -414,10 +435,12 @@ def seed_means(df: pd.DataFrame, measures: dict | None = None, by: tuple[str, ..
                 lo, hi = float(finite[run_lo].iloc[0]), float(finite[run_hi].iloc[0])
             row.update({column: mean, f"{column}_lo": lo, f"{column}_hi": hi})
         if "at_chance" in group.columns:
-            seeds_at_chance = at_chance(group)
+            seeds_at_chance = at_chance(group, "noise_drop")
             row["at_chance"] = bool(seeds_at_chance.mean() > 0.5)
             # The drops are undefined at chance: a mean over 3 seeds may rest on fewer.
             row["n_above_chance"] = int((~seeds_at_chance).sum())
+        if "shape_at_chance" in group.columns:
+            row["shape_at_chance"] = bool(at_chance(group, "shape_bias").mean() > 0.5)
         row["n_seeds"] = len(group)
         rows.append(row)
     out = pd.DataFrame(rows)
@@ -458,7 +481,7 @@ def synthesis_table(df: pd.DataFrame, alignment_weight: float = 0.5, by: str = "
     parts = []
     for _, run in df.groupby(by, sort=False):
         peak = rises_then_falls(run["epoch"], run["iqa_srcc"], run["iqa_srcc_lo"], run["iqa_srcc_hi"])
-        weighed = above_chance(run)
+        weighed = above_chance(run, "noise_drop")
         usable = weighed[["iqa_srcc", "noise_drop"]].astype(float).notna().all(axis=1).any()
         selected = select_checkpoint(weighed, alignment_weight) if usable else None
         on_front = pd.Series(False, index=run.index)

@@ -259,7 +259,56 @@ def _run_summary(run_dir: Path, sources: dict[str, Path], trained: Path, recorde
     else:
         n_checkpoints = len(RunDir(trained).checkpoint_files())
     lines.append(f"| checkpoints | {n_checkpoints} |")
-    return "\n".join(lines) + "\n"
+    return "\n".join(lines + [""] + _reproduce_lines(run_dir, trained)) + "\n"
+
+
+def _reproduce_lines(run_dir: Path, trained: Path) -> list[str]:
+    """How to make this book's run again: ``clipalign run`` with the run's preset and the values its pages
+    were given beyond it (``-p``, from the run's record; a dataset's root shown as PATH, the reader's copy),
+    the seed of a single run, and a trajectory's source for a run trained elsewhere."""
+    from .. import record
+
+    steps = record.read(trained).get("steps", {})
+    given = {}
+    for name, entry in steps.items():
+        if name == "train":
+            continue
+        for key, where in entry.get("sources", {}).items():
+            if where in (record.GIVEN, record.CARRIED) and key not in record.MACHINE_KEYS:
+                given.setdefault(key, entry["parameters"][key])
+    from ..config import MULTI_RUN_PRESETS, PRESETS
+    from ..results import run_identity
+
+    preset = record.run_preset(run_dir)
+    options = [f"--preset {preset}"]
+    if trained_elsewhere(trained):
+        options.append("--checkpoints SOURCE")  # page 1 names it
+    elif trained == run_dir and RunDir(trained).train_record.exists():
+        options.append(f"-p seed={json.loads(RunDir(trained).train_record.read_text())['seed']}")
+    elif trained != run_dir:  # a folder of runs: its seeds and scales, where the preset's are others
+        identities = [run_identity(run.path) for run in RunDir(run_dir).runs()]
+        runs = MULTI_RUN_PRESETS.get(preset, {})
+        preset_runs = {"seed": runs.get("seeds", ()), "scale": runs.get("scales", (PRESETS[preset]["model"],))}
+        for option, key in (("--seeds", "seed"), ("--scales", "scale")):
+            values = tuple(dict.fromkeys(str(identity[key]) for identity in identities))
+            if values != tuple(map(str, preset_runs[key])):
+                options.append(f"{option} {' '.join(values)}")
+    options += [f"-p {key}={'PATH' if key.endswith('_root') else config_value(value)}" for key, value in given.items()]
+    command = f".venv/bin/clipalign run {' '.join(options)} --out runs/{run_dir.name}"
+    lines = ["To reproduce it:", "", "```bash", f"bash scripts/setup.sh && {command}", "```"]
+    notes = []
+    if any(key.endswith("_root") for key in given):
+        notes.append("each `PATH` is your copy of that dataset, in its official layout (`clipalign fetch` gets one)")
+    if trained_elsewhere(trained):
+        notes.append("`SOURCE` is the trajectory page 1 names")
+    return lines + ([""] + [f"({'; '.join(notes)}.)"] if notes else [])
+
+
+def config_value(value) -> str:
+    """A recorded value as ``-p`` takes it (lists comma-separated)."""
+    from ..config import format_value
+
+    return format_value(value)
 
 
 def _runs_table(run_dir: Path) -> list[str]:

@@ -5,7 +5,7 @@ import numpy as np
 import pandas as pd
 
 from .. import registry
-from ..metrics.tradeoff import CLASSIFICATION_MEASURES, at_chance
+from ..metrics.tradeoff import at_chance
 from .common import epoch_axis, plt
 
 
@@ -107,16 +107,16 @@ def summary_figure(means: pd.DataFrame, noise_means: pd.DataFrame, by: str = "sc
         rows = means[means[by] == scale].sort_values("epoch")
         _band(axes[1], rows["epoch"], rows["iqa_srcc"], rows["iqa_srcc_lo"], rows["iqa_srcc_hi"], label, color)
         # The classification measures: the trend's checkpoints joined, the at-chance ones apart and hollow.
-        chance = at_chance(rows)
-        weighed, left_out = rows[~chance], rows[chance]
-        _band(axes[2], weighed["epoch"], 1 - weighed["shape_bias"], 1 - weighed["shape_bias_hi"],
-              1 - weighed["shape_bias_lo"], label, color)
-        _band(axes[3], weighed["epoch"], weighed["noise_drop"], weighed["noise_drop_lo"], weighed["noise_drop_hi"],
-              label, color)
-        if len(left_out):
-            hollow = _hollow(color, f"{scale}: at chance (left out)")
-            axes[2].scatter(left_out["epoch"], 1 - left_out["shape_bias"], s=16, **hollow)
-            axes[3].scatter(left_out["epoch"], left_out["noise_drop"], s=16, **hollow)
+        # (each by its own classifier's chance: the cue-conflict decisions, the clean accuracy)
+        for ax, measure, values, lo, hi in ((axes[2], "texture_bias", 1 - rows["shape_bias"], 1 - rows["shape_bias_hi"],
+                                             1 - rows["shape_bias_lo"]),
+                                            (axes[3], "noise_drop", rows["noise_drop"], rows["noise_drop_lo"],
+                                             rows["noise_drop_hi"])):
+            chance = at_chance(rows, measure)
+            _band(ax, rows.loc[~chance, "epoch"], values[~chance], lo[~chance], hi[~chance], label, color)
+            if chance.any():
+                ax.scatter(rows.loc[chance, "epoch"], values[chance], s=16,
+                           **_hollow(color, f"{scale}: at chance (left out)"))
         for ax, (column, _, _) in zip(axes[4:], extra):
             _band(ax, rows["epoch"], rows[column], rows[f"{column}_lo"], rows[f"{column}_hi"], label, color)
     axes[0].set(ylabel="zero-shot accuracy",
@@ -153,7 +153,7 @@ def relation_panels(means: pd.DataFrame, relations: pd.DataFrame, by: str = "sca
         titles = []
         for scale in scales:
             rows = data[data[by] == scale]
-            left_out = at_chance(rows) & bool({x, y} & set(CLASSIFICATION_MEASURES))
+            left_out = at_chance(rows, x) | at_chance(rows, y)  # a measure's own classifier at chance
             ax.scatter(rows.loc[~left_out, x], rows.loc[~left_out, y], s=25, color=colors[scale], label=scale)
             if left_out.any():
                 ax.scatter(rows.loc[left_out, x], rows.loc[left_out, y], s=25,

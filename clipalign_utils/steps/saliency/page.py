@@ -115,3 +115,21 @@ def region_sentences(tables: dict[str, pd.DataFrame]) -> list[str]:
             f"[{g['share_lo'].iloc[-1]:.3f}, {g['share_hi'].iloc[-1]:.3f}] (area {g['area'].mean():.3f})"
             for region, g in ends))
     return lines
+
+
+def reading_sentences(data: SaliencyData) -> list[str]:
+    """What the metrics can and cannot say, for the set the page read: the embedded set's synthetic observer,
+    or people's fixations (MIT1003, CAT2000)."""
+    scored = data.scored
+    if scored.silhouettes is not None:  # the world's images: a synthetic observer
+        return ["on the embedded set every number here measures agreement with a *synthetic* observer who fixates "
+                "the object with a weak centre bias: a rising sAUC means the model's evidence gathers on the object, "
+                "not that it looks as people do",
+                "whether attentional alignment with people peaks early needs human fixations: run with "
+                "`-p saliency_dataset=mit1003 -p saliency_root=PATH` (or `cat2000`)"]
+    return [f"on {scored.name} the ground truth is people's free-viewing fixations ({scored.ground_truth}): these "
+            "numbers say whether the model's evidence for its class lies where people look, and the centre-bias "
+            "baseline is the bar a map must clear on such data (people look at the centre of photographs)",
+            "a small model sees each photograph squeezed to its input size, so its maps are coarse; the metrics "
+            "compare them at the ground truth's resolution after resizing, as the benchmark does"]
+

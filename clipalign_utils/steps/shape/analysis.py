@@ -51,7 +51,8 @@ def measure(run: Run, params: dict, data: ShapeData | None = None) -> dict[str, 
         prediction_rows.append(pd.DataFrame({"checkpoint": checkpoint.name, "image": np.arange(len(predicted)),
                                              "predicted": predicted}))
         summary = shape_bias_summary(predicted, cue.shape_labels, cue.texture_labels,
-                                     n_boot=params["n_boot"], seed=bootstrap_seed(params))
+                                     n_boot=params["n_boot"], seed=bootstrap_seed(params),
+                                     n_classes=len(cue.classnames))
         rows.append({"checkpoint": checkpoint.name, "epoch": checkpoint.epoch, "dataset": cue.name, **summary,
                      "model": run.model_name, "n_templates": len(templates)})
         per_class = per_class_shape_bias(predicted, cue.shape_labels, cue.texture_labels)
@@ -92,6 +93,10 @@ def example_indices(data: ShapeData, n: int = N_EXAMPLES) -> np.ndarray:
 # --- What the synthesis reads (registry.Summary). ---
 
 def summary_columns(table: pd.DataFrame, distance: str | None, path) -> pd.DataFrame:
-    """Per checkpoint: cue_conflict_dataset, shape_bias with shape_bias_lo/_hi."""
-    table = table.rename(columns={"lo": "shape_bias_lo", "hi": "shape_bias_hi", "dataset": "cue_conflict_dataset"})
-    return table[["checkpoint", "cue_conflict_dataset", "shape_bias", "shape_bias_lo", "shape_bias_hi"]]
+    """Per checkpoint: cue_conflict_dataset, shape_bias with shape_bias_lo/_hi, and shape_at_chance (its
+    cue decisions are not above chance; a table written before the step judged that has none, and the
+    synthesis then reads the noise step's at_chance for it)."""
+    table = table.rename(columns={"lo": "shape_bias_lo", "hi": "shape_bias_hi", "dataset": "cue_conflict_dataset",
+                                  "at_chance": "shape_at_chance"})
+    flag = ["shape_at_chance"] if "shape_at_chance" in table.columns else []
+    return table[["checkpoint", "cue_conflict_dataset", "shape_bias", "shape_bias_lo", "shape_bias_hi", *flag]]

@@ -39,23 +39,54 @@ def reference_sentences() -> list[str]:
 
 # --- the texture-then-shape shift --------------------------------------------------------------
 
+def _decisions(row: pd.Series) -> str:
+    """' over k cue decisions' (what the shape bias is a ratio of); nothing for tables written before it."""
+    n = row.get("n_cue_decisions")
+    return "" if pd.isna(n) else f" over {int(n)} cue decision{'s' if n != 1 else ''} of {int(row['n_images'])} images"
+
+
+def chance_sentences(shape_bias: pd.DataFrame) -> list[str]:
+    """Which checkpoints' decisions are at chance on the cue-conflict images (the share of images decided
+    for the shape or the texture class no better than guessing gives): left out of the shift below and of
+    the synthesis' trend. Nothing for a table without the judgement."""
+    if "at_chance" not in shape_bias.columns:
+        return []
+    table = shape_bias.sort_values("epoch")
+    flagged = table[table["at_chance"].fillna(False).astype(bool)]
+    if flagged.empty:
+        return [f"every checkpoint decides for a cue above chance (the interval of the share of images decided "
+                f"for the shape or the texture class lies above {table['cue_chance'].iloc[0]:.3f}, two of "
+                f"{round(2 / table['cue_chance'].iloc[0])} classes)"]
+    epochs = ", ".join(f"{e:g}" for e in flagged["epoch"])
+    above = len(table) - len(flagged)
+    return [f"at chance on the cue-conflict images (the share decided for the shape or the texture class does not "
+            f"lie above {table['cue_chance'].iloc[0]:.3f}, two of {round(2 / table['cue_chance'].iloc[0])} classes): "
+            f"epoch {epochs}; their shape bias describes guessing, and the shift below and the synthesis' trend "
+            + ("leave them out" if above else "have no checkpoint left to read")]
+
+
 def shift_sentences(shape_bias: pd.DataFrame) -> list[str]:
     """The first checkpoint, the texture phase (lowest shape bias before the last checkpoint) and the
-    last one, the three conditions of ``texture_then_shape`` and the verdict, and the last checkpoint
-    against the human reference."""
+    last one (of those above chance where the table says), the three conditions of ``texture_then_shape``
+    and the verdict, and the last checkpoint against the human reference."""
     shift = texture_then_shape(shape_bias)
     first, early, last = shift["first"], shift["texture_phase"], shift["last"]
-    return [
-        f"first checkpoint (epoch {first['epoch']:g}): shape bias {first['shape_bias']:.3f}",
+    which = "checkpoint above chance" if len(shift["left_out"]) and len(shift["left_out"]) < len(shape_bias) else "checkpoint"
+    lines = [
+        f"first {which} (epoch {first['epoch']:g}): shape bias {first['shape_bias']:.3f}{_decisions(first)}",
         f"lowest before the end: epoch {early['epoch']:g}, shape bias {early['shape_bias']:.3f} "
-        f"[{early['lo']:.3f}, {early['hi']:.3f}]",
-        f"last checkpoint (epoch {last['epoch']:g}): shape bias {last['shape_bias']:.3f} "
-        f"[{last['lo']:.3f}, {last['hi']:.3f}]",
+        f"[{early['lo']:.3f}, {early['hi']:.3f}]{_decisions(early)}",
+        f"last {which} (epoch {last['epoch']:g}): shape bias {last['shape_bias']:.3f} "
+        f"[{last['lo']:.3f}, {last['hi']:.3f}]{_decisions(last)}",
+    ]
+    if len(shift["left_out"]) == len(shape_bias):
+        return lines + ["texture-then-shape shift shows: no (every checkpoint is at chance on the cue-conflict images)"]
+    return lines + [
         f"the lowest {'leans' if shift['texture_phase_leans_texture'] else 'does not lean'} towards texture (below 0.5); "
         f"the last {'leans' if shift['last_leans_shape'] else 'does not lean'} towards shape (above 0.5); their "
         f"intervals {'are' if shift['separated'] else 'are not'} separated",
         f"texture-then-shape shift shows: {'yes' if shift['shift_shows'] else 'no'}",
-        f"last checkpoint's shape bias minus the human reference's ({HUMAN_SHAPE_BIAS:.2f}): "
+        f"last {which}'s shape bias minus the human reference's ({HUMAN_SHAPE_BIAS:.2f}): "
         f"{last['shape_bias'] - HUMAN_SHAPE_BIAS:+.3f}",
     ]
 

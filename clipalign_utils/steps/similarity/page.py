@@ -151,3 +151,31 @@ def example_sentences(data: TwoAFCData, tables: dict[str, pd.DataFrame]) -> list
                          f"often involved: " + ", ".join(f"{k.replace('_', ' ')} ({v})"
                                                          for k, v in families.head(3).items()))
     return lines
+
+
+def reading_sentences(data: TwoAFCData, params: dict) -> list[str]:
+    """What the score can and cannot say, for the set the page read: the embedded set's panel of metrics,
+    or people's judgments on BAPPS (low-level) and NIGHTS (mid-level)."""
+    if data.panel:
+        return ["on the embedded set the score measures agreement with a panel of low-level metrics on low-level "
+                "damage: how closely the embedding's notion of \"closer\" follows what classical models of human "
+                "vision say about noise, blur, compression and colour, not what people say, and not mid-level "
+                "similarity; a model can score well here and still judge layout, pose or object identity unlike "
+                "people",
+                "that is the mid-level question, and it needs people's 2AFC judgments on mid-level variations, which "
+                "NIGHTS provides: run with `-p similarity_dataset=nights -p similarity_root=PATH` (and "
+                "`-p similarity_protocol=votes6` for the triplets DreamSim reports)"]
+    if data.name == "nights":
+        protocol = ("every triplet of the split" if params["similarity_protocol"] == "all" else
+                    "the triplets with at least 6 votes, the set DreamSim reports")
+        lines = ["on NIGHTS the score is agreement with people's votes on mid-level variations (layout, pose, "
+                 "colour, object identity): the mid-level question of the paper's second version",
+                 f"protocol `{params['similarity_protocol']}`: {protocol} (scores under the two protocols are not "
+                 "comparable with each other)"]
+    else:
+        lines = [f"on {data.name.upper() if data.name == 'bapps' else data.name} the score is agreement with "
+                 "people's 2AFC judgments, each triplet weighted by the share of people who chose as the model did; "
+                 "its ceiling is the people's own agreement"]
+    return lines + [f"the model sees the images as the IQA step does (`iqa_resize={params['iqa_resize']}`): a small "
+                    "model native-resolution patches by default, so a score says how it judges local detail"]
+

@@ -75,7 +75,8 @@ def verdict_sentences(verdicts: pd.DataFrame) -> list[str]:
         interval = f" [{row['ci_lo']:.3f}, {row['ci_hi']:.3f}]" if pd.notna(row["ci_lo"]) else ""
         p_text = f", p = {row['p_value']:.3g}" if pd.notna(row["p_value"]) else ""
         line = (f"- {where}{row['claim']}: **{row['verdict']}** "
-                f"({row['statistic']} = {row['value']:.3f}{interval}{p_text})")
+                + (f"({row['statistic']} = {row['value']:.3f}{interval}{p_text})" if pd.notna(row["value"])
+                   else f"({row['statistic']} undefined: {row['detail']})"))
         if "seeds_agree" in row.index and row.get("n_seeds", 2) > 1:
             line += f"; {row['seeds_agree']:.0%} of {row['n_seeds']} seeds agree"
             if row["seeds_agree"] < 1 and "seed_verdicts" in row.index:
