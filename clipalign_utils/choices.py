@@ -13,6 +13,9 @@ LAYERS = ("final", "all")
 SIMILARITY_PROTOCOLS = ("all", "votes6")
 NIGHTS_SPLITS = ("train", "val", "test")  # data.csv's split column
 SALIENCY_METHODS = ("smoothgrad", "rollout")
+# direct: zero-shot over the cue-conflict set's 16 class names; imagenet: model-vs-human's CLIP decision (a
+# 1,000-class ImageNet zero-shot head, its probabilities averaged into the 16 categories)
+SHAPE_CLASSIFIERS = ("direct", "imagenet")
 # Where the world puts an object: anywhere it fits whole at a varied size, or near the centre (the first worlds).
 OBJECT_PLACEMENTS = ("varied", "centred")
 # An interpolated model's BatchNorm statistics: re-estimated on training batches, or interpolated like weights.

@@ -348,12 +348,15 @@ class Encoder:
         return self._cached({"classnames": list(classnames), "templates": list(templates), "kind": "text",
                              "context": "longest prompt"}, compute)
 
-    def classify(self, images: ImageSet, classnames: Sequence[str], templates: Sequence[str]) -> np.ndarray:
-        """Zero-shot predicted class index per image (cosine logits: the embeddings are normalised here)."""
+    def zero_shot_logits(self, images: ImageSet, classnames: Sequence[str], templates: Sequence[str]) -> np.ndarray:
+        """(N, C) cosine similarity of each image's embedding to each class's zero-shot weights."""
         embeddings = self.encode_images(images)
         embeddings = embeddings / np.linalg.norm(embeddings, axis=1, keepdims=True).clip(min=1e-12)
-        logits = embeddings @ self.zero_shot_weights(classnames, templates)
-        return logits.argmax(axis=1)
+        return embeddings @ self.zero_shot_weights(classnames, templates)
+
+    def classify(self, images: ImageSet, classnames: Sequence[str], templates: Sequence[str]) -> np.ndarray:
+        """Zero-shot predicted class index per image (cosine logits: the embeddings are normalised here)."""
+        return self.zero_shot_logits(images, classnames, templates).argmax(axis=1)
 
 
 def run_encoder(run, checkpoint: Checkpoint, device: str = "auto", batch_size: int = 512,

@@ -475,11 +475,27 @@ def for_page(namespace: Mapping[str, Any], run_dir: str | Path, step: str, show:
     else:
         resolved = for_step(run_dir, step, resolve(run_dir, preset, given), declared)
     if show:
-        from .prose import show as display
+        from .prose import say, show as display
 
-        table = resolved.table(declared)
+        unread = _unread(step, resolved.params)
+        table = resolved.table([name for name in declared if name not in unread])
         display(table, table.to_string())
+        if unread:
+            say(f"not read with {_dataset_parameter(step)}={resolved.params[_dataset_parameter(step)]} (its embedded "
+                f"set's only): {', '.join(name for name in declared if name in unread)}")
     return resolved
+
+
+def _dataset_parameter(step: str) -> str:
+    return next(name for name in registry.get(step).parameters if name.endswith("_dataset"))
+
+
+def _unread(step: str, params: Mapping[str, Any]) -> set[str]:
+    """The parameters of ``step`` its dataset does not read: its embedded set's own, on a real dataset."""
+    if step not in registry.names():  # a comparison page (a sweep's, an experiment's) reads no dataset
+        return set()
+    only = registry.get(step).embedded_only
+    return set(only) if only and params[_dataset_parameter(step)] != "embedded" else set()
 
 
 # ------------------------------------------------------------------------ evaluation sets

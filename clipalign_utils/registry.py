@@ -149,7 +149,9 @@ class Step:
     that names something in the run).
     ``dataset_options``: those of its parameters that say which part of its dataset it reads (a split, a
     protocol); with the dataset's root they describe that one dataset, so a re-run given another dataset
-    does not carry them from the run's record (``record.for_step``). ``summary``: what it adds to the synthesis (:class:`Summary`), None for none. ``optional``: the step runs
+    does not carry them from the run's record (``record.for_step``). ``embedded_only``: those of its
+    parameters that only its embedded set reads (a page on a real dataset does not list them as if they
+    applied). ``summary``: what it adds to the synthesis (:class:`Summary`), None for none. ``optional``: the step runs
     only when ``--only`` names it (``clipalign run`` leaves it out; a run is complete without it); on a folder
     of runs its page runs once, over every run, and no synthesis follows."""
 
@@ -167,6 +169,7 @@ class Step:
     check: Callable[[dict], None] | None = field(default=None, compare=False)
     check_run: Callable[[Any, Mapping, Collection[str]], None] | None = field(default=None, compare=False)
     dataset_options: tuple[str, ...] = field(default=(), compare=False)
+    embedded_only: tuple[str, ...] = field(default=(), compare=False)
     summary: Summary | None = None
     optional: bool = False
 

@@ -25,7 +25,8 @@
 # classification is *direct 16-way zero-shot* over the 16 class names (with CLIP's 80 ImageNet
 # prompt templates). model-vs-human's own CLIP wrapper instead builds a 1000-class ImageNet zero-shot
 # head and averages its class probabilities into the 16 categories, so its published CLIP shape
-# biases come from another classifier and need not match these:
+# biases come from another classifier and need not match these; `shape_classifier=imagenet` makes
+# the decisions its way instead:
 #
 # - a **shape hit**: the predicted class is the shape's class;
 # - a **texture hit**: the predicted class is the texture's class;
@@ -70,6 +71,7 @@ cue_conflict_dataset = None  # embedded | geirhos
 cue_conflict_root = None  # geirhos: the cue-conflict/ folder (one folder per class) or its parent
 cue_conflict_per_pair = None  # embedded: images per ordered (shape, texture) pair
 prompt_templates = None  # ensemble | single | templates separated by "|"
+shape_classifier = None  # direct (the 16 class names) | imagenet (geirhos: model-vs-human's ImageNet head)
 
 # %%
 from IPython.display import display
@@ -83,7 +85,7 @@ from clipalign_utils.steps.shape import analysis as shape_step, page as shape_pa
 
 run, params = open_run(globals(), "shape")  # several runs: all analysed, the first shown; trains first if none
 data = shape_step.load(run, params)  # the cue-conflict images and the prompt templates
-say(shape_page.data_sentences(run, data))
+say(shape_page.data_sentences(run, data, params))
 
 # %% [markdown]
 # ## Classifying every checkpoint
@@ -94,8 +96,8 @@ say(shape_page.data_sentences(run, data))
 # %%
 tables = shape_step.measure(run, params, data)
 write_tables(tables, run.run_dir)
-display(tables["shape_bias"].drop(columns=["model", "n_templates", "cue_fraction_lo", "cue_fraction_hi", "cue_chance"],
-                                  errors="ignore").round(3))
+display(tables["shape_bias"].drop(columns=["model", "n_templates", "cue_fraction_lo", "cue_fraction_hi", "cue_chance",
+                                           "classifier"], errors="ignore").round(3))
 say(shape_page.chance_sentences(tables["shape_bias"]))
 
 # %% [markdown]

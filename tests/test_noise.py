@@ -304,8 +304,10 @@ def test_data_sentences_and_examples_by_hand():
 
     data = _toy_data()
     assert data.chance == 0.25
-    assert data_sentences(data) == ["2 images of 4 classes from toy; chance = 0.250",
+    # two of the four classes have images: the choice is still 4-way (a partial copy of a dataset)
+    assert data_sentences(data) == ["2 images of 2 of its 4 classes (a 4-way choice) from toy; chance = 0.250",
                                     "noise levels σ: 0, 0.02, 0.1; 1 prompt template(s)"]
+    assert data_sentences(_toy_data(n=6))[0] == "6 images of 4 classes from toy; chance = 0.250"
     # Fewer images than the four examples: every image, one row each, a column per σ.
     titles = [ax.get_title() for ax in examples_figure(data).axes if ax.get_title()]
     assert titles == ["apple (clean)", "σ = 0.02", "σ = 0.1", "bee (clean)", "σ = 0.02", "σ = 0.1"]

@@ -92,6 +92,25 @@ def test_record_json_keeps_each_steps_entry_and_a_page_uses_it_as_passed(tmp_pat
     assert not (run / "record.json").exists()
 
 
+def test_a_page_on_a_real_dataset_does_not_list_its_embedded_sets_parameters(tmp_path, monkeypatch):
+    """An audit read "reference_observer haarpsi" on a TID2013 page, whose ground truth is people's MOS."""
+    from clipalign_utils import prose
+
+    shown = []
+    monkeypatch.setattr(prose, "show", lambda obj, text: shown.append(text))
+    run = _trained(tmp_path / "run", seed=0)
+    cell = {"run_dir": str(run), "preset": "smoke", "iqa_dataset": "tid2013", "iqa_root": "/data/tid2013",
+            "iqa_levels": None, "reference_observer": None, "distance": None}
+    record.for_page(cell, run, "iqa")
+    table, said = shown
+    assert "iqa_dataset" in table and "distance" in table
+    assert "reference_observer" not in table and "iqa_levels" not in table
+    assert said == "not read with iqa_dataset=tid2013 (its embedded set's only): iqa_levels, reference_observer"
+    shown.clear()
+    record.for_page({**cell, "iqa_dataset": "embedded", "iqa_root": ""}, run, "iqa")
+    assert len(shown) == 1 and "reference_observer" in shown[0] and "iqa_levels" in shown[0]
+
+
 def test_a_folders_synthesis_reads_the_distance_its_runs_iqa_ran_with(tmp_path):
     """A step's page re-run by hand (papermill) on a folder of runs re-measures each run without the folder's
     own record: the folder's synthesis takes the distance from its runs' iqa entries, as a run's does from its

@@ -12,7 +12,7 @@ from helpers import assert_same_table, fake_run
 from clipalign_utils import checkpoints, config
 from clipalign_utils.data import world
 from clipalign_utils.data.cue_conflict import HUMAN_SHAPE_BIAS, load_cue_conflict
-from clipalign_utils.data.geirhos import GEIRHOS_CLASSES
+from clipalign_utils.data.geirhos import GEIRHOS_CLASSES, IMAGENET_INDICES
 from clipalign_utils.errors import DatasetError
 from clipalign_utils.metrics.shape_bias import per_class_shape_bias, shape_bias_summary
 from clipalign_utils.orchestration.pipeline import run_step
@@ -326,7 +326,7 @@ def test_data_sentences_and_measure_with_a_stub_encoder(embedded, monkeypatch, t
             yield checkpoint, SimpleNamespace(classify=lambda images, classnames, templates, c=checkpoint: answers[c.name])
 
     monkeypatch.setattr(shape_step, "run_encoders", stub_encoders)
-    params = {"device": "cpu", "eval_batch_size": 8, "n_boot": 20, "eval_seed": 0}
+    params = {"device": "cpu", "eval_batch_size": 8, "n_boot": 20, "eval_seed": 0, "shape_classifier": "direct"}
     tables = shape_step.measure(run, params, data)
     assert seen == [tmp_path / "cache"]
     assert list(tables) == ["shape_bias", "shape_bias_per_class", "shape_predictions"]
@@ -335,3 +335,65 @@ def test_data_sentences_and_measure_with_a_stub_encoder(embedded, monkeypatch, t
     assert list(tables["shape_bias_per_class"].columns) == shape_step.PER_CLASS_COLUMNS
     assert list(tables["shape_predictions"].columns) == ["checkpoint", "image", "predicted"]
     assert np.array_equal(shape_step.predictions(tables, "epoch_0"), embedded.texture_labels)
+
+
+def _model_vs_human_16_class_mapping(probabilities):
+    """model-vs-human's ImageNetProbabilitiesTo16ClassesMapping.__call__ (datasets/decision_mappings.py),
+    transcribed: each category's mean probability, categories sorted by it, highest first."""
+    from clipalign_utils.data.geirhos import IMAGENET_INDICES
+
+    categories = sorted(IMAGENET_INDICES)  # get_human_object_recognition_categories: alphabetical
+    aggregated = np.transpose([np.mean(np.take(probabilities, IMAGENET_INDICES[c], axis=-1), axis=-1)
+                               for c in categories])
+    return np.take(categories, np.flip(np.argsort(aggregated, axis=-1), axis=-1), axis=-1)
+
+
+def test_imagenet_decisions_are_model_vs_humans_clip_decisions():
+    from clipalign_utils.metrics.shape_bias import imagenet_category_decisions
+
+    indices = [IMAGENET_INDICES[name] for name in GEIRHOS_CLASSES]
+    # By hand: one dog class at cosine 0.30 and the one knife class at 0.28. Direct argmax says dog; averaged
+    # over dog's 118 ImageNet classes the dog's probability is (e^30 + 117) / 118 / Z against knife's e^28 / Z.
+    logits = np.zeros((2, 1000))
+    logits[0, 404] = 0.2  # airplane
+    logits[1, 152], logits[1, 499] = 0.30, 0.28
+    assert [GEIRHOS_CLASSES[k] for k in imagenet_category_decisions(logits, indices)] == ["airplane", "knife"]
+    # Against model-vs-human's own mapping on CLIP's logits (100 × cosine, softmax), for random images.
+    cosine = np.random.default_rng(0).uniform(-0.1, 0.35, size=(64, 1000))
+    scaled = 100 * cosine
+    probabilities = np.exp(scaled - scaled.max(axis=1, keepdims=True))
+    probabilities /= probabilities.sum(axis=1, keepdims=True)
+    theirs = _model_vs_human_16_class_mapping(probabilities)[:, 0]
+    assert [GEIRHOS_CLASSES[k] for k in imagenet_category_decisions(cosine, indices)] == theirs.tolist()
+    assert len({name for group in theirs for name in [group]}) > 3  # the random images do not all agree
+
+
+def test_shape_step_with_the_imagenet_classifier_and_its_refusal_elsewhere(tmp_path, monkeypatch):
+    from types import SimpleNamespace
+
+    from clipalign_utils import registry
+    from clipalign_utils.errors import ParameterError
+    from clipalign_utils.steps.shape import analysis as shape_step
+
+    root = make_geirhos(tmp_path / "geirhos", classes=("airplane", "knife", "dog"), per_class=2)
+    params = config.resolve("smoke", cue_conflict_dataset="geirhos", cue_conflict_root=str(root),
+                            shape_classifier="imagenet")
+    registry.get("shape").check(params)
+    with pytest.raises(ParameterError, match="parameter shape_classifier='imagenet' maps ImageNet's classes onto"):
+        registry.get("shape").check({**params, "cue_conflict_dataset": "embedded"})
+    data = shape_step.load(fake_run(tmp_path, epochs=(0,), image_size=32), params)
+    asked = []
+
+    def logits(images, classnames, templates):  # every image: knife a little above one dog class
+        asked.append((len(classnames), len(templates)))
+        out = np.zeros((len(images), 1000))
+        out[:, 152], out[:, 499] = 0.30, 0.28
+        return out
+
+    stub = SimpleNamespace(zero_shot_logits=logits, classify=None)
+    monkeypatch.setattr(shape_step, "run_encoders", lambda run, *a, **k: iter([(run.checkpoints[0], stub)]))
+    tables = shape_step.measure(fake_run(tmp_path, epochs=(0,)), params, data)
+    knife = data.cue.classnames.index("knife")
+    assert (shape_step.predictions(tables, "epoch_0") == knife).all()
+    assert asked == [(1000, 80)] and tables["shape_bias"]["classifier"].tolist() == ["imagenet"]
+

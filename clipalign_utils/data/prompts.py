@@ -35,6 +35,14 @@ def imagenet_templates() -> tuple[str, ...]:
     return tuple(template("{}") for template in OPENAI_IMAGENET_TEMPLATES)
 
 
+def imagenet_classnames() -> tuple[str, ...]:
+    """ImageNet's 1,000 class names as CLIP's zero-shot notebook writes them (open_clip's, the list
+    model-vs-human's CLIP wrapper uses), from open_clip on first use."""
+    from open_clip.zero_shot_metadata import IMAGENET_CLASSNAMES
+
+    return tuple(IMAGENET_CLASSNAMES)
+
+
 ENSEMBLES = {"embedded": lambda: CAPTION_TEMPLATES, "cifar100": lambda: CIFAR_TEMPLATES,
              "geirhos": imagenet_templates}
 

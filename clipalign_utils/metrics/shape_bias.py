@@ -15,6 +15,19 @@ from clipalign_utils.errors import ParameterError
 from clipalign_utils.metrics.stats import bootstrap_blocked_ci
 
 
+def imagenet_category_decisions(cosine_logits, category_indices, scale: float = 100.0) -> np.ndarray:
+    """model-vs-human's decision for a CLIP model over ImageNet: the softmax of ``scale`` × the image's cosine
+    similarity to each of the 1,000 class embeddings (its ``ClipPytorchModel`` logits), each category's mean
+    probability over its ImageNet classes (``ImageNetProbabilitiesTo16ClassesMapping``), and the category of
+    the highest (index into ``category_indices``, a sequence of index lists; the first on a tie).
+    ``cosine_logits``: (N, 1000)."""
+    logits = scale * np.asarray(cosine_logits, dtype=np.float64)
+    probabilities = np.exp(logits - logits.max(axis=1, keepdims=True))
+    probabilities /= probabilities.sum(axis=1, keepdims=True)
+    means = np.stack([probabilities[:, list(indices)].mean(axis=1) for indices in category_indices], axis=1)
+    return means.argmax(axis=1)
+
+
 def _conflicting(predicted, shape_label, texture_label) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     predicted, shape_label, texture_label = (np.asarray(a).ravel() for a in (predicted, shape_label, texture_label))
     if not predicted.size == shape_label.size == texture_label.size:

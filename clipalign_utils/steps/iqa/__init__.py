@@ -24,6 +24,7 @@ STEP = register(Step(
         "layers": "final",
     },
     presets={"smoke": {"iqa_levels": (1, 3, 5)}},
+    embedded_only=("iqa_levels", "reference_observer"),
     choices={"layers": LAYERS},
     check=_check,
     summary=Summary("iqa_srcc", "IQA alignment (SRCC)", (("iqa_srcc", "iqa_srcc_lo", "iqa_srcc_hi"),),

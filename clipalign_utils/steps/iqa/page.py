@@ -67,8 +67,10 @@ def examples_figure(data: IQAData, reference: int = 0):
     pairs = data.example_pairs(reference)
     titles = [f"{d.replace('_', ' ')}\nlevel {lv}, quality {q:.2f}"
               for d, lv, q in zip(pairs["distortion"], pairs["level"], pairs["quality"])]
+    seen = (f"\n(its middle patch of {data.patches_per_image}, as the model sees it)"
+            if data.resize_mode == "patches" and data.patches_per_image > 1 else "")
     return iqa_examples(data.reference_image(reference), data.distorted_images(pairs["distorted_index"]), titles,
-                        reference_title=f"reference: {pairs['reference'].iloc[0]}")
+                        reference_title=f"reference: {pairs['reference'].iloc[0]}{seen}")
 
 
 def _by_level(values: pd.Series, levels: pd.Series, fmt: str) -> str:

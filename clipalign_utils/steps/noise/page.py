@@ -14,8 +14,10 @@ from .analysis import N_EXAMPLES, NoiseData
 def data_sentences(data: NoiseData) -> list[str]:
     """The images, the classes and chance, the noise levels and the templates."""
     dataset = data.dataset
-    return [f"{len(dataset)} images of {len(dataset.classnames)} classes from {dataset.name}; "
-            f"chance = {data.chance:.3f}",
+    present = len(set(dataset.labels.tolist()))
+    classes = (f"{len(dataset.classnames)} classes" if present == len(dataset.classnames)
+               else f"{present} of its {len(dataset.classnames)} classes (a {len(dataset.classnames)}-way choice)")
+    return [f"{len(dataset)} images of {classes} from {dataset.name}; chance = {data.chance:.3f}",
             f"noise levels σ: {', '.join(f'{s:g}' for s in data.image_sets)}; {len(data.templates)} prompt template(s)"]
 
 

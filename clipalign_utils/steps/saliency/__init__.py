@@ -42,6 +42,7 @@ STEP = register(Step(
     },
     presets={"smoke": {"saliency_n_images": 16, "saliency_samples": 2}},
     choices={"saliency_method": SALIENCY_METHODS},
+    embedded_only=("saliency_cue_per_pair",),
     check=_check,
     summary=Summary(
         "saliency_sauc", "saliency sAUC",

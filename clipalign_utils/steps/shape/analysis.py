@@ -12,9 +12,11 @@ from ...record import records_evaluation_sets
 from ...config import bootstrap_seed
 from ...checkpoints import Run
 from ...data.cue_conflict import CueConflictSet, load_cue_conflict
-from ...data.prompts import resolve_templates
+from ...data.geirhos import IMAGENET_INDICES
+from ...data.prompts import imagenet_classnames, resolve_templates
 from ...encoder import run_encoders
-from ...metrics.shape_bias import per_class_shape_bias, shape_bias_summary, texture_then_shape
+from ...metrics.shape_bias import (imagenet_category_decisions, per_class_shape_bias, shape_bias_summary,
+                                   texture_then_shape)
 
 PER_CLASS_COLUMNS = ["checkpoint", "epoch", "class", "shape_bias", "n_images", "dataset"]
 PREDICTION_COLUMNS = ["checkpoint", "image", "predicted"]
@@ -47,20 +49,31 @@ def measure(run: Run, params: dict, data: ShapeData | None = None) -> dict[str, 
     rows, class_rows, prediction_rows = [], [], []
     for checkpoint, encoder in run_encoders(run, params["device"], params["eval_batch_size"],
                                             cache_dir=run.layout.cache, progress=False):
-        predicted = encoder.classify(cue.images, cue.classnames, templates)
+        predicted = decisions(encoder, cue, templates, params["shape_classifier"])
         prediction_rows.append(pd.DataFrame({"checkpoint": checkpoint.name, "image": np.arange(len(predicted)),
                                              "predicted": predicted}))
         summary = shape_bias_summary(predicted, cue.shape_labels, cue.texture_labels,
                                      n_boot=params["n_boot"], seed=bootstrap_seed(params),
                                      n_classes=len(cue.classnames))
         rows.append({"checkpoint": checkpoint.name, "epoch": checkpoint.epoch, "dataset": cue.name, **summary,
-                     "model": run.model_name, "n_templates": len(templates)})
+                     "model": run.model_name, "n_templates": len(templates),
+                     "classifier": params["shape_classifier"]})
         per_class = per_class_shape_bias(predicted, cue.shape_labels, cue.texture_labels)
         per_class["class"] = [cue.classnames[c] for c in per_class["class"]]
         class_rows.append(per_class.assign(checkpoint=checkpoint.name, epoch=checkpoint.epoch, dataset=cue.name))
     return {"shape_bias": pd.DataFrame(rows),
             "shape_bias_per_class": pd.concat(class_rows, ignore_index=True)[PER_CLASS_COLUMNS],
             "shape_predictions": pd.concat(prediction_rows, ignore_index=True)[PREDICTION_COLUMNS]}
+
+
+def decisions(encoder, cue: CueConflictSet, templates, classifier: str) -> np.ndarray:
+    """Each image's decision, an index into ``cue.classnames``: zero-shot over those names (``direct``), or
+    model-vs-human's for CLIP (``imagenet``: a zero-shot head over ImageNet's 1,000 classes with the same
+    templates, its probabilities averaged into each category's ImageNet classes, :data:`IMAGENET_INDICES`)."""
+    if classifier == "direct":
+        return encoder.classify(cue.images, cue.classnames, templates)
+    logits = encoder.zero_shot_logits(cue.images, imagenet_classnames(), templates)
+    return imagenet_category_decisions(logits, [IMAGENET_INDICES[name] for name in cue.classnames])
 
 
 def predictions(tables: dict[str, pd.DataFrame], checkpoint: str) -> np.ndarray:

@@ -12,12 +12,17 @@ from ...plots.shape_bias import cue_conflict_examples, decision_titles, per_clas
 from .analysis import ShapeData, _early_and_last, conflicting, example_indices, predictions
 
 
-def data_sentences(run: Run, data: ShapeData) -> list[str]:
-    """What the page evaluates: the run's checkpoints, the images and the templates."""
+def data_sentences(run: Run, data: ShapeData, params: dict | None = None) -> list[str]:
+    """What the page evaluates: the run's checkpoints, the images, the templates and how a decision is made."""
     cue = data.cue
-    return [f"{len(run.checkpoints)} checkpoints of {run.model_name}; dataset {cue.name}: {len(cue)} images, "
-            f"{cue.n_conflicting} with conflicting cues, {len(cue.classnames)} classes, "
-            f"{len(data.templates)} prompt templates"]
+    lines = [f"{len(run.checkpoints)} checkpoints of {run.model_name}; dataset {cue.name}: {len(cue)} images, "
+             f"{cue.n_conflicting} with conflicting cues, {len(cue.classnames)} classes, "
+             f"{len(data.templates)} prompt templates"]
+    if params is not None and params["shape_classifier"] == "imagenet":
+        lines.append("decisions as model-vs-human makes them for CLIP: a zero-shot head over ImageNet's 1,000 classes, "
+                     "the softmax of 100 × cosine averaged over each category's ImageNet classes, the highest "
+                     "category (so comparable with its published CLIP shape biases)")
+    return lines
 
 
 def human_label(data: ShapeData) -> str:
