@@ -246,6 +246,7 @@ def test_cli_seeds_and_scales_end_to_end_then_resume(smoke_pipeline, tmp_path, c
     assert "| `tiny-seed0` | tiny | 0 |" in summary and "| `tiny-seed1` | tiny | 1 |" in summary  # the seeds table
     # how to make it again: the preset, and the seeds the preset would not have given (its model is tiny)
     assert f"bash scripts/setup.sh && .venv/bin/clipalign run --preset smoke --seeds 0 1 --out runs/{out.name}\n" in summary
+    assert "-p seed" not in summary and "-p model" not in summary  # what the runner gave each run: the options
 
     # Every run was scored on the same evaluation sets: eval_seed, not the training seed, draws them.
     def eval_sets(run, step):

@@ -267,25 +267,28 @@ def _reproduce_lines(run_dir: Path, trained: Path) -> list[str]:
     were given beyond it (``-p``, from the run's record; a dataset's root shown as PATH, the reader's copy),
     the seed of a single run, and a trajectory's source for a run trained elsewhere."""
     from .. import record
-
-    steps = record.read(trained).get("steps", {})
-    given = {}
-    for name, entry in steps.items():
-        if name == "train":
-            continue
-        for key, where in entry.get("sources", {}).items():
-            if where in (record.GIVEN, record.CARRIED) and key not in record.MACHINE_KEYS:
-                given.setdefault(key, entry["parameters"][key])
     from ..config import MULTI_RUN_PRESETS, PRESETS
     from ..results import run_identity
 
+    steps = record.read(trained).get("steps", {})
+    elsewhere, folder = trained_elsewhere(trained), trained != run_dir
+    given = {}
+    for name, entry in steps.items():
+        for key, where in entry.get("sources", {}).items():
+            if where not in (record.GIVEN, record.CARRIED) or key in record.MACHINE_KEYS:
+                continue
+            if name != "train" and key in record.TRAINING_KEYS and not (key == "model" and elsewhere):
+                continue  # the run's training settings: its training page's entry says which were given
+            if name == "train" and (key == "seed" or (folder and key == "model")):
+                continue  # a run's seed, a folder's seeds and scales: options of their own below
+            given.setdefault(key, entry["parameters"][key])
     preset = record.run_preset(run_dir)
     options = [f"--preset {preset}"]
-    if trained_elsewhere(trained):
+    if elsewhere:
         options.append("--checkpoints SOURCE")  # page 1 names it
-    elif trained == run_dir and RunDir(trained).train_record.exists():
+    elif not folder and RunDir(trained).train_record.exists():
         options.append(f"-p seed={json.loads(RunDir(trained).train_record.read_text())['seed']}")
-    elif trained != run_dir:  # a folder of runs: its seeds and scales, where the preset's are others
+    elif folder:  # a folder of runs: its seeds and scales, where the preset's are others
         identities = [run_identity(run.path) for run in RunDir(run_dir).runs()]
         runs = MULTI_RUN_PRESETS.get(preset, {})
         preset_runs = {"seed": runs.get("seeds", ()), "scale": runs.get("scales", (PRESETS[preset]["model"],))}
@@ -299,7 +302,7 @@ def _reproduce_lines(run_dir: Path, trained: Path) -> list[str]:
     notes = []
     if any(key.endswith("_root") for key in given):
         notes.append("each `PATH` is your copy of that dataset, in its official layout (`clipalign fetch` gets one)")
-    if trained_elsewhere(trained):
+    if elsewhere:
         notes.append("`SOURCE` is the trajectory page 1 names")
     return lines + ([""] + [f"({'; '.join(notes)}.)"] if notes else [])
 
