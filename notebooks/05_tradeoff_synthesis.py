@@ -31,9 +31,10 @@
 # (best early SRCC − final SRCC), recomputing the early maximum in every resample (over several
 # seeds: the mean of the seeds' own differences, with its t interval over seeds). (2), (3) are
 # permutation tests of Spearman's ρ between epoch and the measure, leaving out the checkpoints whose
-# clean zero-shot accuracy is at chance (their texture bias and noise drop describe noise; over
-# seeds, an epoch is at chance when most seeds are, and the table's `n_above_chance` counts the
-# seeds its mean drop rests on). (3b)
+# classifier is at chance on that measure's own images: for texture bias, the cue-conflict decisions
+# (`shape_at_chance`: no more of them for a cue than guessing gives), for the noise drop, the clean
+# zero-shot accuracy (`at_chance`); at chance both describe noise. Over seeds, an epoch is at chance
+# when most seeds are, and the table's `n_above_chance` counts the seeds its mean drop rests on. (3b)
 # repeats (3) with the chance-corrected drop, which has no ceiling that moves with clean accuracy.
 # (4) must hold *net of time*: any two curves that trend with training correlate across checkpoints,
 # so we use the partial Spearman correlation given log training time and the correlation of
