@@ -217,8 +217,11 @@ def bootstrap_seed(params: dict[str, Any]) -> int:
     return derived_seed(params, "bootstrap")
 
 
-def resolve(preset: str = "default", **overrides: Any) -> dict[str, Any]:
-    """The preset's parameters with `overrides` applied (``None`` overrides are ignored), checked."""
+def resolve(preset: str = "default", *, every_step: bool = True, **overrides: Any) -> dict[str, Any]:
+    """The preset's parameters with `overrides` applied (``None`` overrides are ignored), checked.
+    ``every_step`` False leaves out the checks of the steps that read a dataset (:func:`check_step`: their
+    parameters taken together), for a caller that makes them one step at a time, with the values a run's
+    record carries for that step (the dataset it read last)."""
     check_preset(preset)
     params = dict(PRESETS[preset])
     for name, value in overrides.items():
@@ -234,16 +237,10 @@ def resolve(preset: str = "default", **overrides: Any) -> dict[str, Any]:
         if params[name] <= 0:
             raise ParameterError(f"parameter {name} must be positive, got {params[name]!r}")
     for step in registry.steps():
-        if step.check is not None:
-            step.check(params)
+        if every_step or not reads_dataset(step.name):
+            check_step(step.name, params)
     if not 0 <= params["quality_variation"] <= 1:
         raise ParameterError(f"parameter quality_variation must lie in [0, 1], got {params['quality_variation']!r}")
-    for task in TASKS:  # the embedded set reads no folder: a root given without its dataset measured the wrong set
-        root, dataset = root_parameter(task), dataset_parameter(task)
-        if params.get(root) and params.get(dataset) == "embedded":
-            real = [name for name in parameter_choices()[dataset] if name != "embedded"]
-            raise ParameterError(f"parameter {root}={params[root]} is read only by a real dataset, but {dataset} is "
-                                 f"'embedded': give {dataset}={' or '.join(real)}, or leave {root} out")
     for name in ("seed", "eval_seed"):  # numpy's and torch's generators take no negative seed
         if params[name] < 0:
             raise ParameterError(f"parameter {name} must be >= 0, got {params[name]!r}")
@@ -252,6 +249,25 @@ def resolve(preset: str = "default", **overrides: Any) -> dict[str, Any]:
     params["quality_families"] = training_world(params).quality_families
     params["preset"] = preset
     return params
+
+
+def reads_dataset(step: str) -> bool:
+    """Whether ``step`` has a dataset parameter (``<task>_dataset``), whose value a run's record may carry."""
+    return any(dataset_parameter(task) in registry.get(step).parameters for task in TASKS)
+
+
+def check_step(step: str, params: Mapping[str, Any]) -> None:
+    """One step's checks of its parameters taken together: its registered ``check``, and a dataset folder given
+    while the step's dataset is the embedded set (which reads no folder: the wrong set would be measured)."""
+    entry = registry.get(step)
+    if entry.check is not None:
+        entry.check(params)
+    for task in TASKS:
+        root, dataset = root_parameter(task), dataset_parameter(task)
+        if dataset in entry.parameters and params.get(root) and params.get(dataset) == "embedded":
+            real = [name for name in parameter_choices()[dataset] if name != "embedded"]
+            raise ParameterError(f"parameter {root}={params[root]} is read only by a real dataset, but {dataset} is "
+                                 f"'embedded': give {dataset}={' or '.join(real)}, or leave {root} out")
 
 
 def format_value(value: Any) -> str:

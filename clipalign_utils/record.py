@@ -200,10 +200,18 @@ def resolve(run_dir: str | Path | None, preset: str, given: Mapping[str, Any] | 
     for name, value in given.items():
         if name not in chosen:
             chosen[name], sources[name] = value, GIVEN
-    values = config.resolve(preset, **chosen)  # types, choices and ranges, checked once
+    values = config.resolve(preset, every_step=False, **chosen)  # types, choices and ranges, checked once
     values.pop("preset")
-    return Resolved(preset, MappingProxyType(values),
-                    MappingProxyType({name: sources.get(name, f"preset {preset}") for name in values}))
+    resolved = Resolved(preset, MappingProxyType(values),
+                        MappingProxyType({name: sources.get(name, f"preset {preset}") for name in values}))
+    # Each step's checks of its values together, with what the run's record carries for it: -p
+    # shape_classifier=imagenet on a run whose shape step read Geirhos is that dataset's, not the preset's.
+    entries = read(run_dir).get("steps", {}) if run_dir is not None else {}
+    for step in registry.steps():
+        if config.reads_dataset(step.name):
+            config.check_step(step.name, {**values, **_carried(run_dir, step.name, resolved, None, entries)}
+                              if entries else values)
+    return resolved
 
 
 # ------------------------------------------------------------------------------ record.json
@@ -253,7 +261,26 @@ def for_step(run_dir: str | Path, step: str, resolved: Resolved, declared: Colle
     A parameter that names a column of a table the step reads (``distance`` in iqa.csv) describes that
     table, so it is taken from the entry of the step that wrote it (:func:`_from_tables_read`), before the
     step's own: interpolation after ``--only iqa -p distance=euclidean`` reads the euclidean rows."""
-    entries = read(run_dir).get("steps", {})
+    carried = _carried(run_dir, step, resolved, declared, read(run_dir).get("steps", {}))
+    if not carried:
+        return resolved
+    values = config.resolve(resolved.preset, every_step=False, **{**resolved.values, **carried})
+    values.pop("preset")
+    if step in registry.names():  # (another step's given value meets its own record entry in its own check)
+        config.check_step(step, values)
+    for task in TASKS:
+        root, dataset = root_parameter(task), dataset_parameter(task)
+        if carried.get(root) and values[dataset] != "embedded" and not Path(carried[root]).exists():
+            raise ParameterError(
+                f"{RunDir(run_dir).run_record}: step {step} last read {root}={carried[root]}, which no longer "
+                f"exists: give -p {root}=<the dataset's folder> (or -p {dataset}=embedded)")
+    return Resolved(resolved.preset, MappingProxyType(values),
+                    MappingProxyType({**resolved.sources, **{name: CARRIED for name in carried}}))
+
+
+def _carried(run_dir: str | Path, step: str, resolved: Resolved, declared: Collection[str] | None,
+             entries: Mapping[str, Any]) -> dict[str, Any]:
+    """What :func:`for_step` carries from the run's record (``entries``: its steps' entries) into ``step``."""
     before = entries.get(step) or {}
     carried = {name: value for name, value in before.get("parameters", {}).items()
                if before.get("sources", {}).get(name) in (GIVEN, CARRIED) and name not in MACHINE_KEYS
@@ -270,18 +297,7 @@ def for_step(run_dir: str | Path, step: str, resolved: Resolved, declared: Colle
             carried[name] = value
     for name in _bound_to_another_dataset(step, before.get("parameters", {}), resolved):
         carried.pop(name, None)
-    if not carried:
-        return resolved
-    values = config.resolve(resolved.preset, **{**resolved.values, **carried})
-    values.pop("preset")
-    for task in TASKS:
-        root, dataset = root_parameter(task), dataset_parameter(task)
-        if carried.get(root) and values[dataset] != "embedded" and not Path(carried[root]).exists():
-            raise ParameterError(
-                f"{RunDir(run_dir).run_record}: step {step} last read {root}={carried[root]}, which no longer "
-                f"exists: give -p {root}=<the dataset's folder> (or -p {dataset}=embedded)")
-    return Resolved(resolved.preset, MappingProxyType(values),
-                    MappingProxyType({**resolved.sources, **{name: CARRIED for name in carried}}))
+    return carried
 
 
 def _bound_to_another_dataset(step: str, last: Mapping[str, Any], resolved: Resolved) -> list[str]:

@@ -111,6 +111,27 @@ def test_a_page_on_a_real_dataset_does_not_list_its_embedded_sets_parameters(tmp
     assert len(shown) == 1 and "reference_observer" in shown[0] and "iqa_levels" in shown[0]
 
 
+def test_a_steps_checks_read_the_dataset_its_record_carries(tmp_path):
+    """A step re-run keeps the dataset it read last; its checks of values taken together must see that dataset,
+    not the preset's (an audit: `--only shape -p shape_classifier=imagenet` on a run whose shape step read
+    Geirhos was refused as if it read the embedded set; `-p iqa_root=` likewise on a KADID-10k run)."""
+    run = _trained(tmp_path / "run", seed=0)
+    with pytest.raises(ParameterError, match="cue_conflict_dataset='embedded' has other classes"):
+        record.resolve(run, "smoke", {"shape_classifier": "imagenet"})  # no record yet: the preset's set
+    with pytest.raises(ParameterError, match="iqa_root=/k is read only by a real dataset"):
+        record.resolve(run, "smoke", {"iqa_root": "/k"})
+    for step, given in (("shape", {"cue_conflict_dataset": "geirhos", "cue_conflict_root": str(tmp_path)}),
+                        ("iqa", {"iqa_dataset": "kadid10k", "iqa_root": str(tmp_path)})):
+        record.write_entry(run, step, record.resolve(run, "smoke", given))
+    resolved = record.resolve(run, "smoke", {"shape_classifier": "imagenet", "iqa_root": str(tmp_path / "copy")})
+    shape = record.for_step(run, "shape", resolved)
+    assert (shape.values["cue_conflict_dataset"], shape.values["shape_classifier"]) == ("geirhos", "imagenet")
+    assert record.for_step(run, "iqa", resolved).values["iqa_dataset"] == "kadid10k"
+    # given now, another dataset's choice is checked against what is given
+    with pytest.raises(ParameterError, match="cue_conflict_dataset='embedded' has other classes"):
+        record.resolve(run, "smoke", {"shape_classifier": "imagenet", "cue_conflict_dataset": "embedded"})
+
+
 def test_a_folders_synthesis_reads_the_distance_its_runs_iqa_ran_with(tmp_path):
     """A step's page re-run by hand (papermill) on a folder of runs re-measures each run without the folder's
     own record: the folder's synthesis takes the distance from its runs' iqa entries, as a run's does from its
