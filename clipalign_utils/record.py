@@ -493,7 +493,7 @@ def for_page(namespace: Mapping[str, Any], run_dir: str | Path, step: str, show:
     if show:
         from .prose import say, show as display
 
-        unread = _unread(step, resolved.params)
+        unread = unread_parameters(step, resolved.params)
         table = resolved.table([name for name in declared if name not in unread])
         display(table, table.to_string())
         if unread:
@@ -506,12 +506,12 @@ def _dataset_parameter(step: str) -> str:
     return next(name for name in registry.get(step).parameters if name.endswith("_dataset"))
 
 
-def _unread(step: str, params: Mapping[str, Any]) -> set[str]:
+def unread_parameters(step: str, params: Mapping[str, Any]) -> set[str]:
     """The parameters of ``step`` its dataset does not read: its embedded set's own, on a real dataset."""
     if step not in registry.names():  # a comparison page (a sweep's, an experiment's) reads no dataset
         return set()
     only = registry.get(step).embedded_only
-    return set(only) if only and params[_dataset_parameter(step)] != "embedded" else set()
+    return set(only) if only and params.get(_dataset_parameter(step), "embedded") != "embedded" else set()
 
 
 # ------------------------------------------------------------------------ evaluation sets

@@ -131,9 +131,9 @@ say(similarity_page.curve_sentences(data, tables) + similarity_page.early_peak_s
 # %% [markdown]
 # ## Does 2AFC agreement peak where IQA alignment does?
 # The IQA step's curve (page 2) beside this one: where each peaks, and how far each ends below its peak.
-# The paper asks this of mid-level similarity (NIGHTS); on the embedded set both curves measure
-# low-level damage, judged by different observers, so here it asks whether two low-level measures
-# of one run peak together.
+# The paper asks this of mid-level similarity (NIGHTS). On the embedded set, and on BAPPS, both
+# curves measure low-level damage judged by different observers, so there it asks whether two
+# low-level measures of one run peak together.
 
 # %%
 say(similarity_page.iqa_sentences(run, params, tables))

@@ -258,3 +258,15 @@ def test_the_command_to_make_a_real_data_run_again_names_what_its_pages_were_giv
                         "-p iqa_dataset=tid2013 -p iqa_root=PATH -p sigmas=0.1,0.2 --out runs/tid")
     assert lines[-1].startswith("(each `PATH` is your copy of that dataset")
 
+
+
+def test_the_intro_table_shows_what_a_page_read_and_no_dataset_folder_in_full():
+    from clipalign_utils.orchestration.book import _shown_parameters
+
+    recorded = {"preset": "default", "iqa_dataset": "kadid10k", "iqa_root": "/home/me/data/kadid10k",
+                "iqa_levels": [1, 2, 3, 4, 5], "reference_observer": "haarpsi", "distance": "cosine"}
+    assert _shown_parameters("02_iqa_alignment", recorded) == {
+        "preset": "default", "iqa_dataset": "kadid10k", "iqa_root": "…/kadid10k", "distance": "cosine"}
+    embedded = {**recorded, "iqa_dataset": "embedded", "iqa_root": ""}
+    assert _shown_parameters("02_iqa_alignment", embedded) == embedded
+    assert _shown_parameters("06_sweep", {"preset": "default"}) == {"preset": "default"}

@@ -176,6 +176,9 @@ def test_each_classification_measure_is_read_above_its_own_classifiers_chance():
     assert np.isnan(noise["value"]) and noise["verdict"] == tradeoff.INCONCLUSIVE
     assert noise["detail"] == ("noise_drop: no trend to test (0 checkpoint(s) with a value above chance: a trend "
                                "needs 3); 6 at-chance checkpoint(s) left out")
+    covaries = tradeoff.verdicts(df, n_perm=500).set_index("claim").loc[
+        "IQA alignment co-varies with texture bias and noise drop", "detail"]
+    assert "noise_drop: no checkpoint with both measures above chance" in covaries and "nan" not in covaries
     relations = tradeoff.pairwise_relations(df, n_perm=500).set_index(["x", "y"])["n"]
     assert relations.to_dict() == {("iqa_srcc", "texture_bias"): 5, ("iqa_srcc", "noise_drop"): 0,
                                    ("texture_bias", "noise_drop"): 0}
@@ -185,6 +188,15 @@ def test_each_classification_measure_is_read_above_its_own_classifiers_chance():
     assert tradeoff.at_chance(old, "iqa_srcc").tolist() == [False] * 6
     means = tradeoff.seed_means(pd.concat([df.assign(seed=s, scale="tiny") for s in range(3)]))
     assert means["shape_at_chance"].tolist() == [True] + [False] * 5 and means["at_chance"].all()
+    # Over seeds the shape bias is the mean of those above chance on the cue-conflict images (an audit: 0.9 and
+    # a guessing seed's 0.1 averaged to 0.5), as a drop is nan at chance; their count beside it.
+    seeds = checkpoint_table([1, 1, 1], shape_bias=[0.9, 0.1, 0.8], shape_at_chance=[False, True, False],
+                             iqa_srcc=0.3, iqa_srcc_lo=0.2, iqa_srcc_hi=0.4, noise_drop=0.1, clean_accuracy=0.5,
+                             at_chance=False).assign(seed=[0, 1, 2], scale="tiny")
+    mean = tradeoff.seed_means(seeds).iloc[0]
+    assert mean["shape_bias"] == pytest.approx(0.85) and mean["n_shape_above_chance"] == 2
+    assert not mean["shape_at_chance"] and mean["n_seeds"] == 3
+    assert tradeoff.seed_means(seeds.drop(columns="shape_at_chance")).iloc[0]["shape_bias"] == pytest.approx(0.6)
 
 
 def test_an_undefined_verdict_statistic_is_said_with_its_reason():

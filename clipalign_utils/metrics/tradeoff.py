@@ -291,7 +291,11 @@ def _covaries_claim(df: pd.DataFrame, n_perm: int, seed: int, alpha: float) -> d
         return (f"net of log time undefined (over {r.n} checkpoints: fewer than 4, or a measure constant or "
                 f"ordered exactly as time)")
 
-    detail = "; ".join(f"{r.y}: {net(r)}, first differences ρ = {r.diff_spearman:.2f}, plain ρ = {r.spearman:.2f}"
+    def rho(value: float) -> str:
+        return f"{value:.2f}" if np.isfinite(value) else "undefined"
+
+    detail = "; ".join(f"{r.y}: no checkpoint with both measures above chance" if r.n == 0 else
+                       f"{r.y}: {net(r)}, first differences ρ = {rho(r.diff_spearman)}, plain ρ = {rho(r.spearman)}"
                        for r in relations.itertuples())
     return _verdict_row(claim, f"partial spearman({row['x']}, {row['y']} | log time)", row["partial_spearman"],
                         row["partial_p"], verdict, detail + " (p descriptive: checkpoints form a time series)")
@@ -409,7 +413,9 @@ def seed_means(df: pd.DataFrame, measures: dict | None = None, by: tuple[str, ..
     With the default measures, the optional ones a table lacks (chance_corrected_drop, iqa_early_drop,
     two_afc_score, saliency_sauc, saliency_cc, saliency_nss) are skipped. When ``df`` has at_chance, it
     becomes true where most of a group's seeds are at chance, and n_above_chance counts the seeds that are
-    not (the drops' mean is over those alone: at chance a drop is undefined); shape_at_chance likewise.
+    not (the drops' mean is over those alone: at chance a drop is undefined); with shape_at_chance
+    (the runs' own), shape_at_chance and n_shape_above_chance likewise, the shape bias' mean over the seeds
+    above chance on the cue-conflict images alone.
     """
     if measures is None:
         # The registered measures (registry.seed_measures); the required steps' headline columns must be there.
@@ -427,11 +433,16 @@ def seed_means(df: pd.DataFrame, measures: dict | None = None, by: tuple[str, ..
         if "checkpoint" in group.columns:
             row["checkpoint"] = group["checkpoint"].iloc[0]
         for column, (run_lo, run_hi) in measures.items():
-            mean, lo, hi, n = t_interval(group[column], confidence)
+            values = group[column]
+            if column == "shape_bias" and "shape_at_chance" in group.columns:
+                # a seed guessing on the cue-conflict images has a shape bias of noise (the drops are nan
+                # at chance already); tables without the shape step's own flag keep every seed
+                values = values.where(~at_chance(group, "shape_bias"))
+            mean, lo, hi, n = t_interval(values, confidence)
             # One seed in the group: its own interval. (One finite value among several seeds keeps the t
             # interval's nan: the row is a mean over seeds, and pages say so.)
             if n == 1 and len(group) == 1 and run_lo is not None and run_lo in group.columns:
-                finite = group[np.isfinite(group[column].astype(float))]
+                finite = group[np.isfinite(values.astype(float))]
                 lo, hi = float(finite[run_lo].iloc[0]), float(finite[run_hi].iloc[0])
             row.update({column: mean, f"{column}_lo": lo, f"{column}_hi": hi})
         if "at_chance" in group.columns:
@@ -440,7 +451,9 @@ def seed_means(df: pd.DataFrame, measures: dict | None = None, by: tuple[str, ..
             # The drops are undefined at chance: a mean over 3 seeds may rest on fewer.
             row["n_above_chance"] = int((~seeds_at_chance).sum())
         if "shape_at_chance" in group.columns:
-            row["shape_at_chance"] = bool(at_chance(group, "shape_bias").mean() > 0.5)
+            seeds_at_chance = at_chance(group, "shape_bias")
+            row["shape_at_chance"] = bool(seeds_at_chance.mean() > 0.5)
+            row["n_shape_above_chance"] = int((~seeds_at_chance).sum())  # the seeds the shape bias' mean is over
         row["n_seeds"] = len(group)
         rows.append(row)
     out = pd.DataFrame(rows)

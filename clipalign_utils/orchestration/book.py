@@ -246,7 +246,7 @@ def _run_summary(run_dir: Path, sources: dict[str, Path], trained: Path, recorde
     for name, notebook in sources.items():
         duration = json.loads(notebook.read_text())["metadata"].get("papermill", {}).get("duration")
         took = f"{duration:.0f} s" if isinstance(duration, (int, float)) else "?"
-        shown = ", ".join(f"`{k}={v}`" for k, v in _recorded_parameters(notebook, name).items())
+        shown = ", ".join(f"`{k}={v}`" for k, v in _shown_parameters(name, _recorded_parameters(notebook, name)).items())
         lines.append(f"| `{name}` | {shown}; executed in {took} |")
     train_params = RunDir(trained).train_record
     if train_params.exists():
@@ -260,6 +260,17 @@ def _run_summary(run_dir: Path, sources: dict[str, Path], trained: Path, recorde
         n_checkpoints = len(RunDir(trained).checkpoint_files())
     lines.append(f"| checkpoints | {n_checkpoints} |")
     return "\n".join(lines + [""] + _reproduce_lines(run_dir, trained)) + "\n"
+
+
+def _shown_parameters(page: str, values: dict) -> dict:
+    """A page's recorded values as the intro's table shows them: without the parameters its dataset does not
+    read (a real dataset's page: its embedded set's own), a dataset's folder by its name alone (the reader's
+    copy lies elsewhere; the tables hold no absolute path either)."""
+    from .. import record
+
+    unread = record.unread_parameters(_step_of(page), values)
+    return {key: (f"…/{Path(str(value)).name}" if key.endswith("_root") and value else value)
+            for key, value in values.items() if key not in unread}
 
 
 def _reproduce_lines(run_dir: Path, trained: Path) -> list[str]:

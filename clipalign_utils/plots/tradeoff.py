@@ -159,7 +159,8 @@ def relation_panels(means: pd.DataFrame, relations: pd.DataFrame, by: str = "sca
                 ax.scatter(rows.loc[left_out, x], rows.loc[left_out, y], s=25,
                            **_hollow(colors[scale], f"{scale}: at chance (left out)"))
             rel = relations[(relations[by] == scale) & (relations["x"] == x) & (relations["y"] == y)].iloc[0]
-            titles.append(f"{scale}: ρ={rel['spearman']:.2f}, p={rel['p_value']:.3f}")
+            titles.append(f"{scale}: ρ={rel['spearman']:.2f}, p={rel['p_value']:.3f}" if np.isfinite(rel["spearman"])
+                          else f"{scale}: ρ undefined ({int(rel['n'])} checkpoints)")
         ax.set(xlabel=MEASURE_LABELS.get(x, x), ylabel=MEASURE_LABELS.get(y, y))
         ax.set_title("\n".join(titles), fontsize=8)
         ax.legend(fontsize=7)

@@ -55,8 +55,8 @@ def means_view(means: pd.DataFrame) -> pd.DataFrame:
     """The seed means of the measures the runs have, per scale and epoch, with at_chance (most seeds' clean
     accuracy at chance: the trends leave that epoch's noise drop out), n_above_chance (the seeds the drop's
     mean is over) and shape_at_chance (most seeds' cue-conflict decisions at chance: its texture bias left
-    out) when the runs have them."""
-    flag = [c for c in ("at_chance", "n_above_chance", "shape_at_chance") if c in means.columns]
+    out) with n_shape_above_chance (the seeds the shape bias' mean is over) when the runs have them."""
+    flag = [c for c in ("at_chance", "n_above_chance", "shape_at_chance", "n_shape_above_chance") if c in means.columns]
     return means[["scale", "n_seeds"] + SHOWN + flag + [c for c in optional_columns() if c in means.columns]]
 
 
