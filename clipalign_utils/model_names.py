@@ -57,8 +57,7 @@ def native_input_size(model: str) -> int | None:
     import importlib.util
     import json
 
-    name = model.removeprefix("clipalign-") if model.startswith("clipalign-") else model
-    path = CONFIG_DIR / f"clipalign-{name}.json"
+    path = CONFIG_DIR / f"clipalign-{model.removeprefix('clipalign-')}.json"
     if not path.exists():
         spec = importlib.util.find_spec("open_clip")  # locates the package; imports nothing
         if spec is None or not spec.submodule_search_locations:
@@ -68,4 +67,3 @@ def native_input_size(model: str) -> int | None:
             return None
     size = json.loads(path.read_text())["vision_cfg"]["image_size"]
     return int(size[0] if isinstance(size, (list, tuple)) else size)
-

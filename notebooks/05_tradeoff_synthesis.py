@@ -34,7 +34,8 @@
 # classifier is at chance on that measure's own images: for texture bias, the cue-conflict decisions
 # (`shape_at_chance`: no more of them for a cue than guessing gives), for the noise drop, the clean
 # zero-shot accuracy (`at_chance`); at chance both describe noise. Over seeds, an epoch is at chance
-# when most seeds are, and the table's `n_above_chance` counts the seeds its mean drop rests on. (3b)
+# when most seeds are; the table's `n_above_chance` counts the seeds its mean drop rests on and
+# `n_shape_above_chance` those its mean shape bias rests on. (3b)
 # repeats (3) with the chance-corrected drop, which has no ceiling that moves with clean accuracy.
 # (4) must hold *net of time*: any two curves that trend with training correlate across checkpoints,
 # so we use the partial Spearman correlation given log training time and the correlation of

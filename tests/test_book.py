@@ -247,17 +247,25 @@ def test_the_command_to_make_a_real_data_run_again_names_what_its_pages_were_giv
     run = tmp_path / "tid"
     run.mkdir()
     (run / "train_params.json").write_text(json.dumps({"seed": 3, "model": "tiny"}))
-    given = {"parameters": {"iqa_dataset": "tid2013", "iqa_root": "/data/tid2013", "device": "cpu", "n_boot": 200,
-                            "sigmas": [0.1, 0.2]},
-             "sources": {"iqa_dataset": "given", "iqa_root": "record.json", "device": "given",
-                         "n_boot": "preset default", "sigmas": "given"}}
-    (run / "record.json").write_text(json.dumps({"preset": "default", "steps": {
-        "train": {"parameters": {"seed": 3}, "sources": {"seed": "given"}}, "iqa": given}}))
-    lines = _reproduce_lines(run, run)
-    assert lines[3] == ("bash scripts/setup.sh && .venv/bin/clipalign run --preset default -p seed=3 "
-                        "-p iqa_dataset=tid2013 -p iqa_root=PATH -p sigmas=0.1,0.2 --out runs/tid")
-    assert lines[-1].startswith("(each `PATH` is your copy of that dataset")
 
+    def entry(**given):
+        return {"parameters": {k: v for k, (v, _) in given.items()}, "sources": {k: w for k, (_, w) in given.items()}}
+
+    (run / "record.json").write_text(json.dumps({"preset": "default", "steps": {
+        # a value the training page was handed but does not read (an audit: `-p distance=cosine` showed here)
+        "train": entry(seed=(3, "given"), distance=("cosine", "given")),
+        "iqa": entry(iqa_dataset=("tid2013", "given"), iqa_root=("/data/tid2013", "record.json"),
+                     device=("cpu", "given"), n_boot=(200, "preset default"), distance=("euclidean", "given")),
+        "noise": entry(sigmas=([0.1, 0.2], "given")),
+        "similarity": entry(distance=("cosine", "given")),
+        "interpolation": entry(alphas=([0.5], "given"))}}))
+    lines = _reproduce_lines(run, run)
+    assert lines[3:6] == [
+        "bash scripts/setup.sh && .venv/bin/clipalign run --preset default -p seed=3 -p iqa_dataset=tid2013 "
+        "-p iqa_root=PATH -p distance=euclidean -p sigmas=0.1,0.2 --out runs/tid",
+        ".venv/bin/clipalign run --out runs/tid --only interpolation -p alphas=0.5", "```"]
+    assert lines[-1].startswith("(each `PATH` is your copy of that dataset")
+    assert "the pages ran with different values of `distance`: the command gives the first page's" in lines[-1]
 
 
 def test_the_intro_table_shows_what_a_page_read_and_no_dataset_folder_in_full():

@@ -237,6 +237,21 @@ def test_chance_and_shift_sentences_say_the_cue_decisions_and_leave_out_guessing
     assert chance_sentences(_shape_bias_table()) == []  # a table written before the judgement
 
 
+def test_the_per_class_and_agreement_sentences_name_the_checkpoint_above_chance_they_read():
+    from clipalign_utils.steps.shape.page import agreement_sentences, per_class_sentences
+
+    tables = _tables()
+    tables["shape_bias"] = tables["shape_bias"].assign(at_chance=[False, False, False, False, True])
+    tables["shape_bias_per_class"] = tables["shape_bias_per_class"].assign(
+        checkpoint=["epoch_0.5"] * 3 + ["epoch_2"] * 3, epoch=[0.5] * 3 + [2] * 3)
+    assert per_class_sentences(tables) == ["last checkpoint above chance (epoch 2): classes with shape bias > 0.5: "
+                                           "2 of 2 with cue decisions"]
+    alone = _tables()
+    alone["shape_bias"] = alone["shape_bias"].assign(at_chance=[True, True, False, True, True])
+    assert agreement_sentences(None, alone) == ["one checkpoint to show (epoch_1): the others are at chance or "
+                                                "there is no other"]
+
+
 def test_fraction_sentences_name_each_checkpoint_once():
     from clipalign_utils.steps.shape.page import fraction_sentences
 

@@ -296,3 +296,14 @@ def test_cli_sweep_end_to_end_resumed_with_its_book(smoke_pipeline, tmp_path, ca
     # Another plan in the same directory is refused before anything runs.
     assert cli.main(["sweep", "--preset", "smoke", "-p", "lr=0.001,0.01", "--out", str(out), "--no-book"]) == 2
     assert "records another sweep" in capsys.readouterr().err
+
+
+def test_a_sweep_over_a_parameter_whose_check_reads_another_given_beside_it():
+    """Each swept value was checked alone against the preset: shape_classifier=imagenet beside a given
+    cue_conflict_dataset=geirhos was refused as if the set were the embedded one (a review found it)."""
+    from clipalign_utils.orchestration.sweep import split_overrides
+
+    fixed, swept = split_overrides({"shape_classifier": "direct,imagenet", "cue_conflict_dataset": "geirhos",
+                                    "cue_conflict_root": "/data/geirhos"}, "smoke")
+    assert swept == {"shape_classifier": ["direct", "imagenet"]} and fixed["cue_conflict_dataset"] == "geirhos"
+

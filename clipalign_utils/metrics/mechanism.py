@@ -1,7 +1,8 @@
 """What causes the trade-off? The quality-variation experiment's predictions, judged over seeds.
 
 Input: one row per run × checkpoint with columns setting, seed, epoch and the measures (iqa_srcc,
-within_seen_srcc, within_unseen_srcc, within_family_srcc, texture_bias, noise_drop, at_chance, …).
+within_seen_srcc, within_unseen_srcc, within_family_srcc, texture_bias, noise_drop, at_chance, shape_at_chance, …;
+the chance flags as ``tradeoff.at_chance`` reads them).
 Every statistic is computed per run (seed) first; a setting's value is the mean over its seeds with a
 Student-t interval over seeds (``tradeoff.t_interval``; for a correlation, on Fisher's z), so the seeds
 are the replicates.

@@ -12,7 +12,7 @@ import numpy as np
 import pandas as pd
 
 from clipalign_utils.errors import ParameterError
-from clipalign_utils.metrics.stats import bootstrap_blocked_ci
+from clipalign_utils.metrics.stats import bootstrap_blocked_ci, bootstrap_mean_ci
 
 
 def imagenet_category_decisions(cosine_logits, category_indices, scale: float = 100.0) -> np.ndarray:
@@ -84,8 +84,7 @@ def shape_bias_summary(predicted, shape_label, texture_label, n_boot: int = 1000
         "n_cue_decisions": int(shape_hits.sum() + texture_hits.sum()),
     }
     if n_classes is not None:
-        cue_hits = (shape_hits | texture_hits).astype(float)
-        cue_lo, cue_hi = bootstrap_blocked_ci(n_images, lambda rows: cue_hits[rows].mean(axis=1), n_boot, seed)
+        cue_lo, cue_hi = bootstrap_mean_ci((shape_hits | texture_hits).astype(float), n_boot, seed)
         chance = 2.0 / n_classes
         summary.update({"cue_fraction_lo": cue_lo, "cue_fraction_hi": cue_hi, "cue_chance": chance,
                         # no interval (no images): nothing above chance either

@@ -294,7 +294,7 @@ def _covaries_claim(df: pd.DataFrame, n_perm: int, seed: int, alpha: float) -> d
     def rho(value: float) -> str:
         return f"{value:.2f}" if np.isfinite(value) else "undefined"
 
-    detail = "; ".join(f"{r.y}: no checkpoint with both measures above chance" if r.n == 0 else
+    detail = "; ".join(f"{r.y}: no checkpoint where both measures are defined (above chance)" if r.n == 0 else
                        f"{r.y}: {net(r)}, first differences ρ = {rho(r.diff_spearman)}, plain ρ = {rho(r.spearman)}"
                        for r in relations.itertuples())
     return _verdict_row(claim, f"partial spearman({row['x']}, {row['y']} | log time)", row["partial_spearman"],
@@ -435,9 +435,14 @@ def seed_means(df: pd.DataFrame, measures: dict | None = None, by: tuple[str, ..
         for column, (run_lo, run_hi) in measures.items():
             values = group[column]
             if column == "shape_bias" and "shape_at_chance" in group.columns:
-                # a seed guessing on the cue-conflict images has a shape bias of noise (the drops are nan
-                # at chance already); tables without the shape step's own flag keep every seed
-                values = values.where(~at_chance(group, "shape_bias"))
+                # A seed guessing on the cue-conflict images has a shape bias of noise (the drops are nan at
+                # chance already): the mean is over the others. Only the shape step's own flag says so (a row
+                # of a table without it keeps its value); an epoch at chance in every seed keeps them all,
+                # to be shown apart as such.
+                guessing = group["shape_at_chance"].astype(object).where(group["shape_at_chance"].notna(), False)
+                guessing = guessing.astype(bool)
+                if not guessing.all():
+                    values = values.where(~guessing)
             mean, lo, hi, n = t_interval(values, confidence)
             # One seed in the group: its own interval. (One finite value among several seeds keeps the t
             # interval's nan: the row is a mean over seeds, and pages say so.)

@@ -275,24 +275,38 @@ def _shown_parameters(page: str, values: dict) -> dict:
 
 def _reproduce_lines(run_dir: Path, trained: Path) -> list[str]:
     """How to make this book's run again: ``clipalign run`` with the run's preset and the values its pages
-    were given beyond it (``-p``, from the run's record; a dataset's root shown as PATH, the reader's copy),
-    the seed of a single run, and a trajectory's source for a run trained elsewhere."""
+    were given beyond it (``-p``, from the records of the run and, for a folder of runs, of the folder; the
+    parameters each page's notebook declares; a dataset's root shown as PATH, the reader's copy), the seed of
+    a single run or a folder's seeds and scales, a trajectory's source for a run trained elsewhere, and the
+    optional steps it ran as a second command."""
     from .. import record
-    from ..config import MULTI_RUN_PRESETS, PRESETS
+    from ..config import MULTI_RUN_PRESETS, PRESETS, format_value
     from ..results import run_identity
+    from .pipeline import declared_parameters
 
-    steps = record.read(trained).get("steps", {})
     elsewhere, folder = trained_elsewhere(trained), trained != run_dir
-    given = {}
-    for name, entry in steps.items():
+    entries = list(record.read(trained).get("steps", {}).items())
+    if folder:
+        entries += list(record.read(run_dir).get("steps", {}).items())
+    given: dict[str, dict] = {"": {}}  # the main command's values, then each optional step's
+    differing = set()
+    for name, entry in entries:
+        if name not in registry.names():
+            continue
+        declared = declared_parameters(registry.get(name).notebook)
+        values = given.setdefault(name if registry.get(name).optional else "", {})
         for key, where in entry.get("sources", {}).items():
-            if where not in (record.GIVEN, record.CARRIED) or key in record.MACHINE_KEYS:
+            if (key not in declared or where not in (record.GIVEN, record.CARRIED)
+                    or key in record.MACHINE_KEYS or key in ("run_dir", "run_dirs", "preset")):
                 continue
             if name != "train" and key in record.TRAINING_KEYS and not (key == "model" and elsewhere):
                 continue  # the run's training settings: its training page's entry says which were given
             if name == "train" and (key == "seed" or (folder and key == "model")):
                 continue  # a run's seed, a folder's seeds and scales: options of their own below
-            given.setdefault(key, entry["parameters"][key])
+            value = entry["parameters"][key]
+            if key in values and values[key] != value:
+                differing.add(key)
+            values.setdefault(key, value)
     preset = record.run_preset(run_dir)
     options = [f"--preset {preset}"]
     if elsewhere:
@@ -307,22 +321,25 @@ def _reproduce_lines(run_dir: Path, trained: Path) -> list[str]:
             values = tuple(dict.fromkeys(str(identity[key]) for identity in identities))
             if values != tuple(map(str, preset_runs[key])):
                 options.append(f"{option} {' '.join(values)}")
-    options += [f"-p {key}={'PATH' if key.endswith('_root') else config_value(value)}" for key, value in given.items()]
-    command = f".venv/bin/clipalign run {' '.join(options)} --out runs/{run_dir.name}"
-    lines = ["To reproduce it:", "", "```bash", f"bash scripts/setup.sh && {command}", "```"]
+
+    def given_options(values: dict) -> list[str]:
+        return [f"-p {key}={'PATH' if key.endswith('_root') else format_value(value)}" for key, value in values.items()]
+
+    out = f"runs/{run_dir.name}"
+    commands = [f"bash scripts/setup.sh && .venv/bin/clipalign run {' '.join(options + given_options(given['']))} "
+                f"--out {out}"]
+    commands += [f".venv/bin/clipalign run --out {out} --only {name} {' '.join(given_options(values))}".rstrip()
+                 for name, values in given.items() if name]
     notes = []
-    if any(key.endswith("_root") for key in given):
-        notes.append("each `PATH` is your copy of that dataset, in its official layout (`clipalign fetch` gets one)")
+    if any(key.endswith("_root") for values in given.values() for key in values):
+        notes.append("each `PATH` is your copy of that dataset, in its official layout, which `clipalign fetch` gets")
     if elsewhere:
         notes.append("`SOURCE` is the trajectory page 1 names")
-    return lines + ([""] + [f"({'; '.join(notes)}.)"] if notes else [])
-
-
-def config_value(value) -> str:
-    """A recorded value as ``-p`` takes it (lists comma-separated)."""
-    from ..config import format_value
-
-    return format_value(value)
+    if differing:
+        notes.append(f"the pages ran with different values of {', '.join(f'`{k}`' for k in sorted(differing))}: "
+                     "the command gives the first page's; re-run the others with `--only STEP -p NAME=VALUE`")
+    return (["To reproduce it:", "", "```bash", *commands, "```"]
+            + ([""] + [f"({'; '.join(notes)}.)"] if notes else []))
 
 
 def _runs_table(run_dir: Path) -> list[str]:

@@ -84,7 +84,9 @@ def parse_values(name: str, raw: str, preset: str) -> list:
                              f"{'semicolons' if isinstance(like, tuple) else 'commas'}")
     values = [coerce(name, part, like) for part in parts]
     for value in values:
-        resolve(preset, **{name: value})  # checks choices and ranges, naming the parameter
+        # choices and ranges, naming the parameter (a step's values taken together are checked per setting,
+        # with the other -p values: shape_classifier=imagenet needs the cue_conflict_dataset given beside it)
+        resolve(preset, every_step=False, **{name: value})
     if len(set(values)) != len(values):
         raise ParameterError(f"-p {name}={raw!r} repeats a value")
     return values

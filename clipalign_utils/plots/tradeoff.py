@@ -86,8 +86,9 @@ def summary_figure(means: pd.DataFrame, noise_means: pd.DataFrame, by: str = "sc
     ``means`` and ``noise_means`` are per-epoch seed means (``metrics.tradeoff.seed_means``) grouped by the
     column ``by`` (``scale``, a sweep's ``setting``): one colour per group, each band its 95 % t-interval
     over seeds; one run is a group of one and keeps its own intervals. In (a) the line style tells the
-    noise level; ``clean_only`` draws clean accuracy alone, for many groups. In (c) and (d) the at-chance
-    checkpoints (``at_chance``), which the trends leave out, are hollow points off the line."""
+    noise level; ``clean_only`` draws clean accuracy alone, for many groups. In (c) and (d) the checkpoints
+    at chance for the panel's measure (``shape_at_chance``, ``at_chance``: ``metrics.tradeoff.at_chance``),
+    which the trends leave out, are hollow points off the line."""
     if clean_only:
         noise_means = noise_means[noise_means["sigma"] == 0]
     scales = list(dict.fromkeys(means[by]))

@@ -132,4 +132,3 @@ def reading_sentences(data: SaliencyData) -> list[str]:
             "baseline is the bar a map must clear on such data (people look at the centre of photographs)",
             "a small model sees each photograph squeezed to its input size, so its maps are coarse; the metrics "
             "compare them at the ground truth's resolution after resizing, as the benchmark does"]
-

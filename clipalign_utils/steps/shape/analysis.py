@@ -85,7 +85,8 @@ def predictions(tables: dict[str, pd.DataFrame], checkpoint: str) -> np.ndarray:
 # --- the human reference -----------------------------------------------------------------------
 
 def _early_and_last(shape_bias: pd.DataFrame) -> tuple[pd.Series, pd.Series]:
-    """The texture-phase checkpoint's row and the last checkpoint's."""
+    """The texture-phase checkpoint's row and the last checkpoint's, of those above chance where the table says
+    (``texture_then_shape``)."""
     shift = texture_then_shape(shape_bias)
     return shift["texture_phase"], shift["last"]
 

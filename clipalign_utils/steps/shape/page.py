@@ -91,8 +91,8 @@ def shift_sentences(shape_bias: pd.DataFrame) -> list[str]:
         f"the last {'leans' if shift['last_leans_shape'] else 'does not lean'} towards shape (above 0.5); their "
         f"intervals {'are' if shift['separated'] else 'are not'} separated",
         f"texture-then-shape shift shows: {'yes' if shift['shift_shows'] else 'no'}",
-        f"last {which}'s shape bias minus the human reference's ({HUMAN_SHAPE_BIAS:.2f}): "
-        f"{last['shape_bias'] - HUMAN_SHAPE_BIAS:+.3f}",
+        ("last checkpoint's shape bias" if which == "checkpoint" else "last checkpoint above chance: its shape bias")
+        + f" minus the human reference's ({HUMAN_SHAPE_BIAS:.2f}): {last['shape_bias'] - HUMAN_SHAPE_BIAS:+.3f}",
     ]
 
 
@@ -115,13 +115,19 @@ def per_class_figure(data: ShapeData, tables: dict[str, pd.DataFrame]):
                            human_label(data))
 
 
+def _last_label(shape_bias: pd.DataFrame, last: pd.Series) -> str:
+    """"last checkpoint", or which one it is when later ones are at chance (the shift reads those above)."""
+    return ("last checkpoint" if last["epoch"] == shape_bias["epoch"].max()
+            else f"last checkpoint above chance (epoch {last['epoch']:g})")
+
+
 def per_class_sentences(tables: dict[str, pd.DataFrame]) -> list[str]:
-    """How many classes the last checkpoint classifies by shape more often than by texture."""
+    """How many classes the last checkpoint (above chance) classifies by shape more often than by texture."""
     _, last = _early_and_last(tables["shape_bias"])
     per_class = tables["shape_bias_per_class"]
     final_classes = per_class[per_class["checkpoint"] == last["checkpoint"]]
-    return [f"last checkpoint: classes with shape bias > 0.5: {(final_classes['shape_bias'] > 0.5).sum()} "
-            f"of {final_classes['shape_bias'].notna().sum()} with cue decisions"]
+    return [f"{_last_label(tables['shape_bias'], last)}: classes with shape bias > 0.5: "
+            f"{(final_classes['shape_bias'] > 0.5).sum()} of {final_classes['shape_bias'].notna().sum()} with cue decisions"]
 
 
 # --- examples ----------------------------------------------------------------------------------
@@ -142,5 +148,7 @@ def examples_figure(data: ShapeData, tables: dict[str, pd.DataFrame]):
 def agreement_sentences(data: ShapeData, tables: dict[str, pd.DataFrame]) -> list[str]:
     """How often the texture-phase checkpoint and the last one give the same answer."""
     early, last = _early_and_last(tables["shape_bias"])
+    if early["checkpoint"] == last["checkpoint"]:
+        return [f"one checkpoint to show ({last['checkpoint']}): the others are at chance or there is no other"]
     agree = (predictions(tables, early["checkpoint"]) == predictions(tables, last["checkpoint"]))[conflicting(data)]
     return [f"the two checkpoints give the same answer on {agree.mean():.0%} of the conflicting images"]

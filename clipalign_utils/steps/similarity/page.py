@@ -178,4 +178,3 @@ def reading_sentences(data: TwoAFCData, params: dict) -> list[str]:
                  "its ceiling is the people's own agreement"]
     return lines + [f"the model sees the images as the IQA step does (`iqa_resize={params['iqa_resize']}`): a small "
                     "model native-resolution patches by default, so a score says how it judges local detail"]
-
