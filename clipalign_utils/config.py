@@ -251,9 +251,14 @@ def resolve(preset: str = "default", *, every_step: bool = True, **overrides: An
     return params
 
 
+def step_dataset_parameter(step: str) -> str | None:
+    """``step``'s dataset parameter (``<task>_dataset``, whose value a run's record may carry), or None."""
+    return next((dataset_parameter(task) for task in TASKS if dataset_parameter(task) in registry.get(step).parameters),
+                None)
+
+
 def reads_dataset(step: str) -> bool:
-    """Whether ``step`` has a dataset parameter (``<task>_dataset``), whose value a run's record may carry."""
-    return any(dataset_parameter(task) in registry.get(step).parameters for task in TASKS)
+    return step_dataset_parameter(step) is not None
 
 
 def check_step(step: str, params: Mapping[str, Any]) -> None:

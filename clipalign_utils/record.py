@@ -497,13 +497,10 @@ def for_page(namespace: Mapping[str, Any], run_dir: str | Path, step: str, show:
         table = resolved.table([name for name in declared if name not in unread])
         display(table, table.to_string())
         if unread:
-            say(f"not read with {_dataset_parameter(step)}={resolved.params[_dataset_parameter(step)]} (its embedded "
-                f"set's only): {', '.join(name for name in declared if name in unread)}")
+            dataset = config.step_dataset_parameter(step)
+            say(f"not read with {dataset}={resolved.params[dataset]} (its embedded set's only): "
+                f"{', '.join(name for name in declared if name in unread)}")
     return resolved
-
-
-def _dataset_parameter(step: str) -> str:
-    return next(name for name in registry.get(step).parameters if name.endswith("_dataset"))
 
 
 def unread_parameters(step: str, params: Mapping[str, Any]) -> set[str]:
@@ -511,7 +508,7 @@ def unread_parameters(step: str, params: Mapping[str, Any]) -> set[str]:
     if step not in registry.names():  # a comparison page (a sweep's, an experiment's) reads no dataset
         return set()
     only = registry.get(step).embedded_only
-    return set(only) if only and params.get(_dataset_parameter(step), "embedded") != "embedded" else set()
+    return set(only) if only and params.get(config.step_dataset_parameter(step), "embedded") != "embedded" else set()
 
 
 # ------------------------------------------------------------------------ evaluation sets
