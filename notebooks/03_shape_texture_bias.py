@@ -42,7 +42,7 @@
 # the shape when it picks a cue", 0 "always the texture", 0.5 no preference. A model that guesses
 # (or answers one class whatever it sees) also scores about 0.5, so a checkpoint whose share of cue
 # decisions is not above what guessing gives (two classes of the dataset's, its bootstrap interval
-# reaching that share: `at_chance`) is shown but left out of the shift and of the synthesis' trend.
+# reaching that share: `shape_at_chance`) is shown but left out of the shift and of the synthesis' trend.
 #
 # The question for training dynamics: does a CLIP trained from scratch go through a texture phase
 # before it learns shape, as texture is the easier shortcut in its data?

@@ -283,12 +283,12 @@ def test_shape_bias_at_chance_is_the_cue_decisions_interval_reaching_two_classes
     cue = np.array([1, 1, 1, 1, 1, 1, 1, 0], dtype=float)
     replicates = np.concatenate([cue[rows].mean(axis=1) for rows in resampled_rows(8, 500, 4)])
     assert (s["cue_fraction_lo"], s["cue_fraction_hi"]) == percentile_interval(replicates, 0.95)
-    assert s["cue_chance"] == 0.5 and s["at_chance"] == (s["cue_fraction_lo"] <= 0.5)
-    assert not shape_bias_summary(SHAPE, SHAPE, TEXTURE, n_boot=200, n_classes=3)["at_chance"]  # all by shape
+    assert s["cue_chance"] == 0.5 and s["shape_at_chance"] == (s["cue_fraction_lo"] <= 0.5)
+    assert not shape_bias_summary(SHAPE, SHAPE, TEXTURE, n_boot=200, n_classes=3)["shape_at_chance"]  # all by shape
     # One answer whatever the image, on a balanced 16-class set: a shape bias of 0.5 that is guessing.
     shape, texture = np.divmod(np.arange(16 * 16), 16)
     one_answer = shape_bias_summary(np.full(shape.size, 3), shape, texture, n_boot=300, n_classes=16)
-    assert one_answer["shape_bias"] == 0.5 and one_answer["at_chance"]
+    assert one_answer["shape_bias"] == 0.5 and one_answer["shape_at_chance"]
     assert one_answer["n_cue_decisions"] == 30 and one_answer["cue_chance"] == 2 / 16
 
 

@@ -170,12 +170,12 @@ def test_texture_then_shape_on_constructed_curves():
 def test_texture_then_shape_leaves_out_checkpoints_at_chance():
     from clipalign_utils.metrics.shape_bias import texture_then_shape
 
-    table = _shape_bias_table().assign(at_chance=[True, True, False, False, False])
+    table = _shape_bias_table().assign(shape_at_chance=[True, True, False, False, False])
     # The guessing epoch 0.5 (0.2) no longer makes the texture phase: epoch 1 (0.4) does.
     result = texture_then_shape(table)
     assert result["first"]["epoch"] == 1 and result["texture_phase"]["epoch"] == 1
     assert result["left_out"]["epoch"].tolist() == [0, 0.5] and result["shift_shows"]
-    assert not texture_then_shape(table.assign(at_chance=True))["shift_shows"]
+    assert not texture_then_shape(table.assign(shape_at_chance=True))["shift_shows"]
 
 
 # --- the step module: measure's tables, the page's sentences and figures by hand ------------------
@@ -220,7 +220,7 @@ def test_chance_and_shift_sentences_say_the_cue_decisions_and_leave_out_guessing
     from clipalign_utils.steps.shape.page import chance_sentences, shift_sentences
 
     table = _shape_bias_table().assign(n_images=40, n_cue_decisions=[4, 20, 20, 20, 1], cue_chance=0.25,
-                                       at_chance=[True, False, False, False, False])
+                                       shape_at_chance=[True, False, False, False, False])
     assert chance_sentences(table) == [
         "at chance on the cue-conflict images (the share decided for the shape or the texture class does not lie "
         "above 0.250, two of 8 classes): epoch 0; their shape bias describes guessing, and the shift below and the "
@@ -229,11 +229,11 @@ def test_chance_and_shift_sentences_say_the_cue_decisions_and_leave_out_guessing
     assert said[0] == "first checkpoint above chance (epoch 0.5): shape bias 0.200 over 20 cue decisions of 40 images"
     assert said[2] == ("last checkpoint above chance (epoch 4): shape bias 0.950 [0.900, 1.000] over 1 cue decision "
                        "of 40 images")
-    assert chance_sentences(table.assign(at_chance=False))[0].startswith("every checkpoint decides for a cue above "
+    assert chance_sentences(table.assign(shape_at_chance=False))[0].startswith("every checkpoint decides for a cue above "
                                                                           "chance")
-    guessing = shift_sentences(table.assign(at_chance=True))
+    guessing = shift_sentences(table.assign(shape_at_chance=True))
     assert guessing[-1] == "texture-then-shape shift shows: no (every checkpoint is at chance on the cue-conflict images)"
-    assert chance_sentences(table.assign(at_chance=True))[0].endswith("have no checkpoint left to read")
+    assert chance_sentences(table.assign(shape_at_chance=True))[0].endswith("have no checkpoint left to read")
     assert chance_sentences(_shape_bias_table()) == []  # a table written before the judgement
 
 
@@ -241,13 +241,13 @@ def test_the_per_class_and_agreement_sentences_name_the_checkpoint_above_chance_
     from clipalign_utils.steps.shape.page import agreement_sentences, per_class_sentences
 
     tables = _tables()
-    tables["shape_bias"] = tables["shape_bias"].assign(at_chance=[False, False, False, False, True])
+    tables["shape_bias"] = tables["shape_bias"].assign(shape_at_chance=[False, False, False, False, True])
     tables["shape_bias_per_class"] = tables["shape_bias_per_class"].assign(
         checkpoint=["epoch_0.5"] * 3 + ["epoch_2"] * 3, epoch=[0.5] * 3 + [2] * 3)
     assert per_class_sentences(tables) == ["last checkpoint above chance (epoch 2): classes with shape bias > 0.5: "
                                            "2 of 2 with cue decisions"]
     alone = _tables()
-    alone["shape_bias"] = alone["shape_bias"].assign(at_chance=[True, True, False, True, True])
+    alone["shape_bias"] = alone["shape_bias"].assign(shape_at_chance=[True, True, False, True, True])
     assert agreement_sentences(None, alone) == ["one checkpoint to show (epoch_1): the others are at chance or "
                                                 "there is no other"]
 

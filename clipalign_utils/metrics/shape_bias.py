@@ -62,7 +62,7 @@ def shape_bias_summary(predicted, shape_label, texture_label, n_boot: int = 1000
     (the number of conflicting images; the fractions are over them), n_cue_decisions (the decisions for
     the shape or the texture class: what the shape bias is a ratio of). With ``n_classes`` (the classifier's
     classes) also cue_fraction_lo/_hi (the bootstrap interval of the share of images decided for a cue, on
-    the shape bias' own draws), cue_chance = 2 / n_classes (that share when guessing) and at_chance (the
+    the shape bias' own draws), cue_chance = 2 / n_classes (that share when guessing) and shape_at_chance (the
     interval reaches it: the decisions do not tell shape from texture better than guessing, and the shape
     bias of such a checkpoint describes noise).
     """
@@ -88,7 +88,7 @@ def shape_bias_summary(predicted, shape_label, texture_label, n_boot: int = 1000
         chance = 2.0 / n_classes
         summary.update({"cue_fraction_lo": cue_lo, "cue_fraction_hi": cue_hi, "cue_chance": chance,
                         # no interval (no images): nothing above chance either
-                        "at_chance": bool(not cue_lo > chance)})
+                        "shape_at_chance": bool(not cue_lo > chance)})
     return summary
 
 
@@ -115,12 +115,12 @@ def texture_then_shape(table: pd.DataFrame) -> dict:
     bootstrap intervals do not overlap. Returns the three rows (first, texture_phase, last) and
     the booleans texture_phase_leans_texture, last_leans_shape, separated, shift_shows.
 
-    With an ``at_chance`` column (:func:`shape_bias_summary`), the at-chance checkpoints are left out: the
+    With a ``shape_at_chance`` column (:func:`shape_bias_summary`), the at-chance checkpoints are left out: the
     three rows are of those above chance (``left_out``: the rows left out). With none above chance the rows
     are of every checkpoint and the shift does not show.
     """
     table = table.sort_values("epoch").reset_index(drop=True)
-    chance = table["at_chance"].fillna(False).astype(bool) if "at_chance" in table.columns else None
+    chance = table["shape_at_chance"].fillna(False).astype(bool) if "shape_at_chance" in table.columns else None
     left_out = table[chance] if chance is not None else table.iloc[:0]
     none_above = chance is not None and bool(chance.all())
     if chance is not None and not none_above:

@@ -110,7 +110,6 @@ def summary_columns(table: pd.DataFrame, distance: str | None, path) -> pd.DataF
     """Per checkpoint: cue_conflict_dataset, shape_bias with shape_bias_lo/_hi, and shape_at_chance (its
     cue decisions are not above chance; a table written before the step judged that has none, and the
     synthesis then reads the noise step's at_chance for it)."""
-    table = table.rename(columns={"lo": "shape_bias_lo", "hi": "shape_bias_hi", "dataset": "cue_conflict_dataset",
-                                  "at_chance": "shape_at_chance"})
+    table = table.rename(columns={"lo": "shape_bias_lo", "hi": "shape_bias_hi", "dataset": "cue_conflict_dataset"})
     flag = ["shape_at_chance"] if "shape_at_chance" in table.columns else []
     return table[["checkpoint", "cue_conflict_dataset", "shape_bias", "shape_bias_lo", "shape_bias_hi", *flag]]

@@ -54,10 +54,10 @@ def chance_sentences(shape_bias: pd.DataFrame) -> list[str]:
     """Which checkpoints' decisions are at chance on the cue-conflict images (the share of images decided
     for the shape or the texture class no better than guessing gives): left out of the shift below and of
     the synthesis' trend. Nothing for a table without the judgement."""
-    if "at_chance" not in shape_bias.columns:
+    if "shape_at_chance" not in shape_bias.columns:
         return []
     table = shape_bias.sort_values("epoch")
-    flagged = table[table["at_chance"].fillna(False).astype(bool)]
+    flagged = table[table["shape_at_chance"].fillna(False).astype(bool)]
     if flagged.empty:
         return [f"every checkpoint decides for a cue above chance (the interval of the share of images decided "
                 f"for the shape or the texture class lies above {table['cue_chance'].iloc[0]:.3f}, two of "
