@@ -227,8 +227,11 @@ def test_chance_and_shift_sentences_say_the_cue_decisions_and_leave_out_guessing
         "synthesis' trend leave them out"]
     said = shift_sentences(table)
     assert said[0] == "first checkpoint above chance (epoch 0.5): shape bias 0.200 over 20 cue decisions of 40 images"
-    assert said[2] == ("last checkpoint above chance (epoch 4): shape bias 0.950 [0.900, 1.000] over 1 cue decision "
-                       "of 40 images")
+    assert said[2] == ("last checkpoint (epoch 4): shape bias 0.950 [0.900, 1.000] over 1 cue decision of 40 images")
+    assert said[-1] == "last checkpoint's shape bias minus the human reference's (0.96): -0.010"
+    late = shift_sentences(table.assign(shape_at_chance=[False, False, False, False, True]))
+    assert late[0].startswith("first checkpoint (epoch 0)") and late[2].startswith("last checkpoint above chance (epoch 2)")
+    assert late[-1].startswith("last checkpoint above chance: its shape bias minus the human reference's")
     assert chance_sentences(table.assign(shape_at_chance=False))[0].startswith("every checkpoint decides for a cue above "
                                                                           "chance")
     guessing = shift_sentences(table.assign(shape_at_chance=True))

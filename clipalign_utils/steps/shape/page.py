@@ -76,13 +76,17 @@ def shift_sentences(shape_bias: pd.DataFrame) -> list[str]:
     and the verdict, and the last checkpoint against the human reference."""
     shift = texture_then_shape(shape_bias)
     first, early, last = shift["first"], shift["texture_phase"], shift["last"]
-    which = "checkpoint above chance" if len(shift["left_out"]) and len(shift["left_out"]) < len(shape_bias) else "checkpoint"
+    # "first/last checkpoint above chance" only where earlier/later ones are left out
+    some_left = 0 < len(shift["left_out"]) < len(shape_bias)
+    first_label = ("first checkpoint above chance" if some_left and first["epoch"] != shape_bias["epoch"].min()
+                   else "first checkpoint")
+    last_is_last = not some_left or last["epoch"] == shape_bias["epoch"].max()
     lines = [
-        f"first {which} (epoch {first['epoch']:g}): shape bias {first['shape_bias']:.3f}{_decisions(first)}",
+        f"{first_label} (epoch {first['epoch']:g}): shape bias {first['shape_bias']:.3f}{_decisions(first)}",
         f"lowest before the end: epoch {early['epoch']:g}, shape bias {early['shape_bias']:.3f} "
         f"[{early['lo']:.3f}, {early['hi']:.3f}]{_decisions(early)}",
-        f"last {which} (epoch {last['epoch']:g}): shape bias {last['shape_bias']:.3f} "
-        f"[{last['lo']:.3f}, {last['hi']:.3f}]{_decisions(last)}",
+        f"{'last checkpoint' if last_is_last else 'last checkpoint above chance'} (epoch {last['epoch']:g}): shape "
+        f"bias {last['shape_bias']:.3f} [{last['lo']:.3f}, {last['hi']:.3f}]{_decisions(last)}",
     ]
     if len(shift["left_out"]) == len(shape_bias):
         return lines + ["texture-then-shape shift shows: no (every checkpoint is at chance on the cue-conflict images)"]
@@ -91,7 +95,7 @@ def shift_sentences(shape_bias: pd.DataFrame) -> list[str]:
         f"the last {'leans' if shift['last_leans_shape'] else 'does not lean'} towards shape (above 0.5); their "
         f"intervals {'are' if shift['separated'] else 'are not'} separated",
         f"texture-then-shape shift shows: {'yes' if shift['shift_shows'] else 'no'}",
-        ("last checkpoint's shape bias" if which == "checkpoint" else "last checkpoint above chance: its shape bias")
+        ("last checkpoint's shape bias" if last_is_last else "last checkpoint above chance: its shape bias")
         + f" minus the human reference's ({HUMAN_SHAPE_BIAS:.2f}): {last['shape_bias'] - HUMAN_SHAPE_BIAS:+.3f}",
     ]
 
