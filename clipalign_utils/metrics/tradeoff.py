@@ -43,6 +43,11 @@ CHANCE_FLAGS = {"shape_bias": "shape_at_chance", "texture_bias": "shape_at_chanc
                 "noise_drop": "at_chance", "chance_corrected_drop": "at_chance"}
 
 
+def _flagged(flags: pd.Series) -> pd.Series:
+    """A flag column as booleans, a row without the judgement (nan) False."""
+    return flags.astype(object).where(flags.notna(), False).astype(bool)
+
+
 def at_chance(df: pd.DataFrame, measure: str = "noise_drop") -> pd.Series:
     """Which rows' ``measure`` comes from a classifier at chance (:data:`CHANCE_FLAGS`; none for a measure
     that is not a classification's, or when ``df`` lacks the flag). Rows written before the shape step
@@ -52,7 +57,7 @@ def at_chance(df: pd.DataFrame, measure: str = "noise_drop") -> pd.Series:
     flags = df[own] if own in df.columns else pd.Series(np.nan, index=df.index, dtype=object)
     if own is not None and own != "at_chance" and "at_chance" in df.columns:
         flags = flags.astype(object).where(flags.notna(), df["at_chance"])
-    return flags.astype(object).where(flags.notna(), False).astype(bool)
+    return _flagged(flags)
 
 
 def above_chance(df: pd.DataFrame, *measures: str) -> pd.DataFrame:
@@ -439,8 +444,7 @@ def seed_means(df: pd.DataFrame, measures: dict | None = None, by: tuple[str, ..
                 # chance already): the mean is over the others. Only the shape step's own flag says so (a row
                 # of a table without it keeps its value); an epoch at chance in every seed keeps them all,
                 # to be shown apart as such.
-                guessing = group["shape_at_chance"].astype(object).where(group["shape_at_chance"].notna(), False)
-                guessing = guessing.astype(bool)
+                guessing = _flagged(group["shape_at_chance"])
                 if not guessing.all():
                     values = values.where(~guessing)
             mean, lo, hi, n = t_interval(values, confidence)

@@ -70,23 +70,27 @@ def chance_sentences(shape_bias: pd.DataFrame) -> list[str]:
             + ("leave them out" if above else "have no checkpoint left to read")]
 
 
+def _end_label(shape_bias: pd.DataFrame, row: pd.Series, end: str) -> str:
+    """"first checkpoint" / "last checkpoint" (``end``), or "… above chance" when ``row`` is not the table's
+    first or last: the ones beyond it are left out as at chance (``texture_then_shape``)."""
+    extreme = shape_bias["epoch"].min() if end == "first" else shape_bias["epoch"].max()
+    return f"{end} checkpoint" + ("" if row["epoch"] == extreme else " above chance")
+
+
 def shift_sentences(shape_bias: pd.DataFrame) -> list[str]:
     """The first checkpoint, the texture phase (lowest shape bias before the last checkpoint) and the
     last one (of those above chance where the table says), the three conditions of ``texture_then_shape``
     and the verdict, and the last checkpoint against the human reference."""
     shift = texture_then_shape(shape_bias)
     first, early, last = shift["first"], shift["texture_phase"], shift["last"]
-    # "first/last checkpoint above chance" only where earlier/later ones are left out
-    some_left = 0 < len(shift["left_out"]) < len(shape_bias)
-    first_label = ("first checkpoint above chance" if some_left and first["epoch"] != shape_bias["epoch"].min()
-                   else "first checkpoint")
-    last_is_last = not some_left or last["epoch"] == shape_bias["epoch"].max()
+    last_label = _end_label(shape_bias, last, "last")
     lines = [
-        f"{first_label} (epoch {first['epoch']:g}): shape bias {first['shape_bias']:.3f}{_decisions(first)}",
+        f"{_end_label(shape_bias, first, 'first')} (epoch {first['epoch']:g}): shape bias {first['shape_bias']:.3f}"
+        f"{_decisions(first)}",
         f"lowest before the end: epoch {early['epoch']:g}, shape bias {early['shape_bias']:.3f} "
         f"[{early['lo']:.3f}, {early['hi']:.3f}]{_decisions(early)}",
-        f"{'last checkpoint' if last_is_last else 'last checkpoint above chance'} (epoch {last['epoch']:g}): shape "
-        f"bias {last['shape_bias']:.3f} [{last['lo']:.3f}, {last['hi']:.3f}]{_decisions(last)}",
+        f"{last_label} (epoch {last['epoch']:g}): shape bias {last['shape_bias']:.3f} "
+        f"[{last['lo']:.3f}, {last['hi']:.3f}]{_decisions(last)}",
     ]
     if len(shift["left_out"]) == len(shape_bias):
         return lines + ["texture-then-shape shift shows: no (every checkpoint is at chance on the cue-conflict images)"]
@@ -95,7 +99,7 @@ def shift_sentences(shape_bias: pd.DataFrame) -> list[str]:
         f"the last {'leans' if shift['last_leans_shape'] else 'does not lean'} towards shape (above 0.5); their "
         f"intervals {'are' if shift['separated'] else 'are not'} separated",
         f"texture-then-shape shift shows: {'yes' if shift['shift_shows'] else 'no'}",
-        ("last checkpoint's shape bias" if last_is_last else "last checkpoint above chance: its shape bias")
+        ("last checkpoint's shape bias" if last_label == "last checkpoint" else f"{last_label}: its shape bias")
         + f" minus the human reference's ({HUMAN_SHAPE_BIAS:.2f}): {last['shape_bias'] - HUMAN_SHAPE_BIAS:+.3f}",
     ]
 
@@ -119,19 +123,16 @@ def per_class_figure(data: ShapeData, tables: dict[str, pd.DataFrame]):
                            human_label(data))
 
 
-def _last_label(shape_bias: pd.DataFrame, last: pd.Series) -> str:
-    """"last checkpoint", or which one it is when later ones are at chance (the shift reads those above)."""
-    return ("last checkpoint" if last["epoch"] == shape_bias["epoch"].max()
-            else f"last checkpoint above chance (epoch {last['epoch']:g})")
-
-
 def per_class_sentences(tables: dict[str, pd.DataFrame]) -> list[str]:
     """How many classes the last checkpoint (above chance) classifies by shape more often than by texture."""
     _, last = _early_and_last(tables["shape_bias"])
     per_class = tables["shape_bias_per_class"]
     final_classes = per_class[per_class["checkpoint"] == last["checkpoint"]]
-    return [f"{_last_label(tables['shape_bias'], last)}: classes with shape bias > 0.5: "
-            f"{(final_classes['shape_bias'] > 0.5).sum()} of {final_classes['shape_bias'].notna().sum()} with cue decisions"]
+    label = _end_label(tables["shape_bias"], last, "last")
+    if label != "last checkpoint":
+        label += f" (epoch {last['epoch']:g})"
+    return [f"{label}: classes with shape bias > 0.5: {(final_classes['shape_bias'] > 0.5).sum()} of "
+            f"{final_classes['shape_bias'].notna().sum()} with cue decisions"]
 
 
 # --- examples ----------------------------------------------------------------------------------
