@@ -344,6 +344,11 @@ def test_noise_at_input_on_a_run_without_a_recorded_size_is_at_its_models_input(
         load(SimpleNamespace(image_size=None, model_name="my-own-config"), params)
     native = load(SimpleNamespace(image_size=None, model_name="my-own-config"), {**params, "noise_at": "native"})
     assert native.image_sets[0.1].images.shape[1:3] == (32, 32)
+    # the command refuses it before any folder is made (the step's check_run), not when the page loads
+    check_run = registry.get("noise").check_run
+    with pytest.raises(ParameterError, match="parameter noise_at='input' needs the model's input size"):
+        check_run(SimpleNamespace(image_size=None, model_name="my-own-config"), params, ("noise",))
+    check_run(SimpleNamespace(image_size=None, model_name="ViT-B-32"), params, ("noise",))
 
 
 def test_measure_with_a_stub_encoder(monkeypatch, tmp_path):

@@ -1,4 +1,5 @@
 """The ``noise`` step: zero-shot accuracy under Gaussian noise (:mod:`.analysis`; its page: :mod:`.page`)."""
+from ... import model_names
 from ...choices import NOISE_AT
 from ...errors import ParameterError
 from ...registry import Step, Summary, Table, TrendClaim, dataset_parameters, register
@@ -17,6 +18,21 @@ def _check(params: dict) -> None:
         raise ParameterError(f"parameter test_per_class must be positive, got {params['test_per_class']!r}")
 
 
+def input_size(run, noise_at: str) -> int | None:
+    """The size ``noise_at=input`` brings the images to before the noise: the run's recorded input size, else
+    its model's own (a run without params.txt, or open_clip_train's without force_image_size: the noise must go
+    where the model sees it, not on the dataset's pixels). Refused in one line where neither says."""
+    size = run.image_size or model_names.native_input_size(run.model_name)
+    if noise_at == "input" and size is None:
+        raise ParameterError(f"parameter noise_at='input' needs the model's input size, which neither the run nor "
+                             f"model {run.model_name!r}'s config says: use noise_at=native")
+    return size
+
+
+def _check_run(run, values, running) -> None:
+    input_size(run, values["noise_at"])  # before any folder is made, not when the page loads its images
+
+
 STEP = register(Step(
     "noise", "04_noise_robustness", (TABLE,), depends=("train",), module="clipalign_utils.steps.noise.analysis",
     title="zero-shot accuracy under Gaussian noise",
@@ -28,7 +44,7 @@ STEP = register(Step(
     },
     presets={"smoke": {"test_per_class": 16}},
     choices={"noise_at": NOISE_AT},
-    check=_check,
+    check=_check, check_run=_check_run,
     summary=Summary(
         "noise_drop", "normalized noise drop",
         (("clean_accuracy", None, None), ("noise_drop", "noise_drop_lo", "noise_drop_hi"),

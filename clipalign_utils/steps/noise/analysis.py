@@ -8,14 +8,13 @@ from dataclasses import dataclass
 
 import pandas as pd
 
-from ... import model_names
 from ...record import records_evaluation_sets
 from ...config import bootstrap_seed, derived_seed
 from ...checkpoints import Run
-from ...errors import ParameterError
 from ...data.noise import ClassificationSet, load_noise_dataset, noisy_image_sets
 from ...data.prompts import resolve_templates
 from ...encoder import run_encoders
+from . import input_size
 from ...metrics.noise import checkpoint_summary, mean_drop_interval, mean_drops, noise_table
 
 N_EXAMPLES = 4
@@ -40,14 +39,8 @@ def load(run: Run, params: dict) -> NoiseData:
     """params' noise_dataset, its noisy copies (sigmas, noise_at; ``input`` at the run's input size; the
     noise drawn from eval_seed's ``noise`` stream) and its prompt templates."""
     dataset = load_noise_dataset(params["noise_dataset"], params["noise_root"], params)
-    # A run without a recorded size (no params.txt, or open_clip_train without force_image_size) takes its
-    # model's own: "input" must put the noise where the model sees it, not on the dataset's pixels.
-    input_size = run.image_size or model_names.native_input_size(run.model_name)
-    if params["noise_at"] == "input" and input_size is None:
-        raise ParameterError(f"parameter noise_at='input' needs the model's input size, which neither the run nor "
-                             f"model {run.model_name!r}'s config says: use noise_at=native")
     image_sets = noisy_image_sets(dataset, params["sigmas"], derived_seed(params, "noise"), params["noise_at"],
-                                  input_size)
+                                  input_size(run, params["noise_at"]))
     return NoiseData(dataset, image_sets, resolve_templates(params["prompt_templates"], params["noise_dataset"]))
 
 
