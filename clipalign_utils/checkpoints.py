@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Mapping, Sequence
 
 from . import model_names  # names only: open_clip is imported for a name not ours
-from .errors import CheckpointError
+from .errors import CheckpointError, shell_arg
 from .layout import RunDir, image_size_of, read_params_txt
 
 _EPOCH_FILE = re.compile(r"^epoch_(\d+(?:\.\d+)?)\.pt$")
@@ -133,7 +133,7 @@ def _run_files(run_dir: Path, model: str | None) -> tuple[list[Checkpoint], dict
                               f"open_clip_train's <logs>/<name>)")
     if not run_dir.is_dir():
         raise CheckpointError(f"run_dir {run_dir} does not exist: run the train step first "
-                              f"(clipalign run --only train --out {run_dir})")
+                              f"(clipalign run --only train --out {shell_arg(run_dir)})")
     if not layout.checkpoints.is_dir():
         if holds_epoch_files(run_dir):
             raise CheckpointError(f"run_dir {run_dir} holds epoch_<N>.pt files itself: point run_dir at the run's "
@@ -146,7 +146,7 @@ def _run_files(run_dir: Path, model: str | None) -> tuple[list[Checkpoint], dict
     stopped = unfinished_training(run_dir, checkpoints)
     if stopped:
         raise CheckpointError(f"{stopped}: an analysis would take it for the final checkpoint; finish the training "
-                              f"first (clipalign run --out {run_dir} --only train resumes it)")
+                              f"first (clipalign run --out {shell_arg(run_dir)} --only train resumes it)")
     params = read_params_txt(layout.params_txt) if layout.params_txt.exists() else {}
     name = model or params.get("model")
     if not name:
@@ -225,7 +225,7 @@ def check_trainable(run_dir: str | Path) -> None:
 
         raise CheckpointError(f"{layout.checkpoints} holds checkpoints clipalign did not train (no "
                               f"{layout.train_record.name} in {run_dir}): it trains and resumes only its own runs, "
-                              f"and leaves these as they are. Analyse them with clipalign run --out {run_dir} "
+                              f"and leaves these as they are. Analyse them with clipalign run --out {shell_arg(run_dir)} "
                               f"--only {','.join(registry.analyses_and_synthesis())}, or train into a new folder")
 
 

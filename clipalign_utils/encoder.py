@@ -4,8 +4,9 @@ Embeddings are the raw projected features (float32, not L2-normalised: the dista
 the IQA step differ on raw vectors, and the authors measure on them); whoever needs unit
 vectors normalises on use. Each (checkpoint, image set, preprocessing) is encoded once
 and kept on disk under ``cache_dir``: every notebook of a run shares the cache, and a cache
-hit never loads the model. A checkpoint is known by its file's path, size and time, or, when it was
-fetched from a source (``sources``), by that source's identity: a streamed run's weights may be gone.
+hit never loads the model. A checkpoint is known by what its file holds, not where it is or when it was
+written (a run moved or copied elsewhere keeps its embeddings), or, when it was fetched from a source
+(``sources``), by that source's identity: a streamed run's weights may be gone.
 
 On CUDA the forward pass runs under autocast (fp16); on the CPU in fp32. The cache is kept apart by what
 changes the numbers' low bits: the device type (and with it the precision) and the torch and open_clip
@@ -22,6 +23,7 @@ import hashlib
 import json
 import os
 import sys
+import zipfile
 from pathlib import Path
 from typing import TYPE_CHECKING, Sequence
 
@@ -42,8 +44,17 @@ def _sha1(obj) -> str:
 
 
 def _file_identity(path: Path) -> dict:
-    stat = path.stat()
-    return {"path": str(path.resolve()), "size": stat.st_size, "mtime_ns": stat.st_mtime_ns}
+    """A checkpoint file's content, read cheaply: torch.save writes a zip whose central directory lists each
+    record's CRC-32 and size, so those (names without the archive's folder, which is the file's stem when
+    saved) stand for the weights without reading them. Any other file is hashed whole."""
+    try:
+        with zipfile.ZipFile(path) as archive:
+            records = sorted((info.filename.split("/", 1)[-1], info.CRC, info.file_size)
+                             for info in archive.infolist())
+        return {"records": _sha1(records), "size": path.stat().st_size}
+    except zipfile.BadZipFile:
+        with open(path, "rb") as handle:
+            return {"sha256": hashlib.file_digest(handle, "sha256").hexdigest()}
 
 
 def device_type(asked: str, resolve) -> str:
@@ -142,7 +153,7 @@ class Encoder:
                  device: str = "auto", batch_size: int = 512, cache_dir: str | Path | None = None,
                  progress: bool = False, model_options: dict | None = None):
         self.checkpoint_path = Path(checkpoint.path if isinstance(checkpoint, Checkpoint) else checkpoint)
-        # A fetched checkpoint is known by its source (its weights may be gone); a local file by path and time.
+        # A fetched checkpoint is known by its source (its weights may be gone); a local file by its content.
         source = checkpoint.identity if isinstance(checkpoint, Checkpoint) else None
         self.model_name = model_name
         self.image_size = image_size

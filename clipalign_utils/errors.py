@@ -15,3 +15,11 @@ class DatasetError(ClipalignError):
 
 class CheckpointError(ClipalignError):
     """A run directory holds no usable checkpoints, or a checkpoint is corrupt."""
+
+
+def shell_arg(value) -> str:
+    """``value`` as one word of a command a message suggests: quoted where a shell would split it (a folder
+    with a space in its name), as it is otherwise."""
+    import shlex
+
+    return shlex.quote(str(value))

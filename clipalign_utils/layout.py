@@ -76,6 +76,11 @@ class RunDir:
     def table(self, name: str) -> Path:
         return self.metrics / f"{name}.csv"
 
+    def missing_analyses(self) -> list[str]:
+        """The analysis steps whose tables this run lacks: what its synthesis would measure before reading them."""
+        return [step.name for step in registry.analysis_steps()
+                if not all(self.table(table.name).exists() for table in step.tables)]
+
     def figure(self, name: str) -> Path:
         return self.figures / f"{name}.png"
 

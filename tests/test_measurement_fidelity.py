@@ -185,6 +185,36 @@ def test_a_file_sets_identity_is_its_files_bytes_not_their_place_or_time(tmp_pat
     assert FileImages([moved / p.name for p in paths], "set", size=16).identity == after[0]
 
 
+
+def test_a_checkpoints_cache_identity_is_its_content_not_its_place_or_time(tmp_path):
+    """A run moved or copied elsewhere (a new path, a new mtime) keeps its embeddings; a checkpoint saved again
+    with other weights of the same shapes (the same file size) does not (an audit found every step re-embedding
+    a moved run: the key held the resolved path and the mtime)."""
+    import shutil
+
+    import torch
+
+    from clipalign_utils.encoder import Encoder
+
+    def identity(path):
+        return Encoder(path, "clipalign-tiny", 32, cache_dir=tmp_path / "cache")._identity["checkpoint"]
+
+    (tmp_path / "run" / "checkpoints").mkdir(parents=True)
+    original = tmp_path / "run" / "checkpoints" / "epoch_1.pt"
+    torch.save({"epoch": 1, "state_dict": {"w": torch.arange(6.0)}}, original)
+    copied = tmp_path / "moved run" / "checkpoints" / "epoch_1.pt"
+    copied.parent.mkdir(parents=True)
+    shutil.copy(original, copied)  # a new mtime as well as a new place
+    assert identity(copied) == identity(original)
+    other = tmp_path / "saved again" / "epoch_1.pt"
+    other.parent.mkdir()
+    torch.save({"epoch": 1, "state_dict": {"w": torch.arange(6.0) + 1}}, other)
+    assert other.stat().st_size == original.stat().st_size and identity(other) != identity(original)
+    legacy = tmp_path / "legacy.pt"  # the pre-zip format: hashed whole
+    torch.save({"w": torch.arange(6.0)}, legacy, _use_new_zipfile_serialization=False)
+    shutil.copy(legacy, tmp_path / "legacy copy.pt")
+    assert "sha256" in identity(legacy) and identity(legacy) == identity(tmp_path / "legacy copy.pt")
+
 # --- the paired early-peak test ----------------------------------------------------------------
 
 def _pairs(srcc_by_epoch: dict[float, np.ndarray]) -> pd.DataFrame:

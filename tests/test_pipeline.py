@@ -386,3 +386,35 @@ def test_sigterm_stops_a_command_as_ctrl_c_does(tmp_path, monkeypatch, capsys):
     finally:
         signal.signal(signal.SIGINT, ignored)
     assert signal.getsignal(signal.SIGTERM) == handler
+
+
+def test_a_relative_cache_dir_is_the_one_where_the_command_started(tmp_path, monkeypatch, capsys):
+    """The pages' kernels run in the checkout: a relative $CLIPALIGN_CACHE_DIR reaches them absolute, as the
+    folder beside the command (an audit found `relcache/` made inside the checkout)."""
+    import os
+
+    from clipalign_utils.orchestration import cli as command_line
+
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("CLIPALIGN_CACHE_DIR", "relcache")
+    assert command_line.main(["run", "--preset", "smoke", "--out", "run", "-p", "no_such_parameter=1"]) == 2
+    assert os.environ["CLIPALIGN_CACHE_DIR"] == str(tmp_path / "relcache")
+    assert "no_such_parameter" in capsys.readouterr().err and not (tmp_path / "run").exists()
+
+
+def test_a_run_shared_without_its_weights_is_synthesised_again_from_its_tables(smoke_pipeline, tmp_path, capsys):
+    """The synthesis reads tables only: a run copied without checkpoints/ (its tables shared) runs `--only
+    tradeoff` (an audit was refused: 'has no checkpoints/ folder'); lacking a table, it is refused as before,
+    before any page runs."""
+    import shutil
+
+    copy = tmp_path / "shared"
+    shutil.copytree(smoke_pipeline, copy, ignore=shutil.ignore_patterns("checkpoints", "cache", "book"))
+    (copy / "metrics" / "tradeoff.csv").unlink()
+    assert cli.main(["run", "--out", str(copy), "--only", "tradeoff", "--no-book"]) == 0
+    again, before = (pd.read_csv(run / "metrics" / "tradeoff.csv") for run in (copy, smoke_pipeline))
+    assert set(again["run"]) == {"shared"} and again.drop(columns="run").equals(before.drop(columns="run"))
+    (copy / "metrics" / "noise.csv").unlink()
+    capsys.readouterr()
+    assert cli.main(["run", "--out", str(copy), "--only", "tradeoff", "--no-book"]) == 2
+    assert "has no checkpoints/ folder" in capsys.readouterr().err

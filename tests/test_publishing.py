@@ -189,6 +189,45 @@ def test_publishable_notebook_drops_progress_and_paths_keeps_warnings():
     assert out["metadata"]["papermill"]["parameters"]["run_dir"] == "runs/default"
 
 
+
+def test_a_run_moved_after_its_pages_ran_is_shown_where_it_is_and_non_ascii_paths_as_papermill_wrote_them(tmp_path):
+    """A book rebuilt (`clipalign book NEW`) on a folder moved since its pages were executed: the pages hold the
+    old absolute folder (an audit found page 1 naming it), and papermill's injected cell writes é as \\xe9
+    (an audit found the downloadable notebooks keeping the absolute path of a non-ASCII folder)."""
+    from papermill.translators import PythonTranslator
+
+    old, folder = "/old/place/my runs/éssai", tmp_path / "new place" / "éssai"
+    pages = {"05_tradeoff_synthesis": (folder, old), "02_iqa_alignment": (folder / "tiny-seed0", old + "/tiny-seed0")}
+    for name, (run, executed_in) in pages.items():
+        (run / "notebooks").mkdir(parents=True)
+        (run / "notebooks" / f"{name}.ipynb").write_text(json.dumps({
+            "cells": [{"cell_type": "code", "metadata": {"tags": ["injected-parameters"]}, "outputs": [],
+                       "source": f"run_dir = {PythonTranslator.translate(executed_in)}\n"},
+                      {"cell_type": "code", "metadata": {}, "source": "x", "outputs": [
+                          {"output_type": "stream", "name": "stdout", "text": f"6 checkpoints in {executed_in}/checkpoints\n"}]}],
+            "metadata": {"papermill": {"parameters": {"run_dir": executed_in}}}}))
+    sources = {name: run / "notebooks" / f"{name}.ipynb" for name, (run, _) in pages.items()}
+    replacements = book._path_replacements(folder, sources)
+    shown = {name: book._publishable(json.loads(path.read_text()), replacements) for name, path in sources.items()}
+    page = shown["02_iqa_alignment"]
+    assert page["cells"][0]["source"] == 'run_dir = "\\xe9ssai/tiny-seed0"\n'
+    assert page["cells"][1]["outputs"][0]["text"] == "6 checkpoints in éssai/tiny-seed0/checkpoints\n"
+    assert shown["05_tradeoff_synthesis"]["metadata"]["papermill"]["parameters"]["run_dir"] == "éssai"
+    assert "/old/place" not in json.dumps(shown, ensure_ascii=False) and str(tmp_path) not in json.dumps(shown)
+
+def test_a_suggested_command_keeps_a_folder_with_a_space_one_word(tmp_path):
+    """The commands messages and the book suggest quote a folder a shell would split (an audit was told to run
+    `clipalign run --out …/elsewhere/sub dir`); a plain folder is shown as it is."""
+    import shlex
+
+    where = tmp_path / "sub dir"
+    with pytest.raises(CheckpointError) as error:
+        discover_or_train(where, resolve("smoke"), auto_train=False)
+    command = str(error.value).split("(", 1)[1].rstrip(")")
+    assert shlex.split(command) == ["clipalign", "run", "--only", "train", "--out", str(where)]
+    with pytest.raises(CheckpointError, match=f"--out {tmp_path / 'plain'}\\)"):
+        discover_or_train(tmp_path / "plain", resolve("smoke"), auto_train=False)
+
 def test_no_checkpoints_and_auto_train_off_keeps_the_error(tmp_path):
     params = resolve("smoke")
     with pytest.raises(CheckpointError, match="run the train step first"):

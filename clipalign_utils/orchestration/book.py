@@ -18,7 +18,7 @@ import sys
 from pathlib import Path
 
 from .. import registry, repository
-from ..errors import ClipalignError
+from ..errors import ClipalignError, shell_arg
 from ..layout import BOOK, BOOK_BUILDING, BOOK_FAILED, BOOK_FOLDERS, BOOK_REPLACED, RunDir
 from ..registry import REPO_ROOT
 from .publish import _portable, path_replacements, publishable as _publishable
@@ -77,9 +77,9 @@ def _notebook_sources(run_dir: Path) -> tuple[dict[str, Path], Path]:
         missing = ", ".join(name for name, path in own.items()
                             if not path.exists() and not (elsewhere and name == TRAIN_PAGE))
         if missing:
-            again = (f"run its analyses first (clipalign run --out {run_dir} --only "
+            again = (f"run its analyses first (clipalign run --out {shell_arg(run_dir)} --only "
                      f"{','.join(registry.analyses_and_synthesis())})" if elsewhere
-                     else f"run the whole pipeline first (clipalign run --out {run_dir})")
+                     else f"run the whole pipeline first (clipalign run --out {shell_arg(run_dir)})")
             raise BookBuildFailed(f"{folder.notebooks} lacks executed notebooks {missing}: {again}")
         sources, trained = {name: path for name, path in own.items() if path.exists()}, run_dir
     elif kind in ("sweep", "experiment"):
@@ -98,13 +98,13 @@ def _notebook_sources(run_dir: Path) -> tuple[dict[str, Path], Path]:
         runs = _complete_runs(run_dir)
         if not runs or not own[synthesis].exists():
             raise BookBuildFailed(f"{run_dir} holds no complete run or no synthesis yet: run the whole pipeline "
-                                  f"first (clipalign run --out {run_dir})")
+                                  f"first (clipalign run --out {shell_arg(run_dir)})")
         trained = runs[0]
         sources = {name: RunDir(trained).executed(name) for name in per_run}
         sources[synthesis] = own[synthesis]
     else:
         raise BookBuildFailed(f"{run_dir} holds no run, runs, sweep or experiment: run the pipeline into it "
-                              f"first (clipalign run --out {run_dir})")
+                              f"first (clipalign run --out {shell_arg(run_dir)})")
     if sweep_page.exists():
         sources[SWEEP_PAGE] = sweep_page
     elif inner:
@@ -197,7 +197,7 @@ def _execute_again(pages: list[str], where: Path) -> str:
     """The command that executes ``pages`` (of one folder, ``where``) into it again."""
     steps = [step for step in map(_step_of, pages) if step in registry.names()]
     if steps:
-        return f"clipalign run --out {where} --only {','.join(steps)}"
+        return f"clipalign run --out {shell_arg(where)} --only {','.join(steps)}"
     command = "sweep" if SWEEP_PAGE in pages else "experiment"
     return f"the clipalign {command} command that made {where} again (its finished runs are kept)"
 
@@ -323,12 +323,13 @@ def _reproduce_lines(run_dir: Path, trained: Path) -> list[str]:
                 options.append(f"{option} {' '.join(values)}")
 
     def given_options(values: dict) -> list[str]:
-        return [f"-p {key}={'PATH' if key.endswith('_root') else format_value(value)}" for key, value in values.items()]
+        return ["-p " + shell_arg(f"{key}={'PATH' if key.endswith('_root') else format_value(value)}")
+                for key, value in values.items()]
 
     out = f"runs/{run_dir.name}"
     commands = [f"bash scripts/setup.sh && .venv/bin/clipalign run {' '.join(options + given_options(given['']))} "
-                f"--out {out}"]
-    commands += [f".venv/bin/clipalign run --out {out} --only {name} {' '.join(given_options(values))}".rstrip()
+                f"--out {shell_arg(out)}"]
+    commands += [f".venv/bin/clipalign run --out {shell_arg(out)} --only {name} {' '.join(given_options(values))}".rstrip()
                  for name, values in given.items() if name]
     notes = []
     if any(key.endswith("_root") for values in given.values() for key in values):
@@ -379,7 +380,22 @@ def _path_replacements(run_dir: Path, sources: dict[str, Path]) -> list[tuple[st
     checkout (``runs/default``) or, outside it, to the run directory's parent; the checkout itself."""
     base = REPO_ROOT if run_dir.is_relative_to(REPO_ROOT) else run_dir.parent
     dirs = {run_dir} | {source.parent.parent.resolve() for source in sources.values()}
-    return path_replacements((str(d), os.path.relpath(d, base)) for d in dirs | _local_sources(dirs))
+    pairs = [(str(d), os.path.relpath(d, base)) for d in dirs | _local_sources(dirs)]
+    # A run moved or copied since its pages were executed: they hold the folder they ran in, shown as it is now.
+    for source in sources.values():
+        executed_in, now = _executed_in(source), source.parent.parent.resolve()
+        if executed_in and executed_in != str(now):
+            pairs.append((executed_in, os.path.relpath(now, base)))
+    return path_replacements(pairs)
+
+
+def _executed_in(notebook: Path) -> str | None:
+    """The absolute ``run_dir`` an executed page was given (papermill's record of its parameters), or None."""
+    try:
+        given = json.loads(notebook.read_text())["metadata"]["papermill"]["parameters"].get("run_dir")
+    except (KeyError, TypeError, ValueError, OSError):
+        return None
+    return given if isinstance(given, str) and os.path.isabs(given) else None
 
 
 def _local_sources(dirs) -> set[Path]:

@@ -17,7 +17,7 @@ from pathlib import Path
 
 from .. import registry
 from ..config import DRIVERS_FOLDER, EXPERIMENTS, MULTI_RUN_PRESETS, PRESET_EXPERIMENTS, PRESETS, SWEEP_PRESETS
-from ..errors import ClipalignError, ParameterError
+from ..errors import ClipalignError, ParameterError, shell_arg
 from ..layout import (KIND_RECORDS, PARAMS_TXT, PARTS, RUN_RECORD, SOURCE_RECORD, TRAIN_LOG, TRAIN_RECORD,
                       RunDir, runs_in)
 
@@ -101,14 +101,14 @@ def check_out_folder(out: str, command: str, makes: str | None) -> None:
     if not _clipalign_made(path):
         others = sorted(entry.name for entry in path.iterdir() if not entry.name.startswith("."))
         shown = ", ".join(others[:4]) + (", …" if len(others) > 4 else "")
-        raise ParameterError(f"--out {out}: {path} holds other files ({shown}) and no clipalign run; give a new or "
+        raise ParameterError(f"--out {shell_arg(out)}: {path} holds other files ({shown}) and no clipalign run; give a new or "
                              f"empty folder")
     folder = RunDir(path)  # its kind as recorded (a folder of runs without runs.json may be a sweep's beginning)
     kind = "run" if folder.is_run else next((k for k in KIND_RECORDS if folder.record(k).exists()), None)
     if makes and kind and kind != makes:
         named = {"run": "a run", "runs": "a folder of runs", "sweep": "a sweep", "experiment": "an experiment"}
         record = {"run": "checkpoints/"}.get(kind) or KIND_RECORDS[kind]
-        raise ParameterError(f"--out {out} is {named[kind]} ({record}); clipalign {command} makes {named[makes]} "
+        raise ParameterError(f"--out {shell_arg(out)} is {named[kind]} ({record}); clipalign {command} makes {named[makes]} "
                              f"there: give a new folder")
 
 
@@ -230,6 +230,7 @@ def main(argv: list[str] | None = None) -> int:
                                                        "archive, for MIT1003's two)")
     argv = list(sys.argv[1:] if argv is None else argv)
     args = parser.parse_args(argv)
+    _cache_dir_made_absolute()
     with _stopped_as_interrupted() as stopped:
         try:
             return _dispatch(args, argv)
@@ -247,6 +248,15 @@ def main(argv: list[str] | None = None) -> int:
                               "stay); the same command carries on")
             print(f"clipalign: {stopped.get('by', 'interrupted')}: {done}", file=sys.stderr)
             return 143 if "by" in stopped else 130
+
+
+def _cache_dir_made_absolute() -> None:
+    """A relative ``$CLIPALIGN_CACHE_DIR`` (or ``$XDG_CACHE_HOME``) names a folder where the command was
+    started; the pages' kernels run in the checkout, so they are given it absolute (an audit found the cache
+    made inside the checkout)."""
+    for name in ("CLIPALIGN_CACHE_DIR", "XDG_CACHE_HOME"):
+        if os.environ.get(name) and not os.path.isabs(os.environ[name]):
+            os.environ[name] = os.path.abspath(os.environ[name])
 
 
 @contextmanager

@@ -20,7 +20,7 @@ from pathlib import Path
 from .. import record, registry
 from ..checkpoints import check_run
 from ..config import DRIVERS_FOLDER, resolve
-from ..errors import ParameterError
+from ..errors import ParameterError, shell_arg
 from ..io import write_json
 from ..layout import RunDir, runs_in
 from .pipeline import (available_steps, check_step_runs, check_steps, execute, execute_step, run_notebook,
@@ -125,7 +125,7 @@ def rerun_step(out: str | Path, step: str, preset: str | None = None, overrides:
     entry = registry.get(step)
     if entry.name == "train":
         raise ParameterError(f"--only train on the multi-run folder {out}: a run trains in its own folder "
-                             f"(clipalign run --out {Path(out) / '<run>'} --only train)")
+                             f"(clipalign run --out {shell_arg(Path(out) / '<run>')} --only train)")
     out = Path(out).resolve()
     preset = record.run_preset(out, preset)
     given, extra = split_given(dict(overrides or {}), step_notebooks([step, registry.synthesis().name]), preset)

@@ -27,7 +27,7 @@ from .. import record, registry
 from ..checkpoints import check_run, check_trainable, discover_run
 from ..config import PRESETS
 from . import kernel, signals
-from ..errors import ClipalignError, ParameterError
+from ..errors import ClipalignError, ParameterError, shell_arg
 from ..layout import PARTS, RunDir, runs_in
 from ..record import Resolved
 from ..registry import NOTEBOOK_DIR, REPO_ROOT, Step  # noqa: F401  (re-exported: tests and notebooks read them here)
@@ -64,6 +64,12 @@ def measured_steps(only: str | None) -> list[str]:
     measured for alone, filling the cache (a streamed run's pass, a torchrun rank's share)."""
     names = None if only is None else only_steps(only)
     return [s.name for s in registry.analysis_steps() if names is None or s.name in names]
+
+
+def _synthesis_of_tables(run_dir: Path, steps: Sequence[str]) -> bool:
+    """Whether ``steps`` is the synthesis alone on a run holding every table it reads: it reads no weights, so
+    a run copied without them (its tables shared) is synthesised again."""
+    return list(steps) == [registry.synthesis().name] and run_dir.is_dir() and not RunDir(run_dir).missing_analyses()
 
 
 def _reads_checkpoints(step: str) -> bool:
@@ -418,7 +424,7 @@ def run_pipeline(out: str | Path, preset: str | None = None, only: str | None = 
     check_steps(run_dir, steps, resolved)
     if "train" in steps:
         check_trainable(run_dir)
-    elif any(_reads_checkpoints(step) for step in steps):
+    elif any(_reads_checkpoints(step) for step in steps) and not _synthesis_of_tables(run_dir, steps):
         # A folder without a run fails here, in one line, not after a kernel has started and a page has run.
         check_run(run_dir, resolved.unless_preset("model"))
         check_step_runs(run_dir, steps, resolved)
@@ -442,4 +448,4 @@ def note_stale_synthesis(run_dir: Path, steps: Sequence[str]) -> None:
               f"--only {again},{synthesis} re-runs it too", flush=True)
     elif run_dir in [run.resolve() for run in runs_in(run_dir.parent)] and RunDir(run_dir.parent).done(synthesis):
         print(f"note: the synthesis of {run_dir.parent} still shows this run's tables from before; clipalign run "
-              f"--out {run_dir.parent} --only {again} re-runs the step in every run, then the synthesis", flush=True)
+              f"--out {shell_arg(run_dir.parent)} --only {again} re-runs the step in every run, then the synthesis", flush=True)

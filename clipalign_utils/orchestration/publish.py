@@ -59,6 +59,13 @@ def publishable(notebook: dict, replacements: list[tuple[str, str]]) -> dict:
 
 def path_replacements(pairs) -> list[tuple[str, str]]:
     """``pairs`` of (absolute path, what to show instead) and the checkout itself (shown relative to it),
-    longest first, so that a folder inside another is replaced before it."""
+    longest first, so that a folder inside another is replaced before it. A path with non-ASCII characters
+    is also replaced as papermill writes it into the injected cell (``\\xe9`` for é)."""
     pairs = list(pairs) + [(str(REPO_ROOT) + os.sep, ""), (str(REPO_ROOT), ".")]
-    return sorted(pairs, key=lambda pair: len(pair[0]), reverse=True)
+    pairs += [(_as_injected(before), _as_injected(after)) for before, after in pairs if not before.isascii()]
+    return sorted(set(pairs), key=lambda pair: len(pair[0]), reverse=True)
+
+
+def _as_injected(text: str) -> str:
+    """``text`` as papermill's Python translator writes a string parameter (inside its quotes)."""
+    return text.encode("unicode_escape").decode("utf-8")

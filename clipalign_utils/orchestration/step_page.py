@@ -8,10 +8,10 @@ from __future__ import annotations
 from pathlib import Path
 
 from .. import checkpoints, record, registry, results
-from ..errors import CheckpointError
+from ..errors import CheckpointError, shell_arg
 
 from . import measure, sweep
-from ..layout import runs_in
+from ..layout import RunDir, runs_in
 from ..prose import say, tables_in_full
 
 tables_in_full()  # every page opens through this module
@@ -53,7 +53,7 @@ def open_run(namespace: dict, step: str) -> tuple[checkpoints.Run, dict]:
     if runs:
         say(f"`{run_dir}` holds {len(runs)} runs: this page shows `{runs[0].name}`; step {step} is measured "
             f"in {', '.join(f'`{d.name}`' for d in runs[1:]) or 'no other run'} too, each in its own process. "
-            f"`clipalign run --out {run_dir} --only {step}` also renders their pages and the synthesis.")
+            f"`clipalign run --out {shell_arg(run_dir)} --only {step}` also renders their pages and the synthesis.")
         declared, given = record.cell_values(namespace, record.run_preset(run_dir, namespace.get("preset")))
         measure.in_own_processes(runs[1:], step, namespace.get("preset"), given, declared)  # each run's own preset
         run_dir = runs[0]
@@ -107,7 +107,7 @@ def open_runs(namespace: dict) -> tuple[list[Path], dict]:
     missing = [str(run) for run in runs if not Path(run).is_dir()]
     if missing:
         raise CheckpointError(f"run_dir {missing[0]} does not exist: run the pipeline there first (clipalign run "
-                              f"--out {missing[0]}), or leave auto_train on to train and measure it here")
+                              f"--out {shell_arg(missing[0])}), or leave auto_train on to train and measure it here")
     record.stage_entry(run_dir, registry.synthesis().name, resolved)  # recorded with its tables
     return runs, resolved.params
 
@@ -115,13 +115,12 @@ def open_runs(namespace: dict) -> tuple[list[Path], dict]:
 def ensure_run(run_dir: str | Path, resolved: record.Resolved) -> Path:
     """For the synthesis page opened alone: train the run if ``run_dir`` holds none, then measure every
     analysis step whose tables are missing (``measure.measure_step``, in this process)."""
-    from ..layout import RunDir
-
     run_dir = Path(run_dir).resolve()
-    checkpoints.discover_or_train(run_dir, resolved.params, True, resolved.unless_preset("model"))
-    missing = [s.name for s in registry.analysis_steps()
-               if not all(RunDir(run_dir).table(t.name).exists() for t in s.tables)]
+    missing = RunDir(run_dir).missing_analyses()
+    if missing:  # a run's tables alone (copied without its weights) are enough for the synthesis
+        checkpoints.discover_or_train(run_dir, resolved.params, True, resolved.unless_preset("model"))
     for step in missing:
         say(f"`{run_dir}` lacks the tables of step {step}: measuring it first")
         measure.measure_step(run_dir, step, resolved.preset, resolved.given())
     return run_dir
+

@@ -31,7 +31,7 @@ from typing import Sequence
 
 from .. import record, registry
 from ..config import PRESETS, coerce, resolve
-from ..errors import ParameterError
+from ..errors import ParameterError, shell_arg
 from ..io import atomic_write, write_json
 from ..layout import PARAMS_TXT, TRAIN_LOG, TRAIN_RECORD, RunDir
 from .pipeline import available_steps, check_steps, execute, run_page, split_given, step_notebooks
@@ -278,5 +278,5 @@ def sweep_run_dirs(sweep_dir: str | Path) -> list[Path]:
     path = RunDir(sweep_dir).record("sweep")
     if not path.exists():
         raise ParameterError(f"{path} is missing: {sweep_dir} is not a sweep directory "
-                             f"(clipalign sweep … --out {sweep_dir}), or pass run_dirs")
+                             f"(clipalign sweep … --out {shell_arg(sweep_dir)}), or pass run_dirs")
     return [Path(sweep_dir) / run["name"] for run in json.loads(path.read_text())["runs"]]

@@ -8,7 +8,7 @@ from pathlib import Path
 import pandas as pd
 
 from .. import record, registry
-from ..errors import ParameterError
+from ..errors import ParameterError, shell_arg
 from ..layout import RunDir
 
 
@@ -19,7 +19,7 @@ def read_metric(run_dir: str | Path, name: str) -> pd.DataFrame:
     if not path.exists():
         step = registry.step_of_table(name).name
         raise ParameterError(f"{path} is missing: run the {step} step first "
-                             f"(clipalign run --out {run_dir} --only {step})")
+                             f"(clipalign run --out {shell_arg(run_dir)} --only {step})")
     data = path.read_bytes()
     record.note_table_read(path, data)  # the page that reads it records what it was made from
     table = pd.read_csv(BytesIO(data))

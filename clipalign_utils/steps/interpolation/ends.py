@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Collection, Mapping
 
 from ...checkpoints import Checkpoint, Run
-from ...errors import ParameterError
+from ...errors import ParameterError, shell_arg
 from ...layout import RunDir
 from ...results.tables import read_metric
 from ..iqa import analysis as iqa_step
@@ -43,7 +43,7 @@ def endpoints(run: Run, params: Mapping) -> tuple[Checkpoint, Checkpoint]:
     srcc = srcc[srcc["checkpoint"].isin(by_name)]
     if srcc.empty:
         raise ParameterError(f"{RunDir(run.run_dir).table('iqa')} names none of the run's checkpoints: "
-                             f"re-run the iqa step (clipalign run --out {run.run_dir} --only iqa)")
+                             f"re-run the iqa step (clipalign run --out {shell_arg(run.run_dir)} --only iqa)")
     return by_name[srcc.loc[srcc["iqa_srcc"].idxmax(), "checkpoint"]], end
 
 

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from ...errors import shell_arg
 from ...registry import REPO_ROOT
 
 COST_TABLE = REPO_ROOT / "benchmarks" / "real_clip_cost.csv"
@@ -36,7 +37,7 @@ def trajectory_cost(cost: pd.DataFrame, n_checkpoints: int = FIG1_EPOCHS) -> dic
 
 def command(out: str = "runs/default/real_clip") -> str:
     """The one command for the paper's Fig. 1 on the named public trajectory (real datasets from DATA)."""
-    return (f"clipalign run --out {out} --checkpoints laion-scaling:{FIG1_RUN} \\\n"
+    return (f"clipalign run --out {shell_arg(out)} --checkpoints laion-scaling:{FIG1_RUN} \\\n"
             "    -p iqa_dataset=tid2013 -p iqa_root=DATA/tid2013 \\\n"
             "    -p cue_conflict_dataset=geirhos -p cue_conflict_root=DATA/geirhos \\\n"
             "    -p noise_dataset=cifar100 -p noise_root=DATA/cifar100 \\\n"
