@@ -418,3 +418,23 @@ def test_a_run_shared_without_its_weights_is_synthesised_again_from_its_tables(s
     capsys.readouterr()
     assert cli.main(["run", "--out", str(copy), "--only", "tradeoff", "--no-book"]) == 2
     assert "has no checkpoints/ folder" in capsys.readouterr().err
+
+
+def test_a_pages_progress_bars_reach_the_terminal_and_its_warnings_do_not():
+    """On a terminal the CLI shows a page's own bars as it runs (an audit waited 7 minutes on one saliency
+    cell with nothing moving); the page's warnings stay in the executed notebook."""
+    import io
+
+    terminal = io.StringIO()
+    bars = pipeline.KernelBars(terminal)
+    bars.write("\rscoring mit1003:   0%|          | 0/1003 [00:00<?, ?image/s]")
+    bars.write("\rscoring mit1003:  50%|#####     | 500/1003 [00:04<00:04, 120image/s]"
+               "\rscoring mit1003: 100%|##########| 1003/1003 [00:08<00:00, 120image/s]\n")
+    bars.write("/x/y.py:3: UserWarning: kept in the page\n  warnings.warn(\n")
+    bars.write("\rcheckpoints:  50%|#####     | 1/2 [00:01<00:01,  1.0it/s]")
+    bars.end_line()
+    bars.end_line()  # a page that ends with its bar open: one line ended, once
+    assert terminal.getvalue() == (
+        "\rscoring mit1003:   0%|          | 0/1003 [00:00<?, ?image/s]"
+        "\rscoring mit1003: 100%|##########| 1003/1003 [00:08<00:00, 120image/s]\n"
+        "\rcheckpoints:  50%|#####     | 1/2 [00:01<00:01,  1.0it/s]\n")

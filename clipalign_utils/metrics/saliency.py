@@ -280,11 +280,13 @@ def image_scores(saliency_map: np.ndarray, density: np.ndarray, fixations: np.nd
 
 def score_images(saliency_maps: Sequence[np.ndarray], densities: Sequence[np.ndarray],
                  fixation_maps: Sequence[np.ndarray], *, n_other: int = 10, n_splits: int = 100,
-                 seed: int = 0, others: Sequence[np.ndarray] | None = None) -> pd.DataFrame:
+                 seed: int = 0, others: Sequence[np.ndarray] | None = None, first: int = 0) -> pd.DataFrame:
     """One row per image (``image`` = its index) with a column per metric.
 
     ``others`` (the sAUC negatives per image) defaults to :func:`other_fixations` of the same
-    fixation maps, seeded, so every model is scored against the same negatives.
+    fixation maps, seeded, so every model is scored against the same negatives. ``first``: the index in
+    its set of the first image given, with ``others`` (a set scored a part at a time: each image keeps its
+    index and seed).
     """
     n = len(saliency_maps)
     if not n == len(densities) == len(fixation_maps):
@@ -293,8 +295,8 @@ def score_images(saliency_maps: Sequence[np.ndarray], densities: Sequence[np.nda
     rows = []
     for i in range(n):
         other = others[i] if others is not None else other_fixations(fixation_maps, i, n_other, seed)
-        rows.append({"image": i, **image_scores(saliency_maps[i], densities[i], fixation_maps[i], other,
-                                                seed=seed + i, n_splits=n_splits)})
+        rows.append({"image": first + i, **image_scores(saliency_maps[i], densities[i], fixation_maps[i], other,
+                                                        seed=seed + first + i, n_splits=n_splits)})
     return pd.DataFrame(rows, columns=["image", *METRICS])
 
 

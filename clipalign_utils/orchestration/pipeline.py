@@ -17,6 +17,7 @@ import functools
 import json
 import os
 import shutil
+import sys
 import time
 from contextlib import contextmanager
 from pathlib import Path
@@ -27,6 +28,7 @@ from .. import record, registry
 from ..checkpoints import check_run, check_trainable, discover_run
 from ..config import PRESETS
 from . import kernel, signals
+from .publish import PROGRESS_SEGMENT
 from ..errors import ClipalignError, ParameterError, shell_arg
 from ..layout import PARTS, RunDir, runs_in
 from ..record import Resolved
@@ -122,6 +124,34 @@ def step_notebooks(steps: Sequence[str]) -> list[str]:
     return [registry.get(step).notebook for step in steps]
 
 
+class KernelBars:
+    """A page's stderr as the terminal sees it while the page runs: its progress bars, each redrawn in place,
+    and not its warnings (the executed page keeps those)."""
+
+    def __init__(self, stream):
+        self.stream, self.open = stream, False
+
+    def write(self, text: str) -> int:
+        lines = text.split("\n")  # not splitlines: a bar's redraws are '\r'-separated on one line
+        for k, line in enumerate(lines):
+            bars = [part for part in line.split("\r") if part.strip() and PROGRESS_SEGMENT.search(part)]
+            if bars:
+                self.stream.write("\r" + bars[-1])
+                self.open = True
+            if k < len(lines) - 1:  # the line ended
+                self.end_line()
+        return len(text)
+
+    def end_line(self) -> None:
+        if self.open:
+            self.stream.write("\n")
+            self.open = False
+        self.stream.flush()
+
+    def flush(self) -> None:
+        self.stream.flush()
+
+
 def run_notebook(name: str, run_dir: Path, parameters: Mapping, progress: bool = True,
                  label: str | None = None, keep_previous: bool = False,
                  committing: Callable[[], object] | None = None) -> Path:
@@ -143,11 +173,14 @@ def run_notebook(name: str, run_dir: Path, parameters: Mapping, progress: bool =
     passed = {k: v for k, v in parameters.items() if k in declared}
     final, partial = out_dir / f"{name}.ipynb", out_dir / f".{name}.running.ipynb"
     manager = kernel.manager_for(str(REPO_ROOT))
+    bars = KernelBars(sys.stderr) if progress else None
     try:
         # Saved once, at the end (or where a cell fails), not after every cell: a page's PNGs made each
         # save slower than the cell before it (182 saves were 1.8 s of a five-page re-run).
+        # On a terminal, the page's own progress bars (training, each checkpoint's embeddings, the images
+        # scored) as it runs: a real dataset's step can take minutes in one cell.
         papermill.execute_notebook(str(source), str(partial), parameters=passed, request_save_on_cell_execute=False,
-                                   kernel_name="python3", progress_bar=progress,
+                                   kernel_name="python3", progress_bar=False, stderr_file=bars,
                                    cwd=str(REPO_ROOT), km=manager)
     except DeadKernelError:
         # The kernel was killed (by the OOM killer, most often): one line, not papermill's traceback.
@@ -170,6 +203,8 @@ def run_notebook(name: str, run_dir: Path, parameters: Mapping, progress: bool =
         kernel.discard()  # interrupted mid-cell: no later notebook runs on that kernel
         raise
     finally:
+        if bars is not None:
+            bars.end_line()
         source.unlink(missing_ok=True)
         kernel.release_clients()
         if kernel.fresh_kernels():

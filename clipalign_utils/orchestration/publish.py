@@ -8,7 +8,7 @@ import re
 from ..registry import REPO_ROOT
 
 # A tqdm refresh: "desc:  40%|████      | 4/10 [00:01<00:02, 2.9it/s]" (or its leave=False blank-out).
-_PROGRESS = re.compile(r"^\s*$|\d+%\|.*\|\s*\d+/\d+|^[^|\n]*\|\s*\d+/\d+ \[")
+PROGRESS_SEGMENT = re.compile(r"^\s*$|\d+%\|.*\|\s*\d+/\d+|^[^|\n]*\|\s*\d+/\d+ \[")
 
 
 def _without_progress(text: str) -> str:
@@ -17,7 +17,7 @@ def _without_progress(text: str) -> str:
     lines = []
     for line in text.splitlines(keepends=True):
         end = "\n" if line.endswith("\n") else ""
-        kept = [seg for seg in line.rstrip("\n").split("\r") if not _PROGRESS.search(seg)]
+        kept = [seg for seg in line.rstrip("\n").split("\r") if not PROGRESS_SEGMENT.search(seg)]
         if kept:
             lines.append(kept[-1] + end)
     return "".join(lines)

@@ -42,7 +42,7 @@ def _distances(reference_features, distorted_features, data: IQAData, distance: 
 
 
 def _encoders(run: Run, params: dict):
-    return run_encoders(run, params["device"], params["eval_batch_size"], cache_dir=run.layout.cache, progress=False)
+    return run_encoders(run, params["device"], params["eval_batch_size"], cache_dir=run.layout.cache, progress=True)
 
 
 @records_evaluation_sets("iqa")  # the run's record keeps a content hash of what was loaded

@@ -53,7 +53,7 @@ def measure(run: Run, params: dict, data: NoiseData | None = None) -> dict[str, 
     dataset, chance = data.dataset, data.chance
     tables = []
     for checkpoint, encoder in run_encoders(run, params["device"], params["eval_batch_size"],
-                                            cache_dir=run.layout.cache, progress=False):
+                                            cache_dir=run.layout.cache, progress=True):
         weights = encoder.zero_shot_weights(dataset.classnames, data.templates)
         correct = {sigma: (encoder.encode_images(images) @ weights).argmax(axis=1) == dataset.labels
                    for sigma, images in data.image_sets.items()}

@@ -6,6 +6,7 @@ and, where the images have region masks, the contour/interior shares); the noteb
 """
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 from typing import Sequence
 
@@ -25,22 +26,52 @@ from .maps import DEFAULT_N_SAMPLES, DEFAULT_NOISE, checkpoint_saliency, upsampl
 SALIENCY_COLUMNS = list(TABLE.columns)  # the registered schema of saliency.csv
 
 
+# Images scored at a time: their ground truth (density, fixations and sAUC negatives at full resolution) and
+# every map upsampled onto it are held together, and no more (CAT2000's 2,000 full-HD densities alone are 40 GB
+# as float64). Each image keeps its index and seed, so the tables do not depend on it.
+IMAGES_AT_A_TIME = 8
+
+
 @dataclass
 class GroundTruth:
-    """Densities, fixation maps and sAUC negatives of a set, read once and shared by every checkpoint."""
+    """Densities, fixation maps and sAUC negatives of a set's images ``first``, ``first + 1``, …, read once
+    and shared by every checkpoint."""
 
     densities: list[np.ndarray]
     fixations: list[np.ndarray]
     others: list[np.ndarray]
+    first: int = 0
 
     @property
     def shapes(self) -> list[tuple[int, int]]:
         return [d.shape for d in self.densities]
 
+    @property
+    def indices(self) -> range:
+        return range(self.first, self.first + len(self.densities))
+
     @classmethod
-    def of(cls, data: SaliencySet, n_other: int = 10, seed: int = 0) -> "GroundTruth":
-        targets = [data.target(i) for i in range(len(data))]
-        return cls([t[0] for t in targets], [t[1] for t in targets], list(data.others(n_other, seed)))
+    def of(cls, data: SaliencySet, n_other: int = 10, seed: int = 0, indices: range | None = None) -> "GroundTruth":
+        """The ground truth of ``data``'s images ``indices`` (all by default)."""
+        indices = range(len(data)) if indices is None else indices
+        targets = [data.target(i) for i in indices]
+        for i, (_, fixations) in zip(indices, targets):
+            data.keep_points(i, fixations)  # another image's negatives need them: not decoded again
+        negatives = data.others(n_other, seed)
+        return cls([t[0] for t in targets], [t[1] for t in targets], [negatives[i] for i in indices], indices.start)
+
+    def score(self, maps: Sequence[np.ndarray], *, n_splits: int, seed: int) -> pd.DataFrame:
+        """``metrics.score_images`` of one map per image of this ground truth, rows indexed as in the set."""
+        return metrics.score_images(maps, self.densities, self.fixations, others=self.others, n_splits=n_splits,
+                                    seed=seed, first=self.first)
+
+
+@functools.lru_cache(maxsize=8)
+def _centre_bias(shape: tuple[int, int]) -> np.ndarray:
+    """``metrics.centre_gaussian`` made once per shape (most of a set shares one), read-only as it is shared."""
+    gaussian = metrics.centre_gaussian(shape)
+    gaussian.flags.writeable = False
+    return gaussian
 
 
 @dataclass
@@ -51,14 +82,15 @@ class SaliencyResults:
 
 
 def baseline_maps(data: SaliencySet, truth: GroundTruth) -> dict[str, list[np.ndarray]]:
-    """{baseline: one map per image}: ``centre_bias`` (``metrics.centre_gaussian``) for every set; where the
-    silhouettes are known, ``object_silhouette`` (the image's own) and ``shuffled_silhouette`` (the next
-    image's, whose object is of another class and elsewhere)."""
-    maps = {BASELINE: [metrics.centre_gaussian(shape) for shape in truth.shapes]}
+    """{baseline: one map per image of ``truth``}: ``centre_bias`` (``metrics.centre_gaussian``) for every
+    set; where the silhouettes are known, ``object_silhouette`` (the image's own) and ``shuffled_silhouette``
+    (the next image's, whose object is of another class and elsewhere)."""
+    maps = {BASELINE: [_centre_bias(tuple(shape)) for shape in truth.shapes]}
     if data.silhouettes is not None:
         n = len(data.silhouettes)
-        maps["object_silhouette"] = upsample_each(np.stack(data.silhouettes), truth.shapes)
-        maps["shuffled_silhouette"] = upsample_each(np.stack([data.silhouettes[(i + 1) % n] for i in range(n)]),
+        maps["object_silhouette"] = upsample_each(np.stack([data.silhouettes[i] for i in truth.indices]),
+                                                  truth.shapes)
+        maps["shuffled_silhouette"] = upsample_each(np.stack([data.silhouettes[(i + 1) % n] for i in truth.indices]),
                                                     truth.shapes)
     return maps
 
@@ -66,13 +98,20 @@ def baseline_maps(data: SaliencySet, truth: GroundTruth) -> dict[str, list[np.nd
 def baseline_rows(data: SaliencySet, truth: GroundTruth, *, method: str, n_boot: int, seed: int,
                   n_splits: int = 100) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Every baseline of :func:`baseline_maps`, scored like a checkpoint: (table rows, per-image rows)."""
+    scored = {name: truth.score(maps, n_splits=n_splits, seed=seed) for name, maps in baseline_maps(data, truth).items()}
+    return _summaries(scored, data, method=method, n_boot=n_boot, seed=seed)
+
+
+def _summaries(scored: dict[str, pd.DataFrame], data: SaliencySet, *, method: str, n_boot: int, seed: int,
+               epochs: dict[str, float] | None = None) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """(table rows, per-image rows) of each map source's per-image scores ``scored`` (a baseline's epoch is nan)."""
+    epochs = epochs or {}
     tables, per_images = [], []
-    for name, maps in baseline_maps(data, truth).items():
-        per_image = metrics.score_images(maps, truth.densities, truth.fixations, others=truth.others,
-                                         n_splits=n_splits, seed=seed)
+    for name, per_image in scored.items():
+        epoch = epochs.get(name, np.nan)
         summary = metrics.summarize(per_image, n_boot=n_boot, seed=seed)
-        tables.append(summary.assign(checkpoint=name, epoch=np.nan, dataset=data.name, method=method)[SALIENCY_COLUMNS])
-        per_images.append(per_image.assign(checkpoint=name, epoch=np.nan))
+        tables.append(summary.assign(checkpoint=name, epoch=epoch, dataset=data.name, method=method)[SALIENCY_COLUMNS])
+        per_images.append(per_image.assign(checkpoint=name, epoch=epoch))
     return pd.concat(tables, ignore_index=True), pd.concat(per_images, ignore_index=True)
 
 
@@ -91,35 +130,58 @@ def saliency_over_checkpoints(run, data: SaliencySet, templates: Sequence[str], 
     ``region_data`` (e.g. :func:`~clipalign_utils.data.saliency.cue_conflict_saliency`) is a second set
     with region masks whose maps are computed with the same loaded checkpoint and enter ``regions``
     only (column ``set`` = its image set's name). The maps themselves stay in the cache
-    (:func:`checkpoint_maps` reads them back).
+    (:func:`checkpoint_maps` reads them back). The maps at the model's resolution are made first; the
+    images are then scored ``IMAGES_AT_A_TIME`` at a time, each image's ground truth read once.
     """
+    from tqdm import tqdm
+
     classnames = tuple(classnames if classnames is not None else data.classnames)
-    truth = GroundTruth.of(data, seed=seed)
-    tables, per_images, regions = [], [], []
-    if with_baseline:
-        table, per_image = baseline_rows(data, truth, method=method, n_boot=n_boot, seed=seed, n_splits=n_splits)
-        tables.append(table)
-        per_images.append(per_image)
+    made, extra_regions = [], {}
     for checkpoint, encoder in run_encoders(run, device, batch_size, cache_dir, progress=progress):
-        result = checkpoint_saliency(encoder, data.images, data.labels, classnames, templates, method=method,
-                                     n_samples=n_samples, noise=noise, seed=seed)
-        maps = upsample_each(result.maps, truth.shapes)
-        per_image = metrics.score_images(maps, truth.densities, truth.fixations, others=truth.others,
-                                         n_splits=n_splits, seed=seed)
-        summary = metrics.summarize(per_image, n_boot=n_boot, seed=seed)
-        tables.append(summary.assign(checkpoint=checkpoint.name, epoch=checkpoint.epoch, dataset=data.name,
-                                     method=method)[SALIENCY_COLUMNS])
-        per_images.append(per_image.assign(checkpoint=checkpoint.name, epoch=checkpoint.epoch,
-                                           target_class=result.target_class, target_source=result.target_source))
-        if data.regions:
-            regions.append(metrics.region_shares(maps, data.regions).assign(
-                set=data.images.name, checkpoint=checkpoint.name, epoch=checkpoint.epoch))
+        made.append((checkpoint, checkpoint_saliency(encoder, data.images, data.labels, classnames, templates,
+                                                     method=method, n_samples=n_samples, noise=noise, seed=seed)))
         if region_data is not None:
             extra = checkpoint_saliency(encoder, region_data.images, region_data.labels, classnames, templates,
                                         method=method, n_samples=n_samples, noise=noise, seed=seed)
-            regions.append(metrics.region_shares(extra.maps, region_data.regions).assign(
-                set=region_data.images.name, checkpoint=checkpoint.name, epoch=checkpoint.epoch))
-    region_table = pd.concat(regions, ignore_index=True) if regions else pd.DataFrame(
+            extra_regions[checkpoint.name] = metrics.region_shares(extra.maps, region_data.regions).assign(
+                set=region_data.images.name, checkpoint=checkpoint.name, epoch=checkpoint.epoch)
+    baselines: dict[str, list[pd.DataFrame]] = {}
+    scored = {checkpoint.name: [] for checkpoint, _ in made}
+    regions = {checkpoint.name: [] for checkpoint, _ in made}
+    with tqdm(total=len(data), desc=f"scoring {data.name}", unit="image", disable=not progress) as bar:
+        for start in range(0, len(data), IMAGES_AT_A_TIME) or range(1):  # an empty set: one empty pass
+            truth = GroundTruth.of(data, seed=seed, indices=range(start, min(start + IMAGES_AT_A_TIME, len(data))))
+            for name, maps in (baseline_maps(data, truth) if with_baseline else {}).items():
+                baselines.setdefault(name, []).append(truth.score(maps, n_splits=n_splits, seed=seed))
+            for checkpoint, result in made:
+                maps = upsample_each(result.maps[truth.first:truth.first + len(truth.densities)], truth.shapes)
+                scored[checkpoint.name].append(truth.score(maps, n_splits=n_splits, seed=seed))
+                if data.regions:
+                    shares = metrics.region_shares(maps, {region: [masks[i] for i in truth.indices]
+                                                          for region, masks in data.regions.items()})
+                    regions[checkpoint.name].append(shares.assign(image=shares["image"] + truth.first))
+            bar.update(len(truth.densities))
+    tables, per_images, region_frames = [], [], []
+    if with_baseline:
+        table, per_image = _summaries({name: pd.concat(parts, ignore_index=True) for name, parts in baselines.items()},
+                                      data, method=method, n_boot=n_boot, seed=seed)
+        tables.append(table)
+        per_images.append(per_image)
+    for checkpoint, result in made:
+        table, per_image = _summaries({checkpoint.name: pd.concat(scored[checkpoint.name], ignore_index=True)}, data,
+                                      method=method, n_boot=n_boot, seed=seed, epochs={checkpoint.name: checkpoint.epoch})
+        tables.append(table)
+        per_images.append(per_image.assign(target_class=result.target_class, target_source=result.target_source))
+        if regions[checkpoint.name]:
+            # region by region, each in the set's image order, as one pass over the whole set lists them
+            shares = pd.concat(regions[checkpoint.name], ignore_index=True)
+            order = {region: k for k, region in enumerate(data.regions)}
+            shares = shares.iloc[np.argsort(shares["region"].map(order).to_numpy(), kind="stable")]
+            region_frames.append(shares.reset_index(drop=True).assign(
+                set=data.images.name, checkpoint=checkpoint.name, epoch=checkpoint.epoch))
+        if checkpoint.name in extra_regions:
+            region_frames.append(extra_regions[checkpoint.name])
+    region_table = pd.concat(region_frames, ignore_index=True) if region_frames else pd.DataFrame(
         columns=["image", "region", "share", "area", "enrichment", "set", "checkpoint", "epoch"])
     return SaliencyResults(pd.concat(tables, ignore_index=True), pd.concat(per_images, ignore_index=True),
                            region_table)
@@ -221,7 +283,7 @@ def measure(run: Run, params: dict, data: SaliencyData | None = None) -> dict[st
     results = saliency_over_checkpoints(
         run, data.scored, data.templates, classnames=data.classnames, n_boot=params["n_boot"],
         device=params["device"], batch_size=params["eval_batch_size"], cache_dir=run.layout.cache,
-        region_data=data.region_data, **map_settings(params))
+        region_data=data.region_data, progress=True, **map_settings(params))
     tables = {"saliency": results.table, "saliency_per_image": results.per_image}
     if (~results.per_image["checkpoint"].isin(BASELINES)).any():
         tables["saliency_peak"] = peak_table(results.per_image, results.table, params)

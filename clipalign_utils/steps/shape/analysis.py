@@ -48,7 +48,7 @@ def measure(run: Run, params: dict, data: ShapeData | None = None) -> dict[str, 
     cue, templates = data.cue, data.templates
     rows, class_rows, prediction_rows = [], [], []
     for checkpoint, encoder in run_encoders(run, params["device"], params["eval_batch_size"],
-                                            cache_dir=run.layout.cache, progress=False):
+                                            cache_dir=run.layout.cache, progress=True):
         predicted = decisions(encoder, cue, templates, params["shape_classifier"])
         prediction_rows.append(pd.DataFrame({"checkpoint": checkpoint.name, "image": np.arange(len(predicted)),
                                              "predicted": predicted}))

@@ -84,7 +84,7 @@ def measure(run: Run, params: dict, data: TwoAFCData | None = None) -> dict[str,
     distance = params["distance"]
     rows, per_triplet = [], []
     for checkpoint, encoder in run_encoders(run, params["device"], params["eval_batch_size"],
-                                            cache_dir=run.layout.cache, progress=False):
+                                            cache_dir=run.layout.cache, progress=True):
         d0, d1 = triplet_distances(encoder, data, distance)
         table = two_afc_table(data.triplets.assign(d0=d0, d1=d1), n_boot=params["n_boot"], seed=bootstrap_seed(params))
         rows.append(table.assign(checkpoint=checkpoint.name, epoch=checkpoint.epoch, dataset=data.name,
