@@ -199,15 +199,18 @@ class Encoder:
     def _cache_path(self, key: dict) -> Path:
         return self.cache_dir / f"{_sha1({**self._identity, **key})}.npy"
 
-    def _cached(self, key: dict, compute) -> np.ndarray:
+    def _cached(self, key: dict, compute, on_disk: bool = False) -> np.ndarray:
+        """The array cached under ``key``, computed and kept first if it is not there. ``on_disk``: read through
+        a memory map (what a caller keeps for long, e.g. every checkpoint's maps of a large set, stays in the
+        file rather than in memory)."""
         if self.cache_dir is None:
             return compute()
         path = self._cache_path(key)
         if path.exists():
-            return np.load(path)
+            return np.load(path, mmap_mode="r" if on_disk else None)
         array = compute()
         atomic_write(path, lambda tmp: np.save(tmp, array))
-        return array
+        return np.load(path, mmap_mode="r") if on_disk else array
 
     def _autocast(self):
         import torch

@@ -418,6 +418,13 @@ def test_a_run_shared_without_its_weights_is_synthesised_again_from_its_tables(s
     capsys.readouterr()
     assert cli.main(["run", "--out", str(copy), "--only", "tradeoff", "--no-book"]) == 2
     assert "has no checkpoints/ folder" in capsys.readouterr().err
+    # With its weights, every table there, but its training stopped early: refused as ever (a review found it not)
+    stopped = tmp_path / "stopped"
+    shutil.copytree(smoke_pipeline, stopped, ignore=shutil.ignore_patterns("cache", "book"))
+    train_params = json.loads((stopped / "train_params.json").read_text())
+    (stopped / "train_params.json").write_text(json.dumps({**train_params, "epochs": train_params["epochs"] + 5}))
+    assert cli.main(["run", "--out", str(stopped), "--only", "tradeoff", "--no-book"]) == 2
+    assert "training stopped at epoch" in capsys.readouterr().err
 
 
 def test_a_pages_progress_bars_reach_the_terminal_and_its_warnings_do_not():

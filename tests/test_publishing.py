@@ -193,10 +193,11 @@ def test_publishable_notebook_drops_progress_and_paths_keeps_warnings():
 def test_a_run_moved_after_its_pages_ran_is_shown_where_it_is_and_non_ascii_paths_as_papermill_wrote_them(tmp_path):
     """A book rebuilt (`clipalign book NEW`) on a folder moved since its pages were executed: the pages hold the
     old absolute folder (an audit found page 1 naming it), and papermill's injected cell writes é as \\xe9
-    (an audit found the downloadable notebooks keeping the absolute path of a non-ASCII folder)."""
+    (an audit found the downloadable notebooks keeping the absolute path of a non-ASCII folder, then of one with a
+    quote)."""
     from papermill.translators import PythonTranslator
 
-    old, folder = "/old/place/my runs/éssai", tmp_path / "new place" / "éssai"
+    old, folder = '/old/place/my "runs"\\/éssai', tmp_path / "new place" / "éssai"  # papermill escapes ", \\ and é
     pages = {"05_tradeoff_synthesis": (folder, old), "02_iqa_alignment": (folder / "tiny-seed0", old + "/tiny-seed0")}
     for name, (run, executed_in) in pages.items():
         (run / "notebooks").mkdir(parents=True)

@@ -69,9 +69,12 @@ def measured_steps(only: str | None) -> list[str]:
 
 
 def _synthesis_of_tables(run_dir: Path, steps: Sequence[str]) -> bool:
-    """Whether ``steps`` is the synthesis alone on a run holding every table it reads: it reads no weights, so
-    a run copied without them (its tables shared) is synthesised again."""
-    return list(steps) == [registry.synthesis().name] and run_dir.is_dir() and not RunDir(run_dir).missing_analyses()
+    """Whether ``steps`` is the synthesis alone on a run shared without its weights (no checkpoints/) but with
+    every table it reads: it is synthesised again from them. A run with checkpoints is checked as ever (its
+    training stopped early is refused)."""
+    layout = RunDir(run_dir)
+    return (list(steps) == [registry.synthesis().name] and run_dir.is_dir() and not layout.checkpoints.exists()
+            and not layout.source_record.exists() and not layout.missing_analyses())
 
 
 def _reads_checkpoints(step: str) -> bool:

@@ -59,13 +59,14 @@ def publishable(notebook: dict, replacements: list[tuple[str, str]]) -> dict:
 
 def path_replacements(pairs) -> list[tuple[str, str]]:
     """``pairs`` of (absolute path, what to show instead) and the checkout itself (shown relative to it),
-    longest first, so that a folder inside another is replaced before it. A path with non-ASCII characters
-    is also replaced as papermill writes it into the injected cell (``\\xe9`` for é)."""
+    longest first, so that a folder inside another is replaced before it. A path papermill escapes in the
+    injected cell (é as ``\\xe9``, a quote, a backslash) is also replaced as it is written there."""
     pairs = list(pairs) + [(str(REPO_ROOT) + os.sep, ""), (str(REPO_ROOT), ".")]
-    pairs += [(_as_injected(before), _as_injected(after)) for before, after in pairs if not before.isascii()]
+    pairs += [(_as_injected(before), _as_injected(after)) for before, after in pairs if _as_injected(before) != before]
     return sorted(set(pairs), key=lambda pair: len(pair[0]), reverse=True)
 
 
 def _as_injected(text: str) -> str:
-    """``text`` as papermill's Python translator writes a string parameter (inside its quotes)."""
-    return text.encode("unicode_escape").decode("utf-8")
+    """``text`` as papermill's Python translator writes a string parameter (inside its quotes): escaped,
+    its double quotes too."""
+    return text.encode("unicode_escape").decode("utf-8").replace('"', r'\"')

@@ -116,8 +116,9 @@ def ensure_run(run_dir: str | Path, resolved: record.Resolved) -> Path:
     """For the synthesis page opened alone: train the run if ``run_dir`` holds none, then measure every
     analysis step whose tables are missing (``measure.measure_step``, in this process)."""
     run_dir = Path(run_dir).resolve()
-    missing = RunDir(run_dir).missing_analyses()
-    if missing:  # a run's tables alone (copied without its weights) are enough for the synthesis
+    layout = RunDir(run_dir)
+    missing = layout.missing_analyses()
+    if missing or layout.checkpoints.exists():  # a run's tables alone (shared without its weights) are enough
         checkpoints.discover_or_train(run_dir, resolved.params, True, resolved.unless_preset("model"))
     for step in missing:
         say(f"`{run_dir}` lacks the tables of step {step}: measuring it first")

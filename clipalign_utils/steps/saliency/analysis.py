@@ -138,8 +138,10 @@ def saliency_over_checkpoints(run, data: SaliencySet, templates: Sequence[str], 
     classnames = tuple(classnames if classnames is not None else data.classnames)
     made, extra_regions = [], {}
     for checkpoint, encoder in run_encoders(run, device, batch_size, cache_dir, progress=progress):
+        # every checkpoint's maps are kept for the scoring below: in their cache files, not in memory
         made.append((checkpoint, checkpoint_saliency(encoder, data.images, data.labels, classnames, templates,
-                                                     method=method, n_samples=n_samples, noise=noise, seed=seed)))
+                                                     method=method, n_samples=n_samples, noise=noise, seed=seed,
+                                                     on_disk=True)))
         if region_data is not None:
             extra = checkpoint_saliency(encoder, region_data.images, region_data.labels, classnames, templates,
                                         method=method, n_samples=n_samples, noise=noise, seed=seed)

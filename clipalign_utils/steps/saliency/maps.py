@@ -199,8 +199,9 @@ def saliency_targets(encoder: Encoder, images, labels: np.ndarray, classnames: S
 def checkpoint_saliency(encoder: Encoder, images, labels: np.ndarray, classnames: Sequence[str],
                         templates: Sequence[str], *, method: str = "smoothgrad",
                         n_samples: int = DEFAULT_N_SAMPLES, noise: float = DEFAULT_NOISE,
-                        seed: int = 0) -> CheckpointSaliency:
-    """Saliency maps of every image of an ImageSet for one checkpoint, cached under the encoder's cache.
+                        seed: int = 0, on_disk: bool = False) -> CheckpointSaliency:
+    """Saliency maps of every image of an ImageSet for one checkpoint, cached under the encoder's cache
+    (``on_disk``: read through a memory map).
 
     ``labels`` index ``classnames`` (−1 = unknown: the top-1 zero-shot class is used); ``templates``
     build the text embeddings (``Encoder.zero_shot_weights``).
@@ -215,7 +216,7 @@ def checkpoint_saliency(encoder: Encoder, images, labels: np.ndarray, classnames
                         targets=_sha1(target.tolist()))
     key = {"images": images.identity, "kind": "saliency", **settings}
     maps = encoder._cached(key, lambda: _compute(encoder, images, target, classnames, templates, method,
-                                                 n_samples, noise, seed))
+                                                 n_samples, noise, seed), on_disk=on_disk)
     return CheckpointSaliency(maps, target, source)
 
 
