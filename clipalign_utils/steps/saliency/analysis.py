@@ -130,12 +130,17 @@ def saliency_over_checkpoints(run, data: SaliencySet, templates: Sequence[str], 
     ``region_data`` (e.g. :func:`~clipalign_utils.data.saliency.cue_conflict_saliency`) is a second set
     with region masks whose maps are computed with the same loaded checkpoint and enter ``regions``
     only (column ``set`` = its image set's name). The maps themselves stay in the cache
-    (:func:`checkpoint_maps` reads them back). The maps at the model's resolution are made first; the
-    images are then scored ``IMAGES_AT_A_TIME`` at a time, each image's ground truth read once.
+    (:func:`checkpoint_maps` reads them back). Every ground truth is read first (its fixations kept), then
+    the maps at the model's resolution are made; the images are then scored ``IMAGES_AT_A_TIME`` at a time,
+    their densities read again.
     """
     from tqdm import tqdm
 
     classnames = tuple(classnames if classnames is not None else data.classnames)
+    # Every ground truth read (an unreadable file stops the step here, before any map is made) for its
+    # fixations, which the sAUC negatives draw on; the densities are read again a few at a time below.
+    for i in tqdm(range(len(data)), desc=f"reading {data.name}'s fixations", unit="image", disable=not progress):
+        data.fixation_points(i)
     made, extra_regions = [], {}
     for checkpoint, encoder in run_encoders(run, device, batch_size, cache_dir, progress=progress):
         # every checkpoint's maps are kept for the scoring below: in their cache files, not in memory

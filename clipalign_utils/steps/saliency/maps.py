@@ -155,8 +155,8 @@ def attention_rollout(model: torch.nn.Module, inputs: torch.Tensor) -> torch.Ten
 
 # ------------------------------------------------------------------------------ resizing
 def upsample(maps: np.ndarray | torch.Tensor, shape: tuple[int, int]) -> np.ndarray:
-    """Maps (N, h, w) resized (bilinear) to (N, *shape), float32."""
-    maps = np.asarray(maps, dtype=np.float32)
+    """Maps (N, h, w) resized (bilinear) to (N, *shape), float32 (a copy: ``maps`` may be a read-only memory map)."""
+    maps = np.array(maps, dtype=np.float32)
     if tuple(maps.shape[-2:]) == tuple(shape):
         return maps
     import torch
