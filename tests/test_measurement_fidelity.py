@@ -157,6 +157,24 @@ def test_an_image_set_decodes_its_files_once_within_the_shared_budget(tmp_path, 
     assert KeptImages.used == start  # the freed set's bytes are the budget's again
 
 
+def test_the_decoded_images_budget_is_an_eighth_of_memory_or_what_the_environment_says(monkeypatch):
+    """KADID-10k's 10,206 images kept for patches are 1.5 GB: a fixed 512 MB decoded two thirds of them again at
+    every checkpoint (an audit). The budget is an eighth of the machine's memory, at least 512 MB, or
+    $CLIPALIGN_KEPT_IMAGES_GB; a value that is not a number is named in one line."""
+    import os
+
+    from clipalign_utils.data.image_sets import kept_images_budget
+    from clipalign_utils.errors import ParameterError
+
+    monkeypatch.delenv("CLIPALIGN_KEPT_IMAGES_GB", raising=False)
+    memory = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    assert kept_images_budget() == max(512 * 2**20, memory // 8)
+    monkeypatch.setenv("CLIPALIGN_KEPT_IMAGES_GB", "0.25")
+    assert kept_images_budget() == 250_000_000
+    monkeypatch.setenv("CLIPALIGN_KEPT_IMAGES_GB", "lots")
+    with pytest.raises(ParameterError, match="CLIPALIGN_KEPT_IMAGES_GB='lots'"):
+        kept_images_budget()
+
 def test_a_file_sets_identity_is_its_files_bytes_not_their_place_or_time(tmp_path):
     """The embedding cache's key for images read from files: a file replaced by another of the same size with
     the old timestamps (an archive unpacked again) is a new identity, in the same process too; the same files

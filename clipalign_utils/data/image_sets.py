@@ -7,6 +7,7 @@ replaced at the same size and time (an archive unpacked with its own timestamps)
 from __future__ import annotations
 
 import hashlib
+import os
 import threading
 from pathlib import Path
 from typing import TYPE_CHECKING, Callable, Sequence
@@ -14,7 +15,7 @@ from typing import TYPE_CHECKING, Callable, Sequence
 import numpy as np
 from PIL import Image, UnidentifiedImageError
 
-from ..errors import DatasetError
+from ..errors import DatasetError, ParameterError
 
 if TYPE_CHECKING:  # torch is imported where a batch is made: a step whose embeddings are cached never needs it
     import torch
@@ -106,6 +107,23 @@ def _files_content(paths: Sequence[Path], *settings) -> str:
     return digest.hexdigest()
 
 
+def kept_images_budget() -> int:
+    """Bytes of decoded images every set together may keep: ``$CLIPALIGN_KEPT_IMAGES_GB``, else an eighth of the
+    machine's memory and at least 512 MB. KADID-10k's 10,206 images kept for patches are 1.5 GB: within 512 MB,
+    two thirds of them were decoded again at every checkpoint (an audit: a third of a 14-minute step)."""
+    given = os.environ.get("CLIPALIGN_KEPT_IMAGES_GB")
+    if given:
+        try:
+            return int(float(given) * 1e9)
+        except ValueError:
+            raise ParameterError(f"CLIPALIGN_KEPT_IMAGES_GB={given!r}: give a number of GB (2, 0.5)") from None
+    try:
+        memory = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    except (ValueError, OSError, AttributeError):  # not a POSIX system
+        memory = 0
+    return max(512 * 2**20, memory // 8)
+
+
 class KeptImages:
     """Images an image set read from files, decoded and fitted, kept for its next pass: every checkpoint of a
     run reads the evaluation images again, and at a small model's input size decoding and resizing them
@@ -115,7 +133,7 @@ class KeptImages:
     Keyed by the file's path, inode, size, modification and change times and by how it was fitted, so a changed
     file is read again; kept arrays are read-only. Not pickled (an evaluation-set cache keeps the set, not these)."""
 
-    budget = 512 * 2**20  # TID2013's 3,025 images at 224 px are about 450 MB; any set at a tiny model's 32 px
+    budget: int | None = None  # bytes, :func:`kept_images_budget` at the first image kept
     used = 0  # by every set alive
     _lock = threading.RLock()  # re-entrant: a collection inside get() may run another set's __del__
 
@@ -131,6 +149,8 @@ class KeptImages:
         image = make()
         image.flags.writeable = False
         with KeptImages._lock:
+            if KeptImages.budget is None:
+                KeptImages.budget = kept_images_budget()
             if KeptImages.used + image.nbytes <= KeptImages.budget:
                 self.images[key] = image
                 self.held += image.nbytes
