@@ -1,4 +1,5 @@
 """One exception family, so the CLI can print a single actionable line for any bad input."""
+import shlex
 
 
 class ClipalignError(Exception):
@@ -20,6 +21,4 @@ class CheckpointError(ClipalignError):
 def shell_arg(value) -> str:
     """``value`` as one word of a command a message suggests: quoted where a shell would split it (a folder
     with a space in its name), as it is otherwise."""
-    import shlex
-
     return shlex.quote(str(value))

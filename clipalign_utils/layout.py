@@ -81,6 +81,12 @@ class RunDir:
         return [step.name for step in registry.analysis_steps()
                 if not all(self.table(table.name).exists() for table in step.tables)]
 
+    def tables_only(self) -> bool:
+        """A run shared without its weights (no checkpoints/, not streamed) but with every table its synthesis
+        reads: synthesised again from them. A run with checkpoints is checked as ever."""
+        return (self.path.is_dir() and not self.checkpoints.exists() and not self.source_record.exists()
+                and not self.missing_analyses())
+
     def figure(self, name: str) -> Path:
         return self.figures / f"{name}.png"
 

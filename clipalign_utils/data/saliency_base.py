@@ -73,15 +73,10 @@ class SaliencySet:
     def fixation_points(self, i: int) -> tuple[np.ndarray, np.ndarray, tuple[int, int]]:
         """(rows, cols, shape) of image i's fixated pixels, kept after the first read."""
         if i not in self._points:
-            self.keep_points(i, self.target(i)[1])
-        return self._points[i]
-
-    def keep_points(self, i: int, fixations: np.ndarray) -> None:
-        """Keep image i's fixated pixels from its fixation map, read by the caller (not read again for
-        another image's sAUC negatives)."""
-        if i not in self._points:
+            fixations = self.target(i)[1]
             rows, cols = np.nonzero(fixations)
-            self._points[i] = (rows, cols, np.shape(fixations))
+            self._points[i] = (rows, cols, fixations.shape)
+        return self._points[i]
 
     def others(self, n_other: int = 10, seed: int = 0) -> LazyMaps:
         """Per image, the union of the fixations of ``n_other`` random other images (rescaled to

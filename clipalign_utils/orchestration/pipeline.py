@@ -68,15 +68,6 @@ def measured_steps(only: str | None) -> list[str]:
     return [s.name for s in registry.analysis_steps() if names is None or s.name in names]
 
 
-def _synthesis_of_tables(run_dir: Path, steps: Sequence[str]) -> bool:
-    """Whether ``steps`` is the synthesis alone on a run shared without its weights (no checkpoints/) but with
-    every table it reads: it is synthesised again from them. A run with checkpoints is checked as ever (its
-    training stopped early is refused)."""
-    layout = RunDir(run_dir)
-    return (list(steps) == [registry.synthesis().name] and run_dir.is_dir() and not layout.checkpoints.exists()
-            and not layout.source_record.exists() and not layout.missing_analyses())
-
-
 def _reads_checkpoints(step: str) -> bool:
     """Whether ``step`` reads a trained run's checkpoints, itself or through the steps it depends on."""
     depends = registry.get(step).depends
@@ -462,7 +453,8 @@ def run_pipeline(out: str | Path, preset: str | None = None, only: str | None = 
     check_steps(run_dir, steps, resolved)
     if "train" in steps:
         check_trainable(run_dir)
-    elif any(_reads_checkpoints(step) for step in steps) and not _synthesis_of_tables(run_dir, steps):
+    elif (any(_reads_checkpoints(step) for step in steps)
+          and not (list(steps) == [registry.synthesis().name] and RunDir(run_dir).tables_only())):
         # A folder without a run fails here, in one line, not after a kernel has started and a page has run.
         check_run(run_dir, resolved.unless_preset("model"))
         check_step_runs(run_dir, steps, resolved)

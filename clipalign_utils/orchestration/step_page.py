@@ -117,10 +117,10 @@ def ensure_run(run_dir: str | Path, resolved: record.Resolved) -> Path:
     analysis step whose tables are missing (``measure.measure_step``, in this process)."""
     run_dir = Path(run_dir).resolve()
     layout = RunDir(run_dir)
-    missing = layout.missing_analyses()
-    if missing or layout.checkpoints.exists():  # a run's tables alone (shared without its weights) are enough
-        checkpoints.discover_or_train(run_dir, resolved.params, True, resolved.unless_preset("model"))
-    for step in missing:
+    if layout.tables_only():  # shared without its weights: its tables are what the synthesis reads
+        return run_dir
+    checkpoints.discover_or_train(run_dir, resolved.params, True, resolved.unless_preset("model"))
+    for step in layout.missing_analyses():
         say(f"`{run_dir}` lacks the tables of step {step}: measuring it first")
         measure.measure_step(run_dir, step, resolved.preset, resolved.given())
     return run_dir

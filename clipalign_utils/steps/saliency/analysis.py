@@ -55,8 +55,6 @@ class GroundTruth:
         """The ground truth of ``data``'s images ``indices`` (all by default)."""
         indices = range(len(data)) if indices is None else indices
         targets = [data.target(i) for i in indices]
-        for i, (_, fixations) in zip(indices, targets):
-            data.keep_points(i, fixations)  # another image's negatives need them: not decoded again
         negatives = data.others(n_other, seed)
         return cls([t[0] for t in targets], [t[1] for t in targets], [negatives[i] for i in indices], indices.start)
 
@@ -154,7 +152,7 @@ def saliency_over_checkpoints(run, data: SaliencySet, templates: Sequence[str], 
                 set=region_data.images.name, checkpoint=checkpoint.name, epoch=checkpoint.epoch)
     baselines: dict[str, list[pd.DataFrame]] = {}
     scored = {checkpoint.name: [] for checkpoint, _ in made}
-    regions = {checkpoint.name: [] for checkpoint, _ in made}
+    regions: dict[str, dict[str, list[pd.DataFrame]]] = {checkpoint.name: {} for checkpoint, _ in made}
     with tqdm(total=len(data), desc=f"scoring {data.name}", unit="image", disable=not progress) as bar:
         for start in range(0, len(data), IMAGES_AT_A_TIME) or range(1):  # an empty set: one empty pass
             truth = GroundTruth.of(data, seed=seed, indices=range(start, min(start + IMAGES_AT_A_TIME, len(data))))
@@ -163,10 +161,9 @@ def saliency_over_checkpoints(run, data: SaliencySet, templates: Sequence[str], 
             for checkpoint, result in made:
                 maps = upsample_each(result.maps[truth.first:truth.first + len(truth.densities)], truth.shapes)
                 scored[checkpoint.name].append(truth.score(maps, n_splits=n_splits, seed=seed))
-                if data.regions:
-                    shares = metrics.region_shares(maps, {region: [masks[i] for i in truth.indices]
-                                                          for region, masks in data.regions.items()})
-                    regions[checkpoint.name].append(shares.assign(image=shares["image"] + truth.first))
+                for region, masks in data.regions.items():  # region by region, as one pass over the set lists them
+                    shares = metrics.region_shares(maps, {region: [masks[i] for i in truth.indices]})
+                    regions[checkpoint.name].setdefault(region, []).append(shares.assign(image=shares["image"] + truth.first))
             bar.update(len(truth.densities))
     tables, per_images, region_frames = [], [], []
     if with_baseline:
@@ -180,12 +177,8 @@ def saliency_over_checkpoints(run, data: SaliencySet, templates: Sequence[str], 
         tables.append(table)
         per_images.append(per_image.assign(target_class=result.target_class, target_source=result.target_source))
         if regions[checkpoint.name]:
-            # region by region, each in the set's image order, as one pass over the whole set lists them
-            shares = pd.concat(regions[checkpoint.name], ignore_index=True)
-            order = {region: k for k, region in enumerate(data.regions)}
-            shares = shares.iloc[np.argsort(shares["region"].map(order).to_numpy(), kind="stable")]
-            region_frames.append(shares.reset_index(drop=True).assign(
-                set=data.images.name, checkpoint=checkpoint.name, epoch=checkpoint.epoch))
+            shares = pd.concat([part for parts in regions[checkpoint.name].values() for part in parts], ignore_index=True)
+            region_frames.append(shares.assign(set=data.images.name, checkpoint=checkpoint.name, epoch=checkpoint.epoch))
         if checkpoint.name in extra_regions:
             region_frames.append(extra_regions[checkpoint.name])
     region_table = pd.concat(region_frames, ignore_index=True) if region_frames else pd.DataFrame(
