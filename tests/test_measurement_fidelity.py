@@ -157,7 +157,7 @@ def test_an_image_set_decodes_its_files_once_within_the_shared_budget(tmp_path, 
     assert KeptImages.used == start  # the freed set's bytes are the budget's again
 
 
-def test_the_decoded_images_budget_is_an_eighth_of_memory_or_what_the_environment_says(monkeypatch):
+def test_the_decoded_images_budget_is_an_eighth_of_memory_or_what_the_environment_says(monkeypatch, tmp_path):
     """KADID-10k's 10,206 images kept for patches are 1.5 GB: a fixed 512 MB decoded two thirds of them again at
     every checkpoint (an audit). The budget is an eighth of the machine's memory, at least 512 MB, or
     $CLIPALIGN_KEPT_IMAGES_GB; a value that is not a number is named in one line."""
@@ -174,6 +174,12 @@ def test_the_decoded_images_budget_is_an_eighth_of_memory_or_what_the_environmen
     monkeypatch.setenv("CLIPALIGN_KEPT_IMAGES_GB", "lots")
     with pytest.raises(ParameterError, match="CLIPALIGN_KEPT_IMAGES_GB='lots'"):
         kept_images_budget()
+    # read in the pages, so the command checks it first: one line, exit 2, no folder made
+    from clipalign_utils.orchestration import cli
+
+    out = tmp_path / "run"
+    assert cli.main(["run", "--preset", "smoke", "--out", str(out)]) == 2
+    assert not out.exists()
 
 def test_a_file_sets_identity_is_its_files_bytes_not_their_place_or_time(tmp_path):
     """The embedding cache's key for images read from files: a file replaced by another of the same size with

@@ -233,6 +233,9 @@ def main(argv: list[str] | None = None) -> int:
     _cache_dir_made_absolute()
     with _stopped_as_interrupted() as stopped:
         try:
+            from ..data.image_sets import kept_images_budget
+
+            kept_images_budget()  # $CLIPALIGN_KEPT_IMAGES_GB is read in the pages: a bad value stops here, first
             return _dispatch(args, argv)
         except ClipalignError as error:
             print(f"clipalign: error: {error}", file=sys.stderr)
