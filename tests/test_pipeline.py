@@ -445,3 +445,24 @@ def test_a_pages_progress_bars_reach_the_terminal_and_its_warnings_do_not():
         "\rscoring mit1003:   0%|          | 0/1003 [00:00<?, ?image/s]"
         "\rscoring mit1003: 100%|##########| 1003/1003 [00:08<00:00, 120image/s]\n"
         "\rcheckpoints:  50%|#####     | 1/2 [00:01<00:01,  1.0it/s]\n")
+
+
+def test_a_pages_progress_reaches_a_log_as_a_line_a_minute(monkeypatch):
+    """Where stderr is a log (nohup, a cluster job's output), a long cell showed nothing until the step ended (an
+    audit's saliency step: minutes per checkpoint); now its latest bar, as a line, once a minute at most."""
+    import io
+
+    clock = iter([0.0, 10.0, 59.0, 61.0, 70.0, 125.0])
+    monkeypatch.setattr(pipeline.time, "monotonic", lambda: next(clock))
+    log = io.StringIO()
+    bars = pipeline.KernelBars(log, every=60)  # the clock: 0 at the page's start
+    bars.write("\rscoring cat2000:   0%|          | 0/2000 [00:00<?, ?image/s]")  # 10 s: too soon
+    bars.write("\rscoring cat2000:  10%|#         | 200/2000 [00:59<08:51, 3.4image/s]")  # 59 s: too soon
+    bars.write("/x/y.py:3: UserWarning: kept in the page\n")
+    bars.write("\rscoring cat2000:  11%|#         | 220/2000 [01:01<08:49, 3.4image/s]"
+               "\rscoring cat2000:  12%|#2        | 240/2000 [01:05<08:40, 3.4image/s]")  # 61 s: the latest
+    bars.write("\rscoring cat2000:  15%|#5        | 300/2000 [01:10<08:20, 3.4image/s]")  # 70 s: too soon
+    bars.write("\rscoring cat2000:  35%|###5      | 700/2000 [02:05<03:52, 3.4image/s]\n")  # 125 s
+    bars.end_line()
+    assert log.getvalue() == ("scoring cat2000:  12%|#2        | 240/2000 [01:05<08:40, 3.4image/s]\n"
+                              "scoring cat2000:  35%|###5      | 700/2000 [02:05<03:52, 3.4image/s]\n")

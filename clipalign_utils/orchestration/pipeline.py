@@ -118,20 +118,30 @@ def step_notebooks(steps: Sequence[str]) -> list[str]:
     return [registry.get(step).notebook for step in steps]
 
 
+LOG_PROGRESS_EVERY_S = 60  # where stderr is a log (a file, a job's output): a page's latest bar this often
+
+
 class KernelBars:
     """A page's stderr as the terminal sees it while the page runs: its progress bars, each redrawn in place,
-    and not its warnings (the executed page keeps those)."""
+    and not its warnings (the executed page keeps those). With ``every`` (seconds), for a log rather than a
+    terminal: the latest bar as a line of its own, at most once in that many seconds from the page's start,
+    so that a long cell (a real dataset's scoring, a checkpoint's embeddings) shows in the log that it moves."""
 
-    def __init__(self, stream):
-        self.stream, self.open = stream, False
+    def __init__(self, stream, every: float | None = None):
+        self.stream, self.open, self.every = stream, False, every
+        self.last = time.monotonic()
 
     def write(self, text: str) -> int:
         lines = text.split("\n")  # not splitlines: a bar's redraws are '\r'-separated on one line
         for k, line in enumerate(lines):
             bars = [part for part in line.split("\r") if part.strip() and PROGRESS_SEGMENT.search(part)]
-            if bars:
+            if bars and self.every is None:
                 self.stream.write("\r" + bars[-1])
                 self.open = True
+            elif bars and (now := time.monotonic()) - self.last >= self.every:
+                self.stream.write(bars[-1].strip() + "\n")
+                self.stream.flush()
+                self.last = now
             if k < len(lines) - 1:  # the line ended
                 self.end_line()
         return len(text)
@@ -167,12 +177,12 @@ def run_notebook(name: str, run_dir: Path, parameters: Mapping, progress: bool =
     passed = {k: v for k, v in parameters.items() if k in declared}
     final, partial = out_dir / f"{name}.ipynb", out_dir / f".{name}.running.ipynb"
     manager = kernel.manager_for(str(REPO_ROOT))
-    bars = KernelBars(sys.stderr) if progress else None
+    bars = KernelBars(sys.stderr) if progress else KernelBars(sys.stderr, every=LOG_PROGRESS_EVERY_S)
     try:
         # Saved once, at the end (or where a cell fails), not after every cell: a page's PNGs made each
         # save slower than the cell before it (182 saves were 1.8 s of a five-page re-run).
-        # On a terminal, the page's own progress bars (training, each checkpoint's embeddings, the images
-        # scored) as it runs: a real dataset's step can take minutes in one cell.
+        # The page's own progress bars (training, each checkpoint's embeddings, the images scored) as it runs,
+        # on a terminal in place, in a log a line a minute: a real dataset's step can take minutes in one cell.
         papermill.execute_notebook(str(source), str(partial), parameters=passed, request_save_on_cell_execute=False,
                                    kernel_name="python3", progress_bar=False, stderr_file=bars,
                                    cwd=str(REPO_ROOT), km=manager)
@@ -197,8 +207,7 @@ def run_notebook(name: str, run_dir: Path, parameters: Mapping, progress: bool =
         kernel.discard()  # interrupted mid-cell: no later notebook runs on that kernel
         raise
     finally:
-        if bars is not None:
-            bars.end_line()
+        bars.end_line()
         source.unlink(missing_ok=True)
         kernel.release_clients()
         if kernel.fresh_kernels():
