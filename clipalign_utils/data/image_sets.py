@@ -9,6 +9,7 @@ from __future__ import annotations
 import hashlib
 import os
 import threading
+from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Callable, Sequence
 
@@ -65,14 +66,22 @@ class ArrayImages(ImageSet):
         return self.images[start:stop]
 
 
-def read_rgb(path: str | Path) -> np.ndarray:
-    """An image file as (H, W, 3) uint8; a file that is not a readable image is a DatasetError."""
+@contextmanager
+def opened_image(path: str | Path):
+    """The image file opened with PIL; a file that is not a readable image, there or while it is decoded in the
+    block, is a DatasetError."""
     try:
         with Image.open(path) as image:
-            return np.asarray(image.convert("RGB"))
+            yield image
     except (UnidentifiedImageError, OSError, SyntaxError, ValueError, Image.DecompressionBombError) as error:
         raise DatasetError(f"{path} is not a readable image ({type(error).__name__}): "
                            f"replace it with the release's copy of the file") from None
+
+
+def read_rgb(path: str | Path) -> np.ndarray:
+    """An image file as (H, W, 3) uint8; a file that is not a readable image is a DatasetError."""
+    with opened_image(path) as image:
+        return np.asarray(image.convert("RGB"))
 
 
 FITS = ("crop", "resize")

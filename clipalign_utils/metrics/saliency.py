@@ -33,6 +33,7 @@ uses ``imresize``'s bicubic default).
 """
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Sequence
 
 import numpy as np
@@ -90,13 +91,30 @@ def _constant(m: np.ndarray) -> bool:
 
 
 # ------------------------------------------------------------------- map-vs-map metrics
+# Each metric is its ground truth's share (what every map scored against the same image shares: ``_centred``,
+# ``_sim_normalised``, ``_distribution``, the fixated pixels, the seeded draws) and the map's share (``_cc``,
+# ``_sim``, ``_kld``, …). The functions below compose the two for one map; :class:`ImageTruth` prepares the
+# first once for every map of an image (each checkpoint's and each baseline's), with the same arithmetic.
 def cc(saliency_map: np.ndarray, density: np.ndarray) -> float:
     """Pearson's linear correlation between a saliency map and the fixation density; NaN if either is constant."""
     s, d = _pair(saliency_map, density)
-    if _constant(s) or _constant(d):
+    return _cc(s, _centred(d))
+
+
+def _centred(d: np.ndarray) -> tuple[np.ndarray, np.floating] | None:
+    """(d − mean, Σ (d − mean)²), or None for a constant map (CC is NaN)."""
+    if _constant(d):
+        return None
+    d = d - d.mean()
+    return d, (d * d).sum()
+
+
+def _cc(s: np.ndarray, centred_density: tuple[np.ndarray, np.floating] | None) -> float:
+    if centred_density is None or _constant(s):
         return float("nan")
-    s, d = s - s.mean(), d - d.mean()
-    denominator = np.sqrt((s * s).sum() * (d * d).sum())
+    d, dd = centred_density
+    s = s - s.mean()
+    denominator = np.sqrt((s * s).sum() * dd)
     if not np.isfinite(denominator) or denominator == 0:
         return float("nan")
     return float((s * d).sum() / denominator)
@@ -105,52 +123,82 @@ def cc(saliency_map: np.ndarray, density: np.ndarray) -> float:
 def sim(saliency_map: np.ndarray, density: np.ndarray) -> float:
     """Histogram intersection of the two maps as distributions (1 = identical, 0 = disjoint)."""
     s, d = _pair(saliency_map, density)
+    return _sim(s, _minmax(s), _sim_normalised(d))
 
-    def normalise(m):
-        if not m.any():  # a zero map stays a zero map
-            return m
-        m = _minmax(m)
-        return m / m.sum()
 
-    s, d = normalise(s), normalise(d)
-    if np.isnan(s).all() or np.isnan(d).all():
+def _sim_normalised(m: np.ndarray, minmax: np.ndarray | None = None) -> np.ndarray:
+    """SIM's normalisation: min–max (``minmax``, where already made), then over its sum; a zero map stays zero."""
+    if not m.any():
+        return m
+    m = _minmax(m) if minmax is None else minmax
+    return m / m.sum()
+
+
+def _sim(s: np.ndarray, s_minmax: np.ndarray, normalised_density: np.ndarray) -> float:
+    s = _sim_normalised(s, s_minmax)
+    if np.isnan(s).all() or np.isnan(normalised_density).all():
         return float("nan")
-    return float(np.minimum(s, d).sum())
+    return float(np.minimum(s, normalised_density).sum())
 
 
 def kld(saliency_map: np.ndarray, density: np.ndarray) -> float:
     """KL divergence of the saliency map (as a distribution) from the fixation density; 0 = identical."""
     q, p = _pair(saliency_map, density)
-    if q.any():
-        q = q / q.sum()
-    if p.any():
-        p = p / p.sum()
-    return float((p * np.log(MATLAB_EPS + p / (q + MATLAB_EPS))).sum())
+    return _kld(_distribution(q), _distribution(p))
+
+
+def _distribution(m: np.ndarray) -> np.ndarray:
+    """The map over its sum (a zero map stays zero)."""
+    return m / m.sum() if m.any() else m
+
+
+def _kld(q: np.ndarray, p: np.ndarray) -> float:
+    """Σ P log(ε + P / (Q + ε)), computed in one buffer (the same operations, in place)."""
+    terms = q + MATLAB_EPS
+    np.divide(p, terms, out=terms)
+    terms += MATLAB_EPS
+    np.log(terms, out=terms)
+    terms *= p
+    return float(terms.sum())
 
 
 # -------------------------------------------------------------- map-vs-fixation metrics
 def nss(saliency_map: np.ndarray, fixations: np.ndarray) -> float:
     """Mean of the standardised saliency map (sample std, n − 1) at the fixated pixels; NaN for a constant map."""
     fixated = _as_fixations(fixations)
-    s = resize_map(saliency_map, fixated.shape)
+    return _nss(resize_map(saliency_map, fixated.shape), np.flatnonzero(fixated))
+
+
+def _nss(s: np.ndarray, fixated: np.ndarray) -> float:
+    """``fixated``: the flat indices of the fixated pixels (row-major, as a boolean mask selects them)."""
     std = s.std(ddof=1) if s.size > 1 else 0.0
-    if not fixated.any() or not np.isfinite(std) or _constant(s):
+    if not fixated.size or not np.isfinite(std) or _constant(s):
         return float("nan")
-    return float(((s - s.mean()) / std)[fixated].mean())
+    # Standardised at the fixated pixels only: the same values as standardising the whole map, then selecting
+    return float(((s.ravel()[fixated] - s.mean()) / std).mean())
 
 
 def auc_judd(saliency_map: np.ndarray, fixations: np.ndarray, jitter: bool = True, seed: int = 0) -> float:
     """AUC-Judd: ROC area with thresholds at the fixated pixels' values, negatives = all other pixels."""
     fixated = _as_fixations(fixations)
     s = resize_map(saliency_map, fixated.shape)
-    if not fixated.any():
+    return _auc_judd(s, np.flatnonzero(fixated), _jitter(s.shape, seed) if jitter else None)
+
+
+def _jitter(shape: tuple[int, ...], seed: int) -> np.ndarray:
+    """AUC-Judd's tie-breaking noise, uniform in [0, 1e-7), seeded."""
+    return np.random.default_rng(seed).random(shape) / 1e7
+
+
+def _auc_judd(s: np.ndarray, fixated: np.ndarray, jitter: np.ndarray | None) -> float:
+    if not fixated.size:
         return float("nan")
-    if jitter:
-        s = s + np.random.default_rng(seed).random(s.shape) / 1e7
+    if jitter is not None:
+        s = s + jitter
     s = _minmax(s).ravel()
     if np.isnan(s).all():
         return float("nan")
-    at_fixations = s[fixated.ravel()]
+    at_fixations = s[fixated]
     n_fix, n_pixels = at_fixations.size, s.size
     if n_pixels == n_fix:
         return float("nan")
@@ -168,21 +216,21 @@ def sauc(saliency_map: np.ndarray, fixations: np.ndarray, other_fixations: np.nd
     """Shuffled AUC: negatives drawn from the fixation locations of other images (``other_fixations``,
     a binary map of the same size), ``n_splits`` draws of as many locations as there are fixations."""
     fixated = _as_fixations(fixations)
+    negatives = _shuffled_negatives(fixated, other_fixations, n_splits, seed)
+    s = resize_map(saliency_map, fixated.shape)
+    return _split_auc(_minmax(s).ravel(), np.flatnonzero(fixated), negatives, step)
+
+
+def _shuffled_negatives(fixated: np.ndarray, other_fixations: np.ndarray, n_splits: int, seed: int) -> np.ndarray:
+    """sAUC's negatives: per split (rows), flat indices of as many of the other images' fixated pixels as this
+    image has fixations (all of them if fewer), drawn without replacement."""
     other = _as_fixations(other_fixations)
     if other.shape != fixated.shape:
         raise ParameterError(f"other_fixations must have the fixation map's shape {fixated.shape}; got {other.shape}")
-    normalised = _normalised_at_fixations(saliency_map, fixated)
-    if normalised is None:
-        return float("nan")
-    s, at_fixations = normalised
     other_index = np.flatnonzero(other.ravel())
-    n_fix = at_fixations.size
-    n_other = min(n_fix, other_index.size)
-    if n_other == 0:
-        return float("nan")
+    n_other = min(int(np.count_nonzero(fixated)), other_index.size)
     rng = np.random.default_rng(seed)
-    negatives = np.stack([s[rng.permutation(other_index)[:n_other]] for _ in range(int(n_splits))])
-    return _mean_split_auc(at_fixations, negatives, step)
+    return np.stack([rng.permutation(other_index)[:n_other] for _ in range(int(n_splits))])
 
 
 def auc_borji(saliency_map: np.ndarray, fixations: np.ndarray, n_splits: int = 100, step: float = 0.1,
@@ -190,23 +238,23 @@ def auc_borji(saliency_map: np.ndarray, fixations: np.ndarray, n_splits: int = 1
     """AUC-Borji (``AUC_Borji.m``): negatives are the saliency values at pixels drawn uniformly from the
     whole map, with replacement, as many as there are fixations, ``n_splits`` = 100 times; thresholds and
     area as :func:`sauc`'s. Unlike sAUC it rewards a centre bias (the negatives are everywhere)."""
-    normalised = _normalised_at_fixations(saliency_map, _as_fixations(fixations))
-    if normalised is None:
+    fixated = _as_fixations(fixations)
+    s = resize_map(saliency_map, fixated.shape)
+    return _split_auc(_minmax(s).ravel(), np.flatnonzero(fixated), _uniform_negatives(fixated, n_splits, seed), step)
+
+
+def _uniform_negatives(fixated: np.ndarray, n_splits: int, seed: int) -> np.ndarray:
+    """AUC-Borji's negatives: per split, flat indices of pixels drawn uniformly, with replacement, as many as
+    there are fixations."""
+    return np.random.default_rng(seed).integers(0, fixated.size, size=(int(n_splits), int(np.count_nonzero(fixated))))
+
+
+def _split_auc(s: np.ndarray, fixated: np.ndarray, negatives: np.ndarray, step: float) -> float:
+    """sAUC's and AUC-Borji's area, of the min–max normalised, flattened map ``s`` (NaN where nothing can be
+    scored: no fixation, a map without range, no negative)."""
+    if not fixated.size or np.isnan(s).all() or not negatives.shape[1]:
         return float("nan")
-    s, at_fixations = normalised
-    negatives = s[np.random.default_rng(seed).integers(0, s.size, size=(int(n_splits), at_fixations.size))]
-    return _mean_split_auc(at_fixations, negatives, step)
-
-
-def _normalised_at_fixations(saliency_map: np.ndarray, fixated: np.ndarray) -> tuple[np.ndarray, np.ndarray] | None:
-    """(the map at the fixation map's size, min–max normalised and flattened; its values at the fixations), or
-    None when there is nothing to score (no fixation, or a map without range)."""
-    if not fixated.any():
-        return None
-    s = _minmax(resize_map(saliency_map, fixated.shape)).ravel()
-    if np.isnan(s).all():
-        return None
-    return s, s[fixated.ravel()]
+    return _mean_split_auc(s[fixated], s[negatives], step)
 
 
 def _mean_split_auc(at_fixations: np.ndarray, negatives: np.ndarray, step: float) -> float:
@@ -268,14 +316,87 @@ def centre_gaussian(shape: tuple[int, int], sigma: float = 0.25) -> np.ndarray:
 
 
 # --------------------------------------------------------------------- over many images
+@dataclass(frozen=True)
+class ImageTruth:
+    """One image's ground truth as every metric reads it, prepared once for every map scored against it (each
+    checkpoint's, each baseline's): the density centred (CC), as SIM's and KLD's distributions, the fixated
+    pixels, AUC-Judd's seeded jitter and the sAUC and AUC-Borji negatives' pixels. :meth:`scores` gives the
+    metric functions' own values (the same arithmetic), without the ground truth's share made again per map."""
+
+    shape: tuple[int, int]
+    centred: tuple[np.ndarray, np.floating] | None
+    sim_density: np.ndarray
+    kld_density: np.ndarray
+    fixated: np.ndarray  # flat indices of the fixated pixels
+    jitter: np.ndarray
+    shuffled: np.ndarray  # (splits, negatives) flat indices, sAUC's
+    uniform: np.ndarray  # (splits, fixations) flat indices, AUC-Borji's
+    step: float = 0.1
+
+    @classmethod
+    def of(cls, density: np.ndarray, fixations: np.ndarray, other: np.ndarray, seed: int = 0,
+           n_splits: int = 100) -> "ImageTruth":
+        """``other``: the sAUC negatives' binary map (:func:`other_fixations`); ``seed`` the image's own."""
+        density = np.asarray(density, dtype=np.float64)
+        if density.ndim != 2:
+            raise ParameterError(f"a ground-truth map must be 2-D; got shape {density.shape}")
+        fixated = _as_fixations(fixations)
+        if fixated.shape != density.shape:
+            raise ParameterError(f"a density and its fixation map must have one shape; got {density.shape} and "
+                                 f"{fixated.shape}")
+        return cls(density.shape, _centred(density), _sim_normalised(density), _distribution(density),
+                   np.flatnonzero(fixated), _jitter(density.shape, seed),
+                   _shuffled_negatives(fixated, other, n_splits, seed), _uniform_negatives(fixated, n_splits, seed))
+
+    def scores(self, saliency_map: np.ndarray) -> dict[str, float]:
+        """Every metric (METRICS) of ``saliency_map`` (resized to the ground truth) on this image."""
+        s = resize_map(saliency_map, self.shape)
+        normalised = _minmax(s)  # SIM's, sAUC's and AUC-Borji's
+        return {"cc": _cc(s, self.centred), "nss": _nss(s, self.fixated),
+                "sim": _sim(s, normalised, self.sim_density), "kld": _kld(_distribution(s), self.kld_density),
+                "auc_judd": _auc_judd(s, self.fixated, self.jitter),
+                "sauc": _split_auc(normalised.ravel(), self.fixated, self.shuffled, self.step),
+                "auc_borji": _split_auc(normalised.ravel(), self.fixated, self.uniform, self.step)}
+
+
 def image_scores(saliency_map: np.ndarray, density: np.ndarray, fixations: np.ndarray,
                  other: np.ndarray, seed: int = 0, n_splits: int = 100) -> dict[str, float]:
     """Every metric (METRICS) of one image: {metric: value}."""
-    s = resize_map(saliency_map, np.asarray(density).shape)
-    return {"cc": cc(s, density), "nss": nss(s, fixations), "sim": sim(s, density), "kld": kld(s, density),
-            "auc_judd": auc_judd(s, fixations, jitter=True, seed=seed),
-            "sauc": sauc(s, fixations, other, n_splits=n_splits, seed=seed),
-            "auc_borji": auc_borji(s, fixations, n_splits=n_splits, seed=seed)}
+    return ImageTruth.of(density, fixations, other, seed=seed, n_splits=n_splits).scores(saliency_map)
+
+
+def image_truths(densities: Sequence[np.ndarray], fixation_maps: Sequence[np.ndarray], *, n_other: int = 10,
+                 n_splits: int = 100, seed: int = 0, others: Sequence[np.ndarray] | None = None,
+                 first: int = 0) -> list[ImageTruth]:
+    """Each image's :class:`ImageTruth`, image i (of index ``first + i`` in its set) seeded ``seed + first + i``.
+
+    ``others`` (the sAUC negatives per image) defaults to :func:`other_fixations` of the same fixation maps,
+    seeded, so every model is scored against the same negatives."""
+    if len(densities) != len(fixation_maps):
+        raise ParameterError(f"densities and fixation maps must be as many; got {len(densities)} and "
+                             f"{len(fixation_maps)}")
+    return [ImageTruth.of(densities[i], fixation_maps[i],
+                          others[i] if others is not None else other_fixations(fixation_maps, i, n_other, seed),
+                          seed=seed + first + i, n_splits=n_splits) for i in range(len(densities))]
+
+
+def score_truths(saliency_maps: Sequence[np.ndarray], truths: Sequence[ImageTruth], first: int = 0,
+                 threads: int = 1) -> pd.DataFrame:
+    """One row per image (``image`` = ``first`` + its position) with a column per metric, map i scored against
+    ``truths[i]``; on ``threads`` threads (numpy's array work runs outside the interpreter lock; the values do
+    not depend on it)."""
+    if len(saliency_maps) != len(truths):
+        raise ParameterError(f"saliency maps and ground truths must be as many; got {len(saliency_maps)} and "
+                             f"{len(truths)}")
+    pairs = list(zip(saliency_maps, truths))
+    if threads > 1 and len(pairs) > 1:
+        from concurrent.futures import ThreadPoolExecutor
+
+        with ThreadPoolExecutor(min(threads, len(pairs))) as pool:
+            scores = list(pool.map(lambda pair: pair[1].scores(pair[0]), pairs))
+    else:
+        scores = [truth.scores(m) for m, truth in pairs]
+    return pd.DataFrame([{"image": first + i, **row} for i, row in enumerate(scores)], columns=["image", *METRICS])
 
 
 def score_images(saliency_maps: Sequence[np.ndarray], densities: Sequence[np.ndarray],
@@ -286,18 +407,15 @@ def score_images(saliency_maps: Sequence[np.ndarray], densities: Sequence[np.nda
     ``others`` (the sAUC negatives per image) defaults to :func:`other_fixations` of the same
     fixation maps, seeded, so every model is scored against the same negatives. ``first``: the index in
     its set of the first image given, with ``others`` (a set scored a part at a time: each image keeps its
-    index and seed).
+    index and seed). Many maps per image (checkpoints): :func:`image_truths` once, then :func:`score_truths`.
     """
     n = len(saliency_maps)
     if not n == len(densities) == len(fixation_maps):
         raise ParameterError(f"saliency maps, densities and fixation maps must be as many; got "
                              f"{n}, {len(densities)} and {len(fixation_maps)}")
-    rows = []
-    for i in range(n):
-        other = others[i] if others is not None else other_fixations(fixation_maps, i, n_other, seed)
-        rows.append({"image": first + i, **image_scores(saliency_maps[i], densities[i], fixation_maps[i], other,
-                                                        seed=seed + first + i, n_splits=n_splits)})
-    return pd.DataFrame(rows, columns=["image", *METRICS])
+    truths = image_truths(densities, fixation_maps, n_other=n_other, n_splits=n_splits, seed=seed, others=others,
+                          first=first)
+    return score_truths(saliency_maps, truths, first=first)
 
 
 def summarize(per_image: pd.DataFrame, n_boot: int = 1000, seed: int = 0, level: float = 0.95) -> pd.DataFrame:

@@ -34,34 +34,37 @@ IMAGES_AT_A_TIME = 8
 
 @dataclass
 class GroundTruth:
-    """Densities, fixation maps and sAUC negatives of a set's images ``first``, ``first + 1``, …, read once
-    and shared by every checkpoint."""
+    """The ground truth of a set's images ``first``, ``first + 1``, …, read once and prepared once
+    (``metrics.ImageTruth``: its share of every metric) for every checkpoint and baseline scored on them."""
 
-    densities: list[np.ndarray]
-    fixations: list[np.ndarray]
-    others: list[np.ndarray]
+    truths: list[metrics.ImageTruth]
     first: int = 0
 
     @property
     def shapes(self) -> list[tuple[int, int]]:
-        return [d.shape for d in self.densities]
+        return [t.shape for t in self.truths]
 
     @property
     def indices(self) -> range:
-        return range(self.first, self.first + len(self.densities))
+        return range(self.first, self.first + len(self.truths))
 
     @classmethod
-    def of(cls, data: SaliencySet, n_other: int = 10, seed: int = 0, indices: range | None = None) -> "GroundTruth":
+    def of(cls, data: SaliencySet, n_other: int = 10, seed: int = 0, indices: range | None = None,
+           n_splits: int = 100) -> "GroundTruth":
         """The ground truth of ``data``'s images ``indices`` (all by default)."""
         indices = range(len(data)) if indices is None else indices
         targets = [data.target(i) for i in indices]
         negatives = data.others(n_other, seed)
-        return cls([t[0] for t in targets], [t[1] for t in targets], [negatives[i] for i in indices], indices.start)
+        return cls(metrics.image_truths([t[0] for t in targets], [t[1] for t in targets], n_splits=n_splits,
+                                        seed=seed, others=[negatives[i] for i in indices], first=indices.start),
+                   indices.start)
 
-    def score(self, maps: Sequence[np.ndarray], *, n_splits: int, seed: int) -> pd.DataFrame:
-        """``metrics.score_images`` of one map per image of this ground truth, rows indexed as in the set."""
-        return metrics.score_images(maps, self.densities, self.fixations, others=self.others, n_splits=n_splits,
-                                    seed=seed, first=self.first)
+    def score(self, maps: Sequence[np.ndarray]) -> pd.DataFrame:
+        """Every metric of one map per image of this ground truth, rows indexed as in the set; the images on
+        as many threads as torch's (the values do not depend on it)."""
+        import torch
+
+        return metrics.score_truths(maps, self.truths, first=self.first, threads=torch.get_num_threads())
 
 
 @functools.lru_cache(maxsize=8)
@@ -93,10 +96,10 @@ def baseline_maps(data: SaliencySet, truth: GroundTruth) -> dict[str, list[np.nd
     return maps
 
 
-def baseline_rows(data: SaliencySet, truth: GroundTruth, *, method: str, n_boot: int, seed: int,
-                  n_splits: int = 100) -> tuple[pd.DataFrame, pd.DataFrame]:
+def baseline_rows(data: SaliencySet, truth: GroundTruth, *, method: str, n_boot: int,
+                  seed: int) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Every baseline of :func:`baseline_maps`, scored like a checkpoint: (table rows, per-image rows)."""
-    scored = {name: truth.score(maps, n_splits=n_splits, seed=seed) for name, maps in baseline_maps(data, truth).items()}
+    scored = {name: truth.score(maps) for name, maps in baseline_maps(data, truth).items()}
     return _summaries(scored, data, method=method, n_boot=n_boot, seed=seed)
 
 
@@ -155,16 +158,17 @@ def saliency_over_checkpoints(run, data: SaliencySet, templates: Sequence[str], 
     regions: dict[str, dict[str, list[pd.DataFrame]]] = {checkpoint.name: {} for checkpoint, _ in made}
     with tqdm(total=len(data), desc=f"scoring {data.name}", unit="image", disable=not progress) as bar:
         for start in range(0, len(data), IMAGES_AT_A_TIME) or range(1):  # an empty set: one empty pass
-            truth = GroundTruth.of(data, seed=seed, indices=range(start, min(start + IMAGES_AT_A_TIME, len(data))))
+            truth = GroundTruth.of(data, seed=seed, indices=range(start, min(start + IMAGES_AT_A_TIME, len(data))),
+                                   n_splits=n_splits)
             for name, maps in (baseline_maps(data, truth) if with_baseline else {}).items():
-                baselines.setdefault(name, []).append(truth.score(maps, n_splits=n_splits, seed=seed))
+                baselines.setdefault(name, []).append(truth.score(maps))
             for checkpoint, result in made:
-                maps = upsample_each(result.maps[truth.first:truth.first + len(truth.densities)], truth.shapes)
-                scored[checkpoint.name].append(truth.score(maps, n_splits=n_splits, seed=seed))
+                maps = upsample_each(result.maps[truth.first:truth.first + len(truth.truths)], truth.shapes)
+                scored[checkpoint.name].append(truth.score(maps))
                 for region, masks in data.regions.items():  # region by region, as one pass over the set lists them
                     shares = metrics.region_shares(maps, {region: [masks[i] for i in truth.indices]})
                     regions[checkpoint.name].setdefault(region, []).append(shares.assign(image=shares["image"] + truth.first))
-            bar.update(len(truth.densities))
+            bar.update(len(truth.truths))
     tables, per_images, region_frames = [], [], []
     if with_baseline:
         table, per_image = _summaries({name: pd.concat(parts, ignore_index=True) for name, parts in baselines.items()},
