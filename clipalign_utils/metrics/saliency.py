@@ -365,9 +365,20 @@ def image_scores(saliency_map: np.ndarray, density: np.ndarray, fixations: np.nd
     return ImageTruth.of(density, fixations, other, seed=seed, n_splits=n_splits).scores(saliency_map)
 
 
+def on_threads(function, items: Sequence, threads: int = 1) -> list:
+    """``[function(item) for item in items]``, on up to ``threads`` threads: numpy's array work and PIL's
+    decoding run outside the interpreter lock, and each item's result does not depend on the others."""
+    if threads > 1 and len(items) > 1:
+        from concurrent.futures import ThreadPoolExecutor
+
+        with ThreadPoolExecutor(min(threads, len(items))) as pool:
+            return list(pool.map(function, items))
+    return [function(item) for item in items]
+
+
 def image_truths(densities: Sequence[np.ndarray], fixation_maps: Sequence[np.ndarray], *, n_other: int = 10,
                  n_splits: int = 100, seed: int = 0, others: Sequence[np.ndarray] | None = None,
-                 first: int = 0) -> list[ImageTruth]:
+                 first: int = 0, threads: int = 1) -> list[ImageTruth]:
     """Each image's :class:`ImageTruth`, image i (of index ``first + i`` in its set) seeded ``seed + first + i``.
 
     ``others`` (the sAUC negatives per image) defaults to :func:`other_fixations` of the same fixation maps,
@@ -375,9 +386,9 @@ def image_truths(densities: Sequence[np.ndarray], fixation_maps: Sequence[np.nda
     if len(densities) != len(fixation_maps):
         raise ParameterError(f"densities and fixation maps must be as many; got {len(densities)} and "
                              f"{len(fixation_maps)}")
-    return [ImageTruth.of(densities[i], fixation_maps[i],
-                          others[i] if others is not None else other_fixations(fixation_maps, i, n_other, seed),
-                          seed=seed + first + i, n_splits=n_splits) for i in range(len(densities))]
+    return on_threads(lambda i: ImageTruth.of(
+        densities[i], fixation_maps[i], others[i] if others is not None else other_fixations(fixation_maps, i, n_other, seed),
+        seed=seed + first + i, n_splits=n_splits), range(len(densities)), threads)
 
 
 def score_truths(saliency_maps: Sequence[np.ndarray], truths: Sequence[ImageTruth], first: int = 0,
@@ -388,14 +399,7 @@ def score_truths(saliency_maps: Sequence[np.ndarray], truths: Sequence[ImageTrut
     if len(saliency_maps) != len(truths):
         raise ParameterError(f"saliency maps and ground truths must be as many; got {len(saliency_maps)} and "
                              f"{len(truths)}")
-    pairs = list(zip(saliency_maps, truths))
-    if threads > 1 and len(pairs) > 1:
-        from concurrent.futures import ThreadPoolExecutor
-
-        with ThreadPoolExecutor(min(threads, len(pairs))) as pool:
-            scores = list(pool.map(lambda pair: pair[1].scores(pair[0]), pairs))
-    else:
-        scores = [truth.scores(m) for m, truth in pairs]
+    scores = on_threads(lambda pair: pair[1].scores(pair[0]), list(zip(saliency_maps, truths)), threads)
     return pd.DataFrame([{"image": first + i, **row} for i, row in enumerate(scores)], columns=["image", *METRICS])
 
 

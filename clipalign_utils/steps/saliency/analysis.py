@@ -26,10 +26,11 @@ from .maps import DEFAULT_N_SAMPLES, DEFAULT_NOISE, checkpoint_saliency, upsampl
 SALIENCY_COLUMNS = list(TABLE.columns)  # the registered schema of saliency.csv
 
 
-# Images scored at a time: their ground truth (density, fixations and sAUC negatives at full resolution) and
-# every map upsampled onto it are held together, and no more (CAT2000's 2,000 full-HD densities alone are 40 GB
-# as float64). Each image keeps its index and seed, so the tables do not depend on it.
-IMAGES_AT_A_TIME = 8
+# Images scored at a time: their ground truth prepared at full resolution (metrics.ImageTruth: four float64
+# maps, 66 MB a full-HD image) and every map upsampled onto it are held together, and no more (CAT2000's 2,000
+# full-HD densities alone are 40 GB as float64). 4 keeps two threads busy; each image keeps its index and seed,
+# so the tables do not depend on it.
+IMAGES_AT_A_TIME = 4
 
 
 @dataclass
@@ -51,20 +52,27 @@ class GroundTruth:
     @classmethod
     def of(cls, data: SaliencySet, n_other: int = 10, seed: int = 0, indices: range | None = None,
            n_splits: int = 100) -> "GroundTruth":
-        """The ground truth of ``data``'s images ``indices`` (all by default)."""
+        """The ground truth of ``data``'s images ``indices`` (all by default), read and prepared on torch's
+        threads."""
         indices = range(len(data)) if indices is None else indices
-        targets = [data.target(i) for i in indices]
+        targets = metrics.on_threads(data.target, indices, _threads())
         negatives = data.others(n_other, seed)
         return cls(metrics.image_truths([t[0] for t in targets], [t[1] for t in targets], n_splits=n_splits,
-                                        seed=seed, others=[negatives[i] for i in indices], first=indices.start),
+                                        seed=seed, others=[negatives[i] for i in indices], first=indices.start,
+                                        threads=_threads()),
                    indices.start)
 
     def score(self, maps: Sequence[np.ndarray]) -> pd.DataFrame:
         """Every metric of one map per image of this ground truth, rows indexed as in the set; the images on
-        as many threads as torch's (the values do not depend on it)."""
-        import torch
+        torch's threads (the values do not depend on it)."""
+        return metrics.score_truths(maps, self.truths, first=self.first, threads=_threads())
 
-        return metrics.score_truths(maps, self.truths, first=self.first, threads=torch.get_num_threads())
+
+def _threads() -> int:
+    """As many threads as torch uses (OMP_NUM_THREADS where set: a local job's share of the cores)."""
+    import torch
+
+    return torch.get_num_threads()
 
 
 @functools.lru_cache(maxsize=8)
@@ -140,8 +148,10 @@ def saliency_over_checkpoints(run, data: SaliencySet, templates: Sequence[str], 
     classnames = tuple(classnames if classnames is not None else data.classnames)
     # Every ground truth read (an unreadable file stops the step here, before any map is made) for its
     # fixations, which the sAUC negatives draw on; the densities are read again a few at a time below.
-    for i in tqdm(range(len(data)), desc=f"reading {data.name}'s fixations", unit="image", disable=not progress):
-        data.fixation_points(i)
+    with tqdm(total=len(data), desc=f"reading {data.name}'s fixations", unit="image", disable=not progress) as bar:
+        for start in range(0, len(data), IMAGES_AT_A_TIME):
+            bar.update(len(metrics.on_threads(data.fixation_points, range(start, min(start + IMAGES_AT_A_TIME,
+                                                                                      len(data))), _threads())))
     made, extra_regions = [], {}
     for checkpoint, encoder in run_encoders(run, device, batch_size, cache_dir, progress=progress):
         # every checkpoint's maps are kept for the scoring below: in their cache files, not in memory
@@ -169,6 +179,7 @@ def saliency_over_checkpoints(run, data: SaliencySet, templates: Sequence[str], 
                     shares = metrics.region_shares(maps, {region: [masks[i] for i in truth.indices]})
                     regions[checkpoint.name].setdefault(region, []).append(shares.assign(image=shares["image"] + truth.first))
             bar.update(len(truth.truths))
+            truth = maps = None  # freed before the next chunk's are made, not after: one chunk held at a time
     tables, per_images, region_frames = [], [], []
     if with_baseline:
         table, per_image = _summaries({name: pd.concat(parts, ignore_index=True) for name, parts in baselines.items()},
