@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import re
 
 import numpy as np
 import pytest
@@ -226,6 +227,23 @@ def test_an_images_prepared_ground_truth_scores_every_map_as_the_metrics_do_one_
     assert np.isnan(expected[2]["cc"]) and np.isnan(expected[2]["sauc"])  # the constant map, as before
     with pytest.raises(ParameterError, match="one shape"):
         M.ImageTruth.of(np.ones((4, 5)), np.ones((5, 4)), np.ones((5, 4)))
+
+
+def test_the_saliency_benchmark_compares_the_two_paths_on_identical_values():
+    """benchmarks/saliency.py, at a small size: both paths timed, the values identical, the last line the ratio."""
+    import subprocess
+    import sys
+
+    from clipalign_utils.registry import REPO_ROOT
+
+    done = subprocess.run([sys.executable, str(REPO_ROOT / "benchmarks" / "saliency.py"), "--images", "3", "--maps",
+                           "2", "--size", "64x48"], capture_output=True, text=True, cwd=REPO_ROOT)
+    assert done.returncode == 0, done.stderr[-2000:]
+    lines = done.stdout.splitlines()
+    assert lines[0].startswith("3 images at 64×48, 2 maps each")
+    assert "  values identical: True" in lines
+    assert re.fullmatch(r"the step's path: \d\.\d\d of the one-map-at-a-time time \(\d+\.\d ms a map against "
+                        r"\d+\.\d\)", lines[-1])
 
 
 def test_a_density_reads_as_its_channels_mean_a_grey_file_without_making_them(tmp_path):
