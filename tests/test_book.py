@@ -276,5 +276,10 @@ def test_the_intro_table_shows_what_a_page_read_and_no_dataset_folder_in_full():
     assert _shown_parameters("02_iqa_alignment", recorded) == {
         "preset": "default", "iqa_dataset": "kadid10k", "iqa_root": "…/kadid10k", "distance": "cosine"}
     embedded = {**recorded, "iqa_dataset": "embedded", "iqa_root": ""}
-    assert _shown_parameters("02_iqa_alignment", embedded) == embedded
+    assert _shown_parameters("02_iqa_alignment", embedded) == {k: v for k, v in embedded.items() if k != "iqa_root"}
+    # an empty value (no folder, a real set's default split) is left out, not shown as `similarity_split=`
+    similarity = {"similarity_dataset": "nights", "similarity_root": "/data/nights", "similarity_split": "",
+                  "similarity_protocol": "all"}
+    assert _shown_parameters("07_similarity", similarity) == {
+        "similarity_dataset": "nights", "similarity_root": "…/nights", "similarity_protocol": "all"}
     assert _shown_parameters("06_sweep", {"preset": "default"}) == {"preset": "default"}
