@@ -153,13 +153,9 @@ def _distribution(m: np.ndarray) -> np.ndarray:
 
 
 def _kld(q: np.ndarray, p: np.ndarray) -> float:
-    """Σ P log(ε + P / (Q + ε)), computed in one buffer (the same operations, in place)."""
-    terms = q + MATLAB_EPS
-    np.divide(p, terms, out=terms)
-    terms += MATLAB_EPS
-    np.log(terms, out=terms)
-    terms *= p
-    return float(terms.sum())
+    """Σ P log(ε + P / (Q + ε)). (Not in one buffer, in place: the sum then follows that buffer's memory order,
+    a transposed map's, and moved the last digit.)"""
+    return float((p * np.log(MATLAB_EPS + p / (q + MATLAB_EPS))).sum())
 
 
 # -------------------------------------------------------------- map-vs-fixation metrics
