@@ -9,7 +9,8 @@ checkpoints and the centre-bias baseline), made at the tiny model's 32 px and up
 the step does (not timed). Timed, in one process:
 - one map at a time: ``metrics.saliency.image_scores`` for each map, its ground truth's share of every metric
   made again for each (how the scoring ran before 2026-12-06);
-- the step's path: ``image_truths`` once per image, then ``score_truths`` on torch's threads.
+- the step's path: ``image_truths`` once per image, then ``score_truths`` on the step's threads (OMP_NUM_THREADS,
+  else the cores).
 Each is run twice, the second timed. The values are checked identical. The last line: "the step's path: X.XX of
 the one-map-at-a-time time (A ms a map against B)". numpy's huge-page advice (``NUMPY_MADVISE_HUGEPAGE``) is as
 the environment sets it, and printed: where the kernel's THP defrag is ``madvise``, faults in memory so marked can
@@ -21,10 +22,10 @@ import argparse
 import time
 
 import numpy as np
-import torch
 from PIL import Image, ImageFilter
 
 from clipalign_utils.metrics import saliency as metrics
+from clipalign_utils.orchestration.distributed import threads_per_process
 from clipalign_utils.steps.saliency.maps import upsample_each
 
 
@@ -55,7 +56,7 @@ def main() -> None:
     rng = np.random.default_rng(1)
     maps = [upsample_each(rng.random((args.images, 32, 32), dtype=np.float32) ** 2, [(h, w)] * args.images)
             for _ in range(args.maps)]
-    threads = torch.get_num_threads()
+    threads = threads_per_process(1)  # as the step counts them
     n = args.images * args.maps
     print(f"{args.images} images at {w}×{h}, {args.maps} maps each, {threads} threads, numpy's huge-page advice "
           f"{'on' if np._core.multiarray._get_madvise_hugepage() else 'off'}")

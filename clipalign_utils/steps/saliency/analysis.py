@@ -52,8 +52,8 @@ class GroundTruth:
     @classmethod
     def of(cls, data: SaliencySet, n_other: int = 10, seed: int = 0, indices: range | None = None,
            n_splits: int = 100) -> "GroundTruth":
-        """The ground truth of ``data``'s images ``indices`` (all by default), read and prepared on torch's
-        threads."""
+        """The ground truth of ``data``'s images ``indices`` (all by default), read and prepared on this
+        process's threads (:func:`_threads`)."""
         indices = range(len(data)) if indices is None else indices
         targets = metrics.on_threads(data.target, indices, _threads())
         negatives = data.others(n_other, seed)
@@ -64,15 +64,16 @@ class GroundTruth:
 
     def score(self, maps: Sequence[np.ndarray]) -> pd.DataFrame:
         """Every metric of one map per image of this ground truth, rows indexed as in the set; the images on
-        torch's threads (the values do not depend on it)."""
+        this process's threads (the values do not depend on them)."""
         return metrics.score_truths(maps, self.truths, first=self.first, threads=_threads())
 
 
 def _threads() -> int:
-    """As many threads as torch uses (OMP_NUM_THREADS where set: a local job's share of the cores)."""
-    import torch
+    """The threads this process may use: OMP_NUM_THREADS where set (a local job's share of the cores), else the
+    machine's cores. Not torch's count: a re-run whose maps are cached never imports torch."""
+    from ...orchestration.distributed import threads_per_process
 
-    return torch.get_num_threads()
+    return threads_per_process(1)
 
 
 @functools.lru_cache(maxsize=8)
