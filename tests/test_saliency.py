@@ -227,6 +227,13 @@ def test_an_images_prepared_ground_truth_scores_every_map_as_the_metrics_do_one_
         for row, want in zip(table.to_dict("records"), expected):
             assert {k: row[k] for k in want} == pytest.approx(want, abs=0, rel=0, nan_ok=True)
     assert np.isnan(expected[2]["cc"]) and np.isnan(expected[2]["sauc"])  # the constant map, as before
+    # Nothing to score gives NaN, as it did, where preparing the truth first had raised (a review's fuzz): an
+    # image of no pixels, and no splits on an image without fixations
+    empty = M.image_scores(np.zeros((0, 6)), np.zeros((0, 6)), np.zeros((0, 6)), np.zeros((0, 6)), n_splits=3)
+    assert empty["kld"] == 0 and all(np.isnan(v) for k, v in empty.items() if k != "kld")
+    no_splits = M.image_scores(rng.random((5, 6)), rng.random((5, 6)), np.zeros((5, 6)), rng.random((5, 6)) > 0.5,
+                               n_splits=0)
+    assert np.isfinite(no_splits["cc"]) and np.isnan(no_splits["sauc"]) and np.isnan(no_splits["auc_borji"])
     with pytest.raises(ParameterError, match="one shape"):
         M.ImageTruth.of(np.ones((4, 5)), np.ones((5, 4)), np.ones((5, 4)))
 

@@ -34,7 +34,7 @@ uses ``imresize``'s bicubic default).
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Sequence
+from typing import ClassVar, Sequence
 
 import numpy as np
 import pandas as pd
@@ -71,7 +71,9 @@ def _as_fixations(fixations: np.ndarray) -> np.ndarray:
 
 
 def _minmax(values: np.ndarray) -> np.ndarray:
-    """(x − min) / (max − min); a constant map gives NaN everywhere, as in Matlab (0/0)."""
+    """(x − min) / (max − min); a constant map gives NaN everywhere, as in Matlab (0/0); an empty one stays empty."""
+    if values.size == 0:
+        return values.astype(np.float64)
     lo, hi = values.min(), values.max()
     with np.errstate(invalid="ignore", divide="ignore"):
         return (values - lo) / (hi - lo) if hi > lo else np.full_like(values, np.nan)
@@ -226,7 +228,9 @@ def _shuffled_negatives(fixated: np.ndarray, other_fixations: np.ndarray, n_spli
     other_index = np.flatnonzero(other.ravel())
     n_other = min(int(np.count_nonzero(fixated)), other_index.size)
     rng = np.random.default_rng(seed)
-    return np.stack([rng.permutation(other_index)[:n_other] for _ in range(int(n_splits))])
+    # (no splits: an empty array, where np.stack raised before the metrics could say there is nothing to score)
+    return np.array([rng.permutation(other_index)[:n_other] for _ in range(max(int(n_splits), 0))],
+                    dtype=np.intp).reshape(max(int(n_splits), 0), n_other)
 
 
 def auc_borji(saliency_map: np.ndarray, fixations: np.ndarray, n_splits: int = 100, step: float = 0.1,
@@ -312,7 +316,7 @@ def centre_gaussian(shape: tuple[int, int], sigma: float = 0.25) -> np.ndarray:
 
 
 # --------------------------------------------------------------------- over many images
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)  # (arrays: no field-wise equality)
 class ImageTruth:
     """One image's ground truth as every metric reads it, prepared once for every map scored against it (each
     checkpoint's, each baseline's): the density centred (CC), as SIM's and KLD's distributions, the fixated
@@ -327,13 +331,13 @@ class ImageTruth:
     jitter: np.ndarray
     shuffled: np.ndarray  # (splits, negatives) flat indices, sAUC's
     uniform: np.ndarray  # (splits, fixations) flat indices, AUC-Borji's
-    step: float = 0.1
+    STEP: ClassVar[float] = 0.1  # sAUC's and AUC-Borji's threshold step, their functions' default
 
     @classmethod
     def of(cls, density: np.ndarray, fixations: np.ndarray, other: np.ndarray, seed: int = 0,
            n_splits: int = 100) -> "ImageTruth":
         """``other``: the sAUC negatives' binary map (:func:`other_fixations`); ``seed`` the image's own."""
-        density = np.asarray(density, dtype=np.float64)
+        density = np.array(density, dtype=np.float64)  # a copy: the truth outlives the caller's array
         if density.ndim != 2:
             raise ParameterError(f"a ground-truth map must be 2-D; got shape {density.shape}")
         fixated = _as_fixations(fixations)
@@ -351,8 +355,8 @@ class ImageTruth:
         return {"cc": _cc(s, self.centred), "nss": _nss(s, self.fixated),
                 "sim": _sim(s, normalised, self.sim_density), "kld": _kld(_distribution(s), self.kld_density),
                 "auc_judd": _auc_judd(s, self.fixated, self.jitter),
-                "sauc": _split_auc(normalised.ravel(), self.fixated, self.shuffled, self.step),
-                "auc_borji": _split_auc(normalised.ravel(), self.fixated, self.uniform, self.step)}
+                "sauc": _split_auc(normalised.ravel(), self.fixated, self.shuffled, self.STEP),
+                "auc_borji": _split_auc(normalised.ravel(), self.fixated, self.uniform, self.STEP)}
 
 
 def image_scores(saliency_map: np.ndarray, density: np.ndarray, fixations: np.ndarray,

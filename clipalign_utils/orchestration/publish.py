@@ -8,8 +8,9 @@ import re
 from ..registry import REPO_ROOT
 
 # A tqdm refresh: "desc:  40%|████      | 4/10 [00:01<00:02, 2.9it/s]" (or its leave=False blank-out). The
-# percentage starts where a run of digits starts: searched from every digit of a long run, it took quadratic time.
-PROGRESS_SEGMENT = re.compile(r"^\s*$|(?<!\d)\d+%\|.*\|\s*\d+/\d+|^[^|\n]*\|\s*\d+/\d+ \[")
+# percentage starts where a run of digits starts, and the bar between its two "|" holds none: searched from every
+# digit of a long run, or to the line's end from every "%|", it took quadratic time.
+PROGRESS_SEGMENT = re.compile(r"^\s*$|(?<!\d)\d+%\|[^|]*\|\s*\d+/\d+|^[^|\n]*\|\s*\d+/\d+ \[")
 
 
 def _without_progress(text: str) -> str:
