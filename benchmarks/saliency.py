@@ -25,7 +25,7 @@ import numpy as np
 from PIL import Image, ImageFilter
 
 from clipalign_utils.metrics import saliency as metrics
-from clipalign_utils.orchestration.distributed import threads_per_process
+from clipalign_utils.cores import threads_per_process
 from clipalign_utils.steps.saliency.maps import upsample_each
 
 

@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Mapping, Sequence
 
 from .. import record
+from ..cores import threads_per_process
 from ..errors import ParameterError
 
 
@@ -57,12 +58,6 @@ def launch(argv: Sequence[str], nproc: int) -> int:
         process.terminate()
         process.wait()
         raise
-
-
-def threads_per_process(processes: int) -> int:
-    """CPU threads for each of ``processes`` running at once on this machine (torchrun's ranks, local jobs):
-    OMP_NUM_THREADS where it is set, else the cores shared out, at least one each."""
-    return int(os.environ.get("OMP_NUM_THREADS") or max(1, (os.cpu_count() or 1) // max(1, processes)))
 
 
 def prefill(out: str | Path, steps: Sequence[str], preset: str | None, given: Mapping, env: dict,

@@ -30,7 +30,7 @@ from pathlib import Path
 from ..errors import ParameterError
 from ..io import write_json
 from ..layout import RunDir
-from .distributed import threads_per_process
+from ..cores import threads_per_process
 
 LAUNCHERS = ("local", "slurm")
 JOBS_RECORD = "jobs.json"

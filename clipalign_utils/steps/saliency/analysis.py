@@ -15,6 +15,7 @@ import pandas as pd
 
 from ...record import records_evaluation_sets
 from ...config import bootstrap_seed, derived_seed
+from ...cores import threads_per_process
 from ...metrics.peak import mean_peak_test
 from ...checkpoints import Run
 from ...data.saliency import SaliencySet
@@ -54,12 +55,12 @@ class GroundTruth:
            n_splits: int = 100) -> "GroundTruth":
         """The ground truth of ``data``'s images ``indices`` (all by default), read and prepared on this
         process's threads (:func:`_threads`)."""
-        indices = range(len(data)) if indices is None else indices
-        targets = metrics.on_threads(data.target, indices, _threads())
+        indices, threads = range(len(data)) if indices is None else indices, _threads()
+        targets = metrics.on_threads(data.target, indices, threads)
         negatives = data.others(n_other, seed)
         return cls(metrics.image_truths([t[0] for t in targets], [t[1] for t in targets], n_splits=n_splits,
                                         seed=seed, others=[negatives[i] for i in indices], first=indices.start,
-                                        threads=_threads()),
+                                        threads=threads),
                    indices.start)
 
     def score(self, maps: Sequence[np.ndarray]) -> pd.DataFrame:
@@ -71,9 +72,14 @@ class GroundTruth:
 def _threads() -> int:
     """The threads this process may use: OMP_NUM_THREADS where set (a local job's share of the cores), else the
     machine's cores. Not torch's count: a re-run whose maps are cached never imports torch."""
-    from ...orchestration.distributed import threads_per_process
-
     return threads_per_process(1)
+
+
+def _chunks(n_images: int) -> list[range]:
+    """The set's image indices ``IMAGES_AT_A_TIME`` at a time; an empty set, one empty chunk (its tables are made
+    all the same)."""
+    return [range(start, min(start + IMAGES_AT_A_TIME, n_images))
+            for start in range(0, n_images, IMAGES_AT_A_TIME)] or [range(0)]
 
 
 @functools.lru_cache(maxsize=8)
@@ -150,9 +156,8 @@ def saliency_over_checkpoints(run, data: SaliencySet, templates: Sequence[str], 
     # Every ground truth read (an unreadable file stops the step here, before any map is made) for its
     # fixations, which the sAUC negatives draw on; the densities are read again a few at a time below.
     with tqdm(total=len(data), desc=f"reading {data.name}'s fixations", unit="image", disable=not progress) as bar:
-        for start in range(0, len(data), IMAGES_AT_A_TIME):
-            bar.update(len(metrics.on_threads(data.fixation_points, range(start, min(start + IMAGES_AT_A_TIME,
-                                                                                      len(data))), _threads())))
+        for chunk in _chunks(len(data)):
+            bar.update(len(metrics.on_threads(data.fixation_points, chunk, _threads())))
     made, extra_regions = [], {}
     for checkpoint, encoder in run_encoders(run, device, batch_size, cache_dir, progress=progress):
         # every checkpoint's maps are kept for the scoring below: in their cache files, not in memory
@@ -168,9 +173,8 @@ def saliency_over_checkpoints(run, data: SaliencySet, templates: Sequence[str], 
     scored = {checkpoint.name: [] for checkpoint, _ in made}
     regions: dict[str, dict[str, list[pd.DataFrame]]] = {checkpoint.name: {} for checkpoint, _ in made}
     with tqdm(total=len(data), desc=f"scoring {data.name}", unit="image", disable=not progress) as bar:
-        for start in range(0, len(data), IMAGES_AT_A_TIME) or range(1):  # an empty set: one empty pass
-            truth = GroundTruth.of(data, seed=seed, indices=range(start, min(start + IMAGES_AT_A_TIME, len(data))),
-                                   n_splits=n_splits)
+        for chunk in _chunks(len(data)):
+            truth = GroundTruth.of(data, seed=seed, indices=chunk, n_splits=n_splits)
             for name, maps in (baseline_maps(data, truth) if with_baseline else {}).items():
                 baselines.setdefault(name, []).append(truth.score(maps))
             for checkpoint, result in made:
