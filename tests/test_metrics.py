@@ -118,6 +118,27 @@ def test_plcc_after_logistic_recovers_logistic_data():
     assert plcc_after_logistic(x, -y) == pytest.approx(-1.0, abs=1e-6)  # decreasing mapping keeps its sign
 
 
+def test_plcc_after_logistic_is_the_converged_fits():
+    # Near-linear data, where the logistic flattens (|b4| grows) and a loosely stopped fit falls short: the
+    # PLCC is the one of the least-squares optimum reached from the same start, here found independently by
+    # scipy's least_squares at tolerances of 1e-15. A fit stopped at tolerances of 1e-6 was 3.6e-5 short.
+    from scipy.optimize import least_squares
+
+    from clipalign_utils.metrics.iqa import _logistic_4_jacobian
+
+    rng = np.random.default_rng(10)
+    x = rng.uniform(size=50)
+    y = x + rng.normal(scale=0.3, size=50)
+    z = (x - x.mean()) / x.std()
+    optimum = least_squares(lambda b: logistic_4(z, *b) - y, [y.max(), y.min(), 0.0, 1.0],
+                            jac=lambda b: _logistic_4_jacobian(z, *b), method="lm",
+                            xtol=1e-15, ftol=1e-15, gtol=1e-15, max_nfev=100000).x
+    assert optimum[0] > optimum[1]  # an increasing curve: the PLCC keeps +
+    expected = np.corrcoef(logistic_4(z, *optimum), y)[0, 1]
+    assert plcc_after_logistic(x, y) == pytest.approx(expected, abs=5e-6)
+    assert plcc_after_logistic(x, y) > np.corrcoef(x, y)[0, 1]
+
+
 def test_plcc_on_too_few_pairs_for_the_curve_is_plain_pearson():
     # [1, 2, 3] against [1, 3, 2]: Pearson 0.5 by hand; a 4-parameter curve through 3 points fitted 0.866
     assert plcc_after_logistic(np.array([1.0, 2.0, 3.0]), np.array([1.0, 3.0, 2.0])) == pytest.approx(0.5)
