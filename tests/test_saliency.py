@@ -424,6 +424,28 @@ def test_cat2000_layout(tmp_path):
     with pytest.raises(DatasetError, match="001.jpg"):
         load_saliency("cat2000", tmp_path, image_size=32, seed=0, n_images=0)
 
+def test_a_file_sets_ground_truth_decodes_each_density_once(tmp_path, monkeypatch):
+    # The shuffled-AUC negatives read every image's fixations; they read the fixations file alone, where
+    # they had decoded the image's density too (a full-HD JPEG's 40 ms, a second time when the image's own
+    # ground truth is prepared).
+    from fixtures_real import make_cat2000
+
+    from clipalign_utils.data import saliency_base
+    from clipalign_utils.steps.saliency.analysis import GroundTruth
+
+    make_cat2000(tmp_path, per_category=3)
+    decoded = []
+    read_grey = saliency_base.read_grey
+    monkeypatch.setattr(saliency_base, "read_grey", lambda path: decoded.append(path.name) or read_grey(path))
+    data = load_saliency("cat2000", tmp_path, image_size=32, seed=0, n_images=0)
+    truth = GroundTruth.of(data, n_other=10, seed=0)
+    assert len(truth.truths) == len(data) == 6
+    assert sorted(decoded) == sorted(["001.jpg", "002.jpg", "003.jpg"] * 2)  # each of the 6 densities once
+    fixations = [data.target(i)[1] for i in range(len(data))]
+    for i, other in enumerate(data.others(n_other=10, seed=0)):  # the union of the 5 others' fixations
+        np.testing.assert_array_equal(other, np.logical_or.reduce([f for j, f in enumerate(fixations) if j != i]))
+
+
 
 def test_saliency_releases_one_level_down_beside_residue_and_with_their_extra_files(tmp_path):
     from fixtures_real import make_cat2000, make_mit1003
