@@ -276,9 +276,12 @@ def check_step(step: str, params: Mapping[str, Any]) -> None:
 
 
 def format_value(value: Any) -> str:
-    """A parameter value as ``-p`` takes it and tables show it: 0.25, 'a,b' for a list."""
+    """A parameter value as ``-p`` takes it and tables show it: 0.25, 1 for 1.0, 'a,b' for a list. A float is
+    written in full (the shortest text that reads back as the same float), so a command shown in the book
+    reproduces the value it was given, and two values compared this way are equal only where they are."""
     if isinstance(value, float):
-        return f"{value:g}"
+        text = repr(value)
+        return text[:-2] if text.endswith(".0") else text
     if isinstance(value, (tuple, list)):
         return ",".join(format_value(v) for v in value)
     return str(value)

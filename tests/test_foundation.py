@@ -333,6 +333,12 @@ def test_a_page_resolves_its_parameters_cell_and_shows_where_each_value_came_fro
     assert rows["epochs"] == ["3", "given"] and rows["lr"] == ["0.01", "given"]
     assert rows["sigmas"] == [config.format_value(config.PRESETS["smoke"]["sigmas"]), "preset", "smoke"]
     assert config.format_value((0.02, 0.05)) == "0.02,0.05" and config.format_value(0.125) == "0.125"
+    # a float in full, as the book's commands give it back to -p: 6 significant digits had made 0.00031415926
+    # 0.000314159, so the command shown reproduced another run, and the record took the two as the same value
+    assert config.format_value(0.00031415926) == "0.00031415926" and config.format_value(1.0) == "1"
+    assert float(config.format_value(0.1 + 0.2)) == 0.1 + 0.2
+    from clipalign_utils.record import _same
+    assert _same("lr", 0.00031415926, 0.00031415926) and not _same("lr", 0.00031415926, 0.000314159)
 
 
 def test_atomic_write_leaves_nothing_half_written(tmp_path):
