@@ -170,6 +170,27 @@ def test_iqa_table_rows_and_columns():
     assert overall["srcc_lo"] <= overall["srcc"] <= overall["srcc_hi"]
     assert overall["srcc"] > 0.5
     pd.testing.assert_frame_equal(table, iqa_table(pairs, n_boot=200))
+    # a pair with no finite distance (cosine of a zero vector) is left out of the scores and of n_pairs
+    unscored = pairs.copy()
+    unscored.loc[[0, 3], "distance"] = np.nan  # one blur pair, one noise pair
+    with_nan = iqa_table(unscored, n_boot=200)
+    assert list(with_nan["n_pairs"]) == [46, 23, 23]
+    kept = iqa_table(unscored.dropna(), n_boot=200)
+    pd.testing.assert_frame_equal(with_nan.drop(columns=["srcc_lo", "srcc_hi"]), kept.drop(columns=["srcc_lo", "srcc_hi"]))
+
+
+def test_plcc_warns_of_nothing_on_a_degenerate_fit():
+    import warnings
+
+    rng = np.random.default_rng(6)  # not monotone: the curve follows one branch
+    x = rng.normal(size=30)
+    scores = alignment_scores(np.abs(x), -x + 0.3 * rng.normal(size=30))
+    assert scores["srcc"] > 0 > scores["plcc"]  # the curve's direction, as the book says
+    rng = np.random.default_rng(16)  # a fit whose parameters run off: scipy's covariance overflowed, aloud
+    x = rng.normal(size=int(rng.integers(5, 40)))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert np.isfinite(plcc_after_logistic(np.abs(x), -x + 0.3 * rng.normal(size=x.size)))
 
 
 def test_iqa_table_missing_column_is_named():

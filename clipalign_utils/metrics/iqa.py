@@ -159,9 +159,11 @@ def _logistic_4_jacobian(x: np.ndarray, b1: float, b2: float, b3: float, b4: flo
 def plcc_after_logistic(pred: np.ndarray, target: np.ndarray) -> float:
     """Pearson correlation between ``target`` and logistic_4 fitted to map ``pred`` onto ``target``.
 
-    Initial guess b1 = max(target), b2 = min(target), b3 = mean(pred), b4 = std(pred) (1 if 0).
-    The result carries the sign of the fitted mapping (+ when it increases with pred, i.e. b1 > b2),
-    so an anti-aligned predictor scores negative as with plain Pearson. If the fit fails or gives a
+    The curve is fitted to the standardised predictions, from b1 = max(target), b2 = min(target), b3 =
+    their mean (0) and b4 = their standard deviation (1). The result carries the sign of the fitted mapping
+    (+ when it increases with pred, i.e. b1 > b2), so an anti-aligned predictor scores negative as with
+    plain Pearson; where the relation is not monotone the curve may follow its decreasing branch while SRCC
+    is positive. If the fit fails or gives a
     non-finite or constant curve, falls back to plain Pearson on the raw predictions; so it does with
     fewer than 5 pairs, which the curve's 4 parameters would fit exactly whatever their order.
     Non-finite pairs are dropped; nan when n < 3 or either side is constant.
@@ -174,13 +176,14 @@ def plcc_after_logistic(pred: np.ndarray, target: np.ndarray) -> float:
     # Fit on standardised predictions: embedding distances can be ~1e-4, where the fit fails and
     # falls back to Pearson; the logistic absorbs the affine change, so the PLCC is unchanged.
     pred = (pred - pred.mean()) / pred.std()
-    p0 = [target.max(), target.min(), pred.mean(), pred.std() or 1.0]
+    p0 = [target.max(), target.min(), pred.mean(), pred.std()]
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", OptimizeWarning)
+            warnings.simplefilter("ignore", RuntimeWarning)  # the covariance's overflow on a degenerate fit
             # Levenberg–Marquardt (MINPACK's lmder) with the derivatives in closed form, at its default
-            # tolerances: it converges to the fit's optimum from p0 (within ~1e-6 of the PLCC at tolerances of
-            # 1e-15). The earlier "trf" at tolerances of 1e-6 stopped early where near-linear data flatten the
+            # tolerances: it converges to the fit's optimum from p0 (within a few 1e-6 of the PLCC at tolerances
+            # of 1e-15). The earlier "trf" at tolerances of 1e-6 stopped early where near-linear data flatten the
             # logistic (|b4| large), up to 8e-4 short of that PLCC on the default run's tables, and was slower.
             # A fit that runs out of evaluations raises: the PLCC falls back to Pearson below.
             params, _ = curve_fit(logistic_4, pred, target, p0=p0, method="lm", jac=_logistic_4_jacobian,
@@ -217,7 +220,9 @@ def iqa_table(pairs: pd.DataFrame, distance_col: str = "distance", n_boot: int =
     (columns reference, distortion, quality and the distance ``distance_col``).
 
     Columns: distortion, srcc, srcc_lo, srcc_hi, krcc, plcc, n_pairs. The srcc CI resamples
-    reference images with replacement, since the distortions of one reference share it.
+    reference images with replacement, since the distortions of one reference share it. ``n_pairs`` counts
+    the pairs scored: a pair whose distance or quality is not finite (cosine of a zero vector) is left out
+    of every score, and of the count.
     """
     missing = [c for c in (distance_col, "quality", "reference", "distortion") if c not in pairs.columns]
     if missing:
@@ -230,7 +235,8 @@ def iqa_table(pairs: pd.DataFrame, distance_col: str = "distance", n_boot: int =
         lo, hi = bootstrap_spearman_grouped(-distance, quality, sub["reference"].to_numpy(), n_boot=n_boot, seed=seed)
         scores = alignment_scores(distance, quality)
         rows.append({"distortion": name, "srcc": scores["srcc"], "srcc_lo": lo, "srcc_hi": hi,
-                     "krcc": scores["krcc"], "plcc": scores["plcc"], "n_pairs": len(sub)})
+                     "krcc": scores["krcc"], "plcc": scores["plcc"],
+                     "n_pairs": int(np.count_nonzero(np.isfinite(distance) & np.isfinite(quality)))})
     return pd.DataFrame(rows, columns=["distortion", "srcc", "srcc_lo", "srcc_hi", "krcc", "plcc", "n_pairs"])
 
 
