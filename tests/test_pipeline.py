@@ -463,6 +463,13 @@ def test_a_pages_progress_reaches_a_log_as_a_line_a_minute(monkeypatch):
                "\rscoring cat2000:  12%|#2        | 240/2000 [01:05<08:40, 3.4image/s]")  # 61 s: the latest
     bars.write("\rscoring cat2000:  15%|#5        | 300/2000 [01:10<08:20, 3.4image/s]")  # 70 s: too soon
     bars.write("\rscoring cat2000:  35%|###5      | 700/2000 [02:05<03:52, 3.4image/s]\n")  # 125 s
+    # a bar at its total is written whatever the clock (the clock is not read), once: tqdm draws it again
+    # as it closes
+    bars.write("\rscoring cat2000: 100%|##########| 2000/2000 [05:52<00:00, 3.4image/s]")
+    bars.write("\rscoring cat2000: 100%|##########| 2000/2000 [05:52<00:00, 3.4image/s]\n")
+    bars.write("\rcheckpoints: 100%|##########| 2/2 [06:00<00:00, 180s/it]\n")
     bars.end_line()
     assert log.getvalue() == ("scoring cat2000:  12%|#2        | 240/2000 [01:05<08:40, 3.4image/s]\n"
-                              "scoring cat2000:  35%|###5      | 700/2000 [02:05<03:52, 3.4image/s]\n")
+                              "scoring cat2000:  35%|###5      | 700/2000 [02:05<03:52, 3.4image/s]\n"
+                              "scoring cat2000: 100%|##########| 2000/2000 [05:52<00:00, 3.4image/s]\n"
+                              "checkpoints: 100%|##########| 2/2 [06:00<00:00, 180s/it]\n")

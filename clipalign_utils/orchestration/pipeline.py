@@ -16,6 +16,7 @@ from __future__ import annotations
 import functools
 import json
 import os
+import re
 import shutil
 import sys
 import time
@@ -121,15 +122,28 @@ def step_notebooks(steps: Sequence[str]) -> list[str]:
 LOG_PROGRESS_EVERY_S = 60  # where stderr is a log (a file, a job's output): a page's latest bar this often
 
 
+_BAR_COUNT = re.compile(r"\|\s*(\d+)/(\d+)")
+
+
+def _ended_bar(bar: str) -> tuple[str, str] | None:
+    """(description, "n/total") of a tqdm bar drawn at its total, else None."""
+    count = _BAR_COUNT.search(bar)
+    if count is None or count.group(1) != count.group(2):
+        return None
+    return bar.split(":", 1)[0].strip(), f"{count.group(1)}/{count.group(2)}"
+
+
 class KernelBars:
     """A page's stderr as the terminal sees it while the page runs: its progress bars, each redrawn in place,
     and not its warnings (the executed page keeps those). With ``every`` (seconds), for a log rather than a
     terminal: the latest bar as a line of its own, at most once in that many seconds from the page's start,
-    so that a long cell (a real dataset's scoring, a checkpoint's embeddings) shows in the log that it moves."""
+    so that a long cell (a real dataset's scoring, a checkpoint's embeddings) shows in the log that it moves,
+    and every bar once at its total, so the log shows where each loop ended."""
 
     def __init__(self, stream, every: float | None = None):
         self.stream, self.open, self.every = stream, False, every
         self.last = time.monotonic()
+        self.ended = None  # the last bar written at its total: (its description, n/total)
 
     def write(self, text: str) -> int:
         lines = text.split("\n")  # not splitlines: a bar's redraws are '\r'-separated on one line
@@ -138,7 +152,13 @@ class KernelBars:
             if bars and self.every is None:
                 self.stream.write("\r" + bars[-1])
                 self.open = True
-            elif bars and (now := time.monotonic()) - self.last >= self.every:
+            elif bars and (ended := _ended_bar(bars[-1])) and ended != self.ended:
+                # a bar at its total, whatever the clock: the log shows each loop's end (tqdm draws it
+                # again as it closes: once is enough)
+                self.stream.write(bars[-1].strip() + "\n")
+                self.stream.flush()
+                self.ended = ended
+            elif bars and not ended and (now := time.monotonic()) - self.last >= self.every:
                 self.stream.write(bars[-1].strip() + "\n")
                 self.stream.flush()
                 self.last = now
