@@ -72,7 +72,7 @@ iqa_resize = None  # real sets: auto | patches | resize | crop, as the IQA step
 similarity_dataset = None  # embedded | bapps | nights
 similarity_root = None  # bapps: the folder holding 2afc/; nights: the folder holding data.csv (or its parent)
 similarity_protocol = None  # all | votes6 (nights: only triplets with at least 6 votes, as DreamSim reports)
-similarity_split = None  # empty: the evaluation split (bapps val, nights test); or bapps train, nights train | val
+similarity_split = None  # empty: the evaluation split (bapps val, nights test); or bapps train, nights train | val | all (every row, as the authors score)
 
 # %%
 from IPython.display import display

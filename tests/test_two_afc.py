@@ -311,6 +311,18 @@ def test_nights_votes6_and_splits(tmp_path):
     assert p0[0, 0, 0, 0] == 80 and p1[0, 0, 0, 0] == 150
 
 
+def test_nights_split_all_is_every_row_as_the_authors_score(tmp_path):
+    # the paper's authors score every row of data.csv (train, val and test: 20,019 triplets), their
+    # normalized-euclidean scales taken over them all
+    _nights(tmp_path, NIGHTS_ROWS)
+    assert load_nights(tmp_path, "all")["id"].tolist() == ["10", "11", "12", "13", "14"]
+    assert load_nights(tmp_path, "all", "votes6")["id"].tolist() == ["10", "11", "13"]
+    data = load_two_afc("nights", str(tmp_path), split="all", image_size=8)
+    assert data.split == "all" and len(data) == 5
+    with pytest.raises(ParameterError, match="similarity_split='every': NIGHTS's splits are train, val, test, or all"):
+        load_nights(tmp_path, "every")
+
+
 def test_nights_votes_given_as_fractions(tmp_path):
     # DreamSim's loader feeds right_vote to the 2AFC formula as is: a share in [0, 1] also works.
     _nights(tmp_path, [(0, 0, 1, 6, "test", "True"), (1, 1, 0, 7, "test", "True"), (2, 0.25, 0.75, 8, "test", 1)])

@@ -12,7 +12,8 @@ right image closer, and a model distance d(ref, left) = d0, d(ref, right) = d1. 
 accepted either as counts (left_vote + right_vote = votes; p = right_vote / votes) or as fractions
 (left_vote + right_vote = 1; p = right_vote), checked row by row.
 
-Protocols: ``all`` (every row of the split) and ``votes6`` (rows with votes >= 6, the filter in
+Splits: ``train``, ``val``, ``test`` (the ``split`` column), or ``all``: every row of data.csv, the set the
+paper's authors score (20,019 triplets). Protocols: ``all`` (every row of the split) and ``votes6`` (rows with votes >= 6, the filter in
 DreamSim's dataset code and the set its paper reports). Subsets follow DreamSim's test splits:
 ``imagenet`` / ``no_imagenet`` by the ``is_imagenet`` column (``nights`` if the column is absent).
 """
@@ -23,7 +24,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from clipalign_utils.choices import NIGHTS_SPLITS, SIMILARITY_PROTOCOLS
+from clipalign_utils.choices import NIGHTS_SPLIT_CHOICES, NIGHTS_SPLITS, SIMILARITY_PROTOCOLS
+from clipalign_utils.choices import similarity_options_problem
 from clipalign_utils.errors import DatasetError, ParameterError
 
 SPLITS = NIGHTS_SPLITS
@@ -115,8 +117,8 @@ def load_nights(root, split: str = "test", protocol: str = "all") -> pd.DataFram
     Columns: subset (imagenet | no_imagenet), id, ref_path, p0_path (left), p1_path (right) (str),
     p (fraction choosing the right image), votes.
     """
-    if split not in SPLITS:
-        raise ParameterError(f"similarity_split={split!r}: NIGHTS's splits are {', '.join(SPLITS)}")
+    if split not in NIGHTS_SPLIT_CHOICES:
+        raise ParameterError(similarity_options_problem("nights", protocol, split))
     if protocol not in PROTOCOLS:
         raise ParameterError(f"similarity_protocol={protocol!r}: choose one of {', '.join(PROTOCOLS)}")
     folder = nights_folder(root)
@@ -129,7 +131,7 @@ def load_nights(root, split: str = "test", protocol: str = "all") -> pd.DataFram
         k = int(np.flatnonzero(unknown)[0])
         raise DatasetError(f"{csv_path} line {lines[k]}: split must be one of {', '.join(SPLITS)}, as in the "
                            f"release's data.csv, got {table['split'].iloc[k]!r}")
-    in_split = (splits == split).to_numpy()
+    in_split = np.ones(len(table), dtype=bool) if split == "all" else (splits == split).to_numpy()
     if not in_split.any():
         found = sorted(set(splits))
         raise DatasetError(f"{csv_path} has no rows of split '{split}' (splits found: {', '.join(found) or 'none'})")
