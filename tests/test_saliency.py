@@ -444,6 +444,15 @@ def test_a_file_sets_ground_truth_decodes_each_density_once(tmp_path, monkeypatc
     fixations = [data.target(i)[1] for i in range(len(data))]
     for i, other in enumerate(data.others(n_other=10, seed=0)):  # the union of the 5 others' fixations
         np.testing.assert_array_equal(other, np.logical_or.reduce([f for j, f in enumerate(fixations) if j != i]))
+    # the fixations' read still checks the density's header, as the step reads every image's fixations before
+    # any map is made: a file that is not an image, or not the fixations' size, stops it there
+    (tmp_path / "trainSet" / "FIXATIONMAPS" / "Art" / "002.jpg").write_bytes(b"not a jpeg")
+    Image.new("L", (40, 27)).save(tmp_path / "trainSet" / "FIXATIONMAPS" / "Action" / "003.jpg")
+    damaged = load_saliency("cat2000", tmp_path, image_size=32, seed=0, n_images=0)
+    with pytest.raises(DatasetError, match=r"Art/002.jpg is not a readable image"):
+        damaged.fixation_points(data.names.index("Art/002"))
+    with pytest.raises(DatasetError, match=r"Action/003.jpg is 40×27 px but fixLocs in .*Action/003.mat is 48×27"):
+        damaged.fixation_points(data.names.index("Action/003"))
 
 
 

@@ -54,8 +54,8 @@ class SaliencySet:
     regions: dict[str, list[np.ndarray]] = field(default_factory=dict)
     texture_labels: np.ndarray | None = None
     silhouettes: list[np.ndarray] | None = None  # the object's coverage per image, where it is known
-    # image i's fixations alone, where a set reads them apart from its density: the shuffled-AUC negatives
-    # read every image's fixations, which need not decode its density (40 ms a full-HD JPEG) a second time
+    # image i's fixations without decoding its density, where a set can (40 ms a full-HD JPEG, which the image's
+    # own ground truth decodes anyway): the shuffled-AUC negatives read every image's fixations
     load_fixations: Callable[[int], np.ndarray] | None = None
     _points: dict = field(default_factory=dict, repr=False)
 
@@ -137,16 +137,25 @@ def paired_file_set(stimuli_dir: Path, stimuli: list[Path], names: list[str],
                                    f"{path} is missing")
         pairs.append(pair)
 
+    def same_size(density_shape: tuple[int, ...], fixations: np.ndarray, i: int) -> np.ndarray:
+        if tuple(density_shape) != fixations.shape:
+            raise DatasetError(f"{pairs[i][0]} is {density_shape[1]}×{density_shape[0]} px but {fixations_in}"
+                               f"{pairs[i][1]} is {fixations.shape[1]}×{fixations.shape[0]} px")
+        return fixations
+
     def load_target(i: int) -> Target:
-        density_path, fixations_path = pairs[i]
-        density, fixations = read_grey(density_path), read_fixations(fixations_path)
-        if density.shape != fixations.shape:
-            raise DatasetError(f"{density_path} is {density.shape[1]}×{density.shape[0]} px but {fixations_in}"
-                               f"{fixations_path} is {fixations.shape[1]}×{fixations.shape[0]} px")
-        return density, fixations
+        density = read_grey(pairs[i][0])
+        return density, same_size(density.shape, read_fixations(pairs[i][1]), i)
+
+    def load_fixations(i: int) -> np.ndarray:
+        # the density's header only (PIL reads no pixels until asked): a file that is not an image, or not the
+        # fixations' size, is refused here, where the step reads every image's fixations before any map is made
+        with opened_image(pairs[i][0]) as density:
+            width, height = density.size
+        return same_size((height, width), read_fixations(pairs[i][1]), i)
 
     return file_saliency_set(stimuli, names, load_target, dataset=dataset, image_size=image_size,
-                             ground_truth=ground_truth, load_fixations=lambda i: read_fixations(pairs[i][1]))
+                             ground_truth=ground_truth, load_fixations=load_fixations)
 
 
 def image_files(folder: Path) -> list[Path]:

@@ -146,15 +146,16 @@ def saliency_over_checkpoints(run, data: SaliencySet, templates: Sequence[str], 
     ``region_data`` (e.g. :func:`~clipalign_utils.data.saliency.cue_conflict_saliency`) is a second set
     with region masks whose maps are computed with the same loaded checkpoint and enter ``regions``
     only (column ``set`` = its image set's name). The maps themselves stay in the cache
-    (:func:`checkpoint_maps` reads them back). Every ground truth is read first (its fixations kept), then
+    (:func:`checkpoint_maps` reads them back). Every image's fixations are read first (and kept), then
     the maps at the model's resolution are made; the images are then scored ``IMAGES_AT_A_TIME`` at a time,
-    their densities read again.
+    their densities decoded then.
     """
     from tqdm import tqdm
 
     classnames = tuple(classnames if classnames is not None else data.classnames)
-    # Every ground truth read (an unreadable file stops the step here, before any map is made) for its
-    # fixations, which the sAUC negatives draw on; the densities are read again a few at a time below.
+    # Every image's fixations read, which the sAUC negatives draw on, and its density checked (a file set: its
+    # header, that it is an image of the fixations' size): an unreadable file stops the step here, before any
+    # map is made. The densities are decoded a few at a time below (a file damaged past its header stops it there).
     with tqdm(total=len(data), desc=f"reading {data.name}'s fixations", unit="image", disable=not progress) as bar:
         for chunk in _chunks(len(data)):
             bar.update(len(metrics.on_threads(data.fixation_points, chunk, _threads())))
