@@ -13,9 +13,10 @@ accepted either as counts (left_vote + right_vote = votes; p = right_vote / vote
 (left_vote + right_vote = 1; p = right_vote), checked row by row.
 
 Splits: ``train``, ``val``, ``test`` (the ``split`` column), or ``all``: every row of data.csv, the set the
-paper's authors score (20,019 triplets). Protocols: ``all`` (every row of the split) and ``votes6`` (rows with votes >= 6, the filter in
-DreamSim's dataset code and the set its paper reports). Subsets follow DreamSim's test splits:
-``imagenet`` / ``no_imagenet`` by the ``is_imagenet`` column (``nights`` if the column is absent).
+paper's authors score (20,019 triplets). Protocols: ``all`` (every row of the split) and ``votes6`` (rows
+with votes >= 6, the filter in DreamSim's dataset code and the set its paper reports). Subsets follow
+DreamSim's test splits: ``imagenet`` / ``no_imagenet`` by the ``is_imagenet`` column (``nights`` if the column
+is absent).
 """
 from __future__ import annotations
 
@@ -24,8 +25,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from clipalign_utils.choices import NIGHTS_SPLIT_CHOICES, NIGHTS_SPLITS, SIMILARITY_PROTOCOLS
-from clipalign_utils.choices import similarity_options_problem
+from clipalign_utils.choices import (NIGHTS_SPLIT_CHOICES, NIGHTS_SPLITS, SIMILARITY_PROTOCOLS,
+                                     similarity_options_problem)
 from clipalign_utils.errors import DatasetError, ParameterError
 
 SPLITS = NIGHTS_SPLITS
