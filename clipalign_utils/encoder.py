@@ -141,6 +141,26 @@ def _per_location(intermediates: dict) -> list[torch.Tensor]:
     return outputs
 
 
+
+def _pair_statistics(references, distorted) -> np.ndarray:
+    """(pairs, C + 3): ``metrics.iqa.block_pair_statistics`` of two (pairs, L, C) block outputs, pair k against
+    pair k: the per-channel sums of squared differences, then ⟨r, d⟩, |r|² and |d|²."""
+    import torch
+
+    # float64 sums (block outputs are float32): the statistics of thousands of values per pair
+    ref, dist = references.float().double(), distorted.float().double()
+    columns = [((ref - dist) ** 2).sum(dim=1), (ref * dist).sum(dim=(1, 2))[:, None],
+               (ref * ref).sum(dim=(1, 2))[:, None], (dist * dist).sum(dim=(1, 2))[:, None]]
+    return torch.cat(columns, dim=1).cpu().numpy()
+
+
+def _unpacked(array: np.ndarray) -> dict[str, np.ndarray]:
+    """:func:`_pair_statistics`' columns (the C per-channel sums, then the three scalars) by name, in
+    ``metrics.iqa.BLOCK_STATISTICS`` order."""
+    from .metrics.iqa import BLOCK_STATISTICS
+
+    return {"squared": array[:, :-3], **{stat: array[:, -3 + k] for k, stat in enumerate(BLOCK_STATISTICS[1:])}}
+
 class Encoder:
     """Encode image sets and class prompts with one checkpoint.
 
@@ -250,8 +270,6 @@ class Encoder:
         and each pair's outputs are reduced as they come: memory holds the references' block outputs and one
         batch's, where every image's would not fit (a ViT-B/16's 12 blocks of 197 tokens over TID2013's 3,000
         images are 22 GB). Kept in the cache per block: a re-run reads (pairs, C + 3) numbers per block."""
-        from .metrics.iqa import BLOCK_STATISTICS
-
         reference_rows = np.asarray(reference_rows, dtype=np.int64)
         distorted_rows = np.asarray(distorted_rows, dtype=np.int64)
         pairs = _sha1([hashlib.sha1(reference_rows.tobytes()).hexdigest(),
@@ -263,9 +281,7 @@ class Encoder:
         else:
             computed = self._block_pair_statistics(references, distorted, reference_rows, distorted_rows)
             packed = {name: self._cached(key, lambda name=name: computed[name]) for name, key in keys.items()}
-        # columns: the C per-channel sums, then the three scalars, in BLOCK_STATISTICS order
-        return {name: {"squared": array[:, :-3], **{stat: array[:, -3 + k] for k, stat in enumerate(BLOCK_STATISTICS[1:])}}
-                for name, array in packed.items()}
+        return {name: _unpacked(array) for name, array in packed.items()}
 
     def _block_pair_statistics(self, references: ImageSet, distorted: ImageSet, reference_rows: np.ndarray,
                                distorted_rows: np.ndarray) -> dict[str, np.ndarray]:
@@ -289,15 +305,57 @@ class Encoder:
             rows = torch.from_numpy(distorted_rows[in_batch] - start).to(self.device)
             matched = torch.from_numpy(reference_rows[in_batch]).to(self.device)
             for name in names:
-                # float64 sums (block outputs are float32): the statistics of thousands of values per pair
-                dist = outputs[name].float()[rows].double()
-                ref = on_device[name][matched].double()
-                columns = [((ref - dist) ** 2).sum(dim=1), (ref * dist).sum(dim=(1, 2))[:, None],
-                           (ref * ref).sum(dim=(1, 2))[:, None], (dist * dist).sum(dim=(1, 2))[:, None]]
+                columns = _pair_statistics(on_device[name][matched], outputs[name][rows])
                 if name not in packed:
-                    packed[name] = np.zeros((len(distorted_rows), columns[0].shape[1] + 3))
-                packed[name][in_batch] = torch.cat(columns, dim=1).cpu().numpy()
+                    packed[name] = np.zeros((len(distorted_rows), columns.shape[1]))
+                packed[name][in_batch] = columns
         return {name: packed.get(name, np.zeros((0, 3))) for name in names}
+
+    def encode_aligned_block_pairs(self, references: ImageSet, others: Sequence[ImageSet]
+                                   ) -> list[dict[str, dict[str, np.ndarray]]]:
+        """For each set in ``others`` (each as long as ``references``), {block: ``metrics.iqa.
+        block_pair_statistics``} of the pairs (references[k], other[k]), for every vision block: a 2AFC set's
+        reference against each candidate, triplet by triplet. Every set streams through in the same batches,
+        so memory holds one batch's block outputs of each (NIGHTS's 20,019 references, a ViT-B/32's 13 layers
+        of 50 tokens, are 40 GB whole), and each reference is encoded once for all the sets. The cache entries
+        are :meth:`encode_block_pairs`'s for the rows 0, 1, …, n − 1 of both sets."""
+        lengths = {len(other) for other in others}
+        if lengths - {len(references)}:
+            raise ValueError(f"encode_aligned_block_pairs: {references.name} holds {len(references)} images, "
+                             f"the sets paired with it {sorted(lengths)}")
+        rows = np.arange(len(references), dtype=np.int64)
+        pairs = _sha1([hashlib.sha1(rows.tobytes()).hexdigest()] * 2)
+        keys = [{name: {"references": references.identity, "distorted": other.identity, "pairs": pairs,
+                        "layer": name, "kind": "block pair statistics"} for name in self.block_names()}
+                for other in others]
+        if self.cache_dir is not None and all(self._cache_path(k).exists() for key in keys for k in key.values()):
+            packed = [{name: np.load(self._cache_path(k)) for name, k in key.items()} for key in keys]
+        else:
+            computed = self._aligned_pair_statistics(references, others)
+            packed = [{name: self._cached(k, lambda j=j, name=name: computed[j][name]) for name, k in key.items()}
+                      for j, key in enumerate(keys)]
+        return [{name: _unpacked(array) for name, array in statistics.items()} for statistics in packed]
+
+    def _aligned_pair_statistics(self, references: ImageSet, others: Sequence[ImageSet]) -> list[dict[str, np.ndarray]]:
+        import torch
+
+        names = self.block_names()
+        packed: list[dict[str, np.ndarray]] = [{} for _ in others]
+        starts = range(0, len(references), self.batch_size)
+        for start in tqdm(starts, desc=f"block pairs {references.name} @ {self.checkpoint_path.stem}",
+                          disable=not self.progress, leave=False):
+            stop = min(start + self.batch_size, len(references))
+            batches = [images.batch(start, stop).to(self.device, non_blocking=True) for images in (references, *others)]
+            with torch.no_grad(), self._autocast():
+                outputs = [self._forward(preprocess_batch(x, self._size, self._mean, self._std), with_blocks=True)
+                           for x in batches]
+            for statistics, other in zip(packed, outputs[1:]):
+                for name in names:
+                    columns = _pair_statistics(outputs[0][name], other[name])
+                    if name not in statistics:
+                        statistics[name] = np.zeros((len(references), columns.shape[1]))
+                    statistics[name][start:stop] = columns
+        return [{name: statistics.get(name, np.zeros((0, 3))) for name in names} for statistics in packed]
 
     def _forward(self, x: torch.Tensor, with_blocks: bool) -> dict[str, torch.Tensor]:
         if not with_blocks:

@@ -73,6 +73,7 @@ similarity_dataset = None  # embedded | bapps | nights
 similarity_root = None  # bapps: the folder holding 2afc/; nights: the folder holding data.csv (or its parent)
 similarity_protocol = None  # all | votes6 (nights: only triplets with at least 6 votes, as DreamSim reports)
 similarity_split = None  # empty: the evaluation split (bapps val, nights test); or bapps train, nights train | val | all (every row, as the authors score)
+layers = None  # final: the image embedding only; all: every vision block too (as page 2, and as the authors score NIGHTS)
 
 # %%
 from IPython.display import display
@@ -113,7 +114,7 @@ save_figure(similarity_page.triplets_figure(data, params["eval_seed"]), run.run_
 
 # %%
 tables = similarity_step.measure(run, params, data)
-write_tables(tables, run.run_dir)
+write_tables(tables, run.run_dir, optional=similarity_step.OPTIONAL_TABLES)
 display(similarity_step.score_table(tables))
 
 # %% [markdown]
@@ -137,6 +138,20 @@ say(similarity_page.curve_sentences(data, tables) + similarity_page.early_peak_s
 
 # %%
 say(similarity_page.iqa_sentences(run, params, tables))
+
+# %% [markdown]
+# ## Which layer agrees most?
+# With `layers="all"`, every block of the vision tower chooses too, as on page 2: each block's output of
+# the reference is compared with the candidate's *location by location* (every spatial position of a
+# ResNet stage, every token of a transformer block, with its class token), with the chosen distance
+# (`normalized_euclidean` scales each channel over all 2N reference–candidate pairs, as the authors'
+# per-layer NIGHTS code does), and the block picks the nearer candidate. `final` is the embedding,
+# scored above. Which depth agrees most with the judges, and does it move as the model trains?
+
+# %%
+if "two_afc_layers" in tables:
+    save_figure(similarity_page.layer_figure(tables), run.run_dir, "two_afc_layers")
+say(similarity_page.layer_sentences(tables))
 
 # %% [markdown]
 # ## Right and wrong

@@ -468,3 +468,36 @@ def test_block_pairs_streamed_in_batches_give_the_distances_of_the_whole_outputs
     assert all(np.array_equal(cached[n][k], blocks[n][k]) for n in blocks for k in blocks[n])
     swapped = fresh.encode_block_pairs(references, distorted, reference_rows[::-1], distorted_rows[::-1])
     np.testing.assert_allclose(swapped[name]["squared"], blocks[name]["squared"][::-1], rtol=1e-12)
+
+
+@pytest.mark.parametrize("scale", ["tiny", "vit-tiny"])
+def test_aligned_block_pairs_stream_every_set_together(scale, tmp_path):
+    """A 2AFC set's pairs: reference k against candidate k of each other set, batches of 3 over 8 images, equal
+    to the whole outputs' distances and to encode_block_pairs' on the rows 0 … 7, whose cache entries they are."""
+    from clipalign_utils.metrics.iqa import block_distance, location_distance
+
+    model = models.create_model(scale, image_size=32)
+    checkpoint = tmp_path / "epoch_0.pt"
+    torch.save({"epoch": 0, "state_dict": model.state_dict()}, checkpoint)
+    test_set = world.make_test_set(1, 0, CFG).images
+    rng = np.random.default_rng(0)
+    references = ArrayImages(test_set, "references")
+    others = [ArrayImages(np.clip(test_set + sigma * rng.normal(size=test_set.shape), 0, 1).astype(test_set.dtype),
+                          f"p{k}") for k, sigma in enumerate((0.05, 0.2))]
+    encoder = Encoder(checkpoint, models.open_clip_name(scale), 32, batch_size=3, cache_dir=tmp_path / "cache")
+    aligned = encoder.encode_aligned_block_pairs(references, others)
+    whole = encoder.encode_layers(references)
+    assert len(aligned) == 2 and all(list(blocks) == list(whole)[:-1] for blocks in aligned)
+    for other, blocks in zip(others, aligned):
+        other_whole = encoder.encode_layers(other)
+        for name, statistics in blocks.items():
+            for kind in ("cosine", "euclidean", "normalized_euclidean"):
+                np.testing.assert_allclose(block_distance(statistics, kind),
+                                           location_distance(whole[name], other_whole[name], kind), rtol=1e-9)
+    fresh = Encoder(checkpoint, models.open_clip_name(scale), 32, cache_dir=tmp_path / "cache")
+    rows = np.arange(len(references))
+    cached = fresh.encode_block_pairs(references, others[1], rows, rows)
+    assert fresh._model is None  # the aligned pairs' cache entries answer the same pairs asked one by one
+    assert all(np.array_equal(cached[n][k], aligned[1][n][k]) for n in cached for k in cached[n])
+    with pytest.raises(ValueError, match="references holds 8 images, the sets paired with it \\[3, 8\\]"):
+        fresh.encode_aligned_block_pairs(references, [others[0], ArrayImages(test_set[:3], "short")])

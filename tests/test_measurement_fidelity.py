@@ -288,18 +288,28 @@ def test_mean_peak_test_by_hand_and_against_brute_force(measure):
     epochs = [0.0, 0.5, 1.0, 2.0, 6.0]  # early window: 0 < epoch <= 2
     means = [0.5, 0.8, 0.7, 0.75, 0.6]
     values = np.array([m + 0.1 * rng.standard_normal(7) for m in means])
-    values[1, 3] = np.nan  # a missing item (a constant saliency map) leaves that checkpoint's mean
+    # A missing item (a constant saliency map) at a compared checkpoint leaves that item out of every mean (the
+    # comparison stays paired); one missing at the untrained checkpoint, which the test does not compare, does not.
+    values[1, 3] = np.nan
+    values[0, 5] = np.nan
     per_item = pd.DataFrame([{"checkpoint": f"epoch_{e:g}", "epoch": e, "item": i, "value": values[k, i]}
                              for k, e in enumerate(epochs) for i in range(7)]).sample(frac=1, random_state=0)
     result = mean_peak_test(per_item, "value", "item", n_boot=400, seed=5)
-    point = np.nanmean(values, axis=1)
-    assert result["n_early"] == 3 and result["n_items"] == 7 and result["final_epoch"] == 6.0
+    kept = values[:, [0, 1, 2, 4, 5, 6]]
+    point = kept.mean(axis=1)
+    assert result["n_early"] == 3 and result["n_items"] == 6 and result["final_epoch"] == 6.0
     assert result["early_peak_epoch"] == epochs[1 + int(np.argmax(point[1:4]))]
     assert result["early_drop"] == pytest.approx(point[1:4].max() - point[4])
+    assert result["final_value"] == pytest.approx(point[4])
     # Brute force: the same draws of items at every checkpoint, the maximum over the window per resample.
-    draws = np.random.default_rng(5).integers(0, 7, size=(400, 7))
-    replicates = [max(np.nanmean(values[k, d]) for k in (1, 2, 3)) - np.nanmean(values[4, d]) for d in draws]
+    draws = np.random.default_rng(5).integers(0, 6, size=(400, 6))
+    replicates = [max(kept[k, d].mean() for k in (1, 2, 3)) - kept[4, d].mean() for d in draws]
     assert (result["lo"], result["hi"]) == pytest.approx(tuple(np.quantile(replicates, [0.025, 0.975])))
+    # an early checkpoint where no item is defined is out of the peak, and keeps every item in
+    values[2] = np.nan
+    per_item["value"] = [values[epochs.index(e), i] for e, i in zip(per_item["epoch"], per_item["item"])]
+    result = mean_peak_test(per_item, "value", "item", n_boot=50, seed=5)
+    assert result["n_items"] == 6 and result["early_peak_epoch"] in (0.5, 2.0)
 
 
 def test_early_peak_test_without_early_checkpoints_is_nan():

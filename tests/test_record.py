@@ -241,11 +241,11 @@ def test_a_step_records_the_hashes_of_what_it_loaded(tmp_path):
 def test_eval_seed_alone_draws_the_evaluation_sets(tmp_path):
     # Every step's sets load from parameters without the training seed (so they cannot depend on it: what
     # lets data/cache.py share a set between a command's seeds) and without what only the measurement reads
-    # (a re-run with another distance reads its sets again), and another eval_seed draws other sets.
+    # (a re-run with another distance, or with every layer, reads its sets again), and another eval_seed draws other sets.
     from clipalign_utils.data.cache import NOT_IN_KEY
     from clipalign_utils.orchestration.measure import step_module
 
-    assert set(NOT_IN_KEY) == {"seed", "distance", "n_boot", "device", "eval_batch_size"}
+    assert set(NOT_IN_KEY) == {"seed", "distance", "layers", "n_boot", "device", "eval_batch_size"}
     run = types.SimpleNamespace(run_dir=None, image_size=32)
     without_seed = {k: v for k, v in config.resolve("smoke").items() if k not in NOT_IN_KEY}
     for step in ("iqa", "shape", "noise", "similarity", "saliency"):

@@ -424,7 +424,7 @@ def small_data():
                       built.triplets, "embedded", "a panel, not people", "all", "test", built.panel)
 
 
-STEP_PARAMS = dict(distance="cosine", device="cpu", eval_batch_size=64, n_boot=20, eval_seed=0)
+STEP_PARAMS = dict(distance="cosine", device="cpu", eval_batch_size=64, n_boot=20, eval_seed=0, layers="final")
 
 
 def test_step_scores_every_checkpoint_and_picks_examples(tiny_run, small_data):
@@ -475,6 +475,73 @@ def test_step_scores_every_checkpoint_and_picks_examples(tiny_run, small_data):
     import matplotlib.pyplot as plt
 
     plt.close("all")
+
+
+def test_every_layer_chooses_as_the_authors_per_layer_code_measures(tiny_run, small_data):
+    """layers=all: each block's d0 and d1 by hand from its whole outputs, as the authors' NIGHTS code computes
+    them (per channel, the mean over tokens of the squared difference, divided by its mean over both candidates
+    and every triplet; the root of the mean over channels), then scored; ``final`` is two_afc.csv's score."""
+    from clipalign_utils.encoder import run_encoder
+    from clipalign_utils.metrics.two_afc import two_afc_scores
+    from clipalign_utils.steps.similarity import analysis as step, page as step_page
+
+    params = {**STEP_PARAMS, "distance": "normalized_euclidean", "layers": "all", "eval_batch_size": 5}
+    tables = step.measure(tiny_run, params, small_data)
+    layers = tables["two_afc_layers"]
+    assert list(layers.columns) == step.LAYER_COLUMNS
+    blocks = ["stem", "layer1", "layer2", "layer3", "layer4"]
+    assert layers["layer"].tolist() == (blocks + ["final"]) * 2 and (layers["n_triplets"] == 12).all()
+    final = layers[layers["layer"] == "final"]["score"].to_numpy()
+    np.testing.assert_allclose(final, step.overall(tables)["score"].to_numpy(), rtol=1e-12)
+    p = small_data.triplets["p"].to_numpy()
+    for checkpoint in tiny_run.checkpoints:
+        encoder = run_encoder(tiny_run, checkpoint, "cpu", 64, None)
+        ref, p0, p1 = (encoder.encode_layers(images) for images in (small_data.ref, small_data.p0, small_data.p1))
+        for block in blocks:
+            d = [((ref[block] - other[block]).astype(float) ** 2).mean(axis=1) for other in (p0, p1)]
+            means = (d[0].mean(axis=0) + d[1].mean(axis=0)) / 2
+            d0, d1 = (np.sqrt(np.where(means > 0, x / np.where(means > 0, means, 1), 0).mean(axis=1)) for x in d)
+            row = layers[(layers["checkpoint"] == checkpoint.name) & (layers["layer"] == block)].iloc[0]
+            assert row["score"] == pytest.approx(two_afc_scores(d0, d1, p).mean(), abs=1e-12), (checkpoint.name, block)
+            assert row["score_lo"] <= row["score"] <= row["score_hi"]
+    again = step.measure(tiny_run, params, small_data)  # the block statistics from the cache, identical
+    pd.testing.assert_frame_equal(again["two_afc_layers"], layers)
+    best = layers.loc[layers.groupby("checkpoint", sort=False)["score"].idxmax()]
+    sentences = step_page.layer_sentences(tables)
+    assert sentences[0].startswith(f"epoch 0: most agreeing layer {best['layer'].iloc[0]} (2AFC score "
+                                   f"{best['score'].iloc[0]:.3f} [") and f"the embedding {final[0]:.3f})" in sentences[0]
+    assert len(sentences) == 2
+    assert step_page.layer_figure(tables).axes[0].get_title() == "2AFC score of each vision block's output over training"
+    assert step_page.layer_figure({}) is None
+    assert step_page.layer_sentences({}) == [
+        "layers='final': only the image embedding was scored (run with -p layers=all for every block)"]
+    import matplotlib.pyplot as plt
+
+    plt.close("all")
+
+
+def test_notebook_scores_every_layer(smoke_run_copy):
+    import json
+
+    from clipalign_utils.orchestration.pipeline import run_step
+    from helpers import notebook_text
+
+    run_step("similarity", smoke_run_copy, "smoke", {"layers": "all"}, progress=False)
+    metrics = smoke_run_copy / "metrics"
+    layers, two_afc = pd.read_csv(metrics / "two_afc_layers.csv"), pd.read_csv(metrics / "two_afc.csv")
+    final = layers[layers["layer"] == "final"].set_index("checkpoint")["score"]
+    overall = two_afc[two_afc["subset"] == "all"].set_index("checkpoint")["score"]
+    pd.testing.assert_series_equal(final.sort_index(), overall.sort_index(), check_names=False)
+    assert len(layers) == 6 * len(overall) and layers["score"].between(0, 1).all()
+    assert (smoke_run_copy / "figures" / "two_afc_layers.png").stat().st_size > 0
+    text = notebook_text(smoke_run_copy / "notebooks" / "07_similarity.ipynb")
+    assert "most agreeing layer" in text
+    steps = json.loads((smoke_run_copy / "record.json").read_text())["steps"]
+    assert steps["similarity"]["parameters"]["layers"] == "all"
+    # measured again with the embedding alone, the per-layer table and its figure go
+    run_step("similarity", smoke_run_copy, "smoke", {"layers": "final"}, progress=False)
+    assert not (metrics / "two_afc_layers.csv").exists()
+    assert not (smoke_run_copy / "figures" / "two_afc_layers.png").exists()
 
 
 # --- the page's sentences and figures, from hand-made tables ----------------------------------------------

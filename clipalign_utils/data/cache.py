@@ -5,7 +5,8 @@ re-run's cost once the embeddings are cached.
 
 One file per set of inputs, ``<cache>/evaluation/<step>-<key>.pkl``: the key hashes the step, the
 resolved parameters but those no set is drawn from (the training ``seed``: evaluation sets are drawn from
-``eval_seed``; and what only the measurement reads: ``distance``, ``n_boot``, ``device``, ``eval_batch_size``;
+``eval_seed``; and what only the measurement reads: ``distance``, ``layers``, ``n_boot``, ``device``,
+``eval_batch_size``;
 ``tests/test_record.py`` loads every step's sets without them), the run's input size and the package's
 source, so any change to one of these draws the sets again, and a cached set is what the code would draw
 now. ``<cache>`` is ``$CLIPALIGN_CACHE_DIR``, else ``$XDG_CACHE_HOME/clipalign``, else
@@ -27,7 +28,7 @@ from ..io import atomic_write
 
 # Parameters that do not reach the evaluation sets (see the module's docstring): a step re-run with another
 # distance reads the sets it drew before.
-NOT_IN_KEY = ("seed", "distance", "n_boot", "device", "eval_batch_size")
+NOT_IN_KEY = ("seed", "distance", "layers", "n_boot", "device", "eval_batch_size")
 
 
 def cache_root() -> Path:

@@ -55,16 +55,30 @@ def paired_early_peak(epochs, values, replicates, level: float = 0.95,
 def mean_peak_test(per_item: pd.DataFrame, value: str, item: str, n_boot: int = 1000, seed: int = 0,
                    level: float = 0.95, early_fraction: float = EARLY_FRACTION) -> dict:
     """:func:`paired_early_peak` for a measure that is the mean of ``value`` over items (column ``item``):
-    ``per_item`` holds one row per checkpoint × item (columns checkpoint, epoch, item, value; nan values are
-    left out of a mean). Each replicate draws the items with replacement once and takes every checkpoint's
-    mean over that same draw. Adds n_items."""
+    ``per_item`` holds one row per checkpoint × item (columns checkpoint, epoch, item, value). Each replicate
+    draws the items with replacement once and takes every checkpoint's mean over that same draw. An item whose
+    value is nan at a checkpoint the test compares (an early one or the final one; undefined there: a triplet's
+    distance of a zero vector) is left out at every checkpoint, so that the means compared are
+    over the same items (a checkpoint where no item is defined stays nan and out of the peak). Adds n_items,
+    the items kept."""
     if per_item.empty:
         raise ParameterError("mean_peak_test: no rows (no checkpoint was measured)")
     matrix = per_item.pivot(index="checkpoint", columns=item, values=value)
     epochs = per_item.groupby("checkpoint")["epoch"].first().loc[matrix.index]
     order = np.argsort(epochs.to_numpy(float), kind="stable")
     matrix, epochs = matrix.to_numpy(float)[order], epochs.to_numpy(float)[order]
+    defined = np.isfinite(matrix)
+    compared = early_window(epochs, early_fraction)
+    compared[-1] = True
+    compared &= defined.any(axis=1)  # a checkpoint with no defined item is out of the test, not every item
+    matrix = matrix[:, defined[compared].all(axis=0)]
+    if not matrix.shape[1]:
+        matrix = np.full((len(epochs), 1), np.nan)  # no item defined at every compared checkpoint
+        n_items = 0
+    else:
+        n_items = int(matrix.shape[1])
     draws = np.random.default_rng(seed).integers(0, matrix.shape[1], size=(n_boot, matrix.shape[1]))
-    replicates = np.stack([np.nanmean(row[draws], axis=1) for row in matrix])
-    result = paired_early_peak(epochs, np.nanmean(matrix, axis=1), replicates, level, early_fraction)
-    return {**result, "n_items": int(matrix.shape[1])}
+    with np.errstate(invalid="ignore"):  # a checkpoint with no defined item: nan, not a warning
+        replicates = np.stack([row[draws].mean(axis=1) for row in matrix])
+        result = paired_early_peak(epochs, matrix.mean(axis=1), replicates, level, early_fraction)
+    return {**result, "n_items": n_items}

@@ -41,8 +41,10 @@ def alignment_curve(table: pd.DataFrame, log_x: bool = True, extra: Sequence[str
 
 
 def epoch_heatmap(table: pd.DataFrame, rows: str, value: str = "srcc", annotate: bool | None = None,
-                  title: str | None = None, row_order=None):
-    """``rows`` (e.g. distortion type, layer) × checkpoints (columns, by epoch) coloured by ``value``."""
+                  title: str | None = None, row_order=None, scale: tuple[float, float, float] = (-1, 1, 0),
+                  label: str | None = None):
+    """``rows`` (e.g. distortion type, layer) × checkpoints (columns, by epoch) coloured by ``value`` on
+    ``scale`` (lowest, highest, neutral: a correlation's −1, 1 and 0), its colour bar named ``label``."""
     grid = table.pivot_table(index=rows, columns="epoch", values=value, dropna=False)
     grid = grid.sort_index(axis=1)
     if row_order is not None:
@@ -52,10 +54,11 @@ def epoch_heatmap(table: pd.DataFrame, rows: str, value: str = "srcc", annotate:
     if annotate is None:
         annotate = grid.shape[1] <= 20
     fig, ax = plt.subplots(figsize=(3.6 + 0.62 * grid.shape[1], 1.2 + 0.4 * grid.shape[0]))
-    sns.heatmap(grid, ax=ax, cmap="RdBu", vmin=-1, vmax=1, center=0, annot=annotate, fmt=".2f",
-                annot_kws={"fontsize": 7}, linewidths=0.4, cbar_kws={"label": value.upper(), "shrink": 0.8})
+    label = label or value.upper()
+    sns.heatmap(grid, ax=ax, cmap="RdBu", vmin=scale[0], vmax=scale[1], center=scale[2], annot=annotate, fmt=".2f",
+                annot_kws={"fontsize": 7}, linewidths=0.4, cbar_kws={"label": label, "shrink": 0.8})
     ax.tick_params(axis="x", labelrotation=0)
-    ax.set(xlabel="epoch", ylabel="", title=title or f"{value.upper()} per {rows} over training")
+    ax.set(xlabel="epoch", ylabel="", title=title or f"{label} per {rows} over training")
     fig.tight_layout()
     return fig
 
@@ -66,11 +69,13 @@ def distortion_heatmap(table: pd.DataFrame, value: str = "srcc", annotate: bool 
                          title=f"{value.upper()} per distortion type over training")
 
 
-def layer_heatmap(table: pd.DataFrame, value: str = "srcc"):
-    """Vision blocks (rows, input to output) × checkpoints coloured by ``value``."""
+def layer_heatmap(table: pd.DataFrame, value: str = "srcc", scale: tuple[float, float, float] = (-1, 1, 0),
+                  label: str | None = None):
+    """Vision blocks (rows, input to output) × checkpoints coloured by ``value`` (``epoch_heatmap``'s scale
+    and label)."""
     order = list(dict.fromkeys(table["layer"]))
-    return epoch_heatmap(table, "layer", value, row_order=order,
-                         title=f"{value.upper()} of each vision block's output over training")
+    return epoch_heatmap(table, "layer", value, row_order=order, scale=scale, label=label,
+                         title=f"{label or value.upper()} of each vision block's output over training")
 
 
 def distance_quality_scatter(pairs: pd.DataFrame, checkpoints: Sequence[str], labels: Sequence[str],

@@ -17,13 +17,16 @@ from ...metrics.peak import mean_peak_test
 from ...checkpoints import Run
 from ...data.two_afc import TwoAFCData, load_two_afc
 from ...encoder import run_encoders
-from ...metrics.iqa import pair_distances
+from ...metrics.iqa import block_distance, pair_distances, per_pair
 from ...metrics.two_afc import panel_agreement, two_afc_ceiling, two_afc_scores, two_afc_table
 from . import TABLE
 
 CSV_COLUMNS = list(TABLE.columns)  # the registered schema of two_afc.csv
 # two_afc_per_triplet.csv: every triplet (row of data.triplets) scored at every checkpoint.
 PER_TRIPLET_COLUMNS = ["checkpoint", "epoch", "triplet", "d0", "d1", "model_choice", "score"]
+# two_afc_layers.csv (layers="all" only): the overall score of every vision block's output.
+LAYER_COLUMNS = ["checkpoint", "epoch", "dataset", "distance", "layer", "score", "score_lo", "score_hi", "n_triplets"]
+OPTIONAL_TABLES = ("two_afc_layers",)  # with layers="all" only (io.write_tables removes one left from before)
 CLEAR_MARGIN = 0.2  # "the judges lean clearly one way": |p − ½| at least this
 
 
@@ -98,8 +101,35 @@ def measure(run: Run, params: dict, data: TwoAFCData | None = None) -> dict[str,
     per_triplet = pd.concat(per_triplet, ignore_index=True)
     # The synthesis' peak claim: the paired early-peak test of the overall score, resampling triplets.
     peak = mean_peak_test(per_triplet, "score", "triplet", n_boot=params["n_boot"], seed=bootstrap_seed(params))
-    return {"two_afc": pd.concat(rows, ignore_index=True)[CSV_COLUMNS], "two_afc_per_triplet": per_triplet,
-            "two_afc_peak": pd.DataFrame([{"dataset": data.name, "distance": distance, **peak}])}
+    tables = {"two_afc": pd.concat(rows, ignore_index=True)[CSV_COLUMNS], "two_afc_per_triplet": per_triplet,
+              "two_afc_peak": pd.DataFrame([{"dataset": data.name, "distance": distance, **peak}])}
+    if params["layers"] == "all":
+        tables["two_afc_layers"] = measure_layers(run, params, data)
+    return tables
+
+
+def measure_layers(run: Run, params: dict, data: TwoAFCData) -> pd.DataFrame:
+    """One row per checkpoint × vision block (and ``final``, the embedding): the overall 2AFC score (all
+    triplets) of the block's output, compared location by location (``metrics.iqa.block_distance``) as the
+    authors' per-layer NIGHTS code does, with d0 and d1 measured alike (``normalized_euclidean`` scales each
+    channel over the 2N reference–candidate pairs, as :func:`triplet_distances` does for the embedding)."""
+    rows = []
+    n = len(data)
+    for checkpoint, encoder in run_encoders(run, params["device"], params["eval_batch_size"],
+                                            cache_dir=run.layout.cache, progress=True):
+        to_p0, to_p1 = encoder.encode_aligned_block_pairs(data.ref, (data.p0, data.p1))
+        layers = {}
+        for layer in to_p0:
+            both = {stat: np.concatenate([to_p0[layer][stat], to_p1[layer][stat]]) for stat in to_p0[layer]}
+            distances = per_pair(block_distance(both, params["distance"]), data.patches_per_image)
+            layers[layer] = distances[:n], distances[n:]
+        layers["final"] = triplet_distances(encoder, data, params["distance"])
+        for layer, (d0, d1) in layers.items():
+            score = two_afc_table(data.triplets.assign(d0=d0, d1=d1), n_boot=params["n_boot"],
+                                  seed=bootstrap_seed(params)).iloc[0]  # the "all" row
+            rows.append({"checkpoint": checkpoint.name, "epoch": checkpoint.epoch, "dataset": data.name,
+                         "distance": params["distance"], "layer": layer, **score.drop("subset").to_dict()})
+    return pd.DataFrame(rows, columns=LAYER_COLUMNS)
 
 
 def overall(tables: dict[str, pd.DataFrame]) -> pd.DataFrame:

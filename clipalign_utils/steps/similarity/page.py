@@ -9,6 +9,7 @@ from ...data.two_afc import TwoAFCData
 from ...metrics.iqa import peak_summary
 from ...metrics.peak import EARLY_FRACTION
 from ...metrics.two_afc import panel_agreement
+from ...plots.iqa import layer_heatmap
 from ...plots.two_afc import score_curve, triplet_examples
 from ...prose import early_peak_test_sentences
 
@@ -103,6 +104,34 @@ def iqa_sentences(run: Run, params: dict, tables: dict[str, pd.DataFrame]) -> li
             f"{iqa_peak['drop_from_peak']:.3f} below it; the 2AFC score peaks at epoch {peak['peak_epoch']:g} "
             f"({peak['peak_value']:.3f}) and ends {peak['drop_from_peak']:.3f} below it: "
             + ("the same checkpoint" if iqa_peak["peak_epoch"] == peak["peak_epoch"] else "different checkpoints")]
+
+
+# --- which layer -------------------------------------------------------------------------------
+
+def layer_figure(tables: dict[str, pd.DataFrame]):
+    """Every vision block's overall 2AFC score over training (two_afc_layers), chance in the middle of the
+    colour scale; None when only the embedding was scored."""
+    if "two_afc_layers" not in tables:
+        return None
+    return layer_heatmap(tables["two_afc_layers"], "score", scale=(0, 1, 0.5), label="2AFC score")
+
+
+def layer_sentences(tables: dict[str, pd.DataFrame]) -> list[str]:
+    """The vision block that agrees most with the judges at each checkpoint (two_afc_layers), with its
+    interval, or that only the embedding was scored."""
+    if "two_afc_layers" not in tables:
+        return ["layers='final': only the image embedding was scored (run with -p layers=all for every block)"]
+    layers = tables["two_afc_layers"].dropna(subset=["score"])
+    best = layers.loc[layers.groupby("checkpoint", sort=False)["score"].idxmax()]
+    return [f"epoch {row['epoch']:g}: most agreeing layer {row['layer']} (2AFC score {row['score']:.3f} "
+            f"[{row['score_lo']:.3f}, {row['score_hi']:.3f}]; the embedding "
+            f"{final_score(layers, row['checkpoint']):.3f})" for _, row in best.iterrows()]
+
+
+def final_score(layers: pd.DataFrame, checkpoint: str) -> float:
+    """The embedding's (layer ``final``) overall score at ``checkpoint`` in two_afc_layers."""
+    rows = layers[(layers["checkpoint"] == checkpoint) & (layers["layer"] == "final")]
+    return float(rows["score"].iloc[0]) if len(rows) else float("nan")
 
 
 # --- right and wrong ---------------------------------------------------------------------------
