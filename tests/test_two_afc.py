@@ -509,7 +509,7 @@ def test_every_layer_chooses_as_the_authors_per_layer_code_measures(tiny_run, sm
     best = layers.loc[layers.groupby("checkpoint", sort=False)["score"].idxmax()]
     sentences = step_page.layer_sentences(tables)
     assert sentences[0].startswith(f"epoch 0: most agreeing layer {best['layer'].iloc[0]} (2AFC score "
-                                   f"{best['score'].iloc[0]:.3f} [") and f"the embedding {final[0]:.3f})" in sentences[0]
+                                   f"{best['score'].iloc[0]:.3f} [") and f"the image embedding, final, {final[0]:.3f})" in sentences[0]
     assert len(sentences) == 2
     assert step_page.layer_figure(tables).axes[0].get_title() == "2AFC score of each vision block's output over training"
     assert step_page.layer_figure({}) is None

@@ -124,7 +124,7 @@ def layer_sentences(tables: dict[str, pd.DataFrame]) -> list[str]:
     layers = tables["two_afc_layers"].dropna(subset=["score"])
     best = layers.loc[layers.groupby("checkpoint", sort=False)["score"].idxmax()]
     return [f"epoch {row['epoch']:g}: most agreeing layer {row['layer']} (2AFC score {row['score']:.3f} "
-            f"[{row['score_lo']:.3f}, {row['score_hi']:.3f}]; the embedding "
+            f"[{row['score_lo']:.3f}, {row['score_hi']:.3f}]; the image embedding, final, "
             f"{final_score(layers, row['checkpoint']):.3f})" for _, row in best.iterrows()]
 
 
