@@ -141,7 +141,6 @@ def _per_location(intermediates: dict) -> list[torch.Tensor]:
     return outputs
 
 
-
 def _pair_statistics(references, distorted) -> np.ndarray:
     """(pairs, C + 3): ``metrics.iqa.block_pair_statistics`` of two (pairs, L, C) block outputs, pair k against
     pair k: the per-channel sums of squared differences, then ⟨r, d⟩, |r|² and |d|²."""
@@ -160,6 +159,7 @@ def _unpacked(array: np.ndarray) -> dict[str, np.ndarray]:
     from .metrics.iqa import BLOCK_STATISTICS
 
     return {"squared": array[:, :-3], **{stat: array[:, -3 + k] for k, stat in enumerate(BLOCK_STATISTICS[1:])}}
+
 
 class Encoder:
     """Encode image sets and class prompts with one checkpoint.
