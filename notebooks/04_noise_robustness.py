@@ -25,9 +25,10 @@
 # nothing, 1 means the model falls to zero. The paper's claim is that this drop shrinks as
 # training proceeds.
 #
-# **Its ceiling.** Noise can at worst send a model to chance, so the normalized drop can never
-# exceed 1 − chance / acc_clean: a weak checkpoint is bounded low by construction, and a curve of
-# normalized drops can fall merely because clean accuracy falls. Beside it we report the
+# **Its ceiling.** Noise that leaves a model guessing sends it to chance, where the normalized drop
+# is 1 − chance / acc_clean (it passes that only where noise makes the model worse than a guess): a
+# weak checkpoint's drop is bounded low by construction, and a curve of normalized drops can fall
+# merely because clean accuracy falls. Beside it we report the
 # *chance-corrected drop* (acc_clean − acc_noisy) / (acc_clean − chance): the share of the
 # above-chance competence that noise takes away, which reaches 1 at chance for every checkpoint.
 #

@@ -15,7 +15,7 @@
 #
 # The paper observes how alignment, texture bias and noise robustness move during training; the
 # embedded world lets us change their suspected causes and watch. This notebook compares the runs
-# of one sweep (`clipalign sweep`), each an ordinary run of the five steps with some parameters
+# of one sweep (`clipalign sweep`), each an ordinary run of every analysis step with some parameters
 # changed, and asks:
 #
 # 1. Does a stronger texture–label correlation make the early texture phase stronger, and the

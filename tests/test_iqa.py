@@ -333,6 +333,12 @@ def test_data_sentences_on_tid2013(tid2013_data, tmp_path):
     assert iqa_page.level_sentences(tid2013_data) == [
         "quality by level (median over all references and distortions): "
         + ", ".join(f"level {level}: {m:.3f}" for level, m in zip((1, 2, 3), medians))]
+    # the embedded set says what its references are: photographs, and renders named world_<shape>_<texture>
+    pairs = tid2013_data.pairs.assign(reference=tid2013_data.pairs["reference"].map(
+        {"I01": "astronaut", "I02": "coffee", "I03": "world_star_dots"}))
+    embedded = replace(tid2013_data, name="embedded", pairs=pairs)
+    assert "27 distorted images of 3 references (2 photographs scikit-image ships, 1 renders of the held-out " \
+           "world), 3 distortion types" in iqa_page.describe_data(_run(tmp_path), embedded, {"distance": "euclidean"})[0]
     observed = replace(tid2013_data, observer="haarpsi", observer_srcc_tid2013=0.8732, observer_source="a paper")
     lines = iqa_page.ground_truth_sentences(observed)
     assert len(lines) == 4 and lines[1].endswith("published SRCC with TID2013's human MOS: 0.873")

@@ -76,10 +76,18 @@ def test_predictions_on_hand_made_curves():
     assert versus["mean"] == pytest.approx(0.24) and versus["outcome"] == "reproduced"
     assert predicted.loc[("2 the normalized noise drop falls", held_out), "outcome"] == "reproduced"
     assert predicted.loc[("2 the normalized noise drop falls", "clean"), "outcome"] == "not reproduced"
+    # "falls" as predicted where noise was seen; not reproduced (it rises) as predicted where none was
+    assert predicted.loc[("2 the normalized noise drop falls", held_out), "as_predicted"] == "yes"
+    assert predicted.loc[("2 the normalized noise drop falls", "clean"), "as_predicted"] == "yes"
+    assert predicted.loc[("1a within-family alignment declines for seen families", held_out), "as_predicted"] == "yes"
+    assert experiment.as_predicted("2 the normalized noise drop falls", "clean", "reproduced", {"clean": False}) == "no"
+    assert experiment.as_predicted("2 the normalized noise drop falls", "x", "inconclusive", {"x": True}) == "unsettled"
+    assert experiment.as_predicted("2 the normalized noise drop falls", "x", "inconclusive", {}) == "yes"
+    assert experiment.as_predicted("3 alignment and texture bias move together", "x", "not reproduced", {}) == "no"
     assert predicted.loc[("control: texture bias falls", "clean"), "mean"] == pytest.approx(-1.0, abs=1e-5)  # tanh(mean of clipped z)
     lines = experiment_page.sentences(predicted.reset_index(), settings)
-    assert any("falls — as predicted (noise seen in training)" in line for line in lines)
-    assert any("does not clearly fall — as predicted (noise not seen in training)" in line for line in lines)
+    assert any("falls — as predicted (noise seen in training: expected to fall)" in line for line in lines)
+    assert any("rises — as predicted (noise not seen in training: not expected to fall)" in line for line in lines)
     assert not any("as reliable as shape" in line for line in lines)  # no control setting in this table
 
 
@@ -147,7 +155,7 @@ def test_joint_sentence_says_only_what_the_settings_can():
     assert text.startswith("**No setting reproduces the paper's joint picture.** Claims reproduced per setting: "
                            "*clean*: 1/4; *variation 0.6*: 2/4.")
     assert "With quality variation the most is 2 (*variation 0.6*: texture bias falls" in text
-    assert ", against 1 for *clean*." in text and "not sufficient on its own" in text
+    assert ", against 1 for *clean*." in text and "so they do not show it absent" in text
     # clean runs alone cannot speak about quality variation
     clean_only = qe_page.joint_sentence(joint.iloc[:1], settings.iloc[:1])
     assert "not sufficient" not in clean_only and "None of these runs trained with quality variation" in clean_only

@@ -415,9 +415,10 @@ def _published_page() -> str:
     """The intro's lines on where the book lives, from the one repository setting (pyproject.toml)."""
     url, tag = repository.read_setting(REPO_ROOT)
     return (f"The published copy of this book lives at <{repository.pages_url(url)}> once the repository's Pages "
-            f"workflow has deployed it (it is rebuilt from <{url}> on every push to its main branch). Each notebook page offers its executed notebook for download (.ipynb) and opens the "
-            f"notebook of release `{tag}` in Colab, where it installs the package at that release and, run "
-            f"alone, trains the run it needs first.\n")
+            f"workflow has deployed it (it is rebuilt from <{url}> on every push to its main branch). Each notebook page offers its executed notebook for download (.ipynb), and its Colab "
+            f"button opens the notebook of release `{tag}`, where it installs the package at that release and, run "
+            f"alone, trains the run it needs first: the button and the install work once the repository is "
+            f"published and carries the tag `{tag}`.\n")
 
 
 def stage_book(run_dir: str | Path, folder: str = BOOK) -> Path:

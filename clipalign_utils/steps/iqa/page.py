@@ -15,12 +15,23 @@ from ...prose import early_peak_test_sentences
 from .analysis import FAMILY_CURVES, overall, seen_families
 
 
+def _embedded_references(data: IQAData) -> str:
+    """What the embedded set's references are: photographs scikit-image ships and renders of the held-out
+    world (named world_<shape>_<texture>); "" for a real set."""
+    if data.name != "embedded":
+        return ""
+    names = pd.unique(data.pairs["reference"])
+    renders = sum(str(name).startswith("world_") for name in names)
+    return f" ({len(names) - renders} photographs scikit-image ships, {renders} renders of the held-out world)"
+
+
 def describe_data(run: Run, data: IQAData, params: dict) -> list[str]:
     """What is scored: the run's checkpoints, the set's pairs, references, distortion types and levels, the
     distance and how images meet the model's input (and a note when they are shrunk a lot)."""
     pairs = data.pairs
     line = (f"{len(run.checkpoints)} checkpoints of {run.model_name} ({run.image_size} px input); dataset {data.name}: "
-            f"{len(data)} distorted images of {len(data.references) // data.patches_per_image} references, "
+            f"{len(data)} distorted images of {len(data.references) // data.patches_per_image} references"
+            f"{_embedded_references(data)}, "
             f"{pairs['distortion'].nunique()} distortion types, "
             f"levels {', '.join(map(str, sorted(pairs['level'].unique())))}; distance: {params['distance']}; "
             f"iqa_resize: {data.resize_mode} ({data.patches_per_image} patch(es) per image, "

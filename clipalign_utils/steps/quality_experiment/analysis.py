@@ -17,10 +17,13 @@ from ...data.distortions import DISTORTIONS
 from ...layout import PARTS, RunDir
 from ...metrics import mechanism as m
 from ...metrics.families import within_family_alignment
+from ...metrics.tradeoff import NOT_REPRODUCED, REPRODUCED
 from ..iqa.analysis import seen_families
 
 FAMILY_COLUMNS = ["within_family_srcc", "within_seen_srcc", "within_unseen_srcc"]
-PREDICTION_COLUMNS = ["prediction", "setting", "statistic", "mean", "lo", "hi", "n_seeds", "outcome"]
+# outcome: of the prediction's statement as worded (prediction 2: "falls"); as_predicted: whether that is what the
+# chapter expects of the setting (prediction 2 expects no fall where noise was not seen in training): yes | no | unsettled
+PREDICTION_COLUMNS = ["prediction", "setting", "statistic", "mean", "lo", "hi", "n_seeds", "outcome", "as_predicted"]
 NOISE_FAMILY = "additive_gaussian_noise"
 def expand_run_dirs(paths: Sequence[str | Path]) -> list[Path]:
     """The finished run directories (train_params.json and metrics/noise.csv) among ``paths`` and, for a
@@ -88,6 +91,15 @@ def _row(prediction, setting, statistic, mean, lo, hi, n, outcome) -> dict:
     return dict(zip(PREDICTION_COLUMNS, [prediction, setting, statistic, mean, lo, hi, n, outcome]))
 
 
+def as_predicted(prediction: str, setting: str, outcome: str, noise_seen: dict) -> str:
+    """Whether ``outcome`` (of the prediction's statement) is what the chapter expects of ``setting``: "yes",
+    "no" or "unsettled". Prediction 2 expects the noise drop to fall only where noise was seen in training
+    (``noise_is_seen``); elsewhere a drop that does not clearly fall is as predicted."""
+    if prediction.startswith("2 ") and not noise_seen.get(setting, False):
+        return "no" if outcome == REPRODUCED else "yes"
+    return {REPRODUCED: "yes", NOT_REPRODUCED: "no"}.get(outcome, "unsettled")
+
+
 def _summary_rows(prediction: str, statistic: str, values: pd.DataFrame, judge, correlation: bool = False) -> list[dict]:
     return [_row(prediction, r.setting, statistic, r.mean, r.lo, r.hi, r.n_seeds, judge(r.lo, r.hi))
             for r in m.over_seeds(values, correlation).itertuples()]
@@ -95,8 +107,8 @@ def _summary_rows(prediction: str, statistic: str, values: pd.DataFrame, judge, 
 
 def predictions(table: pd.DataFrame, settings: pd.DataFrame) -> pd.DataFrame:
     """The chapter's predictions, one row per prediction × setting (columns PREDICTION_COLUMNS): the
-    statistic's mean over seeds with its t-interval (a correlation's on Fisher's z) and the outcome it gives (reproduced, not
-    reproduced, inconclusive).
+    statistic's mean over seeds with its t-interval (a correlation's on Fisher's z), the outcome it gives (reproduced, not
+    reproduced, inconclusive) and whether that is as predicted for the setting (:func:`as_predicted`).
 
     1a within-seen decline: early_decline(within_seen_srcc) > 0 — with variation, alignment within the
        damage the model learned to ignore peaks early and declines;
@@ -138,6 +150,9 @@ def predictions(table: pd.DataFrame, settings: pd.DataFrame) -> pd.DataFrame:
                           correlation=True)
     rows += _summary_rows("control: texture bias falls", "spearman(epoch, texture bias) per seed",
                           m.per_seed(table, m.epoch_trend, "texture_bias"), m.below_zero, correlation=True)
+    seen = noise_is_seen(settings)
+    for row in rows:
+        row["as_predicted"] = as_predicted(row["prediction"], row["setting"], row["outcome"], seen)
     return pd.DataFrame(rows, columns=PREDICTION_COLUMNS)
 
 
