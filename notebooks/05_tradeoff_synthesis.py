@@ -64,6 +64,7 @@ n_perm = None  # permutations for the p-values
 # %%
 from IPython.display import display
 
+from clipalign_utils import results
 from clipalign_utils.io import write_tables
 from clipalign_utils.plots.common import save_figure
 from clipalign_utils.prose import say
@@ -130,6 +131,7 @@ say(tradeoff_page.plane_sentences(plane, params))
 # verdict; the list under the table says where the seeds differ.
 
 # %%
+say(results.evaluation_sentence(run_dirs))
 display(tables["tradeoff_verdicts"])
 
 # %%

@@ -45,6 +45,7 @@ n_perm = None  # permutations for the p-values
 # %%
 from IPython.display import display
 
+from clipalign_utils import results
 from clipalign_utils.io import write_tables
 from clipalign_utils.plots.common import save_figure
 from clipalign_utils.prose import say
@@ -56,6 +57,7 @@ data = sweep_step.load(runs, params)
 tables = sweep_step.measure(runs, params, data)
 say(sweep_page.intro_sentence(runs, data))
 display(data["settings"])
+say(results.evaluation_sentence(runs))
 
 # %% [markdown]
 # ## Every synthesis curve, per setting

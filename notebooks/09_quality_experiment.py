@@ -21,7 +21,7 @@
 # world renders every training image clean, so nothing in it teaches invariance; this chapter adds
 # the driver and tests it as an experiment, several seeds per setting:
 #
-# - **clean**: the default world (`quality_variation=0`);
+# - **clean**: the default world's training images (`quality_variation=0`);
 # - **variation 0.3 / 0.6**: that fraction of training images degraded by one of the eight embedded
 #   IQA distortion families at a random level 1–5, captions unchanged;
 # - **variation 0.6, held out: …**: the same, with both noise families (additive Gaussian and
@@ -84,6 +84,8 @@ sources = results.parse_run_dirs(run_dirs, run_dir) if run_dirs is not None else
 table, settings = experiment.load(sources, params["distance"])
 say(f"{table['run'].nunique()} runs in {len(settings)} settings; distance: {table['distance'].iloc[0]}")
 display(settings)
+say(experiment_page.fixed_sentences(run_dir))
+say(results.evaluation_sentence(experiment.expand_run_dirs(sources)))
 
 # %% [markdown]
 # ## Every measure, per setting

@@ -163,3 +163,16 @@ def test_joint_sentence_says_only_what_the_settings_can():
     joint.loc[1, "n_reproduced"] = 4
     assert qe_page.joint_sentence(joint, settings) == ("**variation 0.6** reproduces all 4 of the paper's claims on the "
                                                   "seed-mean curve.")
+
+
+def test_fixed_sentences_say_how_the_experiment_differs_from_its_preset(tmp_path):
+    import json
+
+    assert experiment_page.fixed_sentences(tmp_path) == []  # not an experiment's folder
+    (tmp_path / "experiment.json").write_text(json.dumps({"experiment": "quality", "preset": "default", "sweeps": {
+        "a": {"seed": "0,1,2", "epochs": "6", "n_boot": "1000", "quality_variation": "0,0.6"},
+        "b": {"seed": "0,1,2", "epochs": "6", "n_boot": "1000", "quality_variation": "0.3"}}}))
+    # epochs fixed alike and not the preset's 5; n_boot fixed alike but the preset's; quality_variation varies
+    assert experiment_page.fixed_sentences(tmp_path) == [
+        "Every run here differs from the `default` preset's (the runs of pages 1–5) in `epochs=6` (there 5): "
+        "*clean* is the default world's training images, not those runs."]

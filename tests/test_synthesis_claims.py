@@ -214,3 +214,34 @@ def test_an_undefined_verdict_statistic_is_said_with_its_reason():
     assert verdict_sentences(pd.DataFrame([row])) == [
         "- noise drop falls during training: **inconclusive** (spearman(epoch, noise_drop) undefined: noise_drop: "
         "no trend to test (0 checkpoint(s) with a value above chance: a trend needs 3))"]
+
+
+def test_evaluation_sentence_names_the_stand_ins_the_runs_were_measured_on(tmp_path):
+    """What the verdicts rest on, read from the runs' records: an embedded IQA set is judged by the reference
+    observer the run used, a real one by people; the steps measured on stand-ins are named, the others not."""
+    import json
+
+    def run(name, steps):
+        folder = tmp_path / name
+        folder.mkdir()
+        (folder / "record.json").write_text(json.dumps({"steps": {
+            step: {"preset": "smoke", "parameters": parameters, "sources": {}} for step, parameters in steps.items()}}))
+        return folder
+
+    tid2013 = tmp_path / "tid2013"
+    tid2013.mkdir()
+    first = run("a", {"iqa": {"reference_observer": "mdsi"}, "similarity": {}, "noise": {}})
+    second = run("b", {"iqa": {"iqa_dataset": "tid2013", "iqa_root": str(tid2013)},
+                       "similarity": {"similarity_dataset": "nights", "similarity_root": str(tid2013)}})
+    data = results.evaluation_data([first, second]).set_index("step")
+    assert list(data.index) == ["iqa", "noise", "similarity"]  # registry order; steps no run measured are left out
+    assert data.loc["iqa", "datasets"] == "embedded, tid2013"
+    assert data.loc["iqa", "what"] == ("embedded distortions judged by a reference observer (mdsi), not people / "
+                                       "TID2013, judged by people (MOS)")
+    assert data["stand_in"].tolist() == [True, False, True]
+    text = results.evaluation_sentence([second])
+    assert text.startswith("The verdicts rest on these evaluation sets: *iqa*: TID2013, judged by people (MOS); "
+                           "*similarity*: NIGHTS, judged by people.") and "stand-ins" not in text
+    assert "So the iqa, similarity verdicts describe agreement with stand-ins for people" in \
+        results.evaluation_sentence([first])
+    assert results.evaluation_sentence([tmp_path / "empty"]).startswith("No analysis step's record")

@@ -13,6 +13,8 @@ checkpoint: the peak is not picked on the data, and the comparison with the fina
 """
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 import pandas as pd
 
@@ -78,7 +80,10 @@ def mean_peak_test(per_item: pd.DataFrame, value: str, item: str, n_boot: int = 
     else:
         n_items = int(matrix.shape[1])
     draws = np.random.default_rng(seed).integers(0, matrix.shape[1], size=(n_boot, matrix.shape[1]))
-    with np.errstate(invalid="ignore"):  # a checkpoint with no defined item: nan, not a warning
-        replicates = np.stack([row[draws].mean(axis=1) for row in matrix])
-        result = paired_early_peak(epochs, matrix.mean(axis=1), replicates, level, early_fraction)
+    with warnings.catch_warnings():  # a checkpoint with no defined item: nan, not a warning
+        warnings.simplefilter("ignore", RuntimeWarning)
+        # nanmean over the items kept (no nan left but a checkpoint's with none defined): its sums are those
+        # the test took before items were kept, so a table without undefined items keeps its last bits
+        replicates = np.stack([np.nanmean(row[draws], axis=1) for row in matrix])
+        result = paired_early_peak(epochs, np.nanmean(matrix, axis=1), replicates, level, early_fraction)
     return {**result, "n_items": n_items}

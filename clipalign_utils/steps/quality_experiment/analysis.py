@@ -12,9 +12,9 @@ from typing import Sequence
 
 import pandas as pd
 
-from ... import results
+from ... import config, results
 from ...data.distortions import DISTORTIONS
-from ...layout import PARTS, RunDir
+from ...layout import KIND_RECORDS, PARTS, RunDir
 from ...metrics import mechanism as m
 from ...metrics.families import within_family_alignment
 from ...metrics.tradeoff import NOT_REPRODUCED, REPRODUCED
@@ -85,6 +85,23 @@ def load(paths: Sequence[str | Path], distance: str | None = None) -> tuple[pd.D
                                                      texture_correlation=("texture_correlation", "first"),
                                                      n_seeds=("setting", "size")).reset_index())
     return pd.concat(frames, ignore_index=True), settings
+
+
+def fixed_differences(folder: str | Path) -> tuple[str, dict[str, tuple[str, str]]]:
+    """(the experiment's preset, {parameter: (the value every run of the experiment in ``folder`` was given,
+    the preset's)}) for the values all its sweeps fix alike, seeds aside, that differ from the preset's: how
+    the experiment's runs differ from the book's own run. ({} without the folder's experiment.json.)"""
+    path = Path(folder) / KIND_RECORDS["experiment"]
+    if not path.exists():
+        return "", {}
+    record = json.loads(path.read_text())
+    preset = record.get("preset", "default")
+    values = config.PRESETS[preset]
+    sweeps = list(record.get("sweeps", {}).values())
+    fixed = {name: value for name, value in (sweeps[0].items() if sweeps else ())
+             if name != "seed" and name in values and all(sweep.get(name) == value for sweep in sweeps)}
+    return preset, {name: (value, config.format_value(values[name])) for name, value in fixed.items()
+                    if str(value) != config.format_value(values[name])}
 
 
 def _row(prediction, setting, statistic, mean, lo, hi, n, outcome) -> dict:

@@ -6,7 +6,7 @@ import pandas as pd
 
 from ...metrics.tradeoff import NOT_REPRODUCED, REPRODUCED
 
-from .analysis import noise_is_seen
+from .analysis import fixed_differences, noise_is_seen
 
 
 def sentences(predictions_table: pd.DataFrame, settings: pd.DataFrame) -> list[str]:
@@ -35,6 +35,18 @@ def sentences(predictions_table: pd.DataFrame, settings: pd.DataFrame) -> list[s
             verdict += " — with texture as reliable as shape " + _control_reading(r.outcome, shifted)
         lines.append(f"- **{r.prediction}** — *{r.setting}*: {r.statistic} = {interval}: **{verdict}**.")
     return lines
+
+
+def fixed_sentences(folder) -> list[str]:
+    """Markdown: how every run of the experiment differs from its preset's run (the book's own, pages 1–5);
+    none where they do not, or the folder is not an experiment's."""
+    preset, differences = fixed_differences(folder)
+    if not differences:
+        return []
+    return [f"Every run here differs from the `{preset}` preset's (the runs of pages 1–5) in "
+            + ", ".join(f"`{name}={value}` (there {preset_value})" for name, (value, preset_value) in
+                        differences.items())
+            + ": *clean* is the default world's training images, not those runs."]
 
 
 def _control_reading(outcome: str, shifted: list[str]) -> str:
