@@ -215,8 +215,9 @@ def _recorded_line(page: str) -> str:
             f"`book/recorded/{page}/` (measured at commit `{entry['commit']}`; the page says how).")
 
 
-def _run_summary(run_dir: Path, sources: dict[str, Path], trained: Path, recorded_pages=()) -> str:
-    """Markdown describing which run produced the pages: preset, model, timings, checkpoints."""
+def _run_summary(run_dir: Path, sources: dict[str, Path], trained: Path, recorded_pages=(), placeholders=()) -> str:
+    """Markdown describing which run produced the pages: preset, model, timings, checkpoints; and which pages
+    this build did not produce (``recorded_pages``: shown as recorded; ``placeholders``: in their stead)."""
     per_run, synthesis = _step_pages()
     lines = []
     if trained != run_dir:
@@ -242,6 +243,12 @@ def _run_summary(run_dir: Path, sources: dict[str, Path], trained: Path, recorde
                   f"them).", ""]
     elif "09_quality_experiment" in recorded_pages:
         lines += [_recorded_line("09_quality_experiment"), ""]
+    if placeholders:
+        pages = registry.pages()
+        lines += ["This build produced no " + "; no ".join(f"page {page_number(name)} ({pages[name].description})"
+                                                          for name in placeholders)
+                  + ": each of these pages says what it shows in its place (results recorded in the repository, or "
+                    "none) and how to produce its own.", ""]
     lines += ["| | |", "|---|---|"]
     for name, notebook in sources.items():
         duration = json.loads(notebook.read_text())["metadata"].get("papermill", {}).get("duration")
@@ -477,7 +484,7 @@ def stage_book(run_dir: str | Path, folder: str = BOOK) -> Path:
         (stage / "notebooks" / f"{name}.md").write_text(text.rstrip() + colab)
     generated = stage / "_generated"
     generated.mkdir()
-    (generated / "run.md").write_text(_run_summary(run_dir, sources, trained, recorded_pages))
+    (generated / "run.md").write_text(_run_summary(run_dir, sources, trained, recorded_pages, list(placeholders)))
     (generated / "published.md").write_text(_published_page())
     if elsewhere:
         _embedded_world_figure(trained, generated / "world_examples.png", stage / "book" / "world.md")
