@@ -73,7 +73,9 @@ def mean_peak_test(per_item: pd.DataFrame, value: str, item: str, n_boot: int = 
     compared = early_window(epochs, early_fraction)
     compared[-1] = True
     compared &= defined.any(axis=1)  # a checkpoint with no defined item is out of the test, not every item
-    matrix = matrix[:, defined[compared].all(axis=0)]
+    kept = defined[compared].all(axis=0)
+    if not kept.all():  # (a copy only then: its memory layout sets the means' last bits)
+        matrix = matrix[:, kept]
     if not matrix.shape[1]:
         matrix = np.full((len(epochs), 1), np.nan)  # no item defined at every compared checkpoint
         n_items = 0
@@ -82,8 +84,8 @@ def mean_peak_test(per_item: pd.DataFrame, value: str, item: str, n_boot: int = 
     draws = np.random.default_rng(seed).integers(0, matrix.shape[1], size=(n_boot, matrix.shape[1]))
     with warnings.catch_warnings():  # a checkpoint with no defined item: nan, not a warning
         warnings.simplefilter("ignore", RuntimeWarning)
-        # nanmean over the items kept (no nan left but a checkpoint's with none defined): its sums are those
-        # the test took before items were kept, so a table without undefined items keeps its last bits
+        # nanmean over the items kept (no nan left but a checkpoint's with none defined): the sums the test
+        # took before items were kept, so a table without undefined items keeps its last bits
         replicates = np.stack([np.nanmean(row[draws], axis=1) for row in matrix])
         result = paired_early_peak(epochs, np.nanmean(matrix, axis=1), replicates, level, early_fraction)
     return {**result, "n_items": n_items}
