@@ -176,3 +176,18 @@ def test_fixed_sentences_say_how_the_experiment_differs_from_its_preset(tmp_path
     assert experiment_page.fixed_sentences(tmp_path) == [
         "Every run here differs from the `default` preset's (the runs of pages 1–5) in `epochs=6` (there 5): "
         "*clean* is the default world's training images, not those runs."]
+
+
+def test_an_experiment_given_a_relative_folder_hands_its_chapter_the_folder_itself(tmp_path, monkeypatch):
+    """The chapter's kernel runs in the repository: `--out runs/quality` given elsewhere reached it as a path
+    relative to the wrong folder, and the chapter found no runs (a whole experiment's work, then a failure)."""
+    from clipalign_utils.orchestration import experiment as command
+
+    calls = {"sweeps": [], "page": []}
+    monkeypatch.setattr(command, "run_sweep", lambda out, *args, **kwargs: calls["sweeps"].append(out))
+    monkeypatch.setattr(command, "run_page", lambda name, out, *args, **kwargs: calls["page"].append(out))
+    monkeypatch.chdir(tmp_path)
+    assert command.run_experiment("runs/quality", "quality", "smoke", progress=False) == tmp_path / "runs" / "quality"
+    assert calls["page"] == [tmp_path / "runs" / "quality"] and calls["page"][0].is_absolute()
+    assert calls["sweeps"][0] == tmp_path / "runs" / "quality" / "variation"
+    assert json.loads((tmp_path / "runs" / "quality" / "experiment.json").read_text())["preset"] == "smoke"

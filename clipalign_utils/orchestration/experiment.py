@@ -54,7 +54,7 @@ def prepare(out: Path, name: str, preset: str, overrides: dict, only: list[str] 
 def run_experiment(out: str | Path, name: str, preset: str | None = None, overrides: dict | None = None,
                    only: list[str] | None = None, progress: bool = True) -> Path:
     """Run the experiment's sweeps into OUT/<sweep>, then its chapter notebook into OUT/notebooks."""
-    out = Path(out)
+    out = Path(out).resolve()  # the chapter's kernel runs in the repository, not where the command was given
     preset = record.run_preset(out, preset)
     sweeps, chapter, extra = prepare(out, name, preset, dict(overrides or {}), only)
     for k, (sweep, values) in enumerate(sweeps.items(), 1):
