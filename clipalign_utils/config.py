@@ -103,8 +103,8 @@ MULTI_RUN_PRESETS: dict[str, dict[str, tuple]] = {"default": {"seeds": (0, 1, 2)
                                                   "full": {"seeds": (0, 1, 2), "scales": ("tiny", "small")}}
 # The controlled experiments of the book's chapter 6 ("What drives the trade-off?"), which
 # `clipalign run --preset full` also runs, into OUT/drivers: each parameter varied alone around the
-# default run (a one-at-a-time sweep, seed 0, the default scale; 15 minutes on 2 CPU cores at afea4fc, the
-# 24-epoch run 4 of them: book/recorded/06_sweep/).
+# default run (a one-at-a-time sweep, seed 0, the default scale; 9.5 minutes on 2 CPU cores at 8218794, the
+# 24-epoch run 2.8 of them: book/recorded/06_sweep/).
 # Values as `clipalign sweep -p` takes them: lists of sigmas separated by ';'.
 SWEEP_PRESETS: dict[str, dict[str, str]] = {"full": {
     "texture_correlation": "0.5,0.8,0.95",  # how good a shortcut texture is
