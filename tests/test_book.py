@@ -49,8 +49,8 @@ def test_book_has_every_page(smoke_pipeline):
     assert "page 6 shows the one recorded in `book/recorded/06_sweep/`" in summary
     assert "page 9 shows the one recorded in `book/recorded/09_quality_experiment/`" in summary
     # pages 10 and 11, from no run of this build, are named as such
-    assert "This build produced no page 10 (a public CLIP trajectory analysed from its source" in summary
-    assert "; no page 11 (weight interpolation between an early and a late checkpoint" in summary
+    assert "This build produced no page 10, a public CLIP trajectory analysed from its source" in summary
+    assert "; no page 11, weight interpolation between an early and a late checkpoint" in summary
     # … and chapter 10, with the command for the paper's Fig. 1 on a public trajectory, nothing computed.
     real_clip = re.sub(r"<[^>]+>", "", (html / "notebooks" / "10_real_clip.html").read_text())  # text, not markup
     assert "holds no such run" in real_clip

@@ -245,8 +245,8 @@ def _run_summary(run_dir: Path, sources: dict[str, Path], trained: Path, recorde
         lines += [_recorded_line("09_quality_experiment"), ""]
     if placeholders:
         pages = registry.pages()
-        lines += ["This build produced no " + "; no ".join(f"page {page_number(name)} ({pages[name].description})"
-                                                          for name in placeholders)
+        lines += ["This build produced no " + "; no ".join(f"page {page_number(name)}, {pages[name].description}"
+                                                          for name in sorted(placeholders))  # by chapter
                   + ": each of these pages says what it shows in its place (results recorded in the repository, or "
                     "none) and how to produce its own.", ""]
     lines += ["| | |", "|---|---|"]
