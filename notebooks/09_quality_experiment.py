@@ -34,14 +34,16 @@
 # --only-sweeps …` runs a subset; the same command later adds the rest).
 #
 # **Predictions**, each judged on every seed's own run and summarised by the mean over seeds with a
-# 95 % Student-t interval over seeds (the seeds are the replicates; for a correlation, the interval is taken
-# on Fisher's z = atanh(ρ) and transformed back, so it stays inside [−1, 1]):
+# 95 % Student-t interval over seeds (the seeds are the replicates; for a correlation, the interval is cut
+# to [−1, 1], and taken on ρ itself, not Fisher's z, since a seed's ρ is often exactly ±1):
 #
 # 1. with variation, alignment *within* a distortion family peaks early and declines, more for the
 #    families seen in training than for unseen ones (1a, 1b); and we ask whether the overall SRCC,
 #    which also ranks kinds of damage against each other, shows it (1c). The statistic is
 #    early max − final: the best value in the early window (after the untrained model, within the
-#    first third of the run) minus the final value;
+#    first third of the run) minus the final value. It asks whether a curve ends below its best
+#    early value; page 5's claim 1 also asks that the curve's maximum lie in the early window, so a
+#    curve that peaks later can pass 1c here and be inconclusive there;
 # 2. the normalized noise drop falls over training (Spearman ρ with epoch < 0) where noise is a seen
 #    family, and not where it is held out or absent. Where the training noise covers the test's σ
 #    this is augmentation at work; the held-out setting is the real test;

@@ -260,24 +260,29 @@ def test_distortion_sentences_name_the_worst_and_best_type_at_peak_and_final():
         "final checkpoint (epoch 2): worst aligned a (0.500), best b (0.700)"]
 
 
-@pytest.mark.parametrize("lo, hi, verdict", [
-    (0.05, 0.3, "above 0 — an early peak and a decline"),
-    (-0.3, -0.05, "below 0 — the final checkpoint is better aligned than any early one"),
-    (-0.1, 0.3, "includes 0 — no clear early peak")])
-def test_early_peak_sentences(lo, hi, verdict):
+@pytest.mark.parametrize("lo, hi, peak_epoch, verdict", [
+    (0.05, 0.3, 0.5, "above 0 — an early peak and a decline"),
+    # the best early value beats the final one, but the curve's maximum is past the window (claim 1: inconclusive)
+    (0.05, 0.3, 1.0, "above 0, but the curve peaks later, at epoch 1: it ends below its best early value without an "
+                     "early peak"),
+    (-0.3, -0.05, 0.5, "below 0 — the final checkpoint is better aligned than any early one"),
+    (-0.1, 0.3, 0.5, "includes 0 — no clear early peak")])
+def test_early_peak_sentences(lo, hi, peak_epoch, verdict):
     test = {"dataset": "tid2013", "distance": "euclidean", "early_end": 2 / 3, "n_early": 1, "n_references": 3,
             "final_epoch": 2.0, "final_srcc": 0.4, "early_drop": 0.1, "lo": lo, "hi": hi, "early_peak_epoch": 0.5,
             "early_peak_srcc": 0.5}
-    assert iqa_page.early_peak_sentences({"iqa_peak": pd.DataFrame([test])}) == [
+    curve = pd.DataFrame({"checkpoint": ["epoch_0", "epoch_a", "epoch_b", "epoch_2"], "distortion": "all",
+                          "epoch": [0.0, 0.5, 1.0, 2.0], "srcc": [0.2, 0.5, 0.55 if peak_epoch == 1.0 else 0.45, 0.4]})
+    assert iqa_page.early_peak_sentences({"iqa": curve, "iqa_peak": pd.DataFrame([test])}) == [
         "early window: 0 < epoch ≤ 0.333 × 2 = 0.666667 (1 checkpoints)",
         f"best early SRCC 0.500 (epoch 0.5) − final 0.400 = 0.100, paired 95 % interval [{lo:.3f}, {hi:.3f}] "
         f"over 3 references: {verdict}"]
     empty = {**test, "n_early": 0, "early_drop": np.nan, "lo": np.nan, "hi": np.nan}
-    assert iqa_page.early_peak_sentences({"iqa_peak": pd.DataFrame([empty])}) == [
+    assert iqa_page.early_peak_sentences({"iqa": curve, "iqa_peak": pd.DataFrame([empty])}) == [
         "early window: 0 < epoch ≤ 0.333 × 2 = 0.666667 (0 checkpoints)"]
     # checkpoints in the window, none with a value: no test, said so (a review found nan printed as one)
     undefined = {**empty, "n_early": 2, "early_peak_epoch": np.nan, "early_peak_srcc": np.nan}
-    assert iqa_page.early_peak_sentences({"iqa_peak": pd.DataFrame([undefined])}) == [
+    assert iqa_page.early_peak_sentences({"iqa": curve, "iqa_peak": pd.DataFrame([undefined])}) == [
         "early window: 0 < epoch ≤ 0.333 × 2 = 0.666667 (2 checkpoints)",
         "SRCC is undefined at every early checkpoint: no early-peak test"]
 

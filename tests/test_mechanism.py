@@ -82,9 +82,11 @@ def test_predictions_on_hand_made_curves():
     assert predicted.loc[("1a within-family alignment declines for seen families", held_out), "as_predicted"] == "yes"
     assert experiment.as_predicted("2 the normalized noise drop falls", "clean", "reproduced", {"clean": False}) == "no"
     assert experiment.as_predicted("2 the normalized noise drop falls", "x", "inconclusive", {"x": True}) == "unsettled"
-    assert experiment.as_predicted("2 the normalized noise drop falls", "x", "inconclusive", {}) == "yes"
+    # an inconclusive trend settles nothing, where noise was held out too (3 seeds' wide intervals would pass it)
+    assert experiment.as_predicted("2 the normalized noise drop falls", "x", "inconclusive", {}) == "unsettled"
+    assert experiment.as_predicted("2 the normalized noise drop falls", "x", "not reproduced", {}) == "yes"
     assert experiment.as_predicted("3 alignment and texture bias move together", "x", "not reproduced", {}) == "no"
-    assert predicted.loc[("control: texture bias falls", "clean"), "mean"] == pytest.approx(-1.0, abs=1e-5)  # tanh(mean of clipped z)
+    assert predicted.loc[("control: texture bias falls", "clean"), "mean"] == -1.0  # every seed ranks perfectly
     lines = experiment_page.sentences(predicted.reset_index(), settings)
     assert any("falls — as predicted (noise seen in training: expected to fall)" in line for line in lines)
     assert any("rises — as predicted (noise not seen in training: not expected to fall)" in line for line in lines)

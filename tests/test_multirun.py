@@ -66,18 +66,19 @@ def test_t_interval_two_values():
     assert (lo, hi) == pytest.approx((2 - T1, 2 + T1))  # sd sqrt(2), se 1
 
 
-def test_fisher_z_interval_by_hand():
-    # z = atanh(ρ) = 1 and 3: mean 2, sd √2, se 1; the t-interval 2 ± t(0.975, 1), then tanh.
-    mean, lo, hi, n = tradeoff.fisher_z_interval([np.tanh(1.0), np.tanh(3.0), np.nan])
-    assert n == 2 and mean == pytest.approx(np.tanh(2.0))
-    assert (lo, hi) == pytest.approx((np.tanh(2 - T1), np.tanh(2 + T1)))
-    # Three seeds whose t-interval on ρ itself would leave [−1, 1] (ρ = 0.3, 0.9, 1): on z it stays inside.
-    rho = [0.3, 0.9, 1.0]
-    assert tradeoff.t_interval(rho)[2] > 1
-    mean, lo, hi, n = tradeoff.fisher_z_interval(rho)
-    z = np.arctanh([0.3, 0.9, tradeoff.FISHER_CLIP])
-    half = stats.t.ppf(0.975, 2) * z.std(ddof=1) / np.sqrt(3)
-    assert (mean, lo, hi) == pytest.approx((np.tanh(z.mean()), np.tanh(z.mean() - half), np.tanh(z.mean() + half)))
+def test_correlation_interval_by_hand():
+    # ρ = 0.2 and 0.6: mean 0.4, sd 0.2√2, se 0.2; the t-interval 0.4 ± 0.2·t(0.975, 1), cut to [−1, 1].
+    mean, lo, hi, n = tradeoff.correlation_interval([0.2, 0.6, np.nan])
+    assert n == 2 and mean == pytest.approx(0.4)
+    assert (lo, hi) == (max(-1.0, 0.4 - 0.2 * T1), min(1.0, 0.4 + 0.2 * T1))
+    # Seeds that rank perfectly narrow the interval (on Fisher's z, with ±1 clipped, they widened it: the audit's
+    # ρ = −1, −1, −0.9 came out inconclusive while −0.9, −0.85, −0.95 fell clearly).
+    rho = [-1.0, -1.0, -0.9]
+    half = stats.t.ppf(0.975, 2) * np.std(rho, ddof=1) / np.sqrt(3)
+    assert tradeoff.correlation_interval(rho) == pytest.approx((np.mean(rho), -1.0, np.mean(rho) + half, 3))
+    assert tradeoff.correlation_interval(rho)[2] < 0
+    assert tradeoff.correlation_interval([-1.0, -1.0, -1.0]) == (-1.0, -1.0, -1.0, 3)
+    assert tradeoff.correlation_interval([-1.0, 0.2, 0.3])[0] == pytest.approx(-1 / 6)  # the seeds' own mean
     assert -1 <= lo < mean < hi <= 1
 
 
@@ -368,6 +369,13 @@ def test_verdict_sentences_say_where_seeds_differ():
                              "seed alone: inconclusive")
     single = verdict_sentences(verdicts.drop(columns=["scale", "n_seeds", "seeds_agree", "seed_verdicts"]))
     assert single[1] == "- noise drop falls: **inconclusive** (spearman_rho = 0.200, p = 0.5)"
+    # an interval clear of 0 beside "inconclusive" says why (a peak outside the early window)
+    late = verdicts.drop(columns=["scale", "n_seeds", "seeds_agree", "seed_verdicts"]).assign(
+        ci_lo=[np.nan, 0.1], ci_hi=[np.nan, 0.16], p_value=np.nan,
+        detail=["", "peak 0.8 at epoch 5 (outside the early window); max early − final = 0.130 [0.100, 0.160]; "
+                    "the overall peak is not early"])
+    assert verdict_sentences(late)[1] == ("- noise drop falls: **inconclusive** (spearman_rho = 0.200 [0.100, 0.160])"
+                                          " — the overall peak is not early")
 
 
 def test_peak_claim_names_its_interval_over_seeds_and_claim_4_says_why_net_of_time_is_undefined():

@@ -307,3 +307,30 @@ def test_a_sweep_over_a_parameter_whose_check_reads_another_given_beside_it():
                                     "cue_conflict_root": "/data/geirhos"}, "smoke")
     assert swept == {"shape_classifier": ["direct", "imagenet"]} and fixed["cue_conflict_dataset"] == "geirhos"
 
+
+
+def test_shape_and_noise_leave_out_checkpoints_at_chance_and_count_what_they_use():
+    """The sweep page's shape-bias/noise-drop link: a checkpoint guessing on the cue-conflict images (or on clean
+    ones) is left out of the pooled test, as every trend of a classification measure leaves it out; a setting
+    whose last texture bias is undefined (at chance) is not counted among the settings compared (an audit found
+    ρ over 2 settings printed as "over 3")."""
+    from clipalign_utils.metrics import sweep as sweep_metrics
+    from clipalign_utils.metrics.stats import permutation_spearman
+    from clipalign_utils.steps.sweep import page as sweep_page
+
+    table = pd.DataFrame({"setting": ["a"] * 6, "shape_bias": [0.1, 0.2, 0.3, 0.4, 0.5, 0.6],
+                          "noise_drop": [0.9, 0.1, 0.7, 0.3, 0.5, 0.2],
+                          "shape_at_chance": [True, False, False, True, False, False], "at_chance": False})
+    kept = table[~table["shape_at_chance"]]
+    rho, p_value = permutation_spearman(kept["shape_bias"].to_numpy(), kept["noise_drop"].to_numpy(), n_perm=200,
+                                        seed=3)
+    assert sweep_metrics.pooled_relation(table, n_perm=200, seed=3) == {
+        "x": "shape_bias", "y": "noise_drop", "spearman": rho, "p_value": p_value, "n": 4}
+    settings = pd.DataFrame({"setting": ["a", "b", "c"], "sigmas": "0.1"})
+    summary = pd.DataFrame({"setting": ["a", "b", "c"], "final_texture_bias": [0.6, np.nan, 0.4],
+                            "noise_drop_final": [0.5, 0.4, 0.3]})
+    lines = sweep_page.shape_noise_sentences(
+        {"sweep_summary": summary, "sweep_checkpoints": table.assign(setting="a")},
+        {"settings": settings, "factors": [], "reference": {}}, {"n_perm": 200, "eval_seed": 0})
+    assert lines[0] == "across settings, last checkpoints: Spearman(shape bias, noise drop) = nan over 2 settings"
+    assert "n = 4;" in lines[1]

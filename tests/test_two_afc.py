@@ -544,6 +544,14 @@ def test_notebook_scores_every_layer(smoke_run_copy):
     assert not (smoke_run_copy / "figures" / "two_afc_layers.png").exists()
 
 
+def test_a_clear_lean_is_symmetric_about_one_half():
+    from clipalign_utils.steps.similarity.analysis import leans_clearly
+
+    p = pd.Series([0.3, 0.7, 3.5 / 5, 1.5 / 5, 0.31, 0.69, 0.0, 1.0, 0.5])
+    assert abs(0.7 - 0.5) < 0.2  # why |p − ½| ≥ 0.2 left p = 0.7 out
+    assert leans_clearly(p).tolist() == [True, True, True, True, False, False, True, True, False]
+
+
 # --- the page's sentences and figures, from hand-made tables ----------------------------------------------
 def _judged(p_choices, name="embedded", panel=("a", "b")):
     """Five triplets judged by a two-member panel (choices per triplet), or by people (panel=())."""
@@ -619,7 +627,8 @@ def test_early_peak_sentences_read_the_paired_test(tmp_path):
     test = {"dataset": "embedded", "distance": "cosine", "early_end": 5 / 3, "n_early": 4, "final_epoch": 5.0,
             "final_value": 0.61, "early_drop": 0.0125, "lo": -0.011, "hi": 0.049, "early_peak_epoch": 1.0,
             "early_peak_value": 0.6225, "n_items": 270}
-    assert step_page.early_peak_sentences({"two_afc_peak": pd.DataFrame([test])}) == [
+    scores = pd.DataFrame({"subset": "all", "epoch": [0.0, 1.0, 5.0], "score": [0.5, 0.6225, 0.61]})
+    assert step_page.early_peak_sentences({"two_afc": scores, "two_afc_peak": pd.DataFrame([test])}) == [
         "early window: 0 < epoch ≤ 0.333 × 5 = 1.66667 (4 checkpoints)",
         "best early 2AFC score 0.623 (epoch 1) − final 0.610 = 0.013, paired 95 % interval [-0.011, 0.049] over "
         "270 triplets: includes 0 — no clear early peak"]

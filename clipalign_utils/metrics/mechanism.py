@@ -4,7 +4,7 @@ Input: one row per run × checkpoint with columns setting, seed, epoch and the m
 within_seen_srcc, within_unseen_srcc, within_family_srcc, texture_bias, noise_drop, at_chance, shape_at_chance, …;
 the chance flags as ``tradeoff.at_chance`` reads them).
 Every statistic is computed per run (seed) first; a setting's value is the mean over its seeds with a
-Student-t interval over seeds (``tradeoff.t_interval``; for a correlation, on Fisher's z), so the seeds
+Student-t interval over seeds (``tradeoff.t_interval``; for a correlation, cut to [−1, 1]), so the seeds
 are the replicates.
 """
 from __future__ import annotations
@@ -15,7 +15,7 @@ import pandas as pd
 from clipalign_utils.metrics.iqa import early_window
 from clipalign_utils.metrics.stats import permutation_spearman
 from clipalign_utils.metrics.tradeoff import (CLASSIFICATION_MEASURES, INCONCLUSIVE, NOT_REPRODUCED, REPRODUCED,
-                                               above_chance, fisher_z_interval, net_of_time, t_interval)
+                                               above_chance, correlation_interval, net_of_time, t_interval)
 
 
 def early_decline(epochs, values) -> float:
@@ -61,10 +61,10 @@ def partial_relation(epochs, x, y) -> float:
 
 def over_seeds(values: pd.DataFrame, correlation: bool = False) -> pd.DataFrame:
     """Per setting: mean of ``value`` over seeds, its t-interval (lo, hi) and n_seeds, in first-seen order.
-    ``correlation``: the values are correlations (ρ per seed): mean and interval on Fisher's z
-    (``tradeoff.fisher_z_interval``), so the interval stays inside [−1, 1]."""
+    ``correlation``: the values are correlations (ρ per seed): the interval cut to [−1, 1]
+    (``tradeoff.correlation_interval``)."""
     rows = []
-    interval = fisher_z_interval if correlation else t_interval
+    interval = correlation_interval if correlation else t_interval
     for setting, group in values.groupby("setting", sort=False):
         mean, lo, hi, n = interval(group["value"])
         rows.append({"setting": setting, "mean": mean, "lo": lo, "hi": hi, "n_seeds": n})

@@ -135,7 +135,10 @@ def factor_effects(summary: pd.DataFrame, factor: str, measures=None) -> pd.Data
 def pooled_relation(table: pd.DataFrame, x: str = "shape_bias", y: str = "noise_drop",
                     n_perm: int = 10000, seed: int = 0) -> dict:
     """Spearman(x, y) over every checkpoint of every setting, with a permutation p (descriptive: the
-    checkpoints of one run are not independent) and n, the checkpoints with both finite."""
+    checkpoints of one run are not independent) and n, the checkpoints with both finite. A checkpoint whose
+    classifier is at chance for either measure (``tradeoff.above_chance``: shape bias on the cue-conflict
+    decisions, the noise drop on clean images) is left out, as every trend of a classification measure does."""
+    table = above_chance(table, x, y)
     xs, ys = table[x].to_numpy(float), table[y].to_numpy(float)
     rho, p_value = permutation_spearman(xs, ys, n_perm=n_perm, seed=seed)
     return {"x": x, "y": y, "spearman": rho, "p_value": p_value, "n": int(np.sum(np.isfinite(xs) & np.isfinite(ys)))}

@@ -129,7 +129,9 @@ def early_peak_sentences(tables: dict[str, pd.DataFrame]) -> list[str]:
     """The early window and, when it holds checkpoints, the paired early-peak test (iqa_peak) with its verdict."""
     test = tables["iqa_peak"].iloc[0].rename({"early_peak_srcc": "early_peak_value", "final_srcc": "final_value",
                                               "n_references": "n_items"})
-    return early_peak_test_sentences(test, "SRCC", "references", EARLY_FRACTION)
+    rows = overall(tables)
+    return early_peak_test_sentences(test, "SRCC", "references", EARLY_FRACTION,
+                                     peak_summary(rows["epoch"], rows["srcc"])["peak_epoch"])
 
 
 def distortion_sentences(tables: dict[str, pd.DataFrame]) -> list[str]:

@@ -110,10 +110,11 @@ def _row(prediction, setting, statistic, mean, lo, hi, n, outcome) -> dict:
 
 def as_predicted(prediction: str, setting: str, outcome: str, noise_seen: dict) -> str:
     """Whether ``outcome`` (of the prediction's statement) is what the chapter expects of ``setting``: "yes",
-    "no" or "unsettled". Prediction 2 expects the noise drop to fall only where noise was seen in training
-    (``noise_is_seen``); elsewhere a drop that does not clearly fall is as predicted."""
+    "no" or "unsettled" (an inconclusive outcome settles neither way). Prediction 2 expects the noise drop to
+    fall only where noise was seen in training (``noise_is_seen``); elsewhere, a drop that clearly does not
+    fall (its interval above 0) is as predicted, one that clearly falls is not."""
     if prediction.startswith("2 ") and not noise_seen.get(setting, False):
-        return "no" if outcome == REPRODUCED else "yes"
+        return {REPRODUCED: "no", NOT_REPRODUCED: "yes"}.get(outcome, "unsettled")
     return {REPRODUCED: "yes", NOT_REPRODUCED: "no"}.get(outcome, "unsettled")
 
 
@@ -124,7 +125,7 @@ def _summary_rows(prediction: str, statistic: str, values: pd.DataFrame, judge, 
 
 def predictions(table: pd.DataFrame, settings: pd.DataFrame) -> pd.DataFrame:
     """The chapter's predictions, one row per prediction × setting (columns PREDICTION_COLUMNS): the
-    statistic's mean over seeds with its t-interval (a correlation's on Fisher's z), the outcome it gives (reproduced, not
+    statistic's mean over seeds with its t-interval (a correlation's cut to [−1, 1]), the outcome it gives (reproduced, not
     reproduced, inconclusive) and whether that is as predicted for the setting (:func:`as_predicted`).
 
     1a within-seen decline: early_decline(within_seen_srcc) > 0 — with variation, alignment within the

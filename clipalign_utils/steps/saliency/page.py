@@ -7,6 +7,7 @@ import pandas as pd
 
 from ...checkpoints import Run
 from ...metrics import saliency as metrics
+from ...metrics.iqa import peak_summary
 from ...metrics.peak import EARLY_FRACTION
 from ...plots.saliency import saliency_maps_grid
 from ...prose import early_peak_test_sentences
@@ -64,14 +65,16 @@ def early_peak_sentences(tables: dict[str, pd.DataFrame]) -> list[str]:
     if "saliency_peak" not in tables:
         return []
     test = tables["saliency_peak"].iloc[0]
-    return early_peak_test_sentences(test, _name(test["metric"]), "images", EARLY_FRACTION)
+    table = tables["saliency"]
+    curve = table[(table["metric"] == test["metric"]) & ~table["checkpoint"].isin(BASELINES)]
+    sign = -1.0 if test["metric"] in metrics.LOWER_IS_BETTER else 1.0
+    peak_epoch = peak_summary(curve["epoch"], sign * curve["value"])["peak_epoch"]
+    return early_peak_test_sentences(test, _name(test["metric"]), "images", EARLY_FRACTION, peak_epoch)
 
 
 def curve_sentence(table: pd.DataFrame, metric: str) -> str:
     """One computed sentence on a metric's curve: first, peak and last checkpoint with intervals, and the
     centre-bias baseline."""
-    from ...metrics.iqa import peak_summary
-
     rows = table[(table["metric"] == metric) & ~table["checkpoint"].isin(BASELINES)].sort_values("epoch")
     rows = rows.dropna(subset=["value"])
     if rows.empty:

@@ -161,6 +161,12 @@ def example_checkpoints(tables: dict[str, pd.DataFrame]) -> dict[str, str]:
     return dict(zip(("first", "last"), dict.fromkeys([names[0], names[-1]])))
 
 
+def leans_clearly(p: pd.Series, margin: float = CLEAR_MARGIN) -> pd.Series:
+    """p at most ½ − margin or at least ½ + margin (the page's "at most 0.3 or at least 0.7"). Not |p − ½| ≥
+    margin: in floating point |0.7 − 0.5| is 0.19999999999999996, which left p = 0.7 out and kept p = 0.3."""
+    return (p <= 0.5 - margin) | (p >= 0.5 + margin)
+
+
 def example_triplets(scored: pd.DataFrame, n: int = 3, seed: int = 0, min_margin: float = CLEAR_MARGIN
                      ) -> pd.DataFrame:
     """Up to ``n`` triplets the model gets right and ``n`` it gets wrong, from one checkpoint's
@@ -170,7 +176,7 @@ def example_triplets(scored: pd.DataFrame, n: int = 3, seed: int = 0, min_margin
     means the model picks the judges' majority candidate, "wrong" the other one. Drawn at random
     (``seed``), shown in triplet order.
     """
-    clear = scored[(scored["p"] - 0.5).abs() >= min_margin]
+    clear = scored[leans_clearly(scored["p"], min_margin)]
     majority = (clear["p"] > 0.5).astype(float)
     rng = np.random.default_rng(seed)
     picks = []
@@ -184,7 +190,7 @@ def example_triplets(scored: pd.DataFrame, n: int = 3, seed: int = 0, min_margin
 
 def against_panel(scored: pd.DataFrame) -> pd.DataFrame:
     """The triplets with a clear majority on which the model chooses (no tie) the other candidate."""
-    clear = scored[(scored["p"] - 0.5).abs() >= CLEAR_MARGIN]
+    clear = scored[leans_clearly(scored["p"])]
     return clear[(clear["model_choice"] != 0.5) & (clear["model_choice"] != (clear["p"] > 0.5))]
 
 

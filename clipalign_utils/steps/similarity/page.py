@@ -85,7 +85,9 @@ def curve_sentences(data: TwoAFCData, tables: dict[str, pd.DataFrame]) -> list[s
 
 def early_peak_sentences(tables: dict[str, pd.DataFrame]) -> list[str]:
     """The paired early-peak test of the overall score (two_afc_peak), as page 2 reads the SRCC's."""
-    return early_peak_test_sentences(tables["two_afc_peak"].iloc[0], "2AFC score", "triplets", EARLY_FRACTION)
+    scores = overall(tables)
+    return early_peak_test_sentences(tables["two_afc_peak"].iloc[0], "2AFC score", "triplets", EARLY_FRACTION,
+                                     peak_summary(scores["epoch"], scores["score"])["peak_epoch"])
 
 
 def iqa_sentences(run: Run, params: dict, tables: dict[str, pd.DataFrame]) -> list[str]:

@@ -61,7 +61,8 @@ def shape_noise_sentences(tables: dict, data: dict, params: dict) -> list[str]:
     left_out = [s for s in data["settings"]["setting"] if s not in comparable]
     lines = [f"left out (noise drop measured at other sigmas): {', '.join(left_out)}"] if left_out else []
     summary, table = tables["sweep_summary"], tables["sweep_checkpoints"]
-    final = summary[summary["setting"].isin(comparable)].dropna(subset=["noise_drop_final"])
+    # (a last checkpoint at chance has no final texture bias or noise drop: out of the count too)
+    final = summary[summary["setting"].isin(comparable)].dropna(subset=["noise_drop_final", "final_texture_bias"])
     across = sweep_metrics.settings_spearman(1 - final["final_texture_bias"], final["noise_drop_final"])
     pooled = sweep_metrics.pooled_relation(table[table["setting"].isin(comparable)], n_perm=params["n_perm"],
                                            seed=bootstrap_seed(params))
@@ -71,7 +72,8 @@ def shape_noise_sentences(tables: dict, data: dict, params: dict) -> list[str]:
               f"(permutation p = {pooled['p_value']:.3g}, n = {pooled['n']}; descriptive: checkpoints of a run are "
               f"not independent)"]
     if pooled["n"] < 3:
-        lines.append("undetermined: fewer than 3 checkpoints are above chance on clean images, so none has a noise drop")
+        lines.append("undetermined: fewer than 3 checkpoints are above chance both on clean images and on the "
+                     "cue-conflict decisions")
     elif pooled["spearman"] < 0 and pooled["p_value"] < 0.05:
         lines.append("pooled, checkpoints with more shape bias lose less under noise (the paper's direction)" + _TIME)
     elif pooled["spearman"] > 0 and pooled["p_value"] < 0.05:
