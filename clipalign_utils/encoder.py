@@ -339,6 +339,7 @@ class Encoder:
     def _aligned_pair_statistics(self, references: ImageSet, others: Sequence[ImageSet]) -> list[dict[str, np.ndarray]]:
         import torch
 
+        self.model  # loads the model and its preprocessing (block_names may have come from the cache alone)
         names = self.block_names()
         packed: list[dict[str, np.ndarray]] = [{} for _ in others]
         starts = range(0, len(references), self.batch_size)

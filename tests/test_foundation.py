@@ -447,10 +447,10 @@ def test_block_pairs_streamed_in_batches_give_the_distances_of_the_whole_outputs
     model = models.create_model(scale, image_size=32)
     checkpoint = tmp_path / "epoch_0.pt"
     torch.save({"epoch": 0, "state_dict": model.state_dict()}, checkpoint)
-    test_set = world.make_test_set(1, 0, CFG).images
+    test_set = world.make_test_set(1, 0, CFG).images.astype(np.float32) / 255  # floats: the noise stays
     references = ArrayImages(test_set[:3], "references")
     distorted = ArrayImages(np.clip(test_set + 0.1 * np.random.default_rng(0).normal(size=test_set.shape), 0, 1)
-                            .astype(test_set.dtype), "distorted")
+                            .astype(np.float32), "distorted")
     # pairs out of order, a distorted image in two pairs and one in none, across batches of 3
     reference_rows, distorted_rows = np.array([2, 0, 1, 0, 2, 1]), np.array([7, 0, 4, 5, 3, 4])
     encoder = Encoder(checkpoint, models.open_clip_name(scale), 32, batch_size=3, cache_dir=tmp_path / "cache")
@@ -479,11 +479,12 @@ def test_aligned_block_pairs_stream_every_set_together(scale, tmp_path):
     model = models.create_model(scale, image_size=32)
     checkpoint = tmp_path / "epoch_0.pt"
     torch.save({"epoch": 0, "state_dict": model.state_dict()}, checkpoint)
-    test_set = world.make_test_set(1, 0, CFG).images
+    test_set = world.make_test_set(1, 0, CFG).images.astype(np.float32) / 255  # floats: noise below 1/255 stays
     rng = np.random.default_rng(0)
     references = ArrayImages(test_set, "references")
-    others = [ArrayImages(np.clip(test_set + sigma * rng.normal(size=test_set.shape), 0, 1).astype(test_set.dtype),
+    others = [ArrayImages(np.clip(test_set + sigma * rng.normal(size=test_set.shape), 0, 1).astype(np.float32),
                           f"p{k}") for k, sigma in enumerate((0.05, 0.2))]
+    assert not np.array_equal(others[0].images, others[1].images)
     encoder = Encoder(checkpoint, models.open_clip_name(scale), 32, batch_size=3, cache_dir=tmp_path / "cache")
     aligned = encoder.encode_aligned_block_pairs(references, others)
     whole = encoder.encode_layers(references)
@@ -499,5 +500,14 @@ def test_aligned_block_pairs_stream_every_set_together(scale, tmp_path):
     cached = fresh.encode_block_pairs(references, others[1], rows, rows)
     assert fresh._model is None  # the aligned pairs' cache entries answer the same pairs asked one by one
     assert all(np.array_equal(cached[n][k], aligned[1][n][k]) for n in cached for k in cached[n])
+    # pairs not in the cache, asked of an encoder that has read only the block names from it (a 2AFC step after
+    # an IQA step with layers=all): the model loads first (a README audit found it used before it was loaded)
+    another = ArrayImages(np.clip(test_set + 0.3 * rng.normal(size=test_set.shape), 0, 1).astype(np.float32), "p2")
+    late = Encoder(checkpoint, models.open_clip_name(scale), 32, cache_dir=tmp_path / "cache")
+    late.block_names()
+    assert late._model is None
+    distances = block_distance(late.encode_aligned_block_pairs(references, [another])[0][name], "euclidean")
+    np.testing.assert_allclose(distances, location_distance(whole[name], late.encode_layers(another)[name],
+                                                            "euclidean"), rtol=1e-9)
     with pytest.raises(ValueError, match="references holds 8 images, the sets paired with it \\[3, 8\\]"):
         fresh.encode_aligned_block_pairs(references, [others[0], ArrayImages(test_set[:3], "short")])

@@ -473,3 +473,35 @@ def test_a_pages_progress_reaches_a_log_as_a_line_a_minute(monkeypatch):
                               "scoring cat2000:  35%|###5      | 700/2000 [02:05<03:52, 3.4image/s]\n"
                               "scoring cat2000: 100%|##########| 2000/2000 [05:52<00:00, 3.4image/s]\n"
                               "checkpoints: 100%|##########| 2/2 [06:00<00:00, 180s/it]\n")
+
+
+def test_a_step_measured_in_the_commands_process_writes_its_bars_to_a_log_as_lines(monkeypatch):
+    """A streamed run's checkpoints, a folder's other runs and torchrun's ranks measure outside any page's
+    kernel: into a log, tqdm wrote its carriage-return frames (a README audit counted 17 in one log). Measured
+    under ``measuring_bars``, each bar reaches the log once at its total, and other text goes through."""
+    import io
+    import sys
+
+    from tqdm import tqdm
+
+    log = io.StringIO()
+    monkeypatch.setattr(sys, "stderr", log)
+    with pipeline.measuring_bars():
+        for _ in tqdm(range(3), desc="checkpoints", mininterval=0):
+            pass
+        print("a warning the step printed", file=sys.stderr)
+    assert sys.stderr is log
+    text = log.getvalue()
+    assert "\r" not in text
+    assert [line.split("|")[0] + "|" + line.split("|")[2].split("[")[0] for line in text.splitlines()
+            if line.startswith("checkpoints")] == ["checkpoints: 100%| 3/3 "]
+    assert text.endswith("a warning the step printed\n")
+
+    class Terminal(io.StringIO):
+        def isatty(self):
+            return True
+
+    terminal = Terminal()
+    monkeypatch.setattr(sys, "stderr", terminal)
+    with pipeline.measuring_bars():
+        assert sys.stderr is terminal  # a terminal's bars are left to redraw in place

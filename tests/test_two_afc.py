@@ -526,6 +526,9 @@ def test_notebook_scores_every_layer(smoke_run_copy):
     from clipalign_utils.orchestration.pipeline import run_step
     from helpers import notebook_text
 
+    # after the IQA step with every layer, as a whole run with -p layers=all does: the block names are then in the
+    # cache, and the 2AFC step's first encoding must load the model itself (a README audit found it did not)
+    run_step("iqa", smoke_run_copy, "smoke", {"layers": "all"}, progress=False)
     run_step("similarity", smoke_run_copy, "smoke", {"layers": "all"}, progress=False)
     metrics = smoke_run_copy / "metrics"
     layers, two_afc = pd.read_csv(metrics / "two_afc_layers.csv"), pd.read_csv(metrics / "two_afc.csv")

@@ -151,7 +151,8 @@ def main(argv: list[str] | None = None) -> int:
     run.add_argument("--preset", help=f"one of: {', '.join(PRESETS)} (default: the run's own, as it recorded it, "
                                       f"else default)")
     run.add_argument("--out", required=True, help="run directory (created; re-used to resume)")
-    run.add_argument("--only", metavar="STEP", help=f"re-run one step: {', '.join(registry.names())}")
+    run.add_argument("--only", metavar="STEP[,STEP…]",
+                     help=f"re-run these steps (comma-separated): {', '.join(registry.names())}")
     run.add_argument("-p", dest="params", action="append", default=[], metavar="NAME=VALUE",
                      help="override a parameter in every notebook that declares it (repeatable)")
     run.add_argument("--no-book", action="store_true", help="skip building the book")

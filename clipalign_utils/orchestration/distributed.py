@@ -70,7 +70,7 @@ def prefill(out: str | Path, steps: Sequence[str], preset: str | None, given: Ma
     from ..checkpoints import discover_run
     from ..layout import runs_in
     from .measure import step_module
-    from .pipeline import for_step
+    from .pipeline import for_step, measuring_bars
 
     out = Path(out).resolve()
     runs = runs_in(out) or [out]
@@ -84,7 +84,8 @@ def prefill(out: str | Path, steps: Sequence[str], preset: str | None, given: Ma
         for checkpoint in tqdm(mine, desc=f"rank {env['rank']} {run_dir.name}", disable=not progress):
             one = dataclasses.replace(run, checkpoints=[checkpoint])
             for step in steps:
-                step_module(step).measure(one, params[step])
+                with measuring_bars():
+                    step_module(step).measure(one, params[step])
                 made += 1
     return made
 

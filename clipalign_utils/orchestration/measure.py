@@ -32,7 +32,11 @@ def measure_step(run_dir: str | Path, step: str, preset: str | None = None,
     run = discover_run(run_dir, resolved.unless_preset("model"))
     record.stage_entry(run_dir, step, resolved)  # recorded with the tables (write_tables)
     module = step_module(step)
-    return write_tables(module.measure(run, resolved.params), run_dir, getattr(module, "OPTIONAL_TABLES", ()))
+    from .pipeline import measuring_bars
+
+    with measuring_bars():
+        tables = module.measure(run, resolved.params)
+    return write_tables(tables, run_dir, getattr(module, "OPTIONAL_TABLES", ()))
 
 
 def in_own_processes(run_dirs: Sequence[str | Path], step: str, preset: str | None = None,

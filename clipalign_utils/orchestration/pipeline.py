@@ -140,8 +140,10 @@ class KernelBars:
     so that a long cell (a real dataset's scoring, a checkpoint's embeddings) shows in the log that it moves,
     and every bar once at its total, so the log shows where each loop ended."""
 
-    def __init__(self, stream, every: float | None = None):
-        self.stream, self.open, self.every = stream, False, every
+    def __init__(self, stream, every: float | None = None, others: bool = False):
+        # others: write what is not a bar through (a process's own stderr: warnings and errors stay)
+        self.stream, self.open, self.every, self.others = stream, False, every, others
+        self.text_open = False  # others: a line of text written through, not yet ended
         self.last = time.monotonic()
         self.ended = None  # the last bar written at its total: (its description, n/total)
 
@@ -149,6 +151,14 @@ class KernelBars:
         lines = text.split("\n")  # not splitlines: a bar's redraws are '\r'-separated on one line
         for k, line in enumerate(lines):
             bars = [part for part in line.split("\r") if part.strip() and PROGRESS_SEGMENT.search(part)]
+            rest = [part for part in line.split("\r") if part.strip() and not PROGRESS_SEGMENT.search(part)]
+            if self.others and rest:
+                self.end_line()
+                self.stream.write("".join(rest))
+                self.text_open = True
+            if self.others and self.text_open and k < len(lines) - 1:  # the text's line ended
+                self.stream.write("\n")
+                self.text_open = False
             if bars and self.every is None:
                 self.stream.write("\r" + bars[-1])
                 self.open = True
@@ -174,6 +184,24 @@ class KernelBars:
 
     def flush(self) -> None:
         self.stream.flush()
+
+
+@contextmanager
+def measuring_bars():
+    """While a step measures in this process (not in a page's kernel, whose bars :class:`KernelBars` reads):
+    where stderr is a log, its progress bars as a page's are written there, each once at its total and the
+    latest once a minute, not tqdm's carriage-return frames; everything else goes through. A terminal's
+    stderr is left as it is."""
+    if sys.stderr.isatty() or isinstance(sys.stderr, KernelBars):
+        yield
+        return
+    original = sys.stderr
+    sys.stderr = KernelBars(original, every=LOG_PROGRESS_EVERY_S, others=True)
+    try:
+        yield
+    finally:
+        sys.stderr.end_line()
+        sys.stderr = original
 
 
 def run_notebook(name: str, run_dir: Path, parameters: Mapping, progress: bool = True,
