@@ -681,3 +681,20 @@ def test_the_gpu_projection_is_said_in_seconds_when_it_is_under_two_minutes():
     assert (real_clip_cost.FIG1_EPOCHS, real_clip_cost.ASSUMED_GPU_TFLOPS) == (32, 100.0)
     assert "the same work is 3.2 s;" in projection(1e4)  # not "0.1 minutes"
     assert "the same work is 5.3 minutes;" in projection(1e6)  # 320 s
+
+
+def test_a_streamed_synthesis_without_a_step_it_needs_is_refused_before_anything_is_fetched(tmp_path):
+    """--only naming the synthesis without the noise step, on a run that holds no noise.csv: one line before any
+    folder is made or checkpoint fetched (it failed at the synthesis, after every checkpoint was measured)."""
+    from clipalign_utils.orchestration import stream
+
+    with pytest.raises(ParameterError, match=r"^--only iqa,shape,tradeoff: the synthesis \(tradeoff\) needs the "
+                                             r"noise step's table, which .* does not hold: add noise to --only$"):
+        stream._check_synthesis_inputs(tmp_path / "run", "iqa,shape,tradeoff")
+    assert not (tmp_path / "run").exists()
+    stream._check_synthesis_inputs(tmp_path / "run", "iqa,shape,noise,tradeoff")
+    stream._check_synthesis_inputs(tmp_path / "run", None)  # a whole run measures every step
+    stream._check_synthesis_inputs(tmp_path / "run", "iqa")  # no synthesis asked for
+    (tmp_path / "run" / "metrics").mkdir(parents=True)
+    (tmp_path / "run" / "metrics" / "noise.csv").write_text("checkpoint\n")  # measured by an earlier command
+    stream._check_synthesis_inputs(tmp_path / "run", "iqa,shape,tradeoff")

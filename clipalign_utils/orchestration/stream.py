@@ -26,7 +26,7 @@ from tqdm import tqdm
 
 from .. import record, registry
 from ..checkpoints import Checkpoint, Run, discover_run
-from ..errors import CheckpointError, ParameterError
+from ..errors import CheckpointError, ParameterError, shell_arg
 from ..io import write_json
 from ..layout import RunDir
 from ..sources import RemoteCheckpoint, Source, format_epochs, open_source, parse_epochs
@@ -163,6 +163,21 @@ def _check_same_source(layout: RunDir, source: Source) -> dict | None:
     return previous
 
 
+def _check_synthesis_inputs(run_dir: Path, only: str | None) -> None:
+    """``--only`` naming the synthesis without a step whose table it needs, which the run does not hold yet:
+    refused here, not after every checkpoint is fetched and measured."""
+    synthesis = registry.synthesis().name
+    executed = executed_steps(only)
+    if synthesis not in executed:
+        return
+    missing = [step.name for step in registry.steps() if step.summary is not None and step.summary.required
+               and step.name not in executed and not RunDir(run_dir).table(step.tables[0].name).exists()]
+    if missing:
+        raise ParameterError(f"--only {only}: the synthesis ({synthesis}) needs the {', '.join(missing)} "
+                             f"step's table, which {shell_arg(run_dir)} does not hold: add "
+                             f"{','.join(missing)} to --only")
+
+
 def run_streamed(out: str | Path, spec: str, at_epochs: str | None = None, keep_weights: str | None = None,
                  only: str | None = None, preset: str | None = None, overrides: Mapping | None = None,
                  progress: bool = True, share: tuple[int, int] | None = None) -> Path:
@@ -189,6 +204,7 @@ def run_streamed(out: str | Path, spec: str, at_epochs: str | None = None, keep_
     # Each step measures with what it was given before unless given again (a re-run keeps its datasets).
     params = {step: for_step(run_dir, step, resolved).params for step in steps}
     check_steps(run_dir, [*executed_steps(only), REAL_CLIP_PAGE], resolved)  # applied as each page runs
+    _check_synthesis_inputs(run_dir, only)
     # The page renders this run: the source options are not passed on (the page would analyse a source).
     page_extra = {k: v for k, v in extra.items() if k not in NOTEBOOK_OPTIONS}
     layout = RunDir(run_dir)
