@@ -52,8 +52,10 @@ def early_peak_test_sentences(test, what: str, items: str, early_fraction: float
     elif int(test["n_early"]):
         late = (peak_epoch is not None and math.isfinite(float(peak_epoch))
                 and not 0 < float(peak_epoch) <= float(test["early_end"]))
-        verdict = (f"above 0, but the curve peaks later, at epoch {float(peak_epoch):g}: it ends below its best early "
-                   "value without an early peak" if test["lo"] > 0 and late else
+        where = ("at the untrained model (epoch 0)" if late and float(peak_epoch) <= 0
+                 else f"later, at epoch {float(peak_epoch):g}" if late else "")
+        verdict = (f"above 0, but the curve peaks {where}: it ends below its best early value without an early "
+                   "peak" if test["lo"] > 0 and late else
                    "above 0 — an early peak and a decline" if test["lo"] > 0 else
                    "below 0 — the final checkpoint is better aligned than any early one" if test["hi"] < 0 else
                    "includes 0 — no clear early peak")

@@ -265,6 +265,8 @@ def test_distortion_sentences_name_the_worst_and_best_type_at_peak_and_final():
     # the best early value beats the final one, but the curve's maximum is past the window (claim 1: inconclusive)
     (0.05, 0.3, 1.0, "above 0, but the curve peaks later, at epoch 1: it ends below its best early value without an "
                      "early peak"),
+    (0.05, 0.3, 0.0, "above 0, but the curve peaks at the untrained model (epoch 0): it ends below its best early "
+                     "value without an early peak"),
     (-0.3, -0.05, 0.5, "below 0 — the final checkpoint is better aligned than any early one"),
     (-0.1, 0.3, 0.5, "includes 0 — no clear early peak")])
 def test_early_peak_sentences(lo, hi, peak_epoch, verdict):
@@ -272,7 +274,8 @@ def test_early_peak_sentences(lo, hi, peak_epoch, verdict):
             "final_epoch": 2.0, "final_srcc": 0.4, "early_drop": 0.1, "lo": lo, "hi": hi, "early_peak_epoch": 0.5,
             "early_peak_srcc": 0.5}
     curve = pd.DataFrame({"checkpoint": ["epoch_0", "epoch_a", "epoch_b", "epoch_2"], "distortion": "all",
-                          "epoch": [0.0, 0.5, 1.0, 2.0], "srcc": [0.2, 0.5, 0.55 if peak_epoch == 1.0 else 0.45, 0.4]})
+                          "epoch": [0.0, 0.5, 1.0, 2.0],
+                          "srcc": [0.6 if peak_epoch == 0.0 else 0.2, 0.5, 0.55 if peak_epoch == 1.0 else 0.45, 0.4]})
     assert iqa_page.early_peak_sentences({"iqa": curve, "iqa_peak": pd.DataFrame([test])}) == [
         "early window: 0 < epoch ≤ 0.333 × 2 = 0.666667 (1 checkpoints)",
         f"best early SRCC 0.500 (epoch 0.5) − final 0.400 = 0.100, paired 95 % interval [{lo:.3f}, {hi:.3f}] "

@@ -172,9 +172,10 @@ def test_fixed_sentences_say_how_the_experiment_differs_from_its_preset(tmp_path
 
     assert experiment_page.fixed_sentences(tmp_path) == []  # not an experiment's folder
     (tmp_path / "experiment.json").write_text(json.dumps({"experiment": "quality", "preset": "default", "sweeps": {
-        "a": {"seed": "0,1,2", "epochs": "6", "n_boot": "1000", "quality_variation": "0,0.6"},
-        "b": {"seed": "0,1,2", "epochs": "6", "n_boot": "1000", "quality_variation": "0.3"}}}))
-    # epochs fixed alike and not the preset's 5; n_boot fixed alike but the preset's; quality_variation varies
+        "a": {"seed": "0,1,2", "epochs": "6", "n_boot": "1000", "texture_scale": "1.0", "quality_variation": "0,0.6"},
+        "b": {"seed": "0,1,2", "epochs": "6", "n_boot": "1000", "texture_scale": "1.0", "quality_variation": "0.3"}}}))
+    # epochs fixed alike and not the preset's 5; n_boot fixed alike but the preset's (texture_scale too, as "1.0":
+    # compared as a number); quality_variation varies
     assert experiment_page.fixed_sentences(tmp_path) == [
         "Every run here differs from the `default` preset's (the runs of pages 1–5) in `epochs=6` (there 5): "
         "*clean* is the default world's training images, not those runs."]

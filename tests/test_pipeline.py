@@ -496,6 +496,23 @@ def test_a_step_measured_in_the_commands_process_writes_its_bars_to_a_log_as_lin
     assert [line.split("|")[0] + "|" + line.split("|")[2].split("[")[0] for line in text.splitlines()
             if line.startswith("checkpoints")] == ["checkpoints: 100%| 3/3 "]
     assert text.endswith("a warning the step printed\n")
+    # a nested bar (tqdm moves the cursor up for it): no terminal codes in the log, each bar once at its end
+    log.seek(0)
+    log.truncate()
+    with pipeline.measuring_bars():
+        for _ in tqdm(range(2), desc="checkpoints", mininterval=0):
+            for _ in tqdm(range(2), desc="images", mininterval=0, leave=False):
+                pass
+    assert "\x1b" not in log.getvalue() and "\r" not in log.getvalue()
+    assert [line.split(":")[0] for line in log.getvalue().splitlines()] == ["images", "checkpoints"]
+
+    class KernelStream(io.StringIO):  # ipykernel's stream: never a tty, and the command reads its bars itself
+        __module__ = "ipykernel.iostream"
+
+    page = KernelStream()
+    monkeypatch.setattr(sys, "stderr", page)
+    with pipeline.measuring_bars():
+        assert sys.stderr is page
 
     class Terminal(io.StringIO):
         def isatty(self):

@@ -238,7 +238,14 @@ def test_evaluation_sentence_names_the_stand_ins_the_runs_were_measured_on(tmp_p
     assert data.loc["iqa", "datasets"] == "embedded, tid2013"
     assert data.loc["iqa", "what"] == ("embedded distortions judged by a reference observer (mdsi), not people / "
                                        "TID2013, judged by people (MOS)")
-    assert data["stand_in"].tolist() == [True, False, True]
+    assert data["stand_in"].tolist() == [True, False, True] and data["people_too"].tolist() == [True, False, True]
+    # one dataset judged by two observers in two runs: both said (a review found the second dropped)
+    third = run("c", {"iqa": {"reference_observer": "vsi"}})
+    assert results.evaluation_data([first, third]).set_index("step").loc["iqa", "what"] == (
+        "embedded distortions judged by a reference observer (mdsi), not people / embedded distortions judged by a "
+        "reference observer (vsi), not people")
+    assert results.evaluation_data([first, third]).set_index("step").loc["iqa", "datasets"] == "embedded"
+    assert "The iqa, similarity verdicts rest partly on stand-ins" in results.evaluation_sentence([first, second])
     text = results.evaluation_sentence([second])
     assert text.startswith("The verdicts rest on these evaluation sets: *iqa*: TID2013, judged by people (MOS); "
                            "*similarity*: NIGHTS, judged by people.") and "stand-ins" not in text

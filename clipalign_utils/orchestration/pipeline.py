@@ -123,6 +123,7 @@ LOG_PROGRESS_EVERY_S = 60  # where stderr is a log (a file, a job's output): a p
 
 
 _BAR_COUNT = re.compile(r"\|\s*(\d+)/(\d+)")
+_TERMINAL_CODES = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")  # tqdm's cursor moves for a nested bar: none in a log
 
 
 def _ended_bar(bar: str) -> tuple[str, str] | None:
@@ -151,7 +152,9 @@ class KernelBars:
         lines = text.split("\n")  # not splitlines: a bar's redraws are '\r'-separated on one line
         for k, line in enumerate(lines):
             bars = [part for part in line.split("\r") if part.strip() and PROGRESS_SEGMENT.search(part)]
-            rest = [part for part in line.split("\r") if part.strip() and not PROGRESS_SEGMENT.search(part)]
+            rest = [_TERMINAL_CODES.sub("", part) for part in line.split("\r")
+                    if part.strip() and not PROGRESS_SEGMENT.search(part)] if self.others else []
+            rest = [part for part in rest if part.strip()]
             if self.others and rest:
                 self.end_line()
                 self.stream.write("".join(rest))
@@ -192,7 +195,9 @@ def measuring_bars():
     where stderr is a log, its progress bars as a page's are written there, each once at its total and the
     latest once a minute, not tqdm's carriage-return frames; everything else goes through. A terminal's
     stderr is left as it is."""
-    if sys.stderr.isatty() or isinstance(sys.stderr, KernelBars):
+    # (a page's kernel: its stderr is ipykernel's stream, never a tty, and the command's KernelBars reads it)
+    in_kernel = type(sys.stderr).__module__.startswith("ipykernel")
+    if sys.stderr.isatty() or in_kernel or isinstance(sys.stderr, KernelBars):
         yield
         return
     original = sys.stderr

@@ -37,7 +37,8 @@ def describe(task: str, dataset: str, params: dict) -> str:
 def evaluation_data(run_dirs: Sequence[str | Path]) -> pd.DataFrame:
     """One row per step that reads a dataset and was measured in any of ``run_dirs``: step, task, datasets
     (those the runs' records hold, comma-separated), what (:func:`describe`, joined with " / " where the runs
-    differ) and stand_in (an embedded set where the task's ground truth is meant to be people)."""
+    differ), stand_in (an embedded set, where the task's ground truth is meant to be people) and people_too (a
+    real set as well, in other runs)."""
     from ..record import entry
 
     rows = []
@@ -46,17 +47,18 @@ def evaluation_data(run_dirs: Sequence[str | Path]) -> pd.DataFrame:
         if parameter is None:
             continue
         task = parameter.removesuffix("_dataset")
-        found: dict[str, str] = {}
+        found: dict[str, str] = {}  # description -> dataset (runs of one dataset judged otherwise differ)
         for run_dir in run_dirs:
             resolved = entry(run_dir, step.name)
             if resolved is not None:
                 dataset = str(resolved.params[parameter])
-                found.setdefault(dataset, describe(task, dataset, resolved.params))
+                found.setdefault(describe(task, dataset, resolved.params), dataset)
         if found:
-            rows.append({"step": step.name, "task": task, "datasets": ", ".join(found),
-                         "what": " / ".join(dict.fromkeys(found.values())),
-                         "stand_in": task in JUDGED_BY_PEOPLE and "embedded" in found})
-    return pd.DataFrame(rows, columns=["step", "task", "datasets", "what", "stand_in"])
+            datasets = list(dict.fromkeys(found.values()))
+            rows.append({"step": step.name, "task": task, "datasets": ", ".join(datasets), "what": " / ".join(found),
+                         "stand_in": task in JUDGED_BY_PEOPLE and "embedded" in datasets,
+                         "people_too": task in JUDGED_BY_PEOPLE and len(set(datasets) - {"embedded"}) > 0})
+    return pd.DataFrame(rows, columns=["step", "task", "datasets", "what", "stand_in", "people_too"])
 
 
 def evaluation_sentence(run_dirs: Sequence[str | Path]) -> str:
@@ -67,8 +69,11 @@ def evaluation_sentence(run_dirs: Sequence[str | Path]) -> str:
         return "No analysis step's record names its evaluation data in these runs."
     text = "The verdicts rest on these evaluation sets: " + "; ".join(
         f"*{r.step}*: {r.what}" for r in data.itertuples()) + "."
-    stand_ins = data.loc[data["stand_in"], "step"].tolist()
+    stand_ins = data.loc[data["stand_in"] & ~data["people_too"], "step"].tolist()
+    partly = data.loc[data["stand_in"] & data["people_too"], "step"].tolist()
     if stand_ins:
         text += (f" So the {', '.join(stand_ins)} verdicts describe agreement with stand-ins for people, not with "
                  "people: the real datasets (TID2013, NIGHTS, MIT1003, …) ask it of people.")
+    if partly:
+        text += f" The {', '.join(partly)} verdicts rest partly on stand-ins for people (the runs on embedded sets)."
     return text

@@ -96,12 +96,15 @@ def fixed_differences(folder: str | Path) -> tuple[str, dict[str, tuple[str, str
         return "", {}
     record = json.loads(path.read_text())
     preset = record.get("preset", "default")
+    if preset not in config.PRESETS:
+        return "", {}
     values = config.PRESETS[preset]
     sweeps = list(record.get("sweeps", {}).values())
     fixed = {name: value for name, value in (sweeps[0].items() if sweeps else ())
              if name != "seed" and name in values and all(sweep.get(name) == value for sweep in sweeps)}
+    # compared as the parameter's type ("1.0" is the preset's 1), shown as given
     return preset, {name: (value, config.format_value(values[name])) for name, value in fixed.items()
-                    if str(value) != config.format_value(values[name])}
+                    if config.coerce(name, value, values[name]) != values[name]}
 
 
 def _row(prediction, setting, statistic, mean, lo, hi, n, outcome) -> dict:
