@@ -152,6 +152,8 @@ class KernelBars:
         lines = text.split("\n")  # not splitlines: a bar's redraws are '\r'-separated on one line
         for k, line in enumerate(lines):
             bars = [part for part in line.split("\r") if part.strip() and PROGRESS_SEGMENT.search(part)]
+            if self.every is not None:  # a log: no cursor moves (tqdm's for a nested bar)
+                bars = [_TERMINAL_CODES.sub("", part) for part in bars]
             rest = [_TERMINAL_CODES.sub("", part) for part in line.split("\r")
                     if part.strip() and not PROGRESS_SEGMENT.search(part)] if self.others else []
             rest = [part for part in rest if part.strip()]
