@@ -272,16 +272,28 @@ class Encoder:
         images are 22 GB). Kept in the cache per block: a re-run reads (pairs, C + 3) numbers per block."""
         reference_rows = np.asarray(reference_rows, dtype=np.int64)
         distorted_rows = np.asarray(distorted_rows, dtype=np.int64)
+        return self._cached_pair_statistics(
+            references, [distorted], reference_rows, distorted_rows,
+            lambda: [self._block_pair_statistics(references, distorted, reference_rows, distorted_rows)])[0]
+
+    def _cached_pair_statistics(self, references: ImageSet, others: Sequence[ImageSet], reference_rows: np.ndarray,
+                                other_rows: np.ndarray, compute) -> list[dict[str, dict[str, np.ndarray]]]:
+        """For each set in ``others``, its block pair statistics with ``references`` (the pairs
+        (references[reference_rows[k]], other[other_rows[k]])) by block, unpacked: read from the cache when every
+        entry is there, else ``compute()`` (one {block: packed array} per set) and each kept. One key per set ×
+        block, the same whichever method asked for the pairs."""
         pairs = _sha1([hashlib.sha1(reference_rows.tobytes()).hexdigest(),
-                       hashlib.sha1(distorted_rows.tobytes()).hexdigest()])
-        keys = {name: {"references": references.identity, "distorted": distorted.identity, "pairs": pairs,
-                       "layer": name, "kind": "block pair statistics"} for name in self.block_names()}
-        if self.cache_dir is not None and all(self._cache_path(k).exists() for k in keys.values()):
-            packed = {name: np.load(self._cache_path(key)) for name, key in keys.items()}
+                       hashlib.sha1(other_rows.tobytes()).hexdigest()])
+        keys = [{name: {"references": references.identity, "distorted": other.identity, "pairs": pairs,
+                        "layer": name, "kind": "block pair statistics"} for name in self.block_names()}
+                for other in others]
+        if self.cache_dir is not None and all(self._cache_path(k).exists() for key in keys for k in key.values()):
+            packed = [{name: np.load(self._cache_path(k)) for name, k in key.items()} for key in keys]
         else:
-            computed = self._block_pair_statistics(references, distorted, reference_rows, distorted_rows)
-            packed = {name: self._cached(key, lambda name=name: computed[name]) for name, key in keys.items()}
-        return {name: _unpacked(array) for name, array in packed.items()}
+            computed = compute()
+            packed = [{name: self._cached(k, lambda j=j, name=name: computed[j][name]) for name, k in key.items()}
+                      for j, key in enumerate(keys)]
+        return [{name: _unpacked(array) for name, array in statistics.items()} for statistics in packed]
 
     def _block_pair_statistics(self, references: ImageSet, distorted: ImageSet, reference_rows: np.ndarray,
                                distorted_rows: np.ndarray) -> dict[str, np.ndarray]:
@@ -318,23 +330,14 @@ class Encoder:
         reference against each candidate, triplet by triplet. Every set streams through in the same batches,
         so memory holds one batch's block outputs of each (NIGHTS's 20,019 references, a ViT-B/32's 13 layers
         of 50 tokens, are 40 GB whole), and each reference is encoded once for all the sets. The cache entries
-        are :meth:`encode_block_pairs`'s for the rows 0, 1, …, n − 1 of both sets."""
+        are :meth:`encode_block_pairs`'s for the rows 0, 1, …, n − 1 of both sets (one key scheme for both)."""
         lengths = {len(other) for other in others}
         if lengths - {len(references)}:
             raise ValueError(f"encode_aligned_block_pairs: {references.name} holds {len(references)} images, "
                              f"the sets paired with it {sorted(lengths)}")
         rows = np.arange(len(references), dtype=np.int64)
-        pairs = _sha1([hashlib.sha1(rows.tobytes()).hexdigest()] * 2)
-        keys = [{name: {"references": references.identity, "distorted": other.identity, "pairs": pairs,
-                        "layer": name, "kind": "block pair statistics"} for name in self.block_names()}
-                for other in others]
-        if self.cache_dir is not None and all(self._cache_path(k).exists() for key in keys for k in key.values()):
-            packed = [{name: np.load(self._cache_path(k)) for name, k in key.items()} for key in keys]
-        else:
-            computed = self._aligned_pair_statistics(references, others)
-            packed = [{name: self._cached(k, lambda j=j, name=name: computed[j][name]) for name, k in key.items()}
-                      for j, key in enumerate(keys)]
-        return [{name: _unpacked(array) for name, array in statistics.items()} for statistics in packed]
+        return self._cached_pair_statistics(references, others, rows, rows,
+                                            lambda: self._aligned_pair_statistics(references, others))
 
     def _aligned_pair_statistics(self, references: ImageSet, others: Sequence[ImageSet]) -> list[dict[str, np.ndarray]]:
         import torch
@@ -346,7 +349,8 @@ class Encoder:
         for start in tqdm(starts, desc=f"block pairs {references.name} @ {self.checkpoint_path.stem}",
                           disable=not self.progress, leave=False):
             stop = min(start + self.batch_size, len(references))
-            batches = [images.batch(start, stop).to(self.device, non_blocking=True) for images in (references, *others)]
+            batches = [images.batch(start, stop).to(self.device, non_blocking=True)
+                       for images in (references, *others)]
             with torch.no_grad(), self._autocast():
                 outputs = [self._forward(preprocess_batch(x, self._size, self._mean, self._std), with_blocks=True)
                            for x in batches]
