@@ -17,6 +17,7 @@ import torch
 from clipalign_utils import cli, models, sources
 from clipalign_utils.errors import CheckpointError, ParameterError
 from clipalign_utils.orchestration import stream
+from clipalign_utils.orchestration.measure import step_module
 from helpers import FileServer, QuietHandler, start_server
 
 LAION_RUN = "Model-B-32_Data-400M_Samples-13B_lr-1e-3_bs-86k"
@@ -178,7 +179,7 @@ def test_laion_scaling_source_through_hf_endpoint(monkeypatch, tmp_path):
 def test_a_stopped_stream_resumes_without_fetching_finished_checkpoints(file_server, tmp_path, monkeypatch):
     handler, address = file_server
     monkeypatch.setattr(stream, "execute", lambda *args, **kwargs: [])  # the notebooks' pass: another test
-    measure = stream.step_module("iqa").measure
+    measure = step_module("iqa").measure
     seen = []
 
     def stopped_at_the_second(run, params, data=None):
@@ -187,13 +188,13 @@ def test_a_stopped_stream_resumes_without_fetching_finished_checkpoints(file_ser
             raise KeyboardInterrupt  # the command is stopped while measuring epoch 2
         return measure(run, params, data)
 
-    monkeypatch.setattr(stream.step_module("iqa"), "measure", stopped_at_the_second)
+    monkeypatch.setattr(step_module("iqa"), "measure", stopped_at_the_second)
     out, template = tmp_path / "run", f"{address}/epoch_{{epoch}}.pt"
     with pytest.raises(KeyboardInterrupt):
         stream.run_streamed(out, template, "1,2,3", None, "iqa", "smoke", {"model": "tiny"}, progress=False)
     assert handler.gets == {"epoch_1.pt": 1, "epoch_2.pt": 1}
     assert [p.name for p in stream.weight_files(stream.RunDir(out))] == ["epoch_2.pt"]  # epoch 1's deleted
-    monkeypatch.setattr(stream.step_module("iqa"), "measure", measure)
+    monkeypatch.setattr(step_module("iqa"), "measure", measure)
     stream.run_streamed(out, template, "1,2,3", None, "iqa", "smoke", {"model": "tiny"}, progress=False)
     assert handler.gets == {"epoch_1.pt": 1, "epoch_2.pt": 1, "epoch_3.pt": 1}  # nothing fetched twice
     # no fetch found weights on disk (each was deleted once measured), and none are left
@@ -220,8 +221,8 @@ def test_a_checkpoint_replaced_at_its_url_by_one_of_the_same_size_is_fetched_and
     server, address = start_server(handler)
     monkeypatch.setattr(stream, "execute", lambda *args, **kwargs: [])  # the notebooks' pass: another test
     measured = []
-    measure = stream.step_module("iqa").measure
-    monkeypatch.setattr(stream.step_module("iqa"), "measure",
+    measure = step_module("iqa").measure
+    monkeypatch.setattr(step_module("iqa"), "measure",
                         lambda run, params, data=None: measured.append(run.checkpoints[0].identity) or
                         measure(run, params, data))
     out, template = tmp_path / "run", f"{address}/epoch_{{epoch}}.pt"
@@ -523,10 +524,10 @@ def test_every_step_measures_a_streamed_checkpoint_alone_then_from_the_cache_wit
     identity = {"source": "http://127.0.0.1:1/epoch_2.pt", "size": weights.stat().st_size, "sha256": None}
     run = Run(tmp_path / "run", "clipalign-tiny", None, [Checkpoint(weights, 2.0, identity)], {"model": "tiny"})
     params = config.resolve("smoke")
-    first = {s.name: stream.step_module(s.name).measure(run, params) for s in registry.analysis_steps()}
+    first = {s.name: step_module(s.name).measure(run, params) for s in registry.analysis_steps()}
     weights.unlink()
     for step, tables in first.items():
-        again = stream.step_module(step).measure(run, params)
+        again = step_module(step).measure(run, params)
         assert sorted(again) == sorted(tables), step
         pd.testing.assert_frame_equal(again[registry.get(step).tables[0].name],
                                       tables[registry.get(step).tables[0].name])

@@ -69,8 +69,8 @@ def prefill(out: str | Path, steps: Sequence[str], preset: str | None, given: Ma
 
     from ..checkpoints import discover_run
     from ..layout import runs_in
-    from .measure import step_module
-    from .pipeline import for_step, measuring_bars
+    from .measure import measure_here
+    from .pipeline import for_step
 
     out = Path(out).resolve()
     runs = runs_in(out) or [out]
@@ -84,8 +84,7 @@ def prefill(out: str | Path, steps: Sequence[str], preset: str | None, given: Ma
         for checkpoint in tqdm(mine, desc=f"rank {env['rank']} {run_dir.name}", disable=not progress):
             one = dataclasses.replace(run, checkpoints=[checkpoint])
             for step in steps:
-                with measuring_bars():
-                    step_module(step).measure(one, params[step])
+                measure_here(step, one, params[step])
                 made += 1
     return made
 

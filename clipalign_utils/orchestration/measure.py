@@ -21,6 +21,16 @@ def step_module(step: str):
     return import_module(registry.get(step).module)
 
 
+def measure_here(step: str, run, params: dict) -> dict:
+    """The step's tables of ``run``, measured in this process rather than a page's kernel (a run not shown, a
+    streamed checkpoint, a torchrun rank's share), its progress bars written as a page's
+    (``pipeline.measuring_bars``)."""
+    from .pipeline import measuring_bars
+
+    with measuring_bars():
+        return step_module(step).measure(run, params)
+
+
 def measure_step(run_dir: str | Path, step: str, preset: str | None = None,
                  given: Mapping | None = None, declared: Sequence[str] | None = None) -> list[Path]:
     """Resolve ``given`` against the run (its record; ``preset`` None: the run's own; what the step was
@@ -31,12 +41,8 @@ def measure_step(run_dir: str | Path, step: str, preset: str | None = None,
     resolved = record.for_step(run_dir, step, resolved, declared)
     run = discover_run(run_dir, resolved.unless_preset("model"))
     record.stage_entry(run_dir, step, resolved)  # recorded with the tables (write_tables)
-    module = step_module(step)
-    from .pipeline import measuring_bars
-
-    with measuring_bars():
-        tables = module.measure(run, resolved.params)
-    return write_tables(tables, run_dir, getattr(module, "OPTIONAL_TABLES", ()))
+    return write_tables(measure_here(step, run, resolved.params), run_dir,
+                        getattr(step_module(step), "OPTIONAL_TABLES", ()))
 
 
 def in_own_processes(run_dirs: Sequence[str | Path], step: str, preset: str | None = None,

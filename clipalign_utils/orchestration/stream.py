@@ -30,9 +30,9 @@ from ..errors import CheckpointError, ParameterError, shell_arg
 from ..io import write_json
 from ..layout import RunDir
 from ..sources import RemoteCheckpoint, Source, format_epochs, open_source, parse_epochs
-from .measure import step_module
-from .pipeline import (check_steps, execute, for_step, measured_steps, measuring_bars, only_steps, run_page,
-                       split_given, step_notebooks)
+from .measure import measure_here
+from .pipeline import (check_steps, execute, for_step, measured_steps, only_steps, run_page, split_given,
+                       step_notebooks)
 
 REAL_CLIP_PAGE = "10_real_clip"  # registered by clipalign_utils/steps/real_clip
 # The streamed run's options as that page's parameters (it analyses a source itself on Colab).
@@ -275,7 +275,6 @@ def _measure_one(run: Run, steps: list[str], params: Mapping[str, dict], layout:
     stay in the cache for the notebooks' pass over the whole trajectory. ``done``: the steps measured
     before (its marker), extended as each finishes."""
     for step in steps:
-        with measuring_bars():
-            step_module(step).measure(run, params[step])
+        measure_here(step, run, params[step])
         done.add(step)
         write_json(_marker(layout, remote), {"identity": remote.identity(), "steps": sorted(done)})
