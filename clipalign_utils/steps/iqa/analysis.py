@@ -13,6 +13,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
 from ...results.tables import pick_distance
@@ -57,12 +58,14 @@ def measure(run: Run, params: dict, data: IQAData | None = None) -> dict[str, pd
     distortion, ``all`` = every pair), "iqa_pairs" (every pair's distance per checkpoint), "iqa_peak" (the
     paired early-peak test, ``early_peak_test``), "iqa_families" (within-family alignment, seen and unseen in
     training: :func:`family_alignment`) and, with ``params["layers"] == "all"``, "iqa_layers"
-    (:func:`measure_layers`), for params' distance, n_boot and seed. ``data``: default :func:`load`."""
+    (:func:`layer_scores`), for params' distance, n_boot and seed. ``data``: default :func:`load`."""
     data = load(run, params) if data is None else data
-    rows, pair_rows = [], []
+    rows, pair_rows, layer_rows = [], [], []
     for checkpoint, encoder in _encoders(run, params):
         scored = data.pairs.assign(model_distance=_distances(
             encoder.encode_images(data.references), encoder.encode_images(data.distorted), data, params["distance"]))
+        if params["layers"] == "all":
+            layer_rows += layer_scores(checkpoint, encoder, data, params, scored["model_distance"].to_numpy())
         table = iqa_table(scored, distance_col="model_distance", n_boot=params["n_boot"], seed=bootstrap_seed(params))
         rows.append(table.assign(checkpoint=checkpoint.name, epoch=checkpoint.epoch, dataset=data.name,
                                  distance=params["distance"], iqa_resize=data.resize_mode))
@@ -74,7 +77,7 @@ def measure(run: Run, params: dict, data: IQAData | None = None) -> dict[str, pd
     tables = {"iqa": iqa, "iqa_pairs": pairs, "iqa_peak": peak_table,
               "iqa_families": family_alignment(iqa, run.run_dir)[1]}
     if params["layers"] == "all":
-        tables["iqa_layers"] = measure_layers(run, params, data)
+        tables["iqa_layers"] = pd.DataFrame(layer_rows)
     return tables
 
 
@@ -88,25 +91,21 @@ def compare_distances(run: Run, params: dict, data: IQAData) -> pd.DataFrame:
                          for kind in DISTANCES])
 
 
-def measure_layers(run: Run, params: dict, data: IQAData) -> pd.DataFrame:
-    """One row per checkpoint × vision block (and ``final``, the embedding): the alignment of the block's
-    output compared location by location (``metrics.iqa.block_distance``), its pairs reduced as the encoder
-    streams the distorted images (``Encoder.encode_block_pairs``)."""
-    rows = []
+def layer_scores(checkpoint, encoder, data: IQAData, params: dict, final: np.ndarray) -> list[dict]:
+    """iqa_layers.csv's rows of one checkpoint: per vision block, and ``final`` (the embedding, whose pair
+    distances iqa.csv scored: ``final``), the alignment of the block's output compared location by location
+    (``metrics.iqa.block_distance``), its pairs reduced as the encoder streams the distorted images
+    (``Encoder.encode_block_pairs``)."""
     quality = data.pairs["quality"].to_numpy()
     reference_rows, distorted_rows = pair_rows(data.pairs["reference_index"], data.pairs["distorted_index"],
                                                data.patches_per_image)
-    for checkpoint, encoder in _encoders(run, params):
-        blocks = encoder.encode_block_pairs(data.references, data.distorted, reference_rows, distorted_rows)
-        layers = {layer: per_pair(block_distance(statistics, params["distance"]), data.patches_per_image)
-                  for layer, statistics in blocks.items()}
-        layers["final"] = _distances(encoder.encode_images(data.references), encoder.encode_images(data.distorted),
-                                     data, params["distance"])
-        for layer, distances in layers.items():
-            rows.append({"checkpoint": checkpoint.name, "epoch": checkpoint.epoch, "dataset": data.name,
-                         "distance": params["distance"], "layer": layer, **alignment_scores(distances, quality),
-                         "n_pairs": len(distances)})
-    return pd.DataFrame(rows)
+    blocks = encoder.encode_block_pairs(data.references, data.distorted, reference_rows, distorted_rows)
+    layers = {layer: per_pair(block_distance(statistics, params["distance"]), data.patches_per_image)
+              for layer, statistics in blocks.items()}
+    layers["final"] = final
+    return [{"checkpoint": checkpoint.name, "epoch": checkpoint.epoch, "dataset": data.name,
+             "distance": params["distance"], "layer": layer, **alignment_scores(distances, quality),
+             "n_pairs": len(distances)} for layer, distances in layers.items()]
 
 
 def seen_families(run_dir: str | Path) -> tuple[str, ...]:

@@ -82,13 +82,16 @@ def measure(run: Run, params: dict, data: TwoAFCData | None = None) -> dict[str,
     2AFC score of :func:`~clipalign_utils.metrics.two_afc.two_afc_table`, with its percentile bootstrap
     interval over triplets (``n_boot``, ``seed``); "two_afc_per_triplet": checkpoint × triplet, both
     distances, the model's choice and the triplet's score; "two_afc_peak": the paired early-peak test of the
-    overall score (``metrics.peak.mean_peak_test``, resampling triplets)}. Embeddings go through the run's cache."""
+    overall score (``metrics.peak.mean_peak_test``, resampling triplets); with ``layers == "all"``,
+    "two_afc_layers" (:func:`layer_scores`)}. Embeddings go through the run's cache."""
     data = load(run, params) if data is None else data
     distance = params["distance"]
-    rows, per_triplet = [], []
+    rows, per_triplet, layer_rows = [], [], []
     for checkpoint, encoder in run_encoders(run, params["device"], params["eval_batch_size"],
                                             cache_dir=run.layout.cache, progress=True):
         d0, d1 = triplet_distances(encoder, data, distance)
+        if params["layers"] == "all":
+            layer_rows += layer_scores(checkpoint, encoder, data, params, (d0, d1))
         table = two_afc_table(data.triplets.assign(d0=d0, d1=d1), n_boot=params["n_boot"], seed=bootstrap_seed(params))
         rows.append(table.assign(checkpoint=checkpoint.name, epoch=checkpoint.epoch, dataset=data.name,
                                  distance=distance))
@@ -104,32 +107,32 @@ def measure(run: Run, params: dict, data: TwoAFCData | None = None) -> dict[str,
     tables = {"two_afc": pd.concat(rows, ignore_index=True)[CSV_COLUMNS], "two_afc_per_triplet": per_triplet,
               "two_afc_peak": pd.DataFrame([{"dataset": data.name, "distance": distance, **peak}])}
     if params["layers"] == "all":
-        tables["two_afc_layers"] = measure_layers(run, params, data)
+        tables["two_afc_layers"] = pd.DataFrame(layer_rows, columns=LAYER_COLUMNS)
     return tables
 
 
-def measure_layers(run: Run, params: dict, data: TwoAFCData) -> pd.DataFrame:
-    """One row per checkpoint × vision block (and ``final``, the embedding): the overall 2AFC score (all
-    triplets) of the block's output, compared location by location (``metrics.iqa.block_distance``) as the
-    authors' per-layer NIGHTS code does, with d0 and d1 measured alike (``normalized_euclidean`` scales each
-    channel over the 2N reference–candidate pairs, as :func:`triplet_distances` does for the embedding)."""
-    rows = []
+def layer_scores(checkpoint, encoder, data: TwoAFCData, params: dict, final: tuple[np.ndarray, np.ndarray]
+                 ) -> list[dict]:
+    """two_afc_layers.csv's rows of one checkpoint: per vision block, and ``final`` (the embedding, whose
+    (d0, d1) two_afc.csv scored: ``final``), the overall 2AFC score (all triplets) of the block's output,
+    compared location by location (``metrics.iqa.block_distance``) as the authors' per-layer NIGHTS code does,
+    with d0 and d1 measured alike (``normalized_euclidean`` scales each channel over the 2N reference–candidate
+    pairs, as :func:`triplet_distances` does for the embedding)."""
     n = len(data)
-    for checkpoint, encoder in run_encoders(run, params["device"], params["eval_batch_size"],
-                                            cache_dir=run.layout.cache, progress=True):
-        to_p0, to_p1 = encoder.encode_aligned_block_pairs(data.ref, (data.p0, data.p1))
-        layers = {}
-        for layer in to_p0:
-            both = {stat: np.concatenate([to_p0[layer][stat], to_p1[layer][stat]]) for stat in to_p0[layer]}
-            distances = per_pair(block_distance(both, params["distance"]), data.patches_per_image)
-            layers[layer] = distances[:n], distances[n:]
-        layers["final"] = triplet_distances(encoder, data, params["distance"])
-        for layer, (d0, d1) in layers.items():
-            score = two_afc_table(data.triplets.assign(d0=d0, d1=d1), n_boot=params["n_boot"],
-                                  seed=bootstrap_seed(params)).iloc[0]  # the "all" row
-            rows.append({"checkpoint": checkpoint.name, "epoch": checkpoint.epoch, "dataset": data.name,
-                         "distance": params["distance"], "layer": layer, **score.drop("subset").to_dict()})
-    return pd.DataFrame(rows, columns=LAYER_COLUMNS)
+    to_p0, to_p1 = encoder.encode_aligned_block_pairs(data.ref, (data.p0, data.p1))
+    layers = {}
+    for layer in to_p0:
+        both = {stat: np.concatenate([to_p0[layer][stat], to_p1[layer][stat]]) for stat in to_p0[layer]}
+        distances = per_pair(block_distance(both, params["distance"]), data.patches_per_image)
+        layers[layer] = distances[:n], distances[n:]
+    layers["final"] = final
+    rows = []
+    for layer, (d0, d1) in layers.items():
+        score = two_afc_table(data.triplets.assign(d0=d0, d1=d1), n_boot=params["n_boot"],
+                              seed=bootstrap_seed(params)).iloc[0]  # the "all" row
+        rows.append({"checkpoint": checkpoint.name, "epoch": checkpoint.epoch, "dataset": data.name,
+                     "distance": params["distance"], "layer": layer, **score.drop("subset").to_dict()})
+    return rows
 
 
 def overall(tables: dict[str, pd.DataFrame]) -> pd.DataFrame:
