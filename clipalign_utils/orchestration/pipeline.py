@@ -154,14 +154,14 @@ class KernelBars:
             bars = [part for part in line.split("\r") if part.strip() and PROGRESS_SEGMENT.search(part)]
             if self.every is not None:  # a log: no cursor moves (tqdm's for a nested bar)
                 bars = [_TERMINAL_CODES.sub("", part) for part in bars]
-            rest = [_TERMINAL_CODES.sub("", part) for part in line.split("\r")
-                    if part.strip() and not PROGRESS_SEGMENT.search(part)] if self.others else []
-            rest = [part for part in rest if part.strip()]
-            if self.others and rest:
+            # others: the text that is not a bar, without the cursor moves that would garble a log
+            rest = [text for text in (_TERMINAL_CODES.sub("", part) for part in line.split("\r")
+                                      if not PROGRESS_SEGMENT.search(part)) if text.strip()] if self.others else []
+            if rest:
                 self.end_line()
                 self.stream.write("".join(rest))
                 self.text_open = True
-            if self.others and self.text_open and k < len(lines) - 1:  # the text's line ended
+            if self.text_open and k < len(lines) - 1:  # the text's line ended
                 self.stream.write("\n")
                 self.text_open = False
             if bars and self.every is None:
