@@ -472,9 +472,11 @@ def test_a_fetched_file_that_does_not_load_is_fetched_anew(stand_ins, tmp_path, 
     out = tmp_path / "out"
     (out / "notes").mkdir(parents=True)  # not a fresh folder: it stays, without the damaged file
     try:
-        with pytest.raises(CheckpointError, match=r"epoch_1\.pt could not be loaded into clipalign-tiny: "):
+        with pytest.raises(CheckpointError, match=rf"^{address}/epoch_1\.pt \(fetched whole, its copy deleted\) "
+                                                  r"could not be loaded into clipalign-tiny: ") as caught:
             stream.run_streamed(out, f"{address}/epoch_{{epoch}}.pt", "1", None, "iqa", "smoke", {"model": "tiny"},
                                 progress=False)
+        assert str(out) not in str(caught.value)  # the URL, not the copy that is gone
         assert stream.weight_files(stream.RunDir(out)) == [] and (out / "notes").is_dir()
         (served / "epoch_1.pt").write_bytes((stand_ins / "epoch_1.pt").read_bytes())
         stream.run_streamed(out, f"{address}/epoch_{{epoch}}.pt", "1", None, "iqa", "smoke", {"model": "tiny"},

@@ -261,10 +261,15 @@ def _measure_each(source: Source, mine: list[RemoteCheckpoint], wanted: list[Rem
                 _measure_one(replace(run, checkpoints=[Checkpoint(path, checkpoint.epoch, checkpoint.identity()
                                                                   if source.remote else None)]),
                              todo, params, layout, checkpoint, done)
-            except CheckpointError:
-                if source.remote:  # a fetched file that does not load is not kept to fail again: fetch it anew
-                    local.unlink(missing_ok=True)
-                raise
+            except CheckpointError as error:
+                if not source.remote:
+                    raise
+                # a fetched file that does not load is not kept to fail again: fetch it anew; the message names
+                # where it came from (the local copy it names is gone)
+                local.unlink(missing_ok=True)
+                message = str(error).replace(f"checkpoint {local}", f"{checkpoint.location} (fetched whole, "
+                                                                    f"its copy deleted)")
+                raise CheckpointError(message) from None
         if source.remote and checkpoint.name not in keep:
             local.unlink(missing_ok=True)
 
