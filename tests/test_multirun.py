@@ -401,6 +401,25 @@ def test_peak_claim_names_its_interval_over_seeds_and_claim_4_says_why_net_of_ti
            "ordered exactly as time)" in covaries and "nan" not in covaries.split("noise_drop:")[1]
 
 
+def test_a_peak_claim_over_seeds_with_the_test_on_one_seed_says_there_is_no_interval():
+    epochs = (0.0, 1.0, 2.0, 3.0, 4.0)
+    runs = []
+    for seed in range(3):
+        rows = _run_rows("tiny", seed, [0.1, 0.5, 0.4, 0.3, 0.2], [0.5, 0.6, 0.7, 0.8, 0.9],
+                         [0.5, 0.4, 0.3, 0.2, 0.1], epochs)
+        drop = 0.3 if seed == 0 else np.nan  # seeds 1 and 2 ran before the test existed
+        runs.append(rows.assign(iqa_early_drop=drop, iqa_early_drop_lo=drop - 0.05, iqa_early_drop_hi=drop + 0.05))
+    peak = tradeoff.verdicts(pd.concat(runs, ignore_index=True), n_perm=200, by="scale").set_index("claim").loc[
+        "IQA alignment peaks early then declines"]
+    assert peak["verdict"] == tradeoff.INCONCLUSIVE and peak["value"] == pytest.approx(0.3)
+    assert peak["detail"].endswith("; max early − final = 0.300; no interval: the test is on fewer than two of "
+                                   "the 3 seeds") and "nan" not in peak["detail"]
+    assert verdict_sentences(peak.to_frame().T.reset_index(names="claim")) == [
+        "- IQA alignment peaks early then declines: **inconclusive** (max early srcc − final srcc (mean over 3 seeds, "
+        "t interval over seeds) = 0.300) — no interval: the test is on fewer than two of the 3 seeds; 67% of 3 "
+        "seeds agree — **the seeds differ** (per seed: 0: reproduced; 1: inconclusive; 2: inconclusive)"]
+
+
 def test_the_means_view_says_which_epochs_are_at_chance():
     from clipalign_utils.steps.tradeoff.analysis import means_view
 

@@ -81,6 +81,9 @@ def verdict_sentences(verdicts: pd.DataFrame) -> list[str]:
                 and (row["ci_lo"] > 0 or row["ci_hi"] < 0)):
             # an interval clear of 0 beside "inconclusive": the reason is the detail's last clause
             line += f" — {str(row['detail']).rsplit('; ', 1)[-1]}"
+        elif row["verdict"] == tradeoff.INCONCLUSIVE and pd.notna(row["value"]) and pd.isna(row["ci_lo"]) \
+                and "; no interval: " in str(row.get("detail", "")):
+            line += f" — {str(row['detail']).rsplit('; ', 1)[-1]}"
         if "seeds_agree" in row.index and row.get("n_seeds", 2) > 1:
             line += f"; {row['seeds_agree']:.0%} of {row['n_seeds']} seeds agree"
             if row["seeds_agree"] < 1 and "seed_verdicts" in row.index:
