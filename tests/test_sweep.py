@@ -332,5 +332,29 @@ def test_shape_and_noise_leave_out_checkpoints_at_chance_and_count_what_they_use
     lines = sweep_page.shape_noise_sentences(
         {"sweep_summary": summary, "sweep_checkpoints": table.assign(setting="a")},
         {"settings": settings, "factors": [], "reference": {}}, {"n_perm": 200, "eval_seed": 0})
-    assert lines[0] == "across settings, last checkpoints: Spearman(shape bias, noise drop) = nan over 2 settings"
+    assert lines[0] == ("across settings, last checkpoints: Spearman(shape bias, noise drop) = undefined (it needs "
+                        "3 settings or more, each measure varying across them) over 2 settings")
     assert "n = 4;" in lines[1]
+
+
+def test_the_shape_noise_figure_draws_the_checkpoints_its_correlation_leaves_out_apart():
+    """Page 6's scatter: the seed-mean epochs at chance (on clean images or on the cue-conflict decisions) are
+    hollow points off the setting's line, as the pooled correlation beside it leaves them out."""
+    import matplotlib.pyplot as plt
+
+    from clipalign_utils.steps.sweep import page as sweep_page
+
+    table = pd.DataFrame({"setting": "a", "seed": 0, "epoch": [0.0, 1.0, 2.0, 3.0], "iqa_srcc": 0.5,
+                          "shape_bias": [0.5, 0.2, 0.3, 0.4], "clean_accuracy": 0.5,
+                          "noise_drop": [0.05, 0.1, 0.7, 0.3], "at_chance": [True, False, False, False],
+                          "shape_at_chance": [False, True, False, False], "checkpoint": "c"})
+    data = {"table": table, "settings": pd.DataFrame({"setting": ["a"], "sigmas": "0.1"}), "factors": [],
+            "reference": {}}
+    fig = sweep_page.shape_noise_figure(data)
+    ax = fig.axes[0]
+    line, = ax.get_lines()
+    # at chance: epoch 0 on clean images (its drop is nan in the mean), epoch 1 on the cue-conflict decisions
+    assert list(line.get_xdata()) == [0.3, 0.4] and list(line.get_ydata()) == [0.7, 0.3]
+    hollow = ax.collections[0].get_offsets()
+    assert np.allclose(np.asarray(hollow)[1], [0.2, 0.1]) and "hollow: at chance, left out" in ax.get_title()
+    plt.close(fig)

@@ -45,20 +45,27 @@ def factor_panels(summaries: dict[str, pd.DataFrame], measures: dict | None = No
     return fig
 
 
-def shape_vs_noise(table: pd.DataFrame, group: str = "setting"):
+def shape_vs_noise(table: pd.DataFrame, group: str = "setting", left_out: pd.Series | None = None):
     """Every checkpoint of every setting (seed means): shape bias against normalized noise drop, one colour
-    per setting, the last checkpoint of each outlined."""
+    per setting, the last checkpoint of each outlined. ``left_out`` (a boolean per row): checkpoints the
+    page's pooled correlation leaves out (at chance), drawn as hollow grey-edged points off the line."""
+    left_out = pd.Series(False, index=table.index) if left_out is None else left_out.reindex(table.index).fillna(False)
     settings = list(dict.fromkeys(table[group]))
     colors = group_colors(settings)
     fig, ax = plt.subplots(figsize=(6.5, 4.5))
     for setting in settings:
         rows = table[table[group] == setting].sort_values("epoch")
-        ax.plot(rows["shape_bias"], rows["noise_drop"], marker="o", ms=4, lw=0.8, color=colors[setting],
+        out = left_out.loc[rows.index].astype(bool)
+        kept = rows[~out]
+        ax.plot(kept["shape_bias"], kept["noise_drop"], marker="o", ms=4, lw=0.8, color=colors[setting],
                 label=setting)
-        last = rows.dropna(subset=["noise_drop"]).tail(1)
+        ax.scatter(rows.loc[out, "shape_bias"], rows.loc[out, "noise_drop"], s=16, facecolor="none",
+                   edgecolor=colors[setting], linewidths=0.8)
+        last = kept.dropna(subset=["noise_drop"]).tail(1)
         ax.scatter(last["shape_bias"], last["noise_drop"], s=120, facecolor="none", edgecolor=colors[setting])
+    hollow = "; hollow: at chance, left out" if left_out.any() else ""
     ax.set(xlabel="shape bias", ylabel="normalized noise drop (mean over σ)",
-           title="does noise robustness follow shape bias? (ring: last checkpoint)")
+           title=f"does noise robustness follow shape bias? (ring: last checkpoint{hollow})")
     ax.legend(fontsize=7)
     fig.tight_layout()
     return fig

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
 from ...config import bootstrap_seed
@@ -45,8 +46,13 @@ def texture_correlation_sentences(effects: pd.DataFrame) -> list[str]:
 
 
 def shape_noise_figure(data: dict):
+    """The seed means of the comparable settings; the epochs where most seeds are at chance on clean images or on
+    the cue-conflict decisions drawn apart, as the pooled correlation (:func:`shape_noise_sentences`) leaves
+    such checkpoints out."""
     means = seed_means(data)
-    return shape_vs_noise(means[means["setting"].isin(comparable_settings(data))])
+    means = means[means["setting"].isin(comparable_settings(data))]
+    at_chance = tradeoff.at_chance(means, "noise_drop") | tradeoff.at_chance(means, "shape_bias")
+    return shape_vs_noise(means, left_out=at_chance)
 
 
 # Both measures move with training, so a pooled correlation over checkpoints is partly time's.
@@ -66,7 +72,9 @@ def shape_noise_sentences(tables: dict, data: dict, params: dict) -> list[str]:
     across = sweep_metrics.settings_spearman(1 - final["final_texture_bias"], final["noise_drop_final"])
     pooled = sweep_metrics.pooled_relation(table[table["setting"].isin(comparable)], n_perm=params["n_perm"],
                                            seed=bootstrap_seed(params))
-    lines += [f"across settings, last checkpoints: Spearman(shape bias, noise drop) = {across:.2f} "
+    across_text = (f"{across:.2f}" if np.isfinite(across) else
+                   "undefined (it needs 3 settings or more, each measure varying across them)")
+    lines += [f"across settings, last checkpoints: Spearman(shape bias, noise drop) = {across_text} "
               f"over {len(final)} settings",
               f"pooled over every checkpoint of every run: Spearman(shape bias, noise drop) = {pooled['spearman']:.2f} "
               f"(permutation p = {pooled['p_value']:.3g}, n = {pooled['n']}; descriptive: checkpoints of a run are "
