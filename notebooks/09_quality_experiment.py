@@ -121,6 +121,10 @@ display(verdicts[["setting", "claim", "statistic", "value", "ci_lo", "ci_hi", "p
 
 # %% [markdown]
 # ## The predictions
+# `outcome` judges each statement as worded (*reproduced*: the interval over seeds is on the stated side of 0);
+# `as_predicted` says whether that outcome is what this chapter expects of the setting: *yes*, *no*, *unsettled*
+# (the interval holds 0), or *not predicted* for the texture control where texture is as reliable as shape,
+# which asks a question rather than making a prediction.
 
 # %%
 predicted = experiment.predictions(table, settings)

@@ -86,6 +86,15 @@ def test_predictions_on_hand_made_curves():
     assert experiment.as_predicted("2 the normalized noise drop falls", "x", "inconclusive", {}) == "unsettled"
     assert experiment.as_predicted("2 the normalized noise drop falls", "x", "not reproduced", {}) == "yes"
     assert experiment.as_predicted("3 alignment and texture bias move together", "x", "not reproduced", {}) == "no"
+    # the texture control: expected to fall where shape is the more reliable cue; with equal cues, a question
+    assert experiment.as_predicted("control: texture bias falls", "x", "not reproduced", {}) == "no"
+    for outcome in ("reproduced", "not reproduced", "inconclusive"):
+        assert experiment.as_predicted("control: texture bias falls", "x", outcome, {}, {"x"}) == "not predicted"
+    assert experiment.as_predicted("2 the normalized noise drop falls", "x", "reproduced", {"x": True}, {"x"}) == "yes"
+    equal = experiment.predictions(table, settings.assign(texture_correlation=[1.0, 0.8])).set_index(
+        ["prediction", "setting"])
+    assert equal.loc[("control: texture bias falls", "clean"), "as_predicted"] == "not predicted"
+    assert equal.loc[("control: texture bias falls", held_out), "as_predicted"] == "yes"
     assert predicted.loc[("control: texture bias falls", "clean"), "mean"] == -1.0  # every seed ranks perfectly
     lines = experiment_page.sentences(predicted.reset_index(), settings)
     assert any("falls — as predicted (noise seen in training: expected to fall)" in line for line in lines)

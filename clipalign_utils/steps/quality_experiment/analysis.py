@@ -22,7 +22,8 @@ from ..iqa.analysis import seen_families
 
 FAMILY_COLUMNS = ["within_family_srcc", "within_seen_srcc", "within_unseen_srcc"]
 # outcome: of the prediction's statement as worded (prediction 2: "falls"); as_predicted: whether that is what the
-# chapter expects of the setting (prediction 2 expects no fall where noise was not seen in training): yes | no | unsettled
+# chapter expects of the setting (prediction 2 expects no fall where noise was not seen in training): yes | no |
+# unsettled | not predicted (the texture control where texture is as reliable as shape: a question, not a prediction)
 PREDICTION_COLUMNS = ["prediction", "setting", "statistic", "mean", "lo", "hi", "n_seeds", "outcome", "as_predicted"]
 NOISE_FAMILY = "additive_gaussian_noise"
 def expand_run_dirs(paths: Sequence[str | Path]) -> list[Path]:
@@ -111,11 +112,16 @@ def _row(prediction, setting, statistic, mean, lo, hi, n, outcome) -> dict:
     return dict(zip(PREDICTION_COLUMNS, [prediction, setting, statistic, mean, lo, hi, n, outcome]))
 
 
-def as_predicted(prediction: str, setting: str, outcome: str, noise_seen: dict) -> str:
+def as_predicted(prediction: str, setting: str, outcome: str, noise_seen: dict,
+                 equal_cues: frozenset | set = frozenset()) -> str:
     """Whether ``outcome`` (of the prediction's statement) is what the chapter expects of ``setting``: "yes",
     "no" or "unsettled" (an inconclusive outcome settles neither way). Prediction 2 expects the noise drop to
     fall only where noise was seen in training (``noise_is_seen``); elsewhere, a drop that clearly does not
-    fall (its interval above 0) is as predicted, one that clearly falls is not."""
+    fall (its interval above 0) is as predicted, one that clearly falls is not. The texture control in a
+    setting of ``equal_cues`` (texture as reliable as shape) asks whether the shift appears without the world
+    favouring shape, and predicts nothing: "not predicted"."""
+    if prediction.startswith("control") and setting in equal_cues:
+        return "not predicted"
     if prediction.startswith("2 ") and not noise_seen.get(setting, False):
         return {REPRODUCED: "no", NOT_REPRODUCED: "yes"}.get(outcome, "unsettled")
     return {REPRODUCED: "yes", NOT_REPRODUCED: "no"}.get(outcome, "unsettled")
@@ -139,7 +145,9 @@ def predictions(table: pd.DataFrame, settings: pd.DataFrame) -> pd.DataFrame:
     2  noise drop trend: ρ(epoch, normalized noise drop) < 0, expected where additive noise is a seen
        family and not where it is held out (or absent);
     3  alignment and texture bias move together net of time: partial ρ(iqa_srcc, texture_bias | log t) > 0;
-    control: texture bias trend ρ(epoch, texture_bias) < 0 in every setting, texture_correlation=1 included.
+    control: texture bias trend ρ(epoch, texture_bias) < 0, measured in every setting: expected where shape is
+       the more reliable cue; where texture is as reliable (texture_correlation=1) it is the question the
+       control asks, not a prediction (as_predicted "not predicted").
     """
     rows = []
     seen = table[table["within_seen_srcc"].notna()]
@@ -171,10 +179,15 @@ def predictions(table: pd.DataFrame, settings: pd.DataFrame) -> pd.DataFrame:
                           correlation=True)
     rows += _summary_rows("control: texture bias falls", "spearman(epoch, texture bias) per seed",
                           m.per_seed(table, m.epoch_trend, "texture_bias"), m.below_zero, correlation=True)
-    seen = noise_is_seen(settings)
+    seen, equal_cues = noise_is_seen(settings), equal_cue_settings(settings)
     for row in rows:
-        row["as_predicted"] = as_predicted(row["prediction"], row["setting"], row["outcome"], seen)
+        row["as_predicted"] = as_predicted(row["prediction"], row["setting"], row["outcome"], seen, equal_cues)
     return pd.DataFrame(rows, columns=PREDICTION_COLUMNS)
+
+
+def equal_cue_settings(settings: pd.DataFrame) -> set:
+    """The settings whose texture is as reliable as shape (texture_correlation=1): the texture control's."""
+    return set(settings.loc[settings["texture_correlation"] >= 1, "setting"])
 
 
 def noise_is_seen(settings: pd.DataFrame) -> dict:

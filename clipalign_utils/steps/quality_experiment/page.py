@@ -6,7 +6,7 @@ import pandas as pd
 
 from ...metrics.tradeoff import NOT_REPRODUCED, REPRODUCED
 
-from .analysis import fixed_differences, noise_is_seen
+from .analysis import equal_cue_settings, fixed_differences, noise_is_seen
 
 
 def sentences(predictions_table: pd.DataFrame, settings: pd.DataFrame) -> list[str]:
@@ -16,7 +16,7 @@ def sentences(predictions_table: pd.DataFrame, settings: pd.DataFrame) -> list[s
     implies for the shift."""
     noise_seen = noise_is_seen(settings)
     # texture as reliable as shape: the control setting(s) for the texture -> shape shift
-    equal_cues = set(settings.loc[settings["texture_correlation"] >= 1, "setting"])
+    equal_cues = equal_cue_settings(settings)
     # the settings (not the control) where the shift towards shape is established over their seeds
     shifted = [r.setting for r in predictions_table.itertuples() if r.prediction.startswith("control")
                and r.setting not in equal_cues and r.outcome == REPRODUCED]
