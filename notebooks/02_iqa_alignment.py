@@ -40,7 +40,8 @@
 # does, 0 when its order is unrelated, and negative when it prefers the worse images. Higher is
 # better alignment throughout. Beside SRCC we report Kendall's τ (KRCC, also rank-based) and the
 # Pearson correlation after the usual 4-parameter logistic fit of −distance onto quality (PLCC,
-# as in VQEG practice), signed the same way. The SRCC's 95 % interval is a percentile bootstrap
+# as in VQEG practice), signed the same way, and plain Pearson (`pearson`, the number the authors
+# report beside SRCC). The SRCC's 95 % interval is a percentile bootstrap
 # that resamples *reference images*, since all distortions of one reference share it.
 #
 # SRCC is computed over all pairs (distortion `all`) and per distortion type, where it asks only

@@ -23,7 +23,7 @@ from clipalign_utils.orchestration.pipeline import run_step
 from clipalign_utils.steps.iqa import analysis as iqa_step, page as iqa_page
 
 CONTRACT_COLUMNS = ["checkpoint", "epoch", "dataset", "distance", "distortion", "srcc", "srcc_lo", "srcc_hi",
-                    "krcc", "plcc", "n_pairs"]
+                    "krcc", "plcc", "pearson", "n_pairs"]
 PAIR_COLUMNS = ["reference", "reference_index", "distorted_index", "distortion", "level", "quality"]
 
 
@@ -188,9 +188,9 @@ def _iqa_table(overall=OVERALL_SRCC) -> pd.DataFrame:
     for epoch, (srcc, lo, hi) in overall.items():
         common = {"checkpoint": f"epoch_{epoch}", "epoch": float(epoch), "dataset": "tid2013", "distance": "euclidean"}
         rows.append({**common, "distortion": "all", "srcc": srcc, "srcc_lo": lo, "srcc_hi": hi, "krcc": srcc / 2,
-                     "plcc": PLCC[epoch], "n_pairs": 5, "iqa_resize": "patches"})
+                     "plcc": PLCC[epoch], "pearson": srcc - 0.05, "n_pairs": 5, "iqa_resize": "patches"})
         rows += [{**common, "distortion": name, "srcc": value, "srcc_lo": value - 0.1, "srcc_hi": value + 0.1,
-                  "krcc": value, "plcc": value, "n_pairs": 2 + (name == "b"), "iqa_resize": "patches"}
+                  "krcc": value, "plcc": value, "pearson": value, "n_pairs": 2 + (name == "b"), "iqa_resize": "patches"}
                  for name, value in TYPE_SRCC[epoch].items()]
     return pd.DataFrame(rows)[iqa_step.IQA_COLUMNS]
 
@@ -242,14 +242,17 @@ def test_peak_sentences_on_a_hand_made_table():
 
 def test_peak_table_and_checkpoint_table():
     peaks = iqa_step.peak_table(_tables())
-    assert peaks.index.tolist() == ["srcc", "krcc", "plcc"]
-    assert peaks["peak_epoch"].tolist() == [1.0, 1.0, 0.0]
-    assert peaks["peak_value"].tolist() == pytest.approx([0.6, 0.3, 0.5])
-    assert peaks["drop_from_peak"].tolist() == pytest.approx([0.2, 0.1, 0.2])
-    assert peaks["peak_is_interior"].tolist() == [True, True, False]
+    assert peaks.index.tolist() == ["srcc", "krcc", "plcc", "pearson"]
+    assert peaks["peak_epoch"].tolist() == [1.0, 1.0, 0.0, 1.0]
+    assert peaks["peak_value"].tolist() == pytest.approx([0.6, 0.3, 0.5, 0.55])
+    assert peaks["drop_from_peak"].tolist() == pytest.approx([0.2, 0.1, 0.2, 0.2])
+    assert peaks["peak_is_interior"].tolist() == [True, True, False, True]
+    # a table written before `pearson` existed: the other three
+    older = {**_tables(), "iqa": _tables()["iqa"].drop(columns="pearson")}
+    assert iqa_step.peak_table(older).index.tolist() == ["srcc", "krcc", "plcc"]
     shown = iqa_step.checkpoint_table(_tables())
-    assert shown.columns.tolist() == ["checkpoint", "epoch", "srcc", "srcc_lo", "srcc_hi", "krcc", "plcc", "n_pairs",
-                                      "iqa_resize"]
+    assert shown.columns.tolist() == ["checkpoint", "epoch", "srcc", "srcc_lo", "srcc_hi", "krcc", "plcc", "pearson",
+                                      "n_pairs", "iqa_resize"]
     assert shown["checkpoint"].tolist() == ["epoch_0", "epoch_1", "epoch_2"] and shown.index.tolist() == [0, 1, 2]
     assert shown["srcc"].tolist() == [0.2, 0.6, 0.4]
 
@@ -396,7 +399,7 @@ def _check_tables(run_dir: Path, dataset: str) -> tuple[pd.DataFrame, pd.DataFra
     overall = table[table["distortion"] == "all"]
     assert overall["checkpoint"].tolist() == [c.name for c in run.checkpoints]  # one 'all' row each
     assert overall["epoch"].tolist() == [c.epoch for c in run.checkpoints]
-    assert np.isfinite(overall[["srcc", "krcc", "plcc"]].to_numpy()).all()
+    assert np.isfinite(overall[["srcc", "krcc", "plcc", "pearson"]].to_numpy()).all()
     assert (table["n_pairs"] > 0).all() and (table["dataset"] == dataset).all()
     assert (table["distance"] == "normalized_euclidean").all()
     assert (overall["srcc_lo"] <= overall["srcc"]).all() and (overall["srcc"] <= overall["srcc_hi"]).all()

@@ -5,6 +5,7 @@ import warnings
 import numpy as np
 import pandas as pd
 import pytest
+from scipy import stats
 
 from clipalign_utils.errors import ParameterError
 from clipalign_utils.metrics.iqa import (
@@ -92,6 +93,11 @@ def test_alignment_sign_convention_on_monotone_set():
     assert flipped["srcc"] == pytest.approx(-1.0)
     assert flipped["krcc"] == pytest.approx(-1.0)
     assert flipped["plcc"] < -0.95
+    # plain Pearson by hand: −distance and quality deviate by (−.4, −.2, −.1, .1, .2, .4) and (−2.5 … 2.5), so
+    # r = 2.7 / √(0.42 · 17.5); the authors print −pearsonr(MOS, distance), the same number
+    assert scores["pearson"] == pytest.approx(2.7 / np.sqrt(0.42 * 17.5), abs=1e-12)
+    assert scores["pearson"] == pytest.approx(-stats.pearsonr(quality, distance)[0], abs=1e-12)
+    assert flipped["pearson"] == pytest.approx(-scores["pearson"], abs=1e-12)
 
 
 def test_alignment_constant_input_is_nan_without_warnings():
@@ -162,7 +168,7 @@ def _toy_pairs(n_ref=8, seed=0):
 def test_iqa_table_rows_and_columns():
     pairs = _toy_pairs()
     table = iqa_table(pairs, n_boot=200)
-    assert list(table.columns) == ["distortion", "srcc", "srcc_lo", "srcc_hi", "krcc", "plcc", "n_pairs"]
+    assert list(table.columns) == ["distortion", "srcc", "srcc_lo", "srcc_hi", "krcc", "plcc", "pearson", "n_pairs"]
     assert list(table["distortion"]) == ["all", "blur", "noise"]
     assert list(table["n_pairs"]) == [48, 24, 24]
     overall = table.iloc[0]

@@ -204,14 +204,23 @@ def _kendall(x: np.ndarray, y: np.ndarray) -> float:
     return float(stats.kendalltau(x, y)[0])
 
 
+def _pearson(x: np.ndarray, y: np.ndarray) -> float:
+    x, y = finite_pairs(x, y)
+    if x.size < 3 or np.ptp(x) == 0 or np.ptp(y) == 0:
+        return float("nan")
+    return float(stats.pearsonr(x, y)[0])
+
+
 def alignment_scores(distance: np.ndarray, quality: np.ndarray) -> dict[str, float]:
     """srcc = spearman(−distance, quality), krcc = kendall(−distance, quality),
-    plcc = plcc_after_logistic(−distance, quality); higher = better alignment, nan when undefined."""
+    plcc = plcc_after_logistic(−distance, quality), pearson = plain Pearson(−distance, quality) (the
+    authors' second number, −pearsonr(MOS, distance)); higher = better alignment, nan when undefined."""
     negated = -np.asarray(distance, dtype=float)
     return {
         "srcc": spearman(negated, quality),
         "krcc": _kendall(negated, quality),
         "plcc": plcc_after_logistic(negated, quality),
+        "pearson": _pearson(negated, quality),
     }
 
 
@@ -219,7 +228,7 @@ def iqa_table(pairs: pd.DataFrame, distance_col: str = "distance", n_boot: int =
     """Alignment scores overall (distortion ``all``) and per distortion type, one row each, of ``pairs``
     (columns reference, distortion, quality and the distance ``distance_col``).
 
-    Columns: distortion, srcc, srcc_lo, srcc_hi, krcc, plcc, n_pairs. The srcc CI resamples
+    Columns: distortion, srcc, srcc_lo, srcc_hi, krcc, plcc, pearson, n_pairs. The srcc CI resamples
     reference images with replacement, since the distortions of one reference share it. ``n_pairs`` counts
     the pairs scored: a pair whose distance or quality is not finite (cosine of a zero vector) is left out
     of every score, and of the count.
@@ -235,9 +244,10 @@ def iqa_table(pairs: pd.DataFrame, distance_col: str = "distance", n_boot: int =
         lo, hi = bootstrap_spearman_grouped(-distance, quality, sub["reference"].to_numpy(), n_boot=n_boot, seed=seed)
         scores = alignment_scores(distance, quality)
         rows.append({"distortion": name, "srcc": scores["srcc"], "srcc_lo": lo, "srcc_hi": hi,
-                     "krcc": scores["krcc"], "plcc": scores["plcc"],
+                     "krcc": scores["krcc"], "plcc": scores["plcc"], "pearson": scores["pearson"],
                      "n_pairs": int(np.count_nonzero(np.isfinite(distance) & np.isfinite(quality)))})
-    return pd.DataFrame(rows, columns=["distortion", "srcc", "srcc_lo", "srcc_hi", "krcc", "plcc", "n_pairs"])
+    return pd.DataFrame(rows, columns=["distortion", "srcc", "srcc_lo", "srcc_hi", "krcc", "plcc", "pearson",
+                                       "n_pairs"])
 
 
 def peak_summary(epochs: np.ndarray, values: np.ndarray) -> dict:

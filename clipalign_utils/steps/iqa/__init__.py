@@ -4,7 +4,7 @@ from ...errors import ParameterError
 from ...registry import PeakClaim, Step, Summary, Table, dataset_parameters, register
 
 TABLE = Table("iqa", ("checkpoint", "epoch", "dataset", "distance", "distortion", "srcc", "srcc_lo", "srcc_hi",
-                      "krcc", "plcc", "n_pairs"),
+                      "krcc", "plcc", "pearson", "n_pairs"),
               required=("checkpoint", "epoch", "dataset", "distance", "distortion", "srcc", "srcc_lo", "srcc_hi"))
 
 def _check(params: dict) -> None:

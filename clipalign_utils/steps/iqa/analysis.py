@@ -28,9 +28,9 @@ from ...metrics.iqa import (DISTANCES, alignment_scores, block_distance, early_p
                             pair_rows, peak_summary, per_pair)
 
 IQA_COLUMNS = ["checkpoint", "epoch", "dataset", "distance", "distortion", "srcc", "srcc_lo", "srcc_hi", "krcc",
-               "plcc", "n_pairs", "iqa_resize"]
+               "plcc", "pearson", "n_pairs", "iqa_resize"]
 PAIR_COLUMNS = ["checkpoint", "epoch", "reference", "distortion", "level", "quality", "model_distance"]
-SCORES = ("srcc", "krcc", "plcc")
+SCORES = ("srcc", "krcc", "plcc", "pearson")
 OPTIONAL_TABLES = ("iqa_layers",)  # with layers="all" only (io.write_tables removes one left from before)
 # iqa_families columns: (column, what its sentence calls it)
 FAMILY_CURVES = [("within_seen_srcc", "seen families"), ("within_unseen_srcc", "unseen families"),
@@ -83,7 +83,7 @@ def measure(run: Run, params: dict, data: IQAData | None = None) -> dict[str, pd
 
 def compare_distances(run: Run, params: dict, data: IQAData) -> pd.DataFrame:
     """Alignment of the run's last checkpoint under each distance (cosine, euclidean, normalized_euclidean):
-    columns distance, srcc, krcc, plcc. Cheap: the embeddings come from the cache."""
+    columns distance, srcc, krcc, plcc, pearson. Cheap: the embeddings come from the cache."""
     encoder = run_encoder(run, run.checkpoints[-1], params["device"], params["eval_batch_size"], run.layout.cache)
     references, distorted = encoder.encode_images(data.references), encoder.encode_images(data.distorted)
     quality = data.pairs["quality"].to_numpy()
@@ -141,9 +141,11 @@ def checkpoint_table(tables: dict[str, pd.DataFrame]) -> pd.DataFrame:
 
 
 def peak_table(tables: dict[str, pd.DataFrame]) -> pd.DataFrame:
-    """``peak_summary`` of the overall SRCC, KRCC and PLCC: one row each."""
+    """``peak_summary`` of the overall SRCC, KRCC, PLCC and plain Pearson: one row each."""
     rows = overall(tables)
-    return pd.DataFrame({score: peak_summary(rows["epoch"], rows[score]) for score in SCORES}).T
+    # (a table written before `pearson` existed lacks it)
+    return pd.DataFrame({score: peak_summary(rows["epoch"], rows[score]) for score in SCORES
+                         if score in rows.columns}).T
 
 
 # --- What the synthesis reads (registry.Summary). ---
