@@ -316,3 +316,123 @@ def test_an_interrupted_fetch_says_so_not_what_a_run_does(tmp_path, monkeypatch,
     (line,) = capsys.readouterr().err.strip().splitlines()
     assert line == ("clipalign: interrupted: nothing of the download was kept in --to; the same command fetches "
                     "it again")
+
+
+def test_a_stored_rar_whose_data_fail_their_checksum_is_refused_without_another_reader(tmp_path):
+    """unar finds a stored member's CRC wrong; libarchive does not check it and would take the damage for the
+    file (an audit found a corrupt TID2013 'verified'): no other reader is tried after a checksum failure."""
+    if not fetch.shutil.which("unar"):
+        pytest.skip("unar is not installed")
+    src = tmp_path / "src"
+    (src / "set").mkdir(parents=True)
+    (src / "set" / "a.bmp").write_bytes(bytes(range(256)) * 8)
+    archive = stored_rar(src / "set", src, tmp_path / "set.rar")
+    fetch.unpack(archive, tmp_path / "whole")  # intact, it unpacks
+    assert (tmp_path / "whole" / "set" / "a.bmp").read_bytes() == bytes(range(256)) * 8
+    damaged = bytearray(archive.read_bytes())
+    damaged[-200] ^= 0xFF  # a byte of a.bmp's data (the end block is 7 bytes)
+    archive.write_bytes(bytes(damaged))
+    with pytest.raises(DatasetError, match=r"set\.rar: a damaged RAR archive: its data fail the archive's own "
+                                           r"checksum \(unar: .*a\.bmp"):
+        fetch.unpack(archive, tmp_path / "damaged")
+    assert not any((tmp_path / "damaged").rglob("*.bmp")) and not list(tmp_path.glob(".set.rar.*"))
+
+
+def test_what_unar_leaves_short_of_its_listing_is_refused(tmp_path, monkeypatch):
+    """unar says OK and exits 0 where a full disk left its files empty: the files written are held to lsar's
+    listing, and the free space to the listing's total before unpacking."""
+    if not fetch.shutil.which("unar"):
+        pytest.skip("unar is not installed")
+    src = tmp_path / "src"
+    (src / "set").mkdir(parents=True)
+    (src / "set" / "a.bmp").write_bytes(b"x" * 1000)
+    archive = stored_rar(src / "set", src, tmp_path / "set.rar")
+    listed = fetch._rar_listing(archive)
+    assert listed is None or list(listed.values()) == [1000]
+    monkeypatch.setattr(fetch, "_rar_listing", lambda path: {"set/a.bmp": 1000, "set/b.bmp": 500})
+    with pytest.raises(DatasetError, match=r"unar wrote 1 files of 1000 bytes where the archive lists 2 of 1500"):
+        fetch.unpack(archive, tmp_path / "short", rar_tools=("unar", "libarchive"))
+    assert not any((tmp_path / "short").rglob("*.bmp"))  # and libarchive was not tried after it
+    usage = fetch.shutil.disk_usage(tmp_path)
+    monkeypatch.setattr(fetch.shutil, "disk_usage", lambda path: usage._replace(free=1200))
+    with pytest.raises(DatasetError, match=r"no space left while unpacking set\.rar \(it needs 0\.00 GB and the "
+                                           r"disk has 0\.00 GB free\): free space there, or fetch into another --to"):
+        fetch.unpack(archive, tmp_path / "full", rar_tools=("unar",))
+
+
+def test_a_full_disk_is_said_as_such_not_as_a_damaged_archive(server, tmp_path, monkeypatch, capsys):
+    served, address, _ = server
+    _serve("nights", tmp_path, served, monkeypatch)
+    to = tmp_path / "data"
+    usage = fetch.shutil.disk_usage(tmp_path)
+    monkeypatch.setattr(fetch.shutil, "disk_usage", lambda path: usage._replace(free=10))
+    code, _, err = _fetch(capsys, "nights", "--to", to, "--mirror", address)
+    assert code == 2 and err.count("\n") == 1 and "no space left while unpacking nights.zip" in err, err
+    assert "damaged" not in err
+    _nothing_accepted(to, "nights")
+    monkeypatch.undo()
+    _serve("nights", tmp_path / "again", served, monkeypatch)
+
+    def full(*args, **kwargs):
+        raise OSError(fetch.errno.ENOSPC, "No space left on device")
+
+    import pooch
+    monkeypatch.setattr(pooch, "retrieve", full)
+    code, _, err = _fetch(capsys, "nights", "--to", to, "--mirror", address)
+    assert code == 2 and err.count("\n") == 1 and "no space left while downloading nights.zip" in err, err
+    _nothing_accepted(to, "nights")
+
+
+class _Failing(FileServer):
+    def _serve(self, body: bool):
+        if self.path.startswith("/500/"):
+            self.send_response(500)
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+            return
+        super()._serve(body)
+
+
+def test_a_failed_fetch_leaves_no_folder_it_made_and_a_server_error_is_not_a_missing_file(tmp_path, capsys):
+    served = tmp_path / "served"
+    served.mkdir()
+    httpd, address = start_server(type("Files", (_Failing,), {"root": served, "gets": {}, "truncate": set()}))
+    try:
+        deep = tmp_path / "a" / "b" / "c"
+        code, _, err = _fetch(capsys, "nights", "--to", deep, "--url", f"{address}/500/nights.zip")
+        assert code == 2 and err.count("\n") == 1 and "HTTP 500: the server failed (try again later" in err, err
+        assert not (tmp_path / "a").exists()  # every folder it made, gone
+    finally:
+        httpd.shutdown()
+
+
+def test_two_fetches_into_one_folder_do_not_share_a_staging_folder(tmp_path, capsys):
+    to = tmp_path / "data"
+    to.mkdir()
+    held = fetch._lock(to / ".fetch-nights.lock", fetch.RELEASES["nights"], to)
+    try:
+        code, _, err = _fetch(capsys, "nights", "--to", to, "--url", "http://127.0.0.1:9/nights.zip")
+        assert code == 2 and err.count("\n") == 1 and f"another clipalign fetch nights into {to} is running" in err
+    finally:
+        fetch._unlock(held)
+    assert not any(to.iterdir())
+    # the lock released and its file gone, a fetch goes ahead (here, to the discard port's refusal)
+    code, _, err = _fetch(capsys, "nights", "--to", to, "--url", "http://127.0.0.1:9/nights.zip")
+    assert code == 2 and "download failed" in err and not any(to.iterdir())
+
+
+def test_a_file_where_the_dataset_folder_goes_is_named_as_such(tmp_path, capsys):
+    to = tmp_path / "data"
+    to.mkdir()
+    (to / "nights").write_text("not a folder")
+    code, _, err = _fetch(capsys, "nights", "--to", to, "--url", "http://127.0.0.1:9/nights.zip")
+    assert code == 2 and err.count("\n") == 1 and f"{to / 'nights'} is a file, where the fetch would put" in err
+
+
+def test_the_parameters_said_after_a_fetch_are_quoted_and_name_a_train_only_bapps_split(tmp_path):
+    root = tmp_path / "my data" / "bapps"
+    (root / "2afc" / "train").mkdir(parents=True)
+    said = fetch.Fetched(fetch.RELEASES["bapps"], root, "6 train triplets").parameters()
+    assert said == (f"-p similarity_dataset=bapps -p 'similarity_root={root}' -p similarity_split=train")
+    (root / "2afc" / "val").mkdir()
+    assert fetch.Fetched(fetch.RELEASES["bapps"], root, "").parameters().endswith(f"'similarity_root={root}'")

@@ -15,14 +15,19 @@ page or code that publishes it, and the release's checksum where its publisher g
    published MD5s);
 4. only then renames the root to ``DIR/<dataset>``.
 
-Any failure (offline, a 404, a truncated or wrong archive, a checksum mismatch, a file the index names
-missing) is a :class:`~clipalign_utils.errors.DatasetError` naming the URL or file, after the staging
-folder is removed: ``DIR`` never holds a folder that a loader would accept and that was not verified.
+Any failure (offline, a 404 or a server error, a truncated or wrong archive, a checksum mismatch, a RAR
+member failing its own CRC, a full disk, a file the index names missing) is a
+:class:`~clipalign_utils.errors.DatasetError` naming the URL or file, after the staging folder and every
+folder the fetch made are removed: ``DIR`` never holds a folder that a loader would accept and that was not
+verified. A second fetch of the same release into the same ``DIR`` while one runs is refused (a lock file
+beside the staging folder), as the two would share it.
 """
 from __future__ import annotations
 
+import errno
 import functools
 import hashlib
+import os
 import shutil
 import tarfile
 import urllib.parse
@@ -31,7 +36,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Mapping
 
-from ..errors import DatasetError, ParameterError
+from ..errors import DatasetError, ParameterError, shell_arg
 from .registry import TASKS, dataset_parameter, root_parameter
 from .roots import open_root, subfolders
 
@@ -327,11 +332,40 @@ def _download(url: str, folder: Path, file_name: str, progress: bool) -> Path:
         return Path(pooch.retrieve(url, known_hash=None, fname=file_name, path=folder, progressbar=progress))
     except requests.exceptions.HTTPError as error:
         status = error.response.status_code if error.response is not None else "?"
+        if isinstance(status, int) and status >= 500:
+            raise DatasetError(f"{url}: HTTP {status}: the server failed (try again later, or pass --mirror BASE "
+                               f"to fetch it from elsewhere)") from None
         raise DatasetError(f"{url}: HTTP {status}: the file is not there (pass --url or --mirror to fetch it "
                            f"from elsewhere)") from None
     except requests.exceptions.RequestException as error:
         raise DatasetError(f"{url}: download failed ({type(error).__name__}: {_short(error)}): check the network "
                            f"or pass --mirror BASE") from None
+    except OSError as error:
+        if error.errno in _NO_SPACE:
+            raise _no_space(folder, f"downloading {file_name}") from None
+        raise
+
+
+_NO_SPACE = (errno.ENOSPC, errno.EDQUOT)
+
+
+def _no_space(folder: Path, doing: str, needed: int | None = None) -> DatasetError:
+    free = shutil.disk_usage(folder if folder.exists() else folder.parent).free
+    need = f" needs {_gigabytes(needed)} and" if needed else ""
+    return DatasetError(f"{folder}: no space left while {doing} (it{need} the disk has {_gigabytes(free)} free): "
+                        f"free space there, or fetch into another --to")
+
+
+def _gigabytes(size: int) -> str:
+    return f"{size / 1e9:.2f} GB"
+
+
+def _make_room(dest: Path, needed: int, archive: Path) -> None:
+    """Refuse before unpacking what the disk cannot hold (an unpacker may not say so: unar writes empty files
+    on a full disk and reports success)."""
+    folder = next(p for p in (dest, *dest.parents) if p.exists())
+    if shutil.disk_usage(folder).free < needed:
+        raise _no_space(dest, f"unpacking {archive.name}", needed)
 
 
 def _check(path: Path, url: str, checksum: str | None, said: str) -> None:
@@ -376,6 +410,7 @@ def unpack(archive: Path, dest: Path, progress: bool = False, rar_tools: tuple[s
     try:
         if kind == "zip":
             with zipfile.ZipFile(archive) as zf:
+                _make_room(dest, sum(member.file_size for member in zf.infolist()), archive)
                 # ZipFile.extract strips absolute paths and '..'; reading each member checks its CRC.
                 for member in tqdm(zf.infolist(), desc=f"unpacking {archive.name}", unit="file", disable=not progress):
                     zf.extract(member, dest)
@@ -390,7 +425,12 @@ def unpack(archive: Path, dest: Path, progress: bool = False, rar_tools: tuple[s
                                f"instead of the archive?)")
     except DatasetError:
         raise
-    except (zipfile.BadZipFile, tarfile.TarError, EOFError, OSError, ValueError) as error:
+    except OSError as error:
+        if error.errno in _NO_SPACE:
+            raise _no_space(dest, f"unpacking {archive.name}") from None
+        raise DatasetError(f"{archive.name}: a damaged or truncated {kind} archive "
+                           f"({type(error).__name__}: {_short(error)})") from None
+    except (zipfile.BadZipFile, tarfile.TarError, EOFError, ValueError) as error:
         raise DatasetError(f"{archive.name}: a damaged or truncated {kind} archive "
                            f"({type(error).__name__}: {_short(error)})") from None
 
@@ -409,6 +449,11 @@ def _unpack_rar(archive: Path, dest: Path, progress: bool, tools: tuple[str, ...
         trial.mkdir(parents=True)
         try:
             attempts[tool](archive, trial, progress)
+        except _DamagedData:
+            # the archive's own checksums failed: another reader would not find it whole (libarchive does not
+            # check a stored RAR4 member's CRC, so it would take the damage for the file)
+            shutil.rmtree(trial, ignore_errors=True)
+            raise
         except DatasetError as error:
             failures.append(str(error))
             shutil.rmtree(trial, ignore_errors=True)
@@ -429,6 +474,28 @@ def _merge(source: Path, dest: Path) -> None:
             child.replace(target)
 
 
+class _DamagedData(DatasetError):
+    """A RAR member whose data fail the archive's own checksum: no other reader is tried."""
+
+
+def _rar_listing(archive: Path) -> dict[str, int] | None:
+    """Each file member's name and size as lsar (unar's companion) lists them; None without lsar, or where it
+    cannot list the archive (unar's own failure then says why)."""
+    import json
+    import subprocess
+
+    lsar = shutil.which("lsar")
+    if lsar is None:
+        return None
+    listed = subprocess.run([lsar, "-j", str(archive)], capture_output=True, text=True, errors="replace")
+    try:
+        contents = json.loads(listed.stdout)["lsarContents"]
+    except (ValueError, KeyError, TypeError):
+        return None
+    return {str(entry.get("XADFileName")): int(entry.get("XADFileSize", 0)) for entry in contents
+            if not entry.get("XADIsDirectory") and not entry.get("XADIsLink")}
+
+
 def _unar(archive: Path, dest: Path, progress: bool) -> None:
     import subprocess
 
@@ -437,6 +504,9 @@ def _unar(archive: Path, dest: Path, progress: bool) -> None:
     unar = shutil.which("unar")
     if unar is None:
         raise DatasetError(f"{archive.name} is a RAR archive and this machine has no unar: {_RAR_HELP}")
+    listing = _rar_listing(archive)
+    if listing is not None:
+        _make_room(dest, sum(listing.values()), archive)
     # -no-directory: the members go straight under dest, as the publisher laid them out.
     command = [unar, "-force-overwrite", "-no-directory", "-output-directory", str(dest), str(archive)]
     lines = []
@@ -447,9 +517,21 @@ def _unar(archive: Path, dest: Path, progress: bool) -> None:
             lines.append(line.strip())
             if line.rstrip().endswith("OK."):
                 bar.update()
+    damaged = [line for line in lines if "checksum" in line.lower() and "failed" in line.lower()]
+    if damaged:
+        raise _DamagedData(f"{archive.name}: a damaged RAR archive: its data fail the archive's own checksum "
+                           f"(unar: {_short(Exception(damaged[0]))}); fetch it again")
     if process.returncode != 0:
         said = next((line for line in reversed(lines) if line), f"exit status {process.returncode}")
         raise DatasetError(f"{archive.name}: a damaged or truncated RAR archive (unar: {_short(Exception(said))})")
+    if listing is not None:
+        # unar says "OK." and exits 0 where it could not write a file (a full disk leaves it empty)
+        files = [p for p in dest.rglob("*") if p.is_file()]
+        written, expected = sum(p.stat().st_size for p in files), sum(listing.values())
+        if len(files) != len(listing) or written != expected:
+            raise _DamagedData(f"{archive.name}: unar wrote {len(files)} files of {written} bytes where the archive "
+                               f"lists {len(listing)} of {expected} (a full disk? {_gigabytes(shutil.disk_usage(dest).free)} "
+                               f"free under {dest.parent}): free space, or fetch into another --to")
 
 
 def _libarchive(archive: Path, dest: Path, progress: bool) -> None:
@@ -508,8 +590,13 @@ class Fetched:
     def parameters(self) -> str:
         from .registry import dataset_parameter, root_parameter
 
-        return (f"-p {dataset_parameter(self.release.task)}={self.release.name} "
-                f"-p {root_parameter(self.release.task)}={self.root}")
+        words = [f"-p {dataset_parameter(self.release.task)}={self.release.name}",
+                 f"-p {shell_arg(f'{root_parameter(self.release.task)}={self.root}')}"]
+        if self.release.name == "bapps" and not (self.root / "2afc" / "val").is_dir():
+            from .bapps import SPLITS  # a train-only copy (--url …/twoafc_train.tar.gz): the run reads val unless told
+
+            words += [f"-p similarity_split={split}" for split in SPLITS if (self.root / "2afc" / split).is_dir()][:1]
+        return " ".join(words)
 
 
 def release_named(name: str) -> Release:
@@ -529,6 +616,9 @@ def fetch(name: str, to, url: str | None = None, mirror: str | None = None, sha2
     if to.exists() and not to.is_dir():
         raise ParameterError(f"--to {to}: a file, not a folder")
     final = to / release.name
+    if final.exists() and not final.is_dir():
+        raise DatasetError(f"{final} is a file, where the fetch would put the {release.title} folder: move it, "
+                           f"or fetch into another --to")
     if final.exists():
         try:
             release.checksums(final)
@@ -538,9 +628,16 @@ def fetch(name: str, to, url: str | None = None, mirror: str | None = None, sha2
                                f"or fetch into another --to") from None
         return Fetched(release, final, counted, already=True)
 
-    created = not to.exists()
+    # the folders this fetch makes (deepest first): a failed fetch leaves none of them behind
+    created = [p for p in (to, *to.parents) if not p.exists()]
     staging = to / f".fetch-{release.name}"
+    lock = None
     try:
+        to.mkdir(parents=True, exist_ok=True)
+        lock = _lock(to / f".fetch-{release.name}.lock", release, to)
+        if final.exists():  # another fetch finished it while this one waited for nothing: verify and keep it
+            lock = _unlock(lock)
+            return fetch(name, to, url, mirror, sha256, progress)
         shutil.rmtree(staging, ignore_errors=True)  # a fetch that was killed left its staging folder
         (staging / "unpacked").mkdir(parents=True)
         for archive, source_url, digest in zip(release.archives, urls, expected):
@@ -564,9 +661,46 @@ def fetch(name: str, to, url: str | None = None, mirror: str | None = None, sha2
             raise DatasetError(f"{' + '.join(urls)}: unpacked, but {error}") from None
         root.rename(final)
     except BaseException:
-        shutil.rmtree(staging, ignore_errors=True)
-        if created and not any(to.iterdir()):
-            to.rmdir()
+        if lock is not None:
+            shutil.rmtree(staging, ignore_errors=True)
+            _unlock(lock)
+        for folder in created:
+            if folder.is_dir() and not any(folder.iterdir()):
+                folder.rmdir()
         raise
     shutil.rmtree(staging, ignore_errors=True)
+    _unlock(lock)
     return Fetched(release, final, counted)
+
+
+def _lock(path: Path, release: Release, to: Path):
+    """An exclusive lock on ``path`` (held by the open file returned): two fetches of one release into one folder
+    would share, and remove, one staging folder."""
+    import fcntl
+
+    while True:
+        handle = open(path, "a")
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            handle.close()
+            raise DatasetError(f"another clipalign fetch {release.name} into {to} is running (it holds "
+                               f"{path.name}): wait for it to finish, or fetch into another --to") from None
+        try:
+            if os.stat(path).st_ino == os.fstat(handle.fileno()).st_ino:
+                return handle
+        except FileNotFoundError:
+            pass
+        handle.close()  # locked a file the fetch before removed as it finished: lock the name's new one
+
+
+def _unlock(handle) -> None:
+    """Remove the lock file and release it (removed first: a fetch that opens the name after finds a new file)."""
+    if handle is None:
+        return None
+    try:
+        os.unlink(handle.name)
+    except FileNotFoundError:
+        pass
+    handle.close()
+    return None

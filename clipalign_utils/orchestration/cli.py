@@ -58,14 +58,14 @@ def _parse_overrides(items: list[str]) -> dict[str, str]:
     return overrides
 
 
-def check_out(folder: str, flag: str) -> None:
+def check_out(folder: str, flag: str, hint: str = "a new one, or one to resume") -> None:
     """``--out``/``--to``: a folder that exists, or one that can be made, checked before anything is made (one line
     naming the flag, rather than a traceback from the first mkdir after the checks)."""
     if not folder.strip():
         raise ParameterError(f"{flag} '': give a folder (e.g. {flag} runs/default)")
     path = Path(folder).expanduser().absolute()
     if path.exists() and not path.is_dir():
-        raise ParameterError(f"{flag} {folder}: {path} is a file; give a folder (a new one, or one to resume)")
+        raise ParameterError(f"{flag} {folder}: {path} is a file; give a folder ({hint})")
     existing = next(parent for parent in (path, *path.parents) if parent.exists())
     if path == existing:
         return
@@ -304,7 +304,7 @@ def _dispatch(args, argv: list[str]) -> int:
         check_out(args.out, "--out")
         check_out_folder(args.out, args.command, None)  # a folder of the user's own: before anything reads it
     elif args.command == "fetch":
-        check_out(args.to, "--to")
+        check_out(args.to, "--to", "the dataset's folder goes inside it")
     launcher = None
     if args.command in ("sweep", "experiment", "run"):
         from .launch import check_launcher
