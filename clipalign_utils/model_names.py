@@ -50,10 +50,9 @@ def input_size_problem(model: str, image_size: int) -> str | None:
     return None
 
 
-def native_input_size(model: str) -> int | None:
-    """The input size (px) ``model``'s config builds it at: our scales' JSONs, or the JSON open_clip ships for
-    a built-in name, read without importing open_clip; None for a name neither has (a config added at run
-    time). A run's params.txt may force another (``force_image_size``), which the run's own size says."""
+def _config(model: str) -> dict | None:
+    """``model``'s config: our scales' JSONs, or the JSON open_clip ships for a built-in name, read without
+    importing open_clip; None for a name neither has (a config added at run time)."""
     import importlib.util
     import json
 
@@ -65,5 +64,25 @@ def native_input_size(model: str) -> int | None:
         path = Path(next(iter(spec.submodule_search_locations))) / "model_configs" / f"{model}.json"
         if not path.exists():
             return None
-    size = json.loads(path.read_text())["vision_cfg"]["image_size"]
+    return json.loads(path.read_text())
+
+
+def native_input_size(model: str) -> int | None:
+    """The input size (px) ``model``'s config builds it at (:func:`_config`); None for a name without one. A
+    run's params.txt may force another (``force_image_size``), which the run's own size says."""
+    config = _config(model)
+    if config is None:
+        return None
+    size = config["vision_cfg"]["image_size"]
     return int(size[0] if isinstance(size, (list, tuple)) else size)
+
+
+def vision_has_batchnorm(model: str) -> bool | None:
+    """Whether ``model``'s image tower has BatchNorm, from its config alone: a ModifiedResNet (``layers`` a list)
+    has, open_clip's own ViT (``layers`` a number) has not; None where the config does not say (a timm tower,
+    a name without a config): loading the model tells."""
+    config = _config(model)
+    vision = (config or {}).get("vision_cfg", {})
+    if config is None or vision.get("timm_model_name") or "layers" not in vision:
+        return None
+    return isinstance(vision["layers"], (list, tuple))

@@ -21,15 +21,17 @@
 # endpoints on **both** axes: higher IQA SRCC and a lower normalized noise drop than either.
 #
 # Each θ(α) is measured exactly as the checkpoints are, by the IQA, shape and noise steps' own
-# measurements (same evaluation sets, distance, bootstrap), so α = 0 and α = 1 are the endpoint
-# checkpoints' own rows of `iqa.csv`, `shape_bias.csv` and `noise.csv`.
+# measurements (same evaluation sets, distance, bootstrap). With `bn_statistics=interpolate`, and for a
+# model without BatchNorm, α = 0 and α = 1 are therefore the endpoint checkpoints' own rows of `iqa.csv`,
+# `shape_bias.csv` and `noise.csv`; with the default re-estimation the ends are re-estimated too, so
+# every α is compared on the same footing, and they can differ from those rows (the page says by how much).
 #
 # **Only floating-point tensors are interpolated**; integer buffers (BatchNorm's batch counts) are
-# the later checkpoint's. **BatchNorm**: the running statistics of an interpolated network are not the
-# statistics of its own activations (the SWA observation), so by default (`bn_statistics=reestimate`)
-# they are re-estimated on the run's first `bn_batches` training batches; `interpolate` keeps
-# the interpolated statistics, to show whether it matters. A model without BatchNorm (the ViTs) is
-# the same either way.
+# the α = 1 checkpoint's (`interpolation_to`). **BatchNorm**: the running statistics of an interpolated
+# network are not the statistics of its own activations (the SWA observation), so by default
+# (`bn_statistics=reestimate`) they are re-estimated on the run's first `bn_batches` training batches;
+# `interpolate` keeps the interpolated statistics, to show whether it matters. A model without BatchNorm
+# (the ViTs) is the same either way.
 #
 # This step is optional: `clipalign run --out RUN --only interpolation` runs it on one run, and on a
 # folder of seeds (`clipalign run --out runs/default --only interpolation`) this page measures every

@@ -153,6 +153,30 @@ def test_ends_whose_weights_are_gone_are_refused_before_any_kernel(tmp_path):
     check_run(run, values, ["interpolation"])
 
 
+def test_reestimation_on_a_run_trained_elsewhere_is_refused_before_any_kernel(tmp_path):
+    """Re-estimating BatchNorm draws the run's training batches: a run without train_params.json (open_clip_train's)
+    is one line naming bn_statistics before a kernel starts (an audit found it refused inside the page, after
+    the evaluation sets were built, leaving a .failed notebook); a tower without BatchNorm needs no world."""
+    from clipalign_utils.model_names import vision_has_batchnorm
+    from clipalign_utils.steps.interpolation.ends import check_run
+    from helpers import fake_run
+
+    assert [vision_has_batchnorm(m) for m in ("tiny", "clipalign-vit-tiny", "RN50", "ViT-B-32", "convnext_base",
+                                              "no-such-model")] == [True, False, True, False, None, None]
+    run = fake_run(tmp_path, epochs=(1, 2))
+    run.checkpoints[0].path.parent.mkdir(parents=True)
+    for checkpoint in run.checkpoints:
+        checkpoint.path.write_bytes(b"weights")
+    values = {"interpolation_from": "epoch_1", "interpolation_to": "last", "distance": "euclidean",
+              "bn_statistics": "reestimate"}
+    with pytest.raises(ParameterError, match=r"was not trained here, .*: pass -p bn_statistics=interpolate"):
+        check_run(run, values, ["interpolation"])
+    check_run(run, {**values, "bn_statistics": "interpolate"}, ["interpolation"])
+    check_run(fake_run(tmp_path, epochs=(1, 2), model="clipalign-vit-tiny"), values, ["interpolation"])
+    (tmp_path / "train_params.json").write_text("{}")
+    check_run(run, values, ["interpolation"])
+
+
 def test_a_folder_of_runs_is_checked_run_by_run_before_any_kernel(tmp_path, capsys, monkeypatch):
     """The folder's command goes through multirun.rerun_step: each run's checkpoints checked there too (a
     review found its runs' names checked only inside the page)."""
@@ -166,7 +190,10 @@ def test_a_folder_of_runs_is_checked_run_by_run_before_any_kernel(tmp_path, caps
     monkeypatch.setattr(multirun, "run_notebook", lambda *a, **k: pytest.fail("a page was started"))
     argv = ["run", "--preset", "smoke", "--out", str(tmp_path), "--only", "interpolation",
             "-p", "interpolation_from=epoch_1", "-p", "interpolation_to=epoch_2"]
-    assert cli.main(argv) == 2
+    assert cli.main(argv) == 2  # RN50 trained elsewhere: its BatchNorm cannot be re-estimated, said at the first run
+    (error,) = capsys.readouterr().err.strip().splitlines()
+    assert f"{tmp_path / 'tiny-seed0'} was not trained here" in error and "bn_statistics=interpolate" in error
+    assert cli.main(argv + ["-p", "bn_statistics=interpolate"]) == 2
     (error,) = capsys.readouterr().err.strip().splitlines()
     assert f"parameter interpolation_to='epoch_2': {tmp_path / 'tiny-seed1'} has no such checkpoint" in error
 
@@ -301,6 +328,11 @@ def test_undefined_margins_over_seeds_are_said_so():
     # alignment: 0.1, 0.05, 0.1 over three runs; robustness: 0.15 − 0.10, 0.15 − 0.12 over the two with drops
     assert "robustness margin +0.040 [" in first and "] (defined in 2) over 3 runs" in first
     assert "alignment margin +0.083 [" in first and "(defined in 3)" not in first
+    # an end's drop undefined (at chance) in every run: the margin is undefined, not taken against the other end
+    # (an audit found "yes: α = 0.5 beats both" over seeds where each run's own page said it cannot be told)
+    one_end = {s: _run_table([0.50, 0.55 + k / 100, 0.45], [np.nan, 0.10 + k / 100, 0.30]) for k, s in enumerate("abc")}
+    verdicts = interpolation.beats_both(interpolation.seed_table(one_end))
+    assert verdicts["n_robustness_margin"].tolist() == [0] and verdicts["verdict"].tolist() == ["inconclusive"]
 
 
 def test_the_page_without_a_run_shows_the_recorded_tables_and_their_verdict(tmp_path, monkeypatch):

@@ -33,7 +33,7 @@ from ...results.tables import read_metric
 from ..iqa import analysis as iqa_step
 from ..noise import analysis as noise_step
 from ..shape import analysis as shape_step
-from .ends import endpoints
+from .ends import check_reestimation, endpoints
 
 # The measures of a row and the step that measures each: (column, lo, hi).
 MEASURES = (("iqa_srcc", "iqa_srcc_lo", "iqa_srcc_hi"), ("shape_bias", "shape_bias_lo", "shape_bias_hi"),
@@ -96,7 +96,7 @@ def write_interpolated(model: torch.nn.Module, start: dict[str, torch.Tensor], e
     model.load_state_dict(interpolate_state(start, end, alpha))
     if batches is not None and has_batchnorm(model):
         reestimate_batchnorm(model, batches)
-    path = folder / f"alpha_{alpha:g}.pt"
+    path = folder / f"alpha_{alpha!r}.pt"  # in full: two α equal to 6 digits are two files
     torch.save({"name": name, "alpha": alpha, "state_dict": model.state_dict()}, path)
     return path
 
@@ -177,9 +177,8 @@ def measure(run: Run, params: dict, data: InterpolationData | None = None) -> di
     model = load_checkpoint_model(end.path, run.model_name, run.image_size, options=run.model_options)
     batchnorm = has_batchnorm(model)
     reestimate = batchnorm and params["bn_statistics"] == "reestimate"
-    if reestimate and not RunDir(run.run_dir).train_record.exists():
-        raise ParameterError(f"{run.run_dir} was not trained here, so its training world is unknown and its "
-                             f"BatchNorm statistics cannot be re-estimated on it: pass -p bn_statistics=interpolate")
+    if reestimate:
+        check_reestimation(run)
     # Re-estimating, every model is written and re-estimated, the ends too, and a line of one point (the peak
     # is the last checkpoint: θ(α) = θ for every α) its one model: every run's line then compares like with
     # like (trained running statistics are an average over training, not what a few batches give). Otherwise
@@ -243,8 +242,10 @@ def seed_table(tables: dict[str, pd.DataFrame]) -> pd.DataFrame:
             one_point=bool("from_checkpoint" in table and first["from_checkpoint"] == first["to_checkpoint"]),
             # the alignment end is also the more robust one: no trade-off on this line to dial
             from_dominates=bool(first["iqa_srcc"] > last["iqa_srcc"] and first["noise_drop"] < last["noise_drop"]),
-            alignment_margin=table["iqa_srcc"] - ends["iqa_srcc"].max(),
-            robustness_margin=ends["noise_drop"].min() - table["noise_drop"]))
+            # undefined where either end's measure is (a drop at chance): not the other end's alone, as one
+            # run's own page says ("cannot be told")
+            alignment_margin=table["iqa_srcc"] - ends["iqa_srcc"].max(skipna=False),
+            robustness_margin=ends["noise_drop"].min(skipna=False) - table["noise_drop"]))
     runs = pd.concat(per_run, ignore_index=True)
     rows = []
     for alpha, group in runs.groupby("alpha", sort=True):

@@ -7,6 +7,7 @@ from typing import Collection, Mapping
 from ...checkpoints import Checkpoint, Run
 from ...errors import ParameterError, shell_arg
 from ...layout import RunDir
+from ...model_names import vision_has_batchnorm
 from ...results.tables import read_metric
 from ..iqa import analysis as iqa_step
 
@@ -47,12 +48,22 @@ def endpoints(run: Run, params: Mapping) -> tuple[Checkpoint, Checkpoint]:
     return by_name[srcc.loc[srcc["iqa_srcc"].idxmax(), "checkpoint"]], end
 
 
+def check_reestimation(run: Run) -> None:
+    """Re-estimating BatchNorm statistics draws the run's own training batches: a run trained elsewhere (no
+    train_params.json) has no world to draw them from."""
+    if not RunDir(run.run_dir).train_record.exists():
+        raise ParameterError(f"{run.run_dir} was not trained here, so its training world is unknown and its BatchNorm "
+                             f"statistics cannot be re-estimated on it: pass -p bn_statistics=interpolate")
+
+
 def check_run(run: Run, values: Mapping, running: Collection[str]) -> None:
     """:func:`endpoints` on the run before the command makes a folder or starts a kernel: a checkpoint name
     the run lacks, an ``iqa.csv`` without the distance, or an end whose weights are gone (a streamed run's),
     is one line there. With ``peak`` and the IQA step in this command (``running``), only
     ``interpolation_to``: the peak is read from the table it writes."""
     ends = [_to(run, values)] if values["interpolation_from"] == "peak" and "iqa" in running else endpoints(run, values)
+    if values.get("bn_statistics") == "reestimate" and vision_has_batchnorm(run.model_name):
+        check_reestimation(run)  # (a tower the config does not describe: the step checks it once loaded)
     for checkpoint in ends:
         if not checkpoint.path.exists():  # a streamed run keeps no weights unless asked to
             raise ParameterError(f"{checkpoint.path} is not there: the interpolation step loads the weights of "

@@ -121,7 +121,7 @@ def seed_sentences(verdicts: pd.DataFrame) -> list[str]:
     dominated = int(verdicts["n_from_dominates"].max()) if "n_from_dominates" in verdicts else 0
     if dominated:
         lines.append(f"in {dominated} of {n} runs the α = 0 end is already better on both axes (higher SRCC and a "
-                     "lower noise drop than the last checkpoint): there is no trade-off between the ends to dial")
+                     "lower noise drop than the α = 1 end): there is no trade-off between the ends to dial")
     winners = verdicts[verdicts["verdict"] == "beats both"]
     if n < 3:
         lines.append(f"only {n} run(s): the question needs at least 3 seeds for an interval to answer it")
