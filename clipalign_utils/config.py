@@ -21,6 +21,7 @@ import numpy as np
 
 from . import choices, registry
 from .data.registry import TASKS, dataset_choices, dataset_parameter, root_parameter
+from .data.prompts import own_templates
 from .data.world import QUALITY_FAMILIES, training_world
 from .errors import ParameterError
 
@@ -236,6 +237,7 @@ def resolve(preset: str = "default", *, every_step: bool = True, **overrides: An
     for name in ("eval_batch_size", "n_boot", "n_perm"):
         if params[name] <= 0:
             raise ParameterError(f"parameter {name} must be positive, got {params[name]!r}")
+    own_templates(params["prompt_templates"])  # the zero-shot steps' prompts, before anything trains
     for step in registry.steps():
         if every_step or not reads_dataset(step.name):
             check_step(step.name, params)

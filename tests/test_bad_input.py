@@ -179,6 +179,10 @@ BEFORE_ANYTHING = [
     (["run", "--preset", "smoke", "-p", "sigmas="], "give at least one noise level above 0"),
     (["run", "--preset", "smoke", "-p", "sigmas=0"], "give at least one noise level above 0"),
     (["run", "--preset", "smoke", "-p", "test_per_class=0"], "parameter test_per_class must be positive, got 0"),
+    # the zero-shot prompts: refused before training (an audit found them refused by the shape step, after it)
+    (["run", "--preset", "smoke", "-p", "prompt_templates=nobraces"], "parameter prompt_templates='nobraces': use"),
+    (["run", "--preset", "smoke", "-p", "prompt_templates=a {} {x}."], "no other brace"),
+    (["run", "--preset", "smoke", "-p", "prompt_templates=a {} }."], "no other brace"),
     (["run", "--preset", "smoke", "-p", "n_perm=-1"], "parameter n_perm must be positive, got -1"),
     (["run", "--preset", "smoke", "-p", "alphas="], "parameter alphas: give at least one α"),
     (["run", "--preset", "smoke", "-p", "preset=full"], "-p preset: the command sets it from --preset"),

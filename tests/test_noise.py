@@ -427,6 +427,11 @@ def test_trend_sentences_by_hand():
     assert trend_sentences(summary.iloc[:3], params) == [
         "mean normalized drop, earlier half of them (epochs 1): 0.300; later half (epochs 2): 0.200",
         "too few checkpoints above chance (2) to tell whether the drop shrinks with training"]
+    # ρ exactly 0 leans nowhere (an audit found it said to lean towards "grows")
+    level = summary.assign(mean_normalized_drop=[np.nan, 0.3, 0.2, 0.3])
+    assert trend_sentences(level, params)[-1].startswith(
+        "over 3 checkpoints above chance the mean normalized drop shows no significant trend: Spearman ρ(epoch, "
+        "drop) = 0.00")
     falling = pd.DataFrame({"epoch": np.arange(7.0), "mean_normalized_drop": np.linspace(0.6, 0.0, 7),
                             "mean_chance_corrected_drop": np.linspace(0.9, 0.3, 7), "clean_at_chance": False})
     lines = trend_sentences(falling, {"n_perm": 2000, "eval_seed": 0})

@@ -128,9 +128,10 @@ def noisy_image_sets(data: ClassificationSet, sigmas: Sequence[float], seed: int
 
     ``noise_at``: ``native`` adds the noise to the images at their own size (the encoder then resizes
     the noisy image to the model's input, which smooths the noise when it shrinks the image);
-    ``input`` first brings the images to ``input_size`` (shorter side resized, centre crop, as the
-    encoder would) and adds the noise there, so σ is the noise the model actually sees. The two are
-    the same when the images already have the input's size.
+    ``input`` first brings the images to ``input_size`` (shorter side resized, centre crop: the encoder's
+    geometry, but through PIL's bicubic to uint8 where the encoder resizes floats with torch's antialiased
+    bicubic, so the clean σ = 0 set differs from ``native``'s in the low bits) and adds the noise there, so σ
+    is the noise the model actually sees. The two are the same when the images already have the input's size.
     Memory: one float32 copy of the images per sigma (about 120 MB each for all of CIFAR-100).
     """
     levels = sorted({0.0, *(float(s) for s in sigmas)})

@@ -47,16 +47,29 @@ ENSEMBLES = {"embedded": lambda: CAPTION_TEMPLATES, "cifar100": lambda: CIFAR_TE
              "geirhos": imagenet_templates}
 
 
+def own_templates(spec: str) -> tuple[str, ...]:
+    """The templates a ``prompt_templates`` value other than ``ensemble``/``single`` gives ('|'-separated), each
+    checked to format with a class name as open_clip formats it: one ``{}`` and no other brace (``{x}`` or a
+    lone ``}`` would stop the zero-shot classifier inside a step); () for the two names."""
+    if spec in ("ensemble", "single"):
+        return ()
+    templates = tuple(t.strip() for t in spec.split("|") if t.strip())
+
+    def formats(template: str) -> bool:
+        try:
+            return template.count("{}") == 1 and "{" not in template.format("")
+        except (IndexError, KeyError, ValueError):
+            return False
+
+    if not templates or not all(formats(t) for t in templates):
+        raise ParameterError(f"parameter prompt_templates={spec!r}: use 'ensemble', 'single' or templates separated "
+                             f"by '|', each with one '{{}}' for the class name and no other brace")
+    return templates
+
+
 def resolve_templates(spec: str, dataset: str) -> tuple[str, ...]:
     """The templates `spec` names, for a dataset (``embedded`` uses the training captions)."""
+    if spec not in ("ensemble", "single"):
+        return own_templates(spec)
     ensemble = ENSEMBLES[dataset]()
-    if spec == "ensemble":
-        return ensemble
-    if spec == "single":
-        return ensemble[:1]
-    templates = tuple(t.strip() for t in spec.split("|") if t.strip())
-    bad = [t for t in templates if t.count("{}") != 1]
-    if not templates or bad:
-        raise ParameterError(f"prompt_templates={spec!r}: use 'ensemble', 'single' or templates separated "
-                             f"by '|', each with one '{{}}' for the class name")
-    return templates
+    return ensemble if spec == "ensemble" else ensemble[:1]

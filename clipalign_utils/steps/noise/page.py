@@ -69,9 +69,10 @@ def trend_sentences(summary: pd.DataFrame, params: dict) -> list[str]:
         lines.append(f"too few checkpoints above chance ({trend['n']}) to tell whether the drop shrinks with "
                      "training")
     else:
-        leaning = "shrinks" if trend["rho"] < 0 else "grows"
+        leaning = (" (it leans towards: shrinks)" if trend["rho"] < 0 else " (it leans towards: grows)"
+                   if trend["rho"] > 0 else "")  # ρ = 0 leans nowhere
         verdict = (f"{trend['direction']} with training" if trend["direction"] != "flat"
-                   else f"shows no significant trend (it leans towards: {leaning})")
+                   else f"shows no significant trend{leaning}")
         lines.append(f"over {trend['n']} checkpoints above chance the mean normalized drop {verdict}: "
                      f"Spearman ρ(epoch, drop) = {trend['rho']:.2f}, permutation p = {trend['p_value']:.3f}")
     corrected = drop_trend(summary, n_perm=params["n_perm"], seed=bootstrap_seed(params),
