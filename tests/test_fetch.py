@@ -355,8 +355,9 @@ def test_what_unar_leaves_short_of_its_listing_is_refused(tmp_path, monkeypatch)
     assert not any((tmp_path / "short").rglob("*.bmp"))  # and libarchive was not tried after it
     usage = fetch.shutil.disk_usage(tmp_path)
     monkeypatch.setattr(fetch.shutil, "disk_usage", lambda path: usage._replace(free=1200))
-    with pytest.raises(DatasetError, match=r"no space left while unpacking set\.rar \(it needs 0\.00 GB and the "
-                                           r"disk has 0\.00 GB free\): free space there, or fetch into another --to"):
+    with pytest.raises(DatasetError, match=rf"^{tmp_path / 'full'}: no space left while unpacking set\.rar \(it "
+                                           r"needs 1500 bytes, 1200 bytes free on its disk\): free space there, or "
+                                           r"fetch into another --to$"):
         fetch.unpack(archive, tmp_path / "full", rar_tools=("unar",))
 
 
@@ -367,8 +368,9 @@ def test_a_full_disk_is_said_as_such_not_as_a_damaged_archive(server, tmp_path, 
     usage = fetch.shutil.disk_usage(tmp_path)
     monkeypatch.setattr(fetch.shutil, "disk_usage", lambda path: usage._replace(free=10))
     code, _, err = _fetch(capsys, "nights", "--to", to, "--mirror", address)
-    assert code == 2 and err.count("\n") == 1 and "no space left while unpacking nights.zip" in err, err
-    assert "damaged" not in err
+    # named by --to, not the hidden staging folder the archive unpacks into
+    assert code == 2 and err.count("\n") == 1 and f"{to}: no space left while unpacking nights.zip (it needs " in err
+    assert "10 bytes free on its disk): free space there, or fetch into another --to" in err and "damaged" not in err
     _nothing_accepted(to, "nights")
     monkeypatch.undo()
     _serve("nights", tmp_path / "again", served, monkeypatch)
@@ -379,7 +381,8 @@ def test_a_full_disk_is_said_as_such_not_as_a_damaged_archive(server, tmp_path, 
     import pooch
     monkeypatch.setattr(pooch, "retrieve", full)
     code, _, err = _fetch(capsys, "nights", "--to", to, "--mirror", address)
-    assert code == 2 and err.count("\n") == 1 and "no space left while downloading nights.zip" in err, err
+    assert code == 2 and err.count("\n") == 1, err
+    assert f"{to}: no space left while downloading nights.zip (" in err and " free on its disk): free space" in err
     _nothing_accepted(to, "nights")
 
 
@@ -419,6 +422,31 @@ def test_two_fetches_into_one_folder_do_not_share_a_staging_folder(tmp_path, cap
     # the lock released and its file gone, a fetch goes ahead (here, to the discard port's refusal)
     code, _, err = _fetch(capsys, "nights", "--to", to, "--url", "http://127.0.0.1:9/nights.zip")
     assert code == 2 and "download failed" in err and not any(to.iterdir())
+
+
+def test_a_file_system_without_flock_fetches_without_the_lock(tmp_path, monkeypatch, capsys):
+    """Only a lock another fetch holds means "running": where flock is not supported (ENOLCK on some NFS), the fetch
+    goes on, and a failure leaves neither the lock file nor the folder it made."""
+    import fcntl
+
+    def unsupported(*args):
+        raise OSError(fetch.errno.ENOLCK, "No locks available")
+
+    monkeypatch.setattr(fcntl, "flock", unsupported)
+    to = tmp_path / "data"
+    code, _, err = _fetch(capsys, "nights", "--to", to, "--url", "http://127.0.0.1:9/nights.zip")
+    assert code == 2 and "download failed" in err and "another clipalign fetch" not in err
+    assert not to.exists()
+
+
+def test_unar_status_not_a_file_name_says_a_member_is_damaged(tmp_path):
+    if not fetch.shutil.which("unar"):
+        pytest.skip("unar is not installed")
+    src = tmp_path / "src"
+    (src / "set").mkdir(parents=True)
+    (src / "set" / "checksum_failed_cases.txt").write_text("a file named like unar's failure")
+    fetch.unpack(stored_rar(src / "set", src, tmp_path / "set.rar"), tmp_path / "out", rar_tools=("unar",))
+    assert (tmp_path / "out" / "set" / "checksum_failed_cases.txt").read_text() == "a file named like unar's failure"
 
 
 def test_a_file_where_the_dataset_folder_goes_is_named_as_such(tmp_path, capsys):

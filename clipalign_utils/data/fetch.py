@@ -350,14 +350,16 @@ _NO_SPACE = (errno.ENOSPC, errno.EDQUOT)
 
 
 def _no_space(folder: Path, doing: str, needed: int | None = None) -> DatasetError:
-    free = shutil.disk_usage(folder if folder.exists() else folder.parent).free
-    need = f" needs {_gigabytes(needed)} and" if needed else ""
-    return DatasetError(f"{folder}: no space left while {doing} (it{need} the disk has {_gigabytes(free)} free): "
-                        f"free space there, or fetch into another --to")
+    # named by the folder the user gave, not the hidden staging folder inside it (gone by the time they read it)
+    where = next(p for p in (folder, *folder.parents) if not any(part.startswith(".fetch-") for part in p.parts))
+    free = shutil.disk_usage(next(p for p in (folder, *folder.parents) if p.exists())).free
+    need = f"it needs {_size(needed)}, " if needed else ""
+    return DatasetError(f"{where}: no space left while {doing} ({need}{_size(free)} free on its disk): free "
+                        f"space there, or fetch into another --to")
 
 
-def _gigabytes(size: int) -> str:
-    return f"{size / 1e9:.2f} GB"
+def _size(size: int) -> str:
+    return f"{size / 1e9:.2f} GB" if size >= 1e8 else f"{size / 1e6:.1f} MB" if size >= 1e5 else f"{size} bytes"
 
 
 def _make_room(dest: Path, needed: int, archive: Path) -> None:
@@ -442,13 +444,16 @@ def _unpack_rar(archive: Path, dest: Path, progress: bool, tools: tuple[str, ...
     """RAR through the first of ``tools`` that unpacks it whole (each has gaps: unar stops at some RAR5
     headers, libarchive at solid RAR4); each try goes to a folder of its own, merged into ``dest`` after."""
     attempts = {"unar": _unar, "libarchive": _libarchive}
+    listing = _rar_listing(archive) if "unar" in tools else None
+    if listing is not None:
+        _make_room(dest, sum(listing.values()), archive)
     failures = []
     for tool in tools:
         trial = dest.parent / f".{archive.name}.{tool}"
         shutil.rmtree(trial, ignore_errors=True)
         trial.mkdir(parents=True)
         try:
-            attempts[tool](archive, trial, progress)
+            attempts[tool](archive, trial, progress, listing)
         except _DamagedData:
             # the archive's own checksums failed: another reader would not find it whole (libarchive does not
             # check a stored RAR4 member's CRC, so it would take the damage for the file)
@@ -496,7 +501,8 @@ def _rar_listing(archive: Path) -> dict[str, int] | None:
             if not entry.get("XADIsDirectory") and not entry.get("XADIsLink")}
 
 
-def _unar(archive: Path, dest: Path, progress: bool) -> None:
+def _unar(archive: Path, dest: Path, progress: bool, listing: dict[str, int] | None = None) -> None:
+    """``archive`` under ``dest`` by unar; what it writes held to ``listing`` (lsar's) where there is one."""
     import subprocess
 
     from tqdm.auto import tqdm
@@ -504,9 +510,6 @@ def _unar(archive: Path, dest: Path, progress: bool) -> None:
     unar = shutil.which("unar")
     if unar is None:
         raise DatasetError(f"{archive.name} is a RAR archive and this machine has no unar: {_RAR_HELP}")
-    listing = _rar_listing(archive)
-    if listing is not None:
-        _make_room(dest, sum(listing.values()), archive)
     # -no-directory: the members go straight under dest, as the publisher laid them out.
     command = [unar, "-force-overwrite", "-no-directory", "-output-directory", str(dest), str(archive)]
     lines = []
@@ -517,7 +520,9 @@ def _unar(archive: Path, dest: Path, progress: bool) -> None:
             lines.append(line.strip())
             if line.rstrip().endswith("OK."):
                 bar.update()
-    damaged = [line for line in lines if "checksum" in line.lower() and "failed" in line.lower()]
+    # unar's status follows the member's name after "... " (a name may itself say "checksum")
+    damaged = [line for line in lines if "... " in line and "checksum" in line.rsplit("... ", 1)[1].lower()
+               and not line.endswith("OK.")]
     if damaged:
         raise _DamagedData(f"{archive.name}: a damaged RAR archive: its data fail the archive's own checksum "
                            f"(unar: {_short(Exception(damaged[0]))}); fetch it again")
@@ -530,11 +535,11 @@ def _unar(archive: Path, dest: Path, progress: bool) -> None:
         written, expected = sum(p.stat().st_size for p in files), sum(listing.values())
         if len(files) != len(listing) or written != expected:
             raise _DamagedData(f"{archive.name}: unar wrote {len(files)} files of {written} bytes where the archive "
-                               f"lists {len(listing)} of {expected} (a full disk? {_gigabytes(shutil.disk_usage(dest).free)} "
-                               f"free under {dest.parent}): free space, or fetch into another --to")
+                               f"lists {len(listing)} of {expected} (a full disk? {_size(shutil.disk_usage(dest).free)} "
+                               f"free on its disk): free space, or fetch into another --to")
 
 
-def _libarchive(archive: Path, dest: Path, progress: bool) -> None:
+def _libarchive(archive: Path, dest: Path, progress: bool, listing: dict[str, int] | None = None) -> None:
     try:
         import libarchive
     except (ImportError, OSError, AttributeError) as error:  # AttributeError: no libarchive.so found
@@ -631,10 +636,11 @@ def fetch(name: str, to, url: str | None = None, mirror: str | None = None, sha2
     # the folders this fetch makes (deepest first): a failed fetch leaves none of them behind
     created = [p for p in (to, *to.parents) if not p.exists()]
     staging = to / f".fetch-{release.name}"
-    lock = None
+    lock, locked = None, False
     try:
         to.mkdir(parents=True, exist_ok=True)
         lock = _lock(to / f".fetch-{release.name}.lock", release, to)
+        locked = True
         if final.exists():  # another fetch finished it while this one waited for nothing: verify and keep it
             lock = _unlock(lock)
             return fetch(name, to, url, mirror, sha256, progress)
@@ -661,7 +667,7 @@ def fetch(name: str, to, url: str | None = None, mirror: str | None = None, sha2
             raise DatasetError(f"{' + '.join(urls)}: unpacked, but {error}") from None
         root.rename(final)
     except BaseException:
-        if lock is not None:
+        if locked:  # (not another fetch's staging folder)
             shutil.rmtree(staging, ignore_errors=True)
             _unlock(lock)
         for folder in created:
@@ -679,13 +685,19 @@ def _lock(path: Path, release: Release, to: Path):
     import fcntl
 
     while True:
+        existed = path.exists()
         handle = open(path, "a")
         try:
             fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except OSError:
+        except BlockingIOError:
             handle.close()
             raise DatasetError(f"another clipalign fetch {release.name} into {to} is running (it holds "
                                f"{path.name}): wait for it to finish, or fetch into another --to") from None
+        except OSError:  # a file system without flock (some NFS or SMB mounts): fetch without the lock
+            handle.close()
+            if not existed:
+                path.unlink(missing_ok=True)
+            return None
         try:
             if os.stat(path).st_ino == os.fstat(handle.fileno()).st_ino:
                 return handle
