@@ -420,6 +420,16 @@ def test_a_peak_claim_over_seeds_with_the_test_on_one_seed_says_there_is_no_inte
         "seeds agree — **the seeds differ** (per seed: 0: reproduced; 1: inconclusive; 2: inconclusive)"]
 
 
+def test_a_peak_claim_on_one_run_without_its_bootstrap_interval_says_why():
+    rows = _run_rows("tiny", 0, [0.1, 0.5, 0.4, 0.3, 0.2], [0.5, 0.6, 0.7, 0.8, 0.9], [0.5, 0.4, 0.3, 0.2, 0.1],
+                     (0.0, 1.0, 2.0, 3.0, 4.0))
+    # metrics.peak leaves the interval undefined when too few replicates define the drop
+    rows = rows.assign(iqa_early_drop=0.3, iqa_early_drop_lo=np.nan, iqa_early_drop_hi=np.nan)
+    peak = tradeoff.verdicts(rows, n_perm=200).set_index("claim").loc["IQA alignment peaks early then declines"]
+    assert peak["verdict"] == tradeoff.INCONCLUSIVE
+    assert peak["detail"].endswith("; no interval: too few bootstrap replicates define the drop")
+
+
 def test_the_means_view_says_which_epochs_are_at_chance():
     from clipalign_utils.steps.tradeoff.analysis import means_view
 

@@ -356,5 +356,5 @@ def test_the_shape_noise_figure_draws_the_checkpoints_its_correlation_leaves_out
     # at chance: epoch 0 on clean images (its drop is nan in the mean), epoch 1 on the cue-conflict decisions
     assert list(line.get_xdata()) == [0.3, 0.4] and list(line.get_ydata()) == [0.7, 0.3]
     hollow = ax.collections[0].get_offsets()
-    assert np.allclose(np.asarray(hollow)[1], [0.2, 0.1]) and "hollow: at chance, left out" in ax.get_title()
+    assert np.allclose(np.asarray(hollow)[1], [0.2, 0.1]) and "hollow: most seeds at chance" in ax.get_title()
     plt.close(fig)

@@ -244,10 +244,12 @@ def peak_claim(df: pd.DataFrame, peak: registry.PeakClaim, column: str, step: st
     over = f"paired bootstrap over {items}" if n_seeds <= 1 else f"mean over {n_seeds} seeds, t interval over seeds"
     statistic = f"max early {label} − final {label} ({over})"
     if not (np.isfinite(ci[0]) and np.isfinite(ci[1])):
-        # seed_means: a t interval needs the test on two seeds or more (one run's bootstrap always has one)
+        # over seeds, a t interval needs the test on two seeds or more; one run's bootstrap has none when too few
+        # of its replicates define the drop (metrics.peak)
+        why = (f"the test is on fewer than two of the {n_seeds} seeds" if n_seeds > 1 else
+               "too few bootstrap replicates define the drop")
         return _verdict_row(claim, statistic, drop, NAN, INCONCLUSIVE,
-                            f"{detail}; max early − final = {drop:.3f}; no interval: the test is on fewer "
-                            f"than two of the {n_seeds} seeds", ci)
+                            f"{detail}; max early − final = {drop:.3f}; no interval: {why}", ci)
     detail += f"; max early − final = {drop:.3f} [{ci[0]:.3f}, {ci[1]:.3f}]"
     if peak_is_early and ci[0] > 0:
         return _verdict_row(claim, statistic, drop, NAN, REPRODUCED, detail + ": the interval is above 0", ci)

@@ -48,7 +48,8 @@ def factor_panels(summaries: dict[str, pd.DataFrame], measures: dict | None = No
 def shape_vs_noise(table: pd.DataFrame, group: str = "setting", left_out: pd.Series | None = None):
     """Every checkpoint of every setting (seed means): shape bias against normalized noise drop, one colour
     per setting, the last checkpoint of each outlined. ``left_out`` (a boolean per row): checkpoints the
-    page's pooled correlation leaves out (at chance), drawn as hollow grey-edged points off the line."""
+    page's pooled correlation leaves out (most seeds at chance: it leaves each seed's at-chance checkpoints out),
+    drawn as hollow points off the line; the ring marks the last checkpoint on the line."""
     left_out = pd.Series(False, index=table.index) if left_out is None else left_out.reindex(table.index).fillna(False)
     settings = list(dict.fromkeys(table[group]))
     colors = group_colors(settings)
@@ -63,9 +64,9 @@ def shape_vs_noise(table: pd.DataFrame, group: str = "setting", left_out: pd.Ser
                    edgecolor=colors[setting], linewidths=0.8)
         last = kept.dropna(subset=["noise_drop"]).tail(1)
         ax.scatter(last["shape_bias"], last["noise_drop"], s=120, facecolor="none", edgecolor=colors[setting])
-    hollow = "; hollow: at chance, left out" if left_out.any() else ""
+    hollow = "; hollow: most seeds at chance" if left_out.any() else ""
     ax.set(xlabel="shape bias", ylabel="normalized noise drop (mean over σ)",
-           title=f"does noise robustness follow shape bias? (ring: last checkpoint{hollow})")
+           title=f"does noise robustness follow shape bias? (ring: last checkpoint above chance{hollow})")
     ax.legend(fontsize=7)
     fig.tight_layout()
     return fig

@@ -126,8 +126,12 @@ def seed_sentences(verdicts: pd.DataFrame) -> list[str]:
     if n < 3:
         lines.append(f"only {n} run(s): the question needs at least 3 seeds for an interval to answer it")
     elif len(winners):
+        # a margin is undefined in a run where an end's measure is: its interval may rest on fewer runs
+        counts = [c for c in ("n_alignment_margin", "n_robustness_margin") if c in winners]
+        k = int(winners[counts].min().min()) if counts else n
+        over = f"over {n} seeds" if k >= n else f"over the {k} of {n} seeds where both margins are defined"
         lines.append(f"**yes**: α = {', '.join(f'{a:g}' for a in winners['alpha'])} beats both endpoints on both "
-                     f"axes, its margins' 95 % intervals over {n} seeds above 0")
+                     f"axes, its margins' 95 % intervals {over} above 0")
     elif (verdicts["verdict"] == "worse").all():
         lines.append(f"**no**: every interior α is worse than the better endpoint on at least one axis "
                      f"(an interval below 0, {n} seeds)")
