@@ -23,6 +23,7 @@ from . import choices, registry
 from .data.registry import TASKS, dataset_choices, dataset_parameter, root_parameter
 from .data.prompts import own_templates
 from .data.world import QUALITY_FAMILIES, training_world
+from .model_names import blocks_readable
 from .errors import ParameterError
 
 # The parameters every step shares (the model, the world, the evaluation seeds and batches, the resampling);
@@ -238,6 +239,9 @@ def resolve(preset: str = "default", *, every_step: bool = True, **overrides: An
         if params[name] <= 0:
             raise ParameterError(f"parameter {name} must be positive, got {params[name]!r}")
     own_templates(params["prompt_templates"])  # the zero-shot steps' prompts, before anything trains
+    if params["layers"] == "all" and blocks_readable(params["model"]) is False:
+        raise ParameterError(f"parameter layers=all: model {params['model']}'s image tower (timm's) has no blocks "
+                             f"clipalign reads (open_clip's ViT and ModifiedResNet towers only): use layers=final")
     for step in registry.steps():
         if every_step or not reads_dataset(step.name):
             check_step(step.name, params)

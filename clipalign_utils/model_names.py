@@ -86,3 +86,14 @@ def vision_has_batchnorm(model: str) -> bool | None:
     if config is None or vision.get("timm_model_name") or "layers" not in vision:
         return None
     return isinstance(vision["layers"], (list, tuple))
+
+
+def blocks_readable(model: str) -> bool | None:
+    """Whether ``layers=all`` can read ``model``'s image tower block by block, from its config alone: open_clip's
+    own ViT and ModifiedResNet (``encoder.vision_block_names``) yes, a timm tower no; None for a name without a
+    config (the step says so once the model is built)."""
+    config = _config(model)
+    if config is None:
+        return None
+    vision = config.get("vision_cfg", {})
+    return not vision.get("timm_model_name") and "layers" in vision

@@ -63,3 +63,8 @@ def early_peak_test_sentences(test, what: str, items: str, early_fraction: float
                      f"{test['final_value']:.3f} = {test['early_drop']:.3f}, paired 95 % interval "
                      f"[{test['lo']:.3f}, {test['hi']:.3f}] over {int(test['n_items'])} {items}: " + verdict)
     return lines
+
+
+def layer_label(layer: str) -> str:
+    """A vision block's name as a sentence says it: a ViT's ``embeddings`` are not the image embedding (``final``)."""
+    return "embeddings (the tokens entering the first block)" if layer == "embeddings" else layer

@@ -183,6 +183,9 @@ BEFORE_ANYTHING = [
     (["run", "--preset", "smoke", "-p", "prompt_templates=nobraces"], "parameter prompt_templates='nobraces': use"),
     (["run", "--preset", "smoke", "-p", "prompt_templates=a {} {x}."], "no other brace"),
     (["run", "--preset", "smoke", "-p", "prompt_templates=a {} }."], "no other brace"),
+    # a timm image tower has no blocks layers=all reads: before training (an audit: refused by the IQA step, after it)
+    (["run", "--preset", "smoke", "-p", "layers=all", "-p", "model=convnext_base"],
+     "parameter layers=all: model convnext_base's image tower (timm's) has no blocks clipalign reads"),
     (["run", "--preset", "smoke", "-p", "n_perm=-1"], "parameter n_perm must be positive, got -1"),
     (["run", "--preset", "smoke", "-p", "alphas="], "parameter alphas: give at least one α"),
     (["run", "--preset", "smoke", "-p", "preset=full"], "-p preset: the command sets it from --preset"),

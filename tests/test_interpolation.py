@@ -161,8 +161,12 @@ def test_reestimation_on_a_run_trained_elsewhere_is_refused_before_any_kernel(tm
     from clipalign_utils.steps.interpolation.ends import check_run
     from helpers import fake_run
 
+    from clipalign_utils.model_names import blocks_readable
+
     assert [vision_has_batchnorm(m) for m in ("tiny", "clipalign-vit-tiny", "RN50", "ViT-B-32", "convnext_base",
                                               "no-such-model")] == [True, False, True, False, None, None]
+    assert [blocks_readable(m) for m in ("tiny", "vit-tiny", "RN50", "ViT-B-32", "convnext_base", "no-such-model")] == [
+        True, True, True, True, False, None]
     run = fake_run(tmp_path, epochs=(1, 2))
     run.checkpoints[0].path.parent.mkdir(parents=True)
     for checkpoint in run.checkpoints:

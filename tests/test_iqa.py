@@ -330,8 +330,21 @@ def test_layer_sentences():
         "layers='final': only the image embedding was scored (run with -p layers=all for every block)"]
     layers = pd.DataFrame({"checkpoint": ["epoch_0"] * 2 + ["epoch_0.5"] * 2, "epoch": [0.0, 0.0, 0.5, 0.5],
                            "layer": ["stem", "final"] * 2, "srcc": [0.7, 0.2, 0.1, 0.45]})
+    # a table written before the layers' intervals: the sentences without them
     assert iqa_page.layer_sentences({**_tables(), "iqa_layers": layers}) == [
-        "epoch 0: most aligned layer stem (SRCC 0.700)", "epoch 0.5: most aligned layer final (SRCC 0.450)"]
+        "epoch 0: most aligned layer stem (SRCC 0.700; the image embedding, final, 0.200)",
+        "epoch 0.5: most aligned layer final (SRCC 0.450; the image embedding, final, 0.450)"]
+    # with them; a checkpoint whose every layer is undefined (NaN weights) is left out, not a crash
+    layers = layers.assign(srcc_lo=layers["srcc"] - 0.1, srcc_hi=layers["srcc"] + 0.1)
+    undefined = pd.DataFrame({"checkpoint": "epoch_1", "epoch": 1.0, "layer": ["stem", "final"], "srcc": np.nan,
+                              "srcc_lo": np.nan, "srcc_hi": np.nan})
+    vit = pd.DataFrame({"checkpoint": "epoch_0", "epoch": 0.0, "layer": ["embeddings", "final"], "srcc": [0.6, 0.3]})
+    assert iqa_page.layer_sentences({**_tables(), "iqa_layers": vit}) == [
+        "epoch 0: most aligned layer embeddings (the tokens entering the first block) (SRCC 0.600; the image "
+        "embedding, final, 0.300)"]
+    assert iqa_page.layer_sentences({**_tables(), "iqa_layers": pd.concat([layers, undefined])}) == [
+        "epoch 0: most aligned layer stem (SRCC 0.700 [0.600, 0.800]; the image embedding, final, 0.200)",
+        "epoch 0.5: most aligned layer final (SRCC 0.450 [0.350, 0.550]; the image embedding, final, 0.450)"]
 
 
 def test_data_sentences_on_tid2013(tid2013_data, tmp_path):
@@ -452,10 +465,14 @@ def test_notebook_scores_every_layer(smoke_run_copy):
     n_checkpoints = iqa["checkpoint"].nunique()
     assert list(layers["layer"].iloc[:6]) == ["stem", "layer1", "layer2", "layer3", "layer4", "final"]
     assert len(layers) == 6 * n_checkpoints and layers["srcc"].notna().all()
-    # The "final" layer is the image embedding: its SRCC is the overall row of iqa.csv.
-    final = layers[layers["layer"] == "final"].set_index("checkpoint")["srcc"]
-    overall = iqa[iqa["distortion"] == "all"].set_index("checkpoint")["srcc"]
-    pd.testing.assert_series_equal(final.sort_index(), overall.sort_index(), check_names=False)
+    # The "final" layer is the image embedding: its scores, interval and count are the overall row of iqa.csv.
+    assert list(layers.columns) == ["checkpoint", "epoch", "dataset", "distance", "layer", "srcc", "srcc_lo", "srcc_hi",
+                                    "krcc", "plcc", "pearson", "n_pairs"]
+    scores = ["srcc", "srcc_lo", "srcc_hi", "krcc", "plcc", "pearson", "n_pairs"]
+    final = layers[layers["layer"] == "final"].set_index("checkpoint")[scores]
+    overall = iqa[iqa["distortion"] == "all"].set_index("checkpoint")[scores]
+    pd.testing.assert_frame_equal(final.sort_index(), overall.sort_index())
+    assert (layers["srcc_lo"] <= layers["srcc"]).all() and (layers["srcc"] <= layers["srcc_hi"]).all()
     assert (smoke_run_copy / "figures" / "iqa_layers.png").stat().st_size > 0
     # measured again with the embedding alone, the per-layer table of the first measurement goes with it
     run_step("iqa", smoke_run_copy, "smoke", {"layers": "final"}, progress=False)

@@ -165,6 +165,15 @@ def _toy_pairs(n_ref=8, seed=0):
     return pd.DataFrame(rows)
 
 
+def test_scored_pairs_count_the_pairs_scored():
+    from clipalign_utils.metrics.iqa import scored_pairs
+
+    distance = np.array([0.9, 0.7, np.nan, 0.4, 0.3, 0.1])  # a NaN distance (cosine of a zero block output)
+    quality = np.arange(6.0)
+    scores = scored_pairs(distance, quality, np.array(["a", "a", "b", "b", "c", "c"]), n_boot=200)
+    assert scores["n_pairs"] == 5 and scores["srcc"] == pytest.approx(1.0)
+
+
 def test_iqa_table_rows_and_columns():
     pairs = _toy_pairs()
     table = iqa_table(pairs, n_boot=200)

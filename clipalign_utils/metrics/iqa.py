@@ -237,17 +237,22 @@ def iqa_table(pairs: pd.DataFrame, distance_col: str = "distance", n_boot: int =
     if missing:
         raise ParameterError(f"pairs lack the column(s) {', '.join(missing)}; columns are {list(pairs.columns)}.")
     subsets = [("all", pairs)] + [(name, sub) for name, sub in pairs.groupby("distortion", sort=True)]
-    rows = []
-    for name, sub in subsets:
-        distance = sub[distance_col].to_numpy(dtype=float)
-        quality = sub["quality"].to_numpy(dtype=float)
-        lo, hi = bootstrap_spearman_grouped(-distance, quality, sub["reference"].to_numpy(), n_boot=n_boot, seed=seed)
-        scores = alignment_scores(distance, quality)
-        rows.append({"distortion": name, "srcc": scores["srcc"], "srcc_lo": lo, "srcc_hi": hi,
-                     "krcc": scores["krcc"], "plcc": scores["plcc"], "pearson": scores["pearson"],
-                     "n_pairs": int(np.count_nonzero(np.isfinite(distance) & np.isfinite(quality)))})
-    return pd.DataFrame(rows, columns=["distortion", "srcc", "srcc_lo", "srcc_hi", "krcc", "plcc", "pearson",
-                                       "n_pairs"])
+    rows = [{"distortion": name, **scored_pairs(sub[distance_col], sub["quality"], sub["reference"], n_boot, seed)}
+            for name, sub in subsets]
+    return pd.DataFrame(rows, columns=["distortion", *SCORED_PAIRS_COLUMNS])
+
+
+SCORED_PAIRS_COLUMNS = ["srcc", "srcc_lo", "srcc_hi", "krcc", "plcc", "pearson", "n_pairs"]
+
+
+def scored_pairs(distance, quality, reference, n_boot: int = 1000, seed: int = 0) -> dict:
+    """One set of pairs' scores (SCORED_PAIRS_COLUMNS): :func:`alignment_scores`, the SRCC's interval from
+    resampling ``reference`` images, and n_pairs, the pairs with a finite distance and quality."""
+    distance, quality = np.asarray(distance, dtype=float), np.asarray(quality, dtype=float)
+    lo, hi = bootstrap_spearman_grouped(-distance, quality, np.asarray(reference), n_boot=n_boot, seed=seed)
+    scores = alignment_scores(distance, quality)
+    return {"srcc": scores["srcc"], "srcc_lo": lo, "srcc_hi": hi, "krcc": scores["krcc"], "plcc": scores["plcc"],
+            "pearson": scores["pearson"], "n_pairs": int(np.count_nonzero(np.isfinite(distance) & np.isfinite(quality)))}
 
 
 def peak_summary(epochs: np.ndarray, values: np.ndarray) -> dict:

@@ -24,12 +24,13 @@ from ...data.iqa import IQAData, load_iqa
 from ...encoder import run_encoder, run_encoders
 from ...layout import RunDir
 from ...metrics.families import mark_seen, within_family_alignment
-from ...metrics.iqa import (DISTANCES, alignment_scores, block_distance, early_peak_test, iqa_table, pair_distances,
-                            pair_rows, peak_summary, per_pair)
+from ...metrics.iqa import (DISTANCES, SCORED_PAIRS_COLUMNS, alignment_scores, block_distance, early_peak_test,
+                            iqa_table, pair_distances, pair_rows, peak_summary, per_pair, scored_pairs)
 
 IQA_COLUMNS = ["checkpoint", "epoch", "dataset", "distance", "distortion", "srcc", "srcc_lo", "srcc_hi", "krcc",
                "plcc", "pearson", "n_pairs", "iqa_resize"]
 PAIR_COLUMNS = ["checkpoint", "epoch", "reference", "distortion", "level", "quality", "model_distance"]
+LAYER_COLUMNS = ["checkpoint", "epoch", "dataset", "distance", "layer", *SCORED_PAIRS_COLUMNS]
 SCORES = ("srcc", "krcc", "plcc", "pearson")
 OPTIONAL_TABLES = ("iqa_layers",)  # with layers="all" only (io.write_tables removes one left from before)
 # iqa_families columns: (column, what its sentence calls it)
@@ -77,7 +78,7 @@ def measure(run: Run, params: dict, data: IQAData | None = None) -> dict[str, pd
     tables = {"iqa": iqa, "iqa_pairs": pairs, "iqa_peak": peak_table,
               "iqa_families": family_alignment(iqa, run.run_dir)[1]}
     if params["layers"] == "all":
-        tables["iqa_layers"] = pd.DataFrame(layer_rows)
+        tables["iqa_layers"] = pd.DataFrame(layer_rows, columns=LAYER_COLUMNS)
     return tables
 
 
@@ -103,9 +104,11 @@ def layer_scores(checkpoint, encoder, data: IQAData, params: dict, final: np.nda
     layers = {layer: per_pair(block_distance(statistics, params["distance"]), data.patches_per_image)
               for layer, statistics in blocks.items()}
     layers["final"] = final
+    # each layer scored as iqa.csv's `all` row is (its interval resampling reference images, the same draws)
     return [{"checkpoint": checkpoint.name, "epoch": checkpoint.epoch, "dataset": data.name,
-             "distance": params["distance"], "layer": layer, **alignment_scores(distances, quality),
-             "n_pairs": len(distances)} for layer, distances in layers.items()]
+             "distance": params["distance"], "layer": layer,
+             **scored_pairs(distances, quality, data.pairs["reference"], params["n_boot"], bootstrap_seed(params))}
+            for layer, distances in layers.items()]
 
 
 def seen_families(run_dir: str | Path) -> tuple[str, ...]:

@@ -11,7 +11,7 @@ from ...metrics.peak import EARLY_FRACTION
 from ...metrics.two_afc import panel_agreement
 from ...plots.iqa import layer_heatmap
 from ...plots.two_afc import score_curve, triplet_examples
-from ...prose import early_peak_test_sentences
+from ...prose import early_peak_test_sentences, layer_label
 
 from .analysis import against_panel, ceiling, example_checkpoints, example_triplets, overall, scored_triplets
 
@@ -125,7 +125,7 @@ def layer_sentences(tables: dict[str, pd.DataFrame]) -> list[str]:
         return ["layers='final': only the image embedding was scored (run with -p layers=all for every block)"]
     layers = tables["two_afc_layers"].dropna(subset=["score"])
     best = layers.loc[layers.groupby("checkpoint", sort=False)["score"].idxmax()]
-    return [f"epoch {row['epoch']:g}: most agreeing layer {row['layer']} (2AFC score {row['score']:.3f} "
+    return [f"epoch {row['epoch']:g}: most agreeing layer {layer_label(row['layer'])} (2AFC score {row['score']:.3f} "
             f"[{row['score_lo']:.3f}, {row['score_hi']:.3f}]; the image embedding, final, "
             f"{final_score(layers, row['checkpoint']):.3f})" for _, row in best.iterrows()]
 
