@@ -28,6 +28,23 @@ def test_bad_nproc_options_are_one_line_before_any_process(argv, message, tmp_pa
     assert not out.exists()
 
 
+def test_what_every_rank_would_refuse_is_one_line_before_torchrun(smoke_run_copy, tmp_path, capsys, monkeypatch):
+    """An audit found a bad parameter, a missing folder or --launcher under --nproc printed by each rank, glued
+    together, then torchrun's traceback, exit 1 (or after every rank had measured its share)."""
+    from clipalign_utils.orchestration import distributed
+
+    monkeypatch.setattr(distributed, "launch", lambda *a, **k: pytest.fail("torchrun was started"))
+    for argv, message in (
+            (["--out", str(tmp_path / "none"), "--only", "iqa"], "no run there; --nproc shares out a trained run's"),
+            (["--out", str(smoke_run_copy), "--only", "iqa", "-p", "distance=bogus"], "distance"),
+            (["--out", str(smoke_run_copy), "--only", "iqa", "--launcher", "local"], "not with --only, --checkpoints "
+                                                                                    "or --nproc")):
+        assert cli.main(["run", *argv, "--nproc", "2"]) == 2
+        err = capsys.readouterr().err
+        assert message in err and err.count("\n") == 1, err
+    assert not (tmp_path / "none").exists()
+
+
 def test_the_command_torchrun_runs_is_the_same_without_nproc():
     assert _without_nproc(["run", "--out", "r", "--nproc", "2", "--only", "iqa"]) == ["run", "--out", "r", "--only", "iqa"]
     assert _without_nproc(["run", "--nproc=3", "--out", "r"]) == ["run", "--out", "r"]

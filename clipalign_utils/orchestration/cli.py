@@ -112,6 +112,32 @@ def check_out_folder(out: str, command: str, makes: str | None) -> None:
                              f"there: give a new folder")
 
 
+def _check_before_ranks(args) -> None:
+    """What every rank of ``--nproc N`` would find wrong with the command, said once before torchrun starts
+    them (each rank would print it, and torchrun a traceback after): the folder, --launcher, and each run's
+    parameters for the steps it measures."""
+    check_out(args.out, "--out")
+    check_out_folder(args.out, "run", None)
+    if args.launcher is not None:
+        raise ParameterError("--launcher submits the runs of --seeds/--scales (or of a multi-run preset) as jobs: "
+                             "not with --only, --checkpoints or --nproc")
+    if args.checkpoints:
+        return  # a trajectory's parameters are checked against its source by each rank, before any fetch
+    from ..layout import runs_in
+    from ..record import resolve, run_preset
+    from .pipeline import for_step, measured_steps
+
+    out = Path(args.out).expanduser().absolute()
+    if not out.is_dir():
+        raise ParameterError(f"--out {shell_arg(args.out)}: no run there; --nproc shares out a trained run's "
+                             f"checkpoints (train it first without --nproc)")
+    overrides = _parse_overrides(args.params)
+    for run_dir in runs_in(out) or [out]:
+        resolved = resolve(run_dir, run_preset(run_dir, args.preset), overrides)
+        for step in measured_steps(args.only):
+            for_step(run_dir, step, resolved)
+
+
 _RANK_ZERO_FINISHING = False
 
 
@@ -291,6 +317,7 @@ def _dispatch(args, argv: list[str]) -> int:
             only_steps(args.only)  # unknown names: one line, before any process starts
         ranks = distributed.torchrun_env()
         if args.nproc is not None and args.nproc > 1 and ranks is None:
+            _check_before_ranks(args)
             return distributed.launch(_without_nproc(argv), args.nproc)
         if ranks is not None and not _RANK_ZERO_FINISHING:
             if not args.only and not args.checkpoints:

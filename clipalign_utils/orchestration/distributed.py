@@ -13,6 +13,7 @@ where there are GPUs, else on the CPU with the machine's threads divided among t
 from __future__ import annotations
 
 import dataclasses
+import datetime
 import os
 import subprocess
 import sys
@@ -21,7 +22,7 @@ from typing import Mapping, Sequence
 
 from .. import record
 from ..cores import threads_per_process
-from ..errors import ParameterError
+from ..errors import ClipalignError, ParameterError
 
 
 def torchrun_env() -> dict | None:
@@ -102,7 +103,9 @@ def run_ranks(out: str | Path, only: str | None, preset: str | None, given: Mapp
     env = torchrun_env()
     if torch.cuda.is_available():
         torch.cuda.set_device(env["local_rank"] % torch.cuda.device_count())  # "cuda" is this rank's GPU
-    dist.init_process_group("gloo")
+    # no 30-minute default: ranks' shares can differ by more (3 checkpoints on 2 ranks; a trajectory each rank
+    # fetches), and a rank done first waits at the barrier for the others
+    dist.init_process_group("gloo", timeout=datetime.timedelta(days=7))
     try:
         if stream is not None:
             from .stream import run_streamed
@@ -114,7 +117,11 @@ def run_ranks(out: str | Path, only: str | None, preset: str | None, given: Mapp
             made = prefill(out, measured_steps(only), preset, given, env, progress)
             done = f"{made} checkpoint x step measurements cached"
         print(f"[rank {env['rank']}/{env['world_size']}] {done}", flush=True)
-        dist.barrier()
+        try:
+            dist.barrier()
+        except RuntimeError:  # another rank stopped (its own line says why): one line here, not gloo's traceback
+            raise ClipalignError(f"rank {env['rank']}: another rank stopped before its share was done (its error "
+                                 f"is above); nothing was finished") from None
         return finish() if env["rank"] == 0 else 0
     finally:
         dist.destroy_process_group()
