@@ -42,6 +42,17 @@ def test_a_failed_jobs_reason_is_its_state_and_error_streams_last_line_or_its_ex
              "No output/error stream produced ! Check: /j/7_0_log.out"
     assert launch._reason(RuntimeError(killed)) == "has not produced any output (state: UNKNOWN)"
     assert launch._reason(None) == "no result" and launch._reason(RuntimeError("  ")) == "no result"
+    # submitit's wrapper of a job's exception (core.py's FailedJobError text): the exception's own line, not the
+    # wrapper's first (an audit found "failed (Job (task=0) failed during processing with trace:)")
+    trace = ('Traceback (most recent call last):\n  File "x.py", line 1, in run\n    raise StepFailed(...)\n'
+             "clipalign_utils.orchestration.pipeline.StepFailed: step iqa failed (CheckpointError: checkpoint "
+             "epoch_1.pt could not be loaded)")
+    wrapped = ("Job (task=0) failed during processing with trace:\n----------------------\n" + trace
+               + "\n----------------------\nYou can check full logs with 'job.stderr(0)' and 'job.stdout(0)'or at "
+                 "paths:\n  - /j/0_log.err\n  - /j/0_log.out")
+    assert launch._reason(RuntimeError(wrapped)) == ("clipalign_utils.orchestration.pipeline.StepFailed: step iqa "
+                                                     "failed (CheckpointError: checkpoint epoch_1.pt could not be "
+                                                     "loaded)")
 
 
 def test_a_launcher_without_submitit_or_sbatch_is_refused(tmp_path, capsys, monkeypatch):
@@ -164,6 +175,21 @@ def test_a_failed_job_is_named_with_its_log_and_the_others_still_finish(tmp_path
             f"MemoryError: out of memory); see {tmp_path / 'jobs' / '1.err'}") in err
     assert finished == {"fine", "slow"}  # the one after the failure still ran to its end
     assert json.loads((tmp_path / "jobs.json").read_text())["broken"]["stderr"] == "jobs/1.err"
+
+
+def test_a_launcher_command_again_while_its_jobs_run_leaves_their_pages_alone(tmp_path, monkeypatch, capsys):
+    """A job running a page holds it: the same command again must get to "still running", not stop at the page
+    (an audit found it refused: "another command is running page 01_train there now"). Each page recovers its
+    own run when it runs, so the command itself does not."""
+    from clipalign_utils.orchestration import pipeline
+
+    monkeypatch.setattr(pipeline, "recover_stopped_pages",
+                        lambda folder: pytest.fail("the launcher command recovered its jobs' pages"))
+    monkeypatch.setattr(launch, "launch", lambda *args, **kwargs: False)  # its jobs: still running
+    out = tmp_path / "sweep"
+    out.mkdir()
+    assert cli.main(["sweep", "--preset", "smoke", "--out", str(out), "-p", "lr=0.001,0.002", "--launcher", "local",
+                     "--no-wait", "--no-book"]) == 0, capsys.readouterr().err
 
 
 @pytest.mark.slow

@@ -215,6 +215,11 @@ def _reason(error: BaseException | None) -> str:
     lines = [line.strip() for line in str(error or "").splitlines() if line.strip().strip("-")]
     if not lines:
         return "no result"
+    if "failed during processing" in lines[0]:  # submitit's wrapper of the job's exception: that exception's line
+        trace = lines[1:]
+        end = next((i for i, line in enumerate(trace) if line.startswith("You can check full logs")), len(trace))
+        if end:
+            return trace[end - 1]
     state = next((line for line in lines if "has not produced any output" in line), None)
     if state is None:
         return lines[0]
