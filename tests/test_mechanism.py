@@ -155,6 +155,33 @@ def test_experiment_plan_applies_fixed_values_and_overrides():
         plan("other", {})
 
 
+def test_an_experiment_keeps_its_arms_alike_and_checks_every_sweep_before_its_folder(tmp_path, capsys):
+    """An audit: arms added by a second command with another -p epochs were compared in one chapter with the first
+    command's, experiment.json then listing only the second's; a bad -p left experiment.json behind; one seed
+    failed with a sweep's message."""
+    from clipalign_utils import cli
+    from clipalign_utils.errors import ParameterError
+    from clipalign_utils.orchestration.experiment import plan, prepare
+
+    with pytest.raises(ParameterError, match=r"-p seed=0: the quality experiment's seeds are its replicates"):
+        plan("quality", {"seed": "0"})
+    out = tmp_path / "E"
+    out.mkdir()
+    first = plan("quality", {"seed": "0,1", "epochs": "1"}, only=["partial"])
+    (out / "experiment.json").write_text(json.dumps({"experiment": "quality", "preset": "smoke", "sweeps": first}))
+    with pytest.raises(ParameterError, match=r"holds the quality experiment's arms run with epochs=1; this command "
+                                             r"gives epochs=2: give the same -p values"):
+        prepare(out, "quality", "smoke", {"seed": "0,1", "epochs": "2"}, only=["texture_control"])
+    with pytest.raises(ParameterError, match=r"run with epochs=1; this command gives epochs=6"):
+        prepare(out, "quality", "smoke", {"seed": "0,1"}, only=["texture_control"])
+    prepare(out, "quality", "smoke", {"seed": "0,1", "epochs": "1"}, only=["texture_control"])
+    assert list(json.loads((out / "experiment.json").read_text())["sweeps"]) == ["partial", "texture_control"]
+    bad = tmp_path / "bad"
+    assert cli.main(["experiment", "quality", "--preset", "smoke", "-p", "seed=0,1", "-p", "model=nosuchmodel",
+                     "--only-sweeps", "partial", "--out", str(bad)]) == 2
+    assert "unknown model 'nosuchmodel'" in capsys.readouterr().err and not bad.exists()
+
+
 def test_joint_sentence_says_only_what_the_settings_can():
     from clipalign_utils.steps.quality_experiment import page as qe_page
 

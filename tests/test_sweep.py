@@ -358,3 +358,18 @@ def test_the_shape_noise_figure_draws_the_checkpoints_its_correlation_leaves_out
     hollow = ax.collections[0].get_offsets()
     assert np.allclose(np.asarray(hollow)[1], [0.2, 0.1]) and "hollow: most seeds at chance" in ax.get_title()
     plt.close(fig)
+
+
+def test_a_grid_given_in_another_order_is_not_taken_for_the_same_sweep(tmp_path):
+    """The swept parameters' order names a grid's runs: the same values in another order passed the record's
+    check and trained every run again in new folders beside the first (an audit)."""
+    from clipalign_utils.errors import ParameterError
+    from clipalign_utils.orchestration import sweep
+
+    record = {"preset": "smoke", "fixed": {}, "one_at_a_time": False, "runs": [],
+              "swept": {"texture_correlation": ["0.5", "0.95"], "n_boot": ["50", "60"]}}
+    (tmp_path / "sweep.json").write_text(json.dumps(record))
+    sweep._check_record(tmp_path, record)  # the same plan: resumes
+    reordered = {**record, "swept": {"n_boot": ["50", "60"], "texture_correlation": ["0.5", "0.95"]}}
+    with pytest.raises(ParameterError, match=r"in that order\): give the same -p values in the same order"):
+        sweep._check_record(tmp_path, reordered)

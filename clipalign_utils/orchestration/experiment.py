@@ -8,6 +8,7 @@ into ``OUT/notebooks/<page>.ipynb``. ``OUT/experiment.json`` records the plan; t
 """
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 from .. import record
@@ -35,19 +36,49 @@ def plan(name: str, overrides: dict, only: list[str] | None = None) -> dict[str,
         arms = ", ".join(sweep for sweep, values in sweeps.items() if varied[0] in values)
         raise ParameterError(f"-p {varied[0]}: the {name} experiment sets it per sweep ({arms}), which is what it "
                              f"compares; leave it out (or run clipalign sweep for values of your own)")
+    seeds = str(overrides.get("seed", EXPERIMENT_FIXED.get(name, {}).get("seed", "0,1")))
+    if len([s for s in seeds.split(",") if s.strip()]) < 2:
+        raise ParameterError(f"-p seed={seeds}: the {name} experiment's seeds are its replicates (its intervals are "
+                             f"over them): give two or more, e.g. -p seed=0,1,2")
     return {sweep: {**EXPERIMENT_FIXED.get(name, {}), **values, **overrides}
             for sweep, values in sweeps.items() if not only or sweep in only}
+
+
+def _shared(name: str, sweeps: dict[str, dict]) -> dict[str, str]:
+    """What every sweep of a plan is given besides its own values: the fixed values and the command's -p."""
+    own = {parameter for values in EXPERIMENTS[name].values() for parameter in values}
+    shared = [{k: str(v) for k, v in values.items() if k not in own} for values in sweeps.values()]
+    return shared[0] if shared else {}
 
 
 def prepare(out: Path, name: str, preset: str, overrides: dict, only: list[str] | None = None):
     """(the sweeps {folder: -p values}, the chapter's resolved parameters, its extra values), the plan
     checked and recorded in OUT/experiment.json."""
     sweeps = plan(name, overrides, only)
+    path = RunDir(out).record("experiment")
+    recorded = json.loads(path.read_text()) if path.exists() else None
+    if recorded is not None and recorded.get("sweeps"):
+        # The chapter compares every arm in the folder: arms run with other shared values (another -p epochs)
+        # would be compared as if they differed only in what the experiment varies.
+        before, now = _shared(name, recorded["sweeps"]), _shared(name, sweeps)
+        if recorded.get("experiment") != name or before != now:
+            differ = sorted(k for k in set(before) | set(now) if before.get(k) != now.get(k))
+
+            def values(given: dict) -> str:
+                return ", ".join(f"{k}={given[k]}" if k in given else f"{k} the preset's" for k in differ)
+
+            raise ParameterError(f"{out} holds the {recorded.get('experiment')} experiment's arms run with "
+                                 f"{values(before)}; this command gives {values(now)}: give the same -p values to add "
+                                 f"arms or resume, or use another --out")
     # The chapter's parameters; a seed is a replicate there, not a setting.
     given, extra = split_given({k: v for k, v in overrides.items() if k != "seed"}, [EXPERIMENT_PAGES[name]], preset)
     chapter = record.resolve(out, preset, given)
+    for sweep, values in sweeps.items():  # every sweep's checks, before anything is made
+        run_sweep(out / sweep, preset, values, one_at_a_time=False, progress=False, check_only=True)
     out.mkdir(parents=True, exist_ok=True)
-    write_json(RunDir(out).record("experiment"), {"experiment": name, "preset": preset, "sweeps": sweeps})
+    # the arms of earlier commands stay in the record (the chapter reads every arm in the folder)
+    every = {**(recorded or {}).get("sweeps", {}), **sweeps}
+    write_json(path, {"experiment": name, "preset": preset, "sweeps": every})
     return sweeps, chapter, extra
 
 

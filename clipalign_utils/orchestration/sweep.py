@@ -141,9 +141,13 @@ def _check_record(out: Path, plan_record: dict) -> None:
         return
     old = json.loads(path.read_text())
     keys = ("preset", "fixed", "swept", "one_at_a_time")
-    if {k: old.get(k) for k in keys} != {k: plan_record[k] for k in keys}:
+    # the swept parameters' order too: it names a grid's runs (the same values in another order would train
+    # every run again beside the first ones)
+    if {k: old.get(k) for k in keys} != {k: plan_record[k] for k in keys} or \
+            list(old.get("swept") or {}) != list(plan_record["swept"]):
         raise ParameterError(f"{path} records another sweep (preset {old.get('preset')!r}, swept "
-                             f"{old.get('swept')}, fixed {old.get('fixed')}): use another --out, or delete {out}")
+                             f"{old.get('swept')}, fixed {old.get('fixed')}, in that order): give the same -p values "
+                             f"in the same order to resume it, use another --out, or delete {out}")
 
 
 def share_training(source: Path, run_dir: Path) -> None:
@@ -189,10 +193,11 @@ def time_left(executed: Sequence[tuple[float, int, bool]], to_go: Sequence[tuple
 
 def run_sweep(out: str | Path, preset: str | None = None, overrides: dict | None = None,
               one_at_a_time: bool = False, progress: bool = True, only: list[str] | None = None,
-              compare: bool = True) -> Path:
+              compare: bool = True, check_only: bool = False) -> Path:
     """Run every setting of the sweep into ``out/<setting>``, then the comparison notebook into ``out``.
     ``only``: run just these settings (a launcher's job: one training and the settings sharing it);
-    ``compare=False``: no comparison (the job's caller runs it once every job has finished)."""
+    ``compare=False``: no comparison (the job's caller runs it once every job has finished); ``check_only``:
+    every check the sweep makes before its folder, and nothing else (an experiment's sweeps, all checked first)."""
     out = Path(out).resolve()
     preset = record.run_preset(out, preset)
     overrides = dict(overrides or {})
@@ -214,6 +219,8 @@ def run_sweep(out: str | Path, preset: str | None = None, overrides: dict | None
         check_steps(out / run["name"], steps, resolved[run["name"]])  # real datasets read before anything runs
     page_given, page_extra = split_given(fixed, [SWEEP_NOTEBOOK], preset)
     page = record.resolve(out, preset, page_given)
+    if check_only:
+        return out
     out.mkdir(parents=True, exist_ok=True)
     write_json(RunDir(out).record("sweep"), plan_record)
 
