@@ -82,7 +82,8 @@ display(tradeoff_step.means_view(means).round(3))
 # ## Every measure against training time
 # The layout of the paper's Fig. 1: accuracy clean and under noise; alignment with quality
 # judgments; texture bias; the normalized accuracy drop under noise; then, when the run has them, the
-# 2AFC similarity score and the saliency shuffled AUC with their bootstrap bands. The epoch axis is
+# 2AFC similarity score and the saliency shuffled AUC, with their bands (one run: bootstrap intervals; several
+# seeds: 95 % t intervals over the seeds, as each panel's subtitle says). The epoch axis is
 # logarithmic past the first checkpoint, because the first pass over the data is where the
 # fast changes happen.
 

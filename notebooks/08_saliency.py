@@ -16,7 +16,7 @@
 # Chapters 2 and 7 compare what the embedding *judges* with what people judge. This chapter compares
 # where it *looks*. For every checkpoint we compute a saliency map of each image — which pixels move
 # the model's answer — and score it against where people fixate, with the standard metrics of the MIT
-# saliency benchmark (Bylinskii et al., 2019). A short workshop version of the paper reports that this
+# saliency benchmark (Bylinskii et al., 2019). The paper's second version reports that this
 # attentional alignment, like perceptual alignment, peaks early in training and then declines; we ask
 # whether our run shows it.
 #

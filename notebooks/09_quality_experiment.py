@@ -10,7 +10,6 @@
 #     name: python3
 # ---
 
-
 # %% [markdown]
 # # 9. What causes the trade-off? Quality variation in the training data
 #
@@ -43,7 +42,10 @@
 #    early max − final: the best value in the early window (after the untrained model, within the
 #    first third of the run) minus the final value. It asks whether a curve ends below its best
 #    early value; page 5's claim 1 also asks that the curve's maximum lie in the early window, so a
-#    curve that peaks later can pass 1c here and be inconclusive there;
+#    curve that peaks later can pass 1c here and be inconclusive there. 1b compares a setting's seen and
+#    unseen families paired over its seeds where it has both; a setting that saw every family has no unseen
+#    one, so there 1b compares its seen decline with the clean setting's within-family decline (a Welch
+#    interval between the two settings' seeds), as its statistic says;
 # 2. the normalized noise drop falls over training (Spearman ρ with epoch < 0) where noise is a seen
 #    family, and not where it is held out or absent. Where the training noise covers the test's σ
 #    this is augmentation at work; the held-out setting is the real test;

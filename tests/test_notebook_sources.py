@@ -27,6 +27,14 @@ def test_ipynb_twin_matches_source(name):
 
 
 @pytest.mark.parametrize("name", NOTEBOOKS)
+def test_a_page_opens_with_its_title(name):
+    """The first cell is the page's title (a recorded page's note goes in after it; an empty first code cell, from a
+    blank line too many after the jupytext header, put page 9's note above its title)."""
+    first = jupytext.read(NOTEBOOK_DIR / f"{name}.py").cells[0]
+    assert first.cell_type == "markdown" and first.source.startswith(f"# {int(name[:2])}. "), first
+
+
+@pytest.mark.parametrize("name", NOTEBOOKS)
 def test_parameters_are_shared_names(name):
     import papermill
 

@@ -127,8 +127,21 @@ def record_page(page: str, source: str | Path, commands: list[str], commit: str,
                              f"page {page} compares the runs of one")
     return _write_record(page, lambda folder: copy_tables(source, folder), {
         "page": page, "commit": commit, "date": date,
-        "machine": machine or f"{os.cpu_count()} CPU cores ({platform.machine()})",
+        "machine": machine or this_machine(),
         "commands": list(commands), "left_out": left_out}, root, progress)
+
+
+def this_machine() -> str:
+    """The CPU a recording ran on, as recorded.json names it ("2 CPU cores (x86_64, AMD EPYC)"): another CPU model
+    gives other last bits, which training amplifies (book/limitations.md)."""
+    model = ""
+    try:
+        model = next((line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
+                      if line.startswith("model name")), "")
+    except OSError:
+        pass
+    model = model or platform.processor()
+    return f"{os.cpu_count()} CPU cores ({platform.machine()}{', ' + model if model else ''})"
 
 
 def _write_record(page: str, fill: Callable[[Path], object], entry: dict, root: Path, progress: bool) -> Path:
