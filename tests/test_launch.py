@@ -179,17 +179,18 @@ def test_a_failed_job_is_named_with_its_log_and_the_others_still_finish(tmp_path
 
 def test_a_launcher_command_again_while_its_jobs_run_leaves_their_pages_alone(tmp_path, monkeypatch, capsys):
     """A job running a page holds it: the same command again must get to "still running", not stop at the page
-    (an audit found it refused: "another command is running page 01_train there now"). Each page recovers its
-    own run when it runs, so the command itself does not."""
+    (an audit found it refused: "another command is running page 01_train there now"). The command still puts
+    back what a killed page left, and leaves a page a job holds to that job."""
     from clipalign_utils.orchestration import pipeline
 
-    monkeypatch.setattr(pipeline, "recover_stopped_pages",
-                        lambda folder: pytest.fail("the launcher command recovered its jobs' pages"))
+    asked = []
+    monkeypatch.setattr(pipeline, "recover_stopped_pages", lambda folder, skip_held=False: asked.append(skip_held))
     monkeypatch.setattr(launch, "launch", lambda *args, **kwargs: False)  # its jobs: still running
     out = tmp_path / "sweep"
     out.mkdir()
     assert cli.main(["sweep", "--preset", "smoke", "--out", str(out), "-p", "lr=0.001,0.002", "--launcher", "local",
                      "--no-wait", "--no-book"]) == 0, capsys.readouterr().err
+    assert asked == [True]
 
 
 @pytest.mark.slow

@@ -174,7 +174,9 @@ def test_an_experiment_keeps_its_arms_alike_and_checks_every_sweep_before_its_fo
         prepare(out, "quality", "smoke", {"seed": "0,1", "epochs": "2"}, only=["texture_control"])
     with pytest.raises(ParameterError, match=r"run with epochs=1; this command gives epochs=6"):
         prepare(out, "quality", "smoke", {"seed": "0,1"}, only=["texture_control"])
-    prepare(out, "quality", "smoke", {"seed": "0,1", "epochs": "1"}, only=["texture_control"])
+    with pytest.raises(ParameterError, match=r"run with --preset smoke; this command gives --preset default"):
+        prepare(out, "quality", "default", {"seed": "0,1", "epochs": "1"}, only=["texture_control"])
+    prepare(out, "quality", "smoke", {"seed": "0, 1", "epochs": "1"}, only=["texture_control"])  # "0, 1" is "0,1"
     assert list(json.loads((out / "experiment.json").read_text())["sweeps"]) == ["partial", "texture_control"]
     bad = tmp_path / "bad"
     assert cli.main(["experiment", "quality", "--preset", "smoke", "-p", "seed=0,1", "-p", "model=nosuchmodel",

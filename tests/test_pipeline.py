@@ -341,6 +341,7 @@ def test_a_saved_copy_that_is_held_or_unfinished_is_not_put_back(tmp_path):
         fcntl.flock(held, fcntl.LOCK_EX)
         with pytest.raises(ParameterError, match=f"{run}: another command is running page 02_iqa_alignment"):
             pipeline.recover_stopped_pages(run)
+        assert pipeline.recover_stopped_pages(run, skip_held=True) == []  # a launcher's: the job's page, left alone
     assert _files(run) == {**before, saved.relative_to(run) / "held.lock": b""}
 
 

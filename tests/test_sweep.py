@@ -373,3 +373,6 @@ def test_a_grid_given_in_another_order_is_not_taken_for_the_same_sweep(tmp_path)
     reordered = {**record, "swept": {"n_boot": ["50", "60"], "texture_correlation": ["0.5", "0.95"]}}
     with pytest.raises(ParameterError, match=r"in that order\): give the same -p values in the same order"):
         sweep._check_record(tmp_path, reordered)
+    # one at a time, runs are named by value alone: any order resumes
+    (tmp_path / "sweep.json").write_text(json.dumps({**record, "one_at_a_time": True}))
+    sweep._check_record(tmp_path, {**reordered, "one_at_a_time": True})

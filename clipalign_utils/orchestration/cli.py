@@ -277,7 +277,7 @@ def main(argv: list[str] | None = None) -> int:
                 args.command, "the step it was running left the run as it was before that step (finished steps "
                               "stay); the same command carries on")
             if getattr(args, "launcher", None) is not None:  # the jobs are processes (or SLURM jobs) of their own
-                done = ("the jobs it submitted keep running (their logs are in --out's jobs/); the same command "
+                done = ("any jobs it had submitted keep running (their logs are in --out's jobs/); the same command "
                         "again waits for them, resubmits what did not finish, then compares")
             print(f"clipalign: {stopped.get('by', 'interrupted')}: {done}", file=sys.stderr)
             return 143 if "by" in stopped else 130
@@ -346,11 +346,12 @@ def _dispatch(args, argv: list[str]) -> int:
                                  "as jobs: not with --only, --checkpoints or --nproc")
     overrides = _parse_overrides(getattr(args, "params", []))
     folder = getattr(args, "out", None) if args.command != "book" else args.run_dir
-    # (with --launcher, a job may be running a page now: each page recovers its own run before it runs)
-    if args.command != "fetch" and folder and Path(folder).is_dir() and launcher is None:
+    if args.command != "fetch" and folder and Path(folder).is_dir():
         from .pipeline import recover_stopped_pages
 
-        recover_stopped_pages(folder)  # a page killed mid-way: its run as it was, before anything reads it
+        # a page killed mid-way: its run as it was, before anything reads it (with --launcher, a page a job is
+        # running now is that job's)
+        recover_stopped_pages(folder, skip_held=launcher is not None)
     if args.command not in ("book", "fetch"):
         from ..record import run_preset
 

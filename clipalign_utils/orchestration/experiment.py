@@ -47,7 +47,9 @@ def plan(name: str, overrides: dict, only: list[str] | None = None) -> dict[str,
 def _shared(name: str, sweeps: dict[str, dict]) -> dict[str, str]:
     """What every sweep of a plan is given besides its own values: the fixed values and the command's -p."""
     own = {parameter for values in EXPERIMENTS[name].values() for parameter in values}
-    shared = [{k: str(v) for k, v in values.items() if k not in own} for values in sweeps.values()]
+    # as a sweep compares its values: "0, 1" is "0,1"
+    shared = [{k: ",".join(part.strip() for part in str(v).split(",")) for k, v in values.items() if k not in own}
+              for values in sweeps.values()]
     return shared[0] if shared else {}
 
 
@@ -61,6 +63,10 @@ def prepare(out: Path, name: str, preset: str, overrides: dict, only: list[str] 
         # The chapter compares every arm in the folder: arms run with other shared values (another -p epochs)
         # would be compared as if they differed only in what the experiment varies.
         before, now = _shared(name, recorded["sweeps"]), _shared(name, sweeps)
+        if recorded.get("preset") not in (None, preset):
+            raise ParameterError(f"{out} holds the {recorded.get('experiment')} experiment's arms run with --preset "
+                                 f"{recorded['preset']}; this command gives --preset {preset}: give the same preset to "
+                                 f"add arms or resume, or use another --out")
         if recorded.get("experiment") != name or before != now:
             differ = sorted(k for k in set(before) | set(now) if before.get(k) != now.get(k))
 

@@ -369,12 +369,13 @@ def _page_folders(root: Path, depth: int = 3) -> list[Path]:
     return folders
 
 
-def recover_stopped_pages(run_dir: str | Path) -> list[str]:
+def recover_stopped_pages(run_dir: str | Path, skip_held: bool = False) -> list[str]:
     """Put back what a command killed mid-page (SIGKILL, an out-of-time job, a lost node: nothing ran its
     clean-up) left half-written in ``run_dir`` or the runs, sweeps and experiments below it: the tables, figures
     and record.json from before that page, with a note (the page executed before it is still in place); a page
     killed once it had finished is kept, with its tables (:func:`_settle`). Returns the pages put back. A copy
-    still held is a page another command is running now: ParameterError."""
+    still held is a page another command is running now: ParameterError, or left alone with ``skip_held`` (a
+    launcher's command, whose jobs may be running pages)."""
     import fcntl
 
     put_back = []
@@ -390,6 +391,8 @@ def recover_stopped_pages(run_dir: str | Path) -> list[str]:
                 try:
                     fcntl.flock(held, fcntl.LOCK_EX | fcntl.LOCK_NB)
                 except BlockingIOError:
+                    if skip_held:  # a launcher's job running it now: left to that job
+                        continue
                     raise ParameterError(f"{folder}: another command is running page {name} there now; wait for "
                                          f"it to finish (or stop it) before running this one") from None
                 with signals.deferred():

@@ -141,10 +141,10 @@ def _check_record(out: Path, plan_record: dict) -> None:
         return
     old = json.loads(path.read_text())
     keys = ("preset", "fixed", "swept", "one_at_a_time")
-    # the swept parameters' order too: it names a grid's runs (the same values in another order would train
-    # every run again beside the first ones)
-    if {k: old.get(k) for k in keys} != {k: plan_record[k] for k in keys} or \
-            list(old.get("swept") or {}) != list(plan_record["swept"]):
+    # a grid's swept parameters' order too: it names the grid's runs (the same values in another order would
+    # train every run again beside the first ones); one at a time, the runs are named by value alone
+    if {k: old.get(k) for k in keys} != {k: plan_record[k] for k in keys} or (
+            not plan_record["one_at_a_time"] and list(old.get("swept") or {}) != list(plan_record["swept"])):
         raise ParameterError(f"{path} records another sweep (preset {old.get('preset')!r}, swept "
                              f"{old.get('swept')}, fixed {old.get('fixed')}, in that order): give the same -p values "
                              f"in the same order to resume it, use another --out, or delete {out}")
