@@ -78,14 +78,12 @@ def native_input_size(model: str) -> int | None:
 
 
 def vision_has_batchnorm(model: str) -> bool | None:
-    """Whether ``model``'s image tower has BatchNorm, from its config alone: a ModifiedResNet (``layers`` a list)
-    has, open_clip's own ViT (``layers`` a number) has not; None where the config does not say (a timm tower,
-    a name without a config): loading the model tells."""
-    config = _config(model)
-    vision = (config or {}).get("vision_cfg", {})
-    if config is None or vision.get("timm_model_name") or "layers" not in vision:
+    """Whether ``model``'s image tower has BatchNorm, from its config alone: of open_clip's own towers
+    (:func:`blocks_readable`), a ModifiedResNet (``layers`` a list) has, a ViT (``layers`` a number) has not; None
+    where the config does not say (a timm tower, a name without a config): loading the model tells."""
+    if not blocks_readable(model):
         return None
-    return isinstance(vision["layers"], (list, tuple))
+    return isinstance(_config(model)["vision_cfg"]["layers"], (list, tuple))
 
 
 def blocks_readable(model: str) -> bool | None:

@@ -68,3 +68,21 @@ def early_peak_test_sentences(test, what: str, items: str, early_fraction: float
 def layer_label(layer: str) -> str:
     """A vision block's name as a sentence says it: a ViT's ``embeddings`` are not the image embedding (``final``)."""
     return "embeddings (the tokens entering the first block)" if layer == "embeddings" else layer
+
+
+def best_layer_sentences(layers, score: str, what: str, best: str) -> list[str]:
+    """Per checkpoint of a per-layer table (``iqa_layers``, ``two_afc_layers``; None: only the embedding was
+    scored), the vision block scoring highest in ``score`` (``what`` in words, its interval where the table has
+    one) beside the embedding's (``final``); ``best`` says how it is best. A checkpoint whose every layer is
+    undefined (NaN weights) is left out."""
+    if layers is None:
+        return ["layers='final': only the image embedding was scored (run with -p layers=all for every block)"]
+    layers = layers.dropna(subset=[score])
+    final = layers[layers["layer"] == "final"].set_index("checkpoint")[score]
+
+    def interval(row) -> str:  # (tables written before the layers' intervals existed lack them)
+        return f" [{row[f'{score}_lo']:.3f}, {row[f'{score}_hi']:.3f}]" if f"{score}_lo" in row.index else ""
+
+    return [f"epoch {row['epoch']:g}: {best} layer {layer_label(row['layer'])} ({what} {row[score]:.3f}"
+            f"{interval(row)}; the image embedding, final, {final.get(row['checkpoint'], float('nan')):.3f})"
+            for _, row in layers.loc[layers.groupby("checkpoint", sort=False)[score].idxmax()].iterrows()]

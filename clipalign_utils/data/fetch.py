@@ -352,10 +352,14 @@ _NO_SPACE = (errno.ENOSPC, errno.EDQUOT)
 def _no_space(folder: Path, doing: str, needed: int | None = None) -> DatasetError:
     # named by the folder the user gave, not the hidden staging folder inside it (gone by the time they read it)
     where = next(p for p in (folder, *folder.parents) if not any(part.startswith(".fetch-") for part in p.parts))
-    free = shutil.disk_usage(next(p for p in (folder, *folder.parents) if p.exists())).free
     need = f"it needs {_size(needed)}, " if needed else ""
-    return DatasetError(f"{where}: no space left while {doing} ({need}{_size(free)} free on its disk): free "
-                        f"space there, or fetch into another --to")
+    return DatasetError(f"{where}: no space left while {doing} ({need}{_size(_free(folder))} free on its disk): "
+                        f"free space there, or fetch into another --to")
+
+
+def _free(folder: Path) -> int:
+    """Free bytes on the disk that holds ``folder`` (or would: its nearest existing parent)."""
+    return shutil.disk_usage(next(p for p in (folder, *folder.parents) if p.exists())).free
 
 
 def _size(size: int) -> str:
@@ -365,8 +369,7 @@ def _size(size: int) -> str:
 def _make_room(dest: Path, needed: int, archive: Path) -> None:
     """Refuse before unpacking what the disk cannot hold (an unpacker may not say so: unar writes empty files
     on a full disk and reports success)."""
-    folder = next(p for p in (dest, *dest.parents) if p.exists())
-    if shutil.disk_usage(folder).free < needed:
+    if _free(dest) < needed:
         raise _no_space(dest, f"unpacking {archive.name}", needed)
 
 
@@ -443,17 +446,17 @@ _RAR_HELP = "install unar (Debian/Ubuntu: apt-get install unar; macOS: brew inst
 def _unpack_rar(archive: Path, dest: Path, progress: bool, tools: tuple[str, ...] = RAR_TOOLS) -> None:
     """RAR through the first of ``tools`` that unpacks it whole (each has gaps: unar stops at some RAR5
     headers, libarchive at solid RAR4); each try goes to a folder of its own, merged into ``dest`` after."""
-    attempts = {"unar": _unar, "libarchive": _libarchive}
     listing = _rar_listing(archive) if "unar" in tools else None
     if listing is not None:
         _make_room(dest, sum(listing.values()), archive)
+    attempts = {"unar": functools.partial(_unar, listing=listing), "libarchive": _libarchive}
     failures = []
     for tool in tools:
         trial = dest.parent / f".{archive.name}.{tool}"
         shutil.rmtree(trial, ignore_errors=True)
         trial.mkdir(parents=True)
         try:
-            attempts[tool](archive, trial, progress, listing)
+            attempts[tool](archive, trial, progress)
         except _DamagedData:
             # the archive's own checksums failed: another reader would not find it whole (libarchive does not
             # check a stored RAR4 member's CRC, so it would take the damage for the file)
@@ -535,11 +538,11 @@ def _unar(archive: Path, dest: Path, progress: bool, listing: dict[str, int] | N
         written, expected = sum(p.stat().st_size for p in files), sum(listing.values())
         if len(files) != len(listing) or written != expected:
             raise _DamagedData(f"{archive.name}: unar wrote {len(files)} files of {written} bytes where the archive "
-                               f"lists {len(listing)} of {expected} (a full disk? {_size(shutil.disk_usage(dest).free)} "
+                               f"lists {len(listing)} of {expected} (a full disk? {_size(_free(dest))} "
                                f"free on its disk): free space, or fetch into another --to")
 
 
-def _libarchive(archive: Path, dest: Path, progress: bool, listing: dict[str, int] | None = None) -> None:
+def _libarchive(archive: Path, dest: Path, progress: bool) -> None:
     try:
         import libarchive
     except (ImportError, OSError, AttributeError) as error:  # AttributeError: no libarchive.so found

@@ -112,6 +112,10 @@ def check_out_folder(out: str, command: str, makes: str | None) -> None:
                              f"there: give a new folder")
 
 
+_LAUNCHER_RUNS = ("--launcher submits the runs of --seeds/--scales (or of a multi-run preset) as jobs: not with "
+                  "--only, --checkpoints or --nproc")
+
+
 def _check_before_ranks(args) -> None:
     """What every rank of ``--nproc N`` would find wrong with the command, said once before torchrun starts
     them (each rank would print it, and torchrun a traceback after): the folder, --launcher, and each run's
@@ -119,8 +123,7 @@ def _check_before_ranks(args) -> None:
     check_out(args.out, "--out")
     check_out_folder(args.out, "run", None)
     if args.launcher is not None:
-        raise ParameterError("--launcher submits the runs of --seeds/--scales (or of a multi-run preset) as jobs: "
-                             "not with --only, --checkpoints or --nproc")
+        raise ParameterError(_LAUNCHER_RUNS)
     if args.checkpoints:
         return  # a trajectory's parameters are checked against its source by each rank, before any fetch
     from ..layout import runs_in
@@ -342,8 +345,7 @@ def _dispatch(args, argv: list[str]) -> int:
         launcher = check_launcher(args.launcher, args.slurm_partition, args.gpus_per_job, args.timeout_min,
                                   args.no_wait)
         if launcher is not None and args.command == "run" and (args.only or args.checkpoints or args.nproc):
-            raise ParameterError("--launcher submits the runs of --seeds/--scales (or of a multi-run preset) "
-                                 "as jobs: not with --only, --checkpoints or --nproc")
+            raise ParameterError(_LAUNCHER_RUNS)
     overrides = _parse_overrides(getattr(args, "params", []))
     folder = getattr(args, "out", None) if args.command != "book" else args.run_dir
     if args.command != "fetch" and folder and Path(folder).is_dir():

@@ -10,7 +10,7 @@ from ...metrics.families import mark_seen
 from ...metrics.iqa import EARLY_FRACTION, peak_summary
 from ...plots.families import family_curves
 from ...plots.iqa import alignment_curve, distance_quality_scatter, iqa_examples
-from ...prose import early_peak_test_sentences, layer_label
+from ...prose import best_layer_sentences, early_peak_test_sentences
 
 from .analysis import FAMILY_CURVES, overall, seen_families
 
@@ -190,17 +190,4 @@ def distance_sentences(tables: dict[str, pd.DataFrame], params: dict) -> list[st
 
 def layer_sentences(tables: dict[str, pd.DataFrame]) -> list[str]:
     """The most aligned vision block at each checkpoint (iqa_layers), or that only the embedding was scored."""
-    if "iqa_layers" not in tables:
-        return ["layers='final': only the image embedding was scored (run with -p layers=all for every block)"]
-    # a checkpoint whose every layer is undefined (NaN weights) has no most aligned one: left out, as page 7 does
-    layers = tables["iqa_layers"].dropna(subset=["srcc"])
-    best = layers.loc[layers.groupby("checkpoint", sort=False)["srcc"].idxmax()]
-    # (tables written before the layers' intervals existed lack them)
-    interval = (lambda row: f" [{row['srcc_lo']:.3f}, {row['srcc_hi']:.3f}]" if "srcc_lo" in row.index else "")
-    return [f"epoch {row['epoch']:g}: most aligned layer {layer_label(row['layer'])} (SRCC {row['srcc']:.3f}{interval(row)}; the "
-            f"image embedding, final, {_final_srcc(layers, row['checkpoint']):.3f})" for _, row in best.iterrows()]
-
-
-def _final_srcc(layers: pd.DataFrame, checkpoint: str) -> float:
-    rows = layers[(layers["checkpoint"] == checkpoint) & (layers["layer"] == "final")]
-    return float(rows["srcc"].iloc[0]) if len(rows) else float("nan")
+    return best_layer_sentences(tables.get("iqa_layers"), "srcc", "SRCC", "most aligned")

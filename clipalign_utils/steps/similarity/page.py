@@ -11,7 +11,7 @@ from ...metrics.peak import EARLY_FRACTION
 from ...metrics.two_afc import panel_agreement
 from ...plots.iqa import layer_heatmap
 from ...plots.two_afc import score_curve, triplet_examples
-from ...prose import early_peak_test_sentences, layer_label
+from ...prose import best_layer_sentences, early_peak_test_sentences
 
 from .analysis import against_panel, ceiling, example_checkpoints, example_triplets, overall, scored_triplets
 
@@ -121,19 +121,7 @@ def layer_figure(tables: dict[str, pd.DataFrame]):
 def layer_sentences(tables: dict[str, pd.DataFrame]) -> list[str]:
     """The vision block that agrees most with the judges at each checkpoint (two_afc_layers), with its
     interval, or that only the embedding was scored."""
-    if "two_afc_layers" not in tables:
-        return ["layers='final': only the image embedding was scored (run with -p layers=all for every block)"]
-    layers = tables["two_afc_layers"].dropna(subset=["score"])
-    best = layers.loc[layers.groupby("checkpoint", sort=False)["score"].idxmax()]
-    return [f"epoch {row['epoch']:g}: most agreeing layer {layer_label(row['layer'])} (2AFC score {row['score']:.3f} "
-            f"[{row['score_lo']:.3f}, {row['score_hi']:.3f}]; the image embedding, final, "
-            f"{final_score(layers, row['checkpoint']):.3f})" for _, row in best.iterrows()]
-
-
-def final_score(layers: pd.DataFrame, checkpoint: str) -> float:
-    """The embedding's (layer ``final``) overall score at ``checkpoint`` in two_afc_layers."""
-    rows = layers[(layers["checkpoint"] == checkpoint) & (layers["layer"] == "final")]
-    return float(rows["score"].iloc[0]) if len(rows) else float("nan")
+    return best_layer_sentences(tables.get("two_afc_layers"), "score", "2AFC score", "most agreeing")
 
 
 # --- right and wrong ---------------------------------------------------------------------------
