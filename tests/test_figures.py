@@ -131,3 +131,23 @@ def test_the_summary_figure_keeps_at_chance_checkpoints_off_the_classification_l
         hollow = next(c for c in ax.collections if c.get_label() == "tiny: at chance (left out)")
         assert hollow.get_offsets().tolist() == [[0.0, first]]
     plt.close(fig)
+
+
+def test_the_summary_figure_has_one_legend_under_its_panels_covering_none():
+    """Page 6 drew one legend per panel; with a sweep's eleven settings they covered the curves (a reader)."""
+    means = pd.concat([_means().assign(scale=f"setting {k}") for k in range(11)], ignore_index=True)
+    for column in ("iqa_srcc", "shape_bias", "noise_drop"):
+        means[f"{column}_lo"], means[f"{column}_hi"] = means[column] - 0.01, means[column] + 0.01
+    noise_means = pd.concat([pd.DataFrame({"scale": f"setting {k}", "sigma": sigma, "epoch": [0.0, 1.0],
+                                           "accuracy": 0.5, "accuracy_lo": 0.4, "accuracy_hi": 0.6})
+                             for k in range(11) for sigma in (0.0, 0.1)], ignore_index=True)
+    fig = tradeoff.summary_figure(means, noise_means)
+    assert all(ax.get_legend() is None for ax in fig.axes)
+    legend, = fig.legends
+    labels = [text.get_text() for text in legend.get_texts()]
+    assert labels[:2] == ["setting 0 (3 seeds)", "setting 1 (3 seeds)"] and len(labels) == 11 + 2 + 1
+    assert labels[11:] == ["(a) clean", "(a) σ=0.1", "(c), (d): at chance, left out of the trend"]
+    fig.canvas.draw()
+    box = legend.get_window_extent()
+    assert all(box.y1 < ax.get_tightbbox().y0 for ax in fig.axes)  # below every panel, its labels included
+    plt.close(fig)

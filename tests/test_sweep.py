@@ -376,3 +376,10 @@ def test_a_grid_given_in_another_order_is_not_taken_for_the_same_sweep(tmp_path)
     # one at a time, runs are named by value alone: any order resumes
     (tmp_path / "sweep.json").write_text(json.dumps({**record, "one_at_a_time": True}))
     sweep._check_record(tmp_path, {**reordered, "one_at_a_time": True})
+
+
+def test_list_values_are_ordered_element_wise():
+    """A sweep of sigmas lists was drawn and described in its settings' order (0.02,… before 0.01,…)."""
+    values = pd.Series(["0.02,0.05,0.1,0.2", "0.01,0.02,0.05", "0.1+0.2+0.4"])
+    assert list(sweep_metrics.numeric_values(values)) == [1.0, 0.0, 2.0]
+    assert list(sweep_metrics.numeric_values(pd.Series(["x", "a,b"]))) == [0.0, 1.0]  # not numbers: as given

@@ -6,6 +6,8 @@ checkpoint table. texture_bias = 1 − shape_bias.
 """
 from __future__ import annotations
 
+import re
+
 import numpy as np
 import pandas as pd
 
@@ -75,10 +77,18 @@ def setting_summary(means: pd.DataFrame, group: str = "setting", n_perm: int = 1
 
 
 def numeric_values(values: pd.Series) -> pd.Series:
-    """Values as numbers where they all are (0.5, 2, True), else their order of appearance."""
+    """Values as numbers where they all are (0.5, 2, True); lists of numbers (``sigmas`` 0.01,0.02 or
+    0.01+0.02) as their rank in element-wise order; else their order of appearance."""
     lowered = values.astype(str).str.lower().replace({"true": "1", "false": "0"})
     numbers = pd.to_numeric(lowered, errors="coerce")
-    return numbers if numbers.notna().all() else pd.Series(np.arange(len(values)), index=values.index, dtype=float)
+    if numbers.notna().all():
+        return numbers
+    try:
+        lists = [tuple(float(x) for x in re.split(r"[,+]", value)) for value in lowered]
+    except ValueError:
+        return pd.Series(np.arange(len(values)), index=values.index, dtype=float)
+    ranks = {value: rank for rank, value in enumerate(sorted(set(lists)))}
+    return pd.Series([float(ranks[value]) for value in lists], index=values.index)
 
 
 def direction(xs, ys) -> str:

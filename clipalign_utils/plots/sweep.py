@@ -67,6 +67,7 @@ def shape_vs_noise(table: pd.DataFrame, group: str = "setting", left_out: pd.Ser
     hollow = "; hollow: most seeds at chance" if left_out.any() else ""
     ax.set(xlabel="shape bias", ylabel="normalized noise drop (mean over σ)",
            title=f"does noise robustness follow shape bias? (ring: last checkpoint above chance{hollow})")
-    ax.legend(fontsize=7)
+    # Beside the axes: inside, a sweep's many settings hid its points.
+    ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1), frameon=False)
     fig.tight_layout()
     return fig

@@ -96,14 +96,16 @@ def summary_figure(means: pd.DataFrame, noise_means: pd.DataFrame, by: str = "sc
     styles = ["-", "--", ":", "-.", (0, (5, 1, 1, 1, 1, 1)), (0, (1, 3))]
     extra = _extra_panels(means)
     fig, axes = plt.subplots(1, 4 + len(extra), figsize=(17 + 4.2 * len(extra), 3.8))
+    sigma_styles = {sigma: styles[i % len(styles)] for i, sigma in enumerate(sorted(noise_means["sigma"].unique()))}
+    scale_labels, drew_at_chance = {}, False
     for scale in scales:
         color = colors[scale]
         n_seeds = int(means.loc[means[by] == scale, "n_seeds"].max())
-        label = f"{scale} ({n_seeds} seed{'s' if n_seeds != 1 else ''})"
-        for i, (sigma, rows) in enumerate(noise_means[noise_means[by] == scale].groupby("sigma")):
+        label = scale_labels[scale] = f"{scale} ({n_seeds} seed{'s' if n_seeds != 1 else ''})"
+        for sigma, rows in noise_means[noise_means[by] == scale].groupby("sigma"):
             rows = rows.sort_values("epoch")
-            line, = axes[0].plot(rows["epoch"], rows["accuracy"], ls=styles[i % len(styles)], marker="o", ms=2,
-                                 color=color, label=f"{scale}, " + ("clean" if sigma == 0 else f"σ={sigma:g}"))
+            axes[0].plot(rows["epoch"], rows["accuracy"], ls=sigma_styles[sigma], marker="o", ms=2, color=color,
+                         label=f"{scale}, " + ("clean" if sigma == 0 else f"σ={sigma:g}"))
             axes[0].fill_between(rows["epoch"], rows["accuracy_lo"], rows["accuracy_hi"], alpha=0.12, color=color)
         rows = means[means[by] == scale].sort_values("epoch")
         _band(axes[1], rows["epoch"], rows["iqa_srcc"], rows["iqa_srcc_lo"], rows["iqa_srcc_hi"], label, color)
@@ -116,6 +118,7 @@ def summary_figure(means: pd.DataFrame, noise_means: pd.DataFrame, by: str = "sc
             chance = at_chance(rows, measure)
             _band(ax, rows.loc[~chance, "epoch"], values[~chance], lo[~chance], hi[~chance], label, color)
             if chance.any():
+                drew_at_chance = True
                 ax.scatter(rows.loc[chance, "epoch"], values[chance], s=16,
                            **_hollow(color, f"{scale}: at chance (left out)"))
         for ax, (column, _, _) in zip(axes[4:], extra):
@@ -127,18 +130,37 @@ def summary_figure(means: pd.DataFrame, noise_means: pd.DataFrame, by: str = "sc
     axes[3].set(ylabel=MEASURE_LABELS["noise_drop"], title="(d) accuracy drop under noise")
     for ax, (_, ylabel, title) in zip(axes[4:], extra):
         ax.set(ylabel=ylabel, title=title)
-    if not clean_only:
-        axes[0].legend(fontsize=6)
-    for ax in axes[0 if clean_only else 1:]:
-        ax.legend(fontsize=7)
     epochs = np.unique(means["epoch"].to_numpy(dtype=float))
     for ax in axes:  # every run's epochs: the same range on every panel, whatever a panel lacks
         epoch_axis(ax, epochs, log_x)
     if means["n_seeds"].max() > 1:
         fig.suptitle("mean over seeds, band: 95 % t-interval over seeds (a single seed: its own intervals)",
                      fontsize=9)
-    fig.tight_layout()
+    _legend_below(fig, axes, [(colors[scale], scale_labels[scale]) for scale in scales],
+                  [] if clean_only else [(style, "clean" if sigma == 0 else f"σ={sigma:g}")
+                                         for sigma, style in sigma_styles.items()],
+                  hollow=drew_at_chance)
     return fig
+
+
+def _legend_below(fig, axes, groups: list[tuple], styles: list[tuple], hollow: bool) -> None:
+    """One legend for every panel, under them: a many-group figure's per-panel legends hid its curves.
+    ``groups``: (colour, label); ``styles``: (line style, noise level) of panel (a); ``hollow``: whether any
+    at-chance point is drawn."""
+    from matplotlib.lines import Line2D
+
+    handles = [Line2D([], [], color=color, marker="o", ms=3, label=label) for color, label in groups]
+    handles += [Line2D([], [], color="grey", ls=style, label=f"(a) {label}") for style, label in styles]
+    if hollow:
+        handles.append(Line2D([], [], ls="none", marker="o", markerfacecolor="none", markeredgecolor="grey",
+                              label="(c), (d): at chance, left out of the trend"))
+    columns = min(len(handles), max(1, len(axes)))
+    rows = -(-len(handles) // columns)
+    legend_height = 0.22 * rows + 0.15  # inches
+    height = fig.get_figheight()
+    fig.set_figheight(height + legend_height)
+    fig.legend(handles=handles, loc="lower center", ncol=columns, fontsize=8, frameon=False)
+    fig.tight_layout(rect=(0, legend_height / (height + legend_height), 1, 1))
 
 
 def relation_panels(means: pd.DataFrame, relations: pd.DataFrame, by: str = "scale"):
