@@ -112,11 +112,14 @@ class QuietHandler(BaseHTTPRequestHandler):
 
 
 class FileServer(QuietHandler):
-    """Serves ``root``'s files; counts the GETs per path; ``truncate`` cuts a file's body short."""
+    """Serves ``root``'s files; counts the GETs per path (and, in ``sent``, the body bytes); ``truncate`` cuts a
+    file's body short; a ``Range: bytes=N-`` request is answered with the rest (206), where ``If-Range`` names
+    the file's ETag, as nginx and S3 do (``ranges = False``: a server that ignores ranges)."""
 
     root: Path
     gets: dict
     truncate: set = set()
+    ranges: bool = True
 
     def _serve(self, body: bool):
         path = self.root / unquote(urlparse(self.path).path).lstrip("/")
@@ -126,13 +129,32 @@ class FileServer(QuietHandler):
             self.end_headers()
             return
         data = path.read_bytes()
-        self.send_response(200)
-        self.send_header("Content-Length", str(len(data)))
-        self.send_header("ETag", f'"{hashlib.md5(data).hexdigest()}"')  # as S3 and nginx-like servers give one
+        etag = f'"{hashlib.md5(data).hexdigest()}"'  # as S3 and nginx-like servers give one
+        asked = self.headers.get("Range", "")
+        start = 0
+        if self.ranges and asked.startswith("bytes=") and asked.endswith("-") and \
+                self.headers.get("If-Range", etag) == etag:
+            start = int(asked[len("bytes="):-1])
+            if start >= len(data):
+                self.send_response(416)
+                self.send_header("Content-Range", f"bytes */{len(data)}")
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+                return
+            self.send_response(206)
+            self.send_header("Content-Range", f"bytes {start}-{len(data) - 1}/{len(data)}")
+        else:
+            self.send_response(200)
+        self.send_header("Content-Length", str(len(data) - start))
+        self.send_header("ETag", etag)
         self.end_headers()
         if body:
             self.gets[path.name] = self.gets.get(path.name, 0) + 1
-            self.wfile.write(data[:len(data) // 2] if path.name in self.truncate else data)
+            sending = data[start:len(data) // 2] if path.name in self.truncate else data[start:]
+            sent = getattr(type(self), "sent", None)
+            if sent is not None:
+                sent[path.name] = sent.get(path.name, 0) + len(sending)
+            self.wfile.write(sending)
 
 
 def start_server(handler) -> tuple[ThreadingHTTPServer, str]:

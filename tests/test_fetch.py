@@ -25,6 +25,7 @@ from clipalign_utils.data.mit1003 import load_mit1003
 from clipalign_utils.data.nights import load_nights
 from clipalign_utils.data.tid2013 import load_tid2013
 from clipalign_utils.errors import DatasetError
+from clipalign_utils.orchestration.publish import PROGRESS_SEGMENT
 from fixtures_real import (make_bapps, make_cat2000, make_cifar100, make_geirhos, make_kadid10k, make_mit1003,
                            make_nights, make_tid2013, stored_rar, tar_folder, zip_folder)
 from helpers import FileServer, start_server
@@ -75,7 +76,7 @@ def _md5(path: Path) -> str:
 def server(tmp_path):
     served = tmp_path / "served"
     served.mkdir()
-    handler = type("Files", (FileServer,), {"root": served, "gets": {}, "truncate": set()})
+    handler = type("Files", (FileServer,), {"root": served, "gets": {}, "truncate": set(), "sent": {}})
     httpd, address = start_server(handler)
     yield served, address, handler
     httpd.shutdown()
@@ -101,14 +102,21 @@ def _serve(name: str, tmp_path: Path, served: Path, monkeypatch, checksums: str 
 
 
 def _fetch(capsys, *args) -> tuple[int, str, str]:
+    """The command's exit status, stdout, and stderr without its progress bars (drawn there as in a log)."""
     code = cli.main(["fetch", *map(str, args)])
     out, err = capsys.readouterr()
-    return code, out, err
+    return code, out, _without_bars(err)
 
 
-def _nothing_accepted(to: Path, name: str) -> None:
-    """``to`` (if it is there at all) holds nothing: no dataset folder, no staging folder."""
-    assert not to.exists() or not any(to.iterdir()), sorted(p.name for p in to.iterdir())
+def _without_bars(err: str) -> str:
+    return "".join(line for line in err.splitlines(True) if not PROGRESS_SEGMENT.search(line))
+
+
+def _nothing_accepted(to: Path, name: str, kept: bool = False) -> None:
+    """``to`` (if it is there at all) holds nothing: no dataset folder, no staging folder; with ``kept``, only
+    the downloads folder a stopped fetch leaves for the next one to resume (and no loader reads it)."""
+    left = sorted(p.name for p in to.iterdir()) if to.exists() else []
+    assert left == ([f".fetch-{name}.partial"] if kept else []), left
     with pytest.raises(DatasetError):
         READ[name][0](to / name)
 
@@ -151,9 +159,13 @@ def test_a_404_offline_and_a_transfer_cut_short_are_one_line_and_leave_nothing(s
     assert code == 2 and err.count("\n") == 1 and offline in err and "download failed" in err
     _nothing_accepted(to, "nights")
     handler.truncate.add("nights.zip")  # Content-Length promises more than is sent
+    monkeypatch.setattr(fetch, "DOWNLOAD_CHUNK", 1)  # (the chunk being read as it stops is lost)
     code, _, err = _fetch(capsys, "nights", "--to", to, "--mirror", address)
     assert code == 2 and err.count("\n") == 1 and f"{address}/nights.zip" in err
-    _nothing_accepted(to, "nights")
+    _nothing_accepted(to, "nights", kept=True)  # what came is kept: the same command resumes it
+    size = (served / "nights.zip").stat().st_size
+    assert err.rstrip().endswith(f"; {size // 2} bytes of nights.zip kept in {to / '.fetch-nights.partial'}: "
+                                 f"the same command resumes there")
 
 
 @pytest.mark.parametrize("name", ["tid2013", "kadid10k", "geirhos"])  # a RAR, a zip, a tar.gz
@@ -371,15 +383,16 @@ def test_a_full_disk_is_said_as_such_not_as_a_damaged_archive(server, tmp_path, 
     # named by --to, not the hidden staging folder the archive unpacks into
     assert code == 2 and err.count("\n") == 1 and f"{to}: no space left while unpacking nights.zip (it needs " in err
     assert "10 bytes free on its disk): free space there, or fetch into another --to" in err and "damaged" not in err
-    _nothing_accepted(to, "nights")
+    _nothing_accepted(to, "nights", kept=True)  # the archive is not at fault: kept, not downloaded again
+    assert "bytes of nights.zip kept in" in err
     monkeypatch.undo()
     _serve("nights", tmp_path / "again", served, monkeypatch)
 
     def full(*args, **kwargs):
         raise OSError(fetch.errno.ENOSPC, "No space left on device")
 
-    import pooch
-    monkeypatch.setattr(pooch, "retrieve", full)
+    monkeypatch.setattr(fetch, "_write_state", full)
+    fetch.shutil.rmtree(to)
     code, _, err = _fetch(capsys, "nights", "--to", to, "--mirror", address)
     assert code == 2 and err.count("\n") == 1, err
     assert f"{to}: no space left while downloading nights.zip (" in err and " free on its disk): free space" in err
@@ -464,3 +477,70 @@ def test_the_parameters_said_after_a_fetch_are_quoted_and_name_a_train_only_bapp
     assert said == (f"-p similarity_dataset=bapps -p 'similarity_root={root}' -p similarity_split=train")
     (root / "2afc" / "val").mkdir()
     assert fetch.Fetched(fetch.RELEASES["bapps"], root, "").parameters().endswith(f"'similarity_root={root}'")
+
+
+def test_a_download_cut_short_resumes_where_it_stopped(server, tmp_path, monkeypatch, capsys):
+    """A fetch cut short (the network, Ctrl-C) kept the bytes it had; the same command asks for the rest only
+    (an HTTP Range request), unless the file on the server changed since (If-Range), and the dataset is
+    read whole. A wrong archive (its checksum) is not kept: the next fetch starts afresh."""
+    served, address, handler = server
+    _serve("kadid10k", tmp_path, served, monkeypatch)
+    size = (served / "kadid10k.zip").stat().st_size
+    monkeypatch.setattr(fetch, "DOWNLOAD_CHUNK", 1000)  # the chunk being read when the transfer stops is lost
+    to = tmp_path / "data"
+    handler.truncate.add("kadid10k.zip")
+    assert _fetch(capsys, "kadid10k", "--to", to, "--mirror", address)[0] == 2
+    handler.truncate.clear()
+    handler.sent.clear()
+    code, _, err = _fetch(capsys, "kadid10k", "--to", to, "--mirror", address)
+    assert code == 0, err
+    assert handler.sent == {"kadid10k.zip": size - size // 2 // 1000 * 1000}  # the rest only
+    assert len(load_kadid10k(to / "kadid10k")) == READ["kadid10k"][1]
+    assert sorted(p.name for p in to.iterdir()) == ["kadid10k"]  # the downloads folder gone with the fetch
+
+    # The file on the server changed since the first half came: its ETag differs, so it comes whole.
+    fetch.shutil.rmtree(to)
+    handler.truncate.add("kadid10k.zip")
+    assert _fetch(capsys, "kadid10k", "--to", to, "--mirror", address)[0] == 2
+    handler.truncate.clear()
+    with open(served / "kadid10k.zip", "ab") as archive:
+        archive.write(b"\0")  # (one byte more at its end: another file, which a zip reader still reads)
+    monkeypatch.setattr(fetch, "RELEASES", {**fetch.RELEASES, "kadid10k": dataclasses.replace(
+        fetch.RELEASES["kadid10k"], archives=(dataclasses.replace(
+            fetch.RELEASES["kadid10k"].archives[0], checksum=f"md5:{_md5(served / 'kadid10k.zip')}"),))})
+    handler.sent.clear()
+    code, _, err = _fetch(capsys, "kadid10k", "--to", to, "--mirror", address)
+    assert code == 0, err
+    assert handler.sent == {"kadid10k.zip": size + 1}
+
+    # Bytes that fail the archive's checksum are not kept for the next fetch.
+    fetch.shutil.rmtree(to)
+    monkeypatch.setattr(fetch, "RELEASES", {**fetch.RELEASES, "kadid10k": dataclasses.replace(
+        fetch.RELEASES["kadid10k"], archives=(dataclasses.replace(fetch.RELEASES["kadid10k"].archives[0],
+                                                                  checksum="md5:" + "0" * 32),))})
+    code, _, err = _fetch(capsys, "kadid10k", "--to", to, "--mirror", address)
+    assert code == 2 and "the download is corrupt" in err and "kept in" not in err
+    _nothing_accepted(to, "kadid10k")
+
+
+def test_an_interrupted_download_says_what_it_kept(server, tmp_path, monkeypatch, capsys):
+    served, address, _ = server
+    _serve("nights", tmp_path, served, monkeypatch)
+    to = tmp_path / "data"
+    original = fetch._write_state
+
+    def interrupted(path, state):  # Ctrl-C once the archive's bytes are all on disk, before it is unpacked
+        original(path, state)
+        if state.get("complete"):
+            raise KeyboardInterrupt
+
+    monkeypatch.setattr(fetch, "_write_state", interrupted)
+    assert cli.main(["fetch", "nights", "--to", str(to), "--mirror", address]) == 130
+    (line,) = _without_bars(capsys.readouterr().err).strip().splitlines()
+    size = (served / "nights.zip").stat().st_size
+    assert line == (f"clipalign: interrupted: {fetch._size(size)} of nights.zip kept in "
+                    f"{to / '.fetch-nights.partial'}: the same command resumes there")
+    monkeypatch.undo()
+    _serve("nights", tmp_path / "again", served, monkeypatch)
+    code, _, err = _fetch(capsys, "nights", "--to", to, "--mirror", address)
+    assert code == 0, err

@@ -4,11 +4,13 @@ official layout its loader reads.
 :data:`RELEASES` is the one table of where each release lives: every archive's official URL with the
 page or code that publishes it, and the release's checksum where its publisher gives one. A fetch
 
-1. downloads each archive with pooch (progress bar; a temporary file renamed only once complete and, where
-   there is a published checksum, only once it matches) into a hidden staging folder
-   ``DIR/.fetch-<dataset>/``; ``--url`` replaces a single-archive release's URL, ``--mirror BASE`` every
-   archive's host (BASE + the archive's file name); ``--sha256`` is checked as well;
-2. unpacks it: zip and tar with the standard library (tar with its ``data`` filter), RAR with libarchive;
+1. downloads each archive with requests (progress bar) into a hidden folder ``DIR/.fetch-<dataset>.partial/``,
+   where a download cut short (the network, Ctrl-C, a full disk) stays for the same command to resume (an
+   HTTP Range request, see :func:`_download`); the archive is checked against its published checksum where
+   there is one; ``--url`` replaces a single-archive release's URL, ``--mirror BASE`` every archive's host
+   (BASE + the archive's file name); ``--sha256`` is checked as well;
+2. unpacks it into a hidden staging folder ``DIR/.fetch-<dataset>/``: zip and tar with the standard library
+   (tar with its ``data`` filter), RAR with unar or libarchive; the archive is then deleted;
 3. finds the release's root in what was unpacked and reads it with the dataset's own loader, which checks
    that every file the release's own index names is there (``mos_with_names.txt``, ``dmos.csv``,
    ``data.csv``, the judge files, each stimulus's fixation files; CIFAR-100's pickles by torchvision's
@@ -19,7 +21,9 @@ Any failure (offline, a 404 or a server error, a truncated or wrong archive, a c
 member failing its own CRC, a full disk, a file the index names missing) is a
 :class:`~clipalign_utils.errors.DatasetError` naming the URL or file, after the staging folder and every
 folder the fetch made are removed: ``DIR`` never holds a folder that a loader would accept and that was not
-verified. A second fetch of the same release into the same ``DIR`` while one runs is refused (a lock file
+verified. Only the downloads folder may stay, holding the bytes received of an archive not known to be wrong
+(the error says so); a wrong archive (its checksum, a damaged archive) is deleted, for the next fetch to get
+it afresh. A second fetch of the same release into the same ``DIR`` while one runs is refused (a lock file
 beside the staging folder), as the two would share it.
 """
 from __future__ import annotations
@@ -27,6 +31,7 @@ from __future__ import annotations
 import errno
 import functools
 import hashlib
+import json
 import os
 import shutil
 import tarfile
@@ -322,14 +327,51 @@ def _sha256_list(text: str | None, release: Release) -> list[str | None]:
     return values
 
 
-def _download(url: str, folder: Path, file_name: str, progress: bool) -> Path:
-    """``url`` into ``folder/file_name`` through pooch (a temporary file, renamed once complete)."""
-    import pooch
-    import requests
+# A transfer cut short loses the chunk it was reading (urllib3 raises without handing it over): this much at most.
+DOWNLOAD_CHUNK = 1 << 16
 
-    pooch.get_logger().setLevel("WARNING")  # its "Downloading …" line: the progress bar says it
+
+def _download(url: str, folder: Path, file_name: str, progress: bool) -> Path:
+    """``url`` into ``folder/file_name``, resumable: the bytes received stay in that file, with the URL and the
+    server's validator (a strong ETag, else Last-Modified) beside it in ``file_name.json``; a later call asks
+    only for the rest (an HTTP Range request with If-Range: a file changed on the server since comes whole
+    again, as does one from a server that gives no validator or ignores ranges). Complete once every byte the
+    server announced is there; a complete file is not fetched again."""
+    import requests
+    from tqdm.auto import tqdm
+
+    path, state_path = folder / file_name, folder / f"{file_name}.json"
+    state = _read_state(state_path) if path.exists() else {}
+    if state.get("url") != url:  # another source's bytes (or none): from the start
+        state = {}
+    if state.get("complete") and path.stat().st_size == state.get("size"):
+        return path
+    done = path.stat().st_size if state.get("validator") else 0
+    # identity: the bytes written are the file's, so their count is the Content-Length's
+    headers = {"Accept-Encoding": "identity"}
+    if done:
+        headers.update({"Range": f"bytes={done}-", "If-Range": state["validator"]})
     try:
-        return Path(pooch.retrieve(url, known_hash=None, fname=file_name, path=folder, progressbar=progress))
+        with requests.get(url, stream=True, timeout=60, headers=headers) as response:
+            if response.status_code == 416:  # nothing after what was kept: not this file's beginning
+                path.unlink()
+                state_path.unlink(missing_ok=True)
+                return _download(url, folder, file_name, progress)
+            response.raise_for_status()
+            resumed = done and response.status_code == 206 and _range_start(response) == done
+            start = done if resumed else 0
+            length = response.headers.get("Content-Length", "")
+            size = start + int(length) if length.isdigit() else None
+            etag = response.headers.get("ETag", "")
+            validator = (etag if etag and not etag.startswith("W/") else None) or response.headers.get("Last-Modified")
+            state = {"url": url, "validator": validator, "size": size}
+            _write_state(state_path, state)
+            with open(path, "ab" if resumed else "wb") as out, \
+                    tqdm(total=size, initial=start, desc=file_name, unit="B", unit_scale=True,
+                         disable=not progress) as bar:
+                for chunk in response.iter_content(chunk_size=DOWNLOAD_CHUNK):
+                    out.write(chunk)
+                    bar.update(len(chunk))
     except requests.exceptions.HTTPError as error:
         status = error.response.status_code if error.response is not None else "?"
         if isinstance(status, int) and status >= 500:
@@ -344,16 +386,58 @@ def _download(url: str, folder: Path, file_name: str, progress: bool) -> Path:
         if error.errno in _NO_SPACE:
             raise _no_space(folder, f"downloading {file_name}") from None
         raise
+    got = path.stat().st_size
+    if size is not None and got != size:
+        raise DatasetError(f"{url}: download failed (the transfer ended at {got} of {size} bytes): check the "
+                           f"network or pass --mirror BASE")
+    _write_state(state_path, {**state, "size": got, "complete": True})
+    return path
+
+
+def _range_start(response) -> int | None:
+    """The first byte a 206 response holds (its Content-Range: ``bytes START-END/SIZE``)."""
+    try:
+        return int(response.headers["Content-Range"].split()[1].split("-")[0])
+    except (KeyError, IndexError, ValueError):
+        return None
+
+
+def _read_state(path: Path) -> dict:
+    try:
+        state = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return {}
+    return state if isinstance(state, dict) else {}
+
+
+def _write_state(path: Path, state: dict) -> None:
+    partial = path.with_name(path.name + ".new")
+    partial.write_text(json.dumps(state))
+    os.replace(partial, path)
+
+
+def _kept(folder: Path) -> str:
+    """What a failed fetch left in its downloads folder for the next one, said in a clause ('' if nothing)."""
+    files = [state.with_suffix("") for state in folder.glob("*.json")] if folder.is_dir() else []
+    files = [p for p in files if p.is_file() and p.stat().st_size]
+    if not files:
+        return ""
+    said = ", ".join(f"{_size(p.stat().st_size)} of {p.name}" for p in files)
+    return f"{said} kept in {folder}: the same command resumes there"
 
 
 _NO_SPACE = (errno.ENOSPC, errno.EDQUOT)
+
+
+class _NoSpace(DatasetError):
+    """The disk filled: nothing wrong with the archive."""
 
 
 def _no_space(folder: Path, doing: str, needed: int | None = None) -> DatasetError:
     # named by the folder the user gave, not the hidden staging folder inside it (gone by the time they read it)
     where = next(p for p in (folder, *folder.parents) if not any(part.startswith(".fetch-") for part in p.parts))
     need = f"it needs {_size(needed)}, " if needed else ""
-    return DatasetError(f"{where}: no space left while {doing} ({need}{_size(_free(folder))} free on its disk): "
+    return _NoSpace(f"{where}: no space left while {doing} ({need}{_size(_free(folder))} free on its disk): "
                         f"free space there, or fetch into another --to")
 
 
@@ -518,7 +602,8 @@ def _unar(archive: Path, dest: Path, progress: bool, listing: dict[str, int] | N
     lines = []
     with subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
                           errors="replace") as process, \
-            tqdm(desc=f"unpacking {archive.name}", unit="file", disable=not progress) as bar:
+            tqdm(desc=f"unpacking {archive.name}", unit="file", total=listing and len(listing),
+                 disable=not progress) as bar:
         for line in process.stdout:
             lines.append(line.strip())
             if line.rstrip().endswith("OK."):
@@ -639,6 +724,7 @@ def fetch(name: str, to, url: str | None = None, mirror: str | None = None, sha2
     # the folders this fetch makes (deepest first): a failed fetch leaves none of them behind
     created = [p for p in (to, *to.parents) if not p.exists()]
     staging = to / f".fetch-{release.name}"
+    downloads = to / f".fetch-{release.name}.partial"  # kept when a fetch stops short: the next one resumes
     lock, locked = None, False
     try:
         to.mkdir(parents=True, exist_ok=True)
@@ -649,19 +735,25 @@ def fetch(name: str, to, url: str | None = None, mirror: str | None = None, sha2
             return fetch(name, to, url, mirror, sha256, progress)
         shutil.rmtree(staging, ignore_errors=True)  # a fetch that was killed left its staging folder
         (staging / "unpacked").mkdir(parents=True)
+        downloads.mkdir(exist_ok=True)
         for archive, source_url, digest in zip(release.archives, urls, expected):
             # The published checksum is the official file's: it holds for a copy of that file (a mirror
             # serves it by name, as does a --url ending in its name), not for a repackaging elsewhere.
             same_file = source_url.rstrip("/").rsplit("/", 1)[-1].split("?")[0] == archive.file_name
-            path = _download(source_url, staging, archive.file_name, progress)
-            if same_file:
-                _check(path, source_url, archive.checksum, f"as published ({archive.source})")
-            _check(path, source_url, digest and f"sha256:{digest}", "as --sha256 says")
+            path = _download(source_url, downloads, archive.file_name, progress)
             try:
-                unpack(path, staging / "unpacked" / archive.into, progress)
+                if same_file:
+                    _check(path, source_url, archive.checksum, f"as published ({archive.source})")
+                _check(path, source_url, digest and f"sha256:{digest}", "as --sha256 says")
+                try:
+                    unpack(path, staging / "unpacked" / archive.into, progress)
+                except DatasetError as error:
+                    raise type(error)(f"{source_url}: {error}") from None  # (a full disk stays one)
             except DatasetError as error:
-                raise DatasetError(f"{source_url}: {error}") from None
-            path.unlink()  # the archive's space back before the next one
+                if not isinstance(error, _NoSpace):  # the archive itself is wrong: the next fetch starts afresh
+                    _forget(path)
+                raise
+            _forget(path)  # the archive's space back before the next one
         try:
             root = find_root(staging / "unpacked", release)
             release.checksums(root)
@@ -669,17 +761,32 @@ def fetch(name: str, to, url: str | None = None, mirror: str | None = None, sha2
         except DatasetError as error:
             raise DatasetError(f"{' + '.join(urls)}: unpacked, but {error}") from None
         root.rename(final)
-    except BaseException:
+    except BaseException as error:
+        kept = ""
         if locked:  # (not another fetch's staging folder)
             shutil.rmtree(staging, ignore_errors=True)
+            kept = _kept(downloads)
+            if not kept:
+                shutil.rmtree(downloads, ignore_errors=True)
             _unlock(lock)
         for folder in created:
             if folder.is_dir() and not any(folder.iterdir()):
                 folder.rmdir()
+        if kept and isinstance(error, DatasetError):
+            raise DatasetError(f"{error}; {kept}") from None
+        if kept and isinstance(error, KeyboardInterrupt):
+            raise KeyboardInterrupt(kept) from None
         raise
     shutil.rmtree(staging, ignore_errors=True)
+    shutil.rmtree(downloads, ignore_errors=True)
     _unlock(lock)
     return Fetched(release, final, counted)
+
+
+def _forget(archive: Path) -> None:
+    """An archive and its download state gone."""
+    archive.unlink(missing_ok=True)
+    archive.with_name(archive.name + ".json").unlink(missing_ok=True)
 
 
 def _lock(path: Path, release: Release, to: Path):

@@ -270,7 +270,7 @@ def main(argv: list[str] | None = None) -> int:
         except ClipalignError as error:
             print(f"clipalign: error: {error}", file=sys.stderr)
             return 2
-        except KeyboardInterrupt:
+        except KeyboardInterrupt as interruption:
             import logging
 
             # nbclient's cell task dies with its kernel; asyncio would print it at exit as "never retrieved"
@@ -279,6 +279,8 @@ def main(argv: list[str] | None = None) -> int:
                     "fetch": "nothing of the download was kept in --to; the same command fetches it again"}.get(
                 args.command, "the step it was running left the run as it was before that step (finished steps "
                               "stay); the same command carries on")
+            if args.command == "fetch" and interruption.args:  # what the fetch kept for the next one to resume
+                done = str(interruption.args[0])
             if getattr(args, "launcher", None) is not None:  # the jobs are processes (or SLURM jobs) of their own
                 done = ("any jobs it had submitted keep running (their logs are in --out's jobs/); the same command "
                         "again waits for them, resubmits what did not finish, then compares")
@@ -378,7 +380,10 @@ def _dispatch(args, argv: list[str]) -> int:
     if args.command == "fetch":
         from ..data.fetch import fetch
 
-        fetched = fetch(args.dataset, args.to, args.url, args.mirror, args.sha256, progress=sys.stderr.isatty())
+        from .pipeline import measuring_bars
+
+        with measuring_bars():  # in a log (a batch job's), each bar once at its end and the latest once a minute
+            fetched = fetch(args.dataset, args.to, args.url, args.mirror, args.sha256)
         state = "already there, verified" if fetched.already else "verified"
         print(f"{fetched.release.title}: {fetched.root} ({state}: {fetched.counted})")
         print(f"read it with: {fetched.parameters()}", flush=True)

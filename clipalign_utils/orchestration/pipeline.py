@@ -122,7 +122,7 @@ def step_notebooks(steps: Sequence[str]) -> list[str]:
 LOG_PROGRESS_EVERY_S = 60  # where stderr is a log (a file, a job's output): a page's latest bar this often
 
 
-_BAR_COUNT = re.compile(r"\|\s*(\d+)/(\d+)")
+_BAR_COUNT = re.compile(r"\|\s*(\d+(?:\.\d+)?[kMGTPEZY]?)/(\d+(?:\.\d+)?[kMGTPEZY]?)")
 _TERMINAL_CODES = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")  # tqdm's cursor moves for a nested bar: none in a log
 
 
