@@ -19,7 +19,7 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
 # What the pipeline imports at run time (pyproject's dependencies, less the book's: the device run has no book).
-ROOTS = ["open_clip_torch", "piq", "papermill", "ipykernel", "jupytext", "pooch", "submitit", "webdataset",
+ROOTS = ["open_clip_torch", "piq", "papermill", "ipykernel", "jupytext", "submitit", "webdataset",
          "braceexpand", "psutil", "huggingface_hub", "requests", "tqdm", "seaborn", "scikit-image", "scipy", "natsort"]
 PLATFORMS = ["manylinux_2_28_x86_64", "manylinux_2_27_x86_64", "manylinux_2_17_x86_64", "manylinux2014_x86_64",
              "manylinux1_x86_64"]
