@@ -701,3 +701,41 @@ def test_a_streamed_synthesis_without_a_step_it_needs_is_refused_before_anything
     (tmp_path / "run" / "metrics").mkdir(parents=True)
     (tmp_path / "run" / "metrics" / "noise.csv").write_text("checkpoint\n")  # measured by an earlier command
     stream._check_synthesis_inputs(tmp_path / "run", "iqa,shape,tradeoff")
+
+
+def test_weights_kept_are_fetched_for_a_measured_checkpoint_and_left_by_later_commands(file_server, tmp_path,
+                                                                                      monkeypatch):
+    """--keep-weights on a trajectory measured before fetches the weights it keeps (the interpolation step's
+    advice, which did nothing); weights one command kept stay through later commands that do not list them,
+    and do not stop one that extends the run (an audit: refused, then deleted without a word)."""
+    handler, address = file_server
+    monkeypatch.setattr(stream, "execute", lambda *args, **kwargs: [])  # the notebooks' pass: another test
+    out, template = tmp_path / "run", f"{address}/epoch_{{epoch}}.pt"
+
+    def streamed(epochs, keep):
+        stream.run_streamed(out, template, epochs, keep, "iqa", "smoke", {"model": "tiny"}, progress=False)
+        return [p.name for p in stream.weight_files(stream.RunDir(out))]
+
+    assert streamed("1,2", None) == [] and handler.gets == {"epoch_1.pt": 1, "epoch_2.pt": 1}
+    assert streamed("1,2", "2") == ["epoch_2.pt"] and handler.gets == {"epoch_1.pt": 1, "epoch_2.pt": 2}
+    assert streamed("3", None) == ["epoch_2.pt"] and handler.gets["epoch_3.pt"] == 1
+    assert streamed("2,3", None) == ["epoch_2.pt"] and handler.gets["epoch_2.pt"] == 2  # not fetched again
+
+
+def test_a_streamed_run_keeps_the_model_its_first_command_gave_over_the_source_s_own(stand_ins, tmp_path,
+                                                                                  monkeypatch):
+    """A source naming its architecture (params.txt, a LAION run name) streamed with -p model=another: the same
+    command again without -p model measures with the run's model, not the source's (an audit was told its
+    -p model=ViT-B-32, which it never gave, contradicts the run)."""
+    import shutil
+
+    monkeypatch.setattr(stream, "execute", lambda *args, **kwargs: [])
+    monkeypatch.setattr(stream, "run_page", lambda *args, **kwargs: None)
+    source = tmp_path / "logs" / "run"
+    shutil.copytree(stand_ins, source / "checkpoints")
+    (source / "params.txt").write_text("model: ViT-B-32\n")
+    out = tmp_path / "out"
+    stream.run_streamed(out, str(source), "1", None, "iqa", "smoke", {"model": "tiny"}, progress=False)
+    stream.run_streamed(out, str(source), "1,2", None, "iqa", "smoke", {}, progress=False)
+    manifest = json.loads((out / "source.json").read_text())
+    assert manifest["model"] == "tiny" and [c["epoch"] for c in manifest["checkpoints"]] == [1, 2]

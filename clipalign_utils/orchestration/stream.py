@@ -6,7 +6,8 @@ architecture, each checkpoint's epoch, samples seen and source identity) and a `
 model, so the run reads like any open_clip_train run. Then, per checkpoint: fetch it (``sources``: progress
 bar, size and checksum verified), measure every requested step on it alone, which fills the embedding
 cache (keyed on the checkpoint's source identity, so a later pass needs no weights), mark it done
-(``RUN_DIR/cache/streamed/<checkpoint>.json``) and delete its weights unless ``--keep-weights`` keeps them.
+(``RUN_DIR/cache/streamed/<checkpoint>.json``) and delete its weights unless ``--keep-weights`` keeps them
+(the manifest's ``kept_weights``: what any command kept stays).
 Last, the steps' notebooks run over the whole trajectory from the cache, as for any run (and, without
 ``--only``, the synthesis), then the book's chapter on real trajectories (``10_real_clip``) for this run.
 
@@ -120,27 +121,33 @@ def _manifest_lock(layout: RunDir):
             fcntl.flock(lock, fcntl.LOCK_UN)
 
 
-def _check_disk(layout: RunDir, keep: set[str], fetching: str, others: set[str] = frozenset()) -> None:
-    """Every fetch first counts the weights on disk (recorded in the manifest's ``fetches``): the kept ones and
-    the one being fetched, no more (``others``: the checkpoints other torchrun ranks fetch, theirs to count)."""
+def _check_disk(layout: RunDir, keep: set[str], fetching: str, others: set[str] = frozenset(),
+                earlier: set[str] = frozenset()) -> None:
+    """Every fetch first counts the weights on disk (recorded in the manifest's ``fetches``): the kept ones,
+    the one being fetched and those on disk before the command began (``earlier``: an earlier command kept
+    them), no more (``others``: the checkpoints other torchrun ranks fetch, theirs to count)."""
     with _manifest_lock(layout):
         on_disk = weight_files(layout)
-        extra = [p.name for p in on_disk if p.name.split(".pt")[0] not in keep | {fetching} | others]
+        extra = [p.name for p in on_disk if p.name.split(".pt")[0] not in keep | {fetching} | others
+                 and p.name not in earlier]
         if extra:
             raise CheckpointError(f"{layout.checkpoints} holds {', '.join(extra)} beyond what --keep-weights "
-                                  f"allows: delete them, or keep them with --keep-weights")
+                                  f"allows: delete them, or keep them (their epochs in --at-epochs and "
+                                  f"--keep-weights)")
         manifest = layout.source_manifest()
         mine = [p for p in on_disk if p.name.split(".pt")[0] not in others]
         manifest.setdefault("fetches", []).append({"checkpoint": fetching, "weights_on_disk": len(mine)})
         write_json(layout.source_record, manifest)
 
 
-def _write_manifest(layout: RunDir, source: Source, model: str, wanted: list[RemoteCheckpoint]) -> None:
+def _write_manifest(layout: RunDir, source: Source, model: str, wanted: list[RemoteCheckpoint],
+                    keep: set[str] = frozenset()) -> None:
     with _manifest_lock(layout):
-        _write_manifest_locked(layout, source, model, wanted)
+        _write_manifest_locked(layout, source, model, wanted, keep)
 
 
-def _write_manifest_locked(layout: RunDir, source: Source, model: str, wanted: list[RemoteCheckpoint]) -> None:
+def _write_manifest_locked(layout: RunDir, source: Source, model: str, wanted: list[RemoteCheckpoint],
+                           keep: set[str] = frozenset()) -> None:
     previous = _check_same_source(layout, source)
     known = {c["name"]: c for c in (previous or {}).get("checkpoints", [])}
     for checkpoint in wanted:
@@ -149,7 +156,9 @@ def _write_manifest_locked(layout: RunDir, source: Source, model: str, wanted: l
                                   **checkpoint.identity()}
     write_json(layout.source_record, {**source.describe(), "model": model,
                                       "checkpoints": sorted(known.values(), key=lambda c: c["epoch"]),
-                                      "fetches": (previous or {}).get("fetches", [])})
+                                      "fetches": (previous or {}).get("fetches", []),
+                                      # every command's --keep-weights: a later command leaves those weights be
+                                      "kept_weights": sorted(set((previous or {}).get("kept_weights", [])) | keep)})
     if not layout.params_txt.exists():  # the model, and how the source's own params.txt says it was built
         layout.params_txt.write_text("".join(f"{k}: {v}\n" for k, v in {"model": model, **source.build}.items()))
 
@@ -194,8 +203,9 @@ def run_streamed(out: str | Path, spec: str, at_epochs: str | None = None, keep_
     preset = record.run_preset(run_dir, preset)
     given, extra = split_given(dict(overrides or {}), step_notebooks(executed_steps(only)) + [REAL_CLIP_PAGE],
                                preset)
-    # A re-run of a trajectory streamed before knows its architecture from the run's manifest.
-    model = given.get("model") or source.architecture or (RunDir(run_dir).source_manifest() or {}).get("model")
+    # A re-run of a trajectory streamed before knows its architecture from the run's manifest (which a first
+    # command's -p model may have set against the source's own name: that choice stands).
+    model = given.get("model") or (RunDir(run_dir).source_manifest() or {}).get("model") or source.architecture
     if not model:
         raise ParameterError(f"--checkpoints {spec}: the source does not name its architecture: "
                              f"pass -p model=<open_clip name> (e.g. -p model=ViT-B-32)")
@@ -212,7 +222,7 @@ def run_streamed(out: str | Path, spec: str, at_epochs: str | None = None, keep_
     fresh = not existed or not any(run_dir.iterdir())
     run_dir.mkdir(parents=True, exist_ok=True)
     try:
-        _write_manifest(layout, source, model, wanted)
+        _write_manifest(layout, source, model, wanted, keep)
         _measure_each(source, wanted if share is None else wanted[share[0]::share[1]], wanted, steps, params,
                       keep, layout, run_dir, progress)
     except BaseException:
@@ -236,9 +246,14 @@ def run_streamed(out: str | Path, spec: str, at_epochs: str | None = None, keep_
 def _measure_each(source: Source, mine: list[RemoteCheckpoint], wanted: list[RemoteCheckpoint], steps: list[str],
                   params: Mapping[str, dict], keep: set[str], layout: RunDir, run_dir: Path,
                   progress: bool) -> None:
-    """Fetch (where remote), measure and mark each of ``mine`` in turn, deleting the weights --keep-weights
-    does not keep (``wanted``: every checkpoint of the command, the other ranks' ones counted as theirs)."""
+    """Fetch (where remote), measure and mark each of ``mine`` in turn, deleting the weights this command
+    fetched that --keep-weights does not keep (``wanted``: every checkpoint of the command, the other ranks'
+    ones counted as theirs). A checkpoint measured before whose weights --keep-weights keeps is fetched to
+    be kept (interpolation reads both ends' weights); weights an earlier command kept stay."""
     others = {c.name for c in wanted} - {c.name for c in mine}
+    kept_before = {f"{name}.pt" for name in (layout.source_manifest() or {}).get("kept_weights", [])} - \
+        {f"{name}.pt" for name in keep}
+    earlier = {p.name for p in weight_files(layout)} & kept_before
     # the run as the notebooks' pass will read it (its params.txt: the model and how it is built), so that
     # what each checkpoint measures here is what that pass finds in the cache
     run = discover_run(run_dir)
@@ -246,17 +261,15 @@ def _measure_each(source: Source, mine: list[RemoteCheckpoint], wanted: list[Rem
         marked, done = _marked_identity_and_done(layout, checkpoint)
         todo = [s for s in steps if s not in done]
         local = layout.checkpoints / f"{checkpoint.name}.pt"
+        if source.remote and (todo or checkpoint.name in keep):
+            if local.exists() and ((checkpoint.size is not None and local.stat().st_size != checkpoint.size)
+                                   or (marked is not None and marked != checkpoint.identity())):
+                local.unlink()  # kept from an earlier fetch of another file (the source's size or version changed)
+            if not local.exists():
+                _check_disk(layout, keep, checkpoint.name, others, earlier)
+                source.fetch(checkpoint, local, progress=progress)
         if todo:
-            if not source.remote:
-                path = Path(checkpoint.location)
-            else:
-                if local.exists() and ((checkpoint.size is not None and local.stat().st_size != checkpoint.size)
-                                       or (marked is not None and marked != checkpoint.identity())):
-                    local.unlink()  # kept from an earlier fetch of another file (the source's size or version changed)
-                if not local.exists():
-                    _check_disk(layout, keep, checkpoint.name, others)
-                    source.fetch(checkpoint, local, progress=progress)
-                path = local
+            path = local if source.remote else Path(checkpoint.location)
             try:
                 _measure_one(replace(run, checkpoints=[Checkpoint(path, checkpoint.epoch, checkpoint.identity()
                                                                   if source.remote else None)]),
@@ -270,7 +283,7 @@ def _measure_each(source: Source, mine: list[RemoteCheckpoint], wanted: list[Rem
                 message = str(error).replace(f"checkpoint {local}", f"{checkpoint.location} (fetched whole, "
                                                                     f"its copy deleted)")
                 raise CheckpointError(message) from None
-        if source.remote and checkpoint.name not in keep:
+        if source.remote and checkpoint.name not in keep and local.name not in earlier:
             local.unlink(missing_ok=True)
 
 
