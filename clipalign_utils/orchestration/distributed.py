@@ -46,13 +46,18 @@ def check_nproc(nproc: int | None, only: str | None, checkpoints: str | None = N
                              "--only STEP[,STEP…] (train first without --nproc), or stream them with --checkpoints")
 
 
+# Set for the ranks --nproc starts: their launcher says how the command ended, once (see cli.main).
+LAUNCHED = "CLIPALIGN_RANKS_LAUNCHED"
+
+
 def launch(argv: Sequence[str], nproc: int) -> int:
     """Run ``clipalign`` with ``argv`` (without --nproc) under torchrun with ``nproc`` processes on this
-    machine; return its exit status."""
-    command = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", str(nproc),
-               "-m", "clipalign_utils.cli", *argv]
+    machine (through :func:`quiet_torchrun`); return its exit status: a rank's own (2 for an error it said in
+    one line) where one failed."""
+    command = [sys.executable, "-m", "clipalign_utils.orchestration.distributed", "--standalone",
+               "--nproc_per_node", str(nproc), "-m", "clipalign_utils.cli", *argv]
     threads = str(threads_per_process(nproc))
-    process = subprocess.Popen(command, env={**os.environ, "OMP_NUM_THREADS": threads})
+    process = subprocess.Popen(command, env={**os.environ, "OMP_NUM_THREADS": threads, LAUNCHED: "1"})
     try:
         return process.wait()
     except KeyboardInterrupt:  # Ctrl-C reached the ranks too; SIGTERM (cli) only us: torchrun passes it on
@@ -125,3 +130,32 @@ def run_ranks(out: str | Path, only: str | None, preset: str | None, given: Mapp
         return finish() if env["rank"] == 0 else 0
     finally:
         dist.destroy_process_group()
+
+
+def quiet_torchrun(argv: Sequence[str]) -> int:
+    """torchrun (``torch.distributed.run``'s own parser and launch) without its report of a failed rank: a
+    rank that fails has said why in one line, and torchrun's traceback and error summary after it, and its
+    log line per rank stopped, bury that line. Returns the first failed rank's exit status (130 or 143 where
+    the launcher itself was interrupted or stopped)."""
+    import logging
+    import signal
+
+    from torch.distributed.elastic.multiprocessing.api import SignalException
+    from torch.distributed.elastic.multiprocessing.errors import ChildFailedError
+    from torch.distributed.run import get_args_parser, run
+
+    for name, logger in list(logging.Logger.manager.loggerDict.items()):  # each sets its own level ($LOGLEVEL)
+        if name.startswith("torch.distributed.elastic") and isinstance(logger, logging.Logger):
+            logger.setLevel(logging.CRITICAL)
+    try:
+        run(get_args_parser().parse_args(list(argv)))
+    except ChildFailedError as error:
+        _, failure = error.get_first_failure()
+        return failure.exitcode if failure.exitcode > 0 else 128 - failure.exitcode  # (-15: killed by SIGTERM)
+    except SignalException as error:
+        return 130 if error.sigval == signal.SIGINT else 143
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(quiet_torchrun(sys.argv[1:]))
