@@ -93,6 +93,7 @@ if not degraded.empty:
 train.train(run_dir, params)
 run = checkpoints.discover_run(run_dir)
 say(training.checkpoints_sentence(run))
+say(training.early_checkpoints_sentences(params))
 display(training.checkpoint_table(run))
 
 # %%

@@ -64,3 +64,19 @@ def test_training_world_adds_quality_variation_to_the_evaluation_world():
     with pytest.raises(Exception, match="image_size must be an integer"):
         world.evaluation_world({**params, "image_size": 12.5})
     assert np.isfinite(world.training_world(params).texture_period)
+
+
+def test_an_early_fraction_between_two_steps_is_said_where_it_was_saved():
+    """The default asks for 0.125 of a 100-step epoch: saved at step 12 as epoch_0.12 (a reader asked why page 1
+    lists epoch_0.12); fractions that are steps say nothing; one that rounds to the epoch's start or end is
+    named as such."""
+    from clipalign_utils.steps.train.page import early_checkpoints_sentences
+
+    default = {"samples_per_epoch": 12800, "batch_size": 128, "early_checkpoints": (0.125, 0.25, 0.5, 0.75)}
+    assert early_checkpoints_sentences(default) == [
+        "an epoch is 100 optimiser steps, so an early checkpoint is saved at the step nearest the fraction asked "
+        "for: 0.125 is saved at step 12, as epoch_0.12"]
+    assert early_checkpoints_sentences({**default, "early_checkpoints": (0.25, 0.5)}) == []
+    two_steps = {"samples_per_epoch": 1024, "batch_size": 512, "early_checkpoints": (0.1, 0.5, 0.9)}
+    assert early_checkpoints_sentences(two_steps)[0].endswith(
+        "0.1 is step 0, the untrained model; 0.9 is step 2, the epoch end")

@@ -77,6 +77,28 @@ def checkpoints_sentence(run: Run) -> str:
     return f"{len(run.checkpoints)} checkpoints of {run.model_name} in {run.layout.checkpoints}"
 
 
+def early_checkpoints_sentences(params: dict) -> list[str]:
+    """Where an early fraction asked for falls between two optimiser steps, the checkpoint is the nearest step's,
+    named by its own epoch (0.125 of a 100-step epoch: step 12, epoch_0.12); one that rounds to the epoch's
+    start or end is the untrained model's or the epoch's. Nothing when every fraction is a step."""
+    from ...train import checkpoint_schedule, format_epoch
+
+    steps = params["samples_per_epoch"] // params["batch_size"]
+    saved = checkpoint_schedule(steps, 1, tuple(params["early_checkpoints"]))
+    moved = []
+    for fraction in params["early_checkpoints"]:
+        step = int(round(fraction * steps))
+        epoch = saved.get(step) if 0 < step < steps else None
+        if epoch is None:
+            moved.append(f"{fraction:g} is step {step}, {'the untrained model' if step <= 0 else 'the epoch end'}")
+        elif epoch != fraction:
+            moved.append(f"{fraction:g} is saved at step {step}, as epoch_{format_epoch(epoch)}")
+    if not moved:
+        return []
+    return [f"an epoch is {steps} optimiser steps, so an early checkpoint is saved at the step nearest the "
+            f"fraction asked for: {'; '.join(moved)}"]
+
+
 def loss_sentence(run: Run) -> str:
     log = training_log(run)
     return f"loss: first step {log['loss'].iloc[0]:.3f}, last step {log['loss'].iloc[-1]:.3f}"
