@@ -318,3 +318,25 @@ def test_a_launcher_on_a_run_that_is_no_multi_run_is_one_line(extra, message, tm
     err = capsys.readouterr().err
     assert message in err and err.count("\n") == 1, err
     assert not out.exists()
+
+
+def test_a_job_that_ended_unfinished_is_named_with_its_log_before_it_is_submitted_again(tmp_path, monkeypatch,
+                                                                                      capsys):
+    """`--no-wait`, then the same command after a job failed: it resubmitted it without a word (an audit);
+    it now says the earlier job ended unfinished, with its log's last line. A local job killed outright reads
+    FINISHED in submitit: said as a process that ended without a result."""
+    submitted = recording_executor(tmp_path, monkeypatch)
+    (tmp_path / "jobs").mkdir()
+    (tmp_path / "jobs" / "7_0_log.err").write_text("training…\nclipalign: error: epochs=0: a number, 1 or more\n\n")
+    (tmp_path / "jobs.json").write_text(json.dumps({"base": {"job_id": "7", "launcher": "local", "runs": ["base"],
+                                                             "stdout": "jobs/7_0_log.out",
+                                                             "stderr": "jobs/7_0_log.err"}}))
+    monkeypatch.setattr(launch, "_alive", lambda *args: False)
+    jobs = [launch.Job("base", str(tmp_path), "smoke", {}, False, ("base",))]
+    assert launch.launch(tmp_path, jobs, launch.check_launcher("local", no_wait=True), progress=False) is False
+    assert len(submitted) == 1
+    assert (f"[jobs] base: job 7 ended with its runs unfinished (its log ends: clipalign: error: epochs=0: a "
+            f"number, 1 or more); see {tmp_path / 'jobs' / '7_0_log.err'}; submitted again") in capsys.readouterr().err
+    killed = "Job 9 (task: 0) with path /j/9_0_result.pkl\nhas not produced any output (state: FINISHED)\n"
+    assert launch._reason(RuntimeError(killed)) == ("has not produced any output (its process ended without a "
+                                                    "result: killed, or out of memory?)")

@@ -208,6 +208,18 @@ def _failure(job) -> BaseException | None:
         return error
 
 
+def _last_line(log: Path) -> str:
+    """A job log's last line with text (the reason an unfinished job gave, most often), shortened; '' if none."""
+    try:
+        with open(log, "rb") as f:
+            f.seek(max(0, os.path.getsize(log) - 4096))
+            lines = [line.strip() for line in f.read().decode(errors="replace").replace("\r", "\n").splitlines()]
+    except OSError:
+        return ""
+    line = next((line for line in reversed(lines) if line), "")
+    return line if len(line) <= 300 else line[:299] + "…"
+
+
 def _reason(error: BaseException | None) -> str:
     """Why a job failed, in a few words: an exception's first line; for a job that produced no result
     (submitit's "Job N … with path …" / "has not produced any output (state: S)" / its error stream), the
@@ -224,6 +236,8 @@ def _reason(error: BaseException | None) -> str:
     if state is None:
         return lines[0]
     stream = lines[lines.index("Error stream produced:") + 1:] if "Error stream produced:" in lines else []
+    # submitit's local jobs read FINISHED once their process is gone, however it ended (a SIGKILL too)
+    state = state.replace("(state: FINISHED)", "(its process ended without a result: killed, or out of memory?)")
     return state + (f"; its error stream ends: {stream[-1]}" if stream else "")
 
 
@@ -247,6 +261,12 @@ def launch(out: str | Path, jobs: list[Job | RunJob], launcher: Launcher, progre
             print(f"[jobs] {job.key}: still running as job {previous['job_id']}", flush=True)
             waiting.append(job)
             continue
+        if previous:  # an earlier command's job ended with its runs unfinished (failed, killed, timed out)
+            log = out / previous["stderr"]
+            said = _last_line(log)
+            print(f"[jobs] {job.key}: job {previous['job_id']} ended with its runs unfinished"
+                  f"{f' (its log ends: {said})' if said else ''}; see {log}; submitted again", file=sys.stderr,
+                  flush=True)
         to_submit.append(job)
     # Local jobs run at once on this machine's cores: each its share, unless OMP_NUM_THREADS says (every job
     # at the default would start as many threads as there are cores, all contending: 2.7x slower for two
