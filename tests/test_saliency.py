@@ -742,6 +742,14 @@ def test_step_measures_and_draws_the_maps_from_the_cache(tmp_path, monkeypatch):
     assert peak["final_value"] == pytest.approx(expected["final_value"])
     sauc = tables["saliency"].query("metric == 'sauc' and checkpoint == 'epoch_1'")["value"].iloc[0]
     assert peak["final_value"] == pytest.approx(sauc)  # the peak test's curve is the table's sAUC
+    # every interval is the bootstrap stream's, as the peak test's (they were SmoothGrad's: an audit)
+    from clipalign_utils.metrics.saliency import summarize
+
+    ours = per_image[per_image["checkpoint"] == "epoch_1"]
+    pandas_rows = summarize(ours, n_boot=10, seed=config.bootstrap_seed(params)).set_index("metric")
+    table = tables["saliency"].query("checkpoint == 'epoch_1'").set_index("metric")
+    assert np.allclose(table.loc[pandas_rows.index, ["value_lo", "value_hi"]].to_numpy(dtype=float),
+                       pandas_rows[["value_lo", "value_hi"]].to_numpy(dtype=float), equal_nan=True)
     assert set(tables["saliency_regions"]["set"]) == {data.scored.images.name}
     cached = sorted((tmp_path / "cache").iterdir())
     import pandas

@@ -133,7 +133,7 @@ def _summaries(scored: dict[str, pd.DataFrame], data: SaliencySet, *, method: st
 
 def saliency_over_checkpoints(run, data: SaliencySet, templates: Sequence[str], *, method: str = "smoothgrad",
                               classnames: Sequence[str] | None = None, n_boot: int = 1000, seed: int = 0,
-                              device: str = "auto", batch_size: int = 512, cache_dir=None,
+                              boot_seed: int | None = None, device: str = "auto", batch_size: int = 512, cache_dir=None,
                               n_samples: int = DEFAULT_N_SAMPLES, noise: float = DEFAULT_NOISE,
                               n_splits: int = 100, progress: bool = False,
                               with_baseline: bool = True, region_data: SaliencySet | None = None) -> SaliencyResults:
@@ -141,6 +141,8 @@ def saliency_over_checkpoints(run, data: SaliencySet, templates: Sequence[str], 
     scored with the metrics of ``metrics.saliency.METRICS`` (mean over images, bootstrap interval over images), plus the baselines'
     rows (:func:`baseline_maps`) and, where the set has region masks, each map's share of saliency per region.
 
+    ``seed`` draws the SmoothGrad noise and the sAUC negatives; ``boot_seed`` (default ``seed``) the intervals'
+    bootstrap, as every step's bootstrap draws (``config.bootstrap_seed``).
     ``classnames`` default to the set's (the world's shapes for the embedded sets); a real dataset has
     none, so pass the class names the model should choose its top-1 target among.
     ``region_data`` (e.g. :func:`~clipalign_utils.data.saliency.cue_conflict_saliency`) is a second set
@@ -153,6 +155,7 @@ def saliency_over_checkpoints(run, data: SaliencySet, templates: Sequence[str], 
     from tqdm import tqdm
 
     classnames = tuple(classnames if classnames is not None else data.classnames)
+    boot_seed = seed if boot_seed is None else boot_seed
     # Every image's fixations read, which the sAUC negatives draw on, and its density checked (a file set: its
     # header, that it is an image of the fixations' size): an unreadable file stops the step here, before any
     # map is made. The densities are decoded a few at a time below (a file damaged past its header stops it there).
@@ -189,12 +192,12 @@ def saliency_over_checkpoints(run, data: SaliencySet, templates: Sequence[str], 
     tables, per_images, region_frames = [], [], []
     if with_baseline:
         table, per_image = _summaries({name: pd.concat(parts, ignore_index=True) for name, parts in baselines.items()},
-                                      data, method=method, n_boot=n_boot, seed=seed)
+                                      data, method=method, n_boot=n_boot, seed=boot_seed)
         tables.append(table)
         per_images.append(per_image)
     for checkpoint, result in made:
         table, per_image = _summaries({checkpoint.name: pd.concat(scored[checkpoint.name], ignore_index=True)}, data,
-                                      method=method, n_boot=n_boot, seed=seed, epochs={checkpoint.name: checkpoint.epoch})
+                                      method=method, n_boot=n_boot, seed=boot_seed, epochs={checkpoint.name: checkpoint.epoch})
         tables.append(table)
         per_images.append(per_image.assign(target_class=result.target_class, target_source=result.target_source))
         if regions[checkpoint.name]:
@@ -304,7 +307,7 @@ def measure(run: Run, params: dict, data: SaliencyData | None = None) -> dict[st
     results = saliency_over_checkpoints(
         run, data.scored, data.templates, classnames=data.classnames, n_boot=params["n_boot"],
         device=params["device"], batch_size=params["eval_batch_size"], cache_dir=run.layout.cache,
-        region_data=data.region_data, progress=True, **map_settings(params))
+        region_data=data.region_data, progress=True, boot_seed=bootstrap_seed(params), **map_settings(params))
     tables = {"saliency": results.table, "saliency_per_image": results.per_image}
     if (~results.per_image["checkpoint"].isin(BASELINES)).any():
         tables["saliency_peak"] = peak_table(results.per_image, results.table, params)
