@@ -46,7 +46,8 @@ def check_nproc(nproc: int | None, only: str | None, checkpoints: str | None = N
                              "--only STEP[,STEP…] (train first without --nproc), or stream them with --checkpoints")
 
 
-# Set for the ranks --nproc starts: their launcher says how the command ended, once (see cli.main).
+# Set for the ranks --nproc starts, to a folder their errors are written to: their launcher says how the command
+# ended, once (several ranks often meet the same damaged file), see cli.main.
 LAUNCHED = "CLIPALIGN_RANKS_LAUNCHED"
 
 
@@ -56,14 +57,30 @@ def launch(argv: Sequence[str], nproc: int) -> int:
     one line) where one failed."""
     command = [sys.executable, "-m", "clipalign_utils.orchestration.distributed", "--standalone",
                "--nproc_per_node", str(nproc), "-m", "clipalign_utils.cli", *argv]
+    import tempfile
+
     threads = str(threads_per_process(nproc))
-    process = subprocess.Popen(command, env={**os.environ, "OMP_NUM_THREADS": threads, LAUNCHED: "1"})
-    try:
-        return process.wait()
-    except KeyboardInterrupt:  # Ctrl-C reached the ranks too; SIGTERM (cli) only us: torchrun passes it on
-        process.terminate()
-        process.wait()
-        raise
+    with tempfile.TemporaryDirectory(prefix="clipalign-ranks-") as errors:
+        process = subprocess.Popen(command, env={**os.environ, "OMP_NUM_THREADS": threads, LAUNCHED: errors})
+        try:
+            status = process.wait()
+        except KeyboardInterrupt:  # Ctrl-C reached the ranks too; SIGTERM (cli) only us: torchrun passes it on
+            process.terminate()
+            process.wait()
+            raise
+        said = [path.read_text() for path in sorted(Path(errors).glob("rank*"), key=lambda p: int(p.name[4:]))]
+    for line in dict.fromkeys(said):  # each error once, in rank order
+        print(f"clipalign: error: {line}", file=sys.stderr)
+    return status
+
+
+def rank_error(message: str) -> bool:
+    """Under --nproc: keep a rank's error for its launcher to say (True), rather than each rank saying it."""
+    folder, ranks = os.environ.get(LAUNCHED), torchrun_env()
+    if not folder or ranks is None or not Path(folder).is_dir():
+        return False
+    Path(folder, f"rank{ranks['rank']}").write_text(message)
+    return True
 
 
 def prefill(out: str | Path, steps: Sequence[str], preset: str | None, given: Mapping, env: dict,
