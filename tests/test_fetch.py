@@ -513,6 +513,18 @@ def test_a_download_cut_short_resumes_where_it_stopped(server, tmp_path, monkeyp
     assert code == 0, err
     assert handler.sent == {"kadid10k.zip": size + 1}
 
+    # A server that ignores ranges sends the whole file again: written from its start, not after the part kept.
+    fetch.shutil.rmtree(to)
+    handler.truncate.add("kadid10k.zip")
+    assert _fetch(capsys, "kadid10k", "--to", to, "--mirror", address)[0] == 2
+    handler.truncate.clear()
+    handler.ranges = False
+    handler.sent.clear()
+    code, _, err = _fetch(capsys, "kadid10k", "--to", to, "--mirror", address)
+    assert code == 0, err
+    assert handler.sent == {"kadid10k.zip": size + 1}
+    handler.ranges = True
+
     # Bytes that fail the archive's checksum are not kept for the next fetch.
     fetch.shutil.rmtree(to)
     monkeypatch.setattr(fetch, "RELEASES", {**fetch.RELEASES, "kadid10k": dataclasses.replace(
