@@ -138,8 +138,10 @@ def _run_files(run_dir: Path, model: str | None) -> tuple[list[Checkpoint], dict
         if holds_epoch_files(run_dir):
             raise CheckpointError(f"run_dir {run_dir} holds epoch_<N>.pt files itself: point run_dir at the run's "
                                   f"folder, the one holding checkpoints/ ({run_dir.absolute().parent})")
-        raise CheckpointError(f"run_dir {run_dir} has no checkpoints/ folder: point run_dir at a "
-                              f"training run (ours, or open_clip_train's <logs>/<name>)")
+        tables = " (its tables only: a step that embeds needs the weights; copy its checkpoints/ back)" if \
+            layout.metrics.is_dir() else ""
+        raise CheckpointError(f"run_dir {run_dir} has no checkpoints/ folder{tables}: point run_dir (--out) at "
+                              f"a training run (ours, or open_clip_train's <logs>/<name>)")
     checkpoints = _epoch_checkpoints(layout.checkpoints)
     if not checkpoints:
         raise CheckpointError(no_checkpoints(layout.checkpoints))

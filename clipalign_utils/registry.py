@@ -32,6 +32,11 @@ from typing import Any, Callable, Collection, Iterator, Mapping
 
 from .errors import ParameterError
 
+# Parameters the notebooks declare for papermill that a command sets itself: a -p would be dropped or contradict it.
+SET_BY_COMMAND = {"run_dir": "--out", "preset": "--preset", "checkpoints": "--checkpoints", "at_epochs": "--at-epochs",
+                  "keep_weights": "--keep-weights", "only": "--only"}
+PAPERMILL_ONLY = ("run_dirs", "auto_train")  # the command gives the runs, and trains with its train step
+
 REPO_ROOT = Path(__file__).resolve().parent.parent
 
 

@@ -69,6 +69,7 @@ def test_only_reruns_one_step_with_an_override(smoke_pipeline, tmp_path):
     (["--only", "everything"], "unknown step 'everything'"),
     (["-p", "epochs"], "write parameters as name=value"),
     (["-p", "no_such_parameter=1"], "unknown parameter(s) no_such_parameter"),
+    (["-p", "distanse=euclidean"], "unknown parameter(s) distanse: no notebook declares them (did you mean distance?)"),
     # values are checked before any folder is made or kernel started: one run, and the default's three seeds
     (["--preset", "smoke", "-p", "epochs=abc"], "parameter epochs='abc' has the wrong type"),
     (["--preset", "smoke", "-p", "n_boot=0"], "parameter n_boot must be positive"),
@@ -193,6 +194,11 @@ def test_a_step_re_run_alone_says_the_synthesis_still_shows_the_tables_before(sm
     pipeline.run_pipeline(seed_run, "smoke", "noise")
     assert (f"the synthesis of {folder.resolve()} still shows this run's tables from before; clipalign run --out "
             f"{folder.resolve()} --only noise re-runs the step in every run" in capsys.readouterr().out)
+    # Given another value, the command said would meet the other runs' old one in the synthesis and stop there,
+    # every run's step re-run (an audit): it names the -p to give them all.
+    pipeline.run_pipeline(seed_run, "smoke", "noise", {"sigmas": "0.1,0.3"})
+    assert (f"clipalign run --out {folder.resolve()} --only noise -p sigmas=0.1,0.3 re-runs the step in every run"
+            in capsys.readouterr().out)
 
 
 def test_a_step_whose_embeddings_are_cached_imports_no_torch(smoke_run_copy):
@@ -419,6 +425,10 @@ def test_a_run_shared_without_its_weights_is_synthesised_again_from_its_tables(s
     capsys.readouterr()
     assert cli.main(["run", "--out", str(copy), "--only", "tradeoff", "--no-book"]) == 2
     assert "has no checkpoints/ folder" in capsys.readouterr().err
+    # a step that embeds: told the weights are what is missing (an audit read only of run_dir)
+    assert cli.main(["run", "--out", str(copy), "--only", "noise", "--no-book"]) == 2
+    assert ("has no checkpoints/ folder (its tables only: a step that embeds needs the weights; copy its checkpoints/ "
+            "back): point run_dir (--out) at a training run") in capsys.readouterr().err
     # With its weights, every table there, but its training stopped early: refused as ever (a review found it not)
     stopped = tmp_path / "stopped"
     shutil.copytree(smoke_pipeline, stopped, ignore=shutil.ignore_patterns("cache", "book"))
@@ -523,3 +533,10 @@ def test_a_step_measured_in_the_commands_process_writes_its_bars_to_a_log_as_lin
     monkeypatch.setattr(sys, "stderr", terminal)
     with pipeline.measuring_bars():
         assert sys.stderr is terminal  # a terminal's bars are left to redraw in place
+
+
+def test_the_known_parameters_an_unknown_one_is_told_of_are_those_p_takes(tmp_path, capsys):
+    """The list named run_dir, preset and auto_train, which -p then refuses (an audit)."""
+    assert cli.main(["run", "--out", str(tmp_path / "run"), "-p", "colour=red"]) == 2
+    known = capsys.readouterr().err.strip().split("; known: ")[1].split(", ")
+    assert "distance" in known and not {"run_dir", "preset", "auto_train", "run_dirs", "only"} & set(known)

@@ -22,10 +22,7 @@ from ..layout import (KIND_RECORDS, PARAMS_TXT, PARTS, RUN_RECORD, SOURCE_RECORD
                       RunDir, runs_in)
 
 
-# Parameters the notebooks declare for papermill that a command sets itself: a -p would be dropped or contradict it.
-SET_BY_COMMAND = {"run_dir": "--out", "preset": "--preset", "checkpoints": "--checkpoints", "at_epochs": "--at-epochs",
-                  "keep_weights": "--keep-weights", "only": "--only"}
-PAPERMILL_ONLY = ("run_dirs", "auto_train")  # the command gives the runs, and trains with its train step
+SET_BY_COMMAND, PAPERMILL_ONLY = registry.SET_BY_COMMAND, registry.PAPERMILL_ONLY
 
 
 def _parse_overrides(items: list[str]) -> dict[str, str]:
@@ -176,7 +173,8 @@ class _OneLineParser(argparse.ArgumentParser):
 def main(argv: list[str] | None = None) -> int:
     parser = _OneLineParser(prog="clipalign", description=__doc__.splitlines()[0])
     commands = parser.add_subparsers(dest="command", required=True)
-    run = commands.add_parser("run", help="execute the notebooks into a run directory, then build the book")
+    run = commands.add_parser("run", help="execute the notebooks into a run directory, then build the book (not "
+                                          "with --only: clipalign book DIR rebuilds it)")
     run.add_argument("--preset", help=f"one of: {', '.join(PRESETS)} (default: the run's own, as it recorded it, "
                                       f"else default)")
     run.add_argument("--out", required=True, help="run directory (created; re-used to resume)")

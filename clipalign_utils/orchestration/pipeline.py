@@ -109,8 +109,13 @@ def split_given(overrides: Mapping, notebooks: Sequence[str], preset: str = "def
         known |= set(declared_parameters(notebook))
     unknown = sorted(set(overrides) - known)
     if unknown:
-        raise ParameterError(f"unknown parameter(s) {', '.join(unknown)}: no notebook declares them; "
-                             f"known: {', '.join(sorted(known))}")
+        import difflib
+
+        # (not the ones -p refuses: the command sets them, or papermill alone takes them)
+        takes = sorted(known - set(registry.SET_BY_COMMAND) - set(registry.PAPERMILL_ONLY))
+        near = ", ".join(match for name in unknown for match in difflib.get_close_matches(name, takes, n=1))
+        raise ParameterError(f"unknown parameter(s) {', '.join(unknown)}: no notebook declares them"
+                             f"{f' (did you mean {near}?)' if near else ''}; known: {', '.join(takes)}")
     given = {k: v for k, v in overrides.items() if k in PRESETS[preset]}
     return given, {k: v for k, v in overrides.items() if k not in given and k not in ("run_dir", "preset")}
 
@@ -528,13 +533,15 @@ def run_pipeline(out: str | Path, preset: str | None = None, only: str | None = 
     run_dir.mkdir(parents=True, exist_ok=True)
     execute(run_dir, steps, resolved, extra=extra, progress=progress)
     if only is not None:
-        note_stale_synthesis(run_dir, steps)
+        note_stale_synthesis(run_dir, steps, given)
     return run_dir
 
 
-def note_stale_synthesis(run_dir: Path, steps: Sequence[str]) -> None:
+def note_stale_synthesis(run_dir: Path, steps: Sequence[str], given: Mapping | None = None) -> None:
     """After ``--only`` re-ran ``steps`` in one run: a line saying which synthesis page (the run's own, or the
-    folder of runs' it belongs to) still shows the tables from before, and the command that re-makes it."""
+    folder of runs' it belongs to) still shows the tables from before, and the command that re-makes it: for a
+    folder, with this command's ``given`` parameters (its other runs keep what they were given last, so the
+    synthesis would find the runs' tables measured two ways)."""
     synthesis = registry.synthesis().name
     fed = {step.name for step in registry.per_run_steps()}  # what the synthesis reads: not the optional steps
     if synthesis in steps or not fed & set(steps):
@@ -544,5 +551,7 @@ def note_stale_synthesis(run_dir: Path, steps: Sequence[str]) -> None:
         print(f"note: this run's synthesis ({registry.synthesis().notebook}) still shows the tables from before; "
               f"--only {again},{synthesis} re-runs it too", flush=True)
     elif run_dir in [run.resolve() for run in runs_in(run_dir.parent)] and RunDir(run_dir.parent).done(synthesis):
+        same = "".join(f" -p {shell_arg(f'{name}={value}')}" for name, value in (given or {}).items())
         print(f"note: the synthesis of {run_dir.parent} still shows this run's tables from before; clipalign run "
-              f"--out {shell_arg(run_dir.parent)} --only {again} re-runs the step in every run, then the synthesis", flush=True)
+              f"--out {shell_arg(run_dir.parent)} --only {again}{same} re-runs the step in every run, then the "
+              f"synthesis", flush=True)
