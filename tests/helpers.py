@@ -120,6 +120,8 @@ class FileServer(QuietHandler):
     gets: dict
     truncate: set = set()
     ranges: bool = True
+    etag: bool = True  # False: no ETag (and no Last-Modified), so nothing tells a client the file is unchanged
+    gzip: bool = False  # True: the body gzip-encoded (Content-Encoding), whatever the client asked for
 
     def _serve(self, body: bool):
         path = self.root / unquote(urlparse(self.path).path).lstrip("/")
@@ -129,10 +131,14 @@ class FileServer(QuietHandler):
             self.end_headers()
             return
         data = path.read_bytes()
+        if self.gzip:
+            import gzip
+
+            data = gzip.compress(data, mtime=0)
         etag = f'"{hashlib.md5(data).hexdigest()}"'  # as S3 and nginx-like servers give one
         asked = self.headers.get("Range", "")
         start = 0
-        if self.ranges and asked.startswith("bytes=") and asked.endswith("-") and \
+        if self.ranges and self.etag and asked.startswith("bytes=") and asked.endswith("-") and \
                 self.headers.get("If-Range", etag) == etag:
             start = int(asked[len("bytes="):-1])
             if start >= len(data):
@@ -146,7 +152,10 @@ class FileServer(QuietHandler):
         else:
             self.send_response(200)
         self.send_header("Content-Length", str(len(data) - start))
-        self.send_header("ETag", etag)
+        if self.etag:
+            self.send_header("ETag", etag)
+        if self.gzip:
+            self.send_header("Content-Encoding", "gzip")
         self.end_headers()
         if body:
             self.gets[path.name] = self.gets.get(path.name, 0) + 1

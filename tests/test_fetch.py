@@ -384,7 +384,7 @@ def test_a_full_disk_is_said_as_such_not_as_a_damaged_archive(server, tmp_path, 
     assert code == 2 and err.count("\n") == 1 and f"{to}: no space left while unpacking nights.zip (it needs " in err
     assert "10 bytes free on its disk): free space there, or fetch into another --to" in err and "damaged" not in err
     _nothing_accepted(to, "nights", kept=True)  # the archive is not at fault: kept, not downloaded again
-    assert "bytes of nights.zip kept in" in err
+    assert f"; nights.zip whole kept in {to / '.fetch-nights.partial'}: the same command resumes there" in err
     monkeypatch.undo()
     _serve("nights", tmp_path / "again", served, monkeypatch)
 
@@ -536,7 +536,7 @@ def test_a_download_cut_short_resumes_where_it_stopped(server, tmp_path, monkeyp
 
 
 def test_an_interrupted_download_says_what_it_kept(server, tmp_path, monkeypatch, capsys):
-    served, address, _ = server
+    served, address, handler = server
     _serve("nights", tmp_path, served, monkeypatch)
     to = tmp_path / "data"
     original = fetch._write_state
@@ -547,12 +547,45 @@ def test_an_interrupted_download_says_what_it_kept(server, tmp_path, monkeypatch
             raise KeyboardInterrupt
 
     monkeypatch.setattr(fetch, "_write_state", interrupted)
+    handler.gets.clear()
     assert cli.main(["fetch", "nights", "--to", str(to), "--mirror", address]) == 130
     (line,) = _without_bars(capsys.readouterr().err).strip().splitlines()
-    size = (served / "nights.zip").stat().st_size
-    assert line == (f"clipalign: interrupted: {fetch._size(size)} of nights.zip kept in "
-                    f"{to / '.fetch-nights.partial'}: the same command resumes there")
+    assert line == (f"clipalign: interrupted: nights.zip whole kept in {to / '.fetch-nights.partial'}: the same "
+                    f"command resumes there")
     monkeypatch.undo()
     _serve("nights", tmp_path / "again", served, monkeypatch)
     code, _, err = _fetch(capsys, "nights", "--to", to, "--mirror", address)
     assert code == 0, err
+    assert handler.gets == {"nights.zip": 1}  # the whole archive kept: not fetched again
+
+
+def test_what_cannot_be_resumed_is_not_kept_and_an_encoded_transfer_is_read_whole(server, tmp_path, monkeypatch,
+                                                                                capsys):
+    """A server that gives no validator: the part received is not said to resume (the next fetch would take it
+    whole), nor kept. A server that gzips the transfer although identity was asked: read decoded, not failed
+    for its byte count. A release of two archives cut in its second: the first is not fetched again (a review)."""
+    served, address, handler = server
+    _serve("nights", tmp_path, served, monkeypatch)
+    to = tmp_path / "data"
+    handler.etag = False
+    handler.truncate.add("nights.zip")
+    monkeypatch.setattr(fetch, "DOWNLOAD_CHUNK", 1)
+    code, _, err = _fetch(capsys, "nights", "--to", to, "--mirror", address)
+    assert code == 2 and "kept in" not in err, err
+    _nothing_accepted(to, "nights")
+    handler.etag, handler.gzip = True, True
+    handler.truncate.clear()
+    code, _, err = _fetch(capsys, "nights", "--to", to, "--mirror", address)
+    assert code == 0, err
+    assert len(load_nights(to / "nights", "test")) == READ["nights"][1]
+    handler.gzip = False
+
+    _serve("mit1003", tmp_path / "mit", served, monkeypatch)
+    handler.truncate.add("ALLFIXATIONMAPS.zip")
+    handler.gets.clear()
+    code, _, err = _fetch(capsys, "mit1003", "--to", to, "--mirror", address)
+    assert code == 2 and "ALLSTIMULI.zip whole" in err and " bytes of ALLFIXATIONMAPS.zip" in err, err
+    handler.truncate.clear()
+    assert _fetch(capsys, "mit1003", "--to", to, "--mirror", address)[0] == 0
+    assert handler.gets == {"ALLSTIMULI.zip": 1, "ALLFIXATIONMAPS.zip": 2}
+    assert len(load_mit1003(to / "mit1003", image_size=32)) == READ["mit1003"][1]

@@ -486,6 +486,19 @@ def test_a_pages_progress_reaches_a_log_as_a_line_a_minute(monkeypatch):
                               "checkpoints: 100%|##########| 2/2 [06:00<00:00, 180s/it]\n")
 
 
+def test_a_download_s_bar_in_a_log_ends_at_100_percent_not_where_its_rounded_count_does():
+    """Byte counts drawn rounded (915M/915M at 99.95 %) were taken for the bar's end, and its real end not
+    written (a review)."""
+    import io
+
+    log = io.StringIO()
+    bars = pipeline.KernelBars(log, every=3600)
+    bars.write("\rx.zip:  99%|#########9| 915M/915M [00:31<00:00, 13.1MB/s]")
+    bars.write("\rx.zip: 100%|##########| 915M/915M [00:31<00:00, 13.1MB/s]\n")
+    bars.end_line()
+    assert log.getvalue() == "x.zip: 100%|##########| 915M/915M [00:31<00:00, 13.1MB/s]\n"
+
+
 def test_a_step_measured_in_the_commands_process_writes_its_bars_to_a_log_as_lines(monkeypatch):
     """A streamed run's checkpoints, a folder's other runs and torchrun's ranks measure outside any page's
     kernel: into a log, tqdm wrote its carriage-return frames (a README audit counted 17 in one log). Measured

@@ -10,7 +10,8 @@ page or code that publishes it, and the release's checksum where its publisher g
    there is one; ``--url`` replaces a single-archive release's URL, ``--mirror BASE`` every archive's host
    (BASE + the archive's file name); ``--sha256`` is checked as well;
 2. unpacks it into a hidden staging folder ``DIR/.fetch-<dataset>/``: zip and tar with the standard library
-   (tar with its ``data`` filter), RAR with unar or libarchive; the archive is then deleted;
+   (tar with its ``data`` filter), RAR with unar or libarchive; the archives are deleted once the release is
+   verified (until then a stopped fetch keeps them, and the same command does not fetch them again);
 3. finds the release's root in what was unpacked and reads it with the dataset's own loader, which checks
    that every file the release's own index names is there (``mos_with_names.txt``, ``dmos.csv``,
    ``data.csv``, the judge files, each stimulus's fixation files; CIFAR-100's pickles by torchvision's
@@ -354,21 +355,25 @@ def _download(url: str, folder: Path, file_name: str, progress: bool) -> Path:
     try:
         with requests.get(url, stream=True, timeout=60, headers=headers) as response:
             if response.status_code == 416:  # nothing after what was kept: not this file's beginning
-                path.unlink()
-                state_path.unlink(missing_ok=True)
-                return _download(url, folder, file_name, progress)
+                return _download_afresh(url, folder, file_name, progress)
             response.raise_for_status()
-            resumed = done and response.status_code == 206 and _range_start(response) == done
-            start = done if resumed else 0
-            length = response.headers.get("Content-Length", "")
-            size = start + int(length) if length.isdigit() else None
             etag = response.headers.get("ETag", "")
-            validator = (etag if etag and not etag.startswith("W/") else None) or response.headers.get("Last-Modified")
-            state = {"url": url, "validator": validator, "size": size}
-            _write_state(state_path, state)
+            resumed = bool(done) and response.status_code == 206 and _range_start(response) == done
+            if resumed and state["validator"].startswith('"') and etag != state["validator"]:
+                return _download_afresh(url, folder, file_name, progress)  # a range of another version of the file
+            start = done if resumed else 0
+            # An encoded body (gzip although identity was asked for) is decoded as it comes: its byte count is not
+            # the Content-Length's, nor are ranges of it the file's, so it is neither checked nor resumed.
+            encoded = response.headers.get("Content-Encoding", "identity").lower() not in ("identity", "")
+            length = response.headers.get("Content-Length", "")
+            size = start + int(length) if length.isdigit() and not encoded else None
+            validator = None if encoded else (
+                (etag if etag and not etag.startswith("W/") else None) or response.headers.get("Last-Modified"))
             with open(path, "ab" if resumed else "wb") as out, \
                     tqdm(total=size, initial=start, desc=file_name, unit="B", unit_scale=True,
                          disable=not progress) as bar:
+                state = {"url": url, "validator": validator, "size": size}
+                _write_state(state_path, state)  # (after the file is opened: a fresh one is empty by then)
                 for chunk in response.iter_content(chunk_size=DOWNLOAD_CHUNK):
                     out.write(chunk)
                     bar.update(len(chunk))
@@ -394,6 +399,12 @@ def _download(url: str, folder: Path, file_name: str, progress: bool) -> Path:
     return path
 
 
+def _download_afresh(url: str, folder: Path, file_name: str, progress: bool) -> Path:
+    """What was kept of ``file_name`` is not a part of the file now served: forgotten, and the file fetched whole."""
+    _forget(folder / file_name)
+    return _download(url, folder, file_name, progress)
+
+
 def _range_start(response) -> int | None:
     """The first byte a 206 response holds (its Content-Range: ``bytes START-END/SIZE``)."""
     try:
@@ -417,13 +428,19 @@ def _write_state(path: Path, state: dict) -> None:
 
 
 def _kept(folder: Path) -> str:
-    """What a failed fetch left in its downloads folder for the next one, said in a clause ('' if nothing)."""
-    files = [state.with_suffix("") for state in folder.glob("*.json")] if folder.is_dir() else []
-    files = [p for p in files if p.is_file() and p.stat().st_size]
-    if not files:
-        return ""
-    said = ", ".join(f"{_size(p.stat().st_size)} of {p.name}" for p in files)
-    return f"{said} kept in {folder}: the same command resumes there"
+    """What a failed fetch leaves in its downloads folder for the next one (whole archives, and parts a server's
+    validator lets it resume; any other part is deleted), said in a clause ('' if nothing)."""
+    kept = []
+    for state_path in sorted(folder.glob("*.json")) if folder.is_dir() else []:
+        state, archive = _read_state(state_path), state_path.with_suffix("")
+        size = archive.stat().st_size if archive.is_file() else 0
+        if state.get("complete") and size == state.get("size"):
+            kept.append(f"{archive.name} whole")
+        elif state.get("validator") and size:
+            kept.append(f"{_size(size)} of {archive.name}")
+        else:
+            _forget(archive)
+    return f"{', '.join(kept)} kept in {folder}: the same command resumes there" if kept else ""
 
 
 _NO_SPACE = (errno.ENOSPC, errno.EDQUOT)
@@ -753,12 +770,13 @@ def fetch(name: str, to, url: str | None = None, mirror: str | None = None, sha2
                 if not isinstance(error, _NoSpace):  # the archive itself is wrong: the next fetch starts afresh
                     _forget(path)
                 raise
-            _forget(path)  # the archive's space back before the next one
+            # (kept until the whole release is verified: a fetch stopped in a later archive does not fetch it again)
         try:
             root = find_root(staging / "unpacked", release)
             release.checksums(root)
             counted = release.verify(root)
         except DatasetError as error:
+            shutil.rmtree(downloads, ignore_errors=True)  # the archives' contents are wrong: none is kept
             raise DatasetError(f"{' + '.join(urls)}: unpacked, but {error}") from None
         root.rename(final)
     except BaseException as error:

@@ -132,9 +132,10 @@ _TERMINAL_CODES = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")  # tqdm's cursor moves fo
 
 
 def _ended_bar(bar: str) -> tuple[str, str] | None:
-    """(description, "n/total") of a tqdm bar drawn at its total, else None."""
+    """(description, "n/total") of a tqdm bar drawn at its total, else None (a byte count drawn rounded, 915M/915M,
+    is at its total only at 100%)."""
     count = _BAR_COUNT.search(bar)
-    if count is None or count.group(1) != count.group(2):
+    if count is None or count.group(1) != count.group(2) or re.search(r"(?<!\d)(?!100%)\d+%\|", bar):
         return None
     return bar.split(":", 1)[0].strip(), f"{count.group(1)}/{count.group(2)}"
 
