@@ -12,6 +12,7 @@ import pytest
 from clipalign_utils import cli
 from clipalign_utils.orchestration import distributed
 from clipalign_utils.orchestration.cli import _without_nproc
+from clipalign_utils.orchestration.publish import PROGRESS_SEGMENT
 from clipalign_utils.orchestration.pipeline import measured_steps, only_steps
 
 
@@ -113,3 +114,35 @@ def test_a_rank_that_fails_is_its_own_line_and_exit_status_not_torchrun_s_report
     assert result.returncode == 2, result.stderr[-3000:]
     assert result.stderr.strip().splitlines() == [f"clipalign: error: {damaged} is not a readable image (OSError): "
                                                   f"replace it with the release's copy of the file"], result.stderr[-3000:]
+
+
+@pytest.mark.slow
+def test_a_rank_whose_share_fails_or_that_is_killed_is_said_once_and_first(smoke_run_copy, tmp_path):
+    """Rank 1's checkpoint damaged: its line alone (rank 0's "another rank stopped … its error is above" came
+    first, above nothing). Rank 1 killed outright (the OOM killer's SIGKILL): a line says so, where the command
+    ended with nothing said (a review)."""
+    checkpoints = sorted((smoke_run_copy / "checkpoints").glob("epoch_*.pt"), key=lambda p: float(p.stem[6:]))
+    damaged = checkpoints[1::2][-1]  # in rank 1's share
+    data = damaged.read_bytes()
+    damaged.unlink()  # (hard-linked to the shared run's)
+    damaged.write_bytes(data[:1000])
+    command = [sys.executable, "-m", "clipalign_utils.cli", "run", "--out", str(smoke_run_copy), "--only", "iqa",
+               "--nproc", "2"]
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    result = subprocess.run(command, env=env, capture_output=True, text=True, timeout=600)
+    lines = [line for line in result.stderr.strip().splitlines() if not PROGRESS_SEGMENT.search(line)]
+    assert result.returncode == 2 and len(lines) == 1, result.stderr[-3000:]
+    assert lines[0].startswith(f"clipalign: error: checkpoint {damaged} could not be loaded")
+
+    damaged.unlink()
+    damaged.write_bytes(data)
+    site = tmp_path / "site"
+    site.mkdir()
+    (site / "sitecustomize.py").write_text("import os, signal\nif os.environ.get('RANK') == '1':\n"
+                                           "    os.kill(os.getpid(), signal.SIGKILL)\n")
+    paths = os.pathsep.join(filter(None, [str(site), env.get("PYTHONPATH", "")]))
+    result = subprocess.run(command, env={**env, "PYTHONPATH": paths}, capture_output=True, text=True, timeout=600)
+    assert result.returncode == 137, result.stderr[-3000:]
+    assert [line for line in result.stderr.strip().splitlines() if not PROGRESS_SEGMENT.search(line)] == [
+        "clipalign: error: rank 1 was killed by SIGKILL (out of memory? fewer checkpoints a rank, or -p eval_batch_size "
+        "lower); the steps it ran left the runs as they were; the same command carries on"], result.stderr[-3000:]

@@ -266,9 +266,9 @@ def main(argv: list[str] | None = None) -> int:
             kept_images_budget()  # $CLIPALIGN_KEPT_IMAGES_GB is read in the pages: a bad value stops here, first
             return _dispatch(args, argv)
         except ClipalignError as error:
-            from .distributed import rank_error
+            from .distributed import OtherRankStopped, rank_error
 
-            if not rank_error(str(error)):
+            if not rank_error(str(error), knock_on=isinstance(error, OtherRankStopped)):
                 print(f"clipalign: error: {error}", file=sys.stderr)
             return 2
         except KeyboardInterrupt as interruption:

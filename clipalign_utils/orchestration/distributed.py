@@ -25,6 +25,10 @@ from ..cores import threads_per_process
 from ..errors import ClipalignError, ParameterError
 
 
+class OtherRankStopped(ClipalignError):
+    """This rank's share is done, another rank's was not: the other rank's own line says why."""
+
+
 def torchrun_env() -> dict | None:
     """{rank, local_rank, world_size} when this process is one of several torchrun started, else None."""
     world = int(os.environ.get("WORLD_SIZE", "1"))
@@ -68,18 +72,22 @@ def launch(argv: Sequence[str], nproc: int) -> int:
             process.terminate()
             process.wait()
             raise
-        said = [path.read_text() for path in sorted(Path(errors).glob("rank*"), key=lambda p: int(p.name[4:]))]
-    for line in dict.fromkeys(said):  # each error once, in rank order
+        said = {kind: [path.read_text() for path in sorted(Path(errors).glob(f"rank*.{kind}"),
+                                                          key=lambda p: int(p.name[4:].split(".")[0]))]
+                for kind in ("error", "after")}
+    # each error once, in rank order; "another rank stopped" only where no rank said why
+    for line in dict.fromkeys(said["error"] or said["after"]):
         print(f"clipalign: error: {line}", file=sys.stderr)
     return status
 
 
-def rank_error(message: str) -> bool:
-    """Under --nproc: keep a rank's error for its launcher to say (True), rather than each rank saying it."""
+def rank_error(message: str, knock_on: bool = False) -> bool:
+    """Under --nproc: keep a rank's error for its launcher to say (True), rather than each rank saying it;
+    ``knock_on``: an error that only follows another rank's (:class:`OtherRankStopped`)."""
     folder, ranks = os.environ.get(LAUNCHED), torchrun_env()
     if not folder or ranks is None or not Path(folder).is_dir():
         return False
-    Path(folder, f"rank{ranks['rank']}").write_text(message)
+    Path(folder, f"rank{ranks['rank']}.{'after' if knock_on else 'error'}").write_text(message)
     return True
 
 
@@ -142,8 +150,8 @@ def run_ranks(out: str | Path, only: str | None, preset: str | None, given: Mapp
         try:
             dist.barrier()
         except RuntimeError:  # another rank stopped (its own line says why): one line here, not gloo's traceback
-            raise ClipalignError(f"rank {env['rank']}: another rank stopped before its share was done (its error "
-                                 f"is above); nothing was finished") from None
+            raise OtherRankStopped(f"rank {env['rank']}: another rank stopped before its share was done (its error "
+                                   f"is above); nothing was finished") from None
         return finish() if env["rank"] == 0 else 0
     finally:
         dist.destroy_process_group()
@@ -167,8 +175,19 @@ def quiet_torchrun(argv: Sequence[str]) -> int:
     try:
         run(get_args_parser().parse_args(list(argv)))
     except ChildFailedError as error:
-        _, failure = error.get_first_failure()
-        return failure.exitcode if failure.exitcode > 0 else 128 - failure.exitcode  # (-15: killed by SIGTERM)
+        rank, failure = error.get_first_failure()
+        if failure.exitcode > 0:  # the rank said why (its own line, or its traceback)
+            return failure.exitcode
+        # killed by a signal (-9: SIGKILL, the kernel's OOM killer most often): nothing of its own was said
+        message = (f"rank {rank} was killed by {failure.signal_name()} (out of memory? fewer checkpoints a rank, or "
+                   f"-p eval_batch_size lower); the steps it ran left the runs as they were; the same command "
+                   f"carries on")
+        folder = os.environ.get(LAUNCHED)
+        if folder and Path(folder).is_dir():
+            Path(folder, f"rank{rank}.error").write_text(message)
+        else:
+            print(f"clipalign: error: {message}", file=sys.stderr)
+        return 128 - failure.exitcode
     except SignalException as error:
         return 130 if error.sigval == signal.SIGINT else 143
     return 0
