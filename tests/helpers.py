@@ -120,7 +120,9 @@ class FileServer(QuietHandler):
     gets: dict
     truncate: set = set()
     ranges: bool = True
-    etag: bool = True  # False: no ETag (and no Last-Modified), so nothing tells a client the file is unchanged
+    etag: bool = True  # False: no ETag (and no Last-Modified unless last_modified), so nothing tells a client the file is unchanged
+    last_modified: str | None = None  # sent as Last-Modified where set
+    honours_if_range: bool = True  # False: a range is served whatever If-Range names (a server that ignores it)
     gzip: bool = False  # True: the body gzip-encoded (Content-Encoding), whatever the client asked for
 
     def _serve(self, body: bool):
@@ -138,8 +140,9 @@ class FileServer(QuietHandler):
         etag = f'"{hashlib.md5(data).hexdigest()}"'  # as S3 and nginx-like servers give one
         asked = self.headers.get("Range", "")
         start = 0
-        if self.ranges and self.etag and asked.startswith("bytes=") and asked.endswith("-") and \
-                self.headers.get("If-Range", etag) == etag:
+        validator = etag if self.etag else self.last_modified
+        if self.ranges and validator and asked.startswith("bytes=") and asked.endswith("-") and \
+                (not self.honours_if_range or self.headers.get("If-Range", validator) == validator):
             start = int(asked[len("bytes="):-1])
             if start >= len(data):
                 self.send_response(416)
@@ -154,6 +157,8 @@ class FileServer(QuietHandler):
         self.send_header("Content-Length", str(len(data) - start))
         if self.etag:
             self.send_header("ETag", etag)
+        if self.last_modified:
+            self.send_header("Last-Modified", self.last_modified)
         if self.gzip:
             self.send_header("Content-Encoding", "gzip")
         self.end_headers()

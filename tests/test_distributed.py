@@ -146,3 +146,26 @@ def test_a_rank_whose_share_fails_or_that_is_killed_is_said_once_and_first(smoke
     assert [line for line in result.stderr.strip().splitlines() if not PROGRESS_SEGMENT.search(line)] == [
         "clipalign: error: rank 1 was killed by SIGKILL (out of memory? fewer checkpoints a rank, or -p eval_batch_size "
         "lower); the steps it ran left the runs as they were; the same command carries on"], result.stderr[-3000:]
+    # SIGTERM to rank 1 alone, a few seconds in (at its imports or in its share): it is named, not "another rank
+    # stopped … its error is above" with nothing above it (a review)
+    (site / "sitecustomize.py").write_text(
+        "import os, signal, threading, time\nif os.environ.get('RANK') == '1':\n"
+        "    threading.Thread(target=lambda: (time.sleep(3), os.kill(os.getpid(), signal.SIGTERM)), daemon=True).start()\n")
+    result = subprocess.run(command, env={**env, "PYTHONPATH": paths}, capture_output=True, text=True, timeout=600)
+    lines = [line for line in result.stderr.strip().splitlines() if not PROGRESS_SEGMENT.search(line)]
+    assert result.returncode == 143 and len(lines) == 1, result.stderr[-3000:]
+    assert lines[0].startswith("clipalign: error: rank 1 was ") and "SIGTERM (a signal from outside the command)" in lines[0]
+
+
+def test_the_launcher_says_the_ranks_errors_once_else_the_first_stopped_rank_else_the_knock_on(tmp_path):
+    (tmp_path / "rank1.after").write_text("rank 1: another rank stopped")
+    assert distributed._what_ranks_said(tmp_path) == ["rank 1: another rank stopped"]
+    (tmp_path / "rank0.stopped").write_text("rank 0 was stopped by SIGTERM")
+    (tmp_path / "rank2.stopped").write_text("rank 2 was stopped by SIGTERM")
+    assert distributed._what_ranks_said(tmp_path) == ["rank 0 was stopped by SIGTERM", "rank 2 was stopped by SIGTERM"]
+    (tmp_path / "first").write_text("2")  # torchrun stopped rank 0 after rank 2 ended
+    assert distributed._what_ranks_said(tmp_path) == ["rank 2 was stopped by SIGTERM"]
+    for rank in (10, 3):
+        (tmp_path / f"rank{rank}.error").write_text("a damaged file")
+    (tmp_path / "rank4.error").write_text("another error")
+    assert distributed._what_ranks_said(tmp_path) == ["a damaged file", "another error"]

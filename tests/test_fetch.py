@@ -589,3 +589,42 @@ def test_what_cannot_be_resumed_is_not_kept_and_an_encoded_transfer_is_read_whol
     assert _fetch(capsys, "mit1003", "--to", to, "--mirror", address)[0] == 0
     assert handler.gets == {"ALLSTIMULI.zip": 1, "ALLFIXATIONMAPS.zip": 2}
     assert len(load_mit1003(to / "mit1003", image_size=32)) == READ["mit1003"][1]
+
+
+def test_a_part_of_another_version_is_not_spliced_and_a_missing_unpacker_keeps_the_archive(server, tmp_path,
+                                                                                          monkeypatch, capsys):
+    """A server that vouches by Last-Modified and ignores If-Range serves a range of the file it has now: a part
+    kept of the old file, with the rest of the new, failed to unpack; the new date starts the file afresh. A
+    machine without a RAR unpacker deleted the whole archive it had downloaded (a review)."""
+    import sys
+
+    served, address, handler = server
+    _serve("kadid10k", tmp_path, served, monkeypatch)
+    to = tmp_path / "data"
+    handler.etag, handler.last_modified, handler.honours_if_range = False, "Sun, 06 Dec 2026 10:00:00 GMT", False
+    handler.truncate.add("kadid10k.zip")
+    monkeypatch.setattr(fetch, "DOWNLOAD_CHUNK", 1000)
+    code, _, err = _fetch(capsys, "kadid10k", "--to", to, "--mirror", address)
+    assert code == 2 and "bytes of kadid10k.zip kept in" in err, err
+    handler.truncate.clear()
+    archive = served / "kadid10k.zip"
+    archive.write_bytes(b"\0" + archive.read_bytes())  # another version, dated later (a zip reads past a prefix)
+    handler.last_modified = "Sun, 06 Dec 2026 11:00:00 GMT"
+    monkeypatch.setattr(fetch, "RELEASES", {**fetch.RELEASES, "kadid10k": dataclasses.replace(
+        fetch.RELEASES["kadid10k"], archives=(dataclasses.replace(
+            fetch.RELEASES["kadid10k"].archives[0], checksum=f"md5:{_md5(archive)}"),))})
+    code, _, err = _fetch(capsys, "kadid10k", "--to", to, "--mirror", address)
+    assert code == 0, err
+
+    _serve("tid2013", tmp_path / "tid", served, monkeypatch)
+    handler.etag, handler.last_modified = True, None
+    monkeypatch.setattr(fetch.shutil, "which", lambda name: None)  # no unar, no lsar
+    monkeypatch.setitem(sys.modules, "libarchive", None)  # and no libarchive
+    handler.gets.clear()
+    code, _, err = _fetch(capsys, "tid2013", "--to", to, "--mirror", address)
+    assert code == 2 and "install unar" in err and "tid2013.rar whole kept in" in err, err
+    monkeypatch.undo()
+    _serve("tid2013", tmp_path / "tid_again", served, monkeypatch)
+    if fetch.shutil.which("unar"):
+        assert _fetch(capsys, "tid2013", "--to", to, "--mirror", address)[0] == 0
+        assert handler.gets == {"tid2013.rar": 1}  # not downloaded again

@@ -359,8 +359,9 @@ def _download(url: str, folder: Path, file_name: str, progress: bool) -> Path:
             response.raise_for_status()
             etag = response.headers.get("ETag", "")
             resumed = bool(done) and response.status_code == 206 and _range_start(response) == done
-            if resumed and state["validator"].startswith('"') and etag != state["validator"]:
-                return _download_afresh(url, folder, file_name, progress)  # a range of another version of the file
+            now = etag if state.get("validator", "").startswith('"') else response.headers.get("Last-Modified")
+            if resumed and now != state["validator"]:  # a range of another version (a server ignoring If-Range)
+                return _download_afresh(url, folder, file_name, progress)
             start = done if resumed else 0
             # An encoded body (gzip although identity was asked for) is decoded as it comes: its byte count is not
             # the Content-Length's, nor are ranges of it the file's, so it is neither checked nor resumed.
@@ -544,6 +545,10 @@ def unpack(archive: Path, dest: Path, progress: bool = False, rar_tools: tuple[s
 _RAR_HELP = "install unar (Debian/Ubuntu: apt-get install unar; macOS: brew install unar)"
 
 
+class _NoTool(DatasetError):
+    """No unpacker on this machine reads the archive: nothing wrong with the archive (a fetch keeps it)."""
+
+
 def _unpack_rar(archive: Path, dest: Path, progress: bool, tools: tuple[str, ...] = RAR_TOOLS) -> None:
     """RAR through the first of ``tools`` that unpacks it whole (each has gaps: unar stops at some RAR5
     headers, libarchive at solid RAR4); each try goes to a folder of its own, merged into ``dest`` after."""
@@ -564,13 +569,15 @@ def _unpack_rar(archive: Path, dest: Path, progress: bool, tools: tuple[str, ...
             shutil.rmtree(trial, ignore_errors=True)
             raise
         except DatasetError as error:
-            failures.append(str(error))
+            failures.append(error)
             shutil.rmtree(trial, ignore_errors=True)
             continue
         _merge(trial, dest)
         shutil.rmtree(trial, ignore_errors=True)
         return
-    raise DatasetError("; ".join(failures) if failures else f"{archive.name} is a RAR archive: {_RAR_HELP}")
+    missing = all(isinstance(failure, _NoTool) for failure in failures)
+    raise (_NoTool if missing else DatasetError)(
+        "; ".join(map(str, failures)) if failures else f"{archive.name} is a RAR archive: {_RAR_HELP}")
 
 
 def _merge(source: Path, dest: Path) -> None:
@@ -613,7 +620,7 @@ def _unar(archive: Path, dest: Path, progress: bool, listing: dict[str, int] | N
 
     unar = shutil.which("unar")
     if unar is None:
-        raise DatasetError(f"{archive.name} is a RAR archive and this machine has no unar: {_RAR_HELP}")
+        raise _NoTool(f"{archive.name} is a RAR archive and this machine has no unar: {_RAR_HELP}")
     # -no-directory: the members go straight under dest, as the publisher laid them out.
     command = [unar, "-force-overwrite", "-no-directory", "-output-directory", str(dest), str(archive)]
     lines = []
@@ -648,7 +655,7 @@ def _libarchive(archive: Path, dest: Path, progress: bool) -> None:
     try:
         import libarchive
     except (ImportError, OSError, AttributeError) as error:  # AttributeError: no libarchive.so found
-        raise DatasetError(f"{archive.name} is a RAR archive and this machine has neither unar nor libarchive "
+        raise _NoTool(f"{archive.name} is a RAR archive and this machine has neither unar nor libarchive "
                            f"({error}): {_RAR_HELP}") from None
     from tqdm.auto import tqdm
 
@@ -671,7 +678,7 @@ def _libarchive(archive: Path, dest: Path, progress: bool) -> None:
                 bar.update()
     except libarchive.ArchiveError as error:
         if "solid" in str(error).lower():
-            raise DatasetError(f"{archive.name} is a solid RAR archive, which libarchive cannot unpack: "
+            raise _NoTool(f"{archive.name} is a solid RAR archive, which libarchive cannot unpack: "
                                f"{_RAR_HELP}") from None
         raise DatasetError(f"{archive.name}: a damaged or truncated RAR archive ({_short(error)})") from None
 
@@ -767,7 +774,7 @@ def fetch(name: str, to, url: str | None = None, mirror: str | None = None, sha2
                 except DatasetError as error:
                     raise type(error)(f"{source_url}: {error}") from None  # (a full disk stays one)
             except DatasetError as error:
-                if not isinstance(error, _NoSpace):  # the archive itself is wrong: the next fetch starts afresh
+                if not isinstance(error, (_NoSpace, _NoTool)):  # the archive is wrong: the next fetch starts afresh
                     _forget(path)
                 raise
             # (kept until the whole release is verified: a fetch stopped in a later archive does not fetch it again)

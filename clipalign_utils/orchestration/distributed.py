@@ -59,10 +59,10 @@ def launch(argv: Sequence[str], nproc: int) -> int:
     """Run ``clipalign`` with ``argv`` (without --nproc) under torchrun with ``nproc`` processes on this
     machine (through :func:`quiet_torchrun`); return its exit status: a rank's own (2 for an error it said in
     one line) where one failed."""
-    command = [sys.executable, "-m", "clipalign_utils.orchestration.distributed", "--standalone",
-               "--nproc_per_node", str(nproc), "-m", "clipalign_utils.cli", *argv]
     import tempfile
 
+    command = [sys.executable, "-m", "clipalign_utils.orchestration.distributed", "--standalone",
+               "--nproc_per_node", str(nproc), "-m", "clipalign_utils.cli", *argv]
     threads = str(threads_per_process(nproc))
     with tempfile.TemporaryDirectory(prefix="clipalign-ranks-") as errors:
         process = subprocess.Popen(command, env={**os.environ, "OMP_NUM_THREADS": threads, LAUNCHED: errors})
@@ -72,13 +72,33 @@ def launch(argv: Sequence[str], nproc: int) -> int:
             process.terminate()
             process.wait()
             raise
-        said = {kind: [path.read_text() for path in sorted(Path(errors).glob(f"rank*.{kind}"),
-                                                          key=lambda p: int(p.name[4:].split(".")[0]))]
-                for kind in ("error", "after")}
-    # each error once, in rank order; "another rank stopped" only where no rank said why
-    for line in dict.fromkeys(said["error"] or said["after"]):
+        said = _what_ranks_said(Path(errors))
+    for line in said:
         print(f"clipalign: error: {line}", file=sys.stderr)
     return status
+
+
+def _what_ranks_said(folder: Path) -> list[str]:
+    """The lines a --nproc command ends with (the launcher was not interrupted): each rank's error once, in rank
+    order; else the line of the rank stopped by a signal of its own (the one that ended first: torchrun stops the
+    others after it); else a rank's "another rank stopped"."""
+    def lines(kind: str) -> list[str]:
+        return [path.read_text() for path in sorted(folder.glob(f"rank*.{kind}"),
+                                                    key=lambda path: int(path.name[4:].split(".")[0]))]
+
+    first = folder / "first"
+    stopped = folder / f"rank{first.read_text()}.stopped" if first.exists() else None
+    return list(dict.fromkeys(lines("error") or ([stopped.read_text()] if stopped and stopped.exists() else
+                                                 lines("stopped")) or lines("after")))
+
+
+def rank_stopped(how: str) -> None:
+    """Under --nproc: this rank was interrupted or stopped by a signal (its own, or the launcher's passed on)."""
+    folder, ranks = os.environ.get(LAUNCHED), torchrun_env()
+    if folder and ranks is not None and Path(folder).is_dir():
+        Path(folder, f"rank{ranks['rank']}.stopped").write_text(
+            f"rank {ranks['rank']} was {how} (a signal from outside the command): the step it was running left the "
+            f"run as it was before that step (finished steps stay); the same command carries on")
 
 
 def rank_error(message: str, knock_on: bool = False) -> bool:
@@ -165,9 +185,12 @@ def quiet_torchrun(argv: Sequence[str]) -> int:
     import logging
     import signal
 
-    from torch.distributed.elastic.multiprocessing.api import SignalException
-    from torch.distributed.elastic.multiprocessing.errors import ChildFailedError
-    from torch.distributed.run import get_args_parser, run
+    try:
+        from torch.distributed.elastic.multiprocessing.api import SignalException
+        from torch.distributed.elastic.multiprocessing.errors import ChildFailedError
+        from torch.distributed.run import get_args_parser, run
+    except KeyboardInterrupt:  # Ctrl-C while torch imports: the launcher says it
+        return 130
 
     for name, logger in list(logging.Logger.manager.loggerDict.items()):  # each sets its own level ($LOGLEVEL)
         if name.startswith("torch.distributed.elastic") and isinstance(logger, logging.Logger):
@@ -176,13 +199,16 @@ def quiet_torchrun(argv: Sequence[str]) -> int:
         run(get_args_parser().parse_args(list(argv)))
     except ChildFailedError as error:
         rank, failure = error.get_first_failure()
-        if failure.exitcode > 0:  # the rank said why (its own line, or its traceback)
+        folder = os.environ.get(LAUNCHED)
+        if folder and Path(folder).is_dir():
+            Path(folder, "first").write_text(str(rank))
+        if failure.exitcode > 0:  # the rank said why (its own line, or its traceback), or left it to the launcher
             return failure.exitcode
         # killed by a signal (-9: SIGKILL, the kernel's OOM killer most often): nothing of its own was said
-        message = (f"rank {rank} was killed by {failure.signal_name()} (out of memory? fewer checkpoints a rank, or "
-                   f"-p eval_batch_size lower); the steps it ran left the runs as they were; the same command "
-                   f"carries on")
-        folder = os.environ.get(LAUNCHED)
+        why = (" (out of memory? fewer checkpoints a rank, or -p eval_batch_size lower)"
+               if failure.exitcode == -signal.SIGKILL else " (a signal from outside the command)")
+        message = (f"rank {rank} was killed by {failure.signal_name()}{why}; the steps it ran left the runs as they "
+                   f"were; the same command carries on")
         if folder and Path(folder).is_dir():
             Path(folder, f"rank{rank}.error").write_text(message)
         else:
