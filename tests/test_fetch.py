@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
+import json
 import zlib
 from pathlib import Path
 
@@ -628,3 +629,19 @@ def test_a_part_of_another_version_is_not_spliced_and_a_missing_unpacker_keeps_t
     if fetch.shutil.which("unar"):
         assert _fetch(capsys, "tid2013", "--to", to, "--mirror", address)[0] == 0
         assert handler.gets == {"tid2013.rar": 1}  # not downloaded again
+
+
+def test_a_part_left_by_a_killed_fetch_without_a_validator_is_fetched_afresh(server, tmp_path, monkeypatch, capsys):
+    """A fetch killed outright (SIGKILL: nothing cleaned up) from a server that gave no validator leaves a part whose
+    state names none: the next fetch starts it afresh (it crashed reading the missing validator: a re-read)."""
+    served, address, handler = server
+    _serve("nights", tmp_path, served, monkeypatch)
+    to = tmp_path / "data"
+    downloads = to / ".fetch-nights.partial"
+    downloads.mkdir(parents=True)
+    (downloads / "nights.zip").write_bytes(b"the first bytes of another attempt")
+    (downloads / "nights.zip.json").write_text(json.dumps({"url": f"{address}/nights.zip", "validator": None,
+                                                           "size": None}))
+    code, _, err = _fetch(capsys, "nights", "--to", to, "--mirror", address)
+    assert code == 0, err
+    assert sorted(p.name for p in to.iterdir()) == ["nights"]

@@ -359,7 +359,7 @@ def _download(url: str, folder: Path, file_name: str, progress: bool) -> Path:
             response.raise_for_status()
             etag = response.headers.get("ETag", "")
             resumed = bool(done) and response.status_code == 206 and _range_start(response) == done
-            now = etag if state.get("validator", "").startswith('"') else response.headers.get("Last-Modified")
+            now = etag if (state.get("validator") or "").startswith('"') else response.headers.get("Last-Modified")
             if resumed and now != state["validator"]:  # a range of another version (a server ignoring If-Range)
                 return _download_afresh(url, folder, file_name, progress)
             start = done if resumed else 0
@@ -456,7 +456,7 @@ def _no_space(folder: Path, doing: str, needed: int | None = None) -> DatasetErr
     where = next(p for p in (folder, *folder.parents) if not any(part.startswith(".fetch-") for part in p.parts))
     need = f"it needs {_size(needed)}, " if needed else ""
     return _NoSpace(f"{where}: no space left while {doing} ({need}{_size(_free(folder))} free on its disk): "
-                        f"free space there, or fetch into another --to")
+                    f"free space there, or fetch into another --to")
 
 
 def _free(folder: Path) -> int:
@@ -656,7 +656,7 @@ def _libarchive(archive: Path, dest: Path, progress: bool) -> None:
         import libarchive
     except (ImportError, OSError, AttributeError) as error:  # AttributeError: no libarchive.so found
         raise _NoTool(f"{archive.name} is a RAR archive and this machine has neither unar nor libarchive "
-                           f"({error}): {_RAR_HELP}") from None
+                      f"({error}): {_RAR_HELP}") from None
     from tqdm.auto import tqdm
 
     # Written member by member (libarchive's own extract works in the current directory): directories and
@@ -679,7 +679,7 @@ def _libarchive(archive: Path, dest: Path, progress: bool) -> None:
     except libarchive.ArchiveError as error:
         if "solid" in str(error).lower():
             raise _NoTool(f"{archive.name} is a solid RAR archive, which libarchive cannot unpack: "
-                               f"{_RAR_HELP}") from None
+                          f"{_RAR_HELP}") from None
         raise DatasetError(f"{archive.name}: a damaged or truncated RAR archive ({_short(error)})") from None
 
 
