@@ -10,7 +10,7 @@ import sys
 import pytest
 
 from clipalign_utils import cli
-from clipalign_utils.orchestration import distributed
+from clipalign_utils.orchestration import distributed, ranks
 from clipalign_utils.orchestration.cli import _without_nproc
 from clipalign_utils.orchestration.publish import PROGRESS_SEGMENT
 from clipalign_utils.orchestration.pipeline import measured_steps, only_steps
@@ -159,13 +159,13 @@ def test_a_rank_whose_share_fails_or_that_is_killed_is_said_once_and_first(smoke
 
 def test_the_launcher_says_the_ranks_errors_once_else_the_first_stopped_rank_else_the_knock_on(tmp_path):
     (tmp_path / "rank1.after").write_text("rank 1: another rank stopped")
-    assert distributed._what_ranks_said(tmp_path) == ["rank 1: another rank stopped"]
+    assert ranks.what_ranks_said(tmp_path) == ["rank 1: another rank stopped"]
     (tmp_path / "rank0.stopped").write_text("rank 0 was stopped by SIGTERM")
     (tmp_path / "rank2.stopped").write_text("rank 2 was stopped by SIGTERM")
-    assert distributed._what_ranks_said(tmp_path) == ["rank 0 was stopped by SIGTERM", "rank 2 was stopped by SIGTERM"]
+    assert ranks.what_ranks_said(tmp_path) == ["rank 0 was stopped by SIGTERM", "rank 2 was stopped by SIGTERM"]
     (tmp_path / "first").write_text("2")  # torchrun stopped rank 0 after rank 2 ended
-    assert distributed._what_ranks_said(tmp_path) == ["rank 2 was stopped by SIGTERM"]
+    assert ranks.what_ranks_said(tmp_path) == ["rank 2 was stopped by SIGTERM"]
     for rank in (10, 3):
         (tmp_path / f"rank{rank}.error").write_text("a damaged file")
     (tmp_path / "rank4.error").write_text("another error")
-    assert distributed._what_ranks_said(tmp_path) == ["a damaged file", "another error"]
+    assert ranks.what_ranks_said(tmp_path) == ["a damaged file", "another error"]

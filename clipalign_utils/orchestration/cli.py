@@ -266,7 +266,7 @@ def main(argv: list[str] | None = None) -> int:
             kept_images_budget()  # $CLIPALIGN_KEPT_IMAGES_GB is read in the pages: a bad value stops here, first
             return _dispatch(args, argv)
         except ClipalignError as error:
-            from .distributed import OtherRankStopped, rank_error
+            from .ranks import OtherRankStopped, rank_error
 
             if not rank_error(str(error), knock_on=isinstance(error, OtherRankStopped)):
                 print(f"clipalign: error: {error}", file=sys.stderr)
@@ -276,7 +276,7 @@ def main(argv: list[str] | None = None) -> int:
 
             # nbclient's cell task dies with its kernel; asyncio would print it at exit as "never retrieved"
             logging.getLogger("asyncio").setLevel(logging.CRITICAL)
-            from .distributed import LAUNCHED, rank_stopped, torchrun_env
+            from .ranks import LAUNCHED, rank_stopped, torchrun_env
 
             if os.environ.get(LAUNCHED) and torchrun_env() is not None:  # a rank of --nproc: its launcher says it
                 # (said by the launcher only where it was not itself interrupted: this rank alone was stopped)

@@ -22,20 +22,8 @@ from typing import Mapping, Sequence
 
 from .. import record
 from ..cores import threads_per_process
-from ..errors import ClipalignError, ParameterError
-
-
-class OtherRankStopped(ClipalignError):
-    """This rank's share is done, another rank's was not: the other rank's own line says why."""
-
-
-def torchrun_env() -> dict | None:
-    """{rank, local_rank, world_size} when this process is one of several torchrun started, else None."""
-    world = int(os.environ.get("WORLD_SIZE", "1"))
-    if world <= 1 or "RANK" not in os.environ:
-        return None
-    return {"rank": int(os.environ["RANK"]), "local_rank": int(os.environ.get("LOCAL_RANK", "0")),
-            "world_size": world}
+from ..errors import ParameterError
+from .ranks import LAUNCHED, OtherRankStopped, torchrun_env, what_ranks_said
 
 
 def check_nproc(nproc: int | None, only: str | None, checkpoints: str | None = None) -> None:
@@ -48,11 +36,6 @@ def check_nproc(nproc: int | None, only: str | None, checkpoints: str | None = N
     if not only and not checkpoints:
         raise ParameterError("--nproc N shares out the analyses of trained checkpoints: name them with "
                              "--only STEP[,STEP…] (train first without --nproc), or stream them with --checkpoints")
-
-
-# Set for the ranks --nproc starts, to a folder their errors are written to: their launcher says how the command
-# ended, once (several ranks often meet the same damaged file), see cli.main.
-LAUNCHED = "CLIPALIGN_RANKS_LAUNCHED"
 
 
 def launch(argv: Sequence[str], nproc: int) -> int:
@@ -72,43 +55,10 @@ def launch(argv: Sequence[str], nproc: int) -> int:
             process.terminate()
             process.wait()
             raise
-        said = _what_ranks_said(Path(errors))
+        said = what_ranks_said(Path(errors))
     for line in said:
         print(f"clipalign: error: {line}", file=sys.stderr)
     return status
-
-
-def _what_ranks_said(folder: Path) -> list[str]:
-    """The lines a --nproc command ends with (the launcher was not interrupted): each rank's error once, in rank
-    order; else the line of the rank stopped by a signal of its own (the one that ended first: torchrun stops the
-    others after it); else a rank's "another rank stopped"."""
-    def lines(kind: str) -> list[str]:
-        return [path.read_text() for path in sorted(folder.glob(f"rank*.{kind}"),
-                                                    key=lambda path: int(path.name[4:].split(".")[0]))]
-
-    first = folder / "first"
-    stopped = folder / f"rank{first.read_text()}.stopped" if first.exists() else None
-    return list(dict.fromkeys(lines("error") or ([stopped.read_text()] if stopped and stopped.exists() else
-                                                 lines("stopped")) or lines("after")))
-
-
-def rank_stopped(how: str) -> None:
-    """Under --nproc: this rank was interrupted or stopped by a signal (its own, or the launcher's passed on)."""
-    folder, ranks = os.environ.get(LAUNCHED), torchrun_env()
-    if folder and ranks is not None and Path(folder).is_dir():
-        Path(folder, f"rank{ranks['rank']}.stopped").write_text(
-            f"rank {ranks['rank']} was {how} (a signal from outside the command): the step it was running left the "
-            f"run as it was before that step (finished steps stay); the same command carries on")
-
-
-def rank_error(message: str, knock_on: bool = False) -> bool:
-    """Under --nproc: keep a rank's error for its launcher to say (True), rather than each rank saying it;
-    ``knock_on``: an error that only follows another rank's (:class:`OtherRankStopped`)."""
-    folder, ranks = os.environ.get(LAUNCHED), torchrun_env()
-    if not folder or ranks is None or not Path(folder).is_dir():
-        return False
-    Path(folder, f"rank{ranks['rank']}.{'after' if knock_on else 'error'}").write_text(message)
-    return True
 
 
 def prefill(out: str | Path, steps: Sequence[str], preset: str | None, given: Mapping, env: dict,
