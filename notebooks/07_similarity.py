@@ -31,7 +31,8 @@
 #
 # and the 2AFC score is the mean of s over triplets (Zhang et al., 2018; Fu et al., 2023). A coin
 # flip scores 0.5; no model can score above the **ceiling** mean(max(p, 1 − p)), because the judges
-# themselves disagree. The 95 % interval is a percentile bootstrap that resamples triplets.
+# themselves disagree. The 95 % interval is a percentile bootstrap that resamples triplets, or whole
+# references where triplets share one (the embedded set's: a reference's triplets are not independent).
 #
 # **Which judges.** Three triplet sets, chosen by `similarity_dataset`:
 #
@@ -123,7 +124,8 @@ display(similarity_step.score_table(tables))
 # with its bootstrap band; the coloured lines are the subsets; the dashed line is chance and the
 # dotted one the ceiling. As in chapter 2, the bands of two checkpoints are not a paired test: both
 # score the same triplets. The paired test is chapter 2's early-peak test on the overall score: the best
-# early score minus the final one, resampling triplets (its last sentence below).
+# early score minus the final one, resampling triplets or their references as the intervals do (its last
+# sentence below).
 
 # %%
 save_figure(similarity_page.curve_figure(data, tables), run.run_dir, "two_afc_vs_epoch")

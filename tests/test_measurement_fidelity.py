@@ -312,6 +312,36 @@ def test_mean_peak_test_by_hand_and_against_brute_force(measure):
     assert result["n_items"] == 6 and result["early_peak_epoch"] in (0.5, 2.0)
 
 
+def test_mean_peak_test_resamples_whole_groups_where_items_share_one():
+    """The embedded 2AFC set's triplets share references (an audit: its intervals resampled triplets, which are
+    not independent, though IQA's resample references): each replicate draws whole references, every triplet
+    of a reference drawn k times counted k times, an item undefined at a compared checkpoint left out."""
+    from clipalign_utils.metrics.peak import mean_peak_test
+
+    rng = np.random.default_rng(2)
+    epochs = [0.0, 1.0, 2.0, 6.0]
+    values = np.array([m + 0.1 * rng.standard_normal(8) for m in (0.5, 0.8, 0.7, 0.6)])
+    values[2, 7] = np.nan  # left out everywhere
+    reference = {i: "abcd"[i // 2] if i < 6 else "e" for i in range(8)}  # groups of 2, 2, 2 and 2 (one out)
+    per_item = pd.DataFrame([{"checkpoint": f"epoch_{e:g}", "epoch": e, "item": i, "value": values[k, i]}
+                             for k, e in enumerate(epochs) for i in range(8)])
+    result = mean_peak_test(per_item, "value", "item", n_boot=300, seed=4, groups=reference)
+    kept = values[:, :7]
+    labels = np.array([reference[i] for i in range(7)])
+    names = np.unique(labels)
+    draws = np.random.default_rng(4).integers(0, len(names), size=(300, len(names)))
+    replicates = []
+    for drawn in draws:
+        columns = np.concatenate([np.flatnonzero(labels == names[g]) for g in drawn])
+        replicates.append(max(kept[k, columns].mean() for k in (1, 2)) - kept[3, columns].mean())
+    assert result["n_items"] == 7
+    assert result["early_drop"] == pytest.approx(max(kept[1].mean(), kept[2].mean()) - kept[3].mean())
+    assert (result["lo"], result["hi"]) == pytest.approx(tuple(np.quantile(replicates, [0.025, 0.975])))
+    # items each their own group: the item draw, bit for bit
+    alone = mean_peak_test(per_item, "value", "item", n_boot=300, seed=4, groups={i: i for i in range(8)})
+    assert alone == mean_peak_test(per_item, "value", "item", n_boot=300, seed=4)
+
+
 def test_early_peak_test_without_early_checkpoints_is_nan():
     result = early_peak_test(_pairs({0.0: np.tile([1.0, 2.0, 3.0], 4), 1.0: np.tile([1.0, 2.0, 3.0], 4)}), n_boot=20)
     # the window 0 < epoch ≤ 1/3 holds no checkpoint

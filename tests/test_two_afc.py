@@ -84,6 +84,29 @@ def test_table_overall_and_per_subset_with_bootstrap_interval():
         two_afc_table(triplets.drop(columns="d0"))
 
 
+def test_triplets_sharing_a_reference_are_resampled_whole():
+    """The embedded set's references each have many triplets (an audit: they were resampled one by one, though
+    IQA resamples references): the interval draws whole references; a set whose references are each one
+    triplet's (BAPPS, NIGHTS) keeps the triplet draw, bit for bit."""
+    from clipalign_utils.metrics.stats import bootstrap_ci_grouped, bootstrap_mean_ci
+
+    triplets = pd.DataFrame({
+        "subset": ["a", "a", "a", "b", "b", "b"],
+        "reference": ["r1", "r1", "r2", "r3", "r3", "r3"],
+        "d0": [0.1, 0.5, 0.3, 0.2, 0.4, 0.1],
+        "d1": [0.2, 0.4, 0.3, 0.1, 0.1, 0.3],
+        "p": [0.0, 1.0, 0.6, 0.2, 0.8, 0.5],
+    })
+    scores = np.array([1.0, 1.0, 0.5, 0.2, 0.8, 0.5])
+    table = two_afc_table(triplets, n_boot=300, seed=3).set_index("subset")
+    expected = bootstrap_ci_grouped(triplets["reference"].to_numpy(), lambda rows: scores[rows].mean(), n_boot=300,
+                                    seed=3)
+    assert (table.loc["all", "score_lo"], table.loc["all", "score_hi"]) == pytest.approx(expected)
+    assert table.loc["b", "score_lo"] == table.loc["b", "score_hi"] == pytest.approx(0.5)  # one reference: no spread
+    alone = two_afc_table(triplets.assign(reference=range(6)), n_boot=300, seed=3).set_index("subset")
+    assert (alone.loc["all", "score_lo"], alone.loc["all", "score_hi"]) == bootstrap_mean_ci(scores, n_boot=300, seed=3)
+
+
 # ------------------------------------------------------------------------------------ the panel
 def test_panel_p_and_agreement_by_hand():
     choices = np.array([[1, 1, 1], [0, 0, 1], [1, 0, 0.5], [0, 0, 0]], dtype=float)
@@ -635,6 +658,10 @@ def test_early_peak_sentences_read_the_paired_test(tmp_path):
         "early window: 0 < epoch ≤ 0.333 × 5 = 1.66667 (4 checkpoints)",
         "best early 2AFC score 0.623 (epoch 1) − final 0.610 = 0.013, paired 95 % interval [-0.011, 0.049] over "
         "270 triplets: includes 0 — no clear early peak"]
+    # the embedded set's triplets share references, which the test resamples whole (two_afc_peak's n_groups)
+    grouped = pd.DataFrame([{**test, "n_groups": 15}])
+    assert step_page.early_peak_sentences({"two_afc": scores, "two_afc_peak": grouped})[1].endswith(
+        "over 270 triplets (their 15 references resampled whole): includes 0 — no clear early peak")
 
 
 def test_iqa_sentences_by_hand(tmp_path):

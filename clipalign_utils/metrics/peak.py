@@ -14,6 +14,7 @@ checkpoint: the peak is not picked on the data, and the comparison with the fina
 from __future__ import annotations
 
 import warnings
+from typing import Mapping
 
 import numpy as np
 import pandas as pd
@@ -54,18 +55,32 @@ def paired_early_peak(epochs, values, replicates, level: float = 0.95,
             "early_peak_epoch": float(epochs[peak]), "early_peak_value": float(values[peak])}
 
 
+def _grouped_replicates(matrix: np.ndarray, labels: np.ndarray, n_boot: int, seed: int) -> np.ndarray:
+    """(checkpoints, n_boot) means over items, each replicate drawing whole groups with replacement (an item
+    counted as often as its group is drawn; undefined values left out of that checkpoint's mean)."""
+    _, group_of_item = np.unique(labels, return_inverse=True)
+    n_groups = int(group_of_item.max()) + 1
+    drawn = np.random.default_rng(seed).integers(0, n_groups, size=(n_boot, n_groups))
+    times = np.stack([np.bincount(row, minlength=n_groups) for row in drawn])[:, group_of_item]  # (n_boot, items)
+    defined = np.isfinite(matrix)
+    return (np.where(defined, matrix, 0.0) @ times.T) / (defined.astype(float) @ times.T)
+
+
 def mean_peak_test(per_item: pd.DataFrame, value: str, item: str, n_boot: int = 1000, seed: int = 0,
-                   level: float = 0.95, early_fraction: float = EARLY_FRACTION) -> dict:
+                   level: float = 0.95, early_fraction: float = EARLY_FRACTION, groups: Mapping | None = None) -> dict:
     """:func:`paired_early_peak` for a measure that is the mean of ``value`` over items (column ``item``):
     ``per_item`` holds one row per checkpoint × item (columns checkpoint, epoch, item, value). Each replicate
     draws the items with replacement once and takes every checkpoint's mean over that same draw. An item whose
     value is nan at a checkpoint the test compares (an early one or the final one; undefined there: a triplet's
     distance of a zero vector) is left out at every checkpoint, so that the means compared are
-    over the same items (a checkpoint where no item is defined stays nan and out of the peak). Adds n_items,
-    the items kept."""
+    over the same items (a checkpoint where no item is defined stays nan and out of the peak). ``groups`` (item →
+    group, e.g. a 2AFC triplet's reference): where items share a group, each replicate draws whole groups instead,
+    every item of a group drawn k times counted k times. Adds n_items, the items kept (and then n_groups, their
+    groups)."""
     if per_item.empty:
         raise ParameterError("mean_peak_test: no rows (no checkpoint was measured)")
     matrix = per_item.pivot(index="checkpoint", columns=item, values=value)
+    labels = None if groups is None else np.array([groups[i] for i in matrix.columns])
     epochs = per_item.groupby("checkpoint")["epoch"].first().loc[matrix.index]
     order = np.argsort(epochs.to_numpy(float), kind="stable")
     matrix, epochs = matrix.to_numpy(float)[order], epochs.to_numpy(float)[order]
@@ -76,16 +91,21 @@ def mean_peak_test(per_item: pd.DataFrame, value: str, item: str, n_boot: int = 
     kept = defined[compared].all(axis=0)
     if not kept.all():  # (a copy only then: its memory layout sets the means' last bits)
         matrix = matrix[:, kept]
+        labels = None if labels is None else labels[kept]
     if not matrix.shape[1]:
         matrix = np.full((len(epochs), 1), np.nan)  # no item defined at every compared checkpoint
         n_items = 0
     else:
         n_items = int(matrix.shape[1])
-    draws = np.random.default_rng(seed).integers(0, matrix.shape[1], size=(n_boot, matrix.shape[1]))
     with warnings.catch_warnings():  # a checkpoint with no defined item: nan, not a warning
         warnings.simplefilter("ignore", RuntimeWarning)
-        # nanmean over the items kept (no nan left but a checkpoint's with none defined): the sums the test
-        # took before items were kept, so a table without undefined items keeps its last bits
-        replicates = np.stack([np.nanmean(row[draws], axis=1) for row in matrix])
+        grouped = bool(n_items) and labels is not None and len(pd.unique(labels)) < len(labels)
+        if grouped:
+            replicates = _grouped_replicates(matrix, labels, n_boot, seed)
+        else:
+            draws = np.random.default_rng(seed).integers(0, matrix.shape[1], size=(n_boot, matrix.shape[1]))
+            # nanmean over the items kept (no nan left but a checkpoint's with none defined): the sums the test
+            # took before items were kept, so a table without undefined items keeps its last bits
+            replicates = np.stack([np.nanmean(row[draws], axis=1) for row in matrix])
         result = paired_early_peak(epochs, np.nanmean(matrix, axis=1), replicates, level, early_fraction)
-    return {**result, "n_items": n_items}
+    return {**result, "n_items": n_items, **({"n_groups": len(pd.unique(labels))} if grouped else {})}

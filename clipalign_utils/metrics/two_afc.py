@@ -23,9 +23,17 @@ import numpy as np
 import pandas as pd
 
 from clipalign_utils.errors import ParameterError
-from clipalign_utils.metrics.stats import bootstrap_mean_ci
+from clipalign_utils.metrics.stats import bootstrap_ci_grouped, bootstrap_mean_ci
 
 TABLE_COLUMNS = ["subset", "score", "score_lo", "score_hi", "n_triplets"]
+
+
+def shares_groups(groups: np.ndarray | None, rows: np.ndarray | None = None) -> bool:
+    """Whether any two of ``rows`` (a mask; None: all) share a group: then they are resampled together."""
+    if groups is None:
+        return False
+    chosen = groups if rows is None else groups[rows]
+    return len(pd.unique(chosen)) < len(chosen)
 
 
 def _as_arrays(d0, d1, p) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -79,29 +87,38 @@ def two_afc_table(
     n_boot: int = 1000,
     seed: int = 0,
     level: float = 0.95,
+    group_col: str = "reference",
 ) -> pd.DataFrame:
     """Mean 2AFC score overall (subset ``all``) and per subset, one row each.
 
     Score per triplet: s = p·[d1 < d0] + (1 − p)·[d0 < d1] + ½·[d0 = d1] (see :func:`two_afc_scores`);
     ``score`` is its mean over the subset's triplets with finite distances (``n_triplets`` of them);
-    ``score_lo``/``score_hi`` the percentile bootstrap interval (``level``) resampling those triplets.
+    ``score_lo``/``score_hi`` the percentile bootstrap interval (``level``) resampling those triplets, or, where
+    triplets share a reference (column ``group_col``: the embedded set's, whose references each have many), whole
+    references, as the IQA intervals resample reference images: triplets of one reference are not independent.
     Columns: subset, score, score_lo, score_hi, n_triplets. Subsets are sorted by name after ``all``.
     """
     for name, col in [("d0_col", d0_col), ("d1_col", d1_col), ("p_col", p_col), ("subset_col", subset_col)]:
         if col not in triplets.columns:
             raise ParameterError(f"{name}={col!r} is not a column of triplets; columns are {list(triplets.columns)}.")
     scores = two_afc_scores(triplets[d0_col], triplets[d1_col], triplets[p_col])
+    references = triplets[group_col].to_numpy() if group_col in triplets.columns else None
     subset = triplets[subset_col].astype(str).to_numpy()
     groups = [("all", np.ones(len(triplets), dtype=bool))]
     groups += [(name, subset == name) for name in sorted(set(subset)) if name != "all"]
     rows = []
     for name, mask in groups:
-        values = scores[mask & np.isfinite(scores)]
-        if values.size:
-            lo, hi = bootstrap_mean_ci(values, n_boot=n_boot, seed=seed, level=level)
-            score = float(values.mean())
-        else:
+        kept = mask & np.isfinite(scores)
+        values = scores[kept]
+        if not values.size:
             score, lo, hi = float("nan"), float("nan"), float("nan")
+        elif shares_groups(references, kept):
+            score = float(values.mean())
+            lo, hi = bootstrap_ci_grouped(references[kept], lambda drawn, v=values: float(v[drawn].mean()),
+                                          n_boot=n_boot, seed=seed, level=level)
+        else:
+            score = float(values.mean())
+            lo, hi = bootstrap_mean_ci(values, n_boot=n_boot, seed=seed, level=level)
         rows.append({"subset": name, "score": score, "score_lo": lo, "score_hi": hi, "n_triplets": int(values.size)})
     return pd.DataFrame(rows, columns=TABLE_COLUMNS)
 

@@ -80,9 +80,9 @@ def measure(run: Run, params: dict, data: TwoAFCData | None = None) -> dict[str,
     """Every checkpoint of ``run`` on the triplets (``data``, default ``load(run, params)``) at params'
     ``distance``: {"two_afc": one row per checkpoint × subset (``all`` = every triplet): score, the mean
     2AFC score of :func:`~clipalign_utils.metrics.two_afc.two_afc_table`, with its percentile bootstrap
-    interval over triplets (``n_boot``, ``seed``); "two_afc_per_triplet": checkpoint × triplet, both
+    interval over triplets, or over references where triplets share them (``n_boot``, ``seed``); "two_afc_per_triplet": checkpoint × triplet, both
     distances, the model's choice and the triplet's score; "two_afc_peak": the paired early-peak test of the
-    overall score (``metrics.peak.mean_peak_test``, resampling triplets); with ``layers == "all"``,
+    overall score (``metrics.peak.mean_peak_test``, resampling triplets, or references as above); with ``layers == "all"``,
     "two_afc_layers" (:func:`layer_scores`)}. Embeddings go through the run's cache."""
     data = load(run, params) if data is None else data
     distance = params["distance"]
@@ -102,8 +102,11 @@ def measure(run: Run, params: dict, data: TwoAFCData | None = None) -> dict[str,
         return {"two_afc": pd.DataFrame(columns=CSV_COLUMNS),
                 "two_afc_per_triplet": pd.DataFrame(columns=PER_TRIPLET_COLUMNS)}
     per_triplet = pd.concat(per_triplet, ignore_index=True)
-    # The synthesis' peak claim: the paired early-peak test of the overall score, resampling triplets.
-    peak = mean_peak_test(per_triplet, "score", "triplet", n_boot=params["n_boot"], seed=bootstrap_seed(params))
+    # The synthesis' peak claim: the paired early-peak test of the overall score, resampling triplets (whole
+    # references where triplets share one, as the table's intervals do).
+    references = dict(enumerate(data.triplets["reference"])) if "reference" in data.triplets.columns else None
+    peak = mean_peak_test(per_triplet, "score", "triplet", n_boot=params["n_boot"], seed=bootstrap_seed(params),
+                          groups=references)
     tables = {"two_afc": pd.concat(rows, ignore_index=True)[CSV_COLUMNS], "two_afc_per_triplet": per_triplet,
               "two_afc_peak": pd.DataFrame([{"dataset": data.name, "distance": distance, **peak}])}
     if params["layers"] == "all":

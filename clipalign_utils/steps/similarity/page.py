@@ -86,7 +86,10 @@ def curve_sentences(data: TwoAFCData, tables: dict[str, pd.DataFrame]) -> list[s
 def early_peak_sentences(tables: dict[str, pd.DataFrame]) -> list[str]:
     """The paired early-peak test of the overall score (two_afc_peak), as page 2 reads the SRCC's."""
     scores = overall(tables)
-    return early_peak_test_sentences(tables["two_afc_peak"].iloc[0], "2AFC score", "triplets", EARLY_FRACTION,
+    test = tables["two_afc_peak"].iloc[0]
+    groups = test.get("n_groups", float("nan"))
+    items = f"triplets (their {int(groups)} references resampled whole)" if pd.notna(groups) else "triplets"
+    return early_peak_test_sentences(test, "2AFC score", items, EARLY_FRACTION,
                                      peak_summary(scores["epoch"], scores["score"])["peak_epoch"])
 
 
