@@ -3,6 +3,7 @@ options refused before any process starts."""
 from __future__ import annotations
 
 import os
+from pathlib import Path
 import shutil
 import subprocess
 import sys
@@ -171,3 +172,25 @@ def test_the_launcher_says_the_ranks_errors_once_else_the_first_stopped_rank_els
         (tmp_path / f"rank{rank}.error").write_text("a damaged file")
     (tmp_path / "rank4.error").write_text("another error")
     assert ranks.what_ranks_said(tmp_path) == ["a damaged file", "another error"]
+
+
+def test_the_launcher_keeps_torchrun_s_log_folder_inside_its_own_which_it_removes(monkeypatch, tmp_path):
+    """Each --nproc command left an empty /tmp/torchelastic_* folder behind (a hundred after a session)."""
+    import tempfile
+
+    started = []
+
+    class Finished:
+        def __init__(self, command, env):
+            started.append((command, env))
+
+        def wait(self):
+            return 0
+
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
+    monkeypatch.setattr(distributed.subprocess, "Popen", Finished)
+    assert distributed.launch(["run", "--out", "R", "--only", "iqa"], 2) == 0
+    (command, env), = started
+    log_dir = command[command.index("--log-dir") + 1]
+    assert log_dir == str(Path(env[ranks.LAUNCHED]) / "torchrun") and command.index("--log-dir") < command.index("-m", 3)
+    assert not any(tmp_path.iterdir())  # the launcher's folder, torchrun's logs inside it, removed

@@ -44,10 +44,12 @@ def launch(argv: Sequence[str], nproc: int) -> int:
     one line) where one failed."""
     import tempfile
 
-    command = [sys.executable, "-m", "clipalign_utils.orchestration.distributed", "--standalone",
-               "--nproc_per_node", str(nproc), "-m", "clipalign_utils.cli", *argv]
     threads = str(threads_per_process(nproc))
     with tempfile.TemporaryDirectory(prefix="clipalign-ranks-") as errors:
+        # torchrun's log folder inside ours, gone with it (by default each run left an empty /tmp/torchelastic_*)
+        command = [sys.executable, "-m", "clipalign_utils.orchestration.distributed", "--standalone",
+                   "--nproc_per_node", str(nproc), "--log-dir", str(Path(errors, "torchrun")),
+                   "-m", "clipalign_utils.cli", *argv]
         process = subprocess.Popen(command, env={**os.environ, "OMP_NUM_THREADS": threads, LAUNCHED: errors})
         try:
             status = process.wait()
