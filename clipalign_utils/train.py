@@ -46,11 +46,21 @@ def format_epoch(epoch: float) -> str:
     return f"{round(epoch, 4):g}"
 
 
+def epoch_steps(params) -> int:
+    """Optimiser steps in an epoch (the last partial batch dropped)."""
+    return params["samples_per_epoch"] // params["batch_size"]
+
+
+def early_step(fraction: float, steps_per_epoch: int) -> int:
+    """The step an early checkpoint asked at ``fraction`` of the first epoch is saved at: the nearest."""
+    return int(round(fraction * steps_per_epoch))
+
+
 def checkpoint_schedule(steps_per_epoch: int, epochs: int, early: tuple[float, ...]) -> dict[int, float]:
     """{step: epoch} at which to save: the untrained model, the early fractions, every epoch end."""
     schedule = {0: 0.0}
     for fraction in early:
-        step = int(round(fraction * steps_per_epoch))
+        step = early_step(fraction, steps_per_epoch)
         if 0 < step < steps_per_epoch:
             schedule[step] = round(step / steps_per_epoch, 4)
     for epoch in range(1, epochs + 1):
@@ -271,7 +281,7 @@ def train(run_dir: str | Path, params: dict, progress: bool = True) -> list[Path
     std = torch.tensor(preprocess["std"], device=device).view(1, 3, 1, 1)
 
     batch_size, n = params["batch_size"], params["samples_per_epoch"]
-    steps_per_epoch = n // batch_size
+    steps_per_epoch = epoch_steps(params)
     total_steps = steps_per_epoch * params["epochs"]
     schedule = checkpoint_schedule(steps_per_epoch, params["epochs"], params["early_checkpoints"])
 

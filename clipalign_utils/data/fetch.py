@@ -341,7 +341,8 @@ def _download(url: str, folder: Path, file_name: str, progress: bool) -> Path:
     import requests
     from tqdm.auto import tqdm
 
-    path, state_path = folder / file_name, folder / f"{file_name}.json"
+    path = folder / file_name
+    state_path = _state_path(path)
     state = _read_state(state_path) if path.exists() else {}
     if state.get("url") != url:  # another source's bytes (or none): from the start
         state = {}
@@ -414,6 +415,11 @@ def _range_start(response) -> int | None:
         return None
 
 
+def _state_path(archive: Path) -> Path:
+    """Where a download's state (its URL, the server's validator, its size, whether complete) lies: beside it."""
+    return archive.with_name(archive.name + ".json")
+
+
 def _read_state(path: Path) -> dict:
     try:
         state = json.loads(path.read_text())
@@ -433,7 +439,7 @@ def _kept(folder: Path) -> str:
     validator lets it resume; any other part is deleted), said in a clause ('' if nothing)."""
     kept = []
     for state_path in sorted(folder.glob("*.json")) if folder.is_dir() else []:
-        state, archive = _read_state(state_path), state_path.with_suffix("")
+        state, archive = _read_state(state_path), state_path.with_suffix("")  # (the inverse of _state_path)
         size = archive.stat().st_size if archive.is_file() else 0
         if state.get("complete") and size == state.get("size"):
             kept.append(f"{archive.name} whole")
@@ -597,7 +603,6 @@ class _DamagedData(DatasetError):
 def _rar_listing(archive: Path) -> dict[str, int] | None:
     """Each file member's name and size as lsar (unar's companion) lists them; None without lsar, or where it
     cannot list the archive (unar's own failure then says why)."""
-    import json
     import subprocess
 
     lsar = shutil.which("lsar")
@@ -811,7 +816,7 @@ def fetch(name: str, to, url: str | None = None, mirror: str | None = None, sha2
 def _forget(archive: Path) -> None:
     """An archive and its download state gone."""
     archive.unlink(missing_ok=True)
-    archive.with_name(archive.name + ".json").unlink(missing_ok=True)
+    _state_path(archive).unlink(missing_ok=True)
 
 
 def _lock(path: Path, release: Release, to: Path):

@@ -20,7 +20,7 @@ import numpy as np
 import pandas as pd
 
 from clipalign_utils.errors import ParameterError
-from clipalign_utils.metrics.stats import percentile_interval
+from clipalign_utils.metrics.stats import percentile_interval, shares_groups
 
 EARLY_FRACTION = 1 / 3
 
@@ -99,7 +99,7 @@ def mean_peak_test(per_item: pd.DataFrame, value: str, item: str, n_boot: int = 
         n_items = int(matrix.shape[1])
     with warnings.catch_warnings():  # a checkpoint with no defined item: nan, not a warning
         warnings.simplefilter("ignore", RuntimeWarning)
-        grouped = bool(n_items) and labels is not None and len(pd.unique(labels)) < len(labels)
+        grouped = bool(n_items) and labels is not None and shares_groups(labels)
         if grouped:
             replicates = _grouped_replicates(matrix, labels, n_boot, seed)
         else:

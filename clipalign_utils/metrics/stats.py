@@ -110,6 +110,12 @@ def bootstrap_ci_grouped(
     return percentile_interval(replicates, level)
 
 
+def shares_groups(groups) -> bool:
+    """Whether two rows share a group id: a bootstrap then resamples groups, not rows."""
+    groups = np.asarray(groups).tolist()
+    return len(set(groups)) < len(groups)
+
+
 def _draw_groups(groups: np.ndarray, n_boot: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
     """(group index of each row, (n_boot, n_groups) drawn group indices), the draws of a grouped bootstrap."""
     groups = np.asarray(groups)

@@ -23,17 +23,9 @@ import numpy as np
 import pandas as pd
 
 from clipalign_utils.errors import ParameterError
-from clipalign_utils.metrics.stats import bootstrap_ci_grouped, bootstrap_mean_ci
+from clipalign_utils.metrics.stats import bootstrap_ci_grouped, bootstrap_mean_ci, shares_groups
 
 TABLE_COLUMNS = ["subset", "score", "score_lo", "score_hi", "n_triplets"]
-
-
-def shares_groups(groups: np.ndarray | None, rows: np.ndarray | None = None) -> bool:
-    """Whether any two of ``rows`` (a mask; None: all) share a group: then they are resampled together."""
-    if groups is None:
-        return False
-    chosen = groups if rows is None else groups[rows]
-    return len(pd.unique(chosen)) < len(chosen)
 
 
 def _as_arrays(d0, d1, p) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -112,13 +104,12 @@ def two_afc_table(
         values = scores[kept]
         if not values.size:
             score, lo, hi = float("nan"), float("nan"), float("nan")
-        elif shares_groups(references, kept):
-            score = float(values.mean())
-            lo, hi = bootstrap_ci_grouped(references[kept], lambda drawn, v=values: float(v[drawn].mean()),
-                                          n_boot=n_boot, seed=seed, level=level)
         else:
             score = float(values.mean())
-            lo, hi = bootstrap_mean_ci(values, n_boot=n_boot, seed=seed, level=level)
+            lo, hi = (bootstrap_ci_grouped(references[kept], lambda drawn, v=values: float(v[drawn].mean()),
+                                           n_boot=n_boot, seed=seed, level=level)
+                      if references is not None and shares_groups(references[kept]) else
+                      bootstrap_mean_ci(values, n_boot=n_boot, seed=seed, level=level))
         rows.append({"subset": name, "score": score, "score_lo": lo, "score_hi": hi, "n_triplets": int(values.size)})
     return pd.DataFrame(rows, columns=TABLE_COLUMNS)
 

@@ -276,11 +276,9 @@ def main(argv: list[str] | None = None) -> int:
 
             # nbclient's cell task dies with its kernel; asyncio would print it at exit as "never retrieved"
             logging.getLogger("asyncio").setLevel(logging.CRITICAL)
-            from .ranks import LAUNCHED, rank_stopped, torchrun_env
+            from .ranks import rank_stopped
 
-            if os.environ.get(LAUNCHED) and torchrun_env() is not None:  # a rank of --nproc: its launcher says it
-                # (said by the launcher only where it was not itself interrupted: this rank alone was stopped)
-                rank_stopped(stopped.get("by", "interrupted"))
+            if rank_stopped(stopped.get("by", "interrupted")):  # a rank of --nproc: its launcher says it
                 return 143 if "by" in stopped else 130
             done = {"book": "the book in place, if any, is the previous one, whole; the same command builds it again",
                     "fetch": "nothing of the download was kept in --to; the same command fetches it again"}.get(

@@ -23,7 +23,7 @@ from typing import Mapping, Sequence
 from .. import record
 from ..cores import threads_per_process
 from ..errors import ParameterError
-from .ranks import LAUNCHED, OtherRankStopped, torchrun_env, what_ranks_said
+from .ranks import LAUNCHED, OtherRankStopped, tell_launcher, torchrun_env, what_ranks_said
 
 
 def check_nproc(nproc: int | None, only: str | None, checkpoints: str | None = None) -> None:
@@ -151,9 +151,7 @@ def quiet_torchrun(argv: Sequence[str]) -> int:
         run(get_args_parser().parse_args(list(argv)))
     except ChildFailedError as error:
         rank, failure = error.get_first_failure()
-        folder = os.environ.get(LAUNCHED)
-        if folder and Path(folder).is_dir():
-            Path(folder, "first").write_text(str(rank))
+        tell_launcher("first", str(rank))
         if failure.exitcode > 0:  # the rank said why (its own line, or its traceback), or left it to the launcher
             return failure.exitcode
         # killed by a signal (-9: SIGKILL, the kernel's OOM killer most often): nothing of its own was said
@@ -161,9 +159,7 @@ def quiet_torchrun(argv: Sequence[str]) -> int:
                if failure.exitcode == -signal.SIGKILL else " (a signal from outside the command)")
         message = (f"rank {rank} was killed by {failure.signal_name()}{why}; the steps it ran left the runs as they "
                    f"were; the same command carries on")
-        if folder and Path(folder).is_dir():
-            Path(folder, f"rank{rank}.error").write_text(message)
-        else:
+        if not tell_launcher(f"rank{rank}.error", message):
             print(f"clipalign: error: {message}", file=sys.stderr)
         return 128 - failure.exitcode
     except SignalException as error:

@@ -29,7 +29,7 @@ from .. import record, registry
 from ..checkpoints import check_run, check_trainable, discover_run
 from ..config import PRESETS
 from . import kernel, signals
-from .publish import PROGRESS_SEGMENT
+from .publish import COUNT, PROGRESS_SEGMENT
 from ..errors import ClipalignError, ParameterError, shell_arg
 from ..layout import PARTS, RunDir, runs_in
 from ..record import Resolved
@@ -127,7 +127,7 @@ def step_notebooks(steps: Sequence[str]) -> list[str]:
 LOG_PROGRESS_EVERY_S = 60  # where stderr is a log (a file, a job's output): a page's latest bar this often
 
 
-_BAR_COUNT = re.compile(r"\|\s*(\d+(?:\.\d+)?[kMGTPEZY]?)/(\d+(?:\.\d+)?[kMGTPEZY]?)")
+_BAR_COUNT = re.compile(rf"\|\s*({COUNT})/({COUNT})")
 _TERMINAL_CODES = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")  # tqdm's cursor moves for a nested bar: none in a log
 
 

@@ -11,10 +11,10 @@ from ..registry import REPO_ROOT
 # percentage starts where a run of digits starts, and the bar between its two "|" holds none: searched from every
 # digit of a long run, or to the line's end from every "%|", it took quadratic time.
 # A count as tqdm draws it: 37, or with unit_scale 412M, 1.23G (a download's bytes)
-_COUNT = r"\d+(?:\.\d+)?[kMGTPEZY]?"
+COUNT = r"\d+(?:\.\d+)?[kMGTPEZY]?"
 # (a bar without a total: "unpacking x.rar: 20file [00:01, 19.5file/s]")
-PROGRESS_SEGMENT = re.compile(rf"^\s*$|(?<!\d)\d+%\|[^|]*\|\s*{_COUNT}/{_COUNT}|^[^|\n]*\|\s*{_COUNT}/{_COUNT} \["
-                              rf"|^[^|\n]*: {_COUNT}[A-Za-z]* \[\d\d:\d\d")
+PROGRESS_SEGMENT = re.compile(rf"^\s*$|(?<!\d)\d+%\|[^|]*\|\s*{COUNT}/{COUNT}|^[^|\n]*\|\s*{COUNT}/{COUNT} \["
+                              rf"|^[^|\n]*: {COUNT}[A-Za-z]* \[\d\d:\d\d")
 
 
 def _without_progress(text: str) -> str:

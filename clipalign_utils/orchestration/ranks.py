@@ -41,20 +41,28 @@ def what_ranks_said(folder: Path) -> list[str]:
                                                  lines("stopped")) or lines("after")))
 
 
-def rank_stopped(how: str) -> None:
-    """Under --nproc: this rank was interrupted or stopped by a signal (its own, or the launcher's passed on)."""
-    folder, ranks = os.environ.get(LAUNCHED), torchrun_env()
-    if folder and ranks is not None and Path(folder).is_dir():
-        Path(folder, f"rank{ranks['rank']}.stopped").write_text(
-            f"rank {ranks['rank']} was {how} (a signal from outside the command): the step it was running left the "
-            f"run as it was before that step (finished steps stay); the same command carries on")
+def tell_launcher(name: str, text: str) -> bool:
+    """Write ``text`` as ``name`` in the folder the launcher of ``--nproc`` reads (:func:`what_ranks_said`); False
+    where there is none (not launched by --nproc, or torchrun run by hand)."""
+    folder = os.environ.get(LAUNCHED)
+    if not folder or not Path(folder).is_dir():
+        return False
+    Path(folder, name).write_text(text)
+    return True
+
+
+def rank_stopped(how: str) -> bool:
+    """Under --nproc: this rank was interrupted or stopped by a signal (its own, or the launcher's passed on); its
+    launcher says it (True), only where the launcher itself was not interrupted."""
+    ranks = torchrun_env()
+    return ranks is not None and tell_launcher(
+        f"rank{ranks['rank']}.stopped",
+        f"rank {ranks['rank']} was {how} (a signal from outside the command): the step it was running left the run as "
+        f"it was before that step (finished steps stay); the same command carries on")
 
 
 def rank_error(message: str, knock_on: bool = False) -> bool:
     """Under --nproc: keep a rank's error for its launcher to say (True), rather than each rank saying it;
     ``knock_on``: an error that only follows another rank's (:class:`OtherRankStopped`)."""
-    folder, ranks = os.environ.get(LAUNCHED), torchrun_env()
-    if not folder or ranks is None or not Path(folder).is_dir():
-        return False
-    Path(folder, f"rank{ranks['rank']}.{'after' if knock_on else 'error'}").write_text(message)
-    return True
+    ranks = torchrun_env()
+    return ranks is not None and tell_launcher(f"rank{ranks['rank']}.{'after' if knock_on else 'error'}", message)

@@ -81,13 +81,13 @@ def early_checkpoints_sentences(params: dict) -> list[str]:
     """Where an early fraction asked for falls between two optimiser steps, the checkpoint is the nearest step's,
     named by its own epoch (0.125 of a 100-step epoch: step 12, epoch_0.12); one that rounds to the epoch's
     start or end is the untrained model's or the epoch's. Nothing when every fraction is a step."""
-    from ...train import checkpoint_schedule, format_epoch
+    from ...train import checkpoint_schedule, early_step, epoch_steps, format_epoch
 
-    steps = params["samples_per_epoch"] // params["batch_size"]
+    steps = epoch_steps(params)
     saved = checkpoint_schedule(steps, 1, tuple(params["early_checkpoints"]))
     moved = []
     for fraction in params["early_checkpoints"]:
-        step = int(round(fraction * steps))
+        step = early_step(fraction, steps)
         epoch = saved.get(step) if 0 < step < steps else None
         if epoch is None:
             moved.append(f"{fraction:g} is step {step}, {'the untrained model' if step <= 0 else 'the epoch end'}")
