@@ -178,6 +178,14 @@ def test_an_experiment_keeps_its_arms_alike_and_checks_every_sweep_before_its_fo
         prepare(out, "quality", "default", {"seed": "0,1", "epochs": "1"}, only=["texture_control"])
     prepare(out, "quality", "smoke", {"seed": "0, 1", "epochs": "1"}, only=["texture_control"])  # "0, 1" is "0,1"
     assert list(json.loads((out / "experiment.json").read_text())["sweeps"]) == ["partial", "texture_control"]
+    # a value written another way is the same value (it was compared as typed)
+    lr = tmp_path / "lr"
+    lr.mkdir()
+    (lr / "experiment.json").write_text(json.dumps({"experiment": "quality", "preset": "smoke", "sweeps": plan(
+        "quality", {"seed": "0,1", "epochs": "1", "lr": "0.001"}, only=["partial"])}))
+    prepare(lr, "quality", "smoke", {"seed": "0,1", "epochs": "1", "lr": "1e-3"}, only=["texture_control"])
+    with pytest.raises(ParameterError, match=r"run with lr=0.001; this command gives lr=0.002"):
+        prepare(lr, "quality", "smoke", {"seed": "0,1", "epochs": "1", "lr": "0.002"}, only=["texture_control"])
     bad = tmp_path / "bad"
     assert cli.main(["experiment", "quality", "--preset", "smoke", "-p", "seed=0,1", "-p", "model=nosuchmodel",
                      "--only-sweeps", "partial", "--out", str(bad)]) == 2

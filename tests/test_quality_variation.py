@@ -160,7 +160,7 @@ def test_sweep_takes_lists_of_families_separated_by_semicolons():
     settings = plan("smoke", {}, swept)
     assert [s.name for s in settings] == ["quality_families-impulse_noise+gaussian_blur",
                                           "quality_families-jpeg_compression"]
-    assert sweep.cli_value(settings[0].values["quality_families"]) == "impulse_noise,gaussian_blur"
+    assert config.format_value(settings[0].values["quality_families"]) == "impulse_noise,gaussian_blur"
     with pytest.raises(ParameterError, match="quality_families: unknown family 'blur'"):
         split_overrides({"quality_families": "impulse_noise;blur"}, "smoke")
 

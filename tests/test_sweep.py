@@ -383,3 +383,30 @@ def test_list_values_are_ordered_element_wise():
     values = pd.Series(["0.02,0.05,0.1,0.2", "0.01,0.02,0.05", "0.1+0.2+0.4"])
     assert list(sweep_metrics.numeric_values(values)) == [1.0, 0.0, 2.0]
     assert list(sweep_metrics.numeric_values(pd.Series(["x", "a,b"]))) == [0.0, 1.0]  # not numbers: as given
+
+
+def test_a_sweep_resumes_with_its_values_written_another_way(tmp_path):
+    """Fixed values were recorded and compared as typed: a sweep run with -p lr=0.001 refused to resume with
+    -p lr=1e-3, the same value."""
+    from clipalign_utils import config
+    from clipalign_utils.errors import ParameterError
+    from clipalign_utils.orchestration import sweep
+
+    def plan_record(fixed: dict, swept: dict) -> dict:
+        return {"preset": "smoke", "fixed": {k: sweep.canonical(k, v, "smoke") for k, v in fixed.items()},
+                "swept": {k: [config.format_value(v) for v in sweep.parse_values(k, raw, "smoke")]
+                          for k, raw in swept.items()}, "one_at_a_time": False, "runs": []}
+
+    first = plan_record({"lr": "0.001", "seed": "1"}, {"texture_scale": "1.0,0.5"})
+    assert first["fixed"] == {"lr": "0.001", "seed": "1"} and first["swept"] == {"texture_scale": ["1", "0.5"]}
+    (tmp_path / "sweep.json").write_text(json.dumps(first))
+    sweep._check_record(tmp_path, plan_record({"lr": "1e-3", "seed": " 1"}, {"texture_scale": "1,0.50"}))
+    # a record written before values were canonical (fixed as typed, swept floats as repr): resumes too
+    (tmp_path / "sweep.json").write_text(json.dumps({**first, "fixed": {"lr": "1E-3", "seed": "1"},
+                                                     "swept": {"texture_scale": ["1.0", "0.5"]}}))
+    sweep._check_record(tmp_path, plan_record({"lr": "0.001", "seed": "1"}, {"texture_scale": "1,0.5"}))
+    with pytest.raises(ParameterError, match="records another sweep"):
+        sweep._check_record(tmp_path, plan_record({"lr": "0.002", "seed": "1"}, {"texture_scale": "1,0.5"}))
+    assert sweep.canonical("sigmas", "0.1, 0.2; 0.05", "smoke") == "0.1,0.2;0.05"
+    assert sweep.canonical("fresh_data", "True", "smoke") == "True"
+    assert sweep.canonical("lr", "fast", "smoke") == "fast"  # unreadable: kept as written (compares unequal)

@@ -17,7 +17,7 @@ from ..errors import ParameterError
 from ..io import write_json
 from ..layout import RunDir
 from .pipeline import run_page, split_given
-from .sweep import run_sweep
+from .sweep import canonical, run_sweep
 
 
 def plan(name: str, overrides: dict, only: list[str] | None = None) -> dict[str, dict]:
@@ -44,12 +44,11 @@ def plan(name: str, overrides: dict, only: list[str] | None = None) -> dict[str,
             for sweep, values in sweeps.items() if not only or sweep in only}
 
 
-def _shared(name: str, sweeps: dict[str, dict]) -> dict[str, str]:
-    """What every sweep of a plan is given besides its own values: the fixed values and the command's -p."""
+def _shared(name: str, sweeps: dict[str, dict], preset: str) -> dict[str, str]:
+    """What every sweep of a plan is given besides its own values: the fixed values and the command's -p,
+    written as a sweep compares them ("0, 1" is "0,1", 1e-3 is 0.001)."""
     own = {parameter for values in EXPERIMENTS[name].values() for parameter in values}
-    # as a sweep compares its values: "0, 1" is "0,1"
-    shared = [{k: ",".join(part.strip() for part in str(v).split(",")) for k, v in values.items() if k not in own}
-              for values in sweeps.values()]
+    shared = [{k: canonical(k, v, preset) for k, v in values.items() if k not in own} for values in sweeps.values()]
     return shared[0] if shared else {}
 
 
@@ -62,7 +61,7 @@ def prepare(out: Path, name: str, preset: str, overrides: dict, only: list[str] 
     if recorded is not None and recorded.get("sweeps"):
         # The chapter compares every arm in the folder: arms run with other shared values (another -p epochs)
         # would be compared as if they differed only in what the experiment varies.
-        before, now = _shared(name, recorded["sweeps"]), _shared(name, sweeps)
+        before, now = _shared(name, recorded["sweeps"], preset), _shared(name, sweeps, preset)
         if recorded.get("preset") not in (None, preset):
             raise ParameterError(f"{out} holds the {recorded.get('experiment')} experiment's arms run with --preset "
                                  f"{recorded['preset']}; this command gives --preset {preset}: give the same preset to "

@@ -30,7 +30,7 @@ from pathlib import Path
 from typing import Sequence
 
 from .. import record, registry
-from ..config import PRESETS, coerce, resolve
+from ..config import PRESETS, coerce, format_value, resolve
 from ..errors import ParameterError, shell_arg
 from ..io import atomic_write, write_json
 from ..layout import PARAMS_TXT, TRAIN_LOG, TRAIN_RECORD, RunDir
@@ -60,17 +60,6 @@ def value_label(value) -> str:
     return str(value).replace(os.sep, "_")
 
 
-def cli_value(value) -> str:
-    """A value as ``-p`` (and a notebook's parameter) takes it: lists comma-separated."""
-    if isinstance(value, tuple):
-        return ",".join(cli_value(item) for item in value)
-    if isinstance(value, bool):
-        return str(value).lower()
-    if isinstance(value, float):
-        return repr(value)
-    return str(value)
-
-
 def parse_values(name: str, raw: str, preset: str) -> list:
     """The values one ``-p name=raw`` gives, coerced to the parameter's type; one value means 'fixed'."""
     if name not in PRESETS[preset]:
@@ -90,6 +79,18 @@ def parse_values(name: str, raw: str, preset: str) -> list:
     if len(set(values)) != len(values):
         raise ParameterError(f"-p {name}={raw!r} repeats a value")
     return values
+
+
+def canonical(name: str, raw, preset: str) -> str:
+    """A ``-p`` value as a sweep records and compares it: each value of the parameter's type, written as
+    ``format_value`` writes it, so ``lr=1e-3`` is ``lr=0.001`` and ``seed=0, 1`` is ``seed=0,1``. A value this
+    preset cannot read (a record of an older version, say) is kept as written, and so compares unequal."""
+    try:
+        values = parse_values(name, str(raw), preset)
+    except ParameterError:
+        return str(raw)
+    separator = ";" if isinstance(PRESETS[preset].get(name), tuple) else ","
+    return separator.join(format_value(value) for value in values)
 
 
 def split_overrides(overrides: dict, preset: str) -> tuple[dict, dict]:
@@ -129,7 +130,7 @@ def trained_by(preset: str, fixed: dict, settings: list[Setting]) -> list[str]:
     names = []
     for setting in settings:
         params = resolve(preset, **{k: v for k, v in fixed.items() if k in PRESETS[preset]}, **setting.values)
-        key = json.dumps({k: cli_value(params[k]) for k in sorted(record.TRAINING_KEYS)})
+        key = json.dumps({k: format_value(params[k]) for k in sorted(record.TRAINING_KEYS)})
         names.append(first.setdefault(key, setting.name))
     return names
 
@@ -140,10 +141,19 @@ def _check_record(out: Path, plan_record: dict) -> None:
     if not path.exists():
         return
     old = json.loads(path.read_text())
-    keys = ("preset", "fixed", "swept", "one_at_a_time")
+
+    def comparable(plan: dict) -> dict:  # values as written by any version: 1e-3 is 0.001, 1.0 is 1, True is true
+        preset = plan.get("preset")
+        written = {k: plan.get(k) for k in ("preset", "fixed", "swept", "one_at_a_time")}
+        if preset not in PRESETS:
+            return written
+        return {**written, "fixed": {k: canonical(k, v, preset) for k, v in (plan.get("fixed") or {}).items()},
+                "swept": {k: [canonical(k, v, preset) for v in values]
+                          for k, values in (plan.get("swept") or {}).items()}}
+
     # a grid's swept parameters' order too: it names the grid's runs (the same values in another order would
     # train every run again beside the first ones); one at a time, the runs are named by value alone
-    if {k: old.get(k) for k in keys} != {k: plan_record[k] for k in keys} or (
+    if comparable(old) != comparable(plan_record) or (
             not plan_record["one_at_a_time"] and list(old.get("swept") or {}) != list(plan_record["swept"])):
         raise ParameterError(f"{path} records another sweep (preset {old.get('preset')!r}, swept "
                              f"{old.get('swept')}, fixed {old.get('fixed')}, in that order): give the same -p values "
@@ -205,10 +215,10 @@ def run_sweep(out: str | Path, preset: str | None = None, overrides: dict | None
     split_given(overrides, step_notebooks(steps) + [SWEEP_NOTEBOOK], preset)  # unknown names, before anything
     fixed, swept = split_overrides(overrides, preset)
     settings = plan(preset, fixed, swept, one_at_a_time)
-    runs = [{"name": setting.name, "setting": {k: cli_value(v) for k, v in setting.values.items()},
+    runs = [{"name": setting.name, "setting": {k: format_value(v) for k, v in setting.values.items()},
              "trained_by": source} for setting, source in zip(settings, trained_by(preset, fixed, settings))]
-    plan_record = {"preset": preset, "fixed": {k: str(v) for k, v in fixed.items()},
-                   "swept": {k: [cli_value(v) for v in values] for k, values in swept.items()},
+    plan_record = {"preset": preset, "fixed": {k: canonical(k, v, preset) for k, v in fixed.items()},
+                   "swept": {k: [format_value(v) for v in values] for k, values in swept.items()},
                    "one_at_a_time": one_at_a_time, "runs": runs}
     _check_record(out, plan_record)
     # Every setting resolved against its run's record (an existing run that contradicts stops the sweep).
