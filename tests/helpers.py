@@ -124,6 +124,8 @@ class FileServer(QuietHandler):
     last_modified: str | None = None  # sent as Last-Modified where set
     honours_if_range: bool = True  # False: a range is served whatever If-Range names (a server that ignores it)
     gzip: bool = False  # True: the body gzip-encoded (Content-Encoding), whatever the client asked for
+    # True: a .gz file served as it is, labelled Content-Encoding: gzip (Apache's "AddEncoding x-gzip .gz")
+    gz_labelled: bool = False
 
     def _serve(self, body: bool):
         path = self.root / unquote(urlparse(self.path).path).lstrip("/")
@@ -159,8 +161,8 @@ class FileServer(QuietHandler):
             self.send_header("ETag", etag)
         if self.last_modified:
             self.send_header("Last-Modified", self.last_modified)
-        if self.gzip:
-            self.send_header("Content-Encoding", "gzip")
+        if self.gzip or (self.gz_labelled and path.name.endswith(".gz")):
+            self.send_header("Content-Encoding", "x-gzip" if self.gz_labelled else "gzip")
         self.end_headers()
         if body:
             self.gets[path.name] = self.gets.get(path.name, 0) + 1

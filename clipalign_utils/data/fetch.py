@@ -339,6 +339,7 @@ def _download(url: str, folder: Path, file_name: str, progress: bool) -> Path:
     again, as does one from a server that gives no validator or ignores ranges). Complete once every byte the
     server announced is there; a complete file is not fetched again."""
     import requests
+    import urllib3
     from tqdm.auto import tqdm
 
     path = folder / file_name
@@ -364,9 +365,14 @@ def _download(url: str, folder: Path, file_name: str, progress: bool) -> Path:
             if resumed and now != state["validator"]:  # a range of another version (a server ignoring If-Range)
                 return _download_afresh(url, folder, file_name, progress)
             start = done if resumed else 0
-            # An encoded body (gzip although identity was asked for) is decoded as it comes: its byte count is not
-            # the Content-Length's, nor are ranges of it the file's, so it is neither checked nor resumed.
-            encoded = response.headers.get("Content-Encoding", "identity").lower() not in ("identity", "")
+            encoding = response.headers.get("Content-Encoding", "identity").lower()
+            # A gzipped archive served with its own compression named as the encoding (Apache's "AddEncoding x-gzip
+            # .gz"): its bytes are the file, the published checksum's, and are kept as they come, as curl and wget
+            # keep them. Any other encoded body (gzip although identity was asked for) is decoded as it comes: its
+            # byte count is not the Content-Length's, nor are ranges of it the file's, so it is neither checked
+            # nor resumed.
+            labelled = encoding in ("gzip", "x-gzip") and file_name.endswith((".gz", ".tgz"))
+            encoded = encoding not in ("identity", "") and not labelled
             length = response.headers.get("Content-Length", "")
             size = start + int(length) if length.isdigit() and not encoded else None
             validator = None if encoded else (
@@ -376,7 +382,8 @@ def _download(url: str, folder: Path, file_name: str, progress: bool) -> Path:
                          disable=not progress) as bar:
                 state = {"url": url, "validator": validator, "size": size}
                 _write_state(state_path, state)  # (after the file is opened: a fresh one is empty by then)
-                for chunk in response.iter_content(chunk_size=DOWNLOAD_CHUNK):
+                for chunk in (response.raw.stream(DOWNLOAD_CHUNK, decode_content=False) if labelled
+                              else response.iter_content(chunk_size=DOWNLOAD_CHUNK)):
                     out.write(chunk)
                     bar.update(len(chunk))
     except requests.exceptions.HTTPError as error:
@@ -386,7 +393,7 @@ def _download(url: str, folder: Path, file_name: str, progress: bool) -> Path:
                                f"to fetch it from elsewhere)") from None
         raise DatasetError(f"{url}: HTTP {status}: the file is not there (pass --url or --mirror to fetch it "
                            f"from elsewhere)") from None
-    except requests.exceptions.RequestException as error:
+    except (requests.exceptions.RequestException, urllib3.exceptions.HTTPError) as error:  # (the raw stream's)
         raise DatasetError(f"{url}: download failed ({type(error).__name__}: {_short(error)}): check the network "
                            f"or pass --mirror BASE") from None
     except OSError as error:
