@@ -31,6 +31,7 @@ import numpy as np
 from tqdm import tqdm  # plain text bars: no widget library needed in notebooks
 
 from .checkpoints import Checkpoint
+from .data.cache import source_hash
 from .data.image_sets import ImageSet, centre_offsets, shorter_side_to
 from .errors import ParameterError
 from .io import atomic_write
@@ -185,9 +186,12 @@ class Encoder:
         self.cache_dir = Path(cache_dir) if cache_dir else None
         self.progress = progress
         self._model = None
+        # the package's source too: a change to how images are prepared or encoded, or to a model config it
+        # registers, would otherwise be answered with arrays the code before it made
         self._identity = {"checkpoint": source or _file_identity(self.checkpoint_path), "model": model_name,
                           "image_size": image_size, "format": CACHE_FORMAT,
-                          "computed_with": computed_with(device_type(device, lambda: self.device))}
+                          "computed_with": computed_with(device_type(device, lambda: self.device)),
+                          "source": source_hash()}
         # how the model is built (checkpoints.model_options), where it differs from open_clip's defaults
         self.model_options = dict(model_options or {})
         if self.model_options:

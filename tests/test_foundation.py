@@ -5,6 +5,7 @@ import os
 import subprocess
 import sys
 import threading
+from pathlib import Path
 
 import numpy as np
 import open_clip
@@ -186,6 +187,17 @@ def test_encoder_matches_plain_encode_image_and_caches(smoke_run, tmp_path, monk
     again = Encoder(run.checkpoints[-1], run.model_name, 32, batch_size=16, cache_dir=tmp_path)
     np.testing.assert_array_equal(again.encode_images(ArrayImages(images.copy(), "same pixels")), batched)
     assert again._model is None
+    # The package's code or a model config it registers changed (an audit: a config edited in place was answered
+    # with the embeddings of the model before it): encoded again.
+    from clipalign_utils import encoder as encoder_module
+    from clipalign_utils.data import cache
+
+    package = Path(cache.__file__).resolve().parents[1]
+    assert package / "model_configs" / "clipalign-tiny.json" in cache.source_files(package)
+    monkeypatch.setattr(encoder_module, "source_hash", lambda: "other code")
+    changed = Encoder(run.checkpoints[-1], run.model_name, 32, batch_size=16, cache_dir=tmp_path)
+    with pytest.raises(AssertionError, match="the model was loaded on a cache hit"):
+        changed.encode_images(ArrayImages(images, "test"))
 
 
 def test_preprocess_resizes_like_open_clip():

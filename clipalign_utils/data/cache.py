@@ -39,12 +39,18 @@ def cache_root() -> Path:
 
 @functools.lru_cache(maxsize=1)
 def source_hash() -> str:
-    """sha256 over the package's Python source (paths and contents): any code change is a new key."""
+    """sha256 over the package's source (paths and contents): its Python and the model configs it registers with
+    open_clip. Any change to them is a new key, here and in the embedding cache (``encoder.Encoder``)."""
     package = Path(__file__).resolve().parents[1]
     digest = hashlib.sha256()
-    for path in sorted(package.rglob("*.py")):
+    for path in source_files(package):
         digest.update(str(path.relative_to(package)).encode() + b"\0" + path.read_bytes())
     return digest.hexdigest()
+
+
+def source_files(package: Path) -> list[Path]:
+    """What :func:`source_hash` reads: the package's Python files and its model configs."""
+    return sorted([*package.rglob("*.py"), *package.glob("model_configs/*.json")])
 
 
 # The libraries that draw the embedded sets (Pillow's JPEG encoder, scikit-image's photos and filters, scipy's
