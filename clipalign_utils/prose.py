@@ -70,19 +70,34 @@ def layer_label(layer: str) -> str:
     return "embeddings (the tokens entering the first block)" if layer == "embeddings" else layer
 
 
-def best_layer_sentences(layers, score: str, what: str, best: str) -> list[str]:
+def best_layer_sentences(layers, score: str, what: str, best: str, blocks=None) -> list[str]:
     """Per checkpoint of a per-layer table (``iqa_layers``, ``two_afc_layers``; None: only the embedding was
     scored), the vision block scoring highest in ``score`` (``what`` in words, its interval where the table has
-    one) beside the embedding's (``final``); ``best`` says how it is best. A checkpoint whose every layer is
-    undefined (NaN weights) is left out."""
+    one) beside the embedding's (``final``); ``best`` says how it is best. With ``blocks`` (``iqa_best_block``,
+    ``two_afc_best_block``), the best block's margin over the embedding and what its interval says
+    (``metrics.peak.best_block_test``). A checkpoint whose every layer is undefined (NaN weights) is left out."""
     if layers is None:
         return ["layers='final': only the image embedding was scored (run with -p layers=all for every block)"]
     layers = layers.dropna(subset=[score])
     final = layers[layers["layer"] == "final"].set_index("checkpoint")[score]
+    margins = {} if blocks is None else {row["checkpoint"]: row for _, row in blocks.iterrows()}
 
     def interval(row) -> str:  # (tables written before the layers' intervals existed lack them)
         return f" [{row[f'{score}_lo']:.3f}, {row[f'{score}_hi']:.3f}]" if f"{score}_lo" in row.index else ""
 
+    def against(checkpoint) -> str:
+        row = margins.get(checkpoint)
+        if row is None or not math.isfinite(row["margin"]):
+            return ""
+        lo, hi = row["margin_lo"], row["margin_hi"]
+        said = (f"{row['margin']:+.3f}, no interval (too few resamples defined)" if not math.isfinite(lo) else
+                f"{row['margin']:+.3f} [{lo:+.3f}, {hi:+.3f}]: "
+                + ("a block beats the embedding" if lo > 0 else "the embedding beats every block" if hi < 0 else
+                   "no block can be told from the embedding"))
+        return (f"; best block ({layer_label(row['best_block'])}) minus the embedding, the block chosen again on "
+                f"every resample: {said}")
+
     return [f"epoch {row['epoch']:g}: {best} layer {layer_label(row['layer'])} ({what} {row[score]:.3f}"
             f"{interval(row)}; the image embedding, final, {final.get(row['checkpoint'], float('nan')):.3f})"
+            f"{against(row['checkpoint'])}"
             for _, row in layers.loc[layers.groupby("checkpoint", sort=False)[score].idxmax()].iterrows()]

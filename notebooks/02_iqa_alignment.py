@@ -199,7 +199,9 @@ display(iqa_step.compare_distances(run, params, data).round(3))
 # transformer block): the pair's L locations form one vector of L·C values, location l against
 # location l, measured with the chosen distance as the authors' per-layer code does. Averaging the features over space first would cancel zero-mean local damage such as noise or JPEG
 # blocks. Early blocks see pixels, late ones semantics; the paper's question is where low-level
-# alignment lives and how that moves with training.
+# alignment lives and how that moves with training. The most aligned block is picked on the data, so
+# whether it beats the embedding is tested with the pick made again on every bootstrap resample
+# (`iqa_best_block.csv`).
 
 # %%
 if "iqa_layers" in tables:

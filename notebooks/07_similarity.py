@@ -148,7 +148,9 @@ say(similarity_page.iqa_sentences(run, params, tables))
 # ResNet stage, every token of a transformer block, with its class token), with the chosen distance
 # (`normalized_euclidean` scales each channel over all 2N reference–candidate pairs, as the authors'
 # per-layer NIGHTS code does), and the block picks the nearer candidate. `final` is the embedding,
-# scored above. Which depth agrees most with the judges, and does it move as the model trains?
+# scored above. Which depth agrees most with the judges, and does it move as the model trains? Whether
+# the best block beats the embedding is tested as on page 2, the block picked again on every resample
+# (`two_afc_best_block.csv`).
 
 # %%
 if "two_afc_layers" in tables:

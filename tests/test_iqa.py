@@ -345,6 +345,22 @@ def test_layer_sentences():
     assert iqa_page.layer_sentences({**_tables(), "iqa_layers": pd.concat([layers, undefined])}) == [
         "epoch 0: most aligned layer stem (SRCC 0.700 [0.600, 0.800]; the image embedding, final, 0.200)",
         "epoch 0.5: most aligned layer final (SRCC 0.450 [0.350, 0.550]; the image embedding, final, 0.450)"]
+    # the best block against the embedding (iqa_best_block): what its interval says, each way
+    blocks = pd.DataFrame({"checkpoint": ["epoch_0", "epoch_0.5", "epoch_1"], "best_block": ["stem", "stem", None],
+                           "margin": [0.5, -0.35, np.nan], "margin_lo": [0.2, -0.5, np.nan],
+                           "margin_hi": [0.7, -0.1, np.nan]})
+    said = iqa_page.layer_sentences({**_tables(), "iqa_layers": pd.concat([layers, undefined]),
+                                     "iqa_best_block": blocks})
+    assert said == [
+        "epoch 0: most aligned layer stem (SRCC 0.700 [0.600, 0.800]; the image embedding, final, 0.200); best block "
+        "(stem) minus the embedding, the block chosen again on every resample: +0.500 [+0.200, +0.700]: a block beats "
+        "the embedding",
+        "epoch 0.5: most aligned layer final (SRCC 0.450 [0.350, 0.550]; the image embedding, final, 0.450); best "
+        "block (stem) minus the embedding, the block chosen again on every resample: -0.350 [-0.500, -0.100]: the "
+        "embedding beats every block"]
+    blocks.loc[0, ["margin_lo", "margin_hi"]] = [-0.1, 0.9]
+    assert iqa_page.layer_sentences({**_tables(), "iqa_layers": layers, "iqa_best_block": blocks})[0].endswith(
+        "+0.500 [-0.100, +0.900]: no block can be told from the embedding")
 
 
 def test_data_sentences_on_tid2013(tid2013_data, tmp_path):
@@ -474,9 +490,23 @@ def test_notebook_scores_every_layer(smoke_run_copy):
     pd.testing.assert_frame_equal(final.sort_index(), overall.sort_index())
     assert (layers["srcc_lo"] <= layers["srcc"]).all() and (layers["srcc"] <= layers["srcc_hi"]).all()
     assert (smoke_run_copy / "figures" / "iqa_layers.png").stat().st_size > 0
+    # the best block against the embedding, per checkpoint: its scores are the layers table's
+    best = pd.read_csv(smoke_run_copy / "metrics" / "iqa_best_block.csv")
+    assert list(best.columns) == ["checkpoint", "epoch", "dataset", "distance", "best_block", "best_srcc", "final_srcc",
+                                  "margin", "margin_lo", "margin_hi", "n_blocks"]
+    blocks = layers[layers["layer"] != "final"]
+    top = blocks.loc[blocks.groupby("checkpoint", sort=False)["srcc"].idxmax()].set_index("checkpoint")
+    best = best.set_index("checkpoint")
+    assert list(best.index) == list(top.index) and (best["best_block"] == top["layer"]).all()
+    np.testing.assert_array_equal(best["best_srcc"], top["srcc"])
+    np.testing.assert_array_equal(best["final_srcc"], final.loc[best.index, "srcc"])
+    np.testing.assert_allclose(best["margin"], best["best_srcc"] - best["final_srcc"], atol=1e-12)
+    assert (best["n_blocks"] == 5).all() and (best["margin_lo"] <= best["margin_hi"]).all()
+    assert "minus the embedding, the block chosen again on every resample" in _notebook_text(smoke_run_copy)
     # measured again with the embedding alone, the per-layer table of the first measurement goes with it
     run_step("iqa", smoke_run_copy, "smoke", {"layers": "final"}, progress=False)
     assert not (smoke_run_copy / "metrics" / "iqa_layers.csv").exists()
+    assert not (smoke_run_copy / "metrics" / "iqa_best_block.csv").exists()
     assert not (smoke_run_copy / "figures" / "iqa_layers.png").exists()
 
 

@@ -642,3 +642,33 @@ def test_an_early_checkpoint_without_a_value_is_left_out_of_the_peak_and_its_rep
     # early window (0, 1]: 0.5 at 0.25 (0.5 + 0.01 r per resample) minus the final 0.3
     assert (some["early_drop"], some["early_peak_epoch"]) == pytest.approx((0.2, 0.25))
     assert (some["lo"], some["hi"]) == pytest.approx(tuple(np.quantile(0.2 + 0.01 * np.arange(10), [0.025, 0.975])))
+
+
+def test_the_best_block_test_recomputes_the_best_block_on_every_resample():
+    """margin = max over blocks − final, on the data and on each resample (whose own best block may differ)."""
+    from clipalign_utils.metrics.peak import best_block_test, mean_replicates
+
+    layers = ["stem", "layer1", "broken", "final"]
+    values = [0.5, 0.7, np.nan, 0.6]
+    replicates = np.array([[0.9, 0.4, 0.5, 0.5],    # stem: best on resamples 0 and 2
+                           [0.7, 0.8, 0.3, 0.6],    # layer1: best on resamples 1 and 3
+                           [np.nan] * 4,            # a block undefined here: not a block of the test
+                           [0.6, 0.6, 0.6, 0.6]])   # final
+    test = best_block_test(layers, values, replicates, level=0.5)
+    margins = np.array([0.9, 0.8, 0.5, 0.6]) - 0.6  # [0.3, 0.2, -0.1, 0.0]
+    lo, hi = np.quantile(margins, [0.25, 0.75])
+    assert test == pytest.approx({"best_block": "layer1", "best_value": 0.7, "final_value": 0.6, "n_blocks": 2,
+                                  "margin": 0.1, "margin_lo": lo, "margin_hi": hi})
+    assert (lo, hi) == pytest.approx((-0.025, 0.225))  # by hand: quartiles of [-0.1, 0, 0.2, 0.3]
+    only_final = best_block_test(["final"], [0.6], np.full((1, 4), 0.6))
+    assert only_final["best_block"] is None and np.isnan(only_final["margin"]) and only_final["n_blocks"] == 0
+    # every row over the same draws: items drawn where no group repeats, whole groups where they do
+    matrix = np.array([[1.0, 0.0, 0.0], [0.0, 1.0, np.nan]])
+    draws = np.random.default_rng(3).integers(0, 3, size=(5, 3))
+    expected = np.stack([np.nanmean(row[draws], axis=1) for row in matrix])
+    np.testing.assert_array_equal(mean_replicates(matrix, None, 5, 3), expected)
+    np.testing.assert_array_equal(mean_replicates(matrix, np.array(["a", "b", "c"]), 5, 3), expected)
+    grouped = mean_replicates(np.array([[1.0, 1.0, 0.0]]), np.array(["a", "a", "b"]), 4, 0)
+    groups = np.random.default_rng(0).integers(0, 2, size=(4, 2))  # a drawn k times counts its two items k times
+    times_a = (groups == 0).sum(axis=1)
+    np.testing.assert_allclose(grouped[0], 2 * times_a / (2 * times_a + (groups == 1).sum(axis=1)))

@@ -529,10 +529,19 @@ def test_every_layer_chooses_as_the_authors_per_layer_code_measures(tiny_run, sm
             assert row["score_lo"] <= row["score"] <= row["score_hi"]
     again = step.measure(tiny_run, params, small_data)  # the block statistics from the cache, identical
     pd.testing.assert_frame_equal(again["two_afc_layers"], layers)
+    pd.testing.assert_frame_equal(again["two_afc_best_block"], tables["two_afc_best_block"])
+    # the best block against the embedding: on the layers' scores, its interval over the triplets' resamples
+    best = tables["two_afc_best_block"].set_index("checkpoint")
+    assert list(best.columns) == step.BEST_BLOCK_COLUMNS[1:]
+    top = layers[layers["layer"] != "final"].loc[lambda t: t.groupby("checkpoint", sort=False)["score"].idxmax()]
+    assert list(best["best_block"]) == list(top["layer"]) and list(best["best_score"]) == list(top["score"])
+    np.testing.assert_allclose(best["margin"], top["score"].to_numpy() - final, atol=1e-12)
+    assert (best["n_blocks"] == 5).all() and (best["margin_lo"] <= best["margin_hi"]).all()
     best = layers.loc[layers.groupby("checkpoint", sort=False)["score"].idxmax()]
     sentences = step_page.layer_sentences(tables)
     assert sentences[0].startswith(f"epoch 0: most agreeing layer {best['layer'].iloc[0]} (2AFC score "
                                    f"{best['score'].iloc[0]:.3f} [") and f"the image embedding, final, {final[0]:.3f})" in sentences[0]
+    assert "minus the embedding, the block chosen again on every resample: " in sentences[0]
     assert len(sentences) == 2
     assert step_page.layer_figure(tables).axes[0].get_title() == "2AFC score of each vision block's output over training"
     assert step_page.layer_figure({}) is None
@@ -559,6 +568,7 @@ def test_notebook_scores_every_layer(smoke_run_copy):
     overall = two_afc[two_afc["subset"] == "all"].set_index("checkpoint")["score"]
     pd.testing.assert_series_equal(final.sort_index(), overall.sort_index(), check_names=False)
     assert len(layers) == 6 * len(overall) and layers["score"].between(0, 1).all()
+    assert len(pd.read_csv(metrics / "two_afc_best_block.csv")) == len(overall)
     assert (smoke_run_copy / "figures" / "two_afc_layers.png").stat().st_size > 0
     text = notebook_text(smoke_run_copy / "notebooks" / "07_similarity.ipynb")
     assert "most agreeing layer" in text
@@ -566,7 +576,7 @@ def test_notebook_scores_every_layer(smoke_run_copy):
     assert steps["similarity"]["parameters"]["layers"] == "all"
     # measured again with the embedding alone, the per-layer table and its figure go
     run_step("similarity", smoke_run_copy, "smoke", {"layers": "final"}, progress=False)
-    assert not (metrics / "two_afc_layers.csv").exists()
+    assert not (metrics / "two_afc_layers.csv").exists() and not (metrics / "two_afc_best_block.csv").exists()
     assert not (smoke_run_copy / "figures" / "two_afc_layers.png").exists()
 
 

@@ -15,7 +15,7 @@ from scipy.optimize import OptimizeWarning, curve_fit
 
 from clipalign_utils.choices import DISTANCES
 from clipalign_utils.errors import ParameterError
-from clipalign_utils.metrics.stats import (bootstrap_spearman_grouped, finite_pairs, spearman,
+from clipalign_utils.metrics.stats import (bootstrap_spearman_grouped, finite_pairs, percentile_interval, spearman,
                                            spearman_replicates_grouped)
 # "Early" in the paper's claim: after the untrained checkpoint, at most a third of the run (metrics.peak).
 from clipalign_utils.metrics.peak import EARLY_FRACTION, early_window, paired_early_peak
@@ -245,11 +245,13 @@ def iqa_table(pairs: pd.DataFrame, distance_col: str = "distance", n_boot: int =
 SCORED_PAIRS_COLUMNS = ["srcc", "srcc_lo", "srcc_hi", "krcc", "plcc", "pearson", "n_pairs"]
 
 
-def scored_pairs(distance, quality, reference, n_boot: int = 1000, seed: int = 0) -> dict:
+def scored_pairs(distance, quality, reference, n_boot: int = 1000, seed: int = 0, replicates=None) -> dict:
     """One set of pairs' scores (SCORED_PAIRS_COLUMNS): :func:`alignment_scores`, the SRCC's interval from
-    resampling ``reference`` images, and n_pairs, the pairs with a finite distance and quality."""
+    resampling ``reference`` images (from ``replicates``, its values on those resamples, where given), and
+    n_pairs, the pairs with a finite distance and quality."""
     distance, quality = np.asarray(distance, dtype=float), np.asarray(quality, dtype=float)
-    lo, hi = bootstrap_spearman_grouped(-distance, quality, np.asarray(reference), n_boot=n_boot, seed=seed)
+    lo, hi = (bootstrap_spearman_grouped(-distance, quality, np.asarray(reference), n_boot=n_boot, seed=seed)
+              if replicates is None else percentile_interval(replicates))
     scores = alignment_scores(distance, quality)
     return {"srcc": scores["srcc"], "srcc_lo": lo, "srcc_hi": hi, "krcc": scores["krcc"], "plcc": scores["plcc"],
             "pearson": scores["pearson"], "n_pairs": int(np.count_nonzero(np.isfinite(distance) & np.isfinite(quality)))}

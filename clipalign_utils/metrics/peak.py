@@ -10,6 +10,8 @@ per replicate and recomputing the *whole* statistic — the maximum included —
 checkpoint: the peak is not picked on the data, and the comparison with the final checkpoint is paired.
 :func:`paired_early_peak` does this from each checkpoint's value and replicates (the IQA step's SRCC);
 :func:`mean_peak_test` for a measure that is a mean over items (the 2AFC score, saliency sAUC).
+:func:`best_block_test` asks the same of the layers of one checkpoint: is its best vision block more aligned
+than the image embedding, the block's maximum recomputed on every resample.
 """
 from __future__ import annotations
 
@@ -53,6 +55,45 @@ def paired_early_peak(epochs, values, replicates, level: float = 0.95,
     lo, hi = percentile_interval(drops, level)  # its guard: nan when fewer than half the drops are defined
     return {**result, "early_drop": float(values[peak] - values[-1]), "lo": lo, "hi": hi,
             "early_peak_epoch": float(epochs[peak]), "early_peak_value": float(values[peak])}
+
+
+def best_block_test(layers, values, replicates, level: float = 0.95) -> dict:
+    """Is some vision block more aligned than the image embedding? ``layers`` names the rows of ``values``
+    (the measure per layer) and ``replicates`` (its value on resample r, the same resample for every layer),
+    one of them ``final``, the embedding. With B the blocks (every other layer defined there), the statistic is
+
+        margin = max_{b ∈ B} S(b) − S(final),
+
+    with the maximum recomputed on every resample, as the early-peak test recomputes its peak: the block is not
+    picked on the data. Its interval above 0: a block is more aligned than the embedding; below 0: none is.
+    Keys: best_block (the argmax of B), best_value, final_value, margin, margin_lo, margin_hi, n_blocks."""
+    layers = list(layers)
+    values, replicates = np.asarray(values, dtype=float), np.asarray(replicates, dtype=float)
+    final = layers.index("final")
+    blocks = np.array([i != final and np.isfinite(values[i]) for i in range(len(layers))])
+    nan = float("nan")
+    result = {"final_value": float(values[final]), "n_blocks": int(blocks.sum())}
+    if not blocks.any():
+        return {"best_block": None, "best_value": nan, **result, "margin": nan, "margin_lo": nan, "margin_hi": nan}
+    best = int(np.flatnonzero(blocks)[np.argmax(values[blocks])])
+    with warnings.catch_warnings():  # a resample where every block is undefined: nan, left out of the interval
+        warnings.simplefilter("ignore", RuntimeWarning)
+        margins = np.nanmax(replicates[blocks], axis=0) - replicates[final]
+    lo, hi = percentile_interval(margins, level)
+    return {"best_block": layers[best], "best_value": float(values[best]), **result,
+            "margin": float(values[best] - values[final]), "margin_lo": lo, "margin_hi": hi}
+
+
+def mean_replicates(matrix: np.ndarray, labels: np.ndarray | None, n_boot: int, seed: int) -> np.ndarray:
+    """(rows, n_boot) means over items (the columns of ``matrix``; undefined values left out of a row's mean),
+    every row over the same resample: whole groups drawn where ``labels`` (item → group) share them, the items
+    themselves otherwise, as :func:`mean_peak_test` draws them."""
+    with warnings.catch_warnings():  # a row with no defined item: nan, not a warning
+        warnings.simplefilter("ignore", RuntimeWarning)
+        if labels is not None and shares_groups(labels):
+            return _grouped_replicates(matrix, labels, n_boot, seed)
+        draws = np.random.default_rng(seed).integers(0, matrix.shape[1], size=(n_boot, matrix.shape[1]))
+        return np.stack([np.nanmean(row[draws], axis=1) for row in matrix])
 
 
 def _grouped_replicates(matrix: np.ndarray, labels: np.ndarray, n_boot: int, seed: int) -> np.ndarray:
@@ -100,12 +141,8 @@ def mean_peak_test(per_item: pd.DataFrame, value: str, item: str, n_boot: int = 
     with warnings.catch_warnings():  # a checkpoint with no defined item: nan, not a warning
         warnings.simplefilter("ignore", RuntimeWarning)
         grouped = bool(n_items) and labels is not None and shares_groups(labels)
-        if grouped:
-            replicates = _grouped_replicates(matrix, labels, n_boot, seed)
-        else:
-            draws = np.random.default_rng(seed).integers(0, matrix.shape[1], size=(n_boot, matrix.shape[1]))
-            # nanmean over the items kept (no nan left but a checkpoint's with none defined): the sums the test
-            # took before items were kept, so a table without undefined items keeps its last bits
-            replicates = np.stack([np.nanmean(row[draws], axis=1) for row in matrix])
+        # (nanmean over the items kept, no nan left but a checkpoint's with none defined: the sums the test took
+        # before items were kept, so a table without undefined items keeps its last bits)
+        replicates = mean_replicates(matrix, labels if grouped else None, n_boot, seed)
         result = paired_early_peak(epochs, np.nanmean(matrix, axis=1), replicates, level, early_fraction)
     return {**result, "n_items": n_items, **({"n_groups": len(pd.unique(labels))} if grouped else {})}

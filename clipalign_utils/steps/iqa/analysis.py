@@ -26,13 +26,19 @@ from ...layout import RunDir
 from ...metrics.families import mark_seen, within_family_alignment
 from ...metrics.iqa import (DISTANCES, SCORED_PAIRS_COLUMNS, alignment_scores, block_distance, early_peak_test,
                             iqa_table, pair_distances, pair_rows, peak_summary, per_pair, scored_pairs)
+from ...metrics.peak import best_block_test
+from ...metrics.stats import spearman_replicates_grouped
 
 IQA_COLUMNS = ["checkpoint", "epoch", "dataset", "distance", "distortion", "srcc", "srcc_lo", "srcc_hi", "krcc",
                "plcc", "pearson", "n_pairs", "iqa_resize"]
 PAIR_COLUMNS = ["checkpoint", "epoch", "reference", "distortion", "level", "quality", "model_distance"]
 LAYER_COLUMNS = ["checkpoint", "epoch", "dataset", "distance", "layer", *SCORED_PAIRS_COLUMNS]
 SCORES = ("srcc", "krcc", "plcc", "pearson")
-OPTIONAL_TABLES = ("iqa_layers",)  # with layers="all" only (io.write_tables removes one left from before)
+# iqa_best_block.csv (layers="all" only): is the best block's SRCC above the embedding's (metrics.peak.best_block_test)
+BEST_BLOCK_NAMES = {"best_value": "best_srcc", "final_value": "final_srcc"}
+BEST_BLOCK_COLUMNS = ["checkpoint", "epoch", "dataset", "distance", "best_block", "best_srcc", "final_srcc", "margin",
+                      "margin_lo", "margin_hi", "n_blocks"]
+OPTIONAL_TABLES = ("iqa_layers", "iqa_best_block")  # layers="all" only (io.write_tables removes them left from before)
 # iqa_families columns: (column, what its sentence calls it)
 FAMILY_CURVES = [("within_seen_srcc", "seen families"), ("within_unseen_srcc", "unseen families"),
                  ("within_family_srcc", "all families"), ("overall_srcc", "all pairs (overall)")]
@@ -61,12 +67,14 @@ def measure(run: Run, params: dict, data: IQAData | None = None) -> dict[str, pd
     training: :func:`family_alignment`) and, with ``params["layers"] == "all"``, "iqa_layers"
     (:func:`layer_scores`), for params' distance, n_boot and seed. ``data``: default :func:`load`."""
     data = load(run, params) if data is None else data
-    rows, pair_rows, layer_rows = [], [], []
+    rows, pair_rows, layer_rows, best_rows = [], [], [], []
     for checkpoint, encoder in _encoders(run, params):
         scored = data.pairs.assign(model_distance=_distances(
             encoder.encode_images(data.references), encoder.encode_images(data.distorted), data, params["distance"]))
         if params["layers"] == "all":
-            layer_rows += layer_scores(checkpoint, encoder, data, params, scored["model_distance"].to_numpy())
+            rows_of_layers, best = layer_scores(checkpoint, encoder, data, params, scored["model_distance"].to_numpy())
+            layer_rows += rows_of_layers
+            best_rows.append(best)
         table = iqa_table(scored, distance_col="model_distance", n_boot=params["n_boot"], seed=bootstrap_seed(params))
         rows.append(table.assign(checkpoint=checkpoint.name, epoch=checkpoint.epoch, dataset=data.name,
                                  distance=params["distance"], iqa_resize=data.resize_mode))
@@ -79,6 +87,7 @@ def measure(run: Run, params: dict, data: IQAData | None = None) -> dict[str, pd
               "iqa_families": family_alignment(iqa, run.run_dir)[1]}
     if params["layers"] == "all":
         tables["iqa_layers"] = pd.DataFrame(layer_rows, columns=LAYER_COLUMNS)
+        tables["iqa_best_block"] = pd.DataFrame(best_rows, columns=BEST_BLOCK_COLUMNS)
     return tables
 
 
@@ -93,10 +102,11 @@ def compare_distances(run: Run, params: dict, data: IQAData) -> pd.DataFrame:
 
 
 def layer_scores(checkpoint, encoder, data: IQAData, params: dict, final: np.ndarray) -> list[dict]:
-    """iqa_layers.csv's rows of one checkpoint: per vision block, and ``final`` (the embedding, whose pair
-    distances iqa.csv scored: ``final``), the alignment of the block's output compared location by location
-    (``metrics.iqa.block_distance``), its pairs reduced as the encoder streams the distorted images
-    (``Encoder.encode_block_pairs``)."""
+    """(iqa_layers.csv's rows of one checkpoint, its iqa_best_block.csv row). The rows: per vision block, and
+    ``final`` (the embedding, whose pair distances iqa.csv scored: ``final``), the alignment of the block's output
+    compared location by location (``metrics.iqa.block_distance``), its pairs reduced as the encoder streams the
+    distorted images (``Encoder.encode_block_pairs``). The row: whether the best block's SRCC is above the
+    embedding's (``metrics.peak.best_block_test``, resampling reference images)."""
     quality = data.pairs["quality"].to_numpy()
     reference_rows, distorted_rows = pair_rows(data.pairs["reference_index"], data.pairs["distorted_index"],
                                                data.patches_per_image)
@@ -104,11 +114,17 @@ def layer_scores(checkpoint, encoder, data: IQAData, params: dict, final: np.nda
     layers = {layer: per_pair(block_distance(statistics, params["distance"]), data.patches_per_image)
               for layer, statistics in blocks.items()}
     layers["final"] = final
-    # each layer scored as iqa.csv's `all` row is (its interval resampling reference images, the same draws)
-    return [{"checkpoint": checkpoint.name, "epoch": checkpoint.epoch, "dataset": data.name,
-             "distance": params["distance"], "layer": layer,
-             **scored_pairs(distances, quality, data.pairs["reference"], params["n_boot"], bootstrap_seed(params))}
+    # each layer scored as iqa.csv's `all` row is (its interval resampling reference images, the same draws for
+    # every layer: the best block's test compares them resample by resample)
+    references = data.pairs["reference"].to_numpy()
+    replicates = {layer: spearman_replicates_grouped(-distances, quality, references, params["n_boot"],
+                                                     bootstrap_seed(params)) for layer, distances in layers.items()}
+    where = {"checkpoint": checkpoint.name, "epoch": checkpoint.epoch, "dataset": data.name,
+             "distance": params["distance"]}
+    rows = [{**where, "layer": layer, **scored_pairs(distances, quality, references, replicates=replicates[layer])}
             for layer, distances in layers.items()]
+    best = best_block_test(list(layers), [row["srcc"] for row in rows], list(replicates.values()))
+    return rows, {**where, **{BEST_BLOCK_NAMES.get(k, k): v for k, v in best.items()}}
 
 
 def seen_families(run_dir: str | Path) -> tuple[str, ...]:

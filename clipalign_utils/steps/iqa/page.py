@@ -190,4 +190,4 @@ def distance_sentences(tables: dict[str, pd.DataFrame], params: dict) -> list[st
 
 def layer_sentences(tables: dict[str, pd.DataFrame]) -> list[str]:
     """The most aligned vision block at each checkpoint (iqa_layers), or that only the embedding was scored."""
-    return best_layer_sentences(tables.get("iqa_layers"), "srcc", "SRCC", "most aligned")
+    return best_layer_sentences(tables.get("iqa_layers"), "srcc", "SRCC", "most aligned", tables.get("iqa_best_block"))

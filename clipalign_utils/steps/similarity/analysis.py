@@ -13,7 +13,7 @@ import pandas as pd
 from ...results.tables import pick_distance
 from ...record import records_evaluation_sets
 from ...config import bootstrap_seed
-from ...metrics.peak import mean_peak_test
+from ...metrics.peak import best_block_test, mean_peak_test, mean_replicates
 from ...checkpoints import Run
 from ...data.two_afc import TwoAFCData, load_two_afc
 from ...encoder import run_encoders
@@ -26,7 +26,12 @@ CSV_COLUMNS = list(TABLE.columns)  # the registered schema of two_afc.csv
 PER_TRIPLET_COLUMNS = ["checkpoint", "epoch", "triplet", "d0", "d1", "model_choice", "score"]
 # two_afc_layers.csv (layers="all" only): the overall score of every vision block's output.
 LAYER_COLUMNS = ["checkpoint", "epoch", "dataset", "distance", "layer", "score", "score_lo", "score_hi", "n_triplets"]
-OPTIONAL_TABLES = ("two_afc_layers",)  # with layers="all" only (io.write_tables removes one left from before)
+# two_afc_best_block.csv (layers="all" only): is the best block's score above the embedding's
+BEST_BLOCK_NAMES = {"best_value": "best_score", "final_value": "final_score"}
+BEST_BLOCK_COLUMNS = ["checkpoint", "epoch", "dataset", "distance", "best_block", "best_score", "final_score",
+                      "margin", "margin_lo", "margin_hi", "n_blocks"]
+# with layers="all" only (io.write_tables removes them left from before)
+OPTIONAL_TABLES = ("two_afc_layers", "two_afc_best_block")
 CLEAR_MARGIN = 0.2  # "the judges lean clearly one way": |p − ½| at least this
 
 
@@ -86,12 +91,14 @@ def measure(run: Run, params: dict, data: TwoAFCData | None = None) -> dict[str,
     "two_afc_layers" (:func:`layer_scores`)}. Embeddings go through the run's cache."""
     data = load(run, params) if data is None else data
     distance = params["distance"]
-    rows, per_triplet, layer_rows = [], [], []
+    rows, per_triplet, layer_rows, best_rows = [], [], [], []
     for checkpoint, encoder in run_encoders(run, params["device"], params["eval_batch_size"],
                                             cache_dir=run.layout.cache, progress=True):
         d0, d1 = triplet_distances(encoder, data, distance)
         if params["layers"] == "all":
-            layer_rows += layer_scores(checkpoint, encoder, data, params, (d0, d1))
+            rows_of_layers, best = layer_scores(checkpoint, encoder, data, params, (d0, d1))
+            layer_rows += rows_of_layers
+            best_rows.append(best)
         table = two_afc_table(data.triplets.assign(d0=d0, d1=d1), n_boot=params["n_boot"], seed=bootstrap_seed(params))
         rows.append(table.assign(checkpoint=checkpoint.name, epoch=checkpoint.epoch, dataset=data.name,
                                  distance=distance))
@@ -111,12 +118,15 @@ def measure(run: Run, params: dict, data: TwoAFCData | None = None) -> dict[str,
               "two_afc_peak": pd.DataFrame([{"dataset": data.name, "distance": distance, **peak}])}
     if params["layers"] == "all":
         tables["two_afc_layers"] = pd.DataFrame(layer_rows, columns=LAYER_COLUMNS)
+        tables["two_afc_best_block"] = pd.DataFrame(best_rows, columns=BEST_BLOCK_COLUMNS)
     return tables
 
 
 def layer_scores(checkpoint, encoder, data: TwoAFCData, params: dict, final: tuple[np.ndarray, np.ndarray]
                  ) -> list[dict]:
-    """two_afc_layers.csv's rows of one checkpoint: per vision block, and ``final`` (the embedding, whose
+    """(two_afc_layers.csv's rows of one checkpoint, its two_afc_best_block.csv row: whether the best block's
+    score is above the embedding's, ``metrics.peak.best_block_test``). The rows: per vision block, and
+    ``final`` (the embedding, whose
     (d0, d1) two_afc.csv scored: ``final``), the overall 2AFC score (all triplets) of the block's output,
     compared location by location (``metrics.iqa.block_distance``) as the authors' per-layer NIGHTS code does,
     with d0 and d1 measured alike (``normalized_euclidean`` scales each channel over the 2N reference–candidate
@@ -129,13 +139,20 @@ def layer_scores(checkpoint, encoder, data: TwoAFCData, params: dict, final: tup
         distances = per_pair(block_distance(both, params["distance"]), data.patches_per_image)
         layers[layer] = distances[:n], distances[n:]
     layers["final"] = final
+    where = {"checkpoint": checkpoint.name, "epoch": checkpoint.epoch, "dataset": data.name,
+             "distance": params["distance"]}
     rows = []
     for layer, (d0, d1) in layers.items():
         score = two_afc_table(data.triplets.assign(d0=d0, d1=d1), n_boot=params["n_boot"],
                               seed=bootstrap_seed(params)).iloc[0]  # the "all" row
-        rows.append({"checkpoint": checkpoint.name, "epoch": checkpoint.epoch, "dataset": data.name,
-                     "distance": params["distance"], "layer": layer, **score.drop("subset").to_dict()})
-    return rows
+        rows.append({**where, "layer": layer, **score.drop("subset").to_dict()})
+    # the best block against the embedding: every layer's mean over the same resamples of triplets (of whole
+    # references where triplets share them, as the table's intervals draw)
+    per_triplet = np.stack([two_afc_scores(d0, d1, data.triplets["p"]) for d0, d1 in layers.values()])
+    references = data.triplets["reference"].to_numpy() if "reference" in data.triplets.columns else None
+    replicates = mean_replicates(per_triplet, references, params["n_boot"], bootstrap_seed(params))
+    best = best_block_test(list(layers), [row["score"] for row in rows], replicates)
+    return rows, {**where, **{BEST_BLOCK_NAMES.get(k, k): v for k, v in best.items()}}
 
 
 def overall(tables: dict[str, pd.DataFrame]) -> pd.DataFrame:

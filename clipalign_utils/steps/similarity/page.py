@@ -124,7 +124,8 @@ def layer_figure(tables: dict[str, pd.DataFrame]):
 def layer_sentences(tables: dict[str, pd.DataFrame]) -> list[str]:
     """The vision block that agrees most with the judges at each checkpoint (two_afc_layers), with its
     interval, or that only the embedding was scored."""
-    return best_layer_sentences(tables.get("two_afc_layers"), "score", "2AFC score", "most agreeing")
+    return best_layer_sentences(tables.get("two_afc_layers"), "score", "2AFC score", "most agreeing",
+                                tables.get("two_afc_best_block"))
 
 
 # --- right and wrong ---------------------------------------------------------------------------
