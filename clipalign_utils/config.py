@@ -247,9 +247,10 @@ def resolve(preset: str = "default", *, every_step: bool = True, **overrides: An
             check_step(step.name, params)
     if not 0 <= params["quality_variation"] <= 1:
         raise ParameterError(f"parameter quality_variation must lie in [0, 1], got {params['quality_variation']!r}")
-    for name in ("seed", "eval_seed"):  # numpy's and torch's generators take no negative seed
-        if params[name] < 0:
-            raise ParameterError(f"parameter {name} must be >= 0, got {params[name]!r}")
+    for name in ("seed", "eval_seed"):  # numpy's and torch's generators take no negative seed, torch's none of 2**64
+        if not 0 <= params[name] < 2**64:
+            raise ParameterError(f"parameter {name} must be >= 0 and below 2**64 (torch's generator), got "
+                                 f"{params[name]!r}")
     # The world's own checks (image_size, texture_correlation, texture_scale, quality_families), here rather
     # than when the train page first draws it, after the run's folder is made.
     params["quality_families"] = training_world(params).quality_families

@@ -5,14 +5,18 @@ so one process on a CPU, one GPU, or many GPUs under ``torchrun`` run the same c
 (under torchrun each rank takes its slice of every batch and ``ClipLoss`` gathers
 features across ranks, as open_clip_train does).
 
-Checkpoints are open_clip_train's format: ``checkpoints/epoch_<E>.pt`` holding
-``{"epoch", "name", "state_dict", "optimizer"}``; ``open_clip.create_model(name,
+Checkpoints keep open_clip_train's layout: ``checkpoints/epoch_<E>.pt`` holding
+``{"epoch", "step", "name", "state_dict"}``, the latest also ``"optimizer"``, and the threads per process and
+the processes that trained up to it (``"threads"``, ``"processes"``); ``open_clip.create_model(name,
 pretrained=path)`` loads them. ``E`` is 0 for the untrained model and a fraction for
-checkpoints inside the first pass over the data, where the dynamics of interest live.
+checkpoints inside the first pass over the data, where the dynamics of interest live. open_clip_train's
+``--resume`` cannot continue one: the optimizer's parameter groups are this trainer's (:func:`adamw`) and
+``epoch`` is a float.
 
 Running the same command on a run directory that holds an interrupted run continues
 from its last checkpoint; since every batch is a pure function of (seed, epoch, step),
-the result equals an uninterrupted run's.
+the result equals an uninterrupted run's, on the same number of threads (their count sets the
+reductions' order, so another count ends with other last bits: the training page says where it changed).
 """
 from __future__ import annotations
 
@@ -31,6 +35,7 @@ from open_clip_train.scheduler import cosine_lr
 from tqdm import tqdm  # plain text bars: no widget library needed in notebooks
 
 from . import models
+from .checkpoints import checkpoint_schedule, early_step, epoch_steps, format_epoch  # noqa: F401 (train.*)
 from .data.world import CAPTION_TEMPLATES, SHAPES, WorldSample, make_items, make_pairs, training_world
 from .errors import CheckpointError
 from .io import atomic_write, write_text
@@ -39,33 +44,6 @@ from .record import RECORDED_BEFORE, TRAINING_KEYS, jsonable
 
 # The parameters that determine the trained weights; a run directory remembers them (train_params.json).
 TRAIN_KEYS = TRAINING_KEYS
-
-
-def format_epoch(epoch: float) -> str:
-    """0 -> '0', 0.25 -> '0.25', 3.0 -> '3' (the file-name form of an epoch)."""
-    return f"{round(epoch, 4):g}"
-
-
-def epoch_steps(params) -> int:
-    """Optimiser steps in an epoch (the last partial batch dropped)."""
-    return params["samples_per_epoch"] // params["batch_size"]
-
-
-def early_step(fraction: float, steps_per_epoch: int) -> int:
-    """The step an early checkpoint asked at ``fraction`` of the first epoch is saved at: the nearest."""
-    return int(round(fraction * steps_per_epoch))
-
-
-def checkpoint_schedule(steps_per_epoch: int, epochs: int, early: tuple[float, ...]) -> dict[int, float]:
-    """{step: epoch} at which to save: the untrained model, the early fractions, every epoch end."""
-    schedule = {0: 0.0}
-    for fraction in early:
-        step = early_step(fraction, steps_per_epoch)
-        if 0 < step < steps_per_epoch:
-            schedule[step] = round(step / steps_per_epoch, 4)
-    for epoch in range(1, epochs + 1):
-        schedule[epoch * steps_per_epoch] = float(epoch)
-    return dict(sorted(schedule.items()))
 
 
 def _atomic_torch_save(obj, path: Path) -> None:
@@ -180,8 +158,10 @@ def tokenize_each_once(tokenizer, captions: list[str]) -> torch.Tensor:
 
 
 def adamw(model: torch.nn.Module, params: dict) -> torch.optim.AdamW:
-    """The trainer's optimizer: AdamW with no weight decay on gains, biases, embeddings and the logit scale,
-    as in open_clip_train."""
+    """The trainer's optimizer: AdamW with no weight decay on gains, biases, the logit scale (open_clip_train's
+    rule: every parameter of fewer than two dimensions) and also the embeddings (token and positional), which
+    open_clip_train decays: the rows of the token table no caption uses stay untouched (``TrainedTokenRows``).
+    torch's betas and eps for every model, where open_clip_train gives a ViT (0.9, 0.98) and 1e-6."""
     decay = [p for nm, p in model.named_parameters() if p.ndim >= 2 and "embedding" not in nm]
     no_decay = [p for nm, p in model.named_parameters() if not (p.ndim >= 2 and "embedding" not in nm)]
     # fused: one kernel for all parameters instead of a dozen ops per tensor (a third of a CPU step). Its
@@ -336,7 +316,8 @@ def train(run_dir: str | Path, params: dict, progress: bool = True) -> list[Path
         path = ckpt_dir / f"epoch_{format_epoch(epoch)}.pt"
         weights = token_rows.state_dict() if token_rows is not None else bare.state_dict()
         moments = token_rows.optimizer_state(optimizer) if token_rows is not None else optimizer.state_dict()
-        checkpoint = {"epoch": epoch, "step": step, "name": name, "state_dict": weights}
+        checkpoint = {"epoch": epoch, "step": step, "name": name, "state_dict": weights,
+                      "threads": torch.get_num_threads(), "processes": world_size}
         _atomic_torch_save({**checkpoint, "optimizer": moments}, path)
         # Only the latest checkpoint keeps the optimizer state (what resuming needs): it is twice the
         # weights' size, and every checkpoint still loads with open_clip without it.

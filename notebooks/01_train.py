@@ -94,6 +94,7 @@ train.train(run_dir, params)
 run = checkpoints.discover_run(run_dir)
 say(training.checkpoints_sentence(run))
 say(training.early_checkpoints_sentences(params))
+say(training.threads_sentences(run))
 display(training.checkpoint_table(run))
 
 # %%

@@ -173,8 +173,18 @@ BEFORE_ANYTHING = [
     (["run", "--preset", "smoke", "-p", "lr=-1"], "parameter lr must be positive, got -1.0"),
     (["run", "--preset", "smoke", "-p", "warmup=-5"], "parameter warmup must be >= 0, got -5"),
     (["run", "--preset", "smoke", "-p", "weight_decay=-1"], "parameter weight_decay must be >= 0"),
-    (["run", "--preset", "smoke", "-p", "seed=-1"], "parameter seed must be >= 0, got -1"),
-    (["run", "--preset", "smoke", "--seeds", "-1"], "parameter seed must be >= 0, got -1"),
+    (["run", "--preset", "smoke", "-p", "seed=-1"], "parameter seed must be >= 0 and below 2**64 (torch's generator), "
+                                                   "got -1"),
+    (["run", "--preset", "smoke", "--seeds", "-1"], "parameter seed must be >= 0 and below 2**64"),
+    # torch's generator takes no seed of 2**64 (an audit: it failed in the training page, its folder made)
+    (["run", "--preset", "smoke", "-p", "seed=18446744073709551616"], "got 18446744073709551616"),
+    (["run", "--preset", "smoke", "-p", "eval_seed=18446744073709551616"], "parameter eval_seed must be >= 0 and below"),
+    # two early steps named alike (a name keeps 4 decimals): the later would overwrite the earlier, epoch_0 included
+    (["run", "--preset", "smoke", "-p", "samples_per_epoch=100004", "-p", "batch_size=2", "-p",
+      "early_checkpoints=0.00003"], "early_checkpoints=3e-05: with 50002 optimiser steps an epoch, steps 0 and 2 "
+                                   "would both be saved as epoch_0.pt (a name keeps 4 decimals)"),
+    (["run", "--preset", "smoke", "-p", "samples_per_epoch=100004", "-p", "batch_size=2", "-p",
+      "early_checkpoints=0.2469,0.24692"], "steps 12345 and 12346 would both be saved as epoch_0.2469.pt"),
     (["run", "--preset", "smoke", "-p", "sigmas=-0.1"], "parameter sigmas: every noise level must be >= 0"),
     (["run", "--preset", "smoke", "-p", "sigmas="], "give at least one noise level above 0"),
     (["run", "--preset", "smoke", "-p", "sigmas=0"], "give at least one noise level above 0"),

@@ -80,3 +80,40 @@ def test_an_early_fraction_between_two_steps_is_said_where_it_was_saved():
     two_steps = {"samples_per_epoch": 1024, "batch_size": 512, "early_checkpoints": (0.1, 0.5, 0.9)}
     assert early_checkpoints_sentences(two_steps)[0].endswith(
         "0.1 is step 0, the untrained model; 0.9 is step 2, the epoch end")
+
+
+def test_the_thread_count_each_checkpoint_was_trained_with_is_said_and_where_it_changed(tmp_path):
+    """An audit: the thread count sets the weights' last bits, and a run resumed on another count ended as neither
+    uninterrupted run, with nothing in its record to say so."""
+    import torch
+
+    def run_of(counts: list) -> Run:
+        saved = []
+        for epoch, count in zip([0.0, 0.5, 1.0, 2.0], counts):
+            path = tmp_path / f"epoch_{epoch:g}.pt"
+            state = {"epoch": epoch, "step": 0, "state_dict": {}}
+            torch.save(state if count is None else {**state, "threads": count[0], "processes": count[1]}, path)
+            saved.append(Checkpoint(path, epoch))
+        return Run(tmp_path, "clipalign-tiny", 32, saved)
+
+    assert training.threads_sentences(run_of([(2, 1)] * 4)) == [
+        "trained with 2 threads per process: the tables reproduce bit for bit with the same count on the same kind of "
+        "CPU (another count orders the sums otherwise, and the weights' last bits differ)"]
+    # the untrained checkpoint's count is no training's
+    assert training.threads_sentences(run_of([(8, 1), (1, 2), (1, 2), (1, 2)]))[0].startswith(
+        "trained with 1 thread per process, 2 processes: ")
+    assert training.threads_sentences(run_of([(2, 1), (2, 1), (1, 1), (1, 1)])) == [
+        "the thread count changed as training resumed (2 threads per process for epochs 0.5; 1 thread per process for "
+        "epochs 1, 2): the weights are not those of an uninterrupted run on either count, bit for bit"]
+    assert training.threads_sentences(run_of([None] * 4)) == []  # trained before checkpoints recorded it
+
+
+def test_a_trained_checkpoint_records_the_threads_that_trained_it(smoke_run):
+    import torch
+
+    from clipalign_utils.checkpoints import discover_run
+
+    run = discover_run(smoke_run)
+    state = torch.load(run.checkpoints[-1].path, map_location="cpu", weights_only=True, mmap=True)
+    assert state["processes"] == 1 and isinstance(state["threads"], int) and state["threads"] >= 1
+    assert set(state) == {"epoch", "step", "name", "state_dict", "optimizer", "threads", "processes"}

@@ -81,7 +81,7 @@ def early_checkpoints_sentences(params: dict) -> list[str]:
     """Where an early fraction asked for falls between two optimiser steps, the checkpoint is the nearest step's,
     named by its own epoch (0.125 of a 100-step epoch: step 12, epoch_0.12); one that rounds to the epoch's
     start or end is the untrained model's or the epoch's. Nothing when every fraction is a step."""
-    from ...train import checkpoint_schedule, early_step, epoch_steps, format_epoch
+    from ...checkpoints import checkpoint_schedule, early_step, epoch_steps, format_epoch
 
     steps = epoch_steps(params)
     saved = checkpoint_schedule(steps, 1, tuple(params["early_checkpoints"]))
@@ -97,6 +97,36 @@ def early_checkpoints_sentences(params: dict) -> list[str]:
         return []
     return [f"an epoch is {steps} optimiser steps, so an early checkpoint is saved at the step nearest the "
             f"fraction asked for: {'; '.join(moved)}"]
+
+
+def threads_sentences(run: Run) -> list[str]:
+    """How many threads per process (and processes) trained the run, from what each checkpoint records of the
+    process that trained up to it: their count sets the order of the reductions, so another count gives other
+    last bits. Where it changed (a run resumed on another machine), that the weights are no uninterrupted run's.
+    Nothing for checkpoints that record none (trained before they did)."""
+    import torch
+
+    trained = []  # (epoch, threads, processes) per checkpoint after the untrained one
+    for checkpoint in run.checkpoints[1:]:
+        state = torch.load(checkpoint.path, map_location="cpu", weights_only=True, mmap=True)
+        if "threads" in state:
+            trained.append((checkpoint.epoch, state["threads"], state.get("processes", 1)))
+    counts = list(dict.fromkeys((threads, processes) for _, threads, processes in trained))
+
+    def said(threads: int, processes: int) -> str:
+        return f"{threads} thread{'s' * (threads != 1)} per process" + (f", {processes} processes" if processes > 1 else "")
+
+    if len(counts) == 1:
+        return [f"trained with {said(*counts[0])}: the tables reproduce bit for bit with the same count on the same "
+                f"kind of CPU (another count orders the sums otherwise, and the weights' last bits differ)"]
+    if len(counts) > 1:
+        spans = []
+        for threads, processes in counts:
+            epochs = [f"{epoch:g}" for epoch, t, p in trained if (t, p) == (threads, processes)]
+            spans.append(f"{said(threads, processes)} for epochs {', '.join(epochs)}")
+        return [f"the thread count changed as training resumed ({'; '.join(spans)}): the weights are not those of an "
+                f"uninterrupted run on either count, bit for bit"]
+    return []
 
 
 def loss_sentence(run: Run) -> str:
