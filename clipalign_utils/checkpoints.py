@@ -21,33 +21,6 @@ from .layout import RunDir, image_size_of, read_params_txt
 _EPOCH_FILE = re.compile(r"^epoch_(\d+(?:\.\d+)?)\.pt$")
 
 
-def format_epoch(epoch: float) -> str:
-    """0 -> '0', 0.25 -> '0.25', 3.0 -> '3' (the file-name form of an epoch)."""
-    return f"{round(epoch, 4):g}"
-
-
-def epoch_steps(params) -> int:
-    """Optimiser steps in an epoch (the last partial batch dropped)."""
-    return params["samples_per_epoch"] // params["batch_size"]
-
-
-def early_step(fraction: float, steps_per_epoch: int) -> int:
-    """The step an early checkpoint asked at ``fraction`` of the first epoch is saved at: the nearest."""
-    return int(round(fraction * steps_per_epoch))
-
-
-def checkpoint_schedule(steps_per_epoch: int, epochs: int, early: tuple[float, ...]) -> dict[int, float]:
-    """{step: epoch} at which to save: the untrained model, the early fractions, every epoch end."""
-    schedule = {0: 0.0}
-    for fraction in early:
-        step = early_step(fraction, steps_per_epoch)
-        if 0 < step < steps_per_epoch:
-            schedule[step] = round(step / steps_per_epoch, 4)
-    for epoch in range(1, epochs + 1):
-        schedule[epoch * steps_per_epoch] = float(epoch)
-    return dict(sorted(schedule.items()))
-
-
 @dataclass(frozen=True)
 class Checkpoint:
     """One checkpoint: its weights' file (absent once a streamed run has measured it), its epoch and, for a

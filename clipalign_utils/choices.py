@@ -16,6 +16,8 @@ NIGHTS_SPLITS = ("train", "val", "test")  # data.csv's split column
 # (their NIGHTS scripts iterate over all 20,019 triplets, the normalized-euclidean scales taken over them all)
 NIGHTS_SPLIT_CHOICES = NIGHTS_SPLITS + ("all",)
 SALIENCY_METHODS = ("smoothgrad", "rollout")
+# The embedded IQA set's judge (data.iqa_embedded.OBSERVERS): piq's full-reference measures that need no weights
+REFERENCE_OBSERVERS = ("haarpsi", "ms_ssim", "ssim", "mdsi")
 # direct: zero-shot over the cue-conflict set's 16 class names; imagenet: model-vs-human's CLIP decision (a
 # 1,000-class ImageNet zero-shot head, its probabilities averaged into the 16 categories)
 SHAPE_CLASSIFIERS = ("direct", "imagenet")

@@ -229,9 +229,14 @@ def read(run_dir: str | Path) -> dict:
 def run_preset(run_dir: str | Path, asked: str | None = None) -> str:
     """The preset a step of ``run_dir`` resolves against: ``asked`` when given, else the one the run (or
     the folder of runs, sweep or experiment) recorded, else ``default``."""
-    if asked:
+    if asked is not None:  # (an empty --preset is no preset, not the default)
         config.check_preset(asked)
         return asked
+    return recorded_preset(run_dir) or "default"
+
+
+def recorded_preset(run_dir: str | Path) -> str | None:
+    """The preset the run (or the folder of runs, sweep or experiment) in ``run_dir`` recorded, or None."""
     folder = RunDir(run_dir)
     for path in (folder.run_record, *(folder.record(kind) for kind in KIND_RECORDS)):
         if path.exists():
@@ -241,7 +246,7 @@ def run_preset(run_dir: str | Path, asked: str | None = None) -> str:
                 continue
             if preset in config.PRESETS:
                 return preset
-    return "default"
+    return None
 
 
 def entry(run_dir: str | Path, step: str) -> Resolved | None:

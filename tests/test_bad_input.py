@@ -166,7 +166,21 @@ def test_a_dataset_folder_is_read_where_the_command_was_given_and_a_missing_one_
 BEFORE_ANYTHING = [
     (["run", "--preset", "smoke", "-p", "image_size=7"], "image_size=7 does not fit model tiny"),
     (["run", "--preset", "smoke", "-p", "model=vit-tiny", "-p", "image_size=7"],
-     "image_size must be an integer >= 16, got 7"),
+     "image_size must be an integer from 16 to 1024, got 7"),
+    (["run", "--preset", "smoke", "-p", "model=vit-tiny", "-p", "image_size=100000"],
+     "image_size must be an integer from 16 to 1024, got 100000"),
+    # an audit: the observer was checked by the IQA step, after training (a sweep ran a whole setting first)
+    (["run", "--preset", "smoke", "-p", "reference_observer=x"],
+     "parameter reference_observer='x': choose one of haarpsi, ms_ssim, ssim, mdsi"),
+    (["sweep", "--preset", "smoke", "-p", "reference_observer=ssim,x"], "parameter reference_observer='x'"),
+    # an empty --preset was taken for none (the three-seed default run started)
+    (["run", "--preset", ""], "unknown preset ''"),
+    (["run", "--preset", "smoke", "--only", "iqa,iqa"], "--only 'iqa,iqa' names iqa twice"),
+    (["run", "--preset", "smoke", "--only", "iqa,"], "--only 'iqa,' has an empty name"),
+    (["experiment", "quality", "--preset", "smoke", "--only-sweeps", "partial,partial"],
+     "--only-sweeps 'partial,partial' names partial twice"),
+    (["experiment", "quality", "--preset", "smoke", "--only-sweeps", "partial,"], "--only-sweeps 'partial,' has an "
+                                                                                 "empty name"),
     (["run", "--preset", "smoke", "-p", "texture_correlation=2"], "texture_correlation must lie in [0, 1]"),
     (["run", "--preset", "smoke", "-p", "texture_scale=0"], "texture_scale must be > 0"),
     (["run", "--preset", "smoke", "-p", "model=nosuch"], "unknown model 'nosuch'"),
@@ -352,3 +366,30 @@ def test_training_never_touches_checkpoints_clipalign_did_not_train(tmp_path, ca
     with pytest.raises(CheckpointError, match="holds checkpoints clipalign did not train"):
         train.train(run, config.resolve("smoke"), progress=False)
     assert {p: p.read_bytes() for p in run.rglob("*") if p.is_file()} == files
+
+
+def test_a_value_option_given_twice_is_refused(tmp_path, capsys):
+    """An audit: --preset smoke --preset default ran the default preset, --out a --out b wrote into b."""
+    for argv, says in [(["run", "--preset", "smoke", "--preset", "default", "--out", str(tmp_path / "a")],
+                        "--preset is given twice (smoke and default): give it once"),
+                       (["sweep", "--out", str(tmp_path / "a"), "-p", "lr=1,2", "--out", str(tmp_path / "b")],
+                        f"--out is given twice ({tmp_path / 'a'} and {tmp_path / 'b'})"),
+                       (["run", "--seeds", "0", "1", "--seeds", "2", "--out", str(tmp_path / "a")],
+                        "--seeds is given twice (0 1 and 2)")]:
+        with pytest.raises(SystemExit) as stopped:
+            cli.main(argv)
+        (error,) = capsys.readouterr().err.strip().splitlines()
+        assert stopped.value.code == 2 and says in error and error.startswith("clipalign "), error
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_another_preset_for_a_runs_steps_is_refused(smoke_pipeline, capsys):
+    """An audit: --preset default --only iqa on a smoke run measured iqa at the default's n_boot, its record then
+    mixing two presets' values, and said nothing."""
+    before = (smoke_pipeline / "record.json").read_bytes()
+    assert cli.main(["run", "--preset", "default", "--out", str(smoke_pipeline), "--only", "iqa"]) == 2
+    (error,) = capsys.readouterr().err.strip().splitlines()
+    assert error == (f"clipalign: error: --preset default: {smoke_pipeline} was made with --preset smoke, whose values "
+                     f"its steps resolve against; leave --preset out (-p sets a step's values), or give another --out")
+    assert (smoke_pipeline / "record.json").read_bytes() == before
+    assert not list((smoke_pipeline / "notebooks").glob("*.failed.ipynb"))

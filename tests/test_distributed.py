@@ -11,6 +11,7 @@ import sys
 import pytest
 
 from clipalign_utils import cli
+from clipalign_utils.errors import ParameterError
 from clipalign_utils.orchestration import distributed, ranks
 from clipalign_utils.orchestration.cli import _without_nproc
 from clipalign_utils.orchestration.publish import PROGRESS_SEGMENT
@@ -50,7 +51,9 @@ def test_what_every_rank_would_refuse_is_one_line_before_torchrun(smoke_run_copy
 def test_the_command_torchrun_runs_is_the_same_without_nproc():
     assert _without_nproc(["run", "--out", "r", "--nproc", "2", "--only", "iqa"]) == ["run", "--out", "r", "--only", "iqa"]
     assert _without_nproc(["run", "--nproc=3", "--out", "r"]) == ["run", "--out", "r"]
-    assert only_steps("noise, iqa,noise") == ["iqa", "noise"]  # registry order, once each
+    assert only_steps("noise, iqa") == ["iqa", "noise"]  # registry order
+    with pytest.raises(ParameterError, match=r"--only 'noise, iqa,noise' names noise twice: give each once"):
+        only_steps("noise, iqa,noise")
     assert measured_steps("tradeoff,iqa") == ["iqa"]
 
 

@@ -99,6 +99,9 @@ def test_reference_photos_are_square_rgb_uint8_and_real():
 def test_observer_constants_are_cited():
     assert OBSERVER_TID2013_SRCC["haarpsi"] == pytest.approx(0.873)
     assert set(OBSERVER_TID2013_SRCC) == set(OBSERVERS) == set(OBSERVER_SOURCES)
+    from clipalign_utils.choices import REFERENCE_OBSERVERS  # what -p reference_observer is checked against
+
+    assert tuple(OBSERVERS) == REFERENCE_OBSERVERS
     for name, source in OBSERVER_SOURCES.items():
         assert "TID2013" in source and any(ch.isdigit() for ch in source)
 

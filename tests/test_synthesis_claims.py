@@ -240,10 +240,10 @@ def test_evaluation_sentence_names_the_stand_ins_the_runs_were_measured_on(tmp_p
                                        "TID2013, judged by people (MOS)")
     assert data["stand_in"].tolist() == [True, False, True] and data["people_too"].tolist() == [True, False, True]
     # one dataset judged by two observers in two runs: both said (a review found the second dropped)
-    third = run("c", {"iqa": {"reference_observer": "vsi"}})
+    third = run("c", {"iqa": {"reference_observer": "ssim"}})
     assert results.evaluation_data([first, third]).set_index("step").loc["iqa", "what"] == (
         "embedded distortions judged by a reference observer (mdsi), not people / embedded distortions judged by a "
-        "reference observer (vsi), not people")
+        "reference observer (ssim), not people")
     assert results.evaluation_data([first, third]).set_index("step").loc["iqa", "datasets"] == "embedded"
     assert "The iqa, similarity verdicts rest partly on stand-ins" in results.evaluation_sentence([first, second])
     text = results.evaluation_sentence([second])

@@ -60,6 +60,10 @@ QUALITY_FAMILIES = tuple(DISTORTIONS)
 QUALITY_STREAM = 7
 
 
+
+# The largest world: an epoch of 12,800 images at 1024 px is 40 GB of pixels already.
+MAX_IMAGE_SIZE = 1024
+
 @dataclass(frozen=True)
 class WorldConfig:
     image_size: int = 32
@@ -70,8 +74,9 @@ class WorldConfig:
     quality_families: tuple[str, ...] = QUALITY_FAMILIES  # drawn uniformly per degraded image
 
     def __post_init__(self):
-        if not (isinstance(self.image_size, int) and self.image_size >= 16):
-            raise ParameterError(f"image_size must be an integer >= 16, got {self.image_size!r}")
+        # at most MAX_IMAGE_SIZE: an epoch's images are drawn whole (100,000 px asked for 894 GiB, after the folder)
+        if not (isinstance(self.image_size, int) and 16 <= self.image_size <= MAX_IMAGE_SIZE):
+            raise ParameterError(f"image_size must be an integer from 16 to {MAX_IMAGE_SIZE}, got {self.image_size!r}")
         if not 0.0 <= self.texture_correlation <= 1.0:
             raise ParameterError(
                 f"texture_correlation must lie in [0, 1], got {self.texture_correlation!r}")

@@ -163,8 +163,29 @@ def _without_nproc(argv: list[str]) -> list[str]:
     return kept
 
 
+class _Once(argparse.Action):
+    """A value option (``--out``, ``--preset`` …) given once: given twice, argparse took the last silently."""
+
+    def __call__(self, parser, namespace, values, option_string=None):
+        given = namespace.__dict__.setdefault("_given_once", {})
+        if self.dest in given:
+            def shown(value) -> str:  # (--seeds 0 1: a list)
+                return " ".join(map(str, value)) if isinstance(value, list) else str(value)
+
+            parser.error(f"{option_string} is given twice ({shown(given[self.dest])} and {shown(values)}): give it "
+                         f"once")
+        given[self.dest] = values
+        setattr(namespace, self.dest, values)
+
+
 class _OneLineParser(argparse.ArgumentParser):
-    """argparse's errors as one line, like the command's own (its default prints the usage block first)."""
+    """argparse's errors as one line, like the command's own (its default prints the usage block first); a value
+    option given twice is one of them (:class:`_Once`)."""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.register("action", None, _Once)
+        self.register("action", "store", _Once)
 
     def error(self, message: str):
         self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
@@ -362,9 +383,15 @@ def _dispatch(args, argv: list[str]) -> int:
         # running now is that job's)
         recover_stopped_pages(folder, skip_held=launcher is not None)
     if args.command not in ("book", "fetch"):
-        from ..record import run_preset
+        from ..record import recorded_preset, run_preset
 
-        # A new folder's preset is default; an existing run's (or folder's), the one it recorded.
+        # A new folder's preset is default; an existing run's (or folder's), the one it recorded. Another one for a
+        # run's steps would mix two presets' values in one run (a sweep or an experiment says so of its arms).
+        recorded = recorded_preset(args.out) if args.command == "run" and args.preset is not None else None
+        if recorded not in (None, args.preset):
+            raise ParameterError(f"--preset {args.preset}: {shell_arg(args.out)} was made with --preset {recorded}, "
+                                 f"whose values its steps resolve against; leave --preset out (-p sets a step's "
+                                 f"values), or give another --out")
         args.preset = run_preset(args.out, args.preset)
     multi = MULTI_RUN_PRESETS.get(getattr(args, "preset", None), {})
     if args.command == "run" and not args.only and not args.checkpoints:
@@ -451,7 +478,9 @@ def _dispatch(args, argv: list[str]) -> int:
 
         only = None
         if args.only_sweeps is not None:
-            only = [s.strip() for s in args.only_sweeps.split(",") if s.strip()]
+            from .pipeline import comma_names
+
+            only = comma_names("--only-sweeps", args.only_sweeps)
             if not only:
                 raise ParameterError(f"--only-sweeps {args.only_sweeps!r}: name a sweep of the experiment, or leave "
                                      f"--only-sweeps out to run them all")

@@ -49,17 +49,31 @@ def available_steps(optional: bool = False) -> list[str]:
     return [step.name for step in registry.steps() if step.source.exists() and (optional or not step.optional)]
 
 
+def comma_names(option: str, text: str) -> list[str]:
+    """The names of ``option``'s comma-separated ``text`` (``--only a,b``), as given; [] for none. An empty name
+    (a stray comma) or one named twice is refused: each is a typo for something else as often as not."""
+    names = [name.strip() for name in text.split(",")]
+    if not any(names):
+        return []
+    if not all(names):
+        raise ParameterError(f"{option} {text!r} has an empty name: separate the names by single commas")
+    twice = next((name for k, name in enumerate(names) if name in names[:k]), None)
+    if twice:
+        raise ParameterError(f"{option} {text!r} names {twice} twice: give each once")
+    return names
+
+
 def only_steps(only: str) -> list[str]:
-    """``--only a,b``'s step names, each checked against the registry (an unknown one: one line naming the
-    known steps), once each, in execution order."""
-    names = [name.strip() for name in only.split(",") if name.strip()]
+    """``--only a,b``'s step names (:func:`comma_names`), each checked against the registry (an unknown one: one
+    line naming the known steps), in execution order."""
+    names = comma_names("--only", only)
     if not names:
         raise ParameterError(f"--only {only!r}: name a step (one of {', '.join(registry.names())}), or leave "
                              f"--only out to run them all")
     for name in names:
         registry.get(name)
     order = registry.names()
-    return sorted(dict.fromkeys(names), key=order.index)
+    return sorted(names, key=order.index)
 
 
 def measured_steps(only: str | None) -> list[str]:

@@ -1,5 +1,5 @@
 """The ``iqa`` step: image-quality alignment of every checkpoint (:mod:`.analysis`; its page: :mod:`.page`)."""
-from ...choices import LAYERS
+from ...choices import LAYERS, REFERENCE_OBSERVERS
 from ...errors import ParameterError
 from ...registry import PeakClaim, Step, Summary, Table, dataset_parameters, register
 
@@ -25,7 +25,7 @@ STEP = register(Step(
     },
     presets={"smoke": {"iqa_levels": (1, 3, 5)}},
     embedded_only=("iqa_levels", "reference_observer"),
-    choices={"layers": LAYERS},
+    choices={"layers": LAYERS, "reference_observer": REFERENCE_OBSERVERS},
     check=_check,
     summary=Summary("iqa_srcc", "IQA alignment (SRCC)", (("iqa_srcc", "iqa_srcc_lo", "iqa_srcc_hi"),),
                     required=True,

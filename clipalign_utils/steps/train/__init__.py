@@ -1,7 +1,7 @@
 """The ``train`` step: the run's model trained, its checkpoints kept (``clipalign_utils.train``); its page's
 sentences and figures are in :mod:`.page`."""
 from ... import model_names
-from ...checkpoints import checkpoint_schedule, early_step, epoch_steps, format_epoch
+from ...schedule import checkpoint_schedule, early_step, epoch_steps, format_epoch
 from ...errors import ParameterError
 from ...registry import Step, register
 
