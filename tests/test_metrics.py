@@ -650,16 +650,17 @@ def test_the_best_block_test_recomputes_the_best_block_on_every_resample():
 
     layers = ["stem", "layer1", "broken", "final"]
     values = [0.5, 0.7, np.nan, 0.6]
-    replicates = np.array([[0.9, 0.4, 0.5, 0.5],    # stem: best on resamples 0 and 2
-                           [0.7, 0.8, 0.3, 0.6],    # layer1: best on resamples 1 and 3
+    replicates = np.array([[0.9, 0.4, 0.5, 0.9],    # stem: best on resamples 0, 2 and 3
+                           [0.7, 0.8, 0.3, 0.6],    # layer1: best on resample 1
                            [np.nan] * 4,            # a block undefined here: not a block of the test
                            [0.6, 0.6, 0.6, 0.6]])   # final
     test = best_block_test(layers, values, replicates, level=0.5)
-    margins = np.array([0.9, 0.8, 0.5, 0.6]) - 0.6  # [0.3, 0.2, -0.1, 0.0]
-    lo, hi = np.quantile(margins, [0.25, 0.75])
+    margins = np.array([0.9, 0.8, 0.5, 0.9]) - 0.6  # [0.3, 0.2, -0.1, 0.3]
+    q_lo, q_hi = np.quantile(margins, [0.25, 0.75])
+    assert (q_lo, q_hi) == pytest.approx((0.125, 0.3))  # by hand: quartiles of [-0.1, 0.2, 0.3, 0.3]
+    # the basic interval, reflected about the margin 0.1: (0.2 − 0.3, 0.2 − 0.125)
     assert test == pytest.approx({"best_block": "layer1", "best_value": 0.7, "final_value": 0.6, "n_blocks": 2,
-                                  "margin": 0.1, "margin_lo": lo, "margin_hi": hi})
-    assert (lo, hi) == pytest.approx((-0.025, 0.225))  # by hand: quartiles of [-0.1, 0, 0.2, 0.3]
+                                  "margin": 0.1, "margin_lo": -0.1, "margin_hi": 0.075})
     only_final = best_block_test(["final"], [0.6], np.full((1, 4), 0.6))
     assert only_final["best_block"] is None and np.isnan(only_final["margin"]) and only_final["n_blocks"] == 0
     # every row over the same draws: items drawn where no group repeats, whole groups where they do

@@ -65,7 +65,10 @@ def best_block_test(layers, values, replicates, level: float = 0.95) -> dict:
         margin = max_{b ∈ B} S(b) − S(final),
 
     with the maximum recomputed on every resample, as the early-peak test recomputes its peak: the block is not
-    picked on the data. Its interval above 0: a block is more aligned than the embedding; below 0: none is.
+    picked on the data. A maximum over noisy values is biased upward, and its resamples' maxima are again: the
+    interval is the basic bootstrap's (the percentiles reflected about the margin, ``2·margin − q``), which takes
+    that bias out where the percentile interval would double it and find a block ahead too readily. Its interval
+    above 0: a block is more aligned than the embedding; below 0: none is.
     Keys: best_block (the argmax of B), best_value, final_value, margin, margin_lo, margin_hi, n_blocks."""
     layers = list(layers)
     values, replicates = np.asarray(values, dtype=float), np.asarray(replicates, dtype=float)
@@ -79,9 +82,10 @@ def best_block_test(layers, values, replicates, level: float = 0.95) -> dict:
     with warnings.catch_warnings():  # a resample where every block is undefined: nan, left out of the interval
         warnings.simplefilter("ignore", RuntimeWarning)
         margins = np.nanmax(replicates[blocks], axis=0) - replicates[final]
-    lo, hi = percentile_interval(margins, level)
+    margin = float(values[best] - values[final])
+    q_lo, q_hi = percentile_interval(margins, level)
     return {"best_block": layers[best], "best_value": float(values[best]), **result,
-            "margin": float(values[best] - values[final]), "margin_lo": lo, "margin_hi": hi}
+            "margin": margin, "margin_lo": 2 * margin - q_hi, "margin_hi": 2 * margin - q_lo}
 
 
 def mean_replicates(matrix: np.ndarray, labels: np.ndarray | None, n_boot: int, seed: int) -> np.ndarray:
