@@ -17,6 +17,7 @@ from typing import Mapping, Sequence
 from . import model_names  # names only: open_clip is imported for a name not ours
 from .errors import CheckpointError, shell_arg
 from .layout import RunDir, image_size_of, read_params_txt
+from .schedule import checkpoint_schedule, epoch_steps, format_epoch
 
 _EPOCH_FILE = re.compile(r"^epoch_(\d+(?:\.\d+)?)\.pt$")
 
@@ -149,6 +150,11 @@ def _run_files(run_dir: Path, model: str | None) -> tuple[list[Checkpoint], dict
     if stopped:
         raise CheckpointError(f"{stopped}: an analysis would take it for the final checkpoint; finish the training "
                               f"first (clipalign run --out {shell_arg(run_dir)} --only train resumes it)")
+    missing = missing_checkpoints(run_dir, checkpoints)
+    if missing:
+        raise CheckpointError(f"{layout.checkpoints} lacks {', '.join(missing)}, which its training saved "
+                              f"(train_params.json): a step would measure the run without it, beside steps that "
+                              f"measured it; put it back, or delete {layout.checkpoints} and train the run again")
     params = read_params_txt(layout.params_txt) if layout.params_txt.exists() else {}
     name = model or params.get("model")
     if not name:
@@ -180,6 +186,22 @@ def unfinished_training(run_dir: Path, checkpoints: Sequence[Checkpoint]) -> str
     if last >= epochs - 1e-9:
         return None
     return f"{run_dir}: its training stopped at epoch {last:g} of {epochs:g} (train_params.json)"
+
+
+def missing_checkpoints(run_dir: Path, checkpoints: Sequence[Checkpoint]) -> list[str]:
+    """For one of this project's trainings, the checkpoint files its schedule saved (``schedule``, from
+    train_params.json) that are gone: a file deleted by hand. [] for other runs, or a record this cannot read."""
+    record = RunDir(run_dir).train_record
+    if not record.is_file():
+        return []
+    try:
+        params = json.loads(record.read_text())
+        saved = checkpoint_schedule(epoch_steps(params), int(params["epochs"]),
+                                    tuple(float(f) for f in params.get("early_checkpoints", ())))
+    except (ValueError, KeyError, TypeError, ZeroDivisionError):
+        return []  # the training page's own checks say what is wrong with the record
+    present = {format_epoch(c.epoch) for c in checkpoints}
+    return [f"epoch_{name}.pt" for name in dict.fromkeys(map(format_epoch, saved.values())) if name not in present]
 
 
 def check_run(run_dir: str | Path, model: str | None = None) -> None:

@@ -88,6 +88,19 @@ def computed_with(device: str) -> dict:
 CACHE_FORMAT = 2
 
 
+def _read_cached(path: Path, mmap_mode: str | None = None) -> np.ndarray | None:
+    """The array cached at ``path``; None where there is none, or where the file cannot be read (cut short by a
+    full disk, damaged): that file is removed and the array computed again (an audit truncated a cache file, and
+    every re-run failed on it with numpy's error, naming neither the file nor the way out)."""
+    if not path.exists():
+        return None
+    try:
+        return np.load(path, mmap_mode=mmap_mode)
+    except (ValueError, OSError, EOFError):
+        path.unlink(missing_ok=True)
+        return None
+
+
 def resize_to_input(images: torch.Tensor, size: int) -> torch.Tensor:
     """(N,H,W,3) uint8 or float in [0,1] -> (N,3,size,size) float in [0,1], as open_clip's transform
     resizes: the shorter side to ``size`` (bicubic, antialiased), then a centre crop."""
@@ -230,11 +243,19 @@ class Encoder:
         if self.cache_dir is None:
             return compute()
         path = self._cache_path(key)
-        if path.exists():
-            return np.load(path, mmap_mode="r" if on_disk else None)
+        kept = _read_cached(path, "r" if on_disk else None)
+        if kept is not None:
+            return kept
         array = compute()
         atomic_write(path, lambda tmp: np.save(tmp, array))
         return np.load(path, mmap_mode="r") if on_disk else array
+
+    def _read_all(self, keys: list[dict]) -> list[np.ndarray] | None:
+        """The arrays cached under every one of ``keys``, or None where any is missing (or unreadable)."""
+        if self.cache_dir is None or not all(self._cache_path(key).exists() for key in keys):
+            return None
+        arrays = [_read_cached(self._cache_path(key)) for key in keys]
+        return None if any(array is None for array in arrays) else arrays
 
     def _autocast(self):
         import torch
@@ -254,8 +275,9 @@ class Encoder:
         embedding. One forward pass (open_clip's ``forward_intermediates``) fills every layer."""
         names = self.block_names() + ["final"]
         keys = {name: {"images": images.identity, "layer": name, "kind": "image"} for name in names}
-        if self.cache_dir is not None and all(self._cache_path(k).exists() for k in keys.values()):
-            return {name: np.load(self._cache_path(keys[name])) for name in names}
+        kept = self._read_all([keys[name] for name in names])
+        if kept is not None:
+            return dict(zip(names, kept))
         features = self._encode_images(images, with_blocks=True)
         return {name: self._cached(keys[name], lambda name=name: features[name]) for name in names}
 
@@ -291,8 +313,10 @@ class Encoder:
         keys = [{name: {"references": references.identity, "distorted": other.identity, "pairs": pairs,
                         "layer": name, "kind": "block pair statistics"} for name in self.block_names()}
                 for other in others]
-        if self.cache_dir is not None and all(self._cache_path(k).exists() for key in keys for k in key.values()):
-            packed = [{name: np.load(self._cache_path(k)) for name, k in key.items()} for key in keys]
+        kept = self._read_all([k for key in keys for k in key.values()])
+        if kept is not None:
+            arrays = iter(kept)
+            packed = [{name: next(arrays) for name in key} for key in keys]
         else:
             computed = compute()
             packed = [{name: self._cached(k, lambda j=j, name=name: computed[j][name]) for name, k in key.items()}

@@ -1,6 +1,7 @@
 """Atomic writes: a result file either exists complete or not at all."""
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import shutil
@@ -39,13 +40,23 @@ def write_text(path: str | Path, text: str) -> Path:
 
 def write_table(table: pd.DataFrame, run_dir: str | Path, name: str) -> Path:
     """Write RUN_DIR/metrics/<name>.csv via a temporary file and a rename."""
-    return atomic_write(RunDir(run_dir).table(name), lambda tmp: table.to_csv(tmp, index=False))
+    return _write_csv(table_bytes(table), run_dir, name)
 
 
-# Called with the run folder before a step's tables are written: record.py adds the one that writes the page's
-# staged record.json entry, so the parameters are recorded with the tables they made (and not by a page that
-# failed first). A list here rather than an import: record imports this module.
-BEFORE_TABLES: list[Callable[[Path], None]] = []
+def table_bytes(table: pd.DataFrame) -> bytes:
+    """A table's CSV file, byte for byte (what ``pandas.DataFrame.to_csv`` writes to a path)."""
+    return table.to_csv(index=False).encode()
+
+
+def _write_csv(data: bytes, run_dir: str | Path, name: str) -> Path:
+    return atomic_write(RunDir(run_dir).table(name), lambda tmp: Path(tmp).write_bytes(data))
+
+
+# Called with the run folder and {the tables' paths relative to it: sha256 of their bytes} before a step's tables
+# are written: record.py adds the one that writes the page's staged record.json entry, so the parameters are
+# recorded with the tables they made (and not by a page that failed first), and the tables with what they hold.
+# A list here rather than an import: record imports this module.
+BEFORE_TABLES: list[Callable[[Path, dict[str, str]], None]] = []
 
 
 def write_tables(tables: dict[str, pd.DataFrame], run_dir: str | Path, optional: tuple[str, ...] = ()) -> list[Path]:
@@ -54,13 +65,21 @@ def write_tables(tables: dict[str, pd.DataFrame], run_dir: str | Path, optional:
     ``OPTIONAL_TABLES``); one of them it did not produce this time is removed, with the figure its page
     drew of it under the same name, so that an earlier measurement's table (another dataset's, other
     parameters') does not stay beside this one's."""
+    data = {name: table_bytes(table) for name, table in tables.items()}
+    written = {table_key(run_dir, RunDir(run_dir).table(name)): hashlib.sha256(csv).hexdigest()
+               for name, csv in data.items()}
     for hook in BEFORE_TABLES:
-        hook(run_dir)
+        hook(run_dir, written)
     for name in optional:
         if name not in tables:
             RunDir(run_dir).table(name).unlink(missing_ok=True)
             RunDir(run_dir).figure(name).unlink(missing_ok=True)
-    return [write_table(table, run_dir, name) for name, table in tables.items()]
+    return [_write_csv(csv, run_dir, name) for name, csv in data.items()]
+
+
+def table_key(run_dir: str | Path, path: str | Path) -> str:
+    """A table's path as a run's record names it: relative to the run, with forward slashes (portable)."""
+    return Path(os.path.relpath(Path(path).resolve(), Path(run_dir).resolve())).as_posix()
 
 
 def write_json(path: str | Path, record: dict) -> Path:

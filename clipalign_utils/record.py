@@ -30,7 +30,6 @@ import difflib
 import functools
 import hashlib
 import json
-import os
 from dataclasses import dataclass, fields
 from pathlib import Path
 from types import MappingProxyType
@@ -42,8 +41,8 @@ import pandas as pd
 from . import config, registry
 from .data.registry import TASKS, dataset_parameter, root_parameter
 from .data.world import QUALITY_FAMILIES
-from .errors import ParameterError
-from .io import BEFORE_TABLES, write_json
+from .errors import ParameterError, shell_arg
+from .io import BEFORE_TABLES, table_key, write_json
 from .layout import KIND_RECORDS, PARAMS_TXT, TRAIN_RECORD, RunDir, image_size_of, read_params_txt, runs_in
 
 
@@ -236,9 +235,11 @@ def run_preset(run_dir: str | Path, asked: str | None = None) -> str:
 
 
 def recorded_preset(run_dir: str | Path) -> str | None:
-    """The preset the run (or the folder of runs, sweep or experiment) in ``run_dir`` recorded, or None."""
+    """The preset the run (or the folder of runs, sweep or experiment) in ``run_dir`` recorded, or None: its
+    record.json's (or runs.json's …), else the one its training recorded (train_params.json; an audit deleted a
+    damaged record.json, as its error advised, and the run's next step resolved against the default preset)."""
     folder = RunDir(run_dir)
-    for path in (folder.run_record, *(folder.record(kind) for kind in KIND_RECORDS)):
+    for path in (folder.run_record, *(folder.record(kind) for kind in KIND_RECORDS), folder.train_record):
         if path.exists():
             try:
                 preset = json.loads(path.read_text()).get("preset")
@@ -373,15 +374,17 @@ def stage_entry(run_dir: str | Path, step: str, resolved: Resolved) -> None:
     _READ.clear()
 
 
-def commit_staged(run_dir: str | Path) -> None:
-    """Write the entry staged for ``run_dir``, if any (its evaluation sets' hashes included, and the tables
-    of other steps it read: :func:`note_table_read`)."""
+def commit_staged(run_dir: str | Path, written: Mapping[str, str] | None = None) -> None:
+    """Write the entry staged for ``run_dir``, if any (its evaluation sets' hashes included, the tables of other
+    steps it read: :func:`note_table_read`, and ``written``: {table: sha256} of those it is about to write)."""
     staged = _STAGED.pop(Path(run_dir).resolve(), None)
     if staged is not None:
         step, preset, entry = staged
         tables = _tables_read(run_dir, step)
         if tables:
             entry["tables_read"] = tables
+        if written:
+            entry["tables_written"] = dict(written)
         _write_entry(run_dir, step, preset, entry)
 
 
@@ -408,10 +411,24 @@ def _tables_read(run_dir: str | Path, step: str) -> dict[str, str]:
     run_dir = Path(run_dir).resolve()
     own = ({RunDir(run_dir).table(t.name).resolve() for t in registry.get(step).tables}
            if step in registry.names() else set())
-    tables = {Path(os.path.relpath(path, run_dir)).as_posix(): digest
-              for path, digest in sorted(_READ.items()) if path not in own}
+    tables = {table_key(run_dir, path): digest for path, digest in sorted(_READ.items()) if path not in own}
     _READ.clear()
     return tables
+
+
+def check_written(run_dir: str | Path, name: str, path: Path, data: bytes) -> None:
+    """Refuse ``data``, read as the table ``name`` at ``path``, where it is not what its step wrote (the step's
+    entry's ``tables_written``): a table damaged or edited since would be read as that step's measurement (an
+    audit truncated iqa.csv, and the synthesis and the book were made from what was left). Not for the step now
+    running, which may read its own last tables before replacing them; nor for tables no entry vouches for."""
+    writer = registry.step_of_table(name).name
+    staged = _STAGED.get(Path(run_dir).resolve())
+    if staged is not None and staged[0] == writer:
+        return
+    digest = (read(run_dir).get("steps", {}).get(writer) or {}).get("tables_written", {}).get(table_key(run_dir, path))
+    if digest is not None and hashlib.sha256(data).hexdigest() != digest:
+        raise ParameterError(f"{path} is not the table the {writer} step wrote (changed or damaged since): run the "
+                             f"step again (clipalign run --out {shell_arg(run_dir)} --only {writer})")
 
 
 def changed_tables(run_dir: str | Path, step: str) -> list[str]:

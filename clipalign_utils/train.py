@@ -294,8 +294,9 @@ def train(run_dir: str | Path, params: dict, progress: bool = True) -> list[Path
             optimizer.state[param] = {sys.intern(key): value for key, value in moments.items()}
         del state
     if rank == 0:
-        write_text(layout.train_record,
-                           json.dumps({k: jsonable(params[k]) for k in TRAIN_KEYS}, indent=1))
+        # with the preset the run was made with: its steps resolve against it, even with record.json gone
+        write_text(layout.train_record, json.dumps({**{k: jsonable(params[k]) for k in TRAIN_KEYS},
+                                                    "preset": params.get("preset")}, indent=1))
         # open_clip_train's params.txt, so both kinds of run directory are read the same way.
         write_text(layout.params_txt, "".join(
             f"{k}: {v}\n" for k, v in sorted({**{k: params[k] for k in TRAIN_KEYS}, "model": name,

@@ -286,3 +286,22 @@ def test_the_intro_table_shows_what_a_page_read_and_no_dataset_folder_in_full():
     assert _shown_parameters("07_similarity", similarity) == {
         "similarity_dataset": "nights", "similarity_root": "…/nights", "similarity_protocol": "all"}
     assert _shown_parameters("06_sweep", {"preset": "default"}) == {"preset": "default"}
+
+
+def test_one_book_build_of_a_folder_at_a_time(tmp_path):
+    """An audit built a folder's book twice at once: the second removed the first's staging folder and both
+    failed (one with a traceback). The second is told, and the first's build is left alone."""
+    import fcntl
+    import os
+
+    from clipalign_utils.orchestration.book import BookBuildFailed, build_book
+
+    (tmp_path / ".book-building").mkdir()  # the first command's staging folder
+    first = os.open(tmp_path, os.O_RDONLY)  # what the first command holds: the folder's own lock
+    try:
+        fcntl.flock(first, fcntl.LOCK_EX)
+        with pytest.raises(BookBuildFailed, match=rf"^another command is building the book of {tmp_path} now; wait"):
+            build_book(tmp_path)
+    finally:
+        os.close(first)
+    assert sorted(p.name for p in tmp_path.iterdir()) == [".book-building"]  # left alone, and no lock file

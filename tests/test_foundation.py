@@ -523,3 +523,16 @@ def test_aligned_block_pairs_stream_every_set_together(scale, tmp_path):
                                                             "euclidean"), rtol=1e-9)
     with pytest.raises(ValueError, match="references holds 8 images, the sets paired with it \\[3, 8\\]"):
         fresh.encode_aligned_block_pairs(references, [others[0], ArrayImages(test_set[:3], "short")])
+
+
+def test_a_damaged_cache_file_is_computed_again(smoke_run, tmp_path):
+    """An audit truncated the embedding cache's files: every re-run failed with numpy's "EOF: reading array header",
+    naming neither the file nor the way out. An unreadable file is removed and its array computed again."""
+    run = checkpoints.discover_run(smoke_run)
+    images = ArrayImages(world.make_test_set(2, 0, CFG).images, "test")
+    first = Encoder(run.checkpoints[-1], run.model_name, 32, batch_size=16, cache_dir=tmp_path).encode_images(images)
+    (cached,) = tmp_path.glob("*.npy")
+    cached.write_bytes(cached.read_bytes()[:90])
+    again = Encoder(run.checkpoints[-1], run.model_name, 32, batch_size=16, cache_dir=tmp_path).encode_images(images)
+    np.testing.assert_array_equal(again, first)
+    assert np.array_equal(np.load(cached), first)  # kept whole again

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -553,3 +554,45 @@ def test_the_known_parameters_an_unknown_one_is_told_of_are_those_p_takes(tmp_pa
     assert cli.main(["run", "--out", str(tmp_path / "run"), "-p", "colour=red"]) == 2
     known = capsys.readouterr().err.strip().split("; known: ")[1].split(", ")
     assert "distance" in known and not {"run_dir", "preset", "auto_train", "run_dirs", "only"} & set(known)
+
+
+def test_two_commands_starting_a_page_at_once_do_not_share_its_copy(tmp_path):
+    """An audit started two `run --only iqa` at once: both made the page's copy in one folder, one deleting the
+    other's (FileExistsError, exit 1). The copy is made under its process's own name and renamed into place held;
+    the second command is told. A copy a killed command was making is removed once its process is gone."""
+    from clipalign_utils.layout import RunDir
+
+    run = tmp_path / "run"
+    (run / "metrics").mkdir(parents=True)
+    (run / "metrics" / "iqa.csv").write_text("a\n1\n")
+    layout = RunDir(run)
+    with pipeline._saved_outputs(layout, "02_iqa_alignment", None) as saved:
+        assert (saved / "metrics" / "iqa.csv").read_text() == "a\n1\n"
+        with pytest.raises(ParameterError, match=r"another command is running page 02_iqa_alignment there now"):
+            with pipeline._saved_outputs(layout, "02_iqa_alignment", None):
+                pass
+        assert (saved / "held.lock").exists() and (saved / "metrics" / "iqa.csv").exists()  # the first's, intact
+        with pytest.raises(ParameterError, match="another command is running page 02_iqa_alignment"):
+            pipeline.recover_stopped_pages(run)
+    assert not saved.exists() and sorted(p.name for p in run.iterdir()) == ["metrics"]
+    gone, alive = (run / f".02_iqa_alignment.outputs-before.{pid}.making" for pid in (2**31 - 2, os.getpid()))
+    for making in (gone, alive):
+        (making / "metrics").mkdir(parents=True)
+    assert pipeline.recover_stopped_pages(run) == [] and not gone.exists() and alive.exists()
+
+
+def test_a_full_disk_and_a_read_only_folder_are_one_line(tmp_path):
+    import errno
+    import shutil
+
+    from clipalign_utils.orchestration.cli import disk_problem
+
+    full = OSError(errno.ENOSPC, "No space left on device", str(tmp_path / "run" / "metrics"))
+    assert disk_problem(full) == (f"no space left on the disk ({tmp_path / 'run' / 'metrics'}): free some and run the "
+                                  f"same command again (the step it was running put the run back as it was)")
+    copied = shutil.Error([("a", "b", "[Errno 28] No space left on device")])  # shutil.copytree's gathered errors
+    assert disk_problem(copied).startswith("no space left on the disk: free some")
+    read_only = PermissionError(errno.EACCES, "Permission denied", "/runs/r/.book-building")
+    assert disk_problem(read_only) == ("cannot write (/runs/r/.book-building): the folder is read-only to this user; "
+                                       "make it writable, or copy the run somewhere writable and give that folder")
+    assert disk_problem(FileNotFoundError(errno.ENOENT, "No such file", "x")) is None

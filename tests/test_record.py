@@ -360,3 +360,46 @@ def test_a_generated_set_is_drawn_once_per_key_and_real_datasets_always_load(tmp
     assert calls[-1] == 9
     cache.prune(tmp_path / "cache" / "evaluation", limit_gb=0)  # over the limit: only the newest stays
     assert len(list((tmp_path / "cache" / "evaluation").glob("*.pkl"))) == 1
+
+
+def test_a_table_is_read_only_as_its_step_wrote_it(tmp_path):
+    """An audit truncated iqa.csv: the synthesis read what was left (three checkpoints' rows of six) and the book
+    built on it. A step's entry records the sha256 of each table it wrote; another step reading the table checks
+    it; the step itself, re-running, may read its last tables; a table no entry vouches for is read as it is."""
+    import hashlib
+
+    from clipalign_utils import io
+    from clipalign_utils.registry import table as registered
+
+    run = _trained(tmp_path / "run")
+    iqa = pd.DataFrame({column: [0.5, 0.4] for column in registered("iqa").columns}).assign(
+        checkpoint=["epoch_0", "epoch_1"], distortion="all", dataset="embedded", distance="cosine")
+    record.stage_entry(run, "iqa", record.resolve(run, "smoke", {}))
+    io.write_tables({"iqa": iqa}, run)
+    written = json.loads((run / "record.json").read_text())["steps"]["iqa"]["tables_written"]
+    path = run / "metrics" / "iqa.csv"
+    assert written == {"metrics/iqa.csv": hashlib.sha256(path.read_bytes()).hexdigest()}
+    assert len(results.read_metric(run, "iqa")) == 2
+    path.write_bytes(path.read_bytes()[:-20])  # damaged: its last row cut short
+    with pytest.raises(ParameterError, match=r"iqa.csv is not the table the iqa step wrote \(changed or damaged "
+                                             r"since\): run the step again \(clipalign run --out .* --only iqa\)"):
+        results.read_metric(run, "iqa")
+    record.stage_entry(run, "iqa", record.resolve(run, "smoke", {}))  # the iqa step running again reads it
+    assert len(results.read_metric(run, "iqa")) == 2
+    record.discard_staged()
+    (run / "record.json").unlink()  # no entry vouches for it: read as it is; an empty file named, with its step
+    path.write_bytes(b"")
+    with pytest.raises(ParameterError, match=r"iqa.csv cannot be read as a table \(EmptyDataError: .*\): run the iqa "
+                                             r"step again"):
+        results.read_metric(run, "iqa")
+
+
+def test_a_runs_preset_is_its_trainings_where_record_json_is_gone(tmp_path):
+    """An audit deleted a damaged record.json (as its error advised): the run's next step resolved against the
+    default preset, its page beside the smoke preset's. The training records the preset too."""
+    run = _trained(tmp_path / "run")
+    assert record.recorded_preset(run) is None and record.run_preset(run) == "default"  # a record from before
+    params = json.loads((run / "train_params.json").read_text())
+    (run / "train_params.json").write_text(json.dumps({**params, "preset": "smoke"}))
+    assert record.recorded_preset(run) == "smoke" and record.run_preset(run) == "smoke"
+    assert record.run_preset(run, "default") == "default"  # asked: the command refuses another (test_bad_input)

@@ -1,6 +1,7 @@
 """The train step's page (steps/train/page.py): its sentences and tables against hand-computed values."""
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import numpy as np
@@ -117,3 +118,21 @@ def test_a_trained_checkpoint_records_the_threads_that_trained_it(smoke_run):
     state = torch.load(run.checkpoints[-1].path, map_location="cpu", weights_only=True, mmap=True)
     assert state["processes"] == 1 and isinstance(state["threads"], int) and state["threads"] >= 1
     assert set(state) == {"epoch", "step", "name", "state_dict", "optimizer", "threads", "processes"}
+    # and the training record, the preset its steps resolve against (record.json may be gone)
+    assert json.loads((smoke_run / "train_params.json").read_text())["preset"] == "smoke"
+
+
+def test_a_checkpoint_deleted_by_hand_is_named(smoke_run_copy, capsys):
+    """An audit deleted epoch_1.pt: the IQA step measured five checkpoints, beside steps that had measured six, and
+    the synthesis mixed them; --only train said done."""
+    from clipalign_utils import cli
+    from clipalign_utils.checkpoints import discover_run
+
+    (smoke_run_copy / "checkpoints" / "epoch_1.pt").unlink()  # (hard-linked to the shared run's: unlinked only)
+    assert cli.main(["run", "--out", str(smoke_run_copy), "--only", "iqa"]) == 2
+    (error,) = capsys.readouterr().err.strip().splitlines()
+    assert error == (f"clipalign: error: {smoke_run_copy / 'checkpoints'} lacks epoch_1.pt, which its training "
+                     f"saved (train_params.json): a step would measure the run without it, beside steps that measured "
+                     f"it; put it back, or delete {smoke_run_copy / 'checkpoints'} and train the run again")
+    with pytest.raises(Exception, match="lacks epoch_1.pt"):
+        discover_run(smoke_run_copy)

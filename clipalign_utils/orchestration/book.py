@@ -515,7 +515,24 @@ def build_book(run_dir: str | Path) -> Path:
     """Stage and build the book in RUN_DIR/.book-building, then put it in place of RUN_DIR/book; return the
     HTML folder (RUN_DIR/book/_build/html). A failed build goes to RUN_DIR/.book-failed (its build.log) and
     leaves RUN_DIR/book as it was."""
+    import fcntl
+
     run_dir = Path(run_dir).resolve()
+    # One build of a folder at a time: a second removed the first's staging folder, and both failed (an audit).
+    # The lock is the folder's own (flock on its descriptor): no lock file is left beside the book.
+    held = os.open(run_dir, os.O_RDONLY)
+    try:
+        try:
+            fcntl.flock(held, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise BookBuildFailed(f"another command is building the book of {run_dir} now; wait for it to finish (or "
+                                  f"stop it), then build it again if its pages have changed since") from None
+        return _build_book(run_dir)
+    finally:
+        os.close(held)
+
+
+def _build_book(run_dir: Path) -> Path:
     for leftover in (BOOK_BUILDING, BOOK_REPLACED):  # from a build stopped part-way
         shutil.rmtree(run_dir / leftover, ignore_errors=True)
     stage = stage_book(run_dir, BOOK_BUILDING)

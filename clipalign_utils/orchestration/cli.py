@@ -292,6 +292,12 @@ def main(argv: list[str] | None = None) -> int:
             if not rank_error(str(error), knock_on=isinstance(error, OtherRankStopped)):
                 print(f"clipalign: error: {error}", file=sys.stderr)
             return 2
+        except OSError as error:  # a read-only folder, a full disk: said in one line, not a traceback
+            said = disk_problem(error)
+            if said is None:
+                raise
+            print(f"clipalign: error: {said}", file=sys.stderr)
+            return 2
         except KeyboardInterrupt as interruption:
             import logging
 
@@ -312,6 +318,27 @@ def main(argv: list[str] | None = None) -> int:
                         "again waits for them, resubmits what did not finish, then compares")
             print(f"clipalign: {stopped.get('by', 'interrupted')}: {done}", file=sys.stderr)
             return 143 if "by" in stopped else 130
+
+
+def disk_problem(error: OSError) -> str | None:
+    """What a full disk or a folder the command cannot write to says (shutil's copies gather their errors in one
+    shutil.Error), with the way on; None for any other error."""
+    import errno
+    import shutil
+
+    found = [error]
+    if isinstance(error, shutil.Error) and error.args and isinstance(error.args[0], list):
+        found = [problem for *_, problem in error.args[0]]
+    text = " ".join(map(str, found))
+    where = next((getattr(e, "filename", None) for e in found if getattr(e, "filename", None)), None)
+    where = f" ({where})" if where else ""
+    if any(getattr(e, "errno", None) in (errno.ENOSPC, errno.EDQUOT) for e in found) or "No space left" in text:
+        return (f"no space left on the disk{where}: free some and run the same command again (the step it was "
+                f"running put the run back as it was)")
+    if any(getattr(e, "errno", None) in (errno.EACCES, errno.EPERM, errno.EROFS) for e in found):
+        return (f"cannot write{where}: the folder is read-only to this user; make it writable, or copy the run "
+                f"somewhere writable and give that folder")
+    return None
 
 
 def _cache_dir_made_absolute() -> None:

@@ -276,7 +276,9 @@ def run_notebook(name: str, run_dir: Path, parameters: Mapping, progress: bool =
         if not keep_previous:
             final.unlink(missing_ok=True)
         message = str(error.evalue).strip().splitlines()[0] if str(error.evalue).strip() else ""
-        raise StepFailed(f"{label} failed ({error.ename}: {message}); "
+        full = ("; the disk is full: free some and run the same command again" if "No space left" in message
+                else "")
+        raise StepFailed(f"{label} failed ({error.ename}: {message}){full}; "
                          f"see {out_dir / (name + '.failed.ipynb')}") from None
     except BaseException:
         kernel.discard()  # interrupted mid-cell: no later notebook runs on that kernel
@@ -319,6 +321,7 @@ def run_page(name: str, run_dir: Path, resolved: Resolved, extra: Mapping | None
 
 _SAVED_SUFFIX = ".outputs-before"  # .<notebook>.outputs-before beside metrics/
 _SAVED_COMPLETE = "held.lock"  # made last: a saved copy without it was stopped while it was being made
+_MAKING = ".making"  # .<notebook>.outputs-before.<pid>.making: a copy being made, renamed into place once whole
 _COMMITTED = "page-finished"  # made just before the finished page replaces the one before: keep, do not put back
 _FOLDERS = "folders.json"  # which of metrics/ and figures/ existed before the page
 
@@ -332,18 +335,31 @@ def _saved_outputs(layout: RunDir, name: str, record_before: bytes | None):
     import fcntl
 
     saved = layout.path / f".{name}{_SAVED_SUFFIX}"
-    shutil.rmtree(saved, ignore_errors=True)
-    saved.mkdir(parents=True)
-    existed = []
-    for folder in (layout.metrics, layout.figures):
-        if folder.is_dir():
-            shutil.copytree(folder, saved / folder.name)
-            existed.append(folder.name)
-    (saved / _FOLDERS).write_text(json.dumps(existed))
-    if record_before is not None:
-        (saved / layout.run_record.name).write_bytes(record_before)
-    with open(saved / _SAVED_COMPLETE, "w") as held:
+    # Made under a name of this process's own, then renamed into place whole and held: two commands starting the
+    # page at once each made the copy in the one folder, and one deleted the other's (an audit: FileExistsError).
+    making = layout.path / f".{name}{_SAVED_SUFFIX}.{os.getpid()}{_MAKING}"
+    shutil.rmtree(making, ignore_errors=True)
+    making.mkdir(parents=True)
+    try:
+        existed = []
+        for folder in (layout.metrics, layout.figures):
+            if folder.is_dir():
+                shutil.copytree(folder, making / folder.name)
+                existed.append(folder.name)
+        (making / _FOLDERS).write_text(json.dumps(existed))
+        if record_before is not None:
+            (making / layout.run_record.name).write_bytes(record_before)
+    except BaseException:
+        shutil.rmtree(making, ignore_errors=True)
+        raise
+    with open(making / _SAVED_COMPLETE, "w") as held:
         fcntl.flock(held, fcntl.LOCK_EX)
+        try:
+            os.rename(making, saved)  # (the lock goes with the file)
+        except OSError:  # another command's copy is in place: its page runs now
+            shutil.rmtree(making, ignore_errors=True)
+            raise ParameterError(f"{layout.path}: another command is running page {name} there now; wait for it to "
+                                 f"finish (or stop it) before running this one") from None
         try:
             yield saved
         finally:
@@ -389,6 +405,17 @@ def _page_folders(root: Path, depth: int = 3) -> list[Path]:
     return folders
 
 
+def _alive(pid: str) -> bool:
+    """Whether process ``pid`` of this machine runs (a copy on a shared disk made elsewhere is kept: True)."""
+    try:
+        os.kill(int(pid), 0)
+    except ProcessLookupError:
+        return False
+    except (ValueError, PermissionError, OverflowError):
+        return True
+    return True
+
+
 def recover_stopped_pages(run_dir: str | Path, skip_held: bool = False) -> list[str]:
     """Put back what a command killed mid-page (SIGKILL, an out-of-time job, a lost node: nothing ran its
     clean-up) left half-written in ``run_dir`` or the runs, sweeps and experiments below it: the tables, figures
@@ -400,6 +427,9 @@ def recover_stopped_pages(run_dir: str | Path, skip_held: bool = False) -> list[
 
     put_back = []
     for folder in _page_folders(Path(run_dir)):
+        for making in folder.glob(f".*{_SAVED_SUFFIX}.*{_MAKING}"):  # a command killed while making its copy
+            if not _alive(making.name[:-len(_MAKING)].rsplit(".", 1)[-1]):
+                shutil.rmtree(making, ignore_errors=True)
         for saved in sorted(folder.glob(f".*{_SAVED_SUFFIX}")):
             name = saved.name[1:-len(_SAVED_SUFFIX)]
             lock = saved / _SAVED_COMPLETE

@@ -21,8 +21,14 @@ def read_metric(run_dir: str | Path, name: str) -> pd.DataFrame:
         raise ParameterError(f"{path} is missing: run the {step} step first "
                              f"(clipalign run --out {shell_arg(run_dir)} --only {step})")
     data = path.read_bytes()
+    record.check_written(run_dir, table_schema.name, path, data)
     record.note_table_read(path, data)  # the page that reads it records what it was made from
-    table = pd.read_csv(BytesIO(data))
+    try:
+        table = pd.read_csv(BytesIO(data))
+    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as error:
+        step = registry.step_of_table(name).name
+        raise ParameterError(f"{path} cannot be read as a table ({type(error).__name__}: {error}): run the {step} "
+                             f"step again (clipalign run --out {shell_arg(run_dir)} --only {step})") from None
     missing = table_schema.missing_columns(table.columns)
     if missing:
         raise ParameterError(f"{path} lacks the column(s) {', '.join(missing)}")

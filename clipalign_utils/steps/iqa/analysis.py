@@ -64,8 +64,8 @@ def measure(run: Run, params: dict, data: IQAData | None = None) -> dict[str, pd
     """Every table of the step, {name: table} for ``io.write_tables``: "iqa" (one row per checkpoint ×
     distortion, ``all`` = every pair), "iqa_pairs" (every pair's distance per checkpoint), "iqa_peak" (the
     paired early-peak test, ``early_peak_test``), "iqa_families" (within-family alignment, seen and unseen in
-    training: :func:`family_alignment`) and, with ``params["layers"] == "all"``, "iqa_layers"
-    (:func:`layer_scores`), for params' distance, n_boot and seed. ``data``: default :func:`load`."""
+    training: :func:`family_alignment`) and, with ``params["layers"] == "all"``, "iqa_layers" and
+    "iqa_best_block" (:func:`layer_scores`), for params' distance, n_boot and seed. ``data``: default :func:`load`."""
     data = load(run, params) if data is None else data
     rows, pair_rows, layer_rows, best_rows = [], [], [], []
     for checkpoint, encoder in _encoders(run, params):

@@ -34,7 +34,7 @@ STEP = register(Step(
     parameters={
         **dataset_parameters("saliency"),
         "saliency_method": "smoothgrad",
-        # Sized for the default run's budget (11 checkpoints; SmoothGrad is most of the step's cost).
+        # Sized for the default run's budget (10 checkpoints; SmoothGrad is most of the step's cost).
         "saliency_n_images": 24,  # embedded: images in the set; real datasets: the first n stimuli (0 = all)
         "saliency_samples": 2,  # SmoothGrad noisy copies per image
         "saliency_noise": 0.15,  # SmoothGrad noise, a fraction of the input range

@@ -88,7 +88,7 @@ def measure(run: Run, params: dict, data: TwoAFCData | None = None) -> dict[str,
     interval over triplets, or over references where triplets share them (``n_boot``, ``seed``); "two_afc_per_triplet": checkpoint × triplet, both
     distances, the model's choice and the triplet's score; "two_afc_peak": the paired early-peak test of the
     overall score (``metrics.peak.mean_peak_test``, resampling triplets, or references as above); with ``layers == "all"``,
-    "two_afc_layers" (:func:`layer_scores`)}. Embeddings go through the run's cache."""
+    "two_afc_layers" and "two_afc_best_block" (:func:`layer_scores`)}. Embeddings go through the run's cache."""
     data = load(run, params) if data is None else data
     distance = params["distance"]
     rows, per_triplet, layer_rows, best_rows = [], [], [], []
