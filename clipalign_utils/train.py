@@ -35,7 +35,7 @@ from open_clip_train.scheduler import cosine_lr
 from tqdm import tqdm  # plain text bars: no widget library needed in notebooks
 
 from . import models
-from .schedule import checkpoint_schedule, early_step, epoch_steps, format_epoch  # noqa: F401 (train.*)
+from .schedule import checkpoint_schedule, epoch_steps, format_epoch
 from .data.world import CAPTION_TEMPLATES, SHAPES, WorldSample, make_items, make_pairs, training_world
 from .errors import CheckpointError
 from .io import atomic_write, write_text
