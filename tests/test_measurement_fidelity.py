@@ -304,7 +304,9 @@ def test_mean_peak_test_by_hand_and_against_brute_force(measure):
     # Brute force: the same draws of items at every checkpoint, the maximum over the window per resample.
     draws = np.random.default_rng(5).integers(0, 6, size=(400, 6))
     replicates = [max(kept[k, d].mean() for k in (1, 2, 3)) - kept[4, d].mean() for d in draws]
-    assert (result["lo"], result["hi"]) == pytest.approx(tuple(np.quantile(replicates, [0.025, 0.975])))
+    q_lo, q_hi = np.quantile(replicates, [0.025, 0.975])  # the basic interval: reflected about the drop
+    drop = result["early_drop"]
+    assert (result["lo"], result["hi"]) == pytest.approx((2 * drop - q_hi, 2 * drop - q_lo))
     # an early checkpoint where no item is defined is out of the peak, and keeps every item in
     values[2] = np.nan
     per_item["value"] = [values[epochs.index(e), i] for e, i in zip(per_item["epoch"], per_item["item"])]
@@ -336,7 +338,9 @@ def test_mean_peak_test_resamples_whole_groups_where_items_share_one():
         replicates.append(max(kept[k, columns].mean() for k in (1, 2)) - kept[3, columns].mean())
     assert result["n_items"] == 7
     assert result["early_drop"] == pytest.approx(max(kept[1].mean(), kept[2].mean()) - kept[3].mean())
-    assert (result["lo"], result["hi"]) == pytest.approx(tuple(np.quantile(replicates, [0.025, 0.975])))
+    q_lo, q_hi = np.quantile(replicates, [0.025, 0.975])  # the basic interval: reflected about the drop
+    drop = result["early_drop"]
+    assert (result["lo"], result["hi"]) == pytest.approx((2 * drop - q_hi, 2 * drop - q_lo))
     # items each their own group: the item draw, bit for bit
     alone = mean_peak_test(per_item, "value", "item", n_boot=300, seed=4, groups={i: i for i in range(8)})
     assert alone == mean_peak_test(per_item, "value", "item", n_boot=300, seed=4)

@@ -617,9 +617,13 @@ def test_the_early_peak_interval_is_undefined_when_most_resamples_are():
     values = np.array([0.1, 0.5, 0.4, 0.3])
     replicates = np.tile(values[:, None], (1, 10)) + np.arange(10) * 0.01 * np.array([[0], [1], [0], [0]])
     whole = paired_early_peak(epochs, values, replicates)
-    # early window (0, 2]: max over epochs 1 and 2 of each resample minus epoch 6's: 0.2 + 0.01 r
+    # early window (0, 2]: max over epochs 1 and 2 of each resample minus epoch 6's: 0.2 + 0.01 r; the basic
+    # interval reflects their percentiles about the drop: 2 × 0.2 − q
     assert whole["early_drop"] == pytest.approx(0.2)
-    assert (whole["lo"], whole["hi"]) == pytest.approx(tuple(np.quantile(0.2 + 0.01 * np.arange(10), [0.025, 0.975])))
+    q_lo, q_hi = np.quantile(0.2 + 0.01 * np.arange(10), [0.025, 0.975])
+    assert (q_lo, q_hi) == pytest.approx((0.20225, 0.28775))  # by hand: 0.2 + 0.01 × (0.225, 8.775)
+    assert (whole["lo"], whole["hi"]) == pytest.approx((0.4 - q_hi, 0.4 - q_lo))
+    assert (whole["lo"], whole["hi"]) == pytest.approx((0.11225, 0.19775))
     replicates[-1, :6] = np.nan  # six of ten resamples leave the final value undefined
     sparse = paired_early_peak(epochs, values, replicates)
     assert sparse["early_drop"] == pytest.approx(0.2) and np.isnan(sparse["lo"]) and np.isnan(sparse["hi"])
@@ -641,7 +645,7 @@ def test_an_early_checkpoint_without_a_value_is_left_out_of_the_peak_and_its_rep
     some = paired_early_peak(epochs, values, replicates)
     # early window (0, 1]: 0.5 at 0.25 (0.5 + 0.01 r per resample) minus the final 0.3
     assert (some["early_drop"], some["early_peak_epoch"]) == pytest.approx((0.2, 0.25))
-    assert (some["lo"], some["hi"]) == pytest.approx(tuple(np.quantile(0.2 + 0.01 * np.arange(10), [0.025, 0.975])))
+    assert (some["lo"], some["hi"]) == pytest.approx((0.11225, 0.19775))  # 0.4 − the quantiles, as above
 
 
 def test_the_best_block_test_recomputes_the_best_block_on_every_resample():

@@ -114,7 +114,8 @@ def threads_sentences(run: Run) -> list[str]:
     counts = list(dict.fromkeys((threads, processes) for _, threads, processes in trained))
 
     def said(threads: int, processes: int) -> str:
-        return f"{threads} thread{'s' * (threads != 1)} per process" + (f", {processes} processes" if processes > 1 else "")
+        return (f"{threads} thread{'s' * (threads != 1)} per process"
+                + (f", {processes} processes" if processes > 1 else ""))
 
     if len(counts) == 1:
         return [f"trained with {said(*counts[0])}: the tables reproduce bit for bit with the same count on the same "
