@@ -393,3 +393,8 @@ def test_another_preset_for_a_runs_steps_is_refused(smoke_pipeline, capsys):
                      f"its steps resolve against; leave --preset out (-p sets a step's values), or give another --out")
     assert (smoke_pipeline / "record.json").read_bytes() == before
     assert not list((smoke_pipeline / "notebooks").glob("*.failed.ipynb"))
+    # under --nproc, before torchrun's ranks measure with it (a review: refused only once they had)
+    assert cli.main(["run", "--preset", "default", "--out", str(smoke_pipeline), "--only", "iqa", "--nproc", "2"]) == 2
+    (error,) = capsys.readouterr().err.strip().splitlines()
+    assert "was made with --preset smoke" in error
+    assert (smoke_pipeline / "record.json").read_bytes() == before

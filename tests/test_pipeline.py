@@ -575,10 +575,13 @@ def test_two_commands_starting_a_page_at_once_do_not_share_its_copy(tmp_path):
         with pytest.raises(ParameterError, match="another command is running page 02_iqa_alignment"):
             pipeline.recover_stopped_pages(run)
     assert not saved.exists() and sorted(p.name for p in run.iterdir()) == ["metrics"]
-    gone, alive = (run / f".02_iqa_alignment.outputs-before.{pid}.making" for pid in (2**31 - 2, os.getpid()))
-    for making in (gone, alive):
+    host = pipeline._MAKER.rpartition("-")[0]
+    gone, alive, elsewhere = (run / f".02_iqa_alignment.outputs-before.{maker}.making" for maker in
+                              (f"{host}-{2**31 - 2}", f"{host}-{os.getpid()}", "another-node-1"))
+    for making in (gone, alive, elsewhere):
         (making / "metrics").mkdir(parents=True)
-    assert pipeline.recover_stopped_pages(run) == [] and not gone.exists() and alive.exists()
+    assert pipeline.recover_stopped_pages(run) == [] and not gone.exists()
+    assert alive.exists() and elsewhere.exists()  # a live process's, and another machine's (a SLURM job's)
 
 
 def test_a_full_disk_and_a_read_only_folder_are_one_line(tmp_path):
@@ -589,7 +592,7 @@ def test_a_full_disk_and_a_read_only_folder_are_one_line(tmp_path):
 
     full = OSError(errno.ENOSPC, "No space left on device", str(tmp_path / "run" / "metrics"))
     assert disk_problem(full) == (f"no space left on the disk ({tmp_path / 'run' / 'metrics'}): free some and run the "
-                                  f"same command again (the step it was running put the run back as it was)")
+                                  f"same command again")
     copied = shutil.Error([("a", "b", "[Errno 28] No space left on device")])  # shutil.copytree's gathered errors
     assert disk_problem(copied).startswith("no space left on the disk: free some")
     read_only = PermissionError(errno.EACCES, "Permission denied", "/runs/r/.book-building")

@@ -206,6 +206,15 @@ def test_a_stopped_stream_resumes_without_fetching_finished_checkpoints(file_ser
     assert manifest["checkpoints"][0]["source"] == f"{address}/epoch_1.pt"
     assert sorted(p.name for p in (out / "cache" / "streamed").iterdir()) == ["epoch_1.json", "epoch_2.json",
                                                                              "epoch_3.json"]
+    # The package changed (a review: the embedding cache is keyed by its source, so the markers' "measured" found
+    # nothing cached, and the weights, deleted once measured, were not fetched again): fetched and measured again.
+    from clipalign_utils import encoder
+
+    monkeypatch.setattr(stream, "source_hash", lambda: "other code")
+    monkeypatch.setattr(encoder, "source_hash", lambda: "other code")
+    stream.run_streamed(out, template, "1,2,3", None, "iqa", "smoke", {"model": "tiny"}, progress=False)
+    assert handler.gets == {"epoch_1.pt": 2, "epoch_2.pt": 2, "epoch_3.pt": 2}
+    assert {json.loads(p.read_text())["source"] for p in (out / "cache" / "streamed").iterdir()} == {"other code"}
 
 
 def test_a_checkpoint_replaced_at_its_url_by_one_of_the_same_size_is_fetched_and_measured_again(

@@ -799,3 +799,21 @@ def test_reading_the_result_follows_who_judged():
     assert bapps[0].startswith("on BAPPS the score is agreement with people's 2AFC judgments")
     assert not any("similarity_dataset=nights" in line or "panel" in line for line in nights + bapps)
     assert nights[-1] == bapps[-1] and "`iqa_resize=auto`" in bapps[-1]
+
+
+def test_the_best_block_is_compared_over_the_triplets_every_layer_decides():
+    """A review: each layer's mean was over its own decided triplets, so a layer with a zero vector's undecided
+    triplets was compared with the others over fewer items."""
+    from clipalign_utils.steps.similarity.analysis import best_block
+
+    triplets = pd.DataFrame({"p": [1.0, 1.0, 0.0, 0.0]})  # judges: p1 nearer in the first two, p0 in the others
+    right, wrong = (np.array([1.0, 1.0, 0.0, 0.0]), np.array([0.0, 0.0, 1.0, 1.0]))  # d0, d1 choosing right
+    layers = {"stem": (np.array([1.0, np.nan, 0.0, 1.0]), np.array([0.0, 0.0, 1.0, 0.0])),  # right, ?, right, wrong
+              "final": (np.array([1.0, 0.0, 0.0, 0.0]), np.array([0.0, 1.0, 1.0, 1.0]))}  # right, wrong, right, right
+    # each layer's own score, as two_afc_layers.csv has it: stem 2/3 of its three, final 3/4
+    test = best_block(layers, triplets, [2 / 3, 3 / 4], n_boot=50, seed=0)
+    # over the three triplets both decide: stem 2/3, final 3/3 (not 2/3 against 3/4)
+    assert (test["best_score"], test["final_score"]) == pytest.approx((2 / 3, 1.0))
+    assert test["margin"] == pytest.approx(-1 / 3) and test["n_blocks"] == 1
+    every = best_block({"stem": (right, wrong), "final": (right, wrong)}, triplets, [1.0, 1.0], n_boot=50, seed=0)
+    assert (every["margin"], every["margin_lo"], every["margin_hi"]) == (0.0, 0.0, 0.0)

@@ -61,10 +61,17 @@ def paired_early_peak(epochs, values, replicates, level: float = 0.95,
             "early_peak_epoch": float(epochs[peak]), "early_peak_value": float(values[peak])}
 
 
-def best_block_test(layers, values, replicates, level: float = 0.95) -> dict:
+def best_block_columns(score: str) -> list[str]:
+    """The keys :func:`best_block_test` returns, in a table's order, for a measure named ``score``."""
+    return ["best_block", f"best_{score}", f"final_{score}", "margin", "margin_lo", "margin_hi", "n_blocks"]
+
+
+def best_block_test(layers, values, replicates, level: float = 0.95, score: str = "value") -> dict:
     """Is some vision block more aligned than the image embedding? ``layers`` names the rows of ``values``
     (the measure per layer) and ``replicates`` (its value on resample r, the same resample for every layer),
-    one of them ``final``, the embedding. With B the blocks (every other layer defined there), the statistic is
+    one of them ``final``, the embedding. With B the blocks (every other layer defined there: a ResNet's stem and
+    a ViT's ``embeddings``, the tokens entering its first block, among them, as in the per-layer tables), the
+    statistic is
 
         margin = max_{b ∈ B} S(b) − S(final),
 
@@ -72,22 +79,23 @@ def best_block_test(layers, values, replicates, level: float = 0.95) -> dict:
     picked on the data. Its interval is the basic bootstrap's (``stats.basic_interval``), as the early peak's: the
     percentile interval of a maximum would find a block ahead too readily. Its interval above 0: a block is more
     aligned than the embedding; below 0: none is.
-    Keys: best_block (the argmax of B), best_value, final_value, margin, margin_lo, margin_hi, n_blocks."""
+    Keys (:func:`best_block_columns`): best_block (the argmax of B), best_<score>, final_<score>, margin,
+    margin_lo, margin_hi, n_blocks."""
     layers = list(layers)
     values, replicates = np.asarray(values, dtype=float), np.asarray(replicates, dtype=float)
     final = layers.index("final")
     blocks = np.array([i != final and np.isfinite(values[i]) for i in range(len(layers))])
     nan = float("nan")
-    result = {"final_value": float(values[final]), "n_blocks": int(blocks.sum())}
+    result = {f"final_{score}": float(values[final]), "n_blocks": int(blocks.sum())}
     if not blocks.any():
-        return {"best_block": None, "best_value": nan, **result, "margin": nan, "margin_lo": nan, "margin_hi": nan}
+        return {"best_block": None, f"best_{score}": nan, **result, "margin": nan, "margin_lo": nan, "margin_hi": nan}
     best = int(np.flatnonzero(blocks)[np.argmax(values[blocks])])
     with warnings.catch_warnings():  # a resample where every block is undefined: nan, left out of the interval
         warnings.simplefilter("ignore", RuntimeWarning)
         margins = np.nanmax(replicates[blocks], axis=0) - replicates[final]
     margin = float(values[best] - values[final])
     lo, hi = basic_interval(margin, margins, level)
-    return {"best_block": layers[best], "best_value": float(values[best]), **result,
+    return {"best_block": layers[best], f"best_{score}": float(values[best]), **result,
             "margin": margin, "margin_lo": lo, "margin_hi": hi}
 
 

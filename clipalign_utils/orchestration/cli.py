@@ -109,6 +109,22 @@ def check_out_folder(out: str, command: str, makes: str | None) -> None:
                              f"there: give a new folder")
 
 
+def _check_run_preset(out: str, preset: str | None) -> None:
+    """``--preset`` for an existing run (or folder of runs) is the one it was made with: another one for its steps
+    would mix two presets' values in one run (a sweep or an experiment says so of its arms)."""
+    from ..config import check_preset
+    from ..record import recorded_preset
+
+    if preset is None:
+        return
+    check_preset(preset)
+    recorded = recorded_preset(out)
+    if recorded not in (None, preset):
+        raise ParameterError(f"--preset {preset}: {shell_arg(out)} was made with --preset {recorded}, whose values "
+                             f"its steps resolve against; leave --preset out (-p sets a step's values), or give "
+                             f"another --out")
+
+
 _LAUNCHER_RUNS = ("--launcher submits the runs of --seeds/--scales (or of a multi-run preset) as jobs: not with "
                   "--only, --checkpoints or --nproc")
 
@@ -333,8 +349,7 @@ def disk_problem(error: OSError) -> str | None:
     where = next((getattr(e, "filename", None) for e in found if getattr(e, "filename", None)), None)
     where = f" ({where})" if where else ""
     if any(getattr(e, "errno", None) in (errno.ENOSPC, errno.EDQUOT) for e in found) or "No space left" in text:
-        return (f"no space left on the disk{where}: free some and run the same command again (the step it was "
-                f"running put the run back as it was)")
+        return f"no space left on the disk{where}: free some and run the same command again"
     if any(getattr(e, "errno", None) in (errno.EACCES, errno.EPERM, errno.EROFS) for e in found):
         return (f"cannot write{where}: the folder is read-only to this user; make it writable, or copy the run "
                 f"somewhere writable and give that folder")
@@ -376,6 +391,7 @@ def _dispatch(args, argv: list[str]) -> int:
         distributed.check_nproc(args.nproc, args.only, args.checkpoints)
         if args.only is not None:
             only_steps(args.only)  # unknown names: one line, before any process starts
+        _check_run_preset(args.out, args.preset)  # (before torchrun's ranks measure with it)
         ranks = distributed.torchrun_env()
         if args.nproc is not None and args.nproc > 1 and ranks is None:
             _check_before_ranks(args)
@@ -410,15 +426,9 @@ def _dispatch(args, argv: list[str]) -> int:
         # running now is that job's)
         recover_stopped_pages(folder, skip_held=launcher is not None)
     if args.command not in ("book", "fetch"):
-        from ..record import recorded_preset, run_preset
+        from ..record import run_preset
 
-        # A new folder's preset is default; an existing run's (or folder's), the one it recorded. Another one for a
-        # run's steps would mix two presets' values in one run (a sweep or an experiment says so of its arms).
-        recorded = recorded_preset(args.out) if args.command == "run" and args.preset is not None else None
-        if recorded not in (None, args.preset):
-            raise ParameterError(f"--preset {args.preset}: {shell_arg(args.out)} was made with --preset {recorded}, "
-                                 f"whose values its steps resolve against; leave --preset out (-p sets a step's "
-                                 f"values), or give another --out")
+        # A new folder's preset is default; an existing run's (or folder's), the one it recorded.
         args.preset = run_preset(args.out, args.preset)
     multi = MULTI_RUN_PRESETS.get(getattr(args, "preset", None), {})
     if args.command == "run" and not args.only and not args.checkpoints:

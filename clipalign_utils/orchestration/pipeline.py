@@ -16,6 +16,7 @@ from __future__ import annotations
 import functools
 import json
 import os
+import platform
 import re
 import shutil
 import sys
@@ -321,7 +322,13 @@ def run_page(name: str, run_dir: Path, resolved: Resolved, extra: Mapping | None
 
 _SAVED_SUFFIX = ".outputs-before"  # .<notebook>.outputs-before beside metrics/
 _SAVED_COMPLETE = "held.lock"  # made last: a saved copy without it was stopped while it was being made
-_MAKING = ".making"  # .<notebook>.outputs-before.<pid>.making: a copy being made, renamed into place once whole
+_MAKING = ".making"  # .<notebook>.outputs-before.<host>-<pid>.making: a copy being made, renamed into place once whole
+_MAKER = f"{platform.node() or 'host'}-{os.getpid()}".replace(".", "_")
+
+
+def _running_elsewhere(folder: Path, name: str) -> ParameterError:
+    return ParameterError(f"{folder}: another command is running page {name} there now; wait for it to finish (or "
+                          f"stop it) before running this one")
 _COMMITTED = "page-finished"  # made just before the finished page replaces the one before: keep, do not put back
 _FOLDERS = "folders.json"  # which of metrics/ and figures/ existed before the page
 
@@ -337,7 +344,7 @@ def _saved_outputs(layout: RunDir, name: str, record_before: bytes | None):
     saved = layout.path / f".{name}{_SAVED_SUFFIX}"
     # Made under a name of this process's own, then renamed into place whole and held: two commands starting the
     # page at once each made the copy in the one folder, and one deleted the other's (an audit: FileExistsError).
-    making = layout.path / f".{name}{_SAVED_SUFFIX}.{os.getpid()}{_MAKING}"
+    making = layout.path / f".{name}{_SAVED_SUFFIX}.{_MAKER}{_MAKING}"
     shutil.rmtree(making, ignore_errors=True)
     making.mkdir(parents=True)
     try:
@@ -358,8 +365,7 @@ def _saved_outputs(layout: RunDir, name: str, record_before: bytes | None):
             os.rename(making, saved)  # (the lock goes with the file)
         except OSError:  # another command's copy is in place: its page runs now
             shutil.rmtree(making, ignore_errors=True)
-            raise ParameterError(f"{layout.path}: another command is running page {name} there now; wait for it to "
-                                 f"finish (or stop it) before running this one") from None
+            raise _running_elsewhere(layout.path, name) from None
         try:
             yield saved
         finally:
@@ -405,15 +411,19 @@ def _page_folders(root: Path, depth: int = 3) -> list[Path]:
     return folders
 
 
-def _alive(pid: str) -> bool:
-    """Whether process ``pid`` of this machine runs (a copy on a shared disk made elsewhere is kept: True)."""
+def _dead_here(maker: str) -> bool:
+    """Whether ``maker`` (a copy's ``<host>-<pid>``) is a process of this machine that has ended. A copy another
+    machine is making on a shared disk (a SLURM job's) is not this machine's to judge: False."""
+    host, _, pid = maker.rpartition("-")
+    if host != _MAKER.rpartition("-")[0]:
+        return False
     try:
         os.kill(int(pid), 0)
     except ProcessLookupError:
-        return False
-    except (ValueError, PermissionError, OverflowError):
         return True
-    return True
+    except (ValueError, PermissionError, OverflowError):
+        return False
+    return False
 
 
 def recover_stopped_pages(run_dir: str | Path, skip_held: bool = False) -> list[str]:
@@ -428,7 +438,7 @@ def recover_stopped_pages(run_dir: str | Path, skip_held: bool = False) -> list[
     put_back = []
     for folder in _page_folders(Path(run_dir)):
         for making in folder.glob(f".*{_SAVED_SUFFIX}.*{_MAKING}"):  # a command killed while making its copy
-            if not _alive(making.name[:-len(_MAKING)].rsplit(".", 1)[-1]):
+            if _dead_here(making.name[:-len(_MAKING)].rsplit(".", 1)[-1]):
                 shutil.rmtree(making, ignore_errors=True)
         for saved in sorted(folder.glob(f".*{_SAVED_SUFFIX}")):
             name = saved.name[1:-len(_SAVED_SUFFIX)]
@@ -443,8 +453,7 @@ def recover_stopped_pages(run_dir: str | Path, skip_held: bool = False) -> list[
                 except BlockingIOError:
                     if skip_held:  # a launcher's job running it now: left to that job
                         continue
-                    raise ParameterError(f"{folder}: another command is running page {name} there now; wait for "
-                                         f"it to finish (or stop it) before running this one") from None
+                    raise _running_elsewhere(folder, name) from None
                 with signals.deferred():
                     restored = _settle(RunDir(folder), name, saved)
             shutil.rmtree(saved, ignore_errors=True)

@@ -27,6 +27,7 @@ from tqdm import tqdm
 
 from .. import record, registry
 from ..checkpoints import Checkpoint, Run, discover_run
+from ..data.cache import source_hash
 from ..errors import CheckpointError, ParameterError, shell_arg
 from ..io import write_json
 from ..layout import RunDir
@@ -99,7 +100,10 @@ def _marked_identity_and_done(layout: RunDir, checkpoint: RemoteCheckpoint) -> t
         return None, set()
     marked = json.loads(path.read_text())
     identity = marked.get("identity")
-    return identity, set(marked["steps"]) if identity == checkpoint.identity() else set()
+    # measured by this code: the embedding cache is keyed by the package's source, so another version's entries
+    # are not there to read (a review: after any edit the weights, deleted once measured, were not fetched again)
+    same = identity == checkpoint.identity() and marked.get("source") == source_hash()
+    return identity, set(marked["steps"]) if same else set()
 
 
 def weight_files(layout: RunDir) -> list[Path]:
@@ -295,4 +299,5 @@ def _measure_one(run: Run, steps: list[str], params: Mapping[str, dict], layout:
     for step in steps:
         measure_here(step, run, params[step])
         done.add(step)
-        write_json(_marker(layout, remote), {"identity": remote.identity(), "steps": sorted(done)})
+        write_json(_marker(layout, remote), {"identity": remote.identity(), "source": source_hash(),
+                                             "steps": sorted(done)})

@@ -26,7 +26,7 @@ from ...layout import RunDir
 from ...metrics.families import mark_seen, within_family_alignment
 from ...metrics.iqa import (DISTANCES, SCORED_PAIRS_COLUMNS, alignment_scores, block_distance, early_peak_test,
                             iqa_table, pair_distances, pair_rows, peak_summary, per_pair, scored_pairs)
-from ...metrics.peak import best_block_test
+from ...metrics.peak import best_block_columns, best_block_test
 from ...metrics.stats import spearman_replicates_grouped
 
 IQA_COLUMNS = ["checkpoint", "epoch", "dataset", "distance", "distortion", "srcc", "srcc_lo", "srcc_hi", "krcc",
@@ -35,9 +35,7 @@ PAIR_COLUMNS = ["checkpoint", "epoch", "reference", "distortion", "level", "qual
 LAYER_COLUMNS = ["checkpoint", "epoch", "dataset", "distance", "layer", *SCORED_PAIRS_COLUMNS]
 SCORES = ("srcc", "krcc", "plcc", "pearson")
 # iqa_best_block.csv (layers="all" only): is the best block's SRCC above the embedding's (metrics.peak.best_block_test)
-BEST_BLOCK_NAMES = {"best_value": "best_srcc", "final_value": "final_srcc"}
-BEST_BLOCK_COLUMNS = ["checkpoint", "epoch", "dataset", "distance", "best_block", "best_srcc", "final_srcc", "margin",
-                      "margin_lo", "margin_hi", "n_blocks"]
+BEST_BLOCK_COLUMNS = ["checkpoint", "epoch", "dataset", "distance", *best_block_columns("srcc")]
 OPTIONAL_TABLES = ("iqa_layers", "iqa_best_block")  # layers="all" only (io.write_tables removes them left from before)
 # iqa_families columns: (column, what its sentence calls it)
 FAMILY_CURVES = [("within_seen_srcc", "seen families"), ("within_unseen_srcc", "unseen families"),
@@ -123,8 +121,8 @@ def layer_scores(checkpoint, encoder, data: IQAData, params: dict, final: np.nda
              "distance": params["distance"]}
     rows = [{**where, "layer": layer, **scored_pairs(distances, quality, references, replicates=replicates[layer])}
             for layer, distances in layers.items()]
-    best = best_block_test(list(layers), [row["srcc"] for row in rows], list(replicates.values()))
-    return rows, {**where, **{BEST_BLOCK_NAMES.get(k, k): v for k, v in best.items()}}
+    best = best_block_test(list(layers), [row["srcc"] for row in rows], list(replicates.values()), score="srcc")
+    return rows, {**where, **best}
 
 
 def seen_families(run_dir: str | Path) -> tuple[str, ...]:

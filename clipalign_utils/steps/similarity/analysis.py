@@ -13,7 +13,7 @@ import pandas as pd
 from ...results.tables import pick_distance
 from ...record import records_evaluation_sets
 from ...config import bootstrap_seed
-from ...metrics.peak import best_block_test, mean_peak_test, mean_replicates
+from ...metrics.peak import best_block_columns, best_block_test, mean_peak_test, mean_replicates
 from ...checkpoints import Run
 from ...data.two_afc import TwoAFCData, load_two_afc
 from ...encoder import run_encoders
@@ -27,9 +27,7 @@ PER_TRIPLET_COLUMNS = ["checkpoint", "epoch", "triplet", "d0", "d1", "model_choi
 # two_afc_layers.csv (layers="all" only): the overall score of every vision block's output.
 LAYER_COLUMNS = ["checkpoint", "epoch", "dataset", "distance", "layer", "score", "score_lo", "score_hi", "n_triplets"]
 # two_afc_best_block.csv (layers="all" only): is the best block's score above the embedding's
-BEST_BLOCK_NAMES = {"best_value": "best_score", "final_value": "final_score"}
-BEST_BLOCK_COLUMNS = ["checkpoint", "epoch", "dataset", "distance", "best_block", "best_score", "final_score",
-                      "margin", "margin_lo", "margin_hi", "n_blocks"]
+BEST_BLOCK_COLUMNS = ["checkpoint", "epoch", "dataset", "distance", *best_block_columns("score")]
 # with layers="all" only (io.write_tables removes them left from before)
 OPTIONAL_TABLES = ("two_afc_layers", "two_afc_best_block")
 CLEAR_MARGIN = 0.2  # "the judges lean clearly one way": |p − ½| at least this
@@ -146,13 +144,23 @@ def layer_scores(checkpoint, encoder, data: TwoAFCData, params: dict, final: tup
         score = two_afc_table(data.triplets.assign(d0=d0, d1=d1), n_boot=params["n_boot"],
                               seed=bootstrap_seed(params)).iloc[0]  # the "all" row
         rows.append({**where, "layer": layer, **score.drop("subset").to_dict()})
-    # the best block against the embedding: every layer's mean over the same resamples of triplets (of whole
-    # references where triplets share them, as the table's intervals draw)
-    per_triplet = np.stack([two_afc_scores(d0, d1, data.triplets["p"]) for d0, d1 in layers.values()])
-    references = data.triplets["reference"].to_numpy() if "reference" in data.triplets.columns else None
-    replicates = mean_replicates(per_triplet, references, params["n_boot"], bootstrap_seed(params))
-    best = best_block_test(list(layers), [row["score"] for row in rows], replicates)
-    return rows, {**where, **{BEST_BLOCK_NAMES.get(k, k): v for k, v in best.items()}}
+    return rows, {**where, **best_block(layers, data.triplets, [row["score"] for row in rows], params["n_boot"],
+                                        bootstrap_seed(params))}
+
+
+def best_block(layers: dict[str, tuple[np.ndarray, np.ndarray]], triplets: pd.DataFrame, scores: list[float],
+               n_boot: int, seed: int) -> dict:
+    """``metrics.peak.best_block_test`` of the layers' (d0, d1) on ``triplets`` (columns p and, where triplets share
+    them, reference), ``scores`` each layer's overall score as two_afc_layers.csv has it: every layer's mean over the
+    same triplets (those every layer decides: a zero vector's distance decides none) and the same resamples of them
+    (of whole references where triplets share them, as the table's intervals draw)."""
+    per_triplet = np.stack([two_afc_scores(d0, d1, triplets["p"]) for d0, d1 in layers.values()])
+    decided = np.isfinite(per_triplet).all(axis=0)
+    per_triplet = per_triplet[:, decided]
+    references = triplets["reference"].to_numpy()[decided] if "reference" in triplets.columns else None
+    replicates = mean_replicates(per_triplet, references, n_boot, seed)
+    values = scores if decided.all() else per_triplet.mean(axis=1)  # (all decided: the table's, bit for bit)
+    return best_block_test(list(layers), values, replicates, score="score")
 
 
 def overall(tables: dict[str, pd.DataFrame]) -> pd.DataFrame:
