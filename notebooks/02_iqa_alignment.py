@@ -143,8 +143,10 @@ say(iqa_page.peak_sentences(tables))
 # statistic is the best early SRCC minus the final SRCC. Its interval resamples reference images
 # once per replicate and recomputes the *whole* statistic on that resample — the maximum over the
 # early window included, so the peak is not picked on the data — and compares each resample's early
-# peak with the same resample's final checkpoint (paired). An interval above 0 supports "peaks
-# early, then declines".
+# peak with the same resample's final checkpoint (paired). The interval is the basic bootstrap's (the
+# resamples' percentiles reflected about the drop): a maximum over noisy values is biased upward, and so are
+# the resamples' maxima, so their own percentiles would lean toward a peak. An interval above 0 supports
+# "peaks early, then declines".
 
 # %%
 say(iqa_page.early_peak_sentences(tables))
