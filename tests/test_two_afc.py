@@ -804,6 +804,8 @@ def test_reading_the_result_follows_who_judged():
 def test_the_best_block_is_compared_over_the_triplets_every_layer_decides():
     """A review: each layer's mean was over its own decided triplets, so a layer with a zero vector's undecided
     triplets was compared with the others over fewer items."""
+    import warnings
+
     from clipalign_utils.steps.similarity.analysis import best_block
 
     triplets = pd.DataFrame({"p": [1.0, 1.0, 0.0, 0.0]})  # judges: p1 nearer in the first two, p0 in the others
@@ -817,3 +819,13 @@ def test_the_best_block_is_compared_over_the_triplets_every_layer_decides():
     assert test["margin"] == pytest.approx(-1 / 3) and test["n_blocks"] == 1
     every = best_block({"stem": (right, wrong), "final": (right, wrong)}, triplets, [1.0, 1.0], n_boot=50, seed=0)
     assert (every["margin"], every["margin_lo"], every["margin_hi"]) == (0.0, 0.0, 0.0)
+    # a block that decides no triplet is out of the test, not every triplet with it (a review: all nan)
+    dead = (np.full(4, np.nan), np.full(4, np.nan))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # (nor a warning)
+        test = best_block({"stem": dead, "layer1": (right, wrong), "final": (right, wrong)}, triplets,
+                          [np.nan, 1.0, 1.0], n_boot=50, seed=0)
+    assert (test["best_block"], test["best_score"], test["final_score"], test["n_blocks"]) == ("layer1", 1.0, 1.0, 1)
+    assert (test["margin"], test["margin_lo"], test["margin_hi"]) == (0.0, 0.0, 0.0)
+    nothing = best_block({"stem": dead, "final": dead}, triplets, [np.nan, np.nan], n_boot=50, seed=0)
+    assert nothing["n_blocks"] == 0 and np.isnan(nothing["margin"])

@@ -153,9 +153,14 @@ def best_block(layers: dict[str, tuple[np.ndarray, np.ndarray]], triplets: pd.Da
     """``metrics.peak.best_block_test`` of the layers' (d0, d1) on ``triplets`` (columns p and, where triplets share
     them, reference), ``scores`` each layer's overall score as two_afc_layers.csv has it: every layer's mean over the
     same triplets (those every layer decides: a zero vector's distance decides none) and the same resamples of them
-    (of whole references where triplets share them, as the table's intervals draw)."""
+    (of whole references where triplets share them, as the table's intervals draw). A layer that decides no triplet
+    is out of the test, not every triplet with it."""
     per_triplet = np.stack([two_afc_scores(d0, d1, triplets["p"]) for d0, d1 in layers.values()])
-    decided = np.isfinite(per_triplet).all(axis=0)
+    live = np.isfinite(per_triplet).any(axis=1)
+    decided = np.isfinite(per_triplet[live]).all(axis=0)
+    if not decided.any():  # no triplet every deciding layer decides: nothing to compare
+        return best_block_test(list(layers), np.full(len(layers), np.nan), np.full((len(layers), 1), np.nan),
+                               score="score")
     per_triplet = per_triplet[:, decided]
     references = triplets["reference"].to_numpy()[decided] if "reference" in triplets.columns else None
     replicates = mean_replicates(per_triplet, references, n_boot, seed)
