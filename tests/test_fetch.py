@@ -392,7 +392,7 @@ def test_a_full_disk_is_said_as_such_not_as_a_damaged_archive(server, tmp_path, 
     def full(*args, **kwargs):
         raise OSError(fetch.errno.ENOSPC, "No space left on device")
 
-    monkeypatch.setattr(fetch, "_write_state", full)
+    monkeypatch.setattr(fetch, "write_json", full)
     fetch.shutil.rmtree(to)
     code, _, err = _fetch(capsys, "nights", "--to", to, "--mirror", address)
     assert code == 2 and err.count("\n") == 1, err
@@ -540,14 +540,14 @@ def test_an_interrupted_download_says_what_it_kept(server, tmp_path, monkeypatch
     served, address, handler = server
     _serve("nights", tmp_path, served, monkeypatch)
     to = tmp_path / "data"
-    original = fetch._write_state
+    original = fetch.write_json
 
     def interrupted(path, state):  # Ctrl-C once the archive's bytes are all on disk, before it is unpacked
         original(path, state)
         if state.get("complete"):
             raise KeyboardInterrupt
 
-    monkeypatch.setattr(fetch, "_write_state", interrupted)
+    monkeypatch.setattr(fetch, "write_json", interrupted)
     handler.gets.clear()
     assert cli.main(["fetch", "nights", "--to", str(to), "--mirror", address]) == 130
     (line,) = _without_bars(capsys.readouterr().err).strip().splitlines()

@@ -43,6 +43,7 @@ from pathlib import Path
 from typing import Callable, Mapping
 
 from ..errors import DatasetError, ParameterError, shell_arg
+from ..io import write_json
 from .registry import TASKS, dataset_parameter, root_parameter
 from .roots import open_root, subfolders
 
@@ -381,7 +382,7 @@ def _download(url: str, folder: Path, file_name: str, progress: bool) -> Path:
                     tqdm(total=size, initial=start, desc=file_name, unit="B", unit_scale=True,
                          disable=not progress) as bar:
                 state = {"url": url, "validator": validator, "size": size}
-                _write_state(state_path, state)  # (after the file is opened: a fresh one is empty by then)
+                write_json(state_path, state)  # (after the file is opened: a fresh one is empty by then)
                 for chunk in (response.raw.stream(DOWNLOAD_CHUNK, decode_content=False) if labelled
                               else response.iter_content(chunk_size=DOWNLOAD_CHUNK)):
                     out.write(chunk)
@@ -404,7 +405,7 @@ def _download(url: str, folder: Path, file_name: str, progress: bool) -> Path:
     if size is not None and got != size:
         raise DatasetError(f"{url}: download failed (the transfer ended at {got} of {size} bytes): check the "
                            f"network or pass --mirror BASE")
-    _write_state(state_path, {**state, "size": got, "complete": True})
+    write_json(state_path, {**state, "size": got, "complete": True})
     return path
 
 
@@ -433,12 +434,6 @@ def _read_state(path: Path) -> dict:
     except (OSError, ValueError):
         return {}
     return state if isinstance(state, dict) else {}
-
-
-def _write_state(path: Path, state: dict) -> None:
-    partial = path.with_name(path.name + ".new")
-    partial.write_text(json.dumps(state))
-    os.replace(partial, path)
 
 
 def _kept(folder: Path) -> str:

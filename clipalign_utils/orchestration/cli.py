@@ -22,7 +22,6 @@ from ..layout import (KIND_RECORDS, PARAMS_TXT, PARTS, RUN_RECORD, SOURCE_RECORD
                       RunDir, runs_in)
 
 
-SET_BY_COMMAND, PAPERMILL_ONLY = registry.SET_BY_COMMAND, registry.PAPERMILL_ONLY
 
 
 def _parse_overrides(items: list[str]) -> dict[str, str]:
@@ -36,13 +35,13 @@ def _parse_overrides(items: list[str]) -> dict[str, str]:
         name, value = name.strip(), value.strip()
         if not sep or not name:
             raise ParameterError(f"-p {item!r}: write parameters as name=value (e.g. -p epochs=3)")
-        if name in SET_BY_COMMAND:
-            raise ParameterError(f"-p {name}: the command sets it from {SET_BY_COMMAND[name]}; give "
-                                 f"{SET_BY_COMMAND[name]} instead")
+        if name in registry.SET_BY_COMMAND:
+            raise ParameterError(f"-p {name}: the command sets it from {registry.SET_BY_COMMAND[name]}; give "
+                                 f"{registry.SET_BY_COMMAND[name]} instead")
         if name in overrides:
             raise ParameterError(f"-p {name} is given twice ({overrides[name]} and {value}): give it once (a sweep "
                                  f"takes its values as one list, -p {name}=A,B)")
-        if name in PAPERMILL_ONLY:
+        if name in registry.PAPERMILL_ONLY:
             raise ParameterError(f"-p {name}: a notebook's own parameter when papermill runs it alone; the command "
                                  f"gives its runs and trains them itself")
         if name.endswith("_root") and value:
@@ -319,14 +318,13 @@ def main(argv: list[str] | None = None) -> int:
 
             # nbclient's cell task dies with its kernel; asyncio would print it at exit as "never retrieved"
             logging.getLogger("asyncio").setLevel(logging.CRITICAL)
-            from .ranks import rank_stopped
+            from .ranks import STEP_PUT_BACK, rank_stopped
 
             if rank_stopped(stopped.get("by", "interrupted")):  # a rank of --nproc: its launcher says it
                 return 143 if "by" in stopped else 130
             done = {"book": "the book in place, if any, is the previous one, whole; the same command builds it again",
                     "fetch": "nothing of the download was kept in --to; the same command fetches it again"}.get(
-                args.command, "the step it was running left the run as it was before that step (finished steps "
-                              "stay); the same command carries on")
+                args.command, STEP_PUT_BACK)
             if args.command == "fetch" and interruption.args:  # what the fetch kept for the next one to resume
                 done = str(interruption.args[0])
             if getattr(args, "launcher", None) is not None:  # the jobs are processes (or SLURM jobs) of their own

@@ -324,13 +324,13 @@ _SAVED_SUFFIX = ".outputs-before"  # .<notebook>.outputs-before beside metrics/
 _SAVED_COMPLETE = "held.lock"  # made last: a saved copy without it was stopped while it was being made
 _MAKING = ".making"  # .<notebook>.outputs-before.<host>-<pid>.making: a copy being made, renamed into place once whole
 _MAKER = f"{platform.node() or 'host'}-{os.getpid()}".replace(".", "_")
+_COMMITTED = "page-finished"  # made just before the finished page replaces the one before: keep, do not put back
+_FOLDERS = "folders.json"  # which of metrics/ and figures/ existed before the page
 
 
 def _running_elsewhere(folder: Path, name: str) -> ParameterError:
     return ParameterError(f"{folder}: another command is running page {name} there now; wait for it to finish (or "
                           f"stop it) before running this one")
-_COMMITTED = "page-finished"  # made just before the finished page replaces the one before: keep, do not put back
-_FOLDERS = "folders.json"  # which of metrics/ and figures/ existed before the page
 
 
 @contextmanager

@@ -51,14 +51,18 @@ def tell_launcher(name: str, text: str) -> bool:
     return True
 
 
+# What a command stopped mid-step says of the run (a rank's line, or the command's own).
+STEP_PUT_BACK = ("the step it was running left the run as it was before that step (finished steps stay); the same "
+                 "command carries on")
+
+
 def rank_stopped(how: str) -> bool:
     """Under --nproc: this rank was interrupted or stopped by a signal (its own, or the launcher's passed on); its
     launcher says it (True), only where the launcher itself was not interrupted."""
     ranks = torchrun_env()
     return ranks is not None and tell_launcher(
         f"rank{ranks['rank']}.stopped",
-        f"rank {ranks['rank']} was {how} (a signal from outside the command): the step it was running left the run as "
-        f"it was before that step (finished steps stay); the same command carries on")
+        f"rank {ranks['rank']} was {how} (a signal from outside the command): {STEP_PUT_BACK}")
 
 
 def rank_error(message: str, knock_on: bool = False) -> bool:

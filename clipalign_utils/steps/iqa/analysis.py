@@ -99,7 +99,7 @@ def compare_distances(run: Run, params: dict, data: IQAData) -> pd.DataFrame:
                          for kind in DISTANCES])
 
 
-def layer_scores(checkpoint, encoder, data: IQAData, params: dict, final: np.ndarray) -> list[dict]:
+def layer_scores(checkpoint, encoder, data: IQAData, params: dict, final: np.ndarray) -> tuple[list[dict], dict]:
     """(iqa_layers.csv's rows of one checkpoint, its iqa_best_block.csv row). The rows: per vision block, and
     ``final`` (the embedding, whose pair distances iqa.csv scored: ``final``), the alignment of the block's output
     compared location by location (``metrics.iqa.block_distance``), its pairs reduced as the encoder streams the

@@ -121,7 +121,7 @@ def measure(run: Run, params: dict, data: TwoAFCData | None = None) -> dict[str,
 
 
 def layer_scores(checkpoint, encoder, data: TwoAFCData, params: dict, final: tuple[np.ndarray, np.ndarray]
-                 ) -> list[dict]:
+                 ) -> tuple[list[dict], dict]:
     """(two_afc_layers.csv's rows of one checkpoint, its two_afc_best_block.csv row: whether the best block's
     score is above the embedding's, ``metrics.peak.best_block_test``). The rows: per vision block, and
     ``final`` (the embedding, whose

@@ -1,9 +1,9 @@
 """The ``train`` step: the run's model trained, its checkpoints kept (``clipalign_utils.train``); its page's
 sentences and figures are in :mod:`.page`."""
 from ... import model_names
-from ...schedule import checkpoint_schedule, early_step, epoch_steps, format_epoch
 from ...errors import ParameterError
 from ...registry import Step, register
+from ...schedule import checkpoint_schedule, epoch_steps, format_epoch
 
 
 def _check(params: dict) -> None:
@@ -29,17 +29,15 @@ def _check(params: dict) -> None:
     # A checkpoint's name keeps its epoch to 4 decimals: with more than 20,000 steps an epoch, two early steps (or
     # step 1 and the untrained model's epoch_0) could share one file, the later overwriting the earlier.
     steps = epoch_steps(params)
-    named: dict[str, int] = {"0": 0, "1": steps}
-    for fraction in params["early_checkpoints"]:
-        step = early_step(fraction, steps)
-        if 0 < step < steps:
-            name = format_epoch(checkpoint_schedule(steps, 1, (fraction,))[step])
-            if named.setdefault(name, step) != step:
-                asked = ",".join(map(str, params["early_checkpoints"]))
-                raise ParameterError(
-                    f"early_checkpoints={asked}: with {steps} optimiser steps an epoch, steps {named[name]} and {step} "
-                    f"would both be saved as epoch_{name}.pt (a name keeps 4 decimals): give fractions at least "
-                    f"0.0001 apart, and from 0 and 1")
+    named: dict[str, int] = {}
+    for step, epoch in checkpoint_schedule(steps, 1, tuple(params["early_checkpoints"])).items():
+        name = format_epoch(epoch)
+        if named.setdefault(name, step) != step:
+            asked = ",".join(map(str, params["early_checkpoints"]))
+            raise ParameterError(
+                f"early_checkpoints={asked}: with {steps} optimiser steps an epoch, steps {named[name]} and {step} "
+                f"would both be saved as epoch_{name}.pt (a name keeps 4 decimals): give fractions at least "
+                f"0.0001 apart, and from 0 and 1")
 
 
 STEP = register(Step(

@@ -12,6 +12,7 @@ from ...data import world
 from ...layout import RunDir
 from ...plots.training import loss_curve
 from ...plots.world import image_grid
+from ...schedule import checkpoint_schedule, early_step, epoch_steps, format_epoch
 
 
 def world_sample_figure(params: dict, n: int = 32):
@@ -81,8 +82,6 @@ def early_checkpoints_sentences(params: dict) -> list[str]:
     """Where an early fraction asked for falls between two optimiser steps, the checkpoint is the nearest step's,
     named by its own epoch (0.125 of a 100-step epoch: step 12, epoch_0.12); one that rounds to the epoch's
     start or end is the untrained model's or the epoch's. Nothing when every fraction is a step."""
-    from ...schedule import checkpoint_schedule, early_step, epoch_steps, format_epoch
-
     steps = epoch_steps(params)
     saved = checkpoint_schedule(steps, 1, tuple(params["early_checkpoints"]))
     moved = []
