@@ -29,7 +29,8 @@
 # **How each part is tested.** (1) "Early" means after the untrained model and within the first
 # third of the run; the IQA step's paired bootstrap over reference images gives an interval for
 # (best early SRCC − final SRCC), recomputing the early maximum in every resample (over several
-# seeds: the mean of the seeds' own differences, with its t interval over seeds). (2), (3) are
+# seeds: each seed's difference at the early checkpoint where the other seeds' mean peaks, so that no
+# seed picks its own luckiest checkpoint, averaged with its t interval over seeds). (2), (3) are
 # permutation tests of Spearman's ρ between epoch and the measure, leaving out the checkpoints whose
 # classifier is at chance on that measure's own images: for texture bias, the cue-conflict decisions
 # (`shape_at_chance`: no more of them for a cue than guessing gives), for the noise drop, the clean

@@ -39,8 +39,9 @@
 # 1. with variation, alignment *within* a distortion family peaks early and declines, more for the
 #    families seen in training than for unseen ones (1a, 1b); and we ask whether the overall SRCC,
 #    which also ranks kinds of damage against each other, shows it (1c). The statistic is
-#    early max − final: the best value in the early window (after the untrained model, within the
-#    first third of the run) minus the final value. It asks whether a curve ends below its best
+#    held-out early − final: a seed's value at the early checkpoint (after the untrained model, within the
+#    first third of the run) where the *other* seeds of its setting peak, minus its final value (a seed's
+#    own best early value is pushed up by its own noise). It asks whether a curve ends below its best
 #    early value; page 5's claim 1 also asks that the curve's maximum lie in the early window, so a
 #    curve that peaks later can pass 1c here and be inconclusive there. 1b compares a setting's seen and
 #    unseen families paired over its seeds where it has both; a setting that saw every family has no unseen
@@ -107,8 +108,8 @@ save_figure(fig, run_dir, "quality_curves")
 # ## The paper's verdicts, per setting
 # The synthesis verdicts (page 5) judged on each setting's seed-mean curve, with the fraction of seeds
 # whose own run gives the same verdict. They and the predictions below can read one interval differently:
-# here a peak claim rests on the seed-mean curve's paired interval (over the seeds' own early-minus-final
-# differences) and a trend is a permutation test over the mean curve's checkpoints; the predictions judge
+# here a peak claim rests on the seed-mean curve's interval (over each seed's early-minus-final difference at
+# the early checkpoint the other seeds peak at) and a trend is a permutation test over the mean curve's checkpoints; the predictions judge
 # each seed's own run and call *inconclusive* what the interval over seeds does not settle. Where the two
 # differ, the seeds do not agree on the claim.
 

@@ -240,3 +240,20 @@ def test_an_experiment_given_a_relative_folder_hands_its_chapter_the_folder_itse
     assert calls["page"] == [tmp_path / "runs" / "quality"] and calls["page"][0].is_absolute()
     assert calls["sweeps"][0] == tmp_path / "runs" / "quality" / "variation"
     assert json.loads((tmp_path / "runs" / "quality" / "experiment.json").read_text())["preset"] == "smoke"
+
+
+def test_held_out_declines_choose_each_seeds_early_checkpoint_on_the_other_seeds():
+    # epochs 0, 1, 2, 6: the early window (0 < epoch <= 2) holds epochs 1 and 2.
+    curves = {0: [0.0, 0.6, 0.5, 0.4], 1: [0.0, 0.5, 0.7, 0.4], 2: [0.0, 0.4, 0.6, 0.5]}
+    table = pd.concat([pd.DataFrame({"setting": "s", "seed": seed, "epoch": [0.0, 1.0, 2.0, 6.0], "iqa_srcc": curve})
+                       for seed, curve in curves.items()] +
+                      [pd.DataFrame({"setting": "one", "seed": 0, "epoch": [0.0, 1.0, 2.0, 6.0],
+                                     "iqa_srcc": [0.0, 0.6, 0.5, 0.4]})], ignore_index=True)
+    declines = m.held_out_declines(table, "iqa_srcc")
+    # seed 0: the others' means at epochs 1, 2 are 0.45, 0.65 → epoch 2: 0.5 − 0.4 = 0.1 (its own best early,
+    # 0.6 at epoch 1, would give 0.2); seed 1: 0.5, 0.55 → 0.7 − 0.4 = 0.3; seed 2: 0.55, 0.6 → 0.6 − 0.5 = 0.1.
+    # A setting of one seed keeps its own maximum: 0.6 − 0.4.
+    assert declines["setting"].tolist() == ["s", "s", "s", "one"] and declines["seed"].tolist() == [0, 1, 2, 0]
+    assert declines["value"].to_numpy() == pytest.approx([0.1, 0.3, 0.1, 0.2])
+    mean = m.over_seeds(declines).set_index("setting").loc["s", "mean"]
+    assert mean == pytest.approx(0.5 / 3)  # the seeds' own maxima would average 0.6 / 3

@@ -677,3 +677,24 @@ def test_the_best_block_test_recomputes_the_best_block_on_every_resample():
     groups = np.random.default_rng(0).integers(0, 2, size=(4, 2))  # a drawn k times counts its two items k times
     times_a = (groups == 0).sum(axis=1)
     np.testing.assert_allclose(grouped[0], 2 * times_a / (2 * times_a + (groups == 1).sum(axis=1)))
+
+
+def test_held_out_early_drops_by_hand_and_without_the_selection_bias_of_own_maxima():
+    from clipalign_utils.metrics.peak import held_out_drops
+
+    epochs = [0.0, 1.0, 2.0, 6.0]  # early: epochs 1 and 2
+    curves = [[0.0, 0.6, 0.5, 0.4], [0.0, 0.5, 0.7, 0.4], [0.0, 0.4, np.nan, 0.5]]
+    drops, peaks = held_out_drops(epochs, curves)
+    # run 0: the others' means 0.45, 0.7 (run 2 lacks epoch 2) → epoch 2 → 0.5 − 0.4; run 1: 0.5, 0.5 → the first,
+    # epoch 1 → 0.5 − 0.4; run 2: 0.55, 0.6 → epoch 2, which run 2 lacks → nan
+    assert drops[:2] == pytest.approx([0.1, 0.1]) and np.isnan(drops[2])
+    assert peaks.tolist() == [2.0, 1.0, 2.0]
+    assert np.isnan(held_out_drops(epochs, [curves[0]])[0]).all()  # one run: nothing to choose on
+    # Under the null (every checkpoint the same true value, noise alone), the mean of each run's own early maximum
+    # − final sits well above 0 (E max of 4 standard normals ≈ 1.03); the held-out drops average 0.
+    rng = np.random.default_rng(0)
+    noise = rng.standard_normal((4000, 3, 6))  # groups × runs × checkpoints (epochs 0, 0.5, 1, 1.5, 2, 6)
+    null_epochs = [0.0, 0.5, 1.0, 1.5, 2.0, 6.0]
+    own = (noise[:, :, 1:5].max(axis=2) - noise[:, :, -1]).mean()
+    held_out = np.mean([held_out_drops(null_epochs, group)[0] for group in noise])
+    assert own > 0.9 and abs(held_out) < 0.05

@@ -13,6 +13,7 @@ import numpy as np
 import pandas as pd
 
 from clipalign_utils.metrics.iqa import early_window
+from clipalign_utils.metrics.peak import held_out_drops
 from clipalign_utils.metrics.stats import permutation_spearman
 from clipalign_utils.metrics.tradeoff import (CLASSIFICATION_MEASURES, INCONCLUSIVE, NOT_REPRODUCED, REPRODUCED,
                                                above_chance, correlation_interval, net_of_time, t_interval)
@@ -47,6 +48,26 @@ def per_seed(table: pd.DataFrame, statistic, column: str, other: str | None = No
                                                                                        run[other])
         rows.append({"setting": setting, "seed": seed, "value": value})
     return pd.DataFrame(rows, columns=["setting", "seed", "value"])
+
+
+def held_out_declines(table: pd.DataFrame, column: str) -> pd.DataFrame:
+    """:func:`per_seed` of :func:`early_decline` with each seed's early checkpoint chosen on the other seeds of
+    its setting (``peak.held_out_drops``): a seed's own early maximum is pushed up by its own noise, so a mean of
+    them leans toward a decline. A setting of one seed keeps its own maximum (and has no interval over seeds).
+    Columns setting, seed, value, in first-seen order."""
+    parts = []
+    for _, runs in table.groupby("setting", sort=False):
+        runs = runs[np.isfinite(runs["epoch"].astype(float)) & np.isfinite(runs[column].astype(float))]
+        seeds = list(dict.fromkeys(runs["seed"]))
+        if len(seeds) < 2:
+            parts.append(per_seed(runs, early_decline, column))
+            continue
+        curves = (runs.assign(epoch=runs["epoch"].astype(float).round(6)).groupby(["seed", "epoch"])[column]
+                  .first().unstack("epoch").sort_index(axis=1).loc[seeds])
+        drops, _ = held_out_drops(curves.columns.to_numpy(float), curves.to_numpy(float))
+        parts.append(pd.DataFrame({"setting": runs["setting"].iloc[0], "seed": seeds, "value": drops}))
+    return (pd.concat(parts, ignore_index=True) if parts else
+            pd.DataFrame(columns=["setting", "seed", "value"]))
 
 
 def epoch_trend(epochs, values) -> float:

@@ -61,6 +61,35 @@ def paired_early_peak(epochs, values, replicates, level: float = 0.95,
             "early_peak_epoch": float(epochs[peak]), "early_peak_value": float(values[peak])}
 
 
+def held_out_drops(epochs, curves, early_fraction: float = EARLY_FRACTION) -> tuple[np.ndarray, np.ndarray]:
+    """The early-peak statistic over runs (seeds), each run's peak chosen on the others: with S_s(c) run s's
+    curve and F the last checkpoint,
+
+        D_s = S_s(c*_s) − S_s(F),   c*_s = argmax_{c ∈ E} mean_{r ≠ s} S_r(c).
+
+    A run's own maximum over the early checkpoints is pushed up by its noise (``paired_early_peak`` corrects
+    that within a run); chosen on the other runs, c*_s is blind to run s's noise, so D_s is at most the best
+    early checkpoint's true lead and never above it on average: a mean of D_s above 0 says some early
+    checkpoint scores higher than the final one. ``curves``: (runs, checkpoints) on the same ``epochs`` in
+    order, the last one final (nan where a run lacks a checkpoint). Returns (D, the epoch of c*_s) per run, nan
+    where fewer than two runs are given, the others define no early value, or run s lacks c*_s or F."""
+    epochs, curves = np.asarray(epochs, dtype=float), np.atleast_2d(np.asarray(curves, dtype=float))
+    early = early_window(epochs, early_fraction)
+    drops, peaks = np.full(len(curves), np.nan), np.full(len(curves), np.nan)
+    if len(curves) < 2:
+        return drops, peaks
+    for s in range(len(curves)):
+        others = np.delete(curves, s, axis=0)
+        with warnings.catch_warnings():  # an epoch no other run measured: nan, out of the choice
+            warnings.simplefilter("ignore", RuntimeWarning)
+            mean = np.nanmean(others, axis=0)
+        candidates = early & np.isfinite(mean)
+        if candidates.any():
+            peak = int(np.flatnonzero(candidates)[np.argmax(mean[candidates])])
+            drops[s], peaks[s] = curves[s, peak] - curves[s, -1], epochs[peak]
+    return drops, peaks
+
+
 def best_block_columns(score: str) -> list[str]:
     """The keys :func:`best_block_test` returns, in a table's order, for a measure named ``score``."""
     return ["best_block", f"best_{score}", f"final_{score}", "margin", "margin_lo", "margin_hi", "n_blocks"]

@@ -20,7 +20,7 @@ import pandas as pd
 from clipalign_utils import registry
 from clipalign_utils.errors import ParameterError
 from clipalign_utils.metrics.iqa import peak_summary
-from clipalign_utils.metrics.peak import EARLY_FRACTION, early_window
+from clipalign_utils.metrics.peak import EARLY_FRACTION, early_window, held_out_drops
 from clipalign_utils.metrics.stats import partial_spearman, permutation_spearman, spearman
 
 REPRODUCED, NOT_REPRODUCED, INCONCLUSIVE = "reproduced", "not reproduced", "inconclusive"
@@ -221,7 +221,10 @@ def peak_claim(df: pd.DataFrame, peak: registry.PeakClaim, column: str, step: st
     EARLY_FRACTION of the run) and the interval lies above 0; not reproduced = the interval lies below 0 (the
     final checkpoint scores higher than any early one); otherwise inconclusive (also without the test). A peak
     at the last checkpoint is said in the detail, not taken for a verdict: on a seed-mean curve it can lead by
-    far less than its interval (an audit found 0.0015 against ±0.07 judged "not reproduced")."""
+    far less than its interval (an audit found 0.0015 against ±0.07 judged "not reproduced"). On a seed-mean
+    curve (``seed_means``) the column holds each seed's drop at the early checkpoint the other seeds' mean peaks
+    at (``peak.held_out_drops``: a seed's own maximum leans up with its noise) and the interval is the t
+    interval over the seeds."""
     claim, label, items = peak.claim, peak.label, peak.items
     n_checkpoints = int(np.sum(np.isfinite(df["epoch"].to_numpy(float)) & np.isfinite(df[column].to_numpy(float))))
     if n_checkpoints < 3:
@@ -239,18 +242,22 @@ def peak_claim(df: pd.DataFrame, peak: registry.PeakClaim, column: str, step: st
                             detail + f"; no paired early-peak test ({drop_column}: re-run the {step} step)")
     first = df.iloc[int(np.flatnonzero(np.isfinite(df[drop_column].astype(float)))[0])]
     drop, ci = float(first[drop_column]), (float(first[f"{drop_column}_lo"]), float(first[f"{drop_column}_hi"]))
-    # On a seed-mean curve (seed_means) the interval is over the seeds' own differences; one run's is its bootstrap.
+    # On a seed-mean curve (seed_means) the drop is each seed's at the early checkpoint the other seeds peak at
+    # (peak.held_out_drops) and the interval is over the seeds; one run's is its bootstrap of its own maximum.
     n_seeds = int(first["n_seeds"]) if "n_seeds" in df.columns and np.isfinite(float(first["n_seeds"])) else 1
-    over = f"paired bootstrap over {items}" if n_seeds <= 1 else f"mean over {n_seeds} seeds, t interval over seeds"
-    statistic = f"max early {label} − final {label} ({over})"
+    early = "max early" if n_seeds <= 1 else "held-out early"
+    over = (f"paired bootstrap over {items}" if n_seeds <= 1 else
+            f"each seed at the early checkpoint where the other seeds' mean peaks; mean over {n_seeds} seeds, "
+            "t interval over seeds")
+    statistic = f"{early} {label} − final {label} ({over})"
     if not (np.isfinite(ci[0]) and np.isfinite(ci[1])):
         # over seeds, a t interval needs the test on two seeds or more; one run's bootstrap has none when too few
         # of its replicates define the drop (metrics.peak)
         why = (f"the test is on fewer than two of the {n_seeds} seeds" if n_seeds > 1 else
                "too few bootstrap replicates define the drop")
         return _verdict_row(claim, statistic, drop, NAN, INCONCLUSIVE,
-                            f"{detail}; max early − final = {drop:.3f}; no interval: {why}", ci)
-    detail += f"; max early − final = {drop:.3f} [{ci[0]:.3f}, {ci[1]:.3f}]"
+                            f"{detail}; {early} − final = {drop:.3f}; no interval: {why}", ci)
+    detail += f"; {early} − final = {drop:.3f} [{ci[0]:.3f}, {ci[1]:.3f}]"
     if peak_is_early and ci[0] > 0:
         return _verdict_row(claim, statistic, drop, NAN, REPRODUCED, detail + ": the interval is above 0", ci)
     if curve["peak_epoch"] == curve["final_epoch"]:
@@ -330,7 +337,8 @@ def verdicts(df: pd.DataFrame, n_perm: int = 10000, seed: int = 0, alpha: float 
     1. IQA alignment peaks early then declines. "Early" = after the untrained model and at most
        EARLY_FRACTION (a third) of the run. Reproduced = the curve's maximum lies in that window and the
        paired bootstrap interval of (max early srcc − final srcc) (``metrics.iqa.early_peak_test``,
-       columns iqa_early_drop[_lo/_hi]) lies above 0; not reproduced = that interval lies below 0;
+       columns iqa_early_drop[_lo/_hi]; over seeds, the t interval of each seed's drop at the early
+       checkpoint the other seeds peak at) lies above 0; not reproduced = that interval lies below 0;
        otherwise inconclusive (a peak at the last checkpoint is said in the detail). (A trend test over the whole curve would
        mix the early rise with the later course, so none is used here.)
     2. Texture bias (1 − shape_bias) falls, 3. the normalized noise drop falls, 3b. the chance-corrected
@@ -416,7 +424,9 @@ def seed_means(df: pd.DataFrame, measures: dict | None = None, by: tuple[str, ..
     Columns: ``by``, then per measure m: m (mean over seeds), m_lo, m_hi (t-interval at ``confidence``);
     n_seeds (runs in the group); checkpoint (the first run's name, for labels). ``measures`` maps a
     column to its per-run interval columns (lo, hi) or (None, None): a group with a single seed keeps that
-    run's own interval there, so a one-seed scale is judged as a single run is. Groups keep the order in
+    run's own interval there, so a one-seed scale is judged as a single run is. A group of several seeds
+    averages each peak claim's ``<prefix>_early_drop`` at the early checkpoint the other seeds peak at
+    (:func:`_held_out_peak_drops`), not each seed's own maximum. Groups keep the order in
     which they first appear in ``df``, epochs ascending within a scale. Epochs are matched to 1e-6.
     With the default measures, the optional ones a table lacks (chance_corrected_drop, iqa_early_drop,
     two_afc_score, saliency_sauc, saliency_cc, saliency_nss) are skipped. When ``df`` has at_chance, it
@@ -434,6 +444,7 @@ def seed_means(df: pd.DataFrame, measures: dict | None = None, by: tuple[str, ..
     df = df.copy()
     if "epoch" in by:
         df["epoch"] = df["epoch"].astype(float).round(6)
+        df = _held_out_peak_drops(df, [c for c in by if c != "epoch"], measures)
     rows = []
     for key, group in df.groupby(by, sort=False):
         key = key if isinstance(key, tuple) else (key,)
@@ -473,6 +484,28 @@ def seed_means(df: pd.DataFrame, measures: dict | None = None, by: tuple[str, ..
     order = out[by[0]].map(first_seen)
     out = out.assign(_order=order).sort_values(["_order"] + by[1:], kind="stable").drop(columns="_order")
     return out.reset_index(drop=True)
+
+
+def _held_out_peak_drops(df: pd.DataFrame, groups: list[str], measures: dict) -> pd.DataFrame:
+    """``df`` with each run's ``<prefix>_early_drop`` (its own paired test, a maximum its own noise pushes up)
+    replaced, in a group of ``groups`` holding two runs or more, by its drop at the early checkpoint the other
+    runs' mean curve peaks at (``peak.held_out_drops``), so that the seed mean and its t interval carry no
+    selection bias. Runs are told apart by ``run`` (else ``seed``); a run without its own test keeps none."""
+    key = next((c for c in ("run", "seed") if c in df.columns), None)
+    claims = [(f"{claim.prefix}_early_drop", step.summary.column) for step, claim in registry.peak_claims()]
+    claims = [(drop, column) for drop, column in claims if drop in measures and column in df.columns]
+    if key is None or not claims:
+        return df
+    for _, group in (df.groupby(groups, sort=False) if groups else [(None, df)]):
+        if group[key].nunique() < 2:
+            continue
+        for drop, column in claims:
+            curves = group.groupby([key, "epoch"])[column].first().unstack("epoch").sort_index(axis=1)
+            held_out, _ = held_out_drops(curves.columns.to_numpy(float), curves.to_numpy(float))
+            by_run = dict(zip(curves.index, held_out))
+            tested = np.isfinite(group[drop].astype(float))
+            df.loc[group.index[tested], drop] = group.loc[tested, key].map(by_run).astype(float).to_numpy()
+    return df
 
 
 def _verdicts_by(df: pd.DataFrame, n_perm: int, seed: int, alpha: float, by: str, confidence: float) -> pd.DataFrame:

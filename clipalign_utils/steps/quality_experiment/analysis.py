@@ -26,6 +26,9 @@ FAMILY_COLUMNS = ["within_family_srcc", "within_seen_srcc", "within_unseen_srcc"
 # unsettled | not predicted (the texture control where texture is as reliable as shape: a question, not a prediction)
 PREDICTION_COLUMNS = ["prediction", "setting", "statistic", "mean", "lo", "hi", "n_seeds", "outcome", "as_predicted"]
 NOISE_FAMILY = "additive_gaussian_noise"
+# A decline's statistic over seeds (mechanism.held_out_declines): each seed's value at the early checkpoint
+# where the other seeds of its setting peak, minus its final value.
+HELD_OUT = "held-out early − final"
 def expand_run_dirs(paths: Sequence[str | Path]) -> list[Path]:
     """The finished run directories (train_params.json and metrics/noise.csv) among ``paths`` and, for a
     path that is not one, inside it (sweep folders, a folder of sweep folders), in name order."""
@@ -137,11 +140,11 @@ def predictions(table: pd.DataFrame, settings: pd.DataFrame) -> pd.DataFrame:
     statistic's mean over seeds with its t-interval (a correlation's cut to [−1, 1]), the outcome it gives (reproduced, not
     reproduced, inconclusive) and whether that is as predicted for the setting (:func:`as_predicted`).
 
-    1a within-seen decline: early_decline(within_seen_srcc) > 0 — with variation, alignment within the
+    1a within-seen decline: the held-out early decline (``mechanism.held_out_declines``) of within_seen_srcc > 0 — with variation, alignment within the
        damage the model learned to ignore peaks early and declines;
     1b seen − unseen decline (paired over seeds, where one setting has both) > 0, and, for a setting
        that saw every family, its seen decline − the clean world's within-family decline (Welch) > 0;
-    1c overall decline: early_decline(iqa_srcc) > 0 — does the overall SRCC show it too;
+    1c overall decline: the held-out early decline of iqa_srcc > 0 — does the overall SRCC show it too;
     2  noise drop trend: ρ(epoch, normalized noise drop) < 0, expected where additive noise is a seen
        family and not where it is held out (or absent);
     3  alignment and texture bias move together net of time: partial ρ(iqa_srcc, texture_bias | log t) > 0;
@@ -151,16 +154,16 @@ def predictions(table: pd.DataFrame, settings: pd.DataFrame) -> pd.DataFrame:
     """
     rows = []
     seen = table[table["within_seen_srcc"].notna()]
-    seen_decline = m.per_seed(seen, m.early_decline, "within_seen_srcc")
-    rows += _summary_rows("1a within-family alignment declines for seen families", "early max − final, seen families",
+    seen_decline = m.held_out_declines(seen, "within_seen_srcc")
+    rows += _summary_rows("1a within-family alignment declines for seen families", HELD_OUT + ", seen families",
                           seen_decline, m.above_zero)
     clean = settings.loc[(settings["quality_variation"] == 0) & (settings["texture_correlation"] == 0.8), "setting"]
-    clean_decline = (m.per_seed(table[table["setting"] == clean.iloc[0]], m.early_decline, "within_family_srcc")
+    clean_decline = (m.held_out_declines(table[table["setting"] == clean.iloc[0]], "within_family_srcc")
                      if len(clean) else None)
     for setting, rows_of in seen.groupby("setting", sort=False):
         decline = seen_decline[seen_decline["setting"] == setting]
         if rows_of["within_unseen_srcc"].notna().any():
-            unseen = m.per_seed(rows_of, m.early_decline, "within_unseen_srcc")
+            unseen = m.held_out_declines(rows_of, "within_unseen_srcc")
             mean, lo, hi, n = m.paired_difference(decline, unseen)
             rows.append(_row("1b seen families decline more than unseen ones", setting,
                              "seen − unseen decline (paired over seeds)", mean, lo, hi, n, m.above_zero(lo, hi)))
@@ -169,8 +172,8 @@ def predictions(table: pd.DataFrame, settings: pd.DataFrame) -> pd.DataFrame:
             rows.append(_row("1b seen families decline more than unseen ones", setting,
                              f"seen decline − within-family decline of '{clean.iloc[0]}' (Welch)", mean, lo, hi,
                              decline["value"].notna().sum(), m.above_zero(lo, hi)))
-    rows += _summary_rows("1c the overall SRCC declines from its early peak", "early max − final, overall SRCC",
-                          m.per_seed(table, m.early_decline, "iqa_srcc"), m.above_zero)
+    rows += _summary_rows("1c the overall SRCC declines from its early peak", HELD_OUT + ", overall SRCC",
+                          m.held_out_declines(table, "iqa_srcc"), m.above_zero)
     rows += _summary_rows("2 the normalized noise drop falls", "spearman(epoch, noise drop) per seed",
                           m.per_seed(table, m.epoch_trend, "noise_drop"), m.below_zero, correlation=True)
     rows += _summary_rows("3 alignment and texture bias move together net of time",
