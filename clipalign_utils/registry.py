@@ -40,23 +40,27 @@ PAPERMILL_ONLY = ("run_dirs", "auto_train")  # the command gives the runs, and t
 REPO_ROOT = Path(__file__).resolve().parent.parent
 
 
-def _installed_notebooks() -> Path:
-    """The notebook sources installed with the package (``pip install`` from git, as in Colab):
-    pyproject's data-files put them in ``<prefix>/share/clipalign/notebooks``."""
+def checkout_or_installed(folder: str, name: str) -> Path:
+    """``folder/name`` of the checkout (an editable install, the CLI) where it is there, else the copy installed
+    with the package (``pip install`` from a wheel or git, as in Colab): pyproject's data-files put it in
+    ``<prefix>/share/clipalign/<folder>``. The checkout's path when neither is there."""
+    ours = REPO_ROOT / folder / name
+    if ours.exists():
+        return ours
     from importlib.metadata import PackageNotFoundError, distribution
 
     try:
         dist = distribution("clipalign")
         for file in dist.files or ():
-            if file.name == "01_train.py" and file.parent.name == "notebooks":
-                return Path(dist.locate_file(file)).resolve().parent
+            if file.name == name and file.parent.name == folder:
+                return Path(dist.locate_file(file)).resolve()
     except PackageNotFoundError:
         pass
-    return REPO_ROOT / "notebooks"
+    return ours
 
 
-# The checkout's notebooks/ (an editable install, the CLI), else the installed copies.
-NOTEBOOK_DIR = REPO_ROOT / "notebooks" if (REPO_ROOT / "notebooks").is_dir() else _installed_notebooks()
+# The checkout's notebooks/, else the installed copies.
+NOTEBOOK_DIR = checkout_or_installed("notebooks", "01_train.py").parent
 
 
 def dataset_parameters(task: str) -> dict[str, str]:

@@ -398,3 +398,44 @@ def test_another_preset_for_a_runs_steps_is_refused(smoke_pipeline, capsys):
     (error,) = capsys.readouterr().err.strip().splitlines()
     assert "was made with --preset smoke" in error
     assert (smoke_pipeline / "record.json").read_bytes() == before
+
+
+def test_without_the_books_sources_a_command_that_ends_with_the_book_stops_before_it_starts(tmp_path, monkeypatch,
+                                                                                               capsys):
+    """Installed from a wheel or git, the package holds no _config.yml, _toc.yml or book/ (an audit's smoke run
+    trained and measured for minutes, then stopped with a traceback at the book): the command asks for
+    --no-book before anything is made; a step re-run, which builds no book, is not stopped."""
+    from clipalign_utils.orchestration import book
+
+    monkeypatch.setattr(book, "REPO_ROOT", tmp_path / "site-packages")
+    out = tmp_path / "run"
+    for argv in (["run", "--preset", "smoke", "--out", str(out)], ["sweep", "--preset", "smoke", "-p", "epochs=1,2",
+                                                                     "--out", str(out)]):
+        assert cli.main(argv) == 2
+        (error,) = capsys.readouterr().err.strip().splitlines()
+        assert error.startswith("clipalign: error: the book is built from a checkout's _config.yml, _toc.yml, book, "
+                                "pyproject.toml, which the installed package does not hold: give --no-book to run "
+                                "without it, or clone ") and error.endswith(f" and run clipalign {argv[0]} from that "
+                                                                             "checkout")
+        assert not out.exists()
+    (tmp_path / "made").mkdir()
+    assert cli.main(["book", str(tmp_path / "made")]) == 2
+    (error,) = capsys.readouterr().err.strip().splitlines()
+    assert "installed package does not hold: clone " in error and error.endswith("run clipalign book from that checkout")
+    from argparse import Namespace
+
+    from clipalign_utils.orchestration.cli import _ends_with_book
+
+    def run(**given):
+        return Namespace(**{"command": "run", "no_book": False, "only": None, "checkpoints": None, **given})
+
+    assert _ends_with_book(run()) and _ends_with_book(run(command="sweep")) and _ends_with_book(run(command="book"))
+    assert not any(_ends_with_book(run(**given)) for given in (
+        {"no_book": True}, {"only": "iqa"}, {"checkpoints": "laion-scaling:x"}, {"command": "fetch"}))
+
+
+def test_clipalign_book_on_a_folder_that_does_not_exist_is_one_line(tmp_path, capsys):
+    assert cli.main(["book", str(tmp_path / "nope")]) == 2
+    (error,) = capsys.readouterr().err.strip().splitlines()
+    assert error == (f"clipalign: error: clipalign book {tmp_path / 'nope'}: no such folder; give the folder a "
+                     f"clipalign run, sweep or experiment wrote (it holds notebooks/)")

@@ -420,3 +420,38 @@ def test_a_parameter_papermill_gives_that_the_notebook_does_not_declare_is_refus
     with pytest.raises(ParameterError, match=r"-p sigma, .* \(did you mean sigmas\?\): it declares run_dir, "
                                              r"distance, sigmas$"):
         record.check_injected({"In": ["", cell, PythonTranslator.codify({"sigma": 0.1}), "x"]})
+
+
+def test_an_installed_package_finds_its_shared_files_and_reads_runs_where_it_is_run(tmp_path, monkeypatch):
+    """Installed from a wheel, the notebooks and page 10's measured cost lie in <prefix>/share/clipalign/ (an
+    audit's installed page 10 said the cost was never measured); a page run in that folder keeps a relative run_dir
+    where it is (it was read under site-packages, where a run would have trained)."""
+    import importlib.metadata
+
+    from clipalign_utils import registry
+    from clipalign_utils.orchestration import step_page
+
+    share = tmp_path / "share" / "clipalign"
+    (share / "benchmarks").mkdir(parents=True)
+    (share / "benchmarks" / "cost.csv").write_text("step\n")
+
+    class Installed:
+        files = [importlib.metadata.PackagePath("share/clipalign/notebooks/01_train.py"),
+                 importlib.metadata.PackagePath("share/clipalign/benchmarks/cost.csv")]
+
+        def locate_file(self, path):
+            return tmp_path / path
+
+    monkeypatch.setattr(registry, "REPO_ROOT", tmp_path / "site-packages")
+    monkeypatch.setattr(importlib.metadata, "distribution", lambda name: Installed())
+    assert registry.checkout_or_installed("benchmarks", "cost.csv") == share / "benchmarks" / "cost.csv"
+    assert registry.checkout_or_installed("benchmarks", "absent.csv") == tmp_path / "site-packages" / "benchmarks" / \
+        "absent.csv"
+    notebooks = registry.checkout_or_installed("notebooks", "01_train.py").parent
+    assert notebooks == share / "notebooks"
+    notebooks.mkdir()
+    monkeypatch.setattr(registry, "NOTEBOOK_DIR", notebooks)
+    monkeypatch.chdir(notebooks)
+    namespace = {"run_dir": "runs/smoke"}
+    step_page._anchor_run_dir(namespace)
+    assert namespace["run_dir"] == "runs/smoke"

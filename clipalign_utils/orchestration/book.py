@@ -18,7 +18,7 @@ import sys
 from pathlib import Path
 
 from .. import registry, repository
-from ..errors import ClipalignError, shell_arg
+from ..errors import ClipalignError, ParameterError, shell_arg
 from ..layout import BOOK, BOOK_BUILDING, BOOK_FAILED, BOOK_FOLDERS, BOOK_REPLACED, RunDir
 from ..registry import REPO_ROOT
 from .publish import _portable, path_replacements, publishable as _publishable
@@ -26,6 +26,29 @@ from .publish import _portable, path_replacements, publishable as _publishable
 
 class BookBuildFailed(ClipalignError):
     pass
+
+
+# What a book is built from: a checkout's files. ``pip install`` (from a wheel, from git, in Colab) puts the
+# package and its notebooks' sources in place, not the book's chapters.
+BOOK_SOURCES = ("_config.yml", "_toc.yml", "book", "pyproject.toml")
+
+
+def check_sources(command: str) -> None:
+    """Refuse, before any work, a command that would end by building a book where the package is installed
+    without the checkout that holds the book's sources (``BOOK_SOURCES``)."""
+    missing = [name for name in BOOK_SOURCES if not (REPO_ROOT / name).exists()]
+    if not missing:
+        return
+    from importlib.metadata import PackageNotFoundError, metadata
+
+    try:
+        urls = dict(url.split(", ", 1) for url in metadata("clipalign").get_all("Project-URL") or ())
+    except PackageNotFoundError:
+        urls = {}
+    where = urls.get("Repository", "the project's repository")
+    instead = "give --no-book to run without it, or " if command != "book" else ""
+    raise ParameterError(f"the book is built from a checkout's {', '.join(missing)}, which the installed package "
+                         f"does not hold: {instead}clone {where} and run clipalign {command} from that checkout")
 
 
 SWEEP_PAGE = registry.SWEEP_PAGE
@@ -536,8 +559,10 @@ def _build_book(run_dir: Path) -> Path:
     for leftover in (BOOK_BUILDING, BOOK_REPLACED):  # from a build stopped part-way
         shutil.rmtree(run_dir / leftover, ignore_errors=True)
     stage = stage_book(run_dir, BOOK_BUILDING)
-    command = [str(Path(sys.executable).with_name("jupyter-book")), "build", str(stage),
-               "--warningiserror", "--keep-going", "--quiet"]
+    # jupyter-book's own entry point run by this interpreter: its script is not always beside the interpreter
+    # (Colab's /usr/local/bin, pip's --user ~/.local/bin)
+    command = [sys.executable, "-c", "import sys; from jupyter_book.cli.main import main; sys.exit(main())",
+               "build", str(stage), "--warningiserror", "--keep-going", "--quiet"]
     result = subprocess.run(command, capture_output=True, text=True, env={**os.environ, "PYTHONWARNINGS": "ignore"})
     (stage / "build.log").write_text(result.stdout + result.stderr)
     failed = run_dir / BOOK_FAILED

@@ -444,6 +444,13 @@ def _dispatch(args, argv: list[str]) -> int:
     if args.command == "book" and Path(args.run_dir).expanduser().is_file():
         raise ParameterError(f"clipalign book {args.run_dir}: that is a file; give the folder a clipalign run, sweep "
                              f"or experiment wrote (it holds notebooks/)")
+    if args.command == "book" and not Path(args.run_dir).expanduser().exists():
+        raise ParameterError(f"clipalign book {args.run_dir}: no such folder; give the folder a clipalign run, sweep "
+                             f"or experiment wrote (it holds notebooks/)")
+    if _ends_with_book(args):
+        from .book import check_sources
+
+        check_sources(args.command)
     if args.command == "fetch":
         from ..data.fetch import fetch
 
@@ -505,9 +512,7 @@ def _dispatch(args, argv: list[str]) -> int:
 
             run_experiment(out / name, name, args.preset, overrides, progress=sys.stderr.isatty())
         if not args.no_book:
-            from .book import build_book
-
-            print(f"book: {build_book(out) / 'index.html'}")
+            _build_book(out)
     elif args.command == "experiment":
         from .experiment import run_experiment
 
@@ -528,9 +533,7 @@ def _dispatch(args, argv: list[str]) -> int:
         out = run_experiment(args.out, args.name, args.preset, overrides, only,
                              progress=sys.stderr.isatty())
         if not args.no_book:
-            from .book import build_book
-
-            print(f"book: {build_book(out) / 'index.html'}")
+            _build_book(out)
     elif args.command == "sweep":
         from .sweep import run_sweep
 
@@ -543,9 +546,7 @@ def _dispatch(args, argv: list[str]) -> int:
         out = run_sweep(args.out, args.preset, overrides, args.one_at_a_time,
                         progress=sys.stderr.isatty())
         if not args.no_book:
-            from .book import build_book
-
-            print(f"book: {build_book(out) / 'index.html'}")
+            _build_book(out)
     elif args.command == "run":
         from .pipeline import run_pipeline
 
@@ -556,15 +557,26 @@ def _dispatch(args, argv: list[str]) -> int:
         # Cell-by-cell progress bars only on a terminal; logs get the per-step lines.
         out = run_pipeline(args.out, args.preset, args.only, overrides,
                            progress=sys.stderr.isatty())
-        if not args.no_book and args.only is None:
-            from .book import build_book
-
-            print(f"book: {build_book(out) / 'index.html'}", flush=True)
+        if _ends_with_book(args):
+            _build_book(out)
     else:
-        from .book import build_book
-
-        print(f"book: {build_book(args.run_dir) / 'index.html'}")
+        _build_book(args.run_dir)
     return 0
+
+
+def _ends_with_book(args) -> bool:
+    """Whether the command ends by building its folder's book (a step re-run and a streamed trajectory do not)."""
+    if args.command == "book":
+        return True
+    if args.command not in ("run", "sweep", "experiment") or args.no_book:
+        return False
+    return args.command != "run" or not (args.only or args.checkpoints)
+
+
+def _build_book(folder) -> None:
+    from .book import build_book
+
+    print(f"book: {build_book(folder) / 'index.html'}", flush=True)
 
 
 if __name__ == "__main__":

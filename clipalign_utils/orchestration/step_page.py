@@ -30,7 +30,10 @@ def _anchor_run_dir(namespace: dict) -> None:
     from ..registry import NOTEBOOK_DIR, REPO_ROOT
 
     run_dir = namespace.get("run_dir")
-    if run_dir and not Path(run_dir).is_absolute() and Path.cwd().resolve() == NOTEBOOK_DIR.resolve():
+    # (a checkout's notebooks/ only: the installed copies' folder is share/clipalign/notebooks, whose parent is
+    # no place for a run)
+    if run_dir and not Path(run_dir).is_absolute() and Path.cwd().resolve() == NOTEBOOK_DIR.resolve() \
+            and NOTEBOOK_DIR.resolve() == (REPO_ROOT / "notebooks").resolve():
         namespace["run_dir"] = str(REPO_ROOT / run_dir)
 
 

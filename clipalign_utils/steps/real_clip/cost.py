@@ -8,9 +8,9 @@ from pathlib import Path
 import pandas as pd
 
 from ...errors import shell_arg
-from ...registry import REPO_ROOT
+from ...registry import checkout_or_installed
 
-COST_TABLE = REPO_ROOT / "benchmarks" / "real_clip_cost.csv"
+COST_TABLE = checkout_or_installed("benchmarks", "real_clip_cost.csv")
 # The paper's Fig. 1 on a public trajectory: ViT-B-32 trained on LAION-400M for 13 B samples, 32 epochs.
 FIG1_RUN = "Model-B-32_Data-400M_Samples-13B_lr-1e-3_bs-86k"
 FIG1_EPOCHS = 32
@@ -48,7 +48,7 @@ def command(out: str = "runs/default/real_clip") -> str:
 def cost_sentences(cost: pd.DataFrame | None) -> list[str]:
     if cost is None:
         return [f"The per-checkpoint cost has not been measured here yet: `python benchmarks/real_clip_cost.py` "
-                f"writes {COST_TABLE.relative_to(REPO_ROOT)}."]
+                f"writes benchmarks/{COST_TABLE.name}."]
     total = trajectory_cost(cost)
     return [f"Measured on {cost['cpu'].iloc[0]} ({cost['measured'].iloc[0]}): one ViT-B-32 checkpoint through every "
             f"step takes {total['cpu_s_per_checkpoint']:.0f} s on the benchmark's real-format sets, so the "
