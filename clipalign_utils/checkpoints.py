@@ -17,9 +17,7 @@ from typing import Mapping, Sequence
 from . import model_names  # names only: open_clip is imported for a name not ours
 from .errors import CheckpointError, shell_arg
 from .layout import RunDir, image_size_of, read_params_txt
-from .schedule import checkpoint_schedule, epoch_steps, format_epoch
-
-_EPOCH_FILE = re.compile(r"^epoch_(\d+(?:\.\d+)?)\.pt$")
+from .schedule import CHECKPOINT_FILE, checkpoint_file, checkpoint_schedule, epoch_steps
 
 
 @dataclass(frozen=True)
@@ -167,7 +165,7 @@ def _epoch_checkpoints(folder: Path) -> list[Checkpoint]:
     """The ``epoch_<N>.pt`` files in ``folder`` (none if it is missing), in epoch order."""
     if not folder.is_dir():
         return []
-    return sorted((Checkpoint(p, float(m.group(1))) for p in folder.iterdir() if (m := _EPOCH_FILE.match(p.name))),
+    return sorted((Checkpoint(p, float(m.group(1))) for p in folder.iterdir() if (m := CHECKPOINT_FILE.match(p.name))),
                   key=lambda c: c.epoch)
 
 
@@ -200,8 +198,8 @@ def missing_checkpoints(run_dir: Path, checkpoints: Sequence[Checkpoint]) -> lis
                                     tuple(float(f) for f in params.get("early_checkpoints", ())))
     except (ValueError, KeyError, TypeError, ZeroDivisionError):
         return []  # the training page's own checks say what is wrong with the record
-    present = {format_epoch(c.epoch) for c in checkpoints}
-    return [f"epoch_{name}.pt" for name in dict.fromkeys(map(format_epoch, saved.values())) if name not in present]
+    present = {checkpoint_file(c.epoch) for c in checkpoints}
+    return [name for name in dict.fromkeys(map(checkpoint_file, saved.values())) if name not in present]
 
 
 def check_run(run_dir: str | Path, model: str | None = None) -> None:
@@ -225,7 +223,7 @@ def discover_run(run_dir: str | Path, model: str | None = None) -> Run:
 
 def holds_epoch_files(folder: Path) -> bool:
     """Whether ``folder`` holds ``epoch_<N>.pt`` files itself: a run's checkpoints/ folder, given for the run."""
-    return folder.is_dir() and any(_EPOCH_FILE.match(p.name) for p in folder.iterdir())
+    return folder.is_dir() and any(CHECKPOINT_FILE.match(p.name) for p in folder.iterdir())
 
 
 def trainable_folder(run_dir: Path) -> bool:

@@ -167,11 +167,14 @@ def _pair_statistics(references, distorted) -> np.ndarray:
     return torch.cat(columns, dim=1).cpu().numpy()
 
 
+# Per pair of block outputs, what each distance needs (metrics.iqa.block_distance): the per-channel sums over
+# locations of (r − d)², then ⟨r, d⟩, |r|² and |d|² of the flattened outputs.
+BLOCK_STATISTICS = ("squared", "dot", "ref_norm2", "dist_norm2")
+
+
 def _unpacked(array: np.ndarray) -> dict[str, np.ndarray]:
     """:func:`_pair_statistics`' columns (the C per-channel sums, then the three scalars) by name, in
-    ``metrics.iqa.BLOCK_STATISTICS`` order."""
-    from .metrics.iqa import BLOCK_STATISTICS
-
+    :data:`BLOCK_STATISTICS` order."""
     return {"squared": array[:, :-3], **{stat: array[:, -3 + k] for k, stat in enumerate(BLOCK_STATISTICS[1:])}}
 
 

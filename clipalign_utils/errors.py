@@ -1,5 +1,15 @@
 """One exception family, so the CLI can print a single actionable line for any bad input."""
+import errno
 import shlex
+
+# A full disk or quota: by its errno, or by its message where only that is left (a page's error in its kernel).
+NO_SPACE = (errno.ENOSPC, errno.EDQUOT)
+FREE_SOME = "free some and run the same command again"
+
+
+def disk_full(error: BaseException | str) -> bool:
+    """Whether ``error`` (an exception, or the message of one) says that the disk is full."""
+    return getattr(error, "errno", None) in NO_SPACE or "No space left" in str(error)
 
 
 class ClipalignError(Exception):

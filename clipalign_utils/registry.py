@@ -12,7 +12,8 @@ its claim). The synthesis' checkpoint table, verdicts, seed means, summary panel
 contents follow from these entries; nothing else lists steps, notebooks, pages or claims.
 
 The step packages are found on first use (:func:`discover`): their ``__init__`` modules import nothing but
-this module, ``choices`` and ``errors``, so finding the steps imports no measurement code; a step's ``analysis`` is
+this module and leaf modules (``choices``, ``errors``, ``model_names``, ``schedule``), so finding the steps imports
+no measurement code; a step's ``analysis`` is
 imported when it runs. Steps run in their notebooks' chapter order, the synthesis last.
 
 This module imports nothing of the package but ``errors`` (and, to find the step packages, the ``steps``
@@ -73,7 +74,7 @@ def dataset_parameters(task: str) -> dict[str, str]:
 class Table:
     """A metric table ``RUN_DIR/metrics/<name>.csv``.
 
-    ``columns``: its contract columns in order (DESIGN.md; more columns are welcome).
+    ``columns``: its contract columns in order (the names users and scripts rely on; more columns are welcome).
     ``required``: the columns a reader needs (``results.read_metric`` checks them); default ``columns``.
     """
 

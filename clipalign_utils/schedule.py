@@ -2,10 +2,20 @@
 the training step's parameters are checked with these before anything is imported or made."""
 from __future__ import annotations
 
+import re
+
+# A checkpoint file of a run or a trajectory, epoch_<E>.pt (open_clip_train's name, with fractions for early ones).
+CHECKPOINT_FILE = re.compile(r"^epoch_(\d+(?:\.\d+)?)\.pt$")
+
 
 def format_epoch(epoch: float) -> str:
     """0 -> '0', 0.25 -> '0.25', 3.0 -> '3' (the file-name form of an epoch)."""
     return f"{round(epoch, 4):g}"
+
+
+def checkpoint_file(epoch: float) -> str:
+    """The file training saves the checkpoint of ``epoch`` in: epoch_0.pt, epoch_0.25.pt, epoch_3.pt."""
+    return f"epoch_{format_epoch(epoch)}.pt"
 
 
 def epoch_steps(params) -> int:

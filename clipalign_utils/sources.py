@@ -30,10 +30,10 @@ from pathlib import Path
 from typing import Sequence
 
 from .errors import CheckpointError, ParameterError
+from .schedule import CHECKPOINT_FILE
 
 LAION_REPO = "laion/scaling-laws-openclip"
 LAION_PREFIX = "laion-scaling:"
-_EPOCH_FILE = re.compile(r"^epoch_(\d+(?:\.\d+)?)\.pt$")
 _CHUNK = 1 << 20
 
 
@@ -180,7 +180,7 @@ class FolderSource(Source):
 
     def checkpoints(self, at_epochs=None):
         found = sorted((RemoteCheckpoint(float(m.group(1)), str(p), p.stat().st_size)
-                        for p in self.folder.iterdir() if (m := _EPOCH_FILE.match(p.name))), key=lambda c: c.epoch)
+                        for p in self.folder.iterdir() if (m := CHECKPOINT_FILE.match(p.name))), key=lambda c: c.epoch)
         if not found:
             from .checkpoints import no_checkpoints
 
@@ -326,7 +326,7 @@ class LaionScalingSource(Source):
             raise _hub_failure(f"{self.spec}: listing {self.repo}/{self.folder}", error) from None
         found = []
         for entry in entries:
-            match = _EPOCH_FILE.match(Path(entry.path).name)
+            match = CHECKPOINT_FILE.match(Path(entry.path).name)
             if match:
                 lfs = getattr(entry, "lfs", None)
                 found.append(RemoteCheckpoint(float(match.group(1)), f"{self.repo}/{entry.path}",

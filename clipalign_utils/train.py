@@ -35,7 +35,7 @@ from open_clip_train.scheduler import cosine_lr
 from tqdm import tqdm  # plain text bars: no widget library needed in notebooks
 
 from . import models
-from .schedule import checkpoint_schedule, epoch_steps, format_epoch
+from .schedule import checkpoint_file, checkpoint_schedule, epoch_steps
 from .data.world import CAPTION_TEMPLATES, SHAPES, WorldSample, make_items, make_pairs, training_world
 from .errors import CheckpointError
 from .io import atomic_write, write_text
@@ -235,8 +235,8 @@ def set_of_epoch(params: dict, epoch: int) -> int:
 def first_batches(params: dict, n_batches: int) -> WorldSample:
     """The images and captions of training's first ``n_batches`` batches (of one process), in order; at most
     the first epoch's."""
-    if n_batches > params["samples_per_epoch"] // params["batch_size"]:
-        raise ValueError(f"{n_batches} batches: the first epoch has {params['samples_per_epoch'] // params['batch_size']}")
+    if n_batches > epoch_steps(params):
+        raise ValueError(f"{n_batches} batches: the first epoch has {epoch_steps(params)}")
     order = epoch_order(params, 1)[:n_batches * params["batch_size"]]
     return make_items(order, params["seed"], training_world(params), epoch=set_of_epoch(params, 1))
 
@@ -314,7 +314,7 @@ def train(run_dir: str | Path, params: dict, progress: bool = True) -> list[Path
         if rank != 0:
             return
         bare = model.module if world_size > 1 else model
-        path = ckpt_dir / f"epoch_{format_epoch(epoch)}.pt"
+        path = ckpt_dir / checkpoint_file(epoch)
         weights = token_rows.state_dict() if token_rows is not None else bare.state_dict()
         moments = token_rows.optimizer_state(optimizer) if token_rows is not None else optimizer.state_dict()
         checkpoint = {"epoch": epoch, "step": step, "name": name, "state_dict": weights,

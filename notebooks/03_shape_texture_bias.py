@@ -96,8 +96,7 @@ say(shape_page.data_sentences(run, data, params))
 # %%
 tables = shape_step.measure(run, params, data)
 write_tables(tables, run.run_dir)
-display(tables["shape_bias"].drop(columns=["model", "n_templates", "cue_fraction_lo", "cue_fraction_hi", "cue_chance",
-                                           "classifier"], errors="ignore").round(3))
+display(shape_page.shown_table(tables["shape_bias"]))
 say(shape_page.chance_sentences(tables["shape_bias"]))
 
 # %% [markdown]

@@ -127,5 +127,4 @@ say(sweep_page.shape_noise_sentences(tables, data, params))
 say(sweep_page.claims_sentences(verdicts, data))
 
 # %%
-write_tables(tables, run_dir)
-say(f"tables: {run_dir}/metrics/sweep_{{checkpoints,summary,verdicts,effects}}.csv")
+say("tables: " + ", ".join(map(str, write_tables(tables, run_dir))))

@@ -74,20 +74,19 @@ from pathlib import Path
 
 from IPython.display import display
 
-from clipalign_utils import config, results
-from clipalign_utils.prose import say
-from clipalign_utils.io import write_table
+from clipalign_utils import results
+from clipalign_utils.io import write_tables
 from clipalign_utils.metrics import tradeoff
 from clipalign_utils.plots.common import save_figure
-from clipalign_utils.plots.mechanism import PANELS, setting_curves
-from clipalign_utils.orchestration.step_page import open_folder
+from clipalign_utils.plots.mechanism import setting_curves
+from clipalign_utils.prose import say
+from clipalign_utils.orchestration.step_page import open_experiment
 from clipalign_utils.steps.quality_experiment import analysis as experiment, page as experiment_page
 
-params = open_folder(globals(), "09_quality_experiment")  # the parameters cell's values; None = the preset's
+sources, params = open_experiment(globals(), "09_quality_experiment")  # the parameters cell's values; None = the preset's
 run_dir = Path(run_dir)
-sources = results.parse_run_dirs(run_dirs, run_dir) if run_dirs is not None else [run_dir]
-table, settings = experiment.load(sources, params["distance"])
-say(f"{table['run'].nunique()} runs in {len(settings)} settings; distance: {table['distance'].iloc[0]}")
+tables, settings = experiment.measure(sources, params)
+say(experiment_page.intro_sentence(tables, settings))
 display(settings)
 say(experiment_page.fixed_sentences(run_dir))
 say(results.evaluation_sentence(experiment.expand_run_dirs(sources)))
@@ -99,9 +98,7 @@ say(results.evaluation_sentence(experiment.expand_run_dirs(sources)))
 # unseen, and a setting that saw every family has no unseen one.
 
 # %%
-measures = {column: (None, None) for column, _ in PANELS if column in table.columns}
-means = tradeoff.seed_means(table, measures, by=("setting", "epoch"))
-fig = setting_curves(means)
+fig = setting_curves(tables["quality_seed_means"])
 save_figure(fig, run_dir, "quality_curves")
 
 # %% [markdown]
@@ -114,8 +111,8 @@ save_figure(fig, run_dir, "quality_curves")
 # differ, the seeds do not agree on the claim.
 
 # %%
-verdicts = tradeoff.verdicts(table, n_perm=params["n_perm"], seed=config.bootstrap_seed(params), by="setting")
-display(verdicts.pivot(index="setting", columns="claim", values="verdict").loc[list(settings["setting"])])
+verdicts = tables["quality_verdicts"]
+display(tradeoff.verdict_grid(verdicts, settings["setting"]))
 
 # %% tags=["scroll-output"]
 # every verdict with its statistic and interval (the book shows the long table in a scrolling box)
@@ -130,7 +127,7 @@ display(verdicts[["setting", "claim", "statistic", "value", "ci_lo", "ci_hi", "p
 # which asks a question rather than making a prediction.
 
 # %%
-predicted = experiment.predictions(table, settings)
+predicted = tables["quality_predictions"]
 display(predicted.round(3))
 say("\n".join(experiment_page.sentences(predicted, settings)))
 
@@ -142,6 +139,4 @@ say("\n".join(experiment_page.sentences(predicted, settings)))
 # %%
 joint = experiment.joint_picture(verdicts)
 say(experiment_page.joint_sentence(joint, settings))
-for name, frame in [("quality_predictions", predicted), ("quality_verdicts", verdicts), ("quality_seed_means", means),
-                    ("quality_checkpoints", table)]:
-    write_table(frame, run_dir, name)
+write_tables(tables, run_dir)

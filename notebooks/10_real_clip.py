@@ -75,15 +75,12 @@ else:
 
 # %%
 if real_clip.has_synthesis(run_dir):
-    import pandas as pd
-
-    from clipalign_utils.layout import RunDir
     from clipalign_utils.plots.common import save_figure
     from clipalign_utils.steps.tradeoff import page as tradeoff_page
 
-    means = pd.read_csv(RunDir(run_dir).table("tradeoff_seed_means"))
+    means, verdicts = real_clip.synthesis_tables(run_dir)
     save_figure(tradeoff_page.summary(means, [run_dir]), run_dir, "real_clip_summary")
     say(tradeoff_page.peak_sentences(means))
-    say(tradeoff_page.verdict_text(pd.read_csv(RunDir(run_dir).table("tradeoff_verdicts"))))
+    say(tradeoff_page.verdict_text(verdicts))
 elif checkpoint_list is not None:
     say(["The run has no synthesis yet: run it without --only (every step, then the synthesis)."])

@@ -8,6 +8,7 @@ a loader would accept. RAR itself is checked on the samples rarfile's source dis
 from __future__ import annotations
 
 import dataclasses
+import errno
 import hashlib
 import json
 import zlib
@@ -390,7 +391,7 @@ def test_a_full_disk_is_said_as_such_not_as_a_damaged_archive(server, tmp_path, 
     _serve("nights", tmp_path / "again", served, monkeypatch)
 
     def full(*args, **kwargs):
-        raise OSError(fetch.errno.ENOSPC, "No space left on device")
+        raise OSError(errno.ENOSPC, "No space left on device")
 
     monkeypatch.setattr(fetch, "write_json", full)
     fetch.shutil.rmtree(to)
@@ -444,7 +445,7 @@ def test_a_file_system_without_flock_fetches_without_the_lock(tmp_path, monkeypa
     import fcntl
 
     def unsupported(*args):
-        raise OSError(fetch.errno.ENOLCK, "No locks available")
+        raise OSError(errno.ENOLCK, "No locks available")
 
     monkeypatch.setattr(fcntl, "flock", unsupported)
     to = tmp_path / "data"

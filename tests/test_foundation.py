@@ -96,7 +96,14 @@ def test_resolve_rejects_bad_parameters(kwargs, match):
 def test_checkpoint_schedule_is_dense_early():
     schedule = train.checkpoint_schedule(steps_per_epoch=100, epochs=3, early=(0.125, 0.25, 0.5))
     assert schedule == {0: 0.0, 12: 0.12, 25: 0.25, 50: 0.5, 100: 1.0, 200: 2.0, 300: 3.0}
-    assert train.format_epoch(0.25) == "0.25" and train.format_epoch(3.0) == "3"
+    from clipalign_utils.schedule import CHECKPOINT_FILE, checkpoint_file, format_epoch
+
+    assert format_epoch(0.25) == "0.25" and format_epoch(3.0) == "3"
+    # the file a checkpoint is saved in, and what a run's or a trajectory's checkpoint files are read by
+    assert [checkpoint_file(e) for e in (0.0, 0.12, 0.123456, 3.0)] == ["epoch_0.pt", "epoch_0.12.pt",
+                                                                       "epoch_0.1235.pt", "epoch_3.pt"]
+    assert [bool(CHECKPOINT_FILE.match(n)) for n in ("epoch_0.1235.pt", "epoch_3.pt", "epoch_latest.pt",
+                                                     "epoch_3.pt.part")] == [True, True, False, False]
 
 
 def test_smoke_run_checkpoints_load_into_open_clip(smoke_run):

@@ -7,7 +7,7 @@ import pytest
 
 from clipalign_utils import registry
 from clipalign_utils.config import PRESETS
-from clipalign_utils.orchestration.pipeline import NOTEBOOK_DIR
+from clipalign_utils.registry import NOTEBOOK_DIR
 
 # Every notebook is a step's or a page's of the registry.
 NOTEBOOKS = registry.notebook_pages()

@@ -21,7 +21,8 @@ from clipalign_utils.orchestration import book
 from clipalign_utils.checkpoints import discover_or_train
 from clipalign_utils.config import resolve
 from clipalign_utils.errors import CheckpointError
-from clipalign_utils.orchestration.pipeline import NOTEBOOK_DIR, REPO_ROOT, STEPS
+from clipalign_utils.orchestration.pipeline import STEPS
+from clipalign_utils.registry import NOTEBOOK_DIR, REPO_ROOT
 from clipalign_utils.orchestration.sweep import SWEEP_NOTEBOOK
 from helpers import notebook_text
 

@@ -85,6 +85,33 @@ def test_no_import_cycle_in_the_package():
     assert cycle is None, "import cycle: " + " -> ".join(cycle)
 
 
+# The layers, top to bottom: a module imports its own layer's and those below, never one above. The parameters
+# (config, record) sit above data: they are checked against the registered datasets and the world. Modules of no
+# listed layer (errors, choices, layout, io, schedule, registry, …) are the leaves under them all.
+LAYERS = (("cli", "orchestration"), ("steps",), ("results",), ("plots",), ("metrics",), ("encoder",),
+          ("models", "train", "openclip_train", "checkpoints", "sources"), ("config", "record"), ("data",))
+# The registry finds the step packages by importing them (they hold registrations, no code that measures).
+UPWARD_BY_DESIGN = {("clipalign_utils.registry", "clipalign_utils.steps")}
+
+
+def layer(module: str) -> int:
+    part = module.split(".")[1] if "." in module else ""
+    return next((i for i, names in enumerate(LAYERS) if part in names), len(LAYERS))
+
+
+def upward_imports(graph: dict[str, set[str]]) -> list[tuple[str, str]]:
+    return sorted((module, imported) for module, imports in graph.items() for imported in imports
+                  if layer(imported) < layer(module) and (module, imported) not in UPWARD_BY_DESIGN)
+
+
+def test_imports_run_downward_through_the_layers():
+    # (an audit found the encoder reading a constant of metrics.iqa: the encoder now owns it)
+    assert upward_imports(import_graph()) == []
+    assert upward_imports({"clipalign_utils.encoder": {"clipalign_utils.metrics.iqa"},
+                           "clipalign_utils.metrics.iqa": {"clipalign_utils.encoder"}}) == [
+        ("clipalign_utils.encoder", "clipalign_utils.metrics.iqa")]
+
+
 def test_cycle_finder_finds_one():
     assert find_cycle({"a": {"b"}, "b": {"c"}, "c": {"a"}}) == ["a", "b", "c", "a"]
     assert find_cycle({"a": {"b"}, "b": set()}) is None

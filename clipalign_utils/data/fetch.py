@@ -29,7 +29,6 @@ beside the staging folder), as the two would share it.
 """
 from __future__ import annotations
 
-import errno
 import functools
 import hashlib
 import json
@@ -42,7 +41,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Mapping
 
-from ..errors import DatasetError, ParameterError, shell_arg
+from ..errors import NO_SPACE, DatasetError, ParameterError, shell_arg
 from ..io import write_json
 from .registry import TASKS, dataset_parameter, root_parameter
 from .roots import open_root, subfolders
@@ -398,7 +397,7 @@ def _download(url: str, folder: Path, file_name: str, progress: bool) -> Path:
         raise DatasetError(f"{url}: download failed ({type(error).__name__}: {_short(error)}): check the network "
                            f"or pass --mirror BASE") from None
     except OSError as error:
-        if error.errno in _NO_SPACE:
+        if error.errno in NO_SPACE:
             raise _no_space(folder, f"downloading {file_name}") from None
         raise
     got = path.stat().st_size
@@ -450,9 +449,6 @@ def _kept(folder: Path) -> str:
         else:
             _forget(archive)
     return f"{', '.join(kept)} kept in {folder}: the same command resumes there" if kept else ""
-
-
-_NO_SPACE = (errno.ENOSPC, errno.EDQUOT)
 
 
 class _NoSpace(DatasetError):
@@ -541,7 +537,7 @@ def unpack(archive: Path, dest: Path, progress: bool = False, rar_tools: tuple[s
     except DatasetError:
         raise
     except OSError as error:
-        if error.errno in _NO_SPACE:
+        if error.errno in NO_SPACE:
             raise _no_space(dest, f"unpacking {archive.name}") from None
         raise DatasetError(f"{archive.name}: a damaged or truncated {kind} archive "
                            f"({type(error).__name__}: {_short(error)})") from None

@@ -85,7 +85,7 @@ class SaliencySet:
         """Per image, the union of the fixations of ``n_other`` random other images (rescaled to
         its size): the shuffled-AUC negatives, the same for every model scored on this set."""
         def load(i):
-            rows_i, cols_i, shape = self.fixation_points(i)
+            *_, shape = self.fixation_points(i)
             candidates = np.array([j for j in range(len(self)) if j != i], dtype=int)
             chosen = np.random.default_rng([seed, i]).permutation(candidates)[:int(n_other)]
             union = np.zeros(shape, dtype=bool)

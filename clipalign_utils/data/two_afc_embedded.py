@@ -44,14 +44,6 @@ TWO_AFC_PHOTOS: tuple[str, ...] = tuple(
     if name in PHOTO_LOADERS and name not in TRAINING_TEXTURE_PHOTOS)
 N_WORLD_REFERENCES = 6  # renders of the first 6 shape classes
 PANEL: tuple[str, ...] = ("haarpsi", "mdsi", "vsi", "fsim", "ms_gmsd")
-PANEL_SOURCES: dict[str, str] = {
-    "haarpsi": "Reisenhofer et al. (2018), HaarPSI, Signal Processing: Image Communication 61",
-    "mdsi": "Nafchi et al. (2016), MDSI, IEEE Access 4",
-    "vsi": "Zhang, Shen & Li (2014), VSI: a visual saliency-induced index, IEEE TIP 23(10)",
-    "fsim": "Zhang, Zhang, Mou & Zhang (2011), FSIM (chromatic FSIMc), IEEE TIP 20(8)",
-    "ms_gmsd": "Zhang, Zhang, Wang & Mou (2017), gradient magnitude similarity deviation on multiple "
-               "scales (chromatic), IEEE TMM",
-}
 _SEED_STREAM = 16  # keeps this set's noise apart from the IQA set's (which seeds [seed, ref, family])
 _WORLD_STREAM = 1016  # world renders of this set: a stream disjoint from world.SPLITS' codes
 _BATCH = 16
@@ -156,8 +148,10 @@ def _one_thread():
         torch.set_num_threads(threads)
 
 
-def choices_from_distances(d0: np.ndarray, d1: np.ndarray) -> np.ndarray:
-    """Each member's choice: 1 = p1 closer (d1 < d0), 0 = p0 closer, 0.5 = tie."""
+def choices_from_distances(d0, d1) -> np.ndarray:
+    """A judge's choice per triplet from its distances (a panel member's, a model's): 1 = p1 closer (d1 < d0),
+    0 = p0 closer, 0.5 = tie."""
+    d0, d1 = np.asarray(d0, dtype=float), np.asarray(d1, dtype=float)
     return np.where(d1 < d0, 1.0, np.where(d0 < d1, 0.0, 0.5))
 
 

@@ -61,11 +61,6 @@ def _normalized_root_mean(squared: np.ndarray) -> np.ndarray:
     return np.sqrt(ratio.mean(axis=1))
 
 
-# Per pair of block outputs, what each distance needs (``block_pair_statistics``): the per-channel sums over
-# locations of (r − d)², then ⟨r, d⟩, |r|² and |d|² of the flattened outputs.
-BLOCK_STATISTICS = ("squared", "dot", "ref_norm2", "dist_norm2")
-
-
 def block_pair_statistics(ref: np.ndarray, dist: np.ndarray) -> dict[str, np.ndarray]:
     """For (B, L, C) block outputs, per pair b: ``squared`` (B, C) = Σ_l (r_blc − d_blc)², and ``dot``,
     ``ref_norm2``, ``dist_norm2`` (B,) of the flattened outputs; every block distance is a function of these

@@ -486,6 +486,11 @@ def seed_means(df: pd.DataFrame, measures: dict | None = None, by: tuple[str, ..
     return out.reset_index(drop=True)
 
 
+def verdict_grid(verdicts: pd.DataFrame, order, by: str = "setting") -> pd.DataFrame:
+    """``by`` × claim: the verdict, rows in ``order`` (a sweep's or an experiment's settings)."""
+    return verdicts.pivot(index=by, columns="claim", values="verdict").loc[list(order)]
+
+
 def _held_out_peak_drops(df: pd.DataFrame, groups: list[str], measures: dict) -> pd.DataFrame:
     """``df`` with each run's ``<prefix>_early_drop`` (its own paired test, a maximum its own noise pushes up)
     replaced, in a group of ``groups`` holding two runs or more, by its drop at the early checkpoint the other

@@ -115,13 +115,6 @@ def two_afc_table(
 
 
 # ------------------------------------------------------------------------ reference panel
-def member_choices(d0, d1) -> np.ndarray:
-    """One judge's choice per triplet from its distances: 1 = p1 closer, 0 = p0 closer, ½ = tie."""
-    d0 = np.asarray(d0, dtype=float)
-    d1 = np.asarray(d1, dtype=float)
-    return np.where(d1 < d0, 1.0, np.where(d0 < d1, 0.0, 0.5))
-
-
 def panel_p(choices) -> np.ndarray:
     """p per triplet = the fraction of panel members choosing p1 (a tie counts ½);
     ``choices`` is (n_triplets, n_members) with values 0, ½ or 1."""
@@ -141,7 +134,7 @@ def _check_choices(choices) -> np.ndarray:
 def panel_agreement(choices, members=None) -> dict:
     """How often the members of a judging panel agree with each other: the ceiling of alignment.
 
-    ``choices``: (n_triplets, n_members), 0 / ½ / 1 as in :func:`member_choices`. Returns
+    ``choices``: (n_triplets, n_members), 0 / ½ / 1 as in ``data.two_afc_embedded.choices_from_distances``. Returns
     - ``pairwise_agreement``: the mean over member pairs (a, b) of the fraction of triplets where
       they choose alike (agreement on a triplet = 1 − |c_a − c_b|, so a tie against a choice is ½);
     - ``unanimous_fraction``: the fraction of triplets on which every member makes the same choice;

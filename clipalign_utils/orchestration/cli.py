@@ -17,7 +17,7 @@ from pathlib import Path
 
 from .. import registry
 from ..config import DRIVERS_FOLDER, EXPERIMENTS, MULTI_RUN_PRESETS, PRESET_EXPERIMENTS, PRESETS, SWEEP_PRESETS
-from ..errors import ClipalignError, ParameterError, shell_arg
+from ..errors import FREE_SOME, ClipalignError, ParameterError, disk_full, shell_arg
 from ..layout import (KIND_RECORDS, PARAMS_TXT, PARTS, RUN_RECORD, SOURCE_RECORD, TRAIN_LOG, TRAIN_RECORD,
                       RunDir, runs_in)
 
@@ -343,11 +343,10 @@ def disk_problem(error: OSError) -> str | None:
     found = [error]
     if isinstance(error, shutil.Error) and error.args and isinstance(error.args[0], list):
         found = [problem for *_, problem in error.args[0]]
-    text = " ".join(map(str, found))
     where = next((getattr(e, "filename", None) for e in found if getattr(e, "filename", None)), None)
     where = f" ({where})" if where else ""
-    if any(getattr(e, "errno", None) in (errno.ENOSPC, errno.EDQUOT) for e in found) or "No space left" in text:
-        return f"no space left on the disk{where}: free some and run the same command again"
+    if any(map(disk_full, found)):
+        return f"no space left on the disk{where}: {FREE_SOME}"
     if any(getattr(e, "errno", None) in (errno.EACCES, errno.EPERM, errno.EROFS) for e in found):
         return (f"cannot write{where}: the folder is read-only to this user; make it writable, or copy the run "
                 f"somewhere writable and give that folder")

@@ -31,12 +31,12 @@ from ..checkpoints import check_run, check_trainable, discover_run
 from ..config import PRESETS
 from . import kernel, signals
 from .publish import COUNT, PROGRESS_SEGMENT
-from ..errors import ClipalignError, ParameterError, shell_arg
+from ..errors import FREE_SOME, ClipalignError, ParameterError, disk_full, shell_arg
 from ..layout import PARTS, RunDir, runs_in
 from ..record import Resolved
-from ..registry import NOTEBOOK_DIR, REPO_ROOT, Step  # noqa: F401  (re-exported: tests and notebooks read them here)
+from ..registry import REPO_ROOT
 
-# Step name -> notebook, in execution order: a live view of the registry (see DESIGN.md).
+# Step name -> notebook, in execution order: a live view of the registry.
 STEPS = registry.StepNotebooks()
 
 
@@ -277,8 +277,7 @@ def run_notebook(name: str, run_dir: Path, parameters: Mapping, progress: bool =
         if not keep_previous:
             final.unlink(missing_ok=True)
         message = str(error.evalue).strip().splitlines()[0] if str(error.evalue).strip() else ""
-        full = ("; the disk is full: free some and run the same command again" if "No space left" in message
-                else "")
+        full = f"; the disk is full: {FREE_SOME}" if disk_full(message) else ""
         raise StepFailed(f"{label} failed ({error.ename}: {message}){full}; "
                          f"see {out_dir / (name + '.failed.ipynb')}") from None
     except BaseException:

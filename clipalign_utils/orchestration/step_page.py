@@ -77,12 +77,17 @@ def open_training(namespace: dict) -> dict:
     return resolved.params
 
 
-def open_folder(namespace: dict, page: str) -> dict:
-    """A comparison page's parameters (an experiment's chapter, which writes no table) on the folder ``run_dir``."""
+def open_experiment(namespace: dict, page: str) -> tuple[list[Path], dict]:
+    """(the sweep folders or runs to compare, the parameters) for an experiment's chapter ``page`` on the folder
+    ``run_dir``: its ``run_dirs``, else ``run_dir`` itself (every sweep folder in it). Its entry is recorded with
+    its tables, as the sweep page's."""
     _opened(namespace)
-    resolved = record.for_page(namespace, namespace["run_dir"], page)
-    record.write_entry(namespace["run_dir"], page, resolved)
-    return resolved.params
+    run_dir = namespace["run_dir"]
+    resolved = record.for_page(namespace, run_dir, page)
+    record.stage_entry(run_dir, page, resolved)
+    if namespace.get("run_dirs") is not None:
+        return results.parse_run_dirs(namespace["run_dirs"], run_dir), resolved.params
+    return [Path(run_dir)], resolved.params
 
 
 def open_sweep(namespace: dict) -> tuple[list[Path], dict]:

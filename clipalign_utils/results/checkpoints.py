@@ -1,7 +1,7 @@
 """The synthesis' input: one row per checkpoint, every step's summary side by side, built from the step
 registry (each step's :class:`~clipalign_utils.registry.Summary`), over one run or several.
 
-Only the contract columns of DESIGN.md are read, so tables written by any version of the analysis
+Only the contract columns the steps register (registry.Table) are read, so tables written by any version of the analysis
 notebooks (or by hand) can be synthesised. A step whose summary is not ``required`` (similarity, saliency)
 joins when the run has its table."""
 from __future__ import annotations

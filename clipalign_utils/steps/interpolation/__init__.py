@@ -4,6 +4,7 @@ interpolation`` runs it; the default command does not."""
 from ...choices import BN_STATISTICS
 from ...errors import ParameterError
 from ...registry import Page, Step, Table, register, register_page
+from ...schedule import epoch_steps
 
 NOTEBOOK = "11_interpolation"
 TABLE = Table("interpolation", ("alpha", "from_checkpoint", "to_checkpoint", "iqa_srcc", "iqa_srcc_lo",
@@ -23,7 +24,7 @@ def _check(params: dict) -> None:
                              f"alphas=0.5)")
     if params["bn_batches"] < 1:
         raise ParameterError(f"parameter bn_batches must be >= 1, got {params['bn_batches']!r}")
-    per_epoch = params["samples_per_epoch"] // params["batch_size"]
+    per_epoch = epoch_steps(params)
     if params["bn_batches"] > per_epoch:
         raise ParameterError(f"parameter bn_batches={params['bn_batches']}: training's first epoch has {per_epoch} "
                              f"batches (samples_per_epoch // batch_size); give at most {per_epoch}")
@@ -54,6 +55,6 @@ STEP = register(Step(
     optional=True))
 
 # A build without the step's executed page shows the recorded results (:mod:`.placeholder`).
-PAGE = register_page(Page(NOTEBOOK, "weight interpolation between an early and a late checkpoint "
+register_page(Page(NOTEBOOK, "weight interpolation between an early and a late checkpoint "
                                     "(clipalign run --out FOLDER --only interpolation)",
                           placeholder="clipalign_utils.steps.interpolation.placeholder:text"))

@@ -35,10 +35,6 @@ from ..noise import analysis as noise_step
 from ..shape import analysis as shape_step
 from .ends import check_reestimation, endpoints
 
-# The measures of a row and the step that measures each: (column, lo, hi).
-MEASURES = (("iqa_srcc", "iqa_srcc_lo", "iqa_srcc_hi"), ("shape_bias", "shape_bias_lo", "shape_bias_hi"),
-            ("noise_drop", "noise_drop_lo", "noise_drop_hi"), ("clean_accuracy", None, None),
-            ("chance_corrected_drop", None, None))
 COLUMNS = ["alpha", "from_checkpoint", "to_checkpoint", "iqa_srcc", "iqa_srcc_lo", "iqa_srcc_hi", "shape_bias",
            "shape_bias_lo", "shape_bias_hi", "noise_drop", "noise_drop_lo", "noise_drop_hi", "clean_accuracy",
            "chance_corrected_drop",

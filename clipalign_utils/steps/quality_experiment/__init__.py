@@ -2,5 +2,5 @@
 (:mod:`.analysis`, :mod:`.page`); ``clipalign experiment quality`` runs it."""
 from ...registry import Page, register_page
 
-PAGE = register_page(Page("09_quality_experiment",
+register_page(Page("09_quality_experiment",
                           "the quality-variation experiment: its sweeps compared (a page when the run holds it)"))

@@ -17,6 +17,7 @@ from ...data.distortions import DISTORTIONS
 from ...layout import KIND_RECORDS, PARTS, RunDir
 from ...metrics import mechanism as m
 from ...metrics.families import within_family_alignment
+from ...metrics import tradeoff
 from ...metrics.tradeoff import NOT_REPRODUCED, REPRODUCED
 from ..iqa.analysis import seen_families
 
@@ -201,6 +202,20 @@ def noise_is_seen(settings: pd.DataFrame) -> dict:
 
 PAPER_CLAIMS = ("IQA alignment peaks early then declines", "texture bias falls during training",
                 "normalized noise drop falls during training", "IQA alignment co-varies with texture bias and noise drop")
+
+
+def measure(paths: Sequence[str | Path], params: dict) -> tuple[dict[str, pd.DataFrame], pd.DataFrame]:
+    """({"quality_checkpoints": every checkpoint of every run (``load``), "quality_seed_means": each setting's
+    seed-mean curves of the chapter's measures, "quality_verdicts": the synthesis' claims judged per setting,
+    "quality_predictions": the chapter's predictions (``predictions``)}, the settings)."""
+    from ...plots.mechanism import PANELS
+
+    table, settings = load(paths, params["distance"])
+    measures = {column: (None, None) for column, _ in PANELS if column in table.columns}
+    means = tradeoff.seed_means(table, measures, by=("setting", "epoch"))
+    verdicts = tradeoff.verdicts(table, n_perm=params["n_perm"], seed=config.bootstrap_seed(params), by="setting")
+    return {"quality_checkpoints": table, "quality_seed_means": means, "quality_verdicts": verdicts,
+            "quality_predictions": predictions(table, settings)}, settings
 
 
 def joint_picture(verdicts: pd.DataFrame) -> pd.DataFrame:

@@ -37,6 +37,12 @@ def sentences(predictions_table: pd.DataFrame, settings: pd.DataFrame) -> list[s
     return lines
 
 
+def intro_sentence(tables: dict[str, pd.DataFrame], settings: pd.DataFrame) -> str:
+    """How many runs and settings the chapter compares, and the IQA distance they are read at."""
+    table = tables["quality_checkpoints"]
+    return f"{table['run'].nunique()} runs in {len(settings)} settings; distance: {table['distance'].iloc[0]}"
+
+
 def fixed_sentences(folder) -> list[str]:
     """Markdown: how every run of the experiment differs from its preset's run (the book's own, pages 1–5);
     none where they do not, or the folder is not an experiment's."""

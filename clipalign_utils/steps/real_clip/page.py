@@ -10,7 +10,7 @@ from ...layout import RunDir
 from ...prose import tables_in_full
 from .cost import cost_sentences, early_rule, read_cost
 
-__all__ = ["cost_sentences", "has_synthesis", "read_cost", "source_sentences", "trajectory"]
+__all__ = ["cost_sentences", "has_synthesis", "read_cost", "source_sentences", "synthesis_tables", "trajectory"]
 
 tables_in_full()  # this page does not open through orchestration.step_page
 
@@ -34,6 +34,13 @@ def source_sentences(run_dir: str | Path) -> list[str]:
              + (f"; an epoch is {per_epoch / 1e9:.3g} B samples" if per_epoch else "")]
     lines.append(f"In the peak claims, {early_rule(epochs)}.")
     return lines
+
+
+def synthesis_tables(run_dir: str | Path) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """(seed means, verdicts): the synthesis the streamed run's last step wrote (``tradeoff_seed_means``,
+    ``tradeoff_verdicts``)."""
+    layout = RunDir(run_dir)
+    return pd.read_csv(layout.table("tradeoff_seed_means")), pd.read_csv(layout.table("tradeoff_verdicts"))
 
 
 def has_synthesis(run_dir: str | Path) -> bool:

@@ -50,6 +50,15 @@ def _decisions(row: pd.Series) -> str:
     return "" if pd.isna(n) else f" over {int(n)} cue decision{'s' if n != 1 else ''} of {int(row['n_images'])} images"
 
 
+# Columns of shape_bias.csv the page leaves out of its table (the classifier's settings, the chance level's terms).
+UNSHOWN = ["model", "n_templates", "cue_fraction_lo", "cue_fraction_hi", "cue_chance", "classifier"]
+
+
+def shown_table(shape_bias: pd.DataFrame) -> pd.DataFrame:
+    """shape_bias.csv as the page shows it: without the UNSHOWN columns, rounded to 3 decimals."""
+    return shape_bias.drop(columns=UNSHOWN, errors="ignore").round(3)
+
+
 def chance_sentences(shape_bias: pd.DataFrame) -> list[str]:
     """Which checkpoints' decisions are at chance on the cue-conflict images (the share of images decided
     for the shape or the texture class no better than guessing gives): left out of the shift below and of

@@ -16,6 +16,7 @@ from ...config import bootstrap_seed
 from ...metrics.peak import best_block_columns, best_block_test, mean_peak_test, mean_replicates
 from ...checkpoints import Run
 from ...data.two_afc import TwoAFCData, load_two_afc
+from ...data.two_afc_embedded import choices_from_distances
 from ...encoder import run_encoders
 from ...metrics.iqa import block_distance, pair_distances, per_pair
 from ...metrics.two_afc import panel_agreement, two_afc_ceiling, two_afc_scores, two_afc_table
@@ -75,7 +76,7 @@ def triplet_distances(encoder, data, distance: str = "cosine") -> tuple[np.ndarr
 def score_triplets(triplets: pd.DataFrame, d0: np.ndarray, d1: np.ndarray) -> pd.DataFrame:
     """``triplets`` with d0, d1, model_choice (1 = p1 closer, 0 = p0, 0.5 = tie) and score (per-triplet 2AFC)."""
     d0, d1 = np.asarray(d0, dtype=float), np.asarray(d1, dtype=float)
-    return triplets.assign(d0=d0, d1=d1, model_choice=np.where(d1 < d0, 1.0, np.where(d0 < d1, 0.0, 0.5)),
+    return triplets.assign(d0=d0, d1=d1, model_choice=choices_from_distances(d0, d1),
                            score=two_afc_scores(d0, d1, triplets["p"].to_numpy()))
 
 

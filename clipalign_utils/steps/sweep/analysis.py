@@ -50,7 +50,7 @@ def factor_slices(summary: pd.DataFrame, data: dict) -> dict[str, pd.DataFrame]:
 
 def verdict_grid(verdicts: pd.DataFrame, data: dict) -> pd.DataFrame:
     """Setting × claim: the verdict, settings in the sweep's order."""
-    return verdicts.pivot(index="setting", columns="claim", values="verdict").loc[list(data["settings"]["setting"])]
+    return tradeoff.verdict_grid(verdicts, data["settings"]["setting"])
 
 
 def comparable_settings(data: dict) -> list[str]:

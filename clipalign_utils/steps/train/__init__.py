@@ -3,7 +3,7 @@ sentences and figures are in :mod:`.page`."""
 from ... import model_names
 from ...errors import ParameterError
 from ...registry import Step, register
-from ...schedule import checkpoint_schedule, epoch_steps, format_epoch
+from ...schedule import checkpoint_file, checkpoint_schedule, epoch_steps
 
 
 def _check(params: dict) -> None:
@@ -31,12 +31,12 @@ def _check(params: dict) -> None:
     steps = epoch_steps(params)
     named: dict[str, int] = {}
     for step, epoch in checkpoint_schedule(steps, 1, tuple(params["early_checkpoints"])).items():
-        name = format_epoch(epoch)
+        name = checkpoint_file(epoch)
         if named.setdefault(name, step) != step:
             asked = ",".join(map(str, params["early_checkpoints"]))
             raise ParameterError(
                 f"early_checkpoints={asked}: with {steps} optimiser steps an epoch, steps {named[name]} and {step} "
-                f"would both be saved as epoch_{name}.pt (a name keeps 4 decimals): give fractions at least "
+                f"would both be saved as {name} (a name keeps 4 decimals): give fractions at least "
                 f"0.0001 apart, and from 0 and 1")
 
 
