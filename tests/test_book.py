@@ -77,7 +77,7 @@ def test_a_stopped_or_failed_build_never_leaves_a_part_built_book(smoke_pipeline
 
     def building(text, returncode):
         def run(command, **kwargs):  # jupyter-book build STAGE …: it has written a page, then ends
-            html = Path(command[2]) / "_build" / "html"
+            html = Path(command[command.index("build") + 1]) / "_build" / "html"
             html.mkdir(parents=True)
             (html / "index.html").write_text(text)
             if returncode is None:
