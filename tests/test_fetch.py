@@ -82,6 +82,7 @@ def server(tmp_path):
     httpd, address = start_server(handler)
     yield served, address, handler
     httpd.shutdown()
+    httpd.server_close()
 
 
 def _serve(name: str, tmp_path: Path, served: Path, monkeypatch, checksums: str = "fixture") -> None:
@@ -422,6 +423,7 @@ def test_a_failed_fetch_leaves_no_folder_it_made_and_a_server_error_is_not_a_mis
         assert not (tmp_path / "a").exists()  # every folder it made, gone
     finally:
         httpd.shutdown()
+        httpd.server_close()
 
 
 def test_two_fetches_into_one_folder_do_not_share_a_staging_folder(tmp_path, capsys):

@@ -77,6 +77,7 @@ def file_server(stand_ins):
     server, address = start_server(handler)
     yield handler, address
     server.shutdown()
+    server.server_close()
 
 
 # --- sources -----------------------------------------------------------------------------------------
