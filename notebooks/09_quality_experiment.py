@@ -32,7 +32,8 @@
 # table below lists the settings of the experiment this page reads (`clipalign experiment quality
 # --only-sweeps …` runs a subset; the same command later adds the rest).
 #
-# **Predictions**, each judged on every seed's own run and summarised by the mean over seeds with a
+# **Predictions**, each measured on every seed's own run (for a decline, at the early checkpoint the other
+# seeds of its setting choose) and summarised by the mean over seeds with a
 # 95 % Student-t interval over seeds (the seeds are the replicates; for a correlation, the interval is cut
 # to [−1, 1], and taken on ρ itself, not Fisher's z, since a seed's ρ is often exactly ±1):
 #
@@ -41,8 +42,8 @@
 #    which also ranks kinds of damage against each other, shows it (1c). The statistic is
 #    held-out early − final: a seed's value at the early checkpoint (after the untrained model, within the
 #    first third of the run) where the *other* seeds of its setting peak, minus its final value (a seed's
-#    own best early value is pushed up by its own noise). It asks whether a curve ends below its best
-#    early value; page 5's claim 1 also asks that the curve's maximum lie in the early window, so a
+#    own best early value is pushed up by its own noise; a setting of one seed keeps that seed's best). It asks
+#    whether a curve ends below its early value where the setting's curves peak; page 5's claim 1 also asks that the curve's maximum lie in the early window, so a
 #    curve that peaks later can pass 1c here and be inconclusive there. 1b compares a setting's seen and
 #    unseen families paired over its seeds where it has both; a setting that saw every family has no unseen
 #    one, so there 1b compares its seen decline with the clean setting's within-family decline (a Welch

@@ -63,30 +63,36 @@ def paired_early_peak(epochs, values, replicates, level: float = 0.95,
 
 def held_out_drops(epochs, curves, early_fraction: float = EARLY_FRACTION) -> tuple[np.ndarray, np.ndarray]:
     """The early-peak statistic over runs (seeds), each run's peak chosen on the others: with S_s(c) run s's
-    curve and F the last checkpoint,
+    curve and F_s its last checkpoint,
 
-        D_s = S_s(c*_s) − S_s(F),   c*_s = argmax_{c ∈ E} mean_{r ≠ s} S_r(c).
+        D_s = S_s(c*_s) − S_s(F_s),   c*_s = argmax_{c ∈ E_s} mean_{r ≠ s} S_r(c),
 
-    A run's own maximum over the early checkpoints is pushed up by its noise (``paired_early_peak`` corrects
-    that within a run); chosen on the other runs, c*_s is blind to run s's noise, so D_s is at most the best
-    early checkpoint's true lead and never above it on average: a mean of D_s above 0 says some early
-    checkpoint scores higher than the final one. ``curves``: (runs, checkpoints) on the same ``epochs`` in
-    order, the last one final (nan where a run lacks a checkpoint). Returns (D, the epoch of c*_s) per run, nan
-    where fewer than two runs are given, the others define no early value, or run s lacks c*_s or F."""
+    E_s the early checkpoints of run s (0 < epoch ≤ ``early_fraction`` × F_s's epoch) where it has a value. A
+    run's own maximum over them is pushed up by its noise (``paired_early_peak`` corrects that within a run);
+    chosen on the other runs, c*_s is blind to run s's noise, so D_s is on average at most the best early
+    checkpoint's true lead: a mean of D_s above 0 says some early checkpoint scores higher than the final one.
+    (Each D_s shares the others' noise through its choice, so the D_s are mildly correlated: a t interval over
+    them is somewhat narrower than it should be.) ``curves``: (runs, checkpoints) on the same ``epochs`` in
+    order (nan where a run lacks a checkpoint). Returns (D, the epoch of c*_s) per run, nan where fewer than two
+    runs are given or the others define no value at run s's early checkpoints."""
     epochs, curves = np.asarray(epochs, dtype=float), np.atleast_2d(np.asarray(curves, dtype=float))
-    early = early_window(epochs, early_fraction)
     drops, peaks = np.full(len(curves), np.nan), np.full(len(curves), np.nan)
     if len(curves) < 2:
         return drops, peaks
     for s in range(len(curves)):
+        defined = np.isfinite(curves[s])
+        if not defined.any():
+            continue
+        final = int(np.flatnonzero(defined)[-1])
         others = np.delete(curves, s, axis=0)
         with warnings.catch_warnings():  # an epoch no other run measured: nan, out of the choice
             warnings.simplefilter("ignore", RuntimeWarning)
             mean = np.nanmean(others, axis=0)
-        candidates = early & np.isfinite(mean)
+        upto = slice(0, final + 1)
+        candidates = early_window(epochs[upto], early_fraction) & defined[upto] & np.isfinite(mean[upto])
         if candidates.any():
-            peak = int(np.flatnonzero(candidates)[np.argmax(mean[candidates])])
-            drops[s], peaks[s] = curves[s, peak] - curves[s, -1], epochs[peak]
+            peak = int(np.flatnonzero(candidates)[np.argmax(mean[upto][candidates])])
+            drops[s], peaks[s] = curves[s, peak] - curves[s, final], epochs[peak]
     return drops, peaks
 
 
