@@ -5,6 +5,7 @@ import json
 import numpy as np
 import pandas as pd
 import pytest
+from scipy import stats
 
 from clipalign_utils.metrics import mechanism as m
 from clipalign_utils.steps.quality_experiment import analysis as experiment, page as experiment_page
@@ -26,13 +27,6 @@ def test_welch_difference_by_hand():
     from scipy import stats
     half = stats.t.ppf(0.975, 2) * np.sqrt(1 / 3)
     assert diff == pytest.approx(2.0) and lo == pytest.approx(2 - half) and hi == pytest.approx(2 + half)
-
-
-def test_paired_difference_matches_seeds():
-    a = pd.DataFrame({"seed": [0, 1, 2], "value": [0.3, 0.5, 0.4]})
-    b = pd.DataFrame({"seed": [2, 0, 1], "value": [0.1, 0.2, 0.3]})  # same seeds, other order
-    mean, lo, hi, n = m.paired_difference(a, b)
-    assert n == 3 and mean == pytest.approx(np.mean([0.1, 0.2, 0.3]))
 
 
 def test_outcomes_follow_the_interval():
@@ -257,3 +251,18 @@ def test_held_out_declines_choose_each_seeds_early_checkpoint_on_the_other_seeds
     assert declines["value"].to_numpy() == pytest.approx([0.1, 0.3, 0.1, 0.2])
     mean = m.over_seeds(declines).set_index("setting").loc["s", "mean"]
     assert mean == pytest.approx(0.5 / 3)  # the seeds' own maxima would average 0.6 / 3
+
+
+def test_above_zero_needs_the_interval_strictly_above_zero():
+    from clipalign_utils.metrics.mechanism import above_zero
+    from clipalign_utils.metrics.tradeoff import INCONCLUSIVE
+
+    assert above_zero(0.0, 1.0) == INCONCLUSIVE
+
+
+def test_paired_difference_matches_seeds():
+    a = pd.DataFrame({"seed": [0, 1, 2], "value": [1.0, 2.0, 4.0]})
+    b = pd.DataFrame({"seed": [2, 0, 1], "value": [3.0, 0.5, 1.0]})
+    # per seed: 0.5, 1.0, 1.0 -> mean 2.5/3, sd sqrt(1/12)
+    half = stats.t.ppf(0.975, 2) * np.sqrt(1 / 12) / np.sqrt(3)
+    assert m.paired_difference(a, b) == pytest.approx((2.5 / 3, 2.5 / 3 - half, 2.5 / 3 + half, 3))

@@ -722,3 +722,54 @@ def test_under_noise_alone_the_t_interval_over_held_out_drops_clears_0_about_as_
         held_out += t_interval(held_out_drops(epochs, curves)[0])[1] > 0
         own += t_interval(curves[:, early].max(axis=1) - curves[:, -1])[1] > 0
     assert 0.025 < held_out / trials < 0.05 and own / trials > 0.12
+
+
+def test_plcc_with_four_pairs_is_plain_pearson():
+    """With 4 pairs the 4-parameter logistic would fit any order exactly; the PLCC is then Pearson's r."""
+    from clipalign_utils.metrics.iqa import plcc_after_logistic
+
+    pred, target = np.array([0.0, 1.0, 2.0, 3.0]), np.array([1.0, 3.0, 2.0, 5.0])
+    # Pearson by hand: means 1.5 and 2.75; Σdxdy = 5.5, Σdx² = 5, Σdy² = 8.75
+    expected = 5.5 / np.sqrt(5 * 8.75)
+    assert expected == pytest.approx(stats.pearsonr(pred, target)[0])
+    assert plcc_after_logistic(pred, target) == pytest.approx(expected, abs=1e-12)
+
+
+def test_early_peak_replicates_recompute_the_maximum():
+    """Each replicate takes its own maximum over the early window (not the data's peak checkpoint)."""
+    from clipalign_utils.metrics.peak import paired_early_peak
+
+    epochs = [0, 1, 2, 6]  # early window: 0 < epoch <= 2, checkpoints 1 and 2
+    values = [0.1, 0.5, 0.4, 0.2]
+    replicates = [[0.1, 0.1, 0.1, 0.1],
+                  [0.5, 0.3, 0.6, 0.4],
+                  [0.4, 0.6, 0.3, 0.5],
+                  [0.2, 0.2, 0.2, 0.2]]
+    result = paired_early_peak(epochs, values, replicates, level=0.5)
+    assert result["early_drop"] == pytest.approx(0.3) and result["early_peak_epoch"] == 1
+    # replicate drops = max(early) - final = [0.3, 0.4, 0.4, 0.3]; their 25 % / 75 % quantiles (linear) 0.3, 0.4;
+    # basic interval (2·0.3 − 0.4, 2·0.3 − 0.3) = (0.2, 0.3)
+    assert result["lo"] == pytest.approx(0.2) and result["hi"] == pytest.approx(0.3)
+
+
+def test_mean_peak_test_drops_items_undefined_at_the_final_checkpoint():
+    from clipalign_utils.metrics.peak import mean_peak_test
+
+    rows = []
+    for checkpoint, epoch, values in [("c0", 0, (0.5, 0.5, 0.5)), ("c1", 1, (0.8, 0.9, 0.4)), ("c3", 3, (0.5, np.nan, 0.3))]:
+        rows += [{"checkpoint": checkpoint, "epoch": epoch, "item": item, "value": v} for item, v in zip("abc", values)]
+    result = mean_peak_test(pd.DataFrame(rows), "value", "item", n_boot=20, seed=0)
+    # item b is undefined at the final checkpoint: left out everywhere. Early peak mean(0.8, 0.4) = 0.6,
+    # final mean(0.5, 0.3) = 0.4
+    assert result["n_items"] == 2
+    assert result["early_peak_value"] == pytest.approx(0.6)
+    assert result["early_drop"] == pytest.approx(0.2)
+
+
+def test_krcc_is_kendalls_tau_b_with_ties():
+    from clipalign_utils.metrics.iqa import alignment_scores
+
+    # −distance = [1, 2, 3, 4], quality = [1, 1, 2, 3]: 5 concordant pairs, none discordant, one tie in quality;
+    # tau-b = 5 / sqrt(6 · 5)
+    scores = alignment_scores(np.array([-1.0, -2.0, -3.0, -4.0]), np.array([1.0, 1.0, 2.0, 3.0]))
+    assert scores["krcc"] == pytest.approx(5 / np.sqrt(30))

@@ -465,3 +465,14 @@ def test_seed_means_count_the_seeds_a_drop_rests_on():
     assert np.isnan(means.loc[0.0, ["noise_drop_lo", "noise_drop_hi"]].astype(float)).all()
     one_seed = tradeoff.seed_means(table[table["seed"] == 0], {"noise_drop": ("noise_drop_lo", "noise_drop_hi")})
     np.testing.assert_allclose(one_seed[["noise_drop_lo", "noise_drop_hi"]].to_numpy(float), [[0.03, 0.05], [0.19, 0.21]])
+
+
+def test_seed_means_at_chance_needs_more_than_half_the_seeds():
+    """"Most of a group's seeds": one of two at chance is not most."""
+    from clipalign_utils.metrics import tradeoff
+
+    table = pd.DataFrame({"scale": "tiny", "seed": [0, 1, 0, 1], "epoch": [0.0, 0.0, 1.0, 1.0],
+                          "noise_drop": [0.2, np.nan, 0.3, np.nan], "at_chance": [False, True, True, True]})
+    means = tradeoff.seed_means(table, {"noise_drop": (None, None)}).set_index("epoch")
+    assert means["at_chance"].tolist() == [False, True]
+    assert means["n_above_chance"].tolist() == [1, 0]

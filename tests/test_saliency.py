@@ -828,3 +828,34 @@ def test_reading_the_result_follows_whose_fixations():
     assert said[0].startswith("on mit1003 the ground truth is people's free-viewing fixations (15 free-viewing "
                               "observers)")
     assert not any("synthetic" in line or "saliency_dataset=" in line for line in said)
+
+
+def test_other_fixations_never_include_the_image_itself():
+    """sAUC's negatives come from *other* images: with two images, image 0's are image 1's fixations only."""
+    from clipalign_utils.metrics.saliency import other_fixations
+
+    a = np.zeros((4, 4), dtype=bool)
+    a[0, 0] = a[1, 2] = True
+    b = np.zeros((4, 4), dtype=bool)
+    b[3, 3] = True
+    for seed in range(5):
+        np.testing.assert_array_equal(other_fixations([a, b], 0, n_other=10, seed=seed), b)
+        np.testing.assert_array_equal(other_fixations([a, b], 1, n_other=10, seed=seed), a)
+
+
+def test_other_fixations_rescale_rows_by_height():
+    from clipalign_utils.metrics.saliency import other_fixations
+
+    target = np.zeros((4, 4), dtype=bool)
+    small = np.zeros((2, 4), dtype=bool)
+    small[1, 3] = True  # row 1 of 2 -> row 2 of 4; column 3 of 4 stays 3
+    union = other_fixations([target, small], 0)
+    assert np.argwhere(union).tolist() == [[2, 3]]
+
+
+def test_region_shares_use_the_maps_magnitude():
+    from clipalign_utils.metrics.saliency import region_shares
+
+    mask = np.array([[True, False], [False, False]])
+    table = region_shares([np.array([[-1.0, 1.0], [0.0, 0.0]])], {"corner": [mask]})
+    assert table.loc[0, ["share", "area", "enrichment"]].tolist() == pytest.approx([0.5, 0.25, 2.0])

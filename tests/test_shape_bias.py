@@ -415,3 +415,15 @@ def test_shape_step_with_the_imagenet_classifier_and_its_refusal_elsewhere(tmp_p
     assert (shape_step.predictions(tables, "epoch_0") == knife).all()
     assert asked == [(1000, 80)] and tables["shape_bias"]["classifier"].tolist() == ["imagenet"]
 
+
+def test_texture_phase_is_chosen_before_the_last_checkpoint():
+    """The texture phase is the lowest shape bias *before* the last checkpoint, even where the last is lowest."""
+    from clipalign_utils.metrics.shape_bias import texture_then_shape
+
+    table = pd.DataFrame({"epoch": [0, 1, 2, 4], "shape_bias": [0.6, 0.55, 0.7, 0.3],
+                          "lo": [0.5, 0.45, 0.6, 0.2], "hi": [0.7, 0.65, 0.8, 0.4]})
+    result = texture_then_shape(table)
+    # min over epochs 0, 1, 2 is 0.55 at epoch 1 (not the last checkpoint's 0.3)
+    assert result["texture_phase"]["epoch"] == 1
+    assert result["texture_phase_leans_texture"] is False
+    assert result["shift_shows"] is False

@@ -6,6 +6,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
+from scipy import stats
 
 from clipalign_utils import registry, results
 from clipalign_utils.metrics import tradeoff
@@ -252,3 +253,21 @@ def test_evaluation_sentence_names_the_stand_ins_the_runs_were_measured_on(tmp_p
     assert "So the iqa, similarity verdicts describe agreement with stand-ins for people" in \
         results.evaluation_sentence([first])
     assert results.evaluation_sentence([tmp_path / "empty"]).startswith("No analysis step's record")
+
+
+def test_pareto_front_weak_dominance_on_a_tie():
+    """(1, 0.5) is dominated by (1, 1): as good on alignment, better on robustness."""
+    from clipalign_utils.metrics.tradeoff import pareto_front
+
+    assert list(pareto_front([1.0, 1.0, 0.5], [1.0, 0.5, 1.0])) == [True, False, False]
+
+
+def test_net_of_time_differences_follow_epoch_order():
+    from clipalign_utils.metrics.tradeoff import net_of_time
+
+    epochs = np.array([2.0, 0.0, 1.0, 4.0, 3.0, 5.0])
+    x = np.array([0.3, 0.1, 0.5, 0.2, 0.6, 0.4])
+    y = np.array([0.2, 0.6, 0.1, 0.5, 0.3, 0.4])
+    order = np.argsort(epochs)
+    expected = stats.spearmanr(np.diff(x[order]), np.diff(y[order]))[0]
+    assert net_of_time(epochs, x, y)["diff_spearman"] == pytest.approx(expected)

@@ -829,3 +829,22 @@ def test_the_best_block_is_compared_over_the_triplets_every_layer_decides():
     assert (test["margin"], test["margin_lo"], test["margin_hi"]) == (0.0, 0.0, 0.0)
     nothing = best_block({"stem": dead, "final": dead}, triplets, [np.nan, np.nan], n_boot=50, seed=0)
     assert nothing["n_blocks"] == 0 and np.isnan(nothing["margin"])
+
+
+def test_a_judges_choice_counts_a_tie_as_one_half():
+    from clipalign_utils.data.two_afc_embedded import choices_from_distances as member_choices
+
+    # d0 > d1: p1 closer (1); equal: tie (½); d0 < d1: p0 closer (0)
+    np.testing.assert_array_equal(member_choices([3.0, 2.0, 1.0], [1.0, 2.0, 3.0]), [1.0, 0.5, 0.0])
+
+
+def test_two_afc_table_interval_uses_its_level():
+    from clipalign_utils.metrics.two_afc import two_afc_table
+
+    scores = np.array([1.0, 0.0, 0.5, 1.0, 0.8, 0.2, 0.9, 0.4])
+    # d1 < d0 always: each triplet's score is p
+    triplets = pd.DataFrame({"d0": 2.0, "d1": 1.0, "p": scores, "subset": "x"})
+    table = two_afc_table(triplets, n_boot=200, seed=3, level=0.5)
+    rows = np.random.default_rng(3).integers(0, scores.size, size=(200, scores.size))
+    expected = np.quantile(scores[rows].mean(axis=1), [0.25, 0.75])
+    assert table.loc[0, ["score_lo", "score_hi"]].tolist() == pytest.approx(expected.tolist())
