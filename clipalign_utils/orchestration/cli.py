@@ -510,7 +510,7 @@ def _dispatch(args, argv: list[str]) -> int:
             from .experiment import run_experiment
 
             run_experiment(out / name, name, args.preset, overrides, progress=sys.stderr.isatty())
-        if not args.no_book:
+        if _ends_with_book(args):
             _build_book(out)
     elif args.command == "experiment":
         from .experiment import run_experiment
@@ -531,7 +531,7 @@ def _dispatch(args, argv: list[str]) -> int:
                 return 0
         out = run_experiment(args.out, args.name, args.preset, overrides, only,
                              progress=sys.stderr.isatty())
-        if not args.no_book:
+        if _ends_with_book(args):
             _build_book(out)
     elif args.command == "sweep":
         from .sweep import run_sweep
@@ -544,7 +544,7 @@ def _dispatch(args, argv: list[str]) -> int:
                 return 0
         out = run_sweep(args.out, args.preset, overrides, args.one_at_a_time,
                         progress=sys.stderr.isatty())
-        if not args.no_book:
+        if _ends_with_book(args):
             _build_book(out)
     elif args.command == "run":
         from .pipeline import run_pipeline
