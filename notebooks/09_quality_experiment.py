@@ -42,9 +42,9 @@
 #    which also ranks kinds of damage against each other, shows it (1c). The statistic is
 #    held-out early − final: a seed's value at the early checkpoint (after the untrained model, within the
 #    first third of the run) where the *other* seeds of its setting peak, minus its final value (a seed's
-#    own best early value is pushed up by its own noise; a setting of one seed keeps that seed's best). It asks
-#    whether a curve ends below its early value where the setting's curves peak; page 5's claim 1 also asks that the curve's maximum lie in the early window, so a
-#    curve that peaks later can pass 1c here and be inconclusive there. 1b compares a setting's seen and
+#    own best early value is pushed up by its own noise; a setting of one seed keeps that seed's best). It
+#    asks whether a curve ends below its early value where the setting's curves peak; page 5's claim 1 also
+#    asks that the curve's maximum lie in the early window, so a curve that peaks later can pass 1c here and be inconclusive there. 1b compares a setting's seen and
 #    unseen families paired over its seeds where it has both; a setting that saw every family has no unseen
 #    one, so there 1b compares its seen decline with the clean setting's within-family decline (a Welch
 #    interval between the two settings' seeds), as its statistic says;
@@ -84,7 +84,8 @@ from clipalign_utils.prose import say
 from clipalign_utils.orchestration.step_page import open_experiment
 from clipalign_utils.steps.quality_experiment import analysis as experiment, page as experiment_page
 
-sources, params = open_experiment(globals(), "09_quality_experiment")  # the parameters cell's values; None = the preset's
+# the parameters cell's values (None = the preset's) and the folders to compare
+sources, params = open_experiment(globals(), "09_quality_experiment")
 run_dir = Path(run_dir)
 tables, settings = experiment.measure(sources, params)
 say(experiment_page.intro_sentence(tables, settings))
@@ -107,8 +108,8 @@ save_figure(fig, run_dir, "quality_curves")
 # The synthesis verdicts (page 5) judged on each setting's seed-mean curve, with the fraction of seeds
 # whose own run gives the same verdict. They and the predictions below can read one interval differently:
 # here a peak claim rests on the seed-mean curve's interval (over each seed's early-minus-final difference at
-# the early checkpoint the other seeds peak at) and a trend is a permutation test over the mean curve's checkpoints; the predictions judge
-# each seed's own run and call *inconclusive* what the interval over seeds does not settle. Where the two
+# the early checkpoint the other seeds peak at) and a trend is a permutation test over the mean curve's
+# checkpoints; the predictions judge each seed's own run and call *inconclusive* what the interval over seeds does not settle. Where the two
 # differ, the seeds do not agree on the claim.
 
 # %%

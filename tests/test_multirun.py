@@ -380,7 +380,8 @@ def test_verdict_sentences_say_where_seeds_differ():
 
 def test_peak_claim_names_its_interval_over_seeds_and_claim_4_says_why_net_of_time_is_undefined():
     epochs = (0.0, 1.0, 2.0, 3.0, 4.0)
-    drops = {0: -0.031, 1: -0.052, 2: 0.032}  # each seed's own early-peak test (iqa_peak.csv's early_drop): it ran; the seed mean does not average these
+    # each seed's own early-peak test (iqa_peak.csv's early_drop): it ran; the seed mean does not average these
+    drops = {0: -0.031, 1: -0.052, 2: 0.032}
     runs = []
     for seed, drop in drops.items():
         rows = _run_rows("tiny", seed, [0.1, 0.5, 0.4, 0.3, 0.2 + seed / 100], [0.5, 0.6, 0.7, 0.8, 0.9],
@@ -419,7 +420,8 @@ def test_a_peak_claim_over_seeds_with_the_test_on_one_seed_says_there_is_no_inte
                                    "the 3 seeds") and "nan" not in peak["detail"]
     assert verdict_sentences(peak.to_frame().T.reset_index(names="claim")) == [
         "- IQA alignment peaks early then declines: **inconclusive** (held-out early srcc − final srcc (each seed at "
-        "the early checkpoint where the other seeds' mean peaks; mean over 3 seeds, t interval over seeds) = 0.300) — no interval: the test is on fewer than two of the 3 seeds; 67% of 3 "
+        "the early checkpoint where the other seeds' mean peaks; mean over 3 seeds, t interval over seeds) = 0.300) — "
+        "no interval: the test is on fewer than two of the 3 seeds; 67% of 3 "
         "seeds agree — **the seeds differ** (per seed: 0: reproduced; 1: inconclusive; 2: inconclusive)"]
 
 

@@ -495,7 +495,8 @@ def _held_out_peak_drops(df: pd.DataFrame, groups: list[str], measures: dict) ->
     """``df`` with each run's ``<prefix>_early_drop`` (its own paired test, a maximum its own noise pushes up)
     replaced, in a group of ``groups`` holding two runs or more, by its drop at the early checkpoint the other
     runs' mean curve peaks at (``peak.held_out_drops``), so that the seed mean carries no selection bias (its t
-    interval is a little narrow: the drops share the other seeds' noise through their choice). Runs are told apart by ``run`` (else ``seed``); a run without its own test keeps none."""
+    interval is a little narrow: the drops share the other seeds' noise through their choice). Runs are told
+    apart by ``run`` (else ``seed``); a run without its own test keeps none."""
     key = next((c for c in ("run", "seed") if c in df.columns), None)
     claims = [(f"{claim.prefix}_early_drop", step.summary.column) for step, claim in registry.peak_claims()]
     claims = [(drop, column) for drop, column in claims if drop in measures and column in df.columns]

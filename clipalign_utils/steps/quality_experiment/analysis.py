@@ -30,6 +30,8 @@ NOISE_FAMILY = "additive_gaussian_noise"
 # A decline's statistic over seeds (mechanism.held_out_declines): each seed's value at the early checkpoint
 # where the other seeds of its setting peak, minus its final value.
 HELD_OUT = "held-out early − final"
+
+
 def expand_run_dirs(paths: Sequence[str | Path]) -> list[Path]:
     """The finished run directories (train_params.json and metrics/noise.csv) among ``paths`` and, for a
     path that is not one, inside it (sweep folders, a folder of sweep folders), in name order."""
@@ -141,8 +143,8 @@ def predictions(table: pd.DataFrame, settings: pd.DataFrame) -> pd.DataFrame:
     statistic's mean over seeds with its t-interval (a correlation's cut to [−1, 1]), the outcome it gives (reproduced, not
     reproduced, inconclusive) and whether that is as predicted for the setting (:func:`as_predicted`).
 
-    1a within-seen decline: the held-out early decline (``mechanism.held_out_declines``) of within_seen_srcc > 0 — with variation, alignment within the
-       damage the model learned to ignore peaks early and declines;
+    1a within-seen decline: the held-out early decline (``mechanism.held_out_declines``) of within_seen_srcc
+       > 0 — with variation, alignment within the damage the model learned to ignore peaks early and declines;
     1b seen − unseen decline (paired over seeds, where one setting has both) > 0, and, for a setting
        that saw every family, its seen decline − the clean world's within-family decline (Welch) > 0;
     1c overall decline: the held-out early decline of iqa_srcc > 0 — does the overall SRCC show it too;
