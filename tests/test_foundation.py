@@ -543,3 +543,47 @@ def test_a_damaged_cache_file_is_computed_again(smoke_run, tmp_path):
     again = Encoder(run.checkpoints[-1], run.model_name, 32, batch_size=16, cache_dir=tmp_path).encode_images(images)
     np.testing.assert_array_equal(again, first)
     assert np.array_equal(np.load(cached), first)  # kept whole again
+
+
+def test_what_changes_the_numbers_is_never_answered_from_another_entry(tmp_path, monkeypatch):
+    """The embedding cache's key holds everything that changes the arrays: the model's options (open_clip_train's
+    --force-quick-gelu …), its input size, the prompt templates, which pairs a block comparison takes; an entry
+    cut short is computed again, never read as a (short) array. A mutation audit found each of these could be
+    dropped with the fast tests passing: a re-run would then publish the numbers of another model or prompt set."""
+    model = models.create_model("tiny", image_size=32)
+    checkpoint = tmp_path / "epoch_0.pt"
+    torch.save({"epoch": 0, "state_dict": model.state_dict()}, checkpoint)
+    name, cache = models.open_clip_name("tiny"), tmp_path / "cache"
+    test_set = world.make_test_set(1, 0, CFG).images
+    references, distorted = ArrayImages(test_set[:3], "references"), ArrayImages(test_set, "distorted")
+    reference_rows, distorted_rows = np.array([0, 1, 2]), np.array([3, 4, 5])
+    filled = Encoder(checkpoint, name, 32, batch_size=4, cache_dir=cache)
+    embeddings = filled.encode_images(distorted)
+    filled.zero_shot_weights(["circle", "square"], ["a photo of a {}."])
+    filled.encode_block_pairs(references, distorted, reference_rows, distorted_rows)
+    # an entry cut short (a full disk): computed again, and kept whole again
+    entry = filled._cache_path({"images": distorted.identity, "layer": "final", "kind": "image"})
+    entry.write_bytes(entry.read_bytes()[:90])
+    np.testing.assert_array_equal(Encoder(checkpoint, name, 32, cache_dir=cache).encode_images(distorted), embeddings)
+    np.testing.assert_array_equal(np.load(entry), embeddings)
+
+    def no_load(*args, **kwargs):
+        raise AssertionError("the model was loaded")
+    monkeypatch.setattr(models, "load_checkpoint_model", no_load)
+    same = Encoder(checkpoint, name, 32, cache_dir=cache)  # the same key: served without the model
+    np.testing.assert_array_equal(same.encode_images(distorted), embeddings)
+    same.zero_shot_weights(["circle", "square"], ["a photo of a {}."])
+    same.encode_block_pairs(references, distorted, reference_rows, distorted_rows)
+    assert same._model is None
+    computes = {
+        "model options": lambda: Encoder(checkpoint, name, 32, cache_dir=cache, model_options={"force_quick_gelu": True}
+                                         ).encode_images(distorted),
+        "input size": lambda: Encoder(checkpoint, name, 64, cache_dir=cache).encode_images(distorted),
+        "templates": lambda: same.zero_shot_weights(["circle", "square"], ["a drawing of a {}."]),
+        "classnames": lambda: same.zero_shot_weights(["circle", "star"], ["a photo of a {}."]),
+        "pairs": lambda: same.encode_block_pairs(references, distorted, reference_rows, distorted_rows[::-1]),
+    }
+    for what, compute in computes.items():
+        with pytest.raises(AssertionError, match="the model was loaded"):
+            compute()
+            pytest.fail(f"another {what} was answered from the cache")

@@ -403,3 +403,80 @@ def test_a_runs_preset_is_its_trainings_where_record_json_is_gone(tmp_path):
     (run / "train_params.json").write_text(json.dumps({**params, "preset": "smoke"}))
     assert record.recorded_preset(run) == "smoke" and record.run_preset(run) == "smoke"
     assert record.run_preset(run, "default") == "default"  # asked: the command refuses another (test_bad_input)
+
+
+def test_a_table_is_checked_while_another_step_runs_and_a_gone_table_has_changed(tmp_path):
+    """Only the step that wrote a table may read it unchecked (it is about to replace it): another step's page
+    running (staged) reads it checked. A table a page read that is gone since counts as changed (the book would
+    otherwise show a page made from a table that no longer exists)."""
+    import hashlib
+
+    from clipalign_utils import io
+    from clipalign_utils.registry import table as registered
+
+    run = _trained(tmp_path / "run")
+    iqa = pd.DataFrame({column: [0.5, 0.4] for column in registered("iqa").columns}).assign(
+        checkpoint=["epoch_0", "epoch_1"], distortion="all", dataset="embedded", distance="cosine")
+    record.stage_entry(run, "iqa", record.resolve(run, "smoke", {}))
+    io.write_tables({"iqa": iqa}, run)
+    path = run / "metrics" / "iqa.csv"
+    path.write_bytes(path.read_bytes()[:-20])  # damaged
+    try:
+        record.stage_entry(run, "interpolation", record.resolve(run, "smoke", {}))  # another step's page running
+        with pytest.raises(ParameterError, match=r"iqa.csv is not the table the iqa step wrote"):
+            results.read_metric(run, "iqa")
+    finally:
+        record.discard_staged()
+    # a page's entry that read the table: the same bytes are current, other bytes or none at all are not
+    entry = json.loads((run / "record.json").read_text())
+    entry["steps"]["interpolation"] = {"preset": "smoke", "parameters": {}, "sources": {},
+                                       "tables_read": {"metrics/iqa.csv": hashlib.sha256(path.read_bytes()).hexdigest()}}
+    (run / "record.json").write_text(json.dumps(entry))
+    assert record.changed_tables(run, "interpolation") == []
+    path.write_bytes(path.read_bytes() + b"\n")
+    assert record.changed_tables(run, "interpolation") == ["metrics/iqa.csv"]
+    path.unlink()
+    assert record.changed_tables(run, "interpolation") == ["metrics/iqa.csv"]
+
+
+def test_a_staged_pages_evaluation_sets_are_recorded_with_its_entry_and_sets_are_drawn_per_input_size(tmp_path,
+                                                                                                     monkeypatch):
+    """A page's entry waits (staged) until its tables are written: the hashes of the sets it loaded meanwhile go
+    into that entry, not into the entry it replaces (which the commit would then overwrite without them). A run
+    with another input size draws its own evaluation sets rather than reading those drawn at the other size."""
+    from clipalign_utils.data import cache
+
+    run = _trained(tmp_path / "run")
+    record.stage_entry(run, "noise", record.resolve(run, "smoke", {}))
+    try:
+        hashes = record.note_evaluation_sets(run, "noise", {"images": np.arange(4)})
+        record.commit_staged(run, {})
+    finally:
+        record.discard_staged()
+    assert json.loads((run / "record.json").read_text())["steps"]["noise"]["eval_sets"] == hashes
+
+    monkeypatch.setenv("CLIPALIGN_CACHE_DIR", str(tmp_path / "cache"))
+    calls = []
+    params = {"seed": 0, "eval_seed": 0, "noise_dataset": "embedded", "sigmas": (0.1,)}
+    for size in (32, 64, 32):
+        cache.cached("noise", types.SimpleNamespace(run_dir=run, image_size=size), params,
+                     lambda size=size: calls.append(size) or {"images": np.zeros((1, size, size, 3))})
+    assert calls == [32, 64]
+
+
+def test_a_run_missing_a_saved_checkpoint_or_stopped_early_is_not_measured(tmp_path):
+    """A checkpoint its schedule saved, deleted by hand, or a training stopped before its last epoch: a step would
+    measure the run without it, beside steps that measured it (fast tier: the trained-run tests are slow)."""
+    from clipalign_utils import checkpoints
+    from clipalign_utils.schedule import checkpoint_file, checkpoint_schedule, epoch_steps
+
+    run = _trained(tmp_path / "run")
+    params = json.loads((run / "train_params.json").read_text())
+    saved = checkpoint_schedule(epoch_steps(params), int(params["epochs"]),
+                                tuple(float(f) for f in params.get("early_checkpoints", ())))
+    epochs = sorted({float(e) for e in saved.values()})
+    every = [checkpoints.Checkpoint(run / "checkpoints" / checkpoint_file(e), e) for e in epochs]
+    assert len(every) >= 2 and checkpoints.missing_checkpoints(run, every) == []
+    assert checkpoints.missing_checkpoints(run, every[1:]) == [checkpoint_file(epochs[0])]
+    assert checkpoints.unfinished_training(run, every) is None
+    assert "stopped at epoch" in checkpoints.unfinished_training(run, every[:-1])
