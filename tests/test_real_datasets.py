@@ -420,3 +420,83 @@ def test_each_real_dataset_a_run_names_is_read_before_it_runs_without_the_publis
     with pytest.raises(DatasetError, match="similarity_root=.*2afc/train not found.*found: val"):
         fetch.check_real_datasets({"similarity_dataset": "bapps", "similarity_root": str(bapps),
                                    "similarity_split": "train"})
+
+
+# --- audit (mutation testing): index parsing the fixtures above did not reach ----------------------------
+
+
+def test_tid2013_a_line_listed_twice_is_refused(tmp_path):
+    # A duplicated line would score one image twice (and weigh it double in every correlation).
+    root = make_tid2013(tmp_path)  # 27 lines and one blank: 28 lines, CRLF
+    mos = root / "mos_with_names.txt"
+    mos.write_bytes(mos.read_bytes() + b"4.00000 I01_01_1.BMP\r\n")  # line 29, the name of line 1 in other case
+    with pytest.raises(DatasetError, match=r"line 29: 'I01_01_1\.BMP' is listed twice \(first on line 1\)"):
+        load_tid2013(root)
+
+
+def test_tid2013_a_line_with_a_third_field_is_refused(tmp_path):
+    # "MOS name" and nothing else: a third field (a standard deviation pasted in, a split name) is a different
+    # file, not the release's index, and must not be read as if it were.
+    root = make_tid2013(tmp_path)
+    mos = root / "mos_with_names.txt"
+    lines = mos.read_bytes().split(b"\r\n")
+    assert lines[0] == b"6.11000 i01_01_1.bmp"  # 7 - 1 + 0.1 + 0.01
+    lines[0] = b"6.11000 i01_01_1.bmp 0.123"
+    mos.write_bytes(b"\r\n".join(lines))
+    with pytest.raises(DatasetError, match=r"line 1: expected 'MOS name' .*got '6\.11000 i01_01_1\.bmp 0\.123'"):
+        load_tid2013(root)
+
+
+def test_kadid10k_columns_are_read_by_name_not_position(tmp_path):
+    # Columns in another order (var before dmos, ref_img first) and a leading index column, as pandas writes a
+    # re-saved copy: read by name, the values stay those of their columns.
+    root = make_kadid10k(tmp_path)
+    csv_path = root / "dmos.csv"
+    csv_path.write_text("\n".join([",ref_img,dist_img,var,dmos",
+                                   "0,I02.png,I02_25_03.png,0.25,3.95",  # 5 - 1.5 + 0.2 + 0.25
+                                   "1,I01.png,I01_01_05.png,0.5,2.61"]) + "\n")  # 5 - 2.5 + 0.1 + 0.01
+    frame = load_kadid10k(root)
+    assert frame["distorted_path"].tolist() == [str(root / "images" / "I02_25_03.png"),
+                                                str(root / "images" / "I01_01_05.png")]
+    assert frame["reference_path"].tolist() == [str(root / "images" / "I02.png"), str(root / "images" / "I01.png")]
+    assert frame["quality"].tolist() == [3.95, 2.61]
+    assert frame["distortion"].tolist() == ["contrast_change", "gaussian_blur"]
+    assert frame["level"].tolist() == [3, 5]
+
+
+def test_kadid10k_a_distorted_image_paired_with_another_reference_is_refused(tmp_path):
+    # I01_10_03.png is a distortion of I01.png; a row naming I02.png as its reference would compare it with the
+    # wrong photograph.
+    root = make_kadid10k(tmp_path)
+    csv_path = root / "dmos.csv"
+    lines = csv_path.read_text().splitlines()
+    assert lines[5] == "I01_10_03.png,I01.png,3.7,0.25"
+    lines[5] = "I01_10_03.png,I02.png,3.7,0.25"
+    csv_path.write_text("\n".join(lines) + "\n")
+    with pytest.raises(DatasetError, match=r"dmos\.csv line 6: dist_img 'I01_10_03\.png' does not belong to ref_img "
+                                           r"'I02\.png'"):
+        load_kadid10k(root)
+
+
+def test_kadid10k_reference_id_ignores_the_case_of_the_names(tmp_path):
+    # Names are matched in any case; the reference id is "I01" however a row spells it, so one photograph is
+    # one reference.
+    root = make_kadid10k(tmp_path)
+    csv_path = root / "dmos.csv"
+    lines = csv_path.read_text().splitlines()
+    lines[1] = lines[1].lower()  # i01_01_01.png,i01.png,...
+    csv_path.write_text("\n".join(lines) + "\n")
+    frame = load_kadid10k(root)
+    assert frame["reference"].tolist() == ["I01"] * 9 + ["I02"] * 9
+    assert frame["reference_path"].iloc[0] == str(root / "images" / "I01.png")
+    assert frame["distorted_path"].iloc[0] == str(root / "images" / "I01_01_01.png")
+
+
+def test_geirhos_image_suffix_in_any_case(tmp_path):
+    # A copy through Windows may spell the suffix upper case; the image is still one of the stimuli.
+    folder = make_geirhos(tmp_path)
+    (folder / "bear" / "bear2-cat11.png").rename(folder / "bear" / "bear2-cat11.PNG")
+    frame = load_geirhos(folder)
+    assert len(frame) == 9
+    row = frame[frame["path"].str.endswith("bear2-cat11.PNG")].iloc[0]
+    assert (row["shape"], row["texture"]) == ("bear", "cat")

@@ -859,3 +859,21 @@ def test_region_shares_use_the_maps_magnitude():
     mask = np.array([[True, False], [False, False]])
     table = region_shares([np.array([[-1.0, 1.0], [0.0, 0.0]])], {"corner": [mask]})
     assert table.loc[0, ["share", "area", "enrichment"]].tolist() == pytest.approx([0.5, 0.25, 2.0])
+
+
+def test_cat2000_pairs_each_stimulus_with_its_own_categorys_fixations(tmp_path):
+    """CAT2000 names its stimuli 001.jpg, 002.jpg … in every category: a stimulus's fixations are its own
+    category's file of the same name (a mutation audit found only differently named fixtures told them apart)."""
+    from fixtures_real import make_cat2000
+    from scipy.io import loadmat
+
+    from clipalign_utils.data.cat2000 import load_cat2000
+
+    make_cat2000(tmp_path)  # Action/001, Action/002, Art/001, Art/002, each with its own random fixations
+    data = load_cat2000(tmp_path, image_size=32)
+    assert data.names == ["Action/001", "Action/002", "Art/001", "Art/002"]
+    for i, name in enumerate(data.names):
+        expected = np.nonzero(loadmat(tmp_path / "trainSet" / "FIXATIONLOCS" / f"{name}.mat")["fixLocs"])
+        rows, cols, shape = data.fixation_points(i)
+        assert shape == (27, 48)
+        assert sorted(zip(rows.tolist(), cols.tolist())) == sorted(zip(*(e.tolist() for e in expected))), name

@@ -391,6 +391,26 @@ def test_nights_root_without_csv(tmp_path):
         load_nights(tmp_path)
 
 
+def test_nights_paths_written_from_the_parent_folder_are_found(tmp_path):
+    # A data.csv whose paths start at the folder above (nights/ref/000/000.png, as a copy written from the
+    # dataset's parent has them) names the same images.
+    folder = _nights(tmp_path, NIGHTS_ROWS[:2])
+    csv_path = folder / "data.csv"
+    csv_path.write_text("\n".join(["id,left_vote,right_vote,votes,ref_path,left_path,right_path,split,is_imagenet",
+                                   "10,0,6,6,nights/ref/000/000.png,nights/distort/000/000_0.png,"
+                                   "nights/distort/000/000_1.png,test,True",
+                                   "11,5,2,7,nights/ref/000/001.png,nights/distort/000/001_0.png,"
+                                   "nights/distort/000/001_1.png,test,False"]) + "\n")
+    table = load_nights(folder, "test")
+    assert table["ref_path"].tolist() == [str(folder / "ref" / "000" / "000.png"),
+                                          str(folder / "ref" / "000" / "001.png")]
+    assert table["p0_path"].tolist() == [str(folder / "distort" / "000" / "000_0.png"),
+                                         str(folder / "distort" / "000" / "001_0.png")]
+    assert table["p1_path"].tolist() == [str(folder / "distort" / "000" / "000_1.png"),
+                                         str(folder / "distort" / "000" / "001_1.png")]
+    np.testing.assert_allclose(table["p"], [6 / 6, 2 / 7])
+
+
 # ----------------------------------------------------------------------------------- dispatch
 def test_dispatch_rejects_unknown_names_and_missing_roots(tmp_path):
     with pytest.raises(ParameterError, match="similarity_dataset"):
