@@ -305,3 +305,66 @@ def test_one_book_build_of_a_folder_at_a_time(tmp_path):
     finally:
         os.close(first)
     assert sorted(p.name for p in tmp_path.iterdir()) == [".book-building"]  # left alone, and no lock file
+
+
+def _hand_made_page(folder, notebook, step, ran, recorded, **entry):
+    """A folder with one executed page (papermill's parameters ``ran``) and record.json's entry for its step."""
+    from clipalign_utils import config
+
+    params = dict(config.resolve("smoke"), **recorded)
+    params.pop("preset")
+    (folder / "notebooks").mkdir(parents=True, exist_ok=True)
+    page = folder / "notebooks" / f"{notebook}.ipynb"
+    page.write_text(json.dumps({"metadata": {"papermill": {"parameters": ran}}}))
+    (folder / "record.json").write_text(json.dumps(
+        {"preset": "smoke", "steps": {step: {"preset": "smoke", "parameters": params, "sources": {}, **entry}}}))
+    return page
+
+
+def test_a_page_is_stale_when_any_one_parameter_it_ran_with_is_not_the_records(tmp_path):
+    """stale_pages on a hand-made run: each declared parameter the page ran with, changed alone, makes the page
+    stale; the record's own values, a value written another way, or a value the page was not given, do not."""
+    from clipalign_utils import config
+    from clipalign_utils.orchestration.book import stale_pages
+    from clipalign_utils.orchestration.pipeline import declared_parameters
+
+    values = config.resolve("smoke")
+    declared = [k for k in declared_parameters("02_iqa_alignment")
+                if k in values and k not in ("preset", "run_dir", "auto_train")]
+    assert {"distance", "seed", "model", "iqa_levels", "n_boot"} <= set(declared)
+    same = {k: values[k] for k in declared}
+    page = _hand_made_page(tmp_path, "02_iqa_alignment", "iqa", same, {})
+    sources = {"02_iqa_alignment": page}
+    assert stale_pages(sources) == []
+    for key in declared:
+        other = {"model": "small", "iqa_levels": [1, 2]}.get(key, "zz_other")
+        _hand_made_page(tmp_path, "02_iqa_alignment", "iqa", {**same, key: other}, {})
+        assert stale_pages(sources) == ["02_iqa_alignment"], key
+    _hand_made_page(tmp_path, "02_iqa_alignment", "iqa", {**same, "iqa_levels": [1, 3, 5], "n_boot": 50.0}, {})
+    assert stale_pages(sources) == []  # the same values, written another way
+    _hand_made_page(tmp_path, "02_iqa_alignment", "iqa", {"distance": None}, {"distance": "cosine"})
+    assert stale_pages(sources) == []  # not given: not compared
+    _hand_made_page(tmp_path, "02_iqa_alignment", "iqa", {"distance": "euclidean"}, {"distance": "cosine"})
+    assert stale_pages(sources) == ["02_iqa_alignment"]
+
+
+def test_a_page_whose_read_tables_changed_or_went_is_named_with_them(tmp_path):
+    """pages_on_changed_tables on a hand-made run: the synthesis's entry (``tradeoff``, not its page's name)
+    lists the hashes of the tables it read; the same bytes are no change, other bytes or a table gone are."""
+    import hashlib
+
+    from clipalign_utils.orchestration.book import pages_on_changed_tables
+
+    (tmp_path / "metrics").mkdir()
+    iqa, noise = tmp_path / "metrics" / "iqa.csv", tmp_path / "metrics" / "noise.csv"
+    iqa.write_text("distance,srcc\nnormalized_euclidean,0.5\n")
+    noise.write_text("sigma,acc\n0.1,0.9\n")
+    read = {f"metrics/{p.name}": hashlib.sha256(p.read_bytes()).hexdigest() for p in (iqa, noise)}
+    page = _hand_made_page(tmp_path, "05_tradeoff_synthesis", "tradeoff", {}, {}, tables_read=read)
+    sources = {"05_tradeoff_synthesis": page}
+    assert pages_on_changed_tables(sources) == {}
+    iqa.write_text("distance,srcc\ncosine,0.5\n")
+    assert pages_on_changed_tables(sources) == {"05_tradeoff_synthesis": ["metrics/iqa.csv"]}
+    iqa.unlink()
+    noise.write_text("sigma,acc\n0.1,0.8\n")
+    assert pages_on_changed_tables(sources) == {"05_tradeoff_synthesis": ["metrics/iqa.csv", "metrics/noise.csv"]}

@@ -105,3 +105,41 @@ def test_titles_sit_on_their_axes_and_clear_a_top_axis(tmp_path):
     assert epochs.title.get_window_extent(renderer).y0 >= top.y1 - 1  # above the top axis and its label
     assert epochs.title.get_position()[1] > 1.0
     plt.close(fig)
+
+
+def test_a_run_whose_training_page_is_missing_is_not_complete(tmp_path):
+    """Every analysis page executed but not the training's: the run is not complete (a multi-run folder or a
+    sweep would skip it and its training would never be recorded as run)."""
+    run = RunDir(tmp_path / "r")
+    run.notebooks.mkdir(parents=True)
+    for step in registry.per_run_steps():
+        if step.name != "train":
+            run.executed(step.notebook).write_text("{}")
+    assert not run.done("train") and not run.complete
+    run.executed(registry.get("train").notebook).write_text("{}")
+    assert run.complete
+
+
+def test_a_run_lacking_one_table_of_a_step_is_missing_that_step_and_not_shared_as_tables(tmp_path):
+    """missing_analyses names a step whose table is absent; such a run without weights is not synthesised from
+    its tables alone."""
+    run = RunDir(tmp_path / "r")
+    run.metrics.mkdir(parents=True)
+    steps = registry.analysis_steps()
+    for step in steps:
+        for table in step.tables:
+            run.table(table.name).write_text("x\n1\n")
+    assert run.missing_analyses() == [] and run.tables_only()
+    run.table(steps[1].tables[-1].name).unlink()
+    assert run.missing_analyses() == [steps[1].name] and not run.tables_only()
+    run.table(steps[1].tables[-1].name).write_text("x\n1\n")
+    run.checkpoints.mkdir()
+    assert not run.tables_only()  # a run with its weights is checked as ever
+
+
+def test_a_trajectory_streamed_into_a_folder_of_runs_is_none_of_its_runs(tmp_path):
+    """A streamed trajectory (source.json) beside the runs is a page of the folder's book, not one of its runs."""
+    for name in ("tiny-seed0", "streamed"):
+        (tmp_path / name / "checkpoints").mkdir(parents=True)
+    (tmp_path / "streamed" / "source.json").write_text("{}")
+    assert [r.name for r in RunDir(tmp_path).runs()] == ["tiny-seed0"]

@@ -478,3 +478,44 @@ def test_seed_means_at_chance_needs_more_than_half_the_seeds():
     means = tradeoff.seed_means(table, {"noise_drop": (None, None)}).set_index("epoch")
     assert means["at_chance"].tolist() == [False, True]
     assert means["n_above_chance"].tolist() == [1, 0]
+
+
+def _fake_steps(monkeypatch):
+    """execute_step replaced by one that only writes the step's executed notebook (marks it done): the calls."""
+    from pathlib import Path
+
+    from clipalign_utils import registry
+    from clipalign_utils.orchestration import multirun, pipeline
+
+    calls = []
+
+    def fake(step, run_dir, resolved, extra=None, progress=True):
+        calls.append((Path(run_dir).name, step))
+        page = RunDir(run_dir).executed(registry.get(step).notebook)
+        page.parent.mkdir(parents=True, exist_ok=True)
+        page.write_text("{}")
+        return page
+
+    monkeypatch.setattr(pipeline, "execute_step", fake)
+    monkeypatch.setattr(multirun, "execute_step", fake)
+    return calls
+
+
+def test_a_multi_run_resumes_each_run_where_it_stopped(tmp_path, monkeypatch, capsys):
+    """Resuming a folder of seeds on hand-made runs: a complete run is skipped whole, a run with only its
+    training done is not complete (its analyses run, its training does not), and the synthesis runs again."""
+    from clipalign_utils import registry
+    from clipalign_utils.orchestration.multirun import per_run_steps, run_many
+
+    calls = _fake_steps(monkeypatch)
+    steps = per_run_steps()
+    assert steps[0] == "train" and len(steps) > 2
+    for name, done in (("tiny-seed0", steps), ("tiny-seed1", ["train"])):
+        run = RunDir(tmp_path / name)
+        run.notebooks.mkdir(parents=True)
+        for step in done:
+            run.executed(registry.get(step).notebook).write_text("{}")
+    run_many(tmp_path, preset="smoke", seeds=[0, 1], scales=["tiny"], progress=False)
+    assert calls == [("tiny-seed1", step) for step in steps[1:]] + [(tmp_path.name, registry.synthesis().name)]
+    out = capsys.readouterr().out
+    assert "[run 1/2 tiny-seed0] skip: complete" in out and "[run 2/2 tiny-seed1] skip: complete" not in out

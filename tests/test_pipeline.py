@@ -12,6 +12,7 @@ import pytest
 
 from clipalign_utils import checkpoints, cli, config, registry
 from clipalign_utils.errors import ParameterError
+from clipalign_utils.layout import RunDir
 
 from clipalign_utils.orchestration import pipeline
 from clipalign_utils.orchestration.pipeline import STEPS
@@ -599,3 +600,43 @@ def test_a_full_disk_and_a_read_only_folder_are_one_line(tmp_path):
     assert disk_problem(read_only) == ("cannot write (/runs/r/.book-building): the folder is read-only to this user; "
                                        "make it writable, or copy the run somewhere writable and give that folder")
     assert disk_problem(FileNotFoundError(errno.ENOENT, "No such file", "x")) is None
+
+
+def _fake_steps(monkeypatch):
+    """execute_step replaced by one that only writes the step's executed notebook (marks it done): the calls."""
+    calls = []
+
+    def fake(step, run_dir, resolved, extra=None, progress=True):
+        calls.append((Path(run_dir).name, step))
+        page = RunDir(run_dir).executed(registry.get(step).notebook)
+        page.parent.mkdir(parents=True, exist_ok=True)
+        page.write_text("{}")
+        return page
+
+    monkeypatch.setattr(pipeline, "execute_step", fake)
+    return calls
+
+
+def test_a_done_step_is_skipped_only_when_resuming(tmp_path, monkeypatch, capsys):
+    """execute(resume=True) skips a step whose executed page is there; without resume (--only re-running a
+    step) it is executed again: skipping it would leave the tables of before under a command that said it ran."""
+    calls = _fake_steps(monkeypatch)
+    run = RunDir(tmp_path / "r")
+    run.notebooks.mkdir(parents=True)
+    run.executed(registry.get("iqa").notebook).write_text("{}")
+    assert pipeline.execute(run.path, ["iqa", "shape"], None, progress=False, resume=True) == ["shape"]
+    assert "iqa: skip (done)" in capsys.readouterr().out
+    assert pipeline.execute(run.path, ["iqa", "shape"], None, progress=False) == ["iqa", "shape"]
+    assert calls == [("r", "shape"), ("r", "iqa"), ("r", "shape")]
+
+
+def test_a_page_killed_three_folders_down_is_put_back_from_the_top(tmp_path):
+    """_page_folders looks three levels down (a folder of runs holding an experiment's sweeps and their runs):
+    a page killed in such a run is put back by the command on the top folder."""
+    top = tmp_path / "runs"
+    run = top / "experiment" / "quality" / "tiny-seed0"
+    before = _run_with_an_iqa_page(run)
+    killed = subprocess.run([sys.executable, "-c", _KILLED_MID_PAGE, str(run)], cwd=tmp_path)
+    assert killed.returncode == -9 and _files(run) != before
+    assert pipeline.recover_stopped_pages(top) == ["02_iqa_alignment"]
+    assert _files(run) == before

@@ -410,3 +410,47 @@ def test_a_sweep_resumes_with_its_values_written_another_way(tmp_path):
     assert sweep.canonical("sigmas", "0.1, 0.2; 0.05", "smoke") == "0.1,0.2;0.05"
     assert sweep.canonical("fresh_data", "True", "smoke") == "True"
     assert sweep.canonical("lr", "fast", "smoke") == "fast"  # unreadable: kept as written (compares unequal)
+
+
+def test_a_sweep_resumes_each_run_where_it_stopped_and_refuses_other_fixed_values(tmp_path, monkeypatch, capsys):
+    """Resuming a sweep on hand-made runs: a complete setting is skipped whole, one with only its training done
+    (its own, or shared) runs its analyses and not its training; the same sweep with another fixed value is
+    refused, nothing run."""
+    from pathlib import Path
+
+    from clipalign_utils import registry
+    from clipalign_utils.errors import ParameterError
+    from clipalign_utils.layout import RunDir
+    from clipalign_utils.orchestration import pipeline, sweep
+
+    calls = []
+
+    def fake(step, run_dir, resolved, extra=None, progress=True):
+        calls.append((Path(run_dir).name, step))
+        page = RunDir(run_dir).executed(registry.get(step).notebook)
+        page.parent.mkdir(parents=True, exist_ok=True)
+        page.write_text("{}")
+        return page
+
+    monkeypatch.setattr(pipeline, "execute_step", fake)
+    monkeypatch.setattr(sweep, "run_page", lambda name, out, *a, **k: calls.append((Path(out).name, name)))
+    overrides = {"n_boot": "50,60,70", "distance": "cosine"}  # one training, the first setting's, shared
+    sweep.run_sweep(tmp_path, "smoke", dict(overrides), progress=False, only=[])  # the plan recorded, nothing run
+    runs = json.loads((tmp_path / "sweep.json").read_text())["runs"]
+    first, second, third = (run["name"] for run in runs)
+    assert [run["trained_by"] for run in runs] == [first] * 3
+    steps = pipeline.available_steps()
+    for name, done in ((first, ["train"]), (second, steps), (third, ["train"])):
+        run = RunDir(tmp_path / name)
+        run.notebooks.mkdir(parents=True, exist_ok=True)
+        for step in done:
+            run.executed(registry.get(step).notebook).write_text("{}")
+    calls.clear()
+    sweep.run_sweep(tmp_path, "smoke", dict(overrides), progress=False)
+    assert calls == ([(first, step) for step in steps[1:]] + [(third, step) for step in steps[1:]]
+                     + [(tmp_path.name, sweep.SWEEP_NOTEBOOK)])
+    assert f"{second}] skip: complete" in capsys.readouterr().out
+    calls.clear()
+    with pytest.raises(ParameterError, match="records another sweep"):
+        sweep.run_sweep(tmp_path, "smoke", {**overrides, "distance": "euclidean"}, progress=False)
+    assert calls == []
