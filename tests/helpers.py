@@ -17,6 +17,25 @@ from clipalign_utils import checkpoints, registry
 from clipalign_utils.layout import RunDir
 
 
+def steps_that_only_mark_done(monkeypatch, *modules) -> list[tuple[str, str]]:
+    """``execute_step`` replaced, in the pipeline and in each of ``modules`` that imported it, by one that only
+    writes the step's executed notebook (which marks the step done); returns the (run folder name, step) calls."""
+    from clipalign_utils.orchestration import pipeline
+
+    calls = []
+
+    def mark_done(step, run_dir, resolved, extra=None, progress=True):
+        calls.append((Path(run_dir).name, step))
+        page = RunDir(run_dir).executed(registry.get(step).notebook)
+        page.parent.mkdir(parents=True, exist_ok=True)
+        page.write_text("{}")
+        return page
+
+    for module in (pipeline, *modules):
+        monkeypatch.setattr(module, "execute_step", mark_done)
+    return calls
+
+
 def checkpoint_name(epoch: float) -> str:
     """The name a checkpoint of ``epoch`` has (``epoch_0.5``), as training writes it."""
     return f"epoch_{epoch:g}"

@@ -18,7 +18,7 @@ from clipalign_utils.steps.tradeoff.page import verdict_sentences
 from clipalign_utils.metrics import tradeoff
 from clipalign_utils.orchestration.multirun import plan_runs
 from clipalign_utils.registry import REPO_ROOT
-from helpers import checkpoint_table
+from helpers import checkpoint_table, steps_that_only_mark_done
 
 # Student t quantiles (0.975): 1 and 2 degrees of freedom.
 T1, T2 = 12.706204736174707, 4.302652729749464
@@ -481,24 +481,9 @@ def test_seed_means_at_chance_needs_more_than_half_the_seeds():
 
 
 def _fake_steps(monkeypatch):
-    """execute_step replaced by one that only writes the step's executed notebook (marks it done): the calls."""
-    from pathlib import Path
+    from clipalign_utils.orchestration import multirun
 
-    from clipalign_utils import registry
-    from clipalign_utils.orchestration import multirun, pipeline
-
-    calls = []
-
-    def fake(step, run_dir, resolved, extra=None, progress=True):
-        calls.append((Path(run_dir).name, step))
-        page = RunDir(run_dir).executed(registry.get(step).notebook)
-        page.parent.mkdir(parents=True, exist_ok=True)
-        page.write_text("{}")
-        return page
-
-    monkeypatch.setattr(pipeline, "execute_step", fake)
-    monkeypatch.setattr(multirun, "execute_step", fake)
-    return calls
+    return steps_that_only_mark_done(monkeypatch, multirun)
 
 
 def test_a_multi_run_resumes_each_run_where_it_stopped(tmp_path, monkeypatch, capsys):

@@ -16,7 +16,7 @@ from clipalign_utils.layout import RunDir
 
 from clipalign_utils.orchestration import pipeline
 from clipalign_utils.orchestration.pipeline import STEPS
-from helpers import assert_step_tables
+from helpers import assert_step_tables, steps_that_only_mark_done
 
 
 def test_smoke_pipeline_leaves_checkpoints_notebooks_and_tables(smoke_pipeline):
@@ -603,18 +603,7 @@ def test_a_full_disk_and_a_read_only_folder_are_one_line(tmp_path):
 
 
 def _fake_steps(monkeypatch):
-    """execute_step replaced by one that only writes the step's executed notebook (marks it done): the calls."""
-    calls = []
-
-    def fake(step, run_dir, resolved, extra=None, progress=True):
-        calls.append((Path(run_dir).name, step))
-        page = RunDir(run_dir).executed(registry.get(step).notebook)
-        page.parent.mkdir(parents=True, exist_ok=True)
-        page.write_text("{}")
-        return page
-
-    monkeypatch.setattr(pipeline, "execute_step", fake)
-    return calls
+    return steps_that_only_mark_done(monkeypatch)
 
 
 def test_a_done_step_is_skipped_only_when_resuming(tmp_path, monkeypatch, capsys):

@@ -10,7 +10,7 @@ import numpy as np
 import pandas as pd
 import pytest
 from browser import CHROMIUM, check_pages
-from helpers import notebook_outputs
+from helpers import notebook_outputs, steps_that_only_mark_done
 
 from clipalign_utils import cli, record, registry, results
 from clipalign_utils.errors import ParameterError
@@ -423,16 +423,7 @@ def test_a_sweep_resumes_each_run_where_it_stopped_and_refuses_other_fixed_value
     from clipalign_utils.layout import RunDir
     from clipalign_utils.orchestration import pipeline, sweep
 
-    calls = []
-
-    def fake(step, run_dir, resolved, extra=None, progress=True):
-        calls.append((Path(run_dir).name, step))
-        page = RunDir(run_dir).executed(registry.get(step).notebook)
-        page.parent.mkdir(parents=True, exist_ok=True)
-        page.write_text("{}")
-        return page
-
-    monkeypatch.setattr(pipeline, "execute_step", fake)
+    calls = steps_that_only_mark_done(monkeypatch)
     monkeypatch.setattr(sweep, "run_page", lambda name, out, *a, **k: calls.append((Path(out).name, name)))
     overrides = {"n_boot": "50,60,70", "distance": "cosine"}  # one training, the first setting's, shared
     sweep.run_sweep(tmp_path, "smoke", dict(overrides), progress=False, only=[])  # the plan recorded, nothing run
