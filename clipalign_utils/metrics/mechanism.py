@@ -13,10 +13,10 @@ import numpy as np
 import pandas as pd
 
 from clipalign_utils.metrics.iqa import early_window
-from clipalign_utils.metrics.peak import held_out_drops
 from clipalign_utils.metrics.stats import permutation_spearman
 from clipalign_utils.metrics.tradeoff import (CLASSIFICATION_MEASURES, INCONCLUSIVE, NOT_REPRODUCED, REPRODUCED,
-                                               above_chance, correlation_interval, net_of_time, t_interval)
+                                               above_chance, correlation_interval, held_out_by_run, net_of_time,
+                                               t_interval)
 
 
 def early_decline(epochs, values) -> float:
@@ -62,10 +62,8 @@ def held_out_declines(table: pd.DataFrame, column: str) -> pd.DataFrame:
         if len(seeds) < 2:
             parts.append(per_seed(runs, early_decline, column))
             continue
-        curves = (runs.assign(epoch=runs["epoch"].astype(float).round(6)).groupby(["seed", "epoch"])[column]
-                  .first().unstack("epoch").sort_index(axis=1).loc[seeds])
-        drops, _ = held_out_drops(curves.columns.to_numpy(float), curves.to_numpy(float))
-        parts.append(pd.DataFrame({"setting": runs["setting"].iloc[0], "seed": seeds, "value": drops}))
+        drops = held_out_by_run(runs, "seed", column)
+        parts.append(pd.DataFrame({"setting": runs["setting"].iloc[0], "seed": seeds, "value": drops.to_numpy()}))
     return (pd.concat(parts, ignore_index=True) if parts else
             pd.DataFrame(columns=["setting", "seed", "value"]))
 

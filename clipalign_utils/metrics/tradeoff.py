@@ -506,12 +506,19 @@ def _held_out_peak_drops(df: pd.DataFrame, groups: list[str], measures: dict) ->
         if group[key].nunique() < 2:
             continue
         for drop, column in claims:
-            curves = group.groupby([key, "epoch"])[column].first().unstack("epoch").sort_index(axis=1)
-            held_out, _ = held_out_drops(curves.columns.to_numpy(float), curves.to_numpy(float))
-            by_run = dict(zip(curves.index, held_out))
             tested = np.isfinite(group[drop].astype(float))
-            df.loc[group.index[tested], drop] = group.loc[tested, key].map(by_run).astype(float).to_numpy()
+            df.loc[group.index[tested], drop] = group.loc[tested, key].map(held_out_by_run(group, key, column)) \
+                .astype(float).to_numpy()
     return df
+
+
+def held_out_by_run(rows: pd.DataFrame, key: str, column: str) -> pd.Series:
+    """Each run's (``key``) early drop of ``column`` at the early checkpoint the other runs peak at
+    (``peak.held_out_drops``), the curves read at the rows' epochs (matched to 1e-6); runs in first-seen order."""
+    curves = (rows.assign(epoch=rows["epoch"].astype(float).round(6)).groupby([key, "epoch"])[column].first()
+              .unstack("epoch").sort_index(axis=1).loc[list(dict.fromkeys(rows[key]))])
+    drops, _ = held_out_drops(curves.columns.to_numpy(float), curves.to_numpy(float))
+    return pd.Series(drops, index=curves.index)
 
 
 def _verdicts_by(df: pd.DataFrame, n_perm: int, seed: int, alpha: float, by: str, confidence: float) -> pd.DataFrame:

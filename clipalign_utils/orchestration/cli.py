@@ -22,8 +22,6 @@ from ..layout import (KIND_RECORDS, PARAMS_TXT, PARTS, RUN_RECORD, SOURCE_RECORD
                       RunDir, runs_in)
 
 
-
-
 def _parse_overrides(items: list[str]) -> dict[str, str]:
     """``-p NAME=VALUE`` items as {name: value}. A dataset folder (``<task>_root``) is made absolute against
     this command's working directory, where the user wrote it: the pages' kernels run in the repository's
