@@ -59,10 +59,9 @@ QUALITY_FAMILIES = tuple(DISTORTIONS)
 # variation on leaves every image's content (shape, pose, texture, colour, caption) as it was.
 QUALITY_STREAM = 7
 
-
-
 # The largest world: an epoch of 12,800 images at 1024 px is 40 GB of pixels already.
 MAX_IMAGE_SIZE = 1024
+
 
 @dataclass(frozen=True)
 class WorldConfig:

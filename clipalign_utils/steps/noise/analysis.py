@@ -48,8 +48,9 @@ def measure(run: Run, params: dict, data: NoiseData | None = None) -> dict[str, 
     """{"noise": one row per checkpoint × σ (accuracy with its bootstrap interval over images, normalized
     drop with its interval (normalized_drop_lo/_hi) and the interval of its mean over σ
     (mean_normalized_drop_lo/_hi), chance-corrected drop; n_classes, noise_at and clean_at_chance appended),
-    "noise_summary": one row per checkpoint (the mean normalized drop with that interval)} on ``data`` (default ``load(run, params)``). A checkpoint whose clean interval
-    reaches chance has no competence for noise to take away: flagged."""
+    "noise_summary": one row per checkpoint (the mean normalized drop with that interval)} on ``data`` (default
+    ``load(run, params)``). A checkpoint whose clean interval reaches chance has no competence for noise to take
+    away: flagged."""
     data = load(run, params) if data is None else data
     dataset, chance = data.dataset, data.chance
     tables = []

@@ -3,4 +3,4 @@
 from ...registry import Page, register_page
 
 register_page(Page("09_quality_experiment",
-                          "the quality-variation experiment: its sweeps compared (a page when the run holds it)"))
+                    "the quality-variation experiment: its sweeps compared (a page when the run holds it)"))
