@@ -251,6 +251,9 @@ def test_held_out_declines_choose_each_seeds_early_checkpoint_on_the_other_seeds
     assert declines["value"].to_numpy() == pytest.approx([0.1, 0.3, 0.1, 0.2])
     mean = m.over_seeds(declines).set_index("setting").loc["s", "mean"]
     assert mean == pytest.approx(0.5 / 3)  # the seeds' own maxima would average 0.6 / 3
+    # the predictions' statistic says which: the one-seed setting's is its own maximum
+    rows = pd.DataFrame(experiment._summary_rows("1c", experiment.HELD_OUT + ", overall SRCC", declines, m.above_zero))
+    assert rows["statistic"].tolist() == ["held-out early − final, overall SRCC", "max early − final, overall SRCC"]
 
 
 def test_above_zero_needs_the_interval_strictly_above_zero():

@@ -306,6 +306,15 @@ def test_permutation_spearman_independent():
     assert (rho, p) == permutation_spearman(x, y, n_perm=N_PERM, seed=0)
 
 
+def test_permutation_spearman_counts_permutations_that_tie_the_observed_rho():
+    # y = 1, 0, 3, 2 against 0..3: rho = 0.6 (scipy: 0.6000000000000001). Of the 24 orders of y, 10 reach
+    # |rho| >= 0.6 (on each side one at 1, three at 0.8, one at 0.6); the two at ±0.6 come out of the permuted
+    # product a hair below scipy's value, so without the tolerance 8 of 24. The permutation p estimates 10/24.
+    rho, p = permutation_spearman(np.arange(4.0), np.array([1.0, 0.0, 3.0, 2.0]), n_perm=24000, seed=0)
+    assert rho == pytest.approx(0.6)
+    assert p == pytest.approx(10 / 24, abs=0.015)
+
+
 def test_permutation_spearman_constant_is_nan():
     rho, p = permutation_spearman(np.arange(5.0), np.ones(5))
     assert np.isnan(rho) and np.isnan(p)

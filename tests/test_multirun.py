@@ -420,9 +420,30 @@ def test_a_peak_claim_over_seeds_with_the_test_on_one_seed_says_there_is_no_inte
                                    "the 3 seeds") and "nan" not in peak["detail"]
     assert verdict_sentences(peak.to_frame().T.reset_index(names="claim")) == [
         "- IQA alignment peaks early then declines: **inconclusive** (held-out early srcc − final srcc (each seed at "
-        "the early checkpoint where the other seeds' mean peaks; mean over 3 seeds, t interval over seeds) = 0.300) — "
-        "no interval: the test is on fewer than two of the 3 seeds; 67% of 3 "
+        "the early checkpoint where the other seeds' mean peaks; mean over 1 of 3 seeds, t interval over seeds) = 0.300)"
+        " — no interval: the test is on fewer than two of the 3 seeds; 67% of 3 "
         "seeds agree — **the seeds differ** (per seed: 0: reproduced; 1: inconclusive; 2: inconclusive)"]
+
+
+def test_a_peak_claim_over_seeds_names_the_seeds_its_drop_is_defined_on():
+    epochs = (0.0, 1.0, 2.0, 3.0, 4.0)
+    runs = []
+    for seed in range(3):
+        rows = _run_rows("tiny", seed, [0.1, 0.5, 0.4, 0.3, 0.2 + seed / 100], [0.5, 0.6, 0.7, 0.8, 0.9],
+                         [0.5, 0.4, 0.3, 0.2, 0.1], epochs)
+        drop = np.nan if seed == 2 else 0.3  # seed 2 ran before the test existed
+        runs.append(rows.assign(iqa_early_drop=drop, iqa_early_drop_lo=drop - 0.05, iqa_early_drop_hi=drop + 0.05))
+    table = pd.concat(runs, ignore_index=True)
+    means = tradeoff.seed_means(table)
+    assert means["iqa_early_drop_n_seeds"].tolist() == [2] * 5 and means["n_seeds"].tolist() == [3] * 5
+    peak = tradeoff.verdicts(table, n_perm=200, by="scale").set_index("claim").loc[
+        "IQA alignment peaks early then declines"]
+    # seeds 0 and 1 at epoch 1 (the others' mean peaks there): 0.5 − 0.20 and 0.5 − 0.21; mean 0.295, and the t
+    # interval over the two: 0.295 ± t(1, 0.975) · 0.005 = 0.295 ± 0.063531
+    assert peak["statistic"] == ("held-out early srcc − final srcc (each seed at the early checkpoint where the other "
+                                 "seeds' mean peaks; mean over 2 of 3 seeds, t interval over seeds)")
+    assert peak["value"] == pytest.approx(0.295)
+    assert (peak["ci_lo"], peak["ci_hi"]) == pytest.approx((0.295 - 0.063531, 0.295 + 0.063531), abs=1e-6)
 
 
 def test_a_peak_claim_on_one_run_without_its_bootstrap_interval_says_why():

@@ -245,9 +245,11 @@ def peak_claim(df: pd.DataFrame, peak: registry.PeakClaim, column: str, step: st
     # On a seed-mean curve (seed_means) the drop is each seed's at the early checkpoint the other seeds peak at
     # (peak.held_out_drops) and the interval is over the seeds; one run's is its bootstrap of its own maximum.
     n_seeds = int(first["n_seeds"]) if "n_seeds" in df.columns and np.isfinite(float(first["n_seeds"])) else 1
+    n_tested = int(first.get(f"{drop_column}_n_seeds", n_seeds))  # the seeds whose drop is defined
     early = "max early" if n_seeds <= 1 else "held-out early"
+    seeds = f"{n_tested} of {n_seeds}" if n_tested < n_seeds else f"{n_seeds}"
     over = (f"paired bootstrap over {items}" if n_seeds <= 1 else
-            f"each seed at the early checkpoint where the other seeds' mean peaks; mean over {n_seeds} seeds, "
+            f"each seed at the early checkpoint where the other seeds' mean peaks; mean over {seeds} seeds, "
             "t interval over seeds")
     statistic = f"{early} {label} − final {label} ({over})"
     if not (np.isfinite(ci[0]) and np.isfinite(ci[1])):
@@ -422,8 +424,8 @@ def seed_means(df: pd.DataFrame, measures: dict | None = None, by: tuple[str, ..
     """Mean and t-interval over seeds of each measure, one row per group of ``by`` (default scale × epoch).
 
     Columns: ``by``, then per measure m: m (mean over seeds), m_lo, m_hi (t-interval at ``confidence``);
-    n_seeds (runs in the group); checkpoint (the first run's name, for labels). ``measures`` maps a
-    column to its per-run interval columns (lo, hi) or (None, None): a group with a single seed keeps that
+    n_seeds (runs in the group), and per peak claim's drop m_n_seeds (the seeds it is defined on); checkpoint
+    (the first run's name, for labels). ``measures`` maps a column to its per-run interval columns (lo, hi) or (None, None): a group with a single seed keeps that
     run's own interval there, so a one-seed scale is judged as a single run is. A group of several seeds
     averages each peak claim's ``<prefix>_early_drop`` at the early checkpoint the other seeds peak at
     (:func:`_held_out_peak_drops`), not each seed's own maximum. Groups keep the order in
@@ -445,6 +447,8 @@ def seed_means(df: pd.DataFrame, measures: dict | None = None, by: tuple[str, ..
     if "epoch" in by:
         df["epoch"] = df["epoch"].astype(float).round(6)
         df = _held_out_peak_drops(df, [c for c in by if c != "epoch"], measures)
+    # A peak claim's drop may be defined on fewer seeds than the group holds: its statistic names how many.
+    drops = {f"{claim.prefix}_early_drop" for _, claim in registry.peak_claims()}
     rows = []
     for key, group in df.groupby(by, sort=False):
         key = key if isinstance(key, tuple) else (key,)
@@ -468,6 +472,8 @@ def seed_means(df: pd.DataFrame, measures: dict | None = None, by: tuple[str, ..
                 finite = group[np.isfinite(values.astype(float))]
                 lo, hi = float(finite[run_lo].iloc[0]), float(finite[run_hi].iloc[0])
             row.update({column: mean, f"{column}_lo": lo, f"{column}_hi": hi})
+            if column in drops:
+                row[f"{column}_n_seeds"] = n
         if "at_chance" in group.columns:
             seeds_at_chance = at_chance(group, "noise_drop")
             row["at_chance"] = bool(seeds_at_chance.mean() > 0.5)

@@ -28,8 +28,9 @@ FAMILY_COLUMNS = ["within_family_srcc", "within_seen_srcc", "within_unseen_srcc"
 PREDICTION_COLUMNS = ["prediction", "setting", "statistic", "mean", "lo", "hi", "n_seeds", "outcome", "as_predicted"]
 NOISE_FAMILY = "additive_gaussian_noise"
 # A decline's statistic over seeds (mechanism.held_out_declines): each seed's value at the early checkpoint
-# where the other seeds of its setting peak, minus its final value.
+# where the other seeds of its setting peak, minus its final value; a setting of one seed has only its own maximum.
 HELD_OUT = "held-out early − final"
+OWN_MAX = "max early − final"
 
 
 def expand_run_dirs(paths: Sequence[str | Path]) -> list[Path]:
@@ -134,7 +135,9 @@ def as_predicted(prediction: str, setting: str, outcome: str, noise_seen: dict,
 
 
 def _summary_rows(prediction: str, statistic: str, values: pd.DataFrame, judge, correlation: bool = False) -> list[dict]:
-    return [_row(prediction, r.setting, statistic, r.mean, r.lo, r.hi, r.n_seeds, judge(r.lo, r.hi))
+    seeds = values.groupby("setting", sort=False).size()
+    return [_row(prediction, r.setting, statistic.replace(HELD_OUT, OWN_MAX) if seeds[r.setting] < 2 else statistic,
+                 r.mean, r.lo, r.hi, r.n_seeds, judge(r.lo, r.hi))
             for r in m.over_seeds(values, correlation).itertuples()]
 
 
