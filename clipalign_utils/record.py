@@ -176,6 +176,10 @@ def recorded_training(run_dir: str | Path) -> tuple[dict[str, Any], str | None]:
     return {}, None
 
 
+# A training setting whose analysis counterpart a user may have meant.
+_ANALYSIS_TWIN = {"batch_size": "; the analysis steps' batch size is -p eval_batch_size"}
+
+
 def resolve(run_dir: str | Path | None, preset: str, given: Mapping[str, Any] | None = None) -> Resolved:
     """The one resolution: ``preset``'s values, the run's recorded training settings over them, then
     ``given`` (None values ignored). Raises ParameterError on an unknown name, a bad value, or a given
@@ -194,7 +198,7 @@ def resolve(run_dir: str | Path | None, preset: str, given: Mapping[str, Any] | 
             raise ParameterError(
                 f"-p {name}={config.format_value(given[name])} contradicts {Path(run_dir) / where}, which records "
                 f"{name}={config.format_value(value)}: a trained run keeps its training settings "
-                f"(leave -p {name} out, or train another run into a new folder)")
+                f"(leave -p {name} out, or train another run into a new folder{_ANALYSIS_TWIN.get(name, '')})")
         chosen[name], sources[name] = value, where
     for name, value in given.items():
         if name not in chosen:

@@ -109,9 +109,9 @@ def test_alphas_of_the_ends_alone_are_refused():
 
 
 @pytest.mark.parametrize("given, expected", [
-    (["interpolation_from=epoch_9"], "parameter interpolation_from='epoch_9': {run} has no such checkpoint; its "
-                                     "checkpoints: epoch_1, epoch_2"),
-    (["interpolation_to=nope"], "parameter interpolation_to='nope': {run} has no such checkpoint"),
+    (["interpolation_from=epoch_9"], "parameter interpolation_from='epoch_9': {run} has no such checkpoint; give "
+                                     "peak or one of its checkpoints: epoch_1, epoch_2"),
+    (["interpolation_to=nope"], "parameter interpolation_to='nope': {run} has no such checkpoint; give last or"),
     (["interpolation_from=epoch_2"], "parameter interpolation_from='epoch_2' is the interpolation_to checkpoint of "
                                      "{run} (interpolation_to='last'): nothing lies between"),
     (["interpolation_from=epoch_1", "interpolation_to=epoch_1"], "is the interpolation_to checkpoint"),

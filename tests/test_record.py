@@ -43,6 +43,9 @@ def test_the_run_record_wins_over_the_preset_and_says_so(tmp_path):
     ({"texture_scale": 2}, "which records texture_scale=1"),
     ({"image_size": 64}, "which records image_size=32"),
     ({"model": "small"}, "which records model=tiny"),
+    ({"batch_size": 16}, "which records batch_size=64: a trained run keeps its training settings (leave -p batch_size "
+                         "out, or train another run into a new folder; the analysis steps' batch size is -p "
+                         "eval_batch_size)"),
 ])
 def test_a_training_parameter_that_contradicts_the_record_is_refused(tmp_path, given, message):
     run = _trained(tmp_path / "run")

@@ -8,7 +8,8 @@ from ...schedule import epoch_steps
 
 NOTEBOOK = "11_interpolation"
 TABLE = Table("interpolation", ("alpha", "from_checkpoint", "to_checkpoint", "iqa_srcc", "iqa_srcc_lo",
-                                "iqa_srcc_hi", "shape_bias", "shape_bias_lo", "shape_bias_hi", "noise_drop"))
+                                "iqa_srcc_hi", "shape_bias", "shape_bias_lo", "shape_bias_hi", "noise_drop",
+                                "noise_drop_lo", "noise_drop_hi"))
 
 
 def _check(params: dict) -> None:

@@ -33,12 +33,12 @@ from ...results.tables import read_metric
 from ..iqa import analysis as iqa_step
 from ..noise import analysis as noise_step
 from ..shape import analysis as shape_step
+from . import TABLE
 from .ends import check_reestimation, endpoints
 
-COLUMNS = ["alpha", "from_checkpoint", "to_checkpoint", "iqa_srcc", "iqa_srcc_lo", "iqa_srcc_hi", "shape_bias",
-           "shape_bias_lo", "shape_bias_hi", "noise_drop", "noise_drop_lo", "noise_drop_hi", "clean_accuracy",
-           "chance_corrected_drop",
-           "from_epoch", "to_epoch", "bn_statistics", "has_batchnorm"]
+# the registered columns (the step's TABLE), then what else the page reads
+COLUMNS = [*TABLE.columns, "clean_accuracy", "chance_corrected_drop", "from_epoch", "to_epoch", "bn_statistics",
+           "has_batchnorm"]
 
 
 # --- the interpolated weights ---------------------------------------------------------------------

@@ -12,12 +12,16 @@ from ...results.tables import read_metric
 from ..iqa import analysis as iqa_step
 
 
+# The name each end takes besides a checkpoint's.
+KEYWORDS = {"interpolation_from": "peak", "interpolation_to": "last"}
+
+
 def _named(run: Run, params: Mapping, parameter: str) -> Checkpoint:
     by_name = {c.name: c for c in run.checkpoints}
     name = params[parameter]
     if name not in by_name:
         raise ParameterError(f"parameter {parameter}={name!r}: {run.run_dir} has no such checkpoint; "
-                             f"its checkpoints: {', '.join(by_name)}")
+                             f"give {KEYWORDS[parameter]} or one of its checkpoints: {', '.join(by_name)}")
     return by_name[name]
 
 
