@@ -149,6 +149,18 @@ def test_experiment_plan_applies_fixed_values_and_overrides():
         plan("other", {})
 
 
+def test_an_experiment_without_seeds_of_its_own_asks_for_them(monkeypatch):
+    """An audit: an experiment that fixes no seeds passed its two-seed check on a fallback its plan then lacked."""
+    from clipalign_utils.errors import ParameterError
+    from clipalign_utils.orchestration import experiment
+
+    fixed = {k: v for k, v in experiment.EXPERIMENT_FIXED["quality"].items() if k != "seed"}
+    monkeypatch.setitem(experiment.EXPERIMENT_FIXED, "quality", fixed)
+    with pytest.raises(ParameterError, match=r"^no -p seed: the quality experiment's seeds are its replicates"):
+        experiment.plan("quality", {})
+    assert all(arm["seed"] == "0,1" for arm in experiment.plan("quality", {"seed": "0,1"}).values())
+
+
 def test_an_experiment_keeps_its_arms_alike_and_checks_every_sweep_before_its_folder(tmp_path, capsys):
     """An audit: arms added by a second command with another -p epochs were compared in one chapter with the first
     command's, experiment.json then listing only the second's; a bad -p left experiment.json behind; one seed
@@ -269,3 +281,53 @@ def test_paired_difference_matches_seeds():
     # per seed: 0.5, 1.0, 1.0 -> mean 2.5/3, sd sqrt(1/12)
     half = stats.t.ppf(0.975, 2) * np.sqrt(1 / 12) / np.sqrt(3)
     assert m.paired_difference(a, b) == pytest.approx((2.5 / 3, 2.5 / 3 - half, 2.5 / 3 + half, 3))
+
+
+def test_a_setting_that_saw_every_family_is_compared_with_the_clean_world_not_the_texture_control():
+    """Prediction 1b where nothing is unseen: the setting's seen decline minus the clean world's (quality_variation
+    0 at the default texture_correlation 0.8) within-family decline, Welch over seeds; the texture control (also
+    quality_variation 0, listed first here) is not that reference."""
+    rows = []
+    for setting, seen, family in [
+            ("clean, texture_correlation=1", None, [0.5, 0.55, 0.6, 0.6, 0.6, 0.6, 0.3]),  # declines 0.3 + 0.01k
+            ("clean", None, [0.5, 0.55, 0.6, 0.6, 0.6, 0.6, 0.6]),                       # declines 0.01k
+            ("variation 0.6", [0.5, 0.7, 0.8, 0.75, 0.7, 0.65, 0.6], None)]:             # declines 0.2 + 0.02k
+        for seed in range(3):
+            for k, epoch in enumerate(EPOCHS):
+                last = k == len(EPOCHS) - 1
+                seen_value = np.nan if seen is None else seen[k] - (0.02 * seed if last else 0)
+                family_value = seen_value if family is None else family[k] - (0.01 * seed if last else 0)
+                rows.append({"setting": setting, "seed": seed, "epoch": epoch, "checkpoint": f"epoch_{epoch:g}",
+                             "iqa_srcc": 0.4 + 0.01 * k, "within_seen_srcc": seen_value,
+                             "within_unseen_srcc": np.nan, "within_family_srcc": family_value,
+                             "texture_bias": 0.8 - 0.05 * k, "noise_drop": 0.5 - 0.05 * k, "at_chance": False})
+    settings = pd.DataFrame({"setting": ["clean, texture_correlation=1", "clean", "variation 0.6"],
+                             "quality_variation": [0.0, 0.0, 0.6],
+                             "quality_families": ["additive_gaussian_noise, gaussian_blur"] * 3,
+                             "texture_correlation": [1.0, 0.8, 0.8], "n_seeds": [3, 3, 3]})
+    predicted = experiment.predictions(pd.DataFrame(rows), settings).set_index(["prediction", "setting"])
+    versus = predicted.loc[("1b seen families decline more than unseen ones", "variation 0.6")]
+    assert versus["statistic"] == "seen decline − within-family decline of 'clean' (Welch)"
+    # seen 0.2, 0.22, 0.24 (mean 0.22, var 4e-4) against clean 0, 0.01, 0.02 (mean 0.01, var 1e-4)
+    vx, vy = 4e-4 / 3, 1e-4 / 3
+    half = stats.t.ppf(0.975, (vx + vy) ** 2 / (vx ** 2 / 2 + vy ** 2 / 2)) * np.sqrt(vx + vy)
+    assert (versus["mean"], versus["lo"], versus["hi"]) == pytest.approx((0.21, 0.21 - half, 0.21 + half))
+    assert versus["n_seeds"] == 3 and versus["outcome"] == "reproduced"
+
+
+def test_noise_is_seen_only_where_training_degraded_images_with_it():
+    """A clean world lists every family (its record's default) but degrades no image: noise is not seen there."""
+    settings = pd.DataFrame({"setting": ["clean", "variation 0.6", "heldout"], "quality_variation": [0.0, 0.6, 0.6],
+                             "quality_families": ["additive_gaussian_noise, gaussian_blur, impulse_noise",
+                                                  "additive_gaussian_noise, gaussian_blur, impulse_noise",
+                                                  "jpeg_compression, contrast_change"]})
+    assert experiment.noise_is_seen(settings) == {"clean": False, "variation 0.6": True, "heldout": False}
+
+
+def test_a_correlations_interval_over_seeds_is_cut_to_its_range():
+    values = pd.DataFrame({"setting": ["a"] * 3, "seed": [0, 1, 2], "value": [-1.0, -1.0, -0.9]})
+    # mean −0.29/3, sd 0.1/√3: half-width t(0.975, 2)·0.1/3 ≈ 0.143 reaches below −1
+    half = stats.t.ppf(0.975, 2) * 0.1 / 3
+    row = m.over_seeds(values, correlation=True).iloc[0]
+    assert (row["mean"], row["lo"], row["hi"], row["n_seeds"]) == pytest.approx((-2.9 / 3, -1.0, -2.9 / 3 + half, 3))
+    assert m.over_seeds(values).iloc[0]["lo"] == pytest.approx(-2.9 / 3 - half)

@@ -445,3 +445,144 @@ def test_a_sweep_resumes_each_run_where_it_stopped_and_refuses_other_fixed_value
     with pytest.raises(ParameterError, match="records another sweep"):
         sweep.run_sweep(tmp_path, "smoke", {**overrides, "distance": "euclidean"}, progress=False)
     assert calls == []
+
+
+def test_a_value_names_its_run_folder_in_one_part():
+    """A run's folder is named by its values as one path component: numbers as written short (2.0 is 2), lists
+    joined by +, booleans in lower case, and a path's separators made underscores (else the run would land in
+    a sub-folder of another name)."""
+    from clipalign_utils.orchestration.sweep import value_label
+
+    assert [value_label(v) for v in (0.5, 2.0, 1e-3, 3, True, (0.01, 0.02), ("jpeg_compression",))] == \
+        ["0.5", "2", "0.001", "3", "true", "0.01+0.02", "jpeg_compression"]
+    assert value_label(f"data{os.sep}geirhos") == "data_geirhos"
+    names = [s.name for s in plan("smoke", {}, {"cue_conflict_root": [f"a{os.sep}x", f"b{os.sep}x"]})]
+    assert names == ["cue_conflict_root-a_x", "cue_conflict_root-b_x"]
+    # values that six significant digits cannot tell apart keep their digits (an audit: both were lr-0.001, one
+    # folder for two settings); names that still collide are refused before any folder is made
+    fixed, swept = split_overrides({"lr": "0.0010000001,0.0010000002"}, "smoke")
+    assert [s.name for s in plan("smoke", fixed, swept)] == ["lr-0.0010000001", "lr-0.0010000002"]
+    with pytest.raises(ParameterError, match=r"share the run folder 'cue_conflict_root-a_x'; give values that"):
+        plan("smoke", {}, {"cue_conflict_root": [f"a{os.sep}x", "a_x"]})
+
+
+def test_settings_share_a_training_under_the_fixed_values_given_beside_them():
+    """trained_by resolves each setting with the sweep's fixed values: shape_classifier=imagenet is valid only
+    beside the cue_conflict_dataset given once, and, an analysis parameter, shares the first setting's training."""
+    fixed, swept = split_overrides({"shape_classifier": "direct,imagenet", "cue_conflict_dataset": "geirhos",
+                                    "cue_conflict_root": "/data/geirhos"}, "smoke")
+    settings = plan("smoke", fixed, swept)
+    assert trained_by("smoke", fixed, settings) == ["shape_classifier-direct"] * 2
+
+
+def test_a_sweep_of_another_kind_or_preset_is_not_taken_for_the_same_sweep(tmp_path):
+    """The same values swept as a grid and one at a time, or on another preset, are other runs: resuming the one
+    with the other would mix both in one folder and one comparison."""
+    from clipalign_utils.orchestration import sweep
+
+    record = {"preset": "smoke", "fixed": {}, "one_at_a_time": False, "runs": [],
+              "swept": {"texture_correlation": ["0.5", "0.95"]}}
+    (tmp_path / "sweep.json").write_text(json.dumps(record))
+    sweep._check_record(tmp_path, record)
+    with pytest.raises(ParameterError, match="records another sweep"):
+        sweep._check_record(tmp_path, {**record, "one_at_a_time": True})
+    with pytest.raises(ParameterError, match=r"records another sweep \(preset 'smoke'"):
+        sweep._check_record(tmp_path, {**record, "preset": "default"})
+
+
+def test_a_one_at_a_time_plan_records_its_runs_their_values_and_trainings_in_order(tmp_path, monkeypatch):
+    """sweep.json of a one-at-a-time sweep: base first, then each other value of each parameter in the order
+    given (the preset's 0.8 is the base's), each run's values as format_value writes them and the run whose
+    training it shares (sigmas is an analysis parameter: the base's); the run folders and a launcher's jobs
+    (one per training) read it in that order."""
+    from clipalign_utils.orchestration import sweep
+
+    steps_that_only_mark_done(monkeypatch)
+    sweep.run_sweep(tmp_path, "smoke", {"texture_correlation": "0.8,0.5", "sigmas": "0.1,0.3;0.05,0.2",
+                                        "n_boot": "60"}, one_at_a_time=True, progress=False, only=[], compare=False)
+    plan_record = json.loads((tmp_path / "sweep.json").read_text())
+    names = ["base", "texture_correlation-0.5", "sigmas-0.1+0.3", "sigmas-0.05+0.2"]
+    assert plan_record["runs"] == [
+        {"name": "base", "setting": {}, "trained_by": "base"},
+        {"name": names[1], "setting": {"texture_correlation": "0.5"}, "trained_by": names[1]},
+        {"name": names[2], "setting": {"sigmas": "0.1,0.3"}, "trained_by": "base"},
+        {"name": names[3], "setting": {"sigmas": "0.05,0.2"}, "trained_by": "base"}]
+    assert (plan_record["preset"], plan_record["fixed"], plan_record["one_at_a_time"]) == \
+        ("smoke", {"n_boot": "60"}, True)
+    assert plan_record["swept"] == {"texture_correlation": ["0.8", "0.5"], "sigmas": ["0.1,0.3", "0.05,0.2"]}
+    assert sweep.sweep_run_dirs(tmp_path) == [tmp_path / name for name in names]
+    assert sweep.training_groups(tmp_path) == [["base", names[2], names[3]], [names[1]]]
+
+
+def test_a_factor_varied_alone_in_a_single_setting_has_no_effect_row():
+    """An incomplete grid (one of its runs missing): the only setting with b changed also changes a, so b has no
+    slice of two settings at a's reference, and no effect of b is reported."""
+    summary = pd.DataFrame({"setting": ["base", "a2", "a2by"], "a": ["1", "2", "2"], "b": ["x", "x", "y"],
+                            "early_texture_bias": [0.5, 0.6, 0.7]})
+    slices = sweep_metrics.factor_slices(summary, ["a", "b"], {"a": "1", "b": "x"})
+    assert list(slices) == ["a"] and list(slices["a"]["setting"]) == ["base", "a2"]
+
+
+def test_the_reference_of_a_factor_is_the_presets_value_when_a_run_has_it(tmp_path, monkeypatch):
+    """Each factor is compared at the preset's value where a run has it (it need not be the first run's), else
+    at the first run's value."""
+    from clipalign_utils.results import settings as settings_module
+
+    tables = lambda run_dirs, *args: pd.DataFrame({"run": results.run_labels(run_dirs)})  # noqa: E731
+    monkeypatch.setattr(settings_module, "checkpoint_tables", tables)
+    monkeypatch.setattr(settings_module, "noise_curves_of", tables)
+    runs = [_fake_run(tmp_path / name, preset="smoke", texture_correlation=tc, texture_scale=scale)
+            for name, tc, scale in [("a", "0.5", "2"), ("b", "0.8", "2"), ("c", "0.5", "3"), ("d", "0.8", "3")]]
+    data = results.sweep_tables(runs)
+    assert data["factors"] == ["texture_correlation", "texture_scale"]
+    assert data["reference"] == {"texture_correlation": "0.8", "texture_scale": "2"}  # 1 (the preset's) not run
+
+
+def test_only_the_settings_measured_at_the_reference_noise_levels_are_compared():
+    from clipalign_utils.steps.sweep import analysis as sweep_analysis
+
+    settings = pd.DataFrame({"setting": ["base", "sigmas=0.1,0.3", "texture_correlation=0.5"],
+                             "sigmas": ["0.02,0.05", "0.1,0.3", "0.02,0.05"],
+                             "texture_correlation": ["0.8", "0.8", "0.5"]})
+    data = {"settings": settings, "factors": ["sigmas", "texture_correlation"],
+            "reference": {"sigmas": "0.02,0.05", "texture_correlation": "0.8"}}
+    assert sweep_analysis.comparable_settings(data) == ["base", "texture_correlation=0.5"]
+    assert sweep_analysis.comparable_settings({**data, "factors": ["texture_correlation"]}) == list(settings["setting"])
+
+
+def test_a_settings_seed_count_is_its_most_seeds_at_any_checkpoint():
+    """A seed whose run stopped early leaves its setting's last checkpoints with fewer seeds: the setting still
+    counts every seed it ran."""
+    means = _means("a", [0, 0.5, 1, 2], [0.5, 0.4, 0.3, 0.2], [0.2, 0.3, 0.4, 0.3], [0.4, 0.3, 0.2, 0.1],
+                   [0.2, 0.3, 0.4, 0.5]).assign(n_seeds=[3, 3, 3, 2])
+    assert sweep_metrics.setting_summary(means, n_perm=50).iloc[0]["n_seeds"] == 3
+
+
+def test_the_sweep_comparison_judges_each_setting_over_its_seeds():
+    """sweep_verdicts and sweep_summary have one row set per setting, its seeds pooled (a grid over seeds is
+    replicates), and the effects vary the factor across the settings."""
+    from helpers import checkpoint_table
+
+    from clipalign_utils.steps.sweep import analysis as sweep_analysis
+
+    epochs = (0.0, 1.0, 2.0, 3.0, 4.0)
+    falling, rising = [0.9, 0.7, 0.5, 0.3, 0.1], [0.1, 0.3, 0.5, 0.7, 0.9]
+    table = pd.concat([checkpoint_table(
+        epochs, setting=f"texture_correlation={tc}", texture_correlation=tc, seed=seed, run=f"tc{tc}-seed{seed}",
+        iqa_srcc=[0.1, 0.5, 0.4, 0.3, 0.2], iqa_srcc_lo=0.0, iqa_srcc_hi=0.6, shape_bias=rising,
+        shape_bias_lo=0.0, shape_bias_hi=1.0, clean_accuracy=np.linspace(0.5, 0.9, 5),
+        noise_drop=[v + 0.01 * seed for v in falling]) for tc in ("0.5", "0.8") for seed in (0, 1)],
+        ignore_index=True)
+    settings = pd.DataFrame({"setting": ["texture_correlation=0.5", "texture_correlation=0.8"],
+                             "texture_correlation": ["0.5", "0.8"], "n_runs": [2, 2]})
+    data = {"table": table, "noise": pd.DataFrame(), "settings": settings, "factors": ["texture_correlation"],
+            "reference": {"texture_correlation": "0.8"}}
+    tables = sweep_analysis.measure([], {"n_perm": 200, "eval_seed": 0}, data=data)
+    verdicts = tables["sweep_verdicts"]
+    assert set(verdicts["setting"]) == set(settings["setting"]) and (verdicts["n_seeds"] == 2).all()
+    summary = tables["sweep_summary"].set_index("setting")
+    assert list(summary.index) == list(settings["setting"]) and (summary["n_seeds"] == 2).all()
+    # the seeds' mean noise drop: 0.905 at the first checkpoint, 0.105 at the last
+    assert summary["noise_drop_first"].tolist() == pytest.approx([0.905, 0.905])
+    assert summary["final_texture_bias"].tolist() == pytest.approx([0.1, 0.1])
+    assert set(tables["sweep_effects"]["factor"]) == {"texture_correlation"}

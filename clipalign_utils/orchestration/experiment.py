@@ -36,9 +36,10 @@ def plan(name: str, overrides: dict, only: list[str] | None = None) -> dict[str,
         arms = ", ".join(sweep for sweep, values in sweeps.items() if varied[0] in values)
         raise ParameterError(f"-p {varied[0]}: the {name} experiment sets it per sweep ({arms}), which is what it "
                              f"compares; leave it out (or run clipalign sweep for values of your own)")
-    seeds = str(overrides.get("seed", EXPERIMENT_FIXED.get(name, {}).get("seed", "0,1")))
-    if len([s for s in seeds.split(",") if s.strip()]) < 2:
-        raise ParameterError(f"-p seed={seeds}: the {name} experiment's seeds are its replicates (its intervals are "
+    seeds = overrides.get("seed", EXPERIMENT_FIXED.get(name, {}).get("seed"))
+    if seeds is None or len([s for s in str(seeds).split(",") if s.strip()]) < 2:
+        given = "no -p seed" if seeds is None else f"-p seed={seeds}"
+        raise ParameterError(f"{given}: the {name} experiment's seeds are its replicates (its intervals are "
                              f"over them): give two or more, e.g. -p seed=0,1,2")
     return {sweep: {**EXPERIMENT_FIXED.get(name, {}), **values, **overrides}
             for sweep, values in sweeps.items() if not only or sweep in only}

@@ -54,7 +54,8 @@ def value_label(value) -> str:
     if isinstance(value, bool):
         return str(value).lower()
     if isinstance(value, float):
-        return f"{value:g}"
+        short = f"{value:g}"  # six significant digits, unless two values would then share a folder
+        return short if float(short) == value else repr(value)
     if isinstance(value, tuple):
         return "+".join(value_label(item) for item in value)
     return str(value).replace(os.sep, "_")
@@ -114,12 +115,19 @@ def plan(preset: str, fixed: dict, swept: dict, one_at_a_time: bool = False) -> 
                              "(list parameters such as sigmas: -p \"sigmas=0.01,0.02;0.1,0.2\")")
     if not one_at_a_time:
         names = list(swept)
-        return [Setting("__".join(f"{n}-{value_label(v)}" for n, v in zip(names, combo)), dict(zip(names, combo)))
-                for combo in itertools.product(*(swept[n] for n in names))]
-    base = resolve(preset, **fixed)
-    settings = [Setting("base", {})]
-    for name, values in swept.items():
-        settings += [Setting(f"{name}-{value_label(v)}", {name: v}) for v in values if v != base[name]]
+        settings = [Setting("__".join(f"{n}-{value_label(v)}" for n, v in zip(names, combo)), dict(zip(names, combo)))
+                    for combo in itertools.product(*(swept[n] for n in names))]
+    else:
+        base = resolve(preset, **fixed)
+        settings = [Setting("base", {})]
+        for name, values in swept.items():
+            settings += [Setting(f"{name}-{value_label(v)}", {name: v}) for v in values if v != base[name]]
+    seen: dict[str, Setting] = {}
+    for setting in settings:
+        if setting.name in seen:  # one folder would hold two settings' runs
+            raise ParameterError(f"the sweep's settings {seen[setting.name].values} and {setting.values} would share "
+                                 f"the run folder {setting.name!r}; give values that differ in their names")
+        seen[setting.name] = setting
     return settings
 
 
