@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 
 from clipalign_utils.metrics.noise import checkpoint_summary
-from clipalign_utils.plots import common, noise, shape_bias, tradeoff
+from clipalign_utils.plots import common, interpolation, iqa, mechanism, noise, saliency, shape_bias, tradeoff, two_afc
 
 EPOCHS = [0.0, 0.125, 0.25, 0.5, 1.0, 2.0, 5.0]
 
@@ -133,6 +133,38 @@ def test_the_summary_figure_keeps_at_chance_checkpoints_off_the_classification_l
     plt.close(fig)
 
 
+def test_at_chance_checkpoints_without_a_value_are_still_shown_as_such():
+    """An audit: a drop is undefined where the clean accuracy is at chance, so the hollow points promised for
+    those checkpoints were never drawn (a smoke run's plane showed 1 of its 6 checkpoints and did not say so),
+    and page 3 drew checkpoints at chance on the cue-conflict images on its shape-bias line."""
+    means = _means().assign(at_chance=[True, True, False, False], noise_drop=[np.nan, np.nan, 0.3, 0.35])
+    for column in ("iqa_srcc", "shape_bias", "noise_drop"):
+        means[f"{column}_lo"], means[f"{column}_hi"] = means[column] - 0.01, means[column] + 0.01
+    fig = tradeoff.alignment_robustness_plane(means, np.array([False, False, True, True]), {})
+    ax = fig.axes[0]
+    assert "2 checkpoints at chance: no drop, not drawn" in _legend(ax)
+    assert "clean accuracy at chance (left out)" not in _legend(ax)  # nothing hollow to point at
+    plt.close(fig)
+    noise_means = pd.DataFrame({"scale": "tiny", "sigma": 0.0, "epoch": means["epoch"], "accuracy": 0.5,
+                                "accuracy_lo": 0.4, "accuracy_hi": 0.6})
+    fig = tradeoff.summary_figure(means, noise_means)
+    drop = fig.axes[3]
+    crosses, = [c for c in drop.collections if c.get_offsets().size and not isinstance(
+        c, matplotlib.collections.FillBetweenPolyCollection)]
+    assert crosses.get_offsets().tolist() == [[0.0, 0.0], [1.0, 0.0]]
+    labels = [text.get_text() for text in fig.legends[0].get_texts()]
+    assert labels[-1] == "(c), (d) on 0: at chance, no value (left out of the trend)"
+    plt.close(fig)
+    table = pd.DataFrame({"epoch": [1.0, 0.0, 2.0], "shape_bias": [0.45, 0.5, 0.7], "lo": [0.3, 0.4, 0.6],
+                          "hi": [0.6, 0.6, 0.8], "shape_at_chance": [True, True, False]})
+    fig = shape_bias.shape_bias_curve(table)
+    ax = fig.axes[0]
+    assert list(_line(ax, "model").get_xdata()) == [2.0]
+    hollow, = [c for c in ax.collections if c.get_label() == "at chance on the cue-conflict images (left out)"]
+    assert hollow.get_offsets().tolist() == [[0.0, 0.5], [1.0, 0.45]] and len(hollow.get_facecolor()) == 0
+    plt.close(fig)
+
+
 def test_the_summary_figure_has_one_legend_under_its_panels_covering_none():
     """Page 6 drew one legend per panel; with a sweep's eleven settings they covered the curves (a reader)."""
     means = pd.concat([_means().assign(scale=f"setting {k}") for k in range(11)], ignore_index=True)
@@ -150,4 +182,189 @@ def test_the_summary_figure_has_one_legend_under_its_panels_covering_none():
     fig.canvas.draw()
     box = legend.get_window_extent()
     assert all(box.y1 < ax.get_tightbbox().y0 for ax in fig.axes)  # below every panel, its labels included
+    plt.close(fig)
+
+
+# ------------------------------------------------------------- what each figure draws is what its table holds
+def _bounds(band) -> dict[float, tuple[float, float]]:
+    """A fill_between band as {x: (bottom, top)}, read back from its polygon."""
+    vertices = np.concatenate([path.vertices for path in band.get_paths()])
+    return {float(x): (float(vertices[vertices[:, 0] == x, 1].min()), float(vertices[vertices[:, 0] == x, 1].max()))
+            for x in np.unique(vertices[:, 0])}
+
+
+def _bands(ax) -> list:
+    return [c for c in ax.collections if isinstance(c, matplotlib.collections.FillBetweenPolyCollection)]
+
+
+def _line(ax, label):
+    return next(line for line in ax.get_lines() if line.get_label() == label)
+
+
+def _legend(ax) -> list[str]:
+    return [text.get_text() for text in ax.get_legend().get_texts()]
+
+
+def test_a_log_epoch_axis_is_linear_up_to_the_first_positive_epoch():
+    """Fractional first-pass epochs keep their own decades: linear only below the smallest positive epoch."""
+    fig, ax = plt.subplots()
+    common.epoch_axis(ax, EPOCHS, log_x=True)
+    assert ax.xaxis.get_transform().linthresh == 0.125
+    plt.close(fig)
+
+
+def test_the_noise_accuracy_figure_draws_each_sigma_with_its_own_interval_in_epoch_order():
+    table = _noise_table()
+    table = pd.concat([table, table[table["sigma"] == 0.2].assign(sigma=0.1, accuracy=lambda t: t["accuracy"] + 0.02)])
+    table = table.sample(frac=1, random_state=0)  # rows in no order
+    table.loc[table["sigma"] == 0.2, "hi"] += 0.03  # an interval that is not symmetric about the accuracy
+    fig = noise.accuracy_vs_epoch(table, 0.125)
+    ax = fig.axes[0]
+    assert _legend(ax) == ["clean", "σ = 0.1", "σ = 0.2", "chance (1/8)"]
+    assert _line(ax, "chance (1/8)").get_ydata()[0] == 0.125
+    for label, sigma in (("clean", 0.0), ("σ = 0.2", 0.2)):
+        rows = table[table["sigma"] == sigma].sort_values("epoch")
+        line = _line(ax, label)
+        assert list(line.get_xdata()) == [0.0, 1.0, 2.0, 5.0]
+        assert list(line.get_ydata()) == rows["accuracy"].tolist()
+    clean, _, noisy = _bands(ax)
+    for band, sigma in ((clean, 0.0), (noisy, 0.2)):
+        rows = table[table["sigma"] == sigma]
+        assert _bounds(band) == {e: pytest.approx((lo, hi)) for e, lo, hi in zip(rows["epoch"], rows["lo"], rows["hi"])}
+    plt.close(fig)
+
+
+def _iqa_table() -> pd.DataFrame:
+    rows = [dict(checkpoint=f"epoch_{e:g}", epoch=e, distortion=d, srcc=s, srcc_lo=s - 0.1, srcc_hi=s + 0.05,
+                 krcc=s / 2, plcc=s + 0.02)
+            for e, s in [(2.0, 0.55), (0.0, 0.2), (0.125, 0.3), (1.0, 0.6)] for d in ("all", "blur")]
+    table = pd.DataFrame(rows)
+    table.loc[table["distortion"] == "blur", "srcc"] = 0.9  # a family's row, not the overall one
+    return table
+
+
+def test_the_iqa_alignment_figure_draws_the_overall_srcc_its_band_and_the_other_correlations():
+    fig = iqa.alignment_curve(_iqa_table())
+    ax = fig.axes[0]
+    overall = _iqa_table().query("distortion == 'all'").sort_values("epoch")
+    srcc = _line(ax, "SRCC")
+    assert list(srcc.get_xdata()) == [0.0, 0.125, 1.0, 2.0] and list(srcc.get_ydata()) == overall["srcc"].tolist()
+    assert list(_line(ax, "KRCC").get_ydata()) == overall["krcc"].tolist()
+    band, = _bands(ax)
+    assert _bounds(band) == {e: pytest.approx((lo, hi))
+                             for e, lo, hi in zip(overall["epoch"], overall["srcc_lo"], overall["srcc_hi"])}
+    plt.close(fig)
+
+
+def test_the_shape_bias_figures_draw_the_table_in_epoch_order_with_its_interval():
+    table = pd.DataFrame({"epoch": [2.0, 0.0, 1.0], "shape_bias": [0.6, 0.5, 0.3], "lo": [0.5, 0.3, 0.25],
+                          "hi": [0.65, 0.7, 0.45], "shape_fraction": [0.3, 0.1, 0.2],
+                          "texture_fraction": [0.2, 0.1, 0.4], "neither_fraction": [0.5, 0.8, 0.4]})
+    fig = shape_bias.shape_bias_curve(table, human_reference=0.96)
+    ax = fig.axes[0]
+    model = _line(ax, "model")
+    assert list(model.get_xdata()) == [0.0, 1.0, 2.0] and list(model.get_ydata()) == [0.5, 0.3, 0.6]
+    band, = _bands(ax)
+    assert _bounds(band) == {0.0: pytest.approx((0.3, 0.7)), 1.0: pytest.approx((0.25, 0.45)),
+                             2.0: pytest.approx((0.5, 0.65))}
+    plt.close(fig)
+    fig = shape_bias.decision_fractions(table)
+    ax = fig.axes[0]
+    layers = {c.get_label(): _bounds(c) for c in ax.collections}
+    assert layers["shape"] == {0.0: pytest.approx((0, 0.1)), 1.0: pytest.approx((0, 0.2)), 2.0: pytest.approx((0, 0.3))}
+    assert layers["texture"] == {0.0: pytest.approx((0.1, 0.2)), 1.0: pytest.approx((0.2, 0.6)),
+                                 2.0: pytest.approx((0.3, 0.5))}
+    plt.close(fig)
+
+
+def _saliency_rows() -> pd.DataFrame:
+    rows = [dict(checkpoint="centre_bias", epoch=np.nan, metric="sauc", value=0.6, value_lo=0.55, value_hi=0.62)]
+    rows += [dict(checkpoint=f"epoch_{e:g}", epoch=e, metric="sauc", value=v, value_lo=v - 0.05, value_hi=v + 0.01)
+             for e, v in [(1.0, 0.7), (0.0, 0.5), (0.5, 0.65)]]
+    return pd.DataFrame(rows)
+
+
+def test_the_saliency_figure_draws_the_model_with_its_band_and_the_centre_bias_apart():
+    fig = saliency.metrics_vs_epoch(_saliency_rows())
+    ax = fig.axes[0]
+    model, centre = _line(ax, "model"), _line(ax, "centre bias")
+    assert list(model.get_xdata()) == [0.0, 0.5, 1.0] and list(model.get_ydata()) == [0.5, 0.65, 0.7]
+    band, = _bands(ax)
+    assert _bounds(band) == {0.0: pytest.approx((0.45, 0.51)), 0.5: pytest.approx((0.6, 0.66)),
+                             1.0: pytest.approx((0.65, 0.71))}
+    assert list(centre.get_ydata()) == [0.6, 0.6]
+    assert (centre.get_color(), centre.get_linestyle()) != (model.get_color(), model.get_linestyle())
+    span, = [p for p in ax.patches if p.get_facecolor()[:3] == matplotlib.colors.to_rgb(centre.get_color())]
+    heights = span.get_path().transformed(span.get_patch_transform()).vertices[:, 1]  # x in axes, y in data
+    assert (heights.min(), heights.max()) == pytest.approx((0.55, 0.62))
+    assert _legend(ax) == ["model", "centre bias"]
+    plt.close(fig)
+
+
+def test_the_two_afc_figure_bands_all_with_its_interval_and_labels_each_subset_with_its_count():
+    table = pd.DataFrame({"checkpoint": ["e1", "e1", "e0", "e0"], "epoch": [1.0, 1.0, 0.0, 0.0],
+                          "subset": ["all", "photo", "all", "photo"], "score": [0.6, 0.62, 0.55, 0.6],
+                          "score_lo": [0.5, 0.57, 0.45, 0.52], "score_hi": [0.62, 0.68, 0.6, 0.66],
+                          "n_triplets": [10, 5, 10, 5]})
+    fig = two_afc.score_curve(table, ceiling=0.9)
+    ax = fig.axes[0]
+    assert _legend(ax) == ["photo (n = 5)", "all: 95 % bootstrap CI (triplets resampled)", "all (n = 10)", "chance",
+                           "ceiling (judges' majority): 0.900"]
+    assert list(_line(ax, "all (n = 10)").get_ydata()) == [0.55, 0.6]
+    assert list(_line(ax, "ceiling (judges' majority): 0.900").get_ydata()) == [0.9, 0.9]
+    band, = _bands(ax)
+    assert _bounds(band) == {0.0: pytest.approx((0.45, 0.6)), 1.0: pytest.approx((0.5, 0.62))}
+    plt.close(fig)
+
+
+def test_the_summary_figure_draws_texture_bias_and_accuracy_with_their_own_intervals():
+    means = _means().assign(shape_bias=[0.5, 0.2, 0.3, 0.4])
+    for column in ("iqa_srcc", "shape_bias", "noise_drop"):
+        means[f"{column}_lo"], means[f"{column}_hi"] = means[column] - 0.05, means[column] + 0.01
+    noise_means = pd.DataFrame({"scale": "tiny", "sigma": 0.0, "epoch": means["epoch"], "accuracy": 0.5,
+                                "accuracy_lo": 0.4, "accuracy_hi": 0.6})
+    fig = tradeoff.summary_figure(means, noise_means)
+    accuracy, _, texture = fig.axes[:3]
+    assert list(texture.get_lines()[0].get_ydata()) == pytest.approx([0.8, 0.7, 0.6])  # 1 − shape bias
+    band, = _bands(texture)
+    assert _bounds(band) == {1.0: pytest.approx((0.79, 0.85)), 2.0: pytest.approx((0.69, 0.75)),
+                             5.0: pytest.approx((0.59, 0.65))}
+    band, = _bands(accuracy)
+    assert list(_bounds(band).values()) == [pytest.approx((0.4, 0.6))] * 4
+    plt.close(fig)
+
+
+def test_the_plane_draws_robustness_as_one_minus_the_drop():
+    fig = tradeoff.alignment_robustness_plane(_means(), np.array([False, True, True, False]), {})
+    assert fig.axes[0].collections[0].get_offsets()[:, 1].tolist() == pytest.approx([0.8, 0.7, 0.65])
+    plt.close(fig)
+
+
+def test_the_quality_figure_keeps_a_checkpoint_without_an_interval_and_bands_the_rest():
+    means = pd.DataFrame({"setting": "a", "epoch": [0.0, 1.0, 2.0], "iqa_srcc": [0.2, 0.5, 0.4],
+                          "iqa_srcc_lo": [np.nan, 0.4, 0.3], "iqa_srcc_hi": [np.nan, 0.55, 0.45]})
+    fig = mechanism.setting_curves(means)
+    ax = fig.axes[0]
+    assert list(_line(ax, "a").get_xdata()) == [0.0, 1.0, 2.0]
+    band, = _bands(ax)
+    bounds = _bounds(band)
+    assert (bounds[1.0], bounds[2.0]) == (pytest.approx((0.4, 0.55)), pytest.approx((0.3, 0.45)))
+    plt.close(fig)
+
+
+def test_the_interpolation_plane_draws_robustness_and_its_asymmetric_interval():
+    path = pd.DataFrame({"epoch": [0.0, 1.0], "iqa_srcc": [0.3, 0.5], "noise_drop": [0.1, 0.4]})
+    rows = pd.DataFrame({"alpha": [0.0, 1.0], "iqa_srcc": [0.3, 0.5], "iqa_srcc_lo": [0.25, 0.45],
+                         "iqa_srcc_hi": [0.32, 0.52], "noise_drop": [0.1, 0.4], "noise_drop_lo": [0.05, 0.3],
+                         "noise_drop_hi": [0.12, 0.42]})
+    fig = interpolation.interpolation_plane(path, rows, "t", with_intervals=True)
+    ax = fig.axes[0]
+    assert list(ax.get_lines()[0].get_ydata()) == pytest.approx([0.9, 0.6])  # the checkpoints' path
+    container, = ax.containers
+    _, _, (xbars, ybars) = container.lines
+    # robustness 1 − drop runs from 1 − drop_hi to 1 − drop_lo
+    assert [sorted(segment[:, 1]) for segment in ybars.get_segments()] == [pytest.approx([0.88, 0.95]),
+                                                                           pytest.approx([0.58, 0.7])]
+    assert [sorted(segment[:, 0]) for segment in xbars.get_segments()] == [pytest.approx([0.25, 0.32]),
+                                                                           pytest.approx([0.45, 0.52])]
     plt.close(fig)

@@ -23,12 +23,20 @@ def _human_line(ax, human_reference: float | None, label: str, vertical: bool = 
 
 def shape_bias_curve(table: pd.DataFrame, human_reference: float | None = None,
                      human_label: str = "humans (literature)", log_x: bool = True):
-    """Shape bias vs epoch with its bootstrap CI band; 0.5 = no preference; optional human line."""
+    """Shape bias vs epoch with its bootstrap CI band; 0.5 = no preference; optional human line. Checkpoints
+    whose cue-conflict decisions are at chance (``shape_at_chance``), which the shift and the synthesis' trend
+    leave out, are hollow points off the line, as the synthesis draws them."""
     table = table.sort_values("epoch")
+    chance = (table["shape_at_chance"].fillna(False).astype(bool) if "shape_at_chance" in table.columns
+              else pd.Series(False, index=table.index))
     fig, ax = plt.subplots(figsize=(6.4, 3.6))
-    ax.fill_between(table["epoch"], table["lo"], table["hi"], alpha=0.25, color=LAST_COLOUR, lw=0,
+    above = table[~chance]
+    ax.fill_between(above["epoch"], above["lo"], above["hi"], alpha=0.25, color=LAST_COLOUR, lw=0,
                     label="95 % bootstrap CI")
-    ax.plot(table["epoch"], table["shape_bias"], "o-", color=LAST_COLOUR, ms=4, label="model")
+    ax.plot(above["epoch"], above["shape_bias"], "o-", color=LAST_COLOUR, ms=4, label="model")
+    if chance.any():
+        ax.scatter(table.loc[chance, "epoch"], table.loc[chance, "shape_bias"], s=22, facecolors="none",
+                   edgecolors=LAST_COLOUR, lw=1.2, zorder=3, label="at chance on the cue-conflict images (left out)")
     ax.axhline(0.5, color="grey", lw=0.8, ls=":", label="no preference")
     _human_line(ax, human_reference, human_label)
     epoch_axis(ax, table["epoch"].tolist(), log_x)

@@ -44,9 +44,14 @@ def _draw_plane(fig, ax, table: pd.DataFrame, on_front: np.ndarray, selected=Non
     points = ax.scatter(weighed["iqa_srcc"], 1 - weighed["noise_drop"], c=weighed["epoch"], cmap="viridis", s=40,
                         vmin=table["epoch"].min(), vmax=table["epoch"].max(), zorder=3)
     fig.colorbar(points, ax=ax, label="epoch")
-    if left_out.any():
-        ax.scatter(table.loc[left_out, "iqa_srcc"], 1 - table.loc[left_out, "noise_drop"], s=40, zorder=3,
+    drawable = left_out & np.isfinite(table["noise_drop"].astype(float))  # a seed mean may hold the others' drop
+    if drawable.any():
+        ax.scatter(table.loc[drawable, "iqa_srcc"], 1 - table.loc[drawable, "noise_drop"], s=40, zorder=3,
                    **_hollow())
+    undefined = int((left_out & ~drawable).sum())
+    if undefined:  # nothing to place on the robustness axis, but the reader is told they exist
+        ax.plot([], [], ls="none", label=f"{undefined} checkpoint{'s' if undefined != 1 else ''} at chance: "
+                                         "no drop, not drawn")
     front = table[on_front].sort_values("iqa_srcc")
     ax.plot(front["iqa_srcc"], 1 - front["noise_drop"], color="crimson", lw=1.5, label="Pareto front", zorder=2)
     if selected is not None:
@@ -88,7 +93,8 @@ def summary_figure(means: pd.DataFrame, noise_means: pd.DataFrame, by: str = "sc
     over seeds; one run is a group of one and keeps its own intervals. In (a) the line style tells the
     noise level; ``clean_only`` draws clean accuracy alone, for many groups. In (c) and (d) the checkpoints
     at chance for the panel's measure (``shape_at_chance``, ``at_chance``: ``metrics.tradeoff.at_chance``),
-    which the trends leave out, are hollow points off the line."""
+    which the trends leave out, are hollow points off the line, or crosses on 0 where they have no value (a
+    drop from a clean accuracy at chance)."""
     if clean_only:
         noise_means = noise_means[noise_means["sigma"] == 0]
     scales = list(dict.fromkeys(means[by]))
@@ -97,7 +103,7 @@ def summary_figure(means: pd.DataFrame, noise_means: pd.DataFrame, by: str = "sc
     extra = _extra_panels(means)
     fig, axes = plt.subplots(1, 4 + len(extra), figsize=(17 + 4.2 * len(extra), 3.8))
     sigma_styles = {sigma: styles[i % len(styles)] for i, sigma in enumerate(sorted(noise_means["sigma"].unique()))}
-    scale_labels, drew_at_chance = {}, False
+    scale_labels, drew_at_chance, drew_undefined = {}, False, False
     for scale in scales:
         color = colors[scale]
         n_seeds = int(means.loc[means[by] == scale, "n_seeds"].max())
@@ -117,10 +123,15 @@ def summary_figure(means: pd.DataFrame, noise_means: pd.DataFrame, by: str = "sc
                                              rows["noise_drop_hi"])):
             chance = at_chance(rows, measure)
             _band(ax, rows.loc[~chance, "epoch"], values[~chance], lo[~chance], hi[~chance], label, color)
-            if chance.any():
+            defined = chance & np.isfinite(values.astype(float))
+            if defined.any():
                 drew_at_chance = True
-                ax.scatter(rows.loc[chance, "epoch"], values[chance], s=16,
+                ax.scatter(rows.loc[defined, "epoch"], values[defined], s=16,
                            **_hollow(color, f"{scale}: at chance (left out)"))
+            if (chance & ~defined).any():  # no value at all (a drop from an accuracy at chance): a cross on 0,
+                drew_undefined = True      # as page 4 marks it
+                ax.scatter(rows.loc[chance & ~defined, "epoch"], np.zeros(int((chance & ~defined).sum())), s=30,
+                           marker="x", color=color, lw=1.2, zorder=3)
         for ax, (column, _, _) in zip(axes[4:], extra):
             _band(ax, rows["epoch"], rows[column], rows[f"{column}_lo"], rows[f"{column}_hi"], label, color)
     axes[0].set(ylabel="zero-shot accuracy",
@@ -139,14 +150,14 @@ def summary_figure(means: pd.DataFrame, noise_means: pd.DataFrame, by: str = "sc
     _legend_below(fig, axes, [(colors[scale], scale_labels[scale]) for scale in scales],
                   [] if clean_only else [(style, "clean" if sigma == 0 else f"σ={sigma:g}")
                                          for sigma, style in sigma_styles.items()],
-                  hollow=drew_at_chance)
+                  hollow=drew_at_chance, crossed=drew_undefined)
     return fig
 
 
-def _legend_below(fig, axes, groups: list[tuple], styles: list[tuple], hollow: bool) -> None:
+def _legend_below(fig, axes, groups: list[tuple], styles: list[tuple], hollow: bool, crossed: bool = False) -> None:
     """One legend for every panel, under them: a many-group figure's per-panel legends hid its curves.
     ``groups``: (colour, label); ``styles``: (line style, noise level) of panel (a); ``hollow``: whether any
-    at-chance point is drawn."""
+    at-chance point is drawn; ``crossed``: whether any at-chance checkpoint without a value is marked on 0."""
     from matplotlib.lines import Line2D
 
     handles = [Line2D([], [], color=color, marker="o", ms=3, label=label) for color, label in groups]
@@ -154,6 +165,9 @@ def _legend_below(fig, axes, groups: list[tuple], styles: list[tuple], hollow: b
     if hollow:
         handles.append(Line2D([], [], ls="none", marker="o", markerfacecolor="none", markeredgecolor="grey",
                               label="(c), (d): at chance, left out of the trend"))
+    if crossed:
+        handles.append(Line2D([], [], ls="none", marker="x", color="grey",
+                              label="(c), (d) on 0: at chance, no value (left out of the trend)"))
     columns = min(len(handles), max(1, len(axes)))
     rows = -(-len(handles) // columns)
     legend_height = 0.22 * rows + 0.15  # inches
