@@ -15,6 +15,11 @@ def disk_full(error: BaseException | str) -> bool:
 class ClipalignError(Exception):
     """Base class: the message names the file or parameter at fault and what to do."""
 
+    def _render_traceback_(self) -> list[str]:
+        """In a notebook (Jupyter, papermill, Colab: IPython asks for this), the one line rather than the
+        package's frames above it."""
+        return [f"{type(self).__name__}: {self}"]
+
 
 class ParameterError(ClipalignError, ValueError):
     """A parameter has a wrong name, type or value."""

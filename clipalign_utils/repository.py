@@ -8,7 +8,7 @@ The setting is ``pyproject.toml``'s ``[project.urls] Repository`` (a GitHub URL)
 - ``_config.yml``: ``repository.url`` and ``repository.branch`` (the tag: the book's Colab buttons
   open ``<url>/blob/<tag>/notebooks/<name>.ipynb``, the release the notebook installs);
 - ``notebooks/*.py`` and their ``.ipynb`` twins: the Colab install line
-  ``%pip install -q "clipalign @ git+<url>@<tag>"``;
+  ``subprocess.run([sys.executable, "-m", "pip", "install", "-q", "clipalign @ git+<url>@<tag>"], check=True)``;
 - ``README.md``: the repository and published-book addresses in "Publishing the book".
 
 Standard library only (the script loads this file without installing the package).
@@ -84,8 +84,10 @@ def pages_url(url: str) -> str:
 
 
 def install_line(url: str, tag: str) -> str:
-    """The Colab cell's install command: the package at the release tag, Colab's torch left alone."""
-    return f'%pip install -q "{PACKAGE} @ git+{url}@{tag}"'
+    """The Colab cell's install command: the package at the release tag, Colab's torch left alone; plain
+    Python (pip run by the kernel's interpreter, as ``%pip`` does), so the notebook's ``.py`` stays Python."""
+    return (f'subprocess.run([sys.executable, "-m", "pip", "install", "-q", "{PACKAGE} @ git+{url}@{tag}"], '
+            f'check=True)')
 
 
 def colab_url(url: str, tag: str, notebook: str) -> str:

@@ -48,9 +48,9 @@
 
 # %% tags=["hide-input"]
 # On Colab: install the package at this notebook's release (elsewhere, or once installed, nothing).
-import importlib.util, sys  # noqa: E401
+import importlib.util, subprocess, sys  # noqa: E401
 if "google.colab" in sys.modules and importlib.util.find_spec("clipalign_utils") is None:
-    # %pip install -q "clipalign @ git+https://github.com/clipalign/clipalign@v0.1.0"
+    subprocess.run([sys.executable, "-m", "pip", "install", "-q", "clipalign @ git+https://github.com/clipalign/clipalign@v0.1.0"], check=True)
 
 # %% tags=["parameters"]
 run_dir = "runs/default"

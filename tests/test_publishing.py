@@ -10,6 +10,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from types import SimpleNamespace
 
 import jupytext
 import pytest
@@ -88,6 +89,16 @@ def test_colab_cell_installs_the_release_hidden(name):
     code = [line for line in cell.source.splitlines() if line.strip() and not line.lstrip().startswith("#")]
     assert len(code) <= 3 and code[-1].strip() == repository.install_line(url, tag)
     assert '"google.colab" in sys.modules' in code[-2] and 'find_spec("clipalign_utils") is None' in code[-2]
+
+
+def test_every_notebook_source_runs_as_plain_python():
+    """An audit: the Colab cell's `%pip` line, commented out in each .py by jupytext, left its `if` without a
+    body: `python notebooks/02_iqa_alignment.py`, `%run` and an editor's cell mode stopped at an
+    IndentationError."""
+    import ast
+
+    for path in sorted(NOTEBOOK_DIR.glob("*.py")):
+        ast.parse(path.read_text(), str(path))
 
 
 def test_torch_is_a_range_and_pinned_by_constraints():
@@ -378,14 +389,43 @@ def test_a_page_opened_in_jupyter_reads_runs_where_the_commands_write_them(tmp_p
 
     monkeypatch.chdir(NOTEBOOK_DIR)
     namespace = {"run_dir": "runs/default"}
-    step_page._anchor_run_dir(namespace)
+    step_page._anchor_run_dirs(namespace)
     assert namespace["run_dir"] == str(REPO_ROOT / "runs" / "default")
+    # a path that exists where the kernel runs is kept (an audit: ../run was read under the repository), and
+    # the synthesis' run_dirs are read as its run_dir is, each of them
+    namespace = {"run_dir": "../clipalign_utils", "run_dirs": "runs/a, ../clipalign_utils"}
+    step_page._anchor_run_dirs(namespace)
+    assert namespace == {"run_dir": "../clipalign_utils", "run_dirs": f"{REPO_ROOT / 'runs' / 'a'},../clipalign_utils"}
+    namespace = {"run_dir": "x", "run_dirs": ["runs/a", "/abs/b"]}
+    step_page._anchor_run_dirs(namespace)
+    assert namespace["run_dirs"] == [str(REPO_ROOT / "runs" / "a"), "/abs/b"]
     monkeypatch.chdir(tmp_path)  # anywhere else (papermill from the repository, Colab's /content): as given
     namespace = {"run_dir": "runs/default"}
-    step_page._anchor_run_dir(namespace)
+    step_page._anchor_run_dirs(namespace)
     assert namespace["run_dir"] == "runs/default"
     assert [step_page._auto_train({"auto_train": v}) for v in ("false", "no", "0", False, "true", True)] == \
         [False, False, False, False, True, True] and step_page._auto_train({})
+
+
+def test_the_synthesis_given_runs_elsewhere_reads_and_trains_them_not_its_output_folder(tmp_path, monkeypatch):
+    """An audit: papermill 05 -p run_dir OUT -p run_dirs RUN trained and measured a new run in the empty OUT,
+    then refused RUN, whose iqa.csv was measured at another distance than OUT's preset said."""
+    from clipalign_utils import record
+    from clipalign_utils.orchestration import step_page
+
+    calls = []
+    resolved = SimpleNamespace(params={"distance": "euclidean"})
+    monkeypatch.setattr(record, "for_page", lambda namespace, source, step: calls.append(("read", source)) or resolved)
+    monkeypatch.setattr(record, "stage_entry", lambda where, step, resolved: calls.append(("record", where)))
+    monkeypatch.setattr(step_page, "ensure_run", lambda run, resolved: calls.append(("train", run)) or run.mkdir())
+    run, out = tmp_path / "run", tmp_path / "out"
+    assert step_page.open_runs({"run_dir": str(out), "run_dirs": str(run)}) == ([run], resolved.params)
+    assert calls == [("read", run), ("train", run), ("record", str(out))] and not out.exists()
+    # a folder of runs written by the command (its runs.json) answers for itself, as the CLI's synthesis has it
+    (out / "tiny-seed0" / "checkpoints").mkdir(parents=True)
+    calls.clear()
+    step_page.open_runs({"run_dir": str(out), "run_dirs": str(run), "auto_train": False})
+    assert calls == [("read", str(out)), ("record", str(out))]
 
 
 def test_papermills_list_written_as_a_list_is_read_as_one():
@@ -414,6 +454,11 @@ def test_a_parameter_papermill_gives_that_the_notebook_does_not_declare_is_refus
                                    parameters={"run_dir": str(tmp_path / "none"), "distnace": "cosine"},
                                    kernel_name="python3", progress_bar=False, cwd=str(REPO_ROOT))
     assert not (tmp_path / "none").exists()  # refused before anything was made
+    # the page shows the one line, not the package's frames above it (an audit: 69 lines of traceback)
+    errors = [output for cell in json.loads((tmp_path / "o.ipynb").read_text())["cells"]
+              for output in cell.get("outputs", []) if output["output_type"] == "error"]
+    assert [e["traceback"] for e in errors] == [[f"ParameterError: {errors[0]['evalue']}"]]
+    assert errors[0]["evalue"].startswith("papermill gave -p distnace")
     cell = "run_dir = 'runs/default'\ndistance = None  # a comment\nsigmas: list = None"
     injected = PythonTranslator.codify({"run_dir": "r", "distance": "cosine", "sigmas": [0.1]}).rstrip("\n")
     record.check_injected({"In": ["", "import sys", cell, injected, "open_run(globals())"]})
@@ -454,5 +499,5 @@ def test_an_installed_package_finds_its_shared_files_and_reads_runs_where_it_is_
     monkeypatch.setattr(registry, "NOTEBOOK_DIR", notebooks)
     monkeypatch.chdir(notebooks)
     namespace = {"run_dir": "runs/smoke"}
-    step_page._anchor_run_dir(namespace)
+    step_page._anchor_run_dirs(namespace)
     assert namespace["run_dir"] == "runs/smoke"

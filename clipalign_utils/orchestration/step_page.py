@@ -19,22 +19,35 @@ tables_in_full()  # every page opens through this module
 
 def _opened(namespace: dict) -> None:
     """A page's first call, on its parameters cell: no parameter papermill was given that the cell does not
-    declare (``record.check_injected``), and a relative ``run_dir`` read where the commands write it."""
+    declare (``record.check_injected``), and a relative ``run_dir`` or ``run_dirs`` read where the commands
+    write it."""
     record.check_injected(namespace)
-    _anchor_run_dir(namespace)
+    _anchor_run_dirs(namespace)
 
 
-def _anchor_run_dir(namespace: dict) -> None:
-    """A relative ``run_dir`` read where the commands write it: Jupyter runs a notebook opened from the
-    repository in its notebooks/ folder, while the commands and papermill run from the repository's root."""
+def _anchor_run_dirs(namespace: dict) -> None:
+    """A relative ``run_dir`` (and each of ``run_dirs``) that does not exist where the kernel runs, read where
+    the commands write it: Jupyter runs a notebook opened from the repository in its notebooks/ folder, while
+    the commands and papermill run from the repository's root. One that exists as given is kept (an audit:
+    ``../run`` from notebooks/ was read under the repository, and a fresh run would have trained there)."""
     from ..registry import NOTEBOOK_DIR, REPO_ROOT
 
-    run_dir = namespace.get("run_dir")
     # (a checkout's notebooks/ only: the installed copies' folder is share/clipalign/notebooks, whose parent is
     # no place for a run)
-    if run_dir and not Path(run_dir).is_absolute() and Path.cwd().resolve() == NOTEBOOK_DIR.resolve() \
-            and NOTEBOOK_DIR.resolve() == (REPO_ROOT / "notebooks").resolve():
-        namespace["run_dir"] = str(REPO_ROOT / run_dir)
+    if Path.cwd().resolve() != NOTEBOOK_DIR.resolve() or NOTEBOOK_DIR.resolve() != (REPO_ROOT / "notebooks").resolve():
+        return
+
+    def anchored(path) -> str:
+        path = str(path).strip()
+        return path if not path or Path(path).is_absolute() or Path(path).exists() else str(REPO_ROOT / path)
+
+    if namespace.get("run_dir"):
+        namespace["run_dir"] = anchored(namespace["run_dir"])
+    run_dirs = namespace.get("run_dirs")
+    if isinstance(run_dirs, str):
+        namespace["run_dirs"] = ",".join(anchored(part) for part in run_dirs.split(","))
+    elif run_dirs is not None:
+        namespace["run_dirs"] = [anchored(part) for part in run_dirs]
 
 
 def _auto_train(namespace: dict) -> bool:
@@ -109,9 +122,13 @@ def open_runs(namespace: dict) -> tuple[list[Path], dict]:
     _opened(namespace)
     run_dir = namespace["run_dir"]
     runs = results.parse_run_dirs(namespace.get("run_dirs"), run_dir)
-    resolved = record.for_page(namespace, run_dir, registry.synthesis().name)
+    # Given runs elsewhere, a run_dir that is no run or folder of runs is only where the synthesis is written:
+    # the first run's record answers for the parameters, and a single run is the one trained and measured (an
+    # audit: the empty output folder was trained, then the page refused the run it was given).
+    source = run_dir if RunDir(run_dir).kind is not None else runs[0]
+    resolved = record.for_page(namespace, source, registry.synthesis().name)
     if len(runs) == 1 and _auto_train(namespace):
-        ensure_run(run_dir, resolved)
+        ensure_run(runs[0], resolved)
     missing = [str(run) for run in runs if not Path(run).is_dir()]
     if missing:
         raise CheckpointError(f"run_dir {missing[0]} does not exist: run the pipeline there first (clipalign run "
