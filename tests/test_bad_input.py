@@ -250,6 +250,10 @@ BEFORE_ANYTHING = [
     (["run", "--preset", "full", "-p", "texture_correlation=0.9"],
      "-p texture_correlation: the quality experiment sets it per sweep (texture_control)"),
     (["run", "--preset", "full", "-p", "epochs=3"], "-p epochs: the full preset's drivers sweep varies it (12,24)"),
+    (["run", "--preset", "smoke", "-p", "=3"], "-p '=3': write parameters as name=value"),
+    # options of --checkpoints alone: without it, the whole pipeline would run and ignore them
+    (["run", "--preset", "smoke", "--at-epochs", "1"], "--at-epochs and --keep-weights go with --checkpoints SOURCE"),
+    (["run", "--preset", "smoke", "--keep-weights", "all"], "--at-epochs and --keep-weights go with --checkpoints"),
 ]
 
 

@@ -77,6 +77,15 @@ def test_resolve_coerces_command_line_strings():
     for name in ("n_boot", "eval_seed", "lr"):
         with pytest.raises(ParameterError, match=f"{name}=True has the wrong type"):
             config.resolve("smoke", **{name: True})
+    # papermill's -p sigmas "[0.1, 0.2]": a list written as one string, its brackets dropped
+    assert config.resolve("smoke", sigmas="[0.1, 0.2]")["sigmas"] == (0.1, 0.2)
+
+
+def test_resolve_takes_both_ends_of_a_closed_range():
+    """[0, 1] and 1..5 include their ends: a check off by one at either end would refuse a valid value."""
+    params = config.resolve("smoke", quality_variation="1", alignment_weight="1", iqa_levels="1,5")
+    assert (params["quality_variation"], params["alignment_weight"], params["iqa_levels"]) == (1.0, 1.0, (1, 5))
+    assert config.resolve("smoke", quality_variation="0", alignment_weight="0")["alignment_weight"] == 0.0
 
 
 @pytest.mark.parametrize("kwargs, match", [
@@ -86,6 +95,20 @@ def test_resolve_coerces_command_line_strings():
     ({"iqa_dataset": "imagenet"}, "iqa_dataset='imagenet': choose one of"),
     ({"learning_rate": 1}, "unknown parameter 'learning_rate'"),
     ({"samples_per_epoch": 10}, "samples_per_epoch=10 is smaller than batch_size"),
+    # a count given as a fraction (papermill's -p epochs 2.5) is refused, not truncated to 2
+    ({"epochs": 2.5}, "epochs=2.5 has the wrong type: expected int"),
+    ({"fresh_data": "maybe"}, "fresh_data='maybe' has the wrong type: expected bool"),
+    # each range's bounds, at the first value outside it
+    ({"epochs": 0}, "parameter epochs must be positive, got 0"),
+    ({"eval_batch_size": 0}, "parameter eval_batch_size must be positive, got 0"),
+    ({"lr": 0}, "parameter lr must be positive, got 0.0"),
+    ({"early_checkpoints": "0.5,1"}, r"early_checkpoints are fractions of the first epoch, each in \(0, 1\)"),
+    ({"early_checkpoints": "0,0.5"}, r"early_checkpoints are fractions of the first epoch, each in \(0, 1\)"),
+    ({"iqa_levels": "0,1"}, r"parameter iqa_levels=\(0, 1\): give distortion levels from 1 to 5"),
+    ({"iqa_levels": ""}, r"parameter iqa_levels=\(\): give distortion levels from 1 to 5"),
+    ({"alignment_weight": 1.5}, r"parameter alignment_weight must lie in \[0, 1\], got 1.5"),
+    ({"alignment_weight": -0.5}, r"parameter alignment_weight must lie in \[0, 1\], got -0.5"),
+    ({"quality_variation": 1.5}, r"parameter quality_variation must lie in \[0, 1\], got 1.5"),
 ])
 def test_resolve_rejects_bad_parameters(kwargs, match):
     with pytest.raises(ParameterError, match=match):

@@ -183,6 +183,9 @@ def test_plan_runs_checks_scales_and_conflicts():
         plan_runs("smoke", [0], ["huge"], {})
     with pytest.raises(ParameterError, match="both given"):
         plan_runs("smoke", [0, 1], None, {"seed": "2"})
+    for seeds, scales in (([0, 0], None), ([0], ["tiny", "tiny"])):  # one folder would be trained twice
+        with pytest.raises(ParameterError, match="each value once, please"):
+            plan_runs("smoke", seeds, scales, {})
 
 
 def test_cli_seeds_and_scales_end_to_end_then_resume(smoke_pipeline, tmp_path, capsys, monkeypatch):
