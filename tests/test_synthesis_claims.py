@@ -155,7 +155,8 @@ def test_checkpoint_table_merges_optional_tables(tmp_path):
 
 def test_read_metric_names_a_missing_column(tmp_path):
     _write(tmp_path, "two_afc", pd.DataFrame({"checkpoint": ["epoch_0"], "epoch": [0.0]}))
-    with pytest.raises(Exception, match="lacks the column"):
+    with pytest.raises(Exception, match=r"lacks the column\(s\) dataset, subset, .*: run the similarity step again "
+                                        r"\(clipalign run --out .* --only similarity\)"):
         results.read_metric(tmp_path, "two_afc")
     with pytest.raises(Exception, match="--only saliency"):
         results.read_metric(tmp_path, "saliency")

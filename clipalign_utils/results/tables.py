@@ -30,8 +30,10 @@ def read_metric(run_dir: str | Path, name: str) -> pd.DataFrame:
         raise ParameterError(f"{path} cannot be read as a table ({type(error).__name__}: {error}): run the {step} "
                              f"step again (clipalign run --out {shell_arg(run_dir)} --only {step})") from None
     missing = table_schema.missing_columns(table.columns)
-    if missing:
-        raise ParameterError(f"{path} lacks the column(s) {', '.join(missing)}")
+    if missing:  # an older version's table, most often
+        step = registry.step_of_table(name).name
+        raise ParameterError(f"{path} lacks the column(s) {', '.join(missing)}: run the {step} step again "
+                             f"(clipalign run --out {shell_arg(run_dir)} --only {step})")
     return table
 
 
