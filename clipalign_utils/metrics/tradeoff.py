@@ -425,8 +425,9 @@ def seed_means(df: pd.DataFrame, measures: dict | None = None, by: tuple[str, ..
 
     Columns: ``by``, then per measure m: m (mean over seeds), m_lo, m_hi (t-interval at ``confidence``);
     n_seeds (runs in the group), and per peak claim's drop m_n_seeds (the seeds it is defined on); checkpoint
-    (the first run's name, for labels). ``measures`` maps a column to its per-run interval columns (lo, hi) or (None, None): a group with a single seed keeps that
-    run's own interval there, so a one-seed scale is judged as a single run is. A group of several seeds
+    (the first run's name, for labels). ``measures`` maps a column to its per-run interval columns (lo, hi) or
+    (None, None): a group with a single seed keeps that run's own interval there, so a one-seed scale is judged
+    as a single run is. A group of several seeds
     averages each peak claim's ``<prefix>_early_drop`` at the early checkpoint the other seeds peak at
     (:func:`_held_out_peak_drops`), not each seed's own maximum. Groups keep the order in
     which they first appear in ``df``, epochs ascending within a scale. Epochs are matched to 1e-6.
