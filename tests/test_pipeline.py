@@ -84,6 +84,20 @@ def test_cli_bad_arguments_give_one_line(argv, message, tmp_path, capsys):
     assert not (tmp_path / "run").exists()
 
 
+def test_a_parameter_no_page_of_the_command_reads_is_said(tmp_path, monkeypatch, capsys):
+    """An audit: -p interpolation_from=x without --only interpolation trained and measured a run as if unsaid."""
+    ran = []
+    monkeypatch.setattr(pipeline, "execute", lambda run_dir, steps, *args, **kwargs: ran.append(steps))
+    assert cli.main(["run", "--preset", "smoke", "--out", str(tmp_path / "run"), "--only", "train", "-p",
+                     "interpolation_from=x", "-p", "sigmas=0.1", "-p", "epochs=1"]) == 0
+    assert ran == [["train"]]
+    assert capsys.readouterr().out.splitlines() == [
+        "note: no page this command runs reads -p interpolation_from: step interpolation's (--only interpolation); "
+        "-p sigmas: step noise's (--only noise)"]
+    pipeline.note_unread({"epochs": 1, "distance": "cosine"}, pipeline.step_notebooks(["train", "iqa"]))
+    assert capsys.readouterr().out == ""
+
+
 @pytest.mark.parametrize("step, table", [("similarity", "two_afc"), ("saliency", "saliency")])
 def test_only_runs_each_new_step(step, table, smoke_run_copy):
     assert cli.main(["run", "--preset", "smoke", "--out", str(smoke_run_copy), "--only", step]) == 0

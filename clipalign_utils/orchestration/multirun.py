@@ -23,8 +23,8 @@ from ..config import DRIVERS_FOLDER, resolve
 from ..errors import ParameterError, shell_arg
 from ..io import write_json
 from ..layout import RunDir, runs_in
-from .pipeline import (available_steps, check_step_runs, check_steps, execute, execute_step, run_notebook,
-                       split_given, step_notebooks)
+from .pipeline import (available_steps, check_step_runs, check_steps, execute, execute_step, note_unread,
+                       run_notebook, split_given, step_notebooks)
 from ..record import Resolved
 
 
@@ -68,6 +68,8 @@ def run_many(out: str | Path, preset: str | None = None, seeds: list[int] | None
     folder = record.resolve(out, preset, given)
     for name, run_resolved in resolved.items():  # what each step will run with, its datasets read, here too
         check_steps(out / name, steps, run_resolved)
+    if only is None:  # the command's own line (a launcher's jobs run with only)
+        note_unread(given, step_notebooks(steps + [registry.synthesis().name]))
     out.mkdir(parents=True, exist_ok=True)
     # the folder's kind (RunDir.kind), written before any run starts
     write_json(RunDir(out).record("runs"), {"preset": preset, "overrides": dict(overrides or {}),
@@ -138,6 +140,7 @@ def rerun_step(out: str | Path, step: str, preset: str | None = None, overrides:
         check_steps(run_dir, [step], run_resolved)
         check_step_runs(run_dir, [step], run_resolved)
     folder = record.resolve(out, preset, given)
+    note_unread(given, step_notebooks([step, registry.synthesis().name]))
     if entry.synthesis:  # the folder's synthesis alone, over its runs' tables as they stand
         synthesise(out, runs, folder, progress)
         return runs

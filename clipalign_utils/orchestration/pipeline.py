@@ -135,6 +135,22 @@ def split_given(overrides: Mapping, notebooks: Sequence[str], preset: str = "def
     return given, {k: v for k, v in overrides.items() if k not in given and k not in ("run_dir", "preset")}
 
 
+def note_unread(given: Mapping, notebooks: Sequence[str]) -> None:
+    """A line naming the ``-p`` values that no page of ``notebooks`` reads, and the steps that would: a step's
+    parameter given to a command that does not run the step would otherwise pass unnoticed (an audit:
+    ``-p interpolation_from=x`` without ``--only interpolation`` trained and measured a run as if unsaid)."""
+    read = set().union(*(declared_parameters(notebook) for notebook in notebooks))
+    unread = [name for name in given if name not in read]
+    if not unread:
+        return
+    steps = available_steps(optional=True)
+    readers = {name: [step for step in steps if name in declared_parameters(registry.get(step).notebook)]
+               for name in unread}
+    said = "; ".join(f"-p {name}" + (f": step {', '.join(readers[name])}'s (--only {readers[name][0]})"
+                                     if readers[name] else "") for name in unread)
+    print(f"note: no page this command runs reads {said}", flush=True)
+
+
 def step_notebooks(steps: Sequence[str]) -> list[str]:
     return [registry.get(step).notebook for step in steps]
 
@@ -583,6 +599,7 @@ def run_pipeline(out: str | Path, preset: str | None = None, only: str | None = 
         # A folder without a run fails here, in one line, not after a kernel has started and a page has run.
         check_run(run_dir, resolved.unless_preset("model"))
         check_step_runs(run_dir, steps, resolved)
+    note_unread(given, step_notebooks(steps))
     run_dir.mkdir(parents=True, exist_ok=True)
     execute(run_dir, steps, resolved, extra=extra, progress=progress)
     if only is not None:
