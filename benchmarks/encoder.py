@@ -7,8 +7,8 @@
 (c) the same model called image by image.
 Targets: (a) >= 0.8 x (b) and (a) >= 20 x (c). Ratios, not absolute times, are the point:
 they hold across machines, absolute numbers do not. Beside them, (a) against the machine's FLOP limit:
-the FLOP of one image's forward (``torch.utils.flop_counter``) at the rate of a 2048² matmul in the
-encoder's precision (fp32 on a CPU, fp16 under CUDA's autocast).
+the FLOP of one image's forward (``torch.utils.flop_counter``) at the rate of a matmul in the
+encoder's precision (2048² fp32 on a CPU, 8192² fp16 under CUDA's autocast: ``train.matmul_rate``).
 """
 from __future__ import annotations
 
@@ -24,7 +24,7 @@ from clipalign_utils import models
 from clipalign_utils.data.image_sets import ArrayImages
 from clipalign_utils.encoder import Encoder, preprocess_batch
 from torch.utils.flop_counter import FlopCounterMode
-from train import attention_counted, matmul_rate  # benchmarks/train.py, beside this file
+from train import attention_counted, matmul_name, matmul_rate  # benchmarks/train.py, beside this file
 
 
 def _best_of(fn, repeats: int) -> float:
@@ -90,7 +90,8 @@ def main() -> None:
     with torch.no_grad(), autocast, counter, attention_counted():
         model.encode_image(stacked[:args.batch_size])
     flops_per_image = counter.get_total_flops() / len(stacked[:args.batch_size])
-    rate = matmul_rate(device=device, dtype=torch.float16 if device.type == "cuda" else torch.float32)
+    dtype = torch.float16 if device.type == "cuda" else torch.float32
+    rate = matmul_rate(device=device, dtype=dtype)
     limit = rate / flops_per_image
     t_loop = _best_of(per_image, 1)
 
@@ -102,7 +103,7 @@ def main() -> None:
     print(f"(c) per-image loop          {rate_c:10.0f} img/s")
     print(f"a/b = {rate_a / rate_b:.2f}  (target >= 0.8)")
     print(f"a/c = {rate_a / rate_c:.1f}  (target >= 20)")
-    print(f"{flops_per_image / 1e6:.1f} MFLOP per image; 2048² matmul {rate / 1e9:.0f} GFLOP/s -> FLOP limit "
+    print(f"{flops_per_image / 1e6:.1f} MFLOP per image; {matmul_name(device, dtype)} {rate / 1e9:.0f} GFLOP/s -> FLOP limit "
           f"{limit:.0f} img/s; (a) = {rate_a / limit:.2f} of the FLOP limit")
 
 

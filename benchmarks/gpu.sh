@@ -7,38 +7,56 @@
 # The machine's image has torch but not open_clip, piq or papermill, and cannot download: first, here,
 #   .venv/bin/python scripts/device_wheels.py
 # then call the device tool with command "bash benchmarks/gpu.sh", carry [".whl"], timeout_s 480. Each part
-# has its own time limit and the next runs regardless; logs and tables come back under $OUT.
+# has its own time limit and the next runs regardless; logs and tables come back under $OUT. Parts named as
+# arguments run alone (a second call for one that failed: "bash benchmarks/gpu.sh default").
 set -uo pipefail
 cd "$(dirname "$0")/.."
 OUT=${OUT:-/tmp/clipalign-gpu}
+PARTS=" ${*:-encoder real_clip default} "
 mkdir -p "$OUT"
 if ! ls .whl/*.whl >/dev/null 2>&1; then
     echo "gpu.sh: no wheels in .whl/: run scripts/device_wheels.py here, then carry .whl" >&2
     exit 2
 fi
-python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target /tmp/site .whl/*.whl || exit 2
+if ! python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target /tmp/site \
+        .whl/*.whl > "$OUT/pip.log" 2>&1; then
+    echo "gpu.sh: installing the carried wheels failed (pip.log)" | tee -a "$OUT/device.txt" >&2
+    exit 2
+fi
 export PYTHONPATH="/tmp/site:$PWD" PYTHONUNBUFFERED=1
 {
+    echo "commit $(git rev-parse --short HEAD 2>/dev/null || echo unknown), $(date -u +%FT%TZ)"
     nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader
-    python3 -c "import torch, open_clip, piq, papermill; print('torch', torch.__version__, '| open_clip', open_clip.__version__, '| cuda', torch.cuda.is_available())"
     nproc
 } 2>&1 | tee "$OUT/device.txt"
+# Before the parts, in seconds: what they all import, and the GPU they all need (else nothing else runs).
+if ! timeout 120 python3 -c "import torch, open_clip, piq, papermill, clipalign_utils.cli; print('torch', torch.__version__, '| open_clip', open_clip.__version__, '| cuda', torch.cuda.is_available()); assert torch.cuda.is_available(), 'torch sees no GPU'" 2>&1 | tee -a "$OUT/device.txt"; then
+    echo "gpu.sh: the environment check failed (device.txt): no part was run" >&2
+    exit 2
+fi
 
 part() {  # part NAME SECONDS COMMAND...: its output in $OUT/NAME.log, its exit status and time in $OUT/times.txt
     local name=$1 limit=$2 started
     shift 2
     started=$(date +%s)
     echo "== $name"
-    timeout "$limit" "$@" > "$OUT/$name.log" 2>&1
+    timeout -k 15 "$limit" "$@" > "$OUT/$name.log" 2>&1  # (killed 15 s after its TERM if it lingers)
     local status=$?
     tail -n 25 "$OUT/$name.log"
     echo "$name: exit $status in $(( $(date +%s) - started )) s (limit $limit s)" | tee -a "$OUT/times.txt"
 }
 
-part encoder 90 python3 benchmarks/encoder.py --model ViT-B-32 --image-size 224 --n 20000 --batch-size 1024 --device cuda
-part real_clip 120 python3 benchmarks/real_clip_cost.py --device cuda --no-flops --out "$OUT/real_clip_cost_cuda.csv"
-part default 200 python3 -m clipalign_utils.cli run --preset default --out /tmp/gpu-default -p device=cuda --no-book
-if [ -d /tmp/gpu-default ]; then  # the tables (small), to compare with a CPU run's
-    (cd /tmp/gpu-default && find . -path '*/metrics/*.csv' -o -name train_log.csv | tar -czf "$OUT/default_tables.tgz" -T -)
+wants() { [[ "$PARTS" == *" $1 "* ]]; }
+
+wants encoder && part encoder 90 python3 benchmarks/encoder.py --model ViT-B-32 --image-size 224 --n 20000 \
+    --batch-size 1024 --device cuda
+wants real_clip && part real_clip 120 python3 benchmarks/real_clip_cost.py --device cuda --no-flops \
+    --out "$OUT/real_clip_cost_cuda.csv"
+if wants default; then
+    # a new folder each time: one left by an earlier call on a warm machine would be resumed, its steps skipped
+    RUN=$(mktemp -d "${TMPDIR:-/tmp}/gpu-default.XXXXXX")
+    part default 200 python3 -m clipalign_utils.cli run --preset default --out "$RUN" -p device=cuda --no-book
+    # the tables (small), to compare with a CPU run's
+    (cd "$RUN" && find . -path '*/metrics/*.csv' -o -name train_log.csv | tar -czf "$OUT/default_tables.tgz" -T -)
 fi
 cat "$OUT/times.txt"

@@ -5,8 +5,8 @@
 For each model at the default preset's batch size and input size:
 - FLOP per training sample: one forward and backward of both towers with the CLIP loss, counted by
   ``torch.utils.flop_counter`` (matmuls and convolutions; what the limit is made of).
-- The FLOP limit: a 2048² fp32 matmul at this process's thread count gives the machine's rate; the
-  limit in samples/s is that rate over the FLOP per sample.
+- The FLOP limit: a 2048² fp32 matmul at this process's thread count (on a GPU, 8192², the device's)
+  gives the machine's rate; the limit in samples/s is that rate over the FLOP per sample.
 - Model side: the trainer's step (forward, loss, backward, AdamW, temperature clamp) on batches already
   normalised and tokenised, in samples/s and as a share of the limit.
 - Data side: what the trainer does per batch before the model (index the epoch's images, to float,
@@ -39,12 +39,27 @@ from clipalign_utils import config, models, train
 from clipalign_utils.data.world import make_pairs, training_world
 
 
-def matmul_rate(n: int = 2048, repeats: int = 5, device: str | torch.device = "cpu",
+# A GPU's matmul must be long against its launch and the synchronisation that times it (a 2048² fp16
+# matmul is tens of microseconds on an H100): 8192², ten to a timing, there.
+MATMUL_SIZE = {"cpu": 2048, "cuda": 8192}
+
+
+def matmul_name(device: str | torch.device = "cpu", dtype: torch.dtype = torch.float32) -> str:
+    """The matmul :func:`matmul_rate` times on ``device``, as the benchmarks print it: "2048² fp32 matmul"."""
+    n = MATMUL_SIZE.get(torch.device(device).type, 2048)
+    return f"{n}² {str(dtype).removeprefix('torch.').replace('float', 'fp')} matmul"
+
+
+def matmul_rate(n: int | None = None, repeats: int = 5, device: str | torch.device = "cpu",
                 dtype: torch.dtype = torch.float32) -> float:
-    """FLOP/s of an n×n matmul (fp32 unless ``dtype``) at the process's thread count (best of ``repeats``)."""
+    """FLOP/s of an n×n matmul (fp32 unless ``dtype``; n from :data:`MATMUL_SIZE` by default) at the process's
+    thread count, best of ``repeats`` (on a GPU, each timing ten matmuls)."""
+    device = torch.device(device)
+    n = n or MATMUL_SIZE.get(device.type, 2048)
+    per = 10 if device.type == "cuda" else 1
     a, b = torch.randn(n, n, device=device, dtype=dtype), torch.randn(n, n, device=device, dtype=dtype)
     a @ b
-    best = min(_timed(lambda: a @ b) for _ in range(repeats))
+    best = min(_timed(lambda: [a @ b for _ in range(per)]) for _ in range(repeats)) / per
     return 2 * n ** 3 / best
 
 
@@ -63,6 +78,8 @@ def attention_counted():
 
 
 def _timed(fn) -> float:
+    if torch.cuda.is_available():
+        torch.cuda.synchronize()  # nothing queued before counts
     start = time.perf_counter()
     fn()
     if torch.cuda.is_available():
@@ -135,7 +152,8 @@ def measure(model: str, steps: int, device: torch.device, rate: float, whole_def
     # the checkpoint saves, weigh five times as much).
     whole = params if whole_default else config.resolve(
         "default", model=model, device=str(device), samples_per_epoch=steps * batch_size,
-        early_checkpoints=(0.5,), warmup=2)
+        early_checkpoints=(0.5,), warmup=2,
+        bn_batches=min(steps, config.PRESETS["default"]["bn_batches"]))  # (interpolation's; at most an epoch's)
     with tempfile.TemporaryDirectory() as run_dir:
         whole_rate = whole["epochs"] * whole["samples_per_epoch"] / _timed(
             lambda: train.train(run_dir, whole, progress=False))
@@ -154,9 +172,9 @@ def main() -> None:
                         help="a short whole training for the default model too (epochs of --steps batches)")
     args = parser.parse_args()
     device = models.resolve_device(args.device)
-    rate = matmul_rate()
+    rate = matmul_rate(device=device)  # training runs in fp32 on either device
     where = torch.cuda.get_device_name(device) if device.type == "cuda" else f"CPU ({torch.get_num_threads()} threads)"
-    print(f"{where}: 2048² fp32 matmul {rate / 1e9:.0f} GFLOP/s")
+    print(f"{where}: {matmul_name(device)} {rate / 1e9:.0f} GFLOP/s")
     results = [measure(model, args.steps, device, rate, whole_default=i == 0 and not args.short)
                for i, model in enumerate(args.models.split(","))]
     for r in results:
@@ -169,8 +187,8 @@ def main() -> None:
         print(f"  whole training (train.train)         {r['whole_rate']:8.0f} samples/s = {r['whole_rate'] / r['limit']:.2f} of the FLOP limit ({r['whole']})")
     default = results[0]
     # This machine's rate can drift within minutes (shared hosts): the limit is the rate measured first.
-    after = matmul_rate()
-    print(f"2048² fp32 matmul after the measurements: {after / 1e9:.0f} GFLOP/s; against the mean of the two "
+    after = matmul_rate(device=device)
+    print(f"{matmul_name(device)} after the measurements: {after / 1e9:.0f} GFLOP/s; against the mean of the two "
           f"rates, the whole training is {default['whole_rate'] * default['flops'] / ((rate + after) / 2):.2f} "
           f"of the FLOP limit")
     print(f"training {default['model']} (the default model, {default['whole']} training): {default['whole_rate']:.0f} samples/s = "
