@@ -749,3 +749,166 @@ def test_a_streamed_run_keeps_the_model_its_first_command_gave_over_the_source_s
     stream.run_streamed(out, str(source), "1,2", None, "iqa", "smoke", {}, progress=False)
     manifest = json.loads((out / "source.json").read_text())
     assert manifest["model"] == "tiny" and [c["epoch"] for c in manifest["checkpoints"]] == [1, 2]
+
+
+# --- an audit of the streamed sources (hand-made mutants each of these kills) ---------------------------
+def test_a_folder_source_offers_epoch_0_and_fractional_epochs_by_their_own_names(tmp_path):
+    """An early-checkpoint trajectory (epoch_0.pt, epoch_0.5.pt …): --at-epochs picks exactly the epochs named,
+    each under its own name (0.5 is not epoch 0 or 1), and an epoch between two is refused, not rounded."""
+    folder = tmp_path / "early" / "checkpoints"
+    folder.mkdir(parents=True)
+    for epoch in ("0", "0.5", "1", "2"):
+        (folder / f"epoch_{epoch}.pt").write_bytes(b"x")
+    source = sources.open_source(str(folder.parent))
+    assert sources.parse_epochs("0.5,0") == [0.0, 0.5]
+    assert [(c.epoch, c.name) for c in source.checkpoints()] == [(0.0, "epoch_0"), (0.5, "epoch_0.5"),
+                                                                 (1.0, "epoch_1"), (2.0, "epoch_2")]
+    picked = source.checkpoints(sources.parse_epochs("2,0.5,0"))
+    assert [(c.name, c.location) for c in picked] == [("epoch_0", str(folder / "epoch_0.pt")),
+                                                      ("epoch_0.5", str(folder / "epoch_0.5.pt")),
+                                                      ("epoch_2", str(folder / "epoch_2.pt"))]
+    assert stream.parse_keep("0.5", picked) == {"epoch_0.5"}
+    with pytest.raises(ParameterError, match=r"^--at-epochs 0\.25: .* has epochs 0, 0\.5, 1, 2$"):
+        source.checkpoints([0.25])
+
+
+def test_a_folder_source_given_as_its_checkpoints_folder_reads_the_run_s_params_txt(tmp_path):
+    run = tmp_path / "logs" / "myrun"
+    (run / "checkpoints").mkdir(parents=True)
+    (run / "checkpoints" / "epoch_1.pt").write_bytes(b"x")
+    (run / "params.txt").write_text("force_image_size: 32\nforce_quick_gelu: True\nmodel: ViT-B-16\n")
+    for spec in (run, run / "checkpoints"):
+        source = sources.open_source(str(spec))
+        assert source.architecture == "ViT-B-16" and source.build == {"force_image_size": "32",
+                                                                      "force_quick_gelu": "True"}, spec
+
+
+def test_url_template_bad_input_is_one_line(tmp_path):
+    """A template without {epoch}, a spec that is neither, and a server that cannot be reached: each one line
+    naming what was given, not a traceback of the HTTP client."""
+    import socket
+
+    with pytest.raises(ParameterError, match=r"^--checkpoints 'http://127\.0\.0\.1:1/epoch_1\.pt': a URL template "
+                                             r"needs \{epoch\} where the epoch goes$"):
+        sources.open_source("http://127.0.0.1:1/epoch_1.pt")
+    with pytest.raises(ParameterError, match=r"not a folder, a URL template with \{epoch\}, or laion-scaling:"):
+        sources.open_source(str(tmp_path / "nowhere"))
+    with socket.socket() as probe:  # a port nothing listens on
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    source = sources.open_source(f"http://127.0.0.1:{port}/run/epoch_{{epoch}}.pt")
+    with pytest.raises(CheckpointError, match=rf"^http://127\.0\.0\.1:{port}/run/epoch_1\.pt: ConnectionError: "):
+        source.checkpoints([1])
+
+
+def test_a_fetch_writes_only_a_part_file_and_refuses_a_size_the_source_did_not_announce(file_server, tmp_path):
+    handler, address = file_server
+    source = sources.open_source(f"{address}/epoch_{{epoch}}.pt")
+    first = source.checkpoints([1])[0]
+    dest = tmp_path / "checkpoints" / "epoch_1.pt"
+    download, seen = source._download, []
+
+    def watched(checkpoint, partial, progress):  # what lies on disk while the bytes arrive
+        download(checkpoint, partial, progress)
+        seen.append((partial.name, dest.exists()))
+    source._download = watched
+    source.fetch(first, dest, progress=False)
+    assert seen == [("epoch_1.pt.part", False)] and dest.read_bytes() == (handler.root / "epoch_1.pt").read_bytes()
+    announced = sources.RemoteCheckpoint(1, first.location, first.size + 1)
+    with pytest.raises(CheckpointError, match=rf"^{address}/epoch_1\.pt: fetched {first.size} bytes, the source says "
+                                              rf"{first.size + 1}: fetch again$"):
+        source.fetch(announced, tmp_path / "again" / "epoch_1.pt", progress=False)
+    assert list((tmp_path / "again").iterdir()) == []
+
+
+def test_a_url_checkpoint_s_version_is_its_last_modified_where_the_server_gives_no_etag(stand_ins, tmp_path):
+    handler = type("Files", (FileServer,), {"root": stand_ins, "gets": {}, "truncate": set(), "etag": False,
+                                            "last_modified": "Sun, 06 Dec 2026 10:00:00 GMT"})
+    server, address = start_server(handler)
+    try:
+        checkpoint = sources.open_source(f"{address}/epoch_{{epoch}}.pt").checkpoints([2])[0]
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert checkpoint.version == "Sun, 06 Dec 2026 10:00:00 GMT"
+    assert checkpoint.identity() == {"source": f"{address}/epoch_2.pt", "size": (stand_ins / "epoch_2.pt").stat().st_size,
+                                     "sha256": None, "version": "Sun, 06 Dec 2026 10:00:00 GMT"}
+
+
+def test_a_laion_run_the_release_table_lacks_spreads_its_samples_over_its_last_epoch(monkeypatch, tmp_path):
+    run = "Model-B-16_Data-80M_Samples-6B_lr-1e-3_bs-86k"
+    assert run not in sources.LAION_SAMPLES_PER_EPOCH
+    files = {f"full_checkpoints/{run}/epoch_{e}.pt": bytes([e]) * 10 for e in (1, 2, 3)}
+    server, address = start_server(type("Hub", (_Hub,), {"files": files}))
+    monkeypatch.setenv("HF_ENDPOINT", address)
+    monkeypatch.setenv("HF_HOME", str(tmp_path / "hf_home"))
+    try:
+        source = sources.open_source(f"laion-scaling:{run}")
+        listed = source.checkpoints()
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert source.samples_per_epoch == 2e9 and [c.samples_seen for c in listed] == [2e9, 4e9, 6e9]
+
+
+def test_the_manifest_names_the_source_and_each_checkpoint_s_place_and_identity(tmp_path):
+    """source.json: what the notebooks' pass reads a streamed run by (samples seen for the synthesis, a local
+    checkpoint at its own path, a fetched one by its source identity)."""
+    from clipalign_utils.checkpoints import discover_run
+
+    class Fetched(sources.URLSource):
+        samples_per_epoch = 4e8
+
+    remote = Fetched("http://127.0.0.1:1/epoch_{epoch}.pt")
+    wanted = [sources.RemoteCheckpoint(e, remote.url(e), 10 * e, f"{e:g}" * 64, e * 4e8, f'"v{e:g}"') for e in (1, 2)]
+    out = stream.RunDir(tmp_path / "fetched")
+    stream._write_manifest(out, remote, "tiny", wanted, {"epoch_2"})
+    manifest = json.loads(out.source_record.read_text())
+    assert {k: manifest[k] for k in ("source", "architecture", "samples_per_epoch", "model", "kept_weights",
+                                     "fetches")} == {"source": remote.spec, "architecture": None,
+                                                     "samples_per_epoch": 4e8, "model": "tiny",
+                                                     "kept_weights": ["epoch_2"], "fetches": []}
+    assert manifest["checkpoints"] == [{"name": f"epoch_{e}", "epoch": float(e), "samples_seen": e * 4e8, "local": False,
+                                        "source": f"http://127.0.0.1:1/epoch_{e}.pt", "size": 10 * e,
+                                        "sha256": f"{e}" * 64, "version": f'"v{e}"'} for e in (1, 2)]
+    assert (out.path / "params.txt").read_text() == "model: tiny\n"
+    run = discover_run(out.path)
+    assert [(c.path, c.identity) for c in run.checkpoints] == [(out.checkpoints / f"{c.name}.pt", c.identity())
+                                                               for c in wanted]
+    folder = tmp_path / "mine" / "checkpoints"
+    folder.mkdir(parents=True)
+    (folder / "epoch_1.pt").write_bytes(b"x")
+    local = sources.open_source(str(folder))
+    stream._write_manifest(stream.RunDir(tmp_path / "local"), local, "tiny", local.checkpoints())
+    entry = json.loads((tmp_path / "local" / "source.json").read_text())["checkpoints"][0]
+    assert entry["local"] is True and entry["source"] == str(folder / "epoch_1.pt")
+    assert [c.path for c in discover_run(tmp_path / "local").checkpoints] == [folder / "epoch_1.pt"]
+
+
+def test_another_url_template_into_a_streamed_run_is_refused(tmp_path):
+    out = stream.RunDir(tmp_path / "run")
+    first = sources.open_source("http://127.0.0.1:1/a/epoch_{epoch}.pt")
+    stream._write_manifest(out, first, "tiny", [])
+    stream._write_manifest(out, sources.open_source("http://127.0.0.1:1/a/epoch_{epoch}.pt"), "tiny", [])
+    with pytest.raises(ParameterError, match=r"analyses http://127\.0\.0\.1:1/a/epoch_\{epoch\}\.pt, not "
+                                             r"http://127\.0\.0\.1:1/b/epoch_\{epoch\}\.pt: use another --out"):
+        stream._write_manifest(out, sources.open_source("http://127.0.0.1:1/b/epoch_{epoch}.pt"), "tiny", [])
+
+
+def test_weights_on_disk_beyond_keep_weights_stop_the_fetch_and_a_stale_copy_is_fetched_anew(file_server, tmp_path,
+                                                                                           monkeypatch):
+    """A stray checkpoint in the run's checkpoints/ (none kept) stops the command before it fetches; a copy
+    of another size under a checkpoint's name, not measured yet (a command killed between fetch and measure,
+    then the file replaced at its URL), is fetched again rather than measured for the new file."""
+    handler, address = file_server
+    monkeypatch.setattr(stream, "execute", lambda *args, **kwargs: [])  # the notebooks' pass: another test
+    out, template = tmp_path / "run", f"{address}/epoch_{{epoch}}.pt"
+    (out / "checkpoints").mkdir(parents=True)
+    (out / "checkpoints" / "epoch_7.pt").write_bytes(b"someone's")
+    with pytest.raises(CheckpointError, match=r"checkpoints holds epoch_7\.pt beyond what --keep-weights allows"):
+        stream.run_streamed(out, template, "1", None, "iqa", "smoke", {"model": "tiny"}, progress=False)
+    assert handler.gets == {}
+    (out / "checkpoints" / "epoch_7.pt").unlink()
+    (out / "checkpoints" / "epoch_1.pt").write_bytes(b"\x80\x02stale" * 10)
+    stream.run_streamed(out, template, "1", None, "iqa", "smoke", {"model": "tiny"}, progress=False)
+    assert handler.gets == {"epoch_1.pt": 1} and stream.weight_files(stream.RunDir(out)) == []
