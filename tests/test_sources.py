@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from contextlib import contextmanager
 from pathlib import Path
 from urllib.parse import unquote, urlparse
 
@@ -80,6 +81,19 @@ def file_server(stand_ins):
     server.server_close()
 
 
+@contextmanager
+def laion_hub(monkeypatch, tmp_path, files: dict):
+    """huggingface_hub pointed at a loopback hub serving ``files`` (path in the repository -> bytes)."""
+    server, address = start_server(type("Hub", (_Hub,), {"files": files}))
+    monkeypatch.setenv("HF_ENDPOINT", address)
+    monkeypatch.setenv("HF_HOME", str(tmp_path / "hf_home"))
+    try:
+        yield
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
 # --- sources -----------------------------------------------------------------------------------------
 def test_laion_run_names_give_architecture_and_samples():
     assert sources.parse_laion_run(LAION_RUN) == ("ViT-B-32", 13e9)
@@ -137,10 +151,7 @@ def test_laion_scaling_source_through_hf_endpoint(monkeypatch, tmp_path):
     files = {f"full_checkpoints/{LAION_RUN}/epoch_{e}.pt": bytes([e]) * (1000 * e) for e in (1, 2, 4)}
     files[f"full_checkpoints/{LAION_RUN}/epoch_latest.pt"] = b"latest"
     files["full_checkpoints/Model-B-32_Data-80M_Samples-3B_lr-1e-3_bs-86k/epoch_1.pt"] = b"other run"
-    server, address = start_server(type("Hub", (_Hub,), {"files": files}))
-    monkeypatch.setenv("HF_ENDPOINT", address)
-    monkeypatch.setenv("HF_HOME", str(tmp_path / "hf_home"))
-    try:
+    with laion_hub(monkeypatch, tmp_path, files):
         source = sources.open_source(f"laion-scaling:{LAION_RUN}")
         listed = source.checkpoints()
         assert [c.epoch for c in listed] == [1, 2, 4] and source.architecture == "ViT-B-32"
@@ -160,9 +171,6 @@ def test_laion_scaling_source_through_hf_endpoint(monkeypatch, tmp_path):
         with pytest.raises(CheckpointError, match="is not the published"):
             source.fetch(bad, tmp_path / "again" / "epoch_2.pt", progress=False)
         assert not (tmp_path / "again" / "epoch_2.pt").exists()
-    finally:
-        server.shutdown()
-        server.server_close()
     # the hub unreachable (offline; the client's own retries take 24 s, so its last error is raised here): one
     # line naming the source and the cause, not the HTTP client's traceback
     import huggingface_hub
@@ -839,15 +847,9 @@ def test_a_laion_run_the_release_table_lacks_spreads_its_samples_over_its_last_e
     run = "Model-B-16_Data-80M_Samples-6B_lr-1e-3_bs-86k"
     assert run not in sources.LAION_SAMPLES_PER_EPOCH
     files = {f"full_checkpoints/{run}/epoch_{e}.pt": bytes([e]) * 10 for e in (1, 2, 3)}
-    server, address = start_server(type("Hub", (_Hub,), {"files": files}))
-    monkeypatch.setenv("HF_ENDPOINT", address)
-    monkeypatch.setenv("HF_HOME", str(tmp_path / "hf_home"))
-    try:
+    with laion_hub(monkeypatch, tmp_path, files):
         source = sources.open_source(f"laion-scaling:{run}")
         listed = source.checkpoints()
-    finally:
-        server.shutdown()
-        server.server_close()
     assert source.samples_per_epoch == 2e9 and [c.samples_seen for c in listed] == [2e9, 4e9, 6e9]
 
 
