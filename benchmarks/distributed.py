@@ -55,9 +55,9 @@ def main() -> None:
             run_dir = Path(tmp) / f"run{label}"
             shutil.copytree(trained, run_dir, ignore=shutil.ignore_patterns("cache"))
             times[label], outputs[label] = timed_run(run_dir, args.steps, threads, nproc)
-        tables = sorted((Path(tmp) / f"run{args.nproc}" / "metrics").glob("*.csv"))
-        same = bool(tables) and all((Path(tmp) / "run1" / "metrics" / p.name).read_bytes() == p.read_bytes()
-                                    for p in tables)
+        tables = {label: {p.name: p.read_bytes() for p in (Path(tmp) / f"run{label}" / "metrics").glob("*.csv")}
+                  for label in ("1", str(args.nproc))}
+        same = bool(tables["1"]) and tables["1"] == tables[str(args.nproc)]
     steps_one = sum(float(s) for s in re.findall(r"done in (\d+) s", outputs["1"]))
     steps_rank0 = sum(float(s) for s in re.findall(r"done in (\d+) s", outputs[str(args.nproc)]))
     print(f"{args.preset} run, {n_checkpoints} checkpoints, steps {args.steps}; {os.cpu_count()} CPU cores, "

@@ -6,13 +6,19 @@
 #   (3) the default run (three seeds, every step) with device=cuda, without the book.
 # The machine's image has torch but not open_clip, piq or papermill, and cannot download: first, here,
 #   .venv/bin/python scripts/device_wheels.py
-# then call the device tool with command "bash benchmarks/gpu.sh", carry [".whl"], timeout_s 480. Each part
+# then call the device tool with command "COMMIT=<hash> bash benchmarks/gpu.sh", carry [".whl"], timeout_s 480. Each part
 # has its own time limit and the next runs regardless; logs and tables come back under $OUT. Parts named as
 # arguments run alone (a second call for one that failed: "bash benchmarks/gpu.sh default").
 set -uo pipefail
 cd "$(dirname "$0")/.."
 OUT=${OUT:-/tmp/clipalign-gpu}
 PARTS=" ${*:-encoder real_clip default} "
+for name in $PARTS; do
+    case $name in encoder|real_clip|default) ;; *)
+        echo "gpu.sh: unknown part $name (parts: encoder real_clip default)" >&2; exit 2;; esac
+done
+# The commit measured: the device's copy of the tree may hold no .git, so the call can say it (COMMIT=<hash>).
+COMMIT=${COMMIT:-$(git rev-parse --short HEAD 2>/dev/null || echo unknown)}
 mkdir -p "$OUT"
 if ! ls .whl/*.whl >/dev/null 2>&1; then
     echo "gpu.sh: no wheels in .whl/: run scripts/device_wheels.py here, then carry .whl" >&2
@@ -25,7 +31,7 @@ if ! python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir 
 fi
 export PYTHONPATH="/tmp/site:$PWD" PYTHONUNBUFFERED=1
 {
-    echo "commit $(git rev-parse --short HEAD 2>/dev/null || echo unknown), $(date -u +%FT%TZ)"
+    echo "commit $COMMIT, $(date -u +%FT%TZ)"
     nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader
     nproc
 } 2>&1 | tee "$OUT/device.txt"
@@ -59,4 +65,4 @@ if wants default; then
     # the tables (small), to compare with a CPU run's
     (cd "$RUN" && find . -path '*/metrics/*.csv' -o -name train_log.csv | tar -czf "$OUT/default_tables.tgz" -T -)
 fi
-cat "$OUT/times.txt"
+cat "$OUT/times.txt" 2>/dev/null || true

@@ -45,9 +45,11 @@ MATMUL_SIZE = {"cpu": 2048, "cuda": 8192}
 
 
 def matmul_name(device: str | torch.device = "cpu", dtype: torch.dtype = torch.float32) -> str:
-    """The matmul :func:`matmul_rate` times on ``device``, as the benchmarks print it: "2048² fp32 matmul"."""
+    """The matmul :func:`matmul_rate` times by default on ``device``, as the benchmarks print it: "2048² fp32
+    matmul"."""
     n = MATMUL_SIZE.get(torch.device(device).type, 2048)
-    return f"{n}² {str(dtype).removeprefix('torch.').replace('float', 'fp')} matmul"
+    names = {torch.float32: "fp32", torch.float16: "fp16", torch.bfloat16: "bf16"}
+    return f"{n}² {names.get(dtype, str(dtype).removeprefix('torch.'))} matmul"
 
 
 def matmul_rate(n: int | None = None, repeats: int = 5, device: str | torch.device = "cpu",

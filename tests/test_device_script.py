@@ -69,6 +69,7 @@ def test_the_gpu_script_runs_the_parts_named_each_default_run_in_a_new_folder(tm
     """An audit: a second call on a warm machine resumed the first's default run from its fixed folder (its steps
     skipped, a near-zero time recorded); a part that failed could only be run again with all the others."""
     repo, env = _fake_machine(tmp_path)
+    env["COMMIT"] = "abc1234"  # the call says which commit: the device's copy may hold no .git
     for _ in range(2):
         done = subprocess.run(["bash", "benchmarks/gpu.sh", "default"], cwd=repo, env=env, capture_output=True,
                               text=True)
@@ -80,7 +81,12 @@ def test_the_gpu_script_runs_the_parts_named_each_default_run_in_a_new_folder(tm
     assert folders[0] != folders[1] and all(Path(f).parent == tmp_path / "tmp" for f in folders)
     times = (tmp_path / "out" / "times.txt").read_text().splitlines()
     assert len(times) == 2 and all(line.startswith("default: exit 0 in ") for line in times)
-    assert (tmp_path / "out" / "device.txt").read_text().startswith("commit ")
+    assert (tmp_path / "out" / "device.txt").read_text().startswith("commit abc1234, ")
+    # a misspelt part stops before anything is installed or run (it ran nothing, then failed on times.txt)
+    done = subprocess.run(["bash", "benchmarks/gpu.sh", "defualt"], cwd=repo, env=env, capture_output=True, text=True)
+    assert done.returncode == 2
+    assert done.stderr.strip() == "gpu.sh: unknown part defualt (parts: encoder real_clip default)"
+    assert (tmp_path / "calls.txt").read_text().splitlines() == calls
 
 
 def test_the_gpu_script_stops_before_any_part_when_its_environment_fails(tmp_path):

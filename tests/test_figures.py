@@ -153,7 +153,7 @@ def test_at_chance_checkpoints_without_a_value_are_still_shown_as_such():
         c, matplotlib.collections.FillBetweenPolyCollection)]
     assert crosses.get_offsets().tolist() == [[0.0, 0.0], [1.0, 0.0]]
     labels = [text.get_text() for text in fig.legends[0].get_texts()]
-    assert labels[-1] == "(c), (d) on 0: at chance, no value (left out of the trend)"
+    assert labels[-1] == "(d) on 0: clean accuracy at chance, drop undefined"
     plt.close(fig)
     table = pd.DataFrame({"epoch": [1.0, 0.0, 2.0], "shape_bias": [0.45, 0.5, 0.7], "lo": [0.3, 0.4, 0.6],
                           "hi": [0.6, 0.6, 0.8], "shape_at_chance": [True, True, False]})

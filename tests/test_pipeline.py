@@ -92,8 +92,8 @@ def test_a_parameter_no_page_of_the_command_reads_is_said(tmp_path, monkeypatch,
                      "interpolation_from=x", "-p", "sigmas=0.1", "-p", "epochs=1"]) == 0
     assert ran == [["train"]]
     assert capsys.readouterr().out.splitlines() == [
-        "note: no page this command runs reads -p interpolation_from: step interpolation's (--only interpolation); "
-        "-p sigmas: step noise's (--only noise)"]
+        "note: no page this command runs reads -p interpolation_from (read by step interpolation: --only "
+        "interpolation); -p sigmas (read by step noise: --only noise)"]
     pipeline.note_unread({"epochs": 1, "distance": "cosine"}, pipeline.step_notebooks(["train", "iqa"]))
     assert capsys.readouterr().out == ""
 

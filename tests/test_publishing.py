@@ -421,7 +421,13 @@ def test_the_synthesis_given_runs_elsewhere_reads_and_trains_them_not_its_output
     run, out = tmp_path / "run", tmp_path / "out"
     assert step_page.open_runs({"run_dir": str(out), "run_dirs": str(run)}) == ([run], resolved.params)
     assert calls == [("read", run), ("train", run), ("record", str(out))] and not out.exists()
-    # a folder of runs written by the command (its runs.json) answers for itself, as the CLI's synthesis has it
+    # a run given as run_dir is no folder of runs either: the run named answers for itself
+    other = tmp_path / "other"
+    (other / "checkpoints").mkdir(parents=True)
+    calls.clear()
+    step_page.open_runs({"run_dir": str(other), "run_dirs": str(run), "auto_train": False})
+    assert calls == [("read", run), ("record", str(other))]
+    # a folder of runs (the command's, with runs inside) answers for itself, as the CLI's synthesis has it
     (out / "tiny-seed0" / "checkpoints").mkdir(parents=True)
     calls.clear()
     step_page.open_runs({"run_dir": str(out), "run_dirs": str(run), "auto_train": False})

@@ -245,7 +245,8 @@ def peak_claim(df: pd.DataFrame, peak: registry.PeakClaim, column: str, step: st
     # On a seed-mean curve (seed_means) the drop is each seed's at the early checkpoint the other seeds peak at
     # (peak.held_out_drops) and the interval is over the seeds; one run's is its bootstrap of its own maximum.
     n_seeds = int(first["n_seeds"]) if "n_seeds" in df.columns and np.isfinite(float(first["n_seeds"])) else 1
-    n_tested = int(first.get(f"{drop_column}_n_seeds", n_seeds))  # the seeds whose drop is defined
+    tested = first.get(f"{drop_column}_n_seeds", n_seeds)  # the seeds whose drop is defined
+    n_tested = int(tested) if pd.notna(tested) else n_seeds
     early = "max early" if n_seeds <= 1 else "held-out early"
     seeds = f"{n_tested} of {n_seeds}" if n_tested < n_seeds else f"{n_seeds}"
     over = (f"paired bootstrap over {items}" if n_seeds <= 1 else

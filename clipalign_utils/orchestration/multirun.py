@@ -68,7 +68,7 @@ def run_many(out: str | Path, preset: str | None = None, seeds: list[int] | None
     folder = record.resolve(out, preset, given)
     for name, run_resolved in resolved.items():  # what each step will run with, its datasets read, here too
         check_steps(out / name, steps, run_resolved)
-    if only is None:  # the command's own line (a launcher's jobs run with only)
+    if not only:  # the command's own line, planning a launcher's jobs too (each job runs with its own only)
         note_unread(given, step_notebooks(steps + [registry.synthesis().name]))
     out.mkdir(parents=True, exist_ok=True)
     # the folder's kind (RunDir.kind), written before any run starts

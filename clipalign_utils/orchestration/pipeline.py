@@ -146,7 +146,7 @@ def note_unread(given: Mapping, notebooks: Sequence[str]) -> None:
     steps = available_steps(optional=True)
     readers = {name: [step for step in steps if name in declared_parameters(registry.get(step).notebook)]
                for name in unread}
-    said = "; ".join(f"-p {name}" + (f": step {', '.join(readers[name])}'s (--only {readers[name][0]})"
+    said = "; ".join(f"-p {name}" + (f" (read by step {', '.join(readers[name])}: --only {readers[name][0]})"
                                      if readers[name] else "") for name in unread)
     print(f"note: no page this command runs reads {said}", flush=True)
 

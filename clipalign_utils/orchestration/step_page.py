@@ -122,10 +122,11 @@ def open_runs(namespace: dict) -> tuple[list[Path], dict]:
     _opened(namespace)
     run_dir = namespace["run_dir"]
     runs = results.parse_run_dirs(namespace.get("run_dirs"), run_dir)
-    # Given runs elsewhere, a run_dir that is no run or folder of runs is only where the synthesis is written:
-    # the first run's record answers for the parameters, and a single run is the one trained and measured (an
-    # audit: the empty output folder was trained, then the page refused the run it was given).
-    source = run_dir if RunDir(run_dir).kind is not None else runs[0]
+    # Given runs elsewhere, a run_dir that is no folder of runs (the command's) is only where the synthesis is
+    # written: the first run's record answers for the parameters, and a single run is the one trained and
+    # measured (an audit: the empty output folder was trained, then the page refused the run it was given).
+    given_runs = namespace.get("run_dirs") is not None
+    source = runs[0] if given_runs and RunDir(run_dir).kind in (None, "run") else run_dir
     resolved = record.for_page(namespace, source, registry.synthesis().name)
     if len(runs) == 1 and _auto_train(namespace):
         ensure_run(runs[0], resolved)

@@ -55,7 +55,7 @@ def value_label(value) -> str:
         return str(value).lower()
     if isinstance(value, float):
         short = f"{value:g}"  # six significant digits, unless two values would then share a folder
-        return short if float(short) == value else repr(value)
+        return short if float(short) == value else format_value(float(value))
     if isinstance(value, tuple):
         return "+".join(value_label(item) for item in value)
     return str(value).replace(os.sep, "_")

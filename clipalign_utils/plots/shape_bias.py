@@ -7,6 +7,7 @@ from typing import Sequence
 import numpy as np
 import pandas as pd
 
+from ..metrics.tradeoff import at_chance
 from .common import epoch_axis, plt, top_axis
 from .world import image_grid
 
@@ -27,8 +28,7 @@ def shape_bias_curve(table: pd.DataFrame, human_reference: float | None = None,
     whose cue-conflict decisions are at chance (``shape_at_chance``), which the shift and the synthesis' trend
     leave out, are hollow points off the line, as the synthesis draws them."""
     table = table.sort_values("epoch")
-    chance = (table["shape_at_chance"].fillna(False).astype(bool) if "shape_at_chance" in table.columns
-              else pd.Series(False, index=table.index))
+    chance = at_chance(table, "shape_bias")
     fig, ax = plt.subplots(figsize=(6.4, 3.6))
     above = table[~chance]
     ax.fill_between(above["epoch"], above["lo"], above["hi"], alpha=0.25, color=LAST_COLOUR, lw=0,

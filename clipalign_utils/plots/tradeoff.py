@@ -93,8 +93,8 @@ def summary_figure(means: pd.DataFrame, noise_means: pd.DataFrame, by: str = "sc
     over seeds; one run is a group of one and keeps its own intervals. In (a) the line style tells the
     noise level; ``clean_only`` draws clean accuracy alone, for many groups. In (c) and (d) the checkpoints
     at chance for the panel's measure (``shape_at_chance``, ``at_chance``: ``metrics.tradeoff.at_chance``),
-    which the trends leave out, are hollow points off the line, or crosses on 0 where they have no value (a
-    drop from a clean accuracy at chance)."""
+    which the trends leave out, are hollow points off the line; in (d), where a drop is undefined (a clean
+    accuracy at chance), a cross on 0, as page 4 marks it."""
     if clean_only:
         noise_means = noise_means[noise_means["sigma"] == 0]
     scales = list(dict.fromkeys(means[by]))
@@ -128,8 +128,8 @@ def summary_figure(means: pd.DataFrame, noise_means: pd.DataFrame, by: str = "sc
                 drew_at_chance = True
                 ax.scatter(rows.loc[defined, "epoch"], values[defined], s=16,
                            **_hollow(color, f"{scale}: at chance (left out)"))
-            if (chance & ~defined).any():  # no value at all (a drop from an accuracy at chance): a cross on 0,
-                drew_undefined = True      # as page 4 marks it
+            if measure == "noise_drop" and (chance & ~defined).any():  # no drop (an accuracy at chance has
+                drew_undefined = True                                     # none to lose): a cross on 0, as page 4
                 ax.scatter(rows.loc[chance & ~defined, "epoch"], np.zeros(int((chance & ~defined).sum())), s=30,
                            marker="x", color=color, lw=1.2, zorder=3)
         for ax, (column, _, _) in zip(axes[4:], extra):
@@ -157,7 +157,7 @@ def summary_figure(means: pd.DataFrame, noise_means: pd.DataFrame, by: str = "sc
 def _legend_below(fig, axes, groups: list[tuple], styles: list[tuple], hollow: bool, crossed: bool = False) -> None:
     """One legend for every panel, under them: a many-group figure's per-panel legends hid its curves.
     ``groups``: (colour, label); ``styles``: (line style, noise level) of panel (a); ``hollow``: whether any
-    at-chance point is drawn; ``crossed``: whether any at-chance checkpoint without a value is marked on 0."""
+    at-chance point is drawn; ``crossed``: whether any checkpoint without a drop is marked on (d)'s 0."""
     from matplotlib.lines import Line2D
 
     handles = [Line2D([], [], color=color, marker="o", ms=3, label=label) for color, label in groups]
@@ -167,7 +167,7 @@ def _legend_below(fig, axes, groups: list[tuple], styles: list[tuple], hollow: b
                               label="(c), (d): at chance, left out of the trend"))
     if crossed:
         handles.append(Line2D([], [], ls="none", marker="x", color="grey",
-                              label="(c), (d) on 0: at chance, no value (left out of the trend)"))
+                              label="(d) on 0: clean accuracy at chance, drop undefined"))
     columns = min(len(handles), max(1, len(axes)))
     rows = -(-len(handles) // columns)
     legend_height = 0.22 * rows + 0.15  # inches

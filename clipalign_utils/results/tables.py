@@ -17,24 +17,25 @@ def read_metric(run_dir: str | Path, name: str) -> pd.DataFrame:
     table_schema = registry.table(name)
     path = RunDir(run_dir).table(table_schema.name)
     if not path.exists():
-        step = registry.step_of_table(name).name
-        raise ParameterError(f"{path} is missing: run the {step} step first "
-                             f"(clipalign run --out {shell_arg(run_dir)} --only {step})")
+        raise ParameterError(f"{path} is missing: {_run_step(run_dir, name, 'first')}")
     data = path.read_bytes()
     record.check_written(run_dir, table_schema.name, path, data)
     record.note_table_read(path, data)  # the page that reads it records what it was made from
     try:
         table = pd.read_csv(BytesIO(data))
     except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as error:
-        step = registry.step_of_table(name).name
-        raise ParameterError(f"{path} cannot be read as a table ({type(error).__name__}: {error}): run the {step} "
-                             f"step again (clipalign run --out {shell_arg(run_dir)} --only {step})") from None
+        raise ParameterError(f"{path} cannot be read as a table ({type(error).__name__}: {error}): "
+                             f"{_run_step(run_dir, name, 'again')}") from None
     missing = table_schema.missing_columns(table.columns)
     if missing:  # an older version's table, most often
-        step = registry.step_of_table(name).name
-        raise ParameterError(f"{path} lacks the column(s) {', '.join(missing)}: run the {step} step again "
-                             f"(clipalign run --out {shell_arg(run_dir)} --only {step})")
+        raise ParameterError(f"{path} lacks the column(s) {', '.join(missing)}: {_run_step(run_dir, name, 'again')}")
     return table
+
+
+def _run_step(run_dir: str | Path, table: str, when: str) -> str:
+    """What to do about a table that is missing or unusable: the step that writes it, and its command."""
+    step = registry.step_of_table(table).name
+    return f"run the {step} step {when} (clipalign run --out {shell_arg(run_dir)} --only {step})"
 
 
 def has_table(run_dir: str | Path, name: str) -> bool:

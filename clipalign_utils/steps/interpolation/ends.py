@@ -26,7 +26,8 @@ def _named(run: Run, params: Mapping, parameter: str) -> Checkpoint:
 
 
 def _to(run: Run, params: Mapping) -> Checkpoint:
-    return run.checkpoints[-1] if params["interpolation_to"] == "last" else _named(run, params, "interpolation_to")
+    return (run.checkpoints[-1] if params["interpolation_to"] == KEYWORDS["interpolation_to"]
+            else _named(run, params, "interpolation_to"))
 
 
 def endpoints(run: Run, params: Mapping) -> tuple[Checkpoint, Checkpoint]:
@@ -35,7 +36,7 @@ def endpoints(run: Run, params: Mapping) -> tuple[Checkpoint, Checkpoint]:
     Two names for one checkpoint are refused (nothing lies between); the peak may be the ``to`` checkpoint
     (then the line is one point, and the page says so)."""
     end = _to(run, params)
-    if params["interpolation_from"] != "peak":
+    if params["interpolation_from"] != KEYWORDS["interpolation_from"]:
         start = _named(run, params, "interpolation_from")
         if start == end:
             raise ParameterError(f"parameter interpolation_from={params['interpolation_from']!r} is the "
@@ -65,7 +66,7 @@ def check_run(run: Run, values: Mapping, running: Collection[str]) -> None:
     the run lacks, an ``iqa.csv`` without the distance, or an end whose weights are gone (a streamed run's),
     is one line there. With ``peak`` and the IQA step in this command (``running``), only
     ``interpolation_to``: the peak is read from the table it writes."""
-    ends = [_to(run, values)] if values["interpolation_from"] == "peak" and "iqa" in running else endpoints(run, values)
+    ends = [_to(run, values)] if values["interpolation_from"] == KEYWORDS["interpolation_from"] and "iqa" in running else endpoints(run, values)
     if values.get("bn_statistics") == "reestimate" and vision_has_batchnorm(run.model_name):
         check_reestimation(run)  # (a tower the config does not describe: the step checks it once loaded)
     for checkpoint in ends:
