@@ -10,6 +10,7 @@ from __future__ import annotations
 import dataclasses
 import errno
 import hashlib
+import io
 import json
 import zlib
 from pathlib import Path
@@ -26,7 +27,7 @@ from clipalign_utils.data.kadid10k import load_kadid10k
 from clipalign_utils.data.mit1003 import load_mit1003
 from clipalign_utils.data.nights import load_nights
 from clipalign_utils.data.tid2013 import load_tid2013
-from clipalign_utils.errors import DatasetError
+from clipalign_utils.errors import DatasetError, ParameterError
 from clipalign_utils.orchestration.publish import PROGRESS_SEGMENT
 from fixtures_real import (make_bapps, make_cat2000, make_cifar100, make_geirhos, make_kadid10k, make_mit1003,
                            make_nights, make_tid2013, stored_rar, tar_folder, zip_folder)
@@ -232,7 +233,12 @@ def test_a_file_the_index_names_but_the_archive_lacks_and_an_error_page_are_refu
     (["nights", "--to", "{to}", "--url", "http://127.0.0.1:9/a.zip", "--mirror", "http://127.0.0.1:9"],
      "give one"),
     (["nights", "--to", "{to}", "--sha256", "abc"], "--sha256 'abc'"),
+    (["nights", "--to", "{to}", "--sha256", "g" * 64], "--sha256 'gggg"),  # 64 characters, not hex
     (["mit1003", "--to", "{to}", "--sha256", "0" * 64], "give 2 SHA-256"),
+    # given empty (an unset shell variable), not taken for "not given" (an audit: the official host was fetched)
+    (["nights", "--to", "{to}", "--url", ""], "--url '': give the http(s) address of the archive"),
+    (["nights", "--to", "{to}", "--mirror", ""], "--mirror '': give the http(s) address"),
+    (["nights", "--to", "{to}", "--url", "", "--mirror", "http://127.0.0.1:9"], "give one"),
 ])
 def test_bad_arguments_are_one_line_before_any_folder_is_made(args, message, tmp_path, capsys):
     to = tmp_path / "data"
@@ -668,3 +674,134 @@ def test_a_gzipped_archive_labelled_as_gzip_encoded_is_kept_as_served(server, tm
     whole = (served / "cifar-100-python.tar.gz").stat().st_size
     assert handler.sent == {"cifar-100-python.tar.gz": whole - whole // 2}  # the rest only
     assert len(load_cifar100(to / "cifar100")[0]) == READ["cifar100"][1]
+
+
+def test_the_default_source_is_the_release_s_own_url_and_a_mirror_s_trailing_slash_is_one(server, tmp_path,
+                                                                                            monkeypatch, capsys):
+    """Without --url or --mirror each archive comes from the release's own URL (here on 127.0.0.1); --mirror
+    BASE/ asks BASE/<file name>, not BASE//<file name> (a server may not take the two for one)."""
+    served, address, handler = server
+    _serve("mit1003", tmp_path, served, monkeypatch)
+    release = fetch.RELEASES["mit1003"]
+    monkeypatch.setitem(fetch.RELEASES, "mit1003", dataclasses.replace(release, archives=tuple(
+        dataclasses.replace(a, url=f"{address}/{a.file_name}") for a in release.archives)))
+    to = tmp_path / "data"
+    code, out, err = _fetch(capsys, "mit1003", "--to", to)
+    assert code == 0, err
+    assert handler.gets == {"ALLSTIMULI.zip": 1, "ALLFIXATIONMAPS.zip": 1}
+    assert len(load_mit1003(to / "mit1003", image_size=32)) == READ["mit1003"][1]
+    code, _, err = _fetch(capsys, "nights", "--to", tmp_path / "other", "--mirror", f"{address}/moved/")
+    assert code == 2 and err.count("\n") == 1 and f"{address}/moved/nights.zip: HTTP 404" in err, err
+
+
+def test_cifar100_s_pickles_are_held_to_torchvision_s_md5s_when_fetched_and_when_found_there(server, tmp_path,
+                                                                                              monkeypatch, capsys):
+    """An archive under another name (no published checksum to hold it to) whose pickles are not torchvision's
+    is refused; a fetched folder whose pickle was re-saved since is named, not taken as already there."""
+    served, address, handler = server
+    _serve("cifar100", tmp_path, served, monkeypatch, checksums="none")  # torchvision's pickle MD5s stay
+    (served / "cifar-100-python.tar.gz").rename(served / "cifar100-copy.tgz")
+    to = tmp_path / "data"
+    copy = f"{address}/cifar100-copy.tgz"
+    code, _, err = _fetch(capsys, "cifar100", "--to", to, "--url", copy)
+    assert code == 2 and err.count("\n") == 1 and "torchvision's CIFAR100 list" in err, err
+    _nothing_accepted(to, "cifar100")
+    pickles = tmp_path / "src" / "cifar-100-python"
+    monkeypatch.setattr(fetch, "CIFAR100_FILE_MD5", {f: _md5(pickles / f) for f in ("test", "meta")})
+    assert _fetch(capsys, "cifar100", "--to", to, "--url", copy)[0] == 0
+    import pickle
+
+    test = to / "cifar100" / "cifar-100-python" / "test"
+    test.write_bytes(pickle.dumps(pickle.loads(test.read_bytes(), encoding="latin1"), protocol=4))  # re-saved
+    assert READ["cifar100"][0](to / "cifar100") == READ["cifar100"][1]  # the loader still reads it
+    handler.gets.clear()
+    code, _, err = _fetch(capsys, "cifar100", "--to", to, "--url", copy)
+    assert code == 2 and err.count("\n") == 1 and "exists but is not a complete CIFAR-100" in err, err
+    assert "torchvision's CIFAR100 list" in err and handler.gets == {}
+
+
+def test_a_member_that_would_leave_the_folder_is_not_written_outside_it(server, tmp_path, monkeypatch, capsys):
+    """A tar member ../…: the fetch is refused (the tar 'data' filter); a zip member ../… is written inside (zipfile
+    strips it), and the dataset is read; a RAR member ..\\… read by libarchive is refused. Nothing lands outside."""
+    import tarfile
+    import zipfile
+
+    import fixtures_real
+
+    served, address, _ = server
+    _serve("geirhos", tmp_path, served, monkeypatch, checksums="none")
+    with tarfile.open(served / "cue-conflict.tar.gz", "r:gz") as tf:
+        members = [(m, tf.extractfile(m).read() if m.isfile() else None) for m in tf.getmembers()]
+    with tarfile.open(served / "cue-conflict.tar.gz", "w:gz") as tf:
+        for member, data in members:
+            tf.addfile(member, io.BytesIO(data) if data is not None else None)
+        outside = tarfile.TarInfo("../../escaped.txt")
+        outside.size = 7
+        tf.addfile(outside, io.BytesIO(b"escaped"))
+    to = tmp_path / "deep" / "data"
+    code, _, err = _fetch(capsys, "geirhos", "--to", to, "--url", f"{address}/cue-conflict.tar.gz")
+    assert code == 2 and err.count("\n") == 1 and "cue-conflict.tar.gz" in err and "escaped.txt" in err, err
+    assert "with a member that would be written outside its folder, refused" in err
+    assert not list(tmp_path.rglob("escaped.txt"))
+    _nothing_accepted(to, "geirhos")
+
+    _serve("nights", tmp_path / "n", served, monkeypatch, checksums="none")
+    with zipfile.ZipFile(served / "nights.zip", "a") as zf:
+        zf.writestr("../../escaped.txt", "escaped")
+    code, _, err = _fetch(capsys, "nights", "--to", to, "--url", f"{address}/nights.zip")
+    assert code == 0, err
+    assert not list(tmp_path.rglob("escaped.txt")) and sorted(p.name for p in to.iterdir()) == ["nights"]
+
+    (tmp_path / "r").mkdir()
+    (tmp_path / "r" / "a.txt").write_text("escaped")
+    monkeypatch.setattr(fixtures_real, "_members", lambda folder, under: [("set/../../escaped.txt",
+                                                                          tmp_path / "r" / "a.txt")])
+    archive = stored_rar(tmp_path / "r", tmp_path, tmp_path / "r" / "set.rar")
+    with pytest.raises(DatasetError, match=r"set\.rar: member .*escaped\.txt' would leave the folder"):
+        fetch.unpack(archive, tmp_path / "r" / "x" / "y", rar_tools=("libarchive",))
+    assert not list(tmp_path.rglob("escaped.txt"))
+
+
+def test_what_a_killed_fetch_left_is_not_taken_as_done(server, tmp_path, monkeypatch, capsys):
+    """A fetch killed outright (nothing cleaned up) leaves its staging folder, maybe holding a dataset folder
+    half-unpacked: the next fetch starts it anew, and none of it reaches DIR/<dataset>. A download whose state
+    says complete but whose file is shorter than the size recorded (cut since) is fetched again, not unpacked."""
+    served, address, handler = server
+    _serve("nights", tmp_path, served, monkeypatch)
+    to = tmp_path / "data"
+    stale = to / ".fetch-nights" / "unpacked" / "nights"
+    stale.mkdir(parents=True)
+    (stale / "stale.txt").write_text("from the fetch that was killed")
+    (stale / "data.csv").write_text("id\n")
+    code, _, err = _fetch(capsys, "nights", "--to", to, "--mirror", address)
+    assert code == 0, err
+    assert sorted(p.name for p in to.iterdir()) == ["nights"] and not (to / "nights" / "stale.txt").exists()
+    assert len(load_nights(to / "nights", "test")) == READ["nights"][1]
+
+    fetch.shutil.rmtree(to)
+    downloads = to / ".fetch-nights.partial"
+    downloads.mkdir(parents=True)
+    whole = (served / "nights.zip").read_bytes()
+    (downloads / "nights.zip").write_bytes(whole[:len(whole) // 2])
+    (downloads / "nights.zip.json").write_text(json.dumps({"url": f"{address}/nights.zip", "validator": '"x"',
+                                                           "size": len(whole), "complete": True}))
+    handler.gets.clear()
+    code, _, err = _fetch(capsys, "nights", "--to", to, "--mirror", address)
+    assert code == 0, err
+    assert handler.gets == {"nights.zip": 1} and sorted(p.name for p in to.iterdir()) == ["nights"]
+
+
+def test_a_bapps_folder_without_a_split_is_not_already_there_and_the_api_refuses_a_file_for_to(server, tmp_path,
+                                                                                              capsys):
+    """DIR/bapps holding a 2afc/ with neither train nor val is named, not said to be verified (nothing fetched);
+    fetch() called directly refuses a file for ``to`` before making anything (the CLI's own check comes first)."""
+    _, address, handler = server
+    (tmp_path / "data" / "bapps" / "2afc" / "other").mkdir(parents=True)
+    code, _, err = _fetch(capsys, "bapps", "--to", tmp_path / "data", "--mirror", address)
+    assert code == 2 and err.count("\n") == 1 and "exists but is not a complete BAPPS" in err, err
+    assert handler.gets == {}
+    a_file = tmp_path / "a_file"
+    a_file.write_text("not a folder")
+    with pytest.raises(ParameterError, match=f"^--to {a_file}: a file, not a folder$"):
+        fetch.fetch("nights", a_file, mirror=address, progress=False)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["a_file", "data", "served"]

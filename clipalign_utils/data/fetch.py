@@ -288,16 +288,18 @@ def file_hash(path: Path, algorithm: str = "sha256") -> str:
 def archive_urls(release: Release, url: str | None = None, mirror: str | None = None) -> list[str]:
     """The URL of each of ``release``'s archives: the official one, ``url`` (a single-archive release
     only) or ``mirror`` + the archive's file name."""
-    if url and mirror:
+    # (given empty, as an unset shell variable gives it, it is refused, not taken for "not given": that would
+    # download from the official host)
+    if url is not None and mirror is not None:
         raise ParameterError("--url and --mirror: give one (--url for a single archive, --mirror for a host "
                              "holding every archive by its file name)")
-    if url:
+    if url is not None:
         if len(release.archives) > 1:
             names = ", ".join(a.file_name for a in release.archives)
             raise ParameterError(f"--url: {release.name} has {len(release.archives)} archives ({names}); "
                                  f"use --mirror BASE, where BASE/<file name> serves each")
         return [_web_address(url, "--url", "the archive")]
-    if mirror:
+    if mirror is not None:
         base = _web_address(mirror, "--mirror", "the folder holding the archives").rstrip("/")
         return [base + "/" + a.file_name for a in release.archives]
     return [a.url for a in release.archives]
@@ -541,6 +543,9 @@ def unpack(archive: Path, dest: Path, progress: bool = False, rar_tools: tuple[s
             raise _no_space(dest, f"unpacking {archive.name}") from None
         raise DatasetError(f"{archive.name}: a damaged or truncated {kind} archive "
                            f"({type(error).__name__}: {_short(error)})") from None
+    except tarfile.FilterError as error:  # tarfile's data filter: a member's path or link leaves the folder
+        raise DatasetError(f"{archive.name}: a {kind} archive with a member that would be written outside its "
+                           f"folder, refused ({type(error).__name__}: {_short(error)})") from None
     except (zipfile.BadZipFile, tarfile.TarError, EOFError, ValueError) as error:
         raise DatasetError(f"{archive.name}: a damaged or truncated {kind} archive "
                            f"({type(error).__name__}: {_short(error)})") from None
