@@ -13,6 +13,7 @@ import pandas as pd
 
 from clipalign_utils.errors import ParameterError
 from clipalign_utils.metrics.stats import bootstrap_blocked_ci, bootstrap_mean_ci
+from clipalign_utils.metrics.tradeoff import at_chance
 
 
 def imagenet_category_decisions(cosine_logits, category_indices, scale: float = 100.0) -> np.ndarray:
@@ -120,7 +121,7 @@ def texture_then_shape(table: pd.DataFrame) -> dict:
     are of every checkpoint and the shift does not show.
     """
     table = table.sort_values("epoch").reset_index(drop=True)
-    chance = table["shape_at_chance"].fillna(False).astype(bool) if "shape_at_chance" in table.columns else None
+    chance = at_chance(table, "shape_bias") if "shape_at_chance" in table.columns else None
     left_out = table[chance] if chance is not None else table.iloc[:0]
     none_above = chance is not None and bool(chance.all())
     if chance is not None and not none_above:

@@ -7,6 +7,7 @@ import pandas as pd
 from ...checkpoints import Run
 from ...data.cue_conflict import HUMAN_SHAPE_BIAS, HUMAN_SHAPE_BIAS_SOURCE
 from ...metrics.shape_bias import texture_then_shape
+from ...metrics.tradeoff import at_chance
 from ...plots.shape_bias import cue_conflict_examples, decision_titles, per_class_panel, shape_bias_curve
 
 from .analysis import ShapeData, _early_and_last, conflicting, example_indices, predictions
@@ -66,7 +67,7 @@ def chance_sentences(shape_bias: pd.DataFrame) -> list[str]:
     if "shape_at_chance" not in shape_bias.columns:
         return []
     table = shape_bias.sort_values("epoch")
-    flagged = table[table["shape_at_chance"].fillna(False).astype(bool)]
+    flagged = table[at_chance(table, "shape_bias")]
     if flagged.empty:
         return [f"every checkpoint decides for a cue above chance (the interval of the share of images decided "
                 f"for the shape or the texture class lies above {table['cue_chance'].iloc[0]:.3f}, two of "
