@@ -82,19 +82,27 @@ def test_tid2013_a_dos_end_of_file_mark_is_not_a_line(tmp_path):
     mos.write_bytes(mos.read_bytes() + b"\x1a")  # Ctrl-Z, as DOS editors end a file
     assert len(load_tid2013(root)) == 27
 
-def test_tid2013_malformed_line_names_file_and_line(tmp_path):
-    root = make_tid2013(tmp_path)
+
+def _replace_mos_line(root: Path, index: int, line: bytes) -> tuple[Path, bytes]:
+    """Line ``index`` of ``root``'s mos_with_names.txt (CRLF, as released) replaced by ``line``: (the file, the
+    line it held)."""
     mos = root / "mos_with_names.txt"
     lines = mos.read_bytes().split(b"\r\n")
-    lines[6] = b"abc"
+    held, lines[index] = lines[index], line
     mos.write_bytes(b"\r\n".join(lines))
+    return mos, held
+
+
+def test_tid2013_malformed_line_names_file_and_line(tmp_path):
+    root = make_tid2013(tmp_path)
+    mos, _ = _replace_mos_line(root, 6, b"abc")
     with pytest.raises(DatasetError) as info:
         load_tid2013(root)
     message = str(info.value)
     assert str(mos) in message and "line 7" in message
     assert "'MOS name'" in message and "'abc'" in message
-    lines[6] = b"\x1a"  # a control character alone (a stray Ctrl-Z): shown as what it is, not as an empty ''
-    mos.write_bytes(b"\r\n".join(lines))
+    # a control character alone (a stray Ctrl-Z): shown as what it is, not as an empty ''
+    _replace_mos_line(root, 6, b"\x1a")
     with pytest.raises(DatasetError, match=r"line 7: .*got '\\x1a'$"):
         load_tid2013(root)
 
@@ -438,11 +446,8 @@ def test_tid2013_a_line_with_a_third_field_is_refused(tmp_path):
     # "MOS name" and nothing else: a third field (a standard deviation pasted in, a split name) is a different
     # file, not the release's index, and must not be read as if it were.
     root = make_tid2013(tmp_path)
-    mos = root / "mos_with_names.txt"
-    lines = mos.read_bytes().split(b"\r\n")
-    assert lines[0] == b"6.11000 i01_01_1.bmp"  # 7 - 1 + 0.1 + 0.01
-    lines[0] = b"6.11000 i01_01_1.bmp 0.123"
-    mos.write_bytes(b"\r\n".join(lines))
+    _, held = _replace_mos_line(root, 0, b"6.11000 i01_01_1.bmp 0.123")
+    assert held == b"6.11000 i01_01_1.bmp"  # 7 - 1 + 0.1 + 0.01
     with pytest.raises(DatasetError, match=r"line 1: expected 'MOS name' .*got '6\.11000 i01_01_1\.bmp 0\.123'"):
         load_tid2013(root)
 
