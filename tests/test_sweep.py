@@ -211,6 +211,10 @@ def test_setting_labels_one_at_a_time_and_grid(tmp_path):
     (["-p", "texture_correlation=0.5,abc"], "texture_correlation='abc'"),
     (["-p", "epochs=3"], "needs at least one -p NAME=V1,V2"),
     (["-p", "colour=red,blue"], "unknown parameter(s) colour"),
+    # every setting would be the same run: a sweep runs no interpolation step
+    (["-p", "interpolation_to=epoch_1,epoch_2"], "-p interpolation_to: no page a sweep runs reads it (step "
+                                                "interpolation does, which a sweep does not run: clipalign run --only "
+                                                "interpolation on a run instead); every setting would be the same run"),
 ])
 def test_cli_sweep_bad_input_one_line(params, message, tmp_path, capsys):
     assert cli.main(["sweep", "--preset", "smoke", "--out", str(tmp_path / "s"), "--no-book", *params]) == 2
@@ -445,6 +449,29 @@ def test_a_sweep_resumes_each_run_where_it_stopped_and_refuses_other_fixed_value
     with pytest.raises(ParameterError, match="records another sweep"):
         sweep.run_sweep(tmp_path, "smoke", {**overrides, "distance": "euclidean"}, progress=False)
     assert calls == []
+
+
+def test_a_fixed_value_no_page_reads_is_said_once_per_command(tmp_path, capsys):
+    """A sweep's or an experiment's -p that no page it runs reads is said, as for clipalign run, and once: the full
+    preset plans runs, a sweep and an experiment in one command."""
+    from clipalign_utils.orchestration import experiment, pipeline, sweep
+
+    note = ("note: no page this command runs reads -p interpolation_from (read by step interpolation: --only "
+            "interpolation)")
+    pipeline.forget_notes()
+    sweep.run_sweep(tmp_path / "s", "smoke", {"n_boot": "50,60", "interpolation_from": "x"}, progress=False, only=[],
+                    compare=False)
+    assert capsys.readouterr().out.splitlines() == [note]
+    sweep.run_sweep(tmp_path / "s", "smoke", {"n_boot": "50,60", "interpolation_from": "x"}, progress=False, only=[],
+                    compare=False)
+    assert capsys.readouterr().out == ""  # the same command says it once
+    pipeline.forget_notes()
+    experiment.prepare(tmp_path / "e", "quality", "smoke", {"seed": "0,1", "interpolation_from": "x"})
+    assert capsys.readouterr().out.splitlines() == [note]
+    pipeline.forget_notes()
+    sweep.run_sweep(tmp_path / "s2", "smoke", {"n_boot": "50,60", "interpolation_from": "x"}, progress=False,
+                    only=["x"], compare=False)
+    assert capsys.readouterr().out == ""  # a launcher's job: the command that planned it said any note
 
 
 def test_a_value_names_its_run_folder_in_one_part():

@@ -298,6 +298,10 @@ def main(argv: list[str] | None = None) -> int:
             from ..data.image_sets import kept_images_budget
 
             kept_images_budget()  # $CLIPALIGN_KEPT_IMAGES_GB is read in the pages: a bad value stops here, first
+            if args.command in ("run", "sweep", "experiment"):
+                from .pipeline import forget_notes
+
+                forget_notes()  # each -p no page reads is said once per command (run_many, sweeps, experiments)
             return _dispatch(args, argv)
         except ClipalignError as error:
             from .ranks import OtherRankStopped, rank_error

@@ -135,19 +135,35 @@ def split_given(overrides: Mapping, notebooks: Sequence[str], preset: str = "def
     return given, {k: v for k, v in overrides.items() if k not in given and k not in ("run_dir", "preset")}
 
 
+_NOTED: set[str] = set()  # the -p names this command has said no page reads (it may plan runs, a sweep, an experiment)
+
+
+def forget_notes() -> None:
+    """A new command: each unread -p name is said once per command."""
+    _NOTED.clear()
+
+
+def read_by(notebooks: Sequence[str]) -> set[str]:
+    """The parameters some page of ``notebooks`` declares."""
+    return set().union(*(declared_parameters(notebook) for notebook in notebooks))
+
+
+def readers(name: str) -> list[str]:
+    """The steps, optional ones included, whose page reads ``name``."""
+    return [step for step in available_steps(optional=True) if name in declared_parameters(registry.get(step).notebook)]
+
+
 def note_unread(given: Mapping, notebooks: Sequence[str]) -> None:
     """A line naming the ``-p`` values that no page of ``notebooks`` reads, and the steps that would: a step's
     parameter given to a command that does not run the step would otherwise pass unnoticed (an audit:
     ``-p interpolation_from=x`` without ``--only interpolation`` trained and measured a run as if unsaid)."""
-    read = set().union(*(declared_parameters(notebook) for notebook in notebooks))
-    unread = [name for name in given if name not in read]
+    read = read_by(notebooks)
+    unread = [name for name in given if name not in read and name not in _NOTED]
     if not unread:
         return
-    steps = available_steps(optional=True)
-    readers = {name: [step for step in steps if name in declared_parameters(registry.get(step).notebook)]
-               for name in unread}
-    said = "; ".join(f"-p {name}" + (f" (read by step {', '.join(readers[name])}: --only {readers[name][0]})"
-                                     if readers[name] else "") for name in unread)
+    _NOTED.update(unread)
+    said = "; ".join(f"-p {name}" + (f" (read by step {', '.join(steps)}: --only {steps[0]})"
+                                     if (steps := readers(name)) else "") for name in unread)
     print(f"note: no page this command runs reads {said}", flush=True)
 
 

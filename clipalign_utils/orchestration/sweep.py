@@ -34,7 +34,8 @@ from ..config import PRESETS, coerce, format_value, resolve
 from ..errors import ParameterError, shell_arg
 from ..io import atomic_write, write_json
 from ..layout import PARAMS_TXT, TRAIN_LOG, TRAIN_RECORD, RunDir
-from .pipeline import available_steps, check_steps, execute, run_page, split_given, step_notebooks
+from .pipeline import (available_steps, check_steps, execute, note_unread, read_by, readers, run_page, split_given,
+                       step_notebooks)
 
 SWEEP_NOTEBOOK = registry.SWEEP_PAGE
 # What a run shares with another whose training parameters are equal: the training step's outputs.
@@ -220,8 +221,16 @@ def run_sweep(out: str | Path, preset: str | None = None, overrides: dict | None
     preset = record.run_preset(out, preset)
     overrides = dict(overrides or {})
     steps = available_steps()  # every step, the synthesis of each run included
-    split_given(overrides, step_notebooks(steps) + [SWEEP_NOTEBOOK], preset)  # unknown names, before anything
+    pages = step_notebooks(steps) + [SWEEP_NOTEBOOK]
+    split_given(overrides, pages, preset)  # unknown names, before anything
     fixed, swept = split_overrides(overrides, preset)
+    unread = [name for name in swept if name not in read_by(pages)]
+    if unread:  # its settings would differ in name only: one run measured several times, compared with itself
+        steps_reading = readers(unread[0])
+        raise ParameterError(f"-p {unread[0]}: no page a sweep runs reads it"
+                             + (f" (step {', '.join(steps_reading)} does, which a sweep does not run: clipalign run "
+                                f"--only {steps_reading[0]} on a run instead)" if steps_reading else "")
+                             + "; every setting would be the same run")
     settings = plan(preset, fixed, swept, one_at_a_time)
     runs = [{"name": setting.name, "setting": {k: format_value(v) for k, v in setting.values.items()},
              "trained_by": source} for setting, source in zip(settings, trained_by(preset, fixed, settings))]
@@ -239,6 +248,8 @@ def run_sweep(out: str | Path, preset: str | None = None, overrides: dict | None
     page = record.resolve(out, preset, page_given)
     if check_only:
         return out
+    if not only:  # the command's own line, planning a launcher's jobs too (each job runs with its own only)
+        note_unread(fixed, pages)
     out.mkdir(parents=True, exist_ok=True)
     write_json(RunDir(out).record("sweep"), plan_record)
 
