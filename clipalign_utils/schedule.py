@@ -4,13 +4,21 @@ from __future__ import annotations
 
 import re
 
+import numpy as np
+
 # A checkpoint file of a run or a trajectory, epoch_<E>.pt (open_clip_train's name, with fractions for early ones).
 CHECKPOINT_FILE = re.compile(r"^epoch_(\d+(?:\.\d+)?)\.pt$")
 
 
+def epoch_text(epoch: float) -> str:
+    """2.0 -> '2', 0.25 -> '0.25', 1e6 -> '1000000', 0.1234567 -> '0.1234567': every digit the number holds and
+    no exponent, as a file name or a URL of a trajectory writes it (``:g`` made 1e6 '1e+06', 0.1234567 '0.123457')."""
+    return np.format_float_positional(float(epoch), trim="-")
+
+
 def format_epoch(epoch: float) -> str:
-    """0 -> '0', 0.25 -> '0.25', 3.0 -> '3' (the file-name form of an epoch)."""
-    return f"{round(epoch, 4):g}"
+    """0 -> '0', 0.25 -> '0.25', 3.0 -> '3' (the file-name form of an epoch training saves)."""
+    return epoch_text(round(epoch, 4))
 
 
 def checkpoint_file(epoch: float) -> str:

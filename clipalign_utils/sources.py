@@ -30,7 +30,7 @@ from pathlib import Path
 from typing import Sequence
 
 from .errors import CheckpointError, ParameterError
-from .schedule import CHECKPOINT_FILE
+from .schedule import CHECKPOINT_FILE, epoch_text
 
 LAION_REPO = "laion/scaling-laws-openclip"
 LAION_PREFIX = "laion-scaling:"
@@ -52,7 +52,7 @@ class RemoteCheckpoint:
 
     @property
     def name(self) -> str:
-        return f"epoch_{self.epoch:g}"
+        return f"epoch_{epoch_text(self.epoch)}"
 
     def identity(self) -> dict:
         """What the embedding cache is keyed on: the checkpoint's source, not a local file's path or time."""
@@ -63,7 +63,7 @@ class RemoteCheckpoint:
 
 
 def format_epochs(epochs: Sequence[float]) -> str:
-    return ", ".join(f"{e:g}" for e in epochs)
+    return ", ".join(epoch_text(e) for e in epochs)
 
 
 def parse_epochs(text: str | None, parameter: str = "--at-epochs") -> list[float] | None:
@@ -197,7 +197,7 @@ class URLSource(Source):
         self.spec = template
 
     def url(self, epoch: float) -> str:
-        return self.spec.replace("{epoch}", f"{epoch:g}")
+        return self.spec.replace("{epoch}", epoch_text(epoch))
 
     def checkpoints(self, at_epochs=None):
         if at_epochs is None:

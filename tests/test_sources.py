@@ -780,6 +780,22 @@ def test_a_folder_source_offers_epoch_0_and_fractional_epochs_by_their_own_names
         source.checkpoints([0.25])
 
 
+def test_an_epoch_is_written_with_every_digit_and_no_exponent(tmp_path):
+    """A URL template's {epoch} and a checkpoint's name keep the epoch as given: ``:g`` wrote 1000000 as 1e+06
+    (a URL the server does not have) and cut 0.1234567 to 0.123457 (two files under one name)."""
+    source = sources.open_source("https://host/run/step_{epoch}.pt")
+    assert source.url(1000000.0) == "https://host/run/step_1000000.pt"
+    assert source.url(2.0) == "https://host/run/step_2.pt"
+    folder = tmp_path / "fine" / "checkpoints"
+    folder.mkdir(parents=True)
+    for epoch in ("0.1234567", "0.1234568", "1000000"):
+        (folder / f"epoch_{epoch}.pt").write_bytes(b"x")
+    listed = sources.open_source(str(folder.parent)).checkpoints()
+    assert [c.name for c in listed] == ["epoch_0.1234567", "epoch_0.1234568", "epoch_1000000"]
+    assert sources.format_epochs([c.epoch for c in listed]) == "0.1234567, 0.1234568, 1000000"
+    assert stream.parse_keep("1000000,0.1234568", listed) == {"epoch_1000000", "epoch_0.1234568"}
+
+
 def test_a_folder_source_given_as_its_checkpoints_folder_reads_the_run_s_params_txt(tmp_path):
     run = tmp_path / "logs" / "myrun"
     (run / "checkpoints").mkdir(parents=True)
