@@ -877,3 +877,129 @@ def test_cat2000_pairs_each_stimulus_with_its_own_categorys_fixations(tmp_path):
         rows, cols, shape = data.fixation_points(i)
         assert shape == (27, 48)
         assert sorted(zip(rows.tolist(), cols.tolist())) == sorted(zip(*(e.tolist() for e in expected))), name
+
+
+# ------------------------------------------------------------------- audit: hand-computed values
+def test_every_metric_on_one_hand_computed_3x4_map():
+    """One 3×4 map, three fixations, a density and three other-image fixations, each metric by hand as the
+    MIT benchmark's code defines it (ties in AUC-Judd counted with the fixations, as AUC_Judd.m does)."""
+    s = np.array([[1, 2, 2, 0], [3, 2, 5, 1], [0, 4, 2, 1]], float)  # sum 23, mean 23/12, Σs² 69
+    d = np.array([[0, 1, 0, 0], [0, 0, 2, 0], [0, 1, 0, 1]], float)  # sum 5, mean 5/12, Σd² 7
+    fix = np.zeros((3, 4), bool)
+    fix[1, 2] = fix[0, 1] = fix[2, 1] = True  # values 5, 2, 4
+    other = np.zeros((3, 4), bool)
+    other[1, 0] = other[0, 0] = other[2, 2] = True  # values 3, 1, 2: all three used in every split
+    ss, dd = 69 - 23 ** 2 / 12, 7 - 5 ** 2 / 12
+    assert M.nss(s, fix) == pytest.approx((11 / 3 - 23 / 12) / np.sqrt(ss / 11), rel=1e-12)  # 1.16276
+    assert M.cc(s, d) == pytest.approx((17 - 23 * 5 / 12) / np.sqrt(ss * dd), rel=1e-12)  # 0.67008
+    # SIM: min-max then over the sum: s/23 and d/5; the minimum is s/23 wherever d > 0 (2 + 5 + 4 + 1)
+    assert M.sim(s, d) == pytest.approx(12 / 23, rel=1e-12)
+    # KL(P‖Q), P = d/5, Q = s/23, over P's support
+    assert M.kld(s, d) == pytest.approx(.2 * np.log(2.3) + .4 * np.log(1.84) + .2 * np.log(1.15) + .2 * np.log(4.6),
+                                        rel=1e-12)
+    # AUC-Judd on s/5: thresholds 1, .8, .4; #{S ≥ t} = 1, 2, 7; fp = 0, 0, 4/9 of the 9 others, tp = 1/3, 2/3, 1:
+    # the three others tied at .4 count as above the threshold .4 (area 25/27, not the tie-halving 24.5/27)
+    assert M.auc_judd(s, fix, jitter=False) == pytest.approx(25 / 27, rel=1e-12)
+    # sAUC: fixated 1, .8, .4 against .6, .2, .4: pairs ordered 7 of 9, the pair tied at .4 counts a half
+    assert M.sauc(s, fix, other, n_splits=4) == pytest.approx(7.5 / 9, rel=1e-12)
+    # a 1×2 map resized onto 1×4 (bilinear, pixel centres): the ends clamp, the inner pixels interpolate
+    np.testing.assert_allclose(M.resize_map(np.array([[0.0, 1.0]]), (1, 4)), [[0.0, 0.25, 0.75, 1.0]], atol=1e-7)
+
+
+def test_sauc_keeps_the_top_threshold_when_the_largest_value_is_a_multiple_of_the_step():
+    """Matlab's 0:step:top ends at top when top is a multiple of step, though top/step rounds below it
+    (0.29/0.01 = 28.999999999999996): the fixation at .29 then ranks above the negative at .285."""
+    s = np.array([[1.0, 0.29, 0.285, 0.0]])
+    fix, other = np.array([[0, 1, 0, 0]]), np.array([[0, 0, 1, 0]])
+    assert M.sauc(s, fix, other, n_splits=2, step=0.01) == pytest.approx(1.0)
+    assert M.sauc(s, other, fix, n_splits=2, step=0.01) == pytest.approx(0.0)
+
+
+def test_centre_gaussian_by_hand():
+    # (2, 4), sigma .25: rows at ∓1 σ, columns at −1.5, −.5, .5, 1.5 σ; peak 1 at the centre
+    y, x = np.array([-1.0, 1.0]), np.array([-1.5, -0.5, 0.5, 1.5])
+    np.testing.assert_allclose(M.centre_gaussian((2, 4)), np.exp(-0.5 * (y[:, None] ** 2 + x[None, :] ** 2)),
+                               rtol=1e-12)
+    assert M.centre_gaussian((3, 5))[1, 2] == 1.0
+
+
+def test_other_fixations_union_exactly_n_other_images_as_the_sets_negatives_do():
+    """Borji's M: the union of exactly ``n_other`` other images' fixations; the step's negatives
+    (``SaliencySet.others``) are :func:`other_fixations` of the same maps, rescaled the same way."""
+    from clipalign_utils.data.saliency_base import SaliencySet
+
+    distinct = [np.zeros((8, 8), bool) for _ in range(13)]
+    for k, m in enumerate(distinct):  # one fixation each, at a place of its own
+        m.flat[5 * k] = True
+    for n_other in (3, 10):
+        for seed in (1, 2):
+            assert M.other_fixations(distinct, 0, n_other=n_other, seed=seed).sum() == n_other
+    maps = [m if k % 2 == 0 else m.reshape(4, 16) for k, m in enumerate(distinct)]  # sizes differ: rescaled
+    targets = [(m.astype(float), m) for m in maps]
+    data = SaliencySet(images=None, names=[str(k) for k in range(13)], labels=np.full(13, -1), classnames=(),
+                       name="t", ground_truth="", load_target=targets.__getitem__)
+    for seed in (0, 4):
+        others = data.others(n_other=10, seed=seed)
+        for i in range(13):
+            np.testing.assert_array_equal(others[i], M.other_fixations(maps, i, n_other=10, seed=seed))
+    # row 3 of a 4-row map lands on row 6 of an 8-row one (3 × 8 // 4), column 9 of 16 on column 4 of 8
+    small = np.zeros((4, 16), bool)
+    small[3, 9] = True
+    pair = SaliencySet(images=None, names=["a", "b"], labels=np.full(2, -1), classnames=(), name="t",
+                       ground_truth="", load_target=[(np.ones((8, 8)), np.eye(8, dtype=bool)),
+                                                     (small.astype(float), small)].__getitem__)
+    assert np.argwhere(pair.others()[0]).tolist() == [[6, 4]]
+
+
+def test_appledouble_files_beside_the_stimuli_are_not_stimuli(tmp_path):
+    """A zip made on a Mac and unpacked without __MACOSX puts ._<name> files beside each stimulus: they carry
+    an image suffix but are not images, and have no ground truth."""
+    from fixtures_real import make_cat2000, make_mit1003
+
+    from clipalign_utils.data.cat2000 import load_cat2000
+    from clipalign_utils.data.mit1003 import load_mit1003
+
+    mit = make_mit1003(tmp_path / "mit", n=2)
+    (mit / "ALLSTIMULI" / "._i0.jpeg").write_bytes(b"\x00\x05\x16\x07")
+    assert load_mit1003(mit, image_size=16).names == ["i0", "i1"]
+    cat = make_cat2000(tmp_path / "cat", per_category=1)
+    (cat / "trainSet" / "Stimuli" / "Art" / "._001.jpg").write_bytes(b"\x00\x05\x16\x07")
+    assert load_cat2000(cat, image_size=16).names == ["Action/001", "Art/001"]
+
+
+def test_smoothgrad_sums_the_channels_magnitudes():
+    """|∂cos/∂x| summed over colour channels (Smilkov et al.), not |Σ ∂cos/∂x|: an embedding e = Σ(red − green)
+    with target (1, 0) has cos = e / √(e² + 1), whose derivative 1 / (e² + 1)^1.5 enters red and green with
+    opposite signs; without noise every pixel's map is twice it."""
+    x = torch.rand(2, 3, 4, 4)
+
+    def embed(v):
+        return torch.stack([(v[:, 0] - v[:, 1]).sum((1, 2)), torch.ones(len(v))], dim=1)
+
+    maps = S.smoothgrad(embed, x, torch.tensor([[1.0, 0.0]] * 2), n_samples=1, noise=0.0)
+    e = (x[:, 0] - x[:, 1]).sum((1, 2)).double()
+    expected = (2 / (e ** 2 + 1) ** 1.5)[:, None, None].expand(2, 4, 4)
+    torch.testing.assert_close(maps.double(), expected, rtol=1e-4, atol=1e-7)
+
+
+def test_rollout_multiplies_the_blocks_later_on_the_left(tmp_path):
+    """Abnar & Zuidema: rollout = Â_L ⋯ Â_1, Â = (A + I) / 2, the class token's row of the product; with two
+    blocks, (Â_2 Â_1)[0, 1:] from torch's own attention weights."""
+    model = _tiny_vit(tmp_path, layers=2)
+    x = torch.randn(2, 3, 16, 16)
+    captured = []
+    blocks = model.visual.transformer.resblocks
+    hooks = [b.ln_1.register_forward_hook(lambda _m, _i, out: captured.append(out)) for b in blocks]
+    with torch.no_grad():
+        model.visual(x)
+        for hook in hooks:
+            hook.remove()
+        hat = []
+        for block, h in zip(blocks, captured):
+            if not getattr(model.visual.transformer, "batch_first", True):
+                h = h.transpose(0, 1)
+            _, weights = block.attn(h, h, h, need_weights=True, average_attn_weights=True)
+            hat.append((weights + torch.eye(weights.shape[-1])) / 2)
+    expected = (hat[1] @ hat[0])[:, 0, 1:].reshape(2, 2, 2)
+    torch.testing.assert_close(S.attention_rollout(model, x), expected, atol=1e-5, rtol=1e-4)
+    assert not torch.allclose((hat[0] @ hat[1])[:, 0, 1:].reshape(2, 2, 2), expected, atol=1e-4)
