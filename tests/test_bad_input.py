@@ -183,6 +183,8 @@ BEFORE_ANYTHING = [
                                                                                  "empty name"),
     (["run", "--preset", "smoke", "-p", "texture_correlation=2"], "texture_correlation must lie in [0, 1]"),
     (["run", "--preset", "smoke", "-p", "texture_scale=0"], "texture_scale must be > 0"),
+    (["run", "--preset", "smoke", "-p", "texture_scale=1e6"], "texture_scale must lie in [0.05, 8]"),
+    (["run", "--preset", "smoke", "-p", "texture_scale=1e-6"], "texture_scale must lie in [0.05, 8]"),
     (["run", "--preset", "smoke", "-p", "model=nosuch"], "unknown model 'nosuch'"),
     (["run", "--preset", "smoke", "-p", "lr=-1"], "parameter lr must be positive, got -1.0"),
     (["run", "--preset", "smoke", "-p", "warmup=-5"], "parameter warmup must be >= 0, got -5"),

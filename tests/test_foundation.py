@@ -66,6 +66,25 @@ def test_world_config_rejects_bad_values():
         world.WorldConfig(texture_correlation=1.5)
 
 
+def test_evaluation_world_keeps_the_runs_placement_and_texture_but_drops_quality():
+    params = config.resolve("smoke", object_placement="centred", texture_scale=2.0, texture_correlation=0.6,
+                            quality_variation=0.5)
+    assert world.evaluation_world(params) == world.WorldConfig(32, 0.6, 2.0, object_placement="centred")
+    assert world.training_world(params).object_placement == "centred"
+    # the noise step's test images follow it: centred ones are not the varied ones
+    centred = world.make_test_set(1, 0, world.evaluation_world(params)).images
+    varied = world.make_test_set(1, 0, world.evaluation_world({**params, "object_placement": "varied"})).images
+    assert not np.array_equal(centred, varied)
+
+
+def test_array_images_identity_tells_apart_the_same_bytes_in_another_shape():
+    pixels = np.arange(2 * 8 * 8 * 3, dtype=np.uint8).reshape(2, 8, 8, 3)
+    same, reshaped = ArrayImages(pixels.copy(), "a"), ArrayImages(pixels.reshape(1, 16, 8, 3), "b")
+    assert ArrayImages(pixels, "c").identity == same.identity
+    assert reshaped.identity != same.identity  # one cache entry would serve the other's embeddings
+    assert ArrayImages(pixels.astype(np.float32) / 255, "d").identity != same.identity
+
+
 # ---------------------------------------------------------------------------- config
 def test_resolve_coerces_command_line_strings():
     params = config.resolve("smoke", epochs="3", lr="0.01", fresh_data="true", sigmas="0.1,0.2")

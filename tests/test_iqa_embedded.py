@@ -184,3 +184,46 @@ def test_bad_arguments_are_parameter_errors():
     # MS-SSIM's five scales need 161 px: 16 x 8 = 128 is too small.
     with pytest.raises(ParameterError, match="161"):
         make_embedded_iqa(16, None, seed=0, observer="ms_ssim", photos=("astronaut",))
+
+
+def test_mean_shift_moves_towards_the_end_with_more_room():
+    dark, bright = np.full((4, 4, 3), 0.2, np.float32), np.full((4, 4, 3), 0.8, np.float32)
+    np.testing.assert_allclose(apply_distortion(dark, "mean_shift", 3, seed=0), 0.33, atol=1e-6)
+    np.testing.assert_allclose(apply_distortion(bright, "mean_shift", 5, seed=0), 0.54, atol=1e-6)
+
+
+def test_contrast_change_pulls_towards_the_images_own_mean():
+    image = np.zeros((2, 2, 3), np.float32)
+    image[0] = 0.1
+    image[1] = 0.3  # mean 0.2
+    out = apply_distortion(image, "contrast_change", 1, seed=0)  # contrast 0.85
+    np.testing.assert_allclose(out[0], 0.2 - 0.85 * 0.1, atol=1e-6)
+    np.testing.assert_allclose(out[1], 0.2 + 0.85 * 0.1, atol=1e-6)
+
+
+def test_impulse_noise_is_salt_and_pepper_on_nested_pixel_sets():
+    grey = np.full((64, 64, 3), 0.5, np.float32)
+    hit_sets = []
+    for level, fraction in zip(LEVELS, LEVEL_PARAMETERS["impulse_noise"]["fraction"]):
+        out = apply_distortion(grey, "impulse_noise", level, seed=11)
+        hit = (out != 0.5).any(axis=2)
+        assert hit.sum() == max(1, round(fraction * 64 * 64))
+        assert ((out[hit] == 0).all(axis=1) | (out[hit] == 1).all(axis=1)).all()  # all channels alike
+        hit_sets.append(hit)
+    salt = (out[hit_sets[-1]] == 1).all(axis=1).mean()  # level 5: 246 pixels
+    assert 0.35 < salt < 0.65
+    for weaker, stronger in zip(hit_sets, hit_sets[1:]):
+        assert not (weaker & ~stronger).any()  # the same corruption, only stronger
+
+
+def test_the_embedded_set_reuses_one_noise_field_across_levels():
+    iqa = make_embedded_iqa(32, None, distortions=["additive_gaussian_noise", "impulse_noise"], levels=(1, 5),
+                            seed=0, photos=("chelsea",), observer="ssim")
+    ref = iqa.references[0].astype(float)
+    rows = iqa.pairs.set_index(["distortion", "level"]).index
+    image = {key: iqa.distorted[i].astype(float) for i, key in enumerate(rows)}
+    weak, strong = image["additive_gaussian_noise", 1] - ref, image["additive_gaussian_noise", 5] - ref
+    unclipped = (ref > 60) & (ref < 195)  # far from 0 and 255: level 5's noise (σ 38) is rarely clipped there
+    assert np.corrcoef(weak[unclipped], strong[unclipped])[0, 1] > 0.8
+    hit1, hit5 = ((image["impulse_noise", level] != ref).any(axis=2) for level in (1, 5))
+    assert hit1.any() and not (hit1 & ~hit5).any()

@@ -468,6 +468,18 @@ def test_cifar100_uses_the_clip_papers_18_templates():
     assert len(resolve_templates("ensemble", "geirhos")) == 80  # CLIP's ImageNet ensemble
 
 
+def test_single_is_each_ensembles_first_template_and_own_templates_take_one_slot():
+    from clipalign_utils.data.prompts import own_templates
+    from clipalign_utils.errors import ParameterError
+
+    assert resolve_templates("single", "embedded") == ("a photo of a {}.",) == resolve_templates("single", "cifar100")
+    assert resolve_templates("ensemble", "embedded") == world.CAPTION_TEMPLATES
+    assert resolve_templates("a {}.| a blurry {}. ", "cifar100") == ("a {}.", "a blurry {}.")
+    for spec in ("a {} and a {}.", "a {} {}"):  # two slots: open_clip's format(classname) would fail in the step
+        with pytest.raises(ParameterError, match="one '{}'"):
+            own_templates(spec)
+
+
 def test_embedded_iqa_references_exclude_the_training_texture_photos():
     assert world.TEXTURE_PHOTOS == ("brick", "grass", "gravel")
     assert not set(DEFAULT_PHOTOS) & set(world.TEXTURE_PHOTOS)

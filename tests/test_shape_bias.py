@@ -31,6 +31,16 @@ def embedded():
     return load_cue_conflict("embedded", "", params)
 
 
+def test_embedded_set_follows_eval_seed_not_the_training_seed():
+    def images(**seeds):
+        params = config.resolve("smoke", cue_conflict_per_pair=1, **seeds)
+        return load_cue_conflict("embedded", "", params).images.images
+    base = images(seed=0, eval_seed=0)
+    assert np.array_equal(images(seed=5, eval_seed=0), base)  # every training seed is scored on one set
+    assert not np.array_equal(images(seed=0, eval_seed=3), base)
+    assert np.array_equal(base, world.make_cue_conflict(1, 0, world.WorldConfig(object_placement="varied")).images)
+
+
 def test_embedded_labels_conflict_and_balance(embedded):
     n_classes = len(world.SHAPES)
     assert embedded.name == "embedded"

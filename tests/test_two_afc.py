@@ -152,6 +152,35 @@ def test_embedded_triplets_pair_different_damage_and_vote_consistently():
     assert not any(np.array_equal(a, b) for a, b in zip(built.p0, built.p1))
 
 
+def test_embedded_p0_p1_order_is_random_and_kept_pairs_are_the_closest_in_strength():
+    from clipalign_utils.data.distortions import DISTORTIONS
+    from clipalign_utils.data.two_afc_embedded import panel_distances
+
+    small = dict(image_size=32, photos=("chelsea",), n_world=1, seed=0)
+    every = make_embedded_two_afc(n_per_reference=100, **small)  # all 28 pairs of each reference's 8 variants
+    t = every.triplets
+    order = list(DISTORTIONS)
+    first_earlier = t["distortion0"].map(order.index) < t["distortion1"].map(order.index)
+    assert 0.25 < first_earlier.mean() < 0.75  # p0/p1 swapped at random
+    # Each variant's strength (mean z-scored panel distance over all variants), as the set computes it.
+    variants = {}
+    for i, row in t.iterrows():
+        variants[row["reference"], row["distortion0"]] = (every.ref[i], every.p0[i])
+        variants[row["reference"], row["distortion1"]] = (every.ref[i], every.p1[i])
+    keys = sorted(variants)
+    refs = np.stack([variants[k][0] for k in keys])
+    d = panel_distances(refs, np.stack([variants[k][1] for k in keys]), np.arange(len(keys)), every.observer_scale)
+    z = ((d - d.mean(axis=0)) / d.std(axis=0)).mean(axis=1)
+    strength = dict(zip(keys, z))
+    gap = lambda frame: (frame["reference"], abs(frame.apply(
+        lambda r: strength[r["reference"], r["distortion0"]] - strength[r["reference"], r["distortion1"]], axis=1)))
+    kept = make_embedded_two_afc(n_per_reference=3, **small).triplets
+    for reference in kept["reference"].unique():
+        all_gaps = np.sort(gap(t[t["reference"] == reference])[1].to_numpy())
+        kept_gaps = gap(kept[kept["reference"] == reference])[1].to_numpy()
+        assert len(kept_gaps) == 3 and kept_gaps.max() <= all_gaps[2] + 1e-9, (reference, kept_gaps, all_gaps[:4])
+
+
 def test_embedded_photos_exclude_the_world_training_textures():
     assert set(TRAINING_TEXTURE_PHOTOS) == {"brick", "grass", "gravel"}
     assert not set(TWO_AFC_PHOTOS) & set(TRAINING_TEXTURE_PHOTOS)

@@ -59,6 +59,9 @@ QUALITY_FAMILIES = tuple(DISTORTIONS)
 # variation on leaves every image's content (shape, pose, texture, colour, caption) as it was.
 QUALITY_STREAM = 7
 
+# texture_scale's range: a period from a quarter pixel to 1.25 image sides.
+MIN_TEXTURE_SCALE, MAX_TEXTURE_SCALE = 0.05, 8.0
+
 # The largest world: an epoch of 12,800 images at 1024 px is 40 GB of pixels already.
 MAX_IMAGE_SIZE = 1024
 
@@ -81,6 +84,13 @@ class WorldConfig:
                 f"texture_correlation must lie in [0, 1], got {self.texture_correlation!r}")
         if not self.texture_scale > 0:
             raise ParameterError(f"texture_scale must be > 0, got {self.texture_scale!r}")
+        # Beyond these the blobs' random field is drawn at (32 / (5 * scale))² cells (1e-6: 298 TiB) or resized to
+        # about (1 + 10 * scale / 32) image sides (1e6 at 32 px: 1.5e7 px a side): a MemoryError inside training,
+        # after the run's folder is made. A period under a quarter pixel or above 1.25 image sides is no texture.
+        if not MIN_TEXTURE_SCALE <= self.texture_scale <= MAX_TEXTURE_SCALE:
+            raise ParameterError(f"texture_scale must lie in [{MIN_TEXTURE_SCALE:g}, {MAX_TEXTURE_SCALE:g}] (the "
+                                 f"texture period, {BASE_TEXTURE_PERIOD:g} px of a 32 px image at 1), got "
+                                 f"{self.texture_scale!r}")
         if self.object_placement not in OBJECT_PLACEMENTS:
             raise ParameterError(f"object_placement must be one of {', '.join(OBJECT_PLACEMENTS)}, "
                                  f"got {self.object_placement!r}")
