@@ -98,6 +98,17 @@ def test_resolve_coerces_command_line_strings():
             config.resolve("smoke", **{name: True})
     # papermill's -p sigmas "[0.1, 0.2]": a list written as one string, its brackets dropped
     assert config.resolve("smoke", sigmas="[0.1, 0.2]")["sigmas"] == (0.1, 0.2)
+    # -p fresh_data=1 / =no, as the bool reading takes them; a None override is no override (the preset's value)
+    assert config.resolve("smoke", fresh_data="1")["fresh_data"] is True
+    assert config.resolve("smoke", fresh_data="no", epochs=None)["fresh_data"] is False
+    assert config.resolve("smoke", epochs=None)["epochs"] == 2
+
+
+def test_a_presets_changes_override_the_shared_defaults():
+    """smoke's lighter resampling (and its steps' own changes) win over the shared defaults; default keeps them."""
+    assert (config.PRESETS["smoke"]["n_boot"], config.PRESETS["smoke"]["n_perm"]) == (50, 500)
+    assert (config.PRESETS["default"]["n_boot"], config.PRESETS["default"]["n_perm"]) == (1000, 10000)
+    assert (config.PRESETS["smoke"]["epochs"], config.PRESETS["smoke"]["iqa_levels"]) == (2, (1, 3, 5))
 
 
 def test_resolve_takes_both_ends_of_a_closed_range():
@@ -120,6 +131,7 @@ def test_resolve_takes_both_ends_of_a_closed_range():
     # each range's bounds, at the first value outside it
     ({"epochs": 0}, "parameter epochs must be positive, got 0"),
     ({"eval_batch_size": 0}, "parameter eval_batch_size must be positive, got 0"),
+    ({"n_boot": 0}, "parameter n_boot must be positive, got 0"),
     ({"lr": 0}, "parameter lr must be positive, got 0.0"),
     ({"early_checkpoints": "0.5,1"}, r"early_checkpoints are fractions of the first epoch, each in \(0, 1\)"),
     ({"early_checkpoints": "0,0.5"}, r"early_checkpoints are fractions of the first epoch, each in \(0, 1\)"),

@@ -95,6 +95,76 @@ def test_record_json_keeps_each_steps_entry_and_a_page_uses_it_as_passed(tmp_pat
     assert not (run / "record.json").exists()
 
 
+def test_a_given_value_the_record_holds_keeps_the_records_form_and_source_and_none_is_not_given(tmp_path):
+    """-p seed=1 on a run trained with seed 1 is no contradiction, and no override either: the value and its source
+    stay the training record's (model 'tiny', as the record names it, not open_clip's 'clipalign-tiny'), so the
+    step's entry does not carry it as given. A None value (a parameters cell left unset) is not given at all."""
+    run = _trained(tmp_path / "run", seed=1)
+    resolved = record.resolve(run, "smoke", {"seed": "1", "model": "clipalign-tiny", "epochs": None, "distance": None})
+    assert (resolved.values["model"], resolved.sources["model"]) == ("tiny", "train_params.json")
+    assert (resolved.values["seed"], resolved.sources["seed"]) == (1, "train_params.json")
+    assert (resolved.values["epochs"], resolved.sources["epochs"]) == (2, "train_params.json")
+    assert resolved.sources["distance"] == "preset smoke" and resolved.given() == {}
+    with pytest.raises(ParameterError, match=r"^unknown parameter\(s\) distnace, sigma; known: alignment_weight, "):
+        record.resolve(run, "smoke", {"sigma": 0.1, "distnace": "cosine"})
+
+
+def test_given_is_what_was_given_now_not_what_was_carried_or_recorded(tmp_path):
+    """A step's page passes ``given()`` on as the step's -p values (step_page → measure_step): a carried, recorded
+    or preset value passed as given would be recorded as given, and carried into every later re-run."""
+    run = _trained(tmp_path / "run", seed=1)
+    record.write_entry(run, "iqa", record.resolve(run, "smoke", {"prompt_templates": "single"}))
+    resolved = record.for_step(run, "iqa", record.resolve(run, "smoke", {"distance": "cosine", "seed": 1}))
+    assert (resolved.values["prompt_templates"], resolved.sources["prompt_templates"]) == ("single", "record.json")
+    assert resolved.sources["seed"] == "train_params.json" and resolved.sources["n_boot"] == "preset smoke"
+    assert resolved.given() == {"distance": "cosine"}
+
+
+def test_a_page_takes_the_records_entry_only_for_exactly_its_values_under_its_preset(tmp_path):
+    """for_page's shortcut (the CLI passed the entry's values) must not swallow a value changed by hand, a value
+    left unset, or another preset: each is resolved anew."""
+    run = _trained(tmp_path / "run")
+    recorded = record.resolve(run, "smoke", {"distance": "euclidean", "n_boot": 5})
+    record.write_entry(run, "iqa", recorded)
+    cell = {"run_dir": str(run), "preset": "smoke", "distance": "euclidean", "n_boot": 5}
+    assert record.for_page(cell, run, "iqa", show=False) == recorded
+    changed = record.for_page({**cell, "n_boot": 7}, run, "iqa", show=False)  # one of two values changed
+    assert (changed.values["distance"], changed.values["n_boot"], changed.sources["n_boot"]) == (
+        "euclidean", 7, "given")
+    unset = record.for_page({**cell, "n_boot": None}, run, "iqa", show=False)  # left unset: carried from the entry
+    assert (unset.values["n_boot"], unset.sources["n_boot"], unset.sources["distance"]) == (5, "record.json", "given")
+    other = record.for_page({**cell, "preset": "default"}, run, "iqa", show=False)  # the same values, another preset
+    assert other.preset == "default" and other.values["iqa_levels"] == (1, 2, 3, 4, 5)
+    assert recorded.values["iqa_levels"] == (1, 3, 5)
+
+
+def test_a_folder_without_a_training_record_carries_analysis_values_but_never_training_ones(tmp_path):
+    """Only analysis parameters are carried into a re-run: a model given once for a folder of checkpoints with no
+    record is not made its model (the next command's discover_run reads the checkpoints again)."""
+    bare = tmp_path / "bare"
+    bare.mkdir()
+    record.write_entry(bare, "iqa", record.resolve(bare, "smoke", {"model": "ViT-B-32", "distance": "cosine"}))
+    again = record.for_step(bare, "iqa", record.resolve(bare, "smoke", {}))
+    assert (again.values["distance"], again.sources["distance"]) == ("cosine", "record.json")
+    assert (again.values["model"], again.sources["model"]) == ("tiny", "preset smoke")
+    assert again.unless_preset("model") is None
+
+
+def test_a_runs_preset_is_the_first_its_record_json_recorded_and_an_empty_one_is_refused(tmp_path):
+    """record.json keeps the preset of its first entry (a page run by hand with another preset adds its entry,
+    not its preset); record.json's preset comes before the training's; an empty preset is no preset."""
+    run = _trained(tmp_path / "run")
+    record.write_entry(run, "iqa", record.resolve(run, "smoke", {}))
+    record.write_entry(run, "noise", record.resolve(run, "default", {}))
+    saved = record.read(run)
+    assert (saved["preset"], saved["steps"]["noise"]["preset"]) == ("smoke", "default")
+    params = json.loads((run / "train_params.json").read_text())
+    (run / "train_params.json").write_text(json.dumps({**params, "preset": "default"}))
+    assert record.recorded_preset(run) == "smoke" and record.run_preset(run) == "smoke"
+    with pytest.raises(ParameterError, match="unknown preset ''"):
+        record.run_preset(run, "")
+
+
 def test_a_page_on_a_real_dataset_does_not_list_its_embedded_sets_parameters(tmp_path, monkeypatch):
     """An audit read "reference_observer haarpsi" on a TID2013 page, whose ground truth is people's MOS."""
     from clipalign_utils import prose
@@ -272,6 +342,11 @@ def test_derived_seeds_are_separate_streams_of_eval_seed():
     assert config.derived_seed(params, "noise") != config.bootstrap_seed(params)
     assert config.bootstrap_seed(params) == config.bootstrap_seed({"eval_seed": 0})
     assert config.bootstrap_seed({"eval_seed": 1}) != config.bootstrap_seed(params)
+    # the training seed drives none of them: every run of a multi-run folder resamples alike
+    for stream in ("bootstrap", "noise"):
+        assert (config.derived_seed(config.resolve("smoke", seed=3), stream)
+                == config.derived_seed(config.resolve("smoke"), stream)
+                != config.derived_seed(config.resolve("smoke", seed=3, eval_seed=1), stream)), stream
     with pytest.raises(ParameterError, match="eval_seed must be >= 0"):
         config.resolve("smoke", eval_seed=-1)
 
