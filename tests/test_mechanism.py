@@ -331,3 +331,51 @@ def test_a_correlations_interval_over_seeds_is_cut_to_its_range():
     row = m.over_seeds(values, correlation=True).iloc[0]
     assert (row["mean"], row["lo"], row["hi"], row["n_seeds"]) == pytest.approx((-2.9 / 3, -1.0, -2.9 / 3 + half, 3))
     assert m.over_seeds(values).iloc[0]["lo"] == pytest.approx(-2.9 / 3 - half)
+
+
+T1 = 12.706204736174707  # Student t(0.975) on 1 degree of freedom
+
+
+def test_a_setting_of_two_seeds_is_read_held_out_one_seed_on_its_own_maximum():
+    declines = pd.DataFrame({"setting": ["two", "two", "one"], "seed": [0, 1, 0], "value": [0.1, 0.3, 0.2]})
+    rows = pd.DataFrame(experiment._summary_rows("1c", experiment.HELD_OUT + ", overall SRCC", declines, m.above_zero))
+    assert rows["statistic"].tolist() == ["held-out early − final, overall SRCC", "max early − final, overall SRCC"]
+    # two seeds: 0.2 ± t(1) · 0.1414… / √2 = 0.2 ± t(1) · 0.1 (holds 0); one seed: no interval
+    assert rows["mean"].tolist() == pytest.approx([0.2, 0.2])
+    assert (rows["lo"].iloc[0], rows["hi"].iloc[0]) == pytest.approx((0.2 - T1 * 0.1, 0.2 + T1 * 0.1))
+    assert rows["outcome"].tolist() == ["inconclusive", "inconclusive"] and np.isnan(rows["lo"].iloc[1])
+
+
+def test_a_relation_per_seed_leaves_out_the_checkpoints_either_measure_is_at_chance_on():
+    # seed 0: epoch 0's cue-conflict decisions at chance (its texture bias is noise); seed 1: none
+    table = pd.DataFrame({"setting": "s", "seed": [0, 0, 0, 0, 1, 1, 1, 1], "epoch": [0.0, 1, 2, 3] * 2,
+                          "iqa_srcc": 0.5, "texture_bias": 0.5,
+                          "shape_at_chance": [True, False, False, False] + [False] * 4})
+    rows = lambda epochs, x, y: len(epochs)  # noqa: E731
+    for column, other in (("iqa_srcc", "texture_bias"), ("texture_bias", "iqa_srcc")):
+        assert m.per_seed(table, rows, column, other)["value"].tolist() == [3, 4]
+
+
+def _verdict_rows(setting, verdicts):
+    claims = list(experiment.PAPER_CLAIMS) + ["chance-corrected noise drop falls during training"]
+    return pd.DataFrame({"setting": setting, "claim": claims, "verdict": verdicts})
+
+
+def test_joint_picture_counts_only_reproduced_paper_claims():
+    verdicts = pd.concat([
+        _verdict_rows("clean", ["reproduced", "inconclusive", "not reproduced", "inconclusive", "reproduced"]),
+        _verdict_rows("variation 0.6", ["inconclusive", "reproduced", "reproduced", "not reproduced", "reproduced"]),
+    ], ignore_index=True)
+    joint = experiment.joint_picture(verdicts)
+    assert joint["n_reproduced"].tolist() == [1, 2] and joint["n_claims"].tolist() == [4, 4]
+    assert joint["reproduced"].tolist() == [
+        "IQA alignment peaks early then declines",
+        "texture bias falls during training; normalized noise drop falls during training"]
+
+
+def test_joint_sentence_names_the_varied_setting_that_reproduces_most():
+    joint = pd.DataFrame({"setting": ["clean", "variation 0.3", "variation 0.6"], "n_reproduced": [1, 0, 3],
+                          "n_claims": [4, 4, 4], "reproduced": ["a", "", "a; b; c"]})
+    settings = pd.DataFrame({"setting": joint["setting"], "quality_variation": [0.0, 0.3, 0.6]})
+    text = experiment_page.joint_sentence(joint, settings)
+    assert "With quality variation the most is 3 (*variation 0.6*: a; b; c), against 1 for *clean*." in text

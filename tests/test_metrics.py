@@ -487,6 +487,25 @@ def test_monotone_trend_directions():
     assert monotone_trend(epochs, flat, n_perm=N_PERM)["direction"] == "flat"
 
 
+def test_rises_then_falls_needs_the_intervals_apart_not_touching():
+    epochs = np.arange(4.0)
+    values = np.array([0.5, 0.8, 0.7, 0.6])
+    lo = np.array([0.4, 0.5, 0.6, 0.5])   # lo at the peak (epoch 1) 0.5
+    hi = np.array([0.6, 0.9, 0.8, 0.5])   # hi at the last checkpoint 0.5: ci_gap exactly 0
+    curve = rises_then_falls(epochs, values, lo, hi)
+    assert curve["peak_is_interior"] and curve["ci_gap"] == 0.0
+    assert not curve["ci_separated"] and not curve["verdict"]
+
+
+def test_monotone_trend_at_p_equal_to_alpha_is_flat():
+    # 8 points in order: no permutation among 19 of 8! orders ties |rho| = 1, so p = (0 + 1) / (19 + 1) = 0.05,
+    # not below alpha = 0.05
+    trend = monotone_trend(np.arange(8.0), np.arange(8.0), n_perm=19, alpha=0.05)
+    assert trend["rho"] == pytest.approx(1.0) and trend["p_value"] == pytest.approx(0.05)
+    assert trend["direction"] == "flat"
+    assert monotone_trend(np.arange(8.0), np.arange(8.0), n_perm=19, alpha=0.0501)["direction"] == "rises"
+
+
 def test_pareto_front_by_hand():
     alignment = [1.0, 0.0, 0.5, 0.4, 1.0, np.nan, 0.2]
     robustness = [0.0, 1.0, 0.5, 0.4, 0.0, 2.0, np.nan]

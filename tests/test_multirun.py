@@ -504,6 +504,46 @@ def test_seed_means_at_chance_needs_more_than_half_the_seeds():
     assert means["n_above_chance"].tolist() == [1, 0]
 
 
+def test_two_seeds_average_their_held_out_drops_not_their_own_maxima():
+    # early window 0 < e <= 6/3: epochs 1 and 2. Seed 0 is read where seed 1 peaks (epoch 1): 0.5 − 0.3 = 0.2;
+    # seed 1 where seed 0 peaks (epoch 2): 0.4 − 0.1 = 0.3. Their own maxima would give 0.6 − 0.3 and 0.7 − 0.1.
+    epochs = (0.0, 1.0, 2.0, 3.0, 6.0)
+    curves = {0: [0.1, 0.5, 0.6, 0.4, 0.3], 1: [0.1, 0.7, 0.4, 0.4, 0.1]}
+    own = {0: 0.3, 1: 0.6}
+    table = pd.concat([checkpoint_table(epochs, scale="tiny", seed=s, run=f"tiny-seed{s}", iqa_srcc=c,
+                                        shape_bias=0.5, noise_drop=0.2, iqa_early_drop=own[s],
+                                        iqa_early_drop_lo=own[s] - 0.05, iqa_early_drop_hi=own[s] + 0.05)
+                       for s, c in curves.items()], ignore_index=True)
+    means = tradeoff.seed_means(table, {"iqa_srcc": (None, None),
+                                        "iqa_early_drop": ("iqa_early_drop_lo", "iqa_early_drop_hi")})
+    # mean 0.25, sd 0.0707…: half-width t(1) · 0.0707… / √2 = t(1) · 0.05
+    assert means["iqa_early_drop"].tolist() == pytest.approx([0.25] * 5)
+    assert means["iqa_early_drop_lo"].tolist() == pytest.approx([0.25 - T1 * 0.05] * 5)
+    assert means["iqa_early_drop_hi"].tolist() == pytest.approx([0.25 + T1 * 0.05] * 5)
+
+
+def test_a_peak_claim_over_seeds_reads_the_epoch_every_seed_has_not_one_seeds_own_interval():
+    # seed 0 has an epoch-0 checkpoint the others lack: the seed means' first row rests on seed 0 alone. The claim
+    # reads the row with the most seeds (held-out drops 0.5 − 0.20, 0.5 − 0.21, 0.5 − 0.22:
+    # 0.29 ± t(2)·0.01/√3), not seed 0's held-out drop paired with its own bootstrap interval of its own maximum
+    # ([0.85, 0.95]).
+    def run(seed, iqa, epochs):
+        return _run_rows("tiny", seed, iqa, [0.5] * len(epochs), list(np.linspace(0.5, 0.1, len(epochs))),
+                         epochs).assign(iqa_early_drop=0.9, iqa_early_drop_lo=0.85, iqa_early_drop_hi=0.95)
+    table = pd.concat([run(0, [0.1, 0.5, 0.4, 0.3, 0.2], (0.0, 1.0, 2.0, 3.0, 4.0)),
+                       run(1, [0.5, 0.4, 0.3, 0.21], (1.0, 2.0, 3.0, 4.0)),
+                       run(2, [0.5, 0.4, 0.3, 0.22], (1.0, 2.0, 3.0, 4.0))], ignore_index=True)
+    means = tradeoff.seed_means(table).set_index("epoch")
+    assert np.isnan(means.loc[0.0, "iqa_early_drop_lo"]) and np.isnan(means.loc[0.0, "iqa_early_drop_hi"])
+    peak = tradeoff.verdicts(table, n_perm=200, by="scale").set_index("claim").loc[
+        "IQA alignment peaks early then declines"]
+    assert peak["statistic"].startswith("held-out early srcc − final srcc")
+    assert "mean over 3 seeds" in peak["statistic"]
+    assert peak["value"] == pytest.approx(0.29)
+    half = T2 * 0.01 / np.sqrt(3)
+    assert (peak["ci_lo"], peak["ci_hi"]) == pytest.approx((0.29 - half, 0.29 + half))
+
+
 def _fake_steps(monkeypatch):
     from clipalign_utils.orchestration import multirun
 

@@ -70,6 +70,64 @@ def test_a_peak_claim_without_its_test_or_checkpoints_is_inconclusive():
     assert row["verdict"] == tradeoff.INCONCLUSIVE
 
 
+def test_a_peak_claims_interval_touching_0_settles_nothing():
+    # the rule is strict: an interval that reaches 0 from either side holds 0
+    epochs = [0, 1, 2, 3, 9]
+    early_peak = np.array([0.5, 0.8, 0.7, 0.65, 0.6])   # peak at epoch 1 <= 9/3
+    late = np.array([0.5, 0.6, 0.62, 0.65, 0.7])
+    for values, (drop, lo, hi) in ((early_peak, (0.2, 0.0, 0.4)), (late, (-0.2, -0.4, 0.0))):
+        df = checkpoint_table(epochs, two_afc_score=values, two_afc_score_lo=values - 0.01,
+                              two_afc_score_hi=values + 0.01, two_afc_early_drop=drop,
+                              two_afc_early_drop_lo=lo, two_afc_early_drop_hi=hi)
+        row = tradeoff.peak_claim(df, *SIMILARITY)
+        assert row["verdict"] == tradeoff.INCONCLUSIVE, row["detail"]
+        assert row["detail"].endswith("; the interval includes 0")
+
+
+def test_a_peak_claim_on_two_checkpoints_is_not_judged():
+    # epoch 1 lies in the early window 0 < e <= 9/3 and the test's interval is above 0, but two checkpoints
+    # cannot hold a peak inside the run
+    values = np.array([0.8, 0.6])
+    df = checkpoint_table([1, 9], two_afc_score=values, two_afc_score_lo=values - 0.01, two_afc_score_hi=values + 0.01,
+                          two_afc_early_drop=0.2, two_afc_early_drop_lo=0.1, two_afc_early_drop_hi=0.3)
+    row = tradeoff.peak_claim(df, *SIMILARITY)
+    assert row["verdict"] == tradeoff.INCONCLUSIVE
+    assert row["statistic"] == "checkpoints with a finite 2AFC score" and row["value"] == 2
+
+
+# A hump both measures share, and a zig-zag of amplitude 4 they take in opposite directions: their levels
+# rank alike net of time, their steps from checkpoint to checkpoint do not.
+HUMP = np.array([0, 10, 20, 28, 32, 30, 24, 18, 12, 8, 5, 3.0])
+ZIGZAG = 4 * np.array([1, -1] * 6)
+
+
+def _claim_4(iqa, texture, drop):
+    df = checkpoint_table(np.arange(12.0), iqa_srcc=iqa / 100, shape_bias=1 - texture / 100, noise_drop=drop / 100)
+    return tradeoff._covaries_claim(df, n_perm=200, seed=0, alpha=0.05), tradeoff.pairwise_relations(df, n_perm=200)
+
+
+def test_claim_4_needs_the_first_differences_to_agree():
+    # steps of iqa: +2, +18, 0, +12, −10, +2, −14, +2, −12, +5, −10;
+    # of the other: +18, +2, +16, −4, +6, −14, +2, −14, +4, −11, +6
+    row, relations = _claim_4(HUMP + ZIGZAG, HUMP - ZIGZAG, HUMP - ZIGZAG)
+    first = relations.iloc[0]
+    assert first["partial_spearman"] > 0 and first["partial_p"] < 0.05 and first["diff_spearman"] < 0
+    assert row["verdict"] == tradeoff.INCONCLUSIVE
+
+
+def test_claim_4_reproduced_names_the_weaker_relation():
+    # texture bias follows iqa with a zig-zag of 1, the noise drop with one of 2: the noise drop's partial
+    # relation is the weaker (larger p), the one the verdict rests on
+    zig = np.array([1, -1] * 6)
+    row, relations = _claim_4(HUMP, HUMP + zig, HUMP + 2 * zig)
+    relations = relations.iloc[:2].set_index("y")  # iqa_srcc with texture_bias, with noise_drop
+    assert (relations["partial_spearman"] > 0).all() and (relations["diff_spearman"] > 0).all()
+    assert relations.loc["noise_drop", "partial_p"] > relations.loc["texture_bias", "partial_p"]
+    assert row["verdict"] == tradeoff.REPRODUCED
+    assert row["statistic"] == "partial spearman(iqa_srcc, noise_drop | log time)"
+    assert row["value"] == relations.loc["noise_drop", "partial_spearman"]
+
+
 def test_verdicts_add_the_new_claims_only_with_their_columns():
     plain = tradeoff.verdicts(_table(), n_perm=200)
     both = tradeoff.verdicts(_table(two_afc=EARLY_PEAK, saliency=RISING, two_afc_drop=(0.15, 0.1, 0.2),

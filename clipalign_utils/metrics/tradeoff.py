@@ -240,7 +240,13 @@ def peak_claim(df: pd.DataFrame, peak: registry.PeakClaim, column: str, step: st
     if drop_column not in df.columns or not np.isfinite(df[drop_column].astype(float)).any():
         return _verdict_row(claim, "paired early-peak test", NAN, NAN, INCONCLUSIVE,
                             detail + f"; no paired early-peak test ({drop_column}: re-run the {step} step)")
-    first = df.iloc[int(np.flatnonzero(np.isfinite(df[drop_column].astype(float)))[0])]
+    # On a seed-mean curve an epoch some seeds lack averages fewer of them: read the row that rests on the most.
+    tested_rows = np.flatnonzero(np.isfinite(df[drop_column].astype(float)))
+    if f"{drop_column}_n_seeds" in df.columns:
+        counts = df[f"{drop_column}_n_seeds"].to_numpy(float)[tested_rows]
+        if np.isfinite(counts).any():
+            tested_rows = tested_rows[counts == np.nanmax(counts)]
+    first = df.iloc[int(tested_rows[0])]
     drop, ci = float(first[drop_column]), (float(first[f"{drop_column}_lo"]), float(first[f"{drop_column}_hi"]))
     # On a seed-mean curve (seed_means) the drop is each seed's at the early checkpoint the other seeds peak at
     # (peak.held_out_drops) and the interval is over the seeds; one run's is its bootstrap of its own maximum.
@@ -517,6 +523,9 @@ def _held_out_peak_drops(df: pd.DataFrame, groups: list[str], measures: dict) ->
             tested = np.isfinite(group[drop].astype(float))
             df.loc[group.index[tested], drop] = group.loc[tested, key].map(held_out_by_run(group, key, column)) \
                 .astype(float).to_numpy()
+            # a run's own interval is its bootstrap of its own maximum, not of the held-out drop: none is left for
+            # an epoch only one run has (seed_means would otherwise pair the held-out value with that interval)
+            df.loc[group.index, [c for c in measures[drop] if c is not None and c in df.columns]] = np.nan
     return df
 
 
