@@ -368,3 +368,77 @@ def test_a_page_whose_read_tables_changed_or_went_is_named_with_them(tmp_path):
     iqa.unlink()
     noise.write_text("sigma,acc\n0.1,0.8\n")
     assert pages_on_changed_tables(sources) == {"05_tradeoff_synthesis": ["metrics/iqa.csv", "metrics/noise.csv"]}
+
+
+def test_the_staged_chapters_follow_the_registry_whatever_order_the_pages_come_in():
+    """stage_book lists the run's pages, then the recorded ones, the placeholders, and a page 1 of a run
+    trained elsewhere last: the table of contents puts them back in chapter order."""
+    from clipalign_utils import registry
+    from clipalign_utils.orchestration.book import NOTEBOOK_PART, toc
+
+    pages = ["08_saliency", "02_iqa_alignment", "06_sweep", "11_interpolation", "01_train"]
+    part = next(p for p in toc(pages)["parts"] if p["caption"] == NOTEBOOK_PART)
+    order = registry.notebook_pages()
+    assert [c["file"] for c in part["chapters"]] == [f"notebooks/{name}" for name in sorted(pages, key=order.index)]
+
+
+def test_the_book_is_built_by_this_interpreter_with_every_warning_an_error(tmp_path, monkeypatch):
+    import subprocess
+    import sys
+    from types import SimpleNamespace
+
+    from clipalign_utils.orchestration import book
+
+    ran = []
+
+    def stage(run_dir, folder):
+        (run_dir / folder).mkdir()
+        return run_dir / folder
+
+    def run(command, **kwargs):
+        ran.append(command)
+        return subprocess.CompletedProcess(command, 0, "", "")
+
+    monkeypatch.setattr(book, "stage_book", stage)
+    monkeypatch.setattr(book, "subprocess", SimpleNamespace(run=run))
+    assert book.build_book(tmp_path) == tmp_path.resolve() / "book" / "_build" / "html"
+    (command,) = ran
+    assert command[0] == sys.executable and "--warningiserror" in command
+    assert command[command.index("build") + 1] == str(tmp_path.resolve() / ".book-building")
+
+
+def test_a_folders_own_sweep_and_experiment_pages_are_shown_not_the_recorded_ones(smoke_pipeline, tmp_path):
+    """A run holding its own page 6, and an experiment folder inside it (the full preset's ``quality``), with
+    another beside it: the book shows the run's own page 6 over a sweep's inside it and over the one the
+    repository records, and the first experiment folder's page 9; no staged page names an absolute path."""
+    import shutil
+
+    from clipalign_utils.orchestration.book import stage_book
+
+    run_dir = tmp_path / "smoke"
+    shutil.copytree(smoke_pipeline, run_dir, ignore=shutil.ignore_patterns("checkpoints", "cache", "book"))
+    donor = json.loads((run_dir / "notebooks" / "02_iqa_alignment.ipynb").read_text())
+
+    def page(path, marker):
+        path.parent.mkdir(parents=True, exist_ok=True)
+        notebook = dict(donor, cells=[{"cell_type": "markdown", "metadata": {}, "source": f"# {marker}\n"}])
+        notebook["metadata"] = {k: v for k, v in donor["metadata"].items() if k != "papermill"}
+        path.write_text(json.dumps(notebook))
+
+    page(run_dir / "notebooks" / "06_sweep.ipynb", "OWN SWEEP")
+    page(run_dir / "drivers" / "notebooks" / "06_sweep.ipynb", "INNER SWEEP")
+    page(run_dir / "a_quality" / "notebooks" / "09_quality_experiment.ipynb", "FIRST EXPERIMENT")
+    page(run_dir / "b_quality" / "notebooks" / "09_quality_experiment.ipynb", "SECOND EXPERIMENT")
+    stage = stage_book(run_dir)
+    staged = {name: (stage / "notebooks" / f"{name}.ipynb").read_text()
+              for name in ("06_sweep", "09_quality_experiment")}
+    assert "OWN SWEEP" in staged["06_sweep"] and "This build ran no sweep" not in staged["06_sweep"]
+    assert "FIRST EXPERIMENT" in staged["09_quality_experiment"]
+    summary = (stage / "_generated" / "run.md").read_text()
+    assert "Page 6 compares the runs of the sweep in this directory." in summary
+    assert "Page 9 compares the runs of the quality experiment in `a_quality`" in summary
+    executed_in = json.loads((smoke_pipeline / "notebooks" / "02_iqa_alignment.ipynb").read_text())
+    executed_in = executed_in["metadata"]["papermill"]["parameters"]["run_dir"]
+    for notebook in (stage / "notebooks").glob("*.ipynb"):
+        text = notebook.read_text()
+        assert executed_in not in text and str(run_dir.resolve()) not in text, notebook.name

@@ -15,17 +15,29 @@ HEADER = ("# ---\n# jupyter:\n#   kernelspec:\n#     display_name: Python 3\n#  
           "#     name: python3\n# ---\n\n")
 PROBE = (HEADER + '# %% tags=["parameters"]\nrun_dir = ""\n\n'
          "# %%\nimport json, os, sys\ntorch_imported_before = 'torch' in sys.modules\nimport torch\n"
-         "import gc, weakref\nimport matplotlib\nmatplotlib.use('agg')\nimport matplotlib.pyplot as plt\n"
+         "import gc, weakref\nimport matplotlib\nfrom clipalign_utils import record\nmatplotlib.use('agg')\n"
+         "import matplotlib.pyplot as plt\n"
          "earlier = getattr(json, '_probe_refs', None)  # weak references to the notebook before's garbage\n"
          "print(json.dumps({'left_over': 'left_over' in globals(),\n"
          "                  'cwd': os.getcwd(), 'pid': os.getpid(), 'env': os.environ.get('CLIPALIGN_PROBE', ''),\n"
          "                  'torch_imported_before': torch_imported_before,\n"
          "                  'spawn_ready': hasattr(sys.modules['__main__'], '__spec__'),\n"
          "                  'frozen': gc.get_freeze_count(),\n"
+         "                  'tables_read_before': sorted(map(str, record._READ)),\n"
          "                  'earlier_freed': None if earlier is None else [r() is None for r in earlier]}))\n"
          "class Cycle:\n    pass\ncycle = Cycle()\ncycle.itself = cycle\nfigure = plt.figure()\n"
          "json._probe_refs = [weakref.ref(cycle), weakref.ref(figure)]\n"
+         "record.note_table_read('/nowhere/metrics/iqa.csv', b'x')  # a failed page's read, never committed\n"
          "left_over = 1\nos.chdir('/')\n")
+
+
+def _running(pid: int) -> bool:
+    """Whether process ``pid`` is there and not a zombie."""
+    try:
+        with open(f"/proc/{pid}/stat") as stat:
+            return stat.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except FileNotFoundError:
+        return False
 
 
 def _probe(tmp_path, k: int) -> tuple[dict, dict]:
@@ -64,6 +76,8 @@ def test_notebooks_share_one_kernel_that_each_finds_as_new(probe_step, tmp_path,
     assert len(made) == 2 and not any(client.channels_running for client in made) and kernel._alive()
     assert second["pid"] == first["pid"]  # one kernel: torch was imported once
     assert not first["left_over"] and not second["left_over"]
+    # the tables the notebook before read and never committed (record._READ) are not the next one's
+    assert first["tables_read_before"] == second["tables_read_before"] == []
     assert first["spawn_ready"] and second["spawn_ready"]  # a reset kernel can still start spawn processes
     assert second["cwd"] == first["cwd"] == str(pipeline.REPO_ROOT)
     assert second["torch_imported_before"]
@@ -79,6 +93,7 @@ def test_notebooks_share_one_kernel_that_each_finds_as_new(probe_step, tmp_path,
     third, _ = _probe(tmp_path, 3)
     assert third["pid"] != first["pid"] and third["env"] == "changed"
     assert not os.path.exists(sockets) and os.path.isdir(kernel._Shared.sockets)
+    assert not _running(first["pid"])  # the kernel it replaced was shut down, not left computing
 
 
 def test_fresh_kernel_setting_gives_each_notebook_its_own(probe_step, tmp_path, monkeypatch):
@@ -157,3 +172,70 @@ def test_a_killed_commands_socket_folder_is_removed_by_the_next(tmp_path):
         (folder / "kernel-1").write_text("")
     _remove_orphaned_sockets(str(tmp_path))
     assert [folder.exists() for folder in folders] == [False, True, True, True]
+
+
+@pytest.mark.slow  # two kernels started, torch imported in each (about 7 s)
+def test_a_kernel_that_died_between_notebooks_is_replaced_and_a_failed_reset_is_said(probe_step, tmp_path,
+                                                                                      monkeypatch):
+    """A kernel killed while no notebook ran on it (the OOM killer, a user's kill) is not reset, which would wait
+    60 s for a reply and fail the next page: the next notebook gets a new kernel. A reset that fails (here its
+    working directory is gone) stops the page rather than running it on a kernel not reset."""
+    import signal
+    import time
+
+    first, _ = _probe(tmp_path, 1)
+    os.kill(first["pid"], signal.SIGKILL)
+    deadline = time.monotonic() + 10
+    while kernel._alive() and time.monotonic() < deadline:  # dead, not dying (its threads gone too)
+        time.sleep(0.05)
+    second, _ = _probe(tmp_path, 2)
+    assert second["pid"] != first["pid"] and not second["left_over"]
+    # one dying just after the check (seen alive, then killed): the reset finds it gone within a second or so
+    # and a new kernel runs the page, rather than the page failing after the reset's 60 s
+    os.kill(second["pid"], signal.SIGKILL)
+    while kernel._alive() and time.monotonic() < deadline + 10:
+        time.sleep(0.05)
+    alive, answers = kernel._alive, [True]
+    monkeypatch.setattr(kernel, "_alive", lambda: answers.pop() if answers else alive())
+    started = time.monotonic()
+    third, _ = _probe(tmp_path, 3)
+    assert third["pid"] not in (first["pid"], second["pid"]) and not answers
+    assert time.monotonic() - started < 30
+    with pytest.raises(RuntimeError, match="the kernel reset failed"):
+        kernel.manager_for(str(tmp_path / "gone"))
+
+
+def test_an_interrupted_notebook_takes_its_kernel_with_it(probe_step, tmp_path, monkeypatch):
+    """Ctrl-C mid-cell leaves the kernel busy with that cell: no later notebook may run on it."""
+    import papermill
+
+    def interrupted(*args, **kwargs):
+        assert kernel._Shared.manager is kwargs["km"]
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(papermill, "execute_notebook", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        pipeline.run_notebook("96_probe", tmp_path / "run", {"run_dir": "x"}, progress=False)
+    assert kernel._Shared.manager is None and kernel._Shared.sockets is None
+
+
+def test_a_kernels_socket_folder_is_its_processs_own_and_the_orphaned_ones_go_first(tmp_path, monkeypatch):
+    """The folder a kernel's sockets are made in names this process (so that a command killed outright leaves
+    one the next can tell is orphaned), and making it removes the orphaned ones."""
+    import re
+    import subprocess
+    import sys
+    import tempfile
+
+    gone = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True,
+                          text=True).stdout.strip()
+    orphaned = tmp_path / f"clipalign-kernel-{gone}-a1b2"
+    orphaned.mkdir()
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
+    monkeypatch.setattr(kernel._Shared, "sockets", None)
+    transport = kernel._transport()
+    made = kernel._Shared.sockets
+    assert not orphaned.exists()
+    assert re.fullmatch(rf"clipalign-kernel-{os.getpid()}-.+", os.path.basename(made))
+    assert os.path.dirname(made) == str(tmp_path) and oct(os.stat(made).st_mode & 0o777) == "0o700"
+    assert transport == {"transport": "ipc", "ip": os.path.join(made, "kernel")}

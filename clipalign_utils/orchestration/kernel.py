@@ -54,14 +54,21 @@ def manager_for(cwd: str):
     ``CLIPALIGN_FRESH_KERNEL=1`` it is a new one each time (the caller discards it after its notebook)."""
     if _Shared.manager is not None and (fresh_kernels() or _Shared.environment != dict(os.environ) or not _alive()):
         discard()
-    if _Shared.manager is None:
-        # nbclient starts it (with papermill's cwd) on first use and, not owning it, leaves it running.
-        _Shared.manager = _manager_class()(kernel_name="python3", **_transport())
-        _Shared.manager.client_factory = _ready_client()
-        _Shared.environment = dict(os.environ)
-        return _Shared.manager
-    _reset(cwd)
+    if _Shared.manager is not None:
+        try:
+            _reset(cwd)
+            return _Shared.manager
+        except _KernelGone:  # it died after the check above: a new one, as if the check had seen it
+            discard()
+    # nbclient starts it (with papermill's cwd) on first use and, not owning it, leaves it running.
+    _Shared.manager = _manager_class()(kernel_name="python3", **_transport())
+    _Shared.manager.client_factory = _ready_client()
+    _Shared.environment = dict(os.environ)
     return _Shared.manager
+
+
+class _KernelGone(Exception):
+    """The kernel died before its reset replied."""
 
 
 def _manager_class() -> type:
@@ -200,10 +207,14 @@ def _reset(cwd: str) -> None:
         msg_id = client.execute(_RESET.format(cwd=cwd), silent=True, store_history=False)
         deadline = time.monotonic() + 60
         while True:
-            try:
-                reply = client.get_shell_msg(timeout=max(0.0, deadline - time.monotonic()))
+            try:  # in slices: a kernel that died meanwhile never replies, and is replaced rather than waited for
+                reply = client.get_shell_msg(timeout=min(1.0, max(0.0, deadline - time.monotonic())))
             except Empty:
-                raise RuntimeError("the kernel reset got no reply in 60 s") from None
+                if not _alive():
+                    raise _KernelGone from None
+                if time.monotonic() >= deadline:
+                    raise RuntimeError("the kernel reset got no reply in 60 s") from None
+                continue
             if reply["parent_header"].get("msg_id") == msg_id:
                 break
         if reply["content"]["status"] != "ok":
