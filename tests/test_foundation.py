@@ -160,6 +160,53 @@ def test_checkpoint_schedule_is_dense_early():
                                                      "epoch_3.pt.part")] == [True, True, False, False]
 
 
+def test_an_early_checkpoint_is_named_by_its_steps_epoch_to_four_places_and_a_partial_batch_is_dropped():
+    # 1000 steps an epoch: 0.001 is step 1 (epoch_0.001, not rounded into epoch_0, the untrained model's file);
+    # 0.3333 is step 333.3 -> 333, epoch 0.333
+    from clipalign_utils.schedule import checkpoint_schedule, epoch_steps
+
+    assert checkpoint_schedule(1000, 1, (0.001, 0.3333)) == {0: 0.0, 1: 0.001, 333: 0.333, 1000: 1.0}
+    assert checkpoint_schedule(3, 2, (1 / 3,)) == {0: 0.0, 1: 0.3333, 3: 1.0, 6: 2.0}
+    assert epoch_steps({"samples_per_epoch": 100, "batch_size": 32}) == 3  # 4 samples left over: no 4th step
+
+
+def test_a_runs_checkpoints_are_in_epoch_order_past_epoch_9(tmp_path):
+    # as names, epoch_10 < epoch_2 and epoch_0.5 < epoch_0: resuming would take the wrong one for the latest
+    (tmp_path / "checkpoints").mkdir()
+    for epoch in ("10", "2", "0.5", "0", "latest"):
+        (tmp_path / "checkpoints" / f"epoch_{epoch}.pt").write_bytes(b"")
+    (tmp_path / "params.txt").write_text("model: clipalign-tiny\nforce_image_size: 32\n")
+    run = checkpoints.discover_run(tmp_path)
+    assert [c.epoch for c in run.checkpoints] == [0.0, 0.5, 2.0, 10.0]  # epoch_latest.pt skipped
+    (tmp_path / "checkpoints" / "epoch_latest.pt").unlink()
+    assert [p.name for p in train._saved_checkpoints(tmp_path / "checkpoints")] == [
+        "epoch_0.pt", "epoch_0.5.pt", "epoch_2.pt", "epoch_10.pt"]
+
+
+def test_params_txt_values_keep_their_colons_and_spaces(tmp_path):
+    from clipalign_utils.layout import read_params_txt
+
+    (tmp_path / "params.txt").write_text("model: hf-hub:timm/ViT-B-16\nimage_mean: (0.5, 0.5, 0.5)\n"
+                                         "force_image_size: 32\nresume: None\n")
+    assert read_params_txt(tmp_path / "params.txt") == {
+        "model": "hf-hub:timm/ViT-B-16", "image_mean": "(0.5, 0.5, 0.5)", "force_image_size": "32", "resume": "None"}
+
+
+def test_a_checkpoint_save_that_dies_midway_leaves_the_previous_file_whole(tmp_path, monkeypatch):
+    # what resuming relies on: the latest checkpoint is either the old one or the new one, never half of one
+    path = tmp_path / "checkpoints" / "epoch_1.pt"
+    train._atomic_torch_save({"step": 4, "state_dict": {"w": torch.arange(3.0)}}, path)
+    before = path.read_bytes()
+
+    def dies_midway(obj, f):
+        Path(f).write_bytes(before[:100])
+        raise KeyboardInterrupt
+    monkeypatch.setattr(torch, "save", dies_midway)
+    with pytest.raises(KeyboardInterrupt):
+        train._atomic_torch_save({"step": 8, "state_dict": {"w": torch.zeros(3)}}, path)
+    assert path.read_bytes() == before and [p.name for p in path.parent.iterdir()] == ["epoch_1.pt"]
+
+
 def test_smoke_run_checkpoints_load_into_open_clip(smoke_run):
     run = checkpoints.discover_run(smoke_run)
     epochs = [c.epoch for c in run.checkpoints]

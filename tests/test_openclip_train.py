@@ -59,3 +59,18 @@ def test_open_clip_train_reads_the_worlds_webdataset_shards(tmp_path):
     assert [c.epoch for c in run.checkpoints] == [1.0, 2.0]
     run_step("iqa", logs / "wds", "smoke", {}, progress=False)
     assert pd.read_csv(logs / "wds" / "metrics" / "iqa.csv").query("distortion == 'all'")["srcc"].notna().all()
+
+
+def test_the_wrapper_registers_the_models_and_hands_open_clip_train_its_arguments(monkeypatch):
+    import open_clip
+    import open_clip_train.main
+
+    from clipalign_utils import openclip_train
+
+    assert {"clipalign-tiny", "clipalign-small"} <= set(open_clip.list_models())
+    given = []
+    monkeypatch.setattr(open_clip_train.main, "main", given.append)
+    openclip_train.main(["--model", "clipalign-tiny"])
+    monkeypatch.setattr(sys, "argv", ["openclip_train.py", "--epochs", "2"])
+    openclip_train.main()
+    assert given == [["--model", "clipalign-tiny"], ["--epochs", "2"]]

@@ -207,3 +207,79 @@ def test_a_checkpoint_rewritten_without_the_optimizer_keeps_the_weights_it_was_s
     for name, weights in first_written.items():
         state = _state(tmp_path / "checkpoints" / name)
         assert state.keys() == weights.keys() and all(torch.equal(state[k], weights[k]) for k in weights), name
+
+
+# A short run (2 epochs of 4 steps, warmup 2, an early checkpoint at 0.5): its schedule, steps,
+# learning rates and optimizer state, its thread count, and a resume from each kind of stop.
+def _short():
+    return config.resolve("smoke", epochs=2, samples_per_epoch=256, early_checkpoints=(0.5,), warmup=2, device="cpu")
+
+
+# trained on a count that is neither the default nor 1, so a checkpoint recording either is caught
+_THREADS = 2 if torch.get_num_threads() != 2 else 3
+
+
+@pytest.fixture
+def short_threads():
+    threads = torch.get_num_threads()
+    torch.set_num_threads(_THREADS)
+    yield _THREADS
+    torch.set_num_threads(threads)
+
+
+@pytest.fixture(scope="module")
+def short_run(tmp_path_factory):
+    threads = torch.get_num_threads()
+    torch.set_num_threads(_THREADS)
+    try:
+        run_dir = tmp_path_factory.mktemp("short_run")
+        train.train(run_dir, _short(), progress=False)
+    finally:
+        torch.set_num_threads(threads)
+    return run_dir
+
+
+def test_a_short_run_saves_its_schedule_with_its_steps_learning_rates_and_threads(short_run):
+    states = {p.name: torch.load(p, map_location="cpu", weights_only=True)
+              for p in train._saved_checkpoints(short_run / "checkpoints")}
+    assert list(states) == ["epoch_0.pt", "epoch_0.5.pt", "epoch_1.pt", "epoch_2.pt"]
+    assert [(s["epoch"], s["step"]) for s in states.values()] == [(0.0, 0), (0.5, 2), (1.0, 4), (2.0, 8)]
+    assert ["optimizer" in s for s in states.values()] == [False, False, False, True]
+    assert {s["threads"] for s in states.values()} == {_THREADS}
+    # open_clip_train's cosine_lr over 8 steps: warmup lr*(step+1)/2, then 0.5*(1+cos(pi*(step-2)/6))*lr
+    log = (short_run / "train_log.csv").read_text().splitlines()
+    assert log[0] == "step,epoch,loss,lr"
+    assert [line.split(",")[:2] for line in log[1:]] == [[str(s), f"{s / 4:.4f}"] for s in range(1, 9)]
+    assert [line.split(",")[3] for line in log[1:]] == [
+        "0.0005", "0.001", "0.001", "0.000933013", "0.00075", "0.0005", "0.00025", "6.69873e-05"]
+
+
+@pytest.mark.slow  # three trainings (3.5 s); the fast tier keeps the short run's own checks
+def test_a_short_run_stopped_inside_and_at_the_end_of_an_epoch_resumes_to_the_same_files(short_run, short_threads,
+                                                                                          tmp_path, monkeypatch):
+    run_dir = tmp_path / "run"
+    train_interrupted_after(run_dir, _short(), 0.5, monkeypatch)  # dies writing epoch_1: resumes at step 2
+    assert [p.name for p in train._saved_checkpoints(run_dir / "checkpoints")] == ["epoch_0.pt", "epoch_0.5.pt"]
+    train_interrupted_after(run_dir, _short(), 1, monkeypatch)  # dies writing epoch_2: resumes at step 4, epoch 2
+    train.train(run_dir, _short(), progress=False)
+    assert sorted(p.name for p in (run_dir / "checkpoints").iterdir()) == sorted(
+        p.name for p in (short_run / "checkpoints").iterdir())
+    for path in sorted((short_run / "checkpoints").iterdir()):
+        assert (run_dir / "checkpoints" / path.name).read_bytes() == path.read_bytes(), path.name
+    assert (run_dir / "train_log.csv").read_text() == (short_run / "train_log.csv").read_text()
+
+
+def test_the_seed_sets_the_initial_weights_and_each_epochs_batch_order(tmp_path, monkeypatch):
+    from clipalign_utils import models
+
+    params = config.resolve("smoke", seed=1, epochs=1, samples_per_epoch=128, early_checkpoints=(), device="cpu")
+    train_interrupted_after(tmp_path / "run", params, 0, monkeypatch)  # epoch_0.pt alone
+    untrained = _state(tmp_path / "run" / "checkpoints" / "epoch_0.pt")
+    for seed, same in ((1, True), (0, False)):
+        drawn = models.create_model("tiny", image_size=32, seed=seed).state_dict()
+        assert all(torch.equal(untrained[k], drawn[k]) for k in drawn) == same, seed
+    orders = {(seed, epoch): train.epoch_order({"seed": seed, "samples_per_epoch": 128}, epoch)
+              for seed in (0, 1) for epoch in (1, 2)}
+    assert all(sorted(order) == list(range(128)) for order in orders.values())
+    assert len({tuple(order) for order in orders.values()}) == 4  # another seed or epoch: another order
+    assert np.array_equal(train.epoch_order({"seed": 1, "samples_per_epoch": 128}, 2), orders[1, 2])
