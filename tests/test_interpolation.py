@@ -288,6 +288,27 @@ def test_one_runs_sentences_by_hand_and_with_undefined_drops():
     assert inner[2] == "in this run no interior α with both measures defined beats both endpoints on both axes"
 
 
+def test_beating_both_endpoints_means_beating_the_better_one_on_each_axis():
+    """One run: an α above both ends in SRCC whose drop lies between the ends' (below the worse, above the better)
+    does not beat both (mutation audit: comparing with the worse end's drop went unnoticed). Over seeds: the run
+    count said is the fewest any α rests on, and "no" needs every α worse, else "not established"."""
+    between = page.run_sentences(_run_table([0.40, 0.50, 0.30], [0.20, 0.17, 0.15]))
+    assert between[2] == "in this run no interior α beats both endpoints on both axes"
+    columns = {"alignment_margin": 0.05, "alignment_margin_lo": 0.01, "alignment_margin_hi": 0.09,
+               "robustness_margin": 0.03, "robustness_margin_lo": 0.01, "robustness_margin_hi": 0.05}
+    short = pd.DataFrame([{"alpha": 0.25, **columns, "n_runs": 3, "verdict": "beats both"},
+                          {"alpha": 0.5, **columns, "n_runs": 2, "verdict": "beats both"}])
+    assert page.seed_sentences(short)[-1] == ("only 2 run(s): the question needs at least 3 seeds for an interval to "
+                                              "answer it")
+    mixed = pd.DataFrame([{"alpha": 0.25, **columns, "n_runs": 3, "verdict": "worse"},
+                          {"alpha": 0.5, **columns, "n_runs": 3, "verdict": "inconclusive"}])
+    assert page.seed_sentences(mixed)[-1] == ("**not established**: no interior α beats both endpoints on both axes "
+                                              "with both intervals above 0 over 3 seeds")
+    assert page.seed_sentences(mixed.assign(verdict="worse"))[-1] == (
+        "**no**: every interior α is worse than the better endpoint on at least one axis (an interval below 0, "
+        "3 seeds)")
+
+
 def test_the_ends_moved_by_reestimation_alone_are_said():
     table = _run_table([0.45, 0.50, 0.33], [0.20, 0.10, np.nan]).assign(
         from_checkpoint="epoch_0.75", to_checkpoint="epoch_5", bn_statistics="reestimate")

@@ -261,6 +261,15 @@ def test_distortion_sentences_name_the_worst_and_best_type_at_peak_and_final():
     assert iqa_page.distortion_sentences(_tables()) == [
         "peak checkpoint (epoch 1): worst aligned b (-0.200), best a (0.900)",
         "final checkpoint (epoch 2): worst aligned a (0.500), best b (0.700)"]
+    # a type whose SRCC is undefined is neither worst nor best (an audit found "best b (nan)")
+    tables = _tables()
+    iqa = tables["iqa"]
+    iqa.loc[(iqa["checkpoint"] == "epoch_2") & (iqa["distortion"] == "b"), "srcc"] = np.nan
+    assert iqa_page.distortion_sentences(tables)[1] == (
+        "final checkpoint (epoch 2): worst aligned a (0.500), best a (0.500); undefined for b")
+    iqa.loc[(iqa["checkpoint"] == "epoch_2") & (iqa["distortion"] == "a"), "srcc"] = np.nan
+    assert iqa_page.distortion_sentences(tables)[1] == (
+        "final checkpoint (epoch 2): SRCC undefined for every distortion type")
 
 
 @pytest.mark.parametrize("lo, hi, peak_epoch, verdict", [
@@ -280,7 +289,7 @@ def test_early_peak_sentences(lo, hi, peak_epoch, verdict):
                           "epoch": [0.0, 0.5, 1.0, 2.0],
                           "srcc": [0.6 if peak_epoch == 0.0 else 0.2, 0.5, 0.55 if peak_epoch == 1.0 else 0.45, 0.4]})
     assert iqa_page.early_peak_sentences({"iqa": curve, "iqa_peak": pd.DataFrame([test])}) == [
-        "early window: 0 < epoch ≤ 0.333 × 2 = 0.666667 (1 checkpoints)",
+        "early window: 0 < epoch ≤ 0.333 × 2 = 0.666667 (1 checkpoint)",
         f"best early SRCC 0.500 (epoch 0.5) − final 0.400 = 0.100, paired 95 % interval [{lo:.3f}, {hi:.3f}] "
         f"over 3 references: {verdict}"]
     empty = {**test, "n_early": 0, "early_drop": np.nan, "lo": np.nan, "hi": np.nan}
@@ -291,6 +300,19 @@ def test_early_peak_sentences(lo, hi, peak_epoch, verdict):
     assert iqa_page.early_peak_sentences({"iqa": curve, "iqa_peak": pd.DataFrame([undefined])}) == [
         "early window: 0 < epoch ≤ 0.333 × 2 = 0.666667 (2 checkpoints)",
         "SRCC is undefined at every early checkpoint: no early-peak test"]
+
+
+def test_a_curve_peaking_at_the_early_windows_last_epoch_reads_as_an_early_peak():
+    """The window is 0 < epoch ≤ early_end, ends included, as the synthesis' claim judges it: a curve peaking at
+    epoch early_end exactly is an early peak, not "peaks later" (mutation audit: < for ≤ went unnoticed)."""
+    test = {"early_end": 1.0, "n_early": 1, "n_references": 3, "final_epoch": 3.0, "final_srcc": 0.4,
+            "early_drop": 0.2, "lo": 0.05, "hi": 0.3, "early_peak_epoch": 1.0, "early_peak_srcc": 0.6}
+    curve = pd.DataFrame({"checkpoint": [f"epoch_{e}" for e in range(4)], "distortion": "all",
+                          "epoch": [0.0, 1.0, 2.0, 3.0], "srcc": [0.2, 0.6, 0.5, 0.4]})
+    assert iqa_page.early_peak_sentences({"iqa": curve, "iqa_peak": pd.DataFrame([test])}) == [
+        "early window: 0 < epoch ≤ 0.333 × 3 = 1 (1 checkpoint)",
+        "best early SRCC 0.600 (epoch 1) − final 0.400 = 0.200, paired 95 % interval [0.050, 0.300] over 3 "
+        "references: above 0 — an early peak and a decline"]
 
 
 def test_family_sentences_and_figure_split_seen_from_unseen(tmp_path):

@@ -181,6 +181,7 @@ def test_the_decoded_images_budget_is_an_eighth_of_memory_or_what_the_environmen
     assert cli.main(["run", "--preset", "smoke", "--out", str(out)]) == 2
     assert not out.exists()
 
+
 def test_a_file_sets_identity_is_its_files_bytes_not_their_place_or_time(tmp_path):
     """The embedding cache's key for images read from files: a file replaced by another of the same size with
     the old timestamps (an archive unpacked again) is a new identity, in the same process too; the same files

@@ -381,6 +381,35 @@ def test_verdict_sentences_say_where_seeds_differ():
                                           " — the overall peak is not early")
 
 
+def test_peak_and_plane_sentences_read_the_seed_means_and_the_selection():
+    """Page 5's peak sentences: the peak and the last checkpoint's own values, and the two bold verdicts each from
+    its own test (interior; interval above the last's); the plane's sentence names the selected checkpoint, not
+    the first on the front (mutation audit: these went untested)."""
+    from clipalign_utils.steps.tradeoff.page import peak_sentences, plane_sentences
+
+    srcc = [0.2, 0.6, 0.5, 0.3]
+    means = pd.DataFrame({"scale": "tiny", "epoch": [0.0, 1.0, 2.0, 3.0], "iqa_srcc": srcc,
+                          "iqa_srcc_lo": [v - 0.05 for v in srcc], "iqa_srcc_hi": [v + 0.05 for v in srcc]})
+    assert peak_sentences(means) == [
+        "IQA alignment (SRCC) peaks at epoch 1 with 0.600; the last checkpoint (epoch 3) has 0.300. The peak "
+        "**lies** strictly inside the run, and its interval **lies** above the last checkpoint's."]
+    # interior, but the last checkpoint's interval (0.53–0.63) reaches the peak's lower bound 0.55: not separated
+    close = means.assign(iqa_srcc=[0.2, 0.6, 0.5, 0.58], iqa_srcc_hi=[0.25, 0.65, 0.55, 0.63])
+    assert peak_sentences(close)[0].endswith(
+        "has 0.580. The peak **lies** strictly inside the run, and its interval **does not lie** above the last "
+        "checkpoint's.")
+    two = pd.concat([means, close.assign(scale="small")], ignore_index=True)
+    assert [line.split(" peaks")[0] for line in peak_sentences(two)] == ["tiny: IQA alignment (SRCC)",
+                                                                          "small: IQA alignment (SRCC)"]
+    plane = pd.DataFrame({"scale": "tiny", "checkpoint": ["epoch_0", "epoch_1", "epoch_2"], "epoch": [0.0, 1.0, 2.0],
+                          "on_pareto_front": [True, True, False], "selected": [False, True, False]})
+    assert plane_sentences(plane, {"alignment_weight": 0.5}) == [
+        "Pareto front: epoch_0, epoch_1; selected with alignment_weight=0.5: epoch_1 (epoch 1)"]
+    assert plane_sentences(plane.assign(selected=False), {"alignment_weight": 0.5}) == [
+        "Pareto front: epoch_0, epoch_1; selected with alignment_weight=0.5: none (no checkpoint has a noise drop: "
+        "all at chance)"]
+
+
 def test_peak_claim_names_its_interval_over_seeds_and_claim_4_says_why_net_of_time_is_undefined():
     epochs = (0.0, 1.0, 2.0, 3.0, 4.0)
     # each seed's own early-peak test (iqa_peak.csv's early_drop): it ran; the seed mean does not average these

@@ -448,3 +448,18 @@ def test_trend_sentences_by_hand():
     assert trend_sentences(with_interval, params)[1] == (
         "mean normalized drop with its 95% bootstrap interval over images: 0.300 [0.250, 0.340] at epoch 1 "
         "(the first checkpoint above chance), 0.100 [0.050, 0.140] at epoch 3 (the last)")
+
+
+def test_the_last_drop_with_its_interval_is_the_last_checkpoint_above_chance():
+    """The interval sentence's "(the last)" is the last checkpoint above chance on clean images, as its words
+    say, not the table's last row when that one guesses (mutation audit: summary.iloc[-1] went unnoticed)."""
+    from clipalign_utils.steps.noise.page import trend_sentences
+
+    summary = _summary()
+    late_chance = summary.assign(clean_at_chance=[True, False, False, True],
+                                 mean_normalized_drop=[np.nan, 0.3, 0.2, np.nan])
+    late_chance = late_chance.assign(mean_normalized_drop_lo=late_chance["mean_normalized_drop"] - 0.05,
+                                     mean_normalized_drop_hi=late_chance["mean_normalized_drop"] + 0.04)
+    lines = trend_sentences(late_chance, {"n_perm": 500, "eval_seed": 0})
+    assert lines[1] == ("mean normalized drop with its 95% bootstrap interval over images: 0.300 [0.250, 0.340] at "
+                        "epoch 1 (the first checkpoint above chance), 0.200 [0.150, 0.240] at epoch 2 (the last)")

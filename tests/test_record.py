@@ -277,6 +277,7 @@ def test_a_split_given_for_one_dataset_is_not_carried_to_another(tmp_path):
     embedded = record.for_step(run, "similarity", record.resolve(run, "smoke", {"similarity_dataset": "embedded"}))
     assert (embedded.values["similarity_root"], embedded.values["similarity_split"]) == ("", "")
 
+
 def test_a_step_reads_a_table_at_the_value_the_step_that_wrote_it_ran_with(tmp_path):
     """distance is a column of iqa.csv: interpolation and the synthesis, which read that table, take the
     distance the iqa step last ran with (before their own entries, after what is given now)."""

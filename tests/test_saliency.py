@@ -424,6 +424,7 @@ def test_cat2000_layout(tmp_path):
     with pytest.raises(DatasetError, match="001.jpg"):
         load_saliency("cat2000", tmp_path, image_size=32, seed=0, n_images=0)
 
+
 def test_a_file_sets_ground_truth_decodes_each_density_once(tmp_path, monkeypatch):
     # The shuffled-AUC negatives read every image's fixations; they read the fixations file alone, where
     # they had decoded the image's density too (a full-HD JPEG's 40 ms, a second time when the image's own
@@ -660,6 +661,20 @@ def test_curve_sentences_and_score_table_by_hand():
     assert shown.index.tolist() == ["centre_bias", "object_silhouette", "shuffled_silhouette", "epoch_0", "epoch_1",
                                     "epoch_2"]
     assert shown.loc["epoch_1", "sauc"] == 0.3 and shown.loc["epoch_2", "nss"] == 3.0
+
+
+def test_a_lower_is_better_metrics_best_checkpoint_is_its_lowest():
+    """KLD: lower is better, so "best" is the lowest value, with its own interval and where it lies (mutation
+    audit: reading KLD's best as its highest went unnoticed)."""
+    import pandas as pd
+
+    from clipalign_utils.steps.saliency import page as step_page
+
+    table = pd.DataFrame([{"checkpoint": f"epoch_{k}", "epoch": float(k), "metric": "kld", "value": v,
+                           "value_lo": v - 0.1, "value_hi": v + 0.1} for k, v in enumerate((0.9, 0.4, 0.6))])
+    assert step_page.curve_sentence(table, "kld") == (
+        "KLD: 0.900 at epoch 0, best 0.400 [0.300, 0.500] at epoch 1 (inside the run), 0.600 [0.500, 0.700] at the "
+        "last checkpoint (epoch 2)")
 
 
 def test_early_peak_sentences_read_the_paired_test():

@@ -288,6 +288,16 @@ def test_reference_and_per_class_sentences_by_hand():
                                               "cue decisions"]
 
 
+def test_a_class_at_exactly_one_half_does_not_lean_to_shape():
+    """"classes with shape bias > 0.5" counts strictly above: a class deciding as often by shape as by texture
+    leans to neither (mutation audit: >= went unnoticed)."""
+    from clipalign_utils.steps.shape.page import per_class_sentences
+
+    tables = _tables()
+    tables["shape_bias_per_class"]["shape_bias"] = [0.0, 0.5, np.nan, 0.5, 0.75, np.nan]
+    assert per_class_sentences(tables) == ["last checkpoint: classes with shape bias > 0.5: 1 of 2 with cue decisions"]
+
+
 def test_per_class_and_curve_figures_pick_the_texture_phase_and_the_last_checkpoint(embedded):
     from clipalign_utils.steps.shape.analysis import ShapeData
     from clipalign_utils.steps.shape.page import curve_figure, human_label, per_class_figure

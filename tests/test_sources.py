@@ -307,6 +307,7 @@ def test_a_streamed_trajectory_end_to_end_into_the_book(file_server, stand_ins, 
     assert not (stage / "notebooks" / "10_real_clip.md").exists()  # the page, not its placeholder
     assert (by_url / "figures" / "real_clip_summary.png").stat().st_size > 0
 
+
 def test_a_kernel_killed_for_memory_is_one_line_naming_what_to_lower(tmp_path):
     from clipalign_utils import registry
     from clipalign_utils.orchestration import pipeline

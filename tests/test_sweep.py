@@ -341,6 +341,36 @@ def test_shape_and_noise_leave_out_checkpoints_at_chance_and_count_what_they_use
     assert "n = 4;" in lines[1]
 
 
+def test_shape_noise_and_claims_sentences_by_hand():
+    """Page 6's numbers: shape bias is 1 − texture bias, so settings whose texture bias falls as their drop
+    rises read ρ = −1; a significant negative pooled ρ is the paper's direction; each setting's count is out of
+    its own claims (mutation audit: the sign, the direction and the count went unnoticed)."""
+    from clipalign_utils.steps.sweep import page as sweep_page
+
+    settings = pd.DataFrame({"setting": ["a", "b", "c"], "sigmas": "0.1"})
+    summary = pd.DataFrame({"setting": ["a", "b", "c"], "final_texture_bias": [0.6, 0.5, 0.4],
+                            "noise_drop_final": [0.5, 0.4, 0.3]})
+    table = pd.DataFrame({"setting": ["a", "b", "c"] * 4, "shape_bias": np.linspace(0.1, 0.9, 12),
+                          "noise_drop": np.linspace(0.9, 0.1, 12), "shape_at_chance": False, "at_chance": False})
+    data = {"settings": settings, "factors": [], "reference": {}}
+    lines = sweep_page.shape_noise_sentences({"sweep_summary": summary, "sweep_checkpoints": table}, data,
+                                             {"n_perm": 200, "eval_seed": 0})
+    assert lines[0] == "across settings, last checkpoints: Spearman(shape bias, noise drop) = -1.00 over 3 settings"
+    assert lines[1].startswith("pooled over every checkpoint of every run: Spearman(shape bias, noise drop) = -1.00 "
+                               "(permutation p = ") and "n = 12;" in lines[1]
+    assert lines[2].startswith("pooled, checkpoints with more shape bias lose less under noise (the paper's direction)")
+    rising = sweep_page.shape_noise_sentences(
+        {"sweep_summary": summary, "sweep_checkpoints": table.assign(noise_drop=np.linspace(0.1, 0.9, 12))}, data,
+        {"n_perm": 200, "eval_seed": 0})
+    assert rising[2].startswith("pooled, checkpoints with more shape bias lose more under noise (against the paper's")
+    verdicts = pd.DataFrame({"setting": ["a"] * 3 + ["b"] * 3 + ["c"] * 3, "claim": ["x", "y", "z"] * 3,
+                             "verdict": ["reproduced", "inconclusive", "reproduced", "not reproduced", "inconclusive",
+                                         "inconclusive", "reproduced", "reproduced", "reproduced"]})
+    assert sweep_page.claims_sentences(verdicts, data) == ["a: reproduces 2 of 3 claims (x; z)",
+                                                           "b: reproduces 0 of 3 claims",
+                                                           "c: reproduces 3 of 3 claims (x; y; z)"]
+
+
 def test_the_shape_noise_figure_draws_the_checkpoints_its_correlation_leaves_out_apart():
     """Page 6's scatter: the seed-mean epochs at chance (on clean images or on the cue-conflict decisions) are
     hollow points off the setting's line, as the pooled correlation beside it leaves them out."""

@@ -263,6 +263,7 @@ def test_bapps_stray_files_are_not_triplets(tmp_path):
     assert table["subset"].tolist() == ["cnn"] * 3 + ["traditional"] * 3
     assert sorted(zip(table["subset"], table["id"])) == sorted(judges)
 
+
 def test_bapps_through_load_two_afc(tmp_path):
     _bapps(tmp_path, split="train", subsets=("mix",), n=2)
     data = load_two_afc("bapps", str(tmp_path), split="train", image_size=16)

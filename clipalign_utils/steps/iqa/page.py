@@ -140,10 +140,18 @@ def distortion_sentences(tables: dict[str, pd.DataFrame]) -> list[str]:
     per_type = iqa[iqa["distortion"] != "all"]
     lines = []
     for row, label in zip(_peak_and_final(tables), ("peak", "final")):
-        ranked = per_type[per_type["checkpoint"] == row["checkpoint"]].sort_values("srcc")
-        lines.append(f"{label} checkpoint (epoch {ranked['epoch'].iloc[0]:g}): worst aligned "
+        here = per_type[per_type["checkpoint"] == row["checkpoint"]]
+        # a type whose SRCC is undefined (under 3 pairs, a constant side) is neither worst nor best: sort_values
+        # puts nan last, which named it "best … (nan)"
+        ranked = here.dropna(subset=["srcc"]).sort_values("srcc")
+        undefined = here.loc[here["srcc"].isna(), "distortion"].tolist()
+        if ranked.empty:
+            lines.append(f"{label} checkpoint (epoch {row['epoch']:g}): SRCC undefined for every distortion type")
+            continue
+        lines.append(f"{label} checkpoint (epoch {row['epoch']:g}): worst aligned "
                      f"{ranked['distortion'].iloc[0]} ({ranked['srcc'].iloc[0]:.3f}), "
-                     f"best {ranked['distortion'].iloc[-1]} ({ranked['srcc'].iloc[-1]:.3f})")
+                     f"best {ranked['distortion'].iloc[-1]} ({ranked['srcc'].iloc[-1]:.3f})"
+                     + (f"; undefined for {', '.join(undefined)}" if undefined else ""))
     return lines
 
 
