@@ -45,7 +45,7 @@ def early_peak_test_sentences(test, what: str, items: str, early_fraction: float
     final_value, n_items) read against 0: ``what`` names the measure, ``items`` what was resampled.
     ``peak_epoch``: where the whole curve peaks; an interval above 0 reads as an early peak only when that
     lies in the early window, as the synthesis' claim judges it (page 5)."""
-    lines = [f"early window: 0 < epoch ≤ {early_fraction:.3g} × {test['final_epoch']:g} = "
+    lines = [f"early window: 0 < epoch ≤ {early_fraction:g} × {test['final_epoch']:g} = "
              f"{test['early_end']:g} ({int(test['n_early'])} checkpoint{'s' * (int(test['n_early']) != 1)})"]
     if int(test["n_early"]) and not math.isfinite(float(test["early_peak_value"])):
         lines.append(f"{what} is undefined at every early checkpoint: no early-peak test")

@@ -289,16 +289,16 @@ def test_early_peak_sentences(lo, hi, peak_epoch, verdict):
                           "epoch": [0.0, 0.5, 1.0, 2.0],
                           "srcc": [0.6 if peak_epoch == 0.0 else 0.2, 0.5, 0.55 if peak_epoch == 1.0 else 0.45, 0.4]})
     assert iqa_page.early_peak_sentences({"iqa": curve, "iqa_peak": pd.DataFrame([test])}) == [
-        "early window: 0 < epoch ≤ 0.333 × 2 = 0.666667 (1 checkpoint)",
+        "early window: 0 < epoch ≤ 0.333333 × 2 = 0.666667 (1 checkpoint)",
         f"best early SRCC 0.500 (epoch 0.5) − final 0.400 = 0.100, paired 95 % interval [{lo:.3f}, {hi:.3f}] "
         f"over 3 references: {verdict}"]
     empty = {**test, "n_early": 0, "early_drop": np.nan, "lo": np.nan, "hi": np.nan}
     assert iqa_page.early_peak_sentences({"iqa": curve, "iqa_peak": pd.DataFrame([empty])}) == [
-        "early window: 0 < epoch ≤ 0.333 × 2 = 0.666667 (0 checkpoints)"]
+        "early window: 0 < epoch ≤ 0.333333 × 2 = 0.666667 (0 checkpoints)"]
     # checkpoints in the window, none with a value: no test, said so (a review found nan printed as one)
     undefined = {**empty, "n_early": 2, "early_peak_epoch": np.nan, "early_peak_srcc": np.nan}
     assert iqa_page.early_peak_sentences({"iqa": curve, "iqa_peak": pd.DataFrame([undefined])}) == [
-        "early window: 0 < epoch ≤ 0.333 × 2 = 0.666667 (2 checkpoints)",
+        "early window: 0 < epoch ≤ 0.333333 × 2 = 0.666667 (2 checkpoints)",
         "SRCC is undefined at every early checkpoint: no early-peak test"]
 
 
@@ -310,7 +310,7 @@ def test_a_curve_peaking_at_the_early_windows_last_epoch_reads_as_an_early_peak(
     curve = pd.DataFrame({"checkpoint": [f"epoch_{e}" for e in range(4)], "distortion": "all",
                           "epoch": [0.0, 1.0, 2.0, 3.0], "srcc": [0.2, 0.6, 0.5, 0.4]})
     assert iqa_page.early_peak_sentences({"iqa": curve, "iqa_peak": pd.DataFrame([test])}) == [
-        "early window: 0 < epoch ≤ 0.333 × 3 = 1 (1 checkpoint)",
+        "early window: 0 < epoch ≤ 0.333333 × 3 = 1 (1 checkpoint)",
         "best early SRCC 0.600 (epoch 1) − final 0.400 = 0.200, paired 95 % interval [0.050, 0.300] over 3 "
         "references: above 0 — an early peak and a decline"]
 
