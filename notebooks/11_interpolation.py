@@ -104,7 +104,7 @@ say(interpolation_page.ends_sentences(table, path) + interpolation_page.run_sent
 # and the *robustness margin* is the better endpoint's normalized drop minus α's: both positive means
 # α beats both endpoints on both axes in that run. Below, their means over runs with 95 % t intervals;
 # α beats both when both intervals lie above 0. (A single run has no interval: this section needs
-# `run_dir` to be a folder of at least three seeds.)
+# `run_dir` to be a folder of two seeds or more; with two, the t interval is wide.)
 
 # %%
 if folder_runs:

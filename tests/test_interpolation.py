@@ -298,8 +298,11 @@ def test_beating_both_endpoints_means_beating_the_better_one_on_each_axis():
                "robustness_margin": 0.03, "robustness_margin_lo": 0.01, "robustness_margin_hi": 0.05}
     short = pd.DataFrame([{"alpha": 0.25, **columns, "n_runs": 3, "verdict": "beats both"},
                           {"alpha": 0.5, **columns, "n_runs": 2, "verdict": "beats both"}])
-    assert page.seed_sentences(short)[-1] == ("only 2 run(s): the question needs at least 3 seeds for an interval to "
-                                              "answer it")
+    assert page.seed_sentences(short)[-1] == ("**yes**: α = 0.25, 0.5 beats both endpoints on both axes, its margins' "
+                                              "95 % intervals over 2 seeds above 0")
+    one = short.assign(n_runs=1, verdict="inconclusive")  # one run has no interval over seeds
+    assert page.seed_sentences(one)[-1] == ("only one run: the question needs at least 2 seeds for an interval to "
+                                            "answer it")
     mixed = pd.DataFrame([{"alpha": 0.25, **columns, "n_runs": 3, "verdict": "worse"},
                           {"alpha": 0.5, **columns, "n_runs": 3, "verdict": "inconclusive"}])
     assert page.seed_sentences(mixed)[-1] == ("**not established**: no interior α beats both endpoints on both axes "

@@ -123,8 +123,8 @@ def seed_sentences(verdicts: pd.DataFrame) -> list[str]:
         lines.append(f"in {dominated} of {n} runs the α = 0 end is already better on both axes (higher SRCC and a "
                      "lower noise drop than the α = 1 end): there is no trade-off between the ends to dial")
     winners = verdicts[verdicts["verdict"] == "beats both"]
-    if n < 3:
-        lines.append(f"only {n} run(s): the question needs at least 3 seeds for an interval to answer it")
+    if n < 2:  # the margins' t intervals, as every interval over seeds, need two runs (their rows said so too)
+        lines.append("only one run: the question needs at least 2 seeds for an interval to answer it")
     elif len(winners):
         # a margin is undefined in a run where an end's measure is: its interval may rest on fewer runs
         counts = [c for c in ("n_alignment_margin", "n_robustness_margin") if c in winners]
