@@ -573,3 +573,57 @@ def test_tid2013_patches_keep_native_resolution(smoke_run_copy, tmp_path, monkey
     assert data.downsampling_note is None
     shrunk = load_iqa("tid2013", str(large), config.resolve("smoke"), image_size=8, resize="crop")
     assert shrunk.downsampling == 8 and "shrinks the tid2013 images 8.0×" in shrunk.downsampling_note
+
+
+def test_summary_columns_read_the_overall_row_at_the_distance_asked_for():
+    table = pd.DataFrame({"checkpoint": ["a", "a", "a", "b"], "epoch": [0.0, 0.0, 0.0, 1.0], "dataset": "toy",
+                          "distance": ["cosine", "euclidean", "euclidean", "euclidean"],
+                          "distortion": ["all", "all", "blur", "all"], "srcc": [0.1, 0.2, 0.3, 0.4],
+                          "srcc_lo": [0.0, 0.15, 0.25, 0.35], "srcc_hi": [0.2, 0.25, 0.35, 0.45]})
+    read = iqa_step.summary_columns(table, "euclidean", Path("iqa.csv"))
+    assert list(read.columns) == ["checkpoint", "epoch", "iqa_dataset", "distance", "iqa_srcc", "iqa_srcc_lo",
+                                  "iqa_srcc_hi"]
+    assert read[["checkpoint", "iqa_srcc", "iqa_srcc_lo", "iqa_srcc_hi"]].values.tolist() == [
+        ["a", 0.2, 0.15, 0.25], ["b", 0.4, 0.35, 0.45]]
+
+
+def test_layer_scores_score_every_block_and_the_embedding_as_iqa_csv_does():
+    """layer_scores with a stub encoder: one row per block and one for the embedding (``final``), each with the
+    SRCC of −distance against quality and its interval resampling reference images; the best block's row."""
+    from types import SimpleNamespace
+
+    from clipalign_utils.metrics.iqa import block_pair_statistics, block_distance
+    from clipalign_utils.metrics.stats import bootstrap_spearman_grouped
+
+    rng = np.random.default_rng(0)
+    n_refs, per_ref = 4, 3
+    quality = rng.random(n_refs * per_ref)
+    pairs = pd.DataFrame({"reference": np.repeat([f"r{i}" for i in range(n_refs)], per_ref),
+                          "reference_index": np.repeat(np.arange(n_refs), per_ref),
+                          "distorted_index": np.arange(n_refs * per_ref), "quality": quality})
+    data = SimpleNamespace(pairs=pairs, patches_per_image=1, references="refs", distorted="dist", name="toy")
+    # block "aligned": distance falls as quality rises; block "anti": it rises with quality
+    ref = rng.normal(size=(n_refs * per_ref, 2, 3))
+    damage = (1.0 - quality)[:, None, None] * rng.normal(size=ref.shape)
+    blocks = {"aligned": block_pair_statistics(ref, ref + damage),
+              "anti": block_pair_statistics(ref, ref + quality[:, None, None] * rng.normal(size=ref.shape))}
+    encoder = SimpleNamespace(encode_block_pairs=lambda references, distorted, reference_rows, distorted_rows: blocks)
+    final = rng.random(n_refs * per_ref)  # the embedding's distances, as iqa.csv scored them
+    params = {"distance": "euclidean", "n_boot": 200, "eval_seed": 0}
+    checkpoint = Checkpoint(Path("epoch_1.pt"), 1.0)
+    rows, best = iqa_step.layer_scores(checkpoint, encoder, data, params, final)
+    by_layer = pd.DataFrame(rows).set_index("layer")
+    assert list(by_layer.index) == ["aligned", "anti", "final"]
+    references = pairs["reference"].to_numpy()
+    seed = config.bootstrap_seed(params)
+    for layer, distances in (("aligned", block_distance(blocks["aligned"], "euclidean")),
+                             ("anti", block_distance(blocks["anti"], "euclidean")), ("final", final)):
+        row = by_layer.loc[layer]
+        assert row["srcc"] == pytest.approx(spearman(-distances, quality))
+        assert (row["srcc_lo"], row["srcc_hi"]) == pytest.approx(
+            bootstrap_spearman_grouped(-distances, quality, references, n_boot=200, seed=seed))
+        assert row["n_pairs"] == n_refs * per_ref
+    assert by_layer.loc["aligned", "srcc"] > 0 > by_layer.loc["anti", "srcc"]
+    assert best["best_block"] == "aligned" and best["n_blocks"] == 2
+    assert best["margin"] == pytest.approx(by_layer.loc["aligned", "srcc"] - by_layer.loc["final", "srcc"])
+    assert best["margin_lo"] <= best["margin"] <= best["margin_hi"]

@@ -230,6 +230,28 @@ def test_peak_summary_sorts_and_ignores_nan():
 
 # --- bootstrap and permutation -----------------------------------------------------------------
 
+
+def test_peak_summary_tie_goes_to_the_earliest_epoch():
+    # Two checkpoints share the highest value: the peak is the earlier one (epoch 1, not 2).
+    s = peak_summary([0, 1, 2, 3], [0.2, 0.5, 0.5, 0.1])
+    assert (s["peak_epoch"], s["peak_value"], s["drop_from_peak"]) == (1.0, 0.5, pytest.approx(0.4))
+    assert s["peak_is_interior"] is True
+
+
+def test_iqa_srcc_interval_resamples_reference_images_not_pairs():
+    """Three reference images with the same four (distance, quality) pairs each: any resample of whole
+    references repeats that block, and Spearman of k copies of a sample is the sample's (the midranks are
+    an affine map of its ranks), so the interval collapses to the SRCC. Resampling pairs would not."""
+    # −distance ranks [4, 1, 3, 2] against quality ranks [4, 1, 2, 3]: Σd² = 2, ρ = 1 − 6·2/(4·15) = 0.8
+    pairs = pd.DataFrame({"reference": np.repeat(["r0", "r1", "r2"], 4), "distortion": "blur",
+                          "distance": np.tile([0.1, 0.4, 0.2, 0.3], 3), "quality": np.tile([4.0, 1.0, 2.0, 3.0], 3)})
+    table = iqa_table(pairs, n_boot=200, seed=1).set_index("distortion")
+    for name in ("all", "blur"):
+        row = table.loc[name]
+        assert row["srcc"] == pytest.approx(0.8)
+        assert row["srcc_lo"] == pytest.approx(0.8) and row["srcc_hi"] == pytest.approx(0.8)
+        assert row["n_pairs"] == 12
+
 def test_grouped_bootstrap_resamples_whole_groups():
     groups = np.array(["a"] + ["b"] * 9)  # group sizes 1 and 9
     seen = []

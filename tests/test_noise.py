@@ -463,3 +463,24 @@ def test_the_last_drop_with_its_interval_is_the_last_checkpoint_above_chance():
     lines = trend_sentences(late_chance, {"n_perm": 500, "eval_seed": 0})
     assert lines[1] == ("mean normalized drop with its 95% bootstrap interval over images: 0.300 [0.250, 0.340] at "
                         "epoch 1 (the first checkpoint above chance), 0.200 [0.150, 0.240] at epoch 2 (the last)")
+
+
+def test_measure_scores_each_image_against_the_classifier_column_of_its_own_class(monkeypatch, tmp_path):
+    """The stub's classifier has one column per class *name*, in the order it is given the names: a
+    checkpoint that maps every image to its class's direction is right only if the columns are read in
+    dataset.classnames order (reversed names would put class 3's weights in column 0)."""
+    from types import SimpleNamespace
+
+    from clipalign_utils.steps.noise import analysis as noise_step
+
+    data = _toy_data(n=4, sigmas=(0.1,))  # labels 0, 1, 2, 3 = apple, bee, cat, dog
+    direction = {"apple": [1, 0, 0, 0], "bee": [0, 1, 0, 0], "cat": [0, 0, 1, 0], "dog": [0, 0, 0, 1]}
+    run = fake_run(tmp_path, epochs=(0,), image_size=None)
+    encoder = SimpleNamespace(
+        zero_shot_weights=lambda classnames, templates: np.array([direction[c] for c in classnames], float).T,
+        encode_images=lambda images: 3.0 * np.eye(4)[data.dataset.labels])  # every image points at its class
+    monkeypatch.setattr(noise_step, "run_encoders", lambda run_, *a, **k: ((c, encoder) for c in run_.checkpoints))
+    params = {"device": "cpu", "eval_batch_size": 8, "n_boot": 20, "eval_seed": 0, "noise_dataset": "toy",
+              "noise_at": "native"}
+    noise = noise_step.measure(run, params, data)["noise"]
+    assert noise["accuracy"].tolist() == [1.0, 1.0]

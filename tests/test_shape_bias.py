@@ -447,3 +447,49 @@ def test_texture_phase_is_chosen_before_the_last_checkpoint():
     assert result["texture_phase"]["epoch"] == 1
     assert result["texture_phase_leans_texture"] is False
     assert result["shift_shows"] is False
+
+
+def test_texture_then_shape_needs_the_intervals_apart_not_touching():
+    from clipalign_utils.metrics.shape_bias import texture_then_shape
+
+    # texture phase at epoch 1 (0.2, interval up to 0.6), last at 0.9 with its interval from 0.6: they touch
+    touching = pd.DataFrame({"epoch": [0, 1, 2], "shape_bias": [0.4, 0.2, 0.9], "lo": [0.3, 0.1, 0.6],
+                             "hi": [0.5, 0.6, 1.0]})
+    result = texture_then_shape(touching)
+    assert result["texture_phase_leans_texture"] and result["last_leans_shape"]
+    assert not result["separated"] and not result["shift_shows"]
+    assert texture_then_shape(touching.assign(hi=[0.5, 0.59, 1.0]))["shift_shows"]
+
+
+def test_summary_columns_name_the_interval_bounds_of_the_shape_bias():
+    from clipalign_utils.steps.shape.analysis import summary_columns
+
+    table = pd.DataFrame({"checkpoint": ["a", "b"], "dataset": "embedded", "shape_bias": [0.3, 0.7],
+                          "lo": [0.2, 0.6], "hi": [0.4, 0.8], "shape_at_chance": [True, False]})
+    read = summary_columns(table, None, "shape_bias")
+    assert read.values.tolist() == [["a", "embedded", 0.3, 0.2, 0.4, True], ["b", "embedded", 0.7, 0.6, 0.8, False]]
+    assert list(read.columns) == ["checkpoint", "cue_conflict_dataset", "shape_bias", "shape_bias_lo",
+                                  "shape_bias_hi", "shape_at_chance"]
+
+
+def test_per_class_rows_are_named_after_their_shape_class(monkeypatch, tmp_path):
+    """A stub checkpoint that follows the shape of the cat images and the texture of every other: the per-class
+    table gives cat a shape bias of 1 and the other classes 0, under their own names."""
+    from types import SimpleNamespace
+
+    from clipalign_utils.steps.shape import analysis as shape_step
+
+    shape = np.array([0, 0, 1, 1, 2, 2])     # cat, cat, dog, dog, car, car
+    texture = np.array([1, 2, 0, 2, 0, 1])
+    answers = np.where(shape == 0, shape, texture)
+    cue = SimpleNamespace(images=None, shape_labels=shape, texture_labels=texture, classnames=("cat", "dog", "car"),
+                          name="toy")
+    encoder = SimpleNamespace(classify=lambda images, classnames, templates: answers)
+    monkeypatch.setattr(shape_step, "run_encoders", lambda run_, *a, **k: ((c, encoder) for c in run_.checkpoints))
+    run = fake_run(tmp_path, epochs=(0,), model="toy")
+    params = {"device": "cpu", "eval_batch_size": 8, "n_boot": 20, "eval_seed": 0, "shape_classifier": "direct"}
+    tables = shape_step.measure(run, params, shape_step.ShapeData(cue, ("a {}.",)))
+    per_class = tables["shape_bias_per_class"].set_index("class")
+    assert per_class["shape_bias"].to_dict() == {"car": 0.0, "cat": 1.0, "dog": 0.0}
+    assert per_class["n_images"].to_dict() == {"car": 2, "cat": 2, "dog": 2}
+    assert tables["shape_bias"]["shape_bias"].tolist() == [pytest.approx(1 / 3)]

@@ -898,3 +898,15 @@ def test_two_afc_table_interval_uses_its_level():
     rows = np.random.default_rng(3).integers(0, scores.size, size=(200, scores.size))
     expected = np.quantile(scores[rows].mean(axis=1), [0.25, 0.75])
     assert table.loc[0, ["score_lo", "score_hi"]].tolist() == pytest.approx(expected.tolist())
+
+
+def test_score_triplets_records_the_models_choice_and_score_by_hand():
+    from clipalign_utils.steps.similarity.analysis import against_panel, score_triplets
+
+    triplets = pd.DataFrame({"p": [0.9, 0.9, 0.2, 0.1]})
+    # p0 closer (credit 1 − p = 0.1), p1 closer (credit p = 0.9), a tie (½), p1 closer against a clear p0 majority
+    scored = score_triplets(triplets, d0=[0.1, 0.5, 0.3, 0.6], d1=[0.2, 0.4, 0.3, 0.2])
+    assert scored["model_choice"].tolist() == [0.0, 1.0, 0.5, 1.0]
+    assert scored["score"].tolist() == pytest.approx([0.1, 0.9, 0.5, 0.1])
+    # the model goes against a clear majority on triplets 0 and 3 (the tie is no choice)
+    assert against_panel(scored).index.tolist() == [0, 3]
