@@ -17,7 +17,7 @@ from typing import Mapping, Sequence
 from . import model_names  # names only: open_clip is imported for a name not ours
 from .errors import CheckpointError, shell_arg
 from .layout import RunDir, image_size_of, read_params_txt
-from .schedule import CHECKPOINT_FILE, checkpoint_file, checkpoint_schedule, epoch_steps
+from .schedule import CHECKPOINT_FILE, checkpoint_file, checkpoint_schedule, epoch_files, epoch_steps
 
 
 @dataclass(frozen=True)
@@ -163,10 +163,7 @@ def _run_files(run_dir: Path, model: str | None) -> tuple[list[Checkpoint], dict
 
 def _epoch_checkpoints(folder: Path) -> list[Checkpoint]:
     """The ``epoch_<N>.pt`` files in ``folder`` (none if it is missing), in epoch order."""
-    if not folder.is_dir():
-        return []
-    return sorted((Checkpoint(p, float(m.group(1))) for p in folder.iterdir() if (m := CHECKPOINT_FILE.match(p.name))),
-                  key=lambda c: c.epoch)
+    return [Checkpoint(path, epoch) for epoch, path in epoch_files(folder)]
 
 
 def unfinished_training(run_dir: Path, checkpoints: Sequence[Checkpoint]) -> str | None:

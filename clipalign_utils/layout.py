@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Mapping
 
 from . import registry
+from .schedule import epoch_files
 
 TRAIN_RECORD = "train_params.json"
 PARAMS_TXT = "params.txt"
@@ -103,12 +104,14 @@ class RunDir:
         return json.loads(self.source_record.read_text()) if self.source_record.exists() else None
 
     def checkpoint_files(self) -> list[Path]:
-        return sorted(self.checkpoints.glob("epoch_*.pt"))
+        """The run's ``epoch_<E>.pt`` files, in epoch order (``epoch_latest.pt`` and the like left out)."""
+        return [path for _, path in epoch_files(self.checkpoints)]
 
     def holds_others_checkpoints(self) -> bool:
         """Checkpoint files without this project's training record: another trainer's (open_clip_train's logs,
-        a downloaded trajectory), which training must never resume into and rewrite."""
-        return bool(self.checkpoint_files()) and not self.train_record.exists()
+        a downloaded trajectory, an ``epoch_latest.pt`` alone), which training must never resume into and
+        rewrite."""
+        return any(self.checkpoints.glob("epoch_*.pt")) and not self.train_record.exists()
 
     # --- state ---------------------------------------------------------------------------------
     def done(self, step: str) -> bool:

@@ -3,6 +3,7 @@ the training step's parameters are checked with these before anything is importe
 from __future__ import annotations
 
 import re
+from pathlib import Path
 
 import numpy as np
 
@@ -13,12 +14,20 @@ CHECKPOINT_FILE = re.compile(r"^epoch_(\d+(?:\.\d+)?)\.pt$")
 def epoch_text(epoch: float) -> str:
     """2.0 -> '2', 0.25 -> '0.25', 1e6 -> '1000000', 0.1234567 -> '0.1234567': every digit the number holds and
     no exponent, as a file name or a URL of a trajectory writes it (``:g`` made 1e6 '1e+06', 0.1234567 '0.123457')."""
-    return np.format_float_positional(float(epoch), trim="-")
+    return np.format_float_positional(float(epoch) + 0.0, trim="-")  # + 0.0: -0.0 is '0', not '-0'
 
 
 def format_epoch(epoch: float) -> str:
     """0 -> '0', 0.25 -> '0.25', 3.0 -> '3' (the file-name form of an epoch training saves)."""
     return epoch_text(round(epoch, 4))
+
+
+def epoch_files(folder: Path) -> list[tuple[float, Path]]:
+    """(epoch, path) of each ``epoch_<E>.pt`` in ``folder``, in epoch order (none if it is missing): a file of
+    another name (open_clip_train's ``epoch_latest.pt``) is no checkpoint of an epoch, and 10 comes after 9."""
+    if not folder.is_dir():
+        return []
+    return sorted((float(m.group(1)), p) for p in folder.iterdir() if (m := CHECKPOINT_FILE.match(p.name)))
 
 
 def checkpoint_file(epoch: float) -> str:

@@ -84,12 +84,20 @@ def _pick(available: list[RemoteCheckpoint], at_epochs: list[float] | None, spec
         raise CheckpointError(f"{spec} holds no epoch_<N>.pt checkpoints")
     if at_epochs is None:
         return available
-    by_epoch = {round(c.epoch, 6): c for c in available}
-    missing = [e for e in at_epochs if round(e, 6) not in by_epoch]
+    found = {e: at_epoch(available, e) for e in at_epochs}
+    missing = [e for e, checkpoint in found.items() if checkpoint is None]
     if missing:
         raise ParameterError(f"--at-epochs {format_epochs(missing)}: {spec} has epochs "
                              f"{format_epochs([c.epoch for c in available])}")
-    return [by_epoch[round(e, 6)] for e in at_epochs]
+    return list(found.values())
+
+
+def at_epoch(checkpoints: Sequence[RemoteCheckpoint], epoch: float) -> RemoteCheckpoint | None:
+    """The checkpoint of ``epoch`` among ``checkpoints``: its own, else the one alone within 1e-6 of it (0.333333
+    given for epoch_0.3333333); None if none is, or several are."""
+    exact = [c for c in checkpoints if c.epoch == epoch]
+    near = exact or [c for c in checkpoints if round(c.epoch, 6) == round(epoch, 6)]
+    return near[0] if len(near) == 1 else None
 
 
 def _verify(path: Path, checkpoint: RemoteCheckpoint) -> None:

@@ -35,7 +35,7 @@ from open_clip_train.scheduler import cosine_lr
 from tqdm import tqdm  # plain text bars: no widget library needed in notebooks
 
 from . import models
-from .schedule import CHECKPOINT_FILE, checkpoint_file, checkpoint_schedule, epoch_steps
+from .schedule import checkpoint_file, checkpoint_schedule, epoch_files, epoch_steps
 from .data.world import CAPTION_TEMPLATES, SHAPES, WorldSample, make_items, make_pairs, training_world
 from .errors import CheckpointError
 from .io import atomic_write, write_text
@@ -173,8 +173,7 @@ def adamw(model: torch.nn.Module, params: dict) -> torch.optim.AdamW:
 
 def _saved_checkpoints(ckpt_dir: Path) -> list[Path]:
     """The run's ``epoch_<N>.pt`` files in epoch order."""
-    return sorted((p for p in ckpt_dir.glob("epoch_*.pt") if CHECKPOINT_FILE.match(p.name)),
-                  key=lambda p: float(p.stem.split("_")[1]))
+    return [path for _, path in epoch_files(ckpt_dir)]
 
 
 def _drop_optimizer(path: Path) -> None:

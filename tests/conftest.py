@@ -31,6 +31,17 @@ import pytest
 from clipalign_utils import config, train
 
 
+@pytest.fixture(autouse=True)
+def _each_test_a_command():
+    """A test is a command of its own: a -p note said by an earlier test's call is said again (cli.main clears
+    them; a test calling run_sweep or run_many directly does not go through it)."""
+    import sys
+
+    pipeline = sys.modules.get("clipalign_utils.orchestration.pipeline")  # not imported for a test that needs none
+    if pipeline is not None:
+        pipeline.forget_notes()
+
+
 @pytest.fixture(scope="session")
 def smoke_run(tmp_path_factory):
     """A trained smoke-preset run directory; tests that write into it should use `smoke_run_copy`."""

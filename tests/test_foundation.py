@@ -178,9 +178,15 @@ def test_a_runs_checkpoints_are_in_epoch_order_past_epoch_9(tmp_path):
     (tmp_path / "params.txt").write_text("model: clipalign-tiny\nforce_image_size: 32\n")
     run = checkpoints.discover_run(tmp_path)
     assert [c.epoch for c in run.checkpoints] == [0.0, 0.5, 2.0, 10.0]  # epoch_latest.pt skipped
-    (tmp_path / "checkpoints" / "epoch_latest.pt").unlink()
-    assert [p.name for p in train._saved_checkpoints(tmp_path / "checkpoints")] == [
-        "epoch_0.pt", "epoch_0.5.pt", "epoch_2.pt", "epoch_10.pt"]
+    # resuming and the book's count read the same list (the resume's sort died on float("latest"))
+    from clipalign_utils.layout import RunDir
+
+    expected = ["epoch_0.pt", "epoch_0.5.pt", "epoch_2.pt", "epoch_10.pt"]
+    assert [p.name for p in train._saved_checkpoints(tmp_path / "checkpoints")] == expected
+    assert [p.name for p in RunDir(tmp_path).checkpoint_files()] == expected
+    for epoch in ("10", "2", "0.5", "0"):
+        (tmp_path / "checkpoints" / f"epoch_{epoch}.pt").unlink()
+    assert RunDir(tmp_path).checkpoint_files() == [] and RunDir(tmp_path).holds_others_checkpoints()
 
 
 def test_params_txt_values_keep_their_colons_and_spaces(tmp_path):

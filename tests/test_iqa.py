@@ -266,10 +266,13 @@ def test_distortion_sentences_name_the_worst_and_best_type_at_peak_and_final():
     iqa = tables["iqa"]
     iqa.loc[(iqa["checkpoint"] == "epoch_2") & (iqa["distortion"] == "b"), "srcc"] = np.nan
     assert iqa_page.distortion_sentences(tables)[1] == (
-        "final checkpoint (epoch 2): worst aligned a (0.500), best a (0.500); undefined for b")
+        "final checkpoint (epoch 2): only a has a defined SRCC (0.500); undefined for b")
     iqa.loc[(iqa["checkpoint"] == "epoch_2") & (iqa["distortion"] == "a"), "srcc"] = np.nan
     assert iqa_page.distortion_sentences(tables)[1] == (
         "final checkpoint (epoch 2): SRCC undefined for every distortion type")
+    tables["iqa"] = iqa[(iqa["checkpoint"] != "epoch_2") | (iqa["distortion"] == "all")]  # no per-type rows
+    assert iqa_page.distortion_sentences(tables) == [
+        "peak checkpoint (epoch 1): worst aligned b (-0.200), best a (0.900)"]
 
 
 @pytest.mark.parametrize("lo, hi, peak_epoch, verdict", [

@@ -15,7 +15,7 @@ import pandas as pd
 import pytest
 import torch
 
-from clipalign_utils import cli, models, sources
+from clipalign_utils import cli, models, schedule, sources
 from clipalign_utils.errors import CheckpointError, ParameterError
 from clipalign_utils.orchestration import stream
 from clipalign_utils.orchestration.measure import step_module
@@ -795,6 +795,16 @@ def test_an_epoch_is_written_with_every_digit_and_no_exponent(tmp_path):
     assert [c.name for c in listed] == ["epoch_0.1234567", "epoch_0.1234568", "epoch_1000000"]
     assert sources.format_epochs([c.epoch for c in listed]) == "0.1234567, 0.1234568, 1000000"
     assert stream.parse_keep("1000000,0.1234568", listed) == {"epoch_1000000", "epoch_0.1234568"}
+    # --at-epochs and --keep-weights pick an epoch alike: its own, else the one alone within 1e-6 of it
+    source = sources.open_source(str(folder.parent))
+    assert [c.name for c in source.checkpoints([0.1234567])] == ["epoch_0.1234567"]
+    with pytest.raises(ParameterError, match=r"^--at-epochs 0\.123457: "):  # two lie within 1e-6 of it
+        source.checkpoints([0.123457])
+    (folder / "epoch_0.1234568.pt").unlink()
+    picked = source.checkpoints([0.123457, 1000000.0])
+    assert [c.name for c in picked] == ["epoch_0.1234567", "epoch_1000000"]
+    assert stream.parse_keep("0.123457", picked) == {"epoch_0.1234567"}
+    assert schedule.epoch_text(-0.0) == "0"
 
 
 def test_a_folder_source_given_as_its_checkpoints_folder_reads_the_run_s_params_txt(tmp_path):

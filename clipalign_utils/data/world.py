@@ -59,7 +59,7 @@ QUALITY_FAMILIES = tuple(DISTORTIONS)
 # variation on leaves every image's content (shape, pose, texture, colour, caption) as it was.
 QUALITY_STREAM = 7
 
-# texture_scale's range: a period from a quarter pixel to 1.25 image sides.
+# texture_scale's range: a period from a quarter pixel to 1.25 image sides of a 32 px image (it scales with the size).
 MIN_TEXTURE_SCALE, MAX_TEXTURE_SCALE = 0.05, 8.0
 
 # The largest world: an epoch of 12,800 images at 1024 px is 40 GB of pixels already.

@@ -17,7 +17,7 @@ from ..errors import ParameterError
 from ..io import write_json
 from ..layout import RunDir
 from .pipeline import available_steps, note_unread, run_page, split_given, step_notebooks
-from .sweep import canonical, run_sweep
+from .sweep import SWEEP_NOTEBOOK, canonical, run_sweep
 
 
 def plan(name: str, overrides: dict, only: list[str] | None = None) -> dict[str, dict]:
@@ -81,7 +81,7 @@ def prepare(out: Path, name: str, preset: str, overrides: dict, only: list[str] 
     chapter = record.resolve(out, preset, given)
     for sweep, values in sweeps.items():  # every sweep's checks, before anything is made
         run_sweep(out / sweep, preset, values, one_at_a_time=False, progress=False, check_only=True)
-    note_unread(overrides, step_notebooks(available_steps()) + [EXPERIMENT_PAGES[name]])
+    note_unread(overrides, step_notebooks(available_steps()) + [SWEEP_NOTEBOOK, EXPERIMENT_PAGES[name]])
     out.mkdir(parents=True, exist_ok=True)
     # the arms of earlier commands stay in the record (the chapter reads every arm in the folder)
     every = {**(recorded or {}).get("sweeps", {}), **sweeps}

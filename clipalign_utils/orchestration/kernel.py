@@ -49,6 +49,10 @@ def fresh_kernels() -> bool:
     return os.environ.get("CLIPALIGN_FRESH_KERNEL", "0") not in ("", "0")
 
 
+class _KernelGone(Exception):
+    """The kernel died before its reset replied."""
+
+
 def manager_for(cwd: str):
     """The kernel manager the next notebook runs on. A kernel still running is reset for it first; with
     ``CLIPALIGN_FRESH_KERNEL=1`` it is a new one each time (the caller discards it after its notebook)."""
@@ -65,10 +69,6 @@ def manager_for(cwd: str):
     _Shared.manager.client_factory = _ready_client()
     _Shared.environment = dict(os.environ)
     return _Shared.manager
-
-
-class _KernelGone(Exception):
-    """The kernel died before its reset replied."""
 
 
 def _manager_class() -> type:

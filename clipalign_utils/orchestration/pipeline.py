@@ -135,7 +135,9 @@ def split_given(overrides: Mapping, notebooks: Sequence[str], preset: str = "def
     return given, {k: v for k, v in overrides.items() if k not in given and k not in ("run_dir", "preset")}
 
 
-_NOTED: set[str] = set()  # the -p names this command has said no page reads (it may plan runs, a sweep, an experiment)
+# the -p names said to be read by no page, since the command began (it may plan runs, a sweep, an experiment);
+# cli.main clears it: a Python caller making several commands' calls clears it with forget_notes between them
+_NOTED: set[str] = set()
 
 
 def forget_notes() -> None:

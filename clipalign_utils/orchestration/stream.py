@@ -31,8 +31,7 @@ from ..data.cache import source_hash
 from ..errors import CheckpointError, ParameterError, shell_arg
 from ..io import write_json
 from ..layout import RunDir
-from ..schedule import epoch_text
-from ..sources import RemoteCheckpoint, Source, format_epochs, open_source, parse_epochs
+from ..sources import RemoteCheckpoint, Source, at_epoch, format_epochs, open_source, parse_epochs
 from .measure import measure_here
 from .pipeline import (check_steps, execute, for_step, measured_steps, only_steps, run_page, split_given,
                        step_notebooks)
@@ -54,12 +53,12 @@ def parse_keep(text: str | None, wanted: Sequence[RemoteCheckpoint]) -> set[str]
     except ParameterError:
         raise ParameterError(f"--keep-weights {text!r}: give none, all, or epochs separated by commas "
                              f"(1,2,4)") from None
-    names = {c.name: c for c in wanted}
-    unknown = [e for e in epochs if f"epoch_{epoch_text(e)}" not in names]
+    kept = {e: at_epoch(wanted, e) for e in epochs}  # matched as --at-epochs picks them
+    unknown = [e for e, checkpoint in kept.items() if checkpoint is None]
     if unknown:
         raise ParameterError(f"--keep-weights {format_epochs(unknown)}: not among the epochs analysed "
                              f"({format_epochs([c.epoch for c in wanted])})")
-    return {f"epoch_{epoch_text(e)}" for e in epochs}
+    return {checkpoint.name for checkpoint in kept.values()}
 
 
 def _only(only: str | None) -> list[str] | None:

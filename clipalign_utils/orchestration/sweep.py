@@ -224,7 +224,8 @@ def run_sweep(out: str | Path, preset: str | None = None, overrides: dict | None
     pages = step_notebooks(steps) + [SWEEP_NOTEBOOK]
     split_given(overrides, pages, preset)  # unknown names, before anything
     fixed, swept = split_overrides(overrides, preset)
-    unread = [name for name in swept if name not in read_by(pages)]
+    read = read_by(step_notebooks(steps))  # a swept value reaches the runs' pages (the comparison gets fixed ones)
+    unread = [name for name in swept if name not in read]
     if unread:  # its settings would differ in name only: one run measured several times, compared with itself
         steps_reading = readers(unread[0])
         raise ParameterError(f"-p {unread[0]}: no page a sweep runs reads it"

@@ -145,13 +145,18 @@ def distortion_sentences(tables: dict[str, pd.DataFrame]) -> list[str]:
         # puts nan last, which named it "best … (nan)"
         ranked = here.dropna(subset=["srcc"]).sort_values("srcc")
         undefined = here.loc[here["srcc"].isna(), "distortion"].tolist()
-        if ranked.empty:
-            lines.append(f"{label} checkpoint (epoch {row['epoch']:g}): SRCC undefined for every distortion type")
+        said = f"{label} checkpoint (epoch {row['epoch']:g}): "
+        if here.empty:  # no per-type rows: nothing to rank
             continue
-        lines.append(f"{label} checkpoint (epoch {row['epoch']:g}): worst aligned "
-                     f"{ranked['distortion'].iloc[0]} ({ranked['srcc'].iloc[0]:.3f}), "
-                     f"best {ranked['distortion'].iloc[-1]} ({ranked['srcc'].iloc[-1]:.3f})"
-                     + (f"; undefined for {', '.join(undefined)}" if undefined else ""))
+        if ranked.empty:
+            lines.append(said + "SRCC undefined for every distortion type")
+            continue
+        if len(ranked) == 1:  # worst and best would name one type
+            said += f"only {ranked['distortion'].iloc[0]} has a defined SRCC ({ranked['srcc'].iloc[0]:.3f})"
+        else:
+            said += (f"worst aligned {ranked['distortion'].iloc[0]} ({ranked['srcc'].iloc[0]:.3f}), "
+                     f"best {ranked['distortion'].iloc[-1]} ({ranked['srcc'].iloc[-1]:.3f})")
+        lines.append(said + (f"; undefined for {', '.join(undefined)}" if undefined else ""))
     return lines
 
 
