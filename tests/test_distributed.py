@@ -197,3 +197,68 @@ def test_the_launcher_keeps_torchrun_s_log_folder_inside_its_own_which_it_remove
     log_dir = command[command.index("--log-dir") + 1]
     assert log_dir == str(Path(env[ranks.LAUNCHED]) / "torchrun") and command.index("--log-dir") < command.index("-m", 3)
     assert not any(tmp_path.iterdir())  # the launcher's folder, torchrun's logs inside it, removed
+
+
+def test_ranks_share_out_every_run_of_a_folder_of_runs(tmp_path, monkeypatch):
+    """Mutation audit: on a folder of runs each rank takes every world_size-th checkpoint of each run."""
+    from clipalign_utils.orchestration import measure
+
+    measured = []
+    monkeypatch.setattr(measure, "step_module", lambda step: type("M", (), {"measure": staticmethod(
+        lambda run, params: measured.append((run.checkpoints[0].path.parent.parent.name, run.checkpoints[0].name)))}))
+    for seed, epochs in ((0, 3), (1, 4)):
+        run_dir = tmp_path / f"tiny-seed{seed}"
+        (run_dir / "checkpoints").mkdir(parents=True)
+        for epoch in range(epochs):
+            (run_dir / "checkpoints" / f"epoch_{epoch}.pt").write_bytes(b"")
+        (run_dir / "train_params.json").write_text(f'{{"model": "tiny", "seed": {seed}}}')
+    shares = {}
+    for rank in (0, 1):
+        measured.clear()
+        assert distributed.prefill(tmp_path, ["iqa"], "smoke", {"device": "cpu"},
+                                   {"rank": rank, "local_rank": rank, "world_size": 2}) == len(measured)
+        shares[rank] = measured[:]
+    assert shares[0] == [("tiny-seed0", "epoch_0"), ("tiny-seed0", "epoch_2"), ("tiny-seed1", "epoch_0"),
+                         ("tiny-seed1", "epoch_2")]
+    assert shares[1] == [("tiny-seed0", "epoch_1"), ("tiny-seed1", "epoch_1"), ("tiny-seed1", "epoch_3")]
+
+
+def test_only_rank_0_finishes_after_the_barrier(monkeypatch, tmp_path):
+    """Mutation audit: every rank fills its share and meets the barrier; rank 0 alone runs the ordinary command
+    (the tables and pages), the others return 0."""
+    import torch
+    import torch.distributed as dist
+
+    events = []
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    monkeypatch.setattr(dist, "init_process_group", lambda *a, **k: events.append("init"))
+    monkeypatch.setattr(dist, "barrier", lambda: events.append("barrier"))
+    monkeypatch.setattr(dist, "destroy_process_group", lambda: events.append("destroy"))
+    monkeypatch.setattr(distributed, "prefill", lambda out, steps, preset, given, env, progress:
+                        events.append(("prefill", env["rank"])) or 0)
+    for rank in (0, 1, 2):
+        events.clear()
+        monkeypatch.setenv("RANK", str(rank))
+        monkeypatch.setenv("LOCAL_RANK", str(rank))
+        monkeypatch.setenv("WORLD_SIZE", "3")
+        status = distributed.run_ranks(tmp_path, "iqa", "smoke", {}, lambda: events.append("finish") or 7)
+        assert status == (7 if rank == 0 else 0)
+        assert events == ["init", ("prefill", rank), "barrier"] + (["finish"] if rank == 0 else []) + ["destroy"]
+
+
+def test_torchrun_env_is_several_processes_only(monkeypatch):
+    for name in ("RANK", "LOCAL_RANK", "WORLD_SIZE"):
+        monkeypatch.delenv(name, raising=False)
+    assert ranks.torchrun_env() is None
+    monkeypatch.setenv("RANK", "0")
+    monkeypatch.setenv("WORLD_SIZE", "1")  # torchrun --nproc_per_node 1: one process, no ranks
+    assert ranks.torchrun_env() is None
+    monkeypatch.setenv("WORLD_SIZE", "2")
+    monkeypatch.setenv("RANK", "1")
+    assert ranks.torchrun_env() == {"rank": 1, "local_rank": 0, "world_size": 2}
+
+
+def test_the_ranks_errors_are_said_in_rank_order_by_number(tmp_path):
+    (tmp_path / "rank10.error").write_text("rank 10's error")
+    (tmp_path / "rank2.error").write_text("rank 2's error")
+    assert ranks.what_ranks_said(tmp_path) == ["rank 2's error", "rank 10's error"]

@@ -340,3 +340,78 @@ def test_a_job_that_ended_unfinished_is_named_with_its_log_before_it_is_submitte
     killed = "Job 9 (task: 0) with path /j/9_0_result.pkl\nhas not produced any output (state: FINISHED)\n"
     assert launch._reason(RuntimeError(killed)) == ("has not produced any output (its process ended without a "
                                                     "result: killed, or out of memory?)")
+
+
+def test_a_job_still_running_is_waited_for_not_submitted_again(tmp_path, monkeypatch, capsys):
+    """Mutation audit: the same command again submits only the unfinished jobs whose earlier job is gone; one
+    still running is left to run (and recorded as it was), and while any runs the comparison must wait."""
+    submitted = recording_executor(tmp_path, monkeypatch)
+    (tmp_path / "jobs.json").write_text(json.dumps({
+        key: {"job_id": job_id, "launcher": "local", "runs": [key], "stdout": f"jobs/{job_id}.out",
+              "stderr": f"jobs/{job_id}.err"} for key, job_id in (("running", "5"), ("gone", "6"), ("done", "7"))}))
+    monkeypatch.setattr(launch, "_alive", lambda entry, launcher, folder: entry["job_id"] == "5")
+    monkeypatch.setattr(launch.Job, "finished", lambda self: self.key == "done")
+    jobs = [launch.Job(key, str(tmp_path), "smoke", {}, False, (key,)) for key in ("running", "gone", "done")]
+    spec = launch.check_launcher("local", no_wait=True)
+    assert launch.launch(tmp_path, jobs, spec, progress=False) is False
+    assert [job.key for job in submitted] == ["gone"]
+    assert "[jobs] running: still running as job 5" in capsys.readouterr().out
+    record = json.loads((tmp_path / "jobs.json").read_text())
+    assert {key: entry["job_id"] for key, entry in record.items()} == {"running": "5", "gone": "1", "done": "7"}
+    submitted.clear()
+    # only the running job left unfinished: nothing to submit, and not finished either
+    assert launch.launch(tmp_path, jobs[:1] + jobs[2:], spec, progress=False) is False
+    assert submitted == []
+
+
+def test_a_job_is_alive_only_for_its_own_launcher_and_a_live_state(tmp_path, monkeypatch):
+    """Mutation audit: a local job's id is a submitit process's; a record from the other launcher is never
+    alive; a SLURM job queued (PENDING) or running is alive, one ended is not."""
+    import subprocess
+    import sys
+
+    import submitit
+
+    local, slurm = launch.check_launcher("local"), launch.Launcher("slurm")
+    process = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)", "submitit"])
+    try:
+        entry = {"job_id": str(process.pid), "launcher": "local"}
+        assert launch._alive(entry, local, tmp_path) is True
+        assert launch._alive({**entry, "launcher": "slurm"}, local, tmp_path) is False
+    finally:
+        process.kill()
+        process.wait()
+    assert launch._alive(entry, local, tmp_path) is False  # gone
+    for state, alive in (("PENDING", True), ("RUNNING", True), ("COMPLETED", False), ("FAILED", False),
+                         ("TIMEOUT", False)):
+        monkeypatch.setattr(submitit, "SlurmJob", lambda folder, job_id, state=state: SimpleNamespace(state=state))
+        assert launch._alive({"job_id": "42", "launcher": "slurm"}, slurm, tmp_path) is alive, state
+    assert launch._alive({"job_id": "42", "launcher": "local"}, slurm, tmp_path) is False
+
+
+def test_a_job_that_ends_without_an_error_but_with_its_runs_unfinished_is_a_failure(tmp_path, monkeypatch, capsys):
+    """Mutation audit: a submitted job that returned normally, and a job of an earlier command that stopped
+    running, are failures when their runs are not finished."""
+    submitted = []
+
+    class Executor:
+        def submit(self, function):
+            submitted.append(function.__self__)
+            n = len(submitted)
+            return SimpleNamespace(job_id=str(n), done=lambda: True, exception=lambda: None,
+                                   paths=SimpleNamespace(stdout=tmp_path / f"{n}.out", stderr=tmp_path / f"{n}.err"))
+
+    monkeypatch.setattr(launch.Launcher, "executor", lambda self, folder: Executor())
+    monkeypatch.setattr(launch, "POLL_SECONDS", 0.0)
+    monkeypatch.setattr(launch.Job, "finished", lambda self: False)
+    jobs = [launch.Job("quiet", str(tmp_path), "smoke", {}, False, ("quiet",))]
+    with pytest.raises(Exception, match=r"1 of 1 jobs failed \(quiet; "):
+        launch.launch(tmp_path, jobs, launch.check_launcher("local"), progress=False)
+    assert "[jobs] quiet: job 1 failed (no result)" in capsys.readouterr().err
+    polls = []  # an earlier job: alive when the command starts, gone at the first poll
+    monkeypatch.setattr(launch, "_alive", lambda *args: polls.append(1) or len(polls) == 1)
+    submitted.clear()
+    with pytest.raises(Exception, match=r"1 of 1 jobs failed \(quiet; "):
+        launch.launch(tmp_path, jobs, launch.check_launcher("local"), progress=False)
+    assert submitted == []
+    assert "[jobs] quiet: job 1 ended with its runs unfinished" in capsys.readouterr().err

@@ -3,6 +3,7 @@ end to end, resumed."""
 from __future__ import annotations
 
 import json
+import os
 import re
 import shutil
 
@@ -599,3 +600,50 @@ def test_a_multi_run_resumes_each_run_where_it_stopped(tmp_path, monkeypatch, ca
     assert calls == [("tiny-seed1", step) for step in steps[1:]] + [(tmp_path.name, registry.synthesis().name)]
     out = capsys.readouterr().out
     assert "[run 1/2 tiny-seed0] skip: complete" in out and "[run 2/2 tiny-seed1] skip: complete" not in out
+
+
+def test_plan_runs_keeps_the_seeds_order_and_refuses_scales_given_twice():
+    """Mutation audit: the seeds as given (runs.json and the synthesis list runs in that order), and -p model=…
+    with --scales refused like -p seed=… with --seeds."""
+    assert plan_runs("smoke", [2, 0], ["small", "tiny"], {}) == [("small", 2), ("small", 0), ("tiny", 2), ("tiny", 0)]
+    with pytest.raises(ParameterError, match="-p model=… and --scales both given"):
+        plan_runs("smoke", [0], ["tiny", "small"], {"model": "small"})
+
+
+def test_a_multi_run_planned_with_only_nothing_runs_nothing(tmp_path, monkeypatch):
+    """``only=[]`` (a launcher planning its jobs) records the plan and runs no step, no synthesis."""
+    from clipalign_utils.orchestration.multirun import run_many
+
+    calls = _fake_steps(monkeypatch)
+    run_many(tmp_path, preset="smoke", seeds=[0, 1], scales=["tiny"], progress=False, only=[], synthesis=False)
+    assert calls == []
+    assert json.loads((tmp_path / "runs.json").read_text())["runs"] == ["tiny-seed0", "tiny-seed1"]
+    run_many(tmp_path, preset="smoke", seeds=[0, 1], scales=["tiny"], progress=False, only=["tiny-seed1"],
+             synthesis=False)
+    assert calls and {run for run, _ in calls} == {"tiny-seed1"}
+
+
+def test_link_base_run_links_only_the_complete_run_of_the_preset_s_scale_and_seed(tmp_path):
+    """The drivers sweep's base is linked to the multi-run's run of the preset's (or -p's) scale and seed, only
+    once that run is complete; an existing base is left alone."""
+    from clipalign_utils import registry
+    from clipalign_utils.config import DRIVERS_FOLDER
+    from clipalign_utils.orchestration.multirun import link_base_run
+
+    def make(name, complete):
+        run = RunDir(tmp_path / name)
+        run.notebooks.mkdir(parents=True)
+        steps = registry.per_run_steps() if complete else registry.per_run_steps()[:1]
+        for step in steps:
+            run.executed(step.notebook).write_text("{}")
+
+    base = tmp_path / DRIVERS_FOLDER / "base"
+    make("tiny-seed0", complete=False)
+    link_base_run(tmp_path, "full", {})
+    assert not base.exists() and not base.is_symlink()  # unfinished: the sweep trains its own
+    make("small-seed0", complete=True)
+    link_base_run(tmp_path, "full", {"model": "small"})
+    assert base.is_symlink() and base.resolve() == (tmp_path / "small-seed0").resolve()
+    assert os.readlink(base) == os.path.join("..", "small-seed0")  # relative: the folder may move
+    link_base_run(tmp_path, "full", {"model": "small"})  # again: left as it is
+    assert base.resolve() == (tmp_path / "small-seed0").resolve()
