@@ -647,3 +647,63 @@ def test_link_base_run_links_only_the_complete_run_of_the_preset_s_scale_and_see
     assert os.readlink(base) == os.path.join("..", "small-seed0")  # relative: the folder may move
     link_base_run(tmp_path, "full", {"model": "small"})  # again: left as it is
     assert base.resolve() == (tmp_path / "small-seed0").resolve()
+
+
+def test_run_labels_keep_the_folder_that_tells_two_same_named_runs_apart(tmp_path):
+    """Runs in different subfolders with one name ("heldout/seed-0", "main/seed-0") are labelled by their path
+    relative to the folder they share, not by their last name (which would merge them in the tables)."""
+    runs = [tmp_path / "heldout" / "seed-0", tmp_path / "main" / "seed-0", tmp_path / "main" / "seed-1"]
+    assert results.run_labels(runs) == ["heldout/seed-0", "main/seed-0", "main/seed-1"]
+    assert results.run_labels([tmp_path / "main" / "seed-1"]) == ["seed-1"]
+
+
+def test_checkpoint_table_is_in_epoch_order_and_a_run_without_a_scale_is_known_by_its_folder(tmp_path):
+    """epoch_10 after epoch_2 (numeric, not string order); a run with no training record gets scale = its
+    directory's name and seed None in the stacked table."""
+    names, epochs = ["epoch_10", "epoch_2"], [10.0, 2.0]
+    tables = {"iqa": pd.DataFrame({"checkpoint": names, "epoch": epochs, "dataset": "embedded",
+                                   "distance": "cosine", "distortion": "all",
+                                   "srcc": [0.9, 0.2], "srcc_lo": 0.0, "srcc_hi": 1.0}),
+              "shape_bias": pd.DataFrame({"checkpoint": names, "epoch": epochs, "dataset": "embedded",
+                                          "shape_bias": [0.7, 0.3], "lo": 0.0, "hi": 1.0}),
+              "noise": pd.DataFrame({"checkpoint": names * 2, "epoch": epochs * 2, "dataset": "embedded",
+                                     "sigma": [0.0, 0.0, 0.1, 0.1], "accuracy": 0.8, "lo": 0.7, "hi": 0.9,
+                                     "normalized_drop": [0.0, 0.0, 0.2, 0.2]})}
+    run = tmp_path / "stranger"
+    (run / "metrics").mkdir(parents=True)
+    for name, table in tables.items():
+        table.to_csv(run / "metrics" / f"{name}.csv", index=False)
+    table = results.checkpoint_table(run)
+    assert table["checkpoint"].tolist() == ["epoch_2", "epoch_10"]
+    assert table["iqa_srcc"].tolist() == [0.2, 0.9]
+    stacked = results.checkpoint_tables([run])
+    assert stacked["scale"].tolist() == ["stranger", "stranger"] and stacked["seed"].isna().all()
+
+
+def test_run_dirs_skip_empty_entries_and_refuse_none_at_all(tmp_path):
+    assert [str(p) for p in results.parse_run_dirs("a,,b,", tmp_path)] == ["a", "b"]
+    with pytest.raises(ParameterError, match="names no run directory"):
+        results.parse_run_dirs(" , ", tmp_path)
+
+
+def test_a_later_steps_parameter_wins_and_real_sets_alone_are_people_not_a_stand_in(tmp_path):
+    import json
+
+    def run(name, steps):
+        folder = tmp_path / name
+        folder.mkdir()
+        (folder / "record.json").write_text(json.dumps({"steps": {
+            step: {"preset": "smoke", "parameters": parameters, "sources": {}}
+            for step, parameters in steps.items()}}))
+        return folder
+
+    first = run("a", {"noise": {"eval_batch_size": 16}, "iqa": {"eval_batch_size": 8}})
+    assert results.run_parameters(first)["eval_batch_size"] == 16  # noise runs after iqa
+    real = tmp_path / "real"
+    real.mkdir()
+    second = run("b", {"iqa": {"iqa_dataset": "tid2013", "iqa_root": str(real)}})
+    third = run("c", {"iqa": {"iqa_dataset": "kadid10k", "iqa_root": str(real)}})
+    data = results.evaluation_data([second, third]).set_index("step")
+    assert data.loc["iqa", "datasets"] == "tid2013, kadid10k"
+    assert not data.loc["iqa", "stand_in"] and data.loc["iqa", "people_too"]
+    assert results.evaluation_data([second]).set_index("step").loc["iqa", "people_too"]  # one real set is people
