@@ -678,6 +678,11 @@ def test_checkpoint_table_is_in_epoch_order_and_a_run_without_a_scale_is_known_b
     assert table["iqa_srcc"].tolist() == [0.2, 0.9]
     stacked = results.checkpoint_tables([run])
     assert stacked["scale"].tolist() == ["stranger", "stranger"] and stacked["seed"].isna().all()
+    # a checkpoint one required step's table lacks stays, its measure missing (not dropped from the synthesis)
+    tables["shape_bias"].iloc[[1]].to_csv(run / "metrics" / "shape_bias.csv", index=False)
+    table = results.checkpoint_table(run)
+    assert table["checkpoint"].tolist() == ["epoch_2", "epoch_10"] and table["iqa_srcc"].tolist() == [0.2, 0.9]
+    assert table["shape_bias"].tolist()[0] == 0.3 and np.isnan(table["shape_bias"].tolist()[1])
 
 
 def test_run_dirs_skip_empty_entries_and_refuse_none_at_all(tmp_path):
