@@ -683,6 +683,12 @@ def test_checkpoint_table_is_in_epoch_order_and_a_run_without_a_scale_is_known_b
     table = results.checkpoint_table(run)
     assert table["checkpoint"].tolist() == ["epoch_2", "epoch_10"] and table["iqa_srcc"].tolist() == [0.2, 0.9]
     assert table["shape_bias"].tolist()[0] == 0.3 and np.isnan(table["shape_bias"].tolist()[1])
+    # the paired early-peak test is read at the synthesis' distance, when its table holds several
+    pd.DataFrame({"distance": ["euclidean", "cosine"], "early_drop": [0.5, 0.1], "lo": [0.4, 0.05],
+                  "hi": [0.6, 0.15]}).to_csv(run / "metrics" / "iqa_peak.csv", index=False)
+    table = results.checkpoint_table(run)
+    assert table[["iqa_early_drop", "iqa_early_drop_lo", "iqa_early_drop_hi"]].drop_duplicates().values.tolist() == [
+        [0.1, 0.05, 0.15]]
 
 
 def test_run_dirs_skip_empty_entries_and_refuse_none_at_all(tmp_path):
