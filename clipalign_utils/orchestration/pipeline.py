@@ -119,9 +119,7 @@ def notebook_parameters(step: str) -> Mapping[str, dict]:
 def split_given(overrides: Mapping, notebooks: Sequence[str], preset: str = "default") -> tuple[dict, dict]:
     """(preset parameters, other parameters the notebooks declare, such as ``run_dirs``) of ``overrides``;
     a name neither a preset nor any of ``notebooks`` knows is refused, naming the known ones."""
-    known = {"run_dir", "preset"} | set(PRESETS[preset])
-    for notebook in notebooks:
-        known |= set(declared_parameters(notebook))
+    known = {"run_dir", "preset"} | set(PRESETS[preset]) | read_by(notebooks)
     unknown = sorted(set(overrides) - known)
     if unknown:
         import difflib
@@ -152,7 +150,7 @@ def read_by(notebooks: Sequence[str]) -> set[str]:
 
 def readers(name: str) -> list[str]:
     """The steps, optional ones included, whose page reads ``name``."""
-    return [step for step in available_steps(optional=True) if name in declared_parameters(registry.get(step).notebook)]
+    return [step for step in available_steps(optional=True) if name in notebook_parameters(step)]
 
 
 def note_unread(given: Mapping, notebooks: Sequence[str]) -> None:

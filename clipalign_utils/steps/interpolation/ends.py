@@ -66,7 +66,8 @@ def check_run(run: Run, values: Mapping, running: Collection[str]) -> None:
     the run lacks, an ``iqa.csv`` without the distance, or an end whose weights are gone (a streamed run's),
     is one line there. With ``peak`` and the IQA step in this command (``running``), only
     ``interpolation_to``: the peak is read from the table it writes."""
-    ends = [_to(run, values)] if values["interpolation_from"] == KEYWORDS["interpolation_from"] and "iqa" in running else endpoints(run, values)
+    peak_read_later = values["interpolation_from"] == KEYWORDS["interpolation_from"] and "iqa" in running
+    ends = [_to(run, values)] if peak_read_later else endpoints(run, values)
     if values.get("bn_statistics") == "reestimate" and vision_has_batchnorm(run.model_name):
         check_reestimation(run)  # (a tower the config does not describe: the step checks it once loaded)
     for checkpoint in ends:

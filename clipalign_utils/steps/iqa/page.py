@@ -141,13 +141,13 @@ def distortion_sentences(tables: dict[str, pd.DataFrame]) -> list[str]:
     lines = []
     for row, label in zip(_peak_and_final(tables), ("peak", "final")):
         here = per_type[per_type["checkpoint"] == row["checkpoint"]]
+        if here.empty:  # no per-type rows: nothing to rank
+            continue
         # a type whose SRCC is undefined (under 3 pairs, a constant side) is neither worst nor best: sort_values
         # puts nan last, which named it "best … (nan)"
         ranked = here.dropna(subset=["srcc"]).sort_values("srcc")
         undefined = here.loc[here["srcc"].isna(), "distortion"].tolist()
         said = f"{label} checkpoint (epoch {row['epoch']:g}): "
-        if here.empty:  # no per-type rows: nothing to rank
-            continue
         if ranked.empty:
             lines.append(said + "SRCC undefined for every distortion type")
             continue
