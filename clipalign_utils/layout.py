@@ -23,6 +23,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Mapping
 
+from natsort import natsorted
+
 from . import registry
 from .schedule import epoch_files
 
@@ -144,11 +146,13 @@ class RunDir:
         return "runs" if self.runs() else None
 
     def runs(self) -> list[RunDir]:
-        """The training runs directly inside (a multi-run folder's ``<scale>-seed<k>``), in name order; the
+        """The training runs directly inside (a multi-run folder's ``<scale>-seed<k>``), in natural name order
+        (``seed2`` before ``seed10``, as they were planned); the
         staged book and a streamed trajectory are none. Empty for a run directory itself (it holds its own checkpoints)."""
         if not self.path.is_dir() or self.is_run:
             return []
-        inside = (RunDir(d) for d in sorted(self.path.iterdir()) if d.is_dir() and d.name not in BOOK_FOLDERS)
+        inside = (RunDir(d) for d in natsorted(self.path.iterdir(), key=lambda d: d.name)
+                  if d.is_dir() and d.name not in BOOK_FOLDERS)
         # A trajectory streamed from elsewhere (source.json) is a page of the folder's book, not one of its runs.
         return [d for d in inside if d.is_run and not d.source_record.exists()]
 

@@ -58,14 +58,17 @@ def test_a_step_is_done_when_its_notebook_ran_and_a_run_complete_when_every_step
 
 def test_a_folder_of_runs_lists_its_runs_not_its_book(tmp_path):
     books = ("book", ".book-building", ".book-failed", ".book-replaced")  # the book, and it being built or failed
-    for name in ("tiny-seed1", "tiny-seed0", "notes", *books):
+    runs = ("tiny-seed10", "tiny-seed1", "small-seed2", "tiny-seed2")
+    for name in (*runs, "notes", *books):
         (tmp_path / name).mkdir()
-    for name in ("tiny-seed1", "tiny-seed0", *books):
+    for name in (*runs, *books):
         (tmp_path / name / "checkpoints").mkdir()
     folder = RunDir(tmp_path)
-    assert [r.name for r in folder.runs()] == ["tiny-seed0", "tiny-seed1"] and folder.kind == "runs"
-    assert runs_in(tmp_path) == [tmp_path / "tiny-seed0", tmp_path / "tiny-seed1"]
-    assert RunDir(tmp_path / "tiny-seed0").runs() == []
+    # natural order: seed2 before seed10, as planned (plain string order put seed10 first)
+    in_order = ["small-seed2", "tiny-seed1", "tiny-seed2", "tiny-seed10"]
+    assert [r.name for r in folder.runs()] == in_order and folder.kind == "runs"
+    assert runs_in(tmp_path) == [tmp_path / name for name in in_order]
+    assert RunDir(tmp_path / "tiny-seed1").runs() == []
 
 
 def test_in_a_notebook_a_saved_figure_is_shown_from_its_file_at_the_backends_size(tmp_path, monkeypatch):

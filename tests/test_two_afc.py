@@ -910,3 +910,20 @@ def test_score_triplets_records_the_models_choice_and_score_by_hand():
     assert scored["score"].tolist() == pytest.approx([0.1, 0.9, 0.5, 0.1])
     # the model goes against a clear majority on triplets 0 and 3 (the tie is no choice)
     assert against_panel(scored).index.tolist() == [0, 3]
+
+
+def test_a_distance_that_is_not_finite_is_no_choice_neither_right_nor_wrong():
+    from clipalign_utils.data.two_afc_embedded import choices_from_distances
+    from clipalign_utils.steps.similarity.analysis import against_panel, example_triplets, score_triplets
+
+    # nan or inf on either side: no decision (nan), as the score is nan; it had read as a tie (0.5)
+    np.testing.assert_array_equal(choices_from_distances([np.nan, 1.0, np.inf, 2.0], [1.0, np.nan, 1.0, 1.0]),
+                                  [np.nan, np.nan, np.nan, 1.0])
+    triplets = pd.DataFrame({"p": [0.9, 0.1, 0.9, 0.1]})
+    # triplet 0: no decision against a clear p1 majority; 1: p1 chosen against a clear p0 majority (wrong);
+    # 2: p1 chosen with the majority (right); 3: no decision
+    scored = score_triplets(triplets, d0=[np.nan, 0.5, 0.5, 0.2], d1=[0.2, 0.4, 0.4, np.nan])
+    assert np.isnan(scored["model_choice"][[0, 3]]).all() and np.isnan(scored["score"][[0, 3]]).all()
+    assert against_panel(scored).index.tolist() == [1]
+    examples = example_triplets(scored.assign(triplet=range(4)), n=3, seed=0)
+    assert examples[["triplet", "outcome"]].values.tolist() == [[2, "right"], [1, "wrong"]]

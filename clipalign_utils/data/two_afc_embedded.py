@@ -150,9 +150,11 @@ def _one_thread():
 
 def choices_from_distances(d0, d1) -> np.ndarray:
     """A judge's choice per triplet from its distances (a panel member's, a model's): 1 = p1 closer (d1 < d0),
-    0 = p0 closer, 0.5 = tie."""
+    0 = p0 closer, 0.5 = tie, nan where either distance is not finite (no decision, as the 2AFC score has none:
+    a nan is neither closer nor equal, and had read as a tie)."""
     d0, d1 = np.asarray(d0, dtype=float), np.asarray(d1, dtype=float)
-    return np.where(d1 < d0, 1.0, np.where(d0 < d1, 0.0, 0.5))
+    choices = np.where(d1 < d0, 1.0, np.where(d0 < d1, 0.0, 0.5))
+    return np.where(np.isfinite(d0) & np.isfinite(d1), choices, np.nan)
 
 
 # ------------------------------------------------------------------------------- references

@@ -74,7 +74,8 @@ def triplet_distances(encoder, data, distance: str = "cosine") -> tuple[np.ndarr
 
 
 def score_triplets(triplets: pd.DataFrame, d0: np.ndarray, d1: np.ndarray) -> pd.DataFrame:
-    """``triplets`` with d0, d1, model_choice (1 = p1 closer, 0 = p0, 0.5 = tie) and score (per-triplet 2AFC)."""
+    """``triplets`` with d0, d1, model_choice (1 = p1 closer, 0 = p0, 0.5 = tie, nan = no decision) and score
+    (per-triplet 2AFC)."""
     d0, d1 = np.asarray(d0, dtype=float), np.asarray(d1, dtype=float)
     return triplets.assign(d0=d0, d1=d1, model_choice=choices_from_distances(d0, d1),
                            score=two_afc_scores(d0, d1, triplets["p"].to_numpy()))
@@ -204,6 +205,12 @@ def leans_clearly(p: pd.Series, margin: float = CLEAR_MARGIN) -> pd.Series:
     return (p <= 0.5 - margin) | (p >= 0.5 + margin)
 
 
+def decided(scored: pd.DataFrame) -> pd.DataFrame:
+    """The rows where the model made a choice: a non-finite distance (nan model_choice) is neither right nor
+    wrong, and a test of "!= majority" alone would count it wrong."""
+    return scored[scored["model_choice"].notna()]
+
+
 def example_triplets(scored: pd.DataFrame, n: int = 3, seed: int = 0, min_margin: float = CLEAR_MARGIN
                      ) -> pd.DataFrame:
     """Up to ``n`` triplets the model gets right and ``n`` it gets wrong, from one checkpoint's
@@ -213,7 +220,7 @@ def example_triplets(scored: pd.DataFrame, n: int = 3, seed: int = 0, min_margin
     means the model picks the judges' majority candidate, "wrong" the other one. Drawn at random
     (``seed``), shown in triplet order.
     """
-    clear = scored[leans_clearly(scored["p"], min_margin)]
+    clear = decided(scored[leans_clearly(scored["p"], min_margin)])
     majority = (clear["p"] > 0.5).astype(float)
     rng = np.random.default_rng(seed)
     picks = []
@@ -227,7 +234,7 @@ def example_triplets(scored: pd.DataFrame, n: int = 3, seed: int = 0, min_margin
 
 def against_panel(scored: pd.DataFrame) -> pd.DataFrame:
     """The triplets with a clear majority on which the model chooses (no tie) the other candidate."""
-    clear = scored[leans_clearly(scored["p"])]
+    clear = decided(scored[leans_clearly(scored["p"])])
     return clear[(clear["model_choice"] != 0.5) & (clear["model_choice"] != (clear["p"] > 0.5))]
 
 
