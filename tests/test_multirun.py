@@ -649,6 +649,23 @@ def test_link_base_run_links_only_the_complete_run_of_the_preset_s_scale_and_see
     assert base.resolve() == (tmp_path / "small-seed0").resolve()
 
 
+def test_link_base_run_asks_for_the_steps_this_install_has(tmp_path, monkeypatch):
+    """An install without some step's notebook never runs that step, so the base run is complete without it
+    (RunDir.complete, which asks for every registered step, had left the sweep to train the base run again)."""
+    from clipalign_utils import registry
+    from clipalign_utils.config import DRIVERS_FOLDER
+    from clipalign_utils.orchestration import multirun
+
+    first = registry.per_run_steps()[0]
+    monkeypatch.setattr(multirun, "available_steps", lambda optional=False: [first.name])
+    run = RunDir(tmp_path / "tiny-seed0")
+    run.notebooks.mkdir(parents=True)
+    run.executed(first.notebook).write_text("{}")
+    assert not run.complete
+    multirun.link_base_run(tmp_path, "full", {})
+    assert (tmp_path / DRIVERS_FOLDER / "base").resolve() == run.path.resolve()
+
+
 def test_run_labels_keep_the_folder_that_tells_two_same_named_runs_apart(tmp_path):
     """Runs in different subfolders with one name ("heldout/seed-0", "main/seed-0") are labelled by their path
     relative to the folder they share, not by their last name (which would merge them in the tables)."""

@@ -96,11 +96,12 @@ def run_many(out: str | Path, preset: str | None = None, seeds: list[int] | None
 
 def link_base_run(out: Path, preset: str, overrides: dict) -> None:
     """The drivers sweep's base run has the preset's scale and seed: when the multi-run already holds
-    that run, link it in (the sweep then skips it) rather than training it twice."""
+    that run (every per-run step this install has executed there), link it in (the sweep then skips it) rather
+    than training it twice."""
     params = resolve(preset, **{k: v for k, v in overrides.items() if k in ("model", "seed")})
     same = out / run_name(params["model"], params["seed"])
     base = out / DRIVERS_FOLDER / "base"
-    if RunDir(same).complete and not base.exists() and not base.is_symlink():
+    if RunDir(same).done_all(per_run_steps()) and not base.exists() and not base.is_symlink():
         base.parent.mkdir(parents=True, exist_ok=True)
         base.symlink_to(Path("..") / same.name, target_is_directory=True)
 
