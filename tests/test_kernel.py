@@ -219,6 +219,23 @@ def test_an_interrupted_notebook_takes_its_kernel_with_it(probe_step, tmp_path, 
     assert kernel._Shared.manager is None and kernel._Shared.sockets is None
 
 
+def test_a_failed_notebook_takes_its_kernel_with_it(probe_step, tmp_path, monkeypatch):
+    """A cell that raised may leave module state half-changed: the next notebook runs on a new kernel."""
+    import papermill
+    from papermill.exceptions import PapermillExecutionError
+
+    def failing(source, partial, **kwargs):
+        assert kernel._Shared.manager is kwargs["km"]
+        open(partial, "w").write("{}")
+        raise PapermillExecutionError(1, 1, "raise ValueError('x')", "ValueError", "x", [])
+
+    monkeypatch.setattr(papermill, "execute_notebook", failing)
+    with pytest.raises(pipeline.StepFailed, match=r"failed \(ValueError: x\)"):
+        pipeline.run_notebook("96_probe", tmp_path / "run", {"run_dir": "x"}, progress=False)
+    assert kernel._Shared.manager is None and kernel._Shared.sockets is None
+    assert (tmp_path / "run" / "notebooks" / "96_probe.failed.ipynb").exists()
+
+
 def test_a_kernels_socket_folder_is_its_processs_own_and_the_orphaned_ones_go_first(tmp_path, monkeypatch):
     """The folder a kernel's sockets are made in names this process (so that a command killed outright leaves
     one the next can tell is orphaned), and making it removes the orphaned ones."""

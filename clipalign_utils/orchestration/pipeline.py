@@ -305,6 +305,9 @@ def run_notebook(name: str, run_dir: Path, parameters: Mapping, progress: bool =
                          f"(now {parameters.get('eval_batch_size', '?')}) with -p eval_batch_size=N, or analyse "
                          f"fewer images or checkpoints") from None
     except PapermillExecutionError as error:
+        # A cell that raised may have left module state half-changed (a context not exited, a thread, a cache):
+        # the next page gets a new kernel, so that its numbers are the ones it would get after a clean run.
+        kernel.discard()
         os.replace(partial, out_dir / f"{name}.failed.ipynb")
         if not keep_previous:
             final.unlink(missing_ok=True)
