@@ -368,3 +368,115 @@ def test_the_interpolation_plane_draws_robustness_and_its_asymmetric_interval():
     assert [sorted(segment[:, 0]) for segment in xbars.get_segments()] == [pytest.approx([0.25, 0.32]),
                                                                            pytest.approx([0.45, 0.52])]
     plt.close(fig)
+
+
+def test_the_loss_figure_draws_loss_and_learning_rate_against_epoch_and_marks_every_checkpoint():
+    # The training page's figure: loss left, schedule right, one grey line per saved checkpoint.
+    from clipalign_utils.plots import training
+
+    log = pd.DataFrame({"epoch": [0.0, 0.5, 1.0, 1.5, 2.0], "loss": [4.0, 3.0, 2.5, 2.0, 1.8],
+                        "lr": [0.0, 1e-3, 8e-4, 4e-4, 0.0]})
+    fig = training.loss_curve(log, [1.0, 2.0])
+    ax, ax_lr = fig.axes
+    loss, *marks = ax.get_lines()
+    assert list(loss.get_xdata()) == log["epoch"].tolist() and list(loss.get_ydata()) == log["loss"].tolist()
+    assert [list(m.get_xdata()) for m in marks] == [[1.0, 1.0], [2.0, 2.0]]
+    lr, = ax_lr.get_lines()
+    assert list(lr.get_xdata()) == log["epoch"].tolist() and list(lr.get_ydata()) == log["lr"].tolist()
+    assert (ax.get_xlabel(), ax.get_ylabel(), ax_lr.get_ylabel()) == ("epoch", "contrastive loss", "learning rate")
+    plt.close(fig)
+
+
+def test_the_factor_panels_draw_each_measure_in_the_factors_value_order_with_a_minimum_span():
+    # Page 6: settings given in any order are drawn left to right by the factor's value, each tick named by
+    # its value, each panel titled with its measure; a panel whose values barely differ shows min_span around them.
+    from clipalign_utils.plots import sweep
+
+    summary = pd.DataFrame({"texture_correlation": [0.95, 0.5, 0.8], "m1": [0.3, 0.1, 0.2],
+                            "m2": [0.5, 0.5, 0.52]})
+    fig = sweep.factor_panels({"texture_correlation": summary},
+                              {"m1": ("measure one", 0.1), "m2": ("measure two", 0.2)})
+    first, second = fig.axes
+    assert list(first.get_lines()[0].get_ydata()) == [0.1, 0.2, 0.3]
+    assert list(second.get_lines()[0].get_ydata()) == [0.5, 0.52, 0.5]
+    assert [t.get_text() for t in first.get_xticklabels()] == ["0.5", "0.8", "0.95"]
+    assert (first.get_title(), second.get_title()) == ("measure one", "measure two")
+    assert first.get_xlabel() == "texture_correlation"
+    low, high = first.get_ylim()
+    assert low <= 0.1 and high >= 0.3  # a span above min_span: the values' own range
+    assert second.get_ylim() == pytest.approx((0.51 - 0.12, 0.51 + 0.12))
+    plt.close(fig)
+
+
+def test_the_shape_noise_scatter_joins_each_setting_in_epoch_order_and_rings_its_last_checkpoint():
+    # Page 6's scatter: rows in any order are joined by epoch, one labelled line per setting, the ring on the
+    # setting's last checkpoint; with nothing left out the title speaks of no hollow points.
+    from clipalign_utils.plots import sweep
+
+    table = pd.DataFrame({"setting": ["a", "a", "a", "b", "b"], "epoch": [2.0, 0.0, 1.0, 1.0, 0.0],
+                          "shape_bias": [0.4, 0.2, 0.3, 0.6, 0.5], "noise_drop": [0.3, 0.1, 0.2, 0.25, 0.15]})
+    fig = sweep.shape_vs_noise(table)
+    ax = fig.axes[0]
+    a, b = ax.get_lines()
+    assert (a.get_label(), b.get_label()) == ("a", "b")
+    assert list(a.get_xdata()) == [0.2, 0.3, 0.4] and list(a.get_ydata()) == [0.1, 0.2, 0.3]
+    assert list(b.get_xdata()) == [0.5, 0.6]
+    rings = [c.get_offsets().tolist() for c in ax.collections if list(c.get_sizes()) == [120]]
+    assert rings == [[[0.4, 0.3]], [[0.6, 0.25]]]
+    assert "hollow" not in ax.get_title()
+    assert [t.get_text() for t in ax.get_legend().get_texts()] == ["a", "b"]
+    plt.close(fig)
+
+
+def test_an_image_grid_shows_every_image_with_its_own_title_in_order():
+    # The world's and the noise page's grids: image k in panel k titled titles[k], panels past the last empty.
+    from clipalign_utils.plots import world
+
+    images = np.stack([np.full((4, 4, 3), 40 * k, dtype=np.uint8) for k in range(5)])
+    titles = [f"image {k}" for k in range(5)]
+    fig = world.image_grid(images, titles, columns=2, suptitle="five")
+    assert len(fig.axes) == 6
+    shown = [ax for ax in fig.axes if ax.images]
+    assert len(shown) == 5
+    for k, ax in enumerate(shown):
+        assert np.array_equal(ax.images[0].get_array(), images[k]) and ax.get_title() == titles[k]
+    assert fig._suptitle.get_text() == "five"
+    plt.close(fig)
+
+
+def test_a_streamed_runs_saved_figure_reads_samples_seen_in_billions_above_its_epoch_axis(tmp_path):
+    # A public trajectory's epoch is a fixed number of samples: the top axis converts epochs to billions seen.
+    import json
+
+    from clipalign_utils.layout import RunDir
+
+    RunDir(tmp_path).source_record.write_text(json.dumps({"samples_per_epoch": 4e8}))
+    fig, (plain, epochs) = plt.subplots(1, 2)
+    epochs.set(xlabel="epoch", xlim=(0, 10))
+    common.save_figure(fig, tmp_path, "f")
+    assert not plain.child_axes and RunDir(tmp_path).figure("f").exists()
+    top, = epochs.child_axes
+    assert top.get_xlabel() == "samples seen (billions)"
+    assert top.get_xlim() == pytest.approx((0.0, 4.0))  # 10 epochs of 0.4 billion
+    plt.close(fig)
+
+
+def test_the_family_figure_draws_each_family_in_its_seen_colour_and_each_mean_by_its_own_column():
+    from clipalign_utils.plots.families import family_curves
+
+    epochs = [0.0, 1.0, 2.0]
+    marked = pd.DataFrame({"distortion": ["blur"] * 3 + ["noise"] * 3 + ["all"] * 3, "epoch": epochs * 3,
+                           "srcc": [0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.9, 0.9, 0.9],
+                           "seen_in_training": ["True"] * 3 + [False] * 3 + [np.nan] * 3})
+    within = pd.DataFrame({"epoch": epochs, "within_seen_srcc": [0.1, 0.2, 0.3], "within_unseen_srcc": [0.4, 0.5, 0.6],
+                           "within_family_srcc": [0.25, 0.35, 0.45], "overall_srcc": [np.nan] * 3})
+    fig = family_curves(marked, within, log_x=False)
+    left, right = fig.axes[:2]
+    # one line per family, not the "all" rows; red for a family seen in training ("True" as read from a CSV)
+    assert [(list(line.get_ydata()), line.get_color()) for line in left.get_lines()] == [
+        ([0.1, 0.2, 0.3], "tab:red"), ([0.4, 0.5, 0.6], "tab:blue")]
+    # each mean is drawn from its own column; a column with no value (overall here) is left out
+    drawn = {line.get_label(): list(line.get_ydata()) for line in right.get_lines()}
+    assert drawn == {"mean over seen families": [0.1, 0.2, 0.3], "mean over unseen families": [0.4, 0.5, 0.6],
+                     "mean over all families": [0.25, 0.35, 0.45]}
+    plt.close(fig)

@@ -4,6 +4,7 @@ from __future__ import annotations
 import subprocess
 import sys
 
+import numpy as np
 import pandas as pd
 import pytest
 
@@ -74,3 +75,52 @@ def test_the_wrapper_registers_the_models_and_hands_open_clip_train_its_argument
     monkeypatch.setattr(sys, "argv", ["openclip_train.py", "--epochs", "2"])
     openclip_train.main()
     assert given == [["--model", "clipalign-tiny"], ["--epochs", "2"]]
+
+
+def test_the_exported_csv_names_each_image_file_beside_its_own_caption(tmp_path):
+    # open_clip_train --dataset-type csv reads filepath and title: each row must pair an image with its caption.
+    from PIL import Image
+
+    from clipalign_utils.data.world import make_pairs
+
+    config = WorldConfig(image_size=16)
+    csv = export_world_csv(tmp_path / "data", 5, 3, config)
+    sample = make_pairs(5, 3, config)
+    table = pd.read_csv(csv)
+    assert csv == tmp_path / "data" / "pairs.csv" and list(table.columns) == ["filepath", "title"]
+    assert [p.split("/")[-1] for p in table["filepath"]] == [f"{i:06d}.png" for i in range(5)]
+    assert all(p.startswith("/") for p in table["filepath"])  # absolute: the trainer runs from anywhere
+    assert table["title"].tolist() == list(sample.captions)
+    for path, image in zip(table["filepath"], sample.images):
+        assert np.array_equal(np.asarray(Image.open(path)), image)
+
+
+def test_the_exported_shards_hold_each_image_and_its_caption_and_name_their_range(tmp_path):
+    # --dataset-type webdataset: <key>.png and <key>.txt pairs, per_shard to a shard, the brace pattern naming them all.
+    import io
+    import tarfile
+
+    from PIL import Image
+
+    from clipalign_utils.data.world import make_pairs
+
+    config = WorldConfig(image_size=16)
+    sample = make_pairs(5, 3, config)
+    pattern = export_world_shards(tmp_path, 5, 3, config, per_shard=2)
+    assert pattern == str(tmp_path / "shard-{000000..000002}.tar")
+    keys = []
+    for k in range(3):
+        with tarfile.open(tmp_path / f"shard-{k:06d}.tar") as tar:
+            names = tar.getnames()
+            for i in range(2 * k, min(2 * k + 2, 5)):
+                assert names[2 * (i - 2 * k):2 * (i - 2 * k) + 2] == [f"{i:06d}.png", f"{i:06d}.txt"]
+                png = Image.open(io.BytesIO(tar.extractfile(f"{i:06d}.png").read()))
+                assert png.format == "PNG" and np.array_equal(np.asarray(png), sample.images[i])
+                assert tar.extractfile(f"{i:06d}.txt").read().decode() == sample.captions[i]
+            keys += names
+    assert len(keys) == 10
+    assert export_world_shards(tmp_path / "two", 4, 3, config, per_shard=2).endswith("shard-{000000..000001}.tar")
+    assert export_world_shards(tmp_path / "one", 2, 3, config, per_shard=2) == str(tmp_path / "one" / "shard-000000.tar")
+    with pytest.raises(ValueError, match="n=0, per_shard=2"):  # no pattern naming no shard, no folder made
+        export_world_shards(tmp_path / "none", 0, 3, config, per_shard=2)
+    assert not (tmp_path / "none").exists()

@@ -36,6 +36,8 @@ def export_world_shards(out_dir: str | Path, n: int, seed: int, config: WorldCon
     """Training pairs 0..n-1 of the world as webdataset shards ``shard-000000.tar`` … (``per_shard`` pairs
     each: ``<key>.png`` and its caption ``<key>.txt``); returns the brace pattern open_clip_train's
     ``--train-data`` takes (``…/shard-{000000..000001}.tar``), with ``--train-num-samples n``."""
+    if n < 1 or per_shard < 1:  # else a pattern naming no shard (shard-{000000..-00001}.tar)
+        raise ValueError(f"export_world_shards: n={n}, per_shard={per_shard}; give at least one pair per shard")
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     sample = make_pairs(n, seed, config)
