@@ -321,6 +321,63 @@ def test_preprocess_resizes_like_open_clip():
     assert torch.allclose(x, torch.ones_like(x), atol=1e-4)
 
 
+def test_preprocess_resizes_shorter_side_antialiased_crops_the_centre_and_normalises():
+    """open_clip's evaluation transform on a non-square image: the shorter side to 32 (bicubic, antialiased), the
+    centre crop, (x − mean) / std. A mutation audit found the fast tier held only a constant image: dropping the
+    antialias, cropping the top-left corner, multiplying by std or resizing only when the height differs passed it;
+    a float image in [0, 1] must give what its uint8 pixels give (divided by 255 once)."""
+    from clipalign_utils.data.image_sets import resize_shorter_and_crop
+    from clipalign_utils.encoder import resize_to_input
+
+    for shape in [(64, 48, 3), (32, 48, 3)]:  # the shorter side resized, or already 32 and only cropped
+        image = np.random.default_rng(0).integers(0, 256, size=shape, dtype=np.uint8)
+        resized = resize_to_input(torch.from_numpy(image)[None], 32)[0].permute(1, 2, 0).numpy()
+        # PIL's bicubic (open_clip's transform on a PIL image), rounded to uint8: within about 2 levels of 255
+        pillow = resize_shorter_and_crop(image, 32).astype(np.float32) / 255
+        assert resized.shape == (32, 32, 3) and np.abs(resized - pillow).mean() < 1.5 / 255
+    floats = resize_to_input(torch.from_numpy(image.astype(np.float32) / 255)[None], 32)[0].permute(1, 2, 0).numpy()
+    np.testing.assert_allclose(floats, resized, atol=1e-6)
+    white = torch.full((1, 40, 32, 3), 255, dtype=torch.uint8)
+    x = preprocess_batch(white, 32, torch.full((1, 3, 1, 1), 0.5), torch.full((1, 3, 1, 1), 0.25))
+    np.testing.assert_allclose(x.numpy(), 2.0, atol=1e-5)  # (1 − 0.5) / 0.25
+
+
+def test_encode_layers_recomputes_when_one_blocks_cache_file_is_empty(tmp_path):
+    """Every layer's entry is read only when all of them read: one entry left empty (a full disk) computes the
+    layers again rather than answering None for that block (a mutation audit: the check could go unnoticed)."""
+    model = models.create_model("tiny", image_size=32)
+    checkpoint = tmp_path / "epoch_0.pt"
+    torch.save({"epoch": 0, "state_dict": model.state_dict()}, checkpoint)
+    images = ArrayImages(world.make_test_set(1, 0, CFG).images[:4], "test")
+    encoder = Encoder(checkpoint, models.open_clip_name("tiny"), 32, cache_dir=tmp_path / "cache")
+    layers = encoder.encode_layers(images)
+    entry = encoder._cache_path({"images": images.identity, "layer": "layer2", "kind": "image"})
+    entry.write_bytes(b"")  # left empty (numpy's EOFError, not the ValueError of a file cut inside its header)
+    again = Encoder(checkpoint, models.open_clip_name("tiny"), 32, cache_dir=tmp_path / "cache").encode_layers(images)
+    assert list(again) == list(layers)
+    for name in layers:
+        np.testing.assert_array_equal(again[name], layers[name])
+    np.testing.assert_array_equal(np.load(entry), layers["layer2"])  # kept whole again
+
+
+def test_zero_shot_logits_are_cosines_of_the_raw_embeddings(tmp_path):
+    """The embeddings are kept raw; the zero-shot logits normalise them (the shape step's ImageNet head takes the
+    softmax of 100 × these, so raw dot products would change its decisions, not only the scale)."""
+    model = models.create_model("tiny", image_size=32)
+    checkpoint = tmp_path / "epoch_0.pt"
+    torch.save({"epoch": 0, "state_dict": model.state_dict()}, checkpoint)
+    images = ArrayImages(world.make_test_set(1, 0, CFG).images[:4], "test")
+    encoder = Encoder(checkpoint, models.open_clip_name("tiny"), 32)
+    classnames, templates = ["circle", "square", "star"], ["a photo of a {}.", "a drawing of a {}."]
+    logits = encoder.zero_shot_logits(images, classnames, templates)
+    embeddings, weights = encoder.encode_images(images), encoder.zero_shot_weights(classnames, templates)
+    np.testing.assert_allclose(np.linalg.norm(weights, axis=0), 1, atol=1e-5)  # unit class weights
+    assert not np.allclose(np.linalg.norm(embeddings, axis=1), 1, atol=1e-3)
+    cosine = np.array([[e @ w / np.linalg.norm(e) / np.linalg.norm(w) for w in weights.T] for e in embeddings])
+    np.testing.assert_allclose(logits, cosine, atol=1e-5)
+    np.testing.assert_array_equal(encoder.classify(images, classnames, templates), cosine.argmax(axis=1))
+
+
 def _text_model_with_openai_context() -> torch.nn.Module:
     """A small CLIP whose text tower has OpenAI's 77 positions (our scales use 16)."""
     torch.manual_seed(0)
@@ -689,7 +746,19 @@ def test_what_changes_the_numbers_is_never_answered_from_another_entry(tmp_path,
         "templates": lambda: same.zero_shot_weights(["circle", "square"], ["a drawing of a {}."]),
         "classnames": lambda: same.zero_shot_weights(["circle", "star"], ["a photo of a {}."]),
         "pairs": lambda: same.encode_block_pairs(references, distorted, reference_rows, distorted_rows[::-1]),
+        # the other side of a pair: its rows, or the reference set itself (a mutation audit dropped each from the key)
+        "reference rows": lambda: same.encode_block_pairs(references, distorted, reference_rows[::-1], distorted_rows),
+        "references": lambda: same.encode_block_pairs(ArrayImages(test_set[5:8], "other references"), distorted,
+                                                      reference_rows, distorted_rows),
+        "package source": lambda: other_source(),
     }
+
+    def other_source():  # the package's code changed (the slow tier checked this alone before)
+        from clipalign_utils import encoder as encoder_module
+
+        with monkeypatch.context() as patched:
+            patched.setattr(encoder_module, "source_hash", lambda: "other code")
+            Encoder(checkpoint, name, 32, cache_dir=cache).encode_images(distorted)
     for what, compute in computes.items():
         with pytest.raises(AssertionError, match="the model was loaded"):
             compute()

@@ -557,3 +557,7 @@ def test_the_device_type_of_auto_is_known_without_torch_on_a_machine_without_a_g
     # a driver's device node: torch decides (here it answers cuda)
     monkeypatch.setattr("glob.glob", lambda pattern: ["/dev/nvidia0"])
     assert device_type("auto", lambda: type("Device", (), {"type": "cuda"})()) == "cuda"
+    # the device is in the cache key beside the precision: an Apple GPU's float32 is not the CPU's (a mutation audit)
+    from clipalign_utils.encoder import computed_with
+
+    assert computed_with("mps") != computed_with("cpu") and computed_with("cuda") != computed_with("cpu")

@@ -441,6 +441,53 @@ def test_a_generated_set_is_drawn_once_per_key_and_real_datasets_always_load(tmp
     assert len(list((tmp_path / "cache" / "evaluation").glob("*.pkl"))) == 1
 
 
+def test_the_set_cache_evicts_the_least_recently_read_and_redraws_a_damaged_file(tmp_path, monkeypatch):
+    """The evaluation-set cache: a set read is used again (its file the last to go, not the oldest written); a file
+    that does not unpickle (cut short, damaged) is drawn again and replaced rather than failing the step; a step
+    naming a real dataset beside embedded ones always loads. A mutation audit found each of these untested."""
+    import os
+
+    from clipalign_utils.data import cache
+
+    monkeypatch.setenv("CLIPALIGN_CACHE_DIR", str(tmp_path / "cache"))
+    run = types.SimpleNamespace(run_dir=tmp_path / "run", image_size=32)
+    calls = []
+    params = {"seed": 0, "eval_seed": 0, "noise_dataset": "embedded"}
+    first = {**params, "eval_seed": 1}
+    cache.cached("noise", run, first, lambda: calls.append(1) or {"images": np.arange(3)})
+    cache.cached("noise", run, params, lambda: calls.append(2) or {"images": np.arange(4)})
+    folder = tmp_path / "cache" / "evaluation"
+    (older,), (newer,) = ([p for p in folder.glob("*.pkl") if cache.key("noise", q, 32)[:32] in p.name]
+                          for q in (first, params))
+    os.utime(older, (1_000, 1_000))
+    os.utime(newer, (2_000, 2_000))
+    assert cache.cached("noise", run, first, lambda: calls.append(3))["images"].tolist() == [0, 1, 2]  # read
+    cache.prune(folder, limit_gb=0)  # room for one: the one read last stays
+    assert calls == [1, 2] and list(folder.glob("*.pkl")) == [older]
+
+    older.write_bytes(older.read_bytes()[:20])  # damaged: drawn again, and kept whole again
+    assert cache.cached("noise", run, first, lambda: calls.append(4) or {"images": np.arange(5)})["images"].size == 5
+    assert cache.cached("noise", run, first, lambda: calls.append(5))["images"].size == 5 and calls == [1, 2, 4]
+
+    mixed = {**params, "iqa_dataset": "embedded", "twoafc_dataset": "nights"}  # one real dataset: loaded each time
+    cache.cached("noise", run, mixed, lambda: calls.append(6) or {})
+    cache.cached("noise", run, mixed, lambda: calls.append(7) or {})
+    assert calls[-2:] == [6, 7]
+
+
+def test_the_package_source_hash_covers_the_model_configs(tmp_path):
+    """A model config registered with open_clip, edited in place, changes the embeddings: it is part of the
+    source hash that keys both caches (checked in the slow tier only before; a mutation audit)."""
+    from pathlib import Path
+
+    from clipalign_utils.data import cache
+
+    package = Path(cache.__file__).resolve().parents[1]
+    files = cache.source_files(package)
+    assert package / "model_configs" / "clipalign-tiny.json" in files
+    assert package / "encoder.py" in files and package / "data" / "cache.py" in files
+
+
 def test_a_table_is_read_only_as_its_step_wrote_it(tmp_path):
     """An audit truncated iqa.csv: the synthesis read what was left (three checkpoints' rows of six) and the book
     built on it. A step's entry records the sha256 of each table it wrote; another step reading the table checks
