@@ -606,3 +606,72 @@ def test_a_run_missing_a_saved_checkpoint_or_stopped_early_is_not_measured(tmp_p
     assert checkpoints.missing_checkpoints(run, every[1:]) == [checkpoint_file(epochs[0])]
     assert checkpoints.unfinished_training(run, every) is None
     assert "stopped at epoch" in checkpoints.unfinished_training(run, every[:-1])
+
+
+def _schedule_run(run_dir, params):
+    """A run folder as this project's training leaves it, its checkpoints stand-in files (the checks read names)."""
+    from clipalign_utils import train
+    from clipalign_utils.schedule import checkpoint_file, checkpoint_schedule, epoch_steps
+
+    (run_dir / "checkpoints").mkdir(parents=True)
+    (run_dir / "train_params.json").write_text(json.dumps({k: record.jsonable(params[k]) for k in train.TRAIN_KEYS}))
+    saved = checkpoint_schedule(epoch_steps(params), params["epochs"], params["early_checkpoints"])
+    for epoch in [0.0, *saved.values()]:
+        (run_dir / "checkpoints" / checkpoint_file(epoch)).write_bytes(b"weights")
+    return run_dir
+
+
+def test_discover_run_refuses_a_stopped_training_or_one_missing_a_saved_checkpoint(tmp_path):
+    # unfinished_training and missing_checkpoints are pinned elsewhere; here the refusal itself: the folder's own
+    # check (what the command line asks first) raises, naming the stop or the missing file.
+    from clipalign_utils import checkpoints
+    from clipalign_utils.errors import CheckpointError
+
+    params = config.resolve("smoke", epochs=2, samples_per_epoch=256, early_checkpoints=(0.5,))
+    run = _schedule_run(tmp_path / "run", params)
+    (run / "params.txt").write_text("model: clipalign-tiny\n")
+    names = sorted(p.name for p in (run / "checkpoints").iterdir())
+    assert names == ["epoch_0.5.pt", "epoch_0.pt", "epoch_1.pt", "epoch_2.pt"]
+    checkpoints.check_run(run)
+    (run / "checkpoints" / "epoch_2.pt").rename(tmp_path / "epoch_2.pt")
+    with pytest.raises(CheckpointError, match=r"its training stopped at epoch 1 of 2 .*finish the training first"):
+        checkpoints.check_run(run)
+    (tmp_path / "epoch_2.pt").rename(run / "checkpoints" / "epoch_2.pt")
+    (run / "checkpoints" / "epoch_0.5.pt").unlink()
+    with pytest.raises(CheckpointError, match=r"lacks epoch_0\.5\.pt, which its training saved"):
+        checkpoints.check_run(run)
+
+
+def test_a_run_without_params_txt_needs_its_model_named(tmp_path):
+    # Without params.txt the model is unknown: an error saying to pass it, and the name passed is the one used.
+    from clipalign_utils import checkpoints
+    from clipalign_utils.errors import CheckpointError
+
+    (tmp_path / "run" / "checkpoints").mkdir(parents=True)
+    (tmp_path / "run" / "checkpoints" / "epoch_1.pt").write_bytes(b"weights")
+    with pytest.raises(CheckpointError, match=r"params.txt is missing, so the model is unknown: pass the parameter"):
+        checkpoints.run_files(tmp_path / "run")
+    found, params, name, streamed = checkpoints.run_files(tmp_path / "run", "ViT-B-32")
+    assert [c.name for c in found] == ["epoch_1"] and params == {} and name == "ViT-B-32" and not streamed
+
+
+def test_a_siglip_run_is_built_with_siglips_initial_logit_scale_and_bias():
+    # open_clip_train's main.py builds a --siglip model with init_logit_scale=log(10), init_logit_bias=-10 (its
+    # loss's learned bias then lives in the model): a checkpoint loads only into a model built the same way.
+    from clipalign_utils.checkpoints import model_options
+
+    assert model_options({"siglip": "True"}) == {"init_logit_scale": pytest.approx(np.log(10)),
+                                                 "init_logit_bias": -10.0}
+    assert model_options({"siglip": "False"}) == {}
+
+
+def test_a_notebook_opened_alone_trains_its_missing_run_first(tmp_path, capsys):
+    # discover_or_train on a folder that does not exist yet (a notebook in Colab): trained, with one line saying so,
+    # then discovered (two steps of 64 images: epoch_0 and epoch_1).
+    from clipalign_utils import checkpoints
+
+    params = config.resolve("smoke", epochs=1, samples_per_epoch=128, early_checkpoints=(), device="cpu")
+    run = checkpoints.discover_or_train(tmp_path / "new", params, auto_train=True)
+    assert f"{tmp_path / 'new'} holds no checkpoints: training the smoke preset's tiny model there first, on cpu" \
+        in capsys.readouterr().out
+    assert [c.name for c in run.checkpoints] == ["epoch_0", "epoch_1"] and run.model_name == "clipalign-tiny"

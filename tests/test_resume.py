@@ -283,3 +283,99 @@ def test_the_seed_sets_the_initial_weights_and_each_epochs_batch_order(tmp_path,
     assert all(sorted(order) == list(range(128)) for order in orders.values())
     assert len({tuple(order) for order in orders.values()}) == 4  # another seed or epoch: another order
     assert np.array_equal(train.epoch_order({"seed": 1, "samples_per_epoch": 128}, 2), orders[1, 2])
+
+
+def test_a_short_run_stopped_inside_its_first_epoch_is_resumed_by_discover_or_train_to_the_same_files(
+        short_run, short_threads, tmp_path, monkeypatch, capsys):
+    # Fast-tier twin of the slow resume tests (which the fast tier skips, leaving every resume line unrun): the
+    # process dies writing epoch_1 (step 4), and a notebook opened alone resumes it from epoch_0.5 (step 2): the
+    # token rows' compact AdamW moments reloaded, the steps before 2 skipped, the log's first lines kept and
+    # epoch_0.5 rewritten without its optimizer. Every file must be the uninterrupted run's, byte for byte.
+    from clipalign_utils import checkpoints
+
+    run_dir = tmp_path / "run"
+    train_interrupted_after(run_dir, _short(), 0.5, monkeypatch)
+    assert "optimizer" in torch.load(run_dir / "checkpoints" / "epoch_0.5.pt", weights_only=True)
+    run = checkpoints.discover_or_train(run_dir, _short(), auto_train=True)
+    stopped = "its training stopped at epoch 0.5 of 2 (train_params.json): resuming it there first"
+    assert stopped in capsys.readouterr().out
+    assert [c.path.name for c in run.checkpoints] == ["epoch_0.pt", "epoch_0.5.pt", "epoch_1.pt", "epoch_2.pt"]
+    for path in sorted((short_run / "checkpoints").iterdir()):
+        assert (run_dir / "checkpoints" / path.name).read_bytes() == path.read_bytes(), path.name
+    assert (run_dir / "train_log.csv").read_text() == (short_run / "train_log.csv").read_text()
+
+
+def _with_logit_scale(value, monkeypatch):
+    from clipalign_utils import models
+
+    create = models.create_model
+
+    def created(*args, **kwargs):
+        model = create(*args, **kwargs)
+        with torch.no_grad():
+            model.logit_scale.fill_(value)
+        return model
+    monkeypatch.setattr(models, "create_model", created)
+
+
+def test_each_step_clamps_the_logit_scale_to_ln_100_as_open_clip_train_does(tmp_path, monkeypatch):
+    # open_clip_train clamps logit_scale (the log of the inverse temperature) into [0, ln 100] after every
+    # optimiser step. A model starting above it (one step of 64 images) ends the step on the bound; without
+    # the clamp AdamW moves it by about the learning rate only.
+    _with_logit_scale(10.0, monkeypatch)
+    params = config.resolve("smoke", epochs=1, samples_per_epoch=64, early_checkpoints=(), device="cpu", bn_batches=1)
+    train.train(tmp_path, params, progress=False)
+    assert _state(tmp_path / "checkpoints" / "epoch_0.pt")["logit_scale"].item() == 10.0  # saved before the step
+    assert _state(tmp_path / "checkpoints" / "epoch_1.pt")["logit_scale"].item() == pytest.approx(np.log(100), abs=1e-6)
+
+
+def test_resuming_tidies_a_stopped_save_and_drops_the_optimizer_of_the_checkpoint_before_the_latest(tmp_path):
+    # A training killed while saving leaves a temporary save folder, and one killed between saving the latest
+    # (epoch_0.5) and rewriting the one before (epoch_0) without its optimizer leaves that one holding it: both
+    # tidied as an uninterrupted run leaves them, the latest keeping its optimizer (the resume reads it). An
+    # unreadable one before the latest is left to the resume point's own check.
+    folder = tmp_path / "checkpoints"
+    folder.mkdir()
+    weights = {"w": torch.arange(3.0)}
+    for name, step in (("epoch_0", 0), ("epoch_0.5", 2)):
+        torch.save({"epoch": step / 4, "step": step, "state_dict": weights, "optimizer": {"state": {}}},
+                   folder / f"{name}.pt")
+    stale = folder / ".epoch_1.0123456789ab.tmp"
+    stale.mkdir()
+    (stale / ".epoch_1.tmp.pt").write_bytes(b"half")
+    train._tidy_stopped_saves(folder)
+    assert sorted(p.name for p in folder.iterdir()) == ["epoch_0.5.pt", "epoch_0.pt"]
+    before, latest = (torch.load(folder / f"{n}.pt", weights_only=True) for n in ("epoch_0", "epoch_0.5"))
+    assert "optimizer" not in before and torch.equal(before["state_dict"]["w"], weights["w"]) and before["step"] == 0
+    assert "optimizer" in latest
+    (folder / "epoch_0.pt").write_bytes((folder / "epoch_0.5.pt").read_bytes()[:100])  # cut short
+    train._tidy_stopped_saves(folder)  # no error here
+    assert len((folder / "epoch_0.pt").read_bytes()) == 100
+
+
+def test_resuming_from_an_unreadable_latest_checkpoint_names_it(tmp_path):
+    # A half-written latest checkpoint: the error names the file and the way out, rather than a torch traceback.
+    folder = tmp_path / "checkpoints"
+    folder.mkdir()
+    torch.save({"step": 0}, folder / "epoch_0.pt")
+    torch.save({"step": 2, "state_dict": {"w": torch.zeros(1000)}}, folder / "epoch_0.5.pt")
+    (folder / "epoch_0.5.pt").write_bytes((folder / "epoch_0.5.pt").read_bytes()[:2000])  # cut short by a kill
+    with pytest.raises(CheckpointError, match=r"checkpoint .*epoch_0\.5\.pt is corrupt \(\w+\); delete it and run "
+                                              r"again to resume from the one before"):
+        train._resume_point(folder, _short())
+    (folder / "epoch_0.5.pt").unlink()
+    assert train._resume_point(folder, _short()) == (folder / "epoch_0.pt", 0)
+
+
+def test_a_caption_token_outside_the_worlds_vocabulary_is_refused():
+    # Only the token rows the world's captions can hold are trained: a caption with another token would read a
+    # row that is not there (remap -1), so the training set is checked first.
+    from clipalign_utils import models
+    from clipalign_utils.data.world import CAPTION_TEMPLATES, SHAPES
+
+    model = models.create_model("tiny", image_size=32, seed=0)
+    tokenizer = models.tokenizer_for(models.open_clip_name("tiny"))
+    rows = train.training_form(model, tokenizer)
+    rows.check(tokenizer([CAPTION_TEMPLATES[0].format(SHAPES[0]), CAPTION_TEMPLATES[-1].format(SHAPES[-1])]))
+    with pytest.raises(RuntimeError, match="training captions hold tokens outside the world's vocabulary"):
+        rows.check(tokenizer([CAPTION_TEMPLATES[0].format("zebra")]))

@@ -211,6 +211,61 @@ def test_checkpoint_table_merges_optional_tables(tmp_path):
     assert table["two_afc_early_drop_lo"].tolist() == [0.01] * 3 and table["saliency_early_drop"].tolist() == [-0.05] * 3
 
 
+def _required_tables(run_dir, checkpoints, epochs):
+    """The three tables a synthesis needs (IQA, shape bias, noise), one row per checkpoint."""
+    _write(run_dir, "iqa", pd.DataFrame({"checkpoint": checkpoints, "epoch": epochs, "dataset": "embedded",
+                                         "distance": "cosine", "distortion": "all", "srcc": 0.2,
+                                         "srcc_lo": 0.1, "srcc_hi": 0.3}))
+    _write(run_dir, "shape_bias", pd.DataFrame({"checkpoint": checkpoints, "epoch": epochs, "dataset": "embedded",
+                                                "shape_bias": 0.5, "lo": 0.4, "hi": 0.6}))
+    _write(run_dir, "noise", pd.DataFrame({"checkpoint": checkpoints, "epoch": epochs, "dataset": "embedded",
+                                           "sigma": 0.0, "accuracy": 0.8, "lo": 0.7, "hi": 0.9,
+                                           "normalized_drop": 0.0}))
+
+
+def _saliency_rows(named_values):
+    return pd.DataFrame([{"checkpoint": c, "epoch": e, "dataset": "embedded", "method": "smoothgrad", "metric": m,
+                          "value": v, "value_lo": v - 0.1, "value_hi": v + 0.1, "n_images": 8}
+                         for c, e, v in named_values for m in ("sauc", "cc", "nss")])
+
+
+def test_the_saliency_baselines_are_left_out_of_its_per_checkpoint_summary(tmp_path):
+    # saliency.csv holds the baselines' rows (centre bias, the silhouettes; epoch nan) beside the checkpoints':
+    # they are references, not checkpoints, and the step's summary is built without them (a table holding
+    # only baseline rows adds no saliency columns, rather than nan ones). The outer/left join alone hides them.
+    step = registry.get("saliency")
+    checkpoints, epochs = ["epoch_0", "epoch_1"], [0.0, 1.0]
+    _required_tables(tmp_path, checkpoints, epochs)
+    baselines = [(name, np.nan, 0.9) for name in step.summary.baselines]
+    _write(tmp_path, "saliency", _saliency_rows(baselines + [("epoch_0", 0.0, 0.55), ("epoch_1", 1.0, 0.6)]))
+    from clipalign_utils.results.checkpoints import _summary_rows
+
+    rows = _summary_rows(tmp_path, step, None)
+    assert rows["checkpoint"].tolist() == checkpoints and rows["saliency_sauc"].tolist() == [0.55, 0.6]
+    _write(tmp_path, "saliency", _saliency_rows(baselines))
+    assert _summary_rows(tmp_path, step, None) is None
+    table = results.checkpoint_table(tmp_path)
+    assert table["checkpoint"].tolist() == checkpoints and "saliency_sauc" not in table.columns
+
+
+def test_an_optional_table_adds_no_checkpoint_the_required_ones_lack(tmp_path):
+    # The optional steps' summaries join left: a saliency table that also lists a checkpoint the run's
+    # required tables do not (a stale table of a longer run) adds no row for it.
+    _required_tables(tmp_path, ["epoch_0", "epoch_1"], [0.0, 1.0])
+    _write(tmp_path, "saliency", _saliency_rows([("epoch_0", 0.0, 0.5), ("epoch_1", 1.0, 0.6), ("epoch_9", 9.0, 0.7)]))
+    table = results.checkpoint_table(tmp_path)
+    assert table["checkpoint"].tolist() == ["epoch_0", "epoch_1"] and table["saliency_sauc"].tolist() == [0.5, 0.6]
+
+
+def test_a_run_without_a_required_table_is_not_synthesised(tmp_path):
+    # A required step's table (here shape bias) missing: an error naming it and the step to run, not a synthesis
+    # table silently without its columns.
+    _required_tables(tmp_path, ["epoch_0", "epoch_1"], [0.0, 1.0])
+    (tmp_path / "metrics" / "shape_bias.csv").unlink()
+    with pytest.raises(Exception, match=r"shape_bias.csv is missing: .*--only shape"):
+        results.checkpoint_table(tmp_path)
+
+
 def test_read_metric_names_a_missing_column(tmp_path):
     _write(tmp_path, "two_afc", pd.DataFrame({"checkpoint": ["epoch_0"], "epoch": [0.0]}))
     with pytest.raises(Exception, match=r"lacks the column\(s\) dataset, subset, .*: run the similarity step again "
