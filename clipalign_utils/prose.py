@@ -18,6 +18,11 @@ def show(rich, plain: str) -> None:
         print(plain, flush=True)
 
 
+def counted(n: int, noun: str) -> str:
+    """"1 run", "3 runs": ``n`` and ``noun``, plural unless n is 1."""
+    return f"{n} {noun}{'' if n == 1 else 's'}"
+
+
 def say(text) -> None:
     """Show ``text`` (Markdown) as a paragraph of the page; a list (or any iterable) of texts, as one
     paragraph each (what the step modules' sentence functions return)."""

@@ -6,6 +6,7 @@ import pandas as pd
 
 from .. import registry
 from ..metrics.tradeoff import at_chance
+from ..prose import counted
 from .common import epoch_axis, plt
 
 
@@ -107,7 +108,7 @@ def summary_figure(means: pd.DataFrame, noise_means: pd.DataFrame, by: str = "sc
     for scale in scales:
         color = colors[scale]
         n_seeds = int(means.loc[means[by] == scale, "n_seeds"].max())
-        label = scale_labels[scale] = f"{scale} ({n_seeds} seed{'s' if n_seeds != 1 else ''})"
+        label = scale_labels[scale] = f"{scale} ({counted(n_seeds, 'seed')})"
         for sigma, rows in noise_means[noise_means[by] == scale].groupby("sigma"):
             rows = rows.sort_values("epoch")
             axes[0].plot(rows["epoch"], rows["accuracy"], ls=sigma_styles[sigma], marker="o", ms=2, color=color,

@@ -11,12 +11,13 @@ from ...metrics import sweep as sweep_metrics
 from ...metrics import tradeoff
 from ...plots.sweep import factor_panels, shape_vs_noise
 from ...plots.tradeoff import summary_figure
+from ...prose import counted
 
 from .analysis import TEXTURE_MEASURES, comparable_settings, factor_slices, seed_means, verdict_grid
 
 
 def intro_sentence(run_dirs: list[Path], data: dict) -> str:
-    return (f"{len(run_dirs)} runs, {len(data['settings'])} settings; they differ in: "
+    return (f"{counted(len(run_dirs), 'run')}, {counted(len(data['settings']), 'setting')}; they differ in: "
             f"{', '.join(data['factors']) or 'nothing'}")
 
 
