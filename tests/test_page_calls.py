@@ -374,15 +374,18 @@ def _panels(figure):
     return [(ax.get_title(), np.asarray(ax.images[0].get_array())) for ax in figure.axes if ax.images]
 
 
-def test_the_world_sample_is_the_first_training_pairs_titled_by_their_class_and_texture():
+@pytest.mark.parametrize("fresh_data", [False, True])
+def test_the_world_sample_is_the_first_training_pairs_titled_by_their_class_and_texture(fresh_data):
     import matplotlib.pyplot as plt
 
     from clipalign_utils.data import world
     from clipalign_utils.steps.train import page as training
 
-    params = _world_params()
+    params = _world_params(fresh_data=fresh_data)
     figure = training.world_sample_figure(params, n=4)
-    sample = world.make_pairs(4, 3, world.training_world(params))
+    # with fresh_data training draws data epoch 1 first (epoch 0 is never trained on)
+    sample = world.make_pairs(4, 3, world.training_world(params), epoch=int(fresh_data))
+    assert fresh_data == (not np.array_equal(sample.images, world.make_pairs(4, 3, world.training_world(params)).images))
     panels = _panels(figure)
     assert [title for title, _ in panels] == [f"{world.SHAPES[s]}/{world.TEXTURES[t]}"
                                               for s, t in zip(sample.shape_labels, sample.texture_labels)]

@@ -39,9 +39,11 @@ def test_degradations_are_the_worlds_draws_and_the_sentence_counts_them():
     assert f"gaussian_blur {blur}" in sentence
 
 
-def test_canonical_texture_fraction():
-    params = _params(texture_correlation=0.8)
-    pairs = world.make_pairs(2000, params["seed"], world.training_world(params))
+@pytest.mark.parametrize("fresh_data", [False, True])
+def test_canonical_texture_fraction(fresh_data):
+    params = _params(texture_correlation=0.8, fresh_data=fresh_data)
+    # the images of the first epoch training draws (data epoch 1 with fresh_data)
+    pairs = world.make_pairs(2000, params["seed"], world.training_world(params), epoch=int(fresh_data))
     fraction = (pairs.shape_labels == pairs.texture_labels).mean()
     assert training.canonical_texture_sentence(params) == (
         f"fraction of training images with their class's canonical texture: {fraction:.3f} (texture_correlation = 0.8)")

@@ -16,15 +16,16 @@ from ...schedule import checkpoint_schedule, early_step, epoch_steps, format_epo
 
 
 def world_sample_figure(params: dict, n: int = 32):
-    """``n`` training pairs of the run's world, titled caption class / texture family."""
-    sample = world.make_pairs(n, params["seed"], world.training_world(params))
+    """``n`` training pairs of the first epoch training draws, titled caption class / texture family."""
+    sample = world.make_pairs(n, params["seed"], world.training_world(params), epoch=_first_epoch(params))
     return image_grid(sample.images, [f"{world.SHAPES[s]}/{world.TEXTURES[t]}"
                                       for s, t in zip(sample.shape_labels, sample.texture_labels)])
 
 
 def canonical_texture_sentence(params: dict, n: int = 2000) -> str:
-    """The fraction of ``n`` training images that wear their class's canonical texture."""
-    pairs = world.make_pairs(n, params["seed"], world.training_world(params))
+    """The fraction of ``n`` training images (of the first epoch training draws) that wear their class's canonical
+    texture."""
+    pairs = world.make_pairs(n, params["seed"], world.training_world(params), epoch=_first_epoch(params))
     return (f"fraction of training images with their class's canonical texture: "
             f"{(pairs.shape_labels == pairs.texture_labels).mean():.3f} "
             f"(texture_correlation = {params['texture_correlation']})")
