@@ -480,3 +480,235 @@ def test_the_family_figure_draws_each_family_in_its_seen_colour_and_each_mean_by
     assert drawn == {"mean over seen families": [0.1, 0.2, 0.3], "mean over unseen families": [0.4, 0.5, 0.6],
                      "mean over all families": [0.25, 0.35, 0.45]}
     plt.close(fig)
+
+
+# ------------------------------------------- an audit: what the remaining step figures draw, read back from them
+def _hline(ax, y) -> bool:
+    """Whether ``ax`` has a horizontal line (axhline) at ``y``."""
+    return any(list(line.get_ydata()) == [y, y] and list(line.get_xdata()) == [0, 1] for line in ax.get_lines())
+
+
+def _vline(ax, x) -> bool:
+    return any(list(line.get_xdata()) == [x, x] and list(line.get_ydata()) == [0, 1] for line in ax.get_lines())
+
+
+def test_the_iqa_heatmaps_draw_each_row_in_its_order_on_its_own_scale():
+    # the cells are the table's values, rows named, "all" left out of the per-distortion map
+    fig = iqa.distortion_heatmap(_iqa_table().assign(srcc=lambda t: t["srcc"] + t["epoch"] / 100))
+    ax = fig.axes[0]
+    assert [t.get_text() for t in ax.get_yticklabels()] == ["blur"]
+    assert [t.get_text() for t in ax.get_xticklabels()] == ["0", "0.125", "1", "2"]
+    assert ax.collections[0].get_array().ravel().tolist() == pytest.approx([0.9, 0.90125, 0.91, 0.92])
+    plt.close(fig)
+    # the layers in the table's order (input to output), not sorted; the colour scale the caller gives
+    layers = pd.DataFrame({"layer": ["block_9", "block_10", "block_9", "block_10"], "epoch": [0.0, 0.0, 1.0, 1.0],
+                           "score": [0.6, 0.7, 0.8, 0.9]})
+    fig = iqa.layer_heatmap(layers, "score", scale=(0, 1, 0.5), label="2AFC score")
+    ax = fig.axes[0]
+    assert [t.get_text() for t in ax.get_yticklabels()] == ["block 9", "block 10"]
+    assert ax.collections[0].get_array().ravel().tolist() == pytest.approx([0.6, 0.8, 0.7, 0.9])
+    norm = ax.collections[0].norm
+    assert (norm.vmin, norm.vmax) == (0, 1) and norm(0.5) == pytest.approx(0.5)
+    plt.close(fig)
+
+
+def test_the_iqa_alignment_figure_marks_no_relation_at_zero():
+    fig = iqa.alignment_curve(_iqa_table())
+    assert _hline(fig.axes[0], 0)
+    plt.close(fig)
+
+
+def test_the_distance_scatter_draws_each_checkpoints_pairs_in_its_own_panel_titled_with_its_score():
+    pairs = pd.DataFrame({"checkpoint": ["a", "a", "b", "b"], "distortion": ["blur", "noise", "blur", "noise"],
+                          "quality": [0.1, 0.9, 0.2, 0.8], "model_distance": [3.0, 1.0, 5.0, 4.0]})
+    fig = iqa.distance_quality_scatter(pairs, ["a", "b"], ["early", "late"], scores=[0.25, 0.75], log_y=False)
+    for ax, checkpoint, title in zip(fig.axes, ["a", "b"], ["early: SRCC 0.250", "late: SRCC 0.750"]):
+        rows = pairs[pairs["checkpoint"] == checkpoint]
+        points = np.concatenate([c.get_offsets() for c in ax.collections])
+        assert sorted(map(tuple, points.tolist())) == sorted(zip(rows["quality"], rows["model_distance"]))  # x: quality
+        assert ax.get_title() == title
+    plt.close(fig)
+
+
+def test_the_noise_figures_draw_each_drop_in_epoch_order_and_darken_with_sigma():
+    table = _noise_table()
+    summary = checkpoint_summary(table, chance=0.125)
+    fig = noise.drop_vs_epoch(table, summary.sample(frac=1, random_state=1))  # the summary in no order
+    ax = fig.axes[0]
+    rows = table[table["sigma"] == 0.2]
+    assert list(_line(ax, "σ = 0.2").get_ydata()) == pytest.approx(rows["normalized_drop"].tolist())
+    assert list(_line(ax, "mean over σ").get_xdata()) == [0.0, 1.0, 2.0, 5.0]
+    plt.close(fig)
+    table = pd.concat([table, table[table["sigma"] == 0.2].assign(sigma=0.4)])
+    fig = noise.accuracy_vs_epoch(table, 0.125)
+    luminance = [np.dot(matplotlib.colors.to_rgb(_line(fig.axes[0], label).get_color()), [0.299, 0.587, 0.114])
+                 for label in ("σ = 0.2", "σ = 0.4")]
+    assert luminance[0] > luminance[1]  # "light to dark as sigma grows"
+    plt.close(fig)
+
+
+def test_the_noise_examples_put_each_image_in_its_row_and_each_sigma_in_its_column():
+    images = {sigma: np.stack([np.full((2, 2, 3), 10 * k + int(10 * sigma), np.uint8) for k in range(2)])
+              for sigma in (0.5, 0.0, 0.25)}
+    fig = noise.noise_examples(images, ["cat", "dog"])
+    assert [ax.get_title() for ax in fig.axes] == ["cat (clean)", "σ = 0.25", "σ = 0.5", "dog (clean)", "σ = 0.25",
+                                                   "σ = 0.5"]
+    assert [round(float(ax.get_images()[0].get_array()[0, 0, 0]) * 255) for ax in fig.axes] == [0, 2, 5, 10, 12, 15]
+    plt.close(fig)
+
+
+def _per_class():
+    per_class = pd.DataFrame({"class": ["star", "star", "moon", "moon", "sun", "sun"], "checkpoint": ["e0", "e5"] * 3,
+                              "shape_bias": [0.1, 0.9, 0.8, 0.2, 0.5, 0.6]})
+    overall = pd.DataFrame({"checkpoint": ["e0", "e5"], "shape_bias": [0.3, 0.7]})
+    return per_class, overall
+
+
+def test_the_per_class_panel_sorts_classes_by_the_last_checkpoint_and_marks_each_overall_bias():
+    per_class, overall = _per_class()
+    fig = shape_bias.per_class_panel(per_class, overall, ["e0", "e5"], ["early", "late"], human_reference=0.96)
+    ax = fig.axes[0]
+    assert [t.get_text() for t in ax.get_yticklabels()] == ["moon", "sun", "star"]  # last checkpoint: 0.2, 0.6, 0.9
+    early, late = (next(c for c in ax.collections if c.get_label() == label) for label in ("early", "late"))
+    assert early.get_offsets().tolist() == [[0.8, 0.0], [0.5, 1.0], [0.1, 2.0]]
+    assert late.get_offsets().tolist() == [[0.2, 0.0], [0.6, 1.0], [0.9, 2.0]]
+    assert _vline(ax, 0.3) and _vline(ax, 0.7) and _vline(ax, 0.96)  # each checkpoint's overall, the humans
+    top, = ax.child_axes
+    assert top._functions[0](0.2) == pytest.approx(0.8)  # the top axis reads the texture fraction, 1 − x
+    plt.close(fig)
+
+
+def test_the_shape_bias_figures_mark_no_preference_and_colour_shape_and_texture_as_the_panels_do():
+    table = pd.DataFrame({"epoch": [0.0, 1.0], "shape_bias": [0.5, 0.6], "lo": [0.4, 0.5], "hi": [0.6, 0.7],
+                          "shape_fraction": [0.3, 0.4], "texture_fraction": [0.3, 0.2], "neither_fraction": [0.4, 0.4]})
+    fig = shape_bias.shape_bias_curve(table, human_reference=0.96)
+    ax = fig.axes[0]
+    assert list(_line(ax, "no preference").get_ydata()) == [0.5, 0.5]
+    assert list(_line(ax, "humans (literature)").get_ydata()) == [0.96, 0.96]
+    plt.close(fig)
+    fig = shape_bias.decision_fractions(table)
+    colours = {c.get_label(): matplotlib.colors.to_hex(c.get_facecolor()[0], keep_alpha=False)
+               for c in fig.axes[0].collections}
+    assert colours["shape"] == matplotlib.colors.to_hex(shape_bias.LAST_COLOUR)  # the model's colour, as the curve
+    assert colours["texture"] == matplotlib.colors.to_hex(shape_bias.EARLY_COLOUR)
+    plt.close(fig)
+
+
+def test_the_saliency_figures_mark_auc_chance_and_draw_each_sets_region_shares_against_their_area():
+    fig = saliency.metrics_vs_epoch(_saliency_rows())
+    assert _hline(fig.axes[0], 0.5)  # shuffled AUC's chance
+    plt.close(fig)
+    summary = pd.DataFrame([{"set": s, "epoch": e, "region": r, "share": share, "share_lo": share - 0.1,
+                             "share_hi": share + 0.05, "area": area}
+                            for s, offset in (("saliency_embedded", 0.0), ("saliency_real_photos", 0.2))
+                            for e in (1.0, 0.0) for r, area in (("contour", 0.1), ("interior", 0.3))
+                            for share in [offset + e / 10 + (0.3 if r == "interior" else 0.0)]])
+    fig = saliency.region_share_vs_epoch(summary)
+    assert [ax.get_title() for ax in fig.axes] == ["embedded", "real photos"]
+    for ax, offset in zip(fig.axes, (0.0, 0.2)):
+        contour = _line(ax, "contour")
+        assert list(contour.get_xdata()) == [0.0, 1.0] and list(contour.get_ydata()) == pytest.approx(
+            [offset, offset + 0.1])
+        band = _bands(ax)[0]
+        assert _bounds(band) == {0.0: pytest.approx((offset - 0.1, offset + 0.05)),
+                                 1.0: pytest.approx((offset, offset + 0.15))}
+        assert _hline(ax, 0.1) and _hline(ax, 0.3)  # the regions' shares of the area
+    plt.close(fig)
+
+
+def test_the_saliency_maps_grid_puts_each_images_density_and_maps_in_its_row():
+    images = np.stack([np.full((2, 2, 3), k, np.uint8) for k in range(2)])
+    densities = [np.full((2, 2), 10.0 + k) for k in range(2)]
+    maps = {"e0": [np.full((2, 2), 20.0 + k) for k in range(2)], "e5": [np.full((2, 2), 30.0 + k) for k in range(2)]}
+    fig = saliency.saliency_maps_grid(images, densities, maps)
+    drawn = [float(ax.get_images()[0].get_array()[0, 0, ...].ravel()[0]) for ax in fig.axes]
+    assert drawn == [0, 10, 20, 30, 1, 11, 21, 31]
+    assert [ax.get_title() for ax in fig.axes[:4]] == ["image", "ground truth (density)", "e0", "e5"]
+    plt.close(fig)
+
+
+def test_the_plane_joins_the_front_by_alignment_and_stars_the_selected_checkpoint_at_its_robustness():
+    means = _means().assign(at_chance=False)
+    fig = tradeoff.alignment_robustness_plane(means, np.array([False, True, True, True]), {"tiny": 3})
+    ax = fig.axes[0]
+    front = _line(ax, "Pareto front")
+    assert list(front.get_xdata()) == [0.5, 0.5, 0.55] and list(front.get_ydata()) == pytest.approx([0.8, 0.65, 0.7])
+    star = next(c for c in ax.collections if c.get_label() == "selected: epoch_5")
+    assert star.get_offsets().tolist() == [[0.5, pytest.approx(0.65)]]
+    assert ax.get_title() == "tiny: mean over 3 seeds"
+    plt.close(fig)
+
+
+def test_the_summary_figure_bands_each_measure_with_its_own_interval_and_draws_clean_only_when_asked():
+    means = _means().assign(at_chance=False, two_afc_score=[0.6, 0.7, 0.75, 0.8])
+    for k, column in enumerate(("iqa_srcc", "shape_bias", "noise_drop", "two_afc_score")):
+        means[f"{column}_lo"], means[f"{column}_hi"] = means[column] - 0.01 * (k + 1), means[column] + 0.02 * (k + 1)
+    noise_means = pd.DataFrame({"scale": "tiny", "sigma": [0.0, 0.0, 0.2, 0.2], "epoch": [0.0, 1.0] * 2,
+                                "accuracy": [0.5, 0.6, 0.3, 0.4], "accuracy_lo": 0.2, "accuracy_hi": 0.7})
+    fig = tradeoff.summary_figure(means, noise_means, clean_only=True)
+    accuracy, srcc, _, drop, similarity = fig.axes
+    assert [line.get_label() for line in accuracy.get_lines()] == ["tiny, clean"]
+    for ax, column, k in ((srcc, "iqa_srcc", 0), (drop, "noise_drop", 2), (similarity, "two_afc_score", 3)):
+        band, = _bands(ax)
+        assert _bounds(band) == {e: pytest.approx((v - 0.01 * (k + 1), v + 0.02 * (k + 1)))
+                                 for e, v in zip(means["epoch"], means[column])}
+    plt.close(fig)
+
+
+def test_the_relations_title_each_pair_with_its_own_rho_and_p():
+    means = _means().assign(at_chance=False)
+    relations = pd.DataFrame({"scale": "tiny", "x": ["iqa_srcc", "iqa_srcc"], "y": ["noise_drop", "texture_bias"],
+                              "spearman": [0.5, -0.25], "p_value": [0.4, 0.03], "n": 4})
+    fig = tradeoff.relation_panels(means, relations)
+    assert [ax.get_title() for ax in fig.axes] == ["tiny: ρ=0.50, p=0.400", "tiny: ρ=-0.25, p=0.030"]
+    plt.close(fig)
+
+
+def test_the_quality_figure_draws_a_line_per_setting_in_panels_titled_by_measure():
+    means = pd.DataFrame({"setting": ["a", "a", "b", "b"], "epoch": [0.0, 1.0, 0.0, 1.0],
+                          "iqa_srcc": [0.2, 0.5, 0.3, 0.6], "iqa_srcc_lo": 0.1, "iqa_srcc_hi": 0.7})
+    fig = mechanism.setting_curves(means)
+    ax = fig.axes[0]
+    assert ax.get_title() == "overall SRCC (all pairs)"
+    assert list(_line(ax, "b").get_ydata()) == [0.3, 0.6] and _line(ax, "a").get_color() != _line(ax, "b").get_color()
+    plt.close(fig)
+
+
+def _interpolation_rows() -> pd.DataFrame:
+    return pd.DataFrame({"alpha": [1.0, 0.0, 0.5], "iqa_srcc": [0.5, 0.3, 0.45], "noise_drop": [0.4, 0.1, 0.2],
+                         "shape_bias": [0.2, 0.6, 0.4], "shape_bias_lo": [0.1, 0.5, 0.3],
+                         "shape_bias_hi": [0.25, 0.7, 0.42]})
+
+
+def test_the_interpolation_figures_draw_the_path_in_alpha_order_and_each_measure_in_its_panel():
+    path = pd.DataFrame({"epoch": [0.0, 1.0], "iqa_srcc": [0.3, 0.5], "noise_drop": [0.1, 0.4]})
+    fig = interpolation.interpolation_plane(path, _interpolation_rows(), "t")
+    ax = fig.axes[0]
+    theta = _line(ax, "θ(α)")
+    assert list(theta.get_xdata()) == [0.3, 0.45, 0.5] and list(theta.get_ydata()) == pytest.approx([0.9, 0.8, 0.6])
+    assert [(t.get_text(), t.xy) for t in ax.texts] == [("α=0", (0.3, pytest.approx(0.9))),
+                                                       ("α=0.5", (0.45, pytest.approx(0.8))),
+                                                       ("α=1", (0.5, pytest.approx(0.6)))]
+    plt.close(fig)
+    fig = interpolation.measures_vs_alpha(_interpolation_rows(), "t")
+    for ax, values in zip(fig.axes, ([0.3, 0.45, 0.5], [0.6, 0.4, 0.2], [0.1, 0.2, 0.4])):
+        line, = ax.get_lines()
+        assert list(line.get_xdata()) == [0.0, 0.5, 1.0] and list(line.get_ydata()) == values
+    band, = _bands(fig.axes[1])
+    assert _bounds(band) == {0.0: pytest.approx((0.5, 0.7)), 0.5: pytest.approx((0.3, 0.42)),
+                             1.0: pytest.approx((0.1, 0.25))}
+    assert not _bands(fig.axes[0])  # no interval columns, no band
+    plt.close(fig)
+
+
+def test_the_two_afc_figure_draws_each_subset_over_every_epoch_in_its_own_colour_against_chance():
+    table = pd.DataFrame({"checkpoint": ["e0", "e0", "e1", "e1"], "epoch": [0.0, 0.0, 1.0, 1.0],
+                          "subset": ["photo", "drawing", "photo", "drawing"], "score": [0.6, 0.55, 0.7, 0.65],
+                          "score_lo": 0.5, "score_hi": 0.8, "n_triplets": [5, 4, 6, 3]})
+    fig = two_afc.score_curve(table)
+    ax = fig.axes[0]
+    photo, drawing = _line(ax, "photo (n = 6)"), _line(ax, "drawing (n = 3)")  # the last checkpoint's count
+    assert list(photo.get_xdata()) == [0.0, 1.0] and list(photo.get_ydata()) == [0.6, 0.7]
+    assert photo.get_color() != drawing.get_color()
+    assert list(_line(ax, "chance").get_ydata()) == [0.5, 0.5]
+    plt.close(fig)
