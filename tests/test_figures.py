@@ -674,6 +674,25 @@ def test_the_quality_figure_draws_a_line_per_setting_in_panels_titled_by_measure
     plt.close(fig)
 
 
+def test_the_quality_figure_draws_checkpoints_at_chance_hollow_and_off_the_line():
+    # as the trade-off figure and the verdicts: a classification measure at chance describes noise
+    means = pd.DataFrame({"setting": ["a"] * 3, "epoch": [0.0, 1.0, 2.0], "iqa_srcc": [0.2, 0.5, 0.4],
+                          "iqa_srcc_lo": 0.1, "iqa_srcc_hi": 0.7, "texture_bias": [0.5, 0.7, 0.6],
+                          "texture_bias_lo": 0.4, "texture_bias_hi": 0.8, "noise_drop": [0.3, 0.2, 0.4],
+                          "noise_drop_lo": 0.1, "noise_drop_hi": 0.5, "shape_at_chance": [True, False, False],
+                          "at_chance": [True, True, False]})
+    fig = mechanism.setting_curves(means, log_x=False)
+    srcc, texture, drop = fig.axes[:3]
+    assert list(_line(srcc, "a").get_xdata()) == [0.0, 1.0, 2.0]  # not a classification measure: every point
+    assert list(_line(texture, "a").get_xdata()) == [1.0, 2.0] and list(_line(drop, "a").get_xdata()) == [2.0]
+    for ax, points in ((texture, [[0.0, 0.5]]), (drop, [[0.0, 0.3], [1.0, 0.2]])):
+        (hollow,) = ax.collections[:1]
+        assert hollow.get_offsets().tolist() == points and hollow.get_facecolors().size == 0
+        assert [t.get_text() for t in ax.get_legend().get_texts()] == ["at chance (left out)"]
+    assert [t.get_text() for t in srcc.get_legend().get_texts()] == ["a"]  # the settings' legend
+    plt.close(fig)
+
+
 def _interpolation_rows() -> pd.DataFrame:
     return pd.DataFrame({"alpha": [1.0, 0.0, 0.5], "iqa_srcc": [0.5, 0.3, 0.45], "noise_drop": [0.4, 0.1, 0.2],
                          "shape_bias": [0.2, 0.6, 0.4], "shape_bias_lo": [0.1, 0.5, 0.3],

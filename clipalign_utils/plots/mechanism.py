@@ -3,8 +3,9 @@ from __future__ import annotations
 
 import pandas as pd
 
+from ..metrics.tradeoff import CHANCE_FLAGS, at_chance
 from .common import epoch_axis, plt
-from .tradeoff import group_colors
+from .tradeoff import group_colors, hollow
 
 PANELS = [("iqa_srcc", "overall SRCC (all pairs)"), ("within_seen_srcc", "within-family SRCC, seen families"),
           ("within_unseen_srcc", "within-family SRCC, unseen families"), ("texture_bias", "texture bias"),
@@ -13,15 +14,23 @@ PANELS = [("iqa_srcc", "overall SRCC (all pairs)"), ("within_seen_srcc", "within
 
 def setting_curves(means: pd.DataFrame, log_x: bool = True) -> plt.Figure:
     """``means``: tradeoff.seed_means by (setting, epoch) with the PANELS columns (and _lo/_hi); a panel
-    per measure, a line per setting (mean over seeds) with its 95 % t-band over seeds."""
+    per measure, a line per setting (mean over seeds) with its 95 % t-band over seeds. In a classification
+    measure's panel (texture bias, the drops) the checkpoints at chance for it (``metrics.tradeoff.at_chance``),
+    which the verdicts leave out, are hollow points off the line, as the trade-off figure draws them."""
     panels = [(c, t) for c, t in PANELS if c in means.columns and means[c].notna().any()]
     fig, axes = plt.subplots(2, (len(panels) + 1) // 2, figsize=(5.2 * ((len(panels) + 1) // 2), 7.5), squeeze=False)
     colors = group_colors(list(dict.fromkeys(means["setting"])))
+    hollows = {}  # a panel's first at-chance marker: its legend says what hollow means
     for ax, (column, title) in zip(axes.flat, panels):
         for setting, rows in means.groupby("setting", sort=False):
             rows = rows.dropna(subset=[column]).sort_values("epoch")
             if rows.empty:
                 continue
+            chance = at_chance(rows, column) if column in CHANCE_FLAGS else pd.Series(False, index=rows.index)
+            if chance.any():
+                hollows.setdefault(ax, ax.scatter(rows.loc[chance, "epoch"], rows.loc[chance, column], s=16,
+                                                  **hollow(colors[setting], "at chance (left out)")))
+            rows = rows[~chance]
             ax.plot(rows["epoch"], rows[column], marker="o", ms=3, color=colors[setting], label=setting)
             ax.fill_between(rows["epoch"], rows[f"{column}_lo"], rows[f"{column}_hi"], color=colors[setting],
                             alpha=0.15)
@@ -30,5 +39,8 @@ def setting_curves(means: pd.DataFrame, log_x: bool = True) -> plt.Figure:
     for ax in list(axes.flat)[len(panels):]:
         ax.set_visible(False)
     axes.flat[0].legend(fontsize=7)
+    for ax, marker in hollows.items():
+        if ax is not axes.flat[0]:  # the first panel's legend lists the settings, the marker with them
+            ax.legend(handles=[marker], fontsize=7)
     fig.tight_layout()
     return fig

@@ -34,7 +34,7 @@ MEASURE_LABELS = {"iqa_srcc": "IQA alignment (SRCC)", "texture_bias": "texture b
                   "noise_drop": "normalized noise drop (mean over σ)"}
 
 
-def _hollow(color="grey", label="clean accuracy at chance (left out)") -> dict:
+def hollow(color="grey", label="clean accuracy at chance (left out)") -> dict:
     """The markers of at-chance checkpoints, which every trend of a classification measure leaves out."""
     return dict(facecolors="none", edgecolors=color, lw=1.2, label=label)
 
@@ -48,7 +48,7 @@ def _draw_plane(fig, ax, table: pd.DataFrame, on_front: np.ndarray, selected=Non
     drawable = left_out & np.isfinite(table["noise_drop"].astype(float))  # a seed mean may hold the others' drop
     if drawable.any():
         ax.scatter(table.loc[drawable, "iqa_srcc"], 1 - table.loc[drawable, "noise_drop"], s=40, zorder=3,
-                   **_hollow())
+                   **hollow())
     undefined = int((left_out & ~drawable).sum())
     if undefined:  # nothing to place on the robustness axis, but the reader is told they exist
         ax.plot([], [], ls="none", label=f"{undefined} checkpoint{'s' if undefined != 1 else ''} at chance: "
@@ -128,7 +128,7 @@ def summary_figure(means: pd.DataFrame, noise_means: pd.DataFrame, by: str = "sc
             if defined.any():
                 drew_at_chance = True
                 ax.scatter(rows.loc[defined, "epoch"], values[defined], s=16,
-                           **_hollow(color, f"{scale}: at chance (left out)"))
+                           **hollow(color, f"{scale}: at chance (left out)"))
             if measure == "noise_drop" and (chance & ~defined).any():  # no drop (an accuracy at chance has
                 drew_undefined = True                                     # none to lose): a cross on 0, as page 4
                 ax.scatter(rows.loc[chance & ~defined, "epoch"], np.zeros(int((chance & ~defined).sum())), s=30,
@@ -195,7 +195,7 @@ def relation_panels(means: pd.DataFrame, relations: pd.DataFrame, by: str = "sca
             ax.scatter(rows.loc[~left_out, x], rows.loc[~left_out, y], s=25, color=colors[scale], label=scale)
             if left_out.any():
                 ax.scatter(rows.loc[left_out, x], rows.loc[left_out, y], s=25,
-                           **_hollow(colors[scale], f"{scale}: at chance (left out)"))
+                           **hollow(colors[scale], f"{scale}: at chance (left out)"))
             rel = relations[(relations[by] == scale) & (relations["x"] == x) & (relations["y"] == y)].iloc[0]
             titles.append(f"{scale}: ρ={rel['spearman']:.2f}, p={rel['p_value']:.3f}" if np.isfinite(rel["spearman"])
                           else f"{scale}: ρ undefined ({int(rel['n'])} checkpoints)")
