@@ -17,6 +17,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+from natsort import natsorted
+
 from .. import registry, repository
 from ..errors import ClipalignError, ParameterError, shell_arg
 from ..layout import BOOK, BOOK_BUILDING, BOOK_FAILED, BOOK_FOLDERS, BOOK_REPLACED, RunDir
@@ -70,9 +72,10 @@ def _step_pages() -> tuple[list[str], str]:
 
 def _inner_pages(run_dir: Path, name: str) -> list[Path]:
     """The executed notebook ``name`` of the folders directly inside ``run_dir`` (a sweep or an experiment
-    there), in name order — never a copy in one of the book's own folders."""
-    return sorted(path for path in run_dir.glob(f"*/notebooks/{name}.ipynb")
-                  if path.parent.parent.name not in BOOK_FOLDERS)
+    there), in natural name order as a folder's runs are (``RunDir.runs``) — never a copy in one of the book's own
+    folders."""
+    return natsorted((path for path in run_dir.glob(f"*/notebooks/{name}.ipynb")
+                      if path.parent.parent.name not in BOOK_FOLDERS), key=lambda path: path.parent.parent.name)
 
 
 def _notebook_sources(run_dir: Path) -> tuple[dict[str, Path], Path]:
@@ -109,7 +112,8 @@ def _notebook_sources(run_dir: Path) -> tuple[dict[str, Path], Path]:
         # the step pages show the sweep's first run (an experiment's: its first finished sweep's)
         sweep_dir = run_dir if kind == "sweep" else (inner[0].parent.parent if inner else None)
         if sweep_dir is None or not RunDir(sweep_dir).executed(SWEEP_PAGE).exists():
-            raise BookBuildFailed(f"{run_dir} is a {kind} without its comparison yet: finish it first "
+            raise BookBuildFailed(f"{run_dir} is {'an' if kind == 'experiment' else 'a'} {kind} without its comparison "
+                                  f"yet: finish it first "
                                   f"(run the same clipalign {kind} command again)")
         trained = sweep_run_dirs(sweep_dir)[0]
         sources = {name: RunDir(trained).executed(name) for name in pages}
