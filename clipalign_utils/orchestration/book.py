@@ -248,13 +248,22 @@ def _run_summary(run_dir: Path, sources: dict[str, Path], trained: Path, recorde
     per_run, synthesis = _step_pages()
     lines = []
     if trained != run_dir:
-        others = ", ".join(f"`{d.name}`" for d in sorted(run_dir.iterdir()) if RunDir(d).train_record.exists())
         if sources[synthesis].parent.parent == run_dir:
+            # in the order the runs table below lists them (seed2 before seed10; plain sort put seed10 first)
+            others = ", ".join(f"`{d.name}`" for d in natsorted(run_dir.iterdir(), key=lambda d: d.name)
+                               if RunDir(d).train_record.exists())
             lines += [f"{_page_list(per_run)} show the run `{trained.name}`; page {page_number(synthesis)} "
                       f"synthesises all runs of this directory: {others}.", ""] + _runs_table(run_dir)
         else:
-            lines += [f"{_page_list(per_run + [synthesis])} show the run `{trained.name}`, the first of this "
-                      f"sweep's runs: {others}.", ""]
+            # the runs of the sweep the pages show, in its plan's order: an experiment's lie in its sweeps (the
+            # intro listed none, "the first of this sweep's runs: .")
+            from .sweep import sweep_run_dirs
+
+            sweep_dir = trained.parent
+            others = ", ".join(f"`{d.name}`" for d in sweep_run_dirs(sweep_dir))
+            sweep = "this sweep's" if sweep_dir == run_dir else f"the sweep `{sweep_dir.relative_to(run_dir)}`'s"
+            lines += [f"{_page_list(per_run + [synthesis])} show the run `{trained.name}`, the first of {sweep} "
+                      f"runs: {others}.", ""]
     if SWEEP_PAGE in sources:
         sweep_dir = sources[SWEEP_PAGE].parent.parent
         where = "this directory" if sweep_dir == run_dir else f"`{sweep_dir.relative_to(run_dir)}`"
@@ -281,7 +290,7 @@ def _run_summary(run_dir: Path, sources: dict[str, Path], trained: Path, recorde
         duration = json.loads(notebook.read_text())["metadata"].get("papermill", {}).get("duration")
         took = f"{duration:.0f} s" if isinstance(duration, (int, float)) else "?"
         shown = ", ".join(f"`{k}={v}`" for k, v in _shown_parameters(name, _recorded_parameters(notebook, name)).items())
-        lines.append(f"| `{name}` | {shown}; executed in {took} |")
+        lines.append(f"| `{name}` | {shown + '; ' if shown else ''}executed in {took} |")
     train_params = RunDir(trained).train_record
     if train_params.exists():
         record = json.loads(train_params.read_text())
