@@ -147,8 +147,8 @@ class RunDir:
 
     def runs(self) -> list[RunDir]:
         """The training runs directly inside (a multi-run folder's ``<scale>-seed<k>``), in natural name order
-        (``seed2`` before ``seed10``, as they were planned); the staged book and a streamed trajectory are none.
-        Empty for a run directory itself (it holds its own checkpoints)."""
+        (``seed2`` before ``seed10``; plain string order put ``seed10`` first); the staged book and a streamed
+        trajectory are none. Empty for a run directory itself (it holds its own checkpoints)."""
         if not self.path.is_dir() or self.is_run:
             return []
         inside = (RunDir(d) for d in natsorted(self.path.iterdir(), key=lambda d: d.name)

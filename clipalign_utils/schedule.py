@@ -55,3 +55,9 @@ def checkpoint_schedule(steps_per_epoch: int, epochs: int, early: tuple[float, .
     for epoch in range(1, epochs + 1):
         schedule[epoch * steps_per_epoch] = float(epoch)
     return dict(sorted(schedule.items()))
+
+
+def set_of_epoch(params: dict, epoch: int) -> int:
+    """The ``epoch`` of :func:`~clipalign_utils.data.world.make_pairs` whose set training's epoch ``epoch``
+    trains on: one fixed set (0) repeated, or with ``fresh_data`` a new set each epoch."""
+    return epoch if params["fresh_data"] else 0

@@ -35,7 +35,7 @@ from open_clip_train.scheduler import cosine_lr
 from tqdm import tqdm  # plain text bars: no widget library needed in notebooks
 
 from . import models
-from .schedule import checkpoint_file, checkpoint_schedule, epoch_files, epoch_steps
+from .schedule import checkpoint_file, checkpoint_schedule, epoch_files, epoch_steps, set_of_epoch
 from .data.world import CAPTION_TEMPLATES, SHAPES, WorldSample, make_items, make_pairs, training_world
 from .errors import CheckpointError
 from .io import atomic_write, write_text
@@ -224,12 +224,6 @@ def epoch_order(params: dict, epoch: int) -> np.ndarray:
     """The order in which training's epoch ``epoch`` (from 1) visits its set's items: its batches are
     consecutive slices of ``batch_size``."""
     return np.random.default_rng([params["seed"], 99, epoch]).permutation(params["samples_per_epoch"])
-
-
-def set_of_epoch(params: dict, epoch: int) -> int:
-    """The ``epoch`` of :func:`~clipalign_utils.data.world.make_pairs` whose set training's epoch ``epoch``
-    trains on: one fixed set (0) repeated, or with ``fresh_data`` a new set each epoch."""
-    return epoch if params["fresh_data"] else 0
 
 
 def first_batches(params: dict, n_batches: int) -> WorldSample:

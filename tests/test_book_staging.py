@@ -308,3 +308,15 @@ def test_stage_book_of_a_sweep_shows_its_own_page_6_and_its_linked_run_by_a_rela
     for path in stage.rglob("*"):
         if path.is_file() and path.suffix in (".ipynb", ".md", ".yml"):
             assert str(tmp_path) not in path.read_text(), path
+
+
+def test_a_folder_of_runs_intro_lists_the_runs_its_runs_table_lists(tmp_path):
+    """The intro's run list is RunDir.runs, as the runs table's: a run trained elsewhere (checkpoints, no
+    train_params.json), which the table and the synthesis hold, had been left out of the sentence."""
+    folder = _folder_of_runs(tmp_path)
+    elsewhere = folder / "tiny-seed5"
+    (elsewhere / "checkpoints").mkdir(parents=True)
+    (elsewhere / "checkpoints" / "epoch_1.pt").write_bytes(b"")
+    table = book._runs_table(folder)
+    assert [row.split("`")[1] for row in table[2:-1]] == ["tiny-seed2", "tiny-seed5", "tiny-seed10"]
+    assert "synthesises all runs of this directory: `tiny-seed2`, `tiny-seed5`, `tiny-seed10`." in _summary(folder)

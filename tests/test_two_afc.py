@@ -927,3 +927,25 @@ def test_a_distance_that_is_not_finite_is_no_choice_neither_right_nor_wrong():
     assert against_panel(scored).index.tolist() == [1]
     examples = example_triplets(scored.assign(triplet=range(4)), n=3, seed=0)
     assert examples[["triplet", "outcome"]].values.tolist() == [[2, "right"], [1, "wrong"]]
+
+
+def test_a_panel_member_without_a_finite_distance_still_leaves_a_vote_panel_agreement_reads(monkeypatch):
+    """choices_from_distances also makes the panel's choices (p = their mean): a member whose distance is nan on
+    one image (a metric's 0/0 on a flat crop) would give a nan choice, p would turn nan and panel_agreement (which
+    takes choices "as in choices_from_distances") refuse the whole set. The member's vote stays a tie."""
+    from clipalign_utils.data import two_afc_embedded
+    from clipalign_utils.metrics.two_afc import panel_agreement
+
+    original = two_afc_embedded.PANEL_DISTANCES["mdsi"]
+
+    def flaky(references, distorted, reference_index, scale):
+        distances = original(references, distorted, reference_index, scale)
+        distances[0] = np.nan
+        return distances
+
+    monkeypatch.setitem(two_afc_embedded.PANEL_DISTANCES, "mdsi", flaky)
+    data = two_afc_embedded.make_embedded_two_afc(image_size=32, photos=("chelsea",), n_world=0, n_per_reference=100)
+    choices = data.triplets[[f"choice_{member}" for member in data.panel]].to_numpy(dtype=float)
+    assert np.isin(choices, (0.0, 0.5, 1.0)).all() and (choices == 0.5).any()
+    assert np.isfinite(data.triplets["p"]).all()
+    assert panel_agreement(choices, data.panel)["n_triplets"] == len(data.triplets)

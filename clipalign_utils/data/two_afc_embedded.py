@@ -241,7 +241,9 @@ def make_embedded_two_afc(
     first = np.array([b if s else a for (a, b), s in zip(picked, swap)], dtype=int)
     second = np.array([a if s else b for (a, b), s in zip(picked, swap)], dtype=int)
 
-    choices = choices_from_distances(distances[first], distances[second])
+    # a member without a finite distance casts a tie (½), as before: a nan vote would make p nan and
+    # metrics.two_afc.panel_agreement refuse the set
+    choices = np.nan_to_num(choices_from_distances(distances[first], distances[second]), nan=0.5)
     triplets = pd.DataFrame({
         "subset": [kinds[names[variant_ref[a]]] for a in first],
         "p": choices.mean(axis=1),

@@ -249,9 +249,8 @@ def _run_summary(run_dir: Path, sources: dict[str, Path], trained: Path, recorde
     lines = []
     if trained != run_dir:
         if sources[synthesis].parent.parent == run_dir:
-            # in the order the runs table below lists them (seed2 before seed10; plain sort put seed10 first)
-            others = ", ".join(f"`{d.name}`" for d in natsorted(run_dir.iterdir(), key=lambda d: d.name)
-                               if RunDir(d).train_record.exists())
+            # the runs the table below lists, in its order (seed2 before seed10)
+            others = ", ".join(f"`{d.name}`" for d in RunDir(run_dir).runs())
             lines += [f"{_page_list(per_run)} show the run `{trained.name}`; page {page_number(synthesis)} "
                       f"synthesises all runs of this directory: {others}.", ""] + _runs_table(run_dir)
         else:

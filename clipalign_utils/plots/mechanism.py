@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import pandas as pd
 
-from ..metrics.tradeoff import CHANCE_FLAGS, at_chance
+from ..metrics.tradeoff import at_chance
 from .common import epoch_axis, plt
 from .tradeoff import group_colors, hollow
 
@@ -26,7 +26,7 @@ def setting_curves(means: pd.DataFrame, log_x: bool = True) -> plt.Figure:
             rows = rows.dropna(subset=[column]).sort_values("epoch")
             if rows.empty:
                 continue
-            chance = at_chance(rows, column) if column in CHANCE_FLAGS else pd.Series(False, index=rows.index)
+            chance = at_chance(rows, column)  # all False for a measure that is not a classifier's
             if chance.any():
                 hollows.setdefault(ax, ax.scatter(rows.loc[chance, "epoch"], rows.loc[chance, column], s=16,
                                                   **hollow(colors[setting], "at chance (left out)")))

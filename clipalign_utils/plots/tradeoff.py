@@ -51,7 +51,7 @@ def _draw_plane(fig, ax, table: pd.DataFrame, on_front: np.ndarray, selected=Non
                    **hollow())
     undefined = int((left_out & ~drawable).sum())
     if undefined:  # nothing to place on the robustness axis, but the reader is told they exist
-        ax.plot([], [], ls="none", label=f"{undefined} checkpoint{'s' if undefined != 1 else ''} at chance: "
+        ax.plot([], [], ls="none", label=f"{counted(undefined, 'checkpoint')} at chance: "
                                          "no drop, not drawn")
     front = table[on_front].sort_values("iqa_srcc")
     ax.plot(front["iqa_srcc"], 1 - front["noise_drop"], color="crimson", lw=1.5, label="Pareto front", zorder=2)

@@ -9,6 +9,7 @@ from ...data.cue_conflict import HUMAN_SHAPE_BIAS, HUMAN_SHAPE_BIAS_SOURCE
 from ...metrics.shape_bias import texture_then_shape
 from ...metrics.tradeoff import at_chance
 from ...plots.shape_bias import cue_conflict_examples, decision_titles, per_class_panel, shape_bias_curve
+from ...prose import counted
 
 from .analysis import ShapeData, _early_and_last, conflicting, example_indices, predictions
 
@@ -48,7 +49,7 @@ def reference_sentences() -> list[str]:
 def _decisions(row: pd.Series) -> str:
     """' over k cue decisions' (what the shape bias is a ratio of); nothing for tables written before it."""
     n = row.get("n_cue_decisions")
-    return "" if pd.isna(n) else f" over {int(n)} cue decision{'s' if n != 1 else ''} of {int(row['n_images'])} images"
+    return "" if pd.isna(n) else f" over {counted(int(n), 'cue decision')} of {int(row['n_images'])} images"
 
 
 # Columns of shape_bias.csv the page leaves out of its table (the classifier's settings, the chance level's terms).

@@ -159,14 +159,14 @@ def best_block(layers: dict[str, tuple[np.ndarray, np.ndarray]], triplets: pd.Da
     is out of the test, not every triplet with it."""
     per_triplet = np.stack([two_afc_scores(d0, d1, triplets["p"]) for d0, d1 in layers.values()])
     live = np.isfinite(per_triplet).any(axis=1)
-    decided = np.isfinite(per_triplet[live]).all(axis=0)
-    if not decided.any():  # no triplet every deciding layer decides: nothing to compare
+    decided_by_all = np.isfinite(per_triplet[live]).all(axis=0)
+    if not decided_by_all.any():  # no triplet every deciding layer decides: nothing to compare
         return best_block_test(list(layers), np.full(len(layers), np.nan), np.full((len(layers), 1), np.nan),
                                score="score")
-    per_triplet = per_triplet[:, decided]
-    references = triplets["reference"].to_numpy()[decided] if "reference" in triplets.columns else None
+    per_triplet = per_triplet[:, decided_by_all]
+    references = triplets["reference"].to_numpy()[decided_by_all] if "reference" in triplets.columns else None
     replicates = mean_replicates(per_triplet, references, n_boot, seed)
-    values = scores if decided.all() else per_triplet.mean(axis=1)  # (all decided: the table's, bit for bit)
+    values = scores if decided_by_all.all() else per_triplet.mean(axis=1)  # (all decided: the table's, bit for bit)
     return best_block_test(list(layers), values, replicates, score="score")
 
 

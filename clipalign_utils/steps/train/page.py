@@ -12,12 +12,12 @@ from ...data import world
 from ...layout import RunDir
 from ...plots.training import loss_curve
 from ...plots.world import image_grid
-from ...schedule import checkpoint_schedule, early_step, epoch_steps, format_epoch
+from ...schedule import checkpoint_schedule, early_step, epoch_steps, format_epoch, set_of_epoch
 
 
 def world_sample_figure(params: dict, n: int = 32):
     """``n`` training pairs of the first epoch training draws, titled caption class / texture family."""
-    sample = world.make_pairs(n, params["seed"], world.training_world(params), epoch=_first_epoch(params))
+    sample = world.make_pairs(n, params["seed"], world.training_world(params), epoch=set_of_epoch(params, 1))
     return image_grid(sample.images, [f"{world.SHAPES[s]}/{world.TEXTURES[t]}"
                                       for s, t in zip(sample.shape_labels, sample.texture_labels)])
 
@@ -25,7 +25,7 @@ def world_sample_figure(params: dict, n: int = 32):
 def canonical_texture_sentence(params: dict, n: int = 2000) -> str:
     """The fraction of ``n`` training images (of the first epoch training draws) that wear their class's canonical
     texture."""
-    pairs = world.make_pairs(n, params["seed"], world.training_world(params), epoch=_first_epoch(params))
+    pairs = world.make_pairs(n, params["seed"], world.training_world(params), epoch=set_of_epoch(params, 1))
     return (f"fraction of training images with their class's canonical texture: "
             f"{(pairs.shape_labels == pairs.texture_labels).mean():.3f} "
             f"(texture_correlation = {params['texture_correlation']})")
@@ -34,14 +34,10 @@ def canonical_texture_sentence(params: dict, n: int = 2000) -> str:
 def degradations(params: dict) -> pd.DataFrame:
     """The training images of the first epoch training draws that carry a degradation: index, family,
     level (empty for a clean world)."""
-    config, first_epoch = world.training_world(params), _first_epoch(params)
+    config, first_epoch = world.training_world(params), set_of_epoch(params, 1)
     rows = [(i, *drawn) for i in range(params["samples_per_epoch"])
             if (drawn := world.training_degradation(i, params["seed"], first_epoch, config)) is not None]
     return pd.DataFrame(rows, columns=["index", "family", "level"])
-
-
-def _first_epoch(params: dict) -> int:
-    return 1 if params["fresh_data"] else 0  # the data epoch training draws first
 
 
 def quality_variation_sentences(params: dict, degraded: pd.DataFrame) -> list[str]:
@@ -57,7 +53,7 @@ def quality_variation_sentences(params: dict, degraded: pd.DataFrame) -> list[st
 def degraded_figure(params: dict, degraded: pd.DataFrame, n: int = 12):
     """The first ``n`` degraded training images (``degradations``) titled family / level."""
     shown = degraded.head(n)
-    config, epoch = world.training_world(params), _first_epoch(params)
+    config, epoch = world.training_world(params), set_of_epoch(params, 1)
     images = np.stack([world.make_pair(i, params["seed"], config, epoch=epoch)[0] for i in shown["index"]])
     return image_grid(images, [f"{f}\nlevel {lv}" for f, lv in zip(shown["family"], shown["level"])],
                       columns=6, scale=1.6)
