@@ -8,6 +8,7 @@ import importlib.util
 import json
 import os
 import stat
+import time
 from types import SimpleNamespace
 
 import pandas as pd
@@ -203,8 +204,13 @@ def test_local_sweep_resubmits_only_a_killed_job_then_compares(tmp_path, capsys)
     assert cli.main(argv + ["--no-wait"]) == 0
     assert "2 submitted, 0 still running; run the same command again" in capsys.readouterr().out
     first = json.loads((out / "jobs.json").read_text())
-    # A local job is submitit's controller process and the task it starts: kill both.
+    # A local job is submitit's controller process and the task it starts: kill both, once the task is there
+    # (killed before it had started, the controller left the task to start alone and finish the run: under load
+    # the resubmitted job then met it holding the run's page, and failed as it should)
     controller = psutil.Process(int(first["texture_correlation-0.5"]["job_id"]))
+    deadline = time.monotonic() + 60
+    while not controller.children(recursive=True) and time.monotonic() < deadline:
+        time.sleep(0.05)
     for process in [controller, *controller.children(recursive=True)]:
         process.kill()
     controller.wait(10)
