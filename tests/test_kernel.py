@@ -256,3 +256,287 @@ def test_a_kernels_socket_folder_is_its_processs_own_and_the_orphaned_ones_go_fi
     assert re.fullmatch(rf"clipalign-kernel-{os.getpid()}-.+", os.path.basename(made))
     assert os.path.dirname(made) == str(tmp_path) and oct(os.stat(made).st_mode & 0o777) == "0o700"
     assert transport == {"transport": "ipc", "ip": os.path.join(made, "kernel")}
+
+
+# ---------------------------------------------------------------- in-process: the branches a real kernel rarely takes
+class _FakeManager:
+    """A kernel manager that records its shutdowns (``shutdown_kernel`` may raise, as one already gone does)."""
+
+    def __init__(self, alive=True, has_kernel=True, fails=None):
+        self.alive, self.has_kernel, self.fails, self.shutdowns = alive, has_kernel, fails, []
+
+    async def is_alive(self):
+        if isinstance(self.alive, Exception):
+            raise self.alive
+        return self.alive
+
+    async def shutdown_kernel(self, now=False):
+        self.shutdowns.append(now)
+        if self.fails:
+            raise self.fails
+
+    def get_connection_info(self):
+        return {}
+
+
+@pytest.fixture
+def no_kernel(monkeypatch):
+    """kernel._Shared as a fresh process has it, with managers that start nothing."""
+    monkeypatch.delenv("CLIPALIGN_FRESH_KERNEL", raising=False)
+    for name, value in (("manager", None), ("environment", None), ("sockets", None), ("clients", [])):
+        monkeypatch.setattr(kernel._Shared, name, value)
+    made = []
+
+    class New(_FakeManager):
+        def __init__(self, **kw):
+            super().__init__()
+            self.kw = kw
+            made.append(self)
+
+    monkeypatch.setattr(kernel, "_manager_class", lambda: New)
+    monkeypatch.setattr(kernel, "_transport", lambda: {"transport": "ipc", "ip": "/x/kernel"})
+    monkeypatch.setattr(kernel, "_ready_client", lambda: "ReadyClient")
+    return made
+
+
+def test_a_kernel_that_dies_during_its_reset_is_replaced_by_a_new_one(no_kernel, monkeypatch):
+    # Seen alive, then gone before the reset replied: the page runs on a new kernel, the dead one shut down.
+    old = _FakeManager()
+    monkeypatch.setattr(kernel._Shared, "manager", old)
+    monkeypatch.setattr(kernel._Shared, "environment", dict(os.environ))
+    resets = []
+
+    def gone(cwd):
+        resets.append(cwd)
+        raise kernel._KernelGone
+
+    monkeypatch.setattr(kernel, "_reset", gone)
+    manager = kernel.manager_for("/the/cwd")
+    assert resets == ["/the/cwd"] and old.shutdowns == [True]
+    assert no_kernel == [manager] and kernel._Shared.manager is manager
+    assert manager.kw == {"kernel_name": "python3", "transport": "ipc", "ip": "/x/kernel"}
+    assert manager.client_factory == "ReadyClient" and kernel._Shared.environment == dict(os.environ)
+
+
+def test_a_live_kernel_with_the_same_environment_is_reset_and_kept(no_kernel, monkeypatch):
+    # The saving: no new kernel when the one there is alive and its environment the process's.
+    old = _FakeManager()
+    monkeypatch.setattr(kernel._Shared, "manager", old)
+    monkeypatch.setattr(kernel._Shared, "environment", dict(os.environ))
+    resets = []
+    monkeypatch.setattr(kernel, "_reset", resets.append)
+    assert kernel.manager_for("/c") is old and resets == ["/c"] and no_kernel == [] and old.shutdowns == []
+
+
+def test_the_kernel_dies_with_its_parent_and_a_libc_without_prctl_is_let_be(monkeypatch):
+    # PR_SET_PDEATHSIG (1) with SIGKILL in the child; no prctl (not Linux's libc) or no libc: nothing, no error.
+    import ctypes
+    import signal
+
+    calls = []
+
+    class Libc:
+        def prctl(self, *args):
+            calls.append(args)
+
+    monkeypatch.setattr(ctypes, "CDLL", lambda name, use_errno=False: Libc())
+    assert kernel._die_with_parent() is None and calls == [(1, signal.SIGKILL)]
+    monkeypatch.setattr(ctypes, "CDLL", lambda name, use_errno=False: object())  # AttributeError: no prctl
+    kernel._die_with_parent()
+
+    def no_libc(name, use_errno=False):
+        raise OSError("no libc")
+
+    monkeypatch.setattr(ctypes, "CDLL", no_libc)
+    kernel._die_with_parent()
+
+
+class _YieldingChannel(_Channel):
+    """A channel that lets the event loop run before it answers (so that a wait on it can be timed out)."""
+
+    async def get_msg(self, timeout=None):
+        import asyncio
+
+        await asyncio.sleep(0)
+        return await super().get_msg(timeout)
+
+
+def _silent_client(alive: bool):
+    """A ReadyClient whose kernel never answers kernel_info (its shell channel times out)."""
+
+    class Silent(kernel._ready_client()):
+        shell_channel = iopub_channel = None
+
+        def __init__(self):
+            self.shell_channel, self.iopub_channel, self.requests = _YieldingChannel(), _YieldingChannel(), 0
+
+        def kernel_info(self):
+            self.requests += 1
+            return f"info{self.requests}"
+
+        async def _async_is_alive(self):
+            return alive
+
+    return Silent()
+
+
+def test_a_client_whose_kernel_died_or_stays_silent_is_not_waited_for_forever():
+    # A dead kernel: one line at once; a live one that never replies: one line once the timeout has passed.
+    import asyncio
+
+    dead = _silent_client(alive=False)
+    with pytest.raises(RuntimeError, match=r"^Kernel died before replying to kernel_info$"):
+        asyncio.run(asyncio.wait_for(dead.wait_for_ready(timeout=60), 5))
+    assert dead.requests == 1
+    silent = _silent_client(alive=True)
+    with pytest.raises(RuntimeError, match=r"^Kernel didn't respond in 0 seconds$"):
+        asyncio.run(asyncio.wait_for(silent.wait_for_ready(timeout=0), 5))  # (5 s: a loop that never ends)
+    assert silent.requests == 1
+
+
+def test_a_shell_reply_to_another_request_is_passed_over_and_silence_is_none():
+    import asyncio
+
+    client = _silent_client(alive=True)
+    client.shell_channel.messages += [_message("other", "execute_reply"), _message("mine", "kernel_info_reply")]
+    assert asyncio.run(client._shell_reply("mine", wait=0))["parent_header"]["msg_id"] == "mine"
+    assert asyncio.run(client._shell_reply("mine", wait=0)) is None
+
+
+def test_windows_kernels_talk_tcp(monkeypatch):
+    # No Unix sockets there: jupyter_client's default transport, and no socket folder made.
+    monkeypatch.setattr(os, "name", "nt")
+    monkeypatch.setattr(kernel._Shared, "sockets", None)
+    assert kernel._transport() == {} and kernel._Shared.sockets is None
+
+
+def test_socket_folders_not_ours_or_not_folders_or_of_unknowable_processes_are_left(tmp_path, monkeypatch):
+    # Only a folder of ours whose process is known to be gone is removed: a file, another user's folder, a pid
+    # that is not one (overflow) or one we may not signal (another user's process) are kept.
+    from clipalign_utils.orchestration.kernel import _remove_orphaned_sockets
+
+    a_file = tmp_path / "clipalign-kernel-7-file"
+    a_file.write_text("")
+    huge = tmp_path / f"clipalign-kernel-{2**80}-a"
+    others = tmp_path / "clipalign-kernel-8-b"
+    gone = tmp_path / "clipalign-kernel-9-c"
+    for folder in (huge, others, gone):
+        folder.mkdir()
+    real_stat = type(others).stat
+
+    def stat(self, *args, **kwargs):  # ``others`` belongs to another user
+        found = real_stat(self, *args, **kwargs)
+        if self.name != others.name:
+            return found
+        return os.stat_result((*found[:4], os.getuid() + 1, *found[5:]))
+
+    monkeypatch.setattr(type(others), "stat", stat)
+    signalled = []
+
+    def kill(pid, sig):
+        signalled.append(pid)
+        if pid == 7:
+            raise PermissionError
+        if pid > 2**63:
+            raise OverflowError
+        raise ProcessLookupError
+
+    monkeypatch.setattr(os, "kill", kill)
+    _remove_orphaned_sockets(str(tmp_path))
+    assert a_file.exists() and huge.exists() and others.exists() and not gone.exists()
+    assert sorted(signalled) == [9, 2**80]
+    (tmp_path / "clipalign-kernel-7-d").mkdir()
+    _remove_orphaned_sockets(str(tmp_path))
+    assert (tmp_path / "clipalign-kernel-7-d").exists()  # PermissionError: a process of another user's, alive
+
+
+def test_a_manager_in_a_broken_state_is_taken_for_dead(monkeypatch):
+    monkeypatch.setattr(kernel._Shared, "manager", _FakeManager(alive=RuntimeError("broken")))
+    assert kernel._alive() is False
+    monkeypatch.setattr(kernel._Shared, "manager", _FakeManager(alive=True, has_kernel=False))
+    assert kernel._alive() is False
+    monkeypatch.setattr(kernel._Shared, "manager", _FakeManager(alive=True))
+    assert kernel._alive() is True
+
+
+def test_discarding_a_kernel_already_gone_still_removes_its_sockets(no_kernel, tmp_path, monkeypatch):
+    # Its shutdown raising (the process gone) does not stop the clean-up: state cleared, folder removed.
+    sockets = tmp_path / "sockets"
+    sockets.mkdir()
+    gone = _FakeManager(fails=RuntimeError("no such process"))
+    monkeypatch.setattr(kernel._Shared, "manager", gone)
+    monkeypatch.setattr(kernel._Shared, "environment", {"A": "1"})
+    monkeypatch.setattr(kernel._Shared, "sockets", str(sockets))
+    kernel.discard()
+    assert gone.shutdowns == [True] and not sockets.exists()
+    assert (kernel._Shared.manager, kernel._Shared.environment, kernel._Shared.sockets) == (None, None, None)
+
+
+class _ResetClient:
+    """jupyter_client's BlockingKernelClient as _reset uses it, its shell replies from a list (Empty after)."""
+    replies: list = []
+    stopped: list = []
+
+    def load_connection_info(self, info):
+        pass
+
+    def start_channels(self, **kw):
+        pass
+
+    def execute(self, code, silent=False, store_history=True):
+        assert silent and not store_history and "os.chdir('/the/cwd')" in code.replace('"', "'")
+        return "reset-1"
+
+    def get_shell_msg(self, timeout=None):
+        from queue import Empty
+
+        assert 0.0 <= timeout <= 1.0  # in slices of a second at most
+        if not self.replies:
+            raise Empty
+        return self.replies.pop(0)
+
+    def stop_channels(self):
+        self.stopped.append(True)
+
+
+@pytest.fixture
+def reset_client(monkeypatch):
+    import jupyter_client
+
+    monkeypatch.setattr(jupyter_client, "BlockingKernelClient", _ResetClient)
+    monkeypatch.setattr(kernel._Shared, "manager", _FakeManager())
+    monkeypatch.setattr(_ResetClient, "replies", [])
+    monkeypatch.setattr(_ResetClient, "stopped", [])
+    return _ResetClient
+
+
+def test_a_reset_waits_for_its_own_reply_and_says_a_failed_one(reset_client, monkeypatch):
+    monkeypatch.setattr(kernel, "_alive", lambda: True)
+    reset_client.replies += [_message("another", "execute_reply", status="error", evalue="not mine"),
+                             _message("reset-1", "execute_reply", status="ok")]
+    kernel._reset("/the/cwd")
+    assert reset_client.replies == [] and reset_client.stopped == [True]
+    reset_client.replies += [_message("reset-1", "execute_reply", status="error", evalue="no such folder")]
+    with pytest.raises(RuntimeError, match=r"^the kernel reset failed: no such folder$"):
+        kernel._reset("/the/cwd")
+    assert reset_client.stopped == [True, True]  # the channels stopped however it ended
+
+
+def test_a_reset_on_a_kernel_that_died_is_given_up_at_once(reset_client, monkeypatch):
+    monkeypatch.setattr(kernel, "_alive", lambda: False)
+    with pytest.raises(kernel._KernelGone):
+        kernel._reset("/the/cwd")
+    assert reset_client.stopped == [True]
+
+
+def test_a_reset_unanswered_by_a_live_kernel_fails_after_60_s(reset_client, monkeypatch):
+    # A clock that moves 25 s a look: the deadline is 60; a silent slice at 25 s is waited
+    # through, the one at 100 s is past the deadline (the kernel asked after each).
+    import time
+
+    clock, alive_asked = iter(range(0, 1000, 25)), []
+    monkeypatch.setattr(time, "monotonic", lambda: next(clock))
+    monkeypatch.setattr(kernel, "_alive", lambda: alive_asked.append(True) or True)
+    with pytest.raises(RuntimeError, match=r"^the kernel reset got no reply in 60 s$"):
+        kernel._reset("/the/cwd")
+    assert len(alive_asked) == 2 and reset_client.stopped == [True]

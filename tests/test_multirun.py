@@ -735,3 +735,73 @@ def test_a_later_steps_parameter_wins_and_real_sets_alone_are_people_not_a_stand
     assert data.loc["iqa", "datasets"] == "tid2013, kadid10k"
     assert not data.loc["iqa", "stand_in"] and data.loc["iqa", "people_too"]
     assert results.evaluation_data([second]).set_index("step").loc["iqa", "people_too"]  # one real set is people
+
+
+@pytest.fixture
+def rerun_calls(tmp_path, monkeypatch):
+    """A folder of two runs (runs_in faked) where every check and page only records its call."""
+    from clipalign_utils.orchestration import multirun
+
+    runs = [tmp_path / "tiny-seed0", tmp_path / "tiny-seed1"]
+    calls = []
+    monkeypatch.setattr(multirun, "runs_in", lambda out: list(runs) if out == tmp_path else [])
+    monkeypatch.setattr(multirun, "check_run", lambda run_dir: calls.append(("check_run", run_dir.name)))
+    for check in ("check_steps", "check_step_runs"):
+        monkeypatch.setattr(multirun, check, lambda run_dir, steps, resolved, check=check:
+                            calls.append((check, run_dir.name, tuple(steps))))
+    monkeypatch.setattr(multirun, "execute", lambda run_dir, steps, resolved, **kw:
+                        calls.append(("execute", run_dir.name, tuple(steps), kw["tag"], kw["extra"])))
+    monkeypatch.setattr(multirun, "synthesise", lambda out, run_dirs, resolved, progress:
+                        calls.append(("synthesise", out.name, [d.name for d in run_dirs])))
+    monkeypatch.setattr(multirun, "run_notebook", lambda name, out, parameters, progress, label:
+                        calls.append(("run_notebook", name, out.name, parameters["run_dir"], label)))
+    return calls
+
+
+def test_rerunning_a_step_on_a_folder_of_runs_checks_every_run_first_then_runs_each_then_the_synthesis(
+        rerun_calls, tmp_path, capsys):
+    # Every run checked before any runs (one contradicting stops the command with nothing run); the synthesis last.
+    from clipalign_utils.orchestration.multirun import rerun_step
+
+    ran = rerun_step(tmp_path, "iqa", preset="smoke", overrides={"run_dirs": "x"}, progress=False)
+    assert ran == [tmp_path / "tiny-seed0", tmp_path / "tiny-seed1"]
+    checks = [call for run in ("tiny-seed0", "tiny-seed1")
+              for call in (("check_run", run), ("check_steps", run, ("iqa",)), ("check_step_runs", run, ("iqa",)))]
+    assert rerun_calls == checks + [("execute", "tiny-seed0", ("iqa",), "[run 1/2 tiny-seed0] ", {"run_dirs": "x"}),
+                                    ("execute", "tiny-seed1", ("iqa",), "[run 2/2 tiny-seed1] ", {"run_dirs": "x"}),
+                                    ("synthesise", tmp_path.name, ["tiny-seed0", "tiny-seed1"])]
+
+
+def test_rerunning_the_synthesis_on_a_folder_of_runs_runs_it_alone(rerun_calls, tmp_path):
+    from clipalign_utils import registry
+    from clipalign_utils.orchestration.multirun import rerun_step
+
+    rerun_step(tmp_path, registry.synthesis().name, preset="smoke", progress=False)
+    assert [call[0] for call in rerun_calls if call[0] not in ("check_run", "check_steps", "check_step_runs")] == [
+        "synthesise"]
+
+
+def test_an_optional_step_on_a_folder_of_runs_runs_its_page_once_over_the_folder(rerun_calls, tmp_path, capsys):
+    # Its page measures every run and shows them together; no run executes it alone, and no synthesis follows.
+    from clipalign_utils import registry
+    from clipalign_utils.orchestration.multirun import rerun_step
+
+    rerun_step(tmp_path, "interpolation", preset="smoke", progress=False)
+    ran = [call for call in rerun_calls if call[0] not in ("check_run", "check_steps", "check_step_runs")]
+    assert ran == [("run_notebook", registry.get("interpolation").notebook, tmp_path.name, str(tmp_path),
+                    f"step interpolation on {tmp_path}")]
+    out = capsys.readouterr().out
+    assert f"[interpolation] 2 runs -> {tmp_path / 'notebooks'}\n" in out
+    assert f"s; tables in each run's metrics/ and {tmp_path / 'metrics'}\n" in out
+
+
+def test_rerunning_train_or_on_a_folder_without_runs_is_one_line(rerun_calls, tmp_path):
+    from clipalign_utils.orchestration.multirun import rerun_step
+
+    with pytest.raises(ParameterError, match=rf"^--only train on the multi-run folder {tmp_path}: a run trains in its "
+                                             rf"own folder \(clipalign run --out '{tmp_path}/<run>' --only train\)$"):
+        rerun_step(tmp_path, "train", preset="smoke")
+    empty = tmp_path / "empty"
+    with pytest.raises(ParameterError, match=rf"^{empty} holds no runs \(<scale>-seed<k>/ folders with checkpoints\)$"):
+        rerun_step(empty, "iqa", preset="smoke")
+    assert rerun_calls == []

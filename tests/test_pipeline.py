@@ -643,3 +643,170 @@ def test_a_page_killed_three_folders_down_is_put_back_from_the_top(tmp_path):
     assert killed.returncode == -9 and _files(run) != before
     assert pipeline.recover_stopped_pages(top) == ["02_iqa_alignment"]
     assert _files(run) == before
+
+
+# ------------------------------------------------------------ in-process: branches the fast tier reached only slowly
+@pytest.fixture
+def tiny_page(tmp_path, monkeypatch):
+    """A registered one-cell page, a kernel manager that starts nothing, and the discards run_notebook asks for."""
+    from clipalign_utils.orchestration import kernel
+
+    notebooks = tmp_path / "sources"
+    notebooks.mkdir()
+    (notebooks / "96_tiny.py").write_text("# ---\n# jupyter:\n#   kernelspec:\n#     display_name: Python 3\n"
+                                          "#     language: python\n#     name: python3\n# ---\n\n"
+                                          "# %% tags=[\"parameters\"]\nrun_dir = \"\"\n\n# %%\nx = 1\n")
+    registry.register(registry.Step("tiny", "96_tiny", notebook_dir=notebooks))
+    discards = []
+    monkeypatch.setattr(kernel, "manager_for", lambda cwd: "manager")
+    monkeypatch.setattr(kernel, "discard", lambda: discards.append(True))
+    yield discards
+    registry.unregister("tiny")
+
+
+def test_a_page_whose_kernel_died_keeps_its_partial_copy_as_failed_and_says_why_in_one_line(tiny_page, tmp_path,
+                                                                                            monkeypatch):
+    # The OOM killer's doing, most often: the partial page is kept for debugging, the kernel discarded, the page
+    # executed before removed (kept with keep_previous, for the caller to put back).
+    import papermill
+    from nbclient.exceptions import DeadKernelError
+
+    def dies(source, partial, **kwargs):
+        assert kwargs["km"] == "manager"
+        Path(partial).write_text("partial")
+        raise DeadKernelError("Kernel died")
+
+    monkeypatch.setattr(papermill, "execute_notebook", dies)
+    run = RunDir(tmp_path / "run")
+    run.notebooks.mkdir(parents=True)
+    for keep in (True, False):
+        run.executed("96_tiny").write_text("before")
+        with pytest.raises(pipeline.StepFailed, match=r"^page: its kernel died, most often for want of memory: lower "
+                                                      r"eval_batch_size \(now 7\) with -p eval_batch_size=N, or "
+                                                      r"analyse fewer images or checkpoints$"):
+            pipeline.run_notebook("96_tiny", run.path, {"eval_batch_size": 7}, progress=False, label="page",
+                                  keep_previous=keep)
+        assert (run.notebooks / "96_tiny.failed.ipynb").read_text() == "partial"
+        assert run.executed("96_tiny").exists() is keep
+        assert sorted(p.name for p in run.notebooks.iterdir()) == ["96_tiny.failed.ipynb"] + ["96_tiny.ipynb"] * keep
+    assert len(tiny_page) == 2  # one discard each time: no later page runs on a half-dead kernel
+
+
+def test_a_page_whose_kernel_died_before_writing_anything_leaves_no_failed_copy(tiny_page, tmp_path, monkeypatch):
+    import papermill
+    from nbclient.exceptions import DeadKernelError
+
+    def dies(source, partial, **kwargs):
+        raise DeadKernelError("Kernel died")
+
+    monkeypatch.setattr(papermill, "execute_notebook", dies)
+    with pytest.raises(pipeline.StepFailed, match=r"\(now \?\)"):
+        pipeline.run_notebook("96_tiny", tmp_path / "run", {}, progress=False)
+    assert [p.name for p in (tmp_path / "run" / "notebooks").iterdir()] == []
+
+
+def test_putting_back_replaces_the_tables_and_figures_the_page_wrote_with_the_saved_ones(tmp_path):
+    # Saved metrics/ replaces the one the page changed; a figures/ that did not exist before the page is removed.
+    layout = RunDir(tmp_path / "run")
+    layout.metrics.mkdir(parents=True)
+    (layout.metrics / "iqa.csv").write_text("before\n")
+    with pipeline._saved_outputs(layout, "02_iqa_alignment", None) as saved:
+        (layout.metrics / "iqa.csv").write_text("half-written\n")
+        (layout.metrics / "new.csv").write_text("new\n")
+        layout.figures.mkdir()
+        (layout.figures / "a.png").write_text("png")
+        pipeline._put_back(layout, saved)
+        assert sorted(p.name for p in layout.path.iterdir() if not p.name.startswith(".")) == ["metrics"]
+        assert [p.name for p in layout.metrics.iterdir()] == ["iqa.csv"]
+        assert (layout.metrics / "iqa.csv").read_text() == "before\n" and not (saved / "metrics").exists()
+
+
+def test_a_copys_maker_is_dead_only_when_a_process_of_this_machine_has_ended(monkeypatch):
+    host = pipeline._MAKER.rpartition("-")[0]
+    answers = {1: None, 2: ProcessLookupError, 3: PermissionError}
+
+    def kill(pid, sig):
+        assert sig == 0
+        if answers[pid]:
+            raise answers[pid]
+
+    monkeypatch.setattr(os, "kill", kill)
+    assert [pipeline._dead_here(f"{host}-{pid}") for pid in (1, 2, 3)] == [False, True, False]
+    assert pipeline._dead_here(f"{host}-notapid") is False and pipeline._dead_here("elsewhere-2") is False
+
+
+def test_a_steps_model_must_be_known_and_cuda_asked_for_must_be_there(monkeypatch):
+    import types
+
+    asked = []
+    fake = types.SimpleNamespace(resolve_device=lambda device: asked.append(device))
+    monkeypatch.setitem(sys.modules, "clipalign_utils.models", fake)
+    pipeline.check_model_and_device({"model": "tiny", "device": "cpu"})
+    pipeline.check_model_and_device({"device": "auto"})
+    assert asked == []  # only cuda is asked about (torch imported for it alone)
+    pipeline.check_model_and_device({"device": "cuda"})
+    assert asked == ["cuda"]
+    names = []
+    monkeypatch.setattr("clipalign_utils.model_names.open_clip_name", lambda name: names.append(name))
+    pipeline.check_model_and_device({"model": 5})
+    pipeline.check_model_and_device({"device": "cpu"})
+    assert names == ["5"]  # as a string, and only when the values have a model
+
+
+def test_run_step_resolves_against_the_run_then_checks_then_executes_the_step(tmp_path, monkeypatch):
+    # One step of a run (a page's own --only): the -p values split, resolved against the run, checked, executed.
+    calls = []
+    monkeypatch.setattr(pipeline, "check_steps", lambda run_dir, steps, resolved: calls.append(("check", steps)))
+    monkeypatch.setattr(pipeline, "check_step_runs", lambda run_dir, steps, resolved: calls.append(("runs", steps)))
+    monkeypatch.setattr(pipeline, "execute_step", lambda step, run_dir, resolved, extra, progress:
+                        calls.append(("execute", step, run_dir, resolved.preset, resolved.params["n_boot"], extra,
+                                      progress)) or "page")
+    assert pipeline.run_step("iqa", str(tmp_path), "smoke", {"n_boot": "70"}, progress=False) == "page"
+    assert calls == [("check", ["iqa"]), ("runs", ["iqa"]), ("execute", "iqa", tmp_path, "smoke", 70, {}, False)]
+    with pytest.raises(ParameterError, match=r"^unknown parameter\(s\) colour: no notebook declares them"):
+        pipeline.run_step("iqa", tmp_path, "smoke", {"colour": "red"})  # only the step's page's names are taken
+
+
+def test_only_runs_the_named_steps_in_registry_order_and_refuses_one_without_a_notebook(tmp_path, monkeypatch):
+    ran = []
+    monkeypatch.setattr(pipeline, "execute", lambda run_dir, steps, resolved, **kw: ran.append(list(steps)))
+    monkeypatch.setattr(pipeline, "check_run", lambda *a: None)
+    monkeypatch.setattr(pipeline, "check_step_runs", lambda *a: None)
+    monkeypatch.setattr(pipeline, "check_steps", lambda *a: None)
+    pipeline.run_pipeline(tmp_path / "run", "smoke", "shape,iqa")
+    assert ran == [["iqa", "shape"]]
+    registry.register(registry.Step("unwritten", "97_unwritten", notebook_dir=tmp_path))
+    try:
+        with pytest.raises(ParameterError, match=rf"^step 'unwritten' has no notebook yet \({tmp_path}/97_unwritten"):
+            pipeline.run_pipeline(tmp_path / "run", "smoke", "unwritten")
+    finally:
+        registry.unregister("unwritten")
+    assert ran == [["iqa", "shape"]]
+
+
+def test_a_step_re_run_alone_names_the_synthesis_that_still_shows_the_tables_before(tmp_path, monkeypatch, capsys):
+    # In-process (the slow test does it on a trained run): the run's own synthesis, else its folder's, else nothing;
+    # nothing when the synthesis ran too or no step it reads did.
+    synthesis = registry.synthesis()
+    run = RunDir(tmp_path / "runs" / "tiny-seed0")
+    run.notebooks.mkdir(parents=True)
+    pipeline.note_stale_synthesis(run.path, ["noise"])
+    assert capsys.readouterr().out == ""  # no synthesis anywhere
+    run.executed(synthesis.notebook).write_text("{}")
+    for steps in (["noise", synthesis.name], ["interpolation"]):
+        pipeline.note_stale_synthesis(run.path, steps)
+        assert capsys.readouterr().out == "", steps
+    pipeline.note_stale_synthesis(run.path, ["iqa", "noise"])
+    assert capsys.readouterr().out == (f"note: this run's synthesis ({synthesis.notebook}) still shows the tables "
+                                       f"from before; --only iqa,noise,{synthesis.name} re-runs it too\n")
+    run.executed(synthesis.notebook).unlink()
+    folder = RunDir(run.path.parent)
+    folder.notebooks.mkdir()
+    folder.executed(synthesis.notebook).write_text("{}")
+    pipeline.note_stale_synthesis(run.path, ["noise"])
+    assert capsys.readouterr().out == ""  # not a run of the folder (no checkpoints): not that synthesis's
+    run.checkpoints.mkdir()
+    pipeline.note_stale_synthesis(run.path, ["noise"], {"sigmas": "0.1,0.3", "x": "a b"})
+    assert capsys.readouterr().out == (f"note: the synthesis of {folder.path} still shows this run's tables from "
+                                       f"before; clipalign run --out {folder.path} --only noise -p sigmas=0.1,0.3 "
+                                       f"-p 'x=a b' re-runs the step in every run, then the synthesis\n")

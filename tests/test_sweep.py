@@ -643,3 +643,82 @@ def test_the_sweep_comparison_judges_each_setting_over_its_seeds():
     assert summary["noise_drop_first"].tolist() == pytest.approx([0.905, 0.905])
     assert summary["final_texture_bias"].tolist() == pytest.approx([0.1, 0.1])
     assert set(tables["sweep_effects"]["factor"]) == {"texture_correlation"}
+
+
+def test_a_notebook_only_value_is_never_swept_and_an_empty_value_is_refused():
+    # A name outside the preset (a page's path, say) is one value whatever its commas; -p n= gives no value at all.
+    from clipalign_utils.orchestration.sweep import parse_values
+
+    assert parse_values("a_page_path", "a,b;c", "smoke") == ["a,b;c"]
+    with pytest.raises(ParameterError, match=r"^-p lr='' gives no value$"):
+        parse_values("lr", "", "smoke")
+    with pytest.raises(ParameterError, match=r"^-p sigmas=' ; ' gives no value$"):
+        parse_values("sigmas", " ; ", "smoke")
+
+
+def test_a_sweep_recorded_under_a_preset_this_install_lacks_is_compared_as_written(tmp_path):
+    # No preset to read its values by: the same words resume it, the same values written another way do not.
+    from clipalign_utils.orchestration import sweep
+
+    old = {"preset": "retired", "fixed": {"lr": "1e-3"}, "swept": {"seed": ["0", "1"]}, "one_at_a_time": False}
+    (tmp_path / "sweep.json").write_text(json.dumps(old))
+    sweep._check_record(tmp_path, dict(old))
+    with pytest.raises(ParameterError, match="records another sweep"):
+        sweep._check_record(tmp_path, {**old, "fixed": {"lr": "0.001"}})
+
+
+def _trained_source(path):
+    """A run folder with its training's outputs: checkpoints, records, figures and the executed train page."""
+    source = RunDir(path)
+    (source.checkpoints).mkdir(parents=True)
+    (source.checkpoints / "epoch_1.pt").write_text("weights")
+    for name in ("train_params.json", "params.txt"):  # no train log: a file the source lacks is not made
+        (source.path / name).write_text(name)
+    source.figures.mkdir()
+    (source.figures / "training_loss.png").write_text("png")
+    (source.figures / "iqa.png").write_text("an analysis's figure, not the training's")
+    source.notebooks.mkdir()
+    source.executed(registry.get("train").notebook).write_text('{"train": 1}')
+    return source
+
+
+def test_sharing_a_training_links_its_weights_and_cache_and_copies_its_records_and_page(tmp_path):
+    # The target's checkpoints and cache are relative links into the source; records, the training's figures and
+    # the executed train page (which marks the step done) are copies; an analysis's figure is not the training's.
+    from clipalign_utils.orchestration import sweep
+
+    source, target = _trained_source(tmp_path / "a"), RunDir(tmp_path / "b")
+    sweep.share_training(source.path, target.path)
+    assert os.readlink(target.checkpoints) == os.path.join("..", "a", "checkpoints")
+    assert os.readlink(target.cache) == os.path.join("..", "a", source.cache.name) and source.cache.is_dir()
+    assert (target.checkpoints / "epoch_1.pt").read_text() == "weights"
+    assert sorted(p.name for p in target.path.iterdir() if p.is_file()) == ["params.txt", "train_params.json"]
+    assert [p.name for p in target.figures.iterdir()] == ["training_loss.png"]
+    assert target.done("train") and target.executed(registry.get("train").notebook).read_text() == '{"train": 1}'
+    assert not target.figures.is_symlink() and not target.notebooks.is_symlink()
+    sweep.share_training(source.path, target.path)  # again (a resumed sweep): the links there are kept
+    assert os.readlink(target.checkpoints) == os.path.join("..", "a", "checkpoints")
+
+
+def test_a_setting_of_the_same_training_shares_it_rather_than_training_again(tmp_path, monkeypatch, capsys):
+    # The second setting differs in an analysis parameter only: its train step is the first's, shared and said.
+    from clipalign_utils.orchestration import pipeline, sweep
+
+    calls = steps_that_only_mark_done(monkeypatch)
+    shared = []
+    monkeypatch.setattr(sweep, "share_training", lambda source, run_dir: shared.append((source.name, run_dir.name)))
+    sweep.run_sweep(tmp_path, "smoke", {"n_boot": "50,60"}, progress=False, compare=False)
+    steps = pipeline.available_steps()
+    assert calls == [("n_boot-50", step) for step in steps] + [("n_boot-60", step) for step in steps[1:]]
+    assert shared == [("n_boot-50", "n_boot-60")]
+    out = capsys.readouterr().out
+    assert "[sweep 2/2 n_boot-60] [1/" in out and "] train: shared with n_boot-50 (same training parameters)\n" in out
+    assert "train: shared with" not in out.split("[sweep 2/2")[0]
+
+
+def test_the_runs_of_a_folder_that_is_no_sweep_are_one_line(tmp_path):
+    from clipalign_utils.orchestration.sweep import sweep_run_dirs
+
+    with pytest.raises(ParameterError, match=rf"^{tmp_path / 'sweep.json'} is missing: {tmp_path} is not a sweep "
+                                             rf"directory \(clipalign sweep … --out {tmp_path}\), or pass run_dirs$"):
+        sweep_run_dirs(tmp_path)
