@@ -630,3 +630,95 @@ def test_layer_scores_score_every_block_and_the_embedding_as_iqa_csv_does():
     assert best["best_block"] == "aligned" and best["n_blocks"] == 2
     assert best["margin"] == pytest.approx(by_layer.loc["aligned", "srcc"] - by_layer.loc["final", "srcc"])
     assert best["margin_lo"] <= best["margin"] <= best["margin_hi"]
+
+
+# ---- measure's layers="all" tables, compare_distances and seen_families' clean world, on stubs (an audit)
+def _stub_iqa(n_refs=3, per_ref=3):
+    """IQA data of hand-made features and an encoder whose image features and block outputs are those arrays."""
+    from types import SimpleNamespace
+
+    from clipalign_utils.metrics.iqa import block_pair_statistics
+
+    rng = np.random.default_rng(0)
+    n = n_refs * per_ref
+    quality = rng.random(n)
+    pairs = pd.DataFrame({"reference": np.repeat([f"r{i}" for i in range(n_refs)], per_ref),
+                          "reference_index": np.repeat(np.arange(n_refs), per_ref), "distorted_index": np.arange(n),
+                          "distortion": np.tile(["blur", "noise", "jpeg"], n_refs), "level": 1, "quality": quality})
+    data = SimpleNamespace(pairs=pairs, patches_per_image=1, references="refs", distorted="dist", name="toy",
+                           resize_mode="squash")
+    features = {"refs": rng.normal(size=(n_refs, 4)), "dist": rng.normal(size=(n, 4))}
+    ref = rng.normal(size=(n, 2, 3))
+    blocks = {"block1": block_pair_statistics(ref, ref + rng.normal(size=ref.shape))}
+    encoder = SimpleNamespace(encode_images=features.__getitem__,
+                              encode_block_pairs=lambda references, distorted, reference_rows, distorted_rows: blocks)
+    return data, encoder, features
+
+
+def test_measure_with_every_layer_adds_each_checkpoints_layer_rows_and_best_block_row(tmp_path, monkeypatch):
+    # layers="all": iqa_layers holds layer_scores' rows of every checkpoint in order, iqa_best_block one row each
+    from helpers import fake_run
+
+    from clipalign_utils.metrics.iqa import pair_distances
+
+    run = fake_run(tmp_path, epochs=(0, 1))
+    data, encoder, features = _stub_iqa()
+    monkeypatch.setattr(iqa_step, "_encoders", lambda run, params: [(c, encoder) for c in run.checkpoints])
+    params = {"distance": "euclidean", "n_boot": 20, "eval_seed": 0, "layers": "all"}
+    tables = iqa_step.measure(run, params, data)
+    final = pair_distances(features["refs"], features["dist"], data.pairs["reference_index"],
+                           data.pairs["distorted_index"], "euclidean")
+    expected_rows, expected_best = [], []
+    for checkpoint in run.checkpoints:
+        rows, best = iqa_step.layer_scores(checkpoint, encoder, data, params, final)
+        expected_rows += rows
+        expected_best.append(best)
+    pd.testing.assert_frame_equal(tables["iqa_layers"],
+                                  pd.DataFrame(expected_rows, columns=iqa_step.LAYER_COLUMNS))
+    pd.testing.assert_frame_equal(tables["iqa_best_block"],
+                                  pd.DataFrame(expected_best, columns=iqa_step.BEST_BLOCK_COLUMNS))
+    assert tables["iqa_layers"]["layer"].tolist() == ["block1", "final"] * 2
+    # any other setting: no per-layer tables (io.write_tables removes those left from before)
+    assert set(iqa_step.measure(run, {**params, "layers": "final"}, data)) == {"iqa", "iqa_pairs", "iqa_peak",
+                                                                             "iqa_families"}
+
+
+def test_compare_distances_scores_the_last_checkpoint_under_each_distance_by_hand(tmp_path, monkeypatch):
+    # ref (1, 0); distorted (2, 0), (1, .5), (1, 1.5), quality 3, 2, 1: cosine distances 0 < .11 < .45 rank as
+    # the quality does (SRCC 1); Euclidean 1, .5, 1.5 puts the best image second (SRCC 1 − 6·2/(3·8) = .5)
+    from types import SimpleNamespace
+
+    from helpers import fake_run
+
+    run = fake_run(tmp_path, epochs=(0, 1, 2))
+    pairs = pd.DataFrame({"reference": "r", "reference_index": 0, "distorted_index": [0, 1, 2],
+                          "quality": [3.0, 2.0, 1.0]})
+    data = SimpleNamespace(pairs=pairs, patches_per_image=1, references="refs", distorted="dist")
+    features = {"refs": np.array([[1.0, 0.0]]), "dist": np.array([[2.0, 0.0], [1.0, 0.5], [1.0, 1.5]])}
+    asked = []
+
+    def run_encoder(run, checkpoint, device, batch_size, cache):
+        asked.append(checkpoint)
+        return SimpleNamespace(encode_images=features.__getitem__)
+
+    monkeypatch.setattr(iqa_step, "run_encoder", run_encoder)
+    table = iqa_step.compare_distances(run, {"device": "cpu", "eval_batch_size": 2}, data).set_index("distance")
+    assert asked == [run.checkpoints[-1]]
+    assert list(table.columns) == ["srcc", "krcc", "plcc", "pearson"]
+    assert table.loc["cosine", "srcc"] == pytest.approx(1.0)
+    assert table.loc["euclidean", "srcc"] == pytest.approx(0.5)
+    assert table.loc["euclidean", "krcc"] == pytest.approx(1 / 3)  # 2 concordant pairs, 1 discordant
+
+
+def test_seen_families_are_none_for_a_clean_world_even_with_families_recorded(tmp_path):
+    # quality_variation 0: the families listed were never applied; > 0: they were
+    from clipalign_utils.layout import RunDir
+
+    record = RunDir(tmp_path).train_record
+    record.parent.mkdir(parents=True, exist_ok=True)
+    record.write_text(json.dumps({"quality_variation": 0.0, "quality_families": ["gaussian_blur"]}))
+    assert iqa_step.seen_families(tmp_path) == ()
+    record.write_text(json.dumps({"quality_variation": 0.5, "quality_families": ["gaussian_blur"]}))
+    assert iqa_step.seen_families(tmp_path) == ("gaussian_blur",)
+    record.write_text(json.dumps({"quality_families": ["gaussian_blur"]}))  # no quality_variation: a clean world
+    assert iqa_step.seen_families(tmp_path) == ()

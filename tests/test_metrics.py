@@ -823,3 +823,73 @@ def test_krcc_is_kendalls_tau_b_with_ties():
     # tau-b = 5 / sqrt(6 · 5)
     scores = alignment_scores(np.array([-1.0, -2.0, -3.0, -4.0]), np.array([1.0, 1.0, 2.0, 3.0]))
     assert scores["krcc"] == pytest.approx(5 / np.sqrt(30))
+
+
+# ---- stats: the guards of the resampling functions (an audit: each checked by hand or against the mutant it kills)
+def test_bootstrap_ci_refuses_no_replicates_and_gives_nan_for_no_rows():
+    # n_boot < 1 has no replicates to take quantiles of; zero rows have nothing to resample
+    from clipalign_utils.metrics.stats import bootstrap_mean_ci
+
+    with pytest.raises(ParameterError, match=r"^n_boot must be a positive integer; got 0\.$"):
+        bootstrap_ci(3, lambda idx: 0.0, n_boot=0)
+    assert np.isnan(bootstrap_ci(0, lambda idx: 0.0, n_boot=5)).all()
+    with warnings.catch_warnings():  # nan without averaging empty resamples ("Mean of empty slice")
+        warnings.simplefilter("error")
+        assert np.isnan(bootstrap_mean_ci([], n_boot=5)).all()
+    # one row and one replicate are legitimate: every resample is that row
+    assert bootstrap_ci(1, lambda idx: float(idx.sum()) + 5.0, n_boot=1) == (5.0, 5.0)
+    assert bootstrap_mean_ci([7.0], n_boot=1) == (7.0, 7.0)
+
+
+def test_grouped_bootstrap_gives_nan_for_no_rows_and_refuses_2d_groups():
+    # no group: nothing to draw; a 2-D groups array is not one id per row
+    assert np.isnan(bootstrap_ci_grouped(np.array([]), lambda idx: 0.0, n_boot=3)).all()
+    with pytest.raises(ParameterError, match=r"^groups must be one group id per row \(1-D\); got shape \(2, 2\)\.$"):
+        bootstrap_ci_grouped(np.zeros((2, 2)), lambda idx: 0.0, n_boot=3)
+
+
+def test_grouped_spearman_replicates_refuse_unequal_lengths_and_are_nan_without_a_finite_pair():
+    # x, y and groups must describe the same rows; no finite pair leaves no correlation to resample
+    from clipalign_utils.metrics.stats import spearman_replicates_grouped
+
+    with pytest.raises(ParameterError, match=r"^x, y and groups must have the same length; got 3, 3 and 2\.$"):
+        spearman_replicates_grouped([1, 2, 3], [1, 2, 3], [0, 1], n_boot=2)
+    out = spearman_replicates_grouped([np.nan, 1.0, 2.0], [1.0, np.nan, np.inf], [0, 1, 2], n_boot=4)
+    assert out.shape == (4,) and np.isnan(out).all()
+    assert np.isnan(bootstrap_spearman_grouped([np.nan] * 3, [1, 2, 3], [0, 1, 2], n_boot=4)).all()
+    # one non-finite pair among many: dropped, the rest resampled as the materialised grouped bootstrap does
+    x, y, groups = np.array([np.nan, 1, 2, 3, 4, 5, 6]), np.array([1.0, 2, 1, 4, 3, 6, 5]), np.arange(7) // 2
+    fast = bootstrap_spearman_grouped(x, y, groups, n_boot=40, seed=1)
+    assert np.isfinite(fast).all()
+    assert fast == pytest.approx(bootstrap_ci_grouped(groups, lambda idx: spearman(x[idx], y[idx]), n_boot=40, seed=1))
+
+
+def test_finite_pairs_refuses_unequal_lengths_and_keeps_only_rows_finite_on_both_sides():
+    from clipalign_utils.metrics.stats import finite_pairs
+
+    with pytest.raises(ParameterError, match=r"^x and y must have the same length; got 2 and 3\.$"):
+        finite_pairs([1, 2], [1, 2, 3])
+    x, y = finite_pairs([1, np.nan, 3, 4], [5, 6, np.inf, 8])
+    assert x.tolist() == [1.0, 4.0] and y.tolist() == [5.0, 8.0]
+
+
+def test_permutation_spearman_refuses_no_permutation():
+    # p = (count + 1) / (n_perm + 1) needs at least one permutation
+    with pytest.raises(ParameterError, match=r"^n_perm must be a positive integer; got 0\.$"):
+        permutation_spearman([1, 2, 3], [1, 2, 3], n_perm=0)
+    # one permutation is legitimate; a perfect ranking of 3: p = (count + 1) / 2 with count 0 or 1
+    rho, p = permutation_spearman([1, 2, 3], [1, 2, 3], n_perm=1)
+    assert rho == pytest.approx(1.0) and p in (0.5, 1.0)
+
+
+def test_partial_spearman_refuses_unequal_lengths_and_matches_the_formula_by_hand():
+    from clipalign_utils.metrics.stats import partial_spearman
+
+    with pytest.raises(ParameterError, match=r"^x, y and z must have the same length; got 4, 4 and 3\.$"):
+        partial_spearman([1, 2, 3, 4], [1, 2, 3, 4], [1, 2, 3])
+    x, y, z = [1, 2, 3, 4, 5, 6], [2, 1, 4, 3, 6, 5], [1, 3, 2, 5, 4, 6]
+    rxy, rxz, ryz = (stats.spearmanr(a, b)[0] for a, b in ((x, y), (x, z), (y, z)))
+    rho = (rxy - rxz * ryz) / np.sqrt((1 - rxz**2) * (1 - ryz**2))
+    t = rho * np.sqrt(3 / (1 - rho**2))
+    got = partial_spearman(x, y, z)
+    assert got[0] == pytest.approx(rho) and got[1] == pytest.approx(2 * stats.t.sf(abs(t), 3)) and got[2] == 6

@@ -507,3 +507,86 @@ def test_an_installed_package_finds_its_shared_files_and_reads_runs_where_it_is_
     namespace = {"run_dir": "runs/smoke"}
     step_page._anchor_run_dirs(namespace)
     assert namespace["run_dir"] == "runs/smoke"
+
+
+# --- the repository setting's edge cases, on a hand-made tree (an audit) ---
+_PYPROJECT = ('[project]\nname = "clipalign"\nversion = "1.2.3"\n\n'
+              '[project.urls]\nRepository = "https://github.com/o/n"\n'
+              'Documentation = "https://o.github.io/n/"\n\n[tool.x]\na = 1\n')
+_README = ("# T\n\n## Publishing the book\n\nSee https://github.com/o/n, the book at https://o.github.io/n/.\n\n"
+           "## Next\n")
+
+
+def _tiny_root(root: Path, pyproject: str = _PYPROJECT, readme: str = _README,
+               config_url: str = "https://github.com/o/n") -> Path:
+    (root / "pyproject.toml").write_text(pyproject)
+    (root / "_config.yml").write_text(f"title: t\nrepository:\n  url: {config_url}\n  branch: v1.2.3\nother: 1\n")
+    (root / "README.md").write_text(readme)
+    (root / "notebooks").mkdir()
+    return root
+
+
+def test_a_tiny_tree_that_names_one_repository_has_no_disagreement(tmp_path):
+    root = _tiny_root(tmp_path)
+    assert repository.read_setting(root) == ("https://github.com/o/n", "v1.2.3")
+    assert repository.disagreements(root) == []
+
+
+def test_read_setting_without_a_project_urls_table_says_how_to_set_it(tmp_path):
+    # no [project.urls] table at all (its section is (-1, -1)), not an IndexError or a match on [project]
+    root = _tiny_root(tmp_path, pyproject='[project]\nname = "clipalign"\nversion = "1.2.3"\n')
+    with pytest.raises(ValueError, match=r"^pyproject\.toml has no \[project\.urls\] Repository: run python "
+                                         r"scripts/set_repository\.py https://github\.com/OWNER/NAME$"):
+        repository.read_setting(root)
+
+
+def test_disagreements_name_a_wrong_documentation_and_a_readme_without_the_book_address(tmp_path):
+    root = _tiny_root(tmp_path, pyproject=_PYPROJECT.replace("https://o.github.io/n/", "https://elsewhere.io/"),
+                      readme="# T\n\nNo publishing section.\n")
+    problems = repository.disagreements(root)
+    assert "pyproject.toml [project.urls] Documentation should be https://o.github.io/n/" in problems
+    assert ("README.md's '## Publishing the book' should name the published book as https://o.github.io/n/ "
+            "(and no other address)") in problems
+    # the section is missing, so it names no repository either
+    assert "README.md Publishing the book names ; the setting is https://github.com/o/n" in problems
+    assert repository._publishing_section(root) == ""
+    # no Documentation line at all is named as a wrong one is
+    (root / "pyproject.toml").write_text(_PYPROJECT.replace('Documentation = "https://o.github.io/n/"\n', ""))
+    assert "pyproject.toml [project.urls] Documentation should be https://o.github.io/n/" in (
+        repository.disagreements(root))
+
+
+def test_the_publishing_section_runs_to_the_next_heading_or_the_end(tmp_path):
+    root = _tiny_root(tmp_path)
+    assert repository._publishing_section(root) == (
+        "## Publishing the book\n\nSee https://github.com/o/n, the book at https://o.github.io/n/.\n\n")
+    (root / "README.md").write_text("# T\n\n## Publishing the book\n\nlast")
+    assert repository._publishing_section(root) == "## Publishing the book\n\nlast"
+
+
+def test_colab_url_points_at_the_tagged_notebook():
+    assert (repository.colab_url("https://github.com/o/n.git", "v1.2.3", "02_iqa")
+            == "https://colab.research.google.com/github/o/n/blob/v1.2.3/notebooks/02_iqa.ipynb")
+
+
+def test_set_urls_adds_the_table_after_project_or_the_missing_key_to_it():
+    # pyproject without [project.urls]: the table is written after [project]'s body, before the next table
+    text = '[project]\nname = "clipalign"\n\n[tool.x]\na = 1\n'
+    assert repository._set_urls(text, "https://github.com/o/n") == (
+        '[project]\nname = "clipalign"\n\n[project.urls]\nRepository = "https://github.com/o/n"\n'
+        'Documentation = "https://o.github.io/n/"\n\n[tool.x]\na = 1\n')
+    # Repository present, Documentation not: Repository rewritten in place, Documentation appended
+    text = '[project.urls]\nRepository = "https://github.com/a/b"\n\n[tool.x]\na = 1\n'
+    assert repository._set_urls(text, "https://github.com/o/n") == (
+        '[project.urls]\nRepository = "https://github.com/o/n"\nDocumentation = "https://o.github.io/n/"\n\n'
+        '[tool.x]\na = 1\n')
+
+
+def test_write_replaces_an_old_address_that_is_not_on_github_without_a_pages_address(tmp_path):
+    # _config.yml named a GitLab URL: README's copy of it is replaced, and its (non-existent) Pages address skipped
+    root = _tiny_root(tmp_path, config_url="https://gitlab.com/o/n",
+                      readme=_README + "Mirror: https://gitlab.com/o/n\n")
+    changed = repository.write(None, root)
+    assert {p.name for p in changed} == {"_config.yml", "README.md"}
+    assert "gitlab" not in (root / "README.md").read_text() + (root / "_config.yml").read_text()
+    assert repository.disagreements(root) == []

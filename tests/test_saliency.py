@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import json
 import re
+import warnings
 
 import numpy as np
 import pytest
@@ -1018,3 +1019,253 @@ def test_rollout_multiplies_the_blocks_later_on_the_left(tmp_path):
     expected = (hat[1] @ hat[0])[:, 0, 1:].reshape(2, 2, 2)
     torch.testing.assert_close(S.attention_rollout(model, x), expected, atol=1e-5, rtol=1e-4)
     assert not torch.allclose((hat[0] @ hat[1])[:, 0, 1:].reshape(2, 2, 2), expected, atol=1e-4)
+
+
+# ---- the metrics' guards (an audit): the exact error for a wrong shape, NaN where a metric is undefined
+def test_saliency_metrics_refuse_maps_that_are_not_2d():
+    # every metric reads 2-D maps; a stray channel axis would otherwise be resized or compared silently
+    with pytest.raises(ParameterError, match=r"^a saliency map must be 2-D; got shape \(1, 2, 2\)$"):
+        M.resize_map(np.zeros((1, 2, 2)), (2, 2))
+    with pytest.raises(ParameterError, match=r"^a fixation map must be 2-D; got shape \(3,\)$"):
+        M.nss(np.zeros((1, 3)), np.array([0, 1, 0]))
+    with pytest.raises(ParameterError, match=r"^a ground-truth map must be 2-D; got shape \(3,\)$"):
+        M.cc(np.zeros((1, 3)), np.array([0.0, 1.0, 0.0]))
+    with pytest.raises(ParameterError, match=r"^a ground-truth map must be 2-D; got shape \(1, 1, 3\)$"):
+        M.ImageTruth.of(np.zeros((1, 1, 3)), np.zeros((1, 3)), np.zeros((1, 3)))
+    with pytest.raises(ParameterError, match=r"^other_fixations must have the fixation map's shape \(2, 2\); "
+                                             r"got \(2, 3\)$"):
+        M.sauc(np.eye(2), np.eye(2), np.zeros((2, 3)))
+
+
+def test_cc_is_nan_when_the_product_of_the_spreads_underflows_or_overflows():
+    # both maps vary, but Σ s² rounds to 0 (or inf): the quotient would be 0/0 (inf/inf), not a correlation
+    density = np.array([[0.0, 1.0]])
+    assert np.isnan(M.cc(np.array([[0.0, 1e-200]]), density))
+    with np.errstate(over="ignore"):
+        assert np.isnan(M.cc(np.array([[0.0, 1e200]]), density))
+    assert M.cc(np.array([[0.0, 1e-100]]), density) == pytest.approx(1.0)
+
+
+def test_auc_judd_is_nan_for_a_constant_map_without_jitter_and_when_every_pixel_is_fixated():
+    # a constant map has no threshold order (its min-max is 0/0); with every pixel fixated there is no negative
+    fixations = np.array([[1, 0], [0, 0]])
+    assert np.isnan(M.auc_judd(np.ones((2, 2)), fixations, jitter=False))
+    assert not np.isnan(M.auc_judd(np.ones((2, 2)), fixations, jitter=True))  # Matlab's jitter breaks the tie
+    with warnings.catch_warnings():  # nan said outright, not a 0/0 false-positive rate's
+        warnings.simplefilter("error")
+        assert np.isnan(M.auc_judd(np.array([[1.0, 2.0], [3.0, 4.0]]), np.ones((2, 2)), jitter=False))
+    # one negative below both fixations: every threshold has tp rising with fp 0, area 1
+    assert M.auc_judd(np.array([[1.0, 2.0], [3.0, 0.0]]), np.array([[1, 1], [1, 0]]), jitter=False) == 1.0
+
+
+def test_centre_gaussian_refuses_a_non_positive_or_nan_sigma():
+    for sigma in (0, -1.0, float("nan")):
+        with pytest.raises(ParameterError, match=r"^sigma must be > 0; got "):
+            M.centre_gaussian((3, 3), sigma=sigma)
+
+
+def test_scoring_many_images_refuses_lists_of_different_lengths():
+    # map i is scored against truth i: lists of different lengths would pair the wrong images
+    maps, densities, fixations = [np.eye(2)], [np.eye(2), np.eye(2)], [np.eye(2)]
+    with pytest.raises(ParameterError, match=r"^densities and fixation maps must be as many; got 2 and 1$"):
+        M.image_truths(densities, fixations)
+    with pytest.raises(ParameterError, match=r"^saliency maps and ground truths must be as many; got 1 and 0$"):
+        M.score_truths(maps, [])
+    with pytest.raises(ParameterError, match=r"^saliency maps, densities and fixation maps must be as many; got "
+                                             r"1, 2 and 1$"):
+        M.score_images(maps, densities, fixations)
+    with pytest.raises(ParameterError, match=r"^saliency maps, densities and fixation maps must be as many; got "
+                                             r"1, 1 and 2$"):
+        M.score_images(maps, fixations, densities)
+
+
+# ---- maps: guards and branches of SmoothGrad and rollout on hand-made towers (an audit)
+class _Block(torch.nn.Module):
+    def __init__(self, d=4, heads=2, attn=None):
+        super().__init__()
+        self.ln_1 = torch.nn.LayerNorm(d)
+        self.attn = torch.nn.MultiheadAttention(d, heads, batch_first=True) if attn is None else attn
+
+
+class _TokenViT(torch.nn.Module):
+    """A ViT tower reduced to what rollout reads: it takes tokens (N, L, D) and runs the first ``run`` blocks."""
+
+    def __init__(self, n_blocks=1, grid=(2, 2), run=None, attn=None):
+        super().__init__()
+        torch.manual_seed(0)
+        self.transformer = torch.nn.Module()
+        self.transformer.resblocks = torch.nn.ModuleList([_Block(attn=attn) for _ in range(n_blocks)])
+        self.grid_size, self.class_embedding, self.run = grid, torch.nn.Parameter(torch.zeros(4)), run
+
+    def forward(self, x):
+        for block in list(self.transformer.resblocks)[:self.run]:
+            h = block.ln_1(x)
+            x = x + block.attn(h, h, h, need_weights=False)[0]
+        return x
+
+
+def test_smoothgrad_refuses_negative_or_nan_noise_and_mismatched_shapes():
+    x, targets = torch.rand(2, 3, 4, 4), torch.ones(2, 2)
+    for noise in (-0.1, float("nan")):
+        with pytest.raises(ParameterError, match=r"^noise must be >= 0 \(a fraction of the input range\); got "):
+            S.smoothgrad(_toy_embed, x, targets, noise=noise)
+    with pytest.raises(ParameterError, match=r"^inputs must be \(N, C, H, W\) and targets \(N, D\) with the same N; "
+                                             r"got \(2, 3, 4, 4\) and \(3, 2\)$"):
+        S.smoothgrad(_toy_embed, x, torch.ones(3, 2))
+    with pytest.raises(ParameterError, match=r"got \(2, 4, 4\) and \(2, 2\)$"):  # N agrees, a channel axis missing
+        S.smoothgrad(_toy_embed, x[:, 0], targets)
+    # no noise is legitimate: every sample is the input itself
+    assert torch.isfinite(S.smoothgrad(_toy_embed, x, torch.tensor([[1.0, 0.0]] * 2), noise=0.0)).all()
+
+
+def test_rollout_refuses_a_block_without_multihead_attention():
+    model = _TokenViT(attn=torch.nn.Linear(4, 4))
+    with pytest.raises(ParameterError, match=r"^saliency_method=rollout: block 0 of the vision tower is _Block "
+                                             r"without an nn\.MultiheadAttention; use smoothgrad$"):
+        S.attention_rollout(model, torch.zeros(1, 5, 4))
+
+
+def test_rollout_refuses_a_tower_that_skips_a_block_or_whose_tokens_do_not_fill_its_grid():
+    with pytest.raises(ParameterError, match=r"^rollout captured 1 attention inputs for 2 blocks$"):
+        S.attention_rollout(_TokenViT(n_blocks=2, run=1), torch.randn(1, 5, 4))
+    with pytest.raises(ParameterError, match=r"^rollout: 4 patch tokens do not fill the 2×3 grid$"):
+        S.attention_rollout(_TokenViT(grid=(2, 3)), torch.randn(1, 5, 4))
+    # 1 class token + 2×2 patches: the class token's row of (A + I) / 2
+    model, x = _TokenViT(), torch.randn(2, 5, 4)
+    block = model.transformer.resblocks[0]
+    with torch.no_grad():
+        h = block.ln_1(x)
+        weights = block.attn(h, h, h, need_weights=True, average_attn_weights=True)[1]
+    expected = ((weights + torch.eye(5)) / 2)[:, 0, 1:].reshape(2, 2, 2)
+    torch.testing.assert_close(S.attention_rollout(model, x), expected, atol=1e-6, rtol=1e-5)
+
+
+def test_attention_weights_read_separate_query_and_key_projections():
+    # vdim ≠ embed_dim: torch keeps q, k and v in separate weights and in_proj_weight is None
+    torch.manual_seed(1)
+    attn = torch.nn.MultiheadAttention(4, 2, batch_first=True, vdim=3).eval()
+    assert attn.in_proj_weight is None
+    with torch.no_grad():
+        attn.in_proj_bias.normal_()
+        h, v = torch.randn(2, 5, 4), torch.randn(2, 5, 3)
+        expected = attn(h, h, v, need_weights=True, average_attn_weights=False)[1]
+        torch.testing.assert_close(S.attention_weights(attn, h), expected, atol=1e-6, rtol=1e-5)
+
+
+def test_saliency_targets_need_class_names_and_checkpoint_saliency_refuses_an_unknown_method():
+    with pytest.raises(ParameterError, match=r"^saliency targets need class names \(for the zero-shot text "
+                                             r"embeddings\)$"):
+        S.saliency_targets(None, None, np.array([0]), [], ["a {}"])
+    with pytest.raises(ParameterError, match=r"^saliency_method='gradcam': choose one of smoothgrad, rollout$"):
+        S.checkpoint_saliency(None, None, np.array([0]), ["a"], ["a {}"], method="gradcam")
+
+
+def test_rollout_maps_of_a_set_are_computed_a_batch_at_a_time_as_all_at_once(monkeypatch):
+    # _compute's rollout branch: the tower checked first, then encoder.batch_size images per pass, concatenated
+    from types import SimpleNamespace
+
+    tokens, read = torch.randn(3, 5, 4), []
+    images = type("Images", (), {"batch": staticmethod(lambda s, e: read.append((s, e)) or tokens[s:e]),
+                                 "__len__": lambda self: 3})()
+    monkeypatch.setattr(S, "preprocess_batch", lambda batch, size, mean, std: batch)
+    encoder = SimpleNamespace(model=_TokenViT(), batch_size=2, device="cpu", _size=None, _mean=None, _std=None)
+    maps = S._compute(encoder, images, None, None, None, "rollout", 1, 0.0, 0)
+    assert maps.dtype == np.float32 and maps.shape == (3, 2, 2) and read == [(0, 2), (2, 3)]
+    np.testing.assert_allclose(maps, S.attention_rollout(encoder.model, tokens).numpy(), rtol=1e-5, atol=1e-6)
+    # a tower rollout cannot read is refused before any image is read
+    encoder.model, images.batch = torch.nn.Linear(2, 2), None
+    with pytest.raises(ParameterError, match=r"^saliency_method=rollout needs a ViT vision tower"):
+        S._compute(encoder, images, None, None, None, "rollout", 1, 0.0, 0)
+
+
+# ---- the step's branches on hand-made tables (an audit)
+def test_region_summary_means_each_groups_finite_shares_and_is_nan_for_a_group_without_one():
+    # one row per (set, checkpoint, epoch, region); a map without saliency (share nan) is left out of the share
+    import pandas as pd
+
+    from clipalign_utils.metrics.stats import bootstrap_mean_ci
+    from clipalign_utils.steps.saliency import analysis as step
+
+    regions = pd.DataFrame({"image": [0, 1, 2, 0, 1], "region": ["contour"] * 3 + ["interior"] * 2,
+                            "share": [0.2, 0.4, np.nan, np.nan, np.nan], "area": [0.1, 0.3, 0.2, 0.5, 0.7],
+                            "enrichment": [2.0, 4.0 / 3, np.nan, np.nan, np.nan], "set": "s", "checkpoint": "e0",
+                            "epoch": 0.0})
+    out = step.region_summary(regions, n_boot=50, seed=3).set_index("region")
+    assert out.loc["contour", "share"] == pytest.approx(0.3) and out.loc["contour", "n_images"] == 2
+    assert (out.loc["contour", "share_lo"], out.loc["contour", "share_hi"]) == bootstrap_mean_ci([0.2, 0.4], 50, 3)
+    assert out.loc["contour", "area"] == pytest.approx(0.2)
+    # the mean enrichment is over the images that have one (pandas skips nan), as the share's mean is
+    assert out.loc["contour", "enrichment"] == pytest.approx((2.0 + 4.0 / 3) / 2)
+    interior = out.loc["interior"]
+    assert np.isnan(interior[["share", "share_lo", "share_hi"]].astype(float)).all() and interior["n_images"] == 0
+    assert interior["area"] == pytest.approx(0.6)
+
+
+def test_peak_checkpoint_skips_baselines_and_undefined_values_and_takes_kld_at_its_lowest():
+    import pandas as pd
+
+    from clipalign_utils.steps.saliency import analysis as step
+
+    table = pd.DataFrame({"checkpoint": ["centre_bias", "e0", "e1", "e2", "centre_bias", "e0", "e1"],
+                          "metric": ["sauc"] * 4 + ["kld"] * 3, "value": [0.99, 0.6, np.nan, 0.7, 0.1, 2.0, 1.5]})
+    assert step.peak_checkpoint(table, "sauc") == "e2"  # the baseline's 0.99 and e1's nan are not candidates
+    assert step.peak_checkpoint(table, "kld") == "e1"  # lower is better; the baseline's 0.1 is not a candidate
+    assert step.peak_checkpoint(table, "cc") is None
+    assert step.peak_checkpoint(table[table["checkpoint"].isin(["centre_bias", "e1"])], "sauc") is None
+
+
+def test_chunks_cover_the_set_four_images_at_a_time_and_an_empty_set_as_one_empty_chunk():
+    from clipalign_utils.steps.saliency import analysis as step
+
+    assert step._chunks(9) == [range(0, 4), range(4, 8), range(8, 9)]
+    assert step._chunks(4) == [range(0, 4)]
+    assert step._chunks(0) == [range(0)]
+
+
+def test_baseline_maps_are_the_centre_bias_alone_without_silhouettes_and_the_next_images_when_shuffled():
+    from types import SimpleNamespace
+
+    from clipalign_utils.steps.saliency import analysis as step
+
+    truth = step.GroundTruth(truths=[SimpleNamespace(shape=(2, 3)), SimpleNamespace(shape=(2, 3))], first=1)
+    maps = step.baseline_maps(SimpleNamespace(silhouettes=None), truth)
+    assert list(maps) == ["centre_bias"]
+    np.testing.assert_array_equal(maps["centre_bias"][1], M.centre_gaussian((2, 3)))
+    silhouettes = np.arange(3)[:, None, None] * np.ones((3, 2, 3), dtype=np.float32)  # image i: all i
+    maps = step.baseline_maps(SimpleNamespace(silhouettes=silhouettes), truth)
+    assert [m[0, 0] for m in maps["object_silhouette"]] == [1.0, 2.0]  # images 1 and 2, their own
+    assert [m[0, 0] for m in maps["shuffled_silhouette"]] == [2.0, 0.0]  # the next image's, the last wraps to 0
+
+
+def test_measure_writes_the_peak_only_with_checkpoints_and_the_regions_only_where_there_are_any(monkeypatch):
+    # a run scored on baselines alone has no early peak to test; a set without region masks no region summary
+    import pandas as pd
+    from types import SimpleNamespace
+
+    from clipalign_utils.steps.saliency import analysis as step
+
+    table = pd.DataFrame({"checkpoint": ["centre_bias"], "dataset": ["d"], "method": ["smoothgrad"]})
+    per_image = pd.DataFrame({"checkpoint": ["centre_bias"], "image": [0], "sauc": [0.5]})
+    empty = pd.DataFrame(columns=["image", "region", "share", "area", "enrichment", "set", "checkpoint", "epoch"])
+    monkeypatch.setattr(step, "saliency_over_checkpoints",
+                        lambda *args, **kwargs: step.SaliencyResults(table, per_image, empty))
+    run = SimpleNamespace(layout=SimpleNamespace(cache=None))
+    params = {"n_boot": 10, "device": "cpu", "eval_batch_size": 2, "eval_seed": 0, "saliency_method": "smoothgrad",
+              "saliency_samples": 1, "saliency_noise": 0.1}
+    data = step.SaliencyData(SimpleNamespace(), None, ("a",), ("{}",))
+    assert set(step.measure(run, params, data)) == {"saliency", "saliency_per_image"}
+
+
+def test_saliency_summary_columns_are_none_without_rows_and_read_the_first_method_only():
+    import pandas as pd
+
+    from clipalign_utils.steps.saliency import analysis as step
+
+    assert step.summary_columns(pd.DataFrame(columns=["checkpoint", "metric", "method"]), None, "s") is None
+    rows = [{"checkpoint": c, "dataset": "d", "method": method, "metric": "sauc", "value": v, "value_lo": v - 0.1,
+             "value_hi": v + 0.1} for method, c, v in (("smoothgrad", "e0", 0.6), ("rollout", "e0", 0.9),
+                                                      ("smoothgrad", "e1", 0.7))]
+    out = step.summary_columns(pd.DataFrame(rows), None, "s").set_index("checkpoint")
+    assert out["saliency_sauc"].tolist() == [0.6, 0.7] and out["saliency_sauc_lo"].tolist() == pytest.approx([0.5, 0.6])
+    assert out["saliency_dataset"].tolist() == ["d", "d"]
+    assert out[["saliency_cc", "saliency_nss_hi"]].isna().all().all()  # metrics the table does not have: nan

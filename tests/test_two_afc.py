@@ -949,3 +949,33 @@ def test_a_panel_member_without_a_finite_distance_still_leaves_a_vote_panel_agre
     assert np.isin(choices, (0.0, 0.5, 1.0)).all() and (choices == 0.5).any()
     assert np.isfinite(data.triplets["p"]).all()
     assert panel_agreement(choices, data.panel)["n_triplets"] == len(data.triplets)
+
+
+# ---- the embedded set's argument checks (an audit): each refused with its one-line reason before any work
+def test_panel_distances_refuse_an_unknown_member_a_bad_observer_scale_and_images_too_small_for_the_panel():
+    from clipalign_utils.data.two_afc_embedded import panel_distances
+
+    images = np.zeros((1, 16, 16, 3), dtype=np.uint8)
+    with pytest.raises(ParameterError, match=r"^unknown panel member\(s\) \['ssim'\]; allowed: haarpsi, mdsi, vsi, "
+                                             r"fsim, ms_gmsd$"):
+        panel_distances(images, images, [0], panel=("haarpsi", "ssim"))
+    for scale in (0, 2.0, "3"):  # a float or a string is not an integer scale, even where its value would do
+        with pytest.raises(ParameterError, match=rf"^observer_scale must be a positive integer, got {scale!r}$"):
+            panel_distances(images, images, [0], observer_scale=scale)
+    # 16 px × 1 = 16 < 32: HaarPSI and MDSI need 32 px; 16 × 2 = 32 is enough (the bound is inclusive)
+    with pytest.raises(ParameterError, match=r"^the panel needs images of at least 32 px after enlarging; "
+                                             r"image_size x observer_scale = 16$"):
+        panel_distances(images, images, [0], observer_scale=1)
+    assert panel_distances(images, images, [0], observer_scale=2, panel=("ms_gmsd",)).shape == (1, 1)
+
+
+def test_embedded_two_afc_refuses_a_small_or_non_integer_image_size_and_no_pairs_per_reference():
+    for size in (15, 32.0):
+        with pytest.raises(ParameterError, match=rf"^image_size must be an integer >= 16, got {size!r}$"):
+            make_embedded_two_afc(image_size=size, n_world=0)
+    for n in (0, 1.0):
+        with pytest.raises(ParameterError, match=rf"^n_per_reference must be a positive integer, got {n!r}$"):
+            make_embedded_two_afc(n_per_reference=n, n_world=0)
+    # 16 px passes the size check (the bound is inclusive): the next check is the one that refuses
+    with pytest.raises(ParameterError, match=r"^n_per_reference must be a positive integer, got 0$"):
+        make_embedded_two_afc(image_size=16, n_per_reference=0, n_world=0)
