@@ -51,7 +51,7 @@ def early_peak_test_sentences(test, what: str, items: str, early_fraction: float
     ``peak_epoch``: where the whole curve peaks; an interval above 0 reads as an early peak only when that
     lies in the early window, as the synthesis' claim judges it (page 5)."""
     lines = [f"early window: 0 < epoch ≤ {early_fraction:g} × {test['final_epoch']:g} = "
-             f"{test['early_end']:g} ({int(test['n_early'])} checkpoint{'s' * (int(test['n_early']) != 1)})"]
+             f"{test['early_end']:g} ({counted(int(test['n_early']), 'checkpoint')})"]
     if int(test["n_early"]) and not math.isfinite(float(test["early_peak_value"])):
         lines.append(f"{what} is undefined at every early checkpoint: no early-peak test")
     elif int(test["n_early"]):

@@ -34,6 +34,7 @@ from ..config import PRESETS, coerce, format_value, resolve
 from ..errors import ParameterError, shell_arg
 from ..io import atomic_write, write_json
 from ..layout import PARAMS_TXT, TRAIN_LOG, TRAIN_RECORD, RunDir
+from ..prose import counted
 from .pipeline import (available_steps, check_steps, execute, note_unread, read_by, readers, run_page, split_given,
                        step_notebooks)
 
@@ -291,7 +292,7 @@ def run_sweep(out: str | Path, preset: str | None = None, overrides: dict | None
         left = len(settings) - number
         estimate = f", about {_minutes(time_left(executed, to_go[number:]))} left" if left and executed else ""
         print(f"{tag} done in {_minutes(took)}; sweep elapsed {_minutes(time.time() - started)}, "
-              f"{left} run{'s' if left != 1 else ''} to go{estimate}", flush=True)
+              f"{counted(left, 'run')} to go{estimate}", flush=True)
     if not compare:
         return out
     print(f"[sweep] comparison: {SWEEP_NOTEBOOK} -> {out / 'notebooks'}", flush=True)

@@ -28,8 +28,9 @@ def setting_curves(means: pd.DataFrame, log_x: bool = True) -> plt.Figure:
                 continue
             chance = at_chance(rows, column)  # all False for a measure that is not a classifier's
             if chance.any():
-                hollows.setdefault(ax, ax.scatter(rows.loc[chance, "epoch"], rows.loc[chance, column], s=16,
-                                                  **hollow(colors[setting], "at chance (left out)")))
+                marker = ax.scatter(rows.loc[chance, "epoch"], rows.loc[chance, column], s=16,
+                                    **hollow(colors[setting], "at chance (left out)"))
+                hollows.setdefault(ax, marker)
             rows = rows[~chance]
             ax.plot(rows["epoch"], rows[column], marker="o", ms=3, color=colors[setting], label=setting)
             ax.fill_between(rows["epoch"], rows[f"{column}_lo"], rows[f"{column}_hi"], color=colors[setting],

@@ -12,6 +12,7 @@ from ...data import world
 from ...layout import RunDir
 from ...plots.training import loss_curve
 from ...plots.world import image_grid
+from ...prose import counted
 from ...schedule import checkpoint_schedule, early_step, epoch_steps, format_epoch, set_of_epoch
 
 
@@ -110,7 +111,7 @@ def threads_sentences(run: Run) -> list[str]:
     counts = list(dict.fromkeys((threads, processes) for _, threads, processes in trained))
 
     def said(threads: int, processes: int) -> str:
-        return (f"{threads} thread{'s' * (threads != 1)} per process"
+        return (f"{counted(threads, 'thread')} per process"
                 + (f", {processes} processes" if processes > 1 else ""))
 
     if len(counts) == 1:
