@@ -693,6 +693,19 @@ def test_the_quality_figure_draws_checkpoints_at_chance_hollow_and_off_the_line(
     plt.close(fig)
 
 
+def test_the_quality_figure_names_at_chance_once_in_a_first_panel_shared_by_settings():
+    # every SRCC empty: the texture-bias panel comes first, its legend lists the settings and one hollow entry
+    means = pd.DataFrame({"setting": ["a", "a", "b", "b"], "epoch": [0.0, 1.0] * 2, "iqa_srcc": np.nan,
+                          "texture_bias": [0.5, 0.7, 0.5, 0.6], "texture_bias_lo": 0.4, "texture_bias_hi": 0.8,
+                          "shape_at_chance": [True, False, True, False]})
+    fig = mechanism.setting_curves(means, log_x=False)
+    texture = fig.axes[0]
+    assert texture.get_title().startswith("texture bias")
+    assert [t.get_text() for t in texture.get_legend().get_texts()] == ["at chance (left out)", "a", "b"]
+    assert [c.get_offsets().tolist() for c in texture.collections[::2]] == [[[0.0, 0.5]], [[0.0, 0.5]]]
+    plt.close(fig)
+
+
 def _interpolation_rows() -> pd.DataFrame:
     return pd.DataFrame({"alpha": [1.0, 0.0, 0.5], "iqa_srcc": [0.5, 0.3, 0.45], "noise_drop": [0.4, 0.1, 0.2],
                          "shape_bias": [0.2, 0.6, 0.4], "shape_bias_lo": [0.1, 0.5, 0.3],

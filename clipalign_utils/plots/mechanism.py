@@ -28,9 +28,10 @@ def setting_curves(means: pd.DataFrame, log_x: bool = True) -> plt.Figure:
                 continue
             chance = at_chance(rows, column)  # all False for a measure that is not a classifier's
             if chance.any():
-                marker = ax.scatter(rows.loc[chance, "epoch"], rows.loc[chance, column], s=16,
-                                    **hollow(colors[setting], "at chance (left out)"))
-                hollows.setdefault(ax, marker)
+                # one legend entry a panel, however many settings have such points
+                label = "_at chance" if ax in hollows else "at chance (left out)"
+                hollows.setdefault(ax, ax.scatter(rows.loc[chance, "epoch"], rows.loc[chance, column], s=16,
+                                                  **hollow(colors[setting], label)))
             rows = rows[~chance]
             ax.plot(rows["epoch"], rows[column], marker="o", ms=3, color=colors[setting], label=setting)
             ax.fill_between(rows["epoch"], rows[f"{column}_lo"], rows[f"{column}_hi"], color=colors[setting],
