@@ -271,6 +271,52 @@ def test_the_command_to_make_a_real_data_run_again_names_what_its_pages_were_giv
     assert "the pages ran with different values of `distance`: the command gives the first page's" in lines[-1]
 
 
+def _folder_of_runs(folder, trained: dict, elsewhere: list) -> None:
+    """A folder of runs (its runs.json, preset default): the runs clipalign trained (name: seed, a train_params.json)
+    and open_clip_train's logs put beside them (a params.txt without a seed, no training record of ours)."""
+    folder.mkdir()
+    (folder / "runs.json").write_text(json.dumps({"preset": "default", "runs": list(trained)}))
+    for name, seed in trained.items():
+        (folder / name / "checkpoints").mkdir(parents=True)
+        (folder / name / "train_params.json").write_text(json.dumps({"seed": seed, "model": "tiny"}))
+    for name in elsewhere:
+        (folder / name / "checkpoints").mkdir(parents=True)
+        (folder / name / "params.txt").write_text("model: clipalign-tiny\nforce_image_size: 32\n")
+
+
+def test_the_command_to_make_a_folder_again_makes_only_the_runs_clipalign_trained(tmp_path):
+    """An audit: a folder of runs holding open_clip_train's logs too had `--seeds 2 None 10` in its command (run
+    identities without a seed); a first run trained elsewhere made it `--checkpoints SOURCE`, one trajectory."""
+    from clipalign_utils.orchestration.book import _reproduce_lines
+
+    folder = tmp_path / "mixed"
+    _folder_of_runs(folder, {"tiny-seed2": 2, "tiny-seed10": 10}, ["logs"])
+    for trained in ("tiny-seed2", "logs"):  # the book's pages 1–4 from either
+        assert _reproduce_lines(folder, folder / trained)[3:] == [
+            "bash scripts/setup.sh && .venv/bin/clipalign run --preset default --seeds 2 10 --out runs/mixed", "```",
+            "", "(the command does not make the run `logs`: it was trained elsewhere, and its page 1 names its "
+                "source.)"]
+    _folder_of_runs(tmp_path / "two", {"tiny-seed0": 0, "tiny-seed1": 1, "tiny-seed2": 2}, ["a-logs", "b-logs"])
+    assert _reproduce_lines(tmp_path / "two", tmp_path / "two" / "tiny-seed0")[3:] == [
+        "bash scripts/setup.sh && .venv/bin/clipalign run --preset default --out runs/two", "```", "",
+        "(the command does not make the runs `a-logs` and `b-logs`: they were trained elsewhere, and each one's "
+        "page 1 names its source.)"]
+
+
+def test_the_command_to_make_a_folder_of_runs_all_trained_elsewhere_again_analyses_them_where_they_lie(tmp_path):
+    """No run of the folder is clipalign's: no seed makes one, and each streamed with --checkpoints would be a page
+    of the folder's book, not one of its runs (none to synthesise). The command analyses the logs in place."""
+    from clipalign_utils.orchestration.book import _reproduce_lines
+
+    folder = tmp_path / "logs"
+    _folder_of_runs(folder, {}, ["a", "b", "c"])
+    assert _reproduce_lines(folder, folder / "a")[3:] == [
+        "bash scripts/setup.sh && .venv/bin/clipalign run --preset default "
+        "--only iqa,shape,noise,similarity,saliency,tradeoff --out runs/logs", "```", "",
+        "(`runs/logs` must hold the runs `a`, `b` and `c` first: they were trained elsewhere, and each one's page 1 "
+        "names its source.)"]
+
+
 def test_the_intro_table_shows_what_a_page_read_and_no_dataset_folder_in_full():
     from clipalign_utils.orchestration.book import _shown_parameters
 

@@ -320,14 +320,19 @@ def _reproduce_lines(run_dir: Path, trained: Path) -> list[str]:
     """How to make this book's run again: ``clipalign run`` with the run's preset and the values its pages
     were given beyond it (``-p``, from the records of the run and, for a folder of runs, of the folder; the
     parameters each page's notebook declares; a dataset's root shown as PATH, the reader's copy), the seed of
-    a single run or a folder's seeds and scales, a trajectory's source for a run trained elsewhere, and the
+    a single run or a folder's seeds and scales (of the runs clipalign trained; a note names the others), a
+    trajectory's source for a run trained elsewhere, the analyses of a folder whose every run was, and the
     optional steps it ran as a second command."""
     from .. import record
     from ..config import MULTI_RUN_PRESETS, PRESETS, format_value
-    from ..results import run_identity
+    from ..results import run_identity, run_labels
     from .pipeline import declared_parameters
 
     elsewhere, folder = trained_elsewhere(trained), trained != run_dir
+    runs = [run.path for run in RunDir(run_dir).runs()] if folder else [trained]
+    # open_clip_train's logs put in a folder of runs: no seed or scale of ours makes them again
+    others = [label for label, path in zip(run_labels(runs), runs) if trained_elsewhere(path)]
+    none_ours = len(others) == len(runs)
     entries = list(record.read(trained).get("steps", {}).items())
     if folder:
         entries += list(record.read(run_dir).get("steps", {}).items())
@@ -342,7 +347,7 @@ def _reproduce_lines(run_dir: Path, trained: Path) -> list[str]:
             if (key not in declared or where not in (record.GIVEN, record.CARRIED)
                     or key in record.MACHINE_KEYS or key in ("run_dir", "run_dirs", "preset")):
                 continue
-            if name != "train" and key in record.TRAINING_KEYS and not (key == "model" and elsewhere):
+            if name != "train" and key in record.TRAINING_KEYS and not (key == "model" and none_ours):
                 continue  # the run's training settings: its training page's entry says which were given
             if name == "train" and (key == "seed" or (folder and key == "model")):
                 continue  # a run's seed, a folder's seeds and scales: options of their own below
@@ -352,18 +357,23 @@ def _reproduce_lines(run_dir: Path, trained: Path) -> list[str]:
             values.setdefault(key, value)
     preset = record.run_preset(run_dir)
     options = [f"--preset {preset}"]
-    if elsewhere:
-        options.append("--checkpoints SOURCE")  # page 1 names it
-    elif not folder and RunDir(trained).train_record.exists():
-        options.append(f"-p seed={json.loads(RunDir(trained).train_record.read_text())['seed']}")
-    elif folder:  # a folder of runs: its seeds and scales, where the preset's are others
-        identities = [run_identity(run.path) for run in RunDir(run_dir).runs()]
-        runs = MULTI_RUN_PRESETS.get(preset, {})
-        preset_runs = {"seed": runs.get("seeds", ()), "scale": runs.get("scales", (PRESETS[preset]["model"],))}
+    if folder and none_ours:
+        # each run's logs analysed where they lie: streamed with --checkpoints instead, a trajectory is a page
+        # of the folder's book, not one of its runs (RunDir.runs), so the folder would have none to synthesise
+        options.append(f"--only {','.join(registry.analyses_and_synthesis())}")
+    elif folder:  # a folder of runs: the seeds and scales of those clipalign trained, where the preset's are others
+        identities = [run_identity(path) for path in runs if not trained_elsewhere(path)]
+        preset_plan = MULTI_RUN_PRESETS.get(preset, {})
+        preset_runs = {"seed": preset_plan.get("seeds", ()),
+                       "scale": preset_plan.get("scales", (PRESETS[preset]["model"],))}
         for option, key in (("--seeds", "seed"), ("--scales", "scale")):
             values = tuple(dict.fromkeys(str(identity[key]) for identity in identities))
             if values != tuple(map(str, preset_runs[key])):
                 options.append(f"{option} {' '.join(values)}")
+    elif elsewhere:
+        options.append("--checkpoints SOURCE")  # page 1 names it
+    else:
+        options.append(f"-p seed={json.loads(RunDir(trained).train_record.read_text())['seed']}")
 
     def given_options(values: dict) -> list[str]:
         return ["-p " + shell_arg(f"{key}={'PATH' if key.endswith('_root') else format_value(value)}")
@@ -377,8 +387,15 @@ def _reproduce_lines(run_dir: Path, trained: Path) -> list[str]:
     notes = []
     if any(key.endswith("_root") for values in given.values() for key in values):
         notes.append("each `PATH` is your copy of that dataset, in its official layout, which `clipalign fetch` gets")
-    if elsewhere:
+    if elsewhere and not folder:
         notes.append("`SOURCE` is the trajectory page 1 names")
+    if folder and others:
+        quoted = [f"`{label}`" for label in others]
+        named = f"the runs {', '.join(quoted[:-1])} and {quoted[-1]}" if len(quoted) > 1 else f"the run {quoted[0]}"
+        source = ("they were trained elsewhere, and each one's page 1 names its source" if len(quoted) > 1
+                  else "it was trained elsewhere, and its page 1 names its source")
+        notes.append(f"`{out}` must hold {named} first: {source}" if none_ours
+                     else f"the command does not make {named}: {source}")
     if differing:
         notes.append(f"the pages ran with different values of {', '.join(f'`{k}`' for k in sorted(differing))}: "
                      "the command gives the first page's; re-run the others with `--only STEP -p NAME=VALUE`")
