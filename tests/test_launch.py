@@ -421,3 +421,70 @@ def test_a_job_that_ends_without_an_error_but_with_its_runs_unfinished_is_a_fail
         launch.launch(tmp_path, jobs, launch.check_launcher("local"), progress=False)
     assert submitted == []
     assert "[jobs] quiet: job 1 ended with its runs unfinished" in capsys.readouterr().err
+
+
+# A command with one local job whose page writes a table, then computes until it is interrupted; putting the run
+# back takes 1.5 s (as run_page does, a second Ctrl-C held back), longer than submitit's controller gives its
+# task after a Ctrl-C of its own before it kills it.
+_INTERRUPTED_COMMAND = """
+import dataclasses, os, signal, sys, time
+from pathlib import Path
+signal.signal(signal.SIGINT, signal.default_int_handler)  # a terminal's command (a pytest-xdist worker's: ignored)
+from clipalign_utils import cli
+from clipalign_utils.orchestration import launch, signals
+
+@dataclasses.dataclass(frozen=True)
+class Page(launch.RunJob):
+    def work(self):
+        table = Path(self.folder) / self.names[0] / "metrics" / "half.csv"
+        table.parent.mkdir(parents=True)
+        (Path(self.folder) / "task.pid").write_text(str(os.getpid()))
+        print(f"[run 1/1 {self.names[0]}] [1/6] train: 01_train -> {table.parent}", flush=True)
+        table.write_text("epoch\\n0\\n")
+        try:
+            time.sleep(60)
+        except KeyboardInterrupt:
+            with signals.deferred():
+                time.sleep(1.5)
+                table.unlink()
+            raise
+
+launch.run_jobs = lambda out, preset, seeds, scales, overrides, prefix="": [
+    Page(f"{prefix}tiny-seed0", str(Path(out).resolve()), preset, {}, None, None, ("tiny-seed0",))]
+sys.exit(cli.main(["run", "--preset", "smoke", "--seeds", "0", "--out", sys.argv[1], "--launcher", "local",
+                   "--no-book"]))
+"""
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(importlib.util.find_spec("submitit") is None, reason="submitit is not installed")
+def test_ctrl_c_stops_a_local_job_with_the_command_and_its_run_is_put_back(tmp_path):
+    """Ctrl-C reaches the command's process group, its local jobs included: one line says the job stopped in its
+    step and put its run back, status 130 as without a launcher, no process of the job left, nothing of the page
+    in the run (an audit: submitit's controller printed a traceback and killed the job a second later, half-way
+    through its put-back; the command said that its jobs kept running)."""
+    import signal
+    import subprocess
+    import sys
+
+    out = tmp_path / "runs"
+    root = os.path.dirname(os.path.dirname(cli.__file__))  # the job's process imports the package from here too
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [root, os.environ.get("PYTHONPATH")]))}
+    command = subprocess.Popen([sys.executable, "-c", _INTERRUPTED_COMMAND, str(out)], env=env, text=True,
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True)
+    deadline = time.monotonic() + 60
+    while not (out / "tiny-seed0" / "metrics" / "half.csv").exists() and command.poll() is None:
+        assert time.monotonic() < deadline, "the job never started its page"
+        time.sleep(0.05)
+    job = psutil.Process(int(json.loads((out / "jobs.json").read_text())["runs/tiny-seed0"]["job_id"]))
+    processes = [job, psutil.Process(int((out / "task.pid").read_text()))]
+    os.killpg(command.pid, signal.SIGINT)  # as a terminal's Ctrl-C
+    stdout, stderr = command.communicate(timeout=60)
+    assert command.returncode == 130, stderr
+    assert stderr.splitlines() == ["clipalign: interrupted: its local job stopped with it (runs/tiny-seed0 in train): "
+                                   "the step it was running left the run as it was before that step (finished steps "
+                                   "stay); the same command carries on"], stderr
+    assert not (out / "tiny-seed0" / "metrics" / "half.csv").exists()
+    psutil.wait_procs(processes, timeout=5)
+    assert not [process for process in processes if process.is_running()
+                and process.status() != psutil.STATUS_ZOMBIE]

@@ -329,7 +329,9 @@ def main(argv: list[str] | None = None) -> int:
                 args.command, STEP_PUT_BACK)
             if args.command == "fetch" and interruption.args:  # what the fetch kept for the next one to resume
                 done = str(interruption.args[0])
-            if getattr(args, "launcher", None) is not None:  # the jobs are processes (or SLURM jobs) of their own
+            if getattr(args, "launcher", None) is not None and interruption.args:  # what its local jobs did
+                done = str(interruption.args[0])
+            elif getattr(args, "launcher", None) is not None:  # the jobs are processes (or SLURM jobs) of their own
                 done = ("any jobs it had submitted keep running (their logs are in --out's jobs/); the same command "
                         "again waits for them, resubmits what did not finish, then compares")
             print(f"clipalign: {stopped.get('by', 'interrupted')}: {done}", file=sys.stderr)

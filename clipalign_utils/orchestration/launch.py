@@ -14,14 +14,18 @@ sweep's. ``OUT/jobs.json`` records
 every job (id, launcher, log paths); the logs are in ``OUT/jobs/``. The command waits, with progress, then
 runs the ordinary command, whose runs are all complete by then, so only the comparisons and the book are
 left. With ``--no-wait`` it submits and returns; the same command later resubmits only unfinished runs
-whose job is not still running, and finishes the comparison once none is left.
+whose job is not still running, and finishes the comparison once none is left. Ctrl-C (or SIGTERM) while it
+waits stops its local jobs with it, each putting its run back as a step stopped without a launcher does; SLURM's
+jobs keep running.
 """
 from __future__ import annotations
 
 import importlib.util
 import json
 import os
+import re
 import shutil
+import signal
 import sys
 import time
 from dataclasses import dataclass, replace
@@ -31,11 +35,13 @@ from ..errors import ParameterError
 from ..io import write_json
 from ..layout import RunDir
 from ..cores import threads_per_process
+from .signals import handled
 
 LAUNCHERS = ("local", "slurm")
 JOBS_RECORD = "jobs.json"
 JOBS_FOLDER = "jobs"
 POLL_SECONDS = 2.0
+STOP_WAIT_S = 30.0  # how long an interrupted command waits for its local jobs to put their runs back
 
 
 @dataclass(frozen=True)
@@ -85,6 +91,13 @@ def check_launcher(name: str | None, partition: str | None = None, gpus_per_job:
     return Launcher(name, partition, gpus_per_job or 0, timeout_min or Launcher.timeout_min, not no_wait)
 
 
+def _interrupted_once(signum, frame):
+    """A local job's Ctrl-C: the terminal's, then the command's own (:func:`_stop_local`) while the job puts its
+    run back; the first is enough."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    raise KeyboardInterrupt
+
+
 class _Job:
     """What a job of either kind does in its process: take its share of the threads, then its ``work``;
     its runs are ``names`` in ``folder``, finished once each has executed every one of its ``steps``."""
@@ -97,7 +110,20 @@ class _Job:
         """The job's work, in the job's process."""
         if self.threads:  # read by torch where it starts, here and in every kernel this job starts
             os.environ["OMP_NUM_THREADS"] = os.environ["MKL_NUM_THREADS"] = str(self.threads)
-        self.work()
+        if signal.getsignal(signal.SIGINT) == signal.SIG_IGN:  # a local job: its controller was started ignoring it
+            signal.signal(signal.SIGINT, _interrupted_once)
+        try:
+            self.work()
+        except KeyboardInterrupt:
+            import logging
+
+            from .ranks import STEP_PUT_BACK
+
+            # nbclient's cell task dies with its kernel; asyncio would print it at exit as "never retrieved"
+            # (its "Kernel died" the log's last line, which the next command quotes)
+            logging.getLogger("asyncio").setLevel(logging.CRITICAL)
+            print(f"clipalign: interrupted: {STEP_PUT_BACK}", file=sys.stderr, flush=True)
+            raise SystemExit(130) from None  # no traceback: the line above ends the log
         return self.key
 
     @property
@@ -243,15 +269,14 @@ def _reason(error: BaseException | None) -> str:
 
 def launch(out: str | Path, jobs: list[Job | RunJob], launcher: Launcher, progress: bool = True) -> bool:
     """Submit every unfinished job whose earlier job is not still running; wait for them unless
-    ``launcher.wait`` is off. True when every job's runs are finished (the comparison may run)."""
-    from tqdm.auto import tqdm
-
+    ``launcher.wait`` is off. True when every job's runs are finished (the comparison may run). Interrupted
+    while its local jobs run, it stops them (each puts its run back) and raises KeyboardInterrupt saying so."""
     out = Path(out).resolve()
     record_path = out / JOBS_RECORD
     recorded = json.loads(record_path.read_text()) if record_path.exists() else {}
     folder = out / JOBS_FOLDER
     executor = launcher.executor(folder)
-    submitted, waiting, to_submit = {}, [], []
+    submitted, waiting, to_submit = {}, [], []  # submitted: this command's jobs, key: (job, submitit's handle)
     for job in jobs:
         if job.finished():
             print(f"[jobs] {job.key}: skip: complete", flush=True)
@@ -274,8 +299,29 @@ def launch(out: str | Path, jobs: list[Job | RunJob], launcher: Launcher, progre
     # after an interruption trains on as many threads as before (a run's numbers depend on it, in the low
     # bits that training amplifies).
     threads = threads_per_process(len(jobs)) if launcher.name == "local" else 0
+    try:
+        return _submit_and_wait(out, jobs, launcher, executor, to_submit, submitted, waiting, recorded, threads,
+                                progress)
+    except KeyboardInterrupt:
+        if launcher.name != "local" or not launcher.wait:
+            raise
+        # Ctrl-C reached the local jobs too (the terminal's process group), or will (_stop_local): the command
+        # says what became of them, not that they keep running
+        raise KeyboardInterrupt(_stop_local(out, recorded, submitted, waiting)) from None
+
+
+def _submit_and_wait(out: Path, jobs: list, launcher: Launcher, executor, to_submit: list, submitted: dict,
+                     waiting: list, recorded: dict, threads: int, progress: bool) -> bool:
+    from tqdm.auto import tqdm
+
+    record_path = out / JOBS_RECORD
+    folder = out / JOBS_FOLDER
     for job in to_submit:
-        handle = executor.submit(replace(job, threads=threads).run)
+        # A local job's controller (submitit's) is started ignoring Ctrl-C: on its own it would print a traceback
+        # and SIGKILL its job a second later, half-way through putting the job's run back. The job itself
+        # answers Ctrl-C again (_Job.run).
+        with handled(signal.SIG_IGN, (signal.SIGINT,) if launcher.name == "local" else ()):
+            handle = executor.submit(replace(job, threads=threads).run)
         submitted[job.key] = (job, handle)
         recorded[job.key] = {"job_id": str(handle.job_id), "launcher": launcher.name, "runs": list(job.names),
                              "stdout": os.path.relpath(handle.paths.stdout, out),
@@ -364,3 +410,66 @@ def runs_on(launcher: Launcher, out: str | Path, preset: str, seeds: list[int] |
     drivers = sweep_jobs(out / DRIVERS_FOLDER, preset, {**SWEEP_PRESETS[preset], **overrides}, True,
                          prefix=f"{DRIVERS_FOLDER}/")
     return launch(out, drivers, launcher, progress)
+
+
+def _stop_local(out: Path, recorded: dict, submitted: dict, waiting: list) -> str:
+    """This command's local jobs still running, stopped as the command is: each job's task sent Ctrl-C (a second
+    one, where the terminal's reached it: it ignores that), given STOP_WAIT_S to put its run back, then killed with
+    its controller (the next command puts back what a killed page left). What became of them, in the words of
+    the command's line."""
+    import psutil
+
+    from .ranks import STEP_PUT_BACK
+
+    controllers = {}
+    for key, (_, handle) in submitted.items():
+        try:
+            controller = psutil.Process(int(handle.job_id))
+            if controller.status() == psutil.STATUS_ZOMBIE:  # ended before the interruption
+                continue
+            controllers[key] = controller
+            for task in controller.children():
+                task.send_signal(signal.SIGINT)
+        except (psutil.Error, ValueError):
+            pass
+    deadline = time.monotonic() + STOP_WAIT_S
+    stopped, killed = [], []
+    for key, controller in controllers.items():
+        try:
+            controller.wait(max(0.0, deadline - time.monotonic()))
+            stopped.append(key)
+        except psutil.TimeoutExpired:
+            killed.append(key)
+            for process in [*controller.children(recursive=True), controller]:
+                try:
+                    process.kill()
+                except psutil.Error:
+                    pass
+        except psutil.Error:
+            stopped.append(key)
+    said = []
+    if stopped:
+        steps = [f"{key} in {step}" if (step := _step_running(out / recorded[key]["stdout"])) else key
+                 for key in stopped]
+        said.append(f"its local job{'s' if len(stopped) > 1 else ''} stopped with it ({', '.join(steps)}): "
+                    f"{STEP_PUT_BACK}")
+    if killed:
+        said.append(f"{', '.join(killed)}: not stopped within {STOP_WAIT_S:.0f} s, so killed; the same command puts "
+                    f"back what a killed page left, and carries on")
+    if waiting:
+        said.append(f"the jobs an earlier command submitted keep running ({', '.join(job.key for job in waiting)})")
+    return "; ".join(said) or "none of its jobs was running; the same command carries on"
+
+
+_STEP_LINE = re.compile(r"\[\d+/\d+\] ([\w-]+)(: \S+ -> | done in )")
+
+
+def _step_running(log: Path) -> str | None:
+    """The step a job's stdout log last started and did not finish ("[run 1/1 x] [1/6] train: 01_train -> …"), if
+    any."""
+    try:
+        lines = log.read_text(errors="replace").splitlines()
+    except OSError:
+        return None
+    found = [match for line in lines if (match := _STEP_LINE.search(line))]
+    return found[-1].group(1) if found and found[-1].group(2) != " done in " else None
