@@ -127,11 +127,21 @@ def test_the_intro_names_the_pages_shown_recorded_and_in_placeholder_by_chapter(
         f"This build ran no sweep: page 6 shows the one recorded in `book/recorded/06_sweep/` (measured at commit "
         f"`{sweep}`; the page says how).\n\nThis build ran no experiment: page 9 shows the one recorded in "
         f"`book/recorded/09_quality_experiment/` (measured at commit `{experiment}`; the page says how).\n\n"
-        "This build produced no page 10, a public CLIP trajectory analysed from its source (clipalign run "
-        "--checkpoints; a page when the build holds one); no page 11, weight interpolation between an early and a "
-        "late checkpoint (clipalign run --out FOLDER --only interpolation): each of these pages says what it shows "
+        "This build produced no page 10, a public CLIP trajectory analysed from its source (`clipalign run "
+        "--checkpoints`; a page when the build holds one); no page 11, weight interpolation between an early and a "
+        "late checkpoint (`clipalign run --out FOLDER --only interpolation`): each of these pages says what it shows "
         "in its place (results recorded in the repository, or none) and how to produce its own.\n\n| | |")
     assert "-p seed=0" in text  # a run of its own: its seed in the command that makes it again
+
+
+def test_every_command_in_a_page_description_is_code():
+    """The intro prints the descriptions in Markdown: outside backticks MyST makes `--only` "–only", which a
+    reader pasting the command gets wrong."""
+    from clipalign_utils import registry
+
+    for name, page in registry.pages().items():
+        prose = re.sub(r"`[^`]*`", "", page.description)
+        assert "clipalign" not in prose and "--" not in prose, name
 
 
 def test_the_intro_names_where_inner_sweep_and_experiment_pages_come_from(tmp_path):
@@ -154,6 +164,35 @@ def test_the_intro_table_shows_the_values_a_page_was_given_without_the_run_dir(t
         "not_declared": 1}, "sources": {}}}}))
     assert ("| `02_iqa_alignment` | `preset=default`, `distance=cosine`, `iqa_root=…/kadid10k`; executed in 11 s |"
             in _summary(run))
+
+
+def test_the_intro_table_shows_list_values_as_p_takes_them(tmp_path):
+    """0.02,0.05 as the notebook pages and `-p` write them, not a Python list's [0.02, 0.05]."""
+    run = _run(tmp_path / "r", 0)
+    _nb(run / "notebooks" / f"{SYNTHESIS}.ipynb", 1.0, run)
+    (run / "train_params.json").write_text(json.dumps({"seed": 0, "early_checkpoints": [0.125, 0.25, 0.5, 0.75]}))
+    (run / "record.json").write_text(json.dumps({"steps": {
+        "iqa": {"preset": "default", "parameters": {"iqa_levels": [1, 2, 3, 4, 5]}, "sources": {}},
+        "noise": {"preset": "default", "parameters": {"sigmas": [0.02, 0.05, 0.1, 0.2]}, "sources": {}}}}))
+    text = _summary(run)
+    assert "| `02_iqa_alignment` | `preset=default`, `iqa_levels=1,2,3,4,5`; executed in 11 s |" in text
+    assert "| `04_noise_robustness` | `preset=default`, `sigmas=0.02,0.05,0.1,0.2`; executed in 13 s |" in text
+    assert "| training | `seed=0`, `early_checkpoints=0.125,0.25,0.5,0.75` |" in text
+
+
+def _prose(name):
+    """A page of the book's prose, its lines joined as Markdown reads them."""
+    return " ".join((REPO_ROOT / "book" / name).read_text().split())
+
+
+def test_the_intro_scope_holds_for_a_build_of_one_scale():
+    assert ("three analyses and their synthesis, over seeds and, where a build has several, model scales, with "
+            "distances measured as the authors do") in _prose("intro.md")
+
+
+def test_the_scale_page_says_what_the_default_run_leaves_out_without_a_dangling_neither():
+    assert ("budget on two CPU cores; `--scales` adds others. The default run leaves out the sweep behind page 6, "
+            "*What drives the trade-off?* (one training") in _prose("scale.md")
 
 
 def _files(stage):

@@ -201,7 +201,9 @@ def test_the_texture_correlation_sentences_read_that_factors_rows_measure_by_mea
                      f"({n - 1 - i} → {n - i})" for i, m in enumerate(sweep_page.TEXTURE_MEASURES)]
     assert lines[0].startswith("as texture_correlation goes 0.5 → 0.95, strongest texture bias in the first epoch ")
     absent = sweep_page.texture_correlation_sentences(pd.DataFrame(rows[:n]))
-    assert absent[0].startswith("this sweep does not vary texture_correlation alone")
+    # a command in backticks: said as Markdown, --out would read "–out"
+    assert absent == ["this sweep does not vary texture_correlation alone; run one that does, e.g. "
+                      "`clipalign sweep -p texture_correlation=0.5,0.8,0.95 --out runs/texture_correlation`"]
     assert sweep_page.texture_correlation_sentences(pd.DataFrame(columns=["factor"])) == absent
 
 
@@ -223,6 +225,21 @@ def test_two_checkpoints_above_chance_leave_the_pooled_link_undetermined():
     assert lines[2] == ("undetermined: fewer than 3 checkpoints are above chance both on clean images and on the "
                         "cue-conflict decisions")
     assert len(lines) == 3
+
+
+def test_the_settings_left_out_are_told_apart_though_their_labels_hold_commas():
+    from clipalign_utils.steps.sweep import page as sweep_page
+
+    names = ["base", "sigmas=0.01,0.02,0.05", "sigmas=0.1,0.2,0.4"]
+    settings = pd.DataFrame({"setting": names, "sigmas": ["0.02,0.05,0.1,0.2", "0.01,0.02,0.05", "0.1,0.2,0.4"]})
+    summary = pd.DataFrame({"setting": names, "final_texture_bias": 0.5, "noise_drop_final": 0.3})
+    table = pd.DataFrame({"setting": names * 2, "shape_bias": 0.5, "noise_drop": 0.3, "shape_at_chance": False,
+                          "at_chance": False})
+    lines = sweep_page.shape_noise_sentences({"sweep_summary": summary, "sweep_checkpoints": table},
+                                             {"settings": settings, "factors": ["sigmas"],
+                                              "reference": {"sigmas": "0.02,0.05,0.1,0.2"}},
+                                             {"n_perm": 20, "eval_seed": 0})
+    assert lines[0] == "left out (noise drop measured at other sigmas): sigmas=0.01,0.02,0.05; sigmas=0.1,0.2,0.4"
 
 
 def test_the_factor_figure_is_none_when_no_parameter_varies_alone(monkeypatch):

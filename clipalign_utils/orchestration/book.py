@@ -245,6 +245,8 @@ def _recorded_line(page: str) -> str:
 def _run_summary(run_dir: Path, sources: dict[str, Path], trained: Path, recorded_pages=(), placeholders=()) -> str:
     """Markdown describing which run produced the pages: preset, model, timings, checkpoints; and which pages
     this build did not produce (``recorded_pages``: shown as recorded; ``placeholders``: in their stead)."""
+    from ..config import format_value  # values as -p takes them (0.02,0.05, not a list's repr)
+
     per_run, synthesis = _step_pages()
     lines = []
     if trained != run_dir:
@@ -288,12 +290,13 @@ def _run_summary(run_dir: Path, sources: dict[str, Path], trained: Path, recorde
     for name, notebook in sources.items():
         duration = json.loads(notebook.read_text())["metadata"].get("papermill", {}).get("duration")
         took = f"{duration:.0f} s" if isinstance(duration, (int, float)) else "?"
-        shown = ", ".join(f"`{k}={v}`" for k, v in _shown_parameters(name, _recorded_parameters(notebook, name)).items())
+        shown = ", ".join(f"`{k}={format_value(v)}`"
+                          for k, v in _shown_parameters(name, _recorded_parameters(notebook, name)).items())
         lines.append(f"| `{name}` | {shown + '; ' if shown else ''}executed in {took} |")
     train_params = RunDir(trained).train_record
     if train_params.exists():
         record = json.loads(train_params.read_text())
-        lines.append("| training | " + ", ".join(f"`{k}={v}`" for k, v in record.items()) + " |")
+        lines.append("| training | " + ", ".join(f"`{k}={format_value(v)}`" for k, v in record.items()) + " |")
     if trained_elsewhere(trained):  # a streamed run's checkpoints may lie elsewhere, or be measured and gone
         from ..checkpoints import run_files
 

@@ -57,5 +57,5 @@ STEP = register(Step(
 
 # A build without the step's executed page shows the recorded results (:mod:`.placeholder`).
 register_page(Page(NOTEBOOK, "weight interpolation between an early and a late checkpoint "
-                              "(clipalign run --out FOLDER --only interpolation)",
+                              "(`clipalign run --out FOLDER --only interpolation`)",
                     placeholder="clipalign_utils.steps.interpolation.placeholder:text"))

@@ -4,5 +4,5 @@ scaling-laws release, or any source ``clipalign run --checkpoints`` takes) analy
 from ...registry import Page, register_page
 
 register_page(Page("10_real_clip", "a public CLIP trajectory analysed from its source "
-                                    "(clipalign run --checkpoints; a page when the build holds one)",
+                                    "(`clipalign run --checkpoints`; a page when the build holds one)",
                     placeholder="clipalign_utils.steps.real_clip.placeholder:text"))

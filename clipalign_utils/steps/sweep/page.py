@@ -37,7 +37,7 @@ def texture_correlation_sentences(effects: pd.DataFrame) -> list[str]:
     """How the early texture bias and the IQA peak move as texture_correlation varies alone."""
     if effects.empty or "texture_correlation" not in set(effects["factor"]):
         return ["this sweep does not vary texture_correlation alone; run one that does, e.g. "
-                "clipalign sweep -p texture_correlation=0.5,0.8,0.95 --out runs/texture_correlation"]
+                "`clipalign sweep -p texture_correlation=0.5,0.8,0.95 --out runs/texture_correlation`"]
     lines = []
     for measure_name in TEXTURE_MEASURES:
         row = effects[(effects["factor"] == "texture_correlation") & (effects["measure"] == measure_name)].iloc[0]
@@ -66,7 +66,8 @@ def shape_noise_sentences(tables: dict, data: dict, params: dict) -> list[str]:
     every checkpoint (a permutation test, descriptive)."""
     comparable = comparable_settings(data)
     left_out = [s for s in data["settings"]["setting"] if s not in comparable]
-    lines = [f"left out (noise drop measured at other sigmas): {', '.join(left_out)}"] if left_out else []
+    # "; ": a setting's label can hold commas (sigmas=0.01,0.02,0.05; a grid's "sigmas=…, epochs=12")
+    lines = [f"left out (noise drop measured at other sigmas): {'; '.join(left_out)}"] if left_out else []
     summary, table = tables["sweep_summary"], tables["sweep_checkpoints"]
     # (a last checkpoint at chance has no final texture bias or noise drop: out of the count too)
     final = summary[summary["setting"].isin(comparable)].dropna(subset=["noise_drop_final", "final_texture_bias"])
