@@ -20,7 +20,12 @@ def show(rich, plain: str) -> None:
 
 def counted(n: int, noun: str) -> str:
     """"1 run", "3 runs": ``n`` and ``noun``, plural unless n is 1."""
-    return f"{n} {noun}{'' if n == 1 else 's'}"
+    return f"{n} {plural(n, noun)}"
+
+
+def plural(n: int, noun: str) -> str:
+    """``noun``, plural unless n is 1 ("column", "columns"): a count said by the list that follows it."""
+    return noun if n == 1 else f"{noun}s"
 
 
 def say(text) -> None:
@@ -50,8 +55,8 @@ def early_peak_test_sentences(test, what: str, items: str, early_fraction: float
     final_value, n_items) read against 0: ``what`` names the measure, ``items`` what was resampled.
     ``peak_epoch``: where the whole curve peaks; an interval above 0 reads as an early peak only when that
     lies in the early window, as the synthesis' claim judges it (page 5)."""
-    lines = [f"early window: 0 < epoch ≤ {early_fraction:g} × {test['final_epoch']:g} = "
-             f"{test['early_end']:g} ({counted(int(test['n_early']), 'checkpoint')})"]
+    lines = [f"early window: 0 < epoch ≤ {early_fraction:.3g} × {test['final_epoch']:g} = "
+             f"{test['early_end']:.3g} ({counted(int(test['n_early']), 'checkpoint')})"]
     if int(test["n_early"]) and not math.isfinite(float(test["early_peak_value"])):
         lines.append(f"{what} is undefined at every early checkpoint: no early-peak test")
     elif int(test["n_early"]):

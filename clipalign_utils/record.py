@@ -44,6 +44,7 @@ from .data.world import QUALITY_FAMILIES
 from .errors import ParameterError, shell_arg
 from .io import BEFORE_TABLES, table_key, write_json
 from .layout import KIND_RECORDS, PARAMS_TXT, TRAIN_RECORD, RunDir, image_size_of, read_params_txt, runs_in
+from .prose import plural
 
 
 @dataclass(frozen=True)
@@ -189,7 +190,8 @@ def resolve(run_dir: str | Path | None, preset: str, given: Mapping[str, Any] | 
     given = {k: v for k, v in (given or {}).items() if v is not None}
     unknown = sorted(set(given) - set(defaults))
     if unknown:
-        raise ParameterError(f"unknown parameter(s) {', '.join(unknown)}; known: {', '.join(sorted(defaults))}")
+        raise ParameterError(f"unknown {plural(len(unknown), 'parameter')} {', '.join(unknown)}; "
+                             f"known: {', '.join(sorted(defaults))}")
     recorded, where = recorded_training(run_dir) if run_dir is not None else ({}, None)
     chosen, sources = {}, {}
     for name, value in recorded.items():

@@ -32,6 +32,7 @@ from types import MappingProxyType
 from typing import Any, Callable, Collection, Iterator, Mapping
 
 from .errors import ParameterError
+from .prose import plural
 
 # Parameters the notebooks declare for papermill that a command sets itself: a -p would be dropped or contradict it.
 SET_BY_COMMAND = {"run_dir": "--out", "preset": "--preset", "checkpoints": "--checkpoints", "at_epochs": "--at-epochs",
@@ -241,7 +242,8 @@ def discover() -> None:
 def _check_depends(step: Step) -> None:
     unknown = [d for d in step.depends if d not in _REGISTRY]
     if unknown:
-        raise ParameterError(f"step {step.name!r} depends on unregistered step(s) {', '.join(unknown)}")
+        raise ParameterError(f"step {step.name!r} depends on unregistered {plural(len(unknown), 'step')} "
+                             f"{', '.join(unknown)}")
 
 
 def _registry() -> dict[str, Step]:
@@ -267,11 +269,13 @@ def register(step: Step, replace: bool = False) -> Step:
     taken = {t.name: s.name for s in others for t in s.tables}
     clash = [t.name for t in step.tables if t.name in taken]
     if clash:
-        raise ParameterError(f"step {step.name!r}: table(s) {', '.join(clash)} belong to another step")
+        which = f"table {clash[0]} belongs" if len(clash) == 1 else f"tables {', '.join(clash)} belong"
+        raise ParameterError(f"step {step.name!r}: {which} to another step")
     declared = {name: s.name for s in others for name in s.parameters}
     clash = [name for name in step.parameters if name in declared]
     if clash:
-        raise ParameterError(f"step {step.name!r}: parameter(s) {', '.join(clash)} are declared by another step")
+        which = f"parameter {clash[0]} is" if len(clash) == 1 else f"parameters {', '.join(clash)} are"
+        raise ParameterError(f"step {step.name!r}: {which} declared by another step")
     _REGISTRY[step.name] = step
     VERSION[0] += 1
     return step

@@ -135,7 +135,7 @@ say(tradeoff_page.plane_sentences(plane, params))
 
 # %%
 say(results.evaluation_sentence(run_dirs))
-display(tables["tradeoff_verdicts"])
+display(tradeoff_page.verdict_table(tables["tradeoff_verdicts"]))
 
 # %%
 write_tables(tables, run_dir)

@@ -292,16 +292,16 @@ def test_early_peak_sentences(lo, hi, peak_epoch, verdict):
                           "epoch": [0.0, 0.5, 1.0, 2.0],
                           "srcc": [0.6 if peak_epoch == 0.0 else 0.2, 0.5, 0.55 if peak_epoch == 1.0 else 0.45, 0.4]})
     assert iqa_page.early_peak_sentences({"iqa": curve, "iqa_peak": pd.DataFrame([test])}) == [
-        "early window: 0 < epoch ≤ 0.333333 × 2 = 0.666667 (1 checkpoint)",
+        "early window: 0 < epoch ≤ 0.333 × 2 = 0.667 (1 checkpoint)",
         f"best early SRCC 0.500 (epoch 0.5) − final 0.400 = 0.100, paired 95 % interval [{lo:.3f}, {hi:.3f}] "
         f"over 3 references: {verdict}"]
     empty = {**test, "n_early": 0, "early_drop": np.nan, "lo": np.nan, "hi": np.nan}
     assert iqa_page.early_peak_sentences({"iqa": curve, "iqa_peak": pd.DataFrame([empty])}) == [
-        "early window: 0 < epoch ≤ 0.333333 × 2 = 0.666667 (0 checkpoints)"]
+        "early window: 0 < epoch ≤ 0.333 × 2 = 0.667 (0 checkpoints)"]
     # checkpoints in the window, none with a value: no test, said so (a review found nan printed as one)
     undefined = {**empty, "n_early": 2, "early_peak_epoch": np.nan, "early_peak_srcc": np.nan}
     assert iqa_page.early_peak_sentences({"iqa": curve, "iqa_peak": pd.DataFrame([undefined])}) == [
-        "early window: 0 < epoch ≤ 0.333333 × 2 = 0.666667 (2 checkpoints)",
+        "early window: 0 < epoch ≤ 0.333 × 2 = 0.667 (2 checkpoints)",
         "SRCC is undefined at every early checkpoint: no early-peak test"]
 
 
@@ -313,7 +313,7 @@ def test_a_curve_peaking_at_the_early_windows_last_epoch_reads_as_an_early_peak(
     curve = pd.DataFrame({"checkpoint": [f"epoch_{e}" for e in range(4)], "distortion": "all",
                           "epoch": [0.0, 1.0, 2.0, 3.0], "srcc": [0.2, 0.6, 0.5, 0.4]})
     assert iqa_page.early_peak_sentences({"iqa": curve, "iqa_peak": pd.DataFrame([test])}) == [
-        "early window: 0 < epoch ≤ 0.333333 × 3 = 1 (1 checkpoint)",
+        "early window: 0 < epoch ≤ 0.333 × 3 = 1 (1 checkpoint)",
         "best early SRCC 0.600 (epoch 1) − final 0.400 = 0.200, paired 95 % interval [0.050, 0.300] over 3 "
         "references: above 0 — an early peak and a decline"]
 
@@ -391,7 +391,11 @@ def test_layer_sentences():
 def test_data_sentences_on_tid2013(tid2013_data, tmp_path):
     assert iqa_page.describe_data(_run(tmp_path), tid2013_data, {"distance": "euclidean"}) == [
         "3 checkpoints of clipalign-tiny (32 px input); dataset tid2013: 27 distorted images of 3 references, 3 distortion types, "
-        "levels 1, 2, 3; distance: euclidean; iqa_resize: patches (1 patch(es) per image, downsampling 1×)"]
+        "levels 1, 2, 3; distance: euclidean; iqa_resize: patches (1 patch per image, downsampling 1×)"]
+    with pytest.MonkeyPatch.context() as patch:  # several patches per image: the plural
+        patch.setattr(type(tid2013_data), "patches_per_image", property(lambda data: 4))
+        assert iqa_page.describe_data(_run(tmp_path), tid2013_data, {"distance": "euclidean"})[0].endswith(
+            "iqa_resize: patches (4 patches per image, downsampling 1×)")
     assert iqa_page.ground_truth_sentences(tid2013_data) == [
         "quality scores: mean opinion scores (MOS) of human observers, Ponomarenko et al. (2015)"]
     medians = [np.median([tid2013_mos(r, d, level) for r in (1, 2, 3) for d in (1, 8, 10)]) for level in (1, 2, 3)]

@@ -436,8 +436,8 @@ def test_peak_claim_names_its_interval_over_seeds_and_claim_4_says_why_net_of_ti
     assert one_run.loc["IQA alignment peaks early then declines", "statistic"].endswith(
         "(paired bootstrap over references)")
     covaries = verdicts.loc["IQA alignment co-varies with texture bias and noise drop", "detail"]
-    assert "noise_drop: net of log time undefined (over 5 checkpoints: fewer than 4, or a measure constant or " \
-           "ordered exactly as time)" in covaries and "nan" not in covaries.split("noise_drop:")[1]
+    assert "noise_drop: net of log time undefined (over 5 checkpoints: noise_drop is ordered exactly against time " \
+           "(Spearman ρ = -1.000 with epoch))" in covaries and "nan" not in covaries.split("noise_drop:")[1]
 
 
 def test_a_peak_claim_over_seeds_with_the_test_on_one_seed_says_there_is_no_interval():

@@ -306,8 +306,10 @@ def test_data_sentences_and_examples_by_hand():
     assert data.chance == 0.25
     # two of the four classes have images: the choice is still 4-way (a partial copy of a dataset)
     assert data_sentences(data) == ["2 images of 2 of its 4 classes (a 4-way choice) from toy; chance = 0.250",
-                                    "noise levels σ: 0, 0.02, 0.1; 1 prompt template(s)"]
+                                    "noise levels σ: 0, 0.02, 0.1; 1 prompt template"]
     assert data_sentences(_toy_data(n=6))[0] == "6 images of 4 classes from toy; chance = 0.250"
+    two = type(data)(data.dataset, data.image_sets, ("a {}.", "a photo of a {}."))
+    assert data_sentences(two)[1] == "noise levels σ: 0, 0.02, 0.1; 2 prompt templates"
     # Fewer images than the four examples: every image, one row each, a column per σ.
     titles = [ax.get_title() for ax in examples_figure(data).axes if ax.get_title()]
     assert titles == ["apple (clean)", "σ = 0.02", "σ = 0.1", "bee (clean)", "σ = 0.02", "σ = 0.1"]
@@ -407,8 +409,11 @@ def test_clean_sentences_by_hand():
     # Clean accuracy is clean_lo + 0.1: 0.15 at epoch 0, 0.6 at epoch 3; a's clean CI reaches chance.
     assert clean_sentences(_summary()) == [
         "clean accuracy: 0.150 at epoch 0 → 0.600 at epoch 3 (chance 0.125)",
-        "1 of 4 checkpoint(s) at chance on clean images (drop undefined: nothing to lose; left out below): epochs 0"]
+        "1 of 4 checkpoints at chance on clean images (drop undefined: nothing to lose; left out below): epoch 0"]
     assert clean_sentences(_summary().iloc[1:])[1:] == ["every checkpoint is above chance on clean images"]
+    two = _summary().assign(clean_at_chance=[True, True, False, False])
+    assert clean_sentences(two)[1] == ("2 of 4 checkpoints at chance on clean images (drop undefined: nothing to "
+                                       "lose; left out below): epochs 0, 1")
 
 
 def test_trend_sentences_by_hand():
@@ -421,11 +426,11 @@ def test_trend_sentences_by_hand():
     # b, c, d above chance: halves b (0.3) and d (0.1), rho -1 but not significant with 3 points;
     # these rows have no chance-corrected drop, so that test is undetermined and not said.
     assert trend_sentences(summary, params) == [
-        "mean normalized drop, earlier half of them (epochs 1): 0.300; later half (epochs 3): 0.100",
+        "mean normalized drop, earlier half of them (epoch 1): 0.300; later half (epoch 3): 0.100",
         "over 3 checkpoints above chance the mean normalized drop shows no significant trend (it leans towards: "
         f"shrinks): Spearman ρ(epoch, drop) = -1.00, permutation p = {p_value:.3f}"]
     assert trend_sentences(summary.iloc[:3], params) == [
-        "mean normalized drop, earlier half of them (epochs 1): 0.300; later half (epochs 2): 0.200",
+        "mean normalized drop, earlier half of them (epoch 1): 0.300; later half (epoch 2): 0.200",
         "too few checkpoints above chance (2) to tell whether the drop shrinks with training"]
     # ρ exactly 0 leans nowhere (an audit found it said to lean towards "grows")
     level = summary.assign(mean_normalized_drop=[np.nan, 0.3, 0.2, 0.3])

@@ -70,8 +70,8 @@ def test_only_reruns_one_step_with_an_override(smoke_pipeline, tmp_path):
     (["--preset", "huge"], "unknown preset 'huge'"),
     (["--only", "everything"], "unknown step 'everything'"),
     (["-p", "epochs"], "write parameters as name=value"),
-    (["-p", "no_such_parameter=1"], "unknown parameter(s) no_such_parameter"),
-    (["-p", "distanse=euclidean"], "unknown parameter(s) distanse: no notebook declares them (did you mean distance?)"),
+    (["-p", "no_such_parameter=1"], "unknown parameter no_such_parameter"),
+    (["-p", "distanse=euclidean"], "unknown parameter distanse: no notebook declares it (did you mean distance?)"),
     # values are checked before any folder is made or kernel started: one run, and the default's three seeds
     (["--preset", "smoke", "-p", "epochs=abc"], "parameter epochs='abc' has the wrong type"),
     (["--preset", "smoke", "-p", "n_boot=0"], "parameter n_boot must be positive"),
@@ -763,7 +763,7 @@ def test_run_step_resolves_against_the_run_then_checks_then_executes_the_step(tm
                                       progress)) or "page")
     assert pipeline.run_step("iqa", str(tmp_path), "smoke", {"n_boot": "70"}, progress=False) == "page"
     assert calls == [("check", ["iqa"]), ("runs", ["iqa"]), ("execute", "iqa", tmp_path, "smoke", 70, {}, False)]
-    with pytest.raises(ParameterError, match=r"^unknown parameter\(s\) colour: no notebook declares them"):
+    with pytest.raises(ParameterError, match=r"^unknown parameter colour: no notebook declares it"):
         pipeline.run_step("iqa", tmp_path, "smoke", {"colour": "red"})  # only the step's page's names are taken
 
 

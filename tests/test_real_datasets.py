@@ -351,7 +351,7 @@ def test_cifar100_corrupt_pickle_and_missing_key(tmp_path):
     make_cifar100(tmp_path)
     with open(meta_path, "wb") as f:
         pickle.dump({"coarse_label_names": []}, f, protocol=2)
-    with pytest.raises(DatasetError, match=r"cifar-100-python/meta: missing key\(s\) 'fine_label_names'"):
+    with pytest.raises(DatasetError, match=r"cifar-100-python/meta: missing key 'fine_label_names'"):
         load_cifar100(parent)
 
 

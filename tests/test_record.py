@@ -105,7 +105,7 @@ def test_a_given_value_the_record_holds_keeps_the_records_form_and_source_and_no
     assert (resolved.values["seed"], resolved.sources["seed"]) == (1, "train_params.json")
     assert (resolved.values["epochs"], resolved.sources["epochs"]) == (2, "train_params.json")
     assert resolved.sources["distance"] == "preset smoke" and resolved.given() == {}
-    with pytest.raises(ParameterError, match=r"^unknown parameter\(s\) distnace, sigma; known: alignment_weight, "):
+    with pytest.raises(ParameterError, match=r"^unknown parameters distnace, sigma; known: alignment_weight, "):
         record.resolve(run, "smoke", {"sigma": 0.1, "distnace": "cosine"})
 
 

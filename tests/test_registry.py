@@ -157,7 +157,7 @@ def test_registry_lists_the_steps_in_order_with_the_synthesis_last():
 def test_register_checks_dependencies_tables_and_synthesis():
     with pytest.raises(ParameterError, match="unregistered"):
         registry.register(registry.Step("x", "99_x", depends=("no-such-step",)))
-    with pytest.raises(ParameterError, match="belong to another step"):
+    with pytest.raises(ParameterError, match="^step 'x': table iqa belongs to another step$"):
         registry.register(registry.Step("x", "99_x", (registry.Table("iqa", ("checkpoint",)),)))
     with pytest.raises(ParameterError, match="synthesis step already"):
         registry.register(registry.Step("x", "99_x", synthesis=True))

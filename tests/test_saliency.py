@@ -689,7 +689,7 @@ def test_early_peak_sentences_read_the_paired_test():
     curve = pd.DataFrame({"checkpoint": ["centre_bias", "epoch_1", "epoch_5"], "metric": "sauc", "epoch": [np.nan, 1, 5],
                           "value": [0.7, 0.589, 0.615]})
     assert step_page.early_peak_sentences({"saliency": curve, "saliency_peak": pd.DataFrame([test])}) == [
-        "early window: 0 < epoch ≤ 0.333333 × 5 = 1.66667 (4 checkpoints)",
+        "early window: 0 < epoch ≤ 0.333 × 5 = 1.67 (4 checkpoints)",
         "best early sAUC 0.589 (epoch 1) − final 0.615 = -0.026, paired 95 % interval [-0.054, -0.004] over 24 "
         "images: below 0 — the final checkpoint is better aligned than any early one"]
     assert step_page.early_peak_sentences({"saliency": pd.DataFrame()}) == []  # no checkpoint to test

@@ -210,7 +210,7 @@ def test_setting_labels_one_at_a_time_and_grid(tmp_path):
 @pytest.mark.parametrize("params, message", [
     (["-p", "texture_correlation=0.5,abc"], "texture_correlation='abc'"),
     (["-p", "epochs=3"], "needs at least one -p NAME=V1,V2"),
-    (["-p", "colour=red,blue"], "unknown parameter(s) colour"),
+    (["-p", "colour=red,blue"], "unknown parameter colour"),
     # every setting would be the same run: a sweep runs no interpolation step
     (["-p", "interpolation_to=epoch_1,epoch_2"], "-p interpolation_to: no page a sweep runs reads it (step "
                                                 "interpolation does, which a sweep does not run: clipalign run --only "

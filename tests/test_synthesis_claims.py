@@ -268,7 +268,7 @@ def test_a_run_without_a_required_table_is_not_synthesised(tmp_path):
 
 def test_read_metric_names_a_missing_column(tmp_path):
     _write(tmp_path, "two_afc", pd.DataFrame({"checkpoint": ["epoch_0"], "epoch": [0.0]}))
-    with pytest.raises(Exception, match=r"lacks the column\(s\) dataset, subset, .*: run the similarity step again "
+    with pytest.raises(Exception, match=r"lacks the columns dataset, subset, .*: run the similarity step again "
                                         r"\(clipalign run --out .* --only similarity\)"):
         results.read_metric(tmp_path, "two_afc")
     with pytest.raises(Exception, match="--only saliency"):
@@ -286,11 +286,15 @@ def test_each_classification_measure_is_read_above_its_own_classifiers_chance():
     texture = tradeoff.trend_claim(df.assign(texture_bias=1 - df["shape_bias"]), claims["texture_bias"], n_perm=2000, seed=0, alpha=0.05)
     # Five checkpoints above chance on the cue-conflict images, texture bias falling monotonically: rho = -1.
     assert texture["value"] == pytest.approx(-1.0) and texture["verdict"] == tradeoff.REPRODUCED
-    assert texture["detail"].endswith("; 1 at-chance checkpoint(s) left out")
+    assert texture["detail"].endswith("; 1 at-chance checkpoint left out")
     noise = tradeoff.trend_claim(df, claims["noise_drop"], n_perm=2000, seed=0, alpha=0.05)
     assert np.isnan(noise["value"]) and noise["verdict"] == tradeoff.INCONCLUSIVE
-    assert noise["detail"] == ("noise_drop: no trend to test (0 checkpoint(s) with a value above chance: a trend "
-                               "needs 3); 6 at-chance checkpoint(s) left out")
+    assert noise["detail"] == ("noise_drop: no trend to test (0 checkpoints with a value above chance: a trend "
+                               "needs 3); 6 at-chance checkpoints left out")
+    one = tradeoff.trend_claim(df.assign(at_chance=[True] * 5 + [False]), claims["noise_drop"], n_perm=2000, seed=0,
+                               alpha=0.05)
+    assert one["detail"] == ("noise_drop: no trend to test (1 checkpoint with a value above chance: a trend "
+                             "needs 3); 5 at-chance checkpoints left out")
     covaries = tradeoff.verdicts(df, n_perm=500).set_index("claim").loc[
         "IQA alignment co-varies with texture bias and noise drop", "detail"]
     assert "noise_drop: no checkpoint where both measures are defined (above chance)" in covaries and "nan" not in covaries
@@ -325,10 +329,10 @@ def test_an_undefined_verdict_statistic_is_said_with_its_reason():
 
     row = {"claim": "noise drop falls during training", "statistic": "spearman(epoch, noise_drop)",
            "value": np.nan, "ci_lo": np.nan, "ci_hi": np.nan, "p_value": np.nan, "verdict": "inconclusive",
-           "detail": "noise_drop: no trend to test (0 checkpoint(s) with a value above chance: a trend needs 3)"}
+           "detail": "noise_drop: no trend to test (0 checkpoints with a value above chance: a trend needs 3)"}
     assert verdict_sentences(pd.DataFrame([row])) == [
         "- noise drop falls during training: **inconclusive** (spearman(epoch, noise_drop) undefined: noise_drop: "
-        "no trend to test (0 checkpoint(s) with a value above chance: a trend needs 3))"]
+        "no trend to test (0 checkpoints with a value above chance: a trend needs 3))"]
 
 
 def test_evaluation_sentence_names_the_stand_ins_the_runs_were_measured_on(tmp_path):
@@ -385,3 +389,36 @@ def test_net_of_time_differences_follow_epoch_order():
     order = np.argsort(epochs)
     expected = stats.spearmanr(np.diff(x[order]), np.diff(y[order]))[0]
     assert net_of_time(epochs, x, y)["diff_spearman"] == pytest.approx(expected)
+
+
+def test_claim_4_names_the_one_condition_that_leaves_net_of_time_undefined():
+    """An audit: the detail listed every cause at once ("fewer than 4, or a measure constant or ordered exactly
+    as time") where one held (the seed-mean noise drop rose with every epoch, ρ = 1 with time)."""
+    epochs = [0, 1, 2, 3, 4, 5, 6]
+    base = {"iqa_srcc": [0.3, 0.5, 0.4, 0.6, 0.2, 0.45, 0.35], "iqa_srcc_lo": 0.0, "iqa_srcc_hi": 1.0,
+            "shape_bias": [0.5, 0.3, 0.6, 0.2, 0.4, 0.7, 0.1], "clean_accuracy": 0.5, "at_chance": False}
+
+    def undefined(**columns) -> str:
+        df = checkpoint_table(epochs, **{**base, **columns})
+        detail = tradeoff.verdicts(df, n_perm=50).set_index("claim").loc[
+            "IQA alignment co-varies with texture bias and noise drop", "detail"]
+        return detail.split("noise_drop: net of log time undefined (")[1].split(")")[0] + ")"
+
+    rising = [0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7]
+    assert undefined(noise_drop=rising) == (
+        "over 7 checkpoints: noise_drop is ordered exactly as time (Spearman ρ = 1.000 with epoch)")
+    assert undefined(noise_drop=0.2) == "over 7 checkpoints: noise_drop is the same at every one)"
+    assert undefined(noise_drop=rising, at_chance=[True] * 4 + [False] * 3) == "over 3 checkpoints: fewer than 4)"
+    assert undefined(noise_drop=[0.3, 0.1, 0.5, 0.2, 0.4, 0.6, 0.0], iqa_srcc=rising[::-1]) == (
+        "over 7 checkpoints: iqa_srcc is ordered exactly against time (Spearman ρ = -1.000 with epoch)")
+
+
+def test_the_page_shows_the_verdicts_rounded_and_the_table_keeps_every_digit():
+    """An audit: page 5's verdict table showed −0.016833 and 0.333333 where its other tables round."""
+    from clipalign_utils.steps.tradeoff.page import verdict_table
+
+    verdicts = pd.DataFrame({"claim": ["a"], "value": [-0.016833333], "ci_lo": [-0.0412345], "ci_hi": [0.0076543],
+                             "p_value": [0.00019998], "verdict": ["inconclusive"], "seeds_reproduced": [1 / 3]})
+    shown = verdict_table(verdicts)
+    assert shown.iloc[0].tolist() == ["a", -0.017, -0.041, 0.008, 0.0002, "inconclusive", 0.333]
+    assert verdicts["value"].iloc[0] == -0.016833333  # the table itself (the csv) is not rounded

@@ -184,7 +184,7 @@ def test_embedded_p0_p1_order_is_random_and_kept_pairs_are_the_closest_in_streng
 def test_embedded_photos_exclude_the_world_training_textures():
     assert set(TRAINING_TEXTURE_PHOTOS) == {"brick", "grass", "gravel"}
     assert not set(TWO_AFC_PHOTOS) & set(TRAINING_TEXTURE_PHOTOS)
-    with pytest.raises(ParameterError, match="training textures"):
+    with pytest.raises(ParameterError, match=r"^photo \['brick'\] is one of the world's training textures"):
         make_embedded_two_afc(photos=("brick",), n_world=0)
 
 
@@ -715,7 +715,7 @@ def test_early_peak_sentences_read_the_paired_test(tmp_path):
             "early_peak_value": 0.6225, "n_items": 270}
     scores = pd.DataFrame({"subset": "all", "epoch": [0.0, 1.0, 5.0], "score": [0.5, 0.6225, 0.61]})
     assert step_page.early_peak_sentences({"two_afc": scores, "two_afc_peak": pd.DataFrame([test])}) == [
-        "early window: 0 < epoch ≤ 0.333333 × 5 = 1.66667 (4 checkpoints)",
+        "early window: 0 < epoch ≤ 0.333 × 5 = 1.67 (4 checkpoints)",
         "best early 2AFC score 0.623 (epoch 1) − final 0.610 = 0.013, paired 95 % interval [-0.011, 0.049] over "
         "270 triplets: includes 0 — no clear early peak"]
     # the embedded set's triplets share references, which the test resamples whole (two_afc_peak's n_groups)

@@ -17,6 +17,7 @@ import numpy as np
 
 from clipalign_utils.data.roots import release_folder
 from clipalign_utils.errors import DatasetError
+from clipalign_utils.prose import plural
 
 
 def load_cifar100(root) -> tuple[np.ndarray, np.ndarray, list[str]]:
@@ -87,5 +88,6 @@ def _load_pickle(path: Path, keys: tuple[str, ...]) -> dict:
     obj = {key.decode("latin1") if isinstance(key, bytes) else key: value for key, value in obj.items()}
     missing = [key for key in keys if key not in obj]
     if missing:
-        raise DatasetError(f"{path}: missing key(s) {', '.join(map(repr, missing))}; expected {', '.join(keys)}")
+        raise DatasetError(f"{path}: missing {plural(len(missing), 'key')} {', '.join(map(repr, missing))}; "
+                           f"expected {', '.join(keys)}")
     return obj

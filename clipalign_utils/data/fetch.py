@@ -43,6 +43,7 @@ from typing import Callable, Mapping
 
 from ..errors import NO_SPACE, DatasetError, ParameterError, shell_arg
 from ..io import write_json
+from ..prose import counted
 from .registry import TASKS, dataset_parameter, root_parameter
 from .roots import open_root, subfolders
 
@@ -324,7 +325,7 @@ def _sha256_list(text: str | None, release: Release) -> list[str | None]:
     values = [v.strip().lower() for v in text.split(",")]
     if len(values) != len(release.archives) or not all(
             len(v) == 64 and all(c in "0123456789abcdef" for c in v) for v in values):
-        raise ParameterError(f"--sha256 {text!r}: give {len(release.archives)} SHA-256 hex digest(s) of 64 "
+        raise ParameterError(f"--sha256 {text!r}: give {counted(len(release.archives), 'SHA-256 hex digest')} of 64 "
                              f"characters for {release.name} ({', '.join(a.file_name for a in release.archives)}), "
                              f"comma-separated in that order")
     return values

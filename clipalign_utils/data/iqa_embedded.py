@@ -20,6 +20,7 @@ from tqdm import tqdm  # plain text bars: no widget library needed in notebooks
 
 from clipalign_utils.data.distortions import DISTORTIONS, LEVELS, apply_distortion, check_distortion
 from clipalign_utils.errors import ParameterError
+from clipalign_utils.prose import plural
 
 if TYPE_CHECKING:  # piq and torch where the observer scores: a cached set never imports them (data/cache.py)
     import torch
@@ -140,7 +141,7 @@ def reference_photos(names: Sequence[str] = DEFAULT_PHOTOS) -> dict[str, np.ndar
     """Load bundled scikit-image photographs as square (center-cropped) uint8 RGB arrays."""
     unknown = [name for name in names if name not in PHOTO_LOADERS]
     if unknown:
-        raise ParameterError(f"unknown photo(s) {unknown}; allowed: {', '.join(PHOTO_LOADERS)}")
+        raise ParameterError(f"unknown {plural(len(unknown), 'photo')} {unknown}; allowed: {', '.join(PHOTO_LOADERS)}")
     return {name: center_crop(_to_rgb_uint8(PHOTO_LOADERS[name]())) for name in names}
 
 

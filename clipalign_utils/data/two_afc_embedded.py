@@ -35,6 +35,7 @@ from clipalign_utils.data.iqa_embedded import (
     resize_square,
 )
 from clipalign_utils.errors import ParameterError
+from clipalign_utils.prose import plural
 
 # The world's photo textures (brick, grass, gravel) are what the model trains on: not references here.
 TRAINING_TEXTURE_PHOTOS: tuple[str, ...] = tuple(name for name in world.TEXTURES if name in PHOTO_LOADERS)
@@ -123,7 +124,8 @@ def panel_distances(references: np.ndarray, distorted: np.ndarray, reference_ind
     """(len(distorted), len(panel)) distances of ``distorted[i]`` to ``references[reference_index[i]]``."""
     unknown = [name for name in panel if name not in PANEL_DISTANCES]
     if unknown:
-        raise ParameterError(f"unknown panel member(s) {unknown}; allowed: {', '.join(PANEL_DISTANCES)}")
+        raise ParameterError(f"unknown panel {plural(len(unknown), 'member')} {unknown}; "
+                             f"allowed: {', '.join(PANEL_DISTANCES)}")
     if not isinstance(observer_scale, (int, np.integer)) or observer_scale < 1:
         raise ParameterError(f"observer_scale must be a positive integer, got {observer_scale!r}")
     if references.shape[1] * observer_scale < PANEL_MIN_SIZE:
@@ -201,7 +203,8 @@ def make_embedded_two_afc(
         raise ParameterError(f"n_per_reference must be a positive integer, got {n_per_reference!r}")
     clash = [name for name in photos if name in TRAINING_TEXTURE_PHOTOS]
     if clash:
-        raise ParameterError(f"photo(s) {clash} are the world's training textures: not references for 2AFC")
+        which = f"photo {clash} is one of" if len(clash) == 1 else f"photos {clash} are"
+        raise ParameterError(f"{which} the world's training textures: not references for 2AFC")
     sources = {name: resize_square(image, image_size) for name, image in reference_photos(photos).items()}
     kinds = {name: "photo" for name in sources}
     for name, image in world_renders(image_size, seed, n_world, texture_scale, object_placement).items():

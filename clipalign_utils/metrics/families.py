@@ -13,6 +13,7 @@ import numpy as np
 import pandas as pd
 
 from clipalign_utils.errors import ParameterError
+from clipalign_utils.prose import plural
 
 OVERALL = "all"  # the iqa.csv row that pools every distortion
 SEEN = "seen_in_training"
@@ -25,7 +26,8 @@ COLUMNS = ["within_family_srcc", "within_seen_srcc", "within_unseen_srcc", "over
 def _require(iqa: pd.DataFrame, columns: Iterable[str]) -> None:
     missing = [c for c in columns if c not in iqa.columns]
     if missing:
-        raise ParameterError(f"iqa table lacks column(s) {', '.join(missing)}; expected the iqa.csv format")
+        raise ParameterError(f"iqa table lacks {plural(len(missing), 'column')} {', '.join(missing)}; "
+                             "expected the iqa.csv format")
 
 
 def mark_seen(iqa: pd.DataFrame, seen_families: Iterable[str]) -> pd.DataFrame:

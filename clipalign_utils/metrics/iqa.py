@@ -15,6 +15,7 @@ from scipy.optimize import OptimizeWarning, curve_fit
 
 from clipalign_utils.choices import DISTANCES
 from clipalign_utils.errors import ParameterError
+from clipalign_utils.prose import plural
 from clipalign_utils.metrics.stats import (bootstrap_spearman_grouped, finite_pairs, percentile_interval, spearman,
                                            spearman_replicates_grouped)
 # "Early" in the paper's claim: after the untrained checkpoint, at most a third of the run (metrics.peak).
@@ -230,7 +231,8 @@ def iqa_table(pairs: pd.DataFrame, distance_col: str = "distance", n_boot: int =
     """
     missing = [c for c in (distance_col, "quality", "reference", "distortion") if c not in pairs.columns]
     if missing:
-        raise ParameterError(f"pairs lack the column(s) {', '.join(missing)}; columns are {list(pairs.columns)}.")
+        raise ParameterError(f"pairs lack the {plural(len(missing), 'column')} {', '.join(missing)}; "
+                             f"columns are {list(pairs.columns)}.")
     subsets = [("all", pairs)] + [(name, sub) for name, sub in pairs.groupby("distortion", sort=True)]
     rows = [{"distortion": name, **scored_pairs(sub[distance_col], sub["quality"], sub["reference"], n_boot, seed)}
             for name, sub in subsets]

@@ -22,6 +22,7 @@ from clipalign_utils.errors import ParameterError
 from clipalign_utils.metrics.iqa import peak_summary
 from clipalign_utils.metrics.peak import EARLY_FRACTION, early_window, held_out_drops
 from clipalign_utils.metrics.stats import partial_spearman, permutation_spearman, spearman
+from clipalign_utils.prose import counted, plural
 
 REPRODUCED, NOT_REPRODUCED, INCONCLUSIVE = "reproduced", "not reproduced", "inconclusive"
 
@@ -29,7 +30,7 @@ REPRODUCED, NOT_REPRODUCED, INCONCLUSIVE = "reproduced", "not reproduced", "inco
 def _require(df: pd.DataFrame, columns: list[str]) -> None:
     missing = [c for c in columns if c not in df.columns]
     if missing:
-        raise ParameterError(f"df lacks the column(s) {missing}; it has {list(df.columns)}.")
+        raise ParameterError(f"df lacks the {plural(len(missing), 'column')} {missing}; it has {list(df.columns)}.")
 
 
 def _with_texture_bias(df: pd.DataFrame) -> pd.DataFrame:
@@ -289,15 +290,37 @@ def trend_claim(df: pd.DataFrame, trend_of: registry.TrendClaim, n_perm: int, se
     against = "rises" if trend_of.direction == "falls" else "falls"
     verdict = {trend_of.direction: REPRODUCED, against: NOT_REPRODUCED, "flat": INCONCLUSIVE}[trend["direction"]]
     excluded = len(df) - len(rows)
-    note = f"; {excluded} at-chance checkpoint(s) left out" if excluded else ""
+    note = f"; {counted(excluded, 'at-chance checkpoint')} left out" if excluded else ""
     if not np.isfinite(trend["rho"]):  # nothing was tested: say why, not "flat"
         n = int((np.isfinite(rows["epoch"].astype(float)) & np.isfinite(rows[column].astype(float))).sum())
-        why = (f"{n} checkpoint(s) with a value{' above chance' if excluded else ''}: a trend needs 3" if n < 3
+        why = (f"{counted(n, 'checkpoint')} with a value{' above chance' if excluded else ''}: a trend needs 3" if n < 3
                else f"{column} is the same at all {n} checkpoints")
         return _verdict_row(claim, f"spearman(epoch, {column})", trend["rho"], trend["p_value"], INCONCLUSIVE,
                             f"{column}: no trend to test ({why}){note}")
     return _verdict_row(claim, f"spearman(epoch, {column})", trend["rho"], trend["p_value"], verdict,
                         f"{column} {trend['direction']} over training (alpha {alpha:g}){note}")
+
+
+def _why_no_partial(df: pd.DataFrame, x: str, y: str) -> str:
+    """Why ``net_of_time``'s partial Spearman of x and y is undefined over ``df``'s checkpoints where both are
+    above chance: the first of ``stats.partial_spearman``'s conditions that holds."""
+    rows = above_chance(df, x, y)
+    columns = {name: rows[name].to_numpy(dtype=float) for name in (x, y)}
+    time = time_covariate(rows["epoch"])
+    keep = np.isfinite(time) & np.isfinite(columns[x]) & np.isfinite(columns[y])
+    if keep.sum() < 4:
+        return "fewer than 4"
+    for name, values in columns.items():
+        if np.ptp(values[keep]) == 0:
+            return f"{name} is the same at every one"
+    if np.ptp(time[keep]) == 0:
+        return "every one is at the same epoch"
+    for name, values in columns.items():
+        rho = spearman(values[keep], time[keep])
+        if abs(rho) >= 1 - 1e-9:
+            how = "as time" if rho > 0 else "against time"
+            return f"{name} is ordered exactly {how} (Spearman ρ = {rho:.3f} with epoch)"
+    return "a correlation with time is undefined"
 
 
 def _covaries_claim(df: pd.DataFrame, n_perm: int, seed: int, alpha: float) -> dict:
@@ -315,9 +338,7 @@ def _covaries_claim(df: pd.DataFrame, n_perm: int, seed: int, alpha: float) -> d
     def net(r) -> str:
         if np.isfinite(r.partial_spearman):
             return f"net of log time ρ = {r.partial_spearman:.2f} (p = {r.partial_p:.3g})"
-        # stats.partial_spearman: nan when a measure's order over checkpoints is time's own, or n < 4
-        return (f"net of log time undefined (over {r.n} checkpoints: fewer than 4, or a measure constant or "
-                f"ordered exactly as time)")
+        return f"net of log time undefined (over {counted(r.n, 'checkpoint')}: {_why_no_partial(df, r.x, r.y)})"
 
     def rho(value: float) -> str:
         return f"{value:.2f}" if np.isfinite(value) else "undefined"

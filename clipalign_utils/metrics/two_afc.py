@@ -24,6 +24,7 @@ import pandas as pd
 
 from clipalign_utils.errors import ParameterError
 from clipalign_utils.metrics.stats import bootstrap_ci_grouped, bootstrap_mean_ci, shares_groups
+from clipalign_utils.prose import counted
 
 TABLE_COLUMNS = ["subset", "score", "score_lo", "score_hi", "n_triplets"]
 
@@ -37,7 +38,7 @@ def _as_arrays(d0, d1, p) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     bad = ~np.isfinite(p) | (p < 0) | (p > 1)
     if bad.any():
         raise ParameterError(f"p must be a fraction in [0, 1]; got {p[bad][:3].tolist()} "
-                             f"({int(bad.sum())} value(s) out of range).")
+                             f"({counted(int(bad.sum()), 'value')} out of range).")
     return d0, d1, p
 
 

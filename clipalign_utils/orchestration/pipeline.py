@@ -33,6 +33,7 @@ from . import kernel, signals
 from .publish import COUNT, PROGRESS_SEGMENT
 from ..errors import FREE_SOME, ClipalignError, ParameterError, disk_full, shell_arg
 from ..layout import PARTS, RunDir, runs_in
+from ..prose import plural
 from ..record import Resolved
 from ..registry import REPO_ROOT
 
@@ -127,7 +128,8 @@ def split_given(overrides: Mapping, notebooks: Sequence[str], preset: str = "def
         # (not the ones -p refuses: the command sets them, or papermill alone takes them)
         takes = sorted(known - set(registry.SET_BY_COMMAND) - set(registry.PAPERMILL_ONLY))
         near = ", ".join(match for name in unknown for match in difflib.get_close_matches(name, takes, n=1))
-        raise ParameterError(f"unknown parameter(s) {', '.join(unknown)}: no notebook declares them"
+        raise ParameterError(f"unknown {plural(len(unknown), 'parameter')} {', '.join(unknown)}: "
+                             f"no notebook declares {'it' if len(unknown) == 1 else 'them'}"
                              f"{f' (did you mean {near}?)' if near else ''}; known: {', '.join(takes)}")
     given = {k: v for k, v in overrides.items() if k in PRESETS[preset]}
     return given, {k: v for k, v in overrides.items() if k not in given and k not in ("run_dir", "preset")}

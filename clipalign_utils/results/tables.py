@@ -10,6 +10,7 @@ import pandas as pd
 from .. import record, registry
 from ..errors import ParameterError, shell_arg
 from ..layout import RunDir
+from ..prose import plural
 
 
 def read_metric(run_dir: str | Path, name: str) -> pd.DataFrame:
@@ -28,7 +29,8 @@ def read_metric(run_dir: str | Path, name: str) -> pd.DataFrame:
                              f"{_run_step(run_dir, name, 'again')}") from None
     missing = table_schema.missing_columns(table.columns)
     if missing:  # an older version's table, most often
-        raise ParameterError(f"{path} lacks the column(s) {', '.join(missing)}: {_run_step(run_dir, name, 'again')}")
+        raise ParameterError(f"{path} lacks the {plural(len(missing), 'column')} {', '.join(missing)}: "
+                             f"{_run_step(run_dir, name, 'again')}")
     return table
 
 

@@ -34,7 +34,8 @@ def describe_data(run: Run, data: IQAData, params: dict) -> list[str]:
             f"{_embedded_references(data)}, "
             f"{pairs['distortion'].nunique()} distortion types, "
             f"levels {', '.join(map(str, sorted(pairs['level'].unique())))}; distance: {params['distance']}; "
-            f"iqa_resize: {data.resize_mode} ({data.patches_per_image} patch(es) per image, "
+            f"iqa_resize: {data.resize_mode} ({data.patches_per_image} "
+            f"{'patch' if data.patches_per_image == 1 else 'patches'} per image, "
             f"downsampling {data.downsampling:g}×)")
     notes = [note for note in (data.unlisted_note, data.downsampling_note) if note]
     return [line] + absent_sentences(data) + notes

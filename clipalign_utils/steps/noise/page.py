@@ -7,6 +7,7 @@ import pandas as pd
 from ...config import bootstrap_seed
 from ...metrics.noise import drop_trend
 from ...plots.noise import noise_examples
+from ...prose import counted
 
 from .analysis import N_EXAMPLES, NoiseData
 
@@ -18,7 +19,8 @@ def data_sentences(data: NoiseData) -> list[str]:
     classes = (f"{len(dataset.classnames)} classes" if present == len(dataset.classnames)
                else f"{present} of its {len(dataset.classnames)} classes (a {len(dataset.classnames)}-way choice)")
     return [f"{len(dataset)} images of {classes} from {dataset.name}; chance = {data.chance:.3f}",
-            f"noise levels σ: {', '.join(f'{s:g}' for s in data.image_sets)}; {len(data.templates)} prompt template(s)"]
+            f"noise levels σ: {', '.join(f'{s:g}' for s in data.image_sets)}; "
+            f"{counted(len(data.templates), 'prompt template')}"]
 
 
 def examples_figure(data: NoiseData, n: int = N_EXAMPLES):
@@ -29,7 +31,8 @@ def examples_figure(data: NoiseData, n: int = N_EXAMPLES):
 
 
 def _epochs(epochs) -> str:
-    return ", ".join(f"{e:g}" for e in epochs)
+    """"epoch 0" or "epochs 0, 5": the epochs, with the word."""
+    return f"epoch{'' if len(epochs) == 1 else 's'} " + ", ".join(f"{e:g}" for e in epochs)
 
 
 def clean_sentences(summary: pd.DataFrame) -> list[str]:
@@ -40,8 +43,8 @@ def clean_sentences(summary: pd.DataFrame) -> list[str]:
              f"{last['clean_accuracy']:.3f} at epoch {last['epoch']:g} (chance {chance:.3f})"]
     flagged = summary[summary["clean_at_chance"].astype(bool)]
     if len(flagged):
-        return lines + [f"{len(flagged)} of {len(summary)} checkpoint(s) at chance on clean images (drop "
-                        f"undefined: nothing to lose; left out below): epochs {_epochs(flagged['epoch'])}"]
+        return lines + [f"{len(flagged)} of {counted(len(summary), 'checkpoint')} at chance on clean images (drop "
+                        f"undefined: nothing to lose; left out below): {_epochs(flagged['epoch'])}"]
     return lines + ["every checkpoint is above chance on clean images"]
 
 
@@ -56,8 +59,8 @@ def trend_sentences(summary: pd.DataFrame, params: dict) -> list[str]:
     trend = drop_trend(summary, n_perm=params["n_perm"], seed=bootstrap_seed(params))
     lines = []
     if trend["n"] >= 2:
-        lines.append(f"mean normalized drop, earlier half of them (epochs {_epochs(trend['early_epochs'])}): "
-                     f"{trend['early_drop']:.3f}; later half (epochs {_epochs(trend['late_epochs'])}): "
+        lines.append(f"mean normalized drop, earlier half of them ({_epochs(trend['early_epochs'])}): "
+                     f"{trend['early_drop']:.3f}; later half ({_epochs(trend['late_epochs'])}): "
                      f"{trend['late_drop']:.3f}")
     informative = summary[~summary["clean_at_chance"].astype(bool)]
     if "mean_normalized_drop_lo" in summary.columns and len(informative) >= 2:

@@ -95,6 +95,12 @@ def verdict_sentences(verdicts: pd.DataFrame) -> list[str]:
     return lines
 
 
+def verdict_table(verdicts: pd.DataFrame) -> pd.DataFrame:
+    """The verdicts as the page shows them: numbers to 3 decimals, p-values to 4 (a permutation p's resolution,
+    as the relations table shows them); the csv keeps every digit."""
+    return verdicts.round(3).assign(p_value=verdicts["p_value"].round(4))
+
+
 def verdict_text(verdicts: pd.DataFrame) -> str:
     """The verdicts as one Markdown list (:func:`verdict_sentences`)."""
     return "\n".join(verdict_sentences(verdicts))
