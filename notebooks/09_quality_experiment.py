@@ -142,5 +142,5 @@ say("\n".join(experiment_page.sentences(predicted, settings)))
 
 # %%
 joint = experiment.joint_picture(verdicts)
+write_tables(tables, run_dir)  # not the cell's last line: the page would print the paths it returns
 say(experiment_page.joint_sentence(joint, settings))
-write_tables(tables, run_dir)

@@ -3,6 +3,7 @@ drawn apart from the points a trend weighs."""
 from __future__ import annotations
 
 import matplotlib.collections
+import matplotlib.text
 import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
@@ -205,6 +206,13 @@ def _legend(ax) -> list[str]:
     return [text.get_text() for text in ax.get_legend().get_texts()]
 
 
+def _figure_legend(fig) -> list[str]:
+    """The entries of ``fig``'s one legend, which stands for every panel (none has its own)."""
+    assert all(ax.get_legend() is None for ax in fig.axes)
+    legend, = fig.legends
+    return [text.get_text() for text in legend.get_texts()]
+
+
 def test_a_log_epoch_axis_is_linear_up_to_the_first_positive_epoch():
     """Fractional first-pass epochs keep their own decades: linear only below the smallest positive epoch."""
     fig, ax = plt.subplots()
@@ -297,7 +305,7 @@ def test_the_saliency_figure_draws_the_model_with_its_band_and_the_centre_bias_a
     span, = [p for p in ax.patches if p.get_facecolor()[:3] == matplotlib.colors.to_rgb(centre.get_color())]
     heights = span.get_path().transformed(span.get_patch_transform()).vertices[:, 1]  # x in axes, y in data
     assert (heights.min(), heights.max()) == pytest.approx((0.55, 0.62))
-    assert _legend(ax) == ["model", "centre bias"]
+    assert _figure_legend(fig) == ["model", "centre bias"]
     plt.close(fig)
 
 
@@ -688,20 +696,19 @@ def test_the_quality_figure_draws_checkpoints_at_chance_hollow_and_off_the_line(
     for ax, points in ((texture, [[0.0, 0.5]]), (drop, [[0.0, 0.3], [1.0, 0.2]])):
         (hollow,) = ax.collections[:1]
         assert hollow.get_offsets().tolist() == points and hollow.get_facecolors().size == 0
-        assert [t.get_text() for t in ax.get_legend().get_texts()] == ["at chance (left out)"]
-    assert [t.get_text() for t in srcc.get_legend().get_texts()] == ["a"]  # the settings' legend
+    assert _figure_legend(fig) == ["a", "at chance (left out)"]  # the settings, then what hollow means
     plt.close(fig)
 
 
-def test_the_quality_figure_names_at_chance_once_in_a_first_panel_shared_by_settings():
-    # every SRCC empty: the texture-bias panel comes first, its legend lists the settings and one hollow entry
+def test_the_quality_figure_names_at_chance_once_in_a_legend_shared_by_settings():
+    # every SRCC empty: the texture-bias panel comes first; the legend lists the settings and one hollow entry
     means = pd.DataFrame({"setting": ["a", "a", "b", "b"], "epoch": [0.0, 1.0] * 2, "iqa_srcc": np.nan,
                           "texture_bias": [0.5, 0.7, 0.5, 0.6], "texture_bias_lo": 0.4, "texture_bias_hi": 0.8,
                           "shape_at_chance": [True, False, True, False]})
     fig = mechanism.setting_curves(means, log_x=False)
     texture = fig.axes[0]
     assert texture.get_title().startswith("texture bias")
-    assert [t.get_text() for t in texture.get_legend().get_texts()] == ["at chance (left out)", "a", "b"]
+    assert _figure_legend(fig) == ["a", "b", "at chance (left out)"]
     assert [c.get_offsets().tolist() for c in texture.collections[::2]] == [[[0.0, 0.5]], [[0.0, 0.5]]]
     plt.close(fig)
 
@@ -743,4 +750,102 @@ def test_the_two_afc_figure_draws_each_subset_over_every_epoch_in_its_own_colour
     assert list(photo.get_xdata()) == [0.0, 1.0] and list(photo.get_ydata()) == [0.6, 0.7]
     assert photo.get_color() != drawing.get_color()
     assert list(_line(ax, "chance").get_ydata()) == [0.5, 0.5]
+    plt.close(fig)
+
+
+# --------------------------------------------- labels and legends that cover neither each other nor the data (a reader)
+def _covers_no_panel(fig, legend) -> bool:
+    """Whether ``legend``, drawn, lies clear of every shown panel of ``fig`` (their data areas)."""
+    fig.canvas.draw()
+    box = legend.get_window_extent()
+    return not any(box.overlaps(ax.get_window_extent()) for ax in fig.axes if ax.get_visible())
+
+
+def _family_rows(ends: dict[str, tuple[float, bool]]) -> pd.DataFrame:
+    """iqa rows marked seen: each family rising to its end value (family: (end, seen)), and the "all" rows."""
+    rows = [dict(distortion=family, epoch=e, srcc=end - 0.1 * (2 - e), seen_in_training=seen)
+            for family, (end, seen) in ends.items() for e in (0.0, 1.0, 2.0)]
+    rows += [dict(distortion="all", epoch=e, srcc=0.5, seen_in_training=None) for e in (0.0, 1.0, 2.0)]
+    return pd.DataFrame(rows)
+
+
+def test_the_family_figure_spreads_the_end_labels_apart_each_at_its_lines_end_in_its_colour():
+    """Page 2: "gaussian blur" and "jpeg compression" were drawn on top of each other where their curves end close."""
+    from clipalign_utils.plots.families import family_curves
+
+    ends = {"gaussian_blur": (0.600, True), "jpeg_compression": (0.601, False), "impulse_noise": (0.598, False),
+            "contrast_change": (0.2, False)}
+    within = pd.DataFrame({"epoch": [0.0, 1.0, 2.0], "within_seen_srcc": 0.5, "within_unseen_srcc": 0.4,
+                           "within_family_srcc": 0.45, "overall_srcc": 0.5})
+    fig = family_curves(_family_rows(ends), within, log_x=False)
+    left = fig.axes[0]
+    fig.canvas.draw()
+    labels = {label.get_text(): label for label in left.texts}
+    assert sorted(labels) == ["contrast change", "gaussian blur", "impulse noise", "jpeg compression"]
+    # the texts' boxes (an annotation's own extent holds its leader line too, which may cross a neighbour's)
+    boxes = {text: matplotlib.text.Text.get_window_extent(label) for text, label in labels.items()}
+    assert not any(a.overlaps(b) for k, a in enumerate(boxes.values()) for b in list(boxes.values())[k + 1:])
+    # in order of the values they label, each still pointing at its own line's end, in that line's colour
+    assert sorted(labels, key=lambda text: boxes[text].y0) == [
+        "contrast change", "impulse noise", "gaussian blur", "jpeg compression"]
+    for line, family in zip(left.get_lines(), sorted(ends)):
+        label = labels[family.replace("_", " ")]
+        assert label.xy == (2.0, pytest.approx(ends[family][0])) and label.get_color() == line.get_color()
+    plt.close(fig)
+
+
+@pytest.mark.parametrize("seen", [False, True])
+def test_the_family_figure_draws_one_mean_where_every_family_is_seen_or_every_one_unseen(seen):
+    """A clean world's run drew its mean over unseen families and its mean over all, the same curve, one hiding the
+    other (a reader)."""
+    from clipalign_utils.plots.families import family_curves
+
+    within = pd.DataFrame({"epoch": [0.0, 1.0, 2.0], "within_seen_srcc": [0.3, 0.4, 0.5] if seen else np.nan,
+                           "within_unseen_srcc": np.nan if seen else [0.3, 0.4, 0.5],
+                           "within_family_srcc": [0.3, 0.4, 0.5], "overall_srcc": [0.2, 0.3, 0.4]})
+    fig = family_curves(_family_rows({"blur": (0.4, seen), "noise": (0.6, seen)}), within, log_x=False)
+    right = fig.axes[1]
+    everyone = "seen" if seen else "unseen"
+    assert {line.get_label(): list(line.get_ydata()) for line in right.get_lines()} == {
+        f"mean over all families (all {everyone} in training)": [0.3, 0.4, 0.5], "overall (all pairs)": [0.2, 0.3, 0.4]}
+    assert _legend(right) == [f"mean over all families (all {everyone} in training)", "overall (all pairs)"]
+    plt.close(fig)
+
+
+def test_the_quality_figure_lists_every_setting_in_one_legend_clear_of_the_panels():
+    """Page 9: the first panel's legend covered its curves and bands."""
+    settings = ["variation 0.6, held out: additive_gaussian_noise, gaussian_blur, impulse_noise", "variation 0.3",
+                "clean, texture_correlation=1", "clean", "variation 0.6"]
+    means = pd.DataFrame([dict(setting=s, epoch=e, **{f"{c}{end}": 0.5 + 0.05 * k + 0.1 * e + offset
+                                                      for c in ("iqa_srcc", "within_unseen_srcc", "texture_bias")
+                                                      for end, offset in (("", 0), ("_lo", -0.1), ("_hi", 0.1))},
+                              shape_at_chance=e == 0.0)
+                          for k, s in enumerate(settings) for e in (0.0, 1.0, 2.0)])
+    fig = mechanism.setting_curves(means, log_x=False)
+    assert _figure_legend(fig) == settings + ["at chance (left out)"]
+    assert _covers_no_panel(fig, fig.legends[0])
+    plt.close(fig)
+
+
+def test_the_shape_bias_curve_lists_every_entry_in_a_legend_beside_its_axes():
+    """Page 3: the legend sat on the dashed human line."""
+    table = pd.DataFrame({"epoch": [0.0, 1.0, 2.0], "shape_bias": [0.5, 0.7, 0.9], "lo": [0.4, 0.6, 0.8],
+                          "hi": [0.6, 0.8, 0.95], "shape_at_chance": [True, False, False]})
+    fig = shape_bias.shape_bias_curve(table, human_reference=0.96, log_x=False)
+    ax = fig.axes[0]
+    assert _legend(ax) == ["95 % bootstrap CI", "model", "at chance on the cue-conflict images (left out)",
+                           "no preference", "humans (literature)"]
+    assert _covers_no_panel(fig, ax.get_legend())
+    plt.close(fig)
+
+
+def test_the_saliency_figure_lists_the_model_and_every_baseline_in_one_legend_clear_of_the_panels():
+    """Page 8: the legend in the CC panel sat on the object silhouette's line."""
+    rows = [dict(checkpoint=name, epoch=np.nan, metric=metric, value=0.6 + k / 10, value_lo=0.55, value_hi=0.95)
+            for k, name in enumerate(saliency.BASELINE_STYLES) for metric in ("cc", "nss", "sauc")]
+    rows += [dict(checkpoint=f"epoch_{e:g}", epoch=e, metric=metric, value=0.5, value_lo=0.4, value_hi=0.6)
+             for e in (0.0, 1.0) for metric in ("cc", "nss", "sauc")]
+    fig = saliency.metrics_vs_epoch(pd.DataFrame(rows), log_x=False)
+    assert _figure_legend(fig) == ["model", "centre bias", "object silhouette", "shuffled silhouette"]
+    assert _covers_no_panel(fig, fig.legends[0])
     plt.close(fig)

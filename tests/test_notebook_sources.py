@@ -67,3 +67,19 @@ def test_notebook_is_narrative_plus_calls(name):
     assert len(lines) <= 60, f"notebooks/{name}.py has {len(lines)} code lines: move logic into its step module"
     defined = [line for line in lines if line.lstrip().startswith(("def ", "class ", "async def "))]
     assert not defined, f"notebooks/{name}.py defines {defined}: define it in the package"
+
+
+@pytest.mark.parametrize("name", NOTEBOOKS)
+def test_no_cell_ends_by_showing_the_tables_paths(name):
+    """A cell's last expression is shown on the page: page 9 ended with ``write_tables(...)`` and printed the list of
+    PosixPath it returns (a reader)."""
+    import ast
+
+    for cell in jupytext.read(NOTEBOOK_DIR / f"{name}.py").cells:
+        if cell.cell_type != "code" or not cell.source.strip():
+            continue
+        python = [line for line in cell.source.splitlines() if not line.lstrip().startswith(("%", "!"))]  # no magics
+        body = ast.parse("\n".join(python)).body
+        last = body[-1] if body else None
+        shown = isinstance(last, ast.Expr) and isinstance(last.value, ast.Call) and getattr(last.value.func, "id", "")
+        assert shown != "write_tables", f"notebooks/{name}.py: a cell ends with write_tables(...), shown on the page"

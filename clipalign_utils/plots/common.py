@@ -74,6 +74,17 @@ def top_axis(ax: plt.Axes, functions) -> plt.Axes:
     return ax.secondary_xaxis("top", functions=functions)
 
 
+def legend_below(fig: plt.Figure, handles: list, max_columns: int) -> None:
+    """One legend for all of ``fig``'s panels, under them, where it covers none of their data; the figure grows
+    by the legend's height and its panels are laid out above it."""
+    columns = min(len(handles), max_columns)
+    legend_height = 0.22 * -(-len(handles) // columns) + 0.15  # inches: a line of entries each, and a margin
+    height = fig.get_figheight()
+    fig.set_figheight(height + legend_height)
+    fig.legend(handles=handles, loc="lower center", ncol=columns, fontsize=8, frameon=False)
+    fig.tight_layout(rect=(0, legend_height / (height + legend_height), 1, 1))
+
+
 def epoch_axis(ax: plt.Axes, epochs, log_x: bool = False) -> None:
     """Epoch x-axis; with log_x, a symlog scale that keeps epoch 0 and spreads the first pass, limited to
     ``epochs`` (every epoch the figure shows) so that no axis reaches into negative epochs."""

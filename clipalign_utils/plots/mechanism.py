@@ -2,9 +2,10 @@
 from __future__ import annotations
 
 import pandas as pd
+from matplotlib.lines import Line2D
 
 from ..metrics.tradeoff import at_chance
-from .common import epoch_axis, plt
+from .common import epoch_axis, legend_below, plt
 from .tradeoff import group_colors, hollow
 
 PANELS = [("iqa_srcc", "overall SRCC (all pairs)"), ("within_seen_srcc", "within-family SRCC, seen families"),
@@ -16,11 +17,12 @@ def setting_curves(means: pd.DataFrame, log_x: bool = True) -> plt.Figure:
     """``means``: tradeoff.seed_means by (setting, epoch) with the PANELS columns (and _lo/_hi); a panel
     per measure, a line per setting (mean over seeds) with its 95 % t-band over seeds. In a classification
     measure's panel (texture bias, the drops) the checkpoints at chance for it (``metrics.tradeoff.at_chance``),
-    which the verdicts leave out, are hollow points off the line, as the trade-off figure draws them."""
+    which the verdicts leave out, are hollow points off the line, as the trade-off figure draws them. One legend
+    under the panels names the settings (and the hollow points)."""
     panels = [(c, t) for c, t in PANELS if c in means.columns and means[c].notna().any()]
     fig, axes = plt.subplots(2, (len(panels) + 1) // 2, figsize=(5.2 * ((len(panels) + 1) // 2), 7.5), squeeze=False)
     colors = group_colors(list(dict.fromkeys(means["setting"])))
-    hollows = {}  # a panel's first at-chance marker: its legend says what hollow means
+    drew_at_chance = False
     for ax, (column, title) in zip(axes.flat, panels):
         for setting, rows in means.groupby("setting", sort=False):
             rows = rows.dropna(subset=[column]).sort_values("epoch")
@@ -28,10 +30,9 @@ def setting_curves(means: pd.DataFrame, log_x: bool = True) -> plt.Figure:
                 continue
             chance = at_chance(rows, column)  # all False for a measure that is not a classifier's
             if chance.any():
-                # one legend entry a panel, however many settings have such points
-                label = "_at chance" if ax in hollows else "at chance (left out)"
-                hollows.setdefault(ax, ax.scatter(rows.loc[chance, "epoch"], rows.loc[chance, column], s=16,
-                                                  **hollow(colors[setting], label)))
+                ax.scatter(rows.loc[chance, "epoch"], rows.loc[chance, column], s=16,
+                           **hollow(colors[setting], "_at chance"))
+                drew_at_chance = True
             rows = rows[~chance]
             ax.plot(rows["epoch"], rows[column], marker="o", ms=3, color=colors[setting], label=setting)
             ax.fill_between(rows["epoch"], rows[f"{column}_lo"], rows[f"{column}_hi"], color=colors[setting],
@@ -40,9 +41,10 @@ def setting_curves(means: pd.DataFrame, log_x: bool = True) -> plt.Figure:
         epoch_axis(ax, means["epoch"].unique(), log_x)
     for ax in list(axes.flat)[len(panels):]:
         ax.set_visible(False)
-    axes.flat[0].legend(fontsize=7)
-    for ax, marker in hollows.items():
-        if ax is not axes.flat[0]:  # the first panel's legend lists the settings, the marker with them
-            ax.legend(handles=[marker], fontsize=7)
-    fig.tight_layout()
+    # one legend under the panels: in the first it covered the curves and their bands
+    handles = [Line2D([], [], color=color, marker="o", ms=3, label=setting) for setting, color in colors.items()]
+    if drew_at_chance:
+        handles.append(Line2D([], [], ls="none", marker="o", markerfacecolor="none", markeredgecolor="grey",
+                              label="at chance (left out)"))
+    legend_below(fig, handles, max_columns=4)
     return fig

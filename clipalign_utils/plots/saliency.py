@@ -6,7 +6,7 @@ from typing import Sequence
 import numpy as np
 import pandas as pd
 
-from .common import epoch_axis, plt
+from .common import epoch_axis, legend_below, plt
 
 METRIC_TITLES = {"cc": "CC ↑", "nss": "NSS ↑", "sim": "SIM ↑", "kld": "KLD ↓", "auc_judd": "AUC-Judd ↑",
                  "sauc": "shuffled AUC ↑", "auc_borji": "AUC-Borji ↑"}
@@ -37,8 +37,9 @@ def metrics_vs_epoch(table: pd.DataFrame, log_x: bool = True):
         epoch_axis(ax, rows["epoch"], log_x=log_x)
     for ax in list(axes.flat)[len(metrics):]:
         ax.set_visible(False)
-    axes.flat[0].legend(fontsize=8)
-    fig.tight_layout()
+    # one legend under the panels (in the first it covered a baseline's line): every entry any panel drew
+    handles = {label: handle for ax in axes.flat for handle, label in zip(*ax.get_legend_handles_labels())}
+    legend_below(fig, list(handles.values()), max_columns=4)
     return fig
 
 

@@ -42,7 +42,7 @@ def shape_bias_curve(table: pd.DataFrame, human_reference: float | None = None,
     epoch_axis(ax, table["epoch"].tolist(), log_x)
     ax.set(ylim=(-0.02, 1.02), ylabel="shape bias\n(← texture · shape →)",
            title="shape bias on cue-conflict images")
-    ax.legend(fontsize=8, loc="best")
+    ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1.0))  # beside: inside, it hid the human line
     fig.tight_layout()
     return fig
 

@@ -7,7 +7,7 @@ import pandas as pd
 from .. import registry
 from ..metrics.tradeoff import at_chance
 from ..prose import counted
-from .common import epoch_axis, plt
+from .common import epoch_axis, legend_below, plt
 
 
 def _band(ax, x, y, lo, hi, label, color=None):
@@ -169,13 +169,7 @@ def _legend_below(fig, axes, groups: list[tuple], styles: list[tuple], hollow: b
     if crossed:
         handles.append(Line2D([], [], ls="none", marker="x", color="grey",
                               label="(d) on 0: clean accuracy at chance, drop undefined"))
-    columns = min(len(handles), max(1, len(axes)))
-    rows = -(-len(handles) // columns)
-    legend_height = 0.22 * rows + 0.15  # inches
-    height = fig.get_figheight()
-    fig.set_figheight(height + legend_height)
-    fig.legend(handles=handles, loc="lower center", ncol=columns, fontsize=8, frameon=False)
-    fig.tight_layout(rect=(0, legend_height / (height + legend_height), 1, 1))
+    legend_below(fig, handles, max_columns=max(1, len(axes)))
 
 
 def relation_panels(means: pd.DataFrame, relations: pd.DataFrame, by: str = "scale"):
