@@ -34,7 +34,9 @@
 # permutation tests of Spearman's ρ between epoch and the measure, leaving out the checkpoints whose
 # classifier is at chance on that measure's own images: for texture bias, the cue-conflict decisions
 # (`shape_at_chance`: no more of them for a cue than guessing gives), for the noise drop, the clean
-# zero-shot accuracy (`at_chance`); at chance both describe noise. Over seeds, an epoch is at chance
+# zero-shot accuracy (`at_chance`); at chance both describe noise. (2) asks whether texture bias falls, not
+# whether shape comes to dominate (shape bias above 0.5): page 3's texture-then-shape shift answers that, run
+# by run. Over seeds, an epoch is at chance
 # when most seeds are; the table's `n_above_chance` counts the seeds its mean drop rests on and
 # `n_shape_above_chance` those its mean shape bias rests on. (3b)
 # repeats (3) with the chance-corrected drop, which has no ceiling that moves with clean accuracy.
