@@ -827,15 +827,16 @@ def test_the_quality_figure_lists_every_setting_in_one_legend_clear_of_the_panel
     plt.close(fig)
 
 
-def test_the_shape_bias_curve_lists_every_entry_in_a_legend_beside_its_axes():
-    """Page 3: the legend sat on the dashed human line."""
+def test_the_shape_bias_curve_lists_every_entry_in_a_legend_under_its_axes():
+    """Page 3: the legend sat on the dashed human line (and beside the axes, it narrowed them to a third)."""
     table = pd.DataFrame({"epoch": [0.0, 1.0, 2.0], "shape_bias": [0.5, 0.7, 0.9], "lo": [0.4, 0.6, 0.8],
                           "hi": [0.6, 0.8, 0.95], "shape_at_chance": [True, False, False]})
     fig = shape_bias.shape_bias_curve(table, human_reference=0.96, log_x=False)
     ax = fig.axes[0]
-    assert _legend(ax) == ["95 % bootstrap CI", "model", "at chance on the cue-conflict images (left out)",
-                           "no preference", "humans (literature)"]
-    assert _covers_no_panel(fig, ax.get_legend())
+    assert _figure_legend(fig) == ["95 % bootstrap CI", "model", "at chance on the cue-conflict images (left out)",
+                                   "no preference", "humans (literature)"]
+    assert _covers_no_panel(fig, fig.legends[0])
+    assert ax.get_position().width > 0.75  # the curve keeps the figure's width
     plt.close(fig)
 
 

@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 
 from ..metrics.tradeoff import at_chance
-from .common import epoch_axis, plt, top_axis
+from .common import epoch_axis, legend_below, plt, top_axis
 from .world import image_grid
 
 HUMAN_COLOUR = (165 / 255, 30 / 255, 55 / 255)  # model-vs-human's colour for human observers
@@ -42,8 +42,8 @@ def shape_bias_curve(table: pd.DataFrame, human_reference: float | None = None,
     epoch_axis(ax, table["epoch"].tolist(), log_x)
     ax.set(ylim=(-0.02, 1.02), ylabel="shape bias\n(← texture · shape →)",
            title="shape bias on cue-conflict images")
-    ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1.0))  # beside: inside, it hid the human line
-    fig.tight_layout()
+    # under the axes: inside, it hid the human line; beside, it took half the figure's width from the curve
+    legend_below(fig, ax.get_legend_handles_labels()[0], max_columns=2)
     return fig
 
 
