@@ -423,7 +423,7 @@ def test_claim_1_needs_an_early_peak_and_a_paired_interval_above_zero():
     flat = [0.5] * 9
     assert _verdict(verdicts(_checkpoints(early_peak, flat, flat), n_perm=N_PERM), "peaks early")["verdict"] == "reproduced"
     row = _verdict(verdicts(_checkpoints(late_peak, flat, flat), n_perm=N_PERM), "peaks early")
-    assert row["verdict"] != "reproduced" and "outside the early window" in row["detail"]
+    assert row["verdict"] != "reproduced" and "(outside the early window 0 < epoch ≤ 2.67)" in row["detail"]
     row = _verdict(verdicts(_checkpoints(early_peak, flat, flat, early_drop=(0.05, -0.01, 0.1)), n_perm=N_PERM),
                    "peaks early")
     assert row["verdict"] == "inconclusive" and (row["ci_lo"], row["ci_hi"]) == (-0.01, 0.1)
