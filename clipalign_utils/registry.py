@@ -32,7 +32,6 @@ from types import MappingProxyType
 from typing import Any, Callable, Collection, Iterator, Mapping
 
 from .errors import ParameterError
-from .prose import plural
 
 # Parameters the notebooks declare for papermill that a command sets itself: a -p would be dropped or contradict it.
 SET_BY_COMMAND = {"run_dir": "--out", "preset": "--preset", "checkpoints": "--checkpoints", "at_epochs": "--at-epochs",
@@ -242,8 +241,8 @@ def discover() -> None:
 def _check_depends(step: Step) -> None:
     unknown = [d for d in step.depends if d not in _REGISTRY]
     if unknown:
-        raise ParameterError(f"step {step.name!r} depends on unregistered {plural(len(unknown), 'step')} "
-                             f"{', '.join(unknown)}")
+        raise ParameterError(f"step {step.name!r} depends on unregistered step{'' if len(unknown) == 1 else 's'} "
+                             f"{', '.join(unknown)}")  # (not prose.plural: the registry imports only errors)
 
 
 def _registry() -> dict[str, Step]:

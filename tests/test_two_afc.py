@@ -956,7 +956,7 @@ def test_panel_distances_refuse_an_unknown_member_a_bad_observer_scale_and_image
     from clipalign_utils.data.two_afc_embedded import panel_distances
 
     images = np.zeros((1, 16, 16, 3), dtype=np.uint8)
-    with pytest.raises(ParameterError, match=r"^unknown panel member\(s\) \['ssim'\]; allowed: haarpsi, mdsi, vsi, "
+    with pytest.raises(ParameterError, match=r"^unknown panel member \['ssim'\]; allowed: haarpsi, mdsi, vsi, "
                                              r"fsim, ms_gmsd$"):
         panel_distances(images, images, [0], panel=("haarpsi", "ssim"))
     for scale in (0, 2.0, "3"):  # a float or a string is not an integer scale, even where its value would do
