@@ -20,8 +20,8 @@
 # shape bias, noise drop, and the second version's 2AFC score and saliency sAUC) and tests each part on the
 # data of this run. Every verdict below is computed; none is typed.
 #
-# The book's own run is several seeds of the default world (the introduction lists them). Given several runs (`run_dirs`, as
-# `clipalign run` passes them, or a `run_dir` folder holding them), the seeds of
+# The default build is several seeds of the default world; the introduction describes the runs behind this build.
+# Given several runs (`run_dirs`, as `clipalign run` passes them, or a `run_dir` folder holding them), the seeds of
 # one model scale are treated as replicates: every curve is the mean over seeds with a 95 % Student-t
 # interval over seeds, one colour per scale, and each claim is judged per scale on those mean curves,
 # next to the fraction of seeds whose own run reproduces it.

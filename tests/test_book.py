@@ -317,6 +317,55 @@ def test_the_command_to_make_a_folder_of_runs_all_trained_elsewhere_again_analys
         "names its source.)"]
 
 
+def test_the_command_to_make_a_streamed_trajectory_again_analyses_it_with_the_steps_it_ran(tmp_path):
+    """An audit: a trajectory streamed with `--only iqa,shape,tradeoff` was made again by `--checkpoints SOURCE`
+    alone (every analysis and the synthesis), and "`SOURCE` is the trajectory page 1 names" (page 1 names a
+    folder shortened, or a URL)."""
+    from clipalign_utils.orchestration.book import _reproduce_lines
+
+    run = tmp_path / "rn50"
+    run.mkdir()
+    given = {"parameters": {"model": "RN50", "iqa_root": "/data/tid2013"},
+             "sources": {"model": "given", "iqa_root": "given"}}
+    # the record's own order is not the registry's
+    (run / "record.json").write_text(json.dumps({"preset": "default", "steps": {
+        "tradeoff": given, "shape": given, "iqa": given}}))
+    (run / "source.json").write_text(json.dumps({"source": "/home/me/oc/checkpoints", "model": "RN50",
+                                                 "architecture": None, "checkpoints": []}))
+    assert _reproduce_lines(run, run)[3:] == [
+        "bash scripts/setup.sh && .venv/bin/clipalign run --preset default --checkpoints SOURCE "
+        "--only iqa,shape,tradeoff -p model=RN50 -p iqa_root=PATH --out runs/rn50", "```", "",
+        "(each `PATH` is your copy of that dataset, in its official layout, which `clipalign fetch` gets; "
+        "`SOURCE` is your copy of the checkpoint folder page 1 names.)"]
+    for source, named in (("laion-scaling:Model-B-32_Data-400M_Samples-13B_lr-1e-3_bs-86k",
+                           "the `laion-scaling:` run page 1 names"),
+                          ("https://example.org/run/epoch_{epoch}.pt", "the URL template page 1 names")):
+        (run / "source.json").write_text(json.dumps({"source": source, "model": "RN50", "checkpoints": []}))
+        assert _reproduce_lines(run, run)[-1].endswith(f"`SOURCE` is {named}.)")
+
+
+def test_the_intro_says_what_every_build_does_not_what_the_default_one_does():
+    """An audit: a streamed trajectory's book said the book "trains small open_clip models from scratch" and
+    that "the table below lists the runs behind this build" (a build of one run has no such table)."""
+    intro = " ".join((REPO_ROOT / "book" / "intro.md").read_text().split())
+    assert ("This book re-runs that study in the open. By default it trains small open_clip models from scratch, "
+            "keeping checkpoints densely early in training (a build may instead measure a trajectory trained "
+            "elsewhere, `clipalign run --checkpoints`); it measures every checkpoint") in intro
+    assert ("and the synthesis with its verdict table, executed by the pipeline for this book (page 1 of a run "
+            "clipalign did not train says so and lists its checkpoints instead). The default build trains the "
+            "world once per seed: the step pages") in intro
+    assert ("each seed's own verdict (a build of one run judges them on that run's curves). *The run behind these "
+            "pages*, below, describes the runs behind this build. The seeds vary training only") in intro
+
+
+def test_the_synthesis_page_says_what_the_default_build_is_not_what_this_one_is():
+    """An audit: page 5 of a streamed trajectory's book said "The book's own run is several seeds of the default
+    world"."""
+    synthesis = (REPO_ROOT / "notebooks" / "05_tradeoff_synthesis.py").read_text()
+    assert ("\n# The default build is several seeds of the default world; the introduction describes the runs "
+            "behind this build.\n") in synthesis
+
+
 def test_the_intro_table_shows_what_a_page_read_and_no_dataset_folder_in_full():
     from clipalign_utils.orchestration.book import _shown_parameters
 

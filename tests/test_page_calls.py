@@ -470,6 +470,26 @@ def test_page_one_of_a_run_trained_elsewhere_lists_its_checkpoints_and_what_para
     assert text.startswith("# 1. Training\n") and text.endswith("shows its training world and loss here.\n")
 
 
+def test_page_one_of_a_streamed_run_says_where_its_model_name_came_from(tmp_path):
+    """An audit: a folder of checkpoints without params.txt streamed with `-p model=RN50` showed "What the run's
+    params.txt says: model RN50"; clipalign wrote that file from -p model."""
+    from clipalign_utils.steps.train import page as training
+
+    run = tmp_path / "rn50"
+    run.mkdir()
+    (run / "params.txt").write_text("model: RN50\n")
+    checkpoints = [{"name": "epoch_1", "epoch": 1, "local": True, "source": "/data/oc/epoch_1.pt"}]
+    (run / "source.json").write_text(json.dumps({"source": "/data/oc", "architecture": None, "model": "RN50",
+                                                 "checkpoints": checkpoints}))
+    text = training.trained_elsewhere_page(run)
+    assert ("What the run's `params.txt` says (clipalign wrote it, the model as given with `-p model`):\n\n"
+            "| parameter | value |\n|---|---|\n| `model` | `RN50` |\n") in text
+    # the source named it (its own params.txt, a LAION run's name): the table says so as before
+    (run / "source.json").write_text(json.dumps({"source": "/data/oc", "architecture": "RN50", "model": "RN50",
+                                                 "checkpoints": checkpoints}))
+    assert "What the run's `params.txt` says:\n" in training.trained_elsewhere_page(run)
+
+
 # --- opening a page: the orchestration it does ------------------------------------------------------------------
 
 @pytest.fixture

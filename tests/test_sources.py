@@ -705,6 +705,22 @@ def test_the_gpu_projection_is_said_in_seconds_when_it_is_under_two_minutes():
     assert "the same work is 5.3 minutes;" in projection(1e6)  # 320 s
 
 
+def test_the_cpu_cost_names_the_trajectory_it_is_for():
+    """An audit: "so the 32 checkpoints of the run take about 0.6 CPU hours" read, in a book of its own run, as
+    if about that run; it is the paper's Fig. 1 trajectory scaled from the benchmark."""
+    import pandas as pd
+
+    from clipalign_utils.steps.real_clip import cost as real_clip_cost
+
+    table = pd.DataFrame({"step": ["iqa"], "seconds": [30.0], "gflop": [1e4], "cpu": ["a CPU"],
+                          "measured": ["2026-12-05"]})
+    assert real_clip_cost.cost_sentences(table)[0] == (
+        "Measured on a CPU (2026-12-05): one ViT-B-32 checkpoint through every step takes 30 s on the benchmark's "
+        "real-format sets, so the 32 checkpoints of the paper's Fig. 1 trajectory "
+        "(`Model-B-32_Data-400M_Samples-13B_lr-1e-3_bs-86k`) take about 0.3 CPU hours at those sizes (the real "
+        "datasets are larger: scale by their image counts).")
+
+
 def test_a_streamed_synthesis_without_a_step_it_needs_is_refused_before_anything_is_fetched(tmp_path):
     """--only naming the synthesis without the noise step, on a run that holds no noise.csv: one line before any
     folder is made or checkpoint fetched (it failed at the synthesis, after every checkpoint was measured)."""

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -374,7 +375,10 @@ def _reproduce_lines(run_dir: Path, trained: Path) -> list[str]:
             if values != tuple(map(str, preset_runs[key])):
                 options.append(f"{option} {' '.join(values)}")
     elif elsewhere:
-        options.append("--checkpoints SOURCE")  # page 1 names it
+        # the steps it was analysed with: without --only, --checkpoints runs every analysis and the synthesis
+        recorded = record.read(trained).get("steps", {})
+        analysed = [name for name in registry.analyses_and_synthesis() if name in recorded]
+        options += ["--checkpoints SOURCE"] + ([f"--only {','.join(analysed)}"] if analysed else [])
     else:
         options.append(f"-p seed={json.loads(RunDir(trained).train_record.read_text())['seed']}")
 
@@ -391,7 +395,7 @@ def _reproduce_lines(run_dir: Path, trained: Path) -> list[str]:
     if any(key.endswith("_root") for values in given.values() for key in values):
         notes.append("each `PATH` is your copy of that dataset, in its official layout, which `clipalign fetch` gets")
     if elsewhere and not folder:
-        notes.append("`SOURCE` is the trajectory page 1 names")
+        notes.append(f"`SOURCE` is {_source_named(trained)}")
     if folder and others:
         quoted = [f"`{label}`" for label in others]
         named = f"the runs {', '.join(quoted[:-1])} and {quoted[-1]}" if len(quoted) > 1 else f"the run {quoted[0]}"
@@ -404,6 +408,21 @@ def _reproduce_lines(run_dir: Path, trained: Path) -> list[str]:
                      "the command gives the first page's; re-run the others with `--only STEP -p NAME=VALUE`")
     return (["To reproduce it:", "", "```bash", *commands, "```"]
             + ([""] + [f"({'; '.join(notes)}.)"] if notes else []))
+
+
+def _source_named(run_dir: Path) -> str:
+    """What ``--checkpoints SOURCE`` is for a run trained elsewhere, as its page 1 names it (a folder there is
+    shortened: the reader gives their own copy)."""
+    from ..sources import LAION_PREFIX
+
+    manifest = RunDir(run_dir).source_manifest()
+    if manifest is None:
+        return "your copy of the open_clip_train run folder page 1 names"
+    if manifest["source"].startswith(LAION_PREFIX):
+        return f"the `{LAION_PREFIX}` run page 1 names"
+    if re.match(r"^https?://", manifest["source"]):
+        return "the URL template page 1 names"
+    return "your copy of the checkpoint folder page 1 names"
 
 
 def _runs_table(run_dir: Path) -> list[str]:

@@ -52,8 +52,9 @@ def cost_sentences(cost: pd.DataFrame | None) -> list[str]:
     total = trajectory_cost(cost)
     return [f"Measured on {cost['cpu'].iloc[0]} ({cost['measured'].iloc[0]}): one ViT-B-32 checkpoint through every "
             f"step takes {total['cpu_s_per_checkpoint']:.0f} s on the benchmark's real-format sets, so the "
-            f"{total['checkpoints']} checkpoints of the run take about {total['cpu_hours']:.1f} CPU hours at those "
-            f"sizes (the real datasets are larger: scale by their image counts).",
+            f"{total['checkpoints']} checkpoints of the paper's Fig. 1 trajectory (`{FIG1_RUN}`) take about "
+            f"{total['cpu_hours']:.1f} CPU hours at those sizes (the real datasets are larger: scale by their image "
+            f"counts).",
             f"**Projection, not a measurement:** on one GPU sustaining {ASSUMED_GPU_TFLOPS:g} TFLOP/s the same "
             f"work is {_duration(total['gpu_hours_projected'] * 3600)}; no GPU has measured it yet."]
 

@@ -155,7 +155,10 @@ def trained_elsewhere_page(run_dir: str | Path, model: str | None = None) -> str
              f"{', '.join(f'{c.epoch:g}' for c in checkpoints)}.", ""]
     said = [(key, params[key]) for key in TRAINED_ELSEWHERE_KEYS if params.get(key) not in (None, "", "None")]
     if said:
-        lines += ["What the run's `params.txt` says:", "", "| parameter | value |", "|---|---|"]
+        # a streamed run's params.txt is clipalign's: its model the source's own, or the one -p model gave
+        given = streamed and manifest.get("architecture", manifest["model"]) != manifest["model"]
+        written = " (clipalign wrote it, the model as given with `-p model`)" if given else ""
+        lines += [f"What the run's `params.txt` says{written}:", "", "| parameter | value |", "|---|---|"]
         lines += [f"| `{key}` | `{value}` |" for key, value in said] + [""]
     lines += ["A run of this project's own (`clipalign run --preset default`) shows its training world and loss "
               "here."]
