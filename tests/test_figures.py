@@ -221,6 +221,77 @@ def test_a_log_epoch_axis_is_linear_up_to_the_first_positive_epoch():
     plt.close(fig)
 
 
+DEFAULT_RUN_EPOCHS = [0.0, 0.12, 0.25, 0.5, 0.75, 1.0, 2.0, 3.0, 4.0, 5.0]
+
+
+def _epoch_ticks(epochs, width: float = 6.8) -> tuple[plt.Figure, list[tuple[float, str]]]:
+    """A log epoch axis over ``epochs`` at ``width`` inches, drawn: its figure and its visible labelled ticks,
+    (epoch, label text); asserts that no two of those labels overlap."""
+    fig, ax = plt.subplots(figsize=(width, 3.8))
+    ax.plot(epochs, np.linspace(0, 1, len(epochs)), "o-")
+    common.epoch_axis(ax, epochs, log_x=True)
+    fig.tight_layout()
+    fig.canvas.draw()
+    low, high = ax.get_xlim()
+    labels = [label for label in ax.get_xticklabels() if label.get_text() and low <= label.get_position()[0] <= high]
+    boxes = sorted((label.get_window_extent() for label in labels), key=lambda box: box.x0)
+    assert all(left.x1 <= right.x0 for left, right in zip(boxes, boxes[1:])), "tick labels overlap"
+    return fig, [(label.get_position()[0], label.get_text()) for label in labels]
+
+
+@pytest.mark.parametrize("epochs", [[1.0, 2.0, 3.0], [0.0, 1.0], [5.0], [0.0], EPOCHS],
+                         ids=["a trajectory", "epochs 0 and 1", "one epoch", "epoch 0 alone", "first pass"])
+def test_a_log_epoch_axis_labels_each_of_a_few_epochs_plainly(epochs):
+    # A trajectory's 1, 2, 3 read "10⁰" and two unlabelled points; each epoch is its own tick, labelled plainly.
+    fig, ticks = _epoch_ticks(epochs)
+    assert ticks == [(pytest.approx(epoch), f"{epoch:g}") for epoch in epochs]
+    # and the axis still starts a sliver left of the first epoch (epoch 0 alone reached to −0.055)
+    assert fig.axes[0].get_xlim()[0] == pytest.approx(epochs[0] - 0.15 * min([e for e in epochs if e > 0] or [1.0]))
+    plt.close(fig)
+
+
+def test_a_log_epoch_axis_leaves_out_the_label_that_would_touch_its_neighbour():
+    # A default run's 0.75 sits too close to 1 at a figure's width: its label goes (its tick stays, minor);
+    # in a panel half as wide, 0.25 and 3, 4 as well; the first and last epoch and whole epochs go last.
+    fig, ticks = _epoch_ticks(DEFAULT_RUN_EPOCHS)
+    assert [text for _, text in ticks] == ["0", "0.12", "0.25", "0.5", "1", "2", "3", "4", "5"]
+    assert 0.75 in fig.axes[0].xaxis.get_minorticklocs()
+    plt.close(fig)
+    fig, ticks = _epoch_ticks(DEFAULT_RUN_EPOCHS, width=3.4)
+    assert [text for _, text in ticks] == ["0", "0.12", "0.5", "1", "2", "5"]
+    plt.close(fig)
+
+
+def test_a_log_epoch_axis_over_many_epochs_labels_decades_and_its_first_and_last_epoch_plainly():
+    # A LAION trajectory's 32 epochs read "10⁰", "10¹" alone; log-style ticks still, but plain and with 32.
+    fig, ticks = _epoch_ticks([float(epoch) for epoch in range(1, 33)])
+    assert ticks == [(pytest.approx(epoch), f"{epoch:g}") for epoch in (1, 2, 5, 10, 20, 32)]
+    plt.close(fig)
+    # Sixteen epochs from 0 to 3 in a narrow panel: 0 and 3, the decades 0.1 and 1, then 0.5 (0.05, 2 would touch).
+    fig, ticks = _epoch_ticks([0.0, *np.linspace(0.05, 3, 15)], width=3.4)
+    assert [text for _, text in ticks] == ["0", "0.1", "0.5", "1", "3"]
+    plt.close(fig)
+
+
+def test_a_streamed_trajectorys_alignment_figure_names_each_of_its_epochs(tmp_path):
+    # The reviewer's figure: a trajectory of epochs 1, 2, 3 with samples seen on top.
+    import json
+
+    from clipalign_utils.layout import RunDir
+
+    RunDir(tmp_path).source_record.write_text(json.dumps({"samples_per_epoch": 4e8}))
+    table = pd.DataFrame({"distortion": "all", "epoch": [1.0, 2.0, 3.0], "srcc": [0.1, 0.2, 0.3],
+                          "srcc_lo": [0.0, 0.1, 0.2], "srcc_hi": [0.2, 0.3, 0.4], "krcc": [0.1, 0.2, 0.3],
+                          "plcc": [0.1, 0.2, 0.3]})
+    fig = iqa.alignment_curve(table)
+    common.save_figure(fig, tmp_path, "iqa_alignment_vs_epoch")
+    ax = fig.axes[0]
+    low, high = ax.get_xlim()
+    assert [label.get_text() for label in ax.get_xticklabels()
+            if label.get_text() and low <= label.get_position()[0] <= high] == ["1", "2", "3"]
+    plt.close(fig)
+
+
 def test_the_noise_accuracy_figure_draws_each_sigma_with_its_own_interval_in_epoch_order():
     table = _noise_table()
     table = pd.concat([table, table[table["sigma"] == 0.2].assign(sigma=0.1, accuracy=lambda t: t["accuracy"] + 0.02)])

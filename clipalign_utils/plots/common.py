@@ -7,6 +7,8 @@ from pathlib import Path
 
 import matplotlib
 import matplotlib.pyplot as plt
+import matplotlib.textpath
+import matplotlib.ticker
 import numpy as np
 import seaborn as sns
 
@@ -85,17 +87,87 @@ def legend_below(fig: plt.Figure, handles: list, max_columns: int) -> None:
     fig.tight_layout(rect=(0, legend_height / (height + legend_height), 1, 1))
 
 
+MANY_EPOCHS = 12  # distinct epochs past which an epoch axis ticks log-style rather than at each epoch
+
+
 def epoch_axis(ax: plt.Axes, epochs, log_x: bool = False) -> None:
     """Epoch x-axis; with log_x, a symlog scale that keeps epoch 0 and spreads the first pass, limited to
-    ``epochs`` (every epoch the figure shows) so that no axis reaches into negative epochs."""
+    ``epochs`` (every epoch the figure shows) so that no axis reaches into negative epochs.
+
+    The symlog axis labels epochs plainly ("0", "0.25", "2"), not as powers of ten: up to MANY_EPOCHS distinct
+    epochs, one tick at each; past that, decades, the first and the last epoch, then 2 and 5 times a decade.
+    A label that would touch one already placed (first, last and whole epochs are placed first) is left out
+    (:class:`_EpochTicks`), its epoch keeping a minor tick."""
     ax.set_xlabel("epoch")
     if not log_x:
         return
     epochs = np.asarray(list(epochs), dtype=float)
-    epochs = epochs[np.isfinite(epochs)]
+    epochs = np.unique(epochs[np.isfinite(epochs)])
     positive = epochs[epochs > 0]
-    ax.set_xscale("symlog", linthresh=positive.min() if positive.size else 1.0)
+    unit = positive.min() if positive.size else 1.0
+    ax.set_xscale("symlog", linthresh=unit)
+    if not epochs.size:
+        return
+    # symlog's autoscaled margin, taken in the scaled space, can open a stretch of negative epochs (a "−10⁻¹"
+    # tick); a sliver left of the first epoch instead (fixed limits: later plotting keeps them). Epoch 0 alone
+    # reaches to epoch 1 (the linear stretch).
+    ax.set_xlim(epochs[0] - 0.15 * unit, epochs[-1] * 1.25 if positive.size else unit)
+    ax.xaxis.set_major_locator(_EpochTicks(_tick_candidates(epochs)))
+    ax.xaxis.set_major_formatter(matplotlib.ticker.FuncFormatter(lambda epoch, _: epoch_label(epoch)))
+    if len(epochs) <= MANY_EPOCHS:
+        ax.xaxis.set_minor_locator(matplotlib.ticker.FixedLocator(epochs))
+    ax.xaxis.set_minor_formatter(matplotlib.ticker.NullFormatter())
+
+
+def epoch_label(epoch: float) -> str:
+    """An epoch as its tick reads: plain, to three significant digits ("0", "0.125", "2.67", "32")."""
+    return f"{epoch + 0.0:.0f}" if epoch == round(epoch) else f"{epoch:.3g}"  # + 0.0: no "-0"
+
+
+def _tick_candidates(epochs: np.ndarray) -> list[float]:
+    """Where the epoch axis (``epochs``: sorted, distinct) may have a labelled tick, most wanted first: the first
+    and the last epoch, then decades; then whole epochs and the rest (a few epochs), or the first positive epoch
+    and 2 and 5 times a decade (many)."""
+    first, last = epochs[0], epochs[-1]
+    positive = epochs[epochs > 0]
+    decades = []
     if positive.size:
-        # symlog's autoscaled margin, taken in the scaled space, can open a stretch of negative epochs (a
-        # "−10⁻¹" tick); a sliver left of the first epoch instead (fixed limits: later plotting keeps them)
-        ax.set_xlim(epochs.min() - 0.15 * positive.min(), epochs.max() * 1.25)
+        powers = np.arange(np.floor(np.log10(positive[0])), np.ceil(np.log10(last)) + 1)
+        decades = [float(d) for d in 10.0 ** powers]  # covering the epochs' logarithmic stretch
+    if len(epochs) <= MANY_EPOCHS:
+        ordered = [first, last, *[d for d in decades if d in epochs], *[e for e in epochs if e == round(e)], *epochs]
+    else:
+        def within(values):  # the logarithmic stretch only: below the first positive epoch the axis is linear
+            return [v for v in values if positive[0] <= v <= last]
+
+        ordered = [first, last, *within(decades), positive[0], *within([m * d for m in (2, 5) for d in decades])]
+    return [float(e) for e in dict.fromkeys(ordered)]  # each once, in order
+
+
+class _EpochTicks(matplotlib.ticker.Locator):
+    """Major ticks at ``candidates`` (most wanted first), each kept where its label clears those already kept
+    by half a character. Measured at each draw, so at the width the axes are laid out at."""
+
+    def __init__(self, candidates: list[float]):
+        self.candidates = candidates
+
+    def __call__(self):
+        return self.tick_values(*self.axis.get_view_interval())
+
+    def tick_values(self, vmin, vmax):
+        low, high = sorted((vmin, vmax))
+        shown = [e for e in self.candidates if low <= e <= high]
+        if self.axis is None or not shown:
+            return sorted(shown)
+        font = self.axis.get_major_ticks(1)[0].label1.get_fontproperties()
+        points_to_pixels = self.axis.figure.dpi / 72
+        gap = 0.5 * font.get_size_in_points()  # points between two labels, at least
+        centres = self.axis.axes.transData.transform([(e, 0) for e in shown])[:, 0]
+        kept, extents = [], []
+        for epoch, centre in zip(shown, centres):
+            width = matplotlib.textpath.text_to_path.get_text_width_height_descent(epoch_label(epoch), font, False)[0]
+            half = (width + gap) / 2 * points_to_pixels
+            if all(centre + half <= left or centre - half >= right for left, right in extents):
+                kept.append(epoch)
+                extents.append((centre - half, centre + half))
+        return sorted(kept)
