@@ -76,6 +76,8 @@ class TrainingSettings:
 
 
 WORLD_KEYS = tuple(f.name for f in fields(WorldSettings))
+# The world settings an embedded evaluation set is drawn from (data.world.evaluation_world: clean images).
+EVALUATION_WORLD_KEYS = ("image_size", "texture_correlation", "texture_scale", "object_placement")
 # The parameters a trained run keeps: those of both groups (train_params.json holds them).
 TRAINING_KEYS = tuple(f.name for f in fields(TrainingSettings)) + WORLD_KEYS
 # What a training record written before a key existed means by its absence (those runs trained on clean images).
@@ -519,16 +521,26 @@ def for_page(namespace: Mapping[str, Any], run_dir: str | Path, step: str, show:
     else:
         resolved = for_step(run_dir, step, resolve(run_dir, preset, given), declared)
     if show:
-        from .prose import say, show as display
-
-        unread = unread_parameters(step, resolved.params)
-        table = resolved.table([name for name in declared if name not in unread])
-        display(table, table.to_string())
-        if unread:
-            dataset = config.step_dataset_parameter(step)
-            say(f"not read with {dataset}={resolved.params[dataset]} (its embedded set's only): "
-                f"{', '.join(name for name in declared if name in unread)}")
+        show_parameters(resolved, step, declared)
     return resolved
+
+
+def show_parameters(resolved: Resolved, step: str, declared: Collection[str], shown: Mapping[str, Any] | None = None,
+                    left_out: Collection[str] = ()) -> None:
+    """Display the ``declared`` parameters of ``step``'s page with where each came from, and in a line below
+    those its dataset does not read. ``shown``: values as the table shows them instead of the resolved ones
+    (a dataset's folder by its name); ``left_out``: parameters the table leaves out."""
+    from .prose import say, show as display
+
+    unread = unread_parameters(step, resolved.params)
+    if shown:
+        resolved = dataclasses.replace(resolved, values=MappingProxyType({**resolved.values, **shown}))
+    table = resolved.table([name for name in declared if name not in unread and name not in left_out])
+    display(table, table.to_string())
+    if unread:
+        dataset = config.step_dataset_parameter(step)
+        say(f"not read with {dataset}={resolved.params[dataset]} (its embedded set's only): "
+            f"{', '.join(name for name in declared if name in unread)}")
 
 
 def unread_parameters(step: str, params: Mapping[str, Any]) -> set[str]:
@@ -537,6 +549,17 @@ def unread_parameters(step: str, params: Mapping[str, Any]) -> set[str]:
         return set()
     only = registry.get(step).embedded_only
     return set(only) if only and params.get(config.step_dataset_parameter(step), "embedded") != "embedded" else set()
+
+
+def shown_parameters(step: str, values: Mapping[str, Any]) -> dict[str, Any]:
+    """A step's recorded values as the book shows them (its introduction's table, each page's table of
+    parameters): without the parameters its dataset does not read (a real dataset's page: its embedded set's
+    own) and those left empty (the embedded set's folder, a real set's default split: the table showed
+    `similarity_split=` with nothing after it), a dataset's folder by its name alone (the reader's copy lies
+    elsewhere; the tables hold no absolute path either)."""
+    unread = unread_parameters(step, values)
+    return {key: (f"…/{Path(str(value)).name}" if key.endswith("_root") else value)
+            for key, value in values.items() if key not in unread and value != ""}
 
 
 # ------------------------------------------------------------------------ evaluation sets

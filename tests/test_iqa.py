@@ -331,10 +331,36 @@ def test_family_sentences_and_figure_split_seen_from_unseen(tmp_path):
     left, right = iqa_page.families_figure(tables, run).axes
     assert [line.get_color() for line in left.get_lines()] == ["tab:red", "tab:blue"]  # a seen, b unseen
     assert len(right.get_lines()) == 4
-    clean = _tables(tmp_path / "clean")  # no train_params.json: a clean world, every family unseen
+    clean = _tables(tmp_path / "clean")  # quality_variation 0: a clean world, every family unseen
+    (tmp_path / "clean").mkdir(exist_ok=True)
+    (tmp_path / "clean" / "train_params.json").write_text(json.dumps({"quality_variation": 0.0}))
     lines = iqa_page.family_sentences(clean, _run(tmp_path / "clean"))
     assert lines[0] == "families seen in training: none (a clean training world)"
     assert [line.split(":")[0] for line in lines[1:]] == ["unseen families", "all families", "all pairs (overall)"]
+    # no train_params.json: a run trained elsewhere, whose training data clipalign does not know (an audit read
+    # "none (a clean training world)" on a streamed RN50 trajectory)
+    elsewhere = iqa_page.family_sentences(_tables(tmp_path / "elsewhere"), _run(tmp_path / "elsewhere"))
+    assert elsewhere[0] == "families seen in training: unknown (a run trained elsewhere)"
+    assert elsewhere[1:] == lines[1:]
+
+
+def test_a_streamed_runs_input_size_and_an_upscale_are_said_as_they_are(tmp_path):
+    """An audit read "3 checkpoints of RN50 (None px input)" and "downsampling 0.0714286×" on a streamed RN50
+    trajectory (no recorded input size) over TID2013's 16 px fixture images: the model's own size, and the
+    images upscaled 14× to meet it."""
+    root = make_tid2013(tmp_path / "tid")  # 24 × 16 px images
+    data = load_iqa("tid2013", str(root), config.resolve("smoke"), image_size=None, resize="crop")
+    streamed = Run(tmp_path, "RN50", None, [Checkpoint(Path(f"epoch_{e}.pt"), float(e)) for e in (1, 2, 3)])
+    assert iqa_page.describe_data(streamed, data, {"distance": "cosine"})[0] == (
+        "3 checkpoints of RN50 (224 px input); dataset tid2013: 27 distorted images of 3 references, 3 distortion "
+        "types, levels 1, 2, 3; distance: cosine; iqa_resize: crop (1 patch per image, upsampling 14×)")
+    assert data.scaling == "upsampling 14×"
+    assert replace(data, downsampling=1 / 3).scaling == "upsampling 3×"
+    assert replace(data, downsampling=512 / 224).scaling == "downsampling 2.29×"
+    assert replace(data, downsampling=1.0).scaling == "downsampling 1×"  # the embedded set's, as it was
+    unknown = replace(streamed, model_name="a-model-without-a-config")  # no size known: the clause left out
+    assert iqa_page.describe_data(unknown, data, {"distance": "cosine"})[0].startswith(
+        "3 checkpoints of a-model-without-a-config; dataset tid2013:")
 
 
 def test_distance_sentences_and_scatter_figure(tid2013_data):

@@ -112,6 +112,23 @@ def test_verdicts_by_scale_counts_reproducing_seeds():
                for row, verdict in zip(unanimous["seed_verdicts"], unanimous["verdict"]))
 
 
+def test_a_run_of_unknown_seed_is_named_by_its_label_in_seed_verdicts():
+    """A streamed run has no seed: an audit read "nan: inconclusive" in page 5's verdict table."""
+    epochs = (0.0, 1.0, 2.0, 3.0, 4.0)
+    rows = _run_rows("RN50", 0, [0.1, 0.2, 0.3, 0.4, 0.5], [0.9, 0.7, 0.5, 0.3, 0.1], [0.5] * 5, epochs)
+    streamed = tradeoff.verdicts(rows.assign(seed=np.nan, run="trajectory"), n_perm=200, by="scale")
+    own = tradeoff.verdicts(rows, n_perm=200, by="scale")
+    assert streamed["seed_verdicts"].tolist() == [f"trajectory: {v}" for v in own["verdict"]]
+    assert own["seed_verdicts"].tolist() == [f"0: {v}" for v in own["verdict"]]  # a seed, as before
+    # two runs of unknown seed are two runs, a known seed beside them said as one
+    both = pd.concat([rows.assign(seed=np.nan, run="a"), rows.assign(seed=np.nan, run="b"),
+                      rows.assign(run="c")], ignore_index=True)
+    mixed = tradeoff.verdicts(both, n_perm=200, by="scale")
+    assert mixed["n_seeds"].tolist() == [3] * len(mixed)
+    first = own["verdict"].iloc[0]
+    assert mixed["seed_verdicts"].iloc[0] == f"a: {first}; b: {first}; seed 0: {first}"
+
+
 def test_run_identity_reads_train_params_then_params_txt(tmp_path):
     (tmp_path / "params.txt").write_text("model: clipalign-small\nseed: 4\n")
     assert results.run_identity(tmp_path) == {"scale": "small", "seed": 4}

@@ -675,3 +675,55 @@ def test_a_notebook_opened_alone_trains_its_missing_run_first(tmp_path, capsys):
     assert f"{tmp_path / 'new'} holds no checkpoints: training the smoke preset's tiny model there first, on cpu" \
         in capsys.readouterr().out
     assert [c.name for c in run.checkpoints] == ["epoch_0", "epoch_1"] and run.model_name == "clipalign-tiny"
+
+
+def _page_table(monkeypatch, run, cell, step="iqa") -> list[str]:
+    """What the page of ``step`` on ``run`` shows above its run (step_page's table of parameters), as text."""
+    from clipalign_utils import prose
+    from clipalign_utils.orchestration import step_page
+
+    shown = []
+    monkeypatch.setattr(prose, "show", lambda obj, text: shown.append(text))
+    monkeypatch.setattr(prose, "say", lambda text: shown.append(text))
+    monkeypatch.setattr(step_page, "say", lambda text: shown.append(text))
+    step_page._show_parameters(cell, run, step, record.for_page(cell, run, step, show=False))
+    return shown
+
+
+def test_a_pages_table_of_parameters_names_a_datasets_folder_as_the_introduction_does(tmp_path, monkeypatch):
+    """An audit read `iqa_root /tmp/aud_T/traj/data/tid2013` on every step page, while the book's introduction
+    shows `…/tid2013`: tables and pages hold no absolute path."""
+    run = _trained(tmp_path / "run", seed=0)
+    cell = {"run_dir": str(run), "preset": "smoke", "iqa_dataset": "tid2013", "iqa_root": str(tmp_path / "tid2013"),
+            "distance": None}
+    table = _page_table(monkeypatch, run, cell)[0]
+    assert table.splitlines()[2:] == ["iqa_dataset               tid2013         given",
+                                      "iqa_root                …/tid2013         given",
+                                      "distance     normalized_euclidean  preset smoke"]
+    assert str(tmp_path) not in table
+
+
+def test_a_run_trained_elsewhere_shows_no_training_settings_of_the_preset_as_its_own(tmp_path, monkeypatch):
+    """An audit read `image_size=32`, `texture_correlation=0.8`, `seed=0` ("preset default") on the pages of an
+    RN50 trajectory streamed at 224 px: the table leaves out the preset's training and world settings of a run
+    trained elsewhere, but keeps the model and the world an embedded set is drawn from."""
+    run = tmp_path / "streamed"
+    run.mkdir()
+    (run / "source.json").write_text(json.dumps({"source": "elsewhere", "model": "tiny", "checkpoints": []}))
+    cell = {"run_dir": str(run), "preset": "smoke", "seed": None, "model": "tiny", "image_size": None,
+            "texture_correlation": None, "object_placement": None, "iqa_dataset": "tid2013",
+            "iqa_root": str(tmp_path / "tid2013"), "iqa_levels": None}
+    shown = _page_table(monkeypatch, run, cell)
+    assert shown[0].splitlines()[2:] == ["model             tiny  given",
+                                         "iqa_dataset    tid2013  given",
+                                         "iqa_root     …/tid2013  given"]
+    assert shown[1:] == ["not read with iqa_dataset=tid2013 (its embedded set's only): iqa_levels",
+                         "left out, the run trained elsewhere (the preset's, not its own): seed, image_size, "
+                         "texture_correlation, object_placement"]
+    embedded = _page_table(monkeypatch, run, {**cell, "iqa_dataset": "embedded", "iqa_root": ""})
+    assert [line.split()[0] for line in embedded[0].splitlines()[2:]] == [
+        "model", "image_size", "texture_correlation", "object_placement", "iqa_dataset", "iqa_root", "iqa_levels"]
+    assert embedded[1:] == ["left out, the run trained elsewhere (the preset's, not its own): seed"]
+    own = _page_table(monkeypatch, _trained(tmp_path / "own", seed=0), {**cell, "run_dir": str(tmp_path / "own"),
+                                                                          "model": None})
+    assert "seed" in own[0] and "texture_correlation" in own[0] and not any("left out" in text for text in own)

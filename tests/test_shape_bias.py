@@ -354,6 +354,9 @@ def test_data_sentences_and_measure_with_a_stub_encoder(embedded, monkeypatch, t
     data = shape_step.ShapeData(embedded, ("a {}.", "a photo of a {}."))
     assert shape_page.data_sentences(run, data) == [
         "2 checkpoints of toy; dataset embedded: 112 images, 112 with conflicting cues, 8 classes, 2 prompt templates"]
+    # one template is one (an audit read "16 classes, 1 prompt templates")
+    assert shape_page.data_sentences(run, shape_step.ShapeData(embedded, ("a {}.",))) == [
+        "2 checkpoints of toy; dataset embedded: 112 images, 112 with conflicting cues, 8 classes, 1 prompt template"]
 
     answers = {"epoch_0": embedded.texture_labels, "epoch_1": embedded.shape_labels}
     seen = []

@@ -568,6 +568,22 @@ def test_a_streamed_trajectory_carries_samples_seen_into_the_synthesis_table(tmp
     assert table["samples_seen"].tolist() == [e * 4.0e8 for e in TOY_EPOCHS]
 
 
+def test_page_10s_trajectory_leaves_out_samples_seen_where_no_checkpoint_says_it(tmp_path):
+    """A folder of checkpoints says no samples seen: an audit read `None` on every row of page 10's table."""
+    from clipalign_utils.steps.real_clip.page import trajectory
+
+    counted = [{"name": "epoch_1", "epoch": 1.0, "samples_seen": 4.0e8, "source": "http://x/epoch_1.pt"},
+               {"name": "epoch_2", "epoch": 2.0, "source": "http://x/epoch_2.pt"}]
+    (tmp_path / "source.json").write_text(json.dumps({"source": "x", "model": "RN50", "checkpoints": counted}))
+    assert trajectory(tmp_path).to_string(index=False).splitlines() == [
+        "checkpoint  epoch  samples_seen              source",
+        "   epoch_1    1.0   400000000.0 http://x/epoch_1.pt",
+        "   epoch_2    2.0           NaN http://x/epoch_2.pt"]
+    folder = [{**checkpoint, "samples_seen": None} for checkpoint in counted]
+    (tmp_path / "source.json").write_text(json.dumps({"source": "x", "model": "RN50", "checkpoints": folder}))
+    assert list(trajectory(tmp_path).columns) == ["checkpoint", "epoch", "source"]
+
+
 
 @pytest.mark.slow
 def test_vit_b32_at_224_px_through_every_step_on_real_formats_in_bounded_memory(tmp_path):

@@ -86,6 +86,14 @@ class IQAData:
         return self.references.patches_per_image
 
     @property
+    def scaling(self) -> str:
+        """How much the images are scaled to meet the model's input, in words: "downsampling 2.29×", or for
+        images smaller than the input "upsampling 14×" (a factor below 1 read as 0.0714286×)."""
+        if self.downsampling < 1:
+            return f"upsampling {1 / self.downsampling:.3g}×"
+        return f"downsampling {self.downsampling:.3g}×"
+
+    @property
     def downsampling_note(self) -> str | None:
         """One sentence when the images are shrunk so much that fine damage may vanish, else None."""
         if self.downsampling <= NOTE_DOWNSAMPLING_ABOVE:

@@ -565,7 +565,8 @@ def _verdicts_by(df: pd.DataFrame, n_perm: int, seed: int, alpha: float, by: str
     tables = []
     for key, curve in means.groupby(by, sort=False):
         table = verdicts(curve.reset_index(drop=True), n_perm=n_perm, seed=seed, alpha=alpha)
-        runs = df[df[by] == key].groupby("seed", sort=True, dropna=False)
+        group = df[df[by] == key]
+        runs = group.groupby(_seed_labels(group), sort=True, dropna=False)
         seeds = [key_seed for key_seed, _ in runs]
         per_seed = [verdicts(run.sort_values("epoch").reset_index(drop=True), n_perm=n_perm, seed=seed,
                              alpha=alpha)["verdict"].to_numpy() for _, run in runs]
@@ -577,6 +578,15 @@ def _verdicts_by(df: pd.DataFrame, n_perm: int, seed: int, alpha: float, by: str
                                   for i in range(len(table))]
         tables.append(table)
     return pd.concat(tables, ignore_index=True)
+
+
+def _seed_labels(runs: pd.DataFrame) -> pd.Series:
+    """Each row's run as seed_verdicts names it: its seed; where a run's seed is unknown (one trained elsewhere,
+    streamed: "nan: inconclusive" said nothing) every run by its label (``run``), seeds as "seed 0"."""
+    if runs["seed"].notna().all() or "run" not in runs.columns:
+        return runs["seed"]
+    return pd.Series([f"seed {seed:g}" if pd.notna(seed) else str(run) for seed, run in zip(runs["seed"], runs["run"])],
+                     index=runs.index)
 
 
 def synthesis_table(df: pd.DataFrame, alignment_weight: float = 0.5, by: str = "run") -> pd.DataFrame:

@@ -309,15 +309,11 @@ def _run_summary(run_dir: Path, sources: dict[str, Path], trained: Path, recorde
 
 
 def _shown_parameters(page: str, values: dict) -> dict:
-    """A page's recorded values as the intro's table shows them: without the parameters its dataset does not
-    read (a real dataset's page: its embedded set's own) and those left empty (the embedded set's folder, a real
-    set's default split: the table showed `similarity_split=` with nothing after it), a dataset's folder by its
-    name alone (the reader's copy lies elsewhere; the tables hold no absolute path either)."""
+    """A page's recorded values as the intro's table shows them (``record.shown_parameters``, which each page's
+    own table of parameters shows too)."""
     from .. import record
 
-    unread = record.unread_parameters(_step_of(page), values)
-    return {key: (f"…/{Path(str(value)).name}" if key.endswith("_root") else value)
-            for key, value in values.items() if key not in unread and value != ""}
+    return record.shown_parameters(_step_of(page), values)
 
 
 def _reproduce_lines(run_dir: Path, trained: Path) -> list[str]:

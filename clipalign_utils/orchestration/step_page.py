@@ -8,6 +8,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from .. import checkpoints, record, registry, results
+from ..config import step_dataset_parameter
 from ..errors import CheckpointError, shell_arg
 
 from . import measure, sweep
@@ -73,12 +74,42 @@ def open_run(namespace: dict, step: str) -> tuple[checkpoints.Run, dict]:
         declared, given = record.cell_values(namespace, record.run_preset(run_dir, namespace.get("preset")))
         measure.in_own_processes(runs[1:], step, namespace.get("preset"), given, declared)  # each run's own preset
         run_dir = runs[0]
-    resolved = record.for_page(namespace, run_dir, step)
+    resolved = record.for_page(namespace, run_dir, step, show=False)
+    _show_parameters(namespace, run_dir, step, resolved)
     params = resolved.params
     run = checkpoints.discover_or_train(run_dir, params, _auto_train(namespace),
                                         resolved.unless_preset("model"))
     record.stage_entry(run_dir, step, resolved)  # recorded with the step's tables (io.write_tables)
     return run, params
+
+
+def _show_parameters(namespace: dict, run_dir: Path, step: str, resolved: record.Resolved) -> None:
+    """The page's table of parameters (``record.show_parameters``), portable and true of the run: a dataset's
+    folder by its name, as the book's introduction shows it; for a run trained elsewhere, without the preset's
+    training and world settings the step does not read (they say nothing of how that run was trained)."""
+    declared = record.cell_values(namespace, resolved.preset)[0]
+    shown = record.shown_parameters(step, resolved.values)
+    left_out = [name for name in declared if name in _not_the_runs(run_dir, step, resolved)]
+    record.show_parameters(resolved, step, declared, shown, left_out)
+    if left_out:
+        say(f"left out, the run trained elsewhere (the preset's, not its own): {', '.join(left_out)}")
+
+
+def _not_the_runs(run_dir: Path, step: str, resolved: record.Resolved) -> set[str]:
+    """The training and world settings of a run trained elsewhere that come from the preset and that ``step``
+    does not read: every one but the model, and the world's where the step draws its embedded set from it
+    (a step of no dataset reads what it declares). None for clipalign's own runs, or one about to be trained."""
+    layout = RunDir(run_dir)
+    # No training record of clipalign's (book.trained_elsewhere), asked before the run is found: a folder the page
+    # is about to train has none yet either, nor checkpoints or a stream's manifest.
+    if layout.train_record.exists() or (layout.source_manifest() is None and not layout.holds_others_checkpoints()):
+        return set()
+    dataset = step_dataset_parameter(step)
+    if dataset is None:
+        return set()
+    read = {"model"} | (set(record.EVALUATION_WORLD_KEYS) if resolved.values[dataset] == "embedded" else set())
+    return {name for name in record.TRAINING_KEYS
+            if name not in read and resolved.sources[name].startswith("preset ")}
 
 
 def open_training(namespace: dict) -> dict:

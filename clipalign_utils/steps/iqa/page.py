@@ -7,6 +7,7 @@ import pandas as pd
 from ...checkpoints import Run
 from ...data.iqa import IQAData
 from ...metrics.families import mark_seen
+from ...model_names import native_input_size
 from ...metrics.iqa import EARLY_FRACTION, peak_summary
 from ...plots.families import family_curves
 from ...plots.iqa import alignment_curve, distance_quality_scatter, iqa_examples
@@ -29,14 +30,17 @@ def describe_data(run: Run, data: IQAData, params: dict) -> list[str]:
     """What is scored: the run's checkpoints, the set's pairs, references, distortion types and levels, the
     distance and how images meet the model's input (and a note when they are shrunk a lot)."""
     pairs = data.pairs
-    line = (f"{len(run.checkpoints)} checkpoints of {run.model_name} ({run.image_size} px input); dataset {data.name}: "
+    # A run without a recorded size (streamed, or open_clip_train's without force_image_size) takes its model's own.
+    size = run.image_size or native_input_size(run.model_name)
+    line = (f"{len(run.checkpoints)} checkpoints of {run.model_name}{f' ({size} px input)' if size else ''}; "
+            f"dataset {data.name}: "
             f"{len(data)} distorted images of {len(data.references) // data.patches_per_image} references"
             f"{_embedded_references(data)}, "
             f"{pairs['distortion'].nunique()} distortion types, "
             f"levels {', '.join(map(str, sorted(pairs['level'].unique())))}; distance: {params['distance']}; "
             f"iqa_resize: {data.resize_mode} ({data.patches_per_image} "
             f"{'patch' if data.patches_per_image == 1 else 'patches'} per image, "
-            f"downsampling {data.downsampling:g}×)")
+            f"{data.scaling})")
     notes = [note for note in (data.unlisted_note, data.downsampling_note) if note]
     return [line] + absent_sentences(data) + notes
 
@@ -170,7 +174,10 @@ def family_sentences(tables: dict[str, pd.DataFrame], run: Run) -> list[str]:
     """The families seen in training, then the peak and final value of each within-family mean and the overall
     SRCC (those defined)."""
     seen = seen_families(run.run_dir)
-    lines = [f"families seen in training: {', '.join(seen) if seen else 'none (a clean training world)'}"]
+    if not run.layout.train_record.exists():  # trained elsewhere (book.trained_elsewhere): its data is not ours to know
+        lines = ["families seen in training: unknown (a run trained elsewhere)"]
+    else:
+        lines = [f"families seen in training: {', '.join(seen) if seen else 'none (a clean training world)'}"]
     for column, label in FAMILY_CURVES:
         curve = tables["iqa_families"].dropna(subset=[column])
         if len(curve):

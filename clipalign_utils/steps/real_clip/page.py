@@ -16,13 +16,15 @@ tables_in_full()  # this page does not open through orchestration.step_page
 
 
 def trajectory(run_dir: str | Path) -> pd.DataFrame | None:
-    """The streamed run's checkpoints (``source.json``): checkpoint, epoch, samples_seen, source; None when
-    ``run_dir`` holds no streamed run."""
+    """The streamed run's checkpoints (``source.json``): checkpoint, epoch, samples_seen (left out where no
+    checkpoint says it: a folder of checkpoints does not), source; None when ``run_dir`` holds no streamed run."""
     manifest = RunDir(run_dir).source_manifest() if run_dir else None
     if manifest is None:
         return None
-    return pd.DataFrame([{"checkpoint": c["name"], "epoch": c["epoch"], "samples_seen": c.get("samples_seen"),
-                          "source": c["source"]} for c in manifest["checkpoints"]])
+    table = pd.DataFrame([{"checkpoint": c["name"], "epoch": c["epoch"], "samples_seen": c.get("samples_seen"),
+                           "source": c["source"]} for c in manifest["checkpoints"]],
+                         columns=["checkpoint", "epoch", "samples_seen", "source"])
+    return table if table["samples_seen"].notna().any() else table.drop(columns="samples_seen")
 
 
 def source_sentences(run_dir: str | Path) -> list[str]:

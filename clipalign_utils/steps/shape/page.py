@@ -18,8 +18,8 @@ def data_sentences(run: Run, data: ShapeData, params: dict | None = None) -> lis
     """What the page evaluates: the run's checkpoints, the images, the templates and how a decision is made."""
     cue = data.cue
     lines = [f"{len(run.checkpoints)} checkpoints of {run.model_name}; dataset {cue.name}: {len(cue)} images, "
-             f"{cue.n_conflicting} with conflicting cues, {len(cue.classnames)} classes, "
-             f"{len(data.templates)} prompt templates"]
+             f"{cue.n_conflicting} with conflicting cues, {len(cue.classnames)} "
+             f"{'class' if len(cue.classnames) == 1 else 'classes'}, {counted(len(data.templates), 'prompt template')}"]
     if params is not None and params["shape_classifier"] == "imagenet":
         lines.append("decisions as model-vs-human makes them for CLIP: a zero-shot head over ImageNet's 1,000 classes, "
                      "the softmax of 100 × cosine averaged over each category's ImageNet classes, the highest "
