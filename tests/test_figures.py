@@ -413,6 +413,26 @@ def test_the_summary_figure_draws_texture_bias_and_accuracy_with_their_own_inter
     plt.close(fig)
 
 
+def test_the_relations_say_how_many_checkpoints_an_undefined_rho_had_and_the_accuracy_band_stays_in_0_1():
+    means = _means().assign(at_chance=False)
+    relations = pd.DataFrame({"scale": "tiny", "x": ["iqa_srcc", "iqa_srcc"], "y": ["noise_drop", "texture_bias"],
+                              "spearman": [np.nan, np.nan], "p_value": np.nan, "n": [1, 2]})
+    fig = tradeoff.relation_panels(means, relations)
+    assert [ax.get_title() for ax in fig.axes] == ["tiny: ρ undefined (1 checkpoint)",
+                                                   "tiny: ρ undefined (2 checkpoints)"]
+    plt.close(fig)
+    # two seeds' t-interval of an accuracy reached -0.29 (the panel's axis went below 0)
+    noise_means = pd.DataFrame({"scale": "tiny", "epoch": [0.0, 1.0, 2.0, 5.0], "sigma": 0.0, "accuracy": 0.2,
+                                "accuracy_lo": -0.3, "accuracy_hi": 1.4})
+    means = _means()
+    for column in ("iqa_srcc", "shape_bias", "noise_drop"):
+        means[f"{column}_lo"], means[f"{column}_hi"] = means[column] - 0.01, means[column] + 0.01
+    fig = tradeoff.summary_figure(means, noise_means)
+    band, = _bands(fig.axes[0])
+    assert list(_bounds(band).values()) == [pytest.approx((0.0, 1.0))] * 4
+    plt.close(fig)
+
+
 def test_the_plane_draws_robustness_as_one_minus_the_drop():
     fig = tradeoff.alignment_robustness_plane(_means(), np.array([False, True, True, False]), {})
     assert fig.axes[0].collections[0].get_offsets()[:, 1].tolist() == pytest.approx([0.8, 0.7, 0.65])

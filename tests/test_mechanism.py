@@ -229,7 +229,8 @@ def test_fixed_sentences_say_how_the_experiment_differs_from_its_preset(tmp_path
     # epochs fixed alike and not the preset's 5; n_boot fixed alike but the preset's (texture_scale too, as "1.0":
     # compared as a number); quality_variation varies
     assert experiment_page.fixed_sentences(tmp_path) == [
-        "Every run here differs from the `default` preset's (the runs of pages 1–5) in `epochs=6` (there 5): "
+        "Every run here differs from the `default` preset's (the runs of pages 1–5 in its own book) in "
+        "`epochs=6` (there 5): "
         "*clean* is the default world's training images, not those runs."]
 
 

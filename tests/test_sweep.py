@@ -339,6 +339,12 @@ def test_shape_and_noise_leave_out_checkpoints_at_chance_and_count_what_they_use
     assert lines[0] == ("across settings, last checkpoints: Spearman(shape bias, noise drop) = undefined (it needs "
                         "3 settings or more, each measure varying across them) over 2 settings")
     assert "n = 4;" in lines[1]
+    # no checkpoint above chance on both: the pooled rho is undefined, and says so (it printed "nan (p = nan")
+    none = sweep_page.shape_noise_sentences(
+        {"sweep_summary": summary, "sweep_checkpoints": table.assign(setting="a", shape_at_chance=True)},
+        {"settings": settings, "factors": [], "reference": {}}, {"n_perm": 200, "eval_seed": 0})
+    assert none[1] == ("pooled over every checkpoint of every run: Spearman(shape bias, noise drop) = undefined "
+                       "(n = 0; descriptive: checkpoints of a run are not independent)")
 
 
 def test_shape_noise_and_claims_sentences_by_hand():

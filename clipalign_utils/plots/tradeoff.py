@@ -113,7 +113,9 @@ def summary_figure(means: pd.DataFrame, noise_means: pd.DataFrame, by: str = "sc
             rows = rows.sort_values("epoch")
             axes[0].plot(rows["epoch"], rows["accuracy"], ls=sigma_styles[sigma], marker="o", ms=2, color=color,
                          label=f"{scale}, " + ("clean" if sigma == 0 else f"σ={sigma:g}"))
-            axes[0].fill_between(rows["epoch"], rows["accuracy_lo"], rows["accuracy_hi"], alpha=0.12, color=color)
+            # an accuracy lies in [0, 1]: a t-interval over two seeds can reach far past either end
+            axes[0].fill_between(rows["epoch"], rows["accuracy_lo"].clip(0, 1), rows["accuracy_hi"].clip(0, 1),
+                                 alpha=0.12, color=color)
         rows = means[means[by] == scale].sort_values("epoch")
         _band(axes[1], rows["epoch"], rows["iqa_srcc"], rows["iqa_srcc_lo"], rows["iqa_srcc_hi"], label, color)
         # The classification measures: the trend's checkpoints joined, the at-chance ones apart and hollow.
@@ -192,7 +194,7 @@ def relation_panels(means: pd.DataFrame, relations: pd.DataFrame, by: str = "sca
                            **hollow(colors[scale], f"{scale}: at chance (left out)"))
             rel = relations[(relations[by] == scale) & (relations["x"] == x) & (relations["y"] == y)].iloc[0]
             titles.append(f"{scale}: ρ={rel['spearman']:.2f}, p={rel['p_value']:.3f}" if np.isfinite(rel["spearman"])
-                          else f"{scale}: ρ undefined ({int(rel['n'])} checkpoints)")
+                          else f"{scale}: ρ undefined ({counted(int(rel['n']), 'checkpoint')})")
         ax.set(xlabel=MEASURE_LABELS.get(x, x), ylabel=MEASURE_LABELS.get(y, y))
         ax.set_title("\n".join(titles), fontsize=8)
         ax.legend(fontsize=7)

@@ -49,7 +49,7 @@ def fixed_sentences(folder) -> list[str]:
     preset, differences = fixed_differences(folder)
     if not differences:
         return []
-    return [f"Every run here differs from the `{preset}` preset's (the runs of pages 1–5) in "
+    return [f"Every run here differs from the `{preset}` preset's (the runs of pages 1–5 in its own book) in "
             + ", ".join(f"`{name}={value}` (there {preset_value})" for name, (value, preset_value) in
                         differences.items())
             + ": *clean* is the default world's training images, not those runs."]
