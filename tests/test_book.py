@@ -344,6 +344,82 @@ def test_the_command_to_make_a_streamed_trajectory_again_analyses_it_with_the_st
         assert _reproduce_lines(run, run)[-1].endswith(f"`SOURCE` is {named}.)")
 
 
+def _sweep_folder(folder, preset: str, swept: dict, fixed: dict, one_at_a_time: bool) -> None:
+    """A sweep's folder as clipalign sweep records it (sweep.json: each swept value as format_value writes it, the
+    fixed ones as one -p value), with its first run (the one a sweep's book shows on its step pages)."""
+    folder.mkdir(parents=True)
+    (folder / "sweep.json").write_text(json.dumps({"preset": preset, "fixed": fixed, "swept": swept,
+                                                   "one_at_a_time": one_at_a_time, "runs": [{"name": "base"}]}))
+    (folder / "base" / "checkpoints").mkdir(parents=True)
+    (folder / "base" / "train_params.json").write_text(json.dumps({"seed": 0, "model": "tiny"}))
+
+
+def test_the_command_to_make_a_sweep_again_is_the_sweep_its_record_plans(tmp_path):
+    """An audit: a sweep's book (clipalign sweep -p texture_correlation=0.5,0.8) was made again by `clipalign run
+    --seeds 0 -p texture_correlation=0.5`, one run of it and no comparison."""
+    from clipalign_utils.orchestration.book import _reproduce_lines
+
+    folder = tmp_path / "sweep"
+    _sweep_folder(folder, "smoke", {"texture_correlation": ["0.5", "0.8"]}, {}, False)
+    assert _reproduce_lines(folder, folder / "base")[3:] == [
+        "bash scripts/setup.sh && .venv/bin/clipalign sweep --preset smoke -p texture_correlation=0.5,0.8 "
+        "--out runs/sweep", "```"]
+    # a grid over two parameters, in its order (the first is outermost), a list's values separated by ';'
+    folder = tmp_path / "grid"
+    _sweep_folder(folder, "default", {"model": ["tiny", "small"], "sigmas": ["0.01,0.02", "0.1,0.2"]},
+                  {"epochs": "3", "iqa_root": "/data/tid2013"}, False)
+    assert _reproduce_lines(folder, folder / "base")[3:] == [
+        "bash scripts/setup.sh && .venv/bin/clipalign sweep --preset default -p model=tiny,small "
+        "-p 'sigmas=0.01,0.02;0.1,0.2' -p epochs=3 -p iqa_root=PATH --out runs/grid", "```", "",
+        "(each `PATH` is your copy of that dataset, in its official layout, which `clipalign fetch` gets.)"]
+    folder = tmp_path / "alone"
+    _sweep_folder(folder, "smoke", {"texture_correlation": ["0.5", "0.95"], "fresh_data": ["false", "true"]}, {},
+                  True)
+    assert _reproduce_lines(folder, folder / "base")[3] == (
+        "bash scripts/setup.sh && .venv/bin/clipalign sweep --preset smoke --one-at-a-time "
+        "-p texture_correlation=0.5,0.95 -p fresh_data=false,true --out runs/alone")
+
+
+def test_the_command_to_make_a_full_runs_drivers_sweep_again_is_the_full_run(tmp_path):
+    """The drivers sweep inside a folder of clipalign run --preset full (its book: clipalign book OUT/drivers) is
+    made by that command, which links the folder's seed-0 run as the sweep's base, not by a sweep of its own."""
+    from clipalign_utils.orchestration.book import _reproduce_lines
+
+    full = tmp_path / "full"
+    full.mkdir()
+    (full / "runs.json").write_text(json.dumps({"preset": "full", "runs": ["tiny-seed0"]}))
+    (full / "tiny-seed0" / "checkpoints").mkdir(parents=True)
+    (full / "tiny-seed0" / "train_params.json").write_text(json.dumps({"seed": 0, "model": "tiny"}))
+    _sweep_folder(full / "drivers", "full", {"epochs": ["12", "24"]}, {}, True)
+    assert _reproduce_lines(full / "drivers", full / "drivers" / "base")[3:] == [
+        "bash scripts/setup.sh && .venv/bin/clipalign run --preset full --seeds 0 --scales tiny --out runs/full",
+        ".venv/bin/clipalign book runs/full/drivers", "```"]
+
+
+def test_the_command_to_make_an_experiment_again_is_the_experiment_with_the_values_it_was_given(tmp_path):
+    """An experiment's book was made again by `clipalign run` on the first run of its first sweep. Its record keeps
+    each sweep's -p values: the experiment's fixed ones and its own are not options; what the command gave is."""
+    from clipalign_utils.config import EXPERIMENT_FIXED, EXPERIMENTS
+    from clipalign_utils.orchestration.book import _reproduce_lines
+
+    folder = tmp_path / "quality"
+    folder.mkdir()
+    given = {"epochs": "3", "iqa_root": "/data/tid2013"}
+    sweeps = {sweep: {**EXPERIMENT_FIXED["quality"], **values, **given}
+              for sweep, values in EXPERIMENTS["quality"].items() if sweep in ("partial", "variation")}
+    (folder / "experiment.json").write_text(json.dumps({"experiment": "quality", "preset": "default",
+                                                        "sweeps": sweeps}))
+    first = folder / "partial" / "quality_variation-0.3__seed-0"
+    assert _reproduce_lines(folder, first)[3:] == [
+        "bash scripts/setup.sh && .venv/bin/clipalign experiment quality --preset default -p epochs=3 "
+        "-p iqa_root=PATH --only-sweeps variation,partial --out runs/quality", "```", "",
+        "(each `PATH` is your copy of that dataset, in its official layout, which `clipalign fetch` gets.)"]
+    every = {sweep: {**EXPERIMENT_FIXED["quality"], **values} for sweep, values in EXPERIMENTS["quality"].items()}
+    (folder / "experiment.json").write_text(json.dumps({"experiment": "quality", "preset": "full", "sweeps": every}))
+    assert _reproduce_lines(folder, first)[3:] == [
+        "bash scripts/setup.sh && .venv/bin/clipalign experiment quality --preset full --out runs/quality", "```"]
+
+
 def test_the_intro_says_what_every_build_does_not_what_the_default_one_does():
     """An audit: a streamed trajectory's book said the book "trains small open_clip models from scratch" and
     that "the table below lists the runs behind this build" (a build of one run has no such table)."""

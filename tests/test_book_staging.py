@@ -55,7 +55,8 @@ def _folder_of_runs(tmp_path):
 
 def _sweep(folder, names):
     folder.mkdir(parents=True)
-    (folder / "sweep.json").write_text(json.dumps({"runs": [{"name": name} for name in names]}))
+    (folder / "sweep.json").write_text(json.dumps({"preset": "smoke", "fixed": {}, "swept": {"lr": ["a", "b"]},
+                                                   "one_at_a_time": False, "runs": [{"name": name} for name in names]}))
     for i, name in enumerate(names):
         _run(folder / name, i)
         _nb(folder / name / "notebooks" / f"{SYNTHESIS}.ipynb", 1.0, folder / name)
@@ -107,7 +108,8 @@ def test_an_experiment_intro_lists_the_runs_of_the_sweep_its_pages_show(tmp_path
     """An experiment's runs lie in its sweeps: the intro named none ("the first of this sweep's runs: .")."""
     experiment = tmp_path / "quality"
     experiment.mkdir()
-    (experiment / "experiment.json").write_text("{}")
+    (experiment / "experiment.json").write_text(json.dumps({"experiment": "quality", "preset": "default",
+                                                          "sweeps": {"variation": {}}}))
     _sweep(experiment / "b_sweep", ["b0"])
     _sweep(experiment / "a_sweep", ["a1", "a0"])
     _nb(experiment / "notebooks" / "09_quality_experiment.ipynb", 1.0, experiment)
@@ -149,7 +151,8 @@ def test_the_intro_names_where_inner_sweep_and_experiment_pages_come_from(tmp_pa
     folder = _folder_of_runs(tmp_path)
     _sweep(folder / "drivers", ["base"])
     (folder / "quality").mkdir()
-    (folder / "quality" / "experiment.json").write_text("{}")
+    (folder / "quality" / "experiment.json").write_text(json.dumps({"experiment": "quality", "preset": "default",
+                                                                  "sweeps": {"variation": {}}}))
     _nb(folder / "quality" / "notebooks" / "09_quality_experiment.ipynb", 1.0, folder / "quality")
     text = _summary(folder)
     assert ("\nPage 6 compares the runs of the sweep in `drivers`.\n\nPage 9 compares the runs of the quality "
@@ -333,7 +336,8 @@ def test_stage_book_of_a_sweep_shows_its_own_page_6_and_its_linked_run_by_a_rela
     sweep = tmp_path / "full" / "drivers"
     _sweep(sweep, ["lr-a"])
     (sweep / "base").symlink_to(base)
-    (sweep / "sweep.json").write_text(json.dumps({"runs": [{"name": "base"}, {"name": "lr-a"}]}))
+    (sweep / "sweep.json").write_text(json.dumps({"preset": "smoke", "fixed": {}, "swept": {"lr": ["a"]},
+                                                  "one_at_a_time": True, "runs": [{"name": "base"}, {"name": "lr-a"}]}))
     stage = book.stage_book(sweep)
     page = json.loads((stage / "notebooks" / "02_iqa_alignment.ipynb").read_text())
     assert page["cells"][1]["outputs"][0]["text"] == "read tiny-seed0/metrics/iqa.csv\n"

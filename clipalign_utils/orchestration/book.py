@@ -316,18 +316,24 @@ def _shown_parameters(page: str, values: dict) -> dict:
     return record.shown_parameters(_step_of(page), values)
 
 
+PATH_NOTE = "each `PATH` is your copy of that dataset, in its official layout, which `clipalign fetch` gets"
+
+
 def _reproduce_lines(run_dir: Path, trained: Path) -> list[str]:
     """How to make this book's run again: ``clipalign run`` with the run's preset and the values its pages
     were given beyond it (``-p``, from the records of the run and, for a folder of runs, of the folder; the
     parameters each page's notebook declares; a dataset's root shown as PATH, the reader's copy), the seed of
     a single run or a folder's seeds and scales (of the runs clipalign trained; a note names the others), a
     trajectory's source for a run trained elsewhere, the analyses of a folder whose every run was, and the
-    optional steps it ran as a second command."""
+    optional steps it ran as a second command. A sweep's or an experiment's folder: the command that made it, from
+    its plan (``_planned_command``)."""
     from .. import record
     from ..config import MULTI_RUN_PRESETS, PRESETS, format_value
     from ..results import run_identity, run_labels
     from .pipeline import declared_parameters
 
+    if RunDir(run_dir).kind in ("sweep", "experiment"):  # ``trained`` is then one of its runs, not the book's folder
+        return _planned_command(run_dir)
     elsewhere, folder = trained_elsewhere(trained), trained != run_dir
     runs = [run.path for run in RunDir(run_dir).runs()] if folder else [trained]
     # open_clip_train's logs put in a folder of runs: no seed or scale of ours makes them again
@@ -389,7 +395,7 @@ def _reproduce_lines(run_dir: Path, trained: Path) -> list[str]:
                  for name, values in given.items() if name]
     notes = []
     if any(key.endswith("_root") for values in given.values() for key in values):
-        notes.append("each `PATH` is your copy of that dataset, in its official layout, which `clipalign fetch` gets")
+        notes.append(PATH_NOTE)
     if elsewhere and not folder:
         notes.append(f"`SOURCE` is {_source_named(trained)}")
     if folder and others:
@@ -404,6 +410,58 @@ def _reproduce_lines(run_dir: Path, trained: Path) -> list[str]:
                      "the command gives the first page's; re-run the others with `--only STEP -p NAME=VALUE`")
     return (["To reproduce it:", "", "```bash", *commands, "```"]
             + ([""] + [f"({'; '.join(notes)}.)"] if notes else []))
+
+
+def _planned_command(folder: Path) -> list[str]:
+    """How to make a sweep's or an experiment's book again: ``clipalign sweep`` or ``clipalign experiment`` with the
+    preset and options its record (``sweep.json``, ``experiment.json``) keeps; a dataset's root shown as PATH. The
+    drivers sweep of a multi-run preset (``clipalign run --preset full``) is made by that folder's command."""
+    from ..config import DRIVERS_FOLDER, EXPERIMENT_FIXED, EXPERIMENTS, PRESETS, SWEEP_PRESETS
+    from .sweep import canonical
+
+    kind = RunDir(folder).kind
+    plan = json.loads(RunDir(folder).record(kind).read_text())
+    preset = plan["preset"]
+    parent = RunDir(folder.parent)
+    if (kind == "sweep" and folder.name == DRIVERS_FOLDER and preset in SWEEP_PRESETS and parent.kind == "runs"
+            and parent.runs()):
+        made_by = _reproduce_lines(parent.path, parent.runs()[0].path)
+        end = made_by.index("```", 3)  # the folder's commands, then this sweep's book (the command builds the folder's)
+        book = f".venv/bin/clipalign book {shell_arg(f'runs/{parent.path.name}/{folder.name}')}"
+        return made_by[:end] + [book] + made_by[end:]
+
+    def option(key: str, value: str) -> str:
+        return "-p " + shell_arg(f"{key}={'PATH' if key.endswith('_root') else value}")
+
+    options = [f"--preset {preset}"]
+    if kind == "sweep":
+        if plan.get("one_at_a_time"):
+            options.append("--one-at-a-time")
+        # the swept values first, in the record's order (a grid's first parameter is its outermost), as -p takes
+        # them: a list-valued parameter's values separated by ';'
+        options += [option(key, (";" if isinstance(PRESETS[preset].get(key), tuple) else ",").join(values))
+                    for key, values in plan["swept"].items()]
+        options += [option(key, value) for key, value in plan["fixed"].items()]
+        given = list(plan["swept"]) + list(plan["fixed"])
+        command = "sweep"
+    else:
+        name, sweeps = plan["experiment"], plan["sweeps"]
+        # every sweep is given the experiment's fixed values and the command's -p: those that are not its own
+        own = {key for values in EXPERIMENTS[name].values() for key in values}
+        fixed = {key: canonical(key, value, preset) for key, value in EXPERIMENT_FIXED.get(name, {}).items()}
+        shared = {key: canonical(key, value, preset)
+                  for key, value in next(iter(sweeps.values()), {}).items() if key not in own}
+        given = [key for key, value in shared.items() if fixed.get(key) != value]
+        options += [option(key, shared[key]) for key in given]
+        if set(sweeps) != set(EXPERIMENTS[name]):  # in the experiment's order, as it runs them
+            options.append(f"--only-sweeps {','.join(sweep for sweep in EXPERIMENTS[name] if sweep in sweeps)}")
+        command = f"experiment {name}"
+    lines = ["To reproduce it:", "", "```bash",
+             f"bash scripts/setup.sh && .venv/bin/clipalign {command} {' '.join(options)} "
+             f"--out {shell_arg(f'runs/{folder.name}')}", "```"]
+    if any(key.endswith("_root") for key in given):
+        lines += ["", f"({PATH_NOTE}.)"]
+    return lines
 
 
 def _source_named(run_dir: Path) -> str:
