@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import base64
+import functools
 import io
 from pathlib import Path
 
@@ -144,6 +145,12 @@ def _tick_candidates(epochs: np.ndarray) -> list[float]:
     return [float(e) for e in dict.fromkeys(ordered)]  # each once, in order
 
 
+@functools.lru_cache(maxsize=1024)  # asked at every draw of every axis (32 times a figure): measured once
+def _label_width(label: str, font) -> float:
+    """``label``'s width in points in ``font`` (a FontProperties: hashed by its properties)."""
+    return matplotlib.textpath.text_to_path.get_text_width_height_descent(label, font, False)[0]
+
+
 class _EpochTicks(matplotlib.ticker.Locator):
     """Major ticks at ``candidates`` (most wanted first), each kept where its label clears those already kept
     by half a character. Measured at each draw, so at the width the axes are laid out at."""
@@ -165,8 +172,7 @@ class _EpochTicks(matplotlib.ticker.Locator):
         centres = self.axis.axes.transData.transform([(e, 0) for e in shown])[:, 0]
         kept, extents = [], []
         for epoch, centre in zip(shown, centres):
-            width = matplotlib.textpath.text_to_path.get_text_width_height_descent(epoch_label(epoch), font, False)[0]
-            half = (width + gap) / 2 * points_to_pixels
+            half = (_label_width(epoch_label(epoch), font) + gap) / 2 * points_to_pixels
             if all(centre + half <= left or centre - half >= right for left, right in extents):
                 kept.append(epoch)
                 extents.append((centre - half, centre + half))
