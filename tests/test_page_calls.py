@@ -506,7 +506,7 @@ def page_calls(monkeypatch):
     monkeypatch.setattr(record, "check_injected", lambda namespace: calls.append(("checked", None)))
     monkeypatch.setattr(record, "for_page", lambda namespace, where, step, show=True: calls.append(
         ("read", str(where), step)) or resolved)
-    monkeypatch.setattr(step_page, "_show_parameters", lambda namespace, where, step, r: None)  # test_record's
+    monkeypatch.setattr(step_page, "_show_parameters", lambda namespace, where, step, r, runs=None: None)  # test_record
     monkeypatch.setattr(record, "stage_entry", lambda where, step, r: calls.append(("staged", str(where), step)))
     monkeypatch.setattr(record, "write_entry", lambda where, step, r: calls.append(("written", str(where), step)))
     monkeypatch.setattr(checkpoints, "discover_or_train", lambda where, params, auto, model: calls.append(

@@ -415,7 +415,9 @@ def test_the_synthesis_given_runs_elsewhere_reads_and_trains_them_not_its_output
 
     calls = []
     resolved = SimpleNamespace(params={"distance": "euclidean"})
-    monkeypatch.setattr(record, "for_page", lambda namespace, source, step: calls.append(("read", source)) or resolved)
+    monkeypatch.setattr(record, "for_page", lambda namespace, source, step, show: calls.append(("read", source))
+                        or resolved)
+    monkeypatch.setattr(step_page, "_show_parameters", lambda *shown: None)  # (test_record's)
     monkeypatch.setattr(record, "stage_entry", lambda where, step, resolved: calls.append(("record", where)))
     monkeypatch.setattr(step_page, "ensure_run", lambda run, resolved: calls.append(("train", run)) or run.mkdir())
     run, out = tmp_path / "run", tmp_path / "out"

@@ -727,3 +727,56 @@ def test_a_run_trained_elsewhere_shows_no_training_settings_of_the_preset_as_its
     own = _page_table(monkeypatch, _trained(tmp_path / "own", seed=0), {**cell, "run_dir": str(tmp_path / "own"),
                                                                           "model": None})
     assert "seed" in own[0] and "texture_correlation" in own[0] and not any("left out" in text for text in own)
+
+
+def _synthesis_table(monkeypatch, cell) -> list[str]:
+    """What the synthesis page shows on opening (open_runs: its table of parameters, the lines below), as text."""
+    from clipalign_utils import prose
+    from clipalign_utils.orchestration import step_page
+
+    shown = []
+    monkeypatch.setattr(prose, "show", lambda obj, text: shown.append(text))
+    monkeypatch.setattr(prose, "say", lambda text: shown.append(text))
+    monkeypatch.setattr(step_page, "say", lambda text: shown.append(text))
+    monkeypatch.setattr(step_page, "ensure_run", lambda run, resolved: None)  # (a run to train: its table only)
+    try:
+        step_page.open_runs({"run_dir": None, "preset": "smoke", "auto_train": False, "run_dirs": None, "seed": None,
+                             "eval_seed": None, "distance": None, "alignment_weight": None, "n_perm": None, **cell})
+    finally:
+        record.discard_staged()
+    return shown
+
+
+def test_the_synthesis_of_several_runs_shows_no_seed_of_its_own(tmp_path, monkeypatch):
+    """An audit read `seed 0 (preset default)` on the synthesis of seeds 0, 1 and 2: the page reads the runs'
+    tables, not their training, and the introduction lists each run's training settings."""
+    for seed in (0, 1):
+        _trained(tmp_path / f"tiny-seed{seed}", seed=seed)
+    analysis = ["eval_seed                            0  preset smoke",
+                "distance          normalized_euclidean  preset smoke",
+                "alignment_weight                   0.5  preset smoke",
+                "n_perm                             500  preset smoke"]
+    line = "left out, each run's own (the introduction lists them run by run): seed"
+    runs = f"{tmp_path / 'tiny-seed0'},{tmp_path / 'tiny-seed1'}"
+    for cell in ({"run_dir": str(tmp_path)}, {"run_dir": str(tmp_path / "out"), "run_dirs": runs}):
+        shown = _synthesis_table(monkeypatch, cell)  # the folder of runs (the CLI's synthesis), or runs given
+        assert shown[0].splitlines()[2:] == analysis and shown[1:] == [line]
+
+
+def test_the_synthesis_of_a_run_trained_elsewhere_shows_no_seed_of_the_preset_as_its_own(tmp_path, monkeypatch):
+    """An audit read `seed 0 (preset default)` on the synthesis of a trajectory streamed with --checkpoints. One
+    run of clipalign's keeps its recorded seed; one the page is about to train (opened alone), the seed it trains
+    with."""
+    streamed = tmp_path / "streamed"
+    streamed.mkdir()
+    (streamed / "source.json").write_text(json.dumps({"source": "elsewhere", "model": "tiny", "checkpoints": []}))
+    shown = _synthesis_table(monkeypatch, {"run_dir": str(tmp_path / "out"), "run_dirs": str(streamed)})
+    assert [line.split()[0] for line in shown[0].splitlines()[2:]] == ["eval_seed", "distance", "alignment_weight",
+                                                                       "n_perm"]
+    assert shown[1:] == ["left out, the preset's, not the run's own: seed"]
+    own = _synthesis_table(monkeypatch, {"run_dir": str(_trained(tmp_path / "own", seed=3))})
+    assert own[0].splitlines()[2] == "seed                                 3  train_params.json" and len(own) == 1
+    (tmp_path / "new").mkdir()  # (empty: the page trains a run there)
+    trained_here = _synthesis_table(monkeypatch, {"run_dir": str(tmp_path / "new"), "auto_train": True})
+    assert trained_here[0].splitlines()[2] == "seed                                 0  preset smoke"
+    assert len(trained_here) == 1

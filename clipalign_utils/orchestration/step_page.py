@@ -83,16 +83,23 @@ def open_run(namespace: dict, step: str) -> tuple[checkpoints.Run, dict]:
     return run, params
 
 
-def _show_parameters(namespace: dict, run_dir: Path, step: str, resolved: record.Resolved) -> None:
+def _show_parameters(namespace: dict, run_dir: Path, step: str, resolved: record.Resolved,
+                     runs: list[Path] | None = None) -> None:
     """The page's table of parameters (``record.show_parameters``), portable and true of the run: a dataset's
     folder by its name, as the book's introduction shows it; for a run trained elsewhere, without the preset's
-    training and world settings the step does not read (they say nothing of how that run was trained)."""
+    training and world settings the step does not read (they say nothing of how that run was trained). The
+    synthesis's (``runs``: those it synthesises) leaves out what is not theirs (:func:`_not_the_synthesised`)."""
     declared = record.cell_values(namespace, resolved.preset)[0]
     shown = record.shown_parameters(step, resolved.values)
-    left_out = [name for name in declared if name in _not_the_runs(run_dir, step, resolved)]
+    if runs is None:
+        not_theirs = _not_the_runs(run_dir, step, resolved)
+        why = "the run trained elsewhere (the preset's, not its own)"
+    else:
+        not_theirs, why = _not_the_synthesised(runs, resolved, _auto_train(namespace))
+    left_out = [name for name in declared if name in not_theirs]
     record.show_parameters(resolved, step, declared, shown, left_out)
     if left_out:
-        say(f"left out, the run trained elsewhere (the preset's, not its own): {', '.join(left_out)}")
+        say(f"left out, {why}: {', '.join(left_out)}")
 
 
 def _not_the_runs(run_dir: Path, step: str, resolved: record.Resolved) -> set[str]:
@@ -110,6 +117,20 @@ def _not_the_runs(run_dir: Path, step: str, resolved: record.Resolved) -> set[st
     read = {"model"} | (set(record.EVALUATION_WORLD_KEYS) if resolved.values[dataset] == "embedded" else set())
     return {name for name in record.TRAINING_KEYS
             if name not in read and resolved.sources[name].startswith("preset ")}
+
+
+def _not_the_synthesised(runs: list[Path], resolved: record.Resolved, auto_train: bool) -> tuple[set[str], str]:
+    """(the training and world settings the synthesis's table leaves out, why). It reads the runs' tables, not
+    their training: over several runs, every one (an audit read `seed 0 (preset default)` on the synthesis of
+    seeds 0, 1 and 2); over one, those its own record does not give (a run trained elsewhere: the preset's) —
+    unless the page is about to train that run with them (opened alone)."""
+    if len(runs) > 1:
+        return set(record.TRAINING_KEYS), "each run's own (the introduction lists them run by run)"
+    layout = RunDir(runs[0])
+    if auto_train and not layout.is_run and layout.source_manifest() is None and not layout.tables_only():
+        return set(), ""  # ensure_run trains it with these
+    return ({name for name in record.TRAINING_KEYS if resolved.sources[name].startswith("preset ")},
+            "the preset's, not the run's own")
 
 
 def open_training(namespace: dict) -> dict:
@@ -158,7 +179,8 @@ def open_runs(namespace: dict) -> tuple[list[Path], dict]:
     # measured (an audit: the empty output folder was trained, then the page refused the run it was given).
     given_runs = namespace.get("run_dirs") is not None
     source = runs[0] if given_runs and RunDir(run_dir).kind in (None, "run") else run_dir
-    resolved = record.for_page(namespace, source, registry.synthesis().name)
+    resolved = record.for_page(namespace, source, registry.synthesis().name, show=False)
+    _show_parameters(namespace, Path(source), registry.synthesis().name, resolved, runs)
     if len(runs) == 1 and _auto_train(namespace):
         ensure_run(runs[0], resolved)
     missing = [str(run) for run in runs if not Path(run).is_dir()]
