@@ -166,6 +166,40 @@ def test_at_chance_checkpoints_without_a_value_are_still_shown_as_such():
     plt.close(fig)
 
 
+def test_the_crosses_of_undefined_drops_lie_beneath_every_defined_point():
+    """A reader: on a sweep's panel (d) one setting's cross on 0 hid the other setting's defined drop of 0.0 at
+    the same epoch; the crosses go beneath the lines' points and the hollow ones, their legend entry kept."""
+    defined = _means().assign(scale="b", noise_drop=[0.0, 0.0, 0.3, 0.35])  # epoch 0 at chance, its drop defined
+    undefined = _means().assign(scale="a", at_chance=[True, True, False, False], noise_drop=[np.nan, np.nan, 0.0, 0.1])
+    means = pd.concat([undefined, defined], ignore_index=True)
+    for column in ("iqa_srcc", "shape_bias", "noise_drop"):
+        means[f"{column}_lo"], means[f"{column}_hi"] = means[column] - 0.01, means[column] + 0.01
+    noise_means = pd.DataFrame({"scale": ["a"] * 4 + ["b"] * 4, "sigma": 0.0, "epoch": means["epoch"],
+                                "accuracy": 0.5, "accuracy_lo": 0.4, "accuracy_hi": 0.6})
+    fig = tradeoff.summary_figure(means, noise_means)
+    drop = fig.axes[3]
+    crosses, = [c for c in drop.collections if c.get_offsets().tolist() == [[0.0, 0.0], [1.0, 0.0]]]
+    hollow, = [c for c in drop.collections if c.get_label() == "b: at chance (left out)"]
+    assert hollow.get_offsets().tolist() == [[0.0, 0.0]]
+    assert crosses.get_zorder() < min(hollow.get_zorder(), *(line.get_zorder() for line in drop.get_lines()))
+    assert _figure_legend(fig)[-1] == "(d) on 0: clean accuracy at chance, drop undefined"
+    plt.close(fig)
+
+
+def test_the_planes_title_says_where_a_drop_rests_on_fewer_seeds_than_it_names():
+    """A reader: "mean over 2 seeds" on a plane whose robustness at an epoch was one seed's (the other at chance);
+    the note comes only where a drawn point's drop (a finite one) rests on fewer seeds."""
+    fewer = "tiny: mean over 3 seeds\n(the drop over fewer where some are at chance)"
+    means = _means().assign(n_above_chance=[1, 3, 2, 3])
+    fig = tradeoff.alignment_robustness_plane(means, np.array([False, True, True, False]), {})
+    assert fig.axes[0].get_title() == fewer
+    plt.close(fig)
+    means = _means().assign(n_above_chance=[0, 3, 3, 3], noise_drop=[np.nan, 0.2, 0.3, 0.35])  # not drawn
+    fig = tradeoff.alignment_robustness_plane(means, np.array([False, True, True, False]), {})
+    assert fig.axes[0].get_title() == "tiny: mean over 3 seeds"
+    plt.close(fig)
+
+
 def test_the_summary_figure_has_one_legend_under_its_panels_covering_none():
     """Page 6 drew one legend per panel; with a sweep's eleven settings they covered the curves (a reader)."""
     means = pd.concat([_means().assign(scale=f"setting {k}") for k in range(11)], ignore_index=True)
@@ -524,6 +558,32 @@ def test_the_shape_noise_scatter_joins_each_setting_in_epoch_order_and_rings_its
     assert rings == [[[0.4, 0.3]], [[0.6, 0.25]]]
     assert "hollow" not in ax.get_title()
     assert [t.get_text() for t in ax.get_legend().get_texts()] == ["a", "b"]
+    plt.close(fig)
+
+
+def test_the_factor_panels_say_a_measure_no_setting_has_and_keep_an_epoch_axis_at_or_above_0():
+    """A reader: a panel with nothing to draw was left blank, and min_span around early IQA peaks ran the epoch
+    axis to −1."""
+    from clipalign_utils.plots import sweep
+
+    summary = pd.DataFrame({"texture_correlation": [0.5, 0.8], "m1": [np.nan, np.nan], "iqa_peak_epoch": [1.0, 0.75]})
+    fig = sweep.factor_panels({"texture_correlation": summary},
+                              {"m1": ("measure one", 0.1), "iqa_peak_epoch": ("epoch of the IQA peak", 4.0)})
+    empty, epochs = fig.axes
+    assert [text.get_text() for text in empty.texts] == ["no setting has this measure defined"]
+    assert len(epochs.texts) == 0 and epochs.get_ylim() == pytest.approx((0.0, 4.8))
+    plt.close(fig)
+
+
+def test_the_shape_noise_scatter_lists_a_setting_without_a_point_as_such():
+    """A reader: the legend listed texture_correlation=0.5, which had no point (a drop at chance throughout)."""
+    from clipalign_utils.plots import sweep
+
+    table = pd.DataFrame({"setting": ["a", "a", "b", "b"], "epoch": [0.0, 1.0, 0.0, 1.0],
+                          "shape_bias": [0.2, 0.3, 0.5, 0.5], "noise_drop": [0.1, 0.2, np.nan, np.nan]})
+    fig = sweep.shape_vs_noise(table, left_out=pd.Series([False, False, True, True]))
+    ax = fig.axes[0]
+    assert [t.get_text() for t in ax.get_legend().get_texts()] == ["a", "b: no point (at chance at every checkpoint)"]
     plt.close(fig)
 
 

@@ -66,16 +66,28 @@ def _draw_plane(fig, ax, table: pd.DataFrame, on_front: np.ndarray, selected=Non
 def alignment_robustness_plane(means: pd.DataFrame, on_front: np.ndarray, selected: dict, by: str = "scale"):
     """IQA alignment vs robustness (1 − normalized drop), checkpoints coloured by epoch, the Pareto front
     joined and the selected checkpoint starred: one panel per group (``by``) of the per-epoch seed means;
-    ``selected`` maps a group to its selected row label."""
+    ``selected`` maps a group to its selected row label. A title says where a drawn drop is a mean over fewer
+    seeds than the group's (those above chance alone)."""
     scales = list(dict.fromkeys(means[by]))
     fig, axes = plt.subplots(1, len(scales), figsize=(6 * len(scales), 4.5), squeeze=False)
     for ax, scale in zip(axes.flat, scales):
         rows = means[by] == scale
         n_seeds = int(means.loc[rows, "n_seeds"].max())
-        _draw_plane(fig, ax, means[rows], np.asarray(on_front)[rows.to_numpy()], selected.get(scale),
-                    title=f"{scale}: mean over {n_seeds} seeds" if n_seeds > 1 else f"{scale}: one run")
+        title = f"{scale}: mean over {n_seeds} seeds" if n_seeds > 1 else f"{scale}: one run"
+        if n_seeds > 1 and _drop_over_fewer_seeds(means[rows]):
+            title += "\n(the drop over fewer where some are at chance)"
+        _draw_plane(fig, ax, means[rows], np.asarray(on_front)[rows.to_numpy()], selected.get(scale), title=title)
     fig.tight_layout()
     return fig
+
+
+def _drop_over_fewer_seeds(means: pd.DataFrame) -> bool:
+    """Whether a drawn point's drop (a finite one) is a mean over fewer seeds than the group holds: seed_means
+    averages a drop over the seeds above chance alone (n_above_chance)."""
+    if "n_above_chance" not in means.columns:
+        return False
+    drawn = np.isfinite(means["noise_drop"].to_numpy(dtype=float))
+    return bool((means.loc[drawn, "n_above_chance"] < means.loc[drawn, "n_seeds"]).any())
 
 
 def group_colors(scales) -> dict:
@@ -95,7 +107,7 @@ def summary_figure(means: pd.DataFrame, noise_means: pd.DataFrame, by: str = "sc
     noise level; ``clean_only`` draws clean accuracy alone, for many groups. In (c) and (d) the checkpoints
     at chance for the panel's measure (``shape_at_chance``, ``at_chance``: ``metrics.tradeoff.at_chance``),
     which the trends leave out, are hollow points off the line; in (d), where a drop is undefined (a clean
-    accuracy at chance), a cross on 0, as page 4 marks it."""
+    accuracy at chance), a cross on 0, as page 4 marks it, beneath any defined point."""
     if clean_only:
         noise_means = noise_means[noise_means["sigma"] == 0]
     scales = list(dict.fromkeys(means[by]))
@@ -133,8 +145,10 @@ def summary_figure(means: pd.DataFrame, noise_means: pd.DataFrame, by: str = "sc
                            **hollow(color, f"{scale}: at chance (left out)"))
             if measure == "noise_drop" and (chance & ~defined).any():  # no drop (an accuracy at chance has
                 drew_undefined = True                                     # none to lose): a cross on 0, as page 4
+                # beneath every defined point, hollow ones (zorder 1) included, above the grid (0.5): drawn on
+                # top, a cross hid another group's defined drop of 0 at its epoch
                 ax.scatter(rows.loc[chance & ~defined, "epoch"], np.zeros(int((chance & ~defined).sum())), s=30,
-                           marker="x", color=color, lw=1.2, zorder=3)
+                           marker="x", color=color, lw=1.2, zorder=0.9)
         for ax, (column, _, _) in zip(axes[4:], extra):
             _band(ax, rows["epoch"], rows[column], rows[f"{column}_lo"], rows[f"{column}_hi"], label, color)
     axes[0].set(ylabel="zero-shot accuracy",
