@@ -78,7 +78,7 @@ def shape_noise_sentences(tables: dict, data: dict, params: dict) -> list[str]:
                    "undefined (it needs 3 settings or more, each measure varying across them)")
     lines += [f"across settings, last checkpoints: Spearman(shape bias, noise drop) = {across_text} "
               f"over {len(final)} settings",
-              f"pooled over every checkpoint of every run: Spearman(shape bias, noise drop) = "
+              "pooled over every checkpoint of every run: Spearman(shape bias, noise drop) = "
               + (f"{pooled['spearman']:.2f} (permutation p = {pooled['p_value']:.3g}, "
                  if np.isfinite(pooled["spearman"]) else "undefined (")
               + f"n = {pooled['n']}; descriptive: checkpoints of a run are not independent)"]
