@@ -3,6 +3,7 @@ drawn apart from the points a trend weighs."""
 from __future__ import annotations
 
 import matplotlib.collections
+import matplotlib.colors
 import matplotlib.text
 import matplotlib.pyplot as plt
 import numpy as np
@@ -960,6 +961,22 @@ def test_the_family_figure_draws_one_mean_where_every_family_is_seen_or_every_on
     assert {line.get_label(): list(line.get_ydata()) for line in right.get_lines()} == {
         f"mean over all families (all {everyone} in training)": [0.3, 0.4, 0.5], "overall (all pairs)": [0.2, 0.3, 0.4]}
     assert _legend(right) == [f"mean over all families (all {everyone} in training)", "overall (all pairs)"]
+    plt.close(fig)
+
+
+def test_the_family_figure_of_a_run_trained_elsewhere_says_nothing_of_what_its_training_saw():
+    """The page said "seen in training: unknown" and its figure "all unseen", every family blue (a review)."""
+    from clipalign_utils.plots.families import UNKNOWN_COLOUR, family_curves
+
+    within = pd.DataFrame({"epoch": [0.0, 1.0, 2.0], "within_seen_srcc": np.nan, "within_unseen_srcc": [0.3, 0.4, 0.5],
+                           "within_family_srcc": [0.3, 0.4, 0.5], "overall_srcc": [0.2, 0.3, 0.4]})
+    fig = family_curves(_family_rows({"blur": (0.4, False), "noise": (0.6, False)}), within, log_x=False,
+                        seen_known=False)
+    left, right = fig.axes[:2]
+    assert left.get_title() == "per family (seen in training: unknown, a run trained elsewhere)"
+    assert {matplotlib.colors.to_hex(line.get_color()) for line in left.get_lines()} == {
+        matplotlib.colors.to_hex(UNKNOWN_COLOUR)}
+    assert _legend(right) == ["mean over all families", "overall (all pairs)"]
     plt.close(fig)
 
 

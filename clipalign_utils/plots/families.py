@@ -7,16 +7,19 @@ import pandas as pd
 from .common import epoch_axis
 
 SEEN_COLOURS = {True: "tab:red", False: "tab:blue"}
+UNKNOWN_COLOUR = "tab:grey"  # a run trained elsewhere: which families its training saw is not known
 LABEL_SIZE = 7  # points, the end-of-line labels
 LABEL_GAP = 1.3 * LABEL_SIZE  # points between two end labels' centres: one line of text
 
 
-def family_curves(marked: pd.DataFrame, within: pd.DataFrame, log_x: bool = True) -> plt.Figure:
+def family_curves(marked: pd.DataFrame, within: pd.DataFrame, log_x: bool = True,
+                  seen_known: bool = True) -> plt.Figure:
     """Left: SRCC of each distortion family against epoch, red = seen in training, blue = unseen, each labelled
     at its end (labels spread apart where curves end close together).
     Right: the mean over seen families, over unseen families, over all families, and the overall SRCC; where
     every family is seen, or every one unseen (``seen_in_training`` of ``marked``), the mean over all families is
-    that group's, drawn once."""
+    that group's, drawn once. ``seen_known`` False (a run trained elsewhere: its training data unknown): every
+    family in one colour, and the mean over all families alone."""
     fig, (left, right) = plt.subplots(1, 2, figsize=(12, 4.2), sharey=True)
     families = marked[marked["distortion"] != "all"]
     labels = []
@@ -24,18 +27,22 @@ def family_curves(marked: pd.DataFrame, within: pd.DataFrame, log_x: bool = True
     for family, rows in families.groupby("distortion", sort=True):
         seen = str(rows["seen_in_training"].iloc[0]).lower() == "true"
         seen_flags.add(seen)
-        left.plot(rows["epoch"], rows["srcc"], marker=".", color=SEEN_COLOURS[seen], alpha=0.7)
+        colour = SEEN_COLOURS[seen] if seen_known else UNKNOWN_COLOUR
+        left.plot(rows["epoch"], rows["srcc"], marker=".", color=colour, alpha=0.7)
         end = (rows["epoch"].iloc[-1], rows["srcc"].iloc[-1])
-        labels.append(left.annotate(family.replace("_", " "), end, fontsize=LABEL_SIZE, color=SEEN_COLOURS[seen],
+        labels.append(left.annotate(family.replace("_", " "), end, fontsize=LABEL_SIZE, color=colour,
                                     xytext=(3, 0), textcoords="offset points", va="center",
-                                    arrowprops=dict(arrowstyle="-", lw=0.5, color=SEEN_COLOURS[seen], shrinkA=0,
+                                    arrowprops=dict(arrowstyle="-", lw=0.5, color=colour, shrinkA=0,
                                                     shrinkB=0)))
-    left.set_title("per family (red: seen in training, blue: unseen)")
+    left.set_title("per family (red: seen in training, blue: unseen)" if seen_known
+                   else "per family (seen in training: unknown, a run trained elsewhere)")
     left.set_ylabel("SRCC within the family")
     means = [("within_seen_srcc", "mean over seen families", dict(color="tab:red")),
              ("within_unseen_srcc", "mean over unseen families", dict(color="tab:blue")),
              ("within_family_srcc", "mean over all families", dict(color="black"))]
-    if len(seen_flags) == 1:  # one group is every family: its mean is the mean over all, the same curve
+    if not seen_known:
+        means = [("within_family_srcc", "mean over all families", dict(color="black"))]
+    elif len(seen_flags) == 1:  # one group is every family: its mean is the mean over all, the same curve
         everyone = "seen" if seen_flags.pop() else "unseen"
         means = [("within_family_srcc", f"mean over all families (all {everyone} in training)", dict(color="black"))]
     for column, label, style in means + [("overall_srcc", "overall (all pairs)", dict(color="grey", linestyle="--"))]:

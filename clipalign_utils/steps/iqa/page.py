@@ -167,7 +167,8 @@ def distortion_sentences(tables: dict[str, pd.DataFrame]) -> list[str]:
 
 def families_figure(tables: dict[str, pd.DataFrame], run: Run):
     """Each family's SRCC (red: seen in training, blue: unseen) and the within-family means (iqa_families)."""
-    return family_curves(mark_seen(tables["iqa"], seen_families(run.run_dir)), tables["iqa_families"])
+    return family_curves(mark_seen(tables["iqa"], seen_families(run.run_dir)), tables["iqa_families"],
+                         seen_known=run.layout.train_record.exists())  # not, for a run trained elsewhere
 
 
 def family_sentences(tables: dict[str, pd.DataFrame], run: Run) -> list[str]:
