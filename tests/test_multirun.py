@@ -120,13 +120,18 @@ def test_a_run_of_unknown_seed_is_named_by_its_label_in_seed_verdicts():
     own = tradeoff.verdicts(rows, n_perm=200, by="scale")
     assert streamed["seed_verdicts"].tolist() == [f"trajectory: {v}" for v in own["verdict"]]
     assert own["seed_verdicts"].tolist() == [f"0: {v}" for v in own["verdict"]]  # a seed, as before
-    # two runs of unknown seed are two runs, a known seed beside them said as one
+    # two runs of unknown seed are two runs, a run of a known seed beside them named as they are
     both = pd.concat([rows.assign(seed=np.nan, run="a"), rows.assign(seed=np.nan, run="b"),
                       rows.assign(run="c")], ignore_index=True)
     mixed = tradeoff.verdicts(both, n_perm=200, by="scale")
     assert mixed["n_seeds"].tolist() == [3] * len(mixed)
     first = own["verdict"].iloc[0]
-    assert mixed["seed_verdicts"].iloc[0] == f"a: {first}; b: {first}; seed 0: {first}"
+    assert mixed["seed_verdicts"].iloc[0] == f"a: {first}; b: {first}; c: {first}"
+    # two runs of one seed (open_clip_train's default, two learning rates) are two runs, not one pooled (a review)
+    twins = tradeoff.verdicts(pd.concat([rows.assign(run="lr1e-3"), rows.assign(run="lr5e-4")], ignore_index=True),
+                              n_perm=200, by="scale")
+    assert twins["n_seeds"].tolist() == [2] * len(twins)
+    assert twins["seed_verdicts"].iloc[0] == f"lr1e-3: {first}; lr5e-4: {first}"
 
 
 def test_run_identity_reads_train_params_then_params_txt(tmp_path):

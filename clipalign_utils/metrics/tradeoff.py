@@ -581,12 +581,15 @@ def _verdicts_by(df: pd.DataFrame, n_perm: int, seed: int, alpha: float, by: str
 
 
 def _seed_labels(runs: pd.DataFrame) -> pd.Series:
-    """Each row's run as seed_verdicts names it: its seed; where a run's seed is unknown (one trained elsewhere,
-    streamed: "nan: inconclusive" said nothing) every run by its label (``run``), seeds as "seed 0"."""
-    if runs["seed"].notna().all() or "run" not in runs.columns:
+    """Each row's run as seed_verdicts names it: its seed, where every run has a seed of its own; else every run
+    by its label (``run``): a run of unknown seed (trained elsewhere, streamed: "nan: inconclusive" said nothing),
+    or two runs of one seed (open_clip_train's default seed, two learning rates: their rows were pooled as one)."""
+    if "run" not in runs.columns:
         return runs["seed"]
-    return pd.Series([f"seed {seed:g}" if pd.notna(seed) else str(run) for seed, run in zip(runs["seed"], runs["run"])],
-                     index=runs.index)
+    seeds_of_runs = runs.groupby("run", sort=False)["seed"].first()
+    if seeds_of_runs.notna().all() and seeds_of_runs.is_unique:
+        return runs["seed"]
+    return runs["run"].astype(str)
 
 
 def synthesis_table(df: pd.DataFrame, alignment_weight: float = 0.5, by: str = "run") -> pd.DataFrame:
