@@ -23,6 +23,13 @@ def counted(n: int, noun: str) -> str:
     return f"{n} {plural(n, noun)}"
 
 
+def significant(x: float, digits: int = 3) -> str:
+    """``x`` to ``digits`` significant digits, never in exponent form ("1.67", "0.333", "1000"; :.3g wrote 1e+03)."""
+    import numpy as np
+
+    return np.format_float_positional(x, precision=digits, unique=True, fractional=False, trim="-")
+
+
 def plural(n: int, noun: str) -> str:
     """``noun``, plural unless n is 1 ("column", "columns"): a count said by the list that follows it."""
     return noun if n == 1 else f"{noun}s"
@@ -55,8 +62,8 @@ def early_peak_test_sentences(test, what: str, items: str, early_fraction: float
     final_value, n_items) read against 0: ``what`` names the measure, ``items`` what was resampled.
     ``peak_epoch``: where the whole curve peaks; an interval above 0 reads as an early peak only when that
     lies in the early window, as the synthesis' claim judges it (page 5)."""
-    lines = [f"early window: 0 < epoch ≤ {early_fraction:.3g} × {test['final_epoch']:g} = "
-             f"{test['early_end']:.3g} ({counted(int(test['n_early']), 'checkpoint')})"]
+    lines = [f"early window: 0 < epoch ≤ {significant(early_fraction)} × {test['final_epoch']:g} = "
+             f"{significant(test['early_end'])} ({counted(int(test['n_early']), 'checkpoint')})"]
     if int(test["n_early"]) and not math.isfinite(float(test["early_peak_value"])):
         lines.append(f"{what} is undefined at every early checkpoint: no early-peak test")
     elif int(test["n_early"]):

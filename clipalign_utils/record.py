@@ -76,8 +76,6 @@ class TrainingSettings:
 
 
 WORLD_KEYS = tuple(f.name for f in fields(WorldSettings))
-# The world settings an embedded evaluation set is drawn from (data.world.evaluation_world: clean images).
-EVALUATION_WORLD_KEYS = ("image_size", "texture_correlation", "texture_scale", "object_placement")
 # The parameters a trained run keeps: those of both groups (train_params.json holds them).
 TRAINING_KEYS = tuple(f.name for f in fields(TrainingSettings)) + WORLD_KEYS
 # What a training record written before a key existed means by its absence (those runs trained on clean images).
@@ -533,9 +531,11 @@ def show_parameters(resolved: Resolved, step: str, declared: Collection[str], sh
     from .prose import say, show as display
 
     unread = unread_parameters(step, resolved.params)
-    if shown:
+    listed = [name for name in declared if name not in unread and name not in left_out]
+    if shown is not None:  # what the introduction shows: without the empty ones (an embedded set's folder)
         resolved = dataclasses.replace(resolved, values=MappingProxyType({**resolved.values, **shown}))
-    table = resolved.table([name for name in declared if name not in unread and name not in left_out])
+        listed = [name for name in listed if name in shown]
+    table = resolved.table(listed)
     display(table, table.to_string())
     if unread:
         dataset = config.step_dataset_parameter(step)

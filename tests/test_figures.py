@@ -1018,3 +1018,12 @@ def test_the_saliency_figure_lists_the_model_and_every_baseline_in_one_legend_cl
     assert _figure_legend(fig) == ["model", "centre bias", "object silhouette", "shuffled silhouette"]
     assert _covers_no_panel(fig, fig.legends[0])
     plt.close(fig)
+
+
+def test_a_legend_below_of_no_entries_leaves_the_figure_as_it_is():
+    from clipalign_utils.plots.common import legend_below
+
+    fig, ax = plt.subplots(figsize=(4, 3))
+    legend_below(fig, [], max_columns=2)  # it divided by zero columns (a review)
+    assert fig.legends == [] and fig.get_figheight() == 3
+    plt.close(fig)

@@ -718,12 +718,12 @@ def test_a_run_trained_elsewhere_shows_no_training_settings_of_the_preset_as_its
                                          "iqa_dataset    tid2013  given",
                                          "iqa_root     …/tid2013  given"]
     assert shown[1:] == ["not read with iqa_dataset=tid2013 (its embedded set's only): iqa_levels",
-                         "left out, the run trained elsewhere (the preset's, not its own): seed, image_size, "
+                         "left out (the preset's values, not this run's: it was trained elsewhere): seed, image_size, "
                          "texture_correlation, object_placement"]
     embedded = _page_table(monkeypatch, run, {**cell, "iqa_dataset": "embedded", "iqa_root": ""})
     assert [line.split()[0] for line in embedded[0].splitlines()[2:]] == [
-        "model", "image_size", "texture_correlation", "object_placement", "iqa_dataset", "iqa_root", "iqa_levels"]
-    assert embedded[1:] == ["left out, the run trained elsewhere (the preset's, not its own): seed"]
+        "model", "image_size", "texture_correlation", "object_placement", "iqa_dataset", "iqa_levels"]  # no empty root
+    assert embedded[1:] == ["left out (the preset's values, not this run's: it was trained elsewhere): seed"]
     own = _page_table(monkeypatch, _trained(tmp_path / "own", seed=0), {**cell, "run_dir": str(tmp_path / "own"),
                                                                           "model": None})
     assert "seed" in own[0] and "texture_correlation" in own[0] and not any("left out" in text for text in own)
@@ -756,7 +756,7 @@ def test_the_synthesis_of_several_runs_shows_no_seed_of_its_own(tmp_path, monkey
                 "distance          normalized_euclidean  preset smoke",
                 "alignment_weight                   0.5  preset smoke",
                 "n_perm                             500  preset smoke"]
-    line = "left out, each run's own (the introduction lists them run by run): seed"
+    line = "left out (each run's own: the introduction lists them run by run): seed"
     runs = f"{tmp_path / 'tiny-seed0'},{tmp_path / 'tiny-seed1'}"
     for cell in ({"run_dir": str(tmp_path)}, {"run_dir": str(tmp_path / "out"), "run_dirs": runs}):
         shown = _synthesis_table(monkeypatch, cell)  # the folder of runs (the CLI's synthesis), or runs given
@@ -773,7 +773,7 @@ def test_the_synthesis_of_a_run_trained_elsewhere_shows_no_seed_of_the_preset_as
     shown = _synthesis_table(monkeypatch, {"run_dir": str(tmp_path / "out"), "run_dirs": str(streamed)})
     assert [line.split()[0] for line in shown[0].splitlines()[2:]] == ["eval_seed", "distance", "alignment_weight",
                                                                        "n_perm"]
-    assert shown[1:] == ["left out, the preset's, not the run's own: seed"]
+    assert shown[1:] == ["left out (the preset's values, not this run's: it was trained elsewhere): seed"]
     own = _synthesis_table(monkeypatch, {"run_dir": str(_trained(tmp_path / "own", seed=3))})
     assert own[0].splitlines()[2] == "seed                                 3  train_params.json" and len(own) == 1
     (tmp_path / "new").mkdir()  # (empty: the page trains a run there)

@@ -693,6 +693,10 @@ def test_early_peak_sentences_read_the_paired_test():
         "best early sAUC 0.589 (epoch 1) − final 0.615 = -0.026, paired 95 % interval [-0.054, -0.004] over 24 "
         "images: below 0 — the final checkpoint is better aligned than any early one"]
     assert step_page.early_peak_sentences({"saliency": pd.DataFrame()}) == []  # no checkpoint to test
+    # a long trajectory's window end in plain digits (:.3g wrote 1e+03; a review)
+    long = {**test, "early_end": 1000.0, "final_epoch": 3000.0}
+    assert step_page.early_peak_sentences({"saliency": curve, "saliency_peak": pd.DataFrame([long])})[0] == (
+        "early window: 0 < epoch ≤ 0.333 × 3000 = 1000 (4 checkpoints)")
 
 
 def test_region_sentences_by_hand():

@@ -105,6 +105,10 @@ class WorldConfig:
         return BASE_TEXTURE_PERIOD * self.texture_scale * self.image_size / 32
 
 
+# The parameters evaluation_world reads: the world an embedded evaluation set is drawn from.
+EVALUATION_WORLD_KEYS = ("image_size", "texture_correlation", "texture_scale", "object_placement")
+
+
 def evaluation_world(params: dict) -> WorldConfig:
     """The world an embedded evaluation set is drawn from, by a run's resolved parameters: its image size
     and texture settings, clean images (quality variation is a training condition only)."""

@@ -22,7 +22,7 @@ from clipalign_utils.errors import ParameterError
 from clipalign_utils.metrics.iqa import peak_summary
 from clipalign_utils.metrics.peak import EARLY_FRACTION, early_window, held_out_drops
 from clipalign_utils.metrics.stats import partial_spearman, permutation_spearman, spearman
-from clipalign_utils.prose import counted, plural
+from clipalign_utils.prose import counted, plural, significant
 
 REPRODUCED, NOT_REPRODUCED, INCONCLUSIVE = "reproduced", "not reproduced", "inconclusive"
 
@@ -235,7 +235,7 @@ def peak_claim(df: pd.DataFrame, peak: registry.PeakClaim, column: str, step: st
     early_end = EARLY_FRACTION * curve["final_epoch"]
     peak_is_early = bool(early_window([curve["peak_epoch"], curve["final_epoch"]])[0])
     detail = (f"peak {curve['peak_value']:.3f} at epoch {curve['peak_epoch']:g} "
-              f"({'inside' if peak_is_early else 'outside'} the early window 0 < epoch ≤ {early_end:.3g}), "
+              f"({'inside' if peak_is_early else 'outside'} the early window 0 < epoch ≤ {significant(early_end)}), "
               f"final {curve['final_value']:.3f} at epoch {curve['final_epoch']:g}")
     drop_column = f"{peak.prefix}_early_drop"
     if drop_column not in df.columns or not np.isfinite(df[drop_column].astype(float)).any():

@@ -9,6 +9,7 @@ from pathlib import Path
 
 from .. import checkpoints, record, registry, results
 from ..config import step_dataset_parameter
+from ..data.world import EVALUATION_WORLD_KEYS
 from ..errors import CheckpointError, shell_arg
 
 from . import measure, sweep
@@ -93,13 +94,13 @@ def _show_parameters(namespace: dict, run_dir: Path, step: str, resolved: record
     shown = record.shown_parameters(step, resolved.values)
     if runs is None:
         not_theirs = _not_the_runs(run_dir, step, resolved)
-        why = "the run trained elsewhere (the preset's, not its own)"
+        why = "the preset's values, not this run's: it was trained elsewhere"
     else:
         not_theirs, why = _not_the_synthesised(runs, resolved, _auto_train(namespace))
     left_out = [name for name in declared if name in not_theirs]
     record.show_parameters(resolved, step, declared, shown, left_out)
     if left_out:
-        say(f"left out, {why}: {', '.join(left_out)}")
+        say(f"left out ({why}): {', '.join(left_out)}")
 
 
 def _not_the_runs(run_dir: Path, step: str, resolved: record.Resolved) -> set[str]:
@@ -114,7 +115,7 @@ def _not_the_runs(run_dir: Path, step: str, resolved: record.Resolved) -> set[st
     dataset = step_dataset_parameter(step)
     if dataset is None:
         return set()
-    read = {"model"} | (set(record.EVALUATION_WORLD_KEYS) if resolved.values[dataset] == "embedded" else set())
+    read = {"model"} | (set(EVALUATION_WORLD_KEYS) if resolved.values[dataset] == "embedded" else set())
     return {name for name in record.TRAINING_KEYS
             if name not in read and resolved.sources[name].startswith("preset ")}
 
@@ -125,12 +126,12 @@ def _not_the_synthesised(runs: list[Path], resolved: record.Resolved, auto_train
     seeds 0, 1 and 2); over one, those its own record does not give (a run trained elsewhere: the preset's) —
     unless the page is about to train that run with them (opened alone)."""
     if len(runs) > 1:
-        return set(record.TRAINING_KEYS), "each run's own (the introduction lists them run by run)"
+        return set(record.TRAINING_KEYS), "each run's own: the introduction lists them run by run"
     layout = RunDir(runs[0])
     if auto_train and not layout.is_run and layout.source_manifest() is None and not layout.tables_only():
         return set(), ""  # ensure_run trains it with these
     return ({name for name in record.TRAINING_KEYS if resolved.sources[name].startswith("preset ")},
-            "the preset's, not the run's own")
+            "the preset's values, not this run's: it was trained elsewhere")
 
 
 def open_training(namespace: dict) -> dict:

@@ -80,6 +80,9 @@ def top_axis(ax: plt.Axes, functions) -> plt.Axes:
 def legend_below(fig: plt.Figure, handles: list, max_columns: int) -> None:
     """One legend for all of ``fig``'s panels, under them, where it covers none of their data; the figure grows
     by the legend's height and its panels are laid out above it."""
+    if not handles:  # nothing to name: the panels keep the whole figure
+        fig.tight_layout()
+        return
     columns = min(len(handles), max_columns)
     legend_height = 0.22 * -(-len(handles) // columns) + 0.15  # inches: a line of entries each, and a margin
     height = fig.get_figheight()
