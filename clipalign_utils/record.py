@@ -539,7 +539,7 @@ def show_parameters(resolved: Resolved, step: str, declared: Collection[str], sh
     display(table, table.to_string())
     if unread:
         dataset = config.step_dataset_parameter(step)
-        say(f"not read with {dataset}={resolved.params[dataset]} (its embedded set's only): "
+        say(f"not read with {dataset}={resolved.params[dataset]} (read with the embedded set only): "
             f"{', '.join(name for name in declared if name in unread)}")
 
 

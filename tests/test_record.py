@@ -178,7 +178,7 @@ def test_a_page_on_a_real_dataset_does_not_list_its_embedded_sets_parameters(tmp
     table, said = shown
     assert "iqa_dataset" in table and "distance" in table
     assert "reference_observer" not in table and "iqa_levels" not in table
-    assert said == "not read with iqa_dataset=tid2013 (its embedded set's only): iqa_levels, reference_observer"
+    assert said == "not read with iqa_dataset=tid2013 (read with the embedded set only): iqa_levels, reference_observer"
     shown.clear()
     record.for_page({**cell, "iqa_dataset": "embedded", "iqa_root": ""}, run, "iqa")
     assert len(shown) == 1 and "reference_observer" in shown[0] and "iqa_levels" in shown[0]
@@ -717,7 +717,7 @@ def test_a_run_trained_elsewhere_shows_no_training_settings_of_the_preset_as_its
     assert shown[0].splitlines()[2:] == ["model             tiny  given",
                                          "iqa_dataset    tid2013  given",
                                          "iqa_root     …/tid2013  given"]
-    assert shown[1:] == ["not read with iqa_dataset=tid2013 (its embedded set's only): iqa_levels",
+    assert shown[1:] == ["not read with iqa_dataset=tid2013 (read with the embedded set only): iqa_levels",
                          "left out (the preset's values, not this run's: it was trained elsewhere): seed, image_size, "
                          "texture_correlation, object_placement"]
     embedded = _page_table(monkeypatch, run, {**cell, "iqa_dataset": "embedded", "iqa_root": ""})

@@ -658,6 +658,10 @@ def test_curve_sentences_and_score_table_by_hand():
         "sAUC baselines: centre bias 0.050 [0.000, 0.150]; object silhouette 0.900 [0.250, 0.950]; shuffled "
         "silhouette 0.900 [0.850, 0.950] — 2 of 3 checkpoints above the centre bias's interval, 1 reach the "
         "object silhouette's")
+    # a real dataset's one baseline is one (CAT2000's page read "sAUC baselines: centre bias …"; a reader)
+    centre_only = table[~table["checkpoint"].isin(["object_silhouette", "shuffled_silhouette"])]
+    assert step_page.baseline_sentence(centre_only) == (
+        "sAUC baseline: centre bias 0.050 [0.000, 0.150] — 2 of 3 checkpoints above the centre bias's interval")
     shown = step.score_table(tables)
     assert shown.index.tolist() == ["centre_bias", "object_silhouette", "shuffled_silhouette", "epoch_0", "epoch_1",
                                     "epoch_2"]

@@ -848,7 +848,9 @@ def test_reading_the_result_follows_who_judged():
     bapps = reading_sentences(SimpleNamespace(panel=(), name="bapps"), params)
     assert bapps[0].startswith("on BAPPS the score is agreement with people's 2AFC judgments")
     assert not any("similarity_dataset=nights" in line or "panel" in line for line in nights + bapps)
-    assert nights[-1] == bapps[-1] and "`iqa_resize=auto`" in bapps[-1]
+    assert nights[-1] == bapps[-1] == (  # (its verb was missing: "a small model native-resolution patches")
+        "the model sees the images as the IQA step does (`iqa_resize=auto`): a small model sees native-resolution "
+        "patches by default, so a score says how it judges local detail")
 
 
 def test_the_best_block_is_compared_over_the_triplets_every_layer_decides():
@@ -979,3 +981,4 @@ def test_embedded_two_afc_refuses_a_small_or_non_integer_image_size_and_no_pairs
     # 16 px passes the size check (the bound is inclusive): the next check is the one that refuses
     with pytest.raises(ParameterError, match=r"^n_per_reference must be a positive integer, got 0$"):
         make_embedded_two_afc(image_size=16, n_per_reference=0, n_world=0)
+

@@ -10,7 +10,7 @@ from ...metrics import saliency as metrics
 from ...metrics.iqa import peak_summary
 from ...metrics.peak import EARLY_FRACTION
 from ...plots.saliency import saliency_maps_grid
-from ...prose import early_peak_test_sentences
+from ...prose import early_peak_test_sentences, plural
 
 from . import BASELINES, HEADLINE
 from .analysis import CURVE_METRICS, N_SHOWN, SaliencyData, checkpoint_maps, map_checkpoints
@@ -56,7 +56,8 @@ def baseline_sentence(table: pd.DataFrame, metric: str = HEADLINE) -> str:
     if "object_silhouette" in base:
         counts.append(f"{int((models['value'] >= base['object_silhouette']['value_lo']).sum())} reach the object "
                       f"silhouette's")
-    return f"{_name(metric)} baselines: " + "; ".join(parts) + (f" — {', '.join(counts)}" if counts else "")
+    return (f"{_name(metric)} {plural(len(parts), 'baseline')}: " + "; ".join(parts)
+            + (f" — {', '.join(counts)}" if counts else ""))
 
 
 def early_peak_sentences(tables: dict[str, pd.DataFrame]) -> list[str]:

@@ -200,4 +200,4 @@ def reading_sentences(data: TwoAFCData, params: dict) -> list[str]:
                  "people's 2AFC judgments, each triplet weighted by the share of people who chose as the model did; "
                  "its ceiling is the people's own agreement"]
     return lines + [f"the model sees the images as the IQA step does (`iqa_resize={params['iqa_resize']}`): a small "
-                    "model native-resolution patches by default, so a score says how it judges local detail"]
+                    "model sees native-resolution patches by default, so a score says how it judges local detail"]
