@@ -262,19 +262,44 @@ def partial_spearman(x: np.ndarray, y: np.ndarray, z: np.ndarray) -> tuple[float
     freedom, t = rho sqrt((n − 3) / (1 − rho²)). The test assumes independent rows: for checkpoints of
     one run (a time series) read p as descriptive. nan when n < 4 or a correlation is undefined.
     """
-    x, y, z = (np.asarray(a, dtype=float).ravel() for a in (x, y, z))
-    if not x.size == y.size == z.size:
-        raise ParameterError(f"x, y and z must have the same length; got {x.size}, {y.size} and {z.size}.")
-    keep = np.isfinite(x) & np.isfinite(y) & np.isfinite(z)
-    x, y, z = x[keep], y[keep], z[keep]
+    x, y, z = _complete_rows(x, y, z)
     n = int(x.size)
     r_xy, r_xz, r_yz = spearman(x, y), spearman(x, z), spearman(y, z)
-    # |r| = 1 up to rounding (a rank correlation of a perfectly ordered series can come out 0.9999999999999998):
-    # nothing is left once z is taken out, and the formula would divide rounding error by rounding error.
-    if n < 4 or not np.isfinite([r_xy, r_xz, r_yz]).all() or max(abs(r_xz), abs(r_yz)) >= 1 - 1e-9:
+    if _why_undefined(x, y, z, r_xz, r_yz) is not None:
         return float("nan"), float("nan"), n
     rho = float((r_xy - r_xz * r_yz) / np.sqrt((1 - r_xz**2) * (1 - r_yz**2)))
     if abs(rho) >= 1:
         return rho, 0.0, n
     t = rho * np.sqrt((n - 3) / (1 - rho**2))
     return rho, float(2 * stats.t.sf(abs(t), n - 3)), n
+
+
+def partial_spearman_undefined(x: np.ndarray, y: np.ndarray, z: np.ndarray) -> tuple[str, int | None, float] | None:
+    """Why :func:`partial_spearman` of x and y net of z is nan (None where it is defined), the first condition that
+    holds: ("few", None, nan) under 4 rows where all three are finite; ("constant", i, nan) where input i (0 x,
+    1 y, 2 z) takes one value; ("ordered", i, r) where x (0) or y (1) has Spearman r = ±1 with z."""
+    x, y, z = _complete_rows(x, y, z)
+    return _why_undefined(x, y, z, spearman(x, z), spearman(y, z))
+
+
+def _complete_rows(x, y, z) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """x, y and z as float arrays of equal length, over the rows where all three are finite."""
+    x, y, z = (np.asarray(a, dtype=float).ravel() for a in (x, y, z))
+    if not x.size == y.size == z.size:
+        raise ParameterError(f"x, y and z must have the same length; got {x.size}, {y.size} and {z.size}.")
+    keep = np.isfinite(x) & np.isfinite(y) & np.isfinite(z)
+    return x[keep], y[keep], z[keep]
+
+
+def _why_undefined(x, y, z, r_xz: float, r_yz: float) -> tuple[str, int | None, float] | None:
+    if x.size < 4:
+        return "few", None, float("nan")
+    for which, values in enumerate((x, y, z)):
+        if np.ptp(values) == 0:  # its correlations are undefined
+            return "constant", which, float("nan")
+    # |r| = 1 up to rounding (a rank correlation of a perfectly ordered series can come out 0.9999999999999998):
+    # nothing is left once z is taken out, and the formula would divide rounding error by rounding error.
+    for which, r in enumerate((r_xz, r_yz)):
+        if abs(r) >= 1 - 1e-9:
+            return "ordered", which, r
+    return None

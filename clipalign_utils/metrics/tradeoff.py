@@ -21,7 +21,8 @@ from clipalign_utils import registry
 from clipalign_utils.errors import ParameterError
 from clipalign_utils.metrics.iqa import peak_summary
 from clipalign_utils.metrics.peak import EARLY_FRACTION, early_window, held_out_drops
-from clipalign_utils.metrics.stats import partial_spearman, permutation_spearman, spearman
+from clipalign_utils.metrics.stats import (partial_spearman, partial_spearman_undefined, permutation_spearman,
+                                           spearman)
 from clipalign_utils.prose import counted, plural, significant
 
 REPRODUCED, NOT_REPRODUCED, INCONCLUSIVE = "reproduced", "not reproduced", "inconclusive"
@@ -303,24 +304,18 @@ def trend_claim(df: pd.DataFrame, trend_of: registry.TrendClaim, n_perm: int, se
 
 def _why_no_partial(df: pd.DataFrame, x: str, y: str) -> str:
     """Why ``net_of_time``'s partial Spearman of x and y is undefined over ``df``'s checkpoints where both are
-    above chance: the first of ``stats.partial_spearman``'s conditions that holds."""
+    above chance, in words (``stats.partial_spearman_undefined``)."""
     rows = above_chance(df, x, y)
-    columns = {name: rows[name].to_numpy(dtype=float) for name in (x, y)}
-    time = time_covariate(rows["epoch"])
-    keep = np.isfinite(time) & np.isfinite(columns[x]) & np.isfinite(columns[y])
-    if keep.sum() < 4:
+    why = partial_spearman_undefined(rows[x], rows[y], time_covariate(rows["epoch"]))
+    if why is None:
+        return "a correlation with time is undefined"
+    kind, which, rho = why
+    if kind == "few":
         return "fewer than 4"
-    for name, values in columns.items():
-        if np.ptp(values[keep]) == 0:
-            return f"{name} is the same at every one"
-    if np.ptp(time[keep]) == 0:
-        return "every one is at the same epoch"
-    for name, values in columns.items():
-        rho = spearman(values[keep], time[keep])
-        if abs(rho) >= 1 - 1e-9:
-            how = "as time" if rho > 0 else "against time"
-            return f"{name} is ordered exactly {how} (Spearman ρ = {rho:.3f} with epoch)"
-    return "a correlation with time is undefined"
+    if kind == "constant":
+        return "every one is at the same epoch" if which == 2 else f"{(x, y)[which]} is the same at every one"
+    how = "as time" if rho > 0 else "against time"
+    return f"{(x, y)[which]} is ordered exactly {how} (Spearman ρ = {rho:.3f} with epoch)"
 
 
 def _covaries_claim(df: pd.DataFrame, n_perm: int, seed: int, alpha: float) -> dict:
