@@ -2,11 +2,10 @@
 from __future__ import annotations
 
 import pandas as pd
-from matplotlib.lines import Line2D
 
 from ..metrics.tradeoff import at_chance
 from .common import epoch_axis, legend_below, plt
-from .tradeoff import group_colors, hollow
+from .tradeoff import group_colors, group_handles, hollow
 
 PANELS = [("iqa_srcc", "overall SRCC (all pairs)"), ("within_seen_srcc", "within-family SRCC, seen families"),
           ("within_unseen_srcc", "within-family SRCC, unseen families"), ("texture_bias", "texture bias"),
@@ -42,9 +41,7 @@ def setting_curves(means: pd.DataFrame, log_x: bool = True) -> plt.Figure:
     for ax in list(axes.flat)[len(panels):]:
         ax.set_visible(False)
     # one legend under the panels: in the first it covered the curves and their bands
-    handles = [Line2D([], [], color=color, marker="o", ms=3, label=setting) for setting, color in colors.items()]
-    if drew_at_chance:
-        handles.append(Line2D([], [], ls="none", marker="o", markerfacecolor="none", markeredgecolor="grey",
-                              label="at chance (left out)"))
+    handles = group_handles([(color, setting) for setting, color in colors.items()],
+                            "at chance (left out)" if drew_at_chance else None)
     legend_below(fig, handles, max_columns=4)
     return fig

@@ -39,6 +39,18 @@ def hollow(color="grey", label="clean accuracy at chance (left out)") -> dict:
     return dict(facecolors="none", edgecolors=color, lw=1.2, label=label)
 
 
+def group_handles(groups, hollow_label: str | None = None) -> list:
+    """Legend entries of a figure-wide legend: a line per (colour, label) of ``groups`` and, with ``hollow_label``,
+    the hollow point of the at-chance checkpoints (:func:`hollow`)."""
+    from matplotlib.lines import Line2D
+
+    handles = [Line2D([], [], color=color, marker="o", ms=3, label=label) for color, label in groups]
+    if hollow_label:
+        handles.append(Line2D([], [], ls="none", marker="o", markerfacecolor="none", markeredgecolor="grey",
+                              label=hollow_label))
+    return handles
+
+
 def _draw_plane(fig, ax, table: pd.DataFrame, on_front: np.ndarray, selected=None, title="alignment–robustness plane"):
     left_out = at_chance(table)
     weighed = table[~left_out]
@@ -177,11 +189,10 @@ def _legend_below(fig, axes, groups: list[tuple], styles: list[tuple], hollow: b
     at-chance point is drawn; ``crossed``: whether any checkpoint without a drop is marked on (d)'s 0."""
     from matplotlib.lines import Line2D
 
-    handles = [Line2D([], [], color=color, marker="o", ms=3, label=label) for color, label in groups]
+    handles = group_handles(groups)
     handles += [Line2D([], [], color="grey", ls=style, label=f"(a) {label}") for style, label in styles]
     if hollow:
-        handles.append(Line2D([], [], ls="none", marker="o", markerfacecolor="none", markeredgecolor="grey",
-                              label="(c), (d): at chance, left out of the trend"))
+        handles += group_handles([], "(c), (d): at chance, left out of the trend")
     if crossed:
         handles.append(Line2D([], [], ls="none", marker="x", color="grey",
                               label="(d) on 0: clean accuracy at chance, drop undefined"))
