@@ -319,6 +319,13 @@ def _shown_parameters(page: str, values: dict) -> dict:
 PATH_NOTE = "each `PATH` is your copy of that dataset, in its official layout, which `clipalign fetch` gets"
 
 
+def _p_option(key: str, value) -> str:
+    """``-p KEY=VALUE`` of a command shown in the book: the value as -p takes it, a dataset's root as PATH."""
+    from ..config import format_value
+
+    return "-p " + shell_arg(f"{key}={'PATH' if key.endswith('_root') else format_value(value)}")
+
+
 def _reproduce_lines(run_dir: Path, trained: Path) -> list[str]:
     """How to make this book's run again: ``clipalign run`` with the run's preset and the values its pages
     were given beyond it (``-p``, from the records of the run and, for a folder of runs, of the folder; the
@@ -328,7 +335,7 @@ def _reproduce_lines(run_dir: Path, trained: Path) -> list[str]:
     optional steps it ran as a second command. A sweep's or an experiment's folder: the command that made it, from
     its plan (``_planned_command``)."""
     from .. import record
-    from ..config import MULTI_RUN_PRESETS, PRESETS, format_value
+    from ..config import MULTI_RUN_PRESETS, PRESETS
     from ..results import run_identity, run_labels
     from .pipeline import declared_parameters
 
@@ -385,8 +392,7 @@ def _reproduce_lines(run_dir: Path, trained: Path) -> list[str]:
         options.append(f"-p seed={json.loads(RunDir(trained).train_record.read_text())['seed']}")
 
     def given_options(values: dict) -> list[str]:
-        return ["-p " + shell_arg(f"{key}={'PATH' if key.endswith('_root') else format_value(value)}")
-                for key, value in values.items()]
+        return [_p_option(key, value) for key, value in values.items()]
 
     out = f"runs/{run_dir.name}"
     commands = [f"bash scripts/setup.sh && .venv/bin/clipalign run {' '.join(options + given_options(given['']))} "
@@ -430,18 +436,15 @@ def _planned_command(folder: Path) -> list[str]:
         book = f".venv/bin/clipalign book {shell_arg(f'runs/{parent.path.name}/{folder.name}')}"
         return made_by[:end] + [book] + made_by[end:]
 
-    def option(key: str, value: str) -> str:
-        return "-p " + shell_arg(f"{key}={'PATH' if key.endswith('_root') else value}")
-
     options = [f"--preset {preset}"]
     if kind == "sweep":
         if plan.get("one_at_a_time"):
             options.append("--one-at-a-time")
         # the swept values first, in the record's order (a grid's first parameter is its outermost), as -p takes
         # them: a list-valued parameter's values separated by ';'
-        options += [option(key, (";" if isinstance(PRESETS[preset].get(key), tuple) else ",").join(values))
+        options += [_p_option(key, (";" if isinstance(PRESETS[preset].get(key), tuple) else ",").join(values))
                     for key, values in plan["swept"].items()]
-        options += [option(key, value) for key, value in plan["fixed"].items()]
+        options += [_p_option(key, value) for key, value in plan["fixed"].items()]
         given = list(plan["swept"]) + list(plan["fixed"])
         command = "sweep"
     else:
@@ -452,7 +455,7 @@ def _planned_command(folder: Path) -> list[str]:
         shared = {key: canonical(key, value, preset)
                   for key, value in next(iter(sweeps.values()), {}).items() if key not in own}
         given = [key for key, value in shared.items() if fixed.get(key) != value]
-        options += [option(key, shared[key]) for key in given]
+        options += [_p_option(key, shared[key]) for key in given]
         if set(sweeps) != set(EXPERIMENTS[name]):  # in the experiment's order, as it runs them
             options.append(f"--only-sweeps {','.join(sweep for sweep in EXPERIMENTS[name] if sweep in sweeps)}")
         command = f"experiment {name}"
