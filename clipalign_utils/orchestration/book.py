@@ -346,7 +346,8 @@ def _reproduce_lines(run_dir: Path, trained: Path) -> list[str]:
     # open_clip_train's logs put in a folder of runs: no seed or scale of ours makes them again
     others = [label for label, path in zip(run_labels(runs), runs) if trained_elsewhere(path)]
     none_ours = len(others) == len(runs)
-    entries = list(record.read(trained).get("steps", {}).items())
+    trained_steps = record.read(trained).get("steps", {})
+    entries = list(trained_steps.items())
     if folder:
         entries += list(record.read(run_dir).get("steps", {}).items())
     given: dict[str, dict] = {"": {}}  # the main command's values, then each optional step's
@@ -385,8 +386,7 @@ def _reproduce_lines(run_dir: Path, trained: Path) -> list[str]:
                 options.append(f"{option} {' '.join(values)}")
     elif elsewhere:
         # the steps it was analysed with: without --only, --checkpoints runs every analysis and the synthesis
-        recorded = record.read(trained).get("steps", {})
-        analysed = [name for name in registry.analyses_and_synthesis() if name in recorded]
+        analysed = [name for name in registry.analyses_and_synthesis() if name in trained_steps]
         options += ["--checkpoints SOURCE"] + ([f"--only {','.join(analysed)}"] if analysed else [])
     else:
         options.append(f"-p seed={json.loads(RunDir(trained).train_record.read_text())['seed']}")
