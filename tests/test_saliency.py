@@ -161,6 +161,33 @@ def test_auc_borji_against_the_matlab_code_and_by_hand():
     assert np.isnan(M.auc_borji(centre, np.zeros((16, 16), bool)))
 
 
+def test_auc_borji_needs_two_fixations_as_the_matlab_code_does():
+    """AUC_Borji.m returns NaN when ``sum(fixationMap(:)>0)<=1``; AUC_shuffled.m and AUC_Judd.m score one fixation.
+    By hand, on a 3 × 3 map min–max normalised to 0 … 1 with one fixation at its maximum: AUC-Judd's ROC is
+    (0,0) (0,1) (1,1), area 1; sAUC's negatives at .5 (the other image's one fixation): thresholds 1, .9, …, 0 give
+    (0,0) (0,1) … (1,1), area 1."""
+    s = np.array([[0.0, 0.25, 0.5], [0.25, 1.0, 0.25], [0.0, 0.25, 0.0]])
+    one = np.zeros((3, 3), bool)
+    one[1, 1] = True
+    other = np.zeros((3, 3), bool)
+    other[0, 2] = True
+    assert np.isnan(M.auc_borji(s, one))
+    assert M.auc_judd(s, one, jitter=False) == pytest.approx(1.0)
+    assert M.sauc(s, one, other, n_splits=4) == pytest.approx(1.0)
+    scores = M.image_scores(s, s, one, other, n_splits=4)
+    assert np.isnan(scores["auc_borji"]) and scores["sauc"] == pytest.approx(1.0)
+    # two fixated pixels, both at the map's top value 1, the rest 0: each split's ROC is (0,0) (f,1) (1,1), f the
+    # share of its two negatives that land on a fixated pixel, area 1 − f/2; draws landing on 2 of 9 pixels
+    two = one.copy()
+    two[0, 0] = True
+    binary = two.astype(float)
+    draws = np.random.default_rng(0).integers(0, 9, size=(100, 2))
+    f = two.ravel()[draws].mean(axis=1)
+    assert M.auc_borji(binary, two, n_splits=100, seed=0) == pytest.approx(np.mean(1 - f / 2), abs=1e-12)
+    assert M.image_scores(binary, binary, two, other, n_splits=100)["auc_borji"] == \
+        pytest.approx(np.mean(1 - f / 2), abs=1e-12)
+
+
 def _one_map_at_a_time(s, density, fixations, other, seed, n_splits):
     """Every metric as written before the ground truth's share was prepared once per image (the whole-map
     expressions, the draws made per metric), for the prepared path to equal bit for bit."""
@@ -200,7 +227,7 @@ def _one_map_at_a_time(s, density, fixations, other, seed, n_splits):
     if np.isnan(flat).all():  # a map without range
         return {**out, "sauc": nan, "auc_borji": nan}
     return {**out, "sauc": M._mean_split_auc(flat[fixated.ravel()], shuffled, 0.1),
-            "auc_borji": M._mean_split_auc(flat[fixated.ravel()], uniform, 0.1)}
+            "auc_borji": M._mean_split_auc(flat[fixated.ravel()], uniform, 0.1) if at.size > 1 else nan}
 
 
 def test_an_images_prepared_ground_truth_scores_every_map_as_the_metrics_do_one_at_a_time():
