@@ -47,8 +47,9 @@
 # SRCC is computed over all pairs (distortion `all`) and per distortion type, where it asks only
 # whether the model ranks the severity levels of one kind of damage correctly.
 #
-# **Image size.** A small model's input is small (this run's is in the first line below the parameters). Squeezing a 512 × 384 TID2013 image
-# into it would average most noise and compression damage away before the model sees it, so by
+# **Image size.** A small model's input is small (this run's, and a real dataset's image size, are in the first
+# line below the parameters). Squeezing a real dataset's photograph, several hundred pixels a side, into it
+# would average most noise and compression damage away before the model sees it, so by
 # default (`iqa_resize=auto`) inputs under 128 px see the image as *patches* at native resolution
 # (downscaled by the smallest integer factor that keeps at most 48 patches per image), at the same
 # positions in the reference and the distorted image, and a pair's distance is the mean over its

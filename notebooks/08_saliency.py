@@ -103,7 +103,10 @@ say(saliency_page.data_sentences(run, params, data))
 # %% [markdown]
 # ## Scoring every checkpoint
 # Each checkpoint's maps are computed once (cached with the run's embeddings), resized onto each
-# image's ground truth and scored; the baselines are scored on the same images.
+# image's ground truth and scored; the baselines are scored on the same images. The run's
+# `metrics/saliency_per_image.csv` holds every image's scores per checkpoint, each image named by its
+# index in the set (`image`) and, on MIT1003 and CAT2000, by its file below the release's stimuli folder
+# (`file`, the last column: e.g. `Action/001.jpg` in CAT2000's `trainSet/Stimuli/`).
 
 # %%
 tables = saliency_step.measure(run, params, data)

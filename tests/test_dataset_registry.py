@@ -169,3 +169,11 @@ def test_every_real_dataset_names_its_root_parameter(tmp_path, task, dataset):
     with pytest.raises(DatasetError, match=f"{task}_root") as info:
         dispatch(task, dataset, str(tmp_path / "absent"))
     assert "absent" in str(info.value)
+
+
+def test_every_real_dataset_has_a_display_name_and_a_page_says_it():
+    # the pages named a dataset by its id ("kadid10k"), the similarity page upper-casing bapps ad hoc
+    for task in registry.TASKS:
+        for name in dataset_names(task):
+            assert registry.display_name(name) == ("embedded" if name == "embedded" else registry.DISPLAY_NAMES[name])
+    assert registry.display_name("a_set_registered_at_run_time") == "a_set_registered_at_run_time"

@@ -589,13 +589,13 @@ def test_the_shape_noise_scatter_lists_a_setting_without_a_point_as_such():
 
 
 def test_an_image_grid_shows_every_image_with_its_own_title_in_order():
-    # The world's and the noise page's grids: image k in panel k titled titles[k], panels past the last empty.
+    # The world's and the noise page's grids: image k in panel k titled titles[k], no panel past the last.
     from clipalign_utils.plots import world
 
     images = np.stack([np.full((4, 4, 3), 40 * k, dtype=np.uint8) for k in range(5)])
     titles = [f"image {k}" for k in range(5)]
     fig = world.image_grid(images, titles, columns=2, suptitle="five")
-    assert len(fig.axes) == 6
+    assert len(fig.axes) == 5
     shown = [ax for ax in fig.axes if ax.images]
     assert len(shown) == 5
     for k, ax in enumerate(shown):
@@ -687,6 +687,37 @@ def test_the_distance_scatter_draws_each_checkpoints_pairs_in_its_own_panel_titl
         points = np.concatenate([c.get_offsets() for c in ax.collections])
         assert sorted(map(tuple, points.tolist())) == sorted(zip(rows["quality"], rows["model_distance"]))  # x: quality
         assert ax.get_title() == title
+    plt.close(fig)
+
+
+def test_the_iqa_examples_grid_has_no_axes_without_an_image():
+    # a reference and 3 distorted images in a 6-column grid had two empty cells beside them
+    reference, distorted = np.zeros((4, 4, 3), np.uint8), np.zeros((3, 4, 4, 3), np.uint8)
+    fig = iqa.iqa_examples(reference, distorted, ["a", "b", "c"], "reference")
+    assert len(fig.axes) == 4 and all(ax.images for ax in fig.axes)
+    plt.close(fig)
+    fig = iqa.iqa_examples(reference, np.zeros((7, 4, 4, 3), np.uint8), list("abcdefg"), "reference")
+    assert len(fig.axes) == 8 and all(ax.images for ax in fig.axes)  # two rows of six, the second's last four gone
+    plt.close(fig)
+
+
+def test_the_log_distance_axis_spans_the_points_not_zero():
+    # distances far above 0: a symlog axis from 0 drew every point in its top corner
+    pairs = pd.DataFrame({"checkpoint": "a", "distortion": ["blur", "noise"] * 10,
+                          "quality": np.linspace(0, 1, 20), "model_distance": np.linspace(5.0, 6.0, 20)})
+    fig = iqa.distance_quality_scatter(pairs, ["a"], ["last"])
+    low, high = fig.axes[0].get_ylim()
+    assert 4.5 < low < 5.0 and 6.0 < high < 6.5
+    plt.close(fig)
+
+
+def test_the_saliency_maps_grid_draws_each_row_at_its_densitys_aspect_ratio():
+    # a 16:9 CAT2000 stimulus is squashed square for the model; its row is drawn 16:9, as its density is
+    images, densities = np.zeros((1, 8, 8, 3), np.uint8), [np.ones((9, 16))]
+    fig = saliency.saliency_maps_grid(images, densities, {"e0": [np.ones((8, 8))]})
+    for ax in fig.axes:
+        rows, columns = ax.get_images()[0].get_array().shape[:2]
+        assert ax.get_aspect() * rows / columns == pytest.approx(9 / 16)
     plt.close(fig)
 
 

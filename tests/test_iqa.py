@@ -352,7 +352,8 @@ def test_a_streamed_runs_input_size_and_an_upscale_are_said_as_they_are(tmp_path
     data = load_iqa("tid2013", str(root), config.resolve("smoke"), image_size=None, resize="crop")
     streamed = Run(tmp_path, "RN50", None, [Checkpoint(Path(f"epoch_{e}.pt"), float(e)) for e in (1, 2, 3)])
     assert iqa_page.describe_data(streamed, data, {"distance": "cosine"})[0] == (
-        "3 checkpoints of RN50 (224 px input); dataset tid2013: 27 distorted images of 3 references, 3 distortion "
+        "3 checkpoints of RN50 (224 px input); dataset TID2013 (24 × 16 px images): 27 distorted images of 3 "
+        "references, 3 distortion "
         "types, levels 1, 2, 3; distance: cosine; iqa_resize: crop (1 patch per image, upsampling 14×)")
     assert data.scaling == "upsampling 14×"
     assert replace(data, downsampling=1 / 3).scaling == "upsampling 3×"
@@ -360,7 +361,7 @@ def test_a_streamed_runs_input_size_and_an_upscale_are_said_as_they_are(tmp_path
     assert replace(data, downsampling=1.0).scaling == "downsampling 1×"  # the embedded set's, as it was
     unknown = replace(streamed, model_name="a-model-without-a-config")  # no size known: the clause left out
     assert iqa_page.describe_data(unknown, data, {"distance": "cosine"})[0].startswith(
-        "3 checkpoints of a-model-without-a-config; dataset tid2013:")
+        "3 checkpoints of a-model-without-a-config; dataset TID2013 (24 × 16 px images):")
 
 
 def test_distance_sentences_and_scatter_figure(tid2013_data):
@@ -370,7 +371,7 @@ def test_distance_sentences_and_scatter_figure(tid2013_data):
         "last checkpoint, median euclidean distance by level: level 1: 0.6000, level 2: 6.0000"]
     axes = iqa_page.scatter_figure(tables, tid2013_data, params).axes
     assert [ax.get_title() for ax in axes] == ["peak, epoch 1: SRCC 0.600", "last, epoch 2: SRCC 0.400"]
-    assert axes[0].get_xlabel() == "quality (tid2013; higher = better)" and axes[0].get_ylabel() == "euclidean distance"
+    assert axes[0].get_xlabel() == "quality (TID2013; higher = better)" and axes[0].get_ylabel() == "euclidean distance"
     rising = _tables(overall={0: (0.2, 0.1, 0.3), 1: (0.3, 0.2, 0.4), 2: (0.5, 0.4, 0.6)})
     assert [ax.get_title() for ax in iqa_page.scatter_figure(rising, tid2013_data, params).axes] == [
         "peak = last, epoch 2: SRCC 0.500"]
@@ -416,7 +417,8 @@ def test_layer_sentences():
 
 def test_data_sentences_on_tid2013(tid2013_data, tmp_path):
     assert iqa_page.describe_data(_run(tmp_path), tid2013_data, {"distance": "euclidean"}) == [
-        "3 checkpoints of clipalign-tiny (32 px input); dataset tid2013: 27 distorted images of 3 references, 3 distortion types, "
+        "3 checkpoints of clipalign-tiny (32 px input); dataset TID2013 (24 × 16 px images): 27 distorted images "
+        "of 3 references, 3 distortion types, "
         "levels 1, 2, 3; distance: euclidean; iqa_resize: patches (1 patch per image, downsampling 1×)"]
     with pytest.MonkeyPatch.context() as patch:  # several patches per image: the plural
         patch.setattr(type(tid2013_data), "patches_per_image", property(lambda data: 4))
@@ -467,7 +469,7 @@ def test_data_figures_on_tid2013(tid2013_data):
                                            in [("additive gaussian noise", 1), ("gaussian blur", 8),
                                                ("jpeg compression", 10)]]
     (ax,) = iqa_page.alignment_figure(_tables(), tid2013_data, {"distance": "euclidean"}).axes
-    assert ax.get_title() == "alignment with tid2013 quality (euclidean distance)"
+    assert ax.get_title() == "alignment with TID2013 quality (euclidean distance)"  # its display name, not its id
 
 
 # --- the notebook end to end -------------------------------------------------------------------
@@ -752,3 +754,18 @@ def test_seen_families_are_none_for_a_clean_world_even_with_families_recorded(tm
     assert iqa_step.seen_families(tmp_path) == ("gaussian_blur",)
     record.write_text(json.dumps({"quality_families": ["gaussian_blur"]}))  # no quality_variation: a clean world
     assert iqa_step.seen_families(tmp_path) == ()
+
+
+def test_a_kadid10k_page_names_the_dataset_and_the_image_size_its_files_have(tmp_path):
+    # page 2 named TID2013's 512 × 384 images on a KADID-10k run, and every figure the id kadid10k
+    data = load_iqa("kadid10k", str(make_kadid10k(tmp_path)), config.resolve("smoke"), image_size=32)
+    run = Run(tmp_path, "RN50", 224, [Checkpoint(Path("epoch_0.pt"), 0.0)])
+    width, height = fixtures_real.SIZE
+    assert f"; dataset KADID-10k ({width} × {height} px images): " in iqa_page.describe_data(
+        run, data, {"distance": "cosine"})[0]
+    (ax,) = iqa_page.alignment_figure(_tables(), data, {"distance": "euclidean"}).axes
+    assert ax.get_title() == "alignment with KADID-10k quality (euclidean distance)"
+    axes = iqa_page.scatter_figure(_tables(), data, {"distance": "euclidean"}).axes
+    assert axes[0].get_xlabel() == "quality (KADID-10k; higher = better)"
+    source = (Path(__file__).parents[1] / "notebooks" / "02_iqa_alignment.py").read_text(encoding="utf-8")
+    assert "512 × 384 TID2013" not in source  # the run's size is the computed line's

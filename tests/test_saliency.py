@@ -876,7 +876,7 @@ def test_reading_the_result_follows_whose_fixations():
     people = SimpleNamespace(scored=SimpleNamespace(silhouettes=None, name="mit1003",
                                                     ground_truth="15 free-viewing observers"))
     said = reading_sentences(people)
-    assert said[0].startswith("on mit1003 the ground truth is people's free-viewing fixations (15 free-viewing "
+    assert said[0].startswith("on MIT1003 the ground truth is people's free-viewing fixations (15 free-viewing "
                               "observers)")
     assert not any("synthetic" in line or "saliency_dataset=" in line for line in said)
 
@@ -1287,7 +1287,7 @@ def test_measure_writes_the_peak_only_with_checkpoints_and_the_regions_only_wher
     run = SimpleNamespace(layout=SimpleNamespace(cache=None))
     params = {"n_boot": 10, "device": "cpu", "eval_batch_size": 2, "eval_seed": 0, "saliency_method": "smoothgrad",
               "saliency_samples": 1, "saliency_noise": 0.1}
-    data = step.SaliencyData(SimpleNamespace(), None, ("a",), ("{}",))
+    data = step.SaliencyData(SimpleNamespace(stimulus_files=None), None, ("a",), ("{}",))  # no files: no file column
     assert set(step.measure(run, params, data)) == {"saliency", "saliency_per_image"}
 
 
@@ -1304,3 +1304,27 @@ def test_saliency_summary_columns_are_none_without_rows_and_read_the_first_metho
     assert out["saliency_sauc"].tolist() == [0.6, 0.7] and out["saliency_sauc_lo"].tolist() == pytest.approx([0.5, 0.6])
     assert out["saliency_dataset"].tolist() == ["d", "d"]
     assert out[["saliency_cc", "saliency_nss_hi"]].isna().all().all()  # metrics the table does not have: nan
+
+
+def test_the_per_image_table_of_a_file_set_names_each_image_by_its_file_last(tmp_path, monkeypatch):
+    # saliency_per_image.csv named a CAT2000 image by its index alone; its file (below trainSet/Stimuli) is added
+    # as the last column, the others as they were
+    import pandas as pd
+    from fixtures_real import make_cat2000
+
+    from clipalign_utils.steps.saliency import analysis as step
+
+    make_cat2000(tmp_path, per_category=2)
+    scored = load_saliency("cat2000", tmp_path, image_size=32, seed=0, n_images=0)
+    assert scored.stimulus_files == ["Action/001.jpg", "Action/002.jpg", "Art/001.jpg", "Art/002.jpg"]
+    per_image = pd.DataFrame({"image": [3, 0], "sauc": [0.5, 0.6], "checkpoint": "centre_bias", "epoch": np.nan})
+    results = step.SaliencyResults(pd.DataFrame({"checkpoint": ["centre_bias"]}), per_image, pd.DataFrame())
+    monkeypatch.setattr(step, "saliency_over_checkpoints", lambda *args, **kwargs: results)
+    run = type("Run", (), {"layout": type("Layout", (), {"cache": tmp_path})()})()
+    data = step.SaliencyData(scored, None, (), ("a photo of a {}.",))
+    from clipalign_utils import config
+
+    params = config.resolve("smoke", device="cpu")
+    table = step.measure(run, params, data)["saliency_per_image"]
+    assert list(table.columns) == [*per_image.columns, "file"]
+    assert table["file"].tolist() == ["Art/002.jpg", "Action/001.jpg"]

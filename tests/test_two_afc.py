@@ -982,3 +982,17 @@ def test_embedded_two_afc_refuses_a_small_or_non_integer_image_size_and_no_pairs
     with pytest.raises(ParameterError, match=r"^n_per_reference must be a positive integer, got 0$"):
         make_embedded_two_afc(image_size=16, n_per_reference=0, n_world=0)
 
+
+
+def test_a_bapps_page_names_the_dataset_as_its_release_does(tmp_path):
+    # "2AFC agreement with bapps judges": the id, where the reader knows the set as BAPPS
+    from types import SimpleNamespace
+
+    from clipalign_utils.steps.similarity import page
+
+    _bapps(tmp_path, n=2)
+    data = load_two_afc("bapps", str(tmp_path), image_size=16)
+    run = SimpleNamespace(checkpoints=[None], model_name="RN50")
+    assert page.data_sentences(run, {"distance": "cosine"}, data)[0].startswith("1 checkpoints of RN50; dataset BAPPS ")
+    fig = page.triplets_figure(data, seed=0)
+    assert fig._suptitle.get_text() == "BAPPS triplets"

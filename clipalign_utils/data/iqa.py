@@ -25,7 +25,7 @@ from ..errors import ParameterError
 from . import kadid10k, tid2013, world
 from .image_sets import ArrayImages, FileImages, ImageSet, PatchImages, read_rgb
 from .iqa_embedded import OBSERVER_SOURCES, UNCHANGED_DROPPED, make_embedded_iqa
-from .registry import get_dataset, register_dataset
+from .registry import display_name, get_dataset, register_dataset
 from .roots import open_root
 
 # iqa_resize=auto: inputs this small would erase fine damage if the whole image were squeezed in.
@@ -70,6 +70,7 @@ class IQAData:
     unlisted: tuple[str, ...] = ()
     index_file: str | None = None  # the release's index of scores (mos_with_names.txt, dmos.csv)
     release_distorted: int | None = None  # how many distorted images the full release's index lists
+    native_shape: tuple[int, int] | None = None  # (height, width) of a real set's first reference; None: embedded
 
     def absent(self) -> pd.DataFrame:
         """The reference × type × level combinations the pairs lack (distortion, level, reference), over the
@@ -98,7 +99,8 @@ class IQAData:
         """One sentence when the images are shrunk so much that fine damage may vanish, else None."""
         if self.downsampling <= NOTE_DOWNSAMPLING_ABOVE:
             return None
-        return (f"note: iqa_resize={self.resize_mode} shrinks the {self.name} images {self.downsampling:.1f}× "
+        return (f"note: iqa_resize={self.resize_mode} shrinks the {display_name(self.name)} images "
+                f"{self.downsampling:.1f}× "
                 f"to the model's input; most noise and compression damage is averaged away at that scale "
                 f"(iqa_resize=patches keeps more of it)")
 
@@ -254,5 +256,6 @@ def _real_set(dataset: str, read, release, root, size: int, mode: str) -> IQADat
     return IQAData(references, distorted, pairs, dataset, resize_mode=mode,
                    downsampling=_downsampling(native_shape, size, mode, references),
                    unlisted=unlisted_images(table["distorted_path"].tolist(), release.DISTORTED_NAME),
-                   index_file=release.INDEX_FILE, release_distorted=release.RELEASE_DISTORTED)
+                   index_file=release.INDEX_FILE, release_distorted=release.RELEASE_DISTORTED,
+                   native_shape=(int(native_shape[0]), int(native_shape[1])))
 

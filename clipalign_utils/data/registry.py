@@ -29,6 +29,11 @@ from ..errors import ParameterError
 TASKS = ("iqa", "cue_conflict", "noise", "similarity", "saliency")
 _REGISTRY: dict[str, dict[str, Callable | str]] = {task: {} for task in TASKS}
 _scan_state = {"done": False}
+# How pages and figures name each dataset to a reader (tables and parameters keep the registered name); a
+# dataset not listed here (the embedded sets, one registered at run time) is named as registered.
+DISPLAY_NAMES = {"tid2013": "TID2013", "kadid10k": "KADID-10k", "geirhos": "Geirhos cue-conflict",
+                 "cifar100": "CIFAR-100", "bapps": "BAPPS", "nights": "NIGHTS", "mit1003": "MIT1003",
+                 "cat2000": "CAT2000"}
 
 
 def _scan() -> None:
@@ -115,6 +120,12 @@ def get_dataset(task: str, name: str) -> Callable:
         loader = getattr(import_module(f"{__package__}.{module}"), function)
         datasets[name] = loader  # its decorator has run by now; this keeps a target without one loadable
     return loader
+
+
+def display_name(name: str) -> str:
+    """How a page names dataset ``name`` to a reader (``kadid10k`` → ``KADID-10k``): :data:`DISPLAY_NAMES`,
+    else the name itself."""
+    return DISPLAY_NAMES.get(name, name)
 
 
 def dataset_choices() -> dict[str, KeysView[str]]:

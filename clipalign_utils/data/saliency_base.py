@@ -57,6 +57,9 @@ class SaliencySet:
     # image i's fixations without decoding its density, where a set can (40 ms a full-HD JPEG, which the image's
     # own ground truth decodes anyway): the shuffled-AUC negatives read every image's fixations
     load_fixations: Callable[[int], np.ndarray] | None = None
+    # image i's file below the release's stimuli folder (POSIX, e.g. "Action/001.jpg"), where the set is read from
+    # files: the per-image table names the image by it, beside its index
+    stimulus_files: list[str] | None = None
     _points: dict = field(default_factory=dict, repr=False)
 
     def __len__(self) -> int:
@@ -111,11 +114,13 @@ def squashed_file_images(paths: Sequence[str | Path], name: str, size: int) -> I
 
 def file_saliency_set(stimuli: list[Path], names: list[str], load_target: Callable[[int], Target], *,
                       dataset: str, image_size: int, ground_truth: str,
-                      load_fixations: Callable[[int], np.ndarray] | None = None) -> SaliencySet:
+                      load_fixations: Callable[[int], np.ndarray] | None = None,
+                      stimulus_files: list[str] | None = None) -> SaliencySet:
     """A SaliencySet over image files whose classes are unknown (labels −1)."""
     return SaliencySet(images=squashed_file_images(stimuli, f"saliency_{dataset}", image_size), names=names,
                        labels=np.full(len(stimuli), -1, dtype=np.int64), classnames=(), name=dataset,
-                       ground_truth=ground_truth, load_target=load_target, load_fixations=load_fixations)
+                       ground_truth=ground_truth, load_target=load_target, load_fixations=load_fixations,
+                       stimulus_files=stimulus_files)
 
 
 def paired_file_set(stimuli_dir: Path, stimuli: list[Path], names: list[str],
@@ -155,7 +160,8 @@ def paired_file_set(stimuli_dir: Path, stimuli: list[Path], names: list[str],
         return same_size((height, width), read_fixations(pairs[i][1]), i)
 
     return file_saliency_set(stimuli, names, load_target, dataset=dataset, image_size=image_size,
-                             ground_truth=ground_truth, load_fixations=load_fixations)
+                             ground_truth=ground_truth, load_fixations=load_fixations,
+                             stimulus_files=[stimulus.relative_to(stimuli_dir).as_posix() for stimulus in stimuli])
 
 
 def image_files(folder: Path) -> list[Path]:

@@ -98,7 +98,7 @@ def distance_quality_scatter(pairs: pd.DataFrame, checkpoints: Sequence[str], la
         positive = rows["model_distance"][rows["model_distance"] > 0]
         if log_y and len(positive):
             ax.set_yscale("symlog", linthresh=float(np.quantile(positive, 0.1)))
-            ax.set_ylim(bottom=min(0.0, float(rows["model_distance"].min())))
+            _fit_y_to_points(ax, rows["model_distance"])
         title = label if scores is None else f"{label}: SRCC {scores[k]:.3f}"
         ax.set(title=title, xlabel=quality_label, ylabel=distance_label if k == 0 else "")
     last = axes.flat[len(checkpoints) - 1]
@@ -107,6 +107,15 @@ def distance_quality_scatter(pairs: pd.DataFrame, checkpoints: Sequence[str], la
                         title_fontsize=8, frameon=False)
     fig.tight_layout()
     return fig
+
+
+def _fit_y_to_points(ax, values: pd.Series, margin: float = 0.05) -> None:
+    """The y limits around ``values`` with ``margin`` of their span on the axis' own scale: a symlog axis from
+    0 drew the points in its top corner when every distance lay far above 0."""
+    scale = ax.yaxis.get_transform()
+    low, high = scale.transform(np.array([values.min(), values.max()], dtype=float))
+    pad = margin * (high - low) if high > low else max(abs(low) * margin, 1e-12)
+    ax.set_ylim(*scale.inverted().transform(np.array([low - pad, high + pad])))
 
 
 def iqa_examples(reference: np.ndarray, distorted: np.ndarray, titles: Sequence[str], reference_title: str,

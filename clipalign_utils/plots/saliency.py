@@ -45,14 +45,22 @@ def metrics_vs_epoch(table: pd.DataFrame, log_x: bool = True):
 
 def saliency_maps_grid(images: np.ndarray, densities: Sequence[np.ndarray], maps_by_checkpoint: dict[str, Sequence[np.ndarray]],
                        scale: float = 1.6):
-    """Rows = images; columns = the image, the ground-truth density, then one map per checkpoint."""
+    """Rows = images; columns = the image, the ground-truth density, then one map per checkpoint.
+
+    Every panel of a row is drawn at the aspect ratio of its density, which keeps the photograph's own (a
+    16:9 CAT2000 stimulus): the image and the maps are square, as the model sees them, and are stretched back.
+    """
     n, columns = len(images), 2 + len(maps_by_checkpoint)
-    fig, axes = plt.subplots(n, columns, figsize=(scale * columns, scale * n), squeeze=False)
+    ratios = [np.shape(densities[i])[0] / np.shape(densities[i])[1] for i in range(n)]  # height / width
+    fig, axes = plt.subplots(n, columns, figsize=(scale * columns, scale * sum(ratios)), squeeze=False,
+                             gridspec_kw={"height_ratios": ratios})
     for i in range(n):
         panels = [(images[i], "image"), (densities[i], "ground truth (density)")] + \
                  [(maps[i], name) for name, maps in maps_by_checkpoint.items()]
         for ax, (panel, title) in zip(axes[i], panels):
-            ax.imshow(panel, cmap=None if np.ndim(panel) == 3 else "magma")
+            # imshow's aspect is a pixel's height over its width: this one draws the panel ratios[i] high per unit wide
+            ax.imshow(panel, cmap=None if np.ndim(panel) == 3 else "magma",
+                      aspect=ratios[i] * np.shape(panel)[1] / np.shape(panel)[0])
             ax.set_xticks([])
             ax.set_yticks([])
             if i == 0:

@@ -6,6 +6,7 @@ import pandas as pd
 
 from ...checkpoints import Run
 from ...data.iqa import IQAData
+from ...data.registry import display_name
 from ...metrics.families import mark_seen
 from ...model_names import native_input_size
 from ...metrics.iqa import EARLY_FRACTION, peak_summary
@@ -26,6 +27,15 @@ def _embedded_references(data: IQAData) -> str:
     return f" ({len(names) - renders} photographs scikit-image ships, {renders} renders of the held-out world)"
 
 
+def _native_size(data: IQAData) -> str:
+    """A real set's image size as read from its files (" (512 × 384 px images)"); "" for the embedded set, made
+    at the model's input size. The page's prose names no dataset's size: this says the run's."""
+    if data.native_shape is None:
+        return ""
+    height, width = data.native_shape
+    return f" ({width} × {height} px images)"
+
+
 def describe_data(run: Run, data: IQAData, params: dict) -> list[str]:
     """What is scored: the run's checkpoints, the set's pairs, references, distortion types and levels, the
     distance and how images meet the model's input (and a note when they are shrunk a lot)."""
@@ -33,7 +43,7 @@ def describe_data(run: Run, data: IQAData, params: dict) -> list[str]:
     # A run without a recorded size (streamed, or open_clip_train's without force_image_size) takes its model's own.
     size = run.image_size or native_input_size(run.model_name)
     line = (f"{len(run.checkpoints)} checkpoints of {run.model_name}{f' ({size} px input)' if size else ''}; "
-            f"dataset {data.name}: "
+            f"dataset {display_name(data.name)}{_native_size(data)}: "
             f"{len(data)} distorted images of {len(data.references) // data.patches_per_image} references"
             f"{_embedded_references(data)}, "
             f"{pairs['distortion'].nunique()} distortion types, "
@@ -102,7 +112,7 @@ def level_sentences(data: IQAData) -> list[str]:
 def alignment_figure(tables: dict[str, pd.DataFrame], data: IQAData, params: dict):
     """SRCC (with its bootstrap band), KRCC and PLCC against epoch, on a log axis past the first checkpoint."""
     return alignment_curve(tables["iqa"], log_x=True,
-                           title=f"alignment with {data.name} quality ({params['distance']} distance)")
+                           title=f"alignment with {display_name(data.name)} quality ({params['distance']} distance)")
 
 
 def _peak_and_final(tables: dict[str, pd.DataFrame]) -> tuple[pd.Series, pd.Series]:
@@ -198,7 +208,7 @@ def scatter_figure(tables: dict[str, pd.DataFrame], data: IQAData, params: dict)
     labels = [f"{'peak' if c == at_peak['checkpoint'] else 'last'}{' = last' if len(shown) == 1 else ''}, "
               f"epoch {e:g}" for c, e in rows["epoch"].items()]
     return distance_quality_scatter(tables["iqa_pairs"], shown, labels, scores=rows["srcc"].tolist(),
-                                    quality_label=f"quality ({data.name}; higher = better)",
+                                    quality_label=f"quality ({display_name(data.name)}; higher = better)",
                                     distance_label=f"{params['distance']} distance")
 
 

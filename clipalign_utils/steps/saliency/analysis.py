@@ -93,7 +93,7 @@ def _centre_bias(shape: tuple[int, int]) -> np.ndarray:
 @dataclass
 class SaliencyResults:
     table: pd.DataFrame  # SALIENCY_COLUMNS, baseline rows included
-    per_image: pd.DataFrame  # checkpoint, epoch, image, target_class, target_source, one column per metric
+    per_image: pd.DataFrame  # image, one column per metric, checkpoint, epoch, target_class, target_source
     regions: pd.DataFrame  # checkpoint, epoch, image, region, share, area, enrichment (sets with masks)
 
 
@@ -299,7 +299,8 @@ OPTIONAL_TABLES = ("saliency_peak", "saliency_regions")
 def measure(run: Run, params: dict, data: SaliencyData | None = None) -> dict[str, pd.DataFrame]:
     """Every checkpoint of ``run`` on the step's sets (``data``, default ``load(run, params)``):
     {"saliency": saliency.csv (every metric per checkpoint, mean over images with a bootstrap interval,
-    and the baselines), "saliency_per_image": every image's metrics per checkpoint, "saliency_peak"
+    and the baselines), "saliency_per_image": every image's metrics per checkpoint (a set read from files:
+    its last column ``file``, the image's file below the release's stimuli folder), "saliency_peak"
     (:func:`peak_table`: the paired early-peak test of the headline sAUC over images), and where
     the images have region masks "saliency_regions": :func:`region_summary` of the maps' shares of
     saliency per region}. Maps are cached under the run's cache."""
@@ -308,7 +309,10 @@ def measure(run: Run, params: dict, data: SaliencyData | None = None) -> dict[st
         run, data.scored, data.templates, classnames=data.classnames, n_boot=params["n_boot"],
         device=params["device"], batch_size=params["eval_batch_size"], cache_dir=run.layout.cache,
         region_data=data.region_data, progress=True, boot_seed=bootstrap_seed(params), **map_settings(params))
-    tables = {"saliency": results.table, "saliency_per_image": results.per_image}
+    per_image = results.per_image
+    if data.scored.stimulus_files is not None:  # an index alone names no image of a real release to a reader
+        per_image = per_image.assign(file=per_image["image"].map(dict(enumerate(data.scored.stimulus_files))))
+    tables = {"saliency": results.table, "saliency_per_image": per_image}
     if (~results.per_image["checkpoint"].isin(BASELINES)).any():
         tables["saliency_peak"] = peak_table(results.per_image, results.table, params)
     if not results.regions.empty:

@@ -6,6 +6,7 @@ import numpy as np
 import pandas as pd
 
 from ...checkpoints import Run
+from ...data.registry import display_name
 from ...metrics import saliency as metrics
 from ...metrics.iqa import peak_summary
 from ...metrics.peak import EARLY_FRACTION
@@ -30,7 +31,7 @@ def data_sentences(run: Run, params: dict, data: SaliencyData) -> list[str]:
     method = params["saliency_method"]
     settings = (f" ({params['saliency_samples']} noisy copies, noise {params['saliency_noise']:g})"
                 if method == "smoothgrad" else "")
-    return [f"{len(run.checkpoints)} checkpoints of {run.model_name}; dataset {data.scored.name}: "
+    return [f"{len(run.checkpoints)} checkpoints of {run.model_name}; dataset {display_name(data.scored.name)}: "
             f"{len(data.scored)} images; method {method}{settings}",
             f"ground truth: {data.scored.ground_truth}"]
 
@@ -131,7 +132,8 @@ def reading_sentences(data: SaliencyData) -> list[str]:
                 "not that it looks as people do",
                 "whether attentional alignment with people peaks early needs human fixations: run with "
                 "`-p saliency_dataset=mit1003 -p saliency_root=PATH` (or `cat2000`)"]
-    return [f"on {scored.name} the ground truth is people's free-viewing fixations ({scored.ground_truth}): these "
+    return [f"on {display_name(scored.name)} the ground truth is people's free-viewing fixations "
+            f"({scored.ground_truth}): these "
             "numbers say whether the model's evidence for its class lies where people look, and the centre-bias "
             "baseline is the bar a map must clear on such data (people look at the centre of photographs)",
             "a small model sees each photograph squeezed to its input size, so its maps are coarse; the metrics "

@@ -6,6 +6,7 @@ import pandas as pd
 
 from ...checkpoints import Run
 from ...data.cue_conflict import HUMAN_SHAPE_BIAS, HUMAN_SHAPE_BIAS_SOURCE
+from ...data.registry import display_name
 from ...metrics.shape_bias import texture_then_shape
 from ...metrics.tradeoff import at_chance
 from ...plots.shape_bias import cue_conflict_examples, decision_titles, per_class_panel, shape_bias_curve
@@ -17,7 +18,8 @@ from .analysis import ShapeData, _early_and_last, conflicting, example_indices, 
 def data_sentences(run: Run, data: ShapeData, params: dict | None = None) -> list[str]:
     """What the page evaluates: the run's checkpoints, the images, the templates and how a decision is made."""
     cue = data.cue
-    lines = [f"{len(run.checkpoints)} checkpoints of {run.model_name}; dataset {cue.name}: {len(cue)} images, "
+    lines = [f"{len(run.checkpoints)} checkpoints of {run.model_name}; dataset {display_name(cue.name)}: "
+             f"{len(cue)} images, "
              f"{cue.n_conflicting} with conflicting cues, {len(cue.classnames)} "
              f"{'class' if len(cue.classnames) == 1 else 'classes'}, {counted(len(data.templates), 'prompt template')}"]
     if params is not None and params["shape_classifier"] == "imagenet":

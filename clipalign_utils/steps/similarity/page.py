@@ -5,6 +5,7 @@ from __future__ import annotations
 import pandas as pd
 
 from ...checkpoints import Run
+from ...data.registry import display_name
 from ...data.two_afc import TwoAFCData
 from ...metrics.iqa import peak_summary
 from ...metrics.peak import EARLY_FRACTION
@@ -19,7 +20,8 @@ from .analysis import against_panel, ceiling, example_checkpoints, example_tripl
 def data_sentences(run: Run, params: dict, data: TwoAFCData) -> list[str]:
     """What the page evaluates: the run's checkpoints, the set, its subsets and the distance."""
     subsets = data.triplets["subset"].value_counts().sort_index().items()
-    return [f"{len(run.checkpoints)} checkpoints of {run.model_name}; dataset {data.name} (split {data.split}, "
+    return [f"{len(run.checkpoints)} checkpoints of {run.model_name}; dataset {display_name(data.name)} "
+            f"(split {data.split}, "
             f"protocol {data.protocol}): {len(data)} triplets in subsets "
             + ", ".join(f"{name} ({count})" for name, count in subsets) + f"; distance: {params['distance']}"]
 
@@ -57,7 +59,7 @@ def triplets_figure(data: TwoAFCData, seed: int):
     reference, first, second = data.images(shown)
     labels = [f"p(p1 closer) = {row.p:.2f}\n" + (damage(row) if data.name == "embedded" else f"{row.subset}")
               for row in data.triplets.loc[shown].itertuples()]
-    return triplet_examples(reference, first, second, labels, suptitle=f"{data.name} triplets")
+    return triplet_examples(reference, first, second, labels, suptitle=f"{display_name(data.name)} triplets")
 
 
 # --- every checkpoint --------------------------------------------------------------------------
@@ -67,7 +69,8 @@ def curve_figure(data: TwoAFCData, tables: dict[str, pd.DataFrame]):
     two_afc = tables["two_afc"]
     return score_curve(two_afc, ceiling=ceiling(data),
                        ceiling_label="ceiling (panel majority)" if data.panel else "ceiling (people's majority)",
-                       title=f"2AFC agreement with {data.name} judges ({two_afc['distance'].iloc[0]} distance)")
+                       title=f"2AFC agreement with {display_name(data.name)} judges "
+                             f"({two_afc['distance'].iloc[0]} distance)")
 
 
 def curve_sentences(data: TwoAFCData, tables: dict[str, pd.DataFrame]) -> list[str]:
@@ -196,7 +199,7 @@ def reading_sentences(data: TwoAFCData, params: dict) -> list[str]:
                  f"protocol `{params['similarity_protocol']}`: {protocol} (scores under the two protocols are not "
                  "comparable with each other)"]
     else:
-        lines = [f"on {data.name.upper() if data.name == 'bapps' else data.name} the score is agreement with "
+        lines = [f"on {display_name(data.name)} the score is agreement with "
                  "people's 2AFC judgments, each triplet weighted by the share of people who chose as the model did; "
                  "its ceiling is the people's own agreement"]
     return lines + [f"the model sees the images as the IQA step does (`iqa_resize={params['iqa_resize']}`): a small "
