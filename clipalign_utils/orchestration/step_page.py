@@ -96,7 +96,7 @@ def _show_parameters(namespace: dict, run_dir: Path, step: str, resolved: record
         not_theirs = _not_the_runs(run_dir, step, resolved)
         why = "the preset's values, not this run's: it was trained elsewhere"
     else:
-        not_theirs, why = _not_the_synthesised(runs, resolved, _auto_train(namespace))
+        not_theirs, why = _not_the_synthesised(run_dir, runs, resolved, _auto_train(namespace))
     left_out = [name for name in declared if name in not_theirs]
     record.show_parameters(resolved, step, declared, shown, left_out)
     if left_out:
@@ -120,18 +120,26 @@ def _not_the_runs(run_dir: Path, step: str, resolved: record.Resolved) -> set[st
             if name not in read and resolved.sources[name].startswith("preset ")}
 
 
-def _not_the_synthesised(runs: list[Path], resolved: record.Resolved, auto_train: bool) -> tuple[set[str], str]:
+def _not_the_synthesised(run_dir: Path, runs: list[Path], resolved: record.Resolved,
+                          auto_train: bool) -> tuple[set[str], str]:
     """(the training and world settings the synthesis's table leaves out, why). It reads the runs' tables, not
     their training: over several runs, every one (an audit read `seed 0 (preset default)` on the synthesis of
     seeds 0, 1 and 2); over one, those its own record does not give (a run trained elsewhere: the preset's) —
-    unless the page is about to train that run with them (opened alone)."""
+    unless the page is about to train that run with them (opened alone). A run clipalign trained whose record
+    lacks a setting (hand-edited, or older than the setting) is not said to be trained elsewhere; the one run of
+    a folder of runs (``--seeds 3``: ``run_dir`` the folder, whose record holds no run's seed) has its own."""
     if len(runs) > 1:
         return set(record.TRAINING_KEYS), "each run's own: the introduction lists them run by run"
+    if Path(runs[0]).resolve() != Path(run_dir).resolve():
+        return ({name for name in record.TRAINING_KEYS if resolved.sources[name].startswith("preset ")},
+                "the run's own: the introduction lists them")
     layout = RunDir(runs[0])
     if auto_train and not layout.is_run and layout.source_manifest() is None and not layout.tables_only():
         return set(), ""  # ensure_run trains it with these
+    why = (f"its training record ({layout.train_record.name}) does not give them" if layout.train_record.exists()
+           else "it was trained elsewhere")
     return ({name for name in record.TRAINING_KEYS if resolved.sources[name].startswith("preset ")},
-            "the preset's values, not this run's: it was trained elsewhere")
+            f"the preset's values, not this run's: {why}")
 
 
 def open_training(namespace: dict) -> dict:

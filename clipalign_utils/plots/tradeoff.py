@@ -119,7 +119,8 @@ def summary_figure(means: pd.DataFrame, noise_means: pd.DataFrame, by: str = "sc
     noise level; ``clean_only`` draws clean accuracy alone, for many groups. In (c) and (d) the checkpoints
     at chance for the panel's measure (``shape_at_chance``, ``at_chance``: ``metrics.tradeoff.at_chance``),
     which the trends leave out, are hollow points off the line; in (d), where a drop is undefined (a clean
-    accuracy at chance), a cross on 0, as page 4 marks it, beneath any defined point."""
+    accuracy at chance), a cross in a row of its own below every drawn drop (page 4 marks it on 0: here an
+    at-chance drop of another group lies there, near 0, as nothing is left to lose), beneath any defined point."""
     if clean_only:
         noise_means = noise_means[noise_means["sigma"] == 0]
     scales = list(dict.fromkeys(means[by]))
@@ -129,6 +130,7 @@ def summary_figure(means: pd.DataFrame, noise_means: pd.DataFrame, by: str = "sc
     fig, axes = plt.subplots(1, 4 + len(extra), figsize=(17 + 4.2 * len(extra), 3.8))
     sigma_styles = {sigma: styles[i % len(styles)] for i, sigma in enumerate(sorted(noise_means["sigma"].unique()))}
     scale_labels, drew_at_chance, drew_undefined = {}, False, False
+    undefined_row = _row_below(means[["noise_drop", "noise_drop_lo", "noise_drop_hi"]])
     for scale in scales:
         color = colors[scale]
         n_seeds = int(means.loc[means[by] == scale, "n_seeds"].max())
@@ -156,11 +158,10 @@ def summary_figure(means: pd.DataFrame, noise_means: pd.DataFrame, by: str = "sc
                 ax.scatter(rows.loc[defined, "epoch"], values[defined], s=16,
                            **hollow(color, f"{scale}: at chance (left out)"))
             if measure == "noise_drop" and (chance & ~defined).any():  # no drop (an accuracy at chance has
-                drew_undefined = True                                     # none to lose): a cross on 0, as page 4
-                # beneath every defined point, hollow ones (zorder 1) included, above the grid (0.5): drawn on
-                # top, a cross hid another group's defined drop of 0 at its epoch
-                ax.scatter(rows.loc[chance & ~defined, "epoch"], np.zeros(int((chance & ~defined).sum())), s=30,
-                           marker="x", color=color, lw=1.2, zorder=0.9)
+                drew_undefined = True                                     # none to lose): a cross below the drops
+                # beneath every defined point, hollow ones (zorder 1) included, above the grid (0.5)
+                ax.scatter(rows.loc[chance & ~defined, "epoch"], np.full(int((chance & ~defined).sum()), undefined_row),
+                           s=30, marker="x", color=color, lw=1.2, zorder=0.9)
         for ax, (column, _, _) in zip(axes[4:], extra):
             _band(ax, rows["epoch"], rows[column], rows[f"{column}_lo"], rows[f"{column}_hi"], label, color)
     axes[0].set(ylabel="zero-shot accuracy",
@@ -183,10 +184,19 @@ def summary_figure(means: pd.DataFrame, noise_means: pd.DataFrame, by: str = "sc
     return fig
 
 
+def _row_below(drops: pd.DataFrame) -> float:
+    """Where (d)'s crosses go: a row below 0 and every drawn drop or interval bound (``drops``), by a twelfth of
+    their span, so that no cross touches a point (a cross on 0 and a hollow point of 0 read as one blot)."""
+    values = drops.to_numpy(dtype=float)
+    values = np.append(values[np.isfinite(values)], 0.0)
+    span = values.max() - values.min()
+    return float(values.min() - (span / 12 if span > 0 else 0.05))
+
+
 def _legend_below(fig, axes, groups: list[tuple], styles: list[tuple], hollow: bool, crossed: bool = False) -> None:
     """One legend for every panel, under them: a many-group figure's per-panel legends hid its curves.
     ``groups``: (colour, label); ``styles``: (line style, noise level) of panel (a); ``hollow``: whether any
-    at-chance point is drawn; ``crossed``: whether any checkpoint without a drop is marked on (d)'s 0."""
+    at-chance point is drawn; ``crossed``: whether any checkpoint without a drop is marked below (d)'s drops."""
     from matplotlib.lines import Line2D
 
     handles = group_handles(groups)
@@ -195,7 +205,7 @@ def _legend_below(fig, axes, groups: list[tuple], styles: list[tuple], hollow: b
         handles += group_handles([], "(c), (d): at chance, left out of the trend")
     if crossed:
         handles.append(Line2D([], [], ls="none", marker="x", color="grey",
-                              label="(d) on 0: clean accuracy at chance, drop undefined"))
+                              label="(d) below the drops: clean accuracy at chance, drop undefined"))
     legend_below(fig, handles, max_columns=max(1, len(axes)))
 
 
