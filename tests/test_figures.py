@@ -194,6 +194,21 @@ def test_the_crosses_of_undefined_drops_touch_no_defined_point():
     plt.close(fig)
 
 
+def test_the_crosses_of_a_panel_without_a_defined_drop_lie_on_0():
+    """A smoke run's every checkpoint at chance: its crosses in a row at −0.05, alone on the panel, read as drops
+    of −0.05; with no drop to keep clear of, they lie on 0, as page 4 draws them."""
+    means = _means().assign(at_chance=True, noise_drop=np.nan)
+    for column in ("iqa_srcc", "shape_bias", "noise_drop"):
+        means[f"{column}_lo"], means[f"{column}_hi"] = means[column] - 0.01, means[column] + 0.01
+    noise_means = pd.DataFrame({"scale": "tiny", "sigma": 0.0, "epoch": means["epoch"], "accuracy": 0.1,
+                                "accuracy_lo": 0.05, "accuracy_hi": 0.15})
+    fig = tradeoff.summary_figure(means, noise_means)
+    crosses, = [c for c in fig.axes[3].collections  # the one scatter without a label of its own
+                if isinstance(c, matplotlib.collections.PathCollection) and c.get_label().startswith("_")]
+    assert crosses.get_offsets().tolist() == [[0.0, 0.0], [1.0, 0.0], [2.0, 0.0], [5.0, 0.0]]
+    plt.close(fig)
+
+
 def _undefined_and_defined_drops_of_0():
     """Panel (d) of a group whose drops at epochs 0 and 1 are undefined beside one whose drops there are 0 (epoch
     0's at chance, hollow): (the figure, the panel, the crosses, the hollow points)."""

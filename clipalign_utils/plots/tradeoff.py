@@ -186,8 +186,11 @@ def summary_figure(means: pd.DataFrame, noise_means: pd.DataFrame, by: str = "sc
 
 def _row_below(drops: pd.DataFrame) -> float:
     """Where (d)'s crosses go: a row below 0 and every drawn drop or interval bound (``drops``), by a twelfth of
-    their span, so that no cross touches a point (a cross on 0 and a hollow point of 0 read as one blot)."""
+    their span, so that no cross touches a point (a cross on 0 and a hollow point of 0 read as one blot); on 0,
+    as page 4 draws them, where no drop is defined (alone on the panel, a row at −0.05 read as drops of −0.05)."""
     values = drops.to_numpy(dtype=float)
+    if not np.isfinite(values).any():
+        return 0.0
     values = np.append(values[np.isfinite(values)], 0.0)
     span = values.max() - values.min()
     return float(values.min() - (span / 12 if span > 0 else 0.05))
