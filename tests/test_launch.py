@@ -431,7 +431,7 @@ import dataclasses, os, signal, sys, time
 from pathlib import Path
 signal.signal(signal.SIGINT, signal.default_int_handler)  # a terminal's command (a pytest-xdist worker's: ignored)
 from clipalign_utils import cli
-from clipalign_utils.orchestration import launch, signals
+from clipalign_utils.orchestration import launch, pipeline, signals
 
 @dataclasses.dataclass(frozen=True)
 class Page(launch.RunJob):
@@ -439,7 +439,8 @@ class Page(launch.RunJob):
         table = Path(self.folder) / self.names[0] / "metrics" / "half.csv"
         table.parent.mkdir(parents=True)
         (Path(self.folder) / "task.pid").write_text(str(os.getpid()))
-        print(f"[run 1/1 {self.names[0]}] [1/6] train: 01_train -> {table.parent}", flush=True)
+        print(f"[run 1/1 {self.names[0]}] " + pipeline.step_started_line("[1/6] train", "01_train", table.parent),
+              flush=True)
         table.write_text("epoch\\n0\\n")
         try:
             time.sleep(60)
@@ -488,3 +489,24 @@ def test_ctrl_c_stops_a_local_job_with_the_command_and_its_run_is_put_back(tmp_p
     psutil.wait_procs(processes, timeout=5)
     assert not [process for process in processes if process.is_running()
                 and process.status() != psutil.STATUS_ZOMBIE]
+
+
+def test_a_jobs_log_is_read_with_the_format_the_step_loop_writes(tmp_path, monkeypatch, capsys):
+    """The step a job was running, read from its log (launch._step_running), is read in the format the loop
+    writes its lines in (pipeline.step_started_line and step_ended_line, one definition for both): the step
+    started and not ended, none once every step has ended; a tag before the lines and a note after them."""
+    from clipalign_utils.orchestration import pipeline
+
+    monkeypatch.setattr(pipeline, "execute_step", lambda *args: None)
+    pipeline.execute(tmp_path, ["train", "noise"], None, tag="[run 1/1 tiny-seed0] ",
+                     note=lambda: " (about 2 minutes)")
+    lines = capsys.readouterr().out.splitlines()
+    log = tmp_path / "job.out"
+    log.write_text("\n".join(lines))
+    assert launch._step_running(log) is None
+    log.write_text("\n".join(lines[:-1]))  # stopped in its second step
+    assert launch._step_running(log) == "noise"
+    log.write_text(pipeline.step_started_line("[1/1] real-clip", "10_real_clip", tmp_path / "notebooks") + "\n")
+    assert launch._step_running(log) == "real-clip"
+    log.write_text(log.read_text() + pipeline.step_ended_line("[1/1] real-clip", 3.2))
+    assert launch._step_running(log) is None

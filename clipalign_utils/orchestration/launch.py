@@ -23,7 +23,6 @@ from __future__ import annotations
 import importlib.util
 import json
 import os
-import re
 import shutil
 import signal
 import sys
@@ -461,15 +460,14 @@ def _stop_local(out: Path, recorded: dict, submitted: dict, waiting: list) -> st
     return "; ".join(said) or "none of its jobs was running; the same command carries on"
 
 
-_STEP_LINE = re.compile(r"\[\d+/\d+\] ([\w-]+)(: \S+ -> | done in )")
-
-
 def _step_running(log: Path) -> str | None:
     """The step a job's stdout log last started and did not finish ("[run 1/1 x] [1/6] train: 01_train -> …"), if
     any."""
+    from .pipeline import step_in_line  # the lines' format is the loop's that writes them
+
     try:
         lines = log.read_text(errors="replace").splitlines()
     except OSError:
         return None
-    found = [match for line in lines if (match := _STEP_LINE.search(line))]
-    return found[-1].group(1) if found and found[-1].group(2) != " done in " else None
+    found = [said for line in lines if (said := step_in_line(line))]
+    return found[-1][0] if found and not found[-1][1] else None

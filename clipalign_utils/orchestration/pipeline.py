@@ -568,6 +568,27 @@ def run_step(step: str, run_dir: Path, preset: str | None = None, overrides: Map
 
 
 # ----------------------------------------------------------------------------------- the loop
+# Each step's lines in the command's output, "[2/6] iqa: 02_iqa_alignment -> RUN/notebooks" as it starts and
+# "[2/6] iqa done in 5 s" as it ends: written by execute, read back from a job's log by launch._step_running.
+_STARTS, _ENDS = " -> ", " done in "
+_STEP_LINE = re.compile(rf"\[\d+/\d+\] (?P<step>[\w-]+)(?:: \S+{_STARTS}|(?P<ended>{_ENDS}))")
+
+
+def step_started_line(prefix: str, notebook: str, notebooks: Path, note: str = "") -> str:
+    return f"{prefix}: {notebook}{_STARTS}{notebooks}{note}"
+
+
+def step_ended_line(prefix: str, seconds: float) -> str:
+    return f"{prefix}{_ENDS}{seconds:.0f} s"
+
+
+def step_in_line(line: str) -> tuple[str, bool] | None:
+    """(the step, whether it ended) of a line :func:`step_started_line` or :func:`step_ended_line` wrote,
+    anywhere in ``line`` (a job's log prefixes it with its tag); None for any other line."""
+    match = _STEP_LINE.search(line)
+    return None if match is None else (match["step"], match["ended"] is not None)
+
+
 def execute(run_dir: str | Path, steps: Sequence[str], resolved: Resolved, *, extra: Mapping | None = None,
             progress: bool = True, tag: str = "", resume: bool = False,
             instead: Callable[[str, str], bool] | None = None, note: Callable[[], str] | None = None) -> list[str]:
@@ -589,10 +610,10 @@ def execute(run_dir: str | Path, steps: Sequence[str], resolved: Resolved, *, ex
         if instead is not None and instead(step, prefix):
             continue
         started = time.time()
-        print(f"{prefix}: {registry.get(step).notebook} -> {run_dir / 'notebooks'}{note() if note else ''}",
+        print(step_started_line(prefix, registry.get(step).notebook, run_dir / "notebooks", note() if note else ""),
               flush=True)
         execute_step(step, run_dir, resolved, extra, progress)
-        print(f"{prefix} done in {time.time() - started:.0f} s", flush=True)
+        print(step_ended_line(prefix, time.time() - started), flush=True)
         executed.append(step)
     return executed
 
