@@ -226,6 +226,31 @@ def test_a_stopped_stream_resumes_without_fetching_finished_checkpoints(file_ser
     assert {json.loads(p.read_text())["source"] for p in (out / "cache" / "streamed").iterdir()} == {"other code"}
 
 
+def test_a_package_changed_while_a_trajectory_was_measured_stops_the_command_before_its_pages(
+        file_server, tmp_path, monkeypatch):
+    """An audit edited the package while a streamed command measured: every page's kernel, reading the source
+    anew, missed the cache keyed by the source the command started with and encoded each checkpoint again. The
+    command stops before the pages, saying so; the same command then measures under the new code."""
+    handler, address = file_server
+    executed = []
+    monkeypatch.setattr(stream, "execute", lambda *args, **kwargs: executed.append(args))
+    monkeypatch.setattr(stream, "run_page", lambda *args, **kwargs: None)
+
+    def as_it_started():
+        return "the code the command started with"
+
+    as_it_started.__wrapped__ = lambda: "the code on disk now"
+    monkeypatch.setattr(stream, "source_hash", as_it_started)
+    out, template = tmp_path / "run", f"{address}/epoch_{{epoch}}.pt"
+    with pytest.raises(CheckpointError, match=r"^the clipalign package's source \(.*clipalign_utils\) changed while "
+                                              r"this command measured its checkpoints: .* run the same command again"):
+        stream.run_streamed(out, template, "1", None, "iqa", "smoke", {"model": "tiny"}, progress=False)
+    assert executed == [] and handler.gets == {"epoch_1.pt": 1}
+    as_it_started.__wrapped__ = as_it_started  # unchanged
+    stream.run_streamed(out, template, "1", None, "iqa", "smoke", {"model": "tiny"}, progress=False)
+    assert len(executed) == 1 and handler.gets == {"epoch_1.pt": 1}  # measured once, its pages then run
+
+
 def test_a_checkpoint_replaced_at_its_url_by_one_of_the_same_size_is_fetched_and_measured_again(
         stand_ins, tmp_path, monkeypatch):
     """The server's ETag is part of a URL checkpoint's identity: a file replaced by another of the same size is

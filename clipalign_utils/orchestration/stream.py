@@ -240,11 +240,25 @@ def run_streamed(out: str | Path, spec: str, at_epochs: str | None = None, keep_
         raise
     if share is not None:
         return run_dir
+    _check_source_unchanged()
     execute(run_dir, executed_steps(only), resolved, extra=extra, progress=progress)
     # The book's chapter on real trajectories, rendered from this run (a build folder holding it shows it).
     run_page(REAL_CLIP_PAGE, run_dir, for_step(run_dir, REAL_CLIP_PAGE, resolved), page_extra, progress,
              label=f"page {REAL_CLIP_PAGE}")
     return run_dir
+
+
+def _check_source_unchanged() -> None:
+    """The pages read what was just measured from the embedding cache, keyed by the package's source as this
+    command read it as it started (``source_hash``, cached): a checkout changed since (a pull, an editor's save)
+    would have every page's kernel, which reads the source anew, encode each checkpoint again with other code,
+    or fail on the weights deleted once measured (an audit saw a page's kernel encode them all again)."""
+    now = getattr(source_hash, "__wrapped__", source_hash)()
+    if now != source_hash():
+        package = Path(__file__).resolve().parents[1]
+        raise CheckpointError(f"the clipalign package's source ({package}) changed while this command measured its "
+                              f"checkpoints: its pages would measure each one again with other code; run the same "
+                              f"command again once the source is as you want it (it measures under that code)")
 
 
 def _measure_each(source: Source, mine: list[RemoteCheckpoint], wanted: list[RemoteCheckpoint], steps: list[str],
