@@ -89,7 +89,11 @@ display(table)
 
 # %% [markdown]
 # In the alignment–robustness plane (robustness = 1 − normalized noise drop, as on the synthesis'
-# page), the interpolation path (red, α labelled) beside the path the checkpoints took in training.
+# page), the interpolation path (red, α labelled) beside the path the checkpoints took in training
+# (coloured by epoch), each model where it has a drop: one at chance on the noise set has none, so no
+# place on the robustness axis, and the legend counts those left out. Then each measure against α: a
+# shape bias or drop at chance is a hollow point left out of the trend, and a panel says where its
+# measure is undefined.
 
 # %%
 path = interpolation_step.checkpoint_path(run.run_dir, params["distance"])

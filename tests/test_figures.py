@@ -963,6 +963,59 @@ def test_the_interpolation_figures_draw_the_path_in_alpha_order_and_each_measure
     plt.close(fig)
 
 
+def test_the_interpolation_plane_draws_what_has_a_drop_and_counts_what_has_none():
+    """An audit of page 11 (smoke): one of six checkpoints drawn, the other five (at chance, no drop) left out
+    silently; a colour bar of 1.8–2.2 for that one; a "θ(α)" entry for a path of nothing; a checkpoint entry
+    without a marker."""
+    path = pd.DataFrame({"epoch": [0.0, 0.25, 0.5, 0.75, 1.0, 2.0], "iqa_srcc": [0.36, 0.42, 0.44, 0.45, 0.45, 0.44],
+                         "noise_drop": [np.nan] * 5 + [0.0]})
+    rows = _interpolation_rows().assign(noise_drop=np.nan)
+    fig = interpolation.interpolation_plane(path, rows, "t")
+    ax, bar = fig.axes
+    assert _legend(ax) == ["checkpoints (colour: epoch)",
+                           "5 of 6 checkpoints at chance on the noise set (no drop), not drawn",
+                           "θ(α), every α: at chance on the noise set (no drop), not drawn"]
+    points, = ax.collections
+    assert points.get_offsets().tolist() == [[0.44, 1.0]] and (points.norm.vmin, points.norm.vmax) == (0.0, 2.0)
+    assert bar.get_ylim() == (0.0, 2.0)  # the run's epochs
+    fig.canvas.draw()
+    assert ax.get_legend().legend_handles[0].get_facecolor()[0][3] > 0  # a marker to see
+    assert not ax.texts and not any(len(line.get_xdata()) for line in ax.get_lines()[1:])
+    plt.close(fig)
+    # one α without a drop: the others drawn and labelled, it named
+    fig = interpolation.interpolation_plane(path, _interpolation_rows().assign(noise_drop=[0.4, 0.1, np.nan]), "t")
+    ax = fig.axes[0]
+    assert list(_line(ax, "θ(α)").get_xdata()) == [0.3, 0.5] and [t.get_text() for t in ax.texts] == ["α=0", "α=1"]
+    assert _legend(ax)[-1] == "θ(α), α = 0.5: at chance on the noise set (no drop), not drawn"
+    plt.close(fig)
+
+
+def test_the_measures_against_alpha_leave_out_what_is_at_chance_and_say_what_is_undefined():
+    """An audit of page 11 (smoke): a trend drawn through shape biases at chance at every α, and an empty noise
+    panel with placeholder ticks and no word why."""
+    rows = _interpolation_rows().assign(noise_drop=np.nan, shape_at_chance=True, at_chance=True)
+    fig = interpolation.measures_vs_alpha(rows, "t")
+    _, shape, noise = fig.axes
+    assert not shape.get_lines() and not _bands(shape)
+    hollow, = shape.collections
+    assert hollow.get_offsets().tolist() == [[0.0, 0.6], [0.5, 0.4], [1.0, 0.2]]
+    assert hollow.get_facecolor().size == 0 and _legend(shape) == ["at chance (left out of the trend)"]
+    assert not noise.get_lines() and not noise.collections and len(noise.get_yticks()) == 0
+    assert [t.get_text() for t in noise.texts] == ["undefined at every α\n(clean accuracy at chance: no drop)"]
+    assert noise.get_xlim() == (-0.05, 1.05)
+    plt.close(fig)
+    # one α at chance: the trend and its band through the others, that α hollow; one α without a drop, said
+    fig = interpolation.measures_vs_alpha(_interpolation_rows().assign(shape_at_chance=[False, False, True],
+                                                                       noise_drop=[0.4, 0.1, np.nan]), "t")
+    _, shape, noise = fig.axes
+    line, = shape.get_lines()
+    assert list(line.get_xdata()) == [0.0, 1.0] and set(_bounds(*_bands(shape))) == {0.0, 1.0}
+    assert shape.collections[-1].get_offsets().tolist() == [[0.5, 0.4]]
+    assert list(noise.get_lines()[0].get_xdata()) == [0.0, 1.0]
+    assert [t.get_text() for t in noise.texts] == ["undefined at α = 0.5 (clean accuracy at chance: no drop)"]
+    plt.close(fig)
+
+
 def test_the_two_afc_figure_draws_each_subset_over_every_epoch_in_its_own_colour_against_chance():
     table = pd.DataFrame({"checkpoint": ["e0", "e0", "e1", "e1"], "epoch": [0.0, 0.0, 1.0, 1.0],
                           "subset": ["photo", "drawing", "photo", "drawing"], "score": [0.6, 0.55, 0.7, 0.65],

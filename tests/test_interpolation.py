@@ -281,6 +281,11 @@ def test_one_runs_sentences_by_hand_and_with_undefined_drops():
     assert nowhere[1] == ("lowest normalized noise drop: undefined at every α (every model at chance on its set; "
                           "endpoints undefined and undefined)")
     assert nowhere[2].startswith("an endpoint's measure is undefined")
+    # re-estimated, the models at chance are those with re-estimated statistics (an audit: it read as if the
+    # checkpoints' own were too, where an end was above chance with them)
+    reestimated = page.run_sentences(_run_table([0.40, 0.50, 0.30], [np.nan] * 3).assign(bn_statistics="reestimate"))
+    assert reestimated[1] == ("lowest normalized noise drop: undefined at every α (every model, with its re-estimated "
+                              "BatchNorm statistics, at chance on its set; endpoints undefined and undefined)")
     some = page.run_sentences(_run_table([0.40, 0.50, 0.30], [np.nan, 0.1, 0.0]))
     assert some[1] == "lowest normalized noise drop at α = 1 (0.000; endpoints undefined and 0.000)"
     assert some[2].startswith("an endpoint's measure is undefined")
@@ -321,12 +326,22 @@ def test_the_ends_moved_by_reestimation_alone_are_said():
         "re-estimation alone moves `epoch_0.75` (α = 0): IQA SRCC 0.430 with its trained statistics → 0.450; "
         "normalized noise drop 0.250 → 0.200",
         "re-estimation alone moves `epoch_5` (α = 1): IQA SRCC 0.300 with its trained statistics → 0.330; "
-        "normalized noise drop 0.000 → undefined"]
+        "normalized noise drop 0.000 → undefined (above chance on the noise set with its trained statistics, at "
+        "chance with re-estimated ones: no drop)"]
     assert page.ends_sentences(table.assign(bn_statistics="interpolate"), path) == []
     one_point = table.assign(from_checkpoint="epoch_5")
     assert page.ends_sentences(one_point, path) == [
         "re-estimation alone moves `epoch_5` (every α: one point): IQA SRCC 0.300 with its trained statistics → "
         "0.450; normalized noise drop 0.000 → 0.200"]
+    # an end above chance with its trained statistics and at chance re-estimated: said why its drop is gone
+    # (an audit: "0.000 → undefined" hid it), and the other ways round
+    reasons = [line.partition("normalized noise drop ")[2] for line in page.ends_sentences(
+        _run_table([0.45, 0.50, 0.33], [np.nan, 0.10, 0.2]).assign(
+            from_checkpoint="epoch_0.75", to_checkpoint="epoch_5", bn_statistics="reestimate"),
+        path.assign(noise_drop=[np.nan, np.nan]))]
+    assert reasons == ["undefined → undefined (at chance on the noise set with either statistics)",
+                       "undefined → 0.200 (at chance on the noise set with its trained statistics, above chance "
+                       "with re-estimated ones)"]
     params = {"interpolation_from": "peak", "interpolation_to": "epoch_5", "bn_batches": 2, "batch_size": 128}
     said = page.endpoint_sentences(one_point.assign(from_epoch=5.0, to_epoch=5.0), params)
     assert said[1].startswith("both ends are one checkpoint: IQA alignment peaks at the interpolation_to checkpoint")
@@ -404,7 +419,8 @@ def test_a_peak_at_the_last_checkpoint_is_one_point(tmp_path, monkeypatch, bn_st
         return pd.DataFrame({"checkpoint": [c.name for c in checkpoints], "iqa_srcc": 0.5, "iqa_srcc_lo": 0.4,
                              "iqa_srcc_hi": 0.6, "shape_bias": 0.3, "shape_bias_lo": 0.2, "shape_bias_hi": 0.4,
                              "noise_drop": 0.25, "noise_drop_lo": 0.2, "noise_drop_hi": 0.3,
-                             "clean_accuracy": 0.7, "chance_corrected_drop": 0.3})
+                             "clean_accuracy": 0.7, "chance_corrected_drop": 0.3, "shape_at_chance": True,
+                             "at_chance": False})
 
     def fake_write(model_, start_state, end_state, alpha, name, folder, batches):
         written.append((alpha, batches))
@@ -426,6 +442,8 @@ def test_a_peak_at_the_last_checkpoint_is_one_point(tmp_path, monkeypatch, bn_st
     assert (table["iqa_srcc"] == 0.5).all() and (table["noise_drop"] == 0.25).all()
     assert list(table.columns) == interpolation.COLUMNS and table["has_batchnorm"].all()
     assert set(table["bn_statistics"]) == {bn_statistics}
+    # each model's at-chance flags, carried for the page's figures (an audit: a trend of shape biases at chance)
+    assert table["shape_at_chance"].all() and not table["at_chance"].any()
 
 
 def test_with_reestimated_statistics_the_ends_are_reestimated_too(tmp_path, monkeypatch):
@@ -443,7 +461,9 @@ def test_with_reestimated_statistics_the_ends_are_reestimated_too(tmp_path, monk
 
     def fake_measure(run_, checkpoints, params, data, scratch=None):
         measured.append([(c.path.parent == tmp_path, c.epoch) for c in checkpoints])
-        return pd.DataFrame({"checkpoint": [c.name for c in checkpoints], **{c: 0.5 for c in interpolation.COLUMNS[3:14]}})
+        return pd.DataFrame({"checkpoint": [c.name for c in checkpoints],
+                             **{c: 0.5 for c in interpolation.COLUMNS[3:14]}, "shape_at_chance": False,
+                             "at_chance": False})
 
     def fake_write(model_, start_state, end_state, alpha, name, folder, batches):
         written.append((alpha, batches is not None))

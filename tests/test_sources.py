@@ -736,14 +736,28 @@ def test_the_gpu_projection_is_said_in_seconds_when_it_is_under_two_minutes():
     from clipalign_utils.steps.real_clip import cost as real_clip_cost
 
     def projection(gflop_per_checkpoint: float) -> str:
-        table = pd.DataFrame({"step": ["iqa"], "seconds": [30.0], "gflop": [gflop_per_checkpoint],
-                              "cpu": ["a CPU"], "measured": ["2026-12-05"]})
+        table = pd.DataFrame({"step": ["iqa"], "dataset": ["tid2013"], "images": [30], "seconds": [30.0],
+                              "gflop": [gflop_per_checkpoint], "cpu": ["a CPU"], "measured": ["2026-12-05"]})
         return real_clip_cost.cost_sentences(table)[1]
 
     # seconds = gflop × 32 checkpoints / (100 TFLOP/s × 1000 GFLOP/TFLOP)
     assert (real_clip_cost.FIG1_EPOCHS, real_clip_cost.ASSUMED_GPU_TFLOPS) == (32, 100.0)
-    assert "the same work is 3.2 s;" in projection(1e4)  # not "0.1 minutes"
-    assert "the same work is 5.3 minutes;" in projection(1e6)  # 320 s
+    assert "images, is 3.2 s;" in projection(1e4)  # not "0.1 minutes"
+    assert "images, is 5.3 minutes;" in projection(1e6)  # 320 s
+
+
+def test_the_gpu_projection_says_its_work_is_the_benchmarks_small_sets():
+    """An audit: "on one GPU sustaining 100 TFLOP/s the same work is 2.2 s" read as the real trajectory's cost;
+    it is the 32 checkpoints through the benchmark's few images per set."""
+    import pandas as pd
+
+    from clipalign_utils.steps.real_clip import cost as real_clip_cost
+
+    table = pd.DataFrame({"step": ["iqa", "noise"], "dataset": ["tid2013", "cifar100"], "images": [30, 500],
+                          "seconds": [3.0, 30.0], "gflop": [5e3, 5e3], "cpu": "a CPU", "measured": "2026-12-05"})
+    assert real_clip_cost.cost_sentences(table)[1] == (
+        "**Projection, not a measurement:** on one GPU sustaining 100 TFLOP/s the same work, 32 checkpoints × the "
+        "benchmark's 30 TID2013 and 500 CIFAR-100 images, is 3.2 s; no GPU has measured it yet.")
 
 
 def test_the_cpu_cost_names_the_trajectory_it_is_for():
@@ -753,8 +767,8 @@ def test_the_cpu_cost_names_the_trajectory_it_is_for():
 
     from clipalign_utils.steps.real_clip import cost as real_clip_cost
 
-    table = pd.DataFrame({"step": ["iqa"], "seconds": [30.0], "gflop": [1e4], "cpu": ["a CPU"],
-                          "measured": ["2026-12-05"]})
+    table = pd.DataFrame({"step": ["iqa"], "dataset": ["tid2013"], "images": [30], "seconds": [30.0], "gflop": [1e4],
+                          "cpu": ["a CPU"], "measured": ["2026-12-05"]})
     assert real_clip_cost.cost_sentences(table)[0] == (
         "Measured on a CPU (2026-12-05): one ViT-B-32 checkpoint through every step takes 30 s on the benchmark's "
         "real-format sets, so the 32 checkpoints of the paper's Fig. 1 trajectory "

@@ -36,9 +36,11 @@ from ..shape import analysis as shape_step
 from . import TABLE
 from .ends import check_reestimation, endpoints
 
-# the registered columns (the step's TABLE), then what else the page reads
+# the registered columns (the step's TABLE), then what else the page reads; last (older tables lack them), each
+# model's at-chance flags, named as the synthesis names them (``metrics.tradeoff.at_chance``): its cue-conflict
+# decisions, its clean accuracy
 COLUMNS = [*TABLE.columns, "clean_accuracy", "chance_corrected_drop", "from_epoch", "to_epoch", "bn_statistics",
-           "has_batchnorm"]
+           "has_batchnorm", "shape_at_chance", "at_chance"]
 
 
 # --- the interpolated weights ---------------------------------------------------------------------

@@ -66,10 +66,24 @@ def ends_sentences(table: pd.DataFrame, path: pd.DataFrame) -> list[str]:
             continue
         row = table[table["alpha"] == alpha].iloc[0]
         where = "every α: one point" if one_point else f"α = {alpha:g}"
+        trained, reestimated = own.loc[name, "noise_drop"], row["noise_drop"]
         lines.append(f"re-estimation alone moves `{name}` ({where}): IQA SRCC {_value(own.loc[name, 'iqa_srcc'])} "
                      f"with its trained statistics → {_value(row['iqa_srcc'])}; normalized noise drop "
-                     f"{_value(own.loc[name, 'noise_drop'])} → {_value(row['noise_drop'])}")
+                     f"{_value(trained)} → {_value(reestimated)}{_chance_moved(trained, reestimated)}")
     return lines
+
+
+def _chance_moved(trained: float, reestimated: float) -> str:
+    """Why a drop is undefined on either side: a drop is undefined exactly where the model's clean accuracy is at
+    chance on the noise set (``metrics.noise.mean_drops``), so a change of definedness is re-estimation moving the
+    model across chance."""
+    if pd.notna(trained) and pd.isna(reestimated):
+        return " (above chance on the noise set with its trained statistics, at chance with re-estimated ones: no drop)"
+    if pd.isna(trained) and pd.notna(reestimated):
+        return " (at chance on the noise set with its trained statistics, above chance with re-estimated ones)"
+    if pd.isna(trained):
+        return " (at chance on the noise set with either statistics)"
+    return ""
 
 
 def run_sentences(table: pd.DataFrame) -> list[str]:
@@ -79,13 +93,17 @@ def run_sentences(table: pd.DataFrame) -> list[str]:
     table = table.sort_values("alpha")
     ends = table[table["alpha"].isin([0.0, 1.0])]
     inner = table[~table["alpha"].isin([0.0, 1.0])]
+    reestimated = "bn_statistics" in table and (table["bn_statistics"] == "reestimate").all()
     lines = []
     for column, what, best in (("iqa_srcc", "highest IQA SRCC", "idxmax"),
                                ("noise_drop", "lowest normalized noise drop", "idxmin")):
         defined = table[column].dropna()
         ends_said = f"endpoints {_value(ends[column].iloc[0])} and {_value(ends[column].iloc[-1])}"
         if defined.empty:
-            lines.append(f"{what}: undefined at every α (every model at chance on its set; {ends_said})")
+            # re-estimated, the checkpoints' own statistics may have been above chance (ends_sentences says)
+            models = ("every model, with its re-estimated BatchNorm statistics," if reestimated
+                      else "every model")
+            lines.append(f"{what}: undefined at every α ({models} at chance on its set; {ends_said})")
             continue
         row = table.loc[getattr(defined, best)()]
         lines.append(f"{what} at α = {row['alpha']:g} ({row[column]:.3f}; {ends_said})")

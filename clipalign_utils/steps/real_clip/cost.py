@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from ...data.registry import display_name
 from ...errors import shell_arg
 from ...registry import checkout_or_installed
 
@@ -56,7 +57,14 @@ def cost_sentences(cost: pd.DataFrame | None) -> list[str]:
             f"{total['cpu_hours']:.1f} CPU hours at those sizes (the real datasets are larger: scale by their image "
             f"counts).",
             f"**Projection, not a measurement:** on one GPU sustaining {ASSUMED_GPU_TFLOPS:g} TFLOP/s the same "
-            f"work is {_duration(total['gpu_hours_projected'] * 3600)}; no GPU has measured it yet."]
+            f"work, {total['checkpoints']} checkpoints × the benchmark's {_set_sizes(cost)}, is "
+            f"{_duration(total['gpu_hours_projected'] * 3600)}; no GPU has measured it yet."]
+
+
+def _set_sizes(cost: pd.DataFrame) -> str:
+    """The benchmark's sets as measured, "30 TID2013, … and 4 MIT1003 images": the work the figures are of."""
+    sizes = [f"{images:g} {display_name(dataset)}" for dataset, images in zip(cost["dataset"], cost["images"])]
+    return (", ".join(sizes[:-1]) + " and " if len(sizes) > 1 else "") + f"{sizes[-1]} images"
 
 
 def _duration(seconds: float) -> str:
