@@ -52,7 +52,10 @@
 #    family, and not where it is held out or absent. Where the training noise covers the test's σ
 #    this is augmentation at work; the held-out setting is the real test;
 # 3. alignment and texture bias move together *net of time*: the partial Spearman correlation
-#    given log training time is positive.
+#    given log training time is positive;
+# 4. control: texture bias falls over training (Spearman ρ with epoch < 0) where shape is the more reliable
+#    cue; in the control setting, where texture is as reliable as shape, whether it still falls is the question
+#    the control asks (how much of the texture→shape shift the world builds in), not a prediction.
 #
 # Every number below is computed from the runs; the sentences are assembled from the tables.
 
@@ -68,7 +71,7 @@ preset = None  # None: the folder's own (recorded), else "default"
 run_dirs = None  # sweep folders or runs to compare, comma-separated (None: every sweep folder in run_dir)
 eval_seed = None  # the seed of the permutation draws; None: the preset's value, as for every parameter below
 distance = None  # which IQA distance, if iqa.csv holds several
-n_perm = None  # permutations for the verdicts' p-values
+n_perm = None  # permutations for this page's verdicts' p-values (the runs' own n_perm served their own pages)
 
 # %%
 from pathlib import Path
@@ -90,7 +93,7 @@ run_dir = Path(run_dir)
 tables, settings = experiment.measure(sources, params)
 say(experiment_page.intro_sentence(tables, settings))
 display(settings)
-say(experiment_page.fixed_sentences(run_dir))
+say(experiment_page.fixed_sentences(run_dir, params))
 say(results.evaluation_sentence(experiment.expand_run_dirs(sources)))
 
 # %% [markdown]
@@ -99,7 +102,9 @@ say(results.evaluation_sentence(experiment.expand_run_dirs(sources)))
 # per-family SRCCs (the IQA page's *seen and unseen damage*); in the clean world every family is
 # unseen, and a setting that saw every family has no unseen one. In the texture-bias and noise-drop
 # panels a checkpoint whose classifier is at chance for that measure is a hollow point off the line:
-# its value describes noise, and the verdicts below leave it out.
+# its value describes noise, and the verdicts below leave it out. A drop's mean is over the seeds above chance
+# alone: a point on the line labelled *k/n seeds* is a mean over k of the setting's n seeds, and a hollow one over
+# fewer than half. A checkpoint with no neighbour to join its band to shows its interval as an error bar.
 
 # %%
 fig = setting_curves(tables["quality_seed_means"])
@@ -127,7 +132,8 @@ display(verdicts[["setting", "claim", "statistic", "value", "ci_lo", "ci_hi", "p
 # ## The predictions
 # `outcome` judges each statement as worded (*reproduced*: the interval over seeds is on the stated side of 0);
 # `as_predicted` says whether that outcome is what this chapter expects of the setting: *yes*, *no*, *unsettled*
-# (the interval holds 0), or *not predicted* for the texture control where texture is as reliable as shape,
+# (the interval holds 0, or no seed gives a value: *undefined* below, as where every checkpoint is at chance
+# for the measure), or *not predicted* for the texture control where texture is as reliable as shape,
 # which asks a question rather than making a prediction.
 
 # %%
@@ -143,4 +149,4 @@ say("\n".join(experiment_page.sentences(predicted, settings)))
 # %%
 joint = experiment.joint_picture(verdicts)
 write_tables(tables, run_dir)  # not the cell's last line: the page would print the paths it returns
-say(experiment_page.joint_sentence(joint, settings))
+say(experiment_page.joint_sentence(joint, settings, predicted))

@@ -3,6 +3,7 @@ drawn apart from the points a trend weighs."""
 from __future__ import annotations
 
 import matplotlib.collections
+import matplotlib.container
 import matplotlib.colors
 import matplotlib.text
 import matplotlib.pyplot as plt
@@ -923,6 +924,28 @@ def test_the_quality_figure_draws_checkpoints_at_chance_hollow_and_off_the_line(
     plt.close(fig)
 
 
+def test_the_quality_figure_draws_a_lone_checkpoints_interval_as_an_error_bar_and_says_its_seeds():
+    # the noise drop defined at the last checkpoint alone, over 2 of 3 seeds: a band over one point drew nothing,
+    # yet its bounds set the panel's limits and squashed the points
+    means = pd.DataFrame({"setting": ["a"] * 3 + ["b"] * 3, "epoch": [0.0, 1.0, 2.0] * 2,
+                          "noise_drop": [np.nan, np.nan, 0.1, 0.2, 0.3, 0.25],
+                          "noise_drop_lo": [np.nan, np.nan, -1.0, 0.1, 0.2, 0.15],
+                          "noise_drop_hi": [np.nan, np.nan, 1.2, 0.3, 0.4, 0.35], "at_chance": False,
+                          "n_above_chance": [0, 0, 2, 3, 3, 3], "n_seeds": 3})
+    fig = mechanism.setting_curves(means, log_x=False)
+    ax = fig.axes[0]
+    bars = [c for c in ax.containers if isinstance(c, matplotlib.container.ErrorbarContainer)]
+    assert len(bars) == 1
+    (segment,) = bars[0].lines[2][0].get_segments()
+    assert sorted(segment[:, 1]) == pytest.approx([-1.0, 1.2]) and segment[0, 0] == 2.0
+    band_a, band_b = _bands(ax)
+    assert not any(len(path.vertices) for path in band_a.get_paths())  # no band of one point
+    assert sorted(_bounds(band_b)) == [0.0, 1.0, 2.0]  # b's band stays a band
+    labels = [t.get_text() for t in ax.texts]
+    assert labels == ["2/3 seeds"]  # a's mean at epoch 2 is over the 2 seeds above chance; b's over all 3
+    plt.close(fig)
+
+
 def test_the_quality_figure_names_at_chance_once_in_a_legend_shared_by_settings():
     # every SRCC empty: the texture-bias panel comes first; the legend lists the settings and one hollow entry
     means = pd.DataFrame({"setting": ["a", "a", "b", "b"], "epoch": [0.0, 1.0] * 2, "iqa_srcc": np.nan,
@@ -932,7 +955,9 @@ def test_the_quality_figure_names_at_chance_once_in_a_legend_shared_by_settings(
     texture = fig.axes[0]
     assert texture.get_title().startswith("texture bias")
     assert _figure_legend(fig) == ["a", "b", "at chance (left out)"]
-    assert [c.get_offsets().tolist() for c in texture.collections[::2]] == [[[0.0, 0.5]], [[0.0, 0.5]]]
+    # (each setting's one checkpoint above chance draws its interval as an error bar beside them)
+    hollow = [c for c in texture.collections if isinstance(c, matplotlib.collections.PathCollection)]
+    assert [c.get_offsets().tolist() for c in hollow] == [[[0.0, 0.5]], [[0.0, 0.5]]]
     plt.close(fig)
 
 

@@ -114,6 +114,22 @@ def test_texture_control_sentence_reads_the_outcome():
         "the seeds do not settle whether the shift towards shape remains"
 
 
+def test_the_chapters_list_of_predictions_names_every_prediction_the_table_reports():
+    # the table and sentences report the texture control; the chapter's numbered list left it out
+    import re
+    from pathlib import Path
+
+    source = (Path(__file__).parents[1] / "notebooks" / "09_quality_experiment.py").read_text()
+    intro = source[source.index("**Predictions**"):source.index("Every number below")]
+    items = [item.group(1) for item in re.finditer(r"^# \d+\. (.*)$", intro, re.MULTILINE)]
+    assert len(items) > 1
+    table, settings = _table()
+    for prediction in dict.fromkeys(experiment.predictions(table, settings)["prediction"]):
+        label = prediction.split()[0]
+        if not label[0].isdigit():  # a prediction without a number is named by its statement in the list
+            assert any(item.startswith(prediction) for item in items), prediction
+
+
 def test_settings_are_named_by_their_world(tmp_path):
     for name, record in [("a", {"seed": 0, "quality_variation": 0.0}),
                          ("b", {"seed": 1, "quality_variation": 0.6,
@@ -201,13 +217,14 @@ def test_an_experiment_keeps_its_arms_alike_and_checks_every_sweep_before_its_fo
 def test_joint_sentence_says_only_what_the_settings_can():
     from clipalign_utils.steps.quality_experiment import page as qe_page
 
-    joint = pd.DataFrame({"setting": ["clean", "variation 0.6"], "n_reproduced": [1, 2], "n_claims": [4, 4],
-                          "reproduced": ["texture bias falls during training",
-                                         "texture bias falls during training; normalized noise drop falls during training"]})
+    joint = experiment.joint_picture(pd.concat([
+        _verdict_rows("clean", ["inconclusive", "reproduced", "inconclusive", "inconclusive", "inconclusive"]),
+        _verdict_rows("variation 0.6", ["inconclusive", "reproduced", "reproduced", "inconclusive", "inconclusive"]),
+    ], ignore_index=True))
     settings = pd.DataFrame({"setting": ["clean", "variation 0.6"], "quality_variation": [0.0, 0.6]})
     text = qe_page.joint_sentence(joint, settings)
     assert text.startswith("**No setting reproduces the paper's joint picture.** Claims reproduced per setting: "
-                           "*clean*: 1/4; *variation 0.6*: 2/4.")
+                           "*clean*: 1 of 4 testable; *variation 0.6*: 2 of 4 testable.")
     assert "With quality variation the most is 2 (*variation 0.6*: texture bias falls" in text
     assert ", against 1 for *clean*." in text and "so they do not show it absent" in text
     # clean runs alone cannot speak about quality variation
@@ -232,6 +249,29 @@ def test_fixed_sentences_say_how_the_experiment_differs_from_its_preset(tmp_path
         "Every run here differs from the `default` preset's (the runs of pages 1–5 in its own book) in "
         "`epochs=6` (there 5): "
         "*clean* is the default world's training images, not those runs."]
+
+
+def test_fixed_sentences_say_the_page_judges_its_verdicts_with_its_own_n_perm(tmp_path):
+    """The runs' n_perm (the experiment's fixed value) judged their own verdicts; the chapter's verdicts use the
+    page's parameter, which its table shows: the page said "n_perm=2000" beside a table of 500."""
+    from clipalign_utils import config
+    from clipalign_utils.orchestration.pipeline import declared_parameters
+
+    fixed = config.EXPERIMENT_FIXED["quality"]
+    (tmp_path / "experiment.json").write_text(json.dumps({"experiment": "quality", "preset": "smoke", "sweeps": {
+        "a": {**fixed, "quality_variation": "0,0.6"}, "b": {**fixed, "quality_variation": "0.3"}}}))
+    page_n_perm = config.PRESETS["smoke"]["n_perm"]
+    assert page_n_perm != int(fixed["n_perm"])
+    lines = experiment_page.fixed_sentences(tmp_path, {**config.PRESETS["smoke"], "preset": "smoke"})
+    assert f"`n_perm={fixed['n_perm']}` (there {page_n_perm})" in lines[0]
+    assert lines[1] == (f"The runs' `n_perm` served their own pages; this page's verdicts use its own, "
+                        f"`n_perm={page_n_perm}` (the parameters above).")
+    # given the runs' value, the page's verdicts use it: nothing more to say
+    same = {**config.PRESETS["smoke"], "n_perm": int(fixed["n_perm"])}
+    assert len(experiment_page.fixed_sentences(tmp_path, same)) == 1
+    # the parameters the page reads itself are those its parameters cell declares (its table's rows)
+    declared = set(declared_parameters("09_quality_experiment")) & set(config.PRESETS["default"])
+    assert declared == set(experiment.PAGE_PARAMETERS)
 
 
 def test_an_experiment_given_a_relative_folder_hands_its_chapter_the_folder_itself(tmp_path, monkeypatch):
@@ -357,9 +397,10 @@ def test_a_relation_per_seed_leaves_out_the_checkpoints_either_measure_is_at_cha
         assert m.per_seed(table, rows, column, other)["value"].tolist() == [3, 4]
 
 
-def _verdict_rows(setting, verdicts):
+def _verdict_rows(setting, verdicts, values=None, seeds_agree=1.0):
     claims = list(experiment.PAPER_CLAIMS) + ["chance-corrected noise drop falls during training"]
-    return pd.DataFrame({"setting": setting, "claim": claims, "verdict": verdicts})
+    return pd.DataFrame({"setting": setting, "claim": claims, "verdict": verdicts,
+                         "value": 0.5 if values is None else values, "seeds_agree": seeds_agree, "n_seeds": 3})
 
 
 def test_joint_picture_counts_only_reproduced_paper_claims():
@@ -375,8 +416,75 @@ def test_joint_picture_counts_only_reproduced_paper_claims():
 
 
 def test_joint_sentence_names_the_varied_setting_that_reproduces_most():
-    joint = pd.DataFrame({"setting": ["clean", "variation 0.3", "variation 0.6"], "n_reproduced": [1, 0, 3],
-                          "n_claims": [4, 4, 4], "reproduced": ["a", "", "a; b; c"]})
+    claims = list(experiment.PAPER_CLAIMS)
+    joint = experiment.joint_picture(pd.concat([
+        _verdict_rows("clean", ["reproduced"] + ["inconclusive"] * 4),
+        _verdict_rows("variation 0.3", ["inconclusive"] * 5),
+        _verdict_rows("variation 0.6", ["reproduced"] * 3 + ["inconclusive"] * 2)], ignore_index=True))
     settings = pd.DataFrame({"setting": joint["setting"], "quality_variation": [0.0, 0.3, 0.6]})
     text = experiment_page.joint_sentence(joint, settings)
-    assert "With quality variation the most is 3 (*variation 0.6*: a; b; c), against 1 for *clean*." in text
+    agree = "; ".join(f"{claim}: 100% of 3 seeds agree" for claim in claims[:3])
+    assert f"With quality variation the most is 3 (*variation 0.6*: {agree}; most seeds agree on each), against " \
+           "1 for *clean*." in text
+
+
+def test_joint_picture_counts_untestable_claims_apart_and_the_sentence_follows_the_verdicts():
+    # every checkpoint at chance: the classification claims have no value, only the peak claim is tested
+    untestable = [0.1, np.nan, np.nan, np.nan, np.nan]
+    verdicts = pd.concat([_verdict_rows(setting, ["inconclusive"] * 5, untestable)
+                          for setting in ("clean", "variation 0.6")], ignore_index=True)
+    joint = experiment.joint_picture(verdicts)
+    assert joint["n_testable"].tolist() == [1, 1] and joint["n_reproduced"].tolist() == [0, 0]
+    assert joint["undefined"].iloc[0] == "; ".join(experiment.PAPER_CLAIMS[1:])
+    settings = pd.DataFrame({"setting": ["clean", "variation 0.6"], "quality_variation": [0.0, 0.6]})
+    predictions = pd.DataFrame({"as_predicted": ["unsettled", "unsettled", "not predicted"]})
+    text = experiment_page.joint_sentence(joint, settings, predictions)
+    undefined = ", ".join(experiment.PAPER_CLAIMS[1:])
+    assert f"*clean*: 0 of 1 testable, 3 undefined ({undefined}); *variation 0.6*: 0 of 1 testable" in text
+    assert "/4" not in text and "What it does change" not in text
+    assert "(in the settings with quality variation 3 of 4 claims could not be tested)" in text
+    assert "no claim is contradicted where training had quality variation" in text
+    assert text.endswith("the seeds settle none of their 2 outcomes (each inconclusive or undefined).")
+    # nothing testable anywhere: nothing said of quality variation either way
+    nothing = experiment.joint_picture(verdicts.assign(value=np.nan))
+    assert "No claim could be tested in any setting, so these runs say nothing" in experiment_page.joint_sentence(
+        nothing, settings)
+    # a claim contradicted where training varied quality is said so, not "not shown absent"; settled predictions
+    contradicted = pd.concat([_verdict_rows("clean", ["inconclusive"] * 5),
+                              _verdict_rows("variation 0.6", ["not reproduced"] + ["inconclusive"] * 4)],
+                             ignore_index=True)
+    settled = pd.DataFrame({"as_predicted": ["yes", "no", "unsettled"]})
+    text = experiment_page.joint_sentence(experiment.joint_picture(contradicted), settings, settled)
+    assert "where training had quality variation 1 claim is contradicted" in text and "absent either" not in text
+    assert text.endswith("The seeds settle 2 of the 3 outcomes of the predictions above (1 as predicted, 1 against "
+                         "the prediction); the rest are inconclusive or undefined.")
+
+
+def test_joint_sentence_says_how_many_seeds_agree_with_a_claim_reproduced_on_the_seed_mean():
+    verdicts = pd.concat([
+        _verdict_rows("clean", ["inconclusive"] * 5),
+        _verdict_rows("variation 0.6", ["inconclusive", "reproduced", "reproduced", "inconclusive", "reproduced"],
+                      seeds_agree=[1.0, 2 / 3, 1 / 3, 1.0, 1.0])], ignore_index=True)
+    joint = experiment.joint_picture(verdicts)
+    assert joint["n_held_by_most_seeds"].tolist() == [0, 1]
+    settings = pd.DataFrame({"setting": ["clean", "variation 0.6"], "quality_variation": [0.0, 0.6]})
+    text = experiment_page.joint_sentence(joint, settings)
+    assert ("the most is 2 (*variation 0.6*: texture bias falls during training: 67% of 3 seeds agree; normalized "
+            "noise drop falls during training: 33% of 3 seeds agree; most seeds agree on 1 of them)") in text
+
+
+def test_a_prediction_no_seed_gives_a_value_is_said_undefined_not_unsettled():
+    # every seed's noise drop at chance but one checkpoint: no trend in any seed (mean nan over 0 seeds)
+    table, settings = _table()
+    table["at_chance"] = table["epoch"] > 0.25
+    predicted = experiment.predictions(table, settings)
+    noise = predicted[predicted["prediction"].str.startswith("2 ")]
+    assert noise["n_seeds"].tolist() == [0, 0] and noise["mean"].isna().all()
+    lines = [line for line in experiment_page.sentences(predicted, settings) if "**2 the normalized" in line]
+    assert len(lines) == 2 and not any("nan" in line or "not settled by the seeds" in line for line in lines)
+    assert lines[0].endswith(": spearman(epoch, noise drop) per seed **undefined**: none of its 3 seeds gives a "
+                             "value: too few of its checkpoints are above chance for the measure, or they do not "
+                             "vary (those at chance are left out, as in the verdicts above) — not tested.")
+    # a single seed's value has no interval over seeds: said so, not "[+nan, +nan]"
+    one = predicted.assign(lo=np.nan, hi=np.nan, n_seeds=1).iloc[:1]
+    assert "over 1 seed, no interval" in experiment_page.sentences(one, settings)[0]

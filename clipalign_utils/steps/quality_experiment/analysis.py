@@ -31,6 +31,12 @@ NOISE_FAMILY = "additive_gaussian_noise"
 # where the other seeds of its setting peak, minus its final value; a setting of one seed has only its own maximum.
 HELD_OUT = "held-out early − final"
 OWN_MAX = "max early − final"
+# The predictions on a classification measure (noise drop, texture bias): a seed's checkpoints at chance for it
+# are left out, so where too few remain in every seed the statistic is undefined.
+ON_CLASSIFIER = ("2 ", "3 ", "control")
+# The preset parameters the chapter's own measurement reads (``measure``; its parameters cell declares them): the
+# runs' values of these served the runs' own pages, not this one.
+PAGE_PARAMETERS = ("eval_seed", "distance", "n_perm")
 
 
 def expand_run_dirs(paths: Sequence[str | Path]) -> list[Path]:
@@ -205,6 +211,9 @@ def noise_is_seen(settings: pd.DataFrame) -> dict:
             for r in settings.itertuples()}
 
 
+# joint_picture's columns, one row per setting
+JOINT_COLUMNS = ["setting", "n_reproduced", "n_claims", "reproduced", "n_testable", "undefined", "n_contradicted",
+                 "agreement", "n_held_by_most_seeds"]
 PAPER_CLAIMS = ("IQA alignment peaks early then declines", "texture bias falls during training",
                 "normalized noise drop falls during training", "IQA alignment co-varies with texture bias and noise drop")
 
@@ -224,13 +233,21 @@ def measure(paths: Sequence[str | Path], params: dict) -> tuple[dict[str, pd.Dat
 
 
 def joint_picture(verdicts: pd.DataFrame) -> pd.DataFrame:
-    """Per setting: how many of the paper's four claims its seed-mean curve reproduces, and which."""
+    """Per setting: how many of the paper's four claims its seed-mean curve reproduces, and which; how many
+    could be tested at all (n_testable: a statistic with a value) and which could not (``undefined``: no
+    value, e.g. every checkpoint at chance); and, per reproduced claim, the share of seeds whose own run
+    gives the same verdict (``agreement``), with how many of them most seeds hold (n_held_by_most_seeds)."""
     rows = []
     for setting, group in verdicts.groupby("setting", sort=False):
         claims = group[group["claim"].isin(PAPER_CLAIMS)]
-        reproduced = claims.loc[claims["verdict"] == "reproduced", "claim"].tolist()
+        testable = claims["value"].notna()
+        reproduced = claims[claims["verdict"] == REPRODUCED]
+        # a claim reproduced on the seed-mean curve that most seeds do not give alone rests on the mean alone
+        agreement = [f"{r.claim}: {r.seeds_agree:.0%} of {r.n_seeds} seeds agree" for r in reproduced.itertuples()]
         rows.append({"setting": setting, "n_reproduced": len(reproduced), "n_claims": len(claims),
-                     "reproduced": "; ".join(reproduced)})
-    return pd.DataFrame(rows, columns=["setting", "n_reproduced", "n_claims", "reproduced"])
-
-
+                     "reproduced": "; ".join(reproduced["claim"]), "n_testable": int(testable.sum()),
+                     "undefined": "; ".join(claims.loc[~testable, "claim"]),
+                     "n_contradicted": int((claims["verdict"] == NOT_REPRODUCED).sum()),
+                     "agreement": "; ".join(agreement),
+                     "n_held_by_most_seeds": int((reproduced["seeds_agree"] > 0.5).sum())})
+    return pd.DataFrame(rows, columns=JOINT_COLUMNS)
