@@ -282,6 +282,12 @@ def check_step(step: str, params: Mapping[str, Any]) -> None:
                                  f"'embedded': give {dataset}={' or '.join(real)}, or leave {root} out")
 
 
+def sweep_separator(like: Any) -> str:
+    """What separates a sweep's values of a parameter like ``like``: ";" for a list parameter (whose one value is
+    itself comma-separated), "," for any other."""
+    return ";" if isinstance(like, tuple) else ","
+
+
 def format_value(value: Any) -> str:
     """A parameter value as ``-p`` takes it and tables show it: 0.25, 1 for 1.0, 'a,b' for a list. A float is
     written in full (the shortest text that reads back as the same float), so a command shown in the book

@@ -707,3 +707,20 @@ def test_the_interpolation_reads_each_steps_evaluation_set_with_its_unrecorded_l
         monkeypatch.setattr(step, "load", recorded)
     data = interpolation.load("RUN", {"p": 7})
     assert (data.iqa, data.shape, data.noise) == (("iqa", "RUN", 7), ("shape", "RUN", 7), ("noise", "RUN", 7))
+
+
+def test_an_experiment_of_one_sweep_names_no_value_it_varies_as_fixed(tmp_path):
+    """`clipalign experiment quality --only-sweeps variation` records one sweep: its swept quality_variation=0,0.6
+    was taken for a value every run had, and the page failed on it as no number. A list parameter's one value
+    (quality_families, comma-separated) is fixed; its sweep's values are separated by semicolons."""
+    from clipalign_utils.steps.quality_experiment import analysis as experiment
+
+    sweep = {"quality_variation": "0,0.6", "epochs": "6", "seed": "0,1,2",
+             "quality_families": "jpeg_compression,contrast_change"}
+    (tmp_path / "experiment.json").write_text(json.dumps({"preset": "smoke", "sweeps": {"variation": sweep}}))
+    preset, differences = experiment.fixed_differences(tmp_path)
+    assert differences["epochs"][0] == "6" and differences["quality_families"][0] == sweep["quality_families"]
+    assert "quality_variation" not in differences and "seed" not in differences
+    sweep["quality_families"] = "jpeg_compression;contrast_change"
+    (tmp_path / "experiment.json").write_text(json.dumps({"preset": "smoke", "sweeps": {"variation": sweep}}))
+    assert "quality_families" not in experiment.fixed_differences(tmp_path)[1]

@@ -30,7 +30,7 @@ from pathlib import Path
 from typing import Sequence
 
 from .. import record, registry
-from ..config import PRESETS, coerce, format_value, resolve
+from ..config import PRESETS, coerce, format_value, resolve, sweep_separator
 from ..errors import ParameterError, shell_arg
 from ..io import atomic_write, write_json
 from ..layout import PARAMS_TXT, TRAIN_LOG, TRAIN_RECORD, RunDir
@@ -68,7 +68,7 @@ def parse_values(name: str, raw: str, preset: str) -> list:
     if name not in PRESETS[preset]:
         return [raw]  # a notebook-only parameter (a path, say): never swept
     like = PRESETS[preset][name]
-    parts = [part.strip() for part in (raw.split(";") if isinstance(like, tuple) else raw.split(","))]
+    parts = [part.strip() for part in raw.split(sweep_separator(like))]
     if not any(parts):
         raise ParameterError(f"-p {name}={raw!r} gives no value")
     if not all(parts):
@@ -92,8 +92,7 @@ def canonical(name: str, raw, preset: str) -> str:
         values = parse_values(name, str(raw), preset)
     except ParameterError:
         return str(raw)
-    separator = ";" if isinstance(PRESETS[preset].get(name), tuple) else ","
-    return separator.join(format_value(value) for value in values)
+    return sweep_separator(PRESETS[preset].get(name)).join(format_value(value) for value in values)
 
 
 def split_overrides(overrides: dict, preset: str) -> tuple[dict, dict]:
