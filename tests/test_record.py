@@ -800,3 +800,19 @@ def test_the_synthesis_of_a_folder_holding_one_run_says_its_seed_is_the_runs_own
     _trained(tmp_path / "tiny-seed3", seed=3)
     shown = _synthesis_table(monkeypatch, {"run_dir": str(tmp_path)})
     assert shown[1:] == ["left out (the run's own: the introduction lists them): seed"]
+
+
+def test_the_synthesis_of_a_fresh_run_keeps_the_seed_its_record_gives_though_the_page_had_it_from_the_preset(tmp_path):
+    """A smoke book's synthesis said "left out (the preset's values, not this run's: it was trained elsewhere):
+    seed": the command resolves every page before it trains, so the page's entry has the seed from the preset,
+    which the run was then trained with and records. Only what the run's record lacks is left out."""
+    from clipalign_utils.orchestration import step_page
+
+    run = _trained(tmp_path / "run")
+    before_training = record.resolve(None, "smoke", {})
+    assert before_training.sources["seed"] == "preset smoke"
+    assert step_page._not_the_synthesised(run, [run], before_training, False)[0] == set()
+    train_record = run / "train_params.json"
+    train_record.write_text(json.dumps({k: v for k, v in json.loads(train_record.read_text()).items() if k != "seed"}))
+    assert step_page._not_the_synthesised(run, [run], before_training, False) == (
+        {"seed"}, "the preset's values, not this run's: its training record (train_params.json) does not give them")

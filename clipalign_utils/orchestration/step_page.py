@@ -13,7 +13,7 @@ from ..data.world import EVALUATION_WORLD_KEYS
 from ..errors import CheckpointError, shell_arg
 
 from . import measure, sweep
-from ..layout import RunDir, runs_in
+from ..layout import TRAIN_RECORD, RunDir, runs_in
 from ..prose import say, tables_in_full
 
 tables_in_full()  # every page opens through this module
@@ -125,21 +125,24 @@ def _not_the_synthesised(run_dir: Path, runs: list[Path], resolved: record.Resol
     """(the training and world settings the synthesis's table leaves out, why). It reads the runs' tables, not
     their training: over several runs, every one (an audit read `seed 0 (preset default)` on the synthesis of
     seeds 0, 1 and 2); over one, those its own record does not give (a run trained elsewhere: the preset's) —
-    unless the page is about to train that run with them (opened alone). A run clipalign trained whose record
-    lacks a setting (hand-edited, or older than the setting) is not said to be trained elsewhere; the one run of
-    a folder of runs (``--seeds 3``: ``run_dir`` the folder, whose record holds no run's seed) has its own."""
+    unless the page is about to train that run with them (opened alone). A value the page's entry has from the
+    preset is the run's own where its record gives it (the command resolved the page before it trained the run
+    with the preset's values: an audit read "not this run's" on a smoke book's seed); a run clipalign trained
+    whose record lacks a setting (hand-edited, or older than the setting) is not said to be trained elsewhere;
+    the one run of a folder of runs (``--seeds 3``: ``run_dir`` the folder, whose record holds no run's seed)
+    has its own."""
     if len(runs) > 1:
         return set(record.TRAINING_KEYS), "each run's own: the introduction lists them run by run"
+    from_preset = {name for name in record.TRAINING_KEYS if resolved.sources[name].startswith("preset ")}
     if Path(runs[0]).resolve() != Path(run_dir).resolve():
-        return ({name for name in record.TRAINING_KEYS if resolved.sources[name].startswith("preset ")},
-                "the run's own: the introduction lists them")
+        return from_preset, "the run's own: the introduction lists them"
     layout = RunDir(runs[0])
     if auto_train and not layout.is_run and layout.source_manifest() is None and not layout.tables_only():
         return set(), ""  # ensure_run trains it with these
-    why = (f"its training record ({layout.train_record.name}) does not give them" if layout.train_record.exists()
+    recorded, where = record.recorded_training(runs[0])
+    why = (f"its training record ({where}) does not give them" if where == TRAIN_RECORD
            else "it was trained elsewhere")
-    return ({name for name in record.TRAINING_KEYS if resolved.sources[name].startswith("preset ")},
-            f"the preset's values, not this run's: {why}")
+    return from_preset - set(recorded), f"the preset's values, not this run's: {why}"
 
 
 def open_training(namespace: dict) -> dict:
