@@ -422,7 +422,7 @@ def _planned_command(folder: Path) -> list[str]:
     """How to make a sweep's or an experiment's book again: ``clipalign sweep`` or ``clipalign experiment`` with the
     preset and options its record (``sweep.json``, ``experiment.json``) keeps; a dataset's root shown as PATH. The
     drivers sweep of a multi-run preset (``clipalign run --preset full``) is made by that folder's command."""
-    from ..config import DRIVERS_FOLDER, EXPERIMENT_FIXED, EXPERIMENTS, PRESETS, SWEEP_PRESETS
+    from ..config import DRIVERS_FOLDER, EXPERIMENT_FIXED, EXPERIMENTS, PRESETS, SWEEP_PRESETS, sweep_separator
     from .sweep import canonical
 
     kind = RunDir(folder).kind
@@ -442,7 +442,7 @@ def _planned_command(folder: Path) -> list[str]:
             options.append("--one-at-a-time")
         # the swept values first, in the record's order (a grid's first parameter is its outermost), as -p takes
         # them: a list-valued parameter's values separated by ';'
-        options += [_p_option(key, (";" if isinstance(PRESETS[preset].get(key), tuple) else ",").join(values))
+        options += [_p_option(key, sweep_separator(PRESETS[preset].get(key)).join(values))
                     for key, values in plan["swept"].items()]
         options += [_p_option(key, value) for key, value in plan["fixed"].items()]
         given = list(plan["swept"]) + list(plan["fixed"])
