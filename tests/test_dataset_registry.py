@@ -177,3 +177,21 @@ def test_every_real_dataset_has_a_display_name_and_a_page_says_it():
         for name in dataset_names(task):
             assert registry.display_name(name) == ("embedded" if name == "embedded" else registry.DISPLAY_NAMES[name])
     assert registry.display_name("a_set_registered_at_run_time") == "a_set_registered_at_run_time"
+
+
+def test_a_sentence_names_the_embedded_set_as_a_reader_would_and_a_real_set_by_its_display_name():
+    # "128 images of 8 classes from embedded", "dataset embedded": the set's id where a reader expects a name
+    assert registry.dataset_phrase("embedded") == "the embedded set"
+    assert registry.dataset_phrase("embedded", noun="") == "the embedded set"
+    assert registry.dataset_phrase("kadid10k") == "dataset KADID-10k"
+    assert registry.dataset_phrase("cifar100", noun="") == "CIFAR-100"
+
+
+def test_the_synthesis_names_each_real_evaluation_set_as_every_page_does():
+    # the synthesis said "Geirhos et al.'s cue-conflict images" where every page says "Geirhos cue-conflict"
+    from clipalign_utils.results.evaluation import EVALUATION_DATA
+
+    for task, described in EVALUATION_DATA.items():
+        for name, what in described.items():
+            if name != "embedded":
+                assert what.startswith(registry.display_name(name)), (task, name, what)

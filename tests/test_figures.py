@@ -93,6 +93,21 @@ def test_the_noise_drop_figure_bands_the_mean_drop_with_its_interval():
     plt.close(fig)
 
 
+def test_the_noise_drop_figure_names_no_mean_or_interval_it_does_not_draw():
+    table = _noise_table().assign(clean_at_chance=True)
+    summary = checkpoint_summary(table, chance=0.125).assign(clean_at_chance=True, mean_normalized_drop=np.nan,
+                                                             mean_normalized_drop_lo=np.nan,
+                                                             mean_normalized_drop_hi=np.nan)
+    fig = noise.drop_vs_epoch(table, summary)  # every checkpoint at chance: no mean, no band
+    assert _legend(fig.axes[0]) == ["clean accuracy at chance (drop undefined)"]
+    plt.close(fig)
+    lone = summary.assign(clean_at_chance=summary["epoch"] < 5)
+    lone.loc[lone["epoch"] == 5, ["mean_normalized_drop", "mean_normalized_drop_lo", "mean_normalized_drop_hi"]] = 0.2
+    fig = noise.drop_vs_epoch(table.assign(clean_at_chance=table["epoch"] < 5), lone)  # one point: no band to see
+    assert "mean over σ" in _legend(fig.axes[0])
+    plt.close(fig)
+
+
 def _means() -> pd.DataFrame:
     return pd.DataFrame({"scale": "tiny", "epoch": [0.0, 1.0, 2.0, 5.0], "n_seeds": 3,
                          "iqa_srcc": [0.3, 0.5, 0.55, 0.5], "shape_bias": [0.5, 0.3, 0.4, 0.45],
@@ -662,6 +677,22 @@ def test_a_streamed_runs_saved_figure_reads_samples_seen_in_billions_above_its_e
     plt.close(fig)
 
 
+def test_the_family_figure_labels_each_of_a_few_epochs_as_the_other_curve_figures_do():
+    from clipalign_utils.plots.families import family_curves
+
+    epochs = [0.0, 0.25, 0.5, 0.75, 1.0, 2.0]
+    marked = pd.DataFrame({"distortion": np.repeat(["contrast_change", "gaussian_blur"], len(epochs)),
+                           "epoch": epochs * 2, "srcc": np.linspace(-0.5, 0.5, 2 * len(epochs)),
+                           "seen_in_training": False})
+    within = pd.DataFrame({"epoch": epochs, "within_seen_srcc": np.nan, "within_unseen_srcc": np.nan,
+                           "within_family_srcc": 0.1, "overall_srcc": 0.2})
+    fig = family_curves(marked, within)
+    fig.canvas.draw()
+    for ax in fig.axes[:2]:
+        assert [t.get_text() for t in ax.get_xticklabels() if t.get_text()] == ["0", "0.25", "0.5", "0.75", "1", "2"]
+    plt.close(fig)
+
+
 def test_the_family_figure_draws_each_family_in_its_seen_colour_and_each_mean_by_its_own_column():
     from clipalign_utils.plots.families import family_curves
 
@@ -807,6 +838,22 @@ def test_the_per_class_panel_sorts_classes_by_the_last_checkpoint_and_marks_each
     assert _vline(ax, 0.3) and _vline(ax, 0.7) and _vline(ax, 0.96)  # each checkpoint's overall, the humans
     top, = ax.child_axes
     assert top._functions[0](0.2) == pytest.approx(0.8)  # the top axis reads the texture fraction, 1 − x
+    plt.close(fig)
+
+
+def test_the_per_class_panel_names_each_overall_line_marks_checkpoints_at_chance_and_clears_the_edges():
+    per_class, overall = _per_class()
+    overall = overall.assign(shape_at_chance=[True, False])
+    fig = shape_bias.per_class_panel(per_class, overall, ["e0", "e5"], ["early", "late"], human_reference=0.96)
+    ax = fig.axes[0]
+    assert _legend(ax)[:4] == ["early (at chance on the cue-conflict images)", "early: overall 0.300", "late",
+                               "late: overall 0.700"]
+    early, late = (next(c for c in ax.collections if c.get_label().startswith(label)) for label in ("early", "late"))
+    assert early.get_facecolor().size == 0 and late.get_facecolor()[0][3] == 1  # at chance hollow, as the curve
+    overall_lines = [line for line in ax.get_lines() if "overall" in line.get_label()]
+    assert overall_lines[0].get_linestyle() != overall_lines[1].get_linestyle()  # both show where they coincide
+    low, high = ax.get_xlim()
+    assert low < 0 and high > 1  # a marker at 0 or 1 whole, not half on the axes' edge
     plt.close(fig)
 
 

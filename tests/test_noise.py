@@ -1,6 +1,8 @@
 """Noise-robustness step: dataset glue, the noise itself, the drop formula, the notebook end to end."""
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -297,6 +299,15 @@ def _toy_data(n=2, sigmas=(0.1, 0.02)):
     dataset = ClassificationSet(np.full((n, 4, 4, 3), 100, np.uint8), np.arange(n) % 4,
                                 ("apple", "bee", "cat", "dog"), "toy")
     return NoiseData(dataset, noisy_image_sets(dataset, sigmas, seed=5), ("a {}.",))
+
+
+def test_the_data_sentence_names_the_embedded_set_and_a_real_one_by_its_display_name():
+    from clipalign_utils.steps.noise.page import data_sentences
+
+    data = _toy_data(n=4)
+    for name, said in (("embedded", "from the embedded set;"), ("cifar100", "from CIFAR-100;")):
+        renamed = type(data)(dataclasses.replace(data.dataset, name=name), data.image_sets, data.templates)
+        assert said in data_sentences(renamed)[0]
 
 
 def test_data_sentences_and_examples_by_hand():

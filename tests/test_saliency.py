@@ -755,7 +755,7 @@ def test_data_sentences():
     run = SimpleNamespace(checkpoints=[0, 1], model_name="clipalign-tiny")
     params = {"saliency_method": "smoothgrad", "saliency_samples": 2, "saliency_noise": 0.15}
     assert step_page.data_sentences(run, params, data) == [
-        "2 checkpoints of clipalign-tiny; dataset embedded: 3 images; method smoothgrad (2 noisy copies, noise 0.15)",
+        "2 checkpoints of clipalign-tiny; the embedded set: 3 images; method smoothgrad (2 noisy copies, noise 0.15)",
         f"ground truth: {data.scored.ground_truth}"]
     assert step_page.data_sentences(run, {**params, "saliency_method": "rollout"}, data)[0].endswith("method rollout")
 
@@ -1328,3 +1328,62 @@ def test_the_per_image_table_of_a_file_set_names_each_image_by_its_file_last(tmp
     table = step.measure(run, params, data)["saliency_per_image"]
     assert list(table.columns) == [*per_image.columns, "file"]
     assert table["file"].tolist() == ["Art/002.jpg", "Action/001.jpg"]
+
+
+def test_the_progress_bars_name_the_set_as_the_pages_do(monkeypatch):
+    # they said "reading embedded's fixations", "scoring mit1003": the set's id, not its name
+    import tqdm
+
+    from clipalign_utils.steps.saliency import analysis as step
+
+    said = []
+
+    class Named(Exception):
+        """Both bars named: the scoring needs no model here."""
+
+    class Bar:
+        def __init__(self, *args, desc="", **kwargs):
+            said.append(desc)
+
+        def __enter__(self):
+            if len(said) == 2:
+                raise Named
+            return self
+
+        def __exit__(self, *exc):
+            return False
+
+        def update(self, n):
+            pass
+
+    monkeypatch.setattr(tqdm, "tqdm", Bar)
+    monkeypatch.setattr(step, "run_encoders", lambda *args, **kwargs: iter(()))
+    scored = load_saliency("embedded", None, image_size=32, seed=0, n_images=2)
+    with pytest.raises(Named):
+        step.saliency_over_checkpoints(None, scored, ("a {}.",), progress=True)
+    assert said == ["reading the embedded set's fixations", "scoring the embedded set"]
+
+
+def test_the_per_image_table_writes_the_target_class_as_an_integer_beside_the_baselines_empty_rows(tmp_path,
+                                                                                                  monkeypatch):
+    # the baselines' rows have no target class: the column was float and the csv read "154.0"
+    import io
+
+    import pandas as pd
+
+    from clipalign_utils import config
+    from clipalign_utils.io import table_bytes
+    from clipalign_utils.steps.saliency import analysis as step
+
+    scored = load_saliency("embedded", None, image_size=32, seed=0, n_images=2)
+    per_image = pd.DataFrame({"image": [0, 0], "sauc": [0.5, 0.6], "checkpoint": ["centre_bias", "epoch_1"],
+                              "epoch": [np.nan, 1.0], "target_class": [np.nan, 154.0],
+                              "target_source": [np.nan, "label"]})
+    results = step.SaliencyResults(pd.DataFrame({"checkpoint": ["centre_bias"]}), per_image, pd.DataFrame())
+    monkeypatch.setattr(step, "saliency_over_checkpoints", lambda *args, **kwargs: results)
+    monkeypatch.setattr(step, "peak_table", lambda *args, **kwargs: pd.DataFrame())
+    run = type("Run", (), {"layout": type("Layout", (), {"cache": tmp_path})()})()
+    table = step.measure(run, config.resolve("smoke", device="cpu"), step.SaliencyData(scored, None, (), ()))
+    csv = table_bytes(table["saliency_per_image"]).decode()
+    assert ",154,label" in csv and "154.0" not in csv
+    assert pd.read_csv(io.StringIO(csv))["target_class"].tolist()[1] == 154  # read back as before

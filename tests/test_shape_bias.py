@@ -230,11 +230,12 @@ def test_chance_and_shift_sentences_say_the_cue_decisions_and_leave_out_guessing
     from clipalign_utils.steps.shape.page import chance_sentences, shift_sentences
 
     table = _shape_bias_table().assign(n_images=40, n_cue_decisions=[4, 20, 20, 20, 1], cue_chance=0.25,
-                                       shape_at_chance=[True, False, False, False, False])
+                                       shape_at_chance=[True, False, False, False, False],
+                                       cue_fraction_lo=[0.2, 0.3, 0.35, 0.4, 0.3])
     assert chance_sentences(table) == [
-        "at chance on the cue-conflict images (the share decided for the shape or the texture class does not lie "
-        "above 0.250, two of 8 classes): epoch 0; their shape bias describes guessing, and the shift below and the "
-        "synthesis' trend leave them out"]
+        "at chance on the cue-conflict images (the lower end of the interval of the share decided for the shape or "
+        "the texture class does not lie above 0.250, two of 8 classes): epoch 0 (lower end 0.200); their shape bias "
+        "describes guessing, and the shift below and the synthesis' trend leave them out"]
     said = shift_sentences(table)
     assert said[0] == "first checkpoint above chance (epoch 0.5): shape bias 0.200 over 20 cue decisions of 40 images"
     assert said[2] == ("last checkpoint (epoch 4): shape bias 0.950 [0.900, 1.000] over 1 cue decision of 40 images")
@@ -242,12 +243,25 @@ def test_chance_and_shift_sentences_say_the_cue_decisions_and_leave_out_guessing
     late = shift_sentences(table.assign(shape_at_chance=[False, False, False, False, True]))
     assert late[0].startswith("first checkpoint (epoch 0)") and late[2].startswith("last checkpoint above chance (epoch 2)")
     assert late[-1].startswith("last checkpoint above chance: its shape bias minus the human reference's")
-    assert chance_sentences(table.assign(shape_at_chance=False))[0].startswith("every checkpoint decides for a cue above "
-                                                                          "chance")
+    assert chance_sentences(table.assign(shape_at_chance=False)) == [
+        "every checkpoint decides for a cue above chance (the interval of the share of images decided for the shape "
+        "or the texture class lies above 0.250, two of 8 classes; its lowest lower end 0.200)"]
     guessing = shift_sentences(table.assign(shape_at_chance=True))
     assert guessing[-1] == "texture-then-shape shift shows: no (every checkpoint is at chance on the cue-conflict images)"
     assert chance_sentences(table.assign(shape_at_chance=True))[0].endswith("have no checkpoint left to read")
     assert chance_sentences(_shape_bias_table()) == []  # a table written before the judgement
+
+
+def test_the_at_chance_sentence_names_the_lower_end_it_rests_on_where_the_shares_lie_above_chance():
+    # the page's table shows shape + texture fractions (0.34 at epoch 4) above chance: the verdict reads the
+    # interval's lower end (not shown there), which the sentence gives
+    from clipalign_utils.steps.shape.page import chance_sentences
+
+    table = _shape_bias_table().assign(cue_chance=0.25, shape_at_chance=[False, False, False, False, True],
+                                       shape_fraction=[0.2, 0.2, 0.2, 0.2, 0.16], texture_fraction=0.18,
+                                       cue_fraction_lo=[0.3, 0.3, 0.3, 0.3, 0.25])
+    said, = chance_sentences(table)
+    assert "the lower end of the interval of the share" in said and "epoch 4 (lower end 0.250);" in said
 
 
 def test_the_per_class_and_agreement_sentences_name_the_checkpoint_above_chance_they_read():
@@ -306,7 +320,8 @@ def test_per_class_and_curve_figures_pick_the_texture_phase_and_the_last_checkpo
     assert human_label(data) == "humans on Geirhos' stimuli (not this world)"
     fig = per_class_figure(data, _tables())
     labels = fig.axes[0].get_legend_handles_labels()[1]
-    assert labels == ["epoch 0.5", "epoch 4", "humans on Geirhos' stimuli (not this world)"]
+    assert labels == ["epoch 0.5", "epoch 0.5: overall 0.200", "epoch 4", "epoch 4: overall 0.950",
+                      "humans on Geirhos' stimuli (not this world)"]
     assert [t.get_text() for t in fig.axes[0].get_yticklabels()] == ["square", "circle", "star"]
     fig = curve_figure(data, _tables())
     assert "humans on Geirhos' stimuli (not this world)" in fig.axes[0].get_legend_handles_labels()[1]
@@ -353,10 +368,10 @@ def test_data_sentences_and_measure_with_a_stub_encoder(embedded, monkeypatch, t
     run = fake_run(tmp_path, epochs=(0, 1), model="toy")
     data = shape_step.ShapeData(embedded, ("a {}.", "a photo of a {}."))
     assert shape_page.data_sentences(run, data) == [
-        "2 checkpoints of toy; dataset embedded: 112 images, 112 with conflicting cues, 8 classes, 2 prompt templates"]
+        "2 checkpoints of toy; the embedded set: 112 images, 112 with conflicting cues, 8 classes, 2 prompt templates"]
     # one template is one (an audit read "16 classes, 1 prompt templates")
     assert shape_page.data_sentences(run, shape_step.ShapeData(embedded, ("a {}.",))) == [
-        "2 checkpoints of toy; dataset embedded: 112 images, 112 with conflicting cues, 8 classes, 1 prompt template"]
+        "2 checkpoints of toy; the embedded set: 112 images, 112 with conflicting cues, 8 classes, 1 prompt template"]
 
     answers = {"epoch_0": embedded.texture_labels, "epoch_1": embedded.shape_labels}
     seen = []

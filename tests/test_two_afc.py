@@ -542,7 +542,7 @@ def test_step_scores_every_checkpoint_and_picks_examples(tiny_run, small_data):
     figures = step_page.example_figures(small_data, tables, seed=0)
     assert set(figures) <= {"two_afc_examples_first", "two_afc_examples_last"}
     if "two_afc_examples_first" in figures:
-        assert figures["two_afc_examples_first"]._suptitle.get_text() == "first checkpoint (epoch_0, epoch 0)"
+        assert figures["two_afc_examples_first"]._suptitle.get_text() == "first checkpoint (epoch 0)"  # once
     assert step_page.curve_figure(small_data, tables).axes[0].get_title() == \
         "2AFC agreement with embedded judges (cosine distance)"
     import matplotlib.pyplot as plt
@@ -680,7 +680,7 @@ def test_data_judge_and_vote_sentences():
     data = _judged(CLEAR)
     run = SimpleNamespace(checkpoints=[0, 1, 2], model_name="clipalign-tiny")
     assert step_page.data_sentences(run, {"distance": "cosine"}, data) == [
-        "3 checkpoints of clipalign-tiny; dataset embedded (split test, protocol all): 5 triplets in subsets "
+        "3 checkpoints of clipalign-tiny; the embedded set (split test, protocol all): 5 triplets in subsets "
         "photo (2), world (3); distance: cosine"]
     # pairwise agreement (1 + 1 + 0 + 1 + 1) / 5; unanimous on 4 of 5; ceiling mean(max(p, 1 − p)) = 4.5 / 5
     assert step_page.judge_sentences(data) == [
@@ -703,6 +703,9 @@ def test_curve_sentences_by_hand():
         "2AFC score at the first checkpoint (epoch 0): 0.600",
         "peak at epoch 1: 0.700; last checkpoint (epoch 2): 0.650 [0.600, 0.700]; chance 0.5, ceiling 0.900",
         "the last checkpoint closes 38% of the gap from chance to the ceiling"]  # 0.15 / 0.4
+    # below chance it closes none (it read "closes -25%"): how far below, as a share of that gap
+    assert step_page.curve_sentences(_judged(CLEAR), _two_afc(scores=(0.6, 0.7, 0.4)))[-1] == (
+        "the last checkpoint lies below chance, by 25% of the gap from chance to the ceiling")  # 0.1 / 0.4
     split = _judged([(0, 1)] * 5)  # p = ½ everywhere: the ceiling is chance
     assert step_page.curve_sentences(split, tables)[-1] == "the judges are split on every triplet: the ceiling is chance"
 

@@ -128,6 +128,15 @@ def display_name(name: str) -> str:
     return DISPLAY_NAMES.get(name, name)
 
 
+EMBEDDED_SET = "the embedded set"  # a sentence's name for a task's ``embedded`` set ("from embedded" reads as a slip)
+
+
+def dataset_phrase(name: str, noun: str = "dataset ") -> str:
+    """Dataset ``name`` as a sentence names it: ``noun`` and its :func:`display_name` ("dataset KADID-10k"; noun ""
+    for "from CIFAR-100"), or :data:`EMBEDDED_SET` for a task's embedded set."""
+    return EMBEDDED_SET if name == "embedded" else noun + display_name(name)
+
+
 def dataset_choices() -> dict[str, KeysView[str]]:
     """{``<task>_dataset``: its dataset names}, live views (``config.parameter_choices``): later registrations count."""
     _scan()

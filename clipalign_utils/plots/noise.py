@@ -55,12 +55,18 @@ def drop_vs_epoch(table: pd.DataFrame, summary: pd.DataFrame, log_x: bool = True
         rows = noisy[noisy["sigma"] == sigma].sort_values("epoch")
         ax.plot(rows["epoch"], rows["normalized_drop"], marker="o", ms=3, lw=1, color=colors[sigma],
                 label=f"σ = {sigma:g}")
-    summary = summary.sort_values("epoch")
-    ax.plot(summary["epoch"], summary["mean_normalized_drop"], color="black", lw=2.2, marker="o", ms=4,
-            label="mean over σ" + (" (95% CI)" if "mean_normalized_drop_lo" in summary.columns else ""))
-    if "mean_normalized_drop_lo" in summary.columns:  # a table written before the interval has none
+    summary = summary.sort_values("epoch").reset_index(drop=True)
+    # the legend names only what is drawn: every checkpoint at chance leaves no mean; a band needs two
+    # neighbouring checkpoints with an interval (a table written before the interval has none)
+    banded = pd.Series(False, index=summary.index)
+    if "mean_normalized_drop_lo" in summary.columns:
+        banded = summary["mean_normalized_drop_lo"].notna() & summary["mean_normalized_drop_hi"].notna()
         ax.fill_between(summary["epoch"], summary["mean_normalized_drop_lo"], summary["mean_normalized_drop_hi"],
                         color="black", alpha=0.12, lw=0)
+    if summary["mean_normalized_drop"].notna().any():
+        band_drawn = (banded & banded.shift(fill_value=False)).any()
+        ax.plot(summary["epoch"], summary["mean_normalized_drop"], color="black", lw=2.2, marker="o", ms=4,
+                label="mean over σ" + (" (95% CI)" if band_drawn else ""))
     at_chance = summary[summary["clean_at_chance"].astype(bool)]
     if len(at_chance):
         ax.scatter(at_chance["epoch"], np.zeros(len(at_chance)), marker="x", s=60, color="grey", lw=1.5, zorder=3,

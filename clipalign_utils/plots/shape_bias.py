@@ -65,29 +65,39 @@ def per_class_panel(per_class: pd.DataFrame, overall: pd.DataFrame, checkpoints:
                     labels: Sequence[str], human_reference: float | None = None,
                     human_label: str = "humans (literature)"):
     """Classes on the y axis, shape bias on the x axis (0 = texture end, 1 = shape end); one marker
-    per class for each of `checkpoints`, a vertical line at its overall shape bias, and the human line.
+    per class for each of `checkpoints`, a vertical line at its overall shape bias (in the legend with its
+    value, each checkpoint's line in its own dash so that coinciding lines both show), and the human line.
+    A checkpoint at chance on the cue-conflict images (``shape_at_chance`` of ``overall``) is drawn hollow
+    and named so, as the curve figure draws it.
 
     As in model-vs-human, the top axis reads the same position as the fraction of 'texture'
     decisions among cue decisions. Classes are sorted by the last checkpoint's shape bias.
     """
     wide = per_class.pivot_table(index="class", columns="checkpoint", values="shape_bias", dropna=False)
     order = wide[checkpoints[-1]].sort_values(na_position="first").index.tolist()
+    guessing = dict(zip(overall["checkpoint"], at_chance(overall, "shape_bias")))
     fig, ax = plt.subplots(figsize=(7.2, 1.2 + 0.38 * len(order)))
     markers, colours = ["o", "s", "^", "D"], [EARLY_COLOUR, LAST_COLOUR, "tab:green", "tab:purple"]
+    dashes = ["-", (0, (5, 2, 1, 2)), (0, (1, 2)), (0, (2, 2))]  # none the human line's dashes
     for k, (checkpoint, label) in enumerate(zip(checkpoints, labels)):
         colour = colours[k % len(colours)]
+        hollow = guessing.get(checkpoint, False)
         ax.scatter(wide.loc[order, checkpoint], range(len(order)), marker=markers[k % len(markers)], s=60,
-                   color=colour, edgecolors=(0.3, 0.3, 0.3, 0.3), zorder=3, label=label, clip_on=False)
-        ax.axvline(float(overall.loc[overall["checkpoint"] == checkpoint, "shape_bias"].iloc[0]),
-                   color=colour, lw=1)
+                   facecolors="none" if hollow else colour, edgecolors=colour if hollow else (0.3, 0.3, 0.3, 0.3),
+                   lw=1.2 if hollow else 1.0, zorder=3, clip_on=False,
+                   label=label + (" (at chance on the cue-conflict images)" if hollow else ""))
+        bias = float(overall.loc[overall["checkpoint"] == checkpoint, "shape_bias"].iloc[0])
+        ax.axvline(bias, color=colour, lw=1.2, ls=dashes[k % len(dashes)], label=f"{label}: overall {bias:.3f}")
     _human_line(ax, human_reference, human_label, vertical=True)
     for y in np.arange(len(order) - 1) + 0.5:
         ax.axhline(y, color="grey", ls=":", alpha=0.4, lw=0.8)
     ax.grid(False)
     ax.set_yticks(range(len(order)), order)
-    ax.set(xlim=(0, 1), ylim=(-0.5, len(order) - 0.5), xticks=np.linspace(0, 1, 6),
+    # a margin beyond 0 and 1: a marker there sat half on the axes' edge
+    ax.set(xlim=(-0.04, 1.04), ylim=(-0.5, len(order) - 0.5), xticks=np.linspace(0, 1, 6),
            xlabel="← texture    fraction of 'shape' decisions (shape bias)    shape →", ylabel="shape class")
     top = top_axis(ax, (lambda x: 1 - x, lambda x: 1 - x))
+    top.set_xticks(np.linspace(0, 1, 6))
     top.set_xlabel("fraction of 'texture' decisions")
     ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1.0))
     fig.tight_layout()

@@ -10,19 +10,24 @@ from typing import Sequence
 import pandas as pd
 
 from .. import config, registry
+from ..data.registry import display_name
 
-# What each task's data are, per dataset (``<task>_dataset``); ``{reference_observer}`` is filled from the run.
+# What each task's data are, per dataset (``<task>_dataset``); ``{reference_observer}`` is filled from the run. A
+# real set named as every page names it (``display_name``).
 EVALUATION_DATA: dict[str, dict[str, str]] = {
     "iqa": {"embedded": "embedded distortions judged by a reference observer ({reference_observer}), not people",
-            "tid2013": "TID2013, judged by people (MOS)", "kadid10k": "KADID-10k, judged by people (DMOS)"},
+            "tid2013": f"{display_name('tid2013')}, judged by people (MOS)",
+            "kadid10k": f"{display_name('kadid10k')}, judged by people (DMOS)"},
     "cue_conflict": {"embedded": "cue-conflict renders of the training world",
-                     "geirhos": "Geirhos et al.'s cue-conflict images"},
-    "noise": {"embedded": "held-out images of the training world", "cifar100": "CIFAR-100's test images"},
+                     "geirhos": f"{display_name('geirhos')} images"},
+    "noise": {"embedded": "held-out images of the training world",
+              "cifar100": f"{display_name('cifar100')}'s test images"},
     "similarity": {"embedded": "embedded triplets judged by a panel of five full-reference metrics, not people",
-                   "bapps": "BAPPS, judged by people", "nights": "NIGHTS, judged by people"},
+                   "bapps": f"{display_name('bapps')}, judged by people",
+                   "nights": f"{display_name('nights')}, judged by people"},
     "saliency": {"embedded": "embedded images whose fixations are drawn from the objects' silhouettes, not "
-                             "eye tracking", "mit1003": "MIT1003, people's eye fixations",
-                 "cat2000": "CAT2000, people's eye fixations"},
+                             "eye tracking", "mit1003": f"{display_name('mit1003')}, people's eye fixations",
+                 "cat2000": f"{display_name('cat2000')}, people's eye fixations"},
 }
 # The tasks whose ground truth is meant to be people's perception (the others classify).
 JUDGED_BY_PEOPLE = ("iqa", "similarity", "saliency")

@@ -6,7 +6,7 @@ import pandas as pd
 
 from ...checkpoints import Run
 from ...data.iqa import IQAData
-from ...data.registry import display_name
+from ...data.registry import dataset_phrase, display_name
 from ...metrics.families import mark_seen
 from ...model_names import native_input_size
 from ...metrics.iqa import EARLY_FRACTION, peak_summary
@@ -43,7 +43,7 @@ def describe_data(run: Run, data: IQAData, params: dict) -> list[str]:
     # A run without a recorded size (streamed, or open_clip_train's without force_image_size) takes its model's own.
     size = run.image_size or native_input_size(run.model_name)
     line = (f"{len(run.checkpoints)} checkpoints of {run.model_name}{f' ({size} px input)' if size else ''}; "
-            f"dataset {display_name(data.name)}{_native_size(data)}: "
+            f"{dataset_phrase(data.name)}{_native_size(data)}: "
             f"{len(data)} distorted images of {len(data.references) // data.patches_per_image} references"
             f"{_embedded_references(data)}, "
             f"{pairs['distortion'].nunique()} distortion types, "

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pandas as pd
 
 from ...config import bootstrap_seed
-from ...data.registry import display_name
+from ...data.registry import dataset_phrase
 from ...metrics.noise import drop_trend
 from ...plots.noise import noise_examples
 from ...prose import counted
@@ -19,7 +19,8 @@ def data_sentences(data: NoiseData) -> list[str]:
     present = len(set(dataset.labels.tolist()))
     classes = (f"{len(dataset.classnames)} classes" if present == len(dataset.classnames)
                else f"{present} of its {len(dataset.classnames)} classes (a {len(dataset.classnames)}-way choice)")
-    return [f"{len(dataset)} images of {classes} from {display_name(dataset.name)}; chance = {data.chance:.3f}",
+    return [f"{len(dataset)} images of {classes} from {dataset_phrase(dataset.name, noun='')}; "
+            f"chance = {data.chance:.3f}",
             f"noise levels σ: {', '.join(f'{s:g}' for s in data.image_sets)}; "
             f"{counted(len(data.templates), 'prompt template')}"]
 

@@ -18,6 +18,7 @@ from ...config import bootstrap_seed, derived_seed
 from ...cores import threads_per_process
 from ...metrics.peak import mean_peak_test
 from ...checkpoints import Run
+from ...data.registry import dataset_phrase
 from ...data.saliency import SaliencySet
 from ...encoder import run_encoder, run_encoders
 from ...metrics import saliency as metrics
@@ -159,7 +160,8 @@ def saliency_over_checkpoints(run, data: SaliencySet, templates: Sequence[str], 
     # Every image's fixations read, which the sAUC negatives draw on, and its density checked (a file set: its
     # header, that it is an image of the fixations' size): an unreadable file stops the step here, before any
     # map is made. The densities are decoded a few at a time below (a file damaged past its header stops it there).
-    with tqdm(total=len(data), desc=f"reading {data.name}'s fixations", unit="image", disable=not progress) as bar:
+    shown_name = dataset_phrase(data.name, noun="")  # the progress bars name the set as the pages do
+    with tqdm(total=len(data), desc=f"reading {shown_name}'s fixations", unit="image", disable=not progress) as bar:
         for chunk in _chunks(len(data)):
             bar.update(len(metrics.on_threads(data.fixation_points, chunk, _threads())))
     made, extra_regions = [], {}
@@ -176,7 +178,7 @@ def saliency_over_checkpoints(run, data: SaliencySet, templates: Sequence[str], 
     baselines: dict[str, list[pd.DataFrame]] = {}
     scored = {checkpoint.name: [] for checkpoint, _ in made}
     regions: dict[str, dict[str, list[pd.DataFrame]]] = {checkpoint.name: {} for checkpoint, _ in made}
-    with tqdm(total=len(data), desc=f"scoring {data.name}", unit="image", disable=not progress) as bar:
+    with tqdm(total=len(data), desc=f"scoring {shown_name}", unit="image", disable=not progress) as bar:
         for chunk in _chunks(len(data)):
             truth = GroundTruth.of(data, seed=seed, indices=chunk, n_splits=n_splits)
             for name, maps in (baseline_maps(data, truth) if with_baseline else {}).items():
@@ -310,6 +312,8 @@ def measure(run: Run, params: dict, data: SaliencyData | None = None) -> dict[st
         device=params["device"], batch_size=params["eval_batch_size"], cache_dir=run.layout.cache,
         region_data=data.region_data, progress=True, boot_seed=bootstrap_seed(params), **map_settings(params))
     per_image = results.per_image
+    if "target_class" in per_image.columns:  # a class index; the baselines' rows have none (a float column: 154.0)
+        per_image = per_image.assign(target_class=per_image["target_class"].astype("Int64"))
     if data.scored.stimulus_files is not None:  # an index alone names no image of a real release to a reader
         per_image = per_image.assign(file=per_image["image"].map(dict(enumerate(data.scored.stimulus_files))))
     tables = {"saliency": results.table, "saliency_per_image": per_image}

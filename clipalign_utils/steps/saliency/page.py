@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 
 from ...checkpoints import Run
-from ...data.registry import display_name
+from ...data.registry import dataset_phrase, display_name
 from ...metrics import saliency as metrics
 from ...metrics.iqa import peak_summary
 from ...metrics.peak import EARLY_FRACTION
@@ -31,7 +31,7 @@ def data_sentences(run: Run, params: dict, data: SaliencyData) -> list[str]:
     method = params["saliency_method"]
     settings = (f" ({params['saliency_samples']} noisy copies, noise {params['saliency_noise']:g})"
                 if method == "smoothgrad" else "")
-    return [f"{len(run.checkpoints)} checkpoints of {run.model_name}; dataset {display_name(data.scored.name)}: "
+    return [f"{len(run.checkpoints)} checkpoints of {run.model_name}; {dataset_phrase(data.scored.name)}: "
             f"{len(data.scored)} images; method {method}{settings}",
             f"ground truth: {data.scored.ground_truth}"]
 

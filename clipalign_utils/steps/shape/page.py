@@ -6,7 +6,7 @@ import pandas as pd
 
 from ...checkpoints import Run
 from ...data.cue_conflict import HUMAN_SHAPE_BIAS, HUMAN_SHAPE_BIAS_SOURCE
-from ...data.registry import display_name
+from ...data.registry import dataset_phrase
 from ...metrics.shape_bias import texture_then_shape
 from ...metrics.tradeoff import at_chance
 from ...plots.shape_bias import cue_conflict_examples, decision_titles, per_class_panel, shape_bias_curve
@@ -18,7 +18,7 @@ from .analysis import ShapeData, _early_and_last, conflicting, example_indices, 
 def data_sentences(run: Run, data: ShapeData, params: dict | None = None) -> list[str]:
     """What the page evaluates: the run's checkpoints, the images, the templates and how a decision is made."""
     cue = data.cue
-    lines = [f"{len(run.checkpoints)} checkpoints of {run.model_name}; dataset {display_name(cue.name)}: "
+    lines = [f"{len(run.checkpoints)} checkpoints of {run.model_name}; {dataset_phrase(cue.name)}: "
              f"{len(cue)} images, "
              f"{cue.n_conflicting} with conflicting cues, {len(cue.classnames)} "
              f"{'class' if len(cue.classnames) == 1 else 'classes'}, {counted(len(data.templates), 'prompt template')}"]
@@ -71,16 +71,30 @@ def chance_sentences(shape_bias: pd.DataFrame) -> list[str]:
         return []
     table = shape_bias.sort_values("epoch")
     flagged = table[at_chance(table, "shape_bias")]
+    chance = table["cue_chance"].iloc[0]
     if flagged.empty:
         return [f"every checkpoint decides for a cue above chance (the interval of the share of images decided "
-                f"for the shape or the texture class lies above {table['cue_chance'].iloc[0]:.3f}, two of "
-                f"{round(2 / table['cue_chance'].iloc[0])} classes)"]
-    epochs = ", ".join(f"{e:g}" for e in flagged["epoch"])
+                f"for the shape or the texture class lies above {chance:.3f}, two of {round(2 / chance)} classes"
+                f"{_lowest_lower_end(table)})"]
+    # the verdict reads the interval's lower end, not the share itself (the table's shape + texture fractions)
+    epochs = ", ".join(f"{row['epoch']:g}{_lower_end(row)}" for _, row in flagged.iterrows())
     above = len(table) - len(flagged)
-    return [f"at chance on the cue-conflict images (the share decided for the shape or the texture class does not "
-            f"lie above {table['cue_chance'].iloc[0]:.3f}, two of {round(2 / table['cue_chance'].iloc[0])} classes): "
+    return [f"at chance on the cue-conflict images (the lower end of the interval of the share decided for the shape "
+            f"or the texture class does not lie above {chance:.3f}, two of {round(2 / chance)} classes): "
             f"epoch {epochs}; their shape bias describes guessing, and the shift below and the synthesis' trend "
             + ("leave them out" if above else "have no checkpoint left to read")]
+
+
+def _lower_end(row: pd.Series) -> str:
+    """' (lower end 0.179)': the number a checkpoint's at-chance verdict rests on (none in a table without it)."""
+    low = row.get("cue_fraction_lo")
+    return "" if pd.isna(low) else f" (lower end {low:.3f})"
+
+
+def _lowest_lower_end(table: pd.DataFrame) -> str:
+    """'; its lowest lower end 0.312': the number the above-chance verdict rests on (none in a table without it)."""
+    low = table["cue_fraction_lo"].min() if "cue_fraction_lo" in table.columns else float("nan")
+    return "" if pd.isna(low) else f"; its lowest lower end {low:.3f}"
 
 
 def _end_label(shape_bias: pd.DataFrame, row: pd.Series, end: str) -> str:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pandas as pd
 
 from ...checkpoints import Run
-from ...data.registry import display_name
+from ...data.registry import dataset_phrase, display_name
 from ...data.two_afc import TwoAFCData
 from ...metrics.iqa import peak_summary
 from ...metrics.peak import EARLY_FRACTION
@@ -20,7 +20,7 @@ from .analysis import against_panel, ceiling, example_checkpoints, example_tripl
 def data_sentences(run: Run, params: dict, data: TwoAFCData) -> list[str]:
     """What the page evaluates: the run's checkpoints, the set, its subsets and the distance."""
     subsets = data.triplets["subset"].value_counts().sort_index().items()
-    return [f"{len(run.checkpoints)} checkpoints of {run.model_name}; dataset {display_name(data.name)} "
+    return [f"{len(run.checkpoints)} checkpoints of {run.model_name}; {dataset_phrase(data.name)} "
             f"(split {data.split}, "
             f"protocol {data.protocol}): {len(data)} triplets in subsets "
             + ", ".join(f"{name} ({count})" for name, count in subsets) + f"; distance: {params['distance']}"]
@@ -82,8 +82,16 @@ def curve_sentences(data: TwoAFCData, tables: dict[str, pd.DataFrame]) -> list[s
             f"peak at epoch {peak['peak_epoch']:g}: {peak['peak_value']:.3f}; last checkpoint (epoch "
             f"{final['epoch']:g}): {final['score']:.3f} [{final['score_lo']:.3f}, {final['score_hi']:.3f}]; "
             f"chance 0.5, ceiling {top:.3f}",
-            f"the last checkpoint closes {(final['score'] - 0.5) / (top - 0.5):.0%} of the gap from chance to the "
-            "ceiling" if top > 0.5 else "the judges are split on every triplet: the ceiling is chance"]
+            _closure_sentence((final['score'] - 0.5) / (top - 0.5)) if top > 0.5
+            else "the judges are split on every triplet: the ceiling is chance"]
+
+
+def _closure_sentence(closed: float) -> str:
+    """The share of the gap from chance to the ceiling the last checkpoint closes; below chance it closes none
+    ("closes -11%" read as a slip), and the sentence says how far below it lies."""
+    if closed < 0:
+        return f"the last checkpoint lies below chance, by {-closed:.0%} of the gap from chance to the ceiling"
+    return f"the last checkpoint closes {closed:.0%} of the gap from chance to the ceiling"
 
 
 def early_peak_sentences(tables: dict[str, pd.DataFrame]) -> list[str]:
@@ -156,9 +164,11 @@ def example_figures(data: TwoAFCData, tables: dict[str, pd.DataFrame], seed: int
         if examples.empty:
             continue
         reference, first, second = data.images(examples["triplet"])
+        epoch = f"epoch {rows['epoch'].iloc[0]:g}"
+        # a checkpoint named for its epoch ("epoch_2") is named once; another name is kept beside its epoch
+        named = epoch if name == epoch.replace(" ", "_") else f"{name}, {epoch}"
         figures[f"two_afc_examples_{label}"] = triplet_examples(
-            reference, first, second, example_titles(examples),
-            suptitle=f"{label} checkpoint ({name}, epoch {rows['epoch'].iloc[0]:g})")
+            reference, first, second, example_titles(examples), suptitle=f"{label} checkpoint ({named})")
     return figures
 
 
