@@ -263,6 +263,9 @@ def test_a_checkpoint_replaced_at_its_url_by_one_of_the_same_size_is_fetched_and
     handler = type("Files", (FileServer,), {"root": served, "gets": {}, "truncate": set()})
     server, address = start_server(handler)
     monkeypatch.setattr(stream, "execute", lambda *args, **kwargs: [])  # the notebooks' pass: another test
+    # page 10 on a streamed run: test_a_stopped_stream_resumes_without_fetching_finished_checkpoints (its kernel
+    # costs about half a second a command here, and nothing here reads the page)
+    monkeypatch.setattr(stream, "run_page", lambda *args, **kwargs: None)
     measured = []
     measure = step_module("iqa").measure
     monkeypatch.setattr(step_module("iqa"), "measure",
@@ -800,6 +803,9 @@ def test_weights_kept_are_fetched_for_a_measured_checkpoint_and_left_by_later_co
     and do not stop one that extends the run (an audit: refused, then deleted without a word)."""
     handler, address = file_server
     monkeypatch.setattr(stream, "execute", lambda *args, **kwargs: [])  # the notebooks' pass: another test
+    # page 10 on a streamed run: test_a_stopped_stream_resumes_without_fetching_finished_checkpoints (its kernel
+    # costs about half a second a command here, and nothing here reads the page)
+    monkeypatch.setattr(stream, "run_page", lambda *args, **kwargs: None)
     out, template = tmp_path / "run", f"{address}/epoch_{{epoch}}.pt"
 
     def streamed(epochs, keep):
@@ -1002,6 +1008,9 @@ def test_weights_on_disk_beyond_keep_weights_stop_the_fetch_and_a_stale_copy_is_
     then the file replaced at its URL), is fetched again rather than measured for the new file."""
     handler, address = file_server
     monkeypatch.setattr(stream, "execute", lambda *args, **kwargs: [])  # the notebooks' pass: another test
+    # page 10 on a streamed run: test_a_stopped_stream_resumes_without_fetching_finished_checkpoints (its kernel
+    # costs about half a second a command here, and nothing here reads the page)
+    monkeypatch.setattr(stream, "run_page", lambda *args, **kwargs: None)
     out, template = tmp_path / "run", f"{address}/epoch_{{epoch}}.pt"
     (out / "checkpoints").mkdir(parents=True)
     (out / "checkpoints" / "epoch_7.pt").write_bytes(b"someone's")
