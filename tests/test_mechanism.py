@@ -488,3 +488,17 @@ def test_a_prediction_no_seed_gives_a_value_is_said_undefined_not_unsettled():
     # a single seed's value has no interval over seeds: said so, not "[+nan, +nan]"
     one = predicted.assign(lo=np.nan, hi=np.nan, n_seeds=1).iloc[:1]
     assert "over 1 seed, no interval" in experiment_page.sentences(one, settings)[0]
+
+
+def test_joint_sentence_counts_no_seeds_of_a_setting_of_one_seed():
+    # a setting of one seed (the page reads its own maximum, OWN_MAX): its one run is the seed-mean curve, and the
+    # sentence read "texture bias falls during training: 100% of 1 seeds agree; most seeds agree on each"
+    verdicts = pd.concat([
+        _verdict_rows("clean", ["inconclusive"] * 5),
+        _verdict_rows("variation 0.6", ["inconclusive", "reproduced", "inconclusive", "inconclusive", "inconclusive"]
+                      ).assign(n_seeds=1)], ignore_index=True)
+    joint = experiment.joint_picture(verdicts)
+    settings = pd.DataFrame({"setting": ["clean", "variation 0.6"], "quality_variation": [0.0, 0.6]})
+    text = experiment_page.joint_sentence(joint, settings)
+    assert "the most is 1 (*variation 0.6*: texture bias falls during training, its one seed), against" in text
+    assert "1 seeds" not in text and "most seeds" not in text

@@ -215,7 +215,7 @@ def noise_is_seen(settings: pd.DataFrame) -> dict:
 
 # joint_picture's columns, one row per setting
 JOINT_COLUMNS = ["setting", "n_reproduced", "n_claims", "reproduced", "n_testable", "undefined", "n_contradicted",
-                 "agreement", "n_held_by_most_seeds"]
+                 "agreement", "n_held_by_most_seeds", "n_seeds"]
 PAPER_CLAIMS = ("IQA alignment peaks early then declines", "texture bias falls during training",
                 "normalized noise drop falls during training", "IQA alignment co-varies with texture bias and noise drop")
 
@@ -238,18 +238,21 @@ def joint_picture(verdicts: pd.DataFrame) -> pd.DataFrame:
     """Per setting: how many of the paper's four claims its seed-mean curve reproduces, and which; how many
     could be tested at all (n_testable: a statistic with a value) and which could not (``undefined``: no
     value, e.g. every checkpoint at chance); and, per reproduced claim, the share of seeds whose own run
-    gives the same verdict (``agreement``), with how many of them most seeds hold (n_held_by_most_seeds)."""
+    gives the same verdict (``agreement``; "its one seed" where the setting has one: its run is the curve), with
+    how many of them most seeds hold (n_held_by_most_seeds), over the setting's n_seeds."""
     rows = []
     for setting, group in verdicts.groupby("setting", sort=False):
         claims = group[group["claim"].isin(PAPER_CLAIMS)]
         testable = claims["value"].notna()
         reproduced = claims[claims["verdict"] == REPRODUCED]
         # a claim reproduced on the seed-mean curve that most seeds do not give alone rests on the mean alone
-        agreement = [f"{r.claim}: {r.seeds_agree:.0%} of {r.n_seeds} seeds agree" for r in reproduced.itertuples()]
+        agreement = [f"{r.claim}: {r.seeds_agree:.0%} of {r.n_seeds} seeds agree" if r.n_seeds > 1
+                     else f"{r.claim}, its one seed" for r in reproduced.itertuples()]
         rows.append({"setting": setting, "n_reproduced": len(reproduced), "n_claims": len(claims),
                      "reproduced": "; ".join(reproduced["claim"]), "n_testable": int(testable.sum()),
                      "undefined": "; ".join(claims.loc[~testable, "claim"]),
                      "n_contradicted": int((claims["verdict"] == NOT_REPRODUCED).sum()),
                      "agreement": "; ".join(agreement),
-                     "n_held_by_most_seeds": int((reproduced["seeds_agree"] > 0.5).sum())})
+                     "n_held_by_most_seeds": int((reproduced["seeds_agree"] > 0.5).sum()),
+                     "n_seeds": int(claims["n_seeds"].max()) if len(claims) else 0})
     return pd.DataFrame(rows, columns=JOINT_COLUMNS)

@@ -119,8 +119,9 @@ def joint_sentence(joint: pd.DataFrame, settings: pd.DataFrame, predictions: pd.
     clean = [s for s in joint["setting"] if s not in varied]
     versus = (f", against {', '.join(f'{counts[s]} for *{s}*' for s in clean)}" if clean else "")
     held = ""
-    if best["n_reproduced"]:
-        # the count is the seed-mean curve's: say how many of its claims most seeds also give alone
+    if best["n_reproduced"] and best["n_seeds"] > 1:
+        # the count is the seed-mean curve's: say how many of its claims most seeds also give alone (one seed's
+        # run is the curve)
         held = (f"; most seeds agree on {int(best['n_held_by_most_seeds'])} of them"
                 if best["n_held_by_most_seeds"] < best["n_reproduced"] else "; most seeds agree on each")
     untested = int((with_variation["n_claims"] - with_variation["n_testable"]).sum())
