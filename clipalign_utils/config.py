@@ -288,6 +288,11 @@ def sweep_separator(like: Any) -> str:
     return ";" if isinstance(like, tuple) else ","
 
 
+def sweep_parts(raw: str, like: Any) -> list[str]:
+    """The values, as written, that one ``-p name=raw`` of a sweep gives a parameter like ``like`` (one: fixed)."""
+    return [part.strip() for part in str(raw).split(sweep_separator(like))]
+
+
 def format_value(value: Any) -> str:
     """A parameter value as ``-p`` takes it and tables show it: 0.25, 1 for 1.0, 'a,b' for a list. A float is
     written in full (the shortest text that reads back as the same float), so a command shown in the book

@@ -96,7 +96,9 @@ def _model_name(name: str) -> str:
     return str(name).strip().removeprefix("clipalign-")
 
 
-def _same(name: str, a, b) -> bool:
+def same_value(name: str, a, b) -> bool:
+    """Whether ``a`` and ``b`` are one value of parameter ``name`` (a model by its open_clip name, any other as
+    ``config.format_value`` writes it)."""
     if name == "model":
         return _model_name(a) == _model_name(b)
     return config.format_value(a).replace(" ", "") == config.format_value(b).replace(" ", "")
@@ -196,7 +198,7 @@ def resolve(run_dir: str | Path | None, preset: str, given: Mapping[str, Any] | 
     chosen, sources = {}, {}
     for name, value in recorded.items():
         value = config.coerce(name, value, defaults[name])
-        if name in given and not _same(name, config.coerce(name, given[name], defaults[name]), value):
+        if name in given and not same_value(name, config.coerce(name, given[name], defaults[name]), value):
             raise ParameterError(
                 f"-p {name}={config.format_value(given[name])} contradicts {Path(run_dir) / where}, which records "
                 f"{name}={config.format_value(value)}: a trained run keeps its training settings "
@@ -514,7 +516,8 @@ def for_page(namespace: Mapping[str, Any], run_dir: str | Path, step: str, show:
     declared, given = cell_values(namespace, preset)
     recorded = entry(run_dir, step)
     if (recorded is not None and recorded.preset == preset and len(given) == len(declared)
-            and all(_same(n, config.coerce(n, given[n], recorded.values[n]), recorded.values[n]) for n in declared)):
+            and all(same_value(n, config.coerce(n, given[n], recorded.values[n]), recorded.values[n])
+                    for n in declared)):
         resolved = recorded
     else:
         resolved = for_step(run_dir, step, resolve(run_dir, preset, given), declared)

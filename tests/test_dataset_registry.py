@@ -171,7 +171,7 @@ def test_every_real_dataset_names_its_root_parameter(tmp_path, task, dataset):
     assert "absent" in str(info.value)
 
 
-def test_every_real_dataset_has_a_display_name_and_a_page_says_it():
+def test_every_real_dataset_has_a_display_name():
     # the pages named a dataset by its id ("kadid10k"), the similarity page upper-casing bapps ad hoc
     for task in registry.TASKS:
         for name in dataset_names(task):

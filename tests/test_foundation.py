@@ -520,8 +520,8 @@ def test_a_page_resolves_its_parameters_cell_and_shows_where_each_value_came_fro
     # 0.000314159, so the command shown reproduced another run, and the record took the two as the same value
     assert config.format_value(0.00031415926) == "0.00031415926" and config.format_value(1.0) == "1"
     assert float(config.format_value(0.1 + 0.2)) == 0.1 + 0.2
-    from clipalign_utils.record import _same
-    assert _same("lr", 0.00031415926, 0.00031415926) and not _same("lr", 0.00031415926, 0.000314159)
+    from clipalign_utils.record import same_value
+    assert same_value("lr", 0.00031415926, 0.00031415926) and not same_value("lr", 0.00031415926, 0.000314159)
 
 
 def test_atomic_write_leaves_nothing_half_written(tmp_path):

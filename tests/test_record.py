@@ -813,6 +813,8 @@ def test_the_synthesis_of_a_fresh_run_keeps_the_seed_its_record_gives_though_the
     before_training = record.resolve(None, "smoke", {})
     assert before_training.sources["seed"] == "preset smoke"
     assert step_page._not_the_synthesised(run, [run], before_training, False)[0] == set()
+    other = _trained(tmp_path / "other", seed=3)  # its record's seed is not the one the page has
+    assert step_page._not_the_synthesised(other, [other], before_training, False)[0] == {"seed"}
     train_record = run / "train_params.json"
     train_record.write_text(json.dumps({k: v for k, v in json.loads(train_record.read_text()).items() if k != "seed"}))
     assert step_page._not_the_synthesised(run, [run], before_training, False) == (

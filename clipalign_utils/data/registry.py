@@ -34,6 +34,7 @@ _scan_state = {"done": False}
 DISPLAY_NAMES = {"tid2013": "TID2013", "kadid10k": "KADID-10k", "geirhos": "Geirhos cue-conflict",
                  "cifar100": "CIFAR-100", "bapps": "BAPPS", "nights": "NIGHTS", "mit1003": "MIT1003",
                  "cat2000": "CAT2000"}
+EMBEDDED_SET = "the embedded set"  # a sentence's name for a task's ``embedded`` set ("from embedded" reads as a slip)
 
 
 def _scan() -> None:
@@ -126,9 +127,6 @@ def display_name(name: str) -> str:
     """How a page names dataset ``name`` to a reader (``kadid10k`` → ``KADID-10k``): :data:`DISPLAY_NAMES`,
     else the name itself."""
     return DISPLAY_NAMES.get(name, name)
-
-
-EMBEDDED_SET = "the embedded set"  # a sentence's name for a task's ``embedded`` set ("from embedded" reads as a slip)
 
 
 def dataset_phrase(name: str, noun: str = "dataset ") -> str:

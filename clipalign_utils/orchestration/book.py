@@ -193,7 +193,7 @@ def stale_pages(sources: dict[str, Path]) -> list[str]:
     """The pages whose executed notebook ran with other values than its run's record now holds for the step
     (a page re-run by hand, papermill writing its notebook elsewhere, re-made the tables): shown, they would
     contradict the tables beside them. A value the notebook was not given is not compared."""
-    from ..record import _same
+    from ..record import same_value
 
     stale = []
     for name, notebook in sources.items():
@@ -201,7 +201,7 @@ def stale_pages(sources: dict[str, Path]) -> list[str]:
         if not recorded or not notebook.is_file():
             continue
         ran = json.loads(notebook.read_text()).get("metadata", {}).get("papermill", {}).get("parameters", {})
-        if any(key in ran and ran[key] is not None and not _same(key, ran[key], value)
+        if any(key in ran and ran[key] is not None and not same_value(key, ran[key], value)
                for key, value in recorded.items() if key != "preset"):
             stale.append(name)
     return stale

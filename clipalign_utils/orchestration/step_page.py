@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from .. import checkpoints, record, registry, results
+from .. import checkpoints, config, record, registry, results
 from ..config import step_dataset_parameter
 from ..data.world import EVALUATION_WORLD_KEYS
 from ..errors import CheckpointError, shell_arg
@@ -126,7 +126,7 @@ def _not_the_synthesised(run_dir: Path, runs: list[Path], resolved: record.Resol
     their training: over several runs, every one (an audit read `seed 0 (preset default)` on the synthesis of
     seeds 0, 1 and 2); over one, those its own record does not give (a run trained elsewhere: the preset's) —
     unless the page is about to train that run with them (opened alone). A value the page's entry has from the
-    preset is the run's own where its record gives it (the command resolved the page before it trained the run
+    preset is the run's own where its record gives that value (the command resolved the page before it trained the run
     with the preset's values: an audit read "not this run's" on a smoke book's seed); a run clipalign trained
     whose record lacks a setting (hand-edited, or older than the setting) is not said to be trained elsewhere;
     the one run of a folder of runs (``--seeds 3``: ``run_dir`` the folder, whose record holds no run's seed)
@@ -142,7 +142,10 @@ def _not_the_synthesised(run_dir: Path, runs: list[Path], resolved: record.Resol
     recorded, where = record.recorded_training(runs[0])
     why = (f"its training record ({where}) does not give them" if where == TRAIN_RECORD
            else "it was trained elsewhere")
-    return from_preset - set(recorded), f"the preset's values, not this run's: {why}"
+    # the run's own where its record gives that same value (the record's other value: the preset's is not the run's)
+    own = {name for name in from_preset if name in recorded and record.same_value(
+        name, config.coerce(name, recorded[name], resolved.values[name]), resolved.values[name])}
+    return from_preset - own, f"the preset's values, not this run's: {why}"
 
 
 def open_training(namespace: dict) -> dict:

@@ -30,7 +30,7 @@ from pathlib import Path
 from typing import Sequence
 
 from .. import record, registry
-from ..config import PRESETS, coerce, format_value, resolve, sweep_separator
+from ..config import PRESETS, coerce, format_value, resolve, sweep_parts, sweep_separator
 from ..errors import ParameterError, shell_arg
 from ..io import atomic_write, write_json
 from ..layout import PARAMS_TXT, TRAIN_LOG, TRAIN_RECORD, RunDir
@@ -68,12 +68,12 @@ def parse_values(name: str, raw: str, preset: str) -> list:
     if name not in PRESETS[preset]:
         return [raw]  # a notebook-only parameter (a path, say): never swept
     like = PRESETS[preset][name]
-    parts = [part.strip() for part in raw.split(sweep_separator(like))]
+    parts = sweep_parts(raw, like)
     if not any(parts):
         raise ParameterError(f"-p {name}={raw!r} gives no value")
     if not all(parts):
         raise ParameterError(f"-p {name}={raw!r} has an empty value: separate the values by single "
-                             f"{'semicolons' if isinstance(like, tuple) else 'commas'}")
+                             f"{'semicolons' if sweep_separator(like) == ';' else 'commas'}")
     values = [coerce(name, part, like) for part in parts]
     for value in values:
         # choices and ranges, naming the parameter (a step's values taken together are checked per setting,

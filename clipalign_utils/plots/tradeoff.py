@@ -120,7 +120,8 @@ def summary_figure(means: pd.DataFrame, noise_means: pd.DataFrame, by: str = "sc
     at chance for the panel's measure (``shape_at_chance``, ``at_chance``: ``metrics.tradeoff.at_chance``),
     which the trends leave out, are hollow points off the line; in (d), where a drop is undefined (a clean
     accuracy at chance), a cross in a row of its own below every drawn drop (page 4 marks it on 0: here an
-    at-chance drop of another group lies there, near 0, as nothing is left to lose), beneath any defined point."""
+    at-chance drop of another group lies there, near 0, as nothing is left to lose), or on 0 where no drop is
+    defined (``_row_below``), beneath any defined point."""
     if clean_only:
         noise_means = noise_means[noise_means["sigma"] == 0]
     scales = list(dict.fromkeys(means[by]))

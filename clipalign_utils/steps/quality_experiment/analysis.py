@@ -117,7 +117,7 @@ def fixed_differences(folder: str | Path) -> tuple[str, dict[str, tuple[str, str
     # a value one sweep varies ("0,0.6" with the experiment's other sweeps left out) is no value all its runs had
     fixed = {name: value for name, value in (sweeps[0].items() if sweeps else ())
              if name != "seed" and name in values and all(sweep.get(name) == value for sweep in sweeps)
-             and config.sweep_separator(values[name]) not in str(value)}
+             and len(config.sweep_parts(value, values[name])) == 1}
     # compared as the parameter's type ("1.0" is the preset's 1), shown as given
     return preset, {name: (value, config.format_value(values[name])) for name, value in fixed.items()
                     if config.coerce(name, value, values[name]) != values[name]}
