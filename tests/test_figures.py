@@ -169,9 +169,9 @@ def test_at_chance_checkpoints_without_a_value_are_still_shown_as_such():
     drop = fig.axes[3]
     crosses, = [c for c in drop.collections if c.get_offsets().size and not isinstance(
         c, matplotlib.collections.FillBetweenPolyCollection)]
-    assert crosses.get_offsets()[:, 0].tolist() == [0.0, 1.0] and (crosses.get_offsets()[:, 1] < 0).all()
+    assert crosses.get_offsets().tolist() == [[0.0, 0.0], [1.0, 0.0]]  # no drop of about 0 at their epochs
     labels = [text.get_text() for text in fig.legends[0].get_texts()]
-    assert labels[-1] == "(d) below the drops: clean accuracy at chance, drop undefined"
+    assert labels[-1] == "(d) on 0: clean accuracy at chance, drop undefined"
     plt.close(fig)
     table = pd.DataFrame({"epoch": [1.0, 0.0, 2.0], "shape_bias": [0.45, 0.5, 0.7], "lo": [0.3, 0.4, 0.6],
                           "hi": [0.6, 0.6, 0.8], "shape_at_chance": [True, True, False]})
@@ -207,6 +207,22 @@ def test_the_crosses_of_undefined_drops_touch_no_defined_point():
     for cross in drop.transData.transform(crosses.get_offsets()):
         assert np.abs(points - cross).max(axis=1).min() > clearance
     assert drop.get_ylim()[0] < crosses.get_offsets()[:, 1].min()  # inside the panel
+    plt.close(fig)
+
+
+def test_the_crosses_lie_on_0_beside_a_drop_of_0_at_another_epoch():
+    """A smoke book: five crosses in a row at −0.05, the axis's one tick below 0, beside the one defined drop, 0.0
+    at the last epoch, read as five drops of −0.05; nothing lies at their epochs, so they lie on 0."""
+    means = _means().assign(at_chance=[True, True, True, False], noise_drop=[np.nan, np.nan, np.nan, 0.0])
+    for column in ("iqa_srcc", "shape_bias", "noise_drop"):
+        means[f"{column}_lo"], means[f"{column}_hi"] = means[column], means[column]
+    noise_means = pd.DataFrame({"scale": "tiny", "sigma": 0.0, "epoch": means["epoch"], "accuracy": 0.1,
+                                "accuracy_lo": 0.05, "accuracy_hi": 0.15})
+    fig = tradeoff.summary_figure(means, noise_means)
+    crosses, = [c for c in fig.axes[3].collections
+                if isinstance(c, matplotlib.collections.PathCollection) and c.get_label().startswith("_")]
+    assert crosses.get_offsets().tolist() == [[0.0, 0.0], [1.0, 0.0], [2.0, 0.0]]
+    assert _figure_legend(fig)[-1] == "(d) on 0: clean accuracy at chance, drop undefined"
     plt.close(fig)
 
 

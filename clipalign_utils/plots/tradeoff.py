@@ -119,9 +119,8 @@ def summary_figure(means: pd.DataFrame, noise_means: pd.DataFrame, by: str = "sc
     noise level; ``clean_only`` draws clean accuracy alone, for many groups. In (c) and (d) the checkpoints
     at chance for the panel's measure (``shape_at_chance``, ``at_chance``: ``metrics.tradeoff.at_chance``),
     which the trends leave out, are hollow points off the line; in (d), where a drop is undefined (a clean
-    accuracy at chance), a cross in a row of its own below every drawn drop (page 4 marks it on 0: here an
-    at-chance drop of another group lies there, near 0, as nothing is left to lose), or on 0 where no drop is
-    defined (``_row_below``), beneath any defined point."""
+    accuracy at chance), a cross on 0, as page 4 marks it, or in a row of its own below the drops where a drawn
+    drop of about 0 lies at its epoch (``_undefined_row``), beneath any defined point."""
     if clean_only:
         noise_means = noise_means[noise_means["sigma"] == 0]
     scales = list(dict.fromkeys(means[by]))
@@ -131,7 +130,7 @@ def summary_figure(means: pd.DataFrame, noise_means: pd.DataFrame, by: str = "sc
     fig, axes = plt.subplots(1, 4 + len(extra), figsize=(17 + 4.2 * len(extra), 3.8))
     sigma_styles = {sigma: styles[i % len(styles)] for i, sigma in enumerate(sorted(noise_means["sigma"].unique()))}
     scale_labels, drew_at_chance, drew_undefined = {}, False, False
-    undefined_row = _row_below(means[["noise_drop", "noise_drop_lo", "noise_drop_hi"]])
+    undefined_row = _undefined_row(means)
     for scale in scales:
         color = colors[scale]
         n_seeds = int(means.loc[means[by] == scale, "n_seeds"].max())
@@ -159,7 +158,7 @@ def summary_figure(means: pd.DataFrame, noise_means: pd.DataFrame, by: str = "sc
                 ax.scatter(rows.loc[defined, "epoch"], values[defined], s=16,
                            **hollow(color, f"{scale}: at chance (left out)"))
             if measure == "noise_drop" and (chance & ~defined).any():  # no drop (an accuracy at chance has
-                drew_undefined = True                                     # none to lose): a cross below the drops
+                drew_undefined = True                                     # none to lose): a cross (_undefined_row)
                 # beneath every defined point, hollow ones (zorder 1) included, above the grid (0.5)
                 ax.scatter(rows.loc[chance & ~defined, "epoch"], np.full(int((chance & ~defined).sum()), undefined_row),
                            s=30, marker="x", color=color, lw=1.2, zorder=0.9)
@@ -181,26 +180,33 @@ def summary_figure(means: pd.DataFrame, noise_means: pd.DataFrame, by: str = "sc
     _legend_below(fig, axes, [(colors[scale], scale_labels[scale]) for scale in scales],
                   [] if clean_only else [(style, "clean" if sigma == 0 else f"σ={sigma:g}")
                                          for sigma, style in sigma_styles.items()],
-                  hollow=drew_at_chance, crossed=drew_undefined)
+                  hollow=drew_at_chance, crossed=drew_undefined, crosses_at=undefined_row)
     return fig
 
 
-def _row_below(drops: pd.DataFrame) -> float:
-    """Where (d)'s crosses go: a row below 0 and every drawn drop or interval bound (``drops``), by a twelfth of
-    their span, so that no cross touches a point (a cross on 0 and a hollow point of 0 read as one blot); on 0,
-    as page 4 draws them, where no drop is defined (alone on the panel, a row at −0.05 read as drops of −0.05)."""
-    values = drops.to_numpy(dtype=float)
-    if not np.isfinite(values).any():
+def _undefined_row(means: pd.DataFrame) -> float:
+    """Where (d)'s crosses go: on 0, as page 4 draws them, unless a drawn drop (a line's point or a hollow one) of
+    about 0 lies at a cross's epoch (an at-chance drop of another group, with nothing left to lose: the two read
+    as one blot); then in a row below every drawn drop and interval bound, by a twelfth of their span (a row
+    below 0 where nothing needed it read as drops of −0.05)."""
+    values = means["noise_drop"].to_numpy(dtype=float)
+    defined = np.isfinite(values)
+    undefined_at = set(means.loc[at_chance(means, "noise_drop").to_numpy() & ~defined, "epoch"])
+    drawn = means[["noise_drop", "noise_drop_lo", "noise_drop_hi"]].to_numpy(dtype=float)
+    drawn = np.append(drawn[np.isfinite(drawn)], 0.0)
+    span = drawn.max() - drawn.min()
+    near_0 = np.abs(values) <= span / 50  # (span 0: exactly 0)
+    if not (defined & near_0 & means["epoch"].isin(undefined_at).to_numpy()).any():
         return 0.0
-    values = np.append(values[np.isfinite(values)], 0.0)
-    span = values.max() - values.min()
-    return float(values.min() - (span / 12 if span > 0 else 0.05))
+    return float(drawn.min() - (span / 12 if span > 0 else 0.05))
 
 
-def _legend_below(fig, axes, groups: list[tuple], styles: list[tuple], hollow: bool, crossed: bool = False) -> None:
+def _legend_below(fig, axes, groups: list[tuple], styles: list[tuple], hollow: bool, crossed: bool = False,
+                  crosses_at: float = 0.0) -> None:
     """One legend for every panel, under them: a many-group figure's per-panel legends hid its curves.
     ``groups``: (colour, label); ``styles``: (line style, noise level) of panel (a); ``hollow``: whether any
-    at-chance point is drawn; ``crossed``: whether any checkpoint without a drop is marked below (d)'s drops."""
+    at-chance point is drawn; ``crossed``: whether any checkpoint without a drop is marked on (d), at
+    ``crosses_at`` (0, or a row below the drops)."""
     from matplotlib.lines import Line2D
 
     handles = group_handles(groups)
@@ -209,7 +215,8 @@ def _legend_below(fig, axes, groups: list[tuple], styles: list[tuple], hollow: b
         handles += group_handles([], "(c), (d): at chance, left out of the trend")
     if crossed:
         handles.append(Line2D([], [], ls="none", marker="x", color="grey",
-                              label="(d) below the drops: clean accuracy at chance, drop undefined"))
+                              label=f"(d) {'on 0' if crosses_at == 0 else 'below the drops'}: clean accuracy at "
+                                    "chance, drop undefined"))
     legend_below(fig, handles, max_columns=max(1, len(axes)))
 
 
