@@ -363,3 +363,13 @@ def test_a_folder_of_runs_intro_lists_the_runs_its_runs_table_lists(tmp_path):
     table = book._runs_table(folder)
     assert [row.split("`")[1] for row in table[2:-1]] == ["tiny-seed2", "tiny-seed5", "tiny-seed10"]
     assert "synthesises all runs of this directory: `tiny-seed2`, `tiny-seed5`, `tiny-seed10`." in _summary(folder)
+
+
+def test_the_intro_table_leaves_out_of_a_page_what_its_own_table_leaves_out(tmp_path):
+    """A reader: the default book's introduction listed `seed=0` for the synthesis of seeds 0, 1 and 2, whose page
+    leaves the seed out ("each run's own: the introduction lists them run by run")."""
+    folder = _folder_of_runs(tmp_path)
+    (folder / "record.json").write_text(json.dumps({"steps": {"tradeoff": {"preset": "default", "parameters": {
+        "run_dir": str(folder), "run_dirs": None, "seed": 0, "n_perm": 10000}, "sources": {}}}}))
+    row, = [line for line in _summary(folder).splitlines() if line.startswith(f"| `{SYNTHESIS}` |")]
+    assert row == f"| `{SYNTHESIS}` | `preset=default`, `n_perm=10000`; executed in 3 s |"

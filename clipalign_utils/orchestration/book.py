@@ -189,6 +189,26 @@ def _recorded_parameters(notebook: Path, name: str) -> dict:
                                           if k in declared and k not in ("run_dir", "run_dirs", "auto_train")}}
 
 
+def _not_the_runs_parameters(notebook: Path, name: str) -> set[str]:
+    """What page ``name``'s own table of parameters leaves out as not its runs' (the preset's seed on the
+    synthesis of seeds 0, 1 and 2: the introduction showed `seed=0` beside the page's line leaving it out)."""
+    from .. import record
+    from .step_page import not_the_runs_parameters, synthesis_source
+
+    folder, step = notebook.parent.parent, _step_of(name)
+    try:
+        resolved = record.entry(folder, step)
+    except ParameterError:  # an entry this version no longer resolves (an older one's): its values as recorded
+        return set()
+    if resolved is None:
+        return set()
+    if step != registry.synthesis().name:
+        return not_the_runs_parameters(folder, step, resolved)[0]
+    run_dirs = record.read(folder)["steps"][step]["parameters"].get("run_dirs")
+    runs, source = synthesis_source(folder, run_dirs)
+    return not_the_runs_parameters(source, step, resolved, runs)[0]
+
+
 def stale_pages(sources: dict[str, Path]) -> list[str]:
     """The pages whose executed notebook ran with other values than its run's record now holds for the step
     (a page re-run by hand, papermill writing its notebook elsewhere, re-made the tables): shown, they would
@@ -291,8 +311,10 @@ def _run_summary(run_dir: Path, sources: dict[str, Path], trained: Path, recorde
     for name, notebook in sources.items():
         duration = json.loads(notebook.read_text())["metadata"].get("papermill", {}).get("duration")
         took = f"{duration:.0f} s" if isinstance(duration, (int, float)) else "?"
+        not_theirs = _not_the_runs_parameters(notebook, name)
         shown = ", ".join(f"`{k}={format_value(v)}`"
-                          for k, v in _shown_parameters(name, _recorded_parameters(notebook, name)).items())
+                          for k, v in _shown_parameters(name, _recorded_parameters(notebook, name)).items()
+                          if k not in not_theirs)
         lines.append(f"| `{name}` | {shown + '; ' if shown else ''}executed in {took} |")
     train_params = RunDir(trained).train_record
     if train_params.exists():

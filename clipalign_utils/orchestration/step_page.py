@@ -92,15 +92,30 @@ def _show_parameters(namespace: dict, run_dir: Path, step: str, resolved: record
     synthesis's (``runs``: those it synthesises) leaves out what is not theirs (:func:`_not_the_synthesised`)."""
     declared = record.cell_values(namespace, resolved.preset)[0]
     shown = record.shown_parameters(step, resolved.values)
-    if runs is None:
-        not_theirs = _not_the_runs(run_dir, step, resolved)
-        why = "the preset's values, not this run's: it was trained elsewhere"
-    else:
-        not_theirs, why = _not_the_synthesised(run_dir, runs, resolved, _auto_train(namespace))
+    not_theirs, why = not_the_runs_parameters(run_dir, step, resolved, runs, _auto_train(namespace))
     left_out = [name for name in declared if name in not_theirs]
     record.show_parameters(resolved, step, declared, shown, left_out)
     if left_out:
         say(f"left out ({why}): {', '.join(left_out)}")
+
+
+def not_the_runs_parameters(run_dir: Path, step: str, resolved: record.Resolved, runs: list[Path] | None = None,
+                            auto_train: bool = False) -> tuple[set[str], str]:
+    """(the parameters a page's table leaves out as not the run's, why): a step's page on ``run_dir``
+    (:func:`_not_the_runs`), or the synthesis of ``runs`` (:func:`_not_the_synthesised`). The book's
+    introduction leaves out the same."""
+    if runs is None:
+        return _not_the_runs(run_dir, step, resolved), "the preset's values, not this run's: it was trained elsewhere"
+    return _not_the_synthesised(run_dir, runs, resolved, auto_train)
+
+
+def synthesis_source(run_dir, run_dirs) -> tuple[list[Path], Path]:
+    """(the runs the synthesis page reads, the folder whose record answers for its parameters): its
+    ``run_dirs``, or ``run_dir`` and the runs inside it. Given runs elsewhere, a ``run_dir`` that is no folder
+    of runs (the command's) is only where the synthesis is written: the first run's record answers."""
+    runs = results.parse_run_dirs(run_dirs, run_dir)
+    given_runs = run_dirs is not None
+    return runs, Path(runs[0] if given_runs and RunDir(run_dir).kind in (None, "run") else run_dir)
 
 
 def _not_the_runs(run_dir: Path, step: str, resolved: record.Resolved) -> set[str]:
@@ -188,14 +203,11 @@ def open_runs(namespace: dict) -> tuple[list[Path], dict]:
     its missing analysis tables measured first (``auto_train``), through the library."""
     _opened(namespace)
     run_dir = namespace["run_dir"]
-    runs = results.parse_run_dirs(namespace.get("run_dirs"), run_dir)
-    # Given runs elsewhere, a run_dir that is no folder of runs (the command's) is only where the synthesis is
-    # written: the first run's record answers for the parameters, and a single run is the one trained and
-    # measured (an audit: the empty output folder was trained, then the page refused the run it was given).
-    given_runs = namespace.get("run_dirs") is not None
-    source = runs[0] if given_runs and RunDir(run_dir).kind in (None, "run") else run_dir
+    # a single run given elsewhere is the one trained and measured (an audit: the empty output folder was
+    # trained, then the page refused the run it was given)
+    runs, source = synthesis_source(run_dir, namespace.get("run_dirs"))
     resolved = record.for_page(namespace, source, registry.synthesis().name, show=False)
-    _show_parameters(namespace, Path(source), registry.synthesis().name, resolved, runs)
+    _show_parameters(namespace, source, registry.synthesis().name, resolved, runs)
     if len(runs) == 1 and _auto_train(namespace):
         ensure_run(runs[0], resolved)
     missing = [str(run) for run in runs if not Path(run).is_dir()]
