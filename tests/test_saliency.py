@@ -733,6 +733,7 @@ def test_early_peak_sentences_read_the_paired_test():
 def test_region_sentences_by_hand():
     import pandas as pd
 
+    from clipalign_utils.plots.saliency import region_share_vs_epoch
     from clipalign_utils.steps.saliency import page as step_page
 
     assert step_page.region_sentences({"saliency": pd.DataFrame()}) == [
@@ -741,9 +742,12 @@ def test_region_sentences_by_hand():
              "share_lo": share + e / 10 - 0.01, "share_hi": share + e / 10 + 0.01, "area": area + e / 100}
             for s in ("saliency_embedded", "saliency_cue_conflict") for e in (1, 0)
             for r, share, area in (("contour", 0.2, 0.1), ("interior", 0.3, 0.25), ("background", 0.5, 0.65))]
-    assert step_page.region_sentences({"saliency_regions": pd.DataFrame(rows)}) == [
-        f"{s}: contour share 0.200 → 0.300 [0.290, 0.310] (area 0.105); interior share 0.300 → 0.400 "
-        f"[0.390, 0.410] (area 0.255)" for s in ("saliency_embedded", "saliency_cue_conflict")]
+    said = step_page.region_sentences({"saliency_regions": pd.DataFrame(rows)})
+    # the sets as the figure's panels title them, not the tables' names
+    assert said == [f"{s}: contour share 0.200 → 0.300 [0.290, 0.310] (area 0.105); interior share 0.300 → 0.400 "
+                    f"[0.390, 0.410] (area 0.255)" for s in ("embedded", "cue conflict")]
+    titles = [ax.get_title() for ax in region_share_vs_epoch(pd.DataFrame(rows)).axes]
+    assert [line.split(":")[0] for line in said] == titles
 
 
 def test_data_sentences():

@@ -227,7 +227,7 @@ def test_shift_sentences_by_hand():
 
 
 def test_chance_and_shift_sentences_say_the_cue_decisions_and_leave_out_guessing():
-    from clipalign_utils.steps.shape.page import chance_sentences, shift_sentences
+    from clipalign_utils.steps.shape.page import NO_SHIFT, chance_sentences, shift_sentences
 
     table = _shape_bias_table().assign(n_images=40, n_cue_decisions=[4, 20, 20, 20, 1], cue_chance=0.25,
                                        shape_at_chance=[True, False, False, False, False],
@@ -247,7 +247,7 @@ def test_chance_and_shift_sentences_say_the_cue_decisions_and_leave_out_guessing
         "every checkpoint decides for a cue above chance (the interval of the share of images decided for the shape "
         "or the texture class lies above 0.250, two of 8 classes; its lowest lower end 0.200)"]
     guessing = shift_sentences(table.assign(shape_at_chance=True))
-    assert guessing[-1] == "texture-then-shape shift shows: no (every checkpoint is at chance on the cue-conflict images)"
+    assert guessing == [NO_SHIFT]  # no checkpoint's numbers read as a texture phase or a last reading
     assert chance_sentences(table.assign(shape_at_chance=True))[0].endswith("have no checkpoint left to read")
     assert chance_sentences(_shape_bias_table()) == []  # a table written before the judgement
 
@@ -325,6 +325,24 @@ def test_per_class_and_curve_figures_pick_the_texture_phase_and_the_last_checkpo
     assert [t.get_text() for t in fig.axes[0].get_yticklabels()] == ["square", "circle", "star"]
     fig = curve_figure(data, _tables())
     assert "humans on Geirhos' stimuli (not this world)" in fig.axes[0].get_legend_handles_labels()[1]
+
+
+def test_with_every_checkpoint_at_chance_the_per_class_figure_shows_the_ends_and_says_they_guess(embedded):
+    # the lowest shape bias of guessing (epoch 0.5) is no texture phase: the first and the last are shown
+    from clipalign_utils.steps.shape.analysis import ShapeData
+    from clipalign_utils.steps.shape.page import fraction_sentences, per_class_figure, per_class_sentences
+
+    tables = _tables()
+    tables["shape_bias"] = tables["shape_bias"].assign(shape_at_chance=True)
+    tables["shape_bias_per_class"] = tables["shape_bias_per_class"].assign(
+        checkpoint=["epoch_0"] * 3 + ["epoch_4"] * 3, epoch=[0] * 3 + [4] * 3)
+    labels = per_class_figure(ShapeData(embedded, ("a {}.",)), tables).axes[0].get_legend_handles_labels()[1]
+    assert labels[0] == "epoch 0 (at chance on the cue-conflict images)"
+    assert labels[2] == "epoch 4 (at chance on the cue-conflict images)"
+    assert per_class_sentences(tables) == [
+        "every checkpoint is at chance on the cue-conflict images: the figure shows the first and the last (epoch 0 "
+        "and 4), no texture phase, and their classes' shape biases describe guessing"]
+    assert [line.split(":")[0] for line in fraction_sentences(tables["shape_bias"])] == ["epoch 0", "epoch 4"]
 
 
 def _predictions_table(embedded, last_wrong: int):

@@ -150,7 +150,8 @@ def test_factor_effects_order_settings_by_value():
     effects = sweep_metrics.factor_effects(summary, "texture_correlation",
                                            ["early_texture_bias", "iqa_peak_epoch"]).set_index("measure")
     assert effects.loc["early_texture_bias", "values"] == "0.5 → 0.8 → 0.95"
-    assert effects.loc["early_texture_bias", "measured"] == "0.6 → 0.7 → 0.9"
+    assert effects.loc["early_texture_bias", "measured"] == "0.600 → 0.700 → 0.900"
+    assert effects.loc["iqa_peak_epoch", "measured"] == "0.1 → 0.5 → 0.3"  # epochs as the book writes them
     assert effects.loc["early_texture_bias", "direction"] == "increases"
     assert effects.loc["early_texture_bias", "spearman"] == pytest.approx(1.0)
     # 0.1, 0.5, 0.3 by value: up then down; ranks (1, 2, 3) vs (1, 3, 2) give rho = 1 - 6*2/(3*8) = 0.5
@@ -174,7 +175,13 @@ def test_factor_effects_order_settings_by_value():
     gap = sweep_metrics.factor_effects(pd.DataFrame({"setting": list("abcd"), "x": [1, 2, 3, 4],
                                                      "m": [1.0, 2.0, np.nan, 0.0]}), "x", ["m"]).iloc[0]
     assert (gap["direction"], gap["spearman"]) == ("not monotone", pytest.approx(-0.5))
-    assert gap["measured"] == "1 → 2 → undefined → 0"  # said, not printed as nan (a review)
+    assert gap["measured"] == "1.000 → 2.000 → undefined → 0.000"  # said, not printed as nan (a review)
+    # the precision of the page's tables (3 decimals) for every value: an audit read "0.000198 → 0 → 0.0208"
+    # beside the summary table's 0.000, and "0 → 0.00953" beside "0.0492 → 0.196"
+    small = sweep_metrics.factor_effects(pd.DataFrame({"setting": list("abc"), "x": [1, 2, 3],
+                                                       "iqa_decline": [0.000198, 0.0, 0.0208]}), "x", ["iqa_decline"])
+    assert small["measured"].iloc[0] == "0.000 → 0.000 → 0.021"
+    assert small["direction"].iloc[0] == "never falls"  # as shown: a fall of 0.000198 read "not monotone"
     assert list(sweep_metrics.numeric_values(pd.Series(["false", "true"]))) == [0.0, 1.0]
 
 

@@ -198,6 +198,7 @@ def embedded():
 
 
 def test_default_embedded_set_size_images_and_panel_agreement(embedded):
+    assert embedded.split is None and embedded.protocol is None  # one split, every triplet: no choice to name
     assert isinstance(embedded, TwoAFCData)
     assert 200 <= len(embedded) <= 400
     for images in (embedded.ref, embedded.p0, embedded.p1):
@@ -267,7 +268,7 @@ def test_bapps_stray_files_are_not_triplets(tmp_path):
 def test_bapps_through_load_two_afc(tmp_path):
     _bapps(tmp_path, split="train", subsets=("mix",), n=2)
     data = load_two_afc("bapps", str(tmp_path), split="train", image_size=16)
-    assert data.name == "bapps" and data.split == "train" and data.judged_by_people
+    assert data.name == "bapps" and data.split == "train" and data.protocol is None and data.judged_by_people
     assert isinstance(data.p0, FileImages) and len(data) == 2
     ref, p0, p1 = data.images([1])
     assert ref.shape == (1, 16, 16, 3) and p1[0, 0, 0, 0] == 121
@@ -639,15 +640,16 @@ def test_a_clear_lean_is_symmetric_about_one_half():
 
 
 # --- the page's sentences and figures, from hand-made tables ----------------------------------------------
-def _judged(p_choices, name="embedded", panel=("a", "b")):
-    """Five triplets judged by a two-member panel (choices per triplet), or by people (panel=())."""
+def _judged(p_choices, name="embedded", panel=("a", "b"), protocol=None, split=None):
+    """Five triplets judged by a two-member panel (choices per triplet), or by people (panel=()); the embedded
+    set's loader reads no split or protocol."""
     a, b = zip(*p_choices)
     triplets = pd.DataFrame({
         "subset": ["photo", "photo", "world", "world", "world"], "p": [(x + y) / 2 for x, y in p_choices],
         "distortion0": ["gaussian_blur", "jpeg", "mean_shift", "jpeg", "contrast_change"], "level0": [1, 2, 1, 3, 2],
         "distortion1": ["jpeg", "mean_shift", "gaussian_blur", "contrast_change", "jpeg"], "level1": [2, 1, 3, 1, 1],
         "choice_a": a, "choice_b": b})
-    return TwoAFCData(None, None, None, triplets, name, "a two-metric panel", "all", "test", panel)
+    return TwoAFCData(None, None, None, triplets, name, "a two-metric panel", protocol, split, panel)
 
 
 CLEAR = [(0, 0), (1, 1), (0, 1), (1, 1), (0, 0)]  # p = 0, 1, 0.5, 1, 0
@@ -680,8 +682,14 @@ def test_data_judge_and_vote_sentences():
     data = _judged(CLEAR)
     run = SimpleNamespace(checkpoints=[0, 1, 2], model_name="clipalign-tiny")
     assert step_page.data_sentences(run, {"distance": "cosine"}, data) == [
-        "3 checkpoints of clipalign-tiny; the embedded set (split test, protocol all): 5 triplets in subsets "
-        "photo (2), world (3); distance: cosine"]
+        "3 checkpoints of clipalign-tiny; the embedded set: 5 triplets in subsets photo (2), world (3); "
+        "distance: cosine"]
+    # a split and a protocol only where the loader read them (NIGHTS both, BAPPS its split)
+    nights = _judged(CLEAR, name="nights", panel=(), protocol="votes6", split="test")
+    assert step_page.data_sentences(run, {"distance": "cosine"}, nights)[0].startswith(
+        "3 checkpoints of clipalign-tiny; dataset NIGHTS (split test, protocol votes6): 5 triplets")
+    bapps = _judged(CLEAR, name="bapps", panel=(), split="val")
+    assert "dataset BAPPS (split val): 5 triplets" in step_page.data_sentences(run, {"distance": "cosine"}, bapps)[0]
     # pairwise agreement (1 + 1 + 0 + 1 + 1) / 5; unanimous on 4 of 5; ceiling mean(max(p, 1 − p)) = 4.5 / 5
     assert step_page.judge_sentences(data) == [
         "judges: a two-metric panel",

@@ -58,7 +58,9 @@ class TwoAFCData:
     triplets: pd.DataFrame
     name: str
     ground_truth: str  # who judged, in words
-    protocol: str = "all"
+    # the choices the loader read, for a set that offers them (None: the embedded set has one split and every
+    # triplet; BAPPS keeps every triplet): what the page says the set is
+    protocol: str | None = None
     split: str | None = None
     panel: tuple[str, ...] = field(default_factory=tuple)  # embedded: the metrics that vote
 
@@ -139,7 +141,7 @@ def embedded_set(*, protocol: str, split: str | None, image_size: int | None, se
                     f"p = the fraction of panel members judging p1 closer to the reference")
     return TwoAFCData(ArrayImages(built.ref, "two_afc_embedded_ref"), ArrayImages(built.p0, "two_afc_embedded_p0"),
                       ArrayImages(built.p1, "two_afc_embedded_p1"), built.triplets, "embedded", ground_truth,
-                      "all", "test", built.panel)
+                      panel=built.panel)
 
 
 @register_dataset("similarity", "bapps")
@@ -148,7 +150,7 @@ def bapps_set(*, root, protocol: str, split: str | None, image_size: int | None,
     _check_options("bapps", protocol, split)
     split = split or "val"
     table = open_root("similarity", "bapps", root, lambda r: load_bapps(r, split), ROOT_HINTS["bapps"])
-    return _file_set("bapps", table, protocol, split, image_size, resize)
+    return _file_set("bapps", table, None, split, image_size, resize)
 
 
 @register_dataset("similarity", "nights")
@@ -159,7 +161,7 @@ def nights_set(*, root, protocol: str, split: str | None, image_size: int | None
     return _file_set("nights", table, protocol, split, image_size, resize)
 
 
-def _file_set(dataset: str, table: pd.DataFrame, protocol: str, split: str, image_size: int | None,
+def _file_set(dataset: str, table: pd.DataFrame, protocol: str | None, split: str, image_size: int | None,
               resize: str) -> TwoAFCData:
     """A real set's triplets as images of ``image_size`` px (default 224), met by ``resize``."""
     size = image_size or DEFAULT_FILE_IMAGE_SIZE

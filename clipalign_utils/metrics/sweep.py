@@ -124,10 +124,19 @@ def settings_spearman(xs, ys) -> float:
     return float(pd.Series(xs).corr(pd.Series(ys), method="spearman"))
 
 
+def shown(measure: str, value: float) -> str:
+    """A summary measure's value as the page's tables show it: 3 decimals ("0.000", not "0.000198" beside a
+    table's 0.000), an epoch as the book writes one ("0.75"), "undefined" for nan."""
+    if not np.isfinite(value):
+        return "undefined"
+    return f"{value:g}" if measure.endswith("_epoch") else f"{value:.3f}"
+
+
 def factor_effects(summary: pd.DataFrame, factor: str, measures=None) -> pd.DataFrame:
     """How each measure moves as ``factor`` goes up, over the settings in ``summary`` (a column ``factor``
     holds each setting's value). Columns: factor, measure, values (low to high), measured (the measure at
-    those values), direction (``direction``), spearman (nan under 3 settings), n_settings."""
+    those values, :func:`shown`), direction (``direction``, of the values as shown), spearman (nan under 3
+    settings), n_settings."""
     measures = list(measures or SUMMARY_MEASURES)
     table = summary.assign(_x=numeric_values(summary[factor])).sort_values("_x", kind="stable")
     rows = []
@@ -137,8 +146,11 @@ def factor_effects(summary: pd.DataFrame, factor: str, measures=None) -> pd.Data
         rho = settings_spearman(xs[keep], ys[keep])
         rows.append({"factor": factor, "measure": measure,
                      "values": " → ".join(map(str, table[factor])),
-                     "measured": " → ".join(f"{y:.3g}" if np.isfinite(y) else "undefined" for y in ys),
-                     "direction": direction(xs, ys), "spearman": rho, "n_settings": int(keep.sum())})
+                     "measured": " → ".join(shown(measure, y) for y in ys),
+                     # the direction of the values shown: a difference below their precision (0.000198 → 0 →
+                     # 0.0208 shown as 0.000 → 0.000 → 0.021) read "not monotone" beside them
+                     "direction": direction(xs, ys if measure.endswith("_epoch") else np.round(ys, 3)),
+                     "spearman": rho, "n_settings": int(keep.sum())})
     return pd.DataFrame(rows)
 
 

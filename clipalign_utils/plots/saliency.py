@@ -69,6 +69,12 @@ def saliency_maps_grid(images: np.ndarray, densities: Sequence[np.ndarray], maps
     return fig
 
 
+def region_set_name(name: str) -> str:
+    """A region table's set as the figure titles it and the page's sentences name it ("saliency_cue_conflict"
+    → "cue conflict")."""
+    return name.replace("saliency_", "").replace("_", " ")
+
+
 def region_share_vs_epoch(summary: pd.DataFrame, regions: Sequence[str] = ("contour", "interior"), log_x: bool = True):
     """Share of saliency on the silhouette's contour and interior per checkpoint (one panel per set),
     each against its share of the area (dotted: what a uniform map would give)."""
@@ -80,7 +86,7 @@ def region_share_vs_epoch(summary: pd.DataFrame, regions: Sequence[str] = ("cont
             ax.plot(rows["epoch"], rows["share"], marker="o", color=f"C{k}", label=region)
             ax.fill_between(rows["epoch"], rows["share_lo"], rows["share_hi"], color=f"C{k}", alpha=0.2)
             ax.axhline(rows["area"].mean(), color=f"C{k}", ls=":", lw=1)
-        ax.set_title(name.replace("saliency_", "").replace("_", " "))
+        ax.set_title(region_set_name(name))
         ax.set_ylabel("share of saliency")
         epoch_axis(ax, summary["epoch"], log_x=log_x)
     axes[0, 0].legend(fontsize=8)

@@ -10,7 +10,7 @@ from ...data.registry import dataset_phrase, display_name
 from ...metrics import saliency as metrics
 from ...metrics.iqa import peak_summary
 from ...metrics.peak import EARLY_FRACTION
-from ...plots.saliency import saliency_maps_grid
+from ...plots.saliency import region_set_name, saliency_maps_grid
 from ...prose import early_peak_test_sentences, plural
 
 from . import BASELINES, HEADLINE
@@ -115,7 +115,7 @@ def region_sentences(tables: dict[str, pd.DataFrame]) -> list[str]:
     lines = []
     for name, rows in regions[regions["region"].isin(["contour", "interior"])].groupby("set", sort=False):
         ends = rows.sort_values("epoch", kind="stable").groupby("region", sort=False)
-        lines.append(f"{name}: " + "; ".join(
+        lines.append(f"{region_set_name(name)}: " + "; ".join(
             f"{region} share {g['share'].iloc[0]:.3f} → {g['share'].iloc[-1]:.3f} "
             f"[{g['share_lo'].iloc[-1]:.3f}, {g['share_hi'].iloc[-1]:.3f}] (area {g['area'].mean():.3f})"
             for region, g in ends))

@@ -84,11 +84,17 @@ def predictions(tables: dict[str, pd.DataFrame], checkpoint: str) -> np.ndarray:
 
 # --- the human reference -----------------------------------------------------------------------
 
+def every_at_chance(shape_bias: pd.DataFrame) -> bool:
+    """Whether every checkpoint decides for a cue at chance (``shape_at_chance``): no shift to read then."""
+    return len(texture_then_shape(shape_bias)["left_out"]) == len(shape_bias)
+
+
 def _early_and_last(shape_bias: pd.DataFrame) -> tuple[pd.Series, pd.Series]:
     """The texture-phase checkpoint's row and the last checkpoint's, of those above chance where the table says
-    (``texture_then_shape``)."""
+    (``texture_then_shape``); the first and the last when every checkpoint is at chance."""
     shift = texture_then_shape(shape_bias)
-    return shift["texture_phase"], shift["last"]
+    # the lowest shape bias of guessing is no texture phase: nothing picks a checkpoint but its place
+    return (shift["first"] if every_at_chance(shape_bias) else shift["texture_phase"]), shift["last"]
 
 
 # --- per class ---------------------------------------------------------------------------------

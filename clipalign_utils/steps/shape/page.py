@@ -12,7 +12,7 @@ from ...metrics.tradeoff import at_chance
 from ...plots.shape_bias import cue_conflict_examples, decision_titles, per_class_panel, shape_bias_curve
 from ...prose import counted
 
-from .analysis import ShapeData, _early_and_last, conflicting, example_indices, predictions
+from .analysis import ShapeData, _early_and_last, conflicting, every_at_chance, example_indices, predictions
 
 
 def data_sentences(run: Run, data: ShapeData, params: dict | None = None) -> list[str]:
@@ -104,10 +104,17 @@ def _end_label(shape_bias: pd.DataFrame, row: pd.Series, end: str) -> str:
     return f"{end} checkpoint" + ("" if row["epoch"] == extreme else " above chance")
 
 
+NO_SHIFT = ("texture-then-shape shift: none to read (every checkpoint is at chance on the cue-conflict images; "
+            "their shape biases describe guessing)")
+
+
 def shift_sentences(shape_bias: pd.DataFrame) -> list[str]:
     """The first checkpoint, the texture phase (lowest shape bias before the last checkpoint) and the
     last one (of those above chance where the table says), the three conditions of ``texture_then_shape``
-    and the verdict, and the last checkpoint against the human reference."""
+    and the verdict, and the last checkpoint against the human reference; only :data:`NO_SHIFT` when every
+    checkpoint is at chance."""
+    if every_at_chance(shape_bias):
+        return [NO_SHIFT]
     shift = texture_then_shape(shape_bias)
     first, early, last = shift["first"], shift["texture_phase"], shift["last"]
     last_label = _end_label(shape_bias, last, "last")
@@ -119,8 +126,6 @@ def shift_sentences(shape_bias: pd.DataFrame) -> list[str]:
         f"{last_label} (epoch {last['epoch']:g}): shape bias {last['shape_bias']:.3f} "
         f"[{last['lo']:.3f}, {last['hi']:.3f}]{_decisions(last)}",
     ]
-    if len(shift["left_out"]) == len(shape_bias):
-        return lines + ["texture-then-shape shift shows: no (every checkpoint is at chance on the cue-conflict images)"]
     return lines + [
         f"the lowest {'leans' if shift['texture_phase_leans_texture'] else 'does not lean'} towards texture (below 0.5); "
         f"the last {'leans' if shift['last_leans_shape'] else 'does not lean'} towards shape (above 0.5); their "
@@ -132,15 +137,17 @@ def shift_sentences(shape_bias: pd.DataFrame) -> list[str]:
 
 
 def fraction_sentences(shape_bias: pd.DataFrame) -> list[str]:
-    """Shape, texture and neither fractions of the first, texture-phase and last checkpoints (each once)."""
-    shift = texture_then_shape(shape_bias)
-    rows = {row.name: row for row in (shift["first"], shift["texture_phase"], shift["last"])}
+    """Shape, texture and neither fractions of the first, texture-phase and last checkpoints (each once; no
+    texture phase when every checkpoint is at chance, as the per-class figure)."""
+    first = texture_then_shape(shape_bias)["first"]
+    rows = {row.name: row for row in (first, *_early_and_last(shape_bias))}
     return [f"epoch {row['epoch']:g}: shape {row['shape_fraction']:.3f}, texture {row['texture_fraction']:.3f}, "
             f"neither {row['neither_fraction']:.3f}" for row in rows.values()]
 
 
 def per_class_figure(data: ShapeData, tables: dict[str, pd.DataFrame]):
-    """The per-class panel of the texture-phase checkpoint and the last one, with the human reference."""
+    """The per-class panel of the texture-phase checkpoint and the last one (the first and the last, hollow,
+    when every checkpoint is at chance), with the human reference."""
     shape_bias = tables["shape_bias"]
     early, last = _early_and_last(shape_bias)
     panel_checkpoints = list(dict.fromkeys([early["checkpoint"], last["checkpoint"]]))
@@ -151,8 +158,13 @@ def per_class_figure(data: ShapeData, tables: dict[str, pd.DataFrame]):
 
 
 def per_class_sentences(tables: dict[str, pd.DataFrame]) -> list[str]:
-    """How many classes the last checkpoint (above chance) classifies by shape more often than by texture."""
-    _, last = _early_and_last(tables["shape_bias"])
+    """How many classes the last checkpoint (above chance) classifies by shape more often than by texture; that
+    the figure's checkpoints are at chance (the first and the last) when every checkpoint is."""
+    first, last = _early_and_last(tables["shape_bias"])
+    if every_at_chance(tables["shape_bias"]):
+        return [f"every checkpoint is at chance on the cue-conflict images: the figure shows the first and the last "
+                f"(epoch {first['epoch']:g} and {last['epoch']:g}), no texture phase, and their classes' shape "
+                "biases describe guessing"]
     per_class = tables["shape_bias_per_class"]
     final_classes = per_class[per_class["checkpoint"] == last["checkpoint"]]
     label = _end_label(tables["shape_bias"], last, "last")

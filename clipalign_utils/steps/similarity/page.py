@@ -18,11 +18,13 @@ from .analysis import against_panel, ceiling, example_checkpoints, example_tripl
 
 
 def data_sentences(run: Run, params: dict, data: TwoAFCData) -> list[str]:
-    """What the page evaluates: the run's checkpoints, the set, its subsets and the distance."""
+    """What the page evaluates: the run's checkpoints, the set (with the split and protocol it was read with, where
+    it has them), its subsets and the distance."""
     subsets = data.triplets["subset"].value_counts().sort_index().items()
-    return [f"{len(run.checkpoints)} checkpoints of {run.model_name}; {dataset_phrase(data.name)} "
-            f"(split {data.split}, "
-            f"protocol {data.protocol}): {len(data)} triplets in subsets "
+    chosen = ", ".join(f"{option} {value}" for option, value in (("split", data.split), ("protocol", data.protocol))
+                       if value is not None)
+    return [f"{len(run.checkpoints)} checkpoints of {run.model_name}; {dataset_phrase(data.name)}"
+            + (f" ({chosen})" if chosen else "") + f": {len(data)} triplets in subsets "
             + ", ".join(f"{name} ({count})" for name, count in subsets) + f"; distance: {params['distance']}"]
 
 
