@@ -135,6 +135,30 @@ def test_the_plane_and_the_relations_draw_at_chance_checkpoints_hollow():
     plt.close(fig)
 
 
+def test_a_legend_names_only_the_marks_its_panel_draws_where_nearly_every_checkpoint_is_at_chance():
+    """An audit of a smoke book (every checkpoint at chance on the cue-conflict images, all but the last on clean
+    images too, their drops undefined): the relations named a filled point where every point was hollow, and a
+    hollow one where each at-chance drop is NaN; the shape-bias curve named a band and a line, neither drawn; the
+    plane named a Pareto front of one checkpoint, which draws no line."""
+    means = _means().assign(at_chance=[True, True, True, False], shape_at_chance=True,
+                            noise_drop=[np.nan, np.nan, np.nan, 0.0])
+    relations = pd.DataFrame({"scale": "tiny", "x": ["iqa_srcc", "iqa_srcc", "texture_bias"],
+                              "y": ["texture_bias", "noise_drop", "noise_drop"], "spearman": np.nan,
+                              "p_value": np.nan, "n": [0, 1, 0]})
+    fig = tradeoff.relation_panels(means, relations)
+    assert [_legend(ax) for ax in fig.axes] == [["tiny: at chance (left out)"], ["tiny"],
+                                                ["tiny: at chance (left out)"]]
+    plt.close(fig)
+    table = pd.DataFrame({"epoch": [0.0, 1.0], "shape_bias": [0.5, 0.45], "lo": [0.3, 0.3], "hi": [0.7, 0.6],
+                          "shape_at_chance": True})
+    fig = shape_bias.shape_bias_curve(table)
+    assert _figure_legend(fig) == ["at chance on the cue-conflict images (left out)", "no preference"]
+    plt.close(fig)
+    fig = tradeoff.alignment_robustness_plane(means, np.array([False, False, False, True]), {"tiny": 3})
+    assert _legend(fig.axes[0]) == ["3 checkpoints at chance: no drop, not drawn", "selected: epoch_5"]
+    plt.close(fig)
+
+
 def test_the_summary_figure_keeps_at_chance_checkpoints_off_the_classification_lines():
     means = _means()
     for column in ("iqa_srcc", "shape_bias", "noise_drop"):
@@ -693,10 +717,15 @@ def test_a_streamed_runs_saved_figure_reads_samples_seen_in_billions_above_its_e
     plt.close(fig)
 
 
-def test_the_family_figure_labels_each_of_a_few_epochs_as_the_other_curve_figures_do():
+@pytest.mark.parametrize("epochs, labelled", [
+    ([0.0, 0.25, 0.5, 0.75, 1.0, 2.0], ["0", "0.25", "0.5", "0.75", "1", "2"]),
+    (DEFAULT_RUN_EPOCHS, ["0", "0.12", "0.25", "0.5", "1", "2", "3", "4", "5"])], ids=["six epochs", "default run"])
+def test_the_family_figure_labels_each_of_six_epochs_and_thins_a_default_runs_ten_as_the_other_curve_figures_do(
+        epochs, labelled):
+    """Six epochs up to 2 each get a label; a default run's ten lose 0.75's, which would touch 1's (its tick stays,
+    minor), as on the other curve figures: all ten would need a 17 in figure or an 8 pt tick font."""
     from clipalign_utils.plots.families import family_curves
 
-    epochs = [0.0, 0.25, 0.5, 0.75, 1.0, 2.0]
     marked = pd.DataFrame({"distortion": np.repeat(["contrast_change", "gaussian_blur"], len(epochs)),
                            "epoch": epochs * 2, "srcc": np.linspace(-0.5, 0.5, 2 * len(epochs)),
                            "seen_in_training": False})
@@ -705,7 +734,8 @@ def test_the_family_figure_labels_each_of_a_few_epochs_as_the_other_curve_figure
     fig = family_curves(marked, within)
     fig.canvas.draw()
     for ax in fig.axes[:2]:
-        assert [t.get_text() for t in ax.get_xticklabels() if t.get_text()] == ["0", "0.25", "0.5", "0.75", "1", "2"]
+        assert [t.get_text() for t in ax.get_xticklabels() if t.get_text()] == labelled
+        assert set(epochs) <= {*ax.get_xticks(), *ax.xaxis.get_minorticklocs()}  # every epoch keeps a tick
     plt.close(fig)
 
 
@@ -796,6 +826,26 @@ def test_the_log_distance_axis_spans_the_points_not_zero():
     fig = iqa.distance_quality_scatter(pairs, ["a"], ["last"])
     low, high = fig.axes[0].get_ylim()
     assert 4.5 < low < 5.0 and 6.0 < high < 6.5
+    plt.close(fig)
+
+
+def test_the_distance_axis_says_its_scale_and_is_plainly_log_where_every_distance_is_positive():
+    """An audit: the axis was symlog, linear below the 10th percentile of the distances, with decade ticks alone
+    and nothing saying so (a "10⁻²" label sat in its linear part)."""
+    distances = np.geomspace(0.005, 5.0, 20)
+    pairs = pd.DataFrame({"checkpoint": np.repeat(["a", "b"], 20), "distortion": "blur",
+                          "quality": np.tile(np.linspace(0, 1, 20), 2), "model_distance": np.tile(distances, 2)})
+    fig = iqa.distance_quality_scatter(pairs, ["a", "b"], ["peak", "last"], distance_label="euclidean distance")
+    assert [ax.get_yscale() for ax in fig.axes] == ["log", "log"]
+    assert fig.axes[0].get_ylabel() == "euclidean distance (log scale)"
+    plt.close(fig)
+    # a distance of 0 has no place on a log axis: symlog, its linear stretch the same on both panels and named
+    pairs.loc[0, "model_distance"] = 0.0
+    fig = iqa.distance_quality_scatter(pairs, ["a", "b"], ["peak", "last"], distance_label="euclidean distance")
+    linthresh = float(np.quantile(pairs["model_distance"][pairs["model_distance"] > 0], 0.1))
+    assert [ax.yaxis.get_transform().linthresh for ax in fig.axes[:2]] == pytest.approx([linthresh] * 2)
+    assert fig.axes[0].get_ylabel() == f"euclidean distance\n(log scale; linear below {linthresh:.2g})"
+    assert len(fig.axes[0].yaxis.get_minorticklocs()) > 0  # lines between the decades, as on a log axis
     plt.close(fig)
 
 

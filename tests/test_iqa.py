@@ -371,7 +371,8 @@ def test_distance_sentences_and_scatter_figure(tid2013_data):
         "last checkpoint, median euclidean distance by level: level 1: 0.6000, level 2: 6.0000"]
     axes = iqa_page.scatter_figure(tables, tid2013_data, params).axes
     assert [ax.get_title() for ax in axes] == ["peak, epoch 1: SRCC 0.600", "last, epoch 2: SRCC 0.400"]
-    assert axes[0].get_xlabel() == "quality (TID2013; higher = better)" and axes[0].get_ylabel() == "euclidean distance"
+    assert axes[0].get_xlabel() == "quality (TID2013; higher = better)"
+    assert axes[0].get_ylabel() == "euclidean distance (log scale)"  # every distance positive: a plain log axis
     rising = _tables(overall={0: (0.2, 0.1, 0.3), 1: (0.3, 0.2, 0.4), 2: (0.5, 0.4, 0.6)})
     assert [ax.get_title() for ax in iqa_page.scatter_figure(rising, tid2013_data, params).axes] == [
         "peak = last, epoch 2: SRCC 0.500"]

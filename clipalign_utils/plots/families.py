@@ -20,7 +20,9 @@ def family_curves(marked: pd.DataFrame, within: pd.DataFrame, log_x: bool = True
     every family is seen, or every one unseen (``seen_in_training`` of ``marked``), the mean over all families is
     that group's, drawn once. ``seen_known`` False (a run trained elsewhere: its training data unknown): every
     family in one colour, and the mean over all families alone."""
-    # 13.5 wide: a panel needs 5.4 in to label each of a few epochs at the theme's tick font (at 12, 0.75 went)
+    # 13.5 wide: a panel needs 5.4 in to label each of six epochs up to 2 at the theme's tick font (at 12, 0.75
+    # went); a default run's ten lose 0.75 (epoch_axis thins labels that would touch): all ten needed 17 in,
+    # which shrinks every label on the page, or an 8 pt tick font, unlike the other curve figures
     fig, (left, right) = plt.subplots(1, 2, figsize=(13.5, 4.2), sharey=True)
     families = marked[marked["distortion"] != "all"]
     labels = []

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Sequence
 
+import matplotlib.ticker
 import numpy as np
 import pandas as pd
 import seaborn as sns
@@ -84,21 +85,36 @@ def distance_quality_scatter(pairs: pd.DataFrame, checkpoints: Sequence[str], la
     """One panel per checkpoint: model distance (y) against quality (x), coloured by distortion.
 
     ``pairs``: iqa_pairs.csv rows (checkpoint, distortion, quality, model_distance). An aligned
-    model puts the best-quality pairs (right) at the smallest distances (bottom). ``log_y``: a
-    symlog y axis (linear below the 10th percentile of positive distances), since most distorted
-    images sit very close to their reference and a few far away.
+    model puts the best-quality pairs (right) at the smallest distances (bottom). ``log_y``: a log
+    y axis, since most distorted images sit very close to their reference and a few far away; where a
+    distance is 0, a symlog one, linear below the 10th percentile of the shown positive distances (the
+    same on every panel). The axis label says which.
     """
     hue_order = sorted(pairs["distortion"].unique())
     palette = dict(zip(hue_order, sns.color_palette("tab10" if len(hue_order) <= 10 else "husl", len(hue_order))))
     fig, axes = plt.subplots(1, len(checkpoints), figsize=(4.2 * len(checkpoints) + 2.2, 3.8), squeeze=False)
+    distances = pairs.loc[pairs["checkpoint"].isin(checkpoints), "model_distance"]
+    positive = distances[distances > 0]
+    if log_y and len(positive) == len(distances):
+        scale, distance_label = dict(value="log"), f"{distance_label} (log scale)"
+    elif log_y and len(positive):
+        linthresh = float(np.quantile(positive, 0.1))
+        scale = dict(value="symlog", linthresh=linthresh)
+        distance_label = f"{distance_label}\n(log scale; linear below {linthresh:.2g})"
+    else:
+        scale = None
     for k, (ax, checkpoint, label) in enumerate(zip(axes.flat, checkpoints, labels)):
         rows = pairs[pairs["checkpoint"] == checkpoint]
         sns.scatterplot(rows, x="quality", y="model_distance", hue="distortion", hue_order=hue_order,
                         palette=palette, s=18, alpha=0.8, edgecolor="none", ax=ax, legend=k == len(checkpoints) - 1)
-        positive = rows["model_distance"][rows["model_distance"] > 0]
-        if log_y and len(positive):
-            ax.set_yscale("symlog", linthresh=float(np.quantile(positive, 0.1)))
+        if scale is not None and len(rows):
+            ax.set_yscale(**scale)
+            if scale["value"] == "symlog":  # matplotlib's symlog places no minor ticks of its own
+                ax.yaxis.set_minor_locator(matplotlib.ticker.SymmetricalLogLocator(
+                    ax.yaxis.get_transform(), subs=np.arange(2, 10)))
             _fit_y_to_points(ax, rows["model_distance"])
+            # the decades alone were too few to read a distance by: a fainter line at each of their multiples
+            ax.grid(True, which="minor", axis="y", lw=0.5, alpha=0.5)
         title = label if scores is None else f"{label}: SRCC {scores[k]:.3f}"
         ax.set(title=title, xlabel=quality_label, ylabel=distance_label if k == 0 else "")
     last = axes.flat[len(checkpoints) - 1]

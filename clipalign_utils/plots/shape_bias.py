@@ -31,9 +31,10 @@ def shape_bias_curve(table: pd.DataFrame, human_reference: float | None = None,
     chance = at_chance(table, "shape_bias")
     fig, ax = plt.subplots(figsize=(6.4, 3.6))
     above = table[~chance]
-    ax.fill_between(above["epoch"], above["lo"], above["hi"], alpha=0.25, color=LAST_COLOUR, lw=0,
-                    label="95 % bootstrap CI")
-    ax.plot(above["epoch"], above["shape_bias"], "o-", color=LAST_COLOUR, ms=4, label="model")
+    if len(above):  # every checkpoint at chance: no curve, and no legend entry for one
+        ax.fill_between(above["epoch"], above["lo"], above["hi"], alpha=0.25, color=LAST_COLOUR, lw=0,
+                        label="95 % bootstrap CI")
+        ax.plot(above["epoch"], above["shape_bias"], "o-", color=LAST_COLOUR, ms=4, label="model")
     if chance.any():
         ax.scatter(table.loc[chance, "epoch"], table.loc[chance, "shape_bias"], s=22, facecolors="none",
                    edgecolors=LAST_COLOUR, lw=1.2, zorder=3, label="at chance on the cue-conflict images (left out)")

@@ -66,13 +66,16 @@ def _draw_plane(fig, ax, table: pd.DataFrame, on_front: np.ndarray, selected=Non
         ax.plot([], [], ls="none", label=f"{counted(undefined, 'checkpoint')} at chance: "
                                          "no drop, not drawn")
     front = table[on_front].sort_values("iqa_srcc")
-    ax.plot(front["iqa_srcc"], 1 - front["noise_drop"], color="crimson", lw=1.5, label="Pareto front", zorder=2)
+    # a front of one checkpoint draws no line: no legend entry for it (the page's sentence names it)
+    ax.plot(front["iqa_srcc"], 1 - front["noise_drop"], color="crimson", lw=1.5, zorder=2,
+            label="Pareto front" if len(front) > 1 else "_nolegend_")
     if selected is not None:
         row = table.loc[selected]
         ax.scatter([row["iqa_srcc"]], [1 - row["noise_drop"]], marker="*", s=300, facecolor="none",
                    edgecolor="black", label=f"selected: {row['checkpoint']}", zorder=4)
     ax.set(xlabel="IQA alignment (SRCC)", ylabel="robustness (1 − normalized noise drop)", title=title)
-    ax.legend(fontsize=8)
+    if ax.get_legend_handles_labels()[0]:
+        ax.legend(fontsize=8)
 
 
 def alignment_robustness_plane(means: pd.DataFrame, on_front: np.ndarray, selected: dict, by: str = "scale"):
@@ -234,15 +237,20 @@ def relation_panels(means: pd.DataFrame, relations: pd.DataFrame, by: str = "sca
         for scale in scales:
             rows = data[data[by] == scale]
             left_out = at_chance(rows, x) | at_chance(rows, y)  # a measure's own classifier at chance
-            ax.scatter(rows.loc[~left_out, x], rows.loc[~left_out, y], s=25, color=colors[scale], label=scale)
-            if left_out.any():
-                ax.scatter(rows.loc[left_out, x], rows.loc[left_out, y], s=25,
+            # a point needs both measures (an at-chance drop is undefined): a legend entry only for what is drawn
+            placed = np.isfinite(rows[[x, y]].to_numpy(dtype=float)).all(axis=1)
+            if (placed & ~left_out).any():
+                ax.scatter(rows.loc[placed & ~left_out, x], rows.loc[placed & ~left_out, y], s=25,
+                           color=colors[scale], label=scale)
+            if (placed & left_out).any():
+                ax.scatter(rows.loc[placed & left_out, x], rows.loc[placed & left_out, y], s=25,
                            **hollow(colors[scale], f"{scale}: at chance (left out)"))
             rel = relations[(relations[by] == scale) & (relations["x"] == x) & (relations["y"] == y)].iloc[0]
             titles.append(f"{scale}: ρ={rel['spearman']:.2f}, p={rel['p_value']:.3f}" if np.isfinite(rel["spearman"])
                           else f"{scale}: ρ undefined ({counted(int(rel['n']), 'checkpoint')})")
         ax.set(xlabel=MEASURE_LABELS.get(x, x), ylabel=MEASURE_LABELS.get(y, y))
         ax.set_title("\n".join(titles), fontsize=8)
-        ax.legend(fontsize=7)
+        if ax.get_legend_handles_labels()[0]:  # a panel with no point has nothing to name
+            ax.legend(fontsize=7)
     fig.tight_layout()
     return fig
