@@ -433,7 +433,7 @@ def test_the_synthesis_given_runs_elsewhere_reads_and_trains_them_not_its_output
     (out / "tiny-seed0" / "checkpoints").mkdir(parents=True)
     calls.clear()
     step_page.open_runs({"run_dir": str(out), "run_dirs": str(run), "auto_train": False})
-    assert calls == [("read", str(out)), ("record", str(out))]
+    assert calls == [("read", out), ("record", str(out))]
 
 
 def test_papermills_list_written_as_a_list_is_read_as_one():
