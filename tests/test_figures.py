@@ -1059,6 +1059,17 @@ def test_the_quality_figure_draws_a_lone_checkpoints_interval_as_an_error_bar_an
     plt.close(fig)
 
 
+def test_the_quality_figure_says_where_a_texture_bias_rests_on_fewer_seeds():
+    """A review: the drops said "k/n seeds" where their mean was over the seeds above chance alone, the texture
+    bias, a mean over the seeds above chance on the cue-conflict images, did not."""
+    means = pd.DataFrame({"setting": "a", "epoch": [0.0, 1.0, 2.0], "texture_bias": [0.6, 0.5, 0.4],
+                          "texture_bias_lo": [0.5, 0.4, 0.3], "texture_bias_hi": [0.7, 0.6, 0.5],
+                          "shape_at_chance": False, "n_shape_above_chance": [3, 1, 3], "n_seeds": 3})
+    fig = mechanism.setting_curves(means, log_x=False)
+    assert [t.get_text() for t in fig.axes[0].texts] == ["1/3 seeds"]
+    plt.close(fig)
+
+
 def test_the_quality_figure_names_at_chance_once_in_a_legend_shared_by_settings():
     # every SRCC empty: the texture-bias panel comes first; the legend lists the settings and one hollow entry
     means = pd.DataFrame({"setting": ["a", "a", "b", "b"], "epoch": [0.0, 1.0] * 2, "iqa_srcc": np.nan,

@@ -8,8 +8,9 @@ from ..metrics.tradeoff import at_chance
 from .common import epoch_axis, legend_below, plt
 from .tradeoff import group_colors, group_handles, hollow
 
-# The seeds a drop's seed mean is over (seed_means: those above chance alone; at chance a drop is undefined).
-SEEDS_OF = {"noise_drop": "n_above_chance", "chance_corrected_drop": "n_above_chance"}
+# The seeds a classification measure's seed mean is over (seed_means: those above chance for it alone).
+SEEDS_OF = {"texture_bias": "n_shape_above_chance", "noise_drop": "n_above_chance",
+            "chance_corrected_drop": "n_above_chance"}
 PANELS = [("iqa_srcc", "overall SRCC (all pairs)"), ("within_seen_srcc", "within-family SRCC, seen families"),
           ("within_unseen_srcc", "within-family SRCC, unseen families"), ("texture_bias", "texture bias"),
           ("noise_drop", "normalized noise drop"), ("chance_corrected_drop", "chance-corrected noise drop")]
@@ -21,9 +22,9 @@ def setting_curves(means: pd.DataFrame, log_x: bool = True) -> plt.Figure:
     measure's panel (texture bias, the drops) the checkpoints at chance for it (``metrics.tradeoff.at_chance``),
     which the verdicts leave out, are hollow points off the line, as the trade-off figure draws them. A checkpoint
     whose interval has none beside it to join is an error bar (a band over one point is invisible, yet set the
-    panel's limits); a drop on the line whose mean is over fewer seeds than its setting's (those above chance:
-    ``SEEDS_OF``) is labelled "k/n seeds" beside its point (a hollow point's is over fewer than half). One legend
-    under the panels names the settings (and the hollow points)."""
+    panel's limits); a classification measure on the line whose mean is over fewer seeds than its setting's (those
+    above chance for it: ``SEEDS_OF``) is labelled "k/n seeds" beside its point (a hollow point's is over fewer
+    than half). One legend under the panels names the settings (and the hollow points)."""
     panels = [(c, t) for c, t in PANELS if c in means.columns and means[c].notna().any()]
     fig, axes = plt.subplots(2, (len(panels) + 1) // 2, figsize=(5.2 * ((len(panels) + 1) // 2), 7.5), squeeze=False)
     colors = group_colors(list(dict.fromkeys(means["setting"])))
