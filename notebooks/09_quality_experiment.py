@@ -102,9 +102,9 @@ say(results.evaluation_sentence(experiment.expand_run_dirs(sources)))
 # per-family SRCCs (the IQA page's *seen and unseen damage*); in the clean world every family is
 # unseen, and a setting that saw every family has no unseen one. In the texture-bias and noise-drop
 # panels a checkpoint whose classifier is at chance for that measure is a hollow point off the line:
-# its value describes noise, and the verdicts below leave it out. A drop's mean is over the seeds above chance
-# alone: a point on the line labelled *k/n seeds* is a mean over k of the setting's n seeds, and a hollow one over
-# fewer than half. A checkpoint with no neighbour to join its band to shows its interval as an error bar.
+# its value describes noise, and the verdicts below leave it out. A texture bias's or a drop's mean is over the
+# seeds above chance for it alone: a point on the line labelled *k/n seeds* is a mean over k of the setting's n
+# seeds, and a hollow one over fewer than half. A checkpoint with no neighbour to join its band to shows its interval as an error bar.
 
 # %%
 fig = setting_curves(tables["quality_seed_means"])
