@@ -373,3 +373,16 @@ def test_the_intro_table_leaves_out_of_a_page_what_its_own_table_leaves_out(tmp_
         "run_dir": str(folder), "run_dirs": None, "seed": 0, "n_perm": 10000}, "sources": {}}}}))
     row, = [line for line in _summary(folder).splitlines() if line.startswith(f"| `{SYNTHESIS}` |")]
     assert row == f"| `{SYNTHESIS}` | `preset=default`, `n_perm=10000`; executed in 3 s |"
+
+
+def test_the_intro_table_of_a_streamed_run_holds_page_10s_row(tmp_path):
+    """A reader: `clipalign book` on a streamed trajectory stopped with "unknown step '10_real_clip'", the page of no
+    step taken for one while the introduction asked what its table leaves out."""
+    run = _run(tmp_path / "r", 0)
+    (run / "train_params.json").unlink()  # trained elsewhere: its checkpoints streamed from a source
+    (run / "source.json").write_text(json.dumps({"source": "elsewhere", "model": "RN50", "checkpoints": []}))
+    _nb(run / "notebooks" / "10_real_clip.ipynb", 2.0, run)
+    _nb(run / "notebooks" / f"{SYNTHESIS}.ipynb", 1.0, run)
+    (run / "record.json").write_text(json.dumps({"steps": {"10_real_clip": {
+        "preset": "default", "parameters": {"run_dir": str(run)}, "sources": {}}}}))
+    assert "| `10_real_clip` | `preset=default`; executed in 2 s |" in _summary(run)

@@ -104,6 +104,8 @@ def not_the_runs_parameters(run_dir: Path, step: str, resolved: record.Resolved,
     """(the parameters a page's table leaves out as not the run's, why): a step's page on ``run_dir``
     (:func:`_not_the_runs`), or the synthesis of ``runs`` (:func:`_not_the_synthesised`). The book's
     introduction leaves out the same."""
+    if runs is None and step not in registry.names():  # a page of no step (10_real_clip) shows no run's settings
+        return set(), ""
     if runs is None:
         return _not_the_runs(run_dir, step, resolved), "the preset's values, not this run's: it was trained elsewhere"
     return _not_the_synthesised(run_dir, runs, resolved, auto_train)
