@@ -386,3 +386,19 @@ def test_the_intro_table_of_a_streamed_run_holds_page_10s_row(tmp_path):
     (run / "record.json").write_text(json.dumps({"steps": {"10_real_clip": {
         "preset": "default", "parameters": {"run_dir": str(run)}, "sources": {}}}}))
     assert "| `10_real_clip` | `preset=default`; executed in 2 s |" in _summary(run)
+
+
+def test_a_dataset_folder_a_page_was_given_is_shown_by_its_name_in_the_staged_notebooks(tmp_path):
+    """A reader: the downloadable notebooks of a book on TID2013 held the absolute folder the page read
+    (iqa_root="/data/…/tid2013" in its injected cell and papermill's record), which each page's table shows as
+    …/tid2013."""
+    run = _run(tmp_path / "r", 0)
+    page = run / "notebooks" / "02_iqa_alignment.ipynb"
+    notebook = json.loads(page.read_text())
+    root = str(tmp_path / "data" / "tid2013")
+    notebook["cells"][0]["source"] += f'\niqa_root = "{root}"'
+    notebook["metadata"]["papermill"]["parameters"]["iqa_root"] = root
+    page.write_text(json.dumps(notebook))
+    _nb(run / "notebooks" / f"{SYNTHESIS}.ipynb", 1.0, run)
+    staged = (book.stage_book(run, ".book-building") / "notebooks" / "02_iqa_alignment.ipynb").read_text()
+    assert str(tmp_path) not in staged and 'iqa_root = \\"…/tid2013\\"' in staged

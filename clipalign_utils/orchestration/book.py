@@ -547,7 +547,20 @@ def _path_replacements(run_dir: Path, sources: dict[str, Path]) -> list[tuple[st
         executed_in, now = _executed_in(source), source.parent.parent.resolve()
         if executed_in and executed_in != str(now):
             pairs.append((executed_in, os.path.relpath(now, base)))
+        # a dataset's folder by its name, as each page's table of parameters shows it: the reader's copy lies
+        # elsewhere (the downloadable notebooks held the absolute folder the pages read)
+        pairs += [(root, f"…/{Path(root).name}") for root in _dataset_roots(source)]
     return path_replacements(pairs)
+
+
+def _dataset_roots(notebook: Path) -> list[str]:
+    """The absolute dataset folders (``<task>_root``) an executed page was given."""
+    try:
+        given = json.loads(notebook.read_text())["metadata"]["papermill"]["parameters"]
+    except (KeyError, TypeError, ValueError, OSError):
+        return []
+    return [value for key, value in given.items()
+            if key.endswith("_root") and isinstance(value, str) and os.path.isabs(value)]
 
 
 def _executed_in(notebook: Path) -> str | None:
