@@ -234,6 +234,29 @@ def test_the_crosses_of_undefined_drops_touch_no_defined_point():
     plt.close(fig)
 
 
+def test_no_tick_names_the_row_of_crosses_below_the_drops():
+    """A smoke sweep's crosses lay on its one tick below 0, −0.05, and read as drops of −0.05 (one setting's drop
+    of 0 at the last epoch, the other's undefined there): the row beneath the drops is no value, so no tick is
+    labelled below the lowest drawn drop."""
+    undefined = _means().assign(scale="a", at_chance=True, noise_drop=np.nan)
+    defined = _means().assign(scale="b", at_chance=[True, True, True, False], noise_drop=[np.nan] * 3 + [0.0])
+    means = pd.concat([undefined, defined], ignore_index=True)
+    for column in ("iqa_srcc", "shape_bias", "noise_drop"):
+        means[f"{column}_lo"], means[f"{column}_hi"] = means[column], means[column]
+    noise_means = pd.DataFrame({"scale": ["a"] * 4 + ["b"] * 4, "sigma": 0.0, "epoch": means["epoch"],
+                                "accuracy": 0.1, "accuracy_lo": 0.05, "accuracy_hi": 0.15})
+    fig = tradeoff.summary_figure(means, noise_means)
+    drop = fig.axes[3]
+    fig.canvas.draw()
+    crosses = np.concatenate([c.get_offsets() for c in drop.collections  # each setting's
+                              if isinstance(c, matplotlib.collections.PathCollection) and c.get_label().startswith("_")])
+    bottom, top = drop.get_ylim()
+    shown = [tick for tick in drop.get_yticks() if bottom <= tick <= top]
+    assert shown and min(shown) >= 0 > crosses[:, 1].max() and crosses[:, 1].min() > bottom
+    assert _figure_legend(fig)[-1] == "(d) below the drops: clean accuracy at chance, drop undefined"
+    plt.close(fig)
+
+
 def test_the_crosses_lie_on_0_beside_a_drop_of_0_at_another_epoch():
     """A smoke book: five crosses in a row at −0.05, the axis's one tick below 0, beside the one defined drop, 0.0
     at the last epoch, read as five drops of −0.05; nothing lies at their epochs, so they lie on 0."""

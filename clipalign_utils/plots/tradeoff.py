@@ -177,6 +177,8 @@ def summary_figure(means: pd.DataFrame, noise_means: pd.DataFrame, by: str = "sc
     epochs = np.unique(means["epoch"].to_numpy(dtype=float))
     for ax in axes:  # every run's epochs: the same range on every panel, whatever a panel lacks
         epoch_axis(ax, epochs, log_x)
+    if drew_undefined and undefined_row < 0:
+        _no_ticks_below(axes[3], _lowest_drawn(means))
     if means["n_seeds"].max() > 1:
         fig.suptitle("mean over seeds, band: 95 % t-interval over seeds (a single seed: its own intervals)",
                      fontsize=9)
@@ -195,13 +197,31 @@ def _undefined_row(means: pd.DataFrame) -> float:
     values = means["noise_drop"].to_numpy(dtype=float)
     defined = np.isfinite(values)
     undefined_at = set(means.loc[at_chance(means, "noise_drop").to_numpy() & ~defined, "epoch"])
-    drawn = means[["noise_drop", "noise_drop_lo", "noise_drop_hi"]].to_numpy(dtype=float)
-    drawn = np.append(drawn[np.isfinite(drawn)], 0.0)
+    drawn = _drawn_drops(means)
     span = drawn.max() - drawn.min()
     near_0 = np.abs(values) <= span / 50  # (span 0: exactly 0)
     if not (defined & near_0 & means["epoch"].isin(undefined_at).to_numpy()).any():
         return 0.0
     return float(drawn.min() - (span / 12 if span > 0 else 0.05))
+
+
+def _drawn_drops(means: pd.DataFrame) -> np.ndarray:
+    """(d)'s drawn values: every defined drop and interval bound, and 0."""
+    drawn = means[["noise_drop", "noise_drop_lo", "noise_drop_hi"]].to_numpy(dtype=float)
+    return np.append(drawn[np.isfinite(drawn)], 0.0)
+
+
+def _lowest_drawn(means: pd.DataFrame) -> float:
+    return float(_drawn_drops(means).min())
+
+
+def _no_ticks_below(ax, lowest: float) -> None:
+    """No tick label below ``lowest`` (the crosses' row beneath the drops is no value: a smoke sweep's crosses on
+    its one tick below 0, −0.05, read as drops of −0.05); the limits stay."""
+    bottom, top = ax.get_ylim()
+    span = top - bottom
+    ax.set_yticks([tick for tick in ax.get_yticks() if tick >= lowest - 1e-9 * max(span, 1.0)])
+    ax.set_ylim(bottom, top)
 
 
 def _legend_below(fig, axes, groups: list[tuple], styles: list[tuple], hollow: bool, crossed: bool = False,
