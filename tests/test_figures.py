@@ -870,6 +870,12 @@ def test_the_distance_axis_says_its_scale_and_is_plainly_log_where_every_distanc
     assert fig.axes[0].get_ylabel() == f"euclidean distance\n(log scale; linear below {linthresh:.2g})"
     assert len(fig.axes[0].yaxis.get_minorticklocs()) > 0  # lines between the decades, as on a log axis
     plt.close(fig)
+    # within a decade (a streamed trajectory's 0.7–1.6 read "10⁰, 9×10⁻¹, 8×10⁻¹", none above 1): linear
+    pairs["model_distance"] = np.tile(np.linspace(0.7, 1.6, 20), 2)
+    fig = iqa.distance_quality_scatter(pairs, ["a", "b"], ["peak", "last"], distance_label="euclidean distance")
+    assert [ax.get_yscale() for ax in fig.axes[:2]] == ["linear", "linear"]
+    assert fig.axes[0].get_ylabel() == "euclidean distance"
+    plt.close(fig)
 
 
 def test_the_saliency_maps_grid_draws_each_row_at_its_densitys_aspect_ratio():

@@ -86,8 +86,8 @@ def distance_quality_scatter(pairs: pd.DataFrame, checkpoints: Sequence[str], la
 
     ``pairs``: iqa_pairs.csv rows (checkpoint, distortion, quality, model_distance). An aligned
     model puts the best-quality pairs (right) at the smallest distances (bottom). ``log_y``: a log
-    y axis, since most distorted images sit very close to their reference and a few far away; where a
-    distance is 0, a symlog one, linear below the 10th percentile of the shown positive distances (the
+    y axis, since most distorted images sit very close to their reference and a few far away (a linear one where
+    the distances span less than a decade); where a distance is 0, a symlog one, linear below the 10th percentile of the shown positive distances (the
     same on every panel). The axis label says which.
     """
     hue_order = sorted(pairs["distortion"].unique())
@@ -95,6 +95,8 @@ def distance_quality_scatter(pairs: pd.DataFrame, checkpoints: Sequence[str], la
     fig, axes = plt.subplots(1, len(checkpoints), figsize=(4.2 * len(checkpoints) + 2.2, 3.8), squeeze=False)
     distances = pairs.loc[pairs["checkpoint"].isin(checkpoints), "model_distance"]
     positive = distances[distances > 0]
+    # within a decade a log axis has no decade to label (0.7–1.6 read "10⁰, 9×10⁻¹, 8×10⁻¹", none above 1)
+    log_y = log_y and not (len(positive) and positive.max() < 10 * positive.min())
     if log_y and len(positive) == len(distances):
         scale, distance_label = dict(value="log"), f"{distance_label} (log scale)"
     elif log_y and len(positive):
