@@ -86,9 +86,9 @@ def distance_quality_scatter(pairs: pd.DataFrame, checkpoints: Sequence[str], la
 
     ``pairs``: iqa_pairs.csv rows (checkpoint, distortion, quality, model_distance). An aligned
     model puts the best-quality pairs (right) at the smallest distances (bottom). ``log_y``: a log
-    y axis, since most distorted images sit very close to their reference and a few far away (a linear one where
-    the distances span less than a decade); where a distance is 0, a symlog one, linear below the 10th percentile of the shown positive distances (the
-    same on every panel). The axis label says which.
+    y axis, since most distorted images sit very close to their reference and a few far away (a linear one
+    where the distances span less than a decade); where a distance is 0, a symlog one, linear below the 10th
+    percentile of the shown positive distances (the same on every panel). The axis label says which.
     """
     hue_order = sorted(pairs["distortion"].unique())
     palette = dict(zip(hue_order, sns.color_palette("tab10" if len(hue_order) <= 10 else "husl", len(hue_order))))
