@@ -55,18 +55,31 @@ def tables_in_full() -> None:
     pd.set_option("display.max_rows", 200)
 
 
-def early_peak_test_sentences(test, what: str, items: str, early_fraction: float,
+def early_peak_test_sentences(test, what: str, item: str, early_fraction: float,
                               peak_epoch: float | None = None) -> list[str]:
     """The early window and, when it holds checkpoints, the paired early-peak test (a row of an
     ``*_peak.csv``: early_end, n_early, early_drop, lo, hi, early_peak_epoch, early_peak_value, final_epoch,
-    final_value, n_items) read against 0: ``what`` names the measure, ``items`` what was resampled.
-    ``peak_epoch``: where the whole curve peaks; an interval above 0 reads as an early peak only when that
-    lies in the early window, as the synthesis' claim judges it (page 5)."""
+    final_value, n_items and, where whole references were drawn, n_groups) read against 0: ``what`` names the
+    measure, ``item`` (singular) what was resampled. ``peak_epoch``: where the whole curve peaks; an interval
+    above 0 reads as an early peak only when that lies in the early window, as the synthesis' claim judges it
+    (page 5). A test over fewer than two resampled units has no interval (``metrics.peak``) and no verdict."""
     lines = [f"early window: 0 < epoch ≤ {significant(early_fraction)} × {test['final_epoch']:g} = "
              f"{significant(test['early_end'])} ({counted(int(test['n_early']), 'checkpoint')})"]
     if int(test["n_early"]) and not math.isfinite(float(test["early_peak_value"])):
         lines.append(f"{what} is undefined at every early checkpoint: no early-peak test")
     elif int(test["n_early"]):
+        groups = float(test.get("n_groups", float("nan")))
+        n_units, unit = (int(groups), "reference") if math.isfinite(groups) else (int(test["n_items"]), item)
+        resampled = counted(int(test["n_items"]), item) + (
+            f" (their {counted(n_units, unit)} resampled whole)" if unit != item else "")
+        said = (f"best early {what} {test['early_peak_value']:.3f} (epoch {test['early_peak_epoch']:g}) − final "
+                f"{test['final_value']:.3f} = {test['early_drop']:.3f}")
+        # a bootstrap over one unit draws it every time: no spread, so no interval to read a verdict from (a table
+        # written before metrics.peak said so holds lo = hi there)
+        if n_units < 2 or not (math.isfinite(float(test["lo"])) and math.isfinite(float(test["hi"]))):
+            why = f"one {unit}" if n_units < 2 else "too few bootstrap replicates define the drop"
+            lines.append(f"{said} over {resampled}: no interval ({why}), so no verdict on an early peak")
+            return lines
         late = (peak_epoch is not None and math.isfinite(float(peak_epoch))
                 and not 0 < float(peak_epoch) <= float(test["early_end"]))
         where = ("at the untrained model (epoch 0)" if late and float(peak_epoch) <= 0
@@ -76,9 +89,7 @@ def early_peak_test_sentences(test, what: str, items: str, early_fraction: float
                    "above 0 — an early peak and a decline" if test["lo"] > 0 else
                    "below 0 — the final checkpoint is better aligned than any early one" if test["hi"] < 0 else
                    "includes 0 — no clear early peak")
-        lines.append(f"best early {what} {test['early_peak_value']:.3f} (epoch {test['early_peak_epoch']:g}) − final "
-                     f"{test['final_value']:.3f} = {test['early_drop']:.3f}, paired 95 % interval "
-                     f"[{test['lo']:.3f}, {test['hi']:.3f}] over {int(test['n_items'])} {items}: " + verdict)
+        lines.append(f"{said}, paired 95 % interval [{test['lo']:.3f}, {test['hi']:.3f}] over {resampled}: " + verdict)
     return lines
 
 

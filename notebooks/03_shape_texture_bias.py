@@ -128,7 +128,8 @@ say(shape_page.fraction_sentences(tables["shape_bias"]))
 # %% [markdown]
 # ## Per class
 # In the manner of model-vs-human's shape-bias plot: one row per shape class, its shape bias on the
-# horizontal axis (left: texture, right: shape), for the texture-phase checkpoint and the last one;
+# horizontal axis (left: texture, right: shape), for two checkpoints: the texture-phase checkpoint and the
+# last one, or the first and the last when every checkpoint is at chance (no texture phase to show);
 # vertical lines mark each checkpoint's overall shape bias and the human reference.
 
 # %%
@@ -137,9 +138,10 @@ say(shape_page.per_class_sentences(tables))
 
 # %% [markdown]
 # ## Examples
-# Each title names the image's shape·texture and then the decisions of the texture-phase checkpoint
-# and the last one (a texture hit shows the texture's name, a shape hit the shape's class, a class in
-# parentheses matches neither cue). The images are evenly spaced through the set, not picked.
+# Each title names the image's shape·texture and then the decisions of the two checkpoints above (the
+# texture-phase checkpoint and the last one, or the first and the last when every checkpoint is at chance;
+# a texture hit shows the texture's name, a shape hit the shape's class, a class in parentheses matches
+# neither cue). The images are evenly spaced through the set, not picked.
 
 # %%
 save_figure(shape_page.examples_figure(data, tables), run.run_dir, "cue_conflict_examples")

@@ -240,6 +240,26 @@ def test_peak_sentences_on_a_hand_made_table():
                          "the final checkpoint's interval includes the peak value"]
 
 
+def test_sentences_over_one_reference_say_no_interval_and_no_verdict():
+    """A streamed trajectory over one TID2013 reference read "0.417 [0.417, 0.417]", "the final checkpoint's
+    interval excludes the peak value" and "paired 95 % interval [-0.467, -0.467] over 1 references: below 0" (an
+    audit): a bootstrap over one reference has no spread. Its table's lo = hi (written before the bootstrap said
+    so) or nan: no interval either way, and no verdict."""
+    tables = _tables()
+    tables["iqa_pairs"] = tables["iqa_pairs"].assign(reference="r0")
+    assert iqa_page.peak_sentences(tables)[1:] == [
+        "SRCC peaks at epoch 1: 0.600 (no interval: one reference)",
+        "final checkpoint (epoch 2): 0.400 (no interval: one reference)",
+        "drop from peak to final: 0.200; the peak is inside training (neither the first nor the last checkpoint)"]
+    test = {"early_end": 2 / 3, "n_early": 1, "n_references": 1, "final_epoch": 2.0, "final_srcc": 0.4,
+            "early_drop": -0.467, "early_peak_epoch": 0.5, "early_peak_srcc": -0.067}
+    for lo, hi in [(-0.467, -0.467), (np.nan, np.nan)]:
+        lines = iqa_page.early_peak_sentences({"iqa": tables["iqa"], "iqa_peak": pd.DataFrame([{**test, "lo": lo,
+                                                                                                   "hi": hi}])})
+        assert lines[1] == ("best early SRCC -0.067 (epoch 0.5) − final 0.400 = -0.467 over 1 reference: no interval "
+                            "(one reference), so no verdict on an early peak")
+
+
 def test_peak_table_and_checkpoint_table():
     peaks = iqa_step.peak_table(_tables())
     assert peaks.index.tolist() == ["srcc", "krcc", "plcc", "pearson"]
@@ -341,7 +361,8 @@ def test_family_sentences_and_figure_split_seen_from_unseen(tmp_path):
     # "none (a clean training world)" on a streamed RN50 trajectory)
     elsewhere = iqa_page.family_sentences(_tables(tmp_path / "elsewhere"), _run(tmp_path / "elsewhere"))
     assert elsewhere[0] == "families seen in training: unknown (a run trained elsewhere)"
-    assert elsewhere[1:] == lines[1:]
+    # nor which are unseen: an audit read "unseen families: peak 0.500 …" below it (the figure draws no such curve)
+    assert elsewhere[1:] == lines[2:] and not any("seen families" in line for line in elsewhere[1:])
 
 
 def test_a_streamed_runs_input_size_and_an_upscale_are_said_as_they_are(tmp_path):

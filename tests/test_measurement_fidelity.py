@@ -347,6 +347,42 @@ def test_mean_peak_test_resamples_whole_groups_where_items_share_one():
     assert alone == mean_peak_test(per_item, "value", "item", n_boot=300, seed=4)
 
 
+def test_a_bootstrap_over_one_resampling_unit_has_no_interval():
+    """A bootstrap over one unit draws it in every replicate: an audit read "paired 95 % interval [-0.467, -0.467]
+    over 1 references: below 0" and "0.417 [0.417, 0.417]" on a streamed trajectory over one TID2013 reference.
+    The statistics stand; their intervals are undefined, for the IQA, 2AFC and saliency tests and per checkpoint."""
+    from clipalign_utils.metrics.iqa import iqa_table
+    from clipalign_utils.metrics.peak import mean_peak_test
+    from clipalign_utils.metrics.stats import (bootstrap_ci, bootstrap_ci_grouped, bootstrap_mean_ci,
+                                               bootstrap_spearman_grouped)
+
+    partly, perfect = np.tile([1.0, 3.0, 2.0], 4), np.tile([1.0, 2.0, 3.0], 4)
+    pairs = _pairs({0.0: partly, 1.0: perfect, 3.0: partly}).assign(reference="a", distortion="blur")
+    test = early_peak_test(pairs, n_boot=100)
+    assert test["n_references"] == 1
+    assert test["early_drop"] == pytest.approx(1 - spearman(-partly, pairs["quality"][:12]))
+    assert np.isnan(test["lo"]) and np.isnan(test["hi"])
+    table = iqa_table(pairs[pairs["epoch"] == 1.0], distance_col="model_distance", n_boot=100)
+    assert table["srcc"].iloc[0] == pytest.approx(1.0) and table[["srcc_lo", "srcc_hi"]].isna().all(axis=None)
+    # two references: an interval again
+    two = early_peak_test(pairs.assign(reference=np.tile(np.repeat(["a", "b"], 6), 3)), n_boot=100)
+    assert np.isfinite(two["lo"]) and np.isfinite(two["hi"])
+    # the mean tests (2AFC over triplets or their references, saliency over images): one item, one group
+    per_item = pd.DataFrame([{"checkpoint": f"epoch_{e:g}", "epoch": e, "item": i, "value": v + i / 10}
+                             for e, v in [(0.0, 0.5), (1.0, 0.8), (3.0, 0.6)] for i in range(3)])
+    alone = mean_peak_test(per_item[per_item["item"] == 0], "value", "item", n_boot=100)
+    one_group = mean_peak_test(per_item, "value", "item", n_boot=100, groups={i: "r" for i in range(3)})
+    for result in (alone, one_group):
+        assert result["early_drop"] == pytest.approx(0.2) and np.isnan(result["lo"]) and np.isnan(result["hi"])
+    assert one_group["n_groups"] == 1
+    assert np.isfinite(mean_peak_test(per_item, "value", "item", n_boot=100)["lo"])  # three items
+    x, y = np.array([0.1, 0.5, 0.3, 0.9]), np.array([1.0, 2.0, 3.0, 4.0])
+    for interval in (bootstrap_ci(1, lambda rows: 0.5, n_boot=50), bootstrap_mean_ci([0.5], n_boot=50),
+                     bootstrap_ci_grouped(np.zeros(4), lambda rows: x[rows].mean(), n_boot=50),
+                     bootstrap_spearman_grouped(x, y, np.zeros(4), n_boot=50)):
+        assert np.isnan(interval).all()
+
+
 def test_early_peak_test_without_early_checkpoints_is_nan():
     result = early_peak_test(_pairs({0.0: np.tile([1.0, 2.0, 3.0], 4), 1.0: np.tile([1.0, 2.0, 3.0], 4)}), n_boot=20)
     # the window 0 < epoch ≤ 1/3 holds no checkpoint

@@ -836,9 +836,11 @@ def test_bootstrap_ci_refuses_no_replicates_and_gives_nan_for_no_rows():
     with warnings.catch_warnings():  # nan without averaging empty resamples ("Mean of empty slice")
         warnings.simplefilter("error")
         assert np.isnan(bootstrap_mean_ci([], n_boot=5)).all()
-    # one row and one replicate are legitimate: every resample is that row
-    assert bootstrap_ci(1, lambda idx: float(idx.sum()) + 5.0, n_boot=1) == (5.0, 5.0)
-    assert bootstrap_mean_ci([7.0], n_boot=1) == (7.0, 7.0)
+    # one row: every resample is that row, no spread, so no interval (an audit read "[0.417, 0.417]" as one)
+    assert np.isnan(bootstrap_ci(1, lambda idx: float(idx.sum()) + 5.0, n_boot=5)).all()
+    assert np.isnan(bootstrap_mean_ci([7.0], n_boot=5)).all()
+    # one replicate is legitimate
+    assert bootstrap_mean_ci([7.0, 7.0], n_boot=1) == (7.0, 7.0)
 
 
 def test_grouped_bootstrap_gives_nan_for_no_rows_and_refuses_2d_groups():

@@ -376,6 +376,13 @@ def test_examples_are_evenly_spaced_and_titled_with_both_decisions(embedded):
     # Both answer the texture on the first 28 of 112 images.
     assert agreement_sentences(data, tables) == ["the two checkpoints give the same answer on 25% of the "
                                                  "conflicting images"]
+    # every checkpoint at chance: the first and the last are shown, and what they share is guesses (an audit read
+    # "the two checkpoints give the same answer on 0% of the conflicting images" as data on such a page)
+    guessing = _tables(_predictions_table(embedded, last_wrong=28).replace({"checkpoint": {"epoch_0.5": "epoch_0"}}))
+    guessing["shape_bias"] = guessing["shape_bias"].assign(shape_at_chance=True)
+    assert agreement_sentences(data, guessing) == [
+        "every checkpoint is at chance on the cue-conflict images: the first and the last (epoch 0 and 4) give the "
+        "same answer on 25% of the conflicting images, which describes guessing, not a cue they share"]
 
 
 def test_data_sentences_and_measure_with_a_stub_encoder(embedded, monkeypatch, tmp_path):

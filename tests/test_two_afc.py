@@ -102,7 +102,8 @@ def test_triplets_sharing_a_reference_are_resampled_whole():
     expected = bootstrap_ci_grouped(triplets["reference"].to_numpy(), lambda rows: scores[rows].mean(), n_boot=300,
                                     seed=3)
     assert (table.loc["all", "score_lo"], table.loc["all", "score_hi"]) == pytest.approx(expected)
-    assert table.loc["b", "score_lo"] == table.loc["b", "score_hi"] == pytest.approx(0.5)  # one reference: no spread
+    # one reference: every resample is it, no spread, so no interval (not one of no width)
+    assert table.loc["b", "score"] == pytest.approx(0.5) and table.loc["b", ["score_lo", "score_hi"]].isna().all()
     alone = two_afc_table(triplets.assign(reference=range(6)), n_boot=300, seed=3).set_index("subset")
     assert (alone.loc["all", "score_lo"], alone.loc["all", "score_hi"]) == bootstrap_mean_ci(scores, n_boot=300, seed=3)
 
@@ -733,6 +734,12 @@ def test_early_peak_sentences_read_the_paired_test(tmp_path):
     grouped = pd.DataFrame([{**test, "n_groups": 15}])
     assert step_page.early_peak_sentences({"two_afc": scores, "two_afc_peak": grouped})[1].endswith(
         "over 270 triplets (their 15 references resampled whole): includes 0 — no clear early peak")
+    # all of one reference: a bootstrap over it has no spread (an audit read IQA's "[-0.467, -0.467] over 1
+    # references: below 0"), so no interval and no verdict
+    one = pd.DataFrame([{**test, "n_groups": 1, "lo": np.nan, "hi": np.nan}])
+    assert step_page.early_peak_sentences({"two_afc": scores, "two_afc_peak": one})[1].endswith(
+        "over 270 triplets (their 1 reference resampled whole): no interval (one reference), so no verdict on an "
+        "early peak")
 
 
 def test_iqa_sentences_by_hand(tmp_path):

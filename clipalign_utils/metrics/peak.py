@@ -137,10 +137,14 @@ def best_block_test(layers, values, replicates, level: float = 0.95, score: str 
 def mean_replicates(matrix: np.ndarray, labels: np.ndarray | None, n_boot: int, seed: int) -> np.ndarray:
     """(rows, n_boot) means over items (the columns of ``matrix``; undefined values left out of a row's mean),
     every row over the same resample: whole groups drawn where ``labels`` (item → group) share them, the items
-    themselves otherwise, as :func:`mean_peak_test` draws them."""
+    themselves otherwise, as :func:`mean_peak_test` draws them; all nan with fewer than two of those to draw (a
+    resample of one is that one: replicates without spread)."""
+    grouped = labels is not None and shares_groups(labels)
+    if (len(np.unique(labels)) if grouped else matrix.shape[1]) < 2:
+        return np.full((matrix.shape[0], n_boot), np.nan)
     with warnings.catch_warnings():  # a row with no defined item: nan, not a warning
         warnings.simplefilter("ignore", RuntimeWarning)
-        if labels is not None and shares_groups(labels):
+        if grouped:
             return _grouped_replicates(matrix, labels, n_boot, seed)
         draws = np.random.default_rng(seed).integers(0, matrix.shape[1], size=(n_boot, matrix.shape[1]))
         return np.stack([np.nanmean(row[draws], axis=1) for row in matrix])

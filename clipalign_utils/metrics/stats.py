@@ -54,10 +54,11 @@ def bootstrap_ci(
     seed: int = 0,
     level: float = 0.95,
 ) -> tuple[float, float]:
-    """Percentile bootstrap CI of ``statistic(row_indices)``, resampling the n_rows rows with replacement."""
+    """Percentile bootstrap CI of ``statistic(row_indices)``, resampling the n_rows rows with replacement;
+    (nan, nan) with fewer than two rows."""
     _check_resampling(n_boot, level)
     n_rows = int(n_rows)
-    if n_rows < 1:
+    if n_rows < 2:  # a resample of one row is that row: no spread, no interval
         return float("nan"), float("nan")
     rng = np.random.default_rng(seed)
     replicates = np.array([statistic(rng.integers(0, n_rows, size=n_rows)) for _ in range(int(n_boot))], dtype=float)
@@ -79,7 +80,7 @@ def bootstrap_blocked_ci(n_rows: int, statistic: Callable[[np.ndarray], np.ndarr
     and returning their k values: the same draws and interval, without a Python call per replicate."""
     _check_resampling(n_boot, level)
     n_rows = int(n_rows)
-    if n_rows < 1:
+    if n_rows < 2:  # (as bootstrap_ci's)
         return float("nan"), float("nan")
     replicates = np.concatenate([statistic(rows) for rows in resampled_rows(n_rows, n_boot, seed)])
     return percentile_interval(replicates.astype(float), level)
@@ -103,11 +104,12 @@ def bootstrap_ci_grouped(
     ``groups`` holds one group id per row (e.g. the reference image of each distorted image).
     A replicate draws as many groups as there are, with replacement, and passes the rows of
     every drawn group (repeated as often as the group was drawn) to ``statistic``. Rows of one
-    group are not independent, so resampling rows would understate the uncertainty.
+    group are not independent, so resampling rows would understate the uncertainty. (nan, nan) with fewer
+    than two groups.
     """
     _check_resampling(n_boot, level)
     group_of_row, draws = _draw_groups(groups, n_boot, seed)
-    if group_of_row.size == 0:
+    if draws.shape[1] < 2:  # a resample of one group is that group: no spread, no interval
         return float("nan"), float("nan")
     order = np.argsort(group_of_row, kind="stable")
     starts = np.searchsorted(group_of_row[order], np.arange(draws.shape[1] + 1))
@@ -183,7 +185,8 @@ def spearman_replicates_grouped(x: np.ndarray, y: np.ndarray, groups: np.ndarray
     """The n_boot grouped-bootstrap replicates of spearman(x, y) behind ``bootstrap_spearman_grouped``.
 
     The draws depend only on (groups, n_boot, seed): two calls with the same groups resample the same
-    groups in every replicate, which makes differences of their replicates a *paired* bootstrap.
+    groups in every replicate, which makes differences of their replicates a *paired* bootstrap. All nan when
+    the finite pairs hold fewer than two groups.
     """
     x = np.asarray(x, dtype=float).ravel()
     y = np.asarray(y, dtype=float).ravel()
@@ -191,7 +194,8 @@ def spearman_replicates_grouped(x: np.ndarray, y: np.ndarray, groups: np.ndarray
     if not x.size == y.size == group_of_row.size:
         raise ParameterError(f"x, y and groups must have the same length; got {x.size}, {y.size} and {group_of_row.size}.")
     finite = np.isfinite(x) & np.isfinite(y)
-    if not finite.any():
+    # a resample of one group is that group: its replicates would all be the statistic, an interval of no width
+    if np.unique(group_of_row[finite]).size < 2:
         return np.full(int(n_boot), np.nan)
     x, y, group_of_row = x[finite], y[finite], group_of_row[finite]
     n_groups = draws.shape[1]

@@ -263,7 +263,7 @@ def peak_claim(df: pd.DataFrame, peak: registry.PeakClaim, column: str, step: st
     statistic = f"{early} {label} − final {label} ({over})"
     if not (np.isfinite(ci[0]) and np.isfinite(ci[1])):
         # over seeds, a t interval needs the test on two seeds or more; one run's bootstrap has none when too few
-        # of its replicates define the drop (metrics.peak)
+        # of its replicates define the drop, or it drew fewer than two items (metrics.peak: no spread)
         why = (f"the test is on fewer than two of the {n_seeds} seeds" if n_seeds > 1 else
                "too few bootstrap replicates define the drop")
         return _verdict_row(claim, statistic, drop, NAN, INCONCLUSIVE,

@@ -40,6 +40,7 @@ OPTIONAL_TABLES = ("iqa_layers", "iqa_best_block")  # layers="all" only (io.writ
 # iqa_families columns: (column, what its sentence calls it)
 FAMILY_CURVES = [("within_seen_srcc", "seen families"), ("within_unseen_srcc", "unseen families"),
                  ("within_family_srcc", "all families"), ("overall_srcc", "all pairs (overall)")]
+SPLIT_BY_TRAINING = ("within_seen_srcc", "within_unseen_srcc")  # the curves that need what training saw
 
 
 def _distances(reference_features, distorted_features, data: IQAData, distance: str):

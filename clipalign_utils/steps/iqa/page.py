@@ -14,7 +14,7 @@ from ...plots.families import family_curves
 from ...plots.iqa import alignment_curve, distance_quality_scatter, iqa_examples
 from ...prose import best_layer_sentences, early_peak_test_sentences
 
-from .analysis import FAMILY_CURVES, overall, seen_families
+from .analysis import FAMILY_CURVES, SPLIT_BY_TRAINING, overall, seen_families
 
 
 def _embedded_references(data: IQAData) -> str:
@@ -122,22 +122,32 @@ def _peak_and_final(tables: dict[str, pd.DataFrame]) -> tuple[pd.Series, pd.Seri
     return rows[rows["epoch"] == peak["peak_epoch"]].iloc[0], rows.iloc[-1]
 
 
+def _interval(row: pd.Series, n_references: int) -> str:
+    """A checkpoint's SRCC interval as a sentence gives it; a bootstrap over one reference has none (a table
+    written before the bootstrap said so holds lo = hi there)."""
+    if n_references >= 2 and pd.notna(row["srcc_lo"]) and pd.notna(row["srcc_hi"]):
+        return f"[{row['srcc_lo']:.3f}, {row['srcc_hi']:.3f}]"
+    return "(no interval: one reference)" if n_references < 2 else "(no interval)"
+
+
 def peak_sentences(tables: dict[str, pd.DataFrame]) -> list[str]:
     """The overall SRCC at the first checkpoint, at its peak and at the last (with intervals), the drop from
-    peak to final, where the peak lies, and whether the final interval reaches the peak value."""
+    peak to final, where the peak lies, and whether the final interval reaches the peak value (where it has one)."""
     rows = overall(tables)
     peak = peak_summary(rows["epoch"], rows["srcc"])
     at_peak, final = _peak_and_final(tables)
+    n_references = tables["iqa_pairs"]["reference"].nunique()  # what the intervals resample
     where = ("inside training (neither the first nor the last checkpoint)" if peak["peak_is_interior"]
              else "at an end of training")
-    return [f"SRCC at the first checkpoint (epoch {rows['epoch'].iloc[0]:g}): {rows['srcc'].iloc[0]:.3f}",
-            f"SRCC peaks at epoch {peak['peak_epoch']:g}: {peak['peak_value']:.3f} "
-            f"[{at_peak['srcc_lo']:.3f}, {at_peak['srcc_hi']:.3f}]",
-            f"final checkpoint (epoch {peak['final_epoch']:g}): {peak['final_value']:.3f} "
-            f"[{final['srcc_lo']:.3f}, {final['srcc_hi']:.3f}]",
-            f"drop from peak to final: {peak['drop_from_peak']:.3f}; the peak is {where}",
-            f"the final checkpoint's interval {'excludes' if final['srcc_hi'] < peak['peak_value'] else 'includes'} "
-            "the peak value"]
+    lines = [f"SRCC at the first checkpoint (epoch {rows['epoch'].iloc[0]:g}): {rows['srcc'].iloc[0]:.3f}",
+             f"SRCC peaks at epoch {peak['peak_epoch']:g}: {peak['peak_value']:.3f} {_interval(at_peak, n_references)}",
+             f"final checkpoint (epoch {peak['final_epoch']:g}): {peak['final_value']:.3f} "
+             f"{_interval(final, n_references)}",
+             f"drop from peak to final: {peak['drop_from_peak']:.3f}; the peak is {where}"]
+    if n_references >= 2 and pd.notna(final["srcc_hi"]):
+        reaches = "excludes" if final["srcc_hi"] < peak["peak_value"] else "includes"
+        lines.append(f"the final checkpoint's interval {reaches} the peak value")
+    return lines
 
 
 def early_peak_sentences(tables: dict[str, pd.DataFrame]) -> list[str]:
@@ -145,7 +155,7 @@ def early_peak_sentences(tables: dict[str, pd.DataFrame]) -> list[str]:
     test = tables["iqa_peak"].iloc[0].rename({"early_peak_srcc": "early_peak_value", "final_srcc": "final_value",
                                               "n_references": "n_items"})
     rows = overall(tables)
-    return early_peak_test_sentences(test, "SRCC", "references", EARLY_FRACTION,
+    return early_peak_test_sentences(test, "SRCC", "reference", EARLY_FRACTION,
                                      peak_summary(rows["epoch"], rows["srcc"])["peak_epoch"])
 
 
@@ -183,13 +193,16 @@ def families_figure(tables: dict[str, pd.DataFrame], run: Run):
 
 def family_sentences(tables: dict[str, pd.DataFrame], run: Run) -> list[str]:
     """The families seen in training, then the peak and final value of each within-family mean and the overall
-    SRCC (those defined)."""
+    SRCC (those defined); the seen and unseen means only where what training saw is known."""
     seen = seen_families(run.run_dir)
-    if not run.layout.train_record.exists():  # trained elsewhere (book.trained_elsewhere): its data is not ours to know
+    seen_known = run.layout.train_record.exists()
+    if not seen_known:  # trained elsewhere (book.trained_elsewhere): its data is not ours to know
         lines = ["families seen in training: unknown (a run trained elsewhere)"]
     else:
         lines = [f"families seen in training: {', '.join(seen) if seen else 'none (a clean training world)'}"]
     for column, label in FAMILY_CURVES:
+        if not seen_known and column in SPLIT_BY_TRAINING:  # its split assumed no family seen: not said, as the figure
+            continue
         curve = tables["iqa_families"].dropna(subset=[column])
         if len(curve):
             top = peak_summary(curve["epoch"], curve[column])

@@ -71,7 +71,7 @@ def early_peak_sentences(tables: dict[str, pd.DataFrame]) -> list[str]:
     curve = table[(table["metric"] == test["metric"]) & ~table["checkpoint"].isin(BASELINES)]
     sign = -1.0 if test["metric"] in metrics.LOWER_IS_BETTER else 1.0
     peak_epoch = peak_summary(curve["epoch"], sign * curve["value"])["peak_epoch"]
-    return early_peak_test_sentences(test, _name(test["metric"]), "images", EARLY_FRACTION, peak_epoch)
+    return early_peak_test_sentences(test, _name(test["metric"]), "image", EARLY_FRACTION, peak_epoch)
 
 
 def curve_sentence(table: pd.DataFrame, metric: str) -> str:

@@ -178,7 +178,7 @@ def per_class_sentences(tables: dict[str, pd.DataFrame]) -> list[str]:
 
 def examples_figure(data: ShapeData, tables: dict[str, pd.DataFrame]):
     """Evenly spaced conflicting images titled with their cues and the decisions of the texture-phase
-    checkpoint and the last one."""
+    checkpoint and the last one (the first and the last when every checkpoint is at chance)."""
     early, last = _early_and_last(tables["shape_bias"])
     cue, picked = data.cue, example_indices(data)
     titles = decision_titles(cue.shape_labels[picked], cue.texture_labels[picked],
@@ -190,9 +190,14 @@ def examples_figure(data: ShapeData, tables: dict[str, pd.DataFrame]):
 
 
 def agreement_sentences(data: ShapeData, tables: dict[str, pd.DataFrame]) -> list[str]:
-    """How often the texture-phase checkpoint and the last one give the same answer."""
+    """How often the texture-phase checkpoint and the last one give the same answer; when every checkpoint is at
+    chance (the first and the last shown), that their agreement describes guessing."""
     early, last = _early_and_last(tables["shape_bias"])
     if early["checkpoint"] == last["checkpoint"]:
         return [f"one checkpoint to show ({last['checkpoint']}): the others are at chance or there is no other"]
     agree = (predictions(tables, early["checkpoint"]) == predictions(tables, last["checkpoint"]))[conflicting(data)]
+    if every_at_chance(tables["shape_bias"]):  # a guesser may name one class for every image: agreement of guesses
+        return [f"every checkpoint is at chance on the cue-conflict images: the first and the last (epoch "
+                f"{early['epoch']:g} and {last['epoch']:g}) give the same answer on {agree.mean():.0%} of the "
+                "conflicting images, which describes guessing, not a cue they share"]
     return [f"the two checkpoints give the same answer on {agree.mean():.0%} of the conflicting images"]

@@ -100,9 +100,7 @@ def early_peak_sentences(tables: dict[str, pd.DataFrame]) -> list[str]:
     """The paired early-peak test of the overall score (two_afc_peak), as page 2 reads the SRCC's."""
     scores = overall(tables)
     test = tables["two_afc_peak"].iloc[0]
-    groups = test.get("n_groups", float("nan"))
-    items = f"triplets (their {int(groups)} references resampled whole)" if pd.notna(groups) else "triplets"
-    return early_peak_test_sentences(test, "2AFC score", items, EARLY_FRACTION,
+    return early_peak_test_sentences(test, "2AFC score", "triplet", EARLY_FRACTION,
                                      peak_summary(scores["epoch"], scores["score"])["peak_epoch"])
 
 

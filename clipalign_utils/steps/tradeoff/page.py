@@ -32,12 +32,15 @@ def peak_sentences(means: pd.DataFrame) -> list[str]:
                 continue
             peak = tradeoff.rises_then_falls(curve["epoch"], curve[column], curve[f"{column}_lo"],
                                              curve[f"{column}_hi"])
+            # (an interval of nan: a bootstrap over one item, or one seed's t interval, gave none to compare)
+            compared = (f"its interval **{'lies' if peak['ci_separated'] else 'does not lie'}** above the last "
+                        "checkpoint's" if pd.notna(peak["ci_gap"]) else
+                        "the peak and the last checkpoint lack the intervals to compare")
             lines.append(
                 f"{_prefix(means, scale)}{what} peaks at epoch {peak['peak_epoch']:g} with "
                 f"{peak['peak_value']:.3f}; the last checkpoint (epoch {peak['final_epoch']:g}) has "
                 f"{peak['final_value']:.3f}. The peak **{'lies' if peak['peak_is_interior'] else 'does not lie'}** "
-                f"strictly inside the run, and its interval **{'lies' if peak['ci_separated'] else 'does not lie'}** "
-                f"above the last checkpoint's.")
+                f"strictly inside the run, and {compared}.")
     return lines
 
 
