@@ -104,7 +104,8 @@ say(results.evaluation_sentence(experiment.expand_run_dirs(sources)))
 # panels a checkpoint whose classifier is at chance for that measure is a hollow point off the line:
 # its value describes noise, and the verdicts below leave it out. A texture bias's or a drop's mean is over the
 # seeds above chance for it alone: a point on the line labelled *k/n seeds* is a mean over k of the setting's n
-# seeds, and a hollow one over fewer than half. A checkpoint with no neighbour to join its band to shows its interval as an error bar.
+# seeds, and a hollow one over fewer than half. A checkpoint with no neighbour to join its band to shows its
+# interval as an error bar.
 
 # %%
 fig = setting_curves(tables["quality_seed_means"])
