@@ -629,7 +629,7 @@ def test_tid2013_patches_keep_native_resolution(smoke_run_copy, tmp_path, monkey
     assert len(data.references) == 3 * 6 and len(data.distorted) == 27 * 6
     assert data.downsampling_note is None
     shrunk = load_iqa("tid2013", str(large), config.resolve("smoke"), image_size=8, resize="crop")
-    assert shrunk.downsampling == 8 and "shrinks the tid2013 images 8.0×" in shrunk.downsampling_note
+    assert shrunk.downsampling == 8 and "shrinks the TID2013 images 8.0×" in shrunk.downsampling_note
 
 
 def test_summary_columns_read_the_overall_row_at_the_distance_asked_for():
