@@ -827,3 +827,14 @@ def test_rerunning_train_or_on_a_folder_without_runs_is_one_line(rerun_calls, tm
     with pytest.raises(ParameterError, match=rf"^{empty} holds no runs \(<scale>-seed<k>/ folders with checkpoints\)$"):
         rerun_step(empty, "iqa", preset="smoke")
     assert rerun_calls == []
+
+
+def test_the_runs_overview_says_a_seed_no_record_gives_is_unknown():
+    """A reader: page 5's table of runs showed `seed NaN` for a streamed trajectory, and a float seed (0.0)
+    beside it for a run of clipalign's."""
+    from clipalign_utils.steps.tradeoff.analysis import runs_overview
+
+    table = pd.DataFrame({"scale": ["RN50"] * 3 + ["tiny"] * 2, "seed": [np.nan] * 3 + [0.0, 0.0]})
+    overview = runs_overview(table)
+    assert overview.to_dict("records") == [{"scale": "RN50", "seed": "unknown", "checkpoints": 3},
+                                           {"scale": "tiny", "seed": 0, "checkpoints": 2}]

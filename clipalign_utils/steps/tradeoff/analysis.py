@@ -47,8 +47,10 @@ def measure(run_dirs: list[Path], params: dict, table: pd.DataFrame | None = Non
 
 
 def runs_overview(table: pd.DataFrame) -> pd.DataFrame:
-    """One row per run: scale, seed and its number of checkpoints."""
-    return table.groupby(["scale", "seed"], sort=False, dropna=False).size().rename("checkpoints").reset_index()
+    """One row per run: scale, seed ("unknown" where its record gives none: a run trained elsewhere, shown as
+    NaN) and its number of checkpoints."""
+    overview = table.groupby(["scale", "seed"], sort=False, dropna=False).size().rename("checkpoints").reset_index()
+    return overview.assign(seed=[("unknown" if pd.isna(seed) else int(seed)) for seed in overview["seed"]])
 
 
 def means_view(means: pd.DataFrame) -> pd.DataFrame:
