@@ -561,8 +561,13 @@ def shown_parameters(step: str, values: Mapping[str, Any]) -> dict[str, Any]:
     `similarity_split=` with nothing after it), a dataset's folder by its name alone (the reader's copy lies
     elsewhere; the tables hold no absolute path either)."""
     unread = unread_parameters(step, values)
-    return {key: (f"…/{Path(str(value)).name}" if key.endswith("_root") else value)
+    return {key: (shown_folder(value) if key.endswith("_root") else value)
             for key, value in values.items() if key not in unread and value != ""}
+
+
+def shown_folder(path) -> str:
+    """A dataset's folder as the book shows it, by its name alone ("…/tid2013"): the reader's copy lies elsewhere."""
+    return f"…/{Path(str(path)).name}"
 
 
 # ------------------------------------------------------------------------ evaluation sets

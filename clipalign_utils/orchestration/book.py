@@ -196,16 +196,16 @@ def _not_the_runs_parameters(notebook: Path, name: str) -> set[str]:
     from .step_page import not_the_runs_parameters, synthesis_source
 
     folder, step = notebook.parent.parent, _step_of(name)
-    try:
-        resolved = record.entry(folder, step)
-    except ParameterError:  # an entry this version no longer resolves (an older one's): its values as recorded
+    entry = record.read(folder).get("steps", {}).get(step)
+    if not entry:
         return set()
-    if resolved is None:
+    try:
+        resolved = record.Resolved.from_json(entry)
+    except ParameterError:  # an entry this version no longer resolves (an older one's): its values as recorded
         return set()
     if step != registry.synthesis().name:
         return not_the_runs_parameters(folder, step, resolved)[0]
-    run_dirs = record.read(folder)["steps"][step]["parameters"].get("run_dirs")
-    runs, source = synthesis_source(folder, run_dirs)
+    runs, source = synthesis_source(folder, entry["parameters"].get("run_dirs"))
     return not_the_runs_parameters(source, step, resolved, runs)[0]
 
 
@@ -538,38 +538,34 @@ def toc(pages) -> dict:
 
 def _path_replacements(run_dir: Path, sources: dict[str, Path]) -> list[tuple[str, str]]:
     """(absolute path, what the book shows instead), longest first: each run directory relative to the
-    checkout (``runs/default``) or, outside it, to the run directory's parent; the checkout itself."""
+    checkout (``runs/default``) or, outside it, to the run directory's parent; the checkout itself; a dataset's
+    folder a page was given, by its name."""
+    from ..record import shown_folder
+
     base = REPO_ROOT if run_dir.is_relative_to(REPO_ROOT) else run_dir.parent
     dirs = {run_dir} | {source.parent.parent.resolve() for source in sources.values()}
     pairs = [(str(d), os.path.relpath(d, base)) for d in dirs | _local_sources(dirs)]
     # A run moved or copied since its pages were executed: they hold the folder they ran in, shown as it is now.
     for source in sources.values():
-        executed_in, now = _executed_in(source), source.parent.parent.resolve()
+        absolute = {key: value for key, value in _given(source).items()
+                    if isinstance(value, str) and os.path.isabs(value)}
+        executed_in, now = absolute.get("run_dir"), source.parent.parent.resolve()
         if executed_in and executed_in != str(now):
             pairs.append((executed_in, os.path.relpath(now, base)))
         # a dataset's folder by its name, as each page's table of parameters shows it: the reader's copy lies
         # elsewhere (the downloadable notebooks held the absolute folder the pages read)
-        pairs += [(root, f"…/{Path(root).name}") for root in _dataset_roots(source)]
+        pairs += [(root, shown_folder(root)) for key, root in absolute.items() if key.endswith("_root")]
     return path_replacements(pairs)
 
 
-def _dataset_roots(notebook: Path) -> list[str]:
-    """The absolute dataset folders (``<task>_root``) an executed page was given."""
+def _given(notebook: Path) -> dict:
+    """The parameters an executed page was given (papermill's record of them: its ``run_dir`` the folder it ran
+    in, a ``<task>_root`` a dataset's); {} where it holds none."""
     try:
         given = json.loads(notebook.read_text())["metadata"]["papermill"]["parameters"]
     except (KeyError, TypeError, ValueError, OSError):
-        return []
-    return [value for key, value in given.items()
-            if key.endswith("_root") and isinstance(value, str) and os.path.isabs(value)]
-
-
-def _executed_in(notebook: Path) -> str | None:
-    """The absolute ``run_dir`` an executed page was given (papermill's record of its parameters), or None."""
-    try:
-        given = json.loads(notebook.read_text())["metadata"]["papermill"]["parameters"].get("run_dir")
-    except (KeyError, TypeError, ValueError, OSError):
-        return None
-    return given if isinstance(given, str) and os.path.isabs(given) else None
+        return {}
+    return given if isinstance(given, dict) else {}
 
 
 def _local_sources(dirs) -> set[Path]:

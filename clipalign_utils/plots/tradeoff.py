@@ -178,7 +178,7 @@ def summary_figure(means: pd.DataFrame, noise_means: pd.DataFrame, by: str = "sc
     for ax in axes:  # every run's epochs: the same range on every panel, whatever a panel lacks
         epoch_axis(ax, epochs, log_x)
     if drew_undefined and undefined_row < 0:
-        _no_ticks_below(axes[3], _lowest_drawn(means))
+        _no_ticks_below(axes[3], _drawn_drops(means).min())
     if means["n_seeds"].max() > 1:
         fig.suptitle("mean over seeds, band: 95 % t-interval over seeds (a single seed: its own intervals)",
                      fontsize=9)
@@ -209,10 +209,6 @@ def _drawn_drops(means: pd.DataFrame) -> np.ndarray:
     """(d)'s drawn values: every defined drop and interval bound, and 0."""
     drawn = means[["noise_drop", "noise_drop_lo", "noise_drop_hi"]].to_numpy(dtype=float)
     return np.append(drawn[np.isfinite(drawn)], 0.0)
-
-
-def _lowest_drawn(means: pd.DataFrame) -> float:
-    return float(_drawn_drops(means).min())
 
 
 def _no_ticks_below(ax, lowest: float) -> None:
