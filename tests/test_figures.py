@@ -159,6 +159,20 @@ def test_a_legend_names_only_the_marks_its_panel_draws_where_nearly_every_checkp
     plt.close(fig)
 
 
+def test_a_plane_or_relation_without_a_point_says_why_it_is_empty():
+    """A streamed trajectory of random weights: every checkpoint at chance on clean images, no drop anywhere;
+    the plane and the drop's relations were blank axes that read as figures that failed to draw."""
+    means = _means().assign(at_chance=True, noise_drop=np.nan)
+    fig = tradeoff.alignment_robustness_plane(means, np.array([False] * 4), {})
+    assert [t.get_text() for t in fig.axes[0].texts] == ["no checkpoint to place:\nnone has both an SRCC and a drop"]
+    plt.close(fig)
+    relations = pd.DataFrame({"scale": "tiny", "x": ["iqa_srcc", "iqa_srcc"], "y": ["texture_bias", "noise_drop"],
+                              "spearman": [0.1, np.nan], "p_value": [0.9, np.nan], "n": [4, 0]})
+    fig = tradeoff.relation_panels(means, relations)
+    assert [[t.get_text() for t in ax.texts] for ax in fig.axes] == [[], ["no checkpoint has both measures"]]
+    plt.close(fig)
+
+
 def test_the_summary_figure_keeps_at_chance_checkpoints_off_the_classification_lines():
     means = _means()
     for column in ("iqa_srcc", "shape_bias", "noise_drop"):

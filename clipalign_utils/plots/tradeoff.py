@@ -74,8 +74,15 @@ def _draw_plane(fig, ax, table: pd.DataFrame, on_front: np.ndarray, selected=Non
         ax.scatter([row["iqa_srcc"]], [1 - row["noise_drop"]], marker="*", s=300, facecolor="none",
                    edgecolor="black", label=f"selected: {row['checkpoint']}", zorder=4)
     ax.set(xlabel="IQA alignment (SRCC)", ylabel="robustness (1 − normalized noise drop)", title=title)
+    if not np.isfinite(table[["iqa_srcc", "noise_drop"]].to_numpy(dtype=float)).all(axis=1).any():
+        _nothing_drawn(ax, "no checkpoint to place:\nnone has both an SRCC and a drop")
     if ax.get_legend_handles_labels()[0]:
         ax.legend(fontsize=8)
+
+
+def _nothing_drawn(ax, why: str) -> None:
+    """An empty panel would read as a figure that failed to draw: it says why it is empty."""
+    ax.text(0.5, 0.5, why, transform=ax.transAxes, ha="center", va="center", fontsize=8, color="grey")
 
 
 def alignment_robustness_plane(means: pd.DataFrame, on_front: np.ndarray, selected: dict, by: str = "scale"):
@@ -266,6 +273,8 @@ def relation_panels(means: pd.DataFrame, relations: pd.DataFrame, by: str = "sca
                           else f"{scale}: ρ undefined ({counted(int(rel['n']), 'checkpoint')})")
         ax.set(xlabel=MEASURE_LABELS.get(x, x), ylabel=MEASURE_LABELS.get(y, y))
         ax.set_title("\n".join(titles), fontsize=8)
+        if not ax.collections:
+            _nothing_drawn(ax, "no checkpoint has both measures")
         if ax.get_legend_handles_labels()[0]:  # a panel with no point has nothing to name
             ax.legend(fontsize=7)
     fig.tight_layout()
