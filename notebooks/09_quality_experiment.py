@@ -126,8 +126,7 @@ display(tradeoff.verdict_grid(verdicts, settings["setting"]))
 
 # %% tags=["scroll-output"]
 # every verdict with its statistic and interval (the book shows the long table in a scrolling box)
-display(verdicts[["setting", "claim", "statistic", "value", "ci_lo", "ci_hi", "p_value", "verdict",
-                  "seeds_agree"]].round(3))
+display(experiment_page.shown_verdicts(verdicts))
 
 # %% [markdown]
 # ## The predictions
@@ -139,7 +138,7 @@ display(verdicts[["setting", "claim", "statistic", "value", "ci_lo", "ci_hi", "p
 
 # %%
 predicted = tables["quality_predictions"]
-display(predicted.round(3))
+display(experiment_page.shown_predictions(predicted, settings))
 say("\n".join(experiment_page.sentences(predicted, settings)))
 
 # %% [markdown]

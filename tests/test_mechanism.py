@@ -148,6 +148,19 @@ def test_settings_are_named_by_their_world(tmp_path):
                       "clean, texture_correlation=1"]
 
 
+def test_an_experiments_sweeps_are_read_in_the_order_its_record_declares(tmp_path):
+    """The chapter's settings, its tables' and its grid's rows, follow the experiment's plan (clean and varied
+    first, the controls last), not its folders' names (heldout, partial, texture_control, variation)."""
+    (tmp_path / "experiment.json").write_text(json.dumps({"sweeps": {"variation": {}, "partial": {},
+                                                                     "heldout": {}}}))
+    for sweep in ("heldout", "partial", "variation", "extra"):
+        (tmp_path / sweep / "run" / "metrics").mkdir(parents=True)
+        (tmp_path / sweep / "run" / "train_params.json").write_text("{}")
+        (tmp_path / sweep / "run" / "metrics" / "noise.csv").write_text("")
+    assert [r.parent.name for r in experiment.expand_run_dirs([tmp_path])] == ["variation", "partial", "heldout",
+                                                                               "extra"]
+
+
 def test_experiment_plan_applies_fixed_values_and_overrides():
     from clipalign_utils.errors import ParameterError
     from clipalign_utils.orchestration.experiment import plan
@@ -365,6 +378,20 @@ def test_noise_is_seen_only_where_training_degraded_images_with_it():
     assert experiment.noise_is_seen(settings) == {"clean": False, "variation 0.6": True, "heldout": False}
 
 
+def test_the_settings_table_shows_no_families_where_training_degraded_nothing(tmp_path):
+    """A clean world's record lists every family (the preset's default), but none applies: nothing is degraded."""
+    for name, record in [("clean", {"seed": 0, "quality_variation": 0.0}),
+                         ("control", {"seed": 0, "quality_variation": 0.0, "texture_correlation": 1.0}),
+                         ("varied", {"seed": 0, "quality_variation": 0.6,
+                                     "quality_families": ["jpeg_compression", "gaussian_blur"]})]:
+        (tmp_path / name / "metrics").mkdir(parents=True)
+        (tmp_path / name / "train_params.json").write_text(json.dumps(record))
+    worlds = [experiment.world_of(tmp_path / name) for name in ("clean", "control", "varied")]
+    settings = experiment.settings_table(worlds, [experiment.setting_label(w) for w in worlds])
+    assert settings["quality_families"].tolist() == ["—", "—", "jpeg_compression, gaussian_blur"]
+    assert experiment.noise_is_seen(settings) == dict.fromkeys(settings["setting"], False)
+
+
 def test_a_correlations_interval_over_seeds_is_cut_to_its_range():
     values = pd.DataFrame({"setting": ["a"] * 3, "seed": [0, 1, 2], "value": [-1.0, -1.0, -0.9]})
     # mean −0.29/3, sd 0.1/√3: half-width t(0.975, 2)·0.1/3 ≈ 0.143 reaches below −1
@@ -502,3 +529,40 @@ def test_joint_sentence_counts_no_seeds_of_a_setting_of_one_seed():
     text = experiment_page.joint_sentence(joint, settings)
     assert "the most is 1 (*variation 0.6*: texture bias falls during training, its one seed), against" in text
     assert "1 seeds" not in text and "most seeds" not in text
+
+
+def _clean_at_chance_after(epoch: float) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """The recorded experiment's clean setting, its model at chance on the noise set's clean images after ``epoch``
+    in every seed (no drop there), and its settings row."""
+    from clipalign_utils.registry import REPO_ROOT
+
+    table = pd.read_csv(REPO_ROOT / "book" / "recorded" / "09_quality_experiment" / "folder" / "metrics"
+                        / "quality_checkpoints.csv")
+    table = table[table["setting"] == "clean"].copy()
+    late = table["epoch"] > epoch
+    table.loc[late, "at_chance"] = True
+    table.loc[late, ["noise_drop", "chance_corrected_drop"]] = np.nan
+    settings = pd.DataFrame({"setting": ["clean"], "quality_variation": [0.0], "quality_families": ["—"],
+                             "texture_correlation": [0.8], "n_seeds": [3]})
+    return table, settings
+
+
+def test_the_tables_mark_a_noise_drop_trend_without_a_value_at_chance():
+    """A model at chance on the noise set's clean images has no drop: a trend over too few drops is undefined, and
+    the verdicts' and the predictions' tables say why in its cell rather than leave NaN."""
+    from clipalign_utils.metrics import tradeoff
+
+    table, settings = _clean_at_chance_after(0.5)  # most seeds have a drop at epoch 0.5 alone
+    verdicts = tradeoff.verdicts(table, n_perm=50, by="setting")
+    shown = experiment_page.shown_verdicts(verdicts).set_index("claim")["value"]
+    n = tradeoff.seed_means(table, by=("setting", "epoch"))["epoch"].nunique()
+    assert shown["normalized noise drop falls during training"] == (
+        "undefined: noise_drop: no trend to test (1 checkpoint with a value above chance: a trend needs 3); "
+        f"{n - 1} at-chance checkpoints left out")
+    assert shown["chance-corrected noise drop falls during training"].startswith(
+        "undefined: chance_corrected_drop: no trend to test (1 checkpoint")
+    assert isinstance(shown["IQA alignment peaks early then declines"], float)  # a value keeps its number
+    predicted = experiment_page.shown_predictions(experiment.predictions(table, settings), settings)
+    drop = predicted[predicted["prediction"].str.startswith("2 ")]["mean"].tolist()
+    assert drop == ["undefined: none of its 3 seeds gives a value: too few of its checkpoints are above chance for "
+                    "the measure, or they do not vary (those at chance are left out, as in the verdicts above)"]

@@ -337,8 +337,8 @@ def test_the_experiments_table_labels_each_run_by_its_world_with_its_family_alig
     assert clean["within_unseen_srcc"].tolist() == pytest.approx(clean["within_family_srcc"].tolist())
     assert settings["setting"].tolist() == ["clean", varied["setting"].iloc[0]]
     assert settings["n_seeds"].tolist() == [2, 1] and settings["quality_variation"].tolist() == [0.0, 0.6]
-    assert settings["quality_families"].tolist() == [", ".join(experiment.DISTORTIONS),
-                                                     "gaussian_blur, jpeg_compression"]
+    # the clean world degrades nothing: its families do not apply
+    assert settings["quality_families"].tolist() == ["—", "gaussian_blur, jpeg_compression"]
     assert settings["texture_correlation"].tolist() == [0.8, 0.8]
     # the sweep folders given one by one read alike, and a folder of no finished run is refused by name
     again, _ = experiment.load([tmp_path / "clean", tmp_path / "varied"], "cosine")

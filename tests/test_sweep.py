@@ -735,3 +735,27 @@ def test_the_runs_of_a_folder_that_is_no_sweep_are_one_line(tmp_path):
     with pytest.raises(ParameterError, match=rf"^{tmp_path / 'sweep.json'} is missing: {tmp_path} is not a sweep "
                                              rf"directory \(clipalign sweep … --out {tmp_path}\), or pass run_dirs$"):
         sweep_run_dirs(tmp_path)
+
+
+def test_the_verdict_grid_reads_settings_in_the_sweeps_order_and_claims_in_the_papers():
+    """The recorded sweep's verdicts: rows as the sweep declares its runs (base, then each value in the order given,
+    epochs 12 before 24), columns as the page states the claims (the pivot sorted both by name)."""
+    from clipalign_utils.config import coerce, format_value, PRESETS
+    from clipalign_utils.steps.sweep import analysis as sweep_step
+
+    folder = REPO_ROOT / "book" / "recorded" / "06_sweep" / "folder"
+    verdicts = pd.read_csv(folder / "metrics" / "sweep_verdicts.csv")
+    sweep = json.loads((folder / "sweep.json").read_text())
+    preset = PRESETS[sweep["preset"]]
+    declared = ["=".join((k, format_value(coerce(k, v, preset[k])))) for run in sweep["runs"]
+                for k, v in run["setting"].items()]
+    order = ["base"] + declared
+    shuffled = verdicts.sample(frac=1, random_state=0)  # the grid's order is not the table's
+    grid = sweep_step.verdict_grid(shuffled, {"settings": pd.DataFrame({"setting": order})})
+    assert grid.index.tolist() == order
+    assert order.index("epochs=12") < order.index("epochs=24")
+    assert grid.columns.tolist()[:3] == ["IQA alignment peaks early then declines",
+                                         "texture bias falls during training",
+                                         "normalized noise drop falls during training"]
+    assert grid.columns.tolist() == list(dict.fromkeys(verdicts["claim"]))  # as the page's long table lists them
+    assert grid.loc["texture_correlation=0.5", "texture bias falls during training"] == "reproduced"

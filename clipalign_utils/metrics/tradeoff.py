@@ -318,8 +318,18 @@ def _why_no_partial(df: pd.DataFrame, x: str, y: str) -> str:
     return f"{(x, y)[which]} is ordered exactly {how} (Spearman ρ = {rho:.3f} with epoch)"
 
 
+COVARIES_CLAIM = "IQA alignment co-varies with texture bias and noise drop"
+
+
+def claim_order() -> list[str]:
+    """Every claim in the order :func:`verdicts` judges them, the paper's: the required steps' in step order,
+    claim 4, then the optional steps'."""
+    return ([c.claim for _, summary in registry.summaries(required=True) for c in summary.claims] + [COVARIES_CLAIM]
+            + [c.claim for _, summary in registry.summaries(required=False) for c in summary.claims])
+
+
 def _covaries_claim(df: pd.DataFrame, n_perm: int, seed: int, alpha: float) -> dict:
-    claim = "IQA alignment co-varies with texture bias and noise drop"
+    claim = COVARIES_CLAIM
     relations = pairwise_relations(df, n_perm=n_perm, seed=seed).iloc[:2]
     rho, p_value = relations["partial_spearman"], relations["partial_p"]
     positive = (rho > 0) & (p_value < alpha) & (relations["diff_spearman"] > 0)
@@ -517,8 +527,12 @@ def seed_means(df: pd.DataFrame, measures: dict | None = None, by: tuple[str, ..
 
 
 def verdict_grid(verdicts: pd.DataFrame, order, by: str = "setting") -> pd.DataFrame:
-    """``by`` × claim: the verdict, rows in ``order`` (a sweep's or an experiment's settings)."""
-    return verdicts.pivot(index=by, columns="claim", values="verdict").loc[list(order)]
+    """``by`` × claim: the verdict, rows in ``order`` (a sweep's or an experiment's settings), claims in the
+    order :func:`verdicts` lists them (:func:`claim_order`), however ``verdicts``' rows are ordered."""
+    # pivot sorts both axes by name; the claims are read in the paper's order, the settings in the sweep's
+    known, present = claim_order(), list(dict.fromkeys(verdicts["claim"]))
+    claims = [c for c in known if c in present] + [c for c in present if c not in known]
+    return verdicts.pivot(index=by, columns="claim", values="verdict").loc[list(order), claims]
 
 
 def _held_out_peak_drops(df: pd.DataFrame, groups: list[str], measures: dict) -> pd.DataFrame:

@@ -37,18 +37,26 @@ ON_CLASSIFIER = ("2 ", "3 ", "control")
 # The preset parameters the chapter's own measurement reads (``measure``; its parameters cell declares them): the
 # runs' values of these served the runs' own pages, not this one.
 PAGE_PARAMETERS = ("eval_seed", "distance", "n_perm")
+# A table's cell for a parameter that does not apply to its row (the families of a clean world).
+NOT_APPLICABLE = "—"
 
 
 def expand_run_dirs(paths: Sequence[str | Path]) -> list[Path]:
     """The finished run directories (train_params.json and metrics/noise.csv) among ``paths`` and, for a
-    path that is not one, inside it (sweep folders, a folder of sweep folders), in name order."""
+    path that is not one, inside it (sweep folders, a folder of sweep folders), in name order, an experiment's
+    sweeps in the order its experiment.json declares them (the chapter reads its settings in that order)."""
     runs = []
     for path in map(Path, paths):
         layout = RunDir(path)
         if layout.train_record.exists():
             runs += [path] if layout.table("noise").exists() else []
         elif path.is_dir():
-            runs += expand_run_dirs(sorted(d for d in path.iterdir() if d.is_dir() and d.name not in PARTS))
+            folders = sorted(d for d in path.iterdir() if d.is_dir() and d.name not in PARTS)
+            declared = path / KIND_RECORDS["experiment"]
+            if declared.exists():
+                order = list(json.loads(declared.read_text()).get("sweeps", {}))
+                folders.sort(key=lambda d: order.index(d.name) if d.name in order else len(order))  # stable
+            runs += expand_run_dirs(folders)
     return runs
 
 
@@ -92,13 +100,22 @@ def load(paths: Sequence[str | Path], distance: str | None = None) -> tuple[pd.D
         setting = setting_label(world)
         frames.append(table.merge(families, on="checkpoint", how="left").assign(
             setting=setting, seed=world["seed"], texture_bias=1 - table["shape_bias"]))
-        worlds.append({"setting": setting, **{k: v for k, v in world.items() if k != "seed"}})
-    settings = (pd.DataFrame(worlds).assign(quality_families=lambda d: d["quality_families"].map(", ".join))
-                .groupby("setting", sort=False).agg(quality_variation=("quality_variation", "first"),
-                                                     quality_families=("quality_families", "first"),
-                                                     texture_correlation=("texture_correlation", "first"),
-                                                     n_seeds=("setting", "size")).reset_index())
-    return pd.concat(frames, ignore_index=True), settings
+        worlds.append(world)
+    return pd.concat(frames, ignore_index=True), settings_table(worlds, list(map(setting_label, worlds)))
+
+
+def settings_table(worlds: Sequence[dict], labels: Sequence[str]) -> pd.DataFrame:
+    """One row per setting (``labels``, one per run's world from ``world_of``), in first-seen order: its
+    quality_variation, quality_families (NOT_APPLICABLE where nothing was degraded), texture_correlation and
+    n_seeds."""
+    worlds = pd.DataFrame(list(worlds)).assign(setting=list(labels))
+    # a clean world degrades nothing: the families its record lists (the preset's, never drawn from) do not apply
+    families = worlds["quality_families"].map(", ".join).where(worlds["quality_variation"] > 0, NOT_APPLICABLE)
+    return (worlds.assign(quality_families=families)
+            .groupby("setting", sort=False).agg(quality_variation=("quality_variation", "first"),
+                                                 quality_families=("quality_families", "first"),
+                                                 texture_correlation=("texture_correlation", "first"),
+                                                 n_seeds=("setting", "size")).reset_index())
 
 
 def fixed_differences(folder: str | Path) -> tuple[str, dict[str, tuple[str, str]]]:

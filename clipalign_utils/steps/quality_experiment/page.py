@@ -56,6 +56,32 @@ def _undefined_reason(prediction: str, n_seeds) -> str:
     return f"{none_of} gives a value"
 
 
+# The columns of the verdicts' long table the page shows.
+VERDICT_SHOWN = ["setting", "claim", "statistic", "value", "ci_lo", "ci_hi", "p_value", "verdict", "seeds_agree"]
+
+
+def shown_verdicts(verdicts: pd.DataFrame) -> pd.DataFrame:
+    """The verdicts' long table as the page shows it (VERDICT_SHOWN, 3 decimals), a statistic without a value
+    (e.g. a noise drop's trend where the model is at chance on clean images: no drop) saying why, in the words
+    of the verdict's own ``detail``."""
+    shown = verdicts[VERDICT_SHOWN].round(3)
+    undefined = verdicts["value"].isna()
+    shown["value"] = shown["value"].astype(object).where(~undefined, "undefined: " + verdicts["detail"])
+    return shown
+
+
+def shown_predictions(predictions_table: pd.DataFrame, settings: pd.DataFrame) -> pd.DataFrame:
+    """The predictions' table as the page shows it (3 decimals), a statistic without a value saying why, as the
+    sentences below it do."""
+    shown = predictions_table.round(3)
+    seeds_of = settings.set_index("setting")["n_seeds"]
+    undefined = predictions_table["mean"].isna()
+    why = ["undefined: " + _undefined_reason(r.prediction, seeds_of.get(r.setting))
+           for r in predictions_table.itertuples()]
+    shown["mean"] = shown["mean"].astype(object).where(~undefined, why)
+    return shown
+
+
 def intro_sentence(tables: dict[str, pd.DataFrame], settings: pd.DataFrame) -> str:
     """How many runs and settings the chapter compares, and the IQA distance they are read at."""
     table = tables["quality_checkpoints"]
