@@ -1177,9 +1177,36 @@ def test_the_interpolation_plane_draws_what_has_a_drop_and_counts_what_has_none(
     # one α without a drop: the others drawn and labelled, it named
     fig = interpolation.interpolation_plane(path, _interpolation_rows().assign(noise_drop=[0.4, 0.1, np.nan]), "t")
     ax = fig.axes[0]
-    assert list(_line(ax, "θ(α)").get_xdata()) == [0.3, 0.5] and [t.get_text() for t in ax.texts] == ["α=0", "α=1"]
+    # broken at α = 0.5 (nan there), not joining α = 0 and α = 1 across it
+    assert np.array_equal(_line(ax, "θ(α)").get_xdata(), [0.3, np.nan, 0.5], equal_nan=True)
+    assert [t.get_text() for t in ax.texts] == ["α=0", "α=1"]
     assert _legend(ax)[-1] == "θ(α), α = 0.5: at chance on the noise set (no drop), not drawn"
     plt.close(fig)
+
+
+def test_the_interpolation_plane_breaks_its_lines_where_a_point_is_undefined_and_says_why():
+    """An audit of page 11: θ(α)'s line joined α = 0 and α = 1 across an α without a point, and every point left
+    out was said to be at chance on the noise set, one without an SRCC too."""
+    path = pd.DataFrame({"epoch": [0.0, 1.0, 2.0, 3.0], "iqa_srcc": [np.nan, 0.4, 0.45, np.nan],
+                         "noise_drop": [0.3, np.nan, 0.2, np.nan]})
+    rows = pd.DataFrame({"alpha": [0.0, 0.25, 0.5, 0.75, 1.0], "iqa_srcc": [0.3, np.nan, 0.45, 0.4, 0.5],
+                         "noise_drop": [0.1, 0.2, np.nan, 0.3, 0.4]})
+    for with_intervals in (False, True):
+        bounds = {f"{c}_{end}": rows[c] + (0.01 if end == "hi" else -0.01)
+                  for c in ("iqa_srcc", "noise_drop") for end in ("lo", "hi")}
+        fig = interpolation.interpolation_plane(path, rows.assign(**bounds), "t", with_intervals=with_intervals)
+        ax = fig.axes[0]
+        label = "θ(α), mean ± 95 % t interval" if with_intervals else "θ(α)"
+        theta = next(line for line in ax.get_lines() if line.get_color() == "crimson" and len(line.get_xdata()))
+        assert np.array_equal(np.asarray(theta.get_xdata(), float), [0.3, np.nan, np.nan, 0.4, 0.5], equal_nan=True)
+        assert np.allclose(np.asarray(theta.get_ydata(), float), [0.9, np.nan, np.nan, 0.7, 0.6], equal_nan=True)
+        assert sorted(_legend(ax)) == sorted(["checkpoints (colour: epoch)", label,
+                                              "2 of 4 checkpoints without an IQA SRCC (undefined), not drawn",
+                                              "2 of 4 checkpoints at chance on the noise set (no drop), not drawn",
+                                              "θ(α), α = 0.25: without an IQA SRCC (undefined), not drawn",
+                                              "θ(α), α = 0.5: at chance on the noise set (no drop), not drawn"])
+        assert [t.get_text() for t in ax.texts] == ["α=0", "α=0.75", "α=1"]
+        plt.close(fig)
 
 
 def test_the_measures_against_alpha_leave_out_what_is_at_chance_and_say_what_is_undefined():
@@ -1203,8 +1230,36 @@ def test_the_measures_against_alpha_leave_out_what_is_at_chance_and_say_what_is_
     line, = shape.get_lines()
     assert list(line.get_xdata()) == [0.0, 1.0] and set(_bounds(*_bands(shape))) == {0.0, 1.0}
     assert shape.collections[-1].get_offsets().tolist() == [[0.5, 0.4]]
-    assert list(noise.get_lines()[0].get_xdata()) == [0.0, 1.0]
+    # broken at the α without a drop, not joined across it
+    assert np.array_equal(noise.get_lines()[0].get_ydata(), [0.1, np.nan, 0.4], equal_nan=True)
     assert [t.get_text() for t in noise.texts] == ["undefined at α = 0.5 (clean accuracy at chance: no drop)"]
+    plt.close(fig)
+
+
+def test_the_measures_against_alpha_break_the_trend_and_band_at_an_undefined_alpha():
+    """An audit of page 11: each trend was drawn through the defined α alone, joining its neighbours across an α
+    whose value is undefined (its band too); an at-chance α is left out and joined across, as the synthesis'
+    trends do, and drawn hollow."""
+    rows = pd.DataFrame({"alpha": [0.0, 0.25, 0.5, 0.75, 1.0], "iqa_srcc": [0.3, 0.35, np.nan, 0.4, 0.5],
+                         "iqa_srcc_lo": [0.2, 0.25, np.nan, 0.3, 0.4], "iqa_srcc_hi": [0.4, 0.45, np.nan, 0.5, 0.6],
+                         "shape_bias": [0.6, np.nan, 0.5, 0.45, 0.4], "shape_bias_lo": [0.5, np.nan, 0.4, 0.35, 0.3],
+                         "shape_bias_hi": [0.7, np.nan, 0.6, 0.55, 0.5],
+                         "shape_at_chance": [False, False, True, False, False],
+                         "noise_drop": [0.1, 0.2, 0.3, np.nan, 0.4], "at_chance": [False, False, False, True, False]})
+    fig = interpolation.measures_vs_alpha(rows, "t")
+    srcc, shape, noise = fig.axes
+    line, = srcc.get_lines()
+    assert np.array_equal(line.get_xdata(), [0.0, 0.25, 0.5, 0.75, 1.0])
+    assert np.array_equal(line.get_ydata(), [0.3, 0.35, np.nan, 0.4, 0.5], equal_nan=True)
+    band, = _bands(srcc)
+    assert len(band.get_paths()) == 2  # two pieces of band, none across α = 0.5
+    assert all(not (path.vertices[:, 0].min() < 0.5 < path.vertices[:, 0].max()) for path in band.get_paths())
+    line, = shape.get_lines()  # the at-chance α = 0.5 left out (hollow), the undefined α = 0.25 a break
+    assert np.array_equal(line.get_xdata(), [0.0, 0.25, 0.75, 1.0])
+    assert np.array_equal(line.get_ydata(), [0.6, np.nan, 0.45, 0.4], equal_nan=True)
+    assert shape.collections[-1].get_offsets().tolist() == [[0.5, 0.5]]
+    line, = noise.get_lines()  # undefined at chance: nothing drawn there, so a break
+    assert np.array_equal(line.get_ydata(), [0.1, 0.2, 0.3, np.nan, 0.4], equal_nan=True)
     plt.close(fig)
 
 

@@ -403,6 +403,51 @@ def test_the_page_without_a_run_shows_the_recorded_tables_and_their_verdict(tmp_
     assert image.shape[1] > 1000 and image.std() > 0  # three panels, drawn
 
 
+def test_the_seeds_table_carries_and_marks_the_runs_at_chance(tmp_path, monkeypatch):
+    """An audit of page 11: the table over seeds had no mark for a mean of at-chance runs (the synthesis' table of
+    seed means has at_chance / n_above_chance, shape_at_chance / n_shape_above_chance), and the recorded page
+    printed "nan" for an undefined mean."""
+    tables = {s: _run_table([0.40, 0.50, 0.30], [0.20, drop, 0.15]).assign(
+        at_chance=[False, np.isnan(drop), False], shape_at_chance=[False, shape, False])
+        for s, drop, shape in (("a", np.nan, True), ("b", np.nan, True), ("c", 0.1, False))}
+    seeds = interpolation.seed_table(tables)
+    middle = seeds[seeds["alpha"] == 0.5].iloc[0]
+    assert (middle["at_chance"], middle["n_above_chance"]) == (True, 1)
+    assert (middle["shape_at_chance"], middle["n_shape_above_chance"]) == (True, 1)
+    assert not seeds.loc[seeds["alpha"] != 0.5, ["at_chance", "shape_at_chance"]].any(axis=None)
+    assert seeds.loc[seeds["alpha"] != 0.5, "n_above_chance"].tolist() == [3, 3]
+    # the recorded page's table: the mark beside the mean, "undefined" for none
+    assert placeholder._cell(middle, "noise_drop") == "0.100 (at chance: 1 of 3 runs above)"
+    assert placeholder._cell(middle, "shape_bias").endswith(" (at chance: 1 of 3 runs above)")
+    undefined = middle.copy()
+    undefined["noise_drop"] = np.nan
+    assert placeholder._cell(undefined, "noise_drop") == "undefined (at chance: 1 of 3 runs above)"
+    one = seeds.assign(n_above_chance=[3, 2, 3], at_chance=False).iloc[1]
+    assert placeholder._cell(one, "noise_drop") == "0.100 (2 of 3 runs above chance)"
+    assert placeholder._cell(one, "iqa_srcc") == "0.500 [0.500, 0.500]"  # no chance to be at
+
+
+def test_the_recorded_tables_have_the_noise_chance_flag_of_the_step_and_old_ones_are_read(tmp_path, monkeypatch):
+    """An audit of page 11: the recorded tables lacked the at-chance flags a fresh interpolation.csv has, so the
+    recorded worlds could not draw an at-chance point hollow. at_chance is read back from the drops (nan exactly at
+    chance); shape_at_chance cannot be (it rests on an interval the table does not keep)."""
+    for name in ("default", "default_bn_interpolated", "quality_variation"):
+        text = (placeholder.RECORDED / f"{name}.csv").read_text()
+        table = pd.read_csv(placeholder.RECORDED / f"{name}.csv")
+        assert text.splitlines()[0].endswith(",run,at_chance") and "shape_at_chance" not in table.columns
+        assert table["at_chance"].tolist() == table["noise_drop"].isna().tolist()
+    # an old table (no flag): read with at_chance from its drops, the page marks the α at chance in every run
+    old = pd.concat([_run_table([0.40, 0.50, 0.30], [0.20, np.nan, 0.15]).assign(
+        run=run, from_checkpoint="epoch_1", to_checkpoint="epoch_5", bn_statistics="reestimate")
+        for run in ("s0", "s1")])
+    assert interpolation.with_chance_flags(old)["at_chance"].tolist() == [False, True, False] * 2
+    old.to_csv(tmp_path / "old.csv", index=False)
+    monkeypatch.setattr(placeholder, "RECORDED", tmp_path)
+    lines = placeholder.world_section({"title": "t", "table": "old.csv", "commands": []})
+    assert any(line.startswith("| 0.5 | 0.500 [") and "| undefined (at chance: 0 of 2 runs above) |" in line
+               for line in lines)
+
+
 @pytest.mark.parametrize("bn_statistics", ["interpolate", "reestimate"])
 def test_a_peak_at_the_last_checkpoint_is_one_point(tmp_path, monkeypatch, bn_statistics):
     """When the alignment peak is the last checkpoint every α is that model, measured once: the checkpoint's

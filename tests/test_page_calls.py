@@ -162,8 +162,9 @@ def test_over_runs_reads_each_runs_line_and_path_under_its_folder_name(tmp_path)
         _write(tmp_path / name, "noise", _noise(["epoch_1", "epoch_3"], [1.0, 3.0], [(drop[0],) * 2, (drop[2],) * 2]))
     over = interpolation.over_runs([tmp_path / "seed0", str(tmp_path / "seed1")], None)
     assert over.runs == ["seed0", "seed1"]
+    # (tables without the chance flag, as written before it: read with it, from their drops)
     pd.testing.assert_frame_equal(over.seeds, interpolation.seed_table(
-        {name: _interpolation_table(*values) for name, values in lines.items()}))
+        {name: _interpolation_table(*values).assign(at_chance=False) for name, values in lines.items()}))
     # α = 0.5: 0.50 − 0.40 and 0.47 − 0.44 above the better end in SRCC; 0.15 − 0.10 and 0.22 − 0.20 in drop
     middle = over.verdicts.set_index("alpha").loc[0.5]
     assert middle["alignment_margin"] == pytest.approx(0.065) and middle["robustness_margin"] == pytest.approx(0.035)

@@ -130,6 +130,14 @@ def mean_drops(noise: pd.DataFrame, at_chance: pd.Series | None = None) -> pd.Da
     return means
 
 
+def at_chance_of_drops(drops) -> pd.Series:
+    """Which models were at chance on the noise set, read back from their mean normalized drops: :func:`mean_drops`
+    leaves a drop nan exactly there (for a noise table with its ``clean_at_chance``, which every table since the
+    drop was left undefined at chance has), so a table that kept the drops but not the flag can be given it."""
+    drops = pd.Series(drops)
+    return pd.Series(~np.isfinite(drops.to_numpy(dtype=float)), index=drops.index)
+
+
 def checkpoint_summary(noise: pd.DataFrame, chance: float) -> pd.DataFrame:
     """One row per checkpoint of a stacked noise table (checkpoint, epoch, sigma, accuracy, lo, hi,
     normalized_drop[, chance_corrected_drop]): epoch, clean_accuracy with clean_lo/clean_hi,

@@ -452,6 +452,23 @@ def correlation_interval(correlations, confidence: float = 0.95) -> tuple[float,
     return mean, max(lo, -1.0) if np.isfinite(lo) else lo, min(hi, 1.0) if np.isfinite(hi) else hi, n
 
 
+def seed_chance_flags(group: pd.DataFrame) -> dict:
+    """The chance flags of a mean over seeds (``group``: one row per seed), those ``group`` has: at_chance where
+    most seeds' clean accuracy is at chance and n_above_chance, the seeds that are not; shape_at_chance and
+    n_shape_above_chance likewise for the cue-conflict decisions."""
+    flags = {}
+    if "at_chance" in group.columns:
+        seeds_at_chance = at_chance(group, "noise_drop")
+        flags["at_chance"] = bool(seeds_at_chance.mean() > 0.5)
+        # The drops are undefined at chance: a mean over 3 seeds may rest on fewer.
+        flags["n_above_chance"] = int((~seeds_at_chance).sum())
+    if "shape_at_chance" in group.columns:
+        seeds_at_chance = at_chance(group, "shape_bias")
+        flags["shape_at_chance"] = bool(seeds_at_chance.mean() > 0.5)
+        flags["n_shape_above_chance"] = int((~seeds_at_chance).sum())  # the seeds the shape bias' mean is over
+    return flags
+
+
 def seed_means(df: pd.DataFrame, measures: dict | None = None, by: tuple[str, ...] = ("scale", "epoch"),
                confidence: float = 0.95) -> pd.DataFrame:
     """Mean and t-interval over seeds of each measure, one row per group of ``by`` (default scale × epoch).
@@ -508,15 +525,7 @@ def seed_means(df: pd.DataFrame, measures: dict | None = None, by: tuple[str, ..
             row.update({column: mean, f"{column}_lo": lo, f"{column}_hi": hi})
             if column in drops:
                 row[f"{column}_n_seeds"] = n
-        if "at_chance" in group.columns:
-            seeds_at_chance = at_chance(group, "noise_drop")
-            row["at_chance"] = bool(seeds_at_chance.mean() > 0.5)
-            # The drops are undefined at chance: a mean over 3 seeds may rest on fewer.
-            row["n_above_chance"] = int((~seeds_at_chance).sum())
-        if "shape_at_chance" in group.columns:
-            seeds_at_chance = at_chance(group, "shape_bias")
-            row["shape_at_chance"] = bool(seeds_at_chance.mean() > 0.5)
-            row["n_shape_above_chance"] = int((~seeds_at_chance).sum())  # the seeds the shape bias' mean is over
+        row.update(seed_chance_flags(group))
         row["n_seeds"] = len(group)
         rows.append(row)
     out = pd.DataFrame(rows)

@@ -10,8 +10,10 @@ from ..prose import counted
 from .common import plt
 from .tradeoff import hollow
 
-# Why a drop is missing: a model at chance on the noise set has no competence for noise to take away.
+# Why a point has no place in the plane: a model at chance on the noise set has no competence for noise to
+# take away (no drop); an IQA SRCC is undefined where the model's distances do not vary.
 NO_DROP = "at chance on the noise set (no drop), not drawn"
+NO_SRCC = "without an IQA SRCC (undefined), not drawn"
 
 
 def _finite(values: pd.Series) -> pd.Series:
@@ -21,6 +23,13 @@ def _finite(values: pd.Series) -> pd.Series:
 def _placed(frame: pd.DataFrame) -> pd.Series:
     """The rows with a place in the plane: both coordinates defined."""
     return _finite(frame["iqa_srcc"]) & _finite(frame["noise_drop"])
+
+
+def _unplaced(frame: pd.DataFrame) -> list[tuple[pd.Series, str]]:
+    """(rows, why) for each reason a row has no place in the plane, those it holds (a row lacking both
+    coordinates is in both)."""
+    reasons = [(~_finite(frame["iqa_srcc"]), NO_SRCC), (~_finite(frame["noise_drop"]), NO_DROP)]
+    return [(rows, why) for rows, why in reasons if rows.any()]
 
 
 def _alphas(alphas) -> str:
@@ -38,32 +47,35 @@ def _checkpoints(ax, path: pd.DataFrame) -> None:
                             vmin=path["epoch"].min(), vmax=path["epoch"].max(), zorder=2,
                             label="checkpoints (colour: epoch)")
         ax.figure.colorbar(points, ax=ax, label="epoch")
-    if not placed.all():  # nothing to place on the robustness axis, but the reader is told they exist
-        ax.plot([], [], ls="none", label=f"{(~placed).sum()} of {counted(len(path), 'checkpoint')} {NO_DROP}")
+    # nothing to place, but the reader is told they exist, and why
+    for rows, why in _unplaced(path):
+        ax.plot([], [], ls="none", label=f"{rows.sum()} of {counted(len(path), 'checkpoint')} {why}")
 
 
 def _interpolation(ax, rows: pd.DataFrame, with_intervals: bool) -> None:
     rows = rows.sort_values("alpha")
     placed = _placed(rows)
     drawn = rows[placed]
-    x, y = drawn["iqa_srcc"], 1 - drawn["noise_drop"]
+    # every α in order, nan where a point has no place: the line breaks there, not joining its neighbours across it
+    x, y = rows["iqa_srcc"].where(placed), (1 - rows["noise_drop"]).where(placed)
     if with_intervals and len(drawn):
-        ax.errorbar(x, y, xerr=[x - drawn["iqa_srcc_lo"], drawn["iqa_srcc_hi"] - x],
-                    yerr=[drawn["noise_drop_hi"] - drawn["noise_drop"], drawn["noise_drop"] - drawn["noise_drop_lo"]],
+        ax.errorbar(x, y, xerr=[x - rows["iqa_srcc_lo"], rows["iqa_srcc_hi"] - x],
+                    yerr=[rows["noise_drop_hi"] - rows["noise_drop"], rows["noise_drop"] - rows["noise_drop_lo"]],
                     color="crimson", ls="--", marker="s", ms=5, capsize=2, zorder=3, label="θ(α), mean ± 95 % t interval")
     elif len(drawn):
         ax.plot(x, y, color="crimson", ls="--", marker="s", ms=5, zorder=3, label="θ(α)")
-    for alpha, xi, yi in zip(drawn["alpha"], x, y):
+    for alpha, xi, yi in zip(drawn["alpha"], x[placed], y[placed]):
         ax.annotate(f"α={alpha:g}", (xi, yi), textcoords="offset points", xytext=(5, 4), fontsize=8, color="crimson")
-    if not placed.all():
-        where = "every α" if drawn.empty else f"α = {_alphas(rows.loc[~placed, 'alpha'])}"
-        ax.plot([], [], ls="none", label=f"θ(α), {where}: {NO_DROP}")
+    for left_out, why in _unplaced(rows):
+        where = "every α" if left_out.all() else f"α = {_alphas(rows.loc[left_out, 'alpha'])}"
+        ax.plot([], [], ls="none", label=f"θ(α), {where}: {why}")
 
 
 def interpolation_plane(path: pd.DataFrame, rows: pd.DataFrame, title: str, with_intervals: bool = False):
     """The checkpoints' path (``path``: epoch, iqa_srcc, noise_drop) and the interpolation path (``rows``:
     alpha, iqa_srcc, noise_drop, with their _lo/_hi when ``with_intervals``) in one plane; a checkpoint or α
-    without a drop (at chance on the noise set) is not drawn, and the legend counts it."""
+    without a drop (at chance on the noise set) or without an IQA SRCC is not drawn (θ(α)'s line breaks there),
+    and the legend counts it by its reason."""
     fig, ax = plt.subplots(figsize=(7, 5))
     _checkpoints(ax, path)
     _interpolation(ax, rows, with_intervals)
@@ -83,18 +95,20 @@ def measures_vs_alpha(rows: pd.DataFrame, title: str):
     """IQA SRCC, shape bias and normalized noise drop against α, each with its interval where it has one. As
     on the synthesis' page, a classification measure of a model at chance on its own set (``shape_at_chance``,
     ``at_chance`` when ``rows`` has them) is a hollow point left out of the trend; an undefined value is said
-    in its panel."""
+    in its panel. The trend joins its neighbours across an at-chance α, as the synthesis' trends do (the hollow
+    point beside it shows what it skips); it breaks at an α whose value is undefined (nothing drawn there)."""
     rows = rows.sort_values("alpha")
     fig, axes = plt.subplots(1, 3, figsize=(12, 3.4))
     for ax, (column, label, undefined_because) in zip(axes, MEASURES):
         values = rows[column].astype(float)
         chance, defined = at_chance(rows, column), _finite(values)
-        trend = defined & ~chance
-        if trend.any():
+        # the at-chance points apart (hollow), the undefined ones kept as nan: the line and band break there
+        trend = ~(defined & chance)
+        if (trend & defined).any():
             ax.plot(rows.loc[trend, "alpha"], values[trend], marker="o", color="crimson")
             if f"{column}_lo" in rows.columns and rows.loc[trend, f"{column}_lo"].notna().any():
-                ax.fill_between(rows.loc[trend, "alpha"], rows.loc[trend, f"{column}_lo"],
-                                rows.loc[trend, f"{column}_hi"], alpha=0.2, color="crimson")
+                ax.fill_between(rows.loc[trend, "alpha"], rows.loc[trend, f"{column}_lo"].astype(float),
+                                rows.loc[trend, f"{column}_hi"].astype(float), alpha=0.2, color="crimson")
         if (defined & chance).any():
             ax.scatter(rows.loc[defined & chance, "alpha"], values[defined & chance], s=30,
                        **hollow("crimson", "at chance (left out of the trend)"))

@@ -27,7 +27,8 @@ from tqdm import tqdm
 from ...checkpoints import Checkpoint, Run
 from ...errors import ParameterError
 from ...layout import RunDir
-from ...metrics.tradeoff import t_interval
+from ...metrics.noise import at_chance_of_drops
+from ...metrics.tradeoff import seed_chance_flags, t_interval
 from ...models import load_checkpoint_model, preprocess_config
 from ...results.tables import read_metric
 from ..iqa import analysis as iqa_step
@@ -219,6 +220,17 @@ def _annotate(rows: pd.DataFrame, start: Checkpoint, end: Checkpoint, params: di
     return rows[COLUMNS]
 
 
+def with_chance_flags(table: pd.DataFrame) -> pd.DataFrame:
+    """``table`` (an interpolation table) with ``at_chance`` appended where it lacks it (written before the step
+    kept the flags): read back from its drops (``metrics.noise.at_chance_of_drops``; a drop is nan exactly where
+    the model's clean accuracy is at chance). ``shape_at_chance`` cannot be read back (it rests on the interval
+    of the share of cue decisions, which the table does not keep): a table without it stays so, and
+    ``metrics.tradeoff.at_chance`` reads ``at_chance`` for the shape bias then, as for every table before it."""
+    if "at_chance" in table.columns:
+        return table
+    return table.assign(at_chance=at_chance_of_drops(table["noise_drop"]))
+
+
 # --- over seeds ---------------------------------------------------------------------------------
 
 def seed_table(tables: dict[str, pd.DataFrame]) -> pd.DataFrame:
@@ -228,7 +240,9 @@ def seed_table(tables: dict[str, pd.DataFrame]) -> pd.DataFrame:
     min(noise_drop(0), noise_drop(1)) − noise_drop(α), per run then averaged (positive: better than both);
     ``n_alignment_margin`` / ``n_robustness_margin`` the runs where each margin is defined (the mean and interval
     are over those), ``n_one_point`` counts the runs whose two endpoints are one checkpoint, ``n_from_dominates`` those whose
-    α = 0 end has both the higher SRCC and the lower drop (no trade-off between the ends)."""
+    α = 0 end has both the higher SRCC and the lower drop (no trade-off between the ends); with the runs' chance
+    flags, at_chance / n_above_chance and shape_at_chance / n_shape_above_chance as the synthesis' seed means have
+    them (``metrics.tradeoff.seed_chance_flags``: most runs at chance, and the runs that are not)."""
     per_run = []
     for label, table in tables.items():
         table = table.sort_values("alpha").reset_index(drop=True)
@@ -254,7 +268,7 @@ def seed_table(tables: dict[str, pd.DataFrame]) -> pd.DataFrame:
             row.update({column: mean, f"{column}_lo": lo, f"{column}_hi": hi})
             if column.endswith("_margin"):  # the runs where it is defined (a drop is undefined at chance)
                 row[f"n_{column}"] = n
-        rows.append(row)
+        rows.append({**row, **seed_chance_flags(group)})
     return pd.DataFrame(rows)
 
 
@@ -300,7 +314,7 @@ class OverRuns:
 def over_runs(run_dirs, distance: str | None) -> OverRuns:
     """:class:`OverRuns` of ``run_dirs`` (each holding its ``interpolation.csv``, ``iqa.csv`` and ``noise.csv``)."""
     run_dirs = [Path(d) for d in run_dirs]
-    tables = {d.name: read_metric(d, "interpolation") for d in run_dirs}
+    tables = {d.name: with_chance_flags(read_metric(d, "interpolation")) for d in run_dirs}
     seeds = seed_table(tables)
     return OverRuns([d.name for d in run_dirs], seeds, beats_both(seeds),
                     seed_path({d.name: checkpoint_path(d, distance) for d in run_dirs}))

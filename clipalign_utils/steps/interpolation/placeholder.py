@@ -9,10 +9,11 @@ from pathlib import Path
 import pandas as pd
 
 from ...io import atomic_write
+from ...metrics.tradeoff import at_chance
 from ...plots.common import plt, png_bytes
 from ...plots.interpolation import measures_vs_alpha
 from ...registry import REPO_ROOT
-from .analysis import beats_both, seed_table
+from .analysis import beats_both, seed_table, with_chance_flags
 from .page import seed_sentences
 
 RECORDED = REPO_ROOT / "book" / "recorded" / "interpolation"
@@ -32,15 +33,30 @@ are computed from the recorded per-run tables by the step's own code. `clipalign
 """
 
 
+# The count of runs above chance behind each classification measure's mean (metrics.tradeoff.seed_chance_flags).
+ABOVE_CHANCE = {"shape_bias": "n_shape_above_chance", "noise_drop": "n_above_chance"}
+
+
 def _cell(row, column: str) -> str:
+    """A mean over runs with its interval, "undefined" where it has none (as the book's tables say it), and for a
+    classification measure the runs at chance: "at chance" where most are (the synthesis' mark, the trends leave
+    it out), "k of n runs above chance" where fewer than all are (the mean is over those alone)."""
     lo, hi = row.get(f"{column}_lo"), row.get(f"{column}_hi")
-    return f"{row[column]:.3f} [{lo:.3f}, {hi:.3f}]" if pd.notna(lo) else f"{row[column]:.3f}"
+    value = ("undefined" if pd.isna(row[column]) else
+             f"{row[column]:.3f} [{lo:.3f}, {hi:.3f}]" if pd.notna(lo) else f"{row[column]:.3f}")
+    above = row.get(ABOVE_CHANCE.get(column, ""))
+    if bool(at_chance(row.to_frame().T, column).iloc[0]):
+        return value + " (at chance" + (f": {int(above)} of {int(row['n_runs'])} runs above)" if pd.notna(above)
+                                        else ")")
+    if pd.notna(above) and above < row["n_runs"]:
+        return value + f" ({int(above)} of {int(row['n_runs'])} runs above chance)"
+    return value
 
 
 def world_section(world: dict, folder: Path | None = None) -> list[str]:
     """One recorded world: its commands, the per-α means over runs, the verdict sentences and, with a
     ``folder`` to save it in, the three measures against α (means over runs, 95 % t intervals)."""
-    runs = pd.read_csv(RECORDED / world["table"])
+    runs = with_chance_flags(pd.read_csv(RECORDED / world["table"]))  # (tables recorded before the flags)
     tables = {label: rows.drop(columns="run") for label, rows in runs.groupby("run", sort=True)}
     seeds = seed_table(tables)
     first = runs.iloc[0]
@@ -78,6 +94,14 @@ def text(folder: Path | None = None) -> str:
     return "\n".join(lines)
 
 
+# The chance flags, last in a recorded table (after run): the tables recorded before them gained them there.
+FLAGS = ("shape_at_chance", "at_chance")
+
+
+def _flags_last(table: pd.DataFrame) -> pd.DataFrame:
+    return table[[c for c in table.columns if c not in FLAGS] + [c for c in FLAGS if c in table.columns]]
+
+
 def record(folder, name: str, title: str, commands: list[str], commit: str, machine: str,
            description: str = "") -> None:
     """Add (or replace) the world ``name`` in the recorded results: every run's ``interpolation.csv`` of the
@@ -87,8 +111,9 @@ def record(folder, name: str, title: str, commands: list[str], commit: str, mach
     from ...results.tables import read_metric
 
     runs = runs_in(folder)
-    table = pd.concat([read_metric(run, "interpolation").assign(run=run.name) for run in runs], ignore_index=True)
-    atomic_write(RECORDED / f"{name}.csv", lambda tmp: table.to_csv(tmp, index=False))
+    table = pd.concat([with_chance_flags(read_metric(run, "interpolation")).assign(run=run.name) for run in runs],
+                      ignore_index=True)
+    atomic_write(RECORDED / f"{name}.csv", lambda tmp: _flags_last(table).to_csv(tmp, index=False))
     index = RECORDED / "recorded.json"
     recorded = json.loads(index.read_text()) if index.exists() else {"worlds": []}
     recorded.update(commit=commit, machine=machine)
