@@ -189,6 +189,36 @@ def test_the_summary_figure_keeps_at_chance_checkpoints_off_the_classification_l
     plt.close(fig)
 
 
+def test_a_many_setting_summary_figure_outlines_each_interval_rather_than_stacking_translucent_fills():
+    """An audit: a sweep's ten settings, all at chance at epoch 0 (the sigmas settings' clean accuracy the base
+    run's), stacked their translucent bands into dark ones of no setting's colour; each interval is now its
+    own outline, in its setting's colour, at its own bounds. Few groups keep their filled bands."""
+    groups = [f"s{k}" for k in range(tradeoff.OUTLINED_GROUPS)]
+
+    def figure(groups):
+        means = pd.concat([_means().assign(scale=g, at_chance=False) for g in groups], ignore_index=True)
+        for column in ("iqa_srcc", "shape_bias", "noise_drop"):
+            means[f"{column}_lo"], means[f"{column}_hi"] = means[column] - 0.01, means[column] + 0.01
+        noise_means = pd.DataFrame({"scale": np.repeat(groups, 4), "sigma": 0.0, "epoch": [0.0, 1.0, 2.0, 5.0] * len(
+            groups), "accuracy": 0.5, "accuracy_lo": 0.4, "accuracy_hi": 0.6})
+        return tradeoff.summary_figure(means, noise_means, clean_only=True)
+
+    fig = figure(groups)
+    colours = tradeoff.group_colors(groups)
+    for ax in fig.axes[:4]:
+        bands = _bands(ax)
+        assert len(bands) == len(groups)
+        for band, group in zip(bands, groups):
+            assert len(band.get_facecolor()) == 0 or band.get_facecolor()[0][3] == 0  # no fill to stack
+            assert matplotlib.colors.to_hex(band.get_edgecolor()[0], keep_alpha=False) == matplotlib.colors.to_hex(
+                colours[group])
+    assert _bounds(_bands(fig.axes[0])[0]) == {0.0: (0.4, 0.6), 1.0: (0.4, 0.6), 2.0: (0.4, 0.6), 5.0: (0.4, 0.6)}
+    plt.close(fig)
+    fig = figure(groups[:1])
+    assert all(_bands(ax)[0].get_facecolor()[0][3] > 0 for ax in fig.axes[:4])
+    plt.close(fig)
+
+
 def test_at_chance_checkpoints_without_a_value_are_still_shown_as_such():
     """An audit: a drop is undefined where the clean accuracy is at chance, so the hollow points promised for
     those checkpoints were never drawn (a smoke run's plane showed 1 of its 6 checkpoints and did not say so),
@@ -721,6 +751,23 @@ def test_the_shape_noise_scatter_lists_a_setting_without_a_point_as_such():
     plt.close(fig)
 
 
+def test_the_shape_noise_scatters_legend_names_a_setting_drawn_only_hollow_with_a_hollow_marker():
+    """An audit: a setting whose every point is at chance is drawn as hollow points alone, yet its legend entry was
+    its (empty) line's filled marker."""
+    from clipalign_utils.plots import sweep
+
+    table = pd.DataFrame({"setting": ["a", "a", "b", "b"], "epoch": [0.0, 1.0, 0.0, 1.0],
+                          "shape_bias": [0.2, 0.3, 0.5, 0.6], "noise_drop": [0.1, 0.2, 0.05, 0.04]})
+    fig = sweep.shape_vs_noise(table, left_out=pd.Series([False, False, True, True]))
+    legend = fig.axes[0].get_legend()
+    entries = dict(zip([t.get_text() for t in legend.get_texts()], legend.legend_handles))
+    assert list(entries) == ["a", "b: every point at chance (hollow)"]
+    assert entries["a"].get_markerfacecolor() != "none"
+    hollow = entries["b: every point at chance (hollow)"]
+    assert hollow.get_markerfacecolor() == "none" and hollow.get_marker() == "o"
+    plt.close(fig)
+
+
 def test_an_image_grid_shows_every_image_with_its_own_title_in_order():
     # The world's and the noise page's grids: image k in panel k titled titles[k], no panel past the last.
     from clipalign_utils.plots import world
@@ -756,11 +803,11 @@ def test_a_streamed_runs_saved_figure_reads_samples_seen_in_billions_above_its_e
 
 @pytest.mark.parametrize("epochs, labelled", [
     ([0.0, 0.25, 0.5, 0.75, 1.0, 2.0], ["0", "0.25", "0.5", "0.75", "1", "2"]),
-    (DEFAULT_RUN_EPOCHS, ["0", "0.12", "0.25", "0.5", "1", "2", "3", "4", "5"])], ids=["six epochs", "default run"])
-def test_the_family_figure_labels_each_of_six_epochs_and_thins_a_default_runs_ten_as_the_other_curve_figures_do(
-        epochs, labelled):
-    """Six epochs up to 2 each get a label; a default run's ten lose 0.75's, which would touch 1's (its tick stays,
-    minor), as on the other curve figures: all ten would need a 17 in figure or an 8 pt tick font."""
+    (DEFAULT_RUN_EPOCHS, ["0", "0.12", "0.25", "0.5", "\n0.75", "1", "2", "3", "4", "5"])],
+    ids=["six epochs", "default run"])
+def test_the_family_figure_labels_each_epoch_of_six_and_of_a_default_runs_ten(epochs, labelled):
+    """Six epochs up to 2 each get a label on one line; an audit: a default run's ten lost 0.75's, which would touch
+    1's at the figure's 13.5 in; it now goes a line lower (on one line all ten needed a 17 in figure)."""
     from clipalign_utils.plots.families import family_curves
 
     marked = pd.DataFrame({"distortion": np.repeat(["contrast_change", "gaussian_blur"], len(epochs)),

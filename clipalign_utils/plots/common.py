@@ -94,14 +94,15 @@ def legend_below(fig: plt.Figure, handles: list, max_columns: int) -> None:
 MANY_EPOCHS = 12  # distinct epochs past which an epoch axis ticks log-style rather than at each epoch
 
 
-def epoch_axis(ax: plt.Axes, epochs, log_x: bool = False) -> None:
+def epoch_axis(ax: plt.Axes, epochs, log_x: bool = False, label_rows: int = 1) -> None:
     """Epoch x-axis; with log_x, a symlog scale that keeps epoch 0 and spreads the first pass, limited to
     ``epochs`` (every epoch the figure shows) so that no axis reaches into negative epochs.
 
     The symlog axis labels epochs plainly ("0", "0.25", "2"), not as powers of ten: up to MANY_EPOCHS distinct
     epochs, one tick at each; past that, decades, the first and the last epoch, then 2 and 5 times a decade.
     A label that would touch one already placed (first, last and whole epochs are placed first) is left out
-    (:class:`_EpochTicks`), its epoch keeping a minor tick."""
+    (:class:`_EpochTicks`), its epoch keeping a minor tick; with ``label_rows`` 2 (up to MANY_EPOCHS epochs), it
+    goes a line lower where it clears that line's labels."""
     ax.set_xlabel("epoch")
     if not log_x:
         return
@@ -116,8 +117,12 @@ def epoch_axis(ax: plt.Axes, epochs, log_x: bool = False) -> None:
     # tick); a sliver left of the first epoch instead (fixed limits: later plotting keeps them). Epoch 0 alone
     # reaches to epoch 1 (the linear stretch).
     ax.set_xlim(epochs[0] - 0.15 * unit, epochs[-1] * 1.25 if positive.size else unit)
-    ax.xaxis.set_major_locator(_EpochTicks(_tick_candidates(epochs)))
-    ax.xaxis.set_major_formatter(matplotlib.ticker.FuncFormatter(lambda epoch, _: epoch_label(epoch)))
+    # past MANY_EPOCHS the candidates are a log axis' choice, not every epoch: thinned, not stacked
+    locator = _EpochTicks(_tick_candidates(epochs), label_rows if len(epochs) <= MANY_EPOCHS else 1)
+    ax.xaxis.set_major_locator(locator)
+    # a label on a lower row: leading line breaks (the label hangs from its tick)
+    ax.xaxis.set_major_formatter(matplotlib.ticker.FuncFormatter(
+        lambda epoch, _: "\n" * locator.rows.get(epoch, 0) + epoch_label(epoch)))
     if len(epochs) <= MANY_EPOCHS:
         ax.xaxis.set_minor_locator(matplotlib.ticker.FixedLocator(epochs))
     ax.xaxis.set_minor_formatter(matplotlib.ticker.NullFormatter())
@@ -156,10 +161,13 @@ def _label_width(label: str, font) -> float:
 
 class _EpochTicks(matplotlib.ticker.Locator):
     """Major ticks at ``candidates`` (most wanted first), each kept where its label clears those already kept
-    by half a character. Measured at each draw, so at the width the axes are laid out at."""
+    on one of ``label_rows`` lines (the first that has room) by half a character; ``rows`` maps a kept tick to
+    its line, for the formatter. Measured at each draw, so at the width the axes are laid out at."""
 
-    def __init__(self, candidates: list[float]):
+    def __init__(self, candidates: list[float], label_rows: int = 1):
         self.candidates = candidates
+        self.label_rows = label_rows
+        self.rows: dict[float, int] = {}
 
     def __call__(self):
         return self.tick_values(*self.axis.get_view_interval())
@@ -173,10 +181,13 @@ class _EpochTicks(matplotlib.ticker.Locator):
         points_to_pixels = self.axis.figure.dpi / 72
         gap = 0.5 * font.get_size_in_points()  # points between two labels, at least
         centres = self.axis.axes.transData.transform([(e, 0) for e in shown])[:, 0]
-        kept, extents = [], []
+        extents = [[] for _ in range(self.label_rows)]
+        self.rows = {}
         for epoch, centre in zip(shown, centres):
             half = (_label_width(epoch_label(epoch), font) + gap) / 2 * points_to_pixels
-            if all(centre + half <= left or centre - half >= right for left, right in extents):
-                kept.append(epoch)
-                extents.append((centre - half, centre + half))
-        return sorted(kept)
+            for row, placed in enumerate(extents):
+                if all(centre + half <= left or centre - half >= right for left, right in placed):
+                    self.rows[epoch] = row
+                    placed.append((centre - half, centre + half))
+                    break
+        return sorted(self.rows)

@@ -21,8 +21,8 @@ def family_curves(marked: pd.DataFrame, within: pd.DataFrame, log_x: bool = True
     that group's, drawn once. ``seen_known`` False (a run trained elsewhere: its training data unknown): every
     family in one colour, and the mean over all families alone."""
     # 13.5 wide: a panel needs 5.4 in to label each of six epochs up to 2 at the theme's tick font (at 12, 0.75
-    # went); a default run's ten lose 0.75 (epoch_axis thins labels that would touch): all ten needed 17 in,
-    # which shrinks every label on the page, or an 8 pt tick font, unlike the other curve figures
+    # went); a default run's ten fit on one line only at 17 in, which shrinks every label on the page, or at an
+    # 8 pt tick font, unlike the other curve figures: a label that would touch goes a line lower (label_rows)
     fig, (left, right) = plt.subplots(1, 2, figsize=(13.5, 4.2), sharey=True)
     families = marked[marked["distortion"] != "all"]
     labels = []
@@ -54,7 +54,7 @@ def family_curves(marked: pd.DataFrame, within: pd.DataFrame, log_x: bool = True
     right.set_title("within-family alignment and the overall SRCC")
     right.legend(fontsize=8)
     for ax in (left, right):
-        epoch_axis(ax, marked["epoch"].unique(), log_x)
+        epoch_axis(ax, marked["epoch"].unique(), log_x, label_rows=2)
     fig.tight_layout()
     _spread_labels(left, labels)
     return fig

@@ -72,8 +72,12 @@ def shape_vs_noise(table: pd.DataFrame, group: str = "setting", left_out: pd.Ser
         if not drawn:  # listed as if drawn, the reader hunted for its points (a seed mean's drop is nan at chance)
             why = "at chance at every checkpoint" if out.all() else "no checkpoint has both measures"
             ax.plot([], [], ls="none", label=f"{setting}: no point ({why})")
+        filled = np.isfinite(kept[["shape_bias", "noise_drop"]].to_numpy(dtype=float)).all(axis=1).any()
+        if drawn and not filled:  # its line's filled marker named a setting drawn only hollow: a hollow entry
+            ax.plot([], [], ls="none", marker="o", ms=4, markerfacecolor="none", markeredgecolor=colors[setting],
+                    label=f"{setting}: every point at chance (hollow)")
         ax.plot(kept["shape_bias"], kept["noise_drop"], marker="o", ms=4, lw=0.8, color=colors[setting],
-                label=setting if drawn else "_nolegend_")
+                label=setting if filled else "_nolegend_")
         ax.scatter(rows.loc[out, "shape_bias"], rows.loc[out, "noise_drop"], s=16, facecolor="none",
                    edgecolor=colors[setting], linewidths=0.8)
         last = kept.dropna(subset=["noise_drop"]).tail(1)

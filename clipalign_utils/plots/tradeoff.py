@@ -10,10 +10,24 @@ from ..prose import counted
 from .common import epoch_axis, legend_below, plt
 
 
-def _band(ax, x, y, lo, hi, label, color=None):
+# From this many groups on, an interval is its outline: a sweep's ten translucent fills stacked where the settings'
+# curves coincide (every setting at chance at epoch 0, the sigmas settings' clean accuracy the base run's) into dark
+# bands of mixed colour that no setting's interval is.
+OUTLINED_GROUPS = 4
+
+
+def _interval(ax, x, lo, hi, color, outlined: bool, alpha: float = 0.2):
+    """An interval band: filled, or (``outlined``) its edge alone, which does not darken where bands overlap."""
+    if outlined:
+        ax.fill_between(x, lo, hi, facecolor="none", edgecolor=color, lw=0.6, alpha=0.6)
+    else:
+        ax.fill_between(x, lo, hi, alpha=alpha, color=color)
+
+
+def _band(ax, x, y, lo, hi, label, color=None, outlined: bool = False):
     line, = ax.plot(x, y, marker="o", ms=3, label=label, color=color)
     if lo is not None:
-        ax.fill_between(x, lo, hi, alpha=0.2, color=line.get_color())
+        _interval(ax, x, lo, hi, line.get_color(), outlined)
 
 
 def extra_panels() -> list[tuple[str, str, str]]:
@@ -140,6 +154,7 @@ def summary_figure(means: pd.DataFrame, noise_means: pd.DataFrame, by: str = "sc
     fig, axes = plt.subplots(1, 4 + len(extra), figsize=(17 + 4.2 * len(extra), 3.8))
     sigma_styles = {sigma: styles[i % len(styles)] for i, sigma in enumerate(sorted(noise_means["sigma"].unique()))}
     scale_labels, drew_at_chance, drew_undefined = {}, False, False
+    outlined = len(scales) >= OUTLINED_GROUPS
     undefined_row = _undefined_row(means)
     for scale in scales:
         color = colors[scale]
@@ -150,10 +165,11 @@ def summary_figure(means: pd.DataFrame, noise_means: pd.DataFrame, by: str = "sc
             axes[0].plot(rows["epoch"], rows["accuracy"], ls=sigma_styles[sigma], marker="o", ms=2, color=color,
                          label=f"{scale}, " + ("clean" if sigma == 0 else f"σ={sigma:g}"))
             # an accuracy lies in [0, 1]: a t-interval over two seeds can reach far past either end
-            axes[0].fill_between(rows["epoch"], rows["accuracy_lo"].clip(0, 1), rows["accuracy_hi"].clip(0, 1),
-                                 alpha=0.12, color=color)
+            _interval(axes[0], rows["epoch"], rows["accuracy_lo"].clip(0, 1), rows["accuracy_hi"].clip(0, 1), color,
+                      outlined, alpha=0.12)
         rows = means[means[by] == scale].sort_values("epoch")
-        _band(axes[1], rows["epoch"], rows["iqa_srcc"], rows["iqa_srcc_lo"], rows["iqa_srcc_hi"], label, color)
+        _band(axes[1], rows["epoch"], rows["iqa_srcc"], rows["iqa_srcc_lo"], rows["iqa_srcc_hi"], label, color,
+              outlined)
         # The classification measures: the trend's checkpoints joined, the at-chance ones apart and hollow.
         # (each by its own classifier's chance: the cue-conflict decisions, the clean accuracy)
         for ax, measure, values, lo, hi in ((axes[2], "texture_bias", 1 - rows["shape_bias"], 1 - rows["shape_bias_hi"],
@@ -161,7 +177,7 @@ def summary_figure(means: pd.DataFrame, noise_means: pd.DataFrame, by: str = "sc
                                             (axes[3], "noise_drop", rows["noise_drop"], rows["noise_drop_lo"],
                                              rows["noise_drop_hi"])):
             chance = at_chance(rows, measure)
-            _band(ax, rows.loc[~chance, "epoch"], values[~chance], lo[~chance], hi[~chance], label, color)
+            _band(ax, rows.loc[~chance, "epoch"], values[~chance], lo[~chance], hi[~chance], label, color, outlined)
             defined = chance & np.isfinite(values.astype(float))
             if defined.any():
                 drew_at_chance = True
@@ -173,7 +189,8 @@ def summary_figure(means: pd.DataFrame, noise_means: pd.DataFrame, by: str = "sc
                 ax.scatter(rows.loc[chance & ~defined, "epoch"], np.full(int((chance & ~defined).sum()), undefined_row),
                            s=30, marker="x", color=color, lw=1.2, zorder=0.9)
         for ax, (column, _, _) in zip(axes[4:], extra):
-            _band(ax, rows["epoch"], rows[column], rows[f"{column}_lo"], rows[f"{column}_hi"], label, color)
+            _band(ax, rows["epoch"], rows[column], rows[f"{column}_lo"], rows[f"{column}_hi"], label, color,
+                  outlined)
     axes[0].set(ylabel="zero-shot accuracy",
                 title="(a) clean accuracy" if clean_only else "(a) accuracy, clean and noisy")
     axes[1].set(ylabel="SRCC with quality judgments", title="(b) IQA alignment")
