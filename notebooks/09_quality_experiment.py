@@ -48,9 +48,9 @@
 #    unseen families paired over its seeds where it has both; a setting that saw every family has no unseen
 #    one, so there 1b compares its seen decline with the clean setting's within-family decline (a Welch
 #    interval between the two settings' seeds), as its statistic says;
-# 2. the normalized noise drop falls over training (Spearman ρ with epoch < 0) where noise is a seen
-#    family, and not where it is held out or absent. Where the training noise covers the test's σ
-#    this is augmentation at work; the held-out setting is the real test;
+# 2. the normalized noise drop falls over training (Spearman ρ with epoch < 0) where additive Gaussian
+#    noise (the test's own noise) is a seen family, and not where it is held out or absent. Where the
+#    training noise covers the test's σ this is augmentation at work; the held-out setting is the real test;
 # 3. alignment and texture bias move together *net of time*: the partial Spearman correlation
 #    given log training time is positive;
 # 4. control: texture bias falls over training (Spearman ρ with epoch < 0) where shape is the more reliable
