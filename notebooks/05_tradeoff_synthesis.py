@@ -118,8 +118,8 @@ save_figure(tradeoff_page.relations_figure(means, tables["tradeoff_relations"]),
 # Each checkpoint is a point: alignment with quality judgments against robustness
 # (1 − normalized drop). The Pareto front holds the checkpoints that no other checkpoint matches or
 # beats on both while beating on one. `alignment_weight` picks one checkpoint by a weighted sum of
-# the two, each min–max scaled over the run. Checkpoints at chance take no part in either (hollow, or counted in the legend
-# when no drop is defined to place them by): a model that classifies nothing loses nothing to noise,
+# the two, each min–max scaled over the run. Checkpoints at chance take no part in either (hollow, or
+# counted in the legend when no drop is defined to place them by): a model that classifies nothing loses nothing to noise,
 # and its drop of 0 would put it on the front.
 
 # %%
