@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import warnings
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -606,6 +607,31 @@ def test_the_reference_of_a_factor_is_the_presets_value_when_a_run_has_it(tmp_pa
     data = results.sweep_tables(runs)
     assert data["factors"] == ["texture_correlation", "texture_scale"]
     assert data["reference"] == {"texture_correlation": "0.8", "texture_scale": "2"}  # 1 (the preset's) not run
+
+
+def test_a_sweep_over_the_distance_reads_each_run_at_its_own(tmp_path, monkeypatch):
+    """An audit: `clipalign sweep -p distance=cosine,euclidean` ran every setting, then its comparison failed (the
+    page's one distance, the preset's, was asked of every run's iqa.csv, each holding its own), again on resume."""
+    from clipalign_utils.results import checkpoints as checkpoints_module
+    from clipalign_utils.results import settings as settings_module
+
+    read_at = {}
+
+    def table(run_dir, distance=None):
+        read_at[Path(run_dir).name] = distance
+        return pd.DataFrame({"checkpoint": ["epoch_1"], "epoch": [1.0]})
+
+    monkeypatch.setattr(checkpoints_module, "checkpoint_table", table)
+    monkeypatch.setattr(settings_module, "noise_curves_of",
+                        lambda run_dirs: pd.DataFrame({"run": results.run_labels(run_dirs)}))
+    runs = [_fake_run(tmp_path / name, preset="smoke", distance=distance)
+            for name, distance in [("a", "cosine"), ("b", "euclidean")]]
+    data = results.sweep_tables(runs, "normalized_euclidean")
+    assert data["factors"] == ["distance"] and read_at == {"a": "cosine", "b": "euclidean"}
+    assert data["table"]["setting"].tolist() == ["distance=cosine", "distance=euclidean"]
+    same = [_fake_run(tmp_path / name, preset="smoke", texture_correlation=tc) for name, tc in [("c", "0.5"), ("d", "1")]]
+    results.sweep_tables(same, "cosine")  # not swept: the page's distance, for every run
+    assert read_at == {"a": "cosine", "b": "euclidean", "c": "cosine", "d": "cosine"}
 
 
 def test_only_the_settings_measured_at_the_reference_noise_levels_are_compared():

@@ -72,13 +72,15 @@ def checkpoint_table(run_dir: str | Path, distance: str | None = None) -> pd.Dat
     return table.sort_values("epoch").reset_index(drop=True)
 
 
-def checkpoint_tables(run_dirs: Sequence[str | Path], distance: str | None = None) -> pd.DataFrame:
+def checkpoint_tables(run_dirs: Sequence[str | Path], distance: str | None | Sequence[str | None] = None
+                      ) -> pd.DataFrame:
     """checkpoint_table of several runs stacked; columns `run` (``run_labels``), `scale` and `seed`
-    (run_identity) tell them apart."""
+    (run_identity) tell them apart. ``distance``: one for every run, or one per run (a sweep over it)."""
     tables = []
-    for run_dir, label in zip(run_dirs, run_labels(run_dirs)):
+    distances = [distance] * len(run_dirs) if distance is None or isinstance(distance, str) else list(distance)
+    for run_dir, label, run_distance in zip(run_dirs, run_labels(run_dirs), distances):
         identity = run_identity(run_dir)
-        table = checkpoint_table(run_dir, distance).assign(run=label)
+        table = checkpoint_table(run_dir, run_distance).assign(run=label)
         table["scale"] = identity["scale"] if identity["scale"] is not None else Path(run_dir).name
         table["seed"] = identity["seed"]
         tables.append(table)

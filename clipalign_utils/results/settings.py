@@ -74,7 +74,9 @@ def sweep_tables(run_dirs: Sequence[str | Path], distance: str | None = None) ->
     labels, factors = _labels(params, run_dirs)
     by_run = {run: (label, {k: format_value(p.get(k)) for k in factors})
               for run, label, p in zip(run_labels(run_dirs), labels, params)}
-    table, noise = checkpoint_tables(run_dirs, distance), noise_curves_of(run_dirs)
+    # a swept distance: each run read at its own (the page's one distance is held by one setting alone)
+    distances = [p.get("distance") for p in params] if "distance" in factors else distance
+    table, noise = checkpoint_tables(run_dirs, distances), noise_curves_of(run_dirs)
     for frame in (table, noise):
         frame["setting"] = frame["run"].map(lambda r: by_run[r][0])
         for k in factors:
