@@ -18,7 +18,8 @@ from clipalign_utils.errors import ParameterError
 from clipalign_utils.layout import RunDir
 from clipalign_utils.registry import REPO_ROOT, SWEEP_PAGE
 from clipalign_utils.metrics import sweep as sweep_metrics
-from clipalign_utils.orchestration.sweep import Setting, plan, split_overrides, time_left, trained_by
+from clipalign_utils.orchestration.sweep import (Setting, plan, split_overrides, time_left, time_left_during,
+                                                 trained_by)
 from clipalign_utils.orchestration import multirun
 
 
@@ -53,6 +54,14 @@ def test_the_time_left_weighs_the_runs_to_go_by_their_epochs():
     # skipped (0): 29 epochs, 696 s. A mean per run would say 2 × 120 = 240 s.
     assert time_left([(100.0, 5, True), (140.0, 5, True)], [(24, True), (0, True), (5, True)]) == pytest.approx(696.0)
     assert time_left([(60.0, 12, True)], []) == 0
+
+
+def test_the_time_left_during_a_run_counts_down_what_it_has_spent():
+    """An audit: every step line of a sweep's run said the same time left, from its first step to its last."""
+    executed = [(100.0, 5, True)]  # 20 s an epoch
+    assert time_left_during(executed, [(5, True), (5, True)], 30.0) == pytest.approx(170.0)
+    assert time_left_during(executed, [(5, True), (5, True)], 400.0) == pytest.approx(100.0)  # overdue: the rest
+    assert time_left_during(executed, [(5, True)], 0.0) == time_left(executed, [(5, True)])
 
 
 def test_the_time_left_weighs_a_shared_training_at_its_own_pace():

@@ -210,6 +210,14 @@ def time_left(executed: Sequence[tuple[float, int, bool]], to_go: Sequence[tuple
     return sum(epochs * (pace(trains) or overall) for epochs, trains in to_go)
 
 
+def time_left_during(executed: Sequence[tuple[float, int, bool]], to_go: Sequence[tuple[int, bool]],
+                     spent: float) -> float:
+    """:func:`time_left` while the first of ``to_go`` runs, ``spent`` seconds into it: that run's estimate less
+    what it has spent (not below 0), and the others'. (A step line of a run otherwise repeated the same estimate
+    from its first step to its last.)"""
+    return max(time_left(executed, to_go[:1]) - spent, 0.0) + time_left(executed, to_go[1:])
+
+
 def run_sweep(out: str | Path, preset: str | None = None, overrides: dict | None = None,
               one_at_a_time: bool = False, progress: bool = True, only: list[str] | None = None,
               compare: bool = True, check_only: bool = False) -> Path:
@@ -278,8 +286,9 @@ def run_sweep(out: str | Path, preset: str | None = None, overrides: dict | None
             share_training(out / run["trained_by"], run_dir)
             return True
 
-        def sweep_left(number=number) -> str:  # this run included
-            return f"; sweep about {_minutes(time_left(executed, to_go[number - 1:]))} left" if executed else ""
+        def sweep_left(number=number, run_started=run_started) -> str:  # this run included
+            left = time_left_during(executed, to_go[number - 1:], time.time() - run_started)
+            return f"; sweep about {_minutes(left)} left" if executed else ""
 
         ran = execute(run_dir, steps, resolved[setting.name], extra=extras[setting.name], progress=progress,
                       tag=f"{tag} ", resume=True, instead=shared, note=sweep_left)
