@@ -498,7 +498,9 @@ def test_a_jobs_log_is_read_with_the_format_the_step_loop_writes(tmp_path, monke
     from clipalign_utils.orchestration import pipeline
 
     monkeypatch.setattr(pipeline, "execute_step", lambda *args: None)
-    pipeline.execute(tmp_path, ["train", "noise"], None, tag="[run 1/1 tiny-seed0] ",
+    from clipalign_utils import record
+
+    pipeline.execute(tmp_path, ["train", "noise"], record.resolve(None, "smoke", {}), tag="[run 1/1 tiny-seed0] ",
                      note=lambda: " (about 2 minutes)")
     lines = capsys.readouterr().out.splitlines()
     log = tmp_path / "job.out"

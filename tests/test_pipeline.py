@@ -10,7 +10,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from clipalign_utils import checkpoints, cli, config, registry
+from clipalign_utils import checkpoints, cli, config, record, registry
 from clipalign_utils.errors import ParameterError
 from clipalign_utils.layout import RunDir
 
@@ -631,9 +631,10 @@ def test_a_done_step_is_skipped_only_when_resuming(tmp_path, monkeypatch, capsys
     run = RunDir(tmp_path / "r")
     run.notebooks.mkdir(parents=True)
     run.executed(registry.get("iqa").notebook).write_text("{}")
-    assert pipeline.execute(run.path, ["iqa", "shape"], None, progress=False, resume=True) == ["shape"]
+    smoke = record.resolve(None, "smoke", {})
+    assert pipeline.execute(run.path, ["iqa", "shape"], smoke, progress=False, resume=True) == ["shape"]
     assert "iqa: skip (done)" in capsys.readouterr().out
-    assert pipeline.execute(run.path, ["iqa", "shape"], None, progress=False) == ["iqa", "shape"]
+    assert pipeline.execute(run.path, ["iqa", "shape"], smoke, progress=False) == ["iqa", "shape"]
     assert calls == [("r", "shape"), ("r", "iqa"), ("r", "shape")]
 
 
@@ -814,3 +815,17 @@ def test_a_step_re_run_alone_names_the_synthesis_that_still_shows_the_tables_bef
     assert capsys.readouterr().out == (f"note: the synthesis of {folder.path} still shows this run's tables from "
                                        f"before; clipalign run --out {folder.path} --only noise -p sigmas=0.1,0.3 "
                                        f"-p 'x=a b' re-runs the step in every run, then the synthesis\n")
+
+
+def test_a_run_shows_its_parameters_before_its_steps():
+    """nanoGPT's habit: the configuration in force is shown, not only kept in the run's record (an audit found it
+    in record.json alone): the preset and what differs from it, with its source."""
+    from clipalign_utils import record
+    from clipalign_utils.orchestration.pipeline import parameters_line
+
+    given = record.resolve(None, "smoke", {"epochs": 3, "distance": "cosine", "n_boot": 60})
+    assert parameters_line("[sweep 1/2 a] ", given) == (
+        "[sweep 1/2 a] parameters: preset smoke with n_boot=60 (given), distance=cosine (given), epochs=3 (given); "
+        "every step's values and sources in record.json")
+    assert parameters_line("", record.resolve(None, "default", {})) == (
+        "parameters: preset default, unchanged; every step's values and sources in record.json")

@@ -28,11 +28,11 @@ from typing import Callable, Mapping, Sequence
 
 from .. import record, registry
 from ..checkpoints import check_run, check_trainable, discover_run
-from ..config import PRESETS
+from ..config import PRESETS, format_value
 from . import kernel, signals
 from .publish import COUNT, PROGRESS_SEGMENT
 from ..errors import FREE_SOME, ClipalignError, ParameterError, disk_full, shell_arg
-from ..layout import PARTS, RunDir, runs_in
+from ..layout import PARTS, RUN_RECORD, RunDir, runs_in
 from ..prose import plural
 from ..record import Resolved
 from ..registry import REPO_ROOT
@@ -582,6 +582,17 @@ def step_ended_line(prefix: str, seconds: float) -> str:
     return f"{prefix}{_ENDS}{seconds:.0f} s"
 
 
+def parameters_line(prefix: str, resolved: Resolved) -> str:
+    """The configuration a run's steps run with, shown before them: the preset and each value that is not the
+    preset's, with where it came from (the run's record keeps every step's values and sources)."""
+    preset = PRESETS.get(resolved.preset, {})
+    changed = [f"{name}={format_value(value)} ({resolved.sources[name]})" for name, value in resolved.values.items()
+               if name in preset and format_value(value) != format_value(preset[name])]
+    return (f"{prefix}parameters: preset {resolved.preset}" + (" with " + ", ".join(changed) if changed else
+                                                              ", unchanged")
+            + f"; every step's values and sources in {RUN_RECORD}")
+
+
 def step_in_line(line: str) -> tuple[str, bool] | None:
     """(the step, whether it ended) of a line :func:`step_started_line` or :func:`step_ended_line` wrote,
     anywhere in ``line`` (a job's log prefixes it with its tag); None for any other line."""
@@ -602,6 +613,7 @@ def execute(run_dir: str | Path, steps: Sequence[str], resolved: Resolved, *, ex
     """
     run_dir = Path(run_dir)
     executed = []
+    print(parameters_line(tag, resolved), flush=True)
     for number, step in enumerate(steps, 1):
         prefix = f"{tag}[{number}/{len(steps)}] {step}"
         if resume and RunDir(run_dir).done(step):
