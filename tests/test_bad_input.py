@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -284,6 +285,42 @@ def test_an_out_folder_that_cannot_be_made_is_one_line(tmp_path, capsys):
     assert cli.main(["fetch", "kadid10k", "--to", str(a_file / "sub")]) == 2
     assert "--to" in capsys.readouterr().err
     assert sorted(p.name for p in tmp_path.iterdir()) == ["a_file"]  # the probe for a makeable folder went too
+
+
+def test_an_existing_out_folder_this_user_cannot_write_is_refused_before_anything_runs(tmp_path, monkeypatch,
+                                                                                        capsys):
+    """An audit: an existing read-only --out passed the checks (only a folder still to be made was probed), the
+    run printed its first step, then failed naming an internal temporary file. The probe is faked (the tests may
+    run as root, whom no mode bits stop): the folder refuses what is made in it, as a read-only one does."""
+    import errno
+    import tempfile
+
+    from clipalign_utils.orchestration import book, pipeline
+
+    read_only = tmp_path / "ro"
+    run = read_only / "r"
+    (run / "notebooks").mkdir(parents=True)  # a run made before, to re-run a step of (--only)
+    made_in = tempfile.mkdtemp
+
+    def mkdtemp(*args, dir=None, **kwargs):
+        if dir is not None and Path(dir) in (read_only, run):
+            raise PermissionError(errno.EACCES, "Permission denied", str(dir))
+        return made_in(*args, dir=dir, **kwargs)
+
+    monkeypatch.setattr(tempfile, "mkdtemp", mkdtemp)
+    monkeypatch.setattr(pipeline, "run_pipeline", lambda *args, **kwargs: pytest.fail("the run began"))
+    monkeypatch.setattr(book, "build_book", lambda *args, **kwargs: pytest.fail("the book build began"))
+    advice = "is read-only to this user (Permission denied); make it writable, or copy it somewhere writable and " \
+             "give that folder"
+    commands = ((["run", "--preset", "smoke", "--out", str(read_only)], f"--out {read_only}", read_only),
+                (["run", "--out", str(run), "--only", "iqa"], f"--out {run}", run),
+                (["book", str(run)], f"clipalign book {run}", run))
+    for argv, named, folder in commands:
+        assert cli.main(argv) == 2, argv
+        captured = capsys.readouterr()
+        assert captured.err.strip() == f"clipalign: error: {named}: {folder} {advice}"
+        assert captured.out == ""  # no step began ("[1/7] train: …")
+    assert sorted(p.relative_to(tmp_path).as_posix() for p in tmp_path.rglob("*")) == ["ro", "ro/r", "ro/r/notebooks"]
 
 
 @pytest.mark.parametrize("option, address", [("--url", "notaurl"), ("--url", "http://[::1"), ("--url", "file:///etc"),

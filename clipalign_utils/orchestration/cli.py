@@ -62,14 +62,46 @@ def check_out(folder: str, flag: str, hint: str = "a new one, or one to resume")
         raise ParameterError(f"{flag} {folder}: {path} is a file; give a folder ({hint})")
     existing = next(parent for parent in (path, *path.parents) if parent.exists())
     if path == existing:
+        # written into as much as a new one: a read-only one failed only at its first step, on a temporary file
+        check_writable(path, f"{flag} {folder}")
         return
     if not existing.is_dir():
         raise ParameterError(f"{flag} {folder}: {existing} is a file, so no folder can be made under it")
-    try:  # can a folder be made there? (a read-only disk or /proc says no only when asked)
-        os.rmdir(tempfile.mkdtemp(prefix=".clipalign-probe-", dir=existing))
+    problem = _cannot_make_in(existing)
+    if problem is not None:
+        raise ParameterError(f"{flag} {folder}: no folder can be made in {existing} ({problem})")
+
+
+def _cannot_make_in(folder: Path) -> str | None:
+    """Why nothing can be made in ``folder`` (None: it can). Tried, not read off its mode bits: a read-only disk
+    or /proc says no only when asked, and root passes any mode (os.access would say yes to a read-only disk)."""
+    try:
+        os.rmdir(tempfile.mkdtemp(prefix=".clipalign-probe-", dir=folder))
     except OSError as error:
-        raise ParameterError(f"{flag} {folder}: no folder can be made in {existing} "
-                             f"({error.strerror or error})") from None
+        return error.strerror or str(error)
+    return None
+
+
+def check_writable(folder: Path, named: str) -> None:
+    """An existing folder a command writes into (``named``: how the command line gave it), refused in one line
+    if this user cannot write there."""
+    problem = _cannot_make_in(folder)
+    if problem is not None:
+        raise ParameterError(f"{named}: {folder} is read-only to this user ({problem}); make it writable, or copy "
+                             f"it somewhere writable and give that folder")
+
+
+def _check_book_folder(run_dir: str) -> None:
+    """``clipalign book RUN_DIR``: a folder, that this user can write its book into (built there, in
+    .book-building), before anything reads or builds it."""
+    path = Path(run_dir).expanduser()
+    if path.is_file():
+        raise ParameterError(f"clipalign book {run_dir}: that is a file; give the folder a clipalign run, sweep "
+                             f"or experiment wrote (it holds notebooks/)")
+    if not path.exists():
+        raise ParameterError(f"clipalign book {run_dir}: no such folder; give the folder a clipalign run, sweep "
+                             f"or experiment wrote (it holds notebooks/)")
+    check_writable(path.absolute(), f"clipalign book {run_dir}")
 
 
 # What clipalign writes at the top of a run's or a folder's directory.
@@ -410,6 +442,8 @@ def _dispatch(args, argv: list[str]) -> int:
         check_out_folder(args.out, args.command, None)  # a folder of the user's own: before anything reads it
     elif args.command == "fetch":
         check_out(args.to, "--to", "the dataset's folder goes inside it")
+    elif args.command == "book":
+        _check_book_folder(args.run_dir)
     launcher = None
     if args.command in ("sweep", "experiment", "run"):
         from .launch import check_launcher
@@ -444,12 +478,6 @@ def _dispatch(args, argv: list[str]) -> int:
         makes = {"sweep": "sweep", "experiment": "experiment"}.get(args.command) or (
             "runs" if args.seeds or args.scales else None if args.only or args.checkpoints else "run")
         check_out_folder(args.out, args.command, makes)
-    if args.command == "book" and Path(args.run_dir).expanduser().is_file():
-        raise ParameterError(f"clipalign book {args.run_dir}: that is a file; give the folder a clipalign run, sweep "
-                             f"or experiment wrote (it holds notebooks/)")
-    if args.command == "book" and not Path(args.run_dir).expanduser().exists():
-        raise ParameterError(f"clipalign book {args.run_dir}: no such folder; give the folder a clipalign run, sweep "
-                             f"or experiment wrote (it holds notebooks/)")
     if _ends_with_book(args):
         from .book import check_sources
 
