@@ -21,6 +21,7 @@ from open_clip.model import CLIP
 from open_clip.transformer import text_global_pool
 
 from .allocator import keep_freed_memory
+from .checkpoints import checkpoint_format_problem
 from .errors import CheckpointError, ParameterError
 # The names need neither torch nor open_clip: model_names holds them (open_clip_name answers here too).
 from .model_names import CONFIG_DIR, open_clip_name
@@ -117,10 +118,14 @@ def load_checkpoint_model(checkpoint: str | Path, model_name: str, image_size: i
                                            device=device, output_dict=True, **dict(options or {}))
     except Exception as error:  # torch raises many types for a bad file; name the file once
         built = ", ".join(f"{k}={v}" for k, v in sorted((options or {}).items()))
+        loaded_into = f"checkpoint {path} could not be loaded into {model_name}{f' ({built})' if built else ''}"
+        problem = checkpoint_format_problem(path)
+        if problem is not None:  # torch's own text for such a file is a pickle opcode's complaint (a bare number)
+            raise CheckpointError(f"{loaded_into}: not a PyTorch checkpoint: {problem} (torch.load: "
+                                  f"{load_error_summary(error, 150)}); save or fetch it again") from None
         raise CheckpointError(
-            f"checkpoint {path} could not be loaded into {model_name}{f' ({built})' if built else ''}: "
-            f"{load_error_summary(error)} (a checkpoint of another architecture? give -p model=<its open_clip "
-            f"name>; a damaged file: save or fetch it again)") from None
+            f"{loaded_into}: {load_error_summary(error)} (a checkpoint of another architecture? give -p "
+            f"model=<its open_clip name>; a damaged file: save or fetch it again)") from None
     return model.eval()
 
 
@@ -139,6 +144,8 @@ def load_error_summary(error: Exception, limit: int = 400) -> str:
     if not lines:
         return type(error).__name__
     text = "; ".join([lines[0].rstrip(":")] + [line[:150] for line in lines[1:4]])
+    if not isinstance(error, RuntimeError):  # (torch's state_dict errors say what they are; a KeyError's '1748…' not)
+        text = f"{type(error).__name__}: {text}"
     return text if len(text) <= limit else text[:limit - 1] + "…"
 
 

@@ -535,6 +535,55 @@ def test_a_fetched_file_that_does_not_load_is_fetched_anew(stand_ins, tmp_path, 
         server.server_close()
 
 
+def test_a_folder_of_damaged_checkpoints_is_refused_before_the_evaluation_sets_are_drawn(stand_ins, tmp_path,
+                                                                                          monkeypatch, capsys):
+    """An audit: files that are no torch.save output were found only after ~20 s of drawing evaluation sets, and
+    said as torch's bare "174812789". Their framing is read up front (no weights loaded): one line, no folder."""
+    monkeypatch.setattr(stream, "measure_here", lambda *args: pytest.fail("a checkpoint was measured"))
+    bad = tmp_path / "badck"
+    bad.mkdir()
+    for name in ("epoch_1.pt", "epoch_2.pt"):
+        (bad / name).write_bytes(b"junk\n")
+    out = tmp_path / "k5"
+    assert cli.main(["run", "--out", str(out), "--checkpoints", str(bad), "--only", "iqa", "-p", "model=tiny"]) == 2
+    (error,) = capsys.readouterr().err.strip().splitlines()
+    assert error == (f"clipalign: error: --checkpoints {bad}: {bad / 'epoch_1.pt'} is not a PyTorch checkpoint (so are "
+                     f"epoch_2.pt): neither the zip archive torch.save writes nor its older pickle format (it begins "
+                     f"b'junk\\n'); save or fetch it again, or leave it out (--at-epochs)")
+    assert not out.exists()
+    # one good, one cut short as a copy stopped part-way: the latter is named, and --at-epochs leaves it out
+    mixed = tmp_path / "mixed"
+    mixed.mkdir()
+    (mixed / "epoch_1.pt").write_bytes((stand_ins / "epoch_1.pt").read_bytes())
+    (mixed / "epoch_2.pt").write_bytes((stand_ins / "epoch_2.pt").read_bytes()[:1000])
+    with pytest.raises(CheckpointError, match=rf"^--checkpoints {mixed}: {mixed / 'epoch_2.pt'} is not a PyTorch "
+                                              r"checkpoint: an incomplete zip archive \(1000 bytes, "):
+        stream.run_streamed(out, str(mixed), None, None, "iqa", "smoke", {"model": "tiny"}, progress=False)
+    assert not out.exists()
+    stream._check_checkpoint_files(str(mixed), sources.open_source(str(mixed)).checkpoints([1]))
+
+
+def test_a_file_that_is_no_torch_checkpoint_says_so_in_words_and_real_formats_pass_the_check(stand_ins, tmp_path):
+    from clipalign_utils.checkpoints import checkpoint_format_problem
+
+    junk = tmp_path / "epoch_1.pt"
+    junk.write_bytes(b"junk\n")
+    with pytest.raises(CheckpointError) as caught:
+        models.load_checkpoint_model(junk, "clipalign-tiny")
+    assert str(caught.value) == (f"checkpoint {junk} could not be loaded into clipalign-tiny: not a PyTorch "
+                                 f"checkpoint: neither the zip archive torch.save writes nor its older pickle format "
+                                 f"(it begins b'junk\\n') (torch.load: KeyError: 174812789); save or fetch it again")
+    (tmp_path / "empty.pt").write_bytes(b"")
+    assert checkpoint_format_problem(tmp_path / "empty.pt") == "the file is empty"
+    # open_clip_train's (a dict holding state_dict, module. keys), a plain state dict, torch's pre-1.6 format
+    state = models.create_model("tiny").state_dict()
+    torch.save(state, tmp_path / "plain.pt")
+    torch.save(state, tmp_path / "legacy.pt", _use_new_zipfile_serialization=False)
+    for path in (stand_ins / "epoch_1.pt", tmp_path / "plain.pt", tmp_path / "legacy.pt"):
+        assert checkpoint_format_problem(path) is None, path
+        models.load_checkpoint_model(path, "clipalign-tiny")
+
+
 def test_iqa_resize_auto_at_224_px_is_the_clip_processor(tmp_path):
     """At 224 px, ``iqa_resize=auto`` is ``crop``: each TID2013 image is exactly what open_clip's evaluation
     transform (CLIP's processor: the shorter side resized bicubic, then a centre crop) makes of the file."""

@@ -26,7 +26,7 @@ from typing import Mapping, Sequence
 from tqdm import tqdm
 
 from .. import record, registry
-from ..checkpoints import Checkpoint, Run, discover_run
+from ..checkpoints import Checkpoint, Run, checkpoint_format_problem, discover_run
 from ..data.cache import source_hash
 from ..errors import CheckpointError, ParameterError, shell_arg
 from ..io import write_json
@@ -191,6 +191,21 @@ def _check_synthesis_inputs(run_dir: Path, only: str | None) -> None:
                              f"{','.join(missing)} to --only")
 
 
+def _check_checkpoint_files(spec: str, wanted: list[RemoteCheckpoint]) -> None:
+    """A folder's checkpoints are each at least a file torch.save writes: a damaged one is refused before the
+    evaluation sets are drawn, not after (an audit waited 20 s for it). Their framing alone is read (a
+    millisecond for a 600 MB file); a file framed right that does not load still fails as it is loaded."""
+    damaged = [(Path(c.location), problem) for c in wanted
+               if (problem := checkpoint_format_problem(c.location)) is not None]
+    if damaged:
+        (first, problem), *others = damaged
+        named = ", ".join(path.name for path, _ in others[:3]) + (f" and {len(others) - 3} more" if len(others) > 3
+                                                                    else "")
+        also = f" (so are {named})" if others else ""
+        raise CheckpointError(f"--checkpoints {shell_arg(spec)}: {first} is not a PyTorch checkpoint{also}: {problem}; "
+                              f"save or fetch it again, or leave it out (--at-epochs)")
+
+
 def run_streamed(out: str | Path, spec: str, at_epochs: str | None = None, keep_weights: str | None = None,
                  only: str | None = None, preset: str | None = None, overrides: Mapping | None = None,
                  progress: bool = True, share: tuple[int, int] | None = None) -> Path:
@@ -219,6 +234,8 @@ def run_streamed(out: str | Path, spec: str, at_epochs: str | None = None, keep_
     params = {step: for_step(run_dir, step, resolved).params for step in steps}
     check_steps(run_dir, [*executed_steps(only), REAL_CLIP_PAGE], resolved)  # applied as each page runs
     _check_synthesis_inputs(run_dir, only)
+    if not source.remote:
+        _check_checkpoint_files(spec, wanted)
     # The page renders this run: the source options are not passed on (the page would analyse a source).
     page_extra = {k: v for k, v in extra.items() if k not in NOTEBOOK_OPTIONS}
     layout = RunDir(run_dir)
