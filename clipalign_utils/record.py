@@ -274,7 +274,10 @@ def for_step(run_dir: str | Path, step: str, resolved: Resolved, declared: Colle
 
     A parameter that names a column of a table the step reads (``distance`` in iqa.csv) describes that
     table, so it is taken from the entry of the step that wrote it (:func:`_from_tables_read`), before the
-    step's own: interpolation after ``--only iqa -p distance=euclidean`` reads the euclidean rows."""
+    step's own: interpolation after ``--only iqa -p distance=euclidean`` reads the euclidean rows. A value
+    given for a parameter not in ``declared`` is not the step's (:func:`as_read_by`)."""
+    if declared is not None:
+        resolved = as_read_by(resolved, declared)
     carried = _carried(run_dir, step, resolved, declared, read(run_dir).get("steps", {}))
     if not carried:
         return resolved
@@ -290,6 +293,21 @@ def for_step(run_dir: str | Path, step: str, resolved: Resolved, declared: Colle
                 f"exists: give -p {root}=<the dataset's folder> (or -p {dataset}=embedded)")
     return Resolved(resolved.preset, MappingProxyType(values),
                     MappingProxyType({**resolved.sources, **{name: CARRIED for name in carried}}))
+
+
+def as_read_by(resolved: Resolved, declared: Collection[str]) -> Resolved:
+    """``resolved`` as a page whose parameters cell declares ``declared`` has it: a value given for a parameter the
+    page does not read is the preset's there, as the page would resolve it opened alone, so its record entry says
+    only what it was given (an audit: ``--only iqa -p sigmas=0.1`` recorded sigmas as given to iqa, which never
+    read it; a later ``--only noise`` rightly used the preset's)."""
+    unread = [name for name, where in resolved.sources.items() if where == GIVEN and name not in declared]
+    if not unread:
+        return resolved
+    values = config.resolve(resolved.preset, every_step=False,
+                            **{name: value for name, value in resolved.values.items() if name not in unread})
+    values.pop("preset")
+    return Resolved(resolved.preset, MappingProxyType(values),
+                    MappingProxyType({**resolved.sources, **{name: f"preset {resolved.preset}" for name in unread}}))
 
 
 def _carried(run_dir: str | Path, step: str, resolved: Resolved, declared: Collection[str] | None,
@@ -518,7 +536,7 @@ def for_page(namespace: Mapping[str, Any], run_dir: str | Path, step: str, show:
     if (recorded is not None and recorded.preset == preset and len(given) == len(declared)
             and all(same_value(n, config.coerce(n, given[n], recorded.values[n]), recorded.values[n])
                     for n in declared)):
-        resolved = recorded
+        resolved = as_read_by(recorded, declared)  # (an entry a command recorded with every value it was given)
     else:
         resolved = for_step(run_dir, step, resolve(run_dir, preset, given), declared)
     if show:

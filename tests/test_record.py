@@ -819,3 +819,43 @@ def test_the_synthesis_of_a_fresh_run_keeps_the_seed_its_record_gives_though_the
     train_record.write_text(json.dumps({k: v for k, v in json.loads(train_record.read_text()).items() if k != "seed"}))
     assert step_page._not_the_synthesised(run, [run], before_training, False) == (
         {"seed"}, "the preset's values, not this run's: its training record (train_params.json) does not give them")
+
+
+def test_a_step_s_entry_records_as_given_only_what_its_page_reads(tmp_path, monkeypatch):
+    """An audit: ``--only iqa -p sigmas=0.1`` (rightly noted as read by no page it runs) recorded
+    steps.iqa.parameters.sigmas = [0.1] from "given". The entry the command writes, and the one the page records
+    (from a command's entry holding every value given), hold the preset's value for what the page does not
+    declare; what it declares stays given."""
+    from clipalign_utils.orchestration import pipeline
+
+    run = tmp_path / "run"
+    run.mkdir()
+    given = record.resolve(run, "smoke", {"sigmas": "0.1", "distance": "euclidean"})
+    assert given.sources["sigmas"] == record.GIVEN
+    monkeypatch.setattr(pipeline, "run_notebook", lambda name, run_dir, *args, **kwargs: run_dir / f"{name}.ipynb")
+    pipeline.execute_step("iqa", run, given, progress=False)
+    entry = record.read(run)["steps"]["iqa"]
+    preset_sigmas = config.resolve("smoke")["sigmas"]
+    assert entry["parameters"]["sigmas"] == record.jsonable(preset_sigmas)
+    assert entry["sources"]["sigmas"] == "preset smoke"
+    assert entry["parameters"]["distance"] == "euclidean" and entry["sources"]["distance"] == record.GIVEN
+    # an entry written whole (by an earlier version, or a page run without the step's declarations)
+    record.write_entry(run, "iqa", given)
+    declared = [name for name in pipeline.notebook_parameters("iqa") if name in config.PRESETS["smoke"]]
+    namespace = {"run_dir": str(run), "preset": "smoke", **{name: given.values[name] for name in declared}}
+    on_page = record.for_page(namespace, run, "iqa", show=False)
+    assert on_page.sources["sigmas"] == "preset smoke" and on_page.values["sigmas"] == preset_sigmas
+    assert on_page.sources["distance"] == record.GIVEN
+    # the noise step, which reads sigmas, has it as given
+    assert pipeline.for_step(run, "noise", given).sources["sigmas"] == record.GIVEN
+
+
+def test_a_run_s_parameters_are_those_its_steps_were_given_not_a_later_step_s_preset_value(tmp_path):
+    """A step records the preset's value for a parameter its page does not read: a sweep's run given -p sigmas is
+    labelled by the noise step's sigmas, not by the synthesis's (which runs later and reads none)."""
+    run = tmp_path / "run"
+    run.mkdir()
+    given = record.resolve(run, "smoke", {"sigmas": "0.1"})
+    record.write_entry(run, "noise", given)
+    record.write_entry(run, "tradeoff", record.as_read_by(given, ["distance", "seed"]))
+    assert results.run_parameters(run)["sigmas"] == (0.1,)

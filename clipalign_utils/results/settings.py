@@ -18,14 +18,23 @@ NOT_A_SETTING = {"seed", "device", "eval_batch_size"}
 
 def run_parameters(run_dir: str | Path) -> dict:
     """Every parameter a run used, from its record (``record.json``): each step's resolved values, later
-    steps over earlier ones, with ``preset``. A run with no record (open_clip_train's) gives {}."""
+    steps over earlier ones, with ``preset``; but a step's value from the preset does not replace one an earlier
+    step was given or had recorded (a step records the preset's value for a parameter it does not read: the
+    synthesis's sigmas are not those the noise step measured with). A run with no record (open_clip_train's)
+    gives {}."""
     from ..record import Resolved, read
 
     entries = read(run_dir).get("steps", {})
-    params = {}
+    params, chosen = {}, set()  # chosen: the names whose value came from no preset
     for step in registry.steps():  # in execution order: a later step's analysis values win
         if step.name in entries:
-            params.update(Resolved.from_json(entries[step.name]).params)
+            resolved = Resolved.from_json(entries[step.name])
+            for name, value in resolved.params.items():
+                from_preset = resolved.sources.get(name, "preset").startswith("preset")
+                if name not in chosen or not from_preset:
+                    params[name] = value
+                    if not from_preset:
+                        chosen.add(name)
     return params
 
 
