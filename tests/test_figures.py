@@ -165,6 +165,7 @@ def test_a_plane_or_relation_without_a_point_says_why_it_is_empty():
     means = _means().assign(at_chance=True, noise_drop=np.nan)
     fig = tradeoff.alignment_robustness_plane(means, np.array([False] * 4), {})
     assert [t.get_text() for t in fig.axes[0].texts] == ["no checkpoint to place:\nnone has both an SRCC and a drop"]
+    assert len(fig.axes) == 1  # no colour bar of epochs beside no point
     plt.close(fig)
     relations = pd.DataFrame({"scale": "tiny", "x": ["iqa_srcc", "iqa_srcc"], "y": ["texture_bias", "noise_drop"],
                               "spearman": [0.1, np.nan], "p_value": [0.9, np.nan], "n": [4, 0]})

@@ -70,7 +70,8 @@ def _draw_plane(fig, ax, table: pd.DataFrame, on_front: np.ndarray, selected=Non
     weighed = table[~left_out]
     points = ax.scatter(weighed["iqa_srcc"], 1 - weighed["noise_drop"], c=weighed["epoch"], cmap="viridis", s=40,
                         vmin=table["epoch"].min(), vmax=table["epoch"].max(), zorder=3)
-    fig.colorbar(points, ax=ax, label="epoch")
+    if np.isfinite(weighed[["iqa_srcc", "noise_drop"]].to_numpy(dtype=float)).all(axis=1).any():
+        fig.colorbar(points, ax=ax, label="epoch")  # (a scale of no point's colour, else)
     drawable = left_out & np.isfinite(table["noise_drop"].astype(float))  # a seed mean may hold the others' drop
     if drawable.any():
         ax.scatter(table.loc[drawable, "iqa_srcc"], 1 - table.loc[drawable, "noise_drop"], s=40, zorder=3,
