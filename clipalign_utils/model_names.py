@@ -77,6 +77,17 @@ def native_input_size(model: str) -> int | None:
     return int(size[0] if isinstance(size, (list, tuple)) else size)
 
 
+def patch_size(model: str) -> int | None:
+    """The side (px) of ``model``'s ViT patches, from its config (:func:`_config`); None for a tower without
+    patches (a ModifiedResNet, a timm tower) or a name without a config."""
+    config = _config(model)
+    vision = (config or {}).get("vision_cfg", {})
+    if vision.get("timm_model_name") or isinstance(vision.get("layers"), (list, tuple)) or "patch_size" not in vision:
+        return None
+    size = vision["patch_size"]
+    return int(size[0] if isinstance(size, (list, tuple)) else size)
+
+
 def vision_has_batchnorm(model: str) -> bool | None:
     """Whether ``model``'s image tower has BatchNorm, from its config alone: of open_clip's own towers
     (:func:`blocks_readable`), a ModifiedResNet (``layers`` a list) has, a ViT (``layers`` a number) has not; None

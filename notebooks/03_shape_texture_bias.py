@@ -23,7 +23,9 @@
 # classifier: the image embedding against the mean embedding of prompts such as "a photo of a
 # {class}."), and count its decisions on the images whose two cues differ. On Geirhos's stimuli the
 # classification is by default (`shape_classifier=direct`) *direct 16-way zero-shot* over the 16
-# class names (with CLIP's 80 ImageNet prompt templates). model-vs-human's own CLIP wrapper instead
+# class names, with the prompt templates `prompt_templates` names: by default CLIP's ImageNet
+# ensemble (`single` keeps its first template; the page's first lines say how many it used).
+# model-vs-human's own CLIP wrapper instead
 # builds a 1000-class ImageNet zero-shot head and averages its class probabilities into the 16
 # categories, so its published CLIP shape biases come from another classifier and need not match
 # these; `shape_classifier=imagenet` makes the decisions its way instead (the page says which):

@@ -20,7 +20,7 @@
 # shape bias, noise drop, and the second version's 2AFC score and saliency sAUC) and tests each part on the
 # data of this run. Every verdict below is computed; none is typed.
 #
-# The default build is several seeds of the default world; the introduction describes the runs behind this build.
+# What this page reads is said below its first cell (the default build: several seeds of the default world).
 # Given several runs (`run_dirs`, as `clipalign run` passes them, or a `run_dir` folder holding them), the seeds of
 # one model scale are treated as replicates: every curve is the mean over seeds with a 95 % Student-t
 # interval over seeds, one colour per scale, and each claim is judged per scale on those mean curves,
@@ -75,6 +75,7 @@ from clipalign_utils.orchestration.step_page import open_runs
 from clipalign_utils.steps.tradeoff import analysis as tradeoff_step, page as tradeoff_page
 
 run_dirs, params = open_runs(globals())  # trains the run and runs its analyses first if missing (opened alone)
+say(results.runs_read_sentence(run_dirs))  # a streamed trajectory, one run or several seeds
 table = tradeoff_step.load(run_dirs, params)  # one row per run x checkpoint
 tables = tradeoff_step.measure(run_dirs, params, table)
 means = tables["tradeoff_seed_means"]  # per scale x epoch: mean and t-interval over seeds

@@ -153,4 +153,4 @@ if "saliency_regions" in tables:  # the world's images: their silhouettes are kn
 # What the metrics can say depends on whose fixations the maps are compared with.
 
 # %%
-say(saliency_page.reading_sentences(data))
+say(saliency_page.reading_sentences(data, run, params))

@@ -18,8 +18,9 @@
 # scaling-laws release keeps every epoch of its open_clip runs (Hugging Face
 # `laion/scaling-laws-openclip`, `full_checkpoints/<run name>/epoch_<N>.pt`). `clipalign run
 # --checkpoints SOURCE` fetches such a trajectory one checkpoint at a time, measures it with every step
-# of this book and deletes its weights; this page shows what that run found. Its epochs are fixed
-# sample counts, so the figures carry samples seen on top.
+# of this book and deletes its weights; this page shows what that run found. An epoch of LAION's
+# release is a fixed sample count, so its figures carry samples seen on top; a source that does not
+# say its epoch's size (a folder of checkpoints) gives epochs only, as the trajectory's lines say.
 #
 # On Colab, set `checkpoints` (and `at_epochs`, `device="cuda"`) to analyse a few epochs of a public run
 # here; `run_dir` is where the run goes.
@@ -59,7 +60,7 @@ say(real_clip.cost_sentences(cost))
 
 # %% [markdown]
 # ## The trajectory
-# Its checkpoints, where each came from and its place on the samples-seen axis.
+# Its checkpoints, where each came from and, where the source says it, the samples each had seen.
 
 # %%
 checkpoint_list = real_clip.trajectory(run_dir)

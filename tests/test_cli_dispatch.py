@@ -146,7 +146,7 @@ def test_a_rank_gets_the_command_s_options_and_rank_0_finishes_with_the_ordinary
         ("run_streamed", (str(out), "src", "1,2", "all", None, "default", {"eval_batch_size": "8"}),
          {"progress": False})]
     assert finishing == [False, False] and not orchestration_cli._RANK_ZERO_FINISHING
-    assert capsys.readouterr().out == f"analysed: {out}\n"
+    assert capsys.readouterr().out == f"analysed: {out}\nbook: clipalign book {out}\n"
 
 
 def test_a_rank_of_a_step_s_rerun_shares_checkpoints_not_a_stream(calls, tmp_path, monkeypatch):
@@ -216,11 +216,21 @@ def test_checkpoints_with_seeds_and_only_with_seeds_are_refused_before_a_folder(
     assert calls == [] and not out.exists()
 
 
-def test_a_streamed_trajectory_prints_its_folder_and_builds_no_book(calls, tmp_path, capsys):
+def test_a_streamed_trajectory_prints_its_folder_and_the_command_that_builds_its_book(calls, tmp_path, capsys):
+    """A review: the command ended with "analysed: RUN" and no book while --help's --no-book ("skip building the
+    book") implied one; a streamed run is measured, not built (_ends_with_book): it names the next step."""
     out = tmp_path / "traj"
     assert cli.main(["run", "--preset", "smoke", "--out", str(out), "--checkpoints", "src", "--only", "iqa"]) == 0
     assert calls == [("run_streamed", (str(out), "src", None, None, "iqa", "smoke", {}), {"progress": False})]
-    assert capsys.readouterr().out == f"analysed: {out}\n"
+    assert capsys.readouterr().out == f"analysed: {out}\nbook: clipalign book {out}\n"
+    calls.clear()
+    assert cli.main(["run", "--out", str(out), "--checkpoints", "src", "--no-book"]) == 0
+    assert names(calls) == ["run_streamed"] and capsys.readouterr().out == f"analysed: {out}\n"
+    with pytest.raises(SystemExit):
+        cli.main(["run", "--help"])
+    shown = " ".join(capsys.readouterr().out.split())
+    assert ("skip building the book (built at the end of a whole run, of --seeds/--scales and of a multi-run preset; "
+            "--only and --checkpoints build none: clipalign book OUT does)") in shown
 
 
 def test_the_full_preset_runs_its_runs_links_the_base_run_sweeps_its_drivers_runs_its_experiment_then_the_book(

@@ -838,3 +838,25 @@ def test_the_runs_overview_says_a_seed_no_record_gives_is_unknown():
     overview = runs_overview(table)
     assert overview.to_dict("records") == [{"scale": "RN50", "seed": "unknown", "checkpoints": 3},
                                            {"scale": "tiny", "seed": 0, "checkpoints": 2}]
+
+
+def test_the_synthesis_says_what_it_reads_from_the_run_folders(tmp_path):
+    """A review: page 5 said "The default build is several seeds of the default world" on a streamed trajectory's
+    book. The sentence is now the folders' own: a streamed run (source.json), one run, or several."""
+    from pathlib import Path
+
+    streamed, trained = tmp_path / "real_clip", tmp_path / "seed0"
+    streamed.mkdir()
+    trained.mkdir()
+    checkpoints = [{"name": f"epoch_{e}", "epoch": e, "source": f"/ckpts/epoch_{e}.pt"} for e in (1, 2, 3)]
+    (streamed / "source.json").write_text(json.dumps({"source": "/ckpts", "model": "ViT-B-32",
+                                                      "checkpoints": checkpoints}))
+    assert results.runs_read_sentence([streamed]) == (
+        "This page reads one streamed trajectory, 3 checkpoints of ViT-B-32 trained elsewhere: one run, so its bands "
+        "are bootstrap intervals, not intervals over seeds.")
+    assert results.runs_read_sentence([trained]).startswith("This page reads one run trained here")
+    assert results.runs_read_sentence([trained, tmp_path / "seed1"]) == (
+        "This page reads 2 runs: the table below gives each one's scale and seed; the seeds of a scale are its "
+        "replicates.")
+    notebook = (Path(__file__).parents[1] / "notebooks" / "05_tradeoff_synthesis.py").read_text()
+    assert "The default build is several seeds" not in notebook and "results.runs_read_sentence(run_dirs)" in notebook

@@ -83,3 +83,25 @@ def test_no_cell_ends_by_showing_the_tables_paths(name):
         last = body[-1] if body else None
         shown = isinstance(last, ast.Expr) and isinstance(last.value, ast.Call) and getattr(last.value.func, "id", "")
         assert shown != "write_tables", f"notebooks/{name}.py: a cell ends with write_tables(...), shown on the page"
+
+
+ENSEMBLE_CLAIM = r"CLIP's (\d+ )?ImageNet (prompt )?templates|template ensemble|prompt ensemble"
+
+
+@pytest.mark.parametrize("name", NOTEBOOKS)
+def test_no_page_asserts_the_template_ensemble_whatever_the_run_used(name):
+    """A review read page 3's "(with CLIP's 80 ImageNet prompt templates)" on a `prompt_templates=single` run (its
+    data line said 1): prose naming the ensemble says that `prompt_templates` picks it (by default)."""
+    import re
+
+    for cell in jupytext.read(NOTEBOOK_DIR / f"{name}.py").cells:
+        if cell.cell_type == "markdown" and re.search(ENSEMBLE_CLAIM, cell.source):
+            assert "`prompt_templates`" in cell.source and "by default" in cell.source, cell.source
+
+
+def test_the_metrics_reference_says_the_ensemble_is_the_default():
+    import re
+
+    for paragraph in (NOTEBOOK_DIR.parent / "book" / "metrics.md").read_text().split("\n\n"):
+        if re.search(ENSEMBLE_CLAIM, paragraph.replace("\n", " ")):
+            assert "prompt_templates" in paragraph and "by default" in paragraph, paragraph

@@ -756,12 +756,19 @@ def test_data_sentences():
     from clipalign_utils.steps.saliency import analysis as step, page as step_page
 
     data = step.SaliencyData(load_saliency("embedded", None, image_size=32, seed=0, n_images=3), None, (), ())
-    run = SimpleNamespace(checkpoints=[0, 1], model_name="clipalign-tiny")
+    run = SimpleNamespace(checkpoints=[0, 1], model_name="clipalign-tiny", image_size=None)
     params = {"saliency_method": "smoothgrad", "saliency_samples": 2, "saliency_noise": 0.15}
     assert step_page.data_sentences(run, params, data) == [
         "2 checkpoints of clipalign-tiny; the embedded set: 3 images; method smoothgrad (2 noisy copies, noise 0.15)",
         f"ground truth: {data.scored.ground_truth}"]
-    assert step_page.data_sentences(run, {**params, "saliency_method": "rollout"}, data)[0].endswith("method rollout")
+    assert step_page.data_sentences(run, {**params, "saliency_method": "rollout"}, data)[0].endswith(
+        "method rollout (the class token's attention, class-agnostic, on the patch grid)")  # no ViT config: no sides
+    vit = SimpleNamespace(checkpoints=[0], model_name="ViT-B-32", image_size=None)  # 224 px, 32-px patches
+    assert step_page.data_sentences(vit, {**params, "saliency_method": "rollout"}, data)[0].endswith(
+        "method rollout (the class token's attention, class-agnostic, on the 7×7 patch grid)")
+    forced = SimpleNamespace(checkpoints=[0], model_name="ViT-B-32", image_size=64)  # force_image_size
+    rollout = {**params, "saliency_method": "rollout"}
+    assert "on the 2×2 patch grid" in step_page.data_sentences(forced, rollout, data)[0]
 
 
 def test_step_measures_and_draws_the_maps_from_the_cache(tmp_path, monkeypatch):
@@ -874,15 +881,27 @@ def test_reading_the_result_follows_whose_fixations():
 
     from clipalign_utils.steps.saliency.page import reading_sentences
 
+    vit = SimpleNamespace(model_name="ViT-B-32", image_size=None)
+    smoothgrad, rollout = {"saliency_method": "smoothgrad"}, {"saliency_method": "rollout"}
     world = SimpleNamespace(scored=SimpleNamespace(silhouettes=[np.ones((2, 2))], name="embedded", ground_truth="x"))
-    assert reading_sentences(world)[0].startswith("on the embedded set every number here measures agreement with "
-                                                  "a *synthetic* observer")
+    assert reading_sentences(world, vit, smoothgrad)[0].startswith("on the embedded set every number here measures "
+                                                                   "agreement with a *synthetic* observer")
+    assert "the class token draws from" in reading_sentences(world, vit, rollout)[0]
     people = SimpleNamespace(scored=SimpleNamespace(silhouettes=None, name="mit1003",
                                                     ground_truth="15 free-viewing observers"))
-    said = reading_sentences(people)
+    said = reading_sentences(people, vit, smoothgrad)
     assert said[0].startswith("on MIT1003 the ground truth is people's free-viewing fixations (15 free-viewing "
-                              "observers)")
+                              "observers): these numbers say whether the model's evidence for its class lies where")
     assert not any("synthetic" in line or "saliency_dataset=" in line for line in said)
+    assert said[1].startswith("the model sees each photograph squeezed to its 224-px input, so its maps have the "
+                              "input's resolution;")
+    said = reading_sentences(people, vit, rollout)  # class-agnostic, on the patch grid the model's sizes give
+    assert "these numbers say whether the patches the class token draws from (attention rollout: class-agnostic, " \
+           "the same map whatever the class) lies where people look" in said[0]
+    assert "evidence for its class" not in " ".join(said)
+    assert said[1].startswith("the model sees each photograph squeezed to its 224-px input, so its maps are the "
+                              "7×7 patch grid, one value per patch;")
+    assert not any("small model" in line for line in said)
 
 
 def test_other_fixations_never_include_the_image_itself():
@@ -1197,6 +1216,26 @@ def test_saliency_targets_need_class_names_and_checkpoint_saliency_refuses_an_un
         S.saliency_targets(None, None, np.array([0]), [], ["a {}"])
     with pytest.raises(ParameterError, match=r"^saliency_method='gradcam': choose one of smoothgrad, rollout$"):
         S.checkpoint_saliency(None, None, np.array([0]), ["a"], ["a {}"], method="gradcam")
+
+
+def test_rollout_never_asks_for_zero_shot_targets(monkeypatch):
+    # rollout is class-agnostic: no zero-shot pass over the classes; the known labels are reported, unknown ones empty
+    from types import SimpleNamespace
+
+    def no_targets(*args):
+        raise AssertionError("saliency_targets called for rollout")
+
+    monkeypatch.setattr(S, "saliency_targets", no_targets)
+    keys = []
+    encoder = SimpleNamespace(_cached=lambda key, make, on_disk: keys.append(key) or np.zeros((2, 7, 7)))
+    images = SimpleNamespace(identity="two images")
+    result = S.checkpoint_saliency(encoder, images, np.array([3, -1]), ["a"] * 1000, ["a {}"], method="rollout")
+    assert result.maps.shape == (2, 7, 7)
+    assert keys == [{"images": "two images", "kind": "saliency", "method": "rollout"}]
+    assert result.target_class[0] == 3 and np.isnan(result.target_class[1])
+    assert list(result.target_source) == ["label", "none"]
+    with pytest.raises(AssertionError, match="saliency_targets called"):  # smoothgrad still needs them
+        S.checkpoint_saliency(encoder, images, np.array([3, -1]), ["a"], ["a {}"], method="smoothgrad")
 
 
 def test_rollout_maps_of_a_set_are_computed_a_batch_at_a_time_as_all_at_once(monkeypatch):

@@ -1070,3 +1070,50 @@ def test_weights_on_disk_beyond_keep_weights_stop_the_fetch_and_a_stale_copy_is_
     (out / "checkpoints" / "epoch_1.pt").write_bytes(b"\x80\x02stale" * 10)
     stream.run_streamed(out, template, "1", None, "iqa", "smoke", {"model": "tiny"}, progress=False)
     assert handler.gets == {"epoch_1.pt": 1} and stream.weight_files(stream.RunDir(out)) == []
+
+
+def test_the_cost_says_which_prompts_it_measured_and_the_command_gives_them():
+    """A review: the cost "63 s … 0.6 CPU hours" was measured with one prompt per class (the table's `templates`
+    column: single) while the page's Fig. 1 command ran the default 80-template ensembles."""
+    import pandas as pd
+
+    from clipalign_utils.steps.real_clip import cost as real_clip_cost, placeholder
+
+    table = pd.DataFrame({"step": ["shape", "saliency"], "dataset": ["geirhos", "mit1003"], "images": [32, 4],
+                          "prompts": [16, 1000], "seconds": [10.0, 20.0], "gflop": [1e4, 1e4], "templates": "single",
+                          "cpu": "a CPU", "measured": "2026-12-05"})
+    said = real_clip_cost.cost_sentences(table)
+    assert said[0].startswith("Measured on a CPU (2026-12-05): one ViT-B-32 checkpoint through every step with one "
+                              "prompt per class (`prompt_templates=single`) takes 30 s ")
+    assert said[2] == ("The default, each dataset's prompt ensemble (`prompt_templates=ensemble`), multiplies the "
+                       "16 Geirhos cue-conflict and 1,000 MIT1003 prompts these figures encode by its number of "
+                       "templates.")
+    assert real_clip_cost.command(templates=real_clip_cost.measured_templates(table)).endswith(
+        "-p device=cuda -p prompt_templates=single")
+    assert real_clip_cost.command().endswith("-p device=cuda")  # unmeasured: the default ensembles
+    ensemble = real_clip_cost.cost_sentences(table.assign(templates="ensemble"))
+    assert len(ensemble) == 2 and "every step with each dataset's prompt ensemble" in ensemble[0]
+    # the placeholder page's command runs what its cost sentence measured (the shipped table: single)
+    shipped = real_clip_cost.read_cost()
+    if shipped is not None and real_clip_cost.measured_templates(shipped) == "single":
+        assert "-p device=cuda -p prompt_templates=single\n```" in placeholder.text()
+
+
+def test_page_10_says_when_its_source_gives_no_samples_seen_axis(tmp_path):
+    """A review: page 10 promised "samples seen on top" for a folder source, whose figures (no samples_per_epoch)
+    draw no such axis and whose table drops the column, silently."""
+    from clipalign_utils.steps.real_clip.page import source_sentences
+
+    folder = [{"name": f"epoch_{e}", "epoch": float(e), "samples_seen": None, "source": f"/ckpts/epoch_{e}.pt"}
+              for e in (1, 2)]
+    (tmp_path / "source.json").write_text(json.dumps({"source": "/ckpts", "model": "RN50", "checkpoints": folder}))
+    said = source_sentences(tmp_path)
+    assert said[:2] == ["2 checkpoints of RN50 from `/ckpts`",
+                        "This source does not say how many samples an epoch is: the figures' axes show epochs only, "
+                        "and the table has no samples_seen column."]
+    laion = [{**c, "samples_seen": 4.0e8 * c["epoch"]} for c in folder]
+    (tmp_path / "source.json").write_text(json.dumps({"source": "laion-scaling:x", "model": "RN50",
+                                                      "samples_per_epoch": 4.0e8, "checkpoints": laion}))
+    said = source_sentences(tmp_path)
+    assert said[0] == "2 checkpoints of RN50 from `laion-scaling:x`; an epoch is 0.4 B samples"
+    assert not any("does not say" in line for line in said)

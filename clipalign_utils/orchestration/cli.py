@@ -240,7 +240,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = _OneLineParser(prog="clipalign", description=__doc__.splitlines()[0])
     commands = parser.add_subparsers(dest="command", required=True)
     run = commands.add_parser("run", help="execute the notebooks into a run directory, then build the book (not "
-                                          "with --only: clipalign book DIR rebuilds it)")
+                                          "with --only or --checkpoints: clipalign book DIR builds it)")
     run.add_argument("--preset", help=f"one of: {', '.join(PRESETS)} (default: the run's own, as it recorded it, "
                                       f"else default)")
     run.add_argument("--out", required=True, help="run directory (created; re-used to resume)")
@@ -248,7 +248,9 @@ def main(argv: list[str] | None = None) -> int:
                      help=f"re-run these steps (comma-separated): {', '.join(registry.names())}")
     run.add_argument("-p", dest="params", action="append", default=[], metavar="NAME=VALUE",
                      help="override a parameter in every notebook that declares it (repeatable)")
-    run.add_argument("--no-book", action="store_true", help="skip building the book")
+    run.add_argument("--no-book", action="store_true",
+                     help="skip building the book (built at the end of a whole run, of --seeds/--scales and of a "
+                          "multi-run preset; --only and --checkpoints build none: clipalign book OUT does)")
     run.add_argument("--checkpoints", metavar="SOURCE",
                      help="analyse a trajectory from SOURCE, one checkpoint at a time: a folder of epoch_<E>.pt, "
                           "a URL template with {epoch}, or laion-scaling:<run name> (Hugging Face "
@@ -500,6 +502,8 @@ def _dispatch(args, argv: list[str]) -> int:
         out = run_streamed(args.out, args.checkpoints, args.at_epochs, args.keep_weights, args.only,
                            args.preset, overrides, progress=sys.stderr.isatty())
         print(f"analysed: {out}", flush=True)
+        if not args.no_book:  # a streamed trajectory is measured, not built (_ends_with_book): the next step
+            print(f"book: clipalign book {shell_arg(out)}", flush=True)
     elif args.command == "run" and args.only and not (args.seeds or args.scales) and runs_in(args.out):
         from .multirun import rerun_step
 

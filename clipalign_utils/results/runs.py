@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Sequence
 
 from ..errors import ParameterError
-from ..layout import runs_in
+from ..layout import RunDir, runs_in
 
 
 def run_identity(run_dir: str | Path) -> dict:
@@ -46,3 +46,21 @@ def run_labels(run_dirs: Sequence[str | Path]) -> list[str]:
         return [p.name for p in paths]
     common = Path(os.path.commonpath(paths))
     return [p.relative_to(common).as_posix() if p != common else p.name for p in paths]
+
+
+def runs_read_sentence(run_dirs: Sequence[str | Path]) -> str:
+    """What the synthesis reads, from the run folders themselves: a streamed trajectory (its ``source.json``:
+    one public run, no seeds), or runs trained here (several: seeds of each scale, replicates)."""
+    streamed = [manifest for manifest in (RunDir(run).source_manifest() for run in run_dirs) if manifest]
+    if streamed and len(run_dirs) == 1:
+        manifest = streamed[0]
+        # (its source is page 10's to name: a local folder's path is the user's machine's)
+        return (f"This page reads one streamed trajectory, {len(manifest['checkpoints'])} checkpoints of "
+                f"{manifest['model']} trained elsewhere: one run, so its bands are bootstrap intervals, not intervals "
+                f"over seeds.")
+    trained = len(run_dirs) - len(streamed)
+    if len(run_dirs) == 1:
+        return "This page reads one run trained here: its bands are bootstrap intervals, not intervals over seeds."
+    return (f"This page reads {len(run_dirs)} runs" + (f" ({len(streamed)} streamed, {trained} trained here)"
+                                                        if streamed else "")
+            + ": the table below gives each one's scale and seed; the seeds of a scale are its replicates.")

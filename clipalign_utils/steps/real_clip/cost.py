@@ -36,14 +36,34 @@ def trajectory_cost(cost: pd.DataFrame, n_checkpoints: int = FIG1_EPOCHS) -> dic
             "gpu_hours_projected": gflop * n_checkpoints / (ASSUMED_GPU_TFLOPS * 1e3) / 3600}
 
 
-def command(out: str = "runs/default/real_clip") -> str:
-    """The one command for the paper's Fig. 1 on the named public trajectory (real datasets from DATA)."""
+def measured_templates(cost: pd.DataFrame | None) -> str | None:
+    """The ``prompt_templates`` the benchmark measured with (its ``templates`` column: ``single`` by default),
+    None when it has not been measured or its steps used different ones."""
+    if cost is None or "templates" not in cost.columns or cost["templates"].nunique() != 1:
+        return None
+    return str(cost["templates"].iloc[0])
+
+
+def command(out: str = "runs/default/real_clip", templates: str | None = None) -> str:
+    """The one command for the paper's Fig. 1 on the named public trajectory (real datasets from DATA);
+    ``templates``: the prompts to give it (:func:`measured_templates`, so that it runs what the cost measured),
+    None or ``ensemble`` for the default ensembles."""
+    prompts = (f" -p prompt_templates={shell_arg(templates)}" if templates and templates != "ensemble" else "")
     return (f"clipalign run --out {shell_arg(out)} --checkpoints laion-scaling:{FIG1_RUN} \\\n"
             "    -p iqa_dataset=tid2013 -p iqa_root=DATA/tid2013 \\\n"
             "    -p cue_conflict_dataset=geirhos -p cue_conflict_root=DATA/geirhos \\\n"
             "    -p noise_dataset=cifar100 -p noise_root=DATA/cifar100 \\\n"
             "    -p similarity_dataset=nights -p similarity_root=DATA/nights \\\n"
-            "    -p saliency_dataset=mit1003 -p saliency_root=DATA/mit1003 -p device=cuda")
+            f"    -p saliency_dataset=mit1003 -p saliency_root=DATA/mit1003 -p device=cuda{prompts}")
+
+
+def _prompts_phrase(templates: str | None) -> str:
+    """How the measurement's prompts read in the cost sentence (nothing where its table does not say)."""
+    if templates == "single":
+        return " with one prompt per class (`prompt_templates=single`)"
+    if templates == "ensemble":
+        return " with each dataset's prompt ensemble (`prompt_templates=ensemble`, the default)"
+    return f" with the prompts `prompt_templates={templates}` gives" if templates else ""
 
 
 def cost_sentences(cost: pd.DataFrame | None) -> list[str]:
@@ -51,14 +71,28 @@ def cost_sentences(cost: pd.DataFrame | None) -> list[str]:
         return [f"The per-checkpoint cost has not been measured here yet: `python benchmarks/real_clip_cost.py` "
                 f"writes benchmarks/{COST_TABLE.name}."]
     total = trajectory_cost(cost)
-    return [f"Measured on {cost['cpu'].iloc[0]} ({cost['measured'].iloc[0]}): one ViT-B-32 checkpoint through every "
-            f"step takes {total['cpu_s_per_checkpoint']:.0f} s on the benchmark's real-format sets, so the "
-            f"{total['checkpoints']} checkpoints of the paper's Fig. 1 trajectory (`{FIG1_RUN}`) take about "
-            f"{total['cpu_hours']:.1f} CPU hours at those sizes (the real datasets are larger: scale by their image "
-            f"counts).",
-            f"**Projection, not a measurement:** on one GPU sustaining {ASSUMED_GPU_TFLOPS:g} TFLOP/s the same "
-            f"work, {total['checkpoints']} checkpoints × the benchmark's {_set_sizes(cost)}, is "
-            f"{_duration(total['gpu_hours_projected'] * 3600)}; no GPU has measured it yet."]
+    templates = measured_templates(cost)
+    lines = [f"Measured on {cost['cpu'].iloc[0]} ({cost['measured'].iloc[0]}): one ViT-B-32 checkpoint through "
+             f"every step{_prompts_phrase(templates)} takes {total['cpu_s_per_checkpoint']:.0f} s on the benchmark's "
+             f"real-format sets, so the {total['checkpoints']} checkpoints of the paper's Fig. 1 trajectory "
+             f"(`{FIG1_RUN}`) take about {total['cpu_hours']:.1f} CPU hours at those sizes (the real datasets are "
+             f"larger: scale by their image counts).",
+             f"**Projection, not a measurement:** on one GPU sustaining {ASSUMED_GPU_TFLOPS:g} TFLOP/s the same "
+             f"work, {total['checkpoints']} checkpoints × the benchmark's {_set_sizes(cost)}, is "
+             f"{_duration(total['gpu_hours_projected'] * 3600)}; no GPU has measured it yet."]
+    if templates not in (None, "ensemble") and "prompts" in cost.columns:
+        lines.append(f"The default, each dataset's prompt ensemble (`prompt_templates=ensemble`), multiplies the "
+                     f"{_prompt_counts(cost)} these figures encode by its number of templates.")
+    return lines
+
+
+def _prompt_counts(cost: pd.DataFrame) -> str:
+    """The prompts each step measured, "16 Geirhos cue-conflict, … and 1,000 MIT1003 prompts"."""
+    counts = [f"{prompts:,.0f} {display_name(dataset)}" for dataset, prompts in zip(cost["dataset"], cost["prompts"])
+              if prompts]
+    if not counts:
+        return "prompts"
+    return (", ".join(counts[:-1]) + " and " if len(counts) > 1 else "") + f"{counts[-1]} prompts"
 
 
 def _set_sizes(cost: pd.DataFrame) -> str:

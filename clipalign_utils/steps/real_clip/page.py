@@ -28,12 +28,17 @@ def trajectory(run_dir: str | Path) -> pd.DataFrame | None:
 
 
 def source_sentences(run_dir: str | Path) -> list[str]:
-    """What the run is: its source, architecture and checkpoints, and the early window on them."""
+    """What the run is: its source, architecture and checkpoints (and, for a source that does not say how many
+    samples an epoch is, that the figures show no samples-seen axis), and the early window on them."""
     manifest = RunDir(run_dir).source_manifest()
     epochs = [c["epoch"] for c in manifest["checkpoints"]]
     per_epoch = manifest.get("samples_per_epoch")
     lines = [f"{len(epochs)} checkpoints of {manifest['model']} from `{manifest['source']}`"
              + (f"; an epoch is {per_epoch / 1e9:.3g} B samples" if per_epoch else "")]
+    if not per_epoch:  # plots.common draws the samples-seen axis from samples_per_epoch alone
+        counted = any(c.get("samples_seen") is not None for c in manifest["checkpoints"])
+        lines.append("This source does not say how many samples an epoch is: the figures' axes show epochs only"
+                     + ("." if counted else ", and the table has no samples_seen column."))
     lines.append(f"In the peak claims, {early_rule(epochs)}.")
     return lines
 

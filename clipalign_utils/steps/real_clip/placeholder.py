@@ -2,7 +2,7 @@
 the one command, and what it costs (read from the measured benchmark, nothing computed here)."""
 from __future__ import annotations
 
-from .cost import FIG1_EPOCHS, FIG1_RUN, command, cost_sentences, early_rule, read_cost
+from .cost import FIG1_EPOCHS, FIG1_RUN, command, cost_sentences, early_rule, measured_templates, read_cost
 
 
 def text(folder=None) -> str:
@@ -21,7 +21,7 @@ The paper's Fig. 1 on ViT-B-32 trained on LAION-400M for 13 B samples (`{FIG1_RU
 epochs), every checkpoint fetched, measured by every step and deleted in turn:
 
 ```bash
-{command()}
+{command(templates=measured_templates(cost))}
 ```
 
 Then `clipalign book runs/default` shows the run's analysis here. The run has no untrained checkpoint:

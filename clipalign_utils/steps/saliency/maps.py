@@ -175,8 +175,8 @@ def upsample_each(maps: np.ndarray, shapes: Sequence[tuple[int, int]]) -> list[n
 @dataclass
 class CheckpointSaliency:
     """Maps (N, h, w) at the model's resolution (rollout: the patch grid), the class index whose text
-    embedding SmoothGrad explained (rollout is class-agnostic; the index is reported all the same)
-    and where that index came from."""
+    embedding SmoothGrad explained (rollout is class-agnostic: the known label is reported, NaN where
+    none is known, with no zero-shot pass) and where that index came from ("none" for the NaN)."""
 
     maps: np.ndarray
     target_class: np.ndarray
@@ -208,7 +208,12 @@ def checkpoint_saliency(encoder: Encoder, images, labels: np.ndarray, classnames
     """
     if method not in METHODS:
         raise ParameterError(f"saliency_method={method!r}: choose one of {', '.join(METHODS)}")
-    target, source = saliency_targets(encoder, images, labels, classnames, templates)
+    if method == "rollout":  # class-agnostic: no zero-shot pass over the classes (every class × every template on
+        # ImageNet's) for a target its maps never use; the known labels are reported, an unknown one is empty
+        known = np.asarray(labels, dtype=np.int64) >= 0
+        target, source = np.where(known, labels, np.nan), np.where(known, "label", "none")
+    else:
+        target, source = saliency_targets(encoder, images, labels, classnames, templates)
     settings = {"method": method}
     if method == "smoothgrad":
         settings.update(n_samples=int(n_samples), noise=float(noise), seed=int(seed),

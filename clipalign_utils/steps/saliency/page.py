@@ -10,6 +10,7 @@ from ...data.registry import dataset_phrase, display_name
 from ...metrics import saliency as metrics
 from ...metrics.iqa import peak_summary
 from ...metrics.peak import EARLY_FRACTION
+from ...model_names import native_input_size, patch_size
 from ...plots.saliency import region_set_name, saliency_maps_grid
 from ...prose import early_peak_test_sentences, plural
 
@@ -26,11 +27,27 @@ def _name(metric: str) -> str:
     return METRIC_NAMES.get(metric, metric)
 
 
+def input_grid(run: Run) -> tuple[int | None, int | None]:
+    """(input size px, patch grid side) of the run's model: the run's forced size or its config's, and that
+    size over the config's patch size (None where the config does not say: not a ViT, an unknown name)."""
+    size = run.image_size or native_input_size(run.model_name)
+    patch = patch_size(run.model_name)
+    return size, (size // patch if size and patch else None)
+
+
+def _grid_phrase(run: Run) -> str:
+    """"the 7×7 patch grid" (the side computed from the model's sizes), or "the patch grid" where unknown."""
+    side = input_grid(run)[1]
+    return f"the {side}×{side} patch grid" if side else "the patch grid"
+
+
 def data_sentences(run: Run, params: dict, data: SaliencyData) -> list[str]:
     """What the page evaluates: the run's checkpoints, the set, the saliency method and the ground truth."""
     method = params["saliency_method"]
     settings = (f" ({params['saliency_samples']} noisy copies, noise {params['saliency_noise']:g})"
-                if method == "smoothgrad" else "")
+                if method == "smoothgrad" else
+                f" (the class token's attention, class-agnostic, on {_grid_phrase(run)})" if method == "rollout"
+                else "")
     return [f"{len(run.checkpoints)} checkpoints of {run.model_name}; {dataset_phrase(data.scored.name)}: "
             f"{len(data.scored)} images; method {method}{settings}",
             f"ground truth: {data.scored.ground_truth}"]
@@ -122,19 +139,26 @@ def region_sentences(tables: dict[str, pd.DataFrame]) -> list[str]:
     return lines
 
 
-def reading_sentences(data: SaliencyData) -> list[str]:
-    """What the metrics can and cannot say, for the set the page read: the embedded set's synthetic observer,
-    or people's fixations (MIT1003, CAT2000)."""
+def reading_sentences(data: SaliencyData, run: Run, params: dict) -> list[str]:
+    """What the metrics can and cannot say, for the set the page read (the embedded set's synthetic observer,
+    or people's fixations: MIT1003, CAT2000) and the method that drew the maps (smoothgrad: the evidence for
+    the image's class; rollout: where the class token draws from, the same for every class, on the patch grid)."""
     scored = data.scored
+    rollout = params["saliency_method"] == "rollout"
+    evidence = ("the patches the class token draws from (attention rollout: class-agnostic, the same map whatever "
+                "the class)" if rollout else "the model's evidence for its class")
     if scored.silhouettes is not None:  # the world's images: a synthetic observer
         return ["on the embedded set every number here measures agreement with a *synthetic* observer who fixates "
-                "the object with a weak centre bias: a rising sAUC means the model's evidence gathers on the object, "
+                f"the object with a weak centre bias: a rising sAUC means {evidence} gathers on the object, "
                 "not that it looks as people do",
                 "whether attentional alignment with people peaks early needs human fixations: run with "
                 "`-p saliency_dataset=mit1003 -p saliency_root=PATH` (or `cat2000`)"]
+    size = input_grid(run)[0]
+    seen = f"squeezed to its {size}-px input" if size else "squeezed to its input size"
+    maps = (f"its maps are {_grid_phrase(run)}, one value per patch" if rollout
+            else "its maps have the input's resolution")
     return [f"on {display_name(scored.name)} the ground truth is people's free-viewing fixations "
-            f"({scored.ground_truth}): these "
-            "numbers say whether the model's evidence for its class lies where people look, and the centre-bias "
-            "baseline is the bar a map must clear on such data (people look at the centre of photographs)",
-            "a small model sees each photograph squeezed to its input size, so its maps are coarse; the metrics "
-            "compare them at the ground truth's resolution after resizing, as the benchmark does"]
+            f"({scored.ground_truth}): these numbers say whether {evidence} lies where people look, and the "
+            "centre-bias baseline is the bar a map must clear on such data (people look at the centre of photographs)",
+            f"the model sees each photograph {seen}, so {maps}; the metrics compare them at the ground truth's "
+            "resolution after resizing, as the benchmark does"]
