@@ -10,7 +10,6 @@ from __future__ import annotations
 import json
 import math
 import re
-import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Mapping, Sequence
@@ -272,33 +271,3 @@ def discover_or_train(run_dir: str | Path, params: dict, auto_train: bool = True
         train.train(run_dir, params, progress=True)
     return discover_run(run_dir, model)
 
-
-# torch.save's legacy (pre-1.6) format: a pickle whose first object is this number, as a pickle LONG1 opcode.
-_LEGACY_MAGIC = b"\x8a\x0a" + 0x1950A86A20F9469CFC6C.to_bytes(10, "little")
-
-
-def checkpoint_format_problem(path: str | Path) -> str | None:
-    """What makes ``path`` no file torch.save writes, in words (None: it is one, as far as its framing says).
-    Cheap for a 600 MB checkpoint: its first bytes and its zip directory are read, not its tensors. A
-    ``.npz``/``.npy`` (big_vision's weights) or ``.safetensors`` file is open_clip's to read: not judged here."""
-    path = Path(path)
-    if path.suffix in (".npz", ".npy", ".safetensors"):
-        return None
-    try:
-        with open(path, "rb") as handle:
-            head = handle.read(32)
-        if zipfile.is_zipfile(path):
-            with zipfile.ZipFile(path) as archive:
-                if any(name == "data.pkl" or name.endswith("/data.pkl") for name in archive.namelist()):
-                    return None
-            return "a zip archive without the data.pkl torch.save writes in one"
-    except (OSError, zipfile.BadZipFile) as error:
-        return f"it cannot be read ({getattr(error, 'strerror', None) or error})"
-    if not head:
-        return "the file is empty"
-    if head.startswith(b"PK\x03\x04"):  # a zip's start without its end (directory): cut short
-        return (f"an incomplete zip archive ({path.stat().st_size} bytes, no directory at its end: cut short "
-                f"while saved or copied?)")
-    if head.startswith(b"\x80") and _LEGACY_MAGIC in head:
-        return None
-    return f"neither the zip archive torch.save writes nor its older pickle format (it begins {head[:12]!r})"

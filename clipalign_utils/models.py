@@ -21,7 +21,7 @@ from open_clip.model import CLIP
 from open_clip.transformer import text_global_pool
 
 from .allocator import keep_freed_memory
-from .checkpoints import checkpoint_format_problem
+from .io import checkpoint_format_problem
 from .errors import CheckpointError, ParameterError
 # The names need neither torch nor open_clip: model_names holds them (open_clip_name answers here too).
 from .model_names import CONFIG_DIR, open_clip_name

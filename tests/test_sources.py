@@ -564,7 +564,7 @@ def test_a_folder_of_damaged_checkpoints_is_refused_before_the_evaluation_sets_a
 
 
 def test_a_file_that_is_no_torch_checkpoint_says_so_in_words_and_real_formats_pass_the_check(stand_ins, tmp_path):
-    from clipalign_utils.checkpoints import checkpoint_format_problem
+    from clipalign_utils.io import checkpoint_format_problem
 
     junk = tmp_path / "epoch_1.pt"
     junk.write_bytes(b"junk\n")

@@ -26,10 +26,10 @@ from typing import Mapping, Sequence
 from tqdm import tqdm
 
 from .. import record, registry
-from ..checkpoints import Checkpoint, Run, checkpoint_format_problem, discover_run
+from ..checkpoints import Checkpoint, Run, discover_run
 from ..data.cache import source_hash
 from ..errors import CheckpointError, ParameterError, shell_arg
-from ..io import write_json
+from ..io import checkpoint_format_problem, write_json
 from ..layout import RunDir
 from ..sources import RemoteCheckpoint, Source, at_epoch, format_epochs, open_source, parse_epochs
 from .measure import measure_here
