@@ -30,6 +30,12 @@ def significant(x: float, digits: int = 3) -> str:
     return np.format_float_positional(x, precision=digits, unique=True, fractional=False, trim="-")
 
 
+def fixed(x: float, digits: int = 3) -> str:
+    """``x`` to ``digits`` decimals, a value that rounds to 0 as 0 ("0.000", never "-0.000": a difference of two
+    values equal but for floating-point rounding, -5e-17, is no drop below 0)."""
+    return f"{round(float(x), digits) + 0.0:.{digits}f}"
+
+
 def plural(n: int, noun: str) -> str:
     """``noun``, plural unless n is 1 ("column", "columns"): a count said by the list that follows it."""
     return noun if n == 1 else f"{noun}s"
@@ -55,14 +61,44 @@ def tables_in_full() -> None:
     pd.set_option("display.max_rows", 200)
 
 
+def chance_reading(lo, hi, chance: float | None) -> str | None:
+    """Where a measure's checkpoints lie against its ``chance`` level (``registry.Summary.chance``), read from
+    each checkpoint's interval [lo, hi]: "at chance" where every interval contains it, "below" / "above" where
+    every one lies below / above it; None otherwise, without a chance level, or where a checkpoint lacks an
+    interval (its value alone does not say)."""
+    import numpy as np
+
+    lo, hi = np.asarray(lo, dtype=float).ravel(), np.asarray(hi, dtype=float).ravel()
+    if chance is None or not lo.size or not (np.isfinite(lo).all() and np.isfinite(hi).all()):
+        return None
+    if ((lo <= chance) & (chance <= hi)).all():
+        return "at chance"
+    return "below" if (hi < chance).all() else "above" if (lo > chance).all() else None
+
+
+def no_peak_sentence(what: str, chance: float) -> str:
+    """A measure whose every checkpoint's interval contains its chance level: no peak to read."""
+    return (f"{what} is not distinguishable from chance ({chance:g}) at any checkpoint (every checkpoint's interval "
+            "contains it): there is no peak to read")
+
+
+def below_chance_sentence(what: str, chance: float, said: str = "") -> str:
+    """A measure whose every checkpoint's interval lies below its chance level: ``said`` (the step's
+    ``Summary.below_chance``) or that it lies below chance, its peak the least far below."""
+    return (f"every checkpoint's {what} interval lies below {chance:g}: "
+            + (said or f"{what} is below chance at every checkpoint (the peak is the least far below)"))
+
+
 def early_peak_test_sentences(test, what: str, item: str, early_fraction: float,
-                              peak_epoch: float | None = None) -> list[str]:
+                              peak_epoch: float | None = None, below_chance: str = "") -> list[str]:
     """The early window and, when it holds checkpoints, the paired early-peak test (a row of an
     ``*_peak.csv``: early_end, n_early, early_drop, lo, hi, early_peak_epoch, early_peak_value, final_epoch,
     final_value, n_items and, where whole references were drawn, n_groups) read against 0: ``what`` names the
     measure, ``item`` (singular) what was resampled. ``peak_epoch``: where the whole curve peaks; an interval
     above 0 reads as an early peak only when that lies in the early window, as the synthesis' claim judges it
-    (page 5). A test over fewer than two resampled units has no interval (``metrics.peak``) and no verdict."""
+    (page 5). A test over fewer than two resampled units has no interval (``metrics.peak``) and no verdict.
+    ``below_chance``: what to say where every checkpoint lies below chance (``below_chance_sentence``): a final
+    checkpoint above the early ones is then less far below chance, not better aligned."""
     lines = [f"early window: 0 < epoch ≤ {significant(early_fraction)} × {test['final_epoch']:g} = "
              f"{significant(test['early_end'])} ({counted(int(test['n_early']), 'checkpoint')})"]
     if int(test["n_early"]) and not math.isfinite(float(test["early_peak_value"])):
@@ -73,7 +109,7 @@ def early_peak_test_sentences(test, what: str, item: str, early_fraction: float,
         resampled = counted(int(test["n_items"]), item) + (
             f" (their {counted(n_units, unit)} resampled whole)" if unit != item else "")
         said = (f"best early {what} {test['early_peak_value']:.3f} (epoch {test['early_peak_epoch']:g}) − final "
-                f"{test['final_value']:.3f} = {test['early_drop']:.3f}")
+                f"{test['final_value']:.3f} = {fixed(test['early_drop'])}")
         # a bootstrap over one unit draws it every time: no spread, so no interval to read a verdict from (a table
         # written before metrics.peak said so holds lo = hi there)
         if n_units < 2 or not (math.isfinite(float(test["lo"])) and math.isfinite(float(test["hi"]))):
@@ -87,9 +123,12 @@ def early_peak_test_sentences(test, what: str, item: str, early_fraction: float,
         verdict = (f"above 0, but the curve peaks {where}: it ends below its best early value without an early "
                    "peak" if test["lo"] > 0 and late else
                    "above 0 — an early peak and a decline" if test["lo"] > 0 else
-                   "below 0 — the final checkpoint is better aligned than any early one" if test["hi"] < 0 else
+                   ("below 0 — the final checkpoint scores higher than any early one" if below_chance else
+                    "below 0 — the final checkpoint is better aligned than any early one") if test["hi"] < 0 else
                    "includes 0 — no clear early peak")
-        lines.append(f"{said}, paired 95 % interval [{test['lo']:.3f}, {test['hi']:.3f}] over {resampled}: " + verdict)
+        verdict += f"; but {below_chance}" if below_chance else ""
+        lines.append(f"{said}, paired 95 % interval [{fixed(test['lo'])}, {fixed(test['hi'])}] over {resampled}: "
+                     + verdict)
     return lines
 
 

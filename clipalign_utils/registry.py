@@ -134,7 +134,9 @@ class Summary:
     (lo/hi None: no per-run interval); the first is the step's headline, named ``what`` on pages.
     ``required``: a run without the step's table cannot be synthesised (otherwise it joins when present).
     ``panel``: ``(y label, title)`` of its panel in the summary figure after the paper's four (None: none).
-    ``claims``: its claims (:class:`PeakClaim`, :class:`TrendClaim`)."""
+    ``claims``: its claims (:class:`PeakClaim`, :class:`TrendClaim`). ``chance``: the headline's value with no
+    alignment (an SRCC of 0, a two-way choice's 0.5; None: none declared), the one place pages and figures read it
+    from; ``below_chance``: what a page says where every checkpoint's interval lies below it ("": that it does)."""
 
     column: str
     what: str
@@ -144,6 +146,8 @@ class Summary:
     required: bool = False
     panel: tuple[str, str] | None = None
     claims: tuple = ()
+    chance: float | None = None
+    below_chance: str = ""
 
 
 @dataclass(frozen=True)
@@ -402,6 +406,11 @@ def summaries(required: bool | None = None) -> list[tuple[Step, Summary]]:
     steps a synthesis needs / only those that join when present."""
     return [(s, s.summary) for s in per_run_steps()
             if s.summary is not None and (required is None or s.summary.required == required)]
+
+
+def summary_of(column: str) -> Summary | None:
+    """The summary whose headline is ``column`` (None: no step's)."""
+    return next((summary for _, summary in summaries() if summary.column == column), None)
 
 
 def claims() -> list[tuple[Step, PeakClaim | TrendClaim]]:

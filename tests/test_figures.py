@@ -1446,3 +1446,27 @@ def test_a_legend_below_of_no_entries_leaves_the_figure_as_it_is():
     legend_below(fig, [], max_columns=2)  # it divided by zero columns (a review)
     assert fig.legends == [] and fig.get_figheight() == 3
     plt.close(fig)
+
+
+def test_the_summary_figures_2afc_and_saliency_panels_draw_their_chance_line():
+    """A reader review: panels (e) 2AFC and (f) saliency drew no chance line though (f)'s label said "(chance
+    0.5)"; each draws a dashed grey line at its step's chance level (registry.Summary.chance), named once in the
+    legend, and no panel without one names it."""
+    means = _means().assign(two_afc_score=[0.45, 0.5, 0.52, 0.48], saliency_sauc=[0.5, 0.55, 0.6, 0.52])
+    for column in ("iqa_srcc", "shape_bias", "noise_drop", "two_afc_score", "saliency_sauc"):
+        means[f"{column}_lo"], means[f"{column}_hi"] = means[column] - 0.01, means[column] + 0.01
+    noise_means = pd.DataFrame({"scale": "tiny", "sigma": 0.0, "epoch": means["epoch"], "accuracy": 0.5,
+                                "accuracy_lo": 0.4, "accuracy_hi": 0.6})
+    fig = tradeoff.summary_figure(means, noise_means)
+    for ax in fig.axes[4:6]:
+        dashed = [line for line in ax.get_lines() if line.get_linestyle() == "--"]
+        assert [(list(line.get_ydata()), line.get_color()) for line in dashed] == [([0.5, 0.5], "grey")]
+    assert [ax.get_title() for ax in fig.axes[4:6]] == ["(e) 2AFC similarity", "(f) saliency correspondence"]
+    assert "chance" not in fig.axes[5].get_ylabel()  # the line says it, not a number typed in the label
+    assert _figure_legend(fig)[-1] == "(e), (f): chance (0.5)"
+    plt.close(fig)
+    fig = tradeoff.summary_figure(_means().assign(iqa_srcc_lo=0.0, iqa_srcc_hi=1.0, shape_bias_lo=0.0,
+                                                  shape_bias_hi=1.0, noise_drop_lo=0.0, noise_drop_hi=1.0),
+                                  noise_means)
+    assert not any("chance (" in label for label in _figure_legend(fig))  # no extra panel, no line to name
+    plt.close(fig)

@@ -791,3 +791,24 @@ def test_a_kadid10k_page_names_the_dataset_and_the_image_size_its_files_have(tmp
     assert axes[0].get_xlabel() == "quality (KADID-10k; higher = better)"
     source = (Path(__file__).parents[1] / "notebooks" / "02_iqa_alignment.py").read_text(encoding="utf-8")
     assert "512 × 384 TID2013" not in source  # the run's size is the computed line's
+
+
+def test_a_curve_reversed_at_every_checkpoint_is_said_to_rank_quality_in_reverse():
+    """A reader review: random weights, every SRCC negative with its interval below 0, read "SRCC peaks at epoch 1:
+    -0.300" and "below 0 — the final checkpoint is better aligned than any early one": the peak is the least
+    reversed, and the final checkpoint less reversed, not aligned."""
+    reversed_ = {0: (-0.5, -0.6, -0.4), 1: (-0.3, -0.4, -0.2), 2: (-0.4, -0.5, -0.3)}
+    tables = _tables(overall=reversed_)
+    said = ("every checkpoint's SRCC interval lies below 0: the model ranks quality in reverse at every checkpoint "
+            "(the peak is the least reversed)")
+    assert iqa_page.peak_sentences(tables)[1] == f"SRCC peaks at epoch 1: -0.300 [-0.400, -0.200]; {said}"
+    test = {"early_end": 2 / 3, "n_early": 1, "n_references": 3, "final_epoch": 2.0, "final_srcc": -0.1,
+            "early_drop": -0.2, "early_peak_epoch": 0.5, "early_peak_srcc": -0.3, "lo": -0.3, "hi": -0.1}
+    lines = iqa_page.early_peak_sentences({**tables, "iqa_peak": pd.DataFrame([test])})
+    assert lines[1].endswith("over 3 references: below 0 — the final checkpoint scores higher than any early one; "
+                             f"but {said}")
+    # one checkpoint's interval reaches 0: not reversed throughout, the sentences as before
+    crossing = {**reversed_, 2: (-0.1, -0.2, 0.05)}
+    assert iqa_page.peak_sentences(_tables(overall=crossing))[1] == "SRCC peaks at epoch 2: -0.100 [-0.200, 0.050]"
+    lines = iqa_page.early_peak_sentences({**_tables(overall=crossing), "iqa_peak": pd.DataFrame([test])})
+    assert lines[1].endswith("below 0 — the final checkpoint is better aligned than any early one")

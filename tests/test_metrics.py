@@ -238,6 +238,33 @@ def test_peak_summary_tie_goes_to_the_earliest_epoch():
     assert s["peak_is_interior"] is True
 
 
+def test_a_tie_to_within_rounding_goes_to_the_earliest_checkpoint_in_every_peak_picker():
+    """A reader review: 2AFC scores of 4/9 at epochs 1 and 4, 0.4444444444444444 and 0.4444444444444445 (one share
+    summed in another order), read "peak at epoch 4", "the peak is the last checkpoint" and "max early − final =
+    -0.000". Values within 1e-12 of the maximum are a tie, to the earliest; a real lead of 1e-9 still wins."""
+    from clipalign_utils.metrics.peak import best_block_test, held_out_drops, paired_early_peak
+    from clipalign_utils.metrics.tradeoff import rises_then_falls
+    from clipalign_utils.prose import fixed
+
+    low, high = 4 / 9, 4 / 9 + 1e-16
+    assert high > low
+    epochs, values = [0.0, 1.0, 2.0, 3.0, 4.0], [0.3, low, 0.2, 0.1, high]
+    s = peak_summary(epochs, values)
+    assert (s["peak_epoch"], s["peak_is_interior"]) == (1.0, True) and fixed(s["drop_from_peak"]) == "0.000"
+    assert peak_summary(epochs, [0.3, low, 0.2, 0.1, low + 1e-9])["peak_epoch"] == 4.0  # no tie: unchanged
+    curve = rises_then_falls(epochs, values, [v - 0.1 for v in values], [v + 0.05 for v in values])
+    assert curve["peak_epoch"] == 1.0 and curve["ci_gap"] == pytest.approx(low - 0.1 - high - 0.05)
+    # the early window of epochs up to 12 holds 1–4: the tie at 1 and 4 goes to 1
+    epochs, values = [0.0, 1.0, 4.0, 12.0], [0.1, low, high, 0.3]
+    test = paired_early_peak(epochs, values, np.array([values, values]).T)
+    assert test["early_peak_epoch"] == 1.0
+    _, peaks = held_out_drops(epochs, [values, values])
+    assert peaks.tolist() == [1.0, 1.0]
+    best = best_block_test(["a", "b", "final"], [low, high, 0.1], np.array([[low, high, 0.1]] * 2).T)
+    assert best["best_block"] == "a"
+    assert fixed(-5e-17) == "0.000" and fixed(-0.0006) == "-0.001" and fixed(0.0004) == "0.000"
+
+
 def test_iqa_srcc_interval_resamples_reference_images_not_pairs():
     """Three reference images with the same four (distance, quality) pairs each: any resample of whole
     references repeats that block, and Spearman of k copies of a sample is the sample's (the midranks are

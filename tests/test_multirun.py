@@ -860,3 +860,31 @@ def test_the_synthesis_says_what_it_reads_from_the_run_folders(tmp_path):
         "replicates.")
     notebook = (Path(__file__).parents[1] / "notebooks" / "05_tradeoff_synthesis.py").read_text()
     assert "The default build is several seeds" not in notebook and "results.runs_read_sentence(run_dirs)" in notebook
+
+
+def test_peak_sentences_read_each_measure_against_its_chance_level():
+    """A reader review of random weights: "saliency sAUC peaks at epoch 2 with 0.542; … The peak lies strictly
+    inside the run" and "2AFC similarity score peaks at epoch 4 with 0.444" where every checkpoint's interval
+    holds chance (0.5), and an SRCC whose every interval lies below 0 read as an ordinary peak."""
+    from clipalign_utils import registry
+    from clipalign_utils.steps.tradeoff.page import peak_sentences
+
+    assert [registry.summary_of(c).chance for c in ("iqa_srcc", "two_afc_score", "saliency_sauc")] == [0, 0.5, 0.5]
+    srcc, two_afc, sauc = [-0.5, -0.3, -0.4, -0.45], [0.44, 4 / 9, 0.40, 0.43], [0.50, 0.51, 0.542, 0.49]
+    means = pd.DataFrame({"scale": "tiny", "epoch": [0.0, 1.0, 2.0, 4.0], "iqa_srcc": srcc,
+                          "iqa_srcc_lo": [v - 0.05 for v in srcc], "iqa_srcc_hi": [v + 0.05 for v in srcc],
+                          "two_afc_score": two_afc, "two_afc_score_lo": [v - 0.1 for v in two_afc],
+                          "two_afc_score_hi": [v + 0.1 for v in two_afc], "saliency_sauc": sauc,
+                          "saliency_sauc_lo": [v - 0.06 for v in sauc], "saliency_sauc_hi": [v + 0.06 for v in sauc]})
+    assert peak_sentences(means) == [
+        "IQA alignment (SRCC) peaks at epoch 1 with -0.300; the last checkpoint (epoch 4) has -0.450. The peak "
+        "**lies** strictly inside the run, and its interval **lies** above the last checkpoint's. Every checkpoint's "
+        "IQA alignment (SRCC) interval lies below 0: the model ranks quality in reverse at every checkpoint (the peak "
+        "is the least reversed).",
+        "2AFC similarity score is not distinguishable from chance (0.5) at any checkpoint (every checkpoint's interval "
+        "contains it): there is no peak to read.",
+        "saliency sAUC is not distinguishable from chance (0.5) at any checkpoint (every checkpoint's interval "
+        "contains it): there is no peak to read."]
+    # one checkpoint's interval clear of chance: the peak is read as before
+    clear = means.assign(saliency_sauc_lo=[0.44, 0.45, 0.51, 0.43])
+    assert peak_sentences(clear)[2].startswith("saliency sAUC peaks at epoch 2 with 0.542; the last checkpoint")

@@ -866,9 +866,9 @@ def test_reading_the_result_follows_who_judged():
     bapps = reading_sentences(SimpleNamespace(panel=(), name="bapps"), params)
     assert bapps[0].startswith("on BAPPS the score is agreement with people's 2AFC judgments")
     assert not any("similarity_dataset=nights" in line or "panel" in line for line in nights + bapps)
-    assert nights[-1] == bapps[-1] == (  # (its verb was missing: "a small model native-resolution patches")
-        "the model sees the images as the IQA step does (`iqa_resize=auto`): a small model sees native-resolution "
-        "patches by default, so a score says how it judges local detail")
+    assert nights[-1] == bapps[-1] == (  # (no resolved mode on the data: what was asked, not a guess)
+        "the model sees the images as the IQA step does (`iqa_resize=auto`): as the IQA step resolves it for the "
+        "model's input size")
 
 
 def test_the_best_block_is_compared_over_the_triplets_every_layer_decides():
@@ -1014,3 +1014,77 @@ def test_a_bapps_page_names_the_dataset_as_its_release_does(tmp_path):
     assert page.data_sentences(run, {"distance": "cosine"}, data)[0].startswith("1 checkpoints of RN50; dataset BAPPS ")
     fig = page.triplets_figure(data, seed=0)
     assert fig._suptitle.get_text() == "BAPPS triplets"
+
+
+def test_the_reading_says_what_auto_resolved_to_for_this_run(tmp_path):
+    """A reader review: a ViT-B-32 run at 224 px, where `auto` resolved to `crop` (iqa.csv's iqa_resize column),
+    read "a small model sees native-resolution patches by default"; the sentence says what the loader resolved."""
+    from types import SimpleNamespace
+
+    from clipalign_utils.data.iqa import resolve_resize
+    from clipalign_utils.steps.similarity.page import reading_sentences
+
+    params = {"similarity_protocol": "all", "iqa_resize": "auto"}
+    for size, seen in ((224, "each image's shorter side resized to its input and the middle cropped, so a score "
+                              "says how it judges the whole scene at its input size"),
+                       (64, "native-resolution patches, so a score says how it judges local detail")):
+        data = SimpleNamespace(panel=(), name="bapps", resize_mode=resolve_resize("auto", size))
+        assert reading_sentences(data, params)[-1] == (
+            f"the model sees the images as the IQA step does (`iqa_resize=auto`, here `{data.resize_mode}`): {seen}")
+    data = SimpleNamespace(panel=(), name="bapps", resize_mode="resize")
+    assert reading_sentences(data, {**params, "iqa_resize": "resize"})[-1] == (
+        "the model sees the images as the IQA step does (`iqa_resize=resize`): each whole image squashed to its "
+        "input, nothing cut, so a score says how it judges the whole scene at its input size")
+
+
+def test_a_real_set_keeps_the_resize_mode_it_was_loaded_with(tmp_path):
+    from PIL import Image
+
+    from clipalign_utils.data import two_afc
+
+    paths = {}
+    for column in ("ref_path", "p0_path", "p1_path"):
+        paths[column] = [str(tmp_path / f"{column}.png")]
+        Image.new("RGB", (8, 8)).save(paths[column][0])
+    table = pd.DataFrame({**paths, "p": [0.5], "subset": ["x"]})
+    assert two_afc._file_set("bapps", table, None, "val", 224, "auto").resize_mode == "crop"
+    assert two_afc._file_set("bapps", table, None, "val", 64, "auto").resize_mode == "patches"
+
+
+def test_a_last_checkpoint_whose_interval_holds_chance_is_not_said_to_lie_below_it():
+    """A reader review: random weights, the last checkpoint 0.438 [0.278, 0.597], read "lies below chance, by 22%
+    of the gap from chance to the ceiling"; every checkpoint's interval holding chance, the score has no peak."""
+    from clipalign_utils.steps.similarity import page as step_page
+
+    tables = _two_afc(scores=(0.45, 0.55, 0.44))
+    frame = tables["two_afc"]
+    frame["score_lo"], frame["score_hi"] = frame["score"] - 0.16, frame["score"] + 0.16
+    assert step_page.curve_sentences(_judged(CLEAR), tables)[1:] == [
+        "peak at epoch 1: 0.550; last checkpoint (epoch 2): 0.440 [0.280, 0.600]; chance 0.5, ceiling 0.900",
+        "the 2AFC score is not distinguishable from chance (0.5) at any checkpoint (every checkpoint's interval "
+        "contains it): there is no peak to read",
+        "the last checkpoint is not distinguishable from chance: its interval [0.280, 0.600] contains 0.5"]
+    # its interval below chance: below, by its share of the gap (as before)
+    assert step_page._closure_sentence(-0.25, 0.3, 0.45) == (
+        "the last checkpoint lies below chance, by 25% of the gap from chance to the ceiling")
+
+
+def test_page_7_says_the_iqa_curve_is_reversed_and_a_tie_is_no_late_peak(tmp_path):
+    """A reader review: every SRCC interval below 0 read "IQA SRCC peaks at epoch 4 (-0.416)"; and 2AFC scores of
+    4/9 at epochs 1 and 4, one 0.4444444444444444 and the other 0.4444444444444445, read "peaks at epoch 4"."""
+    from types import SimpleNamespace
+
+    from clipalign_utils.steps.similarity import page as step_page
+
+    iqa = pd.DataFrame({"checkpoint": ["e0", "e1", "e2"], "epoch": [0.0, 1.0, 2.0], "distortion": "all",
+                        "distance": "cosine", "srcc": [-0.5, -0.3, -0.4], "srcc_lo": [-0.6, -0.4, -0.5],
+                        "srcc_hi": [-0.4, -0.2, -0.3]})
+    iqa.to_csv(tmp_path / "iqa.csv", index=False)
+    run = SimpleNamespace(layout=SimpleNamespace(table=lambda name: tmp_path / f"{name}.csv"))
+    tied = 4 / 9 + 1e-16
+    assert tied != 4 / 9
+    tables = _two_afc(scores=(0.3, 4 / 9, 0.4, tied))
+    assert step_page.iqa_sentences(run, {"distance": "cosine"}, tables) == [
+        "IQA SRCC peaks at epoch 1 (-0.300) and ends 0.100 below it (every checkpoint's SRCC interval lies below 0: "
+        "the model ranks quality in reverse at every checkpoint (the peak is the least reversed)); the 2AFC score "
+        "peaks at epoch 1 (0.444) and ends 0.000 below it: the same checkpoint"]

@@ -63,6 +63,9 @@ class TwoAFCData:
     protocol: str | None = None
     split: str | None = None
     panel: tuple[str, ...] = field(default_factory=tuple)  # embedded: the metrics that vote
+    # how real images met the model's input: iqa_resize with auto resolved (``iqa.resolve_resize``); None: the
+    # embedded set, drawn at the model's size
+    resize_mode: str | None = None
 
     def __len__(self) -> int:
         return len(self.triplets)
@@ -173,4 +176,4 @@ def _file_set(dataset: str, table: pd.DataFrame, protocol: str | None, split: st
             return PatchImages(paths, name, size, MAX_PATCHES_PER_IMAGE)
         return FileImages(paths, name, size=size, fit=mode)
     return TwoAFCData(fitted("ref_path"), fitted("p0_path"), fitted("p1_path"),
-                      table, dataset, HUMAN_JUDGMENTS[dataset], protocol, split)
+                      table, dataset, HUMAN_JUDGMENTS[dataset], protocol, split, resize_mode=mode)

@@ -16,8 +16,8 @@ from scipy.optimize import OptimizeWarning, curve_fit
 from clipalign_utils.choices import DISTANCES
 from clipalign_utils.errors import ParameterError
 from clipalign_utils.prose import plural
-from clipalign_utils.metrics.stats import (bootstrap_spearman_grouped, finite_pairs, percentile_interval, spearman,
-                                           spearman_replicates_grouped)
+from clipalign_utils.metrics.stats import (bootstrap_spearman_grouped, finite_pairs, first_max, percentile_interval,
+                                           spearman, spearman_replicates_grouped)
 # "Early" in the paper's claim: after the untrained checkpoint, at most a third of the run (metrics.peak).
 from clipalign_utils.metrics.peak import EARLY_FRACTION, early_window, paired_early_peak
 
@@ -271,7 +271,7 @@ def peak_summary(epochs: np.ndarray, values: np.ndarray) -> dict:
         nan = float("nan")
         return {"peak_epoch": nan, "peak_value": nan, "final_epoch": nan, "final_value": nan,
                 "drop_from_peak": nan, "peak_is_interior": False}
-    peak = int(np.argmax(values))
+    peak = first_max(values)  # (a tie to within rounding: the earliest)
     return {
         "peak_epoch": float(epochs[peak]),
         "peak_value": float(values[peak]),

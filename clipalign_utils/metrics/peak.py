@@ -25,7 +25,7 @@ import numpy as np
 import pandas as pd
 
 from clipalign_utils.errors import ParameterError
-from clipalign_utils.metrics.stats import basic_interval, shares_groups
+from clipalign_utils.metrics.stats import basic_interval, first_max, shares_groups
 
 EARLY_FRACTION = 1 / 3
 
@@ -53,7 +53,7 @@ def paired_early_peak(epochs, values, replicates, level: float = 0.95,
     early &= np.isfinite(values)
     if not early.any():
         return {**result, "early_drop": nan, "lo": nan, "hi": nan, "early_peak_epoch": nan, "early_peak_value": nan}
-    peak = int(np.flatnonzero(early)[np.argmax(values[early])])
+    peak = int(np.flatnonzero(early)[first_max(values[early])])
     drop = float(values[peak] - values[-1])
     drops = np.max(replicates[early], axis=0) - replicates[-1]
     lo, hi = basic_interval(drop, drops, level)  # (nan when fewer than half the drops are defined)
@@ -91,7 +91,7 @@ def held_out_drops(epochs, curves, early_fraction: float = EARLY_FRACTION) -> tu
         upto = slice(0, final + 1)
         candidates = early_window(epochs[upto], early_fraction) & defined[upto] & np.isfinite(mean[upto])
         if candidates.any():
-            peak = int(np.flatnonzero(candidates)[np.argmax(mean[upto][candidates])])
+            peak = int(np.flatnonzero(candidates)[first_max(mean[upto][candidates])])
             drops[s], peaks[s] = curves[s, peak] - curves[s, final], epochs[peak]
     return drops, peaks
 
@@ -124,7 +124,7 @@ def best_block_test(layers, values, replicates, level: float = 0.95, score: str 
     result = {f"final_{score}": float(values[final]), "n_blocks": int(blocks.sum())}
     if not blocks.any():
         return {"best_block": None, f"best_{score}": nan, **result, "margin": nan, "margin_lo": nan, "margin_hi": nan}
-    best = int(np.flatnonzero(blocks)[np.argmax(values[blocks])])
+    best = int(np.flatnonzero(blocks)[first_max(values[blocks])])
     with warnings.catch_warnings():  # a resample where every block is undefined: nan, left out of the interval
         warnings.simplefilter("ignore", RuntimeWarning)
         margins = np.nanmax(replicates[blocks], axis=0) - replicates[final]

@@ -16,6 +16,21 @@ from clipalign_utils.errors import ParameterError
 Statistic = Callable[[np.ndarray], float]
 
 
+# Values this close to the maximum are a tie for it: the same share computed in another order (4/9 as
+# 0.4444444444444444 and 0.4444444444444445) is one value, and a tie goes to the earliest checkpoint.
+TIE_ATOL = 1e-12
+
+
+def first_max(values) -> int:
+    """The index of the first value within ``TIE_ATOL`` of the maximum (nan values ignored): ``np.argmax``,
+    but a tie to within floating-point rounding goes to the earliest. -1 when no value is finite."""
+    values = np.asarray(values, dtype=float).ravel()
+    finite = np.isfinite(values)
+    if not finite.any():
+        return -1
+    return int(np.flatnonzero(finite & (values >= values[finite].max() - TIE_ATOL))[0])
+
+
 def _check_resampling(n_boot: int, level: float) -> None:
     if int(n_boot) < 1:
         raise ParameterError(f"n_boot must be a positive integer; got {n_boot!r}.")

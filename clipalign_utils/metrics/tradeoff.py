@@ -21,9 +21,9 @@ from clipalign_utils import registry
 from clipalign_utils.errors import ParameterError
 from clipalign_utils.metrics.iqa import peak_summary
 from clipalign_utils.metrics.peak import EARLY_FRACTION, early_window, held_out_drops
-from clipalign_utils.metrics.stats import (partial_spearman, partial_spearman_undefined, permutation_spearman,
-                                           spearman)
-from clipalign_utils.prose import counted, plural, significant
+from clipalign_utils.metrics.stats import (first_max, partial_spearman, partial_spearman_undefined,
+                                           permutation_spearman, spearman)
+from clipalign_utils.prose import counted, fixed, plural, significant
 
 REPRODUCED, NOT_REPRODUCED, INCONCLUSIVE = "reproduced", "not reproduced", "inconclusive"
 
@@ -112,7 +112,7 @@ def rises_then_falls(epochs, values, lo, hi) -> dict:
     order = np.argsort(arrays[0][keep], kind="stable")
     epochs, values, lo, hi = (a[keep][order] for a in arrays)
     summary = peak_summary(epochs, values)
-    ci_gap = float(lo[np.argmax(values)] - hi[-1]) if values.size else float("nan")
+    ci_gap = float(lo[first_max(values)] - hi[-1]) if values.size else float("nan")
     ci_separated = bool(ci_gap > 0)
     return {
         "peak_epoch": summary["peak_epoch"],
@@ -267,8 +267,8 @@ def peak_claim(df: pd.DataFrame, peak: registry.PeakClaim, column: str, step: st
         why = (f"the test is on fewer than two of the {n_seeds} seeds" if n_seeds > 1 else
                "too few bootstrap replicates define the drop")
         return _verdict_row(claim, statistic, drop, NAN, INCONCLUSIVE,
-                            f"{detail}; {early} − final = {drop:.3f}; no interval: {why}", ci)
-    detail += f"; {early} − final = {drop:.3f} [{ci[0]:.3f}, {ci[1]:.3f}]"
+                            f"{detail}; {early} − final = {fixed(drop)}; no interval: {why}", ci)
+    detail += f"; {early} − final = {fixed(drop)} [{fixed(ci[0])}, {fixed(ci[1])}]"
     if peak_is_early and ci[0] > 0:
         return _verdict_row(claim, statistic, drop, NAN, REPRODUCED, detail + ": the interval is above 0", ci)
     if curve["peak_epoch"] == curve["final_epoch"]:

@@ -199,6 +199,12 @@ def summary_figure(means: pd.DataFrame, noise_means: pd.DataFrame, by: str = "sc
     axes[3].set(ylabel=MEASURE_LABELS["noise_drop"], title="(d) accuracy drop under noise")
     for ax, (_, ylabel, title) in zip(axes[4:], extra):
         ax.set(ylabel=ylabel, title=title)
+    chances = {}  # chance level → the extra panels drawn with it (the step's Summary.chance), for the legend
+    for ax, (column, _, title) in zip(axes[4:], extra):
+        summary = registry.summary_of(column)
+        if summary is not None and summary.chance is not None:
+            ax.axhline(summary.chance, color="grey", ls="--", lw=0.8, zorder=0.8)
+            chances.setdefault(summary.chance, []).append(title.split(" ")[0])
     epochs = np.unique(means["epoch"].to_numpy(dtype=float))
     for ax in axes:  # every run's epochs: the same range on every panel, whatever a panel lacks
         epoch_axis(ax, epochs, log_x)
@@ -210,7 +216,7 @@ def summary_figure(means: pd.DataFrame, noise_means: pd.DataFrame, by: str = "sc
     _legend_below(fig, axes, [(colors[scale], scale_labels[scale]) for scale in scales],
                   [] if clean_only else [(style, "clean" if sigma == 0 else f"σ={sigma:g}")
                                          for sigma, style in sigma_styles.items()],
-                  hollow=drew_at_chance, crossed=drew_undefined, crosses_at=undefined_row)
+                  hollow=drew_at_chance, crossed=drew_undefined, crosses_at=undefined_row, chances=chances)
     return fig
 
 
@@ -246,11 +252,12 @@ def _no_ticks_below(ax, lowest: float) -> None:
 
 
 def _legend_below(fig, axes, groups: list[tuple], styles: list[tuple], hollow: bool, crossed: bool = False,
-                  crosses_at: float = 0.0) -> None:
+                  crosses_at: float = 0.0, chances: dict | None = None) -> None:
     """One legend for every panel, under them: a many-group figure's per-panel legends hid its curves.
     ``groups``: (colour, label); ``styles``: (line style, noise level) of panel (a); ``hollow``: whether any
     at-chance point is drawn; ``crossed``: whether any checkpoint without a drop is marked on (d), at
-    ``crosses_at`` (0, or a row below the drops)."""
+    ``crosses_at`` (0, or a row below the drops); ``chances``: chance level → the panels ("(e)") with its dashed
+    line."""
     from matplotlib.lines import Line2D
 
     handles = group_handles(groups)
@@ -261,6 +268,8 @@ def _legend_below(fig, axes, groups: list[tuple], styles: list[tuple], hollow: b
         handles.append(Line2D([], [], ls="none", marker="x", color="grey",
                               label=f"(d) {'on 0' if crosses_at == 0 else 'below the drops'}: clean accuracy at "
                                     "chance, drop undefined"))
+    handles += [Line2D([], [], color="grey", ls="--", lw=0.8, label=f"{', '.join(panels)}: chance ({chance:g})")
+                for chance, panels in (chances or {}).items()]
     legend_below(fig, handles, max_columns=max(1, len(axes)))
 
 

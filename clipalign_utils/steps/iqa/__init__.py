@@ -28,5 +28,7 @@ STEP = register(Step(
     choices={"layers": LAYERS, "reference_observer": REFERENCE_OBSERVERS},
     check=_check,
     summary=Summary("iqa_srcc", "IQA alignment (SRCC)", (("iqa_srcc", "iqa_srcc_lo", "iqa_srcc_hi"),),
-                    required=True,
+                    required=True, chance=0.0,
+                    below_chance="the model ranks quality in reverse at every checkpoint "
+                                 "(the peak is the least reversed)",
                     claims=(PeakClaim("IQA alignment peaks early then declines", "srcc", "references", "iqa"),))))

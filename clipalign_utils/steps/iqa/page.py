@@ -12,7 +12,9 @@ from ...model_names import native_input_size
 from ...metrics.iqa import EARLY_FRACTION, peak_summary
 from ...plots.families import family_curves
 from ...plots.iqa import alignment_curve, distance_quality_scatter, iqa_examples
-from ...prose import best_layer_sentences, early_peak_test_sentences
+from ... import registry
+from ...prose import (below_chance_sentence, best_layer_sentences, chance_reading, early_peak_test_sentences,
+                      fixed)
 
 from .analysis import FAMILY_CURVES, SPLIT_BY_TRAINING, overall, seen_families
 
@@ -130,6 +132,19 @@ def _interval(row: pd.Series, n_references: int) -> str:
     return "(no interval: one reference)" if n_references < 2 else "(no interval)"
 
 
+def reversed_sentence(rows: pd.DataFrame) -> str:
+    """Where every checkpoint's SRCC interval (``rows``: srcc, srcc_lo, srcc_hi, one per checkpoint) lies below
+    the SRCC's chance level (``registry.Summary.chance``, 0), that the model ranks quality in reverse throughout
+    (its peak the least reversed); "" otherwise."""
+    summary = registry.summary_of("iqa_srcc")
+    if "srcc_lo" not in rows.columns:  # (a table without intervals: a value alone does not say)
+        return ""
+    rows = rows.dropna(subset=["srcc"])
+    if chance_reading(rows["srcc_lo"], rows["srcc_hi"], summary.chance) != "below":
+        return ""
+    return below_chance_sentence("SRCC", summary.chance, summary.below_chance)
+
+
 def peak_sentences(tables: dict[str, pd.DataFrame]) -> list[str]:
     """The overall SRCC at the first checkpoint, at its peak and at the last (with intervals), the drop from
     peak to final, where the peak lies, and whether the final interval reaches the peak value (where it has one)."""
@@ -137,13 +152,15 @@ def peak_sentences(tables: dict[str, pd.DataFrame]) -> list[str]:
     peak = peak_summary(rows["epoch"], rows["srcc"])
     at_peak, final = _peak_and_final(tables)
     n_references = tables["iqa_pairs"]["reference"].nunique()  # what the intervals resample
+    reverse = reversed_sentence(rows) if n_references >= 2 else ""  # (one reference: no intervals to read)
     where = ("inside training (neither the first nor the last checkpoint)" if peak["peak_is_interior"]
              else "at an end of training")
     lines = [f"SRCC at the first checkpoint (epoch {rows['epoch'].iloc[0]:g}): {rows['srcc'].iloc[0]:.3f}",
-             f"SRCC peaks at epoch {peak['peak_epoch']:g}: {peak['peak_value']:.3f} {_interval(at_peak, n_references)}",
+             f"SRCC peaks at epoch {peak['peak_epoch']:g}: {peak['peak_value']:.3f} {_interval(at_peak, n_references)}"
+             + (f"; {reverse}" if reverse else ""),
              f"final checkpoint (epoch {peak['final_epoch']:g}): {peak['final_value']:.3f} "
              f"{_interval(final, n_references)}",
-             f"drop from peak to final: {peak['drop_from_peak']:.3f}; the peak is {where}"]
+             f"drop from peak to final: {fixed(peak['drop_from_peak'])}; the peak is {where}"]
     if n_references >= 2 and pd.notna(final["srcc_hi"]):
         reaches = "excludes" if final["srcc_hi"] < peak["peak_value"] else "includes"
         lines.append(f"the final checkpoint's interval {reaches} the peak value")
@@ -156,7 +173,8 @@ def early_peak_sentences(tables: dict[str, pd.DataFrame]) -> list[str]:
                                               "n_references": "n_items"})
     rows = overall(tables)
     return early_peak_test_sentences(test, "SRCC", "reference", EARLY_FRACTION,
-                                     peak_summary(rows["epoch"], rows["srcc"])["peak_epoch"])
+                                     peak_summary(rows["epoch"], rows["srcc"])["peak_epoch"],
+                                     below_chance=reversed_sentence(rows))
 
 
 def distortion_sentences(tables: dict[str, pd.DataFrame]) -> list[str]:

@@ -48,6 +48,6 @@ STEP = register(Step(
         "saliency_sauc", "saliency sAUC",
         (("saliency_sauc", "saliency_sauc_lo", "saliency_sauc_hi"), ("saliency_cc", "saliency_cc_lo", "saliency_cc_hi"),
          ("saliency_nss", "saliency_nss_lo", "saliency_nss_hi")),
-        baselines=BASELINES, panel=("shuffled AUC (chance 0.5)", "saliency correspondence"),
+        baselines=BASELINES, panel=("shuffled AUC", "saliency correspondence"), chance=0.5,
         claims=(PeakClaim("saliency correspondence peaks early then declines", "saliency sAUC", "images",
                           "saliency"),))))

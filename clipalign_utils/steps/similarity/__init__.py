@@ -25,5 +25,5 @@ STEP = register(Step(
     check=_check,
     summary=Summary(
         "two_afc_score", "2AFC similarity score", (("two_afc_score", "two_afc_score_lo", "two_afc_score_hi"),),
-        panel=("2AFC score (agreement with judges)", "2AFC similarity"),
+        panel=("2AFC score (agreement with judges)", "2AFC similarity"), chance=0.5,
         claims=(PeakClaim("mid-level similarity peaks early then declines", "2AFC score", "triplets", "two_afc"),))))

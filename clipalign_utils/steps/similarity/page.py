@@ -12,9 +12,13 @@ from ...metrics.peak import EARLY_FRACTION
 from ...metrics.two_afc import panel_agreement
 from ...plots.iqa import layer_heatmap
 from ...plots.two_afc import score_curve, triplet_examples
-from ...prose import best_layer_sentences, early_peak_test_sentences
+from ...prose import best_layer_sentences, chance_reading, early_peak_test_sentences, fixed, no_peak_sentence
+from ..iqa.page import reversed_sentence
+from . import STEP
 
 from .analysis import against_panel, ceiling, example_checkpoints, example_triplets, overall, scored_triplets
+
+CHANCE = STEP.summary.chance  # the 2AFC score of a coin flip (the step's registration: one place)
 
 
 def data_sentences(run: Run, params: dict, data: TwoAFCData) -> list[str]:
@@ -78,19 +82,29 @@ def curve_figure(data: TwoAFCData, tables: dict[str, pd.DataFrame]):
 def curve_sentences(data: TwoAFCData, tables: dict[str, pd.DataFrame]) -> list[str]:
     """The score at the first checkpoint, its peak, the last checkpoint with its interval against chance
     and the ceiling, and the share of the gap from chance to the ceiling the last checkpoint closes."""
-    scores, top = overall(tables), ceiling(data)
+    scores, top, chance = overall(tables), ceiling(data), CHANCE
     peak, final = peak_summary(scores["epoch"], scores["score"]), scores.iloc[-1]
-    return [f"2AFC score at the first checkpoint (epoch {scores['epoch'].iloc[0]:g}): {scores['score'].iloc[0]:.3f}",
-            f"peak at epoch {peak['peak_epoch']:g}: {peak['peak_value']:.3f}; last checkpoint (epoch "
-            f"{final['epoch']:g}): {final['score']:.3f} [{final['score_lo']:.3f}, {final['score_hi']:.3f}]; "
-            f"chance 0.5, ceiling {top:.3f}",
-            _closure_sentence((final['score'] - 0.5) / (top - 0.5)) if top > 0.5
-            else "the judges are split on every triplet: the ceiling is chance"]
+    measured = scores.dropna(subset=["score"])
+    lines = [f"2AFC score at the first checkpoint (epoch {scores['epoch'].iloc[0]:g}): {scores['score'].iloc[0]:.3f}",
+             f"peak at epoch {peak['peak_epoch']:g}: {peak['peak_value']:.3f}; last checkpoint (epoch "
+             f"{final['epoch']:g}): {final['score']:.3f} [{final['score_lo']:.3f}, {final['score_hi']:.3f}]; "
+             f"chance {chance:g}, ceiling {top:.3f}"]
+    if chance_reading(measured["score_lo"], measured["score_hi"], chance) == "at chance":
+        lines.append(no_peak_sentence("the 2AFC score", chance))
+    return lines + [_closure_sentence((final["score"] - chance) / (top - chance), final["score_lo"],
+                                      final["score_hi"], chance) if top > chance
+                    else "the judges are split on every triplet: the ceiling is chance"]
 
 
-def _closure_sentence(closed: float) -> str:
-    """The share of the gap from chance to the ceiling the last checkpoint closes; below chance it closes none
-    ("closes -11%" read as a slip), and the sentence says how far below it lies."""
+def _closure_sentence(closed: float, lo: float = float("nan"), hi: float = float("nan"),
+                      chance: float = 0.5) -> str:
+    """The share of the gap from chance to the ceiling the last checkpoint closes, read with its interval
+    [lo, hi]: where the interval contains chance the last checkpoint is not distinguishable from it (a share
+    would read as a distance that noise made); below chance (its interval below it, or no interval) it closes
+    none ("closes -11%" read as a slip), and the sentence says how far below it lies."""
+    if chance_reading([lo], [hi], chance) == "at chance":
+        return (f"the last checkpoint is not distinguishable from chance: its interval [{lo:.3f}, {hi:.3f}] contains "
+                f"{chance:g}")
     if closed < 0:
         return f"the last checkpoint lies below chance, by {-closed:.0%} of the gap from chance to the ceiling"
     return f"the last checkpoint closes {closed:.0%} of the gap from chance to the ceiling"
@@ -116,9 +130,11 @@ def iqa_sentences(run: Run, params: dict, tables: dict[str, pd.DataFrame]) -> li
         return [f"iqa.csv holds no {params['distance']} rows: run the iqa step with this distance to compare"]
     scores = overall(tables)
     peak, iqa_peak = peak_summary(scores["epoch"], scores["score"]), peak_summary(iqa["epoch"], iqa["srcc"])
+    reverse = reversed_sentence(iqa)
     return [f"IQA SRCC peaks at epoch {iqa_peak['peak_epoch']:g} ({iqa_peak['peak_value']:.3f}) and ends "
-            f"{iqa_peak['drop_from_peak']:.3f} below it; the 2AFC score peaks at epoch {peak['peak_epoch']:g} "
-            f"({peak['peak_value']:.3f}) and ends {peak['drop_from_peak']:.3f} below it: "
+            f"{fixed(iqa_peak['drop_from_peak'])} below it" + (f" ({reverse})" if reverse else "")
+            + f"; the 2AFC score peaks at epoch {peak['peak_epoch']:g} "
+            f"({peak['peak_value']:.3f}) and ends {fixed(peak['drop_from_peak'])} below it: "
             + ("the same checkpoint" if iqa_peak["peak_epoch"] == peak["peak_epoch"] else "different checkpoints")]
 
 
@@ -212,5 +228,21 @@ def reading_sentences(data: TwoAFCData, params: dict) -> list[str]:
         lines = [f"on {display_name(data.name)} the score is agreement with "
                  "people's 2AFC judgments, each triplet weighted by the share of people who chose as the model did; "
                  "its ceiling is the people's own agreement"]
-    return lines + [f"the model sees the images as the IQA step does (`iqa_resize={params['iqa_resize']}`): a small "
-                    "model sees native-resolution patches by default, so a score says how it judges local detail"]
+    return lines + [_resize_sentence(params["iqa_resize"], getattr(data, "resize_mode", None))]
+
+
+# what each resolved iqa_resize shows the model, and so what a score says (data.iqa.resolve_resize)
+SEEN = {"patches": "native-resolution patches, so a score says how it judges local detail",
+        "crop": "each image's shorter side resized to its input and the middle cropped, so a score says how it "
+                "judges the whole scene at its input size",
+        "resize": "each whole image squashed to its input, nothing cut, so a score says how it judges the whole "
+                  "scene at its input size"}
+
+
+def _resize_sentence(asked: str, resolved: str | None) -> str:
+    """How the model met the images (``iqa_resize`` as asked and, for ``auto``, what it resolved to for this
+    run's input size: ``TwoAFCData.resize_mode``)."""
+    mode = resolved or asked
+    said = f"`iqa_resize={asked}`" + (f", here `{mode}`" if mode != asked else "")
+    return (f"the model sees the images as the IQA step does ({said}): "
+            + (SEEN[mode] if mode in SEEN else "as the IQA step resolves it for the model's input size"))

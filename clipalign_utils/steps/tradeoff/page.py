@@ -5,8 +5,9 @@ from pathlib import Path
 
 import pandas as pd
 
-from ... import results
+from ... import registry, results
 from ...metrics import tradeoff
+from ...prose import below_chance_sentence, chance_reading, no_peak_sentence
 from ...plots.tradeoff import alignment_robustness_plane, relation_panels, summary_figure
 from .analysis import peaked
 
@@ -22,13 +23,27 @@ def _prefix(frame: pd.DataFrame, scale: str) -> str:
     return f"{scale}: " if frame["scale"].nunique() > 1 else ""
 
 
+def _sentence(text: str) -> str:
+    """``text`` with its first letter capitalised (``str.capitalize`` lowers the rest: "srcc")."""
+    return text[:1].upper() + text[1:]
+
+
 def peak_sentences(means: pd.DataFrame) -> list[str]:
     """Where each alignment measure's seed-mean curve peaks, per scale, and whether the peak is interior
-    and its interval above the last checkpoint's (``tradeoff.rises_then_falls``)."""
+    and its interval above the last checkpoint's (``tradeoff.rises_then_falls``); read against the measure's
+    chance level (``registry.Summary.chance``): no peak where every checkpoint's interval contains it, and where
+    every one lies below it, that it does."""
     lines = []
     for scale, curve in means.groupby("scale", sort=False):
         for column, what in peaked():
             if column not in curve.columns or not curve[column].notna().any():
+                continue
+            summary = registry.summary_of(column)
+            chance = None if summary is None else summary.chance
+            measured = curve[curve[column].notna()]
+            reading = chance_reading(measured[f"{column}_lo"], measured[f"{column}_hi"], chance)
+            if reading == "at chance":  # every interval contains chance: the highest value is noise, no peak
+                lines.append(f"{_prefix(means, scale)}{no_peak_sentence(what, chance)}.")
                 continue
             peak = tradeoff.rises_then_falls(curve["epoch"], curve[column], curve[f"{column}_lo"],
                                              curve[f"{column}_hi"])
@@ -40,7 +55,9 @@ def peak_sentences(means: pd.DataFrame) -> list[str]:
                 f"{_prefix(means, scale)}{what} peaks at epoch {peak['peak_epoch']:g} with "
                 f"{peak['peak_value']:.3f}; the last checkpoint (epoch {peak['final_epoch']:g}) has "
                 f"{peak['final_value']:.3f}. The peak **{'lies' if peak['peak_is_interior'] else 'does not lie'}** "
-                f"strictly inside the run, and {compared}.")
+                f"strictly inside the run, and {compared}."
+                + (f" {_sentence(below_chance_sentence(what, chance, summary.below_chance))}." if reading == "below"
+                   else ""))
     return lines
 
 
