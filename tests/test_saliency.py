@@ -709,6 +709,24 @@ def test_a_lower_is_better_metrics_best_checkpoint_is_its_lowest():
         "last checkpoint (epoch 2)")
 
 
+def test_an_sauc_curve_at_chance_at_every_checkpoint_has_no_peak_to_read():
+    """A reader review of random ViT-B-32 weights: every sAUC interval held 0.5, yet page 8 read a best checkpoint
+    "inside the run" as if it were a peak; and a tie to within rounding is the earliest checkpoint's."""
+    import pandas as pd
+
+    from clipalign_utils.steps.saliency import page as step_page
+
+    values = (0.50, 4 / 9 + 0.1, 0.5444444444444445)
+    table = pd.DataFrame([{"checkpoint": f"epoch_{k}", "epoch": float(k), "metric": "sauc", "value": v,
+                           "value_lo": v - 0.1, "value_hi": v + 0.1} for k, v in enumerate(values)])
+    assert step_page.curve_sentence(table, "sauc").endswith(
+        "best 0.544 [0.444, 0.644] at epoch 1 (inside the run), 0.544 [0.444, 0.644] at the last checkpoint (epoch 2)"
+        "; sAUC is not distinguishable from chance (0.5) at any checkpoint (every checkpoint's interval contains "
+        "it): there is no peak to read")
+    table["metric"] = "nss"  # no chance level declared for it: nothing said
+    assert "chance" not in step_page.curve_sentence(table, "nss")
+
+
 def test_early_peak_sentences_read_the_paired_test():
     import pandas as pd
 

@@ -12,9 +12,10 @@ from ...metrics.iqa import peak_summary
 from ...metrics.peak import EARLY_FRACTION
 from ...model_names import native_input_size, patch_size
 from ...plots.saliency import region_set_name, saliency_maps_grid
-from ...prose import early_peak_test_sentences, plural
+from ...metrics.stats import first_max
+from ...prose import chance_reading, early_peak_test_sentences, no_peak_sentence, plural
 
-from . import BASELINES, HEADLINE
+from . import BASELINES, HEADLINE, STEP
 from .analysis import CURVE_METRICS, N_SHOWN, SaliencyData, checkpoint_maps, map_checkpoints
 
 
@@ -100,17 +101,20 @@ def curve_sentence(table: pd.DataFrame, metric: str) -> str:
         return f"{_name(metric)}: undefined at every checkpoint (constant maps)"
     sign = -1.0 if metric in metrics.LOWER_IS_BETTER else 1.0
     peak = peak_summary(rows["epoch"], sign * rows["value"])
-    best = rows.iloc[int(np.argmax(sign * rows["value"].to_numpy()))]
+    best = rows.iloc[first_max(sign * rows["value"].to_numpy())]  # (the peak's rule: a tie is the earliest's)
     first, last = rows.iloc[0], rows.iloc[-1]
     base = table[(table["metric"] == metric) & (table["checkpoint"] == BASELINES[0])]
     base_text = (f"; centre bias {base['value'].iloc[0]:.3f} [{base['value_lo'].iloc[0]:.3f}, "
                  f"{base['value_hi'].iloc[0]:.3f}]" if len(base) else "")
     where = "inside the run" if peak["peak_is_interior"] else ("at the last checkpoint"
                                                               if best["epoch"] == last["epoch"] else "at the start")
+    chance = STEP.summary.chance if metric == HEADLINE else None  # (the headline's, as the synthesis reads it)
+    at_chance = chance_reading(rows["value_lo"], rows["value_hi"], chance) == "at chance"
     return (f"{_name(metric)}: {first['value']:.3f} at epoch {first['epoch']:g}, best {best['value']:.3f} "
             f"[{best['value_lo']:.3f}, {best['value_hi']:.3f}] at epoch {best['epoch']:g} ({where}), "
             f"{last['value']:.3f} [{last['value_lo']:.3f}, {last['value_hi']:.3f}] at the last checkpoint "
-            f"(epoch {last['epoch']:g}){base_text}")
+            f"(epoch {last['epoch']:g}){base_text}" + (f"; {no_peak_sentence(_name(metric), chance)}" if at_chance
+                                                       else ""))
 
 
 def maps_figure(run: Run, params: dict, data: SaliencyData, tables: dict[str, pd.DataFrame]):
