@@ -438,8 +438,8 @@ def test_the_synthesis_page_says_what_the_default_build_is_not_what_this_one_is(
     """An audit: page 5 of a streamed trajectory's book said "The book's own run is several seeds of the default
     world"."""
     synthesis = (REPO_ROOT / "notebooks" / "05_tradeoff_synthesis.py").read_text()
-    assert ("\n# The default build is several seeds of the default world; the introduction describes the runs "
-            "behind this build.\n") in synthesis
+    assert ("\n# What this page reads is said below its first cell (the default build: several seeds of the default "
+            "world).\n") in synthesis and "say(results.runs_read_sentence(run_dirs))" in synthesis
 
 
 def test_the_intro_table_shows_what_a_page_read_and_no_dataset_folder_in_full():

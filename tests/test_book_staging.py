@@ -195,7 +195,8 @@ def test_the_intro_scope_holds_for_a_build_of_one_scale():
 
 def test_the_scale_page_says_what_the_default_run_leaves_out_without_a_dangling_neither():
     assert ("budget on two CPU cores; `--scales` adds others. The default run leaves out the sweep behind page 6, "
-            "*What drives the trade-off?* (one training") in _prose("scale.md")
+            "*What drives the trade-off?* (each setting varies one suspected cause around the default run") in _prose(
+        "scale.md")
 
 
 def _files(stage):
