@@ -106,3 +106,10 @@ def blocks_readable(model: str) -> bool | None:
         return None
     vision = config.get("vision_cfg", {})
     return not vision.get("timm_model_name") and "layers" in vision
+
+
+def run_input_size(run) -> int | None:
+    """The size a run's model takes its images at (``run``: its ``image_size`` and ``model_name``, a
+    ``checkpoints.Run``): the run's recorded one, else its model's own (a run without params.txt, or
+    open_clip_train's without force_image_size); None where neither says."""
+    return run.image_size or native_input_size(run.model_name)

@@ -8,7 +8,7 @@ import pandas as pd
 from ..metrics.tradeoff import at_chance
 from ..prose import counted
 from .common import plt
-from .tradeoff import hollow
+from .tradeoff import hollow, placed
 
 # Why a point has no place in the plane: a model at chance on the noise set has no competence for noise to
 # take away (no drop); an IQA SRCC is undefined where the model's distances do not vary.
@@ -18,11 +18,6 @@ NO_SRCC = "without an IQA SRCC (undefined), not drawn"
 
 def _finite(values: pd.Series) -> pd.Series:
     return pd.Series(np.isfinite(values.to_numpy(dtype=float)), index=values.index)
-
-
-def _placed(frame: pd.DataFrame) -> pd.Series:
-    """The rows with a place in the plane: both coordinates defined."""
-    return _finite(frame["iqa_srcc"]) & _finite(frame["noise_drop"])
 
 
 def _unplaced(frame: pd.DataFrame) -> list[tuple[pd.Series, str]]:
@@ -37,8 +32,8 @@ def _alphas(alphas) -> str:
 
 
 def _checkpoints(ax, path: pd.DataFrame) -> None:
-    placed = _placed(path)
-    drawn = path[placed]
+    on_plane = placed(path)
+    drawn = path[on_plane]
     if len(drawn):
         # the whole path, broken where a checkpoint has no place (not joined across it)
         ax.plot(path["iqa_srcc"], 1 - path["noise_drop"], color="0.6", lw=1, zorder=1)
@@ -54,17 +49,17 @@ def _checkpoints(ax, path: pd.DataFrame) -> None:
 
 def _interpolation(ax, rows: pd.DataFrame, with_intervals: bool) -> None:
     rows = rows.sort_values("alpha")
-    placed = _placed(rows)
-    drawn = rows[placed]
+    on_plane = placed(rows)
+    drawn = rows[on_plane]
     # every α in order, nan where a point has no place: the line breaks there, not joining its neighbours across it
-    x, y = rows["iqa_srcc"].where(placed), (1 - rows["noise_drop"]).where(placed)
+    x, y = rows["iqa_srcc"].where(on_plane), (1 - rows["noise_drop"]).where(on_plane)
     if with_intervals and len(drawn):
         ax.errorbar(x, y, xerr=[x - rows["iqa_srcc_lo"], rows["iqa_srcc_hi"] - x],
                     yerr=[rows["noise_drop_hi"] - rows["noise_drop"], rows["noise_drop"] - rows["noise_drop_lo"]],
                     color="crimson", ls="--", marker="s", ms=5, capsize=2, zorder=3, label="θ(α), mean ± 95 % t interval")
     elif len(drawn):
         ax.plot(x, y, color="crimson", ls="--", marker="s", ms=5, zorder=3, label="θ(α)")
-    for alpha, xi, yi in zip(drawn["alpha"], x[placed], y[placed]):
+    for alpha, xi, yi in zip(drawn["alpha"], x[on_plane], y[on_plane]):
         ax.annotate(f"α={alpha:g}", (xi, yi), textcoords="offset points", xytext=(5, 4), fontsize=8, color="crimson")
     for left_out, why in _unplaced(rows):
         where = "every α" if left_out.all() else f"α = {_alphas(rows.loc[left_out, 'alpha'])}"

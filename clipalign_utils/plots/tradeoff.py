@@ -65,12 +65,18 @@ def group_handles(groups, hollow_label: str | None = None) -> list:
     return handles
 
 
+def placed(frame: pd.DataFrame) -> pd.Series:
+    """The rows with a place in the alignment–robustness plane: both iqa_srcc and noise_drop defined."""
+    both = np.isfinite(frame[["iqa_srcc", "noise_drop"]].to_numpy(dtype=float)).all(axis=1)
+    return pd.Series(both, index=frame.index)
+
+
 def _draw_plane(fig, ax, table: pd.DataFrame, on_front: np.ndarray, selected=None, title="alignment–robustness plane"):
     left_out = at_chance(table)
     weighed = table[~left_out]
     points = ax.scatter(weighed["iqa_srcc"], 1 - weighed["noise_drop"], c=weighed["epoch"], cmap="viridis", s=40,
                         vmin=table["epoch"].min(), vmax=table["epoch"].max(), zorder=3)
-    if np.isfinite(weighed[["iqa_srcc", "noise_drop"]].to_numpy(dtype=float)).all(axis=1).any():
+    if placed(weighed).any():
         fig.colorbar(points, ax=ax, label="epoch")  # (a scale of no point's colour, else)
     drawable = left_out & np.isfinite(table["noise_drop"].astype(float))  # a seed mean may hold the others' drop
     if drawable.any():
@@ -89,7 +95,7 @@ def _draw_plane(fig, ax, table: pd.DataFrame, on_front: np.ndarray, selected=Non
         ax.scatter([row["iqa_srcc"]], [1 - row["noise_drop"]], marker="*", s=300, facecolor="none",
                    edgecolor="black", label=f"selected: {row['checkpoint']}", zorder=4)
     ax.set(xlabel="IQA alignment (SRCC)", ylabel="robustness (1 − normalized noise drop)", title=title)
-    if not np.isfinite(table[["iqa_srcc", "noise_drop"]].to_numpy(dtype=float)).all(axis=1).any():
+    if not placed(table).any():
         _nothing_drawn(ax, "no checkpoint to place:\nnone has both an SRCC and a drop")
     if ax.get_legend_handles_labels()[0]:
         ax.legend(fontsize=8)

@@ -7,8 +7,8 @@ import pandas as pd
 from ...checkpoints import Run
 from ...data.iqa import IQAData
 from ...data.registry import dataset_phrase, display_name
+from ...model_names import run_input_size
 from ...metrics.families import mark_seen
-from ...model_names import native_input_size
 from ...metrics.iqa import EARLY_FRACTION, peak_summary
 from ...plots.families import family_curves
 from ...plots.iqa import alignment_curve, distance_quality_scatter, iqa_examples
@@ -42,8 +42,7 @@ def describe_data(run: Run, data: IQAData, params: dict) -> list[str]:
     """What is scored: the run's checkpoints, the set's pairs, references, distortion types and levels, the
     distance and how images meet the model's input (and a note when they are shrunk a lot)."""
     pairs = data.pairs
-    # A run without a recorded size (streamed, or open_clip_train's without force_image_size) takes its model's own.
-    size = run.image_size or native_input_size(run.model_name)
+    size = run_input_size(run)  # (a streamed run, or open_clip_train's without force_image_size: its model's own)
     line = (f"{len(run.checkpoints)} checkpoints of {run.model_name}{f' ({size} px input)' if size else ''}; "
             f"{dataset_phrase(data.name)}{_native_size(data)}: "
             f"{len(data)} distorted images of {len(data.references) // data.patches_per_image} references"

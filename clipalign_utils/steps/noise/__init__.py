@@ -22,7 +22,7 @@ def input_size(run, noise_at: str) -> int | None:
     """The size ``noise_at=input`` brings the images to before the noise: the run's recorded input size, else
     its model's own (a run without params.txt, or open_clip_train's without force_image_size: the noise must go
     where the model sees it, not on the dataset's pixels). Refused in one line where neither says."""
-    size = run.image_size or model_names.native_input_size(run.model_name)
+    size = model_names.run_input_size(run)
     if noise_at == "input" and size is None:
         raise ParameterError(f"parameter noise_at='input' needs the model's input size, which neither the run nor "
                              f"model {run.model_name!r}'s config says: use noise_at=native")

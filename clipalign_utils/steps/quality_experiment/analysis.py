@@ -14,7 +14,7 @@ import pandas as pd
 
 from ... import config, results
 from ...data.distortions import DISTORTIONS
-from ...layout import KIND_RECORDS, PARTS, RunDir
+from ...layout import PARTS, RunDir
 from ...metrics import mechanism as m
 from ...metrics.families import within_family_alignment
 from ...metrics import tradeoff
@@ -52,7 +52,7 @@ def expand_run_dirs(paths: Sequence[str | Path]) -> list[Path]:
             runs += [path] if layout.table("noise").exists() else []
         elif path.is_dir():
             folders = sorted(d for d in path.iterdir() if d.is_dir() and d.name not in PARTS)
-            declared = path / KIND_RECORDS["experiment"]
+            declared = layout.record("experiment")
             if declared.exists():
                 order = list(json.loads(declared.read_text()).get("sweeps", {}))
                 folders.sort(key=lambda d: order.index(d.name) if d.name in order else len(order))  # stable
@@ -122,7 +122,7 @@ def fixed_differences(folder: str | Path) -> tuple[str, dict[str, tuple[str, str
     """(the experiment's preset, {parameter: (the value every run of the experiment in ``folder`` was given,
     the preset's)}) for the values all its sweeps fix alike, seeds aside, that differ from the preset's: how
     the experiment's runs differ from the book's own run. ({} without the folder's experiment.json.)"""
-    path = Path(folder) / KIND_RECORDS["experiment"]
+    path = RunDir(folder).record("experiment")
     if not path.exists():
         return "", {}
     record = json.loads(path.read_text())

@@ -10,7 +10,7 @@ from ...data.registry import dataset_phrase, display_name
 from ...metrics import saliency as metrics
 from ...metrics.iqa import peak_summary
 from ...metrics.peak import EARLY_FRACTION
-from ...model_names import native_input_size, patch_size
+from ...model_names import patch_size, run_input_size
 from ...plots.saliency import region_set_name, saliency_maps_grid
 from ...metrics.stats import first_max
 from ...prose import chance_reading, early_peak_test_sentences, no_peak_sentence, plural
@@ -31,7 +31,7 @@ def _name(metric: str) -> str:
 def input_grid(run: Run) -> tuple[int | None, int | None]:
     """(input size px, patch grid side) of the run's model: the run's forced size or its config's, and that
     size over the config's patch size (None where the config does not say: not a ViT, an unknown name)."""
-    size = run.image_size or native_input_size(run.model_name)
+    size = run_input_size(run)
     patch = patch_size(run.model_name)
     return size, (size // patch if size and patch else None)
 
