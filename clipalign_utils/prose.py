@@ -90,7 +90,8 @@ def below_chance_sentence(what: str, chance: float, said: str = "") -> str:
 
 
 def early_peak_test_sentences(test, what: str, item: str, early_fraction: float,
-                              peak_epoch: float | None = None, below_chance: str = "") -> list[str]:
+                              peak_epoch: float | None = None, below_chance: str = "",
+                              no_peak: str = "") -> list[str]:
     """The early window and, when it holds checkpoints, the paired early-peak test (a row of an
     ``*_peak.csv``: early_end, n_early, early_drop, lo, hi, early_peak_epoch, early_peak_value, final_epoch,
     final_value, n_items and, where whole references were drawn, n_groups) read against 0: ``what`` names the
@@ -98,7 +99,9 @@ def early_peak_test_sentences(test, what: str, item: str, early_fraction: float,
     above 0 reads as an early peak only when that lies in the early window, as the synthesis' claim judges it
     (page 5). A test over fewer than two resampled units has no interval (``metrics.peak``) and no verdict.
     ``below_chance``: what to say where every checkpoint lies below chance (``below_chance_sentence``): a final
-    checkpoint above the early ones is then less far below chance, not better aligned."""
+    checkpoint above the early ones is then less far below chance, not better aligned. ``no_peak``: what to say
+    where every checkpoint's interval contains chance (``no_peak_sentence``): an interval above 0 then says the
+    early checkpoints score higher than the final one, not that the measure peaks."""
     lines = [f"early window: 0 < epoch ≤ {significant(early_fraction)} × {test['final_epoch']:g} = "
              f"{significant(test['early_end'])} ({counted(int(test['n_early']), 'checkpoint')})"]
     if int(test["n_early"]) and not math.isfinite(float(test["early_peak_value"])):
@@ -120,13 +123,14 @@ def early_peak_test_sentences(test, what: str, item: str, early_fraction: float,
                 and not 0 < float(peak_epoch) <= float(test["early_end"]))
         where = ("at the untrained model (epoch 0)" if late and float(peak_epoch) <= 0
                  else f"later, at epoch {float(peak_epoch):g}" if late else "")
-        verdict = (f"above 0, but the curve peaks {where}: it ends below its best early value without an early "
+        verdict = ("above 0 — the best early checkpoint scores higher than the final one" if test["lo"] > 0 and no_peak
+                   else f"above 0, but the curve peaks {where}: it ends below its best early value without an early "
                    "peak" if test["lo"] > 0 and late else
                    "above 0 — an early peak and a decline" if test["lo"] > 0 else
-                   ("below 0 — the final checkpoint scores higher than any early one" if below_chance else
+                   ("below 0 — the final checkpoint scores higher than any early one" if below_chance or no_peak else
                     "below 0 — the final checkpoint is better aligned than any early one") if test["hi"] < 0 else
                    "includes 0 — no clear early peak")
-        verdict += f"; but {below_chance}" if below_chance else ""
+        verdict += f"; but {below_chance}" if below_chance else f"; but {no_peak}" if no_peak else ""
         lines.append(f"{said}, paired 95 % interval [{fixed(test['lo'])}, {fixed(test['hi'])}] over {resampled}: "
                      + verdict)
     return lines

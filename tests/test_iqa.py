@@ -812,3 +812,26 @@ def test_a_curve_reversed_at_every_checkpoint_is_said_to_rank_quality_in_reverse
     assert iqa_page.peak_sentences(_tables(overall=crossing))[1] == "SRCC peaks at epoch 2: -0.100 [-0.200, 0.050]"
     lines = iqa_page.early_peak_sentences({**_tables(overall=crossing), "iqa_peak": pd.DataFrame([test])})
     assert lines[1].endswith("below 0 — the final checkpoint is better aligned than any early one")
+
+
+def test_a_curve_at_chance_at_every_checkpoint_has_no_early_peak_to_read():
+    """Every checkpoint's SRCC interval holds 0 (random weights): a paired interval above 0 says the best early
+    checkpoint scores higher than the final one, not "an early peak and a decline" (the no-peak rule pages 5, 7, 8
+    and 10 follow; the note of 2026-12-07 had left the early-peak sentences out of it)."""
+    at_chance = {0: (0.05, -0.2, 0.3), 1: (0.2, -0.05, 0.4), 2: (-0.05, -0.3, 0.2)}
+    tables = _tables(overall=at_chance)
+    said = ("SRCC is not distinguishable from chance (0) at any checkpoint (every checkpoint's interval contains it): "
+            "there is no peak to read")
+    assert iqa_page.peak_sentences(tables)[1] == f"SRCC peaks at epoch 1: 0.200 [-0.050, 0.400]; {said}"
+    test = {"early_end": 2 / 3, "n_early": 1, "n_references": 3, "final_epoch": 2.0, "final_srcc": -0.05,
+            "early_drop": 0.25, "early_peak_epoch": 0.5, "early_peak_srcc": 0.2, "lo": 0.05, "hi": 0.45}
+    lines = iqa_page.early_peak_sentences({**tables, "iqa_peak": pd.DataFrame([test])})
+    assert lines[1].endswith("over 3 references: above 0 — the best early checkpoint scores higher than the final "
+                             f"one; but {said}")
+    below = {**test, "early_drop": -0.2, "lo": -0.3, "hi": -0.1}
+    lines = iqa_page.early_peak_sentences({**tables, "iqa_peak": pd.DataFrame([below])})
+    assert lines[1].endswith(f"below 0 — the final checkpoint scores higher than any early one; but {said}")
+    # one checkpoint above chance: a peak to read, the sentences as before
+    lines = iqa_page.early_peak_sentences({**_tables(overall={**at_chance, 1: (0.3, 0.1, 0.5)}),
+                                           "iqa_peak": pd.DataFrame([below])})
+    assert lines[1].endswith("below 0 — the final checkpoint is better aligned than any early one")

@@ -746,6 +746,16 @@ def test_early_peak_sentences_read_the_paired_test():
     long = {**test, "early_end": 1000.0, "final_epoch": 3000.0}
     assert step_page.early_peak_sentences({"saliency": curve, "saliency_peak": pd.DataFrame([long])})[0] == (
         "early window: 0 < epoch ≤ 0.333 × 3000 = 1000 (4 checkpoints)")
+    # every checkpoint's sAUC interval holds chance (0.5): no peak to read, whatever the paired interval says
+    at_chance = curve.assign(value_lo=[0.65, 0.45, 0.49], value_hi=[0.75, 0.62, 0.7])
+    above = pd.DataFrame([{**test, "early_drop": 0.02, "lo": 0.004, "hi": 0.05}])
+    assert step_page.early_peak_sentences({"saliency": at_chance, "saliency_peak": above})[1].endswith(
+        "24 images: above 0 — the best early checkpoint scores higher than the final one; but sAUC is not "
+        "distinguishable from chance (0.5) at any checkpoint (every checkpoint's interval contains it): there is no "
+        "peak to read")
+    assert step_page.early_peak_sentences({"saliency": at_chance.assign(metric="nss"),  # no chance level declared
+                                           "saliency_peak": above.assign(metric="nss")})[1].endswith(
+        "above 0, but the curve peaks later, at epoch 5: it ends below its best early value without an early peak")
 
 
 def test_region_sentences_by_hand():

@@ -740,6 +740,15 @@ def test_early_peak_sentences_read_the_paired_test(tmp_path):
     assert step_page.early_peak_sentences({"two_afc": scores, "two_afc_peak": one})[1].endswith(
         "over 270 triplets (their 1 reference resampled whole): no interval (one reference), so no verdict on an "
         "early peak")
+    # every checkpoint's interval holds chance: the early checkpoints score higher, no peak to read
+    at_chance = scores.assign(score_lo=[0.4, 0.45, 0.44], score_hi=[0.6, 0.7, 0.66])
+    above = pd.DataFrame([{**test, "lo": 0.002, "hi": 0.03}])
+    assert step_page.early_peak_sentences({"two_afc": at_chance, "two_afc_peak": above})[1].endswith(
+        "270 triplets: above 0 — the best early checkpoint scores higher than the final one; but the 2AFC score is "
+        "not distinguishable from chance (0.5) at any checkpoint (every checkpoint's interval contains it): there is "
+        "no peak to read")
+    assert step_page.early_peak_sentences({"two_afc": at_chance.assign(score_lo=[0.4, 0.55, 0.44]),
+                                           "two_afc_peak": above})[1].endswith("above 0 — an early peak and a decline")
 
 
 def test_iqa_sentences_by_hand(tmp_path):

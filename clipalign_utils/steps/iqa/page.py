@@ -14,7 +14,7 @@ from ...plots.families import family_curves
 from ...plots.iqa import alignment_curve, distance_quality_scatter, iqa_examples
 from ... import registry
 from ...prose import (below_chance_sentence, best_layer_sentences, chance_reading, early_peak_test_sentences,
-                      fixed)
+                      fixed, no_peak_sentence)
 
 from .analysis import FAMILY_CURVES, SPLIT_BY_TRAINING, overall, seen_families
 
@@ -144,6 +144,17 @@ def reversed_sentence(rows: pd.DataFrame) -> str:
     return below_chance_sentence("SRCC", summary.chance, summary.below_chance)
 
 
+def no_peak_said(rows: pd.DataFrame) -> str:
+    """Where every checkpoint's SRCC interval (``rows`` as :func:`reversed_sentence` reads them) contains its
+    chance level, that there is no peak to read (``prose.no_peak_sentence``); "" otherwise."""
+    chance = registry.summary_of("iqa_srcc").chance
+    if "srcc_lo" not in rows.columns:
+        return ""
+    rows = rows.dropna(subset=["srcc"])
+    at_chance = chance_reading(rows["srcc_lo"], rows["srcc_hi"], chance) == "at chance"
+    return no_peak_sentence("SRCC", chance) if at_chance else ""
+
+
 def peak_sentences(tables: dict[str, pd.DataFrame]) -> list[str]:
     """The overall SRCC at the first checkpoint, at its peak and at the last (with intervals), the drop from
     peak to final, where the peak lies, and whether the final interval reaches the peak value (where it has one)."""
@@ -151,7 +162,8 @@ def peak_sentences(tables: dict[str, pd.DataFrame]) -> list[str]:
     peak = peak_summary(rows["epoch"], rows["srcc"])
     at_peak, final = _peak_and_final(tables)
     n_references = tables["iqa_pairs"]["reference"].nunique()  # what the intervals resample
-    reverse = reversed_sentence(rows) if n_references >= 2 else ""  # (one reference: no intervals to read)
+    # (one reference: no intervals to read)
+    reverse = (reversed_sentence(rows) or no_peak_said(rows)) if n_references >= 2 else ""
     where = ("inside training (neither the first nor the last checkpoint)" if peak["peak_is_interior"]
              else "at an end of training")
     lines = [f"SRCC at the first checkpoint (epoch {rows['epoch'].iloc[0]:g}): {rows['srcc'].iloc[0]:.3f}",
@@ -173,7 +185,7 @@ def early_peak_sentences(tables: dict[str, pd.DataFrame]) -> list[str]:
     rows = overall(tables)
     return early_peak_test_sentences(test, "SRCC", "reference", EARLY_FRACTION,
                                      peak_summary(rows["epoch"], rows["srcc"])["peak_epoch"],
-                                     below_chance=reversed_sentence(rows))
+                                     below_chance=reversed_sentence(rows), no_peak=no_peak_said(rows))
 
 
 def distortion_sentences(tables: dict[str, pd.DataFrame]) -> list[str]:

@@ -89,7 +89,12 @@ def early_peak_sentences(tables: dict[str, pd.DataFrame]) -> list[str]:
     curve = table[(table["metric"] == test["metric"]) & ~table["checkpoint"].isin(BASELINES)]
     sign = -1.0 if test["metric"] in metrics.LOWER_IS_BETTER else 1.0
     peak_epoch = peak_summary(curve["epoch"], sign * curve["value"])["peak_epoch"]
-    return early_peak_test_sentences(test, _name(test["metric"]), "image", EARLY_FRACTION, peak_epoch)
+    chance = STEP.summary.chance if test["metric"] == HEADLINE else None  # (as curve_sentence reads it)
+    measured = curve.dropna(subset=["value"])
+    at_chance = ("value_lo" in measured.columns  # (a value alone does not say)
+                 and chance_reading(measured["value_lo"], measured["value_hi"], chance) == "at chance")
+    return early_peak_test_sentences(test, _name(test["metric"]), "image", EARLY_FRACTION, peak_epoch,
+                                     no_peak=no_peak_sentence(_name(test["metric"]), chance) if at_chance else "")
 
 
 def curve_sentence(table: pd.DataFrame, metric: str) -> str:

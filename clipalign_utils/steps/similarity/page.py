@@ -114,8 +114,12 @@ def early_peak_sentences(tables: dict[str, pd.DataFrame]) -> list[str]:
     """The paired early-peak test of the overall score (two_afc_peak), as page 2 reads the SRCC's."""
     scores = overall(tables)
     test = tables["two_afc_peak"].iloc[0]
+    measured = scores.dropna(subset=["score"])
+    at_chance = ("score_lo" in measured.columns  # (a value alone does not say)
+                 and chance_reading(measured["score_lo"], measured["score_hi"], CHANCE) == "at chance")
     return early_peak_test_sentences(test, "2AFC score", "triplet", EARLY_FRACTION,
-                                     peak_summary(scores["epoch"], scores["score"])["peak_epoch"])
+                                     peak_summary(scores["epoch"], scores["score"])["peak_epoch"],
+                                     no_peak=no_peak_sentence("the 2AFC score", CHANCE) if at_chance else "")
 
 
 def iqa_sentences(run: Run, params: dict, tables: dict[str, pd.DataFrame]) -> list[str]:
