@@ -643,6 +643,33 @@ def test_a_sweep_over_the_distance_reads_each_run_at_its_own(tmp_path, monkeypat
     assert read_at == {"a": "cosine", "b": "euclidean", "c": "cosine", "d": "cosine"}
 
 
+def test_a_swept_parameter_the_sweep_page_declares_is_left_out_of_its_table(tmp_path, capsys):
+    """A sweep over the distance showed `distance  normalized_euclidean  preset default` in page 6's table of
+    parameters (and the book's introduction), a value no setting was read at: each setting's is its own."""
+    import json
+
+    from clipalign_utils import registry
+    from clipalign_utils.layout import RunDir
+    from clipalign_utils.orchestration import step_page
+
+    runs = [_fake_run(tmp_path / "sweep" / name, preset="smoke", distance=distance)
+            for name, distance in [("a", "cosine"), ("b", "euclidean")]]
+    namespace = {"run_dir": str(tmp_path / "out"), "run_dirs": ",".join(map(str, runs)), "preset": "smoke",
+                 "eval_seed": None, "distance": None, "n_perm": None}
+    assert step_page.open_sweep(namespace)[0] == runs
+    shown = capsys.readouterr().out
+    assert "n_perm" in shown and "distance" not in shown.split("left out")[0]
+    assert "left out (swept: each setting's own value, in the tables below): distance" in shown
+    # the book's introduction asks for the runs the sweep's record lists
+    resolved = record.resolve(None, "smoke", {})
+    assert step_page.not_the_runs_parameters(tmp_path / "sweep", registry.SWEEP_PAGE, resolved) == (set(), "")
+    RunDir(tmp_path / "sweep").record("sweep").write_text(json.dumps({"runs": [{"name": "a"}, {"name": "b"}]}))
+    assert step_page.not_the_runs_parameters(tmp_path / "sweep", registry.SWEEP_PAGE, resolved)[0] == {"distance"}
+    same = [_fake_run(tmp_path / name, preset="smoke", texture_correlation=tc) for name, tc in [("c", "0.5"), ("d", "1")]]
+    assert step_page.open_sweep({**namespace, "run_dirs": ",".join(map(str, same))})[0] == same
+    assert "distance" in capsys.readouterr().out  # not swept: the page's one value, shown
+
+
 def test_only_the_settings_measured_at_the_reference_noise_levels_are_compared():
     from clipalign_utils.steps.sweep import analysis as sweep_analysis
 

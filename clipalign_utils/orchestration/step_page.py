@@ -10,7 +10,7 @@ from pathlib import Path
 from .. import checkpoints, config, record, registry, results
 from ..config import step_dataset_parameter
 from ..data.world import EVALUATION_WORLD_KEYS
-from ..errors import CheckpointError, shell_arg
+from ..errors import CheckpointError, ParameterError, shell_arg
 
 from . import measure, sweep
 from ..layout import TRAIN_RECORD, RunDir, runs_in
@@ -104,6 +104,14 @@ def not_the_runs_parameters(run_dir: Path, step: str, resolved: record.Resolved,
     """(the parameters a page's table leaves out as not the run's, why): a step's page on ``run_dir``
     (:func:`_not_the_runs`), or the synthesis of ``runs`` (:func:`_not_the_synthesised`). The book's
     introduction leaves out the same."""
+    if step == registry.SWEEP_PAGE:
+        # a swept parameter the page also declares (distance) is each setting's own, not the page's one value
+        if runs is None:  # (the book's introduction: the sweep's record lists them)
+            try:
+                runs = sweep.sweep_run_dirs(run_dir)
+            except ParameterError:  # the page compared runs it was given: they are not known here
+                return set(), ""
+        return set(results.setting_labels(runs)[1]), "swept: each setting's own value, in the tables below"
     if runs is None and step not in registry.names():  # a page of no step (10_real_clip) shows no run's settings
         return set(), ""
     if runs is None:
@@ -191,12 +199,17 @@ def open_sweep(namespace: dict) -> tuple[list[Path], dict]:
     """(the runs to compare, the parameters) for the sweep page: its ``run_dirs``, else the runs the sweep
     record in ``run_dir`` lists. Its entry is recorded with its tables."""
     _opened(namespace)
-    resolved = record.for_page(namespace, namespace["run_dir"], registry.SWEEP_PAGE)
-    record.stage_entry(namespace["run_dir"], registry.SWEEP_PAGE, resolved)
-    params = resolved.params
-    if namespace.get("run_dirs") is not None:
-        return results.parse_run_dirs(namespace["run_dirs"], namespace["run_dir"]), params
-    return sweep.sweep_run_dirs(namespace["run_dir"]), params
+    run_dir = namespace["run_dir"]
+    resolved = record.for_page(namespace, run_dir, registry.SWEEP_PAGE, show=False)
+    record.stage_entry(run_dir, registry.SWEEP_PAGE, resolved)
+    runs = sweep_runs(run_dir, namespace.get("run_dirs"))
+    _show_parameters(namespace, Path(run_dir), registry.SWEEP_PAGE, resolved, runs)
+    return runs, resolved.params
+
+
+def sweep_runs(run_dir, run_dirs) -> list[Path]:
+    """The runs the sweep page compares: its ``run_dirs``, else those the sweep record in ``run_dir`` lists."""
+    return results.parse_run_dirs(run_dirs, run_dir) if run_dirs is not None else sweep.sweep_run_dirs(run_dir)
 
 
 def open_runs(namespace: dict) -> tuple[list[Path], dict]:
