@@ -410,9 +410,13 @@ def test_the_seeds_table_carries_and_marks_the_runs_at_chance(tmp_path, monkeypa
     tables = {s: _run_table([0.40, 0.50, 0.30], [0.20, drop, 0.15]).assign(
         at_chance=[False, np.isnan(drop), False], shape_at_chance=[False, shape, False])
         for s, drop, shape in (("a", np.nan, True), ("b", np.nan, True), ("c", 0.1, False))}
+    tables["a"].loc[1, "shape_bias"], tables["b"].loc[1, "shape_bias"] = 0.9, 0.8  # guessing: noise
     seeds = interpolation.seed_table(tables)
     middle = seeds[seeds["alpha"] == 0.5].iloc[0]
     assert (middle["at_chance"], middle["n_above_chance"]) == (True, 1)
+    # the shape bias' mean over the runs above chance on the cue-conflict images, as the synthesis' seed means
+    # take it (it was 0.7 over all three)
+    assert middle["shape_bias"] == pytest.approx(0.4) and np.isnan(middle["shape_bias_lo"])
     assert (middle["shape_at_chance"], middle["n_shape_above_chance"]) == (True, 1)
     assert not seeds.loc[seeds["alpha"] != 0.5, ["at_chance", "shape_at_chance"]].any(axis=None)
     assert seeds.loc[seeds["alpha"] != 0.5, "n_above_chance"].tolist() == [3, 3]

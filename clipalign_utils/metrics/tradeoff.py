@@ -469,6 +469,19 @@ def seed_chance_flags(group: pd.DataFrame) -> dict:
     return flags
 
 
+def seed_values(group: pd.DataFrame, column: str) -> pd.Series:
+    """The values of ``column`` a mean over seeds (``group``: one row per seed) is taken over. A seed guessing
+    on the cue-conflict images has a shape bias of noise (the drops are nan at chance already): the shape bias'
+    mean is over the others. Only the shape step's own flag (shape_at_chance) says so (a row of a table without
+    it keeps its value); a group at chance in every seed keeps them all, to be shown apart as such."""
+    values = group[column]
+    if column == "shape_bias" and "shape_at_chance" in group.columns:
+        guessing = _flagged(group["shape_at_chance"])
+        if not guessing.all():
+            values = values.where(~guessing)
+    return values
+
+
 def seed_means(df: pd.DataFrame, measures: dict | None = None, by: tuple[str, ...] = ("scale", "epoch"),
                confidence: float = 0.95) -> pd.DataFrame:
     """Mean and t-interval over seeds of each measure, one row per group of ``by`` (default scale × epoch).
@@ -507,15 +520,7 @@ def seed_means(df: pd.DataFrame, measures: dict | None = None, by: tuple[str, ..
         if "checkpoint" in group.columns:
             row["checkpoint"] = group["checkpoint"].iloc[0]
         for column, (run_lo, run_hi) in measures.items():
-            values = group[column]
-            if column == "shape_bias" and "shape_at_chance" in group.columns:
-                # A seed guessing on the cue-conflict images has a shape bias of noise (the drops are nan at
-                # chance already): the mean is over the others. Only the shape step's own flag says so (a row
-                # of a table without it keeps its value); an epoch at chance in every seed keeps them all,
-                # to be shown apart as such.
-                guessing = _flagged(group["shape_at_chance"])
-                if not guessing.all():
-                    values = values.where(~guessing)
+            values = seed_values(group, column)
             mean, lo, hi, n = t_interval(values, confidence)
             # One seed in the group: its own interval. (One finite value among several seeds keeps the t
             # interval's nan: the row is a mean over seeds, and pages say so.)

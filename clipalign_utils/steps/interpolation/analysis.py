@@ -28,7 +28,7 @@ from ...checkpoints import Checkpoint, Run
 from ...errors import ParameterError
 from ...layout import RunDir
 from ...metrics.noise import at_chance_of_drops
-from ...metrics.tradeoff import seed_chance_flags, t_interval
+from ...metrics.tradeoff import seed_chance_flags, seed_values, t_interval
 from ...models import load_checkpoint_model, preprocess_config
 from ...results.tables import read_metric
 from ..iqa import analysis as iqa_step
@@ -242,7 +242,8 @@ def seed_table(tables: dict[str, pd.DataFrame]) -> pd.DataFrame:
     are over those), ``n_one_point`` counts the runs whose two endpoints are one checkpoint, ``n_from_dominates`` those whose
     α = 0 end has both the higher SRCC and the lower drop (no trade-off between the ends); with the runs' chance
     flags, at_chance / n_above_chance and shape_at_chance / n_shape_above_chance as the synthesis' seed means have
-    them (``metrics.tradeoff.seed_chance_flags``: most runs at chance, and the runs that are not)."""
+    them (``metrics.tradeoff.seed_chance_flags``: most runs at chance, and the runs that are not), the shape bias'
+    mean over the runs above chance on the cue-conflict images, as theirs is (``metrics.tradeoff.seed_values``)."""
     per_run = []
     for label, table in tables.items():
         table = table.sort_values("alpha").reset_index(drop=True)
@@ -264,7 +265,7 @@ def seed_table(tables: dict[str, pd.DataFrame]) -> pd.DataFrame:
         row = {"alpha": alpha, "n_runs": group["run"].nunique(), "n_one_point": int(group["one_point"].sum()),
                "n_from_dominates": int(group["from_dominates"].sum())}
         for column in ("iqa_srcc", "shape_bias", "noise_drop", "alignment_margin", "robustness_margin"):
-            mean, lo, hi, n = t_interval(group[column].to_numpy(dtype=float))
+            mean, lo, hi, n = t_interval(seed_values(group, column).to_numpy(dtype=float))
             row.update({column: mean, f"{column}_lo": lo, f"{column}_hi": hi})
             if column.endswith("_margin"):  # the runs where it is defined (a drop is undefined at chance)
                 row[f"n_{column}"] = n
