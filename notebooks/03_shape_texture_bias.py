@@ -103,10 +103,11 @@ say(shape_page.chance_sentences(tables["shape_bias"]))
 
 # %% [markdown]
 # ## Shape bias over training
-# The band is the bootstrap interval. The dashed red line is the human reference: a literature
-# value, the mean shape bias of the ten observers in model-vs-human's raw cue-conflict data
-# (Geirhos et al. 2019). It is not computed here, and it was measured on Geirhos' stimuli — on the
-# embedded world it marks "as shape-driven as people are on photographs", not a human measurement
+# The band is the bootstrap interval of the checkpoints above chance; those at chance on the cue-conflict
+# images are hollow points off the line (no band where every one is). The dashed red line is the human
+# reference: a literature value, the mean shape bias of the ten observers in model-vs-human's raw
+# cue-conflict data (Geirhos et al. 2019). It is not computed here, and it was measured on Geirhos' stimuli —
+# on the embedded world it marks "as shape-driven as people are on photographs", not a human measurement
 # of these images.
 
 # %%
