@@ -271,8 +271,8 @@ def test_the_per_class_and_agreement_sentences_name_the_checkpoint_above_chance_
     tables["shape_bias"] = tables["shape_bias"].assign(shape_at_chance=[False, False, False, False, True])
     tables["shape_bias_per_class"] = tables["shape_bias_per_class"].assign(
         checkpoint=["epoch_0.5"] * 3 + ["epoch_2"] * 3, epoch=[0.5] * 3 + [2] * 3)
-    assert per_class_sentences(tables) == ["last checkpoint above chance (epoch 2): classes with shape bias > 0.5: "
-                                           "2 of 2 with cue decisions"]
+    assert per_class_sentences(tables)[0] == ("last checkpoint above chance (epoch 2): classes with shape bias > 0.5: "
+                                              "2 of 2 with cue decisions")
     alone = _tables()
     alone["shape_bias"] = alone["shape_bias"].assign(shape_at_chance=[True, True, False, True, True])
     assert agreement_sentences(None, alone) == ["one checkpoint to show (epoch_1): the others are at chance or "
@@ -297,9 +297,17 @@ def test_reference_and_per_class_sentences_by_hand():
 
     assert reference_sentences() == ["human reference: 0.96 — literature value (Geirhos et al. 2019, model-vs-human "
                                      "cue-conflict subjects 1–10 (mean)), not computed here"]
-    # Last checkpoint (epoch 4): star 1.0 and circle 0.75 lean to shape; square made no cue decision.
-    assert per_class_sentences(_tables()) == ["last checkpoint: classes with shape bias > 0.5: 2 of 2 with "
-                                              "cue decisions"]
+    # Last checkpoint (epoch 4): star 1.0 and circle 0.75 lean to shape; square made no cue decision, at the
+    # texture-phase checkpoint (epoch 0.5) either: the figure's empty row is said (a reader review)
+    assert per_class_sentences(_tables()) == [
+        "last checkpoint: classes with shape bias > 0.5: 2 of 2 with cue decisions",
+        "epoch 0.5: no cue decision for square (every answer matched neither cue), so its row has no epoch 0.5 marker",
+        "epoch 4: no cue decision for square (every answer matched neither cue), so its row has no epoch 4 marker"]
+    tables = _tables()
+    tables["shape_bias_per_class"]["shape_bias"] = [np.nan, np.nan, 0.2, 1.0, 0.75, 0.5]
+    assert per_class_sentences(tables)[1:] == [
+        "epoch 0.5: no cue decision for star, circle (every answer matched neither cue), so their rows have no "
+        "epoch 0.5 marker"]
 
 
 def test_a_class_at_exactly_one_half_does_not_lean_to_shape():
@@ -309,7 +317,7 @@ def test_a_class_at_exactly_one_half_does_not_lean_to_shape():
 
     tables = _tables()
     tables["shape_bias_per_class"]["shape_bias"] = [0.0, 0.5, np.nan, 0.5, 0.75, np.nan]
-    assert per_class_sentences(tables) == ["last checkpoint: classes with shape bias > 0.5: 1 of 2 with cue decisions"]
+    assert per_class_sentences(tables)[0] == "last checkpoint: classes with shape bias > 0.5: 1 of 2 with cue decisions"
 
 
 def test_per_class_and_curve_figures_pick_the_texture_phase_and_the_last_checkpoint(embedded):
@@ -339,9 +347,9 @@ def test_with_every_checkpoint_at_chance_the_per_class_figure_shows_the_ends_and
     labels = per_class_figure(ShapeData(embedded, ("a {}.",)), tables).axes[0].get_legend_handles_labels()[1]
     assert labels[0] == "epoch 0 (at chance on the cue-conflict images)"
     assert labels[2] == "epoch 4 (at chance on the cue-conflict images)"
-    assert per_class_sentences(tables) == [
+    assert per_class_sentences(tables)[0] == (
         "every checkpoint is at chance on the cue-conflict images: the figure shows the first and the last (epoch 0 "
-        "and 4), no texture phase, and their classes' shape biases describe guessing"]
+        "and 4), no texture phase, and their classes' shape biases describe guessing")
     assert [line.split(":")[0] for line in fraction_sentences(tables["shape_bias"])] == ["epoch 0", "epoch 4"]
 
 

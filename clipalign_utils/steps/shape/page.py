@@ -161,17 +161,31 @@ def per_class_sentences(tables: dict[str, pd.DataFrame]) -> list[str]:
     """How many classes the last checkpoint (above chance) classifies by shape more often than by texture; that
     the figure's checkpoints are at chance (the first and the last) when every checkpoint is."""
     first, last = _early_and_last(tables["shape_bias"])
+    per_class = tables["shape_bias_per_class"]
     if every_at_chance(tables["shape_bias"]):
         return [f"every checkpoint is at chance on the cue-conflict images: the figure shows the first and the last "
                 f"(epoch {first['epoch']:g} and {last['epoch']:g}), no texture phase, and their classes' shape "
-                "biases describe guessing"]
-    per_class = tables["shape_bias_per_class"]
+                "biases describe guessing"] + _empty_rows(per_class, [first, last])
     final_classes = per_class[per_class["checkpoint"] == last["checkpoint"]]
     label = _end_label(tables["shape_bias"], last, "last")
     if label != "last checkpoint":
         label += f" (epoch {last['epoch']:g})"
     return [f"{label}: classes with shape bias > 0.5: {(final_classes['shape_bias'] > 0.5).sum()} of "
-            f"{final_classes['shape_bias'].notna().sum()} with cue decisions"]
+            f"{final_classes['shape_bias'].notna().sum()} with cue decisions"] + _empty_rows(per_class, [first, last])
+
+
+def _empty_rows(per_class: pd.DataFrame, shown: list[pd.Series]) -> list[str]:
+    """Per checkpoint the figure shows (``shown``: shape_bias.csv rows), the classes with no cue decision there
+    (every answer matched neither cue): their rows have no marker of that checkpoint."""
+    lines = []
+    for row in {checkpoint["checkpoint"]: checkpoint for checkpoint in shown}.values():
+        rows = per_class[per_class["checkpoint"] == row["checkpoint"]]
+        empty = rows.loc[rows["shape_bias"].isna(), "class"].astype(str).tolist()
+        if empty:
+            whose = "its row has" if len(empty) == 1 else "their rows have"
+            lines.append(f"epoch {row['epoch']:g}: no cue decision for {', '.join(empty)} (every answer matched "
+                         f"neither cue), so {whose} no epoch {row['epoch']:g} marker")
+    return lines
 
 
 # --- examples ----------------------------------------------------------------------------------
