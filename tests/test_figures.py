@@ -824,6 +824,22 @@ def test_the_family_figure_labels_each_epoch_of_six_and_of_a_default_runs_ten(ep
     plt.close(fig)
 
 
+def test_the_saliency_metrics_grid_labels_a_default_runs_early_epochs_on_two_lines():
+    """A review: page 8's seven 3.4-in panels labelled 6 of a default run's ten epochs (0.25, 0.75, 3 and 4 left
+    out); a label that would touch goes a line lower, as on the family figure."""
+    from clipalign_utils.plots.saliency import metrics_vs_epoch
+
+    rows = [{"checkpoint": f"epoch_{e:g}", "epoch": e, "metric": metric, "value": 0.6, "value_lo": 0.5, "value_hi": 0.7}
+            for metric in ("cc", "nss", "sim", "kld", "auc_judd", "sauc", "auc_borji") for e in DEFAULT_RUN_EPOCHS]
+    fig = metrics_vs_epoch(pd.DataFrame(rows))
+    fig.canvas.draw()
+    for ax in fig.axes[:7]:  # (4 touches 3 and 5 on either line: its minor tick alone)
+        assert [t.get_text() for t in ax.get_xticklabels() if t.get_text()] == [
+            "0", "0.12", "\n0.25", "0.5", "\n0.75", "1", "2", "\n3", "5"]
+        assert set(DEFAULT_RUN_EPOCHS) <= {*ax.get_xticks(), *ax.xaxis.get_minorticklocs()}
+    plt.close(fig)
+
+
 def test_the_family_figure_draws_each_family_in_its_seen_colour_and_each_mean_by_its_own_column():
     from clipalign_utils.plots.families import family_curves
 
