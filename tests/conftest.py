@@ -96,6 +96,3 @@ def pytest_collection_modifyitems(config, items):
     for item in items:
         if SLOW_FIXTURES & set(getattr(item, "fixturenames", ())):
             item.add_marker(pytest.mark.slow)
-    # The slow tier first (each tier in file order): the two workers then end on the fast tests, which even out
-    # their finish, rather than one worker running a minutes-long test alone at the end.
-    items.sort(key=lambda item: item.get_closest_marker("slow") is None)
