@@ -97,6 +97,10 @@ def weights_left_undrawn():
                     setattr(torch.nn.init, name, initialiser)
 
 
+# What torch.compile's wrapper adds to every weight's name, saved from the compiled model rather than its own.
+COMPILED_PREFIX = "_orig_mod."
+
+
 def load_checkpoint_model(checkpoint: str | Path, model_name: str, image_size: int | None = None,
                           device: str | torch.device = "cpu", options: Mapping | None = None) -> torch.nn.Module:
     """Load an open_clip-format checkpoint (a dict holding ``state_dict``) into its model, in eval mode.
@@ -123,6 +127,11 @@ def load_checkpoint_model(checkpoint: str | Path, model_name: str, image_size: i
         if problem is not None:  # torch's own text for such a file is a pickle opcode's complaint (a bare number)
             raise CheckpointError(f"{loaded_into}: not a PyTorch checkpoint: {problem} (torch.load: "
                                   f"{load_error_summary(error, 150)}); save or fetch it again") from None
+        if COMPILED_PREFIX in str(error):  # open_clip strips DDP's "module." alone
+            raise CheckpointError(
+                f"{loaded_into}: its weights were saved from a torch.compile'd model (their names begin with "
+                f"'{COMPILED_PREFIX}'): save the model's own, model.{COMPILED_PREFIX.rstrip('.')}.state_dict(), or "
+                f"strip that prefix from each name in the checkpoint's state_dict") from None
         raise CheckpointError(
             f"{loaded_into}: {load_error_summary(error)} (a checkpoint of another architecture? give -p "
             f"model=<its open_clip name>; a damaged file: save or fetch it again)") from None

@@ -264,6 +264,20 @@ def test_a_loaded_checkpoint_is_exactly_its_weights_without_drawing_random_ones(
     assert all(getattr(torch.nn.init, name).__module__ == "torch.nn.init" for name in models.INITIALISERS)
 
 
+def test_a_checkpoint_saved_from_a_compiled_model_is_refused_saying_so(tmp_path):
+    """Weights saved from a torch.compile'd model carry '_orig_mod.' in every name, which open_clip's loader does not
+    strip (it strips DDP's 'module.'): the error said "a checkpoint of another architecture?"."""
+    trained = models.create_model("tiny", image_size=32, seed=3)
+    path = tmp_path / "epoch_1.pt"
+    torch.save({"epoch": 1, "state_dict": {f"_orig_mod.{k}": v for k, v in trained.state_dict().items()}}, path)
+    with pytest.raises(CheckpointError) as refused:
+        models.load_checkpoint_model(path, models.open_clip_name("tiny"), 32)
+    assert str(refused.value) == (
+        f"checkpoint {path} could not be loaded into clipalign-tiny: its weights were saved from a torch.compile'd "
+        "model (their names begin with '_orig_mod.'): save the model's own, model._orig_mod.state_dict(), or strip "
+        "that prefix from each name in the checkpoint's state_dict")
+
+
 def test_discover_run_errors_name_the_problem(tmp_path):
     with pytest.raises(CheckpointError, match="does not exist"):
         checkpoints.discover_run(tmp_path / "missing")
