@@ -82,6 +82,14 @@ def no_peak_sentence(what: str, chance: float) -> str:
             "contains it): there is no peak to read")
 
 
+def no_peak_where_at_chance(what: str, lo, hi, chance: float | None) -> str:
+    """:func:`no_peak_sentence` where every checkpoint's interval [lo, hi] contains ``chance``
+    (:func:`chance_reading`); "" otherwise, or without intervals (``lo`` None: a table written before them)."""
+    if lo is None or chance_reading(lo, hi, chance) != "at chance":
+        return ""
+    return no_peak_sentence(what, chance)
+
+
 def below_chance_sentence(what: str, chance: float, said: str = "") -> str:
     """A measure whose every checkpoint's interval lies below its chance level: ``said`` (the step's
     ``Summary.below_chance``) or that it lies below chance, its peak the least far below."""

@@ -14,7 +14,7 @@ from ...plots.families import family_curves
 from ...plots.iqa import alignment_curve, distance_quality_scatter, iqa_examples
 from ... import registry
 from ...prose import (below_chance_sentence, best_layer_sentences, chance_reading, early_peak_test_sentences,
-                      fixed, no_peak_sentence)
+                      fixed, no_peak_where_at_chance)
 
 from .analysis import FAMILY_CURVES, SPLIT_BY_TRAINING, overall, seen_families
 
@@ -147,12 +147,9 @@ def reversed_sentence(rows: pd.DataFrame) -> str:
 def no_peak_said(rows: pd.DataFrame) -> str:
     """Where every checkpoint's SRCC interval (``rows`` as :func:`reversed_sentence` reads them) contains its
     chance level, that there is no peak to read (``prose.no_peak_sentence``); "" otherwise."""
-    chance = registry.summary_of("iqa_srcc").chance
-    if "srcc_lo" not in rows.columns:
-        return ""
     rows = rows.dropna(subset=["srcc"])
-    at_chance = chance_reading(rows["srcc_lo"], rows["srcc_hi"], chance) == "at chance"
-    return no_peak_sentence("SRCC", chance) if at_chance else ""
+    return no_peak_where_at_chance("SRCC", rows.get("srcc_lo"), rows.get("srcc_hi"),
+                                   registry.summary_of("iqa_srcc").chance)
 
 
 def peak_sentences(tables: dict[str, pd.DataFrame]) -> list[str]:

@@ -13,7 +13,7 @@ from ...metrics.peak import EARLY_FRACTION
 from ...model_names import patch_size, run_input_size
 from ...plots.saliency import region_set_name, saliency_maps_grid
 from ...metrics.stats import first_max
-from ...prose import chance_reading, early_peak_test_sentences, no_peak_sentence, plural
+from ...prose import early_peak_test_sentences, no_peak_where_at_chance, plural
 
 from . import BASELINES, HEADLINE, STEP
 from .analysis import CURVE_METRICS, N_SHOWN, SaliencyData, checkpoint_maps, map_checkpoints
@@ -89,12 +89,16 @@ def early_peak_sentences(tables: dict[str, pd.DataFrame]) -> list[str]:
     curve = table[(table["metric"] == test["metric"]) & ~table["checkpoint"].isin(BASELINES)]
     sign = -1.0 if test["metric"] in metrics.LOWER_IS_BETTER else 1.0
     peak_epoch = peak_summary(curve["epoch"], sign * curve["value"])["peak_epoch"]
-    chance = STEP.summary.chance if test["metric"] == HEADLINE else None  # (as curve_sentence reads it)
-    measured = curve.dropna(subset=["value"])
-    at_chance = ("value_lo" in measured.columns  # (a value alone does not say)
-                 and chance_reading(measured["value_lo"], measured["value_hi"], chance) == "at chance")
     return early_peak_test_sentences(test, _name(test["metric"]), "image", EARLY_FRACTION, peak_epoch,
-                                     no_peak=no_peak_sentence(_name(test["metric"]), chance) if at_chance else "")
+                                     no_peak=_no_peak(curve, test["metric"]))
+
+
+def _no_peak(rows: pd.DataFrame, metric: str) -> str:
+    """That ``metric`` has no peak to read where every checkpoint's interval (``rows``: its saliency.csv rows)
+    holds its chance level; the headline's alone has one declared (``registry.Summary.chance``)."""
+    rows = rows.dropna(subset=["value"])
+    return no_peak_where_at_chance(_name(metric), rows.get("value_lo"), rows.get("value_hi"),
+                                   STEP.summary.chance if metric == HEADLINE else None)
 
 
 def curve_sentence(table: pd.DataFrame, metric: str) -> str:
@@ -113,13 +117,11 @@ def curve_sentence(table: pd.DataFrame, metric: str) -> str:
                  f"{base['value_hi'].iloc[0]:.3f}]" if len(base) else "")
     where = "inside the run" if peak["peak_is_interior"] else ("at the last checkpoint"
                                                               if best["epoch"] == last["epoch"] else "at the start")
-    chance = STEP.summary.chance if metric == HEADLINE else None  # (the headline's, as the synthesis reads it)
-    at_chance = chance_reading(rows["value_lo"], rows["value_hi"], chance) == "at chance"
+    no_peak = _no_peak(rows, metric)
     return (f"{_name(metric)}: {first['value']:.3f} at epoch {first['epoch']:g}, best {best['value']:.3f} "
             f"[{best['value_lo']:.3f}, {best['value_hi']:.3f}] at epoch {best['epoch']:g} ({where}), "
             f"{last['value']:.3f} [{last['value_lo']:.3f}, {last['value_hi']:.3f}] at the last checkpoint "
-            f"(epoch {last['epoch']:g}){base_text}" + (f"; {no_peak_sentence(_name(metric), chance)}" if at_chance
-                                                       else ""))
+            f"(epoch {last['epoch']:g}){base_text}" + (f"; {no_peak}" if no_peak else ""))
 
 
 def maps_figure(run: Run, params: dict, data: SaliencyData, tables: dict[str, pd.DataFrame]):

@@ -12,7 +12,7 @@ from ...metrics.peak import EARLY_FRACTION
 from ...metrics.two_afc import panel_agreement
 from ...plots.iqa import layer_heatmap
 from ...plots.two_afc import score_curve, triplet_examples
-from ...prose import best_layer_sentences, chance_reading, early_peak_test_sentences, fixed, no_peak_sentence
+from ...prose import best_layer_sentences, chance_reading, early_peak_test_sentences, fixed, no_peak_where_at_chance
 from ..iqa.page import reversed_sentence
 from . import STEP
 
@@ -84,13 +84,13 @@ def curve_sentences(data: TwoAFCData, tables: dict[str, pd.DataFrame]) -> list[s
     and the ceiling, and the share of the gap from chance to the ceiling the last checkpoint closes."""
     scores, top, chance = overall(tables), ceiling(data), CHANCE
     peak, final = peak_summary(scores["epoch"], scores["score"]), scores.iloc[-1]
-    measured = scores.dropna(subset=["score"])
     lines = [f"2AFC score at the first checkpoint (epoch {scores['epoch'].iloc[0]:g}): {scores['score'].iloc[0]:.3f}",
              f"peak at epoch {peak['peak_epoch']:g}: {peak['peak_value']:.3f}; last checkpoint (epoch "
              f"{final['epoch']:g}): {final['score']:.3f} [{final['score_lo']:.3f}, {final['score_hi']:.3f}]; "
              f"chance {chance:g}, ceiling {top:.3f}"]
-    if chance_reading(measured["score_lo"], measured["score_hi"], chance) == "at chance":
-        lines.append(no_peak_sentence("the 2AFC score", chance))
+    no_peak = _no_peak(scores)
+    if no_peak:
+        lines.append(no_peak)
     return lines + [_closure_sentence((final["score"] - chance) / (top - chance), final["score_lo"],
                                       final["score_hi"], chance) if top > chance
                     else "the judges are split on every triplet: the ceiling is chance"]
@@ -114,12 +114,16 @@ def early_peak_sentences(tables: dict[str, pd.DataFrame]) -> list[str]:
     """The paired early-peak test of the overall score (two_afc_peak), as page 2 reads the SRCC's."""
     scores = overall(tables)
     test = tables["two_afc_peak"].iloc[0]
-    measured = scores.dropna(subset=["score"])
-    at_chance = ("score_lo" in measured.columns  # (a value alone does not say)
-                 and chance_reading(measured["score_lo"], measured["score_hi"], CHANCE) == "at chance")
     return early_peak_test_sentences(test, "2AFC score", "triplet", EARLY_FRACTION,
                                      peak_summary(scores["epoch"], scores["score"])["peak_epoch"],
-                                     no_peak=no_peak_sentence("the 2AFC score", CHANCE) if at_chance else "")
+                                     no_peak=_no_peak(scores))
+
+
+def _no_peak(scores: pd.DataFrame) -> str:
+    """That the overall 2AFC score (``scores``) has no peak to read where every checkpoint's interval holds
+    chance."""
+    measured = scores.dropna(subset=["score"])
+    return no_peak_where_at_chance("the 2AFC score", measured.get("score_lo"), measured.get("score_hi"), CHANCE)
 
 
 def iqa_sentences(run: Run, params: dict, tables: dict[str, pd.DataFrame]) -> list[str]:
