@@ -660,11 +660,13 @@ def test_map_checkpoints_pick_first_best_sauc_and_last():
         return step.map_checkpoints(_saliency_table(sauc)["saliency"], "epoch_0", "epoch_2")
 
     # the baselines' sAUC (0.9) is not a checkpoint's
-    assert columns((0.1, 0.3, 0.2)) == {"first (epoch_0)": "epoch_0", "best sAUC (epoch_1)": "epoch_1",
-                                        "last (epoch_2)": "epoch_2"}
-    assert columns((0.1, 0.2, 0.3)) == {"first (epoch_0)": "epoch_0", "last (epoch_2)": "epoch_2"}
-    assert columns((0.3, 0.2, 0.1)) == {"best sAUC (epoch_0)": "epoch_0", "last (epoch_2)": "epoch_2"}
-    assert columns((np.nan, np.nan, np.nan)) == {"first (epoch_0)": "epoch_0", "last (epoch_2)": "epoch_2"}
+    assert columns((0.1, 0.3, 0.2)) == {"first\n(epoch_0)": "epoch_0", "best sAUC\n(epoch_1)": "epoch_1",
+                                        "last\n(epoch_2)": "epoch_2"}
+    # a checkpoint with two roles is titled with both (a review: the first, also the best, read "best sAUC" alone)
+    assert columns((0.1, 0.2, 0.3)) == {"first\n(epoch_0)": "epoch_0", "best sAUC and last\n(epoch_2)": "epoch_2"}
+    assert columns((0.3, 0.2, 0.1)) == {"first and best sAUC\n(epoch_0)": "epoch_0", "last\n(epoch_2)": "epoch_2"}
+    # no sAUC defined: no best to name
+    assert columns((np.nan, np.nan, np.nan)) == {"first\n(epoch_0)": "epoch_0", "last\n(epoch_2)": "epoch_2"}
 
 
 def test_curve_sentences_and_score_table_by_hand():

@@ -346,10 +346,14 @@ def score_table(tables: dict[str, pd.DataFrame]) -> pd.DataFrame:
 
 def map_checkpoints(table: pd.DataFrame, first: str, last: str) -> dict[str, str]:
     """{column title: checkpoint} of the maps figure: the first checkpoint, the one with the best sAUC
-    (the last when none is defined) and the last, each once, titled by its role."""
-    peak = peak_checkpoint(table, HEADLINE) or last
-    labels = {first: "first", peak: "best sAUC", last: "last"}
-    return {f"{labels[name]} ({name})": name for name in dict.fromkeys([first, peak, last])}
+    (the last when none is defined) and the last, each once, titled by its roles ("first and best sAUC")."""
+    peak = peak_checkpoint(table, HEADLINE)
+    roles: dict[str, list[str]] = {}
+    for name, role in ((first, "first"), (peak, "best sAUC"), (last, "last")):
+        if name is not None:
+            roles.setdefault(name, []).append(role)
+    # the checkpoint on a line of its own: a 1.6-in column holds "first and best sAUC", not with "(epoch_0.125)"
+    return {f"{' and '.join(said)}\n({name})": name for name, said in roles.items()}
 
 
 def checkpoint_maps(run: Run, params: dict, data: SaliencyData, names) -> dict[str, np.ndarray]:
