@@ -270,4 +270,3 @@ def discover_or_train(run_dir: str | Path, params: dict, auto_train: bool = True
               f"here instead)", flush=True)
         train.train(run_dir, params, progress=True)
     return discover_run(run_dir, model)
-
