@@ -131,14 +131,17 @@ def early_peak_test_sentences(test, what: str, item: str, early_fraction: float,
                 and not 0 < float(peak_epoch) <= float(test["early_end"]))
         where = ("at the untrained model (epoch 0)" if late and float(peak_epoch) <= 0
                  else f"later, at epoch {float(peak_epoch):g}" if late else "")
-        verdict = ("above 0 — the best early checkpoint scores higher than the final one" if test["lo"] > 0 and no_peak
-                   else f"above 0, but the curve peaks {where}: it ends below its best early value without an early "
-                   "peak" if test["lo"] > 0 and late else
-                   "above 0 — an early peak and a decline" if test["lo"] > 0 else
-                   ("below 0 — the final checkpoint scores higher than any early one" if below_chance or no_peak else
-                    "below 0 — the final checkpoint is better aligned than any early one") if test["hi"] < 0 else
-                   "includes 0 — no clear early peak")
-        verdict += f"; but {below_chance}" if below_chance else f"; but {no_peak}" if no_peak else ""
+        caveat = below_chance or no_peak  # every checkpoint below chance, or at it: no alignment to rank by
+        if test["lo"] > 0:
+            verdict = ("above 0 — the best early checkpoint scores higher than the final one" if no_peak else
+                       f"above 0, but the curve peaks {where}: it ends below its best early value without an early "
+                       "peak" if late else "above 0 — an early peak and a decline")
+        elif test["hi"] < 0:
+            verdict = ("below 0 — the final checkpoint scores higher than any early one" if caveat else
+                       "below 0 — the final checkpoint is better aligned than any early one")
+        else:
+            verdict = "includes 0 — no clear early peak"
+        verdict += f"; but {caveat}" if caveat else ""
         lines.append(f"{said}, paired 95 % interval [{fixed(test['lo'])}, {fixed(test['hi'])}] over {resampled}: "
                      + verdict)
     return lines
