@@ -1,5 +1,5 @@
-"""Shared fixtures: one trained smoke run per test session (about a minute on 2 cores). The helpers the
-tests share are in helpers.py."""
+"""Shared fixtures: a trained smoke run per worker (seconds), and one smoke pipeline run for the whole
+session (shared_builds.py; about a minute of one core). The helpers the tests share are in helpers.py."""
 from __future__ import annotations
 
 import os
@@ -22,13 +22,30 @@ if _OWN_CACHE:
     os.environ["CLIPALIGN_CACHE_DIR"] = os.path.join(tempfile.gettempdir(), f"clipalign-test-cache-{_session}")
 
 
-def pytest_sessionfinish(session):
-    if _OWN_CACHE and not os.environ.get("PYTEST_XDIST_WORKER"):
-        shutil.rmtree(os.environ["CLIPALIGN_CACHE_DIR"], ignore_errors=True)
-
 import pytest
 
 from clipalign_utils import config, train
+import shared_builds
+
+_BACKGROUND = []  # the controller's build of the shared smoke pipeline (shared_builds.py)
+
+
+@pytest.hookimpl(trylast=True)  # after the tmp_path plugin's: the workers' parent folder
+def pytest_configure(config):
+    """The controller of a whole suite (or of its slow tier) under pytest-xdist starts the smoke pipeline's
+    build at once; a selection of tests (paths, -k) does not, nor the fast tier."""
+    option = config.option
+    if (os.environ.get("PYTEST_XDIST_WORKER") or not getattr(option, "numprocesses", 0) or option.keyword
+            or "not slow" in (option.markexpr or "") or config.args_source == pytest.Config.ArgsSource.ARGS):
+        return
+    _BACKGROUND.append(shared_builds.start(config._tmp_path_factory.getbasetemp()))
+
+
+def pytest_sessionfinish(session):
+    for process in _BACKGROUND:
+        shared_builds.stop(process)
+    if _OWN_CACHE and not os.environ.get("PYTEST_XDIST_WORKER"):
+        shutil.rmtree(os.environ["CLIPALIGN_CACHE_DIR"], ignore_errors=True)
 
 
 @pytest.fixture(autouse=True)
@@ -79,12 +96,16 @@ def smoke_run_copy(smoke_run, tmp_path):
 
 @pytest.fixture(scope="session")
 def smoke_pipeline(tmp_path_factory):
-    """The whole pipeline on the smoke preset, book included: `clipalign run` (the CLI builds the book)."""
-    from clipalign_utils import cli
-
-    run_dir = tmp_path_factory.mktemp("pipeline") / "smoke"
-    assert cli.main(["run", "--preset", "smoke", "--out", str(run_dir)]) == 0
-    return run_dir
+    """The whole pipeline on the smoke preset, book included: `clipalign run` (the CLI builds the book). One
+    folder for the session's workers (shared_builds.py): a test reads it, or copies it and writes into the copy."""
+    if os.environ.get("PYTEST_XDIST_WORKER"):
+        run_dir, stamps = shared_builds.built_once(tmp_path_factory.getbasetemp().parent)
+    else:
+        run_dir = shared_builds.build_pipeline(tmp_path_factory.mktemp("pipeline"))
+        stamps = shared_builds.tree_stamps(run_dir)
+    yield run_dir
+    changed = sorted(set(stamps.items()) ^ set(shared_builds.tree_stamps(run_dir).items()))
+    assert not changed, f"a test wrote into the shared smoke pipeline run ({changed[0][0]}): copy it first"
 
 
 # Tests that train a run or execute notebooks take minutes: they form the slow tier

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import warnings
 from pathlib import Path
 
@@ -243,10 +244,11 @@ def test_cli_sweep_bad_input_one_line(params, message, tmp_path, capsys):
 def test_cli_sweep_end_to_end_resumed_with_its_book(smoke_pipeline, tmp_path, capsys):
     out = tmp_path / "sweep"
     out.mkdir()
-    # The smoke preset's own values are the session's pipeline run: link it in as the finished base run,
+    # The smoke preset's own values are the session's pipeline run: put it in place as the finished base run,
     # so the sweep trains and analyses texture_correlation 0.5, and re-analyses the base's checkpoints
-    # with other noise levels (sigmas is not a training parameter: no second training).
-    os.symlink(smoke_pipeline, out / "base")
+    # with other noise levels (sigmas is not a training parameter: no second training). Hard-linked, not
+    # linked whole: the setting that shares the base's training writes into the base's embedding cache.
+    shutil.copytree(smoke_pipeline, out / "base", ignore=shutil.ignore_patterns("book"), copy_function=os.link)
     argv = ["sweep", "--preset", "smoke", "--one-at-a-time", "-p", "texture_correlation=0.8,0.5",
             "-p", "sigmas=0.02,0.05,0.1,0.2;0.1,0.3", "--out", str(out)]
     assert cli.main(argv + ["--no-book"]) == 0
@@ -262,7 +264,7 @@ def test_cli_sweep_end_to_end_resumed_with_its_book(smoke_pipeline, tmp_path, ca
     for name in ("texture_correlation-0.5", "sigmas-0.1+0.3"):
         assert (out / name / "notebooks" / "05_tradeoff_synthesis.ipynb").exists()
     assert json.loads((out / "texture_correlation-0.5" / "train_params.json").read_text())["texture_correlation"] == 0.5
-    assert (out / "sigmas-0.1+0.3" / "checkpoints").resolve() == (smoke_pipeline / "checkpoints").resolve()
+    assert (out / "sigmas-0.1+0.3" / "checkpoints").resolve() == (out / "base" / "checkpoints").resolve()
     noise = pd.read_csv(out / "sigmas-0.1+0.3" / "metrics" / "noise.csv")
     assert sorted(noise["sigma"].unique()) == [0.0, 0.1, 0.3]
 
