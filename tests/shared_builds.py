@@ -56,16 +56,20 @@ def built_once(shared: Path, build=build_pipeline, name: str = PIPELINE, locked=
     return Path(saved["result"]), saved["stamps"]
 
 
+def holding(shared: Path) -> Path:
+    """The file the build's own process writes once it holds the lock (``start`` returns then)."""
+    return shared / f"{PIPELINE}.holding"
+
+
 def start(shared: Path) -> subprocess.Popen:
     """The pipeline's build in a process of its own (one thread, as a worker's), once it holds the lock."""
-    holding = shared / f"{PIPELINE}.holding"
     env = {**os.environ, "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1", "PYTHONPATH": os.pathsep.join(
         filter(None, [str(TESTS.parent), os.environ.get("PYTHONPATH")]))}
     with open(shared / f"{PIPELINE}.log", "wb") as log:
         process = subprocess.Popen([sys.executable, str(Path(__file__).resolve()), str(shared)], cwd=TESTS.parent,
                                    env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
     deadline = time.monotonic() + 60
-    while not holding.exists() and process.poll() is None and time.monotonic() < deadline:
+    while not holding(shared).exists() and process.poll() is None and time.monotonic() < deadline:
         time.sleep(0.05)
     return process
 
@@ -83,4 +87,4 @@ def stop(process: subprocess.Popen) -> None:
 
 if __name__ == "__main__":
     shared = Path(sys.argv[1])
-    built_once(shared, locked=(shared / f"{PIPELINE}.holding").touch)
+    built_once(shared, locked=holding(shared).touch)
