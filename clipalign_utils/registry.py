@@ -112,7 +112,8 @@ class PeakClaim:
 @dataclass(frozen=True)
 class TrendClaim:
     """The claim that ``column`` of the synthesis' table moves ``direction`` (``falls`` or ``rises``) over
-    training, judged by a permutation Spearman of epoch and value; a column the table lacks gives no row
+    training, judged by a permutation Spearman of epoch and value in one run, over several seeds by the t
+    interval of each seed's own (``metrics.tradeoff.seed_trend_claim``); a column the table lacks gives no row
     unless ``required``."""
 
     claim: str

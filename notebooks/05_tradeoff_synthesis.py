@@ -23,21 +23,24 @@
 # What this page reads is said below its first cell (the default build: several seeds of the default world).
 # Given several runs (`run_dirs`, as `clipalign run` passes them, or a `run_dir` folder holding them), the seeds of
 # one model scale are treated as replicates: every curve is the mean over seeds with a 95 % Student-t
-# interval over seeds, one colour per scale, and each claim is judged per scale on those mean curves,
-# next to the fraction of seeds whose own run reproduces it.
+# interval over seeds, one colour per scale, and each claim is judged per scale over its seeds (a peak
+# or a trend by the interval over seeds of each seed's own statistic, claim 4 on the mean curves), next
+# to the fraction of seeds whose own run reproduces it.
 #
 # **How each part is tested.** (1) "Early" means after the untrained model and within the first
 # third of the run; the IQA step's paired bootstrap over reference images gives an interval for
 # (best early SRCC − final SRCC), recomputing the early maximum in every resample (over several
 # seeds: each seed's difference at the early checkpoint where the other seeds' mean peaks, so that no
-# seed picks its own luckiest checkpoint, averaged with its t interval over seeds). (2), (3) are
-# permutation tests of Spearman's ρ between epoch and the measure, leaving out the checkpoints whose
-# classifier is at chance on that measure's own images: for texture bias, the cue-conflict decisions
+# seed picks its own luckiest checkpoint, averaged with its t interval over seeds). (2), (3) rest on
+# Spearman's ρ between epoch and the measure (one run: a permutation test; over several seeds: each
+# seed's own ρ, averaged with its t interval over seeds, since one run's checkpoints are one trajectory,
+# not exchangeable samples), leaving out the checkpoints whose classifier is at chance on that measure's
+# own images: for texture bias, the cue-conflict decisions
 # (`shape_at_chance`: no more of them for a cue than guessing gives), for the noise drop, the clean
 # zero-shot accuracy (`at_chance`); at chance both describe noise. (2) asks whether texture bias falls, not
 # whether shape comes to dominate (shape bias above 0.5): page 3's texture-then-shape shift answers that, run
-# by run. Over seeds, an epoch is at chance
-# when most seeds are; the table's `n_above_chance` counts the seeds its mean drop rests on and
+# by run. Over seeds, each seed's trend leaves out its own checkpoints at chance, and on the mean curves
+# an epoch is at chance when most seeds are; the table's `n_above_chance` counts the seeds its mean drop rests on and
 # `n_shape_above_chance` those its mean shape bias rests on. (3b)
 # repeats (3) with the chance-corrected drop, which has no ceiling that moves with clean accuracy.
 # (4) must hold *net of time*: any two curves that trend with training correlate across checkpoints,
@@ -131,7 +134,7 @@ say(tradeoff_page.plane_sentences(plane, params))
 # %% [markdown]
 # ## Verdicts on the paper's claims
 # *reproduced*, *not reproduced* or *inconclusive*, each with the statistic it rests on (and its
-# interval where it has one): one verdict per scale on its seed-mean curve (one run: its own curve);
+# interval where it has one): one verdict per scale over its seeds, as described above (one run: its own curve);
 # `seeds_reproduced` is the fraction of that scale's seeds whose own run reproduces the claim,
 # `seeds_agree` the fraction whose own verdict is the one shown, and `seed_verdicts` each seed's own
 # verdict; the list under the table says where the seeds differ.

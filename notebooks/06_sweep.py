@@ -71,8 +71,9 @@ save_figure(sweep_page.curves_figure(data), run_dir, "sweep_curves")
 
 # %% [markdown]
 # ## The paper's claims, per setting
-# The verdicts of notebook 5 (*reproduced*, *not reproduced*, *inconclusive*), judged on each
-# setting's seed-mean curve.
+# The verdicts of notebook 5 (*reproduced*, *not reproduced*, *inconclusive*), judged over each
+# setting's seeds as notebook 5 judges a scale's (a trend or a peak by its interval over seeds, claim 4
+# on the seed-mean curve).
 
 # %%
 verdicts = tables["sweep_verdicts"]
@@ -80,7 +81,8 @@ display(sweep_step.verdict_grid(verdicts, data))
 
 # %% tags=["scroll-output"]
 # every verdict with its statistic and detail (the book shows the long table in a scrolling box)
-display(verdicts[["setting", "claim", "statistic", "value", "p_value", "verdict", "detail"]].round(4))
+shown = ["setting", "claim", "statistic", "value", "ci_lo", "ci_hi", "p_value", "verdict", "detail"]
+display(verdicts[shown].round(4))
 
 # %% [markdown]
 # ## What each setting's curves show

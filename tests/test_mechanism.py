@@ -245,8 +245,8 @@ def test_joint_sentence_says_only_what_the_settings_can():
     assert "not sufficient" not in clean_only and "None of these runs trained with quality variation" in clean_only
     # a setting with every claim reproduced is named
     joint.loc[1, "n_reproduced"] = 4
-    assert qe_page.joint_sentence(joint, settings) == ("**variation 0.6** reproduces all 4 of the paper's claims on the "
-                                                  "seed-mean curve.")
+    assert qe_page.joint_sentence(joint, settings) == ("**variation 0.6** reproduces all 4 of the paper's claims over its "
+                                                  "seeds.")
 
 
 def test_fixed_sentences_say_how_the_experiment_differs_from_its_preset(tmp_path):
@@ -555,12 +555,17 @@ def test_the_tables_mark_a_noise_drop_trend_without_a_value_at_chance():
     table, settings = _clean_at_chance_after(0.5)  # most seeds have a drop at epoch 0.5 alone
     verdicts = tradeoff.verdicts(table, n_perm=50, by="setting")
     shown = experiment_page.shown_verdicts(verdicts).set_index("claim")["value"]
-    n = tradeoff.seed_means(table, by=("setting", "epoch"))["epoch"].nunique()
+    # over seeds, each seed's own trend: none has 3 drops above chance, so there is no interval over seeds
+    with_drop = {seed: int((~tradeoff.at_chance(run, "noise_drop")).sum()) for seed, run in table.groupby("seed")}
+    assert with_drop == {0: 2, 1: 1, 2: 1}
+    left_out = int(tradeoff.at_chance(table, "noise_drop").sum())
     assert shown["normalized noise drop falls during training"] == (
-        "undefined: noise_drop: no trend to test (1 checkpoint with a value above chance: a trend needs 3); "
-        f"{n - 1} at-chance checkpoints left out")
+        "undefined: noise_drop: ρ per seed (0: undefined (2 checkpoints with a value above chance: a trend needs 3); "
+        "1: undefined (1 checkpoint with a value above chance: a trend needs 3); 2: undefined (1 checkpoint with a "
+        "value above chance: a trend needs 3)): an interval over seeds needs 2 seeds with a trend; "
+        f"{left_out} at-chance checkpoints left out over the seeds")
     assert shown["chance-corrected noise drop falls during training"].startswith(
-        "undefined: chance_corrected_drop: no trend to test (1 checkpoint")
+        "undefined: chance_corrected_drop: ρ per seed (0: undefined (2 checkpoints")
     assert isinstance(shown["IQA alignment peaks early then declines"], float)  # a value keeps its number
     predicted = experiment_page.shown_predictions(experiment.predictions(table, settings), settings)
     drop = predicted[predicted["prediction"].str.startswith("2 ")]["mean"].tolist()

@@ -98,13 +98,32 @@ def test_verdicts_by_scale_counts_reproducing_seeds():
     texture = verdicts[verdicts["claim"] == "texture bias falls during training"].iloc[0]
     assert texture["scale"] == "tiny" and texture["n_seeds"] == 3
     assert texture["seeds_reproduced"] == pytest.approx(2 / 3)
-    assert texture["verdict"] == tradeoff.REPRODUCED  # the mean curve falls monotonically
-    # seed 2's texture bias ends above where it began (0.5 -> 0.6): not the mean curve's verdict
-    assert texture["seeds_agree"] == pytest.approx(2 / 3)
+    # The mean curve falls monotonically (its permutation p over 5 checkpoints: 1/60), but the seeds are the
+    # replicates: seed 2's texture bias (0.5, 0.49, 0.48, 0.47, 0.6) has ranks 4 3 2 1 5 against epoch, Σd² = 20,
+    # ρ = 1 − 6·20/(5·24) = 0; so ρ = −1, −1, 0: mean −2/3, sd √(1/3), t(2, 0.975) = 4.302653, half-width
+    # 4.302653 · √(1/3) / √3 = 1.434218: [−2.1009 cut to −1, 0.767551], which holds 0.
+    assert texture["statistic"] == "spearman(epoch, texture_bias) per seed (mean over 3 seeds, t interval over seeds)"
+    assert texture["value"] == pytest.approx(-2 / 3)
+    assert (texture["ci_lo"], texture["ci_hi"]) == pytest.approx((-1.0, 0.767551), abs=1e-6)
+    assert np.isnan(texture["p_value"]) and texture["verdict"] == tradeoff.INCONCLUSIVE
+    assert texture["detail"] == ("texture_bias: ρ per seed (0: -1.00; 1: -1.00; 2: 0.00), mean -0.667 [-1.000, 0.768]; "
+                                 "the interval includes 0")
+    assert texture["seeds_agree"] == pytest.approx(1 / 3)  # seed 2 alone: no trend, inconclusive
     assert texture["seed_verdicts"] == ("0: reproduced; 1: reproduced; 2: " +
                                         tradeoff.verdicts(table[table["seed"] == 2].reset_index(drop=True),
                                                           n_perm=200).set_index("claim").loc[texture["claim"], "verdict"])
-    assert not texture["seed_verdicts"].endswith(tradeoff.REPRODUCED)
+    assert texture["seed_verdicts"].endswith(tradeoff.INCONCLUSIVE)
+    # seeds that fall alike: the interval lies below 0 (ρ = −1, −1, −0.9: mean −0.966667, half-width
+    # 4.302653 · 0.057735 / √3 = 0.143422); rising alike, above 0 (not reproduced)
+    alike = pd.concat([_run_rows("tiny", seed, [0.1] * 5, shape, falling, epochs) for seed, shape in
+                       enumerate([rising, rising, [0.1, 0.2, 0.3, 0.5, 0.4]])], ignore_index=True)
+    texture = tradeoff.verdicts(alike, n_perm=200, by="scale").set_index("claim").loc[texture["claim"]]
+    assert (texture["value"], texture["ci_lo"], texture["ci_hi"]) == pytest.approx((-0.966667, -1.0, -0.823245),
+                                                                                   abs=1e-6)
+    assert texture["verdict"] == tradeoff.REPRODUCED and texture["detail"].endswith(": the interval is below 0")
+    flipped = alike.assign(shape_bias=1 - alike["shape_bias"])
+    texture = tradeoff.verdicts(flipped, n_perm=200, by="scale").set_index("claim").loc[texture.name]
+    assert texture["verdict"] == tradeoff.NOT_REPRODUCED and texture["ci_lo"] == pytest.approx(0.823245, abs=1e-6)
     # where every seed gives the mean curve's verdict, all agree
     assert verdicts["seeds_agree"].between(0, 1).all()
     unanimous = verdicts[verdicts["seeds_agree"] == 1]

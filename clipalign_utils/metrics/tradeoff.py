@@ -293,13 +293,56 @@ def trend_claim(df: pd.DataFrame, trend_of: registry.TrendClaim, n_perm: int, se
     excluded = len(df) - len(rows)
     note = f"; {counted(excluded, 'at-chance checkpoint')} left out" if excluded else ""
     if not np.isfinite(trend["rho"]):  # nothing was tested: say why, not "flat"
-        n = int((np.isfinite(rows["epoch"].astype(float)) & np.isfinite(rows[column].astype(float))).sum())
-        why = (f"{counted(n, 'checkpoint')} with a value{' above chance' if excluded else ''}: a trend needs 3" if n < 3
-               else f"{column} is the same at all {n} checkpoints")
         return _verdict_row(claim, f"spearman(epoch, {column})", trend["rho"], trend["p_value"], INCONCLUSIVE,
-                            f"{column}: no trend to test ({why}){note}")
+                            f"{column}: no trend to test ({_why_no_trend(rows, column, excluded > 0)}){note}")
     return _verdict_row(claim, f"spearman(epoch, {column})", trend["rho"], trend["p_value"], verdict,
                         f"{column} {trend['direction']} over training (alpha {alpha:g}){note}")
+
+
+def _why_no_trend(rows: pd.DataFrame, column: str, left_out: bool) -> str:
+    """Why Spearman's ρ of epoch and ``column`` is undefined over ``rows`` (``left_out``: checkpoints at chance
+    were left out), in words."""
+    n = int((np.isfinite(rows["epoch"].astype(float)) & np.isfinite(rows[column].astype(float))).sum())
+    if n < 3:
+        return f"{counted(n, 'checkpoint')} with a value{' above chance' if left_out else ''}: a trend needs 3"
+    return f"{column} is the same at all {n} checkpoints"
+
+
+def seed_trend_claim(runs: dict, trend_of: registry.TrendClaim, confidence: float = 0.95) -> dict:
+    """A trend claim (``trend_of``) over several runs of one group (``runs``: {seed label: its rows}), the runs
+    as replicates: each run's own Spearman ρ of epoch and value (its at-chance checkpoints left out of a
+    classification measure), their mean and Student-t interval over runs (:func:`correlation_interval`).
+    Reproduced = the interval lies on the claimed side of 0, not reproduced = on the other side, else
+    inconclusive; fewer than two runs with a ρ give no interval (inconclusive, saying why per run).
+
+    Not a permutation test over the seed-mean curve's checkpoints: that treats the checkpoints as exchangeable,
+    but each run's are one training trajectory whose noise carries from one checkpoint to the next, and it
+    called a trend reproduced that one seed of three showed alone. This is how a peak claim's interval over
+    seeds is made, and how the quality experiment's predictions judge the same trends (``metrics.mechanism``)."""
+    claim, column = trend_of.claim, trend_of.column
+    rhos, parts, excluded = [], [], 0
+    for label, run in runs.items():
+        rows = above_chance(run, column) if column in CLASSIFICATION_MEASURES else run
+        excluded += len(run) - len(rows)
+        rho = spearman(rows["epoch"].to_numpy(float), rows[column].to_numpy(float))
+        rhos.append(rho)
+        parts.append(f"{label}: {fixed(rho, 2)}" if np.isfinite(rho)
+                     else f"{label}: undefined ({_why_no_trend(rows, column, len(rows) < len(run))})")
+    mean, lo, hi, n = correlation_interval(rhos, confidence)
+    statistic = f"spearman(epoch, {column}) per seed (mean over {counted(n, 'seed')}, t interval over seeds)"
+    detail = f"{column}: ρ per seed ({'; '.join(parts)})"
+    note = f"; {counted(excluded, 'at-chance checkpoint')} left out over the seeds" if excluded else ""
+    if n < 2:
+        return _verdict_row(claim, statistic, mean if n else NAN, NAN, INCONCLUSIVE,
+                            f"{detail}: an interval over seeds needs 2 seeds with a trend{note}")
+    detail += f", mean {fixed(mean)} [{fixed(lo)}, {fixed(hi)}]"
+    below, above = hi < 0, lo > 0
+    if below or above:
+        verdict = REPRODUCED if below == (trend_of.direction == "falls") else NOT_REPRODUCED
+        return _verdict_row(claim, statistic, mean, NAN, verdict,
+                            f"{detail}: the interval is {'below' if below else 'above'} 0{note}", (lo, hi))
+    return _verdict_row(claim, statistic, mean, NAN, INCONCLUSIVE, f"{detail}; the interval includes 0{note}",
+                        (lo, hi))
 
 
 def _why_no_partial(df: pd.DataFrame, x: str, y: str) -> str:
@@ -361,7 +404,8 @@ def verdicts(df: pd.DataFrame, n_perm: int = 10000, seed: int = 0, alpha: float 
 
     ``by`` None: ``df`` is one curve (one run, or one group's seed means). ``by`` a column (``scale``, a
     sweep's ``setting``): ``df`` holds runs (a ``seed`` column) and each group is judged on its per-epoch
-    seed means (:func:`seed_means`); the columns ``by`` (first), n_seeds, seeds_reproduced (the fraction of
+    seed means (:func:`seed_means`), its trend claims on its runs' own trends (:func:`seed_trend_claim`); the
+    columns ``by`` (first), n_seeds, seeds_reproduced (the fraction of
     the group's seeds whose own run reproduces the claim), seeds_agree (the fraction whose own verdict is
     the seed-mean verdict) and seed_verdicts (each seed's own verdict, "0: reproduced; 1: inconclusive; …")
     join. One run is a group of one.
@@ -378,7 +422,10 @@ def verdicts(df: pd.DataFrame, n_perm: int = 10000, seed: int = 0, alpha: float 
        mix the early rise with the later course, so none is used here.)
     2. Texture bias (1 − shape_bias) falls, 3. the normalized noise drop falls, 3b. the chance-corrected
        noise drop falls: reproduced = significant fall with epoch (permutation Spearman), not reproduced
-       = significant rise, otherwise inconclusive; at-chance checkpoints are left out.
+       = significant rise, otherwise inconclusive; at-chance checkpoints are left out. Over several seeds
+       (``by``): each seed's own Spearman ρ, reproduced = their t interval over seeds lies below 0, not
+       reproduced = above (:func:`seed_trend_claim`; a permutation over the seed-mean curve's checkpoints
+       would treat one trajectory's checkpoints as exchangeable).
     4. IQA alignment co-varies with texture bias and with noise drop *net of time*: reproduced = for both,
        the partial Spearman given log time is positive with p < alpha and the first differences correlate
        positively; not reproduced = either partial Spearman is significantly negative; else inconclusive.
@@ -585,6 +632,7 @@ def held_out_by_run(rows: pd.DataFrame, key: str, column: str) -> pd.Series:
 def _verdicts_by(df: pd.DataFrame, n_perm: int, seed: int, alpha: float, by: str, confidence: float) -> pd.DataFrame:
     _require(df, [by, "seed"])
     means = seed_means(df, by=(by, "epoch"), confidence=confidence)
+    trends = {claim.claim: claim for _, claim in registry.claims() if isinstance(claim, registry.TrendClaim)}
     tables = []
     for key, curve in means.groupby(by, sort=False):
         table = verdicts(curve.reset_index(drop=True), n_perm=n_perm, seed=seed, alpha=alpha)
@@ -593,6 +641,11 @@ def _verdicts_by(df: pd.DataFrame, n_perm: int, seed: int, alpha: float, by: str
         seeds = [key_seed for key_seed, _ in runs]
         per_seed = [verdicts(run.sort_values("epoch").reset_index(drop=True), n_perm=n_perm, seed=seed,
                              alpha=alpha)["verdict"].to_numpy() for _, run in runs]
+        if len(per_seed) > 1:  # the runs replicate: a trend is judged over their own trends, not the mean curve's
+            own_rows = {label: _with_texture_bias(run.sort_values("epoch")) for label, run in runs}
+            table = pd.DataFrame([seed_trend_claim(own_rows, trends[row["claim"]], confidence)
+                                  if row["claim"] in trends else row for row in table.to_dict("records")],
+                                 columns=VERDICT_COLUMNS)
         table.insert(0, by, key)
         table["n_seeds"] = len(per_seed)
         table["seeds_reproduced"] = np.mean([v == REPRODUCED for v in per_seed], axis=0)

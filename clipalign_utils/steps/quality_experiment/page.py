@@ -129,7 +129,7 @@ def joint_sentence(joint: pd.DataFrame, settings: pd.DataFrame, predictions: pd.
     full = joint[joint["n_reproduced"] == joint["n_claims"]]
     if len(full):
         return (f"**{', '.join(full['setting'])}** reproduce{'s' if len(full) == 1 else ''} all "
-                f"{int(full['n_claims'].iloc[0])} of the paper's claims on the seed-mean curve.")
+                f"{int(full['n_claims'].iloc[0])} of the paper's claims over its seeds.")
     listing = "; ".join(f"*{r.setting}*: {_claim_count(r)}" for r in joint.itertuples())
     text = f"**No setting reproduces the paper's joint picture.** Claims reproduced per setting: {listing}."
     varied = set(settings.loc[settings["quality_variation"] > 0, "setting"])
@@ -146,7 +146,7 @@ def joint_sentence(joint: pd.DataFrame, settings: pd.DataFrame, predictions: pd.
     versus = (f", against {', '.join(f'{counts[s]} for *{s}*' for s in clean)}" if clean else "")
     held = ""
     if best["n_reproduced"] and best["n_seeds"] > 1:
-        # the count is the seed-mean curve's: say how many of its claims most seeds also give alone (one seed's
+        # the count is judged over the seeds: say how many of its claims most seeds also give alone (one seed's
         # run is the curve)
         held = (f"; most seeds agree on {int(best['n_held_by_most_seeds'])} of them"
                 if best["n_held_by_most_seeds"] < best["n_reproduced"] else "; most seeds agree on each")
