@@ -571,3 +571,29 @@ def test_the_tables_mark_a_noise_drop_trend_without_a_value_at_chance():
     drop = predicted[predicted["prediction"].str.startswith("2 ")]["mean"].tolist()
     assert drop == ["undefined: none of its 3 seeds gives a value: too few of its checkpoints are above chance for "
                     "the measure, or they do not vary (those at chance are left out, as in the verdicts above)"]
+
+
+def test_the_chapters_verdicts_and_predictions_judge_each_trend_over_seeds_alike():
+    """Page 9 showed "texture bias falls: reproduced" (a permutation test over the seed-mean curve's checkpoints)
+    above the control prediction "inconclusive" for the same setting (the seeds' own ρ, [−1, 0.096]): one
+    question, two answers. Over seeds both now rest on each seed's own ρ and its t interval over seeds."""
+    from clipalign_utils.metrics import tradeoff
+    from clipalign_utils.registry import REPO_ROOT
+
+    table, settings = experiment.load([REPO_ROOT / "book" / "recorded" / "09_quality_experiment" / "folder"])
+    verdicts = tradeoff.verdicts(table, n_perm=50, by="setting").set_index(["claim", "setting"])
+    predicted = experiment.predictions(table, settings).set_index(["prediction", "setting"])
+    pairs = {"normalized noise drop falls during training": "2 the normalized noise drop falls",
+             "texture bias falls during training": "control: texture bias falls"}
+    compared = 0
+    for claim, prediction in pairs.items():
+        for setting in table["setting"].unique():
+            verdict, outcome = verdicts.loc[(claim, setting)], predicted.loc[(prediction, setting)]
+            assert (verdict["value"], verdict["ci_lo"], verdict["ci_hi"]) == pytest.approx(
+                (outcome["mean"], outcome["lo"], outcome["hi"]), abs=1e-12), (claim, setting)
+            assert verdict["verdict"] == outcome["outcome"], (claim, setting)
+            compared += 1
+    assert compared == 10
+    held_out = verdicts.loc[("texture bias falls during training",
+                             "variation 0.6, held out: additive_gaussian_noise, gaussian_blur, impulse_noise")]
+    assert held_out["verdict"] == tradeoff.INCONCLUSIVE and held_out["ci_lo"] < 0 < held_out["ci_hi"]
