@@ -23,9 +23,9 @@
 # What this page reads is said below its first cell (the default build: several seeds of the default world).
 # Given several runs (`run_dirs`, as `clipalign run` passes them, or a `run_dir` folder holding them), the seeds of
 # one model scale are treated as replicates: every curve is the mean over seeds with a 95 % Student-t
-# interval over seeds, one colour per scale, and each claim is judged per scale over its seeds (a peak
-# or a trend by the interval over seeds of each seed's own statistic, claim 4 on the mean curves), next
-# to the fraction of seeds whose own run reproduces it.
+# interval over seeds, one colour per scale, and each claim is judged per scale over its seeds (by the
+# interval over seeds of each seed's own statistic: its trend, its held-out early peak, its correlation net
+# of time), next to the fraction of seeds whose own run reproduces it.
 #
 # **How each part is tested.** (1) "Early" means after the untrained model and within the first
 # third of the run; the IQA step's paired bootstrap over reference images gives an interval for
@@ -45,10 +45,12 @@
 # repeats (3) with the chance-corrected drop, which has no ceiling that moves with clean accuracy.
 # (4) must hold *net of time*: any two curves that trend with training correlate across checkpoints,
 # so we use the partial Spearman correlation given log training time and the correlation of
-# checkpoint-to-checkpoint changes. (5), (6) are judged as (1) is, through the same paired test: the
+# checkpoint-to-checkpoint changes (over several seeds: each seed's own, the partial correlation judged on
+# its t interval over seeds). (5), (6) are judged as (1) is, through the same paired test: the
 # similarity step resamples triplets and the saliency step images, and each gives an interval for
 # (best early score − final score). The
-# p-values treat checkpoints as independent, which a time series is not: read them as descriptive.
+# p-values (one run's) treat checkpoints as independent, which a time series is not: read them as descriptive;
+# over several seeds the verdicts rest on intervals over the seeds instead.
 
 # %% tags=["hide-input"]
 # On Colab: install the package at this notebook's release (elsewhere, or once installed, nothing).

@@ -72,8 +72,8 @@ save_figure(sweep_page.curves_figure(data), run_dir, "sweep_curves")
 # %% [markdown]
 # ## The paper's claims, per setting
 # The verdicts of notebook 5 (*reproduced*, *not reproduced*, *inconclusive*), judged over each
-# setting's seeds as notebook 5 judges a scale's (a trend or a peak by its interval over seeds, claim 4
-# on the seed-mean curve).
+# setting's seeds as notebook 5 judges a scale's (by the interval over seeds of each seed's own statistic;
+# a setting of one seed, by its own run).
 
 # %%
 verdicts = tables["sweep_verdicts"]

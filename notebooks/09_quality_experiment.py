@@ -117,8 +117,9 @@ save_figure(fig, run_dir, "quality_curves")
 # run gives the same verdict. A trend is judged here as prediction 2 and the control below judge it (each
 # seed's own Spearman ρ with epoch, and the t interval over seeds), so those agree. A peak claim rests on the
 # interval over each seed's early-minus-final difference at the early checkpoint the other seeds peak at, as
-# prediction 1c does, but also asks that the seed-mean curve's maximum lie in the early window; claim 4
-# rests on the seed-mean curve's partial correlation, prediction 3 on each seed's own.
+# prediction 1c does, but also asks that the seed-mean curve's maximum lie in the early window. Claim 4's
+# relation of alignment with texture bias is prediction 3's (each seed's partial correlation net of time);
+# the claim also asks it of the noise drop, and that the first differences move together.
 
 # %%
 verdicts = tables["quality_verdicts"]

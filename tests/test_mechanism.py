@@ -594,6 +594,14 @@ def test_the_chapters_verdicts_and_predictions_judge_each_trend_over_seeds_alike
             assert verdict["verdict"] == outcome["outcome"], (claim, setting)
             compared += 1
     assert compared == 10
+    # claim 4's relation of alignment with texture bias is prediction 3's: each seed's partial ρ net of log time
+    from clipalign_utils.prose import fixed
+    for setting in table["setting"].unique():
+        outcome = predicted.loc[("3 alignment and texture bias move together net of time", setting)]
+        texture_part = verdicts.loc[(tradeoff.COVARIES_CLAIM, setting), "detail"].split("; noise_drop:")[0]
+        interval = f"mean {fixed(outcome['mean'])} [{fixed(outcome['lo'])}, {fixed(outcome['hi'])}]"
+        assert texture_part.startswith("texture_bias: net of log time ρ per seed (") and \
+            f"), {interval}, first differences ρ mean " in texture_part, setting
     held_out = verdicts.loc[("texture bias falls during training",
                              "variation 0.6, held out: additive_gaussian_noise, gaussian_blur, impulse_noise")]
     assert held_out["verdict"] == tradeoff.INCONCLUSIVE and held_out["ci_lo"] < 0 < held_out["ci_hi"]

@@ -476,9 +476,15 @@ def test_peak_claim_names_its_interval_over_seeds_and_claim_4_says_why_net_of_ti
     one_run = tradeoff.verdicts(table[table["seed"] == 0].reset_index(drop=True), n_perm=200).set_index("claim")
     assert one_run.loc["IQA alignment peaks early then declines", "statistic"].endswith(
         "(paired bootstrap over references)")
-    covaries = verdicts.loc["IQA alignment co-varies with texture bias and noise drop", "detail"]
-    assert "noise_drop: net of log time undefined (over 5 checkpoints: noise_drop is ordered exactly against time " \
-           "(Spearman ρ = -1.000 with epoch))" in covaries and "nan" not in covaries.split("noise_drop:")[1]
+    # claim 4 over seeds: each seed's own partial ρ, undefined in every seed (both curves move exactly with time)
+    covaries = verdicts.loc["IQA alignment co-varies with texture bias and noise drop"]
+    undefined = "undefined (noise_drop is ordered exactly against time (Spearman ρ = -1.000 with epoch))"
+    assert covaries["detail"].endswith(f"noise_drop: net of log time ρ per seed (0: {undefined}; 1: {undefined}; "
+                                       f"2: {undefined}): an interval over seeds needs 2 seeds with one")
+    assert covaries["verdict"] == tradeoff.INCONCLUSIVE and np.isnan(covaries["value"])
+    assert "nan" not in covaries["detail"]
+    assert covaries["statistic"] == ("partial spearman(iqa_srcc, texture_bias | log time) per seed (mean over 0 of 3 "
+                                     "seeds, t interval over seeds)")
 
 
 def test_a_peak_claim_over_seeds_with_the_test_on_one_seed_says_there_is_no_interval():
@@ -907,3 +913,57 @@ def test_peak_sentences_read_each_measure_against_its_chance_level():
     # one checkpoint's interval clear of chance: the peak is read as before
     clear = means.assign(saliency_sauc_lo=[0.44, 0.45, 0.51, 0.43])
     assert peak_sentences(clear)[2].startswith("saliency sAUC peaks at epoch 2 with 0.542; the last checkpoint")
+
+
+def _partial_spearman_by_hand(x, y, t) -> float:
+    """ρ_xy·t = (ρ_xy − ρ_xt ρ_yt) / √((1 − ρ_xt²)(1 − ρ_yt²)) from scipy's three Spearman correlations."""
+    from scipy import stats
+
+    rxy, rxt, ryt = (stats.spearmanr(a, b)[0] for a, b in ((x, y), (x, t), (y, t)))
+    return (rxy - rxt * ryt) / np.sqrt((1 - rxt**2) * (1 - ryt**2))
+
+
+def test_claim_4_over_seeds_is_each_seeds_own_partial_correlation_with_its_t_interval_over_seeds():
+    """Claim 4 on several seeds rested on the seed-mean curve's partial ρ with a p that treats its checkpoints as
+    independent; it now takes each seed's own, as page 9's prediction 3 does, and judges their interval."""
+    from scipy import stats
+
+    epochs = (0.0, 0.5, 1.0, 2.0, 3.0, 4.0, 5.0, 6.0, 7.0, 8.0)
+    trend = np.linspace(0, 0.2, len(epochs))
+
+    def runs(noise_sign: float) -> pd.DataFrame:
+        # IQA alignment and texture bias (1 − shape bias) share each seed's wiggle around one slow trend, the
+        # noise drop shares it with noise_sign; each measure has a little noise of its own
+        rows = []
+        for seed in range(3):
+            rng = np.random.default_rng(seed)
+            wiggle = rng.normal(0, 0.1, len(epochs))
+            texture = trend + wiggle + rng.normal(0, 0.03, len(epochs))
+            drop = 0.3 + trend + noise_sign * wiggle + rng.normal(0, 0.03, len(epochs))
+            rows.append(_run_rows("tiny", seed, list(0.3 + trend + wiggle), list(0.9 - texture), list(drop), epochs))
+        return pd.concat(rows, ignore_index=True)
+
+    log_t = np.log(np.array(epochs) + 0.5)
+    for noise_sign, verdict in ((1.0, tradeoff.REPRODUCED), (-1.0, tradeoff.NOT_REPRODUCED)):
+        table = runs(noise_sign)
+        claim = tradeoff.verdicts(table, n_perm=200, by="scale").set_index("claim").loc[tradeoff.COVARIES_CLAIM]
+        partials = {}
+        for y in ("texture_bias", "noise_drop"):
+            partials[y] = [_partial_spearman_by_hand(run["iqa_srcc"], (1 - run["shape_bias"]) if y == "texture_bias"
+                                                     else run["noise_drop"], log_t)
+                           for _, run in table.groupby("seed")]
+        weaker = "noise_drop" if verdict == tradeoff.NOT_REPRODUCED else min(
+            partials, key=lambda y: np.mean(partials[y]) - stats.t.ppf(0.975, 2) * np.std(partials[y], ddof=1) / 3**0.5)
+        mean = np.mean(partials[weaker])
+        half = stats.t.ppf(0.975, 2) * np.std(partials[weaker], ddof=1) / np.sqrt(3)
+        assert claim["verdict"] == verdict
+        assert claim["statistic"] == (f"partial spearman(iqa_srcc, {weaker} | log time) per seed (mean over 3 seeds, "
+                                      "t interval over seeds)")
+        assert (claim["value"], claim["ci_lo"], claim["ci_hi"]) == pytest.approx(
+            (mean, max(mean - half, -1), min(mean + half, 1)), abs=1e-9)
+        assert np.isnan(claim["p_value"]) and "first differences ρ mean" in claim["detail"]
+    # one seed whose noise drop runs the other way: the interval over seeds holds 0
+    mixed = pd.concat([runs(1.0).query("seed < 2"), runs(-1.0).query("seed == 2")], ignore_index=True)
+    claim = tradeoff.verdicts(mixed, n_perm=200, by="scale").set_index("claim").loc[tradeoff.COVARIES_CLAIM]
+    assert claim["verdict"] == tradeoff.INCONCLUSIVE and claim["ci_lo"] < 0 < claim["ci_hi"]
+    assert claim["statistic"].startswith("partial spearman(iqa_srcc, noise_drop | log time)")

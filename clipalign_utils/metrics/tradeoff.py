@@ -256,10 +256,8 @@ def peak_claim(df: pd.DataFrame, peak: registry.PeakClaim, column: str, step: st
     tested = first.get(f"{drop_column}_n_seeds", n_seeds)  # the seeds whose drop is defined
     n_tested = int(tested) if pd.notna(tested) else n_seeds
     early = "max early" if n_seeds <= 1 else "held-out early"
-    seeds = f"{n_tested} of {n_seeds}" if n_tested < n_seeds else f"{n_seeds}"
     over = (f"paired bootstrap over {items}" if n_seeds <= 1 else
-            f"each seed at the early checkpoint where the other seeds' mean peaks; mean over {seeds} seeds, "
-            "t interval over seeds")
+            f"each seed at the early checkpoint where the other seeds' mean peaks; {_over_seeds(n_tested, n_seeds)}")
     statistic = f"{early} {label} − final {label} ({over})"
     if not (np.isfinite(ci[0]) and np.isfinite(ci[1])):
         # over seeds, a t interval needs the test on two seeds or more; one run's bootstrap has none when too few
@@ -308,6 +306,12 @@ def _why_no_trend(rows: pd.DataFrame, column: str, left_out: bool) -> str:
     return f"{column} is the same at all {n} checkpoints"
 
 
+def _over_seeds(n_defined: int, n_seeds: int) -> str:
+    """How a statistic over seeds was taken, naming the seeds it is defined on where that is not all of them."""
+    seeds = f"{n_defined} of {n_seeds}" if n_defined < n_seeds else f"{n_seeds}"
+    return f"mean over {seeds} seeds, t interval over seeds"
+
+
 def seed_trend_claim(runs: dict, trend_of: registry.TrendClaim, confidence: float = 0.95) -> dict:
     """A trend claim (``trend_of``) over several runs of one group (``runs``: {seed label: its rows}), the runs
     as replicates: each run's own Spearman ρ of epoch and value (its at-chance checkpoints left out of a
@@ -329,7 +333,7 @@ def seed_trend_claim(runs: dict, trend_of: registry.TrendClaim, confidence: floa
         parts.append(f"{label}: {fixed(rho, 2)}" if np.isfinite(rho)
                      else f"{label}: undefined ({_why_no_trend(rows, column, len(rows) < len(run))})")
     mean, lo, hi, n = correlation_interval(rhos, confidence)
-    statistic = f"spearman(epoch, {column}) per seed (mean over {counted(n, 'seed')}, t interval over seeds)"
+    statistic = f"spearman(epoch, {column}) per seed ({_over_seeds(n, len(runs))})"
     detail = f"{column}: ρ per seed ({'; '.join(parts)})"
     note = f"; {counted(excluded, 'at-chance checkpoint')} left out over the seeds" if excluded else ""
     if n < 2:
@@ -398,6 +402,50 @@ def _covaries_claim(df: pd.DataFrame, n_perm: int, seed: int, alpha: float) -> d
                         row["partial_p"], verdict, detail + " (p descriptive: checkpoints form a time series)")
 
 
+def seed_covaries_claim(runs: dict, confidence: float = 0.95) -> dict:
+    """Claim 4 over several runs of one group (``runs``: {seed label: its rows}), the runs as replicates: for
+    each of its two relations (IQA alignment with texture bias, with the noise drop), each run's own partial
+    Spearman net of log time (:func:`net_of_time`, over its checkpoints where both measures are above chance),
+    their mean and Student-t interval over runs (:func:`correlation_interval`), and the mean of the runs' own
+    first-difference ρ. Reproduced = for both relations the interval lies above 0 and the first differences'
+    mean is positive; not reproduced = either interval lies below 0; else inconclusive. As
+    :func:`_covaries_claim` judges one curve, with the interval over seeds in place of a p that treats one
+    trajectory's checkpoints as independent."""
+    relations = []
+    for x, y in RELATIONS[:2]:
+        partials, diffs, parts = [], [], []
+        for label, run in runs.items():
+            rows = above_chance(run, x, y)
+            net = net_of_time(rows["epoch"], rows[x], rows[y])
+            partials.append(net["partial_spearman"])
+            diffs.append(net["diff_spearman"])
+            parts.append(f"{label}: {fixed(net['partial_spearman'], 2)}" if np.isfinite(net["partial_spearman"])
+                         else f"{label}: undefined ({_why_no_partial(run, x, y)})")
+        mean, lo, hi, n = correlation_interval(partials, confidence)
+        diff = float(np.nanmean(diffs)) if np.isfinite(diffs).any() else NAN
+        relations.append({"x": x, "y": y, "mean": mean, "lo": lo, "hi": hi, "n": n, "diff": diff, "parts": parts})
+    positive = [r["n"] >= 2 and r["lo"] > 0 and r["diff"] > 0 for r in relations]
+    negative = [r["n"] >= 2 and r["hi"] < 0 for r in relations]
+    if all(positive):
+        verdict, row = REPRODUCED, min(relations, key=lambda r: r["lo"])
+    elif any(negative):
+        verdict, row = NOT_REPRODUCED, relations[negative.index(True)]
+    else:
+        verdict, row = INCONCLUSIVE, relations[positive.index(False)]
+
+    def said(r: dict) -> str:
+        text = f"{r['y']}: net of log time ρ per seed ({'; '.join(r['parts'])})"
+        if r["n"] < 2:
+            return text + ": an interval over seeds needs 2 seeds with one"
+        diff = fixed(r["diff"], 2) if np.isfinite(r["diff"]) else "undefined"
+        return text + f", mean {fixed(r['mean'])} [{fixed(r['lo'])}, {fixed(r['hi'])}], first differences ρ mean {diff}"
+
+    statistic = f"partial spearman({row['x']}, {row['y']} | log time) per seed ({_over_seeds(row['n'], len(runs))})"
+    ci = (row["lo"], row["hi"]) if row["n"] >= 2 else (NAN, NAN)
+    return _verdict_row(COVARIES_CLAIM, statistic, row["mean"] if row["n"] else NAN, NAN, verdict,
+                        "; ".join(map(said, relations)), ci)
+
+
 def verdicts(df: pd.DataFrame, n_perm: int = 10000, seed: int = 0, alpha: float = 0.05, by: str | None = None,
              confidence: float = 0.95) -> pd.DataFrame:
     """One row per claim of the paper: claim, statistic, value, ci_lo, ci_hi, p_value, verdict, detail.
@@ -429,6 +477,8 @@ def verdicts(df: pd.DataFrame, n_perm: int = 10000, seed: int = 0, alpha: float 
     4. IQA alignment co-varies with texture bias and with noise drop *net of time*: reproduced = for both,
        the partial Spearman given log time is positive with p < alpha and the first differences correlate
        positively; not reproduced = either partial Spearman is significantly negative; else inconclusive.
+       Over several seeds (``by``): each seed's own partial Spearman per relation, judged on their t interval
+       over seeds and the mean of the seeds' first-difference ρ (:func:`seed_covaries_claim`).
     5. Mid-level similarity (the overall 2AFC score, two_afc_score) and 6. saliency correspondence
        (saliency_sauc) peak early then decline: only when ``df`` has the column and its interval columns;
        judged as claim 1 is (:func:`peak_claim`), on the step's paired early-peak test (two_afc_early_drop,
@@ -641,10 +691,11 @@ def _verdicts_by(df: pd.DataFrame, n_perm: int, seed: int, alpha: float, by: str
         seeds = [key_seed for key_seed, _ in runs]
         per_seed = [verdicts(run.sort_values("epoch").reset_index(drop=True), n_perm=n_perm, seed=seed,
                              alpha=alpha)["verdict"].to_numpy() for _, run in runs]
-        if len(per_seed) > 1:  # the runs replicate: a trend is judged over their own trends, not the mean curve's
+        if len(per_seed) > 1:  # the runs replicate: a trend, and claim 4, over their own, not over the mean curve's
             own_rows = {label: _with_texture_bias(run.sort_values("epoch")) for label, run in runs}
             table = pd.DataFrame([seed_trend_claim(own_rows, trends[row["claim"]], confidence)
-                                  if row["claim"] in trends else row for row in table.to_dict("records")],
+                                  if row["claim"] in trends else seed_covaries_claim(own_rows, confidence)
+                                  if row["claim"] == COVARIES_CLAIM else row for row in table.to_dict("records")],
                                  columns=VERDICT_COLUMNS)
         table.insert(0, by, key)
         table["n_seeds"] = len(per_seed)
