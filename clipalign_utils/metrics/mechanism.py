@@ -13,7 +13,7 @@ import numpy as np
 import pandas as pd
 
 from clipalign_utils.metrics.iqa import early_window
-from clipalign_utils.metrics.stats import permutation_spearman
+from clipalign_utils.metrics.stats import spearman
 from clipalign_utils.metrics.tradeoff import (CLASSIFICATION_MEASURES, INCONCLUSIVE, NOT_REPRODUCED, REPRODUCED,
                                                above_chance, correlation_interval, held_out_by_run, net_of_time,
                                                t_interval)
@@ -70,7 +70,7 @@ def held_out_declines(table: pd.DataFrame, column: str) -> pd.DataFrame:
 
 def epoch_trend(epochs, values) -> float:
     """Spearman's ρ of a run's curve against epoch (its sign: rises or falls)."""
-    return permutation_spearman(epochs, values, n_perm=1)[0]
+    return spearman(np.asarray(epochs, dtype=float), np.asarray(values, dtype=float))
 
 
 def partial_relation(epochs, x, y) -> float:
