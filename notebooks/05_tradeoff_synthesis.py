@@ -49,8 +49,8 @@
 # its t interval over seeds). (5), (6) are judged as (1) is, through the same paired test: the
 # similarity step resamples triplets and the saliency step images, and each gives an interval for
 # (best early score − final score). The
-# p-values (one run's) treat checkpoints as independent, which a time series is not: read them as descriptive;
-# over several seeds the verdicts rest on intervals over the seeds instead.
+# p-values treat checkpoints as independent, which a time series is not: read them as descriptive (over
+# several seeds the verdicts rest on intervals over the seeds instead).
 
 # %% tags=["hide-input"]
 # On Colab: install the package at this notebook's release (elsewhere, or once installed, nothing).
