@@ -452,10 +452,10 @@ def verdicts(df: pd.DataFrame, n_perm: int = 10000, seed: int = 0, alpha: float 
 
     ``by`` None: ``df`` is one curve (one run, or one group's seed means). ``by`` a column (``scale``, a
     sweep's ``setting``): ``df`` holds runs (a ``seed`` column) and each group is judged on its per-epoch
-    seed means (:func:`seed_means`), its trend claims on its runs' own trends (:func:`seed_trend_claim`); the
-    columns ``by`` (first), n_seeds, seeds_reproduced (the fraction of
-    the group's seeds whose own run reproduces the claim), seeds_agree (the fraction whose own verdict is
-    the seed-mean verdict) and seed_verdicts (each seed's own verdict, "0: reproduced; 1: inconclusive; …")
+    seed means (:func:`seed_means`), its trend claims and claim 4 on its runs' own statistics
+    (:func:`seed_trend_claim`, :func:`seed_covaries_claim`); the columns ``by`` (first), n_seeds,
+    seeds_reproduced (the fraction of the group's seeds whose own run reproduces the claim), seeds_agree (the
+    fraction whose own verdict is the group's) and seed_verdicts (each seed's own verdict, "0: reproduced; 1: inconclusive; …")
     join. One run is a group of one.
 
     The claims are the registered steps' (``registry.claims``, each step's ``Summary.claims``): the required
@@ -693,9 +693,7 @@ def _verdicts_by(df: pd.DataFrame, n_perm: int, seed: int, alpha: float, by: str
                              alpha=alpha)["verdict"].to_numpy() for _, run in runs]
         if len(per_seed) > 1:  # the runs replicate: a trend, and claim 4, over their own, not over the mean curve's
             own_rows = {label: _with_texture_bias(run.sort_values("epoch")) for label, run in runs}
-            table = pd.DataFrame([seed_trend_claim(own_rows, trends[row["claim"]], confidence)
-                                  if row["claim"] in trends else seed_covaries_claim(own_rows, confidence)
-                                  if row["claim"] == COVARIES_CLAIM else row for row in table.to_dict("records")],
+            table = pd.DataFrame([_over_runs(row, own_rows, trends, confidence) for row in table.to_dict("records")],
                                  columns=VERDICT_COLUMNS)
         table.insert(0, by, key)
         table["n_seeds"] = len(per_seed)
@@ -705,6 +703,16 @@ def _verdicts_by(df: pd.DataFrame, n_perm: int, seed: int, alpha: float, by: str
                                   for i in range(len(table))]
         tables.append(table)
     return pd.concat(tables, ignore_index=True)
+
+
+def _over_runs(row: dict, runs: dict, trends: dict, confidence: float) -> dict:
+    """A seed-mean curve's verdict ``row``, judged again over ``runs`` (its runs' own rows) where the claim is a
+    trend (``trends``) or claim 4; a peak claim's row already rests on its interval over the runs."""
+    if row["claim"] in trends:
+        return seed_trend_claim(runs, trends[row["claim"]], confidence)
+    if row["claim"] == COVARIES_CLAIM:
+        return seed_covaries_claim(runs, confidence)
+    return row
 
 
 def _seed_labels(runs: pd.DataFrame) -> pd.Series:
