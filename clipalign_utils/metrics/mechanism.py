@@ -14,9 +14,8 @@ import pandas as pd
 
 from clipalign_utils.metrics.iqa import early_window
 from clipalign_utils.metrics.stats import spearman
-from clipalign_utils.metrics.tradeoff import (CLASSIFICATION_MEASURES, INCONCLUSIVE, NOT_REPRODUCED, REPRODUCED,
-                                               above_chance, correlation_interval, held_out_by_run, net_of_time,
-                                               t_interval)
+from clipalign_utils.metrics.tradeoff import (INCONCLUSIVE, NOT_REPRODUCED, REPRODUCED, correlation_interval,
+                                               held_out_by_run, measured_rows, net_of_time, t_interval)
 
 
 def early_decline(epochs, values) -> float:
@@ -34,16 +33,12 @@ def early_decline(epochs, values) -> float:
     return float(early.max() - values[-1]) if early.size else float("nan")
 
 
-def _usable(run: pd.DataFrame, column: str) -> pd.DataFrame:
-    return above_chance(run, column) if column in CLASSIFICATION_MEASURES else run
-
-
 def per_seed(table: pd.DataFrame, statistic, column: str, other: str | None = None) -> pd.DataFrame:
     """One row per setting × seed: ``statistic`` of that run's curve(s) (rows sorted by epoch;
     checkpoints at chance left out of classification measures). columns setting, seed, value."""
     rows = []
     for (setting, seed), run in table.groupby(["setting", "seed"], sort=False):
-        run = _usable(_usable(run.sort_values("epoch"), column), other or column)
+        run = measured_rows(measured_rows(run.sort_values("epoch"), column), other or column)
         value = statistic(run["epoch"], run[column]) if other is None else statistic(run["epoch"], run[column],
                                                                                        run[other])
         rows.append({"setting": setting, "seed": seed, "value": value})

@@ -72,6 +72,12 @@ def above_chance(df: pd.DataFrame, *measures: str) -> pd.DataFrame:
     return df[keep]
 
 
+def measured_rows(df: pd.DataFrame, column: str) -> pd.DataFrame:
+    """The rows a trend of ``column`` reads: those above chance for a classification measure (:func:`above_chance`),
+    every row for another."""
+    return above_chance(df, column) if column in CLASSIFICATION_MEASURES else df
+
+
 def time_covariate(epochs) -> np.ndarray:
     """log(epoch + e1), e1 = the first non-zero checkpoint epoch: training time on the log scale the
     checkpoints are spaced on, defined at epoch 0."""
@@ -284,7 +290,7 @@ def trend_claim(df: pd.DataFrame, trend_of: registry.TrendClaim, n_perm: int, se
     reproduced = a significant move the claimed way, not reproduced = the other way, else inconclusive.
     At-chance checkpoints are left out of a classification measure."""
     claim, column = trend_of.claim, trend_of.column
-    rows = above_chance(df, column) if column in CLASSIFICATION_MEASURES else df
+    rows = measured_rows(df, column)
     trend = monotone_trend(rows["epoch"], rows[column], n_perm=n_perm, seed=seed, alpha=alpha)
     against = "rises" if trend_of.direction == "falls" else "falls"
     verdict = {trend_of.direction: REPRODUCED, against: NOT_REPRODUCED, "flat": INCONCLUSIVE}[trend["direction"]]
@@ -326,7 +332,7 @@ def seed_trend_claim(runs: dict, trend_of: registry.TrendClaim, confidence: floa
     claim, column = trend_of.claim, trend_of.column
     rhos, parts, excluded = [], [], 0
     for label, run in runs.items():
-        rows = above_chance(run, column) if column in CLASSIFICATION_MEASURES else run
+        rows = measured_rows(run, column)
         excluded += len(run) - len(rows)
         rho = spearman(rows["epoch"].to_numpy(float), rows[column].to_numpy(float))
         rhos.append(rho)
