@@ -40,7 +40,8 @@
 # $$\text{shape bias} = \frac{\text{shape hits}}{\text{shape hits} + \text{texture hits}}$$
 #
 # It ignores the "neither" decisions, so we report the three fractions (of all conflicting images)
-# beside it; a 95 % percentile-bootstrap interval resamples images. A shape bias of 1 means "always
+# beside it; a 95 % percentile-bootstrap interval resamples images (on Geirhos' stimuli, which reuse
+# each object and each texture image, it resamples both kinds of source image). A shape bias of 1 means "always
 # the shape when it picks a cue", 0 "always the texture", 0.5 no preference. A model that guesses
 # (or answers one class whatever it sees) also scores about 0.5, so a checkpoint whose share of cue
 # decisions is not above what guessing gives (two classes of the dataset's, its bootstrap interval

@@ -413,6 +413,82 @@ def test_shape_bias_without_hits_is_nan():
     assert np.isnan(s["shape_bias"]) and s["neither_fraction"] == 1.0
 
 
+def test_crossed_weights_count_each_item_as_often_as_both_its_sources_were_drawn():
+    from clipalign_utils.metrics.stats import crossed_weights
+
+    # four items: rows a, a, b, b crossed with columns x, y, x, y (ids in any order, any type)
+    rows, columns = np.array(["b", "b", "a", "a"]), np.array([7, 3, 7, 3])
+    blocks = list(crossed_weights(rows, columns, n_boot=5, seed=11, max_cells=8))  # two replicates a block
+    assert [b.shape for b in blocks] == [(2, 4), (2, 4), (1, 4)]
+    draws = np.random.default_rng(11)
+    expected = []
+    for k in (2, 2, 1):  # per block: the rows' draws, then the columns' (groups numbered in sorted order)
+        row_draws, column_draws = draws.integers(0, 2, size=(k, 2)), draws.integers(0, 2, size=(k, 2))
+        for drawn_rows, drawn_columns in zip(row_draws, column_draws):
+            row_count = {g: list(drawn_rows).count(g) for g in (0, 1)}  # 0 = "a", 1 = "b"
+            column_count = {g: list(drawn_columns).count(g) for g in (0, 1)}  # 0 = 3, 1 = 7
+            expected.append([row_count[1] * column_count[1], row_count[1] * column_count[0],
+                             row_count[0] * column_count[1], row_count[0] * column_count[0]])
+    assert np.array_equal(np.concatenate(blocks), expected)
+    with pytest.raises(ParameterError, match="one group per item"):
+        next(crossed_weights(rows, columns[:3]))
+
+
+def test_the_shape_bias_interval_with_sources_resamples_objects_and_texture_images_as_a_loop_does():
+    from clipalign_utils.metrics.stats import percentile_interval
+
+    # 3 objects × 2 texture images, each object in both styles; decisions: shape, texture or neither
+    shape_sources = np.array(["o1", "o1", "o2", "o2", "o3", "o3"])
+    texture_sources = np.array(["t1", "t2", "t1", "t2", "t1", "t2"])
+    shape, texture = np.zeros(6, int), np.ones(6, int)
+    predicted = np.array([0, 1, 0, 0, 1, 2])  # shape hits at 0, 2, 3; texture hits at 1, 4
+    s = shape_bias_summary(predicted, shape, texture, n_boot=400, seed=3, n_classes=4,
+                           shape_sources=shape_sources, texture_sources=texture_sources)
+    assert s["shape_bias"] == pytest.approx(3 / 5) and s["n_images"] == 6
+    # by a loop over materialised resamples: every image of a drawn object in a drawn texture image, once per pair
+    draws = np.random.default_rng(3)
+    objects, textures = draws.integers(0, 3, size=(400, 3)), draws.integers(0, 2, size=(400, 2))
+    bias, cue = [], []
+    for drawn_objects, drawn_textures in zip(objects, textures):
+        images = [i for o in drawn_objects for t in drawn_textures
+                  for i in range(6) if shape_sources[i] == f"o{o + 1}" and texture_sources[i] == f"t{t + 1}"]
+        shape_hits = sum(predicted[i] == 0 for i in images)
+        cue_hits = sum(predicted[i] in (0, 1) for i in images)
+        bias.append(shape_hits / cue_hits if cue_hits else np.nan)
+        cue.append(cue_hits / len(images))
+    assert (s["lo"], s["hi"]) == pytest.approx(percentile_interval(np.array(bias)), abs=1e-12)
+    assert (s["cue_fraction_lo"], s["cue_fraction_hi"]) == pytest.approx(percentile_interval(np.array(cue)),
+                                                                         abs=1e-12)
+    with pytest.raises(ParameterError, match="give both or neither"):
+        shape_bias_summary(predicted, shape, texture, shape_sources=shape_sources)
+    with pytest.raises(ParameterError, match="one source per image"):
+        shape_bias_summary(predicted, shape, texture, shape_sources=shape_sources[:5],
+                           texture_sources=texture_sources[:5])
+
+
+def test_where_images_share_texture_images_only_resampling_the_sources_covers_the_shape_bias():
+    """Decisions that depend on the texture image (as Geirhos' stimuli make them: each styles about 27 objects)
+    are not independent across images. Simulated: 40 objects × 8 of 24 texture images each, a shape decision
+    with probability σ(a_object + b_texture), a ~ N(0, 0.5²) and b ~ N(0, 1.5²); the shape bias of the
+    population of sources is E σ(a + b) = 0.5 exactly (a + b is symmetric about 0 and σ(−x) = 1 − σ(x)). Over
+    200 such sets the images' bootstrap covers it far less often than its 95 %, the sources' bootstrap (Owen's
+    pigeonhole, mildly conservative) about as often or more."""
+    rng = np.random.default_rng(1)
+    covered = {"images": 0, "sources": 0}
+    for k in range(200):
+        a, b = rng.normal(0, 0.5, 40), rng.normal(0, 1.5, 24)
+        objects = np.repeat(np.arange(40), 8)
+        textures = np.concatenate([rng.choice(24, 8, replace=False) for _ in range(40)])
+        shape_hit = rng.random(objects.size) < 1 / (1 + np.exp(-(a[objects] + b[textures])))
+        predicted, shape, texture = np.where(shape_hit, 0, 1), np.zeros(objects.size), np.ones(objects.size)
+        by_images = shape_bias_summary(predicted, shape, texture, n_boot=200, seed=k)
+        by_sources = shape_bias_summary(predicted, shape, texture, n_boot=200, seed=k, shape_sources=objects,
+                                        texture_sources=textures)
+        covered["images"] += by_images["lo"] <= 0.5 <= by_images["hi"]
+        covered["sources"] += by_sources["lo"] <= 0.5 <= by_sources["hi"]
+    assert covered["images"] / 200 < 0.8 and covered["sources"] / 200 >= 0.9, covered
+
+
 def test_per_class_shape_bias_by_hand():
     table = per_class_shape_bias(PREDICTED, SHAPE, TEXTURE)
     assert list(table.columns) == ["class", "shape_bias", "n_images"]
@@ -681,7 +757,7 @@ def test_the_blocked_bootstraps_are_the_loops_intervals_bit_for_bit():
     assert np.isnan(bootstrap_mean_ci(np.array([]), n_boot=10)).all()
     shape_hits, texture_hits = rng.random(60) < 0.4, rng.random(60) < 0.3
     shape_hits &= ~texture_hits
-    assert shape_bias._ratio_ci(shape_hits, texture_hits, 300, 2) == bootstrap_ci(
+    assert shape_bias._intervals(shape_hits, texture_hits, 300, 2, None)[0] == bootstrap_ci(
         60, lambda idx: shape_bias._ratio(shape_hits[idx], texture_hits[idx]), n_boot=300, seed=2)
 
 

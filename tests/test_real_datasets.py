@@ -245,7 +245,7 @@ def test_geirhos_classes():
 def test_geirhos_rows_texture_parsing_and_readme_ignored(tmp_path):
     folder = make_geirhos(tmp_path)
     frame = load_geirhos(folder)
-    assert list(frame.columns) == ["path", "shape", "texture"]
+    assert list(frame.columns) == ["path", "shape", "texture", "shape_source", "texture_source"]
     assert len(frame) == 3 * 3  # README.txt is not a row
     assert frame["path"].tolist() == sorted(frame["path"])
     assert not frame["path"].str.endswith(".txt").any()
@@ -253,6 +253,7 @@ def test_geirhos_rows_texture_parsing_and_readme_ignored(tmp_path):
     row = frame[frame["path"].str.endswith("airplane2-bear11.png")].iloc[0]
     assert row["path"] == str(folder / "airplane" / "airplane2-bear11.png")
     assert (row["shape"], row["texture"]) == ("airplane", "bear")
+    assert (row["shape_source"], row["texture_source"]) == ("airplane2", "bear11")  # the two source images
     # Shape == texture images are kept (one per class in the fixture).
     assert (frame["shape"] == frame["texture"]).sum() == 3
 

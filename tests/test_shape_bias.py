@@ -43,6 +43,7 @@ def test_embedded_set_follows_eval_seed_not_the_training_seed():
 
 def test_embedded_labels_conflict_and_balance(embedded):
     n_classes = len(world.SHAPES)
+    assert embedded.shape_sources is None and embedded.texture_sources is None  # every image drawn on its own
     assert embedded.name == "embedded"
     assert embedded.classnames == world.SHAPES and embedded.texture_names == world.TEXTURES
     assert len(embedded) == n_classes * (n_classes - 1) * 2 == embedded.n_conflicting
@@ -67,6 +68,17 @@ def test_geirhos_through_load_cue_conflict(tmp_path):
     assert cue.shape_labels.tolist() == [airplane] * 3 + [bear] * 3 + [cat] * 3
     assert cue.texture_labels.tolist() == [airplane, bear, cat, bear, cat, airplane, cat, airplane, bear]
     assert cue.example_images([0, 8]).shape == (2, 32, 32, 3)
+    # each image's two source images, which the shape bias' interval resamples (the embedded set has none)
+    assert cue.shape_sources.tolist() == [f"{c}{i}" for c in ("airplane", "bear", "cat") for i in (1, 2, 3)]
+    assert cue.texture_sources.tolist() == ["airplane10", "bear11", "cat12", "bear10", "cat11", "airplane12",
+                                            "cat10", "airplane11", "bear12"]
+    from clipalign_utils.steps.shape import analysis as shape_step, page as shape_page
+
+    assert shape_page.data_sentences(fake_run(tmp_path, epochs=(0,), model="toy"), shape_step.ShapeData(cue, ("a {}.",))) == [
+        "1 checkpoint of toy; dataset Geirhos cue-conflict: 9 images, 6 with conflicting cues, 16 classes, "
+        "1 prompt template",
+        "the images reuse 9 objects and 9 texture images: the shape bias' interval resamples those, not the images "
+        "(images that share one are decided alike)"]
 
     # ... and dropped by the formula: predicting the shape everywhere counts 6 shape hits, not 9.
     summary = shape_bias_summary(cue.shape_labels, cue.shape_labels, cue.texture_labels, n_boot=20)
@@ -534,7 +546,7 @@ def test_per_class_rows_are_named_after_their_shape_class(monkeypatch, tmp_path)
     texture = np.array([1, 2, 0, 2, 0, 1])
     answers = np.where(shape == 0, shape, texture)
     cue = SimpleNamespace(images=None, shape_labels=shape, texture_labels=texture, classnames=("cat", "dog", "car"),
-                          name="toy")
+                          name="toy", shape_sources=None, texture_sources=None)
     encoder = SimpleNamespace(classify=lambda images, classnames, templates: answers)
     monkeypatch.setattr(shape_step, "run_encoders", lambda run_, *a, **k: ((c, encoder) for c in run_.checkpoints))
     run = fake_run(tmp_path, epochs=(0,), model="toy")

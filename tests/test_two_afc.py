@@ -1020,7 +1020,7 @@ def test_a_bapps_page_names_the_dataset_as_its_release_does(tmp_path):
     _bapps(tmp_path, n=2)
     data = load_two_afc("bapps", str(tmp_path), image_size=16)
     run = SimpleNamespace(checkpoints=[None], model_name="RN50")
-    assert page.data_sentences(run, {"distance": "cosine"}, data)[0].startswith("1 checkpoints of RN50; dataset BAPPS ")
+    assert page.data_sentences(run, {"distance": "cosine"}, data)[0].startswith("1 checkpoint of RN50; dataset BAPPS ")
     fig = page.triplets_figure(data, seed=0)
     assert fig._suptitle.get_text() == "BAPPS triplets"
 

@@ -40,6 +40,8 @@ class CueConflictSet:
 
     ``texture_names`` names what an image's texture *looks like* (for figure titles):
     the texture family in the embedded world ("dots"), the class itself for Geirhos ("cat").
+    ``shape_sources`` and ``texture_sources``: the source images each image was made from, where images share
+    them (Geirhos'), so that intervals resample sources; None where every image is drawn on its own (embedded).
     """
 
     images: ImageSet
@@ -48,6 +50,8 @@ class CueConflictSet:
     classnames: tuple[str, ...]
     name: str
     texture_names: tuple[str, ...]
+    shape_sources: np.ndarray | None = None
+    texture_sources: np.ndarray | None = None
 
     def __len__(self) -> int:
         return len(self.shape_labels)
@@ -100,4 +104,5 @@ def geirhos_set(*, root, size: int, **_) -> CueConflictSet:
     return CueConflictSet(FileImages(table["path"].tolist(), "geirhos", size=size),
                           table["shape"].map(index).to_numpy(np.int64),
                           table["texture"].map(index).to_numpy(np.int64),
-                          tuple(GEIRHOS_CLASSES), "geirhos", tuple(GEIRHOS_CLASSES))
+                          tuple(GEIRHOS_CLASSES), "geirhos", tuple(GEIRHOS_CLASSES),
+                          table["shape_source"].to_numpy(str), table["texture_source"].to_numpy(str))

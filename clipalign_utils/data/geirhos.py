@@ -53,7 +53,9 @@ IMAGENET_INDICES = {
 
 
 def load_geirhos(root) -> pd.DataFrame:
-    """One row per image, sorted by path. Columns: path (absolute str), shape, texture.
+    """One row per image, sorted by path. Columns: path (absolute str), shape, texture, shape_source and
+    texture_source (the source images it was made from, as its name gives them: ``airplane1-bicycle2.png`` is
+    shape source ``airplane1`` in the style of texture source ``bicycle2``; the stimuli reuse each).
 
     Images whose shape equals their texture are kept; the shape-bias formula drops them.
     """
@@ -76,14 +78,15 @@ def load_geirhos(root) -> pd.DataFrame:
             )
         for path in sorted(class_dir.iterdir()):
             if path.is_file() and not is_residue(path) and path.suffix.lower() in IMAGE_EXTENSIONS:
-                rows.append((str(path), class_dir.name, _texture_of(path)))
+                texture = _texture_of(path)  # (a name without '-' is refused here)
+                rows.append((str(path), class_dir.name, texture, *path.stem.rsplit("-", 1)))
 
     if not rows:
         raise DatasetError(
             f"no images found in {folder}: expected <shape_class>/<shape><i>-<texture><j>.png, "
             "e.g. airplane/airplane1-bicycle2.png"
         )
-    return pd.DataFrame(sorted(rows), columns=["path", "shape", "texture"])
+    return pd.DataFrame(sorted(rows), columns=["path", "shape", "texture", "shape_source", "texture_source"])
 
 
 # texture-vs-shape's own stimuli/ folder holds the cue-conflict images in a sub-folder of this name, beside

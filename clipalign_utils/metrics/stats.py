@@ -136,6 +136,33 @@ def bootstrap_ci_grouped(
     return percentile_interval(replicates, level)
 
 
+def crossed_weights(row_groups, column_groups, n_boot: int = 1000, seed: int = 0, max_cells: int = 1 << 22):
+    """The replicates of a pigeonhole bootstrap (Owen 2007, Ann. Appl. Stat. 1(2)) over items in a crossed design,
+    each item one row group's and one column group's (a Geirhos cue-conflict image: one shape source's object in
+    one texture source's style), as blocks of ``(k, n_items)`` weights.
+
+    A replicate draws the row groups with replacement and, independently, the column groups; an item counts as
+    often as its row group was drawn times as often as its column group was. A statistic over weighted items
+    (a weighted sum per replicate) then varies as much as both kinds of sharing make it: resampling items alone
+    treats the images that share a texture source as independent draws and gives too narrow an interval."""
+    _, row_of = np.unique(np.asarray(row_groups), return_inverse=True)
+    _, column_of = np.unique(np.asarray(column_groups), return_inverse=True)
+    if row_of.size != column_of.size:
+        raise ParameterError(f"row_groups and column_groups must give one group per item; got {row_of.size} "
+                             f"and {column_of.size}.")
+    n_rows, n_columns = int(row_of.max(initial=-1)) + 1, int(column_of.max(initial=-1)) + 1
+    rng = np.random.default_rng(seed)
+    per_block = max(1, max_cells // max(row_of.size, 1))
+    for start in range(0, int(n_boot), per_block):
+        k = min(per_block, int(n_boot) - start)
+        weights = np.ones((k, row_of.size))
+        for of, n in ((row_of, n_rows), (column_of, n_columns)):
+            drawn = rng.integers(0, max(n, 1), size=(k, n)) + n * np.arange(k)[:, None]
+            counts = np.bincount(drawn.ravel(), minlength=k * n).reshape(k, n)
+            weights *= counts[:, of]
+        yield weights
+
+
 def shares_groups(groups) -> bool:
     """Whether two rows share a group id: a bootstrap then resamples groups, not rows."""
     groups = np.asarray(groups).tolist()

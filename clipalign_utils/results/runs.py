@@ -8,6 +8,7 @@ from typing import Sequence
 
 from ..errors import ParameterError
 from ..layout import RunDir, runs_in
+from ..prose import counted
 
 
 def run_identity(run_dir: str | Path) -> dict:
@@ -55,7 +56,7 @@ def runs_read_sentence(run_dirs: Sequence[str | Path]) -> str:
     if streamed and len(run_dirs) == 1:
         manifest = streamed[0]
         # (its source is page 10's to name: a local folder's path is the user's machine's)
-        return (f"This page reads one streamed trajectory, {len(manifest['checkpoints'])} checkpoints of "
+        return (f"This page reads one streamed trajectory, {counted(len(manifest['checkpoints']), 'checkpoint')} of "
                 f"{manifest['model']} trained elsewhere: one run, so its bands are bootstrap intervals, not intervals "
                 f"over seeds.")
     trained = len(run_dirs) - len(streamed)

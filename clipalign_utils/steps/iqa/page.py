@@ -13,7 +13,7 @@ from ...metrics.iqa import EARLY_FRACTION, peak_summary
 from ...plots.families import family_curves
 from ...plots.iqa import alignment_curve, distance_quality_scatter, iqa_examples
 from ... import registry
-from ...prose import (below_chance_sentence, best_layer_sentences, chance_reading, early_peak_test_sentences,
+from ...prose import (below_chance_sentence, best_layer_sentences, chance_reading, counted, early_peak_test_sentences,
                       fixed, no_peak_where_at_chance)
 
 from .analysis import FAMILY_CURVES, SPLIT_BY_TRAINING, overall, seen_families
@@ -43,7 +43,7 @@ def describe_data(run: Run, data: IQAData, params: dict) -> list[str]:
     distance and how images meet the model's input (and a note when they are shrunk a lot)."""
     pairs = data.pairs
     size = run_input_size(run)  # (a streamed run, or open_clip_train's without force_image_size: its model's own)
-    line = (f"{len(run.checkpoints)} checkpoints of {run.model_name}{f' ({size} px input)' if size else ''}; "
+    line = (f"{counted(len(run.checkpoints), 'checkpoint')} of {run.model_name}{f' ({size} px input)' if size else ''}; "
             f"{dataset_phrase(data.name)}{_native_size(data)}: "
             f"{len(data)} distorted images of {len(data.references) // data.patches_per_image} references"
             f"{_embedded_references(data)}, "

@@ -7,7 +7,7 @@ from pathlib import Path
 import pandas as pd
 
 from ...layout import RunDir
-from ...prose import tables_in_full
+from ...prose import counted, tables_in_full
 from .cost import cost_sentences, early_rule, read_cost
 
 __all__ = ["cost_sentences", "has_synthesis", "read_cost", "source_sentences", "synthesis_tables", "trajectory"]
@@ -33,7 +33,7 @@ def source_sentences(run_dir: str | Path) -> list[str]:
     manifest = RunDir(run_dir).source_manifest()
     epochs = [c["epoch"] for c in manifest["checkpoints"]]
     per_epoch = manifest.get("samples_per_epoch")
-    lines = [f"{len(epochs)} checkpoints of {manifest['model']} from `{manifest['source']}`"
+    lines = [f"{counted(len(epochs), 'checkpoint')} of {manifest['model']} from `{manifest['source']}`"
              + (f"; an epoch is {per_epoch / 1e9:.3g} B samples" if per_epoch else "")]
     if not per_epoch:  # plots.common draws the samples-seen axis from samples_per_epoch alone
         counted = any(c.get("samples_seen") is not None for c in manifest["checkpoints"])

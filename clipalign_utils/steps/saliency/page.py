@@ -13,7 +13,7 @@ from ...metrics.peak import EARLY_FRACTION
 from ...model_names import patch_size, run_input_size
 from ...plots.saliency import region_set_name, saliency_maps_grid
 from ...metrics.stats import first_max
-from ...prose import early_peak_test_sentences, no_peak_where_at_chance, plural
+from ...prose import counted, early_peak_test_sentences, no_peak_where_at_chance, plural
 
 from . import BASELINES, HEADLINE, STEP
 from .analysis import CURVE_METRICS, N_SHOWN, SaliencyData, checkpoint_maps, map_checkpoints
@@ -49,7 +49,7 @@ def data_sentences(run: Run, params: dict, data: SaliencyData) -> list[str]:
                 if method == "smoothgrad" else
                 f" (the class token's attention, class-agnostic, on {_grid_phrase(run)})" if method == "rollout"
                 else "")
-    return [f"{len(run.checkpoints)} checkpoints of {run.model_name}; {dataset_phrase(data.scored.name)}: "
+    return [f"{counted(len(run.checkpoints), 'checkpoint')} of {run.model_name}; {dataset_phrase(data.scored.name)}: "
             f"{len(data.scored)} images; method {method}{settings}",
             f"ground truth: {data.scored.ground_truth}"]
 

@@ -54,7 +54,8 @@ def measure(run: Run, params: dict, data: ShapeData | None = None) -> dict[str, 
                                              "predicted": predicted}))
         summary = shape_bias_summary(predicted, cue.shape_labels, cue.texture_labels,
                                      n_boot=params["n_boot"], seed=bootstrap_seed(params),
-                                     n_classes=len(cue.classnames))
+                                     n_classes=len(cue.classnames), shape_sources=cue.shape_sources,
+                                     texture_sources=cue.texture_sources)
         rows.append({"checkpoint": checkpoint.name, "epoch": checkpoint.epoch, "dataset": cue.name, **summary,
                      "model": run.model_name, "n_templates": len(templates),
                      "classifier": params["shape_classifier"]})

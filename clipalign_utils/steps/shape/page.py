@@ -18,10 +18,14 @@ from .analysis import ShapeData, _early_and_last, conflicting, every_at_chance, 
 def data_sentences(run: Run, data: ShapeData, params: dict | None = None) -> list[str]:
     """What the page evaluates: the run's checkpoints, the images, the templates and how a decision is made."""
     cue = data.cue
-    lines = [f"{len(run.checkpoints)} checkpoints of {run.model_name}; {dataset_phrase(cue.name)}: "
+    lines = [f"{counted(len(run.checkpoints), 'checkpoint')} of {run.model_name}; {dataset_phrase(cue.name)}: "
              f"{len(cue)} images, "
              f"{cue.n_conflicting} with conflicting cues, {len(cue.classnames)} "
              f"{'class' if len(cue.classnames) == 1 else 'classes'}, {counted(len(data.templates), 'prompt template')}"]
+    if cue.shape_sources is not None:
+        lines.append(f"the images reuse {counted(len(set(cue.shape_sources)), 'object')} and "
+                     f"{counted(len(set(cue.texture_sources)), 'texture image')}: the shape bias' interval resamples "
+                     "those, not the images (images that share one are decided alike)")
     if params is not None and params["shape_classifier"] == "imagenet":
         lines.append("decisions as model-vs-human makes them for CLIP: a zero-shot head over ImageNet's 1,000 classes, "
                      "the softmax of 100 × cosine averaged over each category's ImageNet classes, the highest "

@@ -12,7 +12,8 @@ from ...metrics.peak import EARLY_FRACTION
 from ...metrics.two_afc import panel_agreement
 from ...plots.iqa import layer_heatmap
 from ...plots.two_afc import score_curve, triplet_examples
-from ...prose import best_layer_sentences, chance_reading, early_peak_test_sentences, fixed, no_peak_where_at_chance
+from ...prose import (best_layer_sentences, chance_reading, counted, early_peak_test_sentences, fixed,
+                      no_peak_where_at_chance)
 from ..iqa.page import reversed_sentence
 from . import STEP
 
@@ -27,7 +28,7 @@ def data_sentences(run: Run, params: dict, data: TwoAFCData) -> list[str]:
     subsets = data.triplets["subset"].value_counts().sort_index().items()
     chosen = ", ".join(f"{option} {value}" for option, value in (("split", data.split), ("protocol", data.protocol))
                        if value is not None)
-    return [f"{len(run.checkpoints)} checkpoints of {run.model_name}; {dataset_phrase(data.name)}"
+    return [f"{counted(len(run.checkpoints), 'checkpoint')} of {run.model_name}; {dataset_phrase(data.name)}"
             + (f" ({chosen})" if chosen else "") + f": {len(data)} triplets in subsets "
             + ", ".join(f"{name} ({count})" for name, count in subsets) + f"; distance: {params['distance']}"]
 

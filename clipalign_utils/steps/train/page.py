@@ -73,7 +73,7 @@ def loss_figure(run: Run):
 
 
 def checkpoints_sentence(run: Run) -> str:
-    return f"{len(run.checkpoints)} checkpoints of {run.model_name} in {run.layout.checkpoints}"
+    return f"{counted(len(run.checkpoints), 'checkpoint')} of {run.model_name} in {run.layout.checkpoints}"
 
 
 def early_checkpoints_sentences(params: dict) -> list[str]:
@@ -151,7 +151,7 @@ def trained_elsewhere_page(run_dir: str | Path, model: str | None = None) -> str
              f"clipalign did not train this run: its checkpoints are {where}, so this page has no training "
              f"world, loss curve or training parameters of its own to show; the trainer that wrote them "
              f"logged its training. The pages that follow measure these checkpoints with every step's code.", "",
-             f"**{len(checkpoints)} checkpoints of {name}**, at epochs "
+             f"**{counted(len(checkpoints), 'checkpoint')} of {name}**, at epochs "
              f"{', '.join(f'{c.epoch:g}' for c in checkpoints)}.", ""]
     said = [(key, params[key]) for key in TRAINED_ELSEWHERE_KEYS if params.get(key) not in (None, "", "None")]
     if said:
