@@ -411,13 +411,13 @@ def test_a_job_that_ends_without_an_error_but_with_its_runs_unfinished_is_a_fail
     monkeypatch.setattr(launch, "POLL_SECONDS", 0.0)
     monkeypatch.setattr(launch.Job, "finished", lambda self: False)
     jobs = [launch.Job("quiet", str(tmp_path), "smoke", {}, False, ("quiet",))]
-    with pytest.raises(Exception, match=r"1 of 1 jobs failed \(quiet; "):
+    with pytest.raises(Exception, match=r"1 of 1 job failed \(quiet; "):
         launch.launch(tmp_path, jobs, launch.check_launcher("local"), progress=False)
     assert "[jobs] quiet: job 1 failed (no result)" in capsys.readouterr().err
     polls = []  # an earlier job: alive when the command starts, gone at the first poll
     monkeypatch.setattr(launch, "_alive", lambda *args: polls.append(1) or len(polls) == 1)
     submitted.clear()
-    with pytest.raises(Exception, match=r"1 of 1 jobs failed \(quiet; "):
+    with pytest.raises(Exception, match=r"1 of 1 job failed \(quiet; "):
         launch.launch(tmp_path, jobs, launch.check_launcher("local"), progress=False)
     assert submitted == []
     assert "[jobs] quiet: job 1 ended with its runs unfinished" in capsys.readouterr().err

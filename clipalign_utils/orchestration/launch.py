@@ -33,6 +33,7 @@ from pathlib import Path
 from ..errors import ParameterError
 from ..io import write_json
 from ..layout import RunDir
+from ..prose import counted
 from ..cores import threads_per_process
 from .signals import handled
 
@@ -359,7 +360,7 @@ def _submit_and_wait(out: Path, jobs: list, launcher: Launcher, executor, to_sub
     if failed:
         from .pipeline import StepFailed
 
-        raise StepFailed(f"{len(failed)} of {len(jobs)} jobs failed ({', '.join(job.key for job, _, _ in failed)}; "
+        raise StepFailed(f"{len(failed)} of {counted(len(jobs), 'job')} failed ({', '.join(job.key for job, _, _ in failed)}; "
                          f"logs named above); run the same command again to resubmit only them")
     return True
 

@@ -23,6 +23,7 @@ from ..config import DRIVERS_FOLDER, resolve
 from ..errors import ParameterError, shell_arg
 from ..io import write_json
 from ..layout import RunDir, runs_in
+from ..prose import counted
 from .pipeline import (available_steps, check_step_runs, check_steps, execute, execute_step, note_unread,
                        run_notebook, split_given, step_notebooks)
 from ..record import Resolved
@@ -116,7 +117,7 @@ def synthesise(out: Path, run_dirs: list[Path], resolved: Resolved, progress: bo
     """The synthesis step over ``run_dirs``, into ``out``."""
     synthesis = registry.synthesis().name
     started = time.time()
-    print(f"[synthesis] {synthesis} over {len(run_dirs)} runs -> {out / 'notebooks'}", flush=True)
+    print(f"[synthesis] {synthesis} over {counted(len(run_dirs), 'run')} -> {out / 'notebooks'}", flush=True)
     execute_step(synthesis, out, resolved, {"run_dirs": ",".join(str(d) for d in run_dirs)}, progress)
     print(f"[synthesis] done in {time.time() - started:.0f} s; tables in {out / 'metrics'}", flush=True)
 
@@ -149,7 +150,7 @@ def rerun_step(out: str | Path, step: str, preset: str | None = None, overrides:
         # Its page runs once on the folder: it measures every run (each against its own record) and shows
         # them together; the synthesis does not read it.
         started = time.time()
-        print(f"[{step}] {len(runs)} runs -> {out / 'notebooks'}", flush=True)
+        print(f"[{step}] {counted(len(runs), 'run')} -> {out / 'notebooks'}", flush=True)
         run_notebook(entry.notebook, out, {**given, **extra, "run_dir": str(out), "preset": preset}, progress,
                      label=f"step {step} on {out}")
         print(f"[{step}] done in {time.time() - started:.0f} s; tables in each run's metrics/ and {out / 'metrics'}",

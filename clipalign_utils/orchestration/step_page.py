@@ -14,7 +14,7 @@ from ..errors import CheckpointError, ParameterError, shell_arg
 
 from . import measure, sweep
 from ..layout import TRAIN_RECORD, RunDir, runs_in
-from ..prose import say, tables_in_full
+from ..prose import counted, say, tables_in_full
 
 tables_in_full()  # every page opens through this module
 
@@ -69,7 +69,7 @@ def open_run(namespace: dict, step: str) -> tuple[checkpoints.Run, dict]:
     run_dir = Path(namespace["run_dir"])
     runs = runs_in(run_dir)
     if runs:
-        say(f"`{run_dir}` holds {len(runs)} runs: this page shows `{runs[0].name}`; step {step} is measured "
+        say(f"`{run_dir}` holds {counted(len(runs), 'run')}: this page shows `{runs[0].name}`; step {step} is measured "
             f"in {', '.join(f'`{d.name}`' for d in runs[1:]) or 'no other run'} too, each in its own process. "
             f"`clipalign run --out {shell_arg(run_dir)} --only {step}` also renders their pages and the synthesis.")
         declared, given = record.cell_values(namespace, record.run_preset(run_dir, namespace.get("preset")))

@@ -12,6 +12,7 @@ from ...io import atomic_write
 from ...metrics.tradeoff import at_chance
 from ...plots.common import plt, png_bytes
 from ...plots.interpolation import measures_vs_alpha
+from ...prose import counted
 from ...registry import REPO_ROOT
 from .analysis import beats_both, seed_table, with_chance_flags
 from .page import seed_sentences
@@ -61,7 +62,7 @@ def world_section(world: dict, folder: Path | None = None) -> list[str]:
     seeds = seed_table(tables)
     first = runs.iloc[0]
     lines = [f"## {world['title']}", "", world.get("description", ""), "",
-             f"{len(tables)} runs: " + "; ".join(f"`{label}` from `{t['from_checkpoint'].iloc[0]}` to "
+             f"{counted(len(tables), 'run')}: " + "; ".join(f"`{label}` from `{t['from_checkpoint'].iloc[0]}` to "
                                                  f"`{t['to_checkpoint'].iloc[0]}`" for label, t in tables.items())
              + f". BatchNorm statistics: {first['bn_statistics']}.", "",
              "```", *world["commands"], "```", "",
