@@ -518,6 +518,13 @@ def test_saliency_releases_one_level_down_beside_residue_and_with_their_extra_fi
     assert load_cat2000(cat_root, image_size=32).names == names == load_cat2000(cat_root / "trainSet", image_size=32).names
     with pytest.raises(ParameterError, match="saliency_n_images=-2"):
         load_cat2000(cat_root, image_size=32, n_images=-2)
+    # a subset is spread over the categories (the release's first 100 stimuli are all Action's)
+    assert load_cat2000(cat_root, image_size=32, n_images=2).names == ["Action/001", "Art/001"]
+    assert load_cat2000(cat_root, image_size=32, n_images=3).names == ["Action/001", "Action/002", "Art/001"]
+    assert load_cat2000(cat_root, image_size=32, n_images=9).names == names
+    three = make_cat2000(tmp_path / "three", categories=("Action", "Affective", "Art"), per_category=3)
+    assert load_cat2000(three, image_size=32, n_images=5).names == ["Action/001", "Action/002", "Affective/001",
+                                                                    "Affective/002", "Art/001"]
 
 
 # ------------------------------------------------------------------------------ SmoothGrad
@@ -780,7 +787,7 @@ def test_region_sentences_by_hand():
     assert [line.split(":")[0] for line in said] == titles
 
 
-def test_data_sentences():
+def test_data_sentences(tmp_path):
     from types import SimpleNamespace
 
     from clipalign_utils.steps.saliency import analysis as step, page as step_page
@@ -799,6 +806,16 @@ def test_data_sentences():
     forced = SimpleNamespace(checkpoints=[0], model_name="ViT-B-32", image_size=64)  # force_image_size
     rollout = {**params, "saliency_method": "rollout"}
     assert "on the 2×2 patch grid" in step_page.data_sentences(forced, rollout, data)[0]
+
+    # CAT2000's subset says how many categories it spans
+    from fixtures_real import make_cat2000
+
+    cat = step.SaliencyData(load_saliency("cat2000", make_cat2000(tmp_path, categories=("Action", "Art", "Fractal")),
+                                          image_size=32, seed=0, n_images=4), None, (), ())
+    assert step_page.data_sentences(vit, params, cat)[0].startswith(
+        "1 checkpoint of ViT-B-32; dataset CAT2000: 4 images of 3 categories; method smoothgrad")
+    one = step.SaliencyData(load_saliency("cat2000", tmp_path, image_size=32, seed=0, n_images=1), None, (), ())
+    assert ": 1 image of 1 category;" in step_page.data_sentences(vit, params, one)[0]
 
 
 def test_step_measures_and_draws_the_maps_from_the_cache(tmp_path, monkeypatch):

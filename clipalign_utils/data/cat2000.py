@@ -41,7 +41,8 @@ def read_fixlocs(path: Path) -> np.ndarray:
 
 
 def load_cat2000(root, *, image_size: int, n_images: int | None = None) -> SaliencySet:
-    """The first ``n_images`` stimuli in (category, name) order (all when None/0) with their ground truth."""
+    """``n_images`` stimuli spread over the categories (:func:`spread_over_categories`; all when None/0), in
+    (category, name) order, with their ground truth."""
     root = Path(root).expanduser().absolute()
     base = (release_folder(root, "trainSet") if root.is_dir() else None) or root
     stimuli_dir = base / "Stimuli"
@@ -51,13 +52,26 @@ def load_cat2000(root, *, image_size: int, n_images: int | None = None) -> Salie
                            f"trainSet/FIXATIONLOCS/<Category>/<nnn>.mat)")
     # pysaliency's loader drops every path through an "Output" folder; no CAT2000 category has that name
     categories = [folder for folder in subfolders(stimuli_dir) if folder.name != "Output"]
-    stimuli = [s for category in categories for s in image_files(category)]
+    stimuli = spread_over_categories([image_files(category) for category in categories], n_images)
     if not stimuli:
         raise DatasetError(f"{stimuli_dir} holds no images in category folders")
-    stimuli = first_stimuli(stimuli, n_images)
     return paired_file_set(
         stimuli_dir, stimuli, [f"{s.parent.name}/{s.stem}" for s in stimuli],
         lambda stimulus: (base / "FIXATIONMAPS" / stimulus.parent.name / stimulus.name,
                           base / "FIXATIONLOCS" / stimulus.parent.name / f"{stimulus.stem}.mat"),
         read_fixlocs, fixations_kind="fixation locations", fixations_in="fixLocs in ", dataset="cat2000",
         image_size=image_size, ground_truth=GROUND_TRUTH)
+
+
+def spread_over_categories(per_category: list[list[Path]], n_images: int | None) -> list[Path]:
+    """``n_images`` of the stimuli (``per_category``: each category's, in name order), the first of each category
+    in turn, then the second of each, and so on, kept in (category, name) order; every stimulus when None or 0.
+    The release's first stimuli would all be of its first category (Action holds 100): a subset of 24 is then
+    one or two images of every category, as the full set mixes them."""
+    stimuli = [s for files in per_category for s in files]
+    first_stimuli(stimuli, n_images)  # (refuses a negative count)
+    if not n_images or int(n_images) >= len(stimuli):
+        return stimuli
+    rank = {s: k for files in per_category for k, s in enumerate(files)}
+    kept = set(sorted(stimuli, key=rank.__getitem__)[:int(n_images)])  # a stable sort: categories in order
+    return [s for s in stimuli if s in kept]

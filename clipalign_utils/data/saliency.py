@@ -153,9 +153,10 @@ def load_saliency(dataset: str, root: str | Path | None, *, image_size: int | No
     - ``embedded``: ``n_images`` world images at ``image_size`` px (the world's size, 32 by default),
       world settings ``texture_correlation``, ``texture_scale`` and ``object_placement``, ground truth
       drawn with ``seed``.
-    - ``mit1003`` / ``cat2000``: read from ``root`` (official layout); the first ``n_images`` stimuli in
-      natural name order, as pysaliency lists them (``None`` or 0 = all), shown to the model at
-      ``image_size`` (default 224).
+    - ``mit1003`` / ``cat2000``: read from ``root`` (official layout); ``n_images`` stimuli (``None`` or 0 = all)
+      in natural name order, as pysaliency lists them, shown to the model at ``image_size`` (default 224):
+      MIT1003's first, CAT2000's spread over its 20 categories (each one's first stimulus, then each one's
+      second, …).
 
     A registered loader is called with these keywords (root, image_size, seed, n_images,
     texture_correlation, texture_scale, object_placement).

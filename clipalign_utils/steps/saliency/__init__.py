@@ -35,7 +35,7 @@ STEP = register(Step(
         **dataset_parameters("saliency"),
         "saliency_method": "smoothgrad",
         # Sized for the default run's budget (10 checkpoints; SmoothGrad is most of the step's cost).
-        "saliency_n_images": 24,  # embedded: images in the set; real datasets: the first n stimuli (0 = all)
+        "saliency_n_images": 24,  # embedded: images in the set; real sets: n stimuli (0 = all; CAT2000's spread)
         "saliency_samples": 2,  # SmoothGrad noisy copies per image
         "saliency_noise": 0.15,  # SmoothGrad noise, a fraction of the input range
         "saliency_cue_per_pair": 1,  # cue-conflict images per (shape, texture) pair for the contour/interior share

@@ -49,8 +49,11 @@ def data_sentences(run: Run, params: dict, data: SaliencyData) -> list[str]:
                 if method == "smoothgrad" else
                 f" (the class token's attention, class-agnostic, on {_grid_phrase(run)})" if method == "rollout"
                 else "")
+    # CAT2000's stimuli are named <Category>/<nnn>: how many categories a subset spans
+    categories = {name.split("/")[0] for name in data.scored.names if "/" in name}
+    spans = f" of {len(categories)} {'category' if len(categories) == 1 else 'categories'}" if categories else ""
     return [f"{counted(len(run.checkpoints), 'checkpoint')} of {run.model_name}; {dataset_phrase(data.scored.name)}: "
-            f"{len(data.scored)} images; method {method}{settings}",
+            f"{counted(len(data.scored), 'image')}{spans}; method {method}{settings}",
             f"ground truth: {data.scored.ground_truth}"]
 
 
