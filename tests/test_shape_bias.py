@@ -74,7 +74,8 @@ def test_geirhos_through_load_cue_conflict(tmp_path):
                                             "cat10", "airplane11", "bear12"]
     from clipalign_utils.steps.shape import analysis as shape_step, page as shape_page
 
-    assert shape_page.data_sentences(fake_run(tmp_path, epochs=(0,), model="toy"), shape_step.ShapeData(cue, ("a {}.",))) == [
+    one_checkpoint = fake_run(tmp_path, epochs=(0,), model="toy")
+    assert shape_page.data_sentences(one_checkpoint, shape_step.ShapeData(cue, ("a {}.",))) == [
         "1 checkpoint of toy; dataset Geirhos cue-conflict: 9 images, 6 with conflicting cues, 16 classes, "
         "1 prompt template",
         "the images reuse 9 objects and 9 texture images: the shape bias' interval resamples those, not the images "

@@ -360,7 +360,8 @@ def _submit_and_wait(out: Path, jobs: list, launcher: Launcher, executor, to_sub
     if failed:
         from .pipeline import StepFailed
 
-        raise StepFailed(f"{len(failed)} of {counted(len(jobs), 'job')} failed ({', '.join(job.key for job, _, _ in failed)}; "
+        failed_keys = ", ".join(job.key for job, _, _ in failed)
+        raise StepFailed(f"{len(failed)} of {counted(len(jobs), 'job')} failed ({failed_keys}; "
                          f"logs named above); run the same command again to resubmit only them")
     return True
 

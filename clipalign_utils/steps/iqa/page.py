@@ -43,7 +43,8 @@ def describe_data(run: Run, data: IQAData, params: dict) -> list[str]:
     distance and how images meet the model's input (and a note when they are shrunk a lot)."""
     pairs = data.pairs
     size = run_input_size(run)  # (a streamed run, or open_clip_train's without force_image_size: its model's own)
-    line = (f"{counted(len(run.checkpoints), 'checkpoint')} of {run.model_name}{f' ({size} px input)' if size else ''}; "
+    input_size = f" ({size} px input)" if size else ""
+    line = (f"{counted(len(run.checkpoints), 'checkpoint')} of {run.model_name}{input_size}; "
             f"{dataset_phrase(data.name)}{_native_size(data)}: "
             f"{len(data)} distorted images of {len(data.references) // data.patches_per_image} references"
             f"{_embedded_references(data)}, "

@@ -73,7 +73,8 @@ def baseline_sentence(table: pd.DataFrame, metric: str = HEADLINE) -> str:
              for name, r in base.items()]
     counts = []
     if "centre_bias" in base:
-        counts.append(f"{int((models['value'] > base['centre_bias']['value_hi']).sum())} of {counted(len(models), 'checkpoint')} "
+        above = int((models["value"] > base["centre_bias"]["value_hi"]).sum())
+        counts.append(f"{above} of {counted(len(models), 'checkpoint')} "
                       f"above the centre bias's interval")
     if "object_silhouette" in base:
         counts.append(f"{int((models['value'] >= base['object_silhouette']['value_lo']).sum())} reach the object "
