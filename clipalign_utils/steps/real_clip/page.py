@@ -36,9 +36,9 @@ def source_sentences(run_dir: str | Path) -> list[str]:
     lines = [f"{counted(len(epochs), 'checkpoint')} of {manifest['model']} from `{manifest['source']}`"
              + (f"; an epoch is {per_epoch / 1e9:.3g} B samples" if per_epoch else "")]
     if not per_epoch:  # plots.common draws the samples-seen axis from samples_per_epoch alone
-        counted = any(c.get("samples_seen") is not None for c in manifest["checkpoints"])
+        has_samples_seen = any(c.get("samples_seen") is not None for c in manifest["checkpoints"])
         lines.append("This source does not say how many samples an epoch is: the figures' axes show epochs only"
-                     + ("." if counted else ", and the table has no samples_seen column."))
+                     + ("." if has_samples_seen else ", and the table has no samples_seen column."))
     lines.append(f"In the peak claims, {early_rule(epochs)}.")
     return lines
 
