@@ -364,6 +364,11 @@ def test_with_every_checkpoint_at_chance_the_per_class_figure_shows_the_ends_and
         "every checkpoint is at chance on the cue-conflict images: the figure shows the first and the last (epoch 0 "
         "and 4), no texture phase, and their classes' shape biases describe guessing")
     assert [line.split(":")[0] for line in fraction_sentences(tables["shape_bias"])] == ["epoch 0", "epoch 4"]
+    one = {name: table[table["checkpoint"] == "epoch_4"] for name, table in tables.items()  # a run of one
+           if table is not None}
+    assert per_class_sentences(one)[0] == (
+        "every checkpoint is at chance on the cue-conflict images: the figure shows the one checkpoint (epoch 4), "
+        "no texture phase, and its classes' shape biases describe guessing")
 
 
 def _predictions_table(embedded, last_wrong: int):

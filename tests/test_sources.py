@@ -1099,6 +1099,13 @@ def test_the_cost_says_which_prompts_it_measured_and_the_command_gives_them():
         assert "-p device=cuda -p prompt_templates=single\n```" in placeholder.text()
 
 
+def test_page_10_names_the_early_window_on_the_sources_checkpoints():
+    from clipalign_utils.steps.real_clip.cost import early_rule
+
+    assert early_rule([3, 0.25, 1, 0.5, 2]).endswith("here epochs 0.25–1 of 0.25–3")  # 0 < epoch <= 3 / 3
+    assert early_rule([2]).endswith("here none of the one checkpoint, epoch 2")  # (said "none of 2–2")
+
+
 def test_page_10_says_when_its_source_gives_no_samples_seen_axis(tmp_path):
     """A review: page 10 promised "samples seen on top" for a folder source, whose figures (no samples_per_epoch)
     draw no such axis and whose table drops the column, silently."""

@@ -93,6 +93,11 @@ def test_a_peak_claim_on_two_checkpoints_is_not_judged():
     row = tradeoff.peak_claim(df, *SIMILARITY)
     assert row["verdict"] == tradeoff.INCONCLUSIVE
     assert row["statistic"] == "checkpoints with a finite 2AFC score" and row["value"] == 2
+    from clipalign_utils.steps.tradeoff.page import verdict_sentences
+
+    assert verdict_sentences(pd.DataFrame([row])) == [  # a count, and why it settles nothing
+        "- mid-level similarity peaks early then declines: **inconclusive** (checkpoints with a finite 2AFC score = 2)"
+        " — a peak inside the run needs at least 3 checkpoints"]
 
 
 # A hump both measures share, and a zig-zag of amplitude 4 they take in opposite directions: their levels

@@ -117,6 +117,6 @@ def early_rule(epochs) -> str:
     epochs = np.asarray(sorted(epochs), dtype=float)
     early = epochs[early_window(epochs)]
     shown = f"epochs {early[0]:g}–{early[-1]:g}" if len(early) > 1 else (f"epoch {early[0]:g}" if len(early) else "none")
+    span = f"{epochs[0]:g}–{epochs[-1]:g}" if len(epochs) > 1 else f"the one checkpoint, epoch {epochs[0]:g}"
     return (f"\"early\" is every checkpoint after epoch 0 up to {EARLY_FRACTION:.3g} of the last epoch, defined "
-            f"from the checkpoints the source has (no untrained one is needed): here {shown} of "
-            f"{epochs[0]:g}–{epochs[-1]:g}")
+            f"from the checkpoints the source has (no untrained one is needed): here {shown} of {span}")

@@ -167,9 +167,12 @@ def per_class_sentences(tables: dict[str, pd.DataFrame]) -> list[str]:
     first, last = _early_and_last(tables["shape_bias"])
     per_class = tables["shape_bias_per_class"]
     if every_at_chance(tables["shape_bias"]):
-        return [f"every checkpoint is at chance on the cue-conflict images: the figure shows the first and the last "
-                f"(epoch {first['epoch']:g} and {last['epoch']:g}), no texture phase, and their classes' shape "
-                "biases describe guessing"] + _empty_rows(per_class, [first, last])
+        shown = (f"the one checkpoint (epoch {last['epoch']:g}), no texture phase, and its classes'"
+                 if first["checkpoint"] == last["checkpoint"] else
+                 f"the first and the last (epoch {first['epoch']:g} and {last['epoch']:g}), no texture phase, and "
+                 "their classes'")
+        return [f"every checkpoint is at chance on the cue-conflict images: the figure shows {shown} shape biases "
+                "describe guessing"] + _empty_rows(per_class, [first, last])
     final_classes = per_class[per_class["checkpoint"] == last["checkpoint"]]
     label = _end_label(tables["shape_bias"], last, "last")
     if label != "last checkpoint":

@@ -94,9 +94,13 @@ def verdict_sentences(verdicts: pd.DataFrame) -> list[str]:
         where = f"{row['scale']}: " if several_scales else ""
         interval = f" [{row['ci_lo']:.3f}, {row['ci_hi']:.3f}]" if pd.notna(row["ci_lo"]) else ""
         p_text = f", p = {row['p_value']:.3g}" if pd.notna(row["p_value"]) else ""
+        counts = str(row["statistic"]).startswith("checkpoints with")  # a peak claim's run too short to test
+        value = f"{row['value']:.0f}" if counts and pd.notna(row["value"]) else f"{row['value']:.3f}"
         line = (f"- {where}{row['claim']}: **{row['verdict']}** "
-                + (f"({row['statistic']} = {row['value']:.3f}{interval}{p_text})" if pd.notna(row["value"])
+                + (f"({row['statistic']} = {value}{interval}{p_text})" if pd.notna(row["value"])
                    else f"({row['statistic']} undefined: {row['detail']})"))
+        if counts:
+            line += f" — {row['detail']}"
         if (row["verdict"] == tradeoff.INCONCLUSIVE and pd.notna(row["ci_lo"])
                 and (row["ci_lo"] > 0 or row["ci_hi"] < 0)):
             # an interval clear of 0 beside "inconclusive": the reason is the detail's last clause
