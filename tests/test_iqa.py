@@ -238,6 +238,11 @@ def test_peak_sentences_on_a_hand_made_table():
     assert lines[1] == "SRCC peaks at epoch 2: 0.500 [0.400, 0.600]"
     assert lines[3:] == ["drop from peak to final: 0.000; the peak is at an end of training",
                          "the final checkpoint's interval includes the peak value"]
+    # one checkpoint (a single public model streamed): no peak, drop or end to name
+    one = _tables()
+    one = {"iqa": one["iqa"][one["iqa"]["epoch"] == 2], "iqa_pairs": one["iqa_pairs"][one["iqa_pairs"]["epoch"] == 2]}
+    assert iqa_page.peak_sentences(one) == [
+        "one checkpoint (epoch 2): SRCC 0.400 [0.300, 0.550]; a peak and a decline need several checkpoints of the run"]
 
 
 def test_sentences_over_one_reference_say_no_interval_and_no_verdict():

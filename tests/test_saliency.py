@@ -734,6 +734,10 @@ def test_an_sauc_curve_at_chance_at_every_checkpoint_has_no_peak_to_read():
         "it): there is no peak to read")
     table["metric"] = "nss"  # no chance level declared for it: nothing said
     assert "chance" not in step_page.curve_sentence(table, "nss")
+    one = table.iloc[[2]].assign(metric="sauc")  # one checkpoint: no best or last to name
+    assert step_page.curve_sentence(one, "sauc") == (
+        "sAUC: 0.544 [0.444, 0.644] at the one checkpoint (epoch 2); sAUC is not distinguishable from chance (0.5) "
+        "at any checkpoint (every checkpoint's interval contains it): there is no peak to read")
 
 
 def test_early_peak_sentences_read_the_paired_test():

@@ -717,6 +717,11 @@ def test_curve_sentences_by_hand():
         "the last checkpoint lies below chance, by 25% of the gap from chance to the ceiling")  # 0.1 / 0.4
     split = _judged([(0, 1)] * 5)  # p = ½ everywhere: the ceiling is chance
     assert step_page.curve_sentences(split, tables)[-1] == "the judges are split on every triplet: the ceiling is chance"
+    one = _two_afc(scores=(0.65,))  # one checkpoint: no peak to name
+    assert step_page.curve_sentences(_judged(CLEAR), one) == [
+        "one checkpoint (epoch 0): 2AFC score 0.650 [0.600, 0.700]; chance 0.5, ceiling 0.900; a peak and a decline "
+        "need several checkpoints of the run",
+        "the last checkpoint closes 38% of the gap from chance to the ceiling"]
 
 
 def test_early_peak_sentences_read_the_paired_test(tmp_path):
@@ -768,6 +773,7 @@ def test_iqa_sentences_by_hand(tmp_path):
         "the 2AFC score peaks at epoch 2 (0.700) and ends 0.000 below it: different checkpoints")
     assert step_page.iqa_sentences(run, {"distance": "normalized_euclidean"}, tables) == [
         "iqa.csv holds no normalized_euclidean rows: run the iqa step with this distance to compare"]
+    assert step_page.iqa_sentences(run, {"distance": "cosine"}, _two_afc((0.6,))) == []  # one checkpoint: no peaks
 
 
 def test_example_checkpoints_and_sentences_by_hand():

@@ -162,6 +162,10 @@ def peak_sentences(tables: dict[str, pd.DataFrame]) -> list[str]:
     n_references = tables["iqa_pairs"]["reference"].nunique()  # what the intervals resample
     # (one reference: no intervals to read)
     reverse = (reversed_sentence(rows) or no_peak_said(rows)) if n_references >= 2 else ""
+    if len(rows) == 1:  # one checkpoint: no curve, so no peak, drop or end to name
+        return [f"one checkpoint (epoch {rows['epoch'].iloc[0]:g}): SRCC {rows['srcc'].iloc[0]:.3f} "
+                f"{_interval(final, n_references)}" + (f"; {reverse}" if reverse else "")
+                + "; a peak and a decline need several checkpoints of the run"]
     where = ("inside training (neither the first nor the last checkpoint)" if peak["peak_is_interior"]
              else "at an end of training")
     lines = [f"SRCC at the first checkpoint (epoch {rows['epoch'].iloc[0]:g}): {rows['srcc'].iloc[0]:.3f}",

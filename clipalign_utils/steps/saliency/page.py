@@ -119,9 +119,12 @@ def curve_sentence(table: pd.DataFrame, metric: str) -> str:
     base = table[(table["metric"] == metric) & (table["checkpoint"] == BASELINES[0])]
     base_text = (f"; centre bias {base['value'].iloc[0]:.3f} [{base['value_lo'].iloc[0]:.3f}, "
                  f"{base['value_hi'].iloc[0]:.3f}]" if len(base) else "")
+    no_peak = _no_peak(rows, metric)
+    if len(rows) == 1:  # one checkpoint: no curve, so no best or last to name
+        return (f"{_name(metric)}: {last['value']:.3f} [{last['value_lo']:.3f}, {last['value_hi']:.3f}] at the one "
+                f"checkpoint (epoch {last['epoch']:g}){base_text}" + (f"; {no_peak}" if no_peak else ""))
     where = "inside the run" if peak["peak_is_interior"] else ("at the last checkpoint"
                                                               if best["epoch"] == last["epoch"] else "at the start")
-    no_peak = _no_peak(rows, metric)
     return (f"{_name(metric)}: {first['value']:.3f} at epoch {first['epoch']:g}, best {best['value']:.3f} "
             f"[{best['value_lo']:.3f}, {best['value_hi']:.3f}] at epoch {best['epoch']:g} ({where}), "
             f"{last['value']:.3f} [{last['value_lo']:.3f}, {last['value_hi']:.3f}] at the last checkpoint "

@@ -85,10 +85,16 @@ def curve_sentences(data: TwoAFCData, tables: dict[str, pd.DataFrame]) -> list[s
     and the ceiling, and the share of the gap from chance to the ceiling the last checkpoint closes."""
     scores, top, chance = overall(tables), ceiling(data), CHANCE
     peak, final = peak_summary(scores["epoch"], scores["score"]), scores.iloc[-1]
-    lines = [f"2AFC score at the first checkpoint (epoch {scores['epoch'].iloc[0]:g}): {scores['score'].iloc[0]:.3f}",
-             f"peak at epoch {peak['peak_epoch']:g}: {peak['peak_value']:.3f}; last checkpoint (epoch "
-             f"{final['epoch']:g}): {final['score']:.3f} [{final['score_lo']:.3f}, {final['score_hi']:.3f}]; "
-             f"chance {chance:g}, ceiling {top:.3f}"]
+    if len(scores) == 1:  # one checkpoint: no curve, so no peak to name
+        lines = [f"one checkpoint (epoch {final['epoch']:g}): 2AFC score {final['score']:.3f} "
+                 f"[{final['score_lo']:.3f}, {final['score_hi']:.3f}]; chance {chance:g}, ceiling {top:.3f}; a peak "
+                 "and a decline need several checkpoints of the run"]
+    else:
+        lines = [f"2AFC score at the first checkpoint (epoch {scores['epoch'].iloc[0]:g}): "
+                 f"{scores['score'].iloc[0]:.3f}",
+                 f"peak at epoch {peak['peak_epoch']:g}: {peak['peak_value']:.3f}; last checkpoint (epoch "
+                 f"{final['epoch']:g}): {final['score']:.3f} [{final['score_lo']:.3f}, {final['score_hi']:.3f}]; "
+                 f"chance {chance:g}, ceiling {top:.3f}"]
     no_peak = _no_peak(scores)
     if no_peak:
         lines.append(no_peak)
@@ -138,6 +144,8 @@ def iqa_sentences(run: Run, params: dict, tables: dict[str, pd.DataFrame]) -> li
     if not len(iqa):
         return [f"iqa.csv holds no {params['distance']} rows: run the iqa step with this distance to compare"]
     scores = overall(tables)
+    if len(scores) == 1:
+        return []  # one checkpoint: no peaks to compare
     peak, iqa_peak = peak_summary(scores["epoch"], scores["score"]), peak_summary(iqa["epoch"], iqa["srcc"])
     reverse = reversed_sentence(iqa)
     return [f"IQA SRCC peaks at epoch {iqa_peak['peak_epoch']:g} ({iqa_peak['peak_value']:.3f}) and ends "

@@ -45,6 +45,13 @@ def peak_sentences(means: pd.DataFrame) -> list[str]:
             if reading == "at chance":  # every interval contains chance: the highest value is noise, no peak
                 lines.append(f"{_prefix(means, scale)}{no_peak_sentence(what, chance)}.")
                 continue
+            below = (f" {_sentence(below_chance_sentence(what, chance, summary.below_chance))}." if reading == "below"
+                     else "")
+            if len(measured) == 1:  # one checkpoint: nothing to peak
+                only = measured.iloc[0]
+                lines.append(f"{_prefix(means, scale)}{what} at the one checkpoint (epoch {only['epoch']:g}): "
+                             f"{only[column]:.3f}; a peak needs several checkpoints.{below}")
+                continue
             peak = tradeoff.rises_then_falls(curve["epoch"], curve[column], curve[f"{column}_lo"],
                                              curve[f"{column}_hi"])
             # (an interval of nan: a bootstrap over one item, or one seed's t interval, gave none to compare)
@@ -55,9 +62,7 @@ def peak_sentences(means: pd.DataFrame) -> list[str]:
                 f"{_prefix(means, scale)}{what} peaks at epoch {peak['peak_epoch']:g} with "
                 f"{peak['peak_value']:.3f}; the last checkpoint (epoch {peak['final_epoch']:g}) has "
                 f"{peak['final_value']:.3f}. The peak **{'lies' if peak['peak_is_interior'] else 'does not lie'}** "
-                f"strictly inside the run, and {compared}."
-                + (f" {_sentence(below_chance_sentence(what, chance, summary.below_chance))}." if reading == "below"
-                   else ""))
+                f"strictly inside the run, and {compared}.{below}")
     return lines
 
 
