@@ -298,6 +298,10 @@ def test_distortion_sentences_name_the_worst_and_best_type_at_peak_and_final():
     tables["iqa"] = iqa[(iqa["checkpoint"] != "epoch_2") | (iqa["distortion"] == "all")]  # no per-type rows
     assert iqa_page.distortion_sentences(tables) == [
         "peak checkpoint (epoch 1): worst aligned b (-0.200), best a (0.900)"]
+    one = _tables()
+    one = {"iqa": one["iqa"][one["iqa"]["epoch"] == 2], "iqa_pairs": one["iqa_pairs"][one["iqa_pairs"]["epoch"] == 2]}
+    assert iqa_page.distortion_sentences(one) == [  # a run of one checkpoint: said once
+        "the one checkpoint (epoch 2): worst aligned a (0.500), best b (0.700)"]
 
 
 @pytest.mark.parametrize("lo, hi, peak_epoch, verdict", [
@@ -368,6 +372,9 @@ def test_family_sentences_and_figure_split_seen_from_unseen(tmp_path):
     assert elsewhere[0] == "families seen in training: unknown (a run trained elsewhere)"
     # nor which are unseen: an audit read "unseen families: peak 0.500 …" below it (the figure draws no such curve)
     assert elsewhere[1:] == lines[2:] and not any("seen families" in line for line in elsewhere[1:])
+    one = {name: table[table["epoch"] == 2] for name, table in _tables(tmp_path / "elsewhere").items()}
+    assert iqa_page.family_sentences(one, _run(tmp_path / "elsewhere"))[1:] == [  # one checkpoint: no peak or drop
+        "all families: 0.600 at epoch 2", "all pairs (overall): 0.400 at epoch 2"]
 
 
 def test_a_streamed_runs_input_size_and_an_upscale_are_said_as_they_are(tmp_path):

@@ -195,7 +195,11 @@ def distortion_sentences(tables: dict[str, pd.DataFrame]) -> list[str]:
     iqa = tables["iqa"]
     per_type = iqa[iqa["distortion"] != "all"]
     lines = []
-    for row, label in zip(_peak_and_final(tables), ("peak", "final")):
+    at_peak, final = _peak_and_final(tables)
+    # the peak and the final checkpoint coincide on a run of one checkpoint: said once
+    shown = (zip((final,), ("the one",)) if overall(tables)["checkpoint"].nunique() == 1
+             else zip((at_peak, final), ("peak", "final")))
+    for row, label in shown:
         here = per_type[per_type["checkpoint"] == row["checkpoint"]]
         if here.empty:  # no per-type rows: nothing to rank
             continue
@@ -235,7 +239,9 @@ def family_sentences(tables: dict[str, pd.DataFrame], run: Run) -> list[str]:
         if not seen_known and column in SPLIT_BY_TRAINING:  # its split assumed no family seen: not said, as the figure
             continue
         curve = tables["iqa_families"].dropna(subset=[column])
-        if len(curve):
+        if len(curve) == 1:  # one checkpoint: no peak or drop
+            lines.append(f"{label}: {curve[column].iloc[0]:.3f} at epoch {curve['epoch'].iloc[0]:g}")
+        elif len(curve):
             top = peak_summary(curve["epoch"], curve[column])
             lines.append(f"{label}: peak {top['peak_value']:.3f} at epoch {top['peak_epoch']:g}, final "
                          f"{top['final_value']:.3f} at epoch {top['final_epoch']:g} "
