@@ -18,6 +18,10 @@ def show(rich, plain: str) -> None:
         print(plain, flush=True)
 
 
+# What a page says of a run of one checkpoint (a single public model streamed) where it would read a curve.
+ONE_CHECKPOINT = "a peak and a decline need several checkpoints of the run"
+
+
 def counted(n: int, noun: str) -> str:
     """"1 run", "3 runs": ``n`` and ``noun``, plural unless n is 1."""
     return f"{n} {plural(n, noun)}"

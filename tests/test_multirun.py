@@ -446,7 +446,8 @@ def test_peak_and_plane_sentences_read_the_seed_means_and_the_selection():
     assert [line.split(" peaks")[0] for line in peak_sentences(two)] == ["tiny: IQA alignment (SRCC)",
                                                                           "small: IQA alignment (SRCC)"]
     assert peak_sentences(means.iloc[[3]]) == [  # one checkpoint (a single model streamed): nothing to peak
-        "IQA alignment (SRCC) at the one checkpoint (epoch 3): 0.300; a peak needs several checkpoints."]
+        "IQA alignment (SRCC) at the one checkpoint (epoch 3): 0.300; a peak and a decline need several checkpoints "
+        "of the run."]
     plane = pd.DataFrame({"scale": "tiny", "checkpoint": ["epoch_0", "epoch_1", "epoch_2"], "epoch": [0.0, 1.0, 2.0],
                           "on_pareto_front": [True, True, False], "selected": [False, True, False]})
     assert plane_sentences(plane, {"alignment_weight": 0.5}) == [

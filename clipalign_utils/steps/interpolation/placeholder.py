@@ -63,7 +63,8 @@ def world_section(world: dict, folder: Path | None = None) -> list[str]:
     first = runs.iloc[0]
     lines = [f"## {world['title']}", "", world.get("description", ""), "",
              f"{counted(len(tables), 'run')}: " + "; ".join(f"`{label}` from `{t['from_checkpoint'].iloc[0]}` to "
-                                                 f"`{t['to_checkpoint'].iloc[0]}`" for label, t in tables.items())
+                                                              f"`{t['to_checkpoint'].iloc[0]}`"
+                                                              for label, t in tables.items())
              + f". BatchNorm statistics: {first['bn_statistics']}.", "",
              "```", *world["commands"], "```", "",
              "| α | IQA SRCC | normalized noise drop | shape bias | alignment margin | robustness margin |",

@@ -13,8 +13,8 @@ from ...metrics.iqa import EARLY_FRACTION, peak_summary
 from ...plots.families import family_curves
 from ...plots.iqa import alignment_curve, distance_quality_scatter, iqa_examples
 from ... import registry
-from ...prose import (below_chance_sentence, best_layer_sentences, chance_reading, counted, early_peak_test_sentences,
-                      fixed, no_peak_where_at_chance)
+from ...prose import (ONE_CHECKPOINT, below_chance_sentence, best_layer_sentences, chance_reading, counted,
+                      early_peak_test_sentences, fixed, no_peak_where_at_chance)
 
 from .analysis import FAMILY_CURVES, SPLIT_BY_TRAINING, overall, seen_families
 
@@ -165,7 +165,7 @@ def peak_sentences(tables: dict[str, pd.DataFrame]) -> list[str]:
     if len(rows) == 1:  # one checkpoint: no curve, so no peak, drop or end to name
         return [f"one checkpoint (epoch {rows['epoch'].iloc[0]:g}): SRCC {rows['srcc'].iloc[0]:.3f} "
                 f"{_interval(final, n_references)}" + (f"; {reverse}" if reverse else "")
-                + "; a peak and a decline need several checkpoints of the run"]
+                + f"; {ONE_CHECKPOINT}"]
     where = ("inside training (neither the first nor the last checkpoint)" if peak["peak_is_interior"]
              else "at an end of training")
     lines = [f"SRCC at the first checkpoint (epoch {rows['epoch'].iloc[0]:g}): {rows['srcc'].iloc[0]:.3f}",

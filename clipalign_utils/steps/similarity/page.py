@@ -12,8 +12,8 @@ from ...metrics.peak import EARLY_FRACTION
 from ...metrics.two_afc import panel_agreement
 from ...plots.iqa import layer_heatmap
 from ...plots.two_afc import score_curve, triplet_examples
-from ...prose import (best_layer_sentences, chance_reading, counted, early_peak_test_sentences, fixed,
-                      no_peak_where_at_chance)
+from ...prose import (ONE_CHECKPOINT, best_layer_sentences, chance_reading, counted, early_peak_test_sentences,
+                      fixed, no_peak_where_at_chance)
 from ..iqa.page import reversed_sentence
 from . import STEP
 
@@ -87,8 +87,8 @@ def curve_sentences(data: TwoAFCData, tables: dict[str, pd.DataFrame]) -> list[s
     peak, final = peak_summary(scores["epoch"], scores["score"]), scores.iloc[-1]
     if len(scores) == 1:  # one checkpoint: no curve, so no peak to name
         lines = [f"one checkpoint (epoch {final['epoch']:g}): 2AFC score {final['score']:.3f} "
-                 f"[{final['score_lo']:.3f}, {final['score_hi']:.3f}]; chance {chance:g}, ceiling {top:.3f}; a peak "
-                 "and a decline need several checkpoints of the run"]
+                 f"[{final['score_lo']:.3f}, {final['score_hi']:.3f}]; chance {chance:g}, ceiling {top:.3f}; "
+                 f"{ONE_CHECKPOINT}"]
     else:
         lines = [f"2AFC score at the first checkpoint (epoch {scores['epoch'].iloc[0]:g}): "
                  f"{scores['score'].iloc[0]:.3f}",

@@ -7,7 +7,7 @@ import pandas as pd
 
 from ... import registry, results
 from ...metrics import tradeoff
-from ...prose import below_chance_sentence, chance_reading, no_peak_sentence
+from ...prose import ONE_CHECKPOINT, below_chance_sentence, chance_reading, no_peak_sentence
 from ...plots.tradeoff import alignment_robustness_plane, relation_panels, summary_figure
 from .analysis import peaked
 
@@ -50,7 +50,7 @@ def peak_sentences(means: pd.DataFrame) -> list[str]:
             if len(measured) == 1:  # one checkpoint: nothing to peak
                 only = measured.iloc[0]
                 lines.append(f"{_prefix(means, scale)}{what} at the one checkpoint (epoch {only['epoch']:g}): "
-                             f"{only[column]:.3f}; a peak needs several checkpoints.{below}")
+                             f"{only[column]:.3f}; {ONE_CHECKPOINT}.{below}")
                 continue
             peak = tradeoff.rises_then_falls(curve["epoch"], curve[column], curve[f"{column}_lo"],
                                              curve[f"{column}_hi"])
