@@ -7,7 +7,7 @@ import pandas as pd
 import pytest
 from scipy import stats
 
-from clipalign_utils.metrics import mechanism as m
+from clipalign_utils.metrics import mechanism as m, tradeoff
 from clipalign_utils.steps.quality_experiment import analysis as experiment, page as experiment_page
 
 EPOCHS = np.array([0.0, 0.25, 0.5, 1.0, 2.0, 3.0, 6.0])  # early window: 0 < epoch ≤ 2
@@ -30,9 +30,10 @@ def test_welch_difference_by_hand():
 
 
 def test_outcomes_follow_the_interval():
-    assert m.above_zero(0.1, 0.3) == "reproduced" and m.above_zero(-0.3, -0.1) == "not reproduced"
-    assert m.above_zero(-0.1, 0.1) == "inconclusive" and m.above_zero(float("nan"), float("nan")) == "inconclusive"
-    assert m.below_zero(-0.3, -0.1) == "reproduced" and m.below_zero(0.1, 0.3) == "not reproduced"
+    assert tradeoff.above_zero(0.1, 0.3) == "reproduced" and tradeoff.above_zero(-0.3, -0.1) == "not reproduced"
+    assert tradeoff.above_zero(-0.1, 0.1) == "inconclusive"
+    assert tradeoff.above_zero(float("nan"), float("nan")) == "inconclusive"
+    assert tradeoff.below_zero(-0.3, -0.1) == "reproduced" and tradeoff.below_zero(0.1, 0.3) == "not reproduced"
 
 
 def _table():
@@ -318,13 +319,13 @@ def test_held_out_declines_choose_each_seeds_early_checkpoint_on_the_other_seeds
     mean = m.over_seeds(declines).set_index("setting").loc["s", "mean"]
     assert mean == pytest.approx(0.5 / 3)  # the seeds' own maxima would average 0.6 / 3
     # the predictions' statistic says which: the one-seed setting's is its own maximum
-    rows = pd.DataFrame(experiment._summary_rows("1c", experiment.HELD_OUT + ", overall SRCC", declines, m.above_zero))
+    rows = pd.DataFrame(experiment._summary_rows("1c", experiment.HELD_OUT + ", overall SRCC", declines,
+                                                 tradeoff.above_zero))
     assert rows["statistic"].tolist() == ["held-out early − final, overall SRCC", "max early − final, overall SRCC"]
 
 
 def test_above_zero_needs_the_interval_strictly_above_zero():
-    from clipalign_utils.metrics.mechanism import above_zero
-    from clipalign_utils.metrics.tradeoff import INCONCLUSIVE
+    from clipalign_utils.metrics.tradeoff import INCONCLUSIVE, above_zero
 
     assert above_zero(0.0, 1.0) == INCONCLUSIVE
 
@@ -406,7 +407,8 @@ T1 = 12.706204736174707  # Student t(0.975) on 1 degree of freedom
 
 def test_a_setting_of_two_seeds_is_read_held_out_one_seed_on_its_own_maximum():
     declines = pd.DataFrame({"setting": ["two", "two", "one"], "seed": [0, 1, 0], "value": [0.1, 0.3, 0.2]})
-    rows = pd.DataFrame(experiment._summary_rows("1c", experiment.HELD_OUT + ", overall SRCC", declines, m.above_zero))
+    rows = pd.DataFrame(experiment._summary_rows("1c", experiment.HELD_OUT + ", overall SRCC", declines,
+                                                 tradeoff.above_zero))
     assert rows["statistic"].tolist() == ["held-out early − final, overall SRCC", "max early − final, overall SRCC"]
     # two seeds: 0.2 ± t(1) · 0.1414… / √2 = 0.2 ± t(1) · 0.1 (holds 0); one seed: no interval
     assert rows["mean"].tolist() == pytest.approx([0.2, 0.2])
@@ -550,8 +552,6 @@ def _clean_at_chance_after(epoch: float) -> tuple[pd.DataFrame, pd.DataFrame]:
 def test_the_tables_mark_a_noise_drop_trend_without_a_value_at_chance():
     """A model at chance on the noise set's clean images has no drop: a trend over too few drops is undefined, and
     the verdicts' and the predictions' tables say why in its cell rather than leave NaN."""
-    from clipalign_utils.metrics import tradeoff
-
     table, settings = _clean_at_chance_after(0.5)  # most seeds have a drop at epoch 0.5 alone
     verdicts = tradeoff.verdicts(table, n_perm=50, by="setting")
     shown = experiment_page.shown_verdicts(verdicts).set_index("claim")["value"]
@@ -577,7 +577,6 @@ def test_the_chapters_verdicts_and_predictions_judge_each_trend_over_seeds_alike
     """Page 9 showed "texture bias falls: reproduced" (a permutation test over the seed-mean curve's checkpoints)
     above the control prediction "inconclusive" for the same setting (the seeds' own ρ, [−1, 0.096]): one
     question, two answers. Over seeds both now rest on each seed's own ρ and its t interval over seeds."""
-    from clipalign_utils.metrics import tradeoff
     from clipalign_utils.registry import REPO_ROOT
 
     table, settings = experiment.load([REPO_ROOT / "book" / "recorded" / "09_quality_experiment" / "folder"])

@@ -14,8 +14,8 @@ import pandas as pd
 
 from clipalign_utils.metrics.iqa import early_window
 from clipalign_utils.metrics.stats import spearman
-from clipalign_utils.metrics.tradeoff import (INCONCLUSIVE, NOT_REPRODUCED, REPRODUCED, correlation_interval,
-                                               held_out_by_run, measured_rows, net_of_time, t_interval)
+from clipalign_utils.metrics.tradeoff import (correlation_interval, held_out_by_run, measured_rows, net_of_time,
+                                               t_interval)
 
 
 def early_decline(epochs, values) -> float:
@@ -107,17 +107,3 @@ def welch_difference(a: pd.DataFrame, b: pd.DataFrame, confidence: float = 0.95)
     dof = (vx + vy) ** 2 / (vx**2 / (x.size - 1) + vy**2 / (y.size - 1))
     half = float(stats.t.ppf(0.5 + confidence / 2, dof) * se)
     return diff, diff - half, diff + half
-
-
-def above_zero(lo: float, hi: float) -> str:
-    """reproduced when an interval lies above 0, not reproduced when below, else inconclusive."""
-    if np.isfinite(lo) and lo > 0:
-        return REPRODUCED
-    if np.isfinite(hi) and hi < 0:
-        return NOT_REPRODUCED
-    return INCONCLUSIVE
-
-
-def below_zero(lo: float, hi: float) -> str:
-    """reproduced when an interval lies below 0 (a fall), not reproduced when above, else inconclusive."""
-    return above_zero(-hi, -lo)

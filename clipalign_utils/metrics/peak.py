@@ -25,7 +25,7 @@ import numpy as np
 import pandas as pd
 
 from clipalign_utils.errors import ParameterError
-from clipalign_utils.metrics.stats import basic_interval, first_max, shares_groups
+from clipalign_utils.metrics.stats import basic_interval, first_max, shares_groups, times_drawn
 
 EARLY_FRACTION = 1 / 3
 
@@ -156,7 +156,7 @@ def _grouped_replicates(matrix: np.ndarray, labels: np.ndarray, n_boot: int, see
     _, group_of_item = np.unique(labels, return_inverse=True)
     n_groups = int(group_of_item.max()) + 1
     drawn = np.random.default_rng(seed).integers(0, n_groups, size=(n_boot, n_groups))
-    times = np.stack([np.bincount(row, minlength=n_groups) for row in drawn])[:, group_of_item]  # (n_boot, items)
+    times = times_drawn(drawn, n_groups)[:, group_of_item]  # (n_boot, items)
     defined = np.isfinite(matrix)
     return (np.where(defined, matrix, 0.0) @ times.T) / (defined.astype(float) @ times.T)
 

@@ -157,10 +157,15 @@ def crossed_weights(row_groups, column_groups, n_boot: int = 1000, seed: int = 0
         k = min(per_block, int(n_boot) - start)
         weights = np.ones((k, row_of.size))
         for of, n in ((row_of, n_rows), (column_of, n_columns)):
-            drawn = rng.integers(0, max(n, 1), size=(k, n)) + n * np.arange(k)[:, None]
-            counts = np.bincount(drawn.ravel(), minlength=k * n).reshape(k, n)
-            weights *= counts[:, of]
+            weights *= times_drawn(rng.integers(0, max(n, 1), size=(k, n)), n)[:, of]
         yield weights
+
+
+def times_drawn(drawn: np.ndarray, n_groups: int) -> np.ndarray:
+    """``(k, n_groups)``: how often each replicate (a row of ``drawn``, the group indices it drew) drew each group."""
+    k = drawn.shape[0]
+    flat = (drawn + n_groups * np.arange(k)[:, None]).ravel()  # replicate r's groups at r·n_groups onwards
+    return np.bincount(flat, minlength=k * n_groups).reshape(k, n_groups)
 
 
 def shares_groups(groups) -> bool:

@@ -312,6 +312,20 @@ def _why_no_trend(rows: pd.DataFrame, column: str, left_out: bool) -> str:
     return f"{column} is the same at all {n} checkpoints"
 
 
+def above_zero(lo: float, hi: float) -> str:
+    """reproduced when an interval lies above 0, not reproduced when below, else inconclusive."""
+    if np.isfinite(lo) and lo > 0:
+        return REPRODUCED
+    if np.isfinite(hi) and hi < 0:
+        return NOT_REPRODUCED
+    return INCONCLUSIVE
+
+
+def below_zero(lo: float, hi: float) -> str:
+    """reproduced when an interval lies below 0 (a fall), not reproduced when above, else inconclusive."""
+    return above_zero(-hi, -lo)
+
+
 def _over_seeds(n_defined: int, n_seeds: int) -> str:
     """How a statistic over seeds was taken, naming the seeds it is defined on where that is not all of them."""
     seeds = f"{n_defined} of {n_seeds}" if n_defined < n_seeds else f"{n_seeds}"
@@ -345,14 +359,11 @@ def seed_trend_claim(runs: dict, trend_of: registry.TrendClaim, confidence: floa
     if n < 2:
         return _verdict_row(claim, statistic, mean if n else NAN, NAN, INCONCLUSIVE,
                             f"{detail}: an interval over seeds needs 2 seeds with a trend{note}")
-    detail += f", mean {fixed(mean)} [{fixed(lo)}, {fixed(hi)}]"
-    below, above = hi < 0, lo > 0
-    if below or above:
-        verdict = REPRODUCED if below == (trend_of.direction == "falls") else NOT_REPRODUCED
-        return _verdict_row(claim, statistic, mean, NAN, verdict,
-                            f"{detail}: the interval is {'below' if below else 'above'} 0{note}", (lo, hi))
-    return _verdict_row(claim, statistic, mean, NAN, INCONCLUSIVE, f"{detail}; the interval includes 0{note}",
-                        (lo, hi))
+    verdict = (below_zero if trend_of.direction == "falls" else above_zero)(lo, hi)
+    where = ("; the interval includes 0" if verdict == INCONCLUSIVE
+             else f": the interval is {'below' if hi < 0 else 'above'} 0")
+    return _verdict_row(claim, statistic, mean, NAN, verdict,
+                        f"{detail}, mean {fixed(mean)} [{fixed(lo)}, {fixed(hi)}]{where}{note}", (lo, hi))
 
 
 def _why_no_partial(df: pd.DataFrame, x: str, y: str) -> str:

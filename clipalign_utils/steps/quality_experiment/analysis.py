@@ -18,7 +18,7 @@ from ...layout import PARTS, RunDir
 from ...metrics import mechanism as m
 from ...metrics.families import within_family_alignment
 from ...metrics import tradeoff
-from ...metrics.tradeoff import NOT_REPRODUCED, REPRODUCED
+from ...metrics.tradeoff import NOT_REPRODUCED, REPRODUCED, above_zero, below_zero
 from ..iqa.analysis import seen_families
 
 FAMILY_COLUMNS = ["within_family_srcc", "within_seen_srcc", "within_unseen_srcc"]
@@ -187,7 +187,7 @@ def predictions(table: pd.DataFrame, settings: pd.DataFrame) -> pd.DataFrame:
     seen = table[table["within_seen_srcc"].notna()]
     seen_decline = m.held_out_declines(seen, "within_seen_srcc")
     rows += _summary_rows("1a within-family alignment declines for seen families", HELD_OUT + ", seen families",
-                          seen_decline, m.above_zero)
+                          seen_decline, above_zero)
     clean = settings.loc[(settings["quality_variation"] == 0) & (settings["texture_correlation"] == 0.8), "setting"]
     clean_decline = (m.held_out_declines(table[table["setting"] == clean.iloc[0]], "within_family_srcc")
                      if len(clean) else None)
@@ -197,22 +197,22 @@ def predictions(table: pd.DataFrame, settings: pd.DataFrame) -> pd.DataFrame:
             unseen = m.held_out_declines(rows_of, "within_unseen_srcc")
             mean, lo, hi, n = m.paired_difference(decline, unseen)
             rows.append(_row("1b seen families decline more than unseen ones", setting,
-                             "seen − unseen decline (paired over seeds)", mean, lo, hi, n, m.above_zero(lo, hi)))
+                             "seen − unseen decline (paired over seeds)", mean, lo, hi, n, above_zero(lo, hi)))
         elif clean_decline is not None:
             mean, lo, hi = m.welch_difference(decline, clean_decline)
             rows.append(_row("1b seen families decline more than unseen ones", setting,
                              f"seen decline − within-family decline of '{clean.iloc[0]}' (Welch)", mean, lo, hi,
-                             decline["value"].notna().sum(), m.above_zero(lo, hi)))
+                             decline["value"].notna().sum(), above_zero(lo, hi)))
     rows += _summary_rows("1c the overall SRCC declines from its early peak", HELD_OUT + ", overall SRCC",
-                          m.held_out_declines(table, "iqa_srcc"), m.above_zero)
+                          m.held_out_declines(table, "iqa_srcc"), above_zero)
     rows += _summary_rows("2 the normalized noise drop falls", "spearman(epoch, noise drop) per seed",
-                          m.per_seed(table, m.epoch_trend, "noise_drop"), m.below_zero, correlation=True)
+                          m.per_seed(table, m.epoch_trend, "noise_drop"), below_zero, correlation=True)
     rows += _summary_rows("3 alignment and texture bias move together net of time",
                           "partial spearman(iqa_srcc, texture_bias | log t) per seed",
-                          m.per_seed(table, m.partial_relation, "iqa_srcc", "texture_bias"), m.above_zero,
+                          m.per_seed(table, m.partial_relation, "iqa_srcc", "texture_bias"), above_zero,
                           correlation=True)
     rows += _summary_rows("control: texture bias falls", "spearman(epoch, texture bias) per seed",
-                          m.per_seed(table, m.epoch_trend, "texture_bias"), m.below_zero, correlation=True)
+                          m.per_seed(table, m.epoch_trend, "texture_bias"), below_zero, correlation=True)
     seen, equal_cues = noise_is_seen(settings), equal_cue_settings(settings)
     for row in rows:
         row["as_predicted"] = as_predicted(row["prediction"], row["setting"], row["outcome"], seen, equal_cues)
