@@ -112,8 +112,10 @@ class PeakClaim:
 @dataclass(frozen=True)
 class TrendClaim:
     """The claim that ``column`` of the synthesis' table moves ``direction`` (``falls`` or ``rises``) over
-    training, judged by a permutation Spearman of epoch and value in one run, over several seeds by the t
-    interval of each seed's own (``metrics.tradeoff.seed_trend_claim``); a column the table lacks gives no row
+    training, judged in one run on the paired trend test its step writes (``metrics.trend``: Spearman ρ of epoch
+    and value with an interval resampling the evaluation items, the table :func:`trend_table`, one row per
+    claim's column, read into checkpoint_table as ``<column>_trend[_lo/_hi]``), over several seeds by the t
+    interval of each seed's own ρ (``metrics.tradeoff.seed_trend_claim``); a column the table lacks gives no row
     unless ``required``."""
 
     claim: str
@@ -421,6 +423,16 @@ def claims() -> list[tuple[Step, PeakClaim | TrendClaim]]:
 
 def peak_claims() -> list[tuple[Step, PeakClaim]]:
     return [(step, claim) for step, claim in claims() if isinstance(claim, PeakClaim)]
+
+
+def trend_claims() -> list[tuple[Step, TrendClaim]]:
+    return [(step, claim) for step, claim in claims() if isinstance(claim, TrendClaim)]
+
+
+def trend_table(step: Step) -> str:
+    """The table in which ``step`` writes its trend claims' paired tests (``metrics.trend``): one row per
+    claim's column (``measure``)."""
+    return f"{step.name}_trend"
 
 
 def seed_measures() -> dict[str, tuple[str | None, str | None]]:

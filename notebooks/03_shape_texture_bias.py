@@ -118,7 +118,10 @@ say(shape_page.reference_sentences())
 # %%
 # The texture phase is the lowest shape bias before the last checkpoint, both above chance; the shift
 # shows when it leans to texture, the last checkpoint leans to shape, and their intervals do not overlap.
+# The trend is Spearman's ρ of epoch and texture bias; its interval resamples the images at every
+# checkpoint alike, so it speaks for this run's course (training's own noise needs seeds).
 say(shape_page.shift_sentences(tables["shape_bias"]))
+say(shape_page.trend_sentences(data, tables["shape_trend"]))
 
 # %% [markdown]
 # ## Shape, texture, or neither

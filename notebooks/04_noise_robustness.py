@@ -65,14 +65,13 @@ image_size = None  # embedded world: as trained
 texture_correlation = None
 texture_scale = None
 object_placement = None  # varied | centred: where objects sit (as the world was trained)
-n_boot = None  # bootstrap resamples for the accuracy CIs
+n_boot = None  # bootstrap resamples for the accuracy CIs and the trends' intervals
 noise_dataset = None  # embedded | cifar100
 noise_root = None  # cifar100: the cifar-100-python folder (holding test and meta) or its parent
 test_per_class = None  # images per class (cifar100: a seeded balanced subset; from 100 on, all 10,000)
 sigmas = None  # noise standard deviations on [0, 1] pixels; 0 (clean) is always added
 noise_at = None  # native | input: add the noise before or after resizing to the model's input
 prompt_templates = None  # ensemble | single | "a photo of a {}.|..."
-n_perm = None  # permutations for the trend test
 
 # %%
 from IPython.display import display
@@ -119,9 +118,11 @@ save_figure(drop_vs_epoch(tables["noise"], tables["noise_summary"]), run.run_dir
 # %% [markdown]
 # ## Does the drop shrink with training?
 # Only checkpoints above chance count. We compare the mean normalized drop of the earlier and
-# the later half of those checkpoints, and test the trend with Spearman's ρ between epoch and
-# mean drop (two-sided permutation p-value); then the same for the chance-corrected drop.
+# the later half of those checkpoints, and measure the trend by Spearman's ρ between epoch and
+# mean drop. Its 95% interval resamples the test images, the same resample at every checkpoint,
+# so it speaks for this run's course, not for training in general (that needs seeds: the
+# synthesis' page); then the same for the chance-corrected drop.
 
 # %%
 say(noise_page.clean_sentences(tables["noise_summary"]))
-say(noise_page.trend_sentences(tables["noise_summary"], params))
+say(noise_page.trend_sentences(tables["noise_summary"], tables["noise_trend"]))

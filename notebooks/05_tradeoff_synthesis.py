@@ -32,9 +32,10 @@
 # (best early SRCC − final SRCC), recomputing the early maximum in every resample (over several
 # seeds: each seed's difference at the early checkpoint where the other seeds' mean peaks, so that no
 # seed picks its own luckiest checkpoint, averaged with its t interval over seeds). (2), (3) rest on
-# Spearman's ρ between epoch and the measure (one run: a permutation test; over several seeds: each
-# seed's own ρ, averaged with its t interval over seeds, since one run's checkpoints are one trajectory,
-# not exchangeable samples), leaving out the checkpoints whose classifier is at chance on that measure's
+# Spearman's ρ between epoch and the measure (one run: its interval resamples the step's images at
+# every checkpoint alike, so it speaks for that run's course; over several seeds: each seed's own ρ,
+# averaged with its t interval over seeds, since one run's checkpoints are one trajectory, not
+# exchangeable samples), leaving out the checkpoints whose classifier is at chance on that measure's
 # own images: for texture bias, the cue-conflict decisions
 # (`shape_at_chance`: no more of them for a cue than guessing gives), for the noise drop, the clean
 # zero-shot accuracy (`at_chance`); at chance both describe noise. (2) asks whether texture bias falls, not

@@ -998,3 +998,116 @@ def test_partial_spearman_refuses_unequal_lengths_and_matches_the_formula_by_han
     t = rho * np.sqrt(3 / (1 - rho**2))
     got = partial_spearman(x, y, z)
     assert got[0] == pytest.approx(rho) and got[1] == pytest.approx(2 * stats.t.sf(abs(t), 3)) and got[2] == 6
+
+
+# ---- one run's trend claims: a paired bootstrap over the evaluation items (metrics.trend) ----------------------
+def test_spearman_over_replicates_is_each_columns_own_spearman():
+    from clipalign_utils.metrics.stats import spearman_over_replicates
+
+    rng = np.random.default_rng(0)
+    x = np.array([0.0, 1.0, 2.0, 4.0, 8.0])
+    replicates = rng.normal(size=(5, 30)).round(1)  # ties within columns: average ranks, as spearman's
+    replicates[:, 3] = 7.0  # a constant column: undefined
+    replicates[2, 5] = np.nan  # a column with a missing value: undefined
+    got = spearman_over_replicates(x, replicates)
+    expected = [spearman(x, replicates[:, r]) if r not in (3, 5) else np.nan for r in range(30)]
+    assert got == pytest.approx(expected, nan_ok=True)
+    assert np.isnan(spearman_over_replicates(x[:2], replicates[:2])).all()  # two points: no ρ
+
+
+def test_trend_test_by_hand_leaving_undefined_checkpoints_out_of_every_replicate():
+    from clipalign_utils.metrics.trend import trend_test
+
+    epochs = [0.0, 1.0, 2.0, 3.0, 4.0]
+    values = [0.9, 0.5, np.nan, 0.3, 0.2]  # epoch 2 at chance: out of ρ and of every replicate's ρ
+    replicates = np.array([[0.1, 0.1, 0.1, 0.1],  # epoch 0's resamples: read
+                           [0.5, 0.2, 0.4, 0.5],
+                           [9.0, 9.0, 9.0, 9.0],  # never read (with it every replicate would change)
+                           [0.3, 0.3, 0.3, 0.4],
+                           [0.2, 0.4, 0.2, np.nan]])
+    test = trend_test(epochs, values, replicates)
+    assert (test["spearman"], test["n_checkpoints"]) == (-1.0, 4)
+    # the replicates' ρ over epochs 0, 1, 3, 4: [0.1, 0.5, 0.3, 0.2] ranks 1, 4, 3, 2: 1 − 6 · 8 / 60 = 0.2;
+    # [0.1, 0.2, 0.3, 0.4] → 1; [0.1, 0.4, 0.3, 0.2] → 0.2; the last undefined (3 of 4 defined: an interval).
+    # Percentiles of [0.2, 0.2, 1] (numpy's linear): positions 0.05 and 1.95 → 0.2 and 0.2 + 0.95 · 0.8 = 0.96
+    assert (test["lo"], test["hi"]) == pytest.approx((0.2, 0.96))
+    # ρ undefined (two checkpoints): no interval either
+    short = trend_test([0.0, 1.0], [0.5, 0.4], np.ones((2, 3)))
+    assert np.isnan([short["spearman"], short["lo"], short["hi"]]).all() and short["n_checkpoints"] == 2
+
+
+def test_a_run_whose_measure_moves_by_eval_noise_alone_rarely_has_a_trend():
+    """The trend's interval on a flat population curve: each of 6 checkpoints decides 200 cue-conflict images
+    afresh with a population shape bias of exactly 0.5; its texture bias' ρ interval leaves 0 out in at most 10 %
+    of 100 runs (it read 3.5 % of 200 when written), and on a curve that truly falls (shape 0.3 → 0.55 of the
+    decisions) it finds the fall in most."""
+    from clipalign_utils.metrics.shape_bias import shape_bias_replicates
+    from clipalign_utils.metrics.trend import trend_test
+
+    rng = np.random.default_rng(1)
+    shape_label = np.arange(200) % 8
+    texture_label = (shape_label + 1 + np.arange(200) % 7) % 8
+    epochs = np.arange(6.0)
+
+    def excludes_zero(shape_shares) -> tuple[bool, bool]:
+        values, replicates = [], []
+        for share in shape_shares:
+            u = rng.random(200)
+            predicted = np.where(u < share, shape_label, np.where(u < 0.8, texture_label, (shape_label + 3) % 8))
+            shape, texture = (predicted == shape_label).sum(), (predicted == texture_label).sum()
+            values.append(1 - shape / (shape + texture))
+            replicates.append(1 - shape_bias_replicates(predicted, shape_label, texture_label, n_boot=200, seed=7))
+        test = trend_test(epochs, values, np.stack(replicates))
+        return test["hi"] < 0, test["lo"] > 0
+
+    flat = [excludes_zero([0.4] * 6) for _ in range(100)]
+    assert np.mean([fall or rise for fall, rise in flat]) <= 0.10
+    falling = [excludes_zero(np.linspace(0.3, 0.55, 6))[0] for _ in range(30)]
+    assert np.mean(falling) >= 0.8
+
+
+def test_one_runs_trend_claim_rests_on_its_steps_paired_test():
+    """texture bias falls: reproduced / not reproduced / inconclusive by the interval of the shape step's test
+    (texture_bias_trend[_lo/_hi]), not by a permutation over the checkpoints; without the columns, the permutation
+    as before, named; a run stacked with others that have the test, holding none of its own, likewise."""
+    down = np.linspace(0.8, 0.5, 6)
+    rows = _checkpoints(np.linspace(0.5, 0.4, 6), 1.0 - down, down)
+
+    def claim(table) -> pd.Series:
+        return verdicts(table, n_perm=N_PERM).set_index("claim").loc["texture bias falls during training"]
+
+    wiggly = rows.assign(texture_bias_trend=-0.6, texture_bias_trend_lo=-0.9, texture_bias_trend_hi=-0.2)
+    row = claim(wiggly)
+    assert (row["verdict"], row["value"], row["ci_lo"], row["ci_hi"]) == ("reproduced", -0.6, -0.9, -0.2)
+    assert np.isnan(row["p_value"])
+    assert row["statistic"] == "spearman(epoch, texture_bias) (paired bootstrap over the evaluation items)"
+    assert row["detail"] == ("texture_bias falls over this run: ρ = -0.60 over 6 checkpoints [-0.90, -0.20], the "
+                             "evaluation items resampled alike at every checkpoint (training's own noise needs seeds)")
+    assert claim(wiggly.assign(texture_bias_trend_lo=-0.9, texture_bias_trend_hi=0.1))["verdict"] == "inconclusive"
+    rising = claim(wiggly.assign(texture_bias_trend=0.6, texture_bias_trend_lo=0.2, texture_bias_trend_hi=0.9))
+    assert rising["verdict"] == "not reproduced" and rising["detail"].startswith("texture_bias rises over this run")
+    no_interval = claim(wiggly.assign(texture_bias_trend_lo=np.nan, texture_bias_trend_hi=np.nan))
+    assert no_interval["verdict"] == "inconclusive" and no_interval["detail"] == (
+        "texture_bias: ρ = -0.60 over 6 checkpoints; no interval: the resampled items rarely define ρ")
+    # ρ −1 over the rows: the permutation finds it (p = 1/(N_PERM + 1) < 0.05), saying it used one
+    for without in (rows, wiggly.assign(texture_bias_trend=np.nan)):
+        row = claim(without)
+        assert row["verdict"] == "reproduced" and row["p_value"] < 0.05 and np.isnan(row["ci_lo"])
+        assert "a permutation over the checkpoints: the run's tables hold no paired trend test" in row["detail"]
+
+
+def test_a_group_of_one_run_is_judged_as_that_run_with_its_own_trend_test():
+    """verdicts(by=...) of a one-seed group: the run's own verdicts (its paired trend test), not the seed-mean
+    curve's permutation; a group of two seeds judges the trend over the seeds' own ρ."""
+    down = np.linspace(0.8, 0.5, 6)
+    one = _checkpoints(np.linspace(0.5, 0.4, 6), 1.0 - down, down).assign(
+        texture_bias_trend=0.3, texture_bias_trend_lo=-0.2, texture_bias_trend_hi=0.7, scale="S", seed=0)
+    grouped = verdicts(one, n_perm=N_PERM, by="scale").set_index("claim")
+    alone = verdicts(one.drop(columns=["scale", "seed"]), n_perm=N_PERM).set_index("claim")
+    texture = "texture bias falls during training"
+    assert grouped.loc[texture, "verdict"] == "inconclusive" == alone.loc[texture, "verdict"]  # not the ρ = −1
+    assert grouped.loc[texture, "detail"] == alone.loc[texture, "detail"]
+    assert grouped.loc[texture, "seed_verdicts"] == "0: inconclusive"
+    two = pd.concat([one, one.assign(seed=1)], ignore_index=True)
+    assert verdicts(two, n_perm=N_PERM, by="scale").set_index("claim").loc[texture, "statistic"].startswith(
+        "spearman(epoch, texture_bias) per seed")

@@ -234,6 +234,12 @@ def _noise_rows(checkpoint, epoch, clean_lo, drops):
     return rows
 
 
+def _trends(rho=-1.0, lo=-1.0, hi=-0.5, corrected=(np.nan, np.nan, np.nan)) -> pd.DataFrame:
+    """A noise_trend table: the normalized drop's test (rho, lo, hi), the chance-corrected one's (``corrected``)."""
+    return pd.DataFrame({"measure": ["noise_drop", "chance_corrected_drop"], "spearman": [rho, corrected[0]],
+                         "lo": [lo, corrected[1]], "hi": [hi, corrected[2]], "n_checkpoints": [3, 3]})
+
+
 def test_checkpoint_summary_and_drop_trend_by_hand():
     from clipalign_utils.metrics.noise import checkpoint_summary, drop_trend
 
@@ -244,16 +250,42 @@ def test_checkpoint_summary_and_drop_trend_by_hand():
     assert list(summary["clean_at_chance"]) == [True, False, False, False]  # a's clean CI reaches 0.125
     # a's drops are 0.5 but it is at chance: undefined, not 0.5 (nor the 0 an at-chance model shows)
     assert summary["mean_normalized_drop"].tolist() == pytest.approx([np.nan, 0.3, 0.2, 0.1], nan_ok=True)
-    trend = drop_trend(summary, n_perm=2000)
-    # b, c, d: halves of one checkpoint each; rho = -1, but 3 points cannot be significant (p >= 1/3)
+    trend = drop_trend(summary, _trends(-1.0, -1.0, -0.5))
+    # b, c, d: halves of one checkpoint each; the step's test read as it is, its interval below 0
     assert (trend["n"], trend["early_epochs"], trend["late_epochs"]) == (3, [1.0], [3.0])
-    assert (trend["early_drop"], trend["late_drop"], trend["rho"]) == pytest.approx((0.3, 0.1, -1.0))
-    assert trend["p_value"] > 0.25 and trend["direction"] == "flat"
-    falling = pd.DataFrame({"epoch": np.arange(7.0), "mean_normalized_drop": np.linspace(0.6, 0.0, 7),
-                            "clean_at_chance": False})
-    assert drop_trend(falling, n_perm=2000)["direction"] == "shrinks"
-    assert drop_trend(summary.iloc[:2], n_perm=100)["direction"] == "undetermined"
+    assert (trend["early_drop"], trend["late_drop"], trend["rho"], trend["lo"], trend["hi"]) == pytest.approx(
+        (0.3, 0.1, -1.0, -1.0, -0.5))
+    assert trend["direction"] == "shrinks"
+    assert drop_trend(summary, _trends(0.5, 0.1, 1.0))["direction"] == "grows"
+    assert drop_trend(summary, _trends(-0.5, -1.0, 0.5))["direction"] == "flat"
+    assert drop_trend(summary, _trends(-0.5, np.nan, np.nan))["direction"] == "flat"  # no interval: no direction
+    assert drop_trend(summary, _trends(np.nan, np.nan, np.nan))["direction"] == "undetermined"
+    # the chance-corrected drop reads its own row
+    corrected = drop_trend(summary, _trends(corrected=(0.5, 0.2, 0.8)), column="mean_chance_corrected_drop")
+    assert (corrected["rho"], corrected["direction"]) == (0.5, "grows")
 
+
+def test_the_noise_step_tests_each_drops_trend_on_its_replicates_leaving_chance_out():
+    """noise_trend: ρ of epoch and each mean drop over the checkpoints above chance (noise_summary's drops are nan
+    at chance), its interval from the replicates of those checkpoints alone, by hand."""
+    from clipalign_utils.steps.noise.analysis import drop_trends
+
+    summary = pd.DataFrame({"epoch": [0.0, 1.0, 2.0, 3.0], "mean_normalized_drop": [np.nan, 0.3, 0.2, 0.1],
+                            "mean_chance_corrected_drop": [np.nan, 0.4, 0.5, 0.6]})
+    # replicate 0 and 1 fall (ρ −1), replicate 2 ranks 0.2 < 0.25 > 0.1 (ρ −0.5); the at-chance row's 9s are
+    # never read (with it, replicate 2 would be ρ −0.8)
+    drop = np.array([[9, 9, 9], [0.3, 0.4, 0.2], [0.2, 0.3, 0.25], [0.1, 0.2, 0.1]])
+    replicates = [{"noise_drop": row, "chance_corrected_drop": -row} for row in drop]
+    trends = drop_trends(summary, replicates)
+    assert list(trends.columns) == ["measure", "spearman", "lo", "hi", "n_checkpoints"]
+    assert list(trends["measure"]) == ["noise_drop", "chance_corrected_drop"]
+    normalized, corrected = trends.iloc[0], trends.iloc[1]
+    assert (normalized["spearman"], normalized["n_checkpoints"]) == (-1.0, 3)
+    # the 2.5 % and 97.5 % points of [−1, −1, −0.5] (numpy's linear): positions 0.05 and 1.95 → −1 and
+    # −1 + 0.95 · 0.5 = −0.525
+    assert (normalized["lo"], normalized["hi"]) == pytest.approx((-1.0, -0.525))
+    # the chance-corrected drop rises; its replicates (the negated drops) are ρ +1, +1, +0.5
+    assert corrected["spearman"] == 1.0 and (corrected["lo"], corrected["hi"]) == pytest.approx((0.525, 1.0))
 
 
 def test_noise_summary_and_the_synthesis_leave_the_same_checkpoints_undefined():
@@ -390,8 +422,11 @@ def test_measure_with_a_stub_encoder(monkeypatch, tmp_path):
     params = {"device": "cpu", "eval_batch_size": 8, "n_boot": 50, "eval_seed": 0, "noise_dataset": "toy",
               "noise_at": "native"}
     tables = noise_step.measure(run, params, data)
-    assert list(tables) == ["noise", "noise_summary"]
+    assert list(tables) == ["noise", "noise_summary", "noise_trend"]
     noise, summary = tables["noise"], tables["noise_summary"]
+    # one checkpoint above chance: no trend to test, for either drop
+    trends = tables["noise_trend"]
+    assert trends["n_checkpoints"].tolist() == [1, 1] and trends[["spearman", "lo", "hi"]].isna().all().all()
     assert list(noise.columns[:len(NOISE_COLUMNS)]) == NOISE_COLUMNS
     assert noise["accuracy"].tolist() == [0.25, 0.25, 1.0, 0.5]
     assert noise["normalized_drop"].tolist() == [0.0, 0.0, 0.0, 0.5]
@@ -404,6 +439,29 @@ def test_measure_with_a_stub_encoder(monkeypatch, tmp_path):
                           (summary, "mean_normalized_drop")):
         bounds = table[[f"{prefix}_lo", f"{prefix}_hi"]].to_numpy(float)
         assert np.isnan(bounds[0]).all() and bounds[1, 0] <= 0.5 <= bounds[1, 1]
+
+
+def test_the_mean_drops_replicates_are_the_intervals_own_and_leave_no_competence_undefined():
+    """mean_drop_replicates gives the draws behind drop_intervals' interval of the mean drop (the trend's interval
+    and the checkpoint's come from one set), and the chance-corrected mean by hand on each replicate."""
+    from clipalign_utils.metrics.noise import drop_intervals, mean_drop_replicates
+    from clipalign_utils.metrics.stats import percentile_interval, resampled_rows
+
+    rng = np.random.default_rng(3)
+    correct = {0.0: rng.random(40) < 0.8, 0.1: rng.random(40) < 0.6, 0.2: rng.random(40) < 0.4}
+    replicates = mean_drop_replicates(correct, n_boot=200, seed=5, chance=0.25)
+    _, mean = drop_intervals(correct, n_boot=200, seed=5)
+    assert percentile_interval(replicates["noise_drop"]) == mean
+    rows = next(resampled_rows(40, 200, 5))  # one block: every replicate
+    clean, noisy = correct[0.0][rows].mean(axis=1), [correct[s][rows].mean(axis=1) for s in (0.1, 0.2)]
+    expected = np.mean([(clean - n) / (clean - 0.25) for n in noisy], axis=0)
+    assert replicates["chance_corrected_drop"] == pytest.approx(expected)
+    # a replicate whose clean accuracy is not above chance has no chance-corrected drop (nan, not a number)
+    guessing = mean_drop_replicates({0.0: np.array([1, 0, 0, 0], bool), 0.1: np.zeros(4, bool)}, n_boot=50,
+                                    seed=0, chance=0.25)["chance_corrected_drop"]
+    assert np.isnan(guessing).any() and np.isfinite(guessing).any()
+    # no clean level: no replicates
+    assert np.isnan(mean_drop_replicates({0.1: correct[0.1]}, n_boot=5)["noise_drop"]).all()
 
 
 def _summary():
@@ -428,40 +486,42 @@ def test_clean_sentences_by_hand():
 
 
 def test_trend_sentences_by_hand():
-    from clipalign_utils.metrics.noise import drop_trend
     from clipalign_utils.steps.noise.page import trend_sentences
 
-    params = {"n_perm": 500, "eval_seed": 0}
     summary = _summary()
-    p_value = drop_trend(summary, n_perm=500, seed=config.bootstrap_seed(params))["p_value"]
-    # b, c, d above chance: halves b (0.3) and d (0.1), rho -1 but not significant with 3 points;
-    # these rows have no chance-corrected drop, so that test is undetermined and not said.
-    assert trend_sentences(summary, params) == [
+    # b, c, d above chance: halves b (0.3) and d (0.1); the step's test (ρ −1, interval [−1, −0.6]) said as
+    # it is; these rows have no chance-corrected drop, so that test is undetermined and not said.
+    assert trend_sentences(summary, _trends(-1.0, -1.0, -0.6)) == [
         "mean normalized drop, earlier half of them (epoch 1): 0.300; later half (epoch 3): 0.100",
-        "over 3 checkpoints above chance the mean normalized drop shows no significant trend (it leans towards: "
-        f"shrinks): Spearman ρ(epoch, drop) = -1.00, permutation p = {p_value:.3f}"]
-    assert trend_sentences(summary.iloc[:3], params) == [
+        "over 3 checkpoints above chance the mean normalized drop shrinks with training: Spearman ρ(epoch, drop) = "
+        "-1.00 [-1.00, -0.60], the interval resampling the images alike at every checkpoint (this run's course; "
+        "training's own noise needs seeds)"]
+    assert trend_sentences(summary.iloc[:3], _trends(np.nan, np.nan, np.nan)) == [
         "mean normalized drop, earlier half of them (epoch 1): 0.300; later half (epoch 2): 0.200",
         "too few checkpoints above chance (2) to tell whether the drop shrinks with training"]
+    assert trend_sentences(summary, _trends(-0.5, -1.0, 0.5))[-1].startswith(
+        "over 3 checkpoints above chance the mean normalized drop shows no clear trend (it leans towards: shrinks): "
+        "Spearman ρ(epoch, drop) = -0.50 [-1.00, 0.50]")
     # ρ exactly 0 leans nowhere (an audit found it said to lean towards "grows")
-    level = summary.assign(mean_normalized_drop=[np.nan, 0.3, 0.2, 0.3])
-    assert trend_sentences(level, params)[-1].startswith(
-        "over 3 checkpoints above chance the mean normalized drop shows no significant trend: Spearman ρ(epoch, "
-        "drop) = 0.00")
+    assert trend_sentences(summary, _trends(0.0, -0.5, 0.5))[-1].startswith(
+        "over 3 checkpoints above chance the mean normalized drop shows no clear trend: Spearman ρ(epoch, "
+        "drop) = 0.00 [-0.50, 0.50]")
+    assert trend_sentences(summary, _trends(-0.5, np.nan, np.nan))[-1].startswith(
+        "over 3 checkpoints above chance the mean normalized drop shows no clear trend (it leans towards: shrinks): "
+        "Spearman ρ(epoch, drop) = -0.50 (no interval: the resampled images rarely define ρ)")
     falling = pd.DataFrame({"epoch": np.arange(7.0), "mean_normalized_drop": np.linspace(0.6, 0.0, 7),
                             "mean_chance_corrected_drop": np.linspace(0.9, 0.3, 7), "clean_at_chance": False})
-    lines = trend_sentences(falling, {"n_perm": 2000, "eval_seed": 0})
+    lines = trend_sentences(falling, _trends(-1.0, -1.0, -0.9, corrected=(-0.96, -1.0, -0.8)))
     assert lines[0] == ("mean normalized drop, earlier half of them (epochs 0, 1, 2): 0.500; later half "
                         "(epochs 4, 5, 6): 0.100")
     assert lines[1].startswith("over 7 checkpoints above chance the mean normalized drop shrinks with training: "
-                               "Spearman ρ(epoch, drop) = -1.00, permutation p = ")
-    assert lines[2].startswith("chance-corrected drop: 0.800 (earlier half) → 0.400 (later half); "
-                               "Spearman ρ(epoch, drop) = -1.00, permutation p = ")
-    assert lines[2].endswith("(shrinks)")
+                               "Spearman ρ(epoch, drop) = -1.00 [-1.00, -0.90]")
+    assert lines[2] == ("chance-corrected drop: 0.800 (earlier half) → 0.400 (later half); Spearman ρ(epoch, drop) = "
+                        "-0.96 [-1.00, -0.80] (shrinks)")
     # With the mean drop's interval: the first and the last checkpoint above chance, each with its own.
     with_interval = summary.assign(mean_normalized_drop_lo=summary["mean_normalized_drop"] - 0.05,
                                    mean_normalized_drop_hi=summary["mean_normalized_drop"] + 0.04)
-    assert trend_sentences(with_interval, params)[1] == (
+    assert trend_sentences(with_interval, _trends())[1] == (
         "mean normalized drop with its 95% bootstrap interval over images: 0.300 [0.250, 0.340] at epoch 1 "
         "(the first checkpoint above chance), 0.100 [0.050, 0.140] at epoch 3 (the last)")
 
@@ -476,7 +536,7 @@ def test_the_last_drop_with_its_interval_is_the_last_checkpoint_above_chance():
                                  mean_normalized_drop=[np.nan, 0.3, 0.2, np.nan])
     late_chance = late_chance.assign(mean_normalized_drop_lo=late_chance["mean_normalized_drop"] - 0.05,
                                      mean_normalized_drop_hi=late_chance["mean_normalized_drop"] + 0.04)
-    lines = trend_sentences(late_chance, {"n_perm": 500, "eval_seed": 0})
+    lines = trend_sentences(late_chance, _trends(np.nan, np.nan, np.nan))
     assert lines[1] == ("mean normalized drop with its 95% bootstrap interval over images: 0.300 [0.250, 0.340] at "
                         "epoch 1 (the first checkpoint above chance), 0.200 [0.150, 0.240] at epoch 2 (the last)")
 

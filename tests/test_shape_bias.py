@@ -436,8 +436,11 @@ def test_data_sentences_and_measure_with_a_stub_encoder(embedded, monkeypatch, t
     params = {"device": "cpu", "eval_batch_size": 8, "n_boot": 20, "eval_seed": 0, "shape_classifier": "direct"}
     tables = shape_step.measure(run, params, data)
     assert seen == [tmp_path / "cache"]
-    assert list(tables) == ["shape_bias", "shape_bias_per_class", "shape_predictions"]
+    assert list(tables) == ["shape_bias", "shape_bias_per_class", "shape_predictions", "shape_trend"]
     assert tables["shape_bias"]["shape_bias"].tolist() == [0.0, 1.0]
+    # two checkpoints: no trend to test
+    assert tables["shape_trend"].iloc[0][["measure", "n_checkpoints"]].tolist() == ["texture_bias", 2]
+    assert tables["shape_trend"][["spearman", "lo", "hi"]].isna().all().all()
     assert tables["shape_bias"][["model", "n_templates"]].values.tolist() == [["toy", 2], ["toy", 2]]
     assert list(tables["shape_bias_per_class"].columns) == shape_step.PER_CLASS_COLUMNS
     assert list(tables["shape_predictions"].columns) == ["checkpoint", "image", "predicted"]
@@ -562,3 +565,62 @@ def test_per_class_rows_are_named_after_their_shape_class(monkeypatch, tmp_path)
     assert per_class["shape_bias"].to_dict() == {"car": 0.0, "cat": 1.0, "dog": 0.0}
     assert per_class["n_images"].to_dict() == {"car": 2, "cat": 2, "dog": 2}
     assert tables["shape_bias"]["shape_bias"].tolist() == [pytest.approx(1 / 3)]
+
+
+def test_the_shape_bias_replicates_are_the_intervals_own_paired_over_checkpoints(embedded):
+    """shape_bias_replicates: the draws behind shape_bias_summary's interval (images or sources), the same
+    resample for every checkpoint's decisions (a checkpoint deciding as another does has its replicates)."""
+    from clipalign_utils.metrics.shape_bias import shape_bias_replicates
+    from clipalign_utils.metrics.stats import percentile_interval
+
+    rng = np.random.default_rng(2)
+    shape, texture = embedded.shape_labels, embedded.texture_labels
+    decided = np.where(rng.random(shape.size) < 0.5, shape, texture)
+    replicates = shape_bias_replicates(decided, shape, texture, n_boot=300, seed=4)
+    summary = shape_bias_summary(decided, shape, texture, n_boot=300, seed=4)
+    assert percentile_interval(replicates) == (summary["lo"], summary["hi"])
+    # replicate r is over one resample: the decisions' shape hits counted over it by hand
+    rows = np.random.default_rng(4).integers(0, shape.size, size=shape.size)
+    hits = (decided == shape)[rows]
+    assert replicates[0] == hits.sum() / (hits.sum() + (decided == texture)[rows].sum())
+    sources = {"shape_sources": np.arange(shape.size) // 4, "texture_sources": np.arange(shape.size) % 6}
+    crossed = shape_bias_replicates(decided, shape, texture, n_boot=300, seed=4, **sources)
+    assert percentile_interval(crossed) == tuple(shape_bias_summary(decided, shape, texture, n_boot=300, seed=4,
+                                                                    **sources)[k] for k in ("lo", "hi"))
+
+
+def test_the_texture_bias_trend_leaves_guessing_checkpoints_out_by_hand():
+    from clipalign_utils.steps.shape.analysis import texture_bias_trend
+
+    shape_bias = pd.DataFrame({"epoch": [0.0, 1.0, 2.0, 3.0], "shape_bias": [0.9, 0.2, 0.4, 0.7],
+                               "shape_at_chance": [True, False, False, False]})
+    # replicates of the shape bias: the first guessing (never read), then two rising and one not
+    replicates = np.array([[0.0, 0.0, 0.0], [0.2, 0.3, 0.5], [0.4, 0.4, 0.4], [0.7, 0.6, 0.3]])
+    trend = texture_bias_trend(shape_bias, replicates).iloc[0]
+    # texture bias 0.8, 0.6, 0.3 over epochs 1–3: ρ −1; the replicates' texture biases: [0.8, 0.6, 0.3] → −1,
+    # [0.7, 0.6, 0.4] → −1, [0.5, 0.6, 0.7] → +1. Percentiles of [−1, −1, 1]: −1 and −1 + 0.95 · 2 = 0.9
+    assert trend[["measure", "n_checkpoints"]].tolist() == ["texture_bias", 3]
+    assert trend[["spearman", "lo", "hi"]].tolist() == pytest.approx([-1.0, -1.0, 0.9])
+
+
+def test_the_shape_pages_trend_sentence_by_hand(embedded):
+    from clipalign_utils.steps.shape import analysis as shape_step, page as shape_page
+
+    data = shape_step.ShapeData(embedded, ("a {}.",))
+
+    def trend(rho, lo, hi, n=4):
+        return pd.DataFrame([{"measure": "texture_bias", "spearman": rho, "lo": lo, "hi": hi, "n_checkpoints": n}])
+
+    assert shape_page.trend_sentences(data, trend(-0.8, -1.0, -0.4)) == [
+        "texture bias over 4 checkpoints above chance falls: Spearman ρ(epoch, texture bias) = -0.80 [-1.00, -0.40], "
+        "the interval resampling the images alike at every checkpoint (this run's course; training's own noise "
+        "needs seeds)"]
+    assert shape_page.trend_sentences(data, trend(0.8, 0.2, 1.0))[0].startswith(
+        "texture bias over 4 checkpoints above chance rises: ")
+    assert shape_page.trend_sentences(data, trend(-0.4, -1.0, 0.4))[0].startswith(
+        "texture bias over 4 checkpoints above chance shows no clear trend: ")
+    assert shape_page.trend_sentences(data, trend(np.nan, np.nan, np.nan, n=1)) == [
+        "texture bias over training: no trend to read over 1 checkpoint above chance (a trend needs 3, and a texture "
+        "bias that changes)"]
+    assert shape_page.trend_sentences(data, trend(-0.4, np.nan, np.nan))[0].endswith(
+        "= -0.40, no interval (the resampled images rarely define ρ)")

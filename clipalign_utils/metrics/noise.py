@@ -7,7 +7,6 @@ import pandas as pd
 
 from clipalign_utils.errors import ParameterError
 from clipalign_utils.metrics.stats import bootstrap_mean_ci, percentile_interval, resampled_rows
-from clipalign_utils.metrics.tradeoff import monotone_trend
 
 
 def accuracy_with_ci(correct: np.ndarray, n_boot: int = 1000, seed: int = 0) -> tuple[float, float, float]:
@@ -52,21 +51,48 @@ def drop_intervals(correct_by_sigma: dict, n_boot: int = 1000, seed: int = 0,
     the noisy levels). A replicate whose clean accuracy is 0 has no drop; the interval is nan where fewer
     than half have one (:func:`~clipalign_utils.metrics.stats.percentile_interval`), and all are nan when the
     levels do not hold the same number of images."""
-    by_sigma = {float(s): np.asarray(c, dtype=bool).ravel() for s, c in correct_by_sigma.items()}
-    sigmas = sorted(by_sigma)
-    sizes = {c.size for c in by_sigma.values()}
+    sigmas, correct, accuracies = _accuracy_replicates(correct_by_sigma, n_boot, seed)
     nan = (float("nan"), float("nan"))
-    if 0.0 not in by_sigma or len(sizes) != 1 or 0 in sizes:
+    if accuracies is None:
         return {sigma: nan for sigma in sigmas}, nan
-    correct = np.stack([by_sigma[sigma] for sigma in sigmas])  # (levels, images), clean first
-    accuracies = np.concatenate([correct[:, rows].mean(axis=2).T  # (replicates, levels)
-                                 for rows in resampled_rows(correct.shape[1], n_boot, seed)])
     drops = normalized_drop(accuracies[:, :1], accuracies)
     per_sigma = {sigma: percentile_interval(drops[:, j], level) for j, sigma in enumerate(sigmas)}
     clean_accuracy = correct[0].mean()
     per_sigma[0.0] = (0.0, 0.0) if clean_accuracy > 0 else nan
     mean = percentile_interval(drops[:, 1:].mean(axis=1), level) if len(sigmas) > 1 else nan
     return per_sigma, mean
+
+
+def _accuracy_replicates(correct_by_sigma: dict, n_boot: int, seed: int):
+    """(the levels in order, clean first; their correctness stacked, (levels, images); the accuracy of every
+    level on each of ``n_boot`` resamples of the images, (replicates, levels), the same resample for every level),
+    the last two None when the clean level is missing or the levels do not hold the same (non-zero) number of
+    images. The draws are :func:`accuracy_with_ci`'s (same ``n_boot`` and ``seed``) and depend on the images'
+    count alone: replicate r of every checkpoint is over the same resample."""
+    by_sigma = {float(s): np.asarray(c, dtype=bool).ravel() for s, c in correct_by_sigma.items()}
+    sigmas = sorted(by_sigma)
+    sizes = {c.size for c in by_sigma.values()}
+    if 0.0 not in by_sigma or len(sizes) != 1 or 0 in sizes:
+        return sigmas, None, None
+    correct = np.stack([by_sigma[sigma] for sigma in sigmas])  # (levels, images), clean first
+    accuracies = np.concatenate([correct[:, rows].mean(axis=2).T  # (replicates, levels)
+                                 for rows in resampled_rows(correct.shape[1], n_boot, seed)])
+    return sigmas, correct, accuracies
+
+
+def mean_drop_replicates(correct_by_sigma: dict, n_boot: int = 1000, seed: int = 0,
+                         chance: float = float("nan")) -> dict[str, np.ndarray]:
+    """The ``n_boot`` paired bootstrap replicates of a checkpoint's mean drops over the noisy levels, as the
+    synthesis names them: {"noise_drop": the mean normalized drop (:func:`drop_intervals`' draws: its interval's
+    replicates), "chance_corrected_drop": the mean chance-corrected drop (nan where a replicate's clean accuracy
+    is not above ``chance``)}; all nan where :func:`drop_intervals` has no interval. Replicate r of every
+    checkpoint is over the same resample of the images (``metrics.trend``)."""
+    _, _, accuracies = _accuracy_replicates(correct_by_sigma, n_boot, seed)
+    if accuracies is None or accuracies.shape[1] < 2:
+        return {"noise_drop": np.full(int(n_boot), np.nan), "chance_corrected_drop": np.full(int(n_boot), np.nan)}
+    clean, noisy = accuracies[:, :1], accuracies[:, 1:]
+    return {"noise_drop": normalized_drop(clean, noisy).mean(axis=1),
+            "chance_corrected_drop": chance_corrected_drop(clean, noisy, chance).mean(axis=1)}
 
 
 def noise_table(correct_by_sigma: dict, n_boot: int = 1000, seed: int = 0, chance: float = float("nan")) -> pd.DataFrame:
@@ -175,23 +201,28 @@ def mean_drop_interval(clean: pd.DataFrame, at_chance: pd.Series | None) -> tupl
             clean["mean_normalized_drop_hi"].where(keep).astype(float))
 
 
-def drop_trend(summary: pd.DataFrame, n_perm: int = 10000, seed: int = 0, alpha: float = 0.05,
-               column: str = "mean_normalized_drop") -> dict:
-    """Does the mean drop (``column``: mean_normalized_drop or mean_chance_corrected_drop) shrink with
-    training, over the checkpoints above chance?
+# noise_summary's mean drops by the names the synthesis and its trend claims give them (noise_trend's measure)
+TREND_MEASURES = {"mean_normalized_drop": "noise_drop", "mean_chance_corrected_drop": "chance_corrected_drop"}
+
+
+def drop_trend(summary: pd.DataFrame, trends: pd.DataFrame, column: str = "mean_normalized_drop") -> dict:
+    """Does the mean drop (``column`` of noise_summary: mean_normalized_drop or mean_chance_corrected_drop)
+    shrink over the run's training, over the checkpoints above chance?
 
     Keys: n (checkpoints above chance), early_epochs / late_epochs and early_drop / late_drop (the
-    earlier and later half of them and their mean drop; nan under 2 checkpoints), rho and p_value
-    (permutation Spearman of epoch vs drop; nan under 3), and direction: 'shrinks' / 'grows' when
-    p < alpha, 'flat' otherwise, 'undetermined' when rho is nan."""
+    earlier and later half of them and their mean drop; nan under 2 checkpoints), rho, lo and hi (the step's
+    paired trend test, ``trends``: noise_trend, ``metrics.trend``: Spearman of epoch vs drop, its interval
+    resampling the images at every checkpoint alike; nan under 3), and direction: 'shrinks' / 'grows' when the
+    interval lies below / above 0, 'flat' otherwise (also without an interval), 'undetermined' when rho is nan."""
     informative = summary[~summary["clean_at_chance"].astype(bool)]
     half = len(informative) // 2
     early, late = informative.iloc[:half], informative.iloc[len(informative) - half:]
-    trend = monotone_trend(informative["epoch"], informative[column], n_perm=n_perm, seed=seed, alpha=alpha)
-    direction = {"falls": "shrinks", "rises": "grows", "flat": "flat"}[trend["direction"]]
+    trend = trends[trends["measure"] == TREND_MEASURES[column]]
+    rho, lo, hi = (float(trend[key].iloc[0]) if len(trend) else float("nan") for key in ("spearman", "lo", "hi"))
+    direction = "shrinks" if hi < 0 else "grows" if lo > 0 else "flat"  # (a nan interval: neither)
     return {"n": len(informative),
             "early_epochs": list(early["epoch"]), "late_epochs": list(late["epoch"]),
             "early_drop": float(early[column].mean()) if half else float("nan"),
             "late_drop": float(late[column].mean()) if half else float("nan"),
-            "rho": trend["rho"], "p_value": trend["p_value"],
-            "direction": direction if np.isfinite(trend["rho"]) else "undetermined"}
+            "rho": rho, "lo": lo, "hi": hi,
+            "direction": direction if np.isfinite(rho) else "undetermined"}

@@ -12,7 +12,7 @@ import numpy as np
 import pandas as pd
 
 from clipalign_utils.errors import ParameterError
-from clipalign_utils.metrics.stats import bootstrap_blocked_ci, bootstrap_mean_ci, crossed_weights, percentile_interval
+from clipalign_utils.metrics.stats import crossed_weights, percentile_interval, resampled_rows
 from clipalign_utils.metrics.tradeoff import at_chance
 
 
@@ -56,28 +56,51 @@ def _share(part: np.ndarray, whole: np.ndarray) -> np.ndarray:
     return np.where(whole > 0, part / np.where(whole > 0, whole, 1), np.nan)
 
 
+def _replicates(shape_hits: np.ndarray, texture_hits: np.ndarray, n_boot: int, seed: int,
+                sources: tuple[np.ndarray, np.ndarray] | None) -> tuple[np.ndarray, np.ndarray]:
+    """Bootstrap replicates of the shape bias and of the share of images decided for a cue, on the same draws
+    (all nan under two images). Without ``sources`` (each image drawn independently, as the embedded set's are)
+    the images are resampled, a block of replicates at a time (``stats.resampled_rows``: ``bootstrap_ci``'s
+    draws). With (shape source, texture source) per image, the crossed design's pigeonhole bootstrap resamples
+    both kinds of source (:func:`crossed_weights`). The draws depend on the images' count (and sources), not
+    on the decisions: every checkpoint's replicate r is over the same resample."""
+    cue_hits = (shape_hits | texture_hits).astype(float)
+    if shape_hits.size < 2:  # a resample of one image is that image: no spread to read
+        return np.full(int(n_boot), np.nan), np.full(int(n_boot), np.nan)
+    bias, cue = [], []
+    if sources is None:
+        for rows in resampled_rows(shape_hits.size, n_boot, seed):
+            shape, texture = shape_hits[rows].sum(axis=1), texture_hits[rows].sum(axis=1)
+            bias.append(_share(shape, shape + texture))
+            cue.append(cue_hits[rows].mean(axis=1))
+    else:
+        for weights in crossed_weights(*sources, n_boot=n_boot, seed=seed):
+            cue_weight = weights @ cue_hits
+            bias.append(_share(weights @ shape_hits.astype(float), cue_weight))
+            cue.append(_share(cue_weight, weights.sum(axis=1)))
+    return np.concatenate(bias).astype(float), np.concatenate(cue).astype(float)
+
+
 def _intervals(shape_hits: np.ndarray, texture_hits: np.ndarray, n_boot: int, seed: int,
                sources: tuple[np.ndarray, np.ndarray] | None) -> tuple[tuple[float, float], tuple[float, float]]:
     """Percentile bootstrap intervals of the shape bias and of the share of images decided for a cue, on the
-    same draws. Without ``sources`` (each image drawn independently, as the embedded set's are) the images are
-    resampled, a block of replicates at a time. With (shape source, texture source) per image, the crossed
-    design's pigeonhole bootstrap resamples both kinds of source (:func:`crossed_weights`)."""
-    cue_hits = (shape_hits | texture_hits).astype(float)
-    if sources is None:
-        def ratios(rows: np.ndarray) -> np.ndarray:
-            shape, texture = shape_hits[rows].sum(axis=1), texture_hits[rows].sum(axis=1)
-            return _share(shape, shape + texture)
+    same draws (:func:`_replicates`)."""
+    bias, cue = _replicates(shape_hits, texture_hits, n_boot, seed, sources)
+    return percentile_interval(bias), percentile_interval(cue)
 
-        return (bootstrap_blocked_ci(shape_hits.size, ratios, n_boot, seed),
-                bootstrap_mean_ci(cue_hits, n_boot, seed))
-    if shape_hits.size < 2:  # (as the images' bootstrap)
-        return (float("nan"), float("nan")), (float("nan"), float("nan"))
-    bias, cue = [], []
-    for weights in crossed_weights(*sources, n_boot=n_boot, seed=seed):
-        cue_weight = weights @ cue_hits
-        bias.append(_share(weights @ shape_hits.astype(float), cue_weight))
-        cue.append(_share(cue_weight, weights.sum(axis=1)))
-    return percentile_interval(np.concatenate(bias)), percentile_interval(np.concatenate(cue))
+
+def shape_bias_replicates(predicted, shape_label, texture_label, n_boot: int = 1000, seed: int = 0,
+                          shape_sources=None, texture_sources=None) -> np.ndarray:
+    """The ``n_boot`` bootstrap replicates of the shape bias behind :func:`shape_bias_summary`'s interval (the
+    same arguments, the same draws): replicate r of every checkpoint's decisions is over the same resample of
+    the images (or sources), so a statistic over checkpoints can be resampled paired (``metrics.trend``)."""
+    if (shape_sources is None) != (texture_sources is None):
+        raise ParameterError("shape_sources and texture_sources go together: give both or neither.")
+    with_sources = shape_sources is not None
+    predicted, shape_label, texture_label, *sources = _conflicting(
+        predicted, shape_label, texture_label, *((shape_sources, texture_sources) if with_sources else ()))
+    return _replicates(predicted == shape_label, predicted == texture_label, n_boot, seed,
+                       tuple(sources) if with_sources else None)[0]
 
 
 def shape_bias_summary(predicted, shape_label, texture_label, n_boot: int = 1000, seed: int = 0,

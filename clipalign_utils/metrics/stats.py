@@ -275,6 +275,22 @@ def spearman(x: np.ndarray, y: np.ndarray) -> float:
     return float(stats.spearmanr(x, y)[0])
 
 
+def spearman_over_replicates(x: np.ndarray, replicates: np.ndarray) -> np.ndarray:
+    """Spearman(x, column r of ``replicates``) for every column r (``replicates``: one row per x value), each as
+    :func:`spearman` would give it: nan for a column with a non-finite value, a constant column, or fewer than
+    3 rows. ``x`` must be finite."""
+    x = np.asarray(x, dtype=float).ravel()
+    replicates = np.asarray(replicates, dtype=float).reshape(x.size, -1)
+    out = np.full(replicates.shape[1], np.nan)
+    if x.size < 3 or np.ptp(x) == 0:
+        return out
+    defined = np.isfinite(replicates).all(axis=0) & (np.ptp(np.nan_to_num(replicates), axis=0) > 0)
+    rx = stats.rankdata(x) - (x.size + 1) / 2.0
+    ranks = stats.rankdata(replicates[:, defined], axis=0) - (x.size + 1) / 2.0
+    out[defined] = (rx @ ranks) / np.sqrt((rx @ rx) * (ranks * ranks).sum(axis=0))
+    return out
+
+
 def permutation_spearman(
     x: np.ndarray, y: np.ndarray, n_perm: int = 10000, seed: int = 0
 ) -> tuple[float, float]:

@@ -285,22 +285,53 @@ def peak_claim(df: pd.DataFrame, peak: registry.PeakClaim, column: str, step: st
 
 
 def trend_claim(df: pd.DataFrame, trend_of: registry.TrendClaim, n_perm: int, seed: int, alpha: float) -> dict:
-    """A claim that a column falls (or rises) over training (``trend_of``, a step's
-    :class:`~clipalign_utils.registry.TrendClaim`), judged by a permutation Spearman of epoch and value:
-    reproduced = a significant move the claimed way, not reproduced = the other way, else inconclusive.
-    At-chance checkpoints are left out of a classification measure."""
+    """A claim that a column falls (or rises) over one run's training (``trend_of``, a step's
+    :class:`~clipalign_utils.registry.TrendClaim`), judged on the paired trend test its step wrote
+    (``<column>_trend[_lo/_hi]``, ``metrics.trend``: Spearman ρ of epoch and value, its interval resampling the
+    evaluation items at every checkpoint alike): reproduced = the interval lies on the claimed side of 0, not
+    reproduced = on the other side, else inconclusive. It speaks for this run's trajectory; whether training
+    moves this way in general needs seeds (:func:`seed_trend_claim`). At-chance checkpoints are left out of a
+    classification measure.
+
+    A table without the test (a run measured before steps wrote it, a curve of seed means) is judged as it was:
+    by a permutation Spearman of epoch and value (p < ``alpha`` the claimed way), which the detail names."""
     claim, column = trend_of.claim, trend_of.column
     rows = measured_rows(df, column)
+    excluded = len(df) - len(rows)
+    note = f"; {counted(excluded, 'at-chance checkpoint')} left out" if excluded else ""
+    statistic = f"spearman(epoch, {column})"
+    # (a run stacked with others that have the test gets the column, nan: it has none of its own)
+    if f"{column}_trend" in df.columns and len(df) and np.isfinite(float(df[f"{column}_trend"].iloc[0])):
+        return _paired_trend_claim(df, rows, trend_of, excluded, note)
     trend = monotone_trend(rows["epoch"], rows[column], n_perm=n_perm, seed=seed, alpha=alpha)
     against = "rises" if trend_of.direction == "falls" else "falls"
     verdict = {trend_of.direction: REPRODUCED, against: NOT_REPRODUCED, "flat": INCONCLUSIVE}[trend["direction"]]
-    excluded = len(df) - len(rows)
-    note = f"; {counted(excluded, 'at-chance checkpoint')} left out" if excluded else ""
     if not np.isfinite(trend["rho"]):  # nothing was tested: say why, not "flat"
-        return _verdict_row(claim, f"spearman(epoch, {column})", trend["rho"], trend["p_value"], INCONCLUSIVE,
+        return _verdict_row(claim, statistic, trend["rho"], trend["p_value"], INCONCLUSIVE,
                             f"{column}: no trend to test ({_why_no_trend(rows, column, excluded > 0)}){note}")
-    return _verdict_row(claim, f"spearman(epoch, {column})", trend["rho"], trend["p_value"], verdict,
-                        f"{column} {trend['direction']} over training (alpha {alpha:g}){note}")
+    return _verdict_row(claim, statistic, trend["rho"], trend["p_value"], verdict,
+                        f"{column} {trend['direction']} over training (alpha {alpha:g}; a permutation over the "
+                        f"checkpoints: the run's tables hold no paired trend test){note}")
+
+
+def _paired_trend_claim(df: pd.DataFrame, rows: pd.DataFrame, trend_of: registry.TrendClaim, excluded: int,
+                        note: str) -> dict:
+    """:func:`trend_claim` on the step's paired trend test (``df``'s ``<column>_trend[_lo/_hi]``, one run's; its
+    ρ defined)."""
+    claim, column = trend_of.claim, trend_of.column
+    rho, lo, hi = (float(df[f"{column}_trend{suffix}"].iloc[0]) for suffix in ("", "_lo", "_hi"))
+    statistic = f"spearman(epoch, {column}) (paired bootstrap over the evaluation items)"
+    n = int((np.isfinite(rows["epoch"].astype(float)) & np.isfinite(rows[column].astype(float))).sum())
+    said = f"ρ = {fixed(rho, 2)} over {counted(n, 'checkpoint')}"
+    if not (np.isfinite(lo) and np.isfinite(hi)):
+        return _verdict_row(claim, statistic, rho, NAN, INCONCLUSIVE,
+                            f"{column}: {said}{note}; no interval: the resampled items rarely define ρ")
+    verdict = (below_zero if trend_of.direction == "falls" else above_zero)(lo, hi)
+    moves = "falls" if hi < 0 else "rises" if lo > 0 else "shows no clear trend"
+    return _verdict_row(claim, statistic, rho, NAN, verdict,
+                        f"{column} {moves} over this run: {said} [{fixed(lo, 2)}, {fixed(hi, 2)}], the evaluation "
+                        f"items resampled alike at every checkpoint (training's own noise needs seeds){note}",
+                        (lo, hi))
 
 
 def _why_no_trend(rows: pd.DataFrame, column: str, left_out: bool) -> str:
@@ -486,8 +517,10 @@ def verdicts(df: pd.DataFrame, n_perm: int = 10000, seed: int = 0, alpha: float 
        otherwise inconclusive (a peak at the last checkpoint is said in the detail). (A trend test over the whole curve would
        mix the early rise with the later course, so none is used here.)
     2. Texture bias (1 − shape_bias) falls, 3. the normalized noise drop falls, 3b. the chance-corrected
-       noise drop falls: reproduced = significant fall with epoch (permutation Spearman), not reproduced
-       = significant rise, otherwise inconclusive; at-chance checkpoints are left out. Over several seeds
+       noise drop falls: reproduced = the interval of Spearman ρ(epoch, measure) lies below 0, not reproduced
+       = above (the step's paired trend test, resampling its images at every checkpoint alike:
+       ``<column>_trend[_lo/_hi]``, ``metrics.trend``; a table without it: a permutation Spearman, p < alpha),
+       otherwise inconclusive; at-chance checkpoints are left out. Over several seeds
        (``by``): each seed's own Spearman ρ, reproduced = their t interval over seeds lies below 0, not
        reproduced = above (:func:`seed_trend_claim`; a permutation over the seed-mean curve's checkpoints
        would treat one trajectory's checkpoints as exchangeable).
@@ -699,16 +732,19 @@ def held_out_by_run(rows: pd.DataFrame, key: str, column: str) -> pd.Series:
 def _verdicts_by(df: pd.DataFrame, n_perm: int, seed: int, alpha: float, by: str, confidence: float) -> pd.DataFrame:
     _require(df, [by, "seed"])
     means = seed_means(df, by=(by, "epoch"), confidence=confidence)
-    trends = {claim.claim: claim for _, claim in registry.claims() if isinstance(claim, registry.TrendClaim)}
+    trends = {claim.claim: claim for _, claim in registry.trend_claims()}
     tables = []
     for key, curve in means.groupby(by, sort=False):
-        table = verdicts(curve.reset_index(drop=True), n_perm=n_perm, seed=seed, alpha=alpha)
         group = df[df[by] == key]
         runs = group.groupby(_seed_labels(group), sort=True, dropna=False)
         seeds = [key_seed for key_seed, _ in runs]
-        per_seed = [verdicts(run.sort_values("epoch").reset_index(drop=True), n_perm=n_perm, seed=seed,
-                             alpha=alpha)["verdict"].to_numpy() for _, run in runs]
-        if len(per_seed) > 1:  # the runs replicate: a trend, and claim 4, over their own, not over the mean curve's
+        own_tables = [verdicts(run.sort_values("epoch").reset_index(drop=True), n_perm=n_perm, seed=seed,
+                               alpha=alpha) for _, run in runs]
+        per_seed = [own["verdict"].to_numpy() for own in own_tables]
+        if len(per_seed) == 1:  # a group of one run is judged as that run (its trend tests are its own)
+            table = own_tables[0]
+        else:  # the runs replicate: a trend, and claim 4, over their own, not over the mean curve's
+            table = verdicts(curve.reset_index(drop=True), n_perm=n_perm, seed=seed, alpha=alpha)
             own_rows = {label: _with_texture_bias(run.sort_values("epoch")) for label, run in runs}
             table = pd.DataFrame([_over_runs(row, own_rows, trends, confidence) for row in table.to_dict("records")],
                                  columns=VERDICT_COLUMNS)

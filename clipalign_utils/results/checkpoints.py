@@ -43,10 +43,25 @@ def _peak_columns(table: pd.DataFrame, run_dir: Path, distance: str | None) -> N
             table[f"{claim.prefix}_early_drop{suffix}"] = float(peak[source].iloc[0]) if len(peak) else float("nan")
 
 
+def _trend_columns(table: pd.DataFrame, run_dir: Path) -> None:
+    """Each trend claim's paired test over the run (``<step>_trend.csv``, ``registry.trend_table``) as
+    ``<column>_trend[_lo/_hi]``, one value per run repeated on its rows; none for a run whose step wrote no such
+    table (then the claim is judged as before it had one)."""
+    for step, claim in registry.trend_claims():
+        path = RunDir(run_dir).table(registry.trend_table(step))
+        if not path.exists():
+            continue
+        trends = pd.read_csv(path)
+        trend = trends[trends["measure"] == claim.column]
+        for suffix, source in (("", "spearman"), ("_lo", "lo"), ("_hi", "hi")):
+            table[f"{claim.column}_trend{suffix}"] = float(trend[source].iloc[0]) if len(trend) else float("nan")
+
+
 def checkpoint_table(run_dir: str | Path, distance: str | None = None) -> pd.DataFrame:
     """One row per checkpoint of the run: every registered step's summary columns (``Summary.function``; the
     required steps' joined outer, the others' left where the run has their table), each peak claim's
-    paired early-peak test (``<prefix>_early_drop[_lo/_hi]``), samples_seen for a streamed trajectory
+    paired early-peak test (``<prefix>_early_drop[_lo/_hi]``), each trend claim's paired trend test
+    (``<column>_trend[_lo/_hi]``), samples_seen for a streamed trajectory
     (``RUN_DIR/source.json``; nan where the source does not say) and run = the run directory's name (a
     portable label); sorted by epoch.
 
@@ -63,6 +78,7 @@ def checkpoint_table(run_dir: str | Path, distance: str | None = None) -> pd.Dat
             distance = rows["distance"].iloc[0]
         table = rows if table is None else table.merge(rows, on="checkpoint", how="outer" if summary.required else "left")
     _peak_columns(table, run_dir, distance)
+    _trend_columns(table, run_dir)
     manifest = RunDir(run_dir).source_manifest()
     if manifest is not None:
         # A streamed trajectory's place on its own axis (LAION's epochs are fixed sample counts).

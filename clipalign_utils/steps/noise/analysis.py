@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import numpy as np
 import pandas as pd
 
 from ...record import records_evaluation_sets
@@ -15,7 +16,9 @@ from ...data.noise import ClassificationSet, load_noise_dataset, noisy_image_set
 from ...data.prompts import resolve_templates
 from ...encoder import run_encoders
 from . import input_size
-from ...metrics.noise import checkpoint_summary, mean_drop_interval, mean_drops, noise_table
+from ...metrics.noise import (TREND_MEASURES, checkpoint_summary, mean_drop_interval, mean_drop_replicates,
+                              mean_drops, noise_table)
+from ...metrics.trend import TREND_COLUMNS, trend_test
 
 N_EXAMPLES = 4
 
@@ -48,18 +51,21 @@ def measure(run: Run, params: dict, data: NoiseData | None = None) -> dict[str, 
     """{"noise": one row per checkpoint × σ (accuracy with its bootstrap interval over images, normalized
     drop with its interval (normalized_drop_lo/_hi) and the interval of its mean over σ
     (mean_normalized_drop_lo/_hi), chance-corrected drop; n_classes, noise_at and clean_at_chance appended),
-    "noise_summary": one row per checkpoint (the mean normalized drop with that interval)} on ``data`` (default
+    "noise_summary": one row per checkpoint (the mean normalized drop with that interval), "noise_trend": the two
+    mean drops' trends over the run with their paired intervals over images (:func:`drop_trends`)} on ``data`` (default
     ``load(run, params)``). A checkpoint whose clean interval reaches chance has no competence for noise to take
     away: flagged."""
     data = load(run, params) if data is None else data
     dataset, chance = data.dataset, data.chance
-    tables = []
+    tables, replicates = [], []
     for checkpoint, encoder in run_encoders(run, params["device"], params["eval_batch_size"],
                                             cache_dir=run.layout.cache, progress=True):
         weights = encoder.zero_shot_weights(dataset.classnames, data.templates)
         correct = {sigma: (encoder.encode_images(images) @ weights).argmax(axis=1) == dataset.labels
                    for sigma, images in data.image_sets.items()}
         table = noise_table(correct, n_boot=params["n_boot"], seed=bootstrap_seed(params), chance=chance)
+        replicates.append(mean_drop_replicates(correct, n_boot=params["n_boot"], seed=bootstrap_seed(params),
+                                               chance=chance))
         table.insert(0, "checkpoint", checkpoint.name)
         table.insert(1, "epoch", checkpoint.epoch)
         table.insert(2, "dataset", params["noise_dataset"])
@@ -73,7 +79,18 @@ def measure(run: Run, params: dict, data: NoiseData | None = None) -> dict[str, 
     # The mean drop is undefined at chance (noise_summary's is nan): so is its interval, the checkpoint's.
     noise.loc[noise["clean_at_chance"].astype(bool),
               ["mean_normalized_drop_lo", "mean_normalized_drop_hi"]] = float("nan")
-    return {"noise": noise, "noise_summary": summary}
+    return {"noise": noise, "noise_summary": summary, "noise_trend": drop_trends(summary, replicates)}
+
+
+def drop_trends(summary: pd.DataFrame, replicates: list[dict]) -> pd.DataFrame:
+    """The trends of the two mean drops over the run (``metrics.trend.trend_test``), one row each
+    (``TREND_COLUMNS``, measure = the synthesis' name): Spearman ρ of epoch and the drop over the checkpoints
+    above chance (``summary``: noise_summary, whose drops are nan at chance), with its interval from
+    ``replicates`` (per checkpoint of ``summary``, :func:`~clipalign_utils.metrics.noise.mean_drop_replicates`)."""
+    rows = [{"measure": measure, **trend_test(summary["epoch"], summary[column],
+                                              np.stack([r[measure] for r in replicates]))}
+            for column, measure in TREND_MEASURES.items()]
+    return pd.DataFrame(rows, columns=TREND_COLUMNS)
 
 
 # --- What the synthesis reads (registry.Summary). ---

@@ -1,10 +1,9 @@
 """The sentences and figures of the noise page (its measurement: :mod:`.analysis`)."""
 from __future__ import annotations
 
-
+import numpy as np
 import pandas as pd
 
-from ...config import bootstrap_seed
 from ...data.registry import dataset_phrase
 from ...metrics.noise import drop_trend
 from ...plots.noise import noise_examples
@@ -55,10 +54,10 @@ def _drop(row) -> str:
             f"{row['mean_normalized_drop_hi']:.3f}]")
 
 
-def trend_sentences(summary: pd.DataFrame, params: dict) -> list[str]:
-    """Does the mean drop shrink with training? The halves' means and the permutation Spearman test
-    (``drop_trend`` with params' n_perm and seed) of the normalized drop, then of the chance-corrected one."""
-    trend = drop_trend(summary, n_perm=params["n_perm"], seed=bootstrap_seed(params))
+def trend_sentences(summary: pd.DataFrame, trends: pd.DataFrame) -> list[str]:
+    """Does the mean drop shrink over the run's training? The halves' means and the step's paired trend test
+    (``trends``: noise_trend, read by ``drop_trend``) of the normalized drop, then of the chance-corrected one."""
+    trend = drop_trend(summary, trends)
     lines = []
     if trend["n"] >= 2:
         lines.append(f"mean normalized drop, earlier half of them ({_epochs(trend['early_epochs'])}): "
@@ -77,13 +76,20 @@ def trend_sentences(summary: pd.DataFrame, params: dict) -> list[str]:
         leaning = (" (it leans towards: shrinks)" if trend["rho"] < 0 else " (it leans towards: grows)"
                    if trend["rho"] > 0 else "")  # ρ = 0 leans nowhere
         verdict = (f"{trend['direction']} with training" if trend["direction"] != "flat"
-                   else f"shows no significant trend{leaning}")
+                   else f"shows no clear trend{leaning}")
         lines.append(f"over {trend['n']} checkpoints above chance the mean normalized drop {verdict}: "
-                     f"Spearman ρ(epoch, drop) = {trend['rho']:.2f}, permutation p = {trend['p_value']:.3f}")
-    corrected = drop_trend(summary, n_perm=params["n_perm"], seed=bootstrap_seed(params),
-                           column="mean_chance_corrected_drop")
+                     f"Spearman ρ(epoch, drop) = {_rho(trend)}, the interval resampling the images alike at every "
+                     f"checkpoint (this run's course; training's own noise needs seeds)")
+    corrected = drop_trend(summary, trends, column="mean_chance_corrected_drop")
     if corrected["direction"] != "undetermined":
         lines.append(f"chance-corrected drop: {corrected['early_drop']:.3f} (earlier half) → "
-                     f"{corrected['late_drop']:.3f} (later half); Spearman ρ(epoch, drop) = {corrected['rho']:.2f}, "
-                     f"permutation p = {corrected['p_value']:.3f} ({corrected['direction']})")
+                     f"{corrected['late_drop']:.3f} (later half); Spearman ρ(epoch, drop) = {_rho(corrected)} "
+                     f"({corrected['direction']})")
     return lines
+
+
+def _rho(trend: dict) -> str:
+    """ρ with its 95% interval, or that it has none."""
+    if np.isfinite(trend["lo"]) and np.isfinite(trend["hi"]):
+        return f"{trend['rho']:.2f} [{trend['lo']:.2f}, {trend['hi']:.2f}]"
+    return f"{trend['rho']:.2f} (no interval: the resampled images rarely define ρ)"

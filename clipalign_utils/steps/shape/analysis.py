@@ -15,8 +15,9 @@ from ...data.cue_conflict import CueConflictSet, load_cue_conflict
 from ...data.geirhos import IMAGENET_INDICES
 from ...data.prompts import imagenet_classnames, resolve_templates
 from ...encoder import run_encoders
-from ...metrics.shape_bias import (imagenet_category_decisions, per_class_shape_bias, shape_bias_summary,
-                                   texture_then_shape)
+from ...metrics.shape_bias import (imagenet_category_decisions, per_class_shape_bias, shape_bias_replicates,
+                                   shape_bias_summary, texture_then_shape)
+from ...metrics.trend import TREND_COLUMNS, trend_test
 
 PER_CLASS_COLUMNS = ["checkpoint", "epoch", "class", "shape_bias", "n_images", "dataset"]
 PREDICTION_COLUMNS = ["checkpoint", "image", "predicted"]
@@ -43,28 +44,43 @@ def measure(run: Run, params: dict, data: ShapeData | None = None) -> dict[str, 
     """Zero-shot classify the cue-conflict images (``data``, default ``load(run, params)``) at every
     checkpoint of ``run``: {"shape_bias": one row per checkpoint (the shape bias with its bootstrap
     interval for params' n_boot and seed, its three decision fractions), "shape_bias_per_class":
-    checkpoint × shape class, "shape_predictions": checkpoint × image, the predicted class index}."""
+    checkpoint × shape class, "shape_predictions": checkpoint × image, the predicted class index, "shape_trend":
+    the texture bias' trend over the run with its paired interval over images (:func:`texture_bias_trend`)}."""
     data = load(run, params) if data is None else data
     cue, templates = data.cue, data.templates
-    rows, class_rows, prediction_rows = [], [], []
+    rows, class_rows, prediction_rows, replicates = [], [], [], []
     for checkpoint, encoder in run_encoders(run, params["device"], params["eval_batch_size"],
                                             cache_dir=run.layout.cache, progress=True):
         predicted = decisions(encoder, cue, templates, params["shape_classifier"])
         prediction_rows.append(pd.DataFrame({"checkpoint": checkpoint.name, "image": np.arange(len(predicted)),
                                              "predicted": predicted}))
+        resampling = dict(n_boot=params["n_boot"], seed=bootstrap_seed(params), shape_sources=cue.shape_sources,
+                          texture_sources=cue.texture_sources)
         summary = shape_bias_summary(predicted, cue.shape_labels, cue.texture_labels,
-                                     n_boot=params["n_boot"], seed=bootstrap_seed(params),
-                                     n_classes=len(cue.classnames), shape_sources=cue.shape_sources,
-                                     texture_sources=cue.texture_sources)
+                                     n_classes=len(cue.classnames), **resampling)
+        replicates.append(shape_bias_replicates(predicted, cue.shape_labels, cue.texture_labels, **resampling))
         rows.append({"checkpoint": checkpoint.name, "epoch": checkpoint.epoch, "dataset": cue.name, **summary,
                      "model": run.model_name, "n_templates": len(templates),
                      "classifier": params["shape_classifier"]})
         per_class = per_class_shape_bias(predicted, cue.shape_labels, cue.texture_labels)
         per_class["class"] = [cue.classnames[c] for c in per_class["class"]]
         class_rows.append(per_class.assign(checkpoint=checkpoint.name, epoch=checkpoint.epoch, dataset=cue.name))
-    return {"shape_bias": pd.DataFrame(rows),
+    shape_bias = pd.DataFrame(rows)
+    return {"shape_bias": shape_bias,
             "shape_bias_per_class": pd.concat(class_rows, ignore_index=True)[PER_CLASS_COLUMNS],
-            "shape_predictions": pd.concat(prediction_rows, ignore_index=True)[PREDICTION_COLUMNS]}
+            "shape_predictions": pd.concat(prediction_rows, ignore_index=True)[PREDICTION_COLUMNS],
+            "shape_trend": texture_bias_trend(shape_bias, np.stack(replicates))}
+
+
+def texture_bias_trend(shape_bias: pd.DataFrame, replicates: np.ndarray) -> pd.DataFrame:
+    """The texture bias' trend over the run (``metrics.trend.trend_test``): Spearman ρ of epoch and
+    1 − shape bias over the checkpoints deciding for a cue above chance (``shape_at_chance``: a guessing
+    checkpoint's shape bias is noise, as the synthesis leaves it out), with its interval from ``replicates``
+    (one row per checkpoint of ``shape_bias``: :func:`shape_bias_replicates`). One row (``TREND_COLUMNS``)."""
+    guessing = shape_bias["shape_at_chance"].astype(bool).to_numpy()
+    texture_bias = np.where(guessing, np.nan, 1.0 - shape_bias["shape_bias"].to_numpy(float))
+    trend = trend_test(shape_bias["epoch"], texture_bias, 1.0 - replicates)
+    return pd.DataFrame([{"measure": "texture_bias", **trend}], columns=TREND_COLUMNS)
 
 
 def decisions(encoder, cue: CueConflictSet, templates, classifier: str) -> np.ndarray:

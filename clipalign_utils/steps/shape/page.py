@@ -1,7 +1,7 @@
 """The sentences and figures of the shape page (its measurement: :mod:`.analysis`)."""
 from __future__ import annotations
 
-
+import numpy as np
 import pandas as pd
 
 from ...checkpoints import Run
@@ -138,6 +138,24 @@ def shift_sentences(shape_bias: pd.DataFrame) -> list[str]:
         ("last checkpoint's shape bias" if last_label == "last checkpoint" else f"{last_label}: its shape bias")
         + f" minus the human reference's ({HUMAN_SHAPE_BIAS:.2f}): {last['shape_bias'] - HUMAN_SHAPE_BIAS:+.3f}",
     ]
+
+
+def trend_sentences(data: ShapeData, trends: pd.DataFrame) -> list[str]:
+    """The texture bias' course over the run: the step's paired trend test (``trends``: shape_trend,
+    ``analysis.texture_bias_trend``), ρ with its interval and which way it points."""
+    trend = trends[trends["measure"] == "texture_bias"].iloc[0]
+    over = f"over {counted(int(trend['n_checkpoints']), 'checkpoint')} above chance"
+    if not np.isfinite(trend["spearman"]):
+        return [f"texture bias over training: no trend to read {over} (a trend needs 3, and a texture bias that "
+                "changes)"]
+    resampled = "objects and texture images" if data.cue.shape_sources is not None else "images"
+    if not (np.isfinite(trend["lo"]) and np.isfinite(trend["hi"])):
+        return [f"texture bias {over}: Spearman ρ(epoch, texture bias) = {trend['spearman']:.2f}, no interval (the "
+                f"resampled {resampled} rarely define ρ)"]
+    moves = "falls" if trend["hi"] < 0 else "rises" if trend["lo"] > 0 else "shows no clear trend"
+    return [f"texture bias {over} {moves}: Spearman ρ(epoch, texture bias) = {trend['spearman']:.2f} "
+            f"[{trend['lo']:.2f}, {trend['hi']:.2f}], the interval resampling the {resampled} alike at every "
+            "checkpoint (this run's course; training's own noise needs seeds)"]
 
 
 def fraction_sentences(shape_bias: pd.DataFrame) -> list[str]:
