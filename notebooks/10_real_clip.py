@@ -72,7 +72,9 @@ else:
 
 # %% [markdown]
 # ## Every measure against training time, and the verdicts
-# The synthesis of this trajectory (page 5's figure and verdicts, for this one run).
+# The synthesis of this trajectory (page 5's figure and verdicts, for this one run). One run's verdicts
+# speak for its course: each interval resamples the evaluation images (the same resample at every
+# checkpoint), not training, whose own noise only several runs can show.
 
 # %%
 if real_clip.has_synthesis(run_dir):
