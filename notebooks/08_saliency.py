@@ -119,12 +119,13 @@ display(saliency_step.score_table(tables))
 # baselines (centre bias dashed; on the embedded set also the object silhouette, dash-dotted, and the
 # shuffled silhouette, dotted). For the
 # AUCs the thin dotted line is chance (0.5). The first sentence places the checkpoints among the
-# baselines on the headline sAUC; the last ones are chapter 2's paired early-peak test on the mean
-# sAUC (best early minus final, resampling images).
+# baselines on the headline sAUC (a checkpoint beats the centre bias when the bootstrap interval of
+# their difference, image by image, lies above 0); the last ones are chapter 2's paired early-peak
+# test on the mean sAUC (best early minus final, resampling images).
 
 # %%
 save_figure(metrics_vs_epoch(tables["saliency"]), run.run_dir, "saliency_metrics_vs_epoch")
-say([saliency_page.baseline_sentence(tables["saliency"])] + saliency_page.curve_sentences(tables)
+say([saliency_page.baseline_sentence(tables, params)] + saliency_page.curve_sentences(tables)
     + saliency_page.early_peak_sentences(tables))
 
 # %% [markdown]

@@ -660,6 +660,37 @@ def _saliency_table(sauc=(0.1, 0.3, 0.2)):
     return {"saliency": pd.DataFrame(rows)}
 
 
+def _per_image(sauc: dict) -> "pd.DataFrame":
+    """saliency_per_image rows: {checkpoint: its sAUC per image}, the baselines without an epoch."""
+    import pandas as pd
+
+    return pd.DataFrame([{"image": i, "sauc": value, "checkpoint": checkpoint,
+                          "epoch": float(checkpoint.split("_")[1]) if checkpoint.startswith("epoch_") else np.nan}
+                         for checkpoint, values in sauc.items() for i, value in enumerate(values)])
+
+
+def test_a_checkpoint_beats_the_centre_bias_on_the_same_images_by_hand():
+    """above_centre_bias: each checkpoint's difference from the centre bias image by image, its interval over the
+    same draws of images; lower is better for KLD; an image undefined for the checkpoint is left out of its mean."""
+    from clipalign_utils.metrics.peak import mean_replicates
+    from clipalign_utils.metrics.stats import percentile_interval
+    from clipalign_utils.steps.saliency.page import above_centre_bias
+
+    per_image = _per_image({"centre_bias": [0.5, 0.5, 0.5, 0.5], "epoch_0": [0.4, 0.4, 0.45, 0.4],
+                            "epoch_1": [0.6, 0.7, 0.6, 0.65], "epoch_2": [0.7, 0.3, 0.8, 0.4],
+                            "epoch_3": [np.nan, np.nan, np.nan, np.nan]})
+    assert above_centre_bias(per_image, "sauc", 200, 0) == (1, 3)  # epoch_3 has no value to compare
+    # epoch_2's interval by hand: its differences (0.2, −0.2, 0.3, −0.1) on the draws every checkpoint shares
+    lo, hi = percentile_interval(mean_replicates(np.array([[0.2, -0.2, 0.3, -0.1]]), None, 200, 0)[0])
+    assert lo < 0 < hi
+    # KLD: lower is better, so epoch_0's lower values beat the centre bias and epoch_1's do not
+    kld = per_image.rename(columns={"sauc": "kld"})
+    assert above_centre_bias(kld, "kld", 200, 0) == (1, 3)
+    # an image the checkpoint leaves undefined is out of its mean, not a loss: epoch_1 beats it on the other three
+    gap = _per_image({"centre_bias": [0.5, 0.5, 0.5, 0.5], "epoch_1": [0.6, np.nan, 0.6, 0.65]})
+    assert above_centre_bias(gap, "sauc", 200, 0) == (1, 1)
+
+
 def test_map_checkpoints_pick_first_best_sauc_and_last():
     from clipalign_utils.steps.saliency import analysis as step
 
@@ -690,14 +721,21 @@ def test_curve_sentences_and_score_table_by_hand():
     table.loc[(table["checkpoint"] == "centre_bias") & (table["metric"] == "sauc"), ["value", "value_lo", "value_hi"]] = \
         (0.05, 0.0, 0.15)
     table.loc[(table["checkpoint"] == "object_silhouette") & (table["metric"] == "sauc"), "value_lo"] = 0.25
-    assert step_page.baseline_sentence(table) == (
+    # per image: epoch_1 beats the centre bias on every image, epoch_2 on two of four by more than it loses on
+    # the others (mean +0.05, but a resample of the two losing images loses), epoch_0 loses everywhere
+    per_image = _per_image({"centre_bias": [0.5, 0.5, 0.5, 0.5], "epoch_0": [0.4, 0.4, 0.45, 0.4],
+                            "epoch_1": [0.6, 0.7, 0.6, 0.65], "epoch_2": [0.7, 0.3, 0.8, 0.4]})
+    tables = {"saliency": table, "saliency_per_image": per_image}
+    params = {"n_boot": 200, "eval_seed": 0}
+    assert step_page.baseline_sentence(tables, params) == (
         "sAUC baselines: centre bias 0.050 [0.000, 0.150]; object silhouette 0.900 [0.250, 0.950]; shuffled "
-        "silhouette 0.900 [0.850, 0.950] — 2 of 3 checkpoints above the centre bias's interval, 1 reach the "
-        "object silhouette's")
+        "silhouette 0.900 [0.850, 0.950] — 1 of 3 checkpoints above the centre bias (the interval of their "
+        "difference on the same images lies above 0), 1 reach the object silhouette's")
     # a real dataset's one baseline is one (CAT2000's page read "sAUC baselines: centre bias …"; a reader)
     centre_only = table[~table["checkpoint"].isin(["object_silhouette", "shuffled_silhouette"])]
-    assert step_page.baseline_sentence(centre_only) == (
-        "sAUC baseline: centre bias 0.050 [0.000, 0.150] — 2 of 3 checkpoints above the centre bias's interval")
+    assert step_page.baseline_sentence({**tables, "saliency": centre_only}, params) == (
+        "sAUC baseline: centre bias 0.050 [0.000, 0.150] — 1 of 3 checkpoints above the centre bias (the interval "
+        "of their difference on the same images lies above 0)")
     shown = step.score_table(tables)
     assert shown.index.tolist() == ["centre_bias", "object_silhouette", "shuffled_silhouette", "epoch_0", "epoch_1",
                                     "epoch_2"]

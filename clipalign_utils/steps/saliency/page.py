@@ -9,10 +9,11 @@ from ...checkpoints import Run
 from ...data.registry import dataset_phrase, display_name
 from ...metrics import saliency as metrics
 from ...metrics.iqa import peak_summary
-from ...metrics.peak import EARLY_FRACTION
+from ...config import bootstrap_seed
+from ...metrics.peak import EARLY_FRACTION, mean_replicates
 from ...model_names import patch_size, run_input_size
 from ...plots.saliency import region_set_name, saliency_maps_grid
-from ...metrics.stats import first_max
+from ...metrics.stats import first_max, percentile_interval
 from ...prose import counted, early_peak_test_sentences, no_peak_where_at_chance, plural
 
 from . import BASELINES, HEADLINE, STEP
@@ -62,10 +63,11 @@ def curve_sentences(tables: dict[str, pd.DataFrame]) -> list[str]:
     return [curve_sentence(tables["saliency"], metric) for metric in CURVE_METRICS]
 
 
-def baseline_sentence(table: pd.DataFrame, metric: str = HEADLINE) -> str:
+def baseline_sentence(tables: dict[str, pd.DataFrame], params: dict, metric: str = HEADLINE) -> str:
     """Where the checkpoints stand among the baselines on ``metric``: each baseline's value with its
-    interval, and how many checkpoints score above the centre-bias one's upper bound and reach the
-    object silhouette's lower bound."""
+    interval, how many checkpoints score above the centre bias on the same images (:func:`above_centre_bias`)
+    and how many reach the object silhouette's lower bound."""
+    table = tables["saliency"]
     rows = table[table["metric"] == metric]
     base = {name: rows[rows["checkpoint"] == name].iloc[0] for name in BASELINES if (rows["checkpoint"] == name).any()}
     models = rows[~rows["checkpoint"].isin(BASELINES)].dropna(subset=["value"])
@@ -73,14 +75,35 @@ def baseline_sentence(table: pd.DataFrame, metric: str = HEADLINE) -> str:
              for name, r in base.items()]
     counts = []
     if "centre_bias" in base:
-        above = int((models["value"] > base["centre_bias"]["value_hi"]).sum())
-        counts.append(f"{above} of {counted(len(models), 'checkpoint')} "
-                      f"above the centre bias's interval")
+        above, compared = above_centre_bias(tables["saliency_per_image"], metric, params["n_boot"],
+                                            bootstrap_seed(params))
+        counts.append(f"{above} of {counted(compared, 'checkpoint')} above the centre bias (the interval of "
+                      f"their difference on the same images lies above 0)")
     if "object_silhouette" in base:
         counts.append(f"{int((models['value'] >= base['object_silhouette']['value_lo']).sum())} reach the object "
                       f"silhouette's")
     return (f"{_name(metric)} {plural(len(parts), 'baseline')}: " + "; ".join(parts)
             + (f" — {', '.join(counts)}" if counts else ""))
+
+
+def above_centre_bias(per_image: pd.DataFrame, metric: str, n_boot: int, seed: int,
+                      level: float = 0.95) -> tuple[int, int]:
+    """(how many checkpoints score better than the centre bias, of how many with a value): paired over images,
+    each checkpoint's mean difference from the centre bias on the same images (an image undefined for either
+    left out) with its percentile bootstrap interval, every checkpoint over the same draws
+    (``peak.mean_replicates``); better = the interval lies above 0 (below for a metric where lower is
+    better). Comparing a checkpoint's value with the centre bias' own interval ignored that both are measured on
+    one set of images."""
+    centre = per_image[per_image["checkpoint"] == "centre_bias"].set_index("image")[metric]
+    models = per_image[~per_image["checkpoint"].isin(BASELINES)]
+    matrix = models.pivot(index="checkpoint", columns="image", values=metric)
+    differences = (matrix - centre.reindex(matrix.columns)).to_numpy(float)
+    if metric in metrics.LOWER_IS_BETTER:
+        differences = -differences
+    defined = np.isfinite(differences).any(axis=1)
+    replicates = mean_replicates(differences[defined], None, n_boot, seed)
+    lows = [percentile_interval(row, level)[0] for row in replicates]
+    return int(sum(low > 0 for low in lows)), int(defined.sum())
 
 
 def early_peak_sentences(tables: dict[str, pd.DataFrame]) -> list[str]:
