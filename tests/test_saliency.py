@@ -660,7 +660,7 @@ def _saliency_table(sauc=(0.1, 0.3, 0.2)):
     return {"saliency": pd.DataFrame(rows)}
 
 
-def _per_image(sauc: dict) -> "pd.DataFrame":
+def _per_image(sauc: dict):
     """saliency_per_image rows: {checkpoint: its sAUC per image}, the baselines without an epoch."""
     import pandas as pd
 
