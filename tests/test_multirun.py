@@ -756,6 +756,14 @@ def test_checkpoint_table_is_in_epoch_order_and_a_run_without_a_scale_is_known_b
     table = results.checkpoint_table(run)
     assert table[["iqa_early_drop", "iqa_early_drop_lo", "iqa_early_drop_hi"]].drop_duplicates().values.tolist() == [
         [0.1, 0.05, 0.15]]
+    # each trend claim's paired test, from its step's <step>_trend.csv by the claim's column; none without the table
+    assert not any(column.endswith(("_trend", "_trend_lo", "_trend_hi")) for column in table.columns)
+    pd.DataFrame({"measure": ["chance_corrected_drop", "noise_drop"], "spearman": [0.2, -0.9], "lo": [-0.1, -1.0],
+                  "hi": [0.5, -0.6], "n_checkpoints": [2, 2]}).to_csv(run / "metrics" / "noise_trend.csv", index=False)
+    table = results.checkpoint_table(run)
+    assert table[["noise_drop_trend", "noise_drop_trend_lo", "noise_drop_trend_hi",
+                  "chance_corrected_drop_trend"]].drop_duplicates().values.tolist() == [[-0.9, -1.0, -0.6, 0.2]]
+    assert "texture_bias_trend" not in table.columns  # the shape step wrote none
 
 
 def test_run_dirs_skip_empty_entries_and_refuse_none_at_all(tmp_path):
